@@ -1,0 +1,22 @@
+"""The ASGI application: one FastAPI app serving every API of kumo."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kumo.api import faults
+from kumo.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    from kumo.api.identity import router as identity_router
+    from kumo.api.networking import router as networking_router
+    from kumo.api.root import router as root_router
+
+    app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    faults.install(app)
+    app.include_router(root_router)
+    app.include_router(identity_router, prefix="/identity")
+    app.include_router(networking_router, prefix="/networking")
+    return app

@@ -1,0 +1,121 @@
+"""The one table that turns domain errors into HTTP error bodies.
+
+Each API speaks its own error dialect: NeutronError for networking,
+Keystone's ``{"error": {...}}`` for identity, Nova faults for compute.
+The dialect is chosen by the mount point of the request path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from kumo.errors import KumoError
+
+log = logging.getLogger(__name__)
+
+NOVA_FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    412: "preconditionFailed",
+    413: "overLimit",
+    415: "badMediaType",
+    500: "computeFault",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+NEUTRON_DEFAULT_TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "PolicyNotAuthorized",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    415: "HTTPUnsupportedMediaType",
+    500: "InternalServerError",
+}
+
+
+def _dialect(path: str) -> str:
+    if path.startswith("/identity"):
+        return "identity"
+    if path.startswith("/compute") or path.startswith("/image"):
+        return "compute"
+    return "networking"
+
+
+def error_body(path: str, status: int, kind: str | None, message: str, detail: str = "") -> bytes:
+    dialect = _dialect(path)
+    body: dict[str, Any]
+    if dialect == "identity":
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        body = {"error": {"code": status, "title": title, "message": message}}
+    elif dialect == "compute":
+        name = NOVA_FAULT_NAMES.get(status, "computeFault")
+        body = {name: {"code": status, "message": message}}
+    else:
+        body = {
+            "NeutronError": {
+                "type": kind or NEUTRON_DEFAULT_TYPES.get(status, "HTTPError"),
+                "message": message,
+                "detail": detail,
+            }
+        }
+    return json.dumps(body).encode()
+
+
+def error_response(request: Request, status: int, kind: str | None, message: str) -> Response:
+    headers = {}
+    if status == 401 and _dialect(request.url.path) == "identity":
+        headers["WWW-Authenticate"] = f'Keystone uri="{request.base_url}identity"'
+    return Response(
+        error_body(request.url.path, status, kind, message),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        if err.get("type") == "json_invalid":
+            return "The request body is not valid JSON."
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "Invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(KumoError)
+    async def _domain(request: Request, exc: KumoError) -> Response:
+        return error_response(request, exc.status, exc.kind, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, 400, "BadRequest", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The resource could not be found."
+        return error_response(request, exc.status_code, None, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, None, "Request failed: internal server error.")

@@ -1,0 +1,34 @@
+"""Bring a database to the newest schema with Alembic (never create_all)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import insert, select, text
+
+from kumo.db.engine import Database
+from kumo.db.outbox_models import OutboxCounter
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(db: Database) -> None:
+    """Upgrade to head. On PostgreSQL an advisory lock keeps several API
+    servers that start at once from migrating the same database twice."""
+    cfg = alembic_config(db.url)
+    with db.engine.begin() as conn:
+        if not db.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        if conn.execute(select(OutboxCounter.id)).first() is None:
+            conn.execute(insert(OutboxCounter).values(id=1, value=0))

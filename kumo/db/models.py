@@ -1,0 +1,33 @@
+"""All models, imported in one place so metadata is complete for Alembic."""
+
+from kumo.db.base import Base
+from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
+from kumo.db.network_models import (
+    IPAllocation,
+    Network,
+    Port,
+    Quota,
+    SegmentAllocation,
+    Subnet,
+    Tag,
+)
+from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+
+__all__ = [
+    "Base",
+    "Domain",
+    "IPAllocation",
+    "Network",
+    "OutboxCounter",
+    "OutboxEvent",
+    "Port",
+    "Project",
+    "Quota",
+    "Revocation",
+    "Role",
+    "RoleAssignment",
+    "SegmentAllocation",
+    "Subnet",
+    "Tag",
+    "User",
+]

@@ -1,0 +1,56 @@
+"""Append change events to the outbox inside the writing transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    op: str  # "upsert" | "delete"
+    object_id: str
+    topics: tuple[str, ...]
+    body: dict[str, Any] = field(hash=False, compare=False)
+
+
+def append(session: Session, changes: list[Change]) -> int | None:
+    """Give ``changes`` the next revisions and add them to the outbox.
+
+    The counter update row-locks ``outbox_counter`` until the transaction
+    ends, so revisions are handed out in commit order. Several changes of
+    one object in one transaction collapse to the last one. Returns the
+    highest revision used, or None when there was nothing to append.
+    """
+    if not changes:
+        return None
+    last: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        last.pop((change.kind, change.object_id), None)
+        last[(change.kind, change.object_id)] = change
+    ordered = list(last.values())
+    top = session.execute(
+        update(OutboxCounter)
+        .where(OutboxCounter.id == 1)
+        .values(value=OutboxCounter.value + len(ordered))
+        .returning(OutboxCounter.value)
+    ).scalar_one()
+    first = top - len(ordered) + 1
+    session.add_all(
+        OutboxEvent(
+            revision=first + i,
+            kind=c.kind,
+            op=c.op,
+            object_id=c.object_id,
+            topics=list(c.topics),
+            body=c.body,
+        )
+        for i, c in enumerate(ordered)
+    )
+    return int(top)

@@ -1,0 +1,1 @@
+"""Identity service layer (Keystone v3 semantics): users, projects, roles, tokens."""

@@ -1,0 +1,1 @@
+"""Networking service layer (Neutron v2.0 semantics): networks, subnets, ports, IPAM."""

@@ -1,0 +1,32 @@
+"""Everything a process of the control plane holds: settings, database, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kumo.config import Settings
+from kumo.db.engine import Database
+from kumo.identity.service import IdentityService
+from kumo.network.service import NetworkService
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    identity: IdentityService
+    network: NetworkService
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        db = Database(settings.resolved_database_url)
+        if migrate:
+            from kumo.db.migrate import upgrade
+
+            upgrade(db)
+        identity = IdentityService(db, settings)
+        network = NetworkService(db, settings)
+        return cls(settings=settings, db=db, identity=identity, network=network)
+
+    def close(self) -> None:
+        self.db.dispose()
