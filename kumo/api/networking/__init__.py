@@ -1,5 +1,22 @@
-"""Networking v2.0 HTTP routes (Neutron-compatible), mounted at /networking."""
+"""Networking v2.0 HTTP routes (Neutron-compatible), mounted at /networking.
+
+One module per resource; each exposes ``router``. The version documents
+(``/networking`` and ``/networking/v2.0``) live in ``versions.py``.
+"""
 
 from fastapi import APIRouter
 
+from kumo.api.networking import (
+    availability,
+    extensions,
+    networks,
+    ports,
+    quotas,
+    subnets,
+    tags,
+    versions,
+)
+
 router = APIRouter()
+for _module in (versions, extensions, networks, subnets, ports, quotas, tags, availability):
+    router.include_router(_module.router)

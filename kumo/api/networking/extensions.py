@@ -1,0 +1,5 @@
+"""Networking v2.0: extensions (routes land with their feature)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
