@@ -1,0 +1,150 @@
+"""API benchmark: port creation throughput and latency, list latency, network/subnet create.
+
+    .venv/bin/python -m bench.api [--engines sqlite,postgresql] [--ports 500]
+
+Starts a throwaway ``kumo serve`` per engine (PostgreSQL: a throwaway cluster
+via scripts/pg.sh unless KUMO_BENCH_PG_URL names a database to use), drives
+it with one httpx client per worker, and prints one table for all engines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import os
+import subprocess
+import tempfile
+import time
+
+import httpx
+
+from bench.common import ROOT, kumo_server, machine, percentile, summary_ms
+
+
+def _create_ports(
+    base: str, token: str, net: str, count: int, workers: int
+) -> tuple[float, list[float]]:
+    per_worker = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+
+    def run(n: int) -> list[float]:
+        lat = []
+        with httpx.Client(base_url=base, headers={"X-Auth-Token": token}, timeout=60) as c:
+            for _ in range(n):
+                t0 = time.perf_counter()
+                r = c.post("/networking/v2.0/ports", json={"port": {"network_id": net}})
+                lat.append(time.perf_counter() - t0)
+                if r.status_code != 201:
+                    raise RuntimeError(f"port create failed: {r.status_code} {r.text}")
+        return lat
+
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(run, per_worker))
+    elapsed = time.perf_counter() - t0
+    return count / elapsed, [x for lat in results for x in lat]
+
+
+def _list_ports(base: str, token: str, repeats: int) -> list[float]:
+    lat = []
+    with httpx.Client(base_url=base, headers={"X-Auth-Token": token}, timeout=60) as c:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = c.get("/networking/v2.0/ports")
+            r.raise_for_status()
+            r.json()
+            lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def run_engine(label: str, url: str | None, ports: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with kumo_server(url) as srv:
+        token = srv.token()
+        with httpx.Client(base_url=srv.base, headers={"X-Auth-Token": token}, timeout=60) as c:
+            c.put(
+                "/networking/v2.0/quotas/" + _project_id(c),
+                json={"quota": {"port": -1, "network": -1, "subnet": -1}},
+            )
+            net_lat, sub_lat = [], []
+            nets = []
+            for i in range(20):
+                t0 = time.perf_counter()
+                n = c.post("/networking/v2.0/networks", json={"network": {"name": f"b{i}"}})
+                net_lat.append(time.perf_counter() - t0)
+                n.raise_for_status()
+                nid = n.json()["network"]["id"]
+                t0 = time.perf_counter()
+                s = c.post(
+                    "/networking/v2.0/subnets",
+                    json={"subnet": {"network_id": nid, "ip_version": 4, "cidr": "10.0.0.0/16"}},
+                )
+                sub_lat.append(time.perf_counter() - t0)
+                s.raise_for_status()
+                nets.append(nid)
+        seq_rate, seq_lat = _create_ports(srv.base, token, nets[0], ports, 1)
+        par_rate, par_lat = _create_ports(srv.base, token, nets[1], ports, 8)
+        list_500 = _list_ports(srv.base, token, 5)  # warm-up
+        # exactly 500 ports exist now only in nets[0]; measure a list of 500
+        list_500 = _list_ports_filtered(srv.base, token, nets[0], 30)
+        _create_ports(srv.base, token, nets[2], 2000 - 2 * ports, 8) if ports * 2 < 2000 else None
+        list_2000 = _list_ports(srv.base, token, 30)
+        out["engine"] = label
+        out["network create"] = summary_ms(net_lat)
+        out["subnet create"] = summary_ms(sub_lat)
+        out["ports/s sequential"] = f"{seq_rate:.0f} ({summary_ms(seq_lat)})"
+        out["ports/s 8-way"] = f"{par_rate:.0f} ({summary_ms(par_lat)})"
+        out["list 500 ports"] = summary_ms(list_500)
+        out["list 2000 ports"] = summary_ms(list_2000)
+        out["_p50_list2000"] = f"{percentile(list_2000, 50):.4f}"
+    return out
+
+
+def _list_ports_filtered(base: str, token: str, net: str, repeats: int) -> list[float]:
+    lat = []
+    with httpx.Client(base_url=base, headers={"X-Auth-Token": token}, timeout=60) as c:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            r = c.get("/networking/v2.0/ports", params={"network_id": net})
+            r.raise_for_status()
+            assert len(r.json()["ports"]) >= 500
+            lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def _project_id(c: httpx.Client) -> str:
+    r = c.get("/identity/v3/auth/projects")
+    r.raise_for_status()
+    return next(p["id"] for p in r.json()["projects"] if p["name"] == "admin")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engines", default="sqlite,postgresql")
+    ap.add_argument("--ports", type=int, default=500)
+    args = ap.parse_args()
+    results = []
+    pgdir = None
+    try:
+        for engine in args.engines.split(","):
+            if engine == "sqlite":
+                results.append(run_engine("sqlite", None, args.ports))
+            else:
+                url = os.environ.get("KUMO_BENCH_PG_URL")
+                if not url:
+                    pgdir = tempfile.mkdtemp(prefix="kumo-bench-pg-")
+                    url = subprocess.check_output(
+                        ["bash", str(ROOT / "scripts/pg.sh"), "start", pgdir, "54391"], text=True
+                    ).strip()
+                results.append(run_engine("postgresql", url, args.ports))
+    finally:
+        if pgdir:
+            subprocess.run(["bash", str(ROOT / "scripts/pg.sh"), "stop", pgdir], check=False)
+    print(f"# bench/api.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
+    keys = [k for k in results[0] if not k.startswith("_")]
+    for k in keys:
+        print(f"{k:20s} " + " | ".join(r[k] for r in results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Helpers shared by the benchmarks: start a throwaway ``kumo serve``, get tokens, stats."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+KUMO = str(ROOT / ".venv" / "bin" / "kumo")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    state_dir: Path
+    admin_password: str
+    proc: subprocess.Popen[bytes]
+
+    def token(self, project: str = "admin") -> str:
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": "admin",
+                            "domain": {"id": "default"},
+                            "password": self.admin_password,
+                        }
+                    },
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
+        r = httpx.post(f"{self.base}/identity/v3/auth/tokens", json=body, timeout=30)
+        r.raise_for_status()
+        return r.headers["X-Subject-Token"]
+
+
+@contextlib.contextmanager
+def kumo_server(database_url: str | None = None, workers: int = 1) -> Iterator[Server]:
+    """Start ``kumo serve`` on a free loopback port with a fresh state dir."""
+    state = Path(tempfile.mkdtemp(prefix="kumo-bench-"))
+    port = free_port()
+    cmd = [KUMO, "serve", "--state-dir", str(state), "--port", str(port)]
+    cmd += ["--workers", str(workers)]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    log = open(state / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"kumo serve exited: {(state / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("kumo serve did not come up")
+            time.sleep(0.1)
+        clouds = yaml.safe_load((state / "clouds.yaml").read_text())
+        password = clouds["clouds"]["kumo"]["auth"]["password"]
+        yield Server(base=base, state_dir=state, admin_password=password, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 50) * 1000:.1f} ms, p99 {percentile(values, 99) * 1000:.1f} ms"
+        f" (n={len(values)}, mean {statistics.fmean(values) * 1000:.1f} ms)"
+    )
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    return (
+        f"{os.uname().sysname} {os.uname().release}, {cpus} vCPU, Python {sys.version.split()[0]}"
+    )

@@ -1,0 +1,1 @@
+"""The ``kumo`` command line: serve, agent, up/down, lab, exec, status."""

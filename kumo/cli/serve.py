@@ -1,0 +1,111 @@
+"""``kumo serve``: the API server alone (identity, networking, compute, internal)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from rich.console import Console
+
+from kumo.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the API server")
+    add_server_options(p)
+    p.set_defaults(func=cmd_serve)
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", default="/var/lib/kumo", help="database, keys, clouds.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
+    p.add_argument("--public-url", default=None, help="base URL clients should use")
+    p.add_argument("--workers", type=int, default=1, help="API worker processes")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    import os
+
+    return Settings(
+        state_dir=Path(args.state_dir).resolve(),
+        database_url=args.database_url or os.environ.get("KUMO_DATABASE_URL") or None,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+    )
+
+
+def prepare(settings: Settings, console: Console | None = None) -> Path:
+    """Migrate the database, bootstrap identity, write clouds.yaml.
+
+    Returns the path of clouds.yaml. Safe to run on every start.
+    """
+    from kumo.identity.clouds import write_clouds_yaml
+    from kumo.runtime import Runtime
+
+    console = console or Console(stderr=True)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime.open(settings)
+    try:
+        password = runtime.identity.bootstrap()
+    finally:
+        runtime.close()
+    clouds = settings.state_dir / "clouds.yaml"
+    if password is not None or not clouds.exists():
+        if password is None:
+            console.print(
+                f"[yellow]{clouds} is missing and the admin user already exists; "
+                "set a new password with `kumo serve --reset-admin` is not available yet.[/]"
+            )
+        else:
+            write_clouds_yaml(
+                clouds, f"{settings.base_url}/identity/v3", "admin", password, project_name="admin"
+            )
+    return clouds
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = settings_from_args(args)
+    console = Console(stderr=True)
+    clouds = prepare(settings, console)
+    console.print(f"kumo API on [bold]{settings.base_url}[/]  (database: {_safe_url(settings)})")
+    console.print(
+        f"credentials: [bold]{clouds}[/]  ->  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo"
+    )
+    env_key = "KUMO_SETTINGS_JSON"
+    import json
+    import os
+
+    os.environ[env_key] = json.dumps(
+        {
+            "state_dir": str(settings.state_dir),
+            "database_url": settings.database_url,
+            "host": settings.host,
+            "port": settings.port,
+            "public_url": settings.public_url,
+        }
+    )
+    uvicorn.run(
+        "kumo.api.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

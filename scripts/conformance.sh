@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Tempest conformance run against a live `kumo serve` (one command):
+#   bash scripts/conformance.sh [REGEX]
+# Installs Tempest into .tempest/venv (once), starts kumo on a fresh state
+# dir and a free port, writes tempest.conf, runs the network and identity API
+# tests, and writes a summary with every skip and failure to
+# .tempest/results.md (copy the figures into docs/CONFORMANCE.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+REGEX=${1:-'^tempest\.api\.(network|identity)\.'}
+TEMPEST_VERSION=47.0.0
+work=$PWD/.tempest
+mkdir -p "$work"
+if [ ! -x "$work/venv/bin/tempest" ]; then
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/pip" install -q "tempest==$TEMPEST_VERSION"
+fi
+
+state=$(mktemp -d /tmp/kumo-conformance.XXXXXX)
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/kumo serve --state-dir "$state" --port "$port" --workers "${KUMO_WORKERS:-2}" >"$state/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+password=$(.venv/bin/python -c "import yaml,sys; print(yaml.safe_load(open('$state/clouds.yaml'))['clouds']['kumo']['auth']['password'])")
+extensions=$(.venv/bin/python - "$port" "$password" <<'PY'
+import sys, httpx
+port, pw = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}"
+auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+        "domain": {"id": "default"}, "password": pw}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+tok = httpx.post(f"{base}/identity/v3/auth/tokens", json=auth).headers["X-Subject-Token"]
+exts = httpx.get(f"{base}/networking/v2.0/extensions", headers={"X-Auth-Token": tok}).json()
+print(",".join(sorted(e["alias"] for e in exts["extensions"])))
+PY
+)
+
+ws="$work/workspace"
+rm -rf "$ws"; mkdir -p "$ws/etc"
+cat >"$ws/etc/tempest.conf" <<CONF
+[DEFAULT]
+log_dir = $ws
+[auth]
+use_dynamic_credentials = True
+admin_username = admin
+admin_password = $password
+admin_project_name = admin
+admin_domain_name = Default
+tempest_roles = member
+[identity]
+uri_v3 = http://127.0.0.1:$port/identity/v3
+auth_version = v3
+region = RegionOne
+admin_role = admin
+[identity-feature-enabled]
+api_v2 = False
+api_v3 = True
+security_compliance = False
+project_tags = True
+application_credentials = False
+access_rules = False
+trust = False
+[network]
+project_network_cidr = 10.100.0.0/16
+project_network_mask_bits = 28
+project_network_v6_cidr = 2001:db8:8000::/48
+project_network_v6_mask_bits = 64
+[network-feature-enabled]
+api_extensions = $extensions
+ipv6 = True
+ipv6_subnet_attributes = True
+[service_available]
+neutron = True
+nova = False
+glance = False
+cinder = False
+swift = False
+heat = False
+placement = False
+[validation]
+run_validation = False
+CONF
+cd "$ws"
+"$work/venv/bin/stestr" init >/dev/null 2>&1 || true
+cat > .stestr.conf <<CONF
+[DEFAULT]
+test_path=$("$work/venv/bin/python" -c 'import tempest, os; print(os.path.dirname(tempest.__file__))')/test_discover
+top_dir=$("$work/venv/bin/python" -c 'import tempest, os; print(os.path.dirname(os.path.dirname(tempest.__file__)))')
+CONF
+export TEMPEST_CONFIG_DIR="$ws/etc"
+set +e
+"$work/venv/bin/tempest" run --workspace-path "$work/workspace.yaml" --regex "$REGEX" --concurrency 2 >"$work/run.log" 2>&1
+rc=$?
+set -e
+"$work/venv/bin/stestr" last --subunit > "$work/last.subunit" 2>/dev/null || true
+"$work/venv/bin/python" "$OLDPWD/scripts/subunit_summary.py" "$work/last.subunit" > "$work/results.md"
+tail -n 5 "$work/run.log"
+echo "summary: $work/results.md"
+exit $rc

@@ -1,0 +1,185 @@
+"""End to end: a real ``kumo serve`` driven by openstacksdk and the ``openstack`` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openstack
+import pytest
+
+from tests.e2e.conftest import LiveServer
+
+pytestmark = pytest.mark.slow
+OPENSTACK = str(Path(sys.executable).parent / "openstack")
+
+
+def _cli(server: LiveServer, *args: str) -> object:
+    out = subprocess.run(
+        [OPENSTACK, *args, "-f", "json"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def _cli_fails(server: LiveServer, *args: str) -> str:
+    out = subprocess.run(
+        [OPENSTACK, *args], env=server.env(), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode != 0
+    return out.stderr
+
+
+def test_sdk_network_subnet_port_lifecycle(live_server: LiveServer) -> None:
+    conn = openstack.connect(cloud="kumo", config_files=[str(live_server.clouds_yaml)])
+    try:
+        net = conn.network.create_network(name="sdk-net")
+        assert net.mtu == 1450 and net.status == "ACTIVE"
+        sub = conn.network.create_subnet(
+            network_id=net.id, ip_version=4, cidr="10.20.0.0/24", name="sdk-sub"
+        )
+        assert sub.gateway_ip == "10.20.0.1"
+        assert sub.allocation_pools == [{"start": "10.20.0.2", "end": "10.20.0.254"}]
+        port = conn.network.create_port(
+            network_id=net.id, fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.20.0.50"}]
+        )
+        assert port.fixed_ips == [{"subnet_id": sub.id, "ip_address": "10.20.0.50"}]
+        assert port.mac_address.startswith("fa:16:3e:")
+        auto = conn.network.create_port(network_id=net.id, name="auto")
+        assert auto.fixed_ips[0]["ip_address"] == "10.20.0.2"
+
+        names = sorted(p.name for p in conn.network.ports(network_id=net.id))
+        assert names == ["", "auto"]
+        assert [p.id for p in conn.network.ports(name="auto")] == [auto.id]
+
+        conn.network.update_port(auto, name="renamed")
+        assert conn.network.get_port(auto.id).name == "renamed"
+
+        conn.network.set_tags(net, ["blue", "green"])
+        assert sorted(conn.network.get_network(net.id).tags) == ["blue", "green"]
+        assert [n.id for n in conn.network.networks(tags="blue")] == [net.id]
+
+        with pytest.raises(openstack.exceptions.ConflictException):
+            conn.network.delete_network(net)
+        conn.network.delete_port(port)
+        conn.network.delete_port(auto)
+        conn.network.delete_subnet(sub)
+        conn.network.delete_network(net)
+        assert conn.network.find_network("sdk-net") is None
+    finally:
+        conn.close()
+
+
+def test_cli_network_commands(live_server: LiveServer) -> None:
+    net = _cli(live_server, "network", "create", "cli-net")
+    assert isinstance(net, dict) and net["name"] == "cli-net"
+    sub = _cli(
+        live_server,
+        "subnet",
+        "create",
+        "--network",
+        "cli-net",
+        "--subnet-range",
+        "10.30.0.0/24",
+        "cli-sub",
+    )
+    assert isinstance(sub, dict) and sub["cidr"] == "10.30.0.0/24"
+    port = _cli(
+        live_server,
+        "port",
+        "create",
+        "--network",
+        "cli-net",
+        "--fixed-ip",
+        "subnet=cli-sub,ip-address=10.30.0.9",
+        "cli-port",
+    )
+    assert isinstance(port, dict)
+    assert "10.30.0.9" in json.dumps(port["fixed_ips"])
+    ports = _cli(live_server, "port", "list", "--network", "cli-net")
+    assert isinstance(ports, list) and [p["Name"] for p in ports] == ["cli-port"]
+
+    err = _cli_fails(
+        live_server,
+        "port",
+        "create",
+        "--network",
+        "cli-net",
+        "--fixed-ip",
+        "subnet=cli-sub,ip-address=10.30.0.9",
+        "dup",
+    )
+    assert "already allocated" in err or "IpAddressAlreadyAllocated" in err
+
+    _cli(live_server, "port", "delete", "cli-port")
+    _cli(live_server, "subnet", "delete", "cli-sub")
+    _cli(live_server, "network", "delete", "cli-net")
+    nets = _cli(live_server, "network", "list")
+    assert isinstance(nets, list) and "cli-net" not in [n["Name"] for n in nets]
+
+
+def test_cli_identity_commands(live_server: LiveServer) -> None:
+    project = _cli(live_server, "project", "create", "--domain", "default", "demo")
+    assert isinstance(project, dict) and project["name"] == "demo"
+    user = _cli(
+        live_server,
+        "user",
+        "create",
+        "--domain",
+        "default",
+        "--password",
+        "s3cret-pw",
+        "--project",
+        "demo",
+        "alice",
+    )
+    assert isinstance(user, dict) and user["name"] == "alice"
+    subprocess.run(
+        [OPENSTACK, "role", "add", "--project", "demo", "--user", "alice", "member"],
+        env=live_server.env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assignments = _cli(live_server, "role", "assignment", "list", "--user", "alice", "--names")
+    assert isinstance(assignments, list)
+    assert any(a["Role"] == "member" and a["Project"].startswith("demo") for a in assignments)
+
+    env = live_server.env()
+    env.pop("OS_CLOUD")
+    env.pop("OS_CLIENT_CONFIG_FILE")
+    env.update(
+        OS_AUTH_URL=f"{live_server.base}/identity/v3",
+        OS_USERNAME="alice",
+        OS_PASSWORD="s3cret-pw",
+        OS_PROJECT_NAME="demo",
+        OS_USER_DOMAIN_ID="default",
+        OS_PROJECT_DOMAIN_ID="default",
+        OS_IDENTITY_API_VERSION="3",
+    )
+    out = subprocess.run(
+        [OPENSTACK, "network", "create", "alice-net", "-f", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    alice_net = json.loads(out.stdout)
+    assert alice_net["project_id"] == project["id"]
+    # alice's network is invisible to no one with admin, but a second user's
+    # project cannot see it: checked in the API tests; here the CLI path works.
+    out = subprocess.run(
+        [OPENSTACK, "network", "show", "alice-net", "-f", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
