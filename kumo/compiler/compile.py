@@ -1,0 +1,320 @@
+"""compile_host: ClusterView → HostPlan for one host. Pure, deterministic.
+
+Stages (each a function from the view of one network on this host to plan
+objects, run for every network that has at least one port bound here):
+
+=================  ==========================================================
+stage              output
+=================  ==========================================================
+``segment``        the network bridge and its uplink: a VXLAN device
+                   (``nolearning proxy``, VNI = segmentation id, bridge-port
+                   learning off) for vxlan networks; the mapped physical
+                   interface (flat) or a VLAN subinterface of it (vlan)
+``remote_ports``   for each port of the network bound to ANOTHER host (vxlan
+                   only): a VXLAN ``self`` FDB entry mac → that host's tunnel
+                   IP, a bridge ``master static`` entry for the mac on the
+                   VXLAN device, and a neighbour entry per fixed IP on the
+                   VXLAN device, so the device answers ARP/ND for remote
+                   ports locally (nothing is flooded across the underlay)
+``instances``      per local instance port: a namespace, a veth pair (host end
+                   in the bridge, ``eth0`` with the port's MAC inside), the
+                   fixed IPs, default routes via the subnets' gateways and the
+                   subnets' host routes — static configuration, like a config
+                   drive
+=================  ==========================================================
+
+Ports are instances when their device_owner starts with ``compute:`` or is
+empty; other owners (DHCP, router ports) get the network's bridge but are
+plugged by their own features.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    FdbEntry,
+    HostPlan,
+    InstancePlumbing,
+    Link,
+    NeighEntry,
+    Netns,
+    ObjectKey,
+    PortWiring,
+    Route,
+    VethPeer,
+    VxlanSpec,
+)
+
+
+@dataclass
+class _Builder:
+    """Mutable accumulator used inside one compile_host call only."""
+
+    netns: set[Netns] = field(default_factory=set)
+    links: set[Link] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
+    routes: set[Route] = field(default_factory=set)
+    neighbours: set[NeighEntry] = field(default_factory=set)
+    fdb: set[FdbEntry] = field(default_factory=set)
+    instances: set[InstancePlumbing] = field(default_factory=set)
+    wiring: set[PortWiring] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _NetworkOnHost:
+    host: str
+    me: HostView | None
+    network: NetworkView
+    subnets: tuple[SubnetView, ...]
+    ports: tuple[PortView, ...]
+    view: ClusterView
+    underlay_device: str | None
+
+    @property
+    def bridge(self) -> str:
+        return names.bridge_name(self.network.id)
+
+    def local_ports(self) -> tuple[PortView, ...]:
+        return tuple(p for p in self.ports if p.host == self.host)
+
+
+Stage = Callable[[_NetworkOnHost, _Builder], frozenset[ObjectKey]]
+"""A stage adds objects and returns the keys every local port depends on."""
+
+
+def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = None) -> HostPlan:
+    """The desired kernel state of ``host``.
+
+    ``underlay_device`` overrides the host's advertised underlay interface
+    (the agent knows its own configuration before its report comes back).
+    """
+    me = view.hosts.get(host)
+    underlay = underlay_device or (me.underlay_device if me else None)
+    out = _Builder()
+    local_networks = sorted(
+        {p.network_id for p in view.ports.values() if p.host == host and p.network_id}
+    )
+    for network_id in local_networks:
+        network = view.networks.get(network_id)
+        if network is None:
+            continue  # the port arrived before its network; compiled once it is known
+        net = _NetworkOnHost(
+            host=host,
+            me=me,
+            network=network,
+            subnets=tuple(sorted(view.subnets_of(network_id), key=lambda s: s.id)),
+            ports=tuple(sorted(view.ports_of(network_id), key=lambda p: p.id)),
+            view=view,
+            underlay_device=underlay,
+        )
+        shared: set[ObjectKey] = set()
+        for stage in STAGES:
+            shared |= stage(net, out)
+        _instances(net, out, frozenset(shared))
+    return HostPlan(
+        host=host,
+        netns=frozenset(out.netns),
+        links=frozenset(out.links),
+        addresses=frozenset(out.addresses),
+        routes=frozenset(out.routes),
+        neighbours=frozenset(out.neighbours),
+        fdb=frozenset(out.fdb),
+        instances=frozenset(out.instances),
+        wiring=frozenset(out.wiring),
+    )
+
+
+def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
+    network = net.network
+    up = network.admin_state_up
+    bridge = Link(HOST_NS, net.bridge, "bridge", mtu=network.mtu, up=up)
+    out.links.add(bridge)
+    needs: set[ObjectKey] = {bridge.key}
+    uplink: Link | None = None
+    if network.network_type == "vxlan":
+        if network.segmentation_id is not None and net.me is not None and net.me.tunnel_ip:
+            uplink = Link(
+                HOST_NS,
+                names.vxlan_name(network.id),
+                "vxlan",
+                mtu=network.mtu,
+                up=up,
+                master=net.bridge,
+                learning=False,
+                vxlan=VxlanSpec(
+                    vni=network.segmentation_id,
+                    local=net.me.tunnel_ip,
+                    underlay=net.underlay_device,
+                ),
+            )
+    elif network.network_type in ("flat", "vlan") and net.me is not None:
+        ifname = net.me.interface_for(network.physical_network)
+        if ifname is not None and network.network_type == "flat":
+            uplink = Link(HOST_NS, ifname, "device", up=True, master=net.bridge)
+        elif ifname is not None and network.segmentation_id is not None:
+            uplink = Link(
+                HOST_NS,
+                names.vlan_name(network.id),
+                "vlan",
+                mtu=network.mtu,
+                up=up,
+                master=net.bridge,
+                vlan_id=network.segmentation_id,
+                parent=ifname,
+            )
+    if uplink is not None:
+        out.links.add(uplink)
+        needs |= {uplink.key, uplink.master_key}
+    return frozenset(needs)
+
+
+def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
+    network = net.network
+    if network.network_type != "vxlan" or network.segmentation_id is None:
+        return frozenset()
+    if net.me is None or not net.me.tunnel_ip:
+        return frozenset()
+    vxlan = names.vxlan_name(network.id)
+    seen_macs: set[str] = set()
+    for port in net.ports:  # sorted by id: a duplicated MAC resolves the same way every time
+        if not port.host or port.host == net.host or not port.mac:
+            continue
+        remote = net.view.hosts.get(port.host)
+        if remote is None or not remote.tunnel_ip or port.mac in seen_macs:
+            continue
+        seen_macs.add(port.mac)
+        out.fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=False, dst=remote.tunnel_ip))
+        out.fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=True))
+        for fixed in port.fixed_ips:
+            ip = _parse_ip(fixed.ip_address)
+            if ip is not None:
+                out.neighbours.add(NeighEntry(HOST_NS, vxlan, str(ip), port.mac))
+    return frozenset()
+
+
+STAGES: tuple[Stage, ...] = (_segment, _remote_ports)
+"""Per-network stages, in order; ``_instances`` runs last with their keys."""
+
+
+def is_instance_port(port: PortView) -> bool:
+    return port.device_owner == "" or port.device_owner.startswith("compute:")
+
+
+def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey]) -> None:
+    subnets = {s.id: s for s in net.subnets}
+    for port in net.local_ports():
+        if not is_instance_port(port) or not port.mac:
+            continue
+        _plumb(net, port, subnets, out, shared)
+
+
+def _plumb(
+    net: _NetworkOnHost,
+    port: PortView,
+    subnets: dict[str, SubnetView],
+    out: _Builder,
+    shared: frozenset[ObjectKey],
+) -> None:
+    ns = names.instance_netns(net.host, port.id)
+    guest = names.GUEST_IFNAME
+    mtu = port.mtu or net.network.mtu
+    up = port.admin_state_up and net.network.admin_state_up
+    host_end = Link(
+        HOST_NS,
+        names.tap_name(port.id),
+        "veth",
+        mtu=mtu,
+        up=up,
+        master=net.bridge,
+        peer=VethPeer(ns, guest),
+    )
+    guest_end = Link(ns, guest, "veth", mtu=mtu, mac=port.mac, up=True)
+    loopback = Link(ns, "lo", "device", up=True)
+    addresses: list[Address] = []
+    used: list[SubnetView] = []
+    for fixed in port.fixed_ips:
+        subnet = subnets.get(fixed.subnet_id)
+        ip = _parse_ip(fixed.ip_address)
+        if subnet is None or ip is None:
+            continue
+        prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+        addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
+        used.append(subnet)
+    routes = _routes(ns, guest, sorted(used, key=lambda s: (s.ip_version, s.cidr, s.id)))
+    netns = Netns(ns)
+    out.netns.add(netns)
+    out.links |= {host_end, guest_end, loopback}
+    out.addresses |= set(addresses)
+    out.routes |= set(routes)
+    gateways = sorted({r.gateway for r in routes if r.gateway and _is_default(r.dst)})
+    out.instances.add(
+        InstancePlumbing(
+            port_id=port.id,
+            network_id=net.network.id,
+            netns=ns,
+            host_ifname=host_end.name,
+            guest_ifname=guest,
+            mac=port.mac,
+            mtu=mtu,
+            addresses=tuple(sorted(a.address for a in addresses)),
+            gateways=tuple(gateways),
+            up=up,
+        )
+    )
+    requires: set[ObjectKey] = set(shared)
+    requires |= {netns.key, host_end.key, host_end.master_key, guest_end.key, loopback.key}
+    requires |= {a.key for a in addresses} | {r.key for r in routes}
+    out.wiring.add(PortWiring(port.id, frozenset(requires)))
+
+
+def _routes(ns: str, ifname: str, subnets: Iterable[SubnetView]) -> list[Route]:
+    """Default route per IP version (first subnet with a gateway, in a fixed
+    order) and the subnets' host routes; an explicit host route wins over the
+    gateway for the same destination. A gateway outside its subnet gets an
+    on-link host route first, so the kernel accepts the default route."""
+    chosen: dict[str, Route] = {}
+    onlink: dict[str, Route] = {}
+    for subnet in subnets:
+        for hr in subnet.host_routes:
+            dst = _parse_net(hr.destination)
+            if dst is not None and dst not in chosen:
+                chosen[dst] = Route(ns, dst, hr.nexthop, ifname)
+    for subnet in subnets:
+        gateway = _parse_ip(subnet.gateway_ip) if subnet.gateway_ip else None
+        if gateway is None:
+            continue
+        default = "0.0.0.0/0" if gateway.version == 4 else "::/0"
+        if default in chosen:
+            continue
+        chosen[default] = Route(ns, default, str(gateway), ifname)
+        if gateway not in ipaddress.ip_network(subnet.cidr, strict=False):
+            host = f"{gateway}/{gateway.max_prefixlen}"
+            onlink[host] = Route(ns, host, None, ifname)
+    for dst, route in onlink.items():
+        chosen.setdefault(dst, route)
+    return sorted(chosen.values())
+
+
+def _is_default(dst: str) -> bool:
+    return dst in ("0.0.0.0/0", "::/0")
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _parse_net(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        return None

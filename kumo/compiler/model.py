@@ -1,0 +1,225 @@
+"""The compiler's input: typed, frozen views of the objects a host agent caches.
+
+The watch feed delivers full Neutron admin bodies (see the contracts: keys
+such as ``binding:host_id``, ``provider:segmentation_id``,
+``fixed_ips: [{"subnet_id", "ip_address"}]``, agent ``configurations``).
+``*.from_body`` turns one body into a view, ignoring keys it does not need;
+``ClusterView.from_bodies`` builds the whole snapshot. Bodies that lack a
+required key are skipped and their ids listed in ``ClusterView.invalid``,
+so one bad object never stops a host from being wired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+Body = Mapping[str, Any]
+Bodies = Iterable[Body] | Mapping[str, Body]
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    id: str
+    network_type: str
+    """``vxlan``, ``vlan``, ``flat`` or ``local``."""
+    segmentation_id: int | None
+    physical_network: str | None
+    mtu: int
+    admin_state_up: bool
+
+    @classmethod
+    def from_body(cls, body: Body) -> NetworkView:
+        seg = body.get("provider:segmentation_id")
+        return cls(
+            id=str(body["id"]),
+            network_type=str(body.get("provider:network_type") or "local"),
+            segmentation_id=int(seg) if seg is not None else None,
+            physical_network=body.get("provider:physical_network") or None,
+            mtu=int(body.get("mtu") or 1450),
+            admin_state_up=bool(body.get("admin_state_up", True)),
+        )
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    destination: str
+    nexthop: str
+
+
+@dataclass(frozen=True)
+class SubnetView:
+    id: str
+    network_id: str
+    cidr: str
+    gateway_ip: str | None
+    ip_version: int
+    enable_dhcp: bool
+    host_routes: tuple[HostRoute, ...]
+    dns_nameservers: tuple[str, ...]
+
+    @classmethod
+    def from_body(cls, body: Body) -> SubnetView:
+        routes = tuple(
+            HostRoute(str(r["destination"]), str(r["nexthop"]))
+            for r in body.get("host_routes") or ()
+        )
+        return cls(
+            id=str(body["id"]),
+            network_id=str(body["network_id"]),
+            cidr=str(body["cidr"]),
+            gateway_ip=body.get("gateway_ip") or None,
+            ip_version=int(body.get("ip_version") or (6 if ":" in str(body["cidr"]) else 4)),
+            enable_dhcp=bool(body.get("enable_dhcp", True)),
+            host_routes=routes,
+            dns_nameservers=tuple(str(d) for d in body.get("dns_nameservers") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class FixedIp:
+    subnet_id: str
+    ip_address: str
+
+
+@dataclass(frozen=True)
+class PortView:
+    id: str
+    network_id: str
+    mac: str
+    fixed_ips: tuple[FixedIp, ...]
+    host: str
+    """``binding:host_id``; empty when the port is not bound."""
+    device_owner: str
+    device_id: str
+    admin_state_up: bool
+    mtu: int | None = None
+    """Only when the body carries one; otherwise the network's MTU applies."""
+
+    @classmethod
+    def from_body(cls, body: Body) -> PortView:
+        mtu = body.get("mtu")
+        return cls(
+            id=str(body["id"]),
+            network_id=str(body["network_id"]),
+            mac=str(body["mac_address"]).lower(),
+            fixed_ips=tuple(
+                FixedIp(str(ip["subnet_id"]), str(ip["ip_address"]))
+                for ip in body.get("fixed_ips") or ()
+            ),
+            host=str(body.get("binding:host_id") or ""),
+            device_owner=str(body.get("device_owner") or ""),
+            device_id=str(body.get("device_id") or ""),
+            admin_state_up=bool(body.get("admin_state_up", True)),
+            mtu=int(mtu) if mtu else None,
+        )
+
+
+@dataclass(frozen=True)
+class HostView:
+    host: str
+    tunnel_ip: str | None
+    bridge_mappings: tuple[tuple[str, str], ...] = ()
+    """(physical network, interface) pairs, sorted."""
+    underlay_device: str | None = None
+    """Interface the VXLAN devices are bound to (``configurations.underlay_device``);
+    None lets the kernel route from ``tunnel_ip``."""
+
+    def interface_for(self, physical_network: str | None) -> str | None:
+        for physnet, ifname in self.bridge_mappings:
+            if physnet == physical_network:
+                return ifname
+        return None
+
+    @classmethod
+    def from_agent_body(cls, body: Body) -> HostView:
+        conf = body.get("configurations") or {}
+        mappings = conf.get("bridge_mappings") or {}
+        return cls(
+            host=str(body["host"]),
+            tunnel_ip=conf.get("tunnel_ip") or None,
+            bridge_mappings=tuple(sorted((str(k), str(v)) for k, v in mappings.items())),
+            underlay_device=conf.get("underlay_device") or None,
+        )
+
+
+V = TypeVar("V")
+
+
+def _frozen(items: dict[str, V]) -> Mapping[str, V]:
+    return MappingProxyType(dict(sorted(items.items())))
+
+
+def _bodies(bodies: Bodies) -> Iterable[Body]:
+    if isinstance(bodies, Mapping):
+        return bodies.values()
+    return bodies
+
+
+@dataclass(frozen=True, eq=True)
+class ClusterView:
+    """Everything the agent's cache holds, keyed by id (hosts by host name)."""
+
+    networks: Mapping[str, NetworkView] = field(default_factory=lambda: _frozen({}))
+    subnets: Mapping[str, SubnetView] = field(default_factory=lambda: _frozen({}))
+    ports: Mapping[str, PortView] = field(default_factory=lambda: _frozen({}))
+    hosts: Mapping[str, HostView] = field(default_factory=lambda: _frozen({}))
+    invalid: tuple[str, ...] = ()
+    """Ids (or ``kind:?``) of bodies that could not be parsed."""
+
+    @classmethod
+    def from_bodies(
+        cls,
+        networks: Bodies = (),
+        subnets: Bodies = (),
+        ports: Bodies = (),
+        agents: Bodies = (),
+    ) -> ClusterView:
+        invalid: list[str] = []
+        nets = _parse("network", networks, NetworkView.from_body, invalid)
+        subs = _parse("subnet", subnets, SubnetView.from_body, invalid)
+        prts = _parse("port", ports, PortView.from_body, invalid)
+        hosts: dict[str, HostView] = {}
+        # Several agents may report for one host; the one with a tunnel IP
+        # (lowest agent id first) describes the host's dataplane.
+        for body in sorted(_bodies(agents), key=lambda b: str(b.get("id", ""))):
+            try:
+                view = HostView.from_agent_body(body)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                invalid.append(f"agent:{body.get('id', '?')}")
+                continue
+            known = hosts.get(view.host)
+            if known is None or (known.tunnel_ip is None and view.tunnel_ip is not None):
+                hosts[view.host] = view
+        return cls(
+            networks=_frozen(nets),
+            subnets=_frozen(subs),
+            ports=_frozen(prts),
+            hosts=_frozen(hosts),
+            invalid=tuple(sorted(invalid)),
+        )
+
+    def subnets_of(self, network_id: str) -> tuple[SubnetView, ...]:
+        return tuple(s for s in self.subnets.values() if s.network_id == network_id)
+
+    def ports_of(self, network_id: str) -> tuple[PortView, ...]:
+        return tuple(p for p in self.ports.values() if p.network_id == network_id)
+
+
+T = TypeVar("T", NetworkView, SubnetView, PortView)
+
+
+def _parse(
+    kind: str, bodies: Bodies, parse: Callable[[Body], T], invalid: list[str]
+) -> dict[str, T]:
+    out: dict[str, T] = {}
+    for body in _bodies(bodies):
+        try:
+            view = parse(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            invalid.append(f"{kind}:{body.get('id', '?') if isinstance(body, Mapping) else '?'}")
+            continue
+        out[view.id] = view
+    return out

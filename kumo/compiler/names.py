@@ -1,0 +1,104 @@
+"""Names of every kernel object kumo creates: the one place that derives them.
+
+Scheme (every link name is 13 characters, within IFNAMSIZ's 15):
+
+=========================  ==========================================  =============
+object                     name                                        example
+=========================  ==========================================  =============
+network bridge             ``kb`` + 11 hex chars of the network id     kb1f0e2d3c4b5
+network VXLAN device       ``kx`` + 11 hex chars of the network id     kx1f0e2d3c4b5
+network VLAN subinterface  ``kv`` + 11 hex chars of the network id     kv1f0e2d3c4b5
+instance veth, host end    ``kt`` + 11 hex chars of the port id        kt9a8b7c6d5e4
+instance namespace         ``ki-`` + host tag + ``-`` + full port id   ki-3c1a9e0b-<uuid>
+=========================  ==========================================  =============
+
+The 11 characters are the id's first hex digits with dashes removed (ids
+that are not hex, as some tests use, are hashed first). The host tag is
+the first 8 hex digits of SHA-256 of the host name: several lab hosts share
+one ``/run/netns`` directory, and an agent must only ever remove the
+instance namespaces of its own host. Inside an instance namespace the port's
+interface is always ``eth0``.
+
+``is_kumo_name`` recognises exactly the link names produced here, so a
+reconciler can find kumo's leftovers and never touch anything else (the
+lab's own interfaces, the underlay, a physical NIC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+BRIDGE_PREFIX = "kb"
+VXLAN_PREFIX = "kx"
+VLAN_PREFIX = "kv"
+TAP_PREFIX = "kt"
+INSTANCE_NETNS_PREFIX = "ki-"
+GUEST_IFNAME = "eth0"
+"""Name of the port's interface inside an instance namespace."""
+
+IFNAMSIZ = 15
+_ID_CHARS = IFNAMSIZ - 4  # two-letter prefix, and two spare characters
+
+_LINK_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX, VLAN_PREFIX, TAP_PREFIX)
+_LINK_LETTERS = "".join(p[1] for p in _LINK_PREFIXES)
+_KUMO_LINK = re.compile(rf"^k[{_LINK_LETTERS}][0-9a-f]{{{_ID_CHARS}}}$")
+_HEX = re.compile(r"^[0-9a-f]+$")
+_INSTANCE_NETNS = re.compile(r"^ki-([0-9a-f]{8})-(.+)$")
+
+
+def short_id(object_id: str) -> str:
+    """The 11 hex characters that stand for an object id in link names."""
+    compact = object_id.replace("-", "").lower()
+    if len(compact) < _ID_CHARS or not _HEX.match(compact):
+        compact = hashlib.sha256(object_id.encode()).hexdigest()
+    return compact[:_ID_CHARS]
+
+
+def bridge_name(network_id: str) -> str:
+    return BRIDGE_PREFIX + short_id(network_id)
+
+
+def vxlan_name(network_id: str) -> str:
+    return VXLAN_PREFIX + short_id(network_id)
+
+
+def vlan_name(network_id: str) -> str:
+    return VLAN_PREFIX + short_id(network_id)
+
+
+def tap_name(port_id: str) -> str:
+    return TAP_PREFIX + short_id(port_id)
+
+
+def host_tag(host: str) -> str:
+    return hashlib.sha256(host.encode()).hexdigest()[:8]
+
+
+def instance_netns_prefix(host: str) -> str:
+    """Every instance namespace of ``host`` starts with this."""
+    return f"{INSTANCE_NETNS_PREFIX}{host_tag(host)}-"
+
+
+def instance_netns(host: str, port_id: str) -> str:
+    return instance_netns_prefix(host) + port_id
+
+
+def is_kumo_name(name: str) -> bool:
+    """True for link names kumo derives (and so may remove when not desired)."""
+    return bool(_KUMO_LINK.match(name))
+
+
+def is_instance_netns(name: str, host: str | None = None) -> bool:
+    """True for instance namespaces (of ``host`` when it is given)."""
+    if host is not None:
+        return name.startswith(instance_netns_prefix(host)) and len(name) > len(
+            instance_netns_prefix(host)
+        )
+    return bool(_INSTANCE_NETNS.match(name))
+
+
+def instance_port_id(netns_name: str) -> str | None:
+    """The port id an instance namespace was named from, or None."""
+    match = _INSTANCE_NETNS.match(netns_name)
+    return match.group(2) if match else None

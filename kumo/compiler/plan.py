@@ -1,0 +1,239 @@
+"""HostPlan: the desired kernel state of one host, as typed frozen values.
+
+The compiler produces it; the dataplane reconcilers consume it. Every object
+has a ``key`` (its identity in the kernel: what the reconciler looks up) and
+compares equal only when every desired attribute matches. Collections are
+frozensets, so a plan never depends on the order its inputs arrived in.
+
+Namespaces: ``HOST_NS`` (the empty string) is the agent's own host
+namespace, whatever it is called on the machine; any other value is the
+name of a namespace under ``/run/netns``.
+
+Keys are tuples whose first element names the object type (``"netns"``,
+``"link"``, ``"master"``, ``"addr"``, ``"route"``, ``"neigh"``, ``"fdb"``);
+``PortWiring.requires`` lists the keys that must be in place for a port to
+count as wired.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+HOST_NS = ""
+"""The agent's host namespace."""
+
+ObjectKey = tuple[str, ...]
+LinkKind = Literal["bridge", "vxlan", "vlan", "veth", "dummy", "device"]
+"""``device`` is a link kumo does not create or delete (a physical NIC from
+bridge_mappings, an instance's ``lo``); kumo only sets its state and master."""
+
+VXLAN_PORT = 4789
+
+
+@dataclass(frozen=True, order=True)
+class Netns:
+    name: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("netns", self.name)
+
+
+@dataclass(frozen=True, order=True)
+class VxlanSpec:
+    vni: int
+    local: str | None
+    dstport: int = VXLAN_PORT
+    underlay: str | None = None
+    """Underlay device (same namespace) the tunnel is bound to, if any."""
+    learning: bool = False
+    proxy: bool = True
+    """Answer ARP/ND arriving from the bridge from the device's neighbour table."""
+
+
+@dataclass(frozen=True, order=True)
+class VethPeer:
+    netns: str
+    name: str
+
+
+@dataclass(frozen=True, order=True)
+class Link:
+    netns: str
+    name: str
+    kind: LinkKind
+    mtu: int | None = None
+    """None leaves the MTU as it is."""
+    mac: str | None = None
+    """None leaves the MAC the kernel chose."""
+    up: bool = True
+    master: str | None = None
+    """Bridge (same namespace) this link is a port of."""
+    learning: bool | None = None
+    """Bridge-port learning; None leaves the kernel default."""
+    vxlan: VxlanSpec | None = None
+    vlan_id: int | None = None
+    parent: str | None = None
+    """Lower device of a VLAN link (same namespace)."""
+    peer: VethPeer | None = None
+    """On the veth end kumo creates: where the other end lives. The other end
+    is a separate ``Link`` (kind ``veth``, no peer) in the peer namespace."""
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("link", self.netns, self.name)
+
+    @property
+    def master_key(self) -> ObjectKey:
+        return ("master", self.netns, self.name)
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    netns: str
+    ifname: str
+    address: str
+    """Interface address with prefix length, e.g. ``10.0.0.5/24``."""
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("addr", self.netns, self.ifname, self.address)
+
+    @property
+    def family(self) -> int:
+        return ipaddress.ip_interface(self.address).version
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    netns: str
+    dst: str
+    """Normalised network, ``0.0.0.0/0`` / ``::/0`` for default routes."""
+    gateway: str | None
+    ifname: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("route", self.netns, self.dst)
+
+    @property
+    def family(self) -> int:
+        return ipaddress.ip_network(self.dst).version
+
+
+@dataclass(frozen=True, order=True)
+class NeighEntry:
+    """A permanent neighbour entry (ip → mac) on a device."""
+
+    netns: str
+    ifname: str
+    ip: str
+    mac: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("neigh", self.netns, self.ifname, self.ip)
+
+
+@dataclass(frozen=True, order=True)
+class FdbEntry:
+    """A forwarding entry: ``master`` (bridge table, ``static``) or ``self``
+    (the VXLAN device's table, ``permanent``, with the remote VTEP in ``dst``)."""
+
+    netns: str
+    ifname: str
+    mac: str
+    master: bool
+    dst: str | None = None
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("fdb", self.netns, self.ifname, self.mac, "master" if self.master else "self")
+
+
+@dataclass(frozen=True, order=True)
+class InstancePlumbing:
+    """How one port is plugged in as a lab instance (a namespace)."""
+
+    port_id: str
+    network_id: str
+    netns: str
+    host_ifname: str
+    guest_ifname: str
+    mac: str
+    mtu: int
+    addresses: tuple[str, ...]
+    """Fixed IPs with prefix length, sorted."""
+    gateways: tuple[str, ...]
+    """Default gateways (at most one per IP version), sorted."""
+    up: bool
+
+
+@dataclass(frozen=True, order=True)
+class PortWiring:
+    """The objects that must be in place for ``port_id`` to be wired."""
+
+    port_id: str
+    requires: frozenset[ObjectKey]
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    netns: frozenset[Netns] = field(default_factory=frozenset)
+    links: frozenset[Link] = field(default_factory=frozenset)
+    addresses: frozenset[Address] = field(default_factory=frozenset)
+    routes: frozenset[Route] = field(default_factory=frozenset)
+    neighbours: frozenset[NeighEntry] = field(default_factory=frozenset)
+    fdb: frozenset[FdbEntry] = field(default_factory=frozenset)
+    instances: frozenset[InstancePlumbing] = field(default_factory=frozenset)
+    wiring: frozenset[PortWiring] = field(default_factory=frozenset)
+
+    def describe(self) -> list[str]:
+        """One sorted line per object: a stable text form for diffs and goldens."""
+        lines: list[str] = []
+        lines += [f"netns {n.name}" for n in self.netns]
+        lines += [_describe_link(link) for link in self.links]
+        lines += [f"addr {_ns(a.netns)} {a.ifname} {a.address}" for a in self.addresses]
+        lines += [
+            f"route {_ns(r.netns)} {r.dst} via {r.gateway or '-'} dev {r.ifname}"
+            for r in self.routes
+        ]
+        lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]
+        lines += [
+            f"fdb {_ns(f.netns)} {f.ifname} {f.mac} "
+            + ("master static" if f.master else f"self dst {f.dst}")
+            for f in self.fdb
+        ]
+        return sorted(lines)
+
+
+def _ns(netns: str) -> str:
+    return netns or "host"
+
+
+def _describe_link(link: Link) -> str:
+    parts = [f"link {_ns(link.netns)} {link.name} {link.kind}"]
+    if link.mtu is not None:
+        parts.append(f"mtu {link.mtu}")
+    if link.mac is not None:
+        parts.append(f"mac {link.mac}")
+    parts.append("up" if link.up else "down")
+    if link.master is not None:
+        parts.append(f"master {link.master}")
+    if link.learning is not None:
+        parts.append("learning " + ("on" if link.learning else "off"))
+    if link.vxlan is not None:
+        v = link.vxlan
+        parts.append(
+            f"vni {v.vni} local {v.local or '-'} dstport {v.dstport} dev {v.underlay or '-'}"
+            + (" learning" if v.learning else " nolearning")
+            + (" proxy" if v.proxy else "")
+        )
+    if link.vlan_id is not None:
+        parts.append(f"vlan {link.vlan_id} parent {link.parent}")
+    if link.peer is not None:
+        parts.append(f"peer {_ns(link.peer.netns)}/{link.peer.name}")
+    return " ".join(parts)

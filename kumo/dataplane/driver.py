@@ -1,0 +1,198 @@
+"""Dataplane: runs the reconcilers for one host's plan and reports wired ports.
+
+Order (creations): netns → links → masters → addresses → routes →
+neighbours → VXLAN FDB → bridge FDB; removals of leftovers run in the
+reverse order after all creations. A pass starts at the first dirty
+reconciler (desired state changed, last pass failed, or ``resync()`` was
+called) and runs every reconciler after it, since a downstream object may
+depend on an upstream change. Every reconciler reads the kernel back, so a
+pass is level-triggered; a failed pass leaves its reconcilers dirty and
+``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
+backoff from ``DataplaneSettings``). The agent should also call ``resync()``
+now and then to catch changes made behind its back.
+
+A port is wired when every object its ``PortWiring`` requires is in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kumo.compiler.plan import HostPlan, ObjectKey
+from kumo.dataplane.port import KernelPort, RawKernel
+from kumo.dataplane.reconcilers import (
+    AddressReconciler,
+    BridgeFdbReconciler,
+    LinkReconciler,
+    MasterReconciler,
+    NeighbourReconciler,
+    NetnsReconciler,
+    Reconciler,
+    RouteReconciler,
+    VxlanFdbReconciler,
+)
+
+
+@dataclass(frozen=True)
+class DataplaneSettings:
+    retry_initial_delay: float = 0.2
+    """Seconds to wait before retrying after the first failed pass."""
+    retry_multiplier: float = 2.0
+    """Each further consecutive failure multiplies the wait by this."""
+    retry_max_delay: float = 30.0
+    """The wait never grows beyond this many seconds."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    ok: bool
+    """Everything desired is in place and every leftover is gone."""
+    wired_ports: frozenset[str]
+    """Ports whose plumbing is completely in place (the agent may set them ACTIVE)."""
+    unwired_ports: frozenset[str]
+    changes: int
+    """Kernel operations this pass sent."""
+    errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """``reconciler object/key`` → error, for the objects that failed."""
+    retry_after: float | None = None
+    """Seconds until ``retry()`` should run; None when ok."""
+    duration: float = 0.0
+    ran: tuple[str, ...] = ()
+    """Reconcilers that ran this pass."""
+
+
+class Dataplane:
+    def __init__(
+        self,
+        kernel: KernelPort | RawKernel,
+        host: str,
+        settings: DataplaneSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.port = kernel if isinstance(kernel, KernelPort) else KernelPort(kernel)
+        self.host = host
+        self.settings = settings or DataplaneSettings()
+        self.clock = clock
+        self.netns = NetnsReconciler(self.port, host)
+        self.links = LinkReconciler(self.port, host)
+        self.masters = MasterReconciler(self.port, host)
+        self.addresses = AddressReconciler(self.port, host)
+        self.routes = RouteReconciler(self.port, host)
+        self.neighbours = NeighbourReconciler(self.port, host)
+        self.vxlan_fdb = VxlanFdbReconciler(self.port, host)
+        self.bridge_fdb = BridgeFdbReconciler(self.port, host)
+        self.reconcilers: tuple[Reconciler, ...] = (
+            self.netns,
+            self.links,
+            self.masters,
+            self.addresses,
+            self.routes,
+            self.neighbours,
+            self.vxlan_fdb,
+            self.bridge_fdb,
+        )
+        self.plan = HostPlan(host=host)
+        self.failures = 0
+        self.next_retry_at: float | None = None
+
+    @classmethod
+    def for_host(
+        cls, host: str, host_netns: str | None = None, settings: DataplaneSettings | None = None
+    ) -> Dataplane:
+        """A dataplane on the real kernel; ``host_netns`` names the namespace
+        that is this host (the lab), None means the agent's own namespace."""
+        from kumo.dataplane.kernel import KernelAdapter
+
+        return cls(KernelAdapter(host_netns), host, settings)
+
+    def apply(self, plan: HostPlan) -> ApplyResult:
+        if plan.host != self.host:
+            raise ValueError(f"plan for {plan.host!r} given to the dataplane of {self.host!r}")
+        self.plan = plan
+        self.netns.update_desired(plan.netns)
+        self.links.update_desired(plan.links)
+        self.masters.update_desired(plan.links)
+        self.addresses.update_desired(plan.addresses, plan.links)
+        self.routes.update_desired(plan.routes, plan.links)
+        self.neighbours.update_desired(plan.neighbours, plan.links)
+        fdb_self = frozenset(e for e in plan.fdb if not e.master)
+        fdb_master = frozenset(e for e in plan.fdb if e.master)
+        self.vxlan_fdb.update_desired(fdb_self, plan.links)
+        self.bridge_fdb.update_desired(fdb_master, plan.links)
+        return self._run()
+
+    def retry(self) -> ApplyResult:
+        """Run the dirty reconcilers again with the last plan."""
+        return self._run()
+
+    def resync(self) -> None:
+        """Make the next pass read and check everything."""
+        for reconciler in self.reconcilers:
+            reconciler.dirty = True
+
+    @property
+    def retry_due(self) -> bool:
+        return self.next_retry_at is not None and self.clock() >= self.next_retry_at
+
+    def converge(
+        self,
+        plan: HostPlan,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> ApplyResult:
+        """Apply, then retry with backoff until ok or ``timeout`` seconds pass."""
+        deadline = self.clock() + timeout
+        result = self.apply(plan)
+        while not result.ok and result.retry_after is not None:
+            if self.clock() + result.retry_after > deadline:
+                break
+            sleep(result.retry_after)
+            result = self.retry()
+        return result
+
+    def _run(self) -> ApplyResult:
+        started = self.clock()
+        self.port.begin_pass()
+        before = self.port.changes
+        first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
+        ran: tuple[Reconciler, ...] = () if first is None else self.reconcilers[first:]
+        ok = True
+        for reconciler in ran:
+            ok = reconciler.apply_updates() and ok
+        for reconciler in reversed(ran):
+            ok = reconciler.apply_removals() and ok
+        ok = ok and not any(r.dirty for r in self.reconcilers)
+        if ok:
+            self.failures = 0
+            self.next_retry_at = None
+            retry_after = None
+        else:
+            self.failures += 1
+            s = self.settings
+            retry_after = min(
+                s.retry_max_delay, s.retry_initial_delay * s.retry_multiplier ** (self.failures - 1)
+            )
+            self.next_retry_at = self.clock() + retry_after
+        in_place: set[ObjectKey] = set()
+        for reconciler in self.reconcilers:
+            in_place |= reconciler.in_place
+        wired = frozenset(w.port_id for w in self.plan.wiring if w.requires <= in_place)
+        errors = {
+            f"{r.name} {'/'.join(key)}": message
+            for r in self.reconcilers
+            for key, message in r.errors.items()
+        }
+        return ApplyResult(
+            ok=ok,
+            wired_ports=wired,
+            unwired_ports=frozenset(w.port_id for w in self.plan.wiring) - wired,
+            changes=self.port.changes - before,
+            errors=MappingProxyType(errors),
+            retry_after=retry_after,
+            duration=self.clock() - started,
+            ran=tuple(r.name for r in ran),
+        )

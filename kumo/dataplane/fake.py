@@ -1,0 +1,333 @@
+"""FakeKernel: an in-memory ``RawKernel`` that behaves like the kernel.
+
+What it enforces, as the kernel does: objects live in namespaces and vanish
+with them; adding an existing object fails with EEXIST and deleting a
+missing one with ENOENT/ENODEV; a master must be an existing bridge in the
+same namespace; a veth pair dies as a whole (deleting either end, or either
+namespace, removes both); addresses, routes, neighbour and FDB entries
+vanish with their device; IPv4/IPv6 routes need their device up and a
+gateway that is on-link, and vanish when the device goes down; bridge
+(``master``) FDB entries vanish when the port leaves its bridge; ``self``
+FDB entries with a remote exist only on VXLAN devices.
+
+Faults: ``fail_next("add_link", errno.EBUSY, times=1)`` makes the next call(s)
+of an operation fail (mocknetlink's ``FailNext*``), ``calls`` counts every
+call per operation.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import ipaddress
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from kumo.compiler.plan import HOST_NS, Address, FdbEntry, Link, NeighEntry, Route
+from kumo.dataplane.port import LinkChange, LinkState
+
+_KERNEL_KIND = {"bridge": "bridge", "vxlan": "vxlan", "vlan": "vlan", "veth": "veth"}
+_macs = itertools.count(1)
+
+
+def _err(code: int, what: str) -> OSError:
+    return OSError(code, f"{E.errorcode[code]}: {what}")
+
+
+def _random_mac() -> str:
+    n = next(_macs)
+    return "02:00:" + ":".join(f"{(n >> shift) & 0xFF:02x}" for shift in (24, 16, 8, 0))
+
+
+@dataclass
+class _Peer:
+    netns: str
+    name: str
+
+
+@dataclass
+class _Link:
+    state: LinkState
+    peer: _Peer | None = None
+
+
+@dataclass
+class _Namespace:
+    links: dict[str, _Link] = field(default_factory=dict)
+    addresses: set[Address] = field(default_factory=set)
+    routes: dict[str, Route] = field(default_factory=dict)
+    neighbours: dict[tuple[str, str], NeighEntry] = field(default_factory=dict)
+    fdb: set[FdbEntry] = field(default_factory=set)
+
+
+class FakeKernel:
+    def __init__(self, *, host_links: tuple[str, ...] = ("lo", "eth0")) -> None:
+        self.namespaces: dict[str, _Namespace] = {HOST_NS: _Namespace()}
+        self.calls: Counter[str] = Counter()
+        self._faults: dict[str, list[int]] = {}
+        for name in host_links:
+            self.add_device(HOST_NS, name)
+
+    # -- test helpers ----------------------------------------------------------
+    def fail_next(self, op: str, err: int, times: int = 1) -> None:
+        """The next ``times`` calls of ``op`` fail with ``err``."""
+        self._faults.setdefault(op, []).extend([err] * times)
+
+    def add_device(self, netns: str, name: str, kind: str = "", up: bool = True) -> None:
+        """A link kumo did not create (a NIC, ``lo``, a foreign bridge...)."""
+        ns = self.namespaces.setdefault(netns, _Namespace())
+        ns.links[name] = _Link(LinkState(netns, name, kind, 1500, _random_mac(), up))
+
+    def link(self, netns: str, name: str) -> LinkState:
+        return self.namespaces[netns].links[name].state
+
+    def _op(self, op: str) -> None:
+        self.calls[op] += 1
+        pending = self._faults.get(op)
+        if pending:
+            raise _err(pending.pop(0), f"injected fault in {op}")
+
+    def _ns(self, netns: str) -> _Namespace:
+        try:
+            return self.namespaces[netns]
+        except KeyError:
+            raise _err(E.ENOENT, f"netns {netns}") from None
+
+    def _dev(self, netns: str, name: str) -> _Link:
+        try:
+            return self._ns(netns).links[name]
+        except KeyError:
+            raise _err(E.ENODEV, f"{name} in {netns or 'host'}") from None
+
+    # -- namespaces ------------------------------------------------------------
+    def list_netns(self) -> frozenset[str]:
+        self._op("list_netns")
+        return frozenset(n for n in self.namespaces if n != HOST_NS)
+
+    def add_netns(self, name: str) -> None:
+        self._op("add_netns")
+        if name in self.namespaces:
+            raise _err(E.EEXIST, name)
+        self.namespaces[name] = _Namespace()
+        self.add_device(name, "lo", up=False)
+
+    def del_netns(self, name: str) -> None:
+        self._op("del_netns")
+        ns = self._ns(name)
+        for link_name in list(ns.links):
+            self._remove_link(name, link_name)
+        del self.namespaces[name]
+
+    # -- links -------------------------------------------------------------------
+    def list_links(self, netns: str) -> tuple[LinkState, ...]:
+        self._op("list_links")
+        return tuple(link.state for link in self._ns(netns).links.values())
+
+    def add_link(self, link: Link, peer: Link | None) -> None:
+        self._op("add_link")
+        ns = self._ns(link.netns)
+        if link.kind == "device":
+            raise _err(E.EOPNOTSUPP, f"cannot create device {link.name}")
+        if link.name in ns.links:
+            raise _err(E.EEXIST, link.name)
+        parent = None
+        if link.kind == "vlan":
+            parent = link.parent or ""
+            self._dev(link.netns, parent)
+        if link.vxlan is not None and link.vxlan.underlay:
+            self._dev(link.netns, link.vxlan.underlay)
+        peer_ns = None
+        if link.kind == "veth":
+            if link.peer is None or peer is None:
+                raise _err(E.EINVAL, "veth needs a peer")
+            peer_ns = self._ns(link.peer.netns)
+            if link.peer.name in peer_ns.links:
+                raise _err(E.EEXIST, link.peer.name)
+        state = LinkState(
+            link.netns,
+            link.name,
+            _KERNEL_KIND.get(link.kind, link.kind),
+            link.mtu or 1500,
+            link.mac or _random_mac(),
+            link.up,
+            vxlan=link.vxlan,
+            vlan_id=link.vlan_id,
+            parent=parent,
+        )
+        ns.links[link.name] = _Link(state)
+        if link.peer is not None and peer is not None and peer_ns is not None:
+            peer_state = LinkState(
+                link.peer.netns,
+                link.peer.name,
+                "veth",
+                peer.mtu or 1500,
+                peer.mac or _random_mac(),
+                peer.up,
+            )
+            peer_ns.links[link.peer.name] = _Link(peer_state, _Peer(link.netns, link.name))
+            ns.links[link.name].peer = _Peer(link.peer.netns, link.peer.name)
+
+    def set_link(self, netns: str, name: str, change: LinkChange) -> None:
+        self._op("set_link")
+        dev = self._dev(netns, name)
+        state = dev.state
+        if change.mtu is not None:
+            state = replace(state, mtu=change.mtu)
+        if change.mac is not None:
+            state = replace(state, mac=change.mac)
+        if change.up is not None:
+            state = replace(state, up=change.up)
+            if not change.up:
+                self._drop_routes(netns, lambda r: r.ifname == name)
+        dev.state = state
+
+    def set_master(self, netns: str, name: str, master: str | None) -> None:
+        self._op("set_master")
+        dev = self._dev(netns, name)
+        if master is not None:
+            bridge = self._dev(netns, master)
+            if bridge.state.kind != "bridge" or master == name:
+                raise _err(E.EOPNOTSUPP, f"{master} is not a bridge")
+        if dev.state.master != master:
+            self._ns(netns).fdb = {
+                f for f in self._ns(netns).fdb if not (f.master and f.ifname == name)
+            }
+        dev.state = replace(dev.state, master=master, learning=True if master is not None else None)
+
+    def set_learning(self, netns: str, name: str, learning: bool) -> None:
+        self._op("set_learning")
+        dev = self._dev(netns, name)
+        if dev.state.master is None:
+            raise _err(E.EOPNOTSUPP, f"{name} is not a bridge port")
+        dev.state = replace(dev.state, learning=learning)
+
+    def del_link(self, netns: str, name: str) -> None:
+        self._op("del_link")
+        self._dev(netns, name)
+        self._remove_link(netns, name)
+
+    def _remove_link(self, netns: str, name: str) -> None:
+        ns = self.namespaces.get(netns)
+        if ns is None or name not in ns.links:
+            return
+        dev = ns.links.pop(name)
+        ns.addresses = {a for a in ns.addresses if a.ifname != name}
+        self._drop_routes(netns, lambda r: r.ifname == name)
+        ns.neighbours = {k: v for k, v in ns.neighbours.items() if v.ifname != name}
+        ns.fdb = {f for f in ns.fdb if f.ifname != name}
+        for other in list(ns.links.values()):
+            if other.state.master == name:
+                ns.fdb = {f for f in ns.fdb if not (f.master and f.ifname == other.state.name)}
+                other.state = replace(other.state, master=None, learning=None)
+            if other.state.parent == name:
+                self._remove_link(netns, other.state.name)
+        if dev.peer is not None:
+            self._remove_link(dev.peer.netns, dev.peer.name)
+
+    # -- addresses ---------------------------------------------------------------
+    def list_addresses(self, netns: str) -> tuple[Address, ...]:
+        self._op("list_addresses")
+        return tuple(self._ns(netns).addresses)
+
+    def add_address(self, address: Address) -> None:
+        self._op("add_address")
+        self._dev(address.netns, address.ifname)
+        ns = self._ns(address.netns)
+        if address in ns.addresses:
+            raise _err(E.EEXIST, address.address)
+        ns.addresses.add(address)
+
+    def del_address(self, address: Address) -> None:
+        self._op("del_address")
+        self._dev(address.netns, address.ifname)
+        ns = self._ns(address.netns)
+        if address not in ns.addresses:
+            raise _err(E.EADDRNOTAVAIL, address.address)
+        ns.addresses.discard(address)
+        if not any(a.ifname == address.ifname and a.family == address.family for a in ns.addresses):
+            self._drop_routes(
+                address.netns, lambda r: r.ifname == address.ifname and r.family == address.family
+            )
+
+    # -- routes --------------------------------------------------------------------
+    def list_routes(self, netns: str) -> tuple[Route, ...]:
+        self._op("list_routes")
+        return tuple(self._ns(netns).routes.values())
+
+    def replace_route(self, route: Route) -> None:
+        self._op("replace_route")
+        ns = self._ns(route.netns)
+        dev = self._dev(route.netns, route.ifname)
+        if not dev.state.up:
+            raise _err(E.ENETDOWN, f"{route.ifname} is down")
+        if route.gateway is not None and not self._on_link(route.netns, route):
+            raise _err(E.ENETUNREACH, f"gateway {route.gateway}")
+        ns.routes[route.dst] = route
+
+    def del_route(self, route: Route) -> None:
+        self._op("del_route")
+        ns = self._ns(route.netns)
+        if ns.routes.get(route.dst) != route:
+            raise _err(E.ESRCH, route.dst)
+        del ns.routes[route.dst]
+
+    def _on_link(self, netns: str, route: Route) -> bool:
+        gateway = ipaddress.ip_address(route.gateway or "")
+        ns = self._ns(netns)
+        for address in ns.addresses:
+            if (
+                address.ifname == route.ifname
+                and gateway in ipaddress.ip_interface(address.address).network
+            ):
+                return True
+        return any(
+            r.gateway is None
+            and r.ifname == route.ifname
+            and gateway in ipaddress.ip_network(r.dst)
+            for r in ns.routes.values()
+            if ipaddress.ip_network(r.dst).version == gateway.version
+        )
+
+    def _drop_routes(self, netns: str, doomed: object) -> None:
+        ns = self.namespaces.get(netns)
+        if ns is not None and callable(doomed):
+            ns.routes = {k: r for k, r in ns.routes.items() if not doomed(r)}
+
+    # -- neighbours ------------------------------------------------------------------
+    def list_neighbours(self, netns: str) -> tuple[NeighEntry, ...]:
+        self._op("list_neighbours")
+        return tuple(self._ns(netns).neighbours.values())
+
+    def replace_neighbour(self, entry: NeighEntry) -> None:
+        self._op("replace_neighbour")
+        self._dev(entry.netns, entry.ifname)
+        self._ns(entry.netns).neighbours[(entry.ifname, entry.ip)] = entry
+
+    def del_neighbour(self, entry: NeighEntry) -> None:
+        self._op("del_neighbour")
+        self._dev(entry.netns, entry.ifname)
+        if self._ns(entry.netns).neighbours.pop((entry.ifname, entry.ip), None) is None:
+            raise _err(E.ENOENT, entry.ip)
+
+    # -- fdb -------------------------------------------------------------------------
+    def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
+        self._op("list_fdb")
+        return tuple(self._ns(netns).fdb)
+
+    def replace_fdb(self, entry: FdbEntry) -> None:
+        self._op("replace_fdb")
+        dev = self._dev(entry.netns, entry.ifname)
+        ns = self._ns(entry.netns)
+        if entry.master and dev.state.master is None:
+            raise _err(E.EINVAL, f"{entry.ifname} has no master")
+        if not entry.master and dev.state.kind != "vxlan":
+            raise _err(E.EOPNOTSUPP, f"{entry.ifname} has no remote table")
+        ns.fdb = {f for f in ns.fdb if f.key != entry.key} | {entry}
+
+    def del_fdb(self, entry: FdbEntry) -> None:
+        self._op("del_fdb")
+        self._dev(entry.netns, entry.ifname)
+        ns = self._ns(entry.netns)
+        if entry not in ns.fdb:
+            raise _err(E.ENOENT, entry.mac)
+        ns.fdb.discard(entry)

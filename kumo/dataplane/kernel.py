@@ -1,0 +1,415 @@
+"""KernelAdapter: the ``RawKernel`` port on the real kernel, over netlink (pyroute2).
+
+One netlink socket per namespace, opened in this process by entering the
+namespace from the calling thread (``netns.socket_in``) and handed to
+pyroute2 as a file descriptor, so no helper process is forked. Sockets are
+kept in a small LRU cache (each costs a few descriptors), and opened without
+multicast subscriptions: the adapter only asks, it never listens.
+
+Failures surface as ``OSError`` carrying the kernel's errno (pyroute2's
+``NetlinkError`` is converted here); ``port.KernelPort`` maps them.
+
+Not thread-safe: use one adapter from one thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import ndmsg
+
+from kumo.compiler.plan import HOST_NS, Address, FdbEntry, Link, NeighEntry, Route, VxlanSpec
+from kumo.dataplane import netns
+from kumo.dataplane.port import ROUTE_PROTO, LinkChange, LinkState
+
+_NETLINK_ROUTE = 0
+_IFF_UP = 0x1
+_IFA_F_NODAD = 0x02
+_MAIN_TABLE = 254
+_AF_BRIDGE = 7
+_KIND_TO_KERNEL = {k: k for k in ("bridge", "vxlan", "vlan", "veth", "dummy")}
+
+T = TypeVar("T")
+
+
+def _dump_routes(ipr: IPRoute, family: int) -> Any:
+    return ipr.get_routes(family=family)
+
+
+def _os_error(exc: NetlinkError) -> OSError:
+    code = int(getattr(exc, "code", 0) or 0) or 5
+    return OSError(code, f"{os.strerror(code)}: {exc}")
+
+
+class KernelAdapter:
+    """``host_netns`` is the namespace that stands for ``HOST_NS`` (None: the
+    namespace this process is in)."""
+
+    def __init__(self, host_netns: str | None = None, *, max_sockets: int = 64) -> None:
+        self.host_netns = host_netns
+        self.max_sockets = max_sockets
+        self._sockets: OrderedDict[str, IPRoute] = OrderedDict()
+        self._indexes: dict[str, dict[str, int]] = {}
+
+    # -- plumbing ----------------------------------------------------------------
+    def _real(self, ns: str) -> str | None:
+        return self.host_netns if ns == HOST_NS else ns
+
+    def _ipr(self, ns: str) -> IPRoute:
+        ipr = self._sockets.get(ns)
+        if ipr is not None:
+            self._sockets.move_to_end(ns)
+            return ipr
+        sock = netns.socket_in(self._real(ns), socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
+        try:
+            ipr = IPRoute(fileno=sock.detach(), groups=0)
+        except Exception:
+            sock.close()
+            raise
+        self._sockets[ns] = ipr
+        while len(self._sockets) > self.max_sockets:
+            _, old = self._sockets.popitem(last=False)
+            old.close()
+        return ipr
+
+    def _forget(self, ns: str) -> None:
+        ipr = self._sockets.pop(ns, None)
+        if ipr is not None:
+            ipr.close()
+        self._indexes.pop(ns, None)
+
+    def close(self) -> None:
+        for ns in list(self._sockets):
+            self._forget(ns)
+
+    @contextmanager
+    def _netlink(self) -> Iterator[None]:
+        try:
+            yield
+        except NetlinkError as exc:
+            raise _os_error(exc) from exc
+
+    def _call(self, ns: str, fn: Callable[[IPRoute], T]) -> T:
+        with self._netlink():
+            return fn(self._ipr(ns))
+
+    def _index(self, ns: str, name: str) -> int:
+        known = self._indexes.setdefault(ns, {})
+        if name not in known:
+            found = self._call(ns, lambda ipr: ipr.link_lookup(ifname=name))
+            if not found:
+                raise OSError(19, f"no device {name} in {ns or 'host'}")
+            known[name] = int(found[0])
+        return known[name]
+
+    def _names(self, ns: str) -> dict[int, str]:
+        links = self._call(ns, lambda ipr: ipr.get_links())
+        by_name = {str(m.get("IFLA_IFNAME")): int(m["index"]) for m in links}
+        self._indexes[ns] = by_name
+        return {index: name for name, index in by_name.items()}
+
+    # -- namespaces ------------------------------------------------------------------
+    def list_netns(self) -> frozenset[str]:
+        return netns.list_names()
+
+    def add_netns(self, name: str) -> None:
+        netns.create(name)
+
+    def del_netns(self, name: str) -> None:
+        self._forget(name)
+        netns.remove(name)
+
+    # -- links -----------------------------------------------------------------------
+    def list_links(self, ns: str) -> tuple[LinkState, ...]:
+        messages = self._call(ns, lambda ipr: ipr.get_links())
+        by_index = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in messages}
+        self._indexes[ns] = {name: index for index, name in by_index.items()}
+        learning: dict[int, bool] = {}
+        if any(m.get("IFLA_MASTER") for m in messages):
+            for port in self._call(ns, lambda ipr: ipr.brport("dump")):
+                info = port.get("IFLA_PROTINFO")
+                if info is not None and info.get("IFLA_BRPORT_LEARNING") is not None:
+                    learning[int(port["index"])] = bool(info.get("IFLA_BRPORT_LEARNING"))
+        return tuple(self._link_state(ns, m, by_index, learning) for m in messages)
+
+    def _link_state(
+        self, ns: str, msg: Any, by_index: dict[int, str], learning: dict[int, bool]
+    ) -> LinkState:
+        info = msg.get("IFLA_LINKINFO")
+        kind = str(info.get("IFLA_INFO_KIND") or "") if info is not None else ""
+        data = info.get("IFLA_INFO_DATA") if info is not None else None
+        master = msg.get("IFLA_MASTER")
+        vxlan = vlan_id = parent = None
+        if kind == "vxlan" and data is not None:
+            underlay = data.get("IFLA_VXLAN_LINK")
+            vxlan = VxlanSpec(
+                vni=int(data.get("IFLA_VXLAN_ID")),
+                local=data.get("IFLA_VXLAN_LOCAL") or data.get("IFLA_VXLAN_LOCAL6") or None,
+                dstport=int(data.get("IFLA_VXLAN_PORT") or 0),
+                underlay=by_index.get(int(underlay)) if underlay else None,
+                learning=bool(data.get("IFLA_VXLAN_LEARNING")),
+                proxy=bool(data.get("IFLA_VXLAN_PROXY")),
+            )
+        elif kind == "vlan" and data is not None:
+            vlan_id = int(data.get("IFLA_VLAN_ID"))
+            lower = msg.get("IFLA_LINK")
+            parent = by_index.get(int(lower)) if lower else None
+        index = int(msg["index"])
+        return LinkState(
+            netns=ns,
+            name=str(msg.get("IFLA_IFNAME")),
+            kind=kind,
+            mtu=int(msg.get("IFLA_MTU") or 0),
+            mac=str(msg.get("IFLA_ADDRESS") or ""),
+            up=bool(msg["flags"] & _IFF_UP),
+            master=by_index.get(int(master)) if master else None,
+            learning=learning.get(index) if master else None,
+            vxlan=vxlan,
+            vlan_id=vlan_id,
+            parent=parent,
+        )
+
+    def add_link(self, link: Link, peer: Link | None) -> None:
+        ns = link.netns
+        spec: dict[str, Any] = {"ifname": link.name, "kind": _KIND_TO_KERNEL[link.kind]}
+        if link.mtu is not None:
+            spec["mtu"] = link.mtu
+        if link.mac is not None:
+            spec["address"] = link.mac
+        if link.kind == "vxlan" and link.vxlan is not None:
+            v = link.vxlan
+            spec.update(
+                vxlan_id=v.vni,
+                vxlan_port=v.dstport,
+                vxlan_learning=int(v.learning),
+                vxlan_proxy=int(v.proxy),
+            )
+            if v.local:
+                v6 = ipaddress.ip_address(v.local).version == 6
+                spec["vxlan_local6" if v6 else "vxlan_local"] = v.local
+            if v.underlay:
+                spec["vxlan_link"] = self._index(ns, v.underlay)
+        elif link.kind == "vlan":
+            spec.update(vlan_id=link.vlan_id, link=self._index(ns, link.parent or ""))
+        fd = None
+        try:
+            if link.kind == "veth":
+                if link.peer is None:
+                    raise OSError(22, f"veth {link.name} without peer")
+                peer_spec: dict[str, Any] = {"ifname": link.peer.name}
+                if link.peer.netns != ns:
+                    fd = netns.open_fd(self._real(link.peer.netns) or "")
+                    peer_spec["net_ns_fd"] = fd
+                if peer is not None and peer.mtu is not None:
+                    peer_spec["mtu"] = peer.mtu
+                if peer is not None and peer.mac is not None:
+                    peer_spec["address"] = peer.mac
+                spec["peer"] = peer_spec
+            self._call(ns, lambda ipr: ipr.link("add", **spec))
+        finally:
+            if fd is not None:
+                os.close(fd)
+        self._indexes.get(ns, {}).pop(link.name, None)
+        if link.up:
+            self._set(ns, link.name, state="up")
+        if link.peer is not None and peer is not None and peer.up:
+            self._indexes.get(link.peer.netns, {}).pop(link.peer.name, None)
+            self._set(link.peer.netns, link.peer.name, state="up")
+
+    def _set(self, ns: str, name: str, **attrs: Any) -> None:
+        index = self._index(ns, name)
+        self._call(ns, lambda ipr: ipr.link("set", index=index, **attrs))
+
+    def set_link(self, ns: str, name: str, change: LinkChange) -> None:
+        attrs: dict[str, Any] = {}
+        if change.mtu is not None:
+            attrs["mtu"] = change.mtu
+        if change.mac is not None:
+            attrs["address"] = change.mac
+        if change.up is not None:
+            attrs["state"] = "up" if change.up else "down"
+        if attrs:
+            self._set(ns, name, **attrs)
+
+    def set_master(self, ns: str, name: str, master: str | None) -> None:
+        self._set(ns, name, master=self._index(ns, master) if master else 0)
+
+    def set_learning(self, ns: str, name: str, learning: bool) -> None:
+        index = self._index(ns, name)
+        self._call(ns, lambda ipr: ipr.brport("set", index=index, learning=int(learning)))
+
+    def del_link(self, ns: str, name: str) -> None:
+        index = self._index(ns, name)
+        try:
+            self._call(ns, lambda ipr: ipr.link("del", index=index))
+        finally:
+            self._indexes.get(ns, {}).pop(name, None)
+
+    # -- addresses ---------------------------------------------------------------------
+    def list_addresses(self, ns: str) -> tuple[Address, ...]:
+        messages = self._call(ns, lambda ipr: ipr.get_addr())
+        names = self._names(ns)
+        out = []
+        for m in messages:
+            ip = m.get("IFA_LOCAL") or m.get("IFA_ADDRESS")
+            name = names.get(int(m["index"]))
+            if ip and name:
+                out.append(Address(ns, name, f"{ip}/{m['prefixlen']}"))
+        return tuple(out)
+
+    def add_address(self, address: Address) -> None:
+        iface = ipaddress.ip_interface(address.address)
+        index = self._index(address.netns, address.ifname)
+        extra: dict[str, Any] = {}
+        if iface.version == 6:
+            extra["flags"] = _IFA_F_NODAD
+        self._call(
+            address.netns,
+            lambda ipr: ipr.addr(
+                "add",
+                index=index,
+                address=str(iface.ip),
+                prefixlen=iface.network.prefixlen,
+                **extra,
+            ),
+        )
+
+    def del_address(self, address: Address) -> None:
+        iface = ipaddress.ip_interface(address.address)
+        index = self._index(address.netns, address.ifname)
+        self._call(
+            address.netns,
+            lambda ipr: ipr.addr(
+                "del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen
+            ),
+        )
+
+    # -- routes ------------------------------------------------------------------------
+    def list_routes(self, ns: str) -> tuple[Route, ...]:
+        out: list[Route] = []
+        names: dict[int, str] | None = None
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for m in self._call(ns, partial(_dump_routes, family=family)):
+                if m["proto"] != ROUTE_PROTO or (m.get("RTA_TABLE") or m["table"]) != _MAIN_TABLE:
+                    continue
+                if names is None:
+                    names = self._names(ns)
+                zero = "0.0.0.0" if family == socket.AF_INET else "::"
+                dst = f"{m.get('RTA_DST') or zero}/{m['dst_len']}"
+                oif = m.get("RTA_OIF")
+                out.append(
+                    Route(
+                        ns,
+                        str(ipaddress.ip_network(dst, strict=False)),
+                        m.get("RTA_GATEWAY"),
+                        names.get(int(oif), "") if oif else "",
+                    )
+                )
+        return tuple(out)
+
+    def _route_spec(self, route: Route) -> dict[str, Any]:
+        net = ipaddress.ip_network(route.dst)
+        spec: dict[str, Any] = {
+            "family": socket.AF_INET if net.version == 4 else socket.AF_INET6,
+            "dst": str(net.network_address),
+            "dst_len": net.prefixlen,
+            "table": _MAIN_TABLE,
+            "proto": ROUTE_PROTO,
+            "oif": self._index(route.netns, route.ifname),
+        }
+        if route.gateway:
+            spec["gateway"] = route.gateway
+        return spec
+
+    def replace_route(self, route: Route) -> None:
+        spec = self._route_spec(route)
+        self._call(route.netns, lambda ipr: ipr.route("replace", **spec))
+
+    def del_route(self, route: Route) -> None:
+        spec = self._route_spec(route)
+        self._call(route.netns, lambda ipr: ipr.route("del", **spec))
+
+    # -- neighbours ---------------------------------------------------------------------
+    def list_neighbours(self, ns: str) -> tuple[NeighEntry, ...]:
+        out: list[NeighEntry] = []
+        names: dict[int, str] | None = None
+        for m in self._call(ns, lambda ipr: ipr.get_neighbours()):
+            if m["family"] not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            if not m["state"] & ndmsg.NUD_PERMANENT:
+                continue
+            ip, mac = m.get("NDA_DST"), m.get("NDA_LLADDR")
+            if not ip or not mac:
+                continue
+            if names is None:
+                names = self._names(ns)
+            out.append(NeighEntry(ns, names.get(int(m["ifindex"]), ""), ip, mac))
+        return tuple(out)
+
+    def replace_neighbour(self, entry: NeighEntry) -> None:
+        index = self._index(entry.netns, entry.ifname)
+        self._call(
+            entry.netns,
+            lambda ipr: ipr.neigh(
+                "replace",
+                ifindex=index,
+                dst=entry.ip,
+                lladdr=entry.mac,
+                state=ndmsg.NUD_PERMANENT,
+            ),
+        )
+
+    def del_neighbour(self, entry: NeighEntry) -> None:
+        index = self._index(entry.netns, entry.ifname)
+        self._call(entry.netns, lambda ipr: ipr.neigh("del", ifindex=index, dst=entry.ip))
+
+    # -- fdb ---------------------------------------------------------------------------
+    def list_fdb(self, ns: str) -> tuple[FdbEntry, ...]:
+        out: list[FdbEntry] = []
+        names: dict[int, str] | None = None
+        for m in self._call(ns, lambda ipr: ipr.fdb("dump")):
+            if m.get("NDA_VLAN") is not None:
+                continue
+            state, mac = m["state"], m.get("NDA_LLADDR")
+            master = m.get("NDA_MASTER") is not None and not m["flags"] & ndmsg.NTF_SELF
+            if not mac:
+                continue
+            if master and not (state & ndmsg.NUD_NOARP and not state & ndmsg.NUD_PERMANENT):
+                continue  # learned, or the bridge's own (permanent) MACs
+            if not master and m.get("NDA_DST") is None:
+                continue  # multicast and other entries without a remote
+            if names is None:
+                names = self._names(ns)
+            ifname = names.get(int(m["ifindex"]), "")
+            out.append(FdbEntry(ns, ifname, mac, master, None if master else m.get("NDA_DST")))
+        return tuple(out)
+
+    def _fdb_spec(self, entry: FdbEntry) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "ifindex": self._index(entry.netns, entry.ifname),
+            "lladdr": entry.mac,
+        }
+        if entry.master:
+            spec.update(flags=ndmsg.NTF_MASTER, state=ndmsg.NUD_NOARP)
+        else:
+            spec.update(flags=ndmsg.NTF_SELF, state=ndmsg.NUD_PERMANENT)
+            if entry.dst:
+                spec["dst"] = entry.dst
+        return spec
+
+    def replace_fdb(self, entry: FdbEntry) -> None:
+        spec = self._fdb_spec(entry)
+        self._call(entry.netns, lambda ipr: ipr.fdb("replace", **spec))
+
+    def del_fdb(self, entry: FdbEntry) -> None:
+        spec = self._fdb_spec(entry)
+        self._call(entry.netns, lambda ipr: ipr.fdb("del", **spec))

@@ -1,0 +1,322 @@
+"""The narrow port between reconcilers and a kernel, and its error semantics.
+
+Two layers:
+
+* ``RawKernel`` (a Protocol): what an adapter implements — list/add/set/del
+  of namespaces, links, addresses, routes, neighbours and FDB entries, each
+  in a named namespace (``HOST_NS`` is the agent's own). Adapters report
+  failures as ``OSError`` with the kernel's errno and nothing else.
+  ``kernel.KernelAdapter`` (netlink) and ``fake.FakeKernel`` implement it.
+* ``KernelPort``: what reconcilers use. It wraps a raw adapter and is the ONE
+  place where errno values become domain errors and idempotence is decided:
+  EEXIST on an add means "already there" (links are then set to the desired
+  attributes), ENOENT/ENODEV/ESRCH/EADDRNOTAVAIL on a delete mean "already
+  gone". It also counts mutating operations (so tests can prove a second
+  apply changes nothing), caches reads for one pass, and offers a dry run
+  that records operations without sending them.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from kumo.compiler.plan import Address, FdbEntry, Link, NeighEntry, Route, VxlanSpec
+
+ROUTE_PROTO = 74
+"""Routing protocol number kumo marks its routes with (``ip route ... proto 74``):
+routes with it are kumo's to remove; no other route is ever touched."""
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """A link as read back from the kernel."""
+
+    netns: str
+    name: str
+    kind: str
+    """Kernel link kind (``bridge``, ``vxlan``, ``veth``...; empty for plain devices)."""
+    mtu: int
+    mac: str
+    up: bool
+    master: str | None = None
+    learning: bool | None = None
+    """Bridge-port learning; None when the link is not a bridge port."""
+    vxlan: VxlanSpec | None = None
+    vlan_id: int | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """Attributes to change on an existing link; None leaves one as it is."""
+
+    mtu: int | None = None
+    mac: str | None = None
+    up: bool | None = None
+
+    def __bool__(self) -> bool:
+        return self.mtu is not None or self.mac is not None or self.up is not None
+
+
+class RawKernel(Protocol):
+    """A kernel adapter. Every method raises ``OSError`` (with errno) on failure."""
+
+    def list_netns(self) -> frozenset[str]: ...
+    def add_netns(self, name: str) -> None: ...
+    def del_netns(self, name: str) -> None: ...
+
+    def list_links(self, netns: str) -> tuple[LinkState, ...]: ...
+    def add_link(self, link: Link, peer: Link | None) -> None:
+        """Create ``link`` (without master); for a veth, ``peer`` describes the
+        other end, created in ``link.peer.netns`` at the same time."""
+        ...
+
+    def set_link(self, netns: str, name: str, change: LinkChange) -> None: ...
+    def set_master(self, netns: str, name: str, master: str | None) -> None: ...
+    def set_learning(self, netns: str, name: str, learning: bool) -> None: ...
+    def del_link(self, netns: str, name: str) -> None: ...
+
+    def list_addresses(self, netns: str) -> tuple[Address, ...]: ...
+    def add_address(self, address: Address) -> None: ...
+    def del_address(self, address: Address) -> None: ...
+
+    def list_routes(self, netns: str) -> tuple[Route, ...]:
+        """Routes of the main table marked with ``ROUTE_PROTO`` only."""
+        ...
+
+    def replace_route(self, route: Route) -> None: ...
+    def del_route(self, route: Route) -> None: ...
+
+    def list_neighbours(self, netns: str) -> tuple[NeighEntry, ...]:
+        """Permanent IPv4/IPv6 neighbour entries only."""
+        ...
+
+    def replace_neighbour(self, entry: NeighEntry) -> None: ...
+    def del_neighbour(self, entry: NeighEntry) -> None: ...
+
+    def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
+        """``self`` entries with a remote (dst) and ``master`` static entries."""
+        ...
+
+    def replace_fdb(self, entry: FdbEntry) -> None: ...
+    def del_fdb(self, entry: FdbEntry) -> None: ...
+
+
+class DataplaneError(Exception):
+    """A kernel operation failed; ``retryable`` says whether trying again may help."""
+
+    retryable = True
+
+    def __init__(self, op: str, err: int, detail: str = "") -> None:
+        name = E.errorcode.get(err, str(err))
+        super().__init__(f"{op}: {name}" + (f" ({detail})" if detail else ""))
+        self.op = op
+        self.errno = err
+        self.detail = detail
+
+
+class AlreadyExists(DataplaneError):
+    pass
+
+
+class NotPresent(DataplaneError):
+    """The object, its device or its namespace does not exist (yet)."""
+
+
+class Unreachable(DataplaneError):
+    """A route's gateway is not on-link (yet)."""
+
+
+class Busy(DataplaneError):
+    pass
+
+
+class Rejected(DataplaneError):
+    """The kernel refuses the request as given (bad attribute, unsupported)."""
+
+    retryable = False
+
+
+class Denied(DataplaneError):
+    retryable = False
+
+
+_ERRNO_TO_ERROR: dict[int, type[DataplaneError]] = {
+    E.EEXIST: AlreadyExists,
+    E.ENOENT: NotPresent,
+    E.ENODEV: NotPresent,
+    E.ESRCH: NotPresent,
+    E.EADDRNOTAVAIL: NotPresent,
+    E.ENETUNREACH: Unreachable,
+    E.EHOSTUNREACH: Unreachable,
+    E.EBUSY: Busy,
+    E.EAGAIN: Busy,
+    E.ENOBUFS: Busy,
+    E.EINTR: Busy,
+    E.EINVAL: Rejected,
+    E.EOPNOTSUPP: Rejected,
+    E.ERANGE: Rejected,
+    E.E2BIG: Rejected,
+    E.EAFNOSUPPORT: Rejected,
+    E.EPERM: Denied,
+    E.EACCES: Denied,
+}
+_GONE = (E.ENOENT, E.ENODEV, E.ESRCH, E.EADDRNOTAVAIL)
+
+
+def domain_error(op: str, exc: OSError) -> DataplaneError:
+    """The domain error for a failed kernel operation (the single mapping)."""
+    err = exc.errno or E.EIO
+    return _ERRNO_TO_ERROR.get(err, DataplaneError)(op, err, exc.strerror or "")
+
+
+T = TypeVar("T")
+
+
+class KernelPort:
+    """Idempotent, counted, domain-error view of a ``RawKernel``."""
+
+    def __init__(self, raw: RawKernel, *, dry_run: bool = False) -> None:
+        self.raw = raw
+        self.dry_run = dry_run
+        self.ops: Counter[str] = Counter()
+        """Mutating operations sent (or, in a dry run, recorded) per name."""
+        self.log: list[str] = []
+        """In a dry run: one line per recorded operation."""
+        self._cache: dict[tuple[str, str], tuple[object, ...]] = {}
+
+    # -- reads ---------------------------------------------------------------
+    def begin_pass(self) -> None:
+        """Forget cached reads; call once before each reconciliation pass."""
+        self._cache.clear()
+
+    def list_netns(self) -> frozenset[str]:
+        return self._call("list_netns", self.raw.list_netns)
+
+    def list_links(self, netns: str) -> tuple[LinkState, ...]:
+        return self._read("links", netns, self.raw.list_links)
+
+    def list_addresses(self, netns: str) -> tuple[Address, ...]:
+        return self._read("addresses", netns, self.raw.list_addresses)
+
+    def list_routes(self, netns: str) -> tuple[Route, ...]:
+        return self._read("routes", netns, self.raw.list_routes)
+
+    def list_neighbours(self, netns: str) -> tuple[NeighEntry, ...]:
+        return self._read("neighbours", netns, self.raw.list_neighbours)
+
+    def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
+        return self._read("fdb", netns, self.raw.list_fdb)
+
+    # -- namespaces ----------------------------------------------------------
+    def add_netns(self, name: str) -> None:
+        self._add("add_netns", name, lambda: self.raw.add_netns(name), None)
+
+    def del_netns(self, name: str) -> None:
+        self._delete("del_netns", name, lambda: self.raw.del_netns(name))
+
+    # -- links ---------------------------------------------------------------
+    def add_link(self, link: Link, peer: Link | None = None) -> None:
+        def on_exists() -> None:
+            self.set_link(link.netns, link.name, LinkChange(link.mtu, link.mac, link.up))
+
+        self._add("add_link", link.netns, lambda: self.raw.add_link(link, peer), on_exists)
+        if peer is not None:
+            self._invalidate(peer.netns)
+
+    def set_link(self, netns: str, name: str, change: LinkChange) -> None:
+        self._mutate("set_link", netns, lambda: self.raw.set_link(netns, name, change))
+
+    def set_master(self, netns: str, name: str, master: str | None) -> None:
+        self._mutate("set_master", netns, lambda: self.raw.set_master(netns, name, master))
+
+    def set_learning(self, netns: str, name: str, learning: bool) -> None:
+        self._mutate("set_learning", netns, lambda: self.raw.set_learning(netns, name, learning))
+
+    def del_link(self, netns: str, name: str) -> None:
+        self._delete("del_link", netns, lambda: self.raw.del_link(netns, name))
+
+    # -- addresses, routes, neighbours, fdb ----------------------------------
+    def add_address(self, address: Address) -> None:
+        self._add("add_address", address.netns, lambda: self.raw.add_address(address), None)
+
+    def del_address(self, address: Address) -> None:
+        self._delete("del_address", address.netns, lambda: self.raw.del_address(address))
+
+    def replace_route(self, route: Route) -> None:
+        self._mutate("replace_route", route.netns, lambda: self.raw.replace_route(route))
+
+    def del_route(self, route: Route) -> None:
+        self._delete("del_route", route.netns, lambda: self.raw.del_route(route))
+
+    def replace_neighbour(self, entry: NeighEntry) -> None:
+        self._mutate("replace_neighbour", entry.netns, lambda: self.raw.replace_neighbour(entry))
+
+    def del_neighbour(self, entry: NeighEntry) -> None:
+        self._delete("del_neighbour", entry.netns, lambda: self.raw.del_neighbour(entry))
+
+    def replace_fdb(self, entry: FdbEntry) -> None:
+        self._mutate("replace_fdb", entry.netns, lambda: self.raw.replace_fdb(entry))
+
+    def del_fdb(self, entry: FdbEntry) -> None:
+        self._delete("del_fdb", entry.netns, lambda: self.raw.del_fdb(entry))
+
+    # -- semantics -------------------------------------------------------------
+    @property
+    def changes(self) -> int:
+        return sum(self.ops.values())
+
+    def _read(self, what: str, netns: str, fn: Callable[[str], tuple[T, ...]]) -> tuple[T, ...]:
+        key = (what, netns)
+        if key not in self._cache:
+            self._cache[key] = self._call(f"list_{what}", lambda: fn(netns))
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _call(self, op: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except OSError as exc:
+            raise domain_error(op, exc) from exc
+
+    def _invalidate(self, netns: str) -> None:
+        for key in [k for k in self._cache if k[1] == netns]:
+            del self._cache[key]
+
+    def _record(self, op: str, netns: str, fn: Callable[[], None]) -> bool:
+        """Count the operation; False in a dry run (nothing is sent)."""
+        self.ops[op] += 1
+        self._invalidate(netns)
+        if self.dry_run:
+            self.log.append(f"{op} {netns or 'host'}")
+            return False
+        return True
+
+    def _mutate(self, op: str, netns: str, fn: Callable[[], None]) -> None:
+        if self._record(op, netns, fn):
+            self._call(op, fn)
+
+    def _add(
+        self, op: str, netns: str, fn: Callable[[], None], on_exists: Callable[[], None] | None
+    ) -> None:
+        if not self._record(op, netns, fn):
+            return
+        try:
+            fn()
+        except OSError as exc:
+            if exc.errno != E.EEXIST:
+                raise domain_error(op, exc) from exc
+            if on_exists is not None:
+                on_exists()
+
+    def _delete(self, op: str, netns: str, fn: Callable[[], None]) -> None:
+        if not self._record(op, netns, fn):
+            return
+        try:
+            fn()
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                raise domain_error(op, exc) from exc

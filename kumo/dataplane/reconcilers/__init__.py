@@ -1,0 +1,22 @@
+"""One reconciler per kernel object type, in dependency order."""
+
+from kumo.dataplane.reconcilers.addresses import AddressReconciler
+from kumo.dataplane.reconcilers.base import Reconciler
+from kumo.dataplane.reconcilers.fdb import BridgeFdbReconciler, VxlanFdbReconciler
+from kumo.dataplane.reconcilers.links import LinkReconciler
+from kumo.dataplane.reconcilers.masters import MasterReconciler
+from kumo.dataplane.reconcilers.neighbours import NeighbourReconciler
+from kumo.dataplane.reconcilers.netns import NetnsReconciler
+from kumo.dataplane.reconcilers.routes import RouteReconciler
+
+__all__ = [
+    "AddressReconciler",
+    "BridgeFdbReconciler",
+    "LinkReconciler",
+    "MasterReconciler",
+    "NeighbourReconciler",
+    "NetnsReconciler",
+    "Reconciler",
+    "RouteReconciler",
+    "VxlanFdbReconciler",
+]

@@ -1,0 +1,45 @@
+"""FDB entries on kumo links, in two reconcilers over one read:
+
+* ``VxlanFdbReconciler`` — the VXLAN device's own table (``self``): mac →
+  remote VTEP. A MAC listed with a different or extra remote is corrected and
+  the stale remote removed.
+* ``BridgeFdbReconciler`` — the bridge's table (``master static``): the MAC
+  lives behind the VXLAN port, so the bridge never floods unicast to it.
+
+Entries the kernel keeps for itself (the bridge's ``permanent`` local MACs,
+multicast entries without a remote) are never listed as kumo's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kumo.compiler.plan import FdbEntry
+from kumo.dataplane.reconcilers.keyed import KeyedReconciler
+
+
+class _FdbReconciler(KeyedReconciler[FdbEntry]):
+    master = False
+
+    def read(self, netns: str) -> Iterable[FdbEntry]:
+        return [e for e in self.port.list_fdb(netns) if e.master == self.master]
+
+    def owned(self, obj: FdbEntry) -> bool:
+        return self.owns_link(obj.netns, obj.ifname)
+
+    def write(self, obj: FdbEntry) -> None:
+        self.port.replace_fdb(obj)
+
+    def remove(self, obj: FdbEntry) -> None:
+        self.port.del_fdb(obj)
+
+
+class VxlanFdbReconciler(_FdbReconciler):
+    name = "vxlan-fdb"
+    master = False
+    stale_same_key = True
+
+
+class BridgeFdbReconciler(_FdbReconciler):
+    name = "bridge-fdb"
+    master = True

@@ -1,0 +1,122 @@
+"""Links: create missing ones, correct attributes in place, remove leftovers.
+
+Attributes that the kernel can change (MTU, MAC, admin state) are set on the
+existing link, never by recreating it, so an agent restart is hitless. A
+link is recreated only when it cannot be corrected: wrong kind, different
+VXLAN identity (VNI, local address, port, underlay, flags) or VLAN id/parent.
+A veth pair is created from its host end, with the instance end (a separate
+desired ``Link``) placed in its namespace in the same request.
+
+``device`` links (a physical NIC, an instance's ``lo``) are never created or
+removed, only set up/down. Leftovers are links with kumo names (see
+``kumo.compiler.names``) that are not desired; nothing else is touched.
+Bridge membership is the masters reconciler's business.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kumo.compiler import names
+from kumo.compiler.plan import HOST_NS, Link, ObjectKey
+from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
+from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+
+_CREATE_ORDER = {"device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5}
+_KERNEL_KIND = {"device": None, "dummy": "dummy", "bridge": "bridge", "vxlan": "vxlan"}
+
+
+def needs_recreate(link: Link, actual: LinkState) -> bool:
+    """True when ``actual`` cannot be corrected into ``link`` in place."""
+    if link.kind == "device":
+        return False
+    if actual.kind != _KERNEL_KIND.get(link.kind, link.kind):
+        return True
+    if link.kind == "vxlan" and link.vxlan != actual.vxlan:
+        return True
+    return link.kind == "vlan" and (link.vlan_id, link.parent) != (actual.vlan_id, actual.parent)
+
+
+def link_change(link: Link, actual: LinkState) -> LinkChange:
+    return LinkChange(
+        mtu=link.mtu if link.mtu is not None and link.mtu != actual.mtu else None,
+        mac=link.mac if link.mac is not None and link.mac.lower() != actual.mac.lower() else None,
+        up=link.up if link.up != actual.up else None,
+    )
+
+
+class LinkReconciler(Reconciler):
+    name = "links"
+    desired: frozenset[Link] = frozenset()
+
+    _host_ends: dict[tuple[str, str], Link] = {}
+    """Instance end (netns, name) → the desired host end that creates it."""
+    _by_key: dict[ObjectKey, Link] = {}
+
+    def update_desired(self, links: frozenset[Link]) -> None:
+        if self._set_desired(self.desired, links):
+            self.desired = links
+            self._host_ends = {(x.peer.netns, x.peer.name): x for x in links if x.peer}
+            self._by_key = {x.key: x for x in links}
+
+    def updates(self) -> None:
+        by_ns: dict[str, list[Link]] = {}
+        for link in self.desired:
+            by_ns.setdefault(link.netns, []).append(link)
+        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
+            wanted = sorted(by_ns.get(ns, ()), key=lambda x: (_CREATE_ORDER[x.kind], x.name))
+            try:
+                actual = {a.name: a for a in self.port.list_links(ns)}
+            except DataplaneError as exc:
+                for link in wanted:
+                    self.fail(link.key, exc)
+                continue
+            for link in wanted:
+                self._ensure(link, actual.get(link.name))
+            desired_names = {link.name for link in wanted}
+            for name in sorted(set(actual) - desired_names):
+                if names.is_kumo_name(name):
+                    self.leftover(("link", ns, name), partial(self.port.del_link, ns, name))
+
+    def _peer_of(self, link: Link) -> Link | None:
+        if link.peer is None:
+            return None
+        found = self._by_key.get(("link", link.peer.netns, link.peer.name))
+        return found or Link(link.peer.netns, link.peer.name, "veth")
+
+    def _ensure(self, link: Link, actual: LinkState | None) -> None:
+        key: ObjectKey = link.key
+        if actual is None:
+            if link.kind == "device":
+                self.fail(key, f"device {link.name} does not exist")
+                return
+            host_end = self._host_ends.get((link.netns, link.name))
+            if link.kind == "veth" and link.peer is None:
+                # The instance end of a pair: it exists only together with its
+                # host end. Its host end is there (desired and processed
+                # first), so the pair is broken: rebuild it whole.
+                if host_end is None:
+                    self.fail(key, "veth end without a desired peer")
+                    return
+                if host_end.key in self.errors:
+                    self.fail(key, f"host end {host_end.name} failed")
+                    return
+                self.in_place.discard(host_end.key)
+                self.attempt(key, lambda: self._recreate(host_end))
+                if key in self.in_place:
+                    self.in_place.add(host_end.key)
+                return
+            self.attempt(key, lambda: self.port.add_link(link, self._peer_of(link)))
+            return
+        if needs_recreate(link, actual):
+            self.attempt(key, lambda: self._recreate(link))
+            return
+        change = link_change(link, actual)
+        if change:
+            self.attempt(key, lambda: self.port.set_link(link.netns, link.name, change))
+        else:
+            self.in_place.add(key)
+
+    def _recreate(self, link: Link) -> None:
+        self.port.del_link(link.netns, link.name)
+        self.port.add_link(link, self._peer_of(link))

@@ -1,0 +1,76 @@
+"""Bridge membership: each desired link's master and bridge-port learning.
+
+A link joins (or leaves) its bridge with one ``set master`` request; learning
+is set after joining, because joining resets it to the bridge default. A
+link that is a port of a kumo bridge without being desired there (a physical
+interface whose mapping changed) is released in the removal phase; kumo
+leftover links themselves are removed by the links reconciler.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kumo.compiler import names
+from kumo.compiler.plan import HOST_NS, Link
+from kumo.dataplane.port import DataplaneError, LinkState
+from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+
+
+class MasterReconciler(Reconciler):
+    name = "masters"
+    desired: frozenset[Link] = frozenset()
+
+    def update_desired(self, links: frozenset[Link]) -> None:
+        if self._set_desired(self.desired, links):
+            self.desired = links
+
+    def updates(self) -> None:
+        by_ns: dict[str, list[Link]] = {}
+        for link in self.desired:
+            by_ns.setdefault(link.netns, []).append(link)
+        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
+            wanted = sorted(by_ns.get(ns, ()))
+            try:
+                actual = {a.name: a for a in self.port.list_links(ns)}
+            except DataplaneError as exc:
+                for link in wanted:
+                    self.fail(link.master_key, exc)
+                continue
+            for link in wanted:
+                self._ensure(link, actual.get(link.name))
+            desired_names = {link.name for link in wanted}
+            for state in sorted(actual.values(), key=lambda a: a.name):
+                if (
+                    state.master is not None
+                    and names.is_kumo_name(state.master)
+                    and state.name not in desired_names
+                    and not names.is_kumo_name(state.name)
+                ):
+                    self.leftover(
+                        ("master", ns, state.name),
+                        partial(self.port.set_master, ns, state.name, None),
+                    )
+
+    def _ensure(self, link: Link, actual: LinkState | None) -> None:
+        key = link.master_key
+        if actual is None:
+            self.fail(key, f"{link.name} does not exist")
+            return
+        joined = False
+        releasable = link.kind != "device" or names.is_kumo_name(actual.master or "")
+        if link.master != actual.master and (link.master is not None or releasable):
+            if not self.attempt(
+                key, lambda: self.port.set_master(link.netns, link.name, link.master), confirm=False
+            ):
+                return
+            joined = link.master is not None
+        if (
+            link.learning is not None
+            and link.master is not None
+            and (joined or actual.learning != link.learning)
+        ):
+            learning = link.learning
+            self.attempt(key, lambda: self.port.set_learning(link.netns, link.name, learning))
+            return
+        self.in_place.add(key)

@@ -1,0 +1,26 @@
+"""Permanent neighbour entries on kumo links (the VXLAN devices' tables that
+answer ARP/ND for remote ports locally). Dynamic entries and entries on
+other links are never touched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kumo.compiler.plan import NeighEntry
+from kumo.dataplane.reconcilers.keyed import KeyedReconciler
+
+
+class NeighbourReconciler(KeyedReconciler[NeighEntry]):
+    name = "neighbours"
+
+    def read(self, netns: str) -> Iterable[NeighEntry]:
+        return self.port.list_neighbours(netns)
+
+    def owned(self, obj: NeighEntry) -> bool:
+        return self.owns_link(obj.netns, obj.ifname)
+
+    def write(self, obj: NeighEntry) -> None:
+        self.port.replace_neighbour(obj)
+
+    def remove(self, obj: NeighEntry) -> None:
+        self.port.del_neighbour(obj)

@@ -1,0 +1,41 @@
+"""Instance namespaces of this host: create the desired, remove leftovers.
+
+Only namespaces named ``ki-<this host's tag>-...`` are ever removed, so
+agents of several lab hosts sharing one ``/run/netns`` never touch each
+other's instances (nor anything else there).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kumo.compiler import names
+from kumo.compiler.plan import Netns
+from kumo.dataplane.port import DataplaneError
+from kumo.dataplane.reconcilers.base import Reconciler
+
+
+class NetnsReconciler(Reconciler):
+    name = "netns"
+    desired: frozenset[Netns] = frozenset()
+
+    def update_desired(self, netns: frozenset[Netns]) -> None:
+        if self._set_desired(self.desired, netns):
+            self.desired = netns
+
+    def updates(self) -> None:
+        try:
+            actual = self.port.list_netns()
+        except DataplaneError as exc:
+            for ns in self.desired:
+                self.fail(ns.key, exc)
+            return
+        for ns in sorted(self.desired):
+            if ns.name in actual:
+                self.in_place.add(ns.key)
+            else:
+                self.attempt(ns.key, partial(self.port.add_netns, ns.name))
+        wanted = {ns.name for ns in self.desired}
+        for name in sorted(actual - wanted):
+            if names.is_instance_netns(name, self.host):
+                self.leftover(("netns", name), partial(self.port.del_netns, name))
