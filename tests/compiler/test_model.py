@@ -1,0 +1,69 @@
+"""Parsing watch-feed bodies into views."""
+
+from __future__ import annotations
+
+from kumo.compiler.model import ClusterView, FixedIp, HostRoute, HostView, NetworkView, PortView
+from tests.compiler import states as s
+
+
+def test_bodies_with_extra_keys_parse() -> None:
+    body = s.network(s.NET1, seg=77, unexpected={"nested": [1, 2]}, mtu=1400)
+    view = NetworkView.from_body(body)
+    assert view == NetworkView(s.NET1, "vxlan", 77, None, 1400, True)
+
+
+def test_port_body() -> None:
+    body = s.port(s.P1, s.NET1, "FA:16:3E:00:00:01", "host-a", [("s1", "10.0.0.5")])
+    view = PortView.from_body(body)
+    assert view.mac == "fa:16:3e:00:00:01"
+    assert view.fixed_ips == (FixedIp("s1", "10.0.0.5"),)
+    assert view.host == "host-a"
+    assert view.mtu is None
+    unbound = PortView.from_body({**body, "binding:host_id": None})
+    assert unbound.host == ""
+
+
+def test_subnet_host_routes_and_version() -> None:
+    body = s.subnet(
+        "s6",
+        s.NET1,
+        "2001:db8::/64",
+        None,
+        host_routes=[{"destination": "2001:db8:1::/48", "nexthop": "2001:db8::9"}],
+        dns_nameservers=["2001:db8::53"],
+    )
+    del body["ip_version"]
+    view = ClusterView.from_bodies(subnets=[body]).subnets["s6"]
+    assert view.ip_version == 6
+    assert view.gateway_ip is None
+    assert view.host_routes == (HostRoute("2001:db8:1::/48", "2001:db8::9"),)
+    assert view.dns_nameservers == ("2001:db8::53",)
+
+
+def test_agents_for_one_host_prefer_the_one_with_a_tunnel_ip() -> None:
+    l3 = s.agent("host-a", None)
+    l3["id"] = "0-l3"
+    main = s.agent("host-a", "192.0.2.11", bridge_mappings={"physnet1": "ens5"})
+    view = ClusterView.from_bodies(agents=[main, l3])
+    assert view.hosts["host-a"] == HostView(
+        "host-a", "192.0.2.11", (("physnet1", "ens5"),), underlay_device=None
+    )
+    assert view.hosts["host-a"].interface_for("physnet1") == "ens5"
+    assert view.hosts["host-a"].interface_for("other") is None
+
+
+def test_invalid_bodies_are_skipped_and_listed() -> None:
+    good = s.network(s.NET1)
+    view = ClusterView.from_bodies(
+        networks=[good, {"id": "broken", "mtu": "not a number"}],
+        ports=[{"id": "p-no-network"}],
+        agents=[{"id": "a-no-host"}],
+    )
+    assert list(view.networks) == [s.NET1]
+    assert view.invalid == ("agent:a-no-host", "network:broken", "port:p-no-network")
+
+
+def test_from_bodies_accepts_dicts_keyed_by_id() -> None:
+    as_list = ClusterView.from_bodies([s.network(s.NET1)], ports=[])
+    as_dict = ClusterView.from_bodies({s.NET1: s.network(s.NET1)})
+    assert as_list == as_dict
