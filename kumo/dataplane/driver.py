@@ -34,6 +34,7 @@ from kumo.dataplane.reconcilers import (
     RouteReconciler,
     VxlanFdbReconciler,
 )
+from kumo.dataplane.reconcilers.base import describe_key
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Dataplane:
             in_place |= reconciler.in_place
         wired = frozenset(w.port_id for w in self.plan.wiring if w.requires <= in_place)
         errors = {
-            f"{r.name} {'/'.join(key)}": message
+            f"{r.name}: {describe_key(key)}": message
             for r in self.reconcilers
             for key, message in r.errors.items()
         }

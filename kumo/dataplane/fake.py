@@ -12,7 +12,7 @@ FDB entries with a remote exist only on VXLAN devices.
 
 Faults: ``fail_next("add_link", errno.EBUSY, times=1)`` makes the next call(s)
 of an operation fail (mocknetlink's ``FailNext*``), ``calls`` counts every
-call per operation.
+call per operation and ``journal`` lists them in order.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class FakeKernel:
     def __init__(self, *, host_links: tuple[str, ...] = ("lo", "eth0")) -> None:
         self.namespaces: dict[str, _Namespace] = {HOST_NS: _Namespace()}
         self.calls: Counter[str] = Counter()
+        self.journal: list[str] = []
+        """Every call, in order."""
         self._faults: dict[str, list[int]] = {}
         for name in host_links:
             self.add_device(HOST_NS, name)
@@ -83,6 +85,7 @@ class FakeKernel:
 
     def _op(self, op: str) -> None:
         self.calls[op] += 1
+        self.journal.append(op)
         pending = self._faults.get(op)
         if pending:
             raise _err(pending.pop(0), f"injected fault in {op}")

@@ -78,7 +78,7 @@ class Reconciler(ABC):
 
     def fail(self, key: ObjectKey, exc: DataplaneError | str) -> None:
         self.errors[key] = str(exc)
-        log.warning("%s: %s failed: %s", self.name, "/".join(key), exc)
+        log.warning("%s: %s failed: %s", self.name, describe_key(key), exc)
 
     def leftover(self, key: ObjectKey, remove: Callable[[], None]) -> None:
         self._leftovers.append((key, remove))
@@ -86,6 +86,10 @@ class Reconciler(ABC):
     @property
     def pending_removals(self) -> int:
         return len(self._leftovers)
+
+
+def describe_key(key: ObjectKey) -> str:
+    return " ".join(part or "host" for part in key)
 
 
 def ns_order(netns: str) -> tuple[int, str]:
