@@ -35,6 +35,7 @@ _NETLINK_ROUTE = 0
 _IFF_UP = 0x1
 _IFA_F_NODAD = 0x02
 _MAIN_TABLE = 254
+_SCOPE_LINK = 253
 _AF_BRIDGE = 7
 _KIND_TO_KERNEL = {k: k for k in ("bridge", "vxlan", "vlan", "veth", "dummy")}
 
@@ -122,6 +123,7 @@ class KernelAdapter:
         return netns.list_names()
 
     def add_netns(self, name: str) -> None:
+        self._forget(name)  # a socket still bound to an earlier namespace of that name
         netns.create(name)
 
     def del_netns(self, name: str) -> None:
@@ -328,6 +330,8 @@ class KernelAdapter:
         }
         if route.gateway:
             spec["gateway"] = route.gateway
+        else:
+            spec["scope"] = _SCOPE_LINK  # as ``ip route`` does; delete must match it
         return spec
 
     def replace_route(self, route: Route) -> None:
