@@ -15,7 +15,10 @@ stage              output
                    IP, a bridge ``master static`` entry for the mac on the
                    VXLAN device, and a neighbour entry per fixed IP on the
                    VXLAN device, so the device answers ARP/ND for remote
-                   ports locally (nothing is flooded across the underlay)
+                   ports locally (nothing is flooded across the underlay;
+                   verified with tcpdump on the underlay in the root tests:
+                   ``proxy`` works on this kernel, and with no all-zero
+                   flood entry no broadcast ever leaves the host)
 ``instances``      per local instance port: a namespace, a veth pair (host end
                    in the bridge, ``eth0`` with the port's MAC inside), the
                    fixed IPs, default routes via the subnets' gateways and the

@@ -102,6 +102,9 @@ class FakeKernel:
         except KeyError:
             raise _err(E.ENODEV, f"{name} in {netns or 'host'}") from None
 
+    def close(self) -> None:
+        pass
+
     # -- namespaces ------------------------------------------------------------
     def list_netns(self) -> frozenset[str]:
         self._op("list_netns")

@@ -2,9 +2,11 @@
 
 One netlink socket per namespace, opened in this process by entering the
 namespace from the calling thread (``netns.socket_in``) and handed to
-pyroute2 as a file descriptor, so no helper process is forked. Sockets are
-kept in a small LRU cache (each costs a few descriptors), and opened without
-multicast subscriptions: the adapter only asks, it never listens.
+pyroute2 as a file descriptor, so no helper process is forked. All sockets
+share one asyncio loop (pyroute2 would make one per socket), are kept in an
+LRU cache bounded by the descriptor limit, and are opened without multicast
+subscriptions: the adapter only asks, it never listens. An open socket keeps
+its namespace alive, so removing a namespace closes its socket first.
 
 Failures surface as ``OSError`` carrying the kernel's errno (pyroute2's
 ``NetlinkError`` is converted here); ``port.KernelPort`` maps them.
@@ -14,12 +16,15 @@ Not thread-safe: use one adapter from one thread.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
+import resource
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -55,9 +60,13 @@ class KernelAdapter:
     """``host_netns`` is the namespace that stands for ``HOST_NS`` (None: the
     namespace this process is in)."""
 
-    def __init__(self, host_netns: str | None = None, *, max_sockets: int = 64) -> None:
+    def __init__(self, host_netns: str | None = None, *, max_sockets: int = 2048) -> None:
         self.host_netns = host_netns
-        self.max_sockets = max_sockets
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.max_sockets = max(8, min(max_sockets, soft // 4))
+        """Sockets kept open (one per namespace, one descriptor each); with
+        more namespaces than this, sockets are reopened as needed."""
+        self._loop = asyncio.new_event_loop()
         self._sockets: OrderedDict[str, IPRoute] = OrderedDict()
         self._indexes: dict[str, dict[str, int]] = {}
 
@@ -72,7 +81,7 @@ class KernelAdapter:
             return ipr
         sock = netns.socket_in(self._real(ns), socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
         try:
-            ipr = IPRoute(fileno=sock.detach(), groups=0)
+            ipr = IPRoute(fileno=sock.detach(), groups=0, use_event_loop=self._loop)
         except Exception:
             sock.close()
             raise
@@ -91,6 +100,7 @@ class KernelAdapter:
     def close(self) -> None:
         for ns in list(self._sockets):
             self._forget(ns)
+        self._loop.close()
 
     @contextmanager
     def _netlink(self) -> Iterator[None]:
@@ -112,7 +122,12 @@ class KernelAdapter:
             known[name] = int(found[0])
         return known[name]
 
-    def _names(self, ns: str) -> dict[int, str]:
+    def _names(self, ns: str, needed: set[int]) -> dict[int, str]:
+        """Index → name for ``needed`` indexes, from the last link dump of the
+        namespace when it knows them all, else from a fresh one."""
+        known = {index: name for name, index in self._indexes.get(ns, {}).items()}
+        if needed <= known.keys():
+            return known
         links = self._call(ns, lambda ipr: ipr.get_links())
         by_name = {str(m.get("IFLA_IFNAME")): int(m["index"]) for m in links}
         self._indexes[ns] = by_name
@@ -187,6 +202,8 @@ class KernelAdapter:
             spec["mtu"] = link.mtu
         if link.mac is not None:
             spec["address"] = link.mac
+        if link.up:
+            spec["state"] = "up"
         if link.kind == "vxlan" and link.vxlan is not None:
             v = link.vxlan
             spec.update(
@@ -221,8 +238,6 @@ class KernelAdapter:
             if fd is not None:
                 os.close(fd)
         self._indexes.get(ns, {}).pop(link.name, None)
-        if link.up:
-            self._set(ns, link.name, state="up")
         if link.peer is not None and peer is not None and peer.up:
             self._indexes.get(link.peer.netns, {}).pop(link.peer.name, None)
             self._set(link.peer.netns, link.peer.name, state="up")
@@ -259,7 +274,7 @@ class KernelAdapter:
     # -- addresses ---------------------------------------------------------------------
     def list_addresses(self, ns: str) -> tuple[Address, ...]:
         messages = self._call(ns, lambda ipr: ipr.get_addr())
-        names = self._names(ns)
+        names = self._names(ns, {int(m["index"]) for m in messages})
         out = []
         for m in messages:
             ip = m.get("IFA_LOCAL") or m.get("IFA_ADDRESS")
@@ -297,25 +312,25 @@ class KernelAdapter:
 
     # -- routes ------------------------------------------------------------------------
     def list_routes(self, ns: str) -> tuple[Route, ...]:
+        mine = [
+            m
+            for m in self._call(ns, partial(_dump_routes, family=socket.AF_UNSPEC))
+            if m["proto"] == ROUTE_PROTO and (m.get("RTA_TABLE") or m["table"]) == _MAIN_TABLE
+        ]
+        names = self._names(ns, {int(m.get("RTA_OIF") or 0) for m in mine} - {0})
         out: list[Route] = []
-        names: dict[int, str] | None = None
-        for family in (socket.AF_INET, socket.AF_INET6):
-            for m in self._call(ns, partial(_dump_routes, family=family)):
-                if m["proto"] != ROUTE_PROTO or (m.get("RTA_TABLE") or m["table"]) != _MAIN_TABLE:
-                    continue
-                if names is None:
-                    names = self._names(ns)
-                zero = "0.0.0.0" if family == socket.AF_INET else "::"
-                dst = f"{m.get('RTA_DST') or zero}/{m['dst_len']}"
-                oif = m.get("RTA_OIF")
-                out.append(
-                    Route(
-                        ns,
-                        str(ipaddress.ip_network(dst, strict=False)),
-                        m.get("RTA_GATEWAY"),
-                        names.get(int(oif), "") if oif else "",
-                    )
+        for m in mine:
+            zero = "0.0.0.0" if m["family"] == socket.AF_INET else "::"
+            dst = f"{m.get('RTA_DST') or zero}/{m['dst_len']}"
+            oif = m.get("RTA_OIF")
+            out.append(
+                Route(
+                    ns,
+                    str(ipaddress.ip_network(dst, strict=False)),
+                    m.get("RTA_GATEWAY"),
+                    names.get(int(oif), "") if oif else "",
                 )
+            )
         return tuple(out)
 
     def _route_spec(self, route: Route) -> dict[str, Any]:
@@ -344,20 +359,19 @@ class KernelAdapter:
 
     # -- neighbours ---------------------------------------------------------------------
     def list_neighbours(self, ns: str) -> tuple[NeighEntry, ...]:
-        out: list[NeighEntry] = []
-        names: dict[int, str] | None = None
-        for m in self._call(ns, lambda ipr: ipr.get_neighbours()):
-            if m["family"] not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            if not m["state"] & ndmsg.NUD_PERMANENT:
-                continue
-            ip, mac = m.get("NDA_DST"), m.get("NDA_LLADDR")
-            if not ip or not mac:
-                continue
-            if names is None:
-                names = self._names(ns)
-            out.append(NeighEntry(ns, names.get(int(m["ifindex"]), ""), ip, mac))
-        return tuple(out)
+        mine = [
+            m
+            for m in self._call(ns, lambda ipr: ipr.get_neighbours())
+            if m["family"] in (socket.AF_INET, socket.AF_INET6)
+            and m["state"] & ndmsg.NUD_PERMANENT
+            and m.get("NDA_DST")
+            and m.get("NDA_LLADDR")
+        ]
+        names = self._names(ns, {int(m["ifindex"]) for m in mine})
+        return tuple(
+            NeighEntry(ns, names.get(int(m["ifindex"]), ""), m.get("NDA_DST"), m.get("NDA_LLADDR"))
+            for m in mine
+        )
 
     def replace_neighbour(self, entry: NeighEntry) -> None:
         index = self._index(entry.netns, entry.ifname)
@@ -378,8 +392,7 @@ class KernelAdapter:
 
     # -- fdb ---------------------------------------------------------------------------
     def list_fdb(self, ns: str) -> tuple[FdbEntry, ...]:
-        out: list[FdbEntry] = []
-        names: dict[int, str] | None = None
+        found: list[tuple[int, FdbEntry]] = []
         for m in self._call(ns, lambda ipr: ipr.fdb("dump")):
             if m.get("NDA_VLAN") is not None:
                 continue
@@ -391,11 +404,10 @@ class KernelAdapter:
                 continue  # learned, or the bridge's own (permanent) MACs
             if not master and m.get("NDA_DST") is None:
                 continue  # multicast and other entries without a remote
-            if names is None:
-                names = self._names(ns)
-            ifname = names.get(int(m["ifindex"]), "")
-            out.append(FdbEntry(ns, ifname, mac, master, None if master else m.get("NDA_DST")))
-        return tuple(out)
+            dst = None if master else m.get("NDA_DST")
+            found.append((int(m["ifindex"]), FdbEntry(ns, "", mac, master, dst)))
+        names = self._names(ns, {index for index, _ in found})
+        return tuple(replace(e, ifname=names.get(index, "")) for index, e in found)
 
     def _fdb_spec(self, entry: FdbEntry) -> dict[str, Any]:
         spec: dict[str, Any] = {

@@ -105,6 +105,10 @@ class RawKernel(Protocol):
     def replace_fdb(self, entry: FdbEntry) -> None: ...
     def del_fdb(self, entry: FdbEntry) -> None: ...
 
+    def close(self) -> None:
+        """Release sockets; an open socket keeps its namespace alive."""
+        ...
+
 
 class DataplaneError(Exception):
     """A kernel operation failed; ``retryable`` says whether trying again may help."""
@@ -187,7 +191,8 @@ class KernelPort:
         """Mutating operations sent (or, in a dry run, recorded) per name."""
         self.log: list[str] = []
         """In a dry run: one line per recorded operation."""
-        self._cache: dict[tuple[str, str], tuple[object, ...]] = {}
+        self._cache: dict[str, dict[str, tuple[object, ...]]] = {}
+        """netns → what ("links", "addresses"...) → the last read."""
 
     # -- reads ---------------------------------------------------------------
     def begin_pass(self) -> None:
@@ -271,10 +276,10 @@ class KernelPort:
         return sum(self.ops.values())
 
     def _read(self, what: str, netns: str, fn: Callable[[str], tuple[T, ...]]) -> tuple[T, ...]:
-        key = (what, netns)
-        if key not in self._cache:
-            self._cache[key] = self._call(f"list_{what}", lambda: fn(netns))
-        return self._cache[key]  # type: ignore[return-value]
+        reads = self._cache.setdefault(netns, {})
+        if what not in reads:
+            reads[what] = self._call(f"list_{what}", lambda: fn(netns))
+        return reads[what]  # type: ignore[return-value]
 
     def _call(self, op: str, fn: Callable[[], T]) -> T:
         try:
@@ -283,8 +288,7 @@ class KernelPort:
             raise domain_error(op, exc) from exc
 
     def _invalidate(self, netns: str) -> None:
-        for key in [k for k in self._cache if k[1] == netns]:
-            del self._cache[key]
+        self._cache.pop(netns, None)
 
     def _record(self, op: str, netns: str, fn: Callable[[], None]) -> bool:
         """Count the operation; False in a dry run (nothing is sent)."""

@@ -143,7 +143,9 @@ def test_two_hosts_two_networks_same_cidr(lab: RootLab) -> None:
 
     # an agent restart (fresh driver and adapter) changes nothing
     for host, ns in lab.hosts.items():
-        result = Dataplane.for_host(host, ns).apply(compile_host(host, view))
+        restarted = Dataplane.for_host(host, ns)
+        result = restarted.apply(compile_host(host, view))
+        restarted.close()
         assert result.ok and result.changes == 0, result
 
     # teardown: nothing of kumo's is left

@@ -20,6 +20,7 @@ from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
 class _FdbReconciler(KeyedReconciler[FdbEntry]):
     master = False
+    reads_managed_links = False
 
     def read(self, netns: str) -> Iterable[FdbEntry]:
         return [e for e in self.port.list_fdb(netns) if e.master == self.master]

@@ -37,8 +37,15 @@ class KeyedReconciler(Reconciler, Generic[T]):
             self.desired = objects
             self.managed_links = managed
 
+    reads_managed_links = True
+    """Also read the namespaces of managed links (where stale objects of this
+    type can exist without any desired one: addresses, routes)."""
+
     def scopes(self) -> set[str]:
-        return {HOST_NS} | {o.netns for o in self.desired} | {ns for ns, _ in self.managed_links}
+        scopes = {HOST_NS} | {o.netns for o in self.desired}
+        if self.reads_managed_links:
+            scopes |= {ns for ns, _ in self.managed_links}
+        return scopes
 
     def owns_link(self, netns: str, ifname: str) -> bool:
         return names.is_kumo_name(ifname) or (netns, ifname) in self.managed_links

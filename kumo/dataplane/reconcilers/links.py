@@ -53,6 +53,12 @@ class LinkReconciler(Reconciler):
     """Instance end (netns, name) → the desired host end that creates it."""
     _by_key: dict[ObjectKey, Link] = {}
 
+    vanishing: frozenset[str] = frozenset()
+    """Host-namespace links that go with a namespace being removed this pass
+    (the host ends of instance veth pairs): not deleted one by one, since a
+    namespace removal deletes its veth pairs in one batched kernel operation
+    while each single veth deletion waits for an RCU grace period."""
+
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
             self.desired = links
@@ -75,6 +81,8 @@ class LinkReconciler(Reconciler):
                 self._ensure(link, actual.get(link.name))
             desired_names = {link.name for link in wanted}
             for name in sorted(set(actual) - desired_names):
+                if ns == HOST_NS and name in self.vanishing:
+                    continue
                 if names.is_kumo_name(name):
                     self.leftover(("link", ns, name), partial(self.port.del_link, ns, name))
 

@@ -12,6 +12,7 @@ from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
 class NeighbourReconciler(KeyedReconciler[NeighEntry]):
     name = "neighbours"
+    reads_managed_links = False
 
     def read(self, netns: str) -> Iterable[NeighEntry]:
         return self.port.list_neighbours(netns)

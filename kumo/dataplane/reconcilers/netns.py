@@ -23,7 +23,11 @@ class NetnsReconciler(Reconciler):
         if self._set_desired(self.desired, netns):
             self.desired = netns
 
+    doomed: frozenset[str] = frozenset()
+    """Leftover namespaces found by the last update phase (removed next)."""
+
     def updates(self) -> None:
+        self.doomed = frozenset()
         try:
             actual = self.port.list_netns()
         except DataplaneError as exc:
@@ -36,6 +40,7 @@ class NetnsReconciler(Reconciler):
             else:
                 self.attempt(ns.key, partial(self.port.add_netns, ns.name))
         wanted = {ns.name for ns in self.desired}
-        for name in sorted(actual - wanted):
-            if names.is_instance_netns(name, self.host):
-                self.leftover(("netns", name), partial(self.port.del_netns, name))
+        doomed = sorted(n for n in actual - wanted if names.is_instance_netns(n, self.host))
+        for name in doomed:
+            self.leftover(("netns", name), partial(self.port.del_netns, name))
+        self.doomed = frozenset(doomed)
