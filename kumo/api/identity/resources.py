@@ -1,0 +1,178 @@
+"""/v3 domains, projects, users, roles (and an empty groups collection)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.identity import views
+from kumo.api.identity.common import flag, identity, member, require_admin, require_admin_or_self
+from kumo.api.render import json_response, no_content
+from kumo.context import RequestContext
+from kumo.errors import BadRequest
+
+router = APIRouter()
+Render = Callable[[Request, Any], dict[str, Any]]
+KINDS: dict[str, tuple[str, str, Render, tuple[str, ...]]] = {
+    # collection: (kind, member key, view, filters)
+    "domains": ("domain", "domain", views.domain, ("name", "enabled")),
+    "projects": (
+        "project",
+        "project",
+        views.project,
+        ("name", "domain_id", "enabled", "parent_id"),
+    ),
+    "users": ("user", "user", views.user, ("name", "domain_id", "enabled")),
+    "roles": ("role", "role", views.role, ("name", "domain_id")),
+}
+
+
+def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in allowed:
+        value = request.query_params.get(key)
+        if value is None:
+            continue
+        out[key] = flag(value) if key == "enabled" else value
+    return out
+
+
+def _list(collection: str) -> Callable[..., Response]:
+    kind, _, render, allowed = KINDS[collection]
+
+    def handler(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+        filters = _filters(request, allowed)
+        if not ctx.is_admin:
+            if collection == "projects" and "domain_id" not in filters:
+                pass
+            require_admin(ctx, f"list_{collection}")
+        rows = identity(request).list_rows(kind, **filters)
+        return json_response(
+            {
+                collection: [render(request, r) for r in rows],
+                "links": views.collection_links(request, collection),
+            }
+        )
+
+    return handler
+
+
+def _show(collection: str) -> Callable[..., Response]:
+    kind, key, render, _ = KINDS[collection]
+
+    def handler(
+        ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+    ) -> Response:
+        if not (collection == "users" and ident == ctx.user_id) and not (
+            collection == "projects" and ident == ctx.project_id
+        ):
+            require_admin(ctx, f"get_{kind}")
+        return json_response({key: render(request, identity(request).get(kind, ident))})
+
+    return handler
+
+
+def _create(collection: str) -> Callable[..., Response]:
+    kind, key, render, _ = KINDS[collection]
+
+    def handler(
+        request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
+    ) -> Response:
+        require_admin(ctx, f"create_{kind}")
+        obj = getattr(identity(request), f"create_{kind}")(member(body, key))
+        return json_response({key: render(request, obj)}, status=201)
+
+    return handler
+
+
+def _update(collection: str) -> Callable[..., Response]:
+    kind, key, render, _ = KINDS[collection]
+
+    def handler(
+        ident: str,
+        request: Request,
+        body: Any = Body(None),
+        ctx: RequestContext = Depends(authenticate),
+    ) -> Response:
+        data = member(body, key)
+        if collection == "users" and ident == ctx.user_id and not ctx.is_admin:
+            allowed = {"name", "description", "email", "default_project_id"}
+            if set(data) - allowed:
+                require_admin(ctx, "update_user")
+        else:
+            require_admin(ctx, f"update_{kind}")
+        if "id" in data and data["id"] != ident:
+            raise BadRequest(f"Cannot change {kind} ID")
+        obj = getattr(identity(request), f"update_{kind}")(ident, data)
+        return json_response({key: render(request, obj)})
+
+    return handler
+
+
+def _delete(collection: str) -> Callable[..., Response]:
+    kind, _, _, _ = KINDS[collection]
+
+    def handler(
+        ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+    ) -> Response:
+        require_admin(ctx, f"delete_{kind}")
+        getattr(identity(request), f"delete_{kind}")(ident)
+        return no_content()
+
+    return handler
+
+
+for _collection in KINDS:
+    router.add_api_route(f"/v3/{_collection}", _list(_collection), methods=["GET"])
+    router.add_api_route(f"/v3/{_collection}", _create(_collection), methods=["POST"])
+    router.add_api_route(f"/v3/{_collection}/{{ident}}", _show(_collection), methods=["GET"])
+    router.add_api_route(f"/v3/{_collection}/{{ident}}", _update(_collection), methods=["PATCH"])
+    router.add_api_route(f"/v3/{_collection}/{{ident}}", _delete(_collection), methods=["DELETE"])
+
+
+@router.post("/v3/users/{user_id}/password")
+def change_password(
+    user_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    require_admin_or_self(ctx, user_id, "change_password")
+    data = member(body, "user")
+    identity(request).change_password(user_id, data.get("original_password"), data.get("password"))
+    return no_content()
+
+
+@router.get("/v3/users/{user_id}/projects")
+def user_projects(
+    user_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    require_admin_or_self(ctx, user_id, "list_user_projects")
+    projects = identity(request).user_projects(user_id)
+    return json_response(
+        {
+            "projects": [views.project(request, p) for p in projects],
+            "links": views.collection_links(request, f"users/{user_id}/projects"),
+        }
+    )
+
+
+@router.get("/v3/groups")
+def groups(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    require_admin(ctx, "list_groups")
+    return json_response({"groups": [], "links": views.collection_links(request, "groups")})
+
+
+@router.get("/v3/users/{user_id}/groups")
+def user_groups(
+    user_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    require_admin_or_self(ctx, user_id, "list_groups_for_user")
+    identity(request).get("user", user_id)
+    return json_response(
+        {"groups": [], "links": views.collection_links(request, f"users/{user_id}/groups")}
+    )

@@ -1,0 +1,62 @@
+"""The service catalog: which APIs kumo serves, where, in one region."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+# (type, name, path under the base URL)
+SERVICES = (
+    ("identity", "keystone", "/identity"),
+    ("network", "neutron", "/networking"),
+    ("compute", "nova", "/compute/v2.1"),
+    ("image", "glance", "/image"),
+)
+INTERFACES = ("public", "internal", "admin")
+
+
+def _stable_id(*parts: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, "kumo:" + ":".join(parts)).hex
+
+
+def services() -> list[dict[str, Any]]:
+    return [
+        {"id": _stable_id(t), "type": t, "name": n, "enabled": True, "description": ""}
+        for t, n, _ in SERVICES
+    ]
+
+
+def endpoints(base_url: str, region: str) -> list[dict[str, Any]]:
+    base = base_url.rstrip("/")
+    return [
+        {
+            "id": _stable_id(t, iface),
+            "service_id": _stable_id(t),
+            "interface": iface,
+            "region": region,
+            "region_id": region,
+            "url": base + path,
+            "enabled": True,
+        }
+        for t, _n, path in SERVICES
+        for iface in INTERFACES
+    ]
+
+
+def catalog(base_url: str, region: str) -> list[dict[str, Any]]:
+    eps = endpoints(base_url, region)
+    out = []
+    for svc in services():
+        out.append(
+            {
+                "id": svc["id"],
+                "type": svc["type"],
+                "name": svc["name"],
+                "endpoints": [
+                    {k: e[k] for k in ("id", "interface", "region", "region_id", "url")}
+                    for e in eps
+                    if e["service_id"] == svc["id"]
+                ],
+            }
+        )
+    return out
