@@ -1,12 +1,262 @@
-"""Placeholder until the network service lands."""
+"""NetworkService: the facade the API calls for networks, subnets and ports.
+
+Writes run in ``run_in_transaction`` (retried on lost races, outbox events
+appended in the same transaction); reads render admin views in bulk (one
+query per table, tags in one query) and then apply visibility.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from kumo.config import Settings
+from kumo.context import RequestContext
 from kumo.db.engine import Database
+from kumo.db.network_models import IPAllocation, Network, Port, Subnet
+from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.network import ipam, networks, policy, ports, subnets
+from kumo.network import tags as taglib
+from kumo.network.views import network_view, port_view, subnet_view
+
+T = TypeVar("T")
+PORT_SQL_FILTERS = {
+    "id": Port.id,
+    "network_id": Port.network_id,
+    "device_id": Port.device_id,
+    "device_owner": Port.device_owner,
+    "project_id": Port.project_id,
+    "tenant_id": Port.project_id,
+    "mac_address": Port.mac_address,
+    "name": Port.name,
+    "binding:host_id": Port.host,
+}
+NETWORK_SQL_FILTERS = {
+    "id": Network.id,
+    "name": Network.name,
+    "project_id": Network.project_id,
+    "tenant_id": Network.project_id,
+}
+SUBNET_SQL_FILTERS = {
+    "id": Subnet.id,
+    "network_id": Subnet.network_id,
+    "name": Subnet.name,
+    "project_id": Subnet.project_id,
+    "tenant_id": Subnet.project_id,
+}
 
 
 class NetworkService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+
+    def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        return run_in_transaction(self.db, fn)
+
+    # -- networks ------------------------------------------------------------------------
+
+    def create_networks(
+        self, ctx: RequestContext, bodies: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        def work(uow: UnitOfWork) -> list[str]:
+            return [networks.create(uow, self.settings, ctx, b).id for b in bodies]
+
+        return [self.show_network(ctx, i) for i in self._write(work)]
+
+    def update_network(
+        self,
+        ctx: RequestContext,
+        network_id: str,
+        body: dict[str, Any],
+        if_match: int | None = None,
+    ) -> dict[str, Any]:
+        self._write(
+            lambda uow: networks.update(uow, self.settings, ctx, network_id, body, if_match)
+        )
+        return self.show_network(ctx, network_id)
+
+    def delete_network(
+        self, ctx: RequestContext, network_id: str, if_match: int | None = None
+    ) -> None:
+        self._write(lambda uow: networks.remove(uow, ctx, network_id, if_match))
+
+    def show_network(self, ctx: RequestContext, network_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            net = networks.load(s, ctx, network_id)
+            return self._network_views(s, ctx, [net])[0]
+
+    def list_networks(
+        self, ctx: RequestContext, prefilters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            q = select(Network)
+            q = _where(q, NETWORK_SQL_FILTERS, prefilters)
+            rows = [
+                n
+                for n in s.scalars(q)
+                if policy.network_visible(ctx, n.project_id, n.shared, n.external)
+            ]
+            return self._network_views(s, ctx, rows)
+
+    def _network_views(
+        self, s: Session, ctx: RequestContext, rows: list[Network]
+    ) -> list[dict[str, Any]]:
+        ids = [n.id for n in rows]
+        subs: dict[str, list[str]] = {}
+        if ids:
+            q = select(Subnet.id, Subnet.network_id).order_by(Subnet.created_at, Subnet.id)
+            if len(ids) < 500:
+                q = q.where(Subnet.network_id.in_(ids))
+            for sid, nid in s.execute(q):
+                subs.setdefault(nid, []).append(sid)
+        tags = taglib.tags_for(s, ids)
+        return [
+            policy.redact(ctx, "networks", network_view(n, subs.get(n.id, []), tags.get(n.id, [])))
+            for n in rows
+        ]
+
+    # -- subnets -------------------------------------------------------------------------
+
+    def create_subnets(
+        self, ctx: RequestContext, bodies: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        def work(uow: UnitOfWork) -> list[str]:
+            return [subnets.create(uow, self.settings, ctx, b).id for b in bodies]
+
+        return [self.show_subnet(ctx, i) for i in self._write(work)]
+
+    def update_subnet(
+        self, ctx: RequestContext, subnet_id: str, body: dict[str, Any], if_match: int | None = None
+    ) -> dict[str, Any]:
+        self._write(lambda uow: subnets.update(uow, ctx, subnet_id, body, if_match))
+        return self.show_subnet(ctx, subnet_id)
+
+    def delete_subnet(
+        self, ctx: RequestContext, subnet_id: str, if_match: int | None = None
+    ) -> None:
+        self._write(lambda uow: subnets.remove(uow, ctx, subnet_id, if_match))
+
+    def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            sub = subnets.load(s, ctx, subnet_id)
+            return subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))
+
+    def list_subnets(
+        self, ctx: RequestContext, prefilters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            q = _where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
+            rows = list(s.scalars(q.order_by(Subnet.created_at, Subnet.id)))
+            if not ctx.is_admin:
+                visible = {
+                    n.id
+                    for n in s.scalars(
+                        select(Network).where(Network.id.in_({r.network_id for r in rows}))
+                    )
+                    if policy.network_visible(ctx, n.project_id, n.shared, n.external)
+                }
+                rows = [
+                    r for r in rows if r.project_id == ctx.project_id or r.network_id in visible
+                ]
+            tags = taglib.tags_for(s, [r.id for r in rows])
+            return [subnet_view(r, tags.get(r.id, [])) for r in rows]
+
+    # -- ports ---------------------------------------------------------------------------
+
+    def create_ports(
+        self, ctx: RequestContext, bodies: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+            out = []
+            for b in bodies:
+                p = ports.create(uow, self.settings, ctx, b)
+                out.append(policy.redact(ctx, "ports", port_view(p, [])))
+            return out
+
+        return self._write(work)
+
+    def update_port(
+        self, ctx: RequestContext, port_id: str, body: dict[str, Any], if_match: int | None = None
+    ) -> dict[str, Any]:
+        self._write(lambda uow: ports.update(uow, ctx, port_id, body, if_match))
+        return self.show_port(ctx, port_id)
+
+    def delete_port(self, ctx: RequestContext, port_id: str, if_match: int | None = None) -> None:
+        self._write(lambda uow: ports.remove(uow, ctx, port_id, if_match))
+
+    def set_port_status(self, port_ids: list[str], status: str) -> list[str]:
+        return self._write(lambda uow: ports.set_status(uow, port_ids, status))
+
+    def show_port(self, ctx: RequestContext, port_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            port = ports.load(s, ctx, port_id)
+            return policy.redact(
+                ctx, "ports", port_view(port, taglib.tags_for(s, [port.id]).get(port.id, []))
+            )
+
+    def list_ports(
+        self, ctx: RequestContext, prefilters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            q = _where(select(Port), PORT_SQL_FILTERS, prefilters)
+            if not ctx.is_admin:
+                own_nets = select(Network.id).where(Network.project_id == ctx.project_id)
+                q = q.where((Port.project_id == ctx.project_id) | Port.network_id.in_(own_nets))
+            rows = list(s.scalars(q.order_by(Port.created_at, Port.id)))
+            tags = taglib.tags_for(s, [r.id for r in rows])
+            return [policy.redact(ctx, "ports", port_view(r, tags.get(r.id, []))) for r in rows]
+
+    # -- availability --------------------------------------------------------------------
+
+    def ip_availability(self, network_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            q = select(Network)
+            if network_ids:
+                q = q.where(Network.id.in_(network_ids))
+            nets = list(s.scalars(q.order_by(Network.created_at)))
+            used = dict(
+                s.execute(
+                    select(IPAllocation.subnet_id, func.count()).group_by(IPAllocation.subnet_id)
+                ).all()
+            )
+            out = []
+            for net in nets:
+                subs: list[dict[str, Any]] = []
+                for sub in s.scalars(
+                    select(Subnet).where(Subnet.network_id == net.id).order_by(Subnet.created_at)
+                ):
+                    total, _ = ipam.availability(sub, 0)
+                    subs.append(
+                        {
+                            "subnet_id": sub.id,
+                            "subnet_name": sub.name,
+                            "cidr": sub.cidr,
+                            "ip_version": sub.ip_version,
+                            "total_ips": total,
+                            "used_ips": int(used.get(sub.id, 0)),
+                        }
+                    )
+                out.append(
+                    {
+                        "network_id": net.id,
+                        "network_name": net.name,
+                        "tenant_id": net.project_id,
+                        "project_id": net.project_id,
+                        "total_ips": sum(x["total_ips"] for x in subs),
+                        "used_ips": sum(x["used_ips"] for x in subs),
+                        "subnet_ip_availability": subs,
+                    }
+                )
+            return out
+
+
+def _where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]]) -> Any:
+    for key, values in prefilters.items():
+        col = columns.get(key)
+        if col is not None:
+            q = q.where(col.in_(values))
+    return q

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import openstack
+import openstack.config
+import openstack.connection
 import pytest
 
 from tests.e2e.conftest import LiveServer
@@ -28,6 +30,13 @@ def _cli(server: LiveServer, *args: str) -> object:
     return json.loads(out.stdout) if out.stdout.strip() else None
 
 
+def _run(server: LiveServer, *args: str) -> None:
+    out = subprocess.run(
+        [OPENSTACK, *args], env=server.env(), capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+
+
 def _cli_fails(server: LiveServer, *args: str) -> str:
     out = subprocess.run(
         [OPENSTACK, *args], env=server.env(), capture_output=True, text=True, timeout=120
@@ -37,7 +46,8 @@ def _cli_fails(server: LiveServer, *args: str) -> str:
 
 
 def test_sdk_network_subnet_port_lifecycle(live_server: LiveServer) -> None:
-    conn = openstack.connect(cloud="kumo", config_files=[str(live_server.clouds_yaml)])
+    config = openstack.config.OpenStackConfig(config_files=[str(live_server.clouds_yaml)])
+    conn = openstack.connection.Connection(config=config.get_one("kumo"))
     try:
         net = conn.network.create_network(name="sdk-net")
         assert net.mtu == 1450 and net.status == "ACTIVE"
@@ -117,9 +127,9 @@ def test_cli_network_commands(live_server: LiveServer) -> None:
     )
     assert "already allocated" in err or "IpAddressAlreadyAllocated" in err
 
-    _cli(live_server, "port", "delete", "cli-port")
-    _cli(live_server, "subnet", "delete", "cli-sub")
-    _cli(live_server, "network", "delete", "cli-net")
+    _run(live_server, "port", "delete", "cli-port")
+    _run(live_server, "subnet", "delete", "cli-sub")
+    _run(live_server, "network", "delete", "cli-net")
     nets = _cli(live_server, "network", "list")
     assert isinstance(nets, list) and "cli-net" not in [n["Name"] for n in nets]
 

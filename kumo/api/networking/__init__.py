@@ -18,5 +18,7 @@ from kumo.api.networking import (
 )
 
 router = APIRouter()
+router.add_api_route("", versions.versions, methods=["GET"])
+router.add_api_route("/", versions.versions, methods=["GET"])
 for _module in (versions, extensions, networks, subnets, ports, quotas, tags, availability):
     router.include_router(_module.router)

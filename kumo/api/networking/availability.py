@@ -1,5 +1,58 @@
-"""Networking v2.0: availability (routes land with their feature)."""
+"""Networking v2.0: /v2.0/network-ip-availabilities (admin)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.networking.query import list_response, show_response
+from kumo.api.networking.resource import service
+from kumo.context import RequestContext
+from kumo.errors import Forbidden, not_found
 
 router = APIRouter()
+ATTRS = {
+    "network_id",
+    "network_name",
+    "tenant_id",
+    "project_id",
+    "ip_version",
+    "total_ips",
+    "used_ips",
+    "subnet_ip_availability",
+}
+
+
+def _admin(ctx: RequestContext) -> None:
+    if not ctx.is_admin:
+        raise Forbidden("(rule:get_network_ip_availability) is disallowed by policy")
+
+
+@router.get("/v2.0/network-ip-availabilities")
+def list_availability(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    _admin(ctx)
+    items = service(request).ip_availability()
+    version = request.query_params.get("ip_version")
+    if version:
+        for item in items:
+            item["subnet_ip_availability"] = [
+                s for s in item["subnet_ip_availability"] if str(s["ip_version"]) == version
+            ]
+            item["total_ips"] = sum(s["total_ips"] for s in item["subnet_ip_availability"])
+            item["used_ips"] = sum(s["used_ips"] for s in item["subnet_ip_availability"])
+        items = [i for i in items if i["subnet_ip_availability"]]
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "ip_version"]
+    request.scope["query_string"] = "&".join(f"{k}={v}" for k, v in query).encode()
+    return list_response(request, "network_ip_availabilities", items, ATTRS)
+
+
+@router.get("/v2.0/network-ip-availabilities/{network_id}")
+def show_availability(
+    network_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _admin(ctx)
+    items = service(request).ip_availability([network_id])
+    if not items:
+        raise not_found("network", network_id)
+    return show_response(request, "network_ip_availability", items[0])

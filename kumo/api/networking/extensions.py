@@ -1,5 +1,27 @@
-"""Networking v2.0: extensions (routes land with their feature)."""
+"""Networking v2.0: /v2.0/extensions."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.render import json_response
+from kumo.context import RequestContext
+from kumo.errors import NotFound
+from kumo.network.extensions import as_dicts
 
 router = APIRouter()
+
+
+@router.get("/v2.0/extensions")
+def list_extensions(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    return json_response({"extensions": as_dicts()})
+
+
+@router.get("/v2.0/extensions/{alias}")
+def show_extension(alias: str, ctx: RequestContext = Depends(authenticate)) -> Response:
+    for ext in as_dicts():
+        if ext["alias"] == alias:
+            return json_response({"extension": ext})
+    raise NotFound(f"Extension with alias {alias} does not exist", kind="ExtensionNotFound")

@@ -1,5 +1,19 @@
-"""Networking v2.0: networks (routes land with their feature)."""
+"""Networking v2.0: /v2.0/networks."""
 
-from fastapi import APIRouter
+from kumo.api.networking.resource import Collection, routes
+from kumo.network.service import NETWORK_SQL_FILTERS, NetworkService
+from kumo.network.views import ATTRIBUTES
 
-router = APIRouter()
+router = routes(
+    Collection(
+        collection="networks",
+        member="network",
+        attributes=ATTRIBUTES["networks"],
+        sql_filters=frozenset(NETWORK_SQL_FILTERS),
+        list_items=NetworkService.list_networks,
+        show=NetworkService.show_network,
+        create=NetworkService.create_networks,
+        update=NetworkService.update_network,
+        delete=NetworkService.delete_network,
+    )
+)

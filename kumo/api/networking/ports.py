@@ -1,5 +1,19 @@
-"""Networking v2.0: ports (routes land with their feature)."""
+"""Networking v2.0: /v2.0/ports."""
 
-from fastapi import APIRouter
+from kumo.api.networking.resource import Collection, routes
+from kumo.network.service import PORT_SQL_FILTERS, NetworkService
+from kumo.network.views import ATTRIBUTES
 
-router = APIRouter()
+router = routes(
+    Collection(
+        collection="ports",
+        member="port",
+        attributes=ATTRIBUTES["ports"],
+        sql_filters=frozenset(PORT_SQL_FILTERS),
+        list_items=NetworkService.list_ports,
+        show=NetworkService.show_port,
+        create=NetworkService.create_ports,
+        update=NetworkService.update_port,
+        delete=NetworkService.delete_port,
+    )
+)

@@ -1,5 +1,19 @@
-"""Networking v2.0: subnets (routes land with their feature)."""
+"""Networking v2.0: /v2.0/subnets."""
 
-from fastapi import APIRouter
+from kumo.api.networking.resource import Collection, routes
+from kumo.network.service import SUBNET_SQL_FILTERS, NetworkService
+from kumo.network.views import ATTRIBUTES
 
-router = APIRouter()
+router = routes(
+    Collection(
+        collection="subnets",
+        member="subnet",
+        attributes=ATTRIBUTES["subnets"],
+        sql_filters=frozenset(SUBNET_SQL_FILTERS),
+        list_items=NetworkService.list_subnets,
+        show=NetworkService.show_subnet,
+        create=NetworkService.create_subnets,
+        update=NetworkService.update_subnet,
+        delete=NetworkService.delete_subnet,
+    )
+)

@@ -1,5 +1,139 @@
-"""Networking v2.0: tags (routes land with their feature)."""
+"""Networking v2.0: the tag sub-resource of networks, subnets and ports."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.render import json_response, no_content
+from kumo.context import RequestContext
+from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.errors import BadRequest, Forbidden, NotFound
+from kumo.network import events, networks, ports, subnets
+from kumo.network import tags as taglib
+from kumo.network.networks import touch
 
 router = APIRouter()
+
+# collection -> (resource type, loader, event emitter)
+LOADERS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
+    "networks": ("network", networks.load, events.network),
+    "subnets": ("subnet", subnets.load, events.subnet),
+    "ports": ("port", ports.load, events.port),
+}
+
+
+def _spec(collection: str) -> tuple[str, Callable[..., Any], Callable[..., Any]]:
+    if collection not in LOADERS:
+        raise NotFound("The resource could not be found.")
+    return LOADERS[collection]
+
+
+def _change(
+    request: Request,
+    ctx: RequestContext,
+    collection: str,
+    ident: str,
+    fn: Callable[[Session, str, str], Any],
+) -> Any:
+    rtype, load, emit = _spec(collection)
+
+    def work(uow: UnitOfWork) -> Any:
+        obj = load(uow.session, ctx, ident, lock=True)
+        if not ctx.owns(obj.project_id):
+            raise Forbidden(f"(rule:update_{rtype}:tags) is disallowed by policy")
+        result = fn(uow.session, rtype, obj.id)
+        touch(obj)
+        uow.session.flush()
+        emit(uow, obj)
+        return result
+
+    return run_in_transaction(request.app.state.runtime.db, work)
+
+
+def _current(request: Request, ctx: RequestContext, collection: str, ident: str) -> list[str]:
+    _rtype, load, _ = _spec(collection)
+    with request.app.state.runtime.db.read_session() as s:
+        obj = load(s, ctx, ident)
+        return taglib.tags_for(s, [obj.id]).get(obj.id, [])
+
+
+@router.get("/v2.0/{collection}/{ident}/tags")
+def get_tags(
+    collection: str, ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response({"tags": _current(request, ctx, collection, ident)})
+
+
+@router.get("/v2.0/{collection}/{ident}/tags/{tag}")
+def check_tag(
+    collection: str,
+    ident: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if tag not in _current(request, ctx, collection, ident):
+        raise NotFound(
+            f"Tag {tag} could not be found for {collection[:-1]} {ident}.", kind="TagNotFound"
+        )
+    return no_content()
+
+
+@router.put("/v2.0/{collection}/{ident}/tags")
+def replace_tags(
+    collection: str,
+    ident: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if not isinstance(body, dict) or not isinstance(body.get("tags"), list):
+        raise BadRequest("Invalid input for tags: expected {'tags': [...]}")
+    tags = [taglib.check_tag(t) for t in body["tags"]]
+    _change(
+        request, ctx, collection, ident, lambda s, rtype, rid: taglib.replace(s, rtype, rid, tags)
+    )
+    return json_response({"tags": sorted(dict.fromkeys(tags))})
+
+
+@router.put("/v2.0/{collection}/{ident}/tags/{tag}")
+def add_tag(
+    collection: str,
+    ident: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    taglib.check_tag(tag)
+    _change(request, ctx, collection, ident, lambda s, rtype, rid: taglib.add(s, rtype, rid, tag))
+    return Response(status_code=201)
+
+
+@router.delete("/v2.0/{collection}/{ident}/tags")
+def delete_all_tags(
+    collection: str, ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _change(request, ctx, collection, ident, lambda s, rtype, rid: taglib.delete_tags(s, rid))
+    return no_content()
+
+
+@router.delete("/v2.0/{collection}/{ident}/tags/{tag}")
+def delete_tag(
+    collection: str,
+    ident: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    def remove(s: Session, rtype: str, rid: str) -> None:
+        if taglib.remove(s, rid, tag) == 0:
+            raise NotFound(f"Tag {tag} could not be found for {rtype} {ident}.", kind="TagNotFound")
+
+    _change(request, ctx, collection, ident, remove)
+    return no_content()

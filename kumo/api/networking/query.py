@@ -1,0 +1,251 @@
+"""Neutron list mechanics: filters, fields, sorting, pagination links.
+
+Pure functions over rendered items (dicts), so every collection behaves the
+same: ``?name=a&name=b`` means either name, ``fields=`` trims the output,
+``sort_key``/``sort_dir`` pairs order it, ``limit``/``marker``/
+``page_reverse`` page it with ``<collection>_links``. Filter keys that are
+not attributes of the collection are refused (Neutron's filter validation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from starlette.responses import Response
+
+from kumo.api.render import json_response
+from kumo.errors import BadRequest, InvalidInput, NotFound
+
+RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
+TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
+# Filters Neutron accepts although they are not plain attributes.
+EXTRA_FILTERS = {"ip_address", "subnet_id", "fixed_ips"}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    tag_filters: dict[str, list[str]] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()
+    sort: tuple[tuple[str, bool], ...] = ()
+    """(key, ascending) pairs."""
+    limit: int | None = None
+    marker: str | None = None
+    page_reverse: bool = False
+
+
+def parse_list_query(params: list[tuple[str, str]]) -> ListQuery:
+    filters: dict[str, list[str]] = {}
+    tags: dict[str, list[str]] = {}
+    fields: list[str] = []
+    keys: list[str] = []
+    dirs: list[str] = []
+    limit = None
+    marker = None
+    page_reverse = False
+    for key, value in params:
+        if key == "fields":
+            fields.extend(f for f in value.split(",") if f)
+        elif key == "sort_key":
+            keys.append(value)
+        elif key == "sort_dir":
+            if value not in ("asc", "desc"):
+                raise BadRequest(
+                    f"{value} is an invalid value for sort_dir, valid value is 'asc' and 'desc'"
+                )
+            dirs.append(value)
+        elif key == "limit":
+            try:
+                limit = int(value)
+            except ValueError as exc:
+                raise BadRequest(
+                    f"Limit must be an integer 0 or greater and not '{value}'"
+                ) from exc
+            if limit < 0:
+                raise BadRequest(f"Limit must be an integer 0 or greater and not '{value}'")
+            limit = limit or None
+        elif key == "marker":
+            marker = value
+        elif key == "page_reverse":
+            page_reverse = value.lower() == "true"
+        elif key in TAG_FILTERS:
+            tags.setdefault(key, []).extend(t for t in value.split(",") if t)
+        else:
+            filters.setdefault(key, []).append(value)
+    if dirs and len(dirs) != len(keys):
+        raise BadRequest("The number of sort_keys and sort_dirs must be same")
+    sort = tuple((k, (dirs[i] if dirs else "asc") == "asc") for i, k in enumerate(keys))
+    return ListQuery(filters, tags, tuple(fields), sort, limit, marker, page_reverse)
+
+
+def _matches(value: Any, wanted: list[str]) -> bool:
+    if isinstance(value, bool):
+        return any(w.lower() == str(value).lower() for w in wanted)
+    if value is None:
+        return any(w in ("", "None", "null") for w in wanted)
+    if isinstance(value, list):
+        return any(str(v) in wanted for v in value) if value else False
+    return str(value) in wanted
+
+
+def _fixed_ip_match(item: dict[str, Any], specs: list[str]) -> bool:
+    ips = item.get("fixed_ips") or []
+    for spec in specs:
+        key, _, val = spec.partition("=")
+        if key not in ("ip_address", "subnet_id", "ip_address_substr"):
+            raise InvalidInput(f"Invalid fixed_ips filter {spec!r}")
+        if key == "ip_address_substr":
+            if any(val in ip["ip_address"] for ip in ips):
+                return True
+        elif any(ip.get(key) == val for ip in ips):
+            return True
+    return False
+
+
+def apply_filters(
+    items: list[dict[str, Any]], query: ListQuery, known: set[str] | None = None
+) -> list[dict[str, Any]]:
+    out = items
+    for key, wanted in query.filters.items():
+        if known is not None and key not in known and key not in EXTRA_FILTERS:
+            raise BadRequest(f"{key} is invalid attribute for filtering")
+        if key == "fixed_ips":
+            out = [i for i in out if _fixed_ip_match(i, wanted)]
+        elif key in ("ip_address", "subnet_id") and key not in (known or set()):
+            out = [i for i in out if _fixed_ip_match(i, [f"{key}={w}" for w in wanted])]
+        else:
+            out = [i for i in out if _matches(i.get(key), wanted)]
+    for key, wanted in query.tag_filters.items():
+        want = set(wanted)
+        if key == "tags":
+            out = [i for i in out if want <= set(i.get("tags") or [])]
+        elif key == "tags-any":
+            out = [i for i in out if want & set(i.get("tags") or [])]
+        elif key == "not-tags":
+            out = [i for i in out if not want <= set(i.get("tags") or [])]
+        else:
+            out = [i for i in out if not want & set(i.get("tags") or [])]
+    return out
+
+
+def _sort_value(v: Any) -> tuple[int, Any]:
+    if v is None:
+        return (0, "")
+    if isinstance(v, bool | int | float):
+        return (1, v)
+    return (2, str(v))
+
+
+def apply_sort(
+    items: list[dict[str, Any]], query: ListQuery, known: set[str] | None = None
+) -> list[dict[str, Any]]:
+    if not query.sort:
+        return items
+    out = list(items)
+    for key, _asc in query.sort:
+        if known is not None and key not in known:
+            raise BadRequest(f"{key} is an invalid attribute for sort_keys")
+    keys = list(query.sort)
+    if "id" not in {k for k, _ in keys}:
+        keys.append(("id", keys[0][1]))
+    for key, asc in reversed(keys):
+
+        def sort_key(item: dict[str, Any], k: str = key) -> tuple[int, Any]:
+            return _sort_value(item.get(k))
+
+        out.sort(key=sort_key, reverse=not asc)
+    return out
+
+
+def apply_fields(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    if not fields:
+        return item
+    return {k: item[k] for k in fields if k in item}
+
+
+def _link(request: Request, params: list[tuple[str, str]]) -> str:
+    base = str(request.url).split("?", 1)[0]
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def paginate(
+    request: Request, collection: str, items: list[dict[str, Any]], query: ListQuery
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    if query.limit is None and query.marker is None:
+        return items, []
+    ordered = list(reversed(items)) if query.page_reverse else items
+    start = 0
+    if query.marker is not None:
+        idx = next((n for n, i in enumerate(ordered) if i.get("id") == query.marker), None)
+        if idx is None:
+            raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
+        start = idx + 1
+    end = start + query.limit if query.limit else len(ordered)
+    page = ordered[start:end]
+    has_more = end < len(ordered)
+    had_before = start > 0
+    if query.page_reverse:
+        page = list(reversed(page))
+        has_more, had_before = had_before, has_more
+    base = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")
+    ]
+    links = []
+    if page and has_more:
+        links.append({"rel": "next", "href": _link(request, [*base, ("marker", page[-1]["id"])])})
+    if page and (had_before or query.page_reverse):
+        links.append(
+            {
+                "rel": "previous",
+                "href": _link(
+                    request, [*base, ("marker", page[0]["id"]), ("page_reverse", "True")]
+                ),
+            }
+        )
+    return page, links
+
+
+def known_attributes(items: list[dict[str, Any]], extra: set[str] | None = None) -> set[str]:
+    return set(items[0]) | (extra or set()) if items else set(extra or set())
+
+
+def list_response(
+    request: Request,
+    collection: str,
+    items: list[dict[str, Any]],
+    attributes: set[str] | None = None,
+) -> Response:
+    """Render ``{collection: [...]}`` applying the request's list query.
+
+    ``attributes`` names every attribute of the collection (for filter and
+    sort validation); without it, unknown filters are not refused.
+    """
+    query = parse_list_query(list(request.query_params.multi_items()))
+    items = apply_filters(items, query, attributes)
+    items = apply_sort(items, query, attributes)
+    items, links = paginate(request, collection, items, query)
+    if query.fields:
+        items = [apply_fields(i, query.fields) for i in items]
+    body: dict[str, Any] = {collection: items}
+    if links:
+        body[f"{collection}_links"] = links
+    return json_response(body)
+
+
+def show_response(
+    request: Request, member: str, item: dict[str, Any], status: int = 200
+) -> Response:
+    fields = tuple(f for v in request.query_params.getlist("fields") for f in v.split(",") if f)
+    return json_response({member: apply_fields(item, fields)}, status=status)
+
+
+def sql_prefilters(request: Request, allowed: set[str]) -> dict[str, list[str]]:
+    """Plain equality filters among ``allowed`` that SQL can apply first."""
+    out: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key in allowed:
+            out.setdefault(key, []).append(value)
+    return out

@@ -1,0 +1,46 @@
+"""Outbox events for networking objects (see the contract in docs/DESIGN.md)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.db.network_models import Network, Port, Subnet
+from kumo.db.uow import UnitOfWork
+from kumo.network import tags as taglib
+from kumo.network.views import network_view, port_view, subnet_view
+
+
+def subnet_ids(session: Session, network_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Subnet.id)
+            .where(Subnet.network_id == network_id)
+            .order_by(Subnet.created_at, Subnet.id)
+        )
+    )
+
+
+def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, object]:
+    s = uow.session
+    body = network_view(net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []))
+    uow.emit("network", op, net.id, (f"network:{net.id}",), body)
+    return body
+
+
+def subnet(uow: UnitOfWork, sub: Subnet, op: str = "upsert") -> dict[str, object]:
+    body = subnet_view(sub, taglib.tags_for(uow.session, [sub.id]).get(sub.id, []))
+    uow.emit("subnet", op, sub.id, (f"network:{sub.network_id}",), body)
+    return body
+
+
+def port(
+    uow: UnitOfWork, p: Port, op: str = "upsert", old_host: str | None = None
+) -> dict[str, object]:
+    body = port_view(p, taglib.tags_for(uow.session, [p.id]).get(p.id, []))
+    topics = [f"network:{p.network_id}"]
+    for host in (p.host, old_host):
+        if host and f"host:{host}" not in topics:
+            topics.append(f"host:{host}")
+    uow.emit("port", op, p.id, tuple(topics), body)
+    return body

@@ -1,0 +1,59 @@
+"""The one table of Neutron API extensions kumo implements (alias, name, description).
+
+A feature adds its row when it lands; ``GET /v2.0/extensions`` lists
+exactly these.
+"""
+
+from __future__ import annotations
+
+EXTENSIONS: list[tuple[str, str, str]] = [
+    ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
+    ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
+    ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Per-port extra DHCP options."),
+    ("filter-validation", "Filter parameters validation", "Unknown filter attributes are refused."),
+    ("net-mtu", "Network MTU", "The MTU of each network."),
+    ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),
+    (
+        "network-ip-availability",
+        "Network IP Availability",
+        "Total and used addresses per network and subnet.",
+    ),
+    ("pagination", "Pagination support", "limit, marker and page_reverse on lists."),
+    ("port-security", "Port Security", "port_security_enabled on networks and ports."),
+    ("project-id", "project_id field enabled", "project_id next to tenant_id."),
+    ("provider", "Provider Network", "Network type, physical network and segmentation id."),
+    ("quotas", "Quota management support", "Per-project quotas."),
+    ("quota_details", "Quota details management support", "Limit, used and reserved per resource."),
+    (
+        "revision-if-match",
+        "If-Match constraints based on revision_number",
+        "Updates conditional on revision.",
+    ),
+    ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
+    ("standard-attr-description", "standard-attr-description", "A description on every resource."),
+    ("standard-attr-revisions", "Resource revision numbers", "revision_number on every resource."),
+    (
+        "standard-attr-tag",
+        "Tag support for resources with standard attribute",
+        "Tags on resources.",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "created_at and updated_at on every resource.",
+    ),
+]
+
+
+def as_dicts() -> list[dict[str, object]]:
+    return [
+        {
+            "alias": alias,
+            "name": name,
+            "description": description,
+            "updated": "2025-01-01T00:00:00-00:00",
+            "links": [],
+        }
+        for alias, name, description in sorted(EXTENSIONS)
+    ]

@@ -1,0 +1,172 @@
+"""IP address management: pools, gateway, EUI-64, first-free allocation.
+
+Allocation takes a row lock on the subnet (PostgreSQL; SQLite serialises
+writers already), so concurrent port creations on one subnet queue for a
+few milliseconds instead of racing; the unique (subnet_id, ip_address) key
+stays as the last line of defence.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.db.network_models import IPAllocation, Subnet
+from kumo.errors import Conflict, InvalidInput
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Address comparisons mix the two concrete classes only after a version check.
+Addr = Any
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def first_host(net: Net) -> Addr:
+    return net.network_address + 1
+
+
+def last_host(net: Net) -> Addr:
+    if net.version == 4:
+        return net.broadcast_address - 1 if net.prefixlen < 31 else net.broadcast_address
+    return net.broadcast_address
+
+
+def usable(net: Net, addr: Addr) -> bool:
+    """Not the network address, not the IPv4 broadcast address."""
+    if addr not in net:
+        return False
+    if net.version == 4 and net.prefixlen < 31:
+        return addr not in (net.network_address, net.broadcast_address)
+    return bool(addr != net.network_address)
+
+
+def default_pools(net: Net, gateway: Addr | None) -> list[dict[str, str]]:
+    start, end = first_host(net), last_host(net)
+    if int(end) < int(start):
+        return []
+    pools = []
+    if gateway is not None and start <= gateway <= end:
+        if gateway > start:
+            pools.append((start, gateway - 1))
+        if gateway < end:
+            pools.append((gateway + 1, end))
+    else:
+        pools.append((start, end))
+    return [{"start": str(a), "end": str(b)} for a, b in pools]
+
+
+def parse_pools(raw: Any, net: Net, gateway: Addr | None) -> list[dict[str, str]]:
+    if not isinstance(raw, list):
+        raise InvalidInput(f"Invalid data format for IP pool: '{raw}'")
+    ranges: list[tuple[Addr, Addr]] = []
+    for pool in raw:
+        if not isinstance(pool, dict) or set(pool) != {"start", "end"}:
+            raise InvalidInput(f"Invalid data format for IP pool: '{pool}'")
+        try:
+            start: Addr = ipaddress.ip_address(pool["start"])
+            end: Addr = ipaddress.ip_address(pool["end"])
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"Invalid data format for IP pool: '{pool}'") from exc
+        if start.version != net.version or end.version != net.version:
+            raise InvalidInput(f"Invalid data format for IP pool: '{pool}'")
+        if start > end:
+            raise InvalidInput(f"Invalid allocation pool {pool['start']}-{pool['end']}")
+        if not (usable(net, start) and usable(net, end)):
+            raise InvalidInput(
+                f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}.",
+                kind="OutOfBoundsAllocationPool",
+            )
+        ranges.append((start, end))
+    ranges.sort()
+    for (a0, a1), (b0, _b1) in zip(ranges, ranges[1:], strict=False):
+        if b0 <= a1:
+            raise InvalidInput(
+                f"Found overlapping allocation pools: {a0}-{a1} and {b0}-{_b1} for subnet {net}.",
+                kind="OverlappingAllocationPools",
+            )
+    if gateway is not None:
+        for start, end in ranges:
+            if start <= gateway <= end:
+                raise Conflict(
+                    f"Gateway ip {gateway} conflicts with allocation pool {start}-{end}.",
+                    kind="GatewayConflictWithAllocationPools",
+                )
+    return [{"start": str(a), "end": str(b)} for a, b in ranges]
+
+
+def eui64(net: Net, mac: str) -> str:
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    value = int(net.network_address) | int.from_bytes(bytes(iid), "big")
+    return str(ipaddress.IPv6Address(value))
+
+
+def is_auto_address(sub: Subnet) -> bool:
+    return sub.ip_version == 6 and sub.ipv6_address_mode in AUTO_ADDRESS_MODES
+
+
+def lock_subnet(session: Session, subnet_id: str) -> None:
+    session.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
+
+
+def allocated(session: Session, subnet_id: str) -> set[str]:
+    return set(
+        session.scalars(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id))
+    )
+
+
+def next_free(session: Session, sub: Subnet) -> str:
+    """The lowest free address of the subnet's pools, or IpAddressGenerationFailure."""
+    lock_subnet(session, sub.id)
+    taken = {int(ipaddress.ip_address(a)) for a in allocated(session, sub.id)}
+    for pool in sub.allocation_pools or []:
+        start = int(ipaddress.ip_address(pool["start"]))
+        end = int(ipaddress.ip_address(pool["end"]))
+        candidate = start
+        while candidate <= end:
+            if candidate not in taken:
+                return str(ipaddress.ip_address(candidate))
+            candidate += 1
+    raise Conflict(
+        f"No more IP addresses available on network {sub.network_id}.",
+        kind="IpAddressGenerationFailure",
+    )
+
+
+def check_specific(session: Session, sub: Subnet, address: str, *, router_port: bool) -> str:
+    net = ipaddress.ip_network(sub.cidr)
+    addr = ipaddress.ip_address(address)
+    if addr.version != net.version or not usable(net, addr):
+        raise InvalidInput(
+            f"IP address {address} is not a valid IP for the specified subnet.",
+            kind="InvalidIpForSubnet",
+        )
+    if not router_port and sub.gateway_ip == str(addr):
+        raise Conflict(
+            f"IP address {address} already allocated in subnet {sub.id}",
+            kind="IpAddressAlreadyAllocated",
+        )
+    lock_subnet(session, sub.id)
+    if session.scalar(
+        select(IPAllocation.id).where(
+            IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == str(addr)
+        )
+    ):
+        raise Conflict(
+            f"IP address {address} already allocated in subnet {sub.id}",
+            kind="IpAddressAlreadyAllocated",
+        )
+    return str(addr)
+
+
+def availability(sub: Subnet, used: int) -> tuple[int, int]:
+    """(total, used) addresses of a subnet's pools."""
+    total = 0
+    for pool in sub.allocation_pools or []:
+        total += (
+            int(ipaddress.ip_address(pool["end"])) - int(ipaddress.ip_address(pool["start"])) + 1
+        )
+    return total, used

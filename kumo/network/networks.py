@@ -1,0 +1,166 @@
+"""Networks: create, read, update, delete with segments, policy and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.base import utcnow
+from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
+from kumo.db.uow import UnitOfWork
+from kumo.errors import Conflict, InvalidInput, not_found
+from kumo.network import events, policy, segments, validate
+from kumo.network import tags as taglib
+from kumo.network.quotas import check_quota
+from kumo.network.revision import check_revision
+
+CREATE = {
+    "name", "description", "admin_state_up", "shared", "router:external", "mtu",
+    "port_security_enabled", "provider:network_type", "provider:physical_network",
+    "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
+    "dns_domain", "is_default",
+}  # fmt: skip
+UPDATE = {
+    "name", "description", "admin_state_up", "shared", "router:external", "mtu",
+    "port_security_enabled", "dns_domain", "is_default",
+}  # fmt: skip
+
+
+def load(session: Session, ctx: RequestContext, network_id: str, *, lock: bool = False) -> Network:
+    query = select(Network).where(Network.id == network_id)
+    if lock:
+        query = query.with_for_update()
+    net = session.scalar(query)
+    if net is None or not policy.network_visible(ctx, net.project_id, net.shared, net.external):
+        raise not_found("network", network_id)
+    return net
+
+
+def _mtu(settings: Settings, ntype: str, body: dict[str, Any]) -> int:
+    top = settings.overlay_mtu if ntype == "vxlan" else settings.underlay_mtu
+    if "mtu" not in body or body["mtu"] is None:
+        return top
+    mtu = validate.integer(body["mtu"], "mtu")
+    if mtu < 68 or mtu > top:
+        raise InvalidInput(
+            f"Requested MTU is too big, maximum is {top}" if mtu > top else "MTU too small"
+        )
+    return mtu
+
+
+def create(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
+) -> Network:
+    validate.known(body, CREATE)
+    policy.check_writable(ctx, "networks", "create_network", body)
+    s = uow.session
+    owner = policy.owner_for_create(ctx, body, "network")
+    check_quota(s, settings, owner, "network")
+    ntype, physnet, seg = segments.choose(s, settings, body)
+    net = Network(
+        project_id=owner,
+        name=validate.string(body, "name") if "name" in body else "",
+        description=validate.string(body, "description") if "description" in body else "",
+        admin_state_up=validate.boolean(body, "admin_state_up")
+        if "admin_state_up" in body
+        else True,
+        shared=validate.boolean(body, "shared") if "shared" in body else False,
+        external=validate.boolean(body, "router:external") if "router:external" in body else False,
+        port_security_enabled=(
+            validate.boolean(body, "port_security_enabled")
+            if "port_security_enabled" in body
+            else True
+        ),
+        network_type=ntype,
+        physical_network=physnet,
+        segmentation_id=seg,
+        mtu=_mtu(settings, ntype, body),
+        availability_zone_hints=validate.list_of(
+            body.get("availability_zone_hints"), "availability_zone_hints"
+        ),
+        dns_domain=validate.string(body, "dns_domain") if "dns_domain" in body else "",
+    )
+    s.add(net)
+    s.flush()
+    segments.reserve(s, net.id, ntype, physnet, seg)
+    events.network(uow, net)
+    return net
+
+
+def update(
+    uow: UnitOfWork,
+    settings: Settings,
+    ctx: RequestContext,
+    network_id: str,
+    body: dict[str, Any],
+    if_match: int | None,
+) -> Network:
+    validate.known(body, UPDATE | {"id", "project_id", "tenant_id"} & set(body))
+    for key in ("id", "project_id", "tenant_id"):
+        if key in body:
+            raise InvalidInput(f"Cannot update read-only attribute {key}")
+    policy.check_writable(ctx, "networks", "update_network", body)
+    net = load(uow.session, ctx, network_id, lock=True)
+    if not ctx.owns(net.project_id):
+        from kumo.errors import Forbidden
+
+        raise Forbidden("(rule:update_network) is disallowed by policy")
+    check_revision(net.revision_number, if_match)
+    if "name" in body:
+        net.name = validate.string(body, "name")
+    if "description" in body:
+        net.description = validate.string(body, "description")
+    if "admin_state_up" in body:
+        net.admin_state_up = validate.boolean(body, "admin_state_up")
+    if "shared" in body:
+        net.shared = validate.boolean(body, "shared")
+    if "router:external" in body:
+        net.external = validate.boolean(body, "router:external")
+    if "port_security_enabled" in body:
+        net.port_security_enabled = validate.boolean(body, "port_security_enabled")
+    if "dns_domain" in body:
+        net.dns_domain = validate.string(body, "dns_domain")
+    if "mtu" in body:
+        net.mtu = _mtu(settings, net.network_type, body)
+    touch(net)
+    events.network(uow, net)
+    return net
+
+
+def touch(obj: Any) -> None:
+    obj.revision_number += 1
+    obj.updated_at = utcnow()
+
+
+def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int | None) -> None:
+    s = uow.session
+    net = load(s, ctx, network_id, lock=True)
+    if not ctx.owns(net.project_id):
+        raise not_found("network", network_id)
+    check_revision(net.revision_number, if_match)
+    ports = list(s.scalars(select(Port).where(Port.network_id == net.id)))
+    in_use = [p for p in ports if not p.device_owner.startswith("network:")]
+    if in_use:
+        raise Conflict(
+            f"Unable to complete operation on network {net.id}. There are one or more ports "
+            "still in use on the network.",
+            kind="NetworkInUse",
+        )
+    for p in ports:
+        events.port(uow, p, "delete")
+        taglib.delete_tags(s, p.id)
+        s.delete(p)
+    for sub in s.scalars(select(Subnet).where(Subnet.network_id == net.id)):
+        events.subnet(uow, sub, "delete")
+        taglib.delete_tags(s, sub.id)
+        s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == sub.id))
+        s.delete(sub)
+    s.flush()
+    events.network(uow, net, "delete")
+    taglib.delete_tags(s, net.id)
+    s.execute(delete(SegmentAllocation).where(SegmentAllocation.network_id == net.id))
+    s.delete(net)

@@ -1,0 +1,437 @@
+"""Ports: MACs, fixed IPs, bindings, port security, address pairs, DHCP options."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.network_models import IPAllocation, Network, Port, Subnet
+from kumo.db.uow import UnitOfWork
+from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
+from kumo.network import events, ipam, networks, policy, validate
+from kumo.network import tags as taglib
+from kumo.network.networks import touch
+from kumo.network.quotas import check_quota
+from kumo.network.revision import check_revision
+
+VIF_TYPE_BOUND = "bridge"
+ROUTER_OWNERS = (
+    "network:router_interface",
+    "network:router_interface_distributed",
+    "network:router_gateway",
+    "network:ha_router_replicated_interface",
+)
+CREATE = {
+    "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips",
+    "device_id", "device_owner", "project_id", "tenant_id", "security_groups",
+    "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name",
+    "binding:host_id", "binding:vnic_type", "binding:profile",
+}  # fmt: skip
+UPDATE = CREATE - {"network_id", "project_id", "tenant_id"}
+VNIC_TYPES = (
+    "normal",
+    "direct",
+    "macvtap",
+    "baremetal",
+    "direct-physical",
+    "virtio-forwarder",
+    "smart-nic",
+    "remote-managed",
+)
+
+
+def load(session: Session, ctx: RequestContext, port_id: str, *, lock: bool = False) -> Port:
+    query = select(Port).where(Port.id == port_id)
+    if lock:
+        query = query.with_for_update()
+    port = session.scalar(query)
+    if port is None:
+        raise not_found("port", port_id)
+    if not ctx.is_admin and port.project_id != ctx.project_id:
+        owner = session.scalar(select(Network.project_id).where(Network.id == port.network_id))
+        if not policy.port_visible(ctx, port.project_id, owner):
+            raise not_found("port", port_id)
+    return port
+
+
+def _new_mac(session: Session, settings: Settings, network_id: str) -> str:
+    for _ in range(16):
+        tail = secrets.token_bytes(3)
+        mac = settings.mac_base + ":" + ":".join(f"{b:02x}" for b in tail)
+        if not _mac_taken(session, network_id, mac):
+            return mac
+    raise Conflict("Unable to generate unique mac", kind="MacAddressGenerationFailure")
+
+
+def _mac_taken(session: Session, network_id: str, mac: str) -> bool:
+    return (
+        session.scalar(
+            select(Port.id).where(Port.network_id == network_id, Port.mac_address == mac)
+        )
+        is not None
+    )
+
+
+def _subnets(session: Session, network_id: str) -> list[Subnet]:
+    return list(
+        session.scalars(
+            select(Subnet)
+            .where(Subnet.network_id == network_id)
+            .order_by(Subnet.created_at, Subnet.id)
+        )
+    )
+
+
+def _allocate(
+    session: Session, net: Network, mac: str, requested: Any, device_owner: str, *, default: bool
+) -> list[tuple[str, str]]:
+    """The (subnet_id, ip) pairs for a port."""
+    subnets = _subnets(session, net.id)
+    by_id = {s.id: s for s in subnets}
+    router_port = device_owner in ROUTER_OWNERS
+    out: list[tuple[str, str]] = []
+    if default:
+        v4_done = v6_done = False
+        for sub in subnets:
+            if ipam.is_auto_address(sub):
+                out.append((sub.id, ipam.eui64(ipaddress.ip_network(sub.cidr), mac)))
+                continue
+            if (sub.ip_version == 4 and v4_done) or (sub.ip_version == 6 and v6_done):
+                continue
+            try:
+                out.append((sub.id, ipam.next_free(session, sub)))
+            except Conflict:
+                continue
+            if sub.ip_version == 4:
+                v4_done = True
+            else:
+                v6_done = True
+        if subnets and not out:
+            raise Conflict(
+                f"No more IP addresses available on network {net.id}.",
+                kind="IpAddressGenerationFailure",
+            )
+        return out
+    for item in validate.list_of(requested, "fixed_ips"):
+        if not isinstance(item, dict) or not set(item) <= {"subnet_id", "ip_address"} or not item:
+            raise InvalidInput(f"Invalid data format for fixed IP: '{item}'")
+        subnet_id = item.get("subnet_id")
+        address = item.get("ip_address")
+        if address is not None:
+            address = validate.ip(address)
+        found: Subnet | None
+        if subnet_id is not None:
+            found = by_id.get(validate.uuid(subnet_id, "subnet_id"))
+            if found is None:
+                if session.get(Subnet, subnet_id) is None:
+                    raise not_found("subnet", subnet_id)
+                raise InvalidInput(
+                    f"Failed to create port on network {net.id}, because fixed_ips included "
+                    f"invalid subnet {subnet_id}"
+                )
+            if address is not None and ipaddress.ip_address(address) not in ipaddress.ip_network(
+                found.cidr
+            ):
+                raise InvalidInput(
+                    f"IP address {address} is not a valid IP for the specified subnet.",
+                    kind="InvalidIpForSubnet",
+                )
+        else:
+            assert address is not None
+            addr = ipaddress.ip_address(address)
+            found = next((s for s in subnets if addr in ipaddress.ip_network(s.cidr)), None)
+            if found is None:
+                raise InvalidInput(
+                    f"IP address {address} is not a valid IP for any of the subnets on the "
+                    "specified network.",
+                    kind="InvalidIpForNetwork",
+                )
+        sub = found
+        if address is None:
+            if ipam.is_auto_address(sub):
+                address = ipam.eui64(ipaddress.ip_network(sub.cidr), mac)
+            else:
+                address = ipam.next_free(session, sub)
+        else:
+            if ipam.is_auto_address(sub) and not router_port:
+                raise InvalidInput(
+                    f"IPv6 address {address} cannot be directly assigned to a port on subnet "
+                    f"{sub.id} since the subnet is configured for automatic addresses"
+                )
+            address = ipam.check_specific(session, sub, address, router_port=router_port)
+        if (sub.id, address) in out:
+            raise InvalidInput(f"Duplicate fixed IP {address}")
+        out.append((sub.id, address))
+    return out
+
+
+def _pairs(raw: Any, mac: str) -> list[dict[str, str]]:
+    out = []
+    for pair in validate.list_of(raw, "allowed_address_pairs"):
+        if (
+            not isinstance(pair, dict)
+            or "ip_address" not in pair
+            or not set(pair) <= {"ip_address", "mac_address"}
+        ):
+            raise InvalidInput(
+                f"Invalid data format for allowed address pair: '{pair}'",
+                kind="AllowedAddressPairsMissingIP",
+            )
+        out.append(
+            {
+                "ip_address": validate.ip_or_cidr(pair["ip_address"]),
+                "mac_address": validate.mac(pair["mac_address"])
+                if pair.get("mac_address")
+                else mac,
+            }
+        )
+    if len({(p["ip_address"], p["mac_address"]) for p in out}) != len(out):
+        raise BadRequest(
+            "Request contains duplicate address pair", kind="DuplicateAddressPairInRequest"
+        )
+    return out
+
+
+def _dhcp_opts(raw: Any) -> list[dict[str, Any]]:
+    out = []
+    for opt in validate.list_of(raw, "extra_dhcp_opts"):
+        if (
+            not isinstance(opt, dict)
+            or not isinstance(opt.get("opt_name"), str)
+            or not opt["opt_name"]
+        ):
+            raise InvalidInput(f"Invalid data format for extra-dhcp-opt: {opt}")
+        if not set(opt) <= {"opt_name", "opt_value", "ip_version"}:
+            raise InvalidInput(f"Invalid data format for extra-dhcp-opt: {opt}")
+        version = validate.integer(opt.get("ip_version", 4), "ip_version")
+        if version not in (4, 6):
+            raise InvalidInput(f"'{version}' is not in [4, 6]")
+        value = opt.get("opt_value")
+        out.append(
+            {
+                "opt_name": opt["opt_name"],
+                "opt_value": None if value is None else str(value),
+                "ip_version": version,
+            }
+        )
+    return out
+
+
+def _security_groups(raw: Any) -> list[str]:
+    groups = validate.list_of(raw, "security_groups")
+    if groups:
+        raise InvalidInput("Security groups are not available yet", kind="SecurityGroupNotFound")
+    return []
+
+
+def _binding(port: Port, body: dict[str, Any]) -> None:
+    if "binding:host_id" in body:
+        host = body["binding:host_id"]
+        if host is not None and not isinstance(host, str):
+            raise InvalidInput(f"'{host}' is not a valid string")
+        port.host = host or ""
+        port.vif_type = VIF_TYPE_BOUND if port.host else "unbound"
+        port.vif_details = {"port_filter": True, "connectivity": "l2"} if port.host else {}
+    if "binding:vnic_type" in body:
+        if body["binding:vnic_type"] not in VNIC_TYPES:
+            raise InvalidInput(f"'{body['binding:vnic_type']}' is not in {list(VNIC_TYPES)}")
+        port.vnic_type = body["binding:vnic_type"]
+    if "binding:profile" in body:
+        profile = body["binding:profile"]
+        if profile is not None and not isinstance(profile, dict):
+            raise InvalidInput(f"'{profile}' is not a dictionary")
+        port.profile = profile or {}
+
+
+def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]) -> Port:
+    validate.known(body, CREATE)
+    policy.check_writable(ctx, "ports", "create_port", body)
+    s = uow.session
+    if "network_id" not in body:
+        raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
+    net = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"))
+    owner = policy.owner_for_create(ctx, body, "port")
+    if not (ctx.is_admin or net.shared or net.project_id == ctx.project_id):
+        raise not_found("network", net.id)
+    check_quota(s, settings, owner, "port")
+    if body.get("mac_address") is not None:
+        mac = validate.mac(body["mac_address"])
+        if _mac_taken(s, net.id, mac):
+            raise Conflict(
+                f"Unable to complete operation for network {net.id}. The mac address {mac} is in use.",
+                kind="MacAddressInUse",
+            )
+    else:
+        mac = _new_mac(s, settings, net.id)
+    device_owner = validate.string(body, "device_owner") if "device_owner" in body else ""
+    port_security = (
+        validate.boolean(body, "port_security_enabled")
+        if "port_security_enabled" in body
+        else net.port_security_enabled
+    )
+    pairs = _pairs(body.get("allowed_address_pairs"), mac)
+    if pairs and not port_security:
+        raise Conflict(
+            "Port Security must be enabled in order to have allowed address pairs on a port.",
+            kind="AddressPairAndPortSecurityRequired",
+        )
+    port = Port(
+        project_id=owner,
+        network_id=net.id,
+        name=validate.string(body, "name") if "name" in body else "",
+        description=validate.string(body, "description") if "description" in body else "",
+        mac_address=mac,
+        admin_state_up=validate.boolean(body, "admin_state_up")
+        if "admin_state_up" in body
+        else True,
+        status="DOWN",
+        device_id=validate.string(body, "device_id") if "device_id" in body else "",
+        device_owner=device_owner,
+        port_security_enabled=port_security,
+        allowed_address_pairs=pairs,
+        extra_dhcp_opts=_dhcp_opts(body.get("extra_dhcp_opts")),
+        security_group_ids=_security_groups(body.get("security_groups")),
+        dns_name=validate.string(body, "dns_name") if "dns_name" in body else "",
+    )
+    _binding(port, body)
+    fixed = _allocate(
+        s, net, mac, body.get("fixed_ips"), device_owner, default="fixed_ips" not in body
+    )
+    s.add(port)
+    s.flush()
+    for subnet_id, address in fixed:
+        s.add(
+            IPAllocation(
+                port_id=port.id, subnet_id=subnet_id, network_id=net.id, ip_address=address
+            )
+        )
+    s.flush()
+    s.refresh(port, ["fixed_ips"])
+    events.port(uow, port)
+    return port
+
+
+def update(
+    uow: UnitOfWork, ctx: RequestContext, port_id: str, body: dict[str, Any], if_match: int | None
+) -> Port:
+    for key in ("id", "network_id", "project_id", "tenant_id", "status"):
+        if key in body:
+            raise BadRequest(f"Cannot update read-only attribute {key}")
+    validate.known(body, UPDATE)
+    policy.check_writable(ctx, "ports", "update_port", body)
+    s = uow.session
+    port = load(s, ctx, port_id, lock=True)
+    if not ctx.owns(port.project_id):
+        raise Forbidden("(rule:update_port) is disallowed by policy")
+    check_revision(port.revision_number, if_match)
+    old_host = port.host
+    for key in ("name", "description", "device_id", "device_owner", "dns_name"):
+        if key in body:
+            setattr(port, key, validate.string(body, key))
+    if "admin_state_up" in body:
+        port.admin_state_up = validate.boolean(body, "admin_state_up")
+    if "mac_address" in body:
+        if not ctx.is_admin:
+            raise Forbidden("(rule:update_port:mac_address) is disallowed by policy")
+        mac = validate.mac(body["mac_address"])
+        if mac != port.mac_address:
+            if port.host:
+                raise Conflict("Unable to update the MAC address of a bound port", kind="PortBound")
+            if _mac_taken(s, port.network_id, mac):
+                raise Conflict(f"The mac address {mac} is in use.", kind="MacAddressInUse")
+            port.mac_address = mac
+    if "port_security_enabled" in body:
+        port.port_security_enabled = validate.boolean(body, "port_security_enabled")
+    if "allowed_address_pairs" in body:
+        port.allowed_address_pairs = _pairs(body["allowed_address_pairs"], port.mac_address)
+    if port.allowed_address_pairs and not port.port_security_enabled:
+        raise Conflict(
+            "Port Security must be enabled in order to have allowed address pairs on a port.",
+            kind="AddressPairAndPortSecurityRequired",
+        )
+    if "extra_dhcp_opts" in body:
+        merged = {(o["opt_name"], o["ip_version"]): o for o in port.extra_dhcp_opts or []}
+        for opt in _dhcp_opts(body["extra_dhcp_opts"]):
+            opt_key = (opt["opt_name"], opt["ip_version"])
+            if opt["opt_value"] is None:
+                merged.pop(opt_key, None)
+            else:
+                merged[opt_key] = opt
+        port.extra_dhcp_opts = list(merged.values())
+    if "security_groups" in body:
+        port.security_group_ids = _security_groups(body["security_groups"])
+    _binding(port, body)
+    if "fixed_ips" in body:
+        _reallocate(s, port, body["fixed_ips"])
+    touch(port)
+    s.flush()
+    s.refresh(port, ["fixed_ips"])
+    events.port(uow, port, old_host=old_host if old_host != port.host else None)
+    return port
+
+
+def _reallocate(s: Session, port: Port, requested: Any) -> None:
+    net = s.get(Network, port.network_id)
+    assert net is not None
+    current = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips}
+    keep: list[tuple[str, str]] = []
+    fresh: list[Any] = []
+    for item in validate.list_of(requested, "fixed_ips"):
+        if isinstance(item, dict) and item.get("ip_address") is not None:
+            addr = validate.ip(item["ip_address"])
+            match = next(
+                (k for k in current if k[1] == addr and item.get("subnet_id") in (None, k[0])), None
+            )
+            if match:
+                keep.append(match)
+                continue
+        if isinstance(item, dict) and set(item) == {"subnet_id"}:
+            match = next((k for k in current if k[0] == item["subnet_id"] and k not in keep), None)
+            if match:
+                keep.append(match)
+                continue
+        fresh.append(item)
+    for key, alloc in current.items():
+        if key not in keep:
+            port.fixed_ips.remove(alloc)
+    s.flush()
+    for subnet_id, address in _allocate(
+        s, net, port.mac_address, fresh, port.device_owner, default=False
+    ):
+        port.fixed_ips.append(
+            IPAllocation(
+                port_id=port.id, subnet_id=subnet_id, network_id=net.id, ip_address=address
+            )
+        )
+
+
+def remove(uow: UnitOfWork, ctx: RequestContext, port_id: str, if_match: int | None) -> None:
+    s = uow.session
+    port = load(s, ctx, port_id, lock=True)
+    if not ctx.owns(port.project_id):
+        owner = s.scalar(select(Network.project_id).where(Network.id == port.network_id))
+        if owner != ctx.project_id:
+            raise not_found("port", port_id)
+    check_revision(port.revision_number, if_match)
+    events.port(uow, port, "delete")
+    taglib.delete_tags(s, port.id)
+    s.delete(port)
+
+
+def set_status(uow: UnitOfWork, port_ids: list[str], status: str) -> list[str]:
+    """Agents report wiring: set ``status`` where it differs; the ids changed."""
+    changed = []
+    s = uow.session
+    for port in s.scalars(select(Port).where(Port.id.in_(port_ids)).with_for_update()):
+        if port.status != status:
+            port.status = status
+            touch(port)
+            changed.append(port.id)
+            events.port(uow, port)
+    return changed

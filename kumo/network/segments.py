@@ -1,0 +1,110 @@
+"""Segments: VXLAN VNIs from the configured range, flat and VLAN on physical networks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.db.network_models import SegmentAllocation
+from kumo.errors import Conflict, InvalidInput
+from kumo.network import validate
+
+TYPES = ("vxlan", "flat", "vlan", "local")
+
+
+def choose(
+    session: Session, settings: Settings, body: dict[str, Any]
+) -> tuple[str, str | None, int | None]:
+    """(network_type, physical_network, segmentation_id) for a new network."""
+    ntype = body.get("provider:network_type")
+    physnet = body.get("provider:physical_network")
+    seg = body.get("provider:segmentation_id")
+    if ntype is None:
+        if physnet is not None or seg is not None:
+            raise InvalidInput("provider:network_type required")
+        ntype = settings.tenant_network_type
+    if ntype not in TYPES:
+        raise InvalidInput(f"network_type value '{ntype}' not supported")
+    if seg is not None:
+        seg = validate.integer(seg, "provider:segmentation_id")
+    if ntype == "vxlan":
+        if physnet is not None:
+            raise InvalidInput("provider:physical_network specified for vxlan network")
+        if seg is None:
+            seg = _free_vni(session, settings)
+        elif not 1 <= seg <= 16777215:
+            raise InvalidInput(f"Invalid segmentation id {seg}")
+        return ntype, None, seg
+    if ntype == "local":
+        return ntype, None, None
+    if not isinstance(physnet, str) or not physnet:
+        raise InvalidInput(f"physical_network required for {ntype} provider network")
+    if physnet not in settings.physical_networks:
+        raise InvalidInput(f"physical_network '{physnet}' unknown for {ntype} provider network")
+    if ntype == "flat":
+        if seg is not None:
+            raise InvalidInput("provider:segmentation_id specified for flat network")
+        return ntype, physnet, None
+    if seg is None:
+        raise InvalidInput("segmentation_id required for VLAN provider network")
+    if not 1 <= seg <= 4094:
+        raise InvalidInput("segmentation_id out of range (1 through 4094)")
+    return ntype, physnet, seg
+
+
+def _free_vni(session: Session, settings: Settings) -> int:
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(4242002)"))
+    used = set(
+        session.scalars(
+            select(SegmentAllocation.segmentation_id).where(
+                SegmentAllocation.network_type == "vxlan",
+                SegmentAllocation.segmentation_id.between(settings.vni_min, settings.vni_max),
+            )
+        )
+    )
+    for vni in range(settings.vni_min, settings.vni_max + 1):
+        if vni not in used:
+            return vni
+    raise Conflict(
+        "Unable to create the network. No tenant network is available for allocation.",
+        kind="NoNetworkAvailable",
+    )
+
+
+def reserve(
+    session: Session, network_id: str, ntype: str, physnet: str | None, seg: int | None
+) -> None:
+    if ntype == "local":
+        return
+    key_phys = physnet or ""
+    key_seg = seg or 0
+    taken = session.scalar(
+        select(SegmentAllocation.network_id).where(
+            SegmentAllocation.network_type == ntype,
+            SegmentAllocation.physical_network == key_phys,
+            SegmentAllocation.segmentation_id == key_seg,
+        )
+    )
+    if taken:
+        if ntype == "flat":
+            raise Conflict(
+                f"Unable to create the flat network. Physical network {physnet} is in use.",
+                kind="FlatNetworkInUse",
+            )
+        raise Conflict(
+            f"Unable to create the network. The VLAN/VNI {seg} on physical network "
+            f"{physnet} is in use.",
+            kind="SegmentationIdInUse" if ntype == "vxlan" else "VlanIdInUse",
+        )
+    session.add(
+        SegmentAllocation(
+            network_type=ntype,
+            physical_network=key_phys,
+            segmentation_id=key_seg,
+            network_id=network_id,
+        )
+    )

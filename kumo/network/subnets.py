@@ -1,0 +1,265 @@
+"""Subnets: CIDR, gateway, pools, DNS, host routes, IPv6 modes; in-use checks."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.network_models import IPAllocation, Port, Subnet
+from kumo.db.uow import UnitOfWork
+from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
+from kumo.network import events, ipam, networks, policy, validate
+from kumo.network import tags as taglib
+from kumo.network.networks import touch
+from kumo.network.quotas import check_quota
+from kumo.network.revision import check_revision
+
+V6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+CREATE = {
+    "name", "description", "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
+    "allocation_pools", "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode",
+    "project_id", "tenant_id", "subnetpool_id", "segment_id", "service_types", "prefixlen",
+    "dns_publish_fixed_ip", "use_default_subnetpool",
+}  # fmt: skip
+UPDATE = {
+    "name", "description", "gateway_ip", "enable_dhcp", "allocation_pools", "dns_nameservers",
+    "host_routes", "service_types", "dns_publish_fixed_ip", "segment_id",
+}  # fmt: skip
+
+
+def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = False) -> Subnet:
+    query = select(Subnet).where(Subnet.id == subnet_id)
+    if lock:
+        query = query.with_for_update()
+    sub = session.scalar(query)
+    if sub is None:
+        raise not_found("subnet", subnet_id)
+    if not ctx.is_admin and sub.project_id != ctx.project_id:
+        try:
+            networks.load(session, ctx, sub.network_id)
+        except Exception as exc:
+            raise not_found("subnet", subnet_id) from exc
+    return sub
+
+
+def _gateway(raw: Any, net: ipam.Net, default: bool) -> ipam.Addr | None:
+    if raw is None:
+        return None if not default else ipam.first_host(net) if net.num_addresses > 2 else None
+    addr = ipaddress.ip_address(validate.ip(raw, "gateway_ip"))
+    if addr.version != net.version:
+        raise InvalidInput(f"Invalid gateway {raw} for subnet {net}")
+    if addr in net and not ipam.usable(net, addr):
+        raise InvalidInput(f"Gateway is not valid on subnet: {raw}")
+    if addr not in net:
+        raise InvalidInput(f"Gateway ip {raw} is not in the subnet {net}")
+    return addr
+
+
+def _dns(raw: Any, version: int) -> list[str]:
+    servers = [validate.ip(x, "dns_nameservers") for x in validate.list_of(raw, "dns_nameservers")]
+    validate.unique(servers, "dns_nameservers")
+    return servers
+
+
+def _routes(raw: Any, version: int) -> list[dict[str, str]]:
+    out = []
+    for route in validate.list_of(raw, "host_routes"):
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise InvalidInput(f"Invalid data format for hostroute: '{route}'")
+        dest = (
+            validate.cidr(str(route["destination"]))
+            if isinstance(route["destination"], str)
+            else None
+        )
+        if dest is None:
+            raise InvalidInput(f"Invalid data format for hostroute: '{route}'")
+        hop = ipaddress.ip_address(validate.ip(route["nexthop"], "nexthop"))
+        if dest.version != version or hop.version != version:
+            raise InvalidInput(f"Invalid data format for hostroute: '{route}'")
+        out.append({"destination": str(dest), "nexthop": str(hop)})
+    validate.unique(out, "host_routes")
+    return out
+
+
+def _v6_modes(body: dict[str, Any], version: int) -> tuple[str | None, str | None]:
+    ra = body.get("ipv6_ra_mode")
+    addr = body.get("ipv6_address_mode")
+    for name, value in (("ipv6_ra_mode", ra), ("ipv6_address_mode", addr)):
+        if value is not None and value not in V6_MODES:
+            raise InvalidInput(f"'{value}' is not in {list(V6_MODES)} for {name}")
+    if version == 4 and (ra or addr):
+        raise InvalidInput(
+            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4"
+        )
+    if ra and addr and ra != addr:
+        raise InvalidInput(
+            f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{addr}' is not valid. "
+            "If both attributes are set, they must be the same value"
+        )
+    return ra, addr
+
+
+def create(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
+) -> Subnet:
+    validate.known(body, CREATE)
+    s = uow.session
+    if "network_id" not in body:
+        raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
+    net_row = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"), lock=True)
+    if not ctx.owns(net_row.project_id):
+        raise Forbidden("(rule:create_subnet) is disallowed by policy")
+    if body.get("subnetpool_id") or body.get("use_default_subnetpool"):
+        raise BadRequest("Subnet pools are not supported")
+    if "cidr" not in body or body["cidr"] is None:
+        raise BadRequest(
+            "Bad subnets request: a cidr must be specified in the absence of a subnet pool"
+        )
+    if "ip_version" not in body:
+        raise BadRequest("Failed to parse request. Required attribute 'ip_version' not specified")
+    version = validate.integer(body["ip_version"], "ip_version")
+    if version not in (4, 6):
+        raise InvalidInput(f"'{body['ip_version']}' is not in [4, 6]")
+    cidr = validate.cidr(body["cidr"])
+    if cidr.version != version:
+        raise InvalidInput("Cidr and ip_version are not compatible")
+    if version == 4 and cidr.prefixlen > 30 or version == 6 and cidr.prefixlen > 127:
+        raise InvalidInput(f"Invalid CIDR {cidr} for IPv{version} subnet")
+    owner = policy.owner_for_create(ctx, body, "subnet")
+    check_quota(s, settings, owner, "subnet")
+    for other in s.scalars(select(Subnet).where(Subnet.network_id == net_row.id)):
+        if ipaddress.ip_network(other.cidr).overlaps(cidr):
+            raise InvalidInput(
+                f"Requested subnet with cidr: {cidr} for network: {net_row.id} overlaps with "
+                "another subnet"
+            )
+    ra, addr_mode = _v6_modes(body, version)
+    if addr_mode in ("slaac", "dhcpv6-stateless") and cidr.prefixlen != 64:
+        raise InvalidInput(
+            f"Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64"
+        )
+    gateway = _gateway(body.get("gateway_ip"), cidr, "gateway_ip" not in body)
+    pools = (
+        ipam.parse_pools(body["allocation_pools"], cidr, gateway)
+        if body.get("allocation_pools") is not None
+        else ipam.default_pools(cidr, gateway)
+    )
+    sub = Subnet(
+        project_id=owner,
+        network_id=net_row.id,
+        name=validate.string(body, "name") if "name" in body else "",
+        description=validate.string(body, "description") if "description" in body else "",
+        ip_version=version,
+        cidr=str(cidr),
+        gateway_ip=str(gateway) if gateway is not None else None,
+        enable_dhcp=validate.boolean(body, "enable_dhcp") if "enable_dhcp" in body else True,
+        ipv6_ra_mode=ra,
+        ipv6_address_mode=addr_mode,
+        allocation_pools=pools,
+        dns_nameservers=_dns(body.get("dns_nameservers"), version),
+        host_routes=_routes(body.get("host_routes"), version),
+        dns_publish_fixed_ip=(
+            validate.boolean(body, "dns_publish_fixed_ip")
+            if "dns_publish_fixed_ip" in body
+            else False
+        ),
+    )
+    s.add(sub)
+    s.flush()
+    events.subnet(uow, sub)
+    touch(net_row)
+    events.network(uow, net_row)
+    return sub
+
+
+def update(
+    uow: UnitOfWork, ctx: RequestContext, subnet_id: str, body: dict[str, Any], if_match: int | None
+) -> Subnet:
+    for key in ("id", "cidr", "ip_version", "network_id", "project_id", "tenant_id",
+                "ipv6_ra_mode", "ipv6_address_mode"):  # fmt: skip
+        if key in body:
+            raise BadRequest(f"Cannot update read-only attribute {key}")
+    validate.known(body, UPDATE)
+    s = uow.session
+    sub = load(s, ctx, subnet_id, lock=True)
+    if not ctx.owns(sub.project_id):
+        raise Forbidden("(rule:update_subnet) is disallowed by policy")
+    check_revision(sub.revision_number, if_match)
+    cidr = ipaddress.ip_network(sub.cidr)
+    if "name" in body:
+        sub.name = validate.string(body, "name")
+    if "description" in body:
+        sub.description = validate.string(body, "description")
+    if "enable_dhcp" in body:
+        sub.enable_dhcp = validate.boolean(body, "enable_dhcp")
+    gateway = ipaddress.ip_address(sub.gateway_ip) if sub.gateway_ip else None
+    if "gateway_ip" in body:
+        gateway = _gateway(body["gateway_ip"], cidr, False)
+        if gateway is not None and str(gateway) != sub.gateway_ip:
+            used = s.scalar(
+                select(IPAllocation.id).where(
+                    IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == str(gateway)
+                )
+            )
+            if used:
+                raise Conflict(
+                    f"Gateway ip {gateway} conflicts with an allocated address",
+                    kind="GatewayIpInUse",
+                )
+        sub.gateway_ip = str(gateway) if gateway is not None else None
+    if "allocation_pools" in body:
+        sub.allocation_pools = ipam.parse_pools(body["allocation_pools"], cidr, gateway)
+    elif "gateway_ip" in body:
+        ipam.parse_pools(sub.allocation_pools, cidr, gateway)
+    if "dns_nameservers" in body:
+        sub.dns_nameservers = _dns(body["dns_nameservers"], sub.ip_version)
+    if "host_routes" in body:
+        sub.host_routes = _routes(body["host_routes"], sub.ip_version)
+    if "dns_publish_fixed_ip" in body:
+        sub.dns_publish_fixed_ip = validate.boolean(body, "dns_publish_fixed_ip")
+    touch(sub)
+    events.subnet(uow, sub)
+    return sub
+
+
+def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int | None) -> None:
+    s = uow.session
+    sub = load(s, ctx, subnet_id, lock=True)
+    if not ctx.owns(sub.project_id):
+        raise not_found("subnet", subnet_id)
+    check_revision(sub.revision_number, if_match)
+    rows = s.execute(
+        select(IPAllocation, Port)
+        .join(Port, Port.id == IPAllocation.port_id)
+        .where(IPAllocation.subnet_id == sub.id)
+    ).all()
+    blocking = [
+        p
+        for _a, p in rows
+        if not p.device_owner.startswith("network:") and not ipam.is_auto_address(sub)
+    ]
+    if blocking:
+        raise Conflict(
+            f"Unable to complete operation on subnet {sub.id}: One or more ports have an IP "
+            "allocation from this subnet.",
+            kind="SubnetInUse",
+        )
+    touched = {p.id: p for _a, p in rows}
+    s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == sub.id))
+    s.flush()
+    for p in touched.values():
+        s.refresh(p)
+        touch(p)
+        events.port(uow, p)
+    net_row = networks.load(s, ctx, sub.network_id)
+    events.subnet(uow, sub, "delete")
+    taglib.delete_tags(s, sub.id)
+    s.delete(sub)
+    s.flush()
+    touch(net_row)
+    events.network(uow, net_row)

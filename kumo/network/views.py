@@ -1,0 +1,142 @@
+"""Neutron JSON shapes (the admin view) of networks, subnets and ports.
+
+These dicts are what the API renders, after ``policy.redact`` removes what
+the caller may not see, and what the outbox carries to agents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kumo.db.network_models import Network, Port, Subnet
+
+
+def ts(value: dt.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _std(obj: Network | Subnet | Port, tags: list[str]) -> dict[str, Any]:
+    return {
+        "description": obj.description,
+        "tags": tags,
+        "created_at": ts(obj.created_at),
+        "updated_at": ts(obj.updated_at),
+        "revision_number": obj.revision_number,
+    }
+
+
+def network_view(net: Network, subnet_ids: list[str], tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": net.id,
+        "name": net.name,
+        "tenant_id": net.project_id,
+        "project_id": net.project_id,
+        "admin_state_up": net.admin_state_up,
+        "status": net.status,
+        "shared": net.shared,
+        "router:external": net.external,
+        "mtu": net.mtu,
+        "port_security_enabled": net.port_security_enabled,
+        "subnets": subnet_ids,
+        "availability_zone_hints": list(net.availability_zone_hints or []),
+        "availability_zones": [],
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        "is_default": net.is_default,
+        "l2_adjacency": True,
+        "dns_domain": net.dns_domain,
+        "provider:network_type": net.network_type,
+        "provider:physical_network": net.physical_network,
+        "provider:segmentation_id": net.segmentation_id,
+        **_std(net, tags),
+    }
+
+
+def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "name": sub.name,
+        "tenant_id": sub.project_id,
+        "project_id": sub.project_id,
+        "network_id": sub.network_id,
+        "ip_version": sub.ip_version,
+        "cidr": sub.cidr,
+        "gateway_ip": sub.gateway_ip,
+        "enable_dhcp": sub.enable_dhcp,
+        "ipv6_ra_mode": sub.ipv6_ra_mode,
+        "ipv6_address_mode": sub.ipv6_address_mode,
+        "allocation_pools": [dict(p) for p in sub.allocation_pools or []],
+        "dns_nameservers": list(sub.dns_nameservers or []),
+        "host_routes": [dict(r) for r in sub.host_routes or []],
+        "subnetpool_id": sub.subnetpool_id,
+        "segment_id": sub.segment_id,
+        "service_types": [],
+        "dns_publish_fixed_ip": sub.dns_publish_fixed_ip,
+        **_std(sub, tags),
+    }
+
+
+def port_view(port: Port, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": port.id,
+        "name": port.name,
+        "tenant_id": port.project_id,
+        "project_id": port.project_id,
+        "network_id": port.network_id,
+        "mac_address": port.mac_address,
+        "admin_state_up": port.admin_state_up,
+        "status": port.status,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+        "fixed_ips": [
+            {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips
+        ],
+        "allowed_address_pairs": [dict(p) for p in port.allowed_address_pairs or []],
+        "extra_dhcp_opts": [dict(o) for o in port.extra_dhcp_opts or []],
+        "security_groups": list(port.security_group_ids or []),
+        "port_security_enabled": port.port_security_enabled,
+        "dns_name": port.dns_name,
+        "binding:host_id": port.host,
+        "binding:vif_type": port.vif_type,
+        "binding:vnic_type": port.vnic_type,
+        "binding:profile": dict(port.profile or {}),
+        "binding:vif_details": dict(port.vif_details or {}),
+        **_std(port, tags),
+    }
+
+
+def _keys() -> dict[str, frozenset[str]]:
+    """Attribute names of each collection, for filter and sort validation."""
+    from types import SimpleNamespace
+
+    blank = SimpleNamespace(
+        created_at=None,
+        updated_at=None,
+        availability_zone_hints=[],
+        allocation_pools=[],
+        dns_nameservers=[],
+        host_routes=[],
+        fixed_ips=[],
+        allowed_address_pairs=[],
+        extra_dhcp_opts=[],
+        security_group_ids=[],
+        profile={},
+        vif_details={},
+    )
+
+    def keys(fn: Any, *args: Any) -> frozenset[str]:
+        class Blank(SimpleNamespace):
+            def __getattr__(self, name: str) -> Any:
+                return None
+
+        return frozenset(fn(Blank(**vars(blank)), *args))
+
+    return {
+        "networks": keys(network_view, [], []),
+        "subnets": keys(subnet_view, []),
+        "ports": keys(port_view, []),
+    }
+
+
+ATTRIBUTES = _keys()
