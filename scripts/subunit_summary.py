@@ -12,14 +12,14 @@ import testtools
 class Collector(testtools.StreamResult):
     def __init__(self) -> None:
         super().__init__()
-        self.status: dict[str, str] = {}
+        self.statuses: dict[str, str] = {}
         self.reason: dict[str, str] = {}
 
     def status(self, test_id=None, test_status=None, file_name=None, file_bytes=None, **kw):  # type: ignore[no-untyped-def,override]
         if test_id is None:
             return
         if test_status in ("success", "fail", "skip", "xfail", "uxsuccess"):
-            self.status[test_id] = test_status
+            self.statuses[test_id] = test_status
         if file_name == "reason" and file_bytes:
             self.reason[test_id] = bytes(file_bytes).decode(errors="replace")
 
@@ -29,11 +29,11 @@ def main(path: str) -> None:
     with open(path, "rb") as f:
         stream = subunit.ByteStreamToStreamResult(f, non_subunit_name="stdout")
         stream.run(collector)
-    tests = {t: s for t, s in collector.status.items() if not t.startswith("setUpClass")}
+    tests = {t: s for t, s in collector.statuses.items() if not t.startswith("setUpClass")}
     counts = Counter(tests.values())
     print(f"passed: {counts['success']}, failed: {counts['fail']}, skipped: {counts['skip']}\n")
     for label, key in (("Failed", "fail"), ("Skipped", "skip")):
-        names = sorted(t for t, s in collector.status.items() if s == key)
+        names = sorted(t for t, s in collector.statuses.items() if s == key)
         if names:
             print(f"## {label} ({len(names)})\n")
             for t in names:

@@ -38,14 +38,16 @@ def missing(kind: str, ident: str) -> NotFound:
     return NotFound(f"Could not find {kind}: {ident}.", kind=f"{kind.capitalize()}NotFound")
 
 
-def _name(body: dict[str, Any], required: bool = True) -> str | None:
+def _name(body: dict[str, Any], required: bool = True, max_len: int = 255) -> str | None:
     if "name" not in body:
         if required:
             raise BadRequest("Invalid input for field 'name': 'name' is a required property")
         return None
     name = body["name"]
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+    if not isinstance(name, str) or not name.strip():
         raise BadRequest("Invalid input for field 'name': expected a non-empty string")
+    if len(name) > max_len:
+        raise BadRequest(f"Invalid input for field 'name': '{name}' is too long (max {max_len})")
     return name
 
 
@@ -62,6 +64,21 @@ def _str(body: dict[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"Invalid input for field '{key}': {value!r} is not of type 'string'")
     return value
+
+
+USER_FIELDS = {
+    "id", "name", "domain_id", "enabled", "default_project_id", "description", "email",
+    "password", "options", "links", "password_expires_at",
+}  # fmt: skip
+PROJECT_FIELDS = {
+    "id", "name", "domain_id", "enabled", "parent_id", "description", "tags", "is_domain",
+    "options", "links",
+}  # fmt: skip
+
+
+def _extra(body: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """Keystone keeps attributes it does not know and returns them as given."""
+    return {k: v for k, v in body.items() if k not in known}
 
 
 class IdentityAdmin:
@@ -136,7 +153,7 @@ class IdentityAdmin:
     # -- domains -------------------------------------------------------------------------
 
     def create_domain(self, body: dict[str, Any]) -> Domain:
-        name = _name(body)
+        name = _name(body, max_len=64)
 
         def work(s: Session) -> Domain:
             if s.scalar(select(Domain.id).where(Domain.name == name)):
@@ -162,7 +179,7 @@ class IdentityAdmin:
             if dom is None:
                 raise missing("domain", domain_id)
             if "name" in body:
-                dom.name = _name(body) or dom.name
+                dom.name = _name(body, max_len=64) or dom.name
             if "description" in body:
                 dom.description = _str(body, "description") or ""
             was = dom.enabled
@@ -197,7 +214,7 @@ class IdentityAdmin:
     # -- projects ------------------------------------------------------------------------
 
     def create_project(self, body: dict[str, Any]) -> Project:
-        name = _name(body)
+        name = _name(body, max_len=64)
         domain_id = _str(body, "domain_id") or "default"
         parent_id = _str(body, "parent_id")
         tags = body.get("tags", [])
@@ -224,6 +241,7 @@ class IdentityAdmin:
                 description=_str(body, "description") or "",
                 enabled=_bool(body, "enabled", True),
                 tags=list(tags),
+                extra=_extra(body, PROJECT_FIELDS),
             )
             s.add(proj)
             s.flush()
@@ -240,13 +258,16 @@ class IdentityAdmin:
             if proj is None:
                 raise missing("project", project_id)
             if "name" in body:
-                proj.name = _name(body) or proj.name
+                proj.name = _name(body, max_len=64) or proj.name
             if "description" in body:
                 proj.description = _str(body, "description") or ""
             if "tags" in body:
                 if not isinstance(body["tags"], list):
                     raise BadRequest("Invalid input for field 'tags'")
                 proj.tags = list(body["tags"])
+            extra = _extra(body, PROJECT_FIELDS)
+            if extra:
+                proj.extra = {**(proj.extra or {}), **extra}
             was = proj.enabled
             if "enabled" in body:
                 proj.enabled = bool(_bool(body, "enabled"))
@@ -290,6 +311,7 @@ class IdentityAdmin:
                 description=_str(body, "description") or "",
                 email=_str(body, "email"),
                 password_hash=hash_password(password) if password else None,
+                extra=_extra(body, USER_FIELDS),
             )
             s.add(user)
             s.flush()
@@ -307,6 +329,9 @@ class IdentityAdmin:
             for key in ("description", "email", "default_project_id"):
                 if key in body:
                     setattr(user, key, _str(body, key) or ("" if key == "description" else None))
+            extra = _extra(body, USER_FIELDS)
+            if extra:
+                user.extra = {**(user.extra or {}), **extra}
             revoke = False
             if "password" in body:
                 pw = _str(body, "password")

@@ -12,6 +12,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Per-port extra DHCP options."),
     ("filter-validation", "Filter parameters validation", "Unknown filter attributes are refused."),
+    (
+        "ip-substring-filtering",
+        "IP address substring filtering",
+        "fixed_ips=ip_address_substr=... on port lists.",
+    ),
     ("net-mtu", "Network MTU", "The MTU of each network."),
     ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),
     (

@@ -13,7 +13,7 @@ from kumo.api.identity import views
 from kumo.api.identity.common import flag, identity, member, require_admin, require_admin_or_self
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, NotFound
 
 router = APIRouter()
 Render = Callable[[Request, Any], dict[str, Any]]
@@ -67,9 +67,12 @@ def _show(collection: str) -> Callable[..., Response]:
     def handler(
         ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
     ) -> Response:
-        if not (collection == "users" and ident == ctx.user_id) and not (
-            collection == "projects" and ident == ctx.project_id
-        ):
+        own = (
+            (collection == "users" and ident == ctx.user_id)
+            or (collection == "projects" and ident == ctx.project_id)
+            or (collection == "domains" and ident in (ctx.project_domain_id, ctx.domain_id))
+        )
+        if not own:
             require_admin(ctx, f"get_{kind}")
         return json_response({key: render(request, identity(request).get(kind, ident))})
 
@@ -176,3 +179,70 @@ def user_groups(
     return json_response(
         {"groups": [], "links": views.collection_links(request, f"users/{user_id}/groups")}
     )
+
+
+def _project_tags(request: Request, ctx: RequestContext, project_id: str, action: str) -> list[str]:
+    if action != "get_project_tags" or ctx.project_id != project_id:
+        require_admin(ctx, action)
+    return list(identity(request).get("project", project_id).tags or [])
+
+
+@router.get("/v3/projects/{project_id}/tags")
+def list_project_tags(
+    project_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response({"tags": _project_tags(request, ctx, project_id, "get_project_tags")})
+
+
+@router.put("/v3/projects/{project_id}/tags")
+def replace_project_tags(
+    project_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    _project_tags(request, ctx, project_id, "update_project_tags")
+    if not isinstance(body, dict) or not isinstance(body.get("tags"), list):
+        raise BadRequest("Invalid input for field 'tags': expected a list")
+    tags = list(dict.fromkeys(body["tags"]))
+    project = identity(request).update_project(project_id, {"tags": tags})
+    return json_response({"tags": list(project.tags)})
+
+
+@router.delete("/v3/projects/{project_id}/tags")
+def clear_project_tags(
+    project_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _project_tags(request, ctx, project_id, "delete_project_tags")
+    identity(request).update_project(project_id, {"tags": []})
+    return no_content()
+
+
+@router.get("/v3/projects/{project_id}/tags/{tag}")
+def check_project_tag(
+    project_id: str, tag: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    if tag not in _project_tags(request, ctx, project_id, "get_project_tags"):
+        raise NotFound(f"Could not find project tag: {tag}.")
+    return no_content()
+
+
+@router.put("/v3/projects/{project_id}/tags/{tag}")
+def add_project_tag(
+    project_id: str, tag: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    tags = _project_tags(request, ctx, project_id, "create_project_tag")
+    if tag not in tags:
+        identity(request).update_project(project_id, {"tags": [*tags, tag]})
+    return Response(status_code=201)
+
+
+@router.delete("/v3/projects/{project_id}/tags/{tag}")
+def delete_project_tag(
+    project_id: str, tag: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    tags = _project_tags(request, ctx, project_id, "delete_project_tag")
+    if tag not in tags:
+        raise NotFound(f"Could not find project tag: {tag}.")
+    identity(request).update_project(project_id, {"tags": [t for t in tags if t != tag]})
+    return no_content()

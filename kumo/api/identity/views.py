@@ -54,6 +54,7 @@ def project(request: Request, p: Project) -> dict[str, Any]:
         "tags": list(p.tags or []),
         "options": {},
         "links": _links(request, f"projects/{p.id}"),
+        **{k: v for k, v in (p.extra or {}).items()},
     }
 
 
@@ -73,6 +74,8 @@ def user(request: Request, u: User) -> dict[str, Any]:
         out["description"] = u.description
     if u.email:
         out["email"] = u.email
+    for key, value in (u.extra or {}).items():
+        out.setdefault(key, value)
     return out
 
 
