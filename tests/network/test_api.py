@@ -1,0 +1,326 @@
+"""Networking v2.0 over HTTP with real tokens: shapes, policy, errors, list queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from kumo.api.app import create_app
+from kumo.config import Settings
+from kumo.runtime import Runtime
+
+N = "/networking/v2.0"
+
+
+class Cloud:
+    def __init__(self, client: TestClient, runtime: Runtime, admin_password: str) -> None:
+        self.c = client
+        self.rt = runtime
+        self.admin = self._token("admin", admin_password, "admin")
+        self.projects: dict[str, str] = {}
+
+    def _token(self, user: str, password: str, project: str) -> dict[str, str]:
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": user, "domain": {"id": "default"}, "password": password}
+                    },
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
+        r = self.c.post("/identity/v3/auth/tokens", json=body)
+        assert r.status_code == 201, r.text
+        return {"X-Auth-Token": r.headers["X-Subject-Token"]}
+
+    def member(self, name: str) -> dict[str, str]:
+        """A user with role member on a project of the same name."""
+        ident = self.rt.identity
+        project = ident.create_project({"name": name})
+        self.projects[name] = project.id
+        user = ident.create_user({"name": name, "password": "pw-" + name})
+        role = next(r for r in ident.list_rows("role") if r.name == "member")
+        ident.grant(user.id, "project", project.id, role.id)
+        return self._token(name, "pw-" + name, name)
+
+    def post(self, h: dict[str, str], path: str, body: Any, status: int = 201) -> Any:
+        r = self.c.post(N + path, headers=h, json=body)
+        assert r.status_code == status, r.text
+        return r.json()
+
+
+@pytest.fixture
+def cloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    runtime = Runtime.open(Settings(state_dir=tmp_path / "state", database_url=db_url))
+    password = runtime.identity.bootstrap()
+    assert password
+    with TestClient(create_app(runtime)) as client:
+        yield Cloud(client, runtime, password)
+    runtime.close()
+
+
+def test_network_defaults_and_admin_only_attributes(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    assert net["mtu"] == 1450 and net["status"] == "ACTIVE" and net["shared"] is False
+    assert net["router:external"] is False and net["port_security_enabled"] is True
+    assert net["project_id"] == net["tenant_id"] == cloud.projects["alice"]
+    assert "provider:segmentation_id" not in net
+    assert net["revision_number"] == 0 and net["created_at"].endswith("Z")
+    as_admin = cloud.c.get(f"{N}/networks/{net['id']}", headers=cloud.admin).json()["network"]
+    assert as_admin["provider:network_type"] == "vxlan"
+    assert as_admin["provider:segmentation_id"] >= 1001
+
+    r = cloud.c.post(N + "/networks", headers=alice, json={"network": {"shared": True}})
+    assert r.status_code == 403
+    assert r.json()["NeutronError"]["type"] == "PolicyNotAuthorized"
+
+
+def test_other_projects_resources_are_not_found(cloud: Cloud) -> None:
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    r = cloud.c.get(f"{N}/networks/{net['id']}", headers=bob)
+    assert r.status_code == 404
+    assert r.json()["NeutronError"] == {
+        "type": "NetworkNotFound",
+        "message": f"Network {net['id']} could not be found.",
+        "detail": "",
+    }
+    assert cloud.c.get(N + "/networks", headers=bob).json()["networks"] == []
+    shared = cloud.post(cloud.admin, "/networks", {"network": {"name": "s", "shared": True}})
+    names = [n["name"] for n in cloud.c.get(N + "/networks", headers=bob).json()["networks"]]
+    assert names == ["s"] and shared["network"]["shared"] is True
+
+
+def test_subnet_defaults_and_validation(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    sub = cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.1.0.0/24"}}
+    )["subnet"]
+    assert sub["gateway_ip"] == "10.1.0.1"
+    assert sub["allocation_pools"] == [{"start": "10.1.0.2", "end": "10.1.0.254"}]
+    assert sub["enable_dhcp"] is True and sub["ipv6_ra_mode"] is None
+
+    def bad(body: dict[str, Any], status: int = 400) -> str:
+        r = cloud.c.post(
+            N + "/subnets", headers=h, json={"subnet": {"network_id": net["id"], **body}}
+        )
+        assert r.status_code == status, r.text
+        return str(r.json()["NeutronError"]["type"])
+
+    assert bad({"ip_version": 4, "cidr": "10.1.0.128/25"}) == "InvalidInput"  # overlaps
+    assert bad({"ip_version": 4, "cidr": "10.2.0.1/24"}) == "InvalidInput"  # host bits
+    assert bad({"ip_version": 4, "cidr": "nonsense"}) == "InvalidInput"
+    assert bad({"ip_version": 6, "cidr": "10.3.0.0/24"}) == "InvalidInput"
+    assert bad({"ip_version": 4, "cidr": "10.4.0.0/24", "gateway_ip": "10.5.0.1"}) == "InvalidInput"
+    assert (
+        bad(
+            {
+                "ip_version": 4,
+                "cidr": "10.6.0.0/24",
+                "allocation_pools": [{"start": "10.6.0.1", "end": "10.6.0.9"}],
+            },
+            409,
+        )
+        == "GatewayConflictWithAllocationPools"
+    )
+    none_gw = cloud.post(
+        h,
+        "/subnets",
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 4,
+                "cidr": "10.7.0.0/24",
+                "gateway_ip": None,
+            }
+        },
+    )["subnet"]
+    assert none_gw["gateway_ip"] is None
+    assert none_gw["allocation_pools"] == [{"start": "10.7.0.1", "end": "10.7.0.254"}]
+    other = cloud.post(h, "/networks", {"network": {"name": "o"}})["network"]
+    cloud.post(
+        h,
+        "/subnets",
+        {"subnet": {"network_id": other["id"], "ip_version": 4, "cidr": "10.1.0.0/24"}},
+    )
+
+
+def test_ports_ipam_dual_stack_and_errors(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    v4 = cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.1.0.0/29"}}
+    )["subnet"]
+    v6 = cloud.post(
+        h,
+        "/subnets",
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 6,
+                "cidr": "2001:db8:1::/64",
+                "ipv6_ra_mode": "slaac",
+                "ipv6_address_mode": "slaac",
+            }
+        },
+    )["subnet"]
+    port = cloud.post(
+        h, "/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}}
+    )["port"]
+    ips = {f["subnet_id"]: f["ip_address"] for f in port["fixed_ips"]}
+    assert ips == {v4["id"]: "10.1.0.2", v6["id"]: "2001:db8:1:0:f816:3eff:fe00:1"}
+    assert port["status"] == "DOWN" and port["binding:vif_type"] == "unbound"
+
+    r = cloud.c.post(
+        N + "/ports",
+        headers=h,
+        json={"port": {"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}},
+    )
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "MacAddressInUse"
+    fixed = {"subnet_id": v4["id"], "ip_address": "10.1.0.2"}
+    r = cloud.c.post(
+        N + "/ports", headers=h, json={"port": {"network_id": net["id"], "fixed_ips": [fixed]}}
+    )
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
+    outside = {"subnet_id": v4["id"], "ip_address": "10.9.9.9"}
+    r = cloud.c.post(
+        N + "/ports", headers=h, json={"port": {"network_id": net["id"], "fixed_ips": [outside]}}
+    )
+    assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "InvalidIpForSubnet"
+    r = cloud.c.post(N + "/ports", headers=h, json={"port": {"network_id": net["id"], "bogus": 1}})
+    assert r.status_code == 400 and "bogus" in r.json()["NeutronError"]["message"]
+    r = cloud.c.post(
+        N + "/ports",
+        headers=h,
+        content=b"{",
+    )
+    assert r.status_code == 400
+
+    for _ in range(4):  # .3 .4 .5 .6: the /29 pool is then full
+        cloud.post(
+            h, "/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"subnet_id": v4["id"]}]}}
+        )
+    r = cloud.c.post(
+        N + "/ports",
+        headers=h,
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"subnet_id": v4["id"]}]}},
+    )
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "IpAddressGenerationFailure"
+
+    r = cloud.c.delete(f"{N}/networks/{net['id']}", headers=h)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "NetworkInUse"
+    r = cloud.c.delete(f"{N}/subnets/{v4['id']}", headers=h)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SubnetInUse"
+
+
+def test_binding_is_admin_only_and_sets_vif_type(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    r = cloud.c.post(
+        N + "/ports",
+        headers=alice,
+        json={"port": {"network_id": net["id"], "binding:host_id": "h1"}},
+    )
+    assert r.status_code == 403
+    port = cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})["port"]
+    assert "binding:host_id" not in port and port["binding:vnic_type"] == "normal"
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}", headers=cloud.admin, json={"port": {"binding:host_id": "h1"}}
+    )
+    assert r.status_code == 200
+    assert r.json()["port"]["binding:vif_type"] == "bridge"
+    assert r.json()["port"]["revision_number"] == 1
+
+
+def test_list_filters_fields_sorting_paging_and_tags(cloud: Cloud) -> None:
+    h = cloud.admin
+    ids = [
+        cloud.post(h, "/networks", {"network": {"name": f"n{i}"}})["network"]["id"]
+        for i in range(5)
+    ]
+    listed = cloud.c.get(N + "/networks", headers=h, params=[("name", "n1"), ("name", "n3")]).json()
+    assert sorted(n["name"] for n in listed["networks"]) == ["n1", "n3"]
+    only = cloud.c.get(
+        N + "/networks", headers=h, params=[("fields", "id"), ("fields", "name")]
+    ).json()
+    assert all(set(n) == {"id", "name"} for n in only["networks"])
+    desc = cloud.c.get(
+        N + "/networks", headers=h, params={"sort_key": "name", "sort_dir": "desc"}
+    ).json()
+    assert [n["name"] for n in desc["networks"]] == ["n4", "n3", "n2", "n1", "n0"]
+    page = cloud.c.get(
+        N + "/networks", headers=h, params={"sort_key": "name", "sort_dir": "asc", "limit": 2}
+    ).json()
+    assert [n["name"] for n in page["networks"]] == ["n0", "n1"]
+    nxt = next(link for link in page["networks_links"] if link["rel"] == "next")["href"]
+    page2 = cloud.c.get(nxt, headers=h).json()
+    assert [n["name"] for n in page2["networks"]] == ["n2", "n3"]
+    r = cloud.c.get(N + "/networks", headers=h, params={"no_such_attr": "x"})
+    assert r.status_code == 400
+
+    assert (
+        cloud.c.put(
+            f"{N}/networks/{ids[0]}/tags", headers=h, json={"tags": ["red", "blue"]}
+        ).status_code
+        == 200
+    )
+    assert cloud.c.put(f"{N}/networks/{ids[1]}/tags/red", headers=h).status_code == 201
+    assert cloud.c.get(f"{N}/networks/{ids[1]}/tags/red", headers=h).status_code == 204
+    tagged = cloud.c.get(N + "/networks", headers=h, params={"tags": "red"}).json()["networks"]
+    assert sorted(n["id"] for n in tagged) == sorted(ids[:2])
+    both = cloud.c.get(N + "/networks", headers=h, params={"tags": "red,blue"}).json()["networks"]
+    assert [n["id"] for n in both] == [ids[0]]
+    assert cloud.c.get(f"{N}/networks/{ids[0]}", headers=h).json()["network"]["tags"] == [
+        "blue",
+        "red",
+    ]
+    r = cloud.c.delete(f"{N}/networks/{ids[1]}/tags/green", headers=h)
+    assert r.status_code == 404
+
+
+def test_quotas_and_over_quota(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    pid = cloud.projects["alice"]
+    r = cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"network": 1}})
+    assert r.status_code == 200 and r.json()["quota"]["network"] == 1
+    cloud.post(alice, "/networks", {"network": {"name": "a"}})
+    r = cloud.c.post(N + "/networks", headers=alice, json={"network": {"name": "b"}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "OverQuota"
+    details = cloud.c.get(f"{N}/quotas/{pid}/details", headers=alice).json()["quota"]
+    assert details["network"] == {"limit": 1, "used": 1, "reserved": 0}
+    assert (
+        cloud.c.put(f"{N}/quotas/{pid}", headers=alice, json={"quota": {"network": 9}}).status_code
+        == 403
+    )
+
+
+def test_extensions_and_versions(cloud: Cloud) -> None:
+    versions = cloud.c.get("/networking").json()["versions"]
+    assert versions[0]["id"] == "v2.0" and versions[0]["status"] == "CURRENT"
+    aliases = {
+        e["alias"] for e in cloud.c.get(N + "/extensions", headers=cloud.admin).json()["extensions"]
+    }
+    assert {"provider", "external-net", "port-security", "standard-attr-tag", "quotas"} <= aliases
+    assert "router" not in aliases
+    assert cloud.c.get(N + "/extensions/provider", headers=cloud.admin).status_code == 200
+    assert cloud.c.get(N + "/extensions/nope", headers=cloud.admin).status_code == 404
+
+
+def test_ip_availability(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.1.0.0/28"}}
+    )
+    cloud.post(h, "/ports", {"port": {"network_id": net["id"]}})
+    avail = cloud.c.get(f"{N}/network-ip-availabilities/{net['id']}", headers=h).json()
+    assert avail["network_ip_availability"]["total_ips"] == 13
+    assert avail["network_ip_availability"]["used_ips"] == 1
