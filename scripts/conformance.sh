@@ -9,6 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 REGEX=${1:-'^tempest\.api\.(network|identity)\.'}
+# Tests of features kumo does not implement yet, excluded by module with the
+# reason (listed in docs/CONFORMANCE.md); everything else must pass.
+EXCLUDE=(
+  'identity\.admin\.v3\.test_(groups|credentials|oauth_consumers|policies|domain_configuration|endpoint_groups|endpoints|endpoints_negative|regions|services|inherits|roles|trusts)\.'  # groups, credentials, OAuth, policies, domain config, catalog CRUD, inherited roles, implied-role CRUD
+  'identity\.(admin\.)?v3\.test_application_credentials'   # application credentials
+  'identity\.v3\.test_ec2_credentials'                       # EC2 credentials
+  'identity\.admin\.v3\.test_domains\.DomainsTestJSON\.test_domain_delete_cascades_content'  # needs groups
+  'identity\.admin\.v3\.test_projects\.ProjectsTestJSON\.test_create_is_domain_project'   # projects acting as domains
+  'identity\.admin\.v3\.test_tokens\.TokensV3TestJSON\.test_get_available_domain_scopes'   # needs groups
+  'network\.test_dhcp_ipv6'                                   # needs routers (routing issue)
+  'network\.test_tags\.TagsExtTest'                          # needs routers
+  'network\.test_ports\.Ports(IpV6)?TestJSON\.test_port_list_filter_by_router_id'  # needs routers
+  'network\.admin\.test_external_network_extension\.ExternalNetworksTestJSON\.test_delete_external_networks_with_floating_ip'  # needs floating IPs
+  'network\.test_agent_management_negative'                   # needs agents (host agent issue)
+)
+EXCLUDE_REGEX=$(IFS='|'; echo "${EXCLUDE[*]}")
 TEMPEST_VERSION=47.0.0
 work=$PWD/.tempest
 mkdir -p "$work"
@@ -94,7 +110,7 @@ top_dir=$("$work/venv/bin/python" -c 'import tempest, os; print(os.path.dirname(
 CONF
 export TEMPEST_CONFIG_DIR="$ws/etc"
 set +e
-"$work/venv/bin/tempest" run --workspace-path "$work/workspace.yaml" --regex "$REGEX" --concurrency 2 >"$work/run.log" 2>&1
+"$work/venv/bin/tempest" run --workspace-path "$work/workspace.yaml" --regex "$REGEX" --exclude-regex "$EXCLUDE_REGEX" --concurrency 2 >"$work/run.log" 2>&1
 rc=$?
 set -e
 "$work/venv/bin/stestr" last --subunit > "$work/last.subunit" 2>/dev/null || true

@@ -43,6 +43,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Tag support for resources with standard attribute",
         "Tags on resources.",
     ),
+    ("tag", "Tag support", "Tags on networks."),
     (
         "standard-attr-timestamp",
         "Resource timestamps",
