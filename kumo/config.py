@@ -47,6 +47,12 @@ class Settings:
 
     tenant_network_type: str = "vxlan"
 
+    agent_down_time: int = _env_int("KUMO_AGENT_DOWN_TIME", 15)
+    """Seconds without a heartbeat after which an agent is reported dead."""
+
+    outbox_retention: int = _env_int("KUMO_OUTBOX_RETENTION", 200_000)
+    """How many recent outbox events the watch feed keeps for resuming watchers."""
+
     default_quotas: dict[str, int] = field(
         default_factory=lambda: {
             "network": 100,

@@ -1,5 +1,6 @@
 """All models, imported in one place so metadata is complete for Alembic."""
 
+from kumo.db.agent_models import Agent
 from kumo.db.base import Base
 from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
 from kumo.db.network_models import (
@@ -14,6 +15,7 @@ from kumo.db.network_models import (
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 
 __all__ = [
+    "Agent",
     "Base",
     "Domain",
     "IPAllocation",

@@ -7,6 +7,7 @@ exactly these.
 from __future__ import annotations
 
 EXTENSIONS: list[tuple[str, str, str]] = [
+    ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),

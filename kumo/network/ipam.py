@@ -9,6 +9,7 @@ stays as the last line of defence.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -118,19 +119,76 @@ def allocated(session: Session, subnet_id: str) -> set[str]:
     )
 
 
+# Where the last allocation of each subnet ended, per process: the next
+# search starts there instead of at the pool's start. Only a hint; the
+# database decides what is free.
+_HINTS: dict[str, int] = {}
+_BATCH = 64
+
+
+def _candidates(pools: list[tuple[int, int]], start: int) -> Iterator[int]:
+    """Every pool address once, beginning at ``start`` and wrapping around."""
+    ordered = sorted(pools)
+    for lo, hi in ordered:
+        if hi >= start:
+            yield from range(max(lo, start), hi + 1)
+    for lo, hi in ordered:
+        if lo < start:
+            yield from range(lo, min(hi, start - 1) + 1)
+
+
 def next_free(session: Session, sub: Subnet) -> str:
-    """The lowest free address of the subnet's pools, or IpAddressGenerationFailure."""
+    """A free address of the subnet's pools, or IpAddressGenerationFailure.
+
+    Candidates are checked against the database in batches, starting after
+    the previous allocation, so the cost does not grow with the number of
+    addresses already in use.
+    """
     lock_subnet(session, sub.id)
-    taken = {int(ipaddress.ip_address(a)) for a in allocated(session, sub.id)}
-    for pool in sub.allocation_pools or []:
-        start = int(ipaddress.ip_address(pool["start"]))
-        end = int(ipaddress.ip_address(pool["end"]))
-        candidate = start
-        while candidate <= end:
-            if candidate not in taken:
-                return str(ipaddress.ip_address(candidate))
-            candidate += 1
-    raise Conflict(
+    pools = [
+        (int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
+        for p in sub.allocation_pools or []
+    ]
+    if not pools:
+        raise _exhausted(sub)
+    version = sub.ip_version
+    start = _HINTS.get(sub.id, min(lo for lo, _ in pools))
+    batch: list[int] = []
+    for candidate in _candidates(pools, start):
+        batch.append(candidate)
+        if len(batch) == _BATCH:
+            found = _first_unused(session, sub.id, batch, version)
+            if found is not None:
+                return found
+            batch = []
+    if batch:
+        found = _first_unused(session, sub.id, batch, version)
+        if found is not None:
+            return found
+    raise _exhausted(sub)
+
+
+def _first_unused(session: Session, subnet_id: str, batch: list[int], version: int) -> str | None:
+    def text(n: int) -> str:
+        return str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
+
+    texts = [text(n) for n in batch]
+    used = set(
+        session.scalars(
+            select(IPAllocation.ip_address).where(
+                IPAllocation.subnet_id == subnet_id, IPAllocation.ip_address.in_(texts)
+            )
+        )
+    )
+    for n, t in zip(batch, texts, strict=True):
+        if t not in used:
+            _HINTS[subnet_id] = n + 1
+            return t
+    return None
+
+
+def _exhausted(sub: Subnet) -> Conflict:
+    return Conflict(
         f"No more IP addresses available on network {sub.network_id}.",
         kind="IpAddressGenerationFailure",
     )

@@ -77,7 +77,13 @@ def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
     }
 
 
-def port_view(port: Port, tags: list[str]) -> dict[str, Any]:
+def port_view(
+    port: Any, tags: list[str], fixed_ips: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """``port`` is a Port or a Core row with the same column names; for rows,
+    ``fixed_ips`` carries the port's allocations (already rendered)."""
+    if fixed_ips is None:
+        fixed_ips = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
     return {
         "id": port.id,
         "name": port.name,
@@ -89,9 +95,7 @@ def port_view(port: Port, tags: list[str]) -> dict[str, Any]:
         "status": port.status,
         "device_id": port.device_id,
         "device_owner": port.device_owner,
-        "fixed_ips": [
-            {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips
-        ],
+        "fixed_ips": fixed_ips,
         "allowed_address_pairs": [dict(p) for p in port.allowed_address_pairs or []],
         "extra_dhcp_opts": [dict(o) for o in port.extra_dhcp_opts or []],
         "security_groups": list(port.security_group_ids or []),

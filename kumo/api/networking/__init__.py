@@ -7,6 +7,7 @@ One module per resource; each exposes ``router``. The version documents
 from fastapi import APIRouter
 
 from kumo.api.networking import (
+    agents,
     availability,
     extensions,
     networks,
@@ -20,5 +21,5 @@ from kumo.api.networking import (
 router = APIRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
-for _module in (versions, extensions, networks, subnets, ports, quotas, tags, availability):
+for _module in (versions, extensions, networks, subnets, ports, quotas, tags, availability, agents):
     router.include_router(_module.router)
