@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables conntrack tcpdump iperf3 busybox-static isc-dhcp-client
+APT_PACKAGES=(iproute2 iputils-ping nftables conntrack tcpdump iperf3 busybox-static isc-dhcp-client
               postgresql procps psmisc python3-venv)
 
 missing=()

@@ -10,6 +10,7 @@ from kumo.runtime import Runtime
 
 def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.identity import router as identity_router
+    from kumo.api.internal import router as internal_router
     from kumo.api.networking import router as networking_router
     from kumo.api.root import router as root_router
 
@@ -19,4 +20,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(root_router)
     app.include_router(identity_router, prefix="/identity")
     app.include_router(networking_router, prefix="/networking")
+    app.include_router(internal_router, prefix="/internal/v1")
     return app

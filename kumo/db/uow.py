@@ -26,6 +26,11 @@ class UnitOfWork:
         self.changes.append(Change(kind, op, object_id, topics, body))
 
 
+# Called (without arguments) after every successful commit in this process;
+# the watch feed's tailer registers here to read new outbox rows at once.
+COMMIT_LISTENERS: list[Callable[[], None]] = []
+
+
 class Retry(Exception):
     """Raised inside a transaction to ask for the whole unit to run again."""
 
@@ -62,6 +67,9 @@ def run_in_transaction(db: Database, fn: Callable[[UnitOfWork], T], *, attempts:
             session.flush()
             append(session, uow.changes)
             session.commit()
+            if uow.changes:
+                for listener in COMMIT_LISTENERS:
+                    listener()
             return result
         except BaseException as exc:
             session.rollback()

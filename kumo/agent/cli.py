@@ -1,0 +1,88 @@
+"""``kumo agent``: run the host agent."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kumo.agent.config import AgentConfig, Credentials
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("agent", help="run the agent of one hypervisor host")
+    p.add_argument("--host", required=True, help="host name (binding:host_id of its ports)")
+    p.add_argument("--api", required=True, help="API base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--netns", default=None, help="namespace that is this host (lab)")
+    p.add_argument("--tunnel-ip", default=None, help="VTEP address on the underlay")
+    p.add_argument("--underlay-dev", default=None, help="underlay interface for VXLAN")
+    p.add_argument(
+        "--bridge-mapping",
+        action="append",
+        default=[],
+        metavar="PHYSNET:DEV",
+        help="physical network to interface (repeatable)",
+    )
+    p.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
+    p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
+    p.add_argument("--resync-interval", type=float, default=60.0)
+    p.set_defaults(func=cmd_agent)
+
+
+def credentials(args: argparse.Namespace) -> Credentials:
+    if args.clouds_yaml:
+        clouds: dict[str, Any] = yaml.safe_load(Path(args.clouds_yaml).read_text())["clouds"]
+        auth = clouds[args.cloud]["auth"]
+        return Credentials(
+            auth_url=auth["auth_url"],
+            username=auth["username"],
+            password=auth["password"],
+            project_name=auth.get("project_name", "service"),
+        )
+    env = os.environ
+    return Credentials(
+        auth_url=env["OS_AUTH_URL"],
+        username=env["OS_USERNAME"],
+        password=env["OS_PASSWORD"],
+        project_name=env.get("OS_PROJECT_NAME", "service"),
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    mappings = {}
+    for item in args.bridge_mapping:
+        physnet, _, dev = item.partition(":")
+        if not physnet or not dev:
+            raise SystemExit(f"--bridge-mapping wants PHYSNET:DEV, not {item!r}")
+        mappings[physnet] = dev
+    return AgentConfig(
+        host=args.host,
+        api_url=args.api,
+        credentials=credentials(args),
+        netns=args.netns,
+        tunnel_ip=args.tunnel_ip,
+        underlay_device=args.underlay_dev,
+        bridge_mappings=mappings,
+        resync_interval=args.resync_interval,
+    )
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from kumo.agent.loop import Agent
+    from kumo.dataplane import Dataplane
+
+    config = config_from_args(args)
+    dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
+    agent = Agent(config, dataplane)
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
+    try:
+        agent.run_forever()
+    except KeyboardInterrupt:
+        agent.stop_event.set()
+    finally:
+        dataplane.close()
+    return 0

@@ -1,0 +1,126 @@
+"""HTTP client of the agent: token, registration, heartbeats, list and watch."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from kumo.agent.config import AgentConfig
+
+
+class Gone(Exception):
+    """The watch revision is no longer retained: relist."""
+
+
+class ApiClient:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.base = config.api_url.rstrip("/")
+        self._http = httpx.Client(timeout=httpx.Timeout(30.0, read=config.read_timeout))
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token and time.time() < self._expires - 120:
+                return self._token
+            c = self.config.credentials
+            body = {
+                "auth": {
+                    "identity": {
+                        "methods": ["password"],
+                        "password": {
+                            "user": {
+                                "name": c.username,
+                                "domain": {"id": c.user_domain_id},
+                                "password": c.password,
+                            }
+                        },
+                    },
+                    "scope": {
+                        "project": {"name": c.project_name, "domain": {"id": c.project_domain_id}}
+                    },
+                }
+            }
+            r = self._http.post(c.auth_url.rstrip("/") + "/auth/tokens?nocatalog", json=body)
+            r.raise_for_status()
+            self._token = r.headers["X-Subject-Token"]
+            expires = r.json()["token"]["expires_at"]
+            self._expires = (
+                time.mktime(time.strptime(expires[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            )
+            return self._token
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Auth-Token": self.token()}
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self._http.post(self.base + path, json=body, headers=self._headers())
+        if r.status_code == 401:
+            self._token = None
+            r = self._http.post(self.base + path, json=body, headers=self._headers())
+        r.raise_for_status()
+        result: dict[str, Any] = r.json()
+        return result
+
+    def register(self) -> str:
+        cfg = self.config
+        configurations = {
+            "tunnel_ip": cfg.tunnel_ip,
+            "underlay_device": cfg.underlay_device,
+            "bridge_mappings": dict(cfg.bridge_mappings),
+            "netns": cfg.netns,
+        }
+        body = {
+            "agent": {
+                "host": cfg.host,
+                "binary": "kumo-agent",
+                "agent_type": "kumo agent",
+                "availability_zone": cfg.availability_zone,
+                "configurations": configurations,
+            }
+        }
+        return str(self._post("/internal/v1/agents", body)["agent"]["id"])
+
+    def heartbeat(self, agent_id: str) -> None:
+        self._post(f"/internal/v1/agents/{agent_id}/heartbeat", {})
+
+    def report(self, active: list[str], down: list[str]) -> None:
+        self._post(
+            "/internal/v1/ports/status", {"host": self.config.host, "active": active, "down": down}
+        )
+
+    def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
+        r = self._http.get(
+            self.base + "/internal/v1/list",
+            params={"topics": ",".join(sorted(topics))},
+            headers=self._headers(),
+        )
+        r.raise_for_status()
+        data = r.json()
+        return int(data["revision"]), list(data["objects"])
+
+    def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
+        params = {"since": str(since), "topics": ",".join(sorted(topics))}
+        with self._http.stream(
+            "GET", self.base + "/internal/v1/watch", params=params, headers=self._headers()
+        ) as r:
+            if r.status_code == 410:
+                raise Gone(f"revision {since} expired")
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "gone":
+                    raise Gone(f"revision {event.get('revision')} expired")
+                yield event

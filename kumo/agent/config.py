@@ -1,0 +1,35 @@
+"""Typed settings of one agent process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Credentials:
+    auth_url: str
+    username: str
+    password: str
+    project_name: str = "service"
+    user_domain_id: str = "default"
+    project_domain_id: str = "default"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    host: str
+    api_url: str
+    credentials: Credentials
+    netns: str | None = None
+    """Namespace that is this host (the lab); None: the agent's own namespace."""
+    tunnel_ip: str | None = None
+    underlay_device: str | None = None
+    bridge_mappings: dict[str, str] = field(default_factory=dict)
+    availability_zone: str = "nova"
+    heartbeat_interval: float = 5.0
+    debounce: float = 0.02
+    """Seconds to wait after a change for more changes before compiling."""
+    resync_interval: float = 60.0
+    """Full read-back of the kernel at least this often, even with no events."""
+    read_timeout: float = 20.0
+    """A watch that shows nothing (not even a bookmark) for this long is dead."""

@@ -1,0 +1,219 @@
+"""The agent's threads: watch (cache), worker (compile + reconcile + status), heartbeat.
+
+The watch thread keeps the cache current with list-then-watch and relists
+when its topic set changes (a network gained or lost its last local port)
+or the feed says its revision expired. The worker waits for a change,
+waits ``debounce`` more so bursts coalesce, compiles the whole view, runs
+the dataplane and reports port status only where it changed. It also runs
+a full resync every ``resync_interval`` and retries failed passes after the
+dataplane's back-off. Network errors never stop the kernel: what is wired
+stays wired while the agent retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import httpx
+
+from kumo.agent.cache import Cache
+from kumo.agent.client import ApiClient, Gone
+from kumo.agent.config import AgentConfig
+from kumo.compiler import compile_host
+from kumo.compiler.plan import HostPlan
+
+log = logging.getLogger("kumo.agent")
+
+
+class Applier(Protocol):
+    """What the worker needs from a dataplane (kumo.dataplane.Dataplane fits)."""
+
+    def apply(self, plan: HostPlan) -> Any: ...
+
+    def retry(self) -> Any: ...
+
+    def resync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Agent:
+    def __init__(
+        self, config: AgentConfig, applier: Applier, client: ApiClient | None = None
+    ) -> None:
+        self.config = config
+        self.applier = applier
+        self.client = client or ApiClient(config)
+        self.cache = Cache(config.host)
+        self.agent_id: str | None = None
+        self.stop_event = threading.Event()
+        self.dirty = threading.Event()
+        self.synced = threading.Event()
+        self.stats: dict[str, float] = {
+            "applies": 0,
+            "last_apply_seconds": 0.0,
+            "relists": 0,
+            "errors": 0,
+        }
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._register()
+        for name, target in (
+            ("watch", self._watch_loop),
+            ("worker", self._work_loop),
+            ("heartbeat", self._beat_loop),
+        ):
+            t = threading.Thread(target=target, name=f"kumo-agent-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.dirty.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.client.close()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def _register(self) -> None:
+        delay = 0.2
+        while not self.stop_event.is_set():
+            try:
+                self.agent_id = self.client.register()
+                log.info("registered as agent %s for host %s", self.agent_id, self.config.host)
+                return
+            except (httpx.HTTPError, KeyError) as exc:
+                log.warning("registration failed (%s); retrying in %.1fs", exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- watch ---------------------------------------------------------------------------
+
+    def _watch_loop(self) -> None:
+        delay = 0.2
+        while not self.stop_event.is_set():
+            try:
+                topics = self.cache.topics()
+                revision, objects = self.client.list(topics)
+                self.cache.replace(revision, objects)
+                self.stats["relists"] += 1
+                self.dirty.set()
+                # The snapshot may have revealed local ports on new networks.
+                if self.cache.topics() != topics:
+                    continue
+                delay = 0.2
+                for event in self.client.watch(revision, topics):
+                    if self.stop_event.is_set():
+                        return
+                    if event.get("type") == "bookmark":
+                        continue
+                    self.cache.apply(event)
+                    self.dirty.set()
+                    if self.cache.topics() != topics:
+                        break
+            except Gone:
+                log.info("watch revision expired; relisting")
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                self.stats["errors"] += 1
+                log.warning("watch failed (%s); retrying in %.1fs", exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- worker --------------------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        last_resync = time.monotonic()
+        retry_at: float | None = None
+        while not self.stop_event.is_set():
+            timeout = self.config.resync_interval
+            if retry_at is not None:
+                timeout = max(0.0, min(timeout, retry_at - time.monotonic()))
+            woke = self.dirty.wait(timeout)
+            if self.stop_event.is_set():
+                return
+            if woke:
+                time.sleep(self.config.debounce)
+            self.dirty.clear()
+            if time.monotonic() - last_resync >= self.config.resync_interval:
+                self.applier.resync()
+                last_resync = time.monotonic()
+            try:
+                result = self._pass()
+                retry_at = (
+                    time.monotonic() + float(result.retry_after)
+                    if getattr(result, "retry_after", None) is not None
+                    else None
+                )
+            except Exception:  # noqa: BLE001 - keep the agent alive; the next pass retries
+                self.stats["errors"] += 1
+                log.exception("dataplane pass failed")
+                retry_at = time.monotonic() + 1.0
+
+    def _pass(self) -> Any:
+        started = time.monotonic()
+        plan = compile_host(
+            self.config.host, self.cache.view(), underlay_device=self.config.underlay_device
+        )
+        result = self.applier.apply(plan)
+        took = time.monotonic() - started
+        self.stats["applies"] += 1
+        self.stats["last_apply_seconds"] = took
+        wired = set(getattr(result, "wired_ports", ()))
+        log.debug(
+            "apply: %s changes in %.1f ms, %d ports wired",
+            getattr(result, "changes", "?"),
+            took * 1000,
+            len(wired),
+        )
+        self._report(wired)
+        if getattr(result, "ok", True):
+            self.synced.set()
+        return result
+
+    def _report(self, wired: set[str]) -> None:
+        active: list[str] = []
+        down: list[str] = []
+        for port_id, body in self.cache.local_ports().items():
+            want = "ACTIVE" if port_id in wired and body.get("admin_state_up", True) else "DOWN"
+            if body.get("status") != want:
+                (active if want == "ACTIVE" else down).append(port_id)
+        if not active and not down:
+            return
+        try:
+            self.client.report(active, down)
+            for port_id in active:
+                self.cache.set_port_status(port_id, "ACTIVE")
+            for port_id in down:
+                self.cache.set_port_status(port_id, "DOWN")
+        except httpx.HTTPError as exc:
+            log.warning("status report failed (%s); will retry", exc)
+            self.dirty.set()
+
+    # -- heartbeat -----------------------------------------------------------------------
+
+    def _beat_loop(self) -> None:
+        while not self.stop_event.wait(self.config.heartbeat_interval):
+            try:
+                if self.agent_id is None:
+                    self._register()
+                else:
+                    self.client.heartbeat(self.agent_id)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code == 404:
+                    self.agent_id = None
+                log.warning("heartbeat failed: %s", exc)
+            except httpx.HTTPError as exc:
+                log.warning("heartbeat failed: %s", exc)

@@ -1,0 +1,146 @@
+"""The agents' internal API, mounted at /internal/v1.
+
+Registration and heartbeats, port status reports, and the watch feed
+(``list`` then ``watch?since=REV``). Only service or admin credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from kumo.api.auth import authenticate
+from kumo.api.render import json_response
+from kumo.context import RequestContext
+from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
+from kumo.errors import BadRequest, Forbidden, KumoError
+from kumo.network import agents
+from kumo.network.validate import integer
+from kumo.watch import snapshot
+from kumo.watch.tailer import Gone, Tailer
+
+router = APIRouter()
+BOOKMARK_SECONDS = 5.0
+
+
+class WatchGone(KumoError):
+    status = 410
+    kind = "ResourceExpired"
+
+
+def service_context(ctx: RequestContext = Depends(authenticate)) -> RequestContext:
+    if not ctx.is_service:
+        raise Forbidden("The internal API is for agents (role service or admin).")
+    return ctx
+
+
+def tailer(request: Request) -> Tailer:
+    state = request.app.state
+    if getattr(state, "tailer", None) is None:
+        rt = state.runtime
+        state.tailer = Tailer(rt.db, retention=rt.settings.outbox_retention)
+        COMMIT_LISTENERS.append(state.tailer.poke)
+    t: Tailer = state.tailer
+    return t
+
+
+@router.post("/agents")
+def register(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    rt = request.app.state.runtime
+    data = body.get("agent") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise BadRequest("Expected {'agent': {...}}")
+    agent = run_in_transaction(rt.db, lambda uow: agents.register(uow, rt.settings, data))
+    return json_response({"agent": agents.view(agent, rt.settings)}, status=201)
+
+
+@router.post("/agents/{agent_id}/heartbeat")
+def heartbeat(
+    agent_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(service_context),
+) -> Response:
+    rt = request.app.state.runtime
+    data = body if isinstance(body, dict) else {}
+    agent = run_in_transaction(
+        rt.db, lambda uow: agents.heartbeat(uow, rt.settings, agent_id, data)
+    )
+    return json_response({"agent": agents.view(agent, rt.settings)})
+
+
+@router.post("/ports/status")
+def port_status(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    rt = request.app.state.runtime
+    if not isinstance(body, dict):
+        raise BadRequest("Expected {'active': [...], 'down': [...]}")
+    changed: list[str] = []
+    for status, key in (("ACTIVE", "active"), ("DOWN", "down")):
+        ids = body.get(key) or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise BadRequest(f"'{key}' must be a list of port ids")
+        if ids:
+            changed += rt.network.set_port_status(ids, status)
+    return json_response({"changed": changed})
+
+
+@router.get("/list")
+async def list_objects(
+    request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    rt = request.app.state.runtime
+    await tailer(request).start()
+    topics = snapshot.parse_topics(request.query_params.get("topics"))
+    revision, objects = await run_in_threadpool(snapshot.take, rt.db, rt.settings, topics)
+    return json_response({"revision": revision, "objects": objects})
+
+
+@router.get("/watch")
+async def watch(request: Request, ctx: RequestContext = Depends(service_context)) -> Response:
+    feed = tailer(request)
+    await feed.start()
+    since = integer(request.query_params.get("since", "0"), "since")
+    topics = snapshot.parse_topics(request.query_params.get("topics"))
+    try:
+        first = await feed.events_after(since)
+    except Gone as exc:
+        raise WatchGone(str(exc)) from exc
+
+    async def stream() -> AsyncIterator[bytes]:
+        cursor = since
+        pending = first
+        last_sent = time.monotonic()
+        while True:
+            lines = []
+            for event in pending:
+                if event.revision <= cursor:
+                    continue
+                cursor = event.revision
+                if event.topics & topics:
+                    lines.append(json.dumps(event.line(), separators=(",", ":")))
+            if lines:
+                yield ("\n".join(lines) + "\n").encode()
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= BOOKMARK_SECONDS:
+                yield (json.dumps({"type": "bookmark", "revision": cursor}) + "\n").encode()
+                last_sent = time.monotonic()
+            await feed.wait(cursor, BOOKMARK_SECONDS / 5)
+            try:
+                pending = await feed.events_after(cursor)
+            except Gone:
+                yield (json.dumps({"type": "gone", "revision": cursor}) + "\n").encode()
+                return
+            await asyncio.sleep(0)
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")

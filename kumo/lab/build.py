@@ -1,0 +1,109 @@
+"""Create and remove the lab's namespaces and links (idempotent, via ``ip``)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from kumo.compiler import names
+from kumo.lab.topology import UPSTREAM_IP, Topology
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise LabError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def batch(netns: str | None, lines: list[str]) -> None:
+    """Run many ``ip`` commands in one process (``ip -batch``)."""
+    cmd = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
+    result = subprocess.run(
+        cmd, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=60
+    )
+    if result.returncode != 0:
+        raise LabError(f"{' '.join(cmd)}: {result.stderr.strip()}")
+
+
+def existing_namespaces() -> set[str]:
+    out = ip("netns", "list", check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def sysctl(netns: str, key: str, value: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "sysctl", "-qw", f"{key}={value}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+
+
+def _bridge_ns(netns: str) -> None:
+    ip("netns", "add", netns)
+    batch(netns, ["link set lo up", "link add br0 type bridge", "link set br0 up"])
+    sysctl(netns, "net.bridge.bridge-nf-call-iptables", "0")
+    sysctl(netns, "net.bridge.bridge-nf-call-ip6tables", "0")
+
+
+def create(topo: Topology) -> None:
+    """Build the whole topology; leftovers of an earlier lab are removed first."""
+    destroy(topo)
+    for ns in (topo.underlay, topo.physnet, topo.external):
+        _bridge_ns(ns)
+    ip("netns", "add", topo.upstream)
+    ip(
+        "-n",
+        topo.external,
+        "link",
+        "add",
+        "up0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        topo.upstream,
+    )
+    batch(topo.external, ["link set up0 master br0 up"])
+    batch(
+        topo.upstream, ["link set lo up", f"addr add {UPSTREAM_IP}/24 dev eth0", "link set eth0 up"]
+    )
+    for host in topo.hosts:
+        ns = host.netns
+        ip("netns", "add", ns)
+        for seg_ns, dev, tag in (
+            (topo.underlay, host.underlay_dev, "u"),
+            (topo.physnet, host.physnet_dev, "p"),
+            (topo.external, host.external_dev, "e"),
+        ):
+            peer = f"{tag}{host.index}"
+            ip("-n", seg_ns, "link", "add", peer, "type", "veth", "peer", "name", dev, "netns", ns)
+            batch(seg_ns, [f"link set {peer} master br0 up"])
+        batch(
+            ns,
+            [
+                "link set lo up",
+                f"addr add {host.tunnel_ip}/24 dev {host.underlay_dev}",
+                f"link set {host.underlay_dev} up",
+                f"link set {host.physnet_dev} up",
+                f"link set {host.external_dev} up",
+            ],
+        )
+        sysctl(ns, "net.ipv4.ip_forward", "1")
+        sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
+
+
+def destroy(topo: Topology) -> list[str]:
+    """Remove the lab's namespaces and every instance namespace of its hosts."""
+    present = existing_namespaces()
+    prefixes = tuple(names.instance_netns_prefix(h.name) for h in topo.hosts)
+    doomed = [ns for ns in present if ns in topo.namespaces or ns.startswith(prefixes)]
+    for ns in doomed:
+        ip("netns", "delete", ns, check=False)
+    return doomed

@@ -1,0 +1,97 @@
+"""Lab instances: a port bound to a host; the host's agent builds the namespace."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kumo.lab.supervisor import LabState, _admin_token
+
+OWNER = "compute:lab"
+
+
+class LabClient:
+    def __init__(self, state_dir: Path) -> None:
+        state = LabState.load(state_dir.resolve())
+        if state is None:
+            raise SystemExit(f"no lab in {state_dir} (start one with `kumo up`)")
+        self.state = state
+        self.url = state.api_url
+        self.http = httpx.Client(
+            base_url=f"{self.url}/networking/v2.0",
+            headers={"X-Auth-Token": _admin_token(state_dir.resolve(), self.url)},
+            timeout=30,
+        )
+
+    def network(self, ref: str) -> dict[str, Any]:
+        r = self.http.get(f"/networks/{ref}")
+        if r.status_code == 200:
+            return dict(r.json()["network"])
+        found = self.http.get("/networks", params={"name": ref}).json()["networks"]
+        if len(found) != 1:
+            raise SystemExit(f"network {ref!r}: {'not found' if not found else 'ambiguous'}")
+        return dict(found[0])
+
+    def instances(self) -> list[dict[str, Any]]:
+        return list(self.http.get("/ports", params={"device_owner": OWNER}).json()["ports"])
+
+    def find(self, name: str) -> dict[str, Any]:
+        for port in self.instances():
+            if port["name"] == name or port["id"] == name:
+                return port
+        raise SystemExit(f"no lab instance named {name!r}")
+
+    def create(
+        self,
+        name: str,
+        network: str,
+        host: str | None,
+        ip: str | None,
+        subnet: str | None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        if any(p["name"] == name for p in self.instances()):
+            raise SystemExit(f"a lab instance named {name!r} exists already")
+        net = self.network(network)
+        if host is None:
+            counts = {f"host{i}": 0 for i in range(1, self.state.hosts + 1)}
+            for port in self.instances():
+                counts[port["binding:host_id"]] = counts.get(port["binding:host_id"], 0) + 1
+            host = min(sorted(counts), key=lambda h: counts[h])
+        body: dict[str, Any] = {
+            "network_id": net["id"],
+            "name": name,
+            "device_owner": OWNER,
+            "device_id": str(uuid.uuid4()),
+            "binding:host_id": host,
+        }
+        if ip or subnet:
+            fixed: dict[str, str] = {}
+            if ip:
+                fixed["ip_address"] = ip
+            if subnet:
+                fixed["subnet_id"] = subnet
+            body["fixed_ips"] = [fixed]
+        r = self.http.post("/ports", json={"port": body})
+        if r.status_code != 201:
+            raise SystemExit(f"port create failed: {r.status_code} {r.text}")
+        port = dict(r.json()["port"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            port = dict(self.http.get(f"/ports/{port['id']}").json()["port"])
+            if port["status"] == "ACTIVE":
+                return port
+            time.sleep(0.05)
+        raise SystemExit(
+            f"instance {name} did not become ACTIVE in {timeout:.0f}s (port {port['id']})"
+        )
+
+    def delete(self, name: str) -> None:
+        port = self.find(name)
+        r = self.http.delete(f"/ports/{port['id']}")
+        if r.status_code != 204:
+            raise SystemExit(f"port delete failed: {r.status_code} {r.text}")

@@ -1,0 +1,262 @@
+"""``kumo up`` / ``kumo down``: build the lab, run the API and one agent per host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from kumo.lab import build
+from kumo.lab.topology import Topology, make
+
+STATE_FILE = "lab.json"
+AGENT_CLOUD = "kumo-agent"
+
+
+@dataclass
+class LabState:
+    prefix: str
+    hosts: int
+    api_url: str
+    state_dir: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def save(self) -> None:
+        path = Path(self.state_dir) / STATE_FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LabState | None:
+        path = state_dir / STATE_FILE
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def kumo_command() -> list[str]:
+    exe = Path(sys.executable).parent / "kumo"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "kumo.cli.main"]
+
+
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API server exited; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the API server did not answer on {url}; see {log}")
+
+
+def _service_user(state_dir: Path, url: str, database_url: str | None) -> None:
+    from kumo.config import Settings
+    from kumo.identity.clouds import write_clouds_yaml
+    from kumo.runtime import Runtime
+
+    runtime = Runtime.open(Settings(state_dir=state_dir, database_url=database_url), migrate=False)
+    try:
+        password = runtime.identity.create_service_user("kumo-agent")
+    finally:
+        runtime.close()
+    write_clouds_yaml(
+        state_dir / "clouds.yaml", f"{url}/identity/v3", "kumo-agent", password,
+        project_name="service", cloud=AGENT_CLOUD,
+    )  # fmt: skip
+
+
+def up(
+    state_dir: Path,
+    *,
+    hosts: int = 3,
+    port: int = 8080,
+    prefix: str = "klab-",
+    database_url: str | None = None,
+    console: Console | None = None,
+) -> LabState:
+    console = console or Console()
+    if os.geteuid() != 0:
+        raise SystemExit("kumo up builds network namespaces and needs root")
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    old = LabState.load(state_dir)
+    if old is not None:
+        down(state_dir, console=console, quiet=True)
+    topo = make(hosts, prefix)
+    url = f"http://127.0.0.1:{port}"
+    state = LabState(prefix=prefix, hosts=hosts, api_url=url, state_dir=str(state_dir))
+    logs = state_dir / "logs"
+    kumo = kumo_command()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+    ) as progress:
+        task = progress.add_task("building namespaces")
+        build.create(topo)
+        progress.update(task, description="starting the API")
+        api_cmd = [*kumo, "serve", "--state-dir", str(state_dir), "--port", str(port)]
+        if database_url:
+            api_cmd += ["--database-url", database_url]
+        api = _spawn(api_cmd, logs / "api.log")
+        state.pids["api"] = api.pid
+        state.save()
+        _wait_healthy(url, api, logs / "api.log")
+        progress.update(task, description="creating agent credentials")
+        _service_user(state_dir, url, database_url)
+        for host in topo.hosts:
+            progress.update(task, description=f"starting the agent of {host.name}")
+            cmd = [
+                *kumo, "agent", "--host", host.name, "--netns", host.netns, "--api", url,
+                "--tunnel-ip", host.tunnel_ip, "--underlay-dev", host.underlay_dev,
+                "--clouds-yaml", str(state_dir / "clouds.yaml"), "--cloud", AGENT_CLOUD,
+            ]  # fmt: skip
+            for physnet, dev in host.bridge_mappings.items():
+                cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
+            state.pids[host.name] = _spawn(cmd, logs / f"agent-{host.name}.log").pid
+            state.save()
+        progress.update(task, description="waiting for agents to report")
+        _wait_agents(state_dir, url, {h.name for h in topo.hosts})
+    summary(state, topo, console)
+    return state
+
+
+def _admin_token(state_dir: Path, url: str) -> str:
+    import yaml
+
+    auth = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]["kumo"]["auth"]
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": auth["username"],
+                        "domain": {"id": "default"},
+                        "password": auth["password"],
+                    }
+                },
+            },
+            "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
+        }
+    }
+    r = httpx.post(f"{url}/identity/v3/auth/tokens?nocatalog", json=body, timeout=10)
+    r.raise_for_status()
+    return r.headers["X-Subject-Token"]
+
+
+def agents(state_dir: Path, url: str) -> list[dict[str, object]]:
+    token = _admin_token(state_dir, url)
+    r = httpx.get(f"{url}/networking/v2.0/agents", headers={"X-Auth-Token": token}, timeout=10)
+    r.raise_for_status()
+    return list(r.json()["agents"])
+
+
+def _wait_agents(state_dir: Path, url: str, hosts: set[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = {a["host"] for a in agents(state_dir, url) if a["alive"]}
+        if hosts <= alive:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"agents did not register in {timeout:.0f}s; see {state_dir}/logs")
+
+
+def summary(state: LabState, topo: Topology, console: Console) -> None:
+    clouds = Path(state.state_dir) / "clouds.yaml"
+    table = Table(title="kumo lab")
+    for col in ("host", "namespace", "VTEP", "agent pid", "log"):
+        table.add_column(col)
+    for host in topo.hosts:
+        table.add_row(
+            host.name, host.netns, host.tunnel_ip, str(state.pids.get(host.name, "-")),
+            f"{state.state_dir}/logs/agent-{host.name}.log",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"API: [bold]{state.api_url}[/] (pid {state.pids.get('api')}, log {state.state_dir}/logs/api.log)"
+    )
+    console.print(f"upstream: namespace {topo.upstream} at 203.0.113.1 on the external segment")
+    console.print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo")
+
+
+def _stop(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(
+    state_dir: Path, *, console: Console | None = None, quiet: bool = False, prefix: str = "klab-"
+) -> None:
+    console = console or Console()
+    state_dir = state_dir.resolve()
+    state = LabState.load(state_dir)
+    hosts = state.hosts if state else 3
+    prefix = state.prefix if state else prefix
+    if state:
+        for name, pid in state.pids.items():
+            if name != "api":
+                _stop(pid)
+        if "api" in state.pids:
+            _stop(state.pids["api"])
+    topo = make(max(hosts, 1), prefix)
+    removed = build.destroy(topo)
+    removed += [ns for ns in build.existing_namespaces() if ns.startswith(prefix)]
+    for ns in removed:
+        build.ip("netns", "delete", ns, check=False)
+    if state:
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if not quiet:
+        console.print(
+            f"lab down: stopped {len(state.pids) if state else 0} processes, removed {len(set(removed))} namespaces"
+        )
+
+
+def wait_forever(state_dir: Path, console: Console) -> None:
+    stop = {"flag": False}
+
+    def handler(*_: object) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    console.print("[dim]Ctrl-C stops the lab and removes everything it created.[/]")
+    while not stop["flag"]:
+        time.sleep(0.2)
+    down(state_dir, console=console)

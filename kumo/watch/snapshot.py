@@ -1,0 +1,60 @@
+"""A consistent snapshot of every object in a set of topics, with its revision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.db.agent_models import Agent
+from kumo.db.engine import Database
+from kumo.db.network_models import Network, Port, Subnet
+from kumo.db.outbox_models import OutboxCounter
+from kumo.network import agents as agentlib
+from kumo.network import tags as taglib
+from kumo.network.events import subnet_ids
+from kumo.network.views import network_view, port_view, subnet_view
+
+
+def parse_topics(raw: str | None) -> frozenset[str]:
+    return frozenset(t for t in (raw or "").split(",") if t)
+
+
+def take(
+    db: Database, settings: Settings, topics: frozenset[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """(revision, objects) where the objects are exactly the state at ``revision``."""
+    with db.read_session() as s:
+        if not db.is_sqlite:
+            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        revision = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
+        return revision, _objects(s, settings, topics)
+
+
+def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dict[str, Any]]:
+    networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
+    hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
+    out: list[dict[str, Any]] = []
+    ports: dict[str, Port] = {}
+    if networks:
+        for net in s.scalars(select(Network).where(Network.id.in_(networks))):
+            net_tags = taglib.tags_for(s, [net.id]).get(net.id, [])
+            out.append({"kind": "network", **network_view(net, subnet_ids(s, net.id), net_tags)})
+        for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
+            out.append(
+                {"kind": "subnet", **subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))}
+            )
+        for port in s.scalars(select(Port).where(Port.network_id.in_(networks))):
+            ports[port.id] = port
+    if hosts:
+        for port in s.scalars(select(Port).where(Port.host.in_(hosts))):
+            ports[port.id] = port
+    tags = taglib.tags_for(s, list(ports))
+    for port in ports.values():
+        out.append({"kind": "port", **port_view(port, tags.get(port.id, []))})
+    if "agents" in topics:
+        for agent in s.scalars(select(Agent)):
+            out.append({"kind": "agent", **agentlib.view(agent, settings)})
+    return out

@@ -1,0 +1,140 @@
+"""One outbox tailer per API process, fanning new events out to watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from kumo.db.engine import Database
+from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    revision: int
+    kind: str
+    op: str
+    topics: frozenset[str]
+    body: dict[str, Any]
+
+    def line(self) -> dict[str, Any]:
+        return {"revision": self.revision, "kind": self.kind, "op": self.op, "object": self.body}
+
+
+class Gone(Exception):
+    """The revision a watcher asked for is older than what is retained."""
+
+
+class Tailer:
+    """Reads outbox rows after ``last`` every ``interval`` (or at once when
+    this process committed a write) and keeps the newest ``keep`` in memory."""
+
+    def __init__(
+        self, db: Database, *, interval: float = 0.05, keep: int = 20000, retention: int = 200_000
+    ) -> None:
+        self.db = db
+        self.interval = interval
+        self.retention = retention
+        self.recent: deque[Event] = deque(maxlen=keep)
+        self.last = 0
+        self.changed = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self.last = await asyncio.to_thread(self._current_revision)
+        self._task = asyncio.create_task(self._run())
+
+    def poke(self) -> None:
+        """Thread-safe: a local write committed; read the outbox now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            self._task = None
+
+    def _current_revision(self) -> int:
+        with self.db.read_session() as s:
+            return int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
+
+    def _read_after(self, after: int, limit: int = 5000) -> list[Event]:
+        with self.db.read_session() as s:
+            rows = s.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.revision > after)
+                .order_by(OutboxEvent.revision)
+                .limit(limit)
+            ).all()
+            return [Event(r.revision, r.kind, r.op, frozenset(r.topics), r.body) for r in rows]
+
+    def oldest_retained(self) -> int:
+        with self.db.read_session() as s:
+            oldest = s.scalar(select(func.min(OutboxEvent.revision)))
+            if oldest is None:
+                return self._current_revision() + 1
+            return int(oldest)
+
+    def _prune(self) -> None:
+        with self.db.write_session() as s:
+            top = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
+            s.execute(delete(OutboxEvent).where(OutboxEvent.revision <= top - self.retention))
+            s.commit()
+
+    async def _run(self) -> None:
+        ticks = 0
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                events = await asyncio.to_thread(self._read_after, self.last)
+                ticks += 1
+                if ticks % 1200 == 0:
+                    await asyncio.to_thread(self._prune)
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the feed
+                log.exception("outbox tail failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            if events:
+                self.recent.extend(events)
+                self.last = events[-1].revision
+                async with self.changed:
+                    self.changed.notify_all()
+
+    async def events_after(self, revision: int) -> list[Event]:
+        """Events with revision > ``revision`` known now (from memory or the database)."""
+        if self.recent and self.recent[0].revision <= revision + 1:
+            return [e for e in self.recent if e.revision > revision]
+        if revision >= self.last:
+            return []
+        oldest = await asyncio.to_thread(self.oldest_retained)
+        if revision + 1 < oldest:
+            raise Gone(f"revision {revision} is no longer retained (oldest {oldest})")
+        return await asyncio.to_thread(self._read_after, revision)
+
+    async def wait(self, revision: int, timeout: float) -> None:
+        """Until an event after ``revision`` may be available, or ``timeout``."""
+        if self.last > revision:
+            return
+        async with self.changed:
+            try:
+                await asyncio.wait_for(self.changed.wait_for(lambda: self.last > revision), timeout)
+            except TimeoutError:
+                pass
