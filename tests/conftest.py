@@ -22,6 +22,7 @@ from kumo.db.engine import Database
 from kumo.db.migrate import upgrade
 
 PG_URL = os.environ.get("KUMO_TEST_PG_URL", "")
+pytest_plugins = ["tests.live"]
 _templates: dict[str, str] = {}
 
 

@@ -99,6 +99,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        loop="uvloop",
+        http="httptools",
     )
     return 0
 

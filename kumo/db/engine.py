@@ -7,6 +7,7 @@ runs at READ COMMITTED and the service layer locks rows it updates.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ class Database:
                 url, echo=echo, pool_size=8, max_overflow=24, pool_pre_ping=True
             )
         self._write_engine = self.engine.execution_options(kumo_write=True)
+        # SQLite has one writer at a time; threads of this process queue here
+        # instead of in SQLite's busy handler, which sleeps in coarse steps.
+        self.write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
 

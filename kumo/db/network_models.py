@@ -27,7 +27,7 @@ class Network(StandardAttrs, Base):
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
 
     subnets: Mapped[list[Subnet]] = relationship(
-        back_populates="network", order_by="Subnet.created_at", lazy="selectin"
+        back_populates="network", order_by="Subnet.created_at", lazy="select"
     )
 
 

@@ -60,24 +60,37 @@ def run_in_transaction(db: Database, fn: Callable[[UnitOfWork], T], *, attempts:
     """
     delay = 0.005
     for attempt in range(attempts):
-        session = db.write_session()
-        uow = UnitOfWork(session)
-        try:
-            result = fn(uow)
-            session.flush()
-            append(session, uow.changes)
-            session.commit()
-            if uow.changes:
-                for listener in COMMIT_LISTENERS:
-                    listener()
-            return result
-        except BaseException as exc:
-            session.rollback()
-            if attempt + 1 < attempts and _retryable(exc):
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
-                continue
-            raise
-        finally:
-            session.close()
+        if db.write_lock is not None:
+            with db.write_lock:
+                done, result = _attempt(db, fn, attempt, attempts)
+        else:
+            done, result = _attempt(db, fn, attempt, attempts)
+        if done:
+            return result  # type: ignore[return-value]
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
     raise AssertionError("unreachable")
+
+
+def _attempt(
+    db: Database, fn: Callable[[UnitOfWork], T], attempt: int, attempts: int
+) -> tuple[bool, T | None]:
+    """One try: (True, result) on commit, (False, None) when it should run again."""
+    session = db.write_session()
+    uow = UnitOfWork(session)
+    try:
+        result = fn(uow)
+        session.flush()
+        append(session, uow.changes)
+        session.commit()
+        if uow.changes:
+            for listener in COMMIT_LISTENERS:
+                listener()
+        return True, result
+    except BaseException as exc:
+        session.rollback()
+        if attempt + 1 < attempts and _retryable(exc):
+            return False, None
+        raise
+    finally:
+        session.close()

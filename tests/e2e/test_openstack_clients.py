@@ -12,7 +12,7 @@ import openstack.config
 import openstack.connection
 import pytest
 
-from tests.e2e.conftest import LiveServer
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
 OPENSTACK = str(Path(sys.executable).parent / "openstack")

@@ -1,4 +1,4 @@
-"""A live ``kumo serve`` subprocess per module, on SQLite and on PostgreSQL."""
+"""Fixture plugin: a live ``kumo serve`` subprocess per module, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,6 +26,27 @@ class LiveServer:
     state_dir: Path
     clouds_yaml: Path
     admin_password: str
+    database_url: str
+
+    def token(self, project: str = "admin") -> str:
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": "admin",
+                            "domain": {"id": "default"},
+                            "password": self.admin_password,
+                        }
+                    },
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
+        r = httpx.post(f"{self.base}/identity/v3/auth/tokens", json=body, timeout=30)
+        r.raise_for_status()
+        return r.headers["X-Subject-Token"]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -52,6 +73,7 @@ def live_server(
     port = _free_port()
     cmd = [KUMO, "serve", "--state-dir", str(state), "--port", str(port)]
     dbname = None
+    database_url = f"sqlite:///{state / 'kumo.db'}"
     if request.param == "postgresql":
         if not PG_URL:
             if os.environ.get("CI"):
@@ -62,7 +84,8 @@ def live_server(
         with eng.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{dbname}"'))
         eng.dispose()
-        cmd += ["--database-url", PG_URL.rsplit("/", 1)[0] + "/" + dbname]
+        database_url = PG_URL.rsplit("/", 1)[0] + "/" + dbname
+        cmd += ["--database-url", database_url]
     log = open(state / "server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -79,7 +102,13 @@ def live_server(
             time.sleep(0.1)
         clouds = state / "clouds.yaml"
         password = yaml.safe_load(clouds.read_text())["clouds"]["kumo"]["auth"]["password"]
-        yield LiveServer(base=base, state_dir=state, clouds_yaml=clouds, admin_password=password)
+        yield LiveServer(
+            base=base,
+            state_dir=state,
+            clouds_yaml=clouds,
+            admin_password=password,
+            database_url=database_url,
+        )
     finally:
         proc.terminate()
         try:

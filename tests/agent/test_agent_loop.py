@@ -1,0 +1,143 @@
+"""The agent loop against a live API, with a recording applier in place of the kernel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from kumo.agent.config import AgentConfig, Credentials
+from kumo.agent.loop import Agent
+from kumo.compiler.plan import HostPlan
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    wired_ports: frozenset[str]
+    retry_after: float | None = None
+    changes: int = 0
+
+
+class RecordingApplier:
+    """Wires every port the plan asks for; remembers each plan and when it came."""
+
+    def __init__(self) -> None:
+        self.plans: list[tuple[float, HostPlan]] = []
+        self.lock = threading.Lock()
+        self.resyncs = 0
+
+    def apply(self, plan: HostPlan) -> Result:
+        with self.lock:
+            self.plans.append((time.monotonic(), plan))
+        return Result(ok=True, wired_ports=frozenset(w.port_id for w in plan.wiring))
+
+    def retry(self) -> Result:
+        return self.apply(self.plans[-1][1])
+
+    def resync(self) -> None:
+        self.resyncs += 1
+
+    def close(self) -> None:
+        pass
+
+    def wired_now(self) -> frozenset[str]:
+        with self.lock:
+            if not self.plans:
+                return frozenset()
+            return frozenset(w.port_id for w in self.plans[-1][1].wiring)
+
+
+def _wait(cond: Any, timeout: float = 10.0) -> float:
+    start = time.monotonic()
+    while not cond():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def _agent(server: LiveServer, host: str, applier: RecordingApplier) -> Agent:
+    config = AgentConfig(
+        host=host,
+        api_url=server.base,
+        credentials=Credentials(
+            auth_url=f"{server.base}/identity/v3",
+            username="admin",
+            password=server.admin_password,
+            project_name="admin",
+        ),
+        tunnel_ip="192.0.2.50",
+        heartbeat_interval=0.5,
+    )
+    return Agent(config, applier)
+
+
+def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: LiveServer) -> None:
+    api = httpx.Client(
+        base_url=f"{live_server.base}/networking/v2.0",
+        headers={"X-Auth-Token": live_server.token()},
+        timeout=30,
+    )
+    net = api.post("/networks", json={"network": {"name": "ag"}}).json()["network"]
+    api.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.3.0.0/24"}},
+    )
+    applier = RecordingApplier()
+    agent = _agent(live_server, "hostA", applier)
+    agent.start()
+    try:
+        _wait(lambda: agent.synced.is_set())
+        agents = httpx.get(
+            f"{live_server.base}/networking/v2.0/agents",
+            headers={"X-Auth-Token": live_server.token()},
+        ).json()["agents"]
+        assert [(a["host"], a["alive"]) for a in agents] == [("hostA", True)]
+
+        port = api.post(
+            "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostA"}}
+        ).json()["port"]
+        assert port["status"] == "DOWN"
+        took = _wait(lambda: port["id"] in applier.wired_now())
+        assert took < 1.0, f"event took {took:.3f}s to reach the agent"
+        _wait(lambda: api.get(f"/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
+
+        # A port on the same network bound to another host with a VTEP becomes
+        # part of this host's plan (its FDB and neighbour entries).
+        httpx.post(
+            f"{live_server.base}/internal/v1/agents",
+            headers={"X-Auth-Token": live_server.token()},
+            json={"agent": {"host": "hostB", "configurations": {"tunnel_ip": "192.0.2.51"}}},
+        ).raise_for_status()
+        remote = api.post(
+            "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostB"}}
+        ).json()["port"]
+        _wait(
+            lambda: any(remote["mac_address"] in line for line in applier.plans[-1][1].describe())
+        )
+
+        api.delete(f"/ports/{port['id']}")
+        _wait(lambda: port["id"] not in applier.wired_now())
+    finally:
+        agent.stop()
+
+    # Deleted while the agent was down: a fresh agent never wires it.
+    again = RecordingApplier()
+    port2 = api.post(
+        "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostA"}}
+    ).json()["port"]
+    api.delete(f"/ports/{port2['id']}")
+    restarted = _agent(live_server, "hostA", again)
+    restarted.start()
+    try:
+        _wait(lambda: restarted.synced.is_set())
+        assert again.wired_now() == frozenset()
+    finally:
+        restarted.stop()

@@ -1,0 +1,192 @@
+"""The watch feed over HTTP: snapshot + stream, topics, resume, several API servers."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.live import KUMO, LiveServer, _free_port
+
+pytestmark = pytest.mark.slow
+
+
+class Watcher:
+    """Reads a watch stream in a thread; events land in a queue."""
+
+    def __init__(self, base: str, token: str, since: int, topics: str) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=30.0))
+        self._thread = threading.Thread(
+            target=self._run, args=(base, token, since, topics), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, base: str, token: str, since: int, topics: str) -> None:
+        try:
+            with self._client.stream(
+                "GET",
+                f"{base}/internal/v1/watch",
+                params={"since": since, "topics": topics},
+                headers={"X-Auth-Token": token},
+            ) as r:
+                for line in r.iter_lines():
+                    if line:
+                        self.events.put(json.loads(line))
+        except httpx.HTTPError:
+            return
+
+    def next_change(self, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event.get("type") != "bookmark":
+                return event
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _api(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.base, headers={"X-Auth-Token": server.token()}, timeout=30)
+
+
+def test_list_then_watch_sees_every_change_once(live_server: LiveServer) -> None:
+    api = _api(live_server)
+    net = api.post("/networking/v2.0/networks", json={"network": {"name": "w"}}).json()["network"]
+    api.post(
+        "/networking/v2.0/subnets",
+        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.2.0.0/24"}},
+    )
+    topic = f"network:{net['id']}"
+    snap = api.get("/internal/v1/list", params={"topics": topic}).json()
+    kinds = sorted(o["kind"] for o in snap["objects"])
+    assert kinds == ["network", "subnet"]
+    watcher = Watcher(live_server.base, live_server.token(), snap["revision"], topic)
+    try:
+        started = time.monotonic()
+        port = api.post(
+            "/networking/v2.0/ports",
+            json={"port": {"network_id": net["id"], "binding:host_id": "h1"}},
+        ).json()["port"]
+        event = watcher.next_change()
+        assert time.monotonic() - started < 2.0
+        assert event["kind"] == "port" and event["op"] == "upsert"
+        assert event["object"]["id"] == port["id"]
+        assert event["object"]["binding:host_id"] == "h1"
+        assert event["revision"] > snap["revision"]
+        # A change elsewhere is not delivered; the next one here is.
+        api.post("/networking/v2.0/networks", json={"network": {"name": "other"}})
+        api.delete(f"/networking/v2.0/ports/{port['id']}")
+        deleted = watcher.next_change()
+        assert (deleted["kind"], deleted["op"]) == ("port", "delete")
+        assert deleted["object"]["id"] == port["id"]
+    finally:
+        watcher.close()
+
+    # Resuming from the snapshot's revision replays exactly what followed it.
+    replay = Watcher(live_server.base, live_server.token(), snap["revision"], topic)
+    try:
+        first, second = replay.next_change(), replay.next_change()
+        assert [first["op"], second["op"]] == ["upsert", "delete"]
+        assert first["revision"] < second["revision"]
+    finally:
+        replay.close()
+
+
+def test_host_topic_and_agent_only_access(live_server: LiveServer) -> None:
+    api = _api(live_server)
+    net = api.post("/networking/v2.0/networks", json={"network": {"name": "h"}}).json()["network"]
+    api.post(
+        "/networking/v2.0/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hq"}}
+    )
+    snap = api.get("/internal/v1/list", params={"topics": "host:hq"}).json()
+    assert [o["binding:host_id"] for o in snap["objects"] if o["kind"] == "port"] == ["hq"]
+
+    project = api.post("/identity/v3/projects", json={"project": {"name": "pw"}}).json()["project"]
+    user = api.post(
+        "/identity/v3/users", json={"user": {"name": "plain", "password": "pw"}}
+    ).json()["user"]
+    roles = {r["name"]: r["id"] for r in api.get("/identity/v3/roles").json()["roles"]}
+    api.put(f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{roles['member']}")
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"id": user["id"], "password": "pw"}},
+            },
+            "scope": {"project": {"id": project["id"]}},
+        }
+    }
+    token = httpx.post(f"{live_server.base}/identity/v3/auth/tokens", json=body).headers[
+        "X-Subject-Token"
+    ]
+    r = httpx.get(
+        f"{live_server.base}/internal/v1/list",
+        params={"topics": "host:hq"},
+        headers={"X-Auth-Token": token},
+    )
+    assert r.status_code == 403
+
+
+@pytest.fixture
+def second_server(live_server: LiveServer) -> Iterator[str]:
+    """Another API process on the same database (and the same token key)."""
+    port = _free_port()
+    state = live_server.state_dir.parent / f"second-{port}"
+    state.mkdir()
+    (state / "fernet.key").write_bytes((live_server.state_dir / "fernet.key").read_bytes())
+    proc = subprocess.Popen(
+        [KUMO, "serve", "--state-dir", str(state), "--port", str(port),
+         "--database-url", live_server.database_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_two_api_servers_stream_the_same_events(
+    live_server: LiveServer, second_server: str
+) -> None:
+    api = _api(live_server)
+    net = api.post("/networking/v2.0/networks", json={"network": {"name": "two"}}).json()["network"]
+    topic = f"network:{net['id']}"
+    rev = api.get("/internal/v1/list", params={"topics": topic}).json()["revision"]
+    token = live_server.token()
+    a = Watcher(live_server.base, token, rev, topic)
+    b = Watcher(second_server, token, rev, topic)
+    try:
+        # Writes go to both servers; both watchers see all of them, in order.
+        other = httpx.Client(base_url=second_server, headers={"X-Auth-Token": token}, timeout=30)
+        made = []
+        for i in range(6):
+            client = api if i % 2 else other
+            made.append(
+                client.post(
+                    "/networking/v2.0/ports", json={"port": {"network_id": net["id"]}}
+                ).json()["port"]["id"]
+            )
+        seen_a = [a.next_change()["object"]["id"] for _ in made]
+        seen_b = [b.next_change()["object"]["id"] for _ in made]
+        assert seen_a == made and seen_b == made
+    finally:
+        a.close()
+        b.close()
