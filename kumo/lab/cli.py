@@ -19,6 +19,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--database-url", default=None)
     p.add_argument("--detach", action="store_true", help="return once the lab is up")
+    p.add_argument("--prefix", default="klab-", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the lab and remove everything it created")
@@ -50,7 +51,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     ex = sub.add_parser("exec", help="run a command inside an instance: kumo exec NAME -- CMD")
     ex.add_argument("name")
-    ex.add_argument("cmd", nargs=argparse.REMAINDER)
     ex.add_argument("--state-dir", default=DEFAULT_DIR)
     ex.set_defaults(func=cmd_exec)
 
@@ -65,6 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             state_dir,
             hosts=args.hosts,
             port=args.port,
+            prefix=args.prefix,
             database_url=args.database_url,
             console=console,
         )
@@ -143,7 +144,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     from kumo.compiler import names
     from kumo.lab.instances import LabClient
 
-    cmd = args.cmd[1:] if args.cmd and args.cmd[0] == "--" else args.cmd
+    cmd = args.tail
     if not cmd:
         raise SystemExit("usage: kumo exec NAME -- CMD [ARGS...]")
     port = LabClient(Path(args.state_dir)).find(args.name)

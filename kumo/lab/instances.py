@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from kumo.lab.supervisor import LabState, _admin_token
+from kumo.lab.topology import make
 
 OWNER = "compute:lab"
 
@@ -58,7 +59,7 @@ class LabClient:
             raise SystemExit(f"a lab instance named {name!r} exists already")
         net = self.network(network)
         if host is None:
-            counts = {f"host{i}": 0 for i in range(1, self.state.hosts + 1)}
+            counts = {h.name: 0 for h in make(self.state.hosts, self.state.prefix).hosts}
             for port in self.instances():
                 counts[port["binding:host_id"]] = counts.get(port["binding:host_id"], 0) + 1
             host = min(sorted(counts), key=lambda h: counts[h])

@@ -123,19 +123,32 @@ def up(
         _service_user(state_dir, url, database_url)
         for host in topo.hosts:
             progress.update(task, description=f"starting the agent of {host.name}")
-            cmd = [
-                *kumo, "agent", "--host", host.name, "--netns", host.netns, "--api", url,
-                "--tunnel-ip", host.tunnel_ip, "--underlay-dev", host.underlay_dev,
-                "--clouds-yaml", str(state_dir / "clouds.yaml"), "--cloud", AGENT_CLOUD,
-            ]  # fmt: skip
-            for physnet, dev in host.bridge_mappings.items():
-                cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
-            state.pids[host.name] = _spawn(cmd, logs / f"agent-{host.name}.log").pid
+            state.pids[host.name] = start_agent(state, host.name)
             state.save()
         progress.update(task, description="waiting for agents to report")
         _wait_agents(state_dir, url, {h.name for h in topo.hosts})
     summary(state, topo, console)
     return state
+
+
+def agent_command(state: LabState, host_name: str) -> list[str]:
+    """The command line of the agent of one lab host."""
+    topo = make(state.hosts, state.prefix)
+    host = next(h for h in topo.hosts if h.name == host_name)
+    cmd = [
+        *kumo_command(), "agent", "--host", host.name, "--netns", host.netns,
+        "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
+        "--underlay-dev", host.underlay_dev,
+        "--clouds-yaml", str(Path(state.state_dir) / "clouds.yaml"), "--cloud", AGENT_CLOUD,
+    ]  # fmt: skip
+    for physnet, dev in host.bridge_mappings.items():
+        cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
+    return cmd
+
+
+def start_agent(state: LabState, host_name: str) -> int:
+    log = Path(state.state_dir) / "logs" / f"agent-{host_name}.log"
+    return _spawn(agent_command(state, host_name), log).pid
 
 
 def _admin_token(state_dir: Path, url: str) -> str:

@@ -59,9 +59,16 @@ class Topology:
 def make(count: int = 3, prefix: str = "klab-") -> Topology:
     if not 1 <= count <= 200:
         raise ValueError("a lab has 1 to 200 hosts")
+    # The default lab's hosts are host1..hostN; a lab with another prefix
+    # (tests) names its hosts after the prefix so its instance namespaces
+    # can never be mistaken for the default lab's.
+    stem = "host" if prefix == "klab-" else f"{prefix}host"
     hosts = tuple(
         LabHost(
-            index=i, name=f"host{i}", netns=f"{prefix}h{i}", tunnel_ip=f"{UNDERLAY_PREFIX}.{10 + i}"
+            index=i,
+            name=f"{stem}{i}",
+            netns=f"{prefix}h{i}",
+            tunnel_ip=f"{UNDERLAY_PREFIX}.{10 + i}",
         )
         for i in range(1, count + 1)
     )

@@ -45,7 +45,7 @@ class Tailer:
         self.retention = retention
         self.recent: deque[Event] = deque(maxlen=keep)
         self.last = 0
-        self.changed = asyncio.Condition()
+        self._new_events = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,8 +115,9 @@ class Tailer:
             if events:
                 self.recent.extend(events)
                 self.last = events[-1].revision
-                async with self.changed:
-                    self.changed.notify_all()
+                # Wake every waiter once: they wait on this event object.
+                wake, self._new_events = self._new_events, asyncio.Event()
+                wake.set()
 
     async def events_after(self, revision: int) -> list[Event]:
         """Events with revision > ``revision`` known now (from memory or the database)."""
@@ -131,10 +132,10 @@ class Tailer:
 
     async def wait(self, revision: int, timeout: float) -> None:
         """Until an event after ``revision`` may be available, or ``timeout``."""
+        event = self._new_events
         if self.last > revision:
             return
-        async with self.changed:
-            try:
-                await asyncio.wait_for(self.changed.wait_for(lambda: self.last > revision), timeout)
-            except TimeoutError:
-                pass
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
