@@ -179,8 +179,11 @@ class Agent:
             len(wired),
         )
         self._report(wired)
-        if getattr(result, "ok", True):
+        if getattr(result, "ok", True) and not self.synced.is_set():
             self.synced.set()
+            log.info(
+                "in sync: %d ports wired, first complete pass %.1f ms", len(wired), took * 1000
+            )
         return result
 
     def _report(self, wired: set[str]) -> None:

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# iperf3 between two lab instances on different hosts (VXLAN through the
+# kumo data plane) against a raw veth pair, in the same run, as a ratio.
+#   bash bench/dataplane.sh [SECONDS]
+# Needs root. Builds its own lab (prefix kbd-) and removes everything after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+state=$(mktemp -d /tmp/kumo-bench-dp.XXXXXX)
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+K=".venv/bin/kumo"
+cleanup() {
+  $K down --state-dir "$state" >/dev/null 2>&1 || true
+  ip netns delete kbdraw-a 2>/dev/null || true
+  ip netns delete kbdraw-b 2>/dev/null || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+$K up --hosts 2 --port "$port" --prefix kbd- --state-dir "$state" --detach >/dev/null
+export OS_CLIENT_CONFIG_FILE=$state/clouds.yaml OS_CLOUD=kumo
+.venv/bin/openstack network create bench >/dev/null
+.venv/bin/openstack subnet create --network bench --subnet-range 10.77.0.0/24 bench >/dev/null
+$K lab instance create src --network bench --host kbd-host1 --ip 10.77.0.10 --state-dir "$state" >/dev/null
+$K lab instance create dst --network bench --host kbd-host2 --ip 10.77.0.20 --state-dir "$state" >/dev/null
+
+ip netns add kbdraw-a; ip netns add kbdraw-b
+ip -n kbdraw-a link add eth0 type veth peer name eth0 netns kbdraw-b
+ip -n kbdraw-a addr add 10.78.0.1/24 dev eth0; ip -n kbdraw-a link set eth0 up; ip -n kbdraw-a link set lo up
+ip -n kbdraw-b addr add 10.78.0.2/24 dev eth0; ip -n kbdraw-b link set eth0 up; ip -n kbdraw-b link set lo up
+
+rate() {  # rate NS_CLIENT NS_SERVER SERVER_IP -> Gbit/s
+  ip netns exec "$2" iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.3
+  ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J | .venv/bin/python -c \
+    'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9, 3))'
+}
+ns_of() { .venv/bin/python - "$state" "$1" <<'PY'
+import sys
+from pathlib import Path
+from kumo.compiler import names
+from kumo.lab.instances import LabClient
+port = LabClient(Path(sys.argv[1])).find(sys.argv[2])
+print(names.instance_netns(port["binding:host_id"], port["id"]))
+PY
+}
+SRC=$(ns_of src); DST=$(ns_of dst)
+ip netns exec "$SRC" ping -c 3 -W 1 10.77.0.20 >/dev/null
+raw=$(rate kbdraw-a kbdraw-b 10.78.0.2)
+vx=$(rate "$SRC" "$DST" 10.77.0.20)
+raw2=$(rate kbdraw-a kbdraw-b 10.78.0.2)
+echo "# bench/dataplane.sh $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) vCPU, kernel $(uname -r), ${secs}s per run"
+echo "raw veth pair          ${raw} Gbit/s (again after: ${raw2})"
+echo "two hosts, VXLAN       ${vx} Gbit/s"
+.venv/bin/python -c "r=($raw+$raw2)/2; print(f'ratio VXLAN/raw        {$vx/r:.2f}')"

@@ -1,0 +1,165 @@
+"""Wiring latency on a real lab: port create -> ACTIVE -> first ping from another host.
+
+    .venv/bin/python -m bench.wiring [--ports 100] [--preload 1000]
+
+Builds its own 2-host lab (prefix kbw-, needs root), creates ``--ports``
+ports bound to host1 one after another, and for each measures the time
+from the create call to status ACTIVE and to the first answered ping from
+an instance on host2; first on an empty host, then with ``--preload`` ports
+already on it. Then restarts host1's agent and reports how long its first
+complete pass took. Removes everything it made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import free_port, machine, summary_ms
+from kumo.compiler import names
+from kumo.lab import supervisor
+from kumo.lab.supervisor import LabState
+
+KUMO = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kumo")
+PREFIX = "kbw-"
+H1, H2 = f"{PREFIX}host1", f"{PREFIX}host2"
+
+
+def _api(state: Path) -> tuple[httpx.Client, LabState]:
+    lab = LabState.load(state)
+    assert lab is not None
+    token = supervisor._admin_token(state, lab.api_url)
+    client = httpx.Client(
+        base_url=f"{lab.api_url}/networking/v2.0", headers={"X-Auth-Token": token}, timeout=60
+    )
+    return client, lab
+
+
+def _wait_active(api: httpx.Client, port_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while api.get(f"/ports/{port_id}").json()["port"]["status"] != "ACTIVE":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"port {port_id} not ACTIVE after {timeout}s")
+        time.sleep(0.005)
+
+
+def _ping_until(netns: str, address: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while subprocess.run(
+        ["ip", "netns", "exec", netns, "ping", "-c1", "-W", "0.2", address], capture_output=True
+    ).returncode:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{address} never answered")
+
+
+def _series(
+    api: httpx.Client, net: str, pinger_ns: str, count: int
+) -> tuple[list[float], list[float]]:
+    active, pinged = [], []
+    for _ in range(count):
+        t0 = time.monotonic()
+        port = api.post(
+            "/ports",
+            json={
+                "port": {"network_id": net, "binding:host_id": H1, "device_owner": "compute:lab"}
+            },
+        ).json()["port"]
+        _wait_active(api, port["id"])
+        t1 = time.monotonic()
+        _ping_until(pinger_ns, port["fixed_ips"][0]["ip_address"])
+        t2 = time.monotonic()
+        active.append(t1 - t0)
+        pinged.append(t2 - t0)
+    return active, pinged
+
+
+def _preload(api: httpx.Client, net: str, count: int) -> None:
+    ids = []
+    for start in range(0, count, 100):
+        batch = [
+            {"network_id": net, "binding:host_id": H1, "device_owner": "compute:lab"}
+            for _ in range(min(100, count - start))
+        ]
+        ids += [p["id"] for p in api.post("/ports", json={"ports": batch}).json()["ports"]]
+    for pid in ids:
+        _wait_active(api, pid, timeout=600)
+
+
+def _restart_agent(lab: LabState, state: Path) -> float:
+    os.killpg(lab.pids[H1], signal.SIGKILL)
+    log = state / "logs" / f"agent-{H1}.log"
+    before = log.read_text().count("in sync:")
+    t0 = time.monotonic()
+    lab.pids[H1] = supervisor.start_agent(lab, H1)
+    lab.save()
+    while log.read_text().count("in sync:") == before:
+        time.sleep(0.01)
+        if time.monotonic() - t0 > 300:
+            raise RuntimeError("agent did not sync")
+    took = time.monotonic() - t0
+    last = [line for line in log.read_text().splitlines() if "in sync:" in line][-1]
+    m = re.search(r"first complete pass ([0-9.]+) ms", last)
+    print(f"  (agent's own first pass: {m.group(1) if m else '?'} ms)")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ports", type=int, default=100)
+    ap.add_argument("--preload", type=int, default=1000)
+    args = ap.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="kumo-bench-wiring-"))
+    results = []
+    try:
+        subprocess.run(
+            [KUMO, "up", "--hosts", "2", "--port", str(free_port()), "--prefix", PREFIX,
+             "--state-dir", str(state), "--detach"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        api, lab = _api(state)
+        api.put(f"/quotas/{_admin_project(state, lab)}", json={"quota": {"port": -1}})
+        net = api.post("/networks", json={"network": {"name": "wiring"}}).json()["network"]["id"]
+        api.post(
+            "/subnets",
+            json={"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.90.0.0/16"}},
+        )
+        pinger = api.post(
+            "/ports",
+            json={
+                "port": {"network_id": net, "binding:host_id": H2, "device_owner": "compute:lab"}
+            },
+        ).json()["port"]
+        _wait_active(api, pinger["id"])
+        pinger_ns = names.instance_netns(H2, pinger["id"])
+        active, pinged = _series(api, net, pinger_ns, args.ports)
+        results.append(("0 ports on host", active, pinged))
+        _preload(api, net, args.preload)
+        active, pinged = _series(api, net, pinger_ns, args.ports)
+        results.append((f"{args.preload + args.ports} ports on host", active, pinged))
+        resync = _restart_agent(lab, state)
+    finally:
+        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True)
+    print(f"# bench/wiring.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
+    for label, active, pinged in results:
+        print(f"{label:22s} create->ACTIVE {summary_ms(active)}")
+        print(f"{'':22s} create->ping   {summary_ms(pinged)}")
+    print(f"agent restart with {args.preload + 2 * args.ports} ports: in sync after {resync:.2f} s")
+
+
+def _admin_project(state: Path, lab: LabState) -> str:
+    token = supervisor._admin_token(state, lab.api_url)
+    r = httpx.get(f"{lab.api_url}/identity/v3/auth/projects", headers={"X-Auth-Token": token})
+    return next(p["id"] for p in r.json()["projects"] if p["name"] == "admin")
+
+
+if __name__ == "__main__":
+    main()
