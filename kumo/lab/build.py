@@ -97,6 +97,10 @@ def create(topo: Topology) -> None:
         )
         sysctl(ns, "net.ipv4.ip_forward", "1")
         sysctl(ns, "net.ipv6.conf.all.forwarding", "1")
+        # Every new namespace starts with bridged traffic sent through
+        # iptables/conntrack; nothing filters here yet, so turn it off.
+        sysctl(ns, "net.bridge.bridge-nf-call-iptables", "0")
+        sysctl(ns, "net.bridge.bridge-nf-call-ip6tables", "0")
 
 
 def destroy(topo: Topology) -> list[str]:
