@@ -1,0 +1,57 @@
+"""The tailer: in-memory window, database fallback, 410 below what is retained."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import delete
+
+from kumo.db.engine import Database
+from kumo.db.outbox_models import OutboxEvent
+from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.watch.tailer import Gone, Tailer
+
+
+def _emit(db: Database, n: int) -> None:
+    for i in range(n):
+
+        def work(uow: UnitOfWork, i: int = i) -> None:
+            uow.emit("port", "upsert", f"p{i}", ("network:n",), {"id": f"p{i}"})
+
+        run_in_transaction(db, work)
+
+
+def test_resume_from_database_and_gone_below_retention(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        _emit(db, 10)
+
+        async def scenario() -> None:
+            tailer = Tailer(db, keep=3)
+            await tailer.start()
+            assert tailer.last == 10
+            # Not in memory (the tailer started after them): read from the database.
+            events = await tailer.events_after(4)
+            assert [e.revision for e in events] == [5, 6, 7, 8, 9, 10]
+            # New events reach memory without a poke, by polling.
+            _emit(db, 2)
+            await tailer.wait(10, timeout=2.0)
+            for _ in range(40):
+                if tailer.last == 12:
+                    break
+                await asyncio.sleep(0.05)
+            assert [e.revision for e in await tailer.events_after(10)] == [11, 12]
+            # Pruned below revision 6: resuming from 2 is 410, from 5 still works.
+            with db.write_session() as s:
+                s.execute(delete(OutboxEvent).where(OutboxEvent.revision <= 5))
+                s.commit()
+            tailer.recent.clear()
+            with pytest.raises(Gone):
+                await tailer.events_after(2)
+            assert (await tailer.events_after(5))[0].revision == 6
+            await tailer.stop()
+
+        asyncio.run(scenario())
+    finally:
+        db.dispose()
