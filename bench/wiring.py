@@ -132,6 +132,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ports", type=int, default=100)
     ap.add_argument("--preload", type=int, default=1000)
+    ap.add_argument(
+        "--loaded-ports",
+        type=int,
+        default=None,
+        help="ports measured on the loaded host (default: --ports)",
+    )
     args = ap.parse_args()
     state = Path(tempfile.mkdtemp(prefix="kumo-bench-wiring-"))
     results = []
@@ -159,8 +165,9 @@ def main() -> None:
         active, pinged = _series(api, net, pinger_ns, args.ports)
         results.append(("0 ports on host", active, pinged))
         _preload(api, args.preload)
-        active, pinged = _series(api, net, pinger_ns, args.ports)
-        results.append((f"{args.preload + args.ports} ports on host", active, pinged))
+        loaded = args.loaded_ports or args.ports
+        active, pinged = _series(api, net, pinger_ns, loaded)
+        results.append((f"{args.preload + args.ports}+ ports on host", active, pinged))
         resync = _restart_agent(lab, state)
     finally:
         subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True)
@@ -168,7 +175,8 @@ def main() -> None:
     for label, active, pinged in results:
         print(f"{label:22s} create->ACTIVE {summary_ms(active)}")
         print(f"{'':22s} create->ping   {summary_ms(pinged)}")
-    print(f"agent restart with {args.preload + 2 * args.ports} ports: in sync after {resync:.2f} s")
+    total = args.preload + args.ports + (args.loaded_ports or args.ports)
+    print(f"agent restart with {total} ports: in sync after {resync:.2f} s")
 
 
 def _admin_project(state: Path, lab: LabState) -> str:

@@ -52,6 +52,10 @@ class Agent:
         self.stop_event = threading.Event()
         self.dirty = threading.Event()
         self.synced = threading.Event()
+        self.cache_ready = threading.Event()
+        """Set once a list covered every topic the cache then asked for: before
+        that the cache may hold ports without their networks, and a pass would
+        remove what is already right."""
         self.stats: dict[str, float] = {
             "applies": 0,
             "last_apply_seconds": 0.0,
@@ -110,10 +114,11 @@ class Agent:
                 revision, objects = self.client.list(topics)
                 self.cache.replace(revision, objects)
                 self.stats["relists"] += 1
-                self.dirty.set()
                 # The snapshot may have revealed local ports on new networks.
                 if self.cache.topics() != topics:
                     continue
+                self.cache_ready.set()
+                self.dirty.set()
                 delay = 0.2
                 for event in self.client.watch(revision, topics):
                     if self.stop_event.is_set():
@@ -144,6 +149,9 @@ class Agent:
             woke = self.dirty.wait(timeout)
             if self.stop_event.is_set():
                 return
+            if not self.cache_ready.is_set():
+                self.dirty.clear()
+                continue
             if woke:
                 time.sleep(self.config.debounce)
             self.dirty.clear()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -29,8 +31,6 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    import os
-
     return Settings(
         state_dir=Path(args.state_dir).resolve(),
         database_url=args.database_url or os.environ.get("KUMO_DATABASE_URL") or None,
@@ -43,29 +43,28 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def prepare(settings: Settings, console: Console | None = None) -> Path:
     """Migrate the database, bootstrap identity, write clouds.yaml.
 
-    Returns the path of clouds.yaml. Safe to run on every start.
+    Safe to run on every start. When clouds.yaml is missing but the admin
+    user exists (a new state directory on a shared database, say), the
+    admin password is reset so that the file written is usable.
     """
+    import secrets
+
     from kumo.identity.clouds import write_clouds_yaml
     from kumo.runtime import Runtime
 
     console = console or Console(stderr=True)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    clouds = settings.state_dir / "clouds.yaml"
     runtime = Runtime.open(settings)
     try:
         password = runtime.identity.bootstrap()
+        if password is None and not clouds.exists():
+            password = runtime.identity.bootstrap(admin_password=secrets.token_urlsafe(18))
+            console.print("[yellow]clouds.yaml was missing: the admin password was reset.[/]")
     finally:
         runtime.close()
-    clouds = settings.state_dir / "clouds.yaml"
-    if password is not None or not clouds.exists():
-        if password is None:
-            console.print(
-                f"[yellow]{clouds} is missing and the admin user already exists; "
-                "set a new password with `kumo serve --reset-admin` is not available yet.[/]"
-            )
-        else:
-            write_clouds_yaml(
-                clouds, f"{settings.base_url}/identity/v3", "admin", password, project_name="admin"
-            )
+    if password is not None:
+        write_clouds_yaml(clouds, f"{settings.base_url}/identity/v3", "admin", password)
     return clouds
 
 
@@ -79,11 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     console.print(
         f"credentials: [bold]{clouds}[/]  ->  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo"
     )
-    env_key = "KUMO_SETTINGS_JSON"
-    import json
-    import os
-
-    os.environ[env_key] = json.dumps(
+    os.environ["KUMO_SETTINGS_JSON"] = json.dumps(
         {
             "state_dir": str(settings.state_dir),
             "database_url": settings.database_url,

@@ -128,7 +128,12 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
     finally:
         agent.stop()
 
-    # Deleted while the agent was down: a fresh agent never wires it.
+    # Deleted while the agent was down: a fresh agent never wires it. And a
+    # port that stayed is in the very first plan the restarted agent applies
+    # (a first plan without it would tear down a wired instance).
+    kept = api.post(
+        "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostA"}}
+    ).json()["port"]
     again = RecordingApplier()
     port2 = api.post(
         "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostA"}}
@@ -138,6 +143,8 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
     restarted.start()
     try:
         _wait(lambda: restarted.synced.is_set())
-        assert again.wired_now() == frozenset()
+        assert again.wired_now() == frozenset({kept["id"]})
+        first_plan = again.plans[0][1]
+        assert {w.port_id for w in first_plan.wiring} == {kept["id"]}
     finally:
         restarted.stop()

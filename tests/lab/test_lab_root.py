@@ -122,6 +122,16 @@ def test_lab_overlay_end_to_end(lab: tuple[Path, str]) -> None:
                 continue
             assert ping(state, src, dip, count=1) == (snet == dnet), f"{src} -> {dst}"
 
+    def ifindex(host_ns: str, ifname: str) -> str:
+        out = subprocess.run(
+            ["ip", "-n", host_ns, "-o", "link", "show", ifname], capture_output=True, text=True
+        )
+        return out.stdout.split(":", 1)[0]
+
+    r2_port = next(p for p in api.get("/ports").json()["ports"] if p["name"] == "r2")
+    r2_tap = ifindex(f"{prefix}h2", names.tap_name(r2_port["id"]))
+    assert r2_tap
+
     # kill -9 the agent of r2's host while r1 pings r2; restart it: nothing lost.
     lab_state = LabState.load(state)
     assert lab_state is not None
@@ -151,7 +161,9 @@ def test_lab_overlay_end_to_end(lab: tuple[Path, str]) -> None:
     out, _ = pinger.communicate(timeout=60)
     assert " 0% packet loss" in out, out
 
-    # The restarted agent resynced and changed nothing: a new instance on that host still wires.
+    # The restarted agent resynced without rebuilding r2's plumbing (same
+    # interface), and a new instance on that host still wires.
+    assert ifindex(f"{prefix}h2", names.tap_name(r2_port["id"])) == r2_tap
     kumo(
         state,
         "lab",

@@ -142,7 +142,8 @@ def second_server(live_server: LiveServer) -> Iterator[str]:
     port = _free_port()
     state = live_server.state_dir.parent / f"second-{port}"
     state.mkdir()
-    (state / "fernet.key").write_bytes((live_server.state_dir / "fernet.key").read_bytes())
+    for name in ("fernet.key", "clouds.yaml"):
+        (state / name).write_bytes((live_server.state_dir / name).read_bytes())
     proc = subprocess.Popen(
         [KUMO, "serve", "--state-dir", str(state), "--port", str(port),
          "--database-url", live_server.database_url],
