@@ -102,6 +102,8 @@ class Dataplane:
             self.bridge_fdb,
         )
         self.plan = HostPlan(host=host)
+        self._full = True
+        """The next pass reads every namespace (first pass, after resync or a failure)."""
         self.failures = 0
         self.next_retry_at: float | None = None
 
@@ -122,6 +124,7 @@ class Dataplane:
     def apply(self, plan: HostPlan) -> ApplyResult:
         if plan.host != self.host:
             raise ValueError(f"plan for {plan.host!r} given to the dataplane of {self.host!r}")
+        changed = _changed_namespaces(self.plan, plan)
         self.plan = plan
         self.netns.update_desired(plan.netns)
         self.links.update_desired(plan.links)
@@ -133,16 +136,17 @@ class Dataplane:
         fdb_master = frozenset(e for e in plan.fdb if e.master)
         self.vxlan_fdb.update_desired(fdb_self, plan.links)
         self.bridge_fdb.update_desired(fdb_master, plan.links)
-        return self._run()
+        return self._run(None if self._full else changed)
 
     def retry(self) -> ApplyResult:
-        """Run the dirty reconcilers again with the last plan."""
-        return self._run()
+        """Run the dirty reconcilers again with the last plan (reading everything)."""
+        return self._run(None)
 
     def resync(self) -> None:
         """Make the next pass read and check everything."""
         for reconciler in self.reconcilers:
             reconciler.dirty = True
+        self._full = True
 
     @property
     def retry_due(self) -> bool:
@@ -169,8 +173,10 @@ class Dataplane:
         port_ids = (names.instance_port_id(ns) for ns in doomed)
         return frozenset(names.tap_name(pid) for pid in port_ids if pid)
 
-    def _run(self) -> ApplyResult:
+    def _run(self, only: frozenset[str] | None) -> ApplyResult:
         started = self.clock()
+        for r in self.reconcilers:
+            r.only = None if r is self.netns else only
         self.port.begin_pass()
         before = self.port.changes
         first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
@@ -188,6 +194,7 @@ class Dataplane:
         for reconciler in removals:
             ok = reconciler.apply_removals() and ok
         ok = ok and not any(r.dirty for r in self.reconcilers)
+        self._full = not ok
         if ok:
             self.failures = 0
             self.next_retry_at = None
@@ -218,3 +225,15 @@ class Dataplane:
             duration=self.clock() - started,
             ran=tuple(r.name for r in ran),
         )
+
+
+def _changed_namespaces(old: HostPlan, new: HostPlan) -> frozenset[str]:
+    """Namespaces holding an object that differs between two plans."""
+    changed: set[str] = {n.name for n in old.netns ^ new.netns}
+    for attr in ("links", "addresses", "routes", "neighbours", "fdb"):
+        for obj in getattr(old, attr) ^ getattr(new, attr):
+            changed.add(obj.netns)
+            peer = getattr(obj, "peer", None)
+            if peer is not None:
+                changed.add(peer.netns)
+    return frozenset(changed)

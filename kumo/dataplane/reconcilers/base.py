@@ -35,6 +35,10 @@ class Reconciler(ABC):
         self.in_place: set[ObjectKey] = set()
         self.errors: dict[ObjectKey, str] = {}
         self._leftovers: list[tuple[ObjectKey, Callable[[], None]]] = []
+        self.only: frozenset[str] | None = None
+        """Namespaces this pass reads besides the host's own; None: all. The
+        driver narrows a pass to the namespaces whose desired objects changed;
+        objects elsewhere keep the previous pass's verdict until a full pass."""
 
     def _set_desired(self, current: object, new: object) -> bool:
         if current != new:
@@ -47,11 +51,18 @@ class Reconciler(ABC):
         return self.apply_removals() and ok
 
     def apply_updates(self) -> bool:
+        previous = self.in_place
         self.in_place = set()
         self.errors = {}
         self._leftovers = []
         self.updates()
+        if self.only is not None:
+            self.in_place |= {k for k in previous if len(k) > 2 and not self.reads(k[1])}
         return not self.errors
+
+    def reads(self, netns: str) -> bool:
+        """Whether this pass reads ``netns`` back from the kernel."""
+        return self.only is None or netns == HOST_NS or netns in self.only
 
     def apply_removals(self) -> bool:
         leftovers, self._leftovers = self._leftovers, []

@@ -72,6 +72,8 @@ class KeyedReconciler(Reconciler, Generic[T]):
         for obj in self.desired:
             by_ns.setdefault(obj.netns, []).append(obj)
         for ns in sorted(self.scopes(), key=ns_order):
+            if not self.reads(ns):
+                continue
             wanted = sorted(by_ns.get(ns, ()), key=self.order)
             try:
                 actual = [o for o in self.read(ns) if self.owned(o)]

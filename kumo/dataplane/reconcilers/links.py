@@ -70,6 +70,8 @@ class LinkReconciler(Reconciler):
         for link in self.desired:
             by_ns.setdefault(link.netns, []).append(link)
         for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
+            if not self.reads(ns):
+                continue
             wanted = sorted(by_ns.get(ns, ()), key=lambda x: (_CREATE_ORDER[x.kind], x.name))
             try:
                 actual = {a.name: a for a in self.port.list_links(ns)}
