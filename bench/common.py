@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from kumo.identity.authbody import password_auth
+
 ROOT = Path(__file__).resolve().parent.parent
 KUMO = str(ROOT / ".venv" / "bin" / "kumo")
 
@@ -35,21 +37,7 @@ class Server:
     proc: subprocess.Popen[bytes]
 
     def token(self, project: str = "admin") -> str:
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": "admin",
-                            "domain": {"id": "default"},
-                            "password": self.admin_password,
-                        }
-                    },
-                },
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-            }
-        }
+        body = password_auth("admin", self.admin_password, project_name=project)
         r = httpx.post(f"{self.base}/identity/v3/auth/tokens", json=body, timeout=30)
         r.raise_for_status()
         return r.headers["X-Subject-Token"]

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from kumo.identity.authbody import password_auth
+
 PG_URL = os.environ.get("KUMO_TEST_PG_URL", "")
 KUMO = str(Path(sys.executable).parent / "kumo")
 
@@ -29,21 +31,7 @@ class LiveServer:
     database_url: str
 
     def token(self, project: str = "admin") -> str:
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": "admin",
-                            "domain": {"id": "default"},
-                            "password": self.admin_password,
-                        }
-                    },
-                },
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-            }
-        }
+        body = password_auth("admin", self.admin_password, project_name=project)
         r = httpx.post(f"{self.base}/identity/v3/auth/tokens", json=body, timeout=30)
         r.raise_for_status()
         return r.headers["X-Subject-Token"]

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from kumo.agent.config import AgentConfig
+from kumo.identity.authbody import password_auth
 
 
 class Gone(Exception):
@@ -34,23 +35,13 @@ class ApiClient:
             if self._token and time.time() < self._expires - 120:
                 return self._token
             c = self.config.credentials
-            body = {
-                "auth": {
-                    "identity": {
-                        "methods": ["password"],
-                        "password": {
-                            "user": {
-                                "name": c.username,
-                                "domain": {"id": c.user_domain_id},
-                                "password": c.password,
-                            }
-                        },
-                    },
-                    "scope": {
-                        "project": {"name": c.project_name, "domain": {"id": c.project_domain_id}}
-                    },
-                }
-            }
+            body = password_auth(
+                c.username,
+                c.password,
+                project_name=c.project_name,
+                user_domain_id=c.user_domain_id,
+                project_domain_id=c.project_domain_id,
+            )
             r = self._http.post(c.auth_url.rstrip("/") + "/auth/tokens?nocatalog", json=body)
             r.raise_for_status()
             self._token = r.headers["X-Subject-Token"]

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from kumo.identity.authbody import password_auth
 from kumo.lab import build
 from kumo.lab.topology import Topology, make
 
@@ -155,21 +156,7 @@ def _admin_token(state_dir: Path, url: str) -> str:
     import yaml
 
     auth = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]["kumo"]["auth"]
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": auth["username"],
-                        "domain": {"id": "default"},
-                        "password": auth["password"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": auth["project_name"], "domain": {"id": "default"}}},
-        }
-    }
+    body = password_auth(auth["username"], auth["password"], project_name=auth["project_name"])
     r = httpx.post(f"{url}/identity/v3/auth/tokens?nocatalog", json=body, timeout=10)
     r.raise_for_status()
     return r.headers["X-Subject-Token"]
