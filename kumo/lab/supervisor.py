@@ -31,6 +31,7 @@ class LabState:
     api_url: str
     state_dir: str
     pids: dict[str, int] = field(default_factory=dict)
+    database_url: str | None = None
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -104,22 +105,16 @@ def up(
         down(state_dir, console=console, quiet=True)
     topo = make(hosts, prefix)
     url = f"http://127.0.0.1:{port}"
-    state = LabState(prefix=prefix, hosts=hosts, api_url=url, state_dir=str(state_dir))
-    logs = state_dir / "logs"
-    kumo = kumo_command()
+    state = LabState(
+        prefix=prefix, hosts=hosts, api_url=url, state_dir=str(state_dir), database_url=database_url
+    )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
     ) as progress:
         task = progress.add_task("building namespaces")
         build.create(topo)
         progress.update(task, description="starting the API")
-        api_cmd = [*kumo, "serve", "--state-dir", str(state_dir), "--port", str(port)]
-        if database_url:
-            api_cmd += ["--database-url", database_url]
-        api = _spawn(api_cmd, logs / "api.log")
-        state.pids["api"] = api.pid
-        state.save()
-        _wait_healthy(url, api, logs / "api.log")
+        start_api(state)
         progress.update(task, description="creating agent credentials")
         _service_user(state_dir, url, database_url)
         for host in topo.hosts:
@@ -130,6 +125,20 @@ def up(
         _wait_agents(state_dir, url, {h.name for h in topo.hosts})
     summary(state, topo, console)
     return state
+
+
+def start_api(state: LabState) -> int:
+    """Start the lab's API server, wait until it answers, record its pid."""
+    port = state.api_url.rsplit(":", 1)[1]
+    cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
+    if state.database_url:
+        cmd += ["--database-url", state.database_url]
+    log = Path(state.state_dir) / "logs" / "api.log"
+    api = _spawn(cmd, log)
+    state.pids["api"] = api.pid
+    state.save()
+    _wait_healthy(state.api_url, api, log)
+    return api.pid
 
 
 def agent_command(state: LabState, host_name: str) -> list[str]:

@@ -179,6 +179,26 @@ def test_lab_overlay_end_to_end(lab: tuple[Path, str]) -> None:
     )
     assert ping(state, "r1", "10.50.0.14")
 
+    # Restart the API: agents re-watch from their revision and catch up.
+    os.killpg(lab_state.pids["api"], signal.SIGTERM)
+    time.sleep(0.5)
+    supervisor.start_api(lab_state)
+    api = _api(state)
+    kumo(
+        state,
+        "lab",
+        "instance",
+        "create",
+        "r5",
+        "--network",
+        "red",
+        "--host",
+        h[2],
+        "--ip",
+        "10.50.0.15",
+    )
+    assert ping(state, "r1", "10.50.0.15")
+
     # Deleting an instance removes its namespace and its host end.
     ports = {p["name"]: p for p in api.get("/ports").json()["ports"]}
     r4 = ports["r4"]
