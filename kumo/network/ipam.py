@@ -113,12 +113,6 @@ def lock_subnet(session: Session, subnet_id: str) -> None:
     session.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
 
 
-def allocated(session: Session, subnet_id: str) -> set[str]:
-    return set(
-        session.scalars(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id))
-    )
-
-
 # Where the last allocation of each subnet ended, per process: the next
 # search starts there instead of at the pool's start. Only a hint; the
 # database decides what is free.
@@ -220,11 +214,11 @@ def check_specific(session: Session, sub: Subnet, address: str, *, router_port: 
     return str(addr)
 
 
-def availability(sub: Subnet, used: int) -> tuple[int, int]:
-    """(total, used) addresses of a subnet's pools."""
+def pool_size(sub: Subnet) -> int:
+    """How many addresses the subnet's pools hold."""
     total = 0
     for pool in sub.allocation_pools or []:
         total += (
             int(ipaddress.ip_address(pool["end"])) - int(ipaddress.ip_address(pool["start"])) + 1
         )
-    return total, used
+    return total

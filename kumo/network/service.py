@@ -262,7 +262,7 @@ class NetworkService:
                 for sub in s.scalars(
                     select(Subnet).where(Subnet.network_id == net.id).order_by(Subnet.created_at)
                 ):
-                    total, _ = ipam.availability(sub, 0)
+                    total = ipam.pool_size(sub)
                     subs.append(
                         {
                             "subnet_id": sub.id,

@@ -208,10 +208,6 @@ def paginate(
     return page, links
 
 
-def known_attributes(items: list[dict[str, Any]], extra: set[str] | None = None) -> set[str]:
-    return set(items[0]) | (extra or set()) if items else set(extra or set())
-
-
 def list_response(
     request: Request,
     collection: str,
