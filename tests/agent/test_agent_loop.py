@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +20,7 @@ from kumo.compiler.plan import HostPlan
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.slow
+OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,16 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
             headers={"X-Auth-Token": live_server.token()},
         ).json()["agents"]
         assert [(a["host"], a["alive"]) for a in agents] == [("hostA", True)]
+        cli = subprocess.run(
+            [OPENSTACK, "network", "agent", "list", "-f", "json"],
+            env=live_server.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        listed = json.loads(cli.stdout)
+        assert [(a["Host"], a["Alive"]) for a in listed] == [("hostA", True)]
 
         port = api.post(
             "/ports", json={"port": {"network_id": net["id"], "binding:host_id": "hostA"}}
