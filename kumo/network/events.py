@@ -35,9 +35,16 @@ def subnet(uow: UnitOfWork, sub: Subnet, op: str = "upsert") -> dict[str, object
 
 
 def port(
-    uow: UnitOfWork, p: Port, op: str = "upsert", old_host: str | None = None
+    uow: UnitOfWork,
+    p: Port,
+    op: str = "upsert",
+    old_host: str | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, object]:
-    body = port_view(p, taglib.tags_for(uow.session, [p.id]).get(p.id, []))
+    """Emit a port event; ``tags`` may be given when known (a new port has none)."""
+    if tags is None:
+        tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
+    body = port_view(p, tags)
     topics = [f"network:{p.network_id}"]
     for host in (p.host, old_host):
         if host and f"host:{host}" not in topics:

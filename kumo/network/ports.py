@@ -303,17 +303,13 @@ def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[
     fixed = _allocate(
         s, net, mac, body.get("fixed_ips"), device_owner, default="fixed_ips" not in body
     )
+    port.fixed_ips = [
+        IPAllocation(subnet_id=subnet_id, network_id=net.id, ip_address=address)
+        for subnet_id, address in fixed
+    ]
     s.add(port)
     s.flush()
-    for subnet_id, address in fixed:
-        s.add(
-            IPAllocation(
-                port_id=port.id, subnet_id=subnet_id, network_id=net.id, ip_address=address
-            )
-        )
-    s.flush()
-    s.refresh(port, ["fixed_ips"])
-    events.port(uow, port)
+    events.port(uow, port, tags=[])
     return port
 
 
