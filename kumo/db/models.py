@@ -13,21 +13,31 @@ from kumo.db.network_models import (
     Tag,
 )
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.db.secgroup_models import (
+    DefaultSecurityGroup,
+    PortSecurityGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 
 __all__ = [
     "Agent",
     "Base",
+    "DefaultSecurityGroup",
     "Domain",
     "IPAllocation",
     "Network",
     "OutboxCounter",
     "OutboxEvent",
     "Port",
+    "PortSecurityGroup",
     "Project",
     "Quota",
     "Revocation",
     "Role",
     "RoleAssignment",
+    "SecurityGroup",
+    "SecurityGroupRule",
     "SegmentAllocation",
     "Subnet",
     "Tag",

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kumo.db.base import Base, StandardAttrs, new_uuid
+from kumo.db.secgroup_models import PortSecurityGroup
 
 
 class Network(StandardAttrs, Base):
@@ -95,7 +96,6 @@ class Port(StandardAttrs, Base):
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_address_pairs: Mapped[list] = mapped_column(default=list)
     extra_dhcp_opts: Mapped[list] = mapped_column(default=list)
-    security_group_ids: Mapped[list] = mapped_column(default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
@@ -104,6 +104,16 @@ class Port(StandardAttrs, Base):
         lazy="selectin",
         order_by="IPAllocation.id",
     )
+    security_group_bindings: Mapped[list[PortSecurityGroup]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by=PortSecurityGroup.security_group_id,
+    )
+
+    @property
+    def security_group_ids(self) -> list[str]:
+        """The port's groups, sorted by id (the binding table's order)."""
+        return [b.security_group_id for b in self.security_group_bindings]
 
 
 class IPAllocation(Base):

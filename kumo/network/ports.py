@@ -296,9 +296,9 @@ def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[
         port_security_enabled=port_security,
         allowed_address_pairs=pairs,
         extra_dhcp_opts=_dhcp_opts(body.get("extra_dhcp_opts")),
-        security_group_ids=_security_groups(body.get("security_groups")),
         dns_name=validate.string(body, "dns_name") if "dns_name" in body else "",
     )
+    _security_groups(body.get("security_groups"))
     _binding(port, body)
     fixed = _allocate(
         s, net, mac, body.get("fixed_ips"), device_owner, default="fixed_ips" not in body
@@ -361,7 +361,7 @@ def update(
                 merged[opt_key] = opt
         port.extra_dhcp_opts = list(merged.values())
     if "security_groups" in body:
-        port.security_group_ids = _security_groups(body["security_groups"])
+        _security_groups(body["security_groups"])
     _binding(port, body)
     if "fixed_ips" in body:
         _reallocate(s, port, body["fixed_ips"])

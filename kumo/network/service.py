@@ -17,6 +17,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
+from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import ipam, networks, policy, ports, subnets
 from kumo.network import tags as taglib
@@ -228,6 +229,7 @@ class NetworkService:
     def _render_ports(self, s: Session, ids: list[str]) -> None:
         c = Port.__table__.c
         a = IPAllocation.__table__.c
+        b = PortSecurityGroup.__table__.c
         conn = s.connection()
         if len(self._port_views) > 100_000:
             self._port_views.clear()
@@ -238,9 +240,13 @@ class NetworkService:
             aq = select(a.port_id, a.subnet_id, a.ip_address).where(a.port_id.in_(chunk))
             for port_id, subnet_id, address in conn.execute(aq.order_by(a.id)):
                 ips.setdefault(port_id, []).append({"subnet_id": subnet_id, "ip_address": address})
+            groups: dict[str, list[str]] = {}
+            bq = select(b.port_id, b.security_group_id).where(b.port_id.in_(chunk))
+            for port_id, group_id in conn.execute(bq.order_by(b.port_id, b.security_group_id)):
+                groups.setdefault(port_id, []).append(group_id)
             tags = taglib.tags_for(s, chunk)
             for r in rows:
-                view = port_view(r, tags.get(r.id, []), ips.get(r.id, []))
+                view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
                 self._port_views[r.id] = (r.revision_number, view)
 
     # -- availability --------------------------------------------------------------------

@@ -78,12 +78,18 @@ def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
 
 
 def port_view(
-    port: Any, tags: list[str], fixed_ips: list[dict[str, str]] | None = None
+    port: Any,
+    tags: list[str],
+    fixed_ips: list[dict[str, str]] | None = None,
+    security_groups: list[str] | None = None,
 ) -> dict[str, Any]:
     """``port`` is a Port or a Core row with the same column names; for rows,
-    ``fixed_ips`` carries the port's allocations (already rendered)."""
+    ``fixed_ips`` carries the port's allocations (already rendered) and
+    ``security_groups`` its group ids (sorted, as the binding table keeps them)."""
     if fixed_ips is None:
         fixed_ips = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips]
+    if security_groups is None:
+        security_groups = list(port.security_group_ids)
     return {
         "id": port.id,
         "name": port.name,
@@ -98,7 +104,7 @@ def port_view(
         "fixed_ips": fixed_ips,
         "allowed_address_pairs": [dict(p) for p in port.allowed_address_pairs or []],
         "extra_dhcp_opts": [dict(o) for o in port.extra_dhcp_opts or []],
-        "security_groups": list(port.security_group_ids or []),
+        "security_groups": security_groups,
         "port_security_enabled": port.port_security_enabled,
         "dns_name": port.dns_name,
         "binding:host_id": port.host,

@@ -125,6 +125,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("domain_id", "name", name=op.f("uq_roles_domain_id_name")),
     )
     op.create_table(
+        "security_groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("stateful", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_security_groups")),
+    )
+    with op.batch_alter_table("security_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_security_groups_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("resource_type", sa.String(length=32), nullable=False),
@@ -136,6 +153,21 @@ def upgrade() -> None:
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tags_resource_id"), ["resource_id"], unique=False)
 
+    op.create_table(
+        "default_security_groups",
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("security_group_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["security_group_id"],
+            ["security_groups.id"],
+            name=op.f("fk_default_security_groups_security_group_id_security_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", name=op.f("pk_default_security_groups")),
+        sa.UniqueConstraint(
+            "security_group_id", name=op.f("uq_default_security_groups_security_group_id")
+        ),
+    )
     op.create_table(
         "ports",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -155,7 +187,6 @@ def upgrade() -> None:
         sa.Column("port_security_enabled", sa.Boolean(), nullable=False),
         sa.Column("allowed_address_pairs", sa.JSON(), nullable=False),
         sa.Column("extra_dhcp_opts", sa.JSON(), nullable=False),
-        sa.Column("security_group_ids", sa.JSON(), nullable=False),
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -225,6 +256,49 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_role_assignments_target", ["target_type", "target_id"], unique=False
+        )
+
+    op.create_table(
+        "security_group_rules",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("security_group_id", sa.String(length=36), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("ethertype", sa.String(length=8), nullable=False),
+        sa.Column("protocol", sa.String(length=32), nullable=True),
+        sa.Column("port_range_min", sa.Integer(), nullable=True),
+        sa.Column("port_range_max", sa.Integer(), nullable=True),
+        sa.Column("remote_ip_prefix", sa.String(length=64), nullable=True),
+        sa.Column("remote_group_id", sa.String(length=36), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["remote_group_id"],
+            ["security_groups.id"],
+            name=op.f("fk_security_group_rules_remote_group_id_security_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["security_group_id"],
+            ["security_groups.id"],
+            name=op.f("fk_security_group_rules_security_group_id_security_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_security_group_rules")),
+    )
+    with op.batch_alter_table("security_group_rules", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_security_group_rules_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_security_group_rules_remote_group_id"), ["remote_group_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_security_group_rules_security_group_id"),
+            ["security_group_id"],
+            unique=False,
         )
 
     op.create_table(
@@ -338,11 +412,41 @@ def upgrade() -> None:
             batch_op.f("ix_ip_allocations_subnet_id"), ["subnet_id"], unique=False
         )
 
+    op.create_table(
+        "port_security_groups",
+        sa.Column("port_id", sa.String(length=36), nullable=False),
+        sa.Column("security_group_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["port_id"],
+            ["ports.id"],
+            name=op.f("fk_port_security_groups_port_id_ports"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["security_group_id"],
+            ["security_groups.id"],
+            name=op.f("fk_port_security_groups_security_group_id_security_groups"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "port_id", "security_group_id", name=op.f("pk_port_security_groups")
+        ),
+    )
+    with op.batch_alter_table("port_security_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_port_security_groups_security_group_id"),
+            ["security_group_id"],
+            unique=False,
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("port_security_groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_port_security_groups_security_group_id"))
+
+    op.drop_table("port_security_groups")
     with op.batch_alter_table("ip_allocations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ip_allocations_subnet_id"))
         batch_op.drop_index(batch_op.f("ix_ip_allocations_port_id"))
@@ -359,6 +463,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_segment_allocations_network_id"))
 
     op.drop_table("segment_allocations")
+    with op.batch_alter_table("security_group_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_security_group_rules_security_group_id"))
+        batch_op.drop_index(batch_op.f("ix_security_group_rules_remote_group_id"))
+        batch_op.drop_index(batch_op.f("ix_security_group_rules_project_id"))
+
+    op.drop_table("security_group_rules")
     with op.batch_alter_table("role_assignments", schema=None) as batch_op:
         batch_op.drop_index("ix_role_assignments_target")
         batch_op.drop_index(batch_op.f("ix_role_assignments_actor_id"))
@@ -372,10 +482,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ports_device")
 
     op.drop_table("ports")
+    op.drop_table("default_security_groups")
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tags_resource_id"))
 
     op.drop_table("tags")
+    with op.batch_alter_table("security_groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_security_groups_project_id"))
+
+    op.drop_table("security_groups")
     op.drop_table("roles")
     with op.batch_alter_table("revocations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_revocations_user_id"))
