@@ -7,7 +7,7 @@ from typing import Any
 
 from kumo.compiler.model import ClusterView
 
-KINDS = ("network", "subnet", "port", "agent")
+KINDS = ("network", "subnet", "port", "agent", "security_group")
 
 
 class Cache:
@@ -42,8 +42,11 @@ class Cache:
                 table[str(body["id"])] = body
 
     def _relevant_port(self, body: dict[str, Any]) -> bool:
-        """A port on a network this host serves, or bound here."""
+        """A port on a network this host serves, bound here, or a member of
+        a security group this host's filters refer to."""
         if body.get("binding:host_id") == self.host:
+            return True
+        if set(body.get("security_groups") or ()) & self._groups_locked():
             return True
         return any(
             pid != body.get("id")
@@ -51,6 +54,20 @@ class Cache:
             and p.get("binding:host_id") == self.host
             for pid, p in self._objects["port"].items()
         )
+
+    def _groups_locked(self) -> set[str]:
+        """Groups of local ports and the remote groups their rules name."""
+        groups: set[str] = set()
+        for p in self._objects["port"].values():
+            if p.get("binding:host_id") == self.host:
+                groups.update(str(g) for g in p.get("security_groups") or ())
+        remote: set[str] = set()
+        for gid in groups:
+            body = self._objects["security_group"].get(gid) or {}
+            for rule in body.get("security_group_rules") or ():
+                if rule.get("remote_group_id"):
+                    remote.add(str(rule["remote_group_id"]))
+        return groups | remote
 
     def local_ports(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -67,7 +84,15 @@ class Cache:
                 for b in self._objects["port"].values()
                 if b.get("binding:host_id") == self.host and b.get("network_id")
             }
-        return frozenset({f"host:{self.host}", "agents", *(f"network:{n}" for n in networks)})
+            groups = self._groups_locked()
+        return frozenset(
+            {
+                f"host:{self.host}",
+                "agents",
+                *(f"network:{n}" for n in networks),
+                *(f"secgroup:{g}" for g in groups),
+            }
+        )
 
     def view(self) -> ClusterView:
         with self._lock:
@@ -76,6 +101,7 @@ class Cache:
                 subnets=dict(self._objects["subnet"]),
                 ports=dict(self._objects["port"]),
                 agents=dict(self._objects["agent"]),
+                security_groups=dict(self._objects["security_group"]),
             )
 
     def set_port_status(self, port_id: str, status: str) -> None:

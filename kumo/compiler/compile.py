@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kumo.compiler import names
+from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -121,6 +122,13 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         for stage in STAGES:
             shared |= stage(net, out)
         _instances(net, out, frozenset(shared))
+    firewall = compile_firewall(host, view, local_networks)
+    if firewall.ports:
+        filtered = {f.port_id for f in firewall.ports}
+        out.wiring = {
+            PortWiring(w.port_id, w.requires | {firewall.key}) if w.port_id in filtered else w
+            for w in out.wiring
+        }
     return HostPlan(
         host=host,
         netns=frozenset(out.netns),
@@ -131,6 +139,7 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         fdb=frozenset(out.fdb),
         instances=frozenset(out.instances),
         wiring=frozenset(out.wiring),
+        firewall=firewall,
     )
 
 
@@ -186,6 +195,7 @@ def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
         return frozenset()
     vxlan = names.vxlan_name(network.id)
     seen_macs: set[str] = set()
+    neighbours: dict[str, NeighEntry] = {}
     for port in net.ports:  # sorted by id: a duplicated MAC resolves the same way every time
         if not port.host or port.host == net.host or not port.mac:
             continue
@@ -198,7 +208,21 @@ def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
         for fixed in port.fixed_ips:
             ip = _parse_ip(fixed.ip_address)
             if ip is not None:
-                out.neighbours.add(NeighEntry(HOST_NS, vxlan, str(ip), port.mac))
+                neighbours[str(ip)] = NeighEntry(HOST_NS, vxlan, str(ip), port.mac)
+        for pair in port.address_pairs:
+            # A single-address pair (a VIP) is answered like a fixed IP; the
+            # first port (by id) that claims it wins. CIDR pairs are not.
+            ip = _parse_ip(pair.ip_address.removesuffix("/32").removesuffix("/128"))
+            if ip is None or str(ip) in neighbours:
+                continue
+            neighbours[str(ip)] = NeighEntry(HOST_NS, vxlan, str(ip), pair.mac_address)
+            if pair.mac_address not in seen_macs:
+                seen_macs.add(pair.mac_address)
+                out.fdb.add(
+                    FdbEntry(HOST_NS, vxlan, pair.mac_address, master=False, dst=remote.tunnel_ip)
+                )
+                out.fdb.add(FdbEntry(HOST_NS, vxlan, pair.mac_address, master=True))
+    out.neighbours.update(neighbours.values())
     return frozenset()
 
 

@@ -97,10 +97,20 @@ class PortView:
     admin_state_up: bool
     mtu: int | None = None
     """Only when the body carries one; otherwise the network's MTU applies."""
+    port_security: bool = False
+    """``port_security_enabled``: filter and anti-spoofing apply."""
+    security_groups: tuple[str, ...] = ()
+    address_pairs: tuple[AddressPair, ...] = ()
+    """``allowed_address_pairs``, the MAC defaulting to the port's own."""
+
+    @property
+    def ip_addresses(self) -> tuple[str, ...]:
+        return tuple(f.ip_address for f in self.fixed_ips)
 
     @classmethod
     def from_body(cls, body: Body) -> PortView:
         mtu = body.get("mtu")
+        mac = str(body["mac_address"]).lower()
         return cls(
             id=str(body["id"]),
             network_id=str(body["network_id"]),
@@ -114,7 +124,117 @@ class PortView:
             device_id=str(body.get("device_id") or ""),
             admin_state_up=bool(body.get("admin_state_up", True)),
             mtu=int(mtu) if mtu else None,
+            port_security=bool(body.get("port_security_enabled", False)),
+            security_groups=tuple(sorted(str(g) for g in body.get("security_groups") or ())),
+            address_pairs=tuple(
+                sorted(
+                    AddressPair(str(p["ip_address"]), str(p.get("mac_address") or mac).lower())
+                    for p in body.get("allowed_address_pairs") or ()
+                )
+            ),
         )
+
+
+@dataclass(frozen=True, order=True)
+class AddressPair:
+    ip_address: str
+    """An address or a CIDR."""
+    mac_address: str
+
+
+@dataclass(frozen=True, order=True)
+class RuleView:
+    """One security group rule, normalised: protocol as its IP protocol number."""
+
+    id: str
+    direction: str
+    """``ingress`` or ``egress``."""
+    ethertype: int
+    """4 or 6."""
+    protocol: int | None
+    """None: any protocol."""
+    port_range_min: int | None
+    port_range_max: int | None
+    remote_ip_prefix: str | None
+    remote_group_id: str | None
+
+    @classmethod
+    def from_body(cls, body: Body) -> RuleView:
+        ethertype = 6 if str(body.get("ethertype") or "IPv4") == "IPv6" else 4
+        direction = str(body["direction"])
+        if direction not in ("ingress", "egress"):
+            raise ValueError(f"direction {direction!r}")
+        pmin, pmax = body.get("port_range_min"), body.get("port_range_max")
+        return cls(
+            id=str(body["id"]),
+            direction=direction,
+            ethertype=ethertype,
+            protocol=protocol_number(body.get("protocol"), ethertype),
+            port_range_min=int(pmin) if pmin is not None else None,
+            port_range_max=int(pmax) if pmax is not None else None,
+            remote_ip_prefix=body.get("remote_ip_prefix") or None,
+            remote_group_id=body.get("remote_group_id") or None,
+        )
+
+
+@dataclass(frozen=True)
+class SecurityGroupView:
+    id: str
+    rules: tuple[RuleView, ...]
+    """Sorted by rule id."""
+    stateful: bool = True
+
+    @classmethod
+    def from_body(cls, body: Body) -> SecurityGroupView:
+        return cls(
+            id=str(body["id"]),
+            rules=tuple(
+                sorted(RuleView.from_body(r) for r in body.get("security_group_rules") or ())
+            ),
+            stateful=bool(body.get("stateful", True)),
+        )
+
+
+PROTOCOL_NUMBERS = {
+    "icmp": 1,
+    "igmp": 2,
+    "ipip": 4,
+    "tcp": 6,
+    "egp": 8,
+    "udp": 17,
+    "dccp": 33,
+    "ipv6-encap": 41,
+    "ipv6-route": 43,
+    "ipv6-frag": 44,
+    "rsvp": 46,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "icmpv6": 58,
+    "ipv6-icmp": 58,
+    "ipv6-nonxt": 59,
+    "ipv6-opts": 60,
+    "ospf": 89,
+    "pgm": 113,
+    "vrrp": 112,
+    "sctp": 132,
+    "udplite": 136,
+}
+
+
+def protocol_number(protocol: object, ethertype: int) -> int | None:
+    """A rule's protocol (name, number or any) as an IP protocol number.
+
+    ``icmp`` on an IPv6 rule means ICMPv6, as in the API."""
+    if protocol is None or str(protocol).lower() in ("", "any"):
+        return None
+    text = str(protocol).lower()
+    number = int(text) if text.isdigit() else PROTOCOL_NUMBERS[text]
+    if ethertype == 6 and number == 1:
+        return 58
+    if not 0 <= number <= 255:
+        raise ValueError(f"protocol {protocol!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -166,6 +286,7 @@ class ClusterView:
     subnets: Mapping[str, SubnetView] = field(default_factory=lambda: _frozen({}))
     ports: Mapping[str, PortView] = field(default_factory=lambda: _frozen({}))
     hosts: Mapping[str, HostView] = field(default_factory=lambda: _frozen({}))
+    security_groups: Mapping[str, SecurityGroupView] = field(default_factory=lambda: _frozen({}))
     invalid: tuple[str, ...] = ()
     """Ids (or ``kind:?``) of bodies that could not be parsed."""
 
@@ -176,11 +297,13 @@ class ClusterView:
         subnets: Bodies = (),
         ports: Bodies = (),
         agents: Bodies = (),
+        security_groups: Bodies = (),
     ) -> ClusterView:
         invalid: list[str] = []
         nets = _parse("network", networks, NetworkView.from_body, invalid)
         subs = _parse("subnet", subnets, SubnetView.from_body, invalid)
         prts = _parse("port", ports, PortView.from_body, invalid)
+        groups = _parse("security_group", security_groups, SecurityGroupView.from_body, invalid)
         hosts: dict[str, HostView] = {}
         # Several agents may report for one host; the one with a tunnel IP
         # (lowest agent id first) describes the host's dataplane.
@@ -198,6 +321,7 @@ class ClusterView:
             subnets=_frozen(subs),
             ports=_frozen(prts),
             hosts=_frozen(hosts),
+            security_groups=_frozen(groups),
             invalid=tuple(sorted(invalid)),
         )
 
@@ -208,7 +332,7 @@ class ClusterView:
         return tuple(p for p in self.ports.values() if p.network_id == network_id)
 
 
-T = TypeVar("T", NetworkView, SubnetView, PortView)
+T = TypeVar("T", NetworkView, SubnetView, PortView, SecurityGroupView)
 
 
 def _parse(

@@ -17,6 +17,7 @@ count as wired.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
@@ -190,6 +191,7 @@ class HostPlan:
     fdb: frozenset[FdbEntry] = field(default_factory=frozenset)
     instances: frozenset[InstancePlumbing] = field(default_factory=frozenset)
     wiring: frozenset[PortWiring] = field(default_factory=frozenset)
+    firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -237,3 +239,87 @@ def _describe_link(link: Link) -> str:
     if link.peer is not None:
         parts.append(f"peer {_ns(link.peer.netns)}/{link.peer.name}")
     return " ".join(parts)
+
+
+# -- firewall (security groups and anti-spoofing) ------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class FirewallRule:
+    """One allow rule of a port, as the kernel will match it.
+
+    ``remote`` is a CIDR, the name of an address set (``@name``), or None
+    for any address; for ingress it is the source, for egress the
+    destination. Ports are only set for protocols that have them (TCP, UDP,
+    SCTP, DCCP, UDP-Lite); ``icmp_type``/``icmp_code`` only for ICMP(v6)."""
+
+    direction: Literal["ingress", "egress"]
+    family: int
+    protocol: int | None = None
+    port_min: int | None = None
+    port_max: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    remote: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class SpoofPair:
+    """A (MAC, address or CIDR) a port may send from."""
+
+    mac: str
+    cidr: str
+
+
+@dataclass(frozen=True, order=True)
+class PortFilter:
+    """The filter of one port with port security: anti-spoofing on the bridge
+    and its security groups' rules (plus the implicit DHCP/ND allowances)."""
+
+    index: int
+    """1..65535, unique on the host: the port's mark in the kernel rules."""
+    port_id: str
+    ifname: str
+    """The port's bridge port (the instance veth's host end)."""
+    mac: str
+    zone: int
+    """The conntrack zone of the port's network."""
+    pairs: tuple[SpoofPair, ...]
+    """Own MAC with each fixed IP and IPv6 link-local address, then the
+    allowed address pairs; sorted."""
+    rules: tuple[FirewallRule, ...]
+    """Sorted; duplicates removed."""
+
+
+@dataclass(frozen=True, order=True)
+class AddressSet:
+    """Members of a remote security group, one set per IP family."""
+
+    name: str
+    family: int
+    elements: frozenset[str]
+    """Addresses and CIDRs, collapsed so that none overlap."""
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    zones: tuple[tuple[str, int], ...] = ()
+    """(bridge, conntrack zone) for every network bridge on the host, sorted."""
+    ports: tuple[PortFilter, ...] = ()
+    """Sorted by index."""
+    sets: tuple[AddressSet, ...] = ()
+    """Sorted by name."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.ports
+
+    def structure(self) -> str:
+        """A digest of everything but set elements: equal digests mean the
+        ruleset only needs its sets' elements brought up to date."""
+        shape = (self.zones, self.ports, tuple((s.name, s.family) for s in self.sets))
+        return hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("firewall", HOST_NS)

@@ -1,7 +1,7 @@
 """Dataplane: runs the reconcilers for one host's plan and reports wired ports.
 
 Order (creations): netns → links → masters → addresses → routes →
-neighbours → VXLAN FDB → bridge FDB; removals of leftovers run after all
+neighbours → VXLAN FDB → bridge FDB → firewall (nftables); removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
 batched kernel operation (deleting 200 veths one by one cost ~25 ms each
@@ -27,10 +27,12 @@ from types import MappingProxyType
 
 from kumo.compiler import names
 from kumo.compiler.plan import HostPlan, ObjectKey
+from kumo.dataplane.nftables.port import FakeNft, NftPort
 from kumo.dataplane.port import KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
     AddressReconciler,
     BridgeFdbReconciler,
+    FirewallReconciler,
     LinkReconciler,
     MasterReconciler,
     NeighbourReconciler,
@@ -78,7 +80,11 @@ class Dataplane:
         settings: DataplaneSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        nft: NftPort | None = None,
     ) -> None:
+        """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
+        usually a fake when the caller builds the driver itself;
+        ``for_host`` wires the real tools."""
         self.port = kernel if isinstance(kernel, KernelPort) else KernelPort(kernel)
         self.host = host
         self.settings = settings or DataplaneSettings()
@@ -91,6 +97,7 @@ class Dataplane:
         self.neighbours = NeighbourReconciler(self.port, host)
         self.vxlan_fdb = VxlanFdbReconciler(self.port, host)
         self.bridge_fdb = BridgeFdbReconciler(self.port, host)
+        self.firewall = FirewallReconciler(self.port, host, nft or FakeNft())
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
             self.links,
@@ -100,6 +107,7 @@ class Dataplane:
             self.neighbours,
             self.vxlan_fdb,
             self.bridge_fdb,
+            self.firewall,
         )
         self.plan = HostPlan(host=host)
         self._full = True
@@ -114,8 +122,9 @@ class Dataplane:
         """A dataplane on the real kernel; ``host_netns`` names the namespace
         that is this host (the lab), None means the agent's own namespace."""
         from kumo.dataplane.kernel import KernelAdapter
+        from kumo.dataplane.nftables.port import NftCommands
 
-        return cls(KernelAdapter(host_netns), host, settings)
+        return cls(KernelAdapter(host_netns), host, settings, nft=NftCommands(host_netns))
 
     def close(self) -> None:
         """Release the kernel adapter's sockets."""
@@ -136,6 +145,7 @@ class Dataplane:
         fdb_master = frozenset(e for e in plan.fdb if e.master)
         self.vxlan_fdb.update_desired(fdb_self, plan.links)
         self.bridge_fdb.update_desired(fdb_master, plan.links)
+        self.firewall.update_desired(plan.firewall)
         return self._run(None if self._full else changed)
 
     def retry(self) -> ApplyResult:
@@ -146,6 +156,7 @@ class Dataplane:
         """Make the next pass read and check everything."""
         for reconciler in self.reconcilers:
             reconciler.dirty = True
+        self.firewall.rewrite = True
         self._full = True
 
     @property

@@ -3,6 +3,7 @@
 from kumo.dataplane.reconcilers.addresses import AddressReconciler
 from kumo.dataplane.reconcilers.base import Reconciler
 from kumo.dataplane.reconcilers.fdb import BridgeFdbReconciler, VxlanFdbReconciler
+from kumo.dataplane.reconcilers.firewall import FirewallReconciler
 from kumo.dataplane.reconcilers.links import LinkReconciler
 from kumo.dataplane.reconcilers.masters import MasterReconciler
 from kumo.dataplane.reconcilers.neighbours import NeighbourReconciler
@@ -12,6 +13,7 @@ from kumo.dataplane.reconcilers.routes import RouteReconciler
 __all__ = [
     "AddressReconciler",
     "BridgeFdbReconciler",
+    "FirewallReconciler",
     "LinkReconciler",
     "MasterReconciler",
     "NeighbourReconciler",

@@ -1,0 +1,209 @@
+"""compile_firewall: the security-group and anti-spoofing part of a host plan.
+
+Pure. For every port bound to the host with port security on, it yields a
+``PortFilter``: the (MAC, address) pairs the port may send from and the
+allow rules of all its security groups. Rules that name a remote group
+refer to an ``AddressSet`` holding the addresses of every port in that group
+the cache knows (on any host), so a port joining or leaving a group changes
+set elements only, never rules.
+
+Conntrack zones: one per network bridge, so that two projects' overlapping
+CIDRs on one host never share connection state. The zone is derived from
+the network's segment, which is unique per network: the VNI for VXLAN
+networks (the VNI range must stay below ``VLAN_ZONE_BASE``), ``VLAN_ZONE_BASE``
+plus the VLAN id for VLAN networks, and the top of the zone space for flat
+networks (one per physical network, numbered in the host's mapping order).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, NetworkView, PortView, RuleView
+from kumo.compiler.plan import (
+    AddressSet,
+    FirewallPlan,
+    FirewallRule,
+    PortFilter,
+    SpoofPair,
+)
+
+VLAN_ZONE_BASE = 0xF000
+FLAT_ZONE_TOP = 0xFFFF
+MAX_FILTERED_PORTS = 0xFFFF
+PORTED_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
+ICMP_PROTOCOLS = frozenset({1, 58})
+
+
+def conntrack_zone(network: NetworkView, physnets: Iterable[str] = ()) -> int:
+    """The conntrack zone of a network's bridge (see the module docstring)."""
+    seg = network.segmentation_id
+    if network.network_type == "vxlan" and seg is not None and 0 < seg < VLAN_ZONE_BASE:
+        return seg
+    if network.network_type == "vlan" and seg is not None:
+        return VLAN_ZONE_BASE + seg
+    if network.network_type == "flat":
+        order = list(physnets)
+        if network.physical_network in order:
+            return FLAT_ZONE_TOP - order.index(network.physical_network)
+    return FLAT_ZONE_TOP - 64 - (int(names.short_id(network.id)[:6], 16) % 2048)
+
+
+def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> FirewallPlan:
+    me = view.hosts.get(host)
+    physnets = [p for p, _ in me.bridge_mappings] if me else []
+    zone_of = {
+        n: conntrack_zone(view.networks[n], physnets) for n in networks if n in view.networks
+    }
+    zones = sorted((names.bridge_name(n), z) for n, z in zone_of.items())
+    local = sorted(
+        (
+            p
+            for p in view.ports.values()
+            if p.host == host
+            and p.port_security
+            and _is_instance(p)
+            and p.mac
+            and p.network_id in zone_of
+        ),
+        key=lambda p: p.id,
+    )[:MAX_FILTERED_PORTS]
+    sets: dict[str, AddressSet] = {}
+    filters: list[PortFilter] = []
+    for index, port in enumerate(local, start=1):
+        rules: set[FirewallRule] = set()
+        for group_id in port.security_groups:
+            group = view.security_groups.get(group_id)
+            if group is None:
+                continue
+            for rule in group.rules:
+                compiled = _rule(rule, view, sets)
+                if compiled is not None:
+                    rules.add(compiled)
+        filters.append(
+            PortFilter(
+                index=index,
+                port_id=port.id,
+                ifname=names.tap_name(port.id),
+                mac=port.mac,
+                zone=zone_of[port.network_id],
+                pairs=spoof_pairs(port),
+                rules=tuple(sorted(rules, key=_rule_order)),
+            )
+        )
+    return FirewallPlan(
+        zones=tuple(zones),
+        ports=tuple(filters),
+        sets=tuple(sorted(sets.values(), key=lambda s: s.name)),
+    )
+
+
+def _is_instance(port: PortView) -> bool:
+    return port.device_owner == "" or port.device_owner.startswith("compute:")
+
+
+def spoof_pairs(port: PortView) -> tuple[SpoofPair, ...]:
+    pairs: set[SpoofPair] = set()
+    for ip in port.ip_addresses:
+        cidr = _cidr(ip)
+        if cidr is not None:
+            pairs.add(SpoofPair(port.mac, cidr))
+    pairs.add(SpoofPair(port.mac, link_local(port.mac)))
+    for pair in port.address_pairs:
+        cidr = _cidr(pair.ip_address)
+        if cidr is not None:
+            pairs.add(SpoofPair(pair.mac_address, cidr))
+    return tuple(sorted(pairs))
+
+
+def link_local(mac: str) -> str:
+    """The EUI-64 IPv6 link-local address of a MAC, as a /128."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    iid = int.from_bytes(bytes(eui), "big")
+    return f"{ipaddress.IPv6Address((0xFE80 << 112) | iid)}/128"
+
+
+def set_name(group_id: str, family: int) -> str:
+    return f"g{family}_{group_id}"
+
+
+def _rule(rule: RuleView, view: ClusterView, sets: dict[str, AddressSet]) -> FirewallRule | None:
+    remote: str | None = None
+    if rule.remote_group_id is not None:
+        name = set_name(rule.remote_group_id, rule.ethertype)
+        if name not in sets:
+            sets[name] = AddressSet(
+                name, rule.ethertype, _members(view, rule.remote_group_id, rule.ethertype)
+            )
+        remote = "@" + name
+    elif rule.remote_ip_prefix is not None:
+        try:
+            net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+        except ValueError:
+            return None
+        if net.version != rule.ethertype:
+            return None
+        remote = None if net.prefixlen == 0 else str(net)
+    protocol = rule.protocol
+    port_min = port_max = icmp_type = icmp_code = None
+    if protocol in PORTED_PROTOCOLS and rule.port_range_min is not None:
+        port_min = rule.port_range_min
+        port_max = rule.port_range_max if rule.port_range_max is not None else port_min
+        if (port_min, port_max) == (1, 65535):
+            port_min = port_max = None
+    elif protocol in ICMP_PROTOCOLS and rule.port_range_min is not None:
+        icmp_type = rule.port_range_min
+        icmp_code = rule.port_range_max
+    return FirewallRule(
+        direction="ingress" if rule.direction == "ingress" else "egress",
+        family=rule.ethertype,
+        protocol=protocol,
+        port_min=port_min,
+        port_max=port_max,
+        icmp_type=icmp_type,
+        icmp_code=icmp_code,
+        remote=remote,
+    )
+
+
+def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for port in view.ports.values():
+        if group_id not in port.security_groups:
+            continue
+        candidates = list(port.ip_addresses) + [p.ip_address for p in port.address_pairs]
+        for raw in candidates:
+            try:
+                net = ipaddress.ip_network(raw, strict=False)
+            except ValueError:
+                continue
+            if net.version == family:
+                nets.append(net)
+    collapsed = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]
+    return frozenset(
+        str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in collapsed
+    )
+
+
+def _cidr(raw: str) -> str | None:
+    try:
+        return str(ipaddress.ip_network(raw, strict=False))
+    except ValueError:
+        return None
+
+
+def _rule_order(rule: FirewallRule) -> tuple[object, ...]:
+    return (
+        rule.direction,
+        rule.family,
+        rule.protocol if rule.protocol is not None else -1,
+        rule.port_min or 0,
+        rule.port_max or 0,
+        rule.icmp_type if rule.icmp_type is not None else -1,
+        rule.icmp_code if rule.icmp_code is not None else -1,
+        rule.remote or "",
+    )

@@ -1,0 +1,185 @@
+"""The narrow port to nftables, conntrack and the bridge-netfilter switch.
+
+``NftCommands`` runs the real tools (``nft -j``, ``conntrack``) in the host
+namespace, through ``ip netns exec`` when the host is a named namespace
+(the lab). ``FakeNft`` keeps kumo's sets in memory, checks the commands'
+shape, and fails the next call on request, as the real one would.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kumo.dataplane.nftables.render import TABLE, Json
+from kumo.dataplane.port import DataplaneError, NotPresent, Rejected
+
+
+@dataclass(frozen=True)
+class ConntrackFilter:
+    """Which connections to forget: zone, protocol, addresses, destination port."""
+
+    zone: int
+    family: int
+    protocol: int | None = None
+    src: str | None = None
+    dst: str | None = None
+    dport: int | None = None
+
+
+class NftPort(Protocol):
+    def apply(self, commands: list[Json]) -> None:
+        """Run ``commands`` as one transaction (all or nothing)."""
+
+    def list_sets(self) -> list[Json]:
+        """Every set (with its elements) of kumo's tables, as ``nft -j`` lists them."""
+
+    def set_bridge_netfilter(self, on: bool) -> None:
+        """Whether bridged IPv4/IPv6 traffic passes through the inet hooks."""
+
+    def forget_connections(self, flt: ConntrackFilter) -> int:
+        """Delete matching conntrack entries; how many went."""
+
+
+class NftCommands:
+    def __init__(self, netns: str | None = None, *, timeout: float = 60.0) -> None:
+        self.netns = netns
+        self.timeout = timeout
+        self.calls = 0
+
+    def _run(self, argv: list[str], stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.calls += 1
+        try:
+            done = subprocess.run(
+                prefix + argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DataplaneError(argv[0], errno.EIO, str(exc)) from exc
+        if done.returncode not in ok:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            message = " | ".join(detail[-3:])
+            if "No such file or directory" in message and self.netns:
+                raise NotPresent(argv[0], errno.ENOENT, message)
+            raise Rejected(argv[0], errno.EINVAL, message)
+        return done.stdout
+
+    def apply(self, commands: list[Json]) -> None:
+        self._run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}))
+
+    def list_sets(self) -> list[Json]:
+        out = self._run(["nft", "-j", "list", "sets"])
+        items = json.loads(out or '{"nftables": []}').get("nftables", [])
+        return [i["set"] for i in items if "set" in i and i["set"].get("table") == TABLE]
+
+    def set_bridge_netfilter(self, on: bool) -> None:
+        value = "1" if on else "0"
+        self._run(
+            [
+                "sysctl",
+                "-qw",
+                f"net.bridge.bridge-nf-call-iptables={value}",
+                f"net.bridge.bridge-nf-call-ip6tables={value}",
+            ]
+        )
+
+    def forget_connections(self, flt: ConntrackFilter) -> int:
+        argv = ["conntrack", "-D", "-f", "ipv4" if flt.family == 4 else "ipv6", "-w", str(flt.zone)]
+        if flt.protocol is not None:
+            argv += ["-p", str(flt.protocol)]
+        if flt.src:
+            argv += ["-s", flt.src]
+        if flt.dst:
+            argv += ["-d", flt.dst]
+        if flt.dport is not None and flt.protocol in (6, 17, 132, 33, 136):
+            argv += ["--dport", str(flt.dport)]
+        out = self._run(argv, ok=(0, 1))
+        # conntrack prints the deleted entries, one per line, and a summary on stderr.
+        return sum(1 for line in out.splitlines() if line.strip())
+
+
+@dataclass
+class FakeNft:
+    """In-memory nftables: tables exist or not; sets hold elements."""
+
+    sets: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    """(family, set name) → elements, for kumo's tables."""
+    tables: set[str] = field(default_factory=set)
+    bridge_netfilter: bool = True
+    transactions: list[list[Json]] = field(default_factory=list)
+    forgotten: list[ConntrackFilter] = field(default_factory=list)
+    fail_next: int = 0
+    """Fail this many following calls with ``Rejected`` (nothing applied)."""
+
+    def _maybe_fail(self, op: str) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise Rejected(op, errno.EINVAL, "injected failure")
+
+    def apply(self, commands: list[Json]) -> None:
+        self._maybe_fail("nft")
+        tables, sets = set(self.tables), {k: set(v) for k, v in self.sets.items()}
+        for command in commands:
+            ((verb, body),) = command.items()
+            ((kind, obj),) = body.items()
+            family = obj.get("family", "")
+            if kind == "table":
+                if verb == "add":
+                    tables.add(family)
+                elif family not in tables:
+                    raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
+                else:
+                    tables.discard(family)
+                    sets = {k: v for k, v in sets.items() if k[0] != family}
+            elif kind == "set":
+                if family not in tables:
+                    raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
+                sets[(family, obj["name"])] = {_elem(e) for e in obj.get("elem", [])}
+            elif kind == "element":
+                members = sets.get((family, obj["name"]))
+                if members is None:
+                    raise NotPresent("nft", errno.ENOENT, f"set {obj['name']}")
+                for e in obj["elem"]:
+                    if verb == "add":
+                        members.add(_elem(e))
+                    elif _elem(e) not in members:
+                        raise NotPresent("nft", errno.ENOENT, f"element {e}")
+                    else:
+                        members.discard(_elem(e))
+            elif family not in tables:
+                raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
+        self.tables, self.sets = tables, sets
+        self.transactions.append(commands)
+
+    def list_sets(self) -> list[Json]:
+        self._maybe_fail("nft")
+        out: list[Json] = []
+        for (family, name), members in sorted(self.sets.items()):
+            body: dict[str, Any] = {"family": family, "table": TABLE, "name": name}
+            if members:
+                body["elem"] = sorted(members)
+            out.append(body)
+        return out
+
+    def set_bridge_netfilter(self, on: bool) -> None:
+        self._maybe_fail("sysctl")
+        self.bridge_netfilter = on
+
+    def forget_connections(self, flt: ConntrackFilter) -> int:
+        self._maybe_fail("conntrack")
+        self.forgotten.append(flt)
+        return 0
+
+
+def _elem(value: Any) -> str:
+    if isinstance(value, dict) and "prefix" in value:
+        return f"{value['prefix']['addr']}/{value['prefix']['len']}"
+    return str(value)

@@ -1,0 +1,175 @@
+"""The host firewall: kumo's two nftables tables, as one object.
+
+Reads back kumo's sets (one ``nft -j list sets``): the fingerprint set tells
+whether the kernel holds the desired structure; if it does, only set
+elements that differ are added or deleted, in one transaction; if not (or
+after ``rewrite`` was asked for, as a resync does), both tables are replaced
+in one transaction. The bridge-netfilter switch is set on the first pass and
+on every rewrite: on while there are filtered ports, off otherwise. Established connections keep flowing through either:
+their conntrack entries outlive the tables and the new ruleset accepts them
+first.
+
+A rule that goes away (or a port that leaves the filter's protection) must
+not leave connections it used to allow running: after an update, the
+connections in the port's zone that the removed rule matched are deleted
+from conntrack, so their next packet is judged by the rules as they are now.
+This is what the API's users expect from removing a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kumo.compiler.plan import HOST_NS, FirewallPlan, FirewallRule, PortFilter
+from kumo.dataplane.nftables import render
+from kumo.dataplane.nftables.port import ConntrackFilter, NftPort
+from kumo.dataplane.port import DataplaneError, KernelPort
+from kumo.dataplane.reconcilers.base import Reconciler, log
+
+KEY = ("firewall", HOST_NS)
+
+
+class FirewallReconciler(Reconciler):
+    name = "firewall"
+
+    def __init__(self, port: KernelPort, host: str, nft: NftPort) -> None:
+        super().__init__(port, host)
+        self.nft = nft
+        self.desired = FirewallPlan()
+        self.applied: FirewallPlan | None = None
+        """What the last successful pass put in the kernel."""
+        self.rewrite = False
+        """Replace the tables even if the fingerprint matches (set by resync)."""
+        self.switch_known = False
+        """Whether the bridge-netfilter switch was set since start or resync."""
+        self.rewrites = 0
+        self.element_updates = 0
+
+    def update_desired(self, plan: FirewallPlan) -> None:
+        self._set_desired(self.desired, plan)
+        self.desired = plan
+
+    def updates(self) -> None:
+        desired = self.desired
+        try:
+            actual = self.nft.list_sets()
+        except DataplaneError as exc:
+            self.fail(KEY, exc)
+            return
+        fingerprint = render.FINGERPRINT_PREFIX + desired.structure()
+        families = {s["family"] for s in actual if s.get("name") == fingerprint}
+        present = bool(actual)
+        if desired.empty:
+            if present or self.rewrite or not self.switch_known:
+                self.leftover(KEY, self._remove)
+            return
+        if self.rewrite or not self.switch_known or families != {"bridge", "inet"}:
+            if self.attempt(KEY, lambda: self._replace(desired)):
+                self._forget_removed(desired)
+            return
+        kernel = {
+            s["name"]: {render.parse_element(e) for e in s.get("elem", [])}
+            for s in actual
+            if s.get("family") == "inet"
+        }
+        commands: list[render.Json] = []
+        for s in desired.sets:
+            have = kernel.get(s.name, set())
+            commands += render.element_changes(
+                s.name, frozenset(s.elements - have), frozenset(have - s.elements)
+            )
+        if commands:
+            if self.attempt(KEY, lambda: self._update_elements(commands)):
+                self._forget_removed(desired)
+        else:
+            self.in_place.add(KEY)
+            self.applied = desired
+
+    def _replace(self, plan: FirewallPlan) -> None:
+        self.nft.set_bridge_netfilter(True)
+        self.nft.apply(render.ruleset(plan))
+        self.rewrite = False
+        self.switch_known = True
+        self.rewrites += 1
+
+    def _update_elements(self, commands: list[render.Json]) -> None:
+        self.nft.apply(commands)
+        self.element_updates += 1
+
+    def _remove(self) -> None:
+        """Without filtered ports nothing needs bridged traffic in conntrack
+        (new namespaces start with the switch on: it costs throughput)."""
+        self.nft.apply(render.remove_tables())
+        self.nft.set_bridge_netfilter(False)
+        self.rewrite = False
+        self.switch_known = True
+        self.applied = FirewallPlan()
+
+    def _forget_removed(self, plan: FirewallPlan) -> None:
+        """Delete conntrack entries that rules removed since the last pass allowed."""
+        previous, self.applied = self.applied, plan
+        if previous is None:
+            return
+        before = {p.port_id: p for p in previous.ports}
+        for port in plan.ports:
+            old = before.get(port.port_id)
+            if old is None:
+                continue
+            gone = set(old.rules) - set(port.rules)
+            gone |= _shrunk_remote_sets(old, port, previous, plan)
+            if not gone:
+                continue
+            for flt in connection_filters(port, gone, old.zone):
+                try:
+                    self.nft.forget_connections(flt)
+                except DataplaneError as exc:  # stale state only: never fails the pass
+                    log.warning("firewall: forgetting connections of %s: %s", port.port_id, exc)
+
+    def reads(self, netns: str) -> bool:
+        return True
+
+
+def _shrunk_remote_sets(
+    old: PortFilter, new: PortFilter, before: FirewallPlan, after: FirewallPlan
+) -> set[FirewallRule]:
+    """Remote-group rules whose set lost members (their connections go too)."""
+    old_sets = {s.name: s.elements for s in before.sets}
+    new_sets = {s.name: s.elements for s in after.sets}
+    out: set[FirewallRule] = set()
+    for rule in new.rules:
+        if rule.remote and rule.remote.startswith("@"):
+            name = rule.remote[1:]
+            if old_sets.get(name, frozenset()) - new_sets.get(name, frozenset()):
+                out.add(rule)
+    return out
+
+
+def connection_filters(
+    port: PortFilter, rules: Iterable[FirewallRule], zone: int
+) -> list[ConntrackFilter]:
+    """Conntrack deletions for connections of ``port`` that ``rules`` matched.
+
+    Matching is by the port's own addresses, protocol and (for a single
+    port) destination port; a wider match may drop the state of a
+    connection that another rule still allows, whose next packet then
+    creates it again through the rules."""
+    out: list[ConntrackFilter] = []
+    own = [p.cidr.split("/")[0] for p in port.pairs if p.mac == port.mac]
+    own = [a for a in own if not a.startswith("fe80:")]
+    for rule in sorted(rules):
+        single_port = rule.port_min if rule.port_min == rule.port_max else None
+        for addr in own:
+            if (":" in addr) != (rule.family == 6):
+                continue
+            ingress = rule.direction == "ingress"
+            out.append(
+                ConntrackFilter(
+                    zone=zone,
+                    family=rule.family,
+                    protocol=rule.protocol,
+                    src=None if ingress else addr,
+                    dst=addr if ingress else None,
+                    dport=single_port,
+                )
+            )
+    return sorted(set(out), key=repr)
