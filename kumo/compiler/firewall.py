@@ -183,9 +183,15 @@ def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
                 continue
             if net.version == family:
                 nets.append(net)
-    collapsed = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]
+    # Interval sets refuse overlapping elements: keep each network unless a
+    # wider one already covers it (adjacent ones stay apart, so one port's
+    # addresses stay one element each).
+    kept: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for net in sorted(set(nets), key=lambda x: (x.prefixlen, x.network_address)):
+        if not any(net.subnet_of(k) for k in kept):  # type: ignore[arg-type]
+            kept.append(net)
     return frozenset(
-        str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in collapsed
+        str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in kept
     )
 
 

@@ -1,0 +1,100 @@
+"""The firewall reconciler against the in-memory nftables: rewrite versus
+element updates, failures and retries, removal, conntrack cleanup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kumo.compiler import ClusterView, HostPlan, compile_host
+from kumo.dataplane.driver import Dataplane
+from kumo.dataplane.fake import FakeKernel
+from kumo.dataplane.nftables import render
+from kumo.dataplane.nftables.port import FakeNft
+from tests.compiler import states as s
+
+G1 = "91000000-0000-4000-8000-000000000001"
+
+
+def bodies(members: list[str], rules: list[dict[str, Any]] | None = None) -> ClusterView:
+    rules = rules if rules is not None else [
+        {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1},
+        {"id": "r2", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+         "port_range_min": 22, "port_range_max": 22},
+    ]  # fmt: skip
+    ports = [
+        s.port(pid, s.NET1, f"fa:16:3e:00:00:0{i}", "host-a" if i == 1 else "host-b",
+               [("s1", f"10.0.0.1{i}")], port_security_enabled=True,
+               security_groups=[G1] if pid in members or i == 1 else [])
+        for i, pid in enumerate([s.P1, s.P2, s.P3], start=1)
+    ]  # fmt: skip
+    return ClusterView.from_bodies(
+        [s.network(s.NET1, seg=101)],
+        [s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1")],
+        ports,
+        s.AGENTS,
+        [{"id": G1, "security_group_rules": rules}],
+    )
+
+
+def setup() -> tuple[FakeNft, Dataplane]:
+    nft = FakeNft()
+    return nft, Dataplane(FakeKernel(), "host-a", nft=nft)
+
+
+def test_first_pass_writes_both_tables_and_wires_the_port() -> None:
+    nft, dp = setup()
+    result = dp.apply(compile_host("host-a", bodies([s.P2])))
+    assert result.ok and result.wired_ports == {s.P1}
+    assert nft.tables == {"bridge", "inet"} and nft.bridge_netfilter
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.12"}
+    assert dp.firewall.rewrites == 1
+
+
+def test_membership_change_is_an_element_update() -> None:
+    nft, dp = setup()
+    dp.apply(compile_host("host-a", bodies([s.P2])))
+    result = dp.apply(compile_host("host-a", bodies([s.P3])))
+    assert result.ok
+    assert dp.firewall.rewrites == 1 and dp.firewall.element_updates == 1
+    (last,) = nft.transactions[-1:]
+    assert [next(iter(c)) for c in last] == ["delete", "add"]
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+    # the connections of the member that left are forgotten (remote-group rule)
+    assert any(f.dst == "10.0.0.11" and f.zone == 101 for f in nft.forgotten)
+
+
+def test_removed_rule_forgets_its_connections_and_rewrites() -> None:
+    nft, dp = setup()
+    dp.apply(compile_host("host-a", bodies([s.P2])))
+    only_group = [{"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1}]
+    dp.apply(compile_host("host-a", bodies([s.P2], only_group)))
+    assert dp.firewall.rewrites == 2
+    (flt,) = nft.forgotten
+    assert (flt.protocol, flt.dport, flt.dst, flt.zone) == (6, 22, "10.0.0.11", 101)
+
+
+def test_tables_removed_behind_the_agents_back_come_back() -> None:
+    nft, dp = setup()
+    plan = compile_host("host-a", bodies([s.P2]))
+    dp.apply(plan)
+    nft.apply(render.remove_tables())
+    dp.resync()
+    assert dp.apply(plan).ok
+    assert nft.tables == {"bridge", "inet"}
+
+
+def test_failure_is_retried_and_the_port_waits() -> None:
+    nft, dp = setup()
+    nft.fail_next = 1
+    result = dp.apply(compile_host("host-a", bodies([s.P2])))
+    assert not result.ok and s.P1 in result.unwired_ports
+    assert result.retry_after is not None
+    result = dp.retry()
+    assert result.ok and result.wired_ports == {s.P1}
+
+
+def test_no_filtered_ports_removes_the_tables_and_turns_bridge_netfilter_off() -> None:
+    nft, dp = setup()
+    dp.apply(compile_host("host-a", bodies([s.P2])))
+    assert dp.apply(HostPlan(host="host-a")).ok
+    assert nft.tables == set() and nft.sets == {} and not nft.bridge_netfilter
