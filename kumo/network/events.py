@@ -6,8 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.db.network_models import Network, Port, Subnet
+from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.network import tags as taglib
+from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
 
@@ -40,8 +42,14 @@ def port(
     op: str = "upsert",
     old_host: str | None = None,
     tags: list[str] | None = None,
+    old_groups: list[str] | None = None,
 ) -> dict[str, object]:
-    """Emit a port event; ``tags`` may be given when known (a new port has none)."""
+    """Emit a port event; ``tags`` may be given when known (a new port has none).
+
+    Topics: the port's network, its host (and ``old_host`` when it moved),
+    and every security group it is in now or was in before (``old_groups``),
+    so watchers of a group see ports leave it as well as join it.
+    """
     if tags is None:
         tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
     body = port_view(p, tags)
@@ -49,5 +57,14 @@ def port(
     for host in (p.host, old_host):
         if host and f"host:{host}" not in topics:
             topics.append(f"host:{host}")
+    for group_id in dict.fromkeys([*body["security_groups"], *(old_groups or [])]):
+        topics.append(f"secgroup:{group_id}")
     uow.emit("port", op, p.id, tuple(topics), body)
+    return body
+
+
+def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") -> dict[str, object]:
+    """Emit a group with all its rules (rule changes re-emit their group)."""
+    body = render_groups(uow.session, [group])[0]
+    uow.emit("security_group", op, group.id, (f"secgroup:{group.id}",), body)
     return body

@@ -36,7 +36,19 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "If-Match constraints based on revision_number",
         "Updates conditional on revision.",
     ),
+    ("security-group", "security-group", "Security groups and their rules."),
+    (
+        "security-groups-normalized-cidr",
+        "Security group rule normalized CIDR",
+        "normalized_cidr on security group rules.",
+    ),
+    (
+        "security-groups-shared-filtering",
+        "Security group filtering on the shared field",
+        "shared on security groups, usable as a filter.",
+    ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
+    ("stateful-security-group", "Stateful security group", "stateful on security groups."),
     ("standard-attr-description", "standard-attr-description", "A description on every resource."),
     ("standard-attr-revisions", "Resource revision numbers", "revision_number on every resource."),
     (

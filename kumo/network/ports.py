@@ -14,7 +14,7 @@ from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
-from kumo.network import events, ipam, networks, policy, validate
+from kumo.network import events, ipam, networks, policy, port_groups, validate
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
@@ -223,13 +223,6 @@ def _dhcp_opts(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _security_groups(raw: Any) -> list[str]:
-    groups = validate.list_of(raw, "security_groups")
-    if groups:
-        raise InvalidInput("Security groups are not available yet", kind="SecurityGroupNotFound")
-    return []
-
-
 def _binding(port: Port, body: dict[str, Any]) -> None:
     if "binding:host_id" in body:
         host = body["binding:host_id"]
@@ -298,7 +291,7 @@ def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[
         extra_dhcp_opts=_dhcp_opts(body.get("extra_dhcp_opts")),
         dns_name=validate.string(body, "dns_name") if "dns_name" in body else "",
     )
-    _security_groups(body.get("security_groups"))
+    port_groups.bind(port, port_groups.for_new_port(uow, owner, body, port_security, device_owner))
     _binding(port, body)
     fixed = _allocate(
         s, net, mac, body.get("fixed_ips"), device_owner, default="fixed_ips" not in body
@@ -360,15 +353,17 @@ def update(
             else:
                 merged[opt_key] = opt
         port.extra_dhcp_opts = list(merged.values())
-    if "security_groups" in body:
-        _security_groups(body["security_groups"])
+    old_groups = port.security_group_ids
+    port_groups.update(s, port, body)
     _binding(port, body)
     if "fixed_ips" in body:
         _reallocate(s, port, body["fixed_ips"])
     touch(port)
     s.flush()
     s.refresh(port, ["fixed_ips"])
-    events.port(uow, port, old_host=old_host if old_host != port.host else None)
+    events.port(
+        uow, port, old_host=old_host if old_host != port.host else None, old_groups=old_groups
+    )
     return port
 
 

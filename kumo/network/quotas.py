@@ -9,10 +9,17 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.db.network_models import Network, Port, Quota, Subnet
+from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.errors import OverQuota
 
 # resource -> model counted by project_id; later features add theirs.
-COUNTED: dict[str, Any] = {"network": Network, "subnet": Subnet, "port": Port}
+COUNTED: dict[str, Any] = {
+    "network": Network,
+    "subnet": Subnet,
+    "port": Port,
+    "security_group": SecurityGroup,
+    "security_group_rule": SecurityGroupRule,
+}
 
 
 def limits(session: Session, settings: Settings, project_id: str) -> dict[str, int]:

@@ -96,7 +96,7 @@ class NetworkService:
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
             q = select(Network)
-            q = _where(q, NETWORK_SQL_FILTERS, prefilters)
+            q = sql_where(q, NETWORK_SQL_FILTERS, prefilters)
             rows = [
                 n
                 for n in s.scalars(q)
@@ -151,7 +151,7 @@ class NetworkService:
         self, ctx: RequestContext, prefilters: dict[str, list[str]]
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            q = _where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
+            q = sql_where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
             rows = list(s.scalars(q.order_by(Subnet.created_at, Subnet.id)))
             if not ctx.is_admin:
                 visible = {
@@ -212,7 +212,7 @@ class NetworkService:
         c = Port.__table__.c
         with self.db.read_session() as s:
             cols = {k: c[v.key] for k, v in PORT_SQL_FILTERS.items()}
-            q = _where(select(c.id, c.revision_number), cols, prefilters)
+            q = sql_where(select(c.id, c.revision_number), cols, prefilters)
             if not ctx.is_admin:
                 n = Network.__table__.c
                 own_nets = select(n.id).where(n.project_id == ctx.project_id)
@@ -293,7 +293,7 @@ class NetworkService:
             return out
 
 
-def _where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]]) -> Any:
+def sql_where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]]) -> Any:
     for key, values in prefilters.items():
         col = columns.get(key)
         if col is not None:

@@ -12,9 +12,11 @@ from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.outbox_models import OutboxCounter
+from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
+from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
 
@@ -36,6 +38,7 @@ def take(
 def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dict[str, Any]]:
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
+    groups = {t.split(":", 1)[1] for t in topics if t.startswith("secgroup:")}
     out: list[dict[str, Any]] = []
     ports: dict[str, Port] = {}
     if networks:
@@ -50,6 +53,14 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             ports[port.id] = port
     if hosts:
         for port in s.scalars(select(Port).where(Port.host.in_(hosts))):
+            ports[port.id] = port
+    if groups:
+        rows = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(groups))))
+        out.extend({"kind": "security_group", **body} for body in render_groups(s, rows))
+        members = select(PortSecurityGroup.port_id).where(
+            PortSecurityGroup.security_group_id.in_(groups)
+        )
+        for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port
     tags = taglib.tags_for(s, list(ports))
     for port in ports.values():

@@ -13,6 +13,7 @@ from kumo.api.networking import (
     networks,
     ports,
     quotas,
+    security_groups,
     subnets,
     tags,
     versions,
@@ -21,5 +22,16 @@ from kumo.api.networking import (
 router = APIRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
-for _module in (versions, extensions, networks, subnets, ports, quotas, tags, availability, agents):
+for _module in (
+    versions,
+    extensions,
+    networks,
+    subnets,
+    ports,
+    security_groups,
+    quotas,
+    tags,
+    availability,
+    agents,
+):
     router.include_router(_module.router)

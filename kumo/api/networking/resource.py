@@ -40,6 +40,8 @@ class Collection:
         [NetworkService, RequestContext, str, dict[str, Any], int | None], dict[str, Any]
     ]
     delete: Callable[[NetworkService, RequestContext, str, int | None], None]
+    path: str = ""
+    """The URL segment when it differs from ``collection`` (``security-groups``)."""
 
 
 def service(request: Request) -> NetworkService:
@@ -49,7 +51,7 @@ def service(request: Request) -> NetworkService:
 
 def routes(spec: Collection) -> APIRouter:
     router = APIRouter()
-    base = f"/v2.0/{spec.collection}"
+    base = f"/v2.0/{spec.path or spec.collection}"
 
     @router.get(base)
     def list_items(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
