@@ -193,3 +193,78 @@ def test_cli_identity_commands(live_server: LiveServer) -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_cli_security_group_commands(live_server: LiveServer) -> None:
+    group = _cli(live_server, "security", "group", "create", "web")
+    assert isinstance(group, dict) and group["name"] == "web"
+    rule = _cli(
+        live_server,
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-ip",
+        "0.0.0.0/0",
+        "web",
+    )
+    assert isinstance(rule, dict)
+    assert (rule["protocol"], rule["port_range_min"], rule["port_range_max"]) == ("tcp", 22, 22)
+    assert rule["remote_ip_prefix"] == "0.0.0.0/0" and rule["security_group_id"] == group["id"]
+    err = _cli_fails(
+        live_server,
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-ip",
+        "0.0.0.0/0",
+        "web",
+    )
+    assert "SecurityGroupRuleExists" in err or "already exists" in err
+
+    rules = _cli(live_server, "security", "group", "rule", "list", "web")
+    assert isinstance(rules, list) and len(rules) == 3  # two egress rules and ssh
+    assert rule["id"] in {r["ID"] for r in rules}
+    shown = _cli(live_server, "security", "group", "show", "web")
+    assert isinstance(shown, dict) and shown["id"] == group["id"]
+    assert rule["id"] in json.dumps(shown["rules"])
+    groups = _cli(live_server, "security", "group", "list")
+    assert isinstance(groups, list) and {"default", "web"} <= {g["Name"] for g in groups}
+
+    _run(live_server, "network", "create", "sg-net")
+    _run(
+        live_server,
+        "subnet",
+        "create",
+        "--network",
+        "sg-net",
+        "--subnet-range",
+        "10.40.0.0/24",
+        "sg-sub",
+    )
+    port = _cli(
+        live_server, "port", "create", "--network", "sg-net", "--security-group", "web", "sg-port"
+    )
+    assert isinstance(port, dict) and port["security_group_ids"] == [group["id"]]
+    plain = _cli(live_server, "port", "create", "--network", "sg-net", "plain-port")
+    default = next(g for g in groups if g["Name"] == "default")
+    assert isinstance(plain, dict) and plain["security_group_ids"] == [default["ID"]]
+
+    err = _cli_fails(live_server, "security", "group", "delete", "web")
+    assert "in use" in err or "SecurityGroupInUse" in err
+    _run(live_server, "port", "delete", "sg-port", "plain-port")
+    _run(live_server, "security", "group", "rule", "delete", rule["id"])
+    _run(live_server, "security", "group", "delete", "web")
+    groups = _cli(live_server, "security", "group", "list")
+    assert isinstance(groups, list) and "web" not in {g["Name"] for g in groups}
+    _run(live_server, "subnet", "delete", "sg-sub")
+    _run(live_server, "network", "delete", "sg-net")
