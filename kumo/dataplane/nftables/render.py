@@ -14,7 +14,8 @@ the port's index into the low 16 bits of the mark.
 
 ``inet kumo``: ``pre`` (prerouting, raw priority) puts each network bridge's
 packets in that network's conntrack zone (with br_netfilter the input
-interface seen there is the bridge). ``forward`` accepts established and
+interface seen there is the bridge); ``pre`` and ``out`` leave the host's
+own VXLAN packets untracked. ``forward`` accepts established and
 related packets first, then dispatches on the mark: the sender's egress
 chain ``e<i>`` (allow rules ``return`` so the receiver's chain still runs),
 then the receiver's ingress chain ``i<i>`` (allow rules accept). Both drop
@@ -33,7 +34,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from kumo.compiler.plan import FirewallPlan, FirewallRule, PortFilter
+from kumo.compiler.plan import VXLAN_PORT, FirewallPlan, FirewallRule, PortFilter
 
 TABLE = "kumo"
 FINGERPRINT_PREFIX = "fp_"
@@ -193,6 +194,15 @@ def _inet(plan: FirewallPlan) -> list[Json]:
     for port in plan.ports:
         out.append(_add("chain", fam, name=f"e{port.index}"))
         out.append(_add("chain", fam, name=f"i{port.index}"))
+    out.append(
+        _add("chain", fam, name="out", type="filter", hook="output", prio=-300, policy="accept")
+    )
+    # The host's own tunnel packets need no connection state (br_netfilter
+    # would otherwise track every encapsulated packet twice).
+    tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
+    udp = _match(_meta("l4proto"), 17)
+    out.append(_rule(fam, "pre", udp, tunnel, {"notrack": None}))
+    out.append(_rule(fam, "out", udp, tunnel, {"notrack": None}))
     if plan.zones:
         zones = [[bridge, zone] for bridge, zone in plan.zones]
         zone_map = {"map": {"key": _meta("iifname"), "data": {"set": zones}}}
