@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
@@ -308,12 +308,14 @@ def load_visible(s: Session, ctx: RequestContext, rule_id: str) -> SecurityGroup
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, rule_id: str) -> None:
+    """Delete a rule under its group's row lock, so its group's new revision
+    and event are in commit order; a rule deleted meanwhile is not found."""
     s = uow.session
-    rule = load_visible(s, ctx, rule_id)
-    group = s.scalar(
-        select(SecurityGroup).where(SecurityGroup.id == rule.security_group_id).with_for_update()
-    )
-    s.delete(rule)
-    s.flush()
-    if group is not None:
-        secgroups.changed(uow, group)
+    group_id = load_visible(s, ctx, rule_id).security_group_id
+    group = s.scalar(select(SecurityGroup).where(SecurityGroup.id == group_id).with_for_update())
+    result = s.execute(delete(SecurityGroupRule).where(SecurityGroupRule.id == rule_id))
+    if group is None or not getattr(result, "rowcount", 0):
+        raise NotFound(
+            f"Security group rule {rule_id} does not exist", kind="SecurityGroupRuleNotFound"
+        )
+    secgroups.changed(uow, group)
