@@ -14,6 +14,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.outbox_models import OutboxEvent
 from kumo.db.secgroup_models import DefaultSecurityGroup, PortSecurityGroup, SecurityGroup
+from kumo.errors import Conflict
 from kumo.network import secgroup_service
 from kumo.runtime import Runtime
 from kumo.watch import snapshot
@@ -627,3 +628,37 @@ def test_concurrent_first_touches_make_exactly_one_default_group(runtime: Runtim
         bound = set(s.scalars(select(PortSecurityGroup.security_group_id)))
         assert bound == {groups[0].id}
     assert seen == [[groups[0].id]] * 8
+
+
+def test_concurrent_identical_rules_have_exactly_one_winner(runtime: Runtime) -> None:
+    member = RequestContext(user_id="u", project_id="p-dup", roles=frozenset({"member"}))
+    group = secgroup_service.create_groups(runtime.network, member, [{"name": "g"}])[0]
+    body = {
+        "security_group_id": group["id"],
+        "direction": "ingress",
+        "protocol": "tcp",
+        "port_range_min": 80,
+        "port_range_max": 80,
+    }
+    barrier = threading.Barrier(8)
+    kinds: list[str] = []
+    lock = threading.Lock()
+
+    def create(i: int) -> None:
+        barrier.wait()
+        try:
+            secgroup_service.create_rules(runtime.network, member, [dict(body)])
+            kind = "ok"
+        except Conflict as exc:
+            kind = exc.kind
+        with lock:
+            kinds.append(kind)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(kinds) == ["SecurityGroupRuleExists"] * 7 + ["ok"]
+    final = secgroup_service.show_group(runtime.network, member, group["id"])
+    assert len(final["security_group_rules"]) == 3 and final["revision_number"] == 1
