@@ -39,6 +39,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--host", default=None)
     c.add_argument("--ip", default=None)
     c.add_argument("--subnet", default=None)
+    c.add_argument(
+        "--security-group",
+        action="append",
+        default=None,
+        dest="security_groups",
+        help="name or id (repeatable; default: the project's default group)",
+    )
+    c.add_argument("--disable-port-security", action="store_true")
     c.add_argument("--state-dir", default=DEFAULT_DIR)
     c.set_defaults(func=cmd_instance_create)
     d = inst_sub.add_parser("delete", help="delete an instance")
@@ -111,7 +119,13 @@ def cmd_instance_create(args: argparse.Namespace) -> int:
     from kumo.lab.instances import LabClient
 
     port = LabClient(Path(args.state_dir)).create(
-        args.name, args.network, args.host, args.ip, args.subnet
+        args.name,
+        args.network,
+        args.host,
+        args.ip,
+        args.subnet,
+        security_groups=args.security_groups,
+        port_security=not args.disable_port_security,
     )
     ips = ", ".join(f["ip_address"] for f in port["fixed_ips"])
     Console().print(

@@ -37,6 +37,18 @@ class LabClient:
             raise SystemExit(f"network {ref!r}: {'not found' if not found else 'ambiguous'}")
         return dict(found[0])
 
+    def security_group(self, ref: str, project_id: str) -> str:
+        """A group id from an id or a name (in the instance's project)."""
+        r = self.http.get(f"/security-groups/{ref}")
+        if r.status_code == 200:
+            return str(r.json()["security_group"]["id"])
+        found = self.http.get(
+            "/security-groups", params={"name": ref, "project_id": project_id}
+        ).json()["security_groups"]
+        if len(found) != 1:
+            raise SystemExit(f"security group {ref!r}: {'not found' if not found else 'ambiguous'}")
+        return str(found[0]["id"])
+
     def instances(self) -> list[dict[str, Any]]:
         return list(self.http.get("/ports", params={"device_owner": OWNER}).json()["ports"])
 
@@ -54,6 +66,8 @@ class LabClient:
         ip: str | None,
         subnet: str | None,
         timeout: float = 30,
+        security_groups: list[str] | None = None,
+        port_security: bool = True,
     ) -> dict[str, Any]:
         if any(p["name"] == name for p in self.instances()):
             raise SystemExit(f"a lab instance named {name!r} exists already")
@@ -69,7 +83,14 @@ class LabClient:
             "device_owner": OWNER,
             "device_id": str(uuid.uuid4()),
             "binding:host_id": host,
+            "project_id": net["project_id"],
         }
+        if not port_security:
+            body["port_security_enabled"] = False
+        elif security_groups is not None:
+            body["security_groups"] = [
+                self.security_group(g, net["project_id"]) for g in security_groups
+            ]
         if ip or subnet:
             fixed: dict[str, str] = {}
             if ip:
