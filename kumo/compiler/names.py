@@ -33,18 +33,34 @@ BRIDGE_PREFIX = "kb"
 VXLAN_PREFIX = "kx"
 VLAN_PREFIX = "kv"
 TAP_PREFIX = "kt"
+ROUTER_PORT_PREFIX = "kr"
+GATEWAY_PORT_PREFIX = "kg"
 INSTANCE_NETNS_PREFIX = "ki-"
+ROUTER_NETNS_PREFIX = "kr-"
+SNAT_NETNS_PREFIX = "ks-"
+ROUTER_IF_PREFIX = "ri"
+"""Inside a router namespace: the leg on a router subnet (+ 11 hex of its port)."""
+ROUTER_GW_PREFIX = "rg"
+"""Inside a router namespace: the leg on the external network."""
 GUEST_IFNAME = "eth0"
 """Name of the port's interface inside an instance namespace."""
 
 IFNAMSIZ = 15
 _ID_CHARS = IFNAMSIZ - 4  # two-letter prefix, and two spare characters
 
-_LINK_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX, VLAN_PREFIX, TAP_PREFIX)
+_LINK_PREFIXES = (
+    BRIDGE_PREFIX,
+    VXLAN_PREFIX,
+    VLAN_PREFIX,
+    TAP_PREFIX,
+    ROUTER_PORT_PREFIX,
+    GATEWAY_PORT_PREFIX,
+)
 _LINK_LETTERS = "".join(p[1] for p in _LINK_PREFIXES)
 _KUMO_LINK = re.compile(rf"^k[{_LINK_LETTERS}][0-9a-f]{{{_ID_CHARS}}}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _INSTANCE_NETNS = re.compile(r"^ki-([0-9a-f]{8})-(.+)$")
+_ROUTER_NETNS = re.compile(r"^k[rs]-([0-9a-f]{8})-(.+)$")
 
 
 def short_id(object_id: str) -> str:
@@ -82,6 +98,39 @@ def instance_netns_prefix(host: str) -> str:
 
 def instance_netns(host: str, port_id: str) -> str:
     return instance_netns_prefix(host) + port_id
+
+
+def router_port_name(port_id: str) -> str:
+    """Host end (in the network's bridge) of a router's leg for ``port_id``."""
+    return ROUTER_PORT_PREFIX + short_id(port_id)
+
+
+def gateway_port_name(object_id: str) -> str:
+    """Host end (in the external network's bridge) of a router's external leg."""
+    return GATEWAY_PORT_PREFIX + short_id(object_id)
+
+
+def router_if_name(port_id: str) -> str:
+    return ROUTER_IF_PREFIX + short_id(port_id)
+
+
+def router_gw_name(object_id: str) -> str:
+    return ROUTER_GW_PREFIX + short_id(object_id)
+
+
+def router_netns(host: str, router_id: str) -> str:
+    """The namespace where ``host`` runs its part of a router."""
+    return f"{ROUTER_NETNS_PREFIX}{host_tag(host)}-{router_id}"
+
+
+def snat_netns(host: str, router_id: str) -> str:
+    """The namespace of a distributed router's SNAT on its gateway host."""
+    return f"{SNAT_NETNS_PREFIX}{host_tag(host)}-{router_id}"
+
+
+def is_router_netns(name: str, host: str | None = None) -> bool:
+    match = _ROUTER_NETNS.match(name)
+    return bool(match) and (host is None or match.group(1) == host_tag(host))  # type: ignore[union-attr]
 
 
 def is_kumo_name(name: str) -> bool:

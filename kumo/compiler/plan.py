@@ -107,6 +107,9 @@ class Address:
         return ipaddress.ip_interface(self.address).version
 
 
+MAIN_TABLE = 254
+
+
 @dataclass(frozen=True, order=True)
 class Route:
     netns: str
@@ -114,14 +117,79 @@ class Route:
     """Normalised network, ``0.0.0.0/0`` / ``::/0`` for default routes."""
     gateway: str | None
     ifname: str
+    table: int = MAIN_TABLE
 
     @property
     def key(self) -> ObjectKey:
-        return ("route", self.netns, self.dst)
+        if self.table == MAIN_TABLE:
+            return ("route", self.netns, self.dst)
+        return ("route", self.netns, self.dst, f"table {self.table}")
 
     @property
     def family(self) -> int:
         return ipaddress.ip_network(self.dst).version
+
+
+@dataclass(frozen=True, order=True)
+class PolicyRule:
+    """``ip rule add [from SRC] lookup TABLE priority PRIORITY`` (router namespaces)."""
+
+    netns: str
+    priority: int
+    table: int
+    src: str | None = None
+    """A network (``10.0.0.5/32``); None matches every source."""
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("rule", self.netns, str(self.priority))
+
+    @property
+    def family(self) -> int:
+        return ipaddress.ip_network(self.src).version if self.src else 4
+
+
+@dataclass(frozen=True, order=True)
+class Sysctl:
+    """A per-namespace setting under ``/proc/sys`` (``net/ipv4/ip_forward``)."""
+
+    netns: str
+    path: str
+    value: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("sysctl", self.netns, self.path)
+
+
+@dataclass(frozen=True, order=True)
+class Snat:
+    out_ifname: str
+    to: str
+    src: str | None = None
+    """Only packets from this network; None: every source."""
+
+
+@dataclass(frozen=True, order=True)
+class Dnat:
+    dst: str
+    to: str
+
+
+@dataclass(frozen=True, order=True)
+class NatTable:
+    """The address translation of one router namespace, written as one
+    nftables table. ``announce`` lists (interface, address) pairs to
+    announce with gratuitous ARP when they appear (floating IPs)."""
+
+    netns: str
+    snat: tuple[Snat, ...] = ()
+    dnat: tuple[Dnat, ...] = ()
+    announce: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("nat", self.netns)
 
 
 @dataclass(frozen=True, order=True)
@@ -191,6 +259,9 @@ class HostPlan:
     fdb: frozenset[FdbEntry] = field(default_factory=frozenset)
     instances: frozenset[InstancePlumbing] = field(default_factory=frozenset)
     wiring: frozenset[PortWiring] = field(default_factory=frozenset)
+    rules: frozenset[PolicyRule] = field(default_factory=frozenset)
+    sysctls: frozenset[Sysctl] = field(default_factory=frozenset)
+    nat: frozenset[NatTable] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 
     def describe(self) -> list[str]:
@@ -201,7 +272,20 @@ class HostPlan:
         lines += [f"addr {_ns(a.netns)} {a.ifname} {a.address}" for a in self.addresses]
         lines += [
             f"route {_ns(r.netns)} {r.dst} via {r.gateway or '-'} dev {r.ifname}"
+            + (f" table {r.table}" if r.table != MAIN_TABLE else "")
             for r in self.routes
+        ]
+        lines += [
+            f"rule {_ns(r.netns)} {r.priority} from {r.src or 'all'} lookup {r.table}"
+            for r in self.rules
+        ]
+        lines += [f"sysctl {_ns(x.netns)} {x.path}={x.value}" for x in self.sysctls]
+        lines += [
+            f"nat {_ns(t.netns)} "
+            + " ".join(f"snat {x.src or 'all'}->{x.to} oif {x.out_ifname}" for x in t.snat)
+            + " "
+            + " ".join(f"dnat {x.dst}->{x.to}" for x in t.dnat)
+            for t in self.nat
         ]
         lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]
         lines += [

@@ -1,7 +1,7 @@
 """Dataplane: runs the reconcilers for one host's plan and reports wired ports.
 
-Order (creations): netns → links → masters → addresses → routes →
-neighbours → VXLAN FDB → bridge FDB → firewall (nftables); removals of leftovers run after all
+Order (creations): netns → links → masters → sysctls → addresses → routes
+→ policy rules → neighbours → VXLAN FDB → bridge FDB → NAT → firewall; removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
 batched kernel operation (deleting 200 veths one by one cost ~25 ms each
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kumo.compiler import names
-from kumo.compiler.plan import HostPlan, ObjectKey
+from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
 from kumo.dataplane.nftables.port import FakeNft, NftPort
 from kumo.dataplane.port import KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
@@ -35,10 +35,13 @@ from kumo.dataplane.reconcilers import (
     FirewallReconciler,
     LinkReconciler,
     MasterReconciler,
+    NatReconciler,
     NeighbourReconciler,
     NetnsReconciler,
     Reconciler,
     RouteReconciler,
+    RuleReconciler,
+    SysctlReconciler,
     VxlanFdbReconciler,
 )
 from kumo.dataplane.reconcilers.base import describe_key
@@ -81,6 +84,7 @@ class Dataplane:
         *,
         clock: Callable[[], float] = time.monotonic,
         nft: NftPort | None = None,
+        nft_for: Callable[[str], NftPort] | None = None,
     ) -> None:
         """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
         usually a fake when the caller builds the driver itself;
@@ -98,15 +102,22 @@ class Dataplane:
         self.vxlan_fdb = VxlanFdbReconciler(self.port, host)
         self.bridge_fdb = BridgeFdbReconciler(self.port, host)
         self.firewall = FirewallReconciler(self.port, host, nft or FakeNft())
+        self.fake_nft: dict[str, FakeNft] = {}
+        self.sysctls = SysctlReconciler(self.port, host)
+        self.rules = RuleReconciler(self.port, host)
+        self.nat = NatReconciler(self.port, host, nft_for or self._fake_nft)
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
             self.links,
             self.masters,
+            self.sysctls,
             self.addresses,
             self.routes,
+            self.rules,
             self.neighbours,
             self.vxlan_fdb,
             self.bridge_fdb,
+            self.nat,
             self.firewall,
         )
         self.plan = HostPlan(host=host)
@@ -124,7 +135,19 @@ class Dataplane:
         from kumo.dataplane.kernel import KernelAdapter
         from kumo.dataplane.nftables.port import NftCommands
 
-        return cls(KernelAdapter(host_netns), host, settings, nft=NftCommands(host_netns))
+        def nft_for(ns: str) -> NftPort:
+            return NftCommands(host_netns if ns == HOST_NS else ns)
+
+        return cls(
+            KernelAdapter(host_netns),
+            host,
+            settings,
+            nft=NftCommands(host_netns),
+            nft_for=nft_for,
+        )
+
+    def _fake_nft(self, ns: str) -> NftPort:
+        return self.fake_nft.setdefault(ns, FakeNft())
 
     def close(self) -> None:
         """Release the kernel adapter's sockets."""
@@ -140,6 +163,9 @@ class Dataplane:
         self.masters.update_desired(plan.links)
         self.addresses.update_desired(plan.addresses, plan.links)
         self.routes.update_desired(plan.routes, plan.links)
+        self.rules.update_desired(plan.rules, plan.links)
+        self.sysctls.update_desired(plan.sysctls)
+        self.nat.update_desired(plan.nat)
         self.neighbours.update_desired(plan.neighbours, plan.links)
         fdb_self = frozenset(e for e in plan.fdb if not e.master)
         fdb_master = frozenset(e for e in plan.fdb if e.master)
@@ -241,7 +267,7 @@ class Dataplane:
 def _changed_namespaces(old: HostPlan, new: HostPlan) -> frozenset[str]:
     """Namespaces holding an object that differs between two plans."""
     changed: set[str] = {n.name for n in old.netns ^ new.netns}
-    for attr in ("links", "addresses", "routes", "neighbours", "fdb"):
+    for attr in ("links", "addresses", "routes", "neighbours", "fdb", "rules", "sysctls", "nat"):
         for obj in getattr(old, attr) ^ getattr(new, attr):
             changed.add(obj.netns)
             peer = getattr(obj, "peer", None)

@@ -23,7 +23,16 @@ import itertools
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from kumo.compiler.plan import HOST_NS, Address, FdbEntry, Link, NeighEntry, Route
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    FdbEntry,
+    Link,
+    NeighEntry,
+    PolicyRule,
+    Route,
+    Sysctl,
+)
 from kumo.dataplane.port import LinkChange, LinkState
 
 _KERNEL_KIND = {"bridge": "bridge", "vxlan": "vxlan", "vlan": "vlan", "veth": "veth"}
@@ -32,6 +41,10 @@ _macs = itertools.count(1)
 
 def _err(code: int, what: str) -> OSError:
     return OSError(code, f"{E.errorcode[code]}: {what}")
+
+
+def _route_key(route: Route) -> str:
+    return route.dst if route.table == 254 else f"{route.dst} table {route.table}"
 
 
 def _random_mac() -> str:
@@ -56,6 +69,9 @@ class _Namespace:
     links: dict[str, _Link] = field(default_factory=dict)
     addresses: set[Address] = field(default_factory=set)
     routes: dict[str, Route] = field(default_factory=dict)
+    """By destination (main table) or ``dst table N``."""
+    rules: dict[int, PolicyRule] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(default_factory=dict)
     neighbours: dict[tuple[str, str], NeighEntry] = field(default_factory=dict)
     fdb: set[FdbEntry] = field(default_factory=set)
 
@@ -268,14 +284,14 @@ class FakeKernel:
             raise _err(E.ENETDOWN, f"{route.ifname} is down")
         if route.gateway is not None and not self._on_link(route.netns, route):
             raise _err(E.ENETUNREACH, f"gateway {route.gateway}")
-        ns.routes[route.dst] = route
+        ns.routes[_route_key(route)] = route
 
     def del_route(self, route: Route) -> None:
         self._op("del_route")
         ns = self._ns(route.netns)
-        if ns.routes.get(route.dst) != route:
+        if ns.routes.get(_route_key(route)) != route:
             raise _err(E.ESRCH, route.dst)
-        del ns.routes[route.dst]
+        del ns.routes[_route_key(route)]
 
     def _on_link(self, netns: str, route: Route) -> bool:
         gateway = ipaddress.ip_address(route.gateway or "")
@@ -298,6 +314,33 @@ class FakeKernel:
         ns = self.namespaces.get(netns)
         if ns is not None and callable(doomed):
             ns.routes = {k: r for k, r in ns.routes.items() if not doomed(r)}
+
+    # -- policy rules and sysctls ------------------------------------------------------
+    def list_rules(self, netns: str) -> tuple[PolicyRule, ...]:
+        self._op("list_rules")
+        return tuple(self._ns(netns).rules.values())
+
+    def add_rule(self, rule: PolicyRule) -> None:
+        self._op("add_rule")
+        rules = self._ns(rule.netns).rules
+        if rule.priority in rules:
+            raise _err(E.EEXIST, f"rule {rule.priority}")
+        rules[rule.priority] = rule
+
+    def del_rule(self, rule: PolicyRule) -> None:
+        self._op("del_rule")
+        rules = self._ns(rule.netns).rules
+        if rules.get(rule.priority) != rule:
+            raise _err(E.ENOENT, f"rule {rule.priority}")
+        del rules[rule.priority]
+
+    def read_sysctl(self, netns: str, path: str) -> str:
+        self._op("read_sysctl")
+        return self._ns(netns).sysctls.get(path, "0")
+
+    def write_sysctl(self, setting: Sysctl) -> None:
+        self._op("write_sysctl")
+        self._ns(setting.netns).sysctls[setting.path] = setting.value
 
     # -- neighbours ------------------------------------------------------------------
     def list_neighbours(self, netns: str) -> tuple[NeighEntry, ...]:

@@ -32,7 +32,17 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import ndmsg
 
-from kumo.compiler.plan import HOST_NS, Address, FdbEntry, Link, NeighEntry, Route, VxlanSpec
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    FdbEntry,
+    Link,
+    NeighEntry,
+    PolicyRule,
+    Route,
+    Sysctl,
+    VxlanSpec,
+)
 from kumo.dataplane import netns
 from kumo.dataplane.port import ROUTE_PROTO, LinkChange, LinkState
 
@@ -49,6 +59,19 @@ T = TypeVar("T")
 
 def _dump_routes(ipr: IPRoute, family: int) -> Any:
     return ipr.get_routes(family=family)
+
+
+def _dump_rules(ipr: IPRoute, family: int) -> Any:
+    return ipr.get_rules(family=family)
+
+
+_DEFAULT_RULES = frozenset({0, 32766, 32767})
+
+
+def _sysctl_path(path: str) -> str:
+    if ".." in path or path.startswith("/"):
+        raise OSError(22, f"bad sysctl path {path}")
+    return f"/proc/sys/{path}"
 
 
 def _os_error(exc: NetlinkError) -> OSError:
@@ -315,7 +338,7 @@ class KernelAdapter:
         mine = [
             m
             for m in self._call(ns, partial(_dump_routes, family=socket.AF_UNSPEC))
-            if m["proto"] == ROUTE_PROTO and (m.get("RTA_TABLE") or m["table"]) == _MAIN_TABLE
+            if m["proto"] == ROUTE_PROTO
         ]
         names = self._names(ns, {int(m.get("RTA_OIF") or 0) for m in mine} - {0})
         out: list[Route] = []
@@ -329,6 +352,7 @@ class KernelAdapter:
                     str(ipaddress.ip_network(dst, strict=False)),
                     m.get("RTA_GATEWAY"),
                     names.get(int(oif), "") if oif else "",
+                    int(m.get("RTA_TABLE") or m["table"]),
                 )
             )
         return tuple(out)
@@ -339,7 +363,7 @@ class KernelAdapter:
             "family": socket.AF_INET if net.version == 4 else socket.AF_INET6,
             "dst": str(net.network_address),
             "dst_len": net.prefixlen,
-            "table": _MAIN_TABLE,
+            "table": route.table,
             "proto": ROUTE_PROTO,
             "oif": self._index(route.netns, route.ifname),
         }
@@ -356,6 +380,52 @@ class KernelAdapter:
     def del_route(self, route: Route) -> None:
         spec = self._route_spec(route)
         self._call(route.netns, lambda ipr: ipr.route("del", **spec))
+
+    # -- policy rules and sysctls ---------------------------------------------------------
+    def list_rules(self, ns: str) -> tuple[PolicyRule, ...]:
+        out: list[PolicyRule] = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for m in self._call(ns, partial(_dump_rules, family=family)):
+                priority = int(m.get("FRA_PRIORITY") or 0)
+                if priority in _DEFAULT_RULES:
+                    continue
+                src = m.get("FRA_SRC")
+                out.append(
+                    PolicyRule(
+                        ns,
+                        priority,
+                        int(m.get("FRA_TABLE") or m["table"]),
+                        f"{src}/{m['src_len']}" if src else None,
+                    )
+                )
+        return tuple(out)
+
+    def _rule_spec(self, rule: PolicyRule) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "family": socket.AF_INET if rule.family == 4 else socket.AF_INET6,
+            "table": rule.table,
+            "priority": rule.priority,
+        }
+        if rule.src:
+            net = ipaddress.ip_network(rule.src)
+            spec.update(src=str(net.network_address), src_len=net.prefixlen)
+        return spec
+
+    def add_rule(self, rule: PolicyRule) -> None:
+        spec = self._rule_spec(rule)
+        self._call(rule.netns, lambda ipr: ipr.rule("add", **spec))
+
+    def del_rule(self, rule: PolicyRule) -> None:
+        spec = self._rule_spec(rule)
+        self._call(rule.netns, lambda ipr: ipr.rule("del", **spec))
+
+    def read_sysctl(self, ns: str, path: str) -> str:
+        with netns.entered(self._real(ns)), open(_sysctl_path(path)) as f:
+            return f.read().strip()
+
+    def write_sysctl(self, setting: Sysctl) -> None:
+        with netns.entered(self._real(setting.netns)), open(_sysctl_path(setting.path), "w") as f:
+            f.write(setting.value)
 
     # -- neighbours ---------------------------------------------------------------------
     def list_neighbours(self, ns: str) -> tuple[NeighEntry, ...]:

@@ -24,7 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from kumo.compiler.plan import Address, FdbEntry, Link, NeighEntry, Route, VxlanSpec
+from kumo.compiler.plan import (
+    Address,
+    FdbEntry,
+    Link,
+    NeighEntry,
+    PolicyRule,
+    Route,
+    Sysctl,
+    VxlanSpec,
+)
 
 ROUTE_PROTO = 74
 """Routing protocol number kumo marks its routes with (``ip route ... proto 74``):
@@ -97,6 +106,19 @@ class RawKernel(Protocol):
 
     def replace_neighbour(self, entry: NeighEntry) -> None: ...
     def del_neighbour(self, entry: NeighEntry) -> None: ...
+
+    def list_rules(self, netns: str) -> tuple[PolicyRule, ...]:
+        """Policy rules other than the kernel's defaults (priorities 0, 32766, 32767)."""
+        ...
+
+    def add_rule(self, rule: PolicyRule) -> None: ...
+    def del_rule(self, rule: PolicyRule) -> None: ...
+
+    def read_sysctl(self, netns: str, path: str) -> str:
+        """The value under ``/proc/sys/<path>`` as seen in ``netns``."""
+        ...
+
+    def write_sysctl(self, setting: Sysctl) -> None: ...
 
     def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
         """``self`` entries with a remote (dst) and ``master`` static entries."""
@@ -217,6 +239,12 @@ class KernelPort:
     def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
         return self._read("fdb", netns, self.raw.list_fdb)
 
+    def list_rules(self, netns: str) -> tuple[PolicyRule, ...]:
+        return self._read("rules", netns, self.raw.list_rules)
+
+    def read_sysctl(self, netns: str, path: str) -> str:
+        return self._call("read_sysctl", lambda: self.raw.read_sysctl(netns, path))
+
     # -- namespaces ----------------------------------------------------------
     def add_netns(self, name: str) -> None:
         self._add("add_netns", name, lambda: self.raw.add_netns(name), None)
@@ -263,6 +291,15 @@ class KernelPort:
 
     def del_neighbour(self, entry: NeighEntry) -> None:
         self._delete("del_neighbour", entry.netns, lambda: self.raw.del_neighbour(entry))
+
+    def add_rule(self, rule: PolicyRule) -> None:
+        self._add("add_rule", rule.netns, lambda: self.raw.add_rule(rule), None)
+
+    def del_rule(self, rule: PolicyRule) -> None:
+        self._delete("del_rule", rule.netns, lambda: self.raw.del_rule(rule))
+
+    def write_sysctl(self, setting: Sysctl) -> None:
+        self._mutate("write_sysctl", setting.netns, lambda: self.raw.write_sysctl(setting))
 
     def replace_fdb(self, entry: FdbEntry) -> None:
         self._mutate("replace_fdb", entry.netns, lambda: self.raw.replace_fdb(entry))

@@ -34,14 +34,17 @@ class NftPort(Protocol):
     def apply(self, commands: list[Json]) -> None:
         """Run ``commands`` as one transaction (all or nothing)."""
 
-    def list_sets(self) -> list[Json]:
-        """Every set (with its elements) of kumo's tables, as ``nft -j`` lists them."""
+    def list_sets(self, table: str = TABLE) -> list[Json]:
+        """Every set (with its elements) of the tables named ``table``, as ``nft -j`` lists them."""
 
     def set_bridge_netfilter(self, on: bool) -> None:
         """Whether bridged IPv4/IPv6 traffic passes through the inet hooks."""
 
     def forget_connections(self, flt: ConntrackFilter) -> int:
         """Delete matching conntrack entries; how many went."""
+
+    def announce(self, ifname: str, ip: str) -> None:
+        """Send gratuitous ARP for ``ip`` from ``ifname``."""
 
 
 class NftCommands:
@@ -75,10 +78,14 @@ class NftCommands:
     def apply(self, commands: list[Json]) -> None:
         self._run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}))
 
-    def list_sets(self) -> list[Json]:
+    def list_sets(self, table: str = TABLE) -> list[Json]:
         out = self._run(["nft", "-j", "list", "sets"])
         items = json.loads(out or '{"nftables": []}').get("nftables", [])
-        return [i["set"] for i in items if "set" in i and i["set"].get("table") == TABLE]
+        return [i["set"] for i in items if "set" in i and i["set"].get("table") == table]
+
+    def announce(self, ifname: str, ip: str) -> None:
+        self._run(["busybox", "arping", "-U", "-c", "2", "-w", "1", "-I", ifname, "-s", ip, ip],
+                  ok=(0, 1))  # fmt: skip
 
     def set_bridge_netfilter(self, on: bool) -> None:
         value = "1" if on else "0"
@@ -112,6 +119,9 @@ class FakeNft:
 
     sets: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     """(family, set name) → elements, for kumo's tables."""
+    table_of: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(family, set name) → the table that holds it."""
+    announced: list[tuple[str, str]] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)
     bridge_netfilter: bool = True
     transactions: list[list[Json]] = field(default_factory=list)
@@ -143,6 +153,7 @@ class FakeNft:
                 if family not in tables:
                     raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
                 sets[(family, obj["name"])] = {_elem(e) for e in obj.get("elem", [])}
+                self.table_of[(family, obj["name"])] = obj.get("table", TABLE)
             elif kind == "element":
                 members = sets.get((family, obj["name"]))
                 if members is None:
@@ -159,11 +170,13 @@ class FakeNft:
         self.tables, self.sets = tables, sets
         self.transactions.append(commands)
 
-    def list_sets(self) -> list[Json]:
+    def list_sets(self, table: str = TABLE) -> list[Json]:
         self._maybe_fail("nft")
         out: list[Json] = []
         for (family, name), members in sorted(self.sets.items()):
-            body: dict[str, Any] = {"family": family, "table": TABLE, "name": name}
+            if self.table_of.get((family, name), TABLE) != table:
+                continue
+            body: dict[str, Any] = {"family": family, "table": table, "name": name}
             if members:
                 body["elem"] = sorted(members)
             out.append(body)
@@ -177,6 +190,10 @@ class FakeNft:
         self._maybe_fail("conntrack")
         self.forgotten.append(flt)
         return 0
+
+    def announce(self, ifname: str, ip: str) -> None:
+        self._maybe_fail("arping")
+        self.announced.append((ifname, ip))
 
 
 def _elem(value: Any) -> str:

@@ -6,9 +6,12 @@ from kumo.dataplane.reconcilers.fdb import BridgeFdbReconciler, VxlanFdbReconcil
 from kumo.dataplane.reconcilers.firewall import FirewallReconciler
 from kumo.dataplane.reconcilers.links import LinkReconciler
 from kumo.dataplane.reconcilers.masters import MasterReconciler
+from kumo.dataplane.reconcilers.nat import NatReconciler
 from kumo.dataplane.reconcilers.neighbours import NeighbourReconciler
 from kumo.dataplane.reconcilers.netns import NetnsReconciler
 from kumo.dataplane.reconcilers.routes import RouteReconciler
+from kumo.dataplane.reconcilers.rules import RuleReconciler
+from kumo.dataplane.reconcilers.sysctls import SysctlReconciler
 
 __all__ = [
     "AddressReconciler",
@@ -16,9 +19,12 @@ __all__ = [
     "FirewallReconciler",
     "LinkReconciler",
     "MasterReconciler",
+    "NatReconciler",
     "NeighbourReconciler",
     "NetnsReconciler",
     "Reconciler",
     "RouteReconciler",
+    "RuleReconciler",
+    "SysctlReconciler",
     "VxlanFdbReconciler",
 ]

@@ -1,6 +1,6 @@
 """Instance namespaces of this host: create the desired, remove leftovers.
 
-Only namespaces named ``ki-<this host's tag>-...`` are ever removed, so
+Only namespaces named ``ki-``/``kr-``/``ks-<this host's tag>-...`` are ever removed, so
 agents of several lab hosts sharing one ``/run/netns`` never touch each
 other's instances (nor anything else there).
 """
@@ -40,7 +40,11 @@ class NetnsReconciler(Reconciler):
             else:
                 self.attempt(ns.key, partial(self.port.add_netns, ns.name))
         wanted = {ns.name for ns in self.desired}
-        doomed = sorted(n for n in actual - wanted if names.is_instance_netns(n, self.host))
+        doomed = sorted(
+            n
+            for n in actual - wanted
+            if names.is_instance_netns(n, self.host) or names.is_router_netns(n, self.host)
+        )
         for name in doomed:
             self.leftover(("netns", name), partial(self.port.del_netns, name))
         self.doomed = frozenset(doomed)
