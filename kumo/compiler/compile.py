@@ -55,6 +55,7 @@ from kumo.compiler.plan import (
     VethPeer,
     VxlanSpec,
 )
+from kumo.compiler.routers import compile_routers
 
 
 @dataclass
@@ -102,8 +103,10 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
     me = view.hosts.get(host)
     underlay = underlay_device or (me.underlay_device if me else None)
     out = _Builder()
+    routers = compile_routers(host, view)
     local_networks = sorted(
         {p.network_id for p in view.ports.values() if p.host == host and p.network_id}
+        | routers.networks
     )
     for network_id in local_networks:
         network = view.networks.get(network_id)
@@ -122,6 +125,13 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         for stage in STAGES:
             shared |= stage(net, out)
         _instances(net, out, frozenset(shared))
+    out.netns |= routers.netns
+    out.links |= routers.links
+    out.addresses |= routers.addresses
+    out.routes |= routers.routes
+    out.neighbours |= routers.neighbours
+    out.fdb |= routers.fdb
+    out.wiring |= routers.wiring
     firewall = compile_firewall(host, view, local_networks)
     if firewall.ports:
         filtered = {f.port_id for f in firewall.ports}
@@ -139,6 +149,9 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         fdb=frozenset(out.fdb),
         instances=frozenset(out.instances),
         wiring=frozenset(out.wiring),
+        rules=frozenset(routers.rules),
+        sysctls=frozenset(routers.sysctls),
+        nat=frozenset(routers.nat),
         firewall=firewall,
     )
 

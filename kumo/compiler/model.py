@@ -195,6 +195,60 @@ class SecurityGroupView:
         )
 
 
+@dataclass(frozen=True)
+class RouterView:
+    id: str
+    admin_state_up: bool
+    distributed: bool
+    gateway_network_id: str | None
+    enable_snat: bool
+    external_ips: tuple[FixedIp, ...]
+    routes: tuple[HostRoute, ...]
+
+    @classmethod
+    def from_body(cls, body: Body) -> RouterView:
+        gw = body.get("external_gateway_info") or {}
+        return cls(
+            id=str(body["id"]),
+            admin_state_up=bool(body.get("admin_state_up", True)),
+            distributed=bool(body.get("distributed", False)),
+            gateway_network_id=gw.get("network_id") or None,
+            enable_snat=bool(gw.get("enable_snat", True)),
+            external_ips=tuple(
+                FixedIp(str(ip["subnet_id"]), str(ip["ip_address"]))
+                for ip in gw.get("external_fixed_ips") or ()
+            ),
+            routes=tuple(
+                sorted(
+                    (HostRoute(str(r["destination"]), str(r["nexthop"]))
+                     for r in body.get("routes") or ()),
+                    key=lambda r: (r.destination, r.nexthop),
+                )
+            ),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FloatingIpView:
+    id: str
+    floating_ip_address: str
+    floating_network_id: str
+    router_id: str | None
+    port_id: str | None
+    fixed_ip_address: str | None
+
+    @classmethod
+    def from_body(cls, body: Body) -> FloatingIpView:
+        return cls(
+            id=str(body["id"]),
+            floating_ip_address=str(body["floating_ip_address"]),
+            floating_network_id=str(body["floating_network_id"]),
+            router_id=body.get("router_id") or None,
+            port_id=body.get("port_id") or None,
+            fixed_ip_address=body.get("fixed_ip_address") or None,
+        )
+
+
 PROTOCOL_NUMBERS = {
     "icmp": 1,
     "igmp": 2,
@@ -287,6 +341,8 @@ class ClusterView:
     ports: Mapping[str, PortView] = field(default_factory=lambda: _frozen({}))
     hosts: Mapping[str, HostView] = field(default_factory=lambda: _frozen({}))
     security_groups: Mapping[str, SecurityGroupView] = field(default_factory=lambda: _frozen({}))
+    routers: Mapping[str, RouterView] = field(default_factory=lambda: _frozen({}))
+    floatingips: Mapping[str, FloatingIpView] = field(default_factory=lambda: _frozen({}))
     invalid: tuple[str, ...] = ()
     """Ids (or ``kind:?``) of bodies that could not be parsed."""
 
@@ -298,12 +354,16 @@ class ClusterView:
         ports: Bodies = (),
         agents: Bodies = (),
         security_groups: Bodies = (),
+        routers: Bodies = (),
+        floatingips: Bodies = (),
     ) -> ClusterView:
         invalid: list[str] = []
         nets = _parse("network", networks, NetworkView.from_body, invalid)
         subs = _parse("subnet", subnets, SubnetView.from_body, invalid)
         prts = _parse("port", ports, PortView.from_body, invalid)
         groups = _parse("security_group", security_groups, SecurityGroupView.from_body, invalid)
+        rtrs = _parse("router", routers, RouterView.from_body, invalid)
+        fips = _parse("floatingip", floatingips, FloatingIpView.from_body, invalid)
         hosts: dict[str, HostView] = {}
         # Several agents may report for one host; the one with a tunnel IP
         # (lowest agent id first) describes the host's dataplane.
@@ -322,6 +382,8 @@ class ClusterView:
             ports=_frozen(prts),
             hosts=_frozen(hosts),
             security_groups=_frozen(groups),
+            routers=_frozen(rtrs),
+            floatingips=_frozen(fips),
             invalid=tuple(sorted(invalid)),
         )
 
@@ -332,7 +394,7 @@ class ClusterView:
         return tuple(p for p in self.ports.values() if p.network_id == network_id)
 
 
-T = TypeVar("T", NetworkView, SubnetView, PortView, SecurityGroupView)
+T = TypeVar("T", NetworkView, SubnetView, PortView, SecurityGroupView, RouterView, FloatingIpView)
 
 
 def _parse(

@@ -1,0 +1,391 @@
+"""Routers on one host: distributed (DVR), their SNAT, and centralized ones.
+
+Pure. Three roles, each a namespace with legs into network bridges:
+
+``dvr``  (``kr-<host>-<router>``) on every host with an instance port on one
+         of a distributed router's subnets: a leg per interface with the
+         SAME gateway IP and MAC on every host (the MAC pinned to the local
+         leg in the bridge, so gateway frames never leave the host),
+         permanent neighbours for every port of the router's subnets (no
+         ARP crosses the tunnel), extra routes in the main table. Traffic
+         to the outside: from a fixed IP with a floating IP (on this host),
+         rule → table 101, default via the upstream through this host's
+         external leg, with DNAT/SNAT of the floating IP here; from anything
+         else, rule → table 100, default via the router's SNAT port on the
+         first subnet (on the gateway host).
+``snat`` (``ks-<host>-<router>``) on a distributed router's gateway host: a
+         leg per SNAT port (``network:router_centralized_snat``), the
+         gateway port on the external network, default route upstream,
+         ``snat to`` the router's external IP.
+``legacy`` (``kr-<host>-<router>``) for ``distributed=false`` on its gateway
+         host only: interface legs (ordinary bound ports, reached through the
+         tunnel by the other hosts), the gateway leg, every floating IP of
+         the router, SNAT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, FloatingIpView, PortView, RouterView, SubnetView
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    Dnat,
+    FdbEntry,
+    Link,
+    NatTable,
+    NeighEntry,
+    Netns,
+    ObjectKey,
+    PolicyRule,
+    PortWiring,
+    Route,
+    Snat,
+    Sysctl,
+    VethPeer,
+)
+
+INTERFACE_OWNERS = frozenset({"network:router_interface", "network:router_interface_distributed"})
+DVR_INTERFACE = "network:router_interface_distributed"
+SNAT_OWNER = "network:router_centralized_snat"
+GATEWAY_OWNER = "network:router_gateway"
+SNAT_TABLE = 100
+FIP_TABLE = 101
+SNAT_RULE_PRIORITY = 40000
+FIP_RULE_PRIORITY = 33000
+"""Above the main table's 32766, so east-west routes always win."""
+ROUTER_SYSCTLS = (
+    ("net/ipv4/ip_forward", "1"),
+    ("net/ipv6/conf/all/forwarding", "1"),
+    ("net/ipv4/conf/all/rp_filter", "0"),
+    ("net/ipv4/conf/default/rp_filter", "0"),
+)
+
+
+@dataclass
+class RouterObjects:
+    """What the router stage adds to a host plan (merged by compile_host)."""
+
+    netns: set[Netns] = field(default_factory=set)
+    links: set[Link] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
+    routes: set[Route] = field(default_factory=set)
+    rules: set[PolicyRule] = field(default_factory=set)
+    neighbours: set[NeighEntry] = field(default_factory=set)
+    fdb: set[FdbEntry] = field(default_factory=set)
+    sysctls: set[Sysctl] = field(default_factory=set)
+    nat: set[NatTable] = field(default_factory=set)
+    wiring: set[PortWiring] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)
+    """Networks the host must serve (bridge, uplink, remote ports) for its routers."""
+
+
+@dataclass(frozen=True)
+class _Router:
+    view: RouterView
+    interfaces: tuple[PortView, ...]
+    snat_ports: tuple[PortView, ...]
+    gateway: PortView | None
+
+
+def _is_instance(port: PortView) -> bool:
+    return port.device_owner == "" or port.device_owner.startswith("compute:")
+
+
+def _routers(view: ClusterView) -> dict[str, _Router]:
+    owned: dict[str, list[PortView]] = {}
+    for port in view.ports.values():
+        if port.device_id in view.routers:
+            owned.setdefault(port.device_id, []).append(port)
+    out: dict[str, _Router] = {}
+    for rid, router in view.routers.items():
+        ports = sorted(owned.get(rid, []), key=lambda p: p.id)
+        out[rid] = _Router(
+            view=router,
+            interfaces=tuple(p for p in ports if p.device_owner in INTERFACE_OWNERS),
+            snat_ports=tuple(p for p in ports if p.device_owner == SNAT_OWNER),
+            gateway=next((p for p in ports if p.device_owner == GATEWAY_OWNER), None),
+        )
+    return out
+
+
+def compile_routers(host: str, view: ClusterView) -> RouterObjects:
+    out = RouterObjects()
+    local_networks = {
+        p.network_id for p in view.ports.values() if p.host == host and _is_instance(p)
+    }
+    routers = _routers(view)
+    for rid in sorted(routers):
+        router = routers[rid]
+        if not router.view.admin_state_up:
+            continue
+        if router.view.distributed:
+            if any(i.network_id in local_networks for i in router.interfaces):
+                _dvr(host, view, router, out)
+            if router.gateway is not None and router.gateway.host == host:
+                _snat(host, view, router, out)
+        elif _legacy_host(router) == host:
+            _legacy(host, view, router, out)
+    return out
+
+
+def _legacy_host(router: _Router) -> str:
+    if router.gateway is not None and router.gateway.host:
+        return router.gateway.host
+    return next((i.host for i in router.interfaces if i.host), "")
+
+
+# -- shared pieces ---------------------------------------------------------------
+
+
+def _namespace(ns: str, out: RouterObjects) -> None:
+    out.netns.add(Netns(ns))
+    out.links.add(Link(ns, "lo", "device", up=True))
+    out.sysctls |= {Sysctl(ns, path, value) for path, value in ROUTER_SYSCTLS}
+
+
+def _subnet_of(view: ClusterView, subnet_id: str) -> SubnetView | None:
+    return view.subnets.get(subnet_id)
+
+
+def _leg(
+    host_ns_name: str,
+    ns: str,
+    inside: str,
+    port: PortView,
+    view: ClusterView,
+    out: RouterObjects,
+) -> tuple[Link, Link, list[Address]] | None:
+    """A veth from the network's bridge into the router namespace, with the
+    port's MAC and addresses inside. None when the network is unknown."""
+    network = view.networks.get(port.network_id)
+    if network is None:
+        return None
+    bridge = names.bridge_name(network.id)
+    mtu = network.mtu
+    outer = Link(HOST_NS, host_ns_name, "veth", mtu=mtu, up=True, master=bridge,
+                 peer=VethPeer(ns, inside))  # fmt: skip
+    inner = Link(ns, inside, "veth", mtu=mtu, mac=port.mac, up=True)
+    addresses: list[Address] = []
+    for fixed in port.fixed_ips:
+        subnet = _subnet_of(view, fixed.subnet_id)
+        if subnet is None:
+            continue
+        prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+        addresses.append(Address(ns, inside, f"{fixed.ip_address}/{prefix}"))
+    out.links |= {outer, inner}
+    out.addresses |= set(addresses)
+    out.networks.add(network.id)
+    return outer, inner, addresses
+
+
+def _neighbours(
+    ns: str, ifname: str, port: PortView, view: ClusterView, skip: set[str], out: RouterObjects
+) -> None:
+    """Permanent neighbours for every port with an address on ``port``'s subnets."""
+    subnets = {f.subnet_id for f in port.fixed_ips}
+    for other in view.ports_of(port.network_id):
+        if other.id in skip or not other.mac or other.id == port.id:
+            continue
+        for fixed in other.fixed_ips:
+            if fixed.subnet_id in subnets:
+                out.neighbours.add(NeighEntry(ns, ifname, fixed.ip_address, other.mac))
+
+
+def _extra_routes(
+    ns: str, router: _Router, legs: dict[str, tuple[str, list[Address]]], out: RouterObjects
+) -> None:
+    """``routes`` of the router: through the leg whose subnet holds the next hop."""
+    for route in router.view.routes:
+        try:
+            nexthop = ipaddress.ip_address(route.nexthop)
+            dst = str(ipaddress.ip_network(route.destination, strict=False))
+        except ValueError:
+            continue
+        for ifname, addresses in legs.values():
+            if any(nexthop in ipaddress.ip_interface(a.address).network for a in addresses):
+                out.routes.add(Route(ns, dst, str(nexthop), ifname))
+                break
+
+
+def _external(view: ClusterView, router: _Router) -> tuple[str, str | None] | None:
+    """(external CIDR, upstream gateway) of the router's external subnet."""
+    network_id = router.view.gateway_network_id
+    if network_id is None:
+        return None
+    subnets = [s for s in view.subnets_of(network_id) if s.ip_version == 4]
+    wanted = {ip.subnet_id for ip in router.view.external_ips}
+    chosen = [s for s in subnets if s.id in wanted] or subnets
+    if not chosen:
+        return None
+    subnet = sorted(chosen, key=lambda s: s.id)[0]
+    return str(ipaddress.ip_network(subnet.cidr, strict=False)), subnet.gateway_ip
+
+
+def fip_leg_mac(host: str, router_id: str) -> str:
+    """The MAC of a host's external leg for a distributed router's floating
+    IPs: locally administered, unique per (host, router)."""
+    digest = hashlib.sha256(f"{host}/{router_id}".encode()).digest()
+    return "fa:17:" + ":".join(f"{b:02x}" for b in digest[:4])
+
+
+def _floating_ips(view: ClusterView, router_id: str) -> list[FloatingIpView]:
+    return sorted(
+        (f for f in view.floatingips.values()
+         if f.router_id == router_id and f.port_id and f.fixed_ip_address),
+        key=lambda f: f.floating_ip_address,
+    )  # fmt: skip
+
+
+def _wire(port: PortView, legs: tuple[Link, Link, list[Address]], out: RouterObjects) -> None:
+    if not port.host:
+        return
+    outer, inner, addresses = legs
+    keys: set[ObjectKey] = {outer.key, outer.master_key, inner.key} | {a.key for a in addresses}
+    out.wiring.add(PortWiring(port.id, frozenset(keys)))
+
+
+# -- roles -----------------------------------------------------------------------
+
+
+def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
+    ns = names.router_netns(host, router.view.id)
+    _namespace(ns, out)
+    own = {p.id for p in router.interfaces}
+    legs: dict[str, tuple[str, list[Address]]] = {}
+    for port in router.interfaces:
+        if port.device_owner != DVR_INTERFACE:
+            continue
+        inside = names.router_if_name(port.id)
+        made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
+        if made is None:
+            continue
+        outer, _, addresses = made
+        out.fdb.add(FdbEntry(HOST_NS, outer.name, port.mac, master=True))
+        _neighbours(ns, inside, port, view, own, out)
+        legs[port.id] = (inside, addresses)
+    _extra_routes(ns, router, legs, out)
+    # Everything without a floating IP here: to the SNAT port on the first subnet.
+    if router.view.gateway_network_id and router.view.enable_snat:
+        for snat_port in router.snat_ports:
+            leg = next(
+                (
+                    (ifname, ip.ip_address)
+                    for ifname, addresses in legs.values()
+                    for ip in snat_port.fixed_ips
+                    for a in addresses
+                    if ":" not in ip.ip_address
+                    and ipaddress.ip_address(ip.ip_address)
+                    in ipaddress.ip_interface(a.address).network
+                ),
+                None,
+            )
+            if leg is not None:
+                out.routes.add(Route(ns, "0.0.0.0/0", leg[1], leg[0], table=SNAT_TABLE))
+                out.rules.add(PolicyRule(ns, SNAT_RULE_PRIORITY, SNAT_TABLE))
+                break
+    # Floating IPs of ports on this host.
+    local_ports = {p.id for p in view.ports.values() if p.host == host}
+    fips = [f for f in _floating_ips(view, router.view.id) if f.port_id in local_ports]
+    external = _external(view, router)
+    ext_net = router.view.gateway_network_id
+    if not fips or external is None or ext_net is None or ext_net not in view.networks:
+        out.nat.add(NatTable(ns))
+        return
+    cidr, upstream = external
+    inside = names.router_gw_name(router.view.id)
+    network = view.networks[ext_net]
+    outer = Link(HOST_NS, names.gateway_port_name(router.view.id), "veth", mtu=network.mtu,
+                 up=True, master=names.bridge_name(ext_net), peer=VethPeer(ns, inside))  # fmt: skip
+    out.links |= {outer, Link(ns, inside, "veth", mtu=network.mtu,
+                              mac=fip_leg_mac(host, router.view.id), up=True)}  # fmt: skip
+    out.networks.add(ext_net)
+    out.routes.add(Route(ns, cidr, None, inside, table=FIP_TABLE))
+    if upstream:
+        out.routes.add(Route(ns, "0.0.0.0/0", upstream, inside, table=FIP_TABLE))
+    dnat, snat, announce = [], [], []
+    for i, fip in enumerate(fips):
+        assert fip.fixed_ip_address is not None
+        out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
+        out.rules.add(
+            PolicyRule(ns, FIP_RULE_PRIORITY + i, FIP_TABLE, f"{fip.fixed_ip_address}/32")
+        )
+        dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
+        snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
+        announce.append((inside, fip.floating_ip_address))
+    out.nat.add(NatTable(ns, tuple(snat), tuple(dnat), tuple(announce)))
+
+
+def _gateway_leg(
+    ns: str, router: _Router, view: ClusterView, out: RouterObjects
+) -> tuple[str, str | None] | None:
+    """The gateway port's leg: (inside name, the router's external IPv4)."""
+    gw = router.gateway
+    if gw is None:
+        return None
+    inside = names.router_gw_name(gw.id)
+    made = _leg(names.gateway_port_name(gw.id), ns, inside, gw, view, out)
+    if made is None:
+        return None
+    _wire(gw, made, out)
+    external = _external(view, router)
+    if external is not None and external[1]:
+        out.routes.add(Route(ns, "0.0.0.0/0", external[1], inside))
+    ipv4 = next((ip.ip_address for ip in gw.fixed_ips if ":" not in ip.ip_address), None)
+    return inside, ipv4
+
+
+def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
+    ns = names.snat_netns(host, router.view.id)
+    _namespace(ns, out)
+    legs: dict[str, tuple[str, list[Address]]] = {}
+    skip = {p.id for p in router.interfaces}
+    for port in router.snat_ports:
+        inside = names.router_if_name(port.id)
+        made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
+        if made is None:
+            continue
+        _wire(port, made, out)
+        _neighbours(ns, inside, port, view, skip, out)
+        legs[port.id] = (inside, made[2])
+    _extra_routes(ns, router, legs, out)
+    gateway = _gateway_leg(ns, router, view, out)
+    snat: tuple[Snat, ...] = ()
+    if gateway is not None and gateway[1] and router.view.enable_snat:
+        snat = (Snat(gateway[0], gateway[1]),)
+    out.nat.add(NatTable(ns, snat))
+
+
+def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
+    ns = names.router_netns(host, router.view.id)
+    _namespace(ns, out)
+    legs: dict[str, tuple[str, list[Address]]] = {}
+    own = {p.id for p in router.interfaces}
+    for port in router.interfaces:
+        inside = names.router_if_name(port.id)
+        made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
+        if made is None:
+            continue
+        _wire(port, made, out)
+        _neighbours(ns, inside, port, view, own, out)
+        legs[port.id] = (inside, made[2])
+    _extra_routes(ns, router, legs, out)
+    gateway = _gateway_leg(ns, router, view, out)
+    if gateway is None:
+        out.nat.add(NatTable(ns))
+        return
+    inside, ext_ip = gateway
+    dnat, snat, announce = [], [], []
+    for fip in _floating_ips(view, router.view.id):
+        assert fip.fixed_ip_address is not None
+        out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
+        dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
+        snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
+        announce.append((inside, fip.floating_ip_address))
+    if ext_ip and router.view.enable_snat:
+        snat.append(Snat(inside, ext_ip))
+    out.nat.add(NatTable(ns, tuple(snat), tuple(dnat), tuple(announce)))
