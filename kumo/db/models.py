@@ -3,6 +3,7 @@
 from kumo.db.agent_models import Agent
 from kumo.db.base import Base
 from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
 from kumo.db.network_models import (
     IPAllocation,
     Network,
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "DefaultSecurityGroup",
     "Domain",
+    "FloatingIP",
     "IPAllocation",
     "Network",
     "OutboxCounter",
@@ -35,6 +37,8 @@ __all__ = [
     "Quota",
     "Revocation",
     "Role",
+    "Router",
+    "RouterAgentBinding",
     "RoleAssignment",
     "SecurityGroup",
     "SecurityGroupRule",

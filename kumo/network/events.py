@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.network import tags as taglib
+from kumo.network.l3_views import render_floatingips, render_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -48,7 +50,8 @@ def port(
 
     Topics: the port's network, its host (and ``old_host`` when it moved),
     and every security group it is in now or was in before (``old_groups``),
-    so watchers of a group see ports leave it as well as join it.
+    so watchers of a group see ports leave it as well as join it; a router's
+    own ports (``network:router_*``) also go to ``router:<device_id>``.
     """
     if tags is None:
         tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
@@ -59,6 +62,8 @@ def port(
             topics.append(f"host:{host}")
     for group_id in dict.fromkeys([*body["security_groups"], *(old_groups or [])]):
         topics.append(f"secgroup:{group_id}")
+    if p.device_owner.startswith("network:router_") and p.device_id:
+        topics.append(f"router:{p.device_id}")
     uow.emit("port", op, p.id, tuple(topics), body)
     return body
 
@@ -67,4 +72,35 @@ def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") ->
     """Emit a group with all its rules (rule changes re-emit their group)."""
     body = render_groups(uow.session, [group])[0]
     uow.emit("security_group", op, group.id, (f"secgroup:{group.id}",), body)
+    return body
+
+
+def router(uow: UnitOfWork, r: Router, op: str = "upsert") -> dict[str, object]:
+    body = render_routers(uow.session, [r])[0]
+    uow.emit("router", op, r.id, (f"router:{r.id}",), body)
+    return body
+
+
+def floatingip(
+    uow: UnitOfWork,
+    fip: FloatingIP,
+    op: str = "upsert",
+    old_router_id: str | None = None,
+    old_host: str | None = None,
+) -> dict[str, object]:
+    """Emit a floating IP to its router and to the host of its associated port,
+    before (``old_router_id``, ``old_host``) and after the change."""
+    s = uow.session
+    host = None
+    if fip.fixed_port_id:
+        host = s.scalar(select(Port.host).where(Port.id == fip.fixed_port_id))
+    topics: list[str] = []
+    for router_id in (fip.router_id, old_router_id):
+        if router_id and f"router:{router_id}" not in topics:
+            topics.append(f"router:{router_id}")
+    for h in (host, old_host):
+        if h and f"host:{h}" not in topics:
+            topics.append(f"host:{h}")
+    body = render_floatingips(s, [fip])[0]
+    uow.emit("floatingip", op, fip.id, tuple(topics), body)
     return body

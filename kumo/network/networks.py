@@ -15,6 +15,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
 from kumo.network import events, policy, segments, validate
 from kumo.network import tags as taglib
+from kumo.network.l3_ports import OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 
@@ -143,7 +144,9 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
         raise not_found("network", network_id)
     check_revision(net.revision_number, if_match)
     ports = list(s.scalars(select(Port).where(Port.network_id == net.id)))
-    in_use = [p for p in ports if not p.device_owner.startswith("network:")]
+    in_use = [
+        p for p in ports if not p.device_owner.startswith("network:") or p.device_owner in OWNERS
+    ]
     if in_use:
         raise Conflict(
             f"Unable to complete operation on network {net.id}. There are one or more ports "

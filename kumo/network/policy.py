@@ -16,6 +16,8 @@ ADMIN_ONLY_VISIBLE = {
     "networks": ("provider:network_type", "provider:physical_network", "provider:segmentation_id"),
     "ports": ("binding:host_id", "binding:vif_type", "binding:profile", "binding:vif_details"),
     "subnets": (),
+    "routers": ("distributed", "ha"),
+    "floatingips": (),
 }
 
 ADMIN_ONLY_WRITABLE = {
@@ -29,6 +31,8 @@ ADMIN_ONLY_WRITABLE = {
     ),
     "ports": ("binding:host_id", "binding:profile", "mac_address_update"),
     "subnets": (),
+    "routers": ("distributed", "ha"),
+    "floatingips": (),
 }
 
 

@@ -14,7 +14,7 @@ from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
-from kumo.network import events, ipam, networks, policy, port_groups, validate
+from kumo.network import events, ipam, l3_ports, networks, policy, port_groups, validate
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
@@ -364,6 +364,8 @@ def update(
     events.port(
         uow, port, old_host=old_host if old_host != port.host else None, old_groups=old_groups
     )
+    if old_host != port.host:
+        l3_ports.port_moved(uow, port, old_host)
     return port
 
 
@@ -410,6 +412,8 @@ def remove(uow: UnitOfWork, ctx: RequestContext, port_id: str, if_match: int | N
         if owner != ctx.project_id:
             raise not_found("port", port_id)
     check_revision(port.revision_number, if_match)
+    l3_ports.check_deletable(s, port)
+    l3_ports.port_deleted(uow, port)
     events.port(uow, port, "delete")
     taglib.delete_tags(s, port.id)
     s.delete(port)
@@ -426,3 +430,59 @@ def set_status(uow: UnitOfWork, port_ids: list[str], status: str) -> list[str]:
             changed.append(port.id)
             events.port(uow, port)
     return changed
+
+
+def create_owned(
+    uow: UnitOfWork,
+    settings: Settings,
+    net: Network,
+    *,
+    project_id: str,
+    device_owner: str,
+    device_id: str,
+    fixed_ips: list[dict[str, str]] | None = None,
+) -> Port:
+    """A port the service layer makes for itself (router interfaces, gateways,
+    SNAT and floating IP ports): no port security, no groups, no quota.
+    ``fixed_ips`` as in a port request; None means one address per IP family."""
+    s = uow.session
+    mac = _new_mac(s, settings, net.id)
+    port = Port(
+        project_id=project_id,
+        network_id=net.id,
+        mac_address=mac,
+        status="DOWN",
+        device_id=device_id,
+        device_owner=device_owner,
+        port_security_enabled=False,
+        allowed_address_pairs=[],
+        extra_dhcp_opts=[],
+    )
+    fixed = _allocate(s, net, mac, fixed_ips, device_owner, default=fixed_ips is None)
+    port.fixed_ips = [
+        IPAllocation(subnet_id=subnet_id, network_id=net.id, ip_address=address)
+        for subnet_id, address in fixed
+    ]
+    s.add(port)
+    s.flush()
+    events.port(uow, port, tags=[])
+    return port
+
+
+def delete_owned(uow: UnitOfWork, port: Port) -> None:
+    """Remove a port the service layer made (the API path refuses them)."""
+    events.port(uow, port, "delete")
+    taglib.delete_tags(uow.session, port.id)
+    uow.session.delete(port)
+
+
+def bind_host(uow: UnitOfWork, port: Port, host: str) -> bool:
+    """Bind ``port`` to ``host`` ("" unbinds); emit and report a change."""
+    if port.host == host:
+        return False
+    old_host = port.host
+    _binding(port, {"binding:host_id": host})
+    touch(port)
+    uow.session.flush()
+    events.port(uow, port, old_host=old_host or None)
+    return True

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Quota, Subnet
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.errors import OverQuota
@@ -19,6 +20,8 @@ COUNTED: dict[str, Any] = {
     "port": Port,
     "security_group": SecurityGroup,
     "security_group_rule": SecurityGroupRule,
+    "router": Router,
+    "floatingip": FloatingIP,
 }
 
 

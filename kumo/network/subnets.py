@@ -15,6 +15,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
 from kumo.network import events, ipam, networks, policy, validate
 from kumo.network import tags as taglib
+from kumo.network.l3_ports import OWNERS
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
@@ -241,7 +242,8 @@ def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int |
     blocking = [
         p
         for _a, p in rows
-        if not p.device_owner.startswith("network:") and not ipam.is_auto_address(sub)
+        if (not p.device_owner.startswith("network:") or p.device_owner in OWNERS)
+        and not ipam.is_auto_address(sub)
     ]
     if blocking:
         raise Conflict(

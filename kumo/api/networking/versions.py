@@ -8,7 +8,13 @@ from starlette.responses import Response
 from kumo.api.render import json_response
 
 router = APIRouter()
-RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"))
+RESOURCES = (
+    ("network", "networks"),
+    ("subnet", "subnets"),
+    ("port", "ports"),
+    ("router", "routers"),
+    ("floatingip", "floatingips"),
+)
 
 
 def _base(request: Request) -> str:

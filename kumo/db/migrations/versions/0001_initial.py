@@ -438,11 +438,136 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "routers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("admin_state_up", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("gw_port_id", sa.String(length=36), nullable=True),
+        sa.Column("enable_snat", sa.Boolean(), nullable=False),
+        sa.Column("distributed", sa.Boolean(), nullable=False),
+        sa.Column("ha", sa.Boolean(), nullable=False),
+        sa.Column("routes", sa.JSON(), nullable=False),
+        sa.Column("availability_zone_hints", sa.JSON(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["gw_port_id"],
+            ["ports.id"],
+            name=op.f("fk_routers_gw_port_id_ports"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routers")),
+    )
+    with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_routers_project_id"), ["project_id"], unique=False)
+
+    op.create_table(
+        "floating_ips",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("floating_network_id", sa.String(length=36), nullable=False),
+        sa.Column("floating_port_id", sa.String(length=36), nullable=False),
+        sa.Column("floating_ip_address", sa.String(length=64), nullable=False),
+        sa.Column("fixed_port_id", sa.String(length=36), nullable=True),
+        sa.Column("fixed_ip_address", sa.String(length=64), nullable=True),
+        sa.Column("router_id", sa.String(length=36), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["fixed_port_id"],
+            ["ports.id"],
+            name=op.f("fk_floating_ips_fixed_port_id_ports"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["floating_network_id"],
+            ["networks.id"],
+            name=op.f("fk_floating_ips_floating_network_id_networks"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["floating_port_id"],
+            ["ports.id"],
+            name=op.f("fk_floating_ips_floating_port_id_ports"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["router_id"],
+            ["routers.id"],
+            name=op.f("fk_floating_ips_router_id_routers"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_floating_ips")),
+        sa.UniqueConstraint(
+            "fixed_port_id",
+            "fixed_ip_address",
+            "floating_network_id",
+            name=op.f("uq_floating_ips_fixed_port_id_fixed_ip_address_floating_network_id"),
+        ),
+        sa.UniqueConstraint("floating_port_id", name=op.f("uq_floating_ips_floating_port_id")),
+    )
+    with op.batch_alter_table("floating_ips", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_floating_ips_fixed_port_id"), ["fixed_port_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_floating_ips_floating_network_id"), ["floating_network_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_floating_ips_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_floating_ips_router_id"), ["router_id"], unique=False)
+
+    op.create_table(
+        "router_agent_bindings",
+        sa.Column("router_id", sa.String(length=36), nullable=False),
+        sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"],
+            ["agents.id"],
+            name=op.f("fk_router_agent_bindings_agent_id_agents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["router_id"],
+            ["routers.id"],
+            name=op.f("fk_router_agent_bindings_router_id_routers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("router_id", name=op.f("pk_router_agent_bindings")),
+    )
+    with op.batch_alter_table("router_agent_bindings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_router_agent_bindings_agent_id"), ["agent_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("router_agent_bindings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_router_agent_bindings_agent_id"))
+
+    op.drop_table("router_agent_bindings")
+    with op.batch_alter_table("floating_ips", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_floating_ips_router_id"))
+        batch_op.drop_index(batch_op.f("ix_floating_ips_project_id"))
+        batch_op.drop_index(batch_op.f("ix_floating_ips_floating_network_id"))
+        batch_op.drop_index(batch_op.f("ix_floating_ips_fixed_port_id"))
+
+    op.drop_table("floating_ips")
+    with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_routers_project_id"))
+
+    op.drop_table("routers")
     with op.batch_alter_table("port_security_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_port_security_groups_security_group_id"))
 

@@ -1,0 +1,124 @@
+"""Neutron JSON shapes (the admin view) of routers and floating IPs.
+
+``render_routers`` and ``render_floatingips`` read what the views need in
+bulk (gateway ports and their addresses, associated ports, tags: one query
+each), for the API, the outbox and watch snapshots alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.network_models import Port
+from kumo.network import tags as taglib
+from kumo.network.views import ts
+
+
+def _std(obj: Router | FloatingIP, tags: list[str]) -> dict[str, Any]:
+    return {
+        "description": obj.description,
+        "tags": tags,
+        "created_at": ts(obj.created_at),
+        "updated_at": ts(obj.updated_at),
+        "revision_number": obj.revision_number,
+    }
+
+
+def gateway_info(router: Router, gw_port: Port | None) -> dict[str, Any] | None:
+    if gw_port is None:
+        return None
+    return {
+        "network_id": gw_port.network_id,
+        "enable_snat": router.enable_snat,
+        "external_fixed_ips": [
+            {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in gw_port.fixed_ips
+        ],
+    }
+
+
+def router_view(router: Router, gw_port: Port | None, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": router.id,
+        "name": router.name,
+        "tenant_id": router.project_id,
+        "project_id": router.project_id,
+        "admin_state_up": router.admin_state_up,
+        "status": router.status,
+        "external_gateway_info": gateway_info(router, gw_port),
+        "routes": [dict(r) for r in router.routes or []],
+        "distributed": router.distributed,
+        "ha": router.ha,
+        "availability_zone_hints": list(router.availability_zone_hints or []),
+        "availability_zones": [],
+        "flavor_id": None,
+        **_std(router, tags),
+    }
+
+
+def port_details(port: Port | None) -> dict[str, Any] | None:
+    if port is None:
+        return None
+    return {
+        "name": port.name,
+        "network_id": port.network_id,
+        "mac_address": port.mac_address,
+        "admin_state_up": port.admin_state_up,
+        "status": port.status,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+    }
+
+
+def floatingip_view(fip: FloatingIP, port: Port | None, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": fip.id,
+        "tenant_id": fip.project_id,
+        "project_id": fip.project_id,
+        "floating_ip_address": fip.floating_ip_address,
+        "floating_network_id": fip.floating_network_id,
+        "router_id": fip.router_id,
+        "port_id": fip.fixed_port_id,
+        "fixed_ip_address": fip.fixed_ip_address,
+        "status": fip.status,
+        "port_details": port_details(port),
+        "port_forwardings": [],
+        "dns_domain": "",
+        "dns_name": "",
+        "qos_policy_id": None,
+        **_std(fip, tags),
+    }
+
+
+def _ports(session: Session, ids: set[str]) -> dict[str, Port]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(ids)))}
+
+
+def render_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
+    gw = _ports(session, {r.gw_port_id for r in routers if r.gw_port_id})
+    tags = taglib.tags_for(session, [r.id for r in routers])
+    return [router_view(r, gw.get(r.gw_port_id or ""), tags.get(r.id, [])) for r in routers]
+
+
+def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
+    ports = _ports(session, {f.fixed_port_id for f in fips if f.fixed_port_id})
+    tags = taglib.tags_for(session, [f.id for f in fips])
+    return [floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, [])) for f in fips]
+
+
+def _keys() -> dict[str, frozenset[str]]:
+    """Attribute names of both collections, for filter and sort validation."""
+    router = Router(id="", project_id="", name="", revision_number=0, routes=[])
+    fip = FloatingIP(id="", project_id="", floating_ip_address="", revision_number=0)
+    return {
+        "routers": frozenset(router_view(router, None, [])),
+        "floatingips": frozenset(floatingip_view(fip, None, [])),
+    }
+
+
+ATTRIBUTES = _keys()
