@@ -7,7 +7,15 @@ from typing import Any
 
 from kumo.compiler.model import ClusterView
 
-KINDS = ("network", "subnet", "port", "agent", "security_group")
+KINDS = ("network", "subnet", "port", "agent", "security_group", "router", "floatingip")
+ROUTER_PORT_OWNERS = frozenset(
+    {
+        "network:router_interface",
+        "network:router_interface_distributed",
+        "network:router_centralized_snat",
+        "network:router_gateway",
+    }
+)
 
 
 class Cache:
@@ -42,18 +50,49 @@ class Cache:
                 table[str(body["id"])] = body
 
     def _relevant_port(self, body: dict[str, Any]) -> bool:
-        """A port on a network this host serves, bound here, or a member of
-        a security group this host's filters refer to."""
+        """A port bound here, on a network this host serves, of a router it
+        runs, or a member of a security group its filters refer to."""
         if body.get("binding:host_id") == self.host:
             return True
-        if set(body.get("security_groups") or ()) & self._groups_locked():
+        if body.get("network_id") in self._networks_locked(exclude=str(body.get("id"))):
             return True
-        return any(
-            pid != body.get("id")
-            and p.get("network_id") == body.get("network_id")
-            and p.get("binding:host_id") == self.host
-            for pid, p in self._objects["port"].items()
-        )
+        if body.get("device_id") in self._routers_locked():
+            return True
+        return bool(set(body.get("security_groups") or ()) & self._groups_locked())
+
+    def _routers_locked(self) -> set[str]:
+        """Routers with an interface on a network of a local port, or with a
+        port (gateway, SNAT) bound here."""
+        ports = self._objects["port"].values()
+        local = {p.get("network_id") for p in ports if p.get("binding:host_id") == self.host}
+        return {
+            str(p["device_id"])
+            for p in ports
+            if p.get("device_owner") in ROUTER_PORT_OWNERS
+            and p.get("device_id")
+            and (p.get("network_id") in local or p.get("binding:host_id") == self.host)
+        }
+
+    def _networks_locked(self, exclude: str = "") -> set[str]:
+        """Networks of local ports, of the ports of routers run here, and
+        those routers' external networks."""
+        ports = self._objects["port"]
+        nets = {
+            str(p["network_id"])
+            for pid, p in ports.items()
+            if p.get("binding:host_id") == self.host and pid != exclude and p.get("network_id")
+        }
+        routers = self._routers_locked()
+        nets |= {
+            str(p["network_id"])
+            for p in ports.values()
+            if p.get("device_id") in routers and p.get("device_owner") in ROUTER_PORT_OWNERS
+        }
+        for rid in routers:
+            gateway = (self._objects["router"].get(rid) or {}).get("external_gateway_info") or {}
+            if gateway.get("network_id"):
+                nets.add(str(gateway["network_id"]))
+        return nets
 
     def _groups_locked(self) -> set[str]:
         """Groups of local ports and the remote groups their rules name."""
@@ -79,18 +118,16 @@ class Cache:
 
     def topics(self) -> frozenset[str]:
         with self._lock:
-            networks = {
-                b["network_id"]
-                for b in self._objects["port"].values()
-                if b.get("binding:host_id") == self.host and b.get("network_id")
-            }
+            networks = self._networks_locked()
             groups = self._groups_locked()
+            routers = self._routers_locked()
         return frozenset(
             {
                 f"host:{self.host}",
                 "agents",
                 *(f"network:{n}" for n in networks),
                 *(f"secgroup:{g}" for g in groups),
+                *(f"router:{r}" for r in routers),
             }
         )
 
@@ -102,6 +139,8 @@ class Cache:
                 ports=dict(self._objects["port"]),
                 agents=dict(self._objects["agent"]),
                 security_groups=dict(self._objects["security_group"]),
+                routers=dict(self._objects["router"]),
+                floatingips=dict(self._objects["floatingip"]),
             )
 
     def set_port_status(self, port_id: str, status: str) -> None:

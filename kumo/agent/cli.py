@@ -30,6 +30,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
+    p.add_argument(
+        "--gateway",
+        action="store_true",
+        help="this host may hold routers' external gateways and SNAT",
+    )
     p.set_defaults(func=cmd_agent)
 
 
@@ -68,6 +73,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         underlay_device=args.underlay_dev,
         bridge_mappings=mappings,
         resync_interval=args.resync_interval,
+        gateway=args.gateway,
     )
 
 

@@ -69,6 +69,7 @@ class ApiClient:
             "tunnel_ip": cfg.tunnel_ip,
             "underlay_device": cfg.underlay_device,
             "bridge_mappings": dict(cfg.bridge_mappings),
+            "gateway": cfg.gateway,
             "netns": cfg.netns,
         }
         body = {

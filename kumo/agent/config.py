@@ -25,6 +25,9 @@ class AgentConfig:
     tunnel_ip: str | None = None
     underlay_device: str | None = None
     bridge_mappings: dict[str, str] = field(default_factory=dict)
+    gateway: bool = False
+    """This host may run routers' external gateways and SNAT (needs the
+    external network's physical network in ``bridge_mappings``)."""
     availability_zone: str = "nova"
     heartbeat_interval: float = 5.0
     debounce: float = 0.02

@@ -19,6 +19,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--database-url", default=None)
     p.add_argument("--detach", action="store_true", help="return once the lab is up")
+    p.add_argument(
+        "--gateways", type=int, default=1, help="how many hosts (the last ones) are gateway hosts"
+    )
     p.add_argument("--prefix", default="klab-", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_up)
 
@@ -75,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             port=args.port,
             prefix=args.prefix,
             database_url=args.database_url,
+            gateways=args.gateways,
             console=console,
         )
     except BaseException:

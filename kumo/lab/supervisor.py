@@ -18,7 +18,7 @@ from rich.table import Table
 
 from kumo.identity.authbody import password_auth
 from kumo.lab import build
-from kumo.lab.topology import Topology, make
+from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
 
 STATE_FILE = "lab.json"
 AGENT_CLOUD = "kumo-agent"
@@ -32,6 +32,8 @@ class LabState:
     state_dir: str
     pids: dict[str, int] = field(default_factory=dict)
     database_url: str | None = None
+    gateways: int = 1
+    """The last ``gateways`` hosts run with the gateway role."""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -94,6 +96,7 @@ def up(
     prefix: str = "klab-",
     database_url: str | None = None,
     console: Console | None = None,
+    gateways: int = 1,
 ) -> LabState:
     console = console or Console()
     if os.geteuid() != 0:
@@ -106,7 +109,12 @@ def up(
     topo = make(hosts, prefix)
     url = f"http://127.0.0.1:{port}"
     state = LabState(
-        prefix=prefix, hosts=hosts, api_url=url, state_dir=str(state_dir), database_url=database_url
+        prefix=prefix,
+        hosts=hosts,
+        api_url=url,
+        state_dir=str(state_dir),
+        database_url=database_url,
+        gateways=max(0, min(gateways, hosts)),
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -123,6 +131,8 @@ def up(
             state.save()
         progress.update(task, description="waiting for agents to report")
         _wait_agents(state_dir, url, {h.name for h in topo.hosts})
+        progress.update(task, description="creating the external network public")
+        _public_network(state_dir, url)
     summary(state, topo, console)
     return state
 
@@ -153,12 +163,53 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
     ]  # fmt: skip
     for physnet, dev in host.bridge_mappings.items():
         cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
+    if host.index > state.hosts - state.gateways:
+        cmd.append("--gateway")
     return cmd
 
 
 def start_agent(state: LabState, host_name: str) -> int:
     log = Path(state.state_dir) / "logs" / f"agent-{host_name}.log"
     return _spawn(agent_command(state, host_name), log).pid
+
+
+def _public_network(state_dir: Path, url: str) -> None:
+    """The admin's external network ``public`` on the lab's external
+    segment (flat, physical network ``external``), unless it exists."""
+    token = _admin_token(state_dir, url)
+    api = httpx.Client(
+        base_url=f"{url}/networking/v2.0", headers={"X-Auth-Token": token}, timeout=30
+    )
+    if api.get("/networks", params={"name": "public"}).json()["networks"]:
+        return
+    net = api.post(
+        "/networks",
+        json={
+            "network": {
+                "name": "public",
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "external",
+                "mtu": 1500,
+            }
+        },
+    )
+    net.raise_for_status()
+    subnet = api.post(
+        "/subnets",
+        json={
+            "subnet": {
+                "name": "public-subnet",
+                "network_id": net.json()["network"]["id"],
+                "ip_version": 4,
+                "cidr": EXTERNAL_CIDR,
+                "gateway_ip": UPSTREAM_IP,
+                "enable_dhcp": False,
+                "allocation_pools": [{"start": "203.0.113.10", "end": "203.0.113.250"}],
+            }
+        },
+    )
+    subnet.raise_for_status()
 
 
 def _admin_token(state_dir: Path, url: str) -> str:
