@@ -10,7 +10,16 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
+    ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
+    ("extraroute", "Neutron Extra Route", "Extra routes (routes) on routers."),
+    (
+        "extraroute-atomic",
+        "Atomically add/remove extra routes",
+        "add_extraroutes and remove_extraroutes on routers.",
+    ),
+    ("fip-port-details", "Floating IP Port Details", "port_details on floating IPs."),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Per-port extra DHCP options."),
     ("filter-validation", "Filter parameters validation", "Unknown filter attributes are refused."),
     (
@@ -18,6 +27,8 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "IP address substring filtering",
         "fixed_ips=ip_address_substr=... on port lists.",
     ),
+    ("l3-ha", "HA Router extension", "ha on routers (admin only)."),
+    ("l3_agent_scheduler", "L3 Agent Scheduler", "Which gateway agent hosts each router."),
     ("net-mtu", "Network MTU", "The MTU of each network."),
     ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),
     (
@@ -36,6 +47,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "If-Match constraints based on revision_number",
         "Updates conditional on revision.",
     ),
+    ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),
     (
         "security-groups-normalized-cidr",

@@ -28,6 +28,7 @@ from kumo.db.base import utcnow
 from kumo.db.l3_models import Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
+from kumo.errors import Conflict, NotFound, not_found
 from kumo.network import l3_ports, ports
 
 
@@ -138,3 +139,53 @@ def _sync_snat(uow: UnitOfWork, settings: Settings, router: Router) -> None:
             device_id=router.id,
             fixed_ips=[{"subnet_id": subnet_id}],
         )
+
+
+# -- the l3_agent_scheduler extension (admin) ----------------------------------------
+
+
+def _locked_router(session: Session, router_id: str) -> Router:
+    router = session.scalar(select(Router).where(Router.id == router_id).with_for_update())
+    if router is None:
+        raise not_found("router", router_id)
+    return router
+
+
+def add_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: str) -> None:
+    """Host ``router_id`` on the agent (moving it from any other)."""
+    s = uow.session
+    agent = s.get(Agent, agent_id)
+    if agent is None:
+        raise not_found("agent", agent_id)
+    if not is_gateway(agent) or not agent.admin_state_up:
+        raise NotFound(
+            f"Agent {agent_id} is not a L3 Agent or has been disabled", kind="InvalidL3Agent"
+        )
+    router = _locked_router(s, router_id)
+    if not alive(agent, settings):
+        raise Conflict(
+            f"Failed scheduling router {router_id} to the L3 Agent {agent_id}.",
+            kind="RouterSchedulingFailed",
+        )
+    bind(s, router.id, agent)
+    sync(uow, settings, router, schedule=False)
+
+
+def remove_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: str) -> None:
+    """Unschedule; the next router update schedules it again."""
+    s = uow.session
+    router = _locked_router(s, router_id)
+    current = hosting(s, router.id)
+    if current is None or current.id != agent_id:
+        raise Conflict(
+            f"The router {router_id} is not hosted by L3 agent {agent_id}.",
+            kind="RouterNotHostedByL3Agent",
+        )
+    bind(s, router.id, None)
+    sync(uow, settings, router, schedule=False)
+
+
+def routers_on(session: Session, agent_id: str) -> list[Router]:
+    hosted = select(RouterAgentBinding.router_id).where(RouterAgentBinding.agent_id == agent_id)
+    q = select(Router).where(Router.id.in_(hosted)).order_by(Router.created_at, Router.id)
+    return list(session.scalars(q))

@@ -136,3 +136,331 @@ def test_router_quota(cloud: Cloud) -> None:
     )
     details = cloud.c.get(f"{N}/quotas/{project}/details", headers=alice).json()["quota"]
     assert details["router"]["used"] == 1
+
+
+# -- external networks and gateways ----------------------------------------------------
+
+
+def test_external_networks_are_admin_made_and_visible_to_all(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    body = {"network": {"name": "x", "router:external": True}}
+    assert error(cloud.c.post(N + "/networks", headers=alice, json=body), 403) == (
+        "PolicyNotAuthorized"
+    )
+    own = cloud.post(alice, "/networks", {"network": {"name": "mine"}})["network"]
+    up = put(cloud, alice, f"/networks/{own['id']}", {"network": {"router:external": True}})
+    assert error(up, 403) == "PolicyNotAuthorized"
+    ext = external(cloud)
+    seen = cloud.c.get(N + "/networks", headers=alice, params={"router:external": "True"})
+    assert [n["id"] for n in seen.json()["networks"]] == [ext["network"]["id"]]
+    shown = cloud.c.get(f"{N}/subnets/{ext['subnet']['id']}", headers=alice)
+    assert shown.status_code == 200
+
+
+def test_gateway_set_clear_and_errors(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    ext = external(cloud)
+    net_id = ext["network"]["id"]
+    r = router(cloud, alice, external_gateway_info={"network_id": net_id})
+    gw = r["external_gateway_info"]
+    assert gw["network_id"] == net_id and gw["enable_snat"] is True
+    assert gw["external_fixed_ips"] == [
+        {"subnet_id": ext["subnet"]["id"], "ip_address": "203.0.113.2"}
+    ]
+    (port,) = ports_of(cloud, r["id"])
+    assert port["device_owner"] == "network:router_gateway" and port["project_id"] == ""
+    # the gateway port belongs to the router: the port API refuses to delete it
+    assert error(cloud.c.delete(f"{N}/ports/{port['id']}", headers=cloud.admin), 409) == (
+        "ServicePortInUse"
+    )
+    # a network with a router port on it is in use
+    assert error(cloud.c.delete(f"{N}/networks/{net_id}", headers=cloud.admin), 409) == (
+        "NetworkInUse"
+    )
+
+    for info in ({"network_id": net_id, "enable_snat": False},
+                 {"network_id": net_id, "external_fixed_ips": [{"ip_address": "203.0.113.9"}]}):  # fmt: skip
+        denied = put(
+            cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}}
+        )
+        assert error(denied, 403) == "PolicyNotAuthorized"
+    info = {"network_id": net_id, "enable_snat": False,
+            "external_fixed_ips": [{"ip_address": "203.0.113.9"}]}  # fmt: skip
+    done = put(
+        cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}}
+    )
+    assert done.status_code == 200, done.text
+    gw = done.json()["router"]["external_gateway_info"]
+    assert gw["enable_snat"] is False and gw["external_fixed_ips"][0]["ip_address"] == "203.0.113.9"
+    assert [p["id"] for p in ports_of(cloud, r["id"])] != [port["id"]]  # a new gateway port
+
+    inner = internal(cloud, alice, "10.0.0.0/24")
+    bad = {"network_id": inner["network"]["id"]}
+    r2 = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": bad}})
+    assert error(r2, 400) == "BadRequest"
+    assert "not an external network" in r2.json()["NeutronError"]["message"]
+    missing = {"network_id": "00000000-0000-0000-0000-000000000000"}
+    r3 = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": missing}})
+    assert error(r3, 404) == "NetworkNotFound"
+
+    cleared = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": {}}})
+    assert cleared.json()["router"]["external_gateway_info"] is None
+    assert ports_of(cloud, r["id"]) == []
+    assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
+
+
+# -- interfaces ----------------------------------------------------------------------
+
+
+def test_interface_by_subnet_and_by_port(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    a = internal(cloud, alice, "10.0.1.0/24")
+    b = internal(cloud, alice, "10.0.2.0/24")
+    r = router(cloud, alice)
+    got = add_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"])
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert set(body) == INTERFACE_KEYS
+    assert body["id"] == r["id"] and body["subnet_id"] == a["subnet"]["id"]
+    assert body["subnet_ids"] == [a["subnet"]["id"]]
+    assert body["network_id"] == a["network"]["id"] and body["tags"] == []
+    port = cloud.c.get(f"{N}/ports/{body['port_id']}", headers=cloud.admin).json()["port"]
+    assert port["device_owner"] == "network:router_interface_distributed"
+    assert port["device_id"] == r["id"] and port["port_security_enabled"] is False
+    assert port["security_groups"] == [] and port["binding:host_id"] == ""
+    assert port["fixed_ips"] == [{"subnet_id": a["subnet"]["id"], "ip_address": "10.0.1.1"}]
+    assert port["project_id"] == cloud.projects["alice"]
+
+    plain = cloud.post(alice, "/ports", {"port": {"network_id": b["network"]["id"]}})["port"]
+    got = add_if(cloud, alice, r["id"], port_id=plain["id"])
+    assert got.status_code == 200, got.text
+    assert got.json()["port_id"] == plain["id"] and got.json()["subnet_ids"] == [b["subnet"]["id"]]
+    owner = cloud.c.get(f"{N}/ports/{plain['id']}", headers=alice).json()["port"]
+    assert (owner["device_owner"], owner["device_id"]) == (
+        "network:router_interface_distributed",
+        r["id"],
+    )
+
+    # errors
+    assert error(add_if(cloud, alice, r["id"]), 400) == "BadRequest"
+    both = add_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"], port_id=plain["id"])
+    assert error(both, 400) == "BadRequest"
+    assert error(add_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"]), 400) == "BadRequest"
+    assert error(add_if(cloud, alice, r["id"], port_id=plain["id"]), 409) == "PortInUse"
+    overlap = internal(cloud, alice, "10.0.1.0/25")
+    r_overlap = add_if(cloud, alice, r["id"], subnet_id=overlap["subnet"]["id"])
+    assert error(r_overlap, 400) == "BadRequest"
+    assert "overlaps" in r_overlap.json()["NeutronError"]["message"]
+    nogw = internal(cloud, alice, "10.0.3.0/24", gateway_ip=None)
+    assert error(add_if(cloud, alice, r["id"], subnet_id=nogw["subnet"]["id"]), 400) == (
+        "BadRequest"
+    )
+    other = router(cloud, alice)
+    taken = add_if(cloud, alice, other["id"], subnet_id=a["subnet"]["id"])
+    assert error(taken, 409) == "IpAddressAlreadyAllocated"
+    noip = cloud.post(
+        alice, "/ports", {"port": {"network_id": nogw["network"]["id"], "fixed_ips": []}}
+    )["port"]
+    assert error(add_if(cloud, alice, r["id"], port_id=noip["id"]), 400) == "BadRequest"
+
+    # in use: router, subnet and the interface port itself
+    assert error(cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice), 409) == "RouterInUse"
+    sub_del = cloud.c.delete(f"{N}/subnets/{a['subnet']['id']}", headers=alice)
+    assert error(sub_del, 409) == "SubnetInUse"
+    port_del = cloud.c.delete(f"{N}/ports/{body['port_id']}", headers=alice)
+    assert error(port_del, 409) == "ServicePortInUse"
+
+    # removal
+    unknown = remove_if(cloud, alice, r["id"], subnet_id=overlap["subnet"]["id"])
+    assert error(unknown, 404) == "RouterInterfaceNotFoundForSubnet"
+    unknown = remove_if(cloud, alice, r["id"], port_id=noip["id"])
+    assert error(unknown, 404) == "RouterInterfaceNotFound"
+    gone = remove_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"])
+    assert gone.status_code == 200 and gone.json()["port_id"] == body["port_id"]
+    gone = remove_if(cloud, alice, r["id"], port_id=plain["id"])
+    assert gone.status_code == 200 and gone.json()["subnet_ids"] == [b["subnet"]["id"]]
+    assert ports_of(cloud, r["id"]) == []
+    assert cloud.c.get(f"{N}/ports/{plain['id']}", headers=alice).status_code == 404
+    assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
+
+
+def test_interfaces_of_a_centralized_router(cloud: Cloud) -> None:
+    r = router(cloud, cloud.admin, distributed=False)
+    a = internal(cloud, cloud.admin, "10.0.1.0/24")
+    body = add_if(cloud, cloud.admin, r["id"], subnet_id=a["subnet"]["id"]).json()
+    port = cloud.c.get(f"{N}/ports/{body['port_id']}", headers=cloud.admin).json()["port"]
+    assert port["device_owner"] == "network:router_interface"
+
+
+# -- extra routes --------------------------------------------------------------------
+
+
+def test_extra_routes(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    a = internal(cloud, alice, "10.0.1.0/24")
+    r = router(cloud, alice)
+    add_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"])
+    path = f"/routers/{r['id']}"
+    route = {"destination": "192.168.0.0/16", "nexthop": "10.0.1.10"}
+    done = put(cloud, alice, path, {"router": {"routes": [route]}})
+    assert done.status_code == 200 and done.json()["router"]["routes"] == [route]
+    for bad in ({"destination": "192.168.0.0/16", "nexthop": "10.9.9.9"},
+                {"destination": "192.168.0.0/16", "nexthop": "10.0.1.1"}):  # fmt: skip
+        refused = put(cloud, alice, path, {"router": {"routes": [bad]}})
+        assert error(refused, 400) == "InvalidRoutes"
+    malformed = put(cloud, alice, path, {"router": {"routes": [{"destination": "x"}]}})
+    assert error(malformed, 400) == "InvalidInput"
+    busy = remove_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"])
+    assert error(busy, 409) == "RouterInterfaceInUseByRoute"
+
+    more = {"destination": "172.16.0.0/12", "nexthop": "10.0.1.11"}
+    added = put(cloud, alice, path + "/add_extraroutes", {"router": {"routes": [more, route]}})
+    assert added.status_code == 200, added.text
+    assert added.json()["router"]["routes"] == [route, more]
+    removed = put(cloud, alice, path + "/remove_extraroutes", {"router": {"routes": [route]}})
+    assert removed.json()["router"]["routes"] == [more]
+    put(cloud, alice, path, {"router": {"routes": []}})
+    assert remove_if(cloud, alice, r["id"], subnet_id=a["subnet"]["id"]).status_code == 200
+
+
+def test_l3_extensions_are_listed(cloud: Cloud) -> None:
+    exts = cloud.c.get(N + "/extensions", headers=cloud.admin).json()["extensions"]
+    aliases = {e["alias"] for e in exts}
+    assert {
+        "router", "ext-gw-mode", "extraroute", "extraroute-atomic", "dvr", "l3-ha",
+        "fip-port-details", "l3_agent_scheduler",
+    } <= aliases  # fmt: skip
+
+
+# -- gateway agents ------------------------------------------------------------------
+
+
+def _host_of(cloud: Cloud, port_id: str) -> str:
+    port = cloud.c.get(f"{N}/ports/{port_id}", headers=cloud.admin).json()["port"]
+    return str(port["binding:host_id"])
+
+
+def _owned(cloud: Cloud, router_id: str, owner: str) -> list[dict[str, Any]]:
+    return [p for p in ports_of(cloud, router_id) if p["device_owner"] == owner]
+
+
+def _l3_agents(cloud: Cloud, router_id: str) -> list[str]:
+    r = cloud.c.get(f"{N}/routers/{router_id}/l3-agents", headers=cloud.admin)
+    assert r.status_code == 200, r.text
+    agents = r.json()["agents"]
+    assert all(a["ha_state"] is None and "configurations" in a for a in agents)
+    return [a["host"] for a in agents]
+
+
+def test_no_gateway_agent_leaves_the_router_unbound(cloud: Cloud) -> None:
+    register_agent(cloud, "compute1", gateway=False)
+    ext = external(cloud)
+    r = router(cloud, cloud.admin, external_gateway_info={"network_id": ext["network"]["id"]})
+    (gw,) = ports_of(cloud, r["id"])
+    assert gw["binding:host_id"] == "" and _l3_agents(cloud, r["id"]) == []
+
+
+def test_least_loaded_gateway_agent_hosts_each_router(cloud: Cloud) -> None:
+    a = register_agent(cloud, "gw-a")
+    b = register_agent(cloud, "gw-b")
+    register_agent(cloud, "compute1", gateway=False)
+    ext = external(cloud)
+    gw_info = {"network_id": ext["network"]["id"]}
+    hosts = []
+    for _ in range(3):
+        r = router(cloud, cloud.admin, external_gateway_info=gw_info)
+        hosts.append(_l3_agents(cloud, r["id"]))
+        (gw,) = ports_of(cloud, r["id"])
+        assert gw["binding:host_id"] == hosts[-1][0]
+        assert gw["binding:vif_type"] != "unbound"
+    assert hosts == [["gw-a"], ["gw-b"], ["gw-a"]]
+    hosted = cloud.c.get(f"{N}/agents/{a['id']}/l3-routers", headers=cloud.admin).json()
+    assert len(hosted["routers"]) == 2
+    plain = router(cloud, cloud.admin)  # distributed, no gateway: not scheduled
+    assert _l3_agents(cloud, plain["id"]) == []
+    central = router(cloud, cloud.admin, distributed=False)  # centralized: scheduled
+    assert _l3_agents(cloud, central["id"]) == ["gw-b"]
+    assert b["id"] != a["id"]
+
+
+def test_snat_ports_and_centralized_interfaces_follow_the_gateway_host(cloud: Cloud) -> None:
+    register_agent(cloud, "gw-a")
+    ext = external(cloud)
+    h = cloud.admin
+    sub_a = internal(cloud, h, "10.0.1.0/24")["subnet"]
+    sub_b = internal(cloud, h, "10.0.2.0/24")["subnet"]
+    r = router(cloud, h)
+    add_if(cloud, h, r["id"], subnet_id=sub_a["id"])
+    assert _owned(cloud, r["id"], "network:router_centralized_snat") == []  # no gateway yet
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": {"network_id": ext["network"]["id"]}}})  # fmt: skip
+    add_if(cloud, h, r["id"], subnet_id=sub_b["id"])
+    snat = _owned(cloud, r["id"], "network:router_centralized_snat")
+    assert sorted(p["fixed_ips"][0]["subnet_id"] for p in snat) == sorted(
+        [sub_a["id"], sub_b["id"]]
+    )
+    assert {p["fixed_ips"][0]["ip_address"] for p in snat} == {"10.0.1.2", "10.0.2.2"}
+    assert all(p["binding:host_id"] == "gw-a" and p["project_id"] == "" for p in snat)
+    interfaces = _owned(cloud, r["id"], "network:router_interface_distributed")
+    assert [p["binding:host_id"] for p in interfaces] == ["", ""]
+
+    remove_if(cloud, h, r["id"], subnet_id=sub_b["id"])
+    snat = _owned(cloud, r["id"], "network:router_centralized_snat")
+    assert [p["fixed_ips"][0]["subnet_id"] for p in snat] == [sub_a["id"]]
+    no_snat = {"network_id": ext["network"]["id"], "enable_snat": False}
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": no_snat}})
+    assert _owned(cloud, r["id"], "network:router_centralized_snat") == []
+
+    # centralized: no SNAT ports, interfaces on the gateway host
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"admin_state_up": False}})
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"distributed": False}})
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": {"network_id": ext["network"]["id"]}}})  # fmt: skip
+    assert _owned(cloud, r["id"], "network:router_centralized_snat") == []
+    (itf,) = _owned(cloud, r["id"], "network:router_interface")
+    assert itf["binding:host_id"] == "gw-a"
+
+
+def test_admin_moves_and_unschedules_routers(cloud: Cloud) -> None:
+    a = register_agent(cloud, "gw-a")
+    b = register_agent(cloud, "gw-b")
+    compute = register_agent(cloud, "compute1", gateway=False)
+    ext = external(cloud)
+    r = router(cloud, cloud.admin, external_gateway_info={"network_id": ext["network"]["id"]})
+    (gw,) = ports_of(cloud, r["id"])
+    assert _l3_agents(cloud, r["id"]) == ["gw-a"]
+    path = f"{N}/agents/{b['id']}/l3-routers"
+    moved = cloud.c.post(path, headers=cloud.admin, json={"router_id": r["id"]})
+    assert moved.status_code == 201, moved.text
+    assert _l3_agents(cloud, r["id"]) == ["gw-b"] and _host_of(cloud, gw["id"]) == "gw-b"
+    listed = cloud.c.get(path, headers=cloud.admin).json()["routers"]
+    assert [x["id"] for x in listed] == [r["id"]]
+
+    alice = cloud.member("alice")
+    assert error(cloud.c.get(path, headers=alice), 403) == "PolicyNotAuthorized"
+    assert error(cloud.c.get(f"{N}/routers/{r['id']}/l3-agents", headers=alice), 403) == (
+        "PolicyNotAuthorized"
+    )
+    bad = cloud.c.post(
+        f"{N}/agents/{compute['id']}/l3-routers", headers=cloud.admin, json={"router_id": r["id"]}
+    )
+    assert error(bad, 404) == "InvalidL3Agent"
+
+    gone = cloud.c.delete(f"{path}/{r['id']}", headers=cloud.admin)
+    assert gone.status_code == 204
+    assert _l3_agents(cloud, r["id"]) == [] and _host_of(cloud, gw["id"]) == ""
+    again = cloud.c.delete(f"{path}/{r['id']}", headers=cloud.admin)
+    assert error(again, 409) == "RouterNotHostedByL3Agent"
+    # the next router update schedules it again, on the least loaded agent
+    put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"name": "again"}})
+    assert _l3_agents(cloud, r["id"]) == ["gw-a"] and _host_of(cloud, gw["id"]) == "gw-a"
+
+    # a dead agent's routers move on the next update
+    from kumo.db.agent_models import Agent
+    from kumo.db.base import utcnow
+
+    with cloud.rt.db.write_session() as s:
+        row = s.get(Agent, a["id"])
+        assert row is not None
+        row.heartbeat_timestamp = utcnow().replace(year=2000)
+        s.commit()
+    put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"name": "moved"}})
+    assert _l3_agents(cloud, r["id"]) == ["gw-b"] and _host_of(cloud, gw["id"]) == "gw-b"

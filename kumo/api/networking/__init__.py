@@ -10,6 +10,8 @@ from kumo.api.networking import (
     agents,
     availability,
     extensions,
+    floatingips,
+    l3_agents,
     networks,
     ports,
     quotas,
@@ -31,9 +33,11 @@ for _module in (
     ports,
     security_groups,
     routers,
+    floatingips,
     quotas,
     tags,
     availability,
     agents,
+    l3_agents,
 ):
     router.include_router(_module.router)
