@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.outbox_models import OutboxCounter
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
+from kumo.network.l3_views import render_floatingips, render_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -39,6 +41,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
     groups = {t.split(":", 1)[1] for t in topics if t.startswith("secgroup:")}
+    routers = {t.split(":", 1)[1] for t in topics if t.startswith("router:")}
     out: list[dict[str, Any]] = []
     ports: dict[str, Port] = {}
     if networks:
@@ -62,6 +65,21 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         )
         for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port
+    fips: dict[str, FloatingIP] = {}
+    if routers:
+        found = list(s.scalars(select(Router).where(Router.id.in_(routers))))
+        out.extend({"kind": "router", **body} for body in render_routers(s, found))
+        for port in s.scalars(select(Port).where(Port.device_id.in_(routers))):
+            ports[port.id] = port
+        for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id.in_(routers))):
+            fips[fip.id] = fip
+    if hosts:
+        local = select(Port.id).where(Port.host.in_(hosts))
+        for fip in s.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id.in_(local))):
+            fips[fip.id] = fip
+    out.extend(
+        {"kind": "floatingip", **body} for body in render_floatingips(s, list(fips.values()))
+    )
     tags = taglib.tags_for(s, list(ports))
     for port in ports.values():
         out.append({"kind": "port", **port_view(port, tags.get(port.id, []))})

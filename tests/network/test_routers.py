@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from kumo.db.outbox_models import OutboxEvent
+from kumo.watch import snapshot
 from tests.network.conftest import Cloud, N
 
 ROUTER_KEYS = {
@@ -464,3 +465,49 @@ def test_admin_moves_and_unschedules_routers(cloud: Cloud) -> None:
         s.commit()
     put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"name": "moved"}})
     assert _l3_agents(cloud, r["id"]) == ["gw-b"] and _host_of(cloud, gw["id"]) == "gw-b"
+
+
+# -- events --------------------------------------------------------------------------
+
+
+def test_router_and_router_port_events(cloud: Cloud) -> None:
+    h = cloud.admin
+    register_agent(cloud, "gw-a")
+    ext = external(cloud)
+    inner = internal(cloud, h, "10.0.1.0/24")
+    r = router(cloud, h)
+    made = events(cloud, "router", r["id"])
+    assert [(e.op, e.topics) for e in made] == [("upsert", [f"router:{r['id']}"])]
+    assert made[0].body == r
+    info = {"network_id": ext["network"]["id"]}
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}})
+    last = events(cloud, "router", r["id"])[-1]
+    assert last.body["external_gateway_info"]["network_id"] == ext["network"]["id"]
+    assert last.body["distributed"] is True  # the admin body
+    (gw,) = ports_of(cloud, r["id"])
+    gw_event = events(cloud, "port", gw["id"])[-1]
+    assert set(gw_event.topics) == {
+        f"network:{ext['network']['id']}",
+        "host:gw-a",
+        f"router:{r['id']}",
+    }
+    itf = add_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"]).json()
+    itf_event = events(cloud, "port", itf["port_id"])[-1]
+    assert set(itf_event.topics) == {f"network:{inner['network']['id']}", f"router:{r['id']}"}
+    assert events(cloud, "router", r["id"])[-1].body["revision_number"] == 2
+    (snat,) = [p for p in ports_of(cloud, r["id"]) if p["device_owner"].endswith("snat")]
+    snat_event = events(cloud, "port", snat["id"])[-1]
+    assert set(snat_event.topics) == {
+        f"network:{inner['network']['id']}",
+        "host:gw-a",
+        f"router:{r['id']}",
+    }
+    remove_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"])
+    assert events(cloud, "port", itf["port_id"])[-1].op == "delete"
+    assert events(cloud, "port", snat["id"])[-1].op == "delete"
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
+    assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=h).status_code == 204
+    gone = events(cloud, "router", r["id"])[-1]
+    assert gone.op == "delete" and gone.topics == [f"router:{r['id']}"]
+    _, objects = snapshot.take(cloud.rt.db, cloud.rt.settings, frozenset({f"router:{r['id']}"}))
+    assert objects == []

@@ -14,7 +14,7 @@ from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, NotFound
-from kumo.network import events, networks, ports, routers, secgroups, subnets
+from kumo.network import events, floatingips, networks, ports, routers, secgroups, subnets
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 
@@ -27,6 +27,7 @@ LOADERS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
     "ports": ("port", ports.load, events.port),
     "security-groups": ("security_group", secgroups.load, events.security_group),
     "routers": ("router", routers.load, events.router),
+    "floatingips": ("floatingip", floatingips.load, events.floatingip),
 }
 
 
