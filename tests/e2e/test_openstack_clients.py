@@ -268,3 +268,77 @@ def test_cli_security_group_commands(live_server: LiveServer) -> None:
     assert isinstance(groups, list) and "web" not in {g["Name"] for g in groups}
     _run(live_server, "subnet", "delete", "sg-sub")
     _run(live_server, "network", "delete", "sg-net")
+
+
+def test_cli_router_and_floating_ip_commands(live_server: LiveServer) -> None:
+    import httpx
+
+    token = live_server.token()
+    agent = {"agent": {"host": "gw-cli", "configurations": {"gateway": True}}}
+    r = httpx.post(
+        f"{live_server.base}/internal/v1/agents",
+        json=agent,
+        headers={"X-Auth-Token": token},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    _run(live_server, "network", "create", "--external", "public")
+    _run(
+        live_server,
+        "subnet",
+        "create",
+        "--network",
+        "public",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--no-dhcp",
+        "public-sub",
+    )
+    _run(live_server, "network", "create", "l3-net")
+    _run(
+        live_server,
+        "subnet",
+        "create",
+        "--network",
+        "l3-net",
+        "--subnet-range",
+        "10.60.0.0/24",
+        "sub1",
+    )
+    router = _cli(live_server, "router", "create", "r1")
+    assert isinstance(router, dict) and router["name"] == "r1" and router["status"] == "ACTIVE"
+    _run(live_server, "router", "set", "--external-gateway", "public", "r1")
+    _run(live_server, "router", "add", "subnet", "r1", "sub1")
+    shown = _cli(live_server, "router", "show", "r1")
+    assert isinstance(shown, dict)
+    assert "203.0.113." in json.dumps(shown["external_gateway_info"])
+    assert "10.60.0.1" in json.dumps(shown["interfaces_info"])
+    agents = _cli(live_server, "network", "agent", "list", "--router", "r1")
+    assert isinstance(agents, list) and [a["Host"] for a in agents] == ["gw-cli"]
+
+    port = _cli(live_server, "port", "create", "--network", "l3-net", "p1")
+    assert isinstance(port, dict)
+    fip = _cli(live_server, "floating", "ip", "create", "public")
+    assert isinstance(fip, dict) and fip["floating_ip_address"].startswith("203.0.113.")
+    assert fip["port_id"] is None and fip["status"] == "DOWN"
+    _run(live_server, "floating", "ip", "set", "--port", "p1", fip["id"])
+    fip_shown = _cli(live_server, "floating", "ip", "show", fip["id"])
+    assert isinstance(fip_shown, dict) and fip_shown["port_id"] == port["id"]
+    assert fip_shown["router_id"] == router["id"] and fip_shown["status"] == "ACTIVE"
+    assert fip_shown["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
+    err = _cli_fails(live_server, "router", "remove", "subnet", "r1", "sub1")
+    assert "RouterInterfaceInUseByFloatingIP" in err or "floating IP" in err
+    _run(live_server, "floating", "ip", "unset", "--port", fip["id"])
+    fip_shown = _cli(live_server, "floating", "ip", "show", fip["id"])
+    assert isinstance(fip_shown, dict) and fip_shown["port_id"] is None
+
+    _run(live_server, "floating", "ip", "delete", fip["id"])
+    _run(live_server, "port", "delete", "p1")
+    err = _cli_fails(live_server, "router", "delete", "r1")
+    assert "RouterInUse" in err or "still has ports" in err
+    _run(live_server, "router", "remove", "subnet", "r1", "sub1")
+    _run(live_server, "router", "delete", "r1")
+    routers = _cli(live_server, "router", "list")
+    assert isinstance(routers, list) and "r1" not in [x["Name"] for x in routers]
+    _run(live_server, "subnet", "delete", "sub1", "public-sub")
+    _run(live_server, "network", "delete", "l3-net", "public")
