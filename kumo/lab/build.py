@@ -104,10 +104,16 @@ def create(topo: Topology) -> None:
 
 
 def destroy(topo: Topology) -> list[str]:
-    """Remove the lab's namespaces and every instance namespace of its hosts."""
+    """Remove the lab's namespaces and every instance and router namespace of its hosts."""
     present = existing_namespaces()
     prefixes = tuple(names.instance_netns_prefix(h.name) for h in topo.hosts)
-    doomed = [ns for ns in present if ns in topo.namespaces or ns.startswith(prefixes)]
+    doomed = [
+        ns
+        for ns in present
+        if ns in topo.namespaces
+        or ns.startswith(prefixes)
+        or any(names.is_router_netns(ns, h.name) for h in topo.hosts)
+    ]
     for ns in doomed:
         ip("netns", "delete", ns, check=False)
     return doomed

@@ -143,3 +143,14 @@ def test_projects_routers_snat_and_floating_ips(lab: tuple[Path, str]) -> None:
     openstack(state, "router", "remove", "subnet", "r1", "sub1b")
     assert eventually(lambda: not ping(state, "a1", "10.70.2.12", count=1))
     assert ping(state, "a2", "10.70.2.22")
+
+    # kumo down leaves no router namespace behind
+    kumo(state, "down")
+    hosts = (h1, h2, h3)
+    left = [
+        ns
+        for ns in netns_list()
+        if ns.startswith(prefix)
+        or any(names.is_router_netns(ns, h) or names.is_instance_netns(ns, h) for h in hosts)
+    ]
+    assert left == []
