@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from kumo.compiler import names
+from kumo.lab import supervisor
+from kumo.lab.supervisor import LabState
 from tests.dataplane.test_kernel_root import Capture
 from tests.lab.test_lab_root import KUMO, kumo, netns_list, ping
 from tests.lab.test_secgroups_lab import openstack
@@ -138,6 +141,40 @@ def test_projects_routers_snat_and_floating_ips(lab: tuple[Path, str]) -> None:
     assert eventually(lambda: upstream(prefix, "ping", "-c", "1", "-W", "1", fip))
     moved = time.monotonic() - started
     assert moved < 5, moved
+
+    # restarting host1's agent (kill -9) drops neither routed nor NATed packets
+    lab_state = LabState.load(state)
+    assert lab_state is not None
+    pingers = [
+        subprocess.Popen(
+            [
+                KUMO,
+                "exec",
+                "a1",
+                "--state-dir",
+                str(state),
+                "--",
+                "ping",
+                "-c",
+                "30",
+                "-i",
+                "0.1",
+                dst,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for dst in ("10.70.2.12", "203.0.113.1")
+    ]
+    time.sleep(0.5)
+    os.killpg(lab_state.pids[h1], signal.SIGKILL)
+    time.sleep(0.5)
+    lab_state.pids[h1] = supervisor.start_agent(lab_state, h1)
+    lab_state.save()
+    for proc in pingers:
+        out, _ = proc.communicate(timeout=60)
+        assert " 0% packet loss" in out, out
+    assert upstream(prefix, "ping", "-c", "1", "-W", "1", fip)
 
     # removing an interface cuts that subnet off
     openstack(state, "router", "remove", "subnet", "r1", "sub1b")
