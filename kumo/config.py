@@ -65,6 +65,14 @@ class Settings:
         }
     )
 
+    def __post_init__(self) -> None:
+        # Hosts derive a network's conntrack zone from its VNI (zones above
+        # this are for VLAN and flat networks): see kumo/compiler/firewall.py.
+        if not 0 < self.vni_min <= self.vni_max < 0xF000:
+            raise ValueError(
+                f"VNI range {self.vni_min}-{self.vni_max}: must be within 1-{0xF000 - 1}"
+            )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
