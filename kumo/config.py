@@ -65,6 +65,45 @@ class Settings:
         }
     )
 
+    compute_quotas: dict[str, int] = field(
+        default_factory=lambda: {
+            "instances": 10,
+            "cores": 20,
+            "ram": 51200,
+            "key_pairs": 100,
+            "metadata_items": 128,
+            "server_groups": 10,
+            "server_group_members": 10,
+        }
+    )
+    """Default per-project compute quotas (``os-quota-sets``)."""
+
+    cpu_allocation_ratio: float = float(os.environ.get("KUMO_CPU_ALLOCATION_RATIO", "16.0"))
+    ram_allocation_ratio: float = float(os.environ.get("KUMO_RAM_ALLOCATION_RATIO", "1.5"))
+    host_default_vcpus: int = _env_int("KUMO_HOST_DEFAULT_VCPUS", 8)
+    """A compute host's vCPUs when its agent does not report ``vcpus``."""
+    host_default_memory_mb: int = _env_int("KUMO_HOST_DEFAULT_MEMORY_MB", 16384)
+
+    scheduler_filters: tuple[str, ...] = tuple(
+        os.environ.get(
+            "KUMO_SCHEDULER_FILTERS",
+            "ComputeFilter,AvailabilityZoneFilter,RamFilter,CoreFilter,"
+            "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
+        ).split(",")
+    )
+    """Filter names (see kumo/compute/scheduler/filters.py) or ``module:function``."""
+    scheduler_weighers: tuple[str, ...] = tuple(
+        os.environ.get("KUMO_SCHEDULER_WEIGHERS", "RAMWeigher,ServerGroupSoftWeigher").split(",")
+    )
+    """Weigher names (see kumo/compute/scheduler/weighers.py) or ``module:function``."""
+    scheduler_spread: bool = os.environ.get("KUMO_SCHEDULER_PACK", "") == ""
+    """Spread servers over hosts (Nova's default); ``KUMO_SCHEDULER_PACK=1`` packs them."""
+
+    vif_plugged_timeout: int = _env_int("KUMO_VIF_PLUGGED_TIMEOUT", 300)
+    """Seconds a new server may wait for its ports to turn ACTIVE before it is ERROR."""
+
+    default_availability_zone: str = "nova"
+
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above
         # this are for VLAN and flat networks): see kumo/compiler/firewall.py.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kumo.compute.service import ComputeService
 from kumo.config import Settings
 from kumo.db.engine import Database
 from kumo.identity.service import IdentityService
+from kumo.image.service import ImageService
 from kumo.network.service import NetworkService
 
 
@@ -16,6 +18,8 @@ class Runtime:
     db: Database
     identity: IdentityService
     network: NetworkService
+    compute: ComputeService
+    image: ImageService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -26,7 +30,14 @@ class Runtime:
             upgrade(db)
         identity = IdentityService(db, settings)
         network = NetworkService(db, settings)
-        return cls(settings=settings, db=db, identity=identity, network=network)
+        return cls(
+            settings=settings,
+            db=db,
+            identity=identity,
+            network=network,
+            compute=ComputeService(db, settings, network),
+            image=ImageService(db),
+        )
 
     def close(self) -> None:
         self.db.dispose()

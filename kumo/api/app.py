@@ -9,7 +9,10 @@ from kumo.runtime import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    from kumo.api.compute import router as compute_router
+    from kumo.api.compute.microversion import MicroversionMiddleware
     from kumo.api.identity import router as identity_router
+    from kumo.api.image import router as image_router
     from kumo.api.internal import router as internal_router
     from kumo.api.networking import router as networking_router
     from kumo.api.root import router as root_router
@@ -21,4 +24,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(identity_router, prefix="/identity")
     app.include_router(networking_router, prefix="/networking")
     app.include_router(internal_router, prefix="/internal/v1")
+    app.include_router(compute_router, prefix="/compute")
+    app.include_router(image_router, prefix="/image")
+    app.add_middleware(MicroversionMiddleware)
     return app

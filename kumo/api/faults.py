@@ -31,6 +31,7 @@ NOVA_FAULT_NAMES = {
     412: "preconditionFailed",
     413: "overLimit",
     415: "badMediaType",
+    429: "overLimit",
     500: "computeFault",
     501: "notImplemented",
     503: "serviceUnavailable",

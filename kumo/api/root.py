@@ -22,6 +22,7 @@ def landing(request: Request) -> Response:
                 "identity": f"{base}/identity/v3",
                 "networking": f"{base}/networking/v2.0",
                 "compute": f"{base}/compute/v2.1",
+                "image": f"{base}/image/v2",
             },
         }
     )

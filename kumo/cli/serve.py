@@ -58,6 +58,8 @@ def prepare(settings: Settings, console: Console | None = None) -> Path:
     runtime = Runtime.open(settings)
     try:
         password = runtime.identity.bootstrap()
+        runtime.compute.bootstrap()
+        runtime.image.bootstrap()
         if password is None and not clouds.exists():
             password = runtime.identity.bootstrap(admin_password=secrets.token_urlsafe(18))
             console.print("[yellow]clouds.yaml was missing: the admin password was reset.[/]")

@@ -2,6 +2,17 @@
 
 from kumo.db.agent_models import Agent
 from kumo.db.base import Base
+from kumo.db.compute_models import (
+    ComputeQuota,
+    Flavor,
+    FlavorAccess,
+    Image,
+    KeyPair,
+    Server,
+    ServerGroup,
+    ServerGroupMember,
+    ServerInterface,
+)
 from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
 from kumo.db.network_models import (
@@ -24,6 +35,15 @@ from kumo.db.secgroup_models import (
 __all__ = [
     "Agent",
     "Base",
+    "ComputeQuota",
+    "Flavor",
+    "FlavorAccess",
+    "Image",
+    "KeyPair",
+    "Server",
+    "ServerGroup",
+    "ServerGroupMember",
+    "ServerInterface",
     "DefaultSecurityGroup",
     "Domain",
     "FloatingIP",

@@ -33,6 +33,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("host", "binary", name=op.f("uq_agents_host_binary")),
     )
     op.create_table(
+        "compute_quotas",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("resource", sa.String(length=64), nullable=False),
+        sa.Column("limit", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_compute_quotas")),
+        sa.UniqueConstraint(
+            "project_id", "resource", name=op.f("uq_compute_quotas_project_id_resource")
+        ),
+    )
+    with op.batch_alter_table("compute_quotas", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_compute_quotas_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
         "domains",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -42,6 +58,65 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_domains")),
         sa.UniqueConstraint("name", name=op.f("uq_domains_name")),
     )
+    op.create_table(
+        "flavors",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("ram", sa.Integer(), nullable=False),
+        sa.Column("vcpus", sa.Integer(), nullable=False),
+        sa.Column("disk", sa.Integer(), nullable=False),
+        sa.Column("ephemeral", sa.Integer(), nullable=False),
+        sa.Column("swap", sa.Integer(), nullable=False),
+        sa.Column("rxtx_factor", sa.Double(), nullable=False),
+        sa.Column("is_public", sa.Boolean(), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=65535), nullable=True),
+        sa.Column("extra_specs", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flavors")),
+        sa.UniqueConstraint("name", name=op.f("uq_flavors_name")),
+    )
+    op.create_table(
+        "images",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column("visibility", sa.String(length=20), nullable=False),
+        sa.Column("protected", sa.Boolean(), nullable=False),
+        sa.Column("os_hidden", sa.Boolean(), nullable=False),
+        sa.Column("container_format", sa.String(length=32), nullable=True),
+        sa.Column("disk_format", sa.String(length=32), nullable=True),
+        sa.Column("min_disk", sa.Integer(), nullable=False),
+        sa.Column("min_ram", sa.Integer(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("checksum", sa.String(length=32), nullable=True),
+        sa.Column("os_hash_algo", sa.String(length=64), nullable=True),
+        sa.Column("os_hash_value", sa.String(length=128), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_images")),
+    )
+    with op.batch_alter_table("images", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_images_name"), ["name"], unique=False)
+
+    op.create_table(
+        "key_pairs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_key_pairs")),
+        sa.UniqueConstraint("user_id", "name", name=op.f("uq_key_pairs_user_id_name")),
+    )
+    with op.batch_alter_table("key_pairs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_key_pairs_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "networks",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -142,6 +217,61 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "server_groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("policy", sa.String(length=32), nullable=False),
+        sa.Column("rules", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_server_groups")),
+    )
+    with op.batch_alter_table("server_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_server_groups_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
+        "servers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("reservation_id", sa.String(length=32), nullable=False),
+        sa.Column("launch_index", sa.Integer(), nullable=False),
+        sa.Column("flavor_id", sa.String(length=255), nullable=False),
+        sa.Column("flavor", sa.JSON(), nullable=False),
+        sa.Column("vcpus", sa.Integer(), nullable=False),
+        sa.Column("memory_mb", sa.Integer(), nullable=False),
+        sa.Column("image_id", sa.String(length=36), nullable=False),
+        sa.Column("key_name", sa.String(length=255), nullable=True),
+        sa.Column("key_data", sa.Text(), nullable=True),
+        sa.Column("user_data", sa.Text(), nullable=True),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("security_groups", sa.JSON(), nullable=False),
+        sa.Column("availability_zone", sa.String(length=255), nullable=True),
+        sa.Column("requested_zone", sa.String(length=255), nullable=True),
+        sa.Column("host", sa.String(length=255), nullable=True),
+        sa.Column("vm_state", sa.String(length=32), nullable=False),
+        sa.Column("task_state", sa.String(length=32), nullable=True),
+        sa.Column("power_state", sa.Integer(), nullable=False),
+        sa.Column("locked", sa.Boolean(), nullable=False),
+        sa.Column("config_drive", sa.String(length=8), nullable=False),
+        sa.Column("fault", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("launched_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_servers")),
+    )
+    with op.batch_alter_table("servers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_servers_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_servers_host"), ["host"], unique=False)
+        batch_op.create_index(batch_op.f("ix_servers_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_servers_updated_at"), ["updated_at"], unique=False)
+
+    op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("resource_type", sa.String(length=32), nullable=False),
@@ -168,6 +298,25 @@ def upgrade() -> None:
             "security_group_id", name=op.f("uq_default_security_groups_security_group_id")
         ),
     )
+    op.create_table(
+        "flavor_access",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("flavor_id", sa.String(length=255), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["flavor_id"],
+            ["flavors.id"],
+            name=op.f("fk_flavor_access_flavor_id_flavors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flavor_access")),
+        sa.UniqueConstraint(
+            "flavor_id", "project_id", name=op.f("uq_flavor_access_flavor_id_project_id")
+        ),
+    )
+    with op.batch_alter_table("flavor_access", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_flavor_access_flavor_id"), ["flavor_id"], unique=False)
+
     op.create_table(
         "ports",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -325,6 +474,48 @@ def upgrade() -> None:
     with op.batch_alter_table("segment_allocations", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_segment_allocations_network_id"), ["network_id"], unique=False
+        )
+
+    op.create_table(
+        "server_group_members",
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["server_groups.id"],
+            name=op.f("fk_server_group_members_group_id_server_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_server_group_members_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("server_id", name=op.f("pk_server_group_members")),
+    )
+    with op.batch_alter_table("server_group_members", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_server_group_members_group_id"), ["group_id"], unique=False
+        )
+
+    op.create_table(
+        "server_interfaces",
+        sa.Column("port_id", sa.String(length=36), nullable=False),
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("owned", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_server_interfaces_server_id_servers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("port_id", name=op.f("pk_server_interfaces")),
+    )
+    with op.batch_alter_table("server_interfaces", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_server_interfaces_server_id"), ["server_id"], unique=False
         )
 
     op.create_table(
@@ -584,6 +775,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_subnets_network_id"))
 
     op.drop_table("subnets")
+    with op.batch_alter_table("server_interfaces", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_server_interfaces_server_id"))
+
+    op.drop_table("server_interfaces")
+    with op.batch_alter_table("server_group_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_server_group_members_group_id"))
+
+    op.drop_table("server_group_members")
     with op.batch_alter_table("segment_allocations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_segment_allocations_network_id"))
 
@@ -607,11 +806,26 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ports_device")
 
     op.drop_table("ports")
+    with op.batch_alter_table("flavor_access", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_flavor_access_flavor_id"))
+
+    op.drop_table("flavor_access")
     op.drop_table("default_security_groups")
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tags_resource_id"))
 
     op.drop_table("tags")
+    with op.batch_alter_table("servers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_servers_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_servers_project_id"))
+        batch_op.drop_index(batch_op.f("ix_servers_host"))
+        batch_op.drop_index(batch_op.f("ix_servers_created_at"))
+
+    op.drop_table("servers")
+    with op.batch_alter_table("server_groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_server_groups_project_id"))
+
+    op.drop_table("server_groups")
     with op.batch_alter_table("security_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_security_groups_project_id"))
 
@@ -635,6 +849,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
 
     op.drop_table("networks")
+    with op.batch_alter_table("key_pairs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_key_pairs_user_id"))
+
+    op.drop_table("key_pairs")
+    with op.batch_alter_table("images", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_images_name"))
+
+    op.drop_table("images")
+    op.drop_table("flavors")
     op.drop_table("domains")
+    with op.batch_alter_table("compute_quotas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_compute_quotas_project_id"))
+
+    op.drop_table("compute_quotas")
     op.drop_table("agents")
     # ### end Alembic commands ###

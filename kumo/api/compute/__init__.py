@@ -1,0 +1,16 @@
+"""Compute v2.1 HTTP routes (Nova-compatible), mounted at /compute.
+
+One module per resource; each exposes ``router`` (paths under /v2.1).
+``microversion.py`` negotiates the version of every /compute/v2.1 request.
+"""
+
+from fastapi import APIRouter
+
+from kumo.api.compute import flavors, versions
+
+router = APIRouter()
+router.add_api_route("", versions.versions, methods=["GET"])
+router.add_api_route("/", versions.versions, methods=["GET"])
+router.include_router(versions.router)
+for _module in (flavors,):
+    router.include_router(_module.router, prefix="/v2.1")

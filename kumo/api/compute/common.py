@@ -1,0 +1,30 @@
+"""What every compute route needs: the service, the caller's version, the base URL."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from kumo.compute import microversion
+from kumo.compute.microversion import Version
+from kumo.compute.service import ComputeService
+
+
+def service(request: Request) -> ComputeService:
+    svc: ComputeService = request.app.state.runtime.compute
+    return svc
+
+
+def version(request: Request) -> Version:
+    found = getattr(request.state, "compute_version", None)
+    return found if isinstance(found, Version) else microversion.MIN
+
+
+def base(request: Request) -> str:
+    """The compute root URL (``.../compute``) that links are built from."""
+    settings = request.app.state.runtime.settings
+    return str(settings.public_url or str(request.base_url)).rstrip("/") + "/compute"
+
+
+def params(request: Request) -> dict[str, str]:
+    """Query parameters, the last value of each."""
+    return dict(request.query_params.items())

@@ -1,0 +1,11 @@
+"""Image v2 HTTP routes (Glance-compatible, minimal), mounted at /image."""
+
+from fastapi import APIRouter
+
+from kumo.api.image import images, versions
+
+router = APIRouter()
+router.add_api_route("", versions.versions, methods=["GET"])
+router.add_api_route("/", versions.versions, methods=["GET"])
+router.include_router(versions.router)
+router.include_router(images.router)

@@ -1,0 +1,114 @@
+"""``/v2/images``: list (filters, paging), show, create, JSON-patch update, upload, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.render import json_response, no_content
+from kumo.context import RequestContext
+from kumo.errors import BadRequest
+from kumo.image.service import ImageService
+
+router = APIRouter()
+MAX_LIMIT = 1000
+
+
+def service(request: Request) -> ImageService:
+    svc: ImageService = request.app.state.runtime.image
+    return svc
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+@router.get("/v2/images")
+def list_images(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    q = request.query_params
+    params = {k: v for k, v in q.items() if k not in ("limit", "marker")}
+    items = service(request).list_images(ctx, params)
+    if "marker" in q:
+        index = next((i for i, it in enumerate(items) if it["id"] == q["marker"]), None)
+        if index is None:
+            raise BadRequest(f"Invalid marker. Image {q['marker']} could not be found.")
+        items = items[index + 1 :]
+    limit = MAX_LIMIT
+    if "limit" in q:
+        try:
+            limit = min(int(q["limit"]), MAX_LIMIT)
+        except ValueError:
+            raise BadRequest("limit param must be an integer") from None
+        if limit < 0:
+            raise BadRequest("limit param must be positive")
+    body: dict[str, Any] = {
+        "images": items[:limit],
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    }
+    if len(items) > limit > 0:
+        rest = [(k, v) for k, v in q.multi_items() if k != "marker"]
+        rest.append(("marker", items[limit - 1]["id"]))
+        body["next"] = "/v2/images?" + urlencode(rest)
+    return json_response(body)
+
+
+@router.get("/v2/images/{image_id}")
+def show_image(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response(service(request).show_image(ctx, image_id))
+
+
+@router.post("/v2/images")
+async def create_image(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    body = await _json(request)
+    image = await run_in_threadpool(service(request).create_image, ctx, body)
+    return json_response(image, status=201, headers={"Location": image["self"]})
+
+
+@router.patch("/v2/images/{image_id}")
+async def update_image(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    patch = await _json(request)
+    return json_response(
+        await run_in_threadpool(service(request).update_image, ctx, image_id, patch)
+    )
+
+
+@router.put("/v2/images/{image_id}/file")
+async def upload(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    data = await request.body()
+    await run_in_threadpool(service(request).upload, ctx, image_id, data)
+    return no_content()
+
+
+@router.get("/v2/images/{image_id}/file")
+def download(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).show_image(ctx, image_id)
+    return no_content()
+
+
+@router.delete("/v2/images/{image_id}")
+def delete_image(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).delete_image(ctx, image_id)
+    return no_content()

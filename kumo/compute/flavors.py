@@ -1,0 +1,244 @@
+"""Flavors: the defaults kumo ships, admin create/delete, access, extra specs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.compute.common import body_member, links, name_field, non_negative, truthy
+from kumo.compute.microversion import Version
+from kumo.context import RequestContext
+from kumo.db.compute_models import Flavor, FlavorAccess
+from kumo.db.uow import UnitOfWork
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+
+# (id, name, ram MB, vcpus, disk GB)
+DEFAULTS = (
+    ("1", "m1.tiny", 512, 1, 1),
+    ("2", "m1.small", 2048, 1, 20),
+    ("3", "m1.medium", 4096, 2, 40),
+)
+
+
+def not_found(flavor_id: str) -> NotFound:
+    return NotFound(f"Flavor {flavor_id} could not be found.", kind="FlavorNotFound")
+
+
+def ensure_defaults(session: Session) -> None:
+    for ident, name, ram, vcpus, disk in DEFAULTS:
+        if (
+            session.get(Flavor, ident) is None
+            and session.scalar(select(Flavor.id).where(Flavor.name == name)) is None
+        ):
+            session.add(Flavor(id=ident, name=name, ram=ram, vcpus=vcpus, disk=disk))
+    session.flush()
+
+
+def visible(session: Session, ctx: RequestContext, flavor: Flavor) -> bool:
+    if ctx.is_admin or flavor.is_public:
+        return True
+    return (
+        session.scalar(
+            select(FlavorAccess.id).where(
+                FlavorAccess.flavor_id == flavor.id, FlavorAccess.project_id == ctx.project_id
+            )
+        )
+        is not None
+    )
+
+
+def load(session: Session, ctx: RequestContext, flavor_id: str) -> Flavor:
+    flavor = session.get(Flavor, flavor_id)
+    if flavor is None or not visible(session, ctx, flavor):
+        raise not_found(flavor_id)
+    return flavor
+
+
+def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Flavor]:
+    q = select(Flavor)
+    is_public: bool | None = True
+    if ctx.is_admin and "is_public" in params:
+        raw = params["is_public"]
+        is_public = None if raw.lower() == "none" else truthy(raw)
+        if is_public is None and raw.lower() != "none":
+            raise BadRequest(f"Invalid is_public filter [{raw}]")
+    if "minRam" in params:
+        q = q.where(Flavor.ram >= non_negative(params["minRam"], "minRam"))
+    if "minDisk" in params:
+        q = q.where(Flavor.disk >= non_negative(params["minDisk"], "minDisk"))
+    sort_key = params.get("sort_key", "flavorid")
+    column = {
+        "flavorid": Flavor.id,
+        "id": Flavor.id,
+        "name": Flavor.name,
+        "memory_mb": Flavor.ram,
+        "ram": Flavor.ram,
+        "vcpus": Flavor.vcpus,
+        "root_gb": Flavor.disk,
+        "disk": Flavor.disk,
+        "created_at": Flavor.created_at,
+    }.get(sort_key)
+    if column is None:
+        raise BadRequest(f"Invalid sort key: {sort_key}")
+    desc = params.get("sort_dir", "asc").lower() == "desc"
+    rows = list(session.scalars(q.order_by(column.desc() if desc else column, Flavor.id)))
+    if is_public is not None and ctx.is_admin:
+        rows = [f for f in rows if f.is_public == is_public]
+    elif not ctx.is_admin:
+        rows = [f for f in rows if visible(session, ctx, f)]
+    return rows
+
+
+def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed."
+        )
+    data = body_member(body, "flavor")
+    name = name_field(data.get("name"))
+    ident = data.get("id")
+    if ident is None or ident == "":
+        ident = str(uuid.uuid4())
+    elif not isinstance(ident, str) or len(ident) > 255:
+        raise BadRequest(f"Invalid input for field/attribute id. Value: {ident}.")
+    ram = non_negative(data.get("ram"), "ram", minimum=1)
+    vcpus = non_negative(data.get("vcpus"), "vcpus", minimum=1)
+    disk = non_negative(data.get("disk"), "disk")
+    ephemeral = non_negative(data.get("OS-FLV-EXT-DATA:ephemeral", 0), "OS-FLV-EXT-DATA:ephemeral")
+    swap = non_negative(data.get("swap", 0) or 0, "swap")
+    public = data.get("os-flavor-access:is_public", True)
+    if not isinstance(public, bool):
+        raise BadRequest(
+            f"Invalid input for field/attribute os-flavor-access:is_public. Value: {public}."
+        )
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: {description}.")
+    s = uow.session
+    if s.get(Flavor, ident) is not None:
+        raise Conflict(f"Flavor with ID {ident} already exists.", kind="FlavorIdExists")
+    if s.scalar(select(Flavor.id).where(Flavor.name == name)) is not None:
+        raise Conflict(f"Flavor with name {name} already exists.", kind="FlavorExists")
+    flavor = Flavor(
+        id=ident,
+        name=name,
+        ram=ram,
+        vcpus=vcpus,
+        disk=disk,
+        ephemeral=ephemeral,
+        swap=swap,
+        rxtx_factor=float(data.get("rxtx_factor", 1.0)),
+        is_public=public,
+        description=description,
+        extra_specs={},
+    )
+    s.add(flavor)
+    s.flush()
+    return flavor
+
+
+def remove(uow: UnitOfWork, ctx: RequestContext, flavor_id: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-manage:delete to be performed."
+        )
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    uow.session.delete(flavor)
+
+
+def set_extra_specs(
+    uow: UnitOfWork, ctx: RequestContext, flavor_id: str, specs: Any
+) -> dict[str, str]:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-extra-specs:create to be performed."
+        )
+    if not isinstance(specs, dict) or not all(
+        isinstance(v, str | int | float) for v in specs.values()
+    ):
+        raise BadRequest("Invalid input for field/attribute extra_specs.")
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    merged = dict(flavor.extra_specs or {})
+    merged.update({str(k): str(v) for k, v in specs.items()})
+    flavor.extra_specs = merged
+    return merged
+
+
+def access_list(session: Session, ctx: RequestContext, flavor_id: str) -> list[dict[str, str]]:
+    flavor = load(session, ctx, flavor_id)
+    if flavor.is_public:
+        raise NotFound("Access list not available for public flavors.")
+    rows = session.scalars(
+        select(FlavorAccess.project_id).where(FlavorAccess.flavor_id == flavor.id)
+    )
+    return [{"flavor_id": flavor.id, "tenant_id": p} for p in rows]
+
+
+def add_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-access:add_tenant_access to be performed."
+        )
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    if flavor.is_public:
+        raise Conflict("Can not add access to a public flavor.")
+    exists = uow.session.scalar(
+        select(FlavorAccess.id).where(
+            FlavorAccess.flavor_id == flavor_id, FlavorAccess.project_id == project_id
+        )
+    )
+    if exists is not None:
+        raise Conflict(
+            f"Flavor access already exists for flavor {flavor_id} and project {project_id} combination."
+        )
+    uow.session.add(FlavorAccess(flavor_id=flavor_id, project_id=project_id))
+
+
+def view(flavor: Flavor, base: str, version: Version, *, detail: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "links": links(base, "flavors", flavor.id),
+    }
+    if version.at_least("2.55"):
+        out["description"] = flavor.description
+    if not detail:
+        return out
+    out.update(
+        {
+            "ram": flavor.ram,
+            "disk": flavor.disk,
+            "vcpus": flavor.vcpus,
+            "swap": flavor.swap if (flavor.swap or version.at_least("2.75")) else "",
+            "rxtx_factor": flavor.rxtx_factor,
+            "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral,
+            "OS-FLV-DISABLED:disabled": flavor.disabled,
+            "os-flavor-access:is_public": flavor.is_public,
+        }
+    )
+    if version.at_least("2.61"):
+        out["extra_specs"] = dict(flavor.extra_specs or {})
+    return out
+
+
+def snapshot(flavor: Flavor) -> dict[str, Any]:
+    """What a server keeps of its flavor (shown embedded from 2.47)."""
+    return {
+        "id": flavor.id,
+        "name": flavor.name,
+        "ram": flavor.ram,
+        "vcpus": flavor.vcpus,
+        "disk": flavor.disk,
+        "ephemeral": flavor.ephemeral,
+        "swap": flavor.swap,
+        "extra_specs": dict(flavor.extra_specs or {}),
+    }

@@ -1,0 +1,163 @@
+"""Compute and image rows: flavors, images, keypairs, servers, server groups, quotas.
+
+A server's network attachments are ordinary ports (``device_id`` = the
+server id); ``server_interfaces`` only records which of them the server
+made itself (and deletes with it) and which it was given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kumo.db.base import Base, new_uuid, utcnow
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    ram: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    disk: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral: Mapped[int] = mapped_column(Integer, default=0)
+    swap: Mapped[int] = mapped_column(Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(default=1.0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(String(65535), nullable=True)
+    extra_specs: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FlavorAccess(Base):
+    __tablename__ = "flavor_access"
+    __table_args__ = (UniqueConstraint("flavor_id", "project_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    flavor_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("flavors.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64))
+
+
+class Image(Base):
+    __tablename__ = "images"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(30), default="queued")
+    visibility: Mapped[str] = mapped_column(String(20), default="shared")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    container_format: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    disk_format: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    os_hash_value: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    properties: Mapped[dict] = mapped_column(default=dict)
+    tags: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class KeyPair(Base):
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16), default="ssh")
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServerGroup(Base):
+    __tablename__ = "server_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Server(Base):
+    __tablename__ = "servers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    reservation_id: Mapped[str] = mapped_column(String(32), default="")
+    launch_index: Mapped[int] = mapped_column(Integer, default=0)
+    flavor_id: Mapped[str] = mapped_column(String(255))
+    flavor: Mapped[dict] = mapped_column(default=dict)
+    """The flavor as it was at boot (name, ram, vcpus, disk, ...)."""
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    image_id: Mapped[str] = mapped_column(String(36), default="")
+    key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    key_data: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_data: Mapped[str | None] = mapped_column(Text, nullable=True)
+    meta: Mapped[dict] = mapped_column("metadata", default=dict)
+    security_groups: Mapped[list] = mapped_column(default=list)
+    """The requested group names (what Nova shows)."""
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    requested_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    vm_state: Mapped[str] = mapped_column(String(32), default="building")
+    task_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    power_state: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    config_drive: Mapped[str] = mapped_column(String(8), default="")
+    fault: Mapped[dict | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ServerInterface(Base):
+    """A port attached to a server; ``owned`` when the server created it."""
+
+    __tablename__ = "server_interfaces"
+    port_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    server_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("servers.id", ondelete="CASCADE"), index=True
+    )
+    owned: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServerGroupMember(Base):
+    __tablename__ = "server_group_members"
+    server_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("server_groups.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ComputeQuota(Base):
+    __tablename__ = "compute_quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[str] = mapped_column(String(64))
+    limit: Mapped[int] = mapped_column(Integer)
