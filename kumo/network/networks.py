@@ -15,7 +15,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
 from kumo.network import events, policy, segments, validate
 from kumo.network import tags as taglib
-from kumo.network.l3_ports import OWNERS
+from kumo.network.l3_ports import GATEWAY, OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 
@@ -120,7 +120,14 @@ def update(
     if "shared" in body:
         net.shared = validate.boolean(body, "shared")
     if "router:external" in body:
-        net.external = validate.boolean(body, "router:external")
+        external = validate.boolean(body, "router:external")
+        if net.external and not external and _has_gateways(uow.session, net.id):
+            raise Conflict(
+                f"External network {net.id} cannot be updated to be made non-external, since "
+                "it has existing gateway ports.",
+                kind="ExternalNetworkInUse",
+            )
+        net.external = external
     if "port_security_enabled" in body:
         net.port_security_enabled = validate.boolean(body, "port_security_enabled")
     if "dns_domain" in body:
@@ -130,6 +137,11 @@ def update(
     touch(net)
     events.network(uow, net)
     return net
+
+
+def _has_gateways(session: Session, network_id: str) -> bool:
+    q = select(Port.id).where(Port.network_id == network_id, Port.device_owner == GATEWAY)
+    return session.scalar(q.limit(1)) is not None
 
 
 def touch(obj: Any) -> None:

@@ -178,6 +178,8 @@ def test_gateway_set_clear_and_errors(cloud: Cloud) -> None:
     assert error(cloud.c.delete(f"{N}/networks/{net_id}", headers=cloud.admin), 409) == (
         "NetworkInUse"
     )
+    internal_now = put(cloud, cloud.admin, f"/networks/{net_id}", {"network": {"router:external": False}})  # fmt: skip
+    assert error(internal_now, 409) == "ExternalNetworkInUse"
 
     for info in ({"network_id": net_id, "enable_snat": False},
                  {"network_id": net_id, "external_fixed_ips": [{"ip_address": "203.0.113.9"}]}):  # fmt: skip
