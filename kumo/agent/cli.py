@@ -31,6 +31,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
     p.add_argument(
+        "--no-dhcp",
+        action="store_true",
+        help="do not answer DHCP for this host's ports",
+    )
+    p.add_argument(
         "--gateway",
         action="store_true",
         help="this host may hold routers' external gateways and SNAT",
@@ -80,15 +85,21 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
 def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.agent.loop import Agent
     from kumo.dataplane import Dataplane
+    from kumo.dhcp.responder import Responder
 
     config = config_from_args(args)
     dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
-    agent = Agent(config, dataplane)
+    responder = None if args.no_dhcp else Responder(config.netns)
+    if responder is not None:
+        responder.start()
+    agent = Agent(config, dataplane, dhcp=responder)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
     try:
         agent.run_forever()
     except KeyboardInterrupt:
         agent.stop_event.set()
     finally:
+        if responder is not None:
+            responder.stop()
         dataplane.close()
     return 0

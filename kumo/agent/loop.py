@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import httpx
@@ -23,7 +24,7 @@ from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.compiler import compile_host
-from kumo.compiler.plan import HostPlan
+from kumo.compiler.plan import DhcpLease, HostPlan
 
 log = logging.getLogger("kumo.agent")
 
@@ -40,12 +41,23 @@ class Applier(Protocol):
     def close(self) -> None: ...
 
 
+class LeaseSink(Protocol):
+    """What the worker hands each plan's DHCP leases to (kumo.dhcp.Responder fits)."""
+
+    def update(self, leases: Iterable[DhcpLease]) -> None: ...
+
+
 class Agent:
     def __init__(
-        self, config: AgentConfig, applier: Applier, client: ApiClient | None = None
+        self,
+        config: AgentConfig,
+        applier: Applier,
+        client: ApiClient | None = None,
+        dhcp: LeaseSink | None = None,
     ) -> None:
         self.config = config
         self.applier = applier
+        self.dhcp = dhcp
         self.client = client or ApiClient(config)
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
@@ -175,6 +187,8 @@ class Agent:
         plan = compile_host(
             self.config.host, self.cache.view(), underlay_device=self.config.underlay_device
         )
+        if self.dhcp is not None:
+            self.dhcp.update(plan.dhcp)
         result = self.applier.apply(plan)
         took = time.monotonic() - started
         self.stats["applies"] += 1

@@ -38,12 +38,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kumo.compiler import names
+from kumo.compiler.dhcp import compile_leases
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
     Address,
     FdbEntry,
+    Guest,
     HostPlan,
     InstancePlumbing,
     Link,
@@ -70,6 +72,7 @@ class _Builder:
     fdb: set[FdbEntry] = field(default_factory=set)
     instances: set[InstancePlumbing] = field(default_factory=set)
     wiring: set[PortWiring] = field(default_factory=set)
+    guests: set[Guest] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         rules=frozenset(routers.rules),
         sysctls=frozenset(routers.sysctls),
         nat=frozenset(routers.nat),
+        dhcp=compile_leases(host, view, is_instance_port),
+        guests=frozenset(out.guests),
         firewall=firewall,
     )
 
@@ -275,7 +280,11 @@ def _plumb(
         master=net.bridge,
         peer=VethPeer(ns, guest),
     )
-    guest_end = Link(ns, guest, "veth", mtu=mtu, mac=port.mac, up=True)
+    dhcp = any(
+        (sub := subnets.get(f.subnet_id)) is not None and sub.enable_dhcp and sub.ip_version == 4
+        for f in port.fixed_ips
+    )
+    guest_end = Link(ns, guest, "veth", mtu=mtu, mac=port.mac, up=True, guest_configured=dhcp)
     loopback = Link(ns, "lo", "device", up=True)
     addresses: list[Address] = []
     used: list[SubnetView] = []
@@ -284,6 +293,8 @@ def _plumb(
         ip = _parse_ip(fixed.ip_address)
         if subnet is None or ip is None:
             continue
+        if subnet.enable_dhcp and subnet.ip_version == 4:
+            continue  # the instance's DHCP client configures it
         prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
         addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
         used.append(subnet)
@@ -291,6 +302,8 @@ def _plumb(
     netns = Netns(ns)
     out.netns.add(netns)
     out.links |= {host_end, guest_end, loopback}
+    if dhcp:
+        out.guests.add(Guest(ns, guest))
     out.addresses |= set(addresses)
     out.routes |= set(routes)
     gateways = sorted({r.gateway for r in routes if r.gateway and _is_default(r.dst)})

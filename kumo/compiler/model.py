@@ -102,6 +102,8 @@ class PortView:
     security_groups: tuple[str, ...] = ()
     address_pairs: tuple[AddressPair, ...] = ()
     """``allowed_address_pairs``, the MAC defaulting to the port's own."""
+    extra_dhcp_opts: tuple[tuple[str, str, int], ...] = ()
+    """(opt_name, opt_value, ip_version) as the API holds them."""
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
@@ -130,6 +132,16 @@ class PortView:
                 sorted(
                     AddressPair(str(p["ip_address"]), str(p.get("mac_address") or mac).lower())
                     for p in body.get("allowed_address_pairs") or ()
+                )
+            ),
+            extra_dhcp_opts=tuple(
+                sorted(
+                    (
+                        str(o["opt_name"]),
+                        str(o.get("opt_value") or ""),
+                        int(o.get("ip_version") or 4),
+                    )
+                    for o in body.get("extra_dhcp_opts") or ()
                 )
             ),
         )

@@ -81,6 +81,9 @@ class Link:
     peer: VethPeer | None = None
     """On the veth end kumo creates: where the other end lives. The other end
     is a separate ``Link`` (kind ``veth``, no peer) in the peer namespace."""
+    guest_configured: bool = False
+    """The instance configures this link's addresses itself (DHCP): kumo
+    neither sets nor removes addresses on it."""
 
     @property
     def key(self) -> ObjectKey:
@@ -241,6 +244,44 @@ class InstancePlumbing:
 
 
 @dataclass(frozen=True, order=True)
+class DhcpLease:
+    """What this host's DHCP responder answers on one instance port."""
+
+    port_id: str
+    ifname: str
+    """The port's bridge port (the responder listens and answers there)."""
+    mac: str
+    ip: str
+    prefixlen: int
+    server_id: str
+    router: str | None = None
+    dns: tuple[str, ...] = ()
+    domain: str = ""
+    hostname: str = ""
+    routes: tuple[tuple[str, str], ...] = ()
+    """Classless static routes (options 121/249): (destination CIDR, next hop),
+    the default route first when there is a gateway."""
+    mtu: int | None = None
+    lease_time: int = 86400
+    extra: tuple[tuple[int, str], ...] = ()
+    """Extra options (code, value as text) that override the computed ones."""
+
+
+@dataclass(frozen=True, order=True)
+class Guest:
+    """A process that runs inside an instance namespace as its own OS would
+    (the DHCP client that configures ``ifname``)."""
+
+    netns: str
+    ifname: str
+    kind: str = "dhcp"
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("guest", self.netns, self.kind)
+
+
+@dataclass(frozen=True, order=True)
 class PortWiring:
     """The objects that must be in place for ``port_id`` to be wired."""
 
@@ -262,6 +303,8 @@ class HostPlan:
     rules: frozenset[PolicyRule] = field(default_factory=frozenset)
     sysctls: frozenset[Sysctl] = field(default_factory=frozenset)
     nat: frozenset[NatTable] = field(default_factory=frozenset)
+    dhcp: frozenset[DhcpLease] = field(default_factory=frozenset)
+    guests: frozenset[Guest] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 
     def describe(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Dataplane: runs the reconcilers for one host's plan and reports wired ports.
 
 Order (creations): netns → links → masters → sysctls → addresses → routes
-→ policy rules → neighbours → VXLAN FDB → bridge FDB → NAT → firewall; removals of leftovers run after all
+→ policy rules → neighbours → VXLAN FDB → bridge FDB → NAT → firewall →
+guest processes (an instance's DHCP client); removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
 batched kernel operation (deleting 200 veths one by one cost ~25 ms each
@@ -27,12 +28,14 @@ from types import MappingProxyType
 
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
+from kumo.dataplane.guest.processes import FakeGuests, GuestPort, GuestProcesses
 from kumo.dataplane.nftables.port import FakeNft, NftPort
 from kumo.dataplane.port import KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
     AddressReconciler,
     BridgeFdbReconciler,
     FirewallReconciler,
+    GuestReconciler,
     LinkReconciler,
     MasterReconciler,
     NatReconciler,
@@ -85,6 +88,7 @@ class Dataplane:
         clock: Callable[[], float] = time.monotonic,
         nft: NftPort | None = None,
         nft_for: Callable[[str], NftPort] | None = None,
+        guests: GuestPort | None = None,
     ) -> None:
         """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
         usually a fake when the caller builds the driver itself;
@@ -106,6 +110,7 @@ class Dataplane:
         self.sysctls = SysctlReconciler(self.port, host)
         self.rules = RuleReconciler(self.port, host)
         self.nat = NatReconciler(self.port, host, nft_for or self._fake_nft)
+        self.guests = GuestReconciler(self.port, host, guests or FakeGuests())
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
             self.links,
@@ -119,6 +124,7 @@ class Dataplane:
             self.bridge_fdb,
             self.nat,
             self.firewall,
+            self.guests,
         )
         self.plan = HostPlan(host=host)
         self._full = True
@@ -144,6 +150,7 @@ class Dataplane:
             settings,
             nft=NftCommands(host_netns),
             nft_for=nft_for,
+            guests=GuestProcesses(),
         )
 
     def _fake_nft(self, ns: str) -> NftPort:
@@ -166,6 +173,7 @@ class Dataplane:
         self.rules.update_desired(plan.rules, plan.links)
         self.sysctls.update_desired(plan.sysctls)
         self.nat.update_desired(plan.nat)
+        self.guests.update_desired(plan.guests)
         self.neighbours.update_desired(plan.neighbours, plan.links)
         fdb_self = frozenset(e for e in plan.fdb if not e.master)
         fdb_master = frozenset(e for e in plan.fdb if e.master)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import shutil
+import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,8 +120,29 @@ def remove(name: str) -> None:
     where = path(name)
     if not os.path.exists(where):
         raise OSError(errno.ENOENT, f"no namespace {name}")
+    _kill_processes_in(where)
     _libc.umount2(where.encode(), _MNT_DETACH)
     os.unlink(where)
+    etc = f"/etc/netns/{name}"
+    if os.path.isdir(etc):
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+def _kill_processes_in(where: str) -> None:
+    """SIGKILL every process inside the namespace mounted at ``where`` (a
+    process would otherwise keep a removed namespace, and its devices, alive)."""
+    try:
+        inode = os.stat(where).st_ino
+    except OSError:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}/ns/net").st_ino == inode:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            continue
 
 
 def open_fd(name: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from kumo.compiler import names
+from kumo.dataplane import netns as netnslib
 from kumo.lab.topology import UPSTREAM_IP, Topology
 
 
@@ -115,5 +116,8 @@ def destroy(topo: Topology) -> list[str]:
         or any(names.is_router_netns(ns, h.name) for h in topo.hosts)
     ]
     for ns in doomed:
-        ip("netns", "delete", ns, check=False)
+        try:
+            netnslib.remove(ns)  # stops what runs inside (an instance's DHCP client) first
+        except OSError:
+            ip("netns", "delete", ns, check=False)
     return doomed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from kumo.compiler import names
 from kumo.lab.supervisor import LabState, _admin_token
 from kumo.lab.topology import make
 
@@ -105,12 +107,26 @@ class LabClient:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             port = dict(self.http.get(f"/ports/{port['id']}").json()["port"])
-            if port["status"] == "ACTIVE":
+            if port["status"] == "ACTIVE" and self._configured(port):
                 return port
             time.sleep(0.05)
         raise SystemExit(
             f"instance {name} did not become ACTIVE in {timeout:.0f}s (port {port['id']})"
         )
+
+    def _configured(self, port: dict[str, Any]) -> bool:
+        """Whether the instance holds its IPv4 addresses (its DHCP client may
+        still be asking just after the port turned ACTIVE)."""
+        wanted = [f["ip_address"] for f in port["fixed_ips"] if ":" not in f["ip_address"]]
+        if not wanted:
+            return True
+        ns = names.instance_netns(port["binding:host_id"], port["id"])
+        shown = subprocess.run(
+            ["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        return all(f"inet {ip}/" in shown for ip in wanted)
 
     def delete(self, name: str) -> None:
         port = self.find(name)

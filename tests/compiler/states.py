@@ -47,7 +47,7 @@ def subnet(sid: str, nid: str, cidr: str, gateway: str | None, **extra: Any) -> 
         "cidr": cidr,
         "gateway_ip": gateway,
         "ip_version": 6 if ":" in cidr else 4,
-        "enable_dhcp": True,
+        "enable_dhcp": False,  # static configuration unless a test asks for DHCP
         "host_routes": [],
         "dns_nameservers": [],
         "allocation_pools": [],

@@ -4,6 +4,7 @@ from kumo.dataplane.reconcilers.addresses import AddressReconciler
 from kumo.dataplane.reconcilers.base import Reconciler
 from kumo.dataplane.reconcilers.fdb import BridgeFdbReconciler, VxlanFdbReconciler
 from kumo.dataplane.reconcilers.firewall import FirewallReconciler
+from kumo.dataplane.reconcilers.guests import GuestReconciler
 from kumo.dataplane.reconcilers.links import LinkReconciler
 from kumo.dataplane.reconcilers.masters import MasterReconciler
 from kumo.dataplane.reconcilers.nat import NatReconciler
@@ -17,6 +18,7 @@ __all__ = [
     "AddressReconciler",
     "BridgeFdbReconciler",
     "FirewallReconciler",
+    "GuestReconciler",
     "LinkReconciler",
     "MasterReconciler",
     "NatReconciler",

@@ -29,10 +29,13 @@ T = TypeVar("T", bound=Keyed)
 class KeyedReconciler(Reconciler, Generic[T]):
     desired: frozenset[T] = frozenset()
     managed_links: frozenset[tuple[str, str]] = frozenset()
-    """(netns, ifname) of desired links kumo configures fully (not ``device`` links)."""
+    """(netns, ifname) of desired links kumo configures fully (not ``device``
+    links, nor links whose instance configures them itself)."""
 
     def update_desired(self, objects: frozenset[T], links: frozenset[Link] = frozenset()) -> None:
-        managed = frozenset((x.netns, x.name) for x in links if x.kind != "device")
+        managed = frozenset(
+            (x.netns, x.name) for x in links if x.kind != "device" and not x.guest_configured
+        )
         if self._set_desired((self.desired, self.managed_links), (objects, managed)):
             self.desired = objects
             self.managed_links = managed

@@ -1,0 +1,118 @@
+"""DHCPv4 leases of a host's instance ports. Pure.
+
+A port gets a lease for its first IPv4 address on a subnet with
+``enable_dhcp``; ports on subnets without DHCP keep the static path. The
+options follow what cloud images expect from Neutron: mask, router (left
+out when the subnet has no gateway), DNS servers, domain, host name
+``host-<a-b-c-d>``, classless static routes (121 and 249, the default route
+first, since clients ignore the router option when these are present),
+interface MTU, lease time and the server identifier (the gateway, or the
+subnet's first address when there is none). A port's ``extra_dhcp_opts``
+(by name or number, IPv4 ones) override the computed options.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, PortView, SubnetView
+from kumo.compiler.plan import DhcpLease
+
+OPTION_CODES = {
+    "netmask": 1,
+    "router": 3,
+    "dns-server": 6,
+    "domain-name-server": 6,
+    "hostname": 12,
+    "domain-name": 15,
+    "mtu": 26,
+    "interface-mtu": 26,
+    "ntp-server": 42,
+    "lease-time": 51,
+    "server-identifier": 54,
+    "tftp-server": 66,
+    "bootfile-name": 67,
+    "domain-search": 119,
+    "classless-static-route": 121,
+    "tftp-server-address": 150,
+}
+DEFAULT_DOMAIN = "openstacklocal"
+
+
+def option_code(name: str) -> int | None:
+    """An ``extra_dhcp_opts`` name or number as a DHCPv4 option code."""
+    text = name.strip().lower().removeprefix("option:")
+    if text.isdigit():
+        code = int(text)
+        return code if 0 < code < 255 else None
+    return OPTION_CODES.get(text)
+
+
+def lease_for(
+    port: PortView,
+    subnets: dict[str, SubnetView],
+    mtu: int,
+    lease_time: int = 86400,
+    domain: str = DEFAULT_DOMAIN,
+) -> DhcpLease | None:
+    for fixed in port.fixed_ips:
+        subnet = subnets.get(fixed.subnet_id)
+        if subnet is None or subnet.ip_version != 4 or not subnet.enable_dhcp:
+            continue
+        try:
+            ip = ipaddress.IPv4Address(fixed.ip_address)
+            net = ipaddress.IPv4Network(subnet.cidr, strict=False)
+        except ValueError:
+            continue
+        gateway = subnet.gateway_ip if subnet.gateway_ip and ":" not in subnet.gateway_ip else None
+        routes: list[tuple[str, str]] = []
+        if gateway:
+            routes.append(("0.0.0.0/0", gateway))
+        for hr in subnet.host_routes:
+            try:
+                dst = ipaddress.ip_network(hr.destination, strict=False)
+                hop = ipaddress.ip_address(hr.nexthop)
+            except ValueError:
+                continue
+            if dst.version == 4 and hop.version == 4:
+                routes = [r for r in routes if r[0] != str(dst)] + [(str(dst), str(hop))]
+        extra = tuple(
+            sorted(
+                (code, value)
+                for name, value, version in port.extra_dhcp_opts
+                if version == 4 and (code := option_code(name)) is not None
+            )
+        )
+        return DhcpLease(
+            port_id=port.id,
+            ifname=names.tap_name(port.id),
+            mac=port.mac,
+            ip=str(ip),
+            prefixlen=net.prefixlen,
+            server_id=gateway or str(next(net.hosts(), net.network_address)),
+            router=gateway,
+            dns=tuple(d for d in subnet.dns_nameservers if ":" not in d),
+            domain=domain,
+            hostname="host-" + str(ip).replace(".", "-"),
+            routes=tuple(routes),
+            mtu=mtu,
+            lease_time=lease_time,
+            extra=extra,
+        )
+    return None
+
+
+def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozenset[DhcpLease]:
+    leases: set[DhcpLease] = set()
+    for port in view.ports.values():
+        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
+            continue
+        network = view.networks.get(port.network_id)
+        if network is None:
+            continue
+        subnets = {s.id: s for s in view.subnets_of(port.network_id)}
+        lease = lease_for(port, subnets, port.mtu or network.mtu)
+        if lease is not None:
+            leases.add(lease)
+    return frozenset(leases)

@@ -1,0 +1,1 @@
+"""What runs inside instance namespaces (their "guest OS"): the DHCP client and its event script."""

@@ -1,0 +1,107 @@
+"""Guest processes of instance namespaces: started detached (they are the
+instance's own OS and outlive the agent), found again through pid files.
+
+``GuestProcesses`` is the real port (``ip netns exec`` + ``setsid``);
+``FakeGuests`` keeps them in memory for unit tests.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from kumo.compiler.plan import Guest
+from kumo.dataplane import netns as netnslib
+from kumo.dataplane.port import DataplaneError
+
+SCRIPT = Path(__file__).with_name("udhcpc.script")
+RUN_DIR = Path(os.environ.get("KUMO_GUEST_RUN_DIR", "/run/kumo/guests"))
+
+
+class GuestPort(Protocol):
+    def running(self) -> dict[tuple[str, str], int]:
+        """(netns, kind) → pid of every live guest process kumo started."""
+        ...
+
+    def start(self, guest: Guest) -> None: ...
+    def stop(self, netns: str, kind: str, pid: int) -> None: ...
+
+
+def _pidfile(netns: str, kind: str) -> Path:
+    return RUN_DIR / f"{netns}.{kind}.pid"
+
+
+class GuestProcesses:
+    def running(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        if not RUN_DIR.is_dir():
+            return out
+        for pidfile in RUN_DIR.glob("*.pid"):
+            netns, _, kind = pidfile.name.removesuffix(".pid").rpartition(".")
+            try:
+                pid = int(pidfile.read_text().strip() or 0)
+            except (OSError, ValueError):
+                continue
+            if pid and _alive_in(pid, netns):
+                out[(netns, kind)] = pid
+            else:
+                pidfile.unlink(missing_ok=True)
+        return out
+
+    def start(self, guest: Guest) -> None:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        pidfile = _pidfile(guest.netns, guest.kind)
+        log = RUN_DIR / f"{guest.netns}.{guest.kind}.log"
+        argv = [
+            "setsid", "-f", "ip", "netns", "exec", guest.netns,
+            "env", f"KUMO_NETNS={guest.netns}",
+            "busybox", "udhcpc", "-f", "-i", guest.ifname, "-s", str(SCRIPT),
+            "-p", str(pidfile), "-t", "5", "-T", "1", "-A", "1",
+            "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-O", "dns",
+        ]  # fmt: skip
+        with open(log, "ab") as out:
+            done = subprocess.run(
+                argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, check=False
+            )
+        if done.returncode != 0:
+            raise DataplaneError("start guest", errno.EIO, f"{guest.netns}: exit {done.returncode}")
+
+    def stop(self, netns: str, kind: str, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _pidfile(netns, kind).unlink(missing_ok=True)
+
+
+def _alive_in(pid: int, netns: str) -> bool:
+    """Whether ``pid`` lives and is in namespace ``netns``."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(netnslib.path(netns)).st_ino
+    except OSError:
+        return False
+
+
+@dataclass
+class FakeGuests:
+    processes: dict[tuple[str, str], int] = field(default_factory=dict)
+    next_pid: int = 1000
+    fail_next: int = 0
+
+    def running(self) -> dict[tuple[str, str], int]:
+        return dict(self.processes)
+
+    def start(self, guest: Guest) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DataplaneError("start guest", errno.EIO, "injected failure")
+        self.next_pid += 1
+        self.processes[(guest.netns, guest.kind)] = self.next_pid
+
+    def stop(self, netns: str, kind: str, pid: int) -> None:
+        self.processes.pop((netns, kind), None)

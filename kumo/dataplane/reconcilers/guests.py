@@ -1,0 +1,43 @@
+"""Guest processes (an instance's DHCP client): started when desired and
+not running, stopped when no longer desired. Only this host's instance
+namespaces are ever touched."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from kumo.compiler import names
+from kumo.compiler.plan import Guest
+from kumo.dataplane.guest.processes import GuestPort
+from kumo.dataplane.port import DataplaneError, KernelPort
+from kumo.dataplane.reconcilers.base import Reconciler
+
+
+class GuestReconciler(Reconciler):
+    name = "guests"
+    desired: frozenset[Guest] = frozenset()
+
+    def __init__(self, port: KernelPort, host: str, guests: GuestPort) -> None:
+        super().__init__(port, host)
+        self.guests = guests
+
+    def update_desired(self, guests: frozenset[Guest]) -> None:
+        if self._set_desired(self.desired, guests):
+            self.desired = guests
+
+    def updates(self) -> None:
+        try:
+            running = self.guests.running()
+        except (OSError, DataplaneError) as exc:
+            for guest in self.desired:
+                self.fail(guest.key, str(exc))
+            return
+        for guest in sorted(self.desired):
+            if (guest.netns, guest.kind) in running:
+                self.in_place.add(guest.key)
+            else:
+                self.attempt(guest.key, partial(self.guests.start, guest))
+        wanted = {(g.netns, g.kind) for g in self.desired}
+        for (netns, kind), pid in sorted(running.items()):
+            if (netns, kind) not in wanted and names.is_instance_netns(netns, self.host):
+                self.leftover(("guest", netns, kind), partial(self.guests.stop, netns, kind, pid))
