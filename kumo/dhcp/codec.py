@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass, field
 
@@ -33,12 +33,12 @@ class Request:
     @property
     def requested_ip(self) -> str | None:
         raw = self.options.get(OPT_REQUESTED_IP)
-        return str(ipaddress.IPv4Address(raw)) if raw and len(raw) == 4 else None
+        return socket.inet_ntoa(raw) if raw and len(raw) == 4 else None
 
     @property
     def server_id(self) -> str | None:
         raw = self.options.get(OPT_SERVER_ID)
-        return str(ipaddress.IPv4Address(raw)) if raw and len(raw) == 4 else None
+        return socket.inet_ntoa(raw) if raw and len(raw) == 4 else None
 
 
 def _mac(raw: bytes) -> str:
@@ -65,7 +65,7 @@ def parse_bootp(data: bytes) -> Request:
         raise Malformed("not a BOOTREQUEST with the DHCP cookie")
     xid = struct.unpack_from("!I", data, 4)[0]
     flags = struct.unpack_from("!H", data, 10)[0]
-    ciaddr = str(ipaddress.IPv4Address(data[12:16]))
+    ciaddr = socket.inet_ntoa(data[12:16])
     hlen = min(data[2], 16)
     chaddr = _mac(data[28 : 28 + hlen])
     options: dict[int, bytes] = {}
@@ -100,21 +100,20 @@ def encode_options(options: list[tuple[int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def bootp_reply(
-    request: Request, yiaddr: str, server_ip: str, options: list[tuple[int, bytes]]
-) -> bytes:
+def bootp_reply(request: Request, yiaddr: str, server_ip: str, options: bytes) -> bytes:
+    """A BOOTREPLY to ``request`` with already encoded ``options``."""
     chaddr = bytes.fromhex(request.chaddr.replace(":", ""))
     header = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s",
         2, 1, 6, 0, request.xid, 0, request.flags,
-        ipaddress.IPv4Address(request.ciaddr).packed,
-        ipaddress.IPv4Address(yiaddr).packed,
-        ipaddress.IPv4Address(server_ip).packed,
+        socket.inet_aton(request.ciaddr),
+        socket.inet_aton(yiaddr),
+        socket.inet_aton(server_ip),
         b"\x00" * 4,
         chaddr.ljust(16, b"\x00"),
         b"", b"",
     )  # fmt: skip
-    body = header + MAGIC + encode_options(options)
+    body = header + MAGIC + options
     return body.ljust(300, b"\x00")  # some clients want the classic minimum size
 
 
@@ -132,7 +131,7 @@ def frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, payload: bytes) 
     udp = struct.pack("!HHHH", 67, 68, 8 + len(payload), 0) + payload
     ip = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0x10, 20 + len(udp), 0, 0, 64, 17, 0,
-        ipaddress.IPv4Address(src_ip).packed, ipaddress.IPv4Address(dst_ip).packed,
+        socket.inet_aton(src_ip), socket.inet_aton(dst_ip),
     )  # fmt: skip
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
@@ -147,20 +146,20 @@ def request_frame(
     """A client's frame (for tests and the load generator)."""
     options: list[tuple[int, bytes]] = [(OPT_MSG_TYPE, bytes([msg_type]))]
     if requested:
-        options.append((OPT_REQUESTED_IP, ipaddress.IPv4Address(requested).packed))
+        options.append((OPT_REQUESTED_IP, socket.inet_aton(requested)))
     if server_id:
-        options.append((OPT_SERVER_ID, ipaddress.IPv4Address(server_id).packed))
+        options.append((OPT_SERVER_ID, socket.inet_aton(server_id)))
     chaddr = bytes.fromhex(mac.replace(":", ""))
     header = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, xid, 0, 0,
-        ipaddress.IPv4Address(ciaddr).packed, b"\x00" * 4, b"\x00" * 4, b"\x00" * 4,
+        socket.inet_aton(ciaddr), b"\x00" * 4, b"\x00" * 4, b"\x00" * 4,
         chaddr.ljust(16, b"\x00"), b"", b"",
     )  # fmt: skip
     payload = (header + MAGIC + encode_options(options)).ljust(300, b"\x00")
     udp = struct.pack("!HHHH", 68, 67, 8 + len(payload), 0) + payload
     ip = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-        ipaddress.IPv4Address(src_ip).packed, ipaddress.IPv4Address(dst_ip).packed,
+        socket.inet_aton(src_ip), socket.inet_aton(dst_ip),
     )  # fmt: skip
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     eth = bytes.fromhex(dst_mac.replace(":", "")) + chaddr
@@ -171,7 +170,7 @@ def parse_reply(frame_bytes: bytes) -> tuple[int, str, dict[int, bytes]]:
     """(message type, yiaddr, options) of a server's frame (tests, load generator)."""
     ihl = (frame_bytes[14] & 0x0F) * 4
     data = frame_bytes[14 + ihl + 8 :]
-    yiaddr = str(ipaddress.IPv4Address(data[16:20]))
+    yiaddr = socket.inet_ntoa(data[16:20])
     patched = b"\x01" + data[1:]
     req = parse_bootp(patched)
     return req.msg_type, yiaddr, req.options

@@ -29,6 +29,8 @@ ETH_P_ALL = 0x0003
 after the bridge (on the bridge device); ``ETH_P_ALL`` taps see them on the
 port itself, and the filter keeps everything but DHCP in the kernel."""
 SO_ATTACH_FILTER = 26
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 SERVER_MAC = "fa:16:3e:ff:ff:fe"
 """Source MAC of the answers (they come from 'the network', not a port)."""
@@ -62,6 +64,9 @@ class Responder:
             host_netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)
         )
         self._filter = _attach_filter(self.sock)
+        # Frames the host sends (the bridge flooding a client's broadcast out
+        # of every other port, our own answers) never reach user space.
+        self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         self.sock.setblocking(False)
 
     def update(self, leases: Iterable[DhcpLease]) -> None:

@@ -9,6 +9,7 @@ the port's, whatever the client does).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 
@@ -45,6 +46,12 @@ def _extra_value(code: int, value: str) -> bytes:
         pairs = tuple((items[i], items[i + 1]) for i in range(0, len(items) - 1, 2))
         return classless_routes(pairs)
     return value.encode()
+
+
+@functools.lru_cache(maxsize=65536)
+def encoded_options(lease: DhcpLease, msg_type: int, with_lease: bool = True) -> bytes:
+    """The options of an answer, encoded once per lease (leases are immutable)."""
+    return codec.encode_options(options_for(lease, msg_type, with_lease=with_lease))
 
 
 def options_for(
@@ -88,18 +95,18 @@ def answer(
     if request.chaddr != lease.mac:
         return None
     if request.msg_type == codec.DISCOVER:
-        return codec.OFFER, lease.ip, options_for(lease, codec.OFFER)
+        return codec.OFFER, lease.ip, []
     if request.msg_type == codec.REQUEST:
         if request.server_id is not None and request.server_id != lease.server_id:
             return None  # the client chose another server's offer
         asked = request.requested_ip or (request.ciaddr if request.ciaddr != "0.0.0.0" else None)
         if asked == lease.ip:
-            return codec.ACK, lease.ip, options_for(lease, codec.ACK)
+            return codec.ACK, lease.ip, []
         nak = [(codec.OPT_MSG_TYPE, bytes([codec.NAK])),
                (codec.OPT_SERVER_ID, ipaddress.IPv4Address(lease.server_id).packed)]  # fmt: skip
         return codec.NAK, "0.0.0.0", nak
     if request.msg_type == codec.INFORM:
-        return codec.ACK, "0.0.0.0", options_for(lease, codec.ACK, with_lease=False)
+        return codec.ACK, "0.0.0.0", []
     return None
 
 
@@ -109,7 +116,11 @@ def reply_frame(request: codec.Request, lease: DhcpLease, server_mac: str) -> by
     if decided is None:
         return None
     msg_type, yiaddr, options = decided
-    payload = codec.bootp_reply(request, yiaddr, lease.server_id, options)
+    if msg_type == codec.NAK:
+        encoded = codec.encode_options(options)
+    else:
+        encoded = encoded_options(lease, msg_type, request.msg_type != codec.INFORM)
+    payload = codec.bootp_reply(request, yiaddr, lease.server_id, encoded)
     if msg_type == codec.NAK or request.flags & codec.BROADCAST_FLAG:
         dst_mac, dst_ip = "ff:ff:ff:ff:ff:ff", "255.255.255.255"
     elif request.ciaddr != "0.0.0.0":
