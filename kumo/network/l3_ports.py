@@ -9,12 +9,12 @@ disassociates or re-emits that floating IP.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.db.base import utcnow
 from kumo.db.l3_models import FloatingIP, Router
-from kumo.db.network_models import Port
+from kumo.db.network_models import Port, Tag
 from kumo.db.uow import UnitOfWork
 from kumo.errors import InUse
 from kumo.network import events
@@ -27,6 +27,9 @@ FLOATINGIP = "network:floatingip"
 INTERFACE_OWNERS = (INTERFACE, INTERFACE_DISTRIBUTED)
 ROUTER_OWNERS = (INTERFACE, INTERFACE_DISTRIBUTED, GATEWAY, SNAT)
 OWNERS = (*ROUTER_OWNERS, FLOATINGIP)
+"""Ports that keep their network and subnets in use."""
+BLOCKING = ROUTER_OWNERS
+"""Ports that keep their network from being deleted (floating IPs go with it)."""
 
 
 def check_deletable(session: Session, port: Port) -> None:
@@ -67,6 +70,18 @@ def disassociate(uow: UnitOfWork, fip: FloatingIP, host: str | None) -> None:
     fip.updated_at = utcnow()
     uow.session.flush()
     events.floatingip(uow, fip, old_router_id=old_router, old_host=host or None)
+
+
+def network_deleted(uow: UnitOfWork, network_id: str) -> None:
+    """Delete the floating IPs of an external network being deleted (their
+    ports go with the network's other ``network:*`` ports)."""
+    s = uow.session
+    q = select(FloatingIP).where(FloatingIP.floating_network_id == network_id)
+    for fip in list(s.scalars(q.with_for_update())):
+        events.floatingip(uow, fip, "delete")
+        s.execute(delete(Tag).where(Tag.resource_id == fip.id))
+        s.delete(fip)
+    s.flush()
 
 
 def port_moved(uow: UnitOfWork, port: Port, old_host: str) -> None:

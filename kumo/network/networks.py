@@ -13,9 +13,9 @@ from kumo.db.base import utcnow
 from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
-from kumo.network import events, policy, segments, validate
+from kumo.network import events, l3_ports, policy, segments, validate
 from kumo.network import tags as taglib
-from kumo.network.l3_ports import GATEWAY, OWNERS
+from kumo.network.l3_ports import BLOCKING, GATEWAY
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 
@@ -157,7 +157,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
     check_revision(net.revision_number, if_match)
     ports = list(s.scalars(select(Port).where(Port.network_id == net.id)))
     in_use = [
-        p for p in ports if not p.device_owner.startswith("network:") or p.device_owner in OWNERS
+        p for p in ports if not p.device_owner.startswith("network:") or p.device_owner in BLOCKING
     ]
     if in_use:
         raise Conflict(
@@ -165,6 +165,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
             "still in use on the network.",
             kind="NetworkInUse",
         )
+    l3_ports.network_deleted(uow, net.id)
     for p in ports:
         events.port(uow, p, "delete")
         taglib.delete_tags(s, p.id)

@@ -219,3 +219,18 @@ def test_floatingip_events_and_router_snapshot(cloud: Cloud) -> None:
     assert cloud.c.delete(f"{N}/floatingips/{f['id']}", headers=h).status_code == 204
     gone = events(cloud, "floatingip", f["id"])[-1]
     assert gone.op == "delete" and gone.body["id"] == f["id"]
+
+
+def test_deleting_an_external_network_deletes_its_floating_ips(cloud: Cloud) -> None:
+    h = cloud.admin
+    ext = external(cloud)
+    net_id = ext["network"]["id"]
+    f = fip(cloud, h, net_id)
+    r = router(cloud, h, external_gateway_info={"network_id": net_id})
+    assert error(cloud.c.delete(f"{N}/networks/{net_id}", headers=h), 409) == "NetworkInUse"
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
+    assert cloud.c.delete(f"{N}/networks/{net_id}", headers=h).status_code == 204
+    assert error(cloud.c.get(f"{N}/floatingips/{f['id']}", headers=h), 404) == (
+        "FloatingIPNotFound"
+    )
+    assert events(cloud, "floatingip", f["id"])[-1].op == "delete"
