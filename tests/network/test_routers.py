@@ -513,3 +513,23 @@ def test_router_and_router_port_events(cloud: Cloud) -> None:
     assert gone.op == "delete" and gone.topics == [f"router:{r['id']}"]
     _, objects = snapshot.take(cloud.rt.db, cloud.rt.settings, frozenset({f"router:{r['id']}"}))
     assert objects == []
+
+
+def test_router_and_floatingip_tags(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    r = router(cloud, alice)
+    assert cloud.c.put(f"{N}/routers/{r['id']}/tags/blue", headers=alice).status_code == 201
+    shown = cloud.c.get(f"{N}/routers/{r['id']}", headers=alice).json()["router"]
+    assert shown["tags"] == ["blue"] and shown["revision_number"] == 1
+    assert events(cloud, "router", r["id"])[-1].body["tags"] == ["blue"]
+    listed = cloud.c.get(N + "/routers", headers=alice, params={"tags": "blue"}).json()
+    assert [x["id"] for x in listed["routers"]] == [r["id"]]
+    ext = external(cloud)
+    f = cloud.post(
+        alice, "/floatingips", {"floatingip": {"floating_network_id": ext["network"]["id"]}}
+    )["floatingip"]
+    tagged = cloud.c.put(f"{N}/floatingips/{f['id']}/tags", headers=alice, json={"tags": ["x"]})
+    assert tagged.status_code == 200, tagged.text
+    assert cloud.c.get(f"{N}/floatingips/{f['id']}", headers=alice).json()["floatingip"][
+        "tags"
+    ] == ["x"]
