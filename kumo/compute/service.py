@@ -9,7 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kumo.compute import flavors
+from kumo.compute import (
+    flavors,
+    hypervisors,
+    interfaces,
+    keypairs,
+    quotas,
+    server_actions,
+    server_groups,
+    server_networks,
+    server_views,
+    servers,
+    zones,
+)
 from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
@@ -82,3 +94,226 @@ class ComputeService:
     ) -> list[dict[str, str]]:
         self._write(lambda uow: flavors.add_access(uow, ctx, flavor_id, project_id))
         return self.flavor_access(ctx, flavor_id)
+
+    # -- servers ------------------------------------------------------------------------
+
+    def create_servers(
+        self, ctx: RequestContext, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        """The 202 body: the first server (id, links, adminPass...) or a reservation id."""
+        made = self._write(lambda uow: servers.create(uow, self.settings, ctx, body, version))
+        if made.return_reservation_id:
+            return {"reservation_id": made.reservation_id}
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, made.ids[0])
+            groups = [{"name": n} for n in server.security_groups or []]
+        out: dict[str, Any] = {
+            **server_views.brief(server, base),
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": groups,
+            "adminPass": made.admin_pass,
+        }
+        del out["name"]
+        return {"server": out}
+
+    def list_servers(
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        base: str,
+        version: Version,
+        *,
+        detail: bool,
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            rows = servers.listing(s, ctx, params)
+            att = server_views.load_attachments(s, [r.id for r in rows])
+            views = [server_views.detail(r, att, ctx, base, version, self.settings) for r in rows]
+        wanted = params.get("status")
+        if wanted:
+            keep = {v["id"] for v in views if v["status"] == wanted.upper()}
+            views = [v for v in views if v["id"] in keep]
+        if not detail:
+            by_id = {r.id: r for r in rows}
+            return [server_views.brief(by_id[v["id"]], base) for v in views]
+        return views
+
+    def show_server(
+        self, ctx: RequestContext, server_id: str, base: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            att = server_views.load_attachments(s, [server.id])
+            return server_views.detail(server, att, ctx, base, version, self.settings, show=True)
+
+    def update_server(
+        self, ctx: RequestContext, server_id: str, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        self._write(lambda uow: servers.update(uow, ctx, server_id, body, version))
+        return self.show_server(ctx, server_id, base, version)
+
+    def delete_server(self, ctx: RequestContext, server_id: str) -> None:
+        self._write(lambda uow: servers.remove(uow, ctx, server_id))
+
+    def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> None:
+        self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+
+    # -- interfaces ---------------------------------------------------------------------
+
+    def list_interfaces(
+        self, ctx: RequestContext, server_id: str, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            return [interfaces.view(p, version) for p in server_networks.server_ports(s, server.id)]
+
+    def show_interface(
+        self, ctx: RequestContext, server_id: str, port_id: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return interfaces.view(interfaces.find(s, ctx, server_id, port_id), version)
+
+    def attach_interface(
+        self, ctx: RequestContext, server_id: str, body: Any, version: Version
+    ) -> dict[str, Any]:
+        port_id = self._write(
+            lambda uow: interfaces.attach(uow, self.settings, ctx, server_id, body).id
+        )
+        return self.show_interface(ctx, server_id, port_id, version)
+
+    def detach_interface(self, ctx: RequestContext, server_id: str, port_id: str) -> None:
+        self._write(lambda uow: interfaces.detach(uow, ctx, server_id, port_id))
+
+    # -- keypairs -----------------------------------------------------------------------
+
+    def create_keypair(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            kp, private = keypairs.create(uow, self.settings, ctx, body, version)
+            return keypairs.view(kp, version, private=private)
+
+        made = self._write(work)
+        if "private_key" not in made:
+            made["user_id"] = ctx.user_id
+        return made
+
+    def list_keypairs(
+        self, ctx: RequestContext, user_id: str | None, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [
+                {"keypair": keypairs.view(k, version)} for k in keypairs.listing(s, ctx, user_id)
+            ]
+
+    def show_keypair(
+        self, ctx: RequestContext, name: str, user_id: str | None, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return keypairs.view(keypairs.load(s, ctx, name, user_id), version, full=True)
+
+    def delete_keypair(self, ctx: RequestContext, name: str, user_id: str | None) -> None:
+        self._write(lambda uow: keypairs.remove(uow, ctx, name, user_id))
+
+    # -- server groups ------------------------------------------------------------------
+
+    def create_server_group(
+        self, ctx: RequestContext, body: Any, version: Version
+    ) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            group = server_groups.create(uow, self.settings, ctx, body, version)
+            return server_groups.view(uow.session, group, version)
+
+        return self._write(work)
+
+    def list_server_groups(
+        self, ctx: RequestContext, all_projects: bool, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [
+                server_groups.view(s, g, version)
+                for g in server_groups.listing(s, ctx, all_projects)
+            ]
+
+    def show_server_group(
+        self, ctx: RequestContext, group_id: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return server_groups.view(s, server_groups.load(s, ctx, group_id), version)
+
+    def delete_server_group(self, ctx: RequestContext, group_id: str) -> None:
+        self._write(lambda uow: server_groups.remove(uow, ctx, group_id))
+
+    # -- hosts, services, zones ---------------------------------------------------------
+
+    def hypervisors(
+        self, ctx: RequestContext, version: Version, *, detail: bool
+    ) -> list[dict[str, Any]]:
+        hypervisors.require_admin(ctx, "os-hypervisors:list")
+        with self.db.read_session() as s:
+            return [
+                hypervisors.view(h, version, detail=detail)
+                for h in hypervisors.compute_hosts(s, self.settings)
+            ]
+
+    def hypervisor(self, ctx: RequestContext, ident: str, version: Version) -> dict[str, Any]:
+        hypervisors.require_admin(ctx, "os-hypervisors:show")
+        with self.db.read_session() as s:
+            return hypervisors.view(hypervisors.find(s, self.settings, ident), version, detail=True)
+
+    def hypervisor_statistics(self, ctx: RequestContext) -> dict[str, int]:
+        hypervisors.require_admin(ctx, "os-hypervisors:statistics")
+        with self.db.read_session() as s:
+            return hypervisors.statistics(hypervisors.compute_hosts(s, self.settings))
+
+    def services(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        hypervisors.require_admin(ctx, "os-services:list")
+        with self.db.read_session() as s:
+            return zones.services(hypervisors.compute_hosts(s, self.settings), params)
+
+    def availability_zones(self, ctx: RequestContext, *, detail: bool) -> list[dict[str, Any]]:
+        if detail:
+            hypervisors.require_admin(ctx, "os-availability-zone:detail")
+        with self.db.read_session() as s:
+            hosts = hypervisors.compute_hosts(s, self.settings)
+        return zones.zones(hosts, self.settings, detail=detail)
+
+    # -- limits and quotas --------------------------------------------------------------
+
+    def limits(
+        self, ctx: RequestContext, project_id: str | None, version: Version
+    ) -> dict[str, Any]:
+        project = ctx.project_id or ""
+        if project_id and project_id != project:
+            hypervisors.require_admin(ctx, "limits:other_project")
+            project = project_id
+        with self.db.read_session() as s:
+            absolute = quotas.absolute_limits(s, self.settings, project, ctx.user_id, version)
+        return {"rate": [], "absolute": absolute}
+
+    def quota_set(
+        self,
+        ctx: RequestContext,
+        project_id: str,
+        version: Version,
+        *,
+        detail: bool = False,
+        defaults: bool = False,
+    ) -> dict[str, Any]:
+        if project_id != ctx.project_id and not defaults:
+            hypervisors.require_admin(ctx, "os-quota-sets:show")
+        with self.db.read_session() as s:
+            return quotas.quota_set(
+                s, self.settings, project_id, version, detail=detail, defaults=defaults
+            )
+
+    def update_quota_set(
+        self, ctx: RequestContext, project_id: str, body: Any, version: Version
+    ) -> dict[str, Any]:
+        hypervisors.require_admin(ctx, "os-quota-sets:update")
+        self._write(lambda uow: quotas.update(uow.session, self.settings, project_id, body))
+        out = self.quota_set(ctx, project_id, version)
+        del out["id"]
+        return out
+
+    def delete_quota_set(self, ctx: RequestContext, project_id: str) -> None:
+        hypervisors.require_admin(ctx, "os-quota-sets:delete")
+        self._write(lambda uow: quotas.reset(uow.session, project_id))

@@ -1,0 +1,97 @@
+"""``os-hypervisors``: one per compute host agent, with capacity and usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kumo.compute.common import ts
+from kumo.compute.microversion import Version
+from kumo.compute.scheduler import hosts as host_states
+from kumo.compute.scheduler.hosts import HostState
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.errors import Forbidden, NotFound
+
+HYPERVISOR_TYPE = "namespace"
+
+
+def require_admin(ctx: RequestContext, what: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(f"Policy doesn't allow os_compute_api:{what} to be performed.")
+
+
+def compute_hosts(session: Session, settings: Settings) -> list[HostState]:
+    """Every agent host but gateway-only ones (``"compute": false``)."""
+    return [h for h in host_states.load(session, settings) if h.compute]
+
+
+def view(h: HostState, version: Version, *, detail: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": h.agent_id,
+        "hypervisor_hostname": h.host,
+        "state": "up" if h.alive else "down",
+        "status": "enabled" if h.enabled else "disabled",
+    }
+    if not detail:
+        return out
+    out.update(
+        {
+            "hypervisor_type": HYPERVISOR_TYPE,
+            "hypervisor_version": 1,
+            "host_ip": h.configurations.get("tunnel_ip") or "",
+            "service": {"host": h.host, "id": h.agent_id, "disabled_reason": None},
+            "vcpus": h.vcpus,
+            "memory_mb": h.memory_mb,
+            "local_gb": 0,
+            "vcpus_used": h.vcpus_used,
+            "memory_mb_used": h.memory_mb_used,
+            "local_gb_used": 0,
+            "free_ram_mb": h.memory_mb - h.memory_mb_used,
+            "free_disk_gb": 0,
+            "current_workload": 0,
+            "running_vms": h.running,
+            "disk_available_least": 0,
+            "cpu_info": {} if version.at_least("2.28") else "{}",
+        }
+    )
+    return out
+
+
+def find(session: Session, settings: Settings, ident: str) -> HostState:
+    for h in compute_hosts(session, settings):
+        if ident in (h.agent_id, h.host):
+            return h
+    raise NotFound(f"Hypervisor with ID '{ident}' could not be found.", kind="HypervisorNotFound")
+
+
+def statistics(hosts: list[HostState]) -> dict[str, int]:
+    return {
+        "count": len(hosts),
+        "vcpus": sum(h.vcpus for h in hosts),
+        "memory_mb": sum(h.memory_mb for h in hosts),
+        "local_gb": 0,
+        "vcpus_used": sum(h.vcpus_used for h in hosts),
+        "memory_mb_used": sum(h.memory_mb_used for h in hosts),
+        "local_gb_used": 0,
+        "free_ram_mb": sum(h.memory_mb - h.memory_mb_used for h in hosts),
+        "free_disk_gb": 0,
+        "current_workload": 0,
+        "running_vms": sum(h.running for h in hosts),
+        "disk_available_least": 0,
+    }
+
+
+def service_view(h: HostState) -> dict[str, Any]:
+    return {
+        "id": h.agent_id,
+        "binary": "nova-compute",
+        "host": h.host,
+        "zone": h.zone,
+        "status": "enabled" if h.enabled else "disabled",
+        "state": "up" if h.alive else "down",
+        "updated_at": ts(h.updated_at),
+        "disabled_reason": None,
+        "forced_down": False,
+    }

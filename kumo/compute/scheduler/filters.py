@@ -1,0 +1,57 @@
+"""Host filters: ``(host, spec, settings) -> bool``; a host must pass every one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kumo.compute.scheduler.hosts import HostState, RequestSpec
+from kumo.config import Settings
+
+Filter = Callable[[HostState, RequestSpec, Settings], bool]
+
+
+def compute_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    """The agent is alive, enabled, and not a gateway-only host."""
+    return host.alive and host.enabled and host.compute
+
+
+def availability_zone_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    return spec.zone is None or host.zone == spec.zone
+
+
+def ram_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    limit = host.memory_mb * settings.ram_allocation_ratio
+    return host.memory_mb_used + spec.memory_mb <= limit
+
+
+def core_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    limit = host.vcpus * settings.cpu_allocation_ratio
+    return host.vcpus_used + spec.vcpus <= limit
+
+
+def anti_affinity_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    if spec.group_policy != "anti-affinity":
+        return True
+    return spec.group_hosts.count(host.host) < spec.group_max_per_host
+
+
+def affinity_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    if spec.group_policy != "affinity" or not spec.group_hosts:
+        return True
+    return host.host in spec.group_hosts
+
+
+def forced_host_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    """``availability_zone: "zone:host"`` (admin) pins the host."""
+    return spec.force_host is None or host.host == spec.force_host
+
+
+FILTERS: dict[str, Filter] = {
+    "ComputeFilter": compute_filter,
+    "AvailabilityZoneFilter": availability_zone_filter,
+    "RamFilter": ram_filter,
+    "CoreFilter": core_filter,
+    "ServerGroupAntiAffinityFilter": anti_affinity_filter,
+    "ServerGroupAffinityFilter": affinity_filter,
+    "ForcedHostFilter": forced_host_filter,
+}

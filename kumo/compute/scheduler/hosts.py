@@ -1,0 +1,99 @@
+"""Host states (capacity and usage per compute host) and the request being placed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.db.agent_models import Agent
+from kumo.db.base import utcnow
+from kumo.db.compute_models import Server
+
+AGENT_BINARY = "kumo-agent"
+
+
+@dataclass
+class HostState:
+    host: str
+    agent_id: str
+    zone: str
+    alive: bool
+    enabled: bool
+    compute: bool
+    """False only when the agent says ``"compute": false`` (a pure gateway)."""
+    vcpus: int
+    memory_mb: int
+    vcpus_used: int = 0
+    memory_mb_used: int = 0
+    running: int = 0
+    updated_at: dt.datetime | None = None
+    configurations: dict[str, Any] = field(default_factory=dict)
+
+    def claim(self, vcpus: int, memory_mb: int) -> None:
+        self.vcpus_used += vcpus
+        self.memory_mb_used += memory_mb
+        self.running += 1
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    vcpus: int
+    memory_mb: int
+    zone: str | None = None
+    force_host: str | None = None
+    group_policy: str | None = None
+    group_max_per_host: int = 1
+    group_hosts: tuple[str, ...] = ()
+    """Hosts of the group's current members, one entry per member."""
+
+
+def host_state(agent: Agent, settings: Settings, now: dt.datetime) -> HostState:
+    config = dict(agent.configurations or {})
+    return HostState(
+        host=agent.host,
+        agent_id=agent.id,
+        zone=agent.availability_zone or settings.default_availability_zone,
+        alive=(now - agent.heartbeat_timestamp).total_seconds() < settings.agent_down_time,
+        enabled=agent.admin_state_up,
+        compute=config.get("compute", True) is not False,
+        vcpus=_positive(config.get("vcpus"), settings.host_default_vcpus),
+        memory_mb=_positive(config.get("memory_mb"), settings.host_default_memory_mb),
+        updated_at=agent.heartbeat_timestamp,
+        configurations=config,
+    )
+
+
+def _positive(value: Any, default: int) -> int:
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    )
+
+
+def load(session: Session, settings: Settings, *, lock: bool = False) -> list[HostState]:
+    """Every host agent with the usage of the servers placed on it.
+
+    With ``lock`` the agent rows are locked (in id order) until commit, so a
+    concurrent placement waits and then reads the usage this one claimed.
+    """
+    q = select(Agent).where(Agent.binary == AGENT_BINARY).order_by(Agent.id)
+    if lock:
+        q = q.with_for_update()
+    now = utcnow()
+    states = {a.host: host_state(a, settings, now) for a in session.scalars(q)}
+    usage = session.execute(
+        select(Server.host, func.sum(Server.vcpus), func.sum(Server.memory_mb), func.count())
+        .where(Server.host.is_not(None))
+        .group_by(Server.host)
+    )
+    for host, vcpus, memory, count in usage:
+        state = states.get(host) if host else None
+        if state is not None:
+            state.vcpus_used = int(vcpus or 0)
+            state.memory_mb_used = int(memory or 0)
+            state.running = int(count or 0)
+    return sorted(states.values(), key=lambda h: h.host)

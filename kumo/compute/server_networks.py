@@ -1,0 +1,218 @@
+"""A server's ports: what the request asks for, making or binding them, releasing them.
+
+Ports are made through kumo/network (the same validation, IPAM, security
+groups and outbox events as a Neutron port create), in the caller's
+transaction, owned by the server's project and bound to its host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.compute_models import Server, ServerInterface
+from kumo.db.network_models import Network, Port
+from kumo.db.secgroup_models import SecurityGroup
+from kumo.db.uow import UnitOfWork
+from kumo.errors import BadRequest, Conflict, NotFound
+from kumo.network import networks, ports, secgroups, validate
+
+
+@dataclass(frozen=True)
+class Requested:
+    """One entry of ``networks``: a network (maybe with a fixed IP) or a port."""
+
+    network_id: str | None = None
+    port_id: str | None = None
+    fixed_ip: str | None = None
+
+
+def parse(raw: Any, *, required: bool) -> list[Requested] | str:
+    """``"auto"``, ``"none"`` or a list of requests; ``"auto"`` when omitted before 2.37."""
+    if raw is None:
+        if required:
+            raise BadRequest(
+                "Invalid input for field/attribute server. Value: networks. 'networks' is a required property"
+            )
+        return "auto"
+    if isinstance(raw, str):
+        if raw not in ("auto", "none"):
+            raise BadRequest(f"Invalid input for field/attribute networks. Value: {raw}.")
+        return raw
+    if not isinstance(raw, list):
+        raise BadRequest(f"Invalid input for field/attribute networks. Value: {raw}.")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not set(item) <= {"uuid", "port", "fixed_ip", "tag"}:
+            raise BadRequest(f"Invalid input for field/attribute networks. Value: {raw}.")
+        port_id = item.get("port")
+        net_id = item.get("uuid")
+        fixed_ip = item.get("fixed_ip")
+        if port_id:
+            if fixed_ip:
+                raise BadRequest("Specified Fixed IP and Port are mutually exclusive.")
+            out.append(Requested(port_id=_uuid(port_id, "port")))
+        elif net_id:
+            if fixed_ip is not None:
+                try:
+                    fixed_ip = validate.ip(fixed_ip)
+                except Exception:  # noqa: BLE001
+                    raise BadRequest(
+                        f"Invalid input for field/attribute fixed_ip. Value: {fixed_ip}."
+                    ) from None
+            out.append(Requested(network_id=_uuid(net_id, "uuid"), fixed_ip=fixed_ip))
+        else:
+            raise BadRequest("Bad network format: network uuid is not in proper format")
+    return out
+
+
+def _uuid(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not validate.UUID_RE.match(value):
+        raise BadRequest(f"Bad networks format: network uuid is not in proper format ({value})")
+    return value
+
+
+def resolve(
+    session: Session, ctx: RequestContext, wanted: list[Requested] | str
+) -> list[Requested]:
+    """Check the request against what the project may use; ``auto`` picks the
+    project's only network (409 when several, 400 when there is none)."""
+    if wanted == "none":
+        return []
+    if wanted == "auto":
+        q = select(Network.id).where(
+            Network.external.is_(False),
+            or_(Network.project_id == ctx.project_id, Network.shared.is_(True)),
+        )
+        found = list(session.scalars(q.order_by(Network.created_at)))
+        if not found:
+            raise BadRequest(
+                f"Unable to automatically allocate a network for project {ctx.project_id}"
+            )
+        if len(found) > 1:
+            raise Conflict(
+                "Multiple possible networks found, use a Network ID to be more specific.",
+                kind="NetworkAmbiguous",
+            )
+        return [Requested(network_id=found[0])]
+    assert isinstance(wanted, list)
+    seen_ports = set()
+    for req in wanted:
+        if req.network_id:
+            try:
+                networks.load(session, ctx, req.network_id)
+            except NotFound:
+                raise BadRequest(f"Network {req.network_id} could not be found.") from None
+        if req.port_id:
+            port = port_for(session, ctx, req.port_id)
+            if port.device_id or req.port_id in seen_ports:
+                raise Conflict(f"Port {req.port_id} is still in use.", kind="PortInUse")
+            seen_ports.add(req.port_id)
+    return list(wanted)
+
+
+def port_for(session: Session, ctx: RequestContext, port_id: str) -> Port:
+    try:
+        return ports.load(session, ctx, port_id)
+    except NotFound:
+        raise NotFound(f"Port id {port_id} could not be found.", kind="PortNotFound") from None
+
+
+def group_ids(uow: UnitOfWork, project_id: str, names: list[str]) -> list[str]:
+    """Security group names (or ids) of the project, as ids."""
+    out = []
+    s = uow.session
+    for name in names:
+        if name == secgroups.DEFAULT_NAME:
+            out.append(secgroups.ensure_default(uow, project_id))
+            continue
+        found = list(
+            s.scalars(
+                select(SecurityGroup.id).where(
+                    SecurityGroup.project_id == project_id,
+                    or_(SecurityGroup.name == name, SecurityGroup.id == name),
+                )
+            )
+        )
+        if not found:
+            raise BadRequest(f"Security group {name} not found for project {project_id}.")
+        if len(found) > 1:
+            raise Conflict(
+                f"Multiple security groups found matching '{name}'. Use an ID to be more specific."
+            )
+        out.append(found[0])
+    return sorted(set(out))
+
+
+def elevated(ctx: RequestContext) -> RequestContext:
+    """The caller with admin rights, to set bindings on ports of its own project."""
+    return RequestContext(
+        user_id=ctx.user_id,
+        user_name=ctx.user_name,
+        project_id=ctx.project_id,
+        roles=ctx.roles | {"admin"},
+    )
+
+
+def attach(
+    uow: UnitOfWork,
+    settings: Settings,
+    ctx: RequestContext,
+    server: Server,
+    req: Requested,
+    group_names: list[str],
+) -> Port:
+    """Make (or bind) the port for one request, recorded in ``server_interfaces``."""
+    admin = elevated(ctx)
+    s = uow.session
+    owner = f"compute:{server.availability_zone or settings.default_availability_zone}"
+    binding = {
+        "device_id": server.id,
+        "device_owner": owner,
+        "binding:host_id": server.host or "",
+    }
+    if req.port_id:
+        port = ports.update(uow, admin, req.port_id, binding, None)
+        s.add(ServerInterface(port_id=port.id, server_id=server.id, owned=False))
+        return port
+    assert req.network_id
+    net = networks.load(s, admin, req.network_id)
+    body: dict[str, Any] = {"network_id": net.id, "project_id": server.project_id, **binding}
+    if net.port_security_enabled:
+        body["security_groups"] = group_ids(uow, server.project_id, group_names)
+    if req.fixed_ip:
+        body["fixed_ips"] = [{"ip_address": req.fixed_ip}]
+    port = ports.create(uow, settings, admin, body)
+    s.add(ServerInterface(port_id=port.id, server_id=server.id, owned=True))
+    return port
+
+
+def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -> None:
+    """Delete a port the server made; unbind and release one it was given."""
+    s = uow.session
+    iface = s.get(ServerInterface, port_id)
+    owned = iface.owned if iface is not None else False
+    if iface is not None:
+        s.delete(iface)
+    admin = elevated(ctx)
+    if s.get(Port, port_id) is None:
+        return
+    if owned:
+        ports.remove(uow, admin, port_id, None)
+    else:
+        ports.update(
+            uow, admin, port_id, {"device_id": "", "device_owner": "", "binding:host_id": ""}, None
+        )
+
+
+def server_ports(session: Session, server_id: str) -> list[Port]:
+    return list(
+        session.scalars(
+            select(Port).where(Port.device_id == server_id).order_by(Port.created_at, Port.id)
+        )
+    )
