@@ -8,7 +8,7 @@ from typing import Any
 
 from kumo.compute.scheduler.filters import FILTERS, Filter, forced_host_filter
 from kumo.compute.scheduler.hosts import HostState, RequestSpec
-from kumo.compute.scheduler.weighers import WEIGHERS, Weigher
+from kumo.compute.scheduler.weighers import MULTIPLIERS, WEIGHERS, Weigher
 from kumo.config import Settings
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
@@ -44,8 +44,9 @@ def select(hosts: list[HostState], spec: RequestSpec, settings: Settings) -> Hos
         raw = [weigh(h, spec, settings) for h in candidates]
         low, high = min(raw), max(raw)
         if high > low:
+            share = MULTIPLIERS.get(weigh, 1.0)
             for i, value in enumerate(raw):
-                totals[i] += (value - low) / (high - low)
+                totals[i] += share * (value - low) / (high - low)
     # max() keeps the first of equals: ties go to the first host by name
     best = max(range(len(candidates)), key=lambda i: totals[i])
     return candidates[best]

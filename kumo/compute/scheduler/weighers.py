@@ -40,3 +40,7 @@ WEIGHERS: dict[str, Weigher] = {
     "CPUWeigher": cpu_weigher,
     "ServerGroupSoftWeigher": server_group_soft_weigher,
 }
+
+MULTIPLIERS: dict[Weigher, float] = {server_group_soft_weigher: 2.0}
+"""A weigher's share of the total (1.0 unless listed): soft group policies
+outweigh spreading, as a user asking for them expects."""

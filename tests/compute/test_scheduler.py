@@ -1,0 +1,231 @@
+"""Scheduling: filters, spread vs pack, zones, server groups, NoValidHost, concurrency."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from typing import Any
+
+from sqlalchemy import update
+
+from kumo.compute.microversion import MAX
+from kumo.compute.scheduler import RequestSpec, select
+from kumo.compute.scheduler.hosts import HostState
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.agent_models import Agent
+from kumo.image.images import BUSYBOX_ID
+from tests.compute.conftest import Cloud
+
+
+def boot(cloud: Cloud, h: dict[str, str], name: str, flavor: str = "1", **extra: Any) -> str:
+    top = extra.pop("top", {})
+    server = {"name": name, "imageRef": BUSYBOX_ID, "flavorRef": flavor, "networks": "none"}
+    sid: str = cloud.post(h, "/servers", {"server": {**server, **extra}, **top})["server"]["id"]
+    return sid
+
+
+def host_of(cloud: Cloud, sid: str) -> str | None:
+    server = cloud.get(cloud.admin, f"/servers/{sid}")["server"]
+    return server["OS-EXT-SRV-ATTR:host"]
+
+
+def state(host: str, **kw: Any) -> HostState:
+    base = dict(
+        host=host,
+        agent_id=host,
+        zone="nova",
+        alive=True,
+        enabled=True,
+        compute=True,
+        vcpus=8,
+        memory_mb=16384,
+    )
+    base.update(kw)
+    return HostState(**base)  # type: ignore[arg-type]
+
+
+def test_each_filter_unit() -> None:
+    s = Settings()
+    spec = RequestSpec(vcpus=1, memory_mb=512)
+    assert select([state("a", alive=False)], spec, s) is None
+    assert select([state("a", enabled=False)], spec, s) is None
+    assert select([state("a", compute=False)], spec, s) is None
+    assert select([state("a", zone="z1")], dataclasses.replace(spec, zone="z2"), s) is None
+    # RAM: 1024 MB * 1.5 = 1536 MB of room; CPU: 1 * 16 = 16 vCPUs
+    assert select([state("a", memory_mb=1024, memory_mb_used=1024)], spec, s) is not None
+    assert select([state("a", memory_mb=1024, memory_mb_used=1100)], spec, s) is None
+    assert select([state("a", vcpus=1, vcpus_used=16)], spec, s) is None
+    anti = dataclasses.replace(spec, group_policy="anti-affinity", group_hosts=("a",))
+    assert select([state("a"), state("b")], anti, s).host == "b"  # type: ignore[union-attr]
+    aff = dataclasses.replace(spec, group_policy="affinity", group_hosts=("b",))
+    assert select([state("a"), state("b", memory_mb_used=9000)], aff, s).host == "b"  # type: ignore[union-attr]
+    soft = dataclasses.replace(spec, group_policy="soft-affinity", group_hosts=("b", "b"))
+    assert select([state("a"), state("b", memory_mb_used=1000)], soft, s).host == "b"  # type: ignore[union-attr]
+    forced = dataclasses.replace(spec, force_host="b")
+    assert select([state("a"), state("b")], forced, s).host == "b"  # type: ignore[union-attr]
+
+
+def test_spread_and_pack_weighers() -> None:
+    spec = RequestSpec(vcpus=1, memory_mb=512)
+    hosts = [state("a", memory_mb_used=4096), state("b", memory_mb_used=1024)]
+    assert select(hosts, spec, Settings()).host == "b"  # type: ignore[union-attr]
+    assert select(hosts, spec, Settings(scheduler_spread=False)).host == "a"  # type: ignore[union-attr]
+    custom = Settings(scheduler_weighers=("tests.compute.test_scheduler:prefer_z",))
+    hosts = [state("a"), state("z")]
+    assert select(hosts, spec, custom).host == "z"  # type: ignore[union-attr]
+
+
+def prefer_z(host: HostState, spec: RequestSpec, settings: Settings) -> float:
+    return 1.0 if host.host == "z" else 0.0
+
+
+def test_spread_over_hosts_and_no_valid_host(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    sid = boot(cloud, alice, "lonely")
+    server = cloud.get(alice, f"/servers/{sid}")["server"]
+    assert server["status"] == "ERROR"
+    assert server["fault"]["code"] == 500
+    assert server["fault"]["message"].startswith("No valid host was found.")
+    cloud.host("host1")
+    cloud.host("host2")
+    cloud.host("gw", compute=False, gateway=True)
+    hosts = [host_of(cloud, boot(cloud, alice, f"s{i}")) for i in range(4)]
+    assert sorted(hosts) == ["host1", "host1", "host2", "host2"]  # type: ignore[type-var]
+    # a dead agent takes no servers
+    with cloud.rt.db.write_session() as s:
+        s.execute(
+            update(Agent)
+            .where(Agent.host == "host1")
+            .values(heartbeat_timestamp=dt.datetime(2000, 1, 1))
+        )
+        s.commit()
+    assert {host_of(cloud, boot(cloud, alice, f"t{i}")) for i in range(2)} == {"host2"}
+    hyper = cloud.get(cloud.admin, "/os-hypervisors/detail")["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in hyper] == ["host1", "host2"]
+    assert [h["state"] for h in hyper] == ["down", "up"]
+    assert hyper[1]["running_vms"] == 4 and hyper[1]["memory_mb_used"] == 2048
+    assert (hyper[1]["vcpus"], hyper[1]["memory_mb"]) == (8, 16384)
+
+
+def test_zones_capacity_and_forced_host(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    cloud.host("east1", az="east", vcpus=1, memory_mb=2048)  # room: 16 vCPUs, 3072 MB
+    cloud.host("west1", az="west")
+    s1 = boot(cloud, alice, "e", flavor="2", availability_zone="east")
+    assert cloud.get(alice, f"/servers/{s1}")["server"]["OS-EXT-AZ:availability_zone"] == "east"
+    assert host_of(cloud, s1) == "east1"
+    s2 = boot(cloud, alice, "e2", flavor="2", availability_zone="east")
+    assert cloud.get(alice, f"/servers/{s2}")["server"]["status"] == "ERROR"
+    boot_bad = {
+        "server": {
+            "name": "x",
+            "imageRef": BUSYBOX_ID,
+            "flavorRef": "1",
+            "networks": "none",
+            "availability_zone": "nowhere",
+        }
+    }
+    cloud.post(alice, "/servers", boot_bad, status=400)
+    boot_bad["server"]["availability_zone"] = "west:west1"
+    cloud.post(alice, "/servers", boot_bad, status=403)
+    forced = boot(cloud, cloud.admin, "f", availability_zone="east:east1")
+    assert host_of(cloud, forced) == "east1"
+    zones = cloud.get(alice, "/os-availability-zone")["availabilityZoneInfo"]
+    assert [z["zoneName"] for z in zones] == ["east", "west"]
+    cloud.get(alice, "/os-availability-zone/detail", status=403)
+    detail = cloud.get(cloud.admin, "/os-availability-zone/detail")["availabilityZoneInfo"]
+    assert "east1" in detail[0]["hosts"] and detail[-1]["zoneName"] == "internal"
+
+
+def test_server_groups_anti_affinity_and_affinity(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    for h in ("host1", "host2", "host3"):
+        cloud.host(h)
+    anti = cloud.post(
+        alice,
+        "/os-server-groups",
+        {"server_group": {"name": "g", "policy": "anti-affinity"}},
+        status=200,
+    )["server_group"]
+    assert anti["policy"] == "anti-affinity" and anti["rules"] == {}
+    placed = [
+        host_of(
+            cloud, boot(cloud, alice, f"a{i}", top={"os:scheduler_hints": {"group": anti["id"]}})
+        )
+        for i in range(4)
+    ]
+    assert sorted(placed[:3]) == ["host1", "host2", "host3"] and placed[3] is None  # type: ignore[type-var]
+    assert len(cloud.get(alice, f"/os-server-groups/{anti['id']}")["server_group"]["members"]) == 4
+    aff = cloud.post(
+        alice,
+        "/os-server-groups",
+        {"server_group": {"name": "g2", "policies": ["affinity"]}},
+        status=200,
+        version="2.63",
+    )["server_group"]
+    assert aff["policies"] == ["affinity"]
+    hosts = {
+        host_of(
+            cloud, boot(cloud, alice, f"b{i}", top={"os:scheduler_hints": {"group": aff["id"]}})
+        )
+        for i in range(3)
+    }
+    assert len(hosts) == 1
+    cloud.post(
+        alice, "/os-server-groups", {"server_group": {"name": "g3", "policy": "bogus"}}, status=400
+    )
+    bob = cloud.member("bob")
+    cloud.get(bob, f"/os-server-groups/{aff['id']}", status=404)
+    assert {g["id"] for g in cloud.get(alice, "/os-server-groups")["server_groups"]} == {
+        anti["id"],
+        aff["id"],
+    }
+    cloud.call("DELETE", alice, f"/os-server-groups/{aff['id']}", status=204)
+
+
+def test_concurrent_creates_fill_a_small_host_exactly(cloud: Cloud) -> None:
+    # host room: 1 vCPU * 16 = 16 vCPUs; 2731 MB * 1.5 = 4096 MB = 8 m1.tiny
+    cloud.host("small", vcpus=1, memory_mb=2731)
+    rt = cloud.rt
+    project = rt.identity.create_project({"name": "load"})
+    rt.compute._write(lambda uow: None)
+    from kumo.compute import quotas
+
+    rt.compute._write(
+        lambda uow: quotas.update(
+            uow.session,
+            rt.settings,
+            project.id,
+            {"quota_set": {"instances": 50, "cores": 50, "ram": 100000}},
+        )
+    )
+    ctx = RequestContext(user_id="u", project_id=project.id, roles=frozenset({"member"}))
+    errors: list[BaseException] = []
+
+    def create(i: int) -> None:
+        try:
+            body = {
+                "server": {
+                    "name": f"c{i}",
+                    "imageRef": BUSYBOX_ID,
+                    "flavorRef": "1",
+                    "networks": "none",
+                }
+            }
+            rt.compute.create_servers(ctx, body, "http://x/compute", MAX)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    servers = rt.compute.list_servers(ctx, {}, "http://x/compute", MAX, detail=True)
+    statuses = sorted(s["status"] for s in servers)
+    assert statuses == ["ACTIVE"] * 8 + ["ERROR"]
+    (hyper,) = cloud.get(cloud.admin, "/os-hypervisors/detail")["hypervisors"]
+    assert hyper["memory_mb_used"] == 4096 and hyper["running_vms"] == 8
