@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kumo.compiler import names
-from kumo.compiler.dhcp import compile_leases
+from kumo.compiler.dhcp import compile_adverts, compile_leases
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
@@ -156,6 +156,7 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         sysctls=frozenset(routers.sysctls),
         nat=frozenset(routers.nat),
         dhcp=compile_leases(host, view, is_instance_port),
+        adverts=compile_adverts(host, view, is_instance_port),
         guests=frozenset(out.guests),
         firewall=firewall,
     )
@@ -284,7 +285,14 @@ def _plumb(
         (sub := subnets.get(f.subnet_id)) is not None and sub.enable_dhcp and sub.ip_version == 4
         for f in port.fixed_ips
     )
-    guest_end = Link(ns, guest, "veth", mtu=mtu, mac=port.mac, up=True, guest_configured=dhcp)
+    slaac = any(
+        (sub := subnets.get(f.subnet_id)) is not None
+        and sub.ipv6_mode in ("slaac", "dhcpv6-stateless")
+        for f in port.fixed_ips
+    )
+    guest_end = Link(
+        ns, guest, "veth", mtu=mtu, mac=port.mac, up=True, guest_configured=dhcp or slaac
+    )
     loopback = Link(ns, "lo", "device", up=True)
     addresses: list[Address] = []
     used: list[SubnetView] = []
@@ -295,6 +303,8 @@ def _plumb(
             continue
         if subnet.enable_dhcp and subnet.ip_version == 4:
             continue  # the instance's DHCP client configures it
+        if subnet.ipv6_mode in ("slaac", "dhcpv6-stateless"):
+            continue  # the instance's kernel forms it from router advertisements
         prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
         addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
         used.append(subnet)

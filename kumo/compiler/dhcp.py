@@ -17,7 +17,7 @@ import ipaddress
 
 from kumo.compiler import names
 from kumo.compiler.model import ClusterView, PortView, SubnetView
-from kumo.compiler.plan import DhcpLease
+from kumo.compiler.plan import DhcpLease, RouterAdvert
 
 OPTION_CODES = {
     "netmask": 1,
@@ -116,3 +116,62 @@ def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozens
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)
+
+
+ROUTER_OWNERS = frozenset({"network:router_interface", "network:router_interface_distributed"})
+NO_ROUTER_MAC = "fa:16:3e:ff:ff:fe"
+"""Source MAC of kumo's own answers and advertisements when no router is there."""
+
+
+def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | None:
+    """Router advertisements for a port with addresses on IPv6 subnets whose
+    mode says hosts listen to them (slaac, dhcpv6-stateless, dhcpv6-stateful)."""
+    prefixes: list[tuple[str, bool]] = []
+    managed = other = False
+    router_mac: str | None = None
+    for fixed in port.fixed_ips:
+        subnet = view.subnets.get(fixed.subnet_id)
+        if subnet is None or subnet.ipv6_mode is None:
+            continue
+        mode = subnet.ipv6_mode
+        prefixes.append(
+            (str(ipaddress.ip_network(subnet.cidr, strict=False)), mode != "dhcpv6-stateful")
+        )
+        managed |= mode == "dhcpv6-stateful"
+        other |= mode in ("dhcpv6-stateful", "dhcpv6-stateless")
+        if router_mac is None and subnet.ipv6_ra_mode is not None:
+            router_mac = next(
+                (
+                    p.mac
+                    for p in view.ports_of(port.network_id)
+                    if p.device_owner in ROUTER_OWNERS
+                    and any(f.subnet_id == subnet.id for f in p.fixed_ips)
+                ),
+                None,
+            )
+    if not prefixes:
+        return None
+    return RouterAdvert(
+        port_id=port.id,
+        ifname=names.tap_name(port.id),
+        src_mac=router_mac or NO_ROUTER_MAC,
+        prefixes=tuple(sorted(set(prefixes))),
+        managed=managed,
+        other=other,
+        router_lifetime=1800 if router_mac else 0,
+        mtu=mtu,
+    )
+
+
+def compile_adverts(host: str, view: ClusterView, is_instance: object) -> frozenset[RouterAdvert]:
+    out: set[RouterAdvert] = set()
+    for port in view.ports.values():
+        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
+            continue
+        network = view.networks.get(port.network_id)
+        if network is None:
+            continue
+        advert = advert_for(port, view, port.mtu or network.mtu)
+        if advert is not None:
+            out.add(advert)
+    return frozenset(out)

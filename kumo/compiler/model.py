@@ -59,6 +59,16 @@ class SubnetView:
     enable_dhcp: bool
     host_routes: tuple[HostRoute, ...]
     dns_nameservers: tuple[str, ...]
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+
+    @property
+    def ipv6_mode(self) -> str | None:
+        """How IPv6 hosts on the subnet configure themselves: ``slaac``,
+        ``dhcpv6-stateless``, ``dhcpv6-stateful``, or None (statically)."""
+        if self.ip_version != 6:
+            return None
+        return self.ipv6_address_mode or self.ipv6_ra_mode
 
     @classmethod
     def from_body(cls, body: Body) -> SubnetView:
@@ -75,6 +85,8 @@ class SubnetView:
             enable_dhcp=bool(body.get("enable_dhcp", True)),
             host_routes=routes,
             dns_nameservers=tuple(str(d) for d in body.get("dns_nameservers") or ()),
+            ipv6_ra_mode=body.get("ipv6_ra_mode") or None,
+            ipv6_address_mode=body.get("ipv6_address_mode") or None,
         )
 
 

@@ -268,6 +268,26 @@ class DhcpLease:
 
 
 @dataclass(frozen=True, order=True)
+class RouterAdvert:
+    """The router advertisements this host sends on one instance port."""
+
+    port_id: str
+    ifname: str
+    src_mac: str
+    """The router's interface MAC (its link-local address is the source),
+    or kumo's own when the subnet has no router."""
+    prefixes: tuple[tuple[str, bool], ...]
+    """(prefix /64, autonomous: hosts form their address by SLAAC)."""
+    managed: bool
+    """M flag: addresses by DHCPv6."""
+    other: bool
+    """O flag: other configuration (DNS) by DHCPv6."""
+    router_lifetime: int
+    """Seconds; 0 when there is no router on the subnet."""
+    mtu: int | None = None
+
+
+@dataclass(frozen=True, order=True)
 class Guest:
     """A process that runs inside an instance namespace as its own OS would
     (the DHCP client that configures ``ifname``)."""
@@ -304,6 +324,7 @@ class HostPlan:
     sysctls: frozenset[Sysctl] = field(default_factory=frozenset)
     nat: frozenset[NatTable] = field(default_factory=frozenset)
     dhcp: frozenset[DhcpLease] = field(default_factory=frozenset)
+    adverts: frozenset[RouterAdvert] = field(default_factory=frozenset)
     guests: frozenset[Guest] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 

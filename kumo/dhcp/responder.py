@@ -16,11 +16,12 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 
-from kumo.compiler.plan import DhcpLease
+from kumo.compiler.plan import DhcpLease, RouterAdvert
 from kumo.dataplane import netns
-from kumo.dhcp import codec, server
+from kumo.dhcp import codec, ra, server
 
 log = logging.getLogger("kumo.dhcp")
 
@@ -35,12 +36,17 @@ PACKET_OUTGOING = 4
 SERVER_MAC = "fa:16:3e:ff:ff:fe"
 """Source MAC of the answers (they come from 'the network', not a port)."""
 
-# ldh [12]; jeq #0x800; ldb [23]; jeq #17; ldh [20]; jset #0x1fff (fragment);
-# ldxb 4*([14]&0xf); ldh [x+16] (UDP destination port); jeq #67; accept / drop.
+# IPv4: ldh [12]; jeq #0x800; ldb [23]; jeq #17; ldh [20]; jset #0x1fff
+# (fragment); ldxb 4*([14]&0xf); ldh [x+16]; jeq #67 (DHCP server port).
+# IPv6: jeq #0x86dd; ldb [20] (next header); jeq #58 → ldb [54]; jeq #133
+# (router solicitation); else jeq #17 → ldh [56]; jeq #547 (DHCPv6 server).
 _BPF = (
-    (0x28, 0, 0, 12), (0x15, 0, 8, 0x0800), (0x30, 0, 0, 23), (0x15, 0, 6, 17),
-    (0x28, 0, 0, 20), (0x45, 4, 0, 0x1FFF), (0xB1, 0, 0, 14), (0x48, 0, 0, 16),
-    (0x15, 0, 1, 67), (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0),
+    (0x28, 0, 0, 12), (0x15, 0, 7, 0x0800), (0x30, 0, 0, 23), (0x15, 0, 14, 17),
+    (0x28, 0, 0, 20), (0x45, 12, 0, 0x1FFF), (0xB1, 0, 0, 14), (0x48, 0, 0, 16),
+    (0x15, 8, 9, 67),
+    (0x15, 0, 8, 0x86DD), (0x30, 0, 0, 20), (0x15, 0, 2, 58), (0x30, 0, 0, 54),
+    (0x15, 3, 4, 133), (0x15, 0, 3, 17), (0x28, 0, 0, 56), (0x15, 0, 1, 547),
+    (0x06, 0, 0, 0x40000), (0x06, 0, 0, 0),
 )  # fmt: skip
 
 
@@ -56,10 +62,15 @@ class Responder:
     def __init__(self, host_netns: str | None = None) -> None:
         self.host_netns = host_netns
         self._leases: dict[str, DhcpLease] = {}
+        self._adverts: dict[str, RouterAdvert] = {}
+        self._advertised: set[RouterAdvert] = set()
+        self.advert_interval = 30.0
+        """Seconds between unsolicited router advertisements."""
+        self._next_adverts = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.stats = {"received": 0, "answered": 0, "ignored": 0, "malformed": 0}
+        self.stats = {"received": 0, "answered": 0, "ignored": 0, "malformed": 0, "adverts": 0}
         self.sock = netns.socket_in(
             host_netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)
         )
@@ -69,11 +80,13 @@ class Responder:
         self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         self.sock.setblocking(False)
 
-    def update(self, leases: Iterable[DhcpLease]) -> None:
-        """Answer for exactly these leases from now on."""
+    def update(self, leases: Iterable[DhcpLease], adverts: Iterable[RouterAdvert] = ()) -> None:
+        """Answer for exactly these leases (and advertise these) from now on."""
         fresh = {lease.ifname: lease for lease in leases}
+        ads = {a.ifname: a for a in adverts}
         with self._lock:
             self._leases = fresh
+            self._adverts = ads
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="dhcp", daemon=True)
@@ -87,7 +100,8 @@ class Responder:
 
     def run(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock], [], [], 0.5)
+            self._advertise()
+            ready, _, _ = select.select([self.sock], [], [], 0.2)
             if not ready:
                 continue
             while True:
@@ -100,11 +114,45 @@ class Responder:
                     break
                 self.handle(data, addr)
 
+    def _advertise(self) -> None:
+        """New adverts at once (a new port, a changed subnet); all of them
+        every ``advert_interval`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            adverts = list(self._adverts.values())
+        due = adverts if now >= self._next_adverts else [
+            a for a in adverts if a not in self._advertised
+        ]  # fmt: skip
+        if now >= self._next_adverts:
+            self._next_adverts = now + self.advert_interval
+        for advert in due:
+            self._send(ra.advert_frame(advert), advert.ifname)
+            self.stats["adverts"] += 1
+        self._advertised = set(adverts)
+
+    def _send(self, frame: bytes, ifname: str) -> bool:
+        try:
+            self.sock.sendto(frame, (ifname, 0))
+            return True
+        except OSError as exc:
+            log.warning("dhcp: sending on %s failed: %s", ifname, exc)
+            return False
+
     def handle(self, data: bytes, addr: tuple[object, ...]) -> bytes | None:
         ifname, pkttype = str(addr[0]), int(addr[2])  # type: ignore[call-overload]
         if pkttype == PACKET_OUTGOING:
             return None  # our own answers, or the bridge flooding a request out
         self.stats["received"] += 1
+        if ra.is_solicitation(data):
+            with self._lock:
+                advert = self._adverts.get(ifname)
+            if advert is None:
+                self.stats["ignored"] += 1
+                return None
+            frame = ra.advert_frame(advert)
+            if self._send(frame, ifname):
+                self.stats["adverts"] += 1
+            return frame
         with self._lock:
             lease = self._leases.get(ifname)
         if lease is None:
@@ -119,10 +167,7 @@ class Responder:
         if reply is None:
             self.stats["ignored"] += 1
             return None
-        try:
-            self.sock.sendto(reply, (ifname, 0))
-        except OSError as exc:
-            log.warning("dhcp: answering on %s failed: %s", ifname, exc)
+        if not self._send(reply, ifname):
             return None
         self.stats["answered"] += 1
         return reply

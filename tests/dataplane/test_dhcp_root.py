@@ -59,7 +59,7 @@ class DhcpCluster:
         )
         for host, dp in self.planes.items():
             plan = compile_host(host, view)
-            self.responders[host].update(plan.dhcp)
+            self.responders[host].update(plan.dhcp, plan.adverts)
             assert dp.apply(plan).ok
 
     def run(self, port_id: str, *cmd: str) -> str:
@@ -151,3 +151,26 @@ def test_foreign_mac_and_unknown_ports_get_no_answer(cluster: DhcpCluster) -> No
     c.subnets["s1"] = {**c.subnets["s1"], "enable_dhcp": False}
     c.apply()
     assert responder.handle(own, (tap, 0x0800, 0, 1, b"")) is None
+
+
+def test_slaac_from_router_advertisements(cluster: DhcpCluster) -> None:
+    c = cluster
+    router_mac = "fa:16:3e:00:0a:01"
+    c.subnets["s6"] = s.subnet("s6", s.NET1, "2001:db8::/64", "2001:db8::1",
+                               ipv6_ra_mode="slaac", ipv6_address_mode="slaac")  # fmt: skip
+    c.ports["r6"] = s.port("r6", s.NET1, router_mac, "", [("s6", "2001:db8::1")],
+                           owner="network:router_interface_distributed")  # fmt: skip
+    eui64 = "2001:db8::f816:3eff:fe00:1"
+    c.ports[s.P1]["fixed_ips"].append({"subnet_id": "s6", "ip_address": eui64})
+    c.apply()
+    c.wait_address(s.P1, "10.0.0.11")
+    deadline = time.monotonic() + 10
+    while eui64 not in c.run(s.P1, "ip", "-6", "addr", "show", "eth0"):
+        assert time.monotonic() < deadline, "no SLAAC address"
+        time.sleep(0.1)
+    routes = c.run(s.P1, "ip", "-6", "route")
+    assert "default via fe80::f816:3eff:fe00:a01" in routes
+    assert "2001:db8::/64" in routes
+    assert c.responders[c.a].stats["adverts"] >= 1
+    # the default route came from the advertisement, not from kumo
+    assert "proto ra" in c.run(s.P1, "ip", "-6", "route", "show", "default")

@@ -1,0 +1,57 @@
+"""Router advertisements (ICMPv6 type 134) as frames. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+from kumo.compiler.firewall import link_local
+from kumo.compiler.plan import RouterAdvert
+
+ALL_NODES_MAC = "33:33:00:00:00:01"
+ALL_NODES = "ff02::1"
+ETH_IPV6 = 0x86DD
+RS, RA = 133, 134
+VALID_LIFETIME = 86400
+PREFERRED_LIFETIME = 14400
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def source_ip(advert: RouterAdvert) -> str:
+    return link_local(advert.src_mac).split("/")[0]
+
+
+def advert_frame(
+    advert: RouterAdvert, dst_mac: str = ALL_NODES_MAC, dst_ip: str = ALL_NODES
+) -> bytes:
+    flags = (0x80 if advert.managed else 0) | (0x40 if advert.other else 0)
+    body = struct.pack("!BBHBBHII", RA, 0, 0, 64, flags, advert.router_lifetime, 0, 0)
+    mac = bytes.fromhex(advert.src_mac.replace(":", ""))
+    body += struct.pack("!BB", 1, 1) + mac  # source link-layer address
+    if advert.mtu:
+        body += struct.pack("!BBHI", 5, 1, 0, advert.mtu)
+    for prefix, autonomous in advert.prefixes:
+        net = ipaddress.IPv6Network(prefix)
+        pflags = 0x80 | (0x40 if autonomous else 0)  # on-link, autonomous
+        body += struct.pack("!BBBBIII", 3, 4, net.prefixlen, pflags, VALID_LIFETIME,
+                            PREFERRED_LIFETIME, 0) + net.network_address.packed  # fmt: skip
+    src = socket.inet_pton(socket.AF_INET6, source_ip(advert))
+    dst = socket.inet_pton(socket.AF_INET6, dst_ip)
+    pseudo = src + dst + struct.pack("!I3xB", len(body), 58)
+    body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
+    ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + src + dst
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + mac + struct.pack("!H", ETH_IPV6)
+    return eth + ip6 + body
+
+
+def is_solicitation(frame: bytes) -> bool:
+    return len(frame) >= 58 and frame[12:14] == b"\x86\xdd" and frame[20] == 58 and frame[54] == RS
