@@ -1,7 +1,9 @@
 """Who may see and do what, as Neutron's default policy says.
 
-A project sees its own resources plus shared and external networks (and
-their subnets); a network's owner also sees the ports on it. Anything else
+A project sees its own resources plus shared and external networks and
+the subnets of shared networks (an external network's subnets stay its
+owner's: kumo does not list ``subnet-external-network``); a network's
+owner also sees the ports on it. Anything else
 is reported as not found, never as forbidden. Admins see everything.
 """
 
@@ -38,6 +40,12 @@ ADMIN_ONLY_WRITABLE = {
 
 def network_visible(ctx: RequestContext, project_id: str, shared: bool, external: bool) -> bool:
     return ctx.is_admin or project_id == ctx.project_id or shared or external
+
+
+def subnet_visible(
+    ctx: RequestContext, project_id: str, network_project_id: str | None, network_shared: bool
+) -> bool:
+    return ctx.is_admin or ctx.project_id in (project_id, network_project_id) or network_shared
 
 
 def port_visible(ctx: RequestContext, project_id: str, network_project_id: str | None) -> bool:

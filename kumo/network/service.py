@@ -154,15 +154,20 @@ class NetworkService:
             q = sql_where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
             rows = list(s.scalars(q.order_by(Subnet.created_at, Subnet.id)))
             if not ctx.is_admin:
-                visible = {
-                    n.id
-                    for n in s.scalars(
-                        select(Network).where(Network.id.in_({r.network_id for r in rows}))
+                nets = {
+                    nid: (project, shared)
+                    for nid, project, shared in s.execute(
+                        select(Network.id, Network.project_id, Network.shared).where(
+                            Network.id.in_({r.network_id for r in rows})
+                        )
                     )
-                    if policy.network_visible(ctx, n.project_id, n.shared, n.external)
                 }
                 rows = [
-                    r for r in rows if r.project_id == ctx.project_id or r.network_id in visible
+                    r
+                    for r in rows
+                    if policy.subnet_visible(
+                        ctx, r.project_id, *nets.get(r.network_id, (None, False))
+                    )
                 ]
             tags = taglib.tags_for(s, [r.id for r in rows])
             return [subnet_view(r, tags.get(r.id, [])) for r in rows]

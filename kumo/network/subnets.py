@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.context import RequestContext
-from kumo.db.network_models import IPAllocation, Port, Subnet
+from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
 from kumo.network import events, ipam, networks, policy, validate
@@ -41,10 +41,12 @@ def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = 
     if sub is None:
         raise not_found("subnet", subnet_id)
     if not ctx.is_admin and sub.project_id != ctx.project_id:
-        try:
-            networks.load(session, ctx, sub.network_id)
-        except Exception as exc:
-            raise not_found("subnet", subnet_id) from exc
+        net = session.execute(
+            select(Network.project_id, Network.shared).where(Network.id == sub.network_id)
+        ).first()
+        owner, shared = net if net is not None else (None, False)
+        if not policy.subnet_visible(ctx, sub.project_id, owner, bool(shared)):
+            raise not_found("subnet", subnet_id)
     return sub
 
 
