@@ -234,3 +234,41 @@ def test_deleting_an_external_network_deletes_its_floating_ips(cloud: Cloud) -> 
         "FloatingIPNotFound"
     )
     assert events(cloud, "floatingip", f["id"])[-1].op == "delete"
+
+
+def test_racing_associations_of_one_fixed_ip_have_one_winner(cloud: Cloud) -> None:
+    import threading
+
+    from kumo.context import RequestContext
+    from kumo.errors import Conflict
+    from kumo.network import floatingip_service
+
+    h = cloud.admin
+    t = topology(cloud, h)
+    ext_id = t["ext"]["network"]["id"]
+    fips = [fip(cloud, h, ext_id)["id"] for _ in range(6)]
+    admin = RequestContext(user_id="a", project_id="p-admin", roles=frozenset({"admin"}))
+    svc = cloud.rt.network
+    barrier = threading.Barrier(len(fips))
+    won: list[str] = []
+    lost: list[BaseException] = []
+
+    def associate(fip_id: str) -> None:
+        barrier.wait()
+        try:
+            body = {"port_id": t["port"]["id"]}
+            floatingip_service.update_floatingip(svc, admin, fip_id, body)
+            won.append(fip_id)
+        except BaseException as exc:  # noqa: BLE001
+            lost.append(exc)
+
+    threads = [threading.Thread(target=associate, args=(f,)) for f in fips]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(won) == 1 and len(lost) == len(fips) - 1
+    assert all(isinstance(e, Conflict) for e in lost), lost
+    assert {e.kind for e in lost if isinstance(e, Conflict)} == {"FloatingIPPortAlreadyAssociated"}
+    listed = cloud.c.get(N + "/floatingips", headers=h, params={"port_id": t["port"]["id"]})
+    assert [f["id"] for f in listed.json()["floatingips"]] == won
