@@ -130,8 +130,7 @@ def create(
             "Invalid input for field/attribute server. Additional properties are not allowed "
             f"('{unknown[0]}' was unexpected)"
         )
-    if data.get("block_device_mapping_v2"):
-        raise BadRequest("Block device mapping is not supported: kumo has no block storage.")
+    _check_block_devices(data.get("block_device_mapping_v2"))
     s = uow.session
     name = name_field(data.get("name"))
     image_id = _ref(data.get("imageRef"), "imageRef")
@@ -243,6 +242,20 @@ def create(
         admin_pass=data.get("adminPass") or secrets.token_urlsafe(9),
         return_reservation_id=bool(data.get("return_reservation_id")),
     )
+
+
+def _check_block_devices(raw: Any) -> None:
+    """Only the image booted to local disk (what clients send with ``--image``)."""
+    for bdm in raw or []:
+        if not isinstance(bdm, dict):
+            raise BadRequest(
+                f"Invalid input for field/attribute block_device_mapping_v2. Value: {raw}."
+            )
+        if bdm.get("destination_type", "local") != "local" or bdm.get("source_type") not in (
+            "image",
+            None,
+        ):
+            raise BadRequest("Block device mapping is not supported: kumo has no block storage.")
 
 
 def _zones(session: Session, settings: Settings) -> set[str]:
