@@ -24,7 +24,7 @@ from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.compiler import compile_host
-from kumo.compiler.plan import DhcpLease, HostPlan, RouterAdvert
+from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, RouterAdvert
 
 log = logging.getLogger("kumo.agent")
 
@@ -44,7 +44,12 @@ class Applier(Protocol):
 class LeaseSink(Protocol):
     """What the worker hands each plan's DHCP leases to (kumo.dhcp.Responder fits)."""
 
-    def update(self, leases: Iterable[DhcpLease], adverts: Iterable[RouterAdvert] = ()) -> None: ...
+    def update(
+        self,
+        leases: Iterable[DhcpLease],
+        adverts: Iterable[RouterAdvert] = (),
+        leases6: Iterable[Dhcp6Lease] = (),
+    ) -> None: ...
 
 
 class Agent:
@@ -188,7 +193,7 @@ class Agent:
             self.config.host, self.cache.view(), underlay_device=self.config.underlay_device
         )
         if self.dhcp is not None:
-            self.dhcp.update(plan.dhcp, plan.adverts)
+            self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
         result = self.applier.apply(plan)
         took = time.monotonic() - started
         self.stats["applies"] += 1

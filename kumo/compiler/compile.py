@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kumo.compiler import names
-from kumo.compiler.dhcp import compile_adverts, compile_leases
+from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
@@ -157,6 +157,7 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         nat=frozenset(routers.nat),
         dhcp=compile_leases(host, view, is_instance_port),
         adverts=compile_adverts(host, view, is_instance_port),
+        dhcp6=compile_dhcp6(host, view, is_instance_port),
         guests=frozenset(out.guests),
         firewall=firewall,
     )
@@ -285,11 +286,8 @@ def _plumb(
         (sub := subnets.get(f.subnet_id)) is not None and sub.enable_dhcp and sub.ip_version == 4
         for f in port.fixed_ips
     )
-    slaac = any(
-        (sub := subnets.get(f.subnet_id)) is not None
-        and sub.ipv6_mode in ("slaac", "dhcpv6-stateless")
-        for f in port.fixed_ips
-    )
+    modes = {sub.ipv6_mode for f in port.fixed_ips if (sub := subnets.get(f.subnet_id)) is not None}
+    slaac = bool(modes & {"slaac", "dhcpv6-stateless", "dhcpv6-stateful"})
     guest_end = Link(
         ns, guest, "veth", mtu=mtu, mac=port.mac, up=True, guest_configured=dhcp or slaac
     )
@@ -303,8 +301,8 @@ def _plumb(
             continue
         if subnet.enable_dhcp and subnet.ip_version == 4:
             continue  # the instance's DHCP client configures it
-        if subnet.ipv6_mode in ("slaac", "dhcpv6-stateless"):
-            continue  # the instance's kernel forms it from router advertisements
+        if subnet.ipv6_mode is not None:
+            continue  # SLAAC from router advertisements, or the DHCPv6 client
         prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
         addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
         used.append(subnet)
@@ -314,6 +312,10 @@ def _plumb(
     out.links |= {host_end, guest_end, loopback}
     if dhcp:
         out.guests.add(Guest(ns, guest))
+    if "dhcpv6-stateful" in modes:
+        out.guests.add(Guest(ns, guest, "dhcp6"))
+    elif "dhcpv6-stateless" in modes:
+        out.guests.add(Guest(ns, guest, "dhcp6-info"))
     out.addresses |= set(addresses)
     out.routes |= set(routes)
     gateways = sorted({r.gateway for r in routes if r.gateway and _is_default(r.dst)})

@@ -17,7 +17,7 @@ import ipaddress
 
 from kumo.compiler import names
 from kumo.compiler.model import ClusterView, PortView, SubnetView
-from kumo.compiler.plan import DhcpLease, RouterAdvert
+from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
 OPTION_CODES = {
     "netmask": 1,
@@ -174,4 +174,33 @@ def compile_adverts(host: str, view: ClusterView, is_instance: object) -> frozen
         advert = advert_for(port, view, port.mtu or network.mtu)
         if advert is not None:
             out.add(advert)
+    return frozenset(out)
+
+
+def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
+    """A DHCPv6 lease for a port on a dhcpv6-stateful or -stateless subnet."""
+    for fixed in port.fixed_ips:
+        subnet = view.subnets.get(fixed.subnet_id)
+        if subnet is None or subnet.ipv6_mode not in ("dhcpv6-stateful", "dhcpv6-stateless"):
+            continue
+        return Dhcp6Lease(
+            port_id=port.id,
+            ifname=names.tap_name(port.id),
+            mac=port.mac,
+            ip=fixed.ip_address if subnet.ipv6_mode == "dhcpv6-stateful" else None,
+            server_mac=NO_ROUTER_MAC,
+            dns=tuple(d for d in subnet.dns_nameservers if ":" in d),
+            domain=DEFAULT_DOMAIN,
+        )
+    return None
+
+
+def compile_dhcp6(host: str, view: ClusterView, is_instance: object) -> frozenset[Dhcp6Lease]:
+    out: set[Dhcp6Lease] = set()
+    for port in view.ports.values():
+        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
+            continue
+        lease = dhcp6_for(port, view)
+        if lease is not None:
+            out.add(lease)
     return frozenset(out)

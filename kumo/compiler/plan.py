@@ -268,6 +268,21 @@ class DhcpLease:
 
 
 @dataclass(frozen=True, order=True)
+class Dhcp6Lease:
+    """What this host's DHCPv6 server answers on one instance port: the
+    address (stateful subnets) or only DNS and domain (stateless)."""
+
+    port_id: str
+    ifname: str
+    mac: str
+    ip: str | None
+    server_mac: str
+    dns: tuple[str, ...] = ()
+    domain: str = ""
+    lease_time: int = 86400
+
+
+@dataclass(frozen=True, order=True)
 class RouterAdvert:
     """The router advertisements this host sends on one instance port."""
 
@@ -325,6 +340,7 @@ class HostPlan:
     nat: frozenset[NatTable] = field(default_factory=frozenset)
     dhcp: frozenset[DhcpLease] = field(default_factory=frozenset)
     adverts: frozenset[RouterAdvert] = field(default_factory=frozenset)
+    dhcp6: frozenset[Dhcp6Lease] = field(default_factory=frozenset)
     guests: frozenset[Guest] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 

@@ -19,9 +19,9 @@ import threading
 import time
 from collections.abc import Iterable
 
-from kumo.compiler.plan import DhcpLease, RouterAdvert
+from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 from kumo.dataplane import netns
-from kumo.dhcp import codec, ra, server
+from kumo.dhcp import codec, dhcp6, ra, server
 
 log = logging.getLogger("kumo.dhcp")
 
@@ -63,6 +63,7 @@ class Responder:
         self.host_netns = host_netns
         self._leases: dict[str, DhcpLease] = {}
         self._adverts: dict[str, RouterAdvert] = {}
+        self._leases6: dict[str, Dhcp6Lease] = {}
         self._advertised: set[RouterAdvert] = set()
         self.advert_interval = 30.0
         """Seconds between unsolicited router advertisements."""
@@ -80,13 +81,20 @@ class Responder:
         self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         self.sock.setblocking(False)
 
-    def update(self, leases: Iterable[DhcpLease], adverts: Iterable[RouterAdvert] = ()) -> None:
+    def update(
+        self,
+        leases: Iterable[DhcpLease],
+        adverts: Iterable[RouterAdvert] = (),
+        leases6: Iterable[Dhcp6Lease] = (),
+    ) -> None:
         """Answer for exactly these leases (and advertise these) from now on."""
         fresh = {lease.ifname: lease for lease in leases}
         ads = {a.ifname: a for a in adverts}
+        six = {lease.ifname: lease for lease in leases6}
         with self._lock:
             self._leases = fresh
             self._adverts = ads
+            self._leases6 = six
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="dhcp", daemon=True)
@@ -113,6 +121,24 @@ class Responder:
                     log.warning("dhcp: receive failed: %s", exc)
                     break
                 self.handle(data, addr)
+
+    def _handle6(self, data: bytes, ifname: str) -> bytes | None:
+        with self._lock:
+            lease6 = self._leases6.get(ifname)
+        if lease6 is None:
+            self.stats["ignored"] += 1
+            return None
+        try:
+            message = dhcp6.parse_frame(data)
+        except (dhcp6.Malformed, ValueError, struct.error, OSError):
+            self.stats["malformed"] += 1
+            return None
+        reply6 = dhcp6.reply_frame(message, lease6)
+        if reply6 is None or not self._send(reply6, ifname):
+            self.stats["ignored"] += 1
+            return None
+        self.stats["answered"] += 1
+        return reply6
 
     def _advertise(self) -> None:
         """New adverts at once (a new port, a changed subnet); all of them
@@ -153,6 +179,8 @@ class Responder:
             if self._send(frame, ifname):
                 self.stats["adverts"] += 1
             return frame
+        if data[12:14] == b"\x86\xdd":
+            return self._handle6(data, ifname)
         with self._lock:
             lease = self._leases.get(ifname)
         if lease is None:

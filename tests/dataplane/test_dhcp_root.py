@@ -59,7 +59,7 @@ class DhcpCluster:
         )
         for host, dp in self.planes.items():
             plan = compile_host(host, view)
-            self.responders[host].update(plan.dhcp, plan.adverts)
+            self.responders[host].update(plan.dhcp, plan.adverts, plan.dhcp6)
             assert dp.apply(plan).ok
 
     def run(self, port_id: str, *cmd: str) -> str:
@@ -174,3 +174,26 @@ def test_slaac_from_router_advertisements(cluster: DhcpCluster) -> None:
     assert c.responders[c.a].stats["adverts"] >= 1
     # the default route came from the advertisement, not from kumo
     assert "proto ra" in c.run(s.P1, "ip", "-6", "route", "show", "default")
+
+
+@pytest.mark.parametrize("mode", ["dhcpv6-stateful", "dhcpv6-stateless"])
+def test_dhcpv6(cluster: DhcpCluster, mode: str) -> None:
+    c = cluster
+    c.subnets["s6"] = s.subnet("s6", s.NET1, "2001:db8:1::/64", "2001:db8:1::1",
+                               ipv6_ra_mode=mode, ipv6_address_mode=mode,
+                               dns_nameservers=["2001:db8:53::53"])  # fmt: skip
+    c.ports["r6"] = s.port("r6", s.NET1, "fa:16:3e:00:0a:01", "", [("s6", "2001:db8:1::1")],
+                           owner="network:router_interface_distributed")  # fmt: skip
+    address = "2001:db8:1::1234" if mode == "dhcpv6-stateful" else "2001:db8:1:0:f816:3eff:fe00:1"
+    c.ports[s.P1]["fixed_ips"].append({"subnet_id": "s6", "ip_address": address})
+    c.apply()
+    ns1 = n.instance_netns(c.a, s.P1)
+    deadline = time.monotonic() + 20
+    while address not in c.run(s.P1, "ip", "-6", "addr", "show", "eth0"):
+        assert time.monotonic() < deadline, f"no address by {mode}"
+        time.sleep(0.1)
+    resolv = Path(f"/etc/netns/{ns1}/resolv.conf")
+    while not resolv.exists() or "2001:db8:53::53" not in resolv.read_text():
+        assert time.monotonic() < deadline, f"no DNS server by {mode}"
+        time.sleep(0.1)
+    assert "default via fe80::f816:3eff:fe00:a01" in c.run(s.P1, "ip", "-6", "route")

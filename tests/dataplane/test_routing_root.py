@@ -134,6 +134,8 @@ class Routed:
             [
                 s.subnet("s1", s.NET1, "10.0.1.0/24", "10.0.1.1"),
                 s.subnet("s2", s.NET2, "10.0.2.0/24", "10.0.2.1"),
+                s.subnet("s16", s.NET1, "2001:db8:1::/64", "2001:db8:1::1"),
+                s.subnet("s26", s.NET2, "2001:db8:2::/64", "2001:db8:2::1"),
                 s.subnet("sx", EXT, "203.0.113.0/24", UPSTREAM),
             ],
             self.ports.values(),
@@ -151,6 +153,17 @@ class Routed:
             result = dp.converge(compile_host(host, view), timeout=10)
             assert result.ok, result.errors
 
+    def dual_stack(self) -> None:
+        """IPv6 on both subnets: the interfaces and A, B get addresses there too."""
+        for pid, sub, ip in (
+            (I1, "s16", "2001:db8:1::1"),
+            (I2, "s26", "2001:db8:2::1"),
+            (A, "s16", "2001:db8:1::11"),
+            (B, "s26", "2001:db8:2::12"),
+        ):
+            self.ports[pid]["fixed_ips"].append({"subnet_id": sub, "ip_address": ip})
+        self.apply()
+
     def associate(self, port_id: str, fixed: str) -> None:
         self.fips[FIP] = {"id": FIP, "floating_ip_address": "203.0.113.50",
                           "floating_network_id": EXT, "router_id": R,
@@ -163,7 +176,8 @@ class Routed:
         return sh("ip", "netns", "exec", ns, *cmd, check=False, timeout=timeout).returncode == 0
 
     def ping(self, port_id: str, ip: str, count: int = 1) -> bool:
-        return self.run(port_id, "busybox", "ping", "-c", str(count), "-W", "1", ip)
+        family = ["-6"] if ":" in ip else []
+        return self.run(port_id, "busybox", "ping", *family, "-c", str(count), "-W", "1", ip)
 
     def upstream_ping(self, ip: str) -> bool:
         done = sh("ip", "netns", "exec", self.lab.upstream, "busybox", "ping", "-c", "1", "-W", "1",
@@ -240,6 +254,11 @@ def test_distributed_router(lab: ExternalLab) -> None:
         r.run(A, "ip", "neigh", "flush", "all")
         assert r.ping(A, "10.0.2.12")
         assert capture.stop() == []
+
+        # IPv6 east-west through the same distributed router, no NAT
+        r.dual_stack()
+        assert r.ping(A, "2001:db8:2::12")
+        assert r.ping(B, "2001:db8:1::11")
 
         # SNAT through the gateway host, as the router's external IP
         assert _upstream_sources(lab, lambda: r.ping(A, UPSTREAM)) == ["203.0.113.10"]

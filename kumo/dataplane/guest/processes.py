@@ -20,6 +20,7 @@ from kumo.dataplane import netns as netnslib
 from kumo.dataplane.port import DataplaneError
 
 SCRIPT = Path(__file__).with_name("udhcpc.script")
+SCRIPT6 = Path(__file__).with_name("dhclient6.script")
 RUN_DIR = Path(os.environ.get("KUMO_GUEST_RUN_DIR", "/run/kumo/guests"))
 
 
@@ -57,13 +58,8 @@ class GuestProcesses:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         pidfile = _pidfile(guest.netns, guest.kind)
         log = RUN_DIR / f"{guest.netns}.{guest.kind}.log"
-        argv = [
-            "setsid", "-f", "ip", "netns", "exec", guest.netns,
-            "env", f"KUMO_NETNS={guest.netns}",
-            "busybox", "udhcpc", "-f", "-i", guest.ifname, "-s", str(SCRIPT),
-            "-p", str(pidfile), "-t", "5", "-T", "1", "-A", "1",
-            "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-O", "dns",
-        ]  # fmt: skip
+        argv = ["setsid", "-f", "ip", "netns", "exec", guest.netns,
+                "env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]  # fmt: skip
         with open(log, "ab") as out:
             done = subprocess.run(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, check=False
@@ -77,6 +73,21 @@ class GuestProcesses:
         except ProcessLookupError:
             pass
         _pidfile(netns, kind).unlink(missing_ok=True)
+
+
+def _command(guest: Guest, pidfile: Path) -> list[str]:
+    """What runs in the instance for each kind of guest process."""
+    if guest.kind == "dhcp":
+        return ["busybox", "udhcpc", "-f", "-i", guest.ifname, "-s", str(SCRIPT),
+                "-p", str(pidfile), "-t", "5", "-T", "1", "-A", "1",
+                "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-O", "dns"]  # fmt: skip
+    stateless = ["-S"] if guest.kind == "dhcp6-info" else []
+    lease = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.leases"
+    # dhclient -6 needs a link-local address that is no longer tentative
+    wait = (f"i=0; while [ $i -lt 50 ] && ip -6 addr show dev {guest.ifname} scope link"
+            f" | grep -q tentative; do sleep 0.1; i=$((i+1)); done; exec \"$@\"")  # fmt: skip
+    return ["sh", "-c", wait, "dhclient6", "dhclient", "-6", "-d", *stateless,
+            "-sf", str(SCRIPT6), "-pf", str(pidfile), "-lf", str(lease), guest.ifname]  # fmt: skip
 
 
 def _alive_in(pid: int, netns: str) -> bool:
