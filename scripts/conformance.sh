@@ -18,10 +18,7 @@ EXCLUDE=(
   'identity\.admin\.v3\.test_domains\.DomainsTestJSON\.test_domain_delete_cascades_content'  # needs groups
   'identity\.admin\.v3\.test_projects\.ProjectsTestJSON\.test_create_is_domain_project'   # projects acting as domains
   'identity\.admin\.v3\.test_tokens\.TokensV3TestJSON\.test_get_available_domain_scopes'   # needs groups
-  'network\.test_dhcp_ipv6'                                   # needs routers (routing issue)
-  'network\.test_tags\.TagsExtTest'                          # needs routers
-  'network\.test_ports\.Ports(IpV6)?TestJSON\.test_port_list_filter_by_router_id'  # needs routers
-  'network\.admin\.test_external_network_extension\.ExternalNetworksTestJSON\.test_delete_external_networks_with_floating_ip'  # needs floating IPs
+  'network\.test_tags\.TagsExtTest'                          # needs subnet pools
   'network\.test_agent_management_negative'                   # needs agents (host agent issue)
 )
 EXCLUDE_REGEX=$(IFS='|'; echo "${EXCLUDE[*]}")
@@ -51,10 +48,20 @@ auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"na
         "domain": {"id": "default"}, "password": pw}}},
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
 tok = httpx.post(f"{base}/identity/v3/auth/tokens", json=auth).headers["X-Subject-Token"]
-exts = httpx.get(f"{base}/networking/v2.0/extensions", headers={"X-Auth-Token": tok}).json()
+h = {"X-Auth-Token": tok}
+exts = httpx.get(f"{base}/networking/v2.0/extensions", headers=h).json()
 print(",".join(sorted(e["alias"] for e in exts["extensions"])))
+# the external network the router and floating IP tests use
+net = httpx.post(f"{base}/networking/v2.0/networks", headers=h,
+                 json={"network": {"name": "public", "router:external": True}}).json()["network"]
+httpx.post(f"{base}/networking/v2.0/subnets", headers=h,
+           json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "172.24.4.0/24",
+                            "enable_dhcp": False}}).raise_for_status()
+print(net["id"])
 PY
 )
+public_network_id=$(echo "$extensions" | tail -n 1)
+extensions=$(echo "$extensions" | head -n 1)
 
 ws="$work/workspace"
 rm -rf "$ws"; mkdir -p "$ws/etc"
@@ -86,6 +93,8 @@ project_network_cidr = 10.100.0.0/16
 project_network_mask_bits = 28
 project_network_v6_cidr = 2001:db8:8000::/48
 project_network_v6_mask_bits = 64
+public_network_id = $public_network_id
+floating_network_name = public
 [network-feature-enabled]
 api_extensions = $extensions
 ipv6 = True
