@@ -312,6 +312,9 @@ def _plumb(
     out.links |= {host_end, guest_end, loopback}
     if dhcp:
         out.guests.add(Guest(ns, guest))
+    if port.device_owner.startswith("compute:") and port.device_owner != "compute:lab":
+        # a server booted from the busybox image: its services run inside
+        out.guests.add(Guest(ns, guest, "services"))
     if "dhcpv6-stateful" in modes:
         out.guests.add(Guest(ns, guest, "dhcp6"))
     elif "dhcpv6-stateless" in modes:

@@ -55,10 +55,31 @@ class LabClient:
         return list(self.http.get("/ports", params={"device_owner": OWNER}).json()["ports"])
 
     def find(self, name: str) -> dict[str, Any]:
+        """A lab instance's port, or the first port of a server (compute API)."""
         for port in self.instances():
             if port["name"] == name or port["id"] == name:
                 return port
-        raise SystemExit(f"no lab instance named {name!r}")
+        server = self._server(name)
+        if server is not None:
+            ports = self.http.get("/ports", params={"device_id": server}).json()["ports"]
+            bound = [p for p in ports if p.get("binding:host_id")]
+            if bound:
+                return dict(sorted(bound, key=lambda p: p["created_at"])[0])
+            raise SystemExit(f"server {name!r} has no port bound to a host yet")
+        raise SystemExit(f"no lab instance or server named {name!r}")
+
+    def _server(self, name: str) -> str | None:
+        compute = f"{self.url}/compute/v2.1/servers"
+        headers = dict(self.http.headers)
+        r = httpx.get(f"{compute}/{name}", headers=headers, timeout=30)
+        if r.status_code == 200:
+            return str(r.json()["server"]["id"])
+        r = httpx.get(compute, params={"name": f"^{name}$", "all_tenants": "1"},
+                      headers=headers, timeout=30)  # fmt: skip
+        if r.status_code != 200:
+            return None
+        found = r.json().get("servers") or []
+        return str(found[0]["id"]) if len(found) == 1 else None
 
     def create(
         self,

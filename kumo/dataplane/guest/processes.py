@@ -81,6 +81,11 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
         return ["busybox", "udhcpc", "-f", "-i", guest.ifname, "-s", str(SCRIPT),
                 "-p", str(pidfile), "-t", "5", "-T", "1", "-A", "1",
                 "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-O", "dns"]  # fmt: skip
+    if guest.kind == "services":
+        www = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.www"
+        start = (f"mkdir -p {www} && echo \"kumo busybox instance $KUMO_NETNS\" > {www}/index.html"
+                 f" && echo $$ > {pidfile} && exec busybox httpd -f -p 80 -h {www}")  # fmt: skip
+        return ["sh", "-c", start]
     stateless = ["-S"] if guest.kind == "dhcp6-info" else []
     lease = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.leases"
     # dhclient -6 needs a link-local address that is no longer tentative

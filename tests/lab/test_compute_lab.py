@@ -1,0 +1,92 @@
+"""Servers end to end: the openstack CLI boots busybox servers on a 3-host
+lab; they become instance namespaces that configure themselves by DHCP,
+run their services, and reach each other; ``kumo exec`` works on them;
+delete removes them. Needs root; its own prefix, state directory and port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kumo.compiler import names
+from tests.lab.test_lab_root import KUMO, kumo, netns_list
+from tests.lab.test_secgroups_lab import openstack
+from tests.live import _free_port
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root and network namespaces"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2"),
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    prefix = f"klc{uuid.uuid4().hex[:4]}-"
+    state = tmp_path / "lab"
+    try:
+        kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
+             "--detach")  # fmt: skip
+        yield state, prefix
+    finally:
+        kumo(state, "down", check=False)
+        for ns in netns_list():
+            if ns.startswith(prefix) or any(
+                names.is_instance_netns(ns, f"{prefix}host{i}") for i in (1, 2, 3)
+            ):
+                subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def kexec(state: Path, name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KUMO, "exec", name, "--state-dir", str(state), "--", *cmd],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def server(state: Path, name: str) -> dict[str, object]:
+    return dict(json.loads(openstack(state, "server", "show", name, "-f", "json")))
+
+
+def test_busybox_servers(lab: tuple[Path, str]) -> None:
+    state, _ = lab
+    openstack(state, "network", "create", "net1")
+    openstack(state, "subnet", "create", "--network", "net1", "--subnet-range", "10.90.0.0/24",
+              "sub1")  # fmt: skip
+    openstack(state, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port",
+              "80", "default")  # fmt: skip
+    for name in ("vm1", "vm2"):
+        openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
+                  "--network", "net1", name)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while {server(state, n)["status"] for n in ("vm1", "vm2")} != {"ACTIVE"}:
+        assert time.monotonic() < deadline, "servers did not become ACTIVE"
+        time.sleep(0.5)
+    hosts = {server(state, n)["OS-EXT-SRV-ATTR:host"] for n in ("vm1", "vm2")}
+    assert len(hosts) == 2  # spread across hosts
+
+    addresses = server(state, "vm2")["addresses"]
+    assert isinstance(addresses, dict), addresses
+    (vm2_ip,) = addresses["net1"]
+    # the address came from DHCP; its busybox services answer, from inside and from vm1
+    deadline = time.monotonic() + 30
+    while vm2_ip not in kexec(state, "vm2", "ip", "-4", "addr", "show", "eth0").stdout:
+        assert time.monotonic() < deadline, "vm2 has no address"
+        time.sleep(0.2)
+    for _ in range(50):
+        got = kexec(state, "vm1", "busybox", "wget", "-q", "-O", "-", f"http://{vm2_ip}/").stdout
+        if "kumo busybox instance" in got:
+            break
+        time.sleep(0.2)
+    assert "kumo busybox instance" in got
+
+    openstack(state, "server", "delete", "--wait", "vm2")
+    assert kexec(state, "vm2", "true").returncode != 0
