@@ -117,7 +117,7 @@ def test_instances_configure_themselves(cluster: DhcpCluster) -> None:
 
     # no DHCP on s2: the static path (address pushed), no client started
     assert "inet 10.1.0.13/24" in c.run(s.P3, "ip", "-4", "addr", "show", "eth0")
-    assert not list(Path("/run/kumo/guests").glob(f"{n.instance_netns(c.a, s.P3)}.*.pid"))
+    assert not Path(f"/run/kumo/guests/{n.instance_netns(c.a, s.P3)}.dhcp.pid").exists()
 
     # a renewal sees changed options
     c.subnets["s1"] = {**c.subnets["s1"], "dns_nameservers": ["192.0.2.54"]}
