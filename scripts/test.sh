@@ -13,7 +13,14 @@ echo "== mypy"
 .venv/bin/mypy
 
 pgdir=""
-cleanup() { [ -n "$pgdir" ] && bash scripts/pg.sh stop "$pgdir" || true; [ -n "$pgdir" ] && rm -rf "$pgdir"; }
+cleanup() {
+  local rc=$?
+  if [ -n "$pgdir" ]; then
+    bash scripts/pg.sh stop "$pgdir" || true
+    rm -rf "$pgdir"
+  fi
+  exit "$rc"
+}
 trap cleanup EXIT
 if [ -z "${KUMO_TEST_PG_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/kumo-test-pg.XXXXXX)
