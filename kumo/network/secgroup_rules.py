@@ -205,8 +205,10 @@ def parse(body: dict[str, Any]) -> RuleSpec:
             kind="AddressGroupNotFound",
         )
     validate.uuid(body["security_group_id"], "security_group_id")
-    if remote_group is not None:
-        validate.uuid(remote_group, "remote_group_id")
+    if remote_group is not None and not isinstance(remote_group, str):
+        raise InvalidInput("Invalid input for remote_group_id.", kind="HTTPBadRequest")
+    # Any other string is looked up: a group that does not exist (whatever
+    # its id looks like) is SecurityGroupNotFound, 404, as in Neutron.
     return RuleSpec(body["direction"], ethertype, protocol, low, high, prefix, remote_group)
 
 

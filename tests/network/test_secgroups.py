@@ -328,6 +328,14 @@ def test_remote_group_and_prefix_together_are_refused(cloud: Cloud) -> None:
     assert _error(r, 400) == "SecurityGroupRemoteGroupAndRemoteIpPrefix"
 
 
+def test_unknown_remote_group_is_not_found_whatever_its_id_looks_like(cloud: Cloud) -> None:
+    h = cloud.admin
+    gid = cloud.post(h, "/security-groups", {"security_group": {"name": "g"}})["security_group"]
+    for remote in ("bad_group_id", "0b4bd4d4-35a9-4c38-a0ef-6b8b8b1a1a1a"):
+        r = _rule(cloud, h, gid["id"], protocol="tcp", remote_group_id=remote)
+        assert _error(r, 404) == "SecurityGroupNotFound"
+
+
 def test_rules_change_their_group_and_stay_in_their_project(cloud: Cloud) -> None:
     alice, bob = cloud.member("alice"), cloud.member("bob")
     group = cloud.post(alice, "/security-groups", {"security_group": {"name": "web"}})
