@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from kumo.compiler import names
 from tests.lab.test_lab_root import KUMO, kumo, netns_list
@@ -87,6 +90,20 @@ def test_busybox_servers(lab: tuple[Path, str]) -> None:
             break
         time.sleep(0.2)
     assert "kumo busybox instance" in got
+
+    # the serial console: a websocket to a shell inside the instance
+    url = openstack(state, "console", "url", "show", "--serial", "vm1", "-f", "value",
+                    "-c", "url").strip()  # fmt: skip
+    assert url.startswith("ws://")
+    with connect(url, subprotocols=[Subprotocol("binary")], open_timeout=10) as ws:
+        ws.send(b"echo kumo-$((6*7)); ip -4 -o addr show dev eth0\n")
+        seen = b""
+        deadline = time.monotonic() + 10
+        while b"kumo-42" not in seen and time.monotonic() < deadline:
+            seen += ws.recv(timeout=5)  # type: ignore[operator]
+        assert b"kumo-42" in seen
+    with pytest.raises(InvalidStatus):
+        connect(url.split("token=")[0] + "token=forged", open_timeout=10)
 
     openstack(state, "server", "delete", "--wait", "vm2")
     assert kexec(state, "vm2", "true").returncode != 0

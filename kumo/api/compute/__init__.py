@@ -6,11 +6,21 @@ One module per resource; each exposes ``router`` (paths under /v2.1).
 
 from fastapi import APIRouter
 
-from kumo.api.compute import flavors, hosts, keypairs, limits, server_groups, servers, versions
+from kumo.api.compute import (
+    console,
+    flavors,
+    hosts,
+    keypairs,
+    limits,
+    server_groups,
+    servers,
+    versions,
+)
 
 router = APIRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)
-for _module in (flavors, servers, keypairs, server_groups, hosts, limits):
+for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console):
     router.include_router(_module.router, prefix="/v2.1")
+router.include_router(console.proxy)

@@ -78,6 +78,10 @@ def server_action(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
+    if isinstance(body, dict) and "os-getSerialConsole" in body:
+        from kumo.api.compute.console import serial_console_action
+
+        return serial_console_action(request, ctx, server_id, body)
     service(request).server_action(ctx, server_id, body)
     return Response(status_code=202)
 

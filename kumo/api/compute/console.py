@@ -1,0 +1,126 @@
+"""Serial console: the URL (``os-getSerialConsole`` action and, from 2.6,
+``/servers/{id}/remote-consoles``) and the websocket proxy at
+``/compute/console?token=...`` that attaches it to a shell in the instance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pty
+import signal
+import subprocess
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, WebSocket
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.compute.common import service
+from kumo.api.render import json_response
+from kumo.compute import console
+from kumo.context import RequestContext
+from kumo.errors import BadRequest, NotFound
+
+router = APIRouter()
+"""Mounted under /v2.1."""
+proxy = APIRouter()
+"""Mounted under /compute."""
+
+SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
+
+
+def ws_base(request: Request) -> str:
+    base = str(request.base_url).rstrip("/")
+    return "ws" + base.removeprefix("http")
+
+
+def url_for(request: Request, ctx: RequestContext, server_id: str, protocol: str, kind: str) -> str:
+    svc = service(request)
+    with svc.db.read_session() as s:
+        return console.console_url(
+            s, svc.settings, ctx, server_id, protocol, kind, ws_base(request)
+        )
+
+
+@router.post("/servers/{server_id}/remote-consoles")
+def remote_console(
+    server_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    spec = (body or {}).get("remote_console") if isinstance(body, dict) else None
+    if not isinstance(spec, dict) or "protocol" not in spec or "type" not in spec:
+        raise BadRequest("Invalid input for field/attribute remote_console.")
+    url = url_for(request, ctx, server_id, str(spec["protocol"]), str(spec["type"]))
+    out = {"protocol": spec["protocol"], "type": spec["type"], "url": url}
+    return json_response({"remote_console": out})
+
+
+def serial_console_action(
+    request: Request, ctx: RequestContext, server_id: str, body: dict[str, Any]
+) -> Response:
+    """``os-getSerialConsole`` (the action form, before 2.6)."""
+    spec = body.get("os-getSerialConsole") or {}
+    kind = str(spec.get("type", "serial")) if isinstance(spec, dict) else "serial"
+    url = url_for(request, ctx, server_id, "serial", kind)
+    return json_response({"console": {"type": kind, "url": url}})
+
+
+@proxy.websocket("/console")
+async def console_proxy(ws: WebSocket, token: str = "") -> None:
+    try:
+        netns = console.target(ws.app.state.runtime.settings, token)
+    except NotFound:
+        await ws.close(code=1008)
+        return
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol="binary" if "binary" in offered else None)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", netns, "/bin/sh", "-i"],
+        stdin=slave, stdout=slave, stderr=slave, env=SHELL_ENV, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    output: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            data = b""
+        output.put_nowait(data)
+        if not data:
+            loop.remove_reader(master)
+
+    loop.add_reader(master, readable)
+
+    async def to_client() -> None:
+        while data := await output.get():
+            await ws.send_bytes(data)
+
+    async def from_client() -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes") or (message.get("text") or "").encode()
+            if data:
+                os.write(master, data)
+
+    tasks = [asyncio.create_task(to_client()), asyncio.create_task(from_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        loop.remove_reader(master)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        os.close(master)
+        with contextlib.suppress(RuntimeError):
+            await ws.close()

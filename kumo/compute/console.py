@@ -1,0 +1,67 @@
+"""Serial consoles: a short-lived signed token naming the instance's
+namespace, and the shell the console proxy attaches to it.
+
+The proxy (``kumo/api/compute/console.py``) runs in the API process and
+reaches instance namespaces on the machine it runs on, which is where the
+lab's hosts are; a deployment with hosts on several machines would need
+the host agent to serve the console instead (not done).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy.orm import Session
+
+from kumo.compiler import names
+from kumo.compute import server_networks, servers
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.errors import BadRequest, Conflict, NotFound
+from kumo.identity.tokens import load_key
+
+TOKEN_TTL = 600
+CONSOLE_TYPES = {"serial": "serial"}
+"""protocol → type of the consoles kumo offers."""
+
+
+def _fernet(settings: Settings) -> Fernet:
+    return Fernet(load_key(settings.state_dir))
+
+
+def console_url(
+    session: Session,
+    settings: Settings,
+    ctx: RequestContext,
+    server_id: str,
+    protocol: str,
+    kind: str,
+    ws_base: str,
+) -> str:
+    """The websocket URL of a server's console (Nova's remote console)."""
+    if CONSOLE_TYPES.get(protocol) != kind:
+        raise BadRequest(f"Unavailable console type {kind}.", kind="ConsoleTypeUnavailable")
+    server = servers.load(session, ctx, server_id)
+    bound = [p for p in server_networks.server_ports(session, server.id) if p.host]
+    if not bound:
+        raise Conflict(
+            f"Instance {server_id} is not ready: it has no port on a host yet.",
+            kind="InstanceNotReady",
+        )
+    netns = names.instance_netns(bound[0].host, bound[0].id)
+    claims = {"server": server.id, "netns": netns, "exp": time.time() + TOKEN_TTL}
+    token = _fernet(settings).encrypt(json.dumps(claims).encode()).decode()
+    return f"{ws_base}/compute/console?token={token}"
+
+
+def target(settings: Settings, token: str) -> str:
+    """The namespace a console token opens; NotFound when it is not valid."""
+    try:
+        claims = json.loads(_fernet(settings).decrypt(token.encode(), ttl=TOKEN_TTL))
+    except (InvalidToken, ValueError) as exc:
+        raise NotFound("The console token is invalid or expired.", kind="InvalidToken") from exc
+    if float(claims.get("exp", 0)) < time.time():
+        raise NotFound("The console token is invalid or expired.", kind="InvalidToken")
+    return str(claims["netns"])
