@@ -266,15 +266,17 @@ class IdentityService(IdentityAdmin):
 
     # -- validation ----------------------------------------------------------------------
 
-    def _decode_valid(self, token: str) -> TokenPayload:
+    def _decode_valid(self, token: str, *, fresh: bool = False) -> TokenPayload:
         payload = self.codec.decode(token)
-        if self._revoked(payload):
+        if self._revoked(payload, fresh=fresh):
             raise Unauthorized(AUTH_FAILED)
         return payload
 
-    def _revoked(self, payload: TokenPayload) -> bool:
+    def _revoked(self, payload: TokenPayload, *, fresh: bool = False) -> bool:
+        """Against the revocation list, re-read at most once a second (every
+        time when ``fresh``: another API process may have just revoked it)."""
         now = time.monotonic()
-        if now - self._revocations_at > 1.0:
+        if fresh or now - self._revocations_at > 1.0:
             with self.db.read_session() as s:
                 rows = s.execute(
                     select(
@@ -357,7 +359,7 @@ class IdentityService(IdentityAdmin):
     def check_subject_token(self, token: str) -> tuple[TokenPayload, ScopeInfo]:
         """For GET/HEAD /v3/auth/tokens: a bad subject token is 404 there."""
         try:
-            payload = self._decode_valid(token)
+            payload = self._decode_valid(token, fresh=True)
             return payload, self.scope_info(payload)
         except Unauthorized as exc:
             raise NotFound("Failed to validate token", kind="TokenNotFound") from exc
