@@ -65,3 +65,25 @@ def target(settings: Settings, token: str) -> str:
     if float(claims.get("exp", 0)) < time.time():
         raise NotFound("The console token is invalid or expired.", kind="InvalidToken")
     return str(claims["netns"])
+
+
+def console_log(session: Session, ctx: RequestContext, server_id: str, length: int | None) -> str:
+    """The instance's console output: what its guest processes wrote (its
+    DHCP clients, its services), oldest first, the last ``length`` lines."""
+    from kumo.dataplane.guest.processes import RUN_DIR
+
+    server = servers.load(session, ctx, server_id)
+    bound = [p for p in server_networks.server_ports(session, server.id) if p.host]
+    if not bound:
+        return ""
+    netns = names.instance_netns(bound[0].host, bound[0].id)
+    logs = sorted(RUN_DIR.glob(f"{netns}.*.log"), key=lambda p: p.stat().st_mtime)
+    lines: list[str] = []
+    for log in logs:
+        try:
+            lines += log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+    if length is not None and length >= 0:
+        lines = lines[-length:] if length else []
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -69,6 +69,24 @@ def serial_console_action(
     return json_response({"console": {"type": kind, "url": url}})
 
 
+def console_output_action(
+    request: Request, ctx: RequestContext, server_id: str, body: dict[str, Any]
+) -> Response:
+    """``os-getConsoleOutput``: the last ``length`` lines of the console log."""
+    spec = body.get("os-getConsoleOutput") or {}
+    raw = spec.get("length") if isinstance(spec, dict) else None
+    try:
+        length = None if raw in (None, "") else int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest("Invalid input for field/attribute length.") from None
+    if length is not None and length < -1:
+        raise BadRequest("Invalid input for field/attribute length.")
+    svc = service(request)
+    with svc.db.read_session() as s:
+        text = console.console_log(s, ctx, server_id, None if length == -1 else length)
+    return json_response({"output": text})
+
+
 @proxy.websocket("/console")
 async def console_proxy(ws: WebSocket, token: str = "") -> None:
     try:

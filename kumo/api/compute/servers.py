@@ -82,6 +82,10 @@ def server_action(
         from kumo.api.compute.console import serial_console_action
 
         return serial_console_action(request, ctx, server_id, body)
+    if isinstance(body, dict) and "os-getConsoleOutput" in body:
+        from kumo.api.compute.console import console_output_action
+
+        return console_output_action(request, ctx, server_id, body)
     service(request).server_action(ctx, server_id, body)
     return Response(status_code=202)
 

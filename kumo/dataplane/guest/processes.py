@@ -84,7 +84,8 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
     if guest.kind == "services":
         www = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.www"
         start = (f"mkdir -p {www} && echo \"kumo busybox instance $KUMO_NETNS\" > {www}/index.html"
-                 f" && echo $$ > {pidfile} && exec busybox httpd -f -p 80 -h {www}")  # fmt: skip
+                 f" && echo $$ > {pidfile} && echo \"kumo: busybox httpd on port 80 ($KUMO_NETNS)\""
+                 f" && exec busybox httpd -f -vv -p 80 -h {www}")  # fmt: skip
         return ["sh", "-c", start]
     stateless = ["-S"] if guest.kind == "dhcp6-info" else []
     lease = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.leases"
