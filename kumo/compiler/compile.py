@@ -23,8 +23,13 @@ stage              output
                    in the bridge, ``eth0`` with the port's MAC inside), the
                    fixed IPs, default routes via the subnets' gateways and the
                    subnets' host routes — static configuration, like a config
-                   drive
+                   drive (with an on-link route to 169.254.169.254 where
+                   the host serves metadata)
 =================  ==========================================================
+
+Outside the per-network stages: routers (``routers.py``), the firewall
+(``firewall.py``), DHCP (``dhcp.py``) and the metadata service's
+namespaces (``metadata.py``).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
 empty; other owners (DHCP, router ports) get the network's bridge but are
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from kumo.compiler import names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.firewall import compile_firewall
+from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -135,6 +141,11 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
     out.neighbours |= routers.neighbours
     out.fdb |= routers.fdb
     out.wiring |= routers.wiring
+    metadata = compile_metadata(host, view, is_instance_port)
+    out.netns |= metadata.netns
+    out.links |= metadata.links
+    out.addresses |= metadata.addresses
+    out.routes |= metadata.routes
     firewall = compile_firewall(host, view, local_networks)
     if firewall.ports:
         filtered = {f.port_id for f in firewall.ports}
@@ -159,6 +170,7 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         adverts=compile_adverts(host, view, is_instance_port),
         dhcp6=compile_dhcp6(host, view, is_instance_port),
         guests=frozenset(out.guests),
+        metadata=frozenset(metadata.endpoints),
         firewall=firewall,
     )
 
@@ -307,6 +319,9 @@ def _plumb(
         addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
         used.append(subnet)
     routes = _routes(ns, guest, sorted(used, key=lambda s: (s.ip_version, s.cidr, s.id)))
+    ipv4 = any(s.ip_version == 4 for s in used)
+    if ipv4 and serves_metadata(net.network) and all(r.dst != METADATA_ROUTE for r in routes):
+        routes.append(Route(ns, METADATA_ROUTE, None, guest))
     netns = Netns(ns)
     out.netns.add(netns)
     out.links |= {host_end, guest_end, loopback}

@@ -7,7 +7,10 @@ out when the subnet has no gateway), DNS servers, domain, host name
 ``host-<a-b-c-d>``, classless static routes (121 and 249, the default route
 first, since clients ignore the router option when these are present),
 interface MTU, lease time and the server identifier (the gateway, or the
-subnet's first address when there is none). A port's ``extra_dhcp_opts``
+subnet's first address when there is none). Where the host serves
+metadata on the network, the classless routes carry 169.254.169.254/32
+on-link (next hop 0.0.0.0), after the default route, so the instance asks
+its own host's metadata namespace on its own segment. A port's ``extra_dhcp_opts``
 (by name or number, IPv4 ones) override the computed options.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 
 from kumo.compiler import names
+from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
 from kumo.compiler.model import ClusterView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
@@ -55,6 +59,7 @@ def lease_for(
     mtu: int,
     lease_time: int = 86400,
     domain: str = DEFAULT_DOMAIN,
+    metadata: bool = False,
 ) -> DhcpLease | None:
     for fixed in port.fixed_ips:
         subnet = subnets.get(fixed.subnet_id)
@@ -69,6 +74,8 @@ def lease_for(
         routes: list[tuple[str, str]] = []
         if gateway:
             routes.append(("0.0.0.0/0", gateway))
+        if metadata:
+            routes.append((METADATA_ROUTE, "0.0.0.0"))
         for hr in subnet.host_routes:
             try:
                 dst = ipaddress.ip_network(hr.destination, strict=False)
@@ -112,7 +119,7 @@ def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozens
         if network is None:
             continue
         subnets = {s.id: s for s in view.subnets_of(port.network_id)}
-        lease = lease_for(port, subnets, port.mtu or network.mtu)
+        lease = lease_for(port, subnets, port.mtu or network.mtu, metadata=serves_metadata(network))
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)

@@ -10,6 +10,8 @@ network VXLAN device       ``kx`` + 11 hex chars of the network id     kx1f0e2d3
 network VLAN subinterface  ``kv`` + 11 hex chars of the network id     kv1f0e2d3c4b5
 instance veth, host end    ``kt`` + 11 hex chars of the port id        kt9a8b7c6d5e4
 instance namespace         ``ki-`` + host tag + ``-`` + full port id   ki-3c1a9e0b-<uuid>
+metadata leg, host end     ``km`` + 11 hex chars of the network id     km1f0e2d3c4b5
+metadata namespace         ``km-`` + host tag + ``-`` + network id     km-3c1a9e0b-<uuid>
 =========================  ==========================================  =============
 
 The 11 characters are the id's first hex digits with dashes removed (ids
@@ -35,6 +37,8 @@ VLAN_PREFIX = "kv"
 TAP_PREFIX = "kt"
 ROUTER_PORT_PREFIX = "kr"
 GATEWAY_PORT_PREFIX = "kg"
+METADATA_PORT_PREFIX = "km"
+METADATA_NETNS_PREFIX = "km-"
 INSTANCE_NETNS_PREFIX = "ki-"
 ROUTER_NETNS_PREFIX = "kr-"
 SNAT_NETNS_PREFIX = "ks-"
@@ -55,12 +59,14 @@ _LINK_PREFIXES = (
     TAP_PREFIX,
     ROUTER_PORT_PREFIX,
     GATEWAY_PORT_PREFIX,
+    METADATA_PORT_PREFIX,
 )
 _LINK_LETTERS = "".join(p[1] for p in _LINK_PREFIXES)
 _KUMO_LINK = re.compile(rf"^k[{_LINK_LETTERS}][0-9a-f]{{{_ID_CHARS}}}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _INSTANCE_NETNS = re.compile(r"^ki-([0-9a-f]{8})-(.+)$")
 _ROUTER_NETNS = re.compile(r"^k[rs]-([0-9a-f]{8})-(.+)$")
+_METADATA_NETNS = re.compile(r"^km-([0-9a-f]{8})-(.+)$")
 
 
 def short_id(object_id: str) -> str:
@@ -131,6 +137,27 @@ def snat_netns(host: str, router_id: str) -> str:
 def is_router_netns(name: str, host: str | None = None) -> bool:
     match = _ROUTER_NETNS.match(name)
     return bool(match) and (host is None or match.group(1) == host_tag(host))  # type: ignore[union-attr]
+
+
+def metadata_port_name(network_id: str) -> str:
+    """Host end (in the network's bridge) of the metadata namespace's leg."""
+    return METADATA_PORT_PREFIX + short_id(network_id)
+
+
+def metadata_netns(host: str, network_id: str) -> str:
+    """The namespace where ``host`` answers 169.254.169.254 on a network."""
+    return f"{METADATA_NETNS_PREFIX}{host_tag(host)}-{network_id}"
+
+
+def is_metadata_netns(name: str, host: str | None = None) -> bool:
+    match = _METADATA_NETNS.match(name)
+    return bool(match) and (host is None or match.group(1) == host_tag(host))  # type: ignore[union-attr]
+
+
+def metadata_network_id(netns_name: str) -> str | None:
+    """The network id a metadata namespace was named from, or None."""
+    match = _METADATA_NETNS.match(netns_name)
+    return match.group(2) if match else None
 
 
 def is_kumo_name(name: str) -> bool:

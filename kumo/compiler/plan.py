@@ -317,6 +317,29 @@ class Guest:
 
 
 @dataclass(frozen=True, order=True)
+class MetadataClient:
+    """A local instance port as the metadata service sees it: who is asking
+    when a request comes from ``ip`` on the endpoint's network."""
+
+    ip: str
+    port_id: str
+    device_id: str
+    """The server (empty for a port without one)."""
+    device_owner: str
+
+
+@dataclass(frozen=True, order=True)
+class MetadataEndpoint:
+    """169.254.169.254 on one network of this host: a namespace with a leg
+    in the network's bridge, where the agent listens on port 80."""
+
+    netns: str
+    network_id: str
+    clients: tuple[MetadataClient, ...]
+    """This host's instance ports on the network with an IPv4 address, sorted."""
+
+
+@dataclass(frozen=True, order=True)
 class PortWiring:
     """The objects that must be in place for ``port_id`` to be wired."""
 
@@ -342,6 +365,7 @@ class HostPlan:
     adverts: frozenset[RouterAdvert] = field(default_factory=frozenset)
     dhcp6: frozenset[Dhcp6Lease] = field(default_factory=frozenset)
     guests: frozenset[Guest] = field(default_factory=frozenset)
+    metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
 
     def describe(self) -> list[str]:

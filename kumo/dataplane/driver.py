@@ -216,7 +216,10 @@ class Dataplane:
     @staticmethod
     def _taps_of(doomed: frozenset[str]) -> frozenset[str]:
         port_ids = (names.instance_port_id(ns) for ns in doomed)
-        return frozenset(names.tap_name(pid) for pid in port_ids if pid)
+        network_ids = (names.metadata_network_id(ns) for ns in doomed)
+        return frozenset(names.tap_name(pid) for pid in port_ids if pid) | frozenset(
+            names.metadata_port_name(nid) for nid in network_ids if nid
+        )
 
     def _run(self, only: frozenset[str] | None) -> ApplyResult:
         started = self.clock()

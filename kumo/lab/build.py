@@ -105,7 +105,8 @@ def create(topo: Topology) -> None:
 
 
 def destroy(topo: Topology) -> list[str]:
-    """Remove the lab's namespaces and every instance and router namespace of its hosts."""
+    """Remove the lab's namespaces and every instance, router and metadata
+    namespace of its hosts."""
     present = existing_namespaces()
     prefixes = tuple(names.instance_netns_prefix(h.name) for h in topo.hosts)
     doomed = [
@@ -113,7 +114,10 @@ def destroy(topo: Topology) -> list[str]:
         for ns in present
         if ns in topo.namespaces
         or ns.startswith(prefixes)
-        or any(names.is_router_netns(ns, h.name) for h in topo.hosts)
+        or any(
+            names.is_router_netns(ns, h.name) or names.is_metadata_netns(ns, h.name)
+            for h in topo.hosts
+        )
     ]
     for ns in doomed:
         try:

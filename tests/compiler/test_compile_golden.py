@@ -2,13 +2,15 @@
 
 Plans are compared in their normalised text form (``HostPlan.describe()``:
 one sorted line per object), so ordering never matters and a failure shows
-a readable diff.
+a readable diff. ``describe`` leaves out the metadata service's objects (its
+namespace, leg and on-link routes), which ``test_metadata_endpoint``
+checks on its own.
 """
 
 from __future__ import annotations
 
 from kumo.compiler import ClusterView, compile_host
-from kumo.compiler.names import instance_netns
+from kumo.compiler.names import instance_netns, is_instance_netns, is_metadata_netns
 from kumo.compiler.plan import HostPlan
 from tests.compiler import states as s
 
@@ -16,6 +18,17 @@ from tests.compiler import states as s
 def plan_of(state: s.State, host: str = "host-a", **kw: str) -> HostPlan:
     view = ClusterView.from_bodies(state.networks, state.subnets, state.ports, state.agents)
     return compile_host(host, view, **kw)
+
+
+def describe(plan: HostPlan) -> list[str]:
+    """``plan.describe()`` without the metadata service's objects."""
+    return [
+        line
+        for line in plan.describe()
+        if " km-" not in line
+        and not line.startswith(("link host km", "netns km-"))
+        and "169.254.169.254" not in line
+    ]
 
 
 NS1 = instance_netns("host-a", s.P1)
@@ -37,7 +50,7 @@ def instance_lines(ns: str, tap: str, bridge: str, mac: str, mtu: int, up: str =
 
 def test_empty_host_has_empty_plan() -> None:
     assert plan_of(s.EMPTY) == HostPlan(host="host-a")
-    assert plan_of(s.REMOTE_ONLY).describe() == []
+    assert describe(plan_of(s.REMOTE_ONLY)) == []
 
 
 def test_one_local_port() -> None:
@@ -48,7 +61,7 @@ def test_one_local_port() -> None:
         f"addr {NS1} eth0 10.0.0.11/24",
         f"route {NS1} 0.0.0.0/0 via 10.0.0.1 dev eth0",
     ]
-    assert plan_of(s.ONE_LOCAL).describe() == sorted(expected)
+    assert describe(plan_of(s.ONE_LOCAL)) == sorted(expected)
 
 
 def test_remote_port_gets_fdb_and_local_arp_answer() -> None:
@@ -62,10 +75,10 @@ def test_remote_port_gets_fdb_and_local_arp_answer() -> None:
         f"fdb host {VX1} fa:16:3e:00:00:02 master static",
         f"neigh host {VX1} 10.0.0.12 fa:16:3e:00:00:02",
     ]
-    assert plan_of(s.LOCAL_AND_REMOTE).describe() == sorted(expected)
+    assert describe(plan_of(s.LOCAL_AND_REMOTE)) == sorted(expected)
     # host-b sees the mirror image
     ns2 = instance_netns("host-b", s.P2)
-    plan_b = plan_of(s.LOCAL_AND_REMOTE, "host-b").describe()
+    plan_b = describe(plan_of(s.LOCAL_AND_REMOTE, "host-b"))
     assert f"fdb host {VX1} fa:16:3e:00:00:01 self dst 192.0.2.11" in plan_b
     assert f"neigh host {VX1} 10.0.0.11 fa:16:3e:00:00:01" in plan_b
     assert f"addr {ns2} eth0 10.0.0.12/24" in plan_b
@@ -78,7 +91,7 @@ def test_two_networks_with_the_same_cidr_stay_apart() -> None:
     plan = plan_of(s.TWO_NETWORKS_SAME_CIDR)
     ns3 = instance_netns("host-a", s.P3)
     br2, vx2 = "kb2a1b0c9d8e7", "kx2a1b0c9d8e7"
-    lines = plan.describe()
+    lines = describe(plan)
     assert f"link host {br2} bridge mtu 1450 up" in lines
     assert (
         f"link host {vx2} vxlan mtu 1450 up master {br2} learning off "
@@ -91,12 +104,14 @@ def test_two_networks_with_the_same_cidr_stay_apart() -> None:
     # network 1's remote port is only on network 1's devices
     assert f"neigh host {VX1} 10.0.0.12 fa:16:3e:00:00:02" in lines
     assert not any(vx2 in line and "fa:16:3e:00:00:02" in line for line in lines)
-    assert len(plan.netns) == 2
+    assert len([x for x in plan.netns if is_instance_netns(x.name)]) == 2
+    # one metadata namespace per network: the same 10.0.0.0/24 never meets
+    assert len([x for x in plan.netns if is_metadata_netns(x.name)]) == 2
 
 
 def test_dual_stack_host_routes() -> None:
     plan = plan_of(s.DUAL_STACK)
-    lines = plan.describe()
+    lines = describe(plan)
     assert f"addr {NS1} eth0 2001:db8::11/64" in lines
     assert f"route {NS1} ::/0 via 2001:db8::1 dev eth0" in lines
     assert f"route {NS1} 172.16.0.0/16 via 10.0.0.254 dev eth0" in lines
@@ -121,13 +136,13 @@ def test_provider_networks() -> None:
         f"addr {ns2} eth0 203.0.113.5/24",
         f"route {ns1} 0.0.0.0/0 via 198.51.100.1 dev eth0",
     ]
-    assert plan_of(s.PROVIDER).describe() == sorted(expected)
+    assert describe(plan_of(s.PROVIDER)) == sorted(expected)
 
 
 def test_mixed_owners_admin_down_unbound_and_unknown_hosts() -> None:
     plan = plan_of(s.MIXED_OWNERS)
     ns4 = instance_netns("host-a", s.P4)
-    lines = plan.describe()
+    lines = describe(plan)
     # the DHCP port gets no instance plumbing; the admin-down port's host end is down
     assert {i.port_id for i in plan.instances} == {s.P1, s.P4}
     assert f"link host kta4000000000 veth mtu 1450 down master {BR1} peer {ns4}/eth0" in lines
@@ -151,6 +166,7 @@ def test_wiring_requires_the_ports_objects_and_its_network() -> None:
         ("link", NS1, "lo"),
         ("addr", NS1, "eth0", "10.0.0.11/24"),
         ("route", NS1, "0.0.0.0/0"),
+        ("route", NS1, "169.254.169.254/32"),
     }
 
 
@@ -161,7 +177,7 @@ def test_gateway_outside_subnet_gets_an_onlink_route() -> None:
         subnets=(s.subnet("s1", s.NET1, "10.0.0.0/24", "10.9.9.1"),),
         ports=(s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "host-a", [("s1", "10.0.0.11")]),),
     )
-    lines = plan_of(state).describe()
+    lines = describe(plan_of(state))
     assert f"route {NS1} 10.9.9.1/32 via - dev eth0" in lines
     assert f"route {NS1} 0.0.0.0/0 via 10.9.9.1 dev eth0" in lines
 
@@ -181,7 +197,7 @@ def test_host_route_to_default_wins_over_gateway() -> None:
         ),
         ports=(s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "host-a", [("s1", "10.0.0.11")]),),
     )
-    routes = [line for line in plan_of(state).describe() if line.startswith("route")]
+    routes = [line for line in describe(plan_of(state)) if line.startswith("route")]
     assert routes == [f"route {NS1} 0.0.0.0/0 via 10.0.0.3 dev eth0"]
 
 
@@ -192,7 +208,7 @@ def test_network_admin_down_and_port_mtu() -> None:
         subnets=(s.subnet("s1", s.NET1, "10.0.0.0/24", None),),
         ports=(s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "host-a", [("s1", "10.0.0.11")]),),
     )
-    lines = plan_of(state).describe()
+    lines = describe(plan_of(state))
     assert f"link host {BR1} bridge mtu 1400 down" in lines
     assert f"link host {TAP1} veth mtu 1400 down master {BR1} peer {NS1}/eth0" in lines
     assert not any(line.startswith("route") for line in lines)
@@ -203,11 +219,49 @@ def test_host_without_tunnel_ip_switches_locally_only() -> None:
     view = ClusterView.from_bodies(
         state.networks, state.subnets, state.ports, [s.agent("host-a", None), *s.AGENTS[1:]]
     )
-    lines = compile_host("host-a", view).describe()
+    lines = describe(compile_host("host-a", view))
     assert f"link host {BR1} bridge mtu 1450 up" in lines
     assert not any("vxlan" in line or line.startswith(("fdb", "neigh")) for line in lines)
 
 
 def test_underlay_override() -> None:
-    lines = plan_of(s.ONE_LOCAL, underlay_device="bond0").describe()
+    lines = describe(plan_of(s.ONE_LOCAL, underlay_device="bond0"))
     assert any(f"link host {VX1} vxlan" in line and "dev bond0" in line for line in lines)
+
+
+def test_metadata_endpoint() -> None:
+    """A local instance port's network gets a metadata namespace with a leg
+    in the bridge; the instance an on-link route to 169.254.169.254; a
+    DHCP lease the same route after the default one."""
+    from kumo.compiler.metadata import metadata_mac
+    from kumo.compiler.names import metadata_netns
+
+    plan = plan_of(s.ONE_LOCAL)
+    km = metadata_netns("host-a", s.NET1)
+    mac = metadata_mac("host-a", s.NET1)
+    extra = sorted(set(plan.describe()) - set(describe(plan)))
+    assert extra == sorted([
+        f"netns {km}",
+        f"link host km1f0e2d3c4b5 veth mtu 1450 up master {BR1} peer {km}/eth0",
+        f"link {km} eth0 veth mtu 1450 mac {mac} up",
+        f"link {km} lo device up",
+        f"addr {km} eth0 169.254.169.254/32",
+        f"route {km} 10.0.0.0/24 via - dev eth0",
+        f"route {NS1} 169.254.169.254/32 via - dev eth0",
+    ])  # fmt: skip
+    (endpoint,) = plan.metadata
+    assert endpoint.netns == km and endpoint.network_id == s.NET1
+    assert [(c.ip, c.port_id) for c in endpoint.clients] == [("10.0.0.11", s.P1)]
+    # a remote-only host serves nothing
+    assert not plan_of(s.REMOTE_ONLY).metadata
+
+
+def test_metadata_route_in_dhcp_lease_after_the_default() -> None:
+    state = s.ONE_LOCAL.with_(
+        "dhcp",
+        subnets=(s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1", enable_dhcp=True),),
+    )
+    (lease,) = plan_of(state).dhcp
+    assert lease.routes == (("0.0.0.0/0", "10.0.0.1"), ("169.254.169.254/32", "0.0.0.0"))
+    # the instance's own route comes from the lease, not from kumo
+    assert not [r for r in plan_of(state).routes if r.netns == NS1]

@@ -290,7 +290,8 @@ def test_backoff_grows_and_resets() -> None:
     settings = DataplaneSettings(retry_initial_delay=1.0, retry_multiplier=3.0, retry_max_delay=5.0)
     dp = Dataplane(fake, HOST, settings, clock=lambda: now[0])
     plan = plan_for(s.ONE_LOCAL)
-    fake.fail_next("add_netns", errno.EBUSY, times=3)
+    # two namespaces per pass (the instance's and the metadata service's)
+    fake.fail_next("add_netns", errno.EBUSY, times=5)
     delays = [dp.apply(plan).retry_after, dp.retry().retry_after, dp.retry().retry_after]
     assert delays == [1.0, 3.0, 5.0]
     assert not dp.retry_due
@@ -302,7 +303,7 @@ def test_backoff_grows_and_resets() -> None:
 
 def test_converge_sleeps_between_retries() -> None:
     fake, dp = fake_dataplane()
-    fake.fail_next("add_netns", errno.EBUSY, times=2)
+    fake.fail_next("add_netns", errno.EBUSY, times=3)  # two namespaces, then one
     slept: list[float] = []
     result = dp.converge(plan_for(s.ONE_LOCAL), timeout=10, sleep=slept.append)
     assert result.ok

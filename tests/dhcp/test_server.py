@@ -90,7 +90,7 @@ def test_compiled_lease_follows_the_subnet_and_extra_options() -> None:
     )  # fmt: skip
     (lease,) = compile_host("host-a", view).dhcp
     assert lease.router is None and lease.server_id == "10.0.0.1"  # no gateway: first address
-    assert lease.routes == (("10.9.0.0/16", "10.0.0.5"),)
+    assert lease.routes == (("169.254.169.254/32", "0.0.0.0"), ("10.9.0.0/16", "10.0.0.5"))
     _, _, opts = reply(
         ask(
             codec.DISCOVER,

@@ -1,6 +1,6 @@
 """Instance namespaces of this host: create the desired, remove leftovers.
 
-Only namespaces named ``ki-``/``kr-``/``ks-<this host's tag>-...`` are ever removed, so
+Only namespaces named ``ki-``/``kr-``/``ks-``/``km-<this host's tag>-...`` are ever removed, so
 agents of several lab hosts sharing one ``/run/netns`` never touch each
 other's instances (nor anything else there).
 """
@@ -43,7 +43,9 @@ class NetnsReconciler(Reconciler):
         doomed = sorted(
             n
             for n in actual - wanted
-            if names.is_instance_netns(n, self.host) or names.is_router_netns(n, self.host)
+            if names.is_instance_netns(n, self.host)
+            or names.is_router_netns(n, self.host)
+            or names.is_metadata_netns(n, self.host)
         )
         for name in doomed:
             self.leftover(("netns", name), partial(self.port.del_netns, name))

@@ -1,0 +1,120 @@
+"""The metadata service's plumbing on one host. Pure.
+
+For every overlay network with a local instance port that has an IPv4
+address, a namespace ``km-<host tag>-<network>`` with one leg in the
+network's bridge (``km`` + network id outside, ``eth0`` inside, a MAC
+derived from host and network so it survives a rebuild), 169.254.169.254/32
+on it and an on-link route per IPv4 subnet of the network. Instances reach
+it on their own segment (the DHCP lease carries an on-link route to
+169.254.169.254/32; statically configured ones get the same route), so the
+address is answered on every host by that host and ARP for it never needs
+the tunnel: the VXLAN devices have no flood entries and their proxy only
+answers for remote ports.
+
+Flat and VLAN networks get none: their segment is shared with other hosts
+through the physical interface, where every host's namespace would answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, NetworkView, PortView
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    Link,
+    MetadataClient,
+    MetadataEndpoint,
+    Netns,
+    Route,
+    VethPeer,
+)
+
+METADATA_IP = "169.254.169.254"
+METADATA_ROUTE = f"{METADATA_IP}/32"
+METADATA_IFNAME = "eth0"
+"""The leg's name inside a metadata namespace."""
+
+
+@dataclass
+class MetadataObjects:
+    """What the metadata stage adds to a host plan (merged by compile_host)."""
+
+    netns: set[Netns] = field(default_factory=set)
+    links: set[Link] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
+    routes: set[Route] = field(default_factory=set)
+    endpoints: set[MetadataEndpoint] = field(default_factory=set)
+
+
+def serves_metadata(network: NetworkView) -> bool:
+    """Whether a host answers 169.254.169.254 on this network's segment."""
+    return network.network_type in ("vxlan", "local")
+
+
+def metadata_mac(host: str, network_id: str) -> str:
+    """The inside leg's MAC: locally administered, unique per (host, network)."""
+    digest = hashlib.sha256(f"metadata/{host}/{network_id}".encode()).digest()
+    return "fa:18:" + ":".join(f"{b:02x}" for b in digest[:4])
+
+
+def _ipv4_clients(port: PortView, view: ClusterView) -> list[MetadataClient]:
+    out: list[MetadataClient] = []
+    for fixed in port.fixed_ips:
+        subnet = view.subnets.get(fixed.subnet_id)
+        if subnet is None or subnet.ip_version != 4 or ":" in fixed.ip_address:
+            continue
+        out.append(MetadataClient(fixed.ip_address, port.id, port.device_id, port.device_owner))
+    return out
+
+
+def compile_metadata(
+    host: str, view: ClusterView, is_instance: Callable[[PortView], bool]
+) -> MetadataObjects:
+    out = MetadataObjects()
+    clients: dict[str, list[MetadataClient]] = {}
+    for port in view.ports.values():
+        if port.host != host or not port.mac or not is_instance(port):
+            continue
+        network = view.networks.get(port.network_id)
+        if network is None or not serves_metadata(network):
+            continue
+        found = _ipv4_clients(port, view)
+        if found:
+            clients.setdefault(network.id, []).extend(found)
+    for network_id in sorted(clients):
+        network = view.networks[network_id]
+        ns = names.metadata_netns(host, network_id)
+        out.netns.add(Netns(ns))
+        out.links |= {
+            Link(ns, "lo", "device", up=True),
+            Link(
+                HOST_NS,
+                names.metadata_port_name(network_id),
+                "veth",
+                mtu=network.mtu,
+                up=True,
+                master=names.bridge_name(network_id),
+                peer=VethPeer(ns, METADATA_IFNAME),
+            ),
+            Link(
+                ns,
+                METADATA_IFNAME,
+                "veth",
+                mtu=network.mtu,
+                mac=metadata_mac(host, network_id),
+                up=True,
+            ),
+        }
+        out.addresses.add(Address(ns, METADATA_IFNAME, METADATA_ROUTE))
+        for subnet in view.subnets_of(network_id):
+            if subnet.ip_version == 4:
+                cidr = str(ipaddress.ip_network(subnet.cidr, strict=False))
+                out.routes.add(Route(ns, cidr, None, METADATA_IFNAME))
+        out.endpoints.add(MetadataEndpoint(ns, network_id, tuple(sorted(clients[network_id]))))
+    return out
