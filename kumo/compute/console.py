@@ -9,16 +9,21 @@ the host agent to serve the console instead (not done).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import secrets
 import time
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kumo.compiler import names
 from kumo.compute import server_networks, servers
 from kumo.config import Settings
 from kumo.context import RequestContext
+from kumo.db.base import utcnow
+from kumo.db.compute_models import ConsoleToken
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.identity.tokens import load_key
 
@@ -51,20 +56,38 @@ def console_url(
             kind="InstanceNotReady",
         )
     netns = names.instance_netns(bound[0].host, bound[0].id)
-    claims = {"server": server.id, "netns": netns, "exp": time.time() + TOKEN_TTL}
+    nonce = secrets.token_urlsafe(24)
+    expires = time.time() + TOKEN_TTL
+    claims = {"server": server.id, "netns": netns, "exp": expires, "nonce": nonce}
+    session.add(
+        ConsoleToken(
+            nonce=nonce,
+            server_id=server.id,
+            expires_at=dt.datetime.fromtimestamp(expires, dt.UTC).replace(tzinfo=None),
+        )
+    )
     token = _fernet(settings).encrypt(json.dumps(claims).encode()).decode()
     return f"{ws_base}/compute/console?token={token}"
 
 
-def target(settings: Settings, token: str) -> str:
-    """The namespace a console token opens; NotFound when it is not valid."""
+def target(settings: Settings, token: str) -> tuple[str, str]:
+    """(namespace, nonce) a console token opens; NotFound when it is not valid.
+    The caller spends the nonce (``spend``) before opening the console."""
     try:
         claims = json.loads(_fernet(settings).decrypt(token.encode(), ttl=TOKEN_TTL))
     except (InvalidToken, ValueError) as exc:
         raise NotFound("The console token is invalid or expired.", kind="InvalidToken") from exc
     if float(claims.get("exp", 0)) < time.time():
         raise NotFound("The console token is invalid or expired.", kind="InvalidToken")
-    return str(claims["netns"])
+    return str(claims["netns"]), str(claims.get("nonce", ""))
+
+
+def spend(session: Session, nonce: str) -> bool:
+    """Use a console URL up: True the first time, False ever after."""
+    now = utcnow().replace(tzinfo=None)
+    session.execute(delete(ConsoleToken).where(ConsoleToken.expires_at < now))
+    gone = session.execute(delete(ConsoleToken).where(ConsoleToken.nonce == nonce))
+    return bool(getattr(gone, "rowcount", 0))
 
 
 def console_log(session: Session, ctx: RequestContext, server_id: str, length: int | None) -> str:

@@ -161,3 +161,13 @@ class ComputeQuota(Base):
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     resource: Mapped[str] = mapped_column(String(64))
     limit: Mapped[int] = mapped_column(Integer)
+
+
+class ConsoleToken(Base):
+    """A console URL not used yet: its first connection deletes the row,
+    so a URL opens one console, once (from any API process)."""
+
+    __tablename__ = "console_tokens"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)

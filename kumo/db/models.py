@@ -4,6 +4,7 @@ from kumo.db.agent_models import Agent
 from kumo.db.base import Base
 from kumo.db.compute_models import (
     ComputeQuota,
+    ConsoleToken,
     Flavor,
     FlavorAccess,
     Image,
@@ -36,6 +37,7 @@ __all__ = [
     "Agent",
     "Base",
     "ComputeQuota",
+    "ConsoleToken",
     "Flavor",
     "FlavorAccess",
     "Image",

@@ -104,6 +104,8 @@ def test_busybox_servers(lab: tuple[Path, str]) -> None:
         assert b"kumo-42" in seen
     with pytest.raises(InvalidStatus):
         connect(url.split("token=")[0] + "token=forged", open_timeout=10)
+    with pytest.raises(InvalidStatus):  # a console URL opens once
+        connect(url, open_timeout=10)
 
     openstack(state, "server", "delete", "--wait", "vm2")
     assert kexec(state, "vm2", "true").returncode != 0

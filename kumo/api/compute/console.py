@@ -20,6 +20,7 @@ from kumo.api.compute.common import service
 from kumo.api.render import json_response
 from kumo.compute import console
 from kumo.context import RequestContext
+from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, NotFound
 
 router = APIRouter()
@@ -38,10 +39,13 @@ def ws_base(request: Request) -> str:
 
 def url_for(request: Request, ctx: RequestContext, server_id: str, protocol: str, kind: str) -> str:
     svc = service(request)
-    with svc.db.read_session() as s:
-        return console.console_url(
-            s, svc.settings, ctx, server_id, protocol, kind, ws_base(request)
-        )
+    base = ws_base(request)
+    return run_in_transaction(
+        svc.db,
+        lambda uow: console.console_url(
+            uow.session, svc.settings, ctx, server_id, protocol, kind, base
+        ),
+    )
 
 
 @router.post("/servers/{server_id}/remote-consoles")
@@ -89,9 +93,16 @@ def console_output_action(
 
 @proxy.websocket("/console")
 async def console_proxy(ws: WebSocket, token: str = "") -> None:
+    runtime = ws.app.state.runtime
     try:
-        netns = console.target(ws.app.state.runtime.settings, token)
+        netns, nonce = console.target(runtime.settings, token)
     except NotFound:
+        await ws.close(code=1008)
+        return
+    fresh = await asyncio.to_thread(
+        run_in_transaction, runtime.db, lambda uow: console.spend(uow.session, nonce)
+    )
+    if not fresh:  # a console URL opens once
         await ws.close(code=1008)
         return
     offered = ws.scope.get("subprotocols") or []

@@ -49,6 +49,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "console_tokens",
+        sa.Column("nonce", sa.String(length=64), nullable=False),
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("nonce", name=op.f("pk_console_tokens")),
+    )
+    with op.batch_alter_table("console_tokens", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_console_tokens_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_console_tokens_server_id"), ["server_id"], unique=False
+        )
+
+    op.create_table(
         "domains",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -859,6 +874,11 @@ def downgrade() -> None:
     op.drop_table("images")
     op.drop_table("flavors")
     op.drop_table("domains")
+    with op.batch_alter_table("console_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_tokens_server_id"))
+        batch_op.drop_index(batch_op.f("ix_console_tokens_expires_at"))
+
+    op.drop_table("console_tokens")
     with op.batch_alter_table("compute_quotas", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_compute_quotas_project_id"))
 
