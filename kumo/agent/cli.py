@@ -36,6 +36,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="do not answer DHCP for this host's ports",
     )
     p.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="do not answer 169.254.169.254 for this host's instances",
+    )
+    p.add_argument(
         "--gateway",
         action="store_true",
         help="this host may hold routers' external gateways and SNAT",
@@ -83,16 +88,23 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
+    from kumo.agent.client import ApiClient
     from kumo.agent.loop import Agent
     from kumo.dataplane import Dataplane
     from kumo.dhcp.responder import Responder
+    from kumo.metadata.server import MetadataServer
+    from kumo.metadata.source import ApiSource
 
     config = config_from_args(args)
     dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
     responder = None if args.no_dhcp else Responder(config.netns)
     if responder is not None:
         responder.start()
-    agent = Agent(config, dataplane, dhcp=responder)
+    client = ApiClient(config)
+    metadata = None if args.no_metadata else MetadataServer(ApiSource(client))
+    if metadata is not None:
+        metadata.start()
+    agent = Agent(config, dataplane, client=client, dhcp=responder, metadata=metadata)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
     try:
         agent.run_forever()
@@ -101,5 +113,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     finally:
         if responder is not None:
             responder.stop()
+        if metadata is not None:
+            metadata.stop()
         dataplane.close()
     return 0

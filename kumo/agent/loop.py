@@ -23,8 +23,8 @@ import httpx
 from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
-from kumo.compiler import compile_host
-from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, RouterAdvert
+from kumo.compiler import ClusterView, compile_host
+from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
 
 log = logging.getLogger("kumo.agent")
 
@@ -52,6 +52,17 @@ class LeaseSink(Protocol):
     ) -> None: ...
 
 
+class MetadataSink(Protocol):
+    """What the worker hands each plan's metadata endpoints to
+    (kumo.metadata.server.MetadataServer fits): ``update`` before the
+    dataplane runs (endpoints that left are closed before their namespaces
+    go), ``ensure`` after it (new namespaces exist now)."""
+
+    def update(self, endpoints: Iterable[MetadataEndpoint], view: ClusterView) -> None: ...
+
+    def ensure(self) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -59,10 +70,12 @@ class Agent:
         applier: Applier,
         client: ApiClient | None = None,
         dhcp: LeaseSink | None = None,
+        metadata: MetadataSink | None = None,
     ) -> None:
         self.config = config
         self.applier = applier
         self.dhcp = dhcp
+        self.metadata = metadata
         self.client = client or ApiClient(config)
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
@@ -189,12 +202,15 @@ class Agent:
 
     def _pass(self) -> Any:
         started = time.monotonic()
-        plan = compile_host(
-            self.config.host, self.cache.view(), underlay_device=self.config.underlay_device
-        )
+        view = self.cache.view()
+        plan = compile_host(self.config.host, view, underlay_device=self.config.underlay_device)
         if self.dhcp is not None:
             self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
+        if self.metadata is not None:
+            self.metadata.update(plan.metadata, view)
         result = self.applier.apply(plan)
+        if self.metadata is not None:
+            self.metadata.ensure()
         took = time.monotonic() - started
         self.stats["applies"] += 1
         self.stats["last_apply_seconds"] = took

@@ -104,8 +104,9 @@ class IdentityService(IdentityAdmin):
 
         return run_in_transaction(self.db, work)
 
-    def create_service_user(self, name: str) -> str:
-        """A user in Default with role ``service`` on project ``service``; a new password."""
+    def create_service_user(self, name: str, *, admin: bool = False) -> str:
+        """A user in Default with role ``service`` (and ``admin`` when asked)
+        on project ``service``; a new password."""
         password = secrets.token_urlsafe(18)
 
         def work(uow: UnitOfWork) -> None:
@@ -125,6 +126,13 @@ class IdentityService(IdentityAdmin):
             user.password_hash = hash_password(password)
             s.flush()
             rolelib.grant(s, user.id, "project", service.id, role.id)
+            if admin:
+                admin_role = s.scalar(
+                    select(Role).where(Role.name == "admin", Role.domain_id.is_(None))
+                )
+                if admin_role is None:
+                    raise NotFound("Identity is not bootstrapped.")
+                rolelib.grant(s, user.id, "project", service.id, admin_role.id)
 
         run_in_transaction(self.db, work)
         return password

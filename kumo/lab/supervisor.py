@@ -79,7 +79,8 @@ def _service_user(state_dir: Path, url: str, database_url: str | None) -> None:
 
     runtime = Runtime.open(Settings(state_dir=state_dir, database_url=database_url), migrate=False)
     try:
-        password = runtime.identity.create_service_user("kumo-agent")
+        # admin: the metadata service reads any project's servers and their user data
+        password = runtime.identity.create_service_user("kumo-agent", admin=True)
     finally:
         runtime.close()
     write_clouds_yaml(
