@@ -109,3 +109,46 @@ def test_busybox_servers(lab: tuple[Path, str]) -> None:
 
     openstack(state, "server", "delete", "--wait", "vm2")
     assert kexec(state, "vm2", "true").returncode != 0
+
+
+def test_metadata_from_inside(lab: tuple[Path, str], tmp_path: Path) -> None:
+    """A server reads its own uuid, user data and properties from
+    169.254.169.254 (answered by its own host); another server reads its
+    own, never the first one's."""
+    state, _ = lab
+    openstack(state, "network", "create", "mnet")
+    openstack(state, "subnet", "create", "--network", "mnet", "--subnet-range", "10.91.0.0/24",
+              "msub")  # fmt: skip
+    user_data = tmp_path / "user-data"
+    user_data.write_text("#cloud-config\nhostname: from-user-data\n")
+    openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
+              "--network", "mnet", "--user-data", str(user_data), "--property", "role=web",
+              "mvm1")  # fmt: skip
+    openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
+              "--network", "mnet", "mvm2")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while {server(state, n)["status"] for n in ("mvm1", "mvm2")} != {"ACTIVE"}:
+        assert time.monotonic() < deadline, "servers did not become ACTIVE"
+        time.sleep(0.5)
+    ids = {n: server(state, n)["id"] for n in ("mvm1", "mvm2")}
+
+    def fetch(name: str, path: str) -> subprocess.CompletedProcess[str]:
+        return kexec(state, name, "timeout", "10", "busybox", "wget", "-qO-",
+                     f"http://169.254.169.254{path}")  # fmt: skip
+
+    for name in ("mvm1", "mvm2"):
+        got = fetch(name, "/openstack/latest/meta_data.json")
+        deadline = time.monotonic() + 30
+        while got.returncode != 0:  # until DHCP has configured the instance
+            assert time.monotonic() < deadline, got.stderr
+            time.sleep(0.5)
+            got = fetch(name, "/openstack/latest/meta_data.json")
+        meta = json.loads(got.stdout)
+        assert meta["uuid"] == ids[name]
+        assert meta["meta"] == ({"role": "web"} if name == "mvm1" else {})
+    assert fetch("mvm1", "/openstack/latest/user_data").stdout == user_data.read_text()
+    assert fetch("mvm1", "/latest/user-data").stdout == user_data.read_text()
+    assert fetch("mvm1", "/latest/meta-data/local-hostname").stdout == "mvm1.novalocal"
+    # mvm2 has no user data, and nothing of mvm1's reaches it
+    assert fetch("mvm2", "/openstack/latest/user_data").returncode != 0
+    assert ids["mvm1"] not in fetch("mvm2", "/openstack/latest/meta_data.json").stdout
