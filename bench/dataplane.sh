@@ -20,8 +20,8 @@ $K up --hosts 2 --port "$port" --prefix kbd- --state-dir "$state" --detach >/dev
 export OS_CLIENT_CONFIG_FILE=$state/clouds.yaml OS_CLOUD=kumo
 .venv/bin/openstack network create bench >/dev/null
 .venv/bin/openstack subnet create --network bench --subnet-range 10.77.0.0/24 bench >/dev/null
-$K lab instance create src --network bench --host kbd-host1 --ip 10.77.0.10 --state-dir "$state" >/dev/null
-$K lab instance create dst --network bench --host kbd-host2 --ip 10.77.0.20 --state-dir "$state" >/dev/null
+$K lab instance create src --network bench --host kbd-host1 --ip 10.77.0.10 --disable-port-security --state-dir "$state" >/dev/null
+$K lab instance create dst --network bench --host kbd-host2 --ip 10.77.0.20 --disable-port-security --state-dir "$state" >/dev/null
 
 ip netns add kbdraw-a; ip netns add kbdraw-b
 ip -n kbdraw-a link add eth0 type veth peer name eth0 netns kbdraw-b
@@ -46,8 +46,16 @@ SRC=$(ns_of src); DST=$(ns_of dst)
 ip netns exec "$SRC" ping -c 3 -W 1 10.77.0.20 >/dev/null
 raw=$(rate kbdraw-a kbdraw-b 10.78.0.2)
 vx=$(rate "$SRC" "$DST" 10.77.0.20)
+# then a pair with port security (the default group): the hosts now filter
+# (bridged traffic goes through conntrack)
+$K lab instance create fsrc --network bench --host kbd-host1 --ip 10.77.0.11 --state-dir "$state" >/dev/null
+$K lab instance create fdst --network bench --host kbd-host2 --ip 10.77.0.21 --state-dir "$state" >/dev/null
+FSRC=$(ns_of fsrc); FDST=$(ns_of fdst)
+ip netns exec "$FSRC" ping -c 3 -W 1 10.77.0.21 >/dev/null
+fvx=$(rate "$FSRC" "$FDST" 10.77.0.21)
 raw2=$(rate kbdraw-a kbdraw-b 10.78.0.2)
 echo "# bench/dataplane.sh $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) vCPU, kernel $(uname -r), ${secs}s per run"
 echo "raw veth pair          ${raw} Gbit/s (again after: ${raw2})"
-echo "two hosts, VXLAN       ${vx} Gbit/s"
-.venv/bin/python -c "r=($raw+$raw2)/2; print(f'ratio VXLAN/raw        {$vx/r:.2f}')"
+echo "two hosts, VXLAN       ${vx} Gbit/s (ports without port security)"
+echo "same, security groups  ${fvx} Gbit/s (default group, stateful filter)"
+.venv/bin/python -c "r=($raw+$raw2)/2; print(f'ratio VXLAN/raw        {$vx/r:.2f}'); print(f'ratio filtered/raw     {$fvx/r:.2f}')"
