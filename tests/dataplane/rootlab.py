@@ -75,8 +75,22 @@ class RootLab:
         found = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
         return [name for name in found if names.is_kumo_name(name)]
 
+    def host_netns_left(self) -> list[str]:
+        """Every instance, router and metadata namespace of this lab's hosts."""
+        return sorted(
+            name
+            for name in netns.list_names()
+            for host in self.hosts
+            if names.is_instance_netns(name, host)
+            or names.is_router_netns(name, host)
+            or names.is_metadata_netns(name, host)
+        )
+
     def close(self) -> None:
-        for name in self.instance_netns_left():
-            sh("ip", "netns", "del", name, check=False)
+        for name in self.host_netns_left():
+            try:
+                netns.remove(name)  # stops what runs inside first
+            except OSError:
+                sh("ip", "netns", "del", name, check=False)
         for name in reversed(self.created):
             sh("ip", "netns", "del", name, check=False)
