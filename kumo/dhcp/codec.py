@@ -117,7 +117,8 @@ def bootp_reply(request: Request, yiaddr: str, server_ip: str, options: bytes) -
     return body.ljust(300, b"\x00")  # some clients want the classic minimum size
 
 
-def _checksum(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``."""
     if len(data) % 2:
         data += b"\x00"
     total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -133,7 +134,7 @@ def frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, payload: bytes) 
         "!BBHHHBBH4s4s", 0x45, 0x10, 20 + len(udp), 0, 0, 64, 17, 0,
         socket.inet_aton(src_ip), socket.inet_aton(dst_ip),
     )  # fmt: skip
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
     return eth + struct.pack("!H", ETH_IP) + ip + udp
 
@@ -161,7 +162,7 @@ def request_frame(
         "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
         socket.inet_aton(src_ip), socket.inet_aton(dst_ip),
     )  # fmt: skip
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     eth = bytes.fromhex(dst_mac.replace(":", "")) + chaddr
     return eth + struct.pack("!H", ETH_IP) + ip + udp
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kumo.compiler.firewall import link_local
 from kumo.compiler.plan import Dhcp6Lease
+from kumo.dhcp.codec import checksum
 
 SOLICIT, ADVERTISE, REQUEST, CONFIRM, RENEW, REBIND, REPLY = 1, 2, 3, 4, 5, 6, 7
 RELEASE, DECLINE, INFORMATION_REQUEST = 8, 9, 11
@@ -108,15 +109,6 @@ def answer(msg: Message, lease: Dhcp6Lease) -> bytes | None:
     )
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF or 0xFFFF
-
-
 def reply_frame(msg: Message, lease: Dhcp6Lease) -> bytes | None:
     payload = answer(msg, lease)
     if payload is None:
@@ -125,7 +117,8 @@ def reply_frame(msg: Message, lease: Dhcp6Lease) -> bytes | None:
     dst = socket.inet_pton(socket.AF_INET6, msg.src_ip)
     udp = struct.pack("!HHHH", 547, 546, 8 + len(payload), 0) + payload
     pseudo = src + dst + struct.pack("!I3xB", len(udp), 17)
-    udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp)) + udp[8:]
+    # a computed zero is sent as 0xFFFF: zero means "no checksum" in UDP
+    udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
     ip6 = struct.pack("!IHBB", 0x60000000, len(udp), 17, 255) + src + dst
     eth = bytes.fromhex(msg.src_mac.replace(":", "")) + bytes.fromhex(
         lease.server_mac.replace(":", "")

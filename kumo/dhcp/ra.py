@@ -8,6 +8,7 @@ import struct
 
 from kumo.compiler.firewall import link_local
 from kumo.compiler.plan import RouterAdvert
+from kumo.dhcp.codec import checksum
 
 ALL_NODES_MAC = "33:33:00:00:00:01"
 ALL_NODES = "ff02::1"
@@ -15,15 +16,6 @@ ETH_IPV6 = 0x86DD
 RS, RA = 133, 134
 VALID_LIFETIME = 86400
 PREFERRED_LIFETIME = 14400
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def source_ip(advert: RouterAdvert) -> str:
@@ -47,7 +39,7 @@ def advert_frame(
     src = socket.inet_pton(socket.AF_INET6, source_ip(advert))
     dst = socket.inet_pton(socket.AF_INET6, dst_ip)
     pseudo = src + dst + struct.pack("!I3xB", len(body), 58)
-    body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
+    body = body[:2] + struct.pack("!H", checksum(pseudo + body)) + body[4:]
     ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + src + dst
     eth = bytes.fromhex(dst_mac.replace(":", "")) + mac + struct.pack("!H", ETH_IPV6)
     return eth + ip6 + body
