@@ -307,17 +307,26 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
     out.routes.add(Route(ns, cidr, None, inside, table=FIP_TABLE))
     if upstream:
         out.routes.add(Route(ns, "0.0.0.0/0", upstream, inside, table=FIP_TABLE))
-    dnat, snat, announce = [], [], []
     for i, fip in enumerate(fips):
-        assert fip.fixed_ip_address is not None
-        out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
         out.rules.add(
             PolicyRule(ns, FIP_RULE_PRIORITY + i, FIP_TABLE, f"{fip.fixed_ip_address}/32")
         )
+    out.nat.add(_floating_nat(ns, inside, fips, out))
+
+
+def _floating_nat(
+    ns: str, inside: str, fips: list[FloatingIpView], out: RouterObjects, *extra: Snat
+) -> NatTable:
+    """Each floating IP on the external leg ``inside``, translated both ways
+    to its fixed IP (and announced); ``extra`` SNAT after them."""
+    dnat, snat, announce = [], [], []
+    for fip in fips:
+        assert fip.fixed_ip_address is not None
+        out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
         dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
         snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
         announce.append((inside, fip.floating_ip_address))
-    out.nat.add(NatTable(ns, tuple(snat), tuple(dnat), tuple(announce)))
+    return NatTable(ns, (*snat, *extra), tuple(dnat), tuple(announce))
 
 
 def _gateway_leg(
@@ -339,12 +348,17 @@ def _gateway_leg(
     return inside, ipv4
 
 
-def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
-    ns = names.snat_netns(host, router.view.id)
-    _namespace(ns, out)
+def _bound_legs(
+    ns: str,
+    ports: tuple[PortView, ...],
+    skip: set[str],
+    view: ClusterView,
+    out: RouterObjects,
+) -> dict[str, tuple[str, list[Address]]]:
+    """Legs for router ports bound to this host (SNAT ports, a centralized
+    router's interfaces), each wired and with its subnet's neighbours."""
     legs: dict[str, tuple[str, list[Address]]] = {}
-    skip = {p.id for p in router.interfaces}
-    for port in router.snat_ports:
+    for port in ports:
         inside = names.router_if_name(port.id)
         made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
         if made is None:
@@ -352,6 +366,13 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
         _wire(port, made, out)
         _neighbours(ns, inside, port, view, skip, out)
         legs[port.id] = (inside, made[2])
+    return legs
+
+
+def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
+    ns = names.snat_netns(host, router.view.id)
+    _namespace(ns, out)
+    legs = _bound_legs(ns, router.snat_ports, {p.id for p in router.interfaces}, view, out)
     _extra_routes(ns, router, legs, out)
     gateway = _gateway_leg(ns, router, view, out)
     snat: tuple[Snat, ...] = ()
@@ -363,29 +384,12 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
     ns = names.router_netns(host, router.view.id)
     _namespace(ns, out)
-    legs: dict[str, tuple[str, list[Address]]] = {}
-    own = {p.id for p in router.interfaces}
-    for port in router.interfaces:
-        inside = names.router_if_name(port.id)
-        made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
-        if made is None:
-            continue
-        _wire(port, made, out)
-        _neighbours(ns, inside, port, view, own, out)
-        legs[port.id] = (inside, made[2])
+    legs = _bound_legs(ns, router.interfaces, {p.id for p in router.interfaces}, view, out)
     _extra_routes(ns, router, legs, out)
     gateway = _gateway_leg(ns, router, view, out)
     if gateway is None:
         out.nat.add(NatTable(ns))
         return
     inside, ext_ip = gateway
-    dnat, snat, announce = [], [], []
-    for fip in _floating_ips(view, router.view.id):
-        assert fip.fixed_ip_address is not None
-        out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
-        dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
-        snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
-        announce.append((inside, fip.floating_ip_address))
-    if ext_ip and router.view.enable_snat:
-        snat.append(Snat(inside, ext_ip))
-    out.nat.add(NatTable(ns, tuple(snat), tuple(dnat), tuple(announce)))
+    extra = (Snat(inside, ext_ip),) if ext_ip and router.view.enable_snat else ()
+    out.nat.add(_floating_nat(ns, inside, _floating_ips(view, router.view.id), out, *extra))
