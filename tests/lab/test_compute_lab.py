@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from kumo.compiler import names
-from tests.lab.test_lab_root import KUMO, kumo, netns_list
+from tests.lab.labs import running_lab
+from tests.lab.test_lab_root import KUMO
 from tests.lab.test_secgroups_lab import openstack
-from tests.live import _free_port
 
 pytestmark = [
     pytest.mark.root,
@@ -35,19 +33,8 @@ pytestmark = [
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    prefix = f"klc{uuid.uuid4().hex[:4]}-"
-    state = tmp_path / "lab"
-    try:
-        kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
-             "--detach")  # fmt: skip
-        yield state, prefix
-    finally:
-        kumo(state, "down", check=False)
-        for ns in netns_list():
-            if ns.startswith(prefix) or any(
-                names.is_instance_netns(ns, f"{prefix}host{i}") for i in (1, 2, 3)
-            ):
-                subprocess.run(["ip", "netns", "delete", ns], check=False)
+    with running_lab(tmp_path, "klc") as running:
+        yield running
 
 
 def kexec(state: Path, name: str, *cmd: str) -> subprocess.CompletedProcess[str]:

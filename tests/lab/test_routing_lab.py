@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from kumo.compiler import names
 from kumo.lab import supervisor
 from kumo.lab.supervisor import LabState
 from tests.dataplane.test_kernel_root import Capture
+from tests.lab.labs import running_lab
 from tests.lab.test_lab_root import KUMO, kumo, netns_list, ping
 from tests.lab.test_secgroups_lab import openstack
-from tests.live import _free_port
 
 pytestmark = [
     pytest.mark.root,
@@ -40,21 +39,8 @@ pytestmark = [
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    prefix = f"klr{uuid.uuid4().hex[:4]}-"
-    state = tmp_path / "lab"
-    try:
-        kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
-             "--detach")  # fmt: skip
-        yield state, prefix
-    finally:
-        kumo(state, "down", check=False)
-        for ns in netns_list():
-            if ns.startswith(prefix) or any(
-                ns.startswith(names.instance_netns_prefix(f"{prefix}host{i}"))
-                or names.is_router_netns(ns, f"{prefix}host{i}")
-                for i in (1, 2, 3)
-            ):
-                subprocess.run(["ip", "netns", "delete", ns], check=False)
+    with running_lab(tmp_path, "klr") as running:
+        yield running
 
 
 def upstream(prefix: str, *cmd: str) -> bool:

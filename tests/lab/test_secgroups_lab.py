@@ -13,15 +13,13 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kumo.compiler import names
-from tests.lab.test_lab_root import KUMO, _api, kumo, netns_list
-from tests.live import _free_port
+from tests.lab.labs import running_lab
+from tests.lab.test_lab_root import KUMO, _api, kumo
 
 pytestmark = [
     pytest.mark.root,
@@ -34,19 +32,8 @@ OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    prefix = f"kls{uuid.uuid4().hex[:4]}-"
-    state = tmp_path / "lab"
-    try:
-        kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
-             "--detach")  # fmt: skip
-        yield state, prefix
-    finally:
-        kumo(state, "down", check=False)
-        for ns in netns_list():
-            if ns.startswith(prefix) or any(
-                ns.startswith(names.instance_netns_prefix(f"{prefix}host{i}")) for i in (1, 2, 3)
-            ):
-                subprocess.run(["ip", "netns", "delete", ns], check=False)
+    with running_lab(tmp_path, "kls") as running:
+        yield running
 
 
 def openstack(state: Path, *args: str) -> str:

@@ -12,16 +12,15 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kumo.compiler import names
-from tests.lab.test_lab_root import kumo, netns_list
+from tests.lab.labs import running_lab
+from tests.lab.test_lab_root import netns_list
 from tests.lab.test_secgroups_lab import openstack
-from tests.live import _free_port
 
 pytestmark = [
     pytest.mark.root,
@@ -33,21 +32,8 @@ pytestmark = [
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    prefix = f"kls{uuid.uuid4().hex[:4]}-"
-    state = tmp_path / "lab"
-    try:
-        kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
-             "--detach")  # fmt: skip
-        yield state, prefix
-    finally:
-        kumo(state, "down", check=False)
-        for ns in netns_list():
-            if ns.startswith(prefix) or any(
-                names.is_instance_netns(ns, f"{prefix}host{i}")
-                or names.is_router_netns(ns, f"{prefix}host{i}")
-                for i in (1, 2, 3)
-            ):
-                subprocess.run(["ip", "netns", "delete", ns], check=False)
+    with running_lab(tmp_path, "klv") as running:
+        yield running
 
 
 def show(state: Path, name: str) -> dict[str, object]:
