@@ -12,45 +12,14 @@ from starlette.testclient import TestClient
 from kumo.api.app import create_app
 from kumo.config import Settings
 from kumo.runtime import Runtime
+from tests.apicloud import ApiCloud
 
 C = "/compute/v2.1"
 N = "/networking/v2.0"
 LATEST = {"OpenStack-API-Version": "compute 2.79"}
 
 
-class Cloud:
-    def __init__(self, client: TestClient, runtime: Runtime, admin_password: str) -> None:
-        self.c = client
-        self.rt = runtime
-        self.admin = self._token("admin", admin_password, "admin")
-        self.projects: dict[str, str] = {}
-
-    def _token(self, user: str, password: str, project: str) -> dict[str, str]:
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {"name": user, "domain": {"id": "default"}, "password": password}
-                    },
-                },
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-            }
-        }
-        r = self.c.post("/identity/v3/auth/tokens", json=body)
-        assert r.status_code == 201, r.text
-        return {"X-Auth-Token": r.headers["X-Subject-Token"]}
-
-    def member(self, name: str) -> dict[str, str]:
-        """A user with role member on a project of the same name."""
-        ident = self.rt.identity
-        project = ident.create_project({"name": name})
-        self.projects[name] = project.id
-        user = ident.create_user({"name": name, "password": "pw-" + name})
-        role = next(r for r in ident.list_rows("role") if r.name == "member")
-        ident.grant(user.id, "project", project.id, role.id)
-        return self._token(name, "pw-" + name, name)
-
+class Cloud(ApiCloud):
     def call(
         self,
         method: str,
