@@ -157,5 +157,10 @@ def test_each_instance_reads_its_own_metadata_and_nothing_crosses(cluster: Clust
     plan = c.apply()
     assert gone not in c.metadata.listening and gone not in os.listdir("/run/netns")
     assert [e.network_id for e in plan.metadata] == [s.NET1]
+    # the kernel tears a removed namespace's veth peers down asynchronously
+    deadline = time.monotonic() + 5
+    while sh("ip", "-n", c.lab.hosts[c.a], "link", "show", n.metadata_port_name(s.NET2),
+             check=False).stdout and time.monotonic() < deadline:  # fmt: skip
+        time.sleep(0.05)
     assert not sh("ip", "-n", c.lab.hosts[c.a], "link", "show", n.metadata_port_name(s.NET2),
                   check=False).stdout  # fmt: skip
