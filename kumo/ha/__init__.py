@@ -1,0 +1,1 @@
+"""Highly available router gateways: host liveness, fencing, connection-state sync."""
