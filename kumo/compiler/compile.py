@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from kumo.compiler import names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.firewall import compile_firewall
+from kumo.compiler.ha import Active, compile_gate, locate
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
@@ -103,12 +104,23 @@ Stage = Callable[[_NetworkOnHost, _Builder], frozenset[ObjectKey]]
 """A stage adds objects and returns the keys every local port depends on."""
 
 
-def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = None) -> HostPlan:
+def compile_host(
+    host: str,
+    view: ClusterView,
+    *,
+    underlay_device: str | None = None,
+    ha_active: Active | None = None,
+    beat_port: int = 4791,
+    lease_ms: int = 200,
+) -> HostPlan:
     """The desired kernel state of ``host``.
 
     ``underlay_device`` overrides the host's advertised underlay interface
     (the agent knows its own configuration before its report comes back).
+    ``ha_active`` is the host's liveness view of highly available routers
+    (see ``kumo.compiler.ha``); ``beat_port`` and ``lease_ms`` shape their gate.
     """
+    view = locate(view, ha_active)
     me = view.hosts.get(host)
     underlay = underlay_device or (me.underlay_device if me else None)
     out = _Builder()
@@ -172,6 +184,9 @@ def compile_host(host: str, view: ClusterView, *, underlay_device: str | None = 
         guests=frozenset(out.guests),
         metadata=frozenset(metadata.endpoints),
         firewall=firewall,
+        gate=compile_gate(
+            host, view, out.links, beat_device=underlay, beat_port=beat_port, lease_ms=lease_ms
+        ),
     )
 
 

@@ -228,6 +228,10 @@ class RouterView:
     enable_snat: bool
     external_ips: tuple[FixedIp, ...]
     routes: tuple[HostRoute, ...]
+    ha: bool = False
+    gateway_hosts: tuple[str, ...] = ()
+    """Hosts of the router's gateway agents, preferred first
+    (``kumo_gateway_hosts``, only in the watch feed)."""
 
     @classmethod
     def from_body(cls, body: Body) -> RouterView:
@@ -249,6 +253,8 @@ class RouterView:
                     key=lambda r: (r.destination, r.nexthop),
                 )
             ),
+            ha=bool(body.get("ha", False)),
+            gateway_hosts=tuple(str(h) for h in body.get("kumo_gateway_hosts") or ()),
         )  # fmt: skip
 
 

@@ -347,6 +347,45 @@ class PortWiring:
     requires: frozenset[ObjectKey]
 
 
+@dataclass(frozen=True, order=True)
+class GateLeg:
+    """The host end of one leg of a highly available router's namespace,
+    and whether traffic may pass it (this host is the router's active
+    gateway)."""
+
+    router_id: str
+    ifname: str
+    open: bool
+
+
+@dataclass(frozen=True)
+class HaGate:
+    """The gate of a gateway host's highly available routers, one nftables
+    table in the host namespace: frames cross a router's legs only while
+    the router is active here AND the host's lease is alive. The lease is
+    a set element that every liveness beat leaving ``beat_device`` renews
+    for ``lease_ms``: when the agent dies, the kernel closes the gates by
+    itself within that time (no two hosts answer for one address)."""
+
+    legs: tuple[GateLeg, ...] = ()
+    """Sorted."""
+    beat_device: str | None = None
+    beat_port: int = 4791
+    lease_ms: int = 200
+
+    @property
+    def empty(self) -> bool:
+        return not self.legs
+
+    def fingerprint(self) -> str:
+        shape = (self.legs, self.beat_device, self.beat_port, self.lease_ms)
+        return hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("ha-gate", HOST_NS)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
@@ -367,6 +406,7 @@ class HostPlan:
     guests: frozenset[Guest] = field(default_factory=frozenset)
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
+    gate: HaGate = field(default_factory=lambda: HaGate())
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -396,6 +436,10 @@ class HostPlan:
             f"fdb {_ns(f.netns)} {f.ifname} {f.mac} "
             + ("master static" if f.master else f"self dst {f.dst}")
             for f in self.fdb
+        ]
+        lines += [
+            f"gate {g.router_id} {g.ifname} {'open' if g.open else 'closed'}"
+            for g in self.gate.legs
         ]
         return sorted(lines)
 

@@ -25,6 +25,7 @@ Pure. Three roles, each a namespace with legs into network bridges:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -126,11 +127,44 @@ def compile_routers(host: str, view: ClusterView) -> RouterObjects:
         if router.view.distributed:
             if any(i.network_id in local_networks for i in router.interfaces):
                 _dvr(host, view, router, out)
-            if router.gateway is not None and router.gateway.host == host:
+            if _runs_gateway(host, router, router.gateway.host if router.gateway else ""):
                 _snat(host, view, router, out)
-        elif _legacy_host(router) == host:
+        elif _runs_gateway(host, router, _legacy_host(router)):
             _legacy(host, view, router, out)
     return out
+
+
+def _is_ha(router: _Router) -> bool:
+    return router.view.ha and bool(router.view.gateway_hosts)
+
+
+def _runs_gateway(host: str, router: _Router, bound: str) -> bool:
+    """A highly available router's gateway namespace is on all its gateway
+    hosts (active or standby); any other router's on its bound host."""
+    if _is_ha(router):
+        return host in router.view.gateway_hosts
+    return bool(bound) and bound == host
+
+
+def _ha_extras(
+    host: str, ns: str, router: _Router, ports: tuple[PortView, ...], out: RouterObjects
+) -> bool:
+    """For a highly available router: strict TCP pickup (an established
+    connection continues after failover only with its synced state) and,
+    on the active host, the MACs pinned to its legs. True when this host
+    is the router's active gateway (or the router is not highly available)."""
+    if not _is_ha(router):
+        return True
+    out.sysctls.add(Sysctl(ns, "net/netfilter/nf_conntrack_tcp_loose", "0"))
+    active = router.gateway is not None and router.gateway.host == host
+    if active:
+        for port in ports:
+            outer = names.router_port_name(port.id)
+            out.fdb.add(FdbEntry(HOST_NS, outer, port.mac, master=True))
+        if router.gateway is not None:
+            outer = names.gateway_port_name(router.gateway.id)
+            out.fdb.add(FdbEntry(HOST_NS, outer, router.gateway.mac, master=True))
+    return active
 
 
 def _legacy_host(router: _Router) -> str:
@@ -241,8 +275,10 @@ def _floating_ips(view: ClusterView, router_id: str) -> list[FloatingIpView]:
     )  # fmt: skip
 
 
-def _wire(port: PortView, legs: tuple[Link, Link, list[Address]], out: RouterObjects) -> None:
-    if not port.host:
+def _wire(
+    host: str, port: PortView, legs: tuple[Link, Link, list[Address]], out: RouterObjects
+) -> None:
+    if port.host != host:
         return
     outer, inner, addresses = legs
     keys: set[ObjectKey] = {outer.key, outer.master_key, inner.key} | {a.key for a in addresses}
@@ -330,7 +366,7 @@ def _floating_nat(
 
 
 def _gateway_leg(
-    ns: str, router: _Router, view: ClusterView, out: RouterObjects
+    host: str, ns: str, router: _Router, view: ClusterView, out: RouterObjects
 ) -> tuple[str, str | None] | None:
     """The gateway port's leg: (inside name, the router's external IPv4)."""
     gw = router.gateway
@@ -340,7 +376,7 @@ def _gateway_leg(
     made = _leg(names.gateway_port_name(gw.id), ns, inside, gw, view, out)
     if made is None:
         return None
-    _wire(gw, made, out)
+    _wire(host, gw, made, out)
     external = _external(view, router)
     if external is not None and external[1]:
         out.routes.add(Route(ns, "0.0.0.0/0", external[1], inside))
@@ -349,6 +385,7 @@ def _gateway_leg(
 
 
 def _bound_legs(
+    host: str,
     ns: str,
     ports: tuple[PortView, ...],
     skip: set[str],
@@ -363,7 +400,7 @@ def _bound_legs(
         made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
         if made is None:
             continue
-        _wire(port, made, out)
+        _wire(host, port, made, out)
         _neighbours(ns, inside, port, view, skip, out)
         legs[port.id] = (inside, made[2])
     return legs
@@ -372,24 +409,36 @@ def _bound_legs(
 def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
     ns = names.snat_netns(host, router.view.id)
     _namespace(ns, out)
-    legs = _bound_legs(ns, router.snat_ports, {p.id for p in router.interfaces}, view, out)
+    own = {p.id for p in router.interfaces}
+    legs = _bound_legs(host, ns, router.snat_ports, own, view, out)
     _extra_routes(ns, router, legs, out)
-    gateway = _gateway_leg(ns, router, view, out)
+    gateway = _gateway_leg(host, ns, router, view, out)
+    active = _ha_extras(host, ns, router, router.snat_ports, out)
     snat: tuple[Snat, ...] = ()
-    if gateway is not None and gateway[1] and router.view.enable_snat:
-        snat = (Snat(gateway[0], gateway[1]),)
-    out.nat.add(NatTable(ns, snat))
+    announce: tuple[tuple[str, str], ...] = ()
+    if gateway is not None and gateway[1]:
+        if router.view.enable_snat:
+            snat = (Snat(gateway[0], gateway[1]),)
+        if active:
+            announce = ((gateway[0], gateway[1]),)
+    out.nat.add(NatTable(ns, snat, announce=announce))
 
 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
     ns = names.router_netns(host, router.view.id)
     _namespace(ns, out)
-    legs = _bound_legs(ns, router.interfaces, {p.id for p in router.interfaces}, view, out)
+    legs = _bound_legs(host, ns, router.interfaces, {p.id for p in router.interfaces}, view, out)
     _extra_routes(ns, router, legs, out)
-    gateway = _gateway_leg(ns, router, view, out)
+    gateway = _gateway_leg(host, ns, router, view, out)
+    active = _ha_extras(host, ns, router, router.interfaces, out)
     if gateway is None:
         out.nat.add(NatTable(ns))
         return
     inside, ext_ip = gateway
     extra = (Snat(inside, ext_ip),) if ext_ip and router.view.enable_snat else ()
-    out.nat.add(_floating_nat(ns, inside, _floating_ips(view, router.view.id), out, *extra))
+    table = _floating_nat(ns, inside, _floating_ips(view, router.view.id), out, *extra)
+    if ext_ip and active:
+        table = dataclasses.replace(table, announce=((inside, ext_ip), *table.announce))
+    elif not active:
+        table = dataclasses.replace(table, announce=())
+    out.nat.add(table)

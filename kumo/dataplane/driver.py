@@ -1,7 +1,8 @@
 """Dataplane: runs the reconcilers for one host's plan and reports wired ports.
 
 Order (creations): netns → links → masters → sysctls → addresses → routes
-→ policy rules → neighbours → VXLAN FDB → bridge FDB → NAT → firewall →
+→ policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
+(after the gate: an activated router's gratuitous ARP must pass it) → firewall →
 guest processes (an instance's DHCP client); removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
 from kumo.dataplane.guest.processes import FakeGuests, GuestPort, GuestProcesses
+from kumo.dataplane.nftables import gate as gate_script
 from kumo.dataplane.nftables.port import FakeNft, NftPort
 from kumo.dataplane.port import KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
@@ -48,6 +50,7 @@ from kumo.dataplane.reconcilers import (
     VxlanFdbReconciler,
 )
 from kumo.dataplane.reconcilers.base import describe_key
+from kumo.dataplane.reconcilers.gate import GateReconciler
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class Dataplane:
         self.sysctls = SysctlReconciler(self.port, host)
         self.rules = RuleReconciler(self.port, host)
         self.nat = NatReconciler(self.port, host, nft_for or self._fake_nft)
+        self.gate = GateReconciler(self.port, host, (nft_for or self._fake_nft)(HOST_NS))
         self.guests = GuestReconciler(self.port, host, guests or FakeGuests())
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
@@ -122,6 +126,7 @@ class Dataplane:
             self.neighbours,
             self.vxlan_fdb,
             self.bridge_fdb,
+            self.gate,
             self.nat,
             self.firewall,
             self.guests,
@@ -156,6 +161,11 @@ class Dataplane:
     def _fake_nft(self, ns: str) -> NftPort:
         return self.fake_nft.setdefault(ns, FakeNft())
 
+    def close_gates(self) -> None:
+        """Close every gate of this host's highly available routers now."""
+        if not self.gate.desired.empty:
+            self.gate.nft.apply_script(gate_script.close_script())
+
     def close(self) -> None:
         """Release the kernel adapter's sockets."""
         self.port.raw.close()
@@ -180,6 +190,7 @@ class Dataplane:
         self.vxlan_fdb.update_desired(fdb_self, plan.links)
         self.bridge_fdb.update_desired(fdb_master, plan.links)
         self.firewall.update_desired(plan.firewall)
+        self.gate.update_desired(plan.gate)
         return self._run(None if self._full else changed)
 
     def retry(self) -> ApplyResult:

@@ -34,6 +34,9 @@ class NftPort(Protocol):
     def apply(self, commands: list[Json]) -> None:
         """Run ``commands`` as one transaction (all or nothing)."""
 
+    def apply_script(self, script: str) -> None:
+        """Run an nft script (text syntax) as one transaction."""
+
     def list_sets(self, table: str = TABLE) -> list[Json]:
         """Every set (with its elements) of the tables named ``table``, as ``nft -j`` lists them."""
 
@@ -77,6 +80,9 @@ class NftCommands:
 
     def apply(self, commands: list[Json]) -> None:
         self._run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}))
+
+    def apply_script(self, script: str) -> None:
+        self._run(["nft", "-f", "-"], script)
 
     def list_sets(self, table: str = TABLE) -> list[Json]:
         out = self._run(["nft", "-j", "list", "sets"])
@@ -126,6 +132,7 @@ class FakeNft:
     bridge_netfilter: bool = True
     transactions: list[list[Json]] = field(default_factory=list)
     forgotten: list[ConntrackFilter] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)
     fail_next: int = 0
     """Fail this many following calls with ``Rejected`` (nothing applied)."""
 
@@ -169,6 +176,31 @@ class FakeNft:
                 raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
         self.tables, self.sets = tables, sets
         self.transactions.append(commands)
+
+    def apply_script(self, script: str) -> None:
+        """Understands the set and table lines of a script (the rest is
+        kept in ``scripts``)."""
+        self._maybe_fail("nft")
+        sets, table_of = dict(self.sets), dict(self.table_of)
+        for line in script.splitlines():
+            words = line.split()
+            if len(words) >= 4 and words[1] == "table" and words[0] == "delete":
+                family, table = words[2], words[3]
+                for key in [k for k, t in table_of.items() if k[0] == family and t == table]:
+                    sets.pop(key, None)
+                    table_of.pop(key, None)
+            elif len(words) >= 5 and words[1] == "set":
+                family, table, name = words[2], words[3], words[4]
+                if words[0] == "add":
+                    sets.setdefault((family, name), set())
+                    table_of[(family, name)] = table
+                elif (family, name) not in sets:
+                    raise NotPresent("nft", errno.ENOENT, f"set {name}")
+                else:
+                    del sets[(family, name)]
+                    table_of.pop((family, name), None)
+        self.sets, self.table_of = sets, table_of
+        self.scripts.append(script)
 
     def list_sets(self, table: str = TABLE) -> list[Json]:
         self._maybe_fail("nft")

@@ -1,0 +1,118 @@
+"""Highly available routers on one host: where their gateway is, and the gate.
+
+Pure. A highly available router (``ha`` true, with ``gateway_hosts``) has
+the same gateway namespace on every one of its gateway hosts: same legs,
+same MACs, same addresses. Which host is active is not in the API's
+objects but in the host's liveness view (``kumo.ha.liveness``), handed to
+the compiler as ``active``: router id → active host, or None while no
+host is.
+
+``locate`` rewrites the binding of the router's centrally placed ports
+(gateway, SNAT, a centralized router's interfaces) to the active host
+before any other stage runs, so every later stage follows the active
+gateway without a special case: the other hosts' VXLAN FDB entries for
+those MACs point at the active host's tunnel, a standby's own bridge sends
+them into the tunnel as well, and only the active host wires the ports.
+
+``compile_gate`` lists the host ends of the legs of every highly available
+router namespace on this host and whether each is open (see ``HaGate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, PortView, RouterView
+from kumo.compiler.plan import HOST_NS, GateLeg, HaGate, Link
+
+GATEWAY_OWNER = "network:router_gateway"
+SNAT_OWNER = "network:router_centralized_snat"
+INTERFACE_OWNER = "network:router_interface"
+"""A centralized router's interface (bound to its gateway host)."""
+CENTRAL_OWNERS = frozenset({GATEWAY_OWNER, SNAT_OWNER, INTERFACE_OWNER})
+
+Active = Mapping[str, str | None]
+"""Router id → the host that is its active gateway (None: no host is)."""
+
+
+def ha_routers(view: ClusterView) -> dict[str, RouterView]:
+    """Routers whose gateway is highly available, by id."""
+    return {rid: r for rid, r in view.routers.items() if r.ha and r.gateway_hosts}
+
+
+def locate(view: ClusterView, active: Active | None) -> ClusterView:
+    """``view`` with each highly available router's central ports bound to
+    its active host. Routers missing from ``active`` keep the API's
+    binding (the host the control plane last heard was active)."""
+    if not active:
+        return view
+    routers = ha_routers(view)
+    moved: dict[str, PortView] = {}
+    for pid, port in view.ports.items():
+        if port.device_id not in routers or port.device_owner not in CENTRAL_OWNERS:
+            continue
+        if port.device_id not in active:
+            continue
+        host = active[port.device_id] or ""
+        if port.host != host:
+            moved[pid] = dataclasses.replace(port, host=host)
+    if not moved:
+        return view
+    ports = dict(view.ports)
+    ports.update(moved)
+    return dataclasses.replace(view, ports=MappingProxyType(dict(sorted(ports.items()))))
+
+
+def gated_legs(view: ClusterView, router_id: str) -> list[str]:
+    """Host ends of the legs of a highly available router's gateway
+    namespace (the names the router stage gives them)."""
+    router = view.routers.get(router_id)
+    if router is None:
+        return []
+    owners = {GATEWAY_OWNER, SNAT_OWNER if router.distributed else INTERFACE_OWNER}
+    legs: list[str] = []
+    for port in view.ports.values():
+        if port.device_id != router_id or port.device_owner not in owners:
+            continue
+        if port.device_owner == GATEWAY_OWNER:
+            legs.append(names.gateway_port_name(port.id))
+        else:
+            legs.append(names.router_port_name(port.id))
+    return sorted(legs)
+
+
+def compile_gate(
+    host: str,
+    view: ClusterView,
+    links: Iterable[Link],
+    *,
+    beat_device: str | None,
+    beat_port: int,
+    lease_ms: int,
+) -> HaGate:
+    """The gate of this host's highly available router namespaces. ``view``
+    is already ``locate``d; ``links`` are the plan's links (only legs the
+    plan creates are gated)."""
+    present = {link.name for link in links if link.netns == HOST_NS}
+    legs: list[GateLeg] = []
+    for rid, router in sorted(ha_routers(view).items()):
+        if host not in router.gateway_hosts or not router.admin_state_up:
+            continue
+        is_active = _active_host(view, rid) == host
+        legs.extend(GateLeg(rid, leg, is_active) for leg in gated_legs(view, rid) if leg in present)
+    if not legs:
+        return HaGate()
+    return HaGate(
+        legs=tuple(sorted(legs)), beat_device=beat_device, beat_port=beat_port, lease_ms=lease_ms
+    )
+
+
+def _active_host(view: ClusterView, router_id: str) -> str:
+    """The host the (located) gateway port of a router is bound to."""
+    for port in view.ports.values():
+        if port.device_id == router_id and port.device_owner == GATEWAY_OWNER:
+            return port.host
+    return ""

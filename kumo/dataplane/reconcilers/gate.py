@@ -1,0 +1,51 @@
+"""The gate of highly available routers (``HaGate``): one nftables table.
+
+Reads the table's sets back (one ``nft -j list sets``); rewrites the gate's
+chains when the fingerprint differs, keeping the lease (see
+``kumo.dataplane.nftables.gate``), and removes the table when the host has
+no highly available router left.
+"""
+
+from __future__ import annotations
+
+from kumo.compiler.plan import HaGate
+from kumo.dataplane.nftables import gate
+from kumo.dataplane.nftables.port import NftPort
+from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX
+from kumo.dataplane.port import DataplaneError, KernelPort
+from kumo.dataplane.reconcilers.base import Reconciler
+
+KEY = HaGate().key
+
+
+class GateReconciler(Reconciler):
+    name = "gate"
+
+    def __init__(self, port: KernelPort, host: str, nft: NftPort) -> None:
+        super().__init__(port, host)
+        self.nft = nft
+        self.desired = HaGate()
+
+    def update_desired(self, desired: HaGate) -> None:
+        if self._set_desired(self.desired, desired):
+            self.desired = desired
+
+    def updates(self) -> None:
+        try:
+            actual = [
+                s["name"] for s in self.nft.list_sets(gate.TABLE) if s.get("family") == "netdev"
+            ]
+        except DataplaneError as exc:
+            self.fail(KEY, exc)
+            return
+        if self.desired.empty:
+            if actual:
+                self.leftover(KEY, lambda: self.nft.apply_script(gate.remove_script()))
+            return
+        wanted = gate.fingerprint(self.desired)
+        if wanted in actual:
+            self.in_place.add(KEY)
+            return
+        stale = [n for n in actual if n.startswith(FINGERPRINT_PREFIX)]
+        script = gate.gate_script(self.desired, stale)
+        self.attempt(KEY, lambda: self.nft.apply_script(script))

@@ -1,0 +1,316 @@
+"""Host liveness over the underlay, and who is each HA router's active gateway.
+
+Every agent sends a small UDP beat to every other host's tunnel address
+each ``interval`` (from the host's namespace, so a cut underlay silences
+it) and listens for theirs. A host is alive while its last beat is younger
+than ``hold``. A beat says which routers its sender is active for
+(``claims``) and whether the sender has quorum (it hears more than half of
+the hosts, itself included).
+
+Every host, gateway or not, runs the same pure rule (``decide``) on what it
+hears, so all of them agree on the active gateway of each router without
+asking anyone:
+
+- a host is *eligible* while alive and with quorum;
+- a host *listens* for ``2 * hold`` after it starts and after it regains
+  quorum, so it learns the current claims before making one: meanwhile it
+  claims nothing, keeps its own routers closed, and leaves the others where
+  the control plane last saw them (``active()`` omits them);
+- the eligible claimant ranked first in the router's gateway hosts wins
+  (with preemption: the eligible host ranked first, claim or not);
+- with no eligible claimant, the eligible host ranked first takes over.
+
+A host never claims without quorum: a gateway cut off from its peers
+releases its routers within ``hold`` while the others take over. A host
+whose agent dies stops beating; its kernel closes its gates when the lease
+the beats renew runs out (``lease`` < ``hold``, see
+``kumo.dataplane.nftables.gate``), before anyone takes over. A returning
+host finds the router claimed and stays standby (no preemption unless
+configured). A stopping agent sends a last beat with ``leaving`` set so
+the others take over at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from kumo.dataplane import netns
+
+log = logging.getLogger("kumo.ha")
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    interval: float = 0.05
+    """Seconds between beats."""
+    hold: float = 0.25
+    """A host is dead when nothing came from it for this long."""
+    lease: float = 0.2
+    """The kernel keeps a gate open this long after the last beat left."""
+    port: int = 4791
+    preempt: bool = False
+    """Take a router back when a host ranked before its active gateway returns."""
+
+
+@dataclass(frozen=True)
+class Beat:
+    host: str
+    seq: int
+    quorum: bool
+    claims: frozenset[str] = frozenset()
+    leaving: bool = False
+
+    def encode(self) -> bytes:
+        body = {"v": VERSION, "h": self.host, "s": self.seq, "q": self.quorum,
+                "c": sorted(self.claims), "l": self.leaving}  # fmt: skip
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Beat:
+        try:
+            body = json.loads(data)
+            if body["v"] != VERSION:
+                raise ValueError(f"beat version {body['v']!r}")
+            return cls(host=str(body["h"]), seq=int(body["s"]), quorum=bool(body["q"]),
+                       claims=frozenset(str(c) for c in body["c"]), leaving=bool(body["l"]))  # fmt: skip
+        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not a beat: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What this host last heard from a live peer."""
+
+    quorum: bool
+    claims: frozenset[str]
+
+
+def decide(
+    me: str,
+    routers: Mapping[str, tuple[str, ...]],
+    peers: Mapping[str, Heard],
+    *,
+    eligible_self: bool,
+    my_claims: frozenset[str],
+    preempt: bool = False,
+) -> tuple[dict[str, str | None], frozenset[str]]:
+    """(router → active host or None, the routers this host claims now).
+
+    ``routers`` maps each HA router to its gateway hosts, ranked; ``peers``
+    holds only live peers."""
+    active: dict[str, str | None] = {}
+    claims: set[str] = set()
+    for rid, hosts in routers.items():
+
+        def eligible(h: str) -> bool:
+            if h == me:
+                return eligible_self
+            heard = peers.get(h)
+            return heard is not None and heard.quorum
+
+        def claimed(h: str, rid: str = rid) -> bool:
+            return rid in (my_claims if h == me else peers[h].claims)
+
+        ranked = [h for h in hosts if eligible(h)]
+        claimants = [h for h in ranked if claimed(h)]
+        if preempt or not claimants:
+            winner = ranked[0] if ranked else None
+        else:
+            winner = claimants[0]
+        active[rid] = winner
+        if winner == me:
+            claims.add(rid)
+    return active, frozenset(claims)
+
+
+@dataclass
+class _State:
+    peers: dict[str, str] = field(default_factory=dict)
+    """host → tunnel address (every other host)."""
+    routers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    last: dict[str, float] = field(default_factory=dict)
+    heard: dict[str, Heard] = field(default_factory=dict)
+    active: dict[str, str | None] = field(default_factory=dict)
+    claims: frozenset[str] = frozenset()
+    quorum: bool = False
+    listening_until: float = 0.0
+
+
+class Liveness:
+    """The beat thread of one host. ``configure`` it from every agent pass;
+    read ``active()`` for the compiler and ``states()`` for the API."""
+
+    def __init__(
+        self,
+        host: str,
+        bind_ip: str,
+        settings: LivenessSettings | None = None,
+        *,
+        host_netns: str | None = None,
+        on_change: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.bind_ip = bind_ip
+        self.settings = settings or LivenessSettings()
+        self.host_netns = host_netns
+        self.on_change = on_change
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._seq = 0
+        self.configured = threading.Event()
+        self.stats = {"sent": 0, "received": 0, "send_errors": 0, "late_beats": 0}
+
+    # -- the agent's side --------------------------------------------------------------
+
+    def configure(self, peers: Mapping[str, str], routers: Mapping[str, tuple[str, ...]]) -> None:
+        with self._lock:
+            self._state.peers = {h: ip for h, ip in peers.items() if h != self.host and ip}
+            self._state.routers = dict(routers)
+        self.configured.set()
+
+    def active(self) -> dict[str, str | None]:
+        with self._lock:
+            return dict(self._state.active)
+
+    def states(self) -> dict[str, str]:
+        """``active``/``standby`` for every HA router this host is a gateway of."""
+        with self._lock:
+            return {
+                rid: "active" if rid in self._state.claims else "standby"
+                for rid, hosts in self._state.routers.items()
+                if self.host in hosts
+            }
+
+    def start(self) -> None:
+        self._sock = netns.socket_in(self.host_netns, socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xB8)  # EF: ahead of bulk traffic
+        self._sock.bind((self.bind_ip, self.settings.port))
+        self._sock.setblocking(False)
+        with self._lock:
+            self._state.listening_until = self.clock() + 2 * self.settings.hold
+        self._thread = threading.Thread(target=self._run, name="kumo-liveness", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, leaving: bool = True) -> None:
+        """Stop beating; with ``leaving``, tell the peers first (they take
+        over at once instead of after ``hold``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if leaving and self._sock is not None:
+            with self._lock:
+                self._state.claims = frozenset()
+            self._send(leaving=True)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    # -- the thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        interval = self.settings.interval
+        next_beat = self.clock()
+        while not self._stop.is_set():
+            wait = max(0.0, next_beat - self.clock())
+            try:
+                readable, _, _ = select.select([self._sock], [], [], wait)
+            except (OSError, ValueError):
+                return
+            if readable:
+                self._receive()
+            now = self.clock()
+            changed_claims = self._evaluate(now)
+            if changed_claims or now >= next_beat:
+                if now - next_beat > interval:
+                    self.stats["late_beats"] += 1
+                self._send()
+                next_beat = now + interval
+
+    def _receive(self) -> None:
+        assert self._sock is not None
+        now = self.clock()
+        while True:
+            try:
+                data, addr = self._sock.recvfrom(2048)
+            except BlockingIOError:
+                return
+            except OSError:
+                return
+            try:
+                beat = Beat.decode(data)
+            except ValueError:
+                continue
+            with self._lock:
+                if self._state.peers.get(beat.host) != addr[0]:
+                    continue  # not a host we know, or not from its tunnel address
+                self.stats["received"] += 1
+                if beat.leaving:
+                    self._state.last.pop(beat.host, None)
+                    self._state.heard.pop(beat.host, None)
+                else:
+                    self._state.last[beat.host] = now
+                    self._state.heard[beat.host] = Heard(beat.quorum, beat.claims)
+
+    def _evaluate(self, now: float) -> bool:
+        """Recompute; True when this host's claims changed (beat at once)."""
+        hold = self.settings.hold
+        with self._lock:
+            st = self._state
+            for h in [h for h, t in st.last.items() if now - t > hold or h not in st.peers]:
+                del st.last[h]
+                st.heard.pop(h, None)
+            members = len(st.peers) + 1
+            quorum = (len(st.last) + 1) * 2 > members
+            if quorum and not st.quorum:
+                st.listening_until = max(st.listening_until, now + 2 * hold)
+            st.quorum = quorum
+            if now < st.listening_until:
+                # Undecided: this host's own routers stay closed here, the
+                # others as the control plane last heard (absent).
+                active: dict[str, str | None] = {
+                    rid: None for rid, hosts in st.routers.items() if self.host in hosts
+                }
+                claims: frozenset[str] = frozenset()
+            else:
+                active, claims = decide(self.host, st.routers, st.heard, eligible_self=quorum,
+                                        my_claims=st.claims, preempt=self.settings.preempt)  # fmt: skip
+            changed = active != st.active or claims != st.claims
+            claims_changed = claims != st.claims
+            if claims_changed:
+                log.info("%s: active for %s (quorum %s)", self.host, sorted(claims), quorum)
+            st.active, st.claims = active, claims
+        if changed:
+            self.on_change()
+        return claims_changed
+
+    def _send(self, *, leaving: bool = False) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        with self._lock:
+            self._seq += 1
+            beat = Beat(self.host, self._seq, self._state.quorum, self._state.claims, leaving)
+            targets = sorted(self._state.peers.values())
+        data = beat.encode()
+        for ip in targets:
+            try:
+                sock.sendto(data, (ip, self.settings.port))
+                self.stats["sent"] += 1
+            except OSError:
+                self.stats["send_errors"] += 1
