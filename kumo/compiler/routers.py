@@ -156,6 +156,8 @@ def _ha_extras(
     if not _is_ha(router):
         return True
     out.sysctls.add(Sysctl(ns, "net/netfilter/nf_conntrack_tcp_loose", "0"))
+    # Events for every entry, from the start: a standby becomes active.
+    out.sysctls.add(Sysctl(ns, "net/netfilter/nf_conntrack_events", "1"))
     active = router.gateway is not None and router.gateway.host == host
     if active:
         for port in ports:

@@ -21,6 +21,7 @@ from typing import Any
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.dataplane.driver import Dataplane
 from kumo.ha.liveness import Liveness, LivenessSettings
+from kumo.ha.statesync import StateSync, roles
 from tests.dataplane.rootlab import RootLab, sh
 
 PROBE = str(Path(__file__).resolve().parents[2] / "bench" / "probe.py")
@@ -43,6 +44,7 @@ class HaNode:
         self.ready = threading.Event()
         self.live = Liveness(host, lab.tunnel_ips[host], settings,
                              host_netns=lab.hosts[host], on_change=self.kick)  # fmt: skip
+        self.sync = StateSync(lab.tunnel_ips[host], settings.port + 1, host_netns=lab.hosts[host])
         self.wake = threading.Event()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -57,13 +59,15 @@ class HaNode:
         routers = {rid: r.gateway_hosts for rid, r in view.routers.items() if r.ha}
         self.live.configure(peers, routers)
 
-    def plan(self) -> HostPlan:
-        return compile_host(self.host, self.view(), ha_active=self.live.active(),
+    def plan(self, active: dict[str, str | None] | None = None) -> HostPlan:
+        active = self.live.active() if active is None else active
+        return compile_host(self.host, self.view(), ha_active=active,
                             lease_ms=round(self.settings.lease * 1000))  # fmt: skip
 
     def start(self) -> HaNode:
         self.configure()
         self.live.start()
+        self.sync.start()
         self.thread.start()
         assert self.ready.wait(20), "the first pass did not finish"
         return self
@@ -78,13 +82,16 @@ class HaNode:
             if self.stopped.is_set():
                 return
             self.configure()
-            result = self.dp.apply(self.plan())
+            active = self.live.active()
+            result = self.dp.apply(self.plan(active))
+            self.sync.update(*roles(self.host, self.view(), active))
             if not result.ok:
                 self.errors.append(str(dict(result.errors)))
                 time.sleep(0.05)
                 self.wake.set()
 
     def _halt(self) -> None:
+        self.sync.stop()
         self.stopped.set()
         self.wake.set()
         self.thread.join(timeout=10)

@@ -117,13 +117,17 @@ def _failover(
     """Run a UDP probe from the instance on a while ``action`` happens;
     (the largest gap between replies, the probe's result)."""
     probe = Probe(ha.instance(A), UPSTREAM, "udp", seconds=4.0)
+    stream = Probe(ha.instance(A), UPSTREAM, "tcp", seconds=4.0)
     time.sleep(1.5)
     at = time.monotonic()
     action()
     wait_for(lambda: ha.active(*skip) == {to}, timeout=5)
-    result = probe.result()
+    result, tcp = probe.result(), stream.result()
     replies = [t for t in result["replies"] if t >= at - 0.5]
     assert replies and replies[-1] > at + 1.0, "traffic did not continue after the failover"
+    # The established TCP connection continued (its conntrack entry was synced).
+    assert tcp["error"] is None, tcp["error"]
+    assert tcp["replies"] and tcp["replies"][-1] > at + 1.0, "the TCP stream stalled"
     times = [at - 0.5, *replies]
     return max(b - a for a, b in zip(times, times[1:], strict=False)), result
 
