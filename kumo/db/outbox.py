@@ -25,15 +25,21 @@ def append(session: Session, changes: list[Change]) -> int | None:
 
     The counter update row-locks ``outbox_counter`` until the transaction
     ends, so revisions are handed out in commit order. Several changes of
-    one object in one transaction collapse to the last one. Returns the
-    highest revision used, or None when there was nothing to append.
+    one object in one transaction collapse to the last one, sent to the
+    topics of all of them (a watcher that would have seen an earlier one
+    sees where the object ended up). Returns the highest revision used, or
+    None when there was nothing to append.
     """
     if not changes:
         return None
     last: dict[tuple[str, str], Change] = {}
     for change in changes:
-        last.pop((change.kind, change.object_id), None)
-        last[(change.kind, change.object_id)] = change
+        key = (change.kind, change.object_id)
+        earlier = last.pop(key, None)
+        if earlier is not None:
+            topics = tuple(dict.fromkeys([*change.topics, *earlier.topics]))
+            change = Change(change.kind, change.op, change.object_id, topics, change.body)
+        last[key] = change
     ordered = list(last.values())
     top = session.execute(
         update(OutboxCounter)

@@ -78,3 +78,21 @@ def test_same_object_twice_in_one_transaction_collapses(sqlite_url: str) -> None
         assert [(e.object_id, e.body["v"]) for e in events] == [("b", 1), ("a", 2)]
     finally:
         db.dispose()
+
+
+def test_a_collapsed_change_goes_to_the_topics_of_all(sqlite_url: str) -> None:
+    """A watcher of a topic only an earlier change named sees where the object ended up."""
+    db = Database(sqlite_url)
+    try:
+
+        def moved(uow: UnitOfWork) -> None:
+            uow.emit("thing", "upsert", "a", ("t:1", "host:old"), {"v": 1})
+            uow.emit("thing", "upsert", "a", ("t:1", "host:new"), {"v": 2})
+
+        run_in_transaction(db, moved)
+        with db.read_session() as s:
+            (event,) = s.scalars(select(OutboxEvent)).all()
+        assert event.body == {"v": 2}
+        assert event.topics == ["t:1", "host:new", "host:old"]
+    finally:
+        db.dispose()
