@@ -50,6 +50,11 @@ class Settings:
     agent_down_time: int = _env_int("KUMO_AGENT_DOWN_TIME", 15)
     """Seconds without a heartbeat after which an agent is reported dead."""
 
+    l3_ha: bool = os.environ.get("KUMO_L3_HA", "") not in ("", "0", "false")
+    """Whether a router created without ``ha`` is highly available (Neutron's ``l3_ha``)."""
+    max_l3_agents_per_router: int = _env_int("KUMO_MAX_L3_AGENTS_PER_ROUTER", 3)
+    """How many gateway agents host each HA router; 0 means every eligible one."""
+
     outbox_retention: int = _env_int("KUMO_OUTBOX_RETENTION", 200_000)
     """How many recent outbox events the watch feed keeps for resuming watchers."""
 
@@ -111,6 +116,8 @@ class Settings:
             raise ValueError(
                 f"VNI range {self.vni_min}-{self.vni_max}: must be within 1-{0xF000 - 1}"
             )
+        if self.max_l3_agents_per_router < 0:
+            raise ValueError("max_l3_agents_per_router must be 0 (every agent) or more")
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -28,15 +29,54 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--public-url", default=None, help="base URL clients should use")
     p.add_argument("--workers", type=int, default=1, help="API worker processes")
+    add_l3_options(p)
+
+
+def add_l3_options(p: argparse.ArgumentParser) -> None:
+    """Router options, shared with ``kumo up`` (which passes them on to serve)."""
+    p.add_argument(
+        "--l3-ha",
+        action="store_true",
+        default=None,
+        help="routers created without 'ha' are highly available",
+    )
+    p.add_argument(
+        "--max-l3-agents-per-router",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="gateway agents per HA router (default 3; 0: every gateway agent)",
+    )
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def l3_arguments(l3_ha: bool | None, max_agents: int | None) -> list[str]:
+    """The serve options for these router settings (None: the default)."""
+    out = ["--l3-ha"] if l3_ha else []
+    if max_agents is not None:
+        out += ["--max-l3-agents-per-router", str(max_agents)]
+    return out
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    l3: dict[str, Any] = {}
+    if args.l3_ha:
+        l3["l3_ha"] = True
+    if args.max_l3_agents_per_router is not None:
+        l3["max_l3_agents_per_router"] = args.max_l3_agents_per_router
     return Settings(
         state_dir=Path(args.state_dir).resolve(),
         database_url=args.database_url or os.environ.get("KUMO_DATABASE_URL") or None,
         host=args.host,
         port=args.port,
         public_url=args.public_url,
+        **l3,
     )
 
 
@@ -87,6 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "host": settings.host,
             "port": settings.port,
             "public_url": settings.public_url,
+            "l3_ha": settings.l3_ha,
+            "max_l3_agents_per_router": settings.max_l3_agents_per_router,
         }
     )
     uvicorn.run(

@@ -9,6 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from kumo.cli.serve import add_l3_options
+
 DEFAULT_DIR = os.environ.get("KUMO_LAB_DIR", "/var/lib/kumo/lab")
 
 
@@ -23,6 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--gateways", type=int, default=1, help="how many hosts (the last ones) are gateway hosts"
     )
     p.add_argument("--prefix", default="klab-", help=argparse.SUPPRESS)
+    add_l3_options(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the lab and remove everything it created")
@@ -79,6 +82,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             prefix=args.prefix,
             database_url=args.database_url,
             gateways=args.gateways,
+            l3_ha=bool(args.l3_ha),
+            max_l3_agents_per_router=args.max_l3_agents_per_router,
             console=console,
         )
     except BaseException:

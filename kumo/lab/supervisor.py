@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from kumo.cli.serve import l3_arguments
 from kumo.identity.authbody import password_auth
 from kumo.lab import build
 from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
@@ -34,6 +35,9 @@ class LabState:
     database_url: str | None = None
     gateways: int = 1
     """The last ``gateways`` hosts run with the gateway role."""
+    l3_ha: bool = False
+    max_l3_agents_per_router: int | None = None
+    """Router settings passed to ``kumo serve`` (None: its default)."""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -98,6 +102,8 @@ def up(
     database_url: str | None = None,
     console: Console | None = None,
     gateways: int = 1,
+    l3_ha: bool = False,
+    max_l3_agents_per_router: int | None = None,
 ) -> LabState:
     console = console or Console()
     if os.geteuid() != 0:
@@ -116,6 +122,8 @@ def up(
         state_dir=str(state_dir),
         database_url=database_url,
         gateways=max(0, min(gateways, hosts)),
+        l3_ha=l3_ha,
+        max_l3_agents_per_router=max_l3_agents_per_router,
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -144,6 +152,7 @@ def start_api(state: LabState) -> int:
     cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
+    cmd += l3_arguments(state.l3_ha, state.max_l3_agents_per_router)
     log = Path(state.state_dir) / "logs" / "api.log"
     api = _spawn(cmd, log)
     state.pids["api"] = api.pid
