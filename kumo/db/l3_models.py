@@ -1,4 +1,4 @@
-"""L3 rows: routers, their gateway-agent binding, and floating IPs.
+"""L3 rows: routers, their gateway-agent bindings, and floating IPs.
 
 A router's ports (interfaces, gateway, centralized SNAT) are ordinary
 ports whose ``device_id`` is the router id; only the gateway port is
@@ -7,7 +7,7 @@ named here, so that the gateway can be found without a search.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kumo.db.base import Base, StandardAttrs, new_uuid
@@ -32,16 +32,24 @@ class Router(StandardAttrs, Base):
 
 
 class RouterAgentBinding(Base):
-    """Which gateway agent hosts a router (its gateway, SNAT and, for a
-    centralized router, its interfaces); one row per scheduled router."""
+    """Which gateway agents host a router (its gateway, SNAT and, for a
+    centralized router, its interfaces): one row per (router, agent).
+
+    A router that is not HA has one row; an HA router has one per agent it
+    is scheduled to. ``priority`` orders them (lowest first: the preferred
+    initial active). ``ha_state`` is what the agent last reported for an HA
+    router (``active`` or ``standby``), null until it reports.
+    """
 
     __tablename__ = "router_agent_bindings"
     router_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True
     )
     agent_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("agents.id", ondelete="CASCADE"), index=True
+        String(36), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    ha_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class FloatingIP(StandardAttrs, Base):

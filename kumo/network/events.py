@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,7 +12,7 @@ from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.network import tags as taglib
-from kumo.network.l3_views import render_floatingips, render_routers
+from kumo.network.l3_views import GATEWAY_HOSTS, render_floatingips, render_watch_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -75,9 +77,18 @@ def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") ->
     return body
 
 
-def router(uow: UnitOfWork, r: Router, op: str = "upsert") -> dict[str, object]:
-    body = render_routers(uow.session, [r])[0]
-    uow.emit("router", op, r.id, (f"router:{r.id}",), body)
+def router(
+    uow: UnitOfWork, r: Router, op: str = "upsert", old_hosts: Sequence[str] = ()
+) -> dict[str, object]:
+    """Emit a router with its ``kumo_gateway_hosts``: to ``router:R`` and to
+    ``host:H`` of every gateway host, now and before (``old_hosts``), so a
+    host the router left sees it go."""
+    body = render_watch_routers(uow.session, [r])[0]
+    topics = [f"router:{r.id}"]
+    for host in [*body[GATEWAY_HOSTS], *old_hosts]:
+        if host and f"host:{host}" not in topics:
+            topics.append(f"host:{host}")
+    uow.emit("router", op, r.id, tuple(topics), body)
     return body
 
 

@@ -1,23 +1,33 @@
-"""Gateway hosts: which agent hosts a router, and what follows from it.
+"""Gateway hosts: which agents host a router, and what follows from it.
 
 An agent is a gateway candidate when its ``configurations`` say
 ``"gateway": true``; it is eligible while alive and ``admin_state_up``.
 A router needs a host when it has a gateway or is centralized
-(``distributed`` false). ``sync`` is level-triggered: it keeps an eligible
-binding, otherwise binds the eligible agent hosting the fewest routers
-(ties by host name), keeps a stale binding when no agent is eligible, and
-then makes the router's ports match:
+(``distributed`` false). A router that is not HA is bound to one agent;
+an HA router to ``max_l3_agents_per_router`` of them (0: every eligible
+one), in ``priority`` order. ``sync`` is level-triggered. Scheduling
+(``plan``) keeps the eligible bindings in their order, fills the free
+places with the eligible agents hosting the fewest routers (ties by host
+name), appended last, and keeps an ineligible binding only while no such
+agent is left to take its place (its host may come back). Then the
+router's ports follow its active host:
 
-- the gateway port and the centralized SNAT ports are bound to the host;
-- a centralized router's interfaces are bound to the host, a distributed
+- the active host is the first bound agent that is alive and reported
+  ``active`` (HA routers only), else the first eligible one, else the first;
+- the gateway port and the centralized SNAT ports are bound to it;
+- a centralized router's interfaces are bound to it, a distributed
   router's interfaces are not (they exist on every host);
 - a distributed router with a gateway and SNAT has one SNAT port
   (``network:router_centralized_snat``) per interface subnet.
+
+When its bindings change, the router is emitted (``events.router``) to
+its hosts before and after.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,7 +39,11 @@ from kumo.db.l3_models import Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, NotFound, not_found
-from kumo.network import l3_ports, ports
+from kumo.network import events, l3_ports, ports
+
+HA_STATES = ("active", "standby")
+UNKNOWN = "unknown"
+Bound = tuple[RouterAgentBinding, Agent]
 
 
 def is_gateway(agent: Agent) -> bool:
@@ -55,53 +69,132 @@ def loads(session: Session) -> dict[str, int]:
     return {agent_id: int(n) for agent_id, n in session.execute(q)}
 
 
-def choose(session: Session, settings: Settings) -> Agent | None:
-    """The eligible gateway agent hosting the fewest routers (ties: host name)."""
-    now = utcnow()
-    candidates = [a for a in session.scalars(select(Agent)) if eligible(a, settings, now)]
+def candidates(session: Session, settings: Settings, now: dt.datetime) -> list[Agent]:
+    """Eligible gateway agents, hosting the fewest routers first (ties: host name)."""
+    found = [a for a in session.scalars(select(Agent)) if eligible(a, settings, now)]
     load = loads(session)
-    return min(candidates, key=lambda a: (load.get(a.id, 0), a.host, a.id), default=None)
+    return sorted(found, key=lambda a: (load.get(a.id, 0), a.host, a.id))
 
 
-def hosting(session: Session, router_id: str) -> Agent | None:
-    agent_id = session.scalar(
-        select(RouterAgentBinding.agent_id).where(RouterAgentBinding.router_id == router_id)
+def bindings(session: Session, router_id: str) -> list[Bound]:
+    """The router's bindings with their agents, in priority order."""
+    b = RouterAgentBinding
+    q = (
+        select(b, Agent)
+        .join(Agent, Agent.id == b.agent_id)
+        .where(b.router_id == router_id)
+        .order_by(b.priority, b.agent_id)
     )
-    return session.get(Agent, agent_id) if agent_id else None
+    return [(row, agent) for row, agent in session.execute(q)]
 
 
-def bind(session: Session, router_id: str, agent: Agent | None) -> None:
-    row = session.get(RouterAgentBinding, router_id)
-    if agent is None:
-        if row is not None:
+def plan(
+    router: Router, settings: Settings, bound: Sequence[tuple[str, bool]], spares: Sequence[str]
+) -> list[str]:
+    """The agent ids a router should be bound to, in priority order.
+
+    ``bound``: (agent id, eligible) of its bindings in priority order;
+    ``spares``: the eligible agents not bound to it, best first.
+    """
+    if not needs_host(router):
+        return []
+    live = [a for a, ok in bound if ok]
+    dead = [a for a, ok in bound if not ok]
+    if not router.ha:
+        return (live or list(spares[:1]) or dead)[:1]
+    wanted = settings.max_l3_agents_per_router or len(live) + len(dead) + len(spares)
+    free = max(0, wanted - len(live))
+    added = list(spares[:free])
+    return live + added + dead[: free - len(added)]
+
+
+def _apply(
+    session: Session, router_id: str, rows: list[Bound], agent_ids: list[str]
+) -> list[Bound]:
+    have = {row.agent_id: (row, agent) for row, agent in rows}
+    for agent_id, (row, _) in have.items():
+        if agent_id not in agent_ids:
             session.delete(row)
-    elif row is None:
-        session.add(RouterAgentBinding(router_id=router_id, agent_id=agent.id))
-    else:
-        row.agent_id = agent.id
+    out: list[Bound] = []
+    for priority, agent_id in enumerate(agent_ids):
+        if agent_id in have:
+            row, agent = have[agent_id]
+            if row.priority != priority:
+                row.priority = priority
+        else:
+            row = RouterAgentBinding(router_id=router_id, agent_id=agent_id, priority=priority)
+            session.add(row)
+            found = session.get(Agent, agent_id)
+            assert found is not None
+            agent = found
+        out.append((row, agent))
     session.flush()
+    return out
+
+
+def _schedule(
+    session: Session, settings: Settings, router: Router, rows: list[Bound], now: dt.datetime
+) -> list[Bound]:
+    """Bind the router as ``plan`` says; returns the new bindings."""
+    bound_ids = {row.agent_id for row, _ in rows}
+    spares = [a.id for a in candidates(session, settings, now) if a.id not in bound_ids]
+    wanted = plan(
+        router, settings, [(row.agent_id, eligible(a, settings, now)) for row, a in rows], spares
+    )
+    if wanted == [row.agent_id for row, _ in rows]:
+        return rows
+    return _apply(session, router.id, rows, wanted)
+
+
+def active_host(router: Router, rows: list[Bound], settings: Settings, now: dt.datetime) -> str:
+    """The host the router's gateway and SNAT ports belong on ("" when unbound)."""
+    if router.ha:
+        for row, agent in rows:
+            if row.ha_state == "active" and alive(agent, settings, now):
+                return agent.host
+    for _, agent in rows:
+        if eligible(agent, settings, now):
+            return agent.host
+    return rows[0][1].host if rows else ""
+
+
+def ha_state(
+    router: Router, row: RouterAgentBinding, agent: Agent, settings: Settings, now: dt.datetime
+) -> str | None:
+    """What ``l3-agents`` shows: null for a router that is not HA, else the
+    reported state, or ``unknown`` before a report or while the agent is dead."""
+    if not router.ha:
+        return None
+    if row.ha_state in HA_STATES and alive(agent, settings, now):
+        return row.ha_state
+    return UNKNOWN
 
 
 def sync(uow: UnitOfWork, settings: Settings, router: Router, *, schedule: bool = True) -> None:
-    """Make the router's binding, port hosts and SNAT ports what its state asks for.
+    """Make the router's bindings, port hosts and SNAT ports what its state asks for.
 
-    ``schedule=False`` keeps the binding as it is (an admin just removed it).
+    ``schedule=False`` keeps the bindings as they are (an admin just changed
+    them, or an agent reported a state) and only makes the ports follow.
     """
     s = uow.session
-    agent = hosting(s, router.id)
+    now = utcnow()
+    rows = bindings(s, router.id)
+    before = [agent.host for _, agent in rows]
     if schedule:
-        if not needs_host(router):
-            agent = None
-        elif agent is None or not eligible(agent, settings):
-            agent = choose(s, settings) or agent
-        bind(s, router.id, agent)
-    host = agent.host if agent is not None else ""
+        rows = _schedule(s, settings, router, rows, now)
+    if not router.ha:
+        for row, _ in rows:
+            if row.ha_state is not None:
+                row.ha_state = None
+    host = active_host(router, rows, settings, now)
     _sync_snat(uow, settings, router)
     for port in list(s.scalars(select(Port).where(Port.device_id == router.id))):
         if port.device_owner in (l3_ports.GATEWAY, l3_ports.SNAT, l3_ports.INTERFACE):
             ports.bind_host(uow, port, host)
         elif port.device_owner == l3_ports.INTERFACE_DISTRIBUTED:
             ports.bind_host(uow, port, "")
+    if [agent.host for _, agent in rows] != before:
+        events.router(uow, router, old_hosts=before)
 
 
 def _sync_snat(uow: UnitOfWork, settings: Settings, router: Router) -> None:
@@ -152,7 +245,8 @@ def _locked_router(session: Session, router_id: str) -> Router:
 
 
 def add_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: str) -> None:
-    """Host ``router_id`` on the agent (moving it from any other)."""
+    """Host ``router_id`` on the agent: an HA router gains a binding (last in
+    priority), any other router moves there from its agent."""
     s = uow.session
     agent = s.get(Agent, agent_id)
     if agent is None:
@@ -167,22 +261,34 @@ def add_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: st
             f"Failed scheduling router {router_id} to the L3 Agent {agent_id}.",
             kind="RouterSchedulingFailed",
         )
-    bind(s, router.id, agent)
+    rows = bindings(s, router.id)
+    current = [row.agent_id for row, _ in rows]
+    if agent.id not in current:
+        _apply(s, router.id, rows, [*current, agent.id] if router.ha else [agent.id])
     sync(uow, settings, router, schedule=False)
+    _emit_if_moved(uow, router, rows)
 
 
 def remove_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: str) -> None:
-    """Unschedule; the next router update schedules it again."""
+    """Remove the agent's binding; the next router update schedules it again."""
     s = uow.session
     router = _locked_router(s, router_id)
-    current = hosting(s, router.id)
-    if current is None or current.id != agent_id:
+    rows = bindings(s, router.id)
+    current = [row.agent_id for row, _ in rows]
+    if agent_id not in current:
         raise Conflict(
             f"The router {router_id} is not hosted by L3 agent {agent_id}.",
             kind="RouterNotHostedByL3Agent",
         )
-    bind(s, router.id, None)
+    _apply(s, router.id, rows, [a for a in current if a != agent_id])
     sync(uow, settings, router, schedule=False)
+    _emit_if_moved(uow, router, rows)
+
+
+def _emit_if_moved(uow: UnitOfWork, router: Router, before: list[Bound]) -> None:
+    old = [agent.host for _, agent in before]
+    if [agent.host for _, agent in bindings(uow.session, router.id)] != old:
+        events.router(uow, router, old_hosts=old)
 
 
 def routers_on(session: Session, agent_id: str) -> list[Router]:

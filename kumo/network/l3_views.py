@@ -2,7 +2,10 @@
 
 ``render_routers`` and ``render_floatingips`` read what the views need in
 bulk (gateway ports and their addresses, associated ports, tags: one query
-each), for the API, the outbox and watch snapshots alike.
+each), for the API, the outbox and watch snapshots alike. The watch feed's
+router bodies (``render_watch_routers``) add one key the API never shows:
+``kumo_gateway_hosts``, the hosts of the router's gateway agents in
+priority order.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.agent_models import Agent
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
 from kumo.db.network_models import Port
 from kumo.network import tags as taglib
 from kumo.network.views import ts
+
+GATEWAY_HOSTS = "kumo_gateway_hosts"
+"""The watch-only router key naming its gateway hosts (agents rely on this name)."""
 
 
 def _std(obj: Router | FloatingIP, tags: list[str]) -> dict[str, Any]:
@@ -103,6 +110,32 @@ def render_routers(session: Session, routers: list[Router]) -> list[dict[str, An
     gw = _ports(session, {r.gw_port_id for r in routers if r.gw_port_id})
     tags = taglib.tags_for(session, [r.id for r in routers])
     return [router_view(r, gw.get(r.gw_port_id or ""), tags.get(r.id, [])) for r in routers]
+
+
+def gateway_hosts(session: Session, router_ids: list[str]) -> dict[str, list[str]]:
+    """Each router's gateway hosts (its bound agents' hosts), in priority order."""
+    if not router_ids:
+        return {}
+    b = RouterAgentBinding
+    q = (
+        select(b.router_id, Agent.host)
+        .join(Agent, Agent.id == b.agent_id)
+        .where(b.router_id.in_(router_ids))
+        .order_by(b.router_id, b.priority, b.agent_id)
+    )
+    out: dict[str, list[str]] = {}
+    for router_id, host in session.execute(q):
+        out.setdefault(router_id, []).append(host)
+    return out
+
+
+def render_watch_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
+    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``."""
+    hosts = gateway_hosts(session, [r.id for r in routers])
+    return [
+        {**view, GATEWAY_HOSTS: hosts.get(r.id, [])}
+        for r, view in zip(routers, render_routers(session, routers), strict=True)
+    ]
 
 
 def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:

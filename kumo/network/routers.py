@@ -1,7 +1,7 @@
 """Routers: create, update, delete; the external gateway and extra routes.
 
 Every write ends with ``l3_scheduler.sync``, which makes the router's
-gateway-agent binding, port hosts and SNAT ports what the router asks for.
+gateway-agent bindings, port hosts and SNAT ports what the router asks for.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def create(
             validate.boolean(body, "admin_state_up") if "admin_state_up" in body else True
         ),
         distributed=validate.boolean(body, "distributed") if "distributed" in body else True,
-        ha=validate.boolean(body, "ha") if "ha" in body else False,
+        ha=validate.boolean(body, "ha") if "ha" in body else settings.l3_ha,
         availability_zone_hints=[
             validate.string({"hint": h}, "hint")
             for h in validate.list_of(
@@ -109,10 +109,16 @@ def update(
         router.name = validate.string(body, "name")
     if "description" in body:
         router.description = validate.string(body, "description")
+    if "admin_state_up" in body:
+        up = validate.boolean(body, "admin_state_up")
+    else:
+        up = router.admin_state_up
     for key in ("distributed", "ha"):
         if key in body:
             value = validate.boolean(body, key)
-            if value != getattr(router, key) and router.admin_state_up:
+            # The state the update leaves: one request may set admin_state_up
+            # false and convert the router.
+            if value != getattr(router, key) and up:
                 raise BadRequest(
                     f"Bad router request: Cannot change the '{key}' attribute of active "
                     "routers. Please set router admin_state_up to False prior to upgrade."
@@ -120,8 +126,7 @@ def update(
             setattr(router, key, value)
     if "distributed" in body:
         _interface_owners(uow, router)
-    if "admin_state_up" in body:
-        router.admin_state_up = validate.boolean(body, "admin_state_up")
+    router.admin_state_up = up
     if "external_gateway_info" in body:
         set_gateway(uow, settings, ctx, router, body["external_gateway_info"], "update_router")
     if "routes" in body:
@@ -159,9 +164,9 @@ def remove(
     clear_gateway(uow, router)
     for port in router_ports(s, router.id, l3_ports.ROUTER_OWNERS):
         ports.delete_owned(uow, port)
-    s.execute(delete(RouterAgentBinding).where(RouterAgentBinding.router_id == router.id))
     s.flush()
-    events.router(uow, router, "delete")
+    events.router(uow, router, "delete")  # to its gateway hosts too, before unbinding
+    s.execute(delete(RouterAgentBinding).where(RouterAgentBinding.router_id == router.id))
     taglib.delete_tags(s, router.id)
     s.delete(router)
 

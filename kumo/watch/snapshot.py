@@ -1,4 +1,10 @@
-"""A consistent snapshot of every object in a set of topics, with its revision."""
+"""A consistent snapshot of every object in a set of topics, with its revision.
+
+The objects are what the watch feed sends to those topics: ``host:H`` holds
+the ports bound to H, the floating IPs of those ports and the routers of
+the gateway agents on H; ``router:R`` the router, its ports and floating
+IPs. Router bodies carry ``kumo_gateway_hosts``.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,14 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
-from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.outbox_models import OutboxCounter
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
-from kumo.network.l3_views import render_floatingips, render_routers
+from kumo.network.l3_views import render_floatingips, render_watch_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -66,9 +72,16 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port
     fips: dict[str, FloatingIP] = {}
+    if routers or hosts:
+        # with host:H, the routers of H's gateway agents (the objects alone:
+        # their ports and floating IPs come with router:R)
+        b = RouterAgentBinding
+        on_hosts = select(b.router_id).join(Agent, Agent.id == b.agent_id)
+        on_hosts = on_hosts.where(Agent.host.in_(hosts))
+        q = select(Router).where(Router.id.in_(routers) | Router.id.in_(on_hosts))
+        found = list(s.scalars(q.order_by(Router.created_at, Router.id)))
+        out.extend({"kind": "router", **body} for body in render_watch_routers(s, found))
     if routers:
-        found = list(s.scalars(select(Router).where(Router.id.in_(routers))))
-        out.extend({"kind": "router", **body} for body in render_routers(s, found))
         for port in s.scalars(select(Port).where(Port.device_id.in_(routers))):
             ports[port.id] = port
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id.in_(routers))):

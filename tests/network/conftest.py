@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,18 @@ class Cloud(ApiCloud):
         return r.json()
 
 
-@pytest.fixture
-def cloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
-    runtime = Runtime.open(Settings(state_dir=tmp_path / "state", database_url=db_url))
+@contextmanager
+def open_cloud(db_url: str, tmp_path: Path, **settings: Any) -> Iterator[Cloud]:
+    """A cloud on ``db_url`` whose settings differ from the defaults by ``settings``."""
+    runtime = Runtime.open(Settings(state_dir=tmp_path / "state", database_url=db_url, **settings))
     password = runtime.identity.bootstrap()
     assert password
     with TestClient(create_app(runtime)) as client:
         yield Cloud(client, runtime, password)
     runtime.close()
+
+
+@pytest.fixture
+def cloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    with open_cloud(db_url, tmp_path) as made:
+        yield made

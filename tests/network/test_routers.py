@@ -488,11 +488,14 @@ def test_router_and_router_port_events(cloud: Cloud) -> None:
     r = router(cloud, h)
     made = events(cloud, "router", r["id"])
     assert [(e.op, e.topics) for e in made] == [("upsert", [f"router:{r['id']}"])]
-    assert made[0].body == r
+    assert made[0].body == {**r, "kumo_gateway_hosts": []}  # unbound: no gateway
     info = {"network_id": ext["network"]["id"]}
     put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}})
     last = events(cloud, "router", r["id"])[-1]
     assert last.body["external_gateway_info"]["network_id"] == ext["network"]["id"]
+    # scheduled: its gateway host sees it
+    assert last.body["kumo_gateway_hosts"] == ["gw-a"]
+    assert last.topics == [f"router:{r['id']}", "host:gw-a"]
     assert last.body["distributed"] is True  # the admin body
     (gw,) = ports_of(cloud, r["id"])
     gw_event = events(cloud, "port", gw["id"])[-1]

@@ -1,8 +1,9 @@
 """Networking v2.0: the l3_agent_scheduler extension (admin only).
 
-``/v2.0/routers/{id}/l3-agents`` lists the gateway agent hosting a router;
-``/v2.0/agents/{id}/l3-routers`` lists, adds (moves) and removes the
-routers an agent hosts.
+``/v2.0/routers/{id}/l3-agents`` lists the gateway agents hosting a router
+in priority order (with each one's ``ha_state`` for an HA router);
+``/v2.0/agents/{id}/l3-routers`` lists, adds and removes the routers an
+agent hosts (adding moves a router that is not HA).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kumo.api.networking.query import list_response
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.db.agent_models import Agent
+from kumo.db.base import utcnow
 from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, Forbidden, not_found
 from kumo.network import agents, l3_scheduler, routers, validate
@@ -36,10 +38,16 @@ def list_l3_agents(
 ) -> Response:
     _admin(ctx, "get_l3-agents")
     rt = request.app.state.runtime
+    now = utcnow()
     with rt.db.read_session() as s:
-        routers.load(s, ctx, router_id)
-        agent = l3_scheduler.hosting(s, router_id)
-        items = [] if agent is None else [{**agents.view(agent, rt.settings), "ha_state": None}]
+        found = routers.load(s, ctx, router_id)
+        items = [
+            {
+                **agents.view(agent, rt.settings, now),
+                "ha_state": l3_scheduler.ha_state(found, row, agent, rt.settings, now),
+            }
+            for row, agent in l3_scheduler.bindings(s, router_id)
+        ]
     return list_response(request, "agents", items)
 
 

@@ -735,6 +735,8 @@ def upgrade() -> None:
         "router_agent_bindings",
         sa.Column("router_id", sa.String(length=36), nullable=False),
         sa.Column("agent_id", sa.String(length=36), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("ha_state", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agents.id"],
@@ -747,7 +749,7 @@ def upgrade() -> None:
             name=op.f("fk_router_agent_bindings_router_id_routers"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("router_id", name=op.f("pk_router_agent_bindings")),
+        sa.PrimaryKeyConstraint("router_id", "agent_id", name=op.f("pk_router_agent_bindings")),
     )
     with op.batch_alter_table("router_agent_bindings", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,235 @@
+"""HA routers over HTTP (the l3-ha extension): ``ha`` on create and update,
+one binding per gateway agent in priority order, ``ha_state`` in
+``l3-agents``, the watch feed's ``kumo_gateway_hosts`` and ``host:H`` topics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kumo.watch import snapshot
+from tests.network.conftest import Cloud, N, open_cloud
+from tests.network.test_routers import (
+    add_if,
+    error,
+    events,
+    external,
+    internal,
+    ports_of,
+    put,
+    register_agent,
+    router,
+)
+
+GATEWAY_OWNERS = ("network:router_gateway", "network:router_centralized_snat")
+
+
+def l3_agents(cloud: Cloud, router_id: str) -> list[tuple[str, str | None]]:
+    """(host, ha_state) of the agents hosting the router, in priority order."""
+    r = cloud.c.get(f"{N}/routers/{router_id}/l3-agents", headers=cloud.admin)
+    assert r.status_code == 200, r.text
+    return [(a["host"], a["ha_state"]) for a in r.json()["agents"]]
+
+
+def gateway_hosts(cloud: Cloud, router_id: str) -> set[str]:
+    """The ``binding:host_id`` of the router's gateway and SNAT ports."""
+    return {
+        p["binding:host_id"]
+        for p in ports_of(cloud, router_id)
+        if p["device_owner"] in GATEWAY_OWNERS
+    }
+
+
+def three_gateways(cloud: Cloud) -> list[dict[str, Any]]:
+    register_agent(cloud, "compute1", gateway=False)
+    return [register_agent(cloud, f"gw-{x}") for x in "abc"]
+
+
+# -- the ha attribute ----------------------------------------------------------------
+
+
+def test_ha_default_policy_and_extension(cloud: Cloud) -> None:
+    assert router(cloud, cloud.admin)["ha"] is False  # l3_ha is off by default
+    assert router(cloud, cloud.admin, ha=True)["ha"] is True
+    alice = cloud.member("alice")
+    r = cloud.c.post(N + "/routers", headers=alice, json={"router": {"ha": True}})
+    assert error(r, 403) == "PolicyNotAuthorized"
+    mine = router(cloud, alice)
+    assert "ha" not in mine
+    down = {"admin_state_up": False, "ha": True}
+    assert error(put(cloud, alice, f"/routers/{mine['id']}", {"router": down}), 403) == (
+        "PolicyNotAuthorized"
+    )
+    exts = cloud.c.get(N + "/extensions", headers=alice).json()["extensions"]
+    assert "l3-ha" in {e["alias"] for e in exts}
+
+
+def test_l3_ha_setting_is_the_default(db_url: str, tmp_path: Path) -> None:
+    with open_cloud(db_url, tmp_path, l3_ha=True) as ha_cloud:
+        assert router(ha_cloud, ha_cloud.admin)["ha"] is True
+        assert router(ha_cloud, ha_cloud.admin, ha=False)["ha"] is False
+        # members get the default without naming it
+        bob = ha_cloud.member("bob")
+        made = router(ha_cloud, bob)
+        shown = ha_cloud.c.get(f"{N}/routers/{made['id']}", headers=ha_cloud.admin)
+        assert shown.json()["router"]["ha"] is True
+
+
+def test_conversion_only_while_admin_state_down(cloud: Cloud) -> None:
+    gws = three_gateways(cloud)
+    ext = external(cloud)
+    h = cloud.admin
+    r = router(cloud, h, external_gateway_info={"network_id": ext["network"]["id"]})
+    assert l3_agents(cloud, r["id"]) == [("gw-a", None)]
+    path = f"/routers/{r['id']}"
+    refused = put(cloud, h, path, {"router": {"ha": True}})
+    assert error(refused, 400) == "BadRequest"
+    assert "admin_state_up" in refused.json()["NeutronError"]["message"]
+    assert put(cloud, h, path, {"router": {"ha": False}}).status_code == 200  # no change
+
+    # one request may take the router down and convert it
+    done = put(cloud, h, path, {"router": {"ha": True, "admin_state_up": False}})
+    assert done.status_code == 200, done.text
+    assert done.json()["router"]["ha"] is True
+    # scheduling ran again: the old agent first, then the least loaded
+    assert l3_agents(cloud, r["id"]) == [
+        ("gw-a", "unknown"),
+        ("gw-b", "unknown"),
+        ("gw-c", "unknown"),
+    ]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-a"}
+    back = put(cloud, h, path, {"router": {"ha": False}})
+    assert back.status_code == 200 and back.json()["router"]["ha"] is False
+    assert l3_agents(cloud, r["id"]) == [("gw-a", None)]
+    put(cloud, h, path, {"router": {"admin_state_up": True}})
+    assert error(put(cloud, h, path, {"router": {"ha": True}}), 400) == "BadRequest"
+    assert len(gws) == 3
+
+
+# -- bindings ------------------------------------------------------------------------
+
+
+def test_ha_routers_are_bound_to_several_agents(cloud: Cloud) -> None:
+    three_gateways(cloud)
+    ext = external(cloud)
+    gw = {"network_id": ext["network"]["id"]}
+    h = cloud.admin
+    plain = router(cloud, h, external_gateway_info=gw)
+    assert l3_agents(cloud, plain["id"]) == [("gw-a", None)]
+    ha = router(cloud, h, ha=True, external_gateway_info=gw)
+    # every gateway agent (three of three), the least loaded first
+    assert l3_agents(cloud, ha["id"]) == [
+        ("gw-b", "unknown"),
+        ("gw-c", "unknown"),
+        ("gw-a", "unknown"),
+    ]
+    # not yet reported: the gateway port is on the first agent's host
+    assert gateway_hosts(cloud, ha["id"]) == {"gw-b"}
+    # without a gateway a distributed router needs no host, HA or not
+    assert l3_agents(cloud, router(cloud, h, ha=True)["id"]) == []
+    # centralized HA routers are scheduled too
+    central = router(cloud, h, ha=True, distributed=False)
+    assert len(l3_agents(cloud, central["id"])) == 3
+
+
+def test_max_l3_agents_per_router(db_url: str, tmp_path: Path) -> None:
+    with open_cloud(db_url, tmp_path, max_l3_agents_per_router=2) as two:
+        agents = three_gateways(two)
+        ext2 = external(two)
+        first = router(two, two.admin, ha=True, external_gateway_info={"network_id": ext2["network"]["id"]})  # fmt: skip
+        second = router(two, two.admin, ha=True, external_gateway_info={"network_id": ext2["network"]["id"]})  # fmt: skip
+        assert [x for x, _ in l3_agents(two, first["id"])] == ["gw-a", "gw-b"]
+        assert [x for x, _ in l3_agents(two, second["id"])] == ["gw-c", "gw-a"]
+        hosted = two.c.get(f"{N}/agents/{agents[0]['id']}/l3-routers", headers=two.admin)
+        listed = hosted.json()["routers"]
+        assert {x["id"] for x in listed} == {first["id"], second["id"]}
+        assert all("kumo_gateway_hosts" not in x for x in listed)
+
+
+def test_distributed_ha_router_has_ha_snat(cloud: Cloud) -> None:
+    three_gateways(cloud)
+    ext = external(cloud)
+    h = cloud.admin
+    inner = internal(cloud, h, "10.0.1.0/24")
+    r = router(cloud, h, ha=True, distributed=True)
+    assert (r["ha"], r["distributed"]) == (True, True)
+    add_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"])
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": {"network_id": ext["network"]["id"]}}})  # fmt: skip
+    assert len(l3_agents(cloud, r["id"])) == 3
+    owners = sorted(p["device_owner"] for p in ports_of(cloud, r["id"]))
+    assert owners == [
+        "network:router_centralized_snat",
+        "network:router_gateway",
+        "network:router_interface_distributed",
+    ]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-a"}
+    interfaces = [p for p in ports_of(cloud, r["id"]) if p["device_owner"].endswith("distributed")]
+    assert [p["binding:host_id"] for p in interfaces] == [""]
+
+
+def test_scheduler_extension_on_ha_routers(db_url: str, tmp_path: Path) -> None:
+    with open_cloud(db_url, tmp_path, max_l3_agents_per_router=2) as two:
+        a, b, c = three_gateways(two)
+        ext = external(two)
+        r = router(two, two.admin, ha=True, external_gateway_info={"network_id": ext["network"]["id"]})  # fmt: skip
+        assert [x for x, _ in l3_agents(two, r["id"])] == ["gw-a", "gw-b"]
+        added = two.c.post(
+            f"{N}/agents/{c['id']}/l3-routers", headers=two.admin, json={"router_id": r["id"]}
+        )
+        assert added.status_code == 201, added.text
+        assert [x for x, _ in l3_agents(two, r["id"])] == ["gw-a", "gw-b", "gw-c"]
+        again = two.c.post(
+            f"{N}/agents/{c['id']}/l3-routers", headers=two.admin, json={"router_id": r["id"]}
+        )
+        assert again.status_code == 201
+        assert [x for x, _ in l3_agents(two, r["id"])] == ["gw-a", "gw-b", "gw-c"]
+        gone = two.c.delete(f"{N}/agents/{a['id']}/l3-routers/{r['id']}", headers=two.admin)
+        assert gone.status_code == 204
+        assert [x for x, _ in l3_agents(two, r["id"])] == ["gw-b", "gw-c"]
+        assert gateway_hosts(two, r["id"]) == {"gw-b"}
+        twice = two.c.delete(f"{N}/agents/{a['id']}/l3-routers/{r['id']}", headers=two.admin)
+        assert error(twice, 409) == "RouterNotHostedByL3Agent"
+        # the binding change reached the host the router left
+        last = events(two, "router", r["id"])[-1]
+        assert last.body["kumo_gateway_hosts"] == ["gw-b", "gw-c"]
+        assert {"host:gw-a", "host:gw-b", "host:gw-c"} <= set(last.topics)
+        assert b["id"] != a["id"]
+
+
+# -- the watch feed ------------------------------------------------------------------
+
+
+def test_watch_bodies_name_the_gateway_hosts(cloud: Cloud) -> None:
+    three_gateways(cloud)
+    ext = external(cloud)
+    h = cloud.admin
+    r = router(cloud, h, ha=True, external_gateway_info={"network_id": ext["network"]["id"]})
+    public = cloud.c.get(f"{N}/routers/{r['id']}", headers=h).json()["router"]
+    assert "kumo_gateway_hosts" not in public and "kumo_gateway_hosts" not in r
+    listed = cloud.c.get(f"{N}/routers", headers=h).json()["routers"]
+    assert all("kumo_gateway_hosts" not in x for x in listed)
+
+    last = events(cloud, "router", r["id"])[-1]
+    assert last.body["kumo_gateway_hosts"] == ["gw-a", "gw-b", "gw-c"]
+    assert set(last.topics) == {f"router:{r['id']}", "host:gw-a", "host:gw-b", "host:gw-c"}
+    assert {k: v for k, v in last.body.items() if k != "kumo_gateway_hosts"} == public
+
+    db, settings = cloud.rt.db, cloud.rt.settings
+    _, objects = snapshot.take(db, settings, frozenset({"host:gw-b"}))
+    routers = [o for o in objects if o["kind"] == "router"]
+    assert [o["id"] for o in routers] == [r["id"]]
+    assert routers[0]["kumo_gateway_hosts"] == ["gw-a", "gw-b", "gw-c"]
+    _, objects = snapshot.take(db, settings, frozenset({f"router:{r['id']}", "host:gw-a"}))
+    assert [o["id"] for o in objects if o["kind"] == "router"] == [r["id"]]  # once
+    _, objects = snapshot.take(db, settings, frozenset({"host:compute1"}))
+    assert [o for o in objects if o["kind"] == "router"] == []
+
+    unbound = router(cloud, h)
+    _, objects = snapshot.take(db, settings, frozenset({f"router:{unbound['id']}"}))
+    assert [o["kumo_gateway_hosts"] for o in objects if o["kind"] == "router"] == [[]]
+
+    assert cloud.c.delete(f"{N}/routers/{unbound['id']}", headers=h).status_code == 204
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
+    cleared = events(cloud, "router", r["id"])[-1]
+    assert cleared.body["kumo_gateway_hosts"] == []  # needs no host now: unbound
+    assert {"host:gw-a", "host:gw-b", "host:gw-c"} <= set(cleared.topics)
