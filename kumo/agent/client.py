@@ -105,6 +105,10 @@ class ApiClient:
             "/internal/v1/ports/status", {"host": self.config.host, "active": active, "down": down}
         )
 
+    def report_ha(self, agent_id: str, states: dict[str, str]) -> None:
+        """The HA state of this host's gateway for each router: ``active`` or ``standby``."""
+        self._post(f"/internal/v1/agents/{agent_id}/ha-states", {"ha_states": states})
+
     def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
         r = self._http.get(
             self.base + "/internal/v1/list",

@@ -295,3 +295,32 @@ def routers_on(session: Session, agent_id: str) -> list[Router]:
     hosted = select(RouterAgentBinding.router_id).where(RouterAgentBinding.agent_id == agent_id)
     q = select(Router).where(Router.id.in_(hosted)).order_by(Router.created_at, Router.id)
     return list(session.scalars(q))
+
+
+# -- HA state reports ----------------------------------------------------------------
+
+
+def report_states(
+    uow: UnitOfWork, settings: Settings, agent_id: str, states: dict[str, str]
+) -> list[str]:
+    """Record the states an agent reports for its HA routers (routers it is
+    not bound to, or that are not HA, are ignored) and move each router's
+    ports to its active host. Returns the routers whose state changed."""
+    s = uow.session
+    if s.get(Agent, agent_id) is None:
+        raise not_found("agent", agent_id)
+    changed: list[str] = []
+    for router_id in sorted(states):  # router rows are locked in id order
+        key = (router_id, agent_id)
+        row = s.get(RouterAgentBinding, key)
+        if row is None or row.ha_state == states[router_id]:
+            continue
+        router = s.scalar(select(Router).where(Router.id == router_id).with_for_update())
+        row = s.get(RouterAgentBinding, key, populate_existing=True)  # again, under the lock
+        if router is None or not router.ha or row is None or row.ha_state == states[router_id]:
+            continue
+        row.ha_state = states[router_id]
+        s.flush()
+        sync(uow, settings, router, schedule=False)
+        changed.append(router_id)
+    return changed

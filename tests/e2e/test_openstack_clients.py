@@ -342,3 +342,55 @@ def test_cli_router_and_floating_ip_commands(live_server: LiveServer) -> None:
     assert isinstance(routers, list) and "r1" not in [x["Name"] for x in routers]
     _run(live_server, "subnet", "delete", "sub1", "public-sub")
     _run(live_server, "network", "delete", "l3-net", "public")
+
+
+def test_cli_ha_router_agents(live_server: LiveServer) -> None:
+    import httpx
+
+    headers = {"X-Auth-Token": live_server.token()}
+    ids = {}
+    for host in ("ha-cli-a", "ha-cli-b", "ha-cli-c"):
+        agent = {"agent": {"host": host, "configurations": {"gateway": True}}}
+        r = httpx.post(
+            f"{live_server.base}/internal/v1/agents", json=agent, headers=headers, timeout=30
+        )
+        assert r.status_code == 201, r.text
+        ids[host] = r.json()["agent"]["id"]
+    _run(live_server, "network", "create", "--external", "ha-public")
+    _run(
+        live_server,
+        "subnet",
+        "create",
+        "--network",
+        "ha-public",
+        "--subnet-range",
+        "198.51.100.0/24",
+        "--no-dhcp",
+        "ha-public-sub",
+    )
+    router = _cli(live_server, "router", "create", "--ha", "r-ha")
+    assert isinstance(router, dict) and router["ha"] is True
+    _run(live_server, "router", "set", "--external-gateway", "ha-public", "r-ha")
+
+    def states() -> dict[str, str]:
+        agents = _cli(live_server, "network", "agent", "list", "--router", "r-ha", "--long")
+        assert isinstance(agents, list)
+        return {a["Host"]: a["HA State"] for a in agents}
+
+    # three gateway agents (another test's may be among them while it is alive)
+    first = states()
+    assert len(first) == 3 and set(first.values()) == {"unknown"}
+    standby, active = sorted(h for h in first if h in ids)[:2]
+    for host, state in ((standby, "standby"), (active, "active")):
+        r = httpx.post(
+            f"{live_server.base}/internal/v1/agents/{ids[host]}/ha-states",
+            json={"ha_states": {router["id"]: state}},
+            headers=headers,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    after = states()
+    assert (after.pop(standby), after.pop(active)) == ("standby", "active")
+    assert set(after.values()) == {"unknown"}
+    _run(live_server, "router", "unset", "--external-gateway", "r-ha")
+    _run(live_server, "router", "delete", "r-ha")

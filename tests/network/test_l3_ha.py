@@ -1,12 +1,15 @@
 """HA routers over HTTP (the l3-ha extension): ``ha`` on create and update,
 one binding per gateway agent in priority order, ``ha_state`` in
-``l3-agents``, the watch feed's ``kumo_gateway_hosts`` and ``host:H`` topics."""
+``l3-agents`` and its reports, the watch feed's ``kumo_gateway_hosts`` and
+``host:H`` topics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from kumo.db.agent_models import Agent
+from kumo.db.base import utcnow
 from kumo.watch import snapshot
 from tests.network.conftest import Cloud, N, open_cloud
 from tests.network.test_routers import (
@@ -29,6 +32,23 @@ def l3_agents(cloud: Cloud, router_id: str) -> list[tuple[str, str | None]]:
     r = cloud.c.get(f"{N}/routers/{router_id}/l3-agents", headers=cloud.admin)
     assert r.status_code == 200, r.text
     return [(a["host"], a["ha_state"]) for a in r.json()["agents"]]
+
+
+def report(cloud: Cloud, agent_id: str, states: Any, h: dict[str, str] | None = None) -> Any:
+    return cloud.c.post(
+        f"/internal/v1/agents/{agent_id}/ha-states",
+        headers=cloud.admin if h is None else h,
+        json={"ha_states": states},
+    )
+
+
+def kill(cloud: Cloud, agent_id: str) -> None:
+    """Make the agent dead: its last heartbeat long ago."""
+    with cloud.rt.db.write_session() as s:
+        row = s.get(Agent, agent_id)
+        assert row is not None
+        row.heartbeat_timestamp = utcnow().replace(year=2000)
+        s.commit()
 
 
 def gateway_hosts(cloud: Cloud, router_id: str) -> set[str]:
@@ -194,6 +214,59 @@ def test_scheduler_extension_on_ha_routers(db_url: str, tmp_path: Path) -> None:
         assert last.body["kumo_gateway_hosts"] == ["gw-b", "gw-c"]
         assert {"host:gw-a", "host:gw-b", "host:gw-c"} <= set(last.topics)
         assert b["id"] != a["id"]
+
+
+# -- HA states -----------------------------------------------------------------------
+
+
+def test_ha_state_reports_move_the_gateway_ports(cloud: Cloud) -> None:
+    a, b, c = three_gateways(cloud)
+    ext = external(cloud)
+    h = cloud.admin
+    inner = internal(cloud, h, "10.0.1.0/24")
+    r = router(cloud, h, ha=True)
+    add_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"])
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": {"network_id": ext["network"]["id"]}}})  # fmt: skip
+    assert l3_agents(cloud, r["id"]) == [
+        ("gw-a", "unknown"),
+        ("gw-b", "unknown"),
+        ("gw-c", "unknown"),
+    ]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-a"}
+    plain = router(cloud, h)  # not HA: its reports are ignored
+    other = "00000000-0000-4000-8000-000000000000"  # unknown routers are ignored
+
+    ok = report(cloud, b["id"], {r["id"]: "active", plain["id"]: "active", other: "active"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"changed": [r["id"]]}
+    for agent in (a, c):
+        assert report(cloud, agent["id"], {r["id"]: "standby"}).status_code == 200
+    assert l3_agents(cloud, r["id"]) == [
+        ("gw-a", "standby"),
+        ("gw-b", "active"),
+        ("gw-c", "standby"),
+    ]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-b"}
+    (snat,) = [p for p in ports_of(cloud, r["id"]) if p["device_owner"].endswith("snat")]
+    moved = events(cloud, "port", snat["id"])[-1]
+    assert {"host:gw-a", "host:gw-b"} <= set(moved.topics)
+    assert moved.body["binding:host_id"] == "gw-b"
+    # the same report again changes nothing
+    assert report(cloud, b["id"], {r["id"]: "active"}).json() == {"changed": []}
+
+    # failover: b dies, c takes over
+    kill(cloud, b["id"])
+    assert l3_agents(cloud, r["id"])[1] == ("gw-b", "unknown")
+    report(cloud, c["id"], {r["id"]: "active"})
+    assert gateway_hosts(cloud, r["id"]) == {"gw-c"}
+
+    bad = report(cloud, a["id"], {r["id"]: "master"})
+    assert error(bad, 400) == "BadRequest"
+    assert error(cloud.c.post(f"/internal/v1/agents/{a['id']}/ha-states", headers=h, json={}), 400)
+    missing = report(cloud, other, {r["id"]: "active"})
+    assert error(missing, 404) == "AgentNotFound"
+    alice = cloud.member("alice")
+    assert report(cloud, a["id"], {r["id"]: "active"}, h=alice).status_code == 403
 
 
 # -- the watch feed ------------------------------------------------------------------

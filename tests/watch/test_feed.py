@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from kumo.agent.client import ApiClient
+from kumo.agent.config import AgentConfig, Credentials
 from tests.live import KUMO, LiveServer, _free_port
 
 pytestmark = pytest.mark.slow
@@ -134,6 +136,61 @@ def test_host_topic_and_agent_only_access(live_server: LiveServer) -> None:
         headers={"X-Auth-Token": token},
     )
     assert r.status_code == 403
+
+
+def test_gateway_hosts_follow_their_routers(live_server: LiveServer) -> None:
+    """Router bodies name their gateway hosts and reach them on ``host:H``;
+    an agent's HA state report moves the gateway port to its host."""
+    creds = Credentials(
+        auth_url=f"{live_server.base}/identity/v3",
+        username="admin",
+        password=live_server.admin_password,
+        project_name="admin",
+    )
+    clients = [
+        ApiClient(AgentConfig(host=h, api_url=live_server.base, credentials=creds, gateway=True))
+        for h in ("feed-gw1", "feed-gw2")
+    ]
+    api = _api(live_server)
+    try:
+        ids = [c.register() for c in clients]
+        ext = api.post(
+            "/networking/v2.0/networks", json={"network": {"name": "ext", "router:external": True}}
+        ).json()["network"]
+        api.post(
+            "/networking/v2.0/subnets",
+            json={"subnet": {"network_id": ext["id"], "ip_version": 4, "cidr": "198.51.100.0/24"}},
+        )
+        topic = "host:feed-gw2"
+        snap = api.get("/internal/v1/list", params={"topics": topic}).json()
+        assert [o for o in snap["objects"] if o["kind"] == "router"] == []
+        watcher = Watcher(live_server.base, live_server.token(), snap["revision"], topic)
+        try:
+            body = {"ha": True, "external_gateway_info": {"network_id": ext["id"]}}
+            router = api.post("/networking/v2.0/routers", json={"router": body}).json()["router"]
+            assert "kumo_gateway_hosts" not in router
+            event = watcher.next_change()
+            assert (event["kind"], event["object"]["id"]) == ("router", router["id"])
+            assert event["object"]["kumo_gateway_hosts"] == ["feed-gw1", "feed-gw2"]
+            # feed-gw2 becomes active: the gateway port moves to it
+            clients[1].report_ha(ids[1], {router["id"]: "active"})
+            moved = watcher.next_change()
+            assert moved["kind"] == "port"
+            assert moved["object"]["device_owner"] == "network:router_gateway"
+            assert moved["object"]["binding:host_id"] == "feed-gw2"
+        finally:
+            watcher.close()
+        snap = api.get("/internal/v1/list", params={"topics": topic}).json()
+        (listed,) = [o for o in snap["objects"] if o["kind"] == "router"]
+        assert listed["kumo_gateway_hosts"] == ["feed-gw1", "feed-gw2"]
+        agents = api.get(f"/networking/v2.0/routers/{router['id']}/l3-agents").json()["agents"]
+        assert [(a["host"], a["ha_state"]) for a in agents] == [
+            ("feed-gw1", "unknown"),
+            ("feed-gw2", "active"),
+        ]
+    finally:
+        for c in clients:
+            c.close()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The agents' internal API, mounted at /internal/v1.
 
-Registration and heartbeats, port status reports, and the watch feed
-(``list`` then ``watch?since=REV``). Only service or admin credentials.
+Registration and heartbeats, port status and HA state reports, and the
+watch feed (``list`` then ``watch?since=REV``). Only service or admin
+credentials.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kumo.api.render import json_response
 from kumo.context import RequestContext
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, KumoError
-from kumo.network import agents
+from kumo.network import agents, l3_scheduler
 from kumo.network.validate import integer
 from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
@@ -76,6 +77,26 @@ def heartbeat(
         rt.db, lambda uow: agents.heartbeat(uow, rt.settings, agent_id, data)
     )
     return json_response({"agent": agents.view(agent, rt.settings)})
+
+
+@router.post("/agents/{agent_id}/ha-states")
+def ha_states(
+    agent_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(service_context),
+) -> Response:
+    """``{"ha_states": {router_id: "active" | "standby"}}`` from the agent's host."""
+    rt = request.app.state.runtime
+    states = body.get("ha_states") if isinstance(body, dict) else None
+    if not isinstance(states, dict) or not all(
+        isinstance(k, str) and v in l3_scheduler.HA_STATES for k, v in states.items()
+    ):
+        raise BadRequest("Expected {'ha_states': {router_id: 'active' or 'standby'}}")
+    changed = run_in_transaction(
+        rt.db, lambda uow: l3_scheduler.report_states(uow, rt.settings, agent_id, states)
+    )
+    return json_response({"changed": changed})
 
 
 @router.post("/ports/status")
