@@ -21,7 +21,8 @@ router's ports follow its active host:
   (``network:router_centralized_snat``) per interface subnet.
 
 When its bindings change, the router is emitted (``events.router``) to
-its hosts before and after.
+its hosts before and after. ``reschedule`` is the API server's periodic
+pass that moves routers off dead agents between writes.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
+from kumo.db.engine import Database
 from kumo.db.l3_models import Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
-from kumo.db.uow import UnitOfWork
+from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import Conflict, NotFound, not_found
 from kumo.network import events, l3_ports, ports
 
@@ -324,3 +326,59 @@ def report_states(
         sync(uow, settings, router, schedule=False)
         changed.append(router_id)
     return changed
+
+
+# -- rescheduling off dead agents ----------------------------------------------------
+
+
+def _stranded(router: Router, bound: set[str], ok: set[str]) -> bool:
+    return needs_host(router) and bool(bound - ok) and bool(ok - bound)
+
+
+def stranded(session: Session, settings: Settings) -> list[str]:
+    """Routers that need a host and are bound to an ineligible agent while
+    an eligible gateway agent is not bound to them (sorted ids)."""
+    ok = {a.id for a in candidates(session, settings, utcnow())}
+    if not ok:
+        return []
+    bound: dict[str, set[str]] = {}
+    for router_id, agent_id in session.execute(
+        select(RouterAgentBinding.router_id, RouterAgentBinding.agent_id)
+    ):
+        bound.setdefault(router_id, set()).add(agent_id)
+    found = [r for r, ids in bound.items() if ids - ok]
+    if not found:
+        return []
+    rows = session.scalars(select(Router).where(Router.id.in_(found)))
+    return sorted(r.id for r in rows if _stranded(r, bound[r.id], ok))
+
+
+def reschedule(db: Database, settings: Settings) -> list[str]:
+    """One pass: schedule every stranded router again, each in its own
+    transaction under its row lock (several servers may run this at once:
+    the later one finds nothing left to do). Returns the routers moved."""
+    with db.read_session() as s:
+        found = stranded(s, settings)
+    moved: list[str] = []
+    for router_id in found:
+
+        def work(uow: UnitOfWork, router_id: str = router_id) -> bool:
+            return _reschedule(uow, settings, router_id)
+
+        if run_in_transaction(db, work):
+            moved.append(router_id)
+    return moved
+
+
+def _reschedule(uow: UnitOfWork, settings: Settings, router_id: str) -> bool:
+    s = uow.session
+    router = s.scalar(select(Router).where(Router.id == router_id).with_for_update())
+    if router is None:
+        return False
+    rows = bindings(s, router_id)
+    before = [row.agent_id for row, _ in rows]
+    ok = {a.id for a in candidates(s, settings, utcnow())}
+    if not _stranded(router, set(before), ok):
+        return False
+    sync(uow, settings, router)
+    return [row.agent_id for row, _ in bindings(s, router_id)] != before

@@ -1,15 +1,19 @@
 """HA routers over HTTP (the l3-ha extension): ``ha`` on create and update,
 one binding per gateway agent in priority order, ``ha_state`` in
 ``l3-agents`` and its reports, the watch feed's ``kumo_gateway_hosts`` and
-``host:H`` topics."""
+``host:H`` topics, and rescheduling off dead agents."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
+from kumo.db.engine import Database
+from kumo.network import l3_scheduler
 from kumo.watch import snapshot
 from tests.network.conftest import Cloud, N, open_cloud
 from tests.network.test_routers import (
@@ -49,6 +53,11 @@ def kill(cloud: Cloud, agent_id: str) -> None:
         assert row is not None
         row.heartbeat_timestamp = utcnow().replace(year=2000)
         s.commit()
+
+
+def heartbeat(cloud: Cloud, agent_id: str) -> None:
+    r = cloud.c.post(f"/internal/v1/agents/{agent_id}/heartbeat", headers=cloud.admin, json={})
+    assert r.status_code == 200, r.text
 
 
 def gateway_hosts(cloud: Cloud, router_id: str) -> set[str]:
@@ -306,3 +315,98 @@ def test_watch_bodies_name_the_gateway_hosts(cloud: Cloud) -> None:
     cleared = events(cloud, "router", r["id"])[-1]
     assert cleared.body["kumo_gateway_hosts"] == []  # needs no host now: unbound
     assert {"host:gw-a", "host:gw-b", "host:gw-c"} <= set(cleared.topics)
+
+
+# -- rescheduling --------------------------------------------------------------------
+
+
+def test_rescheduling_replaces_dead_agents(db_url: str, tmp_path: Path) -> None:
+    # agents die only when told to (kill), and the server's own loop (every
+    # agent_down_time / 3 seconds) does not run during the test
+    settings = {"max_l3_agents_per_router": 2, "agent_down_time": 3600}
+    with open_cloud(db_url, tmp_path, **settings) as two:
+        a, b, c = three_gateways(two)
+        ext = external(two)
+        gw = {"network_id": ext["network"]["id"]}
+        ha = router(two, two.admin, ha=True, external_gateway_info=gw)
+        plain = router(two, two.admin, external_gateway_info=gw)
+        assert [x for x, _ in l3_agents(two, ha["id"])] == ["gw-a", "gw-b"]
+        assert [x for x, _ in l3_agents(two, plain["id"])] == ["gw-c"]
+        db, settings = two.rt.db, two.rt.settings
+        assert l3_scheduler.reschedule(db, settings) == []  # all alive
+
+        kill(two, a["id"])
+        moved = l3_scheduler.reschedule(db, settings)
+        assert moved == [ha["id"]]
+        # the replacement comes last: b, the surviving agent, is first now
+        assert [x for x, _ in l3_agents(two, ha["id"])] == ["gw-b", "gw-c"]
+        assert gateway_hosts(two, ha["id"]) == {"gw-b"}
+        last = events(two, "router", ha["id"])[-1]
+        assert last.body["kumo_gateway_hosts"] == ["gw-b", "gw-c"]
+        assert {"host:gw-a", "host:gw-b", "host:gw-c"} <= set(last.topics)
+        assert l3_scheduler.reschedule(db, settings) == []  # idempotent
+
+        # no spare agent: the dead binding stays (its host may come back)
+        kill(two, c["id"])
+        assert l3_scheduler.reschedule(db, settings) == [plain["id"]]
+        assert [x for x, _ in l3_agents(two, plain["id"])] == ["gw-b"]
+        assert l3_agents(two, ha["id"]) == [("gw-b", "unknown"), ("gw-c", "unknown")]
+        # a comes back: it replaces c, last in priority
+        heartbeat(two, a["id"])
+        assert l3_scheduler.reschedule(db, settings) == [ha["id"]]
+        assert [x for x, _ in l3_agents(two, ha["id"])] == ["gw-b", "gw-a"]
+        assert b["id"] != c["id"]
+
+
+def test_the_api_server_reschedules_in_the_background(db_url: str, tmp_path: Path) -> None:
+    # agents are dead after 3 s without a heartbeat; the loop runs every second
+    with open_cloud(db_url, tmp_path, agent_down_time=3) as cloud:
+        ext = external(cloud)
+        a = register_agent(cloud, "gw-a")
+        r = router(cloud, cloud.admin, external_gateway_info={"network_id": ext["network"]["id"]})
+        assert l3_agents(cloud, r["id"]) == [("gw-a", None)]
+        b = register_agent(cloud, "gw-b")
+        kill(cloud, a["id"])
+        deadline = time.monotonic() + 20
+        while l3_agents(cloud, r["id"]) != [("gw-b", None)]:
+            assert time.monotonic() < deadline, l3_agents(cloud, r["id"])
+            heartbeat(cloud, b["id"])
+            time.sleep(0.2)
+        assert gateway_hosts(cloud, r["id"]) == {"gw-b"}
+
+
+def test_concurrent_passes_move_each_router_once(db_url: str, tmp_path: Path) -> None:
+    """Several API servers on one database each run the loop: every stranded
+    router is moved by exactly one of them."""
+    settings = {"max_l3_agents_per_router": 2, "agent_down_time": 3600}
+    with open_cloud(db_url, tmp_path, **settings) as two:
+        a, _, _ = three_gateways(two)
+        ext = external(two)
+        gw = {"network_id": ext["network"]["id"]}
+        made = [router(two, two.admin, ha=True, external_gateway_info=gw)["id"] for _ in range(6)]
+        on_a = sorted(r for r in made if "gw-a" in dict(l3_agents(two, r)))
+        assert len(on_a) == 4
+        kill(two, a["id"])
+        servers = [Database(db_url) for _ in range(4)]
+        results: list[list[str]] = []
+        try:
+            threads = [
+                threading.Thread(
+                    target=lambda db=db: results.append(
+                        l3_scheduler.reschedule(db, two.rt.settings)
+                    )
+                )
+                for db in servers
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            for db in servers:
+                db.dispose()
+        assert sorted(r for moved in results for r in moved) == on_a
+        for r in made:
+            hosts = [x for x, _ in l3_agents(two, r)]
+            assert sorted(hosts) == ["gw-b", "gw-c"]
+        assert [len(events(two, "router", r)) for r in on_a] == [2, 2, 2, 2]  # create, move

@@ -2,7 +2,8 @@
 
 Registration and heartbeats, port status and HA state reports, and the
 watch feed (``list`` then ``watch?since=REV``). Only service or admin
-credentials.
+credentials. The router's lifespan runs the rescheduling loop
+(``rescheduler.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
+from kumo.api.internal import rescheduler
 from kumo.api.render import json_response
 from kumo.context import RequestContext
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
@@ -27,7 +29,7 @@ from kumo.network.validate import integer
 from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
 
-router = APIRouter()
+router = APIRouter(lifespan=rescheduler.lifespan)
 BOOKMARK_SECONDS = 5.0
 
 
