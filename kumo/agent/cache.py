@@ -61,11 +61,17 @@ class Cache:
         return bool(set(body.get("security_groups") or ()) & self._groups_locked())
 
     def _routers_locked(self) -> set[str]:
-        """Routers with an interface on a network of a local port, or with a
-        port (gateway, SNAT) bound here."""
+        """Routers with an interface on a network of a local port, with a port
+        (gateway, SNAT) bound here, or with this host among their gateway
+        hosts (``kumo_gateway_hosts``: active or standby)."""
         ports = self._objects["port"].values()
         local = {p.get("network_id") for p in ports if p.get("binding:host_id") == self.host}
-        return {
+        hosted = {
+            rid
+            for rid, body in self._objects["router"].items()
+            if self.host in (body.get("kumo_gateway_hosts") or ())
+        }
+        return hosted | {
             str(p["device_id"])
             for p in ports
             if p.get("device_owner") in ROUTER_PORT_OWNERS

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kumo.agent.config import AgentConfig, Credentials
+from kumo.ha.liveness import LivenessSettings
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,6 +45,35 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--gateway",
         action="store_true",
         help="this host may hold routers' external gateways and SNAT",
+    )
+    p.add_argument(
+        "--ha-interval",
+        type=float,
+        default=LivenessSettings.interval,
+        help="seconds between liveness beats to the other hosts",
+    )
+    p.add_argument(
+        "--ha-hold",
+        type=float,
+        default=LivenessSettings.hold,
+        help="a host is dead after this many seconds without a beat",
+    )
+    p.add_argument(
+        "--ha-lease",
+        type=float,
+        default=None,
+        help="seconds a gateway stays open after its last beat (default: 0.8 x hold)",
+    )
+    p.add_argument("--ha-port", type=int, default=LivenessSettings.port, help="UDP port of beats")
+    p.add_argument(
+        "--ha-preempt",
+        action="store_true",
+        help="take HA routers back when this host returns (default: no preemption)",
+    )
+    p.add_argument(
+        "--no-ha-state-sync",
+        action="store_true",
+        help="do not sync HA routers' connections to standbys (rely on loose TCP pickup)",
     )
     p.set_defaults(func=cmd_agent)
 
@@ -84,6 +114,23 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         bridge_mappings=mappings,
         resync_interval=args.resync_interval,
         gateway=args.gateway,
+        liveness=liveness_from_args(args),
+        state_sync=not args.no_ha_state_sync,
+    )
+
+
+def liveness_from_args(args: argparse.Namespace) -> LivenessSettings:
+    if args.ha_interval <= 0 or args.ha_hold <= args.ha_interval:
+        raise SystemExit("--ha-hold must be longer than --ha-interval, both positive")
+    lease = args.ha_lease if args.ha_lease is not None else 0.8 * args.ha_hold
+    if not args.ha_interval < lease < args.ha_hold:
+        raise SystemExit("--ha-lease must be between --ha-interval and --ha-hold")
+    return LivenessSettings(
+        interval=args.ha_interval,
+        hold=args.ha_hold,
+        lease=lease,
+        port=args.ha_port,
+        preempt=args.ha_preempt,
     )
 
 
@@ -92,6 +139,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.agent.loop import Agent
     from kumo.dataplane import Dataplane
     from kumo.dhcp.responder import Responder
+    from kumo.ha.liveness import Liveness
+    from kumo.ha.statesync import StateSync
     from kumo.metadata.server import MetadataServer
     from kumo.metadata.source import ApiSource
 
@@ -104,7 +153,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
     metadata = None if args.no_metadata else MetadataServer(ApiSource(client))
     if metadata is not None:
         metadata.start()
-    agent = Agent(config, dataplane, client=client, dhcp=responder, metadata=metadata)
+    liveness = statesync = None
+    if config.tunnel_ip:
+        liveness = Liveness(config.host, config.tunnel_ip, config.liveness, host_netns=config.netns)
+        if config.state_sync:
+            statesync = StateSync(
+                config.tunnel_ip, config.liveness.port + 1, host_netns=config.netns
+            )
+    agent = Agent(
+        config,
+        dataplane,
+        client=client,
+        dhcp=responder,
+        metadata=metadata,
+        liveness=liveness,
+        statesync=statesync,
+    )
     signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
     try:
         agent.run_forever()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kumo.ha.liveness import LivenessSettings
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -36,3 +38,8 @@ class AgentConfig:
     """Full read-back of the kernel at least this often, even with no events."""
     read_timeout: float = 20.0
     """A watch that shows nothing (not even a bookmark) for this long is dead."""
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    state_sync: bool = True
+    """Sync HA routers' conntrack entries to their standbys (False: rely on
+    the kernel's loose TCP pickup after a failover)."""
+    """Beats between hosts that decide highly available routers' active gateways."""

@@ -24,7 +24,10 @@ from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.compiler import ClusterView, compile_host
+from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
+from kumo.ha.liveness import Liveness
+from kumo.ha.statesync import StateSync, roles
 
 log = logging.getLogger("kumo.agent")
 
@@ -71,11 +74,22 @@ class Agent:
         client: ApiClient | None = None,
         dhcp: LeaseSink | None = None,
         metadata: MetadataSink | None = None,
+        liveness: Liveness | None = None,
+        statesync: StateSync | None = None,
     ) -> None:
         self.config = config
         self.applier = applier
         self.dhcp = dhcp
         self.metadata = metadata
+        self.liveness = liveness
+        """Beats with the other hosts: the active gateway of HA routers."""
+        if liveness is not None:
+            liveness.on_change = self._urgent
+        self.statesync = statesync
+        """Carries HA routers' connection state to their standby hosts."""
+        self.urgent = threading.Event()
+        """The liveness view changed: compile without waiting for a debounce."""
+        self._ha_reported: dict[str, str] | None = None
         self.client = client or ApiClient(config)
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
@@ -98,6 +112,10 @@ class Agent:
 
     def start(self) -> None:
         self._register()
+        if self.liveness is not None:
+            self.liveness.start()
+        if self.statesync is not None:
+            self.statesync.start()
         for name, target in (
             ("watch", self._watch_loop),
             ("worker", self._work_loop),
@@ -110,9 +128,28 @@ class Agent:
     def stop(self) -> None:
         self.stop_event.set()
         self.dirty.set()
+        if self.liveness is not None:
+            self.liveness.stop(leaving=True)
+            self.applier_close_gates()
         for t in self._threads:
             t.join(timeout=5)
+        if self.statesync is not None:
+            self.statesync.stop()
         self.client.close()
+
+    def applier_close_gates(self) -> None:
+        """After the last beat: close this host's gates now rather than when
+        the lease runs out (the peers take over at once on a leaving beat)."""
+        close = getattr(self.applier, "close_gates", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - the lease closes them anyway
+                log.exception("closing the gates failed")
+
+    def _urgent(self) -> None:
+        self.urgent.set()
+        self.dirty.set()
 
     def run_forever(self) -> None:
         self.start()
@@ -182,8 +219,9 @@ class Agent:
             if not self.cache_ready.is_set():
                 self.dirty.clear()
                 continue
-            if woke:
+            if woke and not self.urgent.is_set():
                 time.sleep(self.config.debounce)
+            self.urgent.clear()
             self.dirty.clear()
             if time.monotonic() - last_resync >= self.config.resync_interval:
                 self.applier.resync()
@@ -203,7 +241,16 @@ class Agent:
     def _pass(self) -> Any:
         started = time.monotonic()
         view = self.cache.view()
-        plan = compile_host(self.config.host, view, underlay_device=self.config.underlay_device)
+        active = self._liveness_view(view)
+        plan = compile_host(
+            self.config.host,
+            view,
+            underlay_device=self.config.underlay_device,
+            ha_active=active,
+            beat_port=self.config.liveness.port,
+            lease_ms=round(self.config.liveness.lease * 1000),
+            ha_state_sync=self.config.state_sync,
+        )
         if self.dhcp is not None:
             self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
         if self.metadata is not None:
@@ -211,6 +258,8 @@ class Agent:
         result = self.applier.apply(plan)
         if self.metadata is not None:
             self.metadata.ensure()
+        if self.statesync is not None and active is not None:
+            self.statesync.update(*roles(self.config.host, view, active))
         took = time.monotonic() - started
         self.stats["applies"] += 1
         self.stats["last_apply_seconds"] = took
@@ -222,6 +271,7 @@ class Agent:
             len(wired),
         )
         self._report(wired)
+        self._report_ha()
         if getattr(result, "ok", True) and not self.synced.is_set():
             self.synced.set()
             log.info(
@@ -247,6 +297,28 @@ class Agent:
         except httpx.HTTPError as exc:
             log.warning("status report failed (%s); will retry", exc)
             self.dirty.set()
+
+    def _liveness_view(self, view: ClusterView) -> dict[str, str | None] | None:
+        """Tell the beat thread the current hosts and HA routers; its view
+        of who is active (None without liveness: the API's bindings hold)."""
+        if self.liveness is None:
+            return None
+        peers = {h.host: h.tunnel_ip for h in view.hosts.values() if h.tunnel_ip}
+        routers = {rid: r.gateway_hosts for rid, r in ha_routers(view).items()}
+        self.liveness.configure(peers, routers)
+        return self.liveness.active()
+
+    def _report_ha(self) -> None:
+        if self.liveness is None or self.agent_id is None:
+            return
+        states = self.liveness.states()
+        if states == self._ha_reported:
+            return
+        try:
+            self.client.report_ha(self.agent_id, states)
+            self._ha_reported = states
+        except httpx.HTTPError as exc:
+            log.warning("HA state report failed (%s); will retry", exc)
 
     # -- heartbeat -----------------------------------------------------------------------
 

@@ -112,19 +112,21 @@ def compile_host(
     ha_active: Active | None = None,
     beat_port: int = 4791,
     lease_ms: int = 200,
+    ha_state_sync: bool = True,
 ) -> HostPlan:
     """The desired kernel state of ``host``.
 
     ``underlay_device`` overrides the host's advertised underlay interface
     (the agent knows its own configuration before its report comes back).
     ``ha_active`` is the host's liveness view of highly available routers
-    (see ``kumo.compiler.ha``); ``beat_port`` and ``lease_ms`` shape their gate.
+    (see ``kumo.compiler.ha``); ``beat_port`` and ``lease_ms`` shape their gate;
+    ``ha_state_sync`` says whether their connection state is synced.
     """
     view = locate(view, ha_active)
     me = view.hosts.get(host)
     underlay = underlay_device or (me.underlay_device if me else None)
     out = _Builder()
-    routers = compile_routers(host, view)
+    routers = compile_routers(host, view, ha_strict=ha_state_sync)
     local_networks = sorted(
         {p.network_id for p in view.ports.values() if p.host == host and p.network_id}
         | routers.networks

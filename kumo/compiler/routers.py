@@ -83,6 +83,7 @@ class RouterObjects:
     wiring: set[PortWiring] = field(default_factory=set)
     networks: set[str] = field(default_factory=set)
     """Networks the host must serve (bridge, uplink, remote ports) for its routers."""
+    ha_strict: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,11 @@ def _routers(view: ClusterView) -> dict[str, _Router]:
     return out
 
 
-def compile_routers(host: str, view: ClusterView) -> RouterObjects:
-    out = RouterObjects()
+def compile_routers(host: str, view: ClusterView, *, ha_strict: bool = True) -> RouterObjects:
+    """``ha_strict``: HA routers' namespaces pick up no TCP connection they
+    have no state for (the state is synced); False leaves the kernel's loose
+    pickup on (no sync: a standby adopts mid-stream connections)."""
+    out = RouterObjects(ha_strict=ha_strict)
     local_networks = {
         p.network_id for p in view.ports.values() if p.host == host and _is_instance(p)
     }
@@ -150,12 +154,15 @@ def _ha_extras(
     host: str, ns: str, router: _Router, ports: tuple[PortView, ...], out: RouterObjects
 ) -> bool:
     """For a highly available router: strict TCP pickup (an established
-    connection continues after failover only with its synced state) and,
+    connection continues after failover only with its synced state; loose
+    without sync, see ``compile_routers``) and,
     on the active host, the MACs pinned to its legs. True when this host
     is the router's active gateway (or the router is not highly available)."""
     if not _is_ha(router):
         return True
-    out.sysctls.add(Sysctl(ns, "net/netfilter/nf_conntrack_tcp_loose", "0"))
+    out.sysctls.add(
+        Sysctl(ns, "net/netfilter/nf_conntrack_tcp_loose", "0" if out.ha_strict else "1")
+    )
     # Events for every entry, from the start: a standby becomes active.
     out.sysctls.add(Sysctl(ns, "net/netfilter/nf_conntrack_events", "1"))
     active = router.gateway is not None and router.gateway.host == host

@@ -26,6 +26,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     p.add_argument("--prefix", default="klab-", help=argparse.SUPPRESS)
     add_l3_options(p)
+    p.add_argument("--ha-interval", type=float, default=None,
+                   help="agents: seconds between liveness beats (HA routers)")  # fmt: skip
+    p.add_argument("--ha-hold", type=float, default=None,
+                   help="agents: a host is dead after this many seconds without a beat")  # fmt: skip
+    p.add_argument("--no-ha-state-sync", action="store_true",
+                   help="agents: do not sync HA routers' connections (loose TCP pickup)")  # fmt: skip
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop the lab and remove everything it created")
@@ -69,6 +75,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     ex.set_defaults(func=cmd_exec)
 
 
+def _agent_args(args: argparse.Namespace) -> list[str]:
+    out: list[str] = []
+    if args.ha_interval is not None:
+        out += ["--ha-interval", str(args.ha_interval)]
+    if args.ha_hold is not None:
+        out += ["--ha-hold", str(args.ha_hold)]
+    if args.no_ha_state_sync:
+        out.append("--no-ha-state-sync")
+    return out
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from kumo.lab import supervisor
 
@@ -84,6 +101,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             gateways=args.gateways,
             l3_ha=bool(args.l3_ha),
             max_l3_agents_per_router=args.max_l3_agents_per_router,
+            agent_args=_agent_args(args),
             console=console,
         )
     except BaseException:

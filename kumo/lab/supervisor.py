@@ -38,6 +38,8 @@ class LabState:
     l3_ha: bool = False
     max_l3_agents_per_router: int | None = None
     """Router settings passed to ``kumo serve`` (None: its default)."""
+    agent_args: list[str] = field(default_factory=list)
+    """Further arguments of every agent (HA beat timing, say)."""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -104,6 +106,7 @@ def up(
     gateways: int = 1,
     l3_ha: bool = False,
     max_l3_agents_per_router: int | None = None,
+    agent_args: list[str] | None = None,
 ) -> LabState:
     console = console or Console()
     if os.geteuid() != 0:
@@ -124,6 +127,7 @@ def up(
         gateways=max(0, min(gateways, hosts)),
         l3_ha=l3_ha,
         max_l3_agents_per_router=max_l3_agents_per_router,
+        agent_args=list(agent_args or ()),
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -175,7 +179,7 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
         cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
     if host.index > state.hosts - state.gateways:
         cmd.append("--gateway")
-    return cmd
+    return cmd + state.agent_args
 
 
 def start_agent(state: LabState, host_name: str) -> int:

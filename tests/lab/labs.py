@@ -28,13 +28,14 @@ def owned(ns: str, prefix: str, hosts: int = 3) -> bool:
 
 
 @contextlib.contextmanager
-def running_lab(tmp_path: Path, tag: str) -> Iterator[tuple[Path, str]]:
-    """(state directory, prefix) of a lab that is up for the block."""
+def running_lab(tmp_path: Path, tag: str, *extra: str) -> Iterator[tuple[Path, str]]:
+    """(state directory, prefix) of a lab that is up for the block; ``extra``
+    arguments go to ``kumo up``."""
     prefix = f"{tag}{uuid.uuid4().hex[:4]}-"
     state = tmp_path / "lab"
     try:
         kumo(state, "up", "--hosts", "3", "--port", str(_free_port()), "--prefix", prefix,
-             "--detach")  # fmt: skip
+             "--detach", *extra)  # fmt: skip
         yield state, prefix
     finally:
         kumo(state, "down", check=False)

@@ -12,10 +12,12 @@ One table ``netdev kumo_ha``:
   own gates within ``lease_ms``, with no process left to do it;
 - an empty ``fp_<digest>`` set records what was written.
 
-The script is idempotent and keeps the lease: chains are added, deleted
-and added again (their device lists may change), the lease set is only
-ever added. Written as text: the JSON form of this nft version cannot
-express sub-second timeouts or a chain's device list.
+The script replaces the table in one transaction (this nft version can
+neither change a netdev chain's devices in place nor delete a chain only
+if it exists) and starts the new lease with one full term: it is written
+by the agent, which is beating, so the host is alive. Written as text:
+the JSON form of this nft version cannot express sub-second timeouts or a
+chain's device list.
 """
 
 from __future__ import annotations
@@ -40,19 +42,19 @@ def _quote(names: list[str]) -> str:
 
 def _chain(name: str, hook: str, devices: str) -> list[str]:
     spec = f"{{ type filter hook {hook} {devices} priority 0; policy accept; }}"
-    return [f"add chain {_T} {name} {spec}", f"delete chain {_T} {name}",
-            f"add chain {_T} {name} {spec}"]  # fmt: skip
+    return [f"add chain {_T} {name} {spec}"]
 
 
-def gate_script(gate: HaGate, stale: list[str]) -> str:
-    """The script that makes the table what ``gate`` says; ``stale`` names
-    fingerprint sets to delete."""
+def gate_script(gate: HaGate) -> str:
+    """The script that makes the table what ``gate`` says."""
     lines = [
+        f"add table {_T}",
+        f"delete table {_T}",
         f"add table {_T}",
         f"add set {_T} {LEASE} {{ type mark; flags dynamic,timeout; }}",
     ]
-    lines += [f"delete set {_T} {name}" for name in stale]
     if gate.beat_device:
+        lines.append(f"add element {_T} {LEASE} {{ 0x0 timeout {gate.lease_ms}ms }}")
         lines += _chain("beat", "egress", f'device "{gate.beat_device}"')
         lines.append(
             f"add rule {_T} beat udp dport {gate.beat_port} "

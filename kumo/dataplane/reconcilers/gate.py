@@ -1,9 +1,8 @@
 """The gate of highly available routers (``HaGate``): one nftables table.
 
-Reads the table's sets back (one ``nft -j list sets``); rewrites the gate's
-chains when the fingerprint differs, keeping the lease (see
-``kumo.dataplane.nftables.gate``), and removes the table when the host has
-no highly available router left.
+Reads the table's sets back (one ``nft -j list sets``); rewrites the table
+when the fingerprint differs (see ``kumo.dataplane.nftables.gate``), and
+removes it when the host has no highly available router left.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from kumo.compiler.plan import HaGate
 from kumo.dataplane.nftables import gate
 from kumo.dataplane.nftables.port import NftPort
-from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX
 from kumo.dataplane.port import DataplaneError, KernelPort
 from kumo.dataplane.reconcilers.base import Reconciler
 
@@ -46,6 +44,5 @@ class GateReconciler(Reconciler):
         if wanted in actual:
             self.in_place.add(KEY)
             return
-        stale = [n for n in actual if n.startswith(FINGERPRINT_PREFIX)]
-        script = gate.gate_script(self.desired, stale)
+        script = gate.gate_script(self.desired)
         self.attempt(KEY, lambda: self.nft.apply_script(script))
