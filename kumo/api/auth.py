@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from kumo.context import RequestContext
 from kumo.errors import Unauthorized
 
 
-def authenticate(request: Request) -> RequestContext:
-    """FastAPI dependency: the validated caller, or 401."""
+async def authenticate(request: Request) -> RequestContext:
+    """FastAPI dependency: the validated caller, or 401.
+
+    A token seen within the last two seconds is answered from memory on the
+    event loop; otherwise validation (which may read the database) runs in
+    the thread pool.
+    """
     token = request.headers.get("x-auth-token")
     if not token:
         raise Unauthorized("The request you have made requires authentication.")
-    ctx: RequestContext = request.app.state.runtime.identity.validate_token(token)
+    identity = request.app.state.runtime.identity
+    cached: RequestContext | None = identity.cached_context(token)
+    if cached is not None:
+        return cached
+    ctx: RequestContext = await run_in_threadpool(identity.validate_token, token)
     return ctx
