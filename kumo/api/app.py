@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from kumo.api import faults
+from kumo.api.routing import include
 from kumo.runtime import Runtime
 
 
@@ -21,10 +22,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     faults.install(app)
     app.include_router(root_router)
-    app.include_router(identity_router, prefix="/identity")
-    app.include_router(networking_router, prefix="/networking")
-    app.include_router(internal_router, prefix="/internal/v1")
-    app.include_router(compute_router, prefix="/compute")
-    app.include_router(image_router, prefix="/image")
+    include(app, identity_router, "/identity")
+    include(app, networking_router, "/networking")
+    include(app, internal_router, "/internal/v1")
+    include(app, compute_router, "/compute")
+    include(app, image_router, "/image")
     app.add_middleware(MicroversionMiddleware)
     return app

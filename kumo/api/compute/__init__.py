@@ -4,8 +4,6 @@ One module per resource; each exposes ``router`` (paths under /v2.1).
 ``microversion.py`` negotiates the version of every /compute/v2.1 request.
 """
 
-from fastapi import APIRouter
-
 from kumo.api.compute import (
     console,
     flavors,
@@ -16,8 +14,9 @@ from kumo.api.compute import (
     servers,
     versions,
 )
+from kumo.api.routing import GatedRouter
 
-router = APIRouter()
+router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)

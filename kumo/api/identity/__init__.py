@@ -1,10 +1,9 @@
 """Identity v3 HTTP routes (Keystone-compatible), mounted at /identity."""
 
-from fastapi import APIRouter
-
 from kumo.api.identity import assignments, catalog, resources, tokens, versions
+from kumo.api.routing import GatedRouter
 
-router = APIRouter()
+router = GatedRouter()
 for _path, _handler in (
     ("", versions.versions),
     ("/", versions.versions),

@@ -1,10 +1,9 @@
 """Image v2 HTTP routes (Glance-compatible, minimal), mounted at /image."""
 
-from fastapi import APIRouter
-
 from kumo.api.image import images, versions
+from kumo.api.routing import GatedRouter
 
-router = APIRouter()
+router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)

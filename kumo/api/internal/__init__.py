@@ -14,13 +14,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
 from kumo.api.internal import rescheduler
 from kumo.api.render import json_response
+from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, KumoError
@@ -29,7 +30,7 @@ from kumo.network.validate import integer
 from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
 
-router = APIRouter(lifespan=rescheduler.lifespan)
+router = GatedRouter(lifespan=rescheduler.lifespan)
 BOOKMARK_SECONDS = 5.0
 
 

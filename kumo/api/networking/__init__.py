@@ -4,8 +4,6 @@ One module per resource; each exposes ``router``. The version documents
 (``/networking`` and ``/networking/v2.0``) live in ``versions.py``.
 """
 
-from fastapi import APIRouter
-
 from kumo.api.networking import (
     agents,
     availability,
@@ -21,8 +19,9 @@ from kumo.api.networking import (
     tags,
     versions,
 )
+from kumo.api.routing import GatedRouter
 
-router = APIRouter()
+router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 for _module in (
