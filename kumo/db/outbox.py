@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+
+_OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,20 @@ def append(session: Session, changes: list[Change]) -> int | None:
         .returning(OutboxCounter.value)
     ).scalar_one()
     first = top - len(ordered) + 1
-    session.add_all(
-        OutboxEvent(
-            revision=first + i,
-            kind=c.kind,
-            op=c.op,
-            object_id=c.object_id,
-            topics=list(c.topics),
-            body=c.body,
-        )
-        for i, c in enumerate(ordered)
+    # A plain INSERT of all rows: outbox rows are never read back in the
+    # writing transaction, so they need no place in the unit of work.
+    session.execute(
+        insert(_OUTBOX),
+        [
+            {
+                "revision": first + i,
+                "kind": c.kind,
+                "op": c.op,
+                "object_id": c.object_id,
+                "topics": list(c.topics),
+                "body": c.body,
+            }
+            for i, c in enumerate(ordered)
+        ],
     )
     return int(top)
