@@ -110,6 +110,13 @@ def is_auto_address(sub: Subnet) -> bool:
 
 
 def lock_subnet(session: Session, subnet_id: str) -> None:
+    """Serialise allocations on the subnet until the transaction ends.
+
+    SQLite writers already run one at a time (BEGIN IMMEDIATE), and it has
+    no row locks: no statement is needed there.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return
     session.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
 
 
@@ -118,6 +125,8 @@ def lock_subnet(session: Session, subnet_id: str) -> None:
 # database decides what is free.
 _HINTS: dict[str, int] = {}
 _BATCH = 64
+_FIRST_BATCH = 4
+"""The address after the previous allocation is usually free: look at a few first."""
 
 
 def _candidates(pools: list[tuple[int, int]], start: int) -> Iterator[int]:
@@ -134,9 +143,9 @@ def _candidates(pools: list[tuple[int, int]], start: int) -> Iterator[int]:
 def next_free(session: Session, sub: Subnet) -> str:
     """A free address of the subnet's pools, or IpAddressGenerationFailure.
 
-    Candidates are checked against the database in batches, starting after
-    the previous allocation, so the cost does not grow with the number of
-    addresses already in use.
+    Candidates are checked against the database in batches (a small one,
+    then 64 at a time), starting after the previous allocation, so the cost
+    does not grow with the number of addresses already in use.
     """
     lock_subnet(session, sub.id)
     pools = [
@@ -148,13 +157,15 @@ def next_free(session: Session, sub: Subnet) -> str:
     version = sub.ip_version
     start = _HINTS.get(sub.id, min(lo for lo, _ in pools))
     batch: list[int] = []
+    size = _FIRST_BATCH
     for candidate in _candidates(pools, start):
         batch.append(candidate)
-        if len(batch) == _BATCH:
+        if len(batch) == size:
             found = _first_unused(session, sub.id, batch, version)
             if found is not None:
                 return found
             batch = []
+            size = _BATCH
     if batch:
         found = _first_unused(session, sub.id, batch, version)
         if found is not None:
