@@ -20,8 +20,9 @@ asking anyone:
   (with preemption: the eligible host ranked first, claim or not);
 - with no eligible claimant, the eligible host ranked first takes over.
 
-A host never claims without quorum: a gateway cut off from its peers
-releases its routers within ``hold`` while the others take over. A host
+A host never claims without quorum, counted over peers heard within
+``lease``: a gateway cut off from its peers releases its routers after
+``lease``, before the others declare it dead after ``hold``. A host
 whose agent dies stops beating; its kernel closes its gates when the lease
 the beats renew runs out (``lease`` < ``hold``, see
 ``kumo.dataplane.nftables.gate``), before anyone takes over. A returning
@@ -276,7 +277,10 @@ class Liveness:
                 del st.last[h]
                 st.heard.pop(h, None)
             members = len(st.peers) + 1
-            quorum = (len(st.last) + 1) * 2 > members
+            # Quorum counts only peers heard within the lease: a host cut off
+            # releases its routers before the others declare it dead.
+            heard = sum(1 for t in st.last.values() if now - t <= self.settings.lease)
+            quorum = (heard + 1) * 2 > members
             if quorum and not st.quorum:
                 st.listening_until = max(st.listening_until, now + 2 * hold)
             st.quorum = quorum
