@@ -13,9 +13,11 @@ asking anyone:
 
 - a host is *eligible* while alive and with quorum;
 - a host *listens* for ``2 * hold`` after it starts and after it regains
-  quorum, so it learns the current claims before making one: meanwhile it
-  claims nothing, keeps its own routers closed, and leaves the others where
-  the control plane last saw them (``active()`` omits them);
+  quorum lost for longer than ``hold`` (a shorter loss, say a late beat on
+  a busy host, leaves what it heard current), so it learns the current
+  claims before making one: meanwhile it claims nothing, keeps its own
+  routers closed, and leaves the others where the control plane last saw
+  them (``active()`` omits them);
 - the eligible claimant ranked first in the router's gateway hosts wins
   (with preemption: the eligible host ranked first, claim or not);
 - with no eligible claimant, the eligible host ranked first takes over.
@@ -143,6 +145,8 @@ class _State:
     active: dict[str, str | None] = field(default_factory=dict)
     claims: frozenset[str] = frozenset()
     quorum: bool = False
+    quorum_seen_at: float = float("-inf")
+    """When this host last had quorum."""
     listening_until: float = 0.0
 
 
@@ -281,8 +285,11 @@ class Liveness:
             # releases its routers before the others declare it dead.
             heard = sum(1 for t in st.last.values() if now - t <= self.settings.lease)
             quorum = (heard + 1) * 2 > members
-            if quorum and not st.quorum:
+            if quorum and not st.quorum and now - st.quorum_seen_at > hold:
+                # Out of touch long enough to have missed claims: listen first.
                 st.listening_until = max(st.listening_until, now + 2 * hold)
+            if quorum:
+                st.quorum_seen_at = now
             st.quorum = quorum
             if now < st.listening_until:
                 # Undecided: this host's own routers stay closed here, the

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kumo.ha.liveness import Beat, Heard, decide
+from kumo.ha.liveness import Beat, Heard, Liveness, LivenessSettings, decide
 
 R = "router-1"
 ROUTERS = {R: ("g1", "g2", "g3")}
+ROUTERS_2 = {R: ("g1", "g2")}
 
 
 def heard(quorum: bool = True, *claims: str) -> Heard:
@@ -75,3 +76,55 @@ def test_beats_round_trip_and_garbage_is_refused() -> None:
                  b"[1, 2]"):  # fmt: skip
         with pytest.raises(ValueError):
             Beat.decode(junk)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hear(live: Liveness, host: str, clock: Clock, *claims: str) -> None:
+    live._state.last[host] = clock.now
+    live._state.heard[host] = Heard(True, frozenset(claims))
+
+
+def test_quorum_lost_briefly_keeps_claims_lost_long_listens_first() -> None:
+    clock = Clock()
+    s = LivenessSettings(interval=0.05, hold=0.25, lease=0.2)
+    live = Liveness("g1", "192.0.2.1", s, clock=clock)
+    live.configure({"g2": "192.0.2.2", "c1": "192.0.2.3"}, ROUTERS_2)
+    _hear(live, "g2", clock)
+    _hear(live, "c1", clock)
+    live._evaluate(clock.now)  # quorum gained at start: listens
+    assert live.active() == {R: None}
+    clock.now += 2 * s.hold + 0.01
+    _hear(live, "g2", clock)
+    _hear(live, "c1", clock)
+    live._evaluate(clock.now)
+    assert live.active() == {R: "g1"} and live.states() == {R: "active"}
+    # Late beats (0.22 s: past the lease, within hold): quorum drops, g1 releases ...
+    clock.now += 0.22
+    live._evaluate(clock.now)
+    assert live.states() == {R: "standby"}
+    # ... and takes the router back as soon as the beats arrive (no listening).
+    _hear(live, "g2", clock)
+    _hear(live, "c1", clock)
+    live._evaluate(clock.now)
+    assert live.states() == {R: "active"}
+    # Cut off for a second: on return it listens before claiming anything.
+    clock.now += 1.0
+    live._evaluate(clock.now)
+    assert live.states() == {R: "standby"} and live.active() == {R: None}
+    clock.now += 0.01
+    _hear(live, "g2", clock, R)
+    _hear(live, "c1", clock)
+    live._evaluate(clock.now)
+    assert live.active() == {R: None}  # listening: its own routers stay closed
+    clock.now += 2 * s.hold + 0.01
+    _hear(live, "g2", clock, R)
+    _hear(live, "c1", clock)
+    live._evaluate(clock.now)
+    assert live.active() == {R: "g2"} and live.states() == {R: "standby"}  # no preemption
