@@ -214,7 +214,13 @@ class FakeKernel:
             self._ns(netns).fdb = {
                 f for f in self._ns(netns).fdb if not (f.master and f.ifname == name)
             }
-        dev.state = replace(dev.state, master=master, learning=True if master is not None else None)
+        joined = master is not None
+        dev.state = replace(
+            dev.state,
+            master=master,
+            learning=True if joined else None,
+            isolated=False if joined else None,
+        )
 
     def set_learning(self, netns: str, name: str, learning: bool) -> None:
         self._op("set_learning")
@@ -222,6 +228,13 @@ class FakeKernel:
         if dev.state.master is None:
             raise _err(E.EOPNOTSUPP, f"{name} is not a bridge port")
         dev.state = replace(dev.state, learning=learning)
+
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None:
+        self._op("set_isolated")
+        dev = self._dev(netns, name)
+        if dev.state.master is None:
+            raise _err(E.EOPNOTSUPP, f"{name} is not a bridge port")
+        dev.state = replace(dev.state, isolated=isolated)
 
     def del_link(self, netns: str, name: str) -> None:
         self._op("del_link")
@@ -240,7 +253,7 @@ class FakeKernel:
         for other in list(ns.links.values()):
             if other.state.master == name:
                 ns.fdb = {f for f in ns.fdb if not (f.master and f.ifname == other.state.name)}
-                other.state = replace(other.state, master=None, learning=None)
+                other.state = replace(other.state, master=None, learning=None, isolated=None)
             if other.state.parent == name:
                 self._remove_link(netns, other.state.name)
         if dev.peer is not None:

@@ -17,6 +17,7 @@ Not thread-safe: use one adapter from one thread.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
 import resource
@@ -174,15 +175,25 @@ class KernelAdapter:
         by_index = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in messages}
         self._indexes[ns] = {name: index for index, name in by_index.items()}
         learning: dict[int, bool] = {}
+        isolated: dict[int, bool] = {}
         if any(m.get("IFLA_MASTER") for m in messages):
             for port in self._call(ns, lambda ipr: ipr.brport("dump")):
                 info = port.get("IFLA_PROTINFO")
-                if info is not None and info.get("IFLA_BRPORT_LEARNING") is not None:
+                if info is None:
+                    continue
+                if info.get("IFLA_BRPORT_LEARNING") is not None:
                     learning[int(port["index"])] = bool(info.get("IFLA_BRPORT_LEARNING"))
-        return tuple(self._link_state(ns, m, by_index, learning) for m in messages)
+                if info.get("IFLA_BRPORT_ISOLATED") is not None:
+                    isolated[int(port["index"])] = bool(info.get("IFLA_BRPORT_ISOLATED"))
+        return tuple(self._link_state(ns, m, by_index, learning, isolated) for m in messages)
 
     def _link_state(
-        self, ns: str, msg: Any, by_index: dict[int, str], learning: dict[int, bool]
+        self,
+        ns: str,
+        msg: Any,
+        by_index: dict[int, str],
+        learning: dict[int, bool],
+        isolated: dict[int, bool],
     ) -> LinkState:
         info = msg.get("IFLA_LINKINFO")
         kind = str(info.get("IFLA_INFO_KIND") or "") if info is not None else ""
@@ -213,6 +224,7 @@ class KernelAdapter:
             up=bool(msg["flags"] & _IFF_UP),
             master=by_index.get(int(master)) if master else None,
             learning=learning.get(index) if master else None,
+            isolated=isolated.get(index, False) if master else None,
             vxlan=vxlan,
             vlan_id=vlan_id,
             parent=parent,
@@ -256,7 +268,14 @@ class KernelAdapter:
                 if peer is not None and peer.mac is not None:
                     peer_spec["address"] = peer.mac
                 spec["peer"] = peer_spec
-            self._call(ns, lambda ipr: ipr.link("add", **spec))
+            try:
+                self._call(ns, lambda ipr: ipr.link("add", **spec))
+            except OSError as exc:
+                if link.kind == "vlan" and exc.errno == errno.EOPNOTSUPP:
+                    raise OSError(
+                        errno.EOPNOTSUPP, "this kernel has no 802.1Q VLAN devices (VLAN_8021Q)"
+                    ) from exc
+                raise
         finally:
             if fd is not None:
                 os.close(fd)
@@ -286,6 +305,10 @@ class KernelAdapter:
     def set_learning(self, ns: str, name: str, learning: bool) -> None:
         index = self._index(ns, name)
         self._call(ns, lambda ipr: ipr.brport("set", index=index, learning=int(learning)))
+
+    def set_isolated(self, ns: str, name: str, isolated: bool) -> None:
+        index = self._index(ns, name)
+        self._call(ns, lambda ipr: ipr.brport("set", index=index, isolated=int(isolated)))
 
     def del_link(self, ns: str, name: str) -> None:
         index = self._index(ns, name)

@@ -54,6 +54,8 @@ class LinkState:
     master: str | None = None
     learning: bool | None = None
     """Bridge-port learning; None when the link is not a bridge port."""
+    isolated: bool | None = None
+    """Bridge-port isolation; None when the link is not a bridge port."""
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
@@ -87,6 +89,7 @@ class RawKernel(Protocol):
     def set_link(self, netns: str, name: str, change: LinkChange) -> None: ...
     def set_master(self, netns: str, name: str, master: str | None) -> None: ...
     def set_learning(self, netns: str, name: str, learning: bool) -> None: ...
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None: ...
     def del_link(self, netns: str, name: str) -> None: ...
 
     def list_addresses(self, netns: str) -> tuple[Address, ...]: ...
@@ -269,6 +272,9 @@ class KernelPort:
 
     def set_learning(self, netns: str, name: str, learning: bool) -> None:
         self._mutate("set_learning", netns, lambda: self.raw.set_learning(netns, name, learning))
+
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None:
+        self._mutate("set_isolated", netns, lambda: self.raw.set_isolated(netns, name, isolated))
 
     def del_link(self, netns: str, name: str) -> None:
         self._delete("del_link", netns, lambda: self.raw.del_link(netns, name))

@@ -1,7 +1,9 @@
-"""Bridge membership: each desired link's master and bridge-port learning.
+"""Bridge membership: each desired link's master, bridge-port learning and
+isolation.
 
 A link joins (or leaves) its bridge with one ``set master`` request; learning
-is set after joining, because joining resets it to the bridge default. A
+and isolation are set after joining, because joining resets them to the
+bridge defaults. A
 link that is a port of a kumo bridge without being desired there (a physical
 interface whose mapping changed) is released in the removal phase; kumo
 leftover links themselves are removed by the links reconciler.
@@ -73,6 +75,22 @@ class MasterReconciler(Reconciler):
             and (joined or actual.learning != link.learning)
         ):
             learning = link.learning
-            self.attempt(key, lambda: self.port.set_learning(link.netns, link.name, learning))
-            return
+            if not self.attempt(
+                key,
+                lambda: self.port.set_learning(link.netns, link.name, learning),
+                confirm=False,
+            ):
+                return
+        if (
+            link.isolated is not None
+            and link.master is not None
+            and (joined or bool(actual.isolated) != link.isolated)
+        ):
+            isolated = link.isolated
+            if not self.attempt(
+                key,
+                lambda: self.port.set_isolated(link.netns, link.name, isolated),
+                confirm=False,
+            ):
+                return
         self.in_place.add(key)
