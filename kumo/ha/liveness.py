@@ -64,17 +64,22 @@ class LivenessSettings:
     """Take a router back when a host ranked before its active gateway returns."""
 
 
+Claims = Mapping[str, float]
+"""Router id → seconds the claim has been held."""
+
+
 @dataclass(frozen=True)
 class Beat:
     host: str
     seq: int
     quorum: bool
-    claims: frozenset[str] = frozenset()
+    claims: Claims = field(default_factory=dict)
     leaving: bool = False
 
     def encode(self) -> bytes:
+        held = {rid: round(age * 1000) for rid, age in sorted(self.claims.items())}
         body = {"v": VERSION, "h": self.host, "s": self.seq, "q": self.quorum,
-                "c": sorted(self.claims), "l": self.leaving}  # fmt: skip
+                "c": held, "l": self.leaving}  # fmt: skip
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -83,9 +88,11 @@ class Beat:
             body = json.loads(data)
             if body["v"] != VERSION:
                 raise ValueError(f"beat version {body['v']!r}")
+            claims = {str(rid): int(ms) / 1000 for rid, ms in body["c"].items()}
             return cls(host=str(body["h"]), seq=int(body["s"]), quorum=bool(body["q"]),
-                       claims=frozenset(str(c) for c in body["c"]), leaving=bool(body["l"]))  # fmt: skip
-        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                       claims=claims, leaving=bool(body["l"]))  # fmt: skip
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError,
+                UnicodeDecodeError) as exc:  # fmt: skip
             raise ValueError(f"not a beat: {exc}") from exc
 
 
@@ -94,7 +101,7 @@ class Heard:
     """What this host last heard from a live peer."""
 
     quorum: bool
-    claims: frozenset[str]
+    claims: Claims
 
 
 def decide(
@@ -103,13 +110,15 @@ def decide(
     peers: Mapping[str, Heard],
     *,
     eligible_self: bool,
-    my_claims: frozenset[str],
+    my_claims: Claims,
     preempt: bool = False,
 ) -> tuple[dict[str, str | None], frozenset[str]]:
     """(router → active host or None, the routers this host claims now).
 
     ``routers`` maps each HA router to its gateway hosts, ranked; ``peers``
-    holds only live peers."""
+    holds only live peers. Of several claimants (one was briefly thought
+    dead), the one holding its claim longest keeps the router, ties going
+    by rank: the incumbent is not disturbed."""
     active: dict[str, str | None] = {}
     claims: set[str] = set()
     for rid, hosts in routers.items():
@@ -120,15 +129,15 @@ def decide(
             heard = peers.get(h)
             return heard is not None and heard.quorum
 
-        def claimed(h: str, rid: str = rid) -> bool:
-            return rid in (my_claims if h == me else peers[h].claims)
+        def held(h: str, rid: str = rid) -> float | None:
+            return (my_claims if h == me else peers[h].claims).get(rid)
 
         ranked = [h for h in hosts if eligible(h)]
-        claimants = [h for h in ranked if claimed(h)]
+        claimants = [(age, -i, h) for i, h in enumerate(ranked) if (age := held(h)) is not None]
         if preempt or not claimants:
             winner = ranked[0] if ranked else None
         else:
-            winner = claimants[0]
+            winner = max(claimants)[2]
         active[rid] = winner
         if winner == me:
             claims.add(rid)
@@ -144,6 +153,7 @@ class _State:
     heard: dict[str, Heard] = field(default_factory=dict)
     active: dict[str, str | None] = field(default_factory=dict)
     claims: frozenset[str] = frozenset()
+    claimed_since: dict[str, float] = field(default_factory=dict)
     quorum: bool = False
     quorum_seen_at: float = float("-inf")
     """When this host last had quorum."""
@@ -299,13 +309,15 @@ class Liveness:
                 }
                 claims: frozenset[str] = frozenset()
             else:
+                held = {rid: now - st.claimed_since.get(rid, now) for rid in st.claims}
                 active, claims = decide(self.host, st.routers, st.heard, eligible_self=quorum,
-                                        my_claims=st.claims, preempt=self.settings.preempt)  # fmt: skip
+                                        my_claims=held, preempt=self.settings.preempt)  # fmt: skip
             changed = active != st.active or claims != st.claims
             claims_changed = claims != st.claims
             if claims_changed:
                 log.info("%s: active for %s (quorum %s)", self.host, sorted(claims), quorum)
             st.active, st.claims = active, claims
+            st.claimed_since = {rid: st.claimed_since.get(rid, now) for rid in claims}
         if changed:
             self.on_change()
         return claims_changed
@@ -316,7 +328,9 @@ class Liveness:
             return
         with self._lock:
             self._seq += 1
-            beat = Beat(self.host, self._seq, self._state.quorum, self._state.claims, leaving)
+            now = self.clock()
+            held = {r: now - self._state.claimed_since.get(r, now) for r in self._state.claims}
+            beat = Beat(self.host, self._seq, self._state.quorum, held, leaving)
             targets = sorted(self._state.peers.values())
         data = beat.encode()
         for ip in targets:
