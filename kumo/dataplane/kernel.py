@@ -17,6 +17,7 @@ Not thread-safe: use one adapter from one thread.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
 import resource
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import ndmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from kumo.compiler.plan import (
     HOST_NS,
@@ -52,6 +54,7 @@ _IFA_F_NODAD = 0x02
 _MAIN_TABLE = 254
 _SCOPE_LINK = 253
 _AF_BRIDGE = 7
+_RTM_GETNEIGH = 30
 _KIND_TO_KERNEL = {k: k for k in ("bridge", "vxlan", "vlan", "veth", "dummy")}
 
 T = TypeVar("T")
@@ -63,6 +66,36 @@ def _dump_routes(ipr: IPRoute, family: int) -> Any:
 
 def _dump_rules(ipr: IPRoute, family: int) -> Any:
     return ipr.get_rules(family=family)
+
+
+def _get_link(ipr: IPRoute, **which: Any) -> list[Any]:
+    return list(ipr.link("get", **which))
+
+
+def _vxlan_underlay(msg: Any) -> int | None:
+    info = msg.get("IFLA_LINKINFO")
+    if info is None or info.get("IFLA_INFO_KIND") != "vxlan":
+        return None
+    data = info.get("IFLA_INFO_DATA")
+    return int(data.get("IFLA_VXLAN_LINK") or 0) or None if data is not None else None
+
+
+def _dump_neighbours_of(ipr: IPRoute, index: int) -> list[Any]:
+    """Neighbour entries of one device: the kernel filters on NDA_IFINDEX."""
+    msg = ndmsg.ndmsg()
+    msg["family"] = socket.AF_UNSPEC
+    msg["attrs"] = [("NDA_IFINDEX", index)]
+    return list(ipr.nlm_request(msg, msg_type=_RTM_GETNEIGH))
+
+
+def _dump_fdb_of(ipr: IPRoute, index: int) -> list[Any]:
+    """FDB entries of one bridge port or VXLAN device. Without strict
+    checking the kernel reads an fdb dump request as an ``ifinfomsg`` whose
+    index names the port (the legacy layout iproute2 used)."""
+    msg = ifinfmsg()
+    msg["family"] = _AF_BRIDGE
+    msg["index"] = index
+    return list(ipr.nlm_request(msg, msg_type=_RTM_GETNEIGH))
 
 
 _DEFAULT_RULES = frozenset({0, 32766, 32767})
@@ -173,17 +206,36 @@ class KernelAdapter:
         messages = self._call(ns, lambda ipr: ipr.get_links())
         by_index = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in messages}
         self._indexes[ns] = {name: index for index, name in by_index.items()}
-        learning: dict[int, bool] = {}
-        if any(m.get("IFLA_MASTER") for m in messages):
-            for port in self._call(ns, lambda ipr: ipr.brport("dump")):
-                info = port.get("IFLA_PROTINFO")
-                if info is not None and info.get("IFLA_BRPORT_LEARNING") is not None:
-                    learning[int(port["index"])] = bool(info.get("IFLA_BRPORT_LEARNING"))
-        return tuple(self._link_state(ns, m, by_index, learning) for m in messages)
+        return tuple(self._link_state(ns, m, by_index) for m in messages)
 
-    def _link_state(
-        self, ns: str, msg: Any, by_index: dict[int, str], learning: dict[int, bool]
-    ) -> LinkState:
+    def links_named(self, ns: str, names: frozenset[str]) -> tuple[LinkState, ...]:
+        messages = []
+        for name in sorted(names):
+            try:
+                found = self._call(ns, partial(_get_link, ifname=name))
+            except OSError as exc:
+                if exc.errno == errno.ENODEV:
+                    self._indexes.get(ns, {}).pop(name, None)
+                    continue
+                raise
+            messages += found
+        known = self._indexes.setdefault(ns, {})
+        for m in messages:
+            known[str(m.get("IFLA_IFNAME"))] = int(m["index"])
+        by_index = {index: name for name, index in known.items()}
+        related = {
+            int(x)
+            for m in messages
+            for x in (m.get("IFLA_MASTER"), m.get("IFLA_LINK"), _vxlan_underlay(m))
+            if x
+        }
+        for index in related - by_index.keys():
+            for m in self._call(ns, partial(_get_link, index=index)):
+                by_index[index] = str(m.get("IFLA_IFNAME"))
+                known[by_index[index]] = index
+        return tuple(self._link_state(ns, m, by_index) for m in messages)
+
+    def _link_state(self, ns: str, msg: Any, by_index: dict[int, str]) -> LinkState:
         info = msg.get("IFLA_LINKINFO")
         kind = str(info.get("IFLA_INFO_KIND") or "") if info is not None else ""
         data = info.get("IFLA_INFO_DATA") if info is not None else None
@@ -203,7 +255,11 @@ class KernelAdapter:
             vlan_id = int(data.get("IFLA_VLAN_ID"))
             lower = msg.get("IFLA_LINK")
             parent = by_index.get(int(lower)) if lower else None
-        index = int(msg["index"])
+        learning = None
+        if master and info is not None and info.get("IFLA_INFO_SLAVE_KIND") == "bridge":
+            port = info.get("IFLA_INFO_SLAVE_DATA")
+            value = port.get("IFLA_BRPORT_LEARNING") if port is not None else None
+            learning = bool(value) if value is not None else None
         return LinkState(
             netns=ns,
             name=str(msg.get("IFLA_IFNAME")),
@@ -212,7 +268,7 @@ class KernelAdapter:
             mac=str(msg.get("IFLA_ADDRESS") or ""),
             up=bool(msg["flags"] & _IFF_UP),
             master=by_index.get(int(master)) if master else None,
-            learning=learning.get(index) if master else None,
+            learning=learning,
             vxlan=vxlan,
             vlan_id=vlan_id,
             parent=parent,
@@ -305,6 +361,11 @@ class KernelAdapter:
             if ip and name:
                 out.append(Address(ns, name, f"{ip}/{m['prefixlen']}"))
         return tuple(out)
+
+    def addresses_on(self, ns: str, ifnames: frozenset[str]) -> tuple[Address, ...]:
+        # Address dumps are filtered by device only under strict checking,
+        # which this socket does not ask for: filter here (addresses are few).
+        return tuple(a for a in self.list_addresses(ns) if a.ifname in ifnames)
 
     def add_address(self, address: Address) -> None:
         iface = ipaddress.ip_interface(address.address)
@@ -429,9 +490,18 @@ class KernelAdapter:
 
     # -- neighbours ---------------------------------------------------------------------
     def list_neighbours(self, ns: str) -> tuple[NeighEntry, ...]:
+        return self._neighbours(ns, self._call(ns, lambda ipr: ipr.get_neighbours()))
+
+    def neighbours_on(self, ns: str, ifnames: frozenset[str]) -> tuple[NeighEntry, ...]:
+        messages: list[Any] = []
+        for index in self._existing_indexes(ns, ifnames):
+            messages += self._call(ns, partial(_dump_neighbours_of, index=index))
+        return self._neighbours(ns, messages)
+
+    def _neighbours(self, ns: str, messages: Any) -> tuple[NeighEntry, ...]:
         mine = [
             m
-            for m in self._call(ns, lambda ipr: ipr.get_neighbours())
+            for m in messages
             if m["family"] in (socket.AF_INET, socket.AF_INET6)
             and m["state"] & ndmsg.NUD_PERMANENT
             and m.get("NDA_DST")
@@ -442,6 +512,17 @@ class KernelAdapter:
             NeighEntry(ns, names.get(int(m["ifindex"]), ""), m.get("NDA_DST"), m.get("NDA_LLADDR"))
             for m in mine
         )
+
+    def _existing_indexes(self, ns: str, ifnames: frozenset[str]) -> list[int]:
+        """Indexes of the devices among ``ifnames`` that exist."""
+        out = []
+        for name in sorted(ifnames):
+            try:
+                out.append(self._index(ns, name))
+            except OSError as exc:
+                if exc.errno != errno.ENODEV:
+                    raise
+        return out
 
     def replace_neighbour(self, entry: NeighEntry) -> None:
         index = self._index(entry.netns, entry.ifname)
@@ -462,8 +543,21 @@ class KernelAdapter:
 
     # -- fdb ---------------------------------------------------------------------------
     def list_fdb(self, ns: str) -> tuple[FdbEntry, ...]:
+        return self._fdb(ns, self._call(ns, lambda ipr: ipr.fdb("dump")))
+
+    def fdb_on(self, ns: str, ifnames: frozenset[str]) -> tuple[FdbEntry, ...]:
+        messages: list[Any] = []
+        for index in self._existing_indexes(ns, ifnames):
+            messages += [
+                m
+                for m in self._call(ns, partial(_dump_fdb_of, index=index))
+                if int(m["ifindex"]) == index
+            ]
+        return self._fdb(ns, messages)
+
+    def _fdb(self, ns: str, messages: Any) -> tuple[FdbEntry, ...]:
         found: list[tuple[int, FdbEntry]] = []
-        for m in self._call(ns, lambda ipr: ipr.fdb("dump")):
+        for m in messages:
             if m.get("NDA_VLAN") is not None:
                 continue
             state, mac = m["state"], m.get("NDA_LLADDR")
