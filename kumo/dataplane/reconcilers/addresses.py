@@ -19,6 +19,9 @@ class AddressReconciler(KeyedReconciler[Address]):
     def read(self, netns: str) -> Iterable[Address]:
         return self.port.list_addresses(netns)
 
+    def read_on(self, netns: str, devices: frozenset[str]) -> Iterable[Address]:
+        return self.port.addresses_on(netns, devices)
+
     def owned(self, obj: Address) -> bool:
         ip = ipaddress.ip_interface(obj.address).ip
         if ip.version == 6 and ip in _LINK_LOCAL6:

@@ -7,6 +7,14 @@ reverse: ``apply_updates()`` reads the ACTUAL objects back from the kernel,
 creates or corrects desired ones, and remembers kumo-owned leftovers;
 ``apply_removals()`` removes those leftovers. ``apply()`` runs both.
 
+A pass is full (everything of this type is read back and compared) or, between
+resyncs, narrowed by a ``Scope``: the reconciler then reads back only the
+objects its desired state changed since its last successful pass (where they
+are now and where they were: leftovers of the previous desired state are
+found there), the objects on links whose desired state changed (a recreated
+link loses them), and whole namespaces new in the plan. Everything else keeps
+the previous pass's verdict until the next full pass.
+
 Each returns True when everything succeeded. A failure of one object never
 stops the others; it is logged, kept in ``errors`` and the reconciler stays
 dirty, so the driver retries it on the next pass. ``in_place`` holds the keys
@@ -17,12 +25,34 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from kumo.compiler.plan import HOST_NS, ObjectKey
 from kumo.dataplane.port import DataplaneError, KernelPort
 
 log = logging.getLogger("kumo.dataplane")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an event pass reads back besides each reconciler's own changes."""
+
+    fresh: frozenset[str] = frozenset()
+    """Namespaces new in the plan: read whole."""
+    devices: frozenset[tuple[str, str]] = frozenset()
+    """(netns, name) of links whose desired state changed."""
+
+
+def touched(objects: Iterable[object]) -> set[tuple[str, str]]:
+    """(netns, device) of each object; the device is "" for objects on none."""
+    out: set[tuple[str, str]] = set()
+    for obj in objects:
+        device = getattr(obj, "ifname", None)
+        if device is None:
+            device = getattr(obj, "name", "")
+        out.add((str(getattr(obj, "netns", "")), str(device or "")))
+    return out
 
 
 class Reconciler(ABC):
@@ -35,16 +65,20 @@ class Reconciler(ABC):
         self.in_place: set[ObjectKey] = set()
         self.errors: dict[ObjectKey, str] = {}
         self._leftovers: list[tuple[ObjectKey, Callable[[], None]]] = []
-        self.only: frozenset[str] | None = None
-        """Namespaces this pass reads besides the host's own; None: all. The
-        driver narrows a pass to the namespaces whose desired objects changed;
-        objects elsewhere keep the previous pass's verdict until a full pass."""
+        self.scope: Scope | None = None
+        """None: this pass reads everything back; else it is narrowed (above)."""
+        self.changed: set[tuple[str, str]] = set()
+        """(netns, device) of desired objects added, changed or removed since
+        the last successful pass ("" when not on a device)."""
 
     def _set_desired(self, current: object, new: object) -> bool:
         if current != new:
             self.dirty = True
             return True
         return False
+
+    def _note_changes(self, old: frozenset[object], new: frozenset[object]) -> None:
+        self.changed |= touched(old ^ new)
 
     def apply(self) -> bool:
         ok = self.apply_updates()
@@ -56,13 +90,36 @@ class Reconciler(ABC):
         self.errors = {}
         self._leftovers = []
         self.updates()
-        if self.only is not None:
-            self.in_place |= {k for k in previous if len(k) > 2 and not self.reads(k[1])}
+        if self.scope is not None:
+            # Objects examined this pass are in ``in_place`` or ``errors``
+            # now; the others keep the last verdict.
+            self.in_place |= {k for k in previous if k not in self.errors}
         return not self.errors
 
     def reads(self, netns: str) -> bool:
-        """Whether this pass reads ``netns`` back from the kernel."""
-        return self.only is None or netns == HOST_NS or netns in self.only
+        """Whether this pass reads ``netns`` (or part of it) back."""
+        scope = self.scope
+        if scope is None or netns in scope.fresh:
+            return True
+        if any(ns == netns for ns, _ in self.changed):
+            return True
+        return any(ns == netns and self.uses_device(ns, dev) for ns, dev in scope.devices)
+
+    def devices(self, netns: str) -> frozenset[str] | None:
+        """The devices of ``netns`` this pass reads back; None: all of it."""
+        scope = self.scope
+        if scope is None or netns in scope.fresh:
+            return None
+        own = {dev for ns, dev in self.changed if ns == netns}
+        if "" in own:
+            return None
+        own |= {dev for ns, dev in scope.devices if ns == netns and self.uses_device(ns, dev)}
+        return frozenset(own)
+
+    def uses_device(self, netns: str, device: str) -> bool:
+        """Whether a desired object of this type lives on the device (it
+        must be read again when the device changes)."""
+        return False
 
     def apply_removals(self) -> bool:
         leftovers, self._leftovers = self._leftovers, []
@@ -70,6 +127,8 @@ class Reconciler(ABC):
             self.attempt(key, remove, confirm=False)
         ok = not self.errors
         self.dirty = not ok
+        if ok:
+            self.changed = set()
         return ok
 
     @abstractmethod

@@ -23,9 +23,12 @@ class GuestReconciler(Reconciler):
 
     def update_desired(self, guests: frozenset[Guest]) -> None:
         if self._set_desired(self.desired, guests):
+            self._note_changes(self.desired, guests)
             self.desired = guests
 
     def updates(self) -> None:
+        if self.scope is not None and not self.changed and not self.scope.fresh:
+            return
         try:
             running = self.guests.running()
         except (OSError, DataplaneError) as exc:
@@ -33,11 +36,17 @@ class GuestReconciler(Reconciler):
                 self.fail(guest.key, str(exc))
             return
         for guest in sorted(self.desired):
+            if not self.reads(guest.netns):
+                continue
             if (guest.netns, guest.kind) in running:
                 self.in_place.add(guest.key)
             else:
                 self.attempt(guest.key, partial(self.guests.start, guest))
         wanted = {(g.netns, g.kind) for g in self.desired}
         for (netns, kind), pid in sorted(running.items()):
-            if (netns, kind) not in wanted and names.is_instance_netns(netns, self.host):
+            if (
+                (netns, kind) not in wanted
+                and names.is_instance_netns(netns, self.host)
+                and self.reads(netns)
+            ):
                 self.leftover(("guest", netns, kind), partial(self.guests.stop, netns, kind, pid))

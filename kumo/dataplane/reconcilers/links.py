@@ -61,6 +61,7 @@ class LinkReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
+            self._note_changes(self.desired, links)
             self.desired = links
             self._host_ends = {(x.peer.netns, x.peer.name): x for x in links if x.peer}
             self._by_key = {x.key: x for x in links}
@@ -72,9 +73,18 @@ class LinkReconciler(Reconciler):
         for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
             if not self.reads(ns):
                 continue
-            wanted = sorted(by_ns.get(ns, ()), key=lambda x: (_CREATE_ORDER[x.kind], x.name))
+            devices = self.devices(ns)
+            wanted = sorted(
+                (x for x in by_ns.get(ns, ()) if devices is None or x.name in devices),
+                key=lambda x: (_CREATE_ORDER[x.kind], x.name),
+            )
             try:
-                actual = {a.name: a for a in self.port.list_links(ns)}
+                found = (
+                    self.port.list_links(ns)
+                    if devices is None
+                    else self.port.links_named(ns, devices)
+                )
+                actual = {a.name: a for a in found}
             except DataplaneError as exc:
                 for link in wanted:
                     self.fail(link.key, exc)

@@ -23,7 +23,12 @@ class MasterReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
+            self._note_changes(self.desired, links)
             self.desired = links
+
+    def uses_device(self, netns: str, device: str) -> bool:
+        # The ports of a changed (maybe recreated) bridge join it again.
+        return True
 
     def updates(self) -> None:
         by_ns: dict[str, list[Link]] = {}
@@ -32,9 +37,15 @@ class MasterReconciler(Reconciler):
         for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
             if not self.reads(ns):
                 continue
-            wanted = sorted(by_ns.get(ns, ()))
+            devices = self.devices(ns)
+            wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
             try:
-                actual = {a.name: a for a in self.port.list_links(ns)}
+                found = (
+                    self.port.list_links(ns)
+                    if devices is None
+                    else self.port.links_named(ns, devices)
+                )
+                actual = {a.name: a for a in found}
             except DataplaneError as exc:
                 for link in wanted:
                     self.fail(link.master_key, exc)

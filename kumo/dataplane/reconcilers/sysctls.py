@@ -14,14 +14,31 @@ from kumo.dataplane.reconcilers.base import Reconciler
 class SysctlReconciler(Reconciler):
     name = "sysctls"
     desired: frozenset[Sysctl] = frozenset()
+    changed_settings: frozenset[Sysctl] = frozenset()
+    """Settings added or changed since the last successful pass."""
+
+    def apply_removals(self) -> bool:
+        ok = super().apply_removals()
+        if ok:
+            self.changed_settings = frozenset()
+        return ok
 
     def update_desired(self, settings: frozenset[Sysctl]) -> None:
         if self._set_desired(self.desired, settings):
+            self.changed_settings |= self.desired ^ settings
             self.desired = settings
 
     def updates(self) -> None:
+        scope = self.scope
         for setting in sorted(self.desired):
-            if not self.reads(setting.netns):
+            if scope is not None and not (
+                setting.netns in scope.fresh
+                or setting in self.changed_settings
+                or any(
+                    ns == setting.netns and dev in setting.path.split("/")
+                    for ns, dev in scope.devices
+                )
+            ):
                 continue
             try:
                 current = self.port.read_sysctl(setting.netns, setting.path)
