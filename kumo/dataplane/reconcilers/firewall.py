@@ -4,7 +4,10 @@ Reads back kumo's sets (one ``nft -j list sets``): the fingerprint set tells
 whether the kernel holds the desired structure; if it does, only set
 elements that differ are added or deleted, in one transaction; if not (or
 after ``rewrite`` was asked for, as a resync does), both tables are replaced
-in one transaction. The bridge-netfilter switch is set on the first pass and
+in one transaction. Between resyncs, a pass that follows a successful one
+does not read the tables back: it changes the elements (or replaces the
+tables) from what that pass applied, and a failure makes the next pass read
+everything. The bridge-netfilter switch is set on the first pass and
 on every rewrite: on while there are filtered ports, off otherwise. Established connections keep flowing through either:
 their conntrack entries outlive the tables and the new ruleset accepts them
 first.
@@ -51,6 +54,8 @@ class FirewallReconciler(Reconciler):
 
     def updates(self) -> None:
         desired = self.desired
+        if self._trusted(desired):
+            return
         try:
             actual = self.nft.list_sets()
         except DataplaneError as exc:
@@ -84,6 +89,36 @@ class FirewallReconciler(Reconciler):
         else:
             self.in_place.add(KEY)
             self.applied = desired
+
+    def _trusted(self, desired: FirewallPlan) -> bool:
+        """An event pass after a successful one: the kernel holds ``applied``
+        (a full pass checks that), so the change is made without reading the
+        tables back. True when handled so."""
+        applied = self.applied
+        if self.scope is None or self.rewrite or not self.switch_known or applied is None:
+            return False
+        if desired == applied:
+            self.in_place.add(KEY)
+            return True
+        if desired.empty or applied.empty:
+            return False
+        if desired.structure() != applied.structure():
+            if self.attempt(KEY, lambda: self._replace(desired)):
+                self._forget_removed(desired)
+            return True
+        have = {s.name: s.elements for s in applied.sets}
+        commands: list[render.Json] = []
+        for s in desired.sets:
+            old = have.get(s.name, frozenset())
+            commands += render.element_changes(
+                s.name, frozenset(s.elements - old), frozenset(old - s.elements)
+            )
+        if commands and self.attempt(KEY, lambda: self._update_elements(commands)):
+            self._forget_removed(desired)
+        elif not commands:
+            self.in_place.add(KEY)
+            self.applied = desired
+        return True
 
     def _replace(self, plan: FirewallPlan) -> None:
         self.nft.set_bridge_netfilter(True)
