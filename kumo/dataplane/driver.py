@@ -49,7 +49,7 @@ from kumo.dataplane.reconcilers import (
     SysctlReconciler,
     VxlanFdbReconciler,
 )
-from kumo.dataplane.reconcilers.base import Scope, describe_key
+from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
 
 
@@ -292,7 +292,7 @@ def _scope(old: HostPlan, new: HostPlan) -> Scope:
     state changed and the ports of changed bridges (a recreated bridge loses
     its ports, their bridge FDB entries with them)."""
     fresh = frozenset(n.name for n in new.netns) - {n.name for n in old.netns}
-    links = old.links ^ new.links
+    links = difference(old.links, new.links)
     devices = {(x.netns, x.name) for x in links}
     bridges = {(x.netns, x.name) for x in links if x.kind == "bridge"}
     if bridges:

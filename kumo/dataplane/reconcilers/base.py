@@ -27,11 +27,13 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from kumo.compiler.plan import HOST_NS, ObjectKey
+from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, KernelPort
 
 log = logging.getLogger("kumo.dataplane")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,43 +80,62 @@ class Reconciler(ABC):
         return False
 
     def _note_changes(self, old: frozenset[object], new: frozenset[object]) -> None:
-        self.changed |= touched(old ^ new)
+        self.changed |= touched(difference(old, new))
 
     def apply(self) -> bool:
         ok = self.apply_updates()
         return self.apply_removals() and ok
 
     def apply_updates(self) -> bool:
-        previous = self.in_place
-        self.in_place = set()
         self.errors = {}
         self._leftovers = []
+        if self.scope is None:
+            self.in_place = set()
+            self._plan_reads(None)
+        else:
+            # Objects examined this pass end in ``in_place`` or ``errors``;
+            # the others keep the last verdict.
+            self._plan_reads(self.scope)
         self.updates()
         if self.scope is not None:
-            # Objects examined this pass are in ``in_place`` or ``errors``
-            # now; the others keep the last verdict.
-            self.in_place |= {k for k in previous if k not in self.errors}
+            self.in_place.difference_update(self.errors)
         return not self.errors
+
+    _whole: frozenset[str] = frozenset()
+    _narrow: dict[str, frozenset[str]] = {}
+
+    def _plan_reads(self, scope: Scope | None) -> None:
+        """Work out once per pass which namespaces and devices it reads."""
+        if scope is None:
+            return
+        whole = set(scope.fresh)
+        narrow: dict[str, set[str]] = {}
+        for ns, dev in self.changed:
+            if dev == "":
+                whole.add(ns)
+            else:
+                narrow.setdefault(ns, set()).add(dev)
+        for ns, dev in scope.devices:
+            if self.uses_device(ns, dev):
+                narrow.setdefault(ns, set()).add(dev)
+        self._whole = frozenset(whole)
+        self._narrow = {ns: frozenset(devs) for ns, devs in narrow.items() if ns not in whole}
+
+    def read_namespaces(self) -> frozenset[str] | None:
+        """The namespaces this pass reads (part of); None: every one."""
+        if self.scope is None:
+            return None
+        return self._whole | self._narrow.keys()
 
     def reads(self, netns: str) -> bool:
         """Whether this pass reads ``netns`` (or part of it) back."""
-        scope = self.scope
-        if scope is None or netns in scope.fresh:
-            return True
-        if any(ns == netns for ns, _ in self.changed):
-            return True
-        return any(ns == netns and self.uses_device(ns, dev) for ns, dev in scope.devices)
+        return self.scope is None or netns in self._whole or netns in self._narrow
 
     def devices(self, netns: str) -> frozenset[str] | None:
         """The devices of ``netns`` this pass reads back; None: all of it."""
-        scope = self.scope
-        if scope is None or netns in scope.fresh:
+        if self.scope is None or netns in self._whole:
             return None
-        own = {dev for ns, dev in self.changed if ns == netns}
-        if "" in own:
-            return None
-        own |= {dev for ns, dev in scope.devices if ns == netns and self.uses_device(ns, dev)}
-        return frozenset(own)
+        return self._narrow.get(netns, frozenset())
 
     def uses_device(self, netns: str, device: str) -> bool:
         """Whether a desired object of this type lives on the device (it
@@ -156,6 +177,36 @@ class Reconciler(ABC):
     @property
     def pending_removals(self) -> int:
         return len(self._leftovers)
+
+
+_DIFFS: list[tuple[frozenset[object], frozenset[object], frozenset[object]]] = []
+
+
+def difference(old: frozenset[T], new: frozenset[T]) -> frozenset[T]:
+    """``old ^ new``; the last few answers are kept (several reconcilers and
+    the driver diff the same plan parts)."""
+    for a, b, known in _DIFFS:
+        if a is old and b is new:
+            return known  # type: ignore[return-value]
+    diff = old ^ new
+    _DIFFS.insert(0, (old, new, diff))
+    del _DIFFS[4:]
+    return diff
+
+
+_LINKS_BY_NS: list[tuple[frozenset[Link], dict[str, list[Link]]]] = []
+
+
+def links_by_namespace(links: frozenset[Link]) -> dict[str, list[Link]]:
+    """Links per namespace; the last answer is kept (the links and masters
+    reconcilers ask about the same desired links, pass after pass)."""
+    if _LINKS_BY_NS and _LINKS_BY_NS[0][0] is links:
+        return _LINKS_BY_NS[0][1]
+    by_ns: dict[str, list[Link]] = {}
+    for link in links:
+        by_ns.setdefault(link.netns, []).append(link)
+    _LINKS_BY_NS[:] = [(links, by_ns)]
+    return by_ns
 
 
 def describe_key(key: ObjectKey) -> str:

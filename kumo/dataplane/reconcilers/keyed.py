@@ -33,20 +33,19 @@ class KeyedReconciler(Reconciler, Generic[T]):
     links, nor links whose instance configures them itself)."""
 
     def update_desired(self, objects: frozenset[T], links: frozenset[Link] = frozenset()) -> None:
-        managed = frozenset(
-            (x.netns, x.name) for x in links if x.kind != "device" and not x.guest_configured
-        )
+        managed, link_names = _link_sets(links)
         if self._set_desired((self.desired, self.managed_links), (objects, managed)):
             self._note_changes(self.desired, objects)
             if self.per_device and managed != self.managed_links:
                 # A link kumo now configures (or stopped configuring) that was
                 # there before may hold objects to remove (or keep).
-                kept = {(x.netns, x.name) for x in links} & self._link_names
+                kept = link_names & self._link_names
                 self.changed |= (managed ^ self.managed_links) & kept
             self.desired = objects
             self.managed_links = managed
             self._on_device = None
-        self._link_names = frozenset((x.netns, x.name) for x in links)
+            self._grouped = None
+        self._link_names = link_names
 
     _link_names: frozenset[tuple[str, str]] = frozenset()
 
@@ -94,13 +93,24 @@ class KeyedReconciler(Reconciler, Generic[T]):
     @abstractmethod
     def remove(self, obj: T) -> None: ...
 
+    _grouped: tuple[dict[str, list[T]], set[str]] | None = None
+
+    def _by_namespace(self) -> tuple[dict[str, list[T]], set[str]]:
+        """Desired objects per namespace, and the namespaces to read (kept
+        until the desired state changes)."""
+        if self._grouped is None:
+            by_ns: dict[str, list[T]] = {}
+            for obj in self.desired:
+                by_ns.setdefault(obj.netns, []).append(obj)
+            self._grouped = (by_ns, self.scopes())
+        return self._grouped
+
     def updates(self) -> None:
-        by_ns: dict[str, list[T]] = {}
-        for obj in self.desired:
-            by_ns.setdefault(obj.netns, []).append(obj)
-        for ns in sorted(self.scopes(), key=ns_order):
-            if not self.reads(ns):
-                continue
+        by_ns, scopes = self._by_namespace()
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            scopes = scopes & narrowed
+        for ns in sorted(scopes, key=ns_order):
             devices = self.devices(ns) if self.per_device else None
             wanted = sorted(
                 (o for o in by_ns.get(ns, ()) if devices is None or _device(o) in devices),
@@ -132,3 +142,22 @@ class KeyedReconciler(Reconciler, Generic[T]):
 
 def _device(obj: object) -> str:
     return str(getattr(obj, "ifname", ""))
+
+
+_LINK_SETS: list[tuple[frozenset[Link], tuple[frozenset[tuple[str, str]], ...]]] = []
+
+
+def _link_sets(
+    links: frozenset[Link],
+) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """(netns, name) of the links kumo configures fully, and of all links;
+    the last answer is kept (every keyed reconciler asks about the same links)."""
+    if _LINK_SETS and _LINK_SETS[0][0] is links:
+        managed, every = _LINK_SETS[0][1]
+        return managed, every
+    managed = frozenset(
+        (x.netns, x.name) for x in links if x.kind != "device" and not x.guest_configured
+    )
+    every = frozenset((x.netns, x.name) for x in links)
+    _LINK_SETS[:] = [(links, (managed, every))]
+    return managed, every

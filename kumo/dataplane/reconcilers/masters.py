@@ -14,7 +14,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link
 from kumo.dataplane.port import DataplaneError, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
 
 
 class MasterReconciler(Reconciler):
@@ -31,12 +31,12 @@ class MasterReconciler(Reconciler):
         return True
 
     def updates(self) -> None:
-        by_ns: dict[str, list[Link]] = {}
-        for link in self.desired:
-            by_ns.setdefault(link.netns, []).append(link)
-        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
-            if not self.reads(ns):
-                continue
+        by_ns = links_by_namespace(self.desired)
+        namespaces = set(by_ns) | {HOST_NS}
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            namespaces &= narrowed
+        for ns in sorted(namespaces, key=ns_order):
             devices = self.devices(ns)
             wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
             try:

@@ -4,6 +4,7 @@ longer needs a setting goes away with its router."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 from kumo.compiler.plan import Sysctl
@@ -30,16 +31,19 @@ class SysctlReconciler(Reconciler):
 
     def updates(self) -> None:
         scope = self.scope
-        for setting in sorted(self.desired):
-            if scope is not None and not (
-                setting.netns in scope.fresh
-                or setting in self.changed_settings
-                or any(
-                    ns == setting.netns and dev in setting.path.split("/")
-                    for ns, dev in scope.devices
-                )
-            ):
-                continue
+        settings: Iterable[Sysctl] = self.desired
+        if scope is not None:
+            on_devices: dict[str, set[str]] = {}
+            for ns, dev in scope.devices:
+                on_devices.setdefault(ns, set()).add(dev)
+            settings = [
+                s
+                for s in settings
+                if s.netns in scope.fresh
+                or s in self.changed_settings
+                or (s.netns in on_devices and not on_devices[s.netns].isdisjoint(s.path.split("/")))
+            ]
+        for setting in sorted(settings):
             try:
                 current = self.port.read_sysctl(setting.netns, setting.path)
             except DataplaneError as exc:
