@@ -12,7 +12,13 @@ whose namespace is removed are not deleted one by one. A pass starts at the firs
 reconciler (desired state changed, last pass failed, or ``resync()`` was
 called) and runs every reconciler after it, since a downstream object may
 depend on an upstream change. Every reconciler reads the kernel back, so a
-pass is level-triggered; a failed pass leaves its reconcilers dirty and
+pass is level-triggered. A full pass (the first, after ``resync()`` and
+after a failure) reads everything; an event pass reads back only what the
+plan changed: each reconciler's changed objects where they are and where
+they were (by name or in dumps the kernel filters per device), the objects
+on links whose desired state changed, and namespaces new in the plan, so its
+cost follows the change, not the number of ports on the host (see
+``reconcilers.base``). A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
 now and then to catch changes made behind its back.
