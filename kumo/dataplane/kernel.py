@@ -113,8 +113,9 @@ class KernelAdapter:
         self.host_netns = host_netns
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.max_sockets = max(8, min(max_sockets, soft // 4))
-        """Sockets kept open (one per namespace, one descriptor each); with
-        more namespaces than this, sockets are reopened as needed."""
+        """Sockets kept open per kind (a reader and a writer per namespace,
+        one descriptor each); with more namespaces than this, sockets are
+        reopened as needed."""
         self._loop = asyncio.new_event_loop()
         self._sockets: OrderedDict[str, IPRoute] = OrderedDict()
         self._readers: OrderedDict[str, socket.socket] = OrderedDict()
