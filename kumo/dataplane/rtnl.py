@@ -64,6 +64,9 @@ RTA_OIF = 4
 RTA_GATEWAY = 5
 RTA_TABLE = 15
 
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+
 NDA_DST = 1
 NDA_LLADDR = 2
 NDA_VLAN = 5
@@ -88,15 +91,25 @@ def _attr(kind: int, value: bytes) -> bytes:
     return _ATTR.pack(length, kind) + value + b"\0" * (-length % 4)
 
 
-def _attrs(buf: bytes, offset: int, end: int) -> dict[int, bytes]:
+def _attrs(
+    buf: bytes, offset: int, end: int, wanted: frozenset[int] | None = None
+) -> dict[int, bytes]:
+    """Attribute type → value, for the ``wanted`` types only (None: all)."""
     out: dict[int, bytes] = {}
+    unpack = _ATTR.unpack_from
     while offset + 4 <= end:
-        length, kind = _ATTR.unpack_from(buf, offset)
+        length, kind = unpack(buf, offset)
         if length < 4:
             break
-        out[kind & 0x3FFF] = buf[offset + 4 : offset + length]
+        kind &= 0x3FFF
+        if wanted is None or kind in wanted:
+            out[kind] = buf[offset + 4 : offset + length]
         offset += (length + 3) & ~3
     return out
+
+
+_LINK_ATTRS = frozenset({1, 3, 4, 5, 10, 18})
+"""IFLA_ADDRESS, IFNAME, MTU, LINK, MASTER, LINKINFO."""
 
 
 def _u32(value: bytes | None) -> int:
@@ -184,7 +197,7 @@ class LinkMsg:
 
 def _link(buf: bytes, offset: int) -> LinkMsg:
     _, _, index, flags, _ = _IFINFO.unpack_from(buf, offset)
-    a = _attrs(buf, offset + _IFINFO.size, len(buf))
+    a = _attrs(buf, offset + _IFINFO.size, len(buf), _LINK_ATTRS)
     kind = ""
     vxlan: dict[int, bytes] = {}
     vlan: dict[int, bytes] = {}
@@ -336,7 +349,7 @@ def neighbours(sock: socket.socket, ifindex: int = 0, *, permanent: int = 0x80) 
 
 
 def fdb(sock: socket.socket, ifindex: int = 0) -> list[NeighMsg]:
-    """Bridge and VXLAN forwarding entries (of one port when ``ifindex``).
+    """Static bridge and VXLAN forwarding entries (of one port when ``ifindex``).
     Without strict checking the kernel reads the request as an ``ifinfomsg``
     whose index names the port (iproute2's legacy layout); a plain ``ndmsg``
     asks for everything."""
@@ -346,7 +359,8 @@ def fdb(sock: socket.socket, ifindex: int = 0) -> list[NeighMsg]:
         body = _NDMSG.pack(AF_BRIDGE, 0, 0, 0, 0)
     out = []
     for _, buf, off in request(sock, RTM_GETNEIGH, body):
-        entry = _neigh(buf, off)
-        if not ifindex or entry.ifindex == ifindex:
-            out.append(entry)
+        _, index, state, _, _ = _NDMSG.unpack_from(buf, off)
+        # Only static entries can be kumo's: learned ones are skipped unread.
+        if state & (NUD_NOARP | NUD_PERMANENT) and (not ifindex or index == ifindex):
+            out.append(_neigh(buf, off))
     return out

@@ -135,3 +135,14 @@ def test_an_event_pass_that_fails_on_drift_is_repaired_by_the_next_full_pass() -
     result = dp.retry()
     assert result.ok
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+
+
+def test_a_restarted_agent_keeps_matching_tables_and_sets_the_switch() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    nft.bridge_netfilter = False
+    restarted = Dataplane(dp.port.raw, "host-a", nft=nft)
+    result = restarted.apply(compile_host("host-a", bodies([s.P3])))
+    assert result.ok and nft.bridge_netfilter
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+    assert len(nft.transactions) == 2  # the first pass's rewrite, then elements only
