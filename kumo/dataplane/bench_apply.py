@@ -12,16 +12,18 @@ even on failure. Needs root. ``measure(ports)`` is the function form.
 
 Measured on the 2-vCPU development machine (seconds):
 
-=====  ======  =================  ========
-ports  create  no-change apply    teardown
-=====  ======  =================  ========
-200    1.7     0.75-0.85          0.45
-1000   9.4     4.5                3.7
-=====  ======  =================  ========
+=====  ======  ===============  =================  ========
+ports  create  one more port    no-change apply    teardown
+=====  ======  ===============  =================  ========
+200    1.7     -                0.75-0.85          0.45
+1000   9.4     -                4.5                3.7
+1000   10.0    0.10             0.96               -
+=====  ======  ===============  =================  ========
 
-Most of the time is pyroute2 decoding dumps (~0.4 ms per link of the host
-namespace's link dump, ~1 ms per small dump of an instance namespace);
-kernel work itself is a fraction.
+The first two rows are from before event passes were narrowed and reads
+went through ``rtnl`` (pyroute2 decoding every dump: ~0.4 ms per link); the
+last is 2026-11-26, under cProfile, on a machine shared with other test
+runs.
 """
 
 from __future__ import annotations
