@@ -145,6 +145,11 @@ class FakeKernel:
         self._op("list_links")
         return tuple(link.state for link in self._ns(netns).links.values())
 
+    def links_named(self, netns: str, names: frozenset[str]) -> tuple[LinkState, ...]:
+        self._op("list_links_named")
+        links = self._ns(netns).links
+        return tuple(links[n].state for n in sorted(names) if n in links)
+
     def add_link(self, link: Link, peer: Link | None) -> None:
         self._op("add_link")
         ns = self._ns(link.netns)
@@ -264,6 +269,10 @@ class FakeKernel:
         self._op("list_addresses")
         return tuple(self._ns(netns).addresses)
 
+    def addresses_on(self, netns: str, ifnames: frozenset[str]) -> tuple[Address, ...]:
+        self._op("list_addresses_on")
+        return tuple(a for a in self._ns(netns).addresses if a.ifname in ifnames)
+
     def add_address(self, address: Address) -> None:
         self._op("add_address")
         self._dev(address.netns, address.ifname)
@@ -360,6 +369,10 @@ class FakeKernel:
         self._op("list_neighbours")
         return tuple(self._ns(netns).neighbours.values())
 
+    def neighbours_on(self, netns: str, ifnames: frozenset[str]) -> tuple[NeighEntry, ...]:
+        self._op("list_neighbours_on")
+        return tuple(e for e in self._ns(netns).neighbours.values() if e.ifname in ifnames)
+
     def replace_neighbour(self, entry: NeighEntry) -> None:
         self._op("replace_neighbour")
         self._dev(entry.netns, entry.ifname)
@@ -375,6 +388,10 @@ class FakeKernel:
     def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
         self._op("list_fdb")
         return tuple(self._ns(netns).fdb)
+
+    def fdb_on(self, netns: str, ifnames: frozenset[str]) -> tuple[FdbEntry, ...]:
+        self._op("list_fdb_on")
+        return tuple(e for e in self._ns(netns).fdb if e.ifname in ifnames)
 
     def replace_fdb(self, entry: FdbEntry) -> None:
         self._op("replace_fdb")

@@ -16,7 +16,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link
 from kumo.dataplane.port import DataplaneError, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
 
 
 class MasterReconciler(Reconciler):
@@ -25,18 +25,29 @@ class MasterReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
+            self._note_changes(self.desired, links)
             self.desired = links
 
+    def uses_device(self, netns: str, device: str) -> bool:
+        # The ports of a changed (maybe recreated) bridge join it again.
+        return True
+
     def updates(self) -> None:
-        by_ns: dict[str, list[Link]] = {}
-        for link in self.desired:
-            by_ns.setdefault(link.netns, []).append(link)
-        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
-            if not self.reads(ns):
-                continue
-            wanted = sorted(by_ns.get(ns, ()))
+        by_ns = links_by_namespace(self.desired)
+        namespaces = set(by_ns) | {HOST_NS}
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            namespaces &= narrowed
+        for ns in sorted(namespaces, key=ns_order):
+            devices = self.devices(ns)
+            wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
             try:
-                actual = {a.name: a for a in self.port.list_links(ns)}
+                found = (
+                    self.port.list_links(ns)
+                    if devices is None
+                    else self.port.links_named(ns, devices)
+                )
+                actual = {a.name: a for a in found}
             except DataplaneError as exc:
                 for link in wanted:
                     self.fail(link.master_key, exc)
