@@ -9,7 +9,9 @@ stage              output
 ``segment``        the network bridge and its uplink: a VXLAN device
                    (``nolearning proxy``, VNI = segmentation id, bridge-port
                    learning off) for vxlan networks; the mapped physical
-                   interface (flat) or a VLAN subinterface of it (vlan)
+                   interface (flat) or a VLAN subinterface of it (vlan),
+                   an isolated bridge port, so that the host's own isolated
+                   legs (metadata) never talk to the shared segment
 ``remote_ports``   for each port of the network bound to ANOTHER host (vxlan
                    only): a VXLAN ``self`` FDB entry mac → that host's tunnel
                    IP, a bridge ``master static`` entry for the mac on the
@@ -218,7 +220,7 @@ def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
     elif network.network_type in ("flat", "vlan") and net.me is not None:
         ifname = net.me.interface_for(network.physical_network)
         if ifname is not None and network.network_type == "flat":
-            uplink = Link(HOST_NS, ifname, "device", up=True, master=net.bridge)
+            uplink = Link(HOST_NS, ifname, "device", up=True, master=net.bridge, isolated=True)
         elif ifname is not None and network.segmentation_id is not None:
             uplink = Link(
                 HOST_NS,
@@ -227,6 +229,7 @@ def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
                 mtu=network.mtu,
                 up=up,
                 master=net.bridge,
+                isolated=True,
                 vlan_id=network.segmentation_id,
                 parent=ifname,
             )

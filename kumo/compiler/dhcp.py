@@ -16,6 +16,7 @@ its own host's metadata namespace on its own segment. A port's ``extra_dhcp_opts
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from kumo.compiler import names
@@ -53,6 +54,14 @@ def option_code(name: str) -> int | None:
     return OPTION_CODES.get(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _network(cidr: str) -> tuple[ipaddress.IPv4Network, str]:
+    """A subnet's network and first host address (parsed once per CIDR: a
+    host compiles one lease per port of the same few subnets)."""
+    net = ipaddress.IPv4Network(cidr, strict=False)
+    return net, str(next(net.hosts(), net.network_address))
+
+
 def lease_for(
     port: PortView,
     subnets: dict[str, SubnetView],
@@ -67,7 +76,7 @@ def lease_for(
             continue
         try:
             ip = ipaddress.IPv4Address(fixed.ip_address)
-            net = ipaddress.IPv4Network(subnet.cidr, strict=False)
+            net, first_host = _network(subnet.cidr)
         except ValueError:
             continue
         gateway = subnet.gateway_ip if subnet.gateway_ip and ":" not in subnet.gateway_ip else None
@@ -97,7 +106,7 @@ def lease_for(
             mac=port.mac,
             ip=str(ip),
             prefixlen=net.prefixlen,
-            server_id=gateway or str(next(net.hosts(), net.network_address)),
+            server_id=gateway or first_host,
             router=gateway,
             dns=tuple(d for d in subnet.dns_nameservers if ":" not in d),
             domain=domain,

@@ -1,7 +1,7 @@
 """The metadata service's plumbing on one host. Pure.
 
-For every overlay network with a local instance port that has an IPv4
-address, a namespace ``km-<host tag>-<network>`` with one leg in the
+For every network with a local instance port that has an IPv4 address, a
+namespace ``km-<host tag>-<network>`` with one leg in the
 network's bridge (``km`` + network id outside, ``eth0`` inside, a MAC
 derived from host and network so it survives a rebuild), 169.254.169.254/32
 on it and an on-link route per IPv4 subnet of the network. Instances reach
@@ -11,8 +11,11 @@ address is answered on every host by that host and ARP for it never needs
 the tunnel: the VXLAN devices have no flood entries and their proxy only
 answers for remote ports.
 
-Flat and VLAN networks get none: their segment is shared with other hosts
-through the physical interface, where every host's namespace would answer.
+On flat and VLAN networks the segment is shared with other hosts through
+the physical interface, where every host's namespace would answer: there
+the leg and the uplink (see ``compile.py``) are both isolated bridge ports,
+which the bridge never lets talk to each other, so the leg reaches the
+host's own instance ports only.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class MetadataObjects:
 
 def serves_metadata(network: NetworkView) -> bool:
     """Whether a host answers 169.254.169.254 on this network's segment."""
-    return network.network_type in ("vxlan", "local")
+    return network.network_type in ("vxlan", "local", "flat", "vlan")
 
 
 def metadata_mac(host: str, network_id: str) -> str:
@@ -100,6 +103,7 @@ def compile_metadata(
                 mtu=network.mtu,
                 up=True,
                 master=names.bridge_name(network_id),
+                isolated=True if network.network_type in ("flat", "vlan") else None,
                 peer=VethPeer(ns, METADATA_IFNAME),
             ),
             Link(

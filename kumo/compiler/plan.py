@@ -74,6 +74,10 @@ class Link:
     """Bridge (same namespace) this link is a port of."""
     learning: bool | None = None
     """Bridge-port learning; None leaves the kernel default."""
+    isolated: bool | None = None
+    """Bridge-port isolation: isolated ports exchange frames with
+    non-isolated ports only, never with each other; None leaves the kernel
+    default (off)."""
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
@@ -459,6 +463,8 @@ def _describe_link(link: Link) -> str:
         parts.append(f"master {link.master}")
     if link.learning is not None:
         parts.append("learning " + ("on" if link.learning else "off"))
+    if link.isolated is not None:
+        parts.append("isolated " + ("on" if link.isolated else "off"))
     if link.vxlan is not None:
         v = link.vxlan
         parts.append(

@@ -5,23 +5,25 @@
 Creates a throwaway host namespace (``kz`` + random hex, with an ``eth0``
 underlay end on 192.0.2.11), compiles a plan for N instance
 ports on one VXLAN network (plus N/10 ports on a remote host, for FDB and
-neighbour entries) and times: the first apply (everything created), a
-no-change apply after ``resync()`` (everything read back and compared), and
+neighbour entries) and times: the first apply (everything created), wiring one more
+port (an event-driven pass), a no-change apply after ``resync()`` (everything read back and compared), and
 the teardown (an empty plan). Everything it creates is removed at the end,
 even on failure. Needs root. ``measure(ports)`` is the function form.
 
 Measured on the 2-vCPU development machine (seconds):
 
-=====  ======  =================  ========
-ports  create  no-change apply    teardown
-=====  ======  =================  ========
-200    1.7     0.75-0.85          0.45
-1000   9.4     4.5                3.7
-=====  ======  =================  ========
+=====  ======  ===============  =================  ========
+ports  create  one more port    no-change apply    teardown
+=====  ======  ===============  =================  ========
+200    1.7     -                0.75-0.85          0.45
+1000   9.4     -                4.5                3.7
+1000   10.0    0.10             0.96               -
+=====  ======  ===============  =================  ========
 
-Most of the time is pyroute2 decoding dumps (~0.4 ms per link of the host
-namespace's link dump, ~1 ms per small dump of an instance namespace);
-kernel work itself is a fraction.
+The first two rows are from before event passes were narrowed and reads
+went through ``rtnl`` (pyroute2 decoding every dump: ~0.4 ms per link); the
+last is 2026-11-26, under cProfile, on a machine shared with other test
+runs.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class BenchResult:
     ports: int
     create_seconds: float
     create_ops: int
+    event_seconds: float
+    """Wiring one more port (an event-driven pass)."""
     noop_seconds: float
     noop_ops: int
     teardown_seconds: float
@@ -54,13 +58,14 @@ class BenchResult:
     wired: int
 
 
-def _view(host: str, ports: int) -> ClusterView:
+def _view(host: str, ports: int, more: int = 0) -> ClusterView:
+    """``ports`` local ports, a tenth as many remote ones, then ``more`` local."""
     network_id = "b0000000-0000-4000-8000-00000000be01"
     bodies = []
     remote = max(1, ports // 10)
     first_ip = ipaddress.ip_address("10.0.0.2")
-    for i in range(ports + remote):
-        local = i < ports
+    for i in range(ports + remote + more):
+        local = i < ports or i >= ports + remote
         bodies.append(
             {
                 "id": f"{i:08x}-b000-4000-8000-000000000000",
@@ -116,6 +121,12 @@ def measure(ports: int) -> BenchResult:
         create_s = time.perf_counter() - started
         if not created.ok:
             raise RuntimeError(f"apply failed: {dict(created.errors)}")
+        plan = compile_host(host, _view(host, ports, more=1))
+        started = time.perf_counter()
+        event = dp.apply(plan)
+        event_s = time.perf_counter() - started
+        if not event.ok:
+            raise RuntimeError(f"apply failed: {dict(event.errors)}")
         dp.resync()
         started = time.perf_counter()
         noop = dp.apply(plan)
@@ -127,6 +138,7 @@ def measure(ports: int) -> BenchResult:
             ports=ports,
             create_seconds=round(create_s, 3),
             create_ops=created.changes,
+            event_seconds=round(event_s, 3),
             noop_seconds=round(noop_s, 3),
             noop_ops=noop.changes,
             teardown_seconds=round(teardown_s, 3),
@@ -162,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(
                 f"{result.ports} ports: create {result.create_seconds}s ({result.create_ops} ops), "
+                f"one more port {result.event_seconds}s, "
                 f"no-change apply {result.noop_seconds}s ({result.noop_ops} ops), "
                 f"teardown {result.teardown_seconds}s ({result.teardown_ops} ops), "
                 f"wired {result.wired}"

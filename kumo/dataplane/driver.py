@@ -12,7 +12,13 @@ whose namespace is removed are not deleted one by one. A pass starts at the firs
 reconciler (desired state changed, last pass failed, or ``resync()`` was
 called) and runs every reconciler after it, since a downstream object may
 depend on an upstream change. Every reconciler reads the kernel back, so a
-pass is level-triggered; a failed pass leaves its reconcilers dirty and
+pass is level-triggered. A full pass (the first, after ``resync()`` and
+after a failure) reads everything; an event pass reads back only what the
+plan changed: each reconciler's changed objects where they are and where
+they were (by name or in dumps the kernel filters per device), the objects
+on links whose desired state changed, and namespaces new in the plan, so its
+cost follows the change, not the number of ports on the host (see
+``reconcilers.base``). A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
 now and then to catch changes made behind its back.
@@ -49,7 +55,7 @@ from kumo.dataplane.reconcilers import (
     SysctlReconciler,
     VxlanFdbReconciler,
 )
-from kumo.dataplane.reconcilers.base import describe_key
+from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
 
 
@@ -173,7 +179,7 @@ class Dataplane:
     def apply(self, plan: HostPlan) -> ApplyResult:
         if plan.host != self.host:
             raise ValueError(f"plan for {plan.host!r} given to the dataplane of {self.host!r}")
-        changed = _changed_namespaces(self.plan, plan)
+        scope = _scope(self.plan, plan)
         self.plan = plan
         self.netns.update_desired(plan.netns)
         self.links.update_desired(plan.links)
@@ -191,7 +197,7 @@ class Dataplane:
         self.bridge_fdb.update_desired(fdb_master, plan.links)
         self.firewall.update_desired(plan.firewall)
         self.gate.update_desired(plan.gate)
-        return self._run(None if self._full else changed)
+        return self._run(None if self._full else scope)
 
     def retry(self) -> ApplyResult:
         """Run the dirty reconcilers again with the last plan (reading everything)."""
@@ -232,10 +238,10 @@ class Dataplane:
             names.metadata_port_name(nid) for nid in network_ids if nid
         )
 
-    def _run(self, only: frozenset[str] | None) -> ApplyResult:
+    def _run(self, scope: Scope | None) -> ApplyResult:
         started = self.clock()
         for r in self.reconcilers:
-            r.only = None if r is self.netns else only
+            r.scope = None if r is self.netns else scope
         self.port.begin_pass()
         before = self.port.changes
         first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
@@ -286,13 +292,15 @@ class Dataplane:
         )
 
 
-def _changed_namespaces(old: HostPlan, new: HostPlan) -> frozenset[str]:
-    """Namespaces holding an object that differs between two plans."""
-    changed: set[str] = {n.name for n in old.netns ^ new.netns}
-    for attr in ("links", "addresses", "routes", "neighbours", "fdb", "rules", "sysctls", "nat"):
-        for obj in getattr(old, attr) ^ getattr(new, attr):
-            changed.add(obj.netns)
-            peer = getattr(obj, "peer", None)
-            if peer is not None:
-                changed.add(peer.netns)
-    return frozenset(changed)
+def _scope(old: HostPlan, new: HostPlan) -> Scope:
+    """What an event pass from ``old`` to ``new`` reads besides each
+    reconciler's own changes: namespaces new in the plan, links whose desired
+    state changed and the ports of changed bridges (a recreated bridge loses
+    its ports, their bridge FDB entries with them)."""
+    fresh = frozenset(n.name for n in new.netns) - {n.name for n in old.netns}
+    links = difference(old.links, new.links)
+    devices = {(x.netns, x.name) for x in links}
+    bridges = {(x.netns, x.name) for x in links if x.kind == "bridge"}
+    if bridges:
+        devices |= {(x.netns, x.name) for x in new.links if (x.netns, x.master) in bridges}
+    return Scope(fresh=fresh, devices=frozenset(devices))

@@ -145,6 +145,11 @@ class FakeKernel:
         self._op("list_links")
         return tuple(link.state for link in self._ns(netns).links.values())
 
+    def links_named(self, netns: str, names: frozenset[str]) -> tuple[LinkState, ...]:
+        self._op("list_links_named")
+        links = self._ns(netns).links
+        return tuple(links[n].state for n in sorted(names) if n in links)
+
     def add_link(self, link: Link, peer: Link | None) -> None:
         self._op("add_link")
         ns = self._ns(link.netns)
@@ -214,7 +219,13 @@ class FakeKernel:
             self._ns(netns).fdb = {
                 f for f in self._ns(netns).fdb if not (f.master and f.ifname == name)
             }
-        dev.state = replace(dev.state, master=master, learning=True if master is not None else None)
+        joined = master is not None
+        dev.state = replace(
+            dev.state,
+            master=master,
+            learning=True if joined else None,
+            isolated=False if joined else None,
+        )
 
     def set_learning(self, netns: str, name: str, learning: bool) -> None:
         self._op("set_learning")
@@ -222,6 +233,13 @@ class FakeKernel:
         if dev.state.master is None:
             raise _err(E.EOPNOTSUPP, f"{name} is not a bridge port")
         dev.state = replace(dev.state, learning=learning)
+
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None:
+        self._op("set_isolated")
+        dev = self._dev(netns, name)
+        if dev.state.master is None:
+            raise _err(E.EOPNOTSUPP, f"{name} is not a bridge port")
+        dev.state = replace(dev.state, isolated=isolated)
 
     def del_link(self, netns: str, name: str) -> None:
         self._op("del_link")
@@ -240,7 +258,7 @@ class FakeKernel:
         for other in list(ns.links.values()):
             if other.state.master == name:
                 ns.fdb = {f for f in ns.fdb if not (f.master and f.ifname == other.state.name)}
-                other.state = replace(other.state, master=None, learning=None)
+                other.state = replace(other.state, master=None, learning=None, isolated=None)
             if other.state.parent == name:
                 self._remove_link(netns, other.state.name)
         if dev.peer is not None:
@@ -250,6 +268,10 @@ class FakeKernel:
     def list_addresses(self, netns: str) -> tuple[Address, ...]:
         self._op("list_addresses")
         return tuple(self._ns(netns).addresses)
+
+    def addresses_on(self, netns: str, ifnames: frozenset[str]) -> tuple[Address, ...]:
+        self._op("list_addresses_on")
+        return tuple(a for a in self._ns(netns).addresses if a.ifname in ifnames)
 
     def add_address(self, address: Address) -> None:
         self._op("add_address")
@@ -347,6 +369,10 @@ class FakeKernel:
         self._op("list_neighbours")
         return tuple(self._ns(netns).neighbours.values())
 
+    def neighbours_on(self, netns: str, ifnames: frozenset[str]) -> tuple[NeighEntry, ...]:
+        self._op("list_neighbours_on")
+        return tuple(e for e in self._ns(netns).neighbours.values() if e.ifname in ifnames)
+
     def replace_neighbour(self, entry: NeighEntry) -> None:
         self._op("replace_neighbour")
         self._dev(entry.netns, entry.ifname)
@@ -362,6 +388,10 @@ class FakeKernel:
     def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
         self._op("list_fdb")
         return tuple(self._ns(netns).fdb)
+
+    def fdb_on(self, netns: str, ifnames: frozenset[str]) -> tuple[FdbEntry, ...]:
+        self._op("list_fdb_on")
+        return tuple(e for e in self._ns(netns).fdb if e.ifname in ifnames)
 
     def replace_fdb(self, entry: FdbEntry) -> None:
         self._op("replace_fdb")

@@ -54,6 +54,8 @@ class LinkState:
     master: str | None = None
     learning: bool | None = None
     """Bridge-port learning; None when the link is not a bridge port."""
+    isolated: bool | None = None
+    """Bridge-port isolation; None when the link is not a bridge port."""
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
@@ -79,6 +81,10 @@ class RawKernel(Protocol):
     def del_netns(self, name: str) -> None: ...
 
     def list_links(self, netns: str) -> tuple[LinkState, ...]: ...
+    def links_named(self, netns: str, names: frozenset[str]) -> tuple[LinkState, ...]:
+        """The links among ``names`` that exist (one request each, no dump)."""
+        ...
+
     def add_link(self, link: Link, peer: Link | None) -> None:
         """Create ``link`` (without master); for a veth, ``peer`` describes the
         other end, created in ``link.peer.netns`` at the same time."""
@@ -87,9 +93,14 @@ class RawKernel(Protocol):
     def set_link(self, netns: str, name: str, change: LinkChange) -> None: ...
     def set_master(self, netns: str, name: str, master: str | None) -> None: ...
     def set_learning(self, netns: str, name: str, learning: bool) -> None: ...
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None: ...
     def del_link(self, netns: str, name: str) -> None: ...
 
     def list_addresses(self, netns: str) -> tuple[Address, ...]: ...
+    def addresses_on(self, netns: str, ifnames: frozenset[str]) -> tuple[Address, ...]:
+        """``list_addresses`` narrowed to the devices ``ifnames``."""
+        ...
+
     def add_address(self, address: Address) -> None: ...
     def del_address(self, address: Address) -> None: ...
 
@@ -102,6 +113,11 @@ class RawKernel(Protocol):
 
     def list_neighbours(self, netns: str) -> tuple[NeighEntry, ...]:
         """Permanent IPv4/IPv6 neighbour entries only."""
+        ...
+
+    def neighbours_on(self, netns: str, ifnames: frozenset[str]) -> tuple[NeighEntry, ...]:
+        """``list_neighbours`` narrowed to the devices ``ifnames`` (a dump the
+        kernel filters per device; a missing device has no entries)."""
         ...
 
     def replace_neighbour(self, entry: NeighEntry) -> None: ...
@@ -122,6 +138,10 @@ class RawKernel(Protocol):
 
     def list_fdb(self, netns: str) -> tuple[FdbEntry, ...]:
         """``self`` entries with a remote (dst) and ``master`` static entries."""
+        ...
+
+    def fdb_on(self, netns: str, ifnames: frozenset[str]) -> tuple[FdbEntry, ...]:
+        """``list_fdb`` narrowed to the ports ``ifnames`` (kernel-filtered)."""
         ...
 
     def replace_fdb(self, entry: FdbEntry) -> None: ...
@@ -194,6 +214,11 @@ _ERRNO_TO_ERROR: dict[int, type[DataplaneError]] = {
 _GONE = (E.ENOENT, E.ENODEV, E.ESRCH, E.EADDRNOTAVAIL)
 
 
+def _device_of(obj: object) -> str:
+    name = getattr(obj, "ifname", None)
+    return str(name if name is not None else getattr(obj, "name", ""))
+
+
 def domain_error(op: str, exc: OSError) -> DataplaneError:
     """The domain error for a failed kernel operation (the single mapping)."""
     err = exc.errno or E.EIO
@@ -227,8 +252,20 @@ class KernelPort:
     def list_links(self, netns: str) -> tuple[LinkState, ...]:
         return self._read("links", netns, self.raw.list_links)
 
+    def links_named(self, netns: str, names: frozenset[str]) -> tuple[LinkState, ...]:
+        return self._read_on("links", netns, names, self.raw.links_named)
+
     def list_addresses(self, netns: str) -> tuple[Address, ...]:
         return self._read("addresses", netns, self.raw.list_addresses)
+
+    def addresses_on(self, netns: str, ifnames: frozenset[str]) -> tuple[Address, ...]:
+        return self._read_on("addresses", netns, ifnames, self.raw.addresses_on)
+
+    def neighbours_on(self, netns: str, ifnames: frozenset[str]) -> tuple[NeighEntry, ...]:
+        return self._read_on("neighbours", netns, ifnames, self.raw.neighbours_on)
+
+    def fdb_on(self, netns: str, ifnames: frozenset[str]) -> tuple[FdbEntry, ...]:
+        return self._read_on("fdb", netns, ifnames, self.raw.fdb_on)
 
     def list_routes(self, netns: str) -> tuple[Route, ...]:
         return self._read("routes", netns, self.raw.list_routes)
@@ -269,6 +306,9 @@ class KernelPort:
 
     def set_learning(self, netns: str, name: str, learning: bool) -> None:
         self._mutate("set_learning", netns, lambda: self.raw.set_learning(netns, name, learning))
+
+    def set_isolated(self, netns: str, name: str, isolated: bool) -> None:
+        self._mutate("set_isolated", netns, lambda: self.raw.set_isolated(netns, name, isolated))
 
     def del_link(self, netns: str, name: str) -> None:
         self._delete("del_link", netns, lambda: self.raw.del_link(netns, name))
@@ -317,6 +357,24 @@ class KernelPort:
         if what not in reads:
             reads[what] = self._call(f"list_{what}", lambda: fn(netns))
         return reads[what]  # type: ignore[return-value]
+
+    def _read_on(
+        self,
+        what: str,
+        netns: str,
+        devices: frozenset[str],
+        fn: Callable[[str, frozenset[str]], tuple[T, ...]],
+    ) -> tuple[T, ...]:
+        """A read narrowed to ``devices``; answered from a whole-namespace
+        read of this pass when there is one."""
+        reads = self._cache.setdefault(netns, {})
+        whole = reads.get(what)
+        if whole is not None:
+            return tuple(x for x in whole if _device_of(x) in devices)  # type: ignore[misc]
+        key = f"{what} on " + ",".join(sorted(devices))
+        if key not in reads:
+            reads[key] = self._call(f"{what}_on", lambda: fn(netns, devices))
+        return reads[key]  # type: ignore[return-value]
 
     def _call(self, op: str, fn: Callable[[], T]) -> T:
         try:

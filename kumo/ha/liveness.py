@@ -13,15 +13,18 @@ asking anyone:
 
 - a host is *eligible* while alive and with quorum;
 - a host *listens* for ``2 * hold`` after it starts and after it regains
-  quorum, so it learns the current claims before making one: meanwhile it
-  claims nothing, keeps its own routers closed, and leaves the others where
-  the control plane last saw them (``active()`` omits them);
+  quorum lost for longer than ``hold`` (a shorter loss, say a late beat on
+  a busy host, leaves what it heard current), so it learns the current
+  claims before making one: meanwhile it claims nothing, keeps its own
+  routers closed, and leaves the others where the control plane last saw
+  them (``active()`` omits them);
 - the eligible claimant ranked first in the router's gateway hosts wins
   (with preemption: the eligible host ranked first, claim or not);
 - with no eligible claimant, the eligible host ranked first takes over.
 
-A host never claims without quorum: a gateway cut off from its peers
-releases its routers within ``hold`` while the others take over. A host
+A host never claims without quorum, counted over peers heard within
+``lease``: a gateway cut off from its peers releases its routers after
+``lease``, before the others declare it dead after ``hold``. A host
 whose agent dies stops beating; its kernel closes its gates when the lease
 the beats renew runs out (``lease`` < ``hold``, see
 ``kumo.dataplane.nftables.gate``), before anyone takes over. A returning
@@ -61,17 +64,22 @@ class LivenessSettings:
     """Take a router back when a host ranked before its active gateway returns."""
 
 
+Claims = Mapping[str, float]
+"""Router id → seconds the claim has been held."""
+
+
 @dataclass(frozen=True)
 class Beat:
     host: str
     seq: int
     quorum: bool
-    claims: frozenset[str] = frozenset()
+    claims: Claims = field(default_factory=dict)
     leaving: bool = False
 
     def encode(self) -> bytes:
+        held = {rid: round(age * 1000) for rid, age in sorted(self.claims.items())}
         body = {"v": VERSION, "h": self.host, "s": self.seq, "q": self.quorum,
-                "c": sorted(self.claims), "l": self.leaving}  # fmt: skip
+                "c": held, "l": self.leaving}  # fmt: skip
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -80,9 +88,11 @@ class Beat:
             body = json.loads(data)
             if body["v"] != VERSION:
                 raise ValueError(f"beat version {body['v']!r}")
+            claims = {str(rid): int(ms) / 1000 for rid, ms in body["c"].items()}
             return cls(host=str(body["h"]), seq=int(body["s"]), quorum=bool(body["q"]),
-                       claims=frozenset(str(c) for c in body["c"]), leaving=bool(body["l"]))  # fmt: skip
-        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                       claims=claims, leaving=bool(body["l"]))  # fmt: skip
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError,
+                UnicodeDecodeError) as exc:  # fmt: skip
             raise ValueError(f"not a beat: {exc}") from exc
 
 
@@ -91,7 +101,7 @@ class Heard:
     """What this host last heard from a live peer."""
 
     quorum: bool
-    claims: frozenset[str]
+    claims: Claims
 
 
 def decide(
@@ -100,13 +110,15 @@ def decide(
     peers: Mapping[str, Heard],
     *,
     eligible_self: bool,
-    my_claims: frozenset[str],
+    my_claims: Claims,
     preempt: bool = False,
 ) -> tuple[dict[str, str | None], frozenset[str]]:
     """(router → active host or None, the routers this host claims now).
 
     ``routers`` maps each HA router to its gateway hosts, ranked; ``peers``
-    holds only live peers."""
+    holds only live peers. Of several claimants (one was briefly thought
+    dead), the one holding its claim longest keeps the router, ties going
+    by rank: the incumbent is not disturbed."""
     active: dict[str, str | None] = {}
     claims: set[str] = set()
     for rid, hosts in routers.items():
@@ -117,15 +129,15 @@ def decide(
             heard = peers.get(h)
             return heard is not None and heard.quorum
 
-        def claimed(h: str, rid: str = rid) -> bool:
-            return rid in (my_claims if h == me else peers[h].claims)
+        def held(h: str, rid: str = rid) -> float | None:
+            return (my_claims if h == me else peers[h].claims).get(rid)
 
         ranked = [h for h in hosts if eligible(h)]
-        claimants = [h for h in ranked if claimed(h)]
+        claimants = [(age, -i, h) for i, h in enumerate(ranked) if (age := held(h)) is not None]
         if preempt or not claimants:
             winner = ranked[0] if ranked else None
         else:
-            winner = claimants[0]
+            winner = max(claimants)[2]
         active[rid] = winner
         if winner == me:
             claims.add(rid)
@@ -141,7 +153,10 @@ class _State:
     heard: dict[str, Heard] = field(default_factory=dict)
     active: dict[str, str | None] = field(default_factory=dict)
     claims: frozenset[str] = frozenset()
+    claimed_since: dict[str, float] = field(default_factory=dict)
     quorum: bool = False
+    quorum_seen_at: float = float("-inf")
+    """When this host last had quorum."""
     listening_until: float = 0.0
 
 
@@ -276,9 +291,15 @@ class Liveness:
                 del st.last[h]
                 st.heard.pop(h, None)
             members = len(st.peers) + 1
-            quorum = (len(st.last) + 1) * 2 > members
-            if quorum and not st.quorum:
+            # Quorum counts only peers heard within the lease: a host cut off
+            # releases its routers before the others declare it dead.
+            heard = sum(1 for t in st.last.values() if now - t <= self.settings.lease)
+            quorum = (heard + 1) * 2 > members
+            if quorum and not st.quorum and now - st.quorum_seen_at > hold:
+                # Out of touch long enough to have missed claims: listen first.
                 st.listening_until = max(st.listening_until, now + 2 * hold)
+            if quorum:
+                st.quorum_seen_at = now
             st.quorum = quorum
             if now < st.listening_until:
                 # Undecided: this host's own routers stay closed here, the
@@ -288,13 +309,15 @@ class Liveness:
                 }
                 claims: frozenset[str] = frozenset()
             else:
+                held = {rid: now - st.claimed_since.get(rid, now) for rid in st.claims}
                 active, claims = decide(self.host, st.routers, st.heard, eligible_self=quorum,
-                                        my_claims=st.claims, preempt=self.settings.preempt)  # fmt: skip
+                                        my_claims=held, preempt=self.settings.preempt)  # fmt: skip
             changed = active != st.active or claims != st.claims
             claims_changed = claims != st.claims
             if claims_changed:
                 log.info("%s: active for %s (quorum %s)", self.host, sorted(claims), quorum)
             st.active, st.claims = active, claims
+            st.claimed_since = {rid: st.claimed_since.get(rid, now) for rid in claims}
         if changed:
             self.on_change()
         return claims_changed
@@ -305,7 +328,9 @@ class Liveness:
             return
         with self._lock:
             self._seq += 1
-            beat = Beat(self.host, self._seq, self._state.quorum, self._state.claims, leaving)
+            now = self.clock()
+            held = {r: now - self._state.claimed_since.get(r, now) for r in self._state.claims}
+            beat = Beat(self.host, self._seq, self._state.quorum, held, leaving)
             targets = sorted(self._state.peers.values())
         data = beat.encode()
         for ip in targets:

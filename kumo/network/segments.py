@@ -40,16 +40,23 @@ def choose(
         return ntype, None, seg
     if ntype == "local":
         return ntype, None, None
+    label = "flat" if ntype == "flat" else "VLAN"
+    if ntype == "vlan" and physnet is None and seg is not None:
+        raise InvalidInput("segmentation_id requires physical_network for VLAN provider network")
     if not isinstance(physnet, str) or not physnet:
-        raise InvalidInput(f"physical_network required for {ntype} provider network")
+        raise InvalidInput(f"physical_network required for {label} provider network")
     if physnet not in settings.physical_networks:
-        raise InvalidInput(f"physical_network '{physnet}' unknown for {ntype} provider network")
+        raise InvalidInput(f"physical_network '{physnet}' unknown for {label} provider network")
     if ntype == "flat":
         if seg is not None:
-            raise InvalidInput("provider:segmentation_id specified for flat network")
+            raise InvalidInput("segmentation_id prohibited for flat provider network")
         return ntype, physnet, None
     if seg is None:
-        raise InvalidInput("segmentation_id required for VLAN provider network")
+        # no tenant VLAN ranges: every VLAN network names its VLAN
+        raise InvalidInput(
+            f"Physical network {physnet} requires segmentation_id to be specified when "
+            "creating a provider network"
+        )
     if not 1 <= seg <= 4094:
         raise InvalidInput("segmentation_id out of range (1 through 4094)")
     return ntype, physnet, seg
@@ -95,10 +102,15 @@ def reserve(
                 f"Unable to create the flat network. Physical network {physnet} is in use.",
                 kind="FlatNetworkInUse",
             )
+        if ntype == "vlan":
+            raise Conflict(
+                f"Unable to create the network. The VLAN {seg} on physical network "
+                f"{physnet} is in use.",
+                kind="VlanIdInUse",
+            )
         raise Conflict(
-            f"Unable to create the network. The VLAN/VNI {seg} on physical network "
-            f"{physnet} is in use.",
-            kind="SegmentationIdInUse" if ntype == "vxlan" else "VlanIdInUse",
+            f"Unable to create the network. The tunnel ID {seg} is in use.",
+            kind="TunnelIdInUse",
         )
     session.add(
         SegmentAllocation(

@@ -127,9 +127,9 @@ def test_provider_networks() -> None:
     brf, brv = "kb3c2d1e0f9a8", "kb4d3e2f1a0b9"
     expected = [
         f"link host {brf} bridge mtu 1500 up",
-        f"link host ens5 device up master {brf}",
+        f"link host ens5 device up master {brf} isolated on",
         f"link host {brv} bridge mtu 1500 up",
-        f"link host kv4d3e2f1a0b9 vlan mtu 1500 up master {brv} vlan 42 parent ens5",
+        f"link host kv4d3e2f1a0b9 vlan mtu 1500 up master {brv} isolated on vlan 42 parent ens5",
         *instance_lines(ns1, "kta1000000000", brf, "fa:16:3e:00:00:01", 1500),
         *instance_lines(ns2, "kta2000000000", brv, "fa:16:3e:00:00:02", 1500),
         f"addr {ns1} eth0 198.51.100.5/24",
@@ -254,6 +254,32 @@ def test_metadata_endpoint() -> None:
     assert [(c.ip, c.port_id) for c in endpoint.clients] == [("10.0.0.11", s.P1)]
     # a remote-only host serves nothing
     assert not plan_of(s.REMOTE_ONLY).metadata
+
+
+def test_metadata_on_provider_networks() -> None:
+    """Flat and VLAN networks get a metadata namespace too; its leg and the
+    uplink are isolated bridge ports, so the leg never answers other hosts
+    across the physical segment."""
+    from kumo.compiler.metadata import metadata_mac
+    from kumo.compiler.names import metadata_netns
+
+    plan = plan_of(s.PROVIDER)
+    brf, brv = "kb3c2d1e0f9a8", "kb4d3e2f1a0b9"
+    kmf, kmv = metadata_netns("host-a", s.FLAT), metadata_netns("host-a", s.VLAN)
+    legs = {line for line in plan.describe() if line.startswith("link host km")}
+    assert legs == {
+        f"link host km3c2d1e0f9a8 veth mtu 1500 up master {brf} isolated on peer {kmf}/eth0",
+        f"link host km4d3e2f1a0b9 veth mtu 1500 up master {brv} isolated on peer {kmv}/eth0",
+    }
+    assert f"link {kmf} eth0 veth mtu 1500 mac {metadata_mac('host-a', s.FLAT)} up" in (
+        plan.describe()
+    )
+    assert {(e.network_id, tuple(c.ip for c in e.clients)) for e in plan.metadata} == {
+        (s.FLAT, ("198.51.100.5",)),
+        (s.VLAN, ("203.0.113.5",)),
+    }
+    ns1 = instance_netns("host-a", s.P1)
+    assert f"route {ns1} 169.254.169.254/32 via - dev eth0" in plan.describe()
 
 
 def test_metadata_route_in_dhcp_lease_after_the_default() -> None:

@@ -146,3 +146,21 @@ def test_bad_rule_bodies_are_skipped() -> None:
 
 def test_link_local_from_mac() -> None:
     assert link_local("fa:16:3e:00:00:01") == "fe80::f816:3eff:fe00:1/128"
+
+
+def test_member_addresses_covered_by_a_wider_pair_are_left_out() -> None:
+    groups = [
+        {"id": G1, "security_group_rules": [rule("a", remote_group_id=G2)]},
+        {"id": G2, "security_group_rules": []},
+    ]
+    ports = [
+        secured(s.P1, "fa:16:3e:00:00:01", "host-a", "10.0.0.11", [G1]),
+        secured(s.P2, "fa:16:3e:00:00:02", "host-b", "10.0.9.12", [G2],
+                allowed_address_pairs=[{"ip_address": "10.0.8.0/23"},
+                                       {"ip_address": "10.0.9.0/24"},
+                                       {"ip_address": "10.0.10.0/24"}]),
+        secured(s.P3, "fa:16:3e:00:00:03", "host-c", "10.0.8.13", [G2]),
+        secured(s.P4, "fa:16:3e:00:00:04", "host-c", "10.0.11.1", [G2]),
+    ]  # fmt: skip
+    (members,) = compile_host("host-a", view(ports, groups)).firewall.sets
+    assert members.elements == {"10.0.8.0/23", "10.0.10.0/24", "10.0.11.1"}

@@ -98,3 +98,51 @@ def test_no_filtered_ports_removes_the_tables_and_turns_bridge_netfilter_off() -
     dp.apply(compile_host("host-a", bodies([s.P2])))
     assert dp.apply(HostPlan(host="host-a")).ok
     assert nft.tables == set() and nft.sets == {} and not nft.bridge_netfilter
+
+
+class CountingNft(FakeNft):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def list_sets(self, table: str = render.TABLE) -> list[dict[str, Any]]:
+        self.reads += 1
+        return super().list_sets(table)
+
+
+def test_event_passes_change_the_tables_without_reading_them_back() -> None:
+    nft = CountingNft()
+    dp = Dataplane(FakeKernel(), "host-a", nft=nft)
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    reads = nft.reads
+    result = dp.apply(compile_host("host-a", bodies([s.P3])))
+    assert result.ok and dp.firewall.element_updates == 1
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+    assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
+    assert nft.reads == reads
+    # A resync reads the tables and finds them right.
+    dp.resync()
+    assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
+    assert nft.reads == reads + 1
+
+
+def test_an_event_pass_that_fails_on_drift_is_repaired_by_the_next_full_pass() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    nft.sets[("inet", f"g4_{G1}")].discard("10.0.0.12")  # behind the agent's back
+    failed = dp.apply(compile_host("host-a", bodies([s.P3])))
+    assert not failed.ok  # deleting the missing element fails the transaction
+    result = dp.retry()
+    assert result.ok
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+
+
+def test_a_restarted_agent_keeps_matching_tables_and_sets_the_switch() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    nft.bridge_netfilter = False
+    restarted = Dataplane(dp.port.raw, "host-a", nft=nft)
+    result = restarted.apply(compile_host("host-a", bodies([s.P3])))
+    assert result.ok and nft.bridge_netfilter
+    assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
+    assert len(nft.transactions) == 2  # the first pass's rewrite, then elements only

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS
 from kumo.dataplane.driver import Dataplane
@@ -81,3 +83,102 @@ def test_a_failed_pass_makes_the_next_one_full() -> None:
     assert result.ok and NEW in result.wired_ports
     read = {ns for ns in fake.reads if ns != HOST_NS and not names.is_metadata_netns(ns)}
     assert len(read) == len(result.wired_ports)
+
+
+REMOTE_NEW = "8e7d6c5b-4a39-4281-9f60-5e4d3c2b1a0f"
+WHOLE_READS = ("list_links", "list_addresses", "list_neighbours", "list_fdb", "list_routes")
+
+
+def _host_reads(fake: FakeKernel, start: int) -> list[str]:
+    return [op for op in fake.journal[start:] if op in WHOLE_READS]
+
+
+class NsJournal(FakeKernel):
+    """The fake kernel, remembering (operation, namespace) of every whole-namespace read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.whole: list[tuple[str, str]] = []
+
+    def list_links(self, netns: str):  # type: ignore[no-untyped-def]
+        self.whole.append(("links", netns))
+        return super().list_links(netns)
+
+    def list_fdb(self, netns: str):  # type: ignore[no-untyped-def]
+        self.whole.append(("fdb", netns))
+        return super().list_fdb(netns)
+
+    def list_neighbours(self, netns: str):  # type: ignore[no-untyped-def]
+        self.whole.append(("neighbours", netns))
+        return super().list_neighbours(netns)
+
+    def list_addresses(self, netns: str):  # type: ignore[no-untyped-def]
+        self.whole.append(("addresses", netns))
+        return super().list_addresses(netns)
+
+    def list_routes(self, netns: str):  # type: ignore[no-untyped-def]
+        self.whole.append(("routes", netns))
+        return super().list_routes(netns)
+
+
+def _more(base: s.State) -> s.State:
+    return base.with_(
+        "one more local port",
+        ports=(s.port(NEW, s.NET1, "fa:16:3e:00:00:09", HOST, [("s1", "10.0.0.19")]),),
+    )
+
+
+def test_an_event_pass_reads_only_the_changed_devices_of_the_host_namespace() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    base = s.TWO_NETWORKS_SAME_CIDR
+    assert dp.apply(plan_for(base)).ok
+    fake.whole.clear()
+    start = len(fake.journal)
+    result = dp.apply(plan_for(_more(base)))
+    assert result.ok and NEW in result.wired_ports
+    # Only the new namespace is read whole; the host's links are asked by name.
+    assert {ns for _, ns in fake.whole} == {names.instance_netns(HOST, NEW)}
+    assert "list_links_named" in fake.journal[start:]
+
+
+def test_a_remote_port_leaving_removes_its_fdb_entries_in_an_event_pass() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    gone = s.TWO_NETWORKS_SAME_CIDR.with_(
+        "one more remote port",
+        ports=(s.port(REMOTE_NEW, s.NET1, "fa:16:3e:00:00:0a", "host-b", [("s1", "10.0.0.20")]),),
+    )
+    assert dp.apply(plan_for(gone)).ok
+    macs = {e.mac for e in fake.namespaces[HOST_NS].fdb}
+    assert "fa:16:3e:00:00:0a" in macs
+    fake.whole.clear()
+    result = dp.apply(plan_for(s.TWO_NETWORKS_SAME_CIDR))
+    assert result.ok
+    assert "fa:16:3e:00:00:0a" not in {e.mac for e in fake.namespaces[HOST_NS].fdb}
+    assert ("fdb", HOST_NS) not in fake.whole
+    assert fake.journal.count("del_fdb") >= 1
+    # The next full pass finds nothing left to do.
+    dp.resync()
+    start = len(fake.journal)
+    assert dp.apply(plan_for(s.TWO_NETWORKS_SAME_CIDR)).ok
+    assert [op for op in fake.journal[start:] if not op.startswith("list_")] == []
+
+
+def test_drift_is_left_to_the_next_full_pass_and_fixed_there() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    base = s.TWO_NETWORKS_SAME_CIDR
+    assert dp.apply(plan_for(base)).ok
+    wired = dp.apply(plan_for(base)).wired_ports
+    # Behind the agent's back: a port's host end goes down.
+    tap = names.tap_name(s.P1)
+    fake.namespaces[HOST_NS].links[tap].state = replace(
+        fake.namespaces[HOST_NS].links[tap].state, up=False
+    )
+    event = dp.apply(plan_for(_more(base)))
+    assert event.ok and wired <= event.wired_ports
+    assert not fake.link(HOST_NS, tap).up  # not read: the last verdict holds
+    dp.resync()
+    assert dp.apply(plan_for(_more(base))).ok
+    assert fake.link(HOST_NS, tap).up

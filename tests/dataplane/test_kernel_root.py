@@ -89,11 +89,13 @@ def ping(host: str, port_id: str, ip: str) -> bool:
 
 
 class Capture:
-    """tcpdump on a host's underlay interface."""
+    """tcpdump on a host's underlay interface (or ``ifname``); ``link_level``
+    prints each frame's link-level header (MACs, 802.1Q tags)."""
 
-    def __init__(self, ns: str, bpf: str) -> None:
+    def __init__(self, ns: str, bpf: str, ifname: str = "eth0", link_level: bool = False) -> None:
+        flags = ["-e"] if link_level else []
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tcpdump", "-i", "eth0", "-n", "-p", "-l", bpf],
+            ["ip", "netns", "exec", ns, "tcpdump", "-i", ifname, "-n", "-p", "-l", *flags, bpf],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -314,3 +314,37 @@ def test_plan_for_another_host_is_refused() -> None:
     _, dp = fake_dataplane()
     with pytest.raises(ValueError):
         dp.apply(plan_for(s.ONE_LOCAL, "host-b"))
+
+
+def test_provider_uplinks_and_metadata_legs_are_isolated_bridge_ports() -> None:
+    fake, dp = fake_dataplane()
+    fake.add_device(HOST_NS, "ens5")
+    plan = plan_for(s.PROVIDER)
+    fake.fail_next("set_isolated", errno.EBUSY)
+    assert not dp.apply(plan).ok
+    result = dp.retry()
+    assert result.ok, result.errors
+    assert result.wired_ports == {s.P1, s.P2}
+    host = fake.namespaces[HOST_NS].links
+    flat, vlan = n.bridge_name(s.FLAT), n.bridge_name(s.VLAN)
+    assert (host["ens5"].state.master, host["ens5"].state.isolated) == (flat, True)
+    vlan_dev = host[n.vlan_name(s.VLAN)].state
+    assert (vlan_dev.master, vlan_dev.isolated, vlan_dev.parent) == (vlan, True, "ens5")
+    leg = host[n.metadata_port_name(s.FLAT)].state
+    assert (leg.master, leg.isolated) == (flat, True)
+    # instance ports are not isolated: they reach the uplink and the leg
+    assert host[n.tap_name(s.P1)].state.isolated is False
+    # isolation turned off behind kumo's back comes back; nothing else changes
+    fake.set_isolated(HOST_NS, "ens5", False)
+    before = len(mutations(fake))
+    dp.resync()
+    again = dp.apply(plan)
+    assert again.ok and host["ens5"].state.isolated is True
+    assert mutations(fake)[before:] == ["set_isolated"]
+    # the flat network's last local port goes: the interface leaves the bridge
+    without_flat = replace(
+        s.PROVIDER, name="vlan only", ports=tuple(p for p in s.PROVIDER.ports if p["id"] != s.P1)
+    )
+    assert dp.apply(plan_for(without_flat)).ok
+    assert host["ens5"].state.master is None and host["ens5"].state.isolated is None
+    assert host[n.vlan_name(s.VLAN)].state.master == vlan

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from kumo.ha import ctsync
+from kumo.ha import ctentry, ctnetlink, ctsync
 from kumo.ha.ctsync import Entry, FlowTuple
 
 SEEN = ctsync.SEEN_REPLY | ctsync.ASSURED
@@ -190,61 +190,63 @@ def test_worth_syncing(proto: int, status: int, state: int, synced: bool) -> Non
 def kernel_message(e: Entry, *, protoinfo: bool = True) -> bytes:
     """An entry as the kernel reports it (dump or event), after the nlmsghdr."""
     family = socket.AF_INET if e.l3 == 4 else socket.AF_INET6
-    attrs = ctsync._tuple_attr(ctsync._CTA_TUPLE_ORIG, e.l3, e.proto, e.orig)
-    attrs += ctsync._tuple_attr(ctsync._CTA_TUPLE_REPLY, e.l3, e.proto, e.reply)
-    attrs += ctsync._nla(ctsync._CTA_STATUS, ctsync._be32(e.status | ctsync.CONFIRMED | 0x180))
-    attrs += ctsync._nla(ctsync._CTA_TIMEOUT, ctsync._be32(e.timeout))
-    attrs += ctsync._nla(ctsync._CTA_MARK, ctsync._be32(e.mark))
+    attrs = ctnetlink._tuple_attr(ctnetlink._CTA_TUPLE_ORIG, e.l3, e.proto, e.orig)
+    attrs += ctnetlink._tuple_attr(ctnetlink._CTA_TUPLE_REPLY, e.l3, e.proto, e.reply)
+    attrs += ctnetlink._nla(
+        ctnetlink._CTA_STATUS, ctnetlink._be32(e.status | ctsync.CONFIRMED | 0x180)
+    )
+    attrs += ctnetlink._nla(ctnetlink._CTA_TIMEOUT, ctnetlink._be32(e.timeout))
+    attrs += ctnetlink._nla(ctnetlink._CTA_MARK, ctnetlink._be32(e.mark))
     if e.zone:
-        attrs += ctsync._nla(ctsync._CTA_ZONE, ctsync._be16(e.zone))
+        attrs += ctnetlink._nla(ctnetlink._CTA_ZONE, ctnetlink._be16(e.zone))
     if e.proto == ctsync.TCP and protoinfo:
-        attrs += ctsync._protoinfo_attr(e)
+        attrs += ctnetlink._protoinfo_attr(e)
     return struct.pack("=BBH", family, 0, 0) + attrs
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_kernel_messages_parse_back(entry: Entry) -> None:
-    assert ctsync._parse_entry(kernel_message(entry)) == (entry, True)
+    assert ctnetlink.parse_entry(kernel_message(entry)) == (entry, True)
 
 
 def test_an_event_without_tcp_state_is_incomplete() -> None:
-    parsed = ctsync._parse_entry(kernel_message(SNAT_TCP, protoinfo=False))
+    parsed = ctnetlink.parse_entry(kernel_message(SNAT_TCP, protoinfo=False))
     assert parsed is not None and parsed[1] is False
 
 
 def test_unsupported_or_broken_messages_are_skipped() -> None:
     gre = Entry(4, 47, SNAT_TCP.orig, SNAT_TCP.reply)
-    assert ctsync._parse_entry(kernel_message(gre)) is None
-    assert ctsync._parse_entry(kernel_message(SNAT_TCP)[:30]) is None
-    assert ctsync._parse_entry(b"\x07\x00\x00\x00") is None  # neither IPv4 nor IPv6
+    assert ctnetlink.parse_entry(kernel_message(gre)) is None
+    assert ctnetlink.parse_entry(kernel_message(SNAT_TCP)[:30]) is None
+    assert ctnetlink.parse_entry(b"\x07\x00\x00\x00") is None  # neither IPv4 nor IPv6
 
 
 def test_creation_carries_the_unnated_reply_and_the_nat_range() -> None:
-    attrs = ctsync._attrs(ctsync._create_attrs(SNAT_TCP))
-    _, reply = ctsync._parse_tuple(4, attrs[ctsync._CTA_TUPLE_REPLY])
+    attrs = ctnetlink._attrs(ctnetlink._create_attrs(SNAT_TCP))
+    _, reply = ctnetlink._parse_tuple(4, attrs[ctnetlink._CTA_TUPLE_REPLY])
     assert reply == SNAT_TCP.orig.swapped()
-    nat = ctsync._attrs(attrs[ctsync._CTA_NAT_SRC])
+    nat = ctnetlink._attrs(attrs[ctnetlink._CTA_NAT_SRC])
     assert nat[1] == nat[2] == socket.inet_aton("203.0.113.10")
-    ports = ctsync._attrs(nat[ctsync._NAT_PROTO])
+    ports = ctnetlink._attrs(nat[ctnetlink._NAT_PROTO])
     assert ports[1] == ports[2] == struct.pack(">H", 61001)
-    assert ctsync._CTA_NAT_DST not in attrs
-    status = struct.unpack(">I", attrs[ctsync._CTA_STATUS])[0]
+    assert ctnetlink._CTA_NAT_DST not in attrs
+    status = struct.unpack(">I", attrs[ctnetlink._CTA_STATUS])[0]
     assert status == ctsync.SEEN_REPLY | ctsync.ASSURED | ctsync.CONFIRMED
 
 
 def test_destination_nat_maps_to_the_reply_source() -> None:
     udp = ENTRIES[1]
-    attrs = ctsync._attrs(ctsync._create_attrs(udp))
-    dst = ctsync._attrs(attrs[ctsync._CTA_NAT_DST])
+    attrs = ctnetlink._attrs(ctnetlink._create_attrs(udp))
+    dst = ctnetlink._attrs(attrs[ctnetlink._CTA_NAT_DST])
     assert dst[1] == socket.inet_aton("10.0.0.5")
-    assert ctsync._attrs(dst[ctsync._NAT_PROTO])[1] == struct.pack(">H", 53)
-    src = ctsync._attrs(attrs[ctsync._CTA_NAT_SRC])
+    assert ctnetlink._attrs(dst[ctnetlink._NAT_PROTO])[1] == struct.pack(">H", 53)
+    src = ctnetlink._attrs(attrs[ctnetlink._CTA_NAT_SRC])
     assert src[1] == socket.inet_aton("203.0.113.10")
 
 
 def test_icmp_unnated_reply_keeps_the_reply_type() -> None:
     icmp = ENTRIES[2]
-    assert ctsync._unnated_reply(icmp.proto, icmp.orig, icmp.reply) == FlowTuple(
+    assert ctentry.unnated_reply(icmp.proto, icmp.orig, icmp.reply) == FlowTuple(
         "203.0.113.20", "10.0.0.2", 77, 0
     )
     assert ctsync.key_entry(4, ctsync.ICMP, icmp.orig).reply.dport == 0
@@ -277,7 +279,7 @@ def events(w: ctsync.Watcher, *items: tuple[int, bytes]) -> tuple[list[Entry], l
     return list(ups.values()), list(dels.values())
 
 
-NEW, DESTROY = ctsync._MSG_NEW, ctsync._MSG_DELETE
+NEW, DESTROY = ctnetlink.MSG_NEW, ctnetlink.MSG_DELETE
 
 
 def state(e: Entry, tcp_state: int, status: int = SEEN) -> bytes:

@@ -8,7 +8,9 @@ active gateway host's agent is killed with SIGKILL: UDP and an established
 TCP connection keep flowing, the API shows the other host active, one host
 answers ARP for the router's external IP. The killed agent comes back as a
 standby (no preemption). A floating IP (distributed, on host1) is not
-touched by any of it. Needs root; its own prefix, state directory and port.
+touched by any of it. Then the active host's underlay link is cut and
+restored: the other host takes over and keeps the router. Needs root; its
+own prefix, state directory and port.
 """
 
 from __future__ import annotations
@@ -151,6 +153,21 @@ def test_ha_router_survives_the_loss_of_its_active_gateway(lab: tuple[Path, str]
         assert l3_agents(state, "r1") == {standby: "active", active: "standby"}
         assert ping(state, "a1", UPSTREAM, count=2)
         assert arp_responders(f"{prefix}up", external_ip) == 3
+
+        # The active host's underlay link is cut: it releases, the other takes
+        # over, and after the link is back it stays standby.
+        link = f"u{standby.removeprefix(f'{prefix}host')}"
+        cut_at = time.monotonic()
+        subprocess.run(["ip", "-n", f"{prefix}ul", "link", "set", link, "down"], check=True)
+        wait_for(lambda: l3_agents(state, "r1") == {active: "active", standby: "standby"},
+                 timeout=30, step=0.5)  # fmt: skip
+        assert ping(state, "a1", UPSTREAM, count=2)
+        assert time.monotonic() - cut_at < 30
+        assert arp_responders(f"{prefix}up", external_ip) == 3
+        subprocess.run(["ip", "-n", f"{prefix}ul", "link", "set", link, "up"], check=True)
+        time.sleep(3)
+        assert l3_agents(state, "r1") == {active: "active", standby: "standby"}
+        assert ping(state, "a1", UPSTREAM, count=2)
     finally:
         server.kill()
         server.wait(timeout=10)

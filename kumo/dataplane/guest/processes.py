@@ -25,8 +25,9 @@ RUN_DIR = Path(os.environ.get("KUMO_GUEST_RUN_DIR", "/run/kumo/guests"))
 
 
 class GuestPort(Protocol):
-    def running(self) -> dict[tuple[str, str], int]:
-        """(netns, kind) → pid of every live guest process kumo started."""
+    def running(self, namespaces: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
+        """(netns, kind) → pid of every live guest process kumo started
+        (in ``namespaces`` only, unless None)."""
         ...
 
     def start(self, guest: Guest) -> None: ...
@@ -38,11 +39,15 @@ def _pidfile(netns: str, kind: str) -> Path:
 
 
 class GuestProcesses:
-    def running(self) -> dict[tuple[str, str], int]:
+    def running(self, namespaces: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         if not RUN_DIR.is_dir():
             return out
-        for pidfile in RUN_DIR.glob("*.pid"):
+        if namespaces is None:
+            pidfiles = list(RUN_DIR.glob("*.pid"))
+        else:
+            pidfiles = [p for ns in sorted(namespaces) for p in RUN_DIR.glob(f"{ns}.*.pid")]
+        for pidfile in pidfiles:
             netns, _, kind = pidfile.name.removesuffix(".pid").rpartition(".")
             try:
                 pid = int(pidfile.read_text().strip() or 0)
@@ -110,8 +115,10 @@ class FakeGuests:
     next_pid: int = 1000
     fail_next: int = 0
 
-    def running(self) -> dict[tuple[str, str], int]:
-        return dict(self.processes)
+    def running(self, namespaces: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
+        return {
+            k: pid for k, pid in self.processes.items() if namespaces is None or k[0] in namespaces
+        }
 
     def start(self, guest: Guest) -> None:
         if self.fail_next:

@@ -4,13 +4,26 @@ never touched."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from kumo.compiler.plan import Address
 from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
-_LINK_LOCAL6 = ipaddress.ip_network("fe80::/10")
+
+def link_local6(address: str) -> bool:
+    """Whether ``address`` (``ip/prefix``) is in fe80::/10, told from its
+    first group without parsing (a host has one per link): that group is
+    non-zero, so it is always written out, as fe80 to febf."""
+    text = address.lower()
+    return (
+        text[:2] == "fe"
+        and text[2:3] in ("8", "9", "a", "b")
+        and text[3:4] in _HEX
+        and text[4:5] == ":"
+    )
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 class AddressReconciler(KeyedReconciler[Address]):
@@ -19,11 +32,11 @@ class AddressReconciler(KeyedReconciler[Address]):
     def read(self, netns: str) -> Iterable[Address]:
         return self.port.list_addresses(netns)
 
+    def read_on(self, netns: str, devices: frozenset[str]) -> Iterable[Address]:
+        return self.port.addresses_on(netns, devices)
+
     def owned(self, obj: Address) -> bool:
-        ip = ipaddress.ip_interface(obj.address).ip
-        if ip.version == 6 and ip in _LINK_LOCAL6:
-            return False
-        return self.owns_link(obj.netns, obj.ifname)
+        return not link_local6(obj.address) and self.owns_link(obj.netns, obj.ifname)
 
     def write(self, obj: Address) -> None:
         self.port.add_address(obj)

@@ -7,6 +7,14 @@ reverse: ``apply_updates()`` reads the ACTUAL objects back from the kernel,
 creates or corrects desired ones, and remembers kumo-owned leftovers;
 ``apply_removals()`` removes those leftovers. ``apply()`` runs both.
 
+A pass is full (everything of this type is read back and compared) or, between
+resyncs, narrowed by a ``Scope``: the reconciler then reads back only the
+objects its desired state changed since its last successful pass (where they
+are now and where they were: leftovers of the previous desired state are
+found there), the objects on links whose desired state changed (a recreated
+link loses them), and whole namespaces new in the plan. Everything else keeps
+the previous pass's verdict until the next full pass.
+
 Each returns True when everything succeeded. A failure of one object never
 stops the others; it is logged, kept in ``errors`` and the reconciler stays
 dirty, so the driver retries it on the next pass. ``in_place`` holds the keys
@@ -17,12 +25,36 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
 
-from kumo.compiler.plan import HOST_NS, ObjectKey
+from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, KernelPort
 
 log = logging.getLogger("kumo.dataplane")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an event pass reads back besides each reconciler's own changes."""
+
+    fresh: frozenset[str] = frozenset()
+    """Namespaces new in the plan: read whole."""
+    devices: frozenset[tuple[str, str]] = frozenset()
+    """(netns, name) of links whose desired state changed."""
+
+
+def touched(objects: Iterable[object]) -> set[tuple[str, str]]:
+    """(netns, device) of each object; the device is "" for objects on none."""
+    out: set[tuple[str, str]] = set()
+    for obj in objects:
+        device = getattr(obj, "ifname", None)
+        if device is None:
+            device = getattr(obj, "name", "")
+        out.add((str(getattr(obj, "netns", "")), str(device or "")))
+    return out
 
 
 class Reconciler(ABC):
@@ -35,10 +67,11 @@ class Reconciler(ABC):
         self.in_place: set[ObjectKey] = set()
         self.errors: dict[ObjectKey, str] = {}
         self._leftovers: list[tuple[ObjectKey, Callable[[], None]]] = []
-        self.only: frozenset[str] | None = None
-        """Namespaces this pass reads besides the host's own; None: all. The
-        driver narrows a pass to the namespaces whose desired objects changed;
-        objects elsewhere keep the previous pass's verdict until a full pass."""
+        self.scope: Scope | None = None
+        """None: this pass reads everything back; else it is narrowed (above)."""
+        self.changed: set[tuple[str, str]] = set()
+        """(netns, device) of desired objects added, changed or removed since
+        the last successful pass ("" when not on a device)."""
 
     def _set_desired(self, current: object, new: object) -> bool:
         if current != new:
@@ -46,23 +79,68 @@ class Reconciler(ABC):
             return True
         return False
 
+    def _note_changes(self, old: frozenset[object], new: frozenset[object]) -> None:
+        self.changed |= touched(difference(old, new))
+
     def apply(self) -> bool:
         ok = self.apply_updates()
         return self.apply_removals() and ok
 
     def apply_updates(self) -> bool:
-        previous = self.in_place
-        self.in_place = set()
         self.errors = {}
         self._leftovers = []
+        if self.scope is None:
+            self.in_place = set()
+            self._plan_reads(None)
+        else:
+            # Objects examined this pass end in ``in_place`` or ``errors``;
+            # the others keep the last verdict.
+            self._plan_reads(self.scope)
         self.updates()
-        if self.only is not None:
-            self.in_place |= {k for k in previous if len(k) > 2 and not self.reads(k[1])}
+        if self.scope is not None:
+            self.in_place.difference_update(self.errors)
         return not self.errors
 
+    _whole: frozenset[str] = frozenset()
+    _narrow: dict[str, frozenset[str]] = {}
+
+    def _plan_reads(self, scope: Scope | None) -> None:
+        """Work out once per pass which namespaces and devices it reads."""
+        if scope is None:
+            return
+        whole = set(scope.fresh)
+        narrow: dict[str, set[str]] = {}
+        for ns, dev in self.changed:
+            if dev == "":
+                whole.add(ns)
+            else:
+                narrow.setdefault(ns, set()).add(dev)
+        for ns, dev in scope.devices:
+            if self.uses_device(ns, dev):
+                narrow.setdefault(ns, set()).add(dev)
+        self._whole = frozenset(whole)
+        self._narrow = {ns: frozenset(devs) for ns, devs in narrow.items() if ns not in whole}
+
+    def read_namespaces(self) -> frozenset[str] | None:
+        """The namespaces this pass reads (part of); None: every one."""
+        if self.scope is None:
+            return None
+        return self._whole | self._narrow.keys()
+
     def reads(self, netns: str) -> bool:
-        """Whether this pass reads ``netns`` back from the kernel."""
-        return self.only is None or netns == HOST_NS or netns in self.only
+        """Whether this pass reads ``netns`` (or part of it) back."""
+        return self.scope is None or netns in self._whole or netns in self._narrow
+
+    def devices(self, netns: str) -> frozenset[str] | None:
+        """The devices of ``netns`` this pass reads back; None: all of it."""
+        if self.scope is None or netns in self._whole:
+            return None
+        return self._narrow.get(netns, frozenset())
+
+    def uses_device(self, netns: str, device: str) -> bool:
+        """Whether a desired object of this type lives on the device (it
+        must be read again when the device changes)."""
+        return False
 
     def apply_removals(self) -> bool:
         leftovers, self._leftovers = self._leftovers, []
@@ -70,6 +148,8 @@ class Reconciler(ABC):
             self.attempt(key, remove, confirm=False)
         ok = not self.errors
         self.dirty = not ok
+        if ok:
+            self.changed = set()
         return ok
 
     @abstractmethod
@@ -97,6 +177,36 @@ class Reconciler(ABC):
     @property
     def pending_removals(self) -> int:
         return len(self._leftovers)
+
+
+_DIFFS: list[tuple[frozenset[object], frozenset[object], frozenset[object]]] = []
+
+
+def difference(old: frozenset[T], new: frozenset[T]) -> frozenset[T]:
+    """``old ^ new``; the last few answers are kept (several reconcilers and
+    the driver diff the same plan parts)."""
+    for a, b, known in _DIFFS:
+        if a is old and b is new:
+            return known  # type: ignore[return-value]
+    diff = old ^ new
+    _DIFFS.insert(0, (old, new, diff))
+    del _DIFFS[4:]
+    return diff
+
+
+_LINKS_BY_NS: list[tuple[frozenset[Link], dict[str, list[Link]]]] = []
+
+
+def links_by_namespace(links: frozenset[Link]) -> dict[str, list[Link]]:
+    """Links per namespace; the last answer is kept (the links and masters
+    reconcilers ask about the same desired links, pass after pass)."""
+    if _LINKS_BY_NS and _LINKS_BY_NS[0][0] is links:
+        return _LINKS_BY_NS[0][1]
+    by_ns: dict[str, list[Link]] = {}
+    for link in links:
+        by_ns.setdefault(link.netns, []).append(link)
+    _LINKS_BY_NS[:] = [(links, by_ns)]
+    return by_ns
 
 
 def describe_key(key: ObjectKey) -> str:

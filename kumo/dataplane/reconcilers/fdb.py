@@ -25,6 +25,9 @@ class _FdbReconciler(KeyedReconciler[FdbEntry]):
     def read(self, netns: str) -> Iterable[FdbEntry]:
         return [e for e in self.port.list_fdb(netns) if e.master == self.master]
 
+    def read_on(self, netns: str, devices: frozenset[str]) -> Iterable[FdbEntry]:
+        return [e for e in self.port.fdb_on(netns, devices) if e.master == self.master]
+
     def owned(self, obj: FdbEntry) -> bool:
         return self.owns_link(obj.netns, obj.ifname)
 

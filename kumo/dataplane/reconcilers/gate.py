@@ -7,7 +7,7 @@ removes it when the host has no highly available router left.
 
 from __future__ import annotations
 
-from kumo.compiler.plan import HaGate
+from kumo.compiler.plan import HOST_NS, HaGate
 from kumo.dataplane.nftables import gate
 from kumo.dataplane.nftables.port import NftPort
 from kumo.dataplane.port import DataplaneError, KernelPort
@@ -26,9 +26,12 @@ class GateReconciler(Reconciler):
 
     def update_desired(self, desired: HaGate) -> None:
         if self._set_desired(self.desired, desired):
+            self.changed.add((HOST_NS, ""))
             self.desired = desired
 
     def updates(self) -> None:
+        if self.scope is not None and not self.changed:
+            return  # the last verdict holds until a change or a full pass
         try:
             actual = [
                 s["name"] for s in self.nft.list_sets(gate.TABLE) if s.get("family") == "netdev"

@@ -23,21 +23,26 @@ class GuestReconciler(Reconciler):
 
     def update_desired(self, guests: frozenset[Guest]) -> None:
         if self._set_desired(self.desired, guests):
+            self._note_changes(self.desired, guests)
             self.desired = guests
 
     def updates(self) -> None:
+        namespaces = self.read_namespaces()
+        if namespaces is not None and not namespaces:
+            return
+        wanted = sorted(g for g in self.desired if namespaces is None or g.netns in namespaces)
         try:
-            running = self.guests.running()
+            running = self.guests.running(namespaces)
         except (OSError, DataplaneError) as exc:
-            for guest in self.desired:
+            for guest in wanted:
                 self.fail(guest.key, str(exc))
             return
-        for guest in sorted(self.desired):
+        for guest in wanted:
             if (guest.netns, guest.kind) in running:
                 self.in_place.add(guest.key)
             else:
                 self.attempt(guest.key, partial(self.guests.start, guest))
-        wanted = {(g.netns, g.kind) for g in self.desired}
+        desired = {(g.netns, g.kind) for g in self.desired}
         for (netns, kind), pid in sorted(running.items()):
-            if (netns, kind) not in wanted and names.is_instance_netns(netns, self.host):
+            if (netns, kind) not in desired and names.is_instance_netns(netns, self.host):
                 self.leftover(("guest", netns, kind), partial(self.guests.stop, netns, kind, pid))

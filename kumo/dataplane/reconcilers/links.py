@@ -20,7 +20,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
 
 _CREATE_ORDER = {"device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5}
 _KERNEL_KIND = {"device": None, "dummy": "dummy", "bridge": "bridge", "vxlan": "vxlan"}
@@ -61,20 +61,30 @@ class LinkReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
+            self._note_changes(self.desired, links)
             self.desired = links
             self._host_ends = {(x.peer.netns, x.peer.name): x for x in links if x.peer}
             self._by_key = {x.key: x for x in links}
 
     def updates(self) -> None:
-        by_ns: dict[str, list[Link]] = {}
-        for link in self.desired:
-            by_ns.setdefault(link.netns, []).append(link)
-        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
-            if not self.reads(ns):
-                continue
-            wanted = sorted(by_ns.get(ns, ()), key=lambda x: (_CREATE_ORDER[x.kind], x.name))
+        by_ns = links_by_namespace(self.desired)
+        namespaces = set(by_ns) | {HOST_NS}
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            namespaces &= narrowed
+        for ns in sorted(namespaces, key=ns_order):
+            devices = self.devices(ns)
+            wanted = sorted(
+                (x for x in by_ns.get(ns, ()) if devices is None or x.name in devices),
+                key=lambda x: (_CREATE_ORDER[x.kind], x.name),
+            )
             try:
-                actual = {a.name: a for a in self.port.list_links(ns)}
+                found = (
+                    self.port.list_links(ns)
+                    if devices is None
+                    else self.port.links_named(ns, devices)
+                )
+                actual = {a.name: a for a in found}
             except DataplaneError as exc:
                 for link in wanted:
                     self.fail(link.key, exc)

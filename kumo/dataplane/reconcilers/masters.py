@@ -1,7 +1,9 @@
-"""Bridge membership: each desired link's master and bridge-port learning.
+"""Bridge membership: each desired link's master, bridge-port learning and
+isolation.
 
 A link joins (or leaves) its bridge with one ``set master`` request; learning
-is set after joining, because joining resets it to the bridge default. A
+and isolation are set after joining, because joining resets them to the
+bridge defaults. A
 link that is a port of a kumo bridge without being desired there (a physical
 interface whose mapping changed) is released in the removal phase; kumo
 leftover links themselves are removed by the links reconciler.
@@ -14,7 +16,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link
 from kumo.dataplane.port import DataplaneError, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
 
 
 class MasterReconciler(Reconciler):
@@ -23,18 +25,29 @@ class MasterReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
+            self._note_changes(self.desired, links)
             self.desired = links
 
+    def uses_device(self, netns: str, device: str) -> bool:
+        # The ports of a changed (maybe recreated) bridge join it again.
+        return True
+
     def updates(self) -> None:
-        by_ns: dict[str, list[Link]] = {}
-        for link in self.desired:
-            by_ns.setdefault(link.netns, []).append(link)
-        for ns in sorted(set(by_ns) | {HOST_NS}, key=ns_order):
-            if not self.reads(ns):
-                continue
-            wanted = sorted(by_ns.get(ns, ()))
+        by_ns = links_by_namespace(self.desired)
+        namespaces = set(by_ns) | {HOST_NS}
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            namespaces &= narrowed
+        for ns in sorted(namespaces, key=ns_order):
+            devices = self.devices(ns)
+            wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
             try:
-                actual = {a.name: a for a in self.port.list_links(ns)}
+                found = (
+                    self.port.list_links(ns)
+                    if devices is None
+                    else self.port.links_named(ns, devices)
+                )
+                actual = {a.name: a for a in found}
             except DataplaneError as exc:
                 for link in wanted:
                     self.fail(link.master_key, exc)
@@ -73,6 +86,22 @@ class MasterReconciler(Reconciler):
             and (joined or actual.learning != link.learning)
         ):
             learning = link.learning
-            self.attempt(key, lambda: self.port.set_learning(link.netns, link.name, learning))
-            return
+            if not self.attempt(
+                key,
+                lambda: self.port.set_learning(link.netns, link.name, learning),
+                confirm=False,
+            ):
+                return
+        if (
+            link.isolated is not None
+            and link.master is not None
+            and (joined or bool(actual.isolated) != link.isolated)
+        ):
+            isolated = link.isolated
+            if not self.attempt(
+                key,
+                lambda: self.port.set_isolated(link.netns, link.name, isolated),
+                confirm=False,
+            ):
+                return
         self.in_place.add(key)

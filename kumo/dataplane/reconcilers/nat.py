@@ -28,6 +28,7 @@ class NatReconciler(Reconciler):
 
     def update_desired(self, tables: frozenset[NatTable]) -> None:
         if self._set_desired(self.desired, tables):
+            self._note_changes(self.desired, tables)
             self.desired = tables
 
     def updates(self) -> None:

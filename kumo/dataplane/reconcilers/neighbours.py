@@ -17,6 +17,9 @@ class NeighbourReconciler(KeyedReconciler[NeighEntry]):
     def read(self, netns: str) -> Iterable[NeighEntry]:
         return self.port.list_neighbours(netns)
 
+    def read_on(self, netns: str, devices: frozenset[str]) -> Iterable[NeighEntry]:
+        return self.port.neighbours_on(netns, devices)
+
     def owned(self, obj: NeighEntry) -> bool:
         return self.owns_link(obj.netns, obj.ifname)
 

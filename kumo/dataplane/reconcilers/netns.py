@@ -34,11 +34,14 @@ class NetnsReconciler(Reconciler):
             for ns in self.desired:
                 self.fail(ns.key, exc)
             return
-        for ns in sorted(self.desired):
+        missing = []
+        for ns in self.desired:
             if ns.name in actual:
                 self.in_place.add(ns.key)
             else:
-                self.attempt(ns.key, partial(self.port.add_netns, ns.name))
+                missing.append(ns)
+        for ns in sorted(missing):
+            self.attempt(ns.key, partial(self.port.add_netns, ns.name))
         wanted = {ns.name for ns in self.desired}
         doomed = sorted(
             n

@@ -13,6 +13,7 @@ from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
 class RouteReconciler(KeyedReconciler[Route]):
     name = "routes"
+    per_device = False
 
     def read(self, netns: str) -> Iterable[Route]:
         return self.port.list_routes(netns)

@@ -11,6 +11,7 @@ from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
 class RuleReconciler(KeyedReconciler[PolicyRule]):
     name = "rules"
+    per_device = False
     reads_managed_links = False
     stale_same_key = True
 

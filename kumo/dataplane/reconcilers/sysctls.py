@@ -4,6 +4,7 @@ longer needs a setting goes away with its router."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 from kumo.compiler.plan import Sysctl
@@ -14,15 +15,35 @@ from kumo.dataplane.reconcilers.base import Reconciler
 class SysctlReconciler(Reconciler):
     name = "sysctls"
     desired: frozenset[Sysctl] = frozenset()
+    changed_settings: frozenset[Sysctl] = frozenset()
+    """Settings added or changed since the last successful pass."""
+
+    def apply_removals(self) -> bool:
+        ok = super().apply_removals()
+        if ok:
+            self.changed_settings = frozenset()
+        return ok
 
     def update_desired(self, settings: frozenset[Sysctl]) -> None:
         if self._set_desired(self.desired, settings):
+            self.changed_settings |= self.desired ^ settings
             self.desired = settings
 
     def updates(self) -> None:
-        for setting in sorted(self.desired):
-            if not self.reads(setting.netns):
-                continue
+        scope = self.scope
+        settings: Iterable[Sysctl] = self.desired
+        if scope is not None:
+            on_devices: dict[str, set[str]] = {}
+            for ns, dev in scope.devices:
+                on_devices.setdefault(ns, set()).add(dev)
+            settings = [
+                s
+                for s in settings
+                if s.netns in scope.fresh
+                or s in self.changed_settings
+                or (s.netns in on_devices and not on_devices[s.netns].isdisjoint(s.path.split("/")))
+            ]
+        for setting in sorted(settings):
             try:
                 current = self.port.read_sysctl(setting.netns, setting.path)
             except DataplaneError as exc:
