@@ -130,14 +130,14 @@ class Agent:
         self.dirty.set()
         if self.liveness is not None:
             self.liveness.stop(leaving=True)
-            self.applier_close_gates()
+            self._close_gates()
         for t in self._threads:
             t.join(timeout=5)
         if self.statesync is not None:
             self.statesync.stop()
         self.client.close()
 
-    def applier_close_gates(self) -> None:
+    def _close_gates(self) -> None:
         """After the last beat: close this host's gates now rather than when
         the lease runs out (the peers take over at once on a leaving beat)."""
         close = getattr(self.applier, "close_gates", None)
