@@ -127,6 +127,15 @@ class Reconciler(ABC):
             return None
         return self._whole | self._narrow.keys()
 
+    def namespaces_to_read(self, desired: Iterable[str]) -> list[str]:
+        """``desired`` namespaces and the host's, narrowed to what this pass
+        reads, host first."""
+        namespaces = set(desired) | {HOST_NS}
+        narrowed = self.read_namespaces()
+        if narrowed is not None:
+            namespaces &= narrowed
+        return sorted(namespaces, key=ns_order)
+
     def reads(self, netns: str) -> bool:
         """Whether this pass reads ``netns`` (or part of it) back."""
         return self.scope is None or netns in self._whole or netns in self._narrow

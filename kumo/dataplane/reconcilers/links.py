@@ -20,7 +20,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace
 
 _CREATE_ORDER = {"device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5}
 _KERNEL_KIND = {"device": None, "dummy": "dummy", "bridge": "bridge", "vxlan": "vxlan"}
@@ -68,11 +68,7 @@ class LinkReconciler(Reconciler):
 
     def updates(self) -> None:
         by_ns = links_by_namespace(self.desired)
-        namespaces = set(by_ns) | {HOST_NS}
-        narrowed = self.read_namespaces()
-        if narrowed is not None:
-            namespaces &= narrowed
-        for ns in sorted(namespaces, key=ns_order):
+        for ns in self.namespaces_to_read(by_ns):
             devices = self.devices(ns)
             wanted = sorted(
                 (x for x in by_ns.get(ns, ()) if devices is None or x.name in devices),

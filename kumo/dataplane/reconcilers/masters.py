@@ -14,9 +14,9 @@ from __future__ import annotations
 from functools import partial
 
 from kumo.compiler import names
-from kumo.compiler.plan import HOST_NS, Link
+from kumo.compiler.plan import Link
 from kumo.dataplane.port import DataplaneError, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, ns_order
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace
 
 
 class MasterReconciler(Reconciler):
@@ -34,11 +34,7 @@ class MasterReconciler(Reconciler):
 
     def updates(self) -> None:
         by_ns = links_by_namespace(self.desired)
-        namespaces = set(by_ns) | {HOST_NS}
-        narrowed = self.read_namespaces()
-        if narrowed is not None:
-            namespaces &= narrowed
-        for ns in sorted(namespaces, key=ns_order):
+        for ns in self.namespaces_to_read(by_ns):
             devices = self.devices(ns)
             wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
             try:
