@@ -32,6 +32,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
     p.add_argument(
+        "--slow-pass",
+        type=float,
+        default=float(os.environ.get("KUMO_AGENT_SLOW_PASS", "0.2")),
+        help="log the time breakdown of passes slower than this many seconds",
+    )
+    p.add_argument(
         "--no-dhcp",
         action="store_true",
         help="do not answer DHCP for this host's ports",
@@ -113,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         underlay_device=args.underlay_dev,
         bridge_mappings=mappings,
         resync_interval=args.resync_interval,
+        slow_pass=args.slow_pass,
         gateway=args.gateway,
         liveness=liveness_from_args(args),
         state_sync=not args.no_ha_state_sync,

@@ -34,6 +34,8 @@ class AgentConfig:
     heartbeat_interval: float = 5.0
     debounce: float = 0.02
     """Seconds to wait after a change for more changes before compiling."""
+    slow_pass: float = 0.2
+    """A pass that takes longer is logged with its breakdown."""
     resync_interval: float = 60.0
     """Full read-back of the kernel at least this often, even with no events."""
     read_timeout: float = 20.0

@@ -251,11 +251,14 @@ class Agent:
             lease_ms=round(self.config.liveness.lease * 1000),
             ha_state_sync=self.config.state_sync,
         )
+        compiled = time.monotonic()
         if self.dhcp is not None:
             self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
         if self.metadata is not None:
             self.metadata.update(plan.metadata, view)
+        applying = time.monotonic()
         result = self.applier.apply(plan)
+        applied = time.monotonic()
         if self.metadata is not None:
             self.metadata.ensure()
         if self.statesync is not None and active is not None:
@@ -272,6 +275,20 @@ class Agent:
         )
         self._report(wired)
         self._report_ha()
+        total = time.monotonic() - started
+        if total >= self.config.slow_pass:
+            steps = ", ".join(
+                f"{name} {spent * 1000:.0f}" for name, spent in getattr(result, "timings", ())
+            )
+            log.info(
+                "slow pass: %.0f ms (compile %.0f, sinks %.0f, dataplane %.0f [%s], report %.0f)",
+                total * 1000,
+                (compiled - started) * 1000,
+                (applying - compiled) * 1000,
+                (applied - applying) * 1000,
+                steps,
+                (time.monotonic() - applied) * 1000,
+            )
         if getattr(result, "ok", True) and not self.synced.is_set():
             self.synced.set()
             log.info(

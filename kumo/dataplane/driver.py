@@ -85,6 +85,8 @@ class ApplyResult:
     duration: float = 0.0
     ran: tuple[str, ...] = ()
     """Reconcilers that ran this pass."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Seconds each reconciler that ran took (updates and removals)."""
 
 
 class Dataplane:
@@ -114,7 +116,7 @@ class Dataplane:
         self.neighbours = NeighbourReconciler(self.port, host)
         self.vxlan_fdb = VxlanFdbReconciler(self.port, host)
         self.bridge_fdb = BridgeFdbReconciler(self.port, host)
-        self.firewall = FirewallReconciler(self.port, host, nft or FakeNft())
+        self.firewall = FirewallReconciler(self.port, host, nft or FakeNft(), clock)
         self.fake_nft: dict[str, FakeNft] = {}
         self.sysctls = SysctlReconciler(self.port, host)
         self.rules = RuleReconciler(self.port, host)
@@ -152,14 +154,18 @@ class Dataplane:
         from kumo.dataplane.kernel import KernelAdapter
         from kumo.dataplane.nftables.port import NftCommands
 
+        host_nft = NftCommands(host_netns)
+
         def nft_for(ns: str) -> NftPort:
-            return NftCommands(host_netns if ns == HOST_NS else ns)
+            # Routers' namespaces come and go: the program, not a library
+            # context whose socket would keep a removed namespace alive.
+            return host_nft if ns == HOST_NS else NftCommands(ns, in_process=False)
 
         return cls(
             KernelAdapter(host_netns),
             host,
             settings,
-            nft=NftCommands(host_netns),
+            nft=host_nft,
             nft_for=nft_for,
             guests=GuestProcesses(),
         )
@@ -207,7 +213,7 @@ class Dataplane:
         """Make the next pass read and check everything."""
         for reconciler in self.reconcilers:
             reconciler.dirty = True
-        self.firewall.rewrite = True
+        self.firewall.request_rewrite()
         self._full = True
 
     @property
@@ -247,17 +253,22 @@ class Dataplane:
         first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
         ran: tuple[Reconciler, ...] = () if first is None else self.reconcilers[first:]
         ok = True
+        spent: dict[str, float] = {}
         for reconciler in ran:
             if reconciler is self.links:
                 self.links.vanishing = self._taps_of(self.netns.doomed)
+            t0 = self.clock()
             ok = reconciler.apply_updates() and ok
+            spent[reconciler.name] = self.clock() - t0
         # Namespaces go first: removing one deletes everything in it (and its
         # veth pairs) in one batched kernel operation; the rest in reverse.
         removals = [r for r in reversed(ran) if r is not self.netns]
         if self.netns in ran:
             removals.insert(0, self.netns)
         for reconciler in removals:
+            t0 = self.clock()
             ok = reconciler.apply_removals() and ok
+            spent[reconciler.name] += self.clock() - t0
         ok = ok and not any(r.dirty for r in self.reconcilers)
         self._full = not ok
         if ok:
@@ -289,6 +300,7 @@ class Dataplane:
             retry_after=retry_after,
             duration=self.clock() - started,
             ran=tuple(r.name for r in ran),
+            timings=tuple(spent.items()),
         )
 
 

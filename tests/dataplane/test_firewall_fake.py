@@ -63,12 +63,18 @@ def test_membership_change_is_an_element_update() -> None:
     assert any(f.dst == "10.0.0.11" and f.zone == 101 for f in nft.forgotten)
 
 
-def test_removed_rule_forgets_its_connections_and_rewrites() -> None:
+def test_removed_rule_forgets_its_connections_and_changes_only_the_ports_chains() -> None:
     nft, dp = setup()
     dp.apply(compile_host("host-a", bodies([s.P2])))
     only_group = [{"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1}]
     dp.apply(compile_host("host-a", bodies([s.P2], only_group)))
-    assert dp.firewall.rewrites == 2
+    assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 1
+    flushed = {c["flush"]["chain"]["name"] for c in nft.transactions[-1] if "flush" in c}
+    (index,) = (p.index for p in dp.plan.firewall.ports)
+    assert flushed == {f"e{index}", f"i{index}"}
+    assert len(nft.chains[("inet", f"i{index}")]) == len(
+        render.port_chain(dp.plan.firewall.ports[0], "ingress")
+    )
     (flt,) = nft.forgotten
     assert (flt.protocol, flt.dport, flt.dst, flt.zone) == (6, 22, "10.0.0.11", 101)
 
@@ -146,3 +152,73 @@ def test_a_restarted_agent_keeps_matching_tables_and_sets_the_switch() -> None:
     assert result.ok and nft.bridge_netfilter
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
     assert len(nft.transactions) == 2  # the first pass's rewrite, then elements only
+
+
+def crowd(count: int, rules: list[dict[str, Any]] | None = None) -> ClusterView:
+    """``count`` filtered ports on host-a, all in group G1."""
+    ports = [
+        s.port(f"b{i:07d}-0000-4000-8000-000000000000", s.NET1, f"fa:16:3e:01:{i >> 8:02x}:{i & 255:02x}",
+               "host-a", [("s1", f"10.0.{i >> 8}.{i & 255}")], port_security_enabled=True,
+               security_groups=[G1])
+        for i in range(1, count + 1)
+    ]  # fmt: skip
+    rules = rules if rules is not None else [
+        {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1},
+    ]  # fmt: skip
+    return ClusterView.from_bodies(
+        [s.network(s.NET1, seg=101)],
+        [s.subnet("s1", s.NET1, "10.0.0.0/16", "10.0.0.1")],
+        ports,
+        s.AGENTS,
+        [{"id": G1, "security_group_rules": rules}],
+    )
+
+
+def test_a_port_joining_or_leaving_changes_only_its_own_chains_and_elements() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", crowd(50))).ok
+    before = {p.port_id: p.index for p in dp.plan.firewall.ports}
+    chains = set(nft.chains)
+    assert dp.apply(compile_host("host-a", crowd(51))).ok
+    assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 1
+    after = {p.port_id: p.index for p in dp.plan.firewall.ports}
+    assert {k: after[k] for k in before} == before  # nobody renumbered
+    (new,) = set(after) - set(before)
+    i = after[new]
+    assert set(nft.chains) - chains == {
+        ("bridge", f"s{i}"), ("bridge", f"o{i}"), ("inet", f"e{i}"), ("inet", f"i{i}")
+    }  # fmt: skip
+    assert nft.maps[("inet", "ingress")][str(i)] == f"i{i}"
+    assert nft.maps[("bridge", "in_port")][dp.plan.firewall.ports[0].ifname].startswith("s")
+    last = nft.transactions[-1]
+    assert not any("table" in next(iter(c.values())) for c in last)
+    assert len(last) < 40  # its own chains, rules, dispatch and one set element
+    # and leaving removes them again, with the dispatch elements
+    assert dp.apply(compile_host("host-a", crowd(50))).ok
+    assert set(nft.chains) == chains
+    assert str(i) not in nft.maps[("inet", "ingress")]
+    assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 2
+
+
+def test_a_full_pass_continues_from_the_applied_tables_without_rewriting() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", crowd(5))).ok
+    dp.resync()  # a recent rewrite: the resync reads back but does not rewrite
+    assert dp.apply(compile_host("host-a", crowd(6))).ok
+    assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 1
+    # once the rewrite interval has passed, a resync rewrites the tables
+    dp.firewall.rewritten_at = -dp.firewall.rewrite_interval
+    dp.resync()
+    assert dp.apply(compile_host("host-a", crowd(6))).ok
+    assert dp.firewall.rewrites == 2
+
+
+def test_after_a_failed_change_the_next_pass_starts_from_what_the_kernel_holds() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", crowd(5))).ok
+    nft.fail_next = 1
+    assert not dp.apply(compile_host("host-a", crowd(7))).ok
+    result = dp.retry()
+    assert result.ok and len(result.wired_ports) == 7
+    assert dp.firewall.rewrites == 1
+    assert len([c for c in nft.chains if c[1].startswith("i")]) == 7

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kumo.dataplane.nftables import lib as nftlib
 from kumo.dataplane.nftables.render import TABLE, Json
 from kumo.dataplane.port import DataplaneError, NotPresent, Rejected
 
@@ -51,10 +52,14 @@ class NftPort(Protocol):
 
 
 class NftCommands:
-    def __init__(self, netns: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, netns: str | None = None, *, timeout: float = 60.0, in_process: bool = True
+    ) -> None:
         self.netns = netns
         self.timeout = timeout
         self.calls = 0
+        self.lib = nftlib.load(netns) if in_process else None
+        """libnftables in this process; None: the ``nft`` program is run."""
 
     def _run(self, argv: list[str], stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> str:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
@@ -79,13 +84,26 @@ class NftCommands:
         return done.stdout
 
     def apply(self, commands: list[Json]) -> None:
-        self._run(["nft", "-j", "-f", "-"], json.dumps({"nftables": commands}))
+        text = json.dumps({"nftables": commands})
+        if self.lib is not None:
+            self.calls += 1
+            self.lib.run(text, as_json=True)
+        else:
+            self._run(["nft", "-j", "-f", "-"], text)
 
     def apply_script(self, script: str) -> None:
-        self._run(["nft", "-f", "-"], script)
+        if self.lib is not None:
+            self.calls += 1
+            self.lib.run(script, as_json=False)
+        else:
+            self._run(["nft", "-f", "-"], script)
 
     def list_sets(self, table: str = TABLE) -> list[Json]:
-        out = self._run(["nft", "-j", "list", "sets"])
+        if self.lib is not None:
+            self.calls += 1
+            out = self.lib.run('{"nftables": [{"list": {"sets": {}}}]}', as_json=True)
+        else:
+            out = self._run(["nft", "-j", "list", "sets"])
         items = json.loads(out or '{"nftables": []}').get("nftables", [])
         return [i["set"] for i in items if "set" in i and i["set"].get("table") == table]
 
@@ -129,6 +147,10 @@ class FakeNft:
     """(family, set name) → the table that holds it."""
     announced: list[tuple[str, str]] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)
+    maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    """(family, map name) → key → the chain its verdict jumps to."""
+    chains: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    """(family, chain name) → its rules, each as the JSON of its expressions."""
     bridge_netfilter: bool = True
     transactions: list[list[Json]] = field(default_factory=list)
     forgotten: list[ConntrackFilter] = field(default_factory=list)
@@ -143,38 +165,17 @@ class FakeNft:
 
     def apply(self, commands: list[Json]) -> None:
         self._maybe_fail("nft")
-        tables, sets = set(self.tables), {k: set(v) for k, v in self.sets.items()}
+        state = _Tables(
+            set(self.tables),
+            {k: set(v) for k, v in self.sets.items()},
+            dict(self.table_of),
+            {k: dict(v) for k, v in self.maps.items()},
+            {k: list(v) for k, v in self.chains.items()},
+        )
         for command in commands:
-            ((verb, body),) = command.items()
-            ((kind, obj),) = body.items()
-            family = obj.get("family", "")
-            if kind == "table":
-                if verb == "add":
-                    tables.add(family)
-                elif family not in tables:
-                    raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
-                else:
-                    tables.discard(family)
-                    sets = {k: v for k, v in sets.items() if k[0] != family}
-            elif kind == "set":
-                if family not in tables:
-                    raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
-                sets[(family, obj["name"])] = {_elem(e) for e in obj.get("elem", [])}
-                self.table_of[(family, obj["name"])] = obj.get("table", TABLE)
-            elif kind == "element":
-                members = sets.get((family, obj["name"]))
-                if members is None:
-                    raise NotPresent("nft", errno.ENOENT, f"set {obj['name']}")
-                for e in obj["elem"]:
-                    if verb == "add":
-                        members.add(_elem(e))
-                    elif _elem(e) not in members:
-                        raise NotPresent("nft", errno.ENOENT, f"element {e}")
-                    else:
-                        members.discard(_elem(e))
-            elif family not in tables:
-                raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
-        self.tables, self.sets = tables, sets
+            state.run(command)
+        self.tables, self.sets, self.table_of = state.tables, state.sets, state.table_of
+        self.maps, self.chains = state.maps, state.chains
         self.transactions.append(commands)
 
     def apply_script(self, script: str) -> None:
@@ -226,6 +227,114 @@ class FakeNft:
     def announce(self, ifname: str, ip: str) -> None:
         self._maybe_fail("arping")
         self.announced.append((ifname, ip))
+
+
+@dataclass
+class _Tables:
+    """One transaction's working copy of FakeNft's tables, failing where
+    the kernel does: objects in a missing table, rules in a missing chain,
+    deleting what is not there or what is still referenced."""
+
+    tables: set[str]
+    sets: dict[tuple[str, str], set[str]]
+    table_of: dict[tuple[str, str], str]
+    maps: dict[tuple[str, str], dict[str, str]]
+    chains: dict[tuple[str, str], list[str]]
+
+    def run(self, command: Json) -> None:
+        ((verb, body),) = command.items()
+        ((kind, obj),) = body.items()
+        family = obj.get("family", "")
+        if kind == "table":
+            if verb == "add":
+                self.tables.add(family)
+            elif family not in self.tables:
+                raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
+            else:
+                self.tables.discard(family)
+                for store in (self.sets, self.maps, self.chains):
+                    for key in [k for k in store if k[0] == family]:
+                        del store[key]
+            return
+        if family not in self.tables:
+            raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
+        key = (family, obj.get("name") or obj.get("chain", ""))
+        if kind == "set" and verb == "add":
+            self.sets[key] = {_elem(e) for e in obj.get("elem", [])}
+            self.table_of[key] = obj.get("table", TABLE)
+        elif kind == "set" and verb == "delete":
+            self._need(self.sets, key, "set")
+            self._unused("@" + key[1], family, f"set {key[1]}")
+            del self.sets[key]
+            self.table_of.pop(key, None)
+        elif kind == "map" and verb == "add":
+            self.maps.setdefault(key, {})
+        elif kind == "chain" and verb == "add":
+            self.chains.setdefault(key, [])
+        elif kind == "chain" and verb == "flush":
+            self._need(self.chains, key, "chain")
+            self.chains[key] = []
+        elif kind == "chain" and verb == "delete":
+            self._need(self.chains, key, "chain")
+            if self.chains[key]:
+                raise Rejected("nft", errno.EBUSY, f"chain {key[1]} is not empty")
+            if any(key[1] in m.values() for (f, _), m in self.maps.items() if f == family):
+                raise Rejected("nft", errno.EBUSY, f"chain {key[1]} is in a map")
+            del self.chains[key]
+        elif kind == "rule" and verb == "add":
+            self._need(self.chains, key, "chain")
+            text = json.dumps(obj.get("expr", []))
+            for ref in _references(obj.get("expr", [])):
+                if (family, ref) not in self.sets and (family, ref) not in self.maps:
+                    raise NotPresent("nft", errno.ENOENT, f"set {ref}")
+            self.chains[key].append(text)
+        elif kind == "element":
+            self._element(verb, key, obj["elem"])
+
+    def _element(self, verb: str, key: tuple[str, str], elems: list[Any]) -> None:
+        if key in self.maps:
+            entries = self.maps[key]
+            for e in elems:
+                if verb == "add":
+                    entries[str(e[0])] = e[1]["jump"]["target"]
+                elif str(e) not in entries:
+                    raise NotPresent("nft", errno.ENOENT, f"element {e}")
+                else:
+                    del entries[str(e)]
+            return
+        members = self._need(self.sets, key, "set")
+        for e in elems:
+            if verb == "add":
+                members.add(_elem(e))
+            elif _elem(e) not in members:
+                raise NotPresent("nft", errno.ENOENT, f"element {e}")
+            else:
+                members.discard(_elem(e))
+
+    @staticmethod
+    def _need(store: dict[tuple[str, str], Any], key: tuple[str, str], what: str) -> Any:
+        if key not in store:
+            raise NotPresent("nft", errno.ENOENT, f"{what} {key[1]}")
+        return store[key]
+
+    def _unused(self, ref: str, family: str, what: str) -> None:
+        for (f, _), rules in self.chains.items():
+            if f == family and any(f'"{ref}"' in r for r in rules):
+                raise Rejected("nft", errno.EBUSY, f"{what} is in use")
+
+
+def _references(exprs: Any) -> list[str]:
+    """Named sets and maps an expression list refers to (``@name``)."""
+    out: list[str] = []
+    if isinstance(exprs, dict):
+        for v in exprs.values():
+            out += _references(v)
+    elif isinstance(exprs, list):
+        for v in exprs:
+            out += _references(v)
+    elif isinstance(exprs, str) and exprs.startswith("@"):
+        out.append(exprs[1:])
+    return out
 
 
 def _elem(value: Any) -> str:

@@ -3,30 +3,39 @@
 Two tables named ``kumo`` in the host namespace, written in one transaction:
 
 ``bridge kumo`` (forward hook, priority -200, before br_netfilter hands the
-frame to the IP hooks): a port's frames jump to its anti-spoofing chain
-``s<i>``, which stamps the packet mark with the port's index in the high 16
-bits, drops DHCP/DHCPv6 server replies, router advertisements and
-redirects, and returns only for frames whose (source MAC, source address)
-is one of the port's pairs (IPv4, ARP, IPv6; plus the DHCP, ARP-probe and
-DAD forms with an unspecified source from its own MAC); everything else is
-dropped. Frames leaving through a filtered port jump to ``o<i>``, which ORs
-the port's index into the low 16 bits of the mark.
+frame to the IP hooks): the verdict map ``in_port`` sends a port's frames
+(by input interface) to its anti-spoofing chain ``s<i>``, which stamps the
+packet mark with the port's index in the high 16 bits, drops DHCP/DHCPv6
+server replies, router advertisements and redirects, and returns only for
+frames whose (source MAC, source address) is one of the port's pairs (IPv4,
+ARP, IPv6; plus the DHCP, ARP-probe and DAD forms with an unspecified
+source from its own MAC); everything else is dropped. ``out_port`` sends
+frames leaving through a filtered port to ``o<i>``, which ORs the port's
+index into the low 16 bits of the mark.
 
 ``inet kumo``: ``pre`` (prerouting, raw priority) puts each network bridge's
 packets in that network's conntrack zone (with br_netfilter the input
 interface seen there is the bridge); ``pre`` and ``out`` leave the host's
 own VXLAN packets untracked. ``forward`` accepts established and
-related packets first, then dispatches on the mark: the sender's egress
-chain ``e<i>`` (allow rules ``return`` so the receiver's chain still runs),
-then the receiver's ingress chain ``i<i>`` (allow rules accept). Both drop
-invalid packets and end with a drop; both first let DHCP and the ICMPv6
-neighbour-discovery and MLD messages through, as instances need them.
+related packets first, then dispatches on the mark through the verdict maps
+``egress`` (high half: the sender's chain ``e<i>``; allow rules ``return``
+so the receiver's chain still runs) and ``ingress`` (low half: the
+receiver's chain ``i<i>``; allow rules accept). Both drop invalid packets
+and end with a drop; both first let DHCP and the ICMPv6 neighbour-discovery
+and MLD messages through, as instances need them.
+
+A port's index is stable (derived from its id, see
+``kumo.compiler.firewall.port_indices``) and the dispatch lives in named
+maps, so ``changes`` turns one plan's tables into the next plan's by adding
+or removing only the chains and map elements of ports that came, went or
+changed, in one transaction: a port joining a host of 1,000 costs its own
+~40 commands, not a rewrite of ~29,000.
 
 Remote-group addresses live in interval sets (``g4_<group>``,
 ``g6_<group>``) so membership changes are element updates. An empty set
 named ``fp_<digest>`` in each table records the plan's structure digest: the
-reconciler compares it to decide between updating set elements and
-rewriting the tables.
+reconciler compares it to learn which plan the tables hold (and so what
+``changes`` starts from) or that they must be rewritten.
 """
 
 from __future__ import annotations
@@ -34,9 +43,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from kumo.compiler.plan import VXLAN_PORT, FirewallPlan, FirewallRule, PortFilter
+from kumo.compiler.plan import VXLAN_PORT, AddressSet, FirewallPlan, FirewallRule, PortFilter
 
 TABLE = "kumo"
+IN_MAP = "in_port"
+OUT_MAP = "out_port"
+EGRESS_MAP = "egress"
+INGRESS_MAP = "ingress"
 FINGERPRINT_PREFIX = "fp_"
 Json = dict[str, Any]
 
@@ -113,7 +126,67 @@ def ruleset(plan: FirewallPlan) -> list[Json]:
         out.append(_add("set", family, name=fingerprint, type="ipv4_addr"))
     out += _bridge(plan)
     out += _inet(plan)
+    for port in plan.ports:
+        out += _inet_port(port)
+        out += _bridge_port(port)
     return out
+
+
+def changes(
+    old: FirewallPlan, new: FirewallPlan, elements: dict[str, frozenset[str]]
+) -> list[Json]:
+    """Commands that turn tables holding ``old`` into ``new`` in one
+    transaction, touching only what differs: a port's chains and dispatch
+    elements, a set, the zone rule, the fingerprint. ``elements`` holds the
+    kernel's elements of the sets both plans have. Both plans non-empty."""
+    out: list[Json] = []
+    old_sets = {s.name: s for s in old.sets}
+    new_sets = {s.name: s for s in new.sets}
+    for s in new.sets:
+        if s.name not in old_sets:
+            out.append(_add_set(s))
+        else:
+            have = elements.get(s.name, frozenset())
+            out += element_changes(s.name, s.elements - have, have - s.elements)
+    before = {p.port_id: p for p in old.ports}
+    after = {p.port_id: p for p in new.ports}
+    for port in old.ports:
+        now = after.get(port.port_id)
+        if now is None or (now.index, now.ifname) != (port.index, port.ifname):
+            out += _dispatch(port, "delete")
+            for family, chains in (("bridge", "so"), ("inet", "ei")):
+                for c in chains:
+                    out.append(_chain_command("flush", family, f"{c}{port.index}"))
+                    out.append(_chain_command("delete", family, f"{c}{port.index}"))
+    for port in new.ports:
+        was = before.get(port.port_id)
+        if was is None or (was.index, was.ifname) != (port.index, port.ifname):
+            out += _inet_port(port)
+            out += _bridge_port(port)
+        elif was != port:
+            if (was.mac, was.pairs) != (port.mac, port.pairs):
+                out.append(_chain_command("flush", "bridge", f"s{port.index}"))
+                out += _anti_spoofing_rules(port)
+            if (was.zone, was.rules) != (port.zone, port.rules):
+                out.append(_chain_command("flush", "inet", f"e{port.index}"))
+                out.append(_chain_command("flush", "inet", f"i{port.index}"))
+                out += _port_rules(port)
+    for s in old.sets:
+        if s.name not in new_sets:
+            out.append({"delete": {"set": {"family": "inet", "table": TABLE, "name": s.name}}})
+    if old.zones != new.zones:
+        out.append(_chain_command("flush", "inet", "pre"))
+        out += _pre_rules(new)
+    old_fp, new_fp = FINGERPRINT_PREFIX + old.structure(), FINGERPRINT_PREFIX + new.structure()
+    if old_fp != new_fp:
+        for family in ("bridge", "inet"):
+            out.append({"delete": {"set": {"family": family, "table": TABLE, "name": old_fp}}})
+            out.append(_add("set", family, name=new_fp, type="ipv4_addr"))
+    return out
+
+
+def _chain_command(verb: str, family: str, name: str) -> Json:
+    return {verb: {"chain": {"family": family, "table": TABLE, "name": name}}}
 
 
 def _bridge(plan: FirewallPlan) -> list[Json]:
@@ -121,20 +194,46 @@ def _bridge(plan: FirewallPlan) -> list[Json]:
     out: list[Json] = [
         _add(
             "chain", fam, name="forward", type="filter", hook="forward", prio=-200, policy="accept"
-        )
+        ),
+        _add("map", fam, name=IN_MAP, type="ifname", map="verdict"),
+        _add("map", fam, name=OUT_MAP, type="ifname", map="verdict"),
+        _rule(fam, "forward", _set_mark(0)),
+        _rule(fam, "forward", {"vmap": {"key": _meta("iifname"), "data": "@" + IN_MAP}}),
+        _rule(fam, "forward", {"vmap": {"key": _meta("oifname"), "data": "@" + OUT_MAP}}),
     ]
-    for port in plan.ports:
-        out.append(_add("chain", fam, name=f"s{port.index}"))
-        out.append(_add("chain", fam, name=f"o{port.index}"))
-    out.append(_rule(fam, "forward", _set_mark(0)))
-    by_in = [[p.ifname, _jump(f"s{p.index}")] for p in plan.ports]
-    by_out = [[p.ifname, _jump(f"o{p.index}")] for p in plan.ports]
-    out.append(_rule(fam, "forward", {"vmap": {"key": _meta("iifname"), "data": {"set": by_in}}}))
-    out.append(_rule(fam, "forward", {"vmap": {"key": _meta("oifname"), "data": {"set": by_out}}}))
-    for port in plan.ports:
-        out += [_rule(fam, f"s{port.index}", *e) for e in anti_spoofing(port)]
-        out.append(_rule(fam, f"o{port.index}", _set_mark({"|": [_meta("mark"), port.index]})))
     return out
+
+
+def _bridge_port(port: PortFilter) -> list[Json]:
+    """A port's bridge chains, their rules and its dispatch elements."""
+    fam = "bridge"
+    out = [_add("chain", fam, name=f"s{port.index}"), _add("chain", fam, name=f"o{port.index}")]
+    out += _anti_spoofing_rules(port)
+    out.append(_rule(fam, f"o{port.index}", _set_mark({"|": [_meta("mark"), port.index]})))
+    out += _dispatch(port, "add")
+    return out
+
+
+def _anti_spoofing_rules(port: PortFilter) -> list[Json]:
+    return [_rule("bridge", f"s{port.index}", *e) for e in anti_spoofing(port)]
+
+
+def _dispatch(port: PortFilter, verb: str) -> list[Json]:
+    """The four map elements that send a port's packets to its chains."""
+    i = port.index
+
+    def elem(family: str, name: str, key: Any, chain: str) -> Json:
+        value: Any = [key, _jump(chain)] if verb == "add" else key
+        return {
+            verb: {"element": {"family": family, "table": TABLE, "name": name, "elem": [value]}}
+        }
+
+    return [
+        elem("bridge", IN_MAP, port.ifname, f"s{i}"),
+        elem("bridge", OUT_MAP, port.ifname, f"o{i}"),
+        elem("inet", EGRESS_MAP, i << 16, f"e{i}"),
+        elem("inet", INGRESS_MAP, i, f"i{i}"),
+    ]
 
 
 def anti_spoofing(port: PortFilter) -> list[list[Json]]:
@@ -175,51 +274,73 @@ def anti_spoofing(port: PortFilter) -> list[list[Json]]:
 
 def _inet(plan: FirewallPlan) -> list[Json]:
     fam = "inet"
-    out: list[Json] = []
-    for s in plan.sets:
-        body: Json = {
-            "name": s.name,
-            "type": "ipv4_addr" if s.family == 4 else "ipv6_addr",
-            "flags": ["interval"],
-        }
-        if s.elements:
-            body["elem"] = [address(e) for e in sorted(s.elements)]
-        out.append(_add("set", fam, **body))
+    out: list[Json] = [_add_set(s) for s in plan.sets]
     out.append(
         _add("chain", fam, name="pre", type="filter", hook="prerouting", prio=-300, policy="accept")
     )
     out.append(
         _add("chain", fam, name="forward", type="filter", hook="forward", prio=0, policy="accept")
     )
-    for port in plan.ports:
-        out.append(_add("chain", fam, name=f"e{port.index}"))
-        out.append(_add("chain", fam, name=f"i{port.index}"))
     out.append(
         _add("chain", fam, name="out", type="filter", hook="output", prio=-300, policy="accept")
     )
+    out.append(_add("map", fam, name=EGRESS_MAP, type="mark", map="verdict"))
+    out.append(_add("map", fam, name=INGRESS_MAP, type="mark", map="verdict"))
     # The host's own tunnel packets need no connection state (br_netfilter
     # would otherwise track every encapsulated packet twice).
     tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
     udp = _match(_meta("l4proto"), 17)
-    out.append(_rule(fam, "pre", udp, tunnel, {"notrack": None}))
     out.append(_rule(fam, "out", udp, tunnel, {"notrack": None}))
+    out += _pre_rules(plan)
+    established = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
+    out.append(_rule(fam, "forward", established, ACCEPT))
+    high = {"&": [_meta("mark"), 0xFFFF0000]}
+    low = {"&": [_meta("mark"), 0x0000FFFF]}
+    out.append(_rule(fam, "forward", {"vmap": {"key": high, "data": "@" + EGRESS_MAP}}))
+    out.append(_rule(fam, "forward", {"vmap": {"key": low, "data": "@" + INGRESS_MAP}}))
+    return out
+
+
+def _pre_rules(plan: FirewallPlan) -> list[Json]:
+    """The prerouting chain's rules: untracked tunnel packets, then each
+    network bridge's conntrack zone."""
+    fam = "inet"
+    tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
+    udp = _match(_meta("l4proto"), 17)
+    out = [_rule(fam, "pre", udp, tunnel, {"notrack": None})]
     if plan.zones:
         zones = [[bridge, zone] for bridge, zone in plan.zones]
         zone_map = {"map": {"key": _meta("iifname"), "data": {"set": zones}}}
         out.append(
             _rule(fam, "pre", {"mangle": {"key": {"ct": {"key": "zone"}}, "value": zone_map}})
         )
-    established = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
-    out.append(_rule(fam, "forward", established, ACCEPT))
-    egress = [[p.index << 16, _jump(f"e{p.index}")] for p in plan.ports]
-    ingress = [[p.index, _jump(f"i{p.index}")] for p in plan.ports]
-    high = {"&": [_meta("mark"), 0xFFFF0000]}
-    low = {"&": [_meta("mark"), 0x0000FFFF]}
-    out.append(_rule(fam, "forward", {"vmap": {"key": high, "data": {"set": egress}}}))
-    out.append(_rule(fam, "forward", {"vmap": {"key": low, "data": {"set": ingress}}}))
-    for port in plan.ports:
-        out += [_rule(fam, f"e{port.index}", *e) for e in port_chain(port, "egress")]
-        out += [_rule(fam, f"i{port.index}", *e) for e in port_chain(port, "ingress")]
+    return out
+
+
+def _add_set(s: AddressSet) -> Json:
+    body: Json = {
+        "name": s.name,
+        "type": "ipv4_addr" if s.family == 4 else "ipv6_addr",
+        "flags": ["interval"],
+    }
+    if s.elements:
+        body["elem"] = [address(e) for e in sorted(s.elements)]
+    return _add("set", "inet", **body)
+
+
+def _inet_port(port: PortFilter) -> list[Json]:
+    """A port's egress and ingress chains with their rules."""
+    out = [
+        _add("chain", "inet", name=f"e{port.index}"),
+        _add("chain", "inet", name=f"i{port.index}"),
+    ]
+    out += _port_rules(port)
+    return out
+
+
+def _port_rules(port: PortFilter) -> list[Json]:
+    out = [_rule("inet", f"e{port.index}", *e) for e in port_chain(port, "egress")]
+    out += [_rule("inet", f"i{port.index}", *e) for e in port_chain(port, "ingress")]
     return out
 
 

@@ -1,17 +1,19 @@
 """The host firewall: kumo's two nftables tables, as one object.
 
 Reads back kumo's sets (one ``nft -j list sets``): the fingerprint set tells
-whether the kernel holds the desired structure; if it does, only set
-elements that differ are added or deleted, in one transaction; if not (or
-after ``rewrite`` was asked for, as a resync does), both tables are replaced
-in one transaction. Between resyncs, a pass that follows a successful one
-does not read the tables back: it changes the elements (or replaces the
-tables) from what that pass applied, and a failure makes the next pass read
-everything. A restarted agent keeps tables whose fingerprint matches
-(rewriting 1,000 ports' chains took seconds). The bridge-netfilter switch is
-set on the first pass and on every rewrite: on while there are filtered ports, off otherwise. Established connections keep flowing through either:
-their conntrack entries outlive the tables and the new ruleset accepts them
-first.
+which plan the tables hold, the desired one (a restarted agent finds its
+predecessor's) or the one the last pass applied. From there only what
+differs is changed, in one transaction (``render.changes``: set elements,
+the chains and dispatch elements of ports that came, went or changed, the
+zone rule). Tables holding anything else are replaced whole, in one
+transaction. Between resyncs, a pass that follows a successful one does not
+read the tables back: it changes them from what that pass applied, and a
+failure makes the next pass read everything. A resync rewrites the tables
+whole at most every ``rewrite_interval`` (rewriting 1,000 ports' chains
+takes seconds). The bridge-netfilter switch is set on the first pass and on
+every rewrite: on while there are filtered ports, off otherwise.
+Established connections keep flowing through a rewrite: their conntrack
+entries outlive the tables and the new ruleset accepts them first.
 
 A rule that goes away (or a port that leaves the filter's protection) must
 not leave connections it used to allow running: after an update, the
@@ -22,7 +24,8 @@ This is what the API's users expect from removing a rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from kumo.compiler.plan import HOST_NS, FirewallPlan, FirewallRule, PortFilter
 from kumo.dataplane.nftables import render
@@ -36,9 +39,22 @@ KEY = ("firewall", HOST_NS)
 class FirewallReconciler(Reconciler):
     name = "firewall"
 
-    def __init__(self, port: KernelPort, host: str, nft: NftPort) -> None:
+    rewrite_interval = 600.0
+    """A resync rewrites the tables whole (undoing changes made behind the
+    agent's back inside them) at most this often: with 1,000 ports a rewrite
+    takes seconds, and a port waiting behind it waits that long."""
+
+    def __init__(
+        self,
+        port: KernelPort,
+        host: str,
+        nft: NftPort,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(port, host)
         self.nft = nft
+        self.clock = clock
+        self.rewritten_at: float | None = None
         self.desired = FirewallPlan()
         self.applied: FirewallPlan | None = None
         """What the last successful pass put in the kernel."""
@@ -48,6 +64,15 @@ class FirewallReconciler(Reconciler):
         """Whether the bridge-netfilter switch was set since start or resync."""
         self.rewrites = 0
         self.element_updates = 0
+        """Transactions that changed set elements only."""
+        self.port_updates = 0
+        """Transactions that changed some ports' chains (not the whole tables)."""
+
+    def request_rewrite(self) -> None:
+        """On resync: rewrite the tables unless that was done recently."""
+        at = self.rewritten_at
+        if at is None or self.clock() - at >= self.rewrite_interval:
+            self.rewrite = True
 
     def update_desired(self, plan: FirewallPlan) -> None:
         self._set_desired(self.desired, plan)
@@ -62,38 +87,39 @@ class FirewallReconciler(Reconciler):
         except DataplaneError as exc:
             self.fail(KEY, exc)
             return
-        fingerprint = render.FINGERPRINT_PREFIX + desired.structure()
-        families = {s["family"] for s in actual if s.get("name") == fingerprint}
         present = bool(actual)
         if desired.empty:
             if present or self.rewrite or not self.switch_known:
                 self.leftover(KEY, self._remove)
             return
-        if self.rewrite or families != {"bridge", "inet"}:
+        # What the tables hold, by their fingerprint: the desired structure
+        # (a restarted agent finds its predecessor's), what the last pass
+        # applied, or something else (rewrite).
+        holds: dict[str, set[str]] = {}
+        for s in actual:
+            name = str(s.get("name", ""))
+            if name.startswith(render.FINGERPRINT_PREFIX):
+                holds.setdefault(name, set()).add(str(s.get("family")))
+        base: FirewallPlan | None = None
+        for candidate in (desired, self.applied):
+            if candidate is None or candidate.empty:
+                continue
+            fingerprint = render.FINGERPRINT_PREFIX + candidate.structure()
+            if holds.get(fingerprint) == {"bridge", "inet"}:
+                base = candidate
+                break
+        if self.rewrite or base is None or len(holds) != 1:
             if self.attempt(KEY, lambda: self._replace(desired)):
                 self._forget_removed(desired)
             return
-        # The tables hold the desired structure (a restarted agent finds its
-        # predecessor's): keep them, but set the switch once.
         if not self.switch_known and not self.attempt(KEY, self._switch_on, confirm=False):
             return
         kernel = {
-            s["name"]: {render.parse_element(e) for e in s.get("elem", [])}
+            s["name"]: frozenset(render.parse_element(e) for e in s.get("elem", []))
             for s in actual
             if s.get("family") == "inet"
         }
-        commands: list[render.Json] = []
-        for s in desired.sets:
-            have = kernel.get(s.name, set())
-            commands += render.element_changes(
-                s.name, frozenset(s.elements - have), frozenset(have - s.elements)
-            )
-        if commands:
-            if self.attempt(KEY, lambda: self._update_elements(commands)):
-                self._forget_removed(desired)
-        else:
-            self.in_place.add(KEY)
-            self.applied = desired
+        self._change(base, desired, kernel)
 
     def _trusted(self, desired: FirewallPlan) -> bool:
         """An event pass after a successful one: the kernel holds ``applied``
@@ -107,27 +133,25 @@ class FirewallReconciler(Reconciler):
             return True
         if desired.empty or applied.empty:
             return False
-        if desired.structure() != applied.structure():
-            if self.attempt(KEY, lambda: self._replace(desired)):
-                self._forget_removed(desired)
-            return True
-        have = {s.name: s.elements for s in applied.sets}
-        commands: list[render.Json] = []
-        for s in desired.sets:
-            old = have.get(s.name, frozenset())
-            commands += render.element_changes(
-                s.name, frozenset(s.elements - old), frozenset(old - s.elements)
-            )
-        if commands and self.attempt(KEY, lambda: self._update_elements(commands)):
-            self._forget_removed(desired)
-        elif not commands:
+        self._change(applied, desired, {s.name: s.elements for s in applied.sets})
+        return True
+
+    def _change(
+        self, base: FirewallPlan, desired: FirewallPlan, elements: dict[str, frozenset[str]]
+    ) -> None:
+        """Bring tables holding ``base`` (with ``elements`` in its sets) to
+        ``desired`` in one transaction of what differs."""
+        commands = render.changes(base, desired, elements)
+        if not commands:
             self.in_place.add(KEY)
             self.applied = desired
-        return True
+        elif self.attempt(KEY, lambda: self._update(commands, base, desired)):
+            self._forget_removed(desired)
 
     def _replace(self, plan: FirewallPlan) -> None:
         self.nft.set_bridge_netfilter(True)
         self.nft.apply(render.ruleset(plan))
+        self.rewritten_at = self.clock()
         self.rewrite = False
         self.switch_known = True
         self.rewrites += 1
@@ -136,9 +160,14 @@ class FirewallReconciler(Reconciler):
         self.nft.set_bridge_netfilter(True)
         self.switch_known = True
 
-    def _update_elements(self, commands: list[render.Json]) -> None:
+    def _update(
+        self, commands: list[render.Json], base: FirewallPlan, desired: FirewallPlan
+    ) -> None:
         self.nft.apply(commands)
-        self.element_updates += 1
+        if base.structure() == desired.structure():
+            self.element_updates += 1
+        else:
+            self.port_updates += 1
 
     def _remove(self) -> None:
         """Without filtered ports nothing needs bridged traffic in conntrack
