@@ -36,18 +36,24 @@ class Cache:
             self._objects = fresh
             self.revision = revision
 
-    def apply(self, event: dict[str, Any]) -> None:
+    def apply(self, event: dict[str, Any]) -> bool:
+        """Apply one watch event; whether the cache changed in more than
+        bookkeeping (the echo of this agent's own status report changes only
+        the revision and timestamp of a port whose status the cache already
+        holds, and needs no pass)."""
         kind = event.get("kind")
         body = event.get("object") or {}
         with self._lock:
             self.revision = max(self.revision, int(event.get("revision", 0)))
             if kind not in self._objects or "id" not in body:
-                return
+                return False
             table = self._objects[kind]
+            key = str(body["id"])
             if event.get("op") == "delete" or (kind == "port" and not self._relevant_port(body)):
-                table.pop(str(body["id"]), None)
-            else:
-                table[str(body["id"])] = body
+                return table.pop(key, None) is not None
+            old = table.get(key)
+            table[key] = body
+            return old is None or _substance(old) != _substance(body)
 
     def _relevant_port(self, body: dict[str, Any]) -> bool:
         """A port bound here, on a network this host serves, of a router it
@@ -154,3 +160,10 @@ class Cache:
             body = self._objects["port"].get(port_id)
             if body is not None:
                 self._objects["port"][port_id] = {**body, "status": status}
+
+
+BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"})
+
+
+def _substance(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in BOOKKEEPING}

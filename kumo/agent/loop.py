@@ -192,8 +192,8 @@ class Agent:
                         return
                     if event.get("type") == "bookmark":
                         continue
-                    self.cache.apply(event)
-                    self.dirty.set()
+                    if self.cache.apply(event):
+                        self.dirty.set()
                     if self.cache.topics() != topics:
                         break
             except Gone:

@@ -43,8 +43,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from kumo.compiler import names
+from kumo.compiler import ipnet, names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.ha import Active, compile_gate, locate
@@ -67,6 +68,8 @@ from kumo.compiler.plan import (
     VxlanSpec,
 )
 from kumo.compiler.routers import compile_routers
+
+FIREWALL_KEY: ObjectKey = ("firewall", HOST_NS)
 
 
 @dataclass
@@ -165,10 +168,7 @@ def compile_host(
     firewall = compile_firewall(host, view, local_networks)
     if firewall.ports:
         filtered = {f.port_id for f in firewall.ports}
-        out.wiring = {
-            PortWiring(w.port_id, w.requires | {firewall.key}) if w.port_id in filtered else w
-            for w in out.wiring
-        }
+        out.wiring = {_filtered(w) if w.port_id in filtered else w for w in out.wiring}
     return HostPlan(
         host=host,
         netns=frozenset(out.netns),
@@ -282,6 +282,12 @@ STAGES: tuple[Stage, ...] = (_segment, _remote_ports)
 """Per-network stages, in order; ``_instances`` runs last with their keys."""
 
 
+@lru_cache(maxsize=1 << 14)
+def _filtered(wiring: PortWiring) -> PortWiring:
+    """A port's wiring that also needs the host firewall in place."""
+    return PortWiring(wiring.port_id, wiring.requires | {FIREWALL_KEY})
+
+
 def is_instance_port(port: PortView) -> bool:
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
@@ -301,17 +307,54 @@ def _plumb(
     out: _Builder,
     shared: frozenset[ObjectKey],
 ) -> None:
-    ns = names.instance_netns(net.host, port.id)
+    used = tuple(sub for f in port.fixed_ips if (sub := subnets.get(f.subnet_id)) is not None)
+    objects = _port_objects(net.host, net.bridge, net.network, port, used, shared)
+    out.netns.add(objects.netns)
+    out.links |= objects.links
+    out.guests |= objects.guests
+    out.addresses |= objects.addresses
+    out.routes |= objects.routes
+    out.instances.add(objects.instance)
+    out.wiring.add(objects.wiring)
+
+
+@dataclass(frozen=True)
+class _PortObjects:
+    """What one instance port puts in the plan."""
+
+    netns: Netns
+    links: frozenset[Link]
+    guests: frozenset[Guest]
+    addresses: frozenset[Address]
+    routes: frozenset[Route]
+    instance: InstancePlumbing
+    wiring: PortWiring
+
+
+@lru_cache(maxsize=1 << 14)
+def _port_objects(
+    host: str,
+    bridge: str,
+    network: NetworkView,
+    port: PortView,
+    port_subnets: tuple[SubnetView, ...],
+    shared: frozenset[ObjectKey],
+) -> _PortObjects:
+    """An instance port's namespace, veth pair, addresses, routes, guest
+    processes and wiring. Pure, so memoized: a compile with 1,000 ports on
+    the host rebuilds only the ports that changed."""
+    subnets = {s.id: s for s in port_subnets}
+    ns = names.instance_netns(host, port.id)
     guest = names.GUEST_IFNAME
-    mtu = port.mtu or net.network.mtu
-    up = port.admin_state_up and net.network.admin_state_up
+    mtu = port.mtu or network.mtu
+    up = port.admin_state_up and network.admin_state_up
     host_end = Link(
         HOST_NS,
         names.tap_name(port.id),
         "veth",
         mtu=mtu,
         up=up,
-        master=net.bridge,
+        master=bridge,
         peer=VethPeer(ns, guest),
     )
     dhcp = any(
@@ -335,46 +378,49 @@ def _plumb(
             continue  # the instance's DHCP client configures it
         if subnet.ipv6_mode is not None:
             continue  # SLAAC from router advertisements, or the DHCPv6 client
-        prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+        prefix = ipnet.ip_network(subnet.cidr).prefixlen
         addresses.append(Address(ns, guest, f"{ip}/{prefix}"))
         used.append(subnet)
     routes = _routes(ns, guest, sorted(used, key=lambda s: (s.ip_version, s.cidr, s.id)))
     ipv4 = any(s.ip_version == 4 for s in used)
-    if ipv4 and serves_metadata(net.network) and all(r.dst != METADATA_ROUTE for r in routes):
+    if ipv4 and serves_metadata(network) and all(r.dst != METADATA_ROUTE for r in routes):
         routes.append(Route(ns, METADATA_ROUTE, None, guest))
     netns = Netns(ns)
-    out.netns.add(netns)
-    out.links |= {host_end, guest_end, loopback}
+    guests: set[Guest] = set()
     if dhcp:
-        out.guests.add(Guest(ns, guest))
+        guests.add(Guest(ns, guest))
     if port.device_owner.startswith("compute:") and port.device_owner != "compute:lab":
         # a server booted from the busybox image: its services run inside
-        out.guests.add(Guest(ns, guest, "services"))
+        guests.add(Guest(ns, guest, "services"))
     if "dhcpv6-stateful" in modes:
-        out.guests.add(Guest(ns, guest, "dhcp6"))
+        guests.add(Guest(ns, guest, "dhcp6"))
     elif "dhcpv6-stateless" in modes:
-        out.guests.add(Guest(ns, guest, "dhcp6-info"))
-    out.addresses |= set(addresses)
-    out.routes |= set(routes)
+        guests.add(Guest(ns, guest, "dhcp6-info"))
     gateways = sorted({r.gateway for r in routes if r.gateway and _is_default(r.dst)})
-    out.instances.add(
-        InstancePlumbing(
-            port_id=port.id,
-            network_id=net.network.id,
-            netns=ns,
-            host_ifname=host_end.name,
-            guest_ifname=guest,
-            mac=port.mac,
-            mtu=mtu,
-            addresses=tuple(sorted(a.address for a in addresses)),
-            gateways=tuple(gateways),
-            up=up,
-        )
+    instance = InstancePlumbing(
+        port_id=port.id,
+        network_id=network.id,
+        netns=ns,
+        host_ifname=host_end.name,
+        guest_ifname=guest,
+        mac=port.mac,
+        mtu=mtu,
+        addresses=tuple(sorted(a.address for a in addresses)),
+        gateways=tuple(gateways),
+        up=up,
     )
     requires: set[ObjectKey] = set(shared)
     requires |= {netns.key, host_end.key, host_end.master_key, guest_end.key, loopback.key}
     requires |= {a.key for a in addresses} | {r.key for r in routes}
-    out.wiring.add(PortWiring(port.id, frozenset(requires)))
+    return _PortObjects(
+        netns=netns,
+        links=frozenset({host_end, guest_end, loopback}),
+        guests=frozenset(guests),
+        addresses=frozenset(addresses),
+        routes=frozenset(routes),
+        instance=instance,
+        wiring=PortWiring(port.id, frozenset(requires)),
+    )
 
 
 def _routes(ns: str, ifname: str, subnets: Iterable[SubnetView]) -> list[Route]:
@@ -397,7 +443,7 @@ def _routes(ns: str, ifname: str, subnets: Iterable[SubnetView]) -> list[Route]:
         if default in chosen:
             continue
         chosen[default] = Route(ns, default, str(gateway), ifname)
-        if gateway not in ipaddress.ip_network(subnet.cidr, strict=False):
+        if gateway not in ipnet.ip_network(subnet.cidr):
             host = f"{gateway}/{gateway.max_prefixlen}"
             onlink[host] = Route(ns, host, None, ifname)
     for dst, route in onlink.items():
@@ -411,13 +457,13 @@ def _is_default(dst: str) -> bool:
 
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(value)
+        return ipnet.ip_address(value)
     except ValueError:
         return None
 
 
 def _parse_net(value: str) -> str | None:
     try:
-        return str(ipaddress.ip_network(value, strict=False))
+        return str(ipnet.ip_network(value))
     except ValueError:
         return None

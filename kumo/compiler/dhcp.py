@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-from kumo.compiler import names
+from kumo.compiler import ipnet, names
 from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
 from kumo.compiler.model import ClusterView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
@@ -87,8 +87,8 @@ def lease_for(
             routes.append((METADATA_ROUTE, "0.0.0.0"))
         for hr in subnet.host_routes:
             try:
-                dst = ipaddress.ip_network(hr.destination, strict=False)
-                hop = ipaddress.ip_address(hr.nexthop)
+                dst = ipnet.ip_network(hr.destination)
+                hop = ipnet.ip_address(hr.nexthop)
             except ValueError:
                 continue
             if dst.version == 4 and hop.version == 4:
@@ -150,9 +150,7 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
         if subnet is None or subnet.ipv6_mode is None:
             continue
         mode = subnet.ipv6_mode
-        prefixes.append(
-            (str(ipaddress.ip_network(subnet.cidr, strict=False)), mode != "dhcpv6-stateful")
-        )
+        prefixes.append((str(ipnet.ip_network(subnet.cidr)), mode != "dhcpv6-stateful"))
         managed |= mode == "dhcpv6-stateful"
         other |= mode in ("dhcpv6-stateful", "dhcpv6-stateless")
         if router_mac is None and subnet.ipv6_ra_mode is not None:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
-from kumo.compiler import names
+from kumo.compiler import ipnet, names
 from kumo.compiler.model import ClusterView, NetworkView, PortView, RuleView
 from kumo.compiler.plan import (
     AddressSet,
@@ -74,17 +75,16 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
     sets: dict[str, AddressSet] = {}
     filters: list[PortFilter] = []
     indices = port_indices([p.id for p in local])
+    group_rules: dict[str, set[FirewallRule]] = {}
     for port in local:
         index = indices[port.id]
         rules: set[FirewallRule] = set()
         for group_id in port.security_groups:
-            group = view.security_groups.get(group_id)
-            if group is None:
-                continue
-            for rule in group.rules:
-                compiled = _rule(rule, view, sets)
-                if compiled is not None:
-                    rules.add(compiled)
+            if group_id not in group_rules:
+                group = view.security_groups.get(group_id)
+                compiled = (_rule(r, view, sets) for r in (group.rules if group else ()))
+                group_rules[group_id] = {r for r in compiled if r is not None}
+            rules |= group_rules[group_id]
         filters.append(
             PortFilter(
                 index=index,
@@ -133,6 +133,7 @@ def _is_instance(port: PortView) -> bool:
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
 
+@lru_cache(maxsize=1 << 14)
 def spoof_pairs(port: PortView) -> tuple[SpoofPair, ...]:
     pairs: set[SpoofPair] = set()
     for ip in port.ip_addresses:
@@ -147,6 +148,7 @@ def spoof_pairs(port: PortView) -> tuple[SpoofPair, ...]:
     return tuple(sorted(pairs))
 
 
+@lru_cache(maxsize=1 << 16)
 def link_local(mac: str) -> str:
     """The EUI-64 IPv6 link-local address of a MAC, as a /128."""
     octets = [int(x, 16) for x in mac.split(":")]
@@ -171,7 +173,7 @@ def _rule(rule: RuleView, view: ClusterView, sets: dict[str, AddressSet]) -> Fir
         remote = "@" + name
     elif rule.remote_ip_prefix is not None:
         try:
-            net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+            net = ipnet.ip_network(rule.remote_ip_prefix)
         except ValueError:
             return None
         if net.version != rule.ethertype:
@@ -200,18 +202,25 @@ def _rule(rule: RuleView, view: ClusterView, sets: dict[str, AddressSet]) -> Fir
 
 
 def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
-    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    raws: set[str] = set()
     for port in view.ports.values():
-        if group_id not in port.security_groups:
+        if group_id in port.security_groups:
+            raws.update(port.ip_addresses)
+            raws.update(p.ip_address for p in port.address_pairs)
+    return _set_elements(frozenset(raws), family)
+
+
+@lru_cache(maxsize=256)
+def _set_elements(raws: frozenset[str], family: int) -> frozenset[str]:
+    """A remote group's addresses of one family as interval-set elements."""
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for raw in raws:
+        try:
+            net = ipnet.ip_network(raw)
+        except ValueError:
             continue
-        candidates = list(port.ip_addresses) + [p.ip_address for p in port.address_pairs]
-        for raw in candidates:
-            try:
-                net = ipaddress.ip_network(raw, strict=False)
-            except ValueError:
-                continue
-            if net.version == family:
-                nets.append(net)
+        if net.version == family:
+            nets.append(net)
     # Interval sets refuse overlapping elements: keep each network unless a
     # wider one already covers it (adjacent ones stay apart, so one port's
     # addresses stay one element each).
@@ -233,9 +242,10 @@ def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
     )
 
 
+@lru_cache(maxsize=1 << 16)
 def _cidr(raw: str) -> str | None:
     try:
-        return str(ipaddress.ip_network(raw, strict=False))
+        return str(ipnet.ip_network(raw))
     except ValueError:
         return None
 

@@ -21,11 +21,10 @@ host's own instance ports only.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kumo.compiler import names
+from kumo.compiler import ipnet, names
 from kumo.compiler.model import ClusterView, NetworkView, PortView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -118,7 +117,7 @@ def compile_metadata(
         out.addresses.add(Address(ns, METADATA_IFNAME, METADATA_ROUTE))
         for subnet in view.subnets_of(network_id):
             if subnet.ip_version == 4:
-                cidr = str(ipaddress.ip_network(subnet.cidr, strict=False))
+                cidr = str(ipnet.ip_network(subnet.cidr))
                 out.routes.add(Route(ns, cidr, None, METADATA_IFNAME))
         out.endpoints.add(MetadataEndpoint(ns, network_id, tuple(sorted(clients[network_id]))))
     return out

@@ -30,7 +30,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.compiler import names
+from kumo.compiler import ipnet, names
 from kumo.compiler.model import ClusterView, FloatingIpView, PortView, RouterView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -218,7 +218,7 @@ def _leg(
         subnet = _subnet_of(view, fixed.subnet_id)
         if subnet is None:
             continue
-        prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+        prefix = ipnet.ip_network(subnet.cidr).prefixlen
         addresses.append(Address(ns, inside, f"{fixed.ip_address}/{prefix}"))
     out.links |= {outer, inner}
     out.addresses |= set(addresses)
@@ -245,8 +245,8 @@ def _extra_routes(
     """``routes`` of the router: through the leg whose subnet holds the next hop."""
     for route in router.view.routes:
         try:
-            nexthop = ipaddress.ip_address(route.nexthop)
-            dst = str(ipaddress.ip_network(route.destination, strict=False))
+            nexthop = ipnet.ip_address(route.nexthop)
+            dst = str(ipnet.ip_network(route.destination))
         except ValueError:
             continue
         for ifname, addresses in legs.values():
@@ -266,7 +266,7 @@ def _external(view: ClusterView, router: _Router) -> tuple[str, str | None] | No
     if not chosen:
         return None
     subnet = sorted(chosen, key=lambda s: s.id)[0]
-    return str(ipaddress.ip_network(subnet.cidr, strict=False)), subnet.gateway_ip
+    return str(ipnet.ip_network(subnet.cidr)), subnet.gateway_ip
 
 
 def fip_leg_mac(host: str, router_id: str) -> str:
@@ -324,8 +324,7 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
                     for ip in snat_port.fixed_ips
                     for a in addresses
                     if ":" not in ip.ip_address
-                    and ipaddress.ip_address(ip.ip_address)
-                    in ipaddress.ip_interface(a.address).network
+                    and ipnet.ip_address(ip.ip_address) in ipaddress.ip_interface(a.address).network
                 ),
                 None,
             )

@@ -1,0 +1,50 @@
+"""The agent's cache: which watch events call for a pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kumo.agent.cache import Cache
+
+PORT = "a1000000-0000-4000-8000-000000000001"
+
+
+def event(revision: int, **changes: Any) -> dict[str, Any]:
+    body = {
+        "id": PORT,
+        "network_id": "n1",
+        "binding:host_id": "host-a",
+        "status": "DOWN",
+        "revision_number": 1,
+        "updated_at": "2026-11-26T10:00:00Z",
+        **changes,
+    }
+    return {"kind": "port", "op": "update", "revision": revision, "object": body}
+
+
+def test_new_and_changed_objects_call_for_a_pass() -> None:
+    cache = Cache("host-a")
+    assert cache.apply(event(1))
+    assert cache.apply(
+        event(2, **{"binding:host_id": "host-a", "mac_address": "fa:16:3e:00:00:01"})
+    )
+    assert cache.revision == 2
+
+
+def test_the_echo_of_the_agents_own_status_report_does_not() -> None:
+    cache = Cache("host-a")
+    cache.apply(event(1))
+    cache.set_port_status(PORT, "ACTIVE")
+    echo = event(2, status="ACTIVE", revision_number=2, updated_at="2026-11-26T10:00:01Z")
+    assert not cache.apply(echo)
+    assert cache.local_ports()[PORT]["revision_number"] == 2  # the body is still the newest
+    # a status the cache does not hold (set by the API) does
+    assert cache.apply(event(3, status="DOWN", revision_number=3))
+
+
+def test_deleting_counts_only_when_something_was_held() -> None:
+    cache = Cache("host-a")
+    cache.apply(event(1))
+    gone = {**event(2), "op": "delete"}
+    assert cache.apply(gone)
+    assert not cache.apply({**event(3), "op": "delete"})
