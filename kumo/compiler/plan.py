@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 HOST_NS = ""
@@ -555,6 +556,12 @@ class FirewallPlan:
     def structure(self) -> str:
         """A digest of everything but set elements: equal digests mean the
         ruleset only needs its sets' elements brought up to date."""
+        return self._structure
+
+    @cached_property
+    def _structure(self) -> str:
+        # Computed once per plan: with 1,000 ports it takes milliseconds,
+        # and a pass asks for it several times.
         shape = (self.zones, self.ports, tuple((s.name, s.family) for s in self.sets))
         return hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
