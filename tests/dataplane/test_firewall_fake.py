@@ -115,6 +115,10 @@ class CountingNft(FakeNft):
         self.reads += 1
         return super().list_sets(table)
 
+    def list_set(self, family: str, name: str, table: str = render.TABLE) -> dict[str, Any] | None:
+        self.reads += 1
+        return super().list_set(family, name, table)
+
 
 def test_event_passes_change_the_tables_without_reading_them_back() -> None:
     nft = CountingNft()
@@ -126,10 +130,13 @@ def test_event_passes_change_the_tables_without_reading_them_back() -> None:
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
     assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
     assert nft.reads == reads
-    # A resync reads the tables and finds them right.
+    # A resync reads the tables (two fingerprints, one address set) and
+    # finds them right.
     dp.resync()
+    transactions = len(nft.transactions)
     assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
-    assert nft.reads == reads + 1
+    assert nft.reads == reads + 3
+    assert len(nft.transactions) == transactions
 
 
 def test_an_event_pass_that_fails_on_drift_is_repaired_by_the_next_full_pass() -> None:

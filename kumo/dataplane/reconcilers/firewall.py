@@ -1,6 +1,7 @@
 """The host firewall: kumo's two nftables tables, as one object.
 
-Reads back kumo's sets (one ``nft -j list sets``): the fingerprint set tells
+Reads back kumo's fingerprint and address sets (one at a time: cheap beside
+a large ruleset, unlike listing them all): the fingerprint set tells
 which plan the tables hold, the desired one (a restarted agent finds its
 predecessor's) or the one the last pass applied. From there only what
 differs is changed, in one transaction (``render.changes``: set elements,
@@ -82,44 +83,58 @@ class FirewallReconciler(Reconciler):
         desired = self.desired
         if self._trusted(desired):
             return
+        base: FirewallPlan | None = None
+        kernel: dict[str, frozenset[str]] | None = {}
         try:
-            actual = self.nft.list_sets()
+            if desired.empty:
+                present = any(self.nft.has_table(f) for f in ("bridge", "inet"))
+            else:
+                present = True
+                base = None if self.rewrite else self._held(desired)
+                kernel = self._elements(base, desired) if base is not None else {}
         except DataplaneError as exc:
             self.fail(KEY, exc)
             return
-        present = bool(actual)
         if desired.empty:
             if present or self.rewrite or not self.switch_known:
                 self.leftover(KEY, self._remove)
             return
-        # What the tables hold, by their fingerprint: the desired structure
-        # (a restarted agent finds its predecessor's), what the last pass
-        # applied, or something else (rewrite).
-        holds: dict[str, set[str]] = {}
-        for s in actual:
-            name = str(s.get("name", ""))
-            if name.startswith(render.FINGERPRINT_PREFIX):
-                holds.setdefault(name, set()).add(str(s.get("family")))
-        base: FirewallPlan | None = None
-        for candidate in (desired, self.applied):
-            if candidate is None or candidate.empty:
-                continue
-            fingerprint = render.FINGERPRINT_PREFIX + candidate.structure()
-            if holds.get(fingerprint) == {"bridge", "inet"}:
-                base = candidate
-                break
-        if self.rewrite or base is None or len(holds) != 1:
+        if base is None or kernel is None:
             if self.attempt(KEY, lambda: self._replace(desired)):
                 self._forget_removed(desired)
             return
         if not self.switch_known and not self.attempt(KEY, self._switch_on, confirm=False):
             return
-        kernel = {
-            s["name"]: frozenset(render.parse_element(e) for e in s.get("elem", []))
-            for s in actual
-            if s.get("family") == "inet"
-        }
         self._change(base, desired, kernel)
+
+    def _held(self, desired: FirewallPlan) -> FirewallPlan | None:
+        """Which plan the tables hold, by their fingerprint sets: the desired
+        one (a restarted agent finds its predecessor's), the one the last
+        pass applied, or neither (None). Reads single sets only: listing all
+        of them makes nft fetch every chain and rule (0.16 s with 1,000 ports)."""
+        for candidate in (desired, self.applied):
+            if candidate is None or candidate.empty:
+                continue
+            fingerprint = render.FINGERPRINT_PREFIX + candidate.structure()
+            if all(self.nft.list_set(f, fingerprint) is not None for f in ("bridge", "inet")):
+                return candidate
+        return None
+
+    def _elements(
+        self, base: FirewallPlan, desired: FirewallPlan
+    ) -> dict[str, frozenset[str]] | None:
+        """The kernel's elements of the sets both plans have; None when one
+        is missing (the tables are not what their fingerprint says)."""
+        wanted = {s.name for s in desired.sets}
+        out: dict[str, frozenset[str]] = {}
+        for s in base.sets:
+            if s.name not in wanted:
+                continue
+            body = self.nft.list_set("inet", s.name)
+            if body is None:
+                return None
+            out[s.name] = frozenset(render.parse_element(e) for e in body.get("elem", []))
+        return out
 
     def _trusted(self, desired: FirewallPlan) -> bool:
         """An event pass after a successful one: the kernel holds ``applied``

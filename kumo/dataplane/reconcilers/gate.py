@@ -1,6 +1,7 @@
 """The gate of highly available routers (``HaGate``): one nftables table.
 
-Reads the table's sets back (one ``nft -j list sets``); rewrites the table
+Looks for the fingerprint set of the desired gate (listing every set would
+make nft fetch the host firewall's whole ruleset); rewrites the table
 when the fingerprint differs (see ``kumo.dataplane.nftables.gate``), and
 removes it when the host has no highly available router left.
 """
@@ -33,18 +34,15 @@ class GateReconciler(Reconciler):
         if self.scope is not None and not self.changed:
             return  # the last verdict holds until a change or a full pass
         try:
-            actual = [
-                s["name"] for s in self.nft.list_sets(gate.TABLE) if s.get("family") == "netdev"
-            ]
+            if self.desired.empty:
+                if self.nft.has_table("netdev", gate.TABLE):
+                    self.leftover(KEY, lambda: self.nft.apply_script(gate.remove_script()))
+                return
+            held = self.nft.list_set("netdev", gate.fingerprint(self.desired), gate.TABLE)
         except DataplaneError as exc:
             self.fail(KEY, exc)
             return
-        if self.desired.empty:
-            if actual:
-                self.leftover(KEY, lambda: self.nft.apply_script(gate.remove_script()))
-            return
-        wanted = gate.fingerprint(self.desired)
-        if wanted in actual:
+        if held is not None:
             self.in_place.add(KEY)
             return
         script = gate.gate_script(self.desired)
