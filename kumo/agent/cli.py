@@ -158,8 +158,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if config.vlan_devices is None:
-        config = replace(config, vlan_devices=vlan_devices_supported())
-        log.info("802.1Q VLAN devices: %s", "yes" if config.vlan_devices else "no, tc programs")
+        try:
+            config = replace(config, vlan_devices=vlan_devices_supported())
+        except OSError as exc:
+            log.warning("could not probe for 802.1Q VLAN devices, assuming them: %s", exc)
+        else:
+            carried = "VLAN devices" if config.vlan_devices else "tc programs (no 802.1Q devices)"
+            log.info("VLAN networks carried by %s", carried)
     dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
     responder = None if args.no_dhcp else Responder(config.netns)
     if responder is not None:
