@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import yaml
 
 from kumo.agent.config import AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
+
+log = logging.getLogger("kumo.agent")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -145,6 +149,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.agent.client import ApiClient
     from kumo.agent.loop import Agent
     from kumo.dataplane import Dataplane
+    from kumo.dataplane.kernel import vlan_devices_supported
     from kumo.dhcp.responder import Responder
     from kumo.ha.liveness import Liveness
     from kumo.ha.statesync import StateSync
@@ -152,6 +157,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.metadata.source import ApiSource
 
     config = config_from_args(args)
+    if config.vlan_devices is None:
+        try:
+            config = replace(config, vlan_devices=vlan_devices_supported())
+        except OSError as exc:
+            log.warning("could not probe for 802.1Q VLAN devices, assuming them: %s", exc)
+        else:
+            carried = "VLAN devices" if config.vlan_devices else "tc programs (no 802.1Q devices)"
+            log.info("VLAN networks carried by %s", carried)
     dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
     responder = None if args.no_dhcp else Responder(config.netns)
     if responder is not None:

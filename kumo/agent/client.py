@@ -83,6 +83,7 @@ class ApiClient:
             "tunnel_ip": cfg.tunnel_ip,
             "underlay_device": cfg.underlay_device,
             "bridge_mappings": dict(cfg.bridge_mappings),
+            "vlan_devices": cfg.vlan_devices is not False,
             "gateway": cfg.gateway,
             "netns": cfg.netns,
         }

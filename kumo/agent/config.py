@@ -27,6 +27,9 @@ class AgentConfig:
     tunnel_ip: str | None = None
     underlay_device: str | None = None
     bridge_mappings: dict[str, str] = field(default_factory=dict)
+    vlan_devices: bool | None = None
+    """The kernel makes 802.1Q VLAN devices; None: not known (the agent
+    probes its kernel once when it starts)."""
     gateway: bool = False
     """This host may run routers' external gateways and SNAT (needs the
     external network's physical network in ``bridge_mappings``)."""

@@ -246,6 +246,7 @@ class Agent:
             self.config.host,
             view,
             underlay_device=self.config.underlay_device,
+            vlan_devices=self.config.vlan_devices,
             ha_active=active,
             beat_port=self.config.liveness.port,
             lease_ms=round(self.config.liveness.lease * 1000),

@@ -11,7 +11,11 @@ stage              output
                    learning off) for vxlan networks; the mapped physical
                    interface (flat) or a VLAN subinterface of it (vlan),
                    an isolated bridge port, so that the host's own isolated
-                   legs (metadata) never talk to the shared segment
+                   legs (metadata) never talk to the shared segment; on a
+                   kernel without 802.1Q devices a VLAN's uplink is a veth
+                   pair whose outer end tags frames with a tc program, and
+                   the physical interface gets one program that untags and
+                   dispatches the host's VLANs (``TcProgram``)
 ``remote_ports``   for each port of the network bound to ANOTHER host (vxlan
                    only): a VXLAN ``self`` FDB entry mac → that host's tunnel
                    IP, a bridge ``master static`` entry for the mac on the
@@ -64,6 +68,7 @@ from kumo.compiler.plan import (
     ObjectKey,
     PortWiring,
     Route,
+    TcProgram,
     VethPeer,
     VxlanSpec,
 )
@@ -85,6 +90,10 @@ class _Builder:
     instances: set[InstancePlumbing] = field(default_factory=set)
     wiring: set[PortWiring] = field(default_factory=set)
     guests: set[Guest] = field(default_factory=set)
+    tc: set[TcProgram] = field(default_factory=set)
+    vlan_wires: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
+    """Physical interface → (VLAN id, outer end) of the VLAN networks carried
+    by tc programs on it."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ class _NetworkOnHost:
     ports: tuple[PortView, ...]
     view: ClusterView
     underlay_device: str | None
+    vlan_devices: bool
 
     @property
     def bridge(self) -> str:
@@ -118,6 +128,7 @@ def compile_host(
     beat_port: int = 4791,
     lease_ms: int = 200,
     ha_state_sync: bool = True,
+    vlan_devices: bool | None = None,
 ) -> HostPlan:
     """The desired kernel state of ``host``.
 
@@ -126,10 +137,13 @@ def compile_host(
     ``ha_active`` is the host's liveness view of highly available routers
     (see ``kumo.compiler.ha``); ``beat_port`` and ``lease_ms`` shape their gate;
     ``ha_state_sync`` says whether their connection state is synced.
+    ``vlan_devices`` overrides the host's advertised 802.1Q support.
     """
     view = locate(view, ha_active)
     me = view.hosts.get(host)
     underlay = underlay_device or (me.underlay_device if me else None)
+    if vlan_devices is None:
+        vlan_devices = me.vlan_devices if me else True
     out = _Builder()
     routers = compile_routers(host, view, ha_strict=ha_state_sync)
     local_networks = sorted(
@@ -148,11 +162,14 @@ def compile_host(
             ports=tuple(sorted(view.ports_of(network_id), key=lambda p: p.id)),
             view=view,
             underlay_device=underlay,
+            vlan_devices=vlan_devices,
         )
         shared: set[ObjectKey] = set()
         for stage in STAGES:
             shared |= stage(net, out)
         _instances(net, out, frozenset(shared))
+    for physdev, vlans in out.vlan_wires.items():
+        out.tc.add(TcProgram(HOST_NS, physdev, "vlan-split", tuple(sorted(vlans))))
     out.netns |= routers.netns
     out.links |= routers.links
     out.addresses |= routers.addresses
@@ -177,6 +194,7 @@ def compile_host(
         routes=frozenset(out.routes),
         neighbours=frozenset(out.neighbours),
         fdb=frozenset(out.fdb),
+        tc=frozenset(out.tc),
         instances=frozenset(out.instances),
         wiring=frozenset(out.wiring),
         rules=frozenset(routers.rules),
@@ -222,6 +240,8 @@ def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
         if ifname is not None and network.network_type == "flat":
             uplink = Link(HOST_NS, ifname, "device", up=True, master=net.bridge, isolated=True)
         elif ifname is not None and network.segmentation_id is not None:
+            if not net.vlan_devices:
+                return frozenset(needs | _vlan_wire(net, ifname, network.segmentation_id, out))
             uplink = Link(
                 HOST_NS,
                 names.vlan_name(network.id),
@@ -237,6 +257,46 @@ def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
         out.links.add(uplink)
         needs |= {uplink.key, uplink.master_key}
     return frozenset(needs)
+
+
+def _vlan_wire(net: _NetworkOnHost, physdev: str, vid: int, out: _Builder) -> set[ObjectKey]:
+    """A VLAN network's uplink on a kernel without 802.1Q devices: a veth
+    pair, one end in the bridge (isolated, like a VLAN subinterface), the
+    other tagging what leaves the bridge and sending it out of ``physdev``,
+    whose own program hands it the frames of its VLAN untagged."""
+    network = net.network
+    up = network.admin_state_up
+    wire_name = names.vlan_wire_name(network.id)
+    bridge_end = Link(
+        HOST_NS,
+        names.vlan_name(network.id),
+        "veth",
+        mtu=network.mtu,
+        up=up,
+        master=net.bridge,
+        isolated=True,
+    )
+    # The outer end creates the pair (its name sorts first, so the pair is
+    # made before the bridge end is looked at).
+    wire = Link(
+        HOST_NS,
+        wire_name,
+        "veth",
+        mtu=network.mtu,
+        up=up,
+        peer=VethPeer(HOST_NS, bridge_end.name),
+    )
+    push = TcProgram(HOST_NS, wire_name, "vlan-push", ((vid, physdev),))
+    out.links |= {bridge_end, wire}
+    out.tc.add(push)
+    out.vlan_wires.setdefault(physdev, set()).add((vid, wire_name))
+    return {
+        bridge_end.key,
+        bridge_end.master_key,
+        wire.key,
+        push.key,
+        ("tc", HOST_NS, physdev),
+    }
 
 
 def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:

@@ -330,6 +330,9 @@ class HostView:
     underlay_device: str | None = None
     """Interface the VXLAN devices are bound to (``configurations.underlay_device``);
     None lets the kernel route from ``tunnel_ip``."""
+    vlan_devices: bool = True
+    """The host's kernel makes 802.1Q VLAN devices (``configurations.vlan_devices``);
+    without them VLAN networks are carried by tc programs."""
 
     def interface_for(self, physical_network: str | None) -> str | None:
         for physnet, ifname in self.bridge_mappings:
@@ -346,6 +349,7 @@ class HostView:
             tunnel_ip=conf.get("tunnel_ip") or None,
             bridge_mappings=tuple(sorted((str(k), str(v)) for k, v in mappings.items())),
             underlay_device=conf.get("underlay_device") or None,
+            vlan_devices=conf.get("vlan_devices") is not False,
         )
 
 

@@ -8,6 +8,8 @@ object                     name                                        example
 network bridge             ``kb`` + 11 hex chars of the network id     kb1f0e2d3c4b5
 network VXLAN device       ``kx`` + 11 hex chars of the network id     kx1f0e2d3c4b5
 network VLAN subinterface  ``kv`` + 11 hex chars of the network id     kv1f0e2d3c4b5
+  or veth end in the bridge  (kernels without 802.1Q devices)
+VLAN veth, outer end       ``kq`` + 11 hex chars of the network id     kq1f0e2d3c4b5
 instance veth, host end    ``kt`` + 11 hex chars of the port id        kt9a8b7c6d5e4
 instance namespace         ``ki-`` + host tag + ``-`` + full port id   ki-3c1a9e0b-<uuid>
 metadata leg, host end     ``km`` + 11 hex chars of the network id     km1f0e2d3c4b5
@@ -34,6 +36,7 @@ import re
 BRIDGE_PREFIX = "kb"
 VXLAN_PREFIX = "kx"
 VLAN_PREFIX = "kv"
+VLAN_WIRE_PREFIX = "kq"
 TAP_PREFIX = "kt"
 ROUTER_PORT_PREFIX = "kr"
 GATEWAY_PORT_PREFIX = "kg"
@@ -56,6 +59,7 @@ _LINK_PREFIXES = (
     BRIDGE_PREFIX,
     VXLAN_PREFIX,
     VLAN_PREFIX,
+    VLAN_WIRE_PREFIX,
     TAP_PREFIX,
     ROUTER_PORT_PREFIX,
     GATEWAY_PORT_PREFIX,
@@ -87,6 +91,12 @@ def vxlan_name(network_id: str) -> str:
 
 def vlan_name(network_id: str) -> str:
     return VLAN_PREFIX + short_id(network_id)
+
+
+def vlan_wire_name(network_id: str) -> str:
+    """Outer end of a VLAN network's veth pair (kernels without 802.1Q
+    devices): it carries the network's frames to and from the wire."""
+    return VLAN_WIRE_PREFIX + short_id(network_id)
 
 
 def tap_name(port_id: str) -> str:

@@ -10,7 +10,8 @@ namespace, whatever it is called on the machine; any other value is the
 name of a namespace under ``/run/netns``.
 
 Keys are tuples whose first element names the object type (``"netns"``,
-``"link"``, ``"master"``, ``"addr"``, ``"route"``, ``"neigh"``, ``"fdb"``);
+``"link"``, ``"master"``, ``"addr"``, ``"route"``, ``"neigh"``, ``"fdb"``,
+``"tc"``);
 ``PortWiring.requires`` lists the keys that must be in place for a port to
 count as wired.
 """
@@ -230,6 +231,38 @@ class FdbEntry:
         return ("fdb", self.netns, self.ifname, self.mac, "master" if self.master else "self")
 
 
+TcProgramKind = Literal["vlan-push", "vlan-split"]
+
+
+@dataclass(frozen=True, order=True)
+class TcProgram:
+    """An eBPF program on a device's tc ingress hook, carrying VLAN networks
+    over a physical interface on kernels without 802.1Q devices (see
+    ``kumo.dataplane.vlan_programs``).
+
+    ``vlan-push`` (on the outer end of a VLAN network's veth pair): tag every
+    frame with the one VLAN in ``vlans`` and send it out of that entry's
+    device (the physical interface). ``vlan-split`` (on the physical
+    interface): untag frames of each VLAN in ``vlans`` and hand them to that
+    entry's device (the network's outer end), drop frames of other VLANs,
+    let untagged frames pass."""
+
+    netns: str
+    ifname: str
+    kind: TcProgramKind
+    vlans: tuple[tuple[int, str], ...]
+    """(VLAN id, device), sorted."""
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("tc", self.netns, self.ifname)
+
+    @property
+    def devices(self) -> frozenset[str]:
+        """The device the program is on and the devices it sends frames to."""
+        return frozenset({self.ifname, *(dev for _, dev in self.vlans)})
+
+
 @dataclass(frozen=True, order=True)
 class InstancePlumbing:
     """How one port is plugged in as a lab instance (a namespace)."""
@@ -400,6 +433,7 @@ class HostPlan:
     routes: frozenset[Route] = field(default_factory=frozenset)
     neighbours: frozenset[NeighEntry] = field(default_factory=frozenset)
     fdb: frozenset[FdbEntry] = field(default_factory=frozenset)
+    tc: frozenset[TcProgram] = field(default_factory=frozenset)
     instances: frozenset[InstancePlumbing] = field(default_factory=frozenset)
     wiring: frozenset[PortWiring] = field(default_factory=frozenset)
     rules: frozenset[PolicyRule] = field(default_factory=frozenset)
@@ -441,6 +475,11 @@ class HostPlan:
             f"fdb {_ns(f.netns)} {f.ifname} {f.mac} "
             + ("master static" if f.master else f"self dst {f.dst}")
             for f in self.fdb
+        ]
+        lines += [
+            f"tc {_ns(t.netns)} {t.ifname} {t.kind} "
+            + " ".join(f"{vid}:{dev}" for vid, dev in t.vlans)
+            for t in self.tc
         ]
         lines += [
             f"gate {g.router_id} {g.ifname} {'open' if g.open else 'closed'}"

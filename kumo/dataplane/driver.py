@@ -1,6 +1,6 @@
 """Dataplane: runs the reconcilers for one host's plan and reports wired ports.
 
-Order (creations): netns → links → masters → sysctls → addresses → routes
+Order (creations): netns → links → masters → tc programs → sysctls → addresses → routes
 → policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
 (after the gate: an activated router's gratuitous ARP must pass it) → firewall →
 guest processes (an instance's DHCP client); removals of leftovers run after all
@@ -57,6 +57,7 @@ from kumo.dataplane.reconcilers import (
 )
 from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
+from kumo.dataplane.reconcilers.tc import TcReconciler
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Dataplane:
         self.netns = NetnsReconciler(self.port, host)
         self.links = LinkReconciler(self.port, host)
         self.masters = MasterReconciler(self.port, host)
+        self.tc = TcReconciler(self.port, host)
         self.addresses = AddressReconciler(self.port, host)
         self.routes = RouteReconciler(self.port, host)
         self.neighbours = NeighbourReconciler(self.port, host)
@@ -127,6 +129,7 @@ class Dataplane:
             self.netns,
             self.links,
             self.masters,
+            self.tc,
             self.sysctls,
             self.addresses,
             self.routes,
@@ -190,6 +193,7 @@ class Dataplane:
         self.netns.update_desired(plan.netns)
         self.links.update_desired(plan.links)
         self.masters.update_desired(plan.links)
+        self.tc.update_desired(plan.tc)
         self.addresses.update_desired(plan.addresses, plan.links)
         self.routes.update_desired(plan.routes, plan.links)
         self.rules.update_desired(plan.rules, plan.links)

@@ -8,7 +8,10 @@ namespace, removes both); addresses, routes, neighbour and FDB entries
 vanish with their device; IPv4/IPv6 routes need their device up and a
 gateway that is on-link, and vanish when the device goes down; bridge
 (``master``) FDB entries vanish when the port leaves its bridge; ``self``
-FDB entries with a remote exist only on VXLAN devices.
+FDB entries with a remote exist only on VXLAN devices; a tc program goes on
+an existing device only, passes a few of the verifier's checks (whole
+instructions, jumps inside the program, an exit at the end: EINVAL
+otherwise) and vanishes with its device.
 
 Faults: ``fail_next("add_link", errno.EBUSY, times=1)`` makes the next call(s)
 of an operation fail (mocknetlink's ``FailNext*``), ``calls`` counts every
@@ -33,7 +36,8 @@ from kumo.compiler.plan import (
     Route,
     Sysctl,
 )
-from kumo.dataplane.port import LinkChange, LinkState
+from kumo.dataplane import bpf
+from kumo.dataplane.port import LinkChange, LinkState, TcState
 
 _KERNEL_KIND = {"bridge": "bridge", "vxlan": "vxlan", "vlan": "vlan", "veth": "veth"}
 _macs = itertools.count(1)
@@ -74,6 +78,22 @@ class _Namespace:
     sysctls: dict[str, str] = field(default_factory=dict)
     neighbours: dict[tuple[str, str], NeighEntry] = field(default_factory=dict)
     fdb: set[FdbEntry] = field(default_factory=set)
+    tc: dict[str, TcState] = field(default_factory=dict)
+    tc_code: dict[str, bytes] = field(default_factory=dict)
+    """Device → the bytecode of kumo's program on its ingress hook."""
+
+
+def check_program(code: bytes) -> None:
+    """The first checks of the kernel's verifier (EINVAL as it answers)."""
+    if not code or len(code) % bpf.INSN_SIZE:
+        raise _err(E.EINVAL, "program is empty or not whole instructions")
+    insns = bpf.decode(code)
+    for at, (op, _, _, off, _) in enumerate(insns):
+        is_jump = op & 0x07 == 0x05 and op not in (bpf.CALL, bpf.EXIT)
+        if is_jump and not 0 <= at + 1 + off < len(insns):
+            raise _err(E.EINVAL, f"jump out of range from insn {at} to {at + 1 + off}")
+    if insns[-1][0] not in (bpf.EXIT, bpf.JA):
+        raise _err(E.EINVAL, "last insn is not an exit or jmp")
 
 
 class FakeKernel:
@@ -83,6 +103,7 @@ class FakeKernel:
         self.journal: list[str] = []
         """Every call, in order."""
         self._faults: dict[str, list[int]] = {}
+        self._indexes = itertools.count(1)
         for name in host_links:
             self.add_device(HOST_NS, name)
 
@@ -94,7 +115,8 @@ class FakeKernel:
     def add_device(self, netns: str, name: str, kind: str = "", up: bool = True) -> None:
         """A link kumo did not create (a NIC, ``lo``, a foreign bridge...)."""
         ns = self.namespaces.setdefault(netns, _Namespace())
-        ns.links[name] = _Link(LinkState(netns, name, kind, 1500, _random_mac(), up))
+        state = LinkState(netns, name, kind, 1500, _random_mac(), up, index=next(self._indexes))
+        ns.links[name] = _Link(state)
 
     def link(self, netns: str, name: str) -> LinkState:
         return self.namespaces[netns].links[name].state
@@ -180,6 +202,7 @@ class FakeKernel:
             vxlan=link.vxlan,
             vlan_id=link.vlan_id,
             parent=parent,
+            index=next(self._indexes),
         )
         ns.links[link.name] = _Link(state)
         if link.peer is not None and peer is not None and peer_ns is not None:
@@ -190,6 +213,7 @@ class FakeKernel:
                 peer.mtu or 1500,
                 peer.mac or _random_mac(),
                 peer.up,
+                index=next(self._indexes),
             )
             peer_ns.links[link.peer.name] = _Link(peer_state, _Peer(link.netns, link.name))
             ns.links[link.name].peer = _Peer(link.peer.netns, link.peer.name)
@@ -255,6 +279,8 @@ class FakeKernel:
         self._drop_routes(netns, lambda r: r.ifname == name)
         ns.neighbours = {k: v for k, v in ns.neighbours.items() if v.ifname != name}
         ns.fdb = {f for f in ns.fdb if f.ifname != name}
+        ns.tc.pop(name, None)
+        ns.tc_code.pop(name, None)
         for other in list(ns.links.values()):
             if other.state.master == name:
                 ns.fdb = {f for f in ns.fdb if not (f.master and f.ifname == other.state.name)}
@@ -410,3 +436,24 @@ class FakeKernel:
         if entry not in ns.fdb:
             raise _err(E.ENOENT, entry.mac)
         ns.fdb.discard(entry)
+
+    # -- tc programs -------------------------------------------------------------------
+    def list_tc(self, netns: str) -> tuple[TcState, ...]:
+        self._op("list_tc")
+        return tuple(self._ns(netns).tc.values())
+
+    def attach_tc(self, netns: str, ifname: str, name: str, code: bytes) -> None:
+        self._op("attach_tc")
+        self._dev(netns, ifname)
+        check_program(code)
+        ns = self._ns(netns)
+        ns.tc[ifname] = TcState(netns, ifname, name)
+        ns.tc_code[ifname] = code
+
+    def detach_tc(self, netns: str, ifname: str) -> None:
+        self._op("detach_tc")
+        self._dev(netns, ifname)
+        ns = self._ns(netns)
+        if ns.tc.pop(ifname, None) is None:
+            raise _err(E.ENOENT, f"no program on {ifname}")
+        ns.tc_code.pop(ifname, None)

@@ -44,10 +44,12 @@ from kumo.compiler.plan import (
     PolicyRule,
     Route,
     Sysctl,
+    VethPeer,
     VxlanSpec,
 )
-from kumo.dataplane import netns, rtnl
-from kumo.dataplane.port import ROUTE_PROTO, LinkChange, LinkState
+from kumo.dataplane import bpf, netns, rtnl, tc
+from kumo.dataplane.port import ROUTE_PROTO, LinkChange, LinkState, TcState
+from kumo.dataplane.vlan_programs import NAME_PREFIX
 
 _NETLINK_ROUTE = 0
 _IFA_F_NODAD = 0x02
@@ -103,7 +105,31 @@ def _link_state(ns: str, m: rtnl.LinkMsg, by_index: dict[int, str]) -> LinkState
         vxlan=vxlan,
         vlan_id=vlan_id,
         parent=parent,
+        index=m.index,
     )
+
+
+def vlan_devices_supported() -> bool:
+    """Whether this kernel makes 802.1Q VLAN devices, tried on a veth pair in
+    a throwaway namespace (the kernel answers EOPNOTSUPP, "Unknown device
+    type", without ``VLAN_8021Q``)."""
+    name = f"kumo-probe-{os.getpid()}-{id(object()) % 100000}"
+    netns.create(name)
+    adapter = KernelAdapter(name)
+    try:
+        adapter.add_link(
+            Link(HOST_NS, "p0", "veth", peer=VethPeer(HOST_NS, "p1")), Link(HOST_NS, "p1", "veth")
+        )
+        try:
+            adapter.add_link(Link(HOST_NS, "p0.1", "vlan", vlan_id=1, parent="p0"), None)
+        except OSError as exc:
+            if exc.errno == errno.EOPNOTSUPP:
+                return False
+            raise
+        return True
+    finally:
+        adapter.close()
+        netns.remove(name)
 
 
 class KernelAdapter:
@@ -552,3 +578,42 @@ class KernelAdapter:
     def del_fdb(self, entry: FdbEntry) -> None:
         spec = self._fdb_spec(entry)
         self._call(entry.netns, lambda ipr: ipr.fdb("del", **spec))
+
+    # -- tc programs -------------------------------------------------------------------
+    def list_tc(self, ns: str) -> tuple[TcState, ...]:
+        sock = self._reader(ns)
+        devices = tc.clsact_devices(sock)
+        if not devices:
+            return ()
+        names = self._names(ns, set(devices))
+        out: list[TcState] = []
+        for index in devices:
+            if index not in names:
+                continue
+            try:
+                found = tc.ingress_filters(sock, index, NAME_PREFIX)
+            except OSError as exc:
+                if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
+                    continue  # gone since the qdisc dump
+                raise
+            out += [TcState(ns, names[index], f.name, f.direct_action) for f in found]
+        return tuple(out)
+
+    def attach_tc(self, ns: str, ifname: str, name: str, code: bytes) -> None:
+        index = self._index(ns, ifname)
+        sock = self._reader(ns)
+        try:
+            tc.add_clsact(sock, index)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+        kind = name.removeprefix(NAME_PREFIX).split(":")[0]
+        fd = bpf.load(code, "kumo_" + kind.replace("-", "_")[:10])
+        try:
+            tc.replace_filter(sock, index, fd, name)
+        finally:
+            os.close(fd)
+
+    def detach_tc(self, ns: str, ifname: str) -> None:
+        index = self._index(ns, ifname)
+        tc.delete_filter(self._reader(ns), index)

@@ -3,8 +3,8 @@
 Two layers:
 
 * ``RawKernel`` (a Protocol): what an adapter implements — list/add/set/del
-  of namespaces, links, addresses, routes, neighbours and FDB entries, each
-  in a named namespace (``HOST_NS`` is the agent's own). Adapters report
+  of namespaces, links, addresses, routes, neighbours, FDB entries and tc
+  programs, each in a named namespace (``HOST_NS`` is the agent's own). Adapters report
   failures as ``OSError`` with the kernel's errno and nothing else.
   ``kernel.KernelAdapter`` (netlink) and ``fake.FakeKernel`` implement it.
 * ``KernelPort``: what reconcilers use. It wraps a raw adapter and is the ONE
@@ -59,6 +59,19 @@ class LinkState:
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
+    index: int = 0
+    """The kernel's interface index."""
+
+
+@dataclass(frozen=True)
+class TcState:
+    """kumo's program on a device's tc ingress hook, as read back."""
+
+    netns: str
+    ifname: str
+    name: str
+    """The filter's name: ``vlan_programs.fingerprint`` of the program."""
+    direct_action: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,20 @@ class RawKernel(Protocol):
 
     def replace_fdb(self, entry: FdbEntry) -> None: ...
     def del_fdb(self, entry: FdbEntry) -> None: ...
+
+    def list_tc(self, netns: str) -> tuple[TcState, ...]:
+        """kumo's programs on the tc ingress hooks of the namespace's devices."""
+        ...
+
+    def attach_tc(self, netns: str, ifname: str, name: str, code: bytes) -> None:
+        """Load ``code`` (eBPF, ``SCHED_CLS``) and make it kumo's program on
+        the device's ingress hook under ``name``, replacing the one there
+        (the device gets a clsact qdisc when it has none)."""
+        ...
+
+    def detach_tc(self, netns: str, ifname: str) -> None:
+        """Remove kumo's program from the device's ingress hook."""
+        ...
 
     def close(self) -> None:
         """Release sockets; an open socket keeps its namespace alive."""
@@ -282,6 +309,9 @@ class KernelPort:
     def read_sysctl(self, netns: str, path: str) -> str:
         return self._call("read_sysctl", lambda: self.raw.read_sysctl(netns, path))
 
+    def list_tc(self, netns: str) -> tuple[TcState, ...]:
+        return self._read("tc", netns, self.raw.list_tc)
+
     # -- namespaces ----------------------------------------------------------
     def add_netns(self, name: str) -> None:
         self._add("add_netns", name, lambda: self.raw.add_netns(name), None)
@@ -346,6 +376,13 @@ class KernelPort:
 
     def del_fdb(self, entry: FdbEntry) -> None:
         self._delete("del_fdb", entry.netns, lambda: self.raw.del_fdb(entry))
+
+    # -- tc programs -----------------------------------------------------------
+    def attach_tc(self, netns: str, ifname: str, name: str, code: bytes) -> None:
+        self._mutate("attach_tc", netns, lambda: self.raw.attach_tc(netns, ifname, name, code))
+
+    def detach_tc(self, netns: str, ifname: str) -> None:
+        self._delete("detach_tc", netns, lambda: self.raw.detach_tc(netns, ifname))
 
     # -- semantics -------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 
 RTM_NEWLINK = 16
@@ -170,6 +171,27 @@ def request(
                 yield kind, data[offset : offset + length], _HEADER.size
                 if not dump:
                     return
+            offset += (length + 3) & ~3
+
+
+def command(sock: socket.socket, msg_type: int, flags: int, body: bytes) -> None:
+    """Send one change request and wait for the kernel's acknowledgement.
+    Raises OSError with the kernel's errno."""
+    seq = next(_seq)
+    flags |= NLM_F_REQUEST | NLM_F_ACK
+    sock.send(_HEADER.pack(_HEADER.size + len(body), msg_type, flags, seq, 0) + body)
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + _HEADER.size <= len(data):
+            length, kind, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+            if length < _HEADER.size:
+                return
+            if msg_seq == seq and kind == NLMSG_ERROR:
+                code = struct.unpack_from("=i", data, offset + _HEADER.size)[0]
+                if code < 0:
+                    raise OSError(-code, os.strerror(-code))
+                return
             offset += (length + 3) & ~3
 
 

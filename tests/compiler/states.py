@@ -12,6 +12,7 @@ NET1 = "1f0e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"
 NET2 = "2a1b0c9d-8e7f-4a6b-9c5d-4e3f2a1b0c9d"
 FLAT = "3c2d1e0f-9a8b-4c7d-8e6f-5a4b3c2d1e0f"
 VLAN = "4d3e2f1a-0b9c-4d8e-9f7a-6b5c4d3e2f1a"
+VLAN2 = "5e4f3a2b-1c0d-4e9f-8a7b-7c6d5e4f3a2b"
 P1 = "a1000000-0000-4000-8000-000000000001"
 P2 = "a2000000-0000-4000-8000-000000000002"
 P3 = "a3000000-0000-4000-8000-000000000003"
@@ -188,6 +189,28 @@ PROVIDER = State(
         port(P3, FLAT, "fa:16:3e:00:00:03", "host-b", [("sf", "198.51.100.6")]),
     ),
 )
+VLAN_BY_TC = State(
+    "vlan provider networks on a kernel without 802.1Q devices",
+    agents=(
+        agent("host-a", "192.0.2.11", bridge_mappings={"physnet1": "ens5"}, vlan_devices=False),
+    ),
+    networks=(
+        network(FLAT, kind="flat", seg=None),
+        network(VLAN, kind="vlan", seg=42),
+        network(VLAN2, kind="vlan", seg=43),
+    ),
+    subnets=(
+        subnet("sf", FLAT, "198.51.100.0/24", "198.51.100.1"),
+        subnet("sv", VLAN, "203.0.113.0/24", None),
+        subnet("sw", VLAN2, "203.0.113.0/24", None),
+    ),
+    ports=(
+        port(P1, FLAT, "fa:16:3e:00:00:01", "host-a", [("sf", "198.51.100.5")]),
+        port(P2, VLAN, "fa:16:3e:00:00:02", "host-a", [("sv", "203.0.113.5")]),
+        port(P3, VLAN2, "fa:16:3e:00:00:03", "host-a", [("sw", "203.0.113.6")]),
+        port(P4, VLAN2, "fa:16:3e:00:00:04", "host-b", [("sw", "203.0.113.7")]),
+    ),
+)
 MIXED_OWNERS = LOCAL_AND_REMOTE.with_(
     "dhcp port, admin-down port, unbound port, unknown host",
     ports=(
@@ -219,5 +242,6 @@ STATES = (
     REMOTE_ONLY,
     DUAL_STACK,
     PROVIDER,
+    VLAN_BY_TC,
     MIXED_OWNERS,
 )

@@ -139,6 +139,39 @@ def test_provider_networks() -> None:
     assert describe(plan_of(s.PROVIDER)) == sorted(expected)
 
 
+def test_vlan_networks_without_8021q_devices() -> None:
+    ns2, ns3 = instance_netns("host-a", s.P2), instance_netns("host-a", s.P3)
+    brv, brw = "kb4d3e2f1a0b9", "kb5e4f3a2b1c0"
+    kqv, kqw = "kq4d3e2f1a0b9", "kq5e4f3a2b1c0"
+    plan = plan_of(s.VLAN_BY_TC)
+    lines = describe(plan)
+    expected = [
+        f"link host kv4d3e2f1a0b9 veth mtu 1500 up master {brv} isolated on",
+        f"link host {kqv} veth mtu 1500 up peer host/kv4d3e2f1a0b9",
+        f"link host kv5e4f3a2b1c0 veth mtu 1500 up master {brw} isolated on",
+        f"link host {kqw} veth mtu 1500 up peer host/kv5e4f3a2b1c0",
+        f"tc host {kqv} vlan-push 42:ens5",
+        f"tc host {kqw} vlan-push 43:ens5",
+        f"tc host ens5 vlan-split 42:{kqv} 43:{kqw}",
+        *instance_lines(ns2, "kta2000000000", brv, "fa:16:3e:00:00:02", 1500),
+        *instance_lines(ns3, "kta3000000000", brw, "fa:16:3e:00:00:03", 1500),
+    ]
+    for line in expected:
+        assert line in lines, line
+    assert not any(" vlan 4" in line for line in lines)  # no 802.1Q devices
+    # the flat network keeps the interface itself as its bridge port
+    assert any(line.startswith("link host ens5 device up master kb3c2d1e0f9a8") for line in lines)
+    wiring = {w.port_id: w.requires for w in plan.wiring}
+    assert {("tc", "", kqw), ("tc", "", "ens5"), ("link", "", kqw)} <= wiring[s.P3]
+    assert ("tc", "", "ens5") not in wiring[s.P1]
+    # the same view from a host that has them: subinterfaces, no programs
+    state = s.VLAN_BY_TC
+    view = ClusterView.from_bodies(state.networks, state.subnets, state.ports, state.agents)
+    with_devices = compile_host("host-a", view, vlan_devices=True)
+    assert not with_devices.tc
+    assert {x.kind for x in with_devices.links if x.name.startswith("kv")} == {"vlan"}
+
+
 def test_mixed_owners_admin_down_unbound_and_unknown_hosts() -> None:
     plan = plan_of(s.MIXED_OWNERS)
     ns4 = instance_netns("host-a", s.P4)

@@ -7,9 +7,12 @@ the same CIDR; a server reads its metadata from its own host and nothing of
 that crosses the segment; a second flat network is refused (409); the last
 flat port of a host leaving releases the physical interface.
 
-VLAN (needs a kernel with 802.1Q VLAN devices, skipped otherwise): a flat
-network and two VLANs with the same CIDR, the ping matrix within and never
-across them, 802.1Q tags on the segment, a VLAN id in use refused (409).
+VLAN: a flat network and two VLANs with the same CIDR, the ping matrix
+within and never across them, 802.1Q tags with the right VLAN ids on the
+segment, full-size frames (the network's MTU) across it, frames of a VLAN a
+host does not have never reaching its flat network, a VLAN id in use
+refused (409). On a kernel without 802.1Q devices the agents carry VLANs
+with tc programs (checked to be there); with them, by VLAN subinterfaces.
 Needs root; its own prefix, state directory and API port.
 """
 
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from kumo.compiler import names
+from kumo.dataplane.kernel import vlan_devices_supported
 from tests.dataplane.test_kernel_root import Capture
 from tests.lab.labs import running_lab
 from tests.lab.test_lab_root import KUMO, kumo, ping
@@ -58,18 +63,7 @@ def refused(state: Path, *args: str) -> str:
 
 def vlan_devices() -> bool:
     """Whether this kernel makes 802.1Q VLAN devices (``VLAN_8021Q``)."""
-    ns = f"kvlan-probe-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        made = subprocess.run(
-            ["ip", "-n", ns, "link", "add", "d0", "type", "dummy"], capture_output=True
-        ).returncode == 0 and subprocess.run(
-            ["ip", "-n", ns, "link", "add", "link", "d0", "name", "d0.100", "type", "vlan",
-             "id", "100"], capture_output=True,
-        ).returncode == 0  # fmt: skip
-    finally:
-        subprocess.run(["ip", "netns", "delete", ns], check=False)
-    return made
+    return vlan_devices_supported()
 
 
 def run(state: Path, name: str, *cmd: str) -> str:
@@ -201,8 +195,6 @@ def test_flat_network_across_hosts(lab: tuple[Path, str]) -> None:
 
 @pytest.fixture
 def vlan_lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    if not vlan_devices():
-        pytest.skip("the kernel has no 802.1Q VLAN devices (VLAN_8021Q)")
     with running_lab(tmp_path, "klv") as running:
         yield running
 
@@ -248,6 +240,26 @@ def test_vlan_networks_across_hosts(vlan_lab: tuple[Path, str]) -> None:
                     link_level=True)  # fmt: skip
     assert ping(state, "v1", "10.90.0.22", count=2)
     assert other.stop() == []
+
+    # the network's MTU holds on the wire: full-size frames, not fragmented
+    full = Capture(f"{prefix}phys", "vlan 100 and icmp", ifname="p1", link_level=True)
+    run(state, "v1", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1472", "10.90.0.22")
+    lines = full.stop()
+    assert any("length 1518" in line for line in lines), lines
+
+    # how this host carries VLANs: tc programs without 802.1Q devices
+    programs = subprocess.run(["tc", "-n", f"{prefix}h1", "filter", "show", "dev", "eth1",
+                               "ingress"], capture_output=True, text=True).stdout  # fmt: skip
+    assert ("kumo:vlan-split" in programs) != vlan_devices(), programs
+
+    # VLAN 101 is not on host1: its broadcasts arrive on host1's eth1 and go
+    # no further (never into the flat network's bridge)
+    pnet = openstack(state, "network", "show", "pnet", "-f", "value", "-c", "id").strip()
+    leak = Capture(f"{prefix}h1", "vlan or arp", ifname=names.bridge_name(pnet), link_level=True)
+    wire = Capture(f"{prefix}h1", "vlan 101 and arp", ifname="eth1", link_level=True)
+    assert not ping(state, "w1", "10.90.0.99", count=2)  # ARP broadcasts on VLAN 101
+    assert wire.stop(), "VLAN 101 broadcasts reach host1"
+    assert [line for line in leak.stop() if "10.90.0.99" in line] == []
 
     # host1's last flat port goes: eth1 leaves the flat bridge, its VLAN stays up
     kumo(state, "lab", "instance", "delete", "f1")

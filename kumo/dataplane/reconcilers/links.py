@@ -52,6 +52,8 @@ class LinkReconciler(Reconciler):
     _host_ends: dict[tuple[str, str], Link] = {}
     """Instance end (netns, name) → the desired host end that creates it."""
     _by_key: dict[ObjectKey, Link] = {}
+    _made_with: set[ObjectKey] = set()
+    """Keys of veth ends created this pass together with their other end."""
 
     vanishing: frozenset[str] = frozenset()
     """Host-namespace links that go with a namespace being removed this pass
@@ -67,6 +69,7 @@ class LinkReconciler(Reconciler):
             self._by_key = {x.key: x for x in links}
 
     def updates(self) -> None:
+        self._made_with = set()
         by_ns = links_by_namespace(self.desired)
         for ns in self.namespaces_to_read(by_ns):
             devices = self.devices(ns)
@@ -114,6 +117,11 @@ class LinkReconciler(Reconciler):
                 if host_end is None:
                     self.fail(key, "veth end without a desired peer")
                     return
+                if key in self._made_with:
+                    # both ends in one namespace: made a moment ago with its
+                    # other end, after this namespace was read
+                    self.in_place.add(key)
+                    return
                 if host_end.key in self.errors:
                     self.fail(key, f"host end {host_end.name} failed")
                     return
@@ -122,7 +130,9 @@ class LinkReconciler(Reconciler):
                 if key in self.in_place:
                     self.in_place.add(host_end.key)
                 return
-            self.attempt(key, lambda: self.port.add_link(link, self._peer_of(link)))
+            made = self.attempt(key, lambda: self.port.add_link(link, self._peer_of(link)))
+            if made and link.peer is not None:
+                self._made_with.add(("link", link.peer.netns, link.peer.name))
             return
         if needs_recreate(link, actual):
             self.attempt(key, lambda: self._recreate(link))
@@ -136,3 +146,5 @@ class LinkReconciler(Reconciler):
     def _recreate(self, link: Link) -> None:
         self.port.del_link(link.netns, link.name)
         self.port.add_link(link, self._peer_of(link))
+        if link.peer is not None:
+            self._made_with.add(("link", link.peer.netns, link.peer.name))
