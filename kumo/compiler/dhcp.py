@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from functools import lru_cache
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
@@ -119,16 +120,31 @@ def lease_for(
     return None
 
 
+@lru_cache(maxsize=1 << 14)
+def _lease(
+    port: PortView, subnets: tuple[SubnetView, ...], mtu: int, metadata: bool
+) -> DhcpLease | None:
+    """``lease_for`` memoized: most ports are the same every compile."""
+    return lease_for(port, {s.id: s for s in subnets}, mtu, metadata=metadata)
+
+
 def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozenset[DhcpLease]:
     leases: set[DhcpLease] = set()
+    subnets_of: dict[str, tuple[SubnetView, ...]] = {}
     for port in view.ports.values():
         if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
             continue
         network = view.networks.get(port.network_id)
         if network is None:
             continue
-        subnets = {s.id: s for s in view.subnets_of(port.network_id)}
-        lease = lease_for(port, subnets, port.mtu or network.mtu, metadata=serves_metadata(network))
+        if port.network_id not in subnets_of:
+            subnets_of[port.network_id] = view.subnets_of(port.network_id)
+        lease = _lease(
+            port,
+            subnets_of[port.network_id],
+            port.mtu or network.mtu,
+            serves_metadata(network),
+        )
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)

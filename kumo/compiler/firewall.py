@@ -75,32 +75,39 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
     sets: dict[str, AddressSet] = {}
     filters: list[PortFilter] = []
     indices = port_indices([p.id for p in local])
-    group_rules: dict[str, set[FirewallRule]] = {}
+    group_rules: dict[str, frozenset[FirewallRule]] = {}
     for port in local:
-        index = indices[port.id]
-        rules: set[FirewallRule] = set()
         for group_id in port.security_groups:
             if group_id not in group_rules:
                 group = view.security_groups.get(group_id)
                 compiled = (_rule(r, view, sets) for r in (group.rules if group else ()))
-                group_rules[group_id] = {r for r in compiled if r is not None}
-            rules |= group_rules[group_id]
-        filters.append(
-            PortFilter(
-                index=index,
-                port_id=port.id,
-                ifname=names.tap_name(port.id),
-                mac=port.mac,
-                zone=zone_of[port.network_id],
-                pairs=spoof_pairs(port),
-                rules=tuple(sorted(rules, key=_rule_order)),
-            )
-        )
+                group_rules[group_id] = frozenset(r for r in compiled if r is not None)
+        if len(port.security_groups) == 1:
+            rules = group_rules[port.security_groups[0]]
+        else:
+            rules = frozenset().union(*(group_rules[g] for g in port.security_groups))
+        filters.append(_port_filter(indices[port.id], port, zone_of[port.network_id], rules))
     filters.sort(key=lambda f: f.index)
     return FirewallPlan(
         zones=tuple(zones),
         ports=tuple(filters),
         sets=tuple(sorted(sets.values(), key=lambda s: s.name)),
+    )
+
+
+@lru_cache(maxsize=1 << 14)
+def _port_filter(
+    index: int, port: PortView, zone: int, rules: frozenset[FirewallRule]
+) -> PortFilter:
+    """One port's filter (memoized: most ports are the same every compile)."""
+    return PortFilter(
+        index=index,
+        port_id=port.id,
+        ifname=names.tap_name(port.id),
+        mac=port.mac,
+        zone=zone,
+        pairs=spoof_pairs(port),
+        rules=tuple(sorted(rules, key=_rule_order)),
     )
 
 

@@ -34,6 +34,10 @@ class GuestPort(Protocol):
     def stop(self, netns: str, kind: str, pid: int) -> None: ...
 
 
+GUEST_KINDS = ("dhcp", "services", "dhcp6", "dhcp6-info")
+"""Every kind of guest process ``_command`` knows how to start."""
+
+
 def _pidfile(netns: str, kind: str) -> Path:
     return RUN_DIR / f"{netns}.{kind}.pid"
 
@@ -46,7 +50,14 @@ class GuestProcesses:
         if namespaces is None:
             pidfiles = list(RUN_DIR.glob("*.pid"))
         else:
-            pidfiles = [p for ns in sorted(namespaces) for p in RUN_DIR.glob(f"{ns}.*.pid")]
+            # By name, not by pattern: a glob reads the whole directory (two
+            # files per instance) for every namespace asked about.
+            pidfiles = [
+                p
+                for ns in sorted(namespaces)
+                for kind in GUEST_KINDS
+                if (p := _pidfile(ns, kind)).exists()
+            ]
         for pidfile in pidfiles:
             netns, _, kind = pidfile.name.removesuffix(".pid").rpartition(".")
             try:
@@ -92,6 +103,8 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
                  f" && echo $$ > {pidfile} && echo \"kumo: busybox httpd on port 80 ($KUMO_NETNS)\""
                  f" && exec busybox httpd -f -vv -p 80 -h {www}")  # fmt: skip
         return ["sh", "-c", start]
+    if guest.kind not in GUEST_KINDS:
+        raise ValueError(f"unknown guest process kind {guest.kind!r}")
     stateless = ["-S"] if guest.kind == "dhcp6-info" else []
     lease = RUN_DIR / f"{pidfile.name.removesuffix('.pid')}.leases"
     # dhclient -6 needs a link-local address that is no longer tentative

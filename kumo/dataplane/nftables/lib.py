@@ -7,8 +7,12 @@ netlink socket belongs to the namespace the calling thread is in when it is
 opened, so each call runs with the thread inside the host's namespace.
 
 One context per (namespace, input syntax), used under a lock: a context is
-not safe to share between threads. ``load()`` returns None where the library
-is missing; callers then run the ``nft`` program instead.
+not safe to share between threads. Contexts are opened at once, while the
+process holds few descriptors: libnftables waits on its socket with
+``select()``, which aborts the process for a descriptor past 1,023, and an
+agent later holds one netlink socket per instance namespace. ``load()``
+returns None where the library is missing or the contexts cannot be opened
+so; callers then run the ``nft`` program instead.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import os
 import threading
 
 from kumo.dataplane import netns
 from kumo.dataplane.port import DataplaneError, NotPresent, Rejected
 
 _OUTPUT_JSON = 1 << 4
+_FD_LIMIT = 1000
+"""Below FD_SETSIZE (1,024), with room for the socket a context opens."""
 _lib: ctypes.CDLL | None = None
 _tried = False
 
@@ -60,6 +67,16 @@ class LibNft:
         self.netns = where
         self._lock = threading.Lock()
         self._contexts: dict[bool, int] = {}
+
+    def open(self) -> None:
+        """Open both contexts now (see the module docstring)."""
+        probe = os.open(os.devnull, os.O_RDONLY)
+        os.close(probe)
+        if probe >= _FD_LIMIT:
+            raise DataplaneError("nft", errno.EMFILE, f"descriptor {probe} is past select()'s")
+        with self._lock, netns.entered(self.netns):
+            for as_json in (True, False):
+                self._context(as_json)
 
     def _context(self, as_json: bool) -> int:
         ctx = self._contexts.get(as_json)
@@ -104,6 +121,15 @@ class LibNft:
 
 
 def load(where: str | None) -> LibNft | None:
-    """An in-process runner for namespace ``where``, or None without the library."""
+    """An in-process runner for namespace ``where`` with its contexts open,
+    or None (no library, no such namespace yet, too many descriptors)."""
     lib = _load_library()
-    return None if lib is None else LibNft(lib, where)
+    if lib is None:
+        return None
+    runner = LibNft(lib, where)
+    try:
+        runner.open()
+    except (DataplaneError, OSError):
+        runner.close()
+        return None
+    return runner

@@ -199,12 +199,14 @@ class FirewallReconciler(Reconciler):
         if previous is None:
             return
         before = {p.port_id: p for p in previous.ports}
+        shrunk = _shrunk_sets(previous, plan)
         for port in plan.ports:
             old = before.get(port.port_id)
             if old is None:
                 continue
-            gone = set(old.rules) - set(port.rules)
-            gone |= _shrunk_remote_sets(old, port, previous, plan)
+            gone = set(old.rules) - set(port.rules) if old.rules != port.rules else set()
+            if shrunk:
+                gone |= {r for r in port.rules if r.remote and r.remote[1:] in shrunk}
             if not gone:
                 continue
             for flt in connection_filters(port, gone, old.zone):
@@ -217,19 +219,13 @@ class FirewallReconciler(Reconciler):
         return True
 
 
-def _shrunk_remote_sets(
-    old: PortFilter, new: PortFilter, before: FirewallPlan, after: FirewallPlan
-) -> set[FirewallRule]:
-    """Remote-group rules whose set lost members (their connections go too)."""
-    old_sets = {s.name: s.elements for s in before.sets}
+def _shrunk_sets(before: FirewallPlan, after: FirewallPlan) -> frozenset[str]:
+    """Remote-group sets that lost members (connections their rules allowed
+    from those members go too). Computed once per pass, not per port."""
+    if before.sets == after.sets:
+        return frozenset()
     new_sets = {s.name: s.elements for s in after.sets}
-    out: set[FirewallRule] = set()
-    for rule in new.rules:
-        if rule.remote and rule.remote.startswith("@"):
-            name = rule.remote[1:]
-            if old_sets.get(name, frozenset()) - new_sets.get(name, frozenset()):
-                out.add(rule)
-    return out
+    return frozenset(s.name for s in before.sets if s.elements - new_sets.get(s.name, frozenset()))
 
 
 def connection_filters(
