@@ -398,6 +398,23 @@ class ClusterView:
         groups = _parse("security_group", security_groups, SecurityGroupView.from_body, invalid)
         rtrs = _parse("router", routers, RouterView.from_body, invalid)
         fips = _parse("floatingip", floatingips, FloatingIpView.from_body, invalid)
+        return cls.assemble(nets, subs, prts, agents, groups, rtrs, fips, invalid)
+
+    @classmethod
+    def assemble(
+        cls,
+        networks: dict[str, NetworkView],
+        subnets: dict[str, SubnetView],
+        ports: dict[str, PortView],
+        agents: Bodies,
+        security_groups: dict[str, SecurityGroupView],
+        routers: dict[str, RouterView],
+        floatingips: dict[str, FloatingIpView],
+        invalid: Iterable[str] = (),
+    ) -> ClusterView:
+        """A view from objects parsed already (the agent's cache parses each
+        body once, when it arrives) and the agents' bodies."""
+        bad = list(invalid)
         hosts: dict[str, HostView] = {}
         # Several agents may report for one host; the one with a tunnel IP
         # (lowest agent id first) describes the host's dataplane.
@@ -405,20 +422,20 @@ class ClusterView:
             try:
                 view = HostView.from_agent_body(body)
             except (KeyError, TypeError, ValueError, AttributeError):
-                invalid.append(f"agent:{body.get('id', '?')}")
+                bad.append(f"agent:{body.get('id', '?')}")
                 continue
             known = hosts.get(view.host)
             if known is None or (known.tunnel_ip is None and view.tunnel_ip is not None):
                 hosts[view.host] = view
         return cls(
-            networks=_frozen(nets),
-            subnets=_frozen(subs),
-            ports=_frozen(prts),
+            networks=_frozen(networks),
+            subnets=_frozen(subnets),
+            ports=_frozen(ports),
             hosts=_frozen(hosts),
-            security_groups=_frozen(groups),
-            routers=_frozen(rtrs),
-            floatingips=_frozen(fips),
-            invalid=tuple(sorted(invalid)),
+            security_groups=_frozen(security_groups),
+            routers=_frozen(routers),
+            floatingips=_frozen(floatingips),
+            invalid=tuple(sorted(bad)),
         )
 
     def subnets_of(self, network_id: str) -> tuple[SubnetView, ...]:
@@ -429,6 +446,27 @@ class ClusterView:
 
 
 T = TypeVar("T", NetworkView, SubnetView, PortView, SecurityGroupView, RouterView, FloatingIpView)
+
+
+PARSERS: Mapping[str, Callable[[Body], Any]] = MappingProxyType(
+    {
+        "network": NetworkView.from_body,
+        "subnet": SubnetView.from_body,
+        "port": PortView.from_body,
+        "security_group": SecurityGroupView.from_body,
+        "router": RouterView.from_body,
+        "floatingip": FloatingIpView.from_body,
+    }
+)
+"""Each kind's body parser (agents are read as hosts, all together)."""
+
+
+def parse_one(kind: str, body: Body) -> Any | None:
+    """One body as its view, or None when it cannot be parsed."""
+    try:
+        return PARSERS[kind](body)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _parse(
