@@ -36,6 +36,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
     p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the agent keeps what it remembers across restarts (default /run/kumo/agents)",
+    )
+    p.add_argument(
         "--slow-pass",
         type=float,
         default=float(os.environ.get("KUMO_AGENT_SLOW_PASS", "0.2")),
@@ -124,6 +130,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         bridge_mappings=mappings,
         resync_interval=args.resync_interval,
         slow_pass=args.slow_pass,
+        state_dir=args.state_dir,
         gateway=args.gateway,
         liveness=liveness_from_args(args),
         state_sync=not args.no_ha_state_sync,

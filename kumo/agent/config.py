@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kumo.ha.liveness import LivenessSettings
 
@@ -37,6 +38,9 @@ class AgentConfig:
     heartbeat_interval: float = 5.0
     debounce: float = 0.02
     """Seconds to wait after a change for more changes before compiling."""
+    state_dir: Path | None = None
+    """Where the agent keeps what it remembers across restarts (None:
+    ``kumo.agent.memory.STATE_DIR``)."""
     slow_pass: float = 0.2
     """A pass that takes longer is logged with its breakdown."""
     resync_interval: float = 60.0

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from kumo.agent import memory
 from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
@@ -175,15 +176,22 @@ class Agent:
 
     def _watch_loop(self) -> None:
         delay = 0.2
+        recalled = memory.recall(self.config.host, self.config.state_dir)
+        saved = recalled
         while not self.stop_event.is_set():
             try:
-                topics = self.cache.topics()
+                topics = self.cache.topics() | recalled
                 revision, objects = self.client.list(topics)
+                recalled = frozenset()
                 self.cache.replace(revision, objects)
                 self.stats["relists"] += 1
-                # The snapshot may have revealed local ports on new networks.
+                # The snapshot may have revealed local ports on new networks
+                # (or the recalled topics held some no longer needed).
                 if self.cache.topics() != topics:
                     continue
+                if topics != saved:
+                    memory.remember(self.config.host, topics, self.config.state_dir)
+                    saved = topics
                 self.cache_ready.set()
                 self.dirty.set()
                 delay = 0.2

@@ -174,6 +174,7 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
         "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
         "--underlay-dev", host.underlay_dev,
         "--clouds-yaml", str(Path(state.state_dir) / "clouds.yaml"), "--cloud", AGENT_CLOUD,
+        "--state-dir", str(Path(state.state_dir) / "agents"),
     ]  # fmt: skip
     for physnet, dev in host.bridge_mappings.items():
         cmd += ["--bridge-mapping", f"{physnet}:{dev}"]

@@ -80,6 +80,7 @@ def _agent(server: LiveServer, host: str, applier: RecordingApplier) -> Agent:
         ),
         tunnel_ip="192.0.2.50",
         heartbeat_interval=0.5,
+        state_dir=Path(server.state_dir) / "agents",
     )
     return Agent(config, applier)
 
@@ -163,3 +164,13 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
         assert {w.port_id for w in first_plan.wiring} == {kept["id"]}
     finally:
         restarted.stop()
+
+    # Nothing changed while down: the next start lists once, from its
+    # predecessor's topics, instead of once per layer its ports reveal.
+    third = _agent(live_server, "hostA", RecordingApplier())
+    third.start()
+    try:
+        _wait(lambda: third.synced.is_set())
+        assert third.stats["relists"] == 1
+    finally:
+        third.stop()
