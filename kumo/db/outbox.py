@@ -5,12 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from kumo.db.base import utcnow
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 
 _OUTBOX = cast(Table, OutboxEvent.__table__)
+_COUNTER = cast(Table, OutboxCounter.__table__)
+# Built once (SQLAlchemy reuses their compiled form), run on the session's
+# connection: plain statements, no unit of work.
+_TAKE = (
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + bindparam("n"))
+    .returning(_COUNTER.c.value)
+)
+_INSERT = insert(_OUTBOX)
 
 
 @dataclass(frozen=True)
@@ -43,17 +54,14 @@ def append(session: Session, changes: list[Change]) -> int | None:
             change = Change(change.kind, change.op, change.object_id, topics, change.body)
         last[key] = change
     ordered = list(last.values())
-    top = session.execute(
-        update(OutboxCounter)
-        .where(OutboxCounter.id == 1)
-        .values(value=OutboxCounter.value + len(ordered))
-        .returning(OutboxCounter.value)
-    ).scalar_one()
+    conn = session.connection()
+    top = conn.execute(_TAKE, {"n": len(ordered)}).scalar_one()
     first = top - len(ordered) + 1
-    # A plain INSERT of all rows: outbox rows are never read back in the
-    # writing transaction, so they need no place in the unit of work.
-    session.execute(
-        insert(_OUTBOX),
+    now = utcnow()
+    # Outbox rows are never read back in the writing transaction, so they
+    # need no place in the unit of work.
+    conn.execute(
+        _INSERT,
         [
             {
                 "revision": first + i,
@@ -62,6 +70,7 @@ def append(session: Session, changes: list[Change]) -> int | None:
                 "object_id": c.object_id,
                 "topics": list(c.topics),
                 "body": c.body,
+                "created_at": now,
             }
             for i, c in enumerate(ordered)
         ],
