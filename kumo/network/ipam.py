@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from kumo.db.network_models import IPAllocation, Subnet
@@ -22,6 +22,33 @@ Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Address comparisons mix the two concrete classes only after a version check.
 Addr = Any
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+_SUBNETS = cast(Table, Subnet.__table__)
+_ALLOCATIONS = cast(Table, IPAllocation.__table__)
+# Built once: SQLAlchemy reuses their compiled form on every allocation.
+_LOCK_SUBNET = select(_SUBNETS.c.id).where(_SUBNETS.c.id == bindparam("s")).with_for_update()
+_USED = select(_ALLOCATIONS.c.ip_address).where(
+    _ALLOCATIONS.c.subnet_id == bindparam("s"),
+    _ALLOCATIONS.c.ip_address.in_(bindparam("ips", expanding=True)),
+)
+
+
+class SubnetFields(Protocol):
+    """What allocation reads of a subnet: a Subnet, or a row of these columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def network_id(self) -> str: ...
+    @property
+    def ip_version(self) -> int: ...
+    @property
+    def cidr(self) -> str: ...
+    @property
+    def gateway_ip(self) -> str | None: ...
+    @property
+    def ipv6_address_mode(self) -> str | None: ...
+    @property
+    def allocation_pools(self) -> list[Any]: ...
 
 
 def first_host(net: Net) -> Addr:
@@ -105,7 +132,7 @@ def eui64(net: Net, mac: str) -> str:
     return str(ipaddress.IPv6Address(value))
 
 
-def is_auto_address(sub: Subnet) -> bool:
+def is_auto_address(sub: SubnetFields) -> bool:
     return sub.ip_version == 6 and sub.ipv6_address_mode in AUTO_ADDRESS_MODES
 
 
@@ -117,7 +144,7 @@ def lock_subnet(session: Session, subnet_id: str) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         return
-    session.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
+    session.connection().execute(_LOCK_SUBNET, {"s": subnet_id})
 
 
 # Where the last allocation of each subnet ended, per process: the next
@@ -140,7 +167,7 @@ def _candidates(pools: list[tuple[int, int]], start: int) -> Iterator[int]:
             yield from range(lo, min(hi, start - 1) + 1)
 
 
-def next_free(session: Session, sub: Subnet) -> str:
+def next_free(session: Session, sub: SubnetFields) -> str:
     """A free address of the subnet's pools, or IpAddressGenerationFailure.
 
     Candidates are checked against the database in batches (a small one,
@@ -148,6 +175,9 @@ def next_free(session: Session, sub: Subnet) -> str:
     does not grow with the number of addresses already in use.
     """
     lock_subnet(session, sub.id)
+    # Addresses given to ports earlier in this transaction but not yet
+    # written count as used: write them first (nothing to do when clean).
+    session.flush()
     pools = [
         (int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
         for p in sub.allocation_pools or []
@@ -178,13 +208,7 @@ def _first_unused(session: Session, subnet_id: str, batch: list[int], version: i
         return str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
 
     texts = [text(n) for n in batch]
-    used = set(
-        session.scalars(
-            select(IPAllocation.ip_address).where(
-                IPAllocation.subnet_id == subnet_id, IPAllocation.ip_address.in_(texts)
-            )
-        )
-    )
+    used = set(session.connection().execute(_USED, {"s": subnet_id, "ips": texts}).scalars())
     for n, t in zip(batch, texts, strict=True):
         if t not in used:
             _HINTS[subnet_id] = n + 1
@@ -192,14 +216,14 @@ def _first_unused(session: Session, subnet_id: str, batch: list[int], version: i
     return None
 
 
-def _exhausted(sub: Subnet) -> Conflict:
+def _exhausted(sub: SubnetFields) -> Conflict:
     return Conflict(
         f"No more IP addresses available on network {sub.network_id}.",
         kind="IpAddressGenerationFailure",
     )
 
 
-def check_specific(session: Session, sub: Subnet, address: str, *, router_port: bool) -> str:
+def check_specific(session: Session, sub: SubnetFields, address: str, *, router_port: bool) -> str:
     net = ipaddress.ip_network(sub.cidr)
     addr = ipaddress.ip_address(address)
     if addr.version != net.version or not usable(net, addr):
