@@ -8,11 +8,12 @@ stays as the last line of defence.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from kumo.db.network_models import IPAllocation, Subnet
@@ -26,10 +27,6 @@ _SUBNETS = cast(Table, Subnet.__table__)
 _ALLOCATIONS = cast(Table, IPAllocation.__table__)
 # Built once: SQLAlchemy reuses their compiled form on every allocation.
 _LOCK_SUBNET = select(_SUBNETS.c.id).where(_SUBNETS.c.id == bindparam("s")).with_for_update()
-_USED = select(_ALLOCATIONS.c.ip_address).where(
-    _ALLOCATIONS.c.subnet_id == bindparam("s"),
-    _ALLOCATIONS.c.ip_address.in_(bindparam("ips", expanding=True)),
-)
 
 
 class SubnetFields(Protocol):
@@ -156,6 +153,19 @@ _FIRST_BATCH = 4
 """The address after the previous allocation is usually free: look at a few first."""
 
 
+@functools.cache
+def _used_query(count: int) -> Select[Any]:
+    """Which of ``count`` addresses (``a0``...) of subnet ``s`` are allocated.
+
+    One statement per batch size, built once: an expanding IN would be
+    rendered again on every execution.
+    """
+    return select(_ALLOCATIONS.c.ip_address).where(
+        _ALLOCATIONS.c.subnet_id == bindparam("s"),
+        _ALLOCATIONS.c.ip_address.in_([bindparam(f"a{i}") for i in range(count)]),
+    )
+
+
 def _candidates(pools: list[tuple[int, int]], start: int) -> Iterator[int]:
     """Every pool address once, beginning at ``start`` and wrapping around."""
     ordered = sorted(pools)
@@ -208,7 +218,9 @@ def _first_unused(session: Session, subnet_id: str, batch: list[int], version: i
         return str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
 
     texts = [text(n) for n in batch]
-    used = set(session.connection().execute(_USED, {"s": subnet_id, "ips": texts}).scalars())
+    params = {f"a{i}": t for i, t in enumerate(texts)}
+    params["s"] = subnet_id
+    used = set(session.connection().execute(_used_query(len(texts)), params).scalars())
     for n, t in zip(batch, texts, strict=True):
         if t not in used:
             _HINTS[subnet_id] = n + 1
