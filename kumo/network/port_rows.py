@@ -3,11 +3,11 @@
 ``read_target`` fetches, in one statement, what creating a port on a
 network needs to know: the network's visibility and port security, its
 subnets (in creation order), the owner's port quota override and the
-owner's default security group. ``insert`` writes the port, its
-addresses and its group bindings with plain INSERTs (no unit of work: the
-new port is never read back through the ORM in the creating transaction)
-and returns the port's admin view, built once for both the outbox event
-and the response.
+owner's default security group. ``insert_port`` (the port and its group
+bindings) and ``insert_addresses`` (once IPAM has chosen them) write with
+plain INSERTs: no unit of work, as the new port is never read back
+through the ORM in the creating transaction. ``view`` renders the port
+once, for both the outbox event and the response.
 
 Statements are built once, at import: SQLAlchemy then reuses their
 compiled form and cache key on every call.
@@ -107,17 +107,12 @@ def port_count(session: Session, project_id: str) -> int:
     return int(session.connection().execute(_PORT_COUNT, {"p": project_id}).scalar_one())
 
 
-def insert_port(
-    session: Session,
-    values: dict[str, Any],
-    fixed_ips: list[tuple[str, str]],
-    group_ids: list[str],
-) -> dict[str, Any]:
-    """Insert the port (``values``: its columns but the standard ones), its
-    addresses and its group bindings; return its admin view (no tags yet).
+def insert_port(session: Session, values: dict[str, Any], group_ids: list[str]) -> dict[str, Any]:
+    """Insert the port (``values``: its columns but the standard ones) and
+    its group bindings; the port's row as inserted.
 
-    A unique key lost to a racing writer (MAC, address) raises
-    IntegrityError, and the transaction runs again as for any lost race.
+    Addresses come after (``insert_addresses``): the subnet lock IPAM takes
+    on PostgreSQL is then held for as few statements as possible.
     """
     now = utcnow()
     row = {
@@ -130,8 +125,25 @@ def insert_port(
     }
     conn = session.connection()
     conn.execute(_INSERT_PORT, row)
-    if fixed_ips:
+    groups = sorted(set(group_ids))
+    if groups:
         conn.execute(
+            _INSERT_BINDING, [{"port_id": row["id"], "security_group_id": g} for g in groups]
+        )
+    return row
+
+
+def insert_addresses(
+    session: Session, row: dict[str, Any], fixed_ips: list[tuple[str, str]]
+) -> None:
+    """Insert the port's (subnet_id, ip_address) allocations, in order.
+
+    A unique key lost to a racing writer (address, or the port's MAC before
+    it) raises IntegrityError, and the transaction runs again as for any
+    lost race.
+    """
+    if fixed_ips:
+        session.connection().execute(
             _INSERT_ALLOCATION,
             [
                 {
@@ -143,16 +155,17 @@ def insert_port(
                 for subnet_id, address in fixed_ips
             ],
         )
-    groups = sorted(set(group_ids))
-    if groups:
-        conn.execute(
-            _INSERT_BINDING, [{"port_id": row["id"], "security_group_id": g} for g in groups]
-        )
+
+
+def view(
+    row: dict[str, Any], fixed_ips: list[tuple[str, str]], group_ids: list[str]
+) -> dict[str, Any]:
+    """The admin view of a port just inserted (no tags yet)."""
     return port_view(
         _Columns(row),
         [],
         fixed_ips=[{"subnet_id": s, "ip_address": a} for s, a in fixed_ips],
-        security_groups=groups,
+        security_groups=sorted(set(group_ids)),
     )
 
 

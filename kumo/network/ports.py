@@ -342,6 +342,7 @@ def create(
     binding = SimpleNamespace(**values)
     _binding(binding, body)
     values.update(vars(binding))
+    row = port_rows.insert_port(s, values, groups)
     fixed = _allocate(
         s,
         network_id,
@@ -351,7 +352,8 @@ def create(
         device_owner,
         default="fixed_ips" not in body,
     )
-    view = port_rows.insert_port(s, values, fixed, groups)
+    port_rows.insert_addresses(s, row, fixed)
+    view = port_rows.view(row, fixed, groups)
     events.port_body(uow, view)
     return view
 
