@@ -4,8 +4,8 @@
 network needs to know: the network's visibility and port security, its
 subnets (in creation order), the owner's port quota override and the
 owner's default security group. ``insert_port`` (the port and its group
-bindings) and ``insert_addresses`` (once IPAM has chosen them) write with
-plain INSERTs: no unit of work, as the new port is never read back
+bindings) and ``insert_address`` (each address, as IPAM chooses it) write
+with plain INSERTs: no unit of work, as the new port is never read back
 through the ORM in the creating transaction. ``view`` renders the port
 once, for both the outbox event and the response.
 
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kumo.db.base import new_uuid, utcnow
@@ -66,6 +67,13 @@ _PORT_COUNT = select(func.count()).select_from(_PORTS).where(_PORTS.c.project_id
 _INSERT_PORT = insert(_PORTS)
 _INSERT_ALLOCATION = insert(_ALLOCATIONS)
 _INSERT_BINDING = insert(_BINDINGS)
+# An allocation unless the address is taken (the unique subnet/address key).
+_CLAIM: dict[str, Insert] = {
+    "postgresql": postgresql.insert(_ALLOCATIONS)
+    .on_conflict_do_nothing()
+    .returning(_ALLOCATIONS.c.id),
+    "sqlite": sqlite.insert(_ALLOCATIONS).on_conflict_do_nothing().returning(_ALLOCATIONS.c.id),
+}
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ def insert_port(session: Session, values: dict[str, Any], group_ids: list[str]) 
     """Insert the port (``values``: its columns but the standard ones) and
     its group bindings; the port's row as inserted.
 
-    Addresses come after (``insert_addresses``): the subnet lock IPAM takes
+    Addresses come after (``insert_address``): the subnet lock IPAM takes
     on PostgreSQL is then held for as few statements as possible.
     """
     now = utcnow()
@@ -133,28 +141,26 @@ def insert_port(session: Session, values: dict[str, Any], group_ids: list[str]) 
     return row
 
 
-def insert_addresses(
-    session: Session, row: dict[str, Any], fixed_ips: list[tuple[str, str]]
-) -> None:
-    """Insert the port's (subnet_id, ip_address) allocations, in order.
+def insert_address(
+    session: Session, row: dict[str, Any], subnet_id: str, address: str, *, claim: bool = False
+) -> bool:
+    """Write an allocation of ``address`` to the port ``row``; True when written.
 
-    A unique key lost to a racing writer (address, or the port's MAC before
-    it) raises IntegrityError, and the transaction runs again as for any
-    lost race.
+    Plain, a taken address raises IntegrityError (the transaction then runs
+    again, as for any lost race). With ``claim``, a taken address is not
+    written and the answer is False (IPAM then looks further).
     """
-    if fixed_ips:
-        session.connection().execute(
-            _INSERT_ALLOCATION,
-            [
-                {
-                    "port_id": row["id"],
-                    "subnet_id": subnet_id,
-                    "network_id": row["network_id"],
-                    "ip_address": address,
-                }
-                for subnet_id, address in fixed_ips
-            ],
-        )
+    conn = session.connection()
+    values = {
+        "port_id": row["id"],
+        "subnet_id": subnet_id,
+        "network_id": row["network_id"],
+        "ip_address": address,
+    }
+    if not claim:
+        conn.execute(_INSERT_ALLOCATION, values)
+        return True
+    return conn.execute(_CLAIM[conn.dialect.name], values).first() is not None
 
 
 def view(

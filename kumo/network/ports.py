@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -108,9 +109,21 @@ def _allocate(
     device_owner: str,
     *,
     default: bool,
+    port_row: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """The (subnet_id, ip) pairs for a port on ``network_id``, whose subnets
-    are ``subnets`` (in creation order)."""
+    are ``subnets`` (in creation order).
+
+    With ``port_row`` (a port just inserted with ``port_rows.insert_port``)
+    they are written too, in this order: default ones as they are chosen
+    (IPAM claims the next free address with the statement that writes it),
+    requested ones once all are checked.
+    """
+    if port_row is not None and not default:
+        fixed = _allocate(session, network_id, subnets, mac, requested, device_owner, default=False)
+        for chosen_subnet, chosen in fixed:
+            port_rows.insert_address(session, port_row, chosen_subnet, chosen)
+        return fixed
     by_id = {s.id: s for s in subnets}
     router_port = device_owner in ROUTER_OWNERS
     out: list[tuple[str, str]] = []
@@ -119,11 +132,16 @@ def _allocate(
         for sub in subnets:
             if ipam.is_auto_address(sub):
                 out.append((sub.id, ipam.eui64(ipaddress.ip_network(sub.cidr), mac)))
+                if port_row is not None:
+                    port_rows.insert_address(session, port_row, *out[-1])
                 continue
             if (sub.ip_version == 4 and v4_done) or (sub.ip_version == 6 and v6_done):
                 continue
+            claim = None
+            if port_row is not None:
+                claim = functools.partial(_claim, session, port_row, sub.id)
             try:
-                out.append((sub.id, ipam.next_free(session, sub)))
+                out.append((sub.id, ipam.next_free(session, sub, claim)))
             except Conflict:
                 continue
             if sub.ip_version == 4:
@@ -187,6 +205,10 @@ def _allocate(
             raise InvalidInput(f"Duplicate fixed IP {address}")
         out.append((sub.id, address))
     return out
+
+
+def _claim(session: Session, row: dict[str, Any], subnet_id: str, address: str) -> bool:
+    return port_rows.insert_address(session, row, subnet_id, address, claim=True)
 
 
 def _pairs(raw: Any, mac: str) -> list[dict[str, str]]:
@@ -351,8 +373,8 @@ def create(
         body.get("fixed_ips"),
         device_owner,
         default="fixed_ips" not in body,
+        port_row=row,
     )
-    port_rows.insert_addresses(s, row, fixed)
     view = port_rows.view(row, fixed, groups)
     events.port_body(uow, view)
     return view

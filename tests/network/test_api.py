@@ -234,6 +234,47 @@ def test_port_create_response_equals_show_and_outbox_event(cloud: Cloud) -> None
     ]
 
 
+def test_default_addresses_skip_taken_ones_and_keep_subnet_order(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    v6 = cloud.post(
+        h,
+        "/subnets",
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 6,
+                "cidr": "2001:db8:3::/64",
+                "ipv6_ra_mode": "slaac",
+                "ipv6_address_mode": "slaac",
+            }
+        },
+    )["subnet"]
+    v4 = cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}}
+    )["subnet"]
+
+    def port(**extra: Any) -> dict[str, Any]:
+        made: dict[str, Any] = cloud.post(
+            h, "/ports", {"port": {"network_id": net["id"], **extra}}
+        )["port"]
+        assert made == cloud.c.get(f"{N}/ports/{made['id']}", headers=h).json()["port"]
+        return made
+
+    def v4_address(p: dict[str, Any]) -> str:
+        return next(f["ip_address"] for f in p["fixed_ips"] if f["subnet_id"] == v4["id"])
+
+    first = port()
+    # One address per subnet, in the order the network lists its subnets.
+    subnets = cloud.c.get(f"{N}/networks/{net['id']}", headers=h).json()["network"]["subnets"]
+    assert [f["subnet_id"] for f in first["fixed_ips"]] == subnets
+    assert sorted(subnets) == sorted([v4["id"], v6["id"]])
+    assert v4_address(first) == "10.4.0.2"
+    port(fixed_ips=[{"ip_address": "10.4.0.3"}, {"ip_address": "10.4.0.4"}])
+    # The address after the last one given out is taken: the next free one.
+    assert v4_address(port()) == "10.4.0.5"
+
+
 def test_port_create_errors_quota_and_their_order(cloud: Cloud) -> None:
     alice, bob = cloud.member("alice"), cloud.member("bob")
     pid = cloud.projects["alice"]
