@@ -95,6 +95,9 @@ class Target:
 
 def read_target(session: Session, network_id: str, owner: str) -> Target | None:
     """The network with its subnets, the owner's port quota and default group; None if absent."""
+    # Plain statements do not flush the session: objects a caller added
+    # earlier in the transaction (a server, a new default group) go first.
+    session.flush()
     rows = session.connection().execute(_TARGET, {"network_id": network_id, "owner": owner}).all()
     if not rows:
         return None
