@@ -1,15 +1,22 @@
 """IP address management: pools, gateway, EUI-64, first-free allocation.
 
-Allocation takes a row lock on the subnet (PostgreSQL; SQLite serialises
-writers already), so concurrent port creations on one subnet queue for a
-few milliseconds instead of racing; the unique (subnet_id, ip_address) key
-stays as the last line of defence.
+A search for a free address takes a row lock on the subnet (PostgreSQL;
+SQLite serialises writers already), so concurrent port creations on one
+subnet queue for a few milliseconds instead of racing; the unique
+(subnet_id, ip_address) key stays as the last line of defence.
+
+A caller that writes the allocation itself (``claim``) first tries,
+without the lock, the address after the one this process gave out last:
+the unique key settles that race (a claim of an address another
+transaction has just written waits for it, then finds it taken), and
+only then does the locked search run.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
@@ -17,7 +24,6 @@ from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from kumo.db.network_models import IPAllocation, Subnet
-from kumo.db.uow import Retry
 from kumo.errors import Conflict, InvalidInput
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -149,6 +155,7 @@ def lock_subnet(session: Session, subnet_id: str) -> None:
 # search starts there instead of at the pool's start. Only a hint; the
 # database decides what is free.
 _HINTS: dict[str, int] = {}
+_HINTS_LOCK = threading.Lock()
 _BATCH = 64
 _FIRST_BATCH = 4
 """The address after the previous allocation is usually free: look at a few first."""
@@ -189,11 +196,10 @@ def next_free(
 
     ``claim``, when given, writes the allocation of an address unless it is
     taken, and says whether it wrote it. The address after the previous
-    allocation (nearly always free) is then claimed at once: one statement
-    instead of a check and an insert, while the subnet is locked. Whatever
-    the search finds after that is claimed too.
+    allocation (nearly always free) is then claimed at once, without the
+    subnet's lock: one statement instead of a lock, a check and an insert.
+    What the search finds is claimed too (taken meanwhile: it looks on).
     """
-    lock_subnet(session, sub.id)
     # Addresses given to ports earlier in this transaction but not yet
     # written count as used: write them first (nothing to do when clean).
     session.flush()
@@ -204,50 +210,58 @@ def next_free(
     if not pools:
         raise _exhausted(sub)
     version = sub.ip_version
-    start = _HINTS.get(sub.id, min(lo for lo, _ in pools))
     if claim is not None:
-        first = next(_candidates(pools, start), None)
+        first = _reserve(sub.id, pools)
         if first is not None and claim(_text(first, version)):
-            _HINTS[sub.id] = first + 1
             return _text(first, version)
-    found = _search(session, sub, pools, start)
-    if claim is not None and not claim(found):
-        # Free a moment ago under the subnet's lock: only a writer that does
-        # not lock could have taken it. Run the whole transaction again.
-        raise Retry()
-    return found
-
-
-def _search(session: Session, sub: SubnetFields, pools: list[tuple[int, int]], start: int) -> str:
-    version = sub.ip_version
+    lock_subnet(session, sub.id)
+    start = _HINTS.get(sub.id, min(lo for lo, _ in pools))
     batch: list[int] = []
     size = _FIRST_BATCH
     for candidate in _candidates(pools, start):
         batch.append(candidate)
         if len(batch) == size:
-            found = _first_unused(session, sub.id, batch, version)
+            found = _take_first(session, sub.id, batch, version, claim)
             if found is not None:
                 return found
             batch = []
             size = _BATCH
     if batch:
-        found = _first_unused(session, sub.id, batch, version)
+        found = _take_first(session, sub.id, batch, version, claim)
         if found is not None:
             return found
     raise _exhausted(sub)
+
+
+def _reserve(subnet_id: str, pools: list[tuple[int, int]]) -> int | None:
+    """The address after this process's previous allocation; moves the hint
+    past it, so that concurrent callers here each try a different one."""
+    with _HINTS_LOCK:
+        start = _HINTS.get(subnet_id, min(lo for lo, _ in pools))
+        candidate = next(_candidates(pools, start), None)
+        if candidate is not None:
+            _HINTS[subnet_id] = candidate + 1
+        return candidate
 
 
 def _text(n: int, version: int) -> str:
     return str(ipaddress.IPv4Address(n) if version == 4 else ipaddress.IPv6Address(n))
 
 
-def _first_unused(session: Session, subnet_id: str, batch: list[int], version: int) -> str | None:
+def _take_first(
+    session: Session,
+    subnet_id: str,
+    batch: list[int],
+    version: int,
+    claim: Callable[[str], bool] | None,
+) -> str | None:
+    """The first address of ``batch`` not allocated (and, with ``claim``, claimed)."""
     texts = [_text(n, version) for n in batch]
     params = {f"a{i}": t for i, t in enumerate(texts)}
     params["s"] = subnet_id
     used = set(session.connection().execute(_used_query(len(texts)), params).scalars())
     for n, t in zip(batch, texts, strict=True):
-        if t not in used:
+        if t not in used and (claim is None or claim(t)):
             _HINTS[subnet_id] = n + 1
             return t
     return None
