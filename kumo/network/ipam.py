@@ -33,7 +33,9 @@ AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 _SUBNETS = cast(Table, Subnet.__table__)
 _ALLOCATIONS = cast(Table, IPAllocation.__table__)
 # Built once: SQLAlchemy reuses their compiled form on every allocation.
-_LOCK_SUBNET = select(_SUBNETS.c.id).where(_SUBNETS.c.id == bindparam("s")).with_for_update()
+_LOCK_SUBNET = (
+    select(_SUBNETS.c.id).where(_SUBNETS.c.id == bindparam("s")).with_for_update(key_share=True)
+)
 
 
 class SubnetFields(Protocol):
@@ -142,6 +144,10 @@ def is_auto_address(sub: SubnetFields) -> bool:
 
 def lock_subnet(session: Session, subnet_id: str) -> None:
     """Serialise allocations on the subnet until the transaction ends.
+
+    FOR NO KEY UPDATE: it does not conflict with the key-share lock an
+    allocation's foreign key takes on the subnet, so a search never waits
+    for (nor deadlocks with) a claim made without the lock.
 
     SQLite writers already run one at a time (BEGIN IMMEDIATE), and it has
     no row locks: no statement is needed there.
