@@ -1,13 +1,21 @@
 """Routers that turn away foreign paths before trying any of their routes.
 
-FastAPI tries every route of every included router in order, and a request
+FastAPI tries every route of every included router in order (and does so
+twice per request: once to find the router, once inside it), so a request
 for /networking/v2.0/ports would otherwise be matched against each identity
-route first. Each API's router is included under its own prefix, so a path
-outside that prefix can match none of its routes: ``GatedRouter`` says so
-at once.
+route, then each networking route before the ports ones. A ``GatedRouter``
+knows the prefix all its paths start with once included (its ``gate``) and
+says at once that a path outside it matches none of its routes.
+
+Gates nest: a GatedRouter made with ``local="/v2.0/ports"`` (all its paths
+start with that) and included, directly or through other GatedRouters, in
+one that ``include`` puts under ``/networking`` is gated at
+``/networking/v2.0/ports``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Match
@@ -15,8 +23,24 @@ from starlette.types import Scope
 
 
 class GatedRouter(APIRouter):
-    gate = ""
-    """The prefix every path of this router starts with once included."""
+    def __init__(self, *args: Any, local: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.local = local
+        """The prefix every path of this router starts with, where it is defined."""
+        self.gate = ""
+        """The prefix every path of this router starts with once included ("": ungated)."""
+        self._gated: list[tuple[str, GatedRouter]] = []
+
+    def include_router(self, router: APIRouter, *args: Any, **kwargs: Any) -> None:
+        if isinstance(router, GatedRouter):
+            self._gated.append((kwargs.get("prefix", ""), router))
+        super().include_router(router, *args, **kwargs)
+
+    def open_gate(self, prefix: str) -> None:
+        """Record that this router is included under ``prefix``, as are its gated children."""
+        self.gate = prefix + self.local
+        for child_prefix, child in self._gated:
+            child.open_gate(prefix + child_prefix)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self.gate and not scope.get("path", "").startswith(self.gate):
@@ -27,5 +51,5 @@ class GatedRouter(APIRouter):
 def include(app: FastAPI, router: APIRouter, prefix: str) -> None:
     """``app.include_router(router, prefix=prefix)``, gating ``GatedRouter``s."""
     if isinstance(router, GatedRouter):
-        router.gate = prefix
+        router.open_gate(prefix)
     app.include_router(router, prefix=prefix)

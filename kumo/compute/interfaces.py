@@ -36,7 +36,8 @@ def not_attached(port_id: str, server_id: str) -> NotFound:
 
 def attach(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, server_id: str, body: Any
-) -> Port:
+) -> str:
+    """Attach a port (given, or made on a network) to the server; the port's id."""
     data = body.get("interfaceAttachment") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise BadRequest("Invalid input for field/attribute interfaceAttachment.")

@@ -166,8 +166,9 @@ def attach(
     server: Server,
     req: Requested,
     group_names: list[str],
-) -> Port:
-    """Make (or bind) the port for one request, recorded in ``server_interfaces``."""
+) -> str:
+    """Make (or bind) the port for one request, recorded in ``server_interfaces``;
+    the port's id."""
     admin = elevated(ctx)
     s = uow.session
     owner = f"compute:{server.availability_zone or settings.default_availability_zone}"
@@ -179,7 +180,7 @@ def attach(
     if req.port_id:
         port = ports.update(uow, admin, req.port_id, binding, None)
         s.add(ServerInterface(port_id=port.id, server_id=server.id, owned=False))
-        return port
+        return port.id
     assert req.network_id
     net = networks.load(s, admin, req.network_id)
     body: dict[str, Any] = {"network_id": net.id, "project_id": server.project_id, **binding}
@@ -187,9 +188,9 @@ def attach(
         body["security_groups"] = group_ids(uow, server.project_id, group_names)
     if req.fixed_ip:
         body["fixed_ips"] = [{"ip_address": req.fixed_ip}]
-    port = ports.create(uow, settings, admin, body)
-    s.add(ServerInterface(port_id=port.id, server_id=server.id, owned=True))
-    return port
+    port_id: str = ports.create(uow, settings, admin, body)["id"]
+    s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=True))
+    return port_id
 
 
 def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -> None:

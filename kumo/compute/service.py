@@ -177,7 +177,7 @@ class ComputeService:
         self, ctx: RequestContext, server_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
         port_id = self._write(
-            lambda uow: interfaces.attach(uow, self.settings, ctx, server_id, body).id
+            lambda uow: interfaces.attach(uow, self.settings, ctx, server_id, body)
         )
         return self.show_interface(ctx, server_id, port_id, version)
 

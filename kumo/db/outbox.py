@@ -5,12 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from kumo.db.base import utcnow
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 
 _OUTBOX = cast(Table, OutboxEvent.__table__)
+_COUNTER = cast(Table, OutboxCounter.__table__)
+# Built once (SQLAlchemy reuses their compiled form), run on the session's
+# connection: plain statements, no unit of work.
+_TAKE = (
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + bindparam("n"))
+    .returning(_COUNTER.c.value)
+)
+_INSERT = insert(_OUTBOX)
+_FIELDS = ("kind", "op", "object_id", "topics", "body", "created_at")
+_TAKE_ONE = (
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + 1)
+    .returning(_COUNTER.c.value)
+    .cte("taken")
+)
+# PostgreSQL runs a data-modifying WITH: take the revision and insert the
+# row in one statement, so the counter's lock is held one round trip less.
+_APPEND_ONE = (
+    insert(_OUTBOX)
+    .from_select(
+        ["revision", *_FIELDS],
+        select(_TAKE_ONE.c.value, *[bindparam(f, type_=_OUTBOX.c[f].type) for f in _FIELDS]),
+    )
+    .returning(_OUTBOX.c.revision)
+)
 
 
 @dataclass(frozen=True)
@@ -43,27 +72,24 @@ def append(session: Session, changes: list[Change]) -> int | None:
             change = Change(change.kind, change.op, change.object_id, topics, change.body)
         last[key] = change
     ordered = list(last.values())
-    top = session.execute(
-        update(OutboxCounter)
-        .where(OutboxCounter.id == 1)
-        .values(value=OutboxCounter.value + len(ordered))
-        .returning(OutboxCounter.value)
-    ).scalar_one()
-    first = top - len(ordered) + 1
-    # A plain INSERT of all rows: outbox rows are never read back in the
-    # writing transaction, so they need no place in the unit of work.
-    session.execute(
-        insert(_OUTBOX),
-        [
-            {
-                "revision": first + i,
-                "kind": c.kind,
-                "op": c.op,
-                "object_id": c.object_id,
-                "topics": list(c.topics),
-                "body": c.body,
-            }
-            for i, c in enumerate(ordered)
-        ],
-    )
-    return int(top)
+    conn = session.connection()
+    now = utcnow()
+    rows = [
+        {
+            "kind": c.kind,
+            "op": c.op,
+            "object_id": c.object_id,
+            "topics": list(c.topics),
+            "body": c.body,
+            "created_at": now,
+        }
+        for c in ordered
+    ]
+    # Outbox rows are never read back in the writing transaction, so they
+    # need no place in the unit of work.
+    if len(rows) == 1 and conn.dialect.name == "postgresql":
+        return int(conn.execute(_APPEND_ONE, rows[0]).scalar_one())
+    top = int(conn.execute(_TAKE, {"n": len(rows)}).scalar_one())
+    first = top - len(rows) + 1
+    conn.execute(_INSERT, [{"revision": first + i, **r} for i, r in enumerate(rows)])
+    return top

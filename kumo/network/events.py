@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,26 +48,37 @@ def port(
     old_host: str | None = None,
     tags: list[str] | None = None,
     old_groups: list[str] | None = None,
-) -> dict[str, object]:
-    """Emit a port event; ``tags`` may be given when known (a new port has none).
+) -> dict[str, Any]:
+    """Emit a port event; ``tags`` may be given when known (a new port has none)."""
+    if tags is None:
+        tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
+    return port_body(uow, port_view(p, tags), op, old_host, old_groups)
+
+
+def port_body(
+    uow: UnitOfWork,
+    body: dict[str, Any],
+    op: str = "upsert",
+    old_host: str | None = None,
+    old_groups: list[str] | None = None,
+) -> dict[str, Any]:
+    """Emit a port event for the port's admin view ``body``.
 
     Topics: the port's network, its host (and ``old_host`` when it moved),
     and every security group it is in now or was in before (``old_groups``),
     so watchers of a group see ports leave it as well as join it; a router's
     own ports (``network:router_*``) also go to ``router:<device_id>``.
     """
-    if tags is None:
-        tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
-    body = port_view(p, tags)
-    topics = [f"network:{p.network_id}"]
-    for host in (p.host, old_host):
+    topics = [f"network:{body['network_id']}"]
+    for host in (body["binding:host_id"], old_host):
         if host and f"host:{host}" not in topics:
             topics.append(f"host:{host}")
     for group_id in dict.fromkeys([*body["security_groups"], *(old_groups or [])]):
         topics.append(f"secgroup:{group_id}")
-    if p.device_owner.startswith("network:router_") and p.device_id:
-        topics.append(f"router:{p.device_id}")
-    uow.emit("port", op, p.id, tuple(topics), body)
+    device_id = body["device_id"]
+    if body["device_owner"].startswith("network:router_") and device_id:
+        topics.append(f"router:{device_id}")
+    uow.emit("port", op, body["id"], tuple(topics), body)
     return body
 
 

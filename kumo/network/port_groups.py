@@ -37,8 +37,17 @@ def requested(session: Session, project_id: str, raw: Any) -> list[str]:
 
 
 def for_new_port(
-    uow: UnitOfWork, project_id: str, body: dict[str, Any], port_security: bool, device_owner: str
+    uow: UnitOfWork,
+    project_id: str,
+    body: dict[str, Any],
+    port_security: bool,
+    device_owner: str,
+    *,
+    default_group: str | None = None,
 ) -> list[str]:
+    """The groups of a new port; ``default_group``: the project's default
+    group when the caller has read it already (None: look it up, make it
+    if missing)."""
     if body.get("security_groups") is not None:
         ids = requested(uow.session, project_id, body["security_groups"])
         if ids and not port_security:
@@ -50,7 +59,7 @@ def for_new_port(
         return ids
     if not port_security or device_owner.startswith("network:"):
         return []
-    return [secgroups.ensure_default(uow, project_id)]
+    return [default_group or secgroups.ensure_default(uow, project_id)]
 
 
 def bind(port: Port, group_ids: list[str]) -> None:

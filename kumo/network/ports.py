@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -13,11 +16,18 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
-from kumo.network import events, ipam, l3_ports, networks, policy, port_groups, validate
+from kumo.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    KumoError,
+    OverQuota,
+    not_found,
+)
+from kumo.network import events, ipam, l3_ports, policy, port_groups, port_rows, validate
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
-from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 
 VIF_TYPE_BOUND = "bridge"
@@ -91,10 +101,29 @@ def _subnets(session: Session, network_id: str) -> list[Subnet]:
 
 
 def _allocate(
-    session: Session, net: Network, mac: str, requested: Any, device_owner: str, *, default: bool
+    session: Session,
+    network_id: str,
+    subnets: Sequence[ipam.SubnetFields],
+    mac: str,
+    requested: Any,
+    device_owner: str,
+    *,
+    default: bool,
+    port_row: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
-    """The (subnet_id, ip) pairs for a port."""
-    subnets = _subnets(session, net.id)
+    """The (subnet_id, ip) pairs for a port on ``network_id``, whose subnets
+    are ``subnets`` (in creation order).
+
+    With ``port_row`` (a port just inserted with ``port_rows.insert_port``)
+    they are written too, in this order: default ones as they are chosen
+    (IPAM claims the next free address with the statement that writes it),
+    requested ones once all are checked.
+    """
+    if port_row is not None and not default:
+        fixed = _allocate(session, network_id, subnets, mac, requested, device_owner, default=False)
+        for chosen_subnet, chosen in fixed:
+            port_rows.insert_address(session, port_row, chosen_subnet, chosen)
+        return fixed
     by_id = {s.id: s for s in subnets}
     router_port = device_owner in ROUTER_OWNERS
     out: list[tuple[str, str]] = []
@@ -103,11 +132,16 @@ def _allocate(
         for sub in subnets:
             if ipam.is_auto_address(sub):
                 out.append((sub.id, ipam.eui64(ipaddress.ip_network(sub.cidr), mac)))
+                if port_row is not None:
+                    port_rows.insert_address(session, port_row, *out[-1])
                 continue
             if (sub.ip_version == 4 and v4_done) or (sub.ip_version == 6 and v6_done):
                 continue
+            claim = None
+            if port_row is not None:
+                claim = functools.partial(_claim, session, port_row, sub.id)
             try:
-                out.append((sub.id, ipam.next_free(session, sub)))
+                out.append((sub.id, ipam.next_free(session, sub, claim)))
             except Conflict:
                 continue
             if sub.ip_version == 4:
@@ -116,7 +150,7 @@ def _allocate(
                 v6_done = True
         if subnets and not out:
             raise Conflict(
-                f"No more IP addresses available on network {net.id}.",
+                f"No more IP addresses available on network {network_id}.",
                 kind="IpAddressGenerationFailure",
             )
         return out
@@ -127,14 +161,14 @@ def _allocate(
         address = item.get("ip_address")
         if address is not None:
             address = validate.ip(address)
-        found: Subnet | None
+        found: ipam.SubnetFields | None
         if subnet_id is not None:
             found = by_id.get(validate.uuid(subnet_id, "subnet_id"))
             if found is None:
                 if session.get(Subnet, subnet_id) is None:
                     raise not_found("subnet", subnet_id)
                 raise InvalidInput(
-                    f"Failed to create port on network {net.id}, because fixed_ips included "
+                    f"Failed to create port on network {network_id}, because fixed_ips included "
                     f"invalid subnet {subnet_id}"
                 )
             if address is not None and ipaddress.ip_address(address) not in ipaddress.ip_network(
@@ -171,6 +205,10 @@ def _allocate(
             raise InvalidInput(f"Duplicate fixed IP {address}")
         out.append((sub.id, address))
     return out
+
+
+def _claim(session: Session, row: dict[str, Any], subnet_id: str, address: str) -> bool:
+    return port_rows.insert_address(session, row, subnet_id, address, claim=True)
 
 
 def _pairs(raw: Any, mac: str) -> list[dict[str, str]]:
@@ -225,7 +263,8 @@ def _dhcp_opts(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _binding(port: Port, body: dict[str, Any]) -> None:
+def _binding(port: Any, body: dict[str, Any]) -> None:
+    """Apply the ``binding:*`` attributes of ``body`` to a Port (or its column values)."""
     if "binding:host_id" in body:
         host = body["binding:host_id"]
         if host is not None and not isinstance(host, str):
@@ -244,22 +283,43 @@ def _binding(port: Port, body: dict[str, Any]) -> None:
         port.profile = profile or {}
 
 
-def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]) -> Port:
+def create(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a port; its admin view (the body of its outbox event too).
+
+    One read finds the network, its subnets, the owner's port quota and
+    default group (``port_rows.read_target``); the rows go in with plain
+    INSERTs. Errors come in the same order as for any other resource: the
+    network first, then the request's project, then quota and the port's
+    own attributes.
+    """
     validate.known(body, CREATE)
     policy.check_writable(ctx, "ports", "create_port", body)
     s = uow.session
     if "network_id" not in body:
         raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
-    net = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"))
-    owner = policy.owner_for_create(ctx, body, "port")
+    network_id = validate.uuid(body["network_id"], "network_id")
+    refused: KumoError | None = None
+    try:
+        owner = policy.owner_for_create(ctx, body, "port")
+    except KumoError as exc:  # reported once the network is known to exist
+        owner, refused = ctx.project_id or "", exc
+    net = port_rows.read_target(s, network_id, owner)
+    if net is None or not policy.network_visible(ctx, net.project_id, net.shared, net.external):
+        raise not_found("network", network_id)
+    if refused is not None:
+        raise refused
     if not (ctx.is_admin or net.shared or net.project_id == ctx.project_id):
-        raise not_found("network", net.id)
-    check_quota(s, settings, owner, "port")
+        raise not_found("network", network_id)
+    limit = settings.default_quotas.get("port", -1) if net.port_limit is None else net.port_limit
+    if limit >= 0 and port_rows.port_count(s, owner) + 1 > limit:
+        raise OverQuota("Quota exceeded for resources: ['port'].", kind="OverQuota")
     if body.get("mac_address") is not None:
         mac = validate.mac(body["mac_address"])
-        if _mac_taken(s, net.id, mac):
+        if _mac_taken(s, network_id, mac):
             raise Conflict(
-                f"Unable to complete operation for network {net.id}. The mac address {mac} is in use.",
+                f"Unable to complete operation for network {network_id}. The mac address {mac} is in use.",
                 kind="MacAddressInUse",
             )
     else:
@@ -276,36 +336,48 @@ def create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[
             "Port Security must be enabled in order to have allowed address pairs on a port.",
             kind="AddressPairAndPortSecurityRequired",
         )
-    port = Port(
-        project_id=owner,
-        network_id=net.id,
-        name=validate.string(body, "name") if "name" in body else "",
-        description=validate.string(body, "description") if "description" in body else "",
-        mac_address=mac,
-        admin_state_up=validate.boolean(body, "admin_state_up")
+    values: dict[str, Any] = {
+        "project_id": owner,
+        "network_id": network_id,
+        "name": validate.string(body, "name") if "name" in body else "",
+        "description": validate.string(body, "description") if "description" in body else "",
+        "mac_address": mac,
+        "admin_state_up": validate.boolean(body, "admin_state_up")
         if "admin_state_up" in body
         else True,
-        status="DOWN",
-        device_id=validate.string(body, "device_id") if "device_id" in body else "",
-        device_owner=device_owner,
-        port_security_enabled=port_security,
-        allowed_address_pairs=pairs,
-        extra_dhcp_opts=_dhcp_opts(body.get("extra_dhcp_opts")),
-        dns_name=validate.string(body, "dns_name") if "dns_name" in body else "",
+        "status": "DOWN",
+        "device_id": validate.string(body, "device_id") if "device_id" in body else "",
+        "device_owner": device_owner,
+        "port_security_enabled": port_security,
+        "allowed_address_pairs": pairs,
+        "extra_dhcp_opts": _dhcp_opts(body.get("extra_dhcp_opts")),
+        "dns_name": validate.string(body, "dns_name") if "dns_name" in body else "",
+        "host": "",
+        "vif_type": "unbound",
+        "vnic_type": "normal",
+        "profile": {},
+        "vif_details": {},
+    }
+    groups = port_groups.for_new_port(
+        uow, owner, body, port_security, device_owner, default_group=net.default_group
     )
-    port_groups.bind(port, port_groups.for_new_port(uow, owner, body, port_security, device_owner))
-    _binding(port, body)
+    binding = SimpleNamespace(**values)
+    _binding(binding, body)
+    values.update(vars(binding))
+    row = port_rows.insert_port(s, values, groups)
     fixed = _allocate(
-        s, net, mac, body.get("fixed_ips"), device_owner, default="fixed_ips" not in body
+        s,
+        network_id,
+        net.subnets,
+        mac,
+        body.get("fixed_ips"),
+        device_owner,
+        default="fixed_ips" not in body,
+        port_row=row,
     )
-    port.fixed_ips = [
-        IPAllocation(subnet_id=subnet_id, network_id=net.id, ip_address=address)
-        for subnet_id, address in fixed
-    ]
-    s.add(port)
-    s.flush()
-    events.port(uow, port, tags=[])
-    return port
+    view = port_rows.view(row, fixed, groups)
+    events.port_body(uow, view)
+    return view
 
 
 def update(
@@ -372,8 +444,6 @@ def update(
 
 
 def _reallocate(s: Session, port: Port, requested: Any) -> None:
-    net = s.get(Network, port.network_id)
-    assert net is not None
     current = {(a.subnet_id, a.ip_address): a for a in port.fixed_ips}
     keep: list[tuple[str, str]] = []
     fresh: list[Any] = []
@@ -397,11 +467,17 @@ def _reallocate(s: Session, port: Port, requested: Any) -> None:
             port.fixed_ips.remove(alloc)
     s.flush()
     for subnet_id, address in _allocate(
-        s, net, port.mac_address, fresh, port.device_owner, default=False
+        s,
+        port.network_id,
+        _subnets(s, port.network_id),
+        port.mac_address,
+        fresh,
+        port.device_owner,
+        default=False,
     ):
         port.fixed_ips.append(
             IPAllocation(
-                port_id=port.id, subnet_id=subnet_id, network_id=net.id, ip_address=address
+                port_id=port.id, subnet_id=subnet_id, network_id=port.network_id, ip_address=address
             )
         )
 
@@ -460,7 +536,9 @@ def create_owned(
         allowed_address_pairs=[],
         extra_dhcp_opts=[],
     )
-    fixed = _allocate(s, net, mac, fixed_ips, device_owner, default=fixed_ips is None)
+    fixed = _allocate(
+        s, net.id, _subnets(s, net.id), mac, fixed_ips, device_owner, default=fixed_ips is None
+    )
     port.fixed_ips = [
         IPAllocation(subnet_id=subnet_id, network_id=net.id, ip_address=address)
         for subnet_id, address in fixed

@@ -180,8 +180,7 @@ class NetworkService:
         def work(uow: UnitOfWork) -> list[dict[str, Any]]:
             out = []
             for b in bodies:
-                p = ports.create(uow, self.settings, ctx, b)
-                out.append(policy.redact(ctx, "ports", port_view(p, [])))
+                out.append(policy.redact(ctx, "ports", ports.create(uow, self.settings, ctx, b)))
             return out
 
         return self._write(work)

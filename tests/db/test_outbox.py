@@ -43,6 +43,37 @@ def test_revisions_are_dense_and_ordered(db_url: str) -> None:
         db.dispose()
 
 
+def test_single_and_multi_change_transactions_share_one_dense_order(db_url: str) -> None:
+    """One change goes in with its own statement on PostgreSQL; the order stays one."""
+    db = Database(db_url)
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda t=t: [
+                    run_in_transaction(db, _emit(1 + t % 2, f"{t}-{k}")) for k in range(10)
+                ]
+            )
+            for t in range(8)
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        with db.read_session() as s:
+            events = s.scalars(select(OutboxEvent).order_by(OutboxEvent.revision)).all()
+        assert [e.revision for e in events] == list(range(1, 4 * 10 * 1 + 4 * 10 * 2 + 1))
+        by_tag: dict[str, list[int]] = {}
+        for e in events:
+            by_tag.setdefault(e.body["tag"], []).append(e.revision)
+            assert (e.kind, e.op, e.topics) == ("thing", "upsert", ["t:1"])
+            assert e.object_id == f"{e.body['tag']}-{e.body['i']}"
+            assert e.created_at is not None
+        for revisions in by_tag.values():  # a transaction's events are contiguous
+            assert revisions == list(range(revisions[0], revisions[0] + len(revisions)))
+    finally:
+        db.dispose()
+
+
 def test_failed_transaction_leaves_no_event(db_url: str) -> None:
     db = Database(db_url)
     try:

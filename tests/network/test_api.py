@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
+from kumo.db.network_models import Port
+from kumo.db.outbox_models import OutboxEvent
 from tests.network.conftest import Cloud, N
 
 
@@ -161,6 +165,141 @@ def test_ports_ipam_dual_stack_and_errors(cloud: Cloud) -> None:
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "NetworkInUse"
     r = cloud.c.delete(f"{N}/subnets/{v4['id']}", headers=h)
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SubnetInUse"
+
+
+def _outbox(cloud: Cloud, kind: str, object_id: str) -> list[OutboxEvent]:
+    with cloud.rt.db.read_session() as s:
+        q = select(OutboxEvent).where(OutboxEvent.kind == kind, OutboxEvent.object_id == object_id)
+        return list(s.scalars(q.order_by(OutboxEvent.revision)))
+
+
+def test_port_create_response_equals_show_and_outbox_event(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    v4 = cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.2.0.0/24"}}
+    )["subnet"]
+    v6 = cloud.post(
+        h,
+        "/subnets",
+        {"subnet": {"network_id": net["id"], "ip_version": 6, "cidr": "2001:db8:2::/64"}},
+    )["subnet"]
+    group = cloud.post(h, "/security-groups", {"security_group": {"name": "g"}})["security_group"]
+    body = {
+        "network_id": net["id"],
+        "name": "p",
+        "description": "d",
+        "admin_state_up": False,
+        "device_id": "dev",
+        "device_owner": "compute:nova",
+        "dns_name": "host1",
+        "binding:host_id": "h1",
+        "binding:vnic_type": "direct",
+        "binding:profile": {"k": "v"},
+        "security_groups": [group["id"]],
+        "allowed_address_pairs": [{"ip_address": "10.2.0.200"}],
+        "extra_dhcp_opts": [{"opt_name": "mtu", "opt_value": 1400}],
+        "fixed_ips": [{"subnet_id": v6["id"]}, {"ip_address": "10.2.0.9"}],
+    }
+    made = cloud.post(h, "/ports", {"port": body})["port"]
+    shown = cloud.c.get(f"{N}/ports/{made['id']}", headers=h).json()["port"]
+    assert made == shown
+    assert [f["subnet_id"] for f in made["fixed_ips"]] == [v6["id"], v4["id"]]
+    assert made["fixed_ips"][1]["ip_address"] == "10.2.0.9"
+    assert made["binding:vif_type"] == "bridge" and made["revision_number"] == 0
+    assert made["allowed_address_pairs"] == [
+        {"ip_address": "10.2.0.200", "mac_address": made["mac_address"]}
+    ]
+    (event,) = _outbox(cloud, "port", made["id"])
+    assert event.body == shown and event.op == "upsert"
+    assert set(event.topics) == {f"network:{net['id']}", "host:h1", f"secgroup:{group['id']}"}
+
+    # A member's first port makes the project's default group; the next one reuses it.
+    alice = cloud.member("alice")
+    own = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    cloud.post(
+        alice,
+        "/subnets",
+        {"subnet": {"network_id": own["id"], "ip_version": 4, "cidr": "10.3.0.0/24"}},
+    )
+    first = cloud.post(alice, "/ports", {"port": {"network_id": own["id"]}})["port"]
+    second = cloud.post(alice, "/ports", {"port": {"network_id": own["id"]}})["port"]
+    assert first == cloud.c.get(f"{N}/ports/{first['id']}", headers=alice).json()["port"]
+    assert "binding:host_id" not in first
+    assert len(first["security_groups"]) == 1
+    assert first["security_groups"] == second["security_groups"]
+    assert [f["ip_address"] for f in first["fixed_ips"] + second["fixed_ips"]] == [
+        "10.3.0.2",
+        "10.3.0.3",
+    ]
+
+
+def test_default_addresses_skip_taken_ones_and_keep_subnet_order(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    v6 = cloud.post(
+        h,
+        "/subnets",
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 6,
+                "cidr": "2001:db8:3::/64",
+                "ipv6_ra_mode": "slaac",
+                "ipv6_address_mode": "slaac",
+            }
+        },
+    )["subnet"]
+    v4 = cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}}
+    )["subnet"]
+
+    def port(**extra: Any) -> dict[str, Any]:
+        made: dict[str, Any] = cloud.post(
+            h, "/ports", {"port": {"network_id": net["id"], **extra}}
+        )["port"]
+        assert made == cloud.c.get(f"{N}/ports/{made['id']}", headers=h).json()["port"]
+        return made
+
+    def v4_address(p: dict[str, Any]) -> str:
+        return next(f["ip_address"] for f in p["fixed_ips"] if f["subnet_id"] == v4["id"])
+
+    first = port()
+    # One address per subnet, in the order the network lists its subnets.
+    subnets = cloud.c.get(f"{N}/networks/{net['id']}", headers=h).json()["network"]["subnets"]
+    assert [f["subnet_id"] for f in first["fixed_ips"]] == subnets
+    assert sorted(subnets) == sorted([v4["id"], v6["id"]])
+    assert v4_address(first) == "10.4.0.2"
+    port(fixed_ips=[{"ip_address": "10.4.0.3"}, {"ip_address": "10.4.0.4"}])
+    # The address after the last one given out is taken: the next free one.
+    assert v4_address(port()) == "10.4.0.5"
+
+
+def test_port_create_errors_quota_and_their_order(cloud: Cloud) -> None:
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    pid = cloud.projects["alice"]
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    other = {"network_id": net["id"], "project_id": cloud.projects["bob"]}
+    # The network is checked before the project asked for.
+    r = cloud.c.post(N + "/ports", headers=bob, json={"port": other})
+    assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "NetworkNotFound"
+    r = cloud.c.post(N + "/ports", headers=alice, json={"port": other})
+    assert r.status_code == 403
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = cloud.c.post(N + "/ports", headers=alice, json={"port": {"network_id": missing}})
+    assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "NetworkNotFound"
+
+    # Quota: an override of the project, then the configured default again.
+    cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"port": 2}})
+    for _ in range(2):
+        cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})
+    r = cloud.c.post(N + "/ports", headers=alice, json={"port": {"network_id": net["id"]}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "OverQuota"
+    assert r.json()["NeutronError"]["message"] == "Quota exceeded for resources: ['port']."
+    cloud.c.delete(f"{N}/quotas/{pid}", headers=cloud.admin)
+    cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})
+    with cloud.rt.db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Port)) == 3
 
 
 def test_binding_is_admin_only_and_sets_vif_type(cloud: Cloud) -> None:

@@ -13,6 +13,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Port
 from kumo.errors import Conflict, PreconditionFailed
+from kumo.network import ipam
 from kumo.runtime import Runtime
 
 ADMIN = RequestContext(
@@ -73,6 +74,29 @@ def test_sixteen_clients_get_distinct_ips_and_macs(runtime: Runtime) -> None:
     assert len(set(macs)) == 80
     # The first 80 pool addresses, no gaps: allocation is first-free.
     assert sorted(int(ip.rsplit(".", 1)[1]) for ip in ips) == list(range(2, 82))
+
+
+def test_a_stale_hint_costs_a_search_never_a_duplicate(runtime: Runtime) -> None:
+    """Another API process gave out addresses this one's hint has not seen:
+    claiming them fails, and the locked search finds free ones."""
+    net_id, sub_id = _net(runtime, "10.6.0.0/24")
+    for _ in range(10):
+        runtime.network.create_ports(ADMIN, [{"network_id": net_id}])
+    ipam._HINTS.pop(sub_id)  # as in a process that has allocated nothing here
+    made: list[dict] = []  # type: ignore[type-arg]
+    lock = threading.Lock()
+
+    def create(i: int) -> None:
+        for _ in range(3):
+            port = runtime.network.create_ports(ADMIN, [{"network_id": net_id}])[0]
+            with lock:
+                made.append(port)
+
+    assert _run_threads(8, create) == []
+    with runtime.db.read_session() as s:
+        ips = list(s.scalars(select(IPAllocation.ip_address)))
+    assert len(ips) == len(set(ips)) == 34
+    assert sorted(int(ip.rsplit(".", 1)[1]) for ip in ips) == list(range(2, 36))
 
 
 def test_exhaustion_reports_failure_and_leaves_nothing_half_made(runtime: Runtime) -> None:

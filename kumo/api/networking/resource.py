@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.networking.query import list_response, show_response, sql_prefilters
 from kumo.api.render import json_response, no_content
+from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.errors import BadRequest
 from kumo.network.revision import parse_if_match
@@ -49,9 +50,9 @@ def service(request: Request) -> NetworkService:
     return svc
 
 
-def routes(spec: Collection) -> APIRouter:
-    router = APIRouter()
+def routes(spec: Collection) -> GatedRouter:
     base = f"/v2.0/{spec.path or spec.collection}"
+    router = GatedRouter(local=base)
 
     @router.get(base)
     def list_items(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.networking.resource import Collection, routes, service
 from kumo.api.render import json_response
+from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.network import router_service as rs
 from kumo.network.l3_views import ATTRIBUTES
 from kumo.network.validate import member
 
-router = APIRouter()
+router = GatedRouter()
 router.include_router(
     routes(
         Collection(

@@ -1,12 +1,11 @@
 """Networking v2.0: /v2.0/security-groups and /v2.0/security-group-rules."""
 
-from fastapi import APIRouter
-
 from kumo.api.networking.resource import Collection, routes
+from kumo.api.routing import GatedRouter
 from kumo.network import secgroup_service as sg
 from kumo.network.secgroup_views import ATTRIBUTES
 
-router = APIRouter()
+router = GatedRouter()
 router.include_router(
     routes(
         Collection(
