@@ -56,21 +56,29 @@ def _wait_active(api: httpx.Client, port_id: str, timeout: float = 120) -> None:
 
 def _ping_until(netns: str, address: str, timeout: float = 60) -> None:
     """Returns at the first reply: ping sends every 10 ms until one comes
-    back (so the figure's resolution is 10 ms, not a probe's timeout)."""
-    done = subprocess.run(
-        ["ip", "netns", "exec", netns, "ping", "-n", "-q", "-c1", "-i", "0.01",
-         "-w", str(int(timeout)), address],
-        capture_output=True,
-    )  # fmt: skip
-    if done.returncode:
-        raise RuntimeError(f"{address} never answered")
+    back (so the figure's resolution is 10 ms, not a probe's timeout). ping
+    gives up at once while the pinger has no route yet (its own DHCP lease),
+    so that is retried."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1, int(deadline - time.monotonic()))
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, "ping", "-n", "-q", "-c1", "-i", "0.01",
+             "-w", str(left), address],
+            capture_output=True,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{address} never answered")
+        time.sleep(0.01)
 
 
 def _series(
     api: httpx.Client, net: str, pinger_ns: str, count: int
 ) -> tuple[list[float], list[float]]:
     active, pinged = [], []
-    internal = str(api.base_url).replace("/networking/v2.0", "/internal/v1")
+    internal = str(api.base_url).rstrip("/").replace("/networking/v2.0", "/internal/v1")
     for _ in range(count):
         revision = api.get(f"{internal}/list", params={"topics": "agents"}).json()["revision"]
         t0 = time.monotonic()

@@ -12,6 +12,7 @@ stays wired while the agent retries.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from kumo.agent import memory
 from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
+from kumo.agent.gctime import GcMeter
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
@@ -108,6 +110,7 @@ class Agent:
             "errors": 0,
         }
         self._threads: list[threading.Thread] = []
+        self.gc = GcMeter().install()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -137,6 +140,7 @@ class Agent:
         if self.statesync is not None:
             self.statesync.stop()
         self.client.close()
+        self.gc.uninstall()
 
     def _close_gates(self) -> None:
         """After the last beat: close this host's gates now rather than when
@@ -248,6 +252,7 @@ class Agent:
 
     def _pass(self) -> Any:
         started = time.monotonic()
+        collecting = self.gc.total
         view = self.cache.view()
         active = self._liveness_view(view)
         plan = compile_host(
@@ -290,15 +295,22 @@ class Agent:
                 f"{name} {spent * 1000:.0f}" for name, spent in getattr(result, "timings", ())
             )
             log.info(
-                "slow pass: %.0f ms (compile %.0f, sinks %.0f, dataplane %.0f [%s], report %.0f)",
+                "slow pass: %.0f ms (compile %.0f, sinks %.0f, dataplane %.0f [%s], report %.0f;"
+                " garbage collection %.0f)",
                 total * 1000,
                 (compiled - started) * 1000,
                 (applying - compiled) * 1000,
                 (applied - applying) * 1000,
                 steps,
                 (time.monotonic() - applied) * 1000,
+                (self.gc.total - collecting) * 1000,
             )
         if getattr(result, "ok", True) and not self.synced.is_set():
+            # What the first complete pass built (cache, views, memoized plan
+            # parts) lives on: moved out of the collector's reach, full
+            # collections no longer walk it (they took ~0.1 s with 1,000
+            # ports, in whichever pass they fell).
+            gc.freeze()
             self.synced.set()
             log.info(
                 "in sync: %d ports wired, first complete pass %.1f ms", len(wired), took * 1000
