@@ -313,11 +313,11 @@ class Agent:
         if getattr(result, "ok", True) and not self.synced.is_set():
             self._settle_memory(len(wired))
             self.synced.set()
-        elif len(wired) > self._settled_ports * 5 // 4 + 50:
-            self._settle_memory(len(wired))  # the host grew by a quarter
             log.info(
                 "in sync: %d ports wired, first complete pass %.1f ms", len(wired), took * 1000
             )
+        elif len(wired) > self._settled_ports * 5 // 4 + 50:
+            self._settle_memory(len(wired))  # the host grew by a quarter
         return result
 
     def _settle_memory(self, ports: int) -> None:

@@ -55,7 +55,10 @@ class FirewallReconciler(Reconciler):
         super().__init__(port, host)
         self.nft = nft
         self.clock = clock
-        self.rewritten_at: float | None = None
+        self.rewritten_at: float | None = clock()
+        """When the tables were last written whole (counted from start: a
+        restarted agent that kept its predecessor's tables waits a whole
+        interval before its first forced rewrite)."""
         self.desired = FirewallPlan()
         self.applied: FirewallPlan | None = None
         """What the last successful pass put in the kernel."""
