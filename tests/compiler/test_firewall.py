@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from kumo.compiler import ClusterView, compile_host
-from kumo.compiler.firewall import conntrack_zone, link_local
+from kumo.compiler.firewall import (
+    MAX_FILTERED_PORTS,
+    conntrack_zone,
+    home_index,
+    link_local,
+    port_indices,
+)
 from kumo.compiler.model import NetworkView, RuleView, protocol_number
 from kumo.compiler.plan import FirewallRule, SpoofPair
 from tests.compiler import states as s
@@ -164,3 +171,27 @@ def test_member_addresses_covered_by_a_wider_pair_are_left_out() -> None:
     ]  # fmt: skip
     (members,) = compile_host("host-a", view(ports, groups)).firewall.sets
     assert members.elements == {"10.0.8.0/23", "10.0.10.0/24", "10.0.11.1"}
+
+
+def test_port_indices_are_stable_unique_and_order_independent() -> None:
+    ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(1000)]
+    indices = port_indices(ids)
+    assert len(set(indices.values())) == len(ids)
+    assert all(1 <= i <= MAX_FILTERED_PORTS for i in indices.values())
+    shuffled = ids[:]
+    random.Random(7).shuffle(shuffled)
+    assert port_indices(shuffled) == indices
+    # a port joining moves at most the few ports whose probe ran over its slot
+    grown = port_indices([*ids, "ffffffff-0000-4000-8000-000000000000"])
+    moved = [p for p in ids if grown[p] != indices[p]]
+    assert len(moved) <= 3
+    # a collision takes the next free index, whoever sorts first keeps its home
+    twin = next(
+        f"{i:08x}-1111-4000-8000-000000000000"
+        for i in range(200000)
+        if home_index(f"{i:08x}-1111-4000-8000-000000000000") == home_index(ids[0])
+    )
+    both = port_indices([ids[0], twin])
+    assert sorted(both.values()) == sorted(
+        {home_index(ids[0]), home_index(ids[0]) % MAX_FILTERED_PORTS + 1}
+    )
