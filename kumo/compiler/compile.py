@@ -59,6 +59,7 @@ from kumo.compiler.plan import (
     HOST_NS,
     Address,
     FdbEntry,
+    FirewallPlan,
     Guest,
     HostPlan,
     InstancePlumbing,
@@ -74,7 +75,7 @@ from kumo.compiler.plan import (
 )
 from kumo.compiler.routers import compile_routers
 
-FIREWALL_KEY: ObjectKey = ("firewall", HOST_NS)
+FIREWALL_KEY: ObjectKey = FirewallPlan().key
 
 
 @dataclass

@@ -76,28 +76,22 @@ class LibNft:
             raise DataplaneError("nft", errno.EMFILE, f"descriptor {probe} is past select()'s")
         with self._lock, netns.entered(self.netns):
             for as_json in (True, False):
-                self._context(as_json)
-
-    def _context(self, as_json: bool) -> int:
-        ctx = self._contexts.get(as_json)
-        if ctx is None:
-            ctx = self._lib.nft_ctx_new(0)
-            if not ctx:
-                raise DataplaneError("nft", errno.ENOMEM, "nft_ctx_new failed")
-            if as_json:
-                self._lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON)
-            self._lib.nft_ctx_buffer_output(ctx)
-            self._lib.nft_ctx_buffer_error(ctx)
-            self._contexts[as_json] = ctx
-        return ctx
+                ctx = self._lib.nft_ctx_new(0)
+                if not ctx:
+                    raise DataplaneError("nft", errno.ENOMEM, "nft_ctx_new failed")
+                self._contexts[as_json] = ctx
+                if as_json:
+                    self._lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON)
+                self._lib.nft_ctx_buffer_output(ctx)
+                self._lib.nft_ctx_buffer_error(ctx)
 
     def run(self, text: str, *, as_json: bool) -> str:
         """Run ``text`` as one transaction; its output. Raises ``Rejected``
         (or ``NotPresent`` for a missing object or namespace) on failure."""
         with self._lock:
             try:
+                ctx = self._contexts[as_json]
                 with netns.entered(self.netns):
-                    ctx = self._context(as_json)
                     rc = self._lib.nft_run_cmd_from_buffer(ctx, text.encode())
             except FileNotFoundError as exc:
                 raise NotPresent("nft", errno.ENOENT, f"namespace {self.netns}: {exc}") from exc

@@ -93,37 +93,36 @@ class NftCommands:
             raise Rejected(argv[0], errno.EINVAL, message)
         return done.stdout
 
-    def apply(self, commands: list[Json]) -> None:
-        text = json.dumps({"nftables": commands})
+    def _nft(self, text: str, *, as_json: bool, argv: list[str] | None = None) -> str:
+        """Run ``text`` (JSON or an nft script) in this process; without the
+        library, the program: ``argv`` when given, else ``nft [-j] -f -``
+        reading ``text``."""
         if self.lib is not None:
             self.calls += 1
-            self.lib.run(text, as_json=True)
-        else:
-            self._run(["nft", "-j", "-f", "-"], text)
+            return self.lib.run(text, as_json=as_json)
+        if argv is not None:
+            return self._run(argv)
+        return self._run(["nft", *(["-j"] if as_json else []), "-f", "-"], text)
+
+    def apply(self, commands: list[Json]) -> None:
+        self._nft(json.dumps({"nftables": commands}), as_json=True)
 
     def apply_script(self, script: str) -> None:
-        if self.lib is not None:
-            self.calls += 1
-            self.lib.run(script, as_json=False)
-        else:
-            self._run(["nft", "-f", "-"], script)
+        self._nft(script, as_json=False)
 
     def list_sets(self, table: str = TABLE) -> list[Json]:
-        if self.lib is not None:
-            self.calls += 1
-            out = self.lib.run('{"nftables": [{"list": {"sets": {}}}]}', as_json=True)
-        else:
-            out = self._run(["nft", "-j", "list", "sets"])
-        items = json.loads(out or '{"nftables": []}').get("nftables", [])
-        return [i["set"] for i in items if "set" in i and i["set"].get("table") == table]
+        out = self._nft(
+            '{"nftables": [{"list": {"sets": {}}}]}',
+            as_json=True,
+            argv=["nft", "-j", "list", "sets"],
+        )
+        return [s for s in _listed_sets(out) if s.get("table") == table]
 
     def _list(self, what: Json, argv: list[str]) -> str | None:
         """``nft -j list ...`` of one object; None when it does not exist."""
         try:
-            if self.lib is not None:
-                self.calls += 1
-                return self.lib.run(json.dumps({"nftables": [{"list": what}]}), as_json=True)
-            return self._run(["nft", "-j", "list", *argv])
+            text = json.dumps({"nftables": [{"list": what}]})
+            return self._nft(text, as_json=True, argv=["nft", "-j", "list", *argv])
         except DataplaneError as exc:
             if "No such file or directory" in exc.detail:
                 return None
@@ -132,10 +131,7 @@ class NftCommands:
     def list_set(self, family: str, name: str, table: str = TABLE) -> Json | None:
         what = {"set": {"family": family, "table": table, "name": name}}
         out = self._list(what, ["set", family, table, name])
-        if out is None:
-            return None
-        items = json.loads(out or '{"nftables": []}').get("nftables", [])
-        return next((i["set"] for i in items if "set" in i), None)
+        return None if out is None else next(iter(_listed_sets(out)), None)
 
     def has_table(self, family: str, table: str = TABLE) -> bool:
         what = {"table": {"family": family, "name": table}}
@@ -384,6 +380,12 @@ def _references(exprs: Any) -> list[str]:
     elif isinstance(exprs, str) and exprs.startswith("@"):
         out.append(exprs[1:])
     return out
+
+
+def _listed_sets(out: str) -> list[Json]:
+    """The sets in ``nft -j list`` output."""
+    items = json.loads(out or '{"nftables": []}').get("nftables", [])
+    return [i["set"] for i in items if "set" in i]
 
 
 def _elem(value: Any) -> str:

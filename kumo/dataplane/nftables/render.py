@@ -286,11 +286,7 @@ def _inet(plan: FirewallPlan) -> list[Json]:
     )
     out.append(_add("map", fam, name=EGRESS_MAP, type="mark", map="verdict"))
     out.append(_add("map", fam, name=INGRESS_MAP, type="mark", map="verdict"))
-    # The host's own tunnel packets need no connection state (br_netfilter
-    # would otherwise track every encapsulated packet twice).
-    tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
-    udp = _match(_meta("l4proto"), 17)
-    out.append(_rule(fam, "out", udp, tunnel, {"notrack": None}))
+    out.append(_untracked_tunnel("out"))
     out += _pre_rules(plan)
     established = _match({"ct": {"key": "state"}}, ["established", "related"], "in")
     out.append(_rule(fam, "forward", established, ACCEPT))
@@ -301,13 +297,18 @@ def _inet(plan: FirewallPlan) -> list[Json]:
     return out
 
 
+def _untracked_tunnel(chain: str) -> Json:
+    """The host's own tunnel packets need no connection state (br_netfilter
+    would otherwise track every encapsulated packet twice)."""
+    tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
+    return _rule("inet", chain, _match(_meta("l4proto"), 17), tunnel, {"notrack": None})
+
+
 def _pre_rules(plan: FirewallPlan) -> list[Json]:
     """The prerouting chain's rules: untracked tunnel packets, then each
     network bridge's conntrack zone."""
     fam = "inet"
-    tunnel = _match(_payload("udp", "dport"), VXLAN_PORT)
-    udp = _match(_meta("l4proto"), 17)
-    out = [_rule(fam, "pre", udp, tunnel, {"notrack": None})]
+    out = [_untracked_tunnel("pre")]
     if plan.zones:
         zones = [[bridge, zone] for bridge, zone in plan.zones]
         zone_map = {"map": {"key": _meta("iifname"), "data": {"set": zones}}}

@@ -86,21 +86,15 @@ class FirewallReconciler(Reconciler):
         desired = self.desired
         if self._trusted(desired):
             return
-        base: FirewallPlan | None = None
-        kernel: dict[str, frozenset[str]] | None = {}
         try:
             if desired.empty:
-                present = any(self.nft.has_table(f) for f in ("bridge", "inet"))
-            else:
-                present = True
-                base = None if self.rewrite else self._held(desired)
-                kernel = self._elements(base, desired) if base is not None else {}
+                if self.rewrite or not self.switch_known or self._present():
+                    self.leftover(KEY, self._remove)
+                return
+            base = None if self.rewrite else self._held(desired)
+            kernel = None if base is None else self._elements(base, desired)
         except DataplaneError as exc:
             self.fail(KEY, exc)
-            return
-        if desired.empty:
-            if present or self.rewrite or not self.switch_known:
-                self.leftover(KEY, self._remove)
             return
         if base is None or kernel is None:
             if self.attempt(KEY, lambda: self._replace(desired)):
@@ -109,6 +103,9 @@ class FirewallReconciler(Reconciler):
         if not self.switch_known and not self.attempt(KEY, self._switch_on, confirm=False):
             return
         self._change(base, desired, kernel)
+
+    def _present(self) -> bool:
+        return any(self.nft.has_table(f) for f in ("bridge", "inet"))
 
     def _held(self, desired: FirewallPlan) -> FirewallPlan | None:
         """Which plan the tables hold, by their fingerprint sets: the desired
