@@ -37,7 +37,9 @@ class AgentConfig:
     availability_zone: str = "nova"
     heartbeat_interval: float = 5.0
     debounce: float = 0.02
-    """Seconds to wait after a change for more changes before compiling."""
+    """While changes keep coming (the last pass ended less than this ago),
+    seconds to wait for more before compiling; after a quiet spell a change
+    is compiled at once."""
     state_dir: Path | None = None
     """Where the agent keeps what it remembers across restarts (None:
     ``kumo.agent.memory.STATE_DIR``)."""

@@ -2,8 +2,10 @@
 
 The watch thread keeps the cache current with list-then-watch and relists
 when its topic set changes (a network gained or lost its last local port)
-or the feed says its revision expired. The worker waits for a change,
-waits ``debounce`` more so bursts coalesce, compiles the whole view, runs
+or the feed says its revision expired. The worker waits for a change;
+after a quiet spell it starts at once (a single change is not delayed),
+while changes keep coming it waits ``debounce`` so a burst coalesces into
+one pass. It compiles the whole view, runs
 the dataplane and reports port status only where it changed. It also runs
 a full resync every ``resync_interval`` and retries failed passes after the
 dataplane's back-off. Network errors never stop the kernel: what is wired
@@ -222,6 +224,7 @@ class Agent:
 
     def _work_loop(self) -> None:
         last_resync = time.monotonic()
+        last_end = 0.0
         retry_at: float | None = None
         while not self.stop_event.is_set():
             timeout = self.config.resync_interval
@@ -233,7 +236,8 @@ class Agent:
             if not self.cache_ready.is_set():
                 self.dirty.clear()
                 continue
-            if woke and not self.urgent.is_set():
+            busy = time.monotonic() - last_end < self.config.debounce
+            if woke and busy and not self.urgent.is_set():
                 time.sleep(self.config.debounce)
             self.urgent.clear()
             self.dirty.clear()
@@ -254,6 +258,7 @@ class Agent:
                 self.stats["errors"] += 1
                 log.exception("dataplane pass failed")
                 retry_at = time.monotonic() + 1.0
+            last_end = time.monotonic()
 
     def _pass(self) -> Any:
         started = time.monotonic()

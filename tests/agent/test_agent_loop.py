@@ -68,7 +68,13 @@ def _wait(cond: Any, timeout: float = 10.0) -> float:
     return time.monotonic() - start
 
 
-def _agent(server: LiveServer, host: str, applier: RecordingApplier) -> Agent:
+def _agent(
+    server: LiveServer,
+    host: str,
+    applier: RecordingApplier,
+    debounce: float = 0.02,
+    heartbeat: float = 0.5,
+) -> Agent:
     config = AgentConfig(
         host=host,
         api_url=server.base,
@@ -79,8 +85,9 @@ def _agent(server: LiveServer, host: str, applier: RecordingApplier) -> Agent:
             project_name="admin",
         ),
         tunnel_ip="192.0.2.50",
-        heartbeat_interval=0.5,
+        heartbeat_interval=heartbeat,
         state_dir=Path(server.state_dir) / "agents",
+        debounce=debounce,
     )
     return Agent(config, applier)
 
@@ -174,3 +181,53 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
         assert third.stats["relists"] == 1
     finally:
         third.stop()
+
+
+def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: LiveServer) -> None:
+    """After a quiet spell a change is compiled without waiting out the
+    debounce; a change that comes right after a pass waits it out, and what
+    comes meanwhile lands in the same pass."""
+    api = httpx.Client(
+        base_url=f"{live_server.base}/networking/v2.0",
+        headers={"X-Auth-Token": live_server.token()},
+        timeout=30,
+    )
+    net = api.post("/networks", json={"network": {"name": "db"}}).json()["network"]
+    api.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}},
+    )
+    applier = RecordingApplier()
+    # (heartbeats change the agent's own object, which wakes it: none here)
+    agent = _agent(live_server, "hostD", applier, debounce=2.0, heartbeat=60)
+    agent.start()
+
+    def create() -> str:
+        body = {"port": {"network_id": net["id"], "binding:host_id": "hostD"}}
+        port_id: str = api.post("/ports", json=body).json()["port"]["id"]
+        return port_id
+
+    def plans_with(port_id: str) -> list[HostPlan]:
+        with applier.lock:
+            plans = [p for _, p in applier.plans]
+        return [p for p in plans if port_id in {w.port_id for w in p.wiring}]
+
+    try:
+        _wait(lambda: agent.synced.is_set())
+        # The host's first port on the network brings the network's topic
+        # in (a relist, then a second pass): done before measuring.
+        warm = create()
+        _wait(lambda: bool(plans_with(warm)), timeout=15)
+        time.sleep(2.2)  # quiet for longer than the debounce
+        single = create()
+        took = _wait(lambda: bool(plans_with(single)))
+        assert took < 1.5, f"a single change waited {took:.2f}s"
+        time.sleep(2.2)
+        first = create()
+        _wait(lambda: bool(plans_with(first)))
+        second, third = create(), create()  # right after that pass: coalesced
+        _wait(lambda: bool(plans_with(third)), timeout=15)
+        assert all(second in {w.port_id for w in p.wiring} for p in plans_with(third))
+        assert plans_with(second)[0] is plans_with(third)[0]
+    finally:
+        agent.stop()
