@@ -574,6 +574,12 @@ class PortFilter:
         compiler reuses a port's filter while the port is unchanged)."""
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
+    @cached_property
+    def rules_digest(self) -> str:
+        """A stable digest of the rules alone: ports with equal rules share
+        their rule chains in the kernel."""
+        return hashlib.sha256(repr(self.rules).encode()).hexdigest()[:12]
+
 
 @dataclass(frozen=True, order=True)
 class AddressSet:

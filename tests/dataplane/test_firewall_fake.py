@@ -66,15 +66,25 @@ def test_membership_change_is_an_element_update() -> None:
 def test_removed_rule_forgets_its_connections_and_changes_only_the_ports_chains() -> None:
     nft, dp = setup()
     dp.apply(compile_host("host-a", bodies([s.P2])))
+    (old,) = dp.plan.firewall.ports
     only_group = [{"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1}]
     dp.apply(compile_host("host-a", bodies([s.P2], only_group)))
     assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 1
-    flushed = {c["flush"]["chain"]["name"] for c in nft.transactions[-1] if "flush" in c}
-    (index,) = (p.index for p in dp.plan.firewall.ports)
-    assert flushed == {f"e{index}", f"i{index}"}
-    assert len(nft.chains[("inet", f"i{index}")]) == len(
-        render.port_chain(dp.plan.firewall.ports[0], "ingress")
+    (port,) = dp.plan.firewall.ports
+    assert port.rules_digest != old.rules_digest
+    # the port's dispatch moves to its new rules' chains; the old pair goes
+    deleted = {
+        c["delete"]["chain"]["name"] for c in nft.transactions[-1] if "chain" in c.get("delete", {})
+    }
+    assert deleted == {f"e_{old.rules_digest}", f"i_{old.rules_digest}"}
+    assert nft.maps[("inet", "ingress")][str(port.index)] == f"i_{port.rules_digest}"
+    assert nft.maps[("inet", "egress")][str(port.index << 16)] == f"e_{port.rules_digest}"
+    assert len(nft.chains[("inet", f"i_{port.rules_digest}")]) == len(
+        render.port_chain(port, "ingress")
     )
+    assert {c for c in nft.chains if c[0] == "inet" and c[1][:2] in ("e_", "i_")} == {
+        ("inet", f"e_{port.rules_digest}"), ("inet", f"i_{port.rules_digest}")
+    }  # fmt: skip
     (flt,) = nft.forgotten
     assert (flt.protocol, flt.dport, flt.dst, flt.zone) == (6, 22, "10.0.0.11", 101)
 
@@ -192,18 +202,20 @@ def test_a_port_joining_or_leaving_changes_only_its_own_chains_and_elements() ->
     assert {k: after[k] for k in before} == before  # nobody renumbered
     (new,) = set(after) - set(before)
     i = after[new]
-    assert set(nft.chains) - chains == {
-        ("bridge", f"s{i}"), ("bridge", f"o{i}"), ("inet", f"e{i}"), ("inet", f"i{i}")
-    }  # fmt: skip
-    assert nft.maps[("inet", "ingress")][str(i)] == f"i{i}"
+    assert set(nft.chains) - chains == {("bridge", f"s{i}")}  # its rules' chains are shared
+    digest = dp.plan.firewall.ports[0].rules_digest
+    assert nft.maps[("inet", "ingress")][str(i)] == f"i_{digest}"
     assert nft.maps[("bridge", "in_port")][dp.plan.firewall.ports[0].ifname].startswith("s")
+    joined = next(p for p in dp.plan.firewall.ports if p.port_id == new)
+    assert nft.maps[("bridge", "out_mark")][joined.ifname] == str(i)
     last = nft.transactions[-1]
     assert not any("table" in next(iter(c.values())) for c in last)
-    assert len(last) < 40  # its own chains, rules, dispatch and one set element
+    assert len(last) < 25  # its own chain, rules, dispatch and one set element
     # and leaving removes them again, with the dispatch elements
     assert dp.apply(compile_host("host-a", crowd(50))).ok
     assert set(nft.chains) == chains
     assert str(i) not in nft.maps[("inet", "ingress")]
+    assert joined.ifname not in nft.maps[("bridge", "out_mark")]
     assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 2
 
 
@@ -228,4 +240,27 @@ def test_after_a_failed_change_the_next_pass_starts_from_what_the_kernel_holds()
     result = dp.retry()
     assert result.ok and len(result.wired_ports) == 7
     assert dp.firewall.rewrites == 1
-    assert len([c for c in nft.chains if c[1].startswith("i")]) == 7
+    assert len([c for c in nft.chains if c[1].startswith("s")]) == 7
+    assert len(nft.maps[("inet", "ingress")]) == 7
+
+
+def test_ports_with_the_same_rules_share_one_pair_of_chains() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", crowd(30))).ok
+    rule_chains = {c for c in nft.chains if c[0] == "inet" and c[1][:2] in ("e_", "i_")}
+    assert len(rule_chains) == 2
+    # a rule added to the group: one new pair, every port re-pointed, the old pair gone
+    more = [
+        {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1},
+        {"id": "r2", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+         "port_range_min": 22, "port_range_max": 22},
+    ]  # fmt: skip
+    assert dp.apply(compile_host("host-a", crowd(30, more))).ok
+    assert dp.firewall.rewrites == 1
+    (digest,) = {p.rules_digest for p in dp.plan.firewall.ports}
+    now = {c for c in nft.chains if c[0] == "inet" and c[1][:2] in ("e_", "i_")}
+    assert now == {("inet", f"e_{digest}"), ("inet", f"i_{digest}")}
+    assert set(nft.maps[("inet", "ingress")].values()) == {f"i_{digest}"}
+    assert len(nft.maps[("inet", "ingress")]) == 30
+    added = [c for c in nft.transactions[-1] if "chain" in c.get("add", {})]
+    assert len(added) == 2

@@ -178,7 +178,8 @@ class FakeNft:
     announced: list[tuple[str, str]] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)
     maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    """(family, map name) → key → the chain its verdict jumps to."""
+    """(family, map name) → key → the chain its verdict jumps to (or, in a
+    data map, the value)."""
     chains: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """(family, chain name) → its rules, each as the JSON of its expressions."""
     bridge_netfilter: bool = True
@@ -341,7 +342,10 @@ class _Tables:
             entries = self.maps[key]
             for e in elems:
                 if verb == "add":
-                    entries[str(e[0])] = e[1]["jump"]["target"]
+                    value = e[1]["jump"]["target"] if isinstance(e[1], dict) else str(e[1])
+                    if entries.get(str(e[0]), value) != value:  # the same again is no error
+                        raise Rejected("nft", errno.EEXIST, f"element {e[0]} exists")
+                    entries[str(e[0])] = value
                 elif str(e) not in entries:
                     raise NotPresent("nft", errno.ENOENT, f"element {e}")
                 else:
