@@ -5,11 +5,12 @@ when its topic set changes (a network gained or lost its last local port)
 or the feed says its revision expired. The worker waits for a change;
 after a quiet spell it starts at once (a single change is not delayed),
 while changes keep coming it waits ``debounce`` so a burst coalesces into
-one pass. It compiles the whole view, runs
-the dataplane and reports port status only where it changed. It also runs
-a full resync every ``resync_interval`` and retries failed passes after the
-dataplane's back-off. Network errors never stop the kernel: what is wired
-stays wired while the agent retries.
+one pass. It compiles the whole view, runs the dataplane and reports port
+status only where it changed. It also runs a resync every
+``resync_interval`` (spread over passes, a slice of the host's namespaces
+each) and retries failed passes after the dataplane's back-off. Network
+errors never stop the kernel: what is wired stays wired while the agent
+retries.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class Applier(Protocol):
 
     def retry(self) -> Any: ...
 
-    def resync(self) -> None: ...
+    def resync(self, rolling: bool = False) -> None: ...
+
+    @property
+    def rolling(self) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -241,13 +245,16 @@ class Agent:
                 time.sleep(self.config.debounce)
             self.urgent.clear()
             self.dirty.clear()
-            resyncing = time.monotonic() - last_resync >= self.config.resync_interval
-            if resyncing:
-                self.applier.resync()
+            if time.monotonic() - last_resync >= self.config.resync_interval:
+                # Spread over passes: changes meanwhile wait for a slice, not the whole host.
+                self.applier.resync(rolling=True)
                 last_resync = time.monotonic()
+            rolling = self.applier.rolling
             try:
                 result = self._pass()
-                if resyncing:
+                if self.applier.rolling:
+                    self.dirty.set()  # the next slice, after the debounce
+                elif rolling:
                     self._settle_memory(len(getattr(result, "wired_ports", ())))
                 retry_at = (
                     time.monotonic() + float(result.retry_after)

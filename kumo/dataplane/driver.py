@@ -18,7 +18,10 @@ plan changed: each reconciler's changed objects where they are and where
 they were (by name or in dumps the kernel filters per device), the objects
 on links whose desired state changed, and namespaces new in the plan, so its
 cost follows the change, not the number of ports on the host (see
-``reconcilers.base``). A failed pass leaves its reconcilers dirty and
+``reconcilers.base``). ``resync(rolling=True)`` spreads that check over several passes instead:
+each reads the host namespace, or a slice of the other namespaces, whole
+(besides what its events changed), so a port created meanwhile waits for
+one slice, not for the whole host to be read back. A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
 now and then to catch changes made behind its back.
@@ -145,6 +148,11 @@ class Dataplane:
         self.plan = HostPlan(host=host)
         self._full = True
         """The next pass reads every namespace (first pass, after resync or a failure)."""
+        self._slices: list[frozenset[str]] | None = None
+        """A rolling resync's namespaces still to read, one slice per pass
+        ([] until its first pass works them out from the plan then)."""
+        self.rolling_slice = 100
+        """Namespaces per pass in a rolling resync (the host's own goes alone)."""
         self.failures = 0
         self.next_retry_at: float | None = None
 
@@ -207,18 +215,51 @@ class Dataplane:
         self.bridge_fdb.update_desired(fdb_master, plan.links)
         self.firewall.update_desired(plan.firewall)
         self.gate.update_desired(plan.gate)
-        return self._run(None if self._full else scope)
+        if self._full:
+            return self._run(None)
+        part = self._next_slice()
+        if part is None:
+            return self._run(scope)
+        for reconciler in self.reconcilers:
+            reconciler.dirty = True
+        return self._run(
+            Scope(fresh=scope.fresh | part, devices=scope.devices), host_slice=HOST_NS in part
+        )
 
     def retry(self) -> ApplyResult:
         """Run the dirty reconcilers again with the last plan (reading everything)."""
         return self._run(None)
 
-    def resync(self) -> None:
-        """Make the next pass read and check everything."""
+    def resync(self, rolling: bool = False) -> None:
+        """Make the next pass read and check everything; or, ``rolling``,
+        the next few passes, a slice each (``rolling`` stays True until the
+        last one has run)."""
+        self.firewall.request_rewrite()
+        if rolling and not self._full:
+            self._slices = []
+            return
         for reconciler in self.reconcilers:
             reconciler.dirty = True
-        self.firewall.request_rewrite()
         self._full = True
+
+    @property
+    def rolling(self) -> bool:
+        """A rolling resync has slices left to read."""
+        return self._slices is not None
+
+    def _next_slice(self) -> frozenset[str] | None:
+        if self._slices == []:
+            others = sorted(n.name for n in self.plan.netns if n.name != HOST_NS)
+            step = max(1, self.rolling_slice)
+            self._slices = [frozenset({HOST_NS})] + [
+                frozenset(others[i : i + step]) for i in range(0, len(others), step)
+            ]
+        if not self._slices:
+            return None
+        part = self._slices.pop(0)
+        if not self._slices:
+            self._slices = None
+        return part
 
     @property
     def retry_due(self) -> bool:
@@ -248,10 +289,14 @@ class Dataplane:
             names.metadata_port_name(nid) for nid in network_ids if nid
         )
 
-    def _run(self, scope: Scope | None) -> ApplyResult:
+    def _run(self, scope: Scope | None, *, host_slice: bool = False) -> ApplyResult:
+        """``host_slice``: a rolling resync's pass over the host namespace,
+        where the firewall and the gate (the host namespace's alone) check
+        everything as in a full pass."""
         started = self.clock()
+        whole = (self.netns, self.firewall, self.gate) if host_slice else (self.netns,)
         for r in self.reconcilers:
-            r.scope = None if r is self.netns else scope
+            r.scope = None if r in whole else scope
         self.port.begin_pass()
         before = self.port.changes
         first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
@@ -275,6 +320,8 @@ class Dataplane:
             spent[reconciler.name] += self.clock() - t0
         ok = ok and not any(r.dirty for r in self.reconcilers)
         self._full = not ok
+        if scope is None and ok:
+            self._slices = None  # a full pass checked everything a rolling resync would
         if ok:
             self.failures = 0
             self.next_retry_at = None

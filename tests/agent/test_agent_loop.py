@@ -47,8 +47,12 @@ class RecordingApplier:
     def retry(self) -> Result:
         return self.apply(self.plans[-1][1])
 
-    def resync(self) -> None:
+    def resync(self, rolling: bool = False) -> None:
         self.resyncs += 1
+
+    @property
+    def rolling(self) -> bool:
+        return False
 
     def close(self) -> None:
         pass

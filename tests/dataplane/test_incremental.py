@@ -182,3 +182,56 @@ def test_drift_is_left_to_the_next_full_pass_and_fixed_there() -> None:
     dp.resync()
     assert dp.apply(plan_for(_more(base))).ok
     assert fake.link(HOST_NS, tap).up
+
+
+def test_a_rolling_resync_reads_a_slice_per_pass_and_fixes_drift_in_its_slice() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    dp.rolling_slice = 1
+    base = s.TWO_NETWORKS_SAME_CIDR
+    assert dp.apply(plan_for(base)).ok
+    others = sorted(n.name for n in dp.plan.netns if n.name != HOST_NS)
+    assert len(others) >= 2
+    # Behind the agent's back: an instance loses its address, a host end goes down.
+    victim = names.instance_netns(HOST, s.P1)
+    lost = set(fake.namespaces[victim].addresses)
+    assert lost
+    fake.namespaces[victim].addresses.clear()
+    tap = names.tap_name(s.P1)
+    fake.namespaces[HOST_NS].links[tap].state = replace(
+        fake.namespaces[HOST_NS].links[tap].state, up=False
+    )
+    dp.resync(rolling=True)
+    assert dp.rolling
+    seen: list[set[str]] = []
+    passes = 0
+    plan = plan_for(base)
+    while dp.rolling:
+        fake.whole.clear()
+        assert dp.apply(plan).ok
+        seen.append({ns for kind, ns in fake.whole if kind == "links"})
+        passes += 1
+    # the host namespace alone, then one namespace per pass
+    assert passes == 1 + len(others)
+    assert seen[0] == {HOST_NS}
+    assert all(len(part - {HOST_NS}) <= 1 for part in seen[1:])
+    assert set().union(*seen) >= {HOST_NS, *others}
+    assert fake.link(HOST_NS, tap).up
+    assert set(fake.namespaces[victim].addresses) == lost
+    # and once done, passes are event passes again
+    fake.whole.clear()
+    assert dp.apply(plan).ok and not dp.rolling
+    assert fake.whole == []
+
+
+def test_a_port_added_during_a_rolling_resync_is_wired_in_the_next_pass() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    dp.rolling_slice = 1
+    base = s.TWO_NETWORKS_SAME_CIDR
+    assert dp.apply(plan_for(base)).ok
+    dp.resync(rolling=True)
+    assert dp.apply(plan_for(base)).ok and dp.rolling
+    result = dp.apply(plan_for(_more(base)))
+    assert result.ok and NEW in result.wired_ports
+    assert dp.rolling  # the rest of the slices still to come
