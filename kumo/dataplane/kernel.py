@@ -78,6 +78,10 @@ def _os_error(exc: NetlinkError) -> OSError:
     return OSError(code, f"{os.strerror(code)}: {exc}")
 
 
+_NO_LINK_LOCAL = {"attrs": [["AF_INET6", {"attrs": [["IFLA_INET6_ADDR_GEN_MODE", 1]]}]]}
+"""IN6_ADDR_GEN_MODE_NONE: the link gets no IPv6 link-local address."""
+
+
 def _link_state(ns: str, m: rtnl.LinkMsg, by_index: dict[int, str]) -> LinkState:
     vxlan = vlan_id = parent = None
     if m.kind == "vxlan" and m.vxlan_id is not None:
@@ -280,7 +284,13 @@ class KernelAdapter:
             spec["mtu"] = link.mtu
         if link.mac is not None:
             spec["address"] = link.mac
-        if link.up:
+        # kumo's veth ends in the host namespace are bridge ports and wires:
+        # the host takes no part in tenant segments, so they get no IPv6
+        # link-local address (no DAD, MLD or solicitations from the host
+        # into a tenant network, no address per port for the host to keep).
+        # The mode can only be set on an existing link: made down, set, then up.
+        bare = link.kind == "veth" and ns == HOST_NS
+        if link.up and not bare:
             spec["state"] = "up"
         if link.kind == "vxlan" and link.vxlan is not None:
             v = link.vxlan
@@ -323,6 +333,13 @@ class KernelAdapter:
             if fd is not None:
                 os.close(fd)
         self._indexes.get(ns, {}).pop(link.name, None)
+        if bare:
+            self._set(ns, link.name, IFLA_AF_SPEC=_NO_LINK_LOCAL)
+            if link.up:
+                self._set(ns, link.name, state="up")
+        if link.peer is not None and link.peer.netns == HOST_NS:
+            self._indexes.get(HOST_NS, {}).pop(link.peer.name, None)
+            self._set(HOST_NS, link.peer.name, IFLA_AF_SPEC=_NO_LINK_LOCAL)
         if link.peer is not None and peer is not None and peer.up:
             self._indexes.get(link.peer.netns, {}).pop(link.peer.name, None)
             self._set(link.peer.netns, link.peer.name, state="up")

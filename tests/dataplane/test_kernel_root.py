@@ -122,6 +122,16 @@ def test_two_hosts_two_networks_same_cidr(lab: RootLab) -> None:
         assert result.ok and result.changes == 0
         assert result.wired_ports == {p for p, (*_, h) in layout.items() if h == host}
 
+    # the host's ends of the pairs are bridge ports only: no IPv6 link-local
+    # address of the host's on a tenant segment
+    for ns in lab.hosts.values():
+        taps = sh("ip", "-n", ns, "-6", "-o", "addr", "show").stdout
+        assert not [line for line in taps.splitlines() if " kt" in line or " km" in line], taps
+        modes = sh("ip", "-n", ns, "-d", "-o", "link", "show").stdout
+        for line in modes.splitlines():
+            if line.split(": ")[1].startswith("kt"):
+                assert "addrgenmode none" in line, line
+
     # ping matrix: every instance to every other instance's address
     for src, (src_net, _, _, src_host) in layout.items():
         for dst, (dst_net, _, dst_ip, _) in layout.items():

@@ -220,7 +220,7 @@ FAULTS = [
     ("replace_fdb", errno.EBUSY),
     ("list_links", errno.EINTR),
     ("list_netns", errno.EIO),
-    ("list_fdb", errno.EBUSY),
+    ("list_fdb_on", errno.EBUSY),
 ]
 
 
