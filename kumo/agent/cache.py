@@ -28,6 +28,9 @@ class Cache:
         parse."""
         self._lock = threading.Lock()
         self.revision = 0
+        self.generation = 0
+        """Counts changes of substance (what ``apply`` reports, each
+        ``replace``): equal generations hold equal views."""
 
     def replace(self, revision: int, objects: list[dict[str, Any]]) -> None:
         fresh: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
@@ -41,6 +44,7 @@ class Cache:
             self._objects = fresh
             self._views = views
             self.revision = revision
+            self.generation += 1
 
     def apply(self, event: dict[str, Any]) -> bool:
         """Apply one watch event; whether the cache changed in more than
@@ -59,12 +63,14 @@ class Cache:
             if event.get("op") == "delete" or (kind == "port" and not self._relevant_port(body)):
                 if views is not None:
                     views.pop(key, None)
-                return table.pop(key, None) is not None
-            old = table.get(key)
-            table[key] = body
-            changed = old is None or _substance(old) != _substance(body)
-            if views is not None and (changed or key not in views):
-                views[key] = parse_one(kind, body)
+                changed = table.pop(key, None) is not None
+            else:
+                old = table.get(key)
+                table[key] = body
+                changed = old is None or _substance(old) != _substance(body)
+                if views is not None and (changed or key not in views):
+                    views[key] = parse_one(kind, body)
+            self.generation += changed
             return changed
 
     def _relevant_port(self, body: dict[str, Any]) -> bool:
@@ -156,14 +162,19 @@ class Cache:
         )
 
     def view(self) -> ClusterView:
+        return self.view_at()[1]
+
+    def view_at(self) -> tuple[int, ClusterView]:
+        """The view and the generation it was taken at."""
         with self._lock:
+            generation = self.generation
             parsed = {k: dict(v) for k, v in self._views.items()}
             agents = dict(self._objects["agent"])
         invalid = [f"{k}:{i}" for k, views in parsed.items() for i, v in views.items() if v is None]
         valid = {
             k: {i: v for i, v in views.items() if v is not None} for k, views in parsed.items()
         }
-        return ClusterView.assemble(
+        return generation, ClusterView.assemble(
             networks=valid["network"],
             subnets=valid["subnet"],
             ports=valid["port"],

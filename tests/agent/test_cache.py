@@ -48,3 +48,22 @@ def test_deleting_counts_only_when_something_was_held() -> None:
     gone = {**event(2), "op": "delete"}
     assert cache.apply(gone)
     assert not cache.apply({**event(3), "op": "delete"})
+
+
+def test_the_generation_moves_with_changes_of_substance_only() -> None:
+    cache = Cache("host-a")
+    g0, _ = cache.view_at()
+    cache.apply(event(1))
+    g1, _ = cache.view_at()
+    assert g1 > g0
+    cache.set_port_status(PORT, "ACTIVE")
+    cache.apply(event(2, status="ACTIVE", revision_number=2, updated_at="2026-11-26T10:00:01Z"))
+    assert cache.view_at()[0] == g1  # the echo: the same view, no new compile
+    cache.apply(event(3, mac_address="fa:16:3e:00:00:02"))
+    g3, _ = cache.view_at()
+    assert g3 > g1
+    cache.apply({"kind": "port", "op": "delete", "revision": 4, "object": {"id": PORT}})
+    g4, _ = cache.view_at()
+    assert g4 > g3 and PORT not in cache.local_ports()
+    cache.replace(5, [])
+    assert cache.view_at()[0] > g4
