@@ -267,11 +267,15 @@ class KernelPort:
         """In a dry run: one line per recorded operation."""
         self._cache: dict[str, dict[str, tuple[object, ...]]] = {}
         """netns → what ("links", "addresses"...) → the last read."""
+        self._stale: dict[str, set[str]] = {}
+        """netns → links written since its whole links read (read again,
+        one by one, when the read is next asked for)."""
 
     # -- reads ---------------------------------------------------------------
     def begin_pass(self) -> None:
         """Forget cached reads; call once before each reconciliation pass."""
         self._cache.clear()
+        self._stale.clear()
 
     def list_netns(self) -> frozenset[str]:
         return self._call("list_netns", self.raw.list_netns)
@@ -324,21 +328,43 @@ class KernelPort:
         def on_exists() -> None:
             self.set_link(link.netns, link.name, LinkChange(link.mtu, link.mac, link.up))
 
-        self._add("add_link", link.netns, lambda: self.raw.add_link(link, peer), on_exists)
-        if peer is not None:
+        made = {link.name} | (
+            {peer.name} if peer is not None and peer.netns == link.netns else set()
+        )
+        self._add(
+            "add_link",
+            link.netns,
+            lambda: self.raw.add_link(link, peer),
+            on_exists,
+            frozenset(made),
+        )
+        if peer is not None and peer.netns != link.netns:
             self._invalidate(peer.netns)
 
     def set_link(self, netns: str, name: str, change: LinkChange) -> None:
-        self._mutate("set_link", netns, lambda: self.raw.set_link(netns, name, change))
+        self._mutate(
+            "set_link", netns, lambda: self.raw.set_link(netns, name, change), frozenset({name})
+        )
 
     def set_master(self, netns: str, name: str, master: str | None) -> None:
-        self._mutate("set_master", netns, lambda: self.raw.set_master(netns, name, master))
+        on = None if master is None else frozenset({name, master})
+        self._mutate("set_master", netns, lambda: self.raw.set_master(netns, name, master), on)
 
     def set_learning(self, netns: str, name: str, learning: bool) -> None:
-        self._mutate("set_learning", netns, lambda: self.raw.set_learning(netns, name, learning))
+        self._mutate(
+            "set_learning",
+            netns,
+            lambda: self.raw.set_learning(netns, name, learning),
+            frozenset({name}),
+        )
 
     def set_isolated(self, netns: str, name: str, isolated: bool) -> None:
-        self._mutate("set_isolated", netns, lambda: self.raw.set_isolated(netns, name, isolated))
+        self._mutate(
+            "set_isolated",
+            netns,
+            lambda: self.raw.set_isolated(netns, name, isolated),
+            frozenset({name}),
+        )
 
     def del_link(self, netns: str, name: str) -> None:
         self._delete("del_link", netns, lambda: self.raw.del_link(netns, name))
@@ -391,9 +417,22 @@ class KernelPort:
 
     def _read(self, what: str, netns: str, fn: Callable[[str], tuple[T, ...]]) -> tuple[T, ...]:
         reads = self._cache.setdefault(netns, {})
+        self._refresh(netns, reads)
         if what not in reads:
             reads[what] = self._call(f"list_{what}", lambda: fn(netns))
         return reads[what]  # type: ignore[return-value]
+
+    def _refresh(self, netns: str, reads: dict[str, tuple[object, ...]]) -> None:
+        """Bring a whole links read up to date with the links written since:
+        those are read again by name, not the whole namespace (a host with
+        1,000 ports has 1,000 links to read)."""
+        stale = self._stale.pop(netns, None)
+        whole = reads.get("links")
+        if not stale or whole is None:
+            return
+        fresh = self._call("list_links_on", lambda: self.raw.links_named(netns, frozenset(stale)))
+        kept = tuple(x for x in whole if _device_of(x) not in stale)
+        reads["links"] = kept + tuple(fresh)
 
     def _read_on(
         self,
@@ -405,6 +444,7 @@ class KernelPort:
         """A read narrowed to ``devices``; answered from a whole-namespace
         read of this pass when there is one."""
         reads = self._cache.setdefault(netns, {})
+        self._refresh(netns, reads)
         whole = reads.get(what)
         if whole is not None:
             return tuple(x for x in whole if _device_of(x) in devices)  # type: ignore[misc]
@@ -419,26 +459,46 @@ class KernelPort:
         except OSError as exc:
             raise domain_error(op, exc) from exc
 
-    def _invalidate(self, netns: str) -> None:
-        self._cache.pop(netns, None)
+    def _invalidate(self, netns: str, devices: frozenset[str] | None = None) -> None:
+        """Forget the reads a write in ``netns`` may have changed: all of
+        them, or, for a write on ``devices`` only, all but the whole links
+        read, where just those links are marked to be read again."""
+        reads = self._cache.get(netns)
+        links = None if reads is None or devices is None else reads.get("links")
+        if links is None:
+            self._cache.pop(netns, None)
+            self._stale.pop(netns, None)
+            return
+        self._cache[netns] = {"links": links}
+        self._stale.setdefault(netns, set()).update(devices or ())
 
-    def _record(self, op: str, netns: str, fn: Callable[[], None]) -> bool:
-        """Count the operation; False in a dry run (nothing is sent)."""
+    def _record(
+        self, op: str, netns: str, fn: Callable[[], None], devices: frozenset[str] | None = None
+    ) -> bool:
+        """Count the operation; False in a dry run (nothing is sent).
+        ``devices``: the only links the operation changes (None: unknown)."""
         self.ops[op] += 1
-        self._invalidate(netns)
+        self._invalidate(netns, devices)
         if self.dry_run:
             self.log.append(f"{op} {netns or 'host'}")
             return False
         return True
 
-    def _mutate(self, op: str, netns: str, fn: Callable[[], None]) -> None:
-        if self._record(op, netns, fn):
+    def _mutate(
+        self, op: str, netns: str, fn: Callable[[], None], devices: frozenset[str] | None = None
+    ) -> None:
+        if self._record(op, netns, fn, devices):
             self._call(op, fn)
 
     def _add(
-        self, op: str, netns: str, fn: Callable[[], None], on_exists: Callable[[], None] | None
+        self,
+        op: str,
+        netns: str,
+        fn: Callable[[], None],
+        on_exists: Callable[[], None] | None,
+        devices: frozenset[str] | None = None,
     ) -> None:
-        if not self._record(op, netns, fn):
+        if not self._record(op, netns, fn, devices):
             return
         try:
             fn()

@@ -85,8 +85,18 @@ def test_reads_are_cached_until_a_change_in_that_namespace() -> None:
     port.list_links(HOST_NS)
     port.list_links(HOST_NS)
     assert fake.calls["list_links"] == 1
+    # a write on known links: only those are read again, by name
     port.add_link(BRIDGE)
-    assert BRIDGE.name in {link.name for link in port.list_links(HOST_NS)}
+    tap = Link(HOST_NS, "kx00000000001", "vxlan", mtu=1450)
+    fake.add_link(tap, None)
+    port.set_master(HOST_NS, tap.name, BRIDGE.name)
+    links = {link.name: link for link in port.list_links(HOST_NS)}
+    assert BRIDGE.name in links and links[tap.name].master == BRIDGE.name
+    assert fake.calls["list_links"] == 1 and fake.calls["list_links_named"] == 1
+    # a write that may touch any link (a deletion) forgets the whole read
+    port.del_link(HOST_NS, BRIDGE.name)
+    links = {link.name: link for link in port.list_links(HOST_NS)}
+    assert BRIDGE.name not in links and links[tap.name].master is None
     assert fake.calls["list_links"] == 2
     port.begin_pass()
     port.list_links(HOST_NS)
