@@ -354,29 +354,55 @@ def is_instance_port(port: PortView) -> bool:
 
 
 def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey]) -> None:
-    subnets = {s.id: s for s in net.subnets}
-    for port in net.local_ports():
-        if not is_instance_port(port) or not port.mac:
-            continue
-        _plumb(net, port, subnets, out, shared)
-
-
-def _plumb(
-    net: _NetworkOnHost,
-    port: PortView,
-    subnets: dict[str, SubnetView],
-    out: _Builder,
-    shared: frozenset[ObjectKey],
-) -> None:
-    used = tuple(sub for f in port.fixed_ips if (sub := subnets.get(f.subnet_id)) is not None)
-    objects = _port_objects(net.host, net.bridge, net.network, port, used, shared)
-    out.netns.add(objects.netns)
+    ports = tuple(p for p in net.local_ports() if is_instance_port(p) and p.mac)
+    objects = _network_instances(net.host, net.network, net.subnets, ports, shared)
+    out.netns |= objects.netns
     out.links |= objects.links
     out.guests |= objects.guests
     out.addresses |= objects.addresses
     out.routes |= objects.routes
-    out.instances.add(objects.instance)
-    out.wiring.add(objects.wiring)
+    out.instances |= objects.instances
+    out.wiring |= objects.wiring
+
+
+@dataclass(frozen=True)
+class _InstanceObjects:
+    """What a network's instance ports on one host put in the plan."""
+
+    netns: frozenset[Netns]
+    links: frozenset[Link]
+    guests: frozenset[Guest]
+    addresses: frozenset[Address]
+    routes: frozenset[Route]
+    instances: frozenset[InstancePlumbing]
+    wiring: frozenset[PortWiring]
+
+
+@lru_cache(maxsize=1 << 10)
+def _network_instances(
+    host: str,
+    network: NetworkView,
+    subnets: tuple[SubnetView, ...],
+    ports: tuple[PortView, ...],
+    shared: frozenset[ObjectKey],
+) -> _InstanceObjects:
+    """Memoized per network: a change on one network leaves the others'
+    (hundreds of ports each) as they were."""
+    by_id = {s.id: s for s in subnets}
+    bridge = names.bridge_name(network.id)
+    parts = []
+    for port in ports:
+        used = tuple(sub for f in port.fixed_ips if (sub := by_id.get(f.subnet_id)) is not None)
+        parts.append(_port_objects(host, bridge, network, port, used, shared))
+    return _InstanceObjects(
+        netns=frozenset(p.netns for p in parts),
+        links=frozenset().union(*(p.links for p in parts)),
+        guests=frozenset().union(*(p.guests for p in parts)),
+        addresses=frozenset().union(*(p.addresses for p in parts)),
+        routes=frozenset().union(*(p.routes for p in parts)),
+        instances=frozenset(p.instance for p in parts),
+        wiring=frozenset(p.wiring for p in parts),
+    )
 
 
 @dataclass(frozen=True)

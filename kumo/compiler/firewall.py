@@ -80,8 +80,12 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
         for group_id in port.security_groups:
             if group_id not in group_rules:
                 group = view.security_groups.get(group_id)
-                compiled = (_rule(r, view, sets) for r in (group.rules if group else ()))
-                group_rules[group_id] = frozenset(r for r in compiled if r is not None)
+                group_rules[group_id] = _group_rules(group.rules if group else ())
+                for rule in group_rules[group_id]:
+                    name = rule.remote[1:] if rule.remote and rule.remote.startswith("@") else None
+                    if name is not None and name not in sets:
+                        remote_group, family = _set_group(name)
+                        sets[name] = AddressSet(name, family, _members(view, remote_group, family))
         if len(port.security_groups) == 1:
             rules = group_rules[port.security_groups[0]]
         else:
@@ -111,6 +115,7 @@ def _port_filter(
     )
 
 
+@lru_cache(maxsize=1 << 16)
 def home_index(port_id: str) -> int:
     """The index a port asks for: a hash of its id in 1..MAX_FILTERED_PORTS."""
     digest = hashlib.blake2b(port_id.encode(), digest_size=4).digest()
@@ -169,15 +174,22 @@ def set_name(group_id: str, family: int) -> str:
     return f"g{family}_{group_id}"
 
 
-def _rule(rule: RuleView, view: ClusterView, sets: dict[str, AddressSet]) -> FirewallRule | None:
+def _set_group(name: str) -> tuple[str, int]:
+    """(group id, family) of a set named by ``set_name``."""
+    return name[3:], int(name[1])
+
+
+@lru_cache(maxsize=1 << 12)
+def _group_rules(rules: tuple[RuleView, ...]) -> frozenset[FirewallRule]:
+    """A group's rules, compiled (memoized: every port of the group then
+    shares the one frozenset, and the per-port memo compares it by identity)."""
+    return frozenset(r for r in map(_rule, rules) if r is not None)
+
+
+def _rule(rule: RuleView) -> FirewallRule | None:
     remote: str | None = None
     if rule.remote_group_id is not None:
-        name = set_name(rule.remote_group_id, rule.ethertype)
-        if name not in sets:
-            sets[name] = AddressSet(
-                name, rule.ethertype, _members(view, rule.remote_group_id, rule.ethertype)
-            )
-        remote = "@" + name
+        remote = "@" + set_name(rule.remote_group_id, rule.ethertype)
     elif rule.remote_ip_prefix is not None:
         try:
             net = ipnet.ip_network(rule.remote_ip_prefix)
@@ -217,9 +229,26 @@ def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
     return _set_elements(frozenset(raws), family)
 
 
+@lru_cache(maxsize=1 << 16)
+def _element(raw: str) -> tuple[int, str, bool] | None:
+    """(family, element, whether it is a single address) of one member
+    address, or None when it does not parse."""
+    try:
+        net = ipnet.ip_network(raw)
+    except ValueError:
+        return None
+    single = net.prefixlen == net.max_prefixlen
+    return net.version, str(net.network_address) if single else str(net), single
+
+
 @lru_cache(maxsize=256)
 def _set_elements(raws: frozenset[str], family: int) -> frozenset[str]:
     """A remote group's addresses of one family as interval-set elements."""
+    found = [e for raw in raws if (e := _element(raw)) is not None and e[0] == family]
+    if all(single for _, _, single in found):
+        # Single addresses only (the usual case): nothing can overlap, and a
+        # member joining costs one lookup per address, not a re-sort.
+        return frozenset(element for _, element, _ in found)
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for raw in raws:
         try:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kumo.compiler import ipnet, names
-from kumo.compiler.model import ClusterView, NetworkView, PortView
+from kumo.compiler.model import ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
     Address,
@@ -65,11 +66,11 @@ def metadata_mac(host: str, network_id: str) -> str:
     return "fa:18:" + ":".join(f"{b:02x}" for b in digest[:4])
 
 
-def _ipv4_clients(port: PortView, view: ClusterView) -> list[MetadataClient]:
+def _ipv4_clients(port: PortView, v4: frozenset[str]) -> list[MetadataClient]:
+    """The port's IPv4 addresses on the subnets ``v4`` (its network's IPv4 subnets)."""
     out: list[MetadataClient] = []
     for fixed in port.fixed_ips:
-        subnet = view.subnets.get(fixed.subnet_id)
-        if subnet is None or subnet.ip_version != 4 or ":" in fixed.ip_address:
+        if fixed.subnet_id not in v4 or ":" in fixed.ip_address:
             continue
         out.append(MetadataClient(fixed.ip_address, port.id, port.device_id, port.device_owner))
     return out
@@ -79,45 +80,74 @@ def compile_metadata(
     host: str, view: ClusterView, is_instance: Callable[[PortView], bool]
 ) -> MetadataObjects:
     out = MetadataObjects()
-    clients: dict[str, list[MetadataClient]] = {}
+    local: dict[str, list[PortView]] = {}
     for port in view.ports.values():
-        if port.host != host or not port.mac or not is_instance(port):
-            continue
-        network = view.networks.get(port.network_id)
+        if port.host == host and port.mac and is_instance(port):
+            local.setdefault(port.network_id, []).append(port)
+    for network_id in sorted(local):
+        network = view.networks.get(network_id)
         if network is None or not serves_metadata(network):
             continue
-        found = _ipv4_clients(port, view)
-        if found:
-            clients.setdefault(network.id, []).extend(found)
-    for network_id in sorted(clients):
-        network = view.networks[network_id]
-        ns = names.metadata_netns(host, network_id)
-        out.netns.add(Netns(ns))
-        out.links |= {
-            Link(ns, "lo", "device", up=True),
-            Link(
-                HOST_NS,
-                names.metadata_port_name(network_id),
-                "veth",
-                mtu=network.mtu,
-                up=True,
-                master=names.bridge_name(network_id),
-                isolated=True if network.network_type in ("flat", "vlan") else None,
-                peer=VethPeer(ns, METADATA_IFNAME),
-            ),
-            Link(
-                ns,
-                METADATA_IFNAME,
-                "veth",
-                mtu=network.mtu,
-                mac=metadata_mac(host, network_id),
-                up=True,
-            ),
-        }
-        out.addresses.add(Address(ns, METADATA_IFNAME, METADATA_ROUTE))
-        for subnet in view.subnets_of(network_id):
-            if subnet.ip_version == 4:
-                cidr = str(ipnet.ip_network(subnet.cidr))
-                out.routes.add(Route(ns, cidr, None, METADATA_IFNAME))
-        out.endpoints.add(MetadataEndpoint(ns, network_id, tuple(sorted(clients[network_id]))))
+        v4 = tuple(s for s in view.subnets_of(network_id) if s.ip_version == 4)
+        part = _network_metadata(host, network, v4, tuple(local[network_id]))
+        if part is not None:
+            out.netns.add(part.netns)
+            out.links |= part.links
+            out.addresses.add(part.address)
+            out.routes |= part.routes
+            out.endpoints.add(part.endpoint)
     return out
+
+
+@dataclass(frozen=True)
+class _NetworkMetadata:
+    netns: Netns
+    links: frozenset[Link]
+    address: Address
+    routes: frozenset[Route]
+    endpoint: MetadataEndpoint
+
+
+@lru_cache(maxsize=1 << 10)
+def _network_metadata(
+    host: str, network: NetworkView, v4: tuple[SubnetView, ...], ports: tuple[PortView, ...]
+) -> _NetworkMetadata | None:
+    """One network's metadata namespace, its legs and the clients it
+    answers (memoized per network: a change elsewhere leaves it be)."""
+    ids = frozenset(s.id for s in v4)
+    clients = [c for port in ports for c in _ipv4_clients(port, ids)]
+    if not clients:
+        return None
+    network_id = network.id
+    ns = names.metadata_netns(host, network_id)
+    return _NetworkMetadata(
+        netns=Netns(ns),
+        links=frozenset(
+            {
+                Link(ns, "lo", "device", up=True),
+                Link(
+                    HOST_NS,
+                    names.metadata_port_name(network_id),
+                    "veth",
+                    mtu=network.mtu,
+                    up=True,
+                    master=names.bridge_name(network_id),
+                    isolated=True if network.network_type in ("flat", "vlan") else None,
+                    peer=VethPeer(ns, METADATA_IFNAME),
+                ),
+                Link(
+                    ns,
+                    METADATA_IFNAME,
+                    "veth",
+                    mtu=network.mtu,
+                    mac=metadata_mac(host, network_id),
+                    up=True,
+                ),
+            }
+        ),
+        address=Address(ns, METADATA_IFNAME, METADATA_ROUTE),
+        routes=frozenset(
+            Route(ns, str(ipnet.ip_network(s.cidr)), None, METADATA_IFNAME) for s in v4
+        ),
+        endpoint=MetadataEndpoint(ns, network_id, tuple(sorted(clients))),
+    )
