@@ -78,6 +78,7 @@ def _series(
     api: httpx.Client, net: str, pinger_ns: str, count: int
 ) -> tuple[list[float], list[float]]:
     active, pinged = [], []
+    slowest: list[tuple[float, str]] = []
     internal = str(api.base_url).rstrip("/").replace("/networking/v2.0", "/internal/v1")
     for _ in range(count):
         revision = api.get(f"{internal}/list", params={"topics": "agents"}).json()["revision"]
@@ -94,6 +95,10 @@ def _series(
         t2 = time.monotonic()
         active.append(t1 - t0)
         pinged.append(t2 - t0)
+        stamp = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - t0)
+        slowest = sorted([*slowest, (t1 - t0, f"{stamp:%H:%M:%S.%f}"[:-3])], reverse=True)[:3]
+    # When the tail happened, to set beside the agents' logs (slow passes).
+    print("  slowest create->ACTIVE:", ", ".join(f"{v * 1000:.0f} ms at {at}" for v, at in slowest))
     return active, pinged
 
 
