@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # iperf3 between two lab instances on different hosts (VXLAN through the
 # kumo data plane) against a raw veth pair, in the same run, as a ratio.
-#   bash bench/dataplane.sh [SECONDS]
+#   bash bench/dataplane.sh [SECONDS] [ROUNDS]
 # Needs root. Builds its own lab (prefix kbd-) and removes everything after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+rounds=${2:-3}
 state=$(mktemp -d /tmp/kumo-bench-dp.XXXXXX)
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 K=".venv/bin/kumo"
@@ -44,18 +45,34 @@ PY
 }
 SRC=$(ns_of src); DST=$(ns_of dst)
 ip netns exec "$SRC" ping -c 3 -W 1 10.77.0.20 >/dev/null
-raw=$(rate kbdraw-a kbdraw-b 10.78.0.2)
-vx=$(rate "$SRC" "$DST" 10.77.0.20)
-# then a pair with port security (the default group): the hosts now filter
-# (bridged traffic goes through conntrack)
+# Interleaved rounds: each path is set beside the raw pair measured just
+# before and after it, so the machine's own swings (+-40% between minutes
+# here) cancel within a round; the median of the rounds is reported.
+echo "# bench/dataplane.sh $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) vCPU, kernel $(uname -r), ${secs}s per run, ${rounds} rounds"
+measure() {  # measure LABEL NS_CLIENT NS_SERVER SERVER_IP -> "raw,path,raw ..." per round
+  local out=""
+  for r in $(seq "$rounds"); do
+    local a b p
+    a=$(rate kbdraw-a kbdraw-b 10.78.0.2); p=$(rate "$2" "$3" "$4"); b=$(rate kbdraw-a kbdraw-b 10.78.0.2)
+    echo "round $r: raw veth $a / $b Gbit/s, $1 $p Gbit/s" >&2
+    out="$out $a,$p,$b"
+  done
+  echo "$out"
+}
+plain=$(measure "two hosts, VXLAN" "$SRC" "$DST" 10.77.0.20)
+# Then a pair with port security (the default group). Once a host filters a
+# port, all bridged traffic there goes through conntrack (the
+# bridge-netfilter switch is per namespace): the plain pair is measured first.
 $K lab instance create fsrc --network bench --host kbd-host1 --ip 10.77.0.11 --state-dir "$state" >/dev/null
 $K lab instance create fdst --network bench --host kbd-host2 --ip 10.77.0.21 --state-dir "$state" >/dev/null
 FSRC=$(ns_of fsrc); FDST=$(ns_of fdst)
 ip netns exec "$FSRC" ping -c 3 -W 1 10.77.0.21 >/dev/null
-fvx=$(rate "$FSRC" "$FDST" 10.77.0.21)
-raw2=$(rate kbdraw-a kbdraw-b 10.78.0.2)
-echo "# bench/dataplane.sh $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) vCPU, kernel $(uname -r), ${secs}s per run"
-echo "raw veth pair          ${raw} Gbit/s (again after: ${raw2})"
-echo "two hosts, VXLAN       ${vx} Gbit/s (ports without port security)"
-echo "same, security groups  ${fvx} Gbit/s (default group, stateful filter)"
-.venv/bin/python -c "r=($raw+$raw2)/2; print(f'ratio VXLAN/raw        {$vx/r:.2f}'); print(f'ratio filtered/raw     {$fvx/r:.2f}')"
+filtered=$(measure "same, security groups" "$FSRC" "$FDST" 10.77.0.21)
+.venv/bin/python - "$plain" "$filtered" <<'PY'
+import statistics, sys
+for label, rounds in zip(("VXLAN/raw", "filtered/raw"), sys.argv[1:]):
+    rows = [tuple(map(float, r.split(","))) for r in rounds.split()]
+    ratios = [p / ((a + b) / 2) for a, p, b in rows]
+    listed = ", ".join(f"{x:.2f}" for x in ratios)
+    print(f"ratio {label:13s} median {statistics.median(ratios):.2f} (rounds: {listed})")
+PY
