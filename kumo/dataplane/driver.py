@@ -18,10 +18,13 @@ plan changed: each reconciler's changed objects where they are and where
 they were (by name or in dumps the kernel filters per device), the objects
 on links whose desired state changed, and namespaces new in the plan, so its
 cost follows the change, not the number of ports on the host (see
-``reconcilers.base``). ``resync(rolling=True)`` spreads that check over several passes instead:
-each reads the host namespace, or a slice of the other namespaces, whole
-(besides what its events changed), so a port created meanwhile waits for
-one slice, not for the whole host to be read back. A failed pass leaves its reconcilers dirty and
+``reconcilers.base``). ``resync(rolling=True)`` spreads that check over several passes instead,
+each besides what its events changed: the host namespace's own devices
+(by name: with 1,000 ports the namespace holds 1,000 instance ends), then
+slices of the other namespaces, read whole with the host ends of their
+pairs, so a port created meanwhile waits for one slice, not for the whole
+host to be read back. At most every ``sweep_interval`` the host namespace
+is read whole instead, which also finds links kumo did not make there. A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
 now and then to catch changes made behind its back.
@@ -148,11 +151,16 @@ class Dataplane:
         self.plan = HostPlan(host=host)
         self._full = True
         """The next pass reads every namespace (first pass, after resync or a failure)."""
-        self._slices: list[frozenset[str]] | None = None
-        """A rolling resync's namespaces still to read, one slice per pass
-        ([] until its first pass works them out from the plan then)."""
+        self._slices: list[tuple[Scope, bool]] | None = None
+        """A rolling resync's slices still to read, one per pass ([] until
+        its first pass works them out from the plan then), each with whether
+        it is the host namespace's."""
         self.rolling_slice = 100
         """Namespaces per pass in a rolling resync (the host's own goes alone)."""
+        self.sweep_interval = 600.0
+        """A rolling resync reads the host namespace whole at most this often."""
+        self.swept_at = clock()
+        """When the host namespace was last read whole (the first pass does)."""
         self.failures = 0
         self.next_retry_at: float | None = None
 
@@ -222,9 +230,9 @@ class Dataplane:
             return self._run(scope)
         for reconciler in self.reconcilers:
             reconciler.dirty = True
-        return self._run(
-            Scope(fresh=scope.fresh | part, devices=scope.devices), host_slice=HOST_NS in part
-        )
+        extra, host = part
+        merged = Scope(fresh=scope.fresh | extra.fresh, devices=scope.devices, named=extra.named)
+        return self._run(merged, host_slice=host)
 
     def retry(self) -> ApplyResult:
         """Run the dirty reconcilers again with the last plan (reading everything)."""
@@ -247,19 +255,39 @@ class Dataplane:
         """A rolling resync has slices left to read."""
         return self._slices is not None
 
-    def _next_slice(self) -> frozenset[str] | None:
+    def _next_slice(self) -> tuple[Scope, bool] | None:
         if self._slices == []:
-            others = sorted(n.name for n in self.plan.netns if n.name != HOST_NS)
-            step = max(1, self.rolling_slice)
-            self._slices = [frozenset({HOST_NS})] + [
-                frozenset(others[i : i + step]) for i in range(0, len(others), step)
-            ]
+            self._slices = self._plan_slices()
         if not self._slices:
             return None
         part = self._slices.pop(0)
         if not self._slices:
             self._slices = None
         return part
+
+    def _plan_slices(self) -> list[tuple[Scope, bool]]:
+        """A rolling resync's passes: the host namespace (by its devices
+        other than instance ends, or whole when a sweep is due), then the
+        other namespaces, ``rolling_slice`` at a time, each with the host
+        ends of its instances' pairs."""
+        host_links = {x.name for x in self.plan.links if x.netns == HOST_NS}
+        ends = {
+            names.tap_name(pid) for n in self.plan.netns if (pid := names.instance_port_id(n.name))
+        }
+        if self.clock() - self.swept_at >= self.sweep_interval:
+            self.swept_at = self.clock()
+            first = Scope(fresh=frozenset({HOST_NS}))
+        else:
+            first = Scope(named=frozenset((HOST_NS, d) for d in host_links - ends))
+        others = sorted(n.name for n in self.plan.netns if n.name != HOST_NS)
+        step = max(1, self.rolling_slice)
+        slices = [(first, True)]
+        for i in range(0, len(others), step):
+            part = frozenset(others[i : i + step])
+            taps = {names.tap_name(pid) for ns in part if (pid := names.instance_port_id(ns))}
+            named = frozenset((HOST_NS, t) for t in taps & host_links)
+            slices.append((Scope(fresh=part, named=named), False))
+        return slices
 
     @property
     def retry_due(self) -> bool:

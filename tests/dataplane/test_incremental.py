@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kumo.compiler import names
-from kumo.compiler.plan import HOST_NS
+from kumo.compiler.plan import HOST_NS, Link
 from kumo.dataplane.driver import Dataplane
 from kumo.dataplane.fake import FakeKernel
 from tests.compiler import states as s
@@ -211,17 +211,38 @@ def test_a_rolling_resync_reads_a_slice_per_pass_and_fixes_drift_in_its_slice() 
         assert dp.apply(plan).ok
         seen.append({ns for kind, ns in fake.whole if kind == "links"})
         passes += 1
-    # the host namespace alone, then one namespace per pass
+    # the host namespace's own devices (by name: it is never dumped whole),
+    # then one namespace per pass, with the host end of its pair
     assert passes == 1 + len(others)
-    assert seen[0] == {HOST_NS}
-    assert all(len(part - {HOST_NS}) <= 1 for part in seen[1:])
-    assert set().union(*seen) >= {HOST_NS, *others}
+    assert all(HOST_NS not in part for part in seen)
+    assert all(len(part) <= 1 for part in seen[1:])
+    assert set().union(*seen) == set(others)
     assert fake.link(HOST_NS, tap).up
     assert set(fake.namespaces[victim].addresses) == lost
     # and once done, passes are event passes again
     fake.whole.clear()
     assert dp.apply(plan).ok and not dp.rolling
     assert fake.whole == []
+
+
+def test_a_sweep_reads_the_host_namespace_whole_and_removes_strays() -> None:
+    fake = NsJournal()
+    dp = Dataplane(fake, HOST)
+    base = s.TWO_NETWORKS_SAME_CIDR
+    plan = plan_for(base)
+    assert dp.apply(plan).ok
+    stray = Link(HOST_NS, names.bridge_name("0badc0de-0000-4000-8000-000000000000"), "bridge")
+    fake.add_link(stray, None)  # a kumo-named link nobody wants
+    dp.resync(rolling=True)
+    while dp.rolling:
+        assert dp.apply(plan).ok
+    assert stray.name in fake.namespaces[HOST_NS].links  # not looked for by name
+    dp.swept_at -= dp.sweep_interval
+    dp.resync(rolling=True)
+    fake.whole.clear()
+    assert dp.apply(plan).ok
+    assert ("links", HOST_NS) in fake.whole
+    assert stray.name not in fake.namespaces[HOST_NS].links
 
 
 def test_a_port_added_during_a_rolling_resync_is_wired_in_the_next_pass() -> None:

@@ -44,6 +44,9 @@ class Scope:
     """Namespaces new in the plan: read whole."""
     devices: frozenset[tuple[str, str]] = frozenset()
     """(netns, name) of links whose desired state changed."""
+    named: frozenset[tuple[str, str]] = frozenset()
+    """(netns, name) of links read back with everything on them, by every
+    reconciler (a resync's slice of a namespace too large to read whole)."""
 
 
 def touched(objects: Iterable[object]) -> set[tuple[str, str]]:
@@ -118,6 +121,8 @@ class Reconciler(ABC):
         for ns, dev in scope.devices:
             if self.uses_device(ns, dev):
                 narrow.setdefault(ns, set()).add(dev)
+        for ns, dev in scope.named:
+            narrow.setdefault(ns, set()).add(dev)
         self._whole = frozenset(whole)
         self._narrow = {ns: frozenset(devs) for ns, devs in narrow.items() if ns not in whole}
 
