@@ -155,7 +155,7 @@ class Dataplane:
         """A rolling resync's slices still to read, one per pass ([] until
         its first pass works them out from the plan then), each with whether
         it is the host namespace's."""
-        self.rolling_slice = 100
+        self.rolling_slice = 25
         """Namespaces per pass in a rolling resync (the host's own goes alone)."""
         self.sweep_interval = 600.0
         """A rolling resync reads the host namespace whole at most this often."""

@@ -241,6 +241,10 @@ _ERRNO_TO_ERROR: dict[int, type[DataplaneError]] = {
 _GONE = (E.ENOENT, E.ENODEV, E.ESRCH, E.EADDRNOTAVAIL)
 
 
+_LINKS_ON = "links on "
+"""Key prefix of a links read narrowed to devices (comma-separated after it)."""
+
+
 def _device_of(obj: object) -> str:
     name = getattr(obj, "ifname", None)
     return str(name if name is not None else getattr(obj, "name", ""))
@@ -461,16 +465,23 @@ class KernelPort:
 
     def _invalidate(self, netns: str, devices: frozenset[str] | None = None) -> None:
         """Forget the reads a write in ``netns`` may have changed: all of
-        them, or, for a write on ``devices`` only, all but the whole links
-        read, where just those links are marked to be read again."""
+        them, or, for a write on ``devices`` only, all but the links reads:
+        the whole one, where just those links are marked to be read again,
+        and those narrowed to other devices."""
         reads = self._cache.get(netns)
-        links = None if reads is None or devices is None else reads.get("links")
-        if links is None:
+        if reads is None or devices is None:
             self._cache.pop(netns, None)
             self._stale.pop(netns, None)
             return
-        self._cache[netns] = {"links": links}
-        self._stale.setdefault(netns, set()).update(devices or ())
+        kept = {
+            what: found
+            for what, found in reads.items()
+            if what.startswith(_LINKS_ON) and devices.isdisjoint(what[len(_LINKS_ON) :].split(","))
+        }
+        if "links" in reads:
+            kept["links"] = reads["links"]
+            self._stale.setdefault(netns, set()).update(devices)
+        self._cache[netns] = kept
 
     def _record(
         self, op: str, netns: str, fn: Callable[[], None], devices: frozenset[str] | None = None

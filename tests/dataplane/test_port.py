@@ -93,14 +93,27 @@ def test_reads_are_cached_until_a_change_in_that_namespace() -> None:
     links = {link.name: link for link in port.list_links(HOST_NS)}
     assert BRIDGE.name in links and links[tap.name].master == BRIDGE.name
     assert fake.calls["list_links"] == 1 and fake.calls["list_links_named"] == 1
+    # reads narrowed to other devices survive a write; those of the device go
+    port.links_named(HOST_NS, frozenset({BRIDGE.name}))
+    before = fake.calls["list_links_named"]
+    port.begin_pass()
+    port.links_named(HOST_NS, frozenset({BRIDGE.name}))
+    port.links_named(HOST_NS, frozenset({tap.name}))
+    port.set_learning(HOST_NS, tap.name, False)
+    port.links_named(HOST_NS, frozenset({BRIDGE.name}))
+    assert fake.calls["list_links_named"] == before + 2
+    port.links_named(HOST_NS, frozenset({tap.name}))
+    assert fake.calls["list_links_named"] == before + 3
+    port.list_links(HOST_NS)
+    assert fake.calls["list_links"] == 2
     # a write that may touch any link (a deletion) forgets the whole read
     port.del_link(HOST_NS, BRIDGE.name)
     links = {link.name: link for link in port.list_links(HOST_NS)}
     assert BRIDGE.name not in links and links[tap.name].master is None
-    assert fake.calls["list_links"] == 2
+    assert fake.calls["list_links"] == 3
     port.begin_pass()
     port.list_links(HOST_NS)
-    assert fake.calls["list_links"] == 3
+    assert fake.calls["list_links"] == 4
 
 
 def test_dry_run_records_without_applying() -> None:
