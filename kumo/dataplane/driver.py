@@ -18,12 +18,12 @@ plan changed: each reconciler's changed objects where they are and where
 they were (by name or in dumps the kernel filters per device), the objects
 on links whose desired state changed, and namespaces new in the plan, so its
 cost follows the change, not the number of ports on the host (see
-``reconcilers.base``). ``resync(rolling=True)`` spreads that check over several passes instead,
-each besides what its events changed: the host namespace's own devices
-(by name: with 1,000 ports the namespace holds 1,000 instance ends), then
-slices of the other namespaces, read whole with the host ends of their
-pairs, so a port created meanwhile waits for one slice, not for the whole
-host to be read back. At most every ``sweep_interval`` the host namespace
+``reconcilers.base``). ``resync(rolling=True)`` spreads that check over the passes that have no
+change to make: the host namespace's own devices (by name: with 1,000
+ports the namespace holds 1,000 instance ends), then slices of the other
+namespaces, read whole with the host ends of their pairs. A port created
+meanwhile waits for at most the slice under way, not for the whole host to
+be read back. At most every ``sweep_interval`` the host namespace
 is read whole instead, which also finds links kumo did not make there. A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
@@ -225,7 +225,10 @@ class Dataplane:
         self.gate.update_desired(plan.gate)
         if self._full:
             return self._run(None)
-        part = self._next_slice()
+        # A pass with changes to make leaves a rolling resync's slices for
+        # the passes after it: the change is not held up by a slice's reads.
+        changing = any(r.dirty for r in self.reconcilers)
+        part = None if changing else self._next_slice()
         if part is None:
             return self._run(scope)
         for reconciler in self.reconcilers:
