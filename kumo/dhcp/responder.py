@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import select
 import socket
 import struct
 import threading
 import time
 from collections.abc import Iterable
 
+from kumo import pollwait
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 from kumo.dataplane import netns
 from kumo.dhcp import codec, dhcp6, ra, server
@@ -109,7 +109,7 @@ class Responder:
     def run(self) -> None:
         while not self._stop.is_set():
             self._advertise()
-            ready, _, _ = select.select([self.sock], [], [], 0.2)
+            ready = pollwait.readable([self.sock], 0.2)
             if not ready:
                 continue
             while True:

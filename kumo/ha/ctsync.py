@@ -48,7 +48,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import select
 import socket
 import struct
 import threading
@@ -56,6 +55,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from kumo import pollwait
 from kumo.dataplane import netns as ns
 from kumo.ha.ctentry import (
     ASSURED,
@@ -305,7 +305,7 @@ class Watcher:
             if time.monotonic() >= next_resync:
                 next_resync = self._full_sync()
             wait = min(0.2, max(0.0, next_resync - time.monotonic()))
-            ready, _, _ = select.select([self._events], [], [], wait)
+            ready = pollwait.readable([self._events], wait)
             if not ready:
                 continue
             upserts: dict[Key, Entry] = {}

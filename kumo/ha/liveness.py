@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import json
 import logging
-import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from kumo import pollwait
 from kumo.dataplane import netns
 
 log = logging.getLogger("kumo.ha")
@@ -244,8 +244,8 @@ class Liveness:
         while not self._stop.is_set():
             wait = max(0.0, next_beat - self.clock())
             try:
-                readable, _, _ = select.select([self._sock], [], [], wait)
-            except (OSError, ValueError):
+                readable = pollwait.readable([self._sock], wait)
+            except OSError:
                 return
             if readable:
                 self._receive()

@@ -15,12 +15,12 @@ not a standby for are ignored.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kumo import pollwait
 from kumo.compiler import names
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.model import ClusterView
@@ -159,7 +159,7 @@ class StateSync:
         assert sock is not None
         while not self._stop.is_set():
             try:
-                readable, _, _ = select.select([sock], [], [], 0.2)
+                readable = pollwait.readable([sock], 0.2)
                 if not readable:
                     continue
                 data, addr = sock.recvfrom(65536)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import socket
 import threading
 import time
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
+from kumo import pollwait
 from kumo.compiler.metadata import METADATA_IP
 from kumo.compiler.model import ClusterView
 from kumo.compiler.plan import MetadataEndpoint
@@ -135,8 +135,9 @@ class MetadataServer:
             with self._lock:
                 socks = {lst.sock.fileno(): (ns, lst.sock) for ns, lst in self._listeners.items()}
             try:
-                ready, _, _ = select.select([self._wake_r, *socks], [], [], 0.5)
-            except (OSError, ValueError):
+                ready = pollwait.readable([self._wake_r, *socks], 0.5)
+            except OSError:
+                self._stop.wait(0.1)  # never a busy loop
                 continue
             for fd in ready:
                 if fd == self._wake_r:
