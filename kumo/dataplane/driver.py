@@ -18,13 +18,14 @@ plan changed: each reconciler's changed objects where they are and where
 they were (by name or in dumps the kernel filters per device), the objects
 on links whose desired state changed, and namespaces new in the plan, so its
 cost follows the change, not the number of ports on the host (see
-``reconcilers.base``). ``resync(rolling=True)`` spreads that check over the passes that have no
-change to make: the host namespace's own devices (by name: with 1,000
-ports the namespace holds 1,000 instance ends), then slices of the other
-namespaces, read whole with the host ends of their pairs. A port created
-meanwhile waits for at most the slice under way, not for the whole host to
-be read back. At most every ``sweep_interval`` the host namespace
-is read whole instead, which also finds links kumo did not make there. A failed pass leaves its reconcilers dirty and
+``reconcilers.base``). ``resync(rolling=True)`` spreads that check over
+the passes that have no change to make: the host namespace's own devices
+(by name: with 1,000 ports the namespace holds 1,000 instance ends), then
+slices of the other namespaces, read whole with the host ends of their
+pairs. A port created meanwhile waits for at most the slice under way,
+not for the whole host to be read back. At most every ``sweep_interval``
+the host namespace is read whole instead, which also finds links kumo did
+not make there. A failed pass leaves its reconcilers dirty and
 ``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
 backoff from ``DataplaneSettings``). The agent should also call ``resync()``
 now and then to catch changes made behind its back.
