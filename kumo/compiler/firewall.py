@@ -80,12 +80,12 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
         for group_id in port.security_groups:
             if group_id not in group_rules:
                 group = view.security_groups.get(group_id)
-                group_rules[group_id] = _group_rules(group.rules if group else ())
-                for rule in group_rules[group_id]:
-                    name = rule.remote[1:] if rule.remote and rule.remote.startswith("@") else None
-                    if name is not None and name not in sets:
-                        remote_group, family = _set_group(name)
-                        sets[name] = AddressSet(name, family, _members(view, remote_group, family))
+                views = group.rules if group else ()
+                group_rules[group_id] = _group_rules(views)
+                for rule in views:
+                    remote, family = rule.remote_group_id, rule.ethertype
+                    if remote is not None and (name := set_name(remote, family)) not in sets:
+                        sets[name] = AddressSet(name, family, _members(view, remote, family))
         if len(port.security_groups) == 1:
             rules = group_rules[port.security_groups[0]]
         else:
@@ -172,11 +172,6 @@ def link_local(mac: str) -> str:
 
 def set_name(group_id: str, family: int) -> str:
     return f"g{family}_{group_id}"
-
-
-def _set_group(name: str) -> tuple[str, int]:
-    """(group id, family) of a set named by ``set_name``."""
-    return name[3:], int(name[1])
 
 
 @lru_cache(maxsize=1 << 12)

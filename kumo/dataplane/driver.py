@@ -275,22 +275,20 @@ class Dataplane:
         other namespaces, ``rolling_slice`` at a time, each with the host
         ends of its instances' pairs."""
         host_links = {x.name for x in self.plan.links if x.netns == HOST_NS}
-        ends = {
-            names.tap_name(pid) for n in self.plan.netns if (pid := names.instance_port_id(n.name))
-        }
+        others = sorted(n.name for n in self.plan.netns if n.name != HOST_NS)
+        tap_of = {ns: names.tap_name(pid) for ns in others if (pid := names.instance_port_id(ns))}
         if self.clock() - self.swept_at >= self.sweep_interval:
             self.swept_at = self.clock()
             first = Scope(fresh=frozenset({HOST_NS}))
         else:
-            first = Scope(named=frozenset((HOST_NS, d) for d in host_links - ends))
-        others = sorted(n.name for n in self.plan.netns if n.name != HOST_NS)
+            own = host_links - set(tap_of.values())
+            first = Scope(named=frozenset((HOST_NS, d) for d in own))
         step = max(1, self.rolling_slice)
         slices = [(first, True)]
         for i in range(0, len(others), step):
             part = frozenset(others[i : i + step])
-            taps = {names.tap_name(pid) for ns in part if (pid := names.instance_port_id(ns))}
-            named = frozenset((HOST_NS, t) for t in taps & host_links)
-            slices.append((Scope(fresh=part, named=named), False))
+            taps = {tap_of[ns] for ns in part if ns in tap_of} & host_links
+            slices.append((Scope(fresh=part, named=frozenset((HOST_NS, t) for t in taps)), False))
         return slices
 
     @property

@@ -241,8 +241,8 @@ _ERRNO_TO_ERROR: dict[int, type[DataplaneError]] = {
 _GONE = (E.ENOENT, E.ENODEV, E.ESRCH, E.EADDRNOTAVAIL)
 
 
-_LINKS_ON = "links on "
-"""Key prefix of a links read narrowed to devices (comma-separated after it)."""
+_ON = " on "
+"""Joins a read's kind and its devices in the key of a narrowed read."""
 
 
 def _device_of(obj: object) -> str:
@@ -452,7 +452,7 @@ class KernelPort:
         whole = reads.get(what)
         if whole is not None:
             return tuple(x for x in whole if _device_of(x) in devices)  # type: ignore[misc]
-        key = f"{what} on " + ",".join(sorted(devices))
+        key = what + _ON + ",".join(sorted(devices))
         if key not in reads:
             reads[key] = self._call(f"{what}_on", lambda: fn(netns, devices))
         return reads[key]  # type: ignore[return-value]
@@ -473,11 +473,11 @@ class KernelPort:
             self._cache.pop(netns, None)
             self._stale.pop(netns, None)
             return
-        kept = {
-            what: found
-            for what, found in reads.items()
-            if what.startswith(_LINKS_ON) and devices.isdisjoint(what[len(_LINKS_ON) :].split(","))
-        }
+        kept = {}
+        for what, found in reads.items():
+            kind, _, on = what.partition(_ON)
+            if kind == "links" and on and devices.isdisjoint(on.split(",")):
+                kept[what] = found
         if "links" in reads:
             kept["links"] = reads["links"]
             self._stale.setdefault(netns, set()).update(devices)

@@ -96,17 +96,23 @@ def _agent(
     return Agent(config, applier)
 
 
-def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: LiveServer) -> None:
+def _network(server: LiveServer, name: str, cidr: str) -> tuple[httpx.Client, dict[str, Any]]:
+    """A Neutron client, and a network with one IPv4 subnet."""
     api = httpx.Client(
-        base_url=f"{live_server.base}/networking/v2.0",
-        headers={"X-Auth-Token": live_server.token()},
+        base_url=f"{server.base}/networking/v2.0",
+        headers={"X-Auth-Token": server.token()},
         timeout=30,
     )
-    net = api.post("/networks", json={"network": {"name": "ag"}}).json()["network"]
+    net: dict[str, Any] = api.post("/networks", json={"network": {"name": name}}).json()["network"]
     api.post(
         "/subnets",
-        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.3.0.0/24"}},
+        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": cidr}},
     )
+    return api, net
+
+
+def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: LiveServer) -> None:
+    api, net = _network(live_server, "ag", "10.3.0.0/24")
     applier = RecordingApplier()
     agent = _agent(live_server, "hostA", applier)
     agent.start()
@@ -191,16 +197,7 @@ def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: Live
     """After a quiet spell a change is compiled without waiting out the
     debounce; a change that comes right after a pass waits it out, and what
     comes meanwhile lands in the same pass."""
-    api = httpx.Client(
-        base_url=f"{live_server.base}/networking/v2.0",
-        headers={"X-Auth-Token": live_server.token()},
-        timeout=30,
-    )
-    net = api.post("/networks", json={"network": {"name": "db"}}).json()["network"]
-    api.post(
-        "/subnets",
-        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}},
-    )
+    api, net = _network(live_server, "db", "10.4.0.0/24")
     applier = RecordingApplier()
     # (heartbeats change the agent's own object, which wakes it: none here)
     agent = _agent(live_server, "hostD", applier, debounce=2.0, heartbeat=60)
