@@ -107,6 +107,8 @@ class _NetworkOnHost:
     view: ClusterView
     underlay_device: str | None
     vlan_devices: bool
+    filtered: bool
+    """Some local port of the network has port security."""
 
     @property
     def bridge(self) -> str:
@@ -151,6 +153,8 @@ def compile_host(
         {p.network_id for p in view.ports.values() if p.host == host and p.network_id}
         | routers.networks
     )
+    firewall = compile_firewall(host, view, local_networks)
+    filtered_networks = {view.ports[f.port_id].network_id for f in firewall.ports}
     for network_id in local_networks:
         network = view.networks.get(network_id)
         if network is None:
@@ -164,6 +168,7 @@ def compile_host(
             view=view,
             underlay_device=underlay,
             vlan_devices=vlan_devices,
+            filtered=network_id in filtered_networks,
         )
         shared: set[ObjectKey] = set()
         for stage in STAGES:
@@ -183,7 +188,6 @@ def compile_host(
     out.links |= metadata.links
     out.addresses |= metadata.addresses
     out.routes |= metadata.routes
-    firewall = compile_firewall(host, view, local_networks)
     if firewall.ports:
         filtered = {f.port_id for f in firewall.ports}
         out.wiring = {_filtered(w) if w.port_id in filtered else w for w in out.wiring}
@@ -216,7 +220,9 @@ def compile_host(
 def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
     network = net.network
     up = network.admin_state_up
-    bridge = Link(HOST_NS, net.bridge, "bridge", mtu=network.mtu, up=up)
+    # Only the bridges of networks with filtered ports hand their frames to
+    # the inet hooks (conntrack, security groups): the others are spared.
+    bridge = Link(HOST_NS, net.bridge, "bridge", mtu=network.mtu, up=up, netfilter=net.filtered)
     out.links.add(bridge)
     needs: set[ObjectKey] = {bridge.key}
     uplink: Link | None = None

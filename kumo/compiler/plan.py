@@ -80,6 +80,11 @@ class Link:
     """Bridge-port isolation: isolated ports exchange frames with
     non-isolated ports only, never with each other; None leaves the kernel
     default (off)."""
+    netfilter: bool | None = None
+    """On a bridge: whether the IPv4/IPv6 frames it forwards pass the
+    namespace's inet hooks (conntrack and security groups). Off for networks
+    without filtered ports on the host, which then pay nothing for them.
+    None leaves the kernel's setting."""
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
@@ -505,6 +510,8 @@ def _describe_link(link: Link) -> str:
         parts.append("learning " + ("on" if link.learning else "off"))
     if link.isolated is not None:
         parts.append("isolated " + ("on" if link.isolated else "off"))
+    if link.netfilter:
+        parts.append("netfilter")
     if link.vxlan is not None:
         v = link.vxlan
         parts.append(

@@ -199,6 +199,7 @@ class FakeKernel:
             link.mtu or 1500,
             link.mac or _random_mac(),
             link.up,
+            netfilter=bool(link.netfilter) if link.kind == "bridge" else None,
             vxlan=link.vxlan,
             vlan_id=link.vlan_id,
             parent=parent,
@@ -230,6 +231,10 @@ class FakeKernel:
             state = replace(state, up=change.up)
             if not change.up:
                 self._drop_routes(netns, lambda r: r.ifname == name)
+        if change.netfilter is not None:
+            if state.kind != "bridge":
+                raise _err(E.EOPNOTSUPP, f"{name} is not a bridge")
+            state = replace(state, netfilter=change.netfilter)
         dev.state = state
 
     def set_master(self, netns: str, name: str, master: str | None) -> None:

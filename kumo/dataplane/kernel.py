@@ -82,6 +82,11 @@ _NO_LINK_LOCAL = {"attrs": [["AF_INET6", {"attrs": [["IFLA_INET6_ADDR_GEN_MODE",
 """IN6_ADDR_GEN_MODE_NONE: the link gets no IPv6 link-local address."""
 
 
+def _bridge_netfilter(on: bool) -> dict[str, int]:
+    """A bridge's own bridge-netfilter switches, IPv4 and IPv6 together."""
+    return {"br_nf_call_iptables": int(on), "br_nf_call_ip6tables": int(on)}
+
+
 def _link_state(ns: str, m: rtnl.LinkMsg, by_index: dict[int, str]) -> LinkState:
     vxlan = vlan_id = parent = None
     if m.kind == "vxlan" and m.vxlan_id is not None:
@@ -106,6 +111,7 @@ def _link_state(ns: str, m: rtnl.LinkMsg, by_index: dict[int, str]) -> LinkState
         master=by_index.get(m.master) if m.master else None,
         learning=m.learning if m.master else None,
         isolated=bool(m.isolated) if m.master else None,
+        netfilter=m.bridge_netfilter,
         vxlan=vxlan,
         vlan_id=vlan_id,
         parent=parent,
@@ -307,6 +313,8 @@ class KernelAdapter:
                 spec["vxlan_link"] = self._index(ns, v.underlay)
         elif link.kind == "vlan":
             spec.update(vlan_id=link.vlan_id, link=self._index(ns, link.parent or ""))
+        elif link.kind == "bridge" and link.netfilter is not None:
+            spec.update(_bridge_netfilter(link.netfilter))
         fd = None
         try:
             if link.kind == "veth":
@@ -356,6 +364,8 @@ class KernelAdapter:
             attrs["address"] = change.mac
         if change.up is not None:
             attrs["state"] = "up" if change.up else "down"
+        if change.netfilter is not None:
+            attrs.update(kind="bridge", **_bridge_netfilter(change.netfilter))
         if attrs:
             self._set(ns, name, **attrs)
 

@@ -56,6 +56,9 @@ class LinkState:
     """Bridge-port learning; None when the link is not a bridge port."""
     isolated: bool | None = None
     """Bridge-port isolation; None when the link is not a bridge port."""
+    netfilter: bool | None = None
+    """A bridge's own bridge-netfilter switch (IPv4 and IPv6 both on);
+    None for other links."""
     vxlan: VxlanSpec | None = None
     vlan_id: int | None = None
     parent: str | None = None
@@ -81,9 +84,11 @@ class LinkChange:
     mtu: int | None = None
     mac: str | None = None
     up: bool | None = None
+    netfilter: bool | None = None
+    """A bridge's bridge-netfilter switch."""
 
     def __bool__(self) -> bool:
-        return self.mtu is not None or self.mac is not None or self.up is not None
+        return any(x is not None for x in (self.mtu, self.mac, self.up, self.netfilter))
 
 
 class RawKernel(Protocol):

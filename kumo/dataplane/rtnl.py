@@ -54,6 +54,8 @@ IFLA_VXLAN_PROXY = 11
 IFLA_VXLAN_PORT = 15
 IFLA_VXLAN_LOCAL6 = 17
 IFLA_VLAN_ID = 1
+IFLA_BR_NF_CALL_IPTABLES = 36
+IFLA_BR_NF_CALL_IP6TABLES = 37
 IFLA_BRPORT_LEARNING = 8
 IFLA_BRPORT_ISOLATED = 33
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -217,6 +219,8 @@ class LinkMsg:
     vlan_id: int | None = None
     learning: bool | None = None
     isolated: bool | None = None
+    bridge_netfilter: bool | None = None
+    """On a bridge: its bridge-netfilter switches for IPv4 and IPv6 both on."""
 
 
 def _link(buf: bytes, offset: int) -> LinkMsg:
@@ -225,7 +229,7 @@ def _link(buf: bytes, offset: int) -> LinkMsg:
     kind = ""
     vxlan: dict[int, bytes] = {}
     vlan: dict[int, bytes] = {}
-    learning = isolated = None
+    learning = isolated = bridge_netfilter = None
     info = a.get(IFLA_LINKINFO)
     if info:
         i = _attrs(info, 0, len(info))
@@ -235,6 +239,11 @@ def _link(buf: bytes, offset: int) -> LinkMsg:
             vxlan = _attrs(data, 0, len(data))
         elif data and kind == "vlan":
             vlan = _attrs(data, 0, len(data))
+        elif data and kind == "bridge":
+            br = _attrs(data, 0, len(data))
+            bridge_netfilter = bool(_u8(br.get(IFLA_BR_NF_CALL_IPTABLES))) and bool(
+                _u8(br.get(IFLA_BR_NF_CALL_IP6TABLES))
+            )
         port = i.get(IFLA_INFO_SLAVE_DATA)
         if port and _text(i.get(IFLA_INFO_SLAVE_KIND)) == "bridge":
             brport = _attrs(port, 0, len(port))
@@ -261,6 +270,7 @@ def _link(buf: bytes, offset: int) -> LinkMsg:
         vlan_id=_U16.unpack(vlan[IFLA_VLAN_ID][:2])[0] if IFLA_VLAN_ID in vlan else None,
         learning=learning,
         isolated=isolated,
+        bridge_netfilter=bridge_netfilter,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compiler import ClusterView, HostPlan, compile_host
+from kumo.compiler import ClusterView, HostPlan, compile_host, names
+from kumo.compiler.plan import HOST_NS
 from kumo.dataplane.driver import Dataplane
 from kumo.dataplane.fake import FakeKernel
 from kumo.dataplane.nftables import render
@@ -15,7 +16,9 @@ from tests.compiler import states as s
 G1 = "91000000-0000-4000-8000-000000000001"
 
 
-def bodies(members: list[str], rules: list[dict[str, Any]] | None = None) -> ClusterView:
+def bodies(
+    members: list[str], rules: list[dict[str, Any]] | None = None, *, secure: bool = True
+) -> ClusterView:
     rules = rules if rules is not None else [
         {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1},
         {"id": "r2", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
@@ -23,7 +26,7 @@ def bodies(members: list[str], rules: list[dict[str, Any]] | None = None) -> Clu
     ]  # fmt: skip
     ports = [
         s.port(pid, s.NET1, f"fa:16:3e:00:00:0{i}", "host-a" if i == 1 else "host-b",
-               [("s1", f"10.0.0.1{i}")], port_security_enabled=True,
+               [("s1", f"10.0.0.1{i}")], port_security_enabled=secure,
                security_groups=[G1] if pid in members or i == 1 else [])
         for i, pid in enumerate([s.P1, s.P2, s.P3], start=1)
     ]  # fmt: skip
@@ -36,6 +39,23 @@ def bodies(members: list[str], rules: list[dict[str, Any]] | None = None) -> Clu
     )
 
 
+def bridge_netfilter(dp: Dataplane) -> bool | None:
+    """The bridge-netfilter switch of NET1's bridge on host-a."""
+    links = {x.name: x for x in dp.port.raw.list_links(HOST_NS)}
+    return links[names.bridge_name(s.NET1)].netfilter
+
+
+def test_only_bridges_of_networks_with_filtered_ports_reach_conntrack() -> None:
+    nft, dp = setup()
+    unfiltered = bodies([s.P2], secure=False)
+    assert dp.apply(compile_host("host-a", unfiltered)).ok
+    assert bridge_netfilter(dp) is False
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    assert bridge_netfilter(dp) is True
+    assert dp.apply(compile_host("host-a", unfiltered)).ok
+    assert bridge_netfilter(dp) is False and nft.tables == set()
+
+
 def setup() -> tuple[FakeNft, Dataplane]:
     nft = FakeNft()
     return nft, Dataplane(FakeKernel(), "host-a", nft=nft)
@@ -45,7 +65,9 @@ def test_first_pass_writes_both_tables_and_wires_the_port() -> None:
     nft, dp = setup()
     result = dp.apply(compile_host("host-a", bodies([s.P2])))
     assert result.ok and result.wired_ports == {s.P1}
-    assert nft.tables == {"bridge", "inet"} and nft.bridge_netfilter
+    assert nft.tables == {"bridge", "inet"}
+    # conntrack sees the filtered network's bridge only, not the whole namespace
+    assert not nft.bridge_netfilter and bridge_netfilter(dp) is True
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.12"}
     assert dp.firewall.rewrites == 1
 
@@ -163,10 +185,10 @@ def test_an_event_pass_that_fails_on_drift_is_repaired_by_the_next_full_pass() -
 def test_a_restarted_agent_keeps_matching_tables_and_sets_the_switch() -> None:
     nft, dp = setup()
     assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
-    nft.bridge_netfilter = False
+    nft.bridge_netfilter = True  # as a new namespace starts
     restarted = Dataplane(dp.port.raw, "host-a", nft=nft)
     result = restarted.apply(compile_host("host-a", bodies([s.P3])))
-    assert result.ok and nft.bridge_netfilter
+    assert result.ok and not nft.bridge_netfilter
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
     assert len(nft.transactions) == 2  # the first pass's rewrite, then elements only
 

@@ -30,6 +30,9 @@ pytestmark = [
 WEB = "5eb00000-0000-4000-8000-00000000000a"
 OTHER = "07e00000-0000-4000-8000-00000000000b"
 P6 = "a6000000-0000-4000-8000-000000000006"
+NET3 = "3c000000-0000-4000-8000-000000000003"
+P7 = "a7000000-0000-4000-8000-000000000007"
+P8 = "a8000000-0000-4000-8000-000000000008"
 
 
 def rule(rid: str, direction: str, **extra: Any) -> dict[str, Any]:
@@ -87,10 +90,11 @@ class Cluster:
 
     def view(self) -> ClusterView:
         return ClusterView.from_bodies(
-            [s.network(s.NET1, seg=101), s.network(s.NET2, seg=102)],
+            [s.network(s.NET1, seg=101), s.network(s.NET2, seg=102), s.network(NET3, seg=103)],
             [
                 s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1"),
                 s.subnet("s2", s.NET2, "10.0.0.0/24", "10.0.0.1"),
+                s.subnet("s3", NET3, "10.3.0.0/24", "10.3.0.1"),
             ],
             self.ports.values(),
             self.lab.agent_bodies(),
@@ -308,3 +312,43 @@ def test_connections_survive_unrelated_changes_and_end_with_their_rule(cluster: 
         assert talk.say("three") != "three"
     finally:
         talk.close()
+
+
+def _tracked(ns: str, src: str) -> int:
+    """Conntrack entries in namespace ``ns`` from ``src`` (any zone)."""
+    out = sh("ip", "netns", "exec", ns, "conntrack", "-L", "-s", src, check=False).stdout
+    return sum(1 for line in out.splitlines() if src in line)
+
+
+def _bridge_switch(ns: str, bridge: str) -> str:
+    out = sh("ip", "-n", ns, "-d", "link", "show", bridge).stdout
+    return "on" if "nf_call_iptables 1" in out else "off"
+
+
+def test_networks_without_filtered_ports_bypass_conntrack(cluster: Cluster) -> None:
+    """A host filtering one network hands only that network's bridge to
+    conntrack: a network of unfiltered ports on the same host is switched
+    by the bridge alone, and its traffic leaves no connection state."""
+    c = cluster
+    unsecured = {"port_security_enabled": False}
+    c.ports[P7] = s.port(P7, NET3, "fa:16:3e:00:00:07", c.a, [("s3", "10.3.0.17")], **unsecured)
+    c.ports[P8] = s.port(P8, NET3, "fa:16:3e:00:00:08", c.b, [("s3", "10.3.0.18")], **unsecured)
+    c.apply()
+    host_a = c.lab.hosts[c.a]
+    assert _bridge_switch(host_a, n.bridge_name(s.NET1)) == "on"
+    assert _bridge_switch(host_a, n.bridge_name(NET3)) == "off"
+    read = {x.name: x.netfilter for x in c.planes[c.a].port.raw.list_links(host_a)}
+    assert (read[n.bridge_name(s.NET1)], read[n.bridge_name(NET3)]) == (True, False)
+    sysctl = ("sysctl", "-n", "net.bridge.bridge-nf-call-iptables")
+    assert sh("ip", "netns", "exec", host_a, *sysctl).stdout.strip() == "0"
+    assert c.ping(P7, "10.3.0.18")
+    assert _tracked(host_a, "10.3.0.17") == 0
+    # the filtered network's traffic on the same host is tracked
+    assert c.ping(s.P1, "10.0.0.12")
+    assert _tracked(host_a, "10.0.0.11") > 0
+    # the last filtered port leaving the network turns its bridge's switch off
+    for pid in (s.P1, s.P3, s.P4):
+        c.ports[pid]["port_security_enabled"] = False
+        c.ports[pid]["security_groups"] = []
+    c.apply()
+    assert _bridge_switch(host_a, n.bridge_name(s.NET1)) == "off"

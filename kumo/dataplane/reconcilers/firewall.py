@@ -11,8 +11,10 @@ transaction. Between resyncs, a pass that follows a successful one does not
 read the tables back: it changes them from what that pass applied, and a
 failure makes the next pass read everything. A resync rewrites the tables
 whole at most every ``rewrite_interval`` (rewriting 1,000 ports' chains
-takes seconds). The bridge-netfilter switch is set on the first pass and on
-every rewrite: on while there are filtered ports, off otherwise.
+takes seconds). The namespace's bridge-netfilter switch is turned off on
+the first pass and on every rewrite (new namespaces start with it on): the
+bridges of networks with filtered ports carry their own switch (see
+``Link.netfilter``), so the other networks' frames skip conntrack.
 Established connections keep flowing through a rewrite: their conntrack
 entries outlive the tables and the new ruleset accepts them first.
 
@@ -65,7 +67,8 @@ class FirewallReconciler(Reconciler):
         self.rewrite = False
         """Replace the tables even if the fingerprint matches (set by resync)."""
         self.switch_known = False
-        """Whether the bridge-netfilter switch was set since start or resync."""
+        """Whether the namespace's bridge-netfilter switch was turned off
+        since start or resync."""
         self.rewrites = 0
         self.element_updates = 0
         """Transactions that changed set elements only."""
@@ -100,7 +103,7 @@ class FirewallReconciler(Reconciler):
             if self.attempt(KEY, lambda: self._replace(desired)):
                 self._forget_removed(desired)
             return
-        if not self.switch_known and not self.attempt(KEY, self._switch_on, confirm=False):
+        if not self.switch_known and not self.attempt(KEY, self._switch_off, confirm=False):
             return
         self._change(base, desired, kernel)
 
@@ -164,15 +167,15 @@ class FirewallReconciler(Reconciler):
             self._forget_removed(desired)
 
     def _replace(self, plan: FirewallPlan) -> None:
-        self.nft.set_bridge_netfilter(True)
+        self.nft.set_bridge_netfilter(False)
         self.nft.apply(render.ruleset(plan))
         self.rewritten_at = self.clock()
         self.rewrite = False
         self.switch_known = True
         self.rewrites += 1
 
-    def _switch_on(self) -> None:
-        self.nft.set_bridge_netfilter(True)
+    def _switch_off(self) -> None:
+        self.nft.set_bridge_netfilter(False)
         self.switch_known = True
 
     def _update(

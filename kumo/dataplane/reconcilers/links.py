@@ -42,6 +42,13 @@ def link_change(link: Link, actual: LinkState) -> LinkChange:
         mtu=link.mtu if link.mtu is not None and link.mtu != actual.mtu else None,
         mac=link.mac if link.mac is not None and link.mac.lower() != actual.mac.lower() else None,
         up=link.up if link.up != actual.up else None,
+        netfilter=(
+            link.netfilter
+            if link.kind == "bridge"
+            and link.netfilter is not None
+            and link.netfilter != bool(actual.netfilter)
+            else None
+        ),
     )
 
 
