@@ -28,6 +28,7 @@ import httpx
 
 from bench.common import free_port, machine, summary_ms
 from kumo.compiler import names
+from kumo.dataplane.guest.processes import GuestProcesses
 from kumo.lab import supervisor
 from kumo.lab.supervisor import LabState
 
@@ -143,6 +144,15 @@ def _preload(api: httpx.Client, count: int) -> None:
         ids += [p["id"] for p in api.post("/ports", json={"ports": batch}).json()["ports"]]
     for pid in ids:
         _wait_active(api, pid, timeout=600)
+    # Ports turn ACTIVE before their guests start: the host is loaded once
+    # every preloaded instance runs its DHCP client (the agent's passes
+    # that start them are over).
+    wanted = {(names.instance_netns(H1, pid), "dhcp") for pid in ids}
+    deadline = time.monotonic() + 600
+    while not wanted <= set(GuestProcesses().running()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("preloaded instances did not all start")
+        time.sleep(0.2)
 
 
 def _restart_agent(lab: LabState, state: Path) -> float:

@@ -19,7 +19,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import httpx
@@ -51,6 +51,10 @@ class Applier(Protocol):
     def rolling(self) -> bool: ...
 
     def close(self) -> None: ...
+
+    before_guests: Callable[[frozenset[str]], None] | None
+    """Set by the worker: called within a pass with the ports wired so far,
+    before guest processes start (see ``Dataplane.before_guests``)."""
 
 
 class LeaseSink(Protocol):
@@ -88,6 +92,9 @@ class Agent:
     ) -> None:
         self.config = config
         self.applier = applier
+        # Ports are reported ACTIVE as soon as their host side is wired,
+        # before their guests start.
+        applier.before_guests = self._report_wired
         self.dhcp = dhcp
         self.metadata = metadata
         self.liveness = liveness
@@ -360,6 +367,9 @@ class Agent:
         gc.freeze()
         self._settled_ports = ports
         self._settled_at = time.monotonic()
+
+    def _report_wired(self, wired: frozenset[str]) -> None:
+        self._report(set(wired))
 
     def _report(self, wired: set[str]) -> None:
         active: list[str] = []

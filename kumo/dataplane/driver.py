@@ -158,6 +158,12 @@ class Dataplane:
         it is the host namespace's."""
         self.rolling_slice = 25
         """Namespaces per pass in a rolling resync (the host's own goes alone)."""
+        self.before_guests: Callable[[frozenset[str]], None] | None = None
+        """Called in a pass that has guest processes to start or stop, once
+        everything else is applied, with the ports wired by then: the agent
+        reports them ACTIVE before their guests start, as a hypervisor boots
+        a server once its port is plugged (a guest's start is no part of
+        wiring, and takes milliseconds on a busy host)."""
         self.sweep_interval = 600.0
         """A rolling resync reads the host namespace whole at most this often."""
         self.swept_at = clock()
@@ -336,6 +342,8 @@ class Dataplane:
         for reconciler in ran:
             if reconciler is self.links:
                 self.links.vanishing = self._taps_of(self.netns.doomed)
+            if reconciler is self.guests and reconciler.dirty and self.before_guests is not None:
+                self.before_guests(self._wired())
             t0 = self.clock()
             ok = reconciler.apply_updates() and ok
             spent[reconciler.name] = self.clock() - t0
@@ -363,10 +371,7 @@ class Dataplane:
                 s.retry_max_delay, s.retry_initial_delay * s.retry_multiplier ** (self.failures - 1)
             )
             self.next_retry_at = self.clock() + retry_after
-        in_place: set[ObjectKey] = set()
-        for reconciler in self.reconcilers:
-            in_place |= reconciler.in_place
-        wired = frozenset(w.port_id for w in self.plan.wiring if w.requires <= in_place)
+        wired = self._wired()
         errors = {
             f"{r.name}: {describe_key(key)}": message
             for r in self.reconcilers
@@ -383,6 +388,13 @@ class Dataplane:
             ran=tuple(r.name for r in ran),
             timings=tuple(spent.items()),
         )
+
+    def _wired(self) -> frozenset[str]:
+        """Ports whose every required object is in place."""
+        in_place: set[ObjectKey] = set()
+        for reconciler in self.reconcilers:
+            in_place |= reconciler.in_place
+        return frozenset(w.port_id for w in self.plan.wiring if w.requires <= in_place)
 
 
 def _scope(old: HostPlan, new: HostPlan) -> Scope:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class RecordingApplier:
         self.plans: list[tuple[float, HostPlan]] = []
         self.lock = threading.Lock()
         self.resyncs = 0
+        self.before_guests: Callable[[frozenset[str]], None] | None = None
 
     def apply(self, plan: HostPlan) -> Result:
         with self.lock:
@@ -62,6 +64,24 @@ class RecordingApplier:
             if not self.plans:
                 return frozenset()
             return frozenset(w.port_id for w in self.plans[-1][1].wiring)
+
+
+class StallingApplier(RecordingApplier):
+    """Hands a pass's wired ports to the agent's hook, then stalls as if
+    its guests took long to start, until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+
+    def apply(self, plan: HostPlan) -> Result:
+        result = super().apply(plan)
+        if plan.wiring and self.before_guests is not None:
+            self.before_guests(result.wired_ports)
+            self.stalled.set()
+            self.release.wait(20)
+        return result
 
 
 def _wait(cond: Any, timeout: float = 10.0) -> float:
@@ -231,4 +251,23 @@ def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: Live
         assert all(second in {w.port_id for w in p.wiring} for p in plans_with(third))
         assert plans_with(second)[0] is plans_with(third)[0]
     finally:
+        agent.stop()
+
+
+def test_ports_turn_active_before_their_guests_start(live_server: LiveServer) -> None:
+    """The agent reports a port ACTIVE from within the pass, as soon as its
+    host side is wired: a slow guest start does not hold the status back."""
+    api, net = _network(live_server, "gs", "10.5.0.0/24")
+    applier = StallingApplier()
+    agent = _agent(live_server, "hostG", applier)
+    agent.start()
+    try:
+        _wait(lambda: agent.synced.is_set())
+        body = {"port": {"network_id": net["id"], "binding:host_id": "hostG"}}
+        port = api.post("/ports", json=body).json()["port"]
+        _wait(applier.stalled.is_set)
+        # while the pass is still stalled in its guests
+        _wait(lambda: api.get(f"/ports/{port['id']}").json()["port"]["status"] == "ACTIVE")
+    finally:
+        applier.release.set()
         agent.stop()

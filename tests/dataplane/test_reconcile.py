@@ -10,9 +10,19 @@ import pytest
 
 from kumo.compiler import HostPlan
 from kumo.compiler import names as n
-from kumo.compiler.plan import HOST_NS, Address, FdbEntry, Link, NeighEntry, Route, VethPeer
+from kumo.compiler.plan import (
+    HOST_NS,
+    Address,
+    FdbEntry,
+    Guest,
+    Link,
+    NeighEntry,
+    Route,
+    VethPeer,
+)
 from kumo.dataplane.driver import Dataplane, DataplaneSettings
 from kumo.dataplane.fake import FakeKernel
+from kumo.dataplane.guest.processes import FakeGuests
 from kumo.dataplane.port import KernelPort, LinkChange
 from tests.compiler import states as s
 from tests.dataplane.plans import HOST, fake_dataplane, mutations, plan_for
@@ -348,3 +358,19 @@ def test_provider_uplinks_and_metadata_legs_are_isolated_bridge_ports() -> None:
     assert dp.apply(plan_for(without_flat)).ok
     assert host["ens5"].state.master is None and host["ens5"].state.isolated is None
     assert host[n.vlan_name(s.VLAN)].state.master == vlan
+
+
+def test_ports_are_reported_wired_before_their_guests_start() -> None:
+    """A pass hands its wired ports to ``before_guests`` once everything but
+    the guest processes is in place, and only then starts the guests."""
+    guests = FakeGuests()
+    dp = Dataplane(FakeKernel(), HOST, guests=guests)
+    seen: list[tuple[frozenset[str], dict[tuple[str, str], int]]] = []
+    dp.before_guests = lambda wired: seen.append((wired, dict(guests.processes)))
+    plan = replace(plan_for(s.TWO_NETWORKS_SAME_CIDR), guests=frozenset({Guest(NS1, "eth0")}))
+    result = dp.apply(plan)
+    assert result.ok and guests.processes
+    assert seen == [(result.wired_ports, {})]
+    assert s.P1 in result.wired_ports
+    dp.apply(plan)  # no guest to start or stop: no early report
+    assert len(seen) == 1
