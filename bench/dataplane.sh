@@ -78,20 +78,19 @@ ip netns exec "$SRC" ping -c 3 -W 1 10.77.0.20 >/dev/null
 # cancel within a round; the median of the rounds is reported.
 echo "# bench/dataplane.sh $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) vCPU, kernel $(uname -r), ${secs}s per run, ${rounds} rounds"
 measure() {  # measure "LABEL CLIENT SERVER IP" ... -> per path one line "raw,rate,raw ..."
-  local -a paths=("$@") out=()
-  local r a b i label client server ip line
+  local -a paths=("$@") labels=() out=()
+  local r a b i client server ip line
   for r in $(seq "$rounds"); do
     local -a got=()
     a=$(rate kbdraw-a kbdraw-b 10.78.0.2)
     for i in "${!paths[@]}"; do
-      read -r label client server ip <<<"${paths[i]}"
+      read -r "labels[i]" client server ip <<<"${paths[i]}"
       got[i]=$(rate "$client" "$server" "$ip")
     done
     b=$(rate kbdraw-a kbdraw-b 10.78.0.2)
     line=""
     for i in "${!paths[@]}"; do
-      read -r label _ <<<"${paths[i]}"
-      out[i]="${out[i]:-} $a,${got[i]},$b"; line="$line $label ${got[i]}"
+      out[i]="${out[i]:-} $a,${got[i]},$b"; line="$line ${labels[i]} ${got[i]}"
     done
     echo "round $r: raw veth $a / $b Gbit/s;$line Gbit/s" >&2
   done

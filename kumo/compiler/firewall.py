@@ -244,14 +244,7 @@ def _set_elements(raws: frozenset[str], family: int) -> frozenset[str]:
         # Single addresses only (the usual case): nothing can overlap, and a
         # member joining costs one lookup per address, not a re-sort.
         return frozenset(element for _, element, _ in found)
-    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    for raw in raws:
-        try:
-            net = ipnet.ip_network(raw)
-        except ValueError:
-            continue
-        if net.version == family:
-            nets.append(net)
+    nets = [ipnet.ip_network(element) for _, element, _ in found]
     # Interval sets refuse overlapping elements: keep each network unless a
     # wider one already covers it (adjacent ones stay apart, so one port's
     # addresses stay one element each).
