@@ -19,6 +19,8 @@ class RequestContext:
     roles: frozenset[str] = field(default_factory=frozenset)
     token_id: str = ""
     audit_id: str = ""
+    agent_host: str | None = None
+    """The host an agent's credential speaks for (set for enrolled agents)."""
 
     @property
     def is_admin(self) -> bool:

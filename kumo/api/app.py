@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from kumo.api import faults
+from kumo.api import faults, policy_gate
 from kumo.api.routing import include
 from kumo.runtime import Runtime
 
@@ -28,4 +28,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
     app.add_middleware(MicroversionMiddleware)
+    policy_gate.attach(app)
     return app
