@@ -1,0 +1,328 @@
+"""The authorization matrix: every persona against every resource type's actions.
+
+The expected status of each cell comes from the policy table: a caller whose
+roles cannot pass the rule at all gets 403 at the door; one whose roles could
+but who is not allowed this target gets 404 where the API hides other
+projects' things (Neutron, Nova, Glance) and 403 where it does not
+(Keystone); an anonymous caller gets 401. The service layer has to agree
+with the table for every cell, with real tokens and a real database.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from kumo.api.app import create_app
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.policy import RULES
+from kumo.runtime import Runtime
+from tests.apicloud import ApiCloud
+
+N, C, G, I = "/networking/v2.0", "/compute/v2.1", "/image/v2", "/identity/v3"  # noqa: E741
+PERSONAS = ("admin", "member", "reader", "other", "anonymous", "agent")
+
+
+@dataclass
+class Persona:
+    name: str
+    headers: dict[str, str]
+    ctx: RequestContext | None
+
+
+@dataclass
+class World:
+    cloud: ApiCloud
+    personas: dict[str, Persona]
+    a: str
+    """project A: member ``alice``, reader ``ann``."""
+    b: str
+    """project B: member ``bob``."""
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def req(self, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
+        return self.cloud.c.request(method, path, headers=headers, json=body)
+
+    def make(self, method: str, path: str, body: Any, key: str) -> str:
+        r = self.req(method, path, self.personas["member"].headers, body)
+        assert r.status_code in (200, 201), r.text
+        ident: str = r.json()[key]["id"]
+        return ident
+
+
+def _user(cloud: ApiCloud, name: str, project_id: str, role: str) -> dict[str, str]:
+    ident = cloud.rt.identity
+    user = ident.create_user({"name": name, "password": "pw-" + name})
+    role_id = next(r.id for r in ident.list_rows("role") if r.name == role)
+    ident.grant(user.id, "project", project_id, role_id)
+    project = next(p.name for p in ident.list_rows("project") if p.id == project_id)
+    return cloud._token(name, "pw-" + name, project)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("matrix")
+    runtime = Runtime.open(Settings(state_dir=tmp / "state", database_url=f"sqlite:///{tmp}/k.db"))
+    password = runtime.identity.bootstrap()
+    assert password
+    runtime.compute.bootstrap()
+    runtime.image.bootstrap()
+    with TestClient(create_app(runtime)) as client:
+        cloud = ApiCloud(client, runtime, password)
+        alice = cloud.member("alice")
+        a = cloud.projects["alice"]
+        bob = cloud.member("bob")
+        b = cloud.projects["bob"]
+        ann = _user(cloud, "ann", a, "reader")
+        service = next(p.id for p in runtime.identity.list_rows("project") if p.name == "service")
+        agent = _user(cloud, "agent-elsewhere", service, "service")
+        headers = {"admin": cloud.admin, "member": alice, "reader": ann, "other": bob,
+                   "anonymous": {}, "agent": agent}  # fmt: skip
+        personas = {
+            name: Persona(
+                name, h, runtime.identity.validate_token(h["X-Auth-Token"]) if h else None
+            )
+            for name, h in headers.items()
+        }
+        w = World(cloud, personas, a, b)
+        ext = w.req(
+            "POST",
+            f"{N}/networks",
+            cloud.admin,
+            {"network": {"name": "public", "router:external": True}},
+        ).json()["network"]
+        w.req("POST", f"{N}/subnets", cloud.admin, {"subnet": {
+            "network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4}})  # fmt: skip
+        w.ids["ext"] = ext["id"]
+        w.ids["net"] = w.make("POST", f"{N}/networks", {"network": {"name": "na"}}, "network")
+        w.ids["subnet"] = w.make("POST", f"{N}/subnets", {"subnet": {
+            "network_id": w.ids["net"], "cidr": "10.0.0.0/24", "ip_version": 4}}, "subnet")  # fmt: skip
+        w.ids["port"] = w.make("POST", f"{N}/ports", {"port": {"network_id": w.ids["net"]}}, "port")
+        w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
+        w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
+                             "security_group")  # fmt: skip
+        w.ids["rule"] = w.make("POST", f"{N}/security-group-rules", {"security_group_rule": {
+            "security_group_id": w.ids["sg"], "direction": "ingress"}}, "security_group_rule")  # fmt: skip
+        w.ids["fip"] = w.make("POST", f"{N}/floatingips",
+                              {"floatingip": {"floating_network_id": ext["id"]}}, "floatingip")  # fmt: skip
+        w.ids["image"] = (
+            w.make("POST", f"{G}/images".replace("/image/v2", "/image/v2"), {"name": "ia"}, "image")
+            if False
+            else _image(w)
+        )
+        w.ids["server"] = _server(w)
+        w.ids["user"] = personas["member"].ctx.user_id  # type: ignore[union-attr]
+        yield w
+    runtime.close()
+
+
+def _image(w: World) -> str:
+    r = w.req("POST", f"{G}/images", w.personas["member"].headers,
+              {"name": "ia", "disk_format": "raw", "container_format": "bare"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    ident: str = r.json()["id"]
+    return ident
+
+
+def _server(w: World) -> str:
+    image = next(i["id"] for i in w.req("GET", f"{G}/images", w.cloud.admin).json()["images"]
+                 if i["name"] == "busybox")  # fmt: skip
+    r = w.req("POST", f"{C}/servers", w.personas["member"].headers, {"server": {
+        "name": "sa", "imageRef": image, "flavorRef": "1", "networks": [{"uuid": w.ids["net"]}]}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    ident: str = r.json()["server"]["id"]
+    return ident
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str
+    method: str
+    path: str
+    """With ``{name}`` fields from ``World.ids`` and ``{a}``/``{b}`` for the projects."""
+    ok: int
+    body: Any = None
+    target: Callable[[World, Persona], dict[str, Any]] = lambda w, p: {"project_id": w.a}
+    fresh: Callable[[World], dict[str, str]] | None = None
+    """Makes the object a destructive case acts on (a new one per persona)."""
+    hidden: int | None = None
+    """The status for a caller the target check refuses (default: from the rule)."""
+
+
+def own(w: World, p: Persona) -> dict[str, Any]:
+    """A create in the caller's own project."""
+    return {"project_id": p.ctx.project_id if p.ctx else None}
+
+
+def _fresh(method: str, path: str, body: Callable[[World], Any], key: str, name: str):  # type: ignore[no-untyped-def]
+    def make(w: World) -> dict[str, str]:
+        return {name: w.make(method, path, body(w), key)}
+
+    return make
+
+
+CASES = [
+    # networks
+    Case("network:get_network", "GET", f"{N}/networks/{{net}}", 200),
+    Case("network:create_network", "POST", f"{N}/networks", 201, {"network": {"name": "x"}}, own),
+    Case("network:update_network", "PUT", f"{N}/networks/{{net}}", 200, {"network": {"name": "y"}}),
+    Case("network:delete_network", "DELETE", f"{N}/networks/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/networks", lambda w: {"network": {}}, "network", "victim")),
+    # subnets (the network's owner writes them)
+    Case("network:get_subnet", "GET", f"{N}/subnets/{{subnet}}", 200),
+    Case("network:create_subnet", "POST", f"{N}/subnets", 201,
+         {"subnet": {"network_id": "{net}", "cidr": "172.16.{n}.0/24", "ip_version": 4}},
+         lambda w, p: {"project_id": w.a, "network:project_id": w.a}),
+    Case("network:update_subnet", "PUT", f"{N}/subnets/{{subnet}}", 200, {"subnet": {"name": "s"}},
+         lambda w, p: {"project_id": w.a, "network:project_id": w.a}),
+    Case("network:delete_subnet", "DELETE", f"{N}/subnets/{{victim}}", 204,
+         target=lambda w, p: {"project_id": w.a, "network:project_id": w.a},
+         fresh=_fresh("POST", f"{N}/subnets", lambda w: {"subnet": {
+             "network_id": w.ids["net"], "cidr": f"10.{next(COUNTER) % 250}.{next(COUNTER) % 250}.0/24", "ip_version": 4}},
+             "subnet", "victim")),
+    # ports
+    Case("network:get_port", "GET", f"{N}/ports/{{port}}", 200),
+    Case("network:create_port", "POST", f"{N}/ports", 201, {"port": {"network_id": "{net}"}},
+         lambda w, p: {"project_id": w.a, "network:project_id": w.a}),
+    Case("network:update_port", "PUT", f"{N}/ports/{{port}}", 200, {"port": {"name": "p"}}),
+    Case("network:delete_port", "DELETE", f"{N}/ports/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/ports", lambda w: {"port": {"network_id": w.ids["net"]}},
+                      "port", "victim")),
+    # routers and their interfaces
+    Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),
+    Case("network:create_router", "POST", f"{N}/routers", 201, {"router": {"name": "r"}}, own),
+    Case("network:update_router", "PUT", f"{N}/routers/{{router}}", 200, {"router": {"name": "q"}}),
+    Case("network:delete_router", "DELETE", f"{N}/routers/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/routers", lambda w: {"router": {}}, "router", "victim")),
+    Case("network:add_router_interface", "PUT", f"{N}/routers/{{router}}/add_router_interface",
+         200, {"subnet_id": "{victim}"},
+         fresh=_fresh("POST", f"{N}/subnets", lambda w: {"subnet": {
+             "network_id": w.ids["net"], "cidr": f"10.{next(COUNTER) % 250}.{next(COUNTER) % 250}.0/24",
+             "ip_version": 4}}, "subnet", "victim")),
+    Case("network:update_extraroutes", "PUT", f"{N}/routers/{{router}}/add_extraroutes", 200,
+         {"router": {"routes": []}}),
+    # floating IPs
+    Case("network:get_floatingip", "GET", f"{N}/floatingips/{{fip}}", 200),
+    Case("network:create_floatingip", "POST", f"{N}/floatingips", 201,
+         {"floatingip": {"floating_network_id": "{ext}"}}, own),
+    Case("network:update_floatingip", "PUT", f"{N}/floatingips/{{fip}}", 200,
+         {"floatingip": {"description": "d"}}),
+    Case("network:delete_floatingip", "DELETE", f"{N}/floatingips/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/floatingips",
+                      lambda w: {"floatingip": {"floating_network_id": w.ids["ext"]}},
+                      "floatingip", "victim")),
+    # security groups and rules
+    Case("network:get_security_group", "GET", f"{N}/security-groups/{{sg}}", 200),
+    Case("network:create_security_group", "POST", f"{N}/security-groups", 201,
+         {"security_group": {"name": "g{n}"}}, own),
+    Case("network:update_security_group", "PUT", f"{N}/security-groups/{{sg}}", 200,
+         {"security_group": {"description": "d"}}),
+    Case("network:delete_security_group", "DELETE", f"{N}/security-groups/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/security-groups", lambda w: {"security_group": {
+             "name": f"v{next(COUNTER)}"}}, "security_group", "victim")),
+    Case("network:get_security_group_rule", "GET", f"{N}/security-group-rules/{{rule}}", 200,
+         target=lambda w, p: {"project_id": w.a, "security_group:project_id": w.a}),
+    Case("network:delete_security_group_rule", "DELETE", f"{N}/security-group-rules/{{victim}}",
+         204, fresh=_fresh("POST", f"{N}/security-group-rules", lambda w: {"security_group_rule": {
+             "security_group_id": w.ids["sg"], "direction": "egress", "protocol": "tcp",
+             "port_range_min": 2000, "port_range_max": 2000 + next(COUNTER)}},
+             "security_group_rule", "victim")),
+    # quotas, tags, admin-only networking
+    Case("network:get_quota", "GET", f"{N}/quotas/{{a}}", 200, hidden=403),
+    Case("network:update_quota", "PUT", f"{N}/quotas/{{a}}", 200, {"quota": {"network": 50}}),
+    Case("network:update_tags", "PUT", f"{N}/networks/{{net}}/tags/red", 201),
+    Case("network:get_network_ip_availability", "GET", f"{N}/network-ip-availabilities", 200),
+    Case("network:get_agent", "GET", f"{N}/agents/nothing", 404),
+    # compute
+    Case("compute:servers:show", "GET", f"{C}/servers/{{server}}", 200),
+    Case("compute:servers:create", "POST", f"{C}/servers", 202,
+         {"server": {"name": "n", "imageRef": "{busybox}", "flavorRef": "1", "networks": "none"}},
+         own),
+    Case("compute:servers:update", "PUT", f"{C}/servers/{{server}}", 200,
+         {"server": {"name": "m"}}),
+    Case("compute:servers:action", "POST", f"{C}/servers/{{server}}/action", 202, {"lock": None}),
+    Case("compute:servers:interfaces:show", "GET", f"{C}/servers/{{server}}/os-interface", 200),
+    Case("compute:flavors:manage", "POST", f"{C}/flavors", 200,
+         {"flavor": {"name": "f{n}", "ram": 64, "vcpus": 1, "disk": 1}}),
+    Case("compute:hypervisors", "GET", f"{C}/os-hypervisors", 200),
+    Case("compute:quotas:show", "GET", f"{C}/os-quota-sets/{{a}}", 200, hidden=403),
+    Case("compute:quotas:update", "PUT", f"{C}/os-quota-sets/{{a}}", 200,
+         {"quota_set": {"instances": 20}}),
+    Case("compute:server_groups:manage", "POST", f"{C}/os-server-groups", 200,
+         {"server_group": {"name": "g", "policies": ["affinity"]}}, own),
+    Case("compute:servers:delete", "DELETE", f"{C}/servers/{{victim}}", 204,
+         fresh=lambda w: {"victim": _server(w)}),
+    # images
+    Case("image:get_image", "GET", f"{G}/images/{{image}}", 200),
+    Case("image:add_image", "POST", f"{G}/images", 201, {"name": "i"}, own),
+    Case("image:modify_image", "PATCH", f"{G}/images/{{image}}", 200,
+         [{"op": "replace", "path": "/name", "value": "j"}]),
+    Case("image:delete_image", "DELETE", f"{G}/images/{{victim}}", 204,
+         fresh=lambda w: {"victim": _image(w)}),
+    # identity (Keystone answers 403, never 404)
+    Case("identity:list_projects", "GET", f"{I}/projects", 200),
+    Case("identity:get_project", "GET", f"{I}/projects/{{a}}", 200,
+         target=lambda w, p: {"id": w.a}),
+    Case("identity:manage_projects", "POST", f"{I}/projects", 201, {"project": {"name": "p{n}"}}),
+    Case("identity:list_users", "GET", f"{I}/users", 200),
+    Case("identity:get_user", "GET", f"{I}/users/{{user}}", 200,
+         target=lambda w, p: {"user_id": w.ids["user"]}),
+    Case("identity:list_roles", "GET", f"{I}/roles", 200),
+    # the agents' internal API
+    Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
+]  # fmt: skip
+
+
+def expected(case: Case, w: World, p: Persona) -> int:
+    rule = RULES[case.rule]
+    if p.ctx is None:
+        return 401
+    if not rule.check.possible(p.ctx):
+        return 403
+    if rule.check.allows(p.ctx, case.target(w, p)):
+        return case.ok
+    if case.hidden is not None:
+        return case.hidden
+    return (
+        404
+        if rule.hidden == "404"
+        or case.method == "POST"
+        and case.rule.startswith(("network:", "compute:"))
+        else 403
+    )
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    return value
+
+
+COUNTER = itertools.count(10)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method}-{c.rule}")
+def test_cell(world: World, case: Case, persona: str) -> None:
+    p = world.personas[persona]
+    names = dict(world.ids, a=world.a, b=world.b, n=str(next(COUNTER)))
+    names["busybox"] = next(
+        i["id"] for i in world.req("GET", f"{G}/images", world.cloud.admin).json()["images"]
+        if i["name"] == "busybox")  # fmt: skip
+    if case.fresh is not None:
+        names.update(case.fresh(world))
+    r = world.req(case.method, _fill(case.path, names), p.headers, _fill(case.body, names))
+    want = expected(case, world, p)
+    assert r.status_code == want, (
+        f"{persona} {case.method} {case.path}: {r.status_code} {r.text[:300]}"
+    )
