@@ -16,6 +16,7 @@ from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import floatingips
 from kumo.network.l3_views import render_floatingips
 from kumo.network.service import NetworkService, sql_where
+from kumo.policy import unrestricted
 
 FLOATINGIP_SQL_FILTERS = {
     "id": FloatingIP.id,
@@ -41,7 +42,7 @@ def list_floatingips(
 ) -> list[dict[str, Any]]:
     with svc.db.read_session() as s:
         q = sql_where(select(FloatingIP), FLOATINGIP_SQL_FILTERS, prefilters)
-        if not ctx.is_admin:
+        if not unrestricted(ctx, "network:get_floatingip"):
             q = q.where(FloatingIP.project_id == ctx.project_id)
         rows = list(s.scalars(q.order_by(FloatingIP.created_at, FloatingIP.id)))
         return render_floatingips(s, rows)

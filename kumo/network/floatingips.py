@@ -27,6 +27,7 @@ from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.policy import allowed, unrestricted
 
 CREATE = {
     "floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address",
@@ -52,7 +53,7 @@ def load(session: Session, ctx: RequestContext, fip_id: str, *, lock: bool = Fal
     if lock:
         query = query.with_for_update()
     fip = session.scalar(query)
-    if fip is None or not ctx.owns(fip.project_id):
+    if fip is None or not allowed(ctx, "network:get_floatingip", {"project_id": fip.project_id}):
         raise not_found(fip_id)
     return fip
 
@@ -140,7 +141,9 @@ def _associate(
     s: Session, ctx: RequestContext, fip: FloatingIP, port_id: Any, fixed_ip: Any
 ) -> None:
     port = ports.load(s, ctx, validate.uuid(port_id, "port_id"), lock=True)
-    if not ctx.is_admin and port.project_id != fip.project_id:
+    if not allowed(ctx, "network:associate_floatingip", {"project_id": port.project_id}) or (
+        port.project_id != fip.project_id and not unrestricted(ctx, "network:associate_floatingip")
+    ):
         raise bad(
             f"Cannot create floating IP and bind it to Port {port.id}, since that port is "
             "owned by a different tenant."

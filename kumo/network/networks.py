@@ -18,6 +18,7 @@ from kumo.network import tags as taglib
 from kumo.network.l3_ports import BLOCKING, GATEWAY
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.policy import allowed
 
 CREATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -106,10 +107,7 @@ def update(
             raise InvalidInput(f"Cannot update read-only attribute {key}")
     policy.check_writable(ctx, "networks", "update_network", body)
     net = load(uow.session, ctx, network_id, lock=True)
-    if not ctx.owns(net.project_id):
-        from kumo.errors import Forbidden
-
-        raise Forbidden("(rule:update_network) is disallowed by policy")
+    policy.authorize_owner(ctx, "network:update_network", {"project_id": net.project_id})
     check_revision(net.revision_number, if_match)
     if "name" in body:
         net.name = validate.string(body, "name")
@@ -152,7 +150,7 @@ def touch(obj: Any) -> None:
 def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int | None) -> None:
     s = uow.session
     net = load(s, ctx, network_id, lock=True)
-    if not ctx.owns(net.project_id):
+    if not allowed(ctx, "network:delete_network", {"project_id": net.project_id}):
         raise not_found("network", network_id)
     check_revision(net.revision_number, if_match)
     ports = list(s.scalars(select(Port).where(Port.network_id == net.id)))

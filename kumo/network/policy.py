@@ -5,6 +5,9 @@ the subnets of shared networks (an external network's subnets stay its
 owner's: kumo does not list ``subnet-external-network``); a network's
 owner also sees the ports on it. Anything else
 is reported as not found, never as forbidden. Admins see everything.
+Every decision here is a rule of the one policy table (``kumo.policy``);
+this module only names the targets and attributes the networking service
+asks about.
 """
 
 from __future__ import annotations
@@ -13,60 +16,102 @@ from typing import Any
 
 from kumo.context import RequestContext
 from kumo.errors import Forbidden
+from kumo.policy import allowed, authorize
 
-ADMIN_ONLY_VISIBLE = {
-    "networks": ("provider:network_type", "provider:physical_network", "provider:segmentation_id"),
-    "ports": ("binding:host_id", "binding:vif_type", "binding:profile", "binding:vif_details"),
-    "subnets": (),
-    "routers": ("distributed", "ha"),
-    "floatingips": (),
+# Attributes only some callers see, and the table's rule that decides.
+VISIBLE_BY = {
+    "networks": {
+        "provider:network_type": "network:get_network:provider",
+        "provider:physical_network": "network:get_network:provider",
+        "provider:segmentation_id": "network:get_network:provider",
+    },
+    "ports": {
+        "binding:host_id": "network:get_port:binding",
+        "binding:vif_type": "network:get_port:binding",
+        "binding:profile": "network:get_port:binding",
+        "binding:vif_details": "network:get_port:binding",
+    },
+    "subnets": {},
+    "routers": {
+        "distributed": "network:get_router:distributed",
+        "ha": "network:get_router:distributed",
+    },
+    "floatingips": {},
 }
 
-ADMIN_ONLY_WRITABLE = {
-    "networks": (
-        "provider:network_type",
-        "provider:physical_network",
-        "provider:segmentation_id",
-        "shared",
-        "router:external",
-        "is_default",
-    ),
-    "ports": ("binding:host_id", "binding:profile", "mac_address_update"),
-    "subnets": (),
-    "routers": ("distributed", "ha"),
-    "floatingips": (),
+# Attributes only some callers may set, and the table's rule that decides.
+WRITABLE_BY = {
+    "networks": {
+        "provider:network_type": "network:create_network:provider",
+        "provider:physical_network": "network:create_network:provider",
+        "provider:segmentation_id": "network:create_network:provider",
+        "shared": "network:create_network:shared",
+        "router:external": "network:create_network:router:external",
+        "is_default": "network:create_network:is_default",
+    },
+    "ports": {
+        "binding:host_id": "network:create_port:binding",
+        "binding:profile": "network:create_port:binding",
+        "mac_address_update": "network:update_port:mac_address",
+    },
+    "subnets": {},
+    "routers": {
+        "distributed": "network:create_router:distributed",
+        "ha": "network:create_router:ha",
+    },
+    "floatingips": {},
 }
 
 
 def network_visible(ctx: RequestContext, project_id: str, shared: bool, external: bool) -> bool:
-    return ctx.is_admin or project_id == ctx.project_id or shared or external
+    return allowed(
+        ctx,
+        "network:get_network",
+        {"project_id": project_id, "shared": shared, "router:external": external},
+    )
 
 
 def subnet_visible(
     ctx: RequestContext, project_id: str, network_project_id: str | None, network_shared: bool
 ) -> bool:
-    return ctx.is_admin or ctx.project_id in (project_id, network_project_id) or network_shared
+    return allowed(
+        ctx,
+        "network:get_subnet",
+        {
+            "project_id": project_id,
+            "network:project_id": network_project_id,
+            "network:shared": network_shared,
+        },
+    )
 
 
 def port_visible(ctx: RequestContext, project_id: str, network_project_id: str | None) -> bool:
-    return ctx.is_admin or ctx.project_id in (project_id, network_project_id)
+    return allowed(
+        ctx,
+        "network:get_port",
+        {"project_id": project_id, "network:project_id": network_project_id},
+    )
 
 
 def redact(ctx: RequestContext, collection: str, item: dict[str, Any]) -> dict[str, Any]:
-    if ctx.is_admin:
+    rules = VISIBLE_BY[collection]
+    if not rules:
         return item
-    hidden = ADMIN_ONLY_VISIBLE[collection]
+    hidden = {key for key, name in rules.items() if key in item and not allowed(ctx, name)}
     if not hidden:
         return item
     return {k: v for k, v in item.items() if k not in hidden}
 
 
 def check_writable(ctx: RequestContext, collection: str, action: str, body: dict[str, Any]) -> None:
-    if ctx.is_admin:
-        return
-    for key in ADMIN_ONLY_WRITABLE[collection]:
-        if key in body:
+    for key, name in WRITABLE_BY[collection].items():
+        if key in body and not allowed(ctx, name):
             raise Forbidden(f"(rule:{action}:{key}) is disallowed by policy")
+
+
+def authorize_owner(ctx: RequestContext, name: str, target: dict[str, Any]) -> None:
+    """The table's rule ``name`` for an object the caller can see (403 otherwise)."""
+    authorize(ctx, name, target)
 
 
 def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> str:
@@ -82,7 +127,7 @@ def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> 
         from kumo.errors import InvalidInput
 
         raise InvalidInput(f"'{wanted}' is not a valid project id")
-    if wanted and wanted != ctx.project_id and not ctx.is_admin:
+    if wanted and wanted != ctx.project_id and not allowed(ctx, "network:create:project_id"):
         raise Forbidden(f"(rule:create_{member}) is disallowed by policy")
     owner = wanted or ctx.project_id
     if not owner:

@@ -29,6 +29,7 @@ from kumo.network import events, ipam, l3_ports, policy, port_groups, port_rows,
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.revision import check_revision
+from kumo.policy import allowed
 
 VIF_TYPE_BOUND = "bridge"
 ROUTER_OWNERS = (
@@ -56,6 +57,12 @@ VNIC_TYPES = (
 )
 
 
+def _target(session: Session, port: Port) -> dict[str, str | None]:
+    """A port as the policy table sees it: its project and its network's."""
+    owner = session.scalar(select(Network.project_id).where(Network.id == port.network_id))
+    return {"project_id": port.project_id, "network:project_id": owner}
+
+
 def load(session: Session, ctx: RequestContext, port_id: str, *, lock: bool = False) -> Port:
     query = select(Port).where(Port.id == port_id)
     if lock:
@@ -63,7 +70,7 @@ def load(session: Session, ctx: RequestContext, port_id: str, *, lock: bool = Fa
     port = session.scalar(query)
     if port is None:
         raise not_found("port", port_id)
-    if not ctx.is_admin and port.project_id != ctx.project_id:
+    if not allowed(ctx, "network:get_port", {"project_id": port.project_id}):
         owner = session.scalar(select(Network.project_id).where(Network.id == port.network_id))
         if not policy.port_visible(ctx, port.project_id, owner):
             raise not_found("port", port_id)
@@ -310,7 +317,7 @@ def create(
         raise not_found("network", network_id)
     if refused is not None:
         raise refused
-    if not (ctx.is_admin or net.shared or net.project_id == ctx.project_id):
+    if not (net.shared or allowed(ctx, "network:get_network", {"project_id": net.project_id})):
         raise not_found("network", network_id)
     limit = settings.default_quotas.get("port", -1) if net.port_limit is None else net.port_limit
     if limit >= 0 and port_rows.port_count(s, owner) + 1 > limit:
@@ -390,8 +397,7 @@ def update(
     policy.check_writable(ctx, "ports", "update_port", body)
     s = uow.session
     port = load(s, ctx, port_id, lock=True)
-    if not ctx.owns(port.project_id):
-        raise Forbidden("(rule:update_port) is disallowed by policy")
+    policy.authorize_owner(ctx, "network:update_port", _target(s, port))
     check_revision(port.revision_number, if_match)
     old_host = port.host
     for key in ("name", "description", "device_id", "device_owner", "dns_name"):
@@ -400,7 +406,7 @@ def update(
     if "admin_state_up" in body:
         port.admin_state_up = validate.boolean(body, "admin_state_up")
     if "mac_address" in body:
-        if not ctx.is_admin:
+        if not allowed(ctx, "network:update_port:mac_address"):
             raise Forbidden("(rule:update_port:mac_address) is disallowed by policy")
         mac = validate.mac(body["mac_address"])
         if mac != port.mac_address:
@@ -485,10 +491,8 @@ def _reallocate(s: Session, port: Port, requested: Any) -> None:
 def remove(uow: UnitOfWork, ctx: RequestContext, port_id: str, if_match: int | None) -> None:
     s = uow.session
     port = load(s, ctx, port_id, lock=True)
-    if not ctx.owns(port.project_id):
-        owner = s.scalar(select(Network.project_id).where(Network.id == port.network_id))
-        if owner != ctx.project_id:
-            raise not_found("port", port_id)
+    if not allowed(ctx, "network:delete_port", _target(s, port)):
+        raise not_found("port", port_id)
     check_revision(port.revision_number, if_match)
     l3_ports.check_deletable(s, port)
     l3_ports.port_deleted(uow, port)

@@ -16,6 +16,7 @@ from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import policy, router_interfaces, routers
 from kumo.network.l3_views import render_routers
 from kumo.network.service import NetworkService, sql_where
+from kumo.policy import unrestricted
 
 ROUTER_SQL_FILTERS = {
     "id": Router.id,
@@ -37,7 +38,7 @@ def list_routers(
 ) -> list[dict[str, Any]]:
     with svc.db.read_session() as s:
         q = sql_where(select(Router), ROUTER_SQL_FILTERS, prefilters)
-        if not ctx.is_admin:
+        if not unrestricted(ctx, "network:get_router"):
             q = q.where(Router.project_id == ctx.project_id)
         views = render_routers(s, list(s.scalars(q.order_by(Router.created_at, Router.id))))
     return [policy.redact(ctx, "routers", v) for v in views]

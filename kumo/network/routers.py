@@ -23,6 +23,7 @@ from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.policy import allowed
 
 CREATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha",
@@ -41,7 +42,7 @@ def load(session: Session, ctx: RequestContext, router_id: str, *, lock: bool = 
     if lock:
         query = query.with_for_update()
     router = session.scalar(query)
-    if router is None or not ctx.owns(router.project_id):
+    if router is None or not allowed(ctx, "network:get_router", {"project_id": router.project_id}):
         raise not_found("router", router_id)
     return router
 
@@ -194,7 +195,7 @@ def set_gateway(
             "Validation of dictionary's keys failed. Expected keys: {'network_id'} "
             f"Provided keys: {sorted(info)}"
         )
-    if not ctx.is_admin:
+    if not allowed(ctx, "network:create_router:external_gateway_info:external_fixed_ips"):
         for key in ("enable_snat", "external_fixed_ips"):
             if key in info:
                 raise Forbidden(

@@ -23,6 +23,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, NotFound
 from kumo.network import policy, secgroups, validate
 from kumo.network.quotas import check_quota
+from kumo.policy import allowed
 
 CREATE = {
     "security_group_id", "direction", "ethertype", "protocol", "port_range_min",
@@ -296,7 +297,9 @@ def _owner(ctx: RequestContext, body: dict[str, Any], group: SecurityGroup) -> s
 
 def load_visible(s: Session, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:
     rule = s.get(SecurityGroupRule, rule_id)
-    if rule is not None and not ctx.is_admin and rule.project_id != ctx.project_id:
+    if rule is not None and not allowed(
+        ctx, "network:get_security_group_rule", {"project_id": rule.project_id}
+    ):
         owner = s.scalar(
             select(SecurityGroup.project_id).where(SecurityGroup.id == rule.security_group_id)
         )

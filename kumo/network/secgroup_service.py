@@ -19,6 +19,7 @@ from kumo.errors import BadRequest
 from kumo.network import secgroup_rules, secgroups
 from kumo.network.secgroup_views import render_groups, render_rules
 from kumo.network.service import NetworkService, sql_where
+from kumo.policy import unrestricted
 
 GROUP_SQL_FILTERS = {
     "id": SecurityGroup.id,
@@ -56,7 +57,7 @@ def list_groups(
     ensure_default_for(svc, ctx)
     with svc.db.read_session() as s:
         q = sql_where(select(SecurityGroup), GROUP_SQL_FILTERS, prefilters)
-        if not ctx.is_admin:
+        if not unrestricted(ctx, "network:get_security_group"):
             q = q.where(SecurityGroup.project_id == ctx.project_id)
         rows = list(s.scalars(q.order_by(SecurityGroup.created_at, SecurityGroup.id)))
         return render_groups(s, rows)
@@ -107,7 +108,7 @@ def list_rules(
     with svc.db.read_session() as s:
         r = SecurityGroupRule
         q = sql_where(select(r), RULE_SQL_FILTERS, prefilters)
-        if not ctx.is_admin:
+        if not unrestricted(ctx, "network:get_security_group_rule"):
             own = select(SecurityGroup.id).where(SecurityGroup.project_id == ctx.project_id)
             q = q.where(or_(r.project_id == ctx.project_id, r.security_group_id.in_(own)))
         return render_rules(s, list(s.scalars(q.order_by(r.created_at, r.id))))

@@ -29,6 +29,7 @@ from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.policy import allowed, unrestricted
 
 DEFAULT_NAME = "default"
 DEFAULT_DESCRIPTION = "Default security group"
@@ -47,7 +48,9 @@ def load(
     if lock:
         query = query.with_for_update()
     group = session.scalar(query)
-    if group is None or not ctx.owns(group.project_id):
+    if group is None or not allowed(
+        ctx, "network:get_security_group", {"project_id": group.project_id}
+    ):
         raise not_found(group_id)
     return group
 
@@ -181,7 +184,9 @@ def remove(uow: UnitOfWork, ctx: RequestContext, group_id: str, if_match: int | 
     check_revision(group.revision_number, if_match)
     if _in_use(s, group.id):
         raise Conflict(f"Security Group {group.id} in use.", kind="SecurityGroupInUse")
-    if default_id(s, group.project_id) == group.id and not ctx.is_admin:
+    if default_id(s, group.project_id) == group.id and not unrestricted(
+        ctx, "network:delete_security_group"
+    ):
         raise Conflict(
             "Insufficient rights for removing default security group.",
             kind="SecurityGroupCannotRemoveDefault",

@@ -22,6 +22,7 @@ from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import ipam, networks, policy, ports, subnets
 from kumo.network import tags as taglib
 from kumo.network.views import network_view, port_view, subnet_view
+from kumo.policy import unrestricted
 
 T = TypeVar("T")
 PORT_SQL_FILTERS = {
@@ -153,7 +154,7 @@ class NetworkService:
         with self.db.read_session() as s:
             q = sql_where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
             rows = list(s.scalars(q.order_by(Subnet.created_at, Subnet.id)))
-            if not ctx.is_admin:
+            if not unrestricted(ctx, "network:get_subnet"):
                 nets = {
                     nid: (project, shared)
                     for nid, project, shared in s.execute(
@@ -217,7 +218,7 @@ class NetworkService:
         with self.db.read_session() as s:
             cols = {k: c[v.key] for k, v in PORT_SQL_FILTERS.items()}
             q = sql_where(select(c.id, c.revision_number), cols, prefilters)
-            if not ctx.is_admin:
+            if not unrestricted(ctx, "network:get_port"):
                 n = Network.__table__.c
                 own_nets = select(n.id).where(n.project_id == ctx.project_id)
                 q = q.where((c.project_id == ctx.project_id) | c.network_id.in_(own_nets))

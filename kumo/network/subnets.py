@@ -12,13 +12,14 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, InvalidInput, not_found
+from kumo.errors import BadRequest, Conflict, InvalidInput, not_found
 from kumo.network import events, ipam, networks, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.l3_ports import OWNERS
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.policy import allowed
 
 V6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 CREATE = {
@@ -33,6 +34,12 @@ UPDATE = {
 }  # fmt: skip
 
 
+def _target(session: Session, sub: Subnet) -> dict[str, str | None]:
+    """A subnet as the policy table sees it: its project and its network's."""
+    owner = session.scalar(select(Network.project_id).where(Network.id == sub.network_id))
+    return {"project_id": sub.project_id, "network:project_id": owner}
+
+
 def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = False) -> Subnet:
     query = select(Subnet).where(Subnet.id == subnet_id)
     if lock:
@@ -40,7 +47,7 @@ def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = 
     sub = session.scalar(query)
     if sub is None:
         raise not_found("subnet", subnet_id)
-    if not ctx.is_admin and sub.project_id != ctx.project_id:
+    if not allowed(ctx, "network:get_subnet", {"project_id": sub.project_id}):
         net = session.execute(
             select(Network.project_id, Network.shared).where(Network.id == sub.network_id)
         ).first()
@@ -115,8 +122,7 @@ def create(
     if "network_id" not in body:
         raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
     net_row = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"), lock=True)
-    if not ctx.owns(net_row.project_id):
-        raise Forbidden("(rule:create_subnet) is disallowed by policy")
+    policy.authorize_owner(ctx, "network:create_subnet", {"network:project_id": net_row.project_id})
     if body.get("subnetpool_id") or body.get("use_default_subnetpool"):
         raise BadRequest("Subnet pools are not supported")
     if "cidr" not in body or body["cidr"] is None:
@@ -190,8 +196,7 @@ def update(
     validate.known(body, UPDATE)
     s = uow.session
     sub = load(s, ctx, subnet_id, lock=True)
-    if not ctx.owns(sub.project_id):
-        raise Forbidden("(rule:update_subnet) is disallowed by policy")
+    policy.authorize_owner(ctx, "network:update_subnet", _target(s, sub))
     check_revision(sub.revision_number, if_match)
     cidr = ipaddress.ip_network(sub.cidr)
     if "name" in body:
@@ -233,7 +238,7 @@ def update(
 def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int | None) -> None:
     s = uow.session
     sub = load(s, ctx, subnet_id, lock=True)
-    if not ctx.owns(sub.project_id):
+    if not allowed(ctx, "network:delete_subnet", _target(s, sub)):
         raise not_found("subnet", subnet_id)
     check_revision(sub.revision_number, if_match)
     rows = s.execute(

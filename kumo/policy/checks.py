@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kumo.context import RequestContext
+from kumo.identity.roles import IMPLIED, expand
 
 Target = Mapping[str, Any]
 
@@ -110,14 +111,23 @@ class Authenticated(Check):
         return "authenticated"
 
 
+def _holders(role: str) -> frozenset[str]:
+    """Every role that is or implies ``role`` (Keystone's inference rules)."""
+    return frozenset(r for r in (*IMPLIED, role) if role in expand({r}))
+
+
 @dataclass(frozen=True)
 class Role(Check):
-    """The caller holds this role (implied roles included: admin > member > reader)."""
+    """The caller holds this role, or one that implies it (admin > member > reader)."""
 
     name: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_holders", _holders(self.name))
+
     def allows(self, ctx: RequestContext | None, target: Target) -> bool:
-        return ctx is not None and self.name in ctx.roles
+        holders: frozenset[str] = self._holders  # type: ignore[attr-defined]
+        return ctx is not None and not holders.isdisjoint(ctx.roles)
 
     def possible(self, ctx: RequestContext | None) -> bool:
         return self.allows(ctx, {})

@@ -1,10 +1,13 @@
 """The policy table as Markdown, for docs/SECURITY.md (generated, never hand-edited).
 
-``python -m kumo.policy.docs`` prints the section; a test fails when the
-document and the table differ.
+``python -m kumo.policy.docs`` prints the section, ``--write docs/SECURITY.md``
+puts it in place; a test fails when the document and the table differ.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from kumo.policy.table import ALL
 
@@ -23,8 +26,17 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def write(path: Path) -> None:
+    doc = path.read_text()
+    start, end = doc.index(BEGIN), doc.index(END) + len(END)
+    path.write_text(doc[:start] + render() + doc[end:])
+
+
 def main() -> None:
-    print(render())
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        write(Path(sys.argv[2]))
+    else:
+        print(render())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def authorize(ctx: RequestContext, name: str, target: Mapping[str, Any] | None =
         raise refusal(name)
 
 
+def unrestricted(ctx: RequestContext | None, name: str) -> bool:
+    """Does rule ``name`` admit the caller for anybody's objects (its roles alone
+    pass, as an admin's do)? Lists use it to skip the per-project filter."""
+    return RULES[name].check.allows(ctx, {})
+
+
 def for_route(method: str, path: str) -> Rule | None:
     """The rule guarding ``METHOD /full/path/{template}``, or None."""
     return OPERATIONS.get(f"{method} {path}")

@@ -128,6 +128,7 @@ NETWORKING = [
          f"GET {N}/extensions", f"GET {N}/extensions/{{alias}}"),
     *_crud("network", "networks", ADMIN_OR_READER | SHARED_READER | EXTERNAL_READER,
            ADMIN_OR_MEMBER),
+    rule("network:create:project_id", ADMIN, "Create a resource in another project"),
     rule("network:create_network:shared", ADMIN, "Create or update a shared network"),
     rule("network:create_network:router:external", ADMIN, "Create or update an external network"),
     rule("network:create_network:provider", ADMIN, "Provider attributes (type, physical network, segment)"),
