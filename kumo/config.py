@@ -19,7 +19,7 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = Path(os.environ.get("KUMO_STATE_DIR", "/var/lib/kumo"))
-    """Where the database (SQLite), the token keys and clouds.yaml live."""
+    """Where the database (SQLite, with the token signing keys) and clouds.yaml live."""
 
     database_url: str | None = os.environ.get("KUMO_DATABASE_URL") or None
     """SQLAlchemy URL; ``None`` means SQLite in ``state_dir/kumo.db``."""

@@ -23,7 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", default="/var/lib/kumo", help="database, keys, clouds.yaml")
+    p.add_argument("--state-dir", default="/var/lib/kumo", help="SQLite database, clouds.yaml")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
