@@ -19,7 +19,7 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = Path(os.environ.get("KUMO_STATE_DIR", "/var/lib/kumo"))
-    """Where the database (SQLite), the token keys and clouds.yaml live."""
+    """Where the database (SQLite, with the token signing keys) and clouds.yaml live."""
 
     database_url: str | None = os.environ.get("KUMO_DATABASE_URL") or None
     """SQLAlchemy URL; ``None`` means SQLite in ``state_dir/kumo.db``."""
@@ -31,6 +31,13 @@ class Settings:
 
     region: str = "RegionOne"
     token_ttl_seconds: int = _env_int("KUMO_TOKEN_TTL", 3600)
+
+    max_active_keys: int = _env_int("KUMO_MAX_ACTIVE_KEYS", 3)
+    """Keys a purpose keeps after a rotation (staged, primary and secondaries);
+    a token lives through ``max_active_keys - 2`` rotations (Keystone's setting)."""
+    key_refresh_seconds: float = float(os.environ.get("KUMO_KEY_REFRESH", "5"))
+    """How old this process's copy of the signing keys may grow before it
+    reads them again (a token that fails to verify reloads them at once)."""
 
     underlay_mtu: int = _env_int("KUMO_UNDERLAY_MTU", 1500)
     """MTU of the underlay; VXLAN networks get this minus 50."""
@@ -116,6 +123,8 @@ class Settings:
             raise ValueError(
                 f"VNI range {self.vni_min}-{self.vni_max}: must be within 1-{0xF000 - 1}"
             )
+        if self.max_active_keys < 2:
+            raise ValueError("max_active_keys must be 2 or more (a staged and a primary key)")
         if self.max_l3_agents_per_router < 0:
             raise ValueError("max_l3_agents_per_router must be 0 (every agent) or more")
 

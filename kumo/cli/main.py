@@ -16,6 +16,7 @@ from collections.abc import Sequence
 # Modules that contribute sub-commands, in help order.
 COMMAND_MODULES = (
     "kumo.cli.serve",
+    "kumo.cli.keys",
     "kumo.agent.cli",
     "kumo.lab.cli",
 )

@@ -23,7 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", default="/var/lib/kumo", help="database, keys, clouds.yaml")
+    p.add_argument("--state-dir", default="/var/lib/kumo", help="SQLite database, clouds.yaml")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
@@ -80,34 +80,46 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def prepare(settings: Settings, console: Console | None = None) -> Path:
-    """Migrate the database, bootstrap identity, write clouds.yaml.
+NO_CLOUDS_YAML = (
+    "the admin user already exists in this database and this server did not "
+    "create it, so it does not know the admin password: no clouds.yaml written in {dir} "
+    "(the password is left as it is). Use the clouds.yaml of the API server that "
+    "bootstrapped the database, or another admin's credentials."
+)
 
-    Safe to run on every start. When clouds.yaml is missing but the admin
-    user exists (a new state directory on a shared database, say), the
-    admin password is reset so that the file written is usable.
+
+def prepare(settings: Settings, console: Console | None = None) -> Path | None:
+    """Secure the state directory, migrate the database, bootstrap identity,
+    write clouds.yaml; the clouds.yaml to use, or None when there is none.
+
+    Safe to run on every start and on any number of API servers sharing a
+    database: only the start that creates the admin user knows its password
+    and writes clouds.yaml. Any other keeps the clouds.yaml it finds, or
+    says why it has none; the admin password is never changed.
     """
-    import secrets
-
     from kumo.identity.clouds import write_clouds_yaml
     from kumo.runtime import Runtime
+    from kumo.statedir import secure
 
     console = console or Console(stderr=True)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    secure(settings)
     clouds = settings.state_dir / "clouds.yaml"
     runtime = Runtime.open(settings)
     try:
         password = runtime.identity.bootstrap()
         runtime.compute.bootstrap()
         runtime.image.bootstrap()
-        if password is None and not clouds.exists():
-            password = runtime.identity.bootstrap(admin_password=secrets.token_urlsafe(18))
-            console.print("[yellow]clouds.yaml was missing: the admin password was reset.[/]")
     finally:
         runtime.close()
     if password is not None:
         write_clouds_yaml(clouds, f"{settings.base_url}/identity/v3", "admin", password)
-    return clouds
+        return clouds
+    if clouds.exists():
+        return clouds
+    message = NO_CLOUDS_YAML.format(dir=settings.state_dir)
+    log.warning(message)
+    console.print(f"[yellow]{message}[/]")
+    return None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -117,9 +129,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     clouds = prepare(settings, console)
     console.print(f"kumo API on [bold]{settings.base_url}[/]  (database: {_safe_url(settings)})")
-    console.print(
-        f"credentials: [bold]{clouds}[/]  ->  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo"
-    )
+    if clouds is not None:
+        console.print(
+            f"credentials: [bold]{clouds}[/]  ->  "
+            f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo"
+        )
+    else:
+        console.print("credentials: [bold]none here[/] (see above)")
     os.environ["KUMO_SETTINGS_JSON"] = json.dumps(
         {
             "state_dir": str(settings.state_dir),

@@ -1,6 +1,10 @@
 """Serial consoles: a short-lived signed token naming the instance's
 namespace, and the shell the console proxy attaches to it.
 
+Console tokens are signed with the database's ``console`` keys
+(``kumo/identity/keys.py``), not the identity token keys: a console URL is
+no identity token, and an identity token opens no console.
+
 The proxy (``kumo/api/compute/console.py``) runs in the API process and
 reaches instance namespaces on the machine it runs on, which is where the
 lab's hosts are; a deployment with hosts on several machines would need
@@ -14,31 +18,27 @@ import json
 import secrets
 import time
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kumo.compiler import names
 from kumo.compute import server_networks, servers
-from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.compute_models import ConsoleToken
-from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.identity.tokens import load_key
+from kumo.errors import BadRequest, Conflict, Unauthorized
+from kumo.identity.keys import KeyRing
 
 TOKEN_TTL = 600
 CONSOLE_TYPES = {"serial": "serial"}
 """protocol → type of the consoles kumo offers."""
-
-
-def _fernet(settings: Settings) -> Fernet:
-    return Fernet(load_key(settings.state_dir))
+INVALID = "The console token is invalid or expired."
 
 
 def console_url(
     session: Session,
-    settings: Settings,
+    keys: KeyRing,
     ctx: RequestContext,
     server_id: str,
     protocol: str,
@@ -66,20 +66,24 @@ def console_url(
             expires_at=dt.datetime.fromtimestamp(expires, dt.UTC).replace(tzinfo=None),
         )
     )
-    token = _fernet(settings).encrypt(json.dumps(claims).encode()).decode()
+    token = keys.encrypt(json.dumps(claims).encode())
     return f"{ws_base}/compute/console?token={token}"
 
 
-def target(settings: Settings, token: str) -> tuple[str, str]:
-    """(namespace, nonce) a console token opens; NotFound when it is not valid.
-    The caller spends the nonce (``spend``) before opening the console."""
+def target(keys: KeyRing, token: str) -> tuple[str, str]:
+    """(namespace, nonce) a console token opens; Unauthorized when it is not a
+    valid console token. The caller spends the nonce (``spend``) before
+    opening the console."""
     try:
-        claims = json.loads(_fernet(settings).decrypt(token.encode(), ttl=TOKEN_TTL))
-    except (InvalidToken, ValueError) as exc:
-        raise NotFound("The console token is invalid or expired.", kind="InvalidToken") from exc
-    if float(claims.get("exp", 0)) < time.time():
-        raise NotFound("The console token is invalid or expired.", kind="InvalidToken")
-    return str(claims["netns"]), str(claims.get("nonce", ""))
+        claims = json.loads(keys.decrypt(token, ttl=TOKEN_TTL))
+        if not isinstance(claims, dict):
+            raise ValueError("not a console token")
+        netns, nonce, expires = str(claims["netns"]), str(claims["nonce"]), float(claims["exp"])
+    except (InvalidToken, ValueError, KeyError, TypeError) as exc:
+        raise Unauthorized(INVALID) from exc
+    if expires < time.time():
+        raise Unauthorized(INVALID)
+    return netns, nonce
 
 
 def spend(session: Session, nonce: str) -> bool:

@@ -27,6 +27,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ class ComputeService:
         self.db = db
         self.settings = settings
         self.network = network
+        self.console_keys = KeyRing(db, "console", max_age=settings.key_refresh_seconds)
+        """Signs and checks console URLs (``kumo/compute/console.py``)."""
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)

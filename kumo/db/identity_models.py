@@ -1,10 +1,19 @@
-"""Identity rows: domains, projects, users, roles, assignments, revocations."""
+"""Identity rows: domains, projects, users, roles, assignments, revocations, signing keys."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kumo.db.base import Base, new_hex_id, utcnow
@@ -86,3 +95,23 @@ class Revocation(Base):
     project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     issued_before: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class SigningKey(Base):
+    """One Fernet key of a purpose's key repository (``kumo/identity/keys.py``).
+
+    As in Keystone's key repository, the serial says the state: 0 is the
+    staged key, the highest serial the primary, anything between a
+    secondary. A rotation renumbers the staged key past the primary, so the
+    unique (purpose, serial) pair makes two rotations that race collide.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("purpose", "serial"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    serial: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    promoted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    """When it became the primary key (None while staged)."""

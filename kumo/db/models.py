@@ -14,7 +14,15 @@ from kumo.db.compute_models import (
     ServerGroupMember,
     ServerInterface,
 )
-from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
+from kumo.db.identity_models import (
+    Domain,
+    Project,
+    Revocation,
+    Role,
+    RoleAssignment,
+    SigningKey,
+    User,
+)
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
 from kumo.db.network_models import (
     IPAllocation,
@@ -65,6 +73,7 @@ __all__ = [
     "SecurityGroup",
     "SecurityGroupRule",
     "SegmentAllocation",
+    "SigningKey",
     "Subnet",
     "Tag",
     "User",

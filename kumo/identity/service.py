@@ -3,8 +3,9 @@
 CRUD of domains, projects, users and roles lives in ``admin.py``; this
 module is what every other API leans on: ``validate_token`` runs on every
 request, so it decrypts, then answers from short-lived in-memory caches
-(revocation events refreshed at most once a second, role lookups per
-user and scope for two seconds).
+(revocation events refreshed at most every ``REVOCATION_REFRESH`` seconds,
+so a revocation made through another API server counts here within that
+time; role lookups per user and scope for two seconds).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
@@ -26,14 +27,17 @@ from kumo.db.engine import Database
 from kumo.db.identity_models import Domain, Project, Revocation, Role, User
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, NotFound, Unauthorized
+from kumo.identity import keys as keylib
 from kumo.identity import roles as rolelib
 from kumo.identity.admin import IdentityAdmin
 from kumo.identity.passwords import hash_password, verify_password
-from kumo.identity.tokens import TokenCodec, TokenPayload, load_key
+from kumo.identity.tokens import TokenCodec, TokenPayload
 
 AUTH_FAILED = "The request you have made requires authentication."
 DEFAULT_DOMAIN = "default"
 ROLE_NAMES = ("admin", "member", "reader", "service")
+REVOCATION_REFRESH = 0.5
+"""Seconds a process trusts its copy of the revocation list."""
 
 
 @dataclass(frozen=True)
@@ -49,19 +53,29 @@ class ScopeInfo:
 class IdentityService(IdentityAdmin):
     def __init__(self, db: Database, settings: Settings) -> None:
         super().__init__(db, settings)
-        self.codec = TokenCodec(load_key(settings.state_dir))
+        self.codec = TokenCodec(keylib.KeyRing(db, "token", max_age=settings.key_refresh_seconds))
         self._lock = threading.Lock()
         self._revocations: list[tuple[str | None, str | None, str | None, float]] = []
         self._payloads: dict[str, TokenPayload] = {}
-        """Decrypted tokens by token text: a token's content never changes."""
+        """Decrypted tokens by token text: a token's content never changes,
+        but its key may be pruned: forgotten when the key ring loses a key."""
+        self._keys_generation = 0
 
     # -- bootstrap -----------------------------------------------------------------------
 
     def bootstrap(self, admin_password: str | None = None) -> str | None:
-        """Create the default domain, projects, roles and admin user once."""
+        """Create the default domain, projects, roles, admin user and signing keys once.
+
+        Returns the admin's password (``admin_password`` or a generated one)
+        when this call created the admin user, None when it existed: an
+        existing admin's password is never changed, so any number of API
+        servers may bootstrap the same database, at once or one by one.
+        """
 
         def work(uow: UnitOfWork) -> str | None:
             s = uow.session
+            if not self.db.is_sqlite:  # SQLite serialises writers already
+                s.execute(text("SELECT pg_advisory_xact_lock(4242002)"))
             if s.get(Domain, DEFAULT_DOMAIN) is None:
                 s.add(Domain(id=DEFAULT_DOMAIN, name="Default", description="The default domain"))
                 s.flush()
@@ -97,14 +111,14 @@ class IdentityService(IdentityAdmin):
                 )
                 s.add(admin)
                 s.flush()
-            elif admin_password:
-                admin.password_hash = hash_password(admin_password)
-                password = admin_password
             rolelib.grant(s, admin.id, "project", projects["admin"], role_ids["admin"])
             rolelib.grant(s, admin.id, "system", "all", role_ids["admin"])
             return password
 
-        return run_in_transaction(self.db, work)
+        password = run_in_transaction(self.db, work)
+        for purpose in keylib.PURPOSES:
+            keylib.ensure(self.db, purpose)
+        return password
 
     def create_service_user(self, name: str, *, admin: bool = False) -> str:
         """A user in Default with role ``service`` (and ``admin`` when asked)
@@ -283,10 +297,11 @@ class IdentityService(IdentityAdmin):
         return payload
 
     def _revoked(self, payload: TokenPayload, *, fresh: bool = False) -> bool:
-        """Against the revocation list, re-read at most once a second (every
-        time when ``fresh``: another API process may have just revoked it)."""
+        """Against the revocation list, re-read when older than
+        ``REVOCATION_REFRESH`` (every time when ``fresh``: another API
+        process may have just revoked it)."""
         now = time.monotonic()
-        if fresh or now - self._revocations_at > 1.0:
+        if fresh or now - self._revocations_at > REVOCATION_REFRESH:
             with self.db.read_session() as s:
                 rows = s.execute(
                     select(
@@ -320,14 +335,20 @@ class IdentityService(IdentityAdmin):
     def cached_context(self, token: str) -> RequestContext | None:
         """The caller from memory alone, or None when that needs the database.
 
-        Answers only while both the context (two seconds) and the revocation
-        list (one second) are fresh, so it decides exactly as
+        Answers only while the context (two seconds), the revocation list
+        (``REVOCATION_REFRESH``) and the signing keys (``key_refresh_seconds``)
+        are fresh, so it decides exactly as
         ``validate_token`` would; it never blocks, so it can run on the
         event loop.
         """
         hit = self._ctx_cache.get((token, "", ""))
         now = time.monotonic()
-        if hit is None or now - hit[0] >= 2.0 or now - self._revocations_at > 1.0:
+        if (
+            hit is None
+            or now - hit[0] >= 2.0
+            or now - self._revocations_at > REVOCATION_REFRESH
+            or not self.codec.keys.fresh()
+        ):
             return None
         payload = self._payloads.get(token)
         if payload is None:
@@ -337,6 +358,11 @@ class IdentityService(IdentityAdmin):
         return hit[1]
 
     def validate_token(self, token: str) -> RequestContext:
+        generation = self.codec.keys.current_generation()
+        if generation != self._keys_generation:  # a key was pruned: decrypt everything again
+            self._payloads.clear()
+            self._ctx_cache.clear()
+            self._keys_generation = generation
         payload = self._payloads.get(token)
         if payload is None or payload.expires_at <= time.time():
             payload = self.codec.decode(token)

@@ -1,21 +1,25 @@
 """Fernet tokens: authenticated, encrypted, carrying who, what scope and until when.
 
 Nothing about a token is stored; validation decrypts it and then checks
-revocation events (kumo.db.identity_models.Revocation).
+revocation events (kumo.db.identity_models.Revocation). The keys are the
+database's ``token`` keys (``kumo/identity/keys.py``), shared by every API
+server; console URLs are signed with other keys, so neither kind of token
+passes for the other.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
 from kumo.errors import Unauthorized
+from kumo.identity.keys import KeyRing
+
+AUTH_FAILED = "The request you have made requires authentication."
 
 
 @dataclass(frozen=True)
@@ -31,24 +35,9 @@ class TokenPayload:
     parent_audit_id: str | None = None
 
 
-def load_key(state_dir: Path) -> bytes:
-    """The key from KUMO_FERNET_KEY, or ``state_dir/fernet.key`` (created 0600)."""
-    env = os.environ.get("KUMO_FERNET_KEY")
-    if env:
-        return env.encode()
-    path = state_dir / "fernet.key"
-    if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        key = Fernet.generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-    return path.read_bytes().strip()
-
-
 class TokenCodec:
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
 
     def issue(
         self,
@@ -88,25 +77,28 @@ class TokenCodec:
             ],
             separators=(",", ":"),
         ).encode()
-        return self._fernet.encrypt(raw).decode(), payload
+        return self.keys.encrypt(raw), payload
 
     def decode(self, token: str) -> TokenPayload:
+        """The payload of a valid, unexpired token; Unauthorized for anything else
+        (a forged or foreign token, or one of another kind such as a console URL's)."""
         try:
-            raw = self._fernet.decrypt(token.encode())
-            fields = json.loads(raw)
+            fields = json.loads(self.keys.decrypt(token))
+            if not isinstance(fields, list) or len(fields) != 9:
+                raise ValueError("not an identity token")
             payload = TokenPayload(
-                user_id=fields[0],
-                methods=tuple(fields[1]),
+                user_id=str(fields[0]),
+                methods=tuple(str(m) for m in fields[1]),
                 project_id=fields[2],
                 domain_id=fields[3],
                 system=bool(fields[4]),
                 issued_at=float(fields[5]),
                 expires_at=float(fields[6]),
-                audit_id=fields[7],
+                audit_id=str(fields[7]),
                 parent_audit_id=fields[8],
             )
-        except (InvalidToken, ValueError, IndexError, TypeError) as exc:
-            raise Unauthorized("The request you have made requires authentication.") from exc
+        except (InvalidToken, ValueError, IndexError, TypeError, KeyError) as exc:
+            raise Unauthorized(AUTH_FAILED) from exc
         if payload.expires_at <= time.time():
-            raise Unauthorized("The request you have made requires authentication.")
+            raise Unauthorized(AUTH_FAILED)
         return payload

@@ -230,7 +230,14 @@ def _public_network(state_dir: Path, url: str) -> None:
 def _admin_token(state_dir: Path, url: str) -> str:
     import yaml
 
-    auth = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]["kumo"]["auth"]
+    path = state_dir / "clouds.yaml"
+    clouds = yaml.safe_load(path.read_text())["clouds"] if path.exists() else {}
+    if "kumo" not in clouds:
+        raise RuntimeError(
+            f"{path} has no admin credentials (cloud 'kumo'): the database's admin user "
+            f"was made by another API server, which wrote them; see {state_dir}/logs/api.log"
+        )
+    auth = clouds["kumo"]["auth"]
     body = password_auth(auth["username"], auth["password"], project_name=auth["project_name"])
     r = httpx.post(f"{url}/identity/v3/auth/tokens?nocatalog", json=body, timeout=10)
     r.raise_for_status()

@@ -195,12 +195,10 @@ def test_gateway_hosts_follow_their_routers(live_server: LiveServer) -> None:
 
 @pytest.fixture
 def second_server(live_server: LiveServer) -> Iterator[str]:
-    """Another API process on the same database (and the same token key)."""
+    """Another API process on the same database (whose signing keys it shares)."""
     port = _free_port()
     state = live_server.state_dir.parent / f"second-{port}"
     state.mkdir()
-    for name in ("fernet.key", "clouds.yaml"):
-        (state / name).write_bytes((live_server.state_dir / name).read_bytes())
     proc = subprocess.Popen(
         [KUMO, "serve", "--state-dir", str(state), "--port", str(port),
          "--database-url", live_server.database_url],

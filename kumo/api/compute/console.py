@@ -17,11 +17,12 @@ from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.compute.common import service
+from kumo.api.faults import error_body
 from kumo.api.render import json_response
 from kumo.compute import console
 from kumo.context import RequestContext
 from kumo.db.uow import run_in_transaction
-from kumo.errors import BadRequest, NotFound
+from kumo.errors import BadRequest, Unauthorized
 
 router = APIRouter()
 """Mounted under /v2.1."""
@@ -43,7 +44,7 @@ def url_for(request: Request, ctx: RequestContext, server_id: str, protocol: str
     return run_in_transaction(
         svc.db,
         lambda uow: console.console_url(
-            uow.session, svc.settings, ctx, server_id, protocol, kind, base
+            uow.session, svc.console_keys, ctx, server_id, protocol, kind, base
         ),
     )
 
@@ -91,19 +92,32 @@ def console_output_action(
     return json_response({"output": text})
 
 
+async def refuse(ws: WebSocket, message: str) -> None:
+    """Turn the handshake down with 401 and a Nova fault body (a plain close
+    1008 where the server cannot send an HTTP answer to a websocket)."""
+    body = error_body(ws.url.path, 401, None, message)
+    try:
+        await ws.send_denial_response(
+            Response(body, status_code=401, media_type="application/json")
+        )
+    except RuntimeError:
+        await ws.close(code=1008)
+
+
 @proxy.websocket("/console")
 async def console_proxy(ws: WebSocket, token: str = "") -> None:
     runtime = ws.app.state.runtime
     try:
-        netns, nonce = console.target(runtime.settings, token)
-    except NotFound:
-        await ws.close(code=1008)
+        # may read the keys from the database: off the event loop
+        netns, nonce = await asyncio.to_thread(console.target, runtime.compute.console_keys, token)
+    except Unauthorized as exc:
+        await refuse(ws, exc.message)
         return
     fresh = await asyncio.to_thread(
         run_in_transaction, runtime.db, lambda uow: console.spend(uow.session, nonce)
     )
     if not fresh:  # a console URL opens once
-        await ws.close(code=1008)
+        await refuse(ws, console.INVALID)
         return
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol="binary" if "binary" in offered else None)

@@ -287,6 +287,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_servers_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
+        "signing_keys",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("serial", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("promoted_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signing_keys")),
+        sa.UniqueConstraint("purpose", "serial", name=op.f("uq_signing_keys_purpose_serial")),
+    )
+    op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("resource_type", sa.String(length=32), nullable=False),
@@ -832,6 +843,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tags_resource_id"))
 
     op.drop_table("tags")
+    op.drop_table("signing_keys")
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_servers_updated_at"))
         batch_op.drop_index(batch_op.f("ix_servers_project_id"))
