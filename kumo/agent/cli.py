@@ -6,14 +6,19 @@ import argparse
 import logging
 import os
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kumo.agent.config import AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
+
+if TYPE_CHECKING:
+    from kumo.agent.client import ApiClient
+    from kumo.ha.seal import ClusterKey
 
 log = logging.getLogger("kumo.agent")
 
@@ -152,6 +157,27 @@ def liveness_from_args(args: argparse.Namespace) -> LivenessSettings:
     )
 
 
+def fetch_cluster_key(client: ApiClient) -> ClusterKey:
+    """The cluster key, once the API answers (retrying while it does not);
+    SystemExit when the API refuses it to these credentials."""
+    import httpx
+
+    delay = 0.2
+    while True:
+        try:
+            key = client.cluster_key()
+            log.info("sealing HA beats and state sync with cluster key %s", key.id.hex())
+            return key
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in (403, 404):
+                raise SystemExit(f"cannot read the cluster key: {exc}") from None
+            log.warning("reading the cluster key failed (%s); retrying in %.1fs", exc, delay)
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            log.warning("reading the cluster key failed (%s); retrying in %.1fs", exc, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.agent.client import ApiClient
     from kumo.agent.loop import Agent
@@ -182,11 +208,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
         metadata.start()
     liveness = statesync = None
     if config.tunnel_ip:
-        liveness = Liveness(config.host, config.tunnel_ip, config.liveness, host_netns=config.netns)
+        key = fetch_cluster_key(client)
+        liveness = Liveness(
+            config.host, config.tunnel_ip, config.liveness, key=key, host_netns=config.netns
+        )
         if config.state_sync:
-            statesync = StateSync(
-                config.tunnel_ip, config.liveness.port + 1, host_netns=config.netns
-            )
+            statesync = StateSync(config.host, config.tunnel_ip, config.liveness.port + 1,
+                                  key=key, host_netns=config.netns)  # fmt: skip
     agent = Agent(
         config,
         dataplane,

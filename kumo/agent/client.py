@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from kumo.agent.config import AgentConfig
+from kumo.ha.seal import ClusterKey
 from kumo.identity.authbody import password_auth
 
 
@@ -76,6 +77,16 @@ class ApiClient:
         r.raise_for_status()
         result: dict[str, Any] = r.json()
         return result
+
+    def cluster_key(self) -> ClusterKey:
+        """The key that seals HA beats and state sync (``kumo.ha.seal``)."""
+        url = self.base + "/internal/v1/cluster-key"
+        r = self._http.get(url, headers=self._headers())
+        if r.status_code == 401:
+            self._token = None
+            r = self._http.get(url, headers=self._headers())
+        r.raise_for_status()
+        return ClusterKey.from_text(r.json()["cluster_key"]["key"])
 
     def register(self) -> str:
         cfg = self.config

@@ -2,6 +2,7 @@
 
 from kumo.db.agent_models import Agent
 from kumo.db.base import Base
+from kumo.db.cluster_key_models import ClusterKey
 from kumo.db.compute_models import (
     ComputeQuota,
     ConsoleToken,
@@ -44,6 +45,7 @@ from kumo.db.secgroup_models import (
 __all__ = [
     "Agent",
     "Base",
+    "ClusterKey",
     "ComputeQuota",
     "ConsoleToken",
     "Flavor",

@@ -15,7 +15,10 @@ Wire format, version 1 (all integers big-endian), one datagram::
 
 An IPv4 TCP upsert takes 42 bytes, so a datagram holds about 30. The
 receiver applies datagrams as they come; ``seq`` shows it gaps, and the
-sender's next full sync repairs what a lost datagram carried.
+sender's next full sync repairs what a lost datagram carried. On the
+underlay each datagram travels sealed (``kumo.ha.seal``): the sender
+encodes with ``max_size`` so that datagram and envelope together stay
+within ``MAX_DATAGRAM``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ _TCP_INFO = struct.Struct(">BBBB")
 _PORTS = struct.Struct(">HH")
 _ICMP = struct.Struct(">HBB")
 _MAX_ROUTER_ID = 64
+_LARGEST_RECORD = _UPSERT.size + 2 * (2 * 16 + _PORTS.size) + _TCP_INFO.size
+"""An IPv6 TCP upsert."""
 
 
 def _pack_tuple(l3: int, proto: int, t: FlowTuple) -> bytes:
@@ -74,21 +79,29 @@ def _pack_delete(e: Entry) -> bytes:
 
 
 def encode(
-    upserts: Sequence[Entry], deletes: Sequence[Entry], *, router_id: str, seq: int
+    upserts: Sequence[Entry],
+    deletes: Sequence[Entry],
+    *,
+    router_id: str,
+    seq: int,
+    max_size: int = MAX_DATAGRAM,
 ) -> list[bytes]:
-    """Datagrams of at most ``MAX_DATAGRAM`` bytes; datagram ``i`` carries
-    sequence number ``seq + i`` (the caller advances by the list's length).
-    Deletes come before upserts. Nothing to send still gives one datagram
-    (a heartbeat). ValueError for an entry that cannot be encoded."""
+    """Datagrams of at most ``max_size`` bytes (less than ``MAX_DATAGRAM``
+    leaves room for an envelope); datagram ``i`` carries sequence number
+    ``seq + i`` (the caller advances by the list's length). Deletes come
+    before upserts. Nothing to send still gives one datagram (a heartbeat).
+    ValueError for an entry that cannot be encoded."""
     rid = router_id.encode()
     if not rid or len(rid) > _MAX_ROUTER_ID:
         raise ValueError(f"router id must be 1-{_MAX_ROUTER_ID} bytes")
+    if max_size < _HEADER.size + _MAX_ROUTER_ID + _LARGEST_RECORD:
+        raise ValueError(f"datagrams of {max_size} bytes cannot hold every record")
     try:
         records = [(False, _pack_delete(e)) for e in deletes]
         records += [(True, _pack_upsert(e)) for e in upserts]
     except struct.error as exc:
         raise ValueError(f"field out of range: {exc}") from None
-    room = MAX_DATAGRAM - _HEADER.size - len(rid)
+    room = max_size - _HEADER.size - len(rid)
     groups: list[list[tuple[bool, bytes]]] = [[]]
     used = 0
     for record in records:

@@ -31,6 +31,14 @@ the beats renew runs out (``lease`` < ``hold``, see
 host finds the router claimed and stays standby (no preemption unless
 configured). A stopping agent sends a last beat with ``leaving`` set so
 the others take over at once.
+
+Beats are sealed with the cluster key (``kumo.ha.seal``). A beat is
+dropped (counted in ``stats`` by reason, logged rarely) when its seal is
+forged, its stamp is stale or not newer than the last one of its sender
+(a replay), or its sender is not a known host beating from its tunnel
+address. Claims on a router whose gateway hosts (as this host's view
+lists them) do not include the sender are dropped from the beat and
+counted as foreign; the beat still counts for its sender's liveness.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from dataclasses import dataclass, field
 
 from kumo import pollwait
 from kumo.dataplane import netns
+from kumo.ha import seal
 
 log = logging.getLogger("kumo.ha")
 
@@ -170,9 +179,11 @@ class Liveness:
         bind_ip: str,
         settings: LivenessSettings | None = None,
         *,
+        key: seal.ClusterKey,
         host_netns: str | None = None,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        wall: seal.Wall = time.time_ns,
     ) -> None:
         self.host = host
         self.bind_ip = bind_ip
@@ -188,6 +199,9 @@ class Liveness:
         self._seq = 0
         self.configured = threading.Event()
         self.stats = {"sent": 0, "received": 0, "send_errors": 0, "late_beats": 0}
+        self._sealer = seal.Sealer(key, host, seal.BEAT, wall=wall)
+        self._opener = seal.Opener(key, seal.BEAT, wall=wall)
+        self._drops = seal.Drops(f"{host}: beats", self.stats)
 
     # -- the agent's side --------------------------------------------------------------
 
@@ -267,20 +281,45 @@ class Liveness:
                 return
             except OSError:
                 return
-            try:
-                beat = Beat.decode(data)
-            except ValueError:
-                continue
-            with self._lock:
-                if self._state.peers.get(beat.host) != addr[0]:
-                    continue  # not a host we know, or not from its tunnel address
-                self.stats["received"] += 1
-                if beat.leaving:
-                    self._state.last.pop(beat.host, None)
-                    self._state.heard.pop(beat.host, None)
-                else:
-                    self._state.last[beat.host] = now
-                    self._state.heard[beat.host] = Heard(beat.quorum, beat.claims)
+            self.hear(data, addr[0], now)
+
+    def hear(self, data: bytes, source: str, now: float) -> bool:
+        """Take one datagram from ``source``; True when it was a beat kept."""
+        try:
+            opened = self._opener.open(data)
+            beat = Beat.decode(opened.payload)
+        except seal.Rejected as exc:
+            self._drops.drop(exc.reason, source, exc.detail)
+            return False
+        except ValueError as exc:
+            self._drops.drop("forged", source, f"sealed, but {exc}")
+            return False
+        with self._lock:
+            st = self._state
+            if beat.host != opened.sender or st.peers.get(beat.host) != source:
+                why = f"{opened.sender!r} is not a host beating from {source}"
+                self._drops.drop("foreign", source, why)
+                return False
+            if not self._opener.fresh(beat.host, opened.stamp):
+                self._drops.drop("replayed", source, f"a beat of {beat.host} seen before")
+                return False
+            self.stats["received"] += 1
+            if beat.leaving:
+                st.last.pop(beat.host, None)
+                st.heard.pop(beat.host, None)
+                return True
+            foreign = sorted(
+                r for r in beat.claims if beat.host not in st.routers.get(r, (beat.host,))
+            )
+            if foreign:
+                why = f"{beat.host} claims {', '.join(foreign)} but is not a gateway host of it"
+                self._drops.drop("foreign", source, why)
+            claims = {
+                r: age for r, age in beat.claims.items() if beat.host in st.routers.get(r, ())
+            }
+            st.last[beat.host] = now
+            st.heard[beat.host] = Heard(beat.quorum, claims)
+        return True
 
     def _evaluate(self, now: float) -> bool:
         """Recompute; True when this host's claims changed (beat at once)."""
@@ -332,7 +371,7 @@ class Liveness:
             held = {r: now - self._state.claimed_since.get(r, now) for r in self._state.claims}
             beat = Beat(self.host, self._seq, self._state.quorum, held, leaving)
             targets = sorted(self._state.peers.values())
-        data = beat.encode()
+        data = self._sealer.seal(beat.encode())
         for ip in targets:
             try:
                 sock.sendto(data, (ip, self.settings.port))

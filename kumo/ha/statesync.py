@@ -8,8 +8,16 @@ goes, as ``ctsync`` datagrams, to each standby over UDP on the underlay
 (from the host's namespace, port ``liveness port + 1``). A standby applies
 what it receives to its own copy of the namespace; when the sender of a
 router changes (a new active host), it empties that copy first, as the new
-sender starts with a full dump. Datagrams from hosts or for routers it is
-not a standby for are ignored.
+sender starts with a full dump. Datagrams for routers it is not a standby
+for, or from a gateway host that is not the active one, are ignored.
+
+Datagrams are sealed with the cluster key (``kumo.ha.seal``), the router
+being the replay stream: each (sender, router) stamp must be newer than the
+last one accepted. Forged, stale and replayed datagrams, and those from a
+host that is not a gateway host of the router (or not from its tunnel
+address), are dropped, counted in ``stats`` and logged rarely. A datagram
+that UDP delivers out of order is dropped as replayed: like a lost one, the
+next full sync repairs what it carried.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +34,7 @@ from kumo.compiler import names
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.model import ClusterView
 from kumo.dataplane import netns
-from kumo.ha import ctsync
+from kumo.ha import ctsync, seal
 
 log = logging.getLogger("kumo.ha")
 
@@ -42,9 +51,12 @@ class Active:
 @dataclass(frozen=True)
 class Standby:
     netns: str
-    active_ip: str | None
-    """Tunnel address of the active host, when known (datagrams from any
-    other address are ignored)."""
+    gateways: Mapping[str, str]
+    """The router's other gateway hosts → their tunnel addresses: who may
+    send for it."""
+    active: str | None
+    """The active host, when known: datagrams from the other gateway hosts
+    are ignored."""
 
 
 def roles(
@@ -65,15 +77,25 @@ def roles(
             peers = tuple(sorted(ip for ip in ips if ip and ip != my_ip))
             active[rid] = Active(ns, peers)
         else:
-            known = view.hosts.get(holder) if holder else None
-            standby[rid] = Standby(ns, known.tunnel_ip if known else None)
+            known = {h: view.hosts[h].tunnel_ip for h in router.gateway_hosts if h in view.hosts}
+            gateways = {h: ip for h, ip in known.items() if ip and h != host}
+            standby[rid] = Standby(ns, gateways, holder if holder in gateways else None)
     return active, standby
 
 
 class StateSync:
     def __init__(
-        self, bind_ip: str, port: int, *, host_netns: str | None = None, resync: float = 5.0
+        self,
+        host: str,
+        bind_ip: str,
+        port: int,
+        *,
+        key: seal.ClusterKey,
+        host_netns: str | None = None,
+        resync: float = 5.0,
+        wall: seal.Wall = time.time_ns,
     ) -> None:
+        self.host = host
         self.bind_ip = bind_ip
         self.port = port
         self.host_netns = host_netns
@@ -83,12 +105,15 @@ class StateSync:
         self._standby: dict[str, Standby] = {}
         self._watchers: dict[str, ctsync.Watcher] = {}
         self._senders: dict[str, str] = {}
-        """router → the address its last datagram came from."""
+        """router → the host its last datagram came from."""
         self._seq: dict[str, int] = {}
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = {"sent": 0, "received": 0, "applied": 0, "ignored": 0, "errors": 0}
+        self._sealer = seal.Sealer(key, host, seal.CTSYNC, wall=wall)
+        self._opener = seal.Opener(key, seal.CTSYNC, wall=wall)
+        self._drops = seal.Drops(f"{host}: state sync", self.stats)
 
     def start(self) -> None:
         self._sock = netns.socket_in(self.host_netns, socket.AF_INET, socket.SOCK_DGRAM)
@@ -143,10 +168,14 @@ class StateSync:
             sock = self._sock
         if target is None or sock is None or not target.standbys:
             return
-        datagrams = ctsync.encode(list(upserts), list(deletes), router_id=router_id, seq=seq)
+        room = ctsync.MAX_DATAGRAM - self._sealer.overhead
+        datagrams = ctsync.encode(
+            list(upserts), list(deletes), router_id=router_id, seq=seq, max_size=room
+        )
         with self._lock:
             self._seq[router_id] = seq + len(datagrams)
-        for data in datagrams:
+        for payload in datagrams:
+            data = self._sealer.seal(payload)
             for ip in target.standbys:
                 try:
                     sock.sendto(data, (ip, self.port))
@@ -166,24 +195,50 @@ class StateSync:
             except OSError:
                 return
             self.stats["received"] += 1
-            try:
-                router_id, _seq, upserts, deletes = ctsync.decode(data)
-            except ValueError:
-                self.stats["ignored"] += 1
+            admitted = self.admit(data, addr[0])
+            if admitted is None:
                 continue
-            with self._lock:
-                standby = self._standby.get(router_id)
-                previous = self._senders.get(router_id)
-                if standby is not None and standby.active_ip in (None, addr[0]):
-                    self._senders[router_id] = addr[0]
-            if standby is None or standby.active_ip not in (None, addr[0]):
-                self.stats["ignored"] += 1
-                continue
+            standby, flush, upserts, deletes = admitted
             try:
-                if previous != addr[0]:
+                if flush:
                     ctsync.flush(standby.netns)
                 result = ctsync.apply(standby.netns, upserts, deletes)
                 self.stats["applied"] += len(upserts) + len(deletes) - len(result.failed)
             except OSError as exc:
                 self.stats["errors"] += 1
                 log.warning("statesync: applying to %s: %s", standby.netns, exc)
+
+    def admit(
+        self, data: bytes, source: str
+    ) -> tuple[Standby, bool, list[ctsync.Entry], list[ctsync.Entry]] | None:
+        """Check one datagram from ``source``: (the standby copy it is for,
+        whether to empty that copy first, upserts, deletes), or None when it
+        is dropped or ignored."""
+        try:
+            opened = self._opener.open(data)
+            router_id, _seq, upserts, deletes = ctsync.decode(opened.payload)
+        except seal.Rejected as exc:
+            self._drops.drop(exc.reason, source, exc.detail)
+            return None
+        except ValueError as exc:
+            self._drops.drop("forged", source, f"sealed, but {exc}")
+            return None
+        sender = opened.sender
+        with self._lock:
+            standby = self._standby.get(router_id)
+            if standby is None:
+                self.stats["ignored"] += 1  # not (or no longer) a standby of that router
+                return None
+            if standby.gateways.get(sender) != source:
+                why = f"{sender!r} from {source} is not a gateway host of router {router_id}"
+                self._drops.drop("foreign", source, why)
+                return None
+            if standby.active not in (None, sender):
+                self.stats["ignored"] += 1  # a gateway host that is no longer active
+                return None
+            if not self._opener.fresh((sender, router_id), opened.stamp):
+                self._drops.drop("replayed", source, f"{sender} for {router_id}, seen before")
+                return None
+            previous = self._senders.get(router_id)
+            self._senders[router_id] = sender
+        return standby, previous != sender, upserts, deletes

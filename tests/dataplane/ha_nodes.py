@@ -21,6 +21,7 @@ from typing import Any
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.dataplane.driver import Dataplane
 from kumo.ha.liveness import Liveness, LivenessSettings
+from kumo.ha.seal import ClusterKey
 from kumo.ha.statesync import StateSync, roles
 from tests.dataplane.rootlab import RootLab, sh
 
@@ -34,6 +35,7 @@ class HaNode:
         host: str,
         view: Callable[[], ClusterView],
         settings: LivenessSettings,
+        key: ClusterKey,
     ) -> None:
         self.lab = lab
         self.host = host
@@ -42,9 +44,10 @@ class HaNode:
         self.dp: Dataplane | None = None
         """Made and used by the worker thread only (netlink sockets are per thread)."""
         self.ready = threading.Event()
-        self.live = Liveness(host, lab.tunnel_ips[host], settings,
+        self.live = Liveness(host, lab.tunnel_ips[host], settings, key=key,
                              host_netns=lab.hosts[host], on_change=self.kick)  # fmt: skip
-        self.sync = StateSync(lab.tunnel_ips[host], settings.port + 1, host_netns=lab.hosts[host])
+        self.sync = StateSync(host, lab.tunnel_ips[host], settings.port + 1, key=key,
+                              host_netns=lab.hosts[host])  # fmt: skip
         self.wake = threading.Event()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)

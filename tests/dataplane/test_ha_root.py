@@ -13,6 +13,7 @@ stays standby.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 
 from kumo.compiler import ClusterView
 from kumo.ha.liveness import LivenessSettings
+from kumo.ha.seal import ClusterKey
 from tests.compiler import states as s
 from tests.dataplane.ha_nodes import HaNode, Probe, arp_responders, echo_server, wait_for
 from tests.dataplane.rootlab import sh
@@ -64,6 +66,7 @@ class HaSetup:
         for p in (C1, GW):
             self.ports[p]["device_id"] = R
         self.nodes: dict[str, HaNode] = {}
+        self.key = ClusterKey(secrets.token_bytes(32))
 
     def view(self) -> ClusterView:
         return ClusterView.from_bodies(
@@ -75,7 +78,7 @@ class HaSetup:
         )  # fmt: skip
 
     def start(self, host: str) -> HaNode:
-        node = HaNode(self.lab, host, self.view, FAST)
+        node = HaNode(self.lab, host, self.view, FAST, self.key)
         self.nodes[host] = node.start()
         return node
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kumo.ha.liveness import Beat, Heard, Liveness, LivenessSettings, decide
+from kumo.ha.seal import ClusterKey
 
 R = "router-1"
 ROUTERS = {R: ("g1", "g2", "g3")}
 ROUTERS_2 = {R: ("g1", "g2")}
+KEY = ClusterKey(bytes(range(32)))
 
 
 def heard(quorum: bool = True, *claims: str, age: float = 10.0) -> Heard:
@@ -107,7 +109,7 @@ def _hear(live: Liveness, host: str, clock: Clock, *claims: str) -> None:
 def test_quorum_lost_briefly_keeps_claims_lost_long_listens_first() -> None:
     clock = Clock()
     s = LivenessSettings(interval=0.05, hold=0.25, lease=0.2)
-    live = Liveness("g1", "192.0.2.1", s, clock=clock)
+    live = Liveness("g1", "192.0.2.1", s, key=KEY, clock=clock)
     live.configure({"g2": "192.0.2.2", "c1": "192.0.2.3"}, ROUTERS_2)
     _hear(live, "g2", clock)
     _hear(live, "c1", clock)

@@ -1,9 +1,9 @@
 """The agents' internal API, mounted at /internal/v1.
 
-Registration and heartbeats, port status and HA state reports, and the
-watch feed (``list`` then ``watch?since=REV``). Only service or admin
-credentials. The router's lifespan runs the rescheduling loop
-(``rescheduler.py``).
+Registration and heartbeats, port status and HA state reports, the
+watch feed (``list`` then ``watch?since=REV``) and the cluster key
+(``cluster_key.py``). Only service or admin credentials. The router's
+lifespan runs the rescheduling loop (``rescheduler.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
-from kumo.api.internal import rescheduler
+from kumo.api.internal import cluster_key, rescheduler
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
@@ -31,6 +31,7 @@ from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
 
 router = GatedRouter(lifespan=rescheduler.lifespan)
+router.include_router(cluster_key.router)
 BOOKMARK_SECONDS = 5.0
 
 

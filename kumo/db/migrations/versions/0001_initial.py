@@ -33,6 +33,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("host", "binary", name=op.f("uq_agents_host_binary")),
     )
     op.create_table(
+        "cluster_keys",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("secret", sa.LargeBinary(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_cluster_keys")),
+    )
+    op.create_table(
         "compute_quotas",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -897,5 +904,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_compute_quotas_project_id"))
 
     op.drop_table("compute_quotas")
+    op.drop_table("cluster_keys")
     op.drop_table("agents")
     # ### end Alembic commands ###
