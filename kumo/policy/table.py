@@ -295,6 +295,9 @@ INTERNAL = [
          "objects)",
          f"POST {X}/agents/{{agent_id}}/heartbeat", f"POST {X}/agents/{{agent_id}}/ha-states",
          f"POST {X}/ports/status"),
+    rule("internal:cluster_key", ADMIN_OR_SERVICE,
+         "Read the key that signs the gateway hosts' underlay messages (enrolled agents)",
+         f"GET {X}/cluster-key"),
     rule("internal:watch", ADMIN_OR_SERVICE, "List and watch the change feed",
          f"GET {X}/list", f"GET {X}/watch"),
 ]  # fmt: skip
