@@ -26,6 +26,7 @@ import queue
 import selectors
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -88,6 +89,9 @@ class Connections:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)  # a full pipe wakes the loop already
+        self._wake_lock = threading.Lock()  # a late worker never writes to a reused descriptor
+        self._closed = False
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._listeners: dict[str, socket.socket] = {}
         self._conns: dict[int, _Conn] = {}
@@ -104,10 +108,13 @@ class Connections:
 
     def wake(self) -> None:
         """Make a ``step`` in progress return now."""
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        with self._wake_lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
 
     @property
     def open_count(self) -> int:
@@ -137,8 +144,10 @@ class Connections:
             self._close(conn)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._selector.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._wake_lock:
+            self._closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def step(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for something to do, then do it."""

@@ -5,6 +5,7 @@ close what is too much."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -29,6 +30,7 @@ SERVERS = {
     OTHER: "5e1f0000-0000-4000-8000-00000000000c",
 }
 META = "/openstack/latest/meta_data.json"
+BIG = os.urandom(16 << 20)  # more than the socket buffers hold
 
 
 class CurrentNamespace:
@@ -53,7 +55,10 @@ class Source:
             self.gate.wait(10)
         if server_id not in SERVERS.values():
             return None
-        return {"id": server_id, "name": f"vm-{server_id[-1]}"}
+        body: dict[str, Any] = {"id": server_id, "name": f"vm-{server_id[-1]}"}
+        if server_id == SERVERS[OTHER]:
+            body["OS-EXT-SRV-ATTR:user_data"] = base64.b64encode(BIG).decode()
+        return body
 
     def public_key(self, name: str, user_id: str) -> str | None:
         return None
@@ -275,3 +280,20 @@ def test_a_network_that_leaves_the_plan_takes_its_connections_along(running: Run
     for sock in socks:
         assert closed_by_server(sock, 0.5) is not None
     assert running.server.connections.open_count == 0
+
+
+def test_a_reply_nobody_reads_is_dropped_after_the_write_timeout(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(write_timeout=0.5)
+    (sock,) = running.connect(OTHER, 1)
+    sock.setblocking(True)
+    sock.sendall(b"GET /openstack/latest/user_data HTTP/1.0\r\n\r\n")  # and never reads
+    time.sleep(0.2)
+    status, _, seconds = running.get(QUIET)  # the loop never waits on the stuck reply
+    assert status == 200 and seconds < 0.1
+    deadline = time.monotonic() + 5
+    while running.server.connections.open_count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running.server.connections.open_count == 0
+    assert running.server.connections.stats["timed_out"] == 1
