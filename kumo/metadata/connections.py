@@ -42,7 +42,7 @@ Answer = Callable[[str, tuple[str, int], bytes], bytes]
 """(listener label, client (address, port), request head) → reply bytes;
 run on a worker."""
 
-_ACCEPT_BATCH = 64
+_ACCEPT_BATCH = 256  # per listener and wakeup: a burst is shed, others still get a turn
 _READ_SIZE = 4096
 
 
@@ -85,7 +85,10 @@ class Connections:
         self.answer = answer
         self.limits = limits or Limits()
         self.workers = workers
-        self.stats = {"accepted": 0, "refused": 0, "displaced": 0, "timed_out": 0}
+        self.stats = {"accepted": 0, "refused": 0, "displaced": 0, "timed_out": 0, "stalled": 0}
+        """Connections accepted; closed at once (over a cap); closed for a
+        newcomer at the total cap; closed at a deadline; replies that waited
+        for the client to read."""
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -119,6 +122,10 @@ class Connections:
     @property
     def open_count(self) -> int:
         return len(self._conns)
+
+    def held(self, label: str, address: str) -> int:
+        """Open connections from ``address`` through ``label``'s listener."""
+        return self._per_source.get((label, address), 0)
 
     # -- called from the loop thread only -------------------------------------------------
 
@@ -303,12 +310,9 @@ class Connections:
             if not conn.registered:
                 self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
                 conn.registered = True
+                self.stats["stalled"] += 1
             return
-        try:
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        self._close(conn)
+        self._close(conn, finished=True)
 
     # -- deadlines ------------------------------------------------------------------------
 
@@ -326,7 +330,8 @@ class Connections:
                 self.stats["timed_out"] += 1
                 self._close(conn)
 
-    def _close(self, conn: _Conn) -> None:
+    def _close(self, conn: _Conn, finished: bool = False) -> None:
+        """Forget ``conn`` and close it (``finished``: its reply was written)."""
         if conn.closed:
             return
         conn.closed = True
@@ -341,6 +346,11 @@ class Connections:
             del self._per_source[conn.source]
         if conn.registered:
             self._selector.unregister(conn.sock)
+        if finished:
+            try:
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         conn.sock.close()
 
 

@@ -47,6 +47,9 @@ log = logging.getLogger("kumo.metadata")
 
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 PORT = 80
+BACKLOG = 1024
+"""Connections the kernel queues until accepted (one instance's burst must
+not leave none for the others: the loop accepts and sheds them quickly)."""
 
 
 class Source(Protocol):
@@ -209,7 +212,7 @@ class MetadataServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
                 sock.bind((self.address, self.port))
-                sock.listen(128)
+                sock.listen(BACKLOG)
                 sock.setblocking(False)
             except OSError as exc:
                 sock.close()
