@@ -1,7 +1,10 @@
 """The metadata server of one host: a listening socket in every metadata
 namespace of the plan (bound to 169.254.169.254:80 with ``IP_FREEBIND``,
 so it may open before the address is there), one thread that accepts on
-all of them, and a small pool that answers.
+all of them and reads and writes every connection without blocking, and a
+small pool that turns complete requests into replies
+(``kumo.metadata.connections``: caps per instance and in total, short
+deadlines, so slow clients of one instance never hold up another's).
 
 Who asks is known from the socket (its namespace is one network) and the
 source address (the plan's ``MetadataClient`` with that IPv4 address on
@@ -13,36 +16,40 @@ data: the lookup has no other input.
 
 Sockets are opened and closed by the server thread only: ``update`` (the
 agent calls it with each plan, before the dataplane runs) waits until
-sockets of namespaces that left the plan are closed, since an open socket
-would keep a removed namespace, and its veth pair, alive. A namespace
+sockets of namespaces that left the plan are closed, with their
+connections, since an open socket would keep a removed namespace, and its
+veth pair, alive. A namespace
 recreated behind the server's back is noticed by its inode and its socket
 reopened.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
-from kumo import pollwait
 from kumo.compiler.metadata import METADATA_IP
 from kumo.compiler.model import ClusterView
 from kumo.compiler.plan import MetadataEndpoint
 from kumo.dataplane import netns
+from kumo.metadata.connections import Connections, Limits
 from kumo.metadata.documents import Key, Reply, answer, instance_from
 
 log = logging.getLogger("kumo.metadata")
 
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 PORT = 80
+BACKLOG = 1024
+"""Connections the kernel queues until accepted (one instance's burst must
+not leave none for the others: the loop accepts and sheds them quickly)."""
 
 
 class Source(Protocol):
@@ -57,6 +64,29 @@ class Unavailable(Exception):
     """The compute API could not be asked (a 500 for the instance, not a 404)."""
 
 
+class Namespaces(Protocol):
+    """Where the listening sockets are made."""
+
+    def inode(self, name: str) -> int | None:
+        """The namespace's identity now (None: it is not there)."""
+
+    def socket(self, name: str) -> socket.socket:
+        """A TCP/IPv4 socket inside the namespace."""
+
+
+class NamedNamespaces:
+    """The kernel's named network namespaces (``/run/netns``)."""
+
+    def inode(self, name: str) -> int | None:
+        try:
+            return os.stat(netns.path(name)).st_ino
+        except OSError:
+            return None
+
+    def socket(self, name: str) -> socket.socket:
+        return netns.socket_in(name, socket.AF_INET, socket.SOCK_STREAM)
+
+
 @dataclass
 class _Listener:
     sock: socket.socket
@@ -64,9 +94,19 @@ class _Listener:
 
 
 class MetadataServer:
-    def __init__(self, source: Source, port: int = PORT, workers: int = 8) -> None:
+    def __init__(
+        self,
+        source: Source,
+        port: int = PORT,
+        workers: int = 8,
+        limits: Limits | None = None,
+        address: str = METADATA_IP,
+        namespaces: Namespaces | None = None,
+    ) -> None:
         self.source = source
         self.port = port
+        self.address = address
+        self.namespaces = namespaces or NamedNamespaces()
         self._endpoints: dict[str, MetadataEndpoint] = {}
         self._view = ClusterView()
         self._listeners: dict[str, _Listener] = {}
@@ -74,10 +114,10 @@ class MetadataServer:
         self._synced = threading.Condition(self._lock)
         self._generation = 0
         self._done_generation = 0
-        self._wake_r, self._wake_w = os.pipe()
+        self._sync_wanted = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metadata")
+        self.connections = Connections(self._answer, limits, workers)
         self.stats = {"requests": 0, "answered": 0, "not_found": 0, "errors": 0}
 
     # -- the agent's side --------------------------------------------------------------
@@ -107,13 +147,13 @@ class MetadataServer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake()
+        self.connections.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                return  # stuck: leave its sockets to it rather than pull them away
         self._close_all()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self.connections.close()
 
     @property
     def listening(self) -> frozenset[str]:
@@ -121,34 +161,30 @@ class MetadataServer:
         with self._lock:
             return frozenset(self._listeners)
 
+    def local_address(self, ns: str) -> tuple[str, int] | None:
+        """Where namespace ``ns``'s socket listens (None: it has none)."""
+        with self._lock:
+            lst = self._listeners.get(ns)
+            return None if lst is None else lst.sock.getsockname()[:2]
+
     # -- the server thread ---------------------------------------------------------------
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        self._sync_wanted.set()
+        self.connections.wake()
 
     def run(self) -> None:
+        next_sync = 0.0
         while not self._stop.is_set():
-            self._sync()
-            with self._lock:
-                socks = {lst.sock.fileno(): (ns, lst.sock) for ns, lst in self._listeners.items()}
+            if self._sync_wanted.is_set() or time.monotonic() >= next_sync:
+                self._sync_wanted.clear()
+                self._sync()
+                next_sync = time.monotonic() + 0.5  # a namespace made late is found soon
             try:
-                ready = pollwait.readable([self._wake_r, *socks], 0.5)
-            except OSError:
+                self.connections.step(next_sync - time.monotonic())
+            except OSError as exc:
+                log.warning("metadata: waiting for connections failed: %s", exc)
                 self._stop.wait(0.1)  # never a busy loop
-                continue
-            for fd in ready:
-                if fd == self._wake_r:
-                    os.read(self._wake_r, 4096)
-                    continue
-                ns, sock = socks[fd]
-                try:
-                    conn, addr = sock.accept()
-                except OSError:
-                    continue
-                self._pool.submit(self._serve, ns, conn, addr)
         self._close_all()
 
     def _sync(self) -> None:
@@ -159,7 +195,7 @@ class MetadataServer:
         for ns in sorted(set(current) - wanted):
             self._close(ns)
         for ns in sorted(wanted):
-            inode = _inode(ns)
+            inode = self.namespaces.inode(ns)
             lst = current.get(ns)
             if lst is not None and lst.inode == inode:
                 continue
@@ -168,20 +204,21 @@ class MetadataServer:
             if inode is None:
                 continue  # not made yet: the next tick, or ensure(), tries again
             try:
-                sock = netns.socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+                sock = self.namespaces.socket(ns)
             except OSError as exc:
                 log.debug("metadata: no socket in %s yet: %s", ns, exc)
                 continue
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
-                sock.bind((METADATA_IP, self.port))
-                sock.listen(64)
+                sock.bind((self.address, self.port))
+                sock.listen(BACKLOG)
                 sock.setblocking(False)
             except OSError as exc:
                 sock.close()
                 log.warning("metadata: cannot listen in %s: %s", ns, exc)
                 continue
+            self.connections.listen(ns, sock)
             with self._lock:
                 self._listeners[ns] = _Listener(sock, inode)
         with self._synced:
@@ -190,25 +227,17 @@ class MetadataServer:
 
     def _close(self, ns: str) -> None:
         with self._lock:
-            lst = self._listeners.pop(ns, None)
-        if lst is not None:
-            lst.sock.close()
+            self._listeners.pop(ns, None)
+        self.connections.forget(ns)
 
     def _close_all(self) -> None:
         for ns in list(self._listeners):
             self._close(ns)
 
-    # -- answering -----------------------------------------------------------------------
+    # -- answering (on a worker) ---------------------------------------------------------
 
-    def _serve(self, ns: str, conn: socket.socket, addr: tuple[str, int]) -> None:
-        try:
-            conn.setblocking(True)
-            conn.settimeout(10)
-            _Handler(conn, addr, _Context(self, ns))  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - one bad connection never stops the server
-            log.exception("metadata: request from %s in %s failed", addr[0], ns)
-        finally:
-            conn.close()
+    def _answer(self, ns: str, addr: tuple[str, int], head: bytes) -> bytes:
+        return _Handler(head, addr, _Context(self, ns)).reply_bytes()  # type: ignore[arg-type]
 
     def reply(self, ns: str, path: str, client_ip: str) -> Reply:
         """The answer to ``GET path`` from ``client_ip`` on namespace ``ns``'s network."""
@@ -252,13 +281,6 @@ class MetadataServer:
         return Reply.not_found(why)
 
 
-def _inode(ns: str) -> int | None:
-    try:
-        return os.stat(netns.path(ns)).st_ino
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class _Context:
     """What a request handler needs: stands in for socketserver's server."""
@@ -268,9 +290,24 @@ class _Context:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """http.server's request parsing and replies, over a request head already
+    read (``request``) and into bytes the connection loop writes."""
+
     server_version = "kumo-metadata"
     sys_version = ""
     server: _Context  # type: ignore[assignment]
+    request: bytes
+
+    def setup(self) -> None:
+        self.rfile = io.BytesIO(self.request)
+        self._out = io.BytesIO()
+        self.wfile = self._out
+
+    def finish(self) -> None:
+        pass
+
+    def reply_bytes(self) -> bytes:
+        return self._out.getvalue()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._send(self.server.server.reply(self.server.netns, self.path, self.client_address[0]))
