@@ -31,8 +31,7 @@ class NetnsReconciler(Reconciler):
         try:
             actual = self.port.list_netns()
         except DataplaneError as exc:
-            for ns in self.desired:
-                self.fail(ns.key, exc)
+            self.read_failed("", (ns.key for ns in self.desired), exc)
             return
         missing = []
         for ns in self.desired:
