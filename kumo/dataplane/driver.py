@@ -42,6 +42,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 
 from kumo.compiler import names
@@ -391,6 +392,13 @@ class Dataplane:
             t0 = self.clock()
             ok = reconciler.apply_removals() and ok
             spent[reconciler.name] += self.clock() - t0
+        # An instance's guest files (logs, leases, pid files) go with its namespace.
+        for name in sorted(self.netns.removed):
+            if names.is_instance_netns(name, self.host) and not self.guests.attempt(
+                ("guest-files", name), partial(self.guests.forget, name), confirm=False
+            ):
+                self.guests.dirty = True  # a full pass sweeps them again
+        self.netns.removed = frozenset()
         ok = ok and not any(r.dirty for r in self.reconcilers)
         self._full = not ok
         if scope is None and ok:

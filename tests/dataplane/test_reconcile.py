@@ -377,3 +377,29 @@ def test_ports_are_reported_wired_before_their_guests_start() -> None:
     assert s.P1 in result.wired_ports
     dp.apply(plan)  # no guest to start or stop: no early report
     assert len(seen) == 1
+
+
+def test_guest_files_go_with_their_instance() -> None:
+    fake = FakeKernel()
+    guests = FakeGuests()
+    dp = Dataplane(fake, HOST, guests=guests)
+    plan = plan_for(s.ONE_LOCAL)
+    assert dp.apply(plan).ok
+    assert NS1 in guests.with_files()
+    assert dp.apply(HostPlan(host=HOST)).ok
+    assert NS1 not in fake.namespaces
+    assert guests.with_files() == frozenset()
+
+
+def test_guest_files_of_instances_removed_meanwhile_are_swept() -> None:
+    fake = FakeKernel()
+    guests = FakeGuests()
+    dp = Dataplane(fake, HOST, guests=guests)
+    assert dp.apply(plan_for(s.ONE_LOCAL)).ok
+    # the agent was down while the instance went: its files stayed behind
+    other = n.instance_netns(HOST, s.P3)
+    foreign = n.instance_netns("another-host", s.P3)
+    guests.files |= {other, foreign}
+    dp.resync()
+    assert dp.apply(plan_for(s.ONE_LOCAL)).ok
+    assert guests.with_files() == {NS1, foreign}  # another host's are not ours to remove
