@@ -82,3 +82,14 @@ def not_found(resource: str, ident: str) -> NotFound:
 def _human(resource: str) -> str:
     words = resource.split("_")
     return " ".join([words[0].capitalize(), *words[1:]])
+
+
+ECHO_LIMIT = 64
+"""Characters of a caller's value an error message repeats at most."""
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as an error message repeats it: its first ``limit``
+    characters and an ellipsis when longer (a 100 KB name is not sent back)."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

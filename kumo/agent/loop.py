@@ -29,13 +29,23 @@ from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
+from kumo.agent.repeats import RepeatLimiter
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
+from kumo.dataplane.backoff import Backoff
 from kumo.ha.liveness import Liveness
 from kumo.ha.statesync import StateSync, roles
 
 log = logging.getLogger("kumo.agent")
+
+PASS_CRASH_BACKOFF = Backoff(initial=0.5, multiplier=2.0, cap=30.0, jitter=0.2)
+"""Wait before the pass after one that raised (a bug, not the kernel's
+refusal, which the dataplane's own backoff paces)."""
+
+
+def _held_back(held: int) -> str:
+    return f" ({held} identical reports held back)" if held else ""
 
 
 class Applier(Protocol):
@@ -129,6 +139,12 @@ class Agent:
         self._settled_ports = 0
         """Ports wired at the last ``_settle_memory``."""
         self._settled_at = time.monotonic()
+        self._repeats = RepeatLimiter()
+        """Identical failures are logged at most once a minute."""
+        self._failed_passes = 0
+        """Consecutive passes that left work undone."""
+        self._crashes = 0
+        """Consecutive passes that raised."""
         self.settle_interval = 600.0
         """A resync ends with ``_settle_memory`` at most this often: it
         holds the worker ~0.1-0.2 s with 1,000 ports."""
@@ -274,11 +290,45 @@ class Agent:
                     if getattr(result, "retry_after", None) is not None
                     else None
                 )
-            except Exception:  # noqa: BLE001 - keep the agent alive; the next pass retries
+                self._note_result(result)
+            except Exception as exc:  # noqa: BLE001 - keep the agent alive; the next pass retries
                 self.stats["errors"] += 1
-                log.exception("dataplane pass failed")
-                retry_at = time.monotonic() + 1.0
+                self._crashes += 1
+                delay = PASS_CRASH_BACKOFF.delay(self._crashes)
+                held = self._repeats.check(f"{type(exc).__name__}: {exc}")
+                if held is not None:
+                    log.exception(
+                        "dataplane pass failed; retrying in %.1fs%s", delay, _held_back(held)
+                    )
+                retry_at = time.monotonic() + delay
             last_end = time.monotonic()
+
+    def _note_result(self, result: Any) -> None:
+        """Log a pass that left work undone (the same errors at most once a
+        minute) and the first complete pass after failures."""
+        self._crashes = 0
+        errors = getattr(result, "errors", None) or {}
+        if getattr(result, "ok", True):
+            if self._failed_passes:
+                log.info("dataplane in order again after %d failed passes", self._failed_passes)
+            self._failed_passes = 0
+            self._repeats.reset()
+            return
+        self._failed_passes += 1
+        if not errors:
+            return
+        summary = "; ".join(f"{key}: {message}" for key, message in sorted(errors.items())[:3])
+        if len(errors) > 3:
+            summary += f"; and {len(errors) - 3} more"
+        held = self._repeats.check(summary)
+        if held is not None:
+            log.warning(
+                "dataplane pass incomplete (%d failed, retrying in %.1fs): %s%s",
+                len(errors),
+                float(getattr(result, "retry_after", None) or 0.0),
+                summary,
+                _held_back(held),
+            )
 
     def _pass(self) -> Any:
         started = time.monotonic()

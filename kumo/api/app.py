@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from kumo.api import faults, policy_gate
+from kumo.api.access_log import AccessLogMiddleware
 from kumo.api.routing import include
 from kumo.runtime import Runtime
 
@@ -28,5 +29,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
     app.add_middleware(MicroversionMiddleware)
+    app.add_middleware(AccessLogMiddleware)  # outermost: it times and ids everything
     policy_gate.attach(app)
     return app

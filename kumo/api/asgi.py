@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -20,6 +21,10 @@ def _settings() -> Settings:
     return Settings(**kwargs)
 
 
+if not logging.getLogger().handlers:  # a worker process of its own (``--workers``)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 app = create_app(Runtime.open(_settings(), migrate=False))
 # Everything made so far (modules, routes, mappers) lives as long as the
 # process: keep it out of the collector's full passes, which otherwise walk

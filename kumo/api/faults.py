@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from kumo.errors import KumoError
+from kumo.errors import ECHO_LIMIT, KumoError, shown
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,23 @@ def _dialect(path: str) -> str:
     return "networking"
 
 
+_QUOTED = re.compile("'([^']{" + str(ECHO_LIMIT + 1) + ",})'")
+MESSAGE_LIMIT = 1024
+
+
+def clip(message: str) -> str:
+    """A message as sent: every quoted value longer than ``ECHO_LIMIT``
+    shortened, and the whole at most ``MESSAGE_LIMIT`` characters (what a
+    validator did not shorten itself is never echoed back whole)."""
+    if len(message) <= ECHO_LIMIT:
+        return message
+    message = _QUOTED.sub(lambda m: f"'{shown(m.group(1))}'", message)
+    return shown(message, MESSAGE_LIMIT)
+
+
 def error_body(path: str, status: int, kind: str | None, message: str, detail: str = "") -> bytes:
     dialect = _dialect(path)
+    message, detail = clip(message), clip(detail)
     body: dict[str, Any]
     if dialect == "identity":
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"

@@ -64,6 +64,13 @@ ROUTER_SYSCTLS = (
     ("net/ipv6/conf/all/forwarding", "1"),
     ("net/ipv4/conf/all/rp_filter", "0"),
     ("net/ipv4/conf/default/rp_filter", "0"),
+    # No ICMP redirects: a distributed router's hosts share its gateway IP,
+    # and its SNAT traffic leaves by the leg it came in on (to the SNAT
+    # port), which would tell instances to bypass it. The kernel sends one
+    # when ``all`` OR the device's own setting says so; ``default`` is what
+    # devices made later start with.
+    ("net/ipv4/conf/all/send_redirects", "0"),
+    ("net/ipv4/conf/default/send_redirects", "0"),
 )
 
 
@@ -135,7 +142,20 @@ def compile_routers(host: str, view: ClusterView, *, ha_strict: bool = True) -> 
                 _snat(host, view, router, out)
         elif _runs_gateway(host, router, _legacy_host(router)):
             _legacy(host, view, router, out)
+    _no_redirects(out)
     return out
+
+
+def _no_redirects(out: RouterObjects) -> None:
+    """``send_redirects`` off on every device of the router namespaces too:
+    a device made before ``default`` was set (the dataplane makes links
+    before it writes settings) keeps the value it started with."""
+    routers = {n.name for n in out.netns}
+    devices = {(x.netns, x.name) for x in out.links if x.netns in routers and x.name != "lo"}
+    devices |= {
+        (x.peer.netns, x.peer.name) for x in out.links if x.peer and x.peer.netns in routers
+    }
+    out.sysctls |= {Sysctl(ns, f"net/ipv4/conf/{name}/send_redirects", "0") for ns, name in devices}
 
 
 def _is_ha(router: _Router) -> bool:

@@ -26,8 +26,11 @@ pairs. A port created meanwhile waits for at most the slice under way,
 not for the whole host to be read back. At most every ``sweep_interval``
 the host namespace is read whole instead, which also finds links kumo did
 not make there. A failed pass leaves its reconcilers dirty and
-``ApplyResult.retry_after`` says when to call ``retry()`` (exponential
-backoff from ``DataplaneSettings``). The agent should also call ``resync()``
+``ApplyResult.retry_after`` says when to call ``retry()`` (capped
+exponential backoff with jitter from ``DataplaneSettings``, finite after any
+number of failures). A pass without the host namespace (a lab host's,
+deleted behind the agent's back) fails at once with one error, ``host``,
+and the pass after it comes back reads and writes everything again. The agent should also call ``resync()``
 now and then to catch changes made behind its back.
 
 A port is wired when every object its ``PortWiring`` requires is in place.
@@ -35,17 +38,20 @@ A port is wired when every object its ``PortWiring`` requires is in place.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
+from kumo.dataplane.backoff import Backoff
 from kumo.dataplane.guest.processes import FakeGuests, GuestPort, GuestProcesses
 from kumo.dataplane.nftables import gate as gate_script
 from kumo.dataplane.nftables.port import FakeNft, NftPort
-from kumo.dataplane.port import KernelPort, RawKernel
+from kumo.dataplane.port import DataplaneError, KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
     AddressReconciler,
     BridgeFdbReconciler,
@@ -75,6 +81,15 @@ class DataplaneSettings:
     """Each further consecutive failure multiplies the wait by this."""
     retry_max_delay: float = 30.0
     """The wait never grows beyond this many seconds."""
+    retry_jitter: float = 0.2
+    """Up to this fraction of each wait is taken off at random (hosts that
+    failed together do not retry together)."""
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(
+            self.retry_initial_delay, self.retry_multiplier, self.retry_max_delay, self.retry_jitter
+        )
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,7 @@ class Dataplane:
         nft: NftPort | None = None,
         nft_for: Callable[[str], NftPort] | None = None,
         guests: GuestPort | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
         usually a fake when the caller builds the driver itself;
@@ -115,7 +131,10 @@ class Dataplane:
         self.port = kernel if isinstance(kernel, KernelPort) else KernelPort(kernel)
         self.host = host
         self.settings = settings or DataplaneSettings()
+        self.backoff = self.settings.backoff
         self.clock = clock
+        self.rand = rand
+        """Draws the backoff's jitter (uniform in [0, 1))."""
         self.netns = NetnsReconciler(self.port, host)
         self.links = LinkReconciler(self.port, host)
         self.masters = MasterReconciler(self.port, host)
@@ -333,8 +352,25 @@ class Dataplane:
         whole = (self.netns, self.firewall, self.gate) if host_slice else (self.netns,)
         for r in self.reconcilers:
             r.scope = None if r in whole else scope
-        self.port.begin_pass()
         before = self.port.changes
+        try:
+            self.port.begin_pass()
+        except DataplaneError as exc:
+            # No host namespace (a lab host's, deleted behind the agent's
+            # back): nothing can be applied; every reconciler reads and
+            # writes everything again once it is back.
+            for reconciler in self.reconcilers:
+                reconciler.dirty = True
+            self._full = True
+            return ApplyResult(
+                ok=False,
+                wired_ports=frozenset(),
+                unwired_ports=frozenset(w.port_id for w in self.plan.wiring),
+                changes=0,
+                errors=MappingProxyType({"host": str(exc)}),
+                retry_after=self._failed(),
+                duration=self.clock() - started,
+            )
         first = next((i for i, r in enumerate(self.reconcilers) if r.dirty), None)
         ran: tuple[Reconciler, ...] = () if first is None else self.reconcilers[first:]
         ok = True
@@ -356,6 +392,13 @@ class Dataplane:
             t0 = self.clock()
             ok = reconciler.apply_removals() and ok
             spent[reconciler.name] += self.clock() - t0
+        # An instance's guest files (logs, leases, pid files) go with its namespace.
+        for name in sorted(self.netns.removed):
+            if names.is_instance_netns(name, self.host) and not self.guests.attempt(
+                ("guest-files", name), partial(self.guests.forget, name), confirm=False
+            ):
+                self.guests.dirty = True  # a full pass sweeps them again
+        self.netns.removed = frozenset()
         ok = ok and not any(r.dirty for r in self.reconcilers)
         self._full = not ok
         if scope is None and ok:
@@ -365,12 +408,7 @@ class Dataplane:
             self.next_retry_at = None
             retry_after = None
         else:
-            self.failures += 1
-            s = self.settings
-            retry_after = min(
-                s.retry_max_delay, s.retry_initial_delay * s.retry_multiplier ** (self.failures - 1)
-            )
-            self.next_retry_at = self.clock() + retry_after
+            retry_after = self._failed()
         wired = self._wired()
         errors = {
             f"{r.name}: {describe_key(key)}": message
@@ -388,6 +426,13 @@ class Dataplane:
             ran=tuple(r.name for r in ran),
             timings=tuple(spent.items()),
         )
+
+    def _failed(self) -> float:
+        """Count a failed pass; seconds until the retry (capped, jittered)."""
+        self.failures += 1
+        retry_after = self.backoff.delay(self.failures, self.rand)
+        self.next_retry_at = self.clock() + retry_after
+        return retry_after
 
     def _wired(self) -> frozenset[str]:
         """Ports whose every required object is in place."""

@@ -15,7 +15,9 @@ otherwise) and vanishes with its device.
 
 Faults: ``fail_next("add_link", errno.EBUSY, times=1)`` makes the next call(s)
 of an operation fail (mocknetlink's ``FailNext*``), ``calls`` counts every
-call per operation and ``journal`` lists them in order.
+call per operation and ``journal`` lists them in order. ``remove_host()``
+deletes the host namespace behind the agent's back (every operation in it
+then fails with ENOENT) and ``restore_host()`` makes a new, empty one.
 """
 
 from __future__ import annotations
@@ -107,10 +109,37 @@ class FakeKernel:
         for name in host_links:
             self.add_device(HOST_NS, name)
 
+    @property
+    def faults_pending(self) -> int:
+        """Injected faults not yet raised."""
+        return sum(len(x) for x in self._faults.values())
+
     # -- test helpers ----------------------------------------------------------
     def fail_next(self, op: str, err: int, times: int = 1) -> None:
         """The next ``times`` calls of ``op`` fail with ``err``."""
         self._faults.setdefault(op, []).extend([err] * times)
+
+    def clear_faults(self) -> None:
+        """Drop the injected faults not yet raised (the kernel is fixed)."""
+        self._faults.clear()
+
+    def remove_host(self) -> None:
+        """The host namespace vanishes with everything in it (a lab host's
+        namespace deleted behind the agent's back)."""
+        host = self.namespaces.pop(HOST_NS, None)
+        if host is None:
+            return
+        self.namespaces[HOST_NS] = host  # _remove_link follows peers through it
+        for name in list(host.links):
+            self._remove_link(HOST_NS, name)
+        del self.namespaces[HOST_NS]
+
+    def restore_host(self, host_links: tuple[str, ...] = ("lo", "eth0")) -> None:
+        """A new, empty host namespace of the same name (the lab made it again)."""
+        if HOST_NS not in self.namespaces:
+            self.namespaces[HOST_NS] = _Namespace()
+            for name in host_links:
+                self.add_device(HOST_NS, name)
 
     def add_device(self, netns: str, name: str, kind: str = "", up: bool = True) -> None:
         """A link kumo did not create (a NIC, ``lo``, a foreign bridge...)."""
@@ -144,6 +173,9 @@ class FakeKernel:
         pass
 
     # -- namespaces ------------------------------------------------------------
+    def check_host(self) -> None:
+        self._ns(HOST_NS)  # a read of no object: not journaled
+
     def list_netns(self) -> frozenset[str]:
         self._op("list_netns")
         return frozenset(n for n in self.namespaces if n != HOST_NS)

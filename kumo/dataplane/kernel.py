@@ -158,6 +158,8 @@ class KernelAdapter:
         self._readers: OrderedDict[str, socket.socket] = OrderedDict()
         """Plain netlink sockets for reads (``rtnl``), one per namespace."""
         self._indexes: dict[str, dict[str, int]] = {}
+        self._host_id: tuple[int, int] | None = None
+        """(device, inode) of the host namespace the last pass found."""
 
     # -- plumbing ----------------------------------------------------------------
     def _real(self, ns: str) -> str | None:
@@ -239,6 +241,22 @@ class KernelAdapter:
         return {index: name for name, index in by_name.items()}
 
     # -- namespaces ------------------------------------------------------------------
+    def check_host(self) -> None:
+        """One ``stat`` per pass: is the lab host's namespace there, and the
+        one the sockets were opened in? (None, the agent's own, always is.)"""
+        if self.host_netns is None:
+            return
+        try:
+            st = os.stat(netns.path(self.host_netns))
+        except FileNotFoundError:
+            self._forget(HOST_NS)
+            self._host_id = None
+            raise OSError(errno.ENOENT, f"host namespace {self.host_netns} is missing") from None
+        seen = (st.st_dev, st.st_ino)
+        if self._host_id is not None and seen != self._host_id:
+            self._forget(HOST_NS)  # the sockets keep the old namespace alive, not visible
+        self._host_id = seen
+
     def list_netns(self) -> frozenset[str]:
         return netns.list_names()
 

@@ -94,6 +94,13 @@ class LinkChange:
 class RawKernel(Protocol):
     """A kernel adapter. Every method raises ``OSError`` (with errno) on failure."""
 
+    def check_host(self) -> None:
+        """Raise ENOENT when the namespace that stands for ``HOST_NS`` is gone
+        (a lab host's, made by the lab; the agent's own never is); when it
+        was replaced by a new one of the same name, drop what is bound to the
+        old one so the next operations reach the new one."""
+        ...
+
     def list_netns(self) -> frozenset[str]: ...
     def add_netns(self, name: str) -> None: ...
     def del_netns(self, name: str) -> None: ...
@@ -282,9 +289,12 @@ class KernelPort:
 
     # -- reads ---------------------------------------------------------------
     def begin_pass(self) -> None:
-        """Forget cached reads; call once before each reconciliation pass."""
+        """Forget cached reads and check that the host namespace is there
+        (``NotPresent`` when it is gone); call once before each
+        reconciliation pass."""
         self._cache.clear()
         self._stale.clear()
+        self._call("check_host", self.raw.check_host)
 
     def list_netns(self) -> frozenset[str]:
         return self._call("list_netns", self.raw.list_netns)

@@ -22,7 +22,7 @@ from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import BadRequest, Conflict, Forbidden, KumoError, NotFound, Unauthorized
+from kumo.errors import BadRequest, Conflict, Forbidden, KumoError, NotFound, Unauthorized, shown
 from kumo.identity import roles as rolelib
 from kumo.identity.passwords import hash_password, verify_password
 
@@ -47,7 +47,9 @@ def _name(body: dict[str, Any], required: bool = True, max_len: int = 255) -> st
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("Invalid input for field 'name': expected a non-empty string")
     if len(name) > max_len:
-        raise BadRequest(f"Invalid input for field 'name': '{name}' is too long (max {max_len})")
+        raise BadRequest(
+            f"Invalid input for field 'name': '{shown(name)}' is too long (max {max_len})"
+        )
     return name
 
 

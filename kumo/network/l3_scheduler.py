@@ -306,8 +306,9 @@ def report_states(
     uow: UnitOfWork, settings: Settings, agent_id: str, states: dict[str, str]
 ) -> list[str]:
     """Record the states an agent reports for its HA routers (routers it is
-    not bound to, or that are not HA, are ignored) and move each router's
-    ports to its active host. Returns the routers whose state changed."""
+    not bound to, or that are not HA, are ignored; an ``active`` report
+    makes the router's other active bindings ``standby``) and move each
+    router's ports to its active host. Returns the routers whose state changed."""
     s = uow.session
     if s.get(Agent, agent_id) is None:
         raise not_found("agent", agent_id)
@@ -322,10 +323,24 @@ def report_states(
         if router is None or not router.ha or row is None or row.ha_state == states[router_id]:
             continue
         row.ha_state = states[router_id]
+        if row.ha_state == "active":
+            _demote_others(s, router_id, agent_id)
         s.flush()
         sync(uow, settings, router, schedule=False)
         changed.append(router_id)
     return changed
+
+
+def _demote_others(session: Session, router_id: str, agent_id: str) -> None:
+    """Another gateway of the router took over: the bindings still marked
+    ``active`` (an agent killed before it could say otherwise, seen dead
+    only once its heartbeats are overdue) become ``standby``, so the router
+    never lists two active gateways and its ports follow the new one at
+    once. A demoted agent that is alive reports its own state again when
+    it changes."""
+    for other, _ in bindings(session, router_id):
+        if other.agent_id != agent_id and other.ha_state == "active":
+            other.ha_state = "standby"
 
 
 # -- rescheduling off dead agents ----------------------------------------------------

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Any
 
-from kumo.errors import BadRequest, InvalidInput
+from kumo.errors import BadRequest, InvalidInput, shown
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 UUID_RE = re.compile(
@@ -40,9 +40,9 @@ def string(body: dict[str, Any], key: str, max_len: int = 255) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidInput(f"'{value}' is not a valid string")
+        raise InvalidInput(f"'{shown(value)}' is not a valid string")
     if len(value) > max_len:
-        raise InvalidInput(f"'{value}' exceeds maximum length of {max_len}")
+        raise InvalidInput(f"'{shown(value)}' exceeds maximum length of {max_len}")
     return value
 
 
@@ -54,63 +54,65 @@ def boolean(body: dict[str, Any], key: str) -> bool:
         return value.lower() in ("true", "1")
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise InvalidInput(f"'{value}' cannot be converted to boolean")
+    raise InvalidInput(f"'{shown(value)}' cannot be converted to boolean")
 
 
 def integer(value: Any, field: str) -> int:
     if isinstance(value, bool):
-        raise InvalidInput(f"'{value}' is not an integer")
+        raise InvalidInput(f"'{shown(value)}' is not an integer")
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"'{value}' is not an integer for {field}") from exc
+        raise InvalidInput(f"'{shown(value)}' is not an integer for {field}") from exc
 
 
 def uuid(value: Any, field: str) -> str:
     if not isinstance(value, str) or not UUID_RE.match(value):
-        raise InvalidInput(f"'{value}' is not a valid UUID for {field}")
+        raise InvalidInput(f"'{shown(value)}' is not a valid UUID for {field}")
     return value
 
 
 def ip(value: Any, field: str = "ip_address") -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"'{value}' is not a valid IP address")
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP address")
     try:
         return str(ipaddress.ip_address(value))
     except ValueError as exc:
-        raise InvalidInput(f"'{value}' is not a valid IP address") from exc
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP address") from exc
 
 
 def ip_or_cidr(value: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(f"'{value}' is not a valid IP address")
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP address")
     try:
         if "/" in value:
             return str(ipaddress.ip_network(value, strict=False))
         return str(ipaddress.ip_address(value))
     except ValueError as exc:
-        raise InvalidInput(f"'{value}' is not a valid IP address") from exc
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP address") from exc
 
 
 def cidr(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if not isinstance(value, str) or "/" not in value:
-        raise InvalidInput(f"'{value}' is not a valid IP subnet")
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP subnet")
     try:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError as exc:
-        raise InvalidInput(f"'{value}' is not a valid IP subnet") from exc
+        raise InvalidInput(f"'{shown(value)}' is not a valid IP subnet") from exc
     if net.network_address != ipaddress.ip_interface(value).ip:
-        raise InvalidInput(f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended")
+        raise InvalidInput(
+            f"'{shown(value)}' isn't a recognized IP subnet cidr, '{net}' is recommended"
+        )
     return net
 
 
 def mac(value: Any) -> str:
     if not isinstance(value, str) or not MAC_RE.match(value):
-        raise InvalidInput(f"'{value}' is not a valid MAC address")
+        raise InvalidInput(f"'{shown(value)}' is not a valid MAC address")
     lowered = value.lower()
     first = int(lowered[:2], 16)
     if lowered == "00:00:00:00:00:00" or first & 1:
-        raise InvalidInput(f"'{value}' is not a valid MAC address")
+        raise InvalidInput(f"'{shown(value)}' is not a valid MAC address")
     return lowered
 
 
@@ -118,7 +120,7 @@ def list_of(value: Any, field: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InvalidInput(f"'{value}' is not a list for {field}")
+        raise InvalidInput(f"'{shown(value)}' is not a list for {field}")
     return value
 
 

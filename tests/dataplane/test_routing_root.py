@@ -307,6 +307,30 @@ def test_distributed_router(lab: ExternalLab) -> None:
     assert not [x for x in listed.split() if any(n.is_router_netns(x, h) for h in lab.hosts)]
 
 
+def test_distributed_router_sends_instances_no_redirects(lab: ExternalLab) -> None:
+    """SNAT traffic leaves the router by the leg it came in on (to the SNAT
+    port on the same subnet): the kernel would answer with an ICMP redirect
+    to the SNAT port, which the instance would then use for the
+    destination, bypassing its router."""
+    r = Routed(lab)
+    try:
+        r.apply()
+        ns = n.instance_netns(r.a, A)
+        capture = Capture(ns, "icmp[icmptype] == icmp-redirect")
+        assert r.ping(A, UPSTREAM, count=3)
+        assert capture.stop() == []
+        cache = sh("ip", "netns", "exec", ns, "ip", "route", "show", "cache").stdout
+        assert "redirected" not in cache and "10.0.1.2" not in cache
+        route = sh("ip", "netns", "exec", ns, "ip", "route", "get", UPSTREAM).stdout
+        assert "via 10.0.1.1 " in route, route
+        router_ns = n.router_netns(r.a, R)
+        for conf in ("all", "default", n.router_if_name(I1), n.router_if_name(I2)):
+            path = f"/proc/sys/net/ipv4/conf/{conf}/send_redirects"
+            assert sh("ip", "netns", "exec", router_ns, "cat", path).stdout.strip() == "0", conf
+    finally:
+        r.close()
+
+
 def test_centralized_router(lab: ExternalLab) -> None:
     r = Routed(lab, distributed=False)
     try:

@@ -278,6 +278,34 @@ def test_ha_state_reports_move_the_gateway_ports(cloud: Cloud) -> None:
     assert report(cloud, a["id"], {r["id"]: "active"}, h=alice).status_code == 403
 
 
+def test_never_two_active_gateways_after_a_failover(cloud: Cloud) -> None:
+    """The active gateway's agent is killed: its heartbeat is still fresh
+    (it counts as alive for ``agent_down_time``), but as soon as another
+    gateway reports ``active`` it is listed ``standby`` and the ports move."""
+    a, b, _ = three_gateways(cloud)
+    ext = external(cloud)
+    h = cloud.admin
+    inner = internal(cloud, h, "10.0.1.0/24")
+    r = router(cloud, h, ha=True)
+    add_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"])
+    put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": {"network_id": ext["network"]["id"]}}})  # fmt: skip
+    assert report(cloud, a["id"], {r["id"]: "active"}).status_code == 200
+    assert report(cloud, b["id"], {r["id"]: "standby"}).status_code == 200
+    assert gateway_hosts(cloud, r["id"]) == {"gw-a"}
+    started = time.monotonic()
+    # a's agent is killed (no report, heartbeat recent); b's data plane takes over
+    assert report(cloud, b["id"], {r["id"]: "active"}).json() == {"changed": [r["id"]]}
+    shown = l3_agents(cloud, r["id"])
+    assert time.monotonic() - started < 2.0
+    assert [state for _, state in shown].count("active") == 1
+    assert shown[:2] == [("gw-a", "standby"), ("gw-b", "active")]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-b"}
+    # a comes back and takes over again (preemption): b is the standby one now
+    assert report(cloud, a["id"], {r["id"]: "active"}).json() == {"changed": [r["id"]]}
+    assert l3_agents(cloud, r["id"])[:2] == [("gw-a", "active"), ("gw-b", "standby")]
+    assert gateway_hosts(cloud, r["id"]) == {"gw-a"}
+
+
 # -- the watch feed ------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import signal
 import subprocess
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, WebSocket
+from fastapi import APIRouter, Body, Depends, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
@@ -28,6 +28,11 @@ router = APIRouter()
 """Mounted under /v2.1."""
 proxy = APIRouter()
 """Mounted under /compute."""
+
+_GONE = (WebSocketDisconnect, RuntimeError, OSError)
+"""How either end going away shows: the client closed (a send or receive
+after its close), or the shell exited (its terminal reads and writes fail).
+Either ends the session quietly."""
 
 SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
@@ -142,17 +147,19 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
     loop.add_reader(master, readable)
 
     async def to_client() -> None:
-        while data := await output.get():
-            await ws.send_bytes(data)
+        with contextlib.suppress(*_GONE):
+            while data := await output.get():
+                await ws.send_bytes(data)
 
     async def from_client() -> None:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes") or (message.get("text") or "").encode()
-            if data:
-                os.write(master, data)
+        with contextlib.suppress(*_GONE):
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if data:
+                    os.write(master, data)
 
     tasks = [asyncio.create_task(to_client()), asyncio.create_task(from_client())]
     try:
@@ -165,5 +172,5 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         os.close(master)
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(*_GONE):  # the client may have closed first
             await ws.close()

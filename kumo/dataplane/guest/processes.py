@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -32,6 +33,13 @@ class GuestPort(Protocol):
 
     def start(self, guest: Guest) -> None: ...
     def stop(self, netns: str, kind: str, pid: int) -> None: ...
+    def with_files(self) -> frozenset[str]:
+        """Namespaces that guest files (pid files, logs, leases, web roots) are kept for."""
+        ...
+
+    def forget(self, netns: str) -> None:
+        """Remove every guest file of ``netns`` (its instance is gone)."""
+        ...
 
 
 GUEST_KINDS = ("dhcp", "services", "dhcp6", "dhcp6-info")
@@ -90,6 +98,21 @@ class GuestProcesses:
             pass
         _pidfile(netns, kind).unlink(missing_ok=True)
 
+    def with_files(self) -> frozenset[str]:
+        if not RUN_DIR.is_dir():
+            return frozenset()
+        return frozenset(p.name.split(".", 1)[0] for p in RUN_DIR.iterdir() if "." in p.name)
+
+    def forget(self, netns: str) -> None:
+        netnslib.path(netns)  # a namespace's name: no separators, no "." or ".."
+        if not RUN_DIR.is_dir():
+            return
+        for found in RUN_DIR.glob(f"{netns}.*"):
+            if found.is_dir() and not found.is_symlink():
+                shutil.rmtree(found, ignore_errors=True)
+            else:
+                found.unlink(missing_ok=True)
+
 
 def _command(guest: Guest, pidfile: Path) -> list[str]:
     """What runs in the instance for each kind of guest process."""
@@ -127,6 +150,8 @@ class FakeGuests:
     processes: dict[tuple[str, str], int] = field(default_factory=dict)
     next_pid: int = 1000
     fail_next: int = 0
+    files: set[str] = field(default_factory=set)
+    """Namespaces with guest files (a started guest leaves its log behind)."""
 
     def running(self, namespaces: frozenset[str] | None = None) -> dict[tuple[str, str], int]:
         return {
@@ -139,6 +164,13 @@ class FakeGuests:
             raise DataplaneError("start guest", errno.EIO, "injected failure")
         self.next_pid += 1
         self.processes[(guest.netns, guest.kind)] = self.next_pid
+        self.files.add(guest.netns)
 
     def stop(self, netns: str, kind: str, pid: int) -> None:
         self.processes.pop((netns, kind), None)
+
+    def with_files(self) -> frozenset[str]:
+        return frozenset(ns for ns, _ in self.processes) | self.files
+
+    def forget(self, netns: str) -> None:
+        self.files.discard(netns)

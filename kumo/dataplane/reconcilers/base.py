@@ -185,6 +185,16 @@ class Reconciler(ABC):
         self.errors[key] = str(exc)
         log.warning("%s: %s failed: %s", self.name, describe_key(key), exc)
 
+    def read_failed(self, netns: str, wanted: Iterable[ObjectKey], exc: DataplaneError) -> None:
+        """Reading ``netns`` back failed: so did every object wanted there,
+        and the search for leftovers, under a key of its own (a namespace
+        with nothing wanted but leftovers to remove stays dirty too)."""
+        keys = list(wanted)
+        for key in keys:
+            self.fail(key, exc)
+        if not keys:
+            self.fail((self.name, netns, "read"), exc)
+
     def leftover(self, key: ObjectKey, remove: Callable[[], None]) -> None:
         self._leftovers.append((key, remove))
 

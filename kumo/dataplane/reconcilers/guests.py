@@ -1,5 +1,6 @@
 """Guest processes (an instance's DHCP client): started when desired and
-not running, stopped when no longer desired. Only this host's instance
+not running, stopped when no longer desired; their files (pid files, logs,
+leases) go with their instance's namespace. Only this host's instance
 namespaces are ever touched."""
 
 from __future__ import annotations
@@ -46,3 +47,25 @@ class GuestReconciler(Reconciler):
         for (netns, kind), pid in sorted(running.items()):
             if (netns, kind) not in desired and names.is_instance_netns(netns, self.host):
                 self.leftover(("guest", netns, kind), partial(self.guests.stop, netns, kind, pid))
+        if namespaces is None:
+            self._sweep_files()
+
+    def _sweep_files(self) -> None:
+        """Files of guests whose instance namespace is gone (removed while
+        the agent was not looking): removed in a full pass."""
+        try:
+            kept = self.guests.with_files()
+            existing = self.port.list_netns()
+        except (OSError, DataplaneError) as exc:
+            self.fail(("guest-files", "read"), str(exc))
+            return
+        for netns in sorted(kept - existing):
+            if names.is_instance_netns(netns, self.host):
+                self.leftover(("guest-files", netns), partial(self.forget, netns))
+
+    def forget(self, netns: str) -> None:
+        """Remove the guest files of an instance whose namespace is gone."""
+        try:
+            self.guests.forget(netns)
+        except OSError as exc:
+            raise DataplaneError("forget guest files", exc.errno or 5, str(exc)) from exc

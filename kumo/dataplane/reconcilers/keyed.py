@@ -120,8 +120,7 @@ class KeyedReconciler(Reconciler, Generic[T]):
                 found = self.read(ns) if devices is None else self.read_on(ns, devices)
                 actual = [o for o in found if self.owned(o)]
             except DataplaneError as exc:
-                for obj in wanted:
-                    self.fail(obj.key, exc)
+                self.read_failed(ns, (obj.key for obj in wanted), exc)
                 continue
             present = set(actual)
             for obj in wanted:

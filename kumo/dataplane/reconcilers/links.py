@@ -92,8 +92,7 @@ class LinkReconciler(Reconciler):
                 )
                 actual = {a.name: a for a in found}
             except DataplaneError as exc:
-                for link in wanted:
-                    self.fail(link.key, exc)
+                self.read_failed(ns, (link.key for link in wanted), exc)
                 continue
             for link in wanted:
                 self._ensure(link, actual.get(link.name))

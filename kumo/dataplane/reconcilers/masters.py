@@ -45,8 +45,7 @@ class MasterReconciler(Reconciler):
                 )
                 actual = {a.name: a for a in found}
             except DataplaneError as exc:
-                for link in wanted:
-                    self.fail(link.master_key, exc)
+                self.read_failed(ns, (link.master_key for link in wanted), exc)
                 continue
             for link in wanted:
                 self._ensure(link, actual.get(link.name))

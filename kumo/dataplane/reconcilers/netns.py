@@ -26,13 +26,21 @@ class NetnsReconciler(Reconciler):
     doomed: frozenset[str] = frozenset()
     """Leftover namespaces found by the last update phase (removed next)."""
 
+    removed: frozenset[str] = frozenset()
+    """Leftover namespaces the last pass removed."""
+
+    def apply_removals(self) -> bool:
+        ok = super().apply_removals()
+        self.removed = frozenset(n for n in self.doomed if ("netns", n) not in self.errors)
+        return ok
+
     def updates(self) -> None:
         self.doomed = frozenset()
+        self.removed = frozenset()
         try:
             actual = self.port.list_netns()
         except DataplaneError as exc:
-            for ns in self.desired:
-                self.fail(ns.key, exc)
+            self.read_failed("", (ns.key for ns in self.desired), exc)
             return
         missing = []
         for ns in self.desired:

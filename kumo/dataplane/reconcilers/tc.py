@@ -56,8 +56,7 @@ class TcReconciler(Reconciler):
                 needed = frozenset(dev for p in wanted for dev in p.devices)
                 links = self.port.links_named(ns, needed) if needed else ()
             except DataplaneError as exc:
-                for program in wanted:
-                    self.fail(program.key, exc)
+                self.read_failed(ns, (program.key for program in wanted), exc)
                 continue
             indexes = {link.name: link.index for link in links}
             for program in wanted:
