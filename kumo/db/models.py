@@ -15,7 +15,7 @@ from kumo.db.compute_models import (
     ServerInterface,
 )
 from kumo.db.identity_models import Domain, Project, Revocation, Role, RoleAssignment, User
-from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import (
     IPAllocation,
     Network,
@@ -61,6 +61,7 @@ __all__ = [
     "Role",
     "Router",
     "RouterAgentBinding",
+    "RouterPort",
     "RoleAssignment",
     "SecurityGroup",
     "SecurityGroupRule",

@@ -394,6 +394,11 @@ def update(
         raise Forbidden("(rule:update_port) is disallowed by policy")
     check_revision(port.revision_number, if_match)
     old_host = port.host
+    device_id = validate.string(body, "device_id") if "device_id" in body else port.device_id
+    device_owner = port.device_owner
+    if "device_owner" in body:
+        device_owner = validate.string(body, "device_owner")
+    l3_ports.check_update(s, port, device_id, device_owner)
     for key in ("name", "description", "device_id", "device_owner", "dns_name"):
         if key in body:
             setattr(port, key, validate.string(body, key))
@@ -519,10 +524,13 @@ def create_owned(
     device_owner: str,
     device_id: str,
     fixed_ips: list[dict[str, str]] | None = None,
+    emit: bool = True,
 ) -> Port:
     """A port the service layer makes for itself (router interfaces, gateways,
     SNAT and floating IP ports): no port security, no groups, no quota.
-    ``fixed_ips`` as in a port request; None means one address per IP family."""
+    ``fixed_ips`` as in a port request; None means one address per IP family.
+    ``emit=False`` leaves its event to the caller (a router records the
+    port as its own first)."""
     s = uow.session
     mac = _new_mac(settings)
     port = Port(
@@ -545,7 +553,8 @@ def create_owned(
     ]
     s.add(port)
     s.flush()
-    events.port(uow, port, tags=[])
+    if emit:
+        events.port(uow, port, tags=[])
     return port
 
 
