@@ -69,6 +69,19 @@ def check_writable(ctx: RequestContext, collection: str, action: str, body: dict
             raise Forbidden(f"(rule:{action}:{key}) is disallowed by policy")
 
 
+def check_device_owner(
+    ctx: RequestContext, action: str, device_owner: str, network_project_id: str | None
+) -> None:
+    """``<action>:device_owner``: a ``network:*`` owner (a port the cloud's own
+    services make) is set by admins and services, or by the network's owner
+    on their own network; anyone else is refused. Such an owner alone makes
+    a port nothing: router and floating IP membership are server records."""
+    if not device_owner.startswith("network:") or ctx.is_service:
+        return
+    if network_project_id is None or network_project_id != ctx.project_id:
+        raise Forbidden(f"(rule:{action}:device_owner) is disallowed by policy")
+
+
 def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> str:
     """The project a new resource belongs to: the caller's, or any for admins."""
     project = body.get("project_id")

@@ -312,6 +312,9 @@ def create(
         raise refused
     if not (ctx.is_admin or net.shared or net.project_id == ctx.project_id):
         raise not_found("network", network_id)
+    if "device_owner" in body:
+        owner_of_device = validate.string(body, "device_owner")
+        policy.check_device_owner(ctx, "create_port", owner_of_device, net.project_id)
     limit = settings.default_quotas.get("port", -1) if net.port_limit is None else net.port_limit
     if limit >= 0 and port_rows.port_count(s, owner) + 1 > limit:
         raise OverQuota("Quota exceeded for resources: ['port'].", kind="OverQuota")
@@ -398,6 +401,8 @@ def update(
     device_owner = port.device_owner
     if "device_owner" in body:
         device_owner = validate.string(body, "device_owner")
+        net_owner = s.scalar(select(Network.project_id).where(Network.id == port.network_id))
+        policy.check_device_owner(ctx, "update_port", device_owner, net_owner)
     l3_ports.check_update(s, port, device_id, device_owner)
     for key in ("name", "description", "device_id", "device_owner", "dns_name"):
         if key in body:

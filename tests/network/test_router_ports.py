@@ -129,6 +129,33 @@ def test_no_floating_ip_goes_through_a_router_claimed_by_a_forged_port(cloud: Cl
     assert error(got, 404) == "ExternalGatewayForFloatingIPNotFound"
 
 
+def test_network_owners_alone_may_set_network_owners(cloud: Cloud) -> None:
+    """``create_port:device_owner`` / ``update_port:device_owner``: a
+    ``network:*`` owner on someone else's (shared) network is refused."""
+    bob = cloud.member("bob")
+    shared = cloud.post(cloud.admin, "/networks", {"network": {"name": "s", "shared": True}})
+    net_id = shared["network"]["id"]
+    sub = {"network_id": net_id, "ip_version": 4, "cidr": "10.50.0.0/24"}
+    cloud.post(cloud.admin, "/subnets", {"subnet": sub})
+    for owner in (DVR, "network:dhcp", "network:router_gateway"):
+        body = {"network_id": net_id, "device_owner": owner}
+        got = cloud.c.post(N + "/ports", headers=bob, json={"port": body})
+        assert error(got, 403) == "PolicyNotAuthorized"
+        assert "create_port:device_owner" in got.json()["NeutronError"]["message"]
+    mine = cloud.post(bob, "/ports", {"port": {"network_id": net_id, "device_owner": "compute:x"}})
+    path = f"/ports/{mine['port']['id']}"
+    got = put(cloud, bob, path, {"port": {"device_owner": "network:dhcp"}})
+    assert error(got, 403) == "PolicyNotAuthorized"
+    assert put(cloud, bob, path, {"port": {"device_owner": "compute:y"}}).status_code == 200
+    assert put(
+        cloud, cloud.admin, path, {"port": {"device_owner": "network:dhcp"}}
+    ).status_code == (200)
+    # on a network of their own, as Neutron allows
+    own = internal(cloud, bob, "10.9.0.0/24")
+    body = {"network_id": own["network"]["id"], "device_owner": "network:dhcp"}
+    assert cloud.c.post(N + "/ports", headers=bob, json={"port": body}).status_code == 201
+
+
 def test_a_router_port_keeps_its_device_and_is_removed_by_the_router_only(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     a = internal(cloud, alice, "10.0.1.0/24")
