@@ -82,6 +82,7 @@ class Bench:
             "external_gateway_info": {"network_id": EXT, "enable_snat": True,
                                       "external_fixed_ips": [{"subnet_id": "sx",
                                                               "ip_address": "203.0.113.10"}]},
+            "kumo_ports": s.router_ports(R, ports),
         }  # fmt: skip
         fips = []
         if fip:

@@ -1,4 +1,9 @@
-"""The agent's cache: the latest body of every object its topics cover."""
+"""The agent's cache: the latest body of every object its topics cover.
+
+Which ports are a router's comes from the router's body (``kumo_ports``,
+the API's record of them), never from a port's ``device_id`` or
+``device_owner``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,6 @@ from typing import Any
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
 
 KINDS = ("network", "subnet", "port", "agent", "security_group", "router", "floatingip")
-ROUTER_PORT_OWNERS = frozenset(
-    {
-        "network:router_interface",
-        "network:router_interface_distributed",
-        "network:router_centralized_snat",
-        "network:router_gateway",
-    }
-)
 
 
 class Cache:
@@ -80,28 +77,37 @@ class Cache:
             return True
         if body.get("network_id") in self._networks_locked(exclude=str(body.get("id"))):
             return True
-        if body.get("device_id") in self._routers_locked():
+        routers = self._routers_locked()
+        if body.get("id") in {m.get("port_id") for m in self._members_locked(routers)}:
             return True
         return bool(set(body.get("security_groups") or ()) & self._groups_locked())
 
+    def _members_locked(self, routers: set[str]) -> list[dict[str, Any]]:
+        """The ports (``kumo_ports`` entries) of these routers."""
+        out: list[dict[str, Any]] = []
+        for rid in routers:
+            out.extend((self._objects["router"].get(rid) or {}).get("kumo_ports") or ())
+        return out
+
     def _routers_locked(self) -> set[str]:
-        """Routers with an interface on a network of a local port, with a port
+        """Routers with a port on a network of a local port, with a port
         (gateway, SNAT) bound here, or with this host among their gateway
         hosts (``kumo_gateway_hosts``: active or standby)."""
-        ports = self._objects["port"].values()
-        local = {p.get("network_id") for p in ports if p.get("binding:host_id") == self.host}
-        hosted = {
-            rid
-            for rid, body in self._objects["router"].items()
-            if self.host in (body.get("kumo_gateway_hosts") or ())
+        ports = self._objects["port"]
+        local = {
+            p.get("network_id") for p in ports.values() if p.get("binding:host_id") == self.host
         }
-        return hosted | {
-            str(p["device_id"])
-            for p in ports
-            if p.get("device_owner") in ROUTER_PORT_OWNERS
-            and p.get("device_id")
-            and (p.get("network_id") in local or p.get("binding:host_id") == self.host)
-        }
+        out: set[str] = set()
+        for rid, body in self._objects["router"].items():
+            if self.host in (body.get("kumo_gateway_hosts") or ()):
+                out.add(rid)
+                continue
+            for member in body.get("kumo_ports") or ():
+                port = ports.get(str(member.get("port_id"))) or {}
+                if member.get("network_id") in local or port.get("binding:host_id") == self.host:
+                    out.add(rid)
+                    break
+        return out
 
     def _networks_locked(self, exclude: str = "") -> set[str]:
         """Networks of local ports, of the ports of routers run here, and
@@ -113,11 +119,7 @@ class Cache:
             if p.get("binding:host_id") == self.host and pid != exclude and p.get("network_id")
         }
         routers = self._routers_locked()
-        nets |= {
-            str(p["network_id"])
-            for p in ports.values()
-            if p.get("device_id") in routers and p.get("device_owner") in ROUTER_PORT_OWNERS
-        }
+        nets |= {str(m["network_id"]) for m in self._members_locked(routers) if m.get("network_id")}
         for rid in routers:
             gateway = (self._objects["router"].get(rid) or {}).get("external_gateway_info") or {}
             if gateway.get("network_id"):

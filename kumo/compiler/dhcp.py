@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
-from kumo.compiler.model import ClusterView, PortView, SubnetView
+from kumo.compiler.model import INTERFACES, ClusterView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
 OPTION_CODES = {
@@ -150,9 +150,13 @@ def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozens
     return frozenset(leases)
 
 
-ROUTER_OWNERS = frozenset({"network:router_interface", "network:router_interface_distributed"})
 NO_ROUTER_MAC = "fa:16:3e:ff:ff:fe"
 """Source MAC of kumo's own answers and advertisements when no router is there."""
+
+
+def router_interfaces(view: ClusterView) -> set[str]:
+    """Ids of every router interface, as the routers list them."""
+    return {p for r in view.routers.values() for p in r.port_ids(*INTERFACES)}
 
 
 def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | None:
@@ -161,6 +165,7 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
     prefixes: list[tuple[str, bool]] = []
     managed = other = False
     router_mac: str | None = None
+    interfaces: set[str] | None = None
     for fixed in port.fixed_ips:
         subnet = view.subnets.get(fixed.subnet_id)
         if subnet is None or subnet.ipv6_mode is None:
@@ -170,12 +175,13 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
         managed |= mode == "dhcpv6-stateful"
         other |= mode in ("dhcpv6-stateful", "dhcpv6-stateless")
         if router_mac is None and subnet.ipv6_ra_mode is not None:
+            if interfaces is None:
+                interfaces = router_interfaces(view)
             router_mac = next(
                 (
                     p.mac
                     for p in view.ports_of(port.network_id)
-                    if p.device_owner in ROUTER_OWNERS
-                    and any(f.subnet_id == subnet.id for f in p.fixed_ips)
+                    if p.id in interfaces and any(f.subnet_id == subnet.id for f in p.fixed_ips)
                 ),
                 None,
             )

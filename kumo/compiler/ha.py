@@ -25,14 +25,12 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from kumo.compiler import names
-from kumo.compiler.model import ClusterView, PortView, RouterView
+from kumo.compiler.model import GATEWAY, INTERFACE, SNAT, ClusterView, PortView, RouterView
 from kumo.compiler.plan import HOST_NS, GateLeg, HaGate, Link
 
-GATEWAY_OWNER = "network:router_gateway"
-SNAT_OWNER = "network:router_centralized_snat"
-INTERFACE_OWNER = "network:router_interface"
-"""A centralized router's interface (bound to its gateway host)."""
-CENTRAL_OWNERS = frozenset({GATEWAY_OWNER, SNAT_OWNER, INTERFACE_OWNER})
+CENTRAL = (GATEWAY, SNAT, INTERFACE)
+"""The router ports placed on its gateway host (a centralized router's
+interfaces among them)."""
 
 Active = Mapping[str, str | None]
 """Router id → the host that is its active gateway (None: no host is)."""
@@ -49,16 +47,15 @@ def locate(view: ClusterView, active: Active | None) -> ClusterView:
     binding (the host the control plane last heard was active)."""
     if not active:
         return view
-    routers = ha_routers(view)
     moved: dict[str, PortView] = {}
-    for pid, port in view.ports.items():
-        if port.device_id not in routers or port.device_owner not in CENTRAL_OWNERS:
+    for rid, router in ha_routers(view).items():
+        if rid not in active:
             continue
-        if port.device_id not in active:
-            continue
-        host = active[port.device_id] or ""
-        if port.host != host:
-            moved[pid] = dataclasses.replace(port, host=host)
+        host = active[rid] or ""
+        for pid in router.port_ids(*CENTRAL):
+            port = view.ports.get(pid)
+            if port is not None and port.host != host:
+                moved[pid] = dataclasses.replace(port, host=host)
     if not moved:
         return view
     ports = dict(view.ports)
@@ -72,15 +69,12 @@ def gated_legs(view: ClusterView, router_id: str) -> list[str]:
     router = view.routers.get(router_id)
     if router is None:
         return []
-    owners = {GATEWAY_OWNER, SNAT_OWNER if router.distributed else INTERFACE_OWNER}
-    legs: list[str] = []
-    for port in view.ports.values():
-        if port.device_id != router_id or port.device_owner not in owners:
-            continue
-        if port.device_owner == GATEWAY_OWNER:
-            legs.append(names.gateway_port_name(port.id))
-        else:
-            legs.append(names.router_port_name(port.id))
+    legs = [names.gateway_port_name(p) for p in router.port_ids(GATEWAY) if p in view.ports]
+    legs += [
+        names.router_port_name(p)
+        for p in router.port_ids(SNAT if router.distributed else INTERFACE)
+        if p in view.ports
+    ]
     return sorted(legs)
 
 
@@ -112,7 +106,9 @@ def compile_gate(
 
 def _active_host(view: ClusterView, router_id: str) -> str:
     """The host the (located) gateway port of a router is bound to."""
-    for port in view.ports.values():
-        if port.device_id == router_id and port.device_owner == GATEWAY_OWNER:
+    router = view.routers.get(router_id)
+    for pid in router.port_ids(GATEWAY) if router is not None else ():
+        port = view.ports.get(pid)
+        if port is not None:
             return port.host
     return ""

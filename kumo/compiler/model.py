@@ -219,6 +219,31 @@ class SecurityGroupView:
         )
 
 
+INTERFACE = "network:router_interface"
+"""A centralized router's interface (bound to its gateway host)."""
+DVR_INTERFACE = "network:router_interface_distributed"
+"""A distributed router's interface (the same on every host)."""
+SNAT = "network:router_centralized_snat"
+"""A distributed router's leg on an interface subnet in its gateway namespace."""
+GATEWAY = "network:router_gateway"
+INTERFACES = frozenset({INTERFACE, DVR_INTERFACE})
+
+
+@dataclass(frozen=True, order=True)
+class RouterPort:
+    """One port of a router, as the router's own record says (``kumo_ports``);
+    a port's ``device_id`` and ``device_owner`` never make it a router's."""
+
+    port_id: str
+    port_type: str
+    """``INTERFACE``, ``DVR_INTERFACE``, ``SNAT`` or ``GATEWAY``."""
+    network_id: str
+
+    @classmethod
+    def from_body(cls, body: Body) -> RouterPort:
+        return cls(str(body["port_id"]), str(body["port_type"]), str(body["network_id"]))
+
+
 @dataclass(frozen=True)
 class RouterView:
     id: str
@@ -232,6 +257,12 @@ class RouterView:
     gateway_hosts: tuple[str, ...] = ()
     """Hosts of the router's gateway agents, preferred first
     (``kumo_gateway_hosts``, only in the watch feed)."""
+    ports: tuple[RouterPort, ...] = ()
+    """The router's ports, sorted (``kumo_ports``, only in the watch feed)."""
+
+    def port_ids(self, *types: str) -> tuple[str, ...]:
+        """Ids of the router's ports of these types, sorted."""
+        return tuple(p.port_id for p in self.ports if p.port_type in types)
 
     @classmethod
     def from_body(cls, body: Body) -> RouterView:
@@ -255,6 +286,7 @@ class RouterView:
             ),
             ha=bool(body.get("ha", False)),
             gateway_hosts=tuple(str(h) for h in body.get("kumo_gateway_hosts") or ()),
+            ports=tuple(sorted(RouterPort.from_body(p) for p in body.get("kumo_ports") or ())),
         )  # fmt: skip
 
 

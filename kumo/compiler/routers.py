@@ -31,7 +31,17 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kumo.compiler import ipnet, names
-from kumo.compiler.model import ClusterView, FloatingIpView, PortView, RouterView, SubnetView
+from kumo.compiler.model import (
+    DVR_INTERFACE,
+    GATEWAY,
+    INTERFACES,
+    SNAT,
+    ClusterView,
+    FloatingIpView,
+    PortView,
+    RouterView,
+    SubnetView,
+)
 from kumo.compiler.plan import (
     HOST_NS,
     Address,
@@ -50,10 +60,6 @@ from kumo.compiler.plan import (
     VethPeer,
 )
 
-INTERFACE_OWNERS = frozenset({"network:router_interface", "network:router_interface_distributed"})
-DVR_INTERFACE = "network:router_interface_distributed"
-SNAT_OWNER = "network:router_centralized_snat"
-GATEWAY_OWNER = "network:router_gateway"
 SNAT_TABLE = 100
 FIP_TABLE = 101
 SNAT_RULE_PRIORITY = 40000
@@ -97,6 +103,8 @@ class RouterObjects:
 class _Router:
     view: RouterView
     interfaces: tuple[PortView, ...]
+    dvr_interfaces: tuple[PortView, ...]
+    """The interfaces a distributed router has on every host."""
     snat_ports: tuple[PortView, ...]
     gateway: PortView | None
 
@@ -105,19 +113,23 @@ def _is_instance(port: PortView) -> bool:
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
 
+def _ports(view: ClusterView, router: RouterView, *types: str) -> tuple[PortView, ...]:
+    """The router's ports of these types that the view holds, by id."""
+    return tuple(view.ports[p] for p in router.port_ids(*types) if p in view.ports)
+
+
 def _routers(view: ClusterView) -> dict[str, _Router]:
-    owned: dict[str, list[PortView]] = {}
-    for port in view.ports.values():
-        if port.device_id in view.routers:
-            owned.setdefault(port.device_id, []).append(port)
+    """Each router with its ports, as the router's own list (``ports``) names
+    them: a port's ``device_id``/``device_owner`` never make it a router's."""
     out: dict[str, _Router] = {}
     for rid, router in view.routers.items():
-        ports = sorted(owned.get(rid, []), key=lambda p: p.id)
+        gateway = _ports(view, router, GATEWAY)
         out[rid] = _Router(
             view=router,
-            interfaces=tuple(p for p in ports if p.device_owner in INTERFACE_OWNERS),
-            snat_ports=tuple(p for p in ports if p.device_owner == SNAT_OWNER),
-            gateway=next((p for p in ports if p.device_owner == GATEWAY_OWNER), None),
+            interfaces=_ports(view, router, *INTERFACES),
+            dvr_interfaces=_ports(view, router, DVR_INTERFACE),
+            snat_ports=_ports(view, router, SNAT),
+            gateway=gateway[0] if gateway else None,
         )
     return out
 
@@ -322,9 +334,7 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
     _namespace(ns, out)
     own = {p.id for p in router.interfaces}
     legs: dict[str, tuple[str, list[Address]]] = {}
-    for port in router.interfaces:
-        if port.device_owner != DVR_INTERFACE:
-            continue
+    for port in router.dvr_interfaces:
         inside = names.router_if_name(port.id)
         made = _leg(names.router_port_name(port.id), ns, inside, port, view, out)
         if made is None:

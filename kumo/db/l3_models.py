@@ -1,8 +1,10 @@
-"""L3 rows: routers, their gateway-agent bindings, and floating IPs.
+"""L3 rows: routers, their ports, their gateway-agent bindings, and floating IPs.
 
 A router's ports (interfaces, gateway, centralized SNAT) are ordinary
-ports whose ``device_id`` is the router id; only the gateway port is
-named here, so that the gateway can be found without a search.
+ports with one ``RouterPort`` row each: that row, never the port's own
+``device_id``/``device_owner`` (which a port's owner may write), makes a
+port part of a router. The gateway port is also named on the router, so
+that the gateway can be found without a search.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ class Router(StandardAttrs, Base):
     routes: Mapped[list] = mapped_column(default=list)
     """Extra routes: ``[{"destination": cidr, "nexthop": ip}]``, normalised."""
     availability_zone_hints: Mapped[list] = mapped_column(default=list)
+
+
+class RouterPort(Base):
+    """A port that is part of a router, and as what (``port_type``: the
+    device owner the router gave it, e.g. ``network:router_interface``).
+
+    Written only by the router service (interfaces added and removed, the
+    gateway set and cleared, SNAT ports made and dropped). A port belongs
+    to at most one router; the row goes with its port or its router.
+    """
+
+    __tablename__ = "router_ports"
+    port_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    router_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("routers.id", ondelete="CASCADE"), index=True
+    )
+    port_type: Mapped[str] = mapped_column(String(255))
 
 
 class RouterAgentBinding(Base):

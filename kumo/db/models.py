@@ -24,7 +24,7 @@ from kumo.db.identity_models import (
     SigningKey,
     User,
 )
-from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import (
     IPAllocation,
     Network,
@@ -71,6 +71,7 @@ __all__ = [
     "Role",
     "Router",
     "RouterAgentBinding",
+    "RouterPort",
     "RoleAssignment",
     "SecurityGroup",
     "SecurityGroupRule",

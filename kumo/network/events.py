@@ -8,12 +8,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.l3_models import FloatingIP, Router, RouterPort
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.network import tags as taglib
-from kumo.network.l3_views import GATEWAY_HOSTS, render_floatingips, render_watch_routers
+from kumo.network.l3_views import (
+    GATEWAY_HOSTS,
+    ROUTER_PORT_TYPES,
+    render_floatingips,
+    render_watch_routers,
+    routed_networks,
+)
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -52,7 +58,15 @@ def port(
     """Emit a port event; ``tags`` may be given when known (a new port has none)."""
     if tags is None:
         tags = taglib.tags_for(uow.session, [p.id]).get(p.id, [])
-    return port_body(uow, port_view(p, tags), op, old_host, old_groups)
+    return port_body(uow, port_view(p, tags), op, old_host, old_groups, _router_of(uow, p))
+
+
+def _router_of(uow: UnitOfWork, p: Port) -> str | None:
+    """The router the port is part of, from its ``RouterPort`` row."""
+    if p.device_owner not in ROUTER_PORT_TYPES:
+        return None  # the port API keeps a router port's owner as the router set it
+    q = select(RouterPort.router_id).where(RouterPort.port_id == p.id)
+    return uow.session.scalar(q)
 
 
 def port_body(
@@ -61,13 +75,15 @@ def port_body(
     op: str = "upsert",
     old_host: str | None = None,
     old_groups: list[str] | None = None,
+    router_id: str | None = None,
 ) -> dict[str, Any]:
     """Emit a port event for the port's admin view ``body``.
 
     Topics: the port's network, its host (and ``old_host`` when it moved),
     and every security group it is in now or was in before (``old_groups``),
     so watchers of a group see ports leave it as well as join it; a router's
-    own ports (``network:router_*``) also go to ``router:<device_id>``.
+    own port also goes to ``router:<router_id>`` (whatever its ``device_id``
+    says, only a ``RouterPort`` row names a port's router).
     """
     topics = [f"network:{body['network_id']}"]
     for host in (body["binding:host_id"], old_host):
@@ -75,9 +91,8 @@ def port_body(
             topics.append(f"host:{host}")
     for group_id in dict.fromkeys([*body["security_groups"], *(old_groups or [])]):
         topics.append(f"secgroup:{group_id}")
-    device_id = body["device_id"]
-    if body["device_owner"].startswith("network:router_") and device_id:
-        topics.append(f"router:{device_id}")
+    if router_id:
+        topics.append(f"router:{router_id}")
     uow.emit("port", op, body["id"], tuple(topics), body)
     return body
 
@@ -90,16 +105,25 @@ def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") ->
 
 
 def router(
-    uow: UnitOfWork, r: Router, op: str = "upsert", old_hosts: Sequence[str] = ()
+    uow: UnitOfWork,
+    r: Router,
+    op: str = "upsert",
+    old_hosts: Sequence[str] = (),
+    old_networks: Sequence[str] = (),
 ) -> dict[str, object]:
-    """Emit a router with its ``kumo_gateway_hosts``: to ``router:R`` and to
-    ``host:H`` of every gateway host, now and before (``old_hosts``), so a
-    host the router left sees it go."""
+    """Emit a router with its ``kumo_gateway_hosts`` and ``kumo_ports``: to
+    ``router:R``, to ``host:H`` of every gateway host and to ``network:N``
+    of every network it has an interface on, now and before (``old_hosts``,
+    ``old_networks``), so a host the router left sees it go, and the hosts
+    of a network learn which routers serve it."""
     body = render_watch_routers(uow.session, [r])[0]
     topics = [f"router:{r.id}"]
     for host in [*body[GATEWAY_HOSTS], *old_hosts]:
         if host and f"host:{host}" not in topics:
             topics.append(f"host:{host}")
+    for network_id in [*routed_networks(body), *old_networks]:
+        if f"network:{network_id}" not in topics:
+            topics.append(f"network:{network_id}")
     uow.emit("router", op, r.id, tuple(topics), body)
     return body
 

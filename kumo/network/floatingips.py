@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import new_uuid
-from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.l3_models import FloatingIP, Router, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, NotFound
@@ -191,13 +191,12 @@ def _associate(
 def router_for(s: Session, external_network_id: str, subnet_id: str) -> str | None:
     """The first router with a gateway on the network and an interface on the subnet."""
     gw = aliased(Port)
-    itf = aliased(Port)
     interface = (
         select(IPAllocation.id)
-        .join(itf, itf.id == IPAllocation.port_id)
+        .join(RouterPort, RouterPort.port_id == IPAllocation.port_id)
         .where(
-            itf.device_id == Router.id,
-            itf.device_owner.in_(l3_ports.INTERFACE_OWNERS),
+            RouterPort.router_id == Router.id,
+            RouterPort.port_type.in_(l3_ports.INTERFACE_OWNERS),
             IPAllocation.subnet_id == subnet_id,
         )
     )

@@ -2,7 +2,12 @@
 
 Router interfaces, gateways, centralized SNAT ports and floating IP ports
 are made and removed by the router and floating IP calls; the port API
-refuses to delete them while their owner exists (``ServicePortInUse``).
+refuses to delete them while their owner exists (``ServicePortInUse``)
+and to change a router port's device (``PortInUse``). What makes a port
+the router's is its ``RouterPort`` row (``router_ports``), what makes it
+a floating IP's is the floating IP's ``floating_port_id``: a port whose
+owner only claims to be one of these (anyone may write ``device_owner``
+on a network of their own) is an ordinary port.
 Deleting or moving a port that a floating IP is associated with
 disassociates or re-emits that floating IP.
 """
@@ -13,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.db.base import utcnow
-from kumo.db.l3_models import FloatingIP, Router
+from kumo.db.l3_models import FloatingIP, RouterPort
 from kumo.db.network_models import Port, Tag
 from kumo.db.uow import UnitOfWork
 from kumo.errors import InUse
@@ -32,20 +37,36 @@ BLOCKING = ROUTER_OWNERS
 """Ports that keep their network from being deleted (floating IPs go with it)."""
 
 
+def _router_of(session: Session, port_id: str) -> str | None:
+    return session.scalar(select(RouterPort.router_id).where(RouterPort.port_id == port_id))
+
+
 def check_deletable(session: Session, port: Port) -> None:
     """Refuse to delete an L3 port through the port API while its owner exists."""
-    owner: Router | FloatingIP | None
-    if port.device_owner in ROUTER_OWNERS:
-        owner = session.get(Router, port.device_id)
-    elif port.device_owner == FLOATINGIP:
-        owner = session.get(FloatingIP, port.device_id)
+    if port.device_owner == FLOATINGIP:
+        owned = select(FloatingIP.id).where(FloatingIP.floating_port_id == port.id)
+        in_use = session.scalar(owned) is not None
     else:
-        return
-    if owner is not None:
+        in_use = _router_of(session, port.id) is not None
+    if in_use:
         raise InUse(
             f"Port {port.id} cannot be deleted directly via the port API: has device owner "
             f"{port.device_owner}.",
             kind="ServicePortInUse",
+        )
+
+
+def check_update(session: Session, port: Port, device_id: str, device_owner: str) -> None:
+    """Refuse a port update that changes the device of a router's port: the
+    router service alone says what its ports are."""
+    if (device_id, device_owner) == (port.device_id, port.device_owner):
+        return
+    router_id = _router_of(session, port.id)
+    if router_id is not None:
+        raise InUse(
+            f"Unable to complete operation on port {port.id} for network {port.network_id}. "
+            f"Port already has an attached device {router_id}.",
+            kind="PortInUse",
         )
 
 

@@ -41,7 +41,7 @@ from kumo.db.l3_models import Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import Conflict, NotFound, not_found
-from kumo.network import events, l3_ports, ports
+from kumo.network import events, l3_ports, ports, router_ports
 
 HA_STATES = ("active", "standby")
 UNKNOWN = "unknown"
@@ -190,11 +190,11 @@ def sync(uow: UnitOfWork, settings: Settings, router: Router, *, schedule: bool 
                 row.ha_state = None
     host = active_host(router, rows, settings, now)
     _sync_snat(uow, settings, router)
-    for port in list(s.scalars(select(Port).where(Port.device_id == router.id))):
-        if port.device_owner in (l3_ports.GATEWAY, l3_ports.SNAT, l3_ports.INTERFACE):
-            ports.bind_host(uow, port, host)
-        elif port.device_owner == l3_ports.INTERFACE_DISTRIBUTED:
-            ports.bind_host(uow, port, "")
+    central = (l3_ports.GATEWAY, l3_ports.SNAT, l3_ports.INTERFACE)
+    for port in router_ports.ports_of(s, router.id, central):
+        ports.bind_host(uow, port, host)
+    for port in router_ports.ports_of(s, router.id, (l3_ports.INTERFACE_DISTRIBUTED,)):
+        ports.bind_host(uow, port, "")
     if [agent.host for _, agent in rows] != before:
         events.router(uow, router, old_hosts=before)
 
@@ -203,15 +203,10 @@ def _sync_snat(uow: UnitOfWork, settings: Settings, router: Router) -> None:
     s = uow.session
     wanted: list[str] = []
     if router.distributed and router.gw_port_id and router.enable_snat:
-        for port in s.scalars(
-            select(Port)
-            .where(Port.device_id == router.id, Port.device_owner.in_(l3_ports.INTERFACE_OWNERS))
-            .order_by(Port.created_at, Port.id)
-        ):
+        for port in router_ports.ports_of(s, router.id, l3_ports.INTERFACE_OWNERS):
             wanted.extend(a.subnet_id for a in port.fixed_ips if a.subnet_id not in wanted)
     have: dict[str, Port] = {}
-    q = select(Port).where(Port.device_id == router.id, Port.device_owner == l3_ports.SNAT)
-    for port in list(s.scalars(q)):
+    for port in router_ports.ports_of(s, router.id, (l3_ports.SNAT,)):
         subnet_id = port.fixed_ips[0].subnet_id if port.fixed_ips else ""
         if subnet_id in wanted and subnet_id not in have:
             have[subnet_id] = port
@@ -225,14 +220,9 @@ def _sync_snat(uow: UnitOfWork, settings: Settings, router: Router) -> None:
         net = s.get(Network, sub.network_id) if sub is not None else None
         if net is None:
             continue
-        ports.create_owned(
-            uow,
-            settings,
-            net,
-            project_id="",
-            device_owner=l3_ports.SNAT,
-            device_id=router.id,
-            fixed_ips=[{"subnet_id": subnet_id}],
+        fixed = [{"subnet_id": subnet_id}]
+        router_ports.create(
+            uow, settings, net, router.id, l3_ports.SNAT, project_id="", fixed_ips=fixed
         )
 
 

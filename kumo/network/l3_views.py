@@ -3,9 +3,11 @@
 ``render_routers`` and ``render_floatingips`` read what the views need in
 bulk (gateway ports and their addresses, associated ports, tags: one query
 each), for the API, the outbox and watch snapshots alike. The watch feed's
-router bodies (``render_watch_routers``) add one key the API never shows:
+router bodies (``render_watch_routers``) add two keys the API never shows:
 ``kumo_gateway_hosts``, the hosts of the router's gateway agents in
-priority order.
+priority order, and ``kumo_ports``, the router's ports as its
+``RouterPort`` rows say (the only record agents may take a router's
+membership from).
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.db.agent_models import Agent
-from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Port
 from kumo.network import tags as taglib
 from kumo.network.views import ts
 
 GATEWAY_HOSTS = "kumo_gateway_hosts"
 """The watch-only router key naming its gateway hosts (agents rely on this name)."""
+ROUTER_PORTS = "kumo_ports"
+"""The watch-only router key listing its ports: ``[{"port_id", "port_type",
+"network_id"}]`` sorted by port id (agents rely on this name)."""
+INTERFACE_TYPES = frozenset({"network:router_interface", "network:router_interface_distributed"})
+"""Port types of a router's interfaces: the networks it routes."""
+ROUTER_PORT_TYPES = INTERFACE_TYPES | {"network:router_gateway", "network:router_centralized_snat"}
+"""Every type of port a router has (its ``RouterPort.port_type`` and the
+``device_owner`` it gives the port)."""
 
 
 def _std(obj: Router | FloatingIP, tags: list[str]) -> dict[str, Any]:
@@ -129,11 +139,37 @@ def gateway_hosts(session: Session, router_ids: list[str]) -> dict[str, list[str
     return out
 
 
+def router_ports(session: Session, router_ids: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Each router's ports from its ``RouterPort`` rows, sorted by port id."""
+    if not router_ids:
+        return {}
+    q = (
+        select(RouterPort.router_id, RouterPort.port_id, RouterPort.port_type, Port.network_id)
+        .join(Port, Port.id == RouterPort.port_id)
+        .where(RouterPort.router_id.in_(router_ids))
+        .order_by(RouterPort.router_id, RouterPort.port_id)
+    )
+    out: dict[str, list[dict[str, str]]] = {}
+    for router_id, port_id, port_type, network_id in session.execute(q):
+        member = {"port_id": port_id, "port_type": port_type, "network_id": network_id}
+        out.setdefault(router_id, []).append(member)
+    return out
+
+
+def routed_networks(body: dict[str, Any]) -> list[str]:
+    """The networks a watch router body has interfaces on, in port order."""
+    nets = (m["network_id"] for m in body[ROUTER_PORTS] if m["port_type"] in INTERFACE_TYPES)
+    return list(dict.fromkeys(nets))
+
+
 def render_watch_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
-    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``."""
-    hosts = gateway_hosts(session, [r.id for r in routers])
+    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``
+    and ``kumo_ports``."""
+    ids = [r.id for r in routers]
+    hosts = gateway_hosts(session, ids)
+    members = router_ports(session, ids)
     return [
-        {**view, GATEWAY_HOSTS: hosts.get(r.id, [])}
+        {**view, GATEWAY_HOSTS: hosts.get(r.id, []), ROUTER_PORTS: members.get(r.id, [])}
         for r, view in zip(routers, render_routers(session, routers), strict=True)
     ]
 

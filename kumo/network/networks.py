@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
+from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
@@ -138,7 +139,11 @@ def update(
 
 
 def _has_gateways(session: Session, network_id: str) -> bool:
-    q = select(Port.id).where(Port.network_id == network_id, Port.device_owner == GATEWAY)
+    q = (
+        select(Port.id)
+        .join(RouterPort, RouterPort.port_id == Port.id)
+        .where(Port.network_id == network_id, RouterPort.port_type == GATEWAY)
+    )
     return session.scalar(q.limit(1)) is not None
 
 

@@ -114,6 +114,21 @@ def authorize_owner(ctx: RequestContext, name: str, target: dict[str, Any]) -> N
     authorize(ctx, name, target)
 
 
+def check_device_owner(
+    ctx: RequestContext, action: str, device_owner: str, network_project_id: str | None
+) -> None:
+    """``create_port:device_owner``: a ``network:*`` owner (a port the cloud's own
+    services make) is set by admins and services, or by the network's owner
+    on their own network; anyone else is refused. Such an owner alone makes
+    a port nothing: router and floating IP membership are server records."""
+    if not device_owner.startswith("network:"):
+        return
+    if not allowed(
+        ctx, "network:create_port:device_owner", {"network:project_id": network_project_id}
+    ):
+        raise Forbidden(f"(rule:{action}:device_owner) is disallowed by policy")
+
+
 def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> str:
     """The project a new resource belongs to: the caller's, or any for admins."""
     project = body.get("project_id")

@@ -319,6 +319,9 @@ def create(
         raise refused
     if not (net.shared or allowed(ctx, "network:get_network", {"project_id": net.project_id})):
         raise not_found("network", network_id)
+    if "device_owner" in body:
+        owner_of_device = validate.string(body, "device_owner")
+        policy.check_device_owner(ctx, "create_port", owner_of_device, net.project_id)
     limit = settings.default_quotas.get("port", -1) if net.port_limit is None else net.port_limit
     if limit >= 0 and port_rows.port_count(s, owner) + 1 > limit:
         raise OverQuota("Quota exceeded for resources: ['port'].", kind="OverQuota")
@@ -400,6 +403,13 @@ def update(
     policy.authorize_owner(ctx, "network:update_port", _target(s, port))
     check_revision(port.revision_number, if_match)
     old_host = port.host
+    device_id = validate.string(body, "device_id") if "device_id" in body else port.device_id
+    device_owner = port.device_owner
+    if "device_owner" in body:
+        device_owner = validate.string(body, "device_owner")
+        net_owner = s.scalar(select(Network.project_id).where(Network.id == port.network_id))
+        policy.check_device_owner(ctx, "update_port", device_owner, net_owner)
+    l3_ports.check_update(s, port, device_id, device_owner)
     for key in ("name", "description", "device_id", "device_owner", "dns_name"):
         if key in body:
             setattr(port, key, validate.string(body, key))
@@ -523,10 +533,13 @@ def create_owned(
     device_owner: str,
     device_id: str,
     fixed_ips: list[dict[str, str]] | None = None,
+    emit: bool = True,
 ) -> Port:
     """A port the service layer makes for itself (router interfaces, gateways,
     SNAT and floating IP ports): no port security, no groups, no quota.
-    ``fixed_ips`` as in a port request; None means one address per IP family."""
+    ``fixed_ips`` as in a port request; None means one address per IP family.
+    ``emit=False`` leaves its event to the caller (a router records the
+    port as its own first)."""
     s = uow.session
     mac = _new_mac(settings)
     port = Port(
@@ -549,7 +562,8 @@ def create_owned(
     ]
     s.add(port)
     s.flush()
-    events.port(uow, port, tags=[])
+    if emit:
+        events.port(uow, port, tags=[])
     return port
 
 

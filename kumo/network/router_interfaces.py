@@ -1,9 +1,10 @@
 """Router interfaces: ``add_router_interface`` and ``remove_router_interface``.
 
 By subnet, the router gets a new port holding the subnet's gateway IP; by
-port, it takes over a port that has no device yet. A router's interface
-subnets never overlap. Removal refuses while a floating IP or an extra
-route still needs the subnet.
+port, it takes over a port that has no device yet. Either way the port
+becomes the router's by its ``RouterPort`` row (``router_ports``). A
+router's interface subnets never overlap. Removal refuses while a
+floating IP or an extra route still needs the subnet.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InUse, NotFound
-from kumo.network import events, l3_ports, ports, routers, subnets, validate
+from kumo.network import events, l3_ports, ports, router_ports, routers, subnets, validate
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 
@@ -59,7 +60,7 @@ def _owner(router: Router) -> str:
 def _check_subnets(s: Session, router: Router, new: list[Subnet]) -> None:
     attached = [
         a.subnet_id
-        for p in routers.router_ports(s, router.id, l3_ports.INTERFACE_OWNERS)
+        for p in routers.ports_of(s, router.id, l3_ports.INTERFACE_OWNERS)
         for a in p.fixed_ips
     ]
     others = {x.id: x for x in s.scalars(select(Subnet).where(Subnet.id.in_(attached)))}
@@ -112,11 +113,7 @@ def _take_over(uow: UnitOfWork, ctx: RequestContext, router: Router, port_id: st
     if len([x for x in subs if x.ip_version == 4]) > 1:
         raise BadRequest("Bad router request: Cannot have multiple IPv4 subnets on router port.")
     _check_subnets(s, router, subs)
-    port.device_owner = _owner(router)
-    port.device_id = router.id
-    touch(port)
-    s.flush()
-    events.port(uow, port)
+    router_ports.take_over(uow, router.id, port, _owner(router))
     return port
 
 
@@ -130,13 +127,13 @@ def _new_port(
     _check_subnets(s, router, [sub])
     net = s.get(Network, sub.network_id)
     assert net is not None
-    return ports.create_owned(
+    return router_ports.create(
         uow,
         settings,
         net,
+        router.id,
+        _owner(router),
         project_id=sub.project_id,
-        device_owner=_owner(router),
-        device_id=router.id,
         fixed_ips=[{"subnet_id": sub.id, "ip_address": sub.gateway_ip}],
     )
 
@@ -147,7 +144,7 @@ def remove(
     subnet_id, port_id = _target(body)
     s = uow.session
     router = routers.load(s, ctx, router_id, lock=True)
-    interfaces = routers.router_ports(s, router.id, l3_ports.INTERFACE_OWNERS)
+    interfaces = routers.ports_of(s, router.id, l3_ports.INTERFACE_OWNERS)
     if port_id:
         port = next((p for p in interfaces if p.id == port_id), None)
         if port is None:
@@ -175,6 +172,7 @@ def remove(
         subnet_ids = [subnet_id]
     for sid in subnet_ids:
         _check_unused(s, router, sid)
+    network_id = port.network_id
     body_out = info(s, router, port, subnet_ids)
     remaining = [a for a in port.fixed_ips if a.subnet_id not in subnet_ids]
     if remaining and not port_id:
@@ -186,7 +184,7 @@ def remove(
     else:
         ports.delete_owned(uow, port)
     s.flush()
-    routers.changed(uow, settings, router)
+    routers.changed(uow, settings, router, old_networks=(network_id,))
     return body_out
 
 

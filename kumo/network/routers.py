@@ -14,11 +14,20 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.context import RequestContext
-from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InUse, InvalidInput, not_found
-from kumo.network import events, l3_ports, l3_scheduler, networks, policy, ports, validate
+from kumo.network import (
+    events,
+    l3_ports,
+    l3_scheduler,
+    networks,
+    policy,
+    ports,
+    router_ports,
+    validate,
+)
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
@@ -47,9 +56,9 @@ def load(session: Session, ctx: RequestContext, router_id: str, *, lock: bool = 
     return router
 
 
-def router_ports(session: Session, router_id: str, owners: tuple[str, ...]) -> list[Port]:
-    q = select(Port).where(Port.device_id == router_id, Port.device_owner.in_(owners))
-    return list(session.scalars(q.order_by(Port.created_at, Port.id)))
+def ports_of(session: Session, router_id: str, owners: tuple[str, ...]) -> list[Port]:
+    """The router's ports of these types (its ``RouterPort`` rows), oldest first."""
+    return router_ports.ports_of(session, router_id, owners)
 
 
 def create(
@@ -136,22 +145,26 @@ def update(
     return router
 
 
-def changed(uow: UnitOfWork, settings: Settings, router: Router, *, schedule: bool = True) -> None:
-    """A router or its ports changed: new revision, scheduling, event."""
+def changed(
+    uow: UnitOfWork,
+    settings: Settings,
+    router: Router,
+    *,
+    schedule: bool = True,
+    old_networks: tuple[str, ...] = (),
+) -> None:
+    """A router or its ports changed: new revision, scheduling, event (to the
+    networks it no longer has an interface on too: ``old_networks``)."""
     touch(router)
     uow.session.flush()
     l3_scheduler.sync(uow, settings, router, schedule=schedule)
-    events.router(uow, router)
+    events.router(uow, router, old_networks=old_networks)
 
 
 def _interface_owners(uow: UnitOfWork, router: Router) -> None:
     owner = l3_ports.INTERFACE_DISTRIBUTED if router.distributed else l3_ports.INTERFACE
-    for port in router_ports(uow.session, router.id, l3_ports.INTERFACE_OWNERS):
-        if port.device_owner != owner:
-            port.device_owner = owner
-            touch(port)
-            uow.session.flush()
-            events.port(uow, port)
+    for port in ports_of(uow.session, router.id, l3_ports.INTERFACE_OWNERS):
+        router_ports.retype(uow, port, owner)
 
 
 def remove(
@@ -160,10 +173,10 @@ def remove(
     s = uow.session
     router = load(s, ctx, router_id, lock=True)
     check_revision(router.revision_number, if_match)
-    if router_ports(s, router.id, l3_ports.INTERFACE_OWNERS):
+    if ports_of(s, router.id, l3_ports.INTERFACE_OWNERS):
         raise InUse(f"Router {router.id} still has ports", kind="RouterInUse")
     clear_gateway(uow, router)
-    for port in router_ports(s, router.id, l3_ports.ROUTER_OWNERS):
+    for port in ports_of(s, router.id, l3_ports.ROUTER_OWNERS):
         ports.delete_owned(uow, port)
     s.flush()
     events.router(uow, router, "delete")  # to its gateway hosts too, before unbinding
@@ -222,14 +235,8 @@ def set_gateway(
             _check_no_floatingips(s, router, current.network_id)
         _drop_gateway_port(uow, router, current)
     router.enable_snat = enable_snat
-    port = ports.create_owned(
-        uow,
-        settings,
-        net,
-        project_id="",
-        device_owner=l3_ports.GATEWAY,
-        device_id=router.id,
-        fixed_ips=fixed,
+    port = router_ports.create(
+        uow, settings, net, router.id, l3_ports.GATEWAY, project_id="", fixed_ips=fixed
     )
     if not port.fixed_ips:
         raise BadRequest(
@@ -324,8 +331,8 @@ def connected(s: Session, router_id: str) -> tuple[list[Any], set[str]]:
     rows = s.execute(
         select(Subnet.cidr, IPAllocation.ip_address)
         .join(IPAllocation, IPAllocation.subnet_id == Subnet.id)
-        .join(Port, Port.id == IPAllocation.port_id)
-        .where(Port.device_id == router_id, Port.device_owner.in_(owners))
+        .join(RouterPort, RouterPort.port_id == IPAllocation.port_id)
+        .where(RouterPort.router_id == router_id, RouterPort.port_type.in_(owners))
     ).all()
     return [ipaddress.ip_network(c) for c, _ in rows], {ip for _, ip in rows}
 

@@ -2,8 +2,10 @@
 
 The objects are what the watch feed sends to those topics: ``host:H`` holds
 the ports bound to H, the floating IPs of those ports and the routers of
-the gateway agents on H; ``router:R`` the router, its ports and floating
-IPs. Router bodies carry ``kumo_gateway_hosts``.
+the gateway agents on H; ``network:N`` the network, its subnets and ports
+and the routers with an interface on it; ``router:R`` the router, its
+ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
+``kumo_gateway_hosts`` and ``kumo_ports``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
-from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding
+from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.outbox_models import OutboxCounter
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
-from kumo.network.l3_views import render_floatingips, render_watch_routers
+from kumo.network.l3_views import INTERFACE_TYPES, render_floatingips, render_watch_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -72,17 +74,26 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port
     fips: dict[str, FloatingIP] = {}
-    if routers or hosts:
-        # with host:H, the routers of H's gateway agents (the objects alone:
-        # their ports and floating IPs come with router:R)
+    if routers or hosts or networks:
+        # with host:H, the routers of H's gateway agents, with network:N the
+        # routers with an interface on N (the objects alone: their ports and
+        # floating IPs come with router:R)
         b = RouterAgentBinding
         on_hosts = select(b.router_id).join(Agent, Agent.id == b.agent_id)
         on_hosts = on_hosts.where(Agent.host.in_(hosts))
-        q = select(Router).where(Router.id.in_(routers) | Router.id.in_(on_hosts))
+        on_networks = (
+            select(RouterPort.router_id)
+            .join(Port, Port.id == RouterPort.port_id)
+            .where(Port.network_id.in_(networks), RouterPort.port_type.in_(INTERFACE_TYPES))
+        )
+        q = select(Router).where(
+            Router.id.in_(routers) | Router.id.in_(on_hosts) | Router.id.in_(on_networks)
+        )
         found = list(s.scalars(q.order_by(Router.created_at, Router.id)))
         out.extend({"kind": "router", **body} for body in render_watch_routers(s, found))
     if routers:
-        for port in s.scalars(select(Port).where(Port.device_id.in_(routers))):
+        members = select(RouterPort.port_id).where(RouterPort.router_id.in_(routers))
+        for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id.in_(routers))):
             fips[fip.id] = fip

@@ -67,3 +67,45 @@ def test_the_generation_moves_with_changes_of_substance_only() -> None:
     assert g4 > g3 and PORT not in cache.local_ports()
     cache.replace(5, [])
     assert cache.view_at()[0] > g4
+
+
+def test_a_routers_ports_are_those_its_body_lists() -> None:
+    """A port whose device fields name a router is not the router's: the
+    router's ``kumo_ports`` decide which networks and ports come with it."""
+    cache = Cache("host-a")
+    r = "r0000000-0000-4000-8000-000000000001"
+    dvr = "network:router_interface_distributed"
+    router = {
+        "id": r,
+        "kumo_gateway_hosts": [],
+        "kumo_ports": [{"port_id": "itf", "port_type": dvr, "network_id": "n1"}],
+    }
+    cache.replace(1, [{"kind": "router", **router}])
+    cache.apply(event(2))  # a local port on n1: the router runs here
+    itf = {
+        "id": "itf",
+        "network_id": "n1",
+        "binding:host_id": "",
+        "device_owner": dvr,
+        "device_id": r,
+    }
+    assert cache.apply({"kind": "port", "op": "update", "revision": 3, "object": itf})
+    assert cache.topics() >= {f"router:{r}", "network:n1"}
+    forged = {**itf, "id": "forged", "network_id": "n9"}
+    assert not cache.apply({"kind": "port", "op": "update", "revision": 4, "object": forged})
+    assert "network:n9" not in cache.topics()
+    # listed on another network (whatever its device fields): that network is served too
+    router["kumo_ports"] = [
+        *router["kumo_ports"],
+        {"port_id": "itf2", "port_type": dvr, "network_id": "n2"},
+    ]
+    cache.apply({"kind": "router", "op": "update", "revision": 5, "object": router})
+    assert "network:n2" in cache.topics()
+    listed = {
+        "id": "itf2",
+        "network_id": "n2",
+        "binding:host_id": "",
+        "device_owner": "",
+        "device_id": "",
+    }
+    assert cache.apply({"kind": "port", "op": "update", "revision": 6, "object": listed})

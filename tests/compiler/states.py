@@ -3,6 +3,7 @@ feed delivers them, built with small helpers, and a list of named states."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -83,6 +84,16 @@ def port(
     }
     body.update(extra)
     return body
+
+
+def router_ports(router_id: str, ports: Iterable[Body]) -> list[Body]:
+    """A router body's ``kumo_ports`` (the API's record of its ports): here,
+    those of ``ports`` made for it (``device_id``), as their owner says."""
+    return [
+        {"port_id": p["id"], "port_type": p["device_owner"], "network_id": p["network_id"]}
+        for p in ports
+        if p.get("device_id") == router_id
+    ]
 
 
 def agent(host: str, tunnel_ip: str | None, **conf: Any) -> Body:

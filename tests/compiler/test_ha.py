@@ -42,7 +42,7 @@ def view(*, distributed: bool = True, bound: str = "g1", ha: bool = True) -> Clu
         "external_gateway_info": {"network_id": EXT, "enable_snat": True,
                                   "external_fixed_ips": [{"subnet_id": "sx",
                                                           "ip_address": "203.0.113.10"}]},
-        "routes": [],
+        "routes": [], "kumo_ports": s.router_ports(R, ports),
     }  # fmt: skip
     agents = [
         s.agent(h, ip, bridge_mappings={"external": "eth1"}, underlay_device="eth0")

@@ -45,10 +45,17 @@ class DhcpCluster:
             s.P2: s.port(s.P2, s.NET1, "fa:16:3e:00:00:02", self.b, [("s1", "10.0.0.12")]),
             s.P3: s.port(s.P3, s.NET2, "fa:16:3e:00:00:03", self.a, [("s2", "10.1.0.13")]),
         }
+        self.routers: list[str] = []
         self.planes = {h: Dataplane.for_host(h, ns) for h, ns in lab.hosts.items()}
         self.responders = {h: Responder(ns) for h, ns in lab.hosts.items()}
         for r in self.responders.values():
             r.start()
+
+    def router(self, router_id: str) -> dict[str, object]:
+        """A distributed router whose ports are those made for it."""
+        return {"id": router_id, "admin_state_up": True, "distributed": True, "routes": [],
+                "external_gateway_info": None,
+                "kumo_ports": s.router_ports(router_id, self.ports.values())}  # fmt: skip
 
     def apply(self) -> None:
         view = ClusterView.from_bodies(
@@ -56,6 +63,7 @@ class DhcpCluster:
             self.subnets.values(),
             self.ports.values(),
             self.lab.agent_bodies(),
+            routers=[self.router(rid) for rid in self.routers],
         )
         for host, dp in self.planes.items():
             plan = compile_host(host, view)
@@ -163,7 +171,8 @@ def test_slaac_from_router_advertisements(cluster: DhcpCluster) -> None:
     c.subnets["s6"] = s.subnet("s6", s.NET1, "2001:db8::/64", "2001:db8::1",
                                ipv6_ra_mode="slaac", ipv6_address_mode="slaac")  # fmt: skip
     c.ports["r6"] = s.port("r6", s.NET1, router_mac, "", [("s6", "2001:db8::1")],
-                           owner="network:router_interface_distributed")  # fmt: skip
+                           owner="network:router_interface_distributed", device_id="r6")  # fmt: skip
+    c.routers.append("r6")
     eui64 = "2001:db8::f816:3eff:fe00:1"
     c.ports[s.P1]["fixed_ips"].append({"subnet_id": "s6", "ip_address": eui64})
     c.apply()
@@ -187,7 +196,8 @@ def test_dhcpv6(cluster: DhcpCluster, mode: str) -> None:
                                ipv6_ra_mode=mode, ipv6_address_mode=mode,
                                dns_nameservers=["2001:db8:53::53"])  # fmt: skip
     c.ports["r6"] = s.port("r6", s.NET1, "fa:16:3e:00:0a:01", "", [("s6", "2001:db8:1::1")],
-                           owner="network:router_interface_distributed")  # fmt: skip
+                           owner="network:router_interface_distributed", device_id="r6")  # fmt: skip
+    c.routers.append("r6")
     address = "2001:db8:1::1234" if mode == "dhcpv6-stateful" else "2001:db8:1:0:f816:3eff:fe00:1"
     c.ports[s.P1]["fixed_ips"].append({"subnet_id": "s6", "ip_address": address})
     c.apply()

@@ -74,7 +74,8 @@ class HaSetup:
              s.network(EXT, kind="flat", seg=None, **{"provider:physical_network": "external"})],
             [s.subnet("s1", s.NET1, "10.0.1.0/24", "10.0.1.1"),
              s.subnet("sx", EXT, "203.0.113.0/24", UPSTREAM)],
-            self.ports.values(), self.lab.agent_bodies(), (), [self.router], (),
+            self.ports.values(), self.lab.agent_bodies(), (),
+            [{**self.router, "kumo_ports": s.router_ports(R, self.ports.values())}], (),
         )  # fmt: skip
 
     def start(self, host: str) -> HaNode:

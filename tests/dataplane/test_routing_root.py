@@ -141,7 +141,7 @@ class Routed:
             self.ports.values(),
             self.lab.agent_bodies(),
             (),
-            [self.router],
+            [{**self.router, "kumo_ports": s.router_ports(R, self.ports.values())}],
             self.fips.values(),
         )
 

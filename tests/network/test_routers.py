@@ -488,7 +488,7 @@ def test_router_and_router_port_events(cloud: Cloud) -> None:
     r = router(cloud, h)
     made = events(cloud, "router", r["id"])
     assert [(e.op, e.topics) for e in made] == [("upsert", [f"router:{r['id']}"])]
-    assert made[0].body == {**r, "kumo_gateway_hosts": []}  # unbound: no gateway
+    assert made[0].body == {**r, "kumo_gateway_hosts": [], "kumo_ports": []}  # unbound
     info = {"network_id": ext["network"]["id"]}
     put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}})
     last = events(cloud, "router", r["id"])[-1]
@@ -507,8 +507,23 @@ def test_router_and_router_port_events(cloud: Cloud) -> None:
     itf = add_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"]).json()
     itf_event = events(cloud, "port", itf["port_id"])[-1]
     assert set(itf_event.topics) == {f"network:{inner['network']['id']}", f"router:{r['id']}"}
-    assert events(cloud, "router", r["id"])[-1].body["revision_number"] == 2
+    with_itf = events(cloud, "router", r["id"])[-1]
+    assert with_itf.body["revision_number"] == 2
     (snat,) = [p for p in ports_of(cloud, r["id"]) if p["device_owner"].endswith("snat")]
+    # the router's ports as its records say, and the routed network hears of it
+    net_id = inner["network"]["id"]
+    assert with_itf.body["kumo_ports"] == sorted(
+        [
+            {"port_id": gw["id"], "port_type": "network:router_gateway",
+             "network_id": ext["network"]["id"]},
+            {"port_id": itf["port_id"], "port_type": "network:router_interface_distributed",
+             "network_id": net_id},
+            {"port_id": snat["id"], "port_type": "network:router_centralized_snat",
+             "network_id": net_id},
+        ],
+        key=lambda m: m["port_id"],
+    )  # fmt: skip
+    assert with_itf.topics == [f"router:{r['id']}", "host:gw-a", f"network:{net_id}"]
     snat_event = events(cloud, "port", snat["id"])[-1]
     assert set(snat_event.topics) == {
         f"network:{inner['network']['id']}",
@@ -518,6 +533,9 @@ def test_router_and_router_port_events(cloud: Cloud) -> None:
     remove_if(cloud, h, r["id"], subnet_id=inner["subnet"]["id"])
     assert events(cloud, "port", itf["port_id"])[-1].op == "delete"
     assert events(cloud, "port", snat["id"])[-1].op == "delete"
+    left = events(cloud, "router", r["id"])[-1]  # the network it left hears it too
+    assert left.topics == [f"router:{r['id']}", "host:gw-a", f"network:{net_id}"]
+    assert [m["port_type"] for m in left.body["kumo_ports"]] == ["network:router_gateway"]
     put(cloud, h, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
     assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=h).status_code == 204
     gone = events(cloud, "router", r["id"])[-1]
