@@ -182,6 +182,16 @@ def same_user(key: str = "user_id") -> Attribute:
     )
 
 
+def in_domain(key: str = "domain_id") -> Attribute:
+    """The target is the domain of the caller's project (or of its domain scope)."""
+    return Attribute(
+        f"domain_id:%({key})s",
+        lambda ctx, t: (
+            t.get(key) is not None and t.get(key) in (ctx.project_domain_id, ctx.domain_id)
+        ),
+    )
+
+
 def same_host(key: str = "host") -> Attribute:
     """The target is bound to the host the calling agent speaks for."""
     return Attribute(

@@ -10,7 +10,7 @@ test fails when a route has no rule.
 
 from __future__ import annotations
 
-from kumo.policy.checks import flag, project_of
+from kumo.policy.checks import flag, in_domain, project_of
 from kumo.policy.rules import (
     ADMIN,
     ADMIN_OR_MEMBER,
@@ -50,7 +50,7 @@ IDENTITY = [
          f"GET {I}/auth/catalog", f"GET {I}/auth/projects", f"GET {I}/auth/domains",
          f"GET {I}/auth/system"),
     rule("identity:list_domains", ADMIN, "List domains", f"GET {I}/domains"),
-    rule("identity:get_domain", ADMIN | (READER & project_of("domain_id")),
+    rule("identity:get_domain", ADMIN | (READER & in_domain("domain_id")),
          "Show a domain (admins, or a reader of a project in it)", f"GET {I}/domains/{{ident}}"),
     rule("identity:manage_domains", ADMIN, "Create, update, delete domains",
          f"POST {I}/domains", f"PATCH {I}/domains/{{ident}}", f"DELETE {I}/domains/{{ident}}"),

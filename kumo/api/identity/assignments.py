@@ -9,10 +9,11 @@ from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.identity import views
-from kumo.api.identity.common import flag, identity, require_admin
+from kumo.api.identity.common import flag, identity
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.errors import NotFound
+from kumo.policy import authorize
 
 router = APIRouter()
 
@@ -35,7 +36,7 @@ for _kind, _prefix in (
             request: Request,
             ctx: RequestContext = Depends(authenticate),
         ) -> Response:
-            require_admin(ctx, "create_grant")
+            authorize(ctx, "identity:manage_grants")
             identity(request).grant(user_id, kind, target_id, role_id)
             return no_content()
 
@@ -48,7 +49,7 @@ for _kind, _prefix in (
             request: Request,
             ctx: RequestContext = Depends(authenticate),
         ) -> Response:
-            require_admin(ctx, "check_grant")
+            authorize(ctx, "identity:manage_grants")
             if not identity(request).has_grant(user_id, kind, target_id, role_id):
                 raise NotFound(f"Could not find role assignment with role: {role_id}.")
             return no_content()
@@ -61,7 +62,7 @@ for _kind, _prefix in (
             request: Request,
             ctx: RequestContext = Depends(authenticate),
         ) -> Response:
-            require_admin(ctx, "revoke_grant")
+            authorize(ctx, "identity:manage_grants")
             identity(request).revoke_grant(user_id, kind, target_id, role_id)
             return no_content()
 
@@ -72,7 +73,7 @@ for _kind, _prefix in (
             request: Request,
             ctx: RequestContext = Depends(authenticate),
         ) -> Response:
-            require_admin(ctx, "list_grants")
+            authorize(ctx, "identity:manage_grants")
             roles = identity(request).grants(user_id, kind, target_id)
             return json_response(
                 {
@@ -88,7 +89,7 @@ for _kind, _prefix in (
 def put_system(
     user_id: str, role_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    require_admin(ctx, "create_system_grant_for_user")
+    authorize(ctx, "identity:manage_grants")
     identity(request).grant(user_id, "system", "all", role_id)
     return no_content()
 
@@ -97,7 +98,7 @@ def put_system(
 def list_system(
     user_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    require_admin(ctx, "list_system_grants_for_user")
+    authorize(ctx, "identity:manage_grants")
     roles = identity(request).grants(user_id, "system", "all")
     return json_response(
         {
@@ -111,7 +112,7 @@ def list_system(
 def revoke_system(
     user_id: str, role_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    require_admin(ctx, "revoke_system_grant_for_user")
+    authorize(ctx, "identity:manage_grants")
     identity(request).revoke_grant(user_id, "system", "all", role_id)
     return no_content()
 
@@ -120,8 +121,7 @@ def revoke_system(
 def role_assignments(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     q = request.query_params
     user_id = q.get("user.id")
-    if not ctx.is_admin and user_id != ctx.user_id:
-        require_admin(ctx, "list_role_assignments")
+    authorize(ctx, "identity:list_role_assignments", {"user_id": user_id})
     svc = identity(request)
     rows = svc.assignments(
         user_id=user_id,

@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
-from kumo.context import RequestContext
-from kumo.errors import BadRequest, Forbidden
+from kumo.errors import BadRequest
 from kumo.identity.service import IdentityService
 
 
@@ -23,16 +22,20 @@ def member(body: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def require_admin(ctx: RequestContext, action: str) -> None:
-    if not ctx.is_admin:
-        raise Forbidden(
-            f"You are not authorized to perform the requested action: identity:{action}."
-        )
-
-
-def require_admin_or_self(ctx: RequestContext, user_id: str, action: str) -> None:
-    if not ctx.is_admin and ctx.user_id != user_id:
-        require_admin(ctx, action)
+# The table's rules for each collection's reads and writes, and the target
+# attribute the read rule compares with the object's id.
+SHOW_RULES = {
+    "domains": ("identity:get_domain", "domain_id"),
+    "projects": ("identity:get_project", "id"),
+    "users": ("identity:get_user", "user_id"),
+    "roles": ("identity:list_roles", "id"),
+}
+WRITE_RULES = {
+    "domains": "identity:manage_domains",
+    "projects": "identity:manage_projects",
+    "users": "identity:manage_users",
+    "roles": "identity:manage_roles",
+}
 
 
 def flag(value: str | None) -> bool | None:

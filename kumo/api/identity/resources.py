@@ -10,10 +10,11 @@ from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.identity import views
-from kumo.api.identity.common import flag, identity, member, require_admin, require_admin_or_self
+from kumo.api.identity.common import SHOW_RULES, WRITE_RULES, flag, identity, member
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.errors import BadRequest, NotFound
+from kumo.policy import authorize, unrestricted
 
 router = APIRouter()
 Render = Callable[[Request, Any], dict[str, Any]]
@@ -46,8 +47,7 @@ def _list(collection: str) -> Callable[..., Response]:
 
     def handler(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
         filters = _filters(request, allowed)
-        if not ctx.is_admin:
-            require_admin(ctx, f"list_{collection}")
+        authorize(ctx, f"identity:list_{collection}")
         rows = identity(request).list_rows(kind, **filters)
         return json_response(
             {
@@ -65,13 +65,8 @@ def _show(collection: str) -> Callable[..., Response]:
     def handler(
         ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
     ) -> Response:
-        own = (
-            (collection == "users" and ident == ctx.user_id)
-            or (collection == "projects" and ident == ctx.project_id)
-            or (collection == "domains" and ident in (ctx.project_domain_id, ctx.domain_id))
-        )
-        if not own:
-            require_admin(ctx, f"get_{kind}")
+        name, attribute = SHOW_RULES[collection]
+        authorize(ctx, name, {attribute: ident})
         return json_response({key: render(request, identity(request).get(kind, ident))})
 
     return handler
@@ -83,7 +78,7 @@ def _create(collection: str) -> Callable[..., Response]:
     def handler(
         request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
     ) -> Response:
-        require_admin(ctx, f"create_{kind}")
+        authorize(ctx, WRITE_RULES[collection])
         obj = getattr(identity(request), f"create_{kind}")(member(body, key))
         return json_response({key: render(request, obj)}, status=201)
 
@@ -100,12 +95,14 @@ def _update(collection: str) -> Callable[..., Response]:
         ctx: RequestContext = Depends(authenticate),
     ) -> Response:
         data = member(body, key)
-        if collection == "users" and ident == ctx.user_id and not ctx.is_admin:
-            allowed = {"name", "description", "email", "default_project_id"}
-            if set(data) - allowed:
-                require_admin(ctx, "update_user")
+        if collection == "users":
+            authorize(ctx, "identity:update_user", {"user_id": ident})
+            if not unrestricted(ctx, "identity:manage_users"):
+                own = {"name", "description", "email", "default_project_id"}
+                if set(data) - own:
+                    authorize(ctx, "identity:manage_users")
         else:
-            require_admin(ctx, f"update_{kind}")
+            authorize(ctx, WRITE_RULES[collection])
         if "id" in data and data["id"] != ident:
             raise BadRequest(f"Cannot change {kind} ID")
         obj = getattr(identity(request), f"update_{kind}")(ident, data)
@@ -120,7 +117,7 @@ def _delete(collection: str) -> Callable[..., Response]:
     def handler(
         ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
     ) -> Response:
-        require_admin(ctx, f"delete_{kind}")
+        authorize(ctx, WRITE_RULES[collection])
         getattr(identity(request), f"delete_{kind}")(ident)
         return no_content()
 
@@ -142,7 +139,7 @@ def change_password(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
-    require_admin_or_self(ctx, user_id, "change_password")
+    authorize(ctx, "identity:change_password", {"user_id": user_id})
     data = member(body, "user")
     identity(request).change_password(user_id, data.get("original_password"), data.get("password"))
     return no_content()
@@ -152,7 +149,7 @@ def change_password(
 def user_projects(
     user_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    require_admin_or_self(ctx, user_id, "list_user_projects")
+    authorize(ctx, "identity:list_user_projects", {"user_id": user_id})
     projects = identity(request).user_projects(user_id)
     return json_response(
         {
@@ -164,7 +161,7 @@ def user_projects(
 
 @router.get("/v3/groups")
 def groups(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    require_admin(ctx, "list_groups")
+    authorize(ctx, "identity:list_groups")
     return json_response({"groups": [], "links": views.collection_links(request, "groups")})
 
 
@@ -172,7 +169,7 @@ def groups(request: Request, ctx: RequestContext = Depends(authenticate)) -> Res
 def user_groups(
     user_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    require_admin_or_self(ctx, user_id, "list_groups_for_user")
+    authorize(ctx, "identity:list_groups_for_user", {"user_id": user_id})
     identity(request).get("user", user_id)
     return json_response(
         {"groups": [], "links": views.collection_links(request, f"users/{user_id}/groups")}
@@ -180,8 +177,9 @@ def user_groups(
 
 
 def _project_tags(request: Request, ctx: RequestContext, project_id: str, action: str) -> list[str]:
-    if action != "get_project_tags" or ctx.project_id != project_id:
-        require_admin(ctx, action)
+    reading = action == "get_project_tags"
+    name = "identity:get_project_tags" if reading else "identity:manage_project_tags"
+    authorize(ctx, name, {"id": project_id})
     return list(identity(request).get("project", project_id).tags or [])
 
 
