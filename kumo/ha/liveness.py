@@ -285,6 +285,8 @@ class Liveness:
 
     def hear(self, data: bytes, source: str, now: float) -> bool:
         """Take one datagram from ``source``; True when it was a beat kept."""
+        if not self.configured.is_set():
+            return False  # no hosts known yet: nothing is foreign
         try:
             opened = self._opener.open(data)
             beat = Beat.decode(opened.payload)

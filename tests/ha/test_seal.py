@@ -261,3 +261,10 @@ def test_sealed_sync_datagrams_fit_the_datagram_limit() -> None:
     assert all(len(sealer.seal(d)) <= ctsync.MAX_DATAGRAM for d in datagrams)
     with pytest.raises(ValueError):
         ctsync.encode(upserts, [], router_id="r", seq=0, max_size=100)
+
+
+def test_beats_before_the_first_view_are_ignored_not_counted() -> None:
+    wall = Wall()
+    live = Liveness("g1", IPS["g1"], key=KEY, wall=wall)
+    assert not live.hear(Sealer(KEY, "g2", seal.BEAT, wall=wall).seal(beat("g2")), IPS["g2"], 1)
+    assert {k: live.stats[k] for k in seal.REASONS} == dict.fromkeys(seal.REASONS, 0)
