@@ -200,13 +200,14 @@ def server_module(revision: str | None) -> ModuleType:
         ["git", "-C", str(ROOT), "show", f"{revision}:kumo/metadata/server.py"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    path = Path(tempfile.mkdtemp(prefix="kumo-bench-")) / "server_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("kumo_metadata_server_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="kumo-bench-") as tmp:
+        path = Path(tmp) / "server_before.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("kumo_metadata_server_before", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
     return module
 
 
