@@ -1,19 +1,21 @@
 """Metadata latency of one instance while a neighbour holds slow connections (needs root).
 
-    .venv/bin/python -m bench.metadata [--slow 0,200] [--samples 300] [--interval 0.02] [--before REV]
+    .venv/bin/python -m bench.metadata [--slow 0,200] [--samples 300] [--interval 0.02]
+        [--reopen 0.05] [--before REV]
 
 One throwaway namespace stands in for a host's metadata namespace:
 169.254.169.254 and two instance addresses on its loopback, the agent's
 ``MetadataServer`` listening on port 80 there, found and opened exactly as
-the agent does it (by namespace name). The neighbour (10.0.0.11) keeps
-``--slow`` connections open, half sending nothing, half dribbling a
-request head a byte every 100 ms that never ends, reopening any the server
-closes (every 50 ms), from a process of its own; the quiet instance (10.0.0.12) asks for
-``meta_data.json`` ``--samples`` times, one after another ``--interval``
-apart, and its latency
-(connect to last byte) is reported as p50/p99. A request not answered in
-``--timeout`` seconds counts as timed out; a scenario stops after
-``--max-seconds``. The server's source answers from memory (a warm cache).
+the agent does it (by namespace name). The neighbour (10.0.0.11), a
+process of its own, keeps ``--slow`` connections open, half sending
+nothing, half dribbling a request head that never ends a byte every
+100 ms; once leaving closed what the server closes, once reopening it
+every ``--reopen`` seconds (0: only the first way). The quiet instance
+(10.0.0.12) asks for ``meta_data.json`` ``--samples`` times,
+``--interval`` apart, and its latency (connect to last byte) is reported
+as p50/p99. A request not answered in ``--timeout`` seconds counts as
+timed out; a scenario stops after ``--max-seconds``. The server's source
+answers from memory (a warm cache).
 
 Each scenario runs against the server of this tree and, when ``--before``
 names a revision (default: the one before the non-blocking connection
@@ -66,9 +68,10 @@ class Source:
 class Neighbour:
     """``count`` slow connections from NOISY, kept at that count."""
 
-    def __init__(self, ns: str, count: int) -> None:
+    def __init__(self, ns: str, count: int, reopen: float) -> None:
         self.ns = ns
         self.count = count
+        self.reopen = reopen
         self.stop = threading.Event()
         self.reopened = 0
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -82,18 +85,20 @@ class Neighbour:
 
     def run(self) -> None:
         selector = selectors.DefaultSelector()
-        socks: list[socket.socket | None] = [None] * self.count
+        socks: list[socket.socket | None] = [self._open() for _ in range(self.count)]
+        for i, sock in enumerate(socks):
+            selector.register(sock, selectors.EVENT_READ, i)  # type: ignore[arg-type]
         sent = 0
         next_byte = next_reopen = time.monotonic()
         while not self.stop.is_set():
             now = time.monotonic()
-            if now >= next_reopen:  # open any the server closed, every 50 ms
+            if self.reopen and now >= next_reopen:  # open any the server closed
                 for i, sock in enumerate(socks):
                     if sock is None:
                         socks[i] = self._open()
                         selector.register(socks[i], selectors.EVENT_READ, i)  # type: ignore[arg-type]
                         self.reopened += 1
-                next_reopen = now + 0.05
+                next_reopen = now + self.reopen
             if now >= next_byte:  # the first half dribbles, the other sends nothing
                 byte = HEAD[sent % len(HEAD) : sent % len(HEAD) + 1]
                 for sock in socks[: self.count // 2]:
@@ -121,22 +126,23 @@ class Neighbour:
             if sock is not None:
                 sock.close()
         selector.close()
-        self.reopened -= self.count  # the first openings
 
 
 class NeighbourProcess:
     """A ``Neighbour`` in a process of its own (another instance shares no
     interpreter lock with the agent)."""
 
-    def __init__(self, ns: str, count: int) -> None:
+    def __init__(self, ns: str, count: int, reopen: float) -> None:
         self.ns = ns
         self.count = count
+        self.reopen = reopen
         self.reopened = 0
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> NeighbourProcess:
         if self.count:
-            cmd = [sys.executable, "-m", "bench.metadata", "--neighbour", self.ns, str(self.count)]
+            cmd = [sys.executable, "-m", "bench.metadata", "--reopen", str(self.reopen),
+                   "--neighbour", self.ns, str(self.count)]  # fmt: skip
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          text=True, cwd=ROOT)  # fmt: skip
             assert self.proc.stdout is not None
@@ -149,9 +155,9 @@ class NeighbourProcess:
             self.reopened = int(out.split()[-1])
 
 
-def run_neighbour(ns: str, count: int) -> None:
+def run_neighbour(ns: str, count: int, reopen: float) -> None:
     """The child's side: open, dribble and reopen until told to stop on stdin."""
-    neighbour = Neighbour(ns, count)
+    neighbour = Neighbour(ns, count, reopen)
     neighbour.thread.start()
     time.sleep(1.0)  # all connected, the server has seen them
     print("ready", flush=True)
@@ -194,13 +200,14 @@ def server_module(revision: str | None) -> ModuleType:
         ["git", "-C", str(ROOT), "show", f"{revision}:kumo/metadata/server.py"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    path = Path(tempfile.mkdtemp(prefix="kumo-bench-")) / "server_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("kumo_metadata_server_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="kumo-bench-") as tmp:
+        path = Path(tmp) / "server_before.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("kumo_metadata_server_before", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
     return module
 
 
@@ -218,6 +225,7 @@ def scenario(
     module: ModuleType,
     ns: str,
     slow: int,
+    reopen: float,
     samples: int,
     interval: float,
     timeout: float,
@@ -241,7 +249,7 @@ def scenario(
         ask(ns, timeout)  # warm
         latencies: list[float] = []
         timed_out = 0
-        with NeighbourProcess(ns, slow) as neighbour:
+        with NeighbourProcess(ns, slow, reopen) as neighbour:
             stop_at = time.monotonic() + max_seconds
             while len(latencies) + timed_out < samples and time.monotonic() < stop_at:
                 seconds = ask(ns, timeout)
@@ -261,7 +269,7 @@ def scenario(
         p50 = p99 = "-"
     asked = len(latencies) + timed_out
     return (
-        f"| {slow} | {p50} | {p99} | {len(latencies)}/{asked} answered, {timed_out} timed out"
+        f"| {slow}{f', reopened every {reopen * 1000:g} ms' if reopen else ''} | {p50} | {p99} | {len(latencies)}/{asked} answered, {timed_out} timed out"
         f" (>{timeout:g} s) | {neighbour.reopened} | {closed} |"
     )
 
@@ -273,11 +281,14 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between requests")
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--max-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--reopen", type=float, default=0.05, help="seconds between reopenings; 0: never"
+    )
     parser.add_argument("--before", default="auto", help="a revision, 'auto' or 'none'")
     parser.add_argument("--neighbour", nargs=2, metavar=("NETNS", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.neighbour:
-        run_neighbour(args.neighbour[0], int(args.neighbour[1]))
+        run_neighbour(args.neighbour[0], int(args.neighbour[1]), args.reopen)
         return
     # the server before logs each connection the neighbour or a timed-out request dropped
     logging.getLogger("kumo.metadata").setLevel(logging.CRITICAL)
@@ -302,10 +313,12 @@ def main() -> None:
             )
             print("|---|---|---|---|---|---|")  # fmt: skip
             for slow in (int(x) for x in args.slow.split(",")):
-                line = scenario(
-                    module, ns, slow, args.samples, args.interval, args.timeout, args.max_seconds
-                )
-                print(line, flush=True)
+                for reopen in (0.0, args.reopen) if slow and args.reopen else (0.0,):
+                    line = scenario(
+                        module, ns, slow, reopen, args.samples, args.interval, args.timeout,
+                        args.max_seconds,
+                    )  # fmt: skip
+                    print(line, flush=True)
     finally:
         netns.remove(ns)
 

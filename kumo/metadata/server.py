@@ -18,9 +18,8 @@ Sockets are opened and closed by the server thread only: ``update`` (the
 agent calls it with each plan, before the dataplane runs) waits until
 sockets of namespaces that left the plan are closed, with their
 connections, since an open socket would keep a removed namespace, and its
-veth pair, alive. A namespace
-recreated behind the server's back is noticed by its inode and its socket
-reopened.
+veth pair, alive. A namespace recreated behind the server's back is
+noticed by its inode and its socket reopened.
 """
 
 from __future__ import annotations
