@@ -67,17 +67,19 @@ def test_missing_host_namespace_is_reported_once_then_recovers(
     agent.dirty.set()
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while dataplane.failures < 100:
+        deadline = time.monotonic() + 30  # a busy machine
+        while dataplane.failures < 50:
             assert time.monotonic() < deadline, dataplane.failures
             time.sleep(0.01)
         reports = [r for r in caplog.records if "dataplane pass incomplete" in r.getMessage()]
         assert len(reports) == 1, [r.getMessage() for r in reports]
         assert "host namespace" in reports[0].getMessage() or "netns" in reports[0].getMessage()
-        assert not any(r.exc_info for r in caplog.records)  # no tracebacks
+        tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
+        assert tracebacks == []
         fake.restore_host()
+        deadline = time.monotonic() + 30
         while not agent.synced.is_set():
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records][-5:]
             time.sleep(0.01)
         assert dataplane.failures == 0
         assert any("in order again" in r.getMessage() for r in caplog.records)
