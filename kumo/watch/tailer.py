@@ -60,13 +60,18 @@ class Tailer:
 
     def poke(self) -> None:
         """Thread-safe: a local write committed; read the outbox now."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:  # closed between the check and the call
+                pass
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             self._task = None
+        self._loop = None
 
     def _current_revision(self) -> int:
         with self.db.read_session() as s:

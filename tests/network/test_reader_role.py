@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.network.conftest import N, Cloud
+from tests.network.conftest import Cloud, N
 from tests.policy.test_matrix import _user
 
 
