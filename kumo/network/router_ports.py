@@ -1,10 +1,12 @@
 """Router membership: which ports are part of which router, from ``RouterPort`` rows.
 
 Only the router service writes these rows (``create``, ``take_over``,
-``retype``, and a port's deletion with ``ports.delete_owned``). Every
-question "is this port part of that router, and as what" is answered
-here, from the rows; a port's ``device_id`` and ``device_owner`` are
-what the router wrote for the API to show, never what decides.
+``retype`` here; a row goes with its port, ``ports.delete_owned``). The
+rows alone say whether a port is part of a router, and as what: here
+(``ports_of``), for the port API (``l3_ports``), for events and watch
+bodies (``events``, ``l3_views.router_ports``). A port's ``device_id``
+and ``device_owner`` are what the router wrote for the API to show,
+never what decides.
 
 A port with a row keeps the ``device_owner`` the router gave it (the port
 API refuses to change it, ``l3_ports.check_update``): ``events.port`` relies on
@@ -35,14 +37,6 @@ def ports_of(session: Session, router_id: str, types: Sequence[str]) -> list[Por
         .where(RouterPort.router_id == router_id, RouterPort.port_type.in_(types))
     )
     return list(session.scalars(q.order_by(Port.created_at, Port.id)))
-
-
-def router_of(session: Session, port_id: str) -> tuple[str, str] | None:
-    """(router id, port type) of a router's port; None for any other port."""
-    row = session.execute(
-        select(RouterPort.router_id, RouterPort.port_type).where(RouterPort.port_id == port_id)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
 
 
 def create(
