@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -22,6 +25,7 @@ from kumo.identity.authbody import password_auth
 from kumo.runtime import Runtime
 from tests.compute.conftest import Cloud
 from tests.compute.test_servers import boot
+from tests.live import KUMO, LiveServer
 
 I = "/internal/v1"  # noqa: E741
 
@@ -176,3 +180,45 @@ def test_enrolled_credential_file_is_root_only_and_found_by_the_agent(tmp_path: 
         agent_cli_credentials(
             argparse.Namespace(**{**vars(args), "host": "h2", "credentials": path})
         )
+
+
+def test_kumo_agent_enroll_writes_a_credential_the_agent_uses(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    from kumo.agent.client import ApiClient
+    from kumo.agent.config import AgentConfig
+
+    env = {
+        **os.environ,
+        "OS_AUTH_URL": f"{live_server.base}/identity/v3",
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": live_server.admin_password,
+        "OS_PROJECT_NAME": "admin",
+    }
+    env.pop("OS_CLIENT_CONFIG_FILE", None)
+    cmd = [KUMO, "agent", "enroll", "--host", "enrolled1", "--state-dir", str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    path = credentials.path_for("enrolled1", tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    host, creds = credentials.read(path)
+    assert (host, creds.username, creds.project_name) == ("enrolled1", "agent-enrolled1", "service")
+    args = argparse.Namespace(
+        host="enrolled1", credentials=None, state_dir=tmp_path, clouds_yaml=None, cloud="x"
+    )
+    assert agent_cli_credentials(args) == creds
+    mine = ApiClient(AgentConfig(host="enrolled1", api_url=live_server.base, credentials=creds))
+    other = ApiClient(AgentConfig(host="enrolled2", api_url=live_server.base, credentials=creds))
+    try:
+        assert mine.register()
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            other.register()
+        assert refused.value.response.status_code == 403
+    finally:
+        mine.close()
+        other.close()
+    # without admin credentials there is no enrolment
+    env["OS_USERNAME"], env["OS_PASSWORD"] = creds.username, creds.password
+    env["OS_PROJECT_NAME"] = "service"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "403" in done.stderr
