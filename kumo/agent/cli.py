@@ -1,4 +1,4 @@
-"""``kumo agent``: run the host agent."""
+"""``kumo agent``: run the host agent; ``kumo agent enroll``: give a host's agent its credential."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from kumo.agent import credentials as agent_credentials
 from kumo.agent.config import AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
 
@@ -25,8 +26,15 @@ log = logging.getLogger("kumo.agent")
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("agent", help="run the agent of one hypervisor host")
-    p.add_argument("--host", required=True, help="host name (binding:host_id of its ports)")
-    p.add_argument("--api", required=True, help="API base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--host", help="host name (binding:host_id of its ports); required")
+    p.add_argument("--api", help="API base URL, e.g. http://127.0.0.1:8080; required")
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        help="the host's credential from `kumo agent enroll` (default: HOST.credentials.json "
+        "in the state directory when there is one, else --clouds-yaml or OS_* variables)",
+    )
     p.add_argument("--netns", default=None, help="namespace that is this host (lab)")
     p.add_argument("--tunnel-ip", default=None, help="VTEP address on the underlay")
     p.add_argument("--underlay-dev", default=None, help="underlay interface for VXLAN")
@@ -97,9 +105,47 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="do not sync HA routers' connections to standbys (rely on loose TCP pickup)",
     )
     p.set_defaults(func=cmd_agent)
+    agent_sub = p.add_subparsers(dest="agent_command", metavar="{enroll}")
+    e = agent_sub.add_parser(
+        "enroll",
+        help="make (or reset) a host's agent credential; run with admin credentials",
+        description="Creates user agent-HOST (project service, role service only) as the "
+        "agent of HOST and writes its credential, readable by root only, where `kumo agent` "
+        "finds it. Admin credentials come from clouds.yaml (OS_CLIENT_CONFIG_FILE, OS_CLOUD) "
+        "or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME.",
+    )
+    e.add_argument("--host", required=True, help="the host whose agent this credential is for")
+    e.add_argument("--api", default=None, help="API base URL (default: from the auth URL)")
+    e.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="the agent's state directory, where HOST.credentials.json is written "
+        "(default /run/kumo/agents)",
+    )
+    e.add_argument("--credentials", type=Path, default=None, help="write here instead")
+    e.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
+    e.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo"))
+    e.set_defaults(func=cmd_enroll)
 
 
 def credentials(args: argparse.Namespace) -> Credentials:
+    """The agent's credential: ``--credentials``, else the one enrolled in its
+    state directory, else ``--clouds-yaml`` / ``OS_*`` (an operator's)."""
+    path = args.credentials
+    if path is None and args.host:
+        found = agent_credentials.path_for(args.host, args.state_dir)
+        path = found if found.exists() else None
+    if path is not None:
+        host, creds = agent_credentials.read(Path(path))
+        if host and host != args.host:
+            raise SystemExit(f"{path} is the credential of host {host}, not of {args.host}")
+        return creds
+    return openstack_credentials(args)
+
+
+def openstack_credentials(args: argparse.Namespace) -> Credentials:
+    """From clouds.yaml (``--clouds-yaml``, ``--cloud``) or ``OS_*`` variables."""
     if args.clouds_yaml:
         clouds: dict[str, Any] = yaml.safe_load(Path(args.clouds_yaml).read_text())["clouds"]
         auth = clouds[args.cloud]["auth"]
@@ -119,6 +165,8 @@ def credentials(args: argparse.Namespace) -> Credentials:
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    if not args.host or not args.api:
+        raise SystemExit("kumo agent: --host and --api are required")
     mappings = {}
     for item in args.bridge_mapping:
         physnet, _, dev = item.partition(":")
@@ -235,4 +283,46 @@ def cmd_agent(args: argparse.Namespace) -> int:
         if metadata is not None:
             metadata.stop()
         dataplane.close()
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Ask the API (as an admin) for ``--host``'s agent credential and write it."""
+    import httpx
+
+    from kumo.identity.authbody import password_auth
+
+    admin = openstack_credentials(args)
+    api = args.api or admin.auth_url.rstrip("/").removesuffix("/v3").removesuffix("/identity")
+    api = api.rstrip("/")
+    auth = password_auth(
+        admin.username,
+        admin.password,
+        project_name=admin.project_name,
+        user_domain_id=admin.user_domain_id,
+        project_domain_id=admin.project_domain_id,
+    )
+    with httpx.Client(timeout=30) as http:
+        r = http.post(admin.auth_url.rstrip("/") + "/auth/tokens?nocatalog", json=auth)
+        if r.status_code != 201:
+            raise SystemExit(f"kumo agent enroll: authentication failed: {r.status_code} {r.text}")
+        r = http.post(
+            f"{api}/internal/v1/agent-credentials",
+            json={"agent_credential": {"host": args.host}},
+            headers={"X-Auth-Token": r.headers["X-Subject-Token"]},
+        )
+    if r.status_code != 201:
+        raise SystemExit(f"kumo agent enroll: refused: {r.status_code} {r.text}")
+    made = r.json()["agent_credential"]
+    creds = Credentials(
+        auth_url=f"{api}/identity/v3",
+        username=made["username"],
+        password=made["password"],
+        project_name=made["project_name"],
+        user_domain_id=made["user_domain_id"],
+        project_domain_id=made["project_domain_id"],
+    )
+    path = args.credentials or agent_credentials.path_for(args.host, args.state_dir)
+    agent_credentials.write(path, args.host, creds)
+    print(f"host {args.host}: user {creds.username}, credential in {path} (mode 0600)")
     return 0

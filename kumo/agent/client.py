@@ -64,14 +64,14 @@ class ApiClient:
         result: dict[str, Any] = r.json()
         return result
 
-    def compute_get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
-        """GET a compute API resource at the newest microversion; None on 404."""
-        url = self.base + "/compute/v2.1" + path
-        version = {"OpenStack-API-Version": "compute 2.79", "X-OpenStack-Nova-API-Version": "2.79"}
-        r = self._http.get(url, params=params, headers={**self._headers(), **version})
+    def server(self, server_id: str) -> dict[str, Any] | None:
+        """A server of this host, for its metadata service: ``{"server": ...,
+        "public_key": ...}``; None on 404."""
+        url = f"{self.base}/internal/v1/servers/{server_id}"
+        r = self._http.get(url, headers=self._headers())
         if r.status_code == 401:
             self._token = None
-            r = self._http.get(url, params=params, headers={**self._headers(), **version})
+            r = self._http.get(url, headers=self._headers())
         if r.status_code == 404:
             return None
         r.raise_for_status()

@@ -1,8 +1,12 @@
 """A server's ports: what the request asks for, making or binding them, releasing them.
 
-Ports are made through kumo/network (the same validation, IPAM, security
-groups and outbox events as a Neutron port create), in the caller's
-transaction, owned by the server's project and bound to its host.
+Ports are made and updated through kumo/network with the caller's own
+context, in the caller's transaction: the same validation, policy, IPAM,
+security groups and outbox events as if the user had called the
+Networking API. What the user could not do there (a port on another
+project's network, or taking another project's port), booting cannot do
+either. Only the host binding, which the Networking API keeps for admins,
+is compute's own (``bind_to_host``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.network_models import Network, Port
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.network import networks, ports, secgroups, validate
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.network import l3_ports, networks, ports, secgroups, validate
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,9 @@ def resolve(
     session: Session, ctx: RequestContext, wanted: list[Requested] | str
 ) -> list[Requested]:
     """Check the request against what the project may use; ``auto`` picks the
-    project's only network (409 when several, 400 when there is none)."""
+    project's only network (409 when several, 400 when there is none).
+    A network or port the caller cannot see is NotFound (server create
+    answers 400 for it, ``os-interface`` 404, as Nova does)."""
     if wanted == "none":
         return []
     if wanted == "auto":
@@ -105,9 +111,12 @@ def resolve(
     for req in wanted:
         if req.network_id:
             try:
-                networks.load(session, ctx, req.network_id)
+                net = networks.load(session, ctx, req.network_id)
             except NotFound:
-                raise BadRequest(f"Network {req.network_id} could not be found.") from None
+                raise NotFound(
+                    f"Network {req.network_id} could not be found.", kind="NetworkNotFound"
+                ) from None
+            check_external_attach(ctx, net)
         if req.port_id:
             port = port_for(session, ctx, req.port_id)
             if port.device_id or req.port_id in seen_ports:
@@ -149,14 +158,38 @@ def group_ids(uow: UnitOfWork, project_id: str, names: list[str]) -> list[str]:
     return sorted(set(out))
 
 
-def elevated(ctx: RequestContext) -> RequestContext:
-    """The caller with admin rights, to set bindings on ports of its own project."""
-    return RequestContext(
-        user_id=ctx.user_id,
-        user_name=ctx.user_name,
-        project_id=ctx.project_id,
-        roles=ctx.roles | {"admin"},
-    )
+def check_external_attach(ctx: RequestContext, net: Network) -> None:
+    """Nova's rule: only admins plug servers straight into an external
+    network that is not shared (members reach it through routers and
+    floating IPs)."""
+    if net.external and not net.shared and not ctx.is_admin:
+        raise Forbidden(
+            f"It is not allowed to create an interface on external network {net.id}",
+            kind="ExternalNetworkAttachForbidden",
+        )
+
+
+def check_port_usable(port: Port, server: Server) -> None:
+    """A port given to a server must belong to the server's project (a
+    network's owner sees other projects' ports on it, but may not take them)."""
+    if port.project_id != server.project_id:
+        raise BadRequest(
+            f"Port {port.id} not usable for instance {server.id}.", kind="PortNotUsable"
+        )
+
+
+def bind_to_host(uow: UnitOfWork, port_id: str, host: str) -> None:
+    """Bind the port to the host its server runs on ("" unbinds).
+
+    The one step of a server's port work done with service rights: the
+    Networking API lets only admins write ``binding:host_id``. The port was
+    made, or taken, with the caller's own rights just before.
+    """
+    port = uow.session.get(Port, port_id)
+    assert port is not None
+    old_host = port.host
+    if ports.bind_host(uow, port, host):
+        l3_ports.port_moved(uow, port, old_host)
 
 
 def attach(
@@ -167,48 +200,45 @@ def attach(
     req: Requested,
     group_names: list[str],
 ) -> str:
-    """Make (or bind) the port for one request, recorded in ``server_interfaces``;
+    """Make (or take) the port for one request with the caller's rights,
+    record it in ``server_interfaces`` and bind it to the server's host;
     the port's id."""
-    admin = elevated(ctx)
     s = uow.session
     owner = f"compute:{server.availability_zone or settings.default_availability_zone}"
-    binding = {
-        "device_id": server.id,
-        "device_owner": owner,
-        "binding:host_id": server.host or "",
-    }
+    device = {"device_id": server.id, "device_owner": owner}
     if req.port_id:
-        port = ports.update(uow, admin, req.port_id, binding, None)
-        s.add(ServerInterface(port_id=port.id, server_id=server.id, owned=False))
-        return port.id
-    assert req.network_id
-    net = networks.load(s, admin, req.network_id)
-    body: dict[str, Any] = {"network_id": net.id, "project_id": server.project_id, **binding}
-    if net.port_security_enabled:
-        body["security_groups"] = group_ids(uow, server.project_id, group_names)
-    if req.fixed_ip:
-        body["fixed_ips"] = [{"ip_address": req.fixed_ip}]
-    port_id: str = ports.create(uow, settings, admin, body)["id"]
-    s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=True))
+        check_port_usable(port_for(s, ctx, req.port_id), server)
+        port_id = ports.update(uow, ctx, req.port_id, device, None).id
+        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=False))
+    else:
+        assert req.network_id
+        net = networks.load(s, ctx, req.network_id)
+        body: dict[str, Any] = {"network_id": net.id, "project_id": server.project_id, **device}
+        if net.port_security_enabled:
+            body["security_groups"] = group_ids(uow, server.project_id, group_names)
+        if req.fixed_ip:
+            body["fixed_ips"] = [{"ip_address": req.fixed_ip}]
+        port_id = ports.create(uow, settings, ctx, body)["id"]
+        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=True))
+    bind_to_host(uow, port_id, server.host or "")
     return port_id
 
 
 def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -> None:
-    """Delete a port the server made; unbind and release one it was given."""
+    """Delete a port the server made; unbind and release one it was given
+    (both with the caller's rights, the unbinding aside)."""
     s = uow.session
     iface = s.get(ServerInterface, port_id)
     owned = iface.owned if iface is not None else False
     if iface is not None:
         s.delete(iface)
-    admin = elevated(ctx)
     if s.get(Port, port_id) is None:
         return
     if owned:
-        ports.remove(uow, admin, port_id, None)
+        ports.remove(uow, ctx, port_id, None)
     else:
-        ports.update(
-            uow, admin, port_id, {"device_id": "", "device_owner": "", "binding:host_id": ""}, None
-        )
+        bind_to_host(uow, port_id, "")
+        ports.update(uow, ctx, port_id, {"device_id": "", "device_owner": ""}, None)
 
 
 def server_ports(session: Session, server_id: str) -> list[Port]:

@@ -147,7 +147,10 @@ def create(
     if flavor.ram < image.min_ram or (flavor.disk and flavor.disk < image.min_disk):
         raise BadRequest("Flavor's memory or disk is too small for requested image.")
     wanted = server_networks.parse(data.get("networks"), required=version.at_least("2.37"))
-    requested = server_networks.resolve(s, ctx, wanted)
+    try:
+        requested = server_networks.resolve(s, ctx, wanted)
+    except NotFound as exc:
+        raise BadRequest(exc.message) from None
     min_count = non_negative(data.get("min_count", 1), "min_count", minimum=1)
     max_count = non_negative(data.get("max_count", min_count), "max_count", minimum=1)
     if min_count > max_count:

@@ -22,15 +22,19 @@ from kumo.compute import (
     servers,
     zones,
 )
-from kumo.compute.microversion import Version
+from kumo.compute.microversion import Version, parse
 from kumo.config import Settings
-from kumo.context import RequestContext
+from kumo.context import RequestContext, admin_context
+from kumo.db.compute_models import Server
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
 
 T = TypeVar("T")
+AGENT_VERSION = parse("2.79")
+"""The microversion of the server views agents read."""
 
 
 class ComputeService:
@@ -148,6 +152,22 @@ class ComputeService:
             server = servers.load(s, ctx, server_id)
             att = server_views.load_attachments(s, [server.id])
             return server_views.detail(server, att, ctx, base, version, self.settings, show=True)
+
+    def server_for_agent(self, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
+        """What the metadata service of the server's host serves from: the
+        server as an admin sees it (user data included) and its key pair's
+        public key. Only for the agent of the host the server runs on."""
+        with self.db.read_session() as s:
+            server = s.get(Server, server_id)
+            if server is None:
+                raise servers.not_found(server_id)
+            agent_credentials.authorize_hosts(s, ctx, [server.host or ""], "internal:get_server")
+            att = server_views.load_attachments(s, [server.id])
+            # rendered with admin rights: the caller is entitled to this one server
+            view = server_views.detail(
+                server, att, admin_context(), base, AGENT_VERSION, self.settings, show=True
+            )
+            return {"server": view, "public_key": server.key_data}
 
     def update_server(
         self, ctx: RequestContext, server_id: str, body: Any, base: str, version: Version

@@ -1,4 +1,5 @@
-"""Host agents: one row per (host, binary), kept fresh by heartbeats."""
+"""Host agents: one row per (host, binary), kept fresh by heartbeats; the
+host each agent credential speaks for."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AgentCredential(Base):
+    """The host an agent's user speaks for, recorded when the host is enrolled
+    (``kumo agent enroll``): the internal API reads the caller's host here,
+    never from the request."""
+
+    __tablename__ = "agent_credentials"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -27,6 +27,7 @@ from kumo.db.engine import Database
 from kumo.db.identity_models import Domain, Project, Revocation, Role, User
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, NotFound, Unauthorized
+from kumo.identity import agent_credentials
 from kumo.identity import keys as keylib
 from kumo.identity import roles as rolelib
 from kumo.identity.admin import IdentityAdmin
@@ -152,6 +153,16 @@ class IdentityService(IdentityAdmin):
 
         run_in_transaction(self.db, work)
         return password
+
+    def enroll_agent(self, host: str) -> agent_credentials.Enrolled:
+        """Make or reset the credential of ``host``'s agent; its earlier tokens stop working."""
+
+        def work(s: Session) -> agent_credentials.Enrolled:
+            made = agent_credentials.enroll(s, host)
+            s.add(self._revocation(user_id=made.user_id))
+            return made
+
+        return self._write("agent credential", work)
 
     # -- authentication ------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from kumo.lab import build
 from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
 
 STATE_FILE = "lab.json"
-AGENT_CLOUD = "kumo-agent"
 
 
 @dataclass
@@ -78,21 +77,23 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     raise RuntimeError(f"the API server did not answer on {url}; see {log}")
 
 
-def _service_user(state_dir: Path, url: str, database_url: str | None) -> None:
+def _agent_credentials(
+    state_dir: Path, url: str, database_url: str | None, hosts: list[str]
+) -> None:
+    """Enrol each host: its agent's own credential (role service only) where it looks for it."""
+    from kumo.agent import credentials
+    from kumo.agent.config import Credentials
     from kumo.config import Settings
-    from kumo.identity.clouds import write_clouds_yaml
     from kumo.runtime import Runtime
 
     runtime = Runtime.open(Settings(state_dir=state_dir, database_url=database_url), migrate=False)
     try:
-        # admin: the metadata service reads any project's servers and their user data
-        password = runtime.identity.create_service_user("kumo-agent", admin=True)
+        for host in hosts:
+            made = runtime.identity.enroll_agent(host)
+            creds = Credentials(f"{url}/identity/v3", made.user_name, made.password)
+            credentials.write(credentials.path_for(host, state_dir / "agents"), host, creds)
     finally:
         runtime.close()
-    write_clouds_yaml(
-        state_dir / "clouds.yaml", f"{url}/identity/v3", "kumo-agent", password,
-        project_name="service", cloud=AGENT_CLOUD,
-    )  # fmt: skip
 
 
 def up(
@@ -137,7 +138,7 @@ def up(
         progress.update(task, description="starting the API")
         start_api(state)
         progress.update(task, description="creating agent credentials")
-        _service_user(state_dir, url, database_url)
+        _agent_credentials(state_dir, url, database_url, [h.name for h in topo.hosts])
         for host in topo.hosts:
             progress.update(task, description=f"starting the agent of {host.name}")
             state.pids[host.name] = start_agent(state, host.name)
@@ -173,7 +174,6 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
         *kumo_command(), "agent", "--host", host.name, "--netns", host.netns,
         "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
         "--underlay-dev", host.underlay_dev,
-        "--clouds-yaml", str(Path(state.state_dir) / "clouds.yaml"), "--cloud", AGENT_CLOUD,
         "--state-dir", str(Path(state.state_dir) / "agents"),
     ]  # fmt: skip
     for physnet, dev in host.bridge_mappings.items():

@@ -52,11 +52,13 @@ not leave none for the others: the loop accepts and sheds them quickly)."""
 
 
 class Source(Protocol):
-    """Where servers and keys come from (the compute API)."""
+    """Where servers and keys come from (the internal API)."""
 
     def server(self, server_id: str) -> Mapping[str, Any] | None: ...
 
-    def public_key(self, name: str, user_id: str) -> str | None: ...
+    def public_key(self, server: Mapping[str, Any]) -> str | None:
+        """The public key of the server's key pair, as it was when it booted."""
+        ...
 
 
 class Unavailable(Exception):
@@ -262,7 +264,7 @@ class MetadataServer:
             keys: tuple[Key, ...] = ()
             key_name = server.get("key_name")
             if key_name:
-                data = self.source.public_key(str(key_name), str(server.get("user_id") or ""))
+                data = self.source.public_key(server)
                 if data:
                     keys = (Key(str(key_name), data.strip()),)
             result = answer(path, instance_from(server, view, client.ip, keys))

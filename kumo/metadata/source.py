@@ -1,7 +1,7 @@
-"""Servers and key pairs for the metadata server, from the compute API with
-the agent's credentials (an admin: ``OS-EXT-SRV-ATTR:user_data`` and other
-projects' servers are admin-only), cached for a few seconds per object so
-cloud-init's burst of requests costs one API call."""
+"""Servers for the metadata server, from the internal API with the agent's
+own credential (which reads only its host's servers: user data and keys
+included), cached for a few seconds per server so cloud-init's burst of
+requests costs one API call."""
 
 from __future__ import annotations
 
@@ -47,19 +47,17 @@ class ApiSource:
                 del self._cache[stale]
         return value
 
+    def _document(self, server_id: str) -> Mapping[str, Any] | None:
+        result: Mapping[str, Any] | None = self._cached(
+            ("server", server_id), lambda: self.client.server(server_id)
+        )
+        return result
+
     def server(self, server_id: str) -> Mapping[str, Any] | None:
-        def fetch() -> Mapping[str, Any] | None:
-            body = self.client.compute_get(f"/servers/{server_id}")
-            return None if body is None else body.get("server")
+        doc = self._document(server_id)
+        return None if doc is None else doc.get("server")
 
-        result: Mapping[str, Any] | None = self._cached(("server", server_id), fetch)
-        return result
-
-    def public_key(self, name: str, user_id: str) -> str | None:
-        def fetch() -> str | None:
-            params = {"user_id": user_id} if user_id else None
-            body = self.client.compute_get(f"/os-keypairs/{name}", params)
-            return None if body is None else str(body["keypair"]["public_key"])
-
-        result: str | None = self._cached(("keypair", f"{user_id}/{name}"), fetch)
-        return result
+    def public_key(self, server: Mapping[str, Any]) -> str | None:
+        doc = self._document(str(server["id"]))
+        key = None if doc is None else doc.get("public_key")
+        return str(key) if key else None

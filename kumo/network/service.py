@@ -19,7 +19,7 @@ from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import ipam, networks, policy, ports, subnets
+from kumo.network import agent_reports, ipam, networks, policy, ports, subnets
 from kumo.network import tags as taglib
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted
@@ -195,8 +195,11 @@ class NetworkService:
     def delete_port(self, ctx: RequestContext, port_id: str, if_match: int | None = None) -> None:
         self._write(lambda uow: ports.remove(uow, ctx, port_id, if_match))
 
-    def set_port_status(self, port_ids: list[str], status: str) -> list[str]:
-        return self._write(lambda uow: ports.set_status(uow, port_ids, status))
+    def report_port_status(
+        self, ctx: RequestContext, active: list[str], down: list[str]
+    ) -> list[str]:
+        """An agent's report of its host's wired and unwired ports; the changed ids."""
+        return self._write(lambda uow: agent_reports.port_status(uow, ctx, active, down))
 
     def show_port(self, ctx: RequestContext, port_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:

@@ -10,7 +10,7 @@ test fails when a route has no rule.
 
 from __future__ import annotations
 
-from kumo.policy.checks import flag, in_domain, project_of
+from kumo.policy.checks import flag, in_domain, project_of, same_host
 from kumo.policy.rules import (
     ADMIN,
     ADMIN_OR_MEMBER,
@@ -288,13 +288,20 @@ IMAGE = [
 ]  # fmt: skip
 
 INTERNAL = [
-    rule("internal:register_agent", ADMIN_OR_SERVICE, "An agent registers its host",
+    rule("internal:register_agent", ADMIN | (SERVICE & same_host("host")),
+         "An agent registers its own host",
          f"POST {X}/agents"),
-    rule("internal:report", ADMIN_OR_SERVICE,
+    rule("internal:report", ADMIN | (SERVICE & same_host("host")),
          "Heartbeats, port status and HA state reports (an agent only for its own host's "
          "objects)",
          f"POST {X}/agents/{{agent_id}}/heartbeat", f"POST {X}/agents/{{agent_id}}/ha-states",
          f"POST {X}/ports/status"),
+    rule("internal:enroll_agent", ADMIN,
+         "Create or reset a host agent's own service credential (kumo agent enroll)",
+         f"POST {X}/agent-credentials"),
+    rule("internal:get_server", ADMIN | (SERVICE & same_host("host")),
+         "A server with its user data and key, for the metadata service of the server's host",
+         f"GET {X}/servers/{{server_id}}"),
     rule("internal:cluster_key", ADMIN_OR_SERVICE,
          "Read the key that signs the gateway hosts' underlay messages (enrolled agents)",
          f"GET {X}/cluster-key"),

@@ -10,13 +10,13 @@ import time
 import uuid
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, insert
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from kumo.db.compute_models import ConsoleToken
-from kumo.identity.tokens import load_key
+from kumo.db.engine import Database
+from kumo.identity.keys import KeyRing
 from tests.dataplane.rootlab import sh
 from tests.live import LiveServer
 
@@ -30,7 +30,9 @@ def _console_url(server: LiveServer, ns: str) -> str:
     """A console URL for namespace ``ns``, made as the API makes one."""
     nonce = uuid.uuid4().hex
     claims = {"server": "s", "netns": ns, "exp": time.time() + 60, "nonce": nonce}
-    token = Fernet(load_key(server.state_dir)).encrypt(json.dumps(claims).encode()).decode()
+    db = Database(server.database_url)
+    token = KeyRing(db, "console").encrypt(json.dumps(claims).encode())
+    db.dispose()
     engine = create_engine(server.database_url)
     with engine.begin() as conn:
         conn.execute(

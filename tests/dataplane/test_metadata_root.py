@@ -42,7 +42,7 @@ class Source:
             return None
         return {"id": server_id, "name": f"vm-{server_id[-1]}", "metadata": {"n": server_id[-1]}}
 
-    def public_key(self, name: str, user_id: str) -> str | None:
+    def public_key(self, server: Mapping[str, Any]) -> str | None:
         return None
 
 

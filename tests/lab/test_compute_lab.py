@@ -14,11 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
+from kumo.identity.authbody import password_auth
 from tests.lab.labs import running_lab
 from tests.lab.test_lab_root import KUMO
 from tests.lab.test_secgroups_lab import openstack
@@ -101,7 +103,7 @@ def test_busybox_servers(lab: tuple[Path, str]) -> None:
 def test_metadata_from_inside(lab: tuple[Path, str], tmp_path: Path) -> None:
     """A server reads its own uuid, user data and properties from
     169.254.169.254 (answered by its own host); another server reads its
-    own, never the first one's."""
+    own, never the first one's; the agents serving it are not admins."""
     state, _ = lab
     openstack(state, "network", "create", "mnet")
     openstack(state, "subnet", "create", "--network", "mnet", "--subnet-range", "10.91.0.0/24",
@@ -139,3 +141,14 @@ def test_metadata_from_inside(lab: tuple[Path, str], tmp_path: Path) -> None:
     # mvm2 has no user data, and nothing of mvm1's reaches it
     assert fetch("mvm2", "/openstack/latest/user_data").returncode != 0
     assert ids["mvm1"] not in fetch("mvm2", "/openstack/latest/meta_data.json").stdout
+    # served by agents that are not admins: each holds its own host's credential
+    files = sorted((state / "agents").glob("*.credentials.json"))
+    assert len(files) == 3
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600
+        cred = json.loads(path.read_text())
+        assert cred["username"] == "agent-" + cred["host"]
+        auth = password_auth(cred["username"], cred["password"], project_name="service")
+        r = httpx.post(cred["auth_url"] + "/auth/tokens", json=auth, timeout=10)
+        assert r.status_code == 201, r.text
+        assert {role["name"] for role in r.json()["token"]["roles"]} == {"service"}

@@ -131,8 +131,8 @@ class FakeSource:
         self.calls.append(server_id)
         return self.servers.get(server_id)
 
-    def public_key(self, name: str, user_id: str) -> str | None:
-        return "ssh-ed25519 AAA" if (name, user_id) == ("k1", "alice") else None
+    def public_key(self, server: Mapping[str, Any]) -> str | None:
+        return "ssh-ed25519 AAA" if server.get("key_name") == "k1" else None
 
 
 def test_the_caller_is_the_port_with_that_address_on_that_network() -> None:

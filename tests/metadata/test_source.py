@@ -1,4 +1,4 @@
-"""Servers and keys from the compute API, cached a few seconds."""
+"""Servers and keys from the internal API, cached a few seconds."""
 
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ class FakeClient:
         self.calls: list[str] = []
         self.fail = False
 
-    def compute_get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        self.calls.append(path)
+    def server(self, server_id: str) -> Any:
+        self.calls.append(server_id)
         if self.fail:
             raise httpx.ConnectError("down")
-        if path == "/servers/s1":
-            return {"server": {"id": "s1"}}
-        if path == "/os-keypairs/k1" and params == {"user_id": "alice"}:
-            return {"keypair": {"public_key": "ssh-ed25519 AAA"}}
+        if server_id == "s1":
+            return {"server": {"id": "s1", "key_name": "k1"}, "public_key": "ssh-ed25519 AAA"}
         return None
 
 
@@ -31,15 +29,16 @@ def test_cached_for_a_while_and_errors_are_unavailable() -> None:
     now = [0.0]
     client = FakeClient()
     source = ApiSource(client, ttl=5, negative_ttl=1, clock=lambda: now[0])  # type: ignore[arg-type]
-    assert source.server("s1") == {"id": "s1"}
-    assert source.server("s1") == {"id": "s1"}
+    s1 = source.server("s1")
+    assert s1 == {"id": "s1", "key_name": "k1"}
+    assert source.server("s1") == s1
+    assert source.public_key(s1) == "ssh-ed25519 AAA"
     assert source.server("gone") is None and source.server("gone") is None
-    assert client.calls == ["/servers/s1", "/servers/gone"]
-    assert source.public_key("k1", "alice") == "ssh-ed25519 AAA"
+    assert client.calls == ["s1", "gone"]
     now[0] = 2.0  # the miss expired, the hit did not
     source.server("gone")
     source.server("s1")
-    assert client.calls[-1] == "/servers/gone" and client.calls.count("/servers/s1") == 1
+    assert client.calls[-1] == "gone" and client.calls.count("s1") == 1
     now[0] = 10.0
     client.fail = True
     with pytest.raises(Unavailable):

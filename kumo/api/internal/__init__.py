@@ -1,9 +1,12 @@
 """The agents' internal API, mounted at /internal/v1.
 
-Registration and heartbeats, port status and HA state reports, the
-watch feed (``list`` then ``watch?since=REV``) and the cluster key
-(``cluster_key.py``). Only service or admin credentials. The router's
-lifespan runs the rescheduling loop (``rescheduler.py``).
+Registration and heartbeats, port status and HA state reports, servers
+for the metadata service, the watch feed (``list`` then
+``watch?since=REV``) and the cluster key (``cluster_key.py``). Only
+service or admin credentials; an agent's credential reports and reads
+only for its own host (the service layer decides, from the host recorded
+when it was enrolled), and an admin enrols hosts (``credentials.py``).
+The router's lifespan runs the rescheduling loop (``rescheduler.py``).
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
-from kumo.api.internal import cluster_key, rescheduler
+from kumo.api.compute.common import base as compute_base
+from kumo.api.internal import cluster_key, credentials, rescheduler
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, KumoError
-from kumo.network import agents, l3_scheduler
+from kumo.network import agent_reports, agents, l3_scheduler
 from kumo.network.validate import integer
 from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
 
 router = GatedRouter(lifespan=rescheduler.lifespan)
 router.include_router(cluster_key.router)
+router.include_router(credentials.router)
 BOOKMARK_SECONDS = 5.0
 
 
@@ -64,7 +69,9 @@ def register(
     data = body.get("agent") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise BadRequest("Expected {'agent': {...}}")
-    agent = run_in_transaction(rt.db, lambda uow: agents.register(uow, rt.settings, data))
+    agent = run_in_transaction(
+        rt.db, lambda uow: agent_reports.register(uow, rt.settings, ctx, data)
+    )
     return json_response({"agent": agents.view(agent, rt.settings)}, status=201)
 
 
@@ -78,7 +85,7 @@ def heartbeat(
     rt = request.app.state.runtime
     data = body if isinstance(body, dict) else {}
     agent = run_in_transaction(
-        rt.db, lambda uow: agents.heartbeat(uow, rt.settings, agent_id, data)
+        rt.db, lambda uow: agent_reports.heartbeat(uow, rt.settings, ctx, agent_id, data)
     )
     return json_response({"agent": agents.view(agent, rt.settings)})
 
@@ -98,7 +105,7 @@ def ha_states(
     ):
         raise BadRequest("Expected {'ha_states': {router_id: 'active' or 'standby'}}")
     changed = run_in_transaction(
-        rt.db, lambda uow: l3_scheduler.report_states(uow, rt.settings, agent_id, states)
+        rt.db, lambda uow: agent_reports.ha_states(uow, rt.settings, ctx, agent_id, states)
     )
     return json_response({"changed": changed})
 
@@ -110,14 +117,24 @@ def port_status(
     rt = request.app.state.runtime
     if not isinstance(body, dict):
         raise BadRequest("Expected {'active': [...], 'down': [...]}")
-    changed: list[str] = []
-    for status, key in (("ACTIVE", "active"), ("DOWN", "down")):
+    lists: dict[str, list[str]] = {}
+    for key in ("active", "down"):
         ids = body.get(key) or []
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise BadRequest(f"'{key}' must be a list of port ids")
-        if ids:
-            changed += rt.network.set_port_status(ids, status)
+        lists[key] = ids
+    changed = rt.network.report_port_status(ctx, lists["active"], lists["down"])
     return json_response({"changed": changed})
+
+
+@router.get("/servers/{server_id}")
+def server(
+    server_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """A server of the caller's host for its metadata service: ``{"server":
+    <admin view>, "public_key": <its key pair's> or null}``."""
+    rt = request.app.state.runtime
+    return json_response(rt.compute.server_for_agent(ctx, server_id, compute_base(request)))
 
 
 @router.get("/list")
