@@ -64,14 +64,15 @@ class ApiClient:
         result: dict[str, Any] = r.json()
         return result
 
-    def server(self, server_id: str) -> dict[str, Any] | None:
-        """A server of this host, for its metadata service: ``{"server": ...,
-        "public_key": ...}``; None on 404."""
+    def server(self, server_id: str, port_id: str) -> dict[str, Any] | None:
+        """A server of this host that ``port_id`` is an interface of, for its
+        metadata service: ``{"server": ..., "public_key": ...}``; None on 404."""
         url = f"{self.base}/internal/v1/servers/{server_id}"
-        r = self._http.get(url, headers=self._headers())
+        params = {"port_id": port_id}
+        r = self._http.get(url, headers=self._headers(), params=params)
         if r.status_code == 401:
             self._token = None
-            r = self._http.get(url, headers=self._headers())
+            r = self._http.get(url, headers=self._headers(), params=params)
         if r.status_code == 404:
             return None
         r.raise_for_status()

@@ -25,12 +25,13 @@ from kumo.compute import (
 from kumo.compute.microversion import Version, parse
 from kumo.config import Settings
 from kumo.context import RequestContext, admin_context
-from kumo.db.compute_models import Server
+from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
+from kumo.policy import unrestricted
 
 T = TypeVar("T")
 AGENT_VERSION = parse("2.79")
@@ -153,15 +154,24 @@ class ComputeService:
             att = server_views.load_attachments(s, [server.id])
             return server_views.detail(server, att, ctx, base, version, self.settings, show=True)
 
-    def server_for_agent(self, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
+    def server_for_agent(
+        self, ctx: RequestContext, server_id: str, base: str, port_id: str = ""
+    ) -> dict[str, Any]:
         """What the metadata service of the server's host serves from: the
         server as an admin sees it (user data included) and its key pair's
-        public key. Only for the agent of the host the server runs on."""
+        public key. Only for the agent of the host the server runs on, and
+        only when ``port_id`` (the port the request came from) is one of the
+        server's interfaces: a port's ``device_id`` is the tenant's to
+        write, the interface record is not (admins may leave it out)."""
         with self.db.read_session() as s:
             server = s.get(Server, server_id)
             if server is None:
                 raise servers.not_found(server_id)
             agent_credentials.authorize_hosts(s, ctx, [server.host or ""], "internal:get_server")
+            if port_id or not unrestricted(ctx, "internal:get_server"):
+                attached = s.get(ServerInterface, port_id) if port_id else None
+                if attached is None or attached.server_id != server_id:
+                    raise servers.not_found(server_id)
             att = server_views.load_attachments(s, [server.id])
             # rendered with admin rights: the caller is entitled to this one server
             view = server_views.detail(

@@ -54,9 +54,11 @@ not leave none for the others: the loop accepts and sheds them quickly)."""
 class Source(Protocol):
     """Where servers and keys come from (the internal API)."""
 
-    def server(self, server_id: str) -> Mapping[str, Any] | None: ...
+    def server(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
+        """The server that ``port_id`` is an interface of, if it is ``server_id``."""
+        ...
 
-    def public_key(self, server: Mapping[str, Any]) -> str | None:
+    def public_key(self, server: Mapping[str, Any], port_id: str) -> str | None:
         """The public key of the server's key pair, as it was when it booted."""
         ...
 
@@ -258,13 +260,15 @@ class MetadataServer:
                 f"Port {client.port_id} is not a server's (a lab instance): it has no metadata."
             )
         try:
-            server = self.source.server(client.device_id)
+            # the port's device_id is the tenant's to write: the API answers only
+            # when the port really is an interface of that server
+            server = self.source.server(client.device_id, client.port_id)
             if server is None:
                 return self._missing(f"Server {client.device_id} not found.")
             keys: tuple[Key, ...] = ()
             key_name = server.get("key_name")
             if key_name:
-                data = self.source.public_key(server)
+                data = self.source.public_key(server, client.port_id)
                 if data:
                     keys = (Key(str(key_name), data.strip()),)
             result = answer(path, instance_from(server, view, client.ip, keys))

@@ -47,17 +47,17 @@ class ApiSource:
                 del self._cache[stale]
         return value
 
-    def _document(self, server_id: str) -> Mapping[str, Any] | None:
+    def _document(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
         result: Mapping[str, Any] | None = self._cached(
-            ("server", server_id), lambda: self.client.server(server_id)
+            (server_id, port_id), lambda: self.client.server(server_id, port_id)
         )
         return result
 
-    def server(self, server_id: str) -> Mapping[str, Any] | None:
-        doc = self._document(server_id)
+    def server(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
+        doc = self._document(server_id, port_id)
         return None if doc is None else doc.get("server")
 
-    def public_key(self, server: Mapping[str, Any]) -> str | None:
-        doc = self._document(str(server["id"]))
+    def public_key(self, server: Mapping[str, Any], port_id: str) -> str | None:
+        doc = self._document(str(server["id"]), port_id)
         key = None if doc is None else doc.get("public_key")
         return str(key) if key else None

@@ -148,7 +148,9 @@ def test_user_data_only_for_the_servers_host(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     cloud.post(alice, "/os-keypairs", {"keypair": {"name": "k1"}}, status=201)
     user_data = base64.b64encode(b"#!/bin/sh\necho secret\n").decode()
-    sid = boot(cloud, alice, "vm", "none", user_data=user_data, key_name="k1")
+    net = cloud.net(alice, "n", "10.0.0.0/24")
+    sid = boot(cloud, alice, "vm", [{"uuid": net}], user_data=user_data, key_name="k1")
+    port = cloud.ports_of(sid)[0]["id"]
     register(cloud, h2, "host2")
 
     r = cloud.c.get(f"{I}/servers/{sid}", headers=h2)
@@ -156,13 +158,33 @@ def test_user_data_only_for_the_servers_host(cloud: Cloud) -> None:
     # nor through the compute API: an agent is no admin, nor a reader of any project
     r = cloud.c.get(f"/compute/v2.1/servers/{sid}", headers=h2)
     assert r.status_code == 403 and "secret" not in r.text
-    r = cloud.c.get(f"{I}/servers/{sid}", headers=h1)
+    r = cloud.c.get(f"{I}/servers/{sid}", headers=h1, params={"port_id": port})
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["server"]["OS-EXT-SRV-ATTR:user_data"] == user_data
     assert doc["server"]["key_name"] == "k1" and doc["public_key"].startswith("ssh-")
     assert cloud.c.get(f"{I}/servers/{sid}", headers=alice).status_code == 403
     assert cloud.c.get(f"{I}/servers/nope", headers=h1).status_code == 404
+
+
+def test_metadata_follows_the_interface_record_not_the_ports_device_id(cloud: Cloud) -> None:
+    """A tenant writes its own port's device_id; that never makes the port's
+    instance another project's server in the metadata service's eyes."""
+    h1, _ = enroll(cloud, "host1")
+    register(cloud, h1, "host1")
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    user_data = base64.b64encode(b"#!/bin/sh\necho alice-secret\n").decode()
+    victim = boot(cloud, alice, "vm", "none", user_data=user_data)
+    net = cloud.net(bob, "nb", "10.1.0.0/24")
+    own = boot(cloud, bob, "mine", [{"uuid": net}])
+    forged = cloud.ports_of(own)[0]["id"]
+    r = cloud.c.put(f"/networking/v2.0/ports/{forged}", headers=bob,
+                    json={"port": {"device_id": victim}})  # fmt: skip
+    assert r.status_code in (200, 409), r.text
+    r = cloud.c.get(f"{I}/servers/{victim}", headers=h1, params={"port_id": forged})
+    assert r.status_code == 404 and "alice-secret" not in r.text
+    # without a port, an agent is told nothing either
+    assert cloud.c.get(f"{I}/servers/{victim}", headers=h1).status_code == 404
 
 
 def test_enrolled_credential_file_is_root_only_and_found_by_the_agent(tmp_path: Path) -> None:

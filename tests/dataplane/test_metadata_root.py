@@ -37,12 +37,12 @@ SERVER2 = "5e1f0000-0000-4000-8000-000000000002"
 
 
 class Source:
-    def server(self, server_id: str) -> Mapping[str, Any] | None:
+    def server(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
         if server_id not in (SERVER1, SERVER2):
             return None
         return {"id": server_id, "name": f"vm-{server_id[-1]}", "metadata": {"n": server_id[-1]}}
 
-    def public_key(self, server: Mapping[str, Any]) -> str | None:
+    def public_key(self, server: Mapping[str, Any], port_id: str) -> str | None:
         return None
 
 

@@ -127,11 +127,11 @@ class FakeSource:
         self.servers = {SERVER_ID: SERVER}
         self.calls: list[str] = []
 
-    def server(self, server_id: str) -> Mapping[str, Any] | None:
+    def server(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
         self.calls.append(server_id)
         return self.servers.get(server_id)
 
-    def public_key(self, server: Mapping[str, Any]) -> str | None:
+    def public_key(self, server: Mapping[str, Any], port_id: str) -> str | None:
         return "ssh-ed25519 AAA" if server.get("key_name") == "k1" else None
 
 

@@ -50,7 +50,7 @@ class Source:
         self.slow: set[str] = set()
         self.gate = threading.Event()
 
-    def server(self, server_id: str) -> Mapping[str, Any] | None:
+    def server(self, server_id: str, port_id: str) -> Mapping[str, Any] | None:
         if server_id in self.slow:
             self.gate.wait(10)
         if server_id not in SERVERS.values():
@@ -60,7 +60,7 @@ class Source:
             body["OS-EXT-SRV-ATTR:user_data"] = base64.b64encode(BIG).decode()
         return body
 
-    def public_key(self, name: str, user_id: str) -> str | None:
+    def public_key(self, server: Mapping[str, Any], port_id: str) -> str | None:
         return None
 
 

@@ -132,9 +132,13 @@ def server(
     server_id: str, request: Request, ctx: RequestContext = Depends(service_context)
 ) -> Response:
     """A server of the caller's host for its metadata service: ``{"server":
-    <admin view>, "public_key": <its key pair's> or null}``."""
+    <admin view>, "public_key": <its key pair's> or null}``, asked for by the
+    port (``?port_id=``) the request came from."""
     rt = request.app.state.runtime
-    return json_response(rt.compute.server_for_agent(ctx, server_id, compute_base(request)))
+    port_id = request.query_params.get("port_id", "")
+    return json_response(
+        rt.compute.server_for_agent(ctx, server_id, compute_base(request), port_id)
+    )
 
 
 @router.get("/list")
