@@ -116,6 +116,16 @@ class Settings:
 
     default_availability_zone: str = "nova"
 
+    image_dir: Path | None = (
+        Path(os.environ["KUMO_IMAGE_DIR"]) if os.environ.get("KUMO_IMAGE_DIR") else None
+    )
+    """Where image data lives (``None``: ``state_dir/images``). Several API servers
+    share one store by mounting the same directory here (NFS, CephFS, ...)."""
+    image_quota_bytes: int = _env_int("KUMO_IMAGE_QUOTA_BYTES", -1)
+    """Bytes of image data each project may store (Glance's ``user_storage_quota``); -1: no limit."""
+    image_size_cap: int = _env_int("KUMO_IMAGE_SIZE_CAP", 1 << 40)
+    """The largest image accepted, in bytes (Glance's ``image_size_cap``, 1 TiB)."""
+
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above
         # this are for VLAN and flat networks): see kumo/compiler/firewall.py.
@@ -133,6 +143,10 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.state_dir / 'kumo.db'}"
+
+    @property
+    def images_path(self) -> Path:
+        return self.image_dir if self.image_dir is not None else self.state_dir / "images"
 
     @property
     def base_url(self) -> str:

@@ -63,6 +63,23 @@ class OverQuota(Conflict):
     kind = "OverQuota"
 
 
+class Gone(KumoError):
+    status = 410
+    kind = "Gone"
+
+
+class TooLarge(KumoError):
+    """413: a body over a size limit or a storage quota (Glance's ``StorageQuotaFull``)."""
+
+    status = 413
+    kind = "OverLimit"
+
+
+class Unavailable(KumoError):
+    status = 503
+    kind = "ServiceUnavailable"
+
+
 class PreconditionFailed(KumoError):
     status = 412
     kind = "PreconditionFailed"

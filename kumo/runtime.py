@@ -36,7 +36,7 @@ class Runtime:
             identity=identity,
             network=network,
             compute=ComputeService(db, settings, network),
-            image=ImageService(db),
+            image=ImageService(db, settings),
         )
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from kumo.db.base import utcnow
 from kumo.db.compute_models import Image, KeyPair, Server, ServerGroup, ServerGroupMember
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
-from kumo.image import images
+from kumo.image import access
 
 CREATE_KEYS = {
     "name", "imageRef", "flavorRef", "networks", "security_groups", "availability_zone",
@@ -135,7 +135,7 @@ def create(
     name = name_field(data.get("name"))
     image_id = _ref(data.get("imageRef"), "imageRef")
     image = s.get(Image, image_id)
-    if image is None or not images.visible(ctx, image):
+    if image is None or not access.visible(s, ctx, image):
         raise BadRequest(f"Image {image_id} could not be found.")
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")

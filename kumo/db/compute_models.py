@@ -1,4 +1,5 @@
-"""Compute and image rows: flavors, images, keypairs, servers, server groups, quotas.
+"""Compute and image rows: flavors, images and their members, keypairs, servers,
+server groups, quotas.
 
 A server's network attachments are ordinary ports (``device_id`` = the
 server id); ``server_interfaces`` only records which of them the server
@@ -70,6 +71,21 @@ class Image(Base):
     os_hash_value: Mapped[str | None] = mapped_column(String(128), nullable=True)
     properties: Mapped[dict] = mapped_column(default=dict)
     tags: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImageMember(Base):
+    """A project an image is shared with, and its answer (pending, accepted, rejected)."""
+
+    __tablename__ = "image_members"
+    __table_args__ = (UniqueConstraint("image_id", "member"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    member: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

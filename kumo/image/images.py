@@ -1,4 +1,9 @@
-"""Images: the shipped ``busybox``, list/show with Glance filters, create, upload, delete."""
+"""Image records: the shipped ``busybox``, list and show with Glance's filters and
+listing rules, create, JSON-patch update, tags, deactivate/reactivate, delete.
+
+Who may do what is the policy table's (``kumo.image.access``); the image's
+bytes are the store's (``kumo.image.data``, ``kumo.image.store``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,17 @@ import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.common import truthy
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
-from kumo.db.compute_models import Image
+from kumo.db.compute_models import Image, ImageMember
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from kumo.image import access
+from kumo.policy import allowed, authorize, unrestricted
 
 BUSYBOX_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "kumo:image:busybox"))
 BUSYBOX_PROPERTIES = {
@@ -34,15 +41,17 @@ READ_ONLY = {
     "id", "status", "checksum", "size", "virtual_size", "created_at", "updated_at", "self",
     "file", "schema", "direct_url", "locations", "os_hash_algo", "os_hash_value",
 }  # fmt: skip
+RESERVED_PREFIX = "os_glance"
 VISIBILITIES = ("public", "private", "shared", "community")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 DISK_FORMATS = (
     "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
 )  # fmt: skip
-
-
-def not_found(image_id: str) -> NotFound:
-    return NotFound(f"No image found with ID {image_id}", kind="ImageNotFound")
+MEMBER_STATUSES = ("accepted", "pending", "rejected", "all")
+TAG_LIMIT = 128
+"""Tags an image may have (Glance's ``image_tag_quota``)."""
+PROPERTY_LIMIT = 128
+"""Extra properties an image may have (Glance's ``image_property_quota``)."""
 
 
 def ensure_defaults(session: Session) -> None:
@@ -69,21 +78,6 @@ def ensure_defaults(session: Session) -> None:
     session.flush()
 
 
-def visible(ctx: RequestContext, image: Image) -> bool:
-    return (
-        ctx.is_admin
-        or image.visibility in ("public", "community")
-        or (image.owner is not None and image.owner == ctx.project_id)
-    )
-
-
-def load(session: Session, ctx: RequestContext, image_id: str) -> Image:
-    image = session.get(Image, image_id)
-    if image is None or not visible(ctx, image):
-        raise not_found(image_id)
-    return image
-
-
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Image]:
     q = select(Image)
     if "name" in params:
@@ -98,6 +92,9 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
             raise BadRequest(f"Invalid visibility value: {wanted}")
         if wanted != "all":
             q = q.where(Image.visibility == wanted)
+    member_status = params.get("member_status", "accepted")
+    if member_status not in MEMBER_STATUSES:
+        raise BadRequest(f"Invalid status value: {member_status}")
     if "os_hidden" in params:
         q = q.where(Image.os_hidden == bool(truthy(params["os_hidden"])))
     else:
@@ -110,20 +107,103 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
         raise BadRequest(f"Invalid sort key: {sort_key}")
     column = getattr(Image, sort_key)
     desc = params.get("sort_dir", "desc").lower() == "desc"
-    rows = [
-        i
-        for i in session.scalars(
-            q.order_by(column.desc() if desc else column, Image.id.desc() if desc else Image.id)
-        )
-        if visible(ctx, i)
-    ]
-    if wanted is None:
-        # By default a project sees public, its own and shared images; community
-        # images only when asked for.
-        rows = [i for i in rows if i.visibility != "community" or i.owner == ctx.project_id]
+    order = (column.desc() if desc else column, Image.id.desc() if desc else Image.id)
+    mine = access.memberships(session, ctx)
+    everyone = unrestricted(ctx, "image:get_image")
+    rows = []
+    for image in session.scalars(q.order_by(*order)):
+        status = mine.get(image.id) if image.visibility == "shared" else None
+        if not allowed(ctx, "image:get_image", access.target(image, status)):
+            continue
+        owned = image.owner is not None and image.owner == ctx.project_id
+        if (
+            status is not None
+            and not owned
+            and not everyone
+            and member_status != "all"
+            and status != member_status
+        ):
+            # Images shared with the project are listed once it accepted them
+            # (or as ``member_status`` asks); showing one by id works anyway.
+            continue
+        if wanted is None and image.visibility == "community" and not owned:
+            # Community images are listed only when asked for.
+            continue
+        rows.append(image)
     if "tag" in params:
         rows = [i for i in rows if params["tag"] in (i.tags or [])]
     return rows
+
+
+# --- validation shared by create and update ---------------------------------
+
+
+def _name(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise BadRequest("Invalid value for name: a string of at most 255 characters.")
+    return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"Invalid value for {key}: {value!r} is not of type 'boolean'.")
+    return value
+
+
+def _size(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"Invalid value for {key}: {value!r} is not a non-negative integer.")
+    return value
+
+
+def _format(key: str, value: Any) -> str | None:
+    allowed_values = CONTAINER_FORMATS if key == "container_format" else DISK_FORMATS
+    if value is not None and value not in allowed_values:
+        raise BadRequest(f"Invalid value '{value}' for {key}: one of {', '.join(allowed_values)}.")
+    return None if value is None else str(value)
+
+
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise BadRequest("Invalid tags: a list of strings.")
+    for tag in value:
+        _tag(tag)
+    tags = sorted(set(value))
+    if len(tags) > TAG_LIMIT:
+        raise TooLarge(f"Maximum number of tags ({TAG_LIMIT}) exceeded.")
+    return tags
+
+
+def _tag(tag: str) -> str:
+    if not tag or len(tag) > 255:
+        raise BadRequest("Invalid tag: a string of 1 to 255 characters.")
+    return tag
+
+
+def _visibility(ctx: RequestContext, value: Any) -> str:
+    if value not in VISIBILITIES:
+        raise BadRequest(f"Invalid visibility value: {value}")
+    if value == "public":
+        authorize(ctx, "image:publicize_image")
+    return str(value)
+
+
+def _property(key: str, value: Any) -> str:
+    if key.startswith(RESERVED_PREFIX):
+        raise Forbidden(f"Attribute '{key}' is reserved.")
+    if not key or len(key) > 255:
+        raise BadRequest("Property names are 1 to 255 characters.")
+    if not isinstance(value, str) or len(value) > 65535:
+        raise BadRequest(f"Property {key} must be a string of at most 65535 characters.")
+    return value
+
+
+def _check_property_count(props: dict[str, str]) -> None:
+    if len(props) > PROPERTY_LIMIT:
+        raise TooLarge(f"Maximum number of image properties ({PROPERTY_LIMIT}) exceeded.")
+
+
+# --- create, update, delete --------------------------------------------------
 
 
 def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
@@ -132,17 +212,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
     bad = sorted(READ_ONLY & set(body) - {"id"})
     if bad:
         raise Forbidden(f"Attribute '{bad[0]}' is read-only.")
-    visibility = body.get("visibility", "shared")
-    if visibility not in VISIBILITIES:
-        raise BadRequest(f"Invalid visibility value: {visibility}")
-    if visibility == "public" and not ctx.is_admin:
-        raise Forbidden("You are not authorized to complete publicize_image action.")
-    for key, allowed in (("container_format", CONTAINER_FORMATS), ("disk_format", DISK_FORMATS)):
-        if body.get(key) is not None and body[key] not in allowed:
-            raise BadRequest(f"Invalid value '{body[key]}' for {key}")
-    name = body.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 255):
-        raise BadRequest("Invalid value for name")
+    visibility = _visibility(ctx, body.get("visibility", "shared"))
     ident = body.get("id") or str(uuid.uuid4())
     try:
         ident = str(uuid.UUID(str(ident)))
@@ -151,106 +221,142 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
     s = uow.session
     if s.get(Image, ident) is not None:
         raise Conflict(f"Image with identifier {ident} already exists!")
-    tags = body.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise BadRequest("Invalid tags")
-    properties = {k: v for k, v in body.items() if k not in CORE}
-    for key, value in properties.items():
-        if not isinstance(value, str):
-            raise BadRequest(f"Property {key} must be a string")
+    properties = {k: _property(k, v) for k, v in body.items() if k not in CORE}
+    _check_property_count(properties)
     image = Image(
         id=ident,
-        name=name,
+        name=_name(body.get("name")),
         owner=ctx.project_id,
         status="queued",
         visibility=visibility,
-        protected=bool(body.get("protected", False)),
-        os_hidden=bool(body.get("os_hidden", False)),
-        container_format=body.get("container_format"),
-        disk_format=body.get("disk_format"),
-        min_disk=int(body.get("min_disk", 0)),
-        min_ram=int(body.get("min_ram", 0)),
+        protected=_flag("protected", body.get("protected", False)),
+        os_hidden=_flag("os_hidden", body.get("os_hidden", False)),
+        container_format=_format("container_format", body.get("container_format")),
+        disk_format=_format("disk_format", body.get("disk_format")),
+        min_disk=_size("min_disk", body.get("min_disk", 0)),
+        min_ram=_size("min_ram", body.get("min_ram", 0)),
         properties=properties,
-        tags=sorted(set(tags)),
+        tags=_tags(body.get("tags", [])),
     )
     s.add(image)
     s.flush()
     return image
 
 
-def _writable(ctx: RequestContext, image: Image) -> None:
-    if not (ctx.is_admin or (image.owner is not None and image.owner == ctx.project_id)):
-        raise Forbidden("You are not permitted to modify this image.")
+def _pointer(op: dict[str, Any]) -> str:
+    path = op.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or len(path) < 2:
+        raise BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    name = path[1:]
+    if "/" in name:
+        raise BadRequest(f"Nested paths are not allowed: '{path}'")
+    return name.replace("~1", "/").replace("~0", "~")
 
 
-def upload(uow: UnitOfWork, ctx: RequestContext, image_id: str, data: bytes) -> None:
-    image = load(uow.session, ctx, image_id)
-    _writable(ctx, image)
-    if image.status not in ("queued", "saving"):
-        raise Conflict("Image status transition from active to saving is not allowed")
-    if image.container_format is None or image.disk_format is None:
-        raise BadRequest(
-            "Properties disk_format, container_format must be set prior to saving data."
-        )
-    image.size = len(data)
-    image.checksum = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    image.os_hash_algo = "sha512"
-    image.os_hash_value = hashlib.sha512(data).hexdigest()
-    image.status = "active"
-    image.updated_at = utcnow()
+def _set_core(ctx: RequestContext, image: Image, name: str, value: Any) -> None:
+    if name == "owner":
+        raise Forbidden("Attribute 'owner' is reserved.")
+    if name == "name":
+        image.name = _name(value)
+    elif name == "visibility":
+        image.visibility = _visibility(ctx, value)
+    elif name in ("protected", "os_hidden"):
+        setattr(image, name, _flag(name, value))
+    elif name in ("min_ram", "min_disk"):
+        setattr(image, name, _size(name, value))
+    elif name in ("container_format", "disk_format"):
+        if image.status != "queued":
+            raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        setattr(image, name, _format(name, value))
+    elif name == "tags":
+        image.tags = _tags(value)
 
 
 def update(uow: UnitOfWork, ctx: RequestContext, image_id: str, patch: Any) -> Image:
     """A JSON patch (``add``/``replace``/``remove`` on top-level attributes)."""
-    image = load(uow.session, ctx, image_id)
-    _writable(ctx, image)
+    s = uow.session
+    image = access.load(s, ctx, image_id, lock=True)
+    access.require(s, ctx, "image:modify_image", image)
     if not isinstance(patch, list):
         raise BadRequest("Request body must be a JSON array of operation objects.")
     props = dict(image.properties or {})
     for op in patch:
         if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
             raise BadRequest("Operations must be JSON objects with op add, replace or remove.")
-        path = str(op.get("path", "")).lstrip("/")
-        if path in READ_ONLY:
-            raise Forbidden(f"Attribute '{path}' is read-only.")
+        kind = op["op"]
+        name = _pointer(op)
+        if kind != "remove" and "value" not in op:
+            raise BadRequest(f"Operation {kind} needs a value.")
+        if name in READ_ONLY:
+            raise Forbidden(f"Attribute '{name}' is read-only.")
         value = op.get("value")
-        if op["op"] == "remove":
-            if path in CORE:
-                raise Forbidden(f"Attribute '{path}' is reserved.")
-            if path not in props:
-                raise Conflict(f"Property {path} does not exist.")
-            del props[path]
-        elif path == "visibility":
-            if value not in VISIBILITIES:
-                raise BadRequest(f"Invalid visibility value: {value}")
-            if value == "public" and not ctx.is_admin:
-                raise Forbidden("You are not authorized to complete publicize_image action.")
-            image.visibility = value
-        elif path == "tags":
-            image.tags = sorted(set(value or []))
-        elif path in ("name", "container_format", "disk_format"):
-            setattr(image, path, value)
-        elif path in ("protected", "os_hidden"):
-            setattr(image, path, bool(value))
-        elif path in ("min_ram", "min_disk"):
-            setattr(image, path, int(value or 0))
+        if name in CORE:
+            if kind == "remove":
+                raise Forbidden(f"Attribute '{name}' is reserved.")
+            _set_core(ctx, image, name, value)
+        elif kind == "remove":
+            if name not in props:
+                raise Conflict(f"Property {name} does not exist.")
+            del props[name]
+        elif kind == "replace" and name not in props:
+            raise Conflict(f"Property {name} does not exist.")
         else:
-            props[path] = str(value)
+            props[name] = _property(name, value)
+    _check_property_count(props)
     image.properties = props
     image.updated_at = utcnow()
-    uow.session.flush()
+    s.flush()
     return image
 
 
+def add_tag(uow: UnitOfWork, ctx: RequestContext, image_id: str, tag: str) -> None:
+    s = uow.session
+    image = access.load(s, ctx, image_id, lock=True)
+    access.require(s, ctx, "image:modify_image", image)
+    tags = list(image.tags or [])
+    if _tag(tag) not in tags:
+        image.tags = _tags([*tags, tag])
+        image.updated_at = utcnow()
+
+
+def remove_tag(uow: UnitOfWork, ctx: RequestContext, image_id: str, tag: str) -> None:
+    s = uow.session
+    image = access.load(s, ctx, image_id, lock=True)
+    access.require(s, ctx, "image:modify_image", image)
+    tags = list(image.tags or [])
+    if tag not in tags:
+        raise NotFound(f"Tag {tag} not found on image {image_id}.")
+    image.tags = [t for t in tags if t != tag]
+    image.updated_at = utcnow()
+
+
+def set_active(uow: UnitOfWork, ctx: RequestContext, image_id: str, active: bool) -> None:
+    """Reactivate (``active``) or deactivate an image; doing it twice changes nothing."""
+    s = uow.session
+    image = access.load(s, ctx, image_id, lock=True)
+    access.require(s, ctx, "image:reactivate" if active else "image:deactivate", image)
+    wanted, other = ("active", "deactivated") if active else ("deactivated", "active")
+    if image.status == wanted:
+        return
+    if image.status != other:
+        verb = "reactivate" if active else "deactivate"
+        raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
+    image.status = wanted
+    image.updated_at = utcnow()
+
+
 def remove(uow: UnitOfWork, ctx: RequestContext, image_id: str) -> None:
-    image = load(uow.session, ctx, image_id)
-    _writable(ctx, image)
+    """Delete the record and its members; the caller removes the data once committed."""
+    s = uow.session
+    image = access.load(s, ctx, image_id, lock=True)
+    access.require(s, ctx, "image:delete_image", image)
     if image.protected:
         raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-    uow.session.delete(image)
+    s.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
+    s.delete(image)
 
 
-def _iso(value: Any) -> str:
+def iso(value: Any) -> str:
     return str(value.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -272,8 +378,8 @@ def view(image: Image) -> dict[str, Any]:
         "min_disk": image.min_disk,
         "container_format": image.container_format,
         "disk_format": image.disk_format,
-        "created_at": _iso(image.created_at),
-        "updated_at": _iso(image.updated_at),
+        "created_at": iso(image.created_at),
+        "updated_at": iso(image.updated_at),
         "tags": list(image.tags or []),
         "self": f"/v2/images/{image.id}",
         "file": f"/v2/images/{image.id}/file",

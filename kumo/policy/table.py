@@ -18,8 +18,10 @@ from kumo.policy.rules import (
     ADMIN_OR_SELF,
     ADMIN_OR_SERVICE,
     ANY,
+    MEMBER,
     NET_OWNER_MEMBER,
     NET_OWNER_READER,
+    OWNER,
     PUBLIC,
     READER,
     SERVICE,
@@ -271,20 +273,39 @@ COMPUTE = [
 ]  # fmt: skip
 
 IMAGE_READ = ADMIN_OR_READER | (READER & (flag("public") | flag("community") | flag("member")))
+IMAGE_MEMBER = project_of("member_id")
 IMAGE = [
     rule("image:get_image", IMAGE_READ,
          "List and show images (own, public, community, shared with the project)",
          f"GET {G}/images", f"GET {G}/images/{{image_id}}", hidden="404"),
     rule("image:download_image", IMAGE_READ, "Download an image's data",
          f"GET {G}/images/{{image_id}}/file", hidden="404"),
+    rule("image:download_image:deactivated", ADMIN, "Download a deactivated image's data"),
     rule("image:add_image", ADMIN_OR_MEMBER, "Create an image record", f"POST {G}/images"),
     rule("image:publicize_image", ADMIN, "Make an image public"),
-    rule("image:modify_image", ADMIN_OR_MEMBER, "Update an image (its owner)",
-         f"PATCH {G}/images/{{image_id}}", hidden="404"),
+    rule("image:modify_image", ADMIN_OR_MEMBER, "Update an image and its tags (its owner)",
+         f"PATCH {G}/images/{{image_id}}", f"PUT {G}/images/{{image_id}}/tags/{{tag}}",
+         f"DELETE {G}/images/{{image_id}}/tags/{{tag}}", hidden="404"),
     rule("image:upload_image", ADMIN_OR_MEMBER, "Upload an image's data (its owner)",
          f"PUT {G}/images/{{image_id}}/file", hidden="404"),
-    rule("image:delete_image", ADMIN_OR_MEMBER, "Delete an image (its owner)",
+    rule("image:delete_image", ADMIN_OR_MEMBER, "Delete an image and its data (its owner)",
          f"DELETE {G}/images/{{image_id}}", hidden="404"),
+    rule("image:deactivate", ADMIN_OR_MEMBER,
+         "Deactivate an image: only admins may then download it (its owner)",
+         f"POST {G}/images/{{image_id}}/actions/deactivate", hidden="404"),
+    rule("image:reactivate", ADMIN_OR_MEMBER, "Reactivate a deactivated image (its owner)",
+         f"POST {G}/images/{{image_id}}/actions/reactivate", hidden="404"),
+    rule("image:get_members", ADMIN | (READER & (OWNER | IMAGE_MEMBER)),
+         "List and show an image's members (its owner: all; a member: its own membership)",
+         f"GET {G}/images/{{image_id}}/members",
+         f"GET {G}/images/{{image_id}}/members/{{member_id}}", hidden="404"),
+    rule("image:add_member", ADMIN_OR_MEMBER, "Share an image with a project (its owner)",
+         f"POST {G}/images/{{image_id}}/members", hidden="404"),
+    rule("image:modify_member", ADMIN | (MEMBER & IMAGE_MEMBER),
+         "Accept or reject an image shared with the project (the member project)",
+         f"PUT {G}/images/{{image_id}}/members/{{member_id}}", hidden="404"),
+    rule("image:delete_member", ADMIN_OR_MEMBER, "Stop sharing an image with a project (its owner)",
+         f"DELETE {G}/images/{{image_id}}/members/{{member_id}}", hidden="404"),
 ]  # fmt: skip
 
 INTERNAL = [

@@ -130,6 +130,25 @@ def _image(w: World) -> str:
     return ident
 
 
+def _active_image(w: World, *, deactivated: bool = False) -> dict[str, str]:
+    ident = _image(w)
+    h = w.personas["member"].headers
+    r = w.cloud.c.put(f"{G}/images/{ident}/file", headers=h, content=b"data")
+    assert r.status_code == 204, r.text
+    if deactivated:
+        r = w.req("POST", f"{G}/images/{ident}/actions/deactivate", h)
+        assert r.status_code == 204, r.text
+    return {"victim": ident}
+
+
+def _shared_with_b(w: World) -> dict[str, str]:
+    ident = _image(w)
+    r = w.req("POST", f"{G}/images/{ident}/members", w.personas["member"].headers,
+              {"member": w.b})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return {"victim": ident}
+
+
 def _server(w: World) -> str:
     image = next(i["id"] for i in w.req("GET", f"{G}/images", w.cloud.admin).json()["images"]
                  if i["name"] == "busybox")  # fmt: skip
@@ -265,6 +284,25 @@ CASES = [
          [{"op": "replace", "path": "/name", "value": "j"}]),
     Case("image:delete_image", "DELETE", f"{G}/images/{{victim}}", 204,
          fresh=lambda w: {"victim": _image(w)}),
+    Case("image:download_image", "GET", f"{G}/images/{{victim}}/file", 200,
+         fresh=_active_image),
+    Case("image:upload_image", "PUT", f"{G}/images/{{victim}}/file", 204,
+         fresh=lambda w: {"victim": _image(w)}),
+    Case("image:modify_image", "PUT", f"{G}/images/{{image}}/tags/t{{n}}", 204),
+    Case("image:deactivate", "POST", f"{G}/images/{{victim}}/actions/deactivate", 204,
+         fresh=_active_image),
+    Case("image:reactivate", "POST", f"{G}/images/{{victim}}/actions/reactivate", 204,
+         fresh=lambda w: _active_image(w, deactivated=True)),
+    Case("image:add_member", "POST", f"{G}/images/{{victim}}/members", 200, {"member": "{b}"},
+         fresh=lambda w: {"victim": _image(w)}),
+    Case("image:get_members", "GET", f"{G}/images/{{image}}/members", 200),
+    # The member project answers, not the owner (who sees the image: 403).
+    Case("image:modify_member", "PUT", f"{G}/images/{{victim}}/members/{{b}}", 200,
+         {"status": "accepted"}, lambda w, p: {"project_id": w.a, "member_id": w.b},
+         fresh=_shared_with_b, hidden=403),
+    # The owner removes members; the member sees the image but may not (403).
+    Case("image:delete_member", "DELETE", f"{G}/images/{{victim}}/members/{{b}}", 204,
+         fresh=_shared_with_b, hidden=403),
     # identity (Keystone answers 403, never 404)
     Case("identity:list_projects", "GET", f"{I}/projects", 200),
     Case("identity:get_project", "GET", f"{I}/projects/{{a}}", 200,

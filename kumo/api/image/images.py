@@ -1,4 +1,5 @@
-"""``/v2/images``: list (filters, paging), show, create, JSON-patch update, upload, delete."""
+"""``/v2/images``: list (filters, paging), show, create, JSON-patch update, tags,
+deactivate/reactivate, delete. The data routes are in ``data.py``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def service(request: Request) -> ImageService:
     return svc
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         return None
@@ -74,7 +75,7 @@ def show_image(
 
 @router.post("/v2/images")
 async def create_image(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    body = await _json(request)
+    body = await read_json(request)
     image = await run_in_threadpool(service(request).create_image, ctx, body)
     return json_response(image, status=201, headers={"Location": image["self"]})
 
@@ -83,26 +84,41 @@ async def create_image(request: Request, ctx: RequestContext = Depends(authentic
 async def update_image(
     image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    patch = await _json(request)
+    patch = await read_json(request)
     return json_response(
         await run_in_threadpool(service(request).update_image, ctx, image_id, patch)
     )
 
 
-@router.put("/v2/images/{image_id}/file")
-async def upload(
-    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+@router.put("/v2/images/{image_id}/tags/{tag}")
+def add_tag(
+    image_id: str, tag: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    data = await request.body()
-    await run_in_threadpool(service(request).upload, ctx, image_id, data)
+    service(request).add_tag(ctx, image_id, tag)
     return no_content()
 
 
-@router.get("/v2/images/{image_id}/file")
-def download(
+@router.delete("/v2/images/{image_id}/tags/{tag}")
+def remove_tag(
+    image_id: str, tag: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).remove_tag(ctx, image_id, tag)
+    return no_content()
+
+
+@router.post("/v2/images/{image_id}/actions/deactivate")
+def deactivate(
     image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    service(request).show_image(ctx, image_id)
+    service(request).set_active(ctx, image_id, False)
+    return no_content()
+
+
+@router.post("/v2/images/{image_id}/actions/reactivate")
+def reactivate(
+    image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).set_active(ctx, image_id, True)
     return no_content()
 
 

@@ -359,6 +359,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_flavor_access_flavor_id"), ["flavor_id"], unique=False)
 
     op.create_table(
+        "image_members",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("image_id", sa.String(length=36), nullable=False),
+        sa.Column("member", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["image_id"],
+            ["images.id"],
+            name=op.f("fk_image_members_image_id_images"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_image_members")),
+        sa.UniqueConstraint("image_id", "member", name=op.f("uq_image_members_image_id_member")),
+    )
+    with op.batch_alter_table("image_members", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_image_members_image_id"), ["image_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_image_members_member"), ["member"], unique=False)
+
+    op.create_table(
         "ports",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -875,6 +896,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ports_device")
 
     op.drop_table("ports")
+    with op.batch_alter_table("image_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_image_members_member"))
+        batch_op.drop_index(batch_op.f("ix_image_members_image_id"))
+
+    op.drop_table("image_members")
     with op.batch_alter_table("flavor_access", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_flavor_access_flavor_id"))
 
