@@ -1,7 +1,8 @@
 """Guest processes of instance namespaces: started detached (they are the
 instance's own OS and outlive the agent), found again through pid files.
 
-``GuestProcesses`` is the real port (``ip netns exec`` + ``setsid``);
+``GuestProcesses`` is the real port (``setsid`` + ``ip netns exec`` + the
+instance's UTS namespace, see ``kumo.dataplane.uts``);
 ``FakeGuests`` keeps them in memory for unit tests.
 """
 
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from kumo.compiler.plan import Guest
 from kumo.dataplane import netns as netnslib
+from kumo.dataplane import uts
 from kumo.dataplane.port import DataplaneError
 
 SCRIPT = Path(__file__).with_name("udhcpc.script")
@@ -82,8 +84,9 @@ class GuestProcesses:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         pidfile = _pidfile(guest.netns, guest.kind)
         log = RUN_DIR / f"{guest.netns}.{guest.kind}.log"
+        inside = ["env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]
         argv = ["setsid", "-f", "ip", "netns", "exec", guest.netns,
-                "env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]  # fmt: skip
+                *uts.command(guest.netns, inside)]  # fmt: skip
         with open(log, "ab") as out:
             done = subprocess.run(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, check=False
