@@ -2,8 +2,10 @@
 
 ``hostname`` in the instance (as ``kumo exec`` and the console run it)
 prints the port's hostname, not the machine's; the instance's guest process
-(busybox httpd of a server's instance) runs in that namespace; a new
-hostname is set in place; the namespace's file goes with the instance.
+(busybox httpd of a server's instance) runs in that namespace, and is
+started again in it when it runs outside (started before the namespace was
+made); a new hostname is set in place; the namespace's file goes with the
+instance.
 """
 
 from __future__ import annotations
@@ -90,6 +92,19 @@ def test_instance_has_its_own_hostname(
         assert _in_instance(ns, "hostname") == "db-2"
         assert _guest_pid(run_dir, ns) == pid  # renamed in place: the guest keeps running
         assert os.stat(f"/proc/{pid}/ns/uts").st_ino == os.stat(uts.path(ns)).st_ino
+
+        # its namespace made again (a guest from before it was made, the
+        # same): the guest is started again inside it
+        uts.remove(ns)
+        uts.create(ns, "db-2")
+        dp.resync()
+        result = dp.apply(compile_host(host, _view(lab, "db-2")))
+        assert result.ok, result.errors
+        deadline = time.monotonic() + 10
+        while (new := _guest_pid(run_dir, ns)) == pid:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert os.stat(f"/proc/{new}/ns/uts").st_ino == os.stat(uts.path(ns)).st_ino
 
         result = dp.apply(HostPlan(host=host))  # the instance is deleted
         assert result.ok, result.errors

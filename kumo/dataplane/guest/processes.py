@@ -75,6 +75,9 @@ class GuestProcesses:
             except (OSError, ValueError):
                 continue
             if pid and _alive_in(pid, netns):
+                if _outside_uts(pid, netns):
+                    self.stop(netns, kind, pid)  # started again inside it
+                    continue
                 out[(netns, kind)] = pid
             else:
                 pidfile.unlink(missing_ok=True)
@@ -138,6 +141,20 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
             f" | grep -q tentative; do sleep 0.1; i=$((i+1)); done; exec \"$@\"")  # fmt: skip
     return ["sh", "-c", wait, "dhclient6", "dhclient", "-6", "-d", *stateless,
             "-sf", str(SCRIPT6), "-pf", str(pidfile), "-lf", str(lease), guest.ifname]  # fmt: skip
+
+
+def _outside_uts(pid: int, netns: str) -> bool:
+    """Whether ``pid`` runs outside the instance's UTS namespace while the
+    instance has one (a guest started before it was made, or before it
+    was made again)."""
+    try:
+        instance = os.stat(uts.path(netns)).st_ino
+    except OSError:
+        return False
+    try:
+        return os.stat(f"/proc/{pid}/ns/uts").st_ino != instance
+    except OSError:
+        return False
 
 
 def _alive_in(pid: int, netns: str) -> bool:
