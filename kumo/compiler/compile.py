@@ -30,7 +30,8 @@ stage              output
                    fixed IPs, default routes via the subnets' gateways and the
                    subnets' host routes — static configuration, like a config
                    drive (with an on-link route to 169.254.169.254 where
-                   the host serves metadata)
+                   the host serves metadata); its own UTS namespace with the
+                   port's hostname (its server's, or the port's name)
 =================  ==========================================================
 
 Outside the per-network stages: routers (``routers.py``), the firewall
@@ -61,6 +62,7 @@ from kumo.compiler.plan import (
     FdbEntry,
     FirewallPlan,
     Guest,
+    Hostname,
     HostPlan,
     InstancePlumbing,
     Link,
@@ -91,6 +93,7 @@ class _Builder:
     instances: set[InstancePlumbing] = field(default_factory=set)
     wiring: set[PortWiring] = field(default_factory=set)
     guests: set[Guest] = field(default_factory=set)
+    hostnames: set[Hostname] = field(default_factory=set)
     tc: set[TcProgram] = field(default_factory=set)
     vlan_wires: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
     """Physical interface → (VLAN id, outer end) of the VLAN networks carried
@@ -209,6 +212,7 @@ def compile_host(
         adverts=compile_adverts(host, view, is_instance_port),
         dhcp6=compile_dhcp6(host, view, is_instance_port),
         guests=frozenset(out.guests),
+        hostnames=frozenset(out.hostnames),
         metadata=frozenset(metadata.endpoints),
         firewall=firewall,
         gate=compile_gate(
@@ -365,6 +369,7 @@ def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey])
     out.netns |= objects.netns
     out.links |= objects.links
     out.guests |= objects.guests
+    out.hostnames |= objects.hostnames
     out.addresses |= objects.addresses
     out.routes |= objects.routes
     out.instances |= objects.instances
@@ -378,6 +383,7 @@ class _InstanceObjects:
     netns: frozenset[Netns]
     links: frozenset[Link]
     guests: frozenset[Guest]
+    hostnames: frozenset[Hostname]
     addresses: frozenset[Address]
     routes: frozenset[Route]
     instances: frozenset[InstancePlumbing]
@@ -404,6 +410,7 @@ def _network_instances(
         netns=frozenset(p.netns for p in parts),
         links=frozenset().union(*(p.links for p in parts)),
         guests=frozenset().union(*(p.guests for p in parts)),
+        hostnames=frozenset(p.hostname for p in parts),
         addresses=frozenset().union(*(p.addresses for p in parts)),
         routes=frozenset().union(*(p.routes for p in parts)),
         instances=frozenset(p.instance for p in parts),
@@ -418,6 +425,7 @@ class _PortObjects:
     netns: Netns
     links: frozenset[Link]
     guests: frozenset[Guest]
+    hostname: Hostname
     addresses: frozenset[Address]
     routes: frozenset[Route]
     instance: InstancePlumbing
@@ -434,7 +442,7 @@ def _port_objects(
     shared: frozenset[ObjectKey],
 ) -> _PortObjects:
     """An instance port's namespace, veth pair, addresses, routes, guest
-    processes and wiring. Pure, so memoized: a compile with 1,000 ports on
+    processes, hostname (its UTS namespace) and wiring. Pure, so memoized: a compile with 1,000 ports on
     the host rebuilds only the ports that changed."""
     subnets = {s.id: s for s in port_subnets}
     ns = names.instance_netns(host, port.id)
@@ -503,12 +511,15 @@ def _port_objects(
         up=up,
     )
     requires: set[ObjectKey] = set(shared)
+    hostname = Hostname(ns, names.instance_hostname(port.hostname, ns))
     requires |= {netns.key, host_end.key, host_end.master_key, guest_end.key, loopback.key}
+    requires.add(hostname.key)
     requires |= {a.key for a in addresses} | {r.key for r in routes}
     return _PortObjects(
         netns=netns,
         links=frozenset({host_end, guest_end, loopback}),
         guests=frozenset(guests),
+        hostname=hostname,
         addresses=frozenset(addresses),
         routes=frozenset(routes),
         instance=instance,

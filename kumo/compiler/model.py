@@ -116,6 +116,10 @@ class PortView:
     """``allowed_address_pairs``, the MAC defaulting to the port's own."""
     extra_dhcp_opts: tuple[tuple[str, str, int], ...] = ()
     """(opt_name, opt_value, ip_version) as the API holds them."""
+    hostname: str = ""
+    """Hostname of the instance on the port (``kumo_hostname``, only in the
+    watch feed: its server's ``OS-EXT-SRV-ATTR:hostname``, or the port's
+    name made a host name); empty when the body has none."""
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
@@ -156,6 +160,7 @@ class PortView:
                     for o in body.get("extra_dhcp_opts") or ()
                 )
             ),
+            hostname=str(body.get("kumo_hostname") or ""),
         )
 
 

@@ -116,6 +116,17 @@ def instance_netns(host: str, port_id: str) -> str:
     return instance_netns_prefix(host) + port_id
 
 
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def instance_hostname(hostname: str, netns: str) -> str:
+    """The hostname of the instance in ``netns``: ``hostname`` (the API's,
+    see ``PortView.hostname``) when it is a valid host name label (RFC 1123:
+    letters, digits and inner ``-``, at most 63 characters), else the
+    namespace's own name (a valid label too)."""
+    return hostname if _HOSTNAME.fullmatch(hostname) else netns
+
+
 def router_port_name(port_id: str) -> str:
     """Host end (in the network's bridge) of a router's leg for ``port_id``."""
     return ROUTER_PORT_PREFIX + short_id(port_id)

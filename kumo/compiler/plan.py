@@ -360,6 +360,21 @@ class Guest:
 
 
 @dataclass(frozen=True, order=True)
+class Hostname:
+    """An instance's own UTS namespace and the hostname it holds: what
+    ``hostname`` prints in the instance (its guest processes, its console
+    and ``kumo exec`` run there)."""
+
+    netns: str
+    """The instance namespace the UTS namespace goes with."""
+    name: str
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("uts", self.netns)
+
+
+@dataclass(frozen=True, order=True)
 class MetadataClient:
     """A local instance port as the metadata service sees it: who is asking
     when a request comes from ``ip`` on the endpoint's network."""
@@ -448,6 +463,7 @@ class HostPlan:
     adverts: frozenset[RouterAdvert] = field(default_factory=frozenset)
     dhcp6: frozenset[Dhcp6Lease] = field(default_factory=frozenset)
     guests: frozenset[Guest] = field(default_factory=frozenset)
+    hostnames: frozenset[Hostname] = field(default_factory=frozenset)
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
@@ -490,6 +506,7 @@ class HostPlan:
             f"gate {g.router_id} {g.ifname} {'open' if g.open else 'closed'}"
             for g in self.gate.legs
         ]
+        lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
         return sorted(lines)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.compute import hostnames
 from kumo.compute.common import links, ts
 from kumo.compute.microversion import Version
 from kumo.compute.server_status import Effective, derive
@@ -211,7 +212,7 @@ def detail(
                 {
                     "OS-EXT-SRV-ATTR:reservation_id": server.reservation_id,
                     "OS-EXT-SRV-ATTR:launch_index": server.launch_index,
-                    "OS-EXT-SRV-ATTR:hostname": _hostname(server.name),
+                    "OS-EXT-SRV-ATTR:hostname": hostnames.server_hostname(server.id, server.name),
                     "OS-EXT-SRV-ATTR:kernel_id": "",
                     "OS-EXT-SRV-ATTR:ramdisk_id": "",
                     "OS-EXT-SRV-ATTR:root_device_name": None,
@@ -233,8 +234,3 @@ def detail(
     if version.at_least("2.73"):
         out["locked_reason"] = None
     return out
-
-
-def _hostname(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in name.lower()).strip("-")
-    return cleaned[:63] or "server"

@@ -24,6 +24,7 @@ from kumo.db.compute_models import Image, KeyPair, Server, ServerGroup, ServerGr
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.image import access
+from kumo.network import events
 
 CREATE_KEYS = {
     "name", "imageRef", "flavorRef", "networks", "security_groups", "availability_zone",
@@ -385,7 +386,12 @@ def update(
         )
     server = load(uow.session, ctx, server_id, lock=True)
     if "name" in data:
-        server.name = name_field(data["name"])
+        name = name_field(data["name"])
+        if name != server.name:
+            server.name = name
+            # the hostname its instances carry on the watch feed follows the name
+            for port in server_networks.server_ports(uow.session, server.id):
+                events.port(uow, port)
     if "description" in data:
         desc = data["description"]
         if desc is not None and (not isinstance(desc, str) or len(desc) > 255):

@@ -3,7 +3,8 @@
 Order (creations): netns → links → masters → tc programs → sysctls → addresses → routes
 → policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
 (after the gate: an activated router's gratuitous ARP must pass it) → firewall →
-guest processes (an instance's DHCP client); removals of leftovers run after all
+hostnames (instances' UTS namespaces) → guest processes (an instance's DHCP
+client, started inside its namespaces); removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
 batched kernel operation (deleting 200 veths one by one cost ~25 ms each
@@ -57,6 +58,7 @@ from kumo.dataplane.reconcilers import (
     BridgeFdbReconciler,
     FirewallReconciler,
     GuestReconciler,
+    HostnameReconciler,
     LinkReconciler,
     MasterReconciler,
     NatReconciler,
@@ -71,6 +73,7 @@ from kumo.dataplane.reconcilers import (
 from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
 from kumo.dataplane.reconcilers.tc import TcReconciler
+from kumo.dataplane.uts import FakeUts, UtsNamespaces, UtsPort
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class Dataplane:
         nft: NftPort | None = None,
         nft_for: Callable[[str], NftPort] | None = None,
         guests: GuestPort | None = None,
+        uts: UtsPort | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
@@ -150,6 +154,7 @@ class Dataplane:
         self.rules = RuleReconciler(self.port, host)
         self.nat = NatReconciler(self.port, host, nft_for or self._fake_nft)
         self.gate = GateReconciler(self.port, host, (nft_for or self._fake_nft)(HOST_NS))
+        self.hostnames = HostnameReconciler(self.port, host, uts or FakeUts())
         self.guests = GuestReconciler(self.port, host, guests or FakeGuests())
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
@@ -166,6 +171,7 @@ class Dataplane:
             self.gate,
             self.nat,
             self.firewall,
+            self.hostnames,
             self.guests,
         )
         self.plan = HostPlan(host=host)
@@ -213,6 +219,7 @@ class Dataplane:
             nft=host_nft,
             nft_for=nft_for,
             guests=GuestProcesses(),
+            uts=UtsNamespaces(),
         )
 
     def _fake_nft(self, ns: str) -> NftPort:
@@ -241,6 +248,7 @@ class Dataplane:
         self.rules.update_desired(plan.rules, plan.links)
         self.sysctls.update_desired(plan.sysctls)
         self.nat.update_desired(plan.nat)
+        self.hostnames.update_desired(plan.hostnames)
         self.guests.update_desired(plan.guests)
         self.neighbours.update_desired(plan.neighbours, plan.links)
         fdb_self = frozenset(e for e in plan.fdb if not e.master)

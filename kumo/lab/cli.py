@@ -183,6 +183,7 @@ def cmd_instance_list(args: argparse.Namespace) -> int:
 
 def cmd_exec(args: argparse.Namespace) -> int:
     from kumo.compiler import names
+    from kumo.dataplane import uts
     from kumo.lab.instances import LabClient
 
     cmd = args.tail
@@ -190,4 +191,4 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise SystemExit("usage: kumo exec NAME -- CMD [ARGS...]")
     port = LabClient(Path(args.state_dir)).find(args.name)
     netns = names.instance_netns(port["binding:host_id"], port["id"])
-    os.execvp("ip", ["ip", "netns", "exec", netns, *cmd])
+    os.execvp("ip", ["ip", "netns", "exec", netns, *uts.command(netns, cmd)])

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kumo.compiler.model import ClusterView, PortView, SubnetView
+from kumo.compute import hostnames
 
 OPENSTACK_VERSIONS = (
     "2012-08-10",
@@ -116,8 +117,7 @@ def _user_data(encoded: object) -> bytes | None:
 def _hostname(server: Mapping[str, Any]) -> str:
     name = str(server.get("OS-EXT-SRV-ATTR:hostname") or "")
     if not name:
-        cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in str(server.get("name")))
-        name = cleaned.lower().strip("-")[:63] or "server"
+        name = hostnames.server_hostname(str(server["id"]), str(server.get("name") or ""))
     return name + HOSTNAME_SUFFIX
 
 

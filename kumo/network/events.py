@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.compute import hostnames
 from kumo.db.l3_models import FloatingIP, Router, RouterPort
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.secgroup_models import SecurityGroup
@@ -83,7 +84,9 @@ def port_body(
     and every security group it is in now or was in before (``old_groups``),
     so watchers of a group see ports leave it as well as join it; a router's
     own port also goes to ``router:<router_id>`` (whatever its ``device_id``
-    says, only a ``RouterPort`` row names a port's router).
+    says, only a ``RouterPort`` row names a port's router). The event's body
+    also names the hostname of the instance on the port (``kumo_hostname``,
+    ``kumo/compute/hostnames.py``); the returned ``body`` does not.
     """
     topics = [f"network:{body['network_id']}"]
     for host in (body["binding:host_id"], old_host):
@@ -93,7 +96,8 @@ def port_body(
         topics.append(f"secgroup:{group_id}")
     if router_id:
         topics.append(f"router:{router_id}")
-    uow.emit("port", op, body["id"], tuple(topics), body)
+    (watched,) = hostnames.watch_bodies(uow.session, [body])
+    uow.emit("port", op, body["id"], tuple(topics), watched)
     return body
 
 

@@ -5,7 +5,7 @@ the ports bound to H, the floating IPs of those ports and the routers of
 the gateway agents on H; ``network:N`` the network, its subnets and ports
 and the routers with an interface on it; ``router:R`` the router, its
 ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
-``kumo_gateway_hosts`` and ``kumo_ports``.
+``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.compute import hostnames
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
@@ -105,8 +106,8 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         {"kind": "floatingip", **body} for body in render_floatingips(s, list(fips.values()))
     )
     tags = taglib.tags_for(s, list(ports))
-    for port in ports.values():
-        out.append({"kind": "port", **port_view(port, tags.get(port.id, []))})
+    bodies = [port_view(port, tags.get(port.id, [])) for port in ports.values()]
+    out.extend({"kind": "port", **body} for body in hostnames.watch_bodies(s, bodies))
     if "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.view(agent, settings)})

@@ -9,6 +9,8 @@ checks on its own.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.names import instance_netns, is_instance_netns, is_metadata_netns
 from kumo.compiler.plan import HostPlan
@@ -39,12 +41,17 @@ VXLAN1 = (
 )
 
 
-def instance_lines(ns: str, tap: str, bridge: str, mac: str, mtu: int, up: str = "up") -> list[str]:
+def instance_lines(
+    ns: str, tap: str, bridge: str, mac: str, mtu: int, up: str = "up", hostname: str = ""
+) -> list[str]:
+    """An instance's objects; its hostname is its namespace's name unless
+    the port's body names one (``kumo_hostname``)."""
     return [
         f"netns {ns}",
         f"link host {tap} veth mtu {mtu} {up} master {bridge} peer {ns}/eth0",
         f"link {ns} eth0 veth mtu {mtu} mac {mac} up",
         f"link {ns} lo device up",
+        f"uts {ns} {hostname or ns}",
     ]
 
 
@@ -62,6 +69,19 @@ def test_one_local_port() -> None:
         f"route {NS1} 0.0.0.0/0 via 10.0.0.1 dev eth0",
     ]
     assert describe(plan_of(s.ONE_LOCAL)) == sorted(expected)
+
+
+def test_instance_hostname_from_the_watch_body() -> None:
+    """The port's ``kumo_hostname`` names the instance's UTS namespace; a
+    name that is no valid host name (or none) gives the namespace's name."""
+    named = s.ONE_LOCAL.with_("named", ports=())
+    body = dict(s.ONE_LOCAL.ports[0], kumo_hostname="web-1")
+    plan = plan_of(replace(named, ports=(body,)))
+    assert [x for x in describe(plan) if x.startswith("uts ")] == [f"uts {NS1} web-1"]
+    assert ("uts", NS1) in next(iter(plan.wiring)).requires
+    for bad in ("-web", "web_1", "a" * 64, "web.example", "wéb"):
+        plan = plan_of(replace(named, ports=(dict(body, kumo_hostname=bad),)))
+        assert [x for x in describe(plan) if x.startswith("uts ")] == [f"uts {NS1} {NS1}"]
 
 
 def test_remote_port_gets_fdb_and_local_arp_answer() -> None:
@@ -200,6 +220,7 @@ def test_wiring_requires_the_ports_objects_and_its_network() -> None:
         ("addr", NS1, "eth0", "10.0.0.11/24"),
         ("route", NS1, "0.0.0.0/0"),
         ("route", NS1, "169.254.169.254/32"),
+        ("uts", NS1),
     }
 
 

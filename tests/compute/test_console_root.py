@@ -1,5 +1,7 @@
-"""Root test: the serial console's websocket on a live API server, closed
-from the client side, ends quietly (no traceback in the server's log)."""
+"""Root test: the serial console's websocket on a live API server: its shell
+runs in the instance's UTS namespace (``hostname`` prints the instance's
+name), and a client closing it ends the session quietly (no traceback in
+the server's log)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy import create_engine, insert
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
+from kumo.dataplane import uts
 from kumo.db.compute_models import ConsoleToken
 from kumo.db.engine import Database
 from kumo.identity.keys import KeyRing
@@ -31,8 +34,10 @@ def _console_url(server: LiveServer, ns: str) -> str:
     nonce = uuid.uuid4().hex
     claims = {"server": "s", "netns": ns, "exp": time.time() + 60, "nonce": nonce}
     db = Database(server.database_url)
-    token = KeyRing(db, "console").encrypt(json.dumps(claims).encode())
-    db.dispose()
+    try:
+        token = KeyRing(db, "console").encrypt(json.dumps(claims).encode())
+    finally:
+        db.dispose()
     engine = create_engine(server.database_url)
     with engine.begin() as conn:
         conn.execute(
@@ -49,17 +54,19 @@ def test_client_closing_the_console_logs_no_traceback(live_server: LiveServer) -
     sh("ip", "netns", "add", ns)
     log = live_server.state_dir / "server.log"
     try:
+        uts.create(ns, f"console-{ns}")  # as the host agent makes an instance's
         for _ in range(3):
             before = log.stat().st_size
             url = _console_url(live_server, ns)
             with connect(url, subprotocols=[Subprotocol("binary")], open_timeout=10) as ws:
-                ws.send(b"echo kumo-$((6*7)); sleep 0.3; echo more; echo more\n")
+                ws.send(b"echo kumo-$((6*7)) $(hostname); sleep 0.3; echo more; echo more\n")
+                expected = f"kumo-42 console-{ns}".encode()
                 seen = b""
                 deadline = time.monotonic() + 10
-                while b"kumo-42" not in seen and time.monotonic() < deadline:
+                while expected not in seen and time.monotonic() < deadline:
                     got = ws.recv(timeout=5)
                     seen += got if isinstance(got, bytes) else got.encode()
-                assert b"kumo-42" in seen
+                assert expected in seen, seen
             time.sleep(1.0)  # the shell's next output meets a closed socket
             with open(log, "rb") as f:
                 f.seek(before)
@@ -67,3 +74,4 @@ def test_client_closing_the_console_logs_no_traceback(live_server: LiveServer) -
             assert "Traceback" not in written, written
     finally:
         sh("ip", "netns", "del", ns, check=False)
+        uts.remove(ns)

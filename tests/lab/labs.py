@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kumo.compiler import names
+from kumo.dataplane import uts
 from tests.lab.test_lab_root import kumo, netns_list
 from tests.live import _free_port
 
@@ -42,3 +43,6 @@ def running_lab(tmp_path: Path, tag: str, *extra: str) -> Iterator[tuple[Path, s
         for ns in netns_list():
             if owned(ns, prefix):
                 subprocess.run(["ip", "netns", "delete", ns], check=False)
+        for ns in uts.list_names():  # the instances' UTS namespaces
+            if owned(ns, prefix):
+                uts.remove(ns)

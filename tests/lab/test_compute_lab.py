@@ -138,6 +138,8 @@ def test_metadata_from_inside(lab: tuple[Path, str], tmp_path: Path) -> None:
     assert fetch("mvm1", "/openstack/latest/user_data").stdout == user_data.read_text()
     assert fetch("mvm1", "/latest/user-data").stdout == user_data.read_text()
     assert fetch("mvm1", "/latest/meta-data/local-hostname").stdout == "mvm1.novalocal"
+    # the instance's own hostname is the server's, not the machine's
+    assert kexec(state, "mvm1", "hostname").stdout.strip() == "mvm1"
     # mvm2 has no user data, and nothing of mvm1's reaches it
     assert fetch("mvm2", "/openstack/latest/user_data").returncode != 0
     assert ids["mvm1"] not in fetch("mvm2", "/openstack/latest/meta_data.json").stdout

@@ -1,6 +1,7 @@
 """Serial console: the URL (``os-getSerialConsole`` action and, from 2.6,
 ``/servers/{id}/remote-consoles``) and the websocket proxy at
-``/compute/console?token=...`` that attaches it to a shell in the instance."""
+``/compute/console?token=...`` that attaches it to a shell in the instance
+(its network and UTS namespaces)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from kumo.api.faults import error_body
 from kumo.api.render import json_response
 from kumo.compute import console
 from kumo.context import RequestContext
+from kumo.dataplane import uts
 from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, Unauthorized
 
@@ -128,7 +130,7 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
     await ws.accept(subprotocol="binary" if "binary" in offered else None)
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", netns, "/bin/sh", "-i"],
+        ["ip", "netns", "exec", netns, *uts.command(netns, ["/bin/sh", "-i"])],
         stdin=slave, stdout=slave, stderr=slave, env=SHELL_ENV, start_new_session=True,
     )  # fmt: skip
     os.close(slave)

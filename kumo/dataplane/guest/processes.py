@@ -1,7 +1,8 @@
 """Guest processes of instance namespaces: started detached (they are the
 instance's own OS and outlive the agent), found again through pid files.
 
-``GuestProcesses`` is the real port (``ip netns exec`` + ``setsid``);
+``GuestProcesses`` is the real port (``setsid`` + ``ip netns exec`` + the
+instance's UTS namespace, see ``kumo.dataplane.uts``);
 ``FakeGuests`` keeps them in memory for unit tests.
 """
 
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from kumo.compiler.plan import Guest
 from kumo.dataplane import netns as netnslib
+from kumo.dataplane import uts
 from kumo.dataplane.port import DataplaneError
 
 SCRIPT = Path(__file__).with_name("udhcpc.script")
@@ -73,6 +75,9 @@ class GuestProcesses:
             except (OSError, ValueError):
                 continue
             if pid and _alive_in(pid, netns):
+                if _outside_uts(pid, netns):
+                    self.stop(netns, kind, pid)  # started again inside it
+                    continue
                 out[(netns, kind)] = pid
             else:
                 pidfile.unlink(missing_ok=True)
@@ -82,8 +87,9 @@ class GuestProcesses:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         pidfile = _pidfile(guest.netns, guest.kind)
         log = RUN_DIR / f"{guest.netns}.{guest.kind}.log"
+        inside = ["env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]
         argv = ["setsid", "-f", "ip", "netns", "exec", guest.netns,
-                "env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]  # fmt: skip
+                *uts.command(guest.netns, inside)]  # fmt: skip
         with open(log, "ab") as out:
             done = subprocess.run(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, check=False
@@ -135,6 +141,20 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
             f" | grep -q tentative; do sleep 0.1; i=$((i+1)); done; exec \"$@\"")  # fmt: skip
     return ["sh", "-c", wait, "dhclient6", "dhclient", "-6", "-d", *stateless,
             "-sf", str(SCRIPT6), "-pf", str(pidfile), "-lf", str(lease), guest.ifname]  # fmt: skip
+
+
+def _outside_uts(pid: int, netns: str) -> bool:
+    """Whether ``pid`` runs outside the instance's UTS namespace while the
+    instance has one (a guest started before it was made, or before it
+    was made again)."""
+    try:
+        instance = os.stat(uts.path(netns)).st_ino
+    except OSError:
+        return False
+    try:
+        return os.stat(f"/proc/{pid}/ns/uts").st_ino != instance
+    except OSError:
+        return False
 
 
 def _alive_in(pid: int, netns: str) -> bool:

@@ -5,6 +5,7 @@ from kumo.dataplane.reconcilers.base import Reconciler
 from kumo.dataplane.reconcilers.fdb import BridgeFdbReconciler, VxlanFdbReconciler
 from kumo.dataplane.reconcilers.firewall import FirewallReconciler
 from kumo.dataplane.reconcilers.guests import GuestReconciler
+from kumo.dataplane.reconcilers.hostnames import HostnameReconciler
 from kumo.dataplane.reconcilers.links import LinkReconciler
 from kumo.dataplane.reconcilers.masters import MasterReconciler
 from kumo.dataplane.reconcilers.nat import NatReconciler
@@ -19,6 +20,7 @@ __all__ = [
     "BridgeFdbReconciler",
     "FirewallReconciler",
     "GuestReconciler",
+    "HostnameReconciler",
     "LinkReconciler",
     "MasterReconciler",
     "NatReconciler",
