@@ -92,3 +92,12 @@ def port_status(
         authorize_hosts(s, ctx, set(s.scalars(select(Port.host).where(Port.id.in_(ids)))))
     changed = ports.set_status(uow, active, "ACTIVE") if active else []
     return changed + (ports.set_status(uow, down, "DOWN") if down else [])
+
+
+def authorize_topics(session: Session, ctx: RequestContext, topics: frozenset[str]) -> None:
+    """An agent lists and watches only its own host's ``host:H`` topic (the
+    ports bound to it, with their servers' hostnames); network, router and
+    group topics carry what every host with a port there needs."""
+    hosts = [t.split(":", 1)[1] for t in topics if t.startswith("host:")]
+    if hosts:
+        authorize_hosts(session, ctx, hosts, "internal:watch_host")

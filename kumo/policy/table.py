@@ -326,7 +326,10 @@ INTERNAL = [
     rule("internal:cluster_key", ADMIN_OR_SERVICE,
          "Read the key that signs the gateway hosts' underlay messages (enrolled agents)",
          f"GET {X}/cluster-key"),
-    rule("internal:watch", ADMIN_OR_SERVICE, "List and watch the change feed",
+    rule("internal:watch_host", ADMIN | (SERVICE & same_host("host")),
+         "List and watch a host's own topic (the ports bound to it)"),
+    rule("internal:watch", ADMIN_OR_SERVICE,
+         "List and watch the change feed (an agent: its own host's topic only)",
          f"GET {X}/list", f"GET {X}/watch"),
 ]  # fmt: skip
 

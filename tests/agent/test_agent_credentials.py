@@ -245,3 +245,16 @@ def test_kumo_agent_enroll_writes_a_credential_the_agent_uses(
     env["OS_PROJECT_NAME"] = "service"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "403" in done.stderr
+
+
+def test_an_agent_lists_and_watches_only_its_own_host_topic(cloud: Cloud) -> None:
+    h1, _ = enroll(cloud, "host1")
+    ok = cloud.c.get(f"{I}/list", headers=h1, params={"topics": "host:host1,agents"})
+    assert ok.status_code == 200, ok.text
+    for path in ("/list", "/watch"):
+        r = cloud.c.get(f"{I}{path}", headers=h1, params={"topics": "host:host2", "since": "0"})
+        assert r.status_code == 403, r.text
+    assert (
+        cloud.c.get(f"{I}/list", headers=cloud.admin, params={"topics": "host:host2"}).status_code
+        == 200
+    )

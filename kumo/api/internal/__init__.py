@@ -27,6 +27,7 @@ from kumo.api.internal import cluster_key, credentials, rescheduler
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
+from kumo.db.engine import Database
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, KumoError
 from kumo.network import agent_reports, agents, l3_scheduler
@@ -141,6 +142,11 @@ def server(
     )
 
 
+def _authorize_topics(db: Database, ctx: RequestContext, topics: frozenset[str]) -> None:
+    with db.read_session() as s:
+        agent_reports.authorize_topics(s, ctx, topics)
+
+
 @router.get("/list")
 async def list_objects(
     request: Request, ctx: RequestContext = Depends(service_context)
@@ -148,6 +154,7 @@ async def list_objects(
     rt = request.app.state.runtime
     await tailer(request).start()
     topics = snapshot.parse_topics(request.query_params.get("topics"))
+    await run_in_threadpool(_authorize_topics, rt.db, ctx, topics)
     revision, objects = await run_in_threadpool(snapshot.take, rt.db, rt.settings, topics)
     return json_response({"revision": revision, "objects": objects})
 
@@ -158,6 +165,7 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
     await feed.start()
     since = integer(request.query_params.get("since", "0"), "since")
     topics = snapshot.parse_topics(request.query_params.get("topics"))
+    await run_in_threadpool(_authorize_topics, request.app.state.runtime.db, ctx, topics)
     try:
         first = await feed.events_after(since)
     except Gone as exc:
