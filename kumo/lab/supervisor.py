@@ -523,7 +523,9 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
         f"API: [bold]{state.api_url}[/] (pid {state.pids.get('api')}, log {state.state_dir}/logs/api.log)"
     )
     console.print(f"upstream: namespace {topo.upstream} at 203.0.113.1 on the external segment")
-    console.print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo", highlight=False)
+    console.print(
+        f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo", highlight=False, soft_wrap=True
+    )
 
 
 def lab_processes(state_dir: Path) -> list[int]:
@@ -656,7 +658,7 @@ def down(
     elif state_dir.is_dir():
         what.append(f"state kept in {state_dir} (--purge removes it)")
     console.print(
-        ": ".join(what[:1]) + (": " + ", ".join(what[1:]) if what[1:] else ""), highlight=False
+        what[0] + (": " + ", ".join(what[1:]) if what[1:] else ""), highlight=False, soft_wrap=True
     )
 
 
