@@ -316,6 +316,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     cmd = args.tail
     if not cmd:
         raise SystemExit(f"usage: {EXEC_USAGE}")
-    port = LabClient(lab_dir(args)).find(args.name)
+    client = LabClient(lab_dir(args))
+    port = client.wait_ready(client.find(args.name))
     netns = names.instance_netns(port["binding:host_id"], port["id"])
     os.execvp("ip", ["ip", "netns", "exec", netns, *cmd])

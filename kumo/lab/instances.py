@@ -153,6 +153,20 @@ class LabClient:
             f"instance {name} did not become ACTIVE in {timeout:.0f}s (port {port['id']})"
         )
 
+    def wait_ready(self, port: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+        """``port`` once ACTIVE with its instance holding its IPv4 addresses
+        (a server just created may still be wiring, or asking DHCP); as it
+        is after ``timeout`` otherwise, for the command to say what fails."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port["status"] == "ACTIVE" and self._configured(port):
+                break
+            time.sleep(0.1)
+            r = self.http.get(f"/ports/{port['id']}")
+            if r.status_code == 200:
+                port = dict(r.json()["port"])
+        return port
+
     def _configured(self, port: dict[str, Any]) -> bool:
         """Whether the instance holds its IPv4 addresses (its DHCP client may
         still be asking just after the port turned ACTIVE)."""
