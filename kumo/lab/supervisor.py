@@ -319,6 +319,20 @@ def run_detached(state: LabState, console: Console, timeout: float = 300) -> Non
         finally:
             sys.stdout.flush()
             os._exit(code)
+    try:
+        _wait_started(state, child, out, timeout)
+    except KeyboardInterrupt:
+        os.kill(child, signal.SIGTERM)  # the supervisor takes down what it built
+        raise SystemExit("interrupted: the lab is being taken down") from None
+    loaded = LabState.load(Path(state.state_dir)) or state
+    summary(loaded, loaded.topology(), console)
+    console.print(
+        f"[dim]supervisor pid {child} (log {out}); `kumo down{_name_option(state)}` stops the lab.[/]"
+    )
+
+
+def _wait_started(state: LabState, child: int, out: Path, timeout: float) -> None:
+    """Until the detached supervisor ``child`` registers its lab as ready."""
     deadline = time.monotonic() + timeout
     while True:
         done, _status = os.waitpid(child, os.WNOHANG)
@@ -332,11 +346,6 @@ def run_detached(state: LabState, console: Console, timeout: float = 300) -> Non
             os.kill(child, signal.SIGTERM)
             raise SystemExit(f"the lab did not start in {timeout:.0f} s; see {out}")
         time.sleep(0.1)
-    loaded = LabState.load(Path(state.state_dir)) or state
-    summary(loaded, loaded.topology(), console)
-    console.print(
-        f"[dim]supervisor pid {child} (log {out}); `kumo down{_name_option(state)}` stops the lab.[/]"
-    )
 
 
 def up(state: LabState, console: Console, watchdog: Watchdog) -> None:

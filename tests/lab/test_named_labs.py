@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -58,12 +59,17 @@ def netns_list() -> set[str]:
 
 
 def root_links() -> set[str]:
+    """Links of the machine's own namespace that a lab could have left there
+    (kumo's own names, the lab's segment ends); others' are none of ours."""
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+    found = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+    return {n for n in found if names.is_kumo_name(n) or re.fullmatch(r"[upe]\d+|up0", n)}
 
 
-def nft_tables() -> str:
-    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+def nft_tables() -> set[str]:
+    """The machine's own namespace's nftables tables named like kumo's."""
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return {line for line in out.splitlines() if "kumo" in line}
 
 
 @dataclass
