@@ -186,6 +186,16 @@ def test_each_lab_has_its_own_names_and_port(labs: tuple[Lab, Lab]) -> None:
     env = {**os.environ, "KUMO_LAB": b.name}
     listed = run("lab", "instance", "list", env=env)
     assert listed.returncode == 0 and f"{b.name}-host2" in listed.stdout, listed.stderr
+    # a name that a lab instance and a server share is refused, both listed
+    a.openstack("server", "create", "--image", "busybox", "--flavor", "m1.tiny", "--network", "n1",
+                "v1")  # fmt: skip
+    try:
+        both = run("exec", "--name", a.name, "v1", "--", "true")
+        assert both.returncode != 0
+        assert "2 instances are named 'v1'" in both.stderr
+        assert "lab instance" in both.stderr and "server" in both.stderr
+    finally:
+        a.openstack("server", "delete", "v1")
     # several labs run (maybe others' too): a command naming none says which exist
     if registry.get(naming.DEFAULT_NAME) is None:
         vague = run("lab", "status", env={k: v for k, v in os.environ.items() if k != "KUMO_LAB"})
