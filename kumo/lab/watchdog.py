@@ -163,14 +163,16 @@ class Watchdog:
                 )
             due = child.restart_at is not None and now >= child.restart_at
             if child.proc is None and not child.held and due:
-                self._start(child)
                 child.restarts += 1
-                self.note(f"{child.what} restarted (pid {child.pid})")
+                self._start(child, "restarted")
 
-    def _start(self, child: Child) -> None:
+    def _start(self, child: Child, how: str) -> None:
+        """Start ``child``, log it, then publish its pid (in that order: who
+        sees the new pid finds the log line)."""
         child.proc = spawn(child.command(), child.log)
         child.started_at = time.monotonic()
         child.restart_at = None
+        self.note(f"{child.what} {how} (pid {child.pid})")
         self.on_change(self.pids())
 
     def pids(self) -> dict[str, int]:
@@ -209,8 +211,7 @@ class Watchdog:
         child.failures = 0
         if child.proc is not None and child.proc.poll() is None:
             return f"{child.what} runs already (pid {child.pid})"
-        self._start(child)
-        self.note(f"{child.what} started on request (pid {child.pid})")
+        self._start(child, "started on request")
         if child.ready is not None and child.proc is not None:
             try:
                 child.ready(child.proc)
