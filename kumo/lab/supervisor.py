@@ -200,14 +200,15 @@ class _Interrupted(BaseException):
 
 
 class _StopSignals:
-    """SIGTERM and SIGINT: abort the build (raise) or end the watch (flag);
-    ignored once the lab is being taken down, so clean-up always finishes."""
+    """SIGTERM, SIGINT and SIGHUP (the lab's terminal closed): abort the
+    build (raise) or end the watch (flag); ignored once the lab is being
+    taken down, so clean-up always finishes."""
 
     def __init__(self) -> None:
         self.mode = "raise"
         self.flag = False
-        signal.signal(signal.SIGTERM, self._handler)
-        signal.signal(signal.SIGINT, self._handler)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handler)
 
     def _handler(self, signum: int, _frame: object) -> None:
         if self.mode == "ignore":
@@ -228,7 +229,10 @@ def _notifier(state: LabState, console: Console) -> Callable[[str], None]:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with open(log, "a") as f:
             f.write(f"{stamp} {message}\n")
-        console.print(f"[dim]{stamp[11:]}[/] {message}", highlight=False)
+        try:
+            console.print(f"[dim]{stamp[11:]}[/] {message}", highlight=False)
+        except OSError:
+            pass  # the lab's terminal is gone; the log has it
 
     return note
 
