@@ -30,7 +30,7 @@ from rich.table import Table
 
 from kumo.cli.serve import l3_arguments
 from kumo.identity.authbody import password_auth
-from kumo.lab import build, naming, registry
+from kumo.lab import naming, registry
 from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
 from kumo.lab.watchdog import Watchdog, spawn
 
@@ -362,6 +362,8 @@ def up(state: LabState, console: Console, watchdog: Watchdog) -> None:
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
     ) as progress:
         task = progress.add_task("building namespaces")
+        from kumo.lab import build  # the data plane's names: imported when used
+
         build.create(topo)
         progress.update(task, description="starting the API")
         api = start_api_process(state)
@@ -594,6 +596,8 @@ def cleanup(state: LabState) -> tuple[int, list[str]]:
     topo = state.topology()
     namespaces = state.namespaces or list(topo.namespaces)
     host_names = state.host_names or [h.name for h in topo.hosts]
+    from kumo.lab import build
+
     removed = build.destroy_named(namespaces, host_names)
     build.remove_guest_files(host_names)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
@@ -655,6 +659,8 @@ def down(
     else:
         processes = stop_lab_processes(state_dir)
         if entry is None and name is not None:
+            from kumo.lab import build
+
             removed = build.destroy_leftovers(naming.prefix_for(name), name)
     purged = purge_state and purge(state_dir)
     if quiet:

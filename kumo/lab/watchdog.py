@@ -33,8 +33,9 @@ STEADY = 30.0
 """A child that ran this long before exiting restarts after BACKOFF_FIRST again."""
 STOP_GRACE = 5.0
 """Seconds a child stopped on request has to exit on SIGTERM before it is killed."""
-TEARDOWN_GRACE = 1.0
-"""The same when the whole lab goes down (``kumo down`` answers within 5 s)."""
+TEARDOWN_GRACE = 0.5
+"""The same when the whole lab goes down: its namespaces go with it, so an
+agent has nothing to finish (``kumo down`` answers within 5 s)."""
 
 
 @dataclass

@@ -248,7 +248,8 @@ def test_down_from_another_shell_stops_the_foreground_lab(labs: tuple[Lab, Lab])
     down = run("down", "--name", b.name, timeout=30)
     took = time.monotonic() - started
     assert down.returncode == 0, down.stderr
-    assert took < 5, f"kumo down took {took:.1f} s"
+    log = (b.state / "logs" / "supervisor.log").read_text().splitlines()
+    assert took < 5, f"kumo down took {took:.1f} s; the supervisor: {log[-1:]}"
     b.proc.wait(timeout=5)
     assert b.leftovers() == []
     assert f"state kept in {b.state.resolve()}" in down.stdout.replace("\n", "")
