@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -149,9 +148,9 @@ class Lab:
         at = time.monotonic()
         index = int(active.removeprefix(f"{self.prefix}host"))
         if mode == "graceful":
-            os.kill(lab.pids[active], signal.SIGTERM)
+            supervisor.control(self.state, "stop", active, "TERM")
         elif mode == "kill":
-            os.kill(lab.pids[active], signal.SIGKILL)
+            supervisor.control(self.state, "stop", active, "KILL")
         else:
             subprocess.run(["ip", "-n", f"{self.prefix}ul", "link", "set", f"u{index}", "down"],
                            check=True)  # fmt: skip
@@ -171,9 +170,7 @@ class Lab:
             subprocess.run(["ip", "-n", f"{self.prefix}ul", "link", "set", f"u{index}", "up"],
                            check=True)  # fmt: skip
         else:
-            _wait_gone(lab.pids[active])
-            lab.pids[active] = supervisor.start_agent(lab, active)
-            lab.save()
+            supervisor.control(self.state, "start", active)
         return outage, survived
 
     def down(self) -> None:
@@ -181,22 +178,6 @@ class Lab:
             self.server.kill()
             self.server.wait(timeout=10)
         self.kumo("down", check=False)
-
-
-def _wait_gone(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"agent {pid} did not stop")
 
 
 def soak(seconds: float) -> dict[str, Any]:

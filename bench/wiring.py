@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -156,12 +154,11 @@ def _preload(api: httpx.Client, count: int) -> None:
 
 
 def _restart_agent(lab: LabState, state: Path) -> float:
-    os.killpg(lab.pids[H1], signal.SIGKILL)
     log = state / "logs" / f"agent-{H1}.log"
     before = log.read_text().count("in sync:")
+    supervisor.control(state, "stop", H1, "KILL")
     t0 = time.monotonic()
-    lab.pids[H1] = supervisor.start_agent(lab, H1)
-    lab.save()
+    supervisor.control(state, "start", H1)
     while log.read_text().count("in sync:") == before:
         time.sleep(0.01)
         if time.monotonic() - t0 > 300:

@@ -2,7 +2,8 @@
 # Install what kumo needs on a fresh Debian/Ubuntu machine, skipping what is
 # already there: system packages (apt-get) and a Python virtualenv in .venv
 # with kumo and its pinned dependencies.
-#   scripts/install.sh          runtime + test dependencies
+#   scripts/install.sh          runtime + test dependencies; kumo and openstack
+#                               linked into /usr/local/bin (or $KUMO_BIN_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,3 +33,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+# `kumo` and `openstack` on PATH: symlinks into the virtualenv (KUMO_BIN_DIR
+# chooses another directory than /usr/local/bin). A file there that is not
+# such a symlink is left alone.
+bindir=${KUMO_BIN_DIR:-/usr/local/bin}
+mkdir -p "$bindir"
+for tool in kumo openstack; do
+  target="$PWD/.venv/bin/$tool"
+  link="$bindir/$tool"
+  if [ -e "$link" ] && [ ! -L "$link" ]; then
+    echo "not linking $link: a file that is not a symlink is there" >&2
+    continue
+  fi
+  ln -sfn "$target" "$link"
+done

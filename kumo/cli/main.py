@@ -22,11 +22,17 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+LAB_COMMANDS = frozenset({"up", "down", "lab", "exec"})
+"""Commands of ``kumo.lab.cli``: parsed without importing the other modules
+(the agent's pull in the whole data plane), so ``kumo down`` starts fast."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kumo", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = ("kumo.lab.cli",) if command in LAB_COMMANDS else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -38,12 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     tail: list[str] = []
     if "--" in words:
         cut = words.index("--")
         words, tail = words[:cut], words[cut + 1 :]
+    parser = build_parser(next((w for w in words if not w.startswith("-")), None))
     args = parser.parse_args(words)
     args.tail = tail
     logging.basicConfig(

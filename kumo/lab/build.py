@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 
 from kumo.compiler import names
 from kumo.dataplane import netns as netnslib
-from kumo.lab.topology import UPSTREAM_IP, Topology
+from kumo.lab.naming import host_stem
+from kumo.lab.topology import UPSTREAM_IP, Topology, make
 
 
 class LabError(RuntimeError):
@@ -107,17 +110,22 @@ def create(topo: Topology) -> None:
 def destroy(topo: Topology) -> list[str]:
     """Remove the lab's namespaces and every instance, router and metadata
     namespace of its hosts."""
+    return destroy_named(list(topo.namespaces), [h.name for h in topo.hosts])
+
+
+def destroy_named(namespaces: list[str], host_names: list[str]) -> list[str]:
+    """Remove ``namespaces`` and the instance, router and metadata
+    namespaces of ``host_names`` (named after the host, so never another
+    lab's: no two labs share a host name)."""
     present = existing_namespaces()
-    prefixes = tuple(names.instance_netns_prefix(h.name) for h in topo.hosts)
+    prefixes = tuple(names.instance_netns_prefix(h) for h in host_names)
+    wanted = set(namespaces)
     doomed = [
         ns
         for ns in present
-        if ns in topo.namespaces
+        if ns in wanted
         or ns.startswith(prefixes)
-        or any(
-            names.is_router_netns(ns, h.name) or names.is_metadata_netns(ns, h.name)
-            for h in topo.hosts
-        )
+        or any(names.is_router_netns(ns, h) or names.is_metadata_netns(ns, h) for h in host_names)
     ]
     for ns in doomed:
         try:
@@ -125,3 +133,40 @@ def destroy(topo: Topology) -> list[str]:
         except OSError:
             ip("netns", "delete", ns, check=False)
     return doomed
+
+
+def destroy_leftovers(prefix: str, name: str) -> list[str]:
+    """A lab's namespaces when nothing recorded them (its state was lost):
+    the exact names its prefix makes, hosts counted from those present."""
+    present = existing_namespaces()
+    pattern = re.compile(rf"^{re.escape(prefix)}h(\d+)$")
+    count = max((int(m.group(1)) for ns in present if (m := pattern.match(ns))), default=0)
+    if count == 0 and not any(ns.startswith(prefix) for ns in present):
+        return []
+    topo = make(max(count, 1), prefix, host_stem(name, prefix))
+    return destroy(topo)
+
+
+def remove_guest_files(host_names: list[str]) -> int:
+    """Remove the pid, log and lease files (and web roots) that the hosts'
+    instances' guest processes left in the guest run directory, and the
+    instances' UTS namespace files."""
+    from kumo.dataplane import uts
+    from kumo.dataplane.guest.processes import RUN_DIR
+
+    prefixes = tuple(names.instance_netns_prefix(h) for h in host_names)
+    count = 0
+    for netns in uts.list_names():
+        if netns.startswith(prefixes):
+            uts.remove(netns)
+            count += 1
+    if not RUN_DIR.is_dir():
+        return count
+    for entry in RUN_DIR.iterdir():
+        if entry.name.startswith(prefixes):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            count += 1
+    return count

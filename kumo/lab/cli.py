@@ -1,4 +1,10 @@
-"""``kumo up``, ``kumo down``, ``kumo lab ...`` and ``kumo exec``."""
+"""``kumo up``, ``kumo down``, ``kumo lab ...`` and ``kumo exec``.
+
+Every command works on one lab, chosen by ``--name`` (or ``$KUMO_LAB``),
+else the lab ``default`` if it runs, else the only running lab (see
+``kumo.lab.registry``); ``--state-dir`` names a lab by its state directory
+instead.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +17,46 @@ from rich.table import Table
 
 from kumo.cli.serve import add_l3_options
 
-DEFAULT_DIR = os.environ.get("KUMO_LAB_DIR", "/var/lib/kumo/lab")
+EXEC_USAGE = "kumo exec [--name LAB] NAME -- CMD [ARGS...]"
+EXEC_EPILOG = """\
+Everything after `--` runs inside the instance's network namespace, e.g.
+  kumo exec vm1 -- ping -c 3 10.1.0.3
+  kumo exec vm5 -- busybox wget -qO- http://169.254.169.254/openstack/latest/meta_data.json
+NAME is a lab instance (`kumo lab instance create`) or a server (`openstack
+server create`), by name or id; a name two of them share must be given as an id.
+"""
+
+
+def _lab_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--name", dest="lab", default=None, metavar="LAB",
+        help="the lab (default: $KUMO_LAB, else 'default' if it runs, else the only running lab)",
+    )  # fmt: skip
+    p.add_argument("--state-dir", default=None, help="the lab whose state is in this directory")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="start the API and a lab of hosts (foreground; Ctrl-C stops)")
+    p.add_argument(
+        "--name", dest="lab", default=None, metavar="LAB",
+        help="the lab's name (default: $KUMO_LAB or 'default'); it decides the lab's "
+        "namespaces, state directory and port",
+    )  # fmt: skip
     p.add_argument("--hosts", type=int, default=3)
-    p.add_argument("--state-dir", default=DEFAULT_DIR)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--state-dir", default=None,
+        help="default /var/lib/kumo/lab for the lab 'default', /var/lib/kumo/labs/NAME otherwise",
+    )  # fmt: skip
+    p.add_argument(
+        "--port", type=int, default=None,
+        help="API port (default 8080 for the lab 'default', a free one from 8081 otherwise)",
+    )  # fmt: skip
     p.add_argument("--database-url", default=None)
     p.add_argument("--detach", action="store_true", help="return once the lab is up")
     p.add_argument(
         "--gateways", type=int, default=1, help="how many hosts (the last ones) are gateway hosts"
     )
-    p.add_argument("--prefix", default="klab-", help=argparse.SUPPRESS)
+    p.add_argument("--prefix", default=None, help=argparse.SUPPRESS)
     add_l3_options(p)
     p.add_argument("--ha-interval", type=float, default=None,
                    help="agents: seconds between liveness beats (HA routers)")  # fmt: skip
@@ -34,21 +66,43 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="agents: do not sync HA routers' connections (loose TCP pickup)")  # fmt: skip
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("down", help="stop the lab and remove everything it created")
-    p.add_argument("--state-dir", default=DEFAULT_DIR)
+    p = sub.add_parser("down", help="stop a lab and remove everything it created")
+    p.add_argument("--name", dest="lab", default=None, metavar="LAB",
+                   help="the lab (default: $KUMO_LAB or 'default')")  # fmt: skip
+    p.add_argument("--state-dir", default=None, help="the lab whose state is in this directory")
+    p.add_argument(
+        "--purge", action="store_true",
+        help="also remove the lab's state directory (database, admin password, logs)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_down)
 
-    lab = sub.add_parser("lab", help="lab status and instances")
+    lab = sub.add_parser("lab", help="lab status, instances, and its processes")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND")
     st = lab_sub.add_parser("status", help="hosts, agents and instances")
-    st.add_argument("--state-dir", default=DEFAULT_DIR)
+    _lab_options(st)
     st.set_defaults(func=cmd_status)
+    ls_labs = lab_sub.add_parser("list", help="the labs running on this machine")
+    ls_labs.set_defaults(func=cmd_labs)
+    for op, text in (
+        ("start", "start a process that was stopped with `kumo lab stop`"),
+        ("stop", "stop a process; the supervisor leaves it down until `kumo lab start`"),
+        ("restart", "stop a process and start it again"),
+    ):
+        c = lab_sub.add_parser(op, help=f"{text} (an agent, or the API server)",
+                               usage=f"kumo lab {op} {{agent HOST | api}} [--signal KILL]")  # fmt: skip
+        c.add_argument("process", choices=("agent", "api"))
+        c.add_argument("host", nargs="?", default=None)
+        if op != "start":
+            c.add_argument("--signal", choices=("TERM", "KILL", "INT"), default="TERM",
+                           help="how to stop it (KILL: as if it crashed)")  # fmt: skip
+        _lab_options(c)
+        c.set_defaults(func=cmd_control, op=op)
     inst = lab_sub.add_parser("instance", help="create, delete, list lab instances")
     inst_sub = inst.add_subparsers(dest="instance_command", metavar="COMMAND")
     c = inst_sub.add_parser("create", help="create an instance (a port bound to a host)")
     c.add_argument("name")
     c.add_argument("--network", required=True)
-    c.add_argument("--host", default=None)
+    c.add_argument("--host", default=None, help="a host of the lab (hostN: its Nth host)")
     c.add_argument("--ip", default=None)
     c.add_argument("--subnet", default=None)
     c.add_argument(
@@ -59,20 +113,42 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="name or id (repeatable; default: the project's default group)",
     )
     c.add_argument("--disable-port-security", action="store_true")
-    c.add_argument("--state-dir", default=DEFAULT_DIR)
+    _lab_options(c)
     c.set_defaults(func=cmd_instance_create)
     d = inst_sub.add_parser("delete", help="delete an instance")
     d.add_argument("name")
-    d.add_argument("--state-dir", default=DEFAULT_DIR)
+    _lab_options(d)
     d.set_defaults(func=cmd_instance_delete)
     ls = inst_sub.add_parser("list", help="list instances")
-    ls.add_argument("--state-dir", default=DEFAULT_DIR)
+    _lab_options(ls)
     ls.set_defaults(func=cmd_instance_list)
 
-    ex = sub.add_parser("exec", help="run a command inside an instance: kumo exec NAME -- CMD")
-    ex.add_argument("name")
-    ex.add_argument("--state-dir", default=DEFAULT_DIR)
+    ex = sub.add_parser(
+        "exec",
+        help="run a command inside an instance: kumo exec NAME -- CMD",
+        usage=EXEC_USAGE,
+        epilog=EXEC_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ex.add_argument("name", help="lab instance or server (name or id)")
+    _lab_options(ex)
     ex.set_defaults(func=cmd_exec)
+
+
+def lab_dir(args: argparse.Namespace) -> Path:
+    """The state directory of the lab a command means."""
+    from kumo.lab import naming, registry
+
+    if args.state_dir:
+        return Path(args.state_dir)
+    try:
+        return Path(registry.resolve(args.lab).state_dir)
+    except registry.LabNotFound as exc:
+        name = args.lab or naming.default_name()
+        fallback = naming.state_dir_for(name)
+        if (fallback / "lab.json").exists():
+            return fallback  # a lab with no supervisor (started by an older kumo)
+        raise SystemExit(str(exc)) from None
 
 
 def _agent_args(args: argparse.Namespace) -> list[str]:
@@ -87,35 +163,86 @@ def _agent_args(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from kumo.lab import supervisor
+    from kumo.lab import naming, supervisor
 
     console = Console()
-    state_dir = Path(args.state_dir)
+    if os.geteuid() != 0:
+        raise SystemExit("kumo up builds network namespaces and needs root")
+    if args.lab is None and args.prefix is not None:
+        name = naming.name_for_prefix(args.prefix)
+    else:
+        name = args.lab or naming.default_name()
     try:
-        supervisor.up(
-            state_dir,
-            hosts=args.hosts,
-            port=args.port,
-            prefix=args.prefix,
-            database_url=args.database_url,
-            gateways=args.gateways,
-            l3_ha=bool(args.l3_ha),
-            max_l3_agents_per_router=args.max_l3_agents_per_router,
-            agent_args=_agent_args(args),
-            console=console,
-        )
-    except BaseException:
-        supervisor.down(state_dir, console=console, quiet=True)
-        raise
-    if not args.detach:
-        supervisor.wait_forever(state_dir, console)
+        naming.check_name(name)
+    except naming.LabNameError as exc:
+        raise SystemExit(str(exc)) from None
+    state_dir = Path(args.state_dir) if args.state_dir else naming.state_dir_for(name)
+    state = supervisor.new_state(
+        name,
+        state_dir,
+        hosts=args.hosts,
+        port=args.port,
+        prefix=args.prefix,
+        database_url=args.database_url,
+        gateways=args.gateways,
+        l3_ha=bool(args.l3_ha),
+        max_l3_agents_per_router=args.max_l3_agents_per_router,
+        agent_args=_agent_args(args),
+    )
+    supervisor.preflight(state)
+    if args.detach:
+        supervisor.run_detached(state, console)
+    else:
+        supervisor.run(state, console)
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     from kumo.lab import supervisor
 
-    supervisor.down(Path(args.state_dir))
+    supervisor.down(
+        Path(args.state_dir) if args.state_dir else None, name=args.lab, purge_state=args.purge
+    )
+    return 0
+
+
+def cmd_labs(args: argparse.Namespace) -> int:
+    from kumo.lab import registry
+
+    table = Table(title="kumo labs")
+    for col in ("name", "API", "supervisor", "state", "namespaces"):
+        table.add_column(col)
+    for e in registry.running():
+        table.add_row(e.name, e.api_url, str(e.pid) + ("" if e.ready else " (starting)"),
+                      e.state_dir, f"{e.prefix}*")  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from kumo.lab import naming, registry, watchdog
+    from kumo.lab.supervisor import LabState
+
+    state_dir = lab_dir(args).resolve()
+    state = LabState.load(state_dir)
+    entry = registry.by_state_dir(state_dir)
+    if state is None or entry is None:
+        raise SystemExit(f"the lab in {state_dir} has no running supervisor")
+    if args.process == "api":
+        target = "api"
+    else:
+        if not args.host:
+            raise SystemExit(
+                f"which agent? kumo lab {args.op} agent HOST ({', '.join(state.host_names)})"
+            )
+        target = naming.host_alias(args.host, state.host_names)
+    reply = watchdog.request(
+        entry.control_socket,
+        {"op": args.op, "target": target, "signal": getattr(args, "signal", "TERM")},
+    )
+    if not reply.get("ok"):
+        raise SystemExit(str(reply.get("message")))
+    Console().print(str(reply.get("message")), highlight=False)
     return 0
 
 
@@ -123,11 +250,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from kumo.lab import supervisor
     from kumo.lab.instances import LabClient
 
-    state_dir = Path(args.state_dir)
+    state_dir = lab_dir(args)
     client = LabClient(state_dir)
     console = Console()
-    table = Table(title=f"kumo lab ({client.url})")
-    for col in ("host", "agent", "heartbeat", "instances"):
+    table = Table(title=f"kumo lab {client.state.name} ({client.url})")
+    for col in ("host", "agent", "pid", "heartbeat", "instances"):
         table.add_column(col)
     instances = client.instances()
     for agent in supervisor.agents(state_dir.resolve(), client.url):
@@ -135,6 +262,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_row(
             str(agent["host"]),
             "alive" if agent["alive"] else "DEAD",
+            str(client.state.pids.get(str(agent["host"]), "-")),
             str(agent["heartbeat_timestamp"]),
             ", ".join(mine),
         )
@@ -145,7 +273,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_instance_create(args: argparse.Namespace) -> int:
     from kumo.lab.instances import LabClient
 
-    port = LabClient(Path(args.state_dir)).create(
+    port = LabClient(lab_dir(args)).create(
         args.name,
         args.network,
         args.host,
@@ -164,7 +292,7 @@ def cmd_instance_create(args: argparse.Namespace) -> int:
 def cmd_instance_delete(args: argparse.Namespace) -> int:
     from kumo.lab.instances import LabClient
 
-    LabClient(Path(args.state_dir)).delete(args.name)
+    LabClient(lab_dir(args)).delete(args.name)
     return 0
 
 
@@ -174,7 +302,7 @@ def cmd_instance_list(args: argparse.Namespace) -> int:
     table = Table()
     for col in ("name", "host", "addresses", "status", "port"):
         table.add_column(col)
-    for p in LabClient(Path(args.state_dir)).instances():
+    for p in LabClient(lab_dir(args)).instances():
         ips = ", ".join(f["ip_address"] for f in p["fixed_ips"])
         table.add_row(p["name"], p["binding:host_id"], ips, p["status"], p["id"])
     Console().print(table)
@@ -188,7 +316,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
     cmd = args.tail
     if not cmd:
-        raise SystemExit("usage: kumo exec NAME -- CMD [ARGS...]")
-    port = LabClient(Path(args.state_dir)).find(args.name)
+        raise SystemExit(f"usage: {EXEC_USAGE}")
+    client = LabClient(lab_dir(args))
+    port = client.wait_ready(client.find(args.name))
     netns = names.instance_netns(port["binding:host_id"], port["id"])
     os.execvp("ip", ["ip", "netns", "exec", netns, *uts.command(netns, cmd)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import uuid
@@ -11,8 +12,8 @@ from typing import Any
 import httpx
 
 from kumo.compiler import names
+from kumo.lab.naming import host_alias
 from kumo.lab.supervisor import LabState, _admin_token
-from kumo.lab.topology import make
 
 OWNER = "compute:lab"
 
@@ -24,10 +25,15 @@ class LabClient:
             raise SystemExit(f"no lab in {state_dir} (start one with `kumo up`)")
         self.state = state
         self.url = state.api_url
+        try:
+            token = _admin_token(state_dir.resolve(), self.url)
+        except httpx.TransportError as exc:
+            raise SystemExit(
+                f"the API of lab {state.name!r} at {self.url} does not answer ({exc}); "
+                f"see {state.state_dir}/logs/api.log"
+            ) from None
         self.http = httpx.Client(
-            base_url=f"{self.url}/networking/v2.0",
-            headers={"X-Auth-Token": _admin_token(state_dir.resolve(), self.url)},
-            timeout=30,
+            base_url=f"{self.url}/networking/v2.0", headers={"X-Auth-Token": token}, timeout=30
         )
 
     def network(self, ref: str) -> dict[str, Any]:
@@ -55,31 +61,40 @@ class LabClient:
         return list(self.http.get("/ports", params={"device_owner": OWNER}).json()["ports"])
 
     def find(self, name: str) -> dict[str, Any]:
-        """A lab instance's port, or the first port of a server (compute API)."""
-        for port in self.instances():
-            if port["name"] == name or port["id"] == name:
-                return port
-        server = self._server(name)
-        if server is not None:
-            ports = self.http.get("/ports", params={"device_id": server}).json()["ports"]
-            bound = [p for p in ports if p.get("binding:host_id")]
+        """A lab instance's port, or the first bound port of a server, by
+        name or id; a name that two of them share is refused with both listed."""
+        ports = [p for p in self.instances() if p["name"] == name or p["id"] == name]
+        servers = self._servers(name)
+        if len(ports) + len(servers) > 1:
+            lines = [f"  lab instance {p['id']} on {p['binding:host_id']}" for p in ports]
+            lines += [f"  server {s['id']} ({s.get('status', '?')})" for s in servers]
+            raise SystemExit(
+                f"{len(lines)} instances are named {name!r}; give one by its id:\n"
+                + "\n".join(lines)
+            )
+        if ports:
+            return ports[0]
+        if servers:
+            found = self.http.get("/ports", params={"device_id": servers[0]["id"]})
+            bound = [p for p in found.json()["ports"] if p.get("binding:host_id")]
             if bound:
                 return dict(sorted(bound, key=lambda p: p["created_at"])[0])
             raise SystemExit(f"server {name!r} has no port bound to a host yet")
         raise SystemExit(f"no lab instance or server named {name!r}")
 
-    def _server(self, name: str) -> str | None:
+    def _servers(self, name: str) -> list[dict[str, Any]]:
+        """Servers with this id, or else with this exact name (any project)."""
         compute = f"{self.url}/compute/v2.1/servers"
         headers = dict(self.http.headers)
         r = httpx.get(f"{compute}/{name}", headers=headers, timeout=30)
         if r.status_code == 200:
-            return str(r.json()["server"]["id"])
-        r = httpx.get(compute, params={"name": f"^{name}$", "all_tenants": "1"},
+            return [dict(r.json()["server"])]
+        r = httpx.get(f"{compute}/detail",
+                      params={"name": f"^{re.escape(name)}$", "all_tenants": "1"},
                       headers=headers, timeout=30)  # fmt: skip
         if r.status_code != 200:
-            return None
-        found = r.json().get("servers") or []
-        return str(found[0]["id"]) if len(found) == 1 else None
+            return []
+        return [dict(s) for s in r.json().get("servers") or [] if s.get("name") == name]
 
     def create(
         self,
@@ -95,8 +110,11 @@ class LabClient:
         if any(p["name"] == name for p in self.instances()):
             raise SystemExit(f"a lab instance named {name!r} exists already")
         net = self.network(network)
-        if host is None:
-            counts = {h.name: 0 for h in make(self.state.hosts, self.state.prefix).hosts}
+        hosts = [h.name for h in self.state.topology().hosts]
+        if host is not None:
+            host = host_alias(host, hosts)
+        else:
+            counts = dict.fromkeys(hosts, 0)
             for port in self.instances():
                 counts[port["binding:host_id"]] = counts.get(port["binding:host_id"], 0) + 1
             host = min(sorted(counts), key=lambda h: counts[h])
@@ -134,6 +152,20 @@ class LabClient:
         raise SystemExit(
             f"instance {name} did not become ACTIVE in {timeout:.0f}s (port {port['id']})"
         )
+
+    def wait_ready(self, port: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+        """``port`` once ACTIVE with its instance holding its IPv4 addresses
+        (a server just created may still be wiring, or asking DHCP); as it
+        is after ``timeout`` otherwise, for the command to say what fails."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port["status"] == "ACTIVE" and self._configured(port):
+                break
+            time.sleep(0.1)
+            r = self.http.get(f"/ports/{port['id']}")
+            if r.status_code == 200:
+                port = dict(r.json()["port"])
+        return port
 
     def _configured(self, port: dict[str, Any]) -> bool:
         """Whether the instance holds its IPv4 addresses (its DHCP client may

@@ -1,14 +1,26 @@
-"""``kumo up`` / ``kumo down``: build the lab, run the API and one agent per host."""
+"""``kumo up`` / ``kumo down``: build the lab, run the API and one agent per
+host, keep them running (``watchdog``), and remove everything the lab made.
+
+``run`` is the lab's supervisor: it claims the lab's name in the registry
+of running labs, builds the namespaces, starts the children and watches
+them until SIGTERM or SIGINT (``kumo down`` from any shell, or Ctrl-C),
+then stops them and removes what belongs to the lab: the namespaces
+recorded in its state, its hosts' instance, router and metadata
+namespaces, and its instances' guest files.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -18,8 +30,9 @@ from rich.table import Table
 
 from kumo.cli.serve import l3_arguments
 from kumo.identity.authbody import password_auth
-from kumo.lab import build
+from kumo.lab import naming, registry
 from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
+from kumo.lab.watchdog import Watchdog, spawn
 
 STATE_FILE = "lab.json"
 
@@ -39,10 +52,25 @@ class LabState:
     """Router settings passed to ``kumo serve`` (None: its default)."""
     agent_args: list[str] = field(default_factory=list)
     """Further arguments of every agent (HA beat timing, say)."""
+    name: str = naming.DEFAULT_NAME
+    host_names: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    """What ``kumo down`` removes: the lab's own namespaces, and those its
+    hosts' agents made (recorded here so no other lab's are ever taken)."""
+    supervisor_pid: int | None = None
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
-        path.write_text(json.dumps(asdict(self), indent=2))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, path)
+
+    @property
+    def port(self) -> int:
+        return int(self.api_url.rsplit(":", 1)[1])
+
+    def topology(self) -> Topology:
+        return make(self.hosts, self.prefix, naming.host_stem(self.name, self.prefix))
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState | None:
@@ -55,12 +83,6 @@ class LabState:
 def kumo_command() -> list[str]:
     exe = Path(sys.executable).parent / "kumo"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "kumo.cli.main"]
-
-
-def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -96,79 +118,331 @@ def _agent_credentials(
         runtime.close()
 
 
-def up(
+def new_state(
+    name: str,
     state_dir: Path,
     *,
     hosts: int = 3,
-    port: int = 8080,
-    prefix: str = "klab-",
+    port: int | None = None,
+    prefix: str | None = None,
     database_url: str | None = None,
-    console: Console | None = None,
     gateways: int = 1,
     l3_ha: bool = False,
     max_l3_agents_per_router: int | None = None,
     agent_args: list[str] | None = None,
 ) -> LabState:
-    console = console or Console()
-    if os.geteuid() != 0:
-        raise SystemExit("kumo up builds network namespaces and needs root")
-    state_dir = state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    old = LabState.load(state_dir)
-    if old is not None:
-        down(state_dir, console=console, quiet=True)
-    topo = make(hosts, prefix)
-    url = f"http://127.0.0.1:{port}"
+    """What ``kumo up`` was asked for, with the names the lab's name decides."""
+    prefix = prefix or naming.prefix_for(name)
+    if port is None:
+        port = naming.DEFAULT_PORT if name == naming.DEFAULT_NAME else free_port()
     state = LabState(
         prefix=prefix,
         hosts=hosts,
-        api_url=url,
-        state_dir=str(state_dir),
+        api_url=f"http://127.0.0.1:{port}",
+        state_dir=str(state_dir.resolve()),
         database_url=database_url,
         gateways=max(0, min(gateways, hosts)),
         l3_ha=l3_ha,
         max_l3_agents_per_router=max_l3_agents_per_router,
         agent_args=list(agent_args or ()),
+        name=name,
     )
+    topo = state.topology()
+    state.host_names = [h.name for h in topo.hosts]
+    state.namespaces = list(topo.namespaces)
+    return state
+
+
+def port_free(port: int) -> bool:
+    """Whether the API could listen on ``port`` (as uvicorn binds it)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """The first port from 8081 that no running lab holds and nothing listens on."""
+    taken = {e.api_url.rsplit(":", 1)[-1] for e in registry.running()}
+    for port in range(naming.FIRST_PORT, naming.FIRST_PORT + 1000):
+        if str(port) not in taken and port_free(port):
+            return port
+    raise SystemExit(f"no free port from {naming.FIRST_PORT}: choose one with --port")
+
+
+def preflight(state: LabState) -> None:
+    """Refuse, before anything is built, a lab that would collide with a
+    running one or find its port taken."""
+    held = registry.get(state.name)
+    if held is not None:
+        raise SystemExit(
+            f"a lab named {state.name!r} is running already: {held.describe()}.\n"
+            f"Stop it with `kumo down --name {state.name}`, or start another with --name NAME."
+        )
+    other = registry.by_state_dir(Path(state.state_dir))
+    if other is not None:
+        raise SystemExit(
+            f"state directory {state.state_dir} belongs to the running {other.describe()}"
+        )
+    if not port_free(state.port):
+        by = registry.by_port(state.port)
+        holder = f" by the running {by.describe()}" if by else ""
+        raise SystemExit(
+            f"port {state.port} is in use{holder}: choose another with --port P "
+            f"(or start the lab under another --name, which picks a free port)"
+        )
+
+
+class _Interrupted(BaseException):
+    """SIGTERM or SIGINT while the lab is being built."""
+
+
+class _StopSignals:
+    """SIGTERM, SIGINT and SIGHUP (the lab's terminal closed): abort the
+    build (raise) or end the watch (flag); ignored once the lab is being
+    taken down, so clean-up always finishes."""
+
+    def __init__(self) -> None:
+        self.mode = "raise"
+        self.flag = False
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handler)
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        if self.mode == "ignore":
+            return
+        self.flag = True
+        if self.mode == "raise":
+            raise _Interrupted(signum)
+
+    def requested(self) -> bool:
+        return self.flag
+
+
+def _notifier(state: LabState, console: Console) -> Callable[[str], None]:
+    log = Path(state.state_dir) / "logs" / "supervisor.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def note(message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(log, "a") as f:
+            f.write(f"{stamp} {message}\n")
+        try:
+            console.print(f"[dim]{stamp[11:]}[/] {message}", highlight=False)
+        except OSError:
+            pass  # the lab's terminal is gone; the log has it
+
+    return note
+
+
+def run(state: LabState, console: Console, *, print_summary: bool = True) -> None:
+    """The lab's supervisor: build the lab, start and watch its processes
+    until SIGTERM or SIGINT, then remove everything it made."""
+    if os.geteuid() != 0:
+        raise SystemExit("kumo up builds network namespaces and needs root")
+    state_dir = Path(state.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state.supervisor_pid = os.getpid()
+    entry = registry.Entry(state.name, os.getpid(), state.state_dir, state.prefix, state.api_url)
+    held = registry.claim(entry)
+    if held is not None:
+        raise SystemExit(f"a lab named {state.name!r} is running already: {held.describe()}")
+    signals = _StopSignals()
+    note = _notifier(state, console)
+
+    def recorded(pids: dict[str, int]) -> None:
+        state.pids.update(pids)
+        state.save()
+
+    watchdog = Watchdog(note=note, on_change=recorded)
+    try:
+        old = LabState.load(state_dir)
+        if old is not None:
+            cleanup(old)  # a lab that ended without cleaning up
+        state.save()
+        up(state, console, watchdog)
+        watchdog.listen(registry.control_socket(state.name))
+        registry.write(replace(entry, ready=True))
+        if print_summary:
+            summary(state, state.topology(), console)
+        console.print(
+            "[dim]The supervisor restarts a crashed agent or API server. Ctrl-C, or "
+            f"`kumo down{_name_option(state)}` from any shell, stops the lab and removes "
+            "everything it created.[/]"
+        )
+        signals.mode = "flag"
+        if not signals.flag:
+            watchdog.run(signals.requested)
+    except _Interrupted:
+        pass
+    finally:
+        signals.mode = "ignore"
+        began = time.monotonic()
+        watchdog.stop_all()
+        stopped = time.monotonic() - began
+        processes, removed = cleanup(state)
+        registry.remove(state.name, os.getpid())
+        note(
+            f"lab {state.name} down: stopped {len(watchdog.children) + processes} processes "
+            f"({stopped:.1f} s), removed {len(removed)} namespaces "
+            f"({time.monotonic() - began:.1f} s in all)"
+        )
+
+
+def _name_option(state: LabState) -> str:
+    return "" if state.name == naming.default_name() else f" --name {state.name}"
+
+
+def run_detached(state: LabState, console: Console, timeout: float = 300) -> None:
+    """``kumo up --detach``: the supervisor goes on in a process of its own
+    (its output in logs/supervisor.out); return once the lab is up."""
+    out = Path(state.state_dir) / "logs" / "supervisor.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked supervisor
+        code = 1
+        try:
+            os.setsid()
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            run(state, Console(file=sys.stdout, width=120), print_summary=False)
+            code = 0
+        except SystemExit as exc:
+            print(exc, flush=True)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            os._exit(code)
+    try:
+        _wait_started(state, child, out, timeout)
+    except KeyboardInterrupt:
+        os.kill(child, signal.SIGTERM)  # the supervisor takes down what it built
+        raise SystemExit("interrupted: the lab is being taken down") from None
+    loaded = LabState.load(Path(state.state_dir)) or state
+    summary(loaded, loaded.topology(), console)
+    console.print(
+        f"[dim]supervisor pid {child} (log {out}); `kumo down{_name_option(state)}` stops the lab.[/]"
+    )
+
+
+def _wait_started(state: LabState, child: int, out: Path, timeout: float) -> None:
+    """Until the detached supervisor ``child`` registers its lab as ready."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, _status = os.waitpid(child, os.WNOHANG)
+        if done:
+            tail = out.read_text(errors="replace")[-3000:] if out.exists() else ""
+            raise SystemExit(f"the lab did not start; see {out}:\n{tail}")
+        entry = registry.get(state.name)
+        if entry is not None and entry.pid == child and entry.ready:
+            break
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGTERM)
+            raise SystemExit(f"the lab did not start in {timeout:.0f} s; see {out}")
+        time.sleep(0.1)
+
+
+def up(state: LabState, console: Console, watchdog: Watchdog) -> None:
+    """Build the namespaces, start the API and the agents (handed to
+    ``watchdog``), create the agents' credentials and the network ``public``."""
+    state_dir = Path(state.state_dir)
+    topo = state.topology()
+    url = state.api_url
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
     ) as progress:
         task = progress.add_task("building namespaces")
+        from kumo.lab import build  # the data plane's names: imported when used
+
         build.create(topo)
         progress.update(task, description="starting the API")
-        start_api(state)
+        api = start_api_process(state)
+        watchdog.adopt(
+            "api", lambda: api_command(state), api_log(state), api,
+            ready=lambda proc: _wait_healthy(state.api_url, proc, api_log(state)),
+        )  # fmt: skip
+        _update_clouds_url(state_dir, url)
         progress.update(task, description="creating agent credentials")
-        _agent_credentials(state_dir, url, database_url, [h.name for h in topo.hosts])
+        _agent_credentials(state_dir, url, state.database_url, [h.name for h in topo.hosts])
         for host in topo.hosts:
             progress.update(task, description=f"starting the agent of {host.name}")
-            state.pids[host.name] = start_agent(state, host.name)
+            proc = spawn(agent_command(state, host.name), agent_log(state, host.name))
+            watchdog.adopt(
+                host.name,
+                lambda h=host.name: agent_command(state, h),  # type: ignore[misc]
+                agent_log(state, host.name),
+                proc,
+            )
+            state.pids[host.name] = proc.pid
             state.save()
         progress.update(task, description="waiting for agents to report")
         _wait_agents(state_dir, url, {h.name for h in topo.hosts})
         progress.update(task, description="creating the external network public")
         _public_network(state_dir, url)
-    summary(state, topo, console)
-    return state
 
 
-def start_api(state: LabState) -> int:
-    """Start the lab's API server, wait until it answers, record its pid."""
-    port = state.api_url.rsplit(":", 1)[1]
-    cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
+def _update_clouds_url(state_dir: Path, url: str) -> None:
+    """Point every cloud of the lab's clouds.yaml at this start's port (a
+    lab kept in its state directory may come back on another one)."""
+    import yaml
+
+    path = state_dir / "clouds.yaml"
+    if not path.exists():
+        return
+    data = yaml.safe_load(path.read_text()) or {}
+    changed = False
+    for cloud in (data.get("clouds") or {}).values():
+        auth = cloud.get("auth") or {}
+        want = f"{url}/identity/v3"
+        if auth.get("auth_url") not in (None, want):
+            auth["auth_url"] = want
+            changed = True
+    if changed:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(data, f, sort_keys=False)
+        os.replace(tmp, path)
+
+
+def api_log(state: LabState) -> Path:
+    return Path(state.state_dir) / "logs" / "api.log"
+
+
+def agent_log(state: LabState, host_name: str) -> Path:
+    return Path(state.state_dir) / "logs" / f"agent-{host_name}.log"
+
+
+def api_command(state: LabState) -> list[str]:
+    cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", str(state.port)]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
-    cmd += l3_arguments(state.l3_ha, state.max_l3_agents_per_router)
-    log = Path(state.state_dir) / "logs" / "api.log"
-    api = _spawn(cmd, log)
+    return cmd + l3_arguments(state.l3_ha, state.max_l3_agents_per_router)
+
+
+def start_api_process(state: LabState) -> subprocess.Popen[bytes]:
+    """Start the lab's API server and wait until it answers."""
+    api = spawn(api_command(state), api_log(state))
     state.pids["api"] = api.pid
     state.save()
-    _wait_healthy(state.api_url, api, log)
-    return api.pid
+    _wait_healthy(state.api_url, api, api_log(state))
+    return api
 
 
 def agent_command(state: LabState, host_name: str) -> list[str]:
     """The command line of the agent of one lab host."""
-    topo = make(state.hosts, state.prefix)
+    topo = state.topology()
     host = next(h for h in topo.hosts if h.name == host_name)
     cmd = [
         *kumo_command(), "agent", "--host", host.name, "--netns", host.netns,
@@ -181,11 +455,6 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
     if host.index > state.hosts - state.gateways:
         cmd.append("--gateway")
     return cmd + state.agent_args
-
-
-def start_agent(state: LabState, host_name: str) -> int:
-    log = Path(state.state_dir) / "logs" / f"agent-{host_name}.log"
-    return _spawn(agent_command(state, host_name), log).pid
 
 
 def _public_network(state_dir: Path, url: str) -> None:
@@ -263,7 +532,7 @@ def _wait_agents(state_dir: Path, url: str, hosts: set[str], timeout: float = 30
 
 def summary(state: LabState, topo: Topology, console: Console) -> None:
     clouds = Path(state.state_dir) / "clouds.yaml"
-    table = Table(title="kumo lab")
+    table = Table(title=f"kumo lab {state.name}")
     for col in ("host", "namespace", "VTEP", "agent pid", "log"):
         table.add_column(col)
     for host in topo.hosts:
@@ -276,69 +545,170 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
         f"API: [bold]{state.api_url}[/] (pid {state.pids.get('api')}, log {state.state_dir}/logs/api.log)"
     )
     console.print(f"upstream: namespace {topo.upstream} at 203.0.113.1 on the external segment")
-    console.print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo")
+    console.print(
+        f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo", highlight=False, soft_wrap=True
+    )
 
 
-def _stop(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+def lab_processes(state_dir: Path) -> list[int]:
+    """Every running ``kumo serve`` or ``kumo agent`` of the lab whose state
+    is in ``state_dir``: those the supervisor started, and any started by
+    hand with the lab's arguments (they would keep its port or its hosts)."""
+    root = str(state_dir.resolve())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
         try:
-            os.kill(pid, 0)
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not any(a.endswith("kumo") or "kumo.cli.main" in a for a in argv[:3]):
+            continue
+        if "serve" not in argv and "agent" not in argv:
+            continue
+        if any(a == root or a.startswith(root + "/") for a in argv):
+            found.append(int(entry))
+    return found
+
+
+def stop_lab_processes(state_dir: Path) -> int:
+    """SIGTERM every process of ``lab_processes``; SIGKILL what is left after 2 s."""
+    pids = lab_processes(state_dir)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            return
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
             pass
+    deadline = time.monotonic() + 2
+    left = pids
+    while left and time.monotonic() < deadline:
         time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        left = [p for p in left if registry.alive(p)]
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
+def cleanup(state: LabState) -> tuple[int, list[str]]:
+    """Remove what belongs to the lab of ``state``: its processes, its
+    recorded namespaces and those of its hosts, its instances' guest files;
+    then its ``lab.json``. The state directory itself stays."""
+    state_dir = Path(state.state_dir)
+    processes = stop_lab_processes(state_dir)
+    topo = state.topology()
+    namespaces = state.namespaces or list(topo.namespaces)
+    host_names = state.host_names or [h.name for h in topo.hosts]
+    from kumo.lab import build
+
+    removed = build.destroy_named(namespaces, host_names)
+    build.remove_guest_files(host_names)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return processes, removed
+
+
+def purge(state_dir: Path) -> bool:
+    """Remove a lab's state directory (database, admin password, logs)."""
+    state_dir = state_dir.resolve()
+    if not state_dir.is_dir():
+        return False
+    known = {"clouds.yaml", "logs", "agents", STATE_FILE, "kumo.db"}
+    if state_dir == Path("/") or not known & {p.name for p in state_dir.iterdir()}:
+        raise SystemExit(f"{state_dir} does not look like a lab's state directory; not removed")
+    shutil.rmtree(state_dir)
+    return True
 
 
 def down(
-    state_dir: Path, *, console: Console | None = None, quiet: bool = False, prefix: str = "klab-"
+    state_dir: Path | None = None,
+    *,
+    name: str | None = None,
+    purge_state: bool = False,
+    console: Console | None = None,
+    quiet: bool = False,
+    timeout: float = 10,
 ) -> None:
+    """Stop a lab from any shell: signal its supervisor (which stops its
+    processes and removes its namespaces) and wait for it; clean up
+    whatever a lab without a live supervisor left."""
     console = console or Console()
-    state_dir = state_dir.resolve()
+    if state_dir is not None:
+        state_dir = state_dir.resolve()
+        entry = registry.by_state_dir(state_dir)
+    else:
+        name = name or naming.default_name()
+        entry = registry.get(name)
+        state_dir = (Path(entry.state_dir) if entry else naming.state_dir_for(name)).resolve()
+    supervised = 0
+    if entry is not None:
+        try:
+            os.kill(entry.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while registry.alive(entry.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if registry.alive(entry.pid):
+            console.print(
+                f"the supervisor (pid {entry.pid}) did not stop in {timeout:.0f} s: killed"
+            )
+            os.kill(entry.pid, signal.SIGKILL)
+        registry.remove(entry.name, entry.pid)
+        supervised = 1
     state = LabState.load(state_dir)
-    hosts = state.hosts if state else 3
-    prefix = state.prefix if state else prefix
-    if state:
-        for name, pid in state.pids.items():
-            if name != "api":
-                _stop(pid)
-        if "api" in state.pids:
-            _stop(state.pids["api"])
-    topo = make(max(hosts, 1), prefix)
-    removed = build.destroy(topo)
-    removed += [ns for ns in build.existing_namespaces() if ns.startswith(prefix)]
-    for ns in removed:
-        build.ip("netns", "delete", ns, check=False)
-    if state:
-        (state_dir / STATE_FILE).unlink(missing_ok=True)
-    if not quiet:
-        console.print(
-            f"lab down: stopped {len(state.pids) if state else 0} processes, removed {len(set(removed))} namespaces"
-        )
+    processes, removed = 0, list[str]()
+    if state is not None:
+        processes, removed = cleanup(state)
+    else:
+        processes = stop_lab_processes(state_dir)
+        if entry is None and name is not None:
+            from kumo.lab import build
+
+            removed = build.destroy_leftovers(naming.prefix_for(name), name)
+    purged = purge_state and purge(state_dir)
+    if quiet:
+        return
+    what = [f"lab {entry.name if entry else name or state_dir} down"]
+    if supervised:
+        what.append(f"supervisor {entry.pid if entry else ''} stopped")
+    if processes:
+        what.append(f"stopped {processes} processes")
+    if removed:
+        what.append(f"removed {len(removed)} namespaces")
+    if purged:
+        what.append(f"removed {state_dir}")
+    elif state_dir.is_dir():
+        what.append(f"state kept in {state_dir} (--purge removes it)")
+    console.print(
+        what[0] + (": " + ", ".join(what[1:]) if what[1:] else ""), highlight=False, soft_wrap=True
+    )
 
 
-def wait_forever(state_dir: Path, console: Console) -> None:
-    stop = {"flag": False}
+def control(state_dir: Path, op: str, target: str, sig: str = "TERM") -> str:
+    """Ask the supervisor of the lab in ``state_dir`` to ``stop``, ``start``
+    or ``restart`` one of its processes (``api`` or a host's name)."""
+    from kumo.lab.watchdog import request
 
-    def handler(*_: object) -> None:
-        stop["flag"] = True
+    entry = registry.by_state_dir(state_dir)
+    if entry is None:
+        raise RuntimeError(f"the lab in {state_dir} has no running supervisor")
+    reply = request(entry.control_socket, {"op": op, "target": target, "signal": sig})
+    if not reply.get("ok"):
+        raise RuntimeError(str(reply.get("message")))
+    return str(reply.get("message"))
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    console.print("[dim]Ctrl-C stops the lab and removes everything it created.[/]")
-    while not stop["flag"]:
-        time.sleep(0.2)
-    down(state_dir, console=console)
+
+def wait_restarted(state_dir: Path, key: str, old_pid: int, timeout: float = 30) -> int:
+    """The pid of ``key`` once the supervisor has replaced ``old_pid``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = LabState.load(state_dir)
+        pid = state.pids.get(key) if state else None
+        if pid and pid != old_pid and registry.alive(pid):
+            return pid
+        time.sleep(0.05)
+    raise RuntimeError(f"{key} was not restarted in {timeout:.0f} s")

@@ -56,13 +56,15 @@ class Topology:
         )
 
 
-def make(count: int = 3, prefix: str = "klab-") -> Topology:
+def make(count: int = 3, prefix: str = "klab-", stem: str | None = None) -> Topology:
+    """``count`` hosts named ``stem`` + number (see ``kumo.lab.naming``)."""
     if not 1 <= count <= 200:
         raise ValueError("a lab has 1 to 200 hosts")
-    # The default lab's hosts are host1..hostN; a lab with another prefix
-    # (tests) names its hosts after the prefix so its instance namespaces
-    # can never be mistaken for the default lab's.
-    stem = "host" if prefix == "klab-" else f"{prefix}host"
+    # The default lab's hosts are host1..hostN; another lab names its hosts
+    # after itself so its instance namespaces can never be mistaken for
+    # another lab's.
+    if stem is None:
+        stem = "host" if prefix == "klab-" else f"{prefix}host"
     hosts = tuple(
         LabHost(
             index=i,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ import pytest
 
 from kumo.compiler import names
 from kumo.lab import supervisor
-from kumo.lab.supervisor import LabState
 from tests.dataplane.ha_nodes import PROBE, arp_responders, wait_for
 from tests.lab.labs import running_lab
 from tests.lab.test_lab_root import kumo, ping
@@ -125,10 +123,9 @@ def test_ha_router_survives_the_loss_of_its_active_gateway(lab: tuple[Path, str]
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         time.sleep(2.5)
-        lab_state = LabState.load(state)
-        assert lab_state is not None
         killed_at = time.monotonic()
-        os.kill(lab_state.pids[active], signal.SIGKILL)
+        # held down by the supervisor until started again below
+        supervisor.control(state, "stop", active, "KILL")
 
         u, t = result(udp), result(tcp)
         fip_out, _ = fip_ping.communicate(timeout=30)
@@ -146,8 +143,7 @@ def test_ha_router_survives_the_loss_of_its_active_gateway(lab: tuple[Path, str]
         assert arp_responders(f"{prefix}up", external_ip) == 3
 
         # The killed agent comes back: it stays standby.
-        lab_state.pids[active] = supervisor.start_agent(lab_state, active)
-        lab_state.save()
+        supervisor.control(state, "start", active)
         wait_for(lambda: l3_agents(state, "r1").get(active) == "standby", timeout=30, step=0.5)
         time.sleep(2)
         assert l3_agents(state, "r1") == {standby: "active", active: "standby"}

@@ -154,10 +154,10 @@ def test_lab_overlay_end_to_end(lab: tuple[Path, str]) -> None:
         text=True,
     )
     time.sleep(0.5)
-    os.killpg(lab_state.pids[h[1]], signal.SIGKILL)
-    time.sleep(1.0)
-    lab_state.pids[h[1]] = supervisor.start_agent(lab_state, h[1])
-    lab_state.save()
+    killed = lab_state.pids[h[1]]
+    os.killpg(killed, signal.SIGKILL)
+    # the lab's supervisor starts it again
+    supervisor.wait_restarted(state, h[1], killed)
     out, _ = pinger.communicate(timeout=60)
     assert " 0% packet loss" in out, out
 
@@ -180,9 +180,7 @@ def test_lab_overlay_end_to_end(lab: tuple[Path, str]) -> None:
     assert ping(state, "r1", "10.50.0.14")
 
     # Restart the API: agents re-watch from their revision and catch up.
-    os.killpg(lab_state.pids["api"], signal.SIGTERM)
-    time.sleep(0.5)
-    supervisor.start_api(lab_state)
+    supervisor.control(state, "restart", "api")
     api = _api(state)
     kumo(
         state,

@@ -153,10 +153,9 @@ def test_projects_routers_snat_and_floating_ips(lab: tuple[Path, str]) -> None:
         for dst in ("10.70.2.12", "203.0.113.1")
     ]
     time.sleep(0.5)
-    os.killpg(lab_state.pids[h1], signal.SIGKILL)
-    time.sleep(0.5)
-    lab_state.pids[h1] = supervisor.start_agent(lab_state, h1)
-    lab_state.save()
+    killed = lab_state.pids[h1]
+    os.killpg(killed, signal.SIGKILL)
+    supervisor.wait_restarted(state, h1, killed)  # the lab's supervisor starts it again
     for proc in pingers:
         out, _ = proc.communicate(timeout=60)
         assert " 0% packet loss" in out, out
