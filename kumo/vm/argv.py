@@ -78,14 +78,22 @@ def _opts(args: dict[str, str], first: str) -> str:
 
 
 def qemu_argv(
-    spec: VmSpec, paths: VmPaths, base: BaseImage, accel: Accel, tb_size_mb: int = TB_SIZE_MB
+    spec: VmSpec,
+    paths: VmPaths,
+    base: BaseImage,
+    accel: Accel,
+    tb_size_mb: int = TB_SIZE_MB,
+    qemu: str = QEMU,
 ) -> list[str]:
     for sock in (paths.qmp, paths.console):
         if len(str(sock)) > SOCKET_PATH_MAX:
             raise ValueError(f"{sock}: longer than a unix socket path may be")
     cmdline = " ".join(filter(None, [base.cmdline, spec.extra.get("cmdline", "")]))
+    for path in (paths.directory, base.directory, spec.config_drive):
+        if path is not None and "," in str(path):
+            raise ValueError(f"{path}: QEMU options cannot carry a comma in a path")
     argv = [
-        QEMU,
+        qemu,
         "-name", f"guest={spec.name},debug-threads=on",
         "-machine", "pc",
         *accel.args(tb_size_mb),

@@ -85,8 +85,10 @@ class VmRunner:
         image_cache: Path,
         accel: accels.Accel | None = None,
         tb_size_mb: int | None = None,
+        qemu: str = accels.QEMU,
     ) -> None:
         self.run_dir = run_dir
+        self.qemu = qemu
         self.image_cache = image_cache
         self._accel = accel
         self.tb_size_mb = tb_size_mb
@@ -148,8 +150,7 @@ class VmRunner:
         if self.pid(name) is not None:
             if self.state(name) is VmState.SHUTOFF:
                 with self.qmp(name) as q:
-                    q.execute("system_reset")
-                    q.execute("cont")
+                    _reset_and_run(q)
             return
         base = images.ensure(spec.image, self.image_cache, image_sha256)
         for nic in spec.nics:
@@ -157,7 +158,7 @@ class VmRunner:
         paths = self.paths(name)
         for stale in (paths.qmp, paths.console, paths.pidfile):
             stale.unlink(missing_ok=True)
-        argv = qemu_argv(spec, paths, base, self.accel(base), self._tb_size())
+        argv = qemu_argv(spec, paths, base, self.accel(base), self._tb_size(), self.qemu)
         if spec.netns:
             argv = ["ip", "netns", "exec", spec.netns, *argv]
         result = subprocess.run(
@@ -202,8 +203,7 @@ class VmRunner:
         if not hard:
             self._guest_off(name, timeout)
         with self.qmp(name) as q:
-            q.execute("system_reset")
-            q.execute("cont")
+            _reset_and_run(q)
 
     def pause(self, name: str) -> None:
         with self._running_qmp(name) as q:
@@ -291,8 +291,11 @@ class VmRunner:
         deadline = time.monotonic() + timeout
         try:
             with self.qmp(name) as q:
-                if str(q.execute("query-status")["status"]) == "shutdown":
+                status = str(q.execute("query-status")["status"])
+                if status == "shutdown":
                     return True
+                if status == "paused":
+                    q.execute("cont")  # a paused guest cannot hear the button
                 q.execute("system_powerdown")
                 while time.monotonic() < deadline:
                     try:
@@ -319,6 +322,18 @@ class VmRunner:
             _ignore(lambda: os.kill(pid, signal.SIGKILL))
             _wait_gone(pid, QUIT_TIMEOUT)
         self.paths(name).pidfile.unlink(missing_ok=True)
+
+
+def _reset_and_run(q: QmpClient) -> None:
+    """Reset, then run: ``cont`` alone is refused while a guest that powered
+    off is not reset ("Resetting the Virtual Machine is required"). The
+    reset is only requested by the command; wait for its event."""
+    q.execute("system_reset")
+    try:
+        q.wait_event("RESET", 5.0)
+    except QmpTimeout:
+        pass
+    q.execute("cont")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

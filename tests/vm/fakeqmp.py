@@ -4,7 +4,10 @@ greeting, ``CommandNotFound`` until ``qmp_capabilities``, the request's
 the connection closed, ``DeviceNotFound`` for unknown devices. Faults:
 ``hang`` (read, never answer), ``garbage`` (a line that is not JSON),
 ``split`` (every message written a few bytes at a time), ``slow`` (each
-answer after negotiation 0.4 s late)."""
+answer after negotiation 0.4 s late), ``deaf`` (a guest that ignores the
+power button). As QEMU 7.2 does (measured): ``cont`` is refused while a
+guest that powered off under ``-no-shutdown`` is not reset yet, and a
+``system_reset`` is done before the next command is read (RESET event)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ class FakeQmp:
         self.status = "running"
         self.devices: set[str] = {"root-disk"}
         self.received: list[dict[str, Any]] = []
+        self.quit = threading.Event()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(path))
         self._server.listen(4)
@@ -96,6 +100,7 @@ class FakeQmp:
                 self._send(conn, reply)
                 if command == "quit":
                     self._event(conn, "SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+                    self.quit.set()
                     return
 
     def _answer(
@@ -120,12 +125,18 @@ class FakeQmp:
             self._event(conn, "STOP")
             return {"return": {}}
         if command == "cont":
+            if self.status == "shutdown":
+                return _error("GenericError", "Resetting the Virtual Machine is required")
             self.status = "running"
             self._event(conn, "RESUME")
             return {"return": {}}
         if command == "system_powerdown":
             self._event(conn, "POWERDOWN")
-            threading.Timer(0.2, self._guest_off, [conn]).start()
+            if self.fault != "deaf":
+                threading.Timer(0.2, self._guest_off, [conn]).start()
+            return {"return": {}}
+        if command == "system_reset":
+            self._reset(conn)
             return {"return": {}}
         if command == "device_add":
             if args.get("id") in self.devices:
@@ -140,9 +151,17 @@ class FakeQmp:
                 0.1, self._event, [conn, "DEVICE_DELETED", {"device": args.get("id"), "path": ""}]
             ).start()
             return {"return": {}}
-        if command in ("quit", "system_reset", "netdev_add", "netdev_del"):
+        if command in ("quit", "netdev_add", "netdev_del"):
             return {"return": {}}
         return _error("CommandNotFound", f"The command {command} has not been found")
+
+    def _reset(self, conn: socket.socket) -> None:
+        if self.status == "shutdown":
+            self.status = "prelaunch"
+        try:
+            self._event(conn, "RESET", {"guest": False, "reason": "host-qmp-system-reset"})
+        except OSError:
+            pass
 
     def _guest_off(self, conn: socket.socket) -> None:
         self.status = "shutdown"
@@ -154,3 +173,43 @@ class FakeQmp:
 
 def _error(cls: str, desc: str) -> dict[str, Any]:
     return {"error": {"class": cls, "desc": desc}}
+
+
+def main(argv: list[str]) -> int:
+    """Stand in for ``qemu-system-x86_64 ... -daemonize``: serve QMP on the
+    ``-chardev socket,id=qmp,path=...`` socket, write ``-pidfile``, detach
+    once listening, exit on ``quit``. ``KUMO_FAKE_QMP_FAULT`` picks a fault;
+    ``immortal`` ignores ``quit`` (answers it, keeps running)."""
+    import os
+    import sys
+
+    qmp = next(
+        a.split("path=", 1)[1].split(",", 1)[0] for a in argv if a.startswith("socket,id=qmp,")
+    )
+    pidfile = argv[argv.index("-pidfile") + 1]
+    read_end, write_end = os.pipe()
+    if os.fork():
+        os.close(write_end)
+        return 0 if os.read(read_end, 1) == b"1" else 1
+    os.setsid()
+    fault = os.environ.get("KUMO_FAKE_QMP_FAULT", "")
+    fake = FakeQmp(Path(qmp), "" if fault == "immortal" else fault)
+    Path(pidfile).write_text(f"{os.getpid()}\n")
+    os.write(write_end, b"1")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while True:
+        fake.quit.wait()
+        if fault != "immortal":
+            break
+        fake.quit.clear()
+    fake.close()
+    Path(qmp).unlink(missing_ok=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -196,14 +196,20 @@ def test_vm_boots_takes_metadata_answers_ssh_and_powers_off(
         assert "169.254.169.254 via 10.99.0.1" in facts
         assert "uid=1000(cirros)" in facts
         console = runner.paths(SERVER).console_log.read_text(errors="replace")
-        assert "kumo: metadata from http://169.254.169.254" in console
+        assert "] metadata from http://169.254.169.254" in console
 
         pid = runner.pid(SERVER)
         assert pid is not None
         time.sleep(3)
         rss_mib = _rss_kib(pid) / 1024
         chosen = json.loads((lab.root / "run" / "accel.json").read_text())["accel"]
-        print(f"\nboot→ssh {boot_to_ssh:.1f} s, idle RSS {rss_mib:.0f} MiB, accel {chosen}")
+        up = [line for line in console.splitlines() if line.endswith("] up")]
+        print(
+            f"\nboot→ssh {boot_to_ssh:.1f} s (guest {up[-1] if up else '?'}), "
+            f"idle RSS {rss_mib:.0f} MiB, accel {chosen}"
+        )
+        if os.environ.get("KUMO_TEST_SHOW_CONSOLE"):
+            print(console)
         assert chosen in ("tcg", "kvm")
 
         # A restarted agent finds the VM again (a new runner, same directory).
