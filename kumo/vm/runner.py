@@ -18,7 +18,12 @@ Lifecycle (all idempotent where it makes sense):
 - ``pause``/``unpause``: ``stop``/``cont``.
 - ``delete``: the process (``quit``, then SIGKILL), the taps, the directory.
 - ``attach_nic``/``detach_nic``: tap, ``netdev_add`` + ``device_add``;
-  ``device_del`` (waits for the guest to let go), ``netdev_del``, tap."""
+  ``device_del`` (waits for the guest to let go), ``netdev_del``, tap.
+
+Each call opens its own short QMP connection. QEMU serves one QMP client
+at a time (a second one gets no greeting until the first leaves), so the
+caller serialises the calls for one VM (one worker per server); calls for
+different VMs are independent."""
 
 from __future__ import annotations
 
