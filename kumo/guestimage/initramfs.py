@@ -98,8 +98,6 @@ def assemble(unpacked: Path, tree: Path) -> None:
         "home", "var/lib/kumo", "var/log", "etc/kumo",
     ):  # fmt: skip
         (tree / directory).mkdir(parents=True, exist_ok=True)
-    os.chmod(tree / "tmp", 0o1777)
-    os.chmod(tree / "root", 0o700)
 
     busybox = unpacked / "bin/busybox"
     _copy(busybox, tree / "bin/busybox")
@@ -146,8 +144,20 @@ def assemble(unpacked: Path, tree: Path) -> None:
         dst.parent.mkdir(parents=True, exist_ok=True)
         data = src.read_bytes()
         dst.write_bytes(data)
-        mode = PRIVATE_FILES.get(str(rel), 0o755 if data.startswith(b"#!") else 0o644)
-        os.chmod(dst, mode)
+        os.chmod(dst, 0o755 if data.startswith(b"#!") else 0o644)
+
+
+DIRECTORY_MODES = {"tmp": 0o1777, "root": 0o700}
+
+
+def _mode(rel: str, st_mode: int) -> int:
+    """Modes that do not depend on the builder's umask: directories 0755,
+    files 0755 if executable at all, else 0644 (with the listed exceptions)."""
+    if stat.S_ISDIR(st_mode):
+        return DIRECTORY_MODES.get(rel, 0o755)
+    if rel in PRIVATE_FILES:
+        return PRIVATE_FILES[rel]
+    return 0o755 if st_mode & 0o111 else 0o644
 
 
 def pack(tree: Path, busybox: Path, epoch: int) -> bytes:
@@ -157,10 +167,9 @@ def pack(tree: Path, busybox: Path, epoch: int) -> bytes:
     )  # parents sort before children
     for rel in [*entries, "."]:
         path = tree / rel
-        os.utime(path, (epoch, epoch), follow_symlinks=False)
         if not path.is_symlink():
-            mode = stat.S_IMODE(path.lstat().st_mode)
-            os.chmod(path, mode)
+            os.chmod(path, _mode(rel, path.lstat().st_mode))
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
     listing = "".join(f"{rel}\n" for rel in entries).encode()
     result = subprocess.run(
         [str(busybox), "cpio", "-o", "-H", "newc", "-R", "0:0", "--ignore-devno",

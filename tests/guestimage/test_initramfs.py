@@ -112,3 +112,19 @@ def test_the_guests_json_reader(tmp_path: Path) -> None:
         [BUSYBOX, "awk", "-f", str(awk)], input='{"a": [1,', capture_output=True, text=True
     )
     assert bad.returncode != 0
+
+
+@needs_busybox
+def test_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
+    assert BUSYBOX is not None
+    a = _tree(tmp_path / "a", ["bin/sh", "etc/shadow", "tmp/x"])
+    b = _tree(tmp_path / "b", ["bin/sh", "etc/shadow", "tmp/x"])
+    for tree, file_mode, dir_mode in ((a, 0o600, 0o700), (b, 0o664, 0o775)):
+        for path in tree.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(dir_mode if path.is_dir() else file_mode)
+        (tree / "bin/sh").chmod(0o700 if tree is a else 0o775)
+    assert initramfs.pack(a, Path(BUSYBOX), 0) == initramfs.pack(b, Path(BUSYBOX), 0)
+    assert (a / "etc/shadow").stat().st_mode & 0o777 == 0o600
+    assert (a / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (a / "bin/sh").stat().st_mode & 0o777 == 0o755

@@ -134,7 +134,7 @@ def _serve(lab: Lab) -> None:
     )
     netns = ["ip", "netns", "exec", lab.peer_ns, "busybox"]
     for argv in (
-        [*netns, "udhcpd", "-f", str(conf)],
+        [*netns, "udhcpd", "-f", "-a", "100", str(conf)],  # ARP probe 100 ms, not 2 s
         [*netns, "httpd", "-f", "-p", "169.254.169.254:80", "-h", str(lab.root / "www")],
     ):
         lab.procs.append(
@@ -147,7 +147,7 @@ def _ssh(lab: Lab, command: str, timeout: float = 20) -> subprocess.CompletedPro
         "ip", "netns", "exec", lab.peer_ns,
         "ssh", "-i", str(lab.key), "-o", "StrictHostKeyChecking=no",
         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-        "-o", "ConnectTimeout=3", "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=2", "-o", "BatchMode=yes",
         f"cirros@{VM_IP}", command,
         check=False, timeout=timeout,
     )  # fmt: skip
