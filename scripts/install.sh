@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(iproute2 iputils-ping nftables conntrack tcpdump iperf3 busybox-static isc-dhcp-client
-              postgresql procps psmisc python3-venv util-linux dnsmasq-base)
+              postgresql procps psmisc python3-venv util-linux dnsmasq-base
+              qemu-system-x86 qemu-utils genisoimage openssh-client)
+# (The guest image's own packages -- the cloud kernel, dropbear-bin and its
+# libraries -- are only downloaded by `kumo image build`, never installed.)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -48,3 +51,11 @@ for tool in kumo openstack; do
   fi
   ln -sfn "$target" "$link"
 done
+
+# The cirros guest bundle for real VMs (kumo/guestimage): skipped when the
+# output exists with the same inputs (package versions, guest files).
+if [ "$(id -u)" = 0 ]; then
+  .venv/bin/kumo image build
+else
+  echo "not root: skipping the guest image (run: sudo .venv/bin/kumo image build)"
+fi

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "kumo.cli.keys",
     "kumo.agent.cli",
     "kumo.lab.cli",
+    "kumo.guestimage.cli",
 )
 
 

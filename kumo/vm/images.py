@@ -1,0 +1,69 @@
+"""Base images on a host: each image bundle unpacked once into
+``CACHE/<sha256 of the bundle>/`` (kernel, initramfs, base disk), read-only
+from then on. Every VM's root disk is a qcow2 overlay on the base disk, so
+the cache entry must outlive the VMs using it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kumo.guestimage import bundle
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    directory: Path
+    kernel: Path
+    ramdisk: Path
+    disk: Path
+    cmdline: str
+    min_ram_mb: int
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _base(directory: Path, descriptor: bundle.Descriptor) -> BaseImage:
+    return BaseImage(
+        directory=directory,
+        kernel=directory / descriptor.kernel,
+        ramdisk=directory / descriptor.ramdisk,
+        disk=directory / descriptor.disk,
+        cmdline=descriptor.cmdline,
+        min_ram_mb=descriptor.min_ram_mb,
+    )
+
+
+def ensure(image: Path, cache: Path, sha256: str | None = None) -> BaseImage:
+    """The unpacked base of the bundle ``image`` (unpacked now if not yet).
+    ``sha256`` (the image's known checksum) saves hashing the file."""
+    key = sha256 or digest(image)
+    directory = cache / key
+    done = directory / bundle.DESCRIPTOR
+    if done.is_file():
+        return _base(directory, bundle.Descriptor.from_json(done.read_bytes()))
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
+    try:
+        descriptor = bundle.unpack(image, tmp)
+        for path in tmp.iterdir():
+            path.chmod(0o444)
+        (tmp / bundle.DESCRIPTOR).write_bytes(descriptor.to_json())
+        try:
+            os.rename(tmp, directory)
+        except OSError:
+            if not done.is_file():  # not a concurrent unpack of the same image
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _base(directory, descriptor)
