@@ -14,6 +14,7 @@ from kumo.context import RequestContext
 from kumo.db.compute_models import Flavor, FlavorAccess
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.policy import allowed
 
 # (id, name, ram MB, vcpus, disk GB)
 DEFAULTS = (
@@ -38,7 +39,7 @@ def ensure_defaults(session: Session) -> None:
 
 
 def visible(session: Session, ctx: RequestContext, flavor: Flavor) -> bool:
-    if ctx.is_admin or flavor.is_public:
+    if flavor.is_public or allowed(ctx, "compute:flavors:show:private"):
         return True
     return (
         session.scalar(
@@ -60,7 +61,8 @@ def load(session: Session, ctx: RequestContext, flavor_id: str) -> Flavor:
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Flavor]:
     q = select(Flavor)
     is_public: bool | None = True
-    if ctx.is_admin and "is_public" in params:
+    everything = allowed(ctx, "compute:flavors:show:private")
+    if everything and "is_public" in params:
         raw = params["is_public"]
         is_public = None if raw.lower() == "none" else truthy(raw)
         if is_public is None and raw.lower() != "none":
@@ -85,15 +87,15 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
         raise BadRequest(f"Invalid sort key: {sort_key}")
     desc = params.get("sort_dir", "asc").lower() == "desc"
     rows = list(session.scalars(q.order_by(column.desc() if desc else column, Flavor.id)))
-    if is_public is not None and ctx.is_admin:
+    if is_public is not None and everything:
         rows = [f for f in rows if f.is_public == is_public]
-    elif not ctx.is_admin:
+    elif not everything:
         rows = [f for f in rows if visible(session, ctx, f)]
     return rows
 
 
 def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-manage:create to be performed."
         )
@@ -141,7 +143,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, flavor_id: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-manage:delete to be performed."
         )
@@ -154,7 +156,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, flavor_id: str) -> None:
 def set_extra_specs(
     uow: UnitOfWork, ctx: RequestContext, flavor_id: str, specs: Any
 ) -> dict[str, str]:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-extra-specs:create to be performed."
         )
@@ -182,7 +184,7 @@ def access_list(session: Session, ctx: RequestContext, flavor_id: str) -> list[d
 
 
 def add_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-access:add_tenant_access to be performed."
         )

@@ -13,12 +13,13 @@ from kumo.compute.scheduler.hosts import HostState
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.errors import Forbidden, NotFound
+from kumo.policy import allowed
 
 HYPERVISOR_TYPE = "namespace"
 
 
 def require_admin(ctx: RequestContext, what: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:hypervisors"):
         raise Forbidden(f"Policy doesn't allow os_compute_api:{what} to be performed.")
 
 

@@ -13,6 +13,7 @@ from kumo.db.base import utcnow
 from kumo.db.network_models import Port
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, NotFound
+from kumo.policy import allowed
 
 
 def view(port: Port, version: Version) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def attach(
 def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -> None:
     s = uow.session
     server = servers.load(s, ctx, server_id, lock=True)
-    if server.locked and not ctx.is_admin:
+    if server.locked and not allowed(ctx, "compute:servers:locked_override"):
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     port = s.get(Port, port_id)
     if port is None or port.device_id != server.id:

@@ -20,6 +20,7 @@ from kumo.context import RequestContext
 from kumo.db.compute_models import KeyPair
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.policy import allowed
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9 _\-@.]{1,255}$")
 
@@ -57,7 +58,7 @@ def generate() -> tuple[str, str]:
 
 def _user(ctx: RequestContext, wanted: str | None) -> str:
     if wanted and wanted != ctx.user_id:
-        if not ctx.is_admin:
+        if not allowed(ctx, "compute:keypairs:other_user"):
             raise Forbidden(
                 "Policy doesn't allow os_compute_api:os-keypairs to be performed for another user."
             )

@@ -16,6 +16,7 @@ from kumo.db.base import utcnow
 from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict
+from kumo.policy import allowed
 
 ACTIONS = ("os-start", "os-stop", "reboot", "lock", "unlock")
 
@@ -40,7 +41,7 @@ def run(
         raise BadRequest(f"There is no such action: {action}")
     s = uow.session
     server = servers.load(s, ctx, server_id, lock=True)
-    if server.locked and not ctx.is_admin and action != "lock":
+    if server.locked and not allowed(ctx, "compute:servers:locked_override") and action != "lock":
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     statuses = [p.status for p in server_networks.server_ports(s, server.id)]
     current = derive(server, statuses, utcnow(), settings.vif_plugged_timeout).vm_state
@@ -56,8 +57,8 @@ def run(
         kind = arg.get("type") if isinstance(arg, dict) else None
         if kind not in ("SOFT", "HARD", "soft", "hard"):
             raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}.")
-        allowed = ("active",) if kind.upper() == "SOFT" else ("active", "stopped", "error")
-        if current not in allowed:
+        accepted = ("active",) if kind.upper() == "SOFT" else ("active", "stopped", "error")
+        if current not in accepted:
             raise _invalid(server, "reboot", current)
         _set(server, "active", RUNNING)
     elif action in ("lock", "unlock"):

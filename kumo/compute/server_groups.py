@@ -15,6 +15,7 @@ from kumo.context import RequestContext
 from kumo.db.compute_models import Server, ServerGroup, ServerGroupMember
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, NotFound
+from kumo.policy import allowed
 
 POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
@@ -25,7 +26,9 @@ def not_found(group_id: str) -> NotFound:
 
 def load(session: Session, ctx: RequestContext, group_id: str) -> ServerGroup:
     group = session.get(ServerGroup, group_id)
-    if group is None or not ctx.owns(group.project_id):
+    if group is None or not allowed(
+        ctx, "compute:server_groups:show", {"project_id": group.project_id}
+    ):
         raise not_found(group_id)
     return group
 
@@ -99,7 +102,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, group_id: str) -> None:
 
 def listing(session: Session, ctx: RequestContext, all_projects: bool) -> list[ServerGroup]:
     q = select(ServerGroup).order_by(ServerGroup.created_at, ServerGroup.id)
-    if not (all_projects and ctx.is_admin):
+    if not (all_projects and allowed(ctx, "compute:server_groups:list:all_projects")):
         q = q.where(ServerGroup.project_id == ctx.project_id)
     return list(session.scalars(q))
 

@@ -25,6 +25,7 @@ from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.network import l3_ports, networks, ports, secgroups, validate
+from kumo.policy import allowed
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,11 @@ def check_external_attach(ctx: RequestContext, net: Network) -> None:
     """Nova's rule: only admins plug servers straight into an external
     network that is not shared (members reach it through routers and
     floating IPs)."""
-    if net.external and not net.shared and not ctx.is_admin:
+    if (
+        net.external
+        and not net.shared
+        and not allowed(ctx, "compute:servers:create:attach_external_network")
+    ):
         raise Forbidden(
             f"It is not allowed to create an interface on external network {net.id}",
             kind="ExternalNetworkAttachForbidden",

@@ -21,6 +21,7 @@ from kumo.db.compute_models import Server, ServerGroupMember
 from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import IPAllocation, Network, Port
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
+from kumo.policy import allowed
 
 
 @dataclass
@@ -200,10 +201,10 @@ def detail(
         out["progress"] = 100 if eff.status == "ACTIVE" else 0
     if eff.fault is not None:
         fault = dict(eff.fault)
-        if not ctx.is_admin:
+        if not allowed(ctx, "compute:servers:show:fault_details"):
             fault.pop("details", None)
         out["fault"] = fault
-    if ctx.is_admin:
+    if allowed(ctx, "compute:servers:show:host"):
         out["OS-EXT-SRV-ATTR:host"] = server.host
         out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server.host
         out["OS-EXT-SRV-ATTR:instance_name"] = instance_name(server)

@@ -25,6 +25,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
 from kumo.image import access
 from kumo.network import events
+from kumo.policy import allowed
 
 CREATE_KEYS = {
     "name", "imageRef", "flavorRef", "networks", "security_groups", "availability_zone",
@@ -45,7 +46,9 @@ def load(session: Session, ctx: RequestContext, server_id: str, *, lock: bool = 
     if lock:
         q = q.with_for_update()
     server = session.scalar(q)
-    if server is None or not ctx.owns(server.project_id):
+    if server is None or not allowed(
+        ctx, "compute:servers:show", {"project_id": server.project_id}
+    ):
         raise not_found(server_id)
     return server
 
@@ -101,7 +104,7 @@ def _zone(ctx: RequestContext, value: Any) -> tuple[str | None, str | None]:
         raise BadRequest(f"Invalid input for field/attribute availability_zone. Value: {value}.")
     zone, _, host = value.partition(":")
     host = host.split(":", 1)[0]
-    if host and not ctx.is_admin:
+    if host and not allowed(ctx, "compute:servers:create:forced_host"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed."
         )
@@ -116,7 +119,9 @@ def _group(session: Session, ctx: RequestContext, body: dict[str, Any]) -> Serve
     if group_id is None:
         return None
     group = session.get(ServerGroup, group_id) if isinstance(group_id, str) else None
-    if group is None or not ctx.owns(group.project_id):
+    if group is None or not allowed(
+        ctx, "compute:server_groups:show", {"project_id": group.project_id}
+    ):
         raise BadRequest(f"Invalid input for field/attribute group. Value: {group_id}.")
     return group
 
@@ -321,19 +326,20 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
         "off",
         "no",
     )
-    if all_tenants and not ctx.is_admin:
+    everyone = allowed(ctx, "compute:servers:list:all_tenants")
+    if all_tenants and not everyone:
         raise Forbidden(
             "Policy doesn't allow os_compute_api:servers:detail:get_all_tenants to be performed."
         )
     project = params.get("project_id") or params.get("tenant_id")
-    if ctx.is_admin and all_tenants:
+    if everyone and all_tenants:
         if project:
             q = q.where(Server.project_id == project)
-    elif ctx.is_admin and project:
+    elif everyone and project:
         q = q.where(Server.project_id == project)
     else:
         q = q.where(Server.project_id == ctx.project_id)
-    if ctx.is_admin and "host" in params:
+    if everyone and "host" in params:
         q = q.where(Server.host == params["host"])
     if "image" in params:
         q = q.where(Server.image_id == params["image"].rstrip("/").rsplit("/", 1)[-1])
@@ -404,7 +410,7 @@ def update(
 def remove(uow: UnitOfWork, ctx: RequestContext, server_id: str) -> None:
     s = uow.session
     server = load(s, ctx, server_id, lock=True)
-    if server.locked and not ctx.is_admin:
+    if server.locked and not allowed(ctx, "compute:servers:locked_override"):
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     for port in server_networks.server_ports(s, server.id):
         server_networks.detach(uow, ctx, server.id, port.id)

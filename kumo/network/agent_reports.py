@@ -24,6 +24,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import Forbidden, not_found
 from kumo.identity.agent_credentials import authorize_hosts
 from kumo.network import agents, l3_scheduler, ports
+from kumo.policy import unrestricted
 
 
 def _agent(session: Session, agent_id: str) -> Agent:
@@ -62,7 +63,7 @@ def ha_states(
     s = uow.session
     agent = _agent(s, agent_id)
     authorize_hosts(s, ctx, [agent.host])
-    if states and not ctx.is_admin:
+    if states and not unrestricted(ctx, "internal:report"):
         bound = set(
             s.scalars(
                 select(RouterAgentBinding.router_id).where(
@@ -88,7 +89,7 @@ def port_status(
     ids whose status changed."""
     s = uow.session
     ids = [*active, *down]
-    if ids and not ctx.is_admin:
+    if ids and not unrestricted(ctx, "internal:report"):
         authorize_hosts(s, ctx, set(s.scalars(select(Port.host).where(Port.id.in_(ids)))))
     changed = ports.set_status(uow, active, "ACTIVE") if active else []
     return changed + (ports.set_status(uow, down, "DOWN") if down else [])

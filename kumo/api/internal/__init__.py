@@ -29,9 +29,10 @@ from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
-from kumo.errors import BadRequest, Forbidden, KumoError
+from kumo.errors import BadRequest, KumoError
 from kumo.network import agent_reports, agents, l3_scheduler
 from kumo.network.validate import integer
+from kumo.policy import authorize
 from kumo.watch import snapshot
 from kumo.watch.tailer import Gone, Tailer
 
@@ -47,8 +48,7 @@ class WatchGone(KumoError):
 
 
 def service_context(ctx: RequestContext = Depends(authenticate)) -> RequestContext:
-    if not ctx.is_service:
-        raise Forbidden("The internal API is for agents (role service or admin).")
+    authorize(ctx, "internal:watch")
     return ctx
 
 

@@ -9,7 +9,8 @@ from kumo.api.auth import authenticate
 from kumo.api.networking.query import list_response, show_response
 from kumo.api.networking.resource import service
 from kumo.context import RequestContext
-from kumo.errors import Forbidden, not_found
+from kumo.errors import not_found
+from kumo.policy import authorize
 
 router = APIRouter()
 ATTRS = {
@@ -25,8 +26,7 @@ ATTRS = {
 
 
 def _admin(ctx: RequestContext) -> None:
-    if not ctx.is_admin:
-        raise Forbidden("(rule:get_network_ip_availability) is disallowed by policy")
+    authorize(ctx, "network:get_network_ip_availability")
 
 
 @router.get("/v2.0/network-ip-availabilities")

@@ -23,12 +23,13 @@ from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, Forbidden, not_found
 from kumo.network import agents, l3_scheduler, routers, validate
 from kumo.network.l3_views import render_routers
+from kumo.policy import allowed
 
 router = APIRouter()
 
 
 def _admin(ctx: RequestContext, action: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "network:l3_scheduling"):
         raise Forbidden(f"(rule:{action}) is disallowed by policy")
 
 

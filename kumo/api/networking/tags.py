@@ -17,6 +17,7 @@ from kumo.errors import BadRequest, Forbidden, NotFound
 from kumo.network import events, floatingips, networks, ports, routers, secgroups, subnets
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
+from kumo.policy import allowed
 
 router = APIRouter()
 
@@ -48,7 +49,7 @@ def _change(
 
     def work(uow: UnitOfWork) -> Any:
         obj = load(uow.session, ctx, ident, lock=True)
-        if not ctx.owns(obj.project_id):
+        if not allowed(ctx, "network:update_tags", {"project_id": obj.project_id}):
             raise Forbidden(f"(rule:update_{rtype}:tags) is disallowed by policy")
         result = fn(uow.session, rtype, obj.id)
         touch(obj)
