@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(iproute2 iputils-ping nftables conntrack tcpdump iperf3 busybox-static isc-dhcp-client
-              postgresql procps psmisc python3-venv util-linux dnsmasq-base)
+              postgresql procps psmisc python3-venv util-linux dnsmasq-base prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -42,6 +42,10 @@ VERSIONS = [
          "GET /identity/v3/", "GET /networking", "GET /networking/", "GET /networking/v2.0/",
          "GET /networking/v2.0", "GET /compute", "GET /compute/", "GET /compute/v2.1/",
          "GET /compute/v2.1", "GET /image", "GET /image/", "GET /image/versions"),
+    rule("operations:readiness", PUBLIC,
+         "Readiness (database reachable, schema current) and the Prometheus metrics of an API "
+         "server: route templates, counts and timings, no tenant's data",
+         "GET /readyz", "GET /metrics"),
 ]  # fmt: skip
 
 IDENTITY = [
