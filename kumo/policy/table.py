@@ -272,6 +272,11 @@ COMPUTE = [
          "Show a project's quotas", f"GET {C}/os-quota-sets/{{project_id}}",
          f"GET {C}/os-quota-sets/{{project_id}}/defaults",
          f"GET {C}/os-quota-sets/{{project_id}}/detail"),
+    rule("compute:usage:list", ADMIN, "Usage of every project over a period",
+         f"GET {C}/os-simple-tenant-usage"),
+    rule("compute:usage:show", ADMIN | (READER & project_of("project_id")),
+         "A project's usage over a period, per server (admins, or the project's readers)",
+         f"GET {C}/os-simple-tenant-usage/{{project_id}}"),
     rule("compute:quotas:update", ADMIN, "Change or reset a project's quotas",
          f"PUT {C}/os-quota-sets/{{project_id}}", f"DELETE {C}/os-quota-sets/{{project_id}}"),
 ]  # fmt: skip
