@@ -29,12 +29,18 @@ class Lifetime:
     terminated_at: dt.datetime | None
 
 
-def hours(life: Lifetime, start: dt.datetime, stop: dt.datetime) -> float:
-    """Hours of ``life`` within [start, stop]."""
+def hours(
+    life: Lifetime, start: dt.datetime, stop: dt.datetime, now: dt.datetime | None = None
+) -> float:
+    """Hours of ``life`` within [start, stop]; a server still running counts
+    until ``now`` at most (a period ending in the future holds no usage yet)."""
     if life.launched_at is None:
         return 0.0
     begin = max(life.launched_at, start)
-    end = min(life.terminated_at, stop) if life.terminated_at is not None else stop
+    if life.terminated_at is not None:
+        end = min(life.terminated_at, stop)
+    else:
+        end = stop if now is None else min(stop, now)
     if end <= begin:
         return 0.0
     return (end - begin).total_seconds() / 3600.0
@@ -50,7 +56,7 @@ def server_usage(
     return {
         "instance_id": life.server_id,
         "name": life.name,
-        "hours": hours(life, start, stop),
+        "hours": hours(life, start, stop, now),
         "memory_mb": life.memory_mb,
         "local_gb": life.local_gb,
         "vcpus": life.vcpus,

@@ -39,6 +39,9 @@ def test_hours_are_clipped_to_the_period() -> None:
     assert hours(life(launched=0, terminated=1), start, stop) == 0.0  # gone at the start
     assert hours(life(launched=6), start, stop) == 0.0  # after the end
     assert hours(life(launched=None), start, stop) == 0.0  # never launched
+    # running: counted until now, never into the future
+    assert hours(life(launched=2), start, stop, now=T0 + dt.timedelta(hours=4)) == 2.0
+    assert hours(life(launched=2), start, stop, now=T0 + dt.timedelta(hours=9)) == 3.0
 
 
 def test_which_servers_are_in_a_period() -> None:
@@ -70,7 +73,8 @@ def test_totals_multiply_hours_by_the_flavor() -> None:
 
 def test_usages_group_by_project() -> None:
     lives = [life("a", "p2"), life("b", "p1"), life("c", "p2")]
-    out = usages(lives, T0, T0 + dt.timedelta(hours=1), T0, detailed=False)
+    hour = T0 + dt.timedelta(hours=1)
+    out = usages(lives, T0, hour, hour, detailed=False)
     assert [(u["tenant_id"], u["total_hours"]) for u in out] == [("p1", 1.0), ("p2", 2.0)]
 
 
