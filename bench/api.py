@@ -57,9 +57,12 @@ def _list_ports(base: str, token: str, repeats: int) -> list[float]:
     return lat
 
 
-def run_engine(label: str, url: str | None, ports: int, workers: int = 1) -> dict[str, str]:
+def run_engine(
+    label: str, url: str | None, ports: int, workers: int = 1, metrics: bool = True
+) -> dict[str, str]:
     out: dict[str, str] = {}
-    with kumo_server(url, workers=workers) as srv:
+    extra = () if metrics else ("--no-metrics",)
+    with kumo_server(url, workers=workers, extra=extra) as srv:
         token = srv.token()
         with httpx.Client(base_url=srv.base, headers={"X-Auth-Token": token}, timeout=60) as c:
             c.put(
@@ -90,7 +93,9 @@ def run_engine(label: str, url: str | None, ports: int, workers: int = 1) -> dic
         if ports * 2 < 2000:
             _create_ports(srv.base, token, nets[2], 2000 - 2 * ports, 8)
         list_2000 = _list_ports(srv.base, token, 30)
-        out["engine"] = f"{label} ({workers} worker{'s' if workers > 1 else ''})"
+        out["engine"] = f"{label} ({workers} worker{'s' if workers > 1 else ''})" + (
+            "" if metrics else ", metrics off"
+        )
         out["network create"] = summary_ms(net_lat)
         out["subnet create"] = summary_ms(sub_lat)
         out["ports/s sequential"] = f"{seq_rate:.0f} ({summary_ms(seq_lat)})"
@@ -124,13 +129,20 @@ def main() -> None:
     ap.add_argument("--engines", default="sqlite,postgresql")
     ap.add_argument("--ports", type=int, default=500)
     ap.add_argument("--workers", type=int, default=1, help="API worker processes")
+    ap.add_argument(
+        "--metrics-off-too",
+        action="store_true",
+        help="run each engine with metrics off, then on (the cost of /metrics, same run)",
+    )
     args = ap.parse_args()
+    modes = (False, True) if args.metrics_off_too else (True,)
     results = []
     pgdir = None
     try:
         for engine in args.engines.split(","):
             if engine == "sqlite":
-                results.append(run_engine("sqlite", None, args.ports, args.workers))
+                for on in modes:
+                    results.append(run_engine("sqlite", None, args.ports, args.workers, on))
             else:
                 url = os.environ.get("KUMO_BENCH_PG_URL")
                 if not url:
@@ -138,7 +150,8 @@ def main() -> None:
                     url = subprocess.check_output(
                         ["bash", str(ROOT / "scripts/pg.sh"), "start", pgdir, "54391"], text=True
                     ).strip()
-                results.append(run_engine("postgresql", url, args.ports, args.workers))
+                for on in modes:
+                    results.append(run_engine("postgresql", url, args.ports, args.workers, on))
     finally:
         if pgdir:
             subprocess.run(["bash", str(ROOT / "scripts/pg.sh"), "stop", pgdir], check=False)

@@ -44,12 +44,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def kumo_server(database_url: str | None = None, workers: int = 1) -> Iterator[Server]:
-    """Start ``kumo serve`` on a free loopback port with a fresh state dir."""
+def kumo_server(
+    database_url: str | None = None, workers: int = 1, extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """Start ``kumo serve`` on a free loopback port with a fresh state dir
+    (``extra``: further options, e.g. ``--no-metrics``)."""
     state = Path(tempfile.mkdtemp(prefix="kumo-bench-"))
     port = free_port()
     cmd = [KUMO, "serve", "--state-dir", str(state), "--port", str(port)]
-    cmd += ["--workers", str(workers)]
+    cmd += ["--workers", str(workers), *extra]
     if database_url:
         cmd += ["--database-url", database_url]
     log = open(state / "server.log", "wb")  # noqa: SIM115

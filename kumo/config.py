@@ -125,6 +125,9 @@ class Settings:
     """Bytes of image data each project may store (Glance's ``user_storage_quota``); -1: no limit."""
     image_size_cap: int = _env_int("KUMO_IMAGE_SIZE_CAP", 1 << 40)
     """The largest image accepted, in bytes (Glance's ``image_size_cap``, 1 TiB)."""
+    metrics: bool = os.environ.get("KUMO_METRICS", "1") not in ("0", "false", "no")
+    """Count requests, connections and feed lag for ``/metrics`` (``KUMO_METRICS=0``:
+    off, and ``/metrics`` answers 404)."""
 
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 rm -f kumo/db/migrations/versions/0001_initial.py
-.venv/bin/python - "$tmp" <<'PY'
+PYTHONPATH="$PWD" .venv/bin/python - "$tmp" <<'PY'
 import sys
 from alembic import command
 from kumo.db.migrate import alembic_config

@@ -24,6 +24,8 @@ class Cache:
         pass cost more than compiling them); None for a body that does not
         parse."""
         self._lock = threading.Lock()
+        self._request_ids: dict[str, str] = {}
+        """Port id → the API request behind the last change of the port."""
         self.revision = 0
         self.generation = 0
         """Counts changes of substance (what ``apply`` reports, each
@@ -56,8 +58,11 @@ class Cache:
                 return False
             table = self._objects[kind]
             key = str(body["id"])
+            if kind == "port" and event.get("request_id"):
+                self._request_ids[key] = str(event["request_id"])
             views = self._views.get(kind)
             if event.get("op") == "delete" or (kind == "port" and not self._relevant_port(body)):
+                self._request_ids.pop(key, None)
                 if views is not None:
                     views.pop(key, None)
                 changed = table.pop(key, None) is not None
@@ -186,6 +191,21 @@ class Cache:
             floatingips=valid["floatingip"],
             invalid=invalid,
         )
+
+    def request_id(self, port_id: str) -> str | None:
+        """The API request behind the last change the watch brought for this port."""
+        with self._lock:
+            return self._request_ids.get(port_id)
+
+    def body(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        """The cached body of one object, or None."""
+        with self._lock:
+            return self._objects.get(kind, {}).get(object_id)
+
+    def bodies(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every cached body of ``kind``, by id (a copy of the index)."""
+        with self._lock:
+            return dict(self._objects.get(kind, {}))
 
     def set_port_status(self, port_id: str, status: str) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from kumo.ha.liveness import LivenessSettings
 if TYPE_CHECKING:
     from kumo.agent.client import ApiClient
     from kumo.ha.seal import ClusterKey
+    from kumo.telemetry.agent import AgentMetrics, MetricsServer
 
 log = logging.getLogger("kumo.agent")
 
@@ -103,6 +104,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--no-ha-state-sync",
         action="store_true",
         help="do not sync HA routers' connections to standbys (rely on loose TCP pickup)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve /metrics and /readyz on this port (default: off; 0: any free port, "
+        "written to STATE_DIR/HOST.metrics)",
+    )
+    p.add_argument(
+        "--metrics-address",
+        default="127.0.0.1",
+        help="address of the metrics port (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="log lines (default text)"
     )
     p.set_defaults(func=cmd_agent)
     agent_sub = p.add_subparsers(dest="agent_command", metavar="{enroll}")
@@ -236,7 +253,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.ha.statesync import StateSync
     from kumo.metadata.server import MetadataServer
     from kumo.metadata.source import ApiSource
+    from kumo.telemetry import logs
+    from kumo.telemetry.agent import AgentMetrics
 
+    logs.configure(args.log_format)
     config = config_from_args(args)
     if config.vlan_devices is None:
         try:
@@ -263,6 +283,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         if config.state_sync:
             statesync = StateSync(config.host, config.tunnel_ip, config.liveness.port + 1,
                                   key=key, host_netns=config.netns)  # fmt: skip
+    metrics = None if args.metrics_port is None else AgentMetrics(config.host)
     agent = Agent(
         config,
         dataplane,
@@ -271,19 +292,69 @@ def cmd_agent(args: argparse.Namespace) -> int:
         metadata=metadata,
         liveness=liveness,
         statesync=statesync,
+        metrics=metrics,
     )
+    server = None
+    if metrics is not None:
+        server = start_metrics(args, config, agent, metrics, dataplane, responder, metadata)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop_event.set())
     try:
         agent.run_forever()
     except KeyboardInterrupt:
         agent.stop_event.set()
     finally:
+        if server is not None:
+            server.stop()
         if responder is not None:
             responder.stop()
         if metadata is not None:
             metadata.stop()
         dataplane.close()
     return 0
+
+
+def start_metrics(
+    args: argparse.Namespace,
+    config: AgentConfig,
+    agent: Any,
+    metrics: AgentMetrics,
+    dataplane: Any,
+    responder: Any,
+    metadata: Any,
+) -> MetricsServer:
+    """The agent's metrics port, with its traffic counters and its DHCP and
+    metadata tallies; the address it got is written to ``HOST.metrics`` in
+    the state directory (for ``--metrics-port 0``)."""
+    from kumo.telemetry.agent import MetricsServer
+    from kumo.telemetry.traffic import TrafficCollector
+
+    metrics.registry.register(
+        TrafficCollector(
+            config.host,
+            dataplane.read_counters,
+            lambda: dataplane.plan,
+            agent.cache.body,
+            agent.cache.bodies,
+        )  # fmt: skip
+    )
+    if responder is not None:
+        metrics.follow_stats("kumo_agent_dhcp_packets", "DHCP and router advertisement "
+                             "packets by outcome", lambda: dict(responder.stats),
+                             ("received", "answered", "ignored", "malformed", "adverts"))  # fmt: skip
+    if metadata is not None:
+        metrics.follow_stats("kumo_agent_metadata_requests", "Metadata requests by outcome",
+                             lambda: dict(metadata.stats),
+                             ("requests", "answered", "not_found", "errors"))  # fmt: skip
+    server = MetricsServer(metrics.registry, agent.readiness, args.metrics_address,
+                           args.metrics_port)  # fmt: skip
+    server.start()
+    state_dir = agent_credentials.path_for(config.host, config.state_dir).parent
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / f"{config.host}.metrics").write_text(server.url + "\n")
+    except OSError as exc:
+        log.warning("could not record the metrics address in %s: %s", state_dir, exc)
+    return server
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

@@ -89,9 +89,9 @@ class ApiClient:
         r.raise_for_status()
         return ClusterKey.from_text(r.json()["cluster_key"]["key"])
 
-    def register(self) -> str:
+    def configurations(self) -> dict[str, Any]:
         cfg = self.config
-        configurations = {
+        return {
             "tunnel_ip": cfg.tunnel_ip,
             "underlay_device": cfg.underlay_device,
             "bridge_mappings": dict(cfg.bridge_mappings),
@@ -99,6 +99,10 @@ class ApiClient:
             "gateway": cfg.gateway,
             "netns": cfg.netns,
         }
+
+    def register(self) -> str:
+        cfg = self.config
+        configurations = self.configurations()
         body = {
             "agent": {
                 "host": cfg.host,
@@ -110,8 +114,10 @@ class ApiClient:
         }
         return str(self._post("/internal/v1/agents", body)["agent"]["id"])
 
-    def heartbeat(self, agent_id: str) -> None:
-        self._post(f"/internal/v1/agents/{agent_id}/heartbeat", {})
+    def heartbeat(self, agent_id: str, status: dict[str, Any] | None = None) -> None:
+        """Beat; ``status`` (readiness) is reported in the agent's configurations."""
+        body = {"configurations": {**self.configurations(), **status}} if status else {}
+        self._post(f"/internal/v1/agents/{agent_id}/heartbeat", body)
 
     def report(self, active: list[str], down: list[str]) -> None:
         self._post(

@@ -36,6 +36,7 @@ from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint
 from kumo.dataplane.backoff import Backoff
 from kumo.ha.liveness import Liveness
 from kumo.ha.statesync import StateSync, roles
+from kumo.telemetry.agent import AgentMetrics
 
 log = logging.getLogger("kumo.agent")
 
@@ -99,8 +100,11 @@ class Agent:
         metadata: MetadataSink | None = None,
         liveness: Liveness | None = None,
         statesync: StateSync | None = None,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
+        """Pass times, errors, HA states for ``/metrics`` (None: not kept)."""
         self.applier = applier
         # Ports are reported ACTIVE as soon as their host side is wired,
         # before their guests start.
@@ -293,6 +297,8 @@ class Agent:
                 self._note_result(result)
             except Exception as exc:  # noqa: BLE001 - keep the agent alive; the next pass retries
                 self.stats["errors"] += 1
+                if self.metrics is not None:
+                    self.metrics.pass_crashes.inc()
                 self._crashes += 1
                 delay = PASS_CRASH_BACKOFF.delay(self._crashes)
                 held = self._repeats.check(f"{type(exc).__name__}: {exc}")
@@ -374,9 +380,14 @@ class Agent:
             took * 1000,
             len(wired),
         )
+        reporting = time.monotonic()
         self._report(wired)
         self._report_ha()
         total = time.monotonic() - started
+        if self.metrics is not None:
+            spent = {"compile": compiled - started, "sinks": applying - compiled,
+                     "report": time.monotonic() - reporting}  # fmt: skip
+            self.metrics.observe_pass(result, spent, total)
         if total >= self.config.slow_pass:
             steps = ", ".join(
                 f"{name} {spent * 1000:.0f}" for name, spent in getattr(result, "timings", ())
@@ -434,6 +445,14 @@ class Agent:
             self.client.report(active, down)
             for port_id in active:
                 self.cache.set_port_status(port_id, "ACTIVE")
+                request_id = self.cache.request_id(port_id)
+                log.info(
+                    "port %s wired on %s (request %s)",
+                    port_id,
+                    self.config.host,
+                    request_id or "-",
+                    extra={"port_id": port_id, "request_id": request_id, "host": self.config.host},
+                )
             for port_id in down:
                 self.cache.set_port_status(port_id, "DOWN")
         except httpx.HTTPError as exc:
@@ -456,6 +475,8 @@ class Agent:
         states = self.liveness.states()
         if states == self._ha_reported:
             return
+        if self.metrics is not None:
+            self.metrics.set_ha(states)
         try:
             self.client.report_ha(self.agent_id, states)
             self._ha_reported = states
@@ -464,13 +485,25 @@ class Agent:
 
     # -- heartbeat -----------------------------------------------------------------------
 
+    def readiness(self) -> dict[str, Any]:
+        """Ready: registered, the cache covers its topics, and one complete pass done."""
+        state = {
+            "registered": self.agent_id is not None,
+            "cache_ready": self.cache_ready.is_set(),
+            "in_sync": self.synced.is_set(),
+        }
+        ready = all(state.values())
+        if self.metrics is not None:
+            self.metrics.ready.set(1 if ready else 0)
+        return {"ready": ready, "host": self.config.host, **state}
+
     def _beat_loop(self) -> None:
         while not self.stop_event.wait(self.config.heartbeat_interval):
             try:
                 if self.agent_id is None:
                     self._register()
                 else:
-                    self.client.heartbeat(self.agent_id)
+                    self.client.heartbeat(self.agent_id, self.readiness())
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     self.agent_id = None

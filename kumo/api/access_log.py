@@ -10,6 +10,11 @@ response is sent, the logger ``kumo.api.access`` writes at info level::
 The path is logged without its query string (a console URL carries its
 token there). Plain ASGI rather than ``BaseHTTPMiddleware``, so streamed
 responses (the watch feed) pass through unbuffered; websockets pass untouched.
+
+The same timing feeds the request metrics (``kumo.telemetry.api``: by
+route template, method and status) unless ``metrics`` is off, and the id
+is the current request id (``kumo.telemetry.request_id``) while the
+request is served, so the outbox events it causes carry it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kumo.telemetry import request_id as current_request
 
 log = logging.getLogger("kumo.api.access")
 
@@ -39,8 +47,13 @@ def _incoming(scope: Scope) -> bytes | None:
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: bool = False) -> None:
         self.app = app
+        self.observe: Any = None
+        if metrics:
+            from kumo.telemetry.api import observe_request, route_template
+
+            self.observe, self.template = observe_request, route_template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +61,7 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         request_id = _incoming(scope) or new_request_id().encode()
+        token = current_request.CURRENT.set(request_id.decode())
         status = 500  # what the server answers when the app fails before it starts one
 
         async def send_with_id(message: Message) -> None:
@@ -66,11 +80,15 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            current_request.CURRENT.reset(token)
+            took = time.perf_counter() - started
+            if self.observe is not None:
+                self.observe(self.template(scope), scope.get("method", "?"), status, took)
             log.info(
                 "%s %s %d %.1f ms %s",
                 scope.get("method", "?"),
                 scope.get("path", ""),
                 status,
-                (time.perf_counter() - started) * 1000,
+                took * 1000,
                 request_id.decode(errors="replace"),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from kumo.api import faults, policy_gate
+from kumo.api import draining, faults, policy_gate
 from kumo.api.access_log import AccessLogMiddleware
 from kumo.api.routing import include
 from kumo.runtime import Runtime
@@ -19,8 +19,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.networking import router as networking_router
     from kumo.api.root import router as root_router
 
-    app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="kumo", docs_url=None, redoc_url=None, openapi_url=None, lifespan=draining.lifespan
+    )
     app.state.runtime = runtime
+    app.state.draining = draining.Draining()
     faults.install(app)
     app.include_router(root_router)
     include(app, identity_router, "/identity")
@@ -29,6 +32,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
     app.add_middleware(MicroversionMiddleware)
-    app.add_middleware(AccessLogMiddleware)  # outermost: it times and ids everything
+    settings = getattr(runtime, "settings", None)
+    metrics = bool(getattr(settings, "metrics", False))
+    # outermost: it times, ids and counts everything
+    app.add_middleware(AccessLogMiddleware, metrics=metrics)
     policy_gate.attach(app)
+    if metrics:
+        from kumo.telemetry.api import label_routes, watch_pool
+
+        label_routes(app)
+        watch_pool(runtime.db.engine)
     return app

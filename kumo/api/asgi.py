@@ -11,6 +11,7 @@ from pathlib import Path
 from kumo.api.app import create_app
 from kumo.config import Settings
 from kumo.runtime import Runtime
+from kumo.telemetry import logs
 
 
 def _settings() -> Settings:
@@ -22,9 +23,7 @@ def _settings() -> Settings:
 
 
 if not logging.getLogger().handlers:  # a worker process of its own (``--workers``)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(level=logging.INFO)
 app = create_app(Runtime.open(_settings(), migrate=False))
 # Everything made so far (modules, routes, mappers) lives as long as the
 # process: keep it out of the collector's full passes, which otherwise walk

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "kumo.cli.serve",
     "kumo.cli.keys",
+    "kumo.cli.status",
     "kumo.agent.cli",
     "kumo.lab.cli",
     "kumo.guestimage.cli",

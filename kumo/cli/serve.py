@@ -29,6 +29,14 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     p.add_argument("--public-url", default=None, help="base URL clients should use")
     p.add_argument("--workers", type=int, default=1, help="API worker processes")
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="log lines (default text)"
+    )
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="do not count requests for /metrics (also KUMO_METRICS=0)",
+    )
     add_l3_options(p)
 
 
@@ -66,6 +74,8 @@ def l3_arguments(l3_ha: bool | None, max_agents: int | None) -> list[str]:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     l3: dict[str, Any] = {}
+    if getattr(args, "no_metrics", False):
+        l3["metrics"] = False
     if args.l3_ha:
         l3["l3_ha"] = True
     if args.max_l3_agents_per_router is not None:
@@ -125,7 +135,16 @@ def prepare(settings: Settings, console: Console | None = None) -> Path | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from kumo.telemetry import exposition, logs
+
+    if args.log_format:
+        os.environ[logs.ENV] = args.log_format
+    logs.configure()
     settings = settings_from_args(args)
+    if settings.metrics and args.workers > 1:
+        # Before anything imports prometheus_client: the workers share this run's files.
+        run_dir = exposition.prepare_directory(settings.state_dir / "metrics")
+        os.environ[exposition.MULTIPROC_ENV] = str(run_dir)
     console = Console(stderr=True)
     clouds = prepare(settings, console)
     console.print(f"kumo API on [bold]{settings.base_url}[/]  (database: {_safe_url(settings)})")
@@ -145,14 +164,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "public_url": settings.public_url,
             "l3_ha": settings.l3_ha,
             "max_l3_agents_per_router": settings.max_l3_agents_per_router,
+            "metrics": settings.metrics,
         }
     )
+    json_logs: dict[str, Any] = {"log_config": None} if os.environ.get(logs.ENV) == "json" else {}
     uvicorn.run(
         "kumo.api.asgi:app",
         host=settings.host,
         port=settings.port,
         workers=args.workers,
         log_level="warning",
+        # JSON: uvicorn's own loggers go through the root logger's format.
+        **json_logs,
         access_log=False,
         loop="uvloop",
         http="httptools",

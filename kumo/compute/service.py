@@ -6,6 +6,7 @@ views for the caller's microversion.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,8 @@ from kumo.compute import (
     server_networks,
     server_views,
     servers,
+    usage,
+    usage_records,
     zones,
 )
 from kumo.compute.microversion import Version, parse
@@ -28,10 +31,11 @@ from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.errors import BadRequest
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
-from kumo.policy import unrestricted
+from kumo.policy import authorize, unrestricted
 
 T = TypeVar("T")
 AGENT_VERSION = parse("2.79")
@@ -45,6 +49,7 @@ class ComputeService:
         self.network = network
         self.console_keys = KeyRing(db, "console", max_age=settings.key_refresh_seconds)
         """Signs and checks console URLs (``kumo/compute/console.py``)."""
+        usage_records.install()
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)
@@ -350,3 +355,35 @@ class ComputeService:
     def delete_quota_set(self, ctx: RequestContext, project_id: str) -> None:
         hypervisors.require_admin(ctx, "os-quota-sets:delete")
         self._write(lambda uow: quotas.reset(uow.session, project_id))
+
+    # -- usage --------------------------------------------------------------------------
+
+    def tenant_usages(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every project's usage (``os-simple-tenant-usage``; ``detailed=1``: per server)."""
+        authorize(ctx, "compute:usage:list")
+        start, stop, now = self._period(params)
+        with self.db.read_session() as s:
+            lives = usage_records.lifetimes(s, start, stop, None)
+        detailed = params.get("detailed", "0") not in ("0", "", "false", "False")
+        return usage.usages(lives, start, stop, now, detailed=detailed)
+
+    def tenant_usage(
+        self, ctx: RequestContext, project_id: str, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """One project's usage with its servers (empty when it had none)."""
+        authorize(ctx, "compute:usage:show", {"project_id": project_id})
+        start, stop, now = self._period(params)
+        with self.db.read_session() as s:
+            lives = usage_records.lifetimes(s, start, stop, project_id)
+        if not lives:
+            return {}
+        return usage.tenant_usage(project_id, lives, start, stop, now, detailed=True)
+
+    @staticmethod
+    def _period(params: dict[str, str]) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        start = usage.parse_time(params.get("start"), "start", now)
+        stop = usage.parse_time(params.get("end"), "end", now)
+        if start > stop:
+            raise BadRequest("Invalid start time. The start time cannot occur after the end time.")
+        return start, stop, now

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
+from typing import Any
 
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
@@ -113,6 +114,8 @@ class ApplyResult:
     """Reconcilers that ran this pass."""
     timings: tuple[tuple[str, float], ...] = ()
     """Seconds each reconciler that ran took (updates and removals)."""
+    full: bool = False
+    """Every reconciler read and checked everything (else: only what changed)."""
 
 
 class Dataplane:
@@ -175,6 +178,9 @@ class Dataplane:
             self.guests,
         )
         self.plan = HostPlan(host=host)
+        self.counter_nft: NftPort | None = None
+        """Reads traffic counters from another thread than the passes' (the
+        real adapter: a program of its own, not the passes' library context)."""
         self._full = True
         """The next pass reads every namespace (first pass, after resync or a failure)."""
         self._slices: list[tuple[Scope, bool]] | None = None
@@ -212,7 +218,7 @@ class Dataplane:
             # context whose socket would keep a removed namespace alive.
             return host_nft if ns == HOST_NS else NftCommands(ns, in_process=False)
 
-        return cls(
+        made = cls(
             KernelAdapter(host_netns),
             host,
             settings,
@@ -221,6 +227,27 @@ class Dataplane:
             guests=GuestProcesses(),
             uts=UtsNamespaces(),
         )
+        made.counter_nft = NftCommands(host_netns, in_process=False)
+        return made
+
+    def read_counters(self) -> dict[str, list[dict[str, Any]]]:
+        """The traffic counters of this host (``HOST_NS``: its ports') and of
+        each router namespace with a translation table, one read each; a
+        namespace that cannot be read is left out."""
+        from kumo.dataplane.nftables import nat
+
+        plan = self.plan
+        out: dict[str, list[dict[str, Any]]] = {}
+        try:
+            out[HOST_NS] = (self.counter_nft or self.firewall.nft).list_counters()
+        except DataplaneError:
+            pass
+        for table in plan.nat:
+            try:
+                out[table.netns] = self.nat.nft_for(table.netns).list_counters(nat.TABLE)
+            except DataplaneError:
+                continue
+        return out
 
     def _fake_nft(self, ns: str) -> NftPort:
         return self.fake_nft.setdefault(ns, FakeNft())
@@ -433,6 +460,7 @@ class Dataplane:
             duration=self.clock() - started,
             ran=tuple(r.name for r in ran),
             timings=tuple(spent.items()),
+            full=scope is None,
         )
 
     def _failed(self) -> float:

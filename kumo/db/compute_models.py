@@ -187,3 +187,25 @@ class ConsoleToken(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     server_id: Mapped[str] = mapped_column(String(36), index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class ServerUsage(Base):
+    """A server's life for usage accounting (``os-simple-tenant-usage``):
+    written when the server is created, updated when it launches, kept
+    with ``terminated_at`` when it is deleted, with the flavor's size as
+    it was at boot. Rows outlive their servers on purpose."""
+
+    __tablename__ = "server_usage"
+    server_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    flavor_name: Mapped[str] = mapped_column(String(255))
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    local_gb: Mapped[int] = mapped_column(Integer)
+    """Root plus ephemeral disk of the flavor."""
+    state: Mapped[str] = mapped_column(String(32), default="building")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)

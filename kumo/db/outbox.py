@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from kumo.db.base import utcnow
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 
 _OUTBOX = cast(Table, OutboxEvent.__table__)
@@ -22,7 +22,7 @@ _TAKE = (
     .returning(_COUNTER.c.value)
 )
 _INSERT = insert(_OUTBOX)
-_FIELDS = ("kind", "op", "object_id", "topics", "body", "created_at")
+_FIELDS = ("kind", "op", "object_id", "topics", "body", "created_at", "request_id")
 _TAKE_ONE = (
     update(_COUNTER)
     .where(_COUNTER.c.id == 1)
@@ -49,6 +49,8 @@ class Change:
     object_id: str
     topics: tuple[str, ...]
     body: dict[str, Any] = field(hash=False, compare=False)
+    request_id: str | None = field(default=None, compare=False)
+    """The API request that made the change, when one did."""
 
 
 def append(session: Session, changes: list[Change]) -> int | None:
@@ -69,11 +71,13 @@ def append(session: Session, changes: list[Change]) -> int | None:
         earlier = last.pop(key, None)
         if earlier is not None:
             topics = tuple(dict.fromkeys([*change.topics, *earlier.topics]))
-            change = Change(change.kind, change.op, change.object_id, topics, change.body)
+            change = Change(
+                change.kind, change.op, change.object_id, topics, change.body, change.request_id
+            )
         last[key] = change
     ordered = list(last.values())
     conn = session.connection()
-    now = utcnow()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = [
         {
             "kind": c.kind,
@@ -82,6 +86,7 @@ def append(session: Session, changes: list[Change]) -> int | None:
             "topics": list(c.topics),
             "body": c.body,
             "created_at": now,
+            "request_id": c.request_id,
         }
         for c in ordered
     ]

@@ -33,3 +33,6 @@ class OutboxEvent(Base):
     body: Mapped[dict] = mapped_column()
     """The full object after the change (before it, for deletes)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    """When the change was appended (to the microsecond: the feed's lag is measured from it)."""
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    """The API request that made the change (``x-openstack-request-id``), for the agent's logs."""

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from kumo.db.engine import Database
 from kumo.db.outbox import Change, append
+from kumo.telemetry.request_id import current as current_request_id
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ class UnitOfWork:
     def emit(
         self, kind: str, op: str, object_id: str, topics: tuple[str, ...], body: dict[str, Any]
     ) -> None:
-        self.changes.append(Change(kind, op, object_id, topics, body))
+        self.changes.append(Change(kind, op, object_id, topics, body, current_request_id()))
 
 
 # Called (without arguments) after every successful commit in this process;

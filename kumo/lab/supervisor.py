@@ -449,6 +449,7 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
         "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
         "--underlay-dev", host.underlay_dev,
         "--state-dir", str(Path(state.state_dir) / "agents"),
+        "--metrics-port", "0",  # any free port; its address in agents/HOST.metrics
     ]  # fmt: skip
     for physnet, dev in host.bridge_mappings.items():
         cmd += ["--bridge-mapping", f"{physnet}:{dev}"]

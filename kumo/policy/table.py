@@ -42,6 +42,10 @@ VERSIONS = [
          "GET /identity/v3/", "GET /networking", "GET /networking/", "GET /networking/v2.0/",
          "GET /networking/v2.0", "GET /compute", "GET /compute/", "GET /compute/v2.1/",
          "GET /compute/v2.1", "GET /image", "GET /image/", "GET /image/versions"),
+    rule("operations:readiness", PUBLIC,
+         "Readiness (database reachable, schema current) and the Prometheus metrics of an API "
+         "server: route templates, counts and timings, no tenant's data",
+         "GET /readyz", "GET /metrics"),
 ]  # fmt: skip
 
 IDENTITY = [
@@ -277,6 +281,11 @@ COMPUTE = [
          "Show a project's quotas", f"GET {C}/os-quota-sets/{{project_id}}",
          f"GET {C}/os-quota-sets/{{project_id}}/defaults",
          f"GET {C}/os-quota-sets/{{project_id}}/detail"),
+    rule("compute:usage:list", ADMIN, "Usage of every project over a period",
+         f"GET {C}/os-simple-tenant-usage"),
+    rule("compute:usage:show", ADMIN | (READER & project_of("project_id")),
+         "A project's usage over a period, per server (admins, or the project's readers)",
+         f"GET {C}/os-simple-tenant-usage/{{project_id}}"),
     rule("compute:quotas:update", ADMIN, "Change or reset a project's quotas",
          f"PUT {C}/os-quota-sets/{{project_id}}", f"DELETE {C}/os-quota-sets/{{project_id}}"),
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 from collections import deque
@@ -24,9 +25,24 @@ class Event:
     op: str
     topics: frozenset[str]
     body: dict[str, Any]
+    request_id: str | None = None
+    """The API request that made the change (None: not made by a request)."""
 
     def line(self) -> dict[str, Any]:
-        return {"revision": self.revision, "kind": self.kind, "op": self.op, "object": self.body}
+        out = {"revision": self.revision, "kind": self.kind, "op": self.op, "object": self.body}
+        if self.request_id:
+            out["request_id"] = self.request_id
+        return out
+
+
+def _record_lag(rows: Any) -> None:
+    from kumo.telemetry.api import OUTBOX_LAG, OUTBOX_REVISION
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for r in rows:
+        if r.created_at is not None:
+            OUTBOX_LAG.observe(max(0.0, (now - r.created_at).total_seconds()))
+    OUTBOX_REVISION.set(rows[-1].revision)
 
 
 class Gone(Exception):
@@ -38,9 +54,17 @@ class Tailer:
     this process committed a write) and keeps the newest ``keep`` in memory."""
 
     def __init__(
-        self, db: Database, *, interval: float = 0.05, keep: int = 20000, retention: int = 200_000
+        self,
+        db: Database,
+        *,
+        interval: float = 0.05,
+        keep: int = 20000,
+        retention: int = 200_000,
+        metrics: bool = False,
     ) -> None:
         self.db = db
+        self.metrics = metrics
+        """Record how long events took from commit to here (``kumo_outbox_lag_seconds``)."""
         self.interval = interval
         self.retention = retention
         self.recent: deque[Event] = deque(maxlen=keep)
@@ -67,6 +91,11 @@ class Tailer:
             except RuntimeError:  # closed between the check and the call
                 pass
 
+    def wake_all(self) -> None:
+        """Wake every waiter now (the server is stopping: they look and leave)."""
+        wake, self._new_events = self._new_events, asyncio.Event()
+        wake.set()
+
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
@@ -85,7 +114,12 @@ class Tailer:
                 .order_by(OutboxEvent.revision)
                 .limit(limit)
             ).all()
-            return [Event(r.revision, r.kind, r.op, frozenset(r.topics), r.body) for r in rows]
+            if self.metrics and rows:
+                _record_lag(rows)
+            return [
+                Event(r.revision, r.kind, r.op, frozenset(r.topics), r.body, r.request_id)
+                for r in rows
+            ]
 
     def oldest_retained(self) -> int:
         with self.db.read_session() as s:

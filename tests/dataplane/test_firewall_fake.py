@@ -232,12 +232,17 @@ def test_a_port_joining_or_leaving_changes_only_its_own_chains_and_elements() ->
     assert nft.maps[("bridge", "out_mark")][joined.ifname] == str(i)
     last = nft.transactions[-1]
     assert not any("table" in next(iter(c.values())) for c in last)
-    assert len(last) < 25  # its own chain, rules, dispatch and one set element
+    # its own chain, rules, dispatch, two counters with their elements, one set element
+    assert len(last) < 29
+    assert {("bridge", f"tx{i}"), ("bridge", f"rx{i}")} <= set(nft.counters)
+    assert nft.maps[("bridge", "tx_ctr")][joined.ifname] == f"tx{i}"
     # and leaving removes them again, with the dispatch elements
     assert dp.apply(compile_host("host-a", crowd(50))).ok
     assert set(nft.chains) == chains
     assert str(i) not in nft.maps[("inet", "ingress")]
     assert joined.ifname not in nft.maps[("bridge", "out_mark")]
+    assert ("bridge", f"tx{i}") not in nft.counters
+    assert joined.ifname not in nft.maps[("bridge", "rx_ctr")]
     assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 2
 
 

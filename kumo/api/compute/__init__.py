@@ -12,6 +12,7 @@ from kumo.api.compute import (
     limits,
     server_groups,
     servers,
+    usage,
     versions,
 )
 from kumo.api.routing import GatedRouter
@@ -20,6 +21,6 @@ router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)
-for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console):
+for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console, usage):
     router.include_router(_module.router, prefix="/v2.1")
 router.include_router(console.proxy)

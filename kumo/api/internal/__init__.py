@@ -56,8 +56,13 @@ def tailer(request: Request) -> Tailer:
     state = request.app.state
     if getattr(state, "tailer", None) is None:
         rt = state.runtime
-        state.tailer = Tailer(rt.db, retention=rt.settings.outbox_retention)
+        state.tailer = Tailer(
+            rt.db, retention=rt.settings.outbox_retention, metrics=rt.settings.metrics
+        )
         COMMIT_LISTENERS.append(state.tailer.poke)
+        draining = getattr(state, "draining", None)
+        if draining is not None:
+            draining.wakers.append(state.tailer.wake_all)
     t: Tailer = state.tailer
     return t
 
@@ -171,11 +176,28 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
     except Gone as exc:
         raise WatchGone(str(exc)) from exc
 
+    draining = request.app.state.draining
+    watchers: Any = None
+    if request.app.state.runtime.settings.metrics:
+        from kumo.telemetry.api import WATCHERS
+
+        watchers = WATCHERS
+
     async def stream() -> AsyncIterator[bytes]:
+        if watchers is not None:
+            watchers.inc()
+        try:
+            async for chunk in _stream():
+                yield chunk
+        finally:
+            if watchers is not None:
+                watchers.dec()
+
+    async def _stream() -> AsyncIterator[bytes]:
         cursor = since
         pending = first
         last_sent = time.monotonic()
-        while True:
+        while not draining.is_set:
             lines = []
             for event in pending:
                 if event.revision <= cursor:
@@ -190,6 +212,8 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
                 yield (json.dumps({"type": "bookmark", "revision": cursor}) + "\n").encode()
                 last_sent = time.monotonic()
             await feed.wait(cursor, BOOKMARK_SECONDS / 5)
+            if draining.is_set:
+                return  # the server is stopping: the agent reconnects
             try:
                 pending = await feed.events_after(cursor)
             except Gone:

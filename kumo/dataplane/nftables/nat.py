@@ -6,6 +6,14 @@ floating IPs, then everything else leaving through the gateway to the
 router's external IP (``snat to``, never ``masquerade``: masquerade entries
 are flushed when an address moves). An empty ``fp_<digest>`` set records
 what was written.
+
+Metering: filter chains around the translation count bytes in named
+counters. ``meter_in`` (prerouting, before ``pre``) counts what arrives
+for each floating IP (``fin_<ip>``, still addressed to it) and through
+the gateway (``gw_in``); ``meter_out`` (postrouting, after ``post``)
+counts what leaves from each floating IP (``fout_<ip>``, already
+translated) and through the gateway (``gw_out``). Translation happens
+for every packet of a connection at its hook, so these see every packet.
 """
 
 from __future__ import annotations
@@ -16,6 +24,19 @@ from kumo.compiler.plan import NatTable
 from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX, Json, address
 
 TABLE = "kumo_nat"
+
+
+def counter_name(kind: str, ip: str) -> str:
+    """``fin``/``fout`` counter of a floating IP (dots are not welcome in names)."""
+    return f"{kind}_{ip.replace('.', '_')}"
+
+
+def floating_ip_of(name: str) -> tuple[str, str] | None:
+    """(direction ``in``/``out``, floating IP) of a floating IP counter's name."""
+    kind, _, rest = name.partition("_")
+    if kind not in ("fin", "fout") or not rest:
+        return None
+    return ("in" if kind == "fin" else "out"), rest.replace("_", ".")
 
 
 def fingerprint(table: NatTable) -> str:
@@ -59,4 +80,35 @@ def nat_ruleset(table: NatTable) -> list[Json]:
             expr.append(_match(("ip", "saddr"), address(s.src)))
         expr.append({"snat": {"addr": s.to}})
         out.append(_add("rule", chain="post", expr=expr))
+    return out + _meter(table)
+
+
+def _meter(table: NatTable) -> list[Json]:
+    out: list[Json] = [
+        _add("chain", name="meter_in", type="filter", hook="prerouting", prio=-150,
+             policy="accept"),
+        _add("chain", name="meter_out", type="filter", hook="postrouting", prio=150,
+             policy="accept"),
+    ]  # fmt: skip
+    for d in sorted(table.dnat):
+        name = counter_name("fin", d.dst)
+        out.append(_add("counter", name=name))
+        out.append(_add("rule", chain="meter_in",
+                        expr=[_match(("ip", "daddr"), d.dst), {"counter": name}]))  # fmt: skip
+    for s in sorted(table.snat):
+        if s.src is not None and s.src.endswith("/32"):
+            name = counter_name("fout", s.to)
+            out.append(_add("counter", name=name))
+            out.append(_add("rule", chain="meter_out", expr=[
+                _match(("meta", "oifname"), s.out_ifname), _match(("ip", "saddr"), s.to),
+                {"counter": name}]))  # fmt: skip
+    gateways = sorted({s.out_ifname for s in table.snat if s.src is None})
+    if gateways:
+        out.append(_add("counter", name="gw_in"))
+        out.append(_add("counter", name="gw_out"))
+    for gw in gateways:
+        out.append(_add("rule", chain="meter_in",
+                        expr=[_match(("meta", "iifname"), gw), {"counter": "gw_in"}]))  # fmt: skip
+        out.append(_add("rule", chain="meter_out",
+                        expr=[_match(("meta", "oifname"), gw), {"counter": "gw_out"}]))  # fmt: skip
     return out

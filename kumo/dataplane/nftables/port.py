@@ -51,6 +51,10 @@ class NftPort(Protocol):
         """Whether the table exists (listing it: meant for small tables, or
         for ones about to be removed)."""
 
+    def list_counters(self, table: str = TABLE) -> list[Json]:
+        """Every named counter (``family``, ``name``, ``packets``, ``bytes``)
+        of the tables named ``table``, in one read."""
+
     def set_bridge_netfilter(self, on: bool) -> None:
         """Whether bridged IPv4/IPv6 traffic passes through the inet hooks."""
 
@@ -137,6 +141,17 @@ class NftCommands:
         what = {"table": {"family": family, "name": table}}
         return self._list(what, ["table", family, table]) is not None
 
+    def list_counters(self, table: str = TABLE) -> list[Json]:
+        out = self._nft(
+            '{"nftables": [{"list": {"counters": {}}}]}',
+            as_json=True,
+            argv=["nft", "-j", "list", "counters"],
+        )
+        items = json.loads(out or '{"nftables": []}').get("nftables", [])
+        return [
+            i["counter"] for i in items if "counter" in i and i["counter"].get("table") == table
+        ]
+
     def announce(self, ifname: str, ip: str) -> None:
         self._run(["busybox", "arping", "-U", "-c", "2", "-w", "1", "-I", ifname, "-s", ip, ip],
                   ok=(0, 1))  # fmt: skip
@@ -182,6 +197,8 @@ class FakeNft:
     data map, the value)."""
     chains: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """(family, chain name) → its rules, each as the JSON of its expressions."""
+    counters: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(family, counter name) → (packets, bytes); a test may set the counts."""
     bridge_netfilter: bool = True
     transactions: list[list[Json]] = field(default_factory=list)
     forgotten: list[ConntrackFilter] = field(default_factory=list)
@@ -202,11 +219,12 @@ class FakeNft:
             dict(self.table_of),
             {k: dict(v) for k, v in self.maps.items()},
             {k: list(v) for k, v in self.chains.items()},
+            dict(self.counters),
         )
         for command in commands:
             state.run(command)
         self.tables, self.sets, self.table_of = state.tables, state.sets, state.table_of
-        self.maps, self.chains = state.maps, state.chains
+        self.maps, self.chains, self.counters = state.maps, state.chains, state.counters
         self.transactions.append(commands)
 
     def apply_script(self, script: str) -> None:
@@ -261,6 +279,13 @@ class FakeNft:
             return family in self.tables
         return any(k[0] == family and t == table for k, t in self.table_of.items())
 
+    def list_counters(self, table: str = TABLE) -> list[Json]:
+        self._maybe_fail("nft")
+        return [
+            {"family": family, "table": table, "name": name, "packets": p, "bytes": b}
+            for (family, name), (p, b) in sorted(self.counters.items())
+        ]
+
     def set_bridge_netfilter(self, on: bool) -> None:
         self._maybe_fail("sysctl")
         self.bridge_netfilter = on
@@ -286,6 +311,7 @@ class _Tables:
     table_of: dict[tuple[str, str], str]
     maps: dict[tuple[str, str], dict[str, str]]
     chains: dict[tuple[str, str], list[str]]
+    counters: dict[tuple[str, str], tuple[int, int]]
 
     def run(self, command: Json) -> None:
         ((verb, body),) = command.items()
@@ -298,7 +324,7 @@ class _Tables:
                 raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
             else:
                 self.tables.discard(family)
-                for store in (self.sets, self.maps, self.chains):
+                for store in (self.sets, self.maps, self.chains, self.counters):
                     for key in [k for k in store if k[0] == family]:
                         del store[key]
             return
@@ -313,6 +339,13 @@ class _Tables:
             self._unused("@" + key[1], family, f"set {key[1]}")
             del self.sets[key]
             self.table_of.pop(key, None)
+        elif kind == "counter" and verb == "add":
+            self.counters.setdefault(key, (0, 0))
+        elif kind == "counter" and verb == "delete":
+            self._need(self.counters, key, "counter")
+            if any(key[1] in m.values() for (f, _), m in self.maps.items() if f == family):
+                raise Rejected("nft", errno.EBUSY, f"counter {key[1]} is in a map")
+            del self.counters[key]
         elif kind == "map" and verb == "add":
             self.maps.setdefault(key, {})
         elif kind == "chain" and verb == "add":

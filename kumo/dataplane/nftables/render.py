@@ -35,6 +35,12 @@ one transaction: a port joining a host of 1,000 costs its own ~20
 commands, not a rewrite of ~29,000. One chain per port also keeps what nft
 reads into its cache before every transaction small (~1 us per chain).
 
+Traffic metering: each filtered port has two named counters, ``tx<i>``
+(frames the port sent that passed its anti-spoofing chain) and ``rx<i>``
+(frames bridged to the port), found through the counter maps ``tx_ctr``
+and ``rx_ctr`` (interface → counter) by two rules of ``forward`` after
+the dispatch. One ``nft -j list counters`` reads every port's counts.
+
 Remote-group addresses live in interval sets (``g4_<group>``,
 ``g6_<group>``) so membership changes are element updates. An empty set
 named ``fp_<digest>`` in each table records the plan's structure digest: the
@@ -54,7 +60,9 @@ IN_MAP = "in_port"
 OUT_MAP = "out_mark"
 EGRESS_MAP = "egress"
 INGRESS_MAP = "ingress"
-FINGERPRINT_PREFIX = "fp2_"
+TX_MAP = "tx_ctr"
+RX_MAP = "rx_ctr"
+FINGERPRINT_PREFIX = "fp3_"
 """(Named for the tables' layout: tables an older layout wrote never match.)"""
 Json = dict[str, Any]
 
@@ -172,6 +180,7 @@ def changes(
         now = after.get(port.port_id)
         if now is None or (now.index, now.ifname) != (port.index, port.ifname):
             out += _dispatch(port, "delete")
+            out += _meter(port, "delete")
             out.append(_chain_command("flush", "bridge", f"s{port.index}"))
             out.append(_chain_command("delete", "bridge", f"s{port.index}"))
     for port in new.ports:
@@ -220,8 +229,35 @@ def _bridge(plan: FirewallPlan) -> list[Json]:
         _rule(fam, "forward", _set_mark(0)),
         _rule(fam, "forward", _set_mark({"map": {"key": _meta("oifname"), "data": "@" + OUT_MAP}})),
         _rule(fam, "forward", {"vmap": {"key": _meta("iifname"), "data": "@" + IN_MAP}}),
+        _add("map", fam, name=TX_MAP, type="ifname", map="counter"),
+        _add("map", fam, name=RX_MAP, type="ifname", map="counter"),
+        _rule(fam, "forward", _count_by("iifname", TX_MAP)),
+        _rule(fam, "forward", _count_by("oifname", RX_MAP)),
     ]
     return out
+
+
+def _count_by(key: str, counter_map: str) -> Json:
+    """Count the frame in the named counter ``counter_map`` gives for its
+    interface (none: the rule ends, nothing counted)."""
+    return {"counter": {"map": {"key": _meta(key), "data": "@" + counter_map}}}
+
+
+def counter_names(index: int) -> tuple[str, str]:
+    """(sent, received) counter names of the port with this index."""
+    return f"tx{index}", f"rx{index}"
+
+
+def _meter(port: PortFilter, verb: str) -> list[Json]:
+    """A port's two counters and their map elements (elements go before
+    the counters they name are deleted)."""
+    tx, rx = counter_names(port.index)
+    counters = [_add("counter", "bridge", name=n) if verb == "add" else
+                {"delete": {"counter": {"family": "bridge", "table": TABLE, "name": n}}}
+                for n in (tx, rx)]  # fmt: skip
+    elements = [_elem(verb, "bridge", TX_MAP, port.ifname, tx),
+                _elem(verb, "bridge", RX_MAP, port.ifname, rx)]  # fmt: skip
+    return counters + elements if verb == "add" else elements + counters
 
 
 def _bridge_port(port: PortFilter) -> list[Json]:
@@ -229,6 +265,7 @@ def _bridge_port(port: PortFilter) -> list[Json]:
     out = [_add("chain", "bridge", name=f"s{port.index}")]
     out += _anti_spoofing_rules(port)
     out += _dispatch(port, "add")
+    out += _meter(port, "add")
     return out
 
 

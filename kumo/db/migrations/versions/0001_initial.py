@@ -182,6 +182,7 @@ def upgrade() -> None:
         sa.Column("topics", sa.JSON(), nullable=False),
         sa.Column("body", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("revision", name=op.f("pk_outbox")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
@@ -260,6 +261,30 @@ def upgrade() -> None:
     with op.batch_alter_table("server_groups", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_server_groups_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
+        "server_usage",
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("flavor_name", sa.String(length=255), nullable=False),
+        sa.Column("vcpus", sa.Integer(), nullable=False),
+        sa.Column("memory_mb", sa.Integer(), nullable=False),
+        sa.Column("local_gb", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("launched_at", sa.DateTime(), nullable=True),
+        sa.Column("terminated_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("server_id", name=op.f("pk_server_usage")),
+    )
+    with op.batch_alter_table("server_usage", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_server_usage_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_server_usage_terminated_at"), ["terminated_at"], unique=False
         )
 
     op.create_table(
@@ -918,6 +943,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_servers_created_at"))
 
     op.drop_table("servers")
+    with op.batch_alter_table("server_usage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_server_usage_terminated_at"))
+        batch_op.drop_index(batch_op.f("ix_server_usage_project_id"))
+
+    op.drop_table("server_usage")
     with op.batch_alter_table("server_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_server_groups_project_id"))
 
