@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -405,3 +406,19 @@ def test_ip_availability(cloud: Cloud) -> None:
     avail = cloud.c.get(f"{N}/network-ip-availabilities/{net['id']}", headers=h).json()
     assert avail["network_ip_availability"]["total_ips"] == 13
     assert avail["network_ip_availability"]["used_ips"] == 1
+
+
+def test_json_body_without_content_type_is_read_as_json(cloud: Cloud) -> None:
+    h = cloud.admin
+    r = cloud.c.post(N + "/networks", headers=h, content=json.dumps({"network": {"name": "a"}}))
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 201, r.text
+    net = r.json()["network"]
+    r = cloud.c.put(
+        f"{N}/networks/{net['id']}", headers=h, content=json.dumps({"network": {"name": "b"}})
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["network"]["name"] == "b"
+    r = cloud.c.put(f"{N}/networks/{net['id']}", headers=h, content=b"{not json")
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["type"] == "BadRequest"
