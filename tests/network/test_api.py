@@ -422,3 +422,23 @@ def test_json_body_without_content_type_is_read_as_json(cloud: Cloud) -> None:
     r = cloud.c.put(f"{N}/networks/{net['id']}", headers=h, content=b"{not json")
     assert r.status_code == 400
     assert r.json()["NeutronError"]["type"] == "BadRequest"
+
+
+def test_quota_update_flags_are_not_resources(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    pid = cloud.projects["alice"]
+    cloud.post(alice, "/networks", {"network": {"name": "a"}})
+    cloud.post(alice, "/networks", {"network": {"name": "b"}})
+    url = f"{N}/quotas/{pid}"
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 1, "force": True}})
+    assert r.status_code == 200, r.text
+    assert r.json()["quota"]["network"] == 1 and "force" not in r.json()["quota"]
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 1, "check_limit": True}})
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["message"] == (
+        "Quota limit 1 for network must be greater than or equal to already used 2"
+    )
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 2, "check_limit": True}})
+    assert r.status_code == 200 and r.json()["quota"]["network"] == 2
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"bogus": 2}})
+    assert r.status_code == 400
