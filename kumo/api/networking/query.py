@@ -17,7 +17,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from kumo.api.render import json_response
-from kumo.errors import BadRequest, InvalidInput, NotFound
+from kumo.errors import BadRequest, InvalidInput, NotFound, shown
+from kumo.network.validate import boolean_value
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
@@ -82,13 +83,28 @@ def parse_list_query(params: list[tuple[str, str]]) -> ListQuery:
 
 
 def _matches(value: Any, wanted: list[str]) -> bool:
+    """Does an attribute's ``value`` equal one of the query's ``wanted`` texts?
+
+    The texts are read as the attribute's type, as Neutron converts them:
+    booleans in Neutron's spellings, integers as numbers (others refused);
+    a list matches when one of its elements does.
+    """
     if isinstance(value, bool):
-        return any(w.lower() == str(value).lower() for w in wanted)
+        return any(boolean_value(w) == value for w in wanted)
+    if isinstance(value, int):
+        return any(_integer(w) == value for w in wanted)
     if value is None:
         return any(w in ("", "None", "null") for w in wanted)
     if isinstance(value, list):
         return any(str(v) in wanted for v in value) if value else False
     return str(value) in wanted
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"'{shown(text)}' is not an integer") from None
 
 
 def _fixed_ip_match(item: dict[str, Any], specs: list[str]) -> bool:
@@ -106,12 +122,27 @@ def _fixed_ip_match(item: dict[str, Any], specs: list[str]) -> bool:
 
 
 def apply_filters(
-    items: list[dict[str, Any]], query: ListQuery, known: set[str] | None = None
+    items: list[dict[str, Any]],
+    query: ListQuery,
+    known: set[str] | None = None,
+    applied: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
+    """Keep the items every filter matches.
+
+    ``known`` names the attributes a filter may name (with ``EXTRA_FILTERS``
+    and ``applied``); other names are refused, all of them at once, in
+    Neutron's words. ``applied`` names filters the service has already
+    applied (on attributes the items do not show, such as a subnet's
+    ``shared``): they are accepted and not applied again.
+    """
+    if known is not None:
+        invalid = [k for k in query.filters if k not in known | EXTRA_FILTERS | applied]
+        if invalid:
+            raise BadRequest(f"{invalid} is invalid attribute for filtering")
     out = items
     for key, wanted in query.filters.items():
-        if known is not None and key not in known and key not in EXTRA_FILTERS:
-            raise BadRequest(f"{key} is invalid attribute for filtering")
+        if key in applied:
+            continue
         if key == "fixed_ips":
             out = [i for i in out if _fixed_ip_match(i, wanted)]
         elif key in ("ip_address", "subnet_id") and key not in (known or set()):
@@ -213,14 +244,16 @@ def list_response(
     collection: str,
     items: list[dict[str, Any]],
     attributes: set[str] | None = None,
+    applied: frozenset[str] = frozenset(),
 ) -> Response:
     """Render ``{collection: [...]}`` applying the request's list query.
 
     ``attributes`` names every attribute of the collection (for filter and
     sort validation); without it, unknown filters are not refused.
+    ``applied`` names the filters the service applied itself.
     """
     query = parse_list_query(list(request.query_params.multi_items()))
-    items = apply_filters(items, query, attributes)
+    items = apply_filters(items, query, attributes, applied)
     items = apply_sort(items, query, attributes)
     items, links = paginate(request, collection, items, query)
     if query.fields:
