@@ -101,3 +101,44 @@ def test_unknown_filters_are_refused_as_neutron_words_it(cloud: Cloud) -> None:
     assert (
         r.json()["NeutronError"]["message"] == "['no_such_attr'] is invalid attribute for filtering"
     )
+
+
+def _page(cloud: Cloud, url: str, **params: str) -> tuple[list[str], dict[str, str]]:
+    r = cloud.c.get(url, headers=cloud.admin, params=params or None)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    links = {link["rel"]: link["href"] for link in body.get("networks_links", [])}
+    return [n["name"] for n in body["networks"]], links
+
+
+def test_pagination_links_follow_neutrons_rules(cloud: Cloud) -> None:
+    for i in range(4):
+        cloud.post(cloud.admin, "/networks", {"network": {"name": f"n{i}"}})
+    url = N + "/networks"
+    names, links = _page(cloud, url, sort_key="name", sort_dir="asc", limit="2")
+    assert names == ["n0", "n1"] and set(links) == {"next", "previous"}
+    # the last page is exactly full: Neutron still links to a next page, which is empty
+    names, links = _page(cloud, links["next"])
+    assert names == ["n2", "n3"] and set(links) == {"next", "previous"}
+    names, links = _page(cloud, links["next"])
+    assert names == [] and set(links) == {"previous"}
+    assert "marker" not in links["previous"] and "page_reverse=True" in links["previous"]
+    # back from past the end, with page_reverse
+    names, links = _page(cloud, links["previous"])
+    assert names == ["n2", "n3"] and set(links) == {"next", "previous"}
+    names, links = _page(cloud, links["previous"])
+    assert names == ["n0", "n1"] and set(links) == {"next", "previous"}
+    names, links = _page(cloud, links["previous"])
+    assert names == [] and set(links) == {"next"}
+    # a short forward page ends the walk; a marker without a limit is ignored
+    names, links = _page(cloud, url, sort_key="name", limit="3", marker=_id(cloud, "n0"))
+    assert names == ["n1", "n2", "n3"] and set(links) == {"next", "previous"}
+    names, links = _page(cloud, url, sort_key="name", limit="4", marker=_id(cloud, "n0"))
+    assert names == ["n1", "n2", "n3"] and set(links) == {"previous"}
+    names, links = _page(cloud, url, sort_key="name", marker=_id(cloud, "n2"))
+    assert names == ["n0", "n1", "n2", "n3"] and links == {}
+
+
+def _id(cloud: Cloud, name: str) -> str:
+    r = cloud.c.get(N + "/networks", headers=cloud.admin, params={"name": name})
+    return str(r.json()["networks"][0]["id"])

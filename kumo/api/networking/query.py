@@ -205,7 +205,16 @@ def _link(request: Request, params: list[tuple[str, str]]) -> str:
 def paginate(
     request: Request, collection: str, items: list[dict[str, Any]], query: ListQuery
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    if query.limit is None and query.marker is None:
+    """One page of ``items`` and its links, by Neutron's rules.
+
+    Without a ``limit`` there are no pages (a ``marker`` alone is ignored).
+    A forward page has a ``next`` link unless it came out short and a
+    ``previous`` link always (the first page too); a reverse page has a
+    ``previous`` link unless it came out short and a ``next`` link always.
+    So a full last page still links to a ``next``, which answers an empty
+    page: clients follow links until a page has none.
+    """
+    if query.limit is None:
         return items, []
     ordered = list(reversed(items)) if query.page_reverse else items
     start = 0
@@ -214,27 +223,21 @@ def paginate(
         if idx is None:
             raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
         start = idx + 1
-    end = start + query.limit if query.limit else len(ordered)
-    page = ordered[start:end]
-    has_more = end < len(ordered)
-    had_before = start > 0
+    page = ordered[start : start + query.limit]
     if query.page_reverse:
         page = list(reversed(page))
-        has_more, had_before = had_before, has_more
+    short = len(page) < query.limit
     base = [
         (k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")
     ]
     links = []
-    if page and has_more:
-        links.append({"rel": "next", "href": _link(request, [*base, ("marker", page[-1]["id"])])})
-    if page and (had_before or query.page_reverse):
+    if not (short and not query.page_reverse):
+        marker = [("marker", page[-1]["id"])] if page else []
+        links.append({"rel": "next", "href": _link(request, [*base, *marker])})
+    if not (short and query.page_reverse):
+        marker = [("marker", page[0]["id"])] if page else []
         links.append(
-            {
-                "rel": "previous",
-                "href": _link(
-                    request, [*base, ("marker", page[0]["id"]), ("page_reverse", "True")]
-                ),
-            }
+            {"rel": "previous", "href": _link(request, [*base, *marker, ("page_reverse", "True")])}
         )
     return page, links
 
