@@ -98,7 +98,7 @@ def create(
         raise bad(f"Network {net.id} is not a valid external network.")
     if body.get("qos_policy_id") is not None:
         raise bad("QoS policies are not supported.")
-    owner = policy.owner_for_create(ctx, body, "floatingip")
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "floatingip")
     fip_id = new_uuid()
     requests = _address_request(s, net, body)

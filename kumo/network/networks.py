@@ -61,7 +61,7 @@ def create(
     validate.known(body, CREATE)
     policy.check_writable(ctx, "networks", "create_network", body)
     s = uow.session
-    owner = policy.owner_for_create(ctx, body, "network")
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "network")
     ntype, physnet, seg = segments.choose(s, settings, body)
     net = Network(

@@ -292,7 +292,7 @@ def _owner(ctx: RequestContext, body: dict[str, Any], group: SecurityGroup) -> s
     """The rule's project: as asked (admins may name any), else its group's."""
     if body.get("project_id") is None and body.get("tenant_id") is None:
         return group.project_id
-    return policy.owner_for_create(ctx, body, "security_group_rule")
+    return policy.owner_for_create(ctx, body)
 
 
 def load_visible(s: Session, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:
