@@ -522,3 +522,41 @@ def test_port_security_and_address_pairs_on_a_shared_network_are_its_owners(
     assert r.json()["NeutronError"]["message"] == (
         "(rule:update_port:allowed_address_pairs) is disallowed by policy"
     )
+
+
+def test_small_mtus_refuse_subnets_as_neutron_does(cloud: Cloud) -> None:
+    h = cloud.admin
+
+    def subnet(net_id: str, version: int) -> Any:
+        cidr = "10.8.0.0/24" if version == 4 else "2001:db8:8::/64"
+        body = {"subnet": {"network_id": net_id, "ip_version": version, "cidr": cidr}}
+        return cloud.c.post(N + "/subnets", headers=h, json=body)
+
+    def conflict(r: Any, net_id: str, needed: int) -> None:
+        assert r.status_code == 409, r.text
+        assert r.json()["NeutronError"] == {
+            "type": "NetworkMTUSubnetConflict",
+            "message": f"MTU of {net_id} is not valid, subnet requires a minimum of {needed}",
+            "detail": "",
+        }
+
+    # below IPv4's minimum: the network is made, any subnet refused
+    tiny = cloud.post(h, "/networks", {"network": {"name": "tiny", "mtu": 60}})["network"]
+    assert tiny["mtu"] == 60
+    conflict(subnet(tiny["id"], 4), tiny["id"], 68)
+    conflict(subnet(tiny["id"], 6), tiny["id"], 68)
+    # below IPv6's: IPv4 subnets only
+    small = cloud.post(h, "/networks", {"network": {"name": "small", "mtu": 1000}})["network"]
+    conflict(subnet(small["id"], 6), small["id"], 1280)
+    assert subnet(small["id"], 4).status_code == 201
+    # lowering the MTU under a network's subnets is refused the same way
+    full = cloud.post(h, "/networks", {"network": {"name": "full"}})["network"]
+    assert subnet(full["id"], 6).status_code == 201
+    r = cloud.c.put(f"{N}/networks/{full['id']}", headers=h, json={"network": {"mtu": 1200}})
+    conflict(r, full["id"], 1280)
+    r = cloud.c.put(f"{N}/networks/{small['id']}", headers=h, json={"network": {"mtu": 50}})
+    conflict(r, small["id"], 68)
+    r = cloud.c.post(N + "/networks", headers=h, json={"network": {"mtu": -1}})
+    assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "InvalidInput"
+    zero = cloud.post(h, "/networks", {"network": {"name": "zero", "mtu": 0}})["network"]
+    assert zero["mtu"] == 1450

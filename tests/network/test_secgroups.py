@@ -670,3 +670,34 @@ def test_concurrent_identical_rules_have_exactly_one_winner(runtime: Runtime) ->
     assert sorted(kinds) == ["SecurityGroupRuleExists"] * 7 + ["ok"]
     final = secgroup_service.show_group(runtime.network, member, group["id"])
     assert len(final["security_group_rules"]) == 3 and final["revision_number"] == 1
+
+
+def test_a_port_takes_stateful_or_stateless_groups_not_both(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    body = {"network_id": net["id"], "ip_version": 4, "cidr": "10.3.0.0/24"}
+    cloud.post(h, "/subnets", {"subnet": body})
+    full = cloud.post(h, "/security-groups", {"security_group": {"name": "full"}})
+    bare = cloud.post(
+        h, "/security-groups", {"security_group": {"name": "bare", "stateful": False}}
+    )
+    both = [full["security_group"]["id"], bare["security_group"]["id"]]
+    message = (
+        "Error Cannot apply both stateful and stateless security groups on the same port "
+        "at the same time while attempting the operation."
+    )
+    r = cloud.c.post(
+        N + "/ports", headers=h, json={"port": {"network_id": net["id"], "security_groups": both}}
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["NeutronError"]["type"] == "SecurityGroupConflict"
+    assert r.json()["NeutronError"]["message"] == message
+    port = cloud.post(
+        h, "/ports", {"port": {"network_id": net["id"], "security_groups": both[:1]}}
+    )["port"]
+    r = cloud.c.put(f"{N}/ports/{port['id']}", headers=h, json={"port": {"security_groups": both}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SecurityGroupConflict"
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}", headers=h, json={"port": {"security_groups": both[1:]}}
+    )
+    assert r.status_code == 200 and r.json()["port"]["security_groups"] == both[1:]
