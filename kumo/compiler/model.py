@@ -201,7 +201,8 @@ class RuleView:
             protocol=protocol_number(body.get("protocol"), ethertype),
             port_range_min=int(pmin) if pmin is not None else None,
             port_range_max=int(pmax) if pmax is not None else None,
-            remote_ip_prefix=body.get("remote_ip_prefix") or None,
+            # the network of the prefix (the API keeps the prefix as given)
+            remote_ip_prefix=body.get("normalized_cidr") or body.get("remote_ip_prefix") or None,
             remote_group_id=body.get("remote_group_id") or None,
         )
 
