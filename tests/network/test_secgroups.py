@@ -725,3 +725,27 @@ def test_the_data_plane_uses_a_rules_normalized_network(cloud: Cloud) -> None:
     v6 = _rule(cloud, h, gid, ethertype="IPv6", remote_ip_prefix="2001:DB8::1:5/64")
     assert v6.json()["security_group_rule"]["remote_ip_prefix"] == "2001:db8::1:5/64"
     assert v6.json()["security_group_rule"]["normalized_cidr"] == "2001:db8::/64"
+
+
+def test_an_admins_list_for_a_project_makes_its_default_group(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    cloud.member("bob")
+    cloud.member("carol")
+    bob, carol = cloud.projects["bob"], cloud.projects["carol"]
+
+    def listed(headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+        r = cloud.c.get(N + "/security-groups", headers=headers, params=params)
+        assert r.status_code == 200, r.text
+        return list(r.json()["security_groups"])
+
+    # a member filtering on another project lists nothing and makes nothing there
+    assert listed(alice, project_id=bob) == []
+    (mine,) = listed(cloud.admin, project_id=bob)
+    assert (mine["name"], mine["project_id"]) == ("default", bob)
+    assert len(mine["security_group_rules"]) == 4
+    usage = cloud.c.get(f"{N}/quotas/{bob}/details", headers=cloud.admin).json()["quota"]
+    assert usage["security_group"]["used"] == 1
+    assert usage["security_group_rule"]["used"] == 4
+    (theirs,) = listed(cloud.admin, tenant_id=carol)
+    assert (theirs["name"], theirs["project_id"]) == ("default", carol)
+    assert [g["id"] for g in listed(cloud.admin, project_id=bob)] == [mine["id"]]
