@@ -52,6 +52,14 @@ class Settings:
     )
     """Provider physical networks that flat/vlan networks may name."""
 
+    network_vlan_ranges: tuple[str, ...] = tuple(
+        r for r in os.environ.get("KUMO_NETWORK_VLAN_RANGES", "physnet1:100:199").split(",") if r
+    )
+    """Tenant VLAN ranges, Neutron's ``network_vlan_ranges``: ``PHYSNET:MIN:MAX``
+    entries (a VLAN network created without ``provider:segmentation_id`` gets
+    the first free VLAN of its physical network's ranges, or of any range when
+    it names no physical network). Default: VLANs 100-199 on the lab's physnet1."""
+
     tenant_network_type: str = "vxlan"
 
     agent_down_time: int = _env_int("KUMO_AGENT_DOWN_TIME", 15)
@@ -136,6 +144,7 @@ class Settings:
             raise ValueError(
                 f"VNI range {self.vni_min}-{self.vni_max}: must be within 1-{0xF000 - 1}"
             )
+        self.vlan_ranges  # noqa: B018 - parse now: a bad range fails at start
         if self.max_active_keys < 2:
             raise ValueError("max_active_keys must be 2 or more (a staged and a primary key)")
         if self.max_l3_agents_per_router < 0:
@@ -154,6 +163,29 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def vlan_ranges(self) -> dict[str, list[tuple[int, int]]]:
+        """``network_vlan_ranges`` parsed: physical network -> (first, last) VLAN ranges."""
+        out: dict[str, list[tuple[int, int]]] = {}
+        for entry in self.network_vlan_ranges:
+            parts = entry.strip().split(":")
+            if len(parts) == 1 and parts[0]:
+                out.setdefault(parts[0], [])
+                continue
+            try:
+                physnet, first, last = parts[0], int(parts[1]), int(parts[2])
+            except (IndexError, ValueError):
+                raise ValueError(
+                    f"network_vlan_ranges entry {entry!r}: expected PHYSNET or PHYSNET:MIN:MAX"
+                ) from None
+            if len(parts) != 3 or not physnet or not 1 <= first <= last <= 4094:
+                raise ValueError(
+                    f"network_vlan_ranges entry {entry!r}: expected PHYSNET:MIN:MAX "
+                    "with 1 <= MIN <= MAX <= 4094"
+                )
+            out.setdefault(physnet, []).append((first, last))
+        return out
 
     @property
     def overlay_mtu(self) -> int:

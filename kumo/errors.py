@@ -85,6 +85,13 @@ class PreconditionFailed(KumoError):
     kind = "PreconditionFailed"
 
 
+class ServiceUnavailable(KumoError):
+    """A resource the service hands out has run out (Neutron's ResourceExhausted)."""
+
+    status = 503
+    kind = "ServiceUnavailable"
+
+
 class NotImplementedYet(KumoError):
     status = 501
     kind = "NotImplemented"

@@ -19,8 +19,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.networking import router as networking_router
     from kumo.api.root import router as root_router
 
+    # A body without Content-Type is read as JSON, as OpenStack's services read
+    # it (clients such as curl scripts and some SDK paths send none); a body
+    # that is not JSON is still refused by each API's own fault.
     app = FastAPI(
-        title="kumo", docs_url=None, redoc_url=None, openapi_url=None, lifespan=draining.lifespan
+        title="kumo",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        strict_content_type=False,
+        lifespan=draining.lifespan,
     )
     app.state.runtime = runtime
     app.state.draining = draining.Draining()

@@ -20,6 +20,9 @@ Body = Mapping[str, Any]
 Bodies = Iterable[Body] | Mapping[str, Body]
 
 
+LINK_MIN_MTU = 68
+
+
 @dataclass(frozen=True)
 class NetworkView:
     id: str
@@ -38,7 +41,9 @@ class NetworkView:
             network_type=str(body.get("provider:network_type") or "local"),
             segmentation_id=int(seg) if seg is not None else None,
             physical_network=body.get("provider:physical_network") or None,
-            mtu=int(body.get("mtu") or 1450),
+            # Neutron takes network MTUs below IPv4's minimum (such a network
+            # has no subnets); Linux links take none below it.
+            mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
         )
 
@@ -201,7 +206,8 @@ class RuleView:
             protocol=protocol_number(body.get("protocol"), ethertype),
             port_range_min=int(pmin) if pmin is not None else None,
             port_range_max=int(pmax) if pmax is not None else None,
-            remote_ip_prefix=body.get("remote_ip_prefix") or None,
+            # the network of the prefix (the API keeps the prefix as given)
+            remote_ip_prefix=body.get("normalized_cidr") or body.get("remote_ip_prefix") or None,
             remote_group_id=body.get("remote_group_id") or None,
         )
 

@@ -29,8 +29,9 @@ class DefaultSecurityGroup(Base):
 
 
 class SecurityGroupRule(StandardAttrs, Base):
-    """Stored normalised: ``protocol`` lower-case name or decimal string
-    (NULL for any), ``remote_ip_prefix`` a network address CIDR or NULL."""
+    """``protocol`` stored normalised (lower-case name or decimal string, NULL
+    for any); ``remote_ip_prefix`` as given, with its prefix length (a host's
+    bits kept: ``10.0.0.34/24``), or NULL; its network is ``normalized_cidr``."""
 
     __tablename__ = "security_group_rules"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -9,11 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
+from kumo.context import RequestContext
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
 from kumo.db.uow import UnitOfWork
 from kumo.errors import InvalidInput, not_found
 from kumo.network import validate
+from kumo.policy import allowed
 
 TOPICS = ("agents",)
 
@@ -112,3 +114,14 @@ def list_views(session: Session, settings: Settings) -> list[dict[str, Any]]:
     now = utcnow()
     rows = session.scalars(select(Agent).order_by(Agent.host, Agent.binary))
     return [view(a, settings, now) for a in rows]
+
+
+def visible_views(
+    session: Session, settings: Settings, ctx: RequestContext
+) -> list[dict[str, Any]]:
+    """The agents the caller may see: as in Neutron, a list keeps the agents
+    the caller may show (``network:get_agent``), so a non-admin lists none
+    and is not refused."""
+    if not allowed(ctx, "network:get_agent"):
+        return []
+    return list_views(session, settings)

@@ -41,6 +41,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),
     ("quotas", "Quota management support", "Per-project quotas."),
+    (
+        "quota-check-limit",
+        "Quota engine limit check",
+        "check_limit (refuse a limit below the usage) and force on quota updates.",
+    ),
     ("quota_details", "Quota details management support", "Limit, used and reserved per resource."),
     (
         "revision-if-match",

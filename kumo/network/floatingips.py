@@ -98,7 +98,7 @@ def create(
         raise bad(f"Network {net.id} is not a valid external network.")
     if body.get("qos_policy_id") is not None:
         raise bad("QoS policies are not supported.")
-    owner = policy.owner_for_create(ctx, body, "floatingip")
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "floatingip")
     fip_id = new_uuid()
     requests = _address_request(s, net, body)
@@ -229,20 +229,18 @@ def update(
     old_router, old_host = fip.router_id, _host(s, fip.fixed_port_id)
     if "description" in body:
         fip.description = validate.string(body, "description")
-    if "port_id" in body:
-        if body["port_id"] is None:
-            if body.get("fixed_ip_address"):
-                raise bad("fixed_ip_address cannot be specified without a port_id.")
-            fip.fixed_port_id = None
-            fip.fixed_ip_address = None
-            fip.router_id = None
-            fip.status = "DOWN"
-        else:
-            _associate(s, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
-    elif "fixed_ip_address" in body:
-        if not fip.fixed_port_id:
-            raise bad("fixed_ip_address cannot be specified without a port_id.")
-        _associate(s, ctx, fip, fip.fixed_port_id, body["fixed_ip_address"])
+    port_id = body.get("port_id")
+    if body.get("fixed_ip_address") and port_id is None:
+        raise bad("fixed_ip_address cannot be specified without a port_id.")
+    if port_id is not None:
+        _associate(s, ctx, fip, port_id, body.get("fixed_ip_address"))
+    elif "port_id" in body or not body:
+        # As in Neutron, an explicit null port_id and a blank update alike
+        # leave the floating IP unassociated; other updates keep the port.
+        fip.fixed_port_id = None
+        fip.fixed_ip_address = None
+        fip.router_id = None
+        fip.status = "DOWN"
     touch(fip)
     s.flush()
     events.floatingip(uow, fip, old_router_id=old_router, old_host=old_host)

@@ -43,16 +43,36 @@ def load(session: Session, ctx: RequestContext, network_id: str, *, lock: bool =
     return net
 
 
+IPV4_MIN_MTU = 68
+IPV6_MIN_MTU = 1280
+
+
 def _mtu(settings: Settings, ntype: str, body: dict[str, Any]) -> int:
+    """The MTU asked for, as Neutron takes it: any non-negative number up to the
+    segment's maximum, 0 (or none) meaning that maximum. An MTU too small for
+    IP is refused only when a subnet meets it (``check_subnet_mtu``)."""
     top = settings.overlay_mtu if ntype == "vxlan" else settings.underlay_mtu
     if "mtu" not in body or body["mtu"] is None:
         return top
     mtu = validate.integer(body["mtu"], "mtu")
-    if mtu < 68 or mtu > top:
-        raise InvalidInput(
-            f"Requested MTU is too big, maximum is {top}" if mtu > top else "MTU too small"
+    if mtu < 0:
+        raise InvalidInput(f"'{mtu}' should be non-negative")
+    if mtu > top:
+        raise InvalidInput(f"Requested MTU is too big, maximum is {top}")
+    return mtu or top
+
+
+def check_subnet_mtu(network_id: str, mtu: int, ip_versions: set[int]) -> None:
+    """Neutron's NetworkMTUSubnetConflict: a network's subnets need an MTU of at
+    least 68 (IPv4, and any subnet at all), 1280 for IPv6."""
+    if not ip_versions or mtu >= IPV6_MIN_MTU:
+        return
+    needed = IPV4_MIN_MTU if mtu < IPV4_MIN_MTU else IPV6_MIN_MTU if 6 in ip_versions else 0
+    if needed:
+        raise Conflict(
+            f"MTU of {network_id} is not valid, subnet requires a minimum of {needed}",
+            kind="NetworkMTUSubnetConflict",
         )
-    return mtu
 
 
 def create(
@@ -61,7 +81,7 @@ def create(
     validate.known(body, CREATE)
     policy.check_writable(ctx, "networks", "create_network", body)
     s = uow.session
-    owner = policy.owner_for_create(ctx, body, "network")
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "network")
     ntype, physnet, seg = segments.choose(s, settings, body)
     net = Network(
@@ -132,8 +152,12 @@ def update(
     if "dns_domain" in body:
         net.dns_domain = validate.string(body, "dns_domain")
     if "mtu" in body:
-        net.mtu = _mtu(settings, net.network_type, body)
-    touch(net)
+        mtu = _mtu(settings, net.network_type, body)
+        versions = set(
+            uow.session.scalars(select(Subnet.ip_version).where(Subnet.network_id == net.id))
+        )
+        check_subnet_mtu(net.id, mtu, versions)
+        net.mtu = mtu
     events.network(uow, net)
     return net
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kumo.context import RequestContext
-from kumo.errors import Forbidden
+from kumo.errors import BadRequest, Forbidden
 from kumo.policy import allowed, authorize
 
 # Attributes only some callers see, and the table's rule that decides.
@@ -129,13 +129,39 @@ def check_device_owner(
         raise Forbidden(f"(rule:{action}:device_owner) is disallowed by policy")
 
 
-def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> str:
+# Port attributes only some callers may set, and the table's rule that decides;
+# each rule is asked with the port's network as target (its owner may).
+PORT_ON_NETWORK = ("port_security_enabled", "allowed_address_pairs")
+
+
+def check_port_attributes(
+    ctx: RequestContext, action: str, body: dict[str, Any], network_project_id: str | None
+) -> None:
+    """``create_port:port_security_enabled`` and ``create_port:allowed_address_pairs``
+    (and their ``update_port`` twins): on another project's shared network a
+    port's user may neither turn its port security off nor give it address
+    pairs; admins and the network's owner may. As in Neutron, an attribute
+    named in the request is checked whatever its value."""
+    for key in PORT_ON_NETWORK:
+        if key in body:
+            authorize(ctx, f"network:{action}:{key}", {"network:project_id": network_project_id})
+
+
+def foreign_project() -> BadRequest:
+    """Neutron's answer to a non-admin naming another project in a request
+    body: 400, before any policy rule is asked."""
+    return BadRequest(
+        "Specifying 'project_id' or 'tenant_id' other than the authenticated project in "
+        "request requires admin privileges",
+        kind="HTTPBadRequest",
+    )
+
+
+def owner_for_create(ctx: RequestContext, body: dict[str, Any]) -> str:
     """The project a new resource belongs to: the caller's, or any for admins."""
     project = body.get("project_id")
     tenant = body.get("tenant_id")
     if project is not None and tenant is not None and project != tenant:
-        from kumo.errors import BadRequest
-
         raise BadRequest("'project_id' and 'tenant_id' do not match")
     wanted = project or tenant
     if wanted is not None and not isinstance(wanted, str):
@@ -143,10 +169,8 @@ def owner_for_create(ctx: RequestContext, body: dict[str, Any], member: str) -> 
 
         raise InvalidInput(f"'{wanted}' is not a valid project id")
     if wanted and wanted != ctx.project_id and not allowed(ctx, "network:create:project_id"):
-        raise Forbidden(f"(rule:create_{member}) is disallowed by policy")
+        raise foreign_project()
     owner = wanted or ctx.project_id
     if not owner:
-        from kumo.errors import BadRequest
-
         raise BadRequest("Running without a project requires project_id in the request body")
     return owner

@@ -3,8 +3,9 @@
 A port with port security gets its project's default group unless the
 request names its groups; a port without port security, or one owned by
 the network itself (``network:*``), gets none. Named groups must exist in
-the port's project. Groups and port security go together: asking for
-groups on a port without it is refused (400 on create, 409 on update).
+the port's project, and be all stateful or all stateless (409). Groups and
+port security go together: asking for groups on a port without it is
+refused (400 on create, 409 on update).
 """
 
 from __future__ import annotations
@@ -29,10 +30,20 @@ def requested(session: Session, project_id: str, raw: Any) -> list[str]:
     if not ids:
         return []
     g = SecurityGroup
-    found = set(session.scalars(select(g.id).where(g.id.in_(ids), g.project_id == project_id)))
+    found = dict(
+        session.execute(
+            select(g.id, g.stateful).where(g.id.in_(ids), g.project_id == project_id)
+        ).all()
+    )
     for group_id in ids:
         if group_id not in found:
             raise secgroups.not_found(group_id)
+    if len(set(found.values())) > 1:
+        raise Conflict(
+            "Error Cannot apply both stateful and stateless security groups on the same port "
+            "at the same time while attempting the operation.",
+            kind="SecurityGroupConflict",
+        )
     return ids
 
 

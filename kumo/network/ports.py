@@ -309,7 +309,7 @@ def create(
     network_id = validate.uuid(body["network_id"], "network_id")
     refused: KumoError | None = None
     try:
-        owner = policy.owner_for_create(ctx, body, "port")
+        owner = policy.owner_for_create(ctx, body)
     except KumoError as exc:  # reported once the network is known to exist
         owner, refused = ctx.project_id or "", exc
     net = port_rows.read_target(s, network_id, owner)
@@ -322,6 +322,7 @@ def create(
     if "device_owner" in body:
         owner_of_device = validate.string(body, "device_owner")
         policy.check_device_owner(ctx, "create_port", owner_of_device, net.project_id)
+    policy.check_port_attributes(ctx, "create_port", body, net.project_id)
     limit = settings.default_quotas.get("port", -1) if net.port_limit is None else net.port_limit
     if limit >= 0 and port_rows.port_count(s, owner) + 1 > limit:
         raise OverQuota("Quota exceeded for resources: ['port'].", kind="OverQuota")
@@ -400,15 +401,16 @@ def update(
     policy.check_writable(ctx, "ports", "update_port", body)
     s = uow.session
     port = load(s, ctx, port_id, lock=True)
-    policy.authorize_owner(ctx, "network:update_port", _target(s, port))
+    target = _target(s, port)
+    policy.authorize_owner(ctx, "network:update_port", target)
+    policy.check_port_attributes(ctx, "update_port", body, target["network:project_id"])
     check_revision(port.revision_number, if_match)
     old_host = port.host
     device_id = validate.string(body, "device_id") if "device_id" in body else port.device_id
     device_owner = port.device_owner
     if "device_owner" in body:
         device_owner = validate.string(body, "device_owner")
-        net_owner = s.scalar(select(Network.project_id).where(Network.id == port.network_id))
-        policy.check_device_owner(ctx, "update_port", device_owner, net_owner)
+        policy.check_device_owner(ctx, "update_port", device_owner, target["network:project_id"])
     l3_ports.check_update(s, port, device_id, device_owner)
     for key in ("name", "description", "device_id", "device_owner", "dns_name"):
         if key in body:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +12,8 @@ from kumo.config import Settings
 from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Quota, Subnet
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
-from kumo.errors import OverQuota
+from kumo.errors import BadRequest, InvalidInput, OverQuota
+from kumo.network.validate import boolean, integer
 
 # resource -> model counted by project_id; later features add theirs.
 COUNTED: dict[str, Any] = {
@@ -52,6 +54,47 @@ def check_quota(
         return
     if usage(session, project_id, resource) + adding > limit:
         raise OverQuota(f"Quota exceeded for resources: ['{resource}'].", kind="OverQuota")
+
+
+@dataclass(frozen=True)
+class QuotaUpdate:
+    limits: dict[str, int]
+    check_limit: bool
+    """Refuse a limit below what the project already uses (``quota-check-limit``)."""
+
+
+FLAGS = ("force", "check_limit")
+"""Request flags that ride in the quota body but are not resources: ``force``
+(set the limit whatever the usage, which is the default) and ``check_limit``."""
+
+
+def parse_update(settings: Settings, body: dict[str, Any]) -> QuotaUpdate:
+    values = {}
+    for key, value in body.items():
+        if key in FLAGS:
+            continue
+        if key not in settings.default_quotas:
+            raise InvalidInput(f"Unrecognized quota resource '{key}'")
+        limit = integer(value, key)
+        if limit < -1:
+            raise InvalidInput(f"'{value}' should be greater than or equal to -1 for {key}")
+        values[key] = limit
+    check = (
+        "check_limit" in body and body["check_limit"] is not None and boolean(body, "check_limit")
+    )
+    return QuotaUpdate(values, check)
+
+
+def update(session: Session, project_id: str, change: QuotaUpdate) -> None:
+    if change.check_limit:
+        for resource, limit in change.limits.items():
+            used = usage(session, project_id, resource)
+            if limit >= 0 and used > limit:
+                raise BadRequest(
+                    f"Quota limit {limit} for {resource} must be greater than or equal to "
+                    f"already used {used}"
+                )
+    set_limits(session, project_id, change.limits)
 
 
 def set_limits(session: Session, project_id: str, values: dict[str, int]) -> None:

@@ -69,7 +69,7 @@ def create(
     validate.known(body, CREATE)
     policy.check_writable(ctx, "routers", "create_router", body)
     s = uow.session
-    owner = policy.owner_for_create(ctx, body, "router")
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "router")
     if body.get("flavor_id") is not None:
         raise BadRequest("Router flavors are not supported")

@@ -1,10 +1,12 @@
 """Security group rules: validation and normalisation, create, delete.
 
-A rule is stored normalised (protocol a lower-case name or a decimal
-string, NULL for any; remote_ip_prefix the network's CIDR), so comparing
-rules for duplicates compares stored values, with the equivalences Neutron
-applies: a protocol name equals its number, and 0.0.0.0/0, ::/0 and no
-prefix all mean any address.
+A rule's protocol is stored normalised (a lower-case name or a decimal
+string, NULL for any); its remote_ip_prefix as given, with a prefix length
+(``10.0.0.34`` becomes ``10.0.0.34/32``, ``10.0.0.34/24`` stays: its
+network, ``10.0.0.0/24``, is the view's ``normalized_cidr``, which the
+data plane uses). Comparing rules for duplicates compares stored values,
+with the equivalences Neutron applies: a protocol name equals its number,
+and 0.0.0.0/0, ::/0 and no prefix all mean any address.
 """
 
 from __future__ import annotations
@@ -146,20 +148,21 @@ def _check_ports(protocol: str | None, low: int | None, high: int | None) -> Non
 
 
 def _prefix(value: Any, ethertype: str) -> str | None:
+    """The prefix as given, with its length (Neutron keeps the host's bits)."""
     if value is None or value == "":
         return None
     try:
-        net = ipaddress.ip_network(value, strict=False) if isinstance(value, str) else None
+        given = ipaddress.ip_interface(value) if isinstance(value, str) else None
     except ValueError:
-        net = None
-    if net is None:
+        given = None
+    if given is None:
         raise InvalidInput(f"Invalid CIDR {value} given as IP prefix.", kind="InvalidCIDR")
-    if ethertype != f"IPv{net.version}":
+    if ethertype != f"IPv{given.version}":
         raise InvalidInput(
             f"Conflicting value ethertype {ethertype} for CIDR {value}",
             kind="SecurityGroupRuleParameterConflict",
         )
-    return str(net)
+    return str(given)
 
 
 def parse(body: dict[str, Any]) -> RuleSpec:
@@ -292,7 +295,7 @@ def _owner(ctx: RequestContext, body: dict[str, Any], group: SecurityGroup) -> s
     """The rule's project: as asked (admins may name any), else its group's."""
     if body.get("project_id") is None and body.get("tenant_id") is None:
         return group.project_id
-    return policy.owner_for_create(ctx, body, "security_group_rule")
+    return policy.owner_for_create(ctx, body)
 
 
 def load_visible(s: Session, ctx: RequestContext, rule_id: str) -> SecurityGroupRule:

@@ -2,8 +2,9 @@
 
 Functions take the service as their first argument, so the CRUD route
 recipe (``api/networking/resource.py``) uses them like its methods.
-Listing or showing groups first makes sure the caller's project has its
-default group (a primary-key read; a write only the first time).
+Listing or showing groups first makes sure the caller's project (or, for
+an admin's list, the project it filters on) has its default group (a
+primary-key read; a write only the first time).
 """
 
 from __future__ import annotations
@@ -38,10 +39,23 @@ RULE_SQL_FILTERS = {
 }
 
 
-def ensure_default_for(svc: NetworkService, ctx: RequestContext) -> None:
-    project_id = ctx.project_id
-    if not project_id:
+def ensure_default_for(
+    svc: NetworkService, ctx: RequestContext, prefilters: dict[str, list[str]] | None = None
+) -> None:
+    """Make sure the project a list is about has its default group.
+
+    As in Neutron, that is the project the list filters on (``project_id``,
+    else ``tenant_id``: the first value), else the caller's; and only for
+    callers with a project. Unlike Neutron, a caller who may not read other
+    projects' groups makes only its own project's default group.
+    """
+    if not ctx.project_id:
         return
+    pre = prefilters or {}
+    asked = [v for v in pre.get("project_id") or pre.get("tenant_id") or [] if v]
+    project_id = asked[0] if asked else ctx.project_id
+    if project_id != ctx.project_id and not unrestricted(ctx, "network:get_security_group"):
+        project_id = ctx.project_id
     with svc.db.read_session() as s:
         if secgroups.default_id(s, project_id) is not None:
             return
@@ -54,7 +68,7 @@ def ensure_default_for(svc: NetworkService, ctx: RequestContext) -> None:
 def list_groups(
     svc: NetworkService, ctx: RequestContext, prefilters: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
-    ensure_default_for(svc, ctx)
+    ensure_default_for(svc, ctx, prefilters)
     with svc.db.read_session() as s:
         q = sql_where(select(SecurityGroup), GROUP_SQL_FILTERS, prefilters)
         if not unrestricted(ctx, "network:get_security_group"):

@@ -7,6 +7,7 @@ and watch snapshots alike.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,11 @@ from sqlalchemy.orm import Session
 from kumo.db.secgroup_models import DefaultSecurityGroup, SecurityGroup, SecurityGroupRule
 from kumo.network import tags as taglib
 from kumo.network.views import ts
+
+
+def normalized_cidr(prefix: str | None) -> str | None:
+    """The network of a rule's ``remote_ip_prefix``: ``10.0.0.34/24`` -> ``10.0.0.0/24``."""
+    return str(ipaddress.ip_network(prefix, strict=False)) if prefix else None
 
 
 def rule_view(rule: SecurityGroupRule, in_default_group: bool) -> dict[str, Any]:
@@ -31,7 +37,7 @@ def rule_view(rule: SecurityGroupRule, in_default_group: bool) -> dict[str, Any]
         "remote_ip_prefix": rule.remote_ip_prefix,
         "remote_group_id": rule.remote_group_id,
         "remote_address_group_id": None,
-        "normalized_cidr": rule.remote_ip_prefix,
+        "normalized_cidr": normalized_cidr(rule.remote_ip_prefix),
         "belongs_to_default_sg": in_default_group,
         "description": rule.description,
         "created_at": ts(rule.created_at),

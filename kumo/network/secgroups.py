@@ -111,7 +111,7 @@ def create(
 ) -> SecurityGroup:
     validate.known(body, CREATE)
     s = uow.session
-    owner = policy.owner_for_create(ctx, body, "security_group")
+    owner = policy.owner_for_create(ctx, body)
     name = _name(body) if "name" in body else ""
     ensure_default(uow, owner)
     check_quota(s, settings, owner, "security_group")

@@ -1,4 +1,10 @@
-"""Segments: VXLAN VNIs from the configured range, flat and VLAN on physical networks."""
+"""Segments: VXLAN VNIs from the configured range, flat and VLAN on physical networks.
+
+A network that names no segment id gets one, as Neutron's ML2 type drivers
+allocate it: a VNI from ``vni_min``-``vni_max``, a VLAN from the tenant
+ranges of ``network_vlan_ranges`` (its physical network's, or any when it
+names none). Ids named explicitly may lie outside those ranges.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.db.network_models import SegmentAllocation
-from kumo.errors import Conflict, InvalidInput
+from kumo.errors import Conflict, InvalidInput, ServiceUnavailable
 from kumo.network import validate
 
 TYPES = ("vxlan", "flat", "vlan", "local")
@@ -41,8 +47,12 @@ def choose(
     if ntype == "local":
         return ntype, None, None
     label = "flat" if ntype == "flat" else "VLAN"
-    if ntype == "vlan" and physnet is None and seg is not None:
-        raise InvalidInput("segmentation_id requires physical_network for VLAN provider network")
+    if ntype == "vlan" and physnet is None:
+        if seg is not None:
+            raise InvalidInput(
+                "segmentation_id requires physical_network for VLAN provider network"
+            )
+        return ntype, *_free_vlan(session, settings, None)
     if not isinstance(physnet, str) or not physnet:
         raise InvalidInput(f"physical_network required for {label} provider network")
     if physnet not in settings.physical_networks:
@@ -52,19 +62,50 @@ def choose(
             raise InvalidInput("segmentation_id prohibited for flat provider network")
         return ntype, physnet, None
     if seg is None:
-        # no tenant VLAN ranges: every VLAN network names its VLAN
-        raise InvalidInput(
-            f"Physical network {physnet} requires segmentation_id to be specified when "
-            "creating a provider network"
-        )
+        return ntype, *_free_vlan(session, settings, physnet)
     if not 1 <= seg <= 4094:
         raise InvalidInput("segmentation_id out of range (1 through 4094)")
     return ntype, physnet, seg
 
 
-def _free_vni(session: Session, settings: Settings) -> int:
+def _no_network_available() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "Unable to create the network. No tenant network is available for allocation.",
+        kind="NoNetworkAvailable",
+    )
+
+
+def _free_vlan(session: Session, settings: Settings, physnet: str | None) -> tuple[str, int]:
+    """The first free (physical network, VLAN) of the tenant ranges, in their order."""
+    _lock(session, 4242003)
+    ranges = {
+        p: spans
+        for p, spans in settings.vlan_ranges.items()
+        if p in settings.physical_networks and (physnet is None or p == physnet)
+    }
+    a = SegmentAllocation
+    rows = session.execute(
+        select(a.physical_network, a.segmentation_id).where(
+            a.network_type == "vlan", a.physical_network.in_(list(ranges))
+        )
+    )
+    used = {(name, vlan) for name, vlan in rows}
+    for name, spans in ranges.items():
+        for first, last in spans:
+            for vlan in range(first, last + 1):
+                if (name, vlan) not in used:
+                    return name, vlan
+    raise _no_network_available()
+
+
+def _lock(session: Session, key: int) -> None:
+    """Serialise allocations of one kind on PostgreSQL (SQLite writers are serial)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(4242002)"))
+        session.execute(text(f"SELECT pg_advisory_xact_lock({key})"))
+
+
+def _free_vni(session: Session, settings: Settings) -> int:
+    _lock(session, 4242002)
     used = set(
         session.scalars(
             select(SegmentAllocation.segmentation_id).where(
@@ -76,10 +117,7 @@ def _free_vni(session: Session, settings: Settings) -> int:
     for vni in range(settings.vni_min, settings.vni_max + 1):
         if vni not in used:
             return vni
-    raise Conflict(
-        "Unable to create the network. No tenant network is available for allocation.",
-        kind="NoNetworkAvailable",
-    )
+    raise _no_network_available()
 
 
 def reserve(

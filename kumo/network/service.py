@@ -21,6 +21,7 @@ from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import agent_reports, ipam, networks, policy, ports, subnets
 from kumo.network import tags as taglib
+from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted
 
@@ -49,6 +50,8 @@ SUBNET_SQL_FILTERS = {
     "project_id": Subnet.project_id,
     "tenant_id": Subnet.project_id,
 }
+SUBNET_HIDDEN_FILTERS = frozenset({"shared"})
+"""Filters on what a subnet does not show: ``shared``, its network's flag."""
 
 
 class NetworkService:
@@ -154,22 +157,27 @@ class NetworkService:
         with self.db.read_session() as s:
             q = sql_where(select(Subnet), SUBNET_SQL_FILTERS, prefilters)
             rows = list(s.scalars(q.order_by(Subnet.created_at, Subnet.id)))
-            if not unrestricted(ctx, "network:get_subnet"):
+            shared = {boolean_value(v) for v in prefilters.get("shared", [])}
+            restricted = not unrestricted(ctx, "network:get_subnet")
+            if restricted or shared:
                 nets = {
-                    nid: (project, shared)
-                    for nid, project, shared in s.execute(
+                    nid: (project, is_shared)
+                    for nid, project, is_shared in s.execute(
                         select(Network.id, Network.project_id, Network.shared).where(
                             Network.id.in_({r.network_id for r in rows})
                         )
                     )
                 }
-                rows = [
-                    r
-                    for r in rows
-                    if policy.subnet_visible(
-                        ctx, r.project_id, *nets.get(r.network_id, (None, False))
+
+                def keep(r: Subnet) -> bool:
+                    net_project, net_shared = nets.get(r.network_id, (None, False))
+                    if shared and net_shared not in shared:
+                        return False
+                    return not restricted or policy.subnet_visible(
+                        ctx, r.project_id, net_project, net_shared
                     )
-                ]
+
+                rows = [r for r in rows if keep(r)]
             tags = taglib.tags_for(s, [r.id for r in rows])
             return [subnet_view(r, tags.get(r.id, [])) for r in rows]
 

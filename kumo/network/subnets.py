@@ -139,7 +139,8 @@ def create(
         raise InvalidInput("Cidr and ip_version are not compatible")
     if version == 4 and cidr.prefixlen > 30 or version == 6 and cidr.prefixlen > 127:
         raise InvalidInput(f"Invalid CIDR {cidr} for IPv{version} subnet")
-    owner = policy.owner_for_create(ctx, body, "subnet")
+    networks.check_subnet_mtu(net_row.id, net_row.mtu, {version})
+    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "subnet")
     for other in s.scalars(select(Subnet).where(Subnet.network_id == net_row.id)):
         if ipaddress.ip_network(other.cidr).overlaps(cidr):

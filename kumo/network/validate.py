@@ -47,7 +47,11 @@ def string(body: dict[str, Any], key: str, max_len: int = 255) -> str:
 
 
 def boolean(body: dict[str, Any], key: str) -> bool:
-    value = body[key]
+    return boolean_value(body[key])
+
+
+def boolean_value(value: Any) -> bool:
+    """Neutron's boolean spellings: true/false, 1/0 (any case), as JSON or query text."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):

@@ -12,6 +12,11 @@ def test_bodies_with_extra_keys_parse() -> None:
     assert view == NetworkView(s.NET1, "vxlan", 77, None, 1400, True)
 
 
+def test_network_mtus_below_ipv4s_minimum_make_links_of_the_minimum() -> None:
+    # the API takes them (as Neutron does) for networks that can have no subnet
+    assert NetworkView.from_body(s.network(s.NET1, seg=77, mtu=60)).mtu == 68
+
+
 def test_port_body() -> None:
     body = s.port(s.P1, s.NET1, "FA:16:3E:00:00:01", "host-a", [("s1", "10.0.0.5")])
     view = PortView.from_body(body)

@@ -134,6 +134,25 @@ def test_cli_network_commands(live_server: LiveServer) -> None:
     assert isinstance(nets, list) and "cli-net" not in [n["Name"] for n in nets]
 
 
+def _network_quota(server: LiveServer) -> object:
+    rows = _cli(server, "quota", "show", "--network", "admin")
+    assert isinstance(rows, list)
+    return next(r["Limit"] for r in rows if r["Resource"] == "networks")
+
+
+def test_cli_network_quota_set_with_and_without_force(live_server: LiveServer) -> None:
+    # the client sends check_limit, or force with --force, beside the limits
+    _cli(live_server, "network", "create", "quota-net")
+    _run(live_server, "quota", "set", "--networks", "7", "admin")
+    assert _network_quota(live_server) == 7
+    err = _cli_fails(live_server, "quota", "set", "--networks", "0", "admin")
+    assert "must be greater than or equal to already used" in err
+    _run(live_server, "quota", "set", "--networks", "0", "--force", "admin")
+    assert _network_quota(live_server) == 0
+    _run(live_server, "quota", "set", "--networks", "100", "--force", "admin")
+    _run(live_server, "network", "delete", "quota-net")
+
+
 def test_cli_identity_commands(live_server: LiveServer) -> None:
     project = _cli(live_server, "project", "create", "--domain", "default", "demo")
     assert isinstance(project, dict) and project["name"] == "demo"

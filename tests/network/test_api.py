@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -285,7 +286,7 @@ def test_port_create_errors_quota_and_their_order(cloud: Cloud) -> None:
     r = cloud.c.post(N + "/ports", headers=bob, json={"port": other})
     assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "NetworkNotFound"
     r = cloud.c.post(N + "/ports", headers=alice, json={"port": other})
-    assert r.status_code == 403
+    assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "HTTPBadRequest"
     missing = "00000000-0000-4000-8000-000000000000"
     r = cloud.c.post(N + "/ports", headers=alice, json={"port": {"network_id": missing}})
     assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "NetworkNotFound"
@@ -406,3 +407,157 @@ def test_ip_availability(cloud: Cloud) -> None:
     avail = cloud.c.get(f"{N}/network-ip-availabilities/{net['id']}", headers=h).json()
     assert avail["network_ip_availability"]["total_ips"] == 13
     assert avail["network_ip_availability"]["used_ips"] == 1
+
+
+def test_json_body_without_content_type_is_read_as_json(cloud: Cloud) -> None:
+    h = cloud.admin
+    r = cloud.c.post(N + "/networks", headers=h, content=json.dumps({"network": {"name": "a"}}))
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 201, r.text
+    net = r.json()["network"]
+    r = cloud.c.put(
+        f"{N}/networks/{net['id']}", headers=h, content=json.dumps({"network": {"name": "b"}})
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["network"]["name"] == "b"
+    r = cloud.c.put(f"{N}/networks/{net['id']}", headers=h, content=b"{not json")
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["type"] == "BadRequest"
+
+
+def test_quota_update_flags_are_not_resources(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    pid = cloud.projects["alice"]
+    cloud.post(alice, "/networks", {"network": {"name": "a"}})
+    cloud.post(alice, "/networks", {"network": {"name": "b"}})
+    url = f"{N}/quotas/{pid}"
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 1, "force": True}})
+    assert r.status_code == 200, r.text
+    assert r.json()["quota"]["network"] == 1 and "force" not in r.json()["quota"]
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 1, "check_limit": True}})
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["message"] == (
+        "Quota limit 1 for network must be greater than or equal to already used 2"
+    )
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"network": 2, "check_limit": True}})
+    assert r.status_code == 200 and r.json()["quota"]["network"] == 2
+    r = cloud.c.put(url, headers=cloud.admin, json={"quota": {"bogus": 2}})
+    assert r.status_code == 400
+
+
+def test_a_foreign_project_in_a_body_is_a_bad_request_for_non_admins(cloud: Cloud) -> None:
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    bobs = cloud.projects["bob"]
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    group = cloud.post(alice, "/security-groups", {"security_group": {"name": "g"}})
+    bodies = {
+        "networks": {"network": {"name": "x"}},
+        "subnets": {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.9.0.0/24"}},
+        "ports": {"port": {"network_id": net["id"]}},
+        "routers": {"router": {"name": "r"}},
+        "security-groups": {"security_group": {"name": "s"}},
+        "security-group-rules": {
+            "security_group_rule": {
+                "security_group_id": group["security_group"]["id"],
+                "direction": "ingress",
+            }
+        },
+    }
+    message = (
+        "Specifying 'project_id' or 'tenant_id' other than the authenticated project in "
+        "request requires admin privileges"
+    )
+    for path, body in bodies.items():
+        for key in ("project_id", "tenant_id"):
+            inner = next(iter(body.values()))
+            r = cloud.c.post(
+                f"{N}/{path}", headers=alice, json={**{k: {**inner, key: bobs} for k in body}}
+            )
+            assert r.status_code == 400, (path, key, r.text)
+            assert r.json()["NeutronError"] == {
+                "type": "HTTPBadRequest",
+                "message": message,
+                "detail": "",
+            }, path
+    # naming one's own project is fine, and admins name any
+    mine = {"network": {"name": "y", "project_id": cloud.projects["alice"]}}
+    assert cloud.c.post(N + "/networks", headers=alice, json=mine).status_code == 201
+    theirs = {"network": {"name": "z", "project_id": bobs}}
+    made = cloud.post(cloud.admin, "/networks", theirs)["network"]
+    assert made["project_id"] == bobs
+    assert cloud.c.get(N + "/networks", headers=bob).json()["networks"][0]["name"] == "z"
+
+
+def test_port_security_and_address_pairs_on_a_shared_network_are_its_owners(
+    cloud: Cloud,
+) -> None:
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    net = cloud.post(alice, "/networks", {"network": {"name": "s"}})["network"]
+    cloud.c.put(
+        f"{N}/networks/{net['id']}", headers=cloud.admin, json={"network": {"shared": True}}
+    )
+    sub = {"network_id": net["id"], "ip_version": 4, "cidr": "10.5.0.0/24"}
+    cloud.post(alice, "/subnets", {"subnet": sub})
+    pairs = [{"ip_address": "10.5.0.200"}]
+    for attrs in ({"port_security_enabled": False}, {"allowed_address_pairs": pairs}):
+        key = next(iter(attrs))
+        r = cloud.c.post(
+            N + "/ports", headers=bob, json={"port": {"network_id": net["id"], **attrs}}
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["NeutronError"] == {
+            "type": "PolicyNotAuthorized",
+            "message": f"(rule:create_port:{key}) is disallowed by policy",
+            "detail": "",
+        }
+        # the network's owner and admins may
+        cloud.post(alice, "/ports", {"port": {"network_id": net["id"], **attrs}})
+        cloud.post(cloud.admin, "/ports", {"port": {"network_id": net["id"], **attrs}})
+    # bob's own port on the shared network: plain, and its security stays on
+    port = cloud.post(bob, "/ports", {"port": {"network_id": net["id"]}})["port"]
+    assert port["port_security_enabled"] is True
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}", headers=bob, json={"port": {"allowed_address_pairs": pairs}}
+    )
+    assert r.status_code == 403
+    assert r.json()["NeutronError"]["message"] == (
+        "(rule:update_port:allowed_address_pairs) is disallowed by policy"
+    )
+
+
+def test_small_mtus_refuse_subnets_as_neutron_does(cloud: Cloud) -> None:
+    h = cloud.admin
+
+    def subnet(net_id: str, version: int) -> Any:
+        cidr = "10.8.0.0/24" if version == 4 else "2001:db8:8::/64"
+        body = {"subnet": {"network_id": net_id, "ip_version": version, "cidr": cidr}}
+        return cloud.c.post(N + "/subnets", headers=h, json=body)
+
+    def conflict(r: Any, net_id: str, needed: int) -> None:
+        assert r.status_code == 409, r.text
+        assert r.json()["NeutronError"] == {
+            "type": "NetworkMTUSubnetConflict",
+            "message": f"MTU of {net_id} is not valid, subnet requires a minimum of {needed}",
+            "detail": "",
+        }
+
+    # below IPv4's minimum: the network is made, any subnet refused
+    tiny = cloud.post(h, "/networks", {"network": {"name": "tiny", "mtu": 60}})["network"]
+    assert tiny["mtu"] == 60
+    conflict(subnet(tiny["id"], 4), tiny["id"], 68)
+    conflict(subnet(tiny["id"], 6), tiny["id"], 68)
+    # below IPv6's: IPv4 subnets only
+    small = cloud.post(h, "/networks", {"network": {"name": "small", "mtu": 1000}})["network"]
+    conflict(subnet(small["id"], 6), small["id"], 1280)
+    assert subnet(small["id"], 4).status_code == 201
+    # lowering the MTU under a network's subnets is refused the same way
+    full = cloud.post(h, "/networks", {"network": {"name": "full"}})["network"]
+    assert subnet(full["id"], 6).status_code == 201
+    r = cloud.c.put(f"{N}/networks/{full['id']}", headers=h, json={"network": {"mtu": 1200}})
+    conflict(r, full["id"], 1280)
+    r = cloud.c.put(f"{N}/networks/{small['id']}", headers=h, json={"network": {"mtu": 50}})
+    conflict(r, small["id"], 68)
+    r = cloud.c.post(N + "/networks", headers=h, json={"network": {"mtu": -1}})
+    assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "InvalidInput"
+    zero = cloud.post(h, "/networks", {"network": {"name": "zero", "mtu": 0}})["network"]
+    assert zero["mtu"] == 1450

@@ -272,3 +272,24 @@ def test_racing_associations_of_one_fixed_ip_have_one_winner(cloud: Cloud) -> No
     assert {e.kind for e in lost if isinstance(e, Conflict)} == {"FloatingIPPortAlreadyAssociated"}
     listed = cloud.c.get(N + "/floatingips", headers=h, params={"port_id": t["port"]["id"]})
     assert [f["id"] for f in listed.json()["floatingips"]] == won
+
+
+def test_blank_update_disassociates_and_other_updates_keep_the_port(cloud: Cloud) -> None:
+    h = cloud.admin
+    t = topology(cloud, h)
+    f = fip(cloud, h, t["ext"]["network"]["id"], port_id=t["port"]["id"])
+    url = f"/floatingips/{f['id']}"
+    kept = put(cloud, h, url, {"floatingip": {"description": "web"}}).json()["floatingip"]
+    assert kept["port_id"] == t["port"]["id"] and kept["description"] == "web"
+    address = t["port"]["fixed_ips"][0]["ip_address"]
+    r = put(cloud, h, url, {"floatingip": {"fixed_ip_address": address}})
+    assert r.status_code == 400
+    assert r.json()["NeutronError"]["message"].startswith(
+        "Bad floatingip request: fixed_ip_address cannot be specified without a port_id"
+    )
+    cleared = put(cloud, h, url, {"floatingip": {}})
+    assert cleared.status_code == 200, cleared.text
+    body = cleared.json()["floatingip"]
+    assert body["port_id"] is None and body["fixed_ip_address"] is None
+    assert body["router_id"] is None and body["status"] == "DOWN"
+    assert cloud.c.get(N + url, headers=h).json()["floatingip"]["port_id"] is None

@@ -3,9 +3,13 @@ validated and reserved as Neutron's ML2 type drivers do."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.network.conftest import Cloud, N
+import pytest
+
+from kumo.config import Settings
+from tests.network.conftest import Cloud, N, open_cloud
 
 
 def _create(cloud: Cloud, **provider: Any) -> Any:
@@ -95,11 +99,6 @@ def test_invalid_provider_segments(cloud: Cloud) -> None:
             "segmentation_id requires physical_network for VLAN provider network",
         ),
         (
-            {"network_type": "vlan", "physical_network": "physnet1"},
-            "Physical network physnet1 requires segmentation_id to be specified when "
-            "creating a provider network",
-        ),
-        (
             {"network_type": "vlan", "physical_network": "physnet1", "segmentation_id": 4095},
             "segmentation_id out of range (1 through 4094)",
         ),
@@ -107,6 +106,49 @@ def test_invalid_provider_segments(cloud: Cloud) -> None:
     ]
     for provider, message in cases:
         assert _error(cloud, 400, **provider) == ("InvalidInput", prefix + message), provider
+
+
+def test_vlan_networks_without_an_id_get_one_from_the_tenant_ranges(
+    db_url: str, tmp_path: Path
+) -> None:
+    with open_cloud(db_url, tmp_path, network_vlan_ranges=("physnet1:100:101",)) as cloud:
+        explicit = _create(
+            cloud, network_type="vlan", physical_network="physnet1", segmentation_id=100
+        )
+        assert explicit.status_code == 201
+        first = _create(cloud, network_type="vlan", physical_network="physnet1").json()["network"]
+        assert (first["provider:physical_network"], first["provider:segmentation_id"]) == (
+            "physnet1",
+            101,
+        )
+        assert first["mtu"] == 1500
+        # the ranges are used up: Neutron's NoNetworkAvailable, a 503
+        assert _error(cloud, 503, network_type="vlan", physical_network="physnet1") == (
+            "NoNetworkAvailable",
+            "Unable to create the network. No tenant network is available for allocation.",
+        )
+        # a physical network without tenant ranges takes only explicit VLANs
+        assert _error(cloud, 503, network_type="vlan", physical_network="external")[0] == (
+            "NoNetworkAvailable"
+        )
+        # deleting a network frees its VLAN; naming no physical network takes any range
+        assert cloud.c.delete(f"{N}/networks/{first['id']}", headers=cloud.admin).status_code == 204
+        anywhere = _create(cloud, network_type="vlan").json()["network"]
+        assert (anywhere["provider:physical_network"], anywhere["provider:segmentation_id"]) == (
+            "physnet1",
+            101,
+        )
+
+
+def test_the_default_tenant_vlan_range_is_on_physnet1(cloud: Cloud) -> None:
+    net = _create(cloud, network_type="vlan", physical_network="physnet1").json()["network"]
+    assert net["provider:segmentation_id"] == 100
+    assert Settings(network_vlan_ranges=("physnet1", "physnet2:5:6")).vlan_ranges == {
+        "physnet1": [],
+        "physnet2": [(5, 6)],
+    }
+    with pytest.raises(ValueError, match="network_vlan_ranges"):
+        Settings(network_vlan_ranges=("physnet1:200:100",))
 
 
 def test_only_admins_choose_segments(cloud: Cloud) -> None:

@@ -562,3 +562,16 @@ def test_router_and_floatingip_tags(cloud: Cloud) -> None:
     assert cloud.c.get(f"{N}/floatingips/{f['id']}", headers=alice).json()["floatingip"][
         "tags"
     ] == ["x"]
+
+
+def test_non_admins_list_no_agents_and_are_not_refused(cloud: Cloud) -> None:
+    agent = register_agent(cloud, "host1")
+    alice = cloud.member("alice")
+    listed = cloud.c.get(N + "/agents", headers=cloud.admin).json()["agents"]
+    assert [a["id"] for a in listed] == [agent["id"]]
+    r = cloud.c.get(N + "/agents", headers=alice)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"agents": []}
+    assert error(cloud.c.get(f"{N}/agents/{agent['id']}", headers=alice), 403) == (
+        "PolicyNotAuthorized"
+    )

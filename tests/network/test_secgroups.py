@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from kumo.compiler.model import RuleView
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.outbox_models import OutboxEvent
@@ -198,17 +199,20 @@ def test_rule_create_normalises_and_rejects_duplicates(cloud: Cloud) -> None:
     assert set(ssh) == RULE_KEYS
     assert ssh["protocol"] == "tcp" and ssh["ethertype"] == "IPv4"
     assert (ssh["port_range_min"], ssh["port_range_max"]) == (22, 22)
-    assert ssh["remote_ip_prefix"] == ssh["normalized_cidr"] == "10.0.0.0/24"
+    # the prefix as given, its network apart (security-groups-normalized-cidr)
+    assert ssh["remote_ip_prefix"] == "10.0.0.5/24" and ssh["normalized_cidr"] == "10.0.0.0/24"
     assert ssh["remote_address_group_id"] is None and ssh["belongs_to_default_sg"] is False
     assert ssh["project_id"] == cloud.projects["alice"] and ssh["description"] == "ssh"
 
-    # The same rule by protocol number, or with host bits: a duplicate.
+    # The same rule by protocol number: a duplicate. As in Neutron, prefixes
+    # compare as given: other host bits in the same network make another rule.
     same = {"port_range_min": 22, "port_range_max": 22}
-    r = _rule(cloud, alice, gid, protocol="6", remote_ip_prefix="10.0.0.0/24", **same)
+    r = _rule(cloud, alice, gid, protocol="6", remote_ip_prefix="10.0.0.5/24", **same)
     assert _error(r, 409) == "SecurityGroupRuleExists"
     assert ssh["id"] in r.json()["NeutronError"]["message"]
     r = _rule(cloud, alice, gid, protocol="tcp", remote_ip_prefix="10.0.0.9/24", **same)
-    assert _error(r, 409) == "SecurityGroupRuleExists"
+    assert r.status_code == 201, r.text
+    assert r.json()["security_group_rule"]["normalized_cidr"] == "10.0.0.0/24"
     # Any address is the same as no prefix.
     assert _rule(cloud, alice, gid, protocol=17).status_code == 201
     r = _rule(cloud, alice, gid, protocol="udp", remote_ip_prefix="0.0.0.0/0")
@@ -220,7 +224,8 @@ def test_rule_create_normalises_and_rejects_duplicates(cloud: Cloud) -> None:
         return dict(r.json()["security_group_rule"])
 
     assert made(protocol=132, port_range_min=1, port_range_max=9)["protocol"] == "132"
-    assert made(protocol="any", remote_ip_prefix="10.1.2.3")["remote_ip_prefix"] == "10.1.2.3/32"
+    host = made(protocol="any", remote_ip_prefix="10.1.2.3")
+    assert host["remote_ip_prefix"] == host["normalized_cidr"] == "10.1.2.3/32"
     assert made(protocol=None, remote_ip_prefix="10.1.2.4")["protocol"] is None
     v6 = made(ethertype="ipv6", protocol="icmp", port_range_min=128, port_range_max=0)
     assert (v6["ethertype"], v6["protocol"], v6["port_range_max"]) == ("IPv6", "ipv6-icmp", 0)
@@ -277,7 +282,7 @@ def test_rule_create_normalises_and_rejects_duplicates(cloud: Cloud) -> None:
     listed = cloud.c.get(
         N + "/security-group-rules",
         headers=alice,
-        params={"security_group_id": gid, "protocol": "tcp"},
+        params={"security_group_id": gid, "protocol": "tcp", "remote_ip_prefix": "10.0.0.5/24"},
     ).json()["security_group_rules"]
     assert [x["id"] for x in listed] == [ssh["id"]]
 
@@ -670,3 +675,77 @@ def test_concurrent_identical_rules_have_exactly_one_winner(runtime: Runtime) ->
     assert sorted(kinds) == ["SecurityGroupRuleExists"] * 7 + ["ok"]
     final = secgroup_service.show_group(runtime.network, member, group["id"])
     assert len(final["security_group_rules"]) == 3 and final["revision_number"] == 1
+
+
+def test_a_port_takes_stateful_or_stateless_groups_not_both(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]
+    body = {"network_id": net["id"], "ip_version": 4, "cidr": "10.3.0.0/24"}
+    cloud.post(h, "/subnets", {"subnet": body})
+    full = cloud.post(h, "/security-groups", {"security_group": {"name": "full"}})
+    bare = cloud.post(
+        h, "/security-groups", {"security_group": {"name": "bare", "stateful": False}}
+    )
+    both = [full["security_group"]["id"], bare["security_group"]["id"]]
+    message = (
+        "Error Cannot apply both stateful and stateless security groups on the same port "
+        "at the same time while attempting the operation."
+    )
+    r = cloud.c.post(
+        N + "/ports", headers=h, json={"port": {"network_id": net["id"], "security_groups": both}}
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["NeutronError"]["type"] == "SecurityGroupConflict"
+    assert r.json()["NeutronError"]["message"] == message
+    port = cloud.post(
+        h, "/ports", {"port": {"network_id": net["id"], "security_groups": both[:1]}}
+    )["port"]
+    r = cloud.c.put(f"{N}/ports/{port['id']}", headers=h, json={"port": {"security_groups": both}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SecurityGroupConflict"
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}", headers=h, json={"port": {"security_groups": both[1:]}}
+    )
+    assert r.status_code == 200 and r.json()["port"]["security_groups"] == both[1:]
+
+
+def test_the_data_plane_uses_a_rules_normalized_network(cloud: Cloud) -> None:
+    h = cloud.admin
+    web = cloud.post(h, "/security-groups", {"security_group": {"name": "web"}})
+    gid = web["security_group"]["id"]
+    r = _rule(cloud, h, gid, protocol="tcp", port_range_min=80, port_range_max=80,
+              remote_ip_prefix="10.0.0.34/24")  # fmt: skip
+    rule = r.json()["security_group_rule"]
+    assert (rule["remote_ip_prefix"], rule["normalized_cidr"]) == ("10.0.0.34/24", "10.0.0.0/24")
+    shown = cloud.c.get(f"{N}/security-groups/{gid}", headers=h).json()["security_group"]
+    (same,) = [x for x in shown["security_group_rules"] if x["id"] == rule["id"]]
+    assert same == rule
+    event = _events(cloud, "security_group", gid)[-1]
+    (body,) = [x for x in event.body["security_group_rules"] if x["id"] == rule["id"]]
+    assert RuleView.from_body(body).remote_ip_prefix == "10.0.0.0/24"
+    v6 = _rule(cloud, h, gid, ethertype="IPv6", remote_ip_prefix="2001:DB8::1:5/64")
+    assert v6.json()["security_group_rule"]["remote_ip_prefix"] == "2001:db8::1:5/64"
+    assert v6.json()["security_group_rule"]["normalized_cidr"] == "2001:db8::/64"
+
+
+def test_an_admins_list_for_a_project_makes_its_default_group(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    cloud.member("bob")
+    cloud.member("carol")
+    bob, carol = cloud.projects["bob"], cloud.projects["carol"]
+
+    def listed(headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+        r = cloud.c.get(N + "/security-groups", headers=headers, params=params)
+        assert r.status_code == 200, r.text
+        return list(r.json()["security_groups"])
+
+    # a member filtering on another project lists nothing and makes nothing there
+    assert listed(alice, project_id=bob) == []
+    (mine,) = listed(cloud.admin, project_id=bob)
+    assert (mine["name"], mine["project_id"]) == ("default", bob)
+    assert len(mine["security_group_rules"]) == 4
+    usage = cloud.c.get(f"{N}/quotas/{bob}/details", headers=cloud.admin).json()["quota"]
+    assert usage["security_group"]["used"] == 1
+    assert usage["security_group_rule"]["used"] == 4
+    (theirs,) = listed(cloud.admin, tenant_id=carol)
+    assert (theirs["name"], theirs["project_id"]) == ("default", carol)
+    assert [g["id"] for g in listed(cloud.admin, project_id=bob)] == [mine["id"]]

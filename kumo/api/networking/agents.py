@@ -1,4 +1,4 @@
-"""Networking v2.0: /v2.0/agents (admin only, as Neutron's default policy)."""
+"""Networking v2.0: /v2.0/agents (admins; others list none, as Neutron's default policy)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,9 @@ def _admin(ctx: RequestContext, action: str) -> None:
 
 @router.get("/v2.0/agents")
 def list_agents(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    _admin(ctx, "get_agent")
     rt = request.app.state.runtime
     with rt.db.read_session() as s:
-        items = agents.list_views(s, rt.settings)
+        items = agents.visible_views(s, rt.settings, ctx)
     return list_response(request, "agents", items, ATTRS)
 
 

@@ -17,7 +17,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from kumo.api.render import json_response
-from kumo.errors import BadRequest, InvalidInput, NotFound
+from kumo.errors import BadRequest, InvalidInput, NotFound, shown
+from kumo.network.validate import boolean_value
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
@@ -82,13 +83,28 @@ def parse_list_query(params: list[tuple[str, str]]) -> ListQuery:
 
 
 def _matches(value: Any, wanted: list[str]) -> bool:
+    """Does an attribute's ``value`` equal one of the query's ``wanted`` texts?
+
+    The texts are read as the attribute's type, as Neutron converts them:
+    booleans in Neutron's spellings, integers as numbers (others refused);
+    a list matches when one of its elements does.
+    """
     if isinstance(value, bool):
-        return any(w.lower() == str(value).lower() for w in wanted)
+        return any(boolean_value(w) == value for w in wanted)
+    if isinstance(value, int):
+        return any(_integer(w) == value for w in wanted)
     if value is None:
         return any(w in ("", "None", "null") for w in wanted)
     if isinstance(value, list):
         return any(str(v) in wanted for v in value) if value else False
     return str(value) in wanted
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"'{shown(text)}' is not an integer") from None
 
 
 def _fixed_ip_match(item: dict[str, Any], specs: list[str]) -> bool:
@@ -106,12 +122,27 @@ def _fixed_ip_match(item: dict[str, Any], specs: list[str]) -> bool:
 
 
 def apply_filters(
-    items: list[dict[str, Any]], query: ListQuery, known: set[str] | None = None
+    items: list[dict[str, Any]],
+    query: ListQuery,
+    known: set[str] | None = None,
+    applied: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
+    """Keep the items every filter matches.
+
+    ``known`` names the attributes a filter may name (with ``EXTRA_FILTERS``
+    and ``applied``); other names are refused, all of them at once, in
+    Neutron's words. ``applied`` names filters the service has already
+    applied (on attributes the items do not show, such as a subnet's
+    ``shared``): they are accepted and not applied again.
+    """
+    if known is not None:
+        invalid = [k for k in query.filters if k not in known | EXTRA_FILTERS | applied]
+        if invalid:
+            raise BadRequest(f"{invalid} is invalid attribute for filtering")
     out = items
     for key, wanted in query.filters.items():
-        if known is not None and key not in known and key not in EXTRA_FILTERS:
-            raise BadRequest(f"{key} is invalid attribute for filtering")
+        if key in applied:
+            continue
         if key == "fixed_ips":
             out = [i for i in out if _fixed_ip_match(i, wanted)]
         elif key in ("ip_address", "subnet_id") and key not in (known or set()):
@@ -174,7 +205,16 @@ def _link(request: Request, params: list[tuple[str, str]]) -> str:
 def paginate(
     request: Request, collection: str, items: list[dict[str, Any]], query: ListQuery
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    if query.limit is None and query.marker is None:
+    """One page of ``items`` and its links, by Neutron's rules.
+
+    Without a ``limit`` there are no pages (a ``marker`` alone is ignored).
+    A forward page has a ``next`` link unless it came out short and a
+    ``previous`` link always (the first page too); a reverse page has a
+    ``previous`` link unless it came out short and a ``next`` link always.
+    So a full last page still links to a ``next``, which answers an empty
+    page: clients follow links until a page has none.
+    """
+    if query.limit is None:
         return items, []
     ordered = list(reversed(items)) if query.page_reverse else items
     start = 0
@@ -183,27 +223,21 @@ def paginate(
         if idx is None:
             raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
         start = idx + 1
-    end = start + query.limit if query.limit else len(ordered)
-    page = ordered[start:end]
-    has_more = end < len(ordered)
-    had_before = start > 0
+    page = ordered[start : start + query.limit]
     if query.page_reverse:
         page = list(reversed(page))
-        has_more, had_before = had_before, has_more
+    short = len(page) < query.limit
     base = [
         (k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")
     ]
     links = []
-    if page and has_more:
-        links.append({"rel": "next", "href": _link(request, [*base, ("marker", page[-1]["id"])])})
-    if page and (had_before or query.page_reverse):
+    if not (short and not query.page_reverse):
+        marker = [("marker", page[-1]["id"])] if page else []
+        links.append({"rel": "next", "href": _link(request, [*base, *marker])})
+    if not (short and query.page_reverse):
+        marker = [("marker", page[0]["id"])] if page else []
         links.append(
-            {
-                "rel": "previous",
-                "href": _link(
-                    request, [*base, ("marker", page[0]["id"]), ("page_reverse", "True")]
-                ),
-            }
+            {"rel": "previous", "href": _link(request, [*base, *marker, ("page_reverse", "True")])}
         )
     return page, links
 
@@ -213,14 +247,16 @@ def list_response(
     collection: str,
     items: list[dict[str, Any]],
     attributes: set[str] | None = None,
+    applied: frozenset[str] = frozenset(),
 ) -> Response:
     """Render ``{collection: [...]}`` applying the request's list query.
 
     ``attributes`` names every attribute of the collection (for filter and
     sort validation); without it, unknown filters are not refused.
+    ``applied`` names the filters the service applied itself.
     """
     query = parse_list_query(list(request.query_params.multi_items()))
-    items = apply_filters(items, query, attributes)
+    items = apply_filters(items, query, attributes, applied)
     items = apply_sort(items, query, attributes)
     items, links = paginate(request, collection, items, query)
     if query.fields:

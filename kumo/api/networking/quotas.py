@@ -11,9 +11,9 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import Forbidden, InvalidInput
+from kumo.errors import Forbidden
 from kumo.network import quotas
-from kumo.network.validate import integer, member
+from kumo.network.validate import member
 
 router = APIRouter()
 
@@ -83,18 +83,10 @@ def update_quota(
     if not ctx.is_admin:
         raise Forbidden("(rule:update_quota) is disallowed by policy")
     rt = _runtime(request)
-    data = member(body, "quota")
-    values = {}
-    for key, value in data.items():
-        if key not in rt.settings.default_quotas:
-            raise InvalidInput(f"Unrecognized quota resource '{key}'")
-        limit = integer(value, key)
-        if limit < -1:
-            raise InvalidInput(f"'{value}' should be greater than or equal to -1 for {key}")
-        values[key] = limit
+    change = quotas.parse_update(rt.settings, member(body, "quota"))
 
     def work(uow: UnitOfWork) -> None:
-        quotas.set_limits(uow.session, project_id, values)
+        quotas.update(uow.session, project_id, change)
 
     run_in_transaction(rt.db, work)
     with rt.db.read_session() as s:

@@ -43,6 +43,9 @@ class Collection:
     delete: Callable[[NetworkService, RequestContext, str, int | None], None]
     path: str = ""
     """The URL segment when it differs from ``collection`` (``security-groups``)."""
+    service_filters: frozenset[str] = frozenset()
+    """Filters on attributes the items do not show, which ``list_items`` applies
+    itself from its prefilters (a subnet's ``shared``, as Neutron filters it)."""
 
 
 def service(request: Request) -> NetworkService:
@@ -56,9 +59,11 @@ def routes(spec: Collection) -> GatedRouter:
 
     @router.get(base)
     def list_items(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-        pre = sql_prefilters(request, set(spec.sql_filters))
+        pre = sql_prefilters(request, set(spec.sql_filters | spec.service_filters))
         items = spec.list_items(service(request), ctx, pre)
-        return list_response(request, spec.collection, items, set(spec.attributes))
+        return list_response(
+            request, spec.collection, items, set(spec.attributes), spec.service_filters
+        )
 
     @router.get(base + "/{ident}")
     def show_item(
