@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kumo.api import faults, policy_gate
 from kumo.api.access_log import AccessLogMiddleware
+from kumo.api.json_text import StrictJsonMiddleware
 from kumo.api.routing import include
 from kumo.runtime import Runtime
 
@@ -28,6 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, internal_router, "/internal/v1")
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
+    app.add_middleware(StrictJsonMiddleware)  # innermost: errors get the microversion headers
     app.add_middleware(MicroversionMiddleware)
     app.add_middleware(AccessLogMiddleware)  # outermost: it times and ids everything
     policy_gate.attach(app)
