@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute.common import truthy
+from kumo.compute.common import MAX_INT, truthy
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.compute_models import Image
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, shown
 
 BUSYBOX_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "kumo:image:busybox"))
 BUSYBOX_PROPERTIES = {
@@ -137,23 +137,20 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
         raise BadRequest(f"Invalid visibility value: {visibility}")
     if visibility == "public" and not ctx.is_admin:
         raise Forbidden("You are not authorized to complete publicize_image action.")
-    for key, allowed in (("container_format", CONTAINER_FORMATS), ("disk_format", DISK_FORMATS)):
-        if body.get(key) is not None and body[key] not in allowed:
-            raise BadRequest(f"Invalid value '{body[key]}' for {key}")
-    name = body.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 255):
-        raise BadRequest("Invalid value for name")
+    container_format = _format(body.get("container_format"), "container_format", CONTAINER_FORMATS)
+    disk_format = _format(body.get("disk_format"), "disk_format", DISK_FORMATS)
+    name = _name(body.get("name"))
     ident = body.get("id") or str(uuid.uuid4())
     try:
         ident = str(uuid.UUID(str(ident)))
     except ValueError:
-        raise BadRequest(f"{ident} is not a valid UUID") from None
+        raise BadRequest(f"{shown(ident)} is not a valid UUID") from None
     s = uow.session
     if s.get(Image, ident) is not None:
         raise Conflict(f"Image with identifier {ident} already exists!")
-    tags = body.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise BadRequest("Invalid tags")
+    tags = _tags(body.get("tags"))
+    min_disk = _minimum(body.get("min_disk"), "min_disk")
+    min_ram = _minimum(body.get("min_ram"), "min_ram")
     properties = {k: v for k, v in body.items() if k not in CORE}
     for key, value in properties.items():
         if not isinstance(value, str):
@@ -166,16 +163,51 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
         visibility=visibility,
         protected=bool(body.get("protected", False)),
         os_hidden=bool(body.get("os_hidden", False)),
-        container_format=body.get("container_format"),
-        disk_format=body.get("disk_format"),
-        min_disk=int(body.get("min_disk", 0)),
-        min_ram=int(body.get("min_ram", 0)),
+        container_format=container_format,
+        disk_format=disk_format,
+        min_disk=min_disk,
+        min_ram=min_ram,
         properties=properties,
-        tags=sorted(set(tags)),
+        tags=tags,
     )
     s.add(image)
     s.flush()
     return image
+
+
+def _minimum(value: Any, field: str) -> int:
+    """A ``min_ram``/``min_disk`` value: a JSON integer from 0 to ``MAX_INT`` (``None`` is 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise BadRequest(f"Invalid value for {field}: must be an integer from 0 to {MAX_INT}")
+    return value
+
+
+def _format(value: Any, field: str, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise BadRequest(f"Invalid value '{shown(value)}' for {field}")
+    return None if value is None else str(value)
+
+
+def _name(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise BadRequest("Invalid value for name")
+    return value
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise BadRequest("Invalid tags: expected a list of strings")
+    return sorted(set(value))
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"Invalid value for {field}: must be a boolean")
+    return value
 
 
 def _writable(ctx: RequestContext, image: Image) -> None:
@@ -227,13 +259,17 @@ def update(uow: UnitOfWork, ctx: RequestContext, image_id: str, patch: Any) -> I
                 raise Forbidden("You are not authorized to complete publicize_image action.")
             image.visibility = value
         elif path == "tags":
-            image.tags = sorted(set(value or []))
-        elif path in ("name", "container_format", "disk_format"):
-            setattr(image, path, value)
+            image.tags = _tags(value)
+        elif path == "name":
+            image.name = _name(value)
+        elif path == "container_format":
+            image.container_format = _format(value, path, CONTAINER_FORMATS)
+        elif path == "disk_format":
+            image.disk_format = _format(value, path, DISK_FORMATS)
         elif path in ("protected", "os_hidden"):
-            setattr(image, path, bool(value))
+            setattr(image, path, _flag(value, path))
         elif path in ("min_ram", "min_disk"):
-            setattr(image, path, int(value or 0))
+            setattr(image, path, _minimum(value, path))
         else:
             props[path] = str(value)
     image.properties = props
