@@ -405,3 +405,59 @@ def test_ip_availability(cloud: Cloud) -> None:
     avail = cloud.c.get(f"{N}/network-ip-availabilities/{net['id']}", headers=h).json()
     assert avail["network_ip_availability"]["total_ips"] == 13
     assert avail["network_ip_availability"]["used_ips"] == 1
+
+
+def test_values_no_store_keeps_are_bad_requests(cloud: Cloud) -> None:
+    # Each was a 500: a quota past 64 bits (OverflowError at the database) and
+    # a fixed IP naming neither subnet nor address (an assertion in IPAM).
+    alice = cloud.member("alice")
+    pid = cloud.projects["alice"]
+    for value in (10**30, 2**31):
+        r = cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"port": value}})
+        assert r.status_code == 400, r.text
+        assert "too large" in r.json()["NeutronError"]["message"]
+    r = cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"port": 2**31 - 1}})
+    assert r.status_code == 200 and r.json()["quota"]["port"] == 2**31 - 1
+    net = cloud.post(alice, "/networks", {"network": {"name": "n"}})["network"]
+    sub = cloud.post(
+        alice,
+        "/subnets",
+        {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}},
+    )["subnet"]
+    port = cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})["port"]
+    for fixed in ([{"subnet_id": None}], [{"subnet_id": None, "ip_address": None}]):
+        for method, path, body in (
+            ("PUT", f"/ports/{port['id']}", {"port": {"fixed_ips": fixed}}),
+            ("POST", "/ports", {"port": {"network_id": net["id"], "fixed_ips": fixed}}),
+        ):
+            r = cloud.c.request(method, N + path, headers=alice, json=body)
+            assert r.status_code == 400, (method, r.text)
+            assert r.json()["NeutronError"]["type"] == "InvalidInput"
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}",
+        headers=alice,
+        json={"port": {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.4.0.50"}]}},
+    )
+    assert r.status_code == 200 and r.json()["port"]["fixed_ips"][0]["ip_address"] == "10.4.0.50"
+
+
+def test_ip_availability_pages_by_network_id(cloud: Cloud) -> None:
+    # Its items have no "id": paging links were a KeyError (500).
+    h = cloud.admin
+    nets = [cloud.post(h, "/networks", {"network": {"name": f"n{i}"}})["network"] for i in range(3)]
+    for i, net in enumerate(nets):
+        body = {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": f"10.{i}.0.0/28"}}
+        cloud.post(h, "/subnets", body)
+    first = cloud.c.get(f"{N}/network-ip-availabilities?limit=1", headers=h)
+    assert first.status_code == 200, first.text
+    (item,) = first.json()["network_ip_availabilities"]
+    (link,) = first.json()["network_ip_availabilities_links"]
+    assert link["rel"] == "next" and f"marker={item['network_id']}" in link["href"]
+    second = cloud.c.get(
+        f"{N}/network-ip-availabilities?limit=1&marker={item['network_id']}", headers=h
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["network_ip_availabilities"][0]["network_id"] != item["network_id"]
+    back = cloud.c.get(f"{N}/network-ip-availabilities?limit=1&page_reverse=true", headers=h)
+    assert back.status_code == 200, back.text
+    assert {link["rel"] for link in back.json()["network_ip_availabilities_links"]} == {"previous"}

@@ -172,14 +172,19 @@ def _link(request: Request, params: list[tuple[str, str]]) -> str:
 
 
 def paginate(
-    request: Request, collection: str, items: list[dict[str, Any]], query: ListQuery
+    request: Request,
+    collection: str,
+    items: list[dict[str, Any]],
+    query: ListQuery,
+    key: str = "id",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """One page of ``items`` and its links; ``key`` is the attribute markers name."""
     if query.limit is None and query.marker is None:
         return items, []
     ordered = list(reversed(items)) if query.page_reverse else items
     start = 0
     if query.marker is not None:
-        idx = next((n for n, i in enumerate(ordered) if i.get("id") == query.marker), None)
+        idx = next((n for n, i in enumerate(ordered) if i.get(key) == query.marker), None)
         if idx is None:
             raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
         start = idx + 1
@@ -195,14 +200,12 @@ def paginate(
     ]
     links = []
     if page and has_more:
-        links.append({"rel": "next", "href": _link(request, [*base, ("marker", page[-1]["id"])])})
+        links.append({"rel": "next", "href": _link(request, [*base, ("marker", page[-1][key])])})
     if page and (had_before or query.page_reverse):
         links.append(
             {
                 "rel": "previous",
-                "href": _link(
-                    request, [*base, ("marker", page[0]["id"]), ("page_reverse", "True")]
-                ),
+                "href": _link(request, [*base, ("marker", page[0][key]), ("page_reverse", "True")]),
             }
         )
     return page, links
@@ -213,16 +216,18 @@ def list_response(
     collection: str,
     items: list[dict[str, Any]],
     attributes: set[str] | None = None,
+    key: str = "id",
 ) -> Response:
     """Render ``{collection: [...]}`` applying the request's list query.
 
     ``attributes`` names every attribute of the collection (for filter and
-    sort validation); without it, unknown filters are not refused.
+    sort validation); without it, unknown filters are not refused. ``key``
+    is the attribute that identifies an item (paging markers).
     """
     query = parse_list_query(list(request.query_params.multi_items()))
     items = apply_filters(items, query, attributes)
     items = apply_sort(items, query, attributes)
-    items, links = paginate(request, collection, items, query)
+    items, links = paginate(request, collection, items, query, key)
     if query.fields:
         items = [apply_fields(i, query.fields) for i in items]
     body: dict[str, Any] = {collection: items}

@@ -11,9 +11,9 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import Forbidden, InvalidInput
+from kumo.errors import Forbidden, InvalidInput, shown
 from kumo.network import quotas
-from kumo.network.validate import integer, member
+from kumo.network.validate import MAX_INT, integer, member
 
 router = APIRouter()
 
@@ -91,6 +91,10 @@ def update_quota(
         limit = integer(value, key)
         if limit < -1:
             raise InvalidInput(f"'{value}' should be greater than or equal to -1 for {key}")
+        if limit > MAX_INT:
+            raise InvalidInput(
+                f"'{shown(value)}' is too large - must be no larger than '{MAX_INT}'"
+            )
         values[key] = limit
 
     def work(uow: UnitOfWork) -> None:
