@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from kumo.api import draining, faults, policy_gate
 from kumo.api.access_log import AccessLogMiddleware
+from kumo.api.json_text import StrictJsonMiddleware
 from kumo.api.routing import include
 from kumo.runtime import Runtime
 
@@ -39,6 +40,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, internal_router, "/internal/v1")
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
+    app.add_middleware(StrictJsonMiddleware)  # innermost: errors get the microversion headers
     app.add_middleware(MicroversionMiddleware)
     settings = getattr(runtime, "settings", None)
     metrics = bool(getattr(settings, "metrics", False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, shown
 
 
 def ts(value: dt.datetime | None) -> str | None:
@@ -37,7 +37,11 @@ def name_field(value: Any, field: str = "name", *, max_len: int = 255) -> str:
     return value
 
 
-def non_negative(value: Any, field: str, *, minimum: int = 0) -> int:
+MAX_INT = 2**31 - 1
+"""The largest integer a compute or image count takes (32-bit columns, as in Nova and Glance)."""
+
+
+def non_negative(value: Any, field: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool):
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
     try:
@@ -53,6 +57,11 @@ def non_negative(value: Any, field: str, *, minimum: int = 0) -> int:
         raise BadRequest(
             f"Invalid input for field/attribute {field}. Value: {value}. "
             f"{value} is less than the minimum of {minimum}"
+        )
+    if number > maximum:
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: {shown(value)}. "
+            f"{shown(value)} is greater than the maximum of {maximum}"
         )
     return number
 

@@ -13,7 +13,7 @@ from kumo.compute.microversion import Version
 from kumo.context import RequestContext
 from kumo.db.compute_models import Flavor, FlavorAccess
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, shown
 from kumo.policy import allowed
 
 # (id, name, ram MB, vcpus, disk GB)
@@ -22,6 +22,10 @@ DEFAULTS = (
     ("2", "m1.small", 2048, 1, 20),
     ("3", "m1.medium", 4096, 2, 40),
 )
+
+
+MAX_FLOAT = 3.40282e38
+"""The largest ``rxtx_factor`` (a single-precision float column in Nova)."""
 
 
 def not_found(flavor_id: str) -> NotFound:
@@ -94,6 +98,13 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
     return rows
 
 
+def _rxtx_factor(value: Any) -> float:
+    """A positive, finite number, as Nova's flavor schema takes it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_FLOAT:
+        raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {shown(value)}.")
+    return float(value)
+
+
 def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
     if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
@@ -132,7 +143,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
         disk=disk,
         ephemeral=ephemeral,
         swap=swap,
-        rxtx_factor=float(data.get("rxtx_factor", 1.0)),
+        rxtx_factor=_rxtx_factor(data.get("rxtx_factor", 1.0)),
         is_public=public,
         description=description,
         extra_specs={},

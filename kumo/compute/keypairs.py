@@ -19,7 +19,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.compute_models import KeyPair
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, shown
 from kumo.policy import allowed
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9 _\-@.]{1,255}$")
@@ -56,7 +56,9 @@ def generate() -> tuple[str, str]:
     return private, public + " Generated-by-kumo"
 
 
-def _user(ctx: RequestContext, wanted: str | None) -> str:
+def _user(ctx: RequestContext, wanted: Any) -> str:
+    if wanted is not None and not isinstance(wanted, str):
+        raise BadRequest(f"Invalid input for field/attribute user_id. Value: {shown(wanted)}.")
     if wanted and wanted != ctx.user_id:
         if not allowed(ctx, "compute:keypairs:other_user"):
             raise Forbidden(

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kumo.compute.common import MAX_INT
 from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.db.compute_models import ComputeQuota, KeyPair, Server, ServerGroup
-from kumo.errors import BadRequest, Forbidden
+from kumo.errors import BadRequest, Forbidden, shown
 
 # Shown before 2.36 (network proxies) and before 2.57 (file injection); never enforced.
 LEGACY_NETWORK = {
@@ -135,8 +136,8 @@ def update(session: Session, settings: Settings, project_id: str, body: Any) -> 
             raise BadRequest(
                 f"Invalid input for field/attribute quota_set. Additional properties are not allowed ('{key}' was unexpected)"
             )
-        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-            raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_INT:
+            raise BadRequest(f"Invalid input for field/attribute {key}. Value: {shown(value)}.")
         row = session.scalar(
             select(ComputeQuota).where(
                 ComputeQuota.project_id == project_id, ComputeQuota.resource == key

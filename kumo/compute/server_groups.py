@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute import quotas
-from kumo.compute.common import body_member, name_field
+from kumo.compute.common import body_member, name_field, non_negative
 from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
@@ -68,11 +68,11 @@ def create(
             if policy != "anti-affinity":
                 raise BadRequest("Only anti-affinity policy supports rules.")
             value = raw_rules["max_server_per_host"]
-            if isinstance(value, bool) or not isinstance(value, int | str) or int(value) < 1:
+            if not isinstance(value, int | str):
                 raise BadRequest(
                     f"Invalid input for field/attribute max_server_per_host. Value: {value}."
                 )
-            rules = {"max_server_per_host": int(value)}
+            rules = {"max_server_per_host": non_negative(value, "max_server_per_host", minimum=1)}
     else:
         policies = data.get("policies")
         if not isinstance(policies, list) or len(policies) != 1:

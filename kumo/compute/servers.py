@@ -22,7 +22,7 @@ from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.compute_models import Image, KeyPair, Server, ServerGroup, ServerGroupMember
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, shown
 from kumo.image import access
 from kumo.network import events
 from kumo.policy import allowed
@@ -186,6 +186,8 @@ def create(
     )
     key_name = data.get("key_name")
     key_data = None
+    if key_name is not None and not isinstance(key_name, str):
+        raise BadRequest(f"Invalid input for field/attribute key_name. Value: {shown(key_name)}.")
     if key_name is not None:
         kp = s.scalar(
             select(KeyPair).where(KeyPair.user_id == ctx.user_id, KeyPair.name == key_name)
@@ -255,6 +257,10 @@ def create(
 
 def _check_block_devices(raw: Any) -> None:
     """Only the image booted to local disk (what clients send with ``--image``)."""
+    if raw is not None and not isinstance(raw, list):
+        raise BadRequest(
+            f"Invalid input for field/attribute block_device_mapping_v2. Value: {shown(raw)}."
+        )
     for bdm in raw or []:
         if not isinstance(bdm, dict):
             raise BadRequest(

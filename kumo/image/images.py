@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from kumo.compute.common import truthy
+from kumo.compute.common import MAX_INT, truthy
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.compute_models import Image, ImageMember
 from kumo.db.uow import UnitOfWork
-from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, shown
 from kumo.image import access
 from kumo.policy import allowed, authorize, unrestricted
 
@@ -151,15 +151,19 @@ def _flag(key: str, value: Any) -> bool:
 
 
 def _size(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadRequest(f"Invalid value for {key}: {value!r} is not a non-negative integer.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise BadRequest(
+            f"Invalid value for {key}: {shown(value)} is not an integer from 0 to {MAX_INT}."
+        )
     return value
 
 
 def _format(key: str, value: Any) -> str | None:
     allowed_values = CONTAINER_FORMATS if key == "container_format" else DISK_FORMATS
     if value is not None and value not in allowed_values:
-        raise BadRequest(f"Invalid value '{value}' for {key}: one of {', '.join(allowed_values)}.")
+        raise BadRequest(
+            f"Invalid value '{shown(value)}' for {key}: one of {', '.join(allowed_values)}."
+        )
     return None if value is None else str(value)
 
 
@@ -217,7 +221,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
     try:
         ident = str(uuid.UUID(str(ident)))
     except ValueError:
-        raise BadRequest(f"{ident} is not a valid UUID") from None
+        raise BadRequest(f"{shown(ident)} is not a valid UUID") from None
     s = uow.session
     if s.get(Image, ident) is not None:
         raise Conflict(f"Image with identifier {ident} already exists!")

@@ -24,6 +24,7 @@ from kumo.errors import (
     KumoError,
     OverQuota,
     not_found,
+    shown,
 )
 from kumo.network import events, ipam, l3_ports, policy, port_groups, port_rows, validate
 from kumo.network import tags as taglib
@@ -166,6 +167,8 @@ def _allocate(
             raise InvalidInput(f"Invalid data format for fixed IP: '{item}'")
         subnet_id = item.get("subnet_id")
         address = item.get("ip_address")
+        if subnet_id is None and address is None:
+            raise InvalidInput(f"Invalid data format for fixed IP: '{shown(item)}'")
         if address is not None:
             address = validate.ip(address)
         found: ipam.SubnetFields | None

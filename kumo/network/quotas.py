@@ -12,8 +12,8 @@ from kumo.config import Settings
 from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Quota, Subnet
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
-from kumo.errors import BadRequest, InvalidInput, OverQuota
-from kumo.network.validate import boolean, integer
+from kumo.errors import BadRequest, InvalidInput, OverQuota, shown
+from kumo.network.validate import MAX_INT, boolean, integer
 
 # resource -> model counted by project_id; later features add theirs.
 COUNTED: dict[str, Any] = {
@@ -78,6 +78,10 @@ def parse_update(settings: Settings, body: dict[str, Any]) -> QuotaUpdate:
         limit = integer(value, key)
         if limit < -1:
             raise InvalidInput(f"'{value}' should be greater than or equal to -1 for {key}")
+        if limit > MAX_INT:
+            raise InvalidInput(
+                f"'{shown(value)}' is too large - must be no larger than '{MAX_INT}'"
+            )
         values[key] = limit
     check = (
         "check_limit" in body and body["check_limit"] is not None and boolean(body, "check_limit")

@@ -12,6 +12,8 @@ from typing import Any
 
 from kumo.errors import BadRequest, InvalidInput, shown
 
+MAX_INT = 2**31 - 1
+"""The largest integer a stored count takes (Neutron's DB_INTEGER_MAX_VALUE)."""
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"

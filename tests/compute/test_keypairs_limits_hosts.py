@@ -144,3 +144,22 @@ def test_hypervisors_and_services_are_admin_only(cloud: Cloud) -> None:
     assert all(s["state"] == "up" and s["status"] == "enabled" for s in services)
     only = cloud.get(cloud.admin, "/os-services?binary=nova-compute&host=host2")["services"]
     assert [s["host"] for s in only] == ["host2"]
+
+
+def test_quota_and_keypair_values_the_database_cannot_hold_are_refused(cloud: Cloud) -> None:
+    # A quota past 64 bits was a 500 (OverflowError at the database), and so
+    # was a keypair's user_id that is not a string.
+    alice = cloud.member("alice")
+    project = cloud.projects["alice"]
+    for value in (10**30, 2**31, -2):
+        body = {"quota_set": {"instances": value}}
+        r = cloud.call("PUT", cloud.admin, f"/os-quota-sets/{project}", body, status=400)
+        assert "instances" in r["badRequest"]["message"]
+    ok = {"quota_set": {"instances": 2**31 - 1}}
+    got = cloud.call("PUT", cloud.admin, f"/os-quota-sets/{project}", ok)
+    assert got["quota_set"]["instances"] == 2**31 - 1
+    for user_id in (10**30, ["u"], {}):
+        body = {"keypair": {"name": "k", "user_id": user_id}}
+        r = cloud.post(cloud.admin, "/os-keypairs", body, status=400)
+        assert "user_id" in r["badRequest"]["message"]
+    cloud.post(alice, "/os-keypairs", {"keypair": {"name": "k"}}, status=201)

@@ -229,3 +229,27 @@ def test_concurrent_creates_fill_a_small_host_exactly(cloud: Cloud) -> None:
     assert statuses == ["ACTIVE"] * 8 + ["ERROR"]
     (hyper,) = cloud.get(cloud.admin, "/os-hypervisors/detail")["hypervisors"]
     assert hyper["memory_mb_used"] == 4096 and hyper["running_vms"] == 8
+
+
+def test_server_group_rules_must_be_positive_integers(cloud: Cloud) -> None:
+    # An empty string was a 500 (int("") raised ValueError).
+    alice = cloud.member("alice")
+    for value in ("", "x", 0, 2**31, [], True):
+        body = {
+            "server_group": {
+                "name": "g",
+                "policy": "anti-affinity",
+                "rules": {"max_server_per_host": value},
+            }
+        }
+        r = cloud.post(alice, "/os-server-groups", body, status=400)
+        assert "max_server_per_host" in r["badRequest"]["message"], r
+    body = {
+        "server_group": {
+            "name": "g",
+            "policy": "anti-affinity",
+            "rules": {"max_server_per_host": "2"},
+        }
+    }
+    made = cloud.post(alice, "/os-server-groups", body, status=200)["server_group"]
+    assert made["rules"] == {"max_server_per_host": 2}

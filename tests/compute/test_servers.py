@@ -227,3 +227,15 @@ def test_interfaces_attach_detach(cloud: Cloud) -> None:
         == ""
     )
     assert len(cloud.ports_of(sid)) == 1
+
+
+def test_wrongly_typed_server_fields_are_bad_requests(cloud: Cloud) -> None:
+    # A list as key_name reached the database query (500); so did an integer
+    # block_device_mapping_v2 (iterated: TypeError).
+    alice = cloud.member("alice")
+    cloud.host("host1")
+    r = boot(cloud, alice, "vm", "none", key_name=[], status=400)
+    assert "key_name" in r["badRequest"]["message"]
+    r = boot(cloud, alice, "vm", "none", block_device_mapping_v2=-1, status=400)
+    assert "block_device_mapping_v2" in r["badRequest"]["message"]
+    boot(cloud, alice, "vm", "none", block_device_mapping_v2=[])

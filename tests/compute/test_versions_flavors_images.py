@@ -172,3 +172,53 @@ def test_images(cloud: Cloud) -> None:
     )
     assert cloud.c.delete(f"/image/v2/images/{mine['id']}", headers=bob).status_code == 404
     assert cloud.c.delete(f"/image/v2/images/{mine['id']}", headers=alice).status_code == 204
+
+
+def test_image_values_are_checked_before_they_are_stored(cloud: Cloud) -> None:
+    # Each of these was a 500 (OverflowError at the database, ValueError, TypeError).
+    alice = cloud.member("alice")
+    for body in (
+        {"name": "a", "min_ram": 2**70},
+        {"name": "a", "min_disk": None, "min_ram": "x"},
+        {"name": "a", "min_disk": -1},
+        {"name": "a", "tags": "t"},
+    ):
+        r = cloud.c.post("/image/v2/images", headers=alice, json=body)
+        assert r.status_code == 400 and "badRequest" in r.json(), (body, r.text)
+    made = cloud.c.post("/image/v2/images", headers=alice, json={"name": "a", "min_ram": 64})
+    assert made.status_code == 201 and made.json()["min_disk"] == 0, made.text
+    image = made.json()["id"]
+    patch = {**alice, "Content-Type": "application/openstack-images-v2.1-json-patch"}
+    for op in (
+        {"op": "replace", "path": "/min_ram", "value": "x"},
+        {"op": "replace", "path": "/min_disk", "value": 2**64},
+        {"op": "replace", "path": "/tags", "value": [[]]},
+        {"op": "replace", "path": "/tags", "value": 3},
+        {"op": "replace", "path": "/name", "value": {"a": 1}},
+        {"op": "replace", "path": "/disk_format", "value": "floppy"},
+        {"op": "replace", "path": "/protected", "value": "no"},
+    ):
+        r = cloud.c.patch(f"/image/v2/images/{image}", headers=patch, json=[op])
+        assert r.status_code == 400, (op, r.text)
+    r = cloud.c.patch(
+        f"/image/v2/images/{image}",
+        headers=patch,
+        json=[
+            {"op": "replace", "path": "/min_ram", "value": 128},
+            {"op": "replace", "path": "/tags", "value": ["b", "a", "b"]},
+        ],
+    )
+    assert r.status_code == 200 and (r.json()["min_ram"], r.json()["tags"]) == (128, ["a", "b"])
+
+
+def test_flavor_numbers_past_32_bits_are_refused(cloud: Cloud) -> None:
+    # minDisk past 64 bits was a 500 (OverflowError binding the filter); so was
+    # an rxtx_factor that is not a number.
+    for query in ("minDisk=99999999999999999999999", "minRam=2147483648"):
+        r = cloud.get(cloud.admin, f"/flavors?{query}", status=400)
+        assert "greater than the maximum of 2147483647" in r["badRequest"]["message"]
+    for extra in ({"ram": 2**31}, {"rxtx_factor": "x"}, {"rxtx_factor": 0}, {"rxtx_factor": []}):
+        body = {"flavor": {"name": "big", "ram": 64, "vcpus": 1, "disk": 0, **extra}}
+        cloud.post(cloud.admin, "/flavors", body, status=400)
+    body = {"flavor": {"name": "ok", "ram": 64, "vcpus": 1, "disk": 0, "rxtx_factor": 2}}
+    assert cloud.post(cloud.admin, "/flavors", body, status=200)["flavor"]["rxtx_factor"] == 2.0

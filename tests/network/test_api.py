@@ -561,3 +561,59 @@ def test_small_mtus_refuse_subnets_as_neutron_does(cloud: Cloud) -> None:
     assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "InvalidInput"
     zero = cloud.post(h, "/networks", {"network": {"name": "zero", "mtu": 0}})["network"]
     assert zero["mtu"] == 1450
+
+
+def test_values_no_store_keeps_are_bad_requests(cloud: Cloud) -> None:
+    # Each was a 500: a quota past 64 bits (OverflowError at the database) and
+    # a fixed IP naming neither subnet nor address (an assertion in IPAM).
+    alice = cloud.member("alice")
+    pid = cloud.projects["alice"]
+    for value in (10**30, 2**31):
+        r = cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"port": value}})
+        assert r.status_code == 400, r.text
+        assert "too large" in r.json()["NeutronError"]["message"]
+    r = cloud.c.put(f"{N}/quotas/{pid}", headers=cloud.admin, json={"quota": {"port": 2**31 - 1}})
+    assert r.status_code == 200 and r.json()["quota"]["port"] == 2**31 - 1
+    net = cloud.post(alice, "/networks", {"network": {"name": "n"}})["network"]
+    sub = cloud.post(
+        alice,
+        "/subnets",
+        {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.4.0.0/24"}},
+    )["subnet"]
+    port = cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})["port"]
+    for fixed in ([{"subnet_id": None}], [{"subnet_id": None, "ip_address": None}]):
+        for method, path, body in (
+            ("PUT", f"/ports/{port['id']}", {"port": {"fixed_ips": fixed}}),
+            ("POST", "/ports", {"port": {"network_id": net["id"], "fixed_ips": fixed}}),
+        ):
+            r = cloud.c.request(method, N + path, headers=alice, json=body)
+            assert r.status_code == 400, (method, r.text)
+            assert r.json()["NeutronError"]["type"] == "InvalidInput"
+    r = cloud.c.put(
+        f"{N}/ports/{port['id']}",
+        headers=alice,
+        json={"port": {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.4.0.50"}]}},
+    )
+    assert r.status_code == 200 and r.json()["port"]["fixed_ips"][0]["ip_address"] == "10.4.0.50"
+
+
+def test_ip_availability_pages_by_network_id(cloud: Cloud) -> None:
+    # Its items have no "id": paging links were a KeyError (500).
+    h = cloud.admin
+    nets = [cloud.post(h, "/networks", {"network": {"name": f"n{i}"}})["network"] for i in range(3)]
+    for i, net in enumerate(nets):
+        body = {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": f"10.{i}.0.0/28"}}
+        cloud.post(h, "/subnets", body)
+    first = cloud.c.get(f"{N}/network-ip-availabilities?limit=1", headers=h)
+    assert first.status_code == 200, first.text
+    (item,) = first.json()["network_ip_availabilities"]
+    links = {link["rel"]: link for link in first.json()["network_ip_availabilities_links"]}
+    assert f"marker={item['network_id']}" in links["next"]["href"]
+    second = cloud.c.get(
+        f"{N}/network-ip-availabilities?limit=1&marker={item['network_id']}", headers=h
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["network_ip_availabilities"][0]["network_id"] != item["network_id"]
+    back = cloud.c.get(f"{N}/network-ip-availabilities?limit=1&page_reverse=true", headers=h)
+    assert back.status_code == 200, back.text
+    assert "previous" in {link["rel"] for link in back.json()["network_ip_availabilities_links"]}

@@ -3,7 +3,6 @@ deactivate/reactivate, delete. The data routes are in ``data.py``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from kumo.api import json_text
 from kumo.api.auth import authenticate
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
@@ -27,13 +27,9 @@ def service(request: Request) -> ImageService:
 
 
 async def read_json(request: Request) -> Any:
+    """The body as strict JSON (whatever its content type, as Glance reads it)."""
     raw = await request.body()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise BadRequest("The request body is not valid JSON.") from None
+    return json_text.loads(raw) if raw else None
 
 
 @router.get("/v2/images")

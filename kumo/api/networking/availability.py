@@ -44,7 +44,7 @@ def list_availability(request: Request, ctx: RequestContext = Depends(authentica
         items = [i for i in items if i["subnet_ip_availability"]]
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "ip_version"]
     request.scope["query_string"] = "&".join(f"{k}={v}" for k, v in query).encode()
-    return list_response(request, "network_ip_availabilities", items, ATTRS)
+    return list_response(request, "network_ip_availabilities", items, ATTRS, key="network_id")
 
 
 @router.get("/v2.0/network-ip-availabilities/{network_id}")

@@ -203,7 +203,11 @@ def _link(request: Request, params: list[tuple[str, str]]) -> str:
 
 
 def paginate(
-    request: Request, collection: str, items: list[dict[str, Any]], query: ListQuery
+    request: Request,
+    collection: str,
+    items: list[dict[str, Any]],
+    query: ListQuery,
+    key: str = "id",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """One page of ``items`` and its links, by Neutron's rules.
 
@@ -219,7 +223,7 @@ def paginate(
     ordered = list(reversed(items)) if query.page_reverse else items
     start = 0
     if query.marker is not None:
-        idx = next((n for n, i in enumerate(ordered) if i.get("id") == query.marker), None)
+        idx = next((n for n, i in enumerate(ordered) if i.get(key) == query.marker), None)
         if idx is None:
             raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
         start = idx + 1
@@ -232,10 +236,10 @@ def paginate(
     ]
     links = []
     if not (short and not query.page_reverse):
-        marker = [("marker", page[-1]["id"])] if page else []
+        marker = [("marker", page[-1][key])] if page else []
         links.append({"rel": "next", "href": _link(request, [*base, *marker])})
     if not (short and query.page_reverse):
-        marker = [("marker", page[0]["id"])] if page else []
+        marker = [("marker", page[0][key])] if page else []
         links.append(
             {"rel": "previous", "href": _link(request, [*base, *marker, ("page_reverse", "True")])}
         )
@@ -248,17 +252,19 @@ def list_response(
     items: list[dict[str, Any]],
     attributes: set[str] | None = None,
     applied: frozenset[str] = frozenset(),
+    key: str = "id",
 ) -> Response:
     """Render ``{collection: [...]}`` applying the request's list query.
 
     ``attributes`` names every attribute of the collection (for filter and
     sort validation); without it, unknown filters are not refused.
-    ``applied`` names the filters the service applied itself.
+    ``applied`` names the filters the service applied itself. ``key``
+    is the attribute that identifies an item (paging markers).
     """
     query = parse_list_query(list(request.query_params.multi_items()))
     items = apply_filters(items, query, attributes, applied)
     items = apply_sort(items, query, attributes)
-    items, links = paginate(request, collection, items, query)
+    items, links = paginate(request, collection, items, query, key)
     if query.fields:
         items = [apply_fields(i, query.fields) for i in items]
     body: dict[str, Any] = {collection: items}
