@@ -126,6 +126,12 @@ class Settings:
     image_size_cap: int = _env_int("KUMO_IMAGE_SIZE_CAP", 1 << 40)
     """The largest image accepted, in bytes (Glance's ``image_size_cap``, 1 TiB)."""
 
+    stack_lease_seconds: float = float(os.environ.get("KUMO_STACK_LEASE", "30"))
+    """How long an orchestration engine's hold on a stack in progress lasts unless renewed;
+    a stack whose engine died is marked FAILED this long after (see orchestration/engine.py)."""
+    stack_workers: int = _env_int("KUMO_STACK_WORKERS", 4)
+    """Resources of one stack created (or deleted) at the same time, at most."""
+
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above
         # this are for VLAN and flat networks): see kumo/compiler/firewall.py.

@@ -17,6 +17,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.image import router as image_router
     from kumo.api.internal import router as internal_router
     from kumo.api.networking import router as networking_router
+    from kumo.api.orchestration import router as orchestration_router
     from kumo.api.root import router as root_router
 
     app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url=None)
@@ -28,6 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, internal_router, "/internal/v1")
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
+    include(app, orchestration_router, "/orchestration")
     app.add_middleware(MicroversionMiddleware)
     app.add_middleware(AccessLogMiddleware)  # outermost: it times and ids everything
     policy_gate.attach(app)
