@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+ROLLBACK_STARTED = ("ROLLBACK", "IN_PROGRESS", "Stack ROLLBACK started")
+
+
 def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, KumoError) else str(exc)
 
@@ -264,10 +267,11 @@ class Engine:
             assert final is not None
             return final.status, final.status_reason
 
-    def _set(self, stack_id: str, action: str, status: str, reason: str) -> None:
+    def _set(self, stack_id: str, action: str, status: str, reason: str,
+             *then: tuple[str, str, str]) -> None:  # fmt: skip
         if self.halted:
             raise Halted("engine halted")
-        store.set_stack(self.rt.db, stack_id, action, status, reason)
+        store.set_stack(self.rt.db, stack_id, (action, status, reason), *then)
 
     def _create(self, info: StackInfo, ctx: RequestContext, action: str) -> None:
         try:
@@ -275,14 +279,15 @@ class Engine:
         except Halted:
             raise
         except Exception as e:
-            self._set(info.id, "CREATE", "FAILED", _message(e))
-            if not info.disable_rollback:
+            if info.disable_rollback:
+                self._set(info.id, "CREATE", "FAILED", _message(e))
+            else:
+                self._set(info.id, "CREATE", "FAILED", _message(e), ROLLBACK_STARTED)
                 self._rollback_create(info, ctx)
             return
         self._set(info.id, "CREATE", "COMPLETE", "Stack CREATE completed successfully")
 
     def _rollback_create(self, info: StackInfo, ctx: RequestContext) -> None:
-        self._set(info.id, "ROLLBACK", "IN_PROGRESS", "Stack ROLLBACK started")
         try:
             Run(self, info, ctx).delete_all()
         except Halted:
@@ -302,15 +307,22 @@ class Engine:
         except Halted:
             raise
         except Exception as e:
-            self._set(info.id, "UPDATE", "FAILED", _message(e))
-            if not info.disable_rollback and prev.get("template"):
+            if self._rollback_disabled(info.id) or not prev.get("template"):
+                self._set(info.id, "UPDATE", "FAILED", _message(e))
+            else:
+                self._set(info.id, "UPDATE", "FAILED", _message(e), ROLLBACK_STARTED)
                 self._rollback_update(info, ctx)
             return
         self._set(info.id, "UPDATE", "COMPLETE", "Stack UPDATE completed successfully")
 
+    def _rollback_disabled(self, stack_id: str) -> bool:
+        """As the row says now (``cancel_without_rollback`` turns it off mid-update)."""
+        with self.rt.db.read_session() as s:
+            row = s.get(Stack, stack_id)
+            return row is None or row.disable_rollback
+
     def _rollback_update(self, info: StackInfo, ctx: RequestContext) -> None:
         prev = info.previous
-        self._set(info.id, "ROLLBACK", "IN_PROGRESS", "Stack ROLLBACK started")
 
         def restore(uow: UnitOfWork) -> None:
             row = uow.session.get(Stack, info.id)

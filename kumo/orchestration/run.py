@@ -28,7 +28,7 @@ from kumo.orchestration import functions as fn
 from kumo.orchestration import template as tpllib
 from kumo.orchestration.errors import ResourceFailure, StackValidationFailed
 from kumo.orchestration.resources import registry
-from kumo.orchestration.resources.base import Env, Halted, Plugin
+from kumo.orchestration.resources.base import HALTED, Env, Halted, Plugin
 
 if TYPE_CHECKING:
     from kumo.orchestration.engine import Engine
@@ -107,6 +107,7 @@ class Run:
         self._conditions: dict[str, bool] = {}
         self._cancel_checked = 0.0
         self._cancelled = False
+        self.sibling_failed = False
         with self.rt.db.read_session() as s:
             for r in store.resources(s, info.id, current_only=False):
                 if r.current:
@@ -187,7 +188,9 @@ class Run:
 
     def stop_reason(self) -> str:
         if self.engine.halted:
-            return "engine halted"
+            return HALTED
+        if self.sibling_failed:
+            return "Cancelled: another resource of the stack failed"
         now = time.monotonic()
         if not self._cancelled and now - self._cancel_checked > 1.0:
             self._cancel_checked = now
@@ -362,7 +365,7 @@ class Run:
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.engine.workers, thread_name_prefix="stack") as pool:
             while True:
-                why = self.stop_reason()
+                why = "" if self.sibling_failed else self.stop_reason()
                 if failure is None and why:
                     failure = Halted(why) if self.engine.halted else ResourceFailure(why)
                 if failure is None and time.monotonic() > self.deadline:
@@ -382,6 +385,7 @@ class Run:
                             done.add(n)
                         elif failure is None or isinstance(exc, Halted):
                             failure = exc
+                            self.sibling_failed = True
         if failure is not None:
             raise failure
         if len(done) < len(deps):

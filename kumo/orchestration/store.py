@@ -51,16 +51,24 @@ def event(
     )
 
 
-def set_stack(db: Database, stack_id: str, action: str, status: str, reason: str) -> None:
+def set_stack(
+    db: Database, stack_id: str, *states: tuple[str, str, str], keep_lease: bool = False
+) -> None:
+    """Move the stack through ``states`` ((action, status, reason)...) in one
+    transaction, an event for each (a failure and the rollback it starts are
+    seen together)."""
+
     def work(uow: UnitOfWork) -> None:
         row = uow.session.get(Stack, stack_id)
         if row is None:
             return
-        row.action, row.status, row.status_reason = action, status, reason[:4000]
-        row.updated_at = utcnow() if action != "CREATE" else row.updated_at
-        if status != "IN_PROGRESS":
+        for action, status, reason in states:
+            row.action, row.status, row.status_reason = action, status, reason[:4000]
+            row.updated_at = utcnow() if action != "CREATE" else row.updated_at
+            event(uow.session, row.id, row.name, action, status, reason, row.id,
+                  "OS::Heat::Stack")  # fmt: skip
+        if row.status != "IN_PROGRESS":
             row.engine_id, row.lease_until, row.cancel_requested = None, None, False
-        event(uow.session, row.id, row.name, action, status, reason, row.id, "OS::Heat::Stack")
 
     run_in_transaction(db, work)
 

@@ -131,6 +131,9 @@ def check_map(schema: Mapping[str, Prop], given: Any, path: str) -> dict[str, An
     return out
 
 
+HALTED = "engine halted"
+
+
 class Halted(Exception):
     """The engine is stopping (or the operation was cancelled, or timed out)."""
 
@@ -167,7 +170,7 @@ class Env:
         while not done():
             why = self.stop()
             if why:
-                raise Halted(why)
+                raise Halted(why) if why == HALTED else ResourceFailure(why)
             if time.monotonic() > self.deadline:
                 raise ResourceFailure(f"Timed out waiting for {what}")
             time.sleep(interval)
