@@ -167,8 +167,11 @@ class Server(Plugin):
         addresses = view.get("addresses") or {}
         if name == "show":
             return view
-        if name == "addresses":
-            return addresses
+        if name == "addresses":  # as Heat: each address also names its port
+            ports = env.rt.network.list_ports(env.ctx, {"device_id": [view["id"]]})
+            by_ip = {ip["ip_address"]: p["id"] for p in ports for ip in p["fixed_ips"]}
+            return {net: [{**a, "port": by_ip.get(a["addr"])} for a in addrs]
+                    for net, addrs in addresses.items()}  # fmt: skip
         if name == "networks":
             out: dict[str, list[str]] = {}
             for net, addrs in addresses.items():
