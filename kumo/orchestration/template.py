@@ -66,7 +66,8 @@ class Template:
 def load(source: Any) -> dict[str, Any]:
     """The template as a map, from a map or from YAML/JSON text."""
     if isinstance(source, dict):
-        return _plain(source)
+        plain: dict[str, Any] = _plain(source)
+        return plain
     if not isinstance(source, str):
         raise StackValidationFailed("The template must be a map or YAML/JSON text")
     if len(source.encode()) > MAX_BYTES:
@@ -77,7 +78,8 @@ def load(source: Any) -> dict[str, Any]:
         raise StackValidationFailed(f"The template is not valid YAML: {e}") from None
     if not isinstance(doc, dict):
         raise StackValidationFailed("The template is not a map")
-    return _plain(doc)
+    out: dict[str, Any] = _plain(doc)
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -79,7 +79,6 @@ def host(live_server: LiveServer) -> Iterator[None]:
 
 def _signal_db_when_ready(server: LiveServer, stack: str) -> threading.Thread:
     """What the db server's user data does: run the handle's curl_cli."""
-    headers = {"X-Auth-Token": server.token()}
 
     def work() -> None:
         for _ in range(600):
@@ -98,7 +97,6 @@ def _signal_db_when_ready(server: LiveServer, stack: str) -> threading.Thread:
                 httpx.post(attrs["endpoint"], json={"status": "SUCCESS", "data": "db up"},
                            headers={"X-Auth-Token": attrs["token"]})  # fmt: skip
             return
-        del headers
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()

@@ -151,7 +151,8 @@ class WaitConditionHandle(Plugin):
 
     @staticmethod
     def token_matches(data: dict[str, Any], token: str) -> bool:
-        return bool(data.get("token")) and hmac.compare_digest(str(data["token"]), token)
+        expected = str(data.get("token") or "")
+        return bool(expected) and hmac.compare_digest(expected, str(token))
 
 
 class WaitCondition(Plugin):
@@ -177,7 +178,9 @@ class WaitCondition(Plugin):
             for s in signals.values():
                 if s["status"] == "FAILURE":
                     raise ResourceFailure(f"WaitCondition failed: {s.get('reason', '')}")
-            return sum(1 for s in signals.values() if s["status"] == "SUCCESS") >= props["count"]
+            return sum(1 for s in signals.values() if s["status"] == "SUCCESS") >= int(
+                props["count"]
+            )
 
         env.wait(done, "the wait condition's signals", interval=0.2)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kumo.errors import NotFound
@@ -356,8 +357,8 @@ class SecurityGroup(_Shown):
     def _rules(self, env: Env, rules: list[dict[str, Any]]) -> None:
         sid = str(env.physical_id)
         current = sgs.list_rules(env.rt.network, env.ctx, {"security_group_id": [sid]})
-        for r in current:
-            gone_ok(lambda r=r: sgs.delete_rule(env.rt.network, env.ctx, r["id"]))
+        for rule_id in [str(r["id"]) for r in current]:
+            gone_ok(partial(sgs.delete_rule, env.rt.network, env.ctx, rule_id))
         bodies = []
         for r in rules:
             body = {k: v for k, v in r.items() if k != "remote_mode"}

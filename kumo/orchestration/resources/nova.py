@@ -253,7 +253,7 @@ class Flavor(Plugin):
     attrs = {"is_public": "Whether the flavor is public", "extra_specs": "Extra specs"}
 
     def create(self, env: Env, props: dict[str, Any]) -> None:
-        body = {k: props[k] for k in ("ram", "vcpus", "disk", "swap", "ephemeral",
+        body: dict[str, Any] = {k: props[k] for k in ("ram", "vcpus", "disk", "swap", "ephemeral",
                                       "rxtx_factor") if k in props}  # fmt: skip
         body["name"] = props.get("name") or env.physical_name()
         body["os-flavor-access:is_public"] = props["is_public"]
