@@ -17,7 +17,7 @@ from sqlalchemy import select
 from kumo.context import RequestContext
 from kumo.db.orchestration_models import Stack, StackEvent, StackResource
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import BadRequest, Forbidden, KumoError, NotFound, Unauthorized
+from kumo.errors import BadRequest, KumoError, NotFound, Unauthorized
 from kumo.orchestration import delegation, graph, parameters, store, views
 from kumo.orchestration import functions as fn
 from kumo.orchestration import template as tpllib
@@ -181,8 +181,6 @@ class OrchestrationService:
         self, ctx: RequestContext, project_id: str, body: Any, endpoint: str
     ) -> dict[str, Any]:
         self._target(ctx, "orchestration:stacks:create", project_id)
-        if ctx.project_id != project_id:
-            raise Forbidden("Stacks are created in the project of the token.")
         body = body if isinstance(body, dict) else {}
         name = body.get("stack_name")
         if not isinstance(name, str) or not NAME.fullmatch(name):

@@ -348,7 +348,7 @@ ORCHESTRATION = [
          f"GET {STACK}/resources/{{resource_name}}/events/{{event_id}}",
          f"GET {STACK}/outputs", f"GET {STACK}/outputs/{{output_key}}",
          f"GET {STACK}/template", f"GET {STACK}/environment", f"GET {STACK}/files"),
-    rule("orchestration:stacks:create", ADMIN_OR_MEMBER,
+    rule("orchestration:stacks:create", MEMBER & OWNER,
          "Create (or preview) a stack in the token's project; its resources are made with "
          "the creator's delegated roles", f"POST {O}/stacks", f"POST {O}/stacks/preview"),
     rule("orchestration:stacks:update", ADMIN_OR_MEMBER, "Update a stack (PUT, PATCH)",
@@ -364,7 +364,8 @@ ORCHESTRATION = [
     rule("orchestration:wait_handle:signal", OwnCredential("the handle's own token"),
          "An instance signals a wait condition handle with the handle's token",
          f"POST {O}/wait_handles/{{handle_id}}/signal"),
-    rule("orchestration:validate", ADMIN_OR_READER, "Validate a template", f"POST {O}/validate"),
+    rule("orchestration:validate", ADMIN_OR_MEMBER, "Validate a template (a POST: members)",
+         f"POST {O}/validate"),
     rule("orchestration:resource_types", ADMIN_OR_READER,
          "List and show resource types and template versions",
          f"GET {O}/resource_types", f"GET {O}/resource_types/{{type_name}}",
