@@ -63,6 +63,8 @@ def set_stack(
         if row is None:
             return
         for action, status, reason in states:
+            if action != row.action:
+                row.cancel_requested = False  # a cancel ends with the action it cancelled
             row.action, row.status, row.status_reason = action, status, reason[:4000]
             row.updated_at = utcnow() if action != "CREATE" else row.updated_at
             event(uow.session, row.id, row.name, action, status, reason, row.id,

@@ -245,3 +245,27 @@ def test_the_engine_acts_with_the_creator_roles_only(cloud: Cloud) -> None:
     svc.engine.submit(sid)
     status, reason = cloud.wait(sid)
     assert status == "CHECK_FAILED" and "no longer has a role" in reason
+
+
+SIMPLE = "heat_template_version: 2018-08-31\nresources:\n  v: {type: OS::Heat::Value, properties: {value: 1}}\n"
+
+
+def test_cancel_update_rolls_back_and_a_wait_times_out(cloud: Cloud) -> None:
+    svc = cloud.rt.orchestration
+    sid = create(cloud, "cu", SIMPLE)
+    assert cloud.wait(sid)[0] == "CREATE_COMPLETE"
+    longer = SIMPLE + ("  h: {type: OS::Heat::WaitConditionHandle}\n"
+                       "  w: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: h}}}\n")  # fmt: skip
+    svc.update_stack(cloud.ctx, cloud.project_id, "cu",
+                     {"template": longer, "disable_rollback": False}, patch=False)  # fmt: skip
+    _until(lambda: resources(cloud, sid).get("w") == "CREATE_IN_PROGRESS")
+    svc.stack_action(cloud.ctx, cloud.project_id, "cu", {"cancel_update": None})
+    status, _ = cloud.wait(sid)
+    assert status == "ROLLBACK_COMPLETE"
+    assert set(resources(cloud, sid)) == {"v"}
+    assert ("cu", "UPDATE_FAILED") in events(cloud, sid)
+
+    short = longer.replace("{handle: {get_resource: h}}", "{handle: {get_resource: h}, timeout: 1}")
+    sid2 = create(cloud, "timeout", short)
+    status, reason = cloud.wait(sid2)
+    assert status == "CREATE_FAILED" and "WaitCondition timed out" in reason
