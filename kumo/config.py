@@ -137,6 +137,12 @@ class Settings:
     """Count requests, connections and feed lag for ``/metrics`` (``KUMO_METRICS=0``:
     off, and ``/metrics`` answers 404)."""
 
+    stack_lease_seconds: float = float(os.environ.get("KUMO_STACK_LEASE", "30"))
+    """How long an orchestration engine's hold on a stack in progress lasts unless renewed;
+    a stack whose engine died is marked FAILED this long after (see orchestration/engine.py)."""
+    stack_workers: int = _env_int("KUMO_STACK_WORKERS", 4)
+    """Resources of one stack created (or deleted) at the same time, at most."""
+
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above
         # this are for VLAN and flat networks): see kumo/compiler/firewall.py.

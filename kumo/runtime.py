@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kumo.compute.service import ComputeService
 from kumo.config import Settings
@@ -10,6 +11,9 @@ from kumo.db.engine import Database
 from kumo.identity.service import IdentityService
 from kumo.image.service import ImageService
 from kumo.network.service import NetworkService
+
+if TYPE_CHECKING:
+    from kumo.orchestration.service import OrchestrationService
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Runtime:
     network: NetworkService
     compute: ComputeService
     image: ImageService
+    orchestration: OrchestrationService = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -38,6 +43,11 @@ class Runtime:
             compute=ComputeService(db, settings, network),
             image=ImageService(db, settings),
         )
+
+    def __post_init__(self) -> None:
+        from kumo.orchestration.service import OrchestrationService
+
+        self.orchestration = OrchestrationService(self)
 
     def close(self) -> None:
         self.db.dispose()

@@ -18,6 +18,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.image import router as image_router
     from kumo.api.internal import router as internal_router
     from kumo.api.networking import router as networking_router
+    from kumo.api.orchestration import router as orchestration_router
     from kumo.api.root import router as root_router
 
     # A body without Content-Type is read as JSON, as OpenStack's services read
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, internal_router, "/internal/v1")
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
+    include(app, orchestration_router, "/orchestration")
     app.add_middleware(StrictJsonMiddleware)  # innermost: errors get the microversion headers
     app.add_middleware(MicroversionMiddleware)
     settings = getattr(runtime, "settings", None)

@@ -51,7 +51,54 @@ NEUTRON_DEFAULT_TYPES = {
 }
 
 
+HEAT_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "Forbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    413: "RequestEntityTooLarge",
+    500: "HTTPInternalServerError",
+}
+HEAT_EXPLANATIONS = {
+    400: "The server could not comply with the request since it is either malformed "
+    "or otherwise incorrect.",
+    401: "This server could not verify that you are authorized to access the document "
+    "you requested.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    409: "There was a conflict when trying to complete your request.",
+    500: "The server has either erred or is incapable of performing the requested operation.",
+}
+GENERIC_KINDS = {
+    "BadRequest",
+    "Unauthorized",
+    "NotFound",
+    "Conflict",
+    "InternalError",
+    "InvalidInput",
+}
+
+
+def _heat_body(status: int, kind: str | None, message: str) -> dict[str, Any]:
+    """Heat's fault: the HTTP explanation, and the error with its type (no traceback)."""
+    if kind == "PolicyNotAuthorized":
+        kind = "Forbidden"
+    if kind is None or kind in GENERIC_KINDS:
+        kind = HEAT_TYPES.get(status, "HTTPError")
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return {
+        "explanation": HEAT_EXPLANATIONS.get(status, title + "."),
+        "code": status,
+        "error": {"message": message, "traceback": None, "type": kind},
+        "title": title,
+    }
+
+
 def _dialect(path: str) -> str:
+    if path.startswith("/orchestration"):
+        return "orchestration"
     if path.startswith("/identity"):
         return "identity"
     if path.startswith("/compute") or path.startswith("/image"):
@@ -77,7 +124,9 @@ def error_body(path: str, status: int, kind: str | None, message: str, detail: s
     dialect = _dialect(path)
     message, detail = clip(message), clip(detail)
     body: dict[str, Any]
-    if dialect == "identity":
+    if dialect == "orchestration":
+        body = _heat_body(status, kind, message)
+    elif dialect == "identity":
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         body = {"error": {"code": status, "title": title, "message": message}}
     elif dialect == "compute":

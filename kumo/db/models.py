@@ -35,6 +35,7 @@ from kumo.db.network_models import (
     Subnet,
     Tag,
 )
+from kumo.db.orchestration_models import Stack, StackDelegation, StackEvent, StackResource
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 from kumo.db.secgroup_models import (
     DefaultSecurityGroup,
@@ -78,6 +79,10 @@ __all__ = [
     "SecurityGroup",
     "SecurityGroupRule",
     "SegmentAllocation",
+    "Stack",
+    "StackDelegation",
+    "StackEvent",
+    "StackResource",
     "SigningKey",
     "Subnet",
     "Tag",

@@ -11,7 +11,10 @@ SERVICES = (
     ("network", "neutron", "/networking"),
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
+    ("orchestration", "heat", "/orchestration/v1/%(project_id)s"),
 )
+PROJECT = "%(project_id)s"
+"""Replaced by the token's project in a token's catalog (as Keystone substitutes it)."""
 INTERFACES = ("public", "internal", "admin")
 
 
@@ -26,7 +29,9 @@ def services() -> list[dict[str, Any]]:
     ]
 
 
-def endpoints(base_url: str, region: str) -> list[dict[str, Any]]:
+def endpoints(base_url: str, region: str, project_id: str | None = None) -> list[dict[str, Any]]:
+    """Every endpoint; with ``project_id`` its URL filled in (and without one, in a
+    catalog, an endpoint that needs it is left out, as Keystone does)."""
     base = base_url.rstrip("/")
     return [
         {
@@ -35,7 +40,7 @@ def endpoints(base_url: str, region: str) -> list[dict[str, Any]]:
             "interface": iface,
             "region": region,
             "region_id": region,
-            "url": base + path,
+            "url": base + (path.replace(PROJECT, project_id) if project_id else path),
             "enabled": True,
         }
         for t, _n, path in SERVICES
@@ -43,10 +48,12 @@ def endpoints(base_url: str, region: str) -> list[dict[str, Any]]:
     ]
 
 
-def catalog(base_url: str, region: str) -> list[dict[str, Any]]:
-    eps = endpoints(base_url, region)
+def catalog(base_url: str, region: str, project_id: str | None = None) -> list[dict[str, Any]]:
+    eps = [e for e in endpoints(base_url, region, project_id) if PROJECT not in e["url"]]
     out = []
     for svc in services():
+        if not any(e["service_id"] == svc["id"] for e in eps):
+            continue
         out.append(
             {
                 "id": svc["id"],

@@ -97,6 +97,21 @@ class Public(Check):
         return "@ (anyone, no token)"
 
 
+class OwnCredential(Public):
+    """No Keystone token: the request carries a credential of its own that the
+    service checks (a wait condition handle's token). No Keystone caller could
+    pass it, so it never counts as a reader's write."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def possible(self, ctx: RequestContext | None) -> bool:
+        return ctx is None
+
+    def text(self, nested: bool = False) -> str:
+        return f"@ (no token: {self.what})"
+
+
 @dataclass(frozen=True)
 class Authenticated(Check):
     """Any valid token, whatever its roles."""

@@ -10,7 +10,7 @@ test fails when a route has no rule.
 
 from __future__ import annotations
 
-from kumo.policy.checks import flag, in_domain, project_of, same_host
+from kumo.policy.checks import OwnCredential, flag, in_domain, project_of, same_host
 from kumo.policy.rules import (
     ADMIN,
     ADMIN_OR_MEMBER,
@@ -35,13 +35,15 @@ N = "/networking/v2.0"
 C = "/compute/v2.1"
 G = "/image/v2"
 X = "/internal/v1"
+O = "/orchestration/v1/{project_id}"  # noqa: E741
 
 VERSIONS = [
     rule("versions:list", PUBLIC, "Version documents and health",
          "GET /", "GET /healthz", "GET /identity", "GET /identity/", "GET /identity/v3",
          "GET /identity/v3/", "GET /networking", "GET /networking/", "GET /networking/v2.0/",
          "GET /networking/v2.0", "GET /compute", "GET /compute/", "GET /compute/v2.1/",
-         "GET /compute/v2.1", "GET /image", "GET /image/", "GET /image/versions"),
+         "GET /compute/v2.1", "GET /image", "GET /image/", "GET /image/versions",
+         "GET /orchestration", "GET /orchestration/"),
     rule("operations:readiness", PUBLIC,
          "Readiness (database reachable, schema current) and the Prometheus metrics of an API "
          "server: route templates, counts and timings, no tenant's data",
@@ -355,7 +357,45 @@ INTERNAL = [
          f"GET {X}/list", f"GET {X}/watch"),
 ]  # fmt: skip
 
-ALL: list[Rule] = [*VERSIONS, *IDENTITY, *NETWORKING, *COMPUTE, *IMAGE, *INTERNAL]
+# Orchestration: the URL's project is the target (``project_id``); Heat answers 403
+# for another project's URL and 404 for a stack it does not find in the project.
+STACK = f"{O}/stacks/{{stack_name}}/{{stack_id}}"
+ORCHESTRATION = [
+    rule("orchestration:stacks:get", ADMIN_OR_READER,
+         "List, look up and show stacks, their resources, events, outputs, template, "
+         "environment and files",
+         f"GET {O}/stacks", f"GET {O}/stacks/{{stack_name}}", f"GET {STACK}",
+         f"GET {STACK}/resources", f"GET {STACK}/resources/{{resource_name}}",
+         f"GET {STACK}/events", f"GET {STACK}/resources/{{resource_name}}/events",
+         f"GET {STACK}/resources/{{resource_name}}/events/{{event_id}}",
+         f"GET {STACK}/outputs", f"GET {STACK}/outputs/{{output_key}}",
+         f"GET {STACK}/template", f"GET {STACK}/environment", f"GET {STACK}/files"),
+    rule("orchestration:stacks:create", MEMBER & OWNER,
+         "Create (or preview) a stack in the token's project; its resources are made with "
+         "the creator's delegated roles", f"POST {O}/stacks", f"POST {O}/stacks/preview"),
+    rule("orchestration:stacks:update", ADMIN_OR_MEMBER, "Update a stack (PUT, PATCH)",
+         f"PUT {O}/stacks/{{stack_name}}", f"PATCH {O}/stacks/{{stack_name}}",
+         f"PUT {STACK}", f"PATCH {STACK}"),
+    rule("orchestration:stacks:delete", ADMIN_OR_MEMBER, "Delete a stack",
+         f"DELETE {O}/stacks/{{stack_name}}", f"DELETE {STACK}"),
+    rule("orchestration:stacks:action", ADMIN_OR_MEMBER,
+         "Suspend, resume, check a stack, cancel its update",
+         f"POST {O}/stacks/{{stack_name}}/actions", f"POST {STACK}/actions"),
+    rule("orchestration:resources:signal", ADMIN_OR_MEMBER, "Signal a stack's resource",
+         f"POST {STACK}/resources/{{resource_name}}/signal"),
+    rule("orchestration:wait_handle:signal", OwnCredential("the handle's own token"),
+         "An instance signals a wait condition handle with the handle's token",
+         f"POST {O}/wait_handles/{{handle_id}}/signal"),
+    rule("orchestration:validate", ADMIN_OR_MEMBER, "Validate a template (a POST: members)",
+         f"POST {O}/validate"),
+    rule("orchestration:resource_types", ADMIN_OR_READER,
+         "List and show resource types and template versions",
+         f"GET {O}/resource_types", f"GET {O}/resource_types/{{type_name}}",
+         f"GET {O}/template_versions"),
+]  # fmt: skip
+
+ALL: list[Rule] = [*VERSIONS, *IDENTITY, *NETWORKING, *COMPUTE, *IMAGE, *INTERNAL,
+                   *ORCHESTRATION]  # fmt: skip
 RULES: dict[str, Rule] = {r.name: r for r in ALL}
 OPERATIONS: dict[str, Rule] = {op: r for r in ALL for op in r.operations}
 

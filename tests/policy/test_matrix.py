@@ -26,6 +26,9 @@ from kumo.runtime import Runtime
 from tests.apicloud import ApiCloud
 
 N, C, G, I = "/networking/v2.0", "/compute/v2.1", "/image/v2", "/identity/v3"  # noqa: E741
+O = "/orchestration/v1/{a}"  # noqa: E741
+STACK_TEMPLATE = {"heat_template_version": "2018-08-31", "resources": {"v": {
+    "type": "OS::Heat::Value", "properties": {"value": 1}}}}  # fmt: skip
 PERSONAS = ("admin", "member", "reader", "other", "anonymous", "agent")
 
 
@@ -147,6 +150,23 @@ def _shared_with_b(w: World) -> dict[str, str]:
               {"member": w.b})  # fmt: skip
     assert r.status_code == 200, r.text
     return {"victim": ident}
+
+
+def _stack(w: World) -> str:
+    """A stack of project A, made by its member and complete."""
+    import time
+
+    body = {"stack_name": f"st{next(COUNTER)}", "template": STACK_TEMPLATE}
+    r = w.req("POST", f"/orchestration/v1/{w.a}/stacks", w.personas["member"].headers, body)
+    assert r.status_code == 201, r.text
+    ident: str = r.json()["stack"]["id"]
+    for _ in range(200):
+        shown = w.req("GET", f"/orchestration/v1/{w.a}/stacks/{body['stack_name']}/{ident}",
+                      w.personas["member"].headers).json()["stack"]  # fmt: skip
+        if not shown["stack_status"].endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.05)
+    return ident
 
 
 def _server(w: World) -> str:
@@ -312,6 +332,16 @@ CASES = [
     Case("identity:get_user", "GET", f"{I}/users/{{user}}", 200,
          target=lambda w, p: {"user_id": w.ids["user"]}),
     Case("identity:list_roles", "GET", f"{I}/roles", 200),
+    # orchestration (the URL names the project; Heat answers 403 for another project's)
+    Case("orchestration:stacks:get", "GET", f"{O}/stacks", 200),
+    Case("orchestration:stacks:create", "POST", f"{O}/stacks", 201,
+         {"stack_name": "s{n}", "template": STACK_TEMPLATE}),
+    Case("orchestration:stacks:delete", "DELETE", f"{O}/stacks/{{victim}}", 204,
+         fresh=lambda w: {"victim": _stack(w)}),
+    Case("orchestration:stacks:action", "POST", f"{O}/stacks/{{victim}}/actions", 200,
+         {"check": None}, fresh=lambda w: {"victim": _stack(w)}),
+    Case("orchestration:validate", "POST", f"{O}/validate", 200, {"template": STACK_TEMPLATE}),
+    Case("orchestration:resource_types", "GET", f"{O}/resource_types", 200),
     # the agents' internal API
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
 ]  # fmt: skip

@@ -65,7 +65,9 @@ def auth_catalog(request: Request, ctx: RequestContext = Depends(authenticate)) 
     svc = identity(request)
     return json_response(
         {
-            "catalog": catalog.catalog(views.base_url(request), svc.settings.region),
+            "catalog": catalog.catalog(
+                views.base_url(request), svc.settings.region, ctx.project_id
+            ),
             "links": views.collection_links(request, "auth/catalog"),
         }
     )

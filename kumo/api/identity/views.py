@@ -166,5 +166,7 @@ def token(
     if payload.project_id or payload.domain_id or payload.system:
         body["roles"] = [{"id": r.id, "name": r.name} for r in info.roles]
         if with_catalog:
-            body["catalog"] = catalog.catalog(base_url(request), identity.settings.region)
+            body["catalog"] = catalog.catalog(
+                base_url(request), identity.settings.region, payload.project_id
+            )
     return {"token": body}

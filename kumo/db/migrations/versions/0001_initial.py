@@ -174,6 +174,51 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_networks_project_id"), ["project_id"], unique=False)
 
     op.create_table(
+        "orchestration_stacks",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("live_name", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=False),
+        sa.Column("parent_id", sa.String(length=36), nullable=True),
+        sa.Column("parent_resource", sa.String(length=255), nullable=True),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("status_reason", sa.Text(), nullable=False),
+        sa.Column("template", sa.JSON(), nullable=False),
+        sa.Column("files", sa.JSON(), nullable=False),
+        sa.Column("environment", sa.JSON(), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("previous", sa.JSON(), nullable=False),
+        sa.Column("disable_rollback", sa.Boolean(), nullable=False),
+        sa.Column("timeout_mins", sa.Integer(), nullable=True),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("outputs_cache", sa.JSON(), nullable=False),
+        sa.Column("engine_id", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", sa.DateTime(), nullable=True),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=True),
+        sa.Column("deleted_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orchestration_stacks")),
+        sa.UniqueConstraint(
+            "project_id", "live_name", name=op.f("uq_orchestration_stacks_project_id_live_name")
+        ),
+    )
+    with op.batch_alter_table("orchestration_stacks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_stacks_lease_until"), ["lease_until"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_orchestration_stacks_name"), ["name"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_stacks_parent_id"), ["parent_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_stacks_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
         "outbox",
         sa.Column("revision", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -403,6 +448,75 @@ def upgrade() -> None:
     with op.batch_alter_table("image_members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_image_members_image_id"), ["image_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_image_members_member"), ["member"], unique=False)
+
+    op.create_table(
+        "orchestration_delegations",
+        sa.Column("stack_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["stack_id"],
+            ["orchestration_stacks.id"],
+            name=op.f("fk_orchestration_delegations_stack_id_orchestration_stacks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("stack_id", name=op.f("pk_orchestration_delegations")),
+    )
+    op.create_table(
+        "orchestration_events",
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("stack_id", sa.String(length=36), nullable=False),
+        sa.Column("resource_name", sa.String(length=255), nullable=False),
+        sa.Column("physical_id", sa.String(length=255), nullable=False),
+        sa.Column("resource_type", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["stack_id"],
+            ["orchestration_stacks.id"],
+            name=op.f("fk_orchestration_events_stack_id_orchestration_stacks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_orchestration_events")),
+        sa.UniqueConstraint("id", name=op.f("uq_orchestration_events_id")),
+    )
+    with op.batch_alter_table("orchestration_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_events_stack_id"), ["stack_id"], unique=False
+        )
+
+    op.create_table(
+        "orchestration_resources",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("stack_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("current", sa.Boolean(), nullable=False),
+        sa.Column("physical_id", sa.String(length=255), nullable=True),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("status_reason", sa.Text(), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["stack_id"],
+            ["orchestration_stacks.id"],
+            name=op.f("fk_orchestration_resources_stack_id_orchestration_stacks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orchestration_resources")),
+    )
+    with op.batch_alter_table("orchestration_resources", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_resources_stack_id"), ["stack_id"], unique=False
+        )
 
     op.create_table(
         "ports",
@@ -921,6 +1035,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ports_device")
 
     op.drop_table("ports")
+    with op.batch_alter_table("orchestration_resources", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_orchestration_resources_stack_id"))
+
+    op.drop_table("orchestration_resources")
+    with op.batch_alter_table("orchestration_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_orchestration_events_stack_id"))
+
+    op.drop_table("orchestration_events")
+    op.drop_table("orchestration_delegations")
     with op.batch_alter_table("image_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_image_members_member"))
         batch_op.drop_index(batch_op.f("ix_image_members_image_id"))
@@ -971,6 +1094,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outbox_object_id"))
 
     op.drop_table("outbox")
+    with op.batch_alter_table("orchestration_stacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_orchestration_stacks_project_id"))
+        batch_op.drop_index(batch_op.f("ix_orchestration_stacks_parent_id"))
+        batch_op.drop_index(batch_op.f("ix_orchestration_stacks_name"))
+        batch_op.drop_index(batch_op.f("ix_orchestration_stacks_lease_until"))
+
+    op.drop_table("orchestration_stacks")
     with op.batch_alter_table("networks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
 

@@ -1,0 +1,91 @@
+"""Names to ids, as Heat resolves them: a property may name a network, subnet,
+flavor, image or key pair by name or by id. Also the custom constraints of
+parameters (``nova.flavor``...). Every lookup uses the caller's context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kumo.compute.microversion import parse as microversion
+from kumo.context import RequestContext
+from kumo.errors import NotFound
+from kumo.network import floatingip_service, router_service, secgroup_service
+from kumo.orchestration.errors import StackValidationFailed
+
+if TYPE_CHECKING:
+    from kumo.runtime import Runtime
+
+COMPUTE_VERSION = microversion("2.79")
+
+
+def _pick(items: list[dict[str, Any]], value: str, what: str, key: str = "name") -> str:
+    by_id = [i for i in items if i.get("id") == value]
+    if by_id:
+        return str(by_id[0]["id"])
+    named = [i for i in items if i.get(key) == value]
+    if len(named) > 1:
+        raise StackValidationFailed(f"Multiple {what}s named {value!r}; use an id")
+    if not named:
+        raise NotFound(f"The {what} ({value}) could not be found.", kind="EntityNotFound")
+    return str(named[0]["id"])
+
+
+def network(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(rt.network.list_networks(ctx, {}), value, "network")
+
+
+def subnet(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(rt.network.list_subnets(ctx, {}), value, "subnet")
+
+
+def port(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(rt.network.list_ports(ctx, {}), value, "port")
+
+
+def router(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(router_service.list_routers(rt.network, ctx, {}), value, "router")
+
+
+def security_group(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(secgroup_service.list_groups(rt.network, ctx, {}), value, "security group")
+
+
+def floatingip(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    items = floatingip_service.list_floatingips(rt.network, ctx, {})
+    return _pick(items, value, "floating IP", key="floating_ip_address")
+
+
+def flavor(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    items = rt.compute.list_flavors(ctx, {}, "", COMPUTE_VERSION, detail=False)
+    return _pick(items, value, "flavor")
+
+
+def image(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    return _pick(rt.image.list_images(ctx, {}), value, "image")
+
+
+def keypair(rt: Runtime, ctx: RequestContext, value: str) -> str:
+    rt.compute.show_keypair(ctx, value, None, COMPUTE_VERSION)
+    return value
+
+
+FINDERS = {
+    "nova.flavor": flavor,
+    "glance.image": image,
+    "neutron.network": network,
+    "nova.keypair": keypair,
+}
+
+
+class ServiceLookups:
+    """``parameters.Lookups`` over the real services, with the caller's rights."""
+
+    def __init__(self, rt: Runtime, ctx: RequestContext) -> None:
+        self.rt, self.ctx = rt, ctx
+
+    def exists(self, kind: str, value: str) -> bool:
+        try:
+            FINDERS[kind](self.rt, self.ctx, value)
+        except (NotFound, StackValidationFailed):
+            return False
+        return True

@@ -1,0 +1,149 @@
+"""The orchestration API over HTTP with real tokens: Heat's faults, redirects,
+policy, the catalog, and a wait condition handle's own token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.testclient import TestClient
+
+from kumo.api.app import create_app
+from kumo.config import Settings
+from kumo.runtime import Runtime
+from tests.apicloud import ApiCloud
+
+TEMPLATE = """
+heat_template_version: 2018-08-31
+parameters:
+  size: {type: number, default: 1, constraints: [{range: {min: 1, max: 3}}]}
+resources:
+  handle: {type: OS::Heat::WaitConditionHandle}
+  wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}}}
+  v: {type: OS::Heat::Value, properties: {value: {get_param: size}}}
+outputs:
+  size: {value: {get_attr: [v, value]}}
+"""
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[ApiCloud, dict[str, str], str]]:
+    rt = Runtime.open(
+        Settings(state_dir=tmp_path / "state", database_url=f"sqlite:///{tmp_path}/k.db")
+    )
+    password = rt.identity.bootstrap()
+    assert password
+    rt.compute.bootstrap()
+    rt.image.bootstrap()
+    with TestClient(create_app(rt)) as client:
+        cloud = ApiCloud(client, rt, password)
+        alice = cloud.member("alice")
+        yield cloud, alice, f"/orchestration/v1/{cloud.projects['alice']}"
+    rt.close()
+
+
+def _status(cloud: ApiCloud, h: dict[str, str], base: str, name: str, want: str) -> dict[str, Any]:
+    for _ in range(400):
+        stack = cloud.c.get(f"{base}/stacks/{name}", headers=h, follow_redirects=True).json()
+        if stack["stack"]["stack_status"] == want:
+            return dict(stack["stack"])
+        time.sleep(0.05)
+    raise AssertionError(stack)
+
+
+def test_faults_are_heat_shaped(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    r = cloud.c.get(f"{base}/stacks/nope", headers=h)
+    assert r.status_code == 404
+    assert r.json() == {
+        "explanation": "The resource could not be found.",
+        "code": 404,
+        "error": {"message": "The Stack (nope) could not be found.", "traceback": None,
+                  "type": "EntityNotFound"},
+        "title": "Not Found",
+    }  # fmt: skip
+    bad = TEMPLATE.replace("{get_param: size}", "{get_attr: [v, nope]}")
+    r = cloud.c.post(f"{base}/stacks", headers=h, json={"stack_name": "s", "template": bad})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["type"] == "StackValidationFailed"
+    assert "(at outputs.size.value.get_attr)" in err["message"] or "resources.v" in err["message"]
+    r = cloud.c.post(f"{base}/stacks", headers=h,
+                     json={"stack_name": "s", "template": TEMPLATE, "parameters": {"size": 7}})  # fmt: skip
+    assert r.status_code == 400 and "out of range" in r.json()["error"]["message"]
+    r = cloud.c.get(f"{base}/stacks", headers={"X-Auth-Token": "garbage"})
+    assert r.status_code == 401 and r.json()["title"] == "Unauthorized"
+
+
+def test_lookup_redirects_and_the_handle_token(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    r = cloud.c.post(f"{base}/stacks", headers=h,
+                     json={"stack_name": "s1", "template": TEMPLATE, "tags": "a,b"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    sid = r.json()["stack"]["id"]
+    r = cloud.c.post(f"{base}/stacks", headers=h, json={"stack_name": "s1", "template": TEMPLATE})
+    assert r.status_code == 409 and r.json()["error"]["type"] == "StackExists"
+    r = cloud.c.get(f"{base}/stacks/s1", headers=h, follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"].endswith(f"{base}/stacks/s1/{sid}")
+    r = cloud.c.get(f"{base}/stacks/s1/events?sort_dir=asc", headers=h, follow_redirects=False)
+    assert r.headers["location"].endswith(f"/stacks/s1/{sid}/events?sort_dir=asc")
+
+    handle = cloud.c.get(f"{base}/stacks/s1/{sid}/resources/handle", headers=h).json()
+    attrs = handle["resource"]["attributes"]
+    # the server's configured public URL (what an instance reaches), not the caller's
+    assert attrs["endpoint"].startswith("http://127.0.0.1:8080" + base + "/wait_handles/")
+    url = urlsplit(attrs["endpoint"]).path
+    r = cloud.c.post(url, headers={"X-Auth-Token": "kwh_wrong"}, json={})
+    assert r.status_code == 401
+    r = cloud.c.post(url, headers=h, json={})  # a Keystone token is not the handle's
+    assert r.status_code == 401
+    r = cloud.c.post(url + "?token=" + attrs["token"], json={"status": "SUCCESS"})
+    assert r.status_code == 200
+    shown = _status(cloud, h, base, "s1", "CREATE_COMPLETE")
+    assert shown["tags"] == ["a", "b"] and shown["parameters"]["size"] == "1"
+    assert shown["outputs"] == [{"output_key": "size", "description": "No description given",
+                                 "output_value": 1}]  # fmt: skip
+    out = cloud.c.get(f"{base}/stacks/s1/{sid}/outputs/size", headers=h).json()
+    assert out["output"]["output_value"] == 1
+
+    r = cloud.c.patch(f"{base}/stacks/s1/{sid}", headers=h, json={"parameters": {"size": 3}})
+    assert r.status_code == 202
+    _status(cloud, h, base, "s1", "UPDATE_COMPLETE")
+    assert cloud.c.get(f"{base}/stacks/s1/{sid}/outputs/size", headers=h).json()[
+        "output"]["output_value"] == 3  # fmt: skip
+    r = cloud.c.post(f"{base}/stacks/s1/{sid}/actions", headers=h, json={"suspend": None})
+    assert r.status_code == 200
+    _status(cloud, h, base, "s1", "SUSPEND_COMPLETE")
+    assert cloud.c.delete(f"{base}/stacks/s1", headers=h).status_code == 204
+    _status_deleted = cloud.c.get(f"{base}/stacks/s1/{sid}", headers=h)
+    for _ in range(200):
+        if _status_deleted.json()["stack"]["stack_status"] == "DELETE_COMPLETE":
+            break
+        time.sleep(0.05)
+        _status_deleted = cloud.c.get(f"{base}/stacks/s1/{sid}", headers=h)
+    assert _status_deleted.json()["stack"]["stack_status"] == "DELETE_COMPLETE"
+    assert cloud.c.get(f"{base}/stacks/s1", headers=h).status_code == 404
+
+
+def test_policy_and_catalog(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    bob = cloud.member("bob")
+    r = cloud.c.get(f"{base}/stacks", headers=bob)
+    assert r.status_code == 403 and r.json()["error"]["type"] == "Forbidden"
+    r = cloud.c.post(f"{base}/stacks", headers=cloud.admin,
+                     json={"stack_name": "x", "template": TEMPLATE})  # fmt: skip
+    assert r.status_code == 403  # stacks are made in the token's own project
+    catalog = cloud.c.get("/identity/v3/auth/catalog", headers=h).json()["catalog"]
+    heat = next(s for s in catalog if s["type"] == "orchestration")
+    assert heat["name"] == "heat"
+    assert {e["url"] for e in heat["endpoints"]} == {"http://testserver" + base}
+    types = cloud.c.get(f"{base}/resource_types", headers=h).json()["resource_types"]
+    assert {"OS::Nova::Server", "OS::Heat::ResourceGroup", "OS::Neutron::Net"} <= set(types)
+    shown = cloud.c.get(f"{base}/resource_types/OS::Heat::RandomString", headers=h).json()
+    assert shown["properties"]["length"]["default"] == 32 and "value" in shown["attributes"]
+    valid = cloud.c.post(f"{base}/validate", headers=h, json={"template": TEMPLATE}).json()
+    assert valid["Parameters"]["size"]["MaxValue"] == 3
