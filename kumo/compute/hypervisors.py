@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -83,9 +84,15 @@ def statistics(hosts: list[HostState]) -> dict[str, int]:
     }
 
 
-def service_view(h: HostState) -> dict[str, Any]:
-    return {
-        "id": h.agent_id,
+def legacy_id(ident: str) -> int:
+    """The integer id Nova's services carry before 2.53 (UUIDs from then on):
+    a stable number derived from the UUID."""
+    return uuid.UUID(ident).int % 2**31
+
+
+def service_view(h: HostState, version: Version) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": h.agent_id if version.at_least("2.53") else legacy_id(h.agent_id),
         "binary": "nova-compute",
         "host": h.host,
         "zone": h.zone,
@@ -93,5 +100,7 @@ def service_view(h: HostState) -> dict[str, Any]:
         "state": "up" if h.alive else "down",
         "updated_at": ts(h.updated_at),
         "disabled_reason": None,
-        "forced_down": False,
     }
+    if version.at_least("2.11"):
+        out["forced_down"] = False
+    return out

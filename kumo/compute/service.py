@@ -103,6 +103,12 @@ class ComputeService:
         self._write(lambda uow: flavors.add_access(uow, ctx, flavor_id, project_id))
         return self.flavor_access(ctx, flavor_id)
 
+    def remove_flavor_access(
+        self, ctx: RequestContext, flavor_id: str, project_id: str
+    ) -> list[dict[str, str]]:
+        self._write(lambda uow: flavors.remove_access(uow, ctx, flavor_id, project_id))
+        return self.flavor_access(ctx, flavor_id)
+
     # -- servers ------------------------------------------------------------------------
 
     def create_servers(
@@ -297,10 +303,19 @@ class ComputeService:
         with self.db.read_session() as s:
             return hypervisors.statistics(hypervisors.compute_hosts(s, self.settings))
 
-    def services(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+    def services(
+        self, ctx: RequestContext, params: dict[str, str], version: Version
+    ) -> list[dict[str, Any]]:
         hypervisors.require_admin(ctx, "os-services:list")
         with self.db.read_session() as s:
-            return zones.services(hypervisors.compute_hosts(s, self.settings), params)
+            return zones.services(hypervisors.compute_hosts(s, self.settings), params, version)
+
+    def update_service(
+        self, ctx: RequestContext, service_id: str, body: Any, version: Version
+    ) -> dict[str, Any]:
+        hypervisors.require_admin(ctx, "os-services:update")
+        host = self._write(lambda uow: zones.update_service(uow, self.settings, service_id, body))
+        return next(r for r in self.services(ctx, {"host": host}, version) if r["id"] == service_id)
 
     def availability_zones(self, ctx: RequestContext, *, detail: bool) -> list[dict[str, Any]]:
         if detail:

@@ -40,7 +40,7 @@ VERSIONS = [
     rule("versions:list", PUBLIC, "Version documents and health",
          "GET /", "GET /healthz", "GET /identity", "GET /identity/", "GET /identity/v3",
          "GET /identity/v3/", "GET /networking", "GET /networking/", "GET /networking/v2.0/",
-         "GET /networking/v2.0", "GET /compute", "GET /compute/", "GET /compute/v2.1/",
+         "GET /networking/v2.0", "GET /compute", "GET /compute/", "GET /compute/v2", "GET /compute/v2/", "GET /compute/v2.1/",
          "GET /compute/v2.1", "GET /image", "GET /image/", "GET /image/versions"),
 ]  # fmt: skip
 
@@ -259,6 +259,8 @@ COMPUTE = [
          f"GET {C}/os-hypervisors", f"GET {C}/os-hypervisors/detail",
          f"GET {C}/os-hypervisors/statistics", f"GET {C}/os-hypervisors/{{ident}}"),
     rule("compute:services", ADMIN, "Compute services", f"GET {C}/os-services"),
+    rule("compute:services:update", ADMIN, "Enable or disable a compute host's service (2.53)",
+         f"PUT {C}/os-services/{{service_id}}"),
     rule("compute:availability_zone:list", ANY, "Availability zones",
          f"GET {C}/os-availability-zone"),
     rule("compute:availability_zone:detail", ADMIN, "Availability zones with their hosts",

@@ -91,8 +91,17 @@ def flavor_action(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
-    add = body.get("addTenantAccess") if isinstance(body, dict) else None
-    if not isinstance(add, dict) or not isinstance(add.get("tenant"), str):
-        raise BadRequest("Invalid input: expected addTenantAccess with a tenant.")
-    access = service(request).add_flavor_access(ctx, flavor_id, add["tenant"])
+    action = next(iter(body), None) if isinstance(body, dict) and len(body) == 1 else None
+    arg = body[action] if action else None
+    if action not in ("addTenantAccess", "removeTenantAccess") or not (
+        isinstance(arg, dict) and isinstance(arg.get("tenant"), str)
+    ):
+        raise BadRequest(
+            "Invalid input: expected addTenantAccess or removeTenantAccess with a tenant."
+        )
+    svc = service(request)
+    if action == "addTenantAccess":
+        access = svc.add_flavor_access(ctx, flavor_id, arg["tenant"])
+    else:
+        access = svc.remove_flavor_access(ctx, flavor_id, arg["tenant"])
     return json_response({"flavor_access": access})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.compute.common import params, service, version
 from kumo.api.render import json_response
 from kumo.context import RequestContext
+from kumo.errors import NotFound
 
 router = APIRouter()
 
@@ -48,7 +51,21 @@ def hypervisor(
 
 @router.get("/os-services")
 def services(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    return json_response({"services": service(request).services(ctx, params(request))})
+    items = service(request).services(ctx, params(request), version(request))
+    return json_response({"services": items})
+
+
+@router.put("/os-services/{service_id}")
+def update_service(
+    service_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if not version(request).at_least("2.53"):
+        raise NotFound("The resource could not be found.")
+    item = service(request).update_service(ctx, service_id, body, version(request))
+    return json_response({"service": item})
 
 
 @router.get("/os-availability-zone")

@@ -1,0 +1,117 @@
+"""What Nova clients (Tempest, openstacksdk) send and expect: flavor ids,
+services per microversion, Keystone's default roles."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.compute.conftest import Cloud
+
+
+def _flavor(name: str, **extra: object) -> dict[str, object]:
+    return {"flavor": {"name": name, "ram": 64, "vcpus": 1, "disk": 0, **extra}}
+
+
+def test_flavor_ids_as_nova_takes_them(cloud: Cloud) -> None:
+    a = cloud.admin
+    made = cloud.post(a, "/flavors", _flavor("int", id=12345), status=200)["flavor"]
+    assert made["id"] == "12345"
+    assert cloud.get(a, "/flavors/12345")["flavor"]["name"] == "int"
+    ident = str(uuid.uuid4())
+    made = cloud.post(a, "/flavors", _flavor("uuid", id=ident), status=200)["flavor"]
+    assert made["id"] == ident
+    made = cloud.post(a, "/flavors", _flavor("none", id=None), status=200)["flavor"]
+    assert uuid.UUID(made["id"])
+    made = cloud.post(a, "/flavors", _flavor("absent"), status=200)["flavor"]
+    assert uuid.UUID(made["id"])
+    for bad in ("", " lead", "a/b", True, [1]):
+        cloud.post(a, "/flavors", _flavor("bad", id=bad), status=400)
+    cloud.post(a, "/flavors", _flavor("again", id=12345), status=409)
+
+
+def test_flavor_is_public_accepts_nova_booleans(cloud: Cloud) -> None:
+    a = cloud.admin
+    for i, (raw, public) in enumerate([("True", True), ("false", False), ("0", False)]):
+        body = _flavor(f"p{i}", **{"os-flavor-access:is_public": raw})
+        made = cloud.post(a, "/flavors", body, status=200)["flavor"]
+        assert made["os-flavor-access:is_public"] is public
+    cloud.post(a, "/flavors", _flavor("x", **{"os-flavor-access:is_public": "maybe"}), status=400)
+
+
+def test_flavor_access_remove(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    project = cloud.projects["alice"]
+    a = cloud.admin
+    body = _flavor("private", **{"os-flavor-access:is_public": False})
+    fid = cloud.post(a, "/flavors", body, status=200)["flavor"]["id"]
+    add = {"addTenantAccess": {"tenant": project}}
+    cloud.post(a, f"/flavors/{fid}/action", add, status=200)
+    cloud.get(alice, f"/flavors/{fid}")
+    remove = {"removeTenantAccess": {"tenant": project}}
+    cloud.post(alice, f"/flavors/{fid}/action", remove, status=403)
+    out = cloud.post(a, f"/flavors/{fid}/action", remove, status=200)
+    assert out["flavor_access"] == []
+    cloud.get(alice, f"/flavors/{fid}", status=404)
+    cloud.post(a, f"/flavors/{fid}/action", remove, status=404)
+
+
+def test_services_per_microversion(cloud: Cloud) -> None:
+    a = cloud.admin
+    cloud.host("host1")
+    old = cloud.get(a, "/os-services", version="2.1")["services"]
+    assert old and all("forced_down" not in s for s in old)
+    assert all(isinstance(s["id"], int) for s in old)  # integers before 2.53
+    mid = cloud.get(a, "/os-services", version="2.11")["services"]
+    assert all(s["forced_down"] is False for s in mid)
+    new = cloud.get(a, "/os-services", version="2.53")["services"]
+    assert all(uuid.UUID(s["id"]) for s in new)
+    assert sorted(s["host"] for s in old) == sorted(s["host"] for s in new)
+
+
+def test_service_update_enables_and_disables_a_compute_host(cloud: Cloud) -> None:
+    a = cloud.admin
+    cloud.host("host1")
+    services = cloud.get(a, "/os-services?binary=nova-compute", version="2.53")["services"]
+    (compute,) = services
+    path = f"/os-services/{compute['id']}"
+    out = cloud.call("PUT", a, path, {"status": "disabled"}, version="2.53")["service"]
+    assert (out["id"], out["status"]) == (compute["id"], "disabled")
+    (hyp,) = cloud.get(a, "/os-hypervisors")["hypervisors"]
+    assert hyp["status"] == "disabled"
+    out = cloud.call("PUT", a, path, {"status": "enabled"}, version="2.53")["service"]
+    assert out["status"] == "enabled"
+    cloud.call("PUT", a, f"/os-services/{uuid.uuid4()}", {"status": "enabled"}, 404, "2.53")
+    cloud.call("PUT", a, path, {"status": "enabled"}, status=404, version="2.52")
+    cloud.call("PUT", cloud.member("alice"), path, {"status": "enabled"}, 403, "2.53")
+    scheduler = next(
+        s
+        for s in cloud.get(a, "/os-services", version="2.53")["services"]
+        if s["binary"] == "nova-scheduler"
+    )
+    cloud.call("PUT", a, f"/os-services/{scheduler['id']}", {"status": "disabled"}, 400, "2.53")
+
+
+def test_keystone_default_roles_include_manager(cloud: Cloud) -> None:
+    """Tempest's project_manager credentials need the ``manager`` role, which
+    Keystone bootstraps between admin and member."""
+    ident = cloud.rt.identity
+    roles = {r.name: r for r in ident.list_rows("role")}
+    assert {"admin", "manager", "member", "reader", "service"} <= set(roles)
+    project = ident.create_project({"name": "mp"})
+    user = ident.create_user({"name": "mgr", "password": "pw-mgr"})
+    ident.grant(user.id, "project", project.id, roles["manager"].id)
+    token = cloud._token("mgr", "pw-mgr", "mp")
+    r = cloud.c.get(
+        "/identity/v3/auth/tokens",
+        headers={**cloud.admin, "X-Subject-Token": token["X-Auth-Token"]},
+    )
+    assert r.status_code == 200, r.text
+    assert {x["name"] for x in r.json()["token"]["roles"]} == {"manager", "member", "reader"}
+    # and a manager works as a member: it may create a server group
+    cloud.post(
+        token,
+        "/os-server-groups",
+        {"server_group": {"name": "g", "policy": "affinity"}},
+        status=200,
+        version="2.64",
+    )
