@@ -228,12 +228,11 @@ class ComputeService:
     def create_keypair(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             kp, private = keypairs.create(uow, self.settings, ctx, body, version)
-            return keypairs.view(kp, version, private=private)
+            made = keypairs.view(kp, version, private=private)
+            made["user_id"] = kp.user_id  # the owner, who is not the caller when an admin
+            return made  # made it for another user (2.10)
 
-        made = self._write(work)
-        if "private_key" not in made:
-            made["user_id"] = ctx.user_id
-        return made
+        return self._write(work)
 
     def list_keypairs(
         self, ctx: RequestContext, user_id: str | None, version: Version
@@ -357,7 +356,9 @@ class ComputeService:
         self, ctx: RequestContext, project_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
         hypervisors.require_admin(ctx, "os-quota-sets:update")
-        self._write(lambda uow: quotas.update(uow.session, self.settings, project_id, body))
+        self._write(
+            lambda uow: quotas.update(uow.session, self.settings, project_id, body, version)
+        )
         out = self.quota_set(ctx, project_id, version)
         del out["id"]
         return out

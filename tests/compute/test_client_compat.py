@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from kumo.compute.keypairs import generate
 from tests.compute.conftest import Cloud
 
 
@@ -115,3 +116,29 @@ def test_keystone_default_roles_include_manager(cloud: Cloud) -> None:
         status=200,
         version="2.64",
     )
+
+
+def test_quota_update_takes_nova_values_and_legacy_keys(cloud: Cloud) -> None:
+    a = cloud.admin
+    cloud.member("alice")
+    path = f"/os-quota-sets/{cloud.projects['alice']}"
+    out = cloud.call("PUT", a, path, {"quota_set": {"ram": "5120", "force": True}}, 200, "2.1")
+    assert out["quota_set"]["ram"] == 5120
+    legacy = {"fixed_ips": 10, "security_groups": 20, "injected_files": 10}
+    out = cloud.call("PUT", a, path, {"quota_set": legacy}, 200, "2.1")["quota_set"]
+    assert set(legacy) <= set(out)  # shown at 2.1, never enforced
+    cloud.call("PUT", a, path, {"quota_set": {"fixed_ips": 10}}, 400, "2.36")
+    cloud.call("PUT", a, path, {"quota_set": {"injected_files": 10}}, 400, "2.57")
+    cloud.call("PUT", a, path, {"quota_set": {"ram": "lots"}}, 400, "2.1")
+    cloud.call("PUT", a, path, {"quota_set": {"ram": -2}}, 400, "2.1")
+
+
+def test_admin_creates_a_keypair_for_another_user(cloud: Cloud) -> None:
+    cloud.member("alice")
+    alice_id = next(u.id for u in cloud.rt.identity.list_rows("user") if u.name == "alice")
+    _, public = generate()
+    body = {"keypair": {"name": "k", "user_id": alice_id, "public_key": public}}
+    made = cloud.post(cloud.admin, "/os-keypairs", body, status=201, version="2.10")["keypair"]
+    assert made["user_id"] == alice_id
+    shown = cloud.get(cloud.admin, f"/os-keypairs/k?user_id={alice_id}", version="2.10")
+    assert shown["keypair"]["user_id"] == alice_id
