@@ -14,6 +14,7 @@ from kumo.compute import (
     hypervisors,
     interfaces,
     keypairs,
+    os_hosts,
     quotas,
     server_actions,
     server_groups,
@@ -23,6 +24,8 @@ from kumo.compute import (
     zones,
 )
 from kumo.compute.microversion import Version, parse
+from kumo.compute.proxy_networks import NetworkProxy
+from kumo.compute.proxy_secgroups import SecurityGroupProxy
 from kumo.config import Settings
 from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
@@ -44,6 +47,10 @@ class ComputeService:
         self.settings = settings
         self.network = network
         self.console_keys = KeyRing(db, "console", max_age=settings.key_refresh_seconds)
+        self.security_groups = SecurityGroupProxy(network)
+        """``os-security-groups`` (up to 2.35), through the Networking API."""
+        self.networks = NetworkProxy(network)
+        """``os-floating-ips``, pools, ``os-networks`` (up to 2.35), likewise."""
         """Signs and checks console URLs (``kumo/compute/console.py``)."""
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
@@ -366,3 +373,31 @@ class ComputeService:
     def delete_quota_set(self, ctx: RequestContext, project_id: str) -> None:
         hypervisors.require_admin(ctx, "os-quota-sets:delete")
         self._write(lambda uow: quotas.reset(uow.session, project_id))
+
+    # -- os-hosts (up to 2.42) ----------------------------------------------------------
+
+    def list_hosts(self, ctx: RequestContext, zone: str | None) -> list[dict[str, str]]:
+        hypervisors.require_admin(ctx, "os-hosts:list")
+        with self.db.read_session() as s:
+            return os_hosts.listing(s, self.settings, zone)
+
+    def show_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
+        hypervisors.require_admin(ctx, "os-hosts:show")
+        with self.db.read_session() as s:
+            return os_hosts.show(s, self.settings, host)
+
+    def update_host(self, ctx: RequestContext, host: str, body: Any) -> dict[str, str]:
+        hypervisors.require_admin(ctx, "os-hosts:update")
+        return self._write(lambda uow: os_hosts.update(uow, self.settings, host, body))
+
+    def host_power_action(self, ctx: RequestContext, host: str, action: str) -> None:
+        hypervisors.require_admin(ctx, f"os-hosts:{action}")
+        with self.db.read_session() as s:
+            os_hosts.power_action(s, self.settings, host, action)
+
+    def server_security_groups(self, ctx: RequestContext, server_id: str) -> list[dict[str, Any]]:
+        """``GET /servers/{id}/os-security-groups``: the groups the server has."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            project, names = server.project_id, list(server.security_groups or [])
+        return self.security_groups.of_server(ctx, project, names)

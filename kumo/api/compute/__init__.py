@@ -8,8 +8,11 @@ from kumo.api.compute import (
     console,
     flavors,
     hosts,
+    images,
     keypairs,
     limits,
+    network_proxies,
+    os_hosts,
     server_groups,
     servers,
     versions,
@@ -20,6 +23,17 @@ router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)
-for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console):
+for _module in (
+    flavors,
+    servers,
+    keypairs,
+    server_groups,
+    hosts,
+    os_hosts,
+    limits,
+    network_proxies,
+    images,
+    console,
+):
     router.include_router(_module.router, prefix="/v2.1")
 router.include_router(console.proxy)
