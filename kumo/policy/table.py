@@ -300,7 +300,7 @@ COMPUTE = [
          f"GET {C}/os-networks", f"GET {C}/os-networks/{{network_id}}",
          f"GET {C}/os-tenant-networks", f"GET {C}/os-tenant-networks/{{network_id}}",
          hidden="404"),
-    rule("compute:images:show", ANY,
+    rule("compute:images:show", ADMIN | READER,
          "List and show images and their metadata through compute (proxy, up to 2.35; the "
          "Image API's visibility applies)",
          f"GET {C}/images", f"GET {C}/images/detail", f"GET {C}/images/{{image_id}}",
