@@ -187,6 +187,36 @@ def set_extra_specs(
     return merged
 
 
+def set_extra_spec(
+    uow: UnitOfWork, ctx: RequestContext, flavor_id: str, key: str, body: Any
+) -> dict[str, str]:
+    """``PUT .../os-extra_specs/{key}``: the body names exactly that one key."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Request body contains too many items")
+    if key not in body:
+        raise BadRequest("Request body and URI mismatch")
+    set_extra_specs(uow, ctx, flavor_id, body)
+    return {key: str(body[key])}
+
+
+def unset_extra_spec(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, key: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-extra-specs:delete to be performed."
+        )
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    specs = dict(flavor.extra_specs or {})
+    if key not in specs:
+        raise NotFound(
+            f"Flavor {flavor_id} has no extra specs with key {key}.",
+            kind="FlavorExtraSpecsNotFound",
+        )
+    del specs[key]
+    flavor.extra_specs = specs
+
+
 def access_list(session: Session, ctx: RequestContext, flavor_id: str) -> list[dict[str, str]]:
     flavor = load(session, ctx, flavor_id)
     if flavor.is_public:

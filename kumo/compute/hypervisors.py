@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute.common import ts
@@ -13,6 +14,7 @@ from kumo.compute.scheduler import hosts as host_states
 from kumo.compute.scheduler.hosts import HostState
 from kumo.config import Settings
 from kumo.context import RequestContext
+from kumo.db.compute_models import Server
 from kumo.errors import Forbidden, NotFound
 
 HYPERVISOR_TYPE = "namespace"
@@ -65,6 +67,35 @@ def find(session: Session, settings: Settings, ident: str) -> HostState:
         if ident in (h.agent_id, h.host):
             return h
     raise NotFound(f"Hypervisor with ID '{ident}' could not be found.", kind="HypervisorNotFound")
+
+
+def search(
+    session: Session, settings: Settings, pattern: str, *, servers_too: bool
+) -> list[dict[str, Any]]:
+    """Hypervisors whose hostname contains ``pattern`` (404 when none), with
+    their servers when asked."""
+    found = [h for h in compute_hosts(session, settings) if pattern in h.host]
+    if not found:
+        raise NotFound(
+            f"No hypervisor matching '{pattern}' could be found.", kind="HypervisorNotFound"
+        )
+    out = []
+    for h in found:
+        item: dict[str, Any] = {
+            "id": h.agent_id,
+            "hypervisor_hostname": h.host,
+            "state": "up" if h.alive else "down",
+            "status": "enabled" if h.enabled else "disabled",
+        }
+        if servers_too:
+            rows = session.execute(
+                select(Server.id, Server.name).where(Server.host == h.host).order_by(Server.name)
+            )
+            servers = [{"uuid": i, "name": n} for i, n in rows]
+            if servers:
+                item["servers"] = servers
+        out.append(item)
+    return out
 
 
 def statistics(hosts: list[HostState]) -> dict[str, int]:

@@ -31,6 +31,7 @@ from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.errors import NotFound, NotImplementedYet
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
@@ -99,6 +100,23 @@ class ComputeService:
         self, ctx: RequestContext, flavor_id: str, specs: Any
     ) -> dict[str, str]:
         return self._write(lambda uow: flavors.set_extra_specs(uow, ctx, flavor_id, specs))
+
+    def flavor_extra_spec(self, ctx: RequestContext, flavor_id: str, key: str) -> dict[str, str]:
+        specs = self.flavor_extra_specs(ctx, flavor_id)
+        if key not in specs:
+            raise NotFound(
+                f"Flavor {flavor_id} has no extra specs with key {key}.",
+                kind="FlavorExtraSpecsNotFound",
+            )
+        return {key: specs[key]}
+
+    def set_flavor_extra_spec(
+        self, ctx: RequestContext, flavor_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(lambda uow: flavors.set_extra_spec(uow, ctx, flavor_id, key, body))
+
+    def unset_flavor_extra_spec(self, ctx: RequestContext, flavor_id: str, key: str) -> None:
+        self._write(lambda uow: flavors.unset_extra_spec(uow, ctx, flavor_id, key))
 
     def flavor_access(self, ctx: RequestContext, flavor_id: str) -> list[dict[str, str]]:
         with self.db.read_session() as s:
@@ -303,6 +321,20 @@ class ComputeService:
         hypervisors.require_admin(ctx, "os-hypervisors:show")
         with self.db.read_session() as s:
             return hypervisors.view(hypervisors.find(s, self.settings, ident), version, detail=True)
+
+    def hypervisor_servers(
+        self, ctx: RequestContext, pattern: str, *, servers_too: bool
+    ) -> list[dict[str, Any]]:
+        """``os-hypervisors/{pattern}/search`` and ``.../servers`` (before 2.53)."""
+        hypervisors.require_admin(ctx, "os-hypervisors:search")
+        with self.db.read_session() as s:
+            return hypervisors.search(s, self.settings, pattern, servers_too=servers_too)
+
+    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> None:
+        hypervisors.require_admin(ctx, "os-hypervisors:uptime")
+        with self.db.read_session() as s:
+            hypervisors.find(s, self.settings, ident)
+        raise NotImplementedYet("Virt driver does not implement uptime function.")
 
     def hypervisor_statistics(self, ctx: RequestContext) -> dict[str, int]:
         hypervisors.require_admin(ctx, "os-hypervisors:statistics")

@@ -10,7 +10,7 @@ test fails when a route has no rule.
 
 from __future__ import annotations
 
-from kumo.policy.checks import flag, in_domain, project_of, same_host
+from kumo.policy.checks import Role, flag, in_domain, project_of, same_host
 from kumo.policy.rules import (
     ADMIN,
     ADMIN_OR_MEMBER,
@@ -250,10 +250,13 @@ COMPUTE = [
          "WS /compute/console"),
     rule("compute:flavors:show", ANY, "List and show flavors and their extra specs",
          f"GET {C}/flavors", f"GET {C}/flavors/detail", f"GET {C}/flavors/{{flavor_id}}",
-         f"GET {C}/flavors/{{flavor_id}}/os-extra_specs"),
+         f"GET {C}/flavors/{{flavor_id}}/os-extra_specs",
+         f"GET {C}/flavors/{{flavor_id}}/os-extra_specs/{{key}}"),
     rule("compute:flavors:manage", ADMIN, "Create and delete flavors, set extra specs and access",
          f"POST {C}/flavors", f"DELETE {C}/flavors/{{flavor_id}}",
          f"POST {C}/flavors/{{flavor_id}}/os-extra_specs",
+         f"PUT {C}/flavors/{{flavor_id}}/os-extra_specs/{{key}}",
+         f"DELETE {C}/flavors/{{flavor_id}}/os-extra_specs/{{key}}",
          f"GET {C}/flavors/{{flavor_id}}/os-flavor-access",
          f"POST {C}/flavors/{{flavor_id}}/action"),
     rule("compute:keypairs", ADMIN_OR_SELF, "Keypairs belong to a user: create, list, show, delete",
@@ -266,7 +269,10 @@ COMPUTE = [
          hidden="404"),
     rule("compute:hypervisors", ADMIN, "Hypervisors and their usage",
          f"GET {C}/os-hypervisors", f"GET {C}/os-hypervisors/detail",
-         f"GET {C}/os-hypervisors/statistics", f"GET {C}/os-hypervisors/{{ident}}"),
+         f"GET {C}/os-hypervisors/statistics", f"GET {C}/os-hypervisors/{{ident}}",
+         f"GET {C}/os-hypervisors/{{pattern}}/search",
+         f"GET {C}/os-hypervisors/{{pattern}}/servers",
+         f"GET {C}/os-hypervisors/{{ident}}/uptime"),
     rule("compute:services", ADMIN, "Compute services", f"GET {C}/os-services"),
     rule("compute:services:update", ADMIN, "Enable or disable a compute host's service (2.53)",
          f"PUT {C}/os-services/{{service_id}}"),
@@ -311,6 +317,10 @@ COMPUTE = [
          f"DELETE {C}/images/{{image_id}}", f"POST {C}/images/{{image_id}}/metadata",
          f"PUT {C}/images/{{image_id}}/metadata", f"PUT {C}/images/{{image_id}}/metadata/{{key}}",
          f"DELETE {C}/images/{{image_id}}/metadata/{{key}}", hidden="404"),
+    rule("compute:extensions", ANY, "The legacy list of API extensions",
+         f"GET {C}/extensions", f"GET {C}/extensions/{{alias}}"),
+    rule("compute:migrations", ADMIN | Role("manager"),
+         "List migrations (kumo moves no server: always empty)", f"GET {C}/os-migrations"),
     rule("compute:availability_zone:list", ANY, "Availability zones",
          f"GET {C}/os-availability-zone"),
     rule("compute:availability_zone:detail", ADMIN, "Availability zones with their hosts",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from kumo.compute.keypairs import generate
+from kumo.image.images import BUSYBOX_ID
 from tests.compute.conftest import Cloud
 
 
@@ -142,3 +143,49 @@ def test_admin_creates_a_keypair_for_another_user(cloud: Cloud) -> None:
     assert made["user_id"] == alice_id
     shown = cloud.get(cloud.admin, f"/os-keypairs/k?user_id={alice_id}", version="2.10")
     assert shown["keypair"]["user_id"] == alice_id
+
+
+def test_flavor_extra_spec_keys(cloud: Cloud) -> None:
+    a, alice = cloud.admin, cloud.member("alice")
+    fid = cloud.post(a, "/flavors", _flavor("specs"), status=200)["flavor"]["id"]
+    path = f"/flavors/{fid}/os-extra_specs"
+    cloud.post(a, path, {"extra_specs": {"k1": "v1", "k2": "v2"}}, status=200)
+    assert cloud.get(alice, f"{path}/k1") == {"k1": "v1"}
+    cloud.get(alice, f"{path}/nope", status=404)
+    assert cloud.call("PUT", a, f"{path}/k1", {"k1": "v9"}) == {"k1": "v9"}
+    cloud.call("PUT", a, f"{path}/k1", {"k2": "v9"}, status=400)
+    cloud.call("PUT", a, f"{path}/k1", {"k1": "a", "k2": "b"}, status=400)
+    cloud.call("PUT", alice, f"{path}/k1", {"k1": "x"}, status=403)
+    cloud.call("DELETE", alice, f"{path}/k1", status=403)
+    cloud.call("DELETE", a, f"{path}/k1", status=200)
+    cloud.call("DELETE", a, f"{path}/k1", status=404)
+    assert cloud.get(a, path)["extra_specs"] == {"k2": "v2"}
+
+
+def test_hypervisor_search_servers_and_uptime(cloud: Cloud) -> None:
+    a = cloud.admin
+    cloud.host("host1")
+    (hyp,) = cloud.get(a, "/os-hypervisors")["hypervisors"]
+    found = cloud.get(a, "/os-hypervisors/host/search", version="2.1")["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in found] == ["host1"]
+    cloud.get(a, "/os-hypervisors/nothing/search", status=404, version="2.1")
+    cloud.get(a, "/os-hypervisors/host/search", status=404, version="2.53")
+    alice = cloud.member("alice")
+    body = {"server": {"name": "vm", "imageRef": BUSYBOX_ID, "flavorRef": "1", "networks": "none"}}
+    sid = cloud.post(alice, "/servers", body)["server"]["id"]
+    (with_servers,) = cloud.get(a, "/os-hypervisors/host1/servers", version="2.1")["hypervisors"]
+    assert with_servers["servers"] == [{"uuid": sid, "name": "vm"}]
+    cloud.get(alice, "/os-hypervisors/host1/servers", status=403, version="2.1")
+    cloud.get(a, f"/os-hypervisors/{hyp['id']}/uptime", status=501)
+    cloud.get(a, "/os-hypervisors/nothing/uptime", status=404)
+    cloud.get(alice, f"/os-hypervisors/{hyp['id']}/uptime", status=403)
+
+
+def test_extensions_and_migrations(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    names = {e["name"] for e in cloud.get(alice, "/extensions")["extensions"]}
+    assert "Hosts" in names
+    assert cloud.get(alice, "/extensions/os-consoles")["extension"]["alias"] == "os-consoles"
+    cloud.get(alice, "/extensions/nope", status=404)
+    assert cloud.get(cloud.admin, "/os-migrations")["migrations"] == []
+    cloud.get(alice, "/os-migrations", status=403)

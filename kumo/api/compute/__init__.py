@@ -6,6 +6,7 @@ One module per resource; each exposes ``router`` (paths under /v2.1).
 
 from kumo.api.compute import (
     console,
+    extensions,
     flavors,
     hosts,
     images,
@@ -33,6 +34,7 @@ for _module in (
     limits,
     network_proxies,
     images,
+    extensions,
     console,
 ):
     router.include_router(_module.router, prefix="/v2.1")

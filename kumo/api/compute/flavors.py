@@ -77,6 +77,32 @@ def set_extra_specs(
     return json_response({"extra_specs": merged})
 
 
+@router.get("/flavors/{flavor_id}/os-extra_specs/{key}")
+def extra_spec(
+    flavor_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response(service(request).flavor_extra_spec(ctx, flavor_id, key))
+
+
+@router.put("/flavors/{flavor_id}/os-extra_specs/{key}")
+def set_extra_spec(
+    flavor_id: str,
+    key: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    return json_response(service(request).set_flavor_extra_spec(ctx, flavor_id, key, body))
+
+
+@router.delete("/flavors/{flavor_id}/os-extra_specs/{key}")
+def unset_extra_spec(
+    flavor_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).unset_flavor_extra_spec(ctx, flavor_id, key)
+    return Response(status_code=200)
+
+
 @router.get("/flavors/{flavor_id}/os-flavor-access")
 def flavor_access(
     flavor_id: str, request: Request, ctx: RequestContext = Depends(authenticate)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
-from kumo.api.compute.common import params, service, version
+from kumo.api.compute.common import params, served_until, service, version
 from kumo.api.render import json_response
 from kumo.context import RequestContext
 from kumo.errors import NotFound
@@ -40,6 +40,37 @@ def hypervisor_statistics(
     request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     return json_response({"hypervisor_statistics": service(request).hypervisor_statistics(ctx)})
+
+
+@router.get("/os-hypervisors/{pattern}/search")
+def search_hypervisors(
+    pattern: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _before_253(request)
+    items = service(request).hypervisor_servers(ctx, pattern, servers_too=False)
+    return json_response({"hypervisors": items})
+
+
+@router.get("/os-hypervisors/{pattern}/servers")
+def hypervisor_servers(
+    pattern: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _before_253(request)
+    items = service(request).hypervisor_servers(ctx, pattern, servers_too=True)
+    return json_response({"hypervisors": items})
+
+
+@router.get("/os-hypervisors/{ident}/uptime")
+def hypervisor_uptime(
+    ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).hypervisor_uptime(ctx, ident)
+    return Response(status_code=200)  # pragma: no cover - always raises
+
+
+def _before_253(request: Request) -> None:
+    """``search`` and ``servers`` became query parameters at 2.53."""
+    served_until(request, "2.52")
 
 
 @router.get("/os-hypervisors/{ident}")
