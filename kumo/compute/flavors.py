@@ -156,6 +156,27 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
     return flavor
 
 
+def update(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, body: Any) -> Flavor:
+    """``PUT /flavors/{id}`` (2.55): only the description changes."""
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed."
+        )
+    data = body_member(body, "flavor")
+    if set(data) != {"description"}:
+        raise BadRequest(
+            "Invalid input for field/attribute flavor. Only description may be updated."
+        )
+    description = data["description"]
+    if description is not None and (not isinstance(description, str) or len(description) > 65535):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: {description}.")
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    flavor.description = description
+    return flavor
+
+
 def remove(uow: UnitOfWork, ctx: RequestContext, flavor_id: str) -> None:
     if not ctx.is_admin:
         raise Forbidden(

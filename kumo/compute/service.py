@@ -89,6 +89,13 @@ class ComputeService:
     ) -> dict[str, Any]:
         return self._write(lambda uow: flavors.view(flavors.create(uow, ctx, body), base, version))
 
+    def update_flavor(
+        self, ctx: RequestContext, flavor_id: str, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        return self._write(
+            lambda uow: flavors.view(flavors.update(uow, ctx, flavor_id, body), base, version)
+        )
+
     def delete_flavor(self, ctx: RequestContext, flavor_id: str) -> None:
         self._write(lambda uow: flavors.remove(uow, ctx, flavor_id))
 

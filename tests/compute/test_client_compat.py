@@ -189,3 +189,22 @@ def test_extensions_and_migrations(cloud: Cloud) -> None:
     cloud.get(alice, "/extensions/nope", status=404)
     assert cloud.get(cloud.admin, "/os-migrations")["migrations"] == []
     cloud.get(alice, "/os-migrations", status=403)
+
+
+def test_flavor_description_update(cloud: Cloud) -> None:
+    a = cloud.admin
+    made = cloud.post(a, "/flavors", _flavor("d", description="old"), status=200, version="2.55")
+    fid = made["flavor"]["id"]
+    out = cloud.call("PUT", a, f"/flavors/{fid}", {"flavor": {"description": "new"}}, 200, "2.55")
+    assert out["flavor"]["description"] == "new"
+    cloud.call("PUT", a, f"/flavors/{fid}", {"flavor": {"name": "x"}}, 400, "2.55")
+    cloud.call("PUT", a, f"/flavors/{fid}", {"flavor": {"description": "x"}}, 404, "2.54")
+    cloud.call(
+        "PUT",
+        cloud.member("alice"),
+        f"/flavors/{fid}",
+        {"flavor": {"description": "x"}},
+        403,
+        "2.55",
+    )
+    cloud.call("PUT", a, "/flavors/nope", {"flavor": {"description": "x"}}, 404, "2.55")

@@ -12,7 +12,7 @@ from kumo.api.compute.common import base, params, service, version
 from kumo.api.compute.paging import page
 from kumo.api.render import json_response
 from kumo.context import RequestContext
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, NotFound
 
 router = APIRouter()
 
@@ -47,6 +47,19 @@ def create_flavor(
     request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     flavor = service(request).create_flavor(ctx, body, base(request), version(request))
+    return json_response({"flavor": flavor})
+
+
+@router.put("/flavors/{flavor_id}")
+def update_flavor(
+    flavor_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if not version(request).at_least("2.55"):
+        raise NotFound("The resource could not be found.")
+    flavor = service(request).update_flavor(ctx, flavor_id, body, base(request), version(request))
     return json_response({"flavor": flavor})
 
 
