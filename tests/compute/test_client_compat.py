@@ -208,3 +208,23 @@ def test_flavor_description_update(cloud: Cloud) -> None:
         "2.55",
     )
     cloud.call("PUT", a, "/flavors/nope", {"flavor": {"description": "x"}}, 404, "2.55")
+
+
+def test_every_compute_response_carries_a_request_id(cloud: Cloud) -> None:
+    """Tempest reads ``x-openstack-request-id`` from every compute response:
+    successes, faults of the service, of the router (unknown path), of the
+    microversion check and of authentication."""
+    a = cloud.admin
+    answers = [
+        cloud.c.get("/compute/"),
+        cloud.c.get("/compute/v2.1/flavors", headers=a),
+        cloud.c.get("/compute/v2.1/flavors/nope", headers=a),
+        cloud.c.get("/compute/v2.1/no-such-thing", headers=a),
+        cloud.c.get("/compute/v2.1/flavors", headers={**a, "OpenStack-API-Version": "compute 9.9"}),
+        cloud.c.get("/compute/v2.1/flavors"),
+        cloud.c.post("/compute/v2.1/flavors", headers=a, content=b"{not json"),
+    ]
+    assert [r.status_code for r in answers] == [200, 200, 404, 404, 406, 401, 400]
+    ids = [r.headers.get("x-openstack-request-id", "") for r in answers]
+    assert all(i.startswith("req-") for i in ids), ids
+    assert len(set(ids)) == len(ids)
