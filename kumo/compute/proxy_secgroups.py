@@ -153,9 +153,9 @@ def rule_body(data: Any) -> dict[str, Any]:
     else:
         try:
             net = ipaddress.ip_network(cidr or "0.0.0.0/0", strict=False)
-        except ValueError:
+        except (TypeError, ValueError):
             raise BadRequest(f"Invalid cidr {cidr}.") from None
-        body["remote_ip_prefix"] = str(net)
+        body["remote_ip_prefix"] = cidr or str(net)  # as given, as Nova passes it on
         ethertype = "IPv6" if net.version == 6 else "IPv4"
     body["ethertype"] = ethertype
     return body

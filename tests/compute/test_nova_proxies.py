@@ -107,6 +107,13 @@ def test_security_group_proxy(cloud: Cloud) -> None:
     cloud.get(bob, f"/os-security-groups/{group['id']}", status=404, version=V)
     cloud.call("DELETE", bob, f"/os-security-groups/{group['id']}", status=404, version=V)
     cloud.call("DELETE", alice, f"/os-security-groups/{default['id']}", status=400, version=V)
+    cloud.call("DELETE", alice, "/os-security-groups/", status=404, version=V)
+    odd = dict(rule, cidr="10.2.3.124/24", from_port=80, to_port=80)
+    kept = cloud.post(
+        alice, "/os-security-group-rules", {"security_group_rule": odd}, 200, version=V
+    )
+    # the Networking API keeps a prefix normalised (Neutron keeps it as given)
+    assert kept["security_group_rule"]["ip_range"] == {"cidr": "10.2.3.0/24"}
     cloud.get(alice, f"/os-security-groups/{uuid.uuid4()}", status=404, version=V)
     cloud.call("DELETE", alice, f"/os-security-groups/{group['id']}", status=202, version=V)
     cloud.get(alice, "/os-security-groups", status=404, version="2.36")

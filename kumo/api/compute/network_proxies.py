@@ -17,6 +17,7 @@ from kumo.api.compute.common import served_until, service
 from kumo.api.render import json_response
 from kumo.compute.common import truthy
 from kumo.context import RequestContext
+from kumo.errors import NotFound
 
 router = APIRouter()
 LAST = "2.35"
@@ -60,6 +61,14 @@ def update_security_group(
     served_until(request, LAST)
     group = service(request).security_groups.update(ctx, group_id, body)
     return json_response({"security_group": group})
+
+
+@router.delete("/os-security-groups/")
+def delete_security_group_without_id(
+    request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    """No group named: 404 as Nova answers (not a redirect to the collection)."""
+    raise NotFound("Security group  not found.", kind="SecurityGroupNotFound")
 
 
 @router.delete("/os-security-groups/{group_id}")
