@@ -68,15 +68,16 @@ auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"na
         "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
 tok = httpx.post(f"{base}/identity/v3/auth/tokens", json=auth).headers["X-Subject-Token"]
 h = {"X-Auth-Token": tok}
-exts = httpx.get(f"{base}/networking/v2.0/extensions", headers=h).json()
-print(",".join(sorted(e["alias"] for e in exts["extensions"])))
-# the external network the router and floating IP tests use
+# the external network the router and floating IP tests use; as the default
+# external network it also lets projects get an auto-allocated topology
 net = httpx.post(f"{base}/networking/v2.0/networks", headers=h,
                  json={"network": {"name": "public", "router:external": True,
                                    "is_default": True}}).json()["network"]
 httpx.post(f"{base}/networking/v2.0/subnets", headers=h,
            json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "172.24.4.0/24",
                             "enable_dhcp": False}}).raise_for_status()
+exts = httpx.get(f"{base}/networking/v2.0/extensions", headers=h).json()
+print(",".join(sorted(e["alias"] for e in exts["extensions"])))
 print(net["id"])
 images = httpx.get(f"{base}/image/v2/images", headers=h).json()["images"]
 print(next(i["id"] for i in images if i["name"] == "busybox"))
