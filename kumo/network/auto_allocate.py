@@ -67,12 +67,16 @@ def _authorize(ctx: RequestContext, rule: str, project_id: str) -> None:
     authorize(ctx, rule, {"project_id": project_id})
 
 
-def _current(session: Session, project_id: str) -> AutoAllocatedTopology | None:
-    """The project's topology, or None (also when its network was deleted by hand)."""
+def _current(
+    session: Session, project_id: str, *, prune: bool = True
+) -> AutoAllocatedTopology | None:
+    """The project's topology, or None (also when its network was deleted by
+    hand: then its row goes, when ``prune``, in a write transaction)."""
     row = session.get(AutoAllocatedTopology, project_id)
     if row is not None and session.get(Network, row.network_id) is None:
-        session.delete(row)
-        session.flush()
+        if prune:
+            session.delete(row)
+            session.flush()
         return None
     return row
 
@@ -115,7 +119,7 @@ def get_or_create(uow: UnitOfWork, settings: Settings, ctx: RequestContext, proj
 def dry_run(session: Session, ctx: RequestContext, project_id: str) -> None:
     """Would ``get_or_create`` work for this caller? Raise why not."""
     _authorize(ctx, "network:get_auto_allocated_topology", project_id)
-    if _current(session, project_id) is None:
+    if _current(session, project_id, prune=False) is None:
         _authorize(ctx, "network:create_auto_allocated_topology", project_id)
         check_requirements(session)
 

@@ -143,3 +143,24 @@ def test_networks_omitted_before_237_boots_without_one(cloud: Cloud) -> None:
     assert out["status"] == 409 and "Multiple possible networks" in str(out)
     r = _server(cloud, alice, "2.37")
     assert r["status"] == 400  # networks is required from 2.37
+
+
+def test_a_topology_whose_network_was_deleted_is_made_again(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    _public(cloud)
+    path = f"{N}/auto-allocated-topology/{cloud.projects['alice']}"
+    first = cloud.c.get(path, headers=alice).json()["auto_allocated_topology"]["id"]
+    (router,) = _list(cloud, alice, "routers")
+    (sub,) = _list(cloud, alice, "subnets")
+    r = cloud.c.put(
+        f"{N}/routers/{router['id']}/remove_router_interface",
+        headers=alice,
+        json={"subnet_id": sub["id"]},
+    )
+    assert r.status_code == 200, r.text
+    assert cloud.c.delete(f"{N}/routers/{router['id']}", headers=alice).status_code == 204
+    assert cloud.c.delete(f"{N}/networks/{first}", headers=alice).status_code == 204
+    r = cloud.c.get(path + "?fields=dry-run", headers=alice)
+    assert r.status_code == 200  # a dry run writes nothing
+    again = cloud.c.get(path, headers=alice).json()["auto_allocated_topology"]["id"]
+    assert again != first and [n["id"] for n in _own_networks(cloud, alice)] == [again]
