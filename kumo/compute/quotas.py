@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kumo.compute.microversion import Version
+from kumo.compute.microversion import MAX, Version
 from kumo.config import Settings
 from kumo.db.compute_models import ComputeQuota, KeyPair, Server, ServerGroup
 from kumo.errors import BadRequest, Forbidden
@@ -134,7 +134,7 @@ def _limit_value(key: str, value: Any) -> int:
 
 
 def update(
-    session: Session, settings: Settings, project_id: str, body: Any, version: Version
+    session: Session, settings: Settings, project_id: str, body: Any, version: Version = MAX
 ) -> None:
     """Set a project's limits. The legacy keys a microversion still shows
     (network quotas before 2.36, file injection before 2.57) are accepted
