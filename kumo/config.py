@@ -62,6 +62,10 @@ class Settings:
 
     tenant_network_type: str = "vxlan"
 
+    auto_allocated_cidr: str = os.environ.get("KUMO_AUTO_ALLOCATED_CIDR", "10.0.0.0/24")
+    """The subnet of every project's auto-allocated network ("get me a
+    network"); each project has its own router, so the ranges may repeat."""
+
     agent_down_time: int = _env_int("KUMO_AGENT_DOWN_TIME", 15)
     """Seconds without a heartbeat after which an agent is reported dead."""
 

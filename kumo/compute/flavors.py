@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -105,6 +106,22 @@ def _rxtx_factor(value: Any) -> float:
     return float(value)
 
 
+ID_RE = re.compile(r"^(?! )[a-zA-Z0-9. _-]+(?<! )$")
+
+
+def flavor_id(raw: Any) -> str:
+    """The id of a new flavor, as Nova takes it: a string of letters, digits,
+    ``. _-`` (no leading or trailing space), a number (stored as its text),
+    or null or absent for a generated UUID."""
+    if raw is None:
+        return str(uuid.uuid4())
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return str(raw)
+    if isinstance(raw, str) and 1 <= len(raw) <= 255 and ID_RE.match(raw):
+        return raw
+    raise BadRequest(f"Invalid input for field/attribute id. Value: {raw}.")
+
+
 def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
     if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
@@ -112,20 +129,19 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
         )
     data = body_member(body, "flavor")
     name = name_field(data.get("name"))
-    ident = data.get("id")
-    if ident is None or ident == "":
-        ident = str(uuid.uuid4())
-    elif not isinstance(ident, str) or len(ident) > 255:
-        raise BadRequest(f"Invalid input for field/attribute id. Value: {ident}.")
+    ident = flavor_id(data.get("id"))
     ram = non_negative(data.get("ram"), "ram", minimum=1)
     vcpus = non_negative(data.get("vcpus"), "vcpus", minimum=1)
     disk = non_negative(data.get("disk"), "disk")
     ephemeral = non_negative(data.get("OS-FLV-EXT-DATA:ephemeral", 0), "OS-FLV-EXT-DATA:ephemeral")
     swap = non_negative(data.get("swap", 0) or 0, "swap")
     public = data.get("os-flavor-access:is_public", True)
+    if isinstance(public, str):  # Nova's boolean: "True", "false", "1", "off", ...
+        public = truthy(public) if public.lower() not in ("t", "f", "y", "n") else None
     if not isinstance(public, bool):
         raise BadRequest(
-            f"Invalid input for field/attribute os-flavor-access:is_public. Value: {public}."
+            "Invalid input for field/attribute os-flavor-access:is_public. "
+            f"Value: {data.get('os-flavor-access:is_public')}."
         )
     description = data.get("description")
     if description is not None and not isinstance(description, str):
@@ -150,6 +166,27 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
     )
     s.add(flavor)
     s.flush()
+    return flavor
+
+
+def update(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, body: Any) -> Flavor:
+    """``PUT /flavors/{id}`` (2.55): only the description changes."""
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed."
+        )
+    data = body_member(body, "flavor")
+    if set(data) != {"description"}:
+        raise BadRequest(
+            "Invalid input for field/attribute flavor. Only description may be updated."
+        )
+    description = data["description"]
+    if description is not None and (not isinstance(description, str) or len(description) > 65535):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: {description}.")
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    flavor.description = description
     return flavor
 
 
@@ -184,6 +221,36 @@ def set_extra_specs(
     return merged
 
 
+def set_extra_spec(
+    uow: UnitOfWork, ctx: RequestContext, flavor_id: str, key: str, body: Any
+) -> dict[str, str]:
+    """``PUT .../os-extra_specs/{key}``: the body names exactly that one key."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Request body contains too many items")
+    if key not in body:
+        raise BadRequest("Request body and URI mismatch")
+    set_extra_specs(uow, ctx, flavor_id, body)
+    return {key: str(body[key])}
+
+
+def unset_extra_spec(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, key: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-extra-specs:delete to be performed."
+        )
+    flavor = uow.session.get(Flavor, flavor_id)
+    if flavor is None:
+        raise not_found(flavor_id)
+    specs = dict(flavor.extra_specs or {})
+    if key not in specs:
+        raise NotFound(
+            f"Flavor {flavor_id} has no extra specs with key {key}.",
+            kind="FlavorExtraSpecsNotFound",
+        )
+    del specs[key]
+    flavor.extra_specs = specs
+
+
 def access_list(session: Session, ctx: RequestContext, flavor_id: str) -> list[dict[str, str]]:
     flavor = load(session, ctx, flavor_id)
     if flavor.is_public:
@@ -214,6 +281,27 @@ def add_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id:
             f"Flavor access already exists for flavor {flavor_id} and project {project_id} combination."
         )
     uow.session.add(FlavorAccess(flavor_id=flavor_id, project_id=project_id))
+
+
+def remove_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id: str) -> None:
+    if not ctx.is_admin:
+        raise Forbidden(
+            "Policy doesn't allow os_compute_api:os-flavor-access:remove_tenant_access "
+            "to be performed."
+        )
+    if uow.session.get(Flavor, flavor_id) is None:
+        raise not_found(flavor_id)
+    row = uow.session.scalar(
+        select(FlavorAccess).where(
+            FlavorAccess.flavor_id == flavor_id, FlavorAccess.project_id == project_id
+        )
+    )
+    if row is None:
+        raise NotFound(
+            f"Flavor access not found for {flavor_id} / {project_id} combination.",
+            kind="FlavorAccessNotFound",
+        )
+    uow.session.delete(row)
 
 
 def view(flavor: Flavor, base: str, version: Version, *, detail: bool = True) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute.common import ts
@@ -12,6 +14,7 @@ from kumo.compute.scheduler import hosts as host_states
 from kumo.compute.scheduler.hosts import HostState
 from kumo.config import Settings
 from kumo.context import RequestContext
+from kumo.db.compute_models import Server
 from kumo.errors import Forbidden, NotFound
 from kumo.policy import allowed
 
@@ -67,6 +70,35 @@ def find(session: Session, settings: Settings, ident: str) -> HostState:
     raise NotFound(f"Hypervisor with ID '{ident}' could not be found.", kind="HypervisorNotFound")
 
 
+def search(
+    session: Session, settings: Settings, pattern: str, *, servers_too: bool
+) -> list[dict[str, Any]]:
+    """Hypervisors whose hostname contains ``pattern`` (404 when none), with
+    their servers when asked."""
+    found = [h for h in compute_hosts(session, settings) if pattern in h.host]
+    if not found:
+        raise NotFound(
+            f"No hypervisor matching '{pattern}' could be found.", kind="HypervisorNotFound"
+        )
+    out = []
+    for h in found:
+        item: dict[str, Any] = {
+            "id": h.agent_id,
+            "hypervisor_hostname": h.host,
+            "state": "up" if h.alive else "down",
+            "status": "enabled" if h.enabled else "disabled",
+        }
+        if servers_too:
+            rows = session.execute(
+                select(Server.id, Server.name).where(Server.host == h.host).order_by(Server.name)
+            )
+            servers = [{"uuid": i, "name": n} for i, n in rows]
+            if servers:
+                item["servers"] = servers
+        out.append(item)
+    return out
+
+
 def statistics(hosts: list[HostState]) -> dict[str, int]:
     return {
         "count": len(hosts),
@@ -84,9 +116,15 @@ def statistics(hosts: list[HostState]) -> dict[str, int]:
     }
 
 
-def service_view(h: HostState) -> dict[str, Any]:
-    return {
-        "id": h.agent_id,
+def legacy_id(ident: str) -> int:
+    """The integer id Nova's services carry before 2.53 (UUIDs from then on):
+    a stable number derived from the UUID."""
+    return uuid.UUID(ident).int % 2**31
+
+
+def service_view(h: HostState, version: Version) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": h.agent_id if version.at_least("2.53") else legacy_id(h.agent_id),
         "binary": "nova-compute",
         "host": h.host,
         "zone": h.zone,
@@ -94,5 +132,7 @@ def service_view(h: HostState) -> dict[str, Any]:
         "state": "up" if h.alive else "down",
         "updated_at": ts(h.updated_at),
         "disabled_reason": None,
-        "forced_down": False,
     }
+    if version.at_least("2.11"):
+        out["forced_down"] = False
+    return out

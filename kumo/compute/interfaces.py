@@ -69,9 +69,16 @@ def attach(
     elif net_id:
         wanted = [{"uuid": net_id, **({"fixed_ip": fixed_ip} if fixed_ip else {})}]
     else:
-        wanted = "auto"
-    parsed = server_networks.parse(wanted, required=True)
-    (req,) = server_networks.resolve(s, ctx, parsed)
+        wanted = None
+    parsed = server_networks.parse(wanted, required=False)
+    found = server_networks.resolve(uow, settings, ctx, parsed)
+    if not found:
+        raise BadRequest(
+            "No specific network was requested and none are available for project "
+            f"'{ctx.project_id}'.",
+            kind="InterfaceAttachFailedNoNetwork",
+        )
+    (req,) = found
     return server_networks.attach(
         uow, settings, ctx, server, req, list(server.security_groups or [])
     )

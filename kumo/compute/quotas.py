@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.common import MAX_INT
-from kumo.compute.microversion import Version
+from kumo.compute.microversion import MAX, Version
 from kumo.config import Settings
 from kumo.db.compute_models import ComputeQuota, KeyPair, Server, ServerGroup
 from kumo.errors import BadRequest, Forbidden, shown
@@ -125,28 +125,48 @@ def quota_set(
     return {"id": project_id, **values}
 
 
-def update(session: Session, settings: Settings, project_id: str, body: Any) -> None:
+def _limit_value(key: str, value: Any) -> int:
+    """Nova's quota value: an integer of -1 or more, or the same as digits."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_INT:
+        raise BadRequest(f"Invalid input for field/attribute {key}. Value: {shown(value)}.")
+    return value
+
+
+def update(
+    session: Session, settings: Settings, project_id: str, body: Any, version: Version = MAX
+) -> None:
+    """Set a project's limits. The legacy keys a microversion still shows
+    (network quotas before 2.36, file injection before 2.57) are accepted
+    and, as in Nova with Neutron, never enforced nor kept."""
     data = body.get("quota_set") if isinstance(body, dict) else None
     if not isinstance(data, dict):
         raise BadRequest("Invalid input for field/attribute quota_set.")
+    legacy = set()
+    if not version.at_least("2.36"):
+        legacy |= set(LEGACY_NETWORK)
+    if not version.at_least("2.57"):
+        legacy |= set(LEGACY_FILES)
     for key, value in data.items():
         if key in ("force", "id"):
             continue
-        if key not in settings.compute_quotas:
+        if key not in settings.compute_quotas and key not in legacy:
             raise BadRequest(
                 f"Invalid input for field/attribute quota_set. Additional properties are not allowed ('{key}' was unexpected)"
             )
-        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_INT:
-            raise BadRequest(f"Invalid input for field/attribute {key}. Value: {shown(value)}.")
+        limit = _limit_value(key, value)
+        if key in legacy:
+            continue
         row = session.scalar(
             select(ComputeQuota).where(
                 ComputeQuota.project_id == project_id, ComputeQuota.resource == key
             )
         )
         if row is None:
-            session.add(ComputeQuota(project_id=project_id, resource=key, limit=value))
+            session.add(ComputeQuota(project_id=project_id, resource=key, limit=limit))
         else:
-            row.limit = value
+            row.limit = limit
 
 
 def reset(session: Session, project_id: str) -> None:

@@ -24,7 +24,7 @@ from kumo.db.network_models import Network, Port
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
-from kumo.network import l3_ports, networks, ports, secgroups, validate
+from kumo.network import auto_allocate, l3_ports, networks, ports, secgroups, validate
 from kumo.policy import allowed
 
 
@@ -37,14 +37,19 @@ class Requested:
     fixed_ip: str | None = None
 
 
+UNSPECIFIED = "unspecified"
+"""``networks`` omitted (before 2.37): the project's only network, or none."""
+
+
 def parse(raw: Any, *, required: bool) -> list[Requested] | str:
-    """``"auto"``, ``"none"`` or a list of requests; ``"auto"`` when omitted before 2.37."""
+    """``"auto"``, ``"none"`` or a list of requests; ``UNSPECIFIED`` when
+    omitted before 2.37 (from 2.37 ``networks`` is required)."""
     if raw is None:
         if required:
             raise BadRequest(
                 "Invalid input for field/attribute server. Value: networks. 'networks' is a required property"
             )
-        return "auto"
+        return UNSPECIFIED
     if isinstance(raw, str):
         if raw not in ("auto", "none"):
             raise BadRequest(f"Invalid input for field/attribute networks. Value: {raw}.")
@@ -83,30 +88,35 @@ def _uuid(value: Any, field: str) -> str:
 
 
 def resolve(
-    session: Session, ctx: RequestContext, wanted: list[Requested] | str
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, wanted: list[Requested] | str
 ) -> list[Requested]:
-    """Check the request against what the project may use; ``auto`` picks the
-    project's only network (409 when several, 400 when there is none).
+    """Check the request against what the project may use, as Nova does.
+
+    ``auto`` and an omitted ``networks`` take the project's only network
+    (409 when there are several). With none, an omitted ``networks`` boots
+    without any, and ``auto`` gets the project's auto-allocated topology,
+    made now with the caller's rights (400 when it cannot be made).
     A network or port the caller cannot see is NotFound (server create
     answers 400 for it, ``os-interface`` 404, as Nova does)."""
+    session = uow.session
     if wanted == "none":
         return []
-    if wanted == "auto":
+    if wanted in ("auto", UNSPECIFIED):
         q = select(Network.id).where(
             Network.external.is_(False),
             or_(Network.project_id == ctx.project_id, Network.shared.is_(True)),
         )
         found = list(session.scalars(q.order_by(Network.created_at)))
-        if not found:
-            raise BadRequest(
-                f"Unable to automatically allocate a network for project {ctx.project_id}"
-            )
         if len(found) > 1:
             raise Conflict(
                 "Multiple possible networks found, use a Network ID to be more specific.",
                 kind="NetworkAmbiguous",
             )
-        return [Requested(network_id=found[0])]
+        if found:
+            return [Requested(network_id=found[0])]
+        if wanted == UNSPECIFIED:
+            return []
+        return [Requested(network_id=_auto_allocate(uow, settings, ctx))]
     assert isinstance(wanted, list)
     seen_ports = set()
     for req in wanted:
@@ -124,6 +134,18 @@ def resolve(
                 raise Conflict(f"Port {req.port_id} is still in use.", kind="PortInUse")
             seen_ports.add(req.port_id)
     return list(wanted)
+
+
+def _auto_allocate(uow: UnitOfWork, settings: Settings, ctx: RequestContext) -> str:
+    """The project's auto-allocated network (Neutron's get-me-a-network)."""
+    project = ctx.project_id or ""
+    try:
+        return auto_allocate.get_or_create(uow, settings, ctx, project)
+    except (Conflict, Forbidden, BadRequest):
+        raise BadRequest(
+            f"Unable to automatically allocate a network for project {project}",
+            kind="UnableToAutoAllocateNetwork",
+        ) from None
 
 
 def port_for(session: Session, ctx: RequestContext, port_id: str) -> Port:

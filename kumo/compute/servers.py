@@ -154,7 +154,7 @@ def create(
         raise BadRequest("Flavor's memory or disk is too small for requested image.")
     wanted = server_networks.parse(data.get("networks"), required=version.at_least("2.37"))
     try:
-        requested = server_networks.resolve(s, ctx, wanted)
+        requested = server_networks.resolve(uow, settings, ctx, wanted)
     except NotFound as exc:
         raise BadRequest(exc.message) from None
     min_count = non_negative(data.get("min_count", 1), "min_count", minimum=1)

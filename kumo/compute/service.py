@@ -15,6 +15,7 @@ from kumo.compute import (
     hypervisors,
     interfaces,
     keypairs,
+    os_hosts,
     quotas,
     server_actions,
     server_groups,
@@ -26,12 +27,14 @@ from kumo.compute import (
     zones,
 )
 from kumo.compute.microversion import Version, parse
+from kumo.compute.proxy_networks import NetworkProxy
+from kumo.compute.proxy_secgroups import SecurityGroupProxy
 from kumo.config import Settings
 from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, NotFound, NotImplementedYet
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
@@ -48,6 +51,10 @@ class ComputeService:
         self.settings = settings
         self.network = network
         self.console_keys = KeyRing(db, "console", max_age=settings.key_refresh_seconds)
+        self.security_groups = SecurityGroupProxy(network)
+        """``os-security-groups`` (up to 2.35), through the Networking API."""
+        self.networks = NetworkProxy(network)
+        """``os-floating-ips``, pools, ``os-networks`` (up to 2.35), likewise."""
         """Signs and checks console URLs (``kumo/compute/console.py``)."""
         usage_records.install()
 
@@ -86,6 +93,13 @@ class ComputeService:
     ) -> dict[str, Any]:
         return self._write(lambda uow: flavors.view(flavors.create(uow, ctx, body), base, version))
 
+    def update_flavor(
+        self, ctx: RequestContext, flavor_id: str, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        return self._write(
+            lambda uow: flavors.view(flavors.update(uow, ctx, flavor_id, body), base, version)
+        )
+
     def delete_flavor(self, ctx: RequestContext, flavor_id: str) -> None:
         self._write(lambda uow: flavors.remove(uow, ctx, flavor_id))
 
@@ -98,6 +112,23 @@ class ComputeService:
     ) -> dict[str, str]:
         return self._write(lambda uow: flavors.set_extra_specs(uow, ctx, flavor_id, specs))
 
+    def flavor_extra_spec(self, ctx: RequestContext, flavor_id: str, key: str) -> dict[str, str]:
+        specs = self.flavor_extra_specs(ctx, flavor_id)
+        if key not in specs:
+            raise NotFound(
+                f"Flavor {flavor_id} has no extra specs with key {key}.",
+                kind="FlavorExtraSpecsNotFound",
+            )
+        return {key: specs[key]}
+
+    def set_flavor_extra_spec(
+        self, ctx: RequestContext, flavor_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(lambda uow: flavors.set_extra_spec(uow, ctx, flavor_id, key, body))
+
+    def unset_flavor_extra_spec(self, ctx: RequestContext, flavor_id: str, key: str) -> None:
+        self._write(lambda uow: flavors.unset_extra_spec(uow, ctx, flavor_id, key))
+
     def flavor_access(self, ctx: RequestContext, flavor_id: str) -> list[dict[str, str]]:
         with self.db.read_session() as s:
             return flavors.access_list(s, ctx, flavor_id)
@@ -106,6 +137,12 @@ class ComputeService:
         self, ctx: RequestContext, flavor_id: str, project_id: str
     ) -> list[dict[str, str]]:
         self._write(lambda uow: flavors.add_access(uow, ctx, flavor_id, project_id))
+        return self.flavor_access(ctx, flavor_id)
+
+    def remove_flavor_access(
+        self, ctx: RequestContext, flavor_id: str, project_id: str
+    ) -> list[dict[str, str]]:
+        self._write(lambda uow: flavors.remove_access(uow, ctx, flavor_id, project_id))
         return self.flavor_access(ctx, flavor_id)
 
     # -- servers ------------------------------------------------------------------------
@@ -227,12 +264,11 @@ class ComputeService:
     def create_keypair(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             kp, private = keypairs.create(uow, self.settings, ctx, body, version)
-            return keypairs.view(kp, version, private=private)
+            made = keypairs.view(kp, version, private=private)
+            made["user_id"] = kp.user_id  # the owner, who is not the caller when an admin
+            return made  # made it for another user (2.10)
 
-        made = self._write(work)
-        if "private_key" not in made:
-            made["user_id"] = ctx.user_id
-        return made
+        return self._write(work)
 
     def list_keypairs(
         self, ctx: RequestContext, user_id: str | None, version: Version
@@ -297,15 +333,38 @@ class ComputeService:
         with self.db.read_session() as s:
             return hypervisors.view(hypervisors.find(s, self.settings, ident), version, detail=True)
 
+    def hypervisor_servers(
+        self, ctx: RequestContext, pattern: str, *, servers_too: bool
+    ) -> list[dict[str, Any]]:
+        """``os-hypervisors/{pattern}/search`` and ``.../servers`` (before 2.53)."""
+        hypervisors.require_admin(ctx, "os-hypervisors:search")
+        with self.db.read_session() as s:
+            return hypervisors.search(s, self.settings, pattern, servers_too=servers_too)
+
+    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> None:
+        hypervisors.require_admin(ctx, "os-hypervisors:uptime")
+        with self.db.read_session() as s:
+            hypervisors.find(s, self.settings, ident)
+        raise NotImplementedYet("Virt driver does not implement uptime function.")
+
     def hypervisor_statistics(self, ctx: RequestContext) -> dict[str, int]:
         hypervisors.require_admin(ctx, "os-hypervisors:statistics")
         with self.db.read_session() as s:
             return hypervisors.statistics(hypervisors.compute_hosts(s, self.settings))
 
-    def services(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+    def services(
+        self, ctx: RequestContext, params: dict[str, str], version: Version
+    ) -> list[dict[str, Any]]:
         hypervisors.require_admin(ctx, "os-services:list")
         with self.db.read_session() as s:
-            return zones.services(hypervisors.compute_hosts(s, self.settings), params)
+            return zones.services(hypervisors.compute_hosts(s, self.settings), params, version)
+
+    def update_service(
+        self, ctx: RequestContext, service_id: str, body: Any, version: Version
+    ) -> dict[str, Any]:
+        hypervisors.require_admin(ctx, "os-services:update")
+        host = self._write(lambda uow: zones.update_service(uow, self.settings, service_id, body))
+        return next(r for r in self.services(ctx, {"host": host}, version) if r["id"] == service_id)
 
     def availability_zones(self, ctx: RequestContext, *, detail: bool) -> list[dict[str, Any]]:
         if detail:
@@ -347,7 +406,9 @@ class ComputeService:
         self, ctx: RequestContext, project_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
         hypervisors.require_admin(ctx, "os-quota-sets:update")
-        self._write(lambda uow: quotas.update(uow.session, self.settings, project_id, body))
+        self._write(
+            lambda uow: quotas.update(uow.session, self.settings, project_id, body, version)
+        )
         out = self.quota_set(ctx, project_id, version)
         del out["id"]
         return out
@@ -387,3 +448,31 @@ class ComputeService:
         if start > stop:
             raise BadRequest("Invalid start time. The start time cannot occur after the end time.")
         return start, stop, now
+
+    # -- os-hosts (up to 2.42) ----------------------------------------------------------
+
+    def list_hosts(self, ctx: RequestContext, zone: str | None) -> list[dict[str, str]]:
+        hypervisors.require_admin(ctx, "os-hosts:list")
+        with self.db.read_session() as s:
+            return os_hosts.listing(s, self.settings, zone)
+
+    def show_host(self, ctx: RequestContext, host: str) -> list[dict[str, Any]]:
+        hypervisors.require_admin(ctx, "os-hosts:show")
+        with self.db.read_session() as s:
+            return os_hosts.show(s, self.settings, host)
+
+    def update_host(self, ctx: RequestContext, host: str, body: Any) -> dict[str, str]:
+        hypervisors.require_admin(ctx, "os-hosts:update")
+        return self._write(lambda uow: os_hosts.update(uow, self.settings, host, body))
+
+    def host_power_action(self, ctx: RequestContext, host: str, action: str) -> None:
+        hypervisors.require_admin(ctx, f"os-hosts:{action}")
+        with self.db.read_session() as s:
+            os_hosts.power_action(s, self.settings, host, action)
+
+    def server_security_groups(self, ctx: RequestContext, server_id: str) -> list[dict[str, Any]]:
+        """``GET /servers/{id}/os-security-groups``: the groups the server has."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            project, names = server.project_id, list(server.security_groups or [])
+        return self.security_groups.of_server(ctx, project, names)

@@ -151,3 +151,13 @@ class Quota(Base):
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     resource: Mapped[str] = mapped_column(String(64))
     limit: Mapped[int] = mapped_column(Integer)
+
+
+class AutoAllocatedTopology(Base):
+    """A project's auto-allocated network and router ("get me a network"):
+    at most one per project, the primary key makes sure of it."""
+
+    __tablename__ = "auto_allocated_topologies"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(36))
+    router_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 
 from kumo.db.identity_models import Role, RoleAssignment
 
-# Keystone's default inference rules: admin implies member implies reader.
-IMPLIED = {"admin": ("member",), "member": ("reader",)}
+# Keystone's default inference rules: admin implies manager implies member
+# implies reader.
+IMPLIED = {"admin": ("manager",), "manager": ("member",), "member": ("reader",)}
 
 
 def expand(names: set[str]) -> set[str]:

@@ -36,7 +36,8 @@ from kumo.identity.tokens import TokenCodec, TokenPayload
 
 AUTH_FAILED = "The request you have made requires authentication."
 DEFAULT_DOMAIN = "default"
-ROLE_NAMES = ("admin", "member", "reader", "service")
+ROLE_NAMES = ("admin", "manager", "member", "reader", "service")
+"""Keystone's default roles (``keystone-manage bootstrap``), ``manager`` included."""
 REVOCATION_REFRESH = 0.5
 """Seconds a process trusts its copy of the revocation list."""
 

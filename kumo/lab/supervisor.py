@@ -460,7 +460,9 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
 
 def _public_network(state_dir: Path, url: str) -> None:
     """The admin's external network ``public`` on the lab's external
-    segment (flat, physical network ``external``), unless it exists."""
+    segment (flat, physical network ``external``), unless it exists; the
+    default external network, so servers booted with ``networks: auto``
+    get an auto-allocated topology routed to it."""
     token = _admin_token(state_dir, url)
     api = httpx.Client(
         base_url=f"{url}/networking/v2.0", headers={"X-Auth-Token": token}, timeout=30
@@ -473,6 +475,7 @@ def _public_network(state_dir: Path, url: str) -> None:
             "network": {
                 "name": "public",
                 "router:external": True,
+                "is_default": True,
                 "provider:network_type": "flat",
                 "provider:physical_network": "external",
                 "mtu": 1500,

@@ -82,7 +82,16 @@ EXTENSIONS: list[tuple[str, str, str]] = [
 ]
 
 
-def as_dicts() -> list[dict[str, object]]:
+AUTO_ALLOCATED_TOPOLOGY = (
+    "auto-allocated-topology",
+    "Auto Allocated Topology Services",
+    "A project's network, subnet and router made on demand (get me a network).",
+)
+"""Listed only while it can work: a default external network with a subnet exists."""
+
+
+def as_dicts(*, auto_allocation: bool = False) -> list[dict[str, object]]:
+    rows = EXTENSIONS + [AUTO_ALLOCATED_TOPOLOGY] if auto_allocation else EXTENSIONS
     return [
         {
             "alias": alias,
@@ -91,5 +100,5 @@ def as_dicts() -> list[dict[str, object]]:
             "updated": "2025-01-01T00:00:00-00:00",
             "links": [],
         }
-        for alias, name, description in sorted(EXTENSIONS)
+        for alias, name, description in sorted(rows)
     ]

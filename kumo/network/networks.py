@@ -109,6 +109,8 @@ def create(
     )
     s.add(net)
     s.flush()
+    if "is_default" in body:
+        set_default(s, net, validate.boolean(body, "is_default"))
     segments.reserve(s, net.id, ntype, physnet, seg)
     events.network(uow, net)
     return net
@@ -149,6 +151,8 @@ def update(
         net.external = external
     if "port_security_enabled" in body:
         net.port_security_enabled = validate.boolean(body, "port_security_enabled")
+    if "is_default" in body:
+        set_default(uow.session, net, validate.boolean(body, "is_default"))
     if "dns_domain" in body:
         net.dns_domain = validate.string(body, "dns_domain")
     if "mtu" in body:
@@ -160,6 +164,24 @@ def update(
         net.mtu = mtu
     events.network(uow, net)
     return net
+
+
+def set_default(session: Session, net: Network, value: bool) -> None:
+    """Mark ``net`` as the default external network (the one auto-allocated
+    routers use), or unmark it. There is at most one: a second is 409."""
+    if value:
+        other = session.scalar(
+            select(Network.id).where(
+                Network.is_default.is_(True), Network.external.is_(True), Network.id != net.id
+            )
+        )
+        if other is not None:
+            raise Conflict(
+                f"Unable to complete operation. Default external network {other} already exists. "
+                "Only one default external network is allowed.",
+                kind="DefaultExternalNetworkExists",
+            )
+    net.is_default = value
 
 
 def _has_gateways(session: Session, network_id: str) -> bool:

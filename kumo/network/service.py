@@ -19,7 +19,7 @@ from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import agent_reports, ipam, networks, policy, ports, subnets
+from kumo.network import agent_reports, auto_allocate, ipam, networks, policy, ports, subnets
 from kumo.network import tags as taglib
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
@@ -62,6 +62,27 @@ class NetworkService:
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)
+
+    # -- auto-allocated topology ("get me a network") ---------------------------------------
+
+    def auto_allocation_available(self) -> bool:
+        with self.db.read_session() as s:
+            return auto_allocate.available(s)
+
+    def auto_allocated_topology(
+        self, ctx: RequestContext, project_id: str, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        if dry_run:
+            with self.db.read_session() as s:
+                auto_allocate.dry_run(s, ctx, project_id)
+            return {"dry-run": "pass"}
+        network_id = self._write(
+            lambda uow: auto_allocate.get_or_create(uow, self.settings, ctx, project_id)
+        )
+        return {"id": network_id, "tenant_id": project_id, "project_id": project_id}
+
+    def delete_auto_allocated_topology(self, ctx: RequestContext, project_id: str) -> None:
+        self._write(lambda uow: auto_allocate.remove(uow, self.settings, ctx, project_id))
 
     # -- networks ------------------------------------------------------------------------
 

@@ -8,10 +8,17 @@ from tests.compute.conftest import C, Cloud
 def test_version_documents(cloud: Cloud) -> None:
     r = cloud.c.get("/compute")
     assert r.status_code == 200
-    (v,) = r.json()["versions"]
-    assert (v["id"], v["min_version"], v["version"]) == ("v2.1", "2.1", "2.79")
+    v20, v21 = r.json()["versions"]  # Nova lists the legacy v2.0 first
+    assert (v20["id"], v20["status"], v20["version"]) == ("v2.0", "SUPPORTED", "")
+    assert (v21["id"], v21["min_version"], v21["version"]) == ("v2.1", "2.1", "2.79")
     r = cloud.c.get("/compute/v2.1/")
     assert r.json()["version"]["status"] == "CURRENT"
+    for v in (v20, v21):  # every self link answers that version's own document
+        (link,) = [x for x in v["links"] if x["rel"] == "self"]
+        r = cloud.c.get(link["href"].split("testserver", 1)[1])
+        assert r.status_code == 200, r.text
+        assert r.json()["version"]["id"] == v["id"]
+        assert [x for x in r.json()["version"]["links"] if x["rel"] == "self"] == [link]
 
 
 def test_microversion_negotiation(cloud: Cloud) -> None:

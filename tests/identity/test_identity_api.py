@@ -80,7 +80,7 @@ def test_project_token_has_catalog_and_implied_roles(api: Api) -> None:
     assert r.status_code == 201
     token = r.json()["token"]
     assert token["project"]["name"] == "admin"
-    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
+    assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
     types = {s["type"]: s for s in token["catalog"]}
     assert set(types) == {"identity", "network", "compute", "image", "orchestration"}
     project = token["project"]["id"]

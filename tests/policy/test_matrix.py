@@ -98,7 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "POST",
             f"{N}/networks",
             cloud.admin,
-            {"network": {"name": "public", "router:external": True}},
+            {"network": {"name": "public", "router:external": True, "is_default": True}},
         ).json()["network"]
         w.req("POST", f"{N}/subnets", cloud.admin, {"subnet": {
             "network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4}})  # fmt: skip
@@ -177,6 +177,13 @@ def _server(w: World) -> str:
     assert r.status_code == 202, r.text
     ident: str = r.json()["server"]["id"]
     return ident
+
+
+def _topology(w: World) -> dict[str, str]:
+    """Make sure project A has its auto-allocated topology."""
+    r = w.req("GET", f"{N}/auto-allocated-topology/{w.a}", w.cloud.admin)
+    assert r.status_code == 200, r.text
+    return {}
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,11 @@ CASES = [
     Case("network:update_tags", "PUT", f"{N}/networks/{{net}}/tags/red", 201),
     Case("network:get_network_ip_availability", "GET", f"{N}/network-ip-availabilities", 200),
     Case("network:get_agent", "GET", f"{N}/agents/nothing", 404),
+    # project A's auto-allocated topology (made by the admin first where it must exist)
+    Case("network:get_auto_allocated_topology", "GET", f"{N}/auto-allocated-topology/{{a}}", 200,
+         fresh=_topology),
+    Case("network:delete_auto_allocated_topology", "DELETE",
+         f"{N}/auto-allocated-topology/{{a}}", 204, fresh=_topology),
     # compute
     Case("compute:servers:show", "GET", f"{C}/servers/{{server}}", 200),
     Case("compute:servers:create", "POST", f"{C}/servers", 202,
@@ -290,6 +302,19 @@ CASES = [
     Case("compute:flavors:manage", "POST", f"{C}/flavors", 200,
          {"flavor": {"name": "f{n}", "ram": 64, "vcpus": 1, "disk": 1}}),
     Case("compute:hypervisors", "GET", f"{C}/os-hypervisors", 200),
+    Case("compute:services:update", "PUT", f"{C}/os-services/nothing", 404,
+         {"status": "enabled"}),
+    Case("compute:hosts", "GET", f"{C}/os-hosts", 200),
+    # Nova's proxies (at 2.1) to networking and images
+    Case("compute:security_groups:show", "GET", f"{C}/os-security-groups/{{sg}}", 200),
+    Case("compute:security_groups:manage", "POST", f"{C}/os-security-groups", 200,
+         {"security_group": {"name": "c{n}", "description": ""}}, own),
+    Case("compute:floating_ips:show", "GET", f"{C}/os-floating-ips/{{fip}}", 200),
+    Case("compute:networks:show", "GET", f"{C}/os-tenant-networks/{{net}}", 200),
+    Case("compute:images:show", "GET", f"{C}/images/{{busybox}}", 200,
+         target=lambda w, p: {}),
+    Case("compute:servers:security_groups", "GET", f"{C}/servers/{{server}}/os-security-groups",
+         200),
     Case("compute:quotas:show", "GET", f"{C}/os-quota-sets/{{a}}", 200, hidden=403),
     Case("compute:quotas:update", "PUT", f"{C}/os-quota-sets/{{a}}", 200,
          {"quota_set": {"instances": 20}}),

@@ -6,10 +6,14 @@ One module per resource; each exposes ``router`` (paths under /v2.1).
 
 from kumo.api.compute import (
     console,
+    extensions,
     flavors,
     hosts,
+    images,
     keypairs,
     limits,
+    network_proxies,
+    os_hosts,
     server_groups,
     servers,
     usage,
@@ -21,6 +25,19 @@ router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)
-for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console, usage):
+for _module in (
+    flavors,
+    servers,
+    keypairs,
+    server_groups,
+    hosts,
+    os_hosts,
+    limits,
+    network_proxies,
+    images,
+    extensions,
+    console,
+    usage,
+):
     router.include_router(_module.router, prefix="/v2.1")
 router.include_router(console.proxy)

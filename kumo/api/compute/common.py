@@ -7,6 +7,7 @@ from fastapi import Request
 from kumo.compute import microversion
 from kumo.compute.microversion import Version
 from kumo.compute.service import ComputeService
+from kumo.errors import NotFound
 
 
 def service(request: Request) -> ComputeService:
@@ -28,3 +29,10 @@ def base(request: Request) -> str:
 def params(request: Request) -> dict[str, str]:
     """Query parameters, the last value of each."""
     return dict(request.query_params.items())
+
+
+def served_until(request: Request, last: str) -> None:
+    """404 for a request above microversion ``last``: Nova's deprecated APIs
+    (the network proxies to 2.35, ``os-hosts`` to 2.42) are gone from then on."""
+    if version(request) > microversion.parse(last):
+        raise NotFound("The resource could not be found.")

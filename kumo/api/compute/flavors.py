@@ -12,7 +12,7 @@ from kumo.api.compute.common import base, params, service, version
 from kumo.api.compute.paging import page
 from kumo.api.render import json_response
 from kumo.context import RequestContext
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, NotFound
 
 router = APIRouter()
 
@@ -50,6 +50,19 @@ def create_flavor(
     return json_response({"flavor": flavor})
 
 
+@router.put("/flavors/{flavor_id}")
+def update_flavor(
+    flavor_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if not version(request).at_least("2.55"):
+        raise NotFound("The resource could not be found.")
+    flavor = service(request).update_flavor(ctx, flavor_id, body, base(request), version(request))
+    return json_response({"flavor": flavor})
+
+
 @router.delete("/flavors/{flavor_id}")
 def delete_flavor(
     flavor_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
@@ -77,6 +90,32 @@ def set_extra_specs(
     return json_response({"extra_specs": merged})
 
 
+@router.get("/flavors/{flavor_id}/os-extra_specs/{key}")
+def extra_spec(
+    flavor_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response(service(request).flavor_extra_spec(ctx, flavor_id, key))
+
+
+@router.put("/flavors/{flavor_id}/os-extra_specs/{key}")
+def set_extra_spec(
+    flavor_id: str,
+    key: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    return json_response(service(request).set_flavor_extra_spec(ctx, flavor_id, key, body))
+
+
+@router.delete("/flavors/{flavor_id}/os-extra_specs/{key}")
+def unset_extra_spec(
+    flavor_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).unset_flavor_extra_spec(ctx, flavor_id, key)
+    return Response(status_code=200)
+
+
 @router.get("/flavors/{flavor_id}/os-flavor-access")
 def flavor_access(
     flavor_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
@@ -91,8 +130,17 @@ def flavor_action(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
-    add = body.get("addTenantAccess") if isinstance(body, dict) else None
-    if not isinstance(add, dict) or not isinstance(add.get("tenant"), str):
-        raise BadRequest("Invalid input: expected addTenantAccess with a tenant.")
-    access = service(request).add_flavor_access(ctx, flavor_id, add["tenant"])
+    action = next(iter(body), None) if isinstance(body, dict) and len(body) == 1 else None
+    arg = body[action] if action else None
+    if action not in ("addTenantAccess", "removeTenantAccess") or not (
+        isinstance(arg, dict) and isinstance(arg.get("tenant"), str)
+    ):
+        raise BadRequest(
+            "Invalid input: expected addTenantAccess or removeTenantAccess with a tenant."
+        )
+    svc = service(request)
+    if action == "addTenantAccess":
+        access = svc.add_flavor_access(ctx, flavor_id, arg["tenant"])
+    else:
+        access = svc.remove_flavor_access(ctx, flavor_id, arg["tenant"])
     return json_response({"flavor_access": access})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
 from starlette.responses import Response
 
 from kumo.api.auth import authenticate
-from kumo.api.compute.common import params, service, version
+from kumo.api.compute.common import params, served_until, service, version
 from kumo.api.render import json_response
 from kumo.context import RequestContext
+from kumo.errors import NotFound
 
 router = APIRouter()
 
@@ -39,6 +42,37 @@ def hypervisor_statistics(
     return json_response({"hypervisor_statistics": service(request).hypervisor_statistics(ctx)})
 
 
+@router.get("/os-hypervisors/{pattern}/search")
+def search_hypervisors(
+    pattern: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _before_253(request)
+    items = service(request).hypervisor_servers(ctx, pattern, servers_too=False)
+    return json_response({"hypervisors": items})
+
+
+@router.get("/os-hypervisors/{pattern}/servers")
+def hypervisor_servers(
+    pattern: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _before_253(request)
+    items = service(request).hypervisor_servers(ctx, pattern, servers_too=True)
+    return json_response({"hypervisors": items})
+
+
+@router.get("/os-hypervisors/{ident}/uptime")
+def hypervisor_uptime(
+    ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).hypervisor_uptime(ctx, ident)
+    return Response(status_code=200)  # pragma: no cover - always raises
+
+
+def _before_253(request: Request) -> None:
+    """``search`` and ``servers`` became query parameters at 2.53."""
+    served_until(request, "2.52")
+
+
 @router.get("/os-hypervisors/{ident}")
 def hypervisor(
     ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
@@ -48,7 +82,21 @@ def hypervisor(
 
 @router.get("/os-services")
 def services(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    return json_response({"services": service(request).services(ctx, params(request))})
+    items = service(request).services(ctx, params(request), version(request))
+    return json_response({"services": items})
+
+
+@router.put("/os-services/{service_id}")
+def update_service(
+    service_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if not version(request).at_least("2.53"):
+        raise NotFound("The resource could not be found.")
+    item = service(request).update_service(ctx, service_id, body, version(request))
+    return json_response({"service": item})
 
 
 @router.get("/os-availability-zone")

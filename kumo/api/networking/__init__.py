@@ -6,6 +6,7 @@ One module per resource; each exposes ``router``. The version documents
 
 from kumo.api.networking import (
     agents,
+    auto_allocated,
     availability,
     extensions,
     floatingips,
@@ -38,5 +39,6 @@ for _module in (
     availability,
     agents,
     l3_agents,
+    auto_allocated,
 ):
     router.include_router(_module.router)

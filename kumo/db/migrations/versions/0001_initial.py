@@ -41,6 +41,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("host", "binary", name=op.f("uq_agents_host_binary")),
     )
     op.create_table(
+        "auto_allocated_topologies",
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("network_id", sa.String(length=36), nullable=False),
+        sa.Column("router_id", sa.String(length=36), nullable=True),
+        sa.PrimaryKeyConstraint("project_id", name=op.f("pk_auto_allocated_topologies")),
+    )
+    op.create_table(
         "cluster_keys",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("secret", sa.LargeBinary(length=64), nullable=False),
@@ -1125,6 +1132,7 @@ def downgrade() -> None:
 
     op.drop_table("compute_quotas")
     op.drop_table("cluster_keys")
+    op.drop_table("auto_allocated_topologies")
     op.drop_table("agents")
     op.drop_table("agent_credentials")
     # ### end Alembic commands ###
