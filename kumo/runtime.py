@@ -10,6 +10,7 @@ from kumo.db.engine import Database
 from kumo.identity.service import IdentityService
 from kumo.image.service import ImageService
 from kumo.network.service import NetworkService
+from kumo.volume.service import VolumeService
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Runtime:
     network: NetworkService
     compute: ComputeService
     image: ImageService
+    volume: VolumeService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
@@ -37,6 +39,7 @@ class Runtime:
             network=network,
             compute=ComputeService(db, settings, network),
             image=ImageService(db, settings),
+            volume=VolumeService(db, settings),
         )
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.internal import router as internal_router
     from kumo.api.networking import router as networking_router
     from kumo.api.root import router as root_router
+    from kumo.api.volume import router as volume_router
+    from kumo.api.volume.microversion import VolumeMicroversionMiddleware
 
     app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
@@ -28,7 +30,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, internal_router, "/internal/v1")
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
+    include(app, volume_router, "/volume")
     app.add_middleware(MicroversionMiddleware)
+    app.add_middleware(VolumeMicroversionMiddleware)
     app.add_middleware(AccessLogMiddleware)  # outermost: it times and ids everything
     policy_gate.attach(app)
     return app

@@ -42,6 +42,21 @@ from kumo.db.secgroup_models import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from kumo.db.volume_models import (
+    GroupSnapshot,
+    GroupType,
+    Snapshot,
+    StorageHost,
+    StoragePool,
+    Volume,
+    VolumeAttachment,
+    VolumeGroup,
+    VolumeMessage,
+    VolumeQuota,
+    VolumeQuotaClass,
+    VolumeType,
+    VolumeTypeAccess,
+)
 
 __all__ = [
     "Agent",
@@ -82,4 +97,17 @@ __all__ = [
     "Subnet",
     "Tag",
     "User",
+    "GroupSnapshot",
+    "GroupType",
+    "Snapshot",
+    "StorageHost",
+    "StoragePool",
+    "Volume",
+    "VolumeAttachment",
+    "VolumeGroup",
+    "VolumeMessage",
+    "VolumeQuota",
+    "VolumeQuotaClass",
+    "VolumeType",
+    "VolumeTypeAccess",
 ]

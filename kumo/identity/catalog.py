@@ -11,6 +11,8 @@ SERVICES = (
     ("network", "neutron", "/networking"),
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
+    ("block-storage", "cinder", "/volume/v3"),
+    ("volumev3", "cinderv3", "/volume/v3"),
 )
 INTERFACES = ("public", "internal", "admin")
 
