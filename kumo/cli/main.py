@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "kumo.cli.serve",
     "kumo.cli.keys",
     "kumo.agent.cli",
+    "kumo.storage.cli",
     "kumo.lab.cli",
     "kumo.guestimage.cli",
 )

@@ -170,6 +170,10 @@ def states(session: Session, settings: Settings) -> list[PoolState]:
     return out
 
 
+def state_of(session: Session, settings: Settings, host: str, pool: str | None) -> PoolState | None:
+    return next((p for p in states(session, settings) if (p.host, p.pool) == (host, pool)), None)
+
+
 def lock_pool(session: Session, host: str, pool: str) -> None:
     """Serialise placements into one pool (PostgreSQL: the pool's row lock)."""
     session.scalar(

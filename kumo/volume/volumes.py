@@ -32,6 +32,7 @@ from kumo.db.base import utcnow
 from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import (
     Snapshot,
+    StorageHost,
     Volume,
     VolumeAttachment,
     VolumeGroup,
@@ -93,6 +94,7 @@ class Lookups:
 
     type_names: dict[str, str]
     attachments: dict[str, list[VolumeAttachment]]
+    backends: dict[str, str]
 
     @classmethod
     def read(cls, session: Session, volume_ids: list[str]) -> Lookups:
@@ -105,7 +107,8 @@ class Lookups:
                 .order_by(VolumeAttachment.created_at)
             ):
                 found.setdefault(a.volume_id, []).append(a)
-        return cls(names, found)
+        backends = {h: b for h, b in session.execute(select(StorageHost.host, StorageHost.backend))}
+        return cls(names, found, backends)
 
 
 def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
@@ -167,7 +170,10 @@ def view(
         "links": links(base, "volumes", v.id),
     }
     if allowed(ctx, "volume_extension:volume_host_attribute"):
-        out["os-vol-host-attr:host"] = f"{v.storage_host}@file#{v.pool}" if v.storage_host else None
+        backend = look.backends.get(v.storage_host or "", "file")
+        out["os-vol-host-attr:host"] = (
+            f"{v.storage_host}@{backend}#{v.pool}" if v.storage_host else None
+        )
     if version >= V_GROUP:
         out["group_id"] = v.group_id
     if version >= V_PROVIDER:
@@ -322,9 +328,7 @@ def create(
     s.add(v)
     s.flush()
     lay = snapshot if snapshot is not None else source
-    in_pool = (
-        f"{lay.storage_host}@file#{lay.pool}" if lay is not None and lay.storage_host else None
-    )
+    in_pool = (lay.storage_host, str(lay.pool)) if lay is not None and lay.storage_host else None
     _schedule(uow, settings, v, vtype, zone, in_pool)
     if snapshot is not None:
         v.task = {"op": "create", "source": {"kind": "snapshot", "id": snapshot.id}}
@@ -342,7 +346,7 @@ def _schedule(
     v: Volume,
     vtype: VolumeType,
     zone: str | None,
-    in_pool: str | None,
+    in_pool: tuple[str, str] | None,
 ) -> None:
     s = uow.session
     request = Request(
@@ -481,8 +485,7 @@ def extend(
     quotas.check_size(s, settings, v.project_id, new_size)
     quotas.check(s, settings, v.project_id, type_name, {"gigabytes": new_size - v.size})
     if v.storage_host is not None:
-        states = {p.name: p for p in pools.states(s, settings)}
-        pool = states.get(f"{v.storage_host}@file#{v.pool}")
+        pool = pools.state_of(s, settings, v.storage_host, v.pool)
         if pool is not None:
             from kumo.volume.scheduler.filters import capacity
 
@@ -515,8 +518,7 @@ def retype(uow: UnitOfWork, settings: Settings, ctx: RequestContext, v: Volume, 
     if new.id == v.volume_type_id:
         raise BadRequest(f"Invalid volume type: Retype requires a different type ({new.name}).")
     if v.storage_host is not None:
-        states = {p.name: p for p in pools.states(s, settings)}
-        pool = states.get(f"{v.storage_host}@file#{v.pool}")
+        pool = pools.state_of(s, settings, v.storage_host, v.pool)
         why = (
             "its pool no longer reports"
             if pool is None

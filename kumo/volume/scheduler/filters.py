@@ -22,9 +22,9 @@ def host_up(pool: PoolState, request: Request) -> str | None:
 
 
 def same_pool(pool: PoolState, request: Request) -> str | None:
-    if request.pool is None or request.pool == pool.name:
+    if request.pool is None or request.pool == (pool.host, pool.pool):
         return None
-    return f"the source lies in {request.pool}"
+    return f"the source lies in pool {request.pool[1]} of {request.pool[0]}"
 
 
 def availability_zone(pool: PoolState, request: Request) -> str | None:

@@ -37,9 +37,9 @@ class Request:
     """GiB."""
     zone: str | None = None
     extra_specs: Mapping[str, str] = field(default_factory=dict)
-    pool: str | None = None
-    """Only this pool (``host@backend#pool``): volumes made from a snapshot or
-    another volume are copied where their source lies."""
+    pool: tuple[str, str] | None = None
+    """Only this (host, pool): volumes made from a snapshot or another volume
+    are copied where their source lies."""
 
 
 @dataclass(frozen=True)
