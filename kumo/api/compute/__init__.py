@@ -13,6 +13,7 @@ from kumo.api.compute import (
     server_groups,
     servers,
     versions,
+    volume_attachments,
 )
 from kumo.api.routing import GatedRouter
 
@@ -20,6 +21,15 @@ router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.include_router(versions.router)
-for _module in (flavors, servers, keypairs, server_groups, hosts, limits, console):
+for _module in (
+    flavors,
+    servers,
+    volume_attachments,
+    keypairs,
+    server_groups,
+    hosts,
+    limits,
+    console,
+):
     router.include_router(_module.router, prefix="/v2.1")
 router.include_router(console.proxy)
