@@ -82,7 +82,8 @@ def test_project_token_has_catalog_and_implied_roles(api: Api) -> None:
     assert token["project"]["name"] == "admin"
     assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
     types = {s["type"]: s for s in token["catalog"]}
-    assert set(types) == {"identity", "network", "compute", "image"}
+    assert set(types) == {"identity", "network", "compute", "image", "block-storage", "volumev3"}
+    assert types["block-storage"]["endpoints"][0]["url"].endswith("/volume/v3")
     urls = {e["interface"]: e["url"] for e in types["network"]["endpoints"]}
     assert urls["public"].endswith("/networking")
     assert token["expires_at"].endswith("Z")
