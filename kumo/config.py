@@ -147,6 +147,26 @@ class Settings:
     stack_workers: int = _env_int("KUMO_STACK_WORKERS", 4)
     """Resources of one stack created (or deleted) at the same time, at most."""
 
+    volume_quotas: dict[str, int] = field(
+        default_factory=lambda: {
+            "volumes": 10,
+            "snapshots": 10,
+            "gigabytes": 1000,
+            "backups": 10,
+            "backup_gigabytes": 1000,
+            "groups": 10,
+            "per_volume_gigabytes": -1,
+        }
+    )
+    """Default per-project block storage quotas (``os-quota-sets``), until the
+    quota class ``default`` says otherwise."""
+    volume_scheduler_weighers: tuple[str, ...] = tuple(
+        os.environ.get("KUMO_VOLUME_SCHEDULER_WEIGHERS", "CapacityWeigher").split(",")
+    )
+    """Weigher names (see kumo/volume/scheduler/weighers.py)."""
+    storage_host_down_time: int = _env_int("KUMO_STORAGE_HOST_DOWN_TIME", 30)
+    """Seconds without a heartbeat after which a storage host takes no new volumes."""
+
     def __post_init__(self) -> None:
         # Hosts derive a network's conntrack zone from its VNI (zones above
         # this are for VLAN and flat networks): see kumo/compiler/firewall.py.

@@ -11,6 +11,7 @@ from kumo.db.engine import Database
 from kumo.identity.service import IdentityService
 from kumo.image.service import ImageService
 from kumo.network.service import NetworkService
+from kumo.volume.service import VolumeService
 
 if TYPE_CHECKING:
     from kumo.orchestration.service import OrchestrationService
@@ -24,6 +25,7 @@ class Runtime:
     network: NetworkService
     compute: ComputeService
     image: ImageService
+    volume: VolumeService
     orchestration: OrchestrationService = field(init=False)
 
     @classmethod
@@ -42,6 +44,7 @@ class Runtime:
             network=network,
             compute=ComputeService(db, settings, network),
             image=ImageService(db, settings),
+            volume=VolumeService(db, settings),
         )
 
     def __post_init__(self) -> None:

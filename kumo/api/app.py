@@ -20,6 +20,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.networking import router as networking_router
     from kumo.api.orchestration import router as orchestration_router
     from kumo.api.root import router as root_router
+    from kumo.api.volume import router as volume_router
+    from kumo.api.volume.microversion import VolumeMicroversionMiddleware
 
     # A body without Content-Type is read as JSON, as OpenStack's services read
     # it (clients such as curl scripts and some SDK paths send none); a body
@@ -42,8 +44,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, compute_router, "/compute")
     include(app, image_router, "/image")
     include(app, orchestration_router, "/orchestration")
+    include(app, volume_router, "/volume")
     app.add_middleware(StrictJsonMiddleware)  # innermost: errors get the microversion headers
     app.add_middleware(MicroversionMiddleware)
+    app.add_middleware(VolumeMicroversionMiddleware)
     settings = getattr(runtime, "settings", None)
     metrics = bool(getattr(settings, "metrics", False))
     # outermost: it times, ids and counts everything

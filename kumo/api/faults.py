@@ -1,7 +1,8 @@
 """The one table that turns domain errors into HTTP error bodies.
 
 Each API speaks its own error dialect: NeutronError for networking,
-Keystone's ``{"error": {...}}`` for identity, Nova faults for compute.
+Keystone's ``{"error": {...}}`` for identity, Nova faults for compute and
+image, Cinder's (Nova-shaped) faults for block storage.
 The dialect is chosen by the mount point of the request path.
 """
 
@@ -37,6 +38,23 @@ NOVA_FAULT_NAMES = {
     501: "notImplemented",
     503: "serviceUnavailable",
 }
+
+CINDER_FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+"""Cinder answers Nova-style fault bodies (``{"itemNotFound": {"code", "message"}}``);
+anything else is ``computeFault``, as in Cinder."""
 
 NEUTRON_DEFAULT_TYPES = {
     400: "BadRequest",
@@ -103,6 +121,8 @@ def _dialect(path: str) -> str:
         return "identity"
     if path.startswith("/compute") or path.startswith("/image"):
         return "compute"
+    if path.startswith("/volume"):
+        return "volume"
     return "networking"
 
 
@@ -131,6 +151,9 @@ def error_body(path: str, status: int, kind: str | None, message: str, detail: s
         body = {"error": {"code": status, "title": title, "message": message}}
     elif dialect == "compute":
         name = NOVA_FAULT_NAMES.get(status, "computeFault")
+        body = {name: {"code": status, "message": message}}
+    elif dialect == "volume":
+        name = CINDER_FAULT_NAMES.get(status, "computeFault")
         body = {name: {"code": status, "message": message}}
     else:
         body = {

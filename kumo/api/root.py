@@ -32,6 +32,7 @@ def landing(request: Request) -> Response:
                 "networking": f"{base}/networking/v2.0",
                 "compute": f"{base}/compute/v2.1",
                 "image": f"{base}/image/v2",
+                "volume": f"{base}/volume/v3",
             },
         }
     )

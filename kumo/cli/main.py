@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "kumo.cli.keys",
     "kumo.cli.status",
     "kumo.agent.cli",
+    "kumo.storage.cli",
     "kumo.lab.cli",
     "kumo.guestimage.cli",
 )

@@ -119,6 +119,7 @@ def prepare(settings: Settings, console: Console | None = None) -> Path | None:
         password = runtime.identity.bootstrap()
         runtime.compute.bootstrap()
         runtime.image.bootstrap()
+        runtime.volume.bootstrap()
     finally:
         runtime.close()
     if password is not None:

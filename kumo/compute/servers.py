@@ -420,4 +420,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, server_id: str) -> None:
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     for port in server_networks.server_ports(s, server.id):
         server_networks.detach(uow, ctx, server.id, port.id)
+    from kumo.compute import volume_attachments
+
+    volume_attachments.release(uow, server.id)
     s.delete(server)

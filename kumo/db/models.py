@@ -43,6 +43,21 @@ from kumo.db.secgroup_models import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from kumo.db.volume_models import (
+    GroupSnapshot,
+    GroupType,
+    Snapshot,
+    StorageHost,
+    StoragePool,
+    Volume,
+    VolumeAttachment,
+    VolumeGroup,
+    VolumeMessage,
+    VolumeQuota,
+    VolumeQuotaClass,
+    VolumeType,
+    VolumeTypeAccess,
+)
 
 __all__ = [
     "Agent",
@@ -87,4 +102,17 @@ __all__ = [
     "Subnet",
     "Tag",
     "User",
+    "GroupSnapshot",
+    "GroupType",
+    "Snapshot",
+    "StorageHost",
+    "StoragePool",
+    "Volume",
+    "VolumeAttachment",
+    "VolumeGroup",
+    "VolumeMessage",
+    "VolumeQuota",
+    "VolumeQuotaClass",
+    "VolumeType",
+    "VolumeTypeAccess",
 ]

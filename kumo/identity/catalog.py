@@ -12,6 +12,8 @@ SERVICES = (
     ("compute", "nova", "/compute/v2.1"),
     ("image", "glance", "/image"),
     ("orchestration", "heat", "/orchestration/v1/%(project_id)s"),
+    ("block-storage", "cinder", "/volume/v3"),
+    ("volumev3", "cinderv3", "/volume/v3"),
 )
 PROJECT = "%(project_id)s"
 """Replaced by the token's project in a token's catalog (as Keystone substitutes it)."""

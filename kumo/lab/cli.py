@@ -56,6 +56,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument(
         "--gateways", type=int, default=1, help="how many hosts (the last ones) are gateway hosts"
     )
+    p.add_argument(
+        "--storage-hosts", type=int, default=1,
+        help="how many hosts (the first ones) also run a storage agent with one pool",
+    )  # fmt: skip
     p.add_argument("--prefix", default=None, help=argparse.SUPPRESS)
     add_l3_options(p)
     p.add_argument("--ha-interval", type=float, default=None,
@@ -188,6 +192,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         l3_ha=bool(args.l3_ha),
         max_l3_agents_per_router=args.max_l3_agents_per_router,
         agent_args=_agent_args(args),
+        storage_hosts=args.storage_hosts,
     )
     supervisor.preflight(state)
     if args.detach:

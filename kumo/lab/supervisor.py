@@ -58,6 +58,8 @@ class LabState:
     """What ``kumo down`` removes: the lab's own namespaces, and those its
     hosts' agents made (recorded here so no other lab's are ever taken)."""
     supervisor_pid: int | None = None
+    storage_hosts: int = 1
+    """The first ``storage_hosts`` hosts also run a storage agent (one pool each)."""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -130,6 +132,7 @@ def new_state(
     l3_ha: bool = False,
     max_l3_agents_per_router: int | None = None,
     agent_args: list[str] | None = None,
+    storage_hosts: int = 1,
 ) -> LabState:
     """What ``kumo up`` was asked for, with the names the lab's name decides."""
     prefix = prefix or naming.prefix_for(name)
@@ -146,6 +149,7 @@ def new_state(
         max_l3_agents_per_router=max_l3_agents_per_router,
         agent_args=list(agent_args or ()),
         name=name,
+        storage_hosts=max(0, min(storage_hosts, hosts)),
     )
     topo = state.topology()
     state.host_names = [h.name for h in topo.hosts]
@@ -386,6 +390,18 @@ def up(state: LabState, console: Console, watchdog: Watchdog) -> None:
             )
             state.pids[host.name] = proc.pid
             state.save()
+        for host in topo.hosts[: state.storage_hosts]:
+            key = storage_key(host.name)
+            progress.update(task, description=f"starting the storage agent of {host.name}")
+            proc = spawn(storage_agent_command(state, host.name), agent_log(state, key))
+            watchdog.adopt(
+                key,
+                lambda h=host.name: storage_agent_command(state, h),  # type: ignore[misc]
+                agent_log(state, key),
+                proc,
+            )
+            state.pids[key] = proc.pid
+            state.save()
         progress.update(task, description="waiting for agents to report")
         _wait_agents(state_dir, url, {h.name for h in topo.hosts})
         progress.update(task, description="creating the external network public")
@@ -456,6 +472,26 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
     if host.index > state.hosts - state.gateways:
         cmd.append("--gateway")
     return cmd + state.agent_args
+
+
+STORAGE_POOL_GB = 100
+"""The capacity of each lab storage host's pool (thin: it takes only what is written)."""
+
+
+def storage_key(host_name: str) -> str:
+    """The supervisor's name for the storage agent of a host."""
+    return f"storage-{host_name}"
+
+
+def storage_agent_command(state: LabState, host_name: str) -> list[str]:
+    """The command line of a lab host's storage agent: one pool, ``pool1``,
+    in the state directory (its host's agent credential speaks for it)."""
+    pool = Path(state.state_dir) / "storage" / host_name / "pool1"
+    return [
+        *kumo_command(), "storage-agent", "--host", host_name, "--api", state.api_url,
+        "--pool", f"pool1:{pool}:{STORAGE_POOL_GB}",
+        "--state-dir", str(Path(state.state_dir) / "agents"),
+    ]  # fmt: skip
 
 
 def _public_network(state_dir: Path, url: str) -> None:
@@ -555,7 +591,7 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
 
 
 def lab_processes(state_dir: Path) -> list[int]:
-    """Every running ``kumo serve`` or ``kumo agent`` of the lab whose state
+    """Every running ``kumo serve``, ``kumo agent`` or ``kumo storage-agent`` of the lab whose state
     is in ``state_dir``: those the supervisor started, and any started by
     hand with the lab's arguments (they would keep its port or its hosts)."""
     root = str(state_dir.resolve())
@@ -570,7 +606,7 @@ def lab_processes(state_dir: Path) -> list[int]:
             continue
         if not any(a.endswith("kumo") or "kumo.cli.main" in a for a in argv[:3]):
             continue
-        if "serve" not in argv and "agent" not in argv:
+        if "serve" not in argv and "agent" not in argv and "storage-agent" not in argv:
             continue
         if any(a == root or a.startswith(root + "/") for a in argv):
             found.append(int(entry))

@@ -97,8 +97,9 @@ def port_status(
 
 def authorize_topics(session: Session, ctx: RequestContext, topics: frozenset[str]) -> None:
     """An agent lists and watches only its own host's ``host:H`` topic (the
-    ports bound to it, with their servers' hostnames); network, router and
+    ports bound to it, with their servers' hostnames) and ``storage:H`` topic
+    (the volumes and snapshots placed on it); network, router and
     group topics carry what every host with a port there needs."""
-    hosts = [t.split(":", 1)[1] for t in topics if t.startswith("host:")]
+    hosts = [t.split(":", 1)[1] for t in topics if t.startswith(("host:", "storage:"))]
     if hosts:
         authorize_hosts(session, ctx, hosts, "internal:watch_host")

@@ -10,12 +10,17 @@ from kumo.errors import Forbidden
 from kumo.policy.rules import Rule
 from kumo.policy.table import OPERATIONS, RULES
 
+VOLUME_PREFIXES = (
+    "volume:", "volume_extension:", "group:", "message:", "limits_extension:",
+    "scheduler_extension:",
+)  # fmt: skip
+
 
 def refusal(name: str) -> Forbidden:
     """The 403 each API words its own way."""
     if name.startswith("identity:"):
         return Forbidden(f"You are not authorized to perform the requested action: {name}.")
-    if name.startswith(("compute:", "image:")):
+    if name.startswith(VOLUME_PREFIXES) or name.startswith(("compute:", "image:")):
         return Forbidden(f"Policy doesn't allow {name} to be performed.")
     return Forbidden(f"(rule:{name.split(':', 1)[1]}) is disallowed by policy")
 

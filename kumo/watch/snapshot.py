@@ -5,7 +5,8 @@ the ports bound to H, the floating IPs of those ports and the routers of
 the gateway agents on H; ``network:N`` the network, its subnets and ports
 and the routers with an interface on it; ``router:R`` the router, its
 ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
-``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``.
+``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``. ``storage:H`` holds the
+volumes and snapshots placed on storage host H (``kumo.volume.events``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kumo.network.events import subnet_ids
 from kumo.network.l3_views import INTERFACE_TYPES, render_floatingips, render_watch_routers
 from kumo.network.secgroup_views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
+from kumo.volume import events as volume_events
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -108,6 +110,8 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     tags = taglib.tags_for(s, list(ports))
     bodies = [port_view(port, tags.get(port.id, [])) for port in ports.values()]
     out.extend({"kind": "port", **body} for body in hostnames.watch_bodies(s, bodies))
+    storage = {t.split(":", 1)[1] for t in topics if t.startswith("storage:")}
+    out.extend(volume_events.storage_objects(s, storage))
     if "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.view(agent, settings)})

@@ -82,10 +82,19 @@ def test_project_token_has_catalog_and_implied_roles(api: Api) -> None:
     assert token["project"]["name"] == "admin"
     assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
     types = {s["type"]: s for s in token["catalog"]}
-    assert set(types) == {"identity", "network", "compute", "image", "orchestration"}
+    assert set(types) == {
+        "identity",
+        "network",
+        "compute",
+        "image",
+        "orchestration",
+        "block-storage",
+        "volumev3",
+    }
     project = token["project"]["id"]
     heat = {e["url"] for e in types["orchestration"]["endpoints"]}
     assert {u.split("/orchestration/")[1] for u in heat} == {f"v1/{project}"}
+    assert types["block-storage"]["endpoints"][0]["url"].endswith("/volume/v3")
     urls = {e["interface"]: e["url"] for e in types["network"]["endpoints"]}
     assert urls["public"].endswith("/networking")
     assert token["expires_at"].endswith("Z")

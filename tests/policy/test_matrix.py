@@ -29,6 +29,7 @@ N, C, G, I = "/networking/v2.0", "/compute/v2.1", "/image/v2", "/identity/v3"  #
 O = "/orchestration/v1/{a}"  # noqa: E741
 STACK_TEMPLATE = {"heat_template_version": "2018-08-31", "resources": {"v": {
     "type": "OS::Heat::Value", "properties": {"value": 1}}}}  # fmt: skip
+V = "/volume/v3"
 PERSONAS = ("admin", "member", "reader", "other", "anonymous", "agent")
 
 
@@ -76,6 +77,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert password
     runtime.compute.bootstrap()
     runtime.image.bootstrap()
+    runtime.volume.bootstrap()
     with TestClient(create_app(runtime)) as client:
         cloud = ApiCloud(client, runtime, password)
         alice = cloud.member("alice")
@@ -120,6 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             else _image(w)
         )
         w.ids["server"] = _server(w)
+        w.ids["volume"] = _volume(w)
         w.ids["user"] = personas["member"].ctx.user_id  # type: ignore[union-attr]
         yield w
     runtime.close()
@@ -130,6 +133,14 @@ def _image(w: World) -> str:
               {"name": "ia", "disk_format": "raw", "container_format": "bare"})  # fmt: skip
     assert r.status_code == 201, r.text
     ident: str = r.json()["id"]
+    return ident
+
+
+def _volume(w: World) -> str:
+    """A volume of project A (in ``error``: the matrix's cloud has no storage host)."""
+    r = w.req("POST", f"{V}/volumes", w.personas["member"].headers, {"volume": {"size": 1}})
+    assert r.status_code == 202, r.text
+    ident: str = r.json()["volume"]["id"]
     return ident
 
 
@@ -348,6 +359,30 @@ CASES = [
     # The owner removes members; the member sees the image but may not (403).
     Case("image:delete_member", "DELETE", f"{G}/images/{{victim}}/members/{{b}}", 204,
          fresh=_shared_with_b, hidden=403),
+    # block storage
+    Case("volume:get", "GET", f"{V}/volumes/{{volume}}", 200),
+    Case("volume:create", "POST", f"{V}/volumes", 202, {"volume": {"size": 1}}, own),
+    Case("volume:update", "PUT", f"{V}/volumes/{{volume}}", 200, {"volume": {"name": "v"}}),
+    Case("volume:update_volume_metadata", "POST", f"{V}/volumes/{{volume}}/metadata", 200,
+         {"metadata": {"k": "v"}}),
+    Case("volume:action", "POST", f"{V}/volumes/{{volume}}/action", 202,
+         {"os-set_bootable": {"bootable": False}}),
+    Case("volume:delete", "DELETE", f"{V}/volumes/{{victim}}", 202,
+         fresh=lambda w: {"victim": _volume(w)}),
+    Case("volume:get_snapshot", "GET", f"{V}/snapshots", 200, target=own),
+    Case("volume_extension:type_get", "GET", f"{V}/types", 200),
+    Case("volume_extension:types_manage", "POST", f"{V}/types", 200,
+         {"volume_type": {"name": "t{n}"}}),
+    Case("volume_extension:quotas:show", "GET", f"{V}/os-quota-sets/{{a}}", 200, hidden=403),
+    Case("volume_extension:quotas:update", "PUT", f"{V}/os-quota-sets/{{a}}", 200,
+         {"quota_set": {"volumes": 20}}),
+    Case("volume_extension:quota_classes", "GET", f"{V}/os-quota-class-sets/default", 200),
+    Case("limits_extension:used_limits", "GET", f"{V}/limits", 200),
+    Case("volume_extension:services:index", "GET", f"{V}/os-services", 200),
+    Case("scheduler_extension:scheduler_stats:get_pools", "GET",
+         f"{V}/scheduler-stats/get_pools", 200),
+    Case("compute:os-volumes-attachments:index", "GET",
+         f"{C}/servers/{{server}}/os-volume_attachments", 200),
     # identity (Keystone answers 403, never 404)
     Case("identity:list_projects", "GET", f"{I}/projects", 200),
     Case("identity:get_project", "GET", f"{I}/projects/{{a}}", 200,

@@ -18,6 +18,7 @@ from kumo.api.compute import (
     servers,
     usage,
     versions,
+    volume_attachments,
 )
 from kumo.api.routing import GatedRouter
 
@@ -28,6 +29,7 @@ router.include_router(versions.router)
 for _module in (
     flavors,
     servers,
+    volume_attachments,
     keypairs,
     server_groups,
     hosts,

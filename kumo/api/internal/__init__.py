@@ -133,6 +133,25 @@ def port_status(
     return json_response({"changed": changed})
 
 
+@router.post("/storage-hosts")
+def storage_host(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """A storage agent's registration and heartbeat: ``{"storage_host": {"host",
+    "availability_zone", "backend", "pools": [...]}}`` (see ``kumo.volume.pools``)."""
+    out = request.app.state.runtime.volume.register_storage_host(ctx, body)
+    return json_response({"storage_host": out})
+
+
+@router.post("/storage-reports")
+def storage_report(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """Outcomes of a storage agent's work (see ``kumo.volume.reports``)."""
+    changed = request.app.state.runtime.volume.storage_report(ctx, body)
+    return json_response({"changed": changed})
+
+
 @router.get("/servers/{server_id}")
 def server(
     server_id: str, request: Request, ctx: RequestContext = Depends(service_context)

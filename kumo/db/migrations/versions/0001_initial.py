@@ -114,6 +114,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_flavors_name")),
     )
     op.create_table(
+        "group_types",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("is_public", sa.Boolean(), nullable=False),
+        sa.Column("group_specs", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_types")),
+        sa.UniqueConstraint("name", name=op.f("uq_group_types_name")),
+    )
+    op.create_table(
         "images",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
@@ -390,6 +401,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("purpose", "serial", name=op.f("uq_signing_keys_purpose_serial")),
     )
     op.create_table(
+        "storage_hosts",
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("backend", sa.String(length=255), nullable=False),
+        sa.Column("availability_zone", sa.String(length=255), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("disabled_reason", sa.String(length=255), nullable=True),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("host", name=op.f("pk_storage_hosts")),
+    )
+    op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("resource_type", sa.String(length=32), nullable=False),
@@ -401,6 +423,75 @@ def upgrade() -> None:
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tags_resource_id"), ["resource_id"], unique=False)
 
+    op.create_table(
+        "volume_messages",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("resource_type", sa.String(length=32), nullable=False),
+        sa.Column("resource_uuid", sa.String(length=36), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("message_level", sa.String(length=16), nullable=False),
+        sa.Column("user_message", sa.Text(), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_messages")),
+    )
+    with op.batch_alter_table("volume_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_messages_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_messages_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_messages_resource_uuid"), ["resource_uuid"], unique=False
+        )
+
+    op.create_table(
+        "volume_quota_classes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("class_name", sa.String(length=255), nullable=False),
+        sa.Column("resource", sa.String(length=300), nullable=False),
+        sa.Column("limit", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_quota_classes")),
+        sa.UniqueConstraint(
+            "class_name", "resource", name=op.f("uq_volume_quota_classes_class_name_resource")
+        ),
+    )
+    with op.batch_alter_table("volume_quota_classes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_quota_classes_class_name"), ["class_name"], unique=False
+        )
+
+    op.create_table(
+        "volume_quotas",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("resource", sa.String(length=300), nullable=False),
+        sa.Column("limit", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_quotas")),
+        sa.UniqueConstraint(
+            "project_id", "resource", name=op.f("uq_volume_quotas_project_id_resource")
+        ),
+    )
+    with op.batch_alter_table("volume_quotas", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_quotas_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
+        "volume_types",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("is_public", sa.Boolean(), nullable=False),
+        sa.Column("extra_specs", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_types")),
+        sa.UniqueConstraint("name", name=op.f("uq_volume_types_name")),
+    )
     op.create_table(
         "default_security_groups",
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -727,6 +818,29 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "storage_pools",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("total_gb", sa.Integer(), nullable=False),
+        sa.Column("free_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("max_over_subscription_ratio", sa.Double(), nullable=False),
+        sa.Column("reserved_percentage", sa.Integer(), nullable=False),
+        sa.Column("capabilities", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["host"],
+            ["storage_hosts.host"],
+            name=op.f("fk_storage_pools_host_storage_hosts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_storage_pools")),
+        sa.UniqueConstraint("host", "name", name=op.f("uq_storage_pools_host_name")),
+    )
+    with op.batch_alter_table("storage_pools", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_storage_pools_host"), ["host"], unique=False)
+
+    op.create_table(
         "subnets",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -778,6 +892,85 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("domain_id", "name", name=op.f("uq_users_domain_id_name")),
     )
+    op.create_table(
+        "volume_groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("group_type_id", sa.String(length=36), nullable=False),
+        sa.Column("volume_type_ids", sa.JSON(), nullable=False),
+        sa.Column("availability_zone", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_type_id"],
+            ["group_types.id"],
+            name=op.f("fk_volume_groups_group_type_id_group_types"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_groups")),
+    )
+    with op.batch_alter_table("volume_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_groups_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_groups_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
+        "volume_type_access",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volume_type_id"],
+            ["volume_types.id"],
+            name=op.f("fk_volume_type_access_volume_type_id_volume_types"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_type_access")),
+        sa.UniqueConstraint(
+            "volume_type_id",
+            "project_id",
+            name=op.f("uq_volume_type_access_volume_type_id_project_id"),
+        ),
+    )
+    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_type_access_volume_type_id"), ["volume_type_id"], unique=False
+        )
+
+    op.create_table(
+        "group_snapshots",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("group_type_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["volume_groups.id"],
+            name=op.f("fk_group_snapshots_group_id_volume_groups"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_snapshots")),
+    )
+    with op.batch_alter_table("group_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_group_snapshots_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_group_snapshots_group_id"), ["group_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_group_snapshots_project_id"), ["project_id"], unique=False
+        )
+
     op.create_table(
         "ip_allocations",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -864,6 +1057,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_routers_project_id"), ["project_id"], unique=False)
+
+    op.create_table(
+        "volumes",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("attach_status", sa.String(length=32), nullable=False),
+        sa.Column("availability_zone", sa.String(length=255), nullable=False),
+        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
+        sa.Column("snapshot_id", sa.String(length=36), nullable=True),
+        sa.Column("source_volid", sa.String(length=36), nullable=True),
+        sa.Column("group_id", sa.String(length=36), nullable=True),
+        sa.Column("storage_host", sa.String(length=255), nullable=True),
+        sa.Column("pool", sa.String(length=255), nullable=True),
+        sa.Column("task", sa.JSON(), nullable=False),
+        sa.Column("bootable", sa.Boolean(), nullable=False),
+        sa.Column("multiattach", sa.Boolean(), nullable=False),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["volume_groups.id"], name=op.f("fk_volumes_group_id_volume_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["volume_type_id"],
+            ["volume_types.id"],
+            name=op.f("fk_volumes_volume_type_id_volume_types"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volumes")),
+    )
+    with op.batch_alter_table("volumes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_volumes_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_volumes_group_id"), ["group_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_volumes_name"), ["name"], unique=False)
+        batch_op.create_index(batch_op.f("ix_volumes_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_volumes_storage_host"), ["storage_host"], unique=False)
 
     op.create_table(
         "floating_ips",
@@ -971,11 +1204,104 @@ def upgrade() -> None:
     with op.batch_alter_table("router_ports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_router_ports_router_id"), ["router_id"], unique=False)
 
+    op.create_table(
+        "volume_attachments",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("volume_id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("instance_uuid", sa.String(length=36), nullable=True),
+        sa.Column("attached_host", sa.String(length=255), nullable=True),
+        sa.Column("mountpoint", sa.String(length=255), nullable=True),
+        sa.Column("attach_status", sa.String(length=32), nullable=False),
+        sa.Column("attach_mode", sa.String(length=8), nullable=False),
+        sa.Column("connector", sa.JSON(), nullable=False),
+        sa.Column("attached_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volume_id"],
+            ["volumes.id"],
+            name=op.f("fk_volume_attachments_volume_id_volumes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_attachments")),
+    )
+    with op.batch_alter_table("volume_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_attachments_instance_uuid"), ["instance_uuid"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_attachments_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_attachments_volume_id"), ["volume_id"], unique=False
+        )
+
+    op.create_table(
+        "volume_snapshots",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("volume_id", sa.String(length=36), nullable=False),
+        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("storage_host", sa.String(length=255), nullable=True),
+        sa.Column("pool", sa.String(length=255), nullable=True),
+        sa.Column("group_snapshot_id", sa.String(length=36), nullable=True),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_snapshot_id"],
+            ["group_snapshots.id"],
+            name=op.f("fk_volume_snapshots_group_snapshot_id_group_snapshots"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["volume_id"], ["volumes.id"], name=op.f("fk_volume_snapshots_volume_id_volumes")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_snapshots")),
+    )
+    with op.batch_alter_table("volume_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_snapshots_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_snapshots_group_snapshot_id"), ["group_snapshot_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_volume_snapshots_name"), ["name"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_volume_snapshots_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_snapshots_storage_host"), ["storage_host"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_snapshots_volume_id"), ["volume_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("volume_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_volume_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_storage_host"))
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_name"))
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_group_snapshot_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_snapshots_created_at"))
+
+    op.drop_table("volume_snapshots")
+    with op.batch_alter_table("volume_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_attachments_volume_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_attachments_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_attachments_instance_uuid"))
+
+    op.drop_table("volume_attachments")
     with op.batch_alter_table("router_ports", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_router_ports_router_id"))
 
@@ -991,6 +1317,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_floating_ips_fixed_port_id"))
 
     op.drop_table("floating_ips")
+    with op.batch_alter_table("volumes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volumes_storage_host"))
+        batch_op.drop_index(batch_op.f("ix_volumes_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volumes_name"))
+        batch_op.drop_index(batch_op.f("ix_volumes_group_id"))
+        batch_op.drop_index(batch_op.f("ix_volumes_created_at"))
+
+    op.drop_table("volumes")
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routers_project_id"))
 
@@ -1005,12 +1339,31 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ip_allocations_network_id"))
 
     op.drop_table("ip_allocations")
+    with op.batch_alter_table("group_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_group_snapshots_project_id"))
+        batch_op.drop_index(batch_op.f("ix_group_snapshots_group_id"))
+        batch_op.drop_index(batch_op.f("ix_group_snapshots_created_at"))
+
+    op.drop_table("group_snapshots")
+    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_type_access_volume_type_id"))
+
+    op.drop_table("volume_type_access")
+    with op.batch_alter_table("volume_groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_groups_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_groups_created_at"))
+
+    op.drop_table("volume_groups")
     op.drop_table("users")
     with op.batch_alter_table("subnets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subnets_project_id"))
         batch_op.drop_index(batch_op.f("ix_subnets_network_id"))
 
     op.drop_table("subnets")
+    with op.batch_alter_table("storage_pools", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_storage_pools_host"))
+
+    op.drop_table("storage_pools")
     with op.batch_alter_table("server_interfaces", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_server_interfaces_server_id"))
 
@@ -1061,10 +1414,26 @@ def downgrade() -> None:
 
     op.drop_table("flavor_access")
     op.drop_table("default_security_groups")
+    op.drop_table("volume_types")
+    with op.batch_alter_table("volume_quotas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_quotas_project_id"))
+
+    op.drop_table("volume_quotas")
+    with op.batch_alter_table("volume_quota_classes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_quota_classes_class_name"))
+
+    op.drop_table("volume_quota_classes")
+    with op.batch_alter_table("volume_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_messages_resource_uuid"))
+        batch_op.drop_index(batch_op.f("ix_volume_messages_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_messages_created_at"))
+
+    op.drop_table("volume_messages")
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tags_resource_id"))
 
     op.drop_table("tags")
+    op.drop_table("storage_hosts")
     op.drop_table("signing_keys")
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_servers_updated_at"))
@@ -1120,6 +1489,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_images_name"))
 
     op.drop_table("images")
+    op.drop_table("group_types")
     op.drop_table("flavors")
     op.drop_table("domains")
     with op.batch_alter_table("console_tokens", schema=None) as batch_op:

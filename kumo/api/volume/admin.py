@@ -1,0 +1,71 @@
+"""``/v3/os-availability-zone``, ``/v3/os-services``,
+``/v3/scheduler-stats/get_pools`` and ``/v3/messages`` (3.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.responses import Response
+
+from kumo.api.auth import authenticate
+from kumo.api.render import json_response
+from kumo.api.volume.common import params, service, version
+from kumo.context import RequestContext
+from kumo.errors import NotFound
+from kumo.volume.common import boolean
+from kumo.volume.microversion import require
+
+router = APIRouter()
+SERVICE_ACTIONS = ("enable", "disable", "disable-log-reason")
+
+
+@router.get("/os-availability-zone")
+def zones(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    return json_response({"availabilityZoneInfo": service(request).availability_zones(ctx)})
+
+
+@router.get("/os-services")
+def services(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    return json_response({"services": service(request).services(ctx, params(request))})
+
+
+@router.put("/os-services/{action}")
+def update_service(
+    action: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    if action not in SERVICE_ACTIONS:
+        raise NotFound(f"Unknown service action {action}.")
+    return json_response(service(request).set_service(ctx, action, body))
+
+
+@router.get("/scheduler-stats/get_pools")
+def get_pools(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    detail = boolean(request.query_params.get("detail", "false"), "detail")
+    return json_response({"pools": service(request).get_pools(ctx, detail)})
+
+
+@router.get("/messages")
+def list_messages(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    require(version(request), "3.3", "Messages")
+    return json_response({"messages": service(request).list_messages(ctx, params(request))})
+
+
+@router.get("/messages/{message_id}")
+def show_message(
+    message_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    require(version(request), "3.3", "Messages")
+    return json_response({"message": service(request).show_message(ctx, message_id)})
+
+
+@router.delete("/messages/{message_id}")
+def delete_message(
+    message_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    require(version(request), "3.3", "Messages")
+    service(request).delete_message(ctx, message_id)
+    return Response(status_code=204)

@@ -1,0 +1,228 @@
+"""Block storage rows: volume types, volumes, snapshots, attachments, groups,
+quotas, user messages, and the storage hosts with their pools.
+
+A volume lives in one pool of one storage host (``storage_host``, ``pool``)
+once the scheduler placed it; the storage agent of that host makes, grows,
+copies and removes its file, and reports each result back. ``task`` says
+what the agent has to do next when the status alone does not (the size an
+``extending`` volume grows to, the source a ``creating`` volume copies).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kumo.db.base import Base, new_uuid, utcnow
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra_specs: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeTypeAccess(Base):
+    __tablename__ = "volume_type_access"
+    __table_args__ = (UniqueConstraint("volume_type_id", "project_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64))
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    """GiB."""
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("volume_groups.id"), nullable=True, index=True
+    )
+    storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    task: Mapped[dict] = mapped_column(default=dict)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    meta: Mapped[dict] = mapped_column("metadata", default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Snapshot(Base):
+    __tablename__ = "volume_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"), index=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    group_snapshot_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("group_snapshots.id"), nullable=True, index=True
+    )
+    meta: Mapped[dict] = mapped_column("metadata", default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeAttachment(Base):
+    """An attachment of a volume to a server (the v3 attachments API's record)."""
+
+    __tablename__ = "volume_attachments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    attach_status: Mapped[str] = mapped_column(String(32), default="reserved")
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    connector: Mapped[dict] = mapped_column(default=dict)
+    attached_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupType(Base):
+    __tablename__ = "group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_specs: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeGroup(Base):
+    """A generic volume group (Cinder's ``groups``)."""
+
+    __tablename__ = "volume_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    group_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("group_types.id"))
+    volume_type_ids: Mapped[list] = mapped_column(default=list)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    status: Mapped[str] = mapped_column(String(32), default="available")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupSnapshot(Base):
+    __tablename__ = "group_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_groups.id"), index=True)
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeQuota(Base):
+    """A project's own limit for one resource (``volumes``, ``gigabytes_TYPE``, ...)."""
+
+    __tablename__ = "volume_quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[str] = mapped_column(String(300))
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class VolumeQuotaClass(Base):
+    """A quota class's limit for one resource (the class ``default`` holds the defaults)."""
+
+    __tablename__ = "volume_quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255), index=True)
+    resource: Mapped[str] = mapped_column(String(300))
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class VolumeMessage(Base):
+    """A message for users about something that failed (Cinder's ``/messages``)."""
+
+    __tablename__ = "volume_messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR")
+    user_message: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class StorageHost(Base):
+    """A storage host's agent: registered with its pools, kept fresh by heartbeats."""
+
+    __tablename__ = "storage_hosts"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(255), default="file")
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StoragePool(Base):
+    """A pool of a storage host: a directory of qcow2 files with a capacity."""
+
+    __tablename__ = "storage_pools"
+    __table_args__ = (UniqueConstraint("host", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(
+        String(255), ForeignKey("storage_hosts.host", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    total_gb: Mapped[int] = mapped_column(Integer)
+    free_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    """What the files of the pool leave of its capacity (the agent measures it)."""
+    max_over_subscription_ratio: Mapped[float] = mapped_column(default=20.0)
+    reserved_percentage: Mapped[int] = mapped_column(Integer, default=0)
+    capabilities: Mapped[dict] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

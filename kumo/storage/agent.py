@@ -1,0 +1,258 @@
+"""The storage agent's loop: register, list and watch ``storage:HOST``, act, report.
+
+Each pass looks at every volume and snapshot of the host in the cache
+and does what its status asks, judged against the files on disk:
+
+- volume ``creating``: make the file (blank, or a copy of its source
+  snapshot or volume) unless it is there, then report ``available``;
+- volume ``extending``: grow the file to the task's size, report ``available``;
+- volume ``deleting`` / snapshot ``deleting``: remove the file, report ``deleted``;
+- snapshot ``creating``: copy the volume's file, report ``available``.
+
+A failed operation reports ``error`` with qemu-img's message (the API
+turns it into ``error``, ``error_extending`` or ``error_deleting`` and a
+user message). Reports that do not get through are sent again on the next
+pass; a heartbeat thread re-registers the pools with their free space.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from kumo.agent.client import ApiClient, Gone
+from kumo.storage import qemu
+from kumo.storage.pool import FilePool
+
+log = logging.getLogger("kumo.storage")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    host: str
+    pools: tuple[FilePool, ...]
+    availability_zone: str = "nova"
+    backend: str = "file"
+    max_over_subscription_ratio: float = 20.0
+    reserved_percentage: int = 0
+    heartbeat_interval: float = 10.0
+    capabilities: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    """``volumes`` or ``snapshots``."""
+    id: str
+    status: str
+    error: str = ""
+
+
+class StorageAgent:
+    def __init__(self, config: StorageConfig, client: ApiClient) -> None:
+        self.config = config
+        self.client = client
+        self.pools = {p.name: p for p in config.pools}
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.snapshots: dict[str, dict[str, Any]] = {}
+        self.pending: dict[tuple[str, str], Outcome] = {}
+        self.stop_event = threading.Event()
+        self.revision = 0
+
+    # -- registration and heartbeats ------------------------------------------------------
+
+    def registration(self, *, started: bool = False) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "storage_host": {
+                "host": cfg.host,
+                "availability_zone": cfg.availability_zone,
+                "backend": cfg.backend,
+                "started": started,
+                "pools": [
+                    {
+                        "name": p.name,
+                        "total_gb": p.capacity_gb,
+                        "free_bytes": p.free_bytes(),
+                        "max_over_subscription_ratio": cfg.max_over_subscription_ratio,
+                        "reserved_percentage": cfg.reserved_percentage,
+                        "capabilities": dict(cfg.capabilities),
+                    }
+                    for p in cfg.pools
+                ],
+            }
+        }
+
+    def register(self, *, started: bool = False) -> None:
+        self.client._post("/internal/v1/storage-hosts", self.registration(started=started))
+
+    def _beat(self) -> None:
+        while not self.stop_event.wait(self.config.heartbeat_interval):
+            try:
+                self.register()
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    # -- the cache --------------------------------------------------------------------------
+
+    def relist(self) -> None:
+        revision, objects = self.client.list(frozenset({f"storage:{self.config.host}"}))
+        self.volumes = {o["id"]: o for o in objects if o.get("kind") == "volume"}
+        self.snapshots = {o["id"]: o for o in objects if o.get("kind") == "volume_snapshot"}
+        self.revision = revision
+
+    def apply_event(self, event: dict[str, Any]) -> None:
+        self.revision = max(self.revision, int(event.get("revision", 0)))
+        kind, body = event.get("kind"), event.get("object") or {}
+        table = {"volume": self.volumes, "volume_snapshot": self.snapshots}.get(str(kind))
+        if table is None or "id" not in body:
+            return
+        if event.get("op") == "delete":
+            table.pop(body["id"], None)
+        else:
+            table[body["id"]] = body
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def reconcile(self) -> list[Outcome]:
+        """Do what every object's status asks; report the outcomes (kept for
+        the next pass when the API does not take them)."""
+        for snap in list(self.snapshots.values()):
+            if snap.get("status") == "creating":
+                self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
+        for vol in list(self.volumes.values()):
+            status = vol.get("status")
+            if status == "creating":
+                self._do("volumes", vol["id"], lambda v=vol: self._create(v), "available")
+            elif status == "extending":
+                self._do("volumes", vol["id"], lambda v=vol: self._extend(v), "available")
+            elif status == "deleting":
+                self._do("volumes", vol["id"], lambda v=vol: self._delete(v), "deleted")
+        for snap in list(self.snapshots.values()):
+            if snap.get("status") == "deleting":
+                path = (
+                    self._pool(snap).snapshot(snap["id"])
+                    if snap.get("pool") in self.pools
+                    else None
+                )
+                self._do("snapshots", snap["id"],
+                         lambda p=path: p.unlink(missing_ok=True) if p else None, "deleted")  # fmt: skip
+        return self.flush()
+
+    def _do(self, kind: str, ident: str, work: Any, success: str) -> None:
+        if (kind, ident) in self.pending:
+            return
+        try:
+            work()
+        except (qemu.QemuError, OSError, ValueError) as exc:
+            log.error("%s %s failed: %s", kind[:-1], ident, exc)
+            self.pending[(kind, ident)] = Outcome(kind, ident, "error", str(exc))
+        else:
+            self.pending[(kind, ident)] = Outcome(kind, ident, success)
+
+    def flush(self) -> list[Outcome]:
+        if not self.pending:
+            return []
+        sent = list(self.pending.values())
+        body: dict[str, list[dict[str, str]]] = {"volumes": [], "snapshots": []}
+        for o in sent:
+            item = {"id": o.id, "status": o.status}
+            if o.error:
+                item["error"] = o.error
+            body[o.kind].append(item)
+        try:
+            self.client._post("/internal/v1/storage-reports", body)
+        except (httpx.HTTPError, OSError) as exc:
+            log.warning("reporting %d outcomes failed (%s); again next pass", len(sent), exc)
+            return []
+        self.pending.clear()
+        for o in sent:  # until the watch says otherwise, the object is settled
+            table = self.volumes if o.kind == "volumes" else self.snapshots
+            if o.id in table:
+                table[o.id] = {**table[o.id], "status": f"reported-{o.status}"}
+        return sent
+
+    def _pool(self, obj: dict[str, Any]) -> FilePool:
+        pool = self.pools.get(str(obj.get("pool")))
+        if pool is None:
+            raise ValueError(
+                f"pool {obj.get('pool')} is not served by the agent of {self.config.host}"
+            )
+        return pool
+
+    def _create(self, vol: dict[str, Any]) -> None:
+        pool = self._pool(vol)
+        path = pool.volume(vol["id"])
+        if path.exists():
+            return
+        pool.directory.mkdir(parents=True, exist_ok=True)
+        source = (vol.get("task") or {}).get("source")
+        if not source:
+            qemu.create(path, int(vol["size"]))
+        elif source.get("kind") == "snapshot":
+            qemu.copy(pool.snapshot(str(source["id"])), path, int(vol["size"]))
+        elif source.get("kind") == "volume":
+            qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]))
+        else:
+            raise ValueError(f"unknown source {source!r}")
+
+    def _extend(self, vol: dict[str, Any]) -> None:
+        size = int((vol.get("task") or {}).get("size") or vol["size"])
+        qemu.resize(self._pool(vol).volume(vol["id"]), size)
+
+    def _delete(self, vol: dict[str, Any]) -> None:
+        if vol.get("pool") not in self.pools:
+            return  # nothing of it was ever made here
+        self._pool(vol).volume(vol["id"]).unlink(missing_ok=True)
+
+    def _snapshot(self, snap: dict[str, Any]) -> None:
+        pool = self._pool(snap)
+        path = pool.snapshot(snap["id"])
+        if not path.exists():
+            qemu.copy(pool.volume(str(snap["volume_id"])), path)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        for p in self.config.pools:
+            p.directory.mkdir(parents=True, exist_ok=True)
+        delay = 0.2
+        while not self.stop_event.is_set():
+            try:
+                self.register(started=True)
+                break
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("registration failed (%s); retrying in %.1fs", exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 5.0)
+        beat = threading.Thread(target=self._beat, name="storage-heartbeat", daemon=True)
+        beat.start()
+        log.info("storage agent of %s serving pools %s", self.config.host,
+                 ", ".join(f"{p.name} ({p.directory}, {p.capacity_gb} GiB)" for p in self.config.pools))  # fmt: skip
+        listed = False
+        while not self.stop_event.is_set():
+            try:
+                if not listed:
+                    self.relist()
+                    listed = True
+                    self.reconcile()
+                for event in self.client.watch(
+                    self.revision, frozenset({f"storage:{self.config.host}"})
+                ):
+                    if self.stop_event.is_set():
+                        return
+                    if event.get("type") == "bookmark":
+                        self.revision = max(self.revision, int(event.get("revision", 0)))
+                    else:
+                        self.apply_event(event)
+                    self.reconcile()
+            except Gone:
+                listed = False
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("watch failed (%s); relisting in %.1fs", exc, 1.0)
+                listed = False
+                self.stop_event.wait(1.0)

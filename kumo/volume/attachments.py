@@ -1,0 +1,280 @@
+"""Attachments of volumes to servers (the v3 ``/attachments`` API, and what
+Nova's ``os-volume_attachments`` calls).
+
+An attachment made without a connector reserves the volume (``reserved``);
+a connector (the host that will use the volume) makes it ``attaching``
+and answers the connection info; completing it makes the volume
+``in-use``; deleting the last attachment makes it ``available`` again.
+The connection info names the volume's file where its storage host will
+export it (the exports themselves are the data path's work).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.context import RequestContext
+from kumo.db.base import utcnow
+from kumo.db.uow import UnitOfWork
+from kumo.db.volume_models import Volume, VolumeAttachment
+from kumo.errors import BadRequest, NotFound
+from kumo.policy import allowed, authorize, unrestricted
+from kumo.volume import common, events, volumes
+from kumo.volume.common import InvalidState
+
+SORT_KEYS = ("created_at", "id", "volume_id", "instance_uuid")
+
+
+def not_found(attachment_id: str) -> NotFound:
+    return NotFound(
+        f"Volume attachment could not be found with filter: attachment_id = {attachment_id}.",
+        kind="VolumeAttachmentNotFound",
+    )
+
+
+def load(session: Session, ctx: RequestContext, attachment_id: str) -> VolumeAttachment:
+    a = session.get(VolumeAttachment, attachment_id)
+    if a is None or not allowed(ctx, "volume:attachment_get", {"project_id": a.project_id}):
+        raise not_found(attachment_id)
+    return a
+
+
+def connection_info(v: Volume) -> dict[str, Any]:
+    return {
+        "driver_volume_type": "kumo_file",
+        "data": {
+            "volume_id": v.id,
+            "storage_host": v.storage_host,
+            "pool": v.pool,
+            "name": f"volume-{v.id}.qcow2",
+            "format": "qcow2",
+            "access_mode": "rw",
+        },
+    }
+
+
+def view(a: VolumeAttachment, v: Volume | None, *, detail: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": a.id,
+        "status": a.attach_status,
+        "instance": a.instance_uuid,
+        "volume_id": a.volume_id,
+    }
+    if detail:
+        out.update(
+            {
+                "attached_at": common.stamp(a.attached_at),
+                "detached_at": None,
+                "attach_mode": a.attach_mode,
+                "connection_info": (connection_info(v) if v is not None and a.connector else {}),
+            }
+        )
+    return out
+
+
+def listing(
+    session: Session, ctx: RequestContext, params: dict[str, str]
+) -> list[VolumeAttachment]:
+    query = select(VolumeAttachment)
+    every = params.get("all_tenants", "").lower() in ("1", "true", "yes")
+    if not (every and unrestricted(ctx, "volume:attachment_get_all_tenants")):
+        query = query.where(VolumeAttachment.project_id == (ctx.project_id or ""))
+    for key, column in (("volume_id", VolumeAttachment.volume_id),
+                        ("instance_id", VolumeAttachment.instance_uuid),
+                        ("status", VolumeAttachment.attach_status)):  # fmt: skip
+        if params.get(key):
+            query = query.where(column == params[key])
+    rows = [
+        a for a in session.scalars(query)
+        if allowed(ctx, "volume:attachment_get", {"project_id": a.project_id})
+    ]  # fmt: skip
+    items, _ = common.page(
+        rows, params, lambda a, k: getattr(a, k, None), lambda a: a.id, SORT_KEYS
+    )
+    return items
+
+
+def _connector(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("connector must be an object.")
+    return dict(value)
+
+
+def attach(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    v: Volume,
+    instance_uuid: str | None,
+    connector: dict[str, Any],
+    mode: str = "rw",
+) -> VolumeAttachment:
+    """Reserve ``v`` for a server (``attaching`` when a connector is given)."""
+    authorize(ctx, "volume:attachment_create", volumes.target(v))
+    busy = [
+        a for a in uow.session.scalars(
+            select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)
+        )
+    ]  # fmt: skip
+    if v.status != "available" and not (v.multiattach and v.status == "in-use"):
+        raise InvalidState(
+            f"Invalid volume: Volume {v.id} status must be available to reserve, but the "
+            f"status is {v.status}."
+        )
+    if busy and not v.multiattach:
+        raise InvalidState(f"Invalid volume: Volume {v.id} is already attached or reserved.")
+    if mode not in ("rw", "ro"):
+        raise BadRequest("mode must be 'rw' or 'ro'.")
+    a = VolumeAttachment(
+        volume_id=v.id,
+        project_id=v.project_id,
+        instance_uuid=instance_uuid,
+        attach_status="attaching" if connector else "reserved",
+        attach_mode=mode,
+        connector=connector,
+        attached_host=connector.get("host") if connector else None,
+        mountpoint=connector.get("mountpoint") if connector else None,
+    )
+    uow.session.add(a)
+    uow.session.flush()
+    v.status = "attaching" if connector else "reserved"
+    v.updated_at = utcnow()
+    events.volume_changed(uow, v)
+    return a
+
+
+def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> tuple[VolumeAttachment, Volume]:
+    data = common.body_of(body, "attachment")
+    if not data.get("volume_uuid"):
+        raise BadRequest("Missing required element 'volume_uuid' in attachment.")
+    v = volumes.load(uow.session, ctx, str(data["volume_uuid"]), lock=True)
+    instance = common.text(data.get("instance_uuid"), "instance_uuid")
+    a = attach(uow, ctx, v, instance, _connector(data.get("connector")), data.get("mode", "rw"))
+    return a, v
+
+
+def update(
+    uow: UnitOfWork, ctx: RequestContext, attachment_id: str, body: Any
+) -> tuple[VolumeAttachment, Volume]:
+    data = common.body_of(body, "attachment")
+    connector = _connector(data.get("connector"))
+    if not connector:
+        raise BadRequest("An attachment update needs a connector.")
+    s = uow.session
+    a = load(s, ctx, attachment_id)
+    authorize(ctx, "volume:attachment_update", {"project_id": a.project_id})
+    v = volumes.load(s, ctx, a.volume_id, lock=True)
+    if a.attach_status not in ("reserved", "attaching", "attached"):
+        raise InvalidState(f"Invalid volume: attachment {a.id} is {a.attach_status}.")
+    a.connector = connector
+    a.attached_host = connector.get("host")
+    a.mountpoint = connector.get("mountpoint", a.mountpoint)
+    if a.attach_status == "reserved":
+        a.attach_status = "attaching"
+        v.status = "attaching"
+    a.updated_at = v.updated_at = utcnow()
+    events.volume_changed(uow, v)
+    return a, v
+
+
+def complete(uow: UnitOfWork, ctx: RequestContext, attachment_id: str) -> None:
+    s = uow.session
+    a = load(s, ctx, attachment_id)
+    authorize(ctx, "volume:attachment_complete", {"project_id": a.project_id})
+    v = volumes.load(s, ctx, a.volume_id, lock=True)
+    if a.attach_status not in ("attaching", "attached", "reserved"):
+        raise InvalidState(f"Invalid volume: attachment {a.id} is {a.attach_status}.")
+    mark_attached(uow, v, a)
+
+
+def mark_attached(uow: UnitOfWork, v: Volume, a: VolumeAttachment) -> None:
+    now = utcnow()
+    a.attach_status = "attached"
+    a.attached_at = a.attached_at or now
+    a.updated_at = now
+    v.status = "in-use"
+    v.attach_status = "attached"
+    v.updated_at = now
+    events.volume_changed(uow, v)
+
+
+def detach(uow: UnitOfWork, v: Volume, a: VolumeAttachment) -> None:
+    """Remove an attachment; the volume is ``available`` once it has none."""
+    s = uow.session
+    s.delete(a)
+    s.flush()
+    left = list(s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)))
+    if not left:
+        v.status = "available"
+        v.attach_status = "detached"
+    elif not any(x.attach_status == "attached" for x in left):
+        v.status = "reserved"
+        v.attach_status = "detached"
+    v.updated_at = utcnow()
+    events.volume_changed(uow, v)
+
+
+def remove(uow: UnitOfWork, ctx: RequestContext, attachment_id: str) -> list[VolumeAttachment]:
+    s = uow.session
+    a = load(s, ctx, attachment_id)
+    authorize(ctx, "volume:attachment_delete", {"project_id": a.project_id})
+    v = volumes.load(s, ctx, a.volume_id, lock=True)
+    detach(uow, v, a)
+    return list(s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)))
+
+
+# -- the legacy volume actions Nova used before the attachments API ----------------------
+
+
+def legacy_action(uow: UnitOfWork, ctx: RequestContext, v: Volume, action: str, data: Any) -> None:
+    authorize(ctx, "volume:attachment_update", volumes.target(v))
+    s = uow.session
+    data = data if isinstance(data, dict) else {}
+    if action == "os-reserve":
+        if v.status != "available":
+            raise InvalidState(
+                f"Invalid volume: Volume status must be available to reserve ({v.status})."
+            )
+        v.status = "attaching"
+    elif action == "os-unreserve":
+        if v.status == "attaching":
+            v.status = "in-use" if v.attach_status == "attached" else "available"
+    elif action == "os-begin_detaching":
+        if v.status != "in-use":
+            raise InvalidState(f"Invalid volume: Volume status must be in-use ({v.status}).")
+        v.status = "detaching"
+    elif action == "os-roll_detaching":
+        if v.status == "detaching":
+            v.status = "in-use"
+    elif action == "os-attach":
+        if v.status not in ("available", "attaching", "reserved"):
+            raise InvalidState(f"Invalid volume: Volume status must be available ({v.status}).")
+        a = VolumeAttachment(
+            volume_id=v.id,
+            project_id=v.project_id,
+            instance_uuid=common.text(data.get("instance_uuid"), "instance_uuid"),
+            attached_host=common.text(data.get("host_name"), "host_name"),
+            mountpoint=common.text(data.get("mountpoint"), "mountpoint"),
+            attach_mode=data.get("mode", "rw") if data.get("mode") in ("rw", "ro") else "rw",
+        )
+        s.add(a)
+        s.flush()
+        mark_attached(uow, v, a)
+        return
+    elif action == "os-detach":
+        query = select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)
+        if data.get("attachment_id"):
+            query = query.where(VolumeAttachment.id == str(data["attachment_id"]))
+        found = list(s.scalars(query))
+        if not found:
+            raise InvalidState(f"Invalid volume: Volume {v.id} is not attached.")
+        if len(found) > 1:
+            raise BadRequest("The volume has several attachments: name the attachment_id.")
+        detach(uow, v, found[0])
+        return
+    v.updated_at = utcnow()
+    events.volume_changed(uow, v)

@@ -1,0 +1,419 @@
+"""VolumeService: the facade the block storage API and the internal API call.
+
+Writes run in ``run_in_transaction``; reads open one session and render
+views for the caller's microversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kumo.compute.microversion import Version
+from kumo.config import Settings
+from kumo.context import RequestContext
+from kumo.db.engine import Database
+from kumo.db.uow import UnitOfWork, run_in_transaction
+from kumo.db.volume_models import Volume
+from kumo.errors import BadRequest
+from kumo.policy import authorize
+from kumo.volume import (
+    attachments,
+    groups,
+    messages,
+    pools,
+    quotas,
+    reports,
+    snapshots,
+    types,
+    volumes,
+)
+from kumo.volume.volumes import Lookups
+
+T = TypeVar("T")
+VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
+                  "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
+                  "os-roll_detaching", "os-attach", "os-detach")  # fmt: skip
+
+
+class VolumeService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        return run_in_transaction(self.db, fn)
+
+    def bootstrap(self) -> None:
+        def work(uow: UnitOfWork) -> None:
+            types.ensure_default(uow.session)
+            groups.ensure_default(uow.session)
+
+        self._write(work)
+
+    # -- volumes ------------------------------------------------------------------------
+
+    def _volume_views(
+        self, ctx: RequestContext, ids: list[str], base: str, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            look = Lookups.read(s, ids)
+            rows = {v.id: v for v in (volumes.load(s, ctx, i) for i in ids)}
+            return [volumes.view(rows[i], ctx, look, base, version) for i in ids]
+
+    def list_volumes(
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        base: str,
+        version: Version,
+        *,
+        detail: bool,
+    ) -> tuple[list[dict[str, Any]], bool, int]:
+        with self.db.read_session() as s:
+            items, more, total = volumes.listing(s, ctx, params)
+            look = Lookups.read(s, [v.id for v in items])
+            views = [volumes.view(v, ctx, look, base, version, detail=detail) for v in items]
+            return views, more, total
+
+    def show_volume(
+        self, ctx: RequestContext, volume_id: str, base: str, version: Version
+    ) -> dict[str, Any]:
+        return self._volume_views(ctx, [volume_id], base, version)[0]
+
+    def create_volume(
+        self, ctx: RequestContext, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        v = self._write(lambda uow: volumes.create(uow, self.settings, ctx, body, version))
+        return self.show_volume(ctx, v.id, base, version)
+
+    def update_volume(
+        self, ctx: RequestContext, volume_id: str, body: Any, base: str, version: Version
+    ) -> dict[str, Any]:
+        self._write(lambda uow: volumes.update(uow, ctx, volume_id, body))
+        return self.show_volume(ctx, volume_id, base, version)
+
+    def delete_volume(self, ctx: RequestContext, volume_id: str, *, cascade: bool) -> None:
+        self._write(lambda uow: volumes.remove(uow, ctx, volume_id, cascade=cascade))
+
+    def volume_action(
+        self, ctx: RequestContext, volume_id: str, body: Any, version: Version
+    ) -> None:
+        if not isinstance(body, dict) or len(body) != 1:
+            raise BadRequest("Expected one volume action, e.g. {'os-extend': {'new_size': 2}}.")
+        action, data = next(iter(body.items()))
+        if action not in VOLUME_ACTIONS:
+            raise BadRequest(f"There is no such action: {action}")
+
+        def work(uow: UnitOfWork) -> None:
+            v = volumes.load(uow.session, ctx, volume_id, lock=True)
+            if action == "os-extend":
+                volumes.extend(uow, self.settings, ctx, v, data, version)
+            elif action == "os-retype":
+                volumes.retype(uow, self.settings, ctx, v, data)
+            elif action == "os-reset_status":
+                volumes.reset_status(uow, ctx, v, data)
+            elif action == "os-force_delete":
+                volumes.remove(uow, ctx, volume_id, cascade=True, force=True)
+            elif action == "os-set_bootable":
+                volumes.set_bootable(ctx, v, data)
+            else:
+                attachments.legacy_action(uow, ctx, v, action, data)
+
+        self._write(work)
+
+    def volume_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return dict(volumes.load(s, ctx, volume_id).meta or {})
+
+    def set_volume_metadata(
+        self, ctx: RequestContext, volume_id: str, body: Any, *, replace: bool
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: volumes.set_metadata(uow, ctx, volume_id, body, replace=replace)
+        )
+
+    def delete_volume_metadata(self, ctx: RequestContext, volume_id: str, key: str) -> None:
+        self._write(lambda uow: volumes.delete_metadata(uow, ctx, volume_id, key))
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def list_snapshots(
+        self, ctx: RequestContext, params: dict[str, str], version: Version, *, detail: bool
+    ) -> tuple[list[dict[str, Any]], bool, int]:
+        with self.db.read_session() as s:
+            items, more, total = snapshots.listing(s, ctx, params)
+            return [snapshots.view(x, version, detail=detail) for x in items], more, total
+
+    def show_snapshot(
+        self, ctx: RequestContext, snapshot_id: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return snapshots.view(snapshots.load(s, ctx, snapshot_id), version)
+
+    def create_snapshot(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
+        snap = self._write(lambda uow: snapshots.create(uow, self.settings, ctx, body, version))
+        return self.show_snapshot(ctx, snap.id, version)
+
+    def update_snapshot(
+        self, ctx: RequestContext, snapshot_id: str, body: Any, version: Version
+    ) -> dict[str, Any]:
+        self._write(lambda uow: snapshots.update(uow, ctx, snapshot_id, body))
+        return self.show_snapshot(ctx, snapshot_id, version)
+
+    def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
+        self._write(lambda uow: snapshots.remove(uow, ctx, snapshot_id))
+
+    def snapshot_action(self, ctx: RequestContext, snapshot_id: str, body: Any) -> None:
+        if not isinstance(body, dict) or list(body) != ["os-reset_status"]:
+            raise BadRequest("There is no such action (snapshots take os-reset_status).")
+        self._write(
+            lambda uow: snapshots.reset_status(uow, ctx, snapshot_id, body["os-reset_status"])
+        )
+
+    # -- volume types -------------------------------------------------------------------
+
+    def list_types(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [types.view(t) for t in types.listing(s, ctx, params)]
+
+    def show_type(self, ctx: RequestContext, type_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            if type_id == "default":
+                return types.view(types.default(s))
+            return types.view(types.find(s, ctx, type_id))
+
+    def create_type(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        return self._write(lambda uow: types.view(types.create(uow, ctx, body)))
+
+    def update_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
+        return self._write(lambda uow: types.view(types.update(uow, ctx, type_id, body)))
+
+    def delete_type(self, ctx: RequestContext, type_id: str) -> None:
+        self._write(lambda uow: types.remove(uow, ctx, type_id))
+
+    def type_specs(self, ctx: RequestContext, type_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return dict(types.find(s, ctx, type_id).extra_specs or {})
+
+    def set_type_specs(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, str]:
+        return self._write(lambda uow: types.set_specs(uow, ctx, type_id, body))
+
+    def set_type_spec(
+        self, ctx: RequestContext, type_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(lambda uow: types.set_spec(uow, ctx, type_id, key, body))
+
+    def delete_type_spec(self, ctx: RequestContext, type_id: str, key: str) -> None:
+        self._write(lambda uow: types.delete_spec(uow, ctx, type_id, key))
+
+    def type_access(self, ctx: RequestContext, type_id: str) -> list[dict[str, str]]:
+        with self.db.read_session() as s:
+            return types.access_list(s, ctx, type_id)
+
+    def type_action(self, ctx: RequestContext, type_id: str, body: Any) -> None:
+        self._write(lambda uow: types.change_access(uow, ctx, type_id, body))
+
+    # -- quotas, limits -----------------------------------------------------------------
+
+    def quota_set(
+        self, ctx: RequestContext, project_id: str, *, usage: bool = False, defaults: bool = False
+    ) -> dict[str, Any]:
+        authorize(ctx, "volume_extension:quotas:show", {"project_id": project_id})
+        with self.db.read_session() as s:
+            return quotas.quota_view(
+                s, self.settings, project_id, usage_too=usage, defaults=defaults
+            )
+
+    def update_quota_set(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, Any]:
+        self._write(lambda uow: quotas.update(uow, self.settings, ctx, project_id, body))
+        with self.db.read_session() as s:
+            out = quotas.quota_view(s, self.settings, project_id, usage_too=False, defaults=False)
+        out.pop("id", None)
+        return out
+
+    def delete_quota_set(self, ctx: RequestContext, project_id: str) -> None:
+        self._write(lambda uow: quotas.reset(uow, ctx, project_id))
+
+    def quota_class(self, ctx: RequestContext, class_name: str) -> dict[str, Any]:
+        authorize(ctx, "volume_extension:quota_classes")
+        with self.db.read_session() as s:
+            return {"id": class_name, **quotas.class_limits(s, self.settings, class_name)}
+
+    def update_quota_class(self, ctx: RequestContext, class_name: str, body: Any) -> dict[str, Any]:
+        self._write(lambda uow: quotas.update_class(uow, self.settings, ctx, class_name, body))
+        with self.db.read_session() as s:
+            return quotas.class_limits(s, self.settings, class_name)
+
+    def limits(self, ctx: RequestContext, project_id: str | None) -> dict[str, Any]:
+        project = project_id or ctx.project_id or ""
+        if project != ctx.project_id:
+            authorize(ctx, "volume_extension:quotas:show", {"project_id": project})
+        with self.db.read_session() as s:
+            return {"rate": [], "absolute": quotas.absolute_limits(s, self.settings, project)}
+
+    # -- attachments --------------------------------------------------------------------
+
+    def list_attachments(
+        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            rows = attachments.listing(s, ctx, params)
+            vols = {a.volume_id: s.get(Volume, a.volume_id) for a in rows}
+            return [attachments.view(a, vols.get(a.volume_id), detail=detail) for a in rows]
+
+    def show_attachment(self, ctx: RequestContext, attachment_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            a = attachments.load(s, ctx, attachment_id)
+            return attachments.view(a, s.get(Volume, a.volume_id))
+
+    def create_attachment(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            a, v = attachments.create(uow, ctx, body)
+            return attachments.view(a, v)
+
+        return self._write(work)
+
+    def update_attachment(
+        self, ctx: RequestContext, attachment_id: str, body: Any
+    ) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            a, v = attachments.update(uow, ctx, attachment_id, body)
+            return attachments.view(a, v)
+
+        return self._write(work)
+
+    def complete_attachment(self, ctx: RequestContext, attachment_id: str, body: Any) -> None:
+        if not isinstance(body, dict) or list(body) != ["os-complete"]:
+            raise BadRequest("There is no such action (attachments take os-complete).")
+        self._write(lambda uow: attachments.complete(uow, ctx, attachment_id))
+
+    def delete_attachment(self, ctx: RequestContext, attachment_id: str) -> list[dict[str, Any]]:
+        def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+            return [
+                attachments.view(a, None, detail=False)
+                for a in attachments.remove(uow, ctx, attachment_id)
+            ]
+
+        return self._write(work)
+
+    # -- groups -------------------------------------------------------------------------
+
+    def list_group_types(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [groups.type_view(gt) for gt in groups.list_types(s, ctx)]
+
+    def show_group_type(self, ctx: RequestContext, type_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return groups.type_view(groups.find_type(s, ctx, type_id))
+
+    def create_group_type(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        return self._write(lambda uow: groups.type_view(groups.create_type(uow, ctx, body)))
+
+    def update_group_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
+        return self._write(
+            lambda uow: groups.type_view(groups.update_type(uow, ctx, type_id, body))
+        )
+
+    def delete_group_type(self, ctx: RequestContext, type_id: str) -> None:
+        self._write(lambda uow: groups.delete_type(uow, ctx, type_id))
+
+    def group_specs(self, ctx: RequestContext, type_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return dict(groups.find_type(s, ctx, type_id).group_specs or {})
+
+    def set_group_specs(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, str]:
+        return self._write(lambda uow: groups.set_specs(uow, ctx, type_id, body))
+
+    def set_group_spec(
+        self, ctx: RequestContext, type_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(lambda uow: groups.set_spec(uow, ctx, type_id, key, body))
+
+    def delete_group_spec(self, ctx: RequestContext, type_id: str, key: str) -> None:
+        self._write(lambda uow: groups.delete_spec(uow, ctx, type_id, key))
+
+    def list_groups(
+        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [groups.view(s, g, detail=detail) for g in groups.listing(s, ctx, params)]
+
+    def show_group(
+        self, ctx: RequestContext, group_id: str, *, with_volumes: bool
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return groups.view(s, groups.load(s, ctx, group_id), with_volumes=with_volumes)
+
+    def create_group(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        g = self._write(lambda uow: groups.create(uow, self.settings, ctx, body))
+        return {"id": g.id, "name": g.name}
+
+    def update_group(self, ctx: RequestContext, group_id: str, body: Any) -> None:
+        self._write(lambda uow: groups.update(uow, ctx, group_id, body))
+
+    def group_action(self, ctx: RequestContext, group_id: str, body: Any) -> None:
+        if not isinstance(body, dict) or list(body) != ["delete"]:
+            raise BadRequest("There is no such group action (groups take delete).")
+        data = body["delete"] if isinstance(body["delete"], dict) else {}
+        from kumo.volume.common import boolean
+
+        wipe = boolean(data.get("delete-volumes", False), "delete-volumes")
+        self._write(lambda uow: groups.delete(uow, ctx, group_id, wipe))
+
+    def list_group_snapshots(
+        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [
+                groups.snapshot_view(s, x, detail=detail)
+                for x in groups.list_snapshots(s, ctx, params)
+            ]
+
+    def show_group_snapshot(self, ctx: RequestContext, ident: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return groups.snapshot_view(s, groups.load_snapshot(s, ctx, ident))
+
+    def create_group_snapshot(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        gs = self._write(lambda uow: groups.create_snapshot(uow, self.settings, ctx, body))
+        return {"id": gs.id, "name": gs.name, "group_type_id": gs.group_type_id}
+
+    def delete_group_snapshot(self, ctx: RequestContext, ident: str) -> None:
+        self._write(lambda uow: groups.delete_snapshot(uow, ctx, ident))
+
+    # -- administration -----------------------------------------------------------------
+
+    def availability_zones(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return pools.zones(s, self.settings)
+
+    def services(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return pools.services_view(s, self.settings, ctx, params)
+
+    def set_service(self, ctx: RequestContext, action: str, body: Any) -> dict[str, Any]:
+        return self._write(lambda uow: pools.set_enabled(uow, ctx, action, body))
+
+    def get_pools(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return pools.pools_view(s, self.settings, ctx, detail)
+
+    def list_messages(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return [messages.view(m) for m in messages.listing(s, ctx, params)]
+
+    def show_message(self, ctx: RequestContext, message_id: str) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return messages.view(messages.load(s, ctx, message_id))
+
+    def delete_message(self, ctx: RequestContext, message_id: str) -> None:
+        self._write(lambda uow: messages.remove(uow, ctx, message_id))
+
+    # -- storage agents (internal API) --------------------------------------------------
+
+    def register_storage_host(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        host = self._write(lambda uow: pools.register(uow, ctx, body))
+        return {"host": host.host, "availability_zone": host.availability_zone}
+
+    def storage_report(self, ctx: RequestContext, body: Any) -> list[str]:
+        return self._write(lambda uow: reports.apply(uow, ctx, body))
