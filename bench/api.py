@@ -1,4 +1,5 @@
-"""API benchmark: port creation throughput and latency, list latency, network/subnet create.
+"""API benchmark: port creation throughput and latency, list latency, network/subnet create,
+and the server's CPU time per request for each (steady on a loaded machine).
 
     .venv/bin/python -m bench.api [--engines sqlite,postgresql] [--ports 500]
 
@@ -19,7 +20,7 @@ import time
 
 import httpx
 
-from bench.common import ROOT, kumo_server, machine, percentile, summary_ms
+from bench.common import ROOT, Server, kumo_server, machine, percentile, summary_ms
 
 
 def _create_ports(
@@ -71,6 +72,7 @@ def run_engine(
             )
             net_lat, sub_lat = [], []
             nets = []
+            cpu = srv.cpu_seconds()
             for i in range(20):
                 t0 = time.perf_counter()
                 n = c.post("/networking/v2.0/networks", json={"network": {"name": f"b{i}"}})
@@ -85,14 +87,23 @@ def run_engine(
                 sub_lat.append(time.perf_counter() - t0)
                 s.raise_for_status()
                 nets.append(nid)
+            cpu_ms = {"network + subnet": _per_request(srv, cpu, 20)}
+        cpu = srv.cpu_seconds()
         seq_rate, seq_lat = _create_ports(srv.base, token, nets[0], ports, 1)
+        cpu_ms["port seq"] = _per_request(srv, cpu, ports)
+        cpu = srv.cpu_seconds()
         par_rate, par_lat = _create_ports(srv.base, token, nets[1], ports, 8)
+        cpu_ms["port 8-way"] = _per_request(srv, cpu, ports)
         _list_ports(srv.base, token, 5)  # warm-up
         # nets[0] holds the sequentially created ports: a list of that many.
+        cpu = srv.cpu_seconds()
         list_500 = _list_ports_filtered(srv.base, token, nets[0], 30)
+        cpu_ms["list 500"] = _per_request(srv, cpu, 30)
         if ports * 2 < 2000:
             _create_ports(srv.base, token, nets[2], 2000 - 2 * ports, 8)
+        cpu = srv.cpu_seconds()
         list_2000 = _list_ports(srv.base, token, 30)
+        cpu_ms["list 2000"] = _per_request(srv, cpu, 30)
         out["engine"] = f"{label} ({workers} worker{'s' if workers > 1 else ''})" + (
             "" if metrics else ", metrics off"
         )
@@ -102,8 +113,14 @@ def run_engine(
         out["ports/s 8-way"] = f"{par_rate:.0f} ({summary_ms(par_lat)})"
         out["list 500 ports"] = summary_ms(list_500)
         out["list 2000 ports"] = summary_ms(list_2000)
+        out["server CPU ms/req"] = ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items())
         out["_p50_list2000"] = f"{percentile(list_2000, 50):.4f}"
     return out
+
+
+def _per_request(srv: Server, since: float, requests: int) -> float:
+    """Milliseconds of server CPU per request since ``since`` (``Server.cpu_seconds``)."""
+    return (srv.cpu_seconds() - since) * 1000 / requests
 
 
 def _list_ports_filtered(base: str, token: str, net: str, repeats: int) -> list[float]:

@@ -36,11 +36,41 @@ class Server:
     admin_password: str
     proc: subprocess.Popen[bytes]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its worker processes have used so far.
+
+        Unlike latency, it barely moves when other jobs load the machine, so
+        it compares two trees fairly on a shared machine.
+        """
+        return process_tree_cpu(self.proc.pid)
+
     def token(self, project: str = "admin") -> str:
         body = password_auth("admin", self.admin_password, project_name=project)
         r = httpx.post(f"{self.base}/identity/v3/auth/tokens", json=body, timeout=30)
         r.raise_for_status()
         return r.headers["X-Subject-Token"]
+
+
+def process_tree_cpu(root: int) -> float:
+    """utime + stime, in seconds, of ``root`` and its live descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[1] is the parent's pid, fields[11] and fields[12] utime and stime
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0.0))[1]
+        todo.extend(child for child, (parent, _) in stats.items() if parent == pid)
+    return total
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ def _render(svc: NetworkService, ctx: RequestContext, ids: list[str]) -> list[di
     with svc.db.read_session() as s:
         rows = {r.id: r for r in s.scalars(select(Router).where(Router.id.in_(ids)))}
         views = render_routers(s, [rows[i] for i in ids if i in rows])
-    return [policy.redact(ctx, "routers", v) for v in views]
+    return policy.redact_all(ctx, "routers", views)
 
 
 def list_routers(
@@ -41,7 +41,7 @@ def list_routers(
         if not unrestricted(ctx, "network:get_router"):
             q = q.where(Router.project_id == ctx.project_id)
         views = render_routers(s, list(s.scalars(q.order_by(Router.created_at, Router.id))))
-    return [policy.redact(ctx, "routers", v) for v in views]
+    return policy.redact_all(ctx, "routers", views)
 
 
 def show_router(svc: NetworkService, ctx: RequestContext, router_id: str) -> dict[str, Any]:

@@ -122,10 +122,11 @@ class NetworkService:
         with self.db.read_session() as s:
             q = select(Network)
             q = sql_where(q, NETWORK_SQL_FILTERS, prefilters)
+            everyone = unrestricted(ctx, "network:get_network")
             rows = [
                 n
                 for n in s.scalars(q)
-                if policy.network_visible(ctx, n.project_id, n.shared, n.external)
+                if everyone or policy.network_visible(ctx, n.project_id, n.shared, n.external)
             ]
             return self._network_views(s, ctx, rows)
 
@@ -141,10 +142,9 @@ class NetworkService:
             for sid, nid in s.execute(q):
                 subs.setdefault(nid, []).append(sid)
         tags = taglib.tags_for(s, ids)
-        return [
-            policy.redact(ctx, "networks", network_view(n, subs.get(n.id, []), tags.get(n.id, [])))
-            for n in rows
-        ]
+        return policy.redact_all(
+            ctx, "networks", [network_view(n, subs.get(n.id, []), tags.get(n.id, [])) for n in rows]
+        )
 
     # -- subnets -------------------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class NetworkService:
             if stale:
                 self._render_ports(s, stale)
             views = [cache[pid][1] for pid, _ in wanted if pid in cache]
-        return [policy.redact(ctx, "ports", v) for v in views]
+        return policy.redact_all(ctx, "ports", views)
 
     def _render_ports(self, s: Session, ids: list[str]) -> None:
         c = Port.__table__.c

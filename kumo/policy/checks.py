@@ -57,11 +57,19 @@ def _parts(check: Check, kind: type) -> tuple[Check, ...]:
 class AnyOf(Check):
     parts: tuple[Check, ...]
 
+    # Loops rather than any()/all() over a generator: every request runs a few
+    # of these, list views one per row, and the generator costs more than the test.
     def allows(self, ctx: RequestContext | None, target: Target) -> bool:
-        return any(p.allows(ctx, target) for p in self.parts)
+        for p in self.parts:  # noqa: SIM110
+            if p.allows(ctx, target):
+                return True
+        return False
 
     def possible(self, ctx: RequestContext | None) -> bool:
-        return any(p.possible(ctx) for p in self.parts)
+        for p in self.parts:  # noqa: SIM110
+            if p.possible(ctx):
+                return True
+        return False
 
     def text(self, nested: bool = False) -> str:
         inner = " or ".join(p.text(True) for p in self.parts)
@@ -73,10 +81,16 @@ class AllOf(Check):
     parts: tuple[Check, ...]
 
     def allows(self, ctx: RequestContext | None, target: Target) -> bool:
-        return all(p.allows(ctx, target) for p in self.parts)
+        for p in self.parts:  # noqa: SIM110
+            if not p.allows(ctx, target):
+                return False
+        return True
 
     def possible(self, ctx: RequestContext | None) -> bool:
-        return all(p.possible(ctx) for p in self.parts)
+        for p in self.parts:  # noqa: SIM110
+            if not p.possible(ctx):
+                return False
+        return True
 
     def text(self, nested: bool = False) -> str:
         inner = " and ".join(p.text(True) for p in self.parts)
