@@ -158,9 +158,18 @@ def check_port_attributes(
     port's user may neither turn its port security off nor give it address
     pairs; admins and the network's owner may. As in Neutron, an attribute
     named in the request is checked whatever its value."""
+    target = {"network:project_id": network_project_id}
     for key in PORT_ON_NETWORK:
         if key in body:
-            authorize(ctx, f"network:{action}:{key}", {"network:project_id": network_project_id})
+            authorize(ctx, f"network:{action}:{key}", target)
+    if action != "create_port":
+        return
+    # choosing a port's address or MAC: the network's owner (and admins, services)
+    if body.get("mac_address") is not None:
+        authorize(ctx, "network:create_port:mac_address", target)
+    fixed = body.get("fixed_ips")
+    if isinstance(fixed, list) and any(isinstance(f, dict) and f.get("ip_address") for f in fixed):
+        authorize(ctx, "network:create_port:fixed_ips", target)
 
 
 def foreign_project() -> BadRequest:
