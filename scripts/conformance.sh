@@ -54,10 +54,18 @@ port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 .venv/bin/kumo serve --state-dir "$state" --port "$port" --workers "${KUMO_WORKERS:-2}" >"$state/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+# up to two minutes: on a busy machine startup (migration, bootstrap) takes a while
+up=0
+for _ in $(seq 600); do
+  if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+  kill -0 $server 2>/dev/null || break
   sleep 0.2
 done
+if [ $up = 0 ]; then
+  echo "kumo serve did not come up; its log:" >&2
+  tail -n 30 "$state/server.log" >&2
+  exit 1
+fi
 password=$(.venv/bin/python -c "import yaml,sys; print(yaml.safe_load(open('$state/clouds.yaml'))['clouds']['kumo']['auth']['password'])")
 extensions=$(.venv/bin/python - "$port" "$password" <<'PY'
 import sys, httpx
