@@ -104,6 +104,10 @@ def _signal_db_when_ready(server: LiveServer, stack: str) -> threading.Thread:
 
 
 def test_two_tier_stack_with_the_openstack_cli(live_server: LiveServer, host: None) -> None:
+    if not live_server.database_url.startswith("sqlite"):
+        # the client polls every 5 s: one engine is enough for the CLI round trip
+        # (tests/orchestration runs the engine itself on both)
+        pytest.skip("the CLI round trip runs on SQLite only")
     _run(live_server, "network", "create", "--external", "public")
     _run(live_server, "subnet", "create", "--network", "public", "--subnet-range",
          "203.0.113.0/24", "public-sub")  # fmt: skip
