@@ -12,7 +12,9 @@ from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
 
-KINDS = ("network", "subnet", "port", "agent", "security_group", "router", "floatingip")
+KINDS = (
+    "network", "subnet", "port", "agent", "security_group", "router", "floatingip", "server",
+)  # fmt: skip
 
 
 class Cache:
@@ -57,7 +59,12 @@ class Cache:
             table = self._objects[kind]
             key = str(body["id"])
             views = self._views.get(kind)
-            if event.get("op") == "delete" or (kind == "port" and not self._relevant_port(body)):
+            gone = event.get("op") == "delete"
+            if kind == "port" and not self._relevant_port(body):
+                gone = True
+            if kind == "server" and body.get("host") != self.host:
+                gone = True  # moved away: sent to its old host once more
+            if gone:
                 if views is not None:
                     views.pop(key, None)
                 changed = table.pop(key, None) is not None
@@ -185,6 +192,7 @@ class Cache:
             routers=valid["router"],
             floatingips=valid["floatingip"],
             invalid=invalid,
+            servers=valid["server"],
         )
 
     def set_port_status(self, port_id: str, status: str) -> None:

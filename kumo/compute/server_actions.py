@@ -1,15 +1,21 @@
-"""Server actions: os-start, os-stop, reboot, lock, unlock.
+"""Server actions: os-start, os-stop, reboot, pause, unpause, suspend,
+resume, lock, unlock.
 
-Only the recorded state changes here (vm_state, power_state); stopping
-the instance on its host is the data plane's business.
+A namespace server's state is recorded at once (its host has nothing to
+wait for). A VM's action is recorded as a task (``powering-off``,
+``rebooting``...) that the server's watch body turns into the power state
+its host must reach; the host agent reports when the VM got there
+(``kumo.compute.power_reports``) and only then does the server show
+SHUTOFF, PAUSED or ACTIVE again, so SHUTOFF means the QEMU process is gone.
+``suspend`` maps to pause (the VM's memory stays in QEMU).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import server_networks, servers
-from kumo.compute.server_status import RUNNING, SHUTDOWN, derive
+from kumo.compute import drivers, server_events, server_networks, servers
+from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
@@ -17,7 +23,9 @@ from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict
 
-ACTIONS = ("os-start", "os-stop", "reboot", "lock", "unlock")
+ACTIONS = (
+    "os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock",
+)  # fmt: skip
 
 
 class InstanceInvalidState(Conflict):
@@ -30,12 +38,25 @@ def _invalid(server: Server, action: str, vm_state: str) -> InstanceInvalidState
     )
 
 
+# action → (states it may start from, resulting vm_state, power state, VM task)
+_POWER: dict[str, tuple[tuple[str, ...], str, int, str]] = {
+    "os-start": (("stopped",), "active", RUNNING, "powering-on"),
+    "os-stop": (("active", "error"), "stopped", SHUTDOWN, "powering-off"),
+    "pause": (("active",), "paused", PAUSED, "pausing"),
+    "unpause": (("paused",), "active", RUNNING, "unpausing"),
+    "suspend": (("active",), "suspended", SUSPENDED, "suspending"),
+    "resume": (("suspended",), "active", RUNNING, "resuming"),
+}
+_NAMES = {"os-start": "start", "os-stop": "stop"}
+
+
 def run(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, server_id: str, body: Any
 ) -> None:
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("Malformed request body: expected one action.")
     ((action, arg),) = body.items()
+    action = str(action)
     if action not in ACTIONS:
         raise BadRequest(f"There is no such action: {action}")
     s = uow.session
@@ -43,26 +64,50 @@ def run(
     if server.locked and not ctx.is_admin and action != "lock":
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     statuses = [p.status for p in server_networks.server_ports(s, server.id)]
-    current = derive(server, statuses, utcnow(), settings.vif_plugged_timeout).vm_state
-    if action == "os-start":
-        if current != "stopped":
-            raise _invalid(server, "start", current)
-        _set(server, "active", RUNNING)
-    elif action == "os-stop":
-        if current not in ("active", "error"):
-            raise _invalid(server, "stop", current)
-        _set(server, "stopped", SHUTDOWN)
+    effective = derive(server, statuses, utcnow(), settings.vif_plugged_timeout)
+    current = effective.vm_state
+    vm = server.driver == drivers.QEMU
+    if vm and effective.task_state and action not in ("lock", "unlock", "reboot"):
+        raise InstanceInvalidState(
+            f"Cannot '{_NAMES.get(action, action)}' instance {server.id} while it is in "
+            f"task_state {effective.task_state}"
+        )
+    if action in _POWER:
+        allowed, vm_state, power, task = _POWER[action]
+        if current not in allowed:
+            raise _invalid(server, _NAMES.get(action, action), current)
+        if vm:
+            _task(server, current, task)
+        else:
+            _set(server, vm_state, power)
     elif action == "reboot":
         kind = arg.get("type") if isinstance(arg, dict) else None
         if kind not in ("SOFT", "HARD", "soft", "hard"):
             raise BadRequest(f"Invalid input for field/attribute type. Value: {kind}.")
-        allowed = ("active",) if kind.upper() == "SOFT" else ("active", "stopped", "error")
-        if current not in allowed:
+        hard = kind.upper() == "HARD"
+        allowed = ("active", "stopped", "error", "paused", "suspended") if hard else ("active",)
+        if current not in allowed or (not hard and effective.task_state):
             raise _invalid(server, "reboot", current)
-        _set(server, "active", RUNNING)
+        if vm:
+            server.reboots += 1
+            _task(server, "active", "rebooting_hard" if hard else "rebooting")
+        else:
+            _set(server, "active", RUNNING)
     elif action in ("lock", "unlock"):
         server.locked = action == "lock"
         server.updated_at = utcnow()
+        return
+    server_events.emit(uow, server)
+
+
+def _task(server: Server, vm_state: str, task: str) -> None:
+    """A VM's action under way: its host reports when it is done."""
+    if server.launched_at is None:
+        server.launched_at = server.created_at
+    server.vm_state = vm_state
+    server.task_state = task
+    server.fault = None
+    server.updated_at = utcnow()
 
 
 def _set(server: Server, vm_state: str, power_state: int) -> None:

@@ -13,7 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import flavors, quotas, scheduler, server_groups, server_networks
+from kumo.compute import (
+    drivers,
+    flavors,
+    quotas,
+    scheduler,
+    server_events,
+    server_groups,
+    server_networks,
+)
 from kumo.compute.common import body_member, name_field, non_negative
 from kumo.compute.microversion import Version
 from kumo.compute.scheduler import hosts as host_states
@@ -235,6 +243,7 @@ def create(
             requested_zone=zone,
             availability_zone=zone or settings.default_availability_zone,
             config_drive="True" if config_drive in (True, "True", "true") else "",
+            driver=drivers.for_image(image),
         )
         s.add(server)
         s.flush()
@@ -290,6 +299,7 @@ def _place(
         group_policy=group.policy if group else None,
         group_max_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
         group_hosts=server_groups.member_hosts(s, group.id) if group else (),
+        driver=server.driver,
     )
     if group is not None:
         s.add(ServerGroupMember(server_id=server.id, group_id=group.id))
@@ -310,6 +320,7 @@ def _place(
     s.flush()
     for req in requested:
         server_networks.attach(uow, settings, ctx, server, req, group_names)
+    server_events.emit(uow, server)
 
 
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Server]:
@@ -392,6 +403,7 @@ def update(
             # the hostname its instances carry on the watch feed follows the name
             for port in server_networks.server_ports(uow.session, server.id):
                 events.port(uow, port)
+            server_events.emit(uow, server)
     if "description" in data:
         desc = data["description"]
         if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
@@ -408,4 +420,5 @@ def remove(uow: UnitOfWork, ctx: RequestContext, server_id: str) -> None:
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     for port in server_networks.server_ports(s, server.id):
         server_networks.detach(uow, ctx, server.id, port.id)
+    server_events.emit(uow, server, "delete")
     s.delete(server)
