@@ -47,7 +47,11 @@ class VmActual:
 
 
 class VmHost(Protocol):
-    def list(self) -> dict[str, VmActual]: ...
+    def list(self, busy: frozenset[str] = frozenset()) -> dict[str, VmActual]:
+        """Every VM of the host; ``busy`` ones (a job holds their QMP socket:
+        QEMU serves one client at a time) are listed without asking QEMU."""
+        ...
+
     def create(self, vm: VmPlan) -> None:
         """Fetch the image if needed, make the root disk, boot."""
         ...
@@ -97,14 +101,14 @@ class QemuHost:
         self.powerdown_timeout = powerdown_timeout
         self._fetching = threading.Lock()
 
-    def list(self) -> dict[str, VmActual]:
-        from kumo.vm.runner import VmError
+    def list(self, busy: frozenset[str] = frozenset()) -> dict[str, VmActual]:
+        from kumo.vm.runner import VmError, VmState
 
         out = {}
         for name in self.runner.names():
             try:
                 spec = self.runner.spec(name)
-                state = self.runner.state(name)
+                state = VmState.BUILDING if name in busy else self.runner.state(name, 1.0)
             except (VmError, ValueError, KeyError) as exc:
                 log.warning("%s: cannot read its state: %s", name, exc)
                 continue
@@ -252,7 +256,7 @@ class FakeVmHost:
             raise VmFailure(f"{name}: no such VM")
         return vm
 
-    def list(self) -> dict[str, VmActual]:
+    def list(self, busy: frozenset[str] = frozenset()) -> dict[str, VmActual]:
         return {
             name: VmActual(name, vm.power, vm.process, tuple(vm.nics), vm.reboots, vm.image_hash)
             for name, vm in self.vms.items()

@@ -180,13 +180,13 @@ class VmRunner:
             raise VmError(f"{name}: qemu exited right after starting")
         log.info("%s: started (pid %s)", name, self.pid(name))
 
-    def state(self, name: str) -> VmState:
+    def state(self, name: str, timeout: float = 5.0) -> VmState:
         if not self.paths(name).spec.is_file():
             raise VmNotFound(name)
         if self.pid(name) is None:
             return VmState.SHUTOFF
         try:
-            with self.qmp(name) as q:
+            with self.qmp(name, timeout) as q:
                 status = str(q.execute("query-status")["status"])
         except QmpError:
             return VmState.SHUTOFF if self.pid(name) is None else VmState.BUILDING

@@ -90,13 +90,13 @@ class VmReconciler(Reconciler):
     def updates(self) -> None:
         with self._lock:
             self._woken = False
+        busy = self.busy
         try:
-            actual = self.vms.list()
+            actual = self.vms.list(busy)
         except (OSError, VmFailure, DataplaneError) as exc:
             for vm in self.desired:
                 self.fail(vm.key, str(exc))
             return
-        busy = self.busy
         reports: dict[str, VmReport] = {}
         for vm in sorted(self.desired):
             name = vm.server_id
