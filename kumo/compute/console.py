@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from kumo.compiler import names
 from kumo.compute import drivers, server_networks, servers
 from kumo.context import RequestContext
-from kumo.db.base import utcnow
 from kumo.db.agent_models import Agent
+from kumo.db.base import utcnow
 from kumo.db.compute_models import ConsoleToken, Server
 from kumo.errors import BadRequest, Conflict, Unauthorized
 from kumo.identity.keys import KeyRing
