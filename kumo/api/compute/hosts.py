@@ -1,4 +1,5 @@
-"""``os-hypervisors``, ``os-services`` and ``os-availability-zone``."""
+"""``os-hypervisors``, ``os-services``, ``os-availability-zone`` and the
+(empty) ``os-aggregates``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from kumo.api.auth import authenticate
 from kumo.api.compute.common import params, service, version
 from kumo.api.render import json_response
 from kumo.context import RequestContext
+from kumo.errors import NotImplementedYet
 
 router = APIRouter()
 
@@ -44,6 +46,23 @@ def hypervisor(
     ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     return json_response({"hypervisor": service(request).hypervisor(ctx, ident, version(request))})
+
+
+@router.get("/os-hypervisors/{ident}/uptime")
+def hypervisor_uptime(
+    ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    """Nova answers 501 when its driver cannot tell; so does kumo (the API
+    server is not the host)."""
+    service(request).hypervisor(ctx, ident, version(request))  # 403/404 first
+    raise NotImplementedYet(f"Hypervisor {ident} does not report its uptime.")
+
+
+@router.get("/os-aggregates")
+def aggregates(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    """Host aggregates: kumo has none (availability zones come from its agents)."""
+    service(request).hypervisors(ctx, version(request), detail=False)  # admins only
+    return json_response({"aggregates": []})
 
 
 @router.get("/os-services")
