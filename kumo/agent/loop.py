@@ -450,7 +450,13 @@ class Agent:
         vms = getattr(self.applier, "vms", None)
         reports: dict[str, Any] = dict(getattr(vms, "reports", None) or {})
         changed = [
-            {"id": sid, "power": r.power, "reboots": r.reboots, "fault": r.fault}
+            {
+                "id": sid,
+                "power": r.power,
+                "reboots": r.reboots,
+                "fault": r.fault,
+                "image": r.image_hash,
+            }  # fmt: skip
             for sid, r in sorted(reports.items())
             if self._vm_reported.get(sid) != r
         ]

@@ -21,7 +21,7 @@ from kumo.compute import drivers, server_events
 from kumo.compute.server_status import NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
-from kumo.db.compute_models import Server
+from kumo.db.compute_models import Image, Server
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest
 from kumo.identity import agent_credentials
@@ -41,6 +41,7 @@ def parse(body: Any) -> list[dict[str, Any]]:
             or item.get("power") not in POWERS
             or not isinstance(item.get("reboots", 0), int)
             or not isinstance(item.get("fault") or "", str)
+            or not isinstance(item.get("image") or "", str)
         ):
             raise BadRequest(f"Invalid server power report: {item!r}")
         out.append(item)
@@ -59,6 +60,11 @@ def report(uow: UnitOfWork, ctx: RequestContext, items: list[dict[str, Any]]) ->
             continue
         before = (server.vm_state, server.task_state, server.power_state)
         _apply(server, str(item["power"]), int(item.get("reboots") or 0), item.get("fault"))
+        if server.task_state == "rebuilding" and item["power"] == "running":
+            image = s.get(Image, server.image_id)
+            wanted = {image.os_hash_value, image.checksum} if image is not None else set()
+            if item.get("image") in wanted - {None, ""}:
+                server.task_state = None
         if (server.vm_state, server.task_state, server.power_state) != before:
             server.updated_at = utcnow()
             server_events.emit(uow, server)
@@ -87,6 +93,8 @@ def _apply(server: Server, power: str, reboots: int, fault: str | None) -> None:
             }
         return
     if power == "running":
+        if task == "rebuilding":
+            return  # done when the VM runs the new image (above)
         if task.startswith("rebooting") and reboots >= server.reboots:
             server.task_state = None
         elif task in server_events.STARTING:

@@ -1,5 +1,5 @@
 """Server actions: os-start, os-stop, reboot, pause, unpause, suspend,
-resume, lock, unlock.
+resume, rebuild, lock, unlock.
 
 A namespace server's state is recorded at once (its host has nothing to
 wait for). A VM's action is recorded as a task (``powering-off``,
@@ -15,16 +15,20 @@ from __future__ import annotations
 from typing import Any
 
 from kumo.compute import drivers, server_events, server_networks, servers
+from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
-from kumo.db.compute_models import Server
+from kumo.db.compute_models import Image, Server
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict
+from kumo.image import access
+from kumo.network import events
 
 ACTIONS = (
     "os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock",
+    "rebuild",
 )  # fmt: skip
 
 
@@ -93,11 +97,47 @@ def run(
             _task(server, "active", "rebooting_hard" if hard else "rebooting")
         else:
             _set(server, "active", RUNNING)
+    elif action == "rebuild":
+        _rebuild(uow, ctx, server, current, arg)
     elif action in ("lock", "unlock"):
         server.locked = action == "lock"
         server.updated_at = utcnow()
         return
     server_events.emit(uow, server)
+
+
+def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, arg: Any) -> None:
+    """A new image for the same server and ports: a VM's host makes a fresh
+    disk from it and boots it (``rebuilding`` until it reports so)."""
+    if not isinstance(arg, dict):
+        raise BadRequest("Invalid input for field/attribute rebuild.")
+    if current not in ("active", "stopped", "error"):
+        raise _invalid(server, "rebuild", current)
+    s = uow.session
+    image_id = servers.ref(arg.get("imageRef"), "imageRef")
+    image = s.get(Image, image_id)
+    if image is None or not access.visible(s, ctx, image):
+        raise BadRequest(f"Image {image_id} could not be found.")
+    if image.status != "active":
+        raise BadRequest(f"Image {image_id} is not active.")
+    if drivers.for_image(image) != server.driver:
+        raise BadRequest(
+            f"Image {image_id} needs the {drivers.for_image(image)} driver; instance "
+            f"{server.id} runs on {server.driver}."
+        )
+    if server.memory_mb < image.min_ram:
+        raise BadRequest("Flavor's memory or disk is too small for requested image.")
+    if "name" in arg:
+        server.name = name_field(arg["name"])
+        for port in server_networks.server_ports(s, server.id):
+            events.port(uow, port)
+    if "user_data" in arg:
+        server.user_data = servers.user_data(arg["user_data"])
+    server.image_id = image.id
+    if server.driver == drivers.QEMU:
+        _task(server, "active", "rebuilding")
+    else:
+        _set(server, "active", RUNNING)
 
 
 def _task(server: Server, vm_state: str, task: str) -> None:

@@ -24,7 +24,9 @@ STATUS_BY_VM_STATE = {
     "paused": "PAUSED",
     "suspended": "SUSPENDED",
 }
-STATUS_BY_TASK = {"rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT"}
+STATUS_BY_TASK = {
+    "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", "rebuilding": "REBUILD",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

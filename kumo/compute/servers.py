@@ -66,7 +66,7 @@ class Created:
     return_reservation_id: bool
 
 
-def _ref(value: Any, field: str) -> str:
+def ref(value: Any, field: str) -> str:
     """An id, or the last segment of a URL to it."""
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
@@ -89,7 +89,7 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _user_data(value: Any) -> str | None:
+def user_data(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_USER_DATA:
@@ -142,13 +142,13 @@ def create(
     _check_block_devices(data.get("block_device_mapping_v2"))
     s = uow.session
     name = name_field(data.get("name"))
-    image_id = _ref(data.get("imageRef"), "imageRef")
+    image_id = ref(data.get("imageRef"), "imageRef")
     image = s.get(Image, image_id)
     if image is None or not access.visible(s, ctx, image):
         raise BadRequest(f"Image {image_id} could not be found.")
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
-    flavor_id = _ref(data.get("flavorRef"), "flavorRef")
+    flavor_id = ref(data.get("flavorRef"), "flavorRef")
     try:
         flavor = flavors.load(s, ctx, flavor_id)
     except NotFound:
@@ -204,7 +204,7 @@ def create(
         raise BadRequest(f"Invalid input for field/attribute description. Value: {description}.")
     group = _group(s, ctx, body)
     config_drive = data.get("config_drive")
-    user_data = _user_data(data.get("user_data"))
+    given_user_data = user_data(data.get("user_data"))
     project = ctx.project_id or ""
     count = quotas.check_instances(s, settings, project, max_count, flavor.vcpus, flavor.ram)
     if count < min_count:
@@ -237,7 +237,7 @@ def create(
             image_id=image.id,
             key_name=key_name,
             key_data=key_data,
-            user_data=user_data,
+            user_data=given_user_data,
             meta=metadata,
             security_groups=group_names,
             requested_zone=zone,

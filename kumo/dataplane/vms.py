@@ -56,6 +56,10 @@ class VmHost(Protocol):
         """Fetch the image if needed, make the root disk, boot."""
         ...
 
+    def rebuild(self, vm: VmPlan) -> None:
+        """The VM again from its (new) image: a fresh root disk, the same NICs."""
+        ...
+
     def start(self, name: str) -> None: ...
     def powerdown(self, name: str) -> None:
         """ACPI power button, then off (QEMU gone) after a timeout at the latest."""
@@ -160,6 +164,11 @@ class QemuHost:
             self.runner.create(spec, vm.image_hash)
         except (VmError, SpecError, OSError) as exc:
             raise VmFailure(f"{vm.server_id}: {exc}") from exc
+
+    def rebuild(self, vm: VmPlan) -> None:
+        self.bundle(vm.image_id, vm.image_hash)  # fetched before the old disk goes
+        self.delete(vm.server_id)
+        self.create(vm)
 
     def _call(self, what: Callable[[], object]) -> None:
         from kumo.vm.qmp import QmpError
@@ -270,6 +279,12 @@ class FakeVmHost:
         self.vms[vm.server_id] = _FakeVm(
             vm, nics=[n.port_id for n in vm.nics], reboots=vm.reboots, image_hash=vm.image_hash
         )
+
+    def rebuild(self, vm: VmPlan) -> None:
+        old = self._vm("rebuild", vm.server_id)
+        if vm.image_hash not in self.images:
+            raise VmFailure(f"image {vm.image_id}: 403 Forbidden")
+        old.image_hash, old.power, old.process = vm.image_hash, "running", True
 
     def start(self, name: str) -> None:
         vm = self._vm("start", name)

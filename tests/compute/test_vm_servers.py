@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from kumo.api.app import create_app
 from kumo.config import Settings
 from kumo.image.guest import CIRROS_ID
+from kumo.image.images import BUSYBOX_ID
 from kumo.runtime import Runtime
 from tests.agent.test_agent_credentials import enroll
 from tests.compute.conftest import C, Cloud
@@ -200,3 +201,35 @@ def test_agents_download_only_their_own_servers_images(vmcloud: Cloud) -> None:
     # an agent reports only its own host's VMs
     assert report(cloud, h2, sid, "running").status_code == 403
     assert report(cloud, h1, sid, "running").status_code == 200
+
+
+def test_rebuild_gives_a_vm_a_new_image_and_waits_for_its_host(vmcloud: Cloud) -> None:
+    cloud = vmcloud
+    alice = cloud.member("alice")
+    cloud.net(alice, "net", "10.5.0.0/24")
+    cloud.host("kvm1", vcpus=2, memory_mb=4096, **QEMU_HOST)
+    sid = boot(cloud, alice, "vm1")
+    cloud.activate(sid)
+    report(cloud, cloud.admin, sid, "running")
+    made = cloud.c.post("/image/v2/images", headers=alice, json={
+        "name": "mine", "disk_format": "qcow2", "container_format": "ova"}).json()  # fmt: skip
+    data = b"another bundle"
+    r = cloud.c.put(f"/image/v2/images/{made['id']}/file", headers=alice, content=data)
+    assert r.status_code == 204, r.text
+    r = cloud.c.post(C + f"/servers/{sid}/action", headers=alice,
+                     json={"rebuild": {"imageRef": made["id"], "name": "vm1b"}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert r.json()["server"]["status"] == "REBUILD"
+    body = watched(cloud, "kvm1", sid)
+    assert body is not None and body["image"]["id"] == made["id"] and body["name"] == "vm1b"
+    old = hashlib.sha512(BUNDLE).hexdigest()
+    report(cloud, cloud.admin, sid, "running", image=old)  # still the old disk
+    assert server(cloud, alice, sid)["status"] == "REBUILD"
+    report(cloud, cloud.admin, sid, "running", image=hashlib.sha512(data).hexdigest())
+    shown = server(cloud, alice, sid)
+    assert (shown["status"], shown["image"]["id"]) == ("ACTIVE", made["id"])
+    # a namespace image cannot rebuild a VM
+    r = cloud.c.post(
+        C + f"/servers/{sid}/action", headers=alice, json={"rebuild": {"imageRef": BUSYBOX_ID}}
+    )
+    assert r.status_code == 400, r.text

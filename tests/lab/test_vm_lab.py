@@ -5,6 +5,7 @@ other; a floating IP to the VM; SSH from the upstream with a Nova keypair
 prints the server's name; user data ran; the serial console and console
 log; usage in ``hypervisor show``; ``No valid host was found`` for a
 flavor no host has room for; stop (QEMU really gone), start, SSH again;
+a port hot-plugged and unplugged;
 a security group without port 22 blocks SSH; delete removes the VM.
 """
 
@@ -178,11 +179,26 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "server", "stop", "vm1")
     wait_status(state, "vm1", "SHUTOFF", timeout=120)
     assert not qemu_running(vm_id)
-    assert show(state, "vm1")["OS-EXT-STS:power_state"] == "Shutdown"
+    assert show(state, "vm1")["OS-EXT-STS:power_state"] in (4, "Shutdown")
     openstack(state, "server", "start", "vm1")
     wait_status(state, "vm1", "ACTIVE", timeout=60)
     assert qemu_running(vm_id)
     assert wait_ssh(prefix, key, fip, "hostname").split(".")[0] == "vm1"
+
+    # a port hot-plugged over QMP: the guest leases its address on the new NIC
+    port = json.loads(openstack(state, "port", "create", "--network", "net1",
+                                "--security-group", "ssh", "extra", "-f", "json"))  # fmt: skip
+    extra_ip = port["fixed_ips"][0]["ip_address"]
+    openstack(state, "server", "add", "port", "vm1", "extra")
+    deadline = time.monotonic() + 90
+    while extra_ip not in (ssh(prefix, key, fip, "ip -4 -o addr") or ""):
+        assert time.monotonic() < deadline, f"{extra_ip} never appeared in the guest"
+        time.sleep(2)
+    openstack(state, "server", "remove", "port", "vm1", "extra")
+    deadline = time.monotonic() + 60
+    while extra_ip in (ssh(prefix, key, fip, "ip -4 -o addr") or extra_ip):
+        assert time.monotonic() < deadline, f"{extra_ip} still in the guest"
+        time.sleep(2)
 
     # a security group without port 22 blocks SSH (the VM still answers pings)
     openstack(state, "server", "add", "security", "group", "vm1", "nossh")

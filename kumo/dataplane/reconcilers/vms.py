@@ -3,7 +3,8 @@
 Each pass reads every VM back (``VmHost.list``: run directories, QEMU
 processes, QMP status) and compares it with the plan's ``VmPlan``s. What
 differs becomes one job for that VM: create (image fetched by hash into
-the host's cache, root disk, boot), start, power down (ACPI button, QEMU
+the host's cache, root disk, boot), rebuild (its image changed: a fresh
+disk, the same NICs), start, power down (ACPI button, QEMU
 gone after a timeout at the latest), pause, unpause, reboot (when the VM
 has done fewer reboots than asked for), NIC hot-plug and unplug, delete
 (a VM no server wants any more: QEMU, taps and disk removed). Jobs run on
@@ -50,6 +51,8 @@ class VmReport:
     power: str
     reboots: int = 0
     fault: str | None = None
+    image_hash: str = ""
+    """The image the VM's disk was made from."""
 
 
 class VmReconciler(Reconciler):
@@ -110,7 +113,7 @@ class VmReconciler(Reconciler):
                 self.in_place.add(vm.key)
                 self._failed.pop(name, None)
                 assert found is not None
-                reports[name] = VmReport(_reported_power(found), found.reboots)
+                reports[name] = _report(found)
                 continue
             failed = self._failed.get(name)
             if failed is not None:
@@ -119,7 +122,7 @@ class VmReconciler(Reconciler):
                 if self.clock() < failed[2]:
                     continue
             elif found is not None:
-                reports[name] = VmReport(_reported_power(found), found.reboots)
+                reports[name] = _report(found)
             self._submit(name, job[0], partial(job[1], self.vms))
         self.reports = reports
         wanted = {vm.server_id for vm in self.desired}
@@ -179,6 +182,8 @@ def _next_job(vm: VmPlan, found: VmActual | None) -> Job | None:
     name = vm.server_id
     if found is None:
         return "create", lambda host: host.create(vm)
+    if vm.image_hash and found.image_hash != vm.image_hash:
+        return "rebuild", lambda host: host.rebuild(vm)
     wanted_nics = tuple(n.port_id for n in vm.nics)
     for nic in vm.nics:
         if nic.port_id not in found.nics:
@@ -219,10 +224,14 @@ def _reported_power(found: VmActual) -> str:
     return "running" if found.process else "shutoff"
 
 
+def _report(found: VmActual) -> VmReport:
+    return VmReport(_reported_power(found), found.reboots, None, found.image_hash)
+
+
 def _failure_report(error: str, found: VmActual | None) -> VmReport:
     if found is None:
         return VmReport("error", 0, error)
-    return VmReport(_reported_power(found), found.reboots)
+    return _report(found)
 
 
 def _thread(work: Callable[[], None]) -> None:
