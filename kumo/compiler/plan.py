@@ -410,6 +410,11 @@ class VmPlan:
     def key(self) -> ObjectKey:
         return ("vm", self.server_id)
 
+    @property
+    def size(self) -> str:
+        """``vcpus/memory_mb/disk_gb``: what the host reports the VM's size as."""
+        return f"{self.vcpus}/{self.memory_mb}/{self.disk_gb}"
+
 
 @dataclass(frozen=True, order=True)
 class MetadataClient:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kumo.compute import drivers, server_events
+from kumo.compute import drivers, resize, server_events
 from kumo.compute.server_status import NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
@@ -42,6 +42,7 @@ def parse(body: Any) -> list[dict[str, Any]]:
             or not isinstance(item.get("reboots", 0), int)
             or not isinstance(item.get("fault") or "", str)
             or not isinstance(item.get("image") or "", str)
+            or not isinstance(item.get("size") or "", str)
         ):
             raise BadRequest(f"Invalid server power report: {item!r}")
         out.append(item)
@@ -60,6 +61,8 @@ def report(uow: UnitOfWork, ctx: RequestContext, items: list[dict[str, Any]]) ->
             continue
         before = (server.vm_state, server.task_state, server.power_state)
         _apply(server, str(item["power"]), int(item.get("reboots") or 0), item.get("fault"))
+        if server.task_state in (resize.RESIZING, resize.REVERTING):
+            resize.reported(server, str(item["power"]), str(item.get("size") or ""))
         if server.task_state == "rebuilding" and item["power"] == "running":
             image = s.get(Image, server.image_id)
             wanted = {image.os_hash_value, image.checksum} if image is not None else set()
@@ -92,6 +95,8 @@ def _apply(server: Server, power: str, reboots: int, fault: str | None) -> None:
                 "message": (fault or "The VM failed on its host.")[:255],
             }
         return
+    if task in (resize.RESIZING, resize.REVERTING):
+        return  # done when the VM has its new size (``resize.reported``)
     if power == "running":
         if task == "rebuilding":
             return  # done when the VM runs the new image (above)

@@ -1,5 +1,5 @@
 """Server actions: os-start, os-stop, reboot, pause, unpause, suspend,
-resume, rebuild, lock, unlock.
+resume, rebuild, resize (``kumo.compute.resize``), lock, unlock.
 
 A namespace server's state is recorded at once (its host has nothing to
 wait for). A VM's action is recorded as a task (``powering-off``,
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import drivers, server_events, server_networks, servers
+from kumo.compute import drivers, resize, server_events, server_networks, servers
 from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
@@ -28,7 +28,7 @@ from kumo.network import events
 
 ACTIONS = (
     "os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock",
-    "rebuild",
+    "rebuild", "resize", "confirmResize", "revertResize",
 )  # fmt: skip
 
 
@@ -99,6 +99,12 @@ def run(
             _set(server, "active", RUNNING)
     elif action == "rebuild":
         _rebuild(uow, ctx, server, current, arg)
+    elif action == "resize":
+        resize.resize(uow, settings, ctx, server, current, arg)
+    elif action == "confirmResize":
+        resize.confirm(server, current)
+    elif action == "revertResize":
+        resize.revert(server, current)
     elif action in ("lock", "unlock"):
         server.locked = action == "lock"
         server.updated_at = utcnow()

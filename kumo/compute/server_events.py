@@ -41,6 +41,8 @@ def desired_power(server: Server) -> str:
         return "paused"
     if server.vm_state == "stopped":
         return "stopped"
+    if server.vm_state == "resized" and (server.previous_flavor or {}).get("vm_state") == "stopped":
+        return "stopped"
     if server.vm_state in ("paused", "suspended"):
         return "paused"
     return "running"

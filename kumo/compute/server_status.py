@@ -23,9 +23,11 @@ STATUS_BY_VM_STATE = {
     "building": "BUILD",
     "paused": "PAUSED",
     "suspended": "SUSPENDED",
+    "resized": "VERIFY_RESIZE",
 }
 STATUS_BY_TASK = {
     "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", "rebuilding": "REBUILD",
+    "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE",
 }  # fmt: skip
 
 

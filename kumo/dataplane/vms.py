@@ -44,6 +44,8 @@ class VmActual:
     """Port ids, in order."""
     reboots: int = 0
     image_hash: str = ""
+    size: str = ""
+    """``vcpus/memory_mb/disk_gb`` of the flavor it was made or resized for."""
 
 
 class VmHost(Protocol):
@@ -58,6 +60,10 @@ class VmHost(Protocol):
 
     def rebuild(self, vm: VmPlan) -> None:
         """The VM again from its (new) image: a fresh root disk, the same NICs."""
+        ...
+
+    def resize(self, vm: VmPlan) -> None:
+        """Off, the new vCPUs and RAM, the disk grown, then on again unless it is to stay off."""
         ...
 
     def start(self, name: str) -> None: ...
@@ -123,6 +129,7 @@ class QemuHost:
                 nics=tuple(n.port_id for n in spec.nics),
                 reboots=int(spec.extra.get("reboots", "0")),
                 image_hash=spec.extra.get("image_hash", ""),
+                size=spec.extra.get("size", ""),
             )
         return out
 
@@ -142,14 +149,11 @@ class QemuHost:
         from kumo.vm.spec import Nic, SpecError, VmSpec
 
         bundle = self.bundle(vm.image_id, vm.image_hash)
-        ram = vm.memory_mb
-        if self.memory_cap_mb:
-            ram = min(ram, self.memory_cap_mb)
         try:
             spec = VmSpec(
                 name=vm.server_id,
                 vcpus=vm.vcpus,
-                ram_mb=max(ram, MIN_RAM_MB),
+                ram_mb=self._ram(vm),
                 disk_gb=vm.disk_gb,
                 image=bundle,
                 nics=tuple(Nic(n.port_id, n.mac, n.tap) for n in vm.nics),
@@ -159,6 +163,7 @@ class QemuHost:
                     "image_id": vm.image_id,
                     "image_hash": vm.image_hash,
                     "reboots": str(vm.reboots),
+                    "size": vm.size,
                 },
             )
             self.runner.create(spec, vm.image_hash)
@@ -169,6 +174,27 @@ class QemuHost:
         self.bundle(vm.image_id, vm.image_hash)  # fetched before the old disk goes
         self.delete(vm.server_id)
         self.create(vm)
+
+    def _ram(self, vm: VmPlan) -> int:
+        ram = min(vm.memory_mb, self.memory_cap_mb) if self.memory_cap_mb else vm.memory_mb
+        return max(ram, MIN_RAM_MB)
+
+    def resize(self, vm: VmPlan) -> None:
+        from kumo.vm.runner import _run
+
+        name = vm.server_id
+        if self.runner.pid(name) is not None:
+            self.powerdown(name)
+        spec = self.runner.spec(name)
+        disk_gb = max(spec.disk_gb, vm.disk_gb)
+        if disk_gb > spec.disk_gb:
+            disk = str(self.runner.paths(name).disk)
+            self._call(lambda: _run(["qemu-img", "resize", "-q", disk, f"{disk_gb}G"]))
+        extra = {**spec.extra, "size": vm.size}
+        resized = replace(spec, vcpus=vm.vcpus, ram_mb=self._ram(vm), disk_gb=disk_gb, extra=extra)
+        self.runner._save(resized)
+        if vm.power != "stopped":
+            self.start(name)
 
     def _call(self, what: Callable[[], object]) -> None:
         from kumo.vm.qmp import QmpError
@@ -233,6 +259,7 @@ class _FakeVm:
     nics: list[str] = field(default_factory=list)
     reboots: int = 0
     image_hash: str = ""
+    size: str = ""
 
 
 class FakeVmHost:
@@ -267,7 +294,9 @@ class FakeVmHost:
 
     def list(self, busy: frozenset[str] = frozenset()) -> dict[str, VmActual]:
         return {
-            name: VmActual(name, vm.power, vm.process, tuple(vm.nics), vm.reboots, vm.image_hash)
+            name: VmActual(
+                name, vm.power, vm.process, tuple(vm.nics), vm.reboots, vm.image_hash, vm.size
+            )
             for name, vm in self.vms.items()
         }
 
@@ -277,14 +306,21 @@ class FakeVmHost:
         if vm.image_hash not in self.images:
             raise VmFailure(f"image {vm.image_id}: 403 Forbidden")
         self.vms[vm.server_id] = _FakeVm(
-            vm, nics=[n.port_id for n in vm.nics], reboots=vm.reboots, image_hash=vm.image_hash
-        )
+            vm, nics=[n.port_id for n in vm.nics], reboots=vm.reboots, image_hash=vm.image_hash,
+            size=vm.size,
+        )  # fmt: skip
 
     def rebuild(self, vm: VmPlan) -> None:
         old = self._vm("rebuild", vm.server_id)
         if vm.image_hash not in self.images:
             raise VmFailure(f"image {vm.image_id}: 403 Forbidden")
         old.image_hash, old.power, old.process = vm.image_hash, "running", True
+
+    def resize(self, vm: VmPlan) -> None:
+        found = self._vm("resize", vm.server_id)
+        found.size = vm.size
+        found.process = vm.power != "stopped"
+        found.power = "running" if found.process else "shutoff"
 
     def start(self, name: str) -> None:
         vm = self._vm("start", name)

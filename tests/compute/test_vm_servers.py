@@ -233,3 +233,35 @@ def test_rebuild_gives_a_vm_a_new_image_and_waits_for_its_host(vmcloud: Cloud) -
         C + f"/servers/{sid}/action", headers=alice, json={"rebuild": {"imageRef": BUSYBOX_ID}}
     )
     assert r.status_code == 400, r.text
+
+
+def test_resize_on_the_same_host_then_confirm_or_revert(vmcloud: Cloud) -> None:
+    cloud = vmcloud
+    alice = cloud.member("alice")
+    cloud.net(alice, "net", "10.5.0.0/24")
+    cloud.host("kvm1", vcpus=2, memory_mb=2000, **QEMU_HOST)  # 3000 MB with the ratio
+    sid = boot(cloud, alice, "vm1")
+    cloud.activate(sid)
+    report(cloud, cloud.admin, sid, "running")
+    r = cloud.c.post(
+        C + f"/servers/{sid}/action", headers=alice, json={"resize": {"flavorRef": "3"}}
+    )  # m1.medium: 4096 MB, no room
+    assert r.status_code == 400 and "No valid host" in r.text
+    cloud.post(alice, f"/servers/{sid}/action", {"resize": {"flavorRef": "2"}})  # m1.small
+    assert server(cloud, alice, sid)["status"] == "RESIZE"
+    body = watched(cloud, "kvm1", sid)
+    assert body is not None and (body["memory_mb"], body["disk_gb"]) == (2048, 20)
+    report(cloud, cloud.admin, sid, "running", size="1/512/1")  # not yet
+    assert server(cloud, alice, sid)["status"] == "RESIZE"
+    report(cloud, cloud.admin, sid, "running", size="1/2048/20")
+    assert server(cloud, alice, sid)["status"] == "VERIFY_RESIZE"
+    cloud.post(alice, f"/servers/{sid}/action", {"revertResize": None})
+    assert server(cloud, alice, sid)["status"] == "REVERT_RESIZE"
+    report(cloud, cloud.admin, sid, "running", size="1/512/1")
+    shown = server(cloud, alice, sid)
+    assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.tiny")
+    cloud.post(alice, f"/servers/{sid}/action", {"resize": {"flavorRef": "2"}})
+    report(cloud, cloud.admin, sid, "running", size="1/2048/20")
+    cloud.post(alice, f"/servers/{sid}/action", {"confirmResize": None})
+    shown = server(cloud, alice, sid)
+    assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.small")

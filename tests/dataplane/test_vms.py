@@ -51,7 +51,7 @@ def test_create_then_in_place_and_reported_running() -> None:
     assert dp.vms.dirty  # the job ended: read the VM back
     dp.retry()
     assert ("vm", VM) in dp.vms.in_place
-    assert dp.vms.reports == {VM: VmReport("running", 0, None, "sha-cirros")}
+    assert dp.vms.reports == {VM: VmReport("running", 0, None, "sha-cirros", "1/512/1")}
     assert host.vms[VM].nics == [NIC1.port_id]
 
 
@@ -69,7 +69,7 @@ def test_a_failed_create_is_reported_and_retried_after_a_backoff() -> None:
     dp.retry()
     dp.retry()
     assert host.calls == [("create", VM), ("create", VM)]
-    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-cirros")
+    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-cirros", "1/512/1")
 
 
 def test_stop_start_pause_and_reboot() -> None:
@@ -90,7 +90,7 @@ def test_stop_start_pause_and_reboot() -> None:
     assert host.calls[-1] == ("reboot", VM)  # a hard reboot runs a paused guest again
     dp.retry()
     assert host.vms[VM].reboots == 1
-    assert dp.vms.reports[VM] == VmReport("running", 1, None, "sha-cirros")
+    assert dp.vms.reports[VM] == VmReport("running", 1, None, "sha-cirros", "1/512/1")
 
 
 def test_a_guest_that_powered_off_is_reported_not_restarted_but_a_dead_qemu_is() -> None:
@@ -149,7 +149,7 @@ def test_jobs_run_off_the_pass_one_at_a_time_per_vm() -> None:
         threading.Event().wait(0.02)
     assert woken and dp.vms.busy == frozenset()
     dp.retry()
-    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-cirros")
+    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-cirros", "1/512/1")
 
 
 def test_a_new_image_rebuilds_the_vm_in_place() -> None:
@@ -160,5 +160,16 @@ def test_a_new_image_rebuilds_the_vm_in_place() -> None:
     apply(dp, replace(BASE, image_id="img-2", image_hash="sha-other"))
     assert host.calls[-1] == ("rebuild", VM)
     dp.retry()
-    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-other")
+    assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-other", "1/512/1")
     assert host.vms[VM].nics == [NIC1.port_id]
+
+
+def test_a_new_flavor_resizes_the_vm() -> None:
+    dp, host, _, _ = setup()
+    apply(dp, BASE)
+    dp.retry()
+    apply(dp, replace(BASE, vcpus=2, memory_mb=1024, disk_gb=2))
+    assert host.calls[-1] == ("resize", VM)
+    dp.retry()
+    assert dp.vms.reports[VM].size == "2/1024/2"
+    assert dp.vms.reports[VM].power == "running"

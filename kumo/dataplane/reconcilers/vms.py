@@ -4,7 +4,8 @@ Each pass reads every VM back (``VmHost.list``: run directories, QEMU
 processes, QMP status) and compares it with the plan's ``VmPlan``s. What
 differs becomes one job for that VM: create (image fetched by hash into
 the host's cache, root disk, boot), rebuild (its image changed: a fresh
-disk, the same NICs), start, power down (ACPI button, QEMU
+disk, the same NICs), resize (its flavor changed: off, new vCPUs and RAM,
+disk grown, on), start, power down (ACPI button, QEMU
 gone after a timeout at the latest), pause, unpause, reboot (when the VM
 has done fewer reboots than asked for), NIC hot-plug and unplug, delete
 (a VM no server wants any more: QEMU, taps and disk removed). Jobs run on
@@ -53,6 +54,8 @@ class VmReport:
     fault: str | None = None
     image_hash: str = ""
     """The image the VM's disk was made from."""
+    size: str = ""
+    """``vcpus/memory_mb/disk_gb`` it was made or resized for."""
 
 
 class VmReconciler(Reconciler):
@@ -191,6 +194,8 @@ def _next_job(vm: VmPlan, found: VmActual | None) -> Job | None:
     for port_id in found.nics:
         if port_id not in wanted_nics:
             return f"detach {port_id}", partial(_detach, name, port_id)
+    if found.size and found.size != vm.size:
+        return "resize", lambda host: host.resize(vm)
     if found.reboots < vm.reboots and vm.power == "running":
         return "reboot", lambda host: host.reboot(name, vm.reboot_hard, vm.reboots)
     if vm.power == "stopped":
@@ -225,7 +230,7 @@ def _reported_power(found: VmActual) -> str:
 
 
 def _report(found: VmActual) -> VmReport:
-    return VmReport(_reported_power(found), found.reboots, None, found.image_hash)
+    return VmReport(_reported_power(found), found.reboots, None, found.image_hash, found.size)
 
 
 def _failure_report(error: str, found: VmActual | None) -> VmReport:

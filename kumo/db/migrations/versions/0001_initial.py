@@ -290,6 +290,7 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean(), nullable=False),
         sa.Column("config_drive", sa.String(length=8), nullable=False),
         sa.Column("driver", sa.String(length=16), nullable=False),
+        sa.Column("previous_flavor", sa.JSON(), nullable=True),
         sa.Column("reboots", sa.Integer(), nullable=False),
         sa.Column("fault", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
