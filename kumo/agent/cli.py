@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kumo.agent import credentials as agent_credentials
-from kumo.agent.config import AgentConfig, Credentials
+from kumo.agent.config import VM_ROOT, AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def vm_dir(args: argparse.Namespace) -> Path | None:
         return Path(str(args.vm_dir))
     if shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None:
         return None
-    return Path("/run/kumo/vms") / str(args.host)
+    return VM_ROOT / str(args.host)
 
 
 def liveness_from_args(args: argparse.Namespace) -> LivenessSettings:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from kumo.ha.liveness import LivenessSettings
 
+VM_ROOT = Path("/run/kumo/vms")
+"""Each host's VMs live under ``VM_ROOT/<host>`` unless told otherwise."""
+
 
 @dataclass(frozen=True)
 class Credentials:

@@ -205,8 +205,9 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
         time.sleep(2)
 
     # a security group without port 22 blocks SSH (the VM still answers pings)
-    openstack(state, "server", "add", "security", "group", "vm1", "nossh")
-    openstack(state, "server", "remove", "security", "group", "vm1", "ssh")
+    (vm_port,) = openstack(state, "port", "list", "--server", "vm1", "-f", "value",
+                           "-c", "ID").split()  # fmt: skip
+    openstack(state, "port", "set", "--no-security-group", "--security-group", "nossh", vm_port)
     deadline = time.monotonic() + 30
     while ssh(prefix, key, fip, "true", timeout=8) is not None:
         assert time.monotonic() < deadline, "SSH still gets through without port 22"
