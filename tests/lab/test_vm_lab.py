@@ -67,10 +67,15 @@ def ssh(prefix: str, key: Path, ip: str, command: str, timeout: float = 15) -> s
     return done.stdout if done.returncode == 0 else None
 
 
-def wait_ssh(prefix: str, key: Path, ip: str, command: str, timeout: float = 240) -> str:
+def wait_ssh(
+    prefix: str, key: Path, ip: str, command: str, want: str = "", timeout: float = 240
+) -> str:
+    """The command's output once SSH gets through (and the output starts with
+    ``want``: the guest's SSH server may answer before its init has set the
+    hostname from the metadata)."""
     deadline = time.monotonic() + timeout
-    while (out := ssh(prefix, key, ip, command)) is None:
-        assert time.monotonic() < deadline, f"no SSH to {ip} within {timeout} s"
+    while (out := ssh(prefix, key, ip, command)) is None or not out.startswith(want):
+        assert time.monotonic() < deadline, f"no SSH to {ip} within {timeout} s: {out!r}"
         time.sleep(2)
     return out
 
@@ -143,7 +148,7 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "server", "add", "floating", "ip", "vm1", fip)
 
     # SSH with the Nova keypair: the guest took its name and user data from metadata
-    name = wait_ssh(prefix, key, fip, "hostname").strip()
+    name = wait_ssh(prefix, key, fip, "hostname", want="vm1").strip()
     booted = time.monotonic() - started
     assert name.split(".")[0] == "vm1", name
     assert ssh(prefix, key, fip, "cat /home/cirros/user-data.txt") == "written-by-user-data\n"
@@ -183,7 +188,7 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "server", "start", "vm1")
     wait_status(state, "vm1", "ACTIVE", timeout=60)
     assert qemu_running(vm_id)
-    assert wait_ssh(prefix, key, fip, "hostname").split(".")[0] == "vm1"
+    assert wait_ssh(prefix, key, fip, "hostname", want="vm1").split(".")[0] == "vm1"
 
     # a port hot-plugged over QMP: the guest leases its address on the new NIC
     # (a network without a gateway: the guest's replies keep leaving by eth0)

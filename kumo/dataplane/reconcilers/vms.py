@@ -83,10 +83,14 @@ class VmReconciler(Reconciler):
         self._failed: dict[str, tuple[str, int, float]] = {}
         """VM → (last error, consecutive failures, retry not before)."""
         self._woken = False
+        self._stale = True
+        """Something may differ since the last read (desired state, a job
+        ended): an event pass reads the VMs back only then; a full pass always."""
 
     def update_desired(self, vms: frozenset[VmPlan]) -> None:
         if self._set_desired(self.desired, vms):
             self.desired = vms
+            self._stale = True
 
     @property
     def busy(self) -> frozenset[str]:
@@ -95,7 +99,10 @@ class VmReconciler(Reconciler):
 
     def updates(self) -> None:
         with self._lock:
+            if self.scope is not None and not self._stale and not self._failed:
+                return  # an event pass with nothing new for the VMs: last verdicts hold
             self._woken = False
+            self._stale = False
         busy = self.busy
         try:
             actual = self.vms.list(busy)
@@ -172,6 +179,7 @@ class VmReconciler(Reconciler):
                 self._failed[name] = (f"{what}: {error}", count + 1, self.clock() + delay)
                 log.warning("%s: %s failed (retrying in %.0f s): %s", name, what, delay, error)
             self._woken = True
+            self._stale = True
             self.dirty = True
         if self.wake is not None:
             self.wake()
