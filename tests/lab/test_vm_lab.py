@@ -2,7 +2,8 @@
 ``cirros`` registered by the API at its start, a QEMU server on host1 and
 a namespace server on host2 on one network behind a router, reaching each
 other; a floating IP to the VM; SSH from the upstream with a Nova keypair
-prints the server's name; user data ran; the serial console and console
+prints the server's name; user data ran; the VM outlives its agent's
+restart; the serial console and console
 log; usage in ``hypervisor show``; ``No valid host was found`` for a
 flavor no host has room for; stop (QEMU really gone), start, SSH again;
 a port hot-plugged and unplugged;
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from kumo.lab import supervisor
+from kumo.lab.supervisor import LabState
 from tests.lab.labs import running_lab
 from tests.lab.test_secgroups_lab import openstack
 from tests.lab.test_servers_lab import show, wait_status
@@ -78,6 +81,11 @@ def wait_ssh(
         assert time.monotonic() < deadline, f"no SSH to {ip} within {timeout} s: {out!r}"
         time.sleep(2)
     return out
+
+
+def qemu_pids(server_id: str) -> str:
+    found = subprocess.run(["pgrep", "-f", f"guest={server_id},"], capture_output=True, text=True)
+    return found.stdout
 
 
 def qemu_running(server_id: str) -> bool:
@@ -152,6 +160,17 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     booted = time.monotonic() - started
     assert name.split(".")[0] == "vm1", name
     assert ssh(prefix, key, fip, "cat /home/cirros/user-data.txt") == "written-by-user-data\n"
+
+    # an agent restart kills no VM: the new agent finds it and leaves it be
+    host1 = f"{prefix}host1"
+    qemu_pid = qemu_pids(vm_id)
+    old = LabState.load(state).pids[host1]  # type: ignore[union-attr]
+    supervisor.control(state, "restart", host1, "KILL")
+    supervisor.wait_restarted(state, host1, old)
+    time.sleep(5)
+    assert qemu_pids(vm_id) == qemu_pid
+    assert show(state, "vm1")["status"] == "ACTIVE"
+    assert ssh(prefix, key, fip, "true") == ""
 
     # the VM on host1 and the namespace instance on host2 reach each other
     ping = subprocess.run([str(Path(sys.executable).parent / "kumo"), "exec", "ns1",
