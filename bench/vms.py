@@ -25,6 +25,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+
 from bench.common import free_port, machine, summary_ms
 from bench.servers import Compute, _address, _pings
 from kumo.compiler import names
@@ -93,7 +95,8 @@ def run(sequential: int, burst: int) -> list[str]:
     try:
         api = Compute(state)
         api.setup()
-        images = api.http.get("/images").json()["images"]
+        images = httpx.get(f"{api.api_url}/image/v2/images",
+                           headers=dict(api.http.headers)).json()["images"]  # fmt: skip
         api.image = next(i["id"] for i in images if i["name"] == "cirros")
         key = state / "key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
