@@ -456,7 +456,9 @@ class Agent:
                 "reboots": r.reboots,
                 "fault": r.fault,
                 "image": r.image_hash,
-            }  # fmt: skip
+                "size": r.size,
+                "rebuilds": r.rebuilds,
+            }
             for sid, r in sorted(reports.items())
             if self._vm_reported.get(sid) != r
         ]

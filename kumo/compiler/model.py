@@ -336,6 +336,7 @@ class ServerView:
     """``running``, ``stopped`` or ``paused``: what the host must hold."""
     reboots: int = 0
     reboot_hard: bool = False
+    rebuilds: int = 0
     ports: tuple[str, ...] = ()
     """Its ports in attachment order."""
 
@@ -358,6 +359,7 @@ class ServerView:
             power=power,
             reboots=int(body.get("reboots") or 0),
             reboot_hard=bool(body.get("reboot_hard", False)),
+            rebuilds=int(body.get("rebuilds") or 0),
             ports=tuple(str(p) for p in body.get("ports") or ()),
         )
 

@@ -405,6 +405,7 @@ class VmPlan:
     reboots: int = 0
     reboot_hard: bool = False
     nics: tuple[VmNic, ...] = ()
+    rebuilds: int = 0
 
     @property
     def key(self) -> ObjectKey:
@@ -564,6 +565,7 @@ def _describe_vm(vm: VmPlan) -> str:
         f"vm {vm.server_id} {vm.hostname} {vm.vcpus}cpu {vm.memory_mb}M {vm.disk_gb}G "
         f"image {vm.image_id} {vm.power} reboots {vm.reboots}"
         + (" hard" if vm.reboot_hard else "")
+        + (f" rebuilds {vm.rebuilds}" if vm.rebuilds else "")
         + f" nics {nics}"
     )
 

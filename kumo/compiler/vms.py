@@ -80,6 +80,7 @@ def compile_vms(host: str, view: ClusterView) -> frozenset[VmPlan]:
                 power=_power(server.power),
                 reboots=server.reboots,
                 reboot_hard=server.reboot_hard,
+                rebuilds=server.rebuilds,
                 nics=nics,
             )
         )

@@ -21,7 +21,7 @@ from kumo.compute import drivers, resize, server_events
 from kumo.compute.server_status import NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
-from kumo.db.compute_models import Image, Server
+from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest
 from kumo.identity import agent_credentials
@@ -40,6 +40,7 @@ def parse(body: Any) -> list[dict[str, Any]]:
             or not isinstance(item.get("id"), str)
             or item.get("power") not in POWERS
             or not isinstance(item.get("reboots", 0), int)
+            or not isinstance(item.get("rebuilds", 0), int)
             or not isinstance(item.get("fault") or "", str)
             or not isinstance(item.get("image") or "", str)
             or not isinstance(item.get("size") or "", str)
@@ -63,11 +64,9 @@ def report(uow: UnitOfWork, ctx: RequestContext, items: list[dict[str, Any]]) ->
         _apply(server, str(item["power"]), int(item.get("reboots") or 0), item.get("fault"))
         if server.task_state in (resize.RESIZING, resize.REVERTING):
             resize.reported(server, str(item["power"]), str(item.get("size") or ""))
-        if server.task_state == "rebuilding" and item["power"] == "running":
-            image = s.get(Image, server.image_id)
-            wanted = {image.os_hash_value, image.checksum} if image is not None else set()
-            if item.get("image") in wanted - {None, ""}:
-                server.task_state = None
+        rebuilt = int(item.get("rebuilds") or 0) >= server.rebuilds
+        if server.task_state == "rebuilding" and item["power"] == "running" and rebuilt:
+            server.task_state = None
         if (server.vm_state, server.task_state, server.power_state) != before:
             server.updated_at = utcnow()
             server_events.emit(uow, server)

@@ -73,7 +73,11 @@ def resize(
         "flavor_id": server.flavor_id, "flavor": dict(server.flavor or {}),
         "vcpus": server.vcpus, "memory_mb": server.memory_mb, "vm_state": current,
     }  # fmt: skip
+    before = size(server)
     _take(server, flavor.id, flavors.snapshot(flavor), flavor.vcpus, flavor.ram)
+    if size(server) == before:  # the VM has nothing to change
+        server.vm_state, server.task_state = "resized", None
+        return
     _step(server, RESIZING, "resized")
 
 
@@ -90,12 +94,14 @@ def revert(server: Server, current: str) -> None:
     old = server.previous_flavor
     if server.vm_state != "resized" or old is None:
         raise _invalid(server, "revertResize", current)
+    now = size(server)
     _take(server, str(old["flavor_id"]), dict(old["flavor"]), int(old["vcpus"]),
           int(old["memory_mb"]))  # fmt: skip
     server.previous_flavor = None
     before = str(old.get("vm_state") or "active")
     server.vm_state = "stopped" if before == "stopped" else "active"
-    _step(server, REVERTING, server.vm_state)
+    if size(server) != now:
+        _step(server, REVERTING, server.vm_state)
 
 
 def _take(server: Server, flavor_id: str, snapshot: dict[str, Any], vcpus: int, ram: int) -> None:

@@ -140,6 +140,7 @@ def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str,
     if "user_data" in arg:
         server.user_data = servers.user_data(arg["user_data"])
     server.image_id = image.id
+    server.rebuilds += 1
     if server.driver == drivers.QEMU:
         _task(server, "active", "rebuilding")
     else:

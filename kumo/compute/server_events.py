@@ -72,6 +72,7 @@ def body(session: Session, server: Server) -> dict[str, Any]:
         },
         "power": desired_power(server),
         "reboots": server.reboots,
+        "rebuilds": server.rebuilds,
         "reboot_hard": server.task_state == "rebooting_hard",
         "ports": list(ports),
     }

@@ -46,6 +46,7 @@ class VmActual:
     image_hash: str = ""
     size: str = ""
     """``vcpus/memory_mb/disk_gb`` of the flavor it was made or resized for."""
+    rebuilds: int = 0
 
 
 class VmHost(Protocol):
@@ -130,6 +131,7 @@ class QemuHost:
                 reboots=int(spec.extra.get("reboots", "0")),
                 image_hash=spec.extra.get("image_hash", ""),
                 size=spec.extra.get("size", ""),
+                rebuilds=int(spec.extra.get("rebuilds", "0")),
             )
         return out
 
@@ -164,6 +166,7 @@ class QemuHost:
                     "image_hash": vm.image_hash,
                     "reboots": str(vm.reboots),
                     "size": vm.size,
+                    "rebuilds": str(vm.rebuilds),
                 },
             )
             self.runner.create(spec, vm.image_hash)
@@ -180,19 +183,14 @@ class QemuHost:
         return max(ram, MIN_RAM_MB)
 
     def resize(self, vm: VmPlan) -> None:
-        from kumo.vm.runner import _run
-
         name = vm.server_id
         if self.runner.pid(name) is not None:
             self.powerdown(name)
         spec = self.runner.spec(name)
         disk_gb = max(spec.disk_gb, vm.disk_gb)
-        if disk_gb > spec.disk_gb:
-            disk = str(self.runner.paths(name).disk)
-            self._call(lambda: _run(["qemu-img", "resize", "-q", disk, f"{disk_gb}G"]))
         extra = {**spec.extra, "size": vm.size}
         resized = replace(spec, vcpus=vm.vcpus, ram_mb=self._ram(vm), disk_gb=disk_gb, extra=extra)
-        self.runner._save(resized)
+        self._call(lambda: self.runner.update(resized))
         if vm.power != "stopped":
             self.start(name)
 
@@ -229,7 +227,9 @@ class QemuHost:
         else:
             self._call(lambda: self.runner.reboot(name, hard=hard))
         spec = self.runner.spec(name)
-        self.runner._save(replace(spec, extra={**spec.extra, "reboots": str(reboots)}))
+        self._call(
+            lambda: self.runner.update(replace(spec, extra={**spec.extra, "reboots": str(reboots)}))
+        )
 
     def attach(self, name: str, nic: VmNic) -> None:
         from kumo.vm.spec import Nic
@@ -260,6 +260,7 @@ class _FakeVm:
     reboots: int = 0
     image_hash: str = ""
     size: str = ""
+    rebuilds: int = 0
 
 
 class FakeVmHost:
@@ -295,8 +296,15 @@ class FakeVmHost:
     def list(self, busy: frozenset[str] = frozenset()) -> dict[str, VmActual]:
         return {
             name: VmActual(
-                name, vm.power, vm.process, tuple(vm.nics), vm.reboots, vm.image_hash, vm.size
-            )
+                name,
+                vm.power,
+                vm.process,
+                tuple(vm.nics),
+                vm.reboots,
+                vm.image_hash,
+                vm.size,
+                vm.rebuilds,
+            )  # fmt: skip
             for name, vm in self.vms.items()
         }
 
@@ -307,7 +315,7 @@ class FakeVmHost:
             raise VmFailure(f"image {vm.image_id}: 403 Forbidden")
         self.vms[vm.server_id] = _FakeVm(
             vm, nics=[n.port_id for n in vm.nics], reboots=vm.reboots, image_hash=vm.image_hash,
-            size=vm.size,
+            size=vm.size, rebuilds=vm.rebuilds,
         )  # fmt: skip
 
     def rebuild(self, vm: VmPlan) -> None:
@@ -315,6 +323,7 @@ class FakeVmHost:
         if vm.image_hash not in self.images:
             raise VmFailure(f"image {vm.image_id}: 403 Forbidden")
         old.image_hash, old.power, old.process = vm.image_hash, "running", True
+        old.rebuilds = vm.rebuilds
 
     def resize(self, vm: VmPlan) -> None:
         found = self._vm("resize", vm.server_id)

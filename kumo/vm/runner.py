@@ -270,6 +270,17 @@ class VmRunner:
         self._save(spec.with_nics(tuple(n for n in spec.nics if n.port_id != port_id)))
         taps.delete(nic.tap, spec.netns)
 
+    def update(self, spec: VmSpec) -> None:
+        """Save a changed spec for an existing VM (vCPUs, RAM, ``extra``; a
+        larger ``disk_gb`` grows the root disk): it takes effect when QEMU
+        next starts."""
+        old = self.spec(spec.name)
+        if spec.disk_gb > old.disk_gb:
+            disk = self.paths(spec.name).disk
+            if (spec.disk_gb << 30) > _virtual_size(disk):
+                _run(["qemu-img", "resize", "-q", str(disk), f"{spec.disk_gb}G"])
+        self._save(spec)
+
     # -- helpers ------------------------------------------------------------------------
 
     def _tb_size(self) -> int:

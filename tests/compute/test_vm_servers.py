@@ -222,10 +222,10 @@ def test_rebuild_gives_a_vm_a_new_image_and_waits_for_its_host(vmcloud: Cloud) -
     assert r.json()["server"]["status"] == "REBUILD"
     body = watched(cloud, "kvm1", sid)
     assert body is not None and body["image"]["id"] == made["id"] and body["name"] == "vm1b"
-    old = hashlib.sha512(BUNDLE).hexdigest()
-    report(cloud, cloud.admin, sid, "running", image=old)  # still the old disk
+    assert body["rebuilds"] == 1
+    report(cloud, cloud.admin, sid, "running", rebuilds=0)  # still the old disk
     assert server(cloud, alice, sid)["status"] == "REBUILD"
-    report(cloud, cloud.admin, sid, "running", image=hashlib.sha512(data).hexdigest())
+    report(cloud, cloud.admin, sid, "running", rebuilds=1, image=hashlib.sha512(data).hexdigest())
     shown = server(cloud, alice, sid)
     assert (shown["status"], shown["image"]["id"]) == ("ACTIVE", made["id"])
     # a namespace image cannot rebuild a VM

@@ -162,6 +162,11 @@ def test_a_new_image_rebuilds_the_vm_in_place() -> None:
     dp.retry()
     assert dp.vms.reports[VM] == VmReport("running", 0, None, "sha-other", "1/512/1")
     assert host.vms[VM].nics == [NIC1.port_id]
+    # the same image again: a rebuild asked for, counted
+    apply(dp, replace(BASE, image_id="img-2", image_hash="sha-other", rebuilds=1))
+    assert host.calls[-1] == ("rebuild", VM)
+    dp.retry()
+    assert dp.vms.reports[VM].rebuilds == 1
 
 
 def test_a_new_flavor_resizes_the_vm() -> None:

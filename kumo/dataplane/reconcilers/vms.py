@@ -56,6 +56,7 @@ class VmReport:
     """The image the VM's disk was made from."""
     size: str = ""
     """``vcpus/memory_mb/disk_gb`` it was made or resized for."""
+    rebuilds: int = 0
 
 
 class VmReconciler(Reconciler):
@@ -193,7 +194,7 @@ def _next_job(vm: VmPlan, found: VmActual | None) -> Job | None:
     name = vm.server_id
     if found is None:
         return "create", lambda host: host.create(vm)
-    if vm.image_hash and found.image_hash != vm.image_hash:
+    if (vm.image_hash and found.image_hash != vm.image_hash) or found.rebuilds < vm.rebuilds:
         return "rebuild", lambda host: host.rebuild(vm)
     wanted_nics = tuple(n.port_id for n in vm.nics)
     for nic in vm.nics:
@@ -238,7 +239,9 @@ def _reported_power(found: VmActual) -> str:
 
 
 def _report(found: VmActual) -> VmReport:
-    return VmReport(_reported_power(found), found.reboots, None, found.image_hash, found.size)
+    return VmReport(
+        _reported_power(found), found.reboots, None, found.image_hash, found.size, found.rebuilds
+    )
 
 
 def _failure_report(error: str, found: VmActual | None) -> VmReport:

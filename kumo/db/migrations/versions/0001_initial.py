@@ -292,6 +292,7 @@ def upgrade() -> None:
         sa.Column("driver", sa.String(length=16), nullable=False),
         sa.Column("previous_flavor", sa.JSON(), nullable=True),
         sa.Column("reboots", sa.Integer(), nullable=False),
+        sa.Column("rebuilds", sa.Integer(), nullable=False),
         sa.Column("fault", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
