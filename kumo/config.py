@@ -111,7 +111,7 @@ class Settings:
     scheduler_filters: tuple[str, ...] = tuple(
         os.environ.get(
             "KUMO_SCHEDULER_FILTERS",
-            "ComputeFilter,AvailabilityZoneFilter,RamFilter,CoreFilter,"
+            "ComputeFilter,AvailabilityZoneFilter,RamFilter,CoreFilter,DriverFilter,"
             "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
         ).split(",")
     )
@@ -127,6 +127,15 @@ class Settings:
     """Seconds a new server may wait for its ports to turn ACTIVE before it is ERROR."""
 
     default_availability_zone: str = "nova"
+
+    guest_image: Path | None = (
+        Path(os.environ.get("KUMO_GUEST_IMAGE", "/var/lib/kumo/images/cirros.tar"))
+        if os.environ.get("KUMO_GUEST_IMAGE", "x")
+        else None
+    )
+    """The guest image bundle ``kumo image build`` makes; registered as the public
+    image ``cirros`` when the API starts and it exists (its record ``cirros.json``
+    beside it). ``KUMO_GUEST_IMAGE=`` (empty): none."""
 
     image_dir: Path | None = (
         Path(os.environ["KUMO_IMAGE_DIR"]) if os.environ.get("KUMO_IMAGE_DIR") else None

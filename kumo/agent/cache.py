@@ -12,7 +12,9 @@ from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
 
-KINDS = ("network", "subnet", "port", "agent", "security_group", "router", "floatingip")
+KINDS = (
+    "network", "subnet", "port", "agent", "security_group", "router", "floatingip", "server",
+)  # fmt: skip
 
 
 class Cache:
@@ -61,7 +63,12 @@ class Cache:
             if kind == "port" and event.get("request_id"):
                 self._request_ids[key] = str(event["request_id"])
             views = self._views.get(kind)
-            if event.get("op") == "delete" or (kind == "port" and not self._relevant_port(body)):
+            gone = event.get("op") == "delete"
+            if kind == "port" and not self._relevant_port(body):
+                gone = True
+            if kind == "server" and body.get("host") != self.host:
+                gone = True  # moved away: sent to its old host once more
+            if gone:
                 self._request_ids.pop(key, None)
                 if views is not None:
                     views.pop(key, None)
@@ -190,6 +197,7 @@ class Cache:
             routers=valid["router"],
             floatingips=valid["floatingip"],
             invalid=invalid,
+            servers=valid["server"],
         )
 
     def request_id(self, port_id: str) -> str | None:

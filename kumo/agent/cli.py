@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kumo.agent import credentials as agent_credentials
-from kumo.agent.config import AgentConfig, Credentials
+from kumo.agent.config import VM_ROOT, AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
 
 if TYPE_CHECKING:
@@ -70,6 +70,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--no-metadata",
         action="store_true",
         help="do not answer 169.254.169.254 for this host's instances",
+    )
+    p.add_argument(
+        "--vm-dir",
+        default=None,
+        help="where this host's VMs keep their state (default /run/kumo/vms/HOST when "
+        "qemu-system-x86_64 is installed; 'none': no QEMU driver)",
+    )
+    p.add_argument(
+        "--image-cache",
+        type=Path,
+        default=Path("/var/cache/kumo/images"),
+        help="image bundles for VMs, by hash (default /var/cache/kumo/images)",
+    )
+    p.add_argument(
+        "--vm-memory-mb",
+        type=int,
+        default=None,
+        help="RAM given to a VM at most, whatever its flavor says (default: the flavor's)",
+    )
+    p.add_argument("--vcpus", type=int, default=None, help="vCPUs offered (default: the host's)")
+    p.add_argument(
+        "--memory-mb", type=int, default=None, help="RAM offered in MB (default: the host's)"
     )
     p.add_argument(
         "--gateway",
@@ -204,7 +226,25 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         gateway=args.gateway,
         liveness=liveness_from_args(args),
         state_sync=not args.no_ha_state_sync,
+        vm_dir=vm_dir(args),
+        image_cache=args.image_cache,
+        vm_memory_mb=args.vm_memory_mb,
+        vcpus=args.vcpus,
+        memory_mb=args.memory_mb,
     )
+
+
+def vm_dir(args: argparse.Namespace) -> Path | None:
+    """The VMs' run directory, or None without the QEMU driver."""
+    import shutil
+
+    if args.vm_dir == "none":
+        return None
+    if args.vm_dir:
+        return Path(str(args.vm_dir))
+    if shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None:
+        return None
+    return VM_ROOT / str(args.host)
 
 
 def liveness_from_args(args: argparse.Namespace) -> LivenessSettings:
@@ -266,11 +306,23 @@ def cmd_agent(args: argparse.Namespace) -> int:
         else:
             carried = "VLAN devices" if config.vlan_devices else "tc programs (no 802.1Q devices)"
             log.info("VLAN networks carried by %s", carried)
-    dataplane = Dataplane.for_host(config.host, host_netns=config.netns)
+    client = ApiClient(config)
+    vms = None
+    if config.vm_dir is not None:
+        from kumo.dataplane.vms import QemuHost
+
+        vms = QemuHost(
+            config.vm_dir,
+            config.image_cache,
+            client.download_image,
+            netns=config.netns,
+            memory_cap_mb=config.vm_memory_mb,
+        )
+        log.info("QEMU driver: VMs in %s, images cached in %s", config.vm_dir, config.image_cache)
+    dataplane = Dataplane.for_host(config.host, host_netns=config.netns, vms=vms)
     responder = None if args.no_dhcp else Responder(config.netns)
     if responder is not None:
         responder.start()
-    client = ApiClient(config)
     metadata = None if args.no_metadata else MetadataServer(ApiSource(client))
     if metadata is not None:
         metadata.start()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -79,6 +82,35 @@ class ApiClient:
         result: dict[str, Any] = r.json()
         return result
 
+    def download_image(self, image_id: str, image_hash: str, dest: Path) -> None:
+        """An image's data (for a VM's disk) into ``dest``, checked against
+        its hash (sha512, or md5 for 32 hex digits); written beside it first
+        and renamed, so ``dest`` is whole or absent."""
+        url = f"{self.base}/internal/v1/images/{image_id}/file"
+        algo = hashlib.md5(usedforsecurity=False) if len(image_hash) == 32 else hashlib.sha512()
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.part")
+        try:
+            for attempt in (0, 1):
+                with self._http.stream("GET", url, headers=self._headers(), timeout=300) as r:
+                    if r.status_code == 401 and attempt == 0:
+                        self._token = None
+                        continue
+                    r.raise_for_status()
+                    with tmp.open("wb") as f:
+                        for piece in r.iter_bytes(1 << 20):
+                            algo.update(piece)
+                            f.write(piece)
+                break
+            if algo.hexdigest() != image_hash:
+                raise ValueError(f"image {image_id}: data does not match its hash")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def report_power(self, servers: list[dict[str, Any]]) -> None:
+        """The power state of this host's VMs whose state changed."""
+        self._post("/internal/v1/servers/power-states", {"servers": servers})
+
     def cluster_key(self) -> ClusterKey:
         """The key that seals HA beats and state sync (``kumo.ha.seal``)."""
         url = self.base + "/internal/v1/cluster-key"
@@ -98,6 +130,7 @@ class ApiClient:
             "vlan_devices": cfg.vlan_devices is not False,
             "gateway": cfg.gateway,
             "netns": cfg.netns,
+            **capacity(cfg),
         }
 
     def register(self) -> str:
@@ -153,3 +186,31 @@ class ApiClient:
                 if event.get("type") == "gone":
                     raise Gone(f"revision {event.get('revision')} expired")
                 yield event
+
+
+def capacity(cfg: AgentConfig) -> dict[str, Any]:
+    """What the host offers the scheduler: its real vCPUs and RAM (or the
+    configured ones), its compute drivers, and where its VMs' consoles are."""
+    vcpus = cfg.vcpus or os.cpu_count() or 1
+    memory = cfg.memory_mb or _memory_mb()
+    out: dict[str, Any] = {"vcpus": vcpus, "memory_mb": memory, "drivers": ["namespace"]}
+    if cfg.vm_dir is not None:
+        out["drivers"].append("qemu")
+        out["hypervisor_type"] = "QEMU"
+        out["vm_dir"] = str(cfg.vm_dir)
+        try:
+            st = os.statvfs(cfg.vm_dir if cfg.vm_dir.exists() else "/")
+            out["local_gb"] = st.f_blocks * st.f_frsize >> 30
+        except OSError:
+            pass
+    return out
+
+
+def _memory_mb() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1024

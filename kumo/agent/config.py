@@ -7,6 +7,9 @@ from pathlib import Path
 
 from kumo.ha.liveness import LivenessSettings
 
+VM_ROOT = Path("/run/kumo/vms")
+"""Each host's VMs live under ``VM_ROOT/<host>`` unless told otherwise."""
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -50,6 +53,16 @@ class AgentConfig:
     read_timeout: float = 20.0
     """A watch that shows nothing (not even a bookmark) for this long is dead."""
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    vm_dir: Path | None = None
+    """Where this host's VMs keep their state (None: no QEMU driver)."""
+    image_cache: Path = Path("/var/cache/kumo/images")
+    """Image bundles by hash, and unpacked once each (shared by a machine's hosts)."""
+    vm_memory_mb: int | None = None
+    """RAM given to a VM at most (None: its flavor's)."""
+    vcpus: int | None = None
+    """vCPUs this host offers (None: the machine's)."""
+    memory_mb: int | None = None
+    """RAM (MB) this host offers (None: the machine's)."""
     state_sync: bool = True
     """Sync HA routers' conntrack entries to their standbys (False: rely on
     the kernel's loose TCP pickup after a failover)."""

@@ -127,6 +127,10 @@ class Agent:
         self.agent_id: str | None = None
         self.stop_event = threading.Event()
         self.dirty = threading.Event()
+        vms = getattr(applier, "vms", None)
+        if vms is not None:
+            vms.wake = self.dirty.set  # a VM's job ended: read it back
+        self._vm_reported: dict[str, Any] = {}
         self.synced = threading.Event()
         self.cache_ready = threading.Event()
         """Set once a list covered every topic the cache then asked for: before
@@ -383,6 +387,7 @@ class Agent:
         reporting = time.monotonic()
         self._report(wired)
         self._report_ha()
+        self._report_vms()
         total = time.monotonic() - started
         if self.metrics is not None:
             spent = {"compile": compiled - started, "sinks": applying - compiled,
@@ -458,6 +463,33 @@ class Agent:
         except httpx.HTTPError as exc:
             log.warning("status report failed (%s); will retry", exc)
             self.dirty.set()
+
+    def _report_vms(self) -> None:
+        """Tell the API about the VMs whose power state or reboots changed."""
+        vms = getattr(self.applier, "vms", None)
+        reports: dict[str, Any] = dict(getattr(vms, "reports", None) or {})
+        changed = [
+            {
+                "id": sid,
+                "power": r.power,
+                "reboots": r.reboots,
+                "fault": r.fault,
+                "image": r.image_hash,
+                "size": r.size,
+                "rebuilds": r.rebuilds,
+            }
+            for sid, r in sorted(reports.items())
+            if self._vm_reported.get(sid) != r
+        ]
+        if not changed:
+            return
+        try:
+            self.client.report_power(changed)
+        except httpx.HTTPError as exc:
+            log.warning("VM state report failed (%s); will retry", exc)
+            self.dirty.set()
+            return
+        self._vm_reported = reports
 
     def _liveness_view(self, view: ClusterView) -> dict[str, str | None] | None:
         """Tell the beat thread the current hosts and HA routers; its view

@@ -25,7 +25,10 @@ stage              output
                    verified with tcpdump on the underlay in the root tests:
                    ``proxy`` works on this kernel, and with no all-zero
                    flood entry no broadcast ever leaves the host)
-``instances``      per local instance port: a namespace, a veth pair (host end
+``vms``            per local port of a server the QEMU driver runs: a
+                   persistent tap in the bridge (``vms.py``), and per such
+                   server a ``VmPlan``; every other instance port is an
+``instances``      instance namespace: per local instance port, a namespace, a veth pair (host end
                    in the bridge, ``eth0`` with the port's MAC inside), the
                    fixed IPs, default routes via the subnets' gateways and the
                    subnets' host routes — static configuration, like a config
@@ -76,6 +79,7 @@ from kumo.compiler.plan import (
     VxlanSpec,
 )
 from kumo.compiler.routers import compile_routers
+from kumo.compiler.vms import compile_vms, is_vm_port, nic_objects
 
 FIREWALL_KEY: ObjectKey = FirewallPlan().key
 
@@ -213,6 +217,7 @@ def compile_host(
         dhcp6=compile_dhcp6(host, view, is_instance_port),
         guests=frozenset(out.guests),
         hostnames=frozenset(out.hostnames),
+        vms=compile_vms(host, view),
         metadata=frozenset(metadata.endpoints),
         firewall=firewall,
         gate=compile_gate(
@@ -365,6 +370,13 @@ def is_instance_port(port: PortView) -> bool:
 
 def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey]) -> None:
     ports = tuple(p for p in net.local_ports() if is_instance_port(p) and p.mac)
+    vm_ports = tuple(p for p in ports if is_vm_port(p, net.view))
+    if vm_ports:
+        ports = tuple(p for p in ports if p not in vm_ports)
+        for port in vm_ports:
+            tap, wiring = nic_objects(net.bridge, net.network, port, shared)
+            out.links.add(tap)
+            out.wiring.add(wiring)
     objects = _network_instances(net.host, net.network, net.subnets, ports, shared)
     out.netns |= objects.netns
     out.links |= objects.links

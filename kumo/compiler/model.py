@@ -322,6 +322,54 @@ class FloatingIpView:
         )
 
 
+@dataclass(frozen=True)
+class ServerView:
+    """A server placed on a host (kind ``server`` on ``host:H``, see
+    ``kumo/compute/server_events.py``): what its compute driver runs."""
+
+    id: str
+    host: str
+    driver: str
+    """``namespace`` or ``qemu``."""
+    hostname: str = ""
+    vcpus: int = 1
+    memory_mb: int = 512
+    disk_gb: int = 0
+    image_id: str = ""
+    image_hash: str = ""
+    """The image data's sha512 (else its md5): the host's cache key for it."""
+    power: str = "running"
+    """``running``, ``stopped`` or ``paused``: what the host must hold."""
+    reboots: int = 0
+    reboot_hard: bool = False
+    rebuilds: int = 0
+    ports: tuple[str, ...] = ()
+    """Its ports in attachment order."""
+
+    @classmethod
+    def from_body(cls, body: Body) -> ServerView:
+        image = body.get("image") or {}
+        power = str(body.get("power") or "running")
+        if power not in ("running", "stopped", "paused"):
+            raise ValueError(f"power {power!r}")
+        return cls(
+            id=str(body["id"]),
+            host=str(body.get("host") or ""),
+            driver=str(body.get("driver") or "namespace"),
+            hostname=str(body.get("hostname") or ""),
+            vcpus=int(body.get("vcpus") or 1),
+            memory_mb=int(body.get("memory_mb") or 512),
+            disk_gb=int(body.get("disk_gb") or 0),
+            image_id=str(image.get("id") or ""),
+            image_hash=str(image.get("os_hash_value") or image.get("checksum") or ""),
+            power=power,
+            reboots=int(body.get("reboots") or 0),
+            reboot_hard=bool(body.get("reboot_hard", False)),
+            rebuilds=int(body.get("rebuilds") or 0),
+            ports=tuple(str(p) for p in body.get("ports") or ()),
+        )
+
+
 PROTOCOL_NUMBERS = {
     "icmp": 1,
     "igmp": 2,
@@ -420,6 +468,7 @@ class ClusterView:
     security_groups: Mapping[str, SecurityGroupView] = field(default_factory=lambda: _frozen({}))
     routers: Mapping[str, RouterView] = field(default_factory=lambda: _frozen({}))
     floatingips: Mapping[str, FloatingIpView] = field(default_factory=lambda: _frozen({}))
+    servers: Mapping[str, ServerView] = field(default_factory=lambda: _frozen({}))
     invalid: tuple[str, ...] = ()
     """Ids (or ``kind:?``) of bodies that could not be parsed."""
 
@@ -433,6 +482,7 @@ class ClusterView:
         security_groups: Bodies = (),
         routers: Bodies = (),
         floatingips: Bodies = (),
+        servers: Bodies = (),
     ) -> ClusterView:
         invalid: list[str] = []
         nets = _parse("network", networks, NetworkView.from_body, invalid)
@@ -441,7 +491,8 @@ class ClusterView:
         groups = _parse("security_group", security_groups, SecurityGroupView.from_body, invalid)
         rtrs = _parse("router", routers, RouterView.from_body, invalid)
         fips = _parse("floatingip", floatingips, FloatingIpView.from_body, invalid)
-        return cls.assemble(nets, subs, prts, agents, groups, rtrs, fips, invalid)
+        srvs = _parse("server", servers, ServerView.from_body, invalid)
+        return cls.assemble(nets, subs, prts, agents, groups, rtrs, fips, invalid, srvs)
 
     @classmethod
     def assemble(
@@ -454,6 +505,7 @@ class ClusterView:
         routers: dict[str, RouterView],
         floatingips: dict[str, FloatingIpView],
         invalid: Iterable[str] = (),
+        servers: dict[str, ServerView] | None = None,
     ) -> ClusterView:
         """A view from objects parsed already (the agent's cache parses each
         body once, when it arrives) and the agents' bodies."""
@@ -478,6 +530,7 @@ class ClusterView:
             security_groups=_frozen(security_groups),
             routers=_frozen(routers),
             floatingips=_frozen(floatingips),
+            servers=_frozen(servers or {}),
             invalid=tuple(sorted(bad)),
         )
 
@@ -488,7 +541,10 @@ class ClusterView:
         return tuple(p for p in self.ports.values() if p.network_id == network_id)
 
 
-T = TypeVar("T", NetworkView, SubnetView, PortView, SecurityGroupView, RouterView, FloatingIpView)
+T = TypeVar(
+    "T", NetworkView, SubnetView, PortView, SecurityGroupView, RouterView, FloatingIpView,
+    ServerView,
+)  # fmt: skip
 
 
 PARSERS: Mapping[str, Callable[[Body], Any]] = MappingProxyType(
@@ -499,6 +555,7 @@ PARSERS: Mapping[str, Callable[[Body], Any]] = MappingProxyType(
         "security_group": SecurityGroupView.from_body,
         "router": RouterView.from_body,
         "floatingip": FloatingIpView.from_body,
+        "server": ServerView.from_body,
     }
 )
 """Each kind's body parser (agents are read as hosts, all together)."""

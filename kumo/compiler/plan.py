@@ -28,9 +28,10 @@ HOST_NS = ""
 """The agent's host namespace."""
 
 ObjectKey = tuple[str, ...]
-LinkKind = Literal["bridge", "vxlan", "vlan", "veth", "dummy", "device"]
+LinkKind = Literal["bridge", "vxlan", "vlan", "veth", "dummy", "device", "tap"]
 """``device`` is a link kumo does not create or delete (a physical NIC from
-bridge_mappings, an instance's ``lo``); kumo only sets its state and master."""
+bridge_mappings, an instance's ``lo``); kumo only sets its state and master.
+``tap`` is a persistent tap device (a VM's NIC: QEMU attaches to it by name)."""
 
 VXLAN_PORT = 4789
 
@@ -375,6 +376,48 @@ class Hostname:
 
 
 @dataclass(frozen=True, order=True)
+class VmNic:
+    """A VM's NIC: the port's MAC inside the guest, its tap on the host."""
+
+    port_id: str
+    mac: str
+    tap: str
+
+
+VmPower = Literal["running", "stopped", "paused"]
+
+
+@dataclass(frozen=True, order=True)
+class VmPlan:
+    """A server the QEMU driver runs on this host: its resources, its image
+    (by id, and by hash as the host's cache key), the power state to hold,
+    the reboots asked for so far and its NICs in order (their taps are
+    links of the plan, plugged into their networks' bridges)."""
+
+    server_id: str
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_id: str
+    image_hash: str
+    power: VmPower
+    reboots: int = 0
+    reboot_hard: bool = False
+    nics: tuple[VmNic, ...] = ()
+    rebuilds: int = 0
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("vm", self.server_id)
+
+    @property
+    def size(self) -> str:
+        """``vcpus/memory_mb/disk_gb``: what the host reports the VM's size as."""
+        return f"{self.vcpus}/{self.memory_mb}/{self.disk_gb}"
+
+
+@dataclass(frozen=True, order=True)
 class MetadataClient:
     """A local instance port as the metadata service sees it: who is asking
     when a request comes from ``ip`` on the endpoint's network."""
@@ -464,6 +507,7 @@ class HostPlan:
     dhcp6: frozenset[Dhcp6Lease] = field(default_factory=frozenset)
     guests: frozenset[Guest] = field(default_factory=frozenset)
     hostnames: frozenset[Hostname] = field(default_factory=frozenset)
+    vms: frozenset[VmPlan] = field(default_factory=frozenset)
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
@@ -507,11 +551,23 @@ class HostPlan:
             for g in self.gate.legs
         ]
         lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
+        lines += [_describe_vm(vm) for vm in self.vms]
         return sorted(lines)
 
 
 def _ns(netns: str) -> str:
     return netns or "host"
+
+
+def _describe_vm(vm: VmPlan) -> str:
+    nics = " ".join(f"{n.tap}={n.mac}" for n in vm.nics) or "-"
+    return (
+        f"vm {vm.server_id} {vm.hostname} {vm.vcpus}cpu {vm.memory_mb}M {vm.disk_gb}G "
+        f"image {vm.image_id} {vm.power} reboots {vm.reboots}"
+        + (" hard" if vm.reboot_hard else "")
+        + (f" rebuilds {vm.rebuilds}" if vm.rebuilds else "")
+        + f" nics {nics}"
+    )
 
 
 def _describe_link(link: Link) -> str:

@@ -1,4 +1,8 @@
-"""``os-hypervisors``: one per compute host agent, with capacity and usage."""
+"""``os-hypervisors``: one per compute host agent, with capacity and usage.
+
+Capacity is what the host's agent reports (its real vCPUs and RAM, or the
+ones it was told to offer, and ``QEMU`` as its type when it runs VMs);
+usage is the flavors of the servers placed on it."""
 
 from __future__ import annotations
 
@@ -42,18 +46,18 @@ def view(h: HostState, version: Version, *, detail: bool) -> dict[str, Any]:
         return out
     out.update(
         {
-            "hypervisor_type": HYPERVISOR_TYPE,
+            "hypervisor_type": str(h.configurations.get("hypervisor_type") or HYPERVISOR_TYPE),
             "hypervisor_version": 1,
             "host_ip": h.configurations.get("tunnel_ip") or "",
             "service": {"host": h.host, "id": h.agent_id, "disabled_reason": None},
             "vcpus": h.vcpus,
             "memory_mb": h.memory_mb,
-            "local_gb": 0,
+            "local_gb": _local_gb(h),
             "vcpus_used": h.vcpus_used,
             "memory_mb_used": h.memory_mb_used,
             "local_gb_used": 0,
             "free_ram_mb": h.memory_mb - h.memory_mb_used,
-            "free_disk_gb": 0,
+            "free_disk_gb": _local_gb(h),
             "current_workload": 0,
             "running_vms": h.running,
             "disk_available_least": 0,
@@ -61,6 +65,11 @@ def view(h: HostState, version: Version, *, detail: bool) -> dict[str, Any]:
         }
     )
     return out
+
+
+def _local_gb(h: HostState) -> int:
+    value = h.configurations.get("local_gb")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def find(session: Session, settings: Settings, ident: str) -> HostState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import server_networks, servers
+from kumo.compute import server_events, server_networks, servers
 from kumo.compute.microversion import Version
 from kumo.compute.server_status import RUNNING, derive
 from kumo.config import Settings
@@ -79,9 +79,11 @@ def attach(
             kind="InterfaceAttachFailedNoNetwork",
         )
     (req,) = found
-    return server_networks.attach(
+    made = server_networks.attach(
         uow, settings, ctx, server, req, list(server.security_groups or [])
     )
+    server_events.emit(uow, server)  # a VM's host hot-plugs the new port
+    return made
 
 
 def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -> None:
@@ -93,6 +95,7 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -
     if port is None or port.device_id != server.id:
         raise not_attached(port_id, server_id)
     server_networks.detach(uow, ctx, server.id, port_id)
+    server_events.emit(uow, server)
 
 
 def find(uow_session: Any, ctx: RequestContext, server_id: str, port_id: str) -> Port:

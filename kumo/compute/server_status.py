@@ -2,7 +2,7 @@
 
 A new server is ``building`` in the database. It shows as BUILD until every
 one of its ports is ACTIVE (its host agent has wired them: Nova's "vif
-plugged" contract), then as ACTIVE; if that takes longer than
+plugged" contract) and, for a VM, until its host reports it running, then as ACTIVE; if that takes longer than
 ``vif_plugged_timeout`` it shows as ERROR with a fault. Actions (stop,
 start, reboot) write ``active``/``stopped`` and end the derivation.
 """
@@ -15,13 +15,20 @@ from typing import Any
 
 from kumo.db.compute_models import Server
 
-NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4
+NOSTATE, RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 0, 1, 3, 4, 7
 STATUS_BY_VM_STATE = {
     "active": "ACTIVE",
     "stopped": "SHUTOFF",
     "error": "ERROR",
     "building": "BUILD",
+    "paused": "PAUSED",
+    "suspended": "SUSPENDED",
+    "resized": "VERIFY_RESIZE",
 }
+STATUS_BY_TASK = {
+    "rebooting": "REBOOT", "rebooting_hard": "HARD_REBOOT", "rebuilding": "REBUILD",
+    "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,10 @@ def derive(
     server: Server, port_statuses: list[str], now: dt.datetime, timeout_seconds: int
 ) -> Effective:
     if server.vm_state == "building":
-        if all(s == "ACTIVE" for s in port_statuses):
+        # A VM is built when its host reports it running (its ports may be
+        # wired long before); a namespace instance when its ports are.
+        vm_up = server.driver != "qemu" or server.power_state == RUNNING
+        if vm_up and all(s == "ACTIVE" for s in port_statuses):
             return Effective("ACTIVE", "active", None, RUNNING, None)
         if (now - server.created_at).total_seconds() > timeout_seconds:
             fault = {
@@ -51,6 +61,8 @@ def derive(
     if server.vm_state == "rebooting":
         return Effective("REBOOT", "active", "reboot_started", RUNNING, None)
     status = STATUS_BY_VM_STATE.get(server.vm_state, "UNKNOWN")
+    if server.task_state in STATUS_BY_TASK:
+        status = STATUS_BY_TASK[server.task_state]
     return Effective(status, server.vm_state, server.task_state, server.power_state, server.fault)
 
 

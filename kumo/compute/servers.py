@@ -13,7 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import flavors, quotas, scheduler, server_groups, server_networks
+from kumo.compute import (
+    drivers,
+    flavors,
+    quotas,
+    scheduler,
+    server_events,
+    server_groups,
+    server_networks,
+)
 from kumo.compute.common import body_member, name_field, non_negative
 from kumo.compute.microversion import Version
 from kumo.compute.scheduler import hosts as host_states
@@ -61,7 +69,7 @@ class Created:
     return_reservation_id: bool
 
 
-def _ref(value: Any, field: str) -> str:
+def ref(value: Any, field: str) -> str:
     """An id, or the last segment of a URL to it."""
     if not isinstance(value, str) or not value.strip():
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
@@ -84,7 +92,7 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _user_data(value: Any) -> str | None:
+def user_data(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_USER_DATA:
@@ -139,13 +147,13 @@ def create(
     _check_block_devices(data.get("block_device_mapping_v2"))
     s = uow.session
     name = name_field(data.get("name"))
-    image_id = _ref(data.get("imageRef"), "imageRef")
+    image_id = ref(data.get("imageRef"), "imageRef")
     image = s.get(Image, image_id)
     if image is None or not access.visible(s, ctx, image):
         raise BadRequest(f"Image {image_id} could not be found.")
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
-    flavor_id = _ref(data.get("flavorRef"), "flavorRef")
+    flavor_id = ref(data.get("flavorRef"), "flavorRef")
     try:
         flavor = flavors.load(s, ctx, flavor_id)
     except NotFound:
@@ -203,7 +211,7 @@ def create(
         raise BadRequest(f"Invalid input for field/attribute description. Value: {description}.")
     group = _group(s, ctx, body)
     config_drive = data.get("config_drive")
-    user_data = _user_data(data.get("user_data"))
+    given_user_data = user_data(data.get("user_data"))
     project = ctx.project_id or ""
     count = quotas.check_instances(s, settings, project, max_count, flavor.vcpus, flavor.ram)
     if count < min_count:
@@ -236,12 +244,13 @@ def create(
             image_id=image.id,
             key_name=key_name,
             key_data=key_data,
-            user_data=user_data,
+            user_data=given_user_data,
             meta=metadata,
             security_groups=group_names,
             requested_zone=zone,
             availability_zone=zone or settings.default_availability_zone,
             config_drive="True" if config_drive in (True, "True", "true") else "",
+            driver=drivers.for_image(image),
         )
         s.add(server)
         s.flush()
@@ -301,6 +310,7 @@ def _place(
         group_policy=group.policy if group else None,
         group_max_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
         group_hosts=server_groups.member_hosts(s, group.id) if group else (),
+        driver=server.driver,
     )
     if group is not None:
         s.add(ServerGroupMember(server_id=server.id, group_id=group.id))
@@ -321,6 +331,7 @@ def _place(
     s.flush()
     for req in requested:
         server_networks.attach(uow, settings, ctx, server, req, group_names)
+    server_events.emit(uow, server)
 
 
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Server]:
@@ -404,6 +415,7 @@ def update(
             # the hostname its instances carry on the watch feed follows the name
             for port in server_networks.server_ports(uow.session, server.id):
                 events.port(uow, port)
+            server_events.emit(uow, server)
     if "description" in data:
         desc = data["description"]
         if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
@@ -423,4 +435,5 @@ def remove(uow: UnitOfWork, ctx: RequestContext, server_id: str) -> None:
     from kumo.compute import volume_attachments
 
     volume_attachments.release(uow, server.id)
+    server_events.emit(uow, server, "delete")
     s.delete(server)

@@ -16,6 +16,7 @@ from kumo.compute import (
     interfaces,
     keypairs,
     os_hosts,
+    power_reports,
     quotas,
     server_actions,
     server_groups,
@@ -232,6 +233,11 @@ class ComputeService:
 
     def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> None:
         self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+
+    def report_power(self, ctx: RequestContext, body: Any) -> int:
+        """A host agent's report on its VMs (``kumo.compute.power_reports``)."""
+        items = power_reports.parse(body)
+        return self._write(lambda uow: power_reports.report(uow, ctx, items))
 
     # -- interfaces ---------------------------------------------------------------------
 

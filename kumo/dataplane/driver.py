@@ -4,7 +4,9 @@ Order (creations): netns → links → masters → tc programs → sysctls → a
 → policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
 (after the gate: an activated router's gratuitous ARP must pass it) → firewall →
 hostnames (instances' UTS namespaces) → guest processes (an instance's DHCP
-client, started inside its namespaces); removals of leftovers run after all
+client, started inside its namespaces) → VMs (their taps are links, plugged
+and filtered before QEMU starts; the VMs' own work runs off the pass, see
+``reconcilers.vms``); removals of leftovers run after all
 creations, in the reverse order — except that leftover namespaces go first:
 removing a namespace removes everything inside it and its veth pairs in one
 batched kernel operation (deleting 200 veths one by one cost ~25 ms each
@@ -74,7 +76,9 @@ from kumo.dataplane.reconcilers import (
 from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
 from kumo.dataplane.reconcilers.tc import TcReconciler
+from kumo.dataplane.reconcilers.vms import VmReconciler
 from kumo.dataplane.uts import FakeUts, UtsNamespaces, UtsPort
+from kumo.dataplane.vms import FakeVmHost, VmHost
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Dataplane:
         nft_for: Callable[[str], NftPort] | None = None,
         guests: GuestPort | None = None,
         uts: UtsPort | None = None,
+        vms: VmHost | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         """``nft`` defaults to an in-memory ``FakeNft``, as ``kernel`` is
@@ -159,6 +164,7 @@ class Dataplane:
         self.gate = GateReconciler(self.port, host, (nft_for or self._fake_nft)(HOST_NS))
         self.hostnames = HostnameReconciler(self.port, host, uts or FakeUts())
         self.guests = GuestReconciler(self.port, host, guests or FakeGuests())
+        self.vms = VmReconciler(self.port, host, vms or FakeVmHost(), clock)
         self.reconcilers: tuple[Reconciler, ...] = (
             self.netns,
             self.links,
@@ -176,6 +182,7 @@ class Dataplane:
             self.firewall,
             self.hostnames,
             self.guests,
+            self.vms,
         )
         self.plan = HostPlan(host=host)
         self.counter_nft: NftPort | None = None
@@ -204,7 +211,11 @@ class Dataplane:
 
     @classmethod
     def for_host(
-        cls, host: str, host_netns: str | None = None, settings: DataplaneSettings | None = None
+        cls,
+        host: str,
+        host_netns: str | None = None,
+        settings: DataplaneSettings | None = None,
+        vms: VmHost | None = None,
     ) -> Dataplane:
         """A dataplane on the real kernel; ``host_netns`` names the namespace
         that is this host (the lab), None means the agent's own namespace."""
@@ -226,6 +237,7 @@ class Dataplane:
             nft_for=nft_for,
             guests=GuestProcesses(),
             uts=UtsNamespaces(),
+            vms=vms,
         )
         made.counter_nft = NftCommands(host_netns, in_process=False)
         return made
@@ -277,6 +289,7 @@ class Dataplane:
         self.nat.update_desired(plan.nat)
         self.hostnames.update_desired(plan.hostnames)
         self.guests.update_desired(plan.guests)
+        self.vms.update_desired(plan.vms)
         self.neighbours.update_desired(plan.neighbours, plan.links)
         fdb_self = frozenset(e for e in plan.fdb if not e.master)
         fdb_master = frozenset(e for e in plan.fdb if e.master)

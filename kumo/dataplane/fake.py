@@ -41,7 +41,7 @@ from kumo.compiler.plan import (
 from kumo.dataplane import bpf
 from kumo.dataplane.port import LinkChange, LinkState, TcState
 
-_KERNEL_KIND = {"bridge": "bridge", "vxlan": "vxlan", "vlan": "vlan", "veth": "veth"}
+_KERNEL_KIND = {"bridge": "bridge", "vxlan": "vxlan", "vlan": "vlan", "veth": "veth", "tap": "tun"}
 _macs = itertools.count(1)
 
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import ipaddress
 import os
 import resource
 import socket
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +58,12 @@ _IFA_F_NODAD = 0x02
 _MAIN_TABLE = 254
 _SCOPE_LINK = 253
 _KIND_TO_KERNEL = {k: k for k in ("bridge", "vxlan", "vlan", "veth", "dummy")}
+_TUN_DEVICE = "/dev/net/tun"
+_TUNSETIFF = 0x400454CA
+_TUNSETPERSIST = 0x400454CB
+_IFF_TAP = 0x0002
+_IFF_NO_PI = 0x1000
+_IFF_VNET_HDR = 0x4000
 
 T = TypeVar("T")
 
@@ -303,6 +311,9 @@ class KernelAdapter:
 
     def add_link(self, link: Link, peer: Link | None) -> None:
         ns = link.netns
+        if link.kind == "tap":
+            self._add_tap(link)
+            return
         spec: dict[str, Any] = {"ifname": link.name, "kind": _KIND_TO_KERNEL[link.kind]}
         if link.mtu is not None:
             spec["mtu"] = link.mtu
@@ -369,6 +380,29 @@ class KernelAdapter:
         if link.peer is not None and peer is not None and peer.up:
             self._indexes.get(link.peer.netns, {}).pop(link.peer.name, None)
             self._set(link.peer.netns, link.peer.name, state="up")
+
+    def _add_tap(self, link: Link) -> None:
+        """A persistent tap (a VM's NIC), made with the tun driver's ioctls
+        inside the link's namespace; then its MTU, MAC and state, and no
+        IPv6 link-local address (a bridge port, like instances' host ends)."""
+        ns = link.netns
+        with netns.entered(self._real(ns)):
+            fd = os.open(_TUN_DEVICE, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            ifr = struct.pack("16sH", link.name.encode(), _IFF_TAP | _IFF_NO_PI | _IFF_VNET_HDR)
+            fcntl.ioctl(fd, _TUNSETIFF, ifr)
+            fcntl.ioctl(fd, _TUNSETPERSIST, 1)
+        finally:
+            os.close(fd)
+        self._indexes.get(ns, {}).pop(link.name, None)
+        attrs: dict[str, Any] = {"IFLA_AF_SPEC": _NO_LINK_LOCAL}
+        if link.mtu is not None:
+            attrs["mtu"] = link.mtu
+        if link.mac is not None:
+            attrs["address"] = link.mac
+        self._set(ns, link.name, **attrs)
+        if link.up:
+            self._set(ns, link.name, state="up")
 
     def _set(self, ns: str, name: str, **attrs: Any) -> None:
         index = self._index(ns, name)

@@ -142,6 +142,14 @@ class Server(Base):
     power_state: Mapped[int] = mapped_column(Integer, default=0)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     config_drive: Mapped[str] = mapped_column(String(8), default="")
+    driver: Mapped[str] = mapped_column(String(16), default="namespace")
+    """The compute driver that runs it: ``namespace`` or ``qemu`` (from its image)."""
+    previous_flavor: Mapped[dict | None] = mapped_column(nullable=True)
+    """While a resize waits to be confirmed: the flavor to revert to."""
+    reboots: Mapped[int] = mapped_column(Integer, default=0)
+    rebuilds: Mapped[int] = mapped_column(Integer, default=0)
+    """Rebuilds asked for so far: the host agent rebuilds a VM when it has done fewer."""
+    """Reboots asked for so far: the host agent reboots a VM when it has done fewer."""
     fault: Mapped[dict | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

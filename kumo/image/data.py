@@ -25,7 +25,7 @@ from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, Conflict, Forbidden, Gone, TooLarge, Unavailable
 from kumo.image import access, quota
 from kumo.image.store import ImageStore, StagedFile
-from kumo.policy import allowed
+from kumo.policy import allowed, unrestricted
 
 log = logging.getLogger(__name__)
 
@@ -192,5 +192,35 @@ def open_download(
     file = store.open(image_id)
     if file is None and size:
         log.error("image store %s has no data for active image %s", store.root, image_id)
+        raise Unavailable(f"The data of image {image_id} is not in the image store.")
+    return Download(file, size, checksum)
+
+
+def open_for_agent(
+    db: Database, store: ImageStore, ctx: RequestContext, image_id: str
+) -> Download | None:
+    """An image's data for a host agent (``internal:download_image``): only
+    for an image a server on the agent's own host was booted from, whoever
+    owns it (admins: any image)."""
+    from sqlalchemy import select
+
+    from kumo.db.compute_models import Server
+    from kumo.identity import agent_credentials
+
+    with db.read_session() as s:
+        image = s.get(Image, image_id)
+        if image is None:
+            raise access.not_found(image_id)
+        if not unrestricted(ctx, "internal:download_image"):
+            mine = agent_credentials.host_of(s, ctx.user_id)
+            users = select(Server.id).where(Server.image_id == image_id, Server.host == mine)
+            if mine is None or s.scalar(users.limit(1)) is None:
+                raise Forbidden(f"No server of this host was booted from image {image_id}.")
+            agent_credentials.authorize_hosts(s, ctx, [mine], "internal:download_image")
+        if image.status not in ("active", "deactivated") or image.size is None:
+            return None
+        size, checksum = image.size, image.checksum
+    file = store.open(image_id)
+    if file is None and size:
         raise Unavailable(f"The data of image {image_id} is not in the image store.")
     return Download(file, size, checksum)

@@ -9,7 +9,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.image import access, data, images, members
+from kumo.image import access, data, guest, images, members
 from kumo.image.data import Download, Upload
 from kumo.image.store import ImageStore
 
@@ -25,8 +25,17 @@ class ImageService:
         self.store = ImageStore(settings.images_path)
 
     def bootstrap(self) -> None:
+        """The shipped images: ``busybox``, and ``cirros`` when its bundle is built."""
         run_in_transaction(self.db, lambda uow: images.ensure_defaults(uow.session))
         self.store.sweep(ABANDONED_PART_SECONDS)
+        try:
+            guest.register(self.db, self.store, self.settings.guest_image)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.error("the guest image %s was not registered: %s", self.settings.guest_image, exc)
+
+    def open_for_agent(self, ctx: RequestContext, image_id: str) -> Download | None:
+        """An image's data for the agent of a host that runs a server booted from it."""
+        return data.open_for_agent(self.db, self.store, ctx, image_id)
 
     def list_images(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
         with self.db.read_session() as s:

@@ -150,12 +150,18 @@ def destroy_leftovers(prefix: str, name: str) -> list[str]:
 def remove_guest_files(host_names: list[str]) -> int:
     """Remove the pid, log and lease files (and web roots) that the hosts'
     instances' guest processes left in the guest run directory, and the
-    instances' UTS namespace files."""
+    instances' UTS namespace files, and the run directories of the hosts'
+    VMs (their QEMU processes went with the hosts' namespaces)."""
+    from kumo.agent.config import VM_ROOT
     from kumo.dataplane import uts
     from kumo.dataplane.guest.processes import RUN_DIR
 
     prefixes = tuple(names.instance_netns_prefix(h) for h in host_names)
     count = 0
+    for host in host_names:
+        if host and (VM_ROOT / host).is_dir():
+            shutil.rmtree(VM_ROOT / host, ignore_errors=True)
+            count += 1
     for netns in uts.list_names():
         if netns.startswith(prefixes):
             uts.remove(netns)

@@ -68,6 +68,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="agents: a host is dead after this many seconds without a beat")  # fmt: skip
     p.add_argument("--no-ha-state-sync", action="store_true",
                    help="agents: do not sync HA routers' connections (loose TCP pickup)")  # fmt: skip
+    p.add_argument("--vm-memory-mb", type=int, default=128, metavar="MB",
+                   help="agents: RAM given to a VM at most, whatever its flavor (default 128: "
+                   "the lab's hosts share one machine; 0: the flavor's)")  # fmt: skip
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop a lab and remove everything it created")
@@ -163,6 +166,8 @@ def _agent_args(args: argparse.Namespace) -> list[str]:
         out += ["--ha-hold", str(args.ha_hold)]
     if args.no_ha_state_sync:
         out.append("--no-ha-state-sync")
+    if getattr(args, "vm_memory_mb", 0):
+        out += ["--vm-memory-mb", str(args.vm_memory_mb)]
     return out
 
 

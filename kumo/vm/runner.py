@@ -180,13 +180,13 @@ class VmRunner:
             raise VmError(f"{name}: qemu exited right after starting")
         log.info("%s: started (pid %s)", name, self.pid(name))
 
-    def state(self, name: str) -> VmState:
+    def state(self, name: str, timeout: float = 5.0) -> VmState:
         if not self.paths(name).spec.is_file():
             raise VmNotFound(name)
         if self.pid(name) is None:
             return VmState.SHUTOFF
         try:
-            with self.qmp(name) as q:
+            with self.qmp(name, timeout) as q:
                 status = str(q.execute("query-status")["status"])
         except QmpError:
             return VmState.SHUTOFF if self.pid(name) is None else VmState.BUILDING
@@ -269,6 +269,17 @@ class VmRunner:
                 _ignore(lambda: q.execute("netdev_del", {"id": nic.netdev_id}))
         self._save(spec.with_nics(tuple(n for n in spec.nics if n.port_id != port_id)))
         taps.delete(nic.tap, spec.netns)
+
+    def update(self, spec: VmSpec) -> None:
+        """Save a changed spec for an existing VM (vCPUs, RAM, ``extra``; a
+        larger ``disk_gb`` grows the root disk): it takes effect when QEMU
+        next starts."""
+        old = self.spec(spec.name)
+        if spec.disk_gb > old.disk_gb:
+            disk = self.paths(spec.name).disk
+            if (spec.disk_gb << 30) > _virtual_size(disk):
+                _run(["qemu-img", "resize", "-q", str(disk), f"{spec.disk_gb}G"])
+        self._save(spec)
 
     # -- helpers ------------------------------------------------------------------------
 

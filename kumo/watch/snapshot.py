@@ -5,8 +5,10 @@ the ports bound to H, the floating IPs of those ports and the routers of
 the gateway agents on H; ``network:N`` the network, its subnets and ports
 and the routers with an interface on it; ``router:R`` the router, its
 ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
-``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``. ``storage:H`` holds the
-volumes and snapshots placed on storage host H (``kumo.volume.events``).
+``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``;
+``host:H`` also holds the servers placed on H (``kumo.compute.server_events``).
+``storage:H`` holds the volumes and snapshots placed on storage host H
+(``kumo.volume.events``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import hostnames
+from kumo.compute import hostnames, server_events
 from kumo.config import Settings
 from kumo.db.agent_models import Agent
 from kumo.db.engine import Database
@@ -112,6 +114,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     out.extend({"kind": "port", **body} for body in hostnames.watch_bodies(s, bodies))
     storage = {t.split(":", 1)[1] for t in topics if t.startswith("storage:")}
     out.extend(volume_events.storage_objects(s, storage))
+    out.extend(server_events.host_bodies(s, hosts))
     if "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.view(agent, settings)})

@@ -38,7 +38,7 @@ def test_hostname_change_renames_in_place() -> None:
     dp = Dataplane(FakeKernel(), HOST, uts=uts)
     assert dp.apply(plan_for(named("web-1"))).ok
     result = dp.apply(plan_for(named("db-2")))
-    assert result.ok and result.ran == ("hostnames", "guests")  # nothing else to redo
+    assert result.ok and result.ran == ("hostnames", "guests", "vms")  # nothing else to redo
     assert uts.names == {NS1: "db-2"}
     assert uts.calls == [("create", NS1), ("set", NS1)]  # the namespace is kept
 

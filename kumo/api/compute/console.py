@@ -1,7 +1,7 @@
 """Serial console: the URL (``os-getSerialConsole`` action and, from 2.6,
 ``/servers/{id}/remote-consoles``) and the websocket proxy at
 ``/compute/console?token=...`` that attaches it to a shell in the instance
-(its network and UTS namespaces)."""
+(its network and UTS namespaces) or, for a VM, to its serial port."""
 
 from __future__ import annotations
 
@@ -99,6 +99,43 @@ def console_output_action(
     return json_response({"output": text})
 
 
+async def _serial(ws: WebSocket, path: str, subprotocol: str | None) -> None:
+    """A VM's serial port: bytes both ways between the websocket and QEMU's
+    console socket (QEMU takes one client at a time; a second waits)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 5.0)
+    except (OSError, TimeoutError):
+        await refuse(ws, "The VM's serial console is not available (is it running?).")
+        return
+    await ws.accept(subprotocol=subprotocol)
+
+    async def to_client() -> None:
+        with contextlib.suppress(*_GONE):
+            while data := await reader.read(4096):
+                await ws.send_bytes(data)
+
+    async def from_client() -> None:
+        with contextlib.suppress(*_GONE):
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                if data:
+                    writer.write(data)
+                    await writer.drain()
+
+    tasks = [asyncio.create_task(to_client()), asyncio.create_task(from_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        writer.close()
+        with contextlib.suppress(*_GONE):
+            await ws.close()
+
+
 async def refuse(ws: WebSocket, message: str) -> None:
     """Turn the handshake down with 401 and a Nova fault body (a plain close
     1008 where the server cannot send an HTTP answer to a websocket)."""
@@ -116,17 +153,21 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
     runtime = ws.app.state.runtime
     try:
         # may read the keys from the database: off the event loop
-        netns, nonce = await asyncio.to_thread(console.target, runtime.compute.console_keys, token)
+        found = await asyncio.to_thread(console.target, runtime.compute.console_keys, token)
     except Unauthorized as exc:
         await refuse(ws, exc.message)
         return
     fresh = await asyncio.to_thread(
-        run_in_transaction, runtime.db, lambda uow: console.spend(uow.session, nonce)
+        run_in_transaction, runtime.db, lambda uow: console.spend(uow.session, found.nonce)
     )
     if not fresh:  # a console URL opens once
         await refuse(ws, console.INVALID)
         return
     offered = ws.scope.get("subprotocols") or []
+    if found.socket is not None:
+        await _serial(ws, found.socket, "binary" if "binary" in offered else None)
+        return
+    netns = found.netns or ""
     await ws.accept(subprotocol="binary" if "binary" in offered else None)
     master, slave = pty.openpty()
     proc = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""``os-hypervisors``, ``os-services`` and ``os-availability-zone``."""
+"""``os-hypervisors``, ``os-services``, ``os-availability-zone`` and the
+(empty) ``os-aggregates``."""
 
 from __future__ import annotations
 
@@ -78,6 +79,13 @@ def hypervisor(
     ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     return json_response({"hypervisor": service(request).hypervisor(ctx, ident, version(request))})
+
+
+@router.get("/os-aggregates")
+def aggregates(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    """Host aggregates: kumo has none (availability zones come from its agents)."""
+    service(request).hypervisors(ctx, version(request), detail=False)  # admins only
+    return json_response({"aggregates": []})
 
 
 @router.get("/os-services")

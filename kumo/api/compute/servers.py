@@ -86,7 +86,11 @@ def server_action(
         from kumo.api.compute.console import console_output_action
 
         return console_output_action(request, ctx, server_id, body)
-    service(request).server_action(ctx, server_id, body)
+    svc = service(request)
+    svc.server_action(ctx, server_id, body)
+    if isinstance(body, dict) and "rebuild" in body:  # answered with the server, as Nova does
+        out = svc.show_server(ctx, server_id, base(request), version(request))
+        return json_response({"server": out}, status=202)
     return Response(status_code=202)
 
 

@@ -21,6 +21,7 @@ from kumo.api.image.images import service
 from kumo.api.render import no_content
 from kumo.context import RequestContext
 from kumo.errors import BadRequest
+from kumo.image.data import Download
 
 router = APIRouter()
 BUFFER = 1 << 20
@@ -77,6 +78,11 @@ async def download(
     image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     found = await run_in_threadpool(service(request).open_download, ctx, image_id)
+    return stream(found)
+
+
+def stream(found: Download | None) -> Response:
+    """An image's data as a response (204 when it has none)."""
     if found is None:
         return no_content()
     headers = {"Content-Length": str(found.size)}

@@ -166,6 +166,28 @@ def server(
     )
 
 
+@router.post("/servers/power-states")
+def server_power_states(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """``{"servers": [{"id", "power", "reboots", "fault"}]}``: the agent's VMs
+    whose state changed (``kumo.compute.power_reports``)."""
+    rt = request.app.state.runtime
+    return json_response({"changed": rt.compute.report_power(ctx, body)})
+
+
+@router.get("/images/{image_id}/file")
+async def image_file(
+    image_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """An image's data for the host of a server booted from it (its VM's disk)."""
+    from kumo.api.image.data import stream
+
+    rt = request.app.state.runtime
+    found = await run_in_threadpool(rt.image.open_for_agent, ctx, image_id)
+    return stream(found)
+
+
 def _authorize_topics(db: Database, ctx: RequestContext, topics: frozenset[str]) -> None:
     with db.read_session() as s:
         agent_reports.authorize_topics(s, ctx, topics)

@@ -29,6 +29,11 @@ def core_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
     return host.vcpus_used + spec.vcpus <= limit
 
 
+def driver_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    """The host's agent runs the server's compute driver (QEMU for a VM)."""
+    return spec.driver in host.drivers
+
+
 def anti_affinity_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
     if spec.group_policy != "anti-affinity":
         return True
@@ -51,6 +56,7 @@ FILTERS: dict[str, Filter] = {
     "AvailabilityZoneFilter": availability_zone_filter,
     "RamFilter": ram_filter,
     "CoreFilter": core_filter,
+    "DriverFilter": driver_filter,
     "ServerGroupAntiAffinityFilter": anti_affinity_filter,
     "ServerGroupAffinityFilter": affinity_filter,
     "ForcedHostFilter": forced_host_filter,

@@ -34,6 +34,15 @@ class HostState:
     updated_at: dt.datetime | None = None
     configurations: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def drivers(self) -> tuple[str, ...]:
+        """Compute drivers the host's agent runs (``configurations.drivers``;
+        an agent that does not say runs namespaces only)."""
+        found = self.configurations.get("drivers")
+        if isinstance(found, list) and all(isinstance(d, str) for d in found):
+            return tuple(found)
+        return ("namespace",)
+
     def claim(self, vcpus: int, memory_mb: int) -> None:
         self.vcpus_used += vcpus
         self.memory_mb_used += memory_mb
@@ -50,6 +59,8 @@ class RequestSpec:
     group_max_per_host: int = 1
     group_hosts: tuple[str, ...] = ()
     """Hosts of the group's current members, one entry per member."""
+    driver: str = "namespace"
+    """The compute driver the server needs (``kumo.compute.drivers``)."""
 
 
 def host_state(agent: Agent, settings: Settings, now: dt.datetime) -> HostState:

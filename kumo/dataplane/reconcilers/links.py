@@ -8,7 +8,8 @@ A veth pair is created from its host end, with the instance end (a separate
 desired ``Link``) placed in its namespace in the same request.
 
 ``device`` links (a physical NIC, an instance's ``lo``) are never created or
-removed, only set up/down. Leftovers are links with kumo names (see
+removed, only set up/down. ``tap`` links (a VM's NICs) are persistent taps
+that QEMU attaches to by name; the kernel reports their kind as ``tun``. Leftovers are links with kumo names (see
 ``kumo.compiler.names``) that are not desired; nothing else is touched.
 Bridge membership is the masters reconciler's business.
 """
@@ -22,8 +23,12 @@ from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
 from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace
 
-_CREATE_ORDER = {"device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5}
-_KERNEL_KIND = {"device": None, "dummy": "dummy", "bridge": "bridge", "vxlan": "vxlan"}
+_CREATE_ORDER = {
+    "device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5, "tap": 6,
+}  # fmt: skip
+_KERNEL_KIND = {
+    "device": None, "dummy": "dummy", "bridge": "bridge", "vxlan": "vxlan", "tap": "tun",
+}  # fmt: skip
 
 
 def needs_recreate(link: Link, actual: LinkState) -> bool:

@@ -1,0 +1,185 @@
+"""Real VM boot benchmarks on a lab (needs root, QEMU and the cirros image).
+
+    .venv/bin/python -m bench.vms [--sequential 3] [--burst 3]
+
+Builds a 3-host lab (prefix kbm-), a network and a client instance (a
+namespace) on host2. Sequential: cirros servers (m1.tiny) booted on host1
+one after another, each timed from the create call's answer to ACTIVE (its host
+reports QEMU running), to the first answered ping from the client and to
+the first SSH login with its Nova keypair (``hostname``), then deleted.
+Burst: ``--burst`` servers created at once, timed until all are ACTIVE,
+answer a ping and take an SSH login; then each QEMU's resident memory
+after 30 s idle. Prints the machine's load average, since every guest
+runs under TCG on shared cores. Removes everything afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from bench.common import free_port, machine, summary_ms
+from bench.servers import Compute, _address, _pings
+from kumo.compiler import names
+from kumo.lab.instances import LabClient
+
+KUMO = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kumo")
+PREFIX = "kbm-"
+TIMEOUT = 600.0
+
+
+def _ssh(client_ns: str, key: Path, ip: str) -> bool:
+    cmd = ["ip", "netns", "exec", client_ns, "ssh", "-i", str(key), "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "ConnectTimeout=3", f"cirros@{ip}", "hostname"]  # fmt: skip
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _until(check: Callable[[], bool], started: float, what: str) -> float:
+    while not check():
+        if time.monotonic() - started > TIMEOUT:
+            raise RuntimeError(f"{what}: not within {TIMEOUT} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def _active(api: Compute, server_id: str) -> bool:
+    server = api.status(server_id)
+    if server["status"] == "ERROR":
+        raise RuntimeError(f"server {server_id}: {server.get('fault')}")
+    return bool(server["status"] == "ACTIVE")
+
+
+def _rss_mib(server_id: str) -> float:
+    found = subprocess.run(["pgrep", "-f", f"guest={server_id},"], capture_output=True, text=True)
+    pid = int(found.stdout.split()[0])
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _one(api: Compute, sid: str, client_ns: str, key: Path) -> tuple[float, float, float]:
+    """Seconds from now (just after the create call) to ACTIVE, first ping and first SSH
+    login of one server; then it is deleted."""
+    started = time.monotonic()
+    active = _until(lambda: _active(api, sid), started, "ACTIVE")
+    ip = _address(api.status(sid))
+    pinged = _until(lambda: _pings(client_ns, ip), started, "ping")
+    sshed = _until(lambda: _ssh(client_ns, key, ip), started, "ssh")
+    api.http.delete(f"/servers/{sid}")
+    _until(lambda: api.http.get(f"/servers/{sid}").status_code == 404, started, "delete")
+    return active, pinged, sshed
+
+
+def run(sequential: int, burst: int) -> list[str]:
+    state = Path(tempfile.mkdtemp(prefix="kumo-bench-vms."))
+    subprocess.run(
+        [KUMO, "up", "--hosts", "3", "--port", str(free_port()), "--prefix", PREFIX,
+         "--state-dir", str(state), "--detach"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    out: list[str] = []
+    try:
+        api = Compute(state)
+        api.setup()
+        images = httpx.get(f"{api.api_url}/image/v2/images",
+                           headers=dict(api.http.headers)).json()["images"]  # fmt: skip
+        api.image = next(i["id"] for i in images if i["name"] == "cirros")
+        key = state / "key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                       check=True)  # fmt: skip
+        api.http.post(
+            "/os-keypairs",
+            json={"keypair": {"name": "bench", "public_key": Path(f"{key}.pub").read_text()}},
+        ).raise_for_status()
+        net = api.net.post("/networks", json={"network": {"name": "bench"}}).json()["network"]
+        api.net.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                  "cidr": "10.201.0.0/16"}})  # fmt: skip
+        groups = api.net.get("/security-groups", params={"name": "default",
+                             "project_id": net["project_id"]}).json()["security_groups"]  # fmt: skip
+        for protocol, port in (("icmp", None), ("tcp", 22)):
+            rule = {
+                "security_group_id": groups[0]["id"],
+                "direction": "ingress",
+                "protocol": protocol,
+                "port_range_min": port,
+                "port_range_max": port,
+            }
+            api.net.post("/security-group-rules", json={"security_group_rule": rule})
+        client = LabClient(state).create("client", "bench", f"{PREFIX}host2", None, None)
+        client_ns = names.instance_netns(client["binding:host_id"], client["id"])
+
+        def create(name: str, host: str | None) -> str:
+            body = {
+                "server": {
+                    "name": name,
+                    "imageRef": api.image,
+                    "flavorRef": api.flavor,
+                    "key_name": "bench",
+                    "networks": [{"uuid": net["id"]}],
+                }
+            }
+            if host:
+                body["server"]["availability_zone"] = f"nova:{host}"
+            r = api.http.post("/servers", json=body)
+            r.raise_for_status()
+            return str(r.json()["server"]["id"])
+
+        active, pinged, sshed = [], [], []
+        for k in range(sequential):
+            times = _one(api, create(f"seq{k}", f"{PREFIX}host1"), client_ns, key)
+            active.append(times[0])
+            pinged.append(times[1])
+            sshed.append(times[2])
+        out.append(f"sequential create -> ACTIVE: {summary_ms(active)}")
+        out.append(f"sequential create -> first ping: {summary_ms(pinged)}")
+        out.append(f"sequential create -> first SSH login: {summary_ms(sshed)}")
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(burst) as pool:
+            ids = list(pool.map(lambda k: create(f"burst{k}", None), range(burst)))
+        all_active = _until(lambda: all(_active(api, i) for i in ids), started, "ACTIVE")
+        ips = [_address(api.status(i)) for i in ids]
+        all_pinged = _until(lambda: all(_pings(client_ns, ip) for ip in ips), started, "ping")
+        all_ssh = _until(lambda: all(_ssh(client_ns, key, ip) for ip in ips), started, "ssh")
+        out.append(
+            f"{burst} VMs at once: all ACTIVE {all_active:.1f} s, all answering a ping"
+            f" {all_pinged:.1f} s, all taking an SSH login {all_ssh:.1f} s"
+        )
+        time.sleep(30)
+        rss = [_rss_mib(i) for i in ids]
+        out.append(f"idle QEMU RSS: {', '.join(f'{r:.0f}' for r in rss)} MiB (after 30 s)")
+        out.append(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    finally:
+        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True)
+        for i in (1, 2, 3):
+            subprocess.run(["rm", "-rf", f"/run/kumo/vms/{PREFIX}host{i}"], check=False)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sequential", type=int, default=3)
+    parser.add_argument("--burst", type=int, default=3)
+    args = parser.parse_args()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"# bench/vms.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f} at the start")
+    for line in run(args.sequential, args.burst):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
