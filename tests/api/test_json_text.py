@@ -74,3 +74,12 @@ def test_every_api_answers_400_in_its_dialect(db_url: str, tmp_path: Path) -> No
         )
         assert r.status_code == 201, r.text
         assert r.json()["network"]["name"] == "café😀"
+
+
+def test_image_data_is_never_read_as_json() -> None:
+    """Uploaded bytes may hold anything JSON refuses (``\\u``, ``NaN``)."""
+    from kumo.api.json_text import _is_json
+
+    upload = {"type": "http", "path": "/image/v2/images/x/file", "headers": []}
+    assert not _is_json(upload)
+    assert _is_json({"type": "http", "path": "/networking/v2.0/networks", "headers": []})

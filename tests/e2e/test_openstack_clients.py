@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import openstack
@@ -13,6 +15,21 @@ import openstack.connection
 import pytest
 
 from tests.live import LiveServer
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _agents_stay_alive() -> Iterator[None]:
+    """The agents these tests register never beat: on a loaded machine the
+    CLI's own start-up (seconds per call) would outlast the default 15 s
+    down time and the router would find no live agent."""
+    old = os.environ.get("KUMO_AGENT_DOWN_TIME")
+    os.environ["KUMO_AGENT_DOWN_TIME"] = "600"
+    yield
+    if old is None:
+        os.environ.pop("KUMO_AGENT_DOWN_TIME", None)
+    else:
+        os.environ["KUMO_AGENT_DOWN_TIME"] = old
+
 
 pytestmark = pytest.mark.slow
 OPENSTACK = str(Path(sys.executable).parent / "openstack")
