@@ -171,7 +171,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Flavor:
 
 def update(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, body: Any) -> Flavor:
     """``PUT /flavors/{id}`` (2.55): only the description changes."""
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-manage:update to be performed."
         )
@@ -234,7 +234,7 @@ def set_extra_spec(
 
 
 def unset_extra_spec(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, key: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-extra-specs:delete to be performed."
         )
@@ -284,7 +284,7 @@ def add_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id:
 
 
 def remove_access(uow: UnitOfWork, ctx: RequestContext, flavor_id: str, project_id: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "compute:flavors:manage"):
         raise Forbidden(
             "Policy doesn't allow os_compute_api:os-flavor-access:remove_tenant_access "
             "to be performed."

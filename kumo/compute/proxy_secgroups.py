@@ -20,6 +20,7 @@ from kumo.db.secgroup_models import SecurityGroup
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.network import secgroup_service, validate
 from kumo.network.service import NetworkService
+from kumo.policy import unrestricted
 
 PROTOCOLS = ("tcp", "udp", "icmp")
 
@@ -176,7 +177,11 @@ class SecurityGroupProxy:
             raise not_found(group_id) from None
 
     def list_groups(self, ctx: RequestContext, all_tenants: bool) -> list[dict[str, Any]]:
-        prefilters = {} if all_tenants and ctx.is_admin else {"project_id": [ctx.project_id or ""]}
+        prefilters = (
+            {}
+            if all_tenants and unrestricted(ctx, "network:get_security_group")
+            else {"project_id": [ctx.project_id or ""]}
+        )
         return self._views(secgroup_service.list_groups(self.net, ctx, prefilters))
 
     def show(self, ctx: RequestContext, group_id: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from kumo.orchestration.resources.base import DEFERRED
 from kumo.orchestration.resources.heat import WaitConditionHandle
 from kumo.orchestration.resources.lookup import ServiceLookups
 from kumo.orchestration.run import Row, Run, StackInfo
-from kumo.policy import allowed, authorize
+from kumo.policy import allowed, authorize, unrestricted
 
 if TYPE_CHECKING:
     from kumo.runtime import Runtime
@@ -268,7 +268,7 @@ class OrchestrationService:
         with self.db.read_session() as s:
             q = select(Stack).where(Stack.deleted_at.is_(None))
             if query.get("global_tenant", ["false"])[0].lower() not in ("true", "1") or not (
-                ctx.is_admin
+                unrestricted(ctx, "orchestration:stacks:get")
             ):
                 q = q.where(Stack.project_id == project_id)
             if query.get("show_nested", ["false"])[0].lower() not in ("true", "1"):

@@ -15,6 +15,7 @@ from kumo.db.uow import run_in_transaction
 from kumo.errors import Forbidden, not_found
 from kumo.network import agents
 from kumo.network.validate import member
+from kumo.policy import allowed
 
 router = APIRouter()
 ATTRS = {
@@ -25,7 +26,7 @@ ATTRS = {
 
 
 def _admin(ctx: RequestContext, action: str) -> None:
-    if not ctx.is_admin:
+    if not allowed(ctx, "network:get_agent"):
         raise Forbidden(f"(rule:{action}) is disallowed by policy")
 
 

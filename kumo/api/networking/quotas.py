@@ -14,6 +14,7 @@ from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import Forbidden
 from kumo.network import quotas
 from kumo.network.validate import member
+from kumo.policy import allowed, unrestricted
 
 router = APIRouter()
 
@@ -23,7 +24,7 @@ def _runtime(request: Request) -> Any:
 
 
 def _may_read(ctx: RequestContext, project_id: str) -> None:
-    if not ctx.is_admin and ctx.project_id != project_id:
+    if not allowed(ctx, "network:get_quota", {"project_id": project_id}):
         raise Forbidden("(rule:get_quota) is disallowed by policy")
 
 
@@ -31,7 +32,8 @@ def _may_read(ctx: RequestContext, project_id: str) -> None:
 def list_quotas(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     rt = _runtime(request)
     with rt.db.read_session() as s:
-        projects = quotas.projects_with_overrides(s) if ctx.is_admin else [ctx.project_id]
+        everyone = unrestricted(ctx, "network:update_quota")
+        projects = quotas.projects_with_overrides(s) if everyone else [ctx.project_id]
         items = [
             {**quotas.limits(s, rt.settings, p), "project_id": p, "tenant_id": p}
             for p in projects
@@ -80,7 +82,7 @@ def update_quota(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
-    if not ctx.is_admin:
+    if not allowed(ctx, "network:update_quota"):
         raise Forbidden("(rule:update_quota) is disallowed by policy")
     rt = _runtime(request)
     change = quotas.parse_update(rt.settings, member(body, "quota"))
@@ -97,7 +99,7 @@ def update_quota(
 def delete_quota(
     project_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    if not ctx.is_admin:
+    if not allowed(ctx, "network:update_quota"):
         raise Forbidden("(rule:delete_quota) is disallowed by policy")
     run_in_transaction(_runtime(request).db, lambda uow: quotas.reset(uow.session, project_id))
     return no_content()
