@@ -19,7 +19,7 @@ from kumo.network import tags as taglib
 from kumo.network.l3_ports import BLOCKING, GATEWAY
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
-from kumo.policy import allowed
+from kumo.policy import allowed, authorize
 
 CREATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -130,7 +130,7 @@ def update(
             raise InvalidInput(f"Cannot update read-only attribute {key}")
     policy.check_writable(ctx, "networks", "update_network", body)
     net = load(uow.session, ctx, network_id, lock=True)
-    policy.authorize_owner(ctx, "network:update_network", {"project_id": net.project_id})
+    authorize(ctx, "network:update_network", {"project_id": net.project_id})
     check_revision(net.revision_number, if_match)
     if "name" in body:
         net.name = validate.string(body, "name")

@@ -125,11 +125,6 @@ def check_writable(ctx: RequestContext, collection: str, action: str, body: dict
             raise Forbidden(f"(rule:{action}:{key}) is disallowed by policy")
 
 
-def authorize_owner(ctx: RequestContext, name: str, target: dict[str, Any]) -> None:
-    """The table's rule ``name`` for an object the caller can see (403 otherwise)."""
-    authorize(ctx, name, target)
-
-
 def check_device_owner(
     ctx: RequestContext, action: str, device_owner: str, network_project_id: str | None
 ) -> None:

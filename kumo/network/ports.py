@@ -30,7 +30,7 @@ from kumo.network import events, ipam, l3_ports, policy, port_groups, port_rows,
 from kumo.network import tags as taglib
 from kumo.network.networks import touch
 from kumo.network.revision import check_revision
-from kumo.policy import allowed
+from kumo.policy import allowed, authorize
 
 VIF_TYPE_BOUND = "bridge"
 ROUTER_OWNERS = (
@@ -405,7 +405,7 @@ def update(
     s = uow.session
     port = load(s, ctx, port_id, lock=True)
     target = _target(s, port)
-    policy.authorize_owner(ctx, "network:update_port", target)
+    authorize(ctx, "network:update_port", target)
     policy.check_port_attributes(ctx, "update_port", body, target["network:project_id"])
     check_revision(port.revision_number, if_match)
     old_host = port.host

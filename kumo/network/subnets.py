@@ -19,7 +19,7 @@ from kumo.network.l3_ports import OWNERS
 from kumo.network.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
-from kumo.policy import allowed
+from kumo.policy import allowed, authorize
 
 V6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 CREATE = {
@@ -122,7 +122,7 @@ def create(
     if "network_id" not in body:
         raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
     net_row = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"), lock=True)
-    policy.authorize_owner(ctx, "network:create_subnet", {"network:project_id": net_row.project_id})
+    authorize(ctx, "network:create_subnet", {"network:project_id": net_row.project_id})
     if body.get("subnetpool_id") or body.get("use_default_subnetpool"):
         raise BadRequest("Subnet pools are not supported")
     if "cidr" not in body or body["cidr"] is None:
@@ -197,7 +197,7 @@ def update(
     validate.known(body, UPDATE)
     s = uow.session
     sub = load(s, ctx, subnet_id, lock=True)
-    policy.authorize_owner(ctx, "network:update_subnet", _target(s, sub))
+    authorize(ctx, "network:update_subnet", _target(s, sub))
     check_revision(sub.revision_number, if_match)
     cidr = ipaddress.ip_network(sub.cidr)
     if "name" in body:
