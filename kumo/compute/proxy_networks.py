@@ -18,7 +18,8 @@ from kumo.context import RequestContext
 from kumo.db.compute_models import ServerInterface
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.network import floatingip_service, policy
+from kumo.network import policy
+from kumo.network.l3 import floatingip_service
 from kumo.network.service import NetworkService
 
 

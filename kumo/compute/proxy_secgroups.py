@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from kumo.context import RequestContext
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.network import secgroup_service, validate
+from kumo.network import validate
+from kumo.network.secgroups import service as secgroup_service
 from kumo.network.service import NetworkService
 from kumo.policy import unrestricted
 

@@ -24,7 +24,12 @@ from kumo.db.network_models import Network, Port
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
-from kumo.network import auto_allocate, l3_ports, networks, ports, secgroups, validate
+from kumo.network import validate
+from kumo.network.core import networks
+from kumo.network.l3 import auto_allocate
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.ports import ports
+from kumo.network.secgroups import groups as secgroups
 from kumo.policy import allowed
 
 

@@ -23,7 +23,9 @@ from kumo.db.network_models import Port
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Forbidden, not_found
 from kumo.identity.agent_credentials import authorize_hosts
-from kumo.network import agents, l3_scheduler, ports
+from kumo.network import agents
+from kumo.network.l3 import scheduler as l3_scheduler
+from kumo.network.ports import ports
 from kumo.policy import unrestricted
 
 

@@ -14,14 +14,14 @@ from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.network import tags as taglib
-from kumo.network.l3_views import (
+from kumo.network.l3.views import (
     GATEWAY_HOSTS,
     ROUTER_PORT_TYPES,
     render_floatingips,
     render_watch_routers,
     routed_networks,
 )
-from kumo.network.secgroup_views import render_groups
+from kumo.network.secgroups.views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
 

@@ -19,8 +19,11 @@ from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import agent_reports, auto_allocate, ipam, networks, policy, ports, subnets
+from kumo.network import agent_reports, policy
 from kumo.network import tags as taglib
+from kumo.network.core import ipam, networks, subnets
+from kumo.network.l3 import auto_allocate
+from kumo.network.ports import ports
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted

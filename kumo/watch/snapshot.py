@@ -29,8 +29,8 @@ from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
-from kumo.network.l3_views import INTERFACE_TYPES, render_floatingips, render_watch_routers
-from kumo.network.secgroup_views import render_groups
+from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_watch_routers
+from kumo.network.secgroups.views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
 

@@ -13,7 +13,7 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Port
 from kumo.errors import Conflict, PreconditionFailed
-from kumo.network import ipam
+from kumo.network.core import ipam
 from kumo.runtime import Runtime
 
 ADMIN = RequestContext(

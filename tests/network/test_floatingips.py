@@ -241,7 +241,7 @@ def test_racing_associations_of_one_fixed_ip_have_one_winner(cloud: Cloud) -> No
 
     from kumo.context import RequestContext
     from kumo.errors import Conflict
-    from kumo.network import floatingip_service
+    from kumo.network.l3 import floatingip_service
 
     h = cloud.admin
     t = topology(cloud, h)

@@ -13,7 +13,7 @@ from typing import Any
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
 from kumo.db.engine import Database
-from kumo.network import l3_scheduler
+from kumo.network.l3 import scheduler as l3_scheduler
 from kumo.watch import snapshot
 from tests.network.conftest import Cloud, N, open_cloud
 from tests.network.test_routers import (

@@ -16,7 +16,7 @@ from kumo.context import RequestContext
 from kumo.db.outbox_models import OutboxEvent
 from kumo.db.secgroup_models import DefaultSecurityGroup, PortSecurityGroup, SecurityGroup
 from kumo.errors import Conflict
-from kumo.network import secgroup_service
+from kumo.network.secgroups import service as secgroup_service
 from kumo.runtime import Runtime
 from kumo.watch import snapshot
 from tests.network.conftest import Cloud, N

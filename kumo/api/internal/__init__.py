@@ -30,7 +30,8 @@ from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
 from kumo.errors import BadRequest, KumoError
-from kumo.network import agent_reports, agents, l3_scheduler
+from kumo.network import agent_reports, agents
+from kumo.network.l3 import scheduler as l3_scheduler
 from kumo.network.validate import integer
 from kumo.policy import authorize
 from kumo.watch import snapshot

@@ -17,7 +17,7 @@ from typing import Any
 
 from kumo.config import Settings
 from kumo.db.engine import Database
-from kumo.network import l3_scheduler
+from kumo.network.l3 import scheduler as l3_scheduler
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Networking v2.0: /v2.0/floatingips."""
 
 from kumo.api.networking.resource import Collection, routes
-from kumo.network import floatingip_service as fs
-from kumo.network.l3_views import ATTRIBUTES
+from kumo.network.l3 import floatingip_service as fs
+from kumo.network.l3.views import ATTRIBUTES
 
 router = routes(
     Collection(

@@ -21,8 +21,10 @@ from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
 from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, Forbidden, not_found
-from kumo.network import agents, l3_scheduler, routers, validate
-from kumo.network.l3_views import render_routers
+from kumo.network import agents, validate
+from kumo.network.l3 import routers
+from kumo.network.l3 import scheduler as l3_scheduler
+from kumo.network.l3.views import render_routers
 from kumo.policy import allowed
 
 router = APIRouter()

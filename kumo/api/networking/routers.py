@@ -12,8 +12,8 @@ from kumo.api.networking.resource import Collection, routes, service
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
-from kumo.network import router_service as rs
-from kumo.network.l3_views import ATTRIBUTES
+from kumo.network.l3 import router_service as rs
+from kumo.network.l3.views import ATTRIBUTES
 from kumo.network.validate import member
 
 router = GatedRouter()

@@ -2,8 +2,8 @@
 
 from kumo.api.networking.resource import Collection, routes
 from kumo.api.routing import GatedRouter
-from kumo.network import secgroup_service as sg
-from kumo.network.secgroup_views import ATTRIBUTES
+from kumo.network.secgroups import service as sg
+from kumo.network.secgroups.views import ATTRIBUTES
 
 router = GatedRouter()
 router.include_router(

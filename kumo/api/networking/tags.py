@@ -14,9 +14,13 @@ from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, Forbidden, NotFound
-from kumo.network import events, floatingips, networks, ports, routers, secgroups, subnets
+from kumo.network import events
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core import networks, subnets
+from kumo.network.core.networks import touch
+from kumo.network.l3 import floatingips, routers
+from kumo.network.ports import ports
+from kumo.network.secgroups import groups as secgroups
 from kumo.policy import allowed
 
 router = APIRouter()

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from kumo.compute.microversion import parse as microversion
 from kumo.context import RequestContext
 from kumo.errors import NotFound
-from kumo.network import floatingip_service, router_service, secgroup_service
+from kumo.network.l3 import floatingip_service, router_service
+from kumo.network.secgroups import service as secgroup_service
 from kumo.orchestration.errors import StackValidationFailed
 
 if TYPE_CHECKING:

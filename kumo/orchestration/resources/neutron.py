@@ -6,9 +6,9 @@ from functools import partial
 from typing import Any
 
 from kumo.errors import NotFound
-from kumo.network import floatingip_service as fips
-from kumo.network import router_service as routers
-from kumo.network import secgroup_service as sgs
+from kumo.network.l3 import floatingip_service as fips
+from kumo.network.l3 import router_service as routers
+from kumo.network.secgroups import service as sgs
 from kumo.orchestration.errors import ResourceFailure
 from kumo.orchestration.resources import lookup
 from kumo.orchestration.resources.base import Env, Plugin, Prop, gone_ok

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from kumo.db.base import new_uuid, utcnow
 from kumo.db.network_models import IPAllocation, Network, Port, Quota, Subnet
 from kumo.db.secgroup_models import DefaultSecurityGroup, PortSecurityGroup
-from kumo.network.ipam import SubnetFields
+from kumo.network.core.ipam import SubnetFields
 from kumo.network.views import port_view
 
 _NETWORKS = cast(Table, Network.__table__)

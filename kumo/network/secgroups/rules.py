@@ -23,8 +23,9 @@ from kumo.context import RequestContext
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, NotFound
-from kumo.network import policy, secgroups, validate
+from kumo.network import policy, validate
 from kumo.network.quotas import check_quota
+from kumo.network.secgroups import groups
 from kumo.policy import allowed
 
 CREATE = {
@@ -243,12 +244,12 @@ def create_many(
         )
     s = uow.session
     if ctx.project_id:
-        secgroups.ensure_default(uow, ctx.project_id)
-    group = secgroups.load(s, ctx, group_ids.pop(), lock=True)
+        groups.ensure_default(uow, ctx.project_id)
+    group = groups.load(s, ctx, group_ids.pop(), lock=True)
     owners = {_owner(ctx, b, group) for b in bodies}
     for spec in specs:
         if spec.remote_group_id is not None and spec.remote_group_id != group.id:
-            secgroups.load(s, ctx, spec.remote_group_id)
+            groups.load(s, ctx, spec.remote_group_id)
     existing = {
         key(r): r.id
         for r in s.scalars(
@@ -287,7 +288,7 @@ def create_many(
         for b, spec in zip(bodies, specs, strict=True)
     ]
     s.add_all(rules)
-    secgroups.changed(uow, group)
+    groups.changed(uow, group)
     return rules
 
 
@@ -326,4 +327,4 @@ def remove(uow: UnitOfWork, ctx: RequestContext, rule_id: str) -> None:
         raise NotFound(
             f"Security group rule {rule_id} does not exist", kind="SecurityGroupRuleNotFound"
         )
-    secgroups.changed(uow, group)
+    groups.changed(uow, group)

@@ -17,8 +17,8 @@ from kumo.context import RequestContext
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest
-from kumo.network import secgroup_rules, secgroups
-from kumo.network.secgroup_views import render_groups, render_rules
+from kumo.network.secgroups import groups, rules
+from kumo.network.secgroups.views import render_groups, render_rules
 from kumo.network.service import NetworkService, sql_where
 from kumo.policy import unrestricted
 
@@ -57,9 +57,9 @@ def ensure_default_for(
     if project_id != ctx.project_id and not unrestricted(ctx, "network:get_security_group"):
         project_id = ctx.project_id
     with svc.db.read_session() as s:
-        if secgroups.default_id(s, project_id) is not None:
+        if groups.default_id(s, project_id) is not None:
             return
-    run_in_transaction(svc.db, lambda uow: secgroups.ensure_default(uow, project_id))
+    run_in_transaction(svc.db, lambda uow: groups.ensure_default(uow, project_id))
 
 
 # -- groups --------------------------------------------------------------------------
@@ -80,14 +80,14 @@ def list_groups(
 def show_group(svc: NetworkService, ctx: RequestContext, group_id: str) -> dict[str, Any]:
     ensure_default_for(svc, ctx)
     with svc.db.read_session() as s:
-        return render_groups(s, [secgroups.load(s, ctx, group_id)])[0]
+        return render_groups(s, [groups.load(s, ctx, group_id)])[0]
 
 
 def create_groups(
     svc: NetworkService, ctx: RequestContext, bodies: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     def work(uow: UnitOfWork) -> list[str]:
-        return [secgroups.create(uow, svc.settings, ctx, b).id for b in bodies]
+        return [groups.create(uow, svc.settings, ctx, b).id for b in bodies]
 
     ids = run_in_transaction(svc.db, work)
     with svc.db.read_session() as s:
@@ -102,15 +102,15 @@ def update_group(
     body: dict[str, Any],
     if_match: int | None = None,
 ) -> dict[str, Any]:
-    run_in_transaction(svc.db, lambda uow: secgroups.update(uow, ctx, group_id, body, if_match))
+    run_in_transaction(svc.db, lambda uow: groups.update(uow, ctx, group_id, body, if_match))
     with svc.db.read_session() as s:
-        return render_groups(s, [secgroups.load(s, ctx, group_id)])[0]
+        return render_groups(s, [groups.load(s, ctx, group_id)])[0]
 
 
 def delete_group(
     svc: NetworkService, ctx: RequestContext, group_id: str, if_match: int | None = None
 ) -> None:
-    run_in_transaction(svc.db, lambda uow: secgroups.remove(uow, ctx, group_id, if_match))
+    run_in_transaction(svc.db, lambda uow: groups.remove(uow, ctx, group_id, if_match))
 
 
 # -- rules ---------------------------------------------------------------------------
@@ -130,14 +130,14 @@ def list_rules(
 
 def show_rule(svc: NetworkService, ctx: RequestContext, rule_id: str) -> dict[str, Any]:
     with svc.db.read_session() as s:
-        return render_rules(s, [secgroup_rules.load_visible(s, ctx, rule_id)])[0]
+        return render_rules(s, [rules.load_visible(s, ctx, rule_id)])[0]
 
 
 def create_rules(
     svc: NetworkService, ctx: RequestContext, bodies: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     def work(uow: UnitOfWork) -> list[str]:
-        return [r.id for r in secgroup_rules.create_many(uow, svc.settings, ctx, bodies)]
+        return [r.id for r in rules.create_many(uow, svc.settings, ctx, bodies)]
 
     ids = run_in_transaction(svc.db, work)
     with svc.db.read_session() as s:
@@ -163,4 +163,4 @@ def update_rule(
 def delete_rule(
     svc: NetworkService, ctx: RequestContext, rule_id: str, if_match: int | None = None
 ) -> None:
-    run_in_transaction(svc.db, lambda uow: secgroup_rules.remove(uow, ctx, rule_id))
+    run_in_transaction(svc.db, lambda uow: rules.remove(uow, ctx, rule_id))

@@ -25,8 +25,9 @@ from kumo.config import Settings
 from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import Network, Port
 from kumo.db.uow import UnitOfWork
-from kumo.network import events, ports
-from kumo.network.networks import touch
+from kumo.network import events
+from kumo.network.core.networks import touch
+from kumo.network.ports import ports
 
 
 def ports_of(session: Session, router_id: str, types: Sequence[str]) -> list[Port]:

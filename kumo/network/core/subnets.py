@@ -13,10 +13,11 @@ from kumo.context import RequestContext
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, not_found
-from kumo.network import events, ipam, networks, policy, validate
+from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.l3_ports import OWNERS
-from kumo.network.networks import touch
+from kumo.network.core import ipam, networks
+from kumo.network.core.networks import touch
+from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize

@@ -19,7 +19,8 @@ from kumo.db.network_models import Port
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput
-from kumo.network import secgroups, validate
+from kumo.network import validate
+from kumo.network.secgroups import groups as secgroups
 
 
 def requested(session: Session, project_id: str, raw: Any) -> list[str]:

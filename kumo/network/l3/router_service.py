@@ -13,8 +13,9 @@ from sqlalchemy import select
 from kumo.context import RequestContext
 from kumo.db.l3_models import Router
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import policy, router_interfaces, routers
-from kumo.network.l3_views import render_routers
+from kumo.network import policy
+from kumo.network.l3 import router_interfaces, routers
+from kumo.network.l3.views import render_routers
 from kumo.network.service import NetworkService, sql_where
 from kumo.policy import unrestricted
 

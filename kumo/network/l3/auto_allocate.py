@@ -26,7 +26,8 @@ from kumo.db.l3_models import Router
 from kumo.db.network_models import AutoAllocatedTopology, Network
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, NotFound
-from kumo.network import networks, router_interfaces, routers, subnets
+from kumo.network.core import networks, subnets
+from kumo.network.l3 import router_interfaces, routers
 from kumo.policy import authorize
 
 NETWORK_NAME = "auto_allocated_network"

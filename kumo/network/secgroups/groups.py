@@ -26,7 +26,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, NotFound
 from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core.networks import touch
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, unrestricted

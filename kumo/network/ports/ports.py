@@ -26,9 +26,13 @@ from kumo.errors import (
     not_found,
     shown,
 )
-from kumo.network import events, ipam, l3_ports, policy, port_groups, port_rows, validate
+from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core import ipam
+from kumo.network.core.networks import touch
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.ports import groups as port_groups
+from kumo.network.ports import rows as port_rows
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
 

@@ -22,9 +22,12 @@ from kumo.db.l3_models import FloatingIP, Router, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.network import events, l3_ports, networks, policy, ports, validate
+from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core import networks
+from kumo.network.core.networks import touch
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.ports import ports
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, unrestricted

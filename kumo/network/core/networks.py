@@ -14,9 +14,11 @@ from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
-from kumo.network import events, l3_ports, policy, segments, validate
+from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.l3_ports import BLOCKING, GATEWAY
+from kumo.network.core import segments
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.l3.ports import BLOCKING, GATEWAY
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize

@@ -41,7 +41,10 @@ from kumo.db.l3_models import Router, RouterAgentBinding
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import Conflict, NotFound, not_found
-from kumo.network import events, l3_ports, ports, router_ports
+from kumo.network import events
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.l3 import router_ports
+from kumo.network.ports import ports
 
 HA_STATES = ("active", "standby")
 UNKNOWN = "unknown"

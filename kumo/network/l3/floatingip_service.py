@@ -13,8 +13,8 @@ from sqlalchemy import select
 from kumo.context import RequestContext
 from kumo.db.l3_models import FloatingIP
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import floatingips
-from kumo.network.l3_views import render_floatingips
+from kumo.network.l3 import floatingips
+from kumo.network.l3.views import render_floatingips
 from kumo.network.service import NetworkService, sql_where
 from kumo.policy import unrestricted
 

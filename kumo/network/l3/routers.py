@@ -1,6 +1,6 @@
 """Routers: create, update, delete; the external gateway and extra routes.
 
-Every write ends with ``l3_scheduler.sync``, which makes the router's
+Every write ends with ``scheduler.sync``, which makes the router's
 gateway-agent bindings, port hosts and SNAT ports what the router asks for.
 """
 
@@ -18,18 +18,13 @@ from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InUse, InvalidInput, not_found
-from kumo.network import (
-    events,
-    l3_ports,
-    l3_scheduler,
-    networks,
-    policy,
-    ports,
-    router_ports,
-    validate,
-)
+from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core import networks
+from kumo.network.core.networks import touch
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.l3 import router_ports, scheduler
+from kumo.network.ports import ports
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed
@@ -94,7 +89,7 @@ def create(
     s.flush()
     if body.get("external_gateway_info"):
         set_gateway(uow, settings, ctx, router, body["external_gateway_info"], "create_router")
-    l3_scheduler.sync(uow, settings, router)
+    scheduler.sync(uow, settings, router)
     events.router(uow, router)
     return router
 
@@ -157,7 +152,7 @@ def changed(
     networks it no longer has an interface on too: ``old_networks``)."""
     touch(router)
     uow.session.flush()
-    l3_scheduler.sync(uow, settings, router, schedule=schedule)
+    scheduler.sync(uow, settings, router, schedule=schedule)
     events.router(uow, router, old_networks=old_networks)
 
 

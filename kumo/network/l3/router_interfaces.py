@@ -21,9 +21,13 @@ from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InUse, NotFound
-from kumo.network import events, l3_ports, ports, router_ports, routers, subnets, validate
+from kumo.network import events, validate
 from kumo.network import tags as taglib
-from kumo.network.networks import touch
+from kumo.network.core import subnets
+from kumo.network.core.networks import touch
+from kumo.network.l3 import ports as l3_ports
+from kumo.network.l3 import router_ports, routers
+from kumo.network.ports import ports
 
 
 def info(session: Session, router: Router, port: Port, subnet_ids: list[str]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Networks and their address space: networks, subnets, segments, IPAM."""

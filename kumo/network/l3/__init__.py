@@ -1,0 +1,1 @@
+"""L3: routers, their interfaces and gateway hosts, floating IPs, auto-allocated topologies."""
