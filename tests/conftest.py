@@ -103,3 +103,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         with eng.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{_templates["pg"]}" WITH (FORCE)'))
         eng.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for ``pytest -n``: every test that needs root (namespaces,
+    labs, VMs) in one group, so those run one at a time on one worker as they
+    would without ``-n``; the rest by module, so a module's fixtures are set
+    up once."""
+    for item in items:
+        if item.get_closest_marker("root") or "_root" in item.path.name:
+            group = "root"
+        else:
+            group = str(item.path.relative_to(config.rootpath))
+        item.add_marker(pytest.mark.xdist_group(group))
