@@ -36,6 +36,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+# Byte-compile kumo's own modules now: every kumo process (API, agents, CLI
+# calls in tests) would otherwise compile them again when the environment
+# sets PYTHONDONTWRITEBYTECODE. Only changed files are compiled again.
+.venv/bin/python -m compileall -q kumo >/dev/null
 
 # `kumo` and `openstack` on PATH: symlinks into the virtualenv (KUMO_BIN_DIR
 # chooses another directory than /usr/local/bin). A file there that is not
