@@ -92,11 +92,12 @@ def _one(api: Compute, sid: str, client_ns: str, key: Path) -> tuple[float, floa
 STREAM_MIB = 64
 """Bytes sent per throughput run (``dd`` from ``/dev/zero`` into busybox ``nc``)."""
 SEND = (
-    "a=$(cut -d' ' -f1 /proc/uptime); "
-    "dd if=/dev/zero bs=64k count={blocks} 2>/dev/null | nc {ip} 5001; "
-    "b=$(cut -d' ' -f1 /proc/uptime); echo $a $b"
+    "for i in 1 2 3 4 5 6 7 8 9 10; do a=$(cut -d' ' -f1 /proc/uptime); "
+    "if dd if=/dev/zero bs=64k count={blocks} 2>/dev/null | nc {ip} 5001; then "
+    "b=$(cut -d' ' -f1 /proc/uptime); echo $a $b; exit 0; fi; sleep 1; done; exit 1"
 )
-"""The sender, timed by its own clock (``/proc/uptime``: a VM's and a namespace's alike)."""
+"""The sender, timed by its own clock (``/proc/uptime``: a VM's and a namespace's alike);
+tried again while the listener is not up yet (nc refused)."""
 
 
 def _ssh_run(client_ns: str, key: Path, ip: str, command: str, timeout: float = 120) -> str:
@@ -124,7 +125,6 @@ def _vm_stream(client_ns: str, key: Path, receiver: str, sender: str) -> float:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(3)  # the listener is up once SSH has logged in
         send = SEND.format(blocks=STREAM_MIB * 16, ip=receiver)
         return _mbit(_ssh_run(client_ns, key, sender, send))
     finally:
@@ -138,8 +138,7 @@ def _ns_stream(receiver_ns: str, receiver_ip: str, sender_ns: str) -> float:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(0.5)
-        send = SEND.format(blocks=STREAM_MIB * 16, ip=receiver_ip).replace("nc ", "busybox nc ")
+        send = SEND.format(blocks=STREAM_MIB * 16, ip=receiver_ip).replace("| nc ", "| busybox nc ")
         done = subprocess.run(["ip", "netns", "exec", sender_ns, "sh", "-c", send],
                               capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
         return _mbit(done.stdout)
