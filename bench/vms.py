@@ -8,9 +8,14 @@ one after another, each timed from the create call's answer to ACTIVE (its host
 reports QEMU running), to the first answered ping from the client and to
 the first SSH login with its Nova keypair (``hostname``), then deleted.
 Burst: ``--burst`` servers created at once, timed until all are ACTIVE,
-answer a ping and take an SSH login; then each QEMU's resident memory
-after 30 s idle. Prints the machine's load average, since every guest
-runs under TCG on shared cores. Removes everything afterwards.
+answer a ping and take an SSH login (they alternate between host1 and
+host3); then each QEMU's resident memory after 30 s idle. Then one TCP
+stream across hosts, VM to VM (burst1 on host3 sends to burst0 on host1)
+and namespace to namespace (the client on host2 to a peer on host1), the
+same way on both (``dd`` of 64 MiB into busybox ``nc``, timed by the
+sender; the guest has no iperf3), and iperf3 between the namespaces for
+scale. Prints the machine's load average, since every guest runs under
+TCG on shared cores. Removes everything afterwards.
 """
 
 from __future__ import annotations
@@ -84,6 +89,78 @@ def _one(api: Compute, sid: str, client_ns: str, key: Path) -> tuple[float, floa
     return active, pinged, sshed
 
 
+STREAM_MIB = 64
+"""Bytes sent per throughput run (``dd`` from ``/dev/zero`` into busybox ``nc``)."""
+SEND = (
+    "for i in 1 2 3 4 5 6 7 8 9 10; do a=$(cut -d' ' -f1 /proc/uptime); "
+    "if dd if=/dev/zero bs=64k count={blocks} 2>/dev/null | nc {ip} 5001; then "
+    "b=$(cut -d' ' -f1 /proc/uptime); echo $a $b; exit 0; fi; sleep 1; done; exit 1"
+)
+"""The sender, timed by its own clock (``/proc/uptime``: a VM's and a namespace's alike);
+tried again while the listener is not up yet (nc refused)."""
+
+
+def _ssh_run(client_ns: str, key: Path, ip: str, command: str, timeout: float = 120) -> str:
+    cmd = ["ip", "netns", "exec", client_ns, "ssh", "-i", str(key), "-o", "BatchMode=yes",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "ConnectTimeout=5", f"cirros@{ip}", command]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"ssh {ip} {command!r}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _mbit(uptimes: str) -> float:
+    start, end = (float(x) for x in uptimes.split())
+    return STREAM_MIB * 8 * 1.048576 / max(end - start, 0.01)
+
+
+def _vm_stream(client_ns: str, key: Path, receiver: str, sender: str) -> float:
+    """Mbit/s of one TCP stream from the VM at ``sender`` to the one at ``receiver``
+    (both reached over SSH from the client namespace)."""
+    listen = subprocess.Popen(
+        ["ip", "netns", "exec", client_ns, "ssh", "-i", str(key), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         f"cirros@{receiver}", "nc -l -p 5001 > /dev/null"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        send = SEND.format(blocks=STREAM_MIB * 16, ip=receiver)
+        return _mbit(_ssh_run(client_ns, key, sender, send))
+    finally:
+        listen.wait(timeout=60)
+
+
+def _ns_stream(receiver_ns: str, receiver_ip: str, sender_ns: str) -> float:
+    """The same stream between two namespace instances (busybox ``nc`` on the host)."""
+    listen = subprocess.Popen(
+        ["ip", "netns", "exec", receiver_ns, "busybox", "nc", "-l", "-p", "5001"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        send = SEND.format(blocks=STREAM_MIB * 16, ip=receiver_ip).replace("| nc ", "| busybox nc ")
+        done = subprocess.run(["ip", "netns", "exec", sender_ns, "sh", "-c", send],
+                              capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+        return _mbit(done.stdout)
+    finally:
+        listen.wait(timeout=60)
+
+
+def _ns_iperf(receiver_ns: str, receiver_ip: str, sender_ns: str) -> float:
+    """iperf3 (5 s) between the two namespace instances, for scale."""
+    import json
+
+    server = subprocess.Popen(["ip", "netns", "exec", receiver_ns, "iperf3", "-s", "-1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(0.5)
+        done = subprocess.run(["ip", "netns", "exec", sender_ns, "iperf3", "-c", receiver_ip,
+                               "-t", "5", "-J"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        return float(json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+    finally:
+        server.wait(timeout=30)
+
+
 def run(sequential: int, burst: int) -> list[str]:
     state = Path(tempfile.mkdtemp(prefix="kumo-bench-vms."))
     subprocess.run(
@@ -110,7 +187,7 @@ def run(sequential: int, burst: int) -> list[str]:
                                                   "cidr": "10.201.0.0/16"}})  # fmt: skip
         groups = api.net.get("/security-groups", params={"name": "default",
                              "project_id": net["project_id"]}).json()["security_groups"]  # fmt: skip
-        for protocol, port in (("icmp", None), ("tcp", 22)):
+        for protocol, port in (("icmp", None), ("tcp", 22), ("tcp", 5001), ("tcp", 5201)):
             rule = {
                 "security_group_id": groups[0]["id"],
                 "direction": "ingress",
@@ -119,8 +196,12 @@ def run(sequential: int, burst: int) -> list[str]:
                 "port_range_max": port,
             }
             api.net.post("/security-group-rules", json={"security_group_rule": rule})
-        client = LabClient(state).create("client", "bench", f"{PREFIX}host2", None, None)
+        lab = LabClient(state)
+        client = lab.create("client", "bench", f"{PREFIX}host2", None, None)
         client_ns = names.instance_netns(client["binding:host_id"], client["id"])
+        peer = lab.create("peer", "bench", f"{PREFIX}host1", None, None)
+        peer_ns = names.instance_netns(peer["binding:host_id"], peer["id"])
+        peer_ip = str(peer["fixed_ips"][0]["ip_address"])
 
         def create(name: str, host: str | None) -> str:
             body = {
@@ -149,8 +230,9 @@ def run(sequential: int, burst: int) -> list[str]:
         out.append(f"sequential create -> first SSH login: {summary_ms(sshed)}")
 
         started = time.monotonic()
+        hosts = (f"{PREFIX}host1", f"{PREFIX}host3")  # burst0 and burst1 on two hosts
         with ThreadPoolExecutor(burst) as pool:
-            ids = list(pool.map(lambda k: create(f"burst{k}", None), range(burst)))
+            ids = list(pool.map(lambda k: create(f"burst{k}", hosts[k % 2]), range(burst)))
         all_active = _until(lambda: all(_active(api, i) for i in ids), started, "ACTIVE")
         ips = [_address(api.status(i)) for i in ids]
         all_pinged = _until(lambda: all(_pings(client_ns, ip) for ip in ips), started, "ping")
@@ -162,6 +244,18 @@ def run(sequential: int, burst: int) -> list[str]:
         time.sleep(30)
         rss = [_rss_mib(i) for i in ids]
         out.append(f"idle QEMU RSS: {', '.join(f'{r:.0f}' for r in rss)} MiB (after 30 s)")
+
+        if len(ips) >= 2:  # one TCP stream across hosts: VM to VM, namespace to namespace
+            vm = [_vm_stream(client_ns, key, ips[0], ips[1]) for _ in range(3)]
+            ns = [_ns_stream(peer_ns, peer_ip, client_ns) for _ in range(3)]
+            iperf = _ns_iperf(peer_ns, peer_ip, client_ns)
+            vm_mbit, ns_mbit = sorted(vm)[1], sorted(ns)[1]
+            out.append(
+                f"TCP across hosts, {STREAM_MIB} MiB dd | busybox nc, median of 3: VM host3 -> "
+                f"VM host1 {vm_mbit:.0f} Mbit/s, namespace host2 -> namespace host1 "
+                f"{ns_mbit:.0f} Mbit/s (VM/namespace {vm_mbit / ns_mbit:.3f}); "
+                f"iperf3 namespace to namespace {iperf:.0f} Mbit/s"
+            )
         out.append(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True)

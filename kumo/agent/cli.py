@@ -317,6 +317,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
             client.download_image,
             netns=config.netns,
             memory_cap_mb=config.vm_memory_mb,
+            snapshots=client,
         )
         log.info("QEMU driver: VMs in %s, images cached in %s", config.vm_dir, config.image_cache)
     dataplane = Dataplane.for_host(config.host, host_netns=config.netns, vms=vms)

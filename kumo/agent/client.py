@@ -107,6 +107,46 @@ class ApiClient:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def upload_snapshot(self, image_id: str, path: Path) -> None:
+        """A VM snapshot's data (``kumo.compute.snapshots``), streamed from
+        ``path``. A 4xx answer is final (``SnapshotRefused``); anything else
+        may be tried again (``VmFailure``)."""
+        from kumo.dataplane.vms import SnapshotRefused, VmFailure
+
+        url = f"{self.base}/internal/v1/snapshots/{image_id}/file"
+
+        def pieces() -> Iterator[bytes]:
+            with path.open("rb") as f:
+                while piece := f.read(1 << 20):
+                    yield piece
+
+        try:
+            for attempt in (0, 1):
+                headers = {
+                    **self._headers(),
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(path.stat().st_size),
+                }
+                r = self._http.put(url, content=pieces(), headers=headers, timeout=600)
+                if r.status_code == 401 and attempt == 0:
+                    self._token = None
+                    continue
+                break
+        except httpx.HTTPError as exc:
+            raise VmFailure(f"snapshot {image_id}: {exc}") from exc
+        if 400 <= r.status_code < 500:
+            raise SnapshotRefused(f"snapshot {image_id}: {r.status_code} {r.text[:300]}")
+        if r.status_code >= 300:
+            raise VmFailure(f"snapshot {image_id}: {r.status_code} {r.text[:300]}")
+
+    def abandon_snapshot(self, image_id: str) -> None:
+        """The snapshot's data could not be made: its image is killed."""
+        r = self._http.delete(
+            f"{self.base}/internal/v1/snapshots/{image_id}", headers=self._headers()
+        )
+        if r.status_code not in (204, 404):
+            r.raise_for_status()
+
     def report_power(self, servers: list[dict[str, Any]]) -> None:
         """The power state of this host's VMs whose state changed."""
         self._post("/internal/v1/servers/power-states", {"servers": servers})

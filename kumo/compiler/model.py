@@ -343,6 +343,8 @@ class ServerView:
     reboots: int = 0
     reboot_hard: bool = False
     rebuilds: int = 0
+    snapshot: str = ""
+    """The image a snapshot under way goes into ("" for none)."""
     ports: tuple[str, ...] = ()
     """Its ports in attachment order."""
 
@@ -366,6 +368,7 @@ class ServerView:
             reboots=int(body.get("reboots") or 0),
             reboot_hard=bool(body.get("reboot_hard", False)),
             rebuilds=int(body.get("rebuilds") or 0),
+            snapshot=str(body.get("snapshot") or ""),
             ports=tuple(str(p) for p in body.get("ports") or ()),
         )
 

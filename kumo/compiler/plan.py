@@ -406,6 +406,8 @@ class VmPlan:
     reboot_hard: bool = False
     nics: tuple[VmNic, ...] = ()
     rebuilds: int = 0
+    snapshot: str = ""
+    """The image to snapshot the VM's disk into ("" for none)."""
 
     @property
     def key(self) -> ObjectKey:
@@ -566,6 +568,7 @@ def _describe_vm(vm: VmPlan) -> str:
         f"image {vm.image_id} {vm.power} reboots {vm.reboots}"
         + (" hard" if vm.reboot_hard else "")
         + (f" rebuilds {vm.rebuilds}" if vm.rebuilds else "")
+        + (f" snapshot {vm.snapshot}" if vm.snapshot else "")
         + f" nics {nics}"
     )
 

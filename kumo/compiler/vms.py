@@ -81,6 +81,7 @@ def compile_vms(host: str, view: ClusterView) -> frozenset[VmPlan]:
                 reboots=server.reboots,
                 reboot_hard=server.reboot_hard,
                 rebuilds=server.rebuilds,
+                snapshot=server.snapshot,
                 nics=nics,
             )
         )

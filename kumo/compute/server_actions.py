@@ -1,5 +1,6 @@
 """Server actions: os-start, os-stop, reboot, pause, unpause, suspend,
-resume, rebuild, resize (``kumo.compute.resize``), lock, unlock.
+resume, rebuild, resize (``kumo.compute.resize``), createImage
+(``kumo.compute.snapshots``), lock, unlock.
 
 A namespace server's state is recorded at once (its host has nothing to
 wait for). A VM's action is recorded as a task (``powering-off``,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import drivers, resize, server_events, server_networks, servers
+from kumo.compute import drivers, resize, server_events, server_networks, servers, snapshots
 from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
@@ -29,7 +30,7 @@ from kumo.policy import allowed
 
 ACTIONS = (
     "os-start", "os-stop", "reboot", "pause", "unpause", "suspend", "resume", "lock", "unlock",
-    "rebuild", "resize", "confirmResize", "revertResize",
+    "rebuild", "resize", "confirmResize", "revertResize", "createImage",
 )  # fmt: skip
 
 
@@ -57,7 +58,8 @@ _NAMES = {"os-start": "start", "os-stop": "stop"}
 
 def run(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, server_id: str, body: Any
-) -> None:
+) -> str | None:
+    """Run the action; ``createImage`` answers the new image's id."""
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("Malformed request body: expected one action.")
     ((action, arg),) = body.items()
@@ -106,11 +108,16 @@ def run(
         resize.confirm(server, current)
     elif action == "revertResize":
         resize.revert(server, current)
+    elif action == "createImage":
+        image_id = snapshots.request(uow, ctx, server, current, arg)
+        server_events.emit(uow, server)
+        return image_id
     elif action in ("lock", "unlock"):
         server.locked = action == "lock"
         server.updated_at = utcnow()
-        return
+        return None
     server_events.emit(uow, server)
+    return None
 
 
 def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, arg: Any) -> None:

@@ -5,8 +5,9 @@ moved) as kind ``server``: its driver, flavor resources, image (id and
 hashes: the agent fetches the data by them), the power state its host
 should hold (``power``: ``running``, ``stopped`` or ``paused``, from the
 recorded state and the action under way), how many reboots were asked
-for (``reboots``, and whether the last was ``reboot_hard``) and its ports
-in attachment order. Every change of any of these re-emits it; a delete
+for (``reboots``, and whether the last was ``reboot_hard``), the image a
+snapshot under way goes into (``snapshot``, ``kumo.compute.snapshots``)
+and its ports in attachment order. Every change of any of these re-emits it; a delete
 emits the last body with ``op`` delete. See the watch contract in
 docs/DESIGN.md.
 """
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute import hostnames
-from kumo.db.compute_models import Image, Server
+from kumo.db.compute_models import Image, ImageSnapshot, Server
 from kumo.db.network_models import Port
 from kumo.db.uow import UnitOfWork
 
@@ -74,8 +75,22 @@ def body(session: Session, server: Server) -> dict[str, Any]:
         "reboots": server.reboots,
         "rebuilds": server.rebuilds,
         "reboot_hard": server.task_state == "rebooting_hard",
+        "snapshot": _snapshot(session, server),
         "ports": list(ports),
     }
+
+
+def _snapshot(session: Session, server: Server) -> str:
+    """The image a snapshot under way goes into ("" for none)."""
+    if server.task_state != "image_snapshot":
+        return ""
+    found = session.scalar(
+        select(ImageSnapshot.image_id)
+        .where(ImageSnapshot.server_id == server.id)
+        .order_by(ImageSnapshot.created_at)
+        .limit(1)
+    )
+    return found or ""
 
 
 def emit(uow: UnitOfWork, server: Server, op: str = "upsert", old_host: str | None = None) -> None:

@@ -23,6 +23,7 @@ from kumo.compute import (
     server_networks,
     server_views,
     servers,
+    snapshots,
     usage,
     usage_records,
     zones,
@@ -231,8 +232,16 @@ class ComputeService:
     def delete_server(self, ctx: RequestContext, server_id: str) -> None:
         self._write(lambda uow: servers.remove(uow, ctx, server_id))
 
-    def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> None:
-        self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+    def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> str | None:
+        """Run a server action; ``createImage`` answers the new image's id."""
+        return self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+
+    def snapshot_context(self, ctx: RequestContext, image_id: str) -> RequestContext:
+        """For the agent uploading a snapshot: the requester's delegated context."""
+        return self._write(lambda uow: snapshots.delegated(uow, ctx, image_id))
+
+    def end_snapshot(self, ctx: RequestContext, image_id: str, ok: bool) -> None:
+        self._write(lambda uow: snapshots.end(uow, ctx, image_id, ok))
 
     def report_power(self, ctx: RequestContext, body: Any) -> int:
         """A host agent's report on its VMs (``kumo.compute.power_reports``)."""

@@ -15,6 +15,7 @@ restarts finds them again and kills nothing.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,23 @@ class VmFailure(RuntimeError):
     """A VM operation failed (the runner's ``VmError``, a failed download...)."""
 
 
+class SnapshotRefused(VmFailure):
+    """The API will not take a snapshot's data (the image or the snapshot is
+    gone, over quota, not ``queued``): trying again cannot help."""
+
+
+class SnapshotSink(Protocol):
+    """Where a host sends its VMs' snapshots (the API, by the agent's credential)."""
+
+    def upload_snapshot(self, image_id: str, path: Path) -> None:
+        """Send the data; ``SnapshotRefused`` when refused for good, other errors may pass."""
+        ...
+
+    def abandon_snapshot(self, image_id: str) -> None:
+        """The data could not be made: the API kills the image."""
+        ...
+
+
 @dataclass(frozen=True)
 class VmActual:
     name: str
@@ -47,6 +65,8 @@ class VmActual:
     size: str = ""
     """``vcpus/memory_mb/disk_gb`` of the flavor it was made or resized for."""
     rebuilds: int = 0
+    snapshot: str = ""
+    """The image of the last snapshot made (uploaded or given up)."""
 
 
 class VmHost(Protocol):
@@ -65,6 +85,11 @@ class VmHost(Protocol):
 
     def resize(self, vm: VmPlan) -> None:
         """Off, the new vCPUs and RAM, the disk grown, then on again unless it is to stay off."""
+        ...
+
+    def snapshot(self, vm: VmPlan) -> None:
+        """The VM's disk, flattened and bundled with its image's kernel, sent
+        into the image ``vm.snapshot``; recorded as done unless it may be retried."""
         ...
 
     def start(self, name: str) -> None: ...
@@ -101,10 +126,13 @@ class QemuHost:
         netns: str | None = None,
         memory_cap_mb: int | None = None,
         powerdown_timeout: float | None = None,
+        snapshots: SnapshotSink | None = None,
     ) -> None:
         from kumo.vm.runner import VmRunner
 
         self.runner = VmRunner(run_dir, cache)
+        self.run_dir = run_dir
+        self.snapshots = snapshots
         self.cache = cache
         self.fetch = fetch
         self.netns = netns
@@ -132,6 +160,7 @@ class QemuHost:
                 image_hash=spec.extra.get("image_hash", ""),
                 size=spec.extra.get("size", ""),
                 rebuilds=int(spec.extra.get("rebuilds", "0")),
+                snapshot=spec.extra.get("snapshot", ""),
             )
         return out
 
@@ -177,6 +206,47 @@ class QemuHost:
         self.bundle(vm.image_id, vm.image_hash)  # fetched before the old disk goes
         self.delete(vm.server_id)
         self.create(vm)
+
+    def snapshot(self, vm: VmPlan) -> None:
+        from kumo.guestimage import bundle
+        from kumo.vm import images
+        from kumo.vm.runner import VmError
+
+        name, image_id = vm.server_id, vm.snapshot
+        if self.snapshots is None:
+            raise VmFailure(f"{name}: this host sends no snapshots")
+        work = self.run_dir / "snapshots" / image_id
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            spec = self.runner.spec(name)
+            base = images.ensure(spec.image, self.cache, spec.extra.get("image_hash") or None)
+            made = bundle.Descriptor.from_json((base.directory / bundle.DESCRIPTOR).read_bytes())
+            disk = work / made.disk
+            self.runner.snapshot_disk(name, disk)
+            out = work / "snapshot.tar"
+            files = {made.kernel: base.kernel, made.ramdisk: base.ramdisk, made.disk: disk}
+            bundle.write(out, made, files, mtime=0)
+            disk.unlink()
+        except (VmError, bundle.BundleError, OSError) as exc:
+            log.error("%s: snapshot into image %s failed: %s", name, image_id, exc)
+            shutil.rmtree(work, ignore_errors=True)
+            self.snapshots.abandon_snapshot(image_id)
+            self._snapshot_done(name, image_id)
+            return
+        try:
+            self.snapshots.upload_snapshot(image_id, out)
+        except SnapshotRefused as exc:
+            log.error("%s: the API refused snapshot %s: %s", name, image_id, exc)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self._snapshot_done(name, image_id)
+
+    def _snapshot_done(self, name: str, image_id: str) -> None:
+        spec = self.runner.spec(name)
+        self._call(
+            lambda: self.runner.update(replace(spec, extra={**spec.extra, "snapshot": image_id}))
+        )
 
     def _ram(self, vm: VmPlan) -> int:
         ram = min(vm.memory_mb, self.memory_cap_mb) if self.memory_cap_mb else vm.memory_mb
@@ -261,6 +331,7 @@ class _FakeVm:
     image_hash: str = ""
     size: str = ""
     rebuilds: int = 0
+    snapshot: str = ""
 
 
 class FakeVmHost:
@@ -277,6 +348,10 @@ class FakeVmHost:
         """Image hashes the fake API can serve."""
         self.gate: threading.Event | None = None
         """When set, operations wait for it (a slow QEMU)."""
+        self.snapshots: dict[str, str] = {}
+        """Image id → the VM whose disk was sent into it."""
+        self.refuse: set[str] = set()
+        """Images the fake API refuses snapshots into (for good)."""
 
     def _op(self, op: str, name: str) -> _FakeVm | None:
         self.calls.append((op, name))
@@ -304,6 +379,7 @@ class FakeVmHost:
                 vm.image_hash,
                 vm.size,
                 vm.rebuilds,
+                vm.snapshot,
             )  # fmt: skip
             for name, vm in self.vms.items()
         }
@@ -330,6 +406,12 @@ class FakeVmHost:
         found.size = vm.size
         found.process = vm.power != "stopped"
         found.power = "running" if found.process else "shutoff"
+
+    def snapshot(self, vm: VmPlan) -> None:
+        found = self._vm("snapshot", vm.server_id)
+        if vm.snapshot not in self.refuse:
+            self.snapshots[vm.snapshot] = vm.server_id
+        found.snapshot = vm.snapshot
 
     def start(self, name: str) -> None:
         vm = self._vm("start", name)
@@ -377,4 +459,6 @@ class FakeVmHost:
         self.vms[name].power, self.vms[name].process = "shutoff", False
 
 
-__all__ = ["FakeVmHost", "QemuHost", "VmActual", "VmFailure", "VmHost"]
+__all__ = [
+    "FakeVmHost", "QemuHost", "SnapshotRefused", "SnapshotSink", "VmActual", "VmFailure", "VmHost",
+]  # fmt: skip

@@ -1,5 +1,5 @@
-"""Compute and image rows: flavors, images and their members, keypairs, servers,
-server groups, quotas.
+"""Compute and image rows: flavors, images and their members, snapshots under
+way, keypairs, servers, server groups, quotas.
 
 A server's network attachments are ordinary ports (``device_id`` = the
 server id); ``server_interfaces`` only records which of them the server
@@ -88,6 +88,22 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImageSnapshot(Base):
+    """A snapshot under way (``createImage``): the image its host uploads
+    into and the rights the requester lent it for that one upload (like a
+    Keystone trust: user, project, roles). Deleted when the upload ends."""
+
+    __tablename__ = "image_snapshots"
+    image_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class KeyPair(Base):

@@ -19,6 +19,8 @@ Lifecycle (all idempotent where it makes sense):
 - ``delete``: the process (``quit``, then SIGKILL), the taps, the directory.
 - ``attach_nic``/``detach_nic``: tap, ``netdev_add`` + ``device_add``;
   ``device_del`` (waits for the guest to let go), ``netdev_del``, tap.
+- ``snapshot_disk``: the root disk flattened into a standalone qcow2
+  (``qemu-img convert``; a running guest paused meanwhile).
 
 Each call opens its own short QMP connection. QEMU serves one QMP client
 at a time (a second one gets no greeting until the first leaves), so the
@@ -50,6 +52,7 @@ POWERDOWN_TIMEOUT = 60.0
 QUIT_TIMEOUT = 5.0
 LAUNCH_TIMEOUT = 30.0
 UNPLUG_TIMEOUT = 10.0
+SNAPSHOT_TIMEOUT = 600.0
 
 
 class VmError(RuntimeError):
@@ -281,6 +284,31 @@ class VmRunner:
                 _run(["qemu-img", "resize", "-q", str(disk), f"{spec.disk_gb}G"])
         self._save(spec)
 
+    def snapshot_disk(self, name: str, dest: Path) -> None:
+        """The VM's root disk as a standalone qcow2 at ``dest`` (its base
+        merged in). A running guest is paused for the copy (QMP ``stop``
+        drains and flushes the disk, so the file is consistent as of that
+        instant; the guest's own caches are not: crash-consistent, like a
+        snapshot without a guest agent) and continued after."""
+        self._spec_or_raise(name)
+        disk = self.paths(name).disk
+        tmp = dest.with_name(dest.name + ".part")
+        resume = False
+        if self.pid(name) is not None:
+            with self.qmp(name) as q:
+                if str(q.execute("query-status")["status"]) == "running":
+                    q.execute("stop")
+                    resume = True
+        try:
+            _run(["qemu-img", "convert", "-U", "-q", "-f", "qcow2", "-O", "qcow2", str(disk), str(tmp)],
+                 timeout=SNAPSHOT_TIMEOUT)  # fmt: skip
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+            if resume:
+                with self.qmp(name) as q:
+                    q.execute("cont")
+
     # -- helpers ------------------------------------------------------------------------
 
     def _tb_size(self) -> int:
@@ -377,8 +405,8 @@ def _virtual_size(path: Path) -> int:
     return int(json.loads(out)["virtual-size"])
 
 
-def _run(argv: list[str]) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+def _run(argv: list[str], timeout: float = 60) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise VmError(f"{' '.join(argv)}: {result.stderr.strip()}")
     return result.stdout

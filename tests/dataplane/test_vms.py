@@ -178,3 +178,25 @@ def test_a_new_flavor_resizes_the_vm() -> None:
     dp.retry()
     assert dp.vms.reports[VM].size == "2/1024/2"
     assert dp.vms.reports[VM].power == "running"
+
+
+def test_a_snapshot_is_sent_once_whatever_the_power_state() -> None:
+    dp, host, _, _ = setup()
+    stopped = replace(BASE, power="stopped")
+    apply(dp, stopped)
+    dp.retry()
+    apply(dp, stopped)
+    assert not host.vms[VM].process
+    apply(dp, replace(stopped, snapshot="snap-1"))
+    assert host.calls[-1] == ("snapshot", VM) and host.snapshots == {"snap-1": VM}
+    dp.retry()
+    apply(dp, replace(stopped, snapshot="snap-1"))  # done: not again while the API catches up
+    assert [c for c in host.calls if c[0] == "snapshot"] == [("snapshot", VM)]
+    assert not host.vms[VM].process  # a stopped VM stays off
+    # a failed snapshot job is tried again after its backoff
+    host.fail_next["snapshot"] = "the API is away"
+    apply(dp, replace(BASE, snapshot="snap-2"))
+    assert "snap-2" not in host.snapshots
+    dp.vms._failed[VM] = (dp.vms._failed[VM][0], 1, 0.0)
+    dp.retry()
+    assert host.snapshots["snap-2"] == VM

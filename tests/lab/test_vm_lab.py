@@ -5,7 +5,10 @@ other; a floating IP to the VM; SSH from the upstream with a Nova keypair
 prints the server's name; user data ran; the VM outlives its agent's
 restart; the serial console and console
 log; usage in ``hypervisor show``; ``No valid host was found`` for a
-flavor no host has room for; stop (QEMU really gone), start, SSH again;
+flavor no host has room for; ``server image create --wait`` of the
+running VM (its disk into an active image, the guest running on); stop
+(QEMU really gone), then the stopped VM rebuilt from that snapshot boots
+with the file written before it and SSH works again;
 a port hot-plugged and unplugged;
 a security group without port 22 blocks SSH; delete removes the VM.
 """
@@ -199,14 +202,30 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     assert big["status"] == "ERROR", big
     assert "No valid host was found" in str(big["fault"])
 
-    # stop: SHUTOFF only once QEMU is gone; start: SSH again
+    # a snapshot of the running VM (paused for the copy, running again after)
+    assert ssh(prefix, key, fip, "echo snapped > /home/cirros/snap.txt && sync") == ""
+    started_snapshot = time.monotonic()
+    openstack(state, "server", "image", "create", "--wait", "--name", "snap1", "vm1")
+    snapshot_took = time.monotonic() - started_snapshot
+    snap = json.loads(openstack(state, "image", "show", "snap1", "-f", "json"))
+    assert snap["status"] == "active" and snap["size"] > 0, snap
+    props = snap["properties"]
+    assert props["image_type"] == "snapshot" and props["instance_uuid"] == vm_id, props
+    assert props["base_image_ref"] == cirros["ID"] and snap["visibility"] == "private"
+    assert show(state, "vm1")["OS-EXT-STS:task_state"] is None
+    assert qemu_pids(vm_id) == qemu_pid and ssh(prefix, key, fip, "true") == ""
+
+    # stop: SHUTOFF only once QEMU is gone; then the stopped VM rebuilt from the
+    # snapshot boots (the one boot this test adds nothing for) with its data
     openstack(state, "server", "stop", "vm1")
     wait_status(state, "vm1", "SHUTOFF", timeout=120)
     assert not qemu_running(vm_id)
     assert show(state, "vm1")["OS-EXT-STS:power_state"] in (4, "Shutdown")
-    openstack(state, "server", "start", "vm1")
-    wait_status(state, "vm1", "ACTIVE", timeout=60)
+    openstack(state, "server", "rebuild", "--image", "snap1", "vm1")
+    wait_status(state, "vm1", "ACTIVE", timeout=120)
     assert qemu_running(vm_id)
+    assert snap["id"] in str(show(state, "vm1")["image"])  # "snap1 (<id>)"
+    assert wait_ssh(prefix, key, fip, "cat /home/cirros/snap.txt", want="snapped") == "snapped\n"
     assert wait_ssh(prefix, key, fip, "hostname", want="vm1").split(".")[0] == "vm1"
 
     # a port hot-plugged over QMP: the guest leases its address on the new NIC
@@ -245,4 +264,4 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     while Path(f"/run/kumo/vms/{prefix}host1/vms/{vm_id}").exists() or qemu_running(vm_id):
         assert time.monotonic() < deadline, "the VM outlived its server"
         time.sleep(0.5)
-    print(f"boot to SSH: {booted:.1f} s")
+    print(f"boot to SSH: {booted:.1f} s; snapshot of the running VM: {snapshot_took:.1f} s")

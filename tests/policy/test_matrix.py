@@ -309,6 +309,9 @@ CASES = [
     Case("compute:servers:update", "PUT", f"{C}/servers/{{server}}", 200,
          {"server": {"name": "m"}}),
     Case("compute:servers:action", "POST", f"{C}/servers/{{server}}/action", 202, {"lock": None}),
+    # (the matrix's server is a namespace instance: allowed callers are told it has no disk)
+    Case("compute:servers:create_image", "POST", f"{C}/servers/{{server}}/action", 409,
+         {"createImage": {"name": "s{n}"}}),
     Case("compute:servers:interfaces:show", "GET", f"{C}/servers/{{server}}/os-interface", 200),
     Case("compute:flavors:manage", "POST", f"{C}/flavors", 200,
          {"flavor": {"name": "f{n}", "ram": 64, "vcpus": 1, "disk": 1}}),
@@ -404,6 +407,8 @@ CASES = [
     Case("orchestration:resource_types", "GET", f"{O}/resource_types", 200),
     # the agents' internal API
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
+    Case("internal:upload_snapshot", "DELETE", "/internal/v1/snapshots/{image}", 404,
+         target=lambda w, p: {"host": "nowhere"}, hidden=404),
 ]  # fmt: skip
 
 

@@ -87,7 +87,12 @@ def server_action(
 
         return console_output_action(request, ctx, server_id, body)
     svc = service(request)
-    svc.server_action(ctx, server_id, body)
+    made = svc.server_action(ctx, server_id, body)
+    if isinstance(body, dict) and "createImage" in body and made:
+        if version(request).at_least("2.45"):  # the image's id in the body, as Nova answers
+            return json_response({"image_id": made}, status=202)
+        image_url = f"{base(request).removesuffix('/compute')}/image/v2/images/{made}"
+        return Response(status_code=202, headers={"Location": image_url})
     if isinstance(body, dict) and "rebuild" in body:  # answered with the server, as Nova does
         out = svc.show_server(ctx, server_id, base(request), version(request))
         return json_response({"server": out}, status=202)

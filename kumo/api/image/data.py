@@ -21,7 +21,7 @@ from kumo.api.image.images import service
 from kumo.api.render import no_content
 from kumo.context import RequestContext
 from kumo.errors import BadRequest
-from kumo.image.data import Download
+from kumo.image.data import Download, Upload
 
 router = APIRouter()
 BUFFER = 1 << 20
@@ -30,7 +30,7 @@ CHUNK = 1 << 20
 """Bytes of a download read from the store at a time."""
 
 
-def _declared(request: Request) -> int | None:
+def declared(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
@@ -44,7 +44,14 @@ def _declared(request: Request) -> int | None:
 async def upload(
     image_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    up = await run_in_threadpool(service(request).start_upload, ctx, image_id, _declared(request))
+    up = await run_in_threadpool(service(request).start_upload, ctx, image_id, declared(request))
+    await receive(request, up)
+    return no_content()
+
+
+async def receive(request: Request, up: Upload) -> None:
+    """The request's body into ``up``, a buffer at a time; the image is
+    killed (no data kept) unless the whole body arrived and was stored."""
     try:
         pending = bytearray()
         async for piece in request.stream():
@@ -62,7 +69,6 @@ async def upload(
     finally:
         if not up.closed:
             await run_in_threadpool(up.abort)
-    return no_content()
 
 
 def _chunks(file: BinaryIO) -> Iterator[bytes]:

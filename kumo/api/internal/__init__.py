@@ -189,6 +189,36 @@ async def image_file(
     return stream(found)
 
 
+@router.put("/snapshots/{image_id}/file")
+async def snapshot_file(
+    image_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """A VM snapshot's data from the agent of the server's host, written
+    through the image service as the user who asked for the snapshot
+    (``kumo.compute.snapshots``)."""
+    from kumo.api.image.data import declared, receive
+
+    rt = request.app.state.runtime
+    user = await run_in_threadpool(rt.compute.snapshot_context, ctx, image_id)
+    ok = False
+    try:
+        up = await run_in_threadpool(rt.image.start_upload, user, image_id, declared(request))
+        await receive(request, up)
+        ok = True
+    finally:
+        await run_in_threadpool(rt.compute.end_snapshot, ctx, image_id, ok)
+    return Response(status_code=204)
+
+
+@router.delete("/snapshots/{image_id}")
+def snapshot_failed(
+    image_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """The agent could not make the snapshot's data: the image is killed."""
+    request.app.state.runtime.compute.end_snapshot(ctx, image_id, False)
+    return Response(status_code=204)
+
+
 def _authorize_topics(db: Database, ctx: RequestContext, topics: frozenset[str]) -> None:
     with db.read_session() as s:
         agent_reports.authorize_topics(s, ctx, topics)

@@ -5,7 +5,8 @@ processes, QMP status) and compares it with the plan's ``VmPlan``s. What
 differs becomes one job for that VM: create (image fetched by hash into
 the host's cache, root disk, boot), rebuild (its image changed: a fresh
 disk, the same NICs), resize (its flavor changed: off, new vCPUs and RAM,
-disk grown, on), start, power down (ACPI button, QEMU
+disk grown, on), snapshot (the disk flattened and sent into the image
+``createImage`` made), start, power down (ACPI button, QEMU
 gone after a timeout at the latest), pause, unpause, reboot (when the VM
 has done fewer reboots than asked for), NIC hot-plug and unplug, delete
 (a VM no server wants any more: QEMU, taps and disk removed). Jobs run on
@@ -196,6 +197,8 @@ def _next_job(vm: VmPlan, found: VmActual | None) -> Job | None:
         return "create", lambda host: host.create(vm)
     if (vm.image_hash and found.image_hash != vm.image_hash) or found.rebuilds < vm.rebuilds:
         return "rebuild", lambda host: host.rebuild(vm)
+    if vm.snapshot and found.snapshot != vm.snapshot:
+        return "snapshot", lambda host: host.snapshot(vm)
     wanted_nics = tuple(n.port_id for n in vm.nics)
     for nic in vm.nics:
         if nic.port_id not in found.nics:

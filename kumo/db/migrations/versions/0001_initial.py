@@ -552,6 +552,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_image_members_member"), ["member"], unique=False)
 
     op.create_table(
+        "image_snapshots",
+        sa.Column("image_id", sa.String(length=36), nullable=False),
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["image_id"],
+            ["images.id"],
+            name=op.f("fk_image_snapshots_image_id_images"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("image_id", name=op.f("pk_image_snapshots")),
+    )
+    with op.batch_alter_table("image_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_image_snapshots_server_id"), ["server_id"], unique=False
+        )
+
+    op.create_table(
         "orchestration_delegations",
         sa.Column("stack_id", sa.String(length=36), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -1408,6 +1429,10 @@ def downgrade() -> None:
 
     op.drop_table("orchestration_events")
     op.drop_table("orchestration_delegations")
+    with op.batch_alter_table("image_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_image_snapshots_server_id"))
+
+    op.drop_table("image_snapshots")
     with op.batch_alter_table("image_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_image_members_member"))
         batch_op.drop_index(batch_op.f("ix_image_members_image_id"))
