@@ -544,6 +544,17 @@ class ClusterView:
         """The ports bound to ``host``, in the view's order."""
         return self._ports_by_host.get(host, ())
 
+    def ports_in_group(self, group_id: str) -> tuple[PortView, ...]:
+        """The ports that are members of security group ``group_id``."""
+        known = self._indexes.get(("groups", ""))
+        if known is None:
+            grouped: dict[str, list[PortView]] = {}
+            for port in self.ports.values():
+                for gid in port.security_groups:
+                    grouped.setdefault(gid, []).append(port)
+            known = self._indexes[("groups", "")] = {k: tuple(v) for k, v in grouped.items()}
+        return known.get(group_id, ())  # type: ignore[no-any-return]
+
     def local_ports_by_network(self, host: str) -> Mapping[str, tuple[PortView, ...]]:
         """The ports bound to ``host`` per network, in the view's order (a
         port arriving later comes last: the other tuples stay equal, element
