@@ -28,7 +28,11 @@ log = logging.getLogger("kumo.agent")
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("agent", help="run the agent of one hypervisor host")
     p.add_argument("--host", help="host name (binding:host_id of its ports); required")
-    p.add_argument("--api", help="API base URL, e.g. http://127.0.0.1:8080; required")
+    p.add_argument(
+        "--api",
+        help="API base URL, e.g. http://127.0.0.1:8080, or several of one cloud, comma-separated"
+        " (the agent moves to the next when one fails); required",
+    )
     p.add_argument(
         "--credentials",
         type=Path,

@@ -25,11 +25,31 @@ class Gone(Exception):
 class ApiClient:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.base = config.api_url.rstrip("/")
+        self.bases = [u.strip().rstrip("/") for u in config.api_url.split(",") if u.strip()]
+        """The API servers, in the order tried; ``base`` is the one in use."""
+        self._at = 0
         self._http = httpx.Client(timeout=httpx.Timeout(30.0, read=config.read_timeout))
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def base(self) -> str:
+        return self.bases[self._at % len(self.bases)]
+
+    def failover(self) -> str:
+        """Use the next API server (after a failure of this one); its URL."""
+        with self._lock:
+            self._at = (self._at + 1) % len(self.bases)
+            return self.base
+
+    def _auth_url(self) -> str:
+        """The identity endpoint, on the server in use when it is one of ours."""
+        auth = self.config.credentials.auth_url.rstrip("/")
+        for other in self.bases:
+            if auth.startswith(other + "/"):
+                return self.base + auth[len(other) :]
+        return auth
 
     def close(self) -> None:
         self._http.close()
@@ -46,7 +66,7 @@ class ApiClient:
                 user_domain_id=c.user_domain_id,
                 project_domain_id=c.project_domain_id,
             )
-            r = self._http.post(c.auth_url.rstrip("/") + "/auth/tokens?nocatalog", json=body)
+            r = self._http.post(self._auth_url() + "/auth/tokens?nocatalog", json=body)
             r.raise_for_status()
             self._token = r.headers["X-Subject-Token"]
             expires = r.json()["token"]["expires_at"]
@@ -59,7 +79,13 @@ class ApiClient:
         return {"X-Auth-Token": self.token()}
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = self._http.post(self.base + path, json=body, headers=self._headers())
+        try:
+            r = self._http.post(self.base + path, json=body, headers=self._headers())
+        except httpx.TransportError:
+            if len(self.bases) == 1:
+                raise
+            self.failover()  # once: the caller retries later if that one fails too
+            r = self._http.post(self.base + path, json=body, headers=self._headers())
         if r.status_code == 401:
             self._token = None
             r = self._http.post(self.base + path, json=body, headers=self._headers())

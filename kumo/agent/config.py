@@ -25,6 +25,8 @@ class Credentials:
 class AgentConfig:
     host: str
     api_url: str
+    """The API's base URL; several, comma-separated, are servers of one
+    cloud that the agent moves between when the one it uses fails."""
     credentials: Credentials
     netns: str | None = None
     """Namespace that is this host (the lab); None: the agent's own namespace."""

@@ -227,23 +227,35 @@ class Agent:
         delay = 0.2
         recalled = memory.recall(self.config.host, self.config.state_dir)
         saved = recalled
+        resume: tuple[int, frozenset[str]] | None = None
+        """(revision, topics) a broken watch goes on from, on the next server."""
+        watching: frozenset[str] | None = None
         while not self.stop_event.is_set():
             try:
-                topics = self.cache.topics() | recalled
-                revision, objects = self.client.list(topics)
-                recalled = frozenset()
-                self.cache.replace(revision, objects)
-                self.stats["relists"] += 1
-                # The snapshot may have revealed local ports on new networks
-                # (or the recalled topics held some no longer needed).
-                if self.cache.topics() != topics:
-                    continue
-                if topics != saved:
-                    memory.remember(self.config.host, topics, self.config.state_dir)
-                    saved = topics
-                self.cache_ready.set()
-                self.dirty.set()
+                if resume is not None and resume[1] == self.cache.topics():
+                    # The cache is whole up to this revision: watch on from it
+                    # (the server answers 410 when it is no longer retained).
+                    revision, topics = resume
+                    resume = None
+                else:
+                    resume = None
+                    topics = self.cache.topics() | recalled
+                    revision, objects = self.client.list(topics)
+                    recalled = frozenset()
+                    self.cache.replace(revision, objects)
+                    self.stats["relists"] += 1
+                    # The snapshot may have revealed local ports on new networks
+                    # (or the recalled topics held some no longer needed).
+                    if self.cache.topics() != topics:
+                        continue
+                    if topics != saved:
+                        memory.remember(self.config.host, topics, self.config.state_dir)
+                        saved = topics
+                    self.cache_ready.set()
+                    self.dirty.set()
                 delay = 0.2
+                changed = False
+                watching = topics
                 for event in self.client.watch(revision, topics):
                     if self.stop_event.is_set():
                         return
@@ -252,12 +264,22 @@ class Agent:
                     if self.cache.apply(event):
                         self.dirty.set()
                     if self.cache.topics() != topics:
+                        changed = True
                         break
+                watching = None
+                if not changed:  # the server ended the stream (it is stopping)
+                    resume = (self.cache.revision, topics)
+                    self.client.failover()
             except Gone:
+                watching = None
                 log.info("watch revision expired; relisting")
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 self.stats["errors"] += 1
-                log.warning("watch failed (%s); retrying in %.1fs", exc, delay)
+                if watching is not None:  # broke mid-stream: the cache is whole up to here
+                    resume = (self.cache.revision, watching)
+                    watching = None
+                server = self.client.failover()
+                log.warning("watch failed (%s); retrying on %s in %.1fs", exc, server, delay)
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
 

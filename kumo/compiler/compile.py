@@ -57,6 +57,7 @@ from kumo.compiler import ipnet, names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.ha import Active, compile_gate, locate
+from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
@@ -156,10 +157,7 @@ def compile_host(
         vlan_devices = me.vlan_devices if me else True
     out = _Builder()
     routers = compile_routers(host, view, ha_strict=ha_state_sync)
-    local_networks = sorted(
-        {p.network_id for p in view.ports.values() if p.host == host and p.network_id}
-        | routers.networks
-    )
+    local_networks = sorted({n for n in view.local_ports_by_network(host) if n} | routers.networks)
     firewall = compile_firewall(host, view, local_networks)
     filtered_networks = {view.ports[f.port_id].network_id for f in firewall.ports}
     for network_id in local_networks:
@@ -377,7 +375,11 @@ def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey])
             tap, wiring = nic_objects(net.bridge, net.network, port, shared)
             out.links.add(tap)
             out.wiring.add(wiring)
-    objects = _network_instances(net.host, net.network, net.subnets, ports, shared)
+    objects = _INSTANCES.get(
+        (net.host, net.network.id),
+        _network_instances,
+        net.host, net.network, net.subnets, ports, shared,
+    )  # fmt: skip
     out.netns |= objects.netns
     out.links |= objects.links
     out.guests |= objects.guests
@@ -402,7 +404,11 @@ class _InstanceObjects:
     wiring: frozenset[PortWiring]
 
 
-@lru_cache(maxsize=1 << 10)
+_INSTANCES: LastAnswer[_InstanceObjects] = LastAnswer()
+"""Per (host, network): a change on one network leaves the others'
+(hundreds of ports each) as they were."""
+
+
 def _network_instances(
     host: str,
     network: NetworkView,
@@ -410,14 +416,15 @@ def _network_instances(
     ports: tuple[PortView, ...],
     shared: frozenset[ObjectKey],
 ) -> _InstanceObjects:
-    """Memoized per network: a change on one network leaves the others'
-    (hundreds of ports each) as they were."""
+    """The instance objects of a network's ports on one host."""
     by_id = {s.id: s for s in subnets}
     bridge = names.bridge_name(network.id)
     parts = []
     for port in ports:
         used = tuple(sub for f in port.fixed_ips if (sub := by_id.get(f.subnet_id)) is not None)
-        parts.append(_port_objects(host, bridge, network, port, used, shared))
+        parts.append(
+            _PORTS.get((host, port.id), _port_objects, host, bridge, network, port, used, shared)
+        )
     return _InstanceObjects(
         netns=frozenset(p.netns for p in parts),
         links=frozenset().union(*(p.links for p in parts)),
@@ -444,7 +451,10 @@ class _PortObjects:
     wiring: PortWiring
 
 
-@lru_cache(maxsize=1 << 14)
+_PORTS: LastAnswer[_PortObjects] = LastAnswer()
+"""Per (host, port)."""
+
+
 def _port_objects(
     host: str,
     bridge: str,

@@ -21,8 +21,9 @@ import ipaddress
 from functools import lru_cache
 
 from kumo.compiler import ipnet, names
+from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
-from kumo.compiler.model import INTERFACES, ClusterView, PortView, SubnetView
+from kumo.compiler.model import INTERFACES, ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
 OPTION_CODES = {
@@ -129,22 +130,32 @@ def _lease(
 
 
 def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozenset[DhcpLease]:
-    leases: set[DhcpLease] = set()
-    subnets_of: dict[str, tuple[SubnetView, ...]] = {}
-    for port in view.ports.values():
-        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
-            continue
-        network = view.networks.get(port.network_id)
+    parts: list[frozenset[DhcpLease]] = []
+    for network_id, ports in view.local_ports_by_network(host).items():
+        network = view.networks.get(network_id)
         if network is None:
             continue
-        if port.network_id not in subnets_of:
-            subnets_of[port.network_id] = view.subnets_of(port.network_id)
-        lease = _lease(
-            port,
-            subnets_of[port.network_id],
-            port.mtu or network.mtu,
-            serves_metadata(network),
+        subnets = view.subnets_of(network_id)
+        parts.append(
+            _LEASES.get((host, network_id), _network_leases, network, subnets, ports, is_instance)
         )
+    return frozenset().union(*parts)
+
+
+_LEASES: LastAnswer[frozenset[DhcpLease]] = LastAnswer()
+"""Per (host, network): a change on one network leaves the others' leases be."""
+
+
+def _network_leases(
+    network: NetworkView, subnets: tuple[SubnetView, ...], ports: tuple[PortView, ...],
+    is_instance: object,
+) -> frozenset[DhcpLease]:  # fmt: skip
+    metadata = serves_metadata(network)
+    leases: set[DhcpLease] = set()
+    for port in ports:
+        if not port.mac or not is_instance(port):  # type: ignore[operator]
+            continue
+        lease = _lease(port, subnets, port.mtu or network.mtu, metadata)
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)
@@ -201,8 +212,8 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
 
 def compile_adverts(host: str, view: ClusterView, is_instance: object) -> frozenset[RouterAdvert]:
     out: set[RouterAdvert] = set()
-    for port in view.ports.values():
-        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
+    for port in _on_ipv6_modes(host, view):
+        if not port.mac or not is_instance(port):  # type: ignore[operator]
             continue
         network = view.networks.get(port.network_id)
         if network is None:
@@ -211,6 +222,16 @@ def compile_adverts(host: str, view: ClusterView, is_instance: object) -> frozen
         if advert is not None:
             out.add(advert)
     return frozenset(out)
+
+
+def _on_ipv6_modes(host: str, view: ClusterView) -> list[PortView]:
+    """The ports bound to ``host`` with an address on a subnet with an IPv6
+    mode: the only ones advertisements and DHCPv6 are for (most hosts have
+    none, and then no port is looked at)."""
+    modes = {s.id for s in view.subnets.values() if s.ipv6_mode is not None}
+    if not modes:
+        return []
+    return [p for p in view.ports_on(host) if any(f.subnet_id in modes for f in p.fixed_ips)]
 
 
 def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
@@ -233,8 +254,8 @@ def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
 
 def compile_dhcp6(host: str, view: ClusterView, is_instance: object) -> frozenset[Dhcp6Lease]:
     out: set[Dhcp6Lease] = set()
-    for port in view.ports.values():
-        if port.host != host or not port.mac or not is_instance(port):  # type: ignore[operator]
+    for port in _on_ipv6_modes(host, view):
+        if not port.mac or not is_instance(port):  # type: ignore[operator]
             continue
         lease = dhcp6_for(port, view)
         if lease is not None:

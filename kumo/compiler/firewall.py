@@ -63,12 +63,8 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
     local = sorted(
         (
             p
-            for p in view.ports.values()
-            if p.host == host
-            and p.port_security
-            and _is_instance(p)
-            and p.mac
-            and p.network_id in zone_of
+            for p in view.ports_on(host)
+            if p.port_security and _is_instance(p) and p.mac and p.network_id in zone_of
         ),
         key=lambda p: p.id,
     )[:MAX_FILTERED_PORTS]
@@ -217,10 +213,9 @@ def _rule(rule: RuleView) -> FirewallRule | None:
 
 def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
     raws: set[str] = set()
-    for port in view.ports.values():
-        if group_id in port.security_groups:
-            raws.update(port.ip_addresses)
-            raws.update(p.ip_address for p in port.address_pairs)
+    for port in view.ports_in_group(group_id):
+        raws.update(port.ip_addresses)
+        raws.update(p.ip_address for p in port.address_pairs)
     return _set_elements(frozenset(raws), family)
 
 

@@ -90,11 +90,13 @@ def compile_gate(
     """The gate of this host's highly available router namespaces. ``view``
     is already ``locate``d; ``links`` are the plan's links (only legs the
     plan creates are gated)."""
-    present = {link.name for link in links if link.netns == HOST_NS}
+    present: set[str] | None = None
     legs: list[GateLeg] = []
     for rid, router in sorted(ha_routers(view).items()):
         if host not in router.gateway_hosts or not router.admin_state_up:
             continue
+        if present is None:  # only on gateway hosts (the host's links are many)
+            present = {link.name for link in links if link.netns == HOST_NS}
         is_active = _active_host(view, rid) == host
         legs.extend(GateLeg(rid, leg, is_active) for leg in gated_legs(view, rid) if leg in present)
     if not legs:

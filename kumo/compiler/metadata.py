@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from kumo.compiler import ipnet, names
+from kumo.compiler.memo import LastAnswer
 from kumo.compiler.model import ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -80,16 +80,16 @@ def compile_metadata(
     host: str, view: ClusterView, is_instance: Callable[[PortView], bool]
 ) -> MetadataObjects:
     out = MetadataObjects()
-    local: dict[str, list[PortView]] = {}
-    for port in view.ports.values():
-        if port.host == host and port.mac and is_instance(port):
-            local.setdefault(port.network_id, []).append(port)
+    local = view.local_ports_by_network(host)
     for network_id in sorted(local):
         network = view.networks.get(network_id)
         if network is None or not serves_metadata(network):
             continue
         v4 = tuple(s for s in view.subnets_of(network_id) if s.ip_version == 4)
-        part = _network_metadata(host, network, v4, tuple(local[network_id]))
+        ports = local[network_id]
+        part = _PARTS.get(
+            (host, network_id), _network_metadata, host, network, v4, ports, is_instance
+        )
         if part is not None:
             out.netns.add(part.netns)
             out.links |= part.links
@@ -97,6 +97,10 @@ def compile_metadata(
             out.routes |= part.routes
             out.endpoints.add(part.endpoint)
     return out
+
+
+_PARTS: LastAnswer[_NetworkMetadata | None] = LastAnswer()
+"""Per (host, network): a change elsewhere leaves a network's part be."""
 
 
 @dataclass(frozen=True)
@@ -108,14 +112,19 @@ class _NetworkMetadata:
     endpoint: MetadataEndpoint
 
 
-@lru_cache(maxsize=1 << 10)
 def _network_metadata(
-    host: str, network: NetworkView, v4: tuple[SubnetView, ...], ports: tuple[PortView, ...]
+    host: str,
+    network: NetworkView,
+    v4: tuple[SubnetView, ...],
+    ports: tuple[PortView, ...],
+    is_instance: Callable[[PortView], bool],
 ) -> _NetworkMetadata | None:
-    """One network's metadata namespace, its legs and the clients it
-    answers (memoized per network: a change elsewhere leaves it be)."""
+    """One network's metadata namespace, its legs and the clients it answers
+    (the instance ports among ``ports``)."""
     ids = frozenset(s.id for s in v4)
-    clients = [c for port in ports for c in _ipv4_clients(port, ids)]
+    clients = [
+        c for port in ports if port.mac and is_instance(port) for c in _ipv4_clients(port, ids)
+    ]
     if not clients:
         return None
     network_id = network.id

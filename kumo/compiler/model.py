@@ -538,10 +538,74 @@ class ClusterView:
         )
 
     def subnets_of(self, network_id: str) -> tuple[SubnetView, ...]:
-        return tuple(s for s in self.subnets.values() if s.network_id == network_id)
+        return self._subnets_by_network.get(network_id, ())
 
     def ports_of(self, network_id: str) -> tuple[PortView, ...]:
-        return tuple(p for p in self.ports.values() if p.network_id == network_id)
+        return self._ports_by_network.get(network_id, ())
+
+    def ports_on(self, host: str) -> tuple[PortView, ...]:
+        """The ports bound to ``host``, in the view's order."""
+        return self._ports_by_host.get(host, ())
+
+    def ports_in_group(self, group_id: str) -> tuple[PortView, ...]:
+        """The ports that are members of security group ``group_id``."""
+        known = self._indexes.get(("groups", ""))
+        if known is None:
+            grouped: dict[str, list[PortView]] = {}
+            for port in self.ports.values():
+                for gid in port.security_groups:
+                    grouped.setdefault(gid, []).append(port)
+            known = self._indexes[("groups", "")] = {k: tuple(v) for k, v in grouped.items()}
+        return known.get(group_id, ())  # type: ignore[no-any-return]
+
+    def local_ports_by_network(self, host: str) -> Mapping[str, tuple[PortView, ...]]:
+        """The ports bound to ``host`` per network, in the view's order (a
+        port arriving later comes last: the other tuples stay equal, element
+        for element, so per-network memos keyed on them keep answering)."""
+        known = self._indexes.get(("local", host))
+        if known is None:
+            grouped: dict[str, list[PortView]] = {}
+            for port in self.ports_on(host):
+                grouped.setdefault(port.network_id, []).append(port)
+            known = self._indexes[("local", host)] = {k: tuple(v) for k, v in grouped.items()}
+        return known
+
+    # Indexes, built on first use: one pass over the view instead of one per
+    # question (a compile asks per network and per port; the view is frozen).
+
+    @property
+    def _indexes(self) -> dict[tuple[str, str], Any]:
+        cached: dict[tuple[str, str], Any] | None = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {}
+            object.__setattr__(self, "_index_cache", cached)
+        return cached
+
+    @property
+    def _ports_by_network(self) -> dict[str, tuple[PortView, ...]]:
+        return self._grouped("ports_by_network", self.ports.values(), lambda p: p.network_id)
+
+    @property
+    def _ports_by_host(self) -> dict[str, tuple[PortView, ...]]:
+        return self._grouped("ports_by_host", self.ports.values(), lambda p: p.host)
+
+    @property
+    def _subnets_by_network(self) -> dict[str, tuple[SubnetView, ...]]:
+        return self._grouped("subnets_by_network", self.subnets.values(), lambda s: s.network_id)
+
+    def _grouped(
+        self, name: str, items: Iterable[_Grouped], key: Callable[[_Grouped], str]
+    ) -> dict[str, tuple[_Grouped, ...]]:
+        known = self._indexes.get((name, ""))
+        if known is None:
+            grouped: dict[str, list[_Grouped]] = {}
+            for item in items:
+                grouped.setdefault(key(item), []).append(item)
+            known = self._indexes[(name, "")] = {k: tuple(v) for k, v in grouped.items()}
+        return known
+
+
+_Grouped = TypeVar("_Grouped", PortView, SubnetView)
 
 
 T = TypeVar(

@@ -397,7 +397,7 @@ class Dataplane:
         where the firewall and the gate (the host namespace's alone) check
         everything as in a full pass."""
         started = self.clock()
-        whole = (self.netns, self.firewall, self.gate) if host_slice else (self.netns,)
+        whole = (self.netns, self.firewall, self.gate) if host_slice else ()
         for r in self.reconcilers:
             r.scope = None if r in whole else scope
         before = self.port.changes

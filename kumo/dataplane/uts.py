@@ -160,9 +160,11 @@ def _failed(op: str, netns: str, exc: OSError) -> DataplaneError:
 
 class UtsNamespaces:
     def hostnames(self, namespaces: frozenset[str] | None = None) -> dict[str, str | None]:
-        kept = list_names()
-        if namespaces is not None:
-            kept &= namespaces
+        if namespaces is None:
+            kept = list_names()
+        else:
+            # By name: listing the directory reads one file per instance.
+            kept = frozenset(ns for ns in namespaces if os.path.lexists(path(ns)))
         out: dict[str, str | None] = {}
         for netns in sorted(kept):
             try:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
@@ -40,6 +40,9 @@ _APPEND_ONE = (
     )
     .returning(_OUTBOX.c.revision)
 )
+
+_NOTIFY = text("NOTIFY kumo_outbox")
+"""Sent at commit, once per transaction (PostgreSQL collapses repeats)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def append(session: Session, changes: list[Change]) -> int | None:
     ]
     # Outbox rows are never read back in the writing transaction, so they
     # need no place in the unit of work.
-    if len(rows) == 1 and conn.dialect.name == "postgresql":
-        return int(conn.execute(_APPEND_ONE, rows[0]).scalar_one())
+    if conn.dialect.name == "postgresql":
+        # Every API server's tailer listens (kumo.watch.listen): told at commit.
+        conn.execute(_NOTIFY)
+        if len(rows) == 1:
+            return int(conn.execute(_APPEND_ONE, rows[0]).scalar_one())
     top = int(conn.execute(_TAKE, {"n": len(rows)}).scalar_one())
     first = top - len(rows) + 1
     conn.execute(_INSERT, [{"revision": first + i, **r} for i, r in enumerate(rows)])

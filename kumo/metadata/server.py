@@ -126,14 +126,19 @@ class MetadataServer:
     # -- the agent's side --------------------------------------------------------------
 
     def update(self, endpoints: Iterable[MetadataEndpoint], view: ClusterView) -> None:
-        """Serve exactly these endpoints from now on, with this view of ports."""
+        """Serve exactly these endpoints from now on, with this view of ports.
+        Waits for the listeners of endpoints that left to close (their
+        namespaces may go next); a pass that removes none goes on at once
+        (waiting for the thread costs a pass a thread switch or more)."""
         with self._lock:
-            self._endpoints = {e.netns: e for e in endpoints}
+            fresh = {e.netns: e for e in endpoints}
+            leaving = self._endpoints.keys() - fresh.keys()
+            self._endpoints = fresh
             self._view = view
             self._generation += 1
             wanted = self._generation
         self._wake()
-        if self._thread is None or not self._thread.is_alive():
+        if not leaving or self._thread is None or not self._thread.is_alive():
             return
         deadline = time.monotonic() + 2.0
         with self._synced:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import delete, func, select
 
 from kumo.db.engine import Database
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.watch.listen import OutboxListener
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +51,24 @@ class Gone(Exception):
     """The revision a watcher asked for is older than what is retained."""
 
 
+PRUNE_EVERY = 60.0
+"""Seconds between deletions of outbox rows past the retention."""
+
+
 class Tailer:
     """Reads outbox rows after ``last`` every ``interval`` (or at once when
-    this process committed a write) and keeps the newest ``keep`` in memory."""
+    this process committed a write) and keeps the newest ``keep`` in memory.
+    On PostgreSQL it reads when a write anywhere commits (``LISTEN``, see
+    ``kumo.watch.listen``) and polls only every ``idle_interval`` while
+    the listener is connected."""
 
     def __init__(
         self,
         db: Database,
         *,
         interval: float = 0.05,
+        idle_interval: float = 5.0,
+        listen: bool = True,
         keep: int = 20000,
         retention: int = 200_000,
         metrics: bool = False,
@@ -66,6 +77,10 @@ class Tailer:
         self.metrics = metrics
         """Record how long events took from commit to here (``kumo_outbox_lag_seconds``)."""
         self.interval = interval
+        self.idle_interval = idle_interval
+        self.listener: OutboxListener | None = None
+        if listen and not db.is_sqlite:
+            self.listener = OutboxListener(db.url, self.poke)
         self.retention = retention
         self.recent: deque[Event] = deque(maxlen=keep)
         self.last = 0
@@ -81,6 +96,8 @@ class Tailer:
         self._loop = asyncio.get_running_loop()
         self.last = await asyncio.to_thread(self._current_revision)
         self._task = asyncio.create_task(self._run())
+        if self.listener is not None:
+            self.listener.start()
 
     def poke(self) -> None:
         """Thread-safe: a local write committed; read the outbox now."""
@@ -100,7 +117,13 @@ class Tailer:
         if self._task:
             self._task.cancel()
             self._task = None
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
         self._loop = None
+
+    def _wait_interval(self) -> float:
+        listening = self.listener is not None and self.listener.listening.is_set()
+        return self.idle_interval if listening else self.interval
 
     def _current_revision(self) -> int:
         with self.db.read_session() as s:
@@ -135,17 +158,17 @@ class Tailer:
             s.commit()
 
     async def _run(self) -> None:
-        ticks = 0
+        pruned = time.monotonic()
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self._wait_interval())
             except TimeoutError:
                 pass
             self._wake.clear()
             try:
                 events = await asyncio.to_thread(self._read_after, self.last)
-                ticks += 1
-                if ticks % 1200 == 0:
+                if time.monotonic() - pruned >= PRUNE_EVERY:
+                    pruned = time.monotonic()
                     await asyncio.to_thread(self._prune)
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the feed
                 log.exception("outbox tail failed; retrying")

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +271,69 @@ def test_ports_turn_active_before_their_guests_start(live_server: LiveServer) ->
     finally:
         applier.release.set()
         agent.stop()
+
+
+def test_an_agent_moves_to_another_api_server_without_relisting(live_server: LiveServer) -> None:
+    """Two API servers on one database; the agent's first one dies mid-stream
+    (killed): the agent watches on from its revision on the other, and
+    every change reaches it once, none lost."""
+    from tests.live import KUMO, _free_port
+
+    port = _free_port()
+    state = live_server.state_dir.parent / f"failover-{port}"
+    state.mkdir()
+    first = subprocess.Popen(
+        [KUMO, "serve", "--state-dir", str(state), "--port", str(port),
+         "--database-url", live_server.database_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    doomed = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _healthy(doomed), timeout=120)
+        api, net = _network(live_server, "fo", "10.7.0.0/24")
+        applier = RecordingApplier()
+        agent = _agent(live_server, "hostF", applier)
+        agent.config = replace(agent.config, api_url=f"{doomed},{live_server.base}")
+        agent.client = type(agent.client)(agent.config)
+        seen: list[tuple[int, str]] = []
+        apply = agent.cache.apply
+
+        def recording(event: dict[str, Any]) -> bool:
+            if event.get("kind") == "port" and event.get("op") != "delete":
+                seen.append((int(event["revision"]), str(event["object"]["id"])))
+            return apply(event)
+
+        agent.cache.apply = recording  # type: ignore[method-assign]
+        agent.start()
+        try:
+            _wait(lambda: agent.synced.is_set(), timeout=30)
+            made = [_bound(api, net, "hostF")]
+            _wait(lambda: made[0] in applier.wired_now())
+            assert agent.client.base == doomed
+            relists = agent.stats["relists"]
+            first.kill()
+            first.wait(10)
+            made += [_bound(api, net, "hostF") for _ in range(4)]
+            _wait(lambda: set(made) <= applier.wired_now(), timeout=30)
+            assert agent.client.base == live_server.base
+            assert agent.stats["relists"] == relists  # watched on, not relisted
+            created = [r for r in seen if r[1] in made]
+            assert len({r[0] for r in created}) == len(created)  # none twice
+            assert {r[1] for r in created} == set(made)  # each came as an event
+        finally:
+            agent.stop()
+    finally:
+        first.kill()
+        first.wait(10)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _bound(api: httpx.Client, net: dict[str, Any], host: str) -> str:
+    body = {"port": {"network_id": net["id"], "binding:host_id": host}}
+    return str(api.post("/ports", json=body).json()["port"]["id"])

@@ -82,8 +82,11 @@ class Running:
         )  # fmt: skip
         self.server.start()
         self.server.update([ENDPOINT], ClusterView())
-        address = self.server.local_address(NS)
-        assert address is not None
+        # A new endpoint opens on the server's thread; update does not wait.
+        deadline = time.monotonic() + 5
+        while (address := self.server.local_address(NS)) is None:
+            assert time.monotonic() < deadline, "the endpoint never opened"
+            time.sleep(0.005)
         self.address = address
         self.sockets: list[socket.socket] = []
 
@@ -303,3 +306,33 @@ def test_a_reply_nobody_reads_is_dropped_after_the_write_timeout(
         time.sleep(0.05)
     assert running.server.connections.open_count == 0
     assert running.server.connections.stats["timed_out"] == 1
+
+
+class SlowNamespaces(CurrentNamespace):
+    """Opening a listener waits for ``gate`` (a namespace slow to enter)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def inode(self, name: str) -> int | None:
+        self.gate.wait(5)
+        return super().inode(name)
+
+
+def test_a_pass_waits_for_the_thread_only_when_an_endpoint_leaves() -> None:
+    namespaces = SlowNamespaces()
+    server = MetadataServer(Source(), port=0, address="127.0.0.1", namespaces=namespaces)
+    server.start()
+    try:
+        started = time.monotonic()
+        server.update([ENDPOINT], ClusterView())  # a new endpoint: opened on the thread
+        assert time.monotonic() - started < 0.5
+        namespaces.gate.set()
+        deadline = time.monotonic() + 5
+        while server.local_address(NS) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        server.update([], ClusterView())  # leaving: closed before update returns
+        assert server.listening == frozenset()
+    finally:
+        server.stop()

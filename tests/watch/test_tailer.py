@@ -55,3 +55,47 @@ def test_resume_from_database_and_gone_below_retention(sqlite_url: str) -> None:
         asyncio.run(scenario())
     finally:
         db.dispose()
+
+
+def test_on_postgresql_a_commit_anywhere_wakes_the_tailer_and_idle_it_reads_nothing(
+    db_url: str,
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    db, other = Database(db_url), Database(db_url)  # ``other``: another API server's writes
+    try:
+
+        async def scenario() -> None:
+            # Polling is off (an hour): only a notification can wake it.
+            tailer = Tailer(db, interval=3600, idle_interval=3600)
+            reads = 0
+            read_after = tailer._read_after
+
+            def counted(after: int, limit: int = 5000):  # type: ignore[no-untyped-def]
+                nonlocal reads
+                reads += 1
+                return read_after(after, limit)
+
+            tailer._read_after = counted  # type: ignore[method-assign]
+            await tailer.start()
+            assert tailer.listener is not None
+            for _ in range(100):
+                if tailer.listener.listening.is_set():
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            idle = reads
+            await asyncio.sleep(1.0)
+            assert reads == idle  # no polling while nothing happens
+            _emit(other, 2)
+            for _ in range(100):
+                if tailer.last == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert [e.revision for e in await tailer.events_after(0)] == [1, 2]
+            await tailer.stop()
+
+        asyncio.run(scenario())
+    finally:
+        db.dispose()
+        other.dispose()

@@ -15,5 +15,6 @@ router = routes(
         create=NetworkService.create_ports,
         update=NetworkService.update_port,
         delete=NetworkService.delete_port,
+        cached_views=True,
     )
 )

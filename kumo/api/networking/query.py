@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from starlette.responses import Response
 
-from kumo.api.render import json_response
+from kumo.api.render import ItemJson, json_list_response, json_response
 from kumo.errors import BadRequest, InvalidInput, NotFound, shown
 from kumo.network.validate import boolean_value
 
@@ -253,6 +253,7 @@ def list_response(
     attributes: set[str] | None = None,
     applied: frozenset[str] = frozenset(),
     key: str = "id",
+    item_json: ItemJson | None = None,
 ) -> Response:
     """Render ``{collection: [...]}`` applying the request's list query.
 
@@ -260,6 +261,7 @@ def list_response(
     sort validation); without it, unknown filters are not refused.
     ``applied`` names the filters the service applied itself. ``key``
     is the attribute that identifies an item (paging markers).
+    ``item_json`` keeps the JSON of items the service keeps between requests.
     """
     query = parse_list_query(list(request.query_params.multi_items()))
     items = apply_filters(items, query, attributes, applied)
@@ -267,6 +269,8 @@ def list_response(
     items, links = paginate(request, collection, items, query, key)
     if query.fields:
         items = [apply_fields(i, query.fields) for i in items]
+    elif item_json is not None:
+        return json_list_response(collection, items, links, item_json)
     body: dict[str, Any] = {collection: items}
     if links:
         body[f"{collection}_links"] = links

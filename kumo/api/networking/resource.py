@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from kumo.api.auth import authenticate
 from kumo.api.networking.query import list_response, show_response, sql_prefilters
-from kumo.api.render import json_response, no_content
+from kumo.api.render import ItemJson, json_response, no_content
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.errors import BadRequest
@@ -43,6 +43,10 @@ class Collection:
     delete: Callable[[NetworkService, RequestContext, str, int | None], None]
     path: str = ""
     """The URL segment when it differs from ``collection`` (``security-groups``)."""
+    cached_views: bool = False
+    """``list_items`` returns views the service keeps between requests
+    (replaced, never changed, when their object changes): their JSON is
+    kept too."""
     service_filters: frozenset[str] = frozenset()
     """Filters on attributes the items do not show, which ``list_items`` applies
     itself from its prefilters (a subnet's ``shared``, as Neutron filters it)."""
@@ -56,14 +60,16 @@ def service(request: Request) -> NetworkService:
 def routes(spec: Collection) -> GatedRouter:
     base = f"/v2.0/{spec.path or spec.collection}"
     router = GatedRouter(local=base)
+    item_json = ItemJson() if spec.cached_views else None
 
     @router.get(base)
     def list_items(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
         pre = sql_prefilters(request, set(spec.sql_filters | spec.service_filters))
         items = spec.list_items(service(request), ctx, pre)
         return list_response(
-            request, spec.collection, items, set(spec.attributes), spec.service_filters
-        )
+            request, spec.collection, items, set(spec.attributes), spec.service_filters,
+            item_json=item_json,
+        )  # fmt: skip
 
     @router.get(base + "/{ident}")
     def show_item(

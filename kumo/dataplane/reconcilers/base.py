@@ -227,10 +227,33 @@ def links_by_namespace(links: frozenset[Link]) -> dict[str, list[Link]]:
     if _LINKS_BY_NS and _LINKS_BY_NS[0][0] is links:
         return _LINKS_BY_NS[0][1]
     by_ns: dict[str, list[Link]] = {}
-    for link in links:
-        by_ns.setdefault(link.netns, []).append(link)
+    if _LINKS_BY_NS and few_changes(_LINKS_BY_NS[0][0], links):
+        # An event pass: rebuild the lists of the namespaces whose links changed.
+        old, known = _LINKS_BY_NS[0]
+        gone, came = old - links, links - old
+        dropped: dict[str, set[str]] = {}
+        for x in gone:
+            dropped.setdefault(x.netns, set()).add(x.name)
+        by_ns.update(known)
+        for ns in dropped.keys() | {x.netns for x in came}:
+            names = dropped.get(ns, set())
+            kept = [x for x in known.get(ns, ()) if x.name not in names]
+            kept += (x for x in came if x.netns == ns)
+            if kept:
+                by_ns[ns] = kept
+            else:
+                by_ns.pop(ns, None)
+    else:
+        for link in links:
+            by_ns.setdefault(link.netns, []).append(link)
     _LINKS_BY_NS[:] = [(links, by_ns)]
     return by_ns
+
+
+def few_changes(old: frozenset[T], new: frozenset[T]) -> bool:
+    """Whether ``new`` differs from ``old`` in a few objects (an event pass),
+    so that patching what was worked out for ``old`` beats starting over."""
+    return len(difference(old, new)) * 8 <= len(new)
 
 
 def describe_key(key: ObjectKey) -> str:

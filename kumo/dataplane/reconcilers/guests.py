@@ -22,16 +22,31 @@ class GuestReconciler(Reconciler):
         super().__init__(port, host)
         self.guests = guests
 
+    _by_netns: dict[str, frozenset[Guest]] = {}
+
     def update_desired(self, guests: frozenset[Guest]) -> None:
         if self._set_desired(self.desired, guests):
-            self._note_changes(self.desired, guests)
+            old = self.desired
+            self._note_changes(old, guests)
             self.desired = guests
+            kept = dict(self._by_netns)
+            for g in old - guests:
+                kept[g.netns] = kept.get(g.netns, frozenset()) - {g}
+            for g in guests - old:
+                kept[g.netns] = kept.get(g.netns, frozenset()) | {g}
+            for ns in [ns for ns, gs in kept.items() if not gs]:
+                del kept[ns]
+            self._by_netns = kept
 
     def updates(self) -> None:
         namespaces = self.read_namespaces()
         if namespaces is not None and not namespaces:
             return
-        wanted = sorted(g for g in self.desired if namespaces is None or g.netns in namespaces)
+        by_netns = self._by_netns
+        if namespaces is None:
+            wanted = sorted(self.desired)
+        else:
+            wanted = sorted(g for ns in namespaces for g in by_netns.get(ns, ()))
         try:
             running = self.guests.running(namespaces)
         except (OSError, DataplaneError) as exc:
@@ -43,9 +58,9 @@ class GuestReconciler(Reconciler):
                 self.in_place.add(guest.key)
             else:
                 self.attempt(guest.key, partial(self.guests.start, guest))
-        desired = {(g.netns, g.kind) for g in self.desired}
         for (netns, kind), pid in sorted(running.items()):
-            if (netns, kind) not in desired and names.is_instance_netns(netns, self.host):
+            desired = any(g.kind == kind for g in by_netns.get(netns, ()))
+            if not desired and names.is_instance_netns(netns, self.host):
                 self.leftover(("guest", netns, kind), partial(self.guests.stop, netns, kind, pid))
         if namespaces is None:
             self._sweep_files()

@@ -22,16 +22,27 @@ class HostnameReconciler(Reconciler):
         super().__init__(port, host)
         self.uts = uts
 
+    _by_netns: dict[str, Hostname] = {}
+
     def update_desired(self, hostnames: frozenset[Hostname]) -> None:
         if self._set_desired(self.desired, hostnames):
-            self._note_changes(self.desired, hostnames)
+            old = self.desired
+            self._note_changes(old, hostnames)
             self.desired = hostnames
+            drop = {h.netns for h in old - hostnames}
+            kept = {k: v for k, v in self._by_netns.items() if k not in drop}
+            kept.update((h.netns, h) for h in hostnames - old)
+            self._by_netns = kept
 
     def updates(self) -> None:
         namespaces = self.read_namespaces()
         if namespaces is not None and not namespaces:
             return
-        wanted = sorted(h for h in self.desired if namespaces is None or h.netns in namespaces)
+        by_netns = self._by_netns
+        if namespaces is None:
+            wanted = sorted(self.desired)
+        else:
+            wanted = sorted(h for ns in namespaces if (h := by_netns.get(ns)) is not None)
         try:
             actual = self.uts.hostnames(namespaces)
         except DataplaneError as exc:
@@ -45,7 +56,6 @@ class HostnameReconciler(Reconciler):
                 self.attempt(h.key, partial(self.uts.create, h.netns, h.name))
             else:
                 self.attempt(h.key, partial(self.uts.set, h.netns, h.name))
-        desired = {h.netns for h in self.desired}
         for netns in sorted(actual):
-            if netns not in desired and names.is_instance_netns(netns, self.host):
+            if netns not in by_netns and names.is_instance_netns(netns, self.host):
                 self.leftover(("uts", netns), partial(self.uts.remove, netns))

@@ -13,7 +13,7 @@ from typing import Generic, Protocol, TypeVar
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError
-from kumo.dataplane.reconcilers.base import Reconciler, ns_order, touched
+from kumo.dataplane.reconcilers.base import Reconciler, few_changes, ns_order, touched
 
 
 class Keyed(Protocol):
@@ -153,6 +153,18 @@ def _link_sets(
     the last answer is kept (every keyed reconciler asks about the same links)."""
     if _LINK_SETS and _LINK_SETS[0][0] is links:
         managed, every = _LINK_SETS[0][1]
+        return managed, every
+    if _LINK_SETS and few_changes(_LINK_SETS[0][0], links):
+        # An event pass: move only the links that changed.
+        old, (managed, every) = _LINK_SETS[0]
+        gone, came = old - links, links - old
+        came_names = {(x.netns, x.name) for x in came}
+        names_gone = {(x.netns, x.name) for x in gone} - came_names
+        managed = (managed - names_gone - came_names) | {
+            (x.netns, x.name) for x in came if x.kind != "device" and not x.guest_configured
+        }
+        every = (every - names_gone) | came_names
+        _LINK_SETS[:] = [(links, (managed, every))]
         return managed, every
     managed = frozenset(
         (x.netns, x.name) for x in links if x.kind != "device" and not x.guest_configured

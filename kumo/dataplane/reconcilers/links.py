@@ -21,7 +21,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace
+from kumo.dataplane.reconcilers.base import Reconciler, difference, links_by_namespace
 
 _CREATE_ORDER = {
     "device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5, "tap": 6,
@@ -75,10 +75,25 @@ class LinkReconciler(Reconciler):
 
     def update_desired(self, links: frozenset[Link]) -> None:
         if self._set_desired(self.desired, links):
-            self._note_changes(self.desired, links)
+            old = self.desired
+            self._note_changes(old, links)
             self.desired = links
-            self._host_ends = {(x.peer.netns, x.peer.name): x for x in links if x.peer}
-            self._by_key = {x.key: x for x in links}
+            if not old or len(difference(old, links)) * 4 > len(links):
+                self._host_ends = {(x.peer.netns, x.peer.name): x for x in links if x.peer}
+                self._by_key = {x.key: x for x in links}
+                return
+            # An event pass: only the links that changed move in the indexes.
+            host_ends, by_key = dict(self._host_ends), dict(self._by_key)
+            for x in old - links:
+                if x.peer and host_ends.get((x.peer.netns, x.peer.name)) == x:
+                    del host_ends[(x.peer.netns, x.peer.name)]
+                if by_key.get(x.key) == x:
+                    del by_key[x.key]
+            for x in links - old:
+                if x.peer:
+                    host_ends[(x.peer.netns, x.peer.name)] = x
+                by_key[x.key] = x
+            self._host_ends, self._by_key = host_ends, by_key
 
     def updates(self) -> None:
         self._made_with = set()

@@ -1,0 +1,137 @@
+"""What one event pass costs the agent, by the host's load (no root, no lab).
+
+    .venv/bin/python -m bench.agent_pass [--loads 0,1100] [--events 30]
+
+For each load: an agent-like cache holding that many ports bound to the
+host (250 per network, all in one security group whose rule names the
+group itself, as a lab's default group does), the real compiler and the
+real reconcilers over the in-memory fake kernel and nftables. After the
+first (full) pass, ``--events`` ports are created one by one; each goes
+through the cache and is compiled and applied as the agent's worker does
+it. Prints the CPU time (``process_time``: steady on a shared machine) of
+each step per event pass, p50 and p99, and the ratio to the first load,
+and the first pass (everything created) of each load.
+
+The fake kernel and fake nftables cost what Python costs, not what the
+kernel does: the firewall step here is the in-memory nftables' bookkeeping
+(``FakeNft``), not libnftables. What this measures is the agent's own work,
+which is what grows with the host's load; ``bench/wiring.py`` measures the
+whole path on a real lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ipaddress
+import statistics
+import time
+from typing import Any
+
+from bench.common import machine, percentile
+from kumo.agent.cache import Cache
+from kumo.compiler import compile_host
+from kumo.dataplane.driver import Dataplane
+from kumo.dataplane.fake import FakeKernel
+from kumo.dataplane.nftables.port import FakeNft
+
+HOST = "bench-host"
+GROUP = "5a000000-0000-4000-8000-0000000000a1"
+
+
+def _network_id(i: int) -> str:
+    return f"{i:08x}-0000-4000-8000-0000000000e0"
+
+
+def _port(n: int, network: int, host: str = HOST) -> dict[str, Any]:
+    return {
+        "id": f"{n:08x}-b000-4000-8000-000000000000",
+        "network_id": _network_id(network),
+        "mac_address": "fa:16:3e:" + ":".join(f"{(n >> b) & 0xFF:02x}" for b in (16, 8, 0)),
+        "fixed_ips": [
+            {"subnet_id": f"sb{network}", "ip_address": str(ipaddress.ip_address("10.0.0.2") + n)}
+        ],
+        "binding:host_id": host,
+        "device_owner": "compute:bench",
+        "status": "ACTIVE",
+        "admin_state_up": True,
+        "security_groups": [GROUP],
+        "port_security_enabled": True,
+    }
+
+
+def _objects(load: int, networks: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"kind": "agent", "id": "a1", "host": HOST, "configurations": {"tunnel_ip": "192.0.2.1"}},
+        {"kind": "agent", "id": "a2", "host": "peer", "configurations": {"tunnel_ip": "192.0.2.2"}},
+        {
+            "kind": "security_group",
+            "id": GROUP,
+            "security_group_rules": [
+                {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": GROUP},
+                {"id": "r2", "direction": "egress", "ethertype": "IPv4"},
+            ],
+        },
+    ]
+    for i in range(networks):
+        out.append(
+            {"kind": "network", "id": _network_id(i), "provider:network_type": "vxlan",
+             "provider:segmentation_id": 100 + i, "mtu": 1450, "admin_state_up": True}
+        )  # fmt: skip
+        out.append(
+            {"kind": "subnet", "id": f"sb{i}", "network_id": _network_id(i), "cidr": "10.0.0.0/8",
+             "gateway_ip": "10.255.255.254", "ip_version": 4, "enable_dhcp": True}
+        )  # fmt: skip
+    out += [{"kind": "port", **_port(n, n // 250)} for n in range(load)]
+    out.append({"kind": "port", **_port(999_999, 0, "peer")})
+    return out
+
+
+def measure(load: int, events: int) -> dict[str, Any]:
+    networks = load // 250 + 1
+    cache = Cache(HOST)
+    cache.replace(1, _objects(load, networks))
+    dp = Dataplane(FakeKernel(), HOST, nft=FakeNft())
+    t0 = time.process_time()
+    first = dp.apply(compile_host(HOST, cache.view()))
+    first_s = time.process_time() - t0
+    assert first.ok, first.errors
+    steps: dict[str, list[float]] = {"cache": [], "compile": [], "dataplane": [], "total": []}
+    for e in range(events):
+        body = _port(500_000 + e, e % networks)
+        t0 = time.process_time()
+        cache.apply({"type": "event", "op": "create", "kind": "port", "object": body})
+        _, view = cache.view_at()
+        t1 = time.process_time()
+        plan = compile_host(HOST, view)
+        t2 = time.process_time()
+        result = dp.apply(plan)
+        t3 = time.process_time()
+        assert result.ok and body["id"] in result.wired_ports, result.errors
+        for name, spent in (("cache", t1 - t0), ("compile", t2 - t1), ("dataplane", t3 - t2),
+                            ("total", t3 - t0)):  # fmt: skip
+            steps[name].append(spent)
+    return {"load": load, "first": first_s, "steps": steps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loads", default="0,1100", help="ports on the host, comma-separated")
+    ap.add_argument("--events", type=int, default=30)
+    args = ap.parse_args()
+    runs = [measure(int(n), args.events) for n in args.loads.split(",")]
+    print(f"# bench/agent_pass.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
+    print("CPU ms per event pass (p50 / p99); ratio of total p99 to the first load's")
+    base = percentile(runs[0]["steps"]["total"], 99)
+    for run in runs:
+        s = run["steps"]
+        cells = "  ".join(
+            f"{k} {statistics.median(v) * 1000:.1f}/{percentile(v, 99) * 1000:.1f}"
+            for k, v in s.items()
+        )
+        ratio = percentile(s["total"], 99) / base if base else float("nan")
+        print(f"{run['load']:5d} ports: {cells}  ({ratio:.1f}x); first pass {run['first']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
