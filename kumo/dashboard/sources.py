@@ -1,0 +1,105 @@
+"""Where the dashboard reads from: the service layer, acting as the user.
+
+Every read the dashboard makes goes through one of these functions, each a
+call into the same service function the API route for that collection
+calls, with the caller's context, so the service layer's visibility rules
+and the policy table decide what comes back. Kept in one module so a move
+inside a service package changes one file here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kumo.compute.microversion import Version
+from kumo.context import RequestContext
+from kumo.network import floatingip_service, router_service, secgroup_service
+from kumo.network import quotas as network_quotas
+from kumo.network.agents import visible_views as agent_views
+from kumo.network.l3_views import gateway_hosts
+from kumo.runtime import Runtime
+
+COMPUTE_VERSION = Version(2, 79)
+
+
+def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    return rt.compute.list_servers(ctx, {}, base, COMPUTE_VERSION, detail=True)
+
+
+def server(rt: Runtime, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
+    return rt.compute.show_server(ctx, server_id, base, COMPUTE_VERSION)
+
+
+def flavors(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    return rt.compute.list_flavors(ctx, {}, base, COMPUTE_VERSION, detail=True)
+
+
+def images(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.image.list_images(ctx, {})
+
+
+def keypairs(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return [k["keypair"] for k in rt.compute.list_keypairs(ctx, None, COMPUTE_VERSION)]
+
+
+def compute_limits(rt: Runtime, ctx: RequestContext) -> dict[str, Any]:
+    absolute: dict[str, Any] = rt.compute.limits(ctx, None, COMPUTE_VERSION)["absolute"]
+    return absolute
+
+
+def network_quota_use(rt: Runtime, ctx: RequestContext) -> dict[str, tuple[int, int]]:
+    """resource -> (used, limit) for the caller's project."""
+    project = ctx.project_id or ""
+    with rt.db.read_session() as s:
+        limits = network_quotas.limits(s, rt.settings, project)
+        return {
+            r: (network_quotas.usage(s, project, r), limits.get(r, -1))
+            for r in ("network", "subnet", "port", "router", "floatingip", "security_group")
+        }
+
+
+def networks(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.network.list_networks(ctx, {})
+
+
+def subnets(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.network.list_subnets(ctx, {})
+
+
+def ports(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return rt.network.list_ports(ctx, dict(filters))
+
+
+def routers(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return router_service.list_routers(rt.network, ctx, {})
+
+
+def router_gateway_hosts(rt: Runtime, router_ids: list[str]) -> dict[str, list[str]]:
+    """Hosts of each router's gateway (for callers the table lets see hosts)."""
+    with rt.db.read_session() as s:
+        return gateway_hosts(s, router_ids)
+
+
+def floatingips(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return floatingip_service.list_floatingips(rt.network, ctx, {})
+
+
+def security_groups(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return secgroup_service.list_groups(rt.network, ctx, {})
+
+
+def hypervisors(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.compute.hypervisors(ctx, COMPUTE_VERSION, detail=True)
+
+
+def agents(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    with rt.db.read_session() as s:
+        return agent_views(s, rt.settings, ctx)
+
+
+def projects(rt: Runtime) -> list[Any]:
+    return rt.identity.list_rows("project")
+
+
+def user_projects(rt: Runtime, user_id: str) -> list[Any]:
+    return [p for p in rt.identity.user_projects(user_id) if p.enabled]
