@@ -5,8 +5,8 @@ request alone, and how long a change takes to show in the browser.
     .venv/bin/python -m bench.dashboard [--sizes 10,1000] [--repeats 5]
 
 Starts a throwaway ``kumo serve`` (SQLite, no hosts), makes the instances in
-one bulk create each (no host takes them: they are ERROR rows with one port
-each on a tenant network, which is what the pages draw), and drives Debian's
+bulk creates (no host takes them: they are ERROR rows, each given one port
+on a tenant network, which is what the pages list and draw), and drives Debian's
 chromium with Playwright. First meaningful paint: navigation start to the
 first instance row (instances) or instance box (topology) in the document;
 interactive: to the page drawn, its data loaded and its event stream open.
@@ -52,9 +52,20 @@ def _populate(c: httpx.Client, project: str, count: int, net: str) -> None:
         if r.status_code != 202:
             raise RuntimeError(f"server create failed: {r.status_code} {r.text}")
         todo -= n
+    # No host takes them, so they hold no port: give each one on the network
+    # (what a placed instance has), in bulk.
+    with_port = {p["device_id"] for p in c.get(f"{N}/ports?network_id={net}").json()["ports"]}
+    bare = [s["id"] for s in c.get(f"{C}/servers").json()["servers"] if s["id"] not in with_port]
+    for start in range(0, len(bare), 200):
+        ports = [
+            {"network_id": net, "device_id": sid, "device_owner": "compute:nova"}
+            for sid in bare[start : start + 200]
+        ]
+        c.post(f"{N}/ports", json={"ports": ports}).raise_for_status()
 
 
 def _measure(page: Any, base: str, name: str) -> tuple[float, float]:
+    page.goto("about:blank")
     page.goto(f"{base}/dashboard/#/{name}")
     page.wait_for_selector(PAINT[name], timeout=60_000)
     paint = float(page.evaluate("performance.now()"))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
 from kumo.dashboard import events, pages, session, sources
-from kumo.errors import BadRequest, NotFound, Unauthorized
+from kumo.errors import BadRequest, KumoError, NotFound, Unauthorized
 from kumo.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -46,21 +50,58 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+BOOT = '<script id="boot" type="application/json">null</script>'
+
+
+@functools.cache
+def _version() -> str:
+    """A digest of the static files: their URLs carry it, so browsers may
+    keep them for good and still load new ones after an upgrade."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def _page() -> str:
+    html = (STATIC / "index.html").read_text()
+    return re.sub(r'(/dashboard/static/[^"?]+)"', rf'\1?v={_version()}"', html)
+
+
 @router.get("/dashboard")
 @router.get("/dashboard/")
-def index() -> Response:
-    return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS, media_type="text/html")
+def index(request: Request) -> Response:
+    """The page; with the session in it when the cookie holds a valid one
+    (saves the browser a round trip before it can ask for a page's data)."""
+    html = _page()
+    token = request.cookies.get(session.COOKIE)
+    boot = None
+    if token:
+        rt = _rt(request)
+        try:
+            boot = _session_view(rt, rt.identity.validate_token(token), token)
+        except KumoError:
+            boot = None  # expired or revoked: the login form
+    if boot is not None:
+        text = json.dumps(boot).replace("<", "\\u003c")
+        html = html.replace(BOOT, BOOT.replace(">null<", f">{text}<"))
+    return Response(
+        html, media_type="text/html", headers={"Cache-Control": "no-store", **SECURITY_HEADERS}
+    )
 
 
 @router.get("/dashboard/static/{path:path}")
-def static(path: str) -> Response:
+def static(path: str, v: str = "") -> Response:
     target = (STATIC / path).resolve()
     if not target.is_file() or STATIC.resolve() not in target.parents:
         raise NotFound("The resource could not be found.")
+    cache = "public, max-age=31536000, immutable" if v == _version() else "no-cache"
     return FileResponse(
         target,
         media_type=TYPES.get(target.suffix, "application/octet-stream"),
-        headers={"Cache-Control": "no-cache", **SECURITY_HEADERS},
+        headers={"Cache-Control": cache, **SECURITY_HEADERS},
     )
 
 

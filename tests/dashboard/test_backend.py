@@ -126,12 +126,15 @@ def test_logout_revokes_the_token(cloud: Cloud) -> None:
     c = cloud.browser()
     s = login(c, "alice", "alice")
     token = c.cookies[session.COOKIE]
+    assert s["csrf"] in c.get("/dashboard/").text  # the page carries the session
     r = c.post("/dashboard/api/logout", headers={"X-CSRF-Token": s["csrf"]})
     assert r.status_code == 204 and "Max-Age=0" in r.headers["set-cookie"]
     r = cloud.client.get(f"{N}/networks", headers={"X-Auth-Token": token})
     assert r.status_code == 401
     c.cookies.set(session.COOKIE, token)
     assert c.get("/dashboard/api/session").status_code == 401
+    page = c.get("/dashboard/")
+    assert page.status_code == 200 and s["csrf"] not in page.text
 
 
 def test_switch_project_rescopes_the_session(cloud: Cloud) -> None:

@@ -8,6 +8,8 @@ const K = (window.K = {
   page: null, // the page object shown: {name, render(data), onEvent(type, data)}
   pages: {},
   events: null,
+  // the static files' version, as the page's own script URLs carry it
+  version: (document.currentScript && new URL(document.currentScript.src).search) || "",
 });
 
 // h("tag.class", {attr: value, onclick: fn}, child, ...): text is always text.
@@ -216,7 +218,8 @@ K.form = function (title, fields, onsubmit) {
 
 K.confirm = (text) => window.confirm(text);
 
-document.addEventListener("DOMContentLoaded", async () => {
+// Deferred scripts all run before DOMContentLoaded: the pages are defined by then.
+document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = ev.target;
@@ -246,11 +249,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   document.getElementById("menu").addEventListener("click", () =>
     document.getElementById("nav").classList.toggle("open"));
   window.addEventListener("hashchange", K.route);
-  try {
-    const r = await fetch("/dashboard/api/session", { credentials: "same-origin" });
-    if (r.ok) K.start(await r.json());
-    else K.showLogin("");
-  } catch (e) {
-    K.showLogin("");
-  }
+  // The server puts the session in the page when the cookie holds a valid one.
+  const boot = JSON.parse(document.getElementById("boot").textContent || "null");
+  if (boot) K.start(boot);
+  else K.showLogin("");
 });

@@ -2,6 +2,22 @@
 // websocket the compute API hands out (os-getSerialConsole).
 "use strict";
 (function () {
+  // xterm.js is loaded with the first console opened, not with every page.
+  function loadXterm() {
+    if (window.Terminal) return Promise.resolve();
+    const css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = "/dashboard/static/vendor/xterm/xterm.css" + K.version;
+    document.head.append(css);
+    return new Promise((resolve, reject) => {
+      const js = document.createElement("script");
+      js.src = "/dashboard/static/vendor/xterm/xterm.js" + K.version;
+      js.onload = resolve;
+      js.onerror = () => reject(new Error("The terminal failed to load."));
+      document.head.append(js);
+    });
+  }
+
   K.pages.console = {
     async show(main, params) {
       const id = params.get("id");
@@ -9,8 +25,8 @@
       const box = K.h("div.console", { "aria-label": "Console of " + name });
       const status = K.h("p", { role: "status" }, "Connecting…");
       main.replaceChildren(K.h("h2", {}, "Console: " + name), status, box);
-      const out = await K.os("POST", `/compute/v2.1/servers/${encodeURIComponent(id)}/action`,
-        { "os-getSerialConsole": { type: "serial" } });
+      const [out] = await Promise.all([K.os("POST", `/compute/v2.1/servers/${encodeURIComponent(id)}/action`,
+        { "os-getSerialConsole": { type: "serial" } }), loadXterm()]);
       const term = new window.Terminal({ convertEol: false, cursorBlink: true, fontSize: 14 });
       term.open(box);
       const ws = new WebSocket(out.console.url, ["binary"]);
