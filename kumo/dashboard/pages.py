@@ -354,15 +354,15 @@ def topology(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dic
         for n in all_nets
         if n.get("project_id") == ctx.project_id or n["id"] in used_nets
     ]
-    show_hosts = unrestricted(ctx, "network:get_router")
-    gateway_hosts = sources.router_gateway_hosts(rt, sorted(router_ids)) if show_hosts else {}
+    show_hosts = unrestricted(ctx, "network:get_port:binding")
+    gateways = sources.router_gateways(rt, ctx, sorted(router_ids))
     return {
         "networks": nets,
         "routers": [
             dict(
                 _router_row(r),
                 interfaces=legs.get(r["id"], []),
-                gateway_hosts=gateway_hosts.get(r["id"], []),
+                gateways=gateways.get(r["id"], []),
             )
             for r in routers
         ],

@@ -13,10 +13,13 @@ from typing import Any
 
 from kumo.compute.microversion import Version
 from kumo.context import RequestContext
-from kumo.network import floatingip_service, router_service, secgroup_service
+from kumo.db.base import utcnow
+from kumo.network import floatingip_service, l3_scheduler, router_service, secgroup_service
+from kumo.network import routers as l3_routers
 from kumo.network import quotas as network_quotas
 from kumo.network.agents import visible_views as agent_views
 from kumo.network.l3_views import gateway_hosts
+from kumo.policy import allowed
 from kumo.runtime import Runtime
 
 COMPUTE_VERSION = Version(2, 79)
@@ -74,10 +77,32 @@ def routers(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
     return router_service.list_routers(rt.network, ctx, {})
 
 
-def router_gateway_hosts(rt: Runtime, router_ids: list[str]) -> dict[str, list[str]]:
-    """Hosts of each router's gateway (for callers the table lets see hosts)."""
+def router_gateways(
+    rt: Runtime, ctx: RequestContext, router_ids: list[str]
+) -> dict[str, list[dict[str, str]]]:
+    """Each router's gateway hosts with their HA state (``active``,
+    ``standby``...), as ``GET /v2.0/routers/{id}/l3-agents`` shows them; only
+    for a caller the table lets see the L3 scheduling, else nothing."""
+    if not allowed(ctx, "network:l3_scheduling"):
+        return {}
+    now = utcnow()
+    out: dict[str, list[dict[str, str]]] = {}
     with rt.db.read_session() as s:
-        return gateway_hosts(s, router_ids)
+        for router_id in router_ids:
+            found = l3_routers.load(s, ctx, router_id)
+            out[router_id] = [
+                {
+                    "host": agent.host,
+                    "ha_state": l3_scheduler.ha_state(found, row, agent, rt.settings, now) or "",
+                }
+                for row, agent in l3_scheduler.bindings(s, router_id)
+            ]
+        for router_id, hosts in gateway_hosts(s, router_ids).items():
+            known = {g["host"] for g in out.get(router_id, [])}
+            out.setdefault(router_id, []).extend(
+                {"host": h, "ha_state": ""} for h in hosts if h not in known
+            )
+    return out
 
 
 def floatingips(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:

@@ -197,6 +197,7 @@ def test_admin_pages(cloud: Cloud) -> None:
     assert {"alice", "bob", "admin"} <= names
     assert c.get("/dashboard/api/admin/hypervisors").status_code == 200
     assert c.get("/dashboard/api/admin/agents").status_code == 200
+    assert c.get("/dashboard/api/pages/topology").json()["show_hosts"] is True
 
 
 def _event(kind: str, body: dict, op: str = "upsert") -> Event:  # type: ignore[type-arg]

@@ -73,9 +73,10 @@
       if (r.external_network_id && L.nets[r.external_network_id] && !r.interfaces.some((l) => l.gateway)) {
         links.append(s("line", { class: "topo-link", x1: cx, y1: y, x2: cx, y2: L.nets[r.external_network_id].y + 20 }));
       }
-      const hosts = data.show_hosts && r.gateway_hosts.length ? "gw: " + r.gateway_hosts.join(",") : "";
+      const gws = r.gateways.map((g) => g.host + (g.ha_state ? ` (${g.ha_state})` : ""));
+      const hosts = gws.length ? "gw " + gws.join(", ") : "";
       g.append(s("g", { class: "topo-router", "data-router-id": r.id, "data-router-name": r.name },
-        s("title", {}, `router ${r.name}\n${r.interfaces.map((l) => l.ips.join(",") + (l.host ? " @" + l.host : "")).join("\n")}`),
+        s("title", {}, `router ${r.name}${hosts ? "\n" + hosts : ""}\n${r.interfaces.map((l) => l.ips.join(",") + (l.host ? " @" + l.host : "")).join("\n")}`),
         s("rect", { x, y, width: ROUTER_W, height: 40, rx: 6 }),
         s("text", { x: x + 6, y: y + 16 }, "⇄ " + clip(r.name || r.id.slice(0, 8), 14)),
         s("text", { x: x + 6, y: y + 32 }, clip(hosts || r.external_ips.join(","), 18))));
