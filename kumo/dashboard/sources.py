@@ -15,8 +15,8 @@ from kumo.compute.microversion import Version
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.network import floatingip_service, l3_scheduler, router_service, secgroup_service
-from kumo.network import routers as l3_routers
 from kumo.network import quotas as network_quotas
+from kumo.network import routers as l3_routers
 from kumo.network.agents import visible_views as agent_views
 from kumo.network.l3_views import gateway_hosts
 from kumo.policy import allowed
