@@ -83,11 +83,12 @@ def instance_row(server: dict[str, Any]) -> dict[str, Any]:
 
 def instances(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
     _project_page(ctx)
-    rows = [
-        instance_row(s) for s in sources.servers(rt, ctx, base) if s["tenant_id"] == ctx.project_id
-    ]
+    summaries = [s for s in sources.server_summaries(rt, ctx) if s["project_id"] == ctx.project_id]
+    listing = paged(summaries, params, "name", "id", "status", "addresses")
+    ids = [s["id"] for s in listing["items"]]
+    listing["items"] = [instance_row(s) for s in sources.server_details(rt, ctx, ids, base)]
     return {
-        "instances": paged(rows, params, "name", "id", "status", "addresses"),
+        "instances": listing,
         "launch": launch_options(rt, ctx, base),
         "floatingips": [
             _fip_row(f) for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id
@@ -321,7 +322,7 @@ def topology(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dic
     fips = [f for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id]
     ports = sources.ports(rt, ctx)
     servers = {
-        s["id"]: s for s in sources.servers(rt, ctx, base) if s["tenant_id"] == ctx.project_id
+        s["id"]: s for s in sources.server_summaries(rt, ctx) if s["project_id"] == ctx.project_id
     }
     router_ids = {r["id"] for r in routers}
     legs: dict[str, list[dict[str, Any]]] = {}
@@ -370,8 +371,8 @@ def topology(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dic
             {
                 "id": s["id"],
                 "name": s.get("name", ""),
-                "status": s.get("status", ""),
-                "host": s.get("OS-EXT-SRV-ATTR:host"),
+                "status": s["status"],
+                "host": s["host"],
                 "ports": nics.get(s["id"], []),
             }
             for s in servers.values()

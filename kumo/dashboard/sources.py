@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from kumo.compute import server_views
+from kumo.compute import servers as compute_servers
 from kumo.compute.microversion import Version
+from kumo.compute.server_status import derive
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
+from kumo.db.l3_models import FloatingIP
+from kumo.db.network_models import IPAllocation, Port
+from kumo.errors import KumoError
 from kumo.network import floatingip_service, l3_scheduler, router_service, secgroup_service
 from kumo.network import quotas as network_quotas
 from kumo.network import routers as l3_routers
@@ -27,6 +35,74 @@ COMPUTE_VERSION = Version(2, 79)
 
 def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
     return rt.compute.list_servers(ctx, {}, base, COMPUTE_VERSION, detail=True)
+
+
+def server_summaries(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    """Every server of the caller's project as the server list sees it
+    (``servers.listing``, the list's own visibility), with only its id,
+    name, status (derived as the list derives it), fixed and floating
+    addresses, and host (where the table shows hosts): a page of 1,000
+    instances needs these, not 1,000 full views."""
+    show_host = allowed(ctx, "compute:servers:show:host")
+    now = utcnow()
+    timeout = rt.settings.vif_plugged_timeout
+    with rt.db.read_session() as s:
+        rows = compute_servers.listing(s, ctx, {})
+        ids = [r.id for r in rows]
+        statuses: dict[str, list[str]] = {}
+        addresses: dict[str, list[str]] = {}
+        owner: dict[str, str] = {}
+        conn = s.connection()
+        p, a, f = Port.__table__.c, IPAllocation.__table__.c, FloatingIP.__table__.c
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = select(p.id, p.device_id, p.status).where(p.device_id.in_(chunk))
+            for port_id, device_id, status in conn.execute(q.order_by(p.created_at, p.id)):
+                statuses.setdefault(device_id, []).append(status)
+                owner[port_id] = device_id
+        port_ids = list(owner)
+        for start in range(0, len(port_ids), 500):
+            chunk = port_ids[start : start + 500]
+            for port_id, ip in conn.execute(
+                select(a.port_id, a.ip_address).where(a.port_id.in_(chunk)).order_by(a.id)
+            ):
+                addresses.setdefault(owner[port_id], []).append(ip)
+            for port_id, ip in conn.execute(
+                select(f.fixed_port_id, f.floating_ip_address).where(f.fixed_port_id.in_(chunk))
+            ):
+                addresses.setdefault(owner[port_id], []).append(ip)
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": derive(r, statuses.get(r.id, []), now, timeout).status,
+                "addresses": addresses.get(r.id, []),
+                "host": r.host if show_host else None,
+                "project_id": r.project_id,
+            }
+            for r in rows
+        ]
+
+
+def server_details(
+    rt: Runtime, ctx: RequestContext, ids: list[str], base: str
+) -> list[dict[str, Any]]:
+    """Full views (as ``GET /servers/detail`` renders them) of ``ids``, in that order."""
+    if not ids:
+        return []
+    with rt.db.read_session() as s:
+        rows = {}
+        for ident in ids:
+            try:  # each as ``GET /servers/{id}`` loads it (its visibility check)
+                rows[ident] = compute_servers.load(s, ctx, ident)
+            except KumoError:
+                continue  # deleted meanwhile
+        att = server_views.load_attachments(s, list(rows))
+        return [
+            server_views.detail(rows[i], att, ctx, base, COMPUTE_VERSION, rt.settings)
+            for i in ids
+            if i in rows
+        ]
 
 
 def server(rt: Runtime, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
