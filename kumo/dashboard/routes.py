@@ -131,7 +131,13 @@ def _scope(project: str) -> dict[str, Any]:
 
 @router.post("/dashboard/api/login")
 def login(request: Request, body: Any = Body(None)) -> Response:
-    """Password login scoped to a project (by name); sets the session cookie."""
+    """Password login scoped to a project (by name); sets the session cookie.
+
+    Only a JSON body is taken: a page of another site can post a form (plain
+    text included) here but not JSON without the browser asking first, so it
+    cannot log the browser in to an account of its choosing."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise BadRequest("The login takes a JSON body.")
     if not isinstance(body, dict) or not all(
         isinstance(body.get(k), str) and body[k] for k in ("username", "password", "project")
     ):

@@ -100,6 +100,13 @@ def test_a_wrong_password_is_refused_with_the_identity_message(cloud: Cloud) -> 
     assert r.json()["error"]["message"]
     r = cloud.browser().post("/dashboard/api/login", json={"username": "alice"})
     assert r.status_code == 400
+    # a form of another site (text/plain) cannot log the browser in
+    r = cloud.browser().post(
+        "/dashboard/api/login",
+        content=b'{"username": "alice", "password": "pw-alice", "project": "alice"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 400 and "set-cookie" not in r.headers
 
 
 def test_state_changing_requests_need_the_csrf_token(cloud: Cloud) -> None:
