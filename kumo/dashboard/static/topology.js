@@ -173,12 +173,18 @@
       await state.reload();
     },
     onEvent() {
+      // Coalesce: one reload at a time; changes during it cause one more.
       const st = this.state;
-      if (!st || st.pending) return;
+      if (!st) return;
+      if (st.loading) { st.dirty = true; return; }
+      if (st.pending) return;
       st.pending = setTimeout(async () => {
         st.pending = null;
+        st.loading = true;
         try { await st.reload(); } catch (e) { /* the next event retries */ }
-      }, 100);
+        st.loading = false;
+        if (st.dirty) { st.dirty = false; this.onEvent(); }
+      }, 50);
     },
     leave() { if (this.state && this.state.pending) clearTimeout(this.state.pending); this.state = null; },
   };
