@@ -40,7 +40,7 @@ class Batch:
     refresh: set[str] = field(default_factory=set)
     """Instances whose rows to send again."""
     deleted: set[str] = field(default_factory=set)
-    topology: list[dict[str, str]] = field(default_factory=list)
+    topology: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _own(ctx: RequestContext, body: dict[str, Any]) -> bool:
@@ -72,7 +72,13 @@ def relevant(ctx: RequestContext, events: Iterable[Event]) -> Batch:
             )
         if not mine:
             continue
-        out.topology.append({"kind": e.kind, "id": body["id"]})
+        hint: dict[str, Any] = {"kind": e.kind, "id": body["id"]}
+        if e.kind == "network" and _own(ctx, body):
+            # the project's own network: drawn at once, before the page has its data again
+            hint.update(
+                op=e.op, name=body.get("name", ""), external=bool(body.get("router:external"))
+            )
+        out.topology.append(hint)
         if e.kind == "port" and str(body.get("device_owner", "")).startswith("compute:"):
             device = body.get("device_id")
             if device and device not in out.deleted:

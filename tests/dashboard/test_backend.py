@@ -230,6 +230,7 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
                 {"id": "p2", "project_id": "B", "device_id": "s5", "device_owner": "compute:nova"},
             ),  # fmt: skip
             _event("network", {"id": "n1", "project_id": "B", "shared": False}),
+            _event("network", {"id": "n3", "project_id": "A", "name": "mine"}),
             _event("network", {"id": "n2", "project_id": "B", "router:external": True}),
             _event("router", {"id": "r1", "project_id": "B"}),
             _event("agent", {"id": "a1"}),
@@ -238,4 +239,6 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     assert batch.refresh == {"s1", "s4"}
     assert batch.deleted == {"s3"}
     ids = {t["id"] for t in batch.topology}
-    assert ids == {"s1", "s3", "p1", "n2"}
+    assert ids == {"s1", "s3", "p1", "n2", "n3"}
+    hints = {t["id"]: t for t in batch.topology}
+    assert hints["n3"]["name"] == "mine" and "name" not in hints["n2"]

@@ -136,14 +136,18 @@ K.route = async function () {
   document.getElementById("nav").classList.remove("open");
   if (K.page && K.page.leave) K.page.leave();
   K.page = page;
+  // Each visit draws into its own view: a slower earlier visit still
+  // loading draws into a view no longer on the page.
   const main = document.getElementById("main");
+  const view = K.h("div.view");
+  main.replaceChildren(view);
   main.setAttribute("aria-busy", "true");
   try {
-    await page.show(main, new URLSearchParams(query || ""));
+    await page.show(view, new URLSearchParams(query || ""));
   } catch (e) {
-    if (K.session) main.replaceChildren(K.h("p.error", { role: "alert" }, e.message));
+    if (K.session) view.replaceChildren(K.h("p.error", { role: "alert" }, e.message));
   }
-  main.removeAttribute("aria-busy");
+  if (view.isConnected) main.removeAttribute("aria-busy");
 };
 
 // A page's data in one round trip.

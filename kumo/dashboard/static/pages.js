@@ -128,6 +128,7 @@
   K.pages.instances = {
     async show(main, params) {
       const data = await K.load("pages/instances", params);
+      if (!main.isConnected) return; // left meanwhile
       this.data = data;
       const listing = data.instances;
       const w = data.can_write;

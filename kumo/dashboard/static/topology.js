@@ -166,16 +166,29 @@
       for (const ev of ["pointerup", "pointerleave"]) svg.addEventListener(ev, () => (drag = null));
       state.redraw = () => { if (state.data) draw(svg, state.data, state); };
       state.reload = async () => {
-        state.data = await K.load("pages/topology");
+        const data = await K.load("pages/topology");
+        if (!svg.isConnected) return; // left meanwhile
+        state.data = data;
         state.redraw();
         svg.setAttribute("data-loaded", String(Date.now()));
       };
       await state.reload();
     },
-    onEvent() {
-      // Coalesce: one reload at a time; changes during it cause one more.
+    onEvent(type, data) {
+      // A new network is drawn at once from the event; then (for any change)
+      // the page's data is fetched again. One reload at a time; changes
+      // during it cause one more.
       const st = this.state;
       if (!st) return;
+      if (type === "topology" && st.data) {
+        let drawn = false;
+        for (const c of data) {
+          if (c.kind !== "network" || c.op === "delete" || st.data.networks.some((n) => n.id === c.id)) continue;
+          st.data.networks.push({ id: c.id, name: c.name, external: c.external, subnets: [], shared: false });
+          drawn = true;
+        }
+        if (drawn) st.redraw();
+      }
       if (st.loading) { st.dirty = true; return; }
       if (st.pending) return;
       st.pending = setTimeout(async () => {
@@ -183,7 +196,7 @@
         st.loading = true;
         try { await st.reload(); } catch (e) { /* the next event retries */ }
         st.loading = false;
-        if (st.dirty) { st.dirty = false; this.onEvent(); }
+        if (st.dirty) { st.dirty = false; this.onEvent("resync", null); }
       }, 50);
     },
     leave() { if (this.state && this.state.pending) clearTimeout(this.state.pending); this.state = null; },
