@@ -22,6 +22,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     from kumo.api.root import router as root_router
     from kumo.api.volume import router as volume_router
     from kumo.api.volume.microversion import VolumeMicroversionMiddleware
+    from kumo.dashboard.routes import router as dashboard_router
+    from kumo.dashboard.session import SessionMiddleware
 
     # A body without Content-Type is read as JSON, as OpenStack's services read
     # it (clients such as curl scripts and some SDK paths send none); a body
@@ -45,9 +47,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     include(app, image_router, "/image")
     include(app, orchestration_router, "/orchestration")
     include(app, volume_router, "/volume")
+    include(app, dashboard_router, "")
     app.add_middleware(StrictJsonMiddleware)  # innermost: errors get the microversion headers
     app.add_middleware(MicroversionMiddleware)
     app.add_middleware(VolumeMicroversionMiddleware)
+    # the dashboard's cookie becomes the token header (CSRF checked) before anything reads it
+    app.add_middleware(SessionMiddleware)
     settings = getattr(runtime, "settings", None)
     metrics = bool(getattr(settings, "metrics", False))
     # outermost: it times, ids and counts everything

@@ -117,7 +117,7 @@ def _heat_body(status: int, kind: str | None, message: str) -> dict[str, Any]:
 def _dialect(path: str) -> str:
     if path.startswith("/orchestration"):
         return "orchestration"
-    if path.startswith("/identity"):
+    if path.startswith(("/identity", "/dashboard")):  # the dashboard's own routes too
         return "identity"
     if path.startswith("/compute") or path.startswith("/image"):
         return "compute"

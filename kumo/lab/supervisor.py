@@ -584,6 +584,12 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
     console.print(
         f"API: [bold]{state.api_url}[/] (pid {state.pids.get('api')}, log {state.state_dir}/logs/api.log)"
     )
+    console.print(
+        f"dashboard: [bold]{state.api_url.rstrip('/')}/dashboard[/] (log in as the admin of "
+        f"{clouds}, or any user: username, password, project)",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"upstream: namespace {topo.upstream} at 203.0.113.1 on the external segment")
     console.print(
         f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo", highlight=False, soft_wrap=True

@@ -601,8 +601,55 @@ ORCHESTRATION = [
          f"GET {O}/template_versions"),
 ]  # fmt: skip
 
+# The dashboard: its page and session routes; what it shows comes from the
+# service layer acting as the user (every other rule applies), and its actions
+# are the APIs' own requests under /dashboard/api/os/ (the APIs' rules).
+D = "/dashboard"
+DASHBOARD = [
+    rule(
+        "dashboard:static",
+        PUBLIC,
+        "The dashboard's page, scripts and styles (no data)",
+        f"GET {D}",
+        f"GET {D}/",
+        f"GET {D}/static/{{path:path}}",
+    ),
+    rule(
+        "dashboard:login",
+        PUBLIC,
+        "Log in to the dashboard with a password (the identity service authenticates)",
+        f"POST {D}/api/login",
+    ),
+    rule(
+        "dashboard:session",
+        ANY,
+        "The dashboard session: show it, log out (revokes the token), switch project, "
+        "and the live event stream (only the caller's project's objects)",
+        f"GET {D}/api/session",
+        f"POST {D}/api/logout",
+        f"POST {D}/api/switch-project",
+        f"GET {D}/api/events",
+    ),
+    rule(
+        "dashboard:project_pages",
+        ADMIN_OR_READER,
+        "The data of a dashboard page of the token's project (overview, instances, topology, "
+        "networks, routers, floating IPs, security groups, key pairs), gathered acting as "
+        "the caller",
+        f"GET {D}/api/pages/instances",
+        f"GET {D}/api/pages/topology",
+        f"GET {D}/api/pages/{{page}}",
+    ),
+    rule(
+        "dashboard:admin_pages",
+        ADMIN,
+        "The dashboard's admin pages: hypervisors, agents, projects",
+        f"GET {D}/api/admin/{{page}}",
+    ),
+]
+
 ALL: list[Rule] = [*VERSIONS, *IDENTITY, *NETWORKING, *COMPUTE, *IMAGE, *VOLUME, *INTERNAL,
-                   *ORCHESTRATION]  # fmt: skip
+                   *ORCHESTRATION, *DASHBOARD]  # fmt: skip
 RULES: dict[str, Rule] = {r.name: r for r in ALL}
 OPERATIONS: dict[str, Rule] = {op: r for r in ALL for op in r.operations}
 

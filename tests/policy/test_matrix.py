@@ -405,6 +405,11 @@ CASES = [
          {"check": None}, fresh=lambda w: {"victim": _stack(w)}),
     Case("orchestration:validate", "POST", f"{O}/validate", 200, {"template": STACK_TEMPLATE}),
     Case("orchestration:resource_types", "GET", f"{O}/resource_types", 200),
+    # the dashboard's page data (own project) and admin pages
+    Case("dashboard:project_pages", "GET", "/dashboard/api/pages/instances", 200, target=own),
+    Case("dashboard:project_pages", "GET", "/dashboard/api/pages/topology", 200, target=own),
+    Case("dashboard:admin_pages", "GET", "/dashboard/api/admin/hypervisors", 200),
+    Case("dashboard:session", "GET", "/dashboard/api/session", 200),
     # the agents' internal API
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
     Case("internal:upload_snapshot", "DELETE", "/internal/v1/snapshots/{image}", 404,

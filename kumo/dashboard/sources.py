@@ -1,0 +1,206 @@
+"""Where the dashboard reads from: the service layer, acting as the user.
+
+Every read the dashboard makes goes through one of these functions, each a
+call into the same service function the API route for that collection
+calls, with the caller's context, so the service layer's visibility rules
+and the policy table decide what comes back. Kept in one module so a move
+inside a service package changes one file here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from kumo.compute import server_views
+from kumo.compute import servers as compute_servers
+from kumo.compute.microversion import Version
+from kumo.compute.server_status import derive
+from kumo.context import RequestContext
+from kumo.db.base import utcnow
+from kumo.db.l3_models import FloatingIP
+from kumo.db.network_models import IPAllocation, Port
+from kumo.errors import KumoError
+from kumo.network import floatingip_service, l3_scheduler, router_service, secgroup_service
+from kumo.network import quotas as network_quotas
+from kumo.network import routers as l3_routers
+from kumo.network.agents import visible_views as agent_views
+from kumo.network.l3_views import gateway_hosts
+from kumo.policy import allowed
+from kumo.runtime import Runtime
+
+COMPUTE_VERSION = Version(2, 79)
+
+
+def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    return rt.compute.list_servers(ctx, {}, base, COMPUTE_VERSION, detail=True)
+
+
+def server_summaries(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    """Every server of the caller's project as the server list sees it
+    (``servers.listing``, the list's own visibility), with only its id,
+    name, status (derived as the list derives it), fixed and floating
+    addresses, and host (where the table shows hosts): a page of 1,000
+    instances needs these, not 1,000 full views."""
+    show_host = allowed(ctx, "compute:servers:show:host")
+    now = utcnow()
+    timeout = rt.settings.vif_plugged_timeout
+    with rt.db.read_session() as s:
+        rows = compute_servers.listing(s, ctx, {})
+        ids = [r.id for r in rows]
+        statuses: dict[str, list[str]] = {}
+        addresses: dict[str, list[str]] = {}
+        owner: dict[str, str] = {}
+        conn = s.connection()
+        p, a, f = Port.__table__.c, IPAllocation.__table__.c, FloatingIP.__table__.c
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            q = select(p.id, p.device_id, p.status).where(p.device_id.in_(chunk))
+            for port_id, device_id, status in conn.execute(q.order_by(p.created_at, p.id)):
+                statuses.setdefault(device_id, []).append(status)
+                owner[port_id] = device_id
+        port_ids = list(owner)
+        for start in range(0, len(port_ids), 500):
+            chunk = port_ids[start : start + 500]
+            for port_id, ip in conn.execute(
+                select(a.port_id, a.ip_address).where(a.port_id.in_(chunk)).order_by(a.id)
+            ):
+                addresses.setdefault(owner[port_id], []).append(ip)
+            for port_id, ip in conn.execute(
+                select(f.fixed_port_id, f.floating_ip_address).where(f.fixed_port_id.in_(chunk))
+            ):
+                addresses.setdefault(owner[port_id], []).append(ip)
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": derive(r, statuses.get(r.id, []), now, timeout).status,
+                "addresses": addresses.get(r.id, []),
+                "host": r.host if show_host else None,
+                "project_id": r.project_id,
+            }
+            for r in rows
+        ]
+
+
+def server_details(
+    rt: Runtime, ctx: RequestContext, ids: list[str], base: str
+) -> list[dict[str, Any]]:
+    """Full views (as ``GET /servers/detail`` renders them) of ``ids``, in that order."""
+    if not ids:
+        return []
+    with rt.db.read_session() as s:
+        rows = {}
+        for ident in ids:
+            try:  # each as ``GET /servers/{id}`` loads it (its visibility check)
+                rows[ident] = compute_servers.load(s, ctx, ident)
+            except KumoError:
+                continue  # deleted meanwhile
+        att = server_views.load_attachments(s, list(rows))
+        return [
+            server_views.detail(rows[i], att, ctx, base, COMPUTE_VERSION, rt.settings)
+            for i in ids
+            if i in rows
+        ]
+
+
+def server(rt: Runtime, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
+    return rt.compute.show_server(ctx, server_id, base, COMPUTE_VERSION)
+
+
+def flavors(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    return rt.compute.list_flavors(ctx, {}, base, COMPUTE_VERSION, detail=True)
+
+
+def images(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.image.list_images(ctx, {})
+
+
+def keypairs(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return [k["keypair"] for k in rt.compute.list_keypairs(ctx, None, COMPUTE_VERSION)]
+
+
+def compute_limits(rt: Runtime, ctx: RequestContext) -> dict[str, Any]:
+    absolute: dict[str, Any] = rt.compute.limits(ctx, None, COMPUTE_VERSION)["absolute"]
+    return absolute
+
+
+def network_quota_use(rt: Runtime, ctx: RequestContext) -> dict[str, tuple[int, int]]:
+    """resource -> (used, limit) for the caller's project."""
+    project = ctx.project_id or ""
+    with rt.db.read_session() as s:
+        limits = network_quotas.limits(s, rt.settings, project)
+        return {
+            r: (network_quotas.usage(s, project, r), limits.get(r, -1))
+            for r in ("network", "subnet", "port", "router", "floatingip", "security_group")
+        }
+
+
+def networks(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.network.list_networks(ctx, {})
+
+
+def subnets(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.network.list_subnets(ctx, {})
+
+
+def ports(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return rt.network.list_ports(ctx, dict(filters))
+
+
+def routers(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return router_service.list_routers(rt.network, ctx, {})
+
+
+def router_gateways(
+    rt: Runtime, ctx: RequestContext, router_ids: list[str]
+) -> dict[str, list[dict[str, str]]]:
+    """Each router's gateway hosts with their HA state (``active``,
+    ``standby``...), as ``GET /v2.0/routers/{id}/l3-agents`` shows them; only
+    for a caller the table lets see the L3 scheduling, else nothing."""
+    if not allowed(ctx, "network:l3_scheduling"):
+        return {}
+    now = utcnow()
+    out: dict[str, list[dict[str, str]]] = {}
+    with rt.db.read_session() as s:
+        for router_id in router_ids:
+            found = l3_routers.load(s, ctx, router_id)
+            out[router_id] = [
+                {
+                    "host": agent.host,
+                    "ha_state": l3_scheduler.ha_state(found, row, agent, rt.settings, now) or "",
+                }
+                for row, agent in l3_scheduler.bindings(s, router_id)
+            ]
+        for router_id, hosts in gateway_hosts(s, router_ids).items():
+            known = {g["host"] for g in out.get(router_id, [])}
+            out.setdefault(router_id, []).extend(
+                {"host": h, "ha_state": ""} for h in hosts if h not in known
+            )
+    return out
+
+
+def floatingips(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return floatingip_service.list_floatingips(rt.network, ctx, {})
+
+
+def security_groups(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return secgroup_service.list_groups(rt.network, ctx, {})
+
+
+def hypervisors(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    return rt.compute.hypervisors(ctx, COMPUTE_VERSION, detail=True)
+
+
+def agents(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    with rt.db.read_session() as s:
+        return agent_views(s, rt.settings, ctx)
+
+
+def projects(rt: Runtime) -> list[Any]:
+    return rt.identity.list_rows("project")
+
+
+def user_projects(rt: Runtime, user_id: str) -> list[Any]:
+    return [p for p in rt.identity.user_projects(user_id) if p.enabled]

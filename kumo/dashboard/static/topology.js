@@ -1,0 +1,204 @@
+// Network Topology: networks as bands, routers above them, instances grouped
+// under their first network (the first GROUP of each shown, the rest behind
+// "+N more"), floating IPs on their instances, external networks on top.
+// Drawn as SVG; wheel or buttons zoom, dragging pans, search highlights and
+// expands. Any change the event stream reports redraws within ~150 ms.
+"use strict";
+(function () {
+  const SVG = "http://www.w3.org/2000/svg";
+  const GROUP = 40;
+  const BOX_W = 120, BOX_H = 38, GAP = 10, ROUTER_W = 110;
+
+  function s(tag, attrs, ...kids) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, v);
+    for (const c of kids) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  }
+  const clip = (t, n) => (t.length > n ? t.slice(0, n - 1) + "…" : t);
+
+  function layout(data, expanded, width) {
+    const byNet = {};
+    const fipOf = {};
+    for (const f of data.floatingips) if (f.port_id) fipOf[f.port_id] = f.floating_ip_address;
+    for (const i of data.instances) {
+      const net = i.ports.length ? i.ports[0].network_id : "";
+      (byNet[net] = byNet[net] || []).push(i);
+    }
+    const external = data.networks.filter((n) => n.external);
+    const internal = data.networks.filter((n) => !n.external);
+    const cols = Math.max(1, Math.floor((width - 40) / (BOX_W + GAP)));
+    const nets = {};
+    let y = 20;
+    for (const n of external) { nets[n.id] = { net: n, y, x: 20, w: width - 40 }; y += 40; }
+    const routerY = y + 20;
+    y = routerY + 80;
+    const rows = [];
+    for (const n of internal) {
+      const members = byNet[n.id] || [];
+      const shown = expanded.has(n.id) ? members : members.slice(0, GROUP);
+      const lines = Math.ceil(shown.length / cols);
+      nets[n.id] = { net: n, y, x: 20, w: width - 40, members, shown };
+      rows.push(nets[n.id]);
+      y += 30 + lines * (BOX_H + GAP) + (members.length > shown.length ? 24 : 0) + 24;
+    }
+    const orphans = byNet[""] || [];
+    return { nets, rows, external, routerY, cols, height: y + 40 + Math.ceil(orphans.length / cols) * (BOX_H + GAP), fipOf, orphans };
+  }
+
+  function draw(svg, data, state) {
+    const width = Math.max(900, svg.clientWidth || 900);
+    const L = layout(data, state.expanded, width);
+    const q = state.search.toLowerCase();
+    const g = s("g", { class: "topo" });
+    const links = s("g");
+    g.append(links);
+    const netBand = (info) => {
+      const n = info.net;
+      const sub = n.subnets.map((x) => x.cidr).join(", ");
+      return s("g", { class: "topo-net" + (n.external ? " external" : ""), "data-network-id": n.id, "data-network-name": n.name },
+        s("rect", { class: "bar", x: info.x, y: info.y, width: info.w, height: 20, rx: 4 }),
+        s("text", { x: info.x + 6, y: info.y + 14 }, `${n.name || n.id.slice(0, 8)} ${sub ? "(" + sub + ")" : ""}`));
+    };
+    for (const n of L.external) g.append(netBand(L.nets[n.id]));
+    data.routers.forEach((r, idx) => {
+      const x = 20 + idx * (ROUTER_W + 30);
+      const y = L.routerY;
+      const cx = x + ROUTER_W / 2;
+      for (const leg of r.interfaces) {
+        const info = L.nets[leg.network_id];
+        if (!info) continue;
+        links.append(s("line", { class: "topo-link", x1: cx, y1: leg.gateway ? y : y + 40, x2: cx, y2: leg.gateway ? info.y + 20 : info.y }));
+      }
+      if (r.external_network_id && L.nets[r.external_network_id] && !r.interfaces.some((l) => l.gateway)) {
+        links.append(s("line", { class: "topo-link", x1: cx, y1: y, x2: cx, y2: L.nets[r.external_network_id].y + 20 }));
+      }
+      const gws = r.gateways.map((g) => g.host + (g.ha_state ? ` (${g.ha_state})` : ""));
+      const hosts = gws.length ? "gw " + gws.join(", ") : "";
+      g.append(s("g", { class: "topo-router", "data-router-id": r.id, "data-router-name": r.name },
+        s("title", {}, `router ${r.name}${hosts ? "\n" + hosts : ""}\n${r.interfaces.map((l) => l.ips.join(",") + (l.host ? " @" + l.host : "")).join("\n")}`),
+        s("rect", { x, y, width: ROUTER_W, height: 40, rx: 6 }),
+        s("text", { x: x + 6, y: y + 16 }, "⇄ " + clip(r.name || r.id.slice(0, 8), 14)),
+        s("text", { x: x + 6, y: y + 32 }, clip(hosts || r.external_ips.join(","), 18))));
+    });
+    const drawInst = (i, x, y) => {
+      const ips = i.ports.flatMap((p) => p.ips);
+      const fip = i.ports.map((p) => L.fipOf[p.port_id]).find(Boolean);
+      const hit = q && (i.name.toLowerCase().includes(q) || ips.some((a) => a.includes(q)) || (fip && fip.includes(q)));
+      const el = s("g", { class: `topo-inst ${i.status}${hit ? " hit" : ""}`, "data-instance-id": i.id, "data-instance-name": i.name },
+        s("title", {}, `${i.name} ${i.status}\n${ips.join(", ")}${fip ? "\nfloating " + fip : ""}${i.host ? "\nhost " + i.host : ""}`),
+        s("rect", { x, y, width: BOX_W, height: BOX_H, rx: 4 }),
+        s("text", { x: x + 5, y: y + 14 }, clip(i.name || i.id.slice(0, 8), 18)),
+        s("text", { x: x + 5, y: y + 30 }, clip((fip ? fip + " " : "") + (ips[0] || "") + (data.show_hosts && i.host ? " @" + i.host : ""), 22)));
+      if (fip) el.append(s("circle", { class: "topo-fip", cx: x + BOX_W - 6, cy: y + 6, r: 4 }));
+      return el;
+    };
+    for (const info of L.rows) {
+      g.append(netBand(info));
+      info.shown.forEach((i, k) => {
+        const x = info.x + (k % L.cols) * (BOX_W + GAP);
+        const y = info.y + 30 + Math.floor(k / L.cols) * (BOX_H + GAP);
+        links.append(s("line", { class: "topo-link", x1: x + BOX_W / 2, y1: info.y + 20, x2: x + BOX_W / 2, y2: y }));
+        g.append(drawInst(i, x, y));
+      });
+      const more = info.members.length - info.shown.length;
+      if (more > 0) {
+        const y = info.y + 30 + Math.ceil(info.shown.length / L.cols) * (BOX_H + GAP) + 14;
+        const t = s("text", { x: info.x, y, tabindex: 0, role: "button" }, `+${more} more instances on ${info.net.name} (show all)`);
+        const open = () => { state.expanded.add(info.net.id); state.redraw(); };
+        t.addEventListener("click", open);
+        t.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+        g.append(s("g", { class: "topo-more" }, t));
+      }
+    }
+    L.orphans.forEach((i, k) => g.append(drawInst(i, 20 + (k % L.cols) * (BOX_W + GAP), L.height - 40 - BOX_H + Math.floor(k / L.cols) * (BOX_H + GAP))));
+    svg.replaceChildren(g);
+    if (!state.view) state.view = { x: 0, y: 0, w: width, h: Math.max(L.height, 400) };
+    setView(svg, state.view);
+    return L;
+  }
+
+  function setView(svg, v) { svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`); }
+
+  K.pages.topology = {
+    async show(main) {
+      const state = (this.state = { expanded: new Set(), search: "", view: null, data: null });
+      const svg = s("svg", { role: "img", "aria-label": "Network topology" });
+      const wrap = K.h("div.topo-wrap", {}, svg);
+      const zoom = (f) => {
+        const v = state.view;
+        const cx = v.x + v.w / 2, cy = v.y + v.h / 2;
+        v.w *= f; v.h *= f; v.x = cx - v.w / 2; v.y = cy - v.h / 2;
+        setView(svg, v);
+      };
+      const search = K.h("input", { type: "search", placeholder: "Find instance, address", "aria-label": "Search the topology" });
+      search.addEventListener("input", () => {
+        state.search = search.value.trim();
+        if (state.search && state.data) {
+          const q = state.search.toLowerCase();
+          for (const i of state.data.instances) {
+            if (i.name.toLowerCase().includes(q) && i.ports.length) state.expanded.add(i.ports[0].network_id);
+          }
+        }
+        state.redraw();
+        const hit = svg.querySelector(".topo-inst.hit rect");
+        if (hit) {
+          const v = state.view;
+          v.x = +hit.getAttribute("x") - v.w / 2; v.y = +hit.getAttribute("y") - v.h / 3;
+          setView(svg, v);
+        }
+      });
+      const tools = K.h("div.toolbar", {}, search,
+        K.h("button", { type: "button", onclick: () => zoom(0.8), "aria-label": "Zoom in" }, "+"),
+        K.h("button", { type: "button", onclick: () => zoom(1.25), "aria-label": "Zoom out" }, "−"),
+        K.h("button", { type: "button", onclick: () => { state.view = null; state.redraw(); } }, "Fit"));
+      main.replaceChildren(K.h("h2", {}, "Network Topology"), tools, wrap);
+      svg.addEventListener("wheel", (e) => { e.preventDefault(); zoom(e.deltaY < 0 ? 0.9 : 1.1); }, { passive: false });
+      let drag = null;
+      svg.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, v: { ...state.view } }; });
+      svg.addEventListener("pointermove", (e) => {
+        if (!drag) return;
+        const scale = state.view.w / (svg.clientWidth || 1);
+        state.view.x = drag.v.x - (e.clientX - drag.x) * scale;
+        state.view.y = drag.v.y - (e.clientY - drag.y) * scale;
+        setView(svg, state.view);
+      });
+      for (const ev of ["pointerup", "pointerleave"]) svg.addEventListener(ev, () => (drag = null));
+      state.redraw = () => { if (state.data) draw(svg, state.data, state); };
+      state.reload = async () => {
+        const data = await K.load("pages/topology");
+        if (!svg.isConnected) return; // left meanwhile
+        state.data = data;
+        state.redraw();
+        svg.setAttribute("data-loaded", String(Date.now()));
+      };
+      await state.reload();
+    },
+    onEvent(type, data) {
+      // A new network is drawn at once from the event; then (for any change)
+      // the page's data is fetched again. One reload at a time; changes
+      // during it cause one more.
+      const st = this.state;
+      if (!st) return;
+      if (type === "topology" && st.data) {
+        let drawn = false;
+        for (const c of data) {
+          if (c.kind !== "network" || c.op === "delete" || st.data.networks.some((n) => n.id === c.id)) continue;
+          st.data.networks.push({ id: c.id, name: c.name, external: c.external, subnets: [], shared: false });
+          drawn = true;
+        }
+        if (drawn) st.redraw();
+      }
+      if (st.loading) { st.dirty = true; return; }
+      if (st.pending) return;
+      st.pending = setTimeout(async () => {
+        st.pending = null;
+        st.loading = true;
+        try { await st.reload(); } catch (e) { /* the next event retries */ }
+        st.loading = false;
+        if (st.dirty) { st.dirty = false; this.onEvent("resync", null); }
+      }, 50);
+    },
+    leave() { if (this.state && this.state.pending) clearTimeout(this.state.pending); this.state = null; },
+  };
+})();

@@ -1,0 +1,244 @@
+"""The dashboard's backend without a browser: login and its cookie, CSRF,
+logout, project switch, page data per project, the event stream's filter."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from starlette.testclient import TestClient
+
+from kumo.api.app import create_app
+from kumo.config import Settings
+from kumo.dashboard import events, session
+from kumo.runtime import Runtime
+from kumo.watch.tailer import Event
+from tests.apicloud import ApiCloud
+
+N = "/networking/v2.0"
+
+
+@dataclass
+class Cloud:
+    api: ApiCloud
+    client: TestClient
+    admin_password: str
+
+    def browser(self) -> TestClient:
+        """A fresh cookie jar on the same app (another browser)."""
+        return TestClient(self.client.app, base_url="http://testserver")
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    tmp = tmp_path_factory.mktemp("dash")
+    rt = Runtime.open(Settings(state_dir=tmp / "state", database_url=f"sqlite:///{tmp}/k.db"))
+    password = rt.identity.bootstrap()
+    assert password
+    rt.compute.bootstrap()
+    rt.image.bootstrap()
+    with TestClient(create_app(rt)) as client:
+        api = ApiCloud(client, rt, password)
+        alice = api.member("alice")
+        api.member("bob")
+        # alice is also a reader of bob's project (for the switch)
+        ident = rt.identity
+        user = next(u for u in ident.list_rows("user") if u.name == "alice")
+        reader = next(r for r in ident.list_rows("role") if r.name == "reader")
+        ident.grant(user.id, "project", api.projects["bob"], reader.id)
+        r = client.post(f"{N}/networks", headers=alice, json={"network": {"name": "alice-net"}})
+        assert r.status_code == 201, r.text
+        yield Cloud(api, client, password)
+    rt.close()
+
+
+def login(c: TestClient, user: str, project: str, password: str | None = None) -> dict:  # type: ignore[type-arg]
+    r = c.post(
+        "/dashboard/api/login",
+        json={"username": user, "password": password or "pw-" + user, "project": project},
+    )
+    assert r.status_code == 200, r.text
+    out: dict = r.json()  # type: ignore[type-arg]
+    return out
+
+
+def test_page_and_static_files_are_served(cloud: Cloud) -> None:
+    c = cloud.browser()
+    r = c.get("/dashboard/")
+    assert r.status_code == 200 and 'name="username"' in r.text and "Network Topology" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert c.get("/dashboard/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert c.get("/dashboard/static/vendor/xterm/xterm.js").status_code == 200
+    assert c.get("/dashboard/static/../routes.py").status_code == 404
+
+
+def test_login_sets_an_httponly_strict_cookie_and_no_token_in_the_body(cloud: Cloud) -> None:
+    c = cloud.browser()
+    r = c.post(
+        "/dashboard/api/login",
+        json={"username": "alice", "password": "pw-alice", "project": "alice"},
+    )
+    assert r.status_code == 200, r.text
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(session.COOKIE + "=")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert token not in r.text
+    body = r.json()
+    assert body["project"]["name"] == "alice" and body["csrf"] == session.csrf_token(token)
+    assert body["expires_at"] > time.time()
+    assert c.get("/dashboard/api/session").json()["user"]["name"] == "alice"
+
+
+def test_a_wrong_password_is_refused_with_the_identity_message(cloud: Cloud) -> None:
+    r = cloud.browser().post(
+        "/dashboard/api/login", json={"username": "alice", "password": "nope", "project": "alice"}
+    )
+    assert r.status_code == 401 and "set-cookie" not in r.headers
+    assert r.json()["error"]["message"]
+    r = cloud.browser().post("/dashboard/api/login", json={"username": "alice"})
+    assert r.status_code == 400
+    # a form of another site (text/plain) cannot log the browser in
+    r = cloud.browser().post(
+        "/dashboard/api/login",
+        content=b'{"username": "alice", "password": "pw-alice", "project": "alice"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 400 and "set-cookie" not in r.headers
+
+
+def test_state_changing_requests_need_the_csrf_token(cloud: Cloud) -> None:
+    c = cloud.browser()
+    s = login(c, "alice", "alice")
+    body = {"network": {"name": "csrf"}}
+    r = c.post(f"/dashboard/api/os{N}/networks", json=body)
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = c.post(f"/dashboard/api/os{N}/networks", json=body, headers={"X-CSRF-Token": "x" * 64})
+    assert r.status_code == 403
+    r = c.post(f"/dashboard/api/os{N}/networks", json=body, headers={"X-CSRF-Token": s["csrf"]})
+    assert r.status_code == 201, r.text
+    net = r.json()["network"]
+    assert net["project_id"] == s["project"]["id"]
+    r = c.post("/dashboard/api/logout")
+    assert r.status_code == 403  # logout too is a state change
+    # reads go without it; the APIs' own faults come back unchanged
+    r = c.get(f"/dashboard/api/os{N}/networks/nope")
+    assert r.status_code == 404 and "NeutronError" in r.json()
+    assert c.get("/dashboard/api/os/nowhere/x").status_code == 404
+
+
+def test_logout_revokes_the_token(cloud: Cloud) -> None:
+    c = cloud.browser()
+    s = login(c, "alice", "alice")
+    token = c.cookies[session.COOKIE]
+    assert s["csrf"] in c.get("/dashboard/").text  # the page carries the session
+    r = c.post("/dashboard/api/logout", headers={"X-CSRF-Token": s["csrf"]})
+    assert r.status_code == 204 and "Max-Age=0" in r.headers["set-cookie"]
+    r = cloud.client.get(f"{N}/networks", headers={"X-Auth-Token": token})
+    assert r.status_code == 401
+    c.cookies.set(session.COOKIE, token)
+    assert c.get("/dashboard/api/session").status_code == 401
+    page = c.get("/dashboard/")
+    assert page.status_code == 200 and s["csrf"] not in page.text
+
+
+def test_switch_project_rescopes_the_session(cloud: Cloud) -> None:
+    c = cloud.browser()
+    s = login(c, "alice", "alice")
+    assert {p["name"] for p in s["projects"]} == {"alice", "bob"}
+    bob = next(p["id"] for p in s["projects"] if p["name"] == "bob")
+    r = c.post(
+        "/dashboard/api/switch-project", json={"project": bob}, headers={"X-CSRF-Token": s["csrf"]}
+    )
+    assert r.status_code == 200, r.text
+    s2 = r.json()
+    assert s2["project"]["id"] == bob and s2["roles"] == ["reader"]
+    page = c.get("/dashboard/api/pages/networks").json()
+    assert "alice-net" not in {n["name"] for n in page["networks"]["items"]}
+    assert page["can_write"] is False
+    # a reader reads but cannot write
+    r = c.post(
+        f"/dashboard/api/os{N}/networks",
+        json={"network": {"name": "no"}},
+        headers={"X-CSRF-Token": s2["csrf"]},
+    )
+    assert r.status_code == 403
+
+
+def test_pages_show_only_the_project_and_page_on_the_server(cloud: Cloud) -> None:
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    for i in range(5):
+        r = a.post(
+            f"/dashboard/api/os{N}/networks",
+            json={"network": {"name": f"page-{i}"}},
+            headers={"X-CSRF-Token": sa["csrf"]},
+        )
+        assert r.status_code == 201
+    page = a.get("/dashboard/api/pages/networks?q=page-&per=2&page=2").json()["networks"]
+    assert page["total"] == 5 and page["pages"] == 3 and page["page"] == 2
+    assert [n["name"] for n in page["items"]] == ["page-2", "page-3"]
+    assert a.get("/dashboard/api/pages/networks?per=0").status_code == 400
+    b = cloud.browser()
+    login(b, "bob", "bob")
+    names = {
+        n["name"]
+        for n in b.get("/dashboard/api/pages/networks?per=500").json()["networks"]["items"]
+    }
+    assert not names & {"alice-net", "page-0"}
+    topo = b.get("/dashboard/api/pages/topology").json()
+    assert topo["networks"] == [] and topo["instances"] == [] and topo["show_hosts"] is False
+    assert b.get("/dashboard/api/admin/projects").status_code == 403
+    for name in ("overview", "routers", "floatingips", "security-groups", "keypairs"):
+        assert b.get(f"/dashboard/api/pages/{name}").status_code == 200, name
+    assert b.get("/dashboard/api/pages/instances").json()["instances"]["items"] == []
+
+
+def test_admin_pages(cloud: Cloud) -> None:
+    c = cloud.browser()
+    s = login(c, "admin", "admin", cloud.admin_password)
+    assert s["admin"] is True
+    names = {p["name"] for p in c.get("/dashboard/api/admin/projects").json()["projects"]["items"]}
+    assert {"alice", "bob", "admin"} <= names
+    assert c.get("/dashboard/api/admin/hypervisors").status_code == 200
+    assert c.get("/dashboard/api/admin/agents").status_code == 200
+    assert c.get("/dashboard/api/pages/topology").json()["show_hosts"] is True
+
+
+def _event(kind: str, body: dict, op: str = "upsert") -> Event:  # type: ignore[type-arg]
+    return Event(1, kind, op, frozenset(), body)
+
+
+def test_the_event_stream_keeps_only_the_callers_project() -> None:
+    from kumo.context import RequestContext
+
+    ctx = RequestContext(user_id="u", project_id="A", roles=frozenset({"member", "reader"}))
+    batch = events.relevant(
+        ctx,
+        [
+            _event("server", {"id": "s1", "project_id": "A"}),
+            _event("server", {"id": "s2", "project_id": "B"}),
+            _event("server", {"id": "s3", "project_id": "A"}, "delete"),
+            _event(
+                "port",
+                {"id": "p1", "project_id": "A", "device_id": "s4", "device_owner": "compute:nova"},
+            ),  # fmt: skip
+            _event(
+                "port",
+                {"id": "p2", "project_id": "B", "device_id": "s5", "device_owner": "compute:nova"},
+            ),  # fmt: skip
+            _event("network", {"id": "n1", "project_id": "B", "shared": False}),
+            _event("network", {"id": "n3", "project_id": "A", "name": "mine"}),
+            _event("network", {"id": "n2", "project_id": "B", "router:external": True}),
+            _event("router", {"id": "r1", "project_id": "B"}),
+            _event("agent", {"id": "a1"}),
+        ],
+    )
+    assert batch.refresh == {"s1", "s4"}
+    assert batch.deleted == {"s3"}
+    ids = {t["id"] for t in batch.topology}
+    assert ids == {"s1", "s3", "p1", "n2", "n3"}
+    hints = {t["id"]: t for t in batch.topology}
+    assert hints["n3"]["name"] == "mine" and "name" not in hints["n2"]
