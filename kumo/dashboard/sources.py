@@ -22,11 +22,13 @@ from kumo.db.base import utcnow
 from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import IPAllocation, Port
 from kumo.errors import KumoError
-from kumo.network import floatingip_service, l3_scheduler, router_service, secgroup_service
 from kumo.network import quotas as network_quotas
-from kumo.network import routers as l3_routers
 from kumo.network.agents import visible_views as agent_views
-from kumo.network.l3_views import gateway_hosts
+from kumo.network.l3 import floatingip_service, router_service
+from kumo.network.l3 import routers as l3_routers
+from kumo.network.l3 import scheduler as l3_scheduler
+from kumo.network.l3.views import gateway_hosts
+from kumo.network.secgroups import service as secgroup_service
 from kumo.policy import allowed
 from kumo.runtime import Runtime
 
