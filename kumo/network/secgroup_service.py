@@ -34,6 +34,7 @@ RULE_SQL_FILTERS = {
     "direction": SecurityGroupRule.direction,
     "ethertype": SecurityGroupRule.ethertype,
     "remote_group_id": SecurityGroupRule.remote_group_id,
+    "remote_address_group_id": SecurityGroupRule.remote_address_group_id,
     "project_id": SecurityGroupRule.project_id,
     "tenant_id": SecurityGroupRule.project_id,
 }

@@ -5,6 +5,7 @@ One module per resource; each exposes ``router``. The version documents
 """
 
 from kumo.api.networking import (
+    address_groups,
     agents,
     auto_allocated,
     availability,
@@ -14,6 +15,7 @@ from kumo.api.networking import (
     networks,
     ports,
     quotas,
+    rbac_policies,
     routers,
     security_groups,
     subnets,
@@ -40,5 +42,7 @@ for _module in (
     agents,
     l3_agents,
     auto_allocated,
+    rbac_policies,
+    address_groups,
 ):
     router.include_router(_module.router)
