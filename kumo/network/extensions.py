@@ -24,7 +24,17 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Atomically add/remove extra routes",
         "add_extraroutes and remove_extraroutes on routers.",
     ),
+    (
+        "floatingip-pools",
+        "Floating IP Pools",
+        "The subnets of the external networks a project may take floating IPs from.",
+    ),
     ("fip-port-details", "Floating IP Port Details", "port_details on floating IPs."),
+    (
+        "empty-string-filtering",
+        "Empty String Filtering Extension",
+        "An empty filter value (?name=) matches resources whose attribute is empty.",
+    ),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Per-port extra DHCP options."),
     ("filter-validation", "Filter parameters validation", "Unknown filter attributes are refused."),
     (

@@ -252,7 +252,7 @@ def create_many(
     s = uow.session
     if ctx.project_id:
         secgroups.ensure_default(uow, ctx.project_id)
-    group = secgroups.load(s, ctx, group_ids.pop(), lock=True)
+    group = secgroups.load_owned(s, ctx, group_ids.pop(), "create_security_group_rule", lock=True)
     owners = {_owner(ctx, b, group) for b in bodies}
     for spec in specs:
         if spec.remote_group_id is not None and spec.remote_group_id != group.id:

@@ -189,3 +189,44 @@ def test_external_network_for_chosen_projects_only(cloud: Cloud) -> None:
 def test_access_as_external_is_for_networks_only_and_external_is_listed(cloud: Cloud) -> None:
     exts = cloud.c.get(f"{N}/extensions", headers=cloud.admin).json()["extensions"]
     assert "rbac-policies" in {e["alias"] for e in exts}
+
+
+def test_share_a_security_group_with_one_project(cloud: Cloud) -> None:
+    alice, bob, carol = cloud.member("alice"), cloud.member("bob"), cloud.member("carol")
+    sg = cloud.post(alice, "/security-groups", {"security_group": {"name": "web"}})[
+        "security_group"]  # fmt: skip
+    net = cloud.post(bob, "/networks", {"network": {}})["network"]["id"]
+    cloud.post(bob, "/subnets", {"subnet": {"network_id": net, "cidr": "10.3.0.0/24",
+                                            "ip_version": 4}})  # fmt: skip
+    assert cloud.c.get(f"{N}/security-groups/{sg['id']}", headers=bob).status_code == 404
+    cloud.post(bob, "/ports", {"port": {"network_id": net, "security_groups": [sg["id"]]}}, 404)
+    err = _rbac(cloud, alice, 400, object_type="security_group", object_id=sg["id"],
+                action="access_as_external", target_tenant=cloud.projects["bob"])  # fmt: skip
+    assert err["NeutronError"]["type"] == "InvalidActionForType"
+    entry = _rbac(cloud, alice, object_type="security_group", object_id=sg["id"],
+                  action="access_as_shared", target_tenant=cloud.projects["bob"])["rbac_policy"]  # fmt: skip
+    shown = cloud.c.get(f"{N}/security-groups/{sg['id']}", headers=bob).json()["security_group"]
+    assert shown["shared"] is True
+    listed = cloud.c.get(f"{N}/security-groups?shared=True", headers=bob).json()
+    assert [g["id"] for g in listed["security_groups"]] == [sg["id"]]
+    assert sg["id"] not in {g["id"] for g in cloud.c.get(
+        f"{N}/security-groups", headers=carol).json()["security_groups"]}  # fmt: skip
+    port = cloud.post(bob, "/ports", {"port": {"network_id": net,
+                                               "security_groups": [sg["id"]]}})["port"]  # fmt: skip
+    assert port["security_groups"] == [sg["id"]]
+    # bob uses the group but may not change it, its rules, or share it on
+    r = cloud.c.put(f"{N}/security-groups/{sg['id']}", headers=bob,
+                    json={"security_group": {"name": "mine"}})  # fmt: skip
+    assert r.status_code in (403, 404), r.text
+    r = cloud.c.post(f"{N}/security-group-rules", headers=bob, json={"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "ingress"}})  # fmt: skip
+    assert r.status_code in (403, 404), r.text
+    assert cloud.c.delete(f"{N}/security-groups/{sg['id']}", headers=bob).status_code in (403, 404)
+    _rbac(cloud, bob, 400, object_type="security_group", object_id=sg["id"],
+          action="access_as_shared", target_tenant=cloud.projects["carol"])  # fmt: skip
+    # in use by bob's port: the entry stays
+    r = cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"
+    assert cloud.c.delete(f"{N}/ports/{port['id']}", headers=bob).status_code == 204
+    assert cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice).status_code == 204
+    assert cloud.c.get(f"{N}/security-groups/{sg['id']}", headers=bob).status_code == 404

@@ -279,6 +279,7 @@ CASES = [
     Case("network:delete_address_group", "DELETE", f"{N}/address-groups/{{victim}}", 204,
          fresh=_fresh("POST", f"{N}/address-groups", lambda w: {"address_group": {}},
                       "address_group", "victim")),
+    Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
     # routers and their interfaces
     Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),
     Case("network:create_router", "POST", f"{N}/routers", 201, {"router": {"name": "r"}}, own),

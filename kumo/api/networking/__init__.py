@@ -10,6 +10,7 @@ from kumo.api.networking import (
     auto_allocated,
     availability,
     extensions,
+    floatingip_pools,
     floatingips,
     l3_agents,
     networks,
@@ -44,5 +45,6 @@ for _module in (
     auto_allocated,
     rbac_policies,
     address_groups,
+    floatingip_pools,
 ):
     router.include_router(_module.router)

@@ -23,6 +23,7 @@ EXTERNAL = "access_as_external"
 WILDCARD = "*"
 ACTIONS: dict[str, tuple[str, ...]] = {
     "network": (SHARED, EXTERNAL),
+    "security_group": (SHARED,),
 }
 """The object types that can be shared, and the actions each one takes."""
 
