@@ -209,7 +209,7 @@ NETWORKING = [
          "Share an object with every project (target_tenant *)"),
     rule("network:update_rbac_policy:target_tenant", ADMIN | NOT_WILDCARD,
          "Change an RBAC policy's target to every project (*)"),
-    *_crud("address_group", "address-groups", ADMIN_OR_READER, ADMIN_OR_MEMBER),
+    *_crud("address_group", "address-groups", ADMIN_OR_READER | SHARED_READER, ADMIN_OR_MEMBER),
     rule("network:update_address_group_addresses", ADMIN_OR_MEMBER,
          "Add addresses to or remove them from an address group",
          f"PUT {N}/address-groups/{{group_id}}/add_addresses",

@@ -230,3 +230,29 @@ def test_share_a_security_group_with_one_project(cloud: Cloud) -> None:
     assert cloud.c.delete(f"{N}/ports/{port['id']}", headers=bob).status_code == 204
     assert cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice).status_code == 204
     assert cloud.c.get(f"{N}/security-groups/{sg['id']}", headers=bob).status_code == 404
+
+
+def test_share_an_address_group_with_one_project(cloud: Cloud) -> None:
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    ag = cloud.post(alice, "/address-groups", {"address_group": {"addresses": ["10.9.0.0/24"]}})[
+        "address_group"]  # fmt: skip
+    sg = cloud.post(bob, "/security-groups", {"security_group": {"name": "b"}})["security_group"]
+    rule = {"security_group_id": sg["id"], "direction": "ingress",
+            "remote_address_group_id": ag["id"]}  # fmt: skip
+    r = cloud.c.post(f"{N}/security-group-rules", headers=bob, json={"security_group_rule": rule})
+    assert r.status_code == 404, r.text
+    entry = _rbac(cloud, alice, object_type="address_group", object_id=ag["id"],
+                  action="access_as_shared", target_tenant=cloud.projects["bob"])["rbac_policy"]  # fmt: skip
+    assert cloud.c.get(f"{N}/address-groups/{ag['id']}", headers=bob).status_code == 200
+    assert [g["id"] for g in cloud.c.get(f"{N}/address-groups", headers=bob).json()[
+        "address_groups"]] == [ag["id"]]  # fmt: skip
+    made = cloud.post(bob, "/security-group-rules", {"security_group_rule": rule})[
+        "security_group_rule"]  # fmt: skip
+    r = cloud.c.put(f"{N}/address-groups/{ag['id']}/add_addresses", headers=bob,
+                    json={"address_group": {"addresses": ["10.10.0.1"]}})  # fmt: skip
+    assert r.status_code in (403, 404), r.text
+    r = cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"
+    assert cloud.c.delete(f"{N}/security-group-rules/{made['id']}", headers=bob).status_code == 204
+    assert cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice).status_code == 204
+    assert cloud.c.get(f"{N}/address-groups/{ag['id']}", headers=bob).status_code == 404

@@ -15,6 +15,8 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, NotFound, shown
 from kumo.network import policy, validate
 from kumo.network.networks import touch
+from kumo.network.rbac import access as rbac_access
+from kumo.network.rbac import policies as rbac
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
 
@@ -40,19 +42,26 @@ def view(group: AddressGroup) -> dict[str, Any]:
 ATTRIBUTES = frozenset(view(AddressGroup(id="", project_id="", name="", addresses=[])))
 
 
-def visible(ctx: RequestContext, group: AddressGroup) -> bool:
-    return allowed(ctx, "network:get_address_group", {"project_id": group.project_id})
+def visible(ctx: RequestContext, group: AddressGroup, shared: bool = False) -> bool:
+    return allowed(
+        ctx, "network:get_address_group", {"project_id": group.project_id, "shared": shared}
+    )
 
 
 def load(
     session: Session, ctx: RequestContext, group_id: str, *, lock: bool = False
 ) -> AddressGroup:
+    """An address group the caller owns, or one shared with its project (RBAC)."""
     q = select(AddressGroup).where(AddressGroup.id == group_id)
     if lock:
         q = q.with_for_update()
     group = session.scalar(q)
-    if group is None or not visible(ctx, group):
+    if group is None:
         raise not_found(group_id)
+    if not visible(ctx, group):
+        shared = rbac_access.shared_groups(session, ctx.project_id, [group.id], "address_group")
+        if not visible(ctx, group, bool(shared)):
+            raise not_found(group_id)
     return group
 
 
@@ -164,6 +173,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, group_id: str, if_match: int | 
             f"Address group {group.id} is in use on one or more security group rules.",
             kind="AddressGroupInUse",
         )
+    rbac.object_deleted(s, "address_group", group.id)
     s.delete(group)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from kumo.context import RequestContext
 from kumo.db.address_group_models import AddressGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network.address_groups import groups
+from kumo.network.rbac import access as rbac_access
 from kumo.network.service import NetworkService, sql_where
 from kumo.policy import unrestricted
 
@@ -29,9 +30,10 @@ def list_groups(
     with svc.db.read_session() as s:
         q = sql_where(select(AddressGroup), SQL_FILTERS, prefilters)
         if not unrestricted(ctx, "network:get_address_group"):
-            q = q.where(AddressGroup.project_id == ctx.project_id)
+            shared = rbac_access.granted(s, "address_group", ctx.project_id)
+            q = q.where(or_(AddressGroup.project_id == ctx.project_id, AddressGroup.id.in_(shared)))
         rows = s.scalars(q.order_by(AddressGroup.created_at, AddressGroup.id))
-        return [groups.view(g) for g in rows if groups.visible(ctx, g)]
+        return [groups.view(g) for g in rows]
 
 
 def show_group(svc: NetworkService, ctx: RequestContext, group_id: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ WILDCARD = "*"
 ACTIONS: dict[str, tuple[str, ...]] = {
     "network": (SHARED, EXTERNAL),
     "security_group": (SHARED,),
+    "address_group": (SHARED,),
 }
 """The object types that can be shared, and the actions each one takes."""
 
@@ -81,7 +82,12 @@ def network(
     return networks(session, ctx, [(ident, shared, external)])[ident]
 
 
-def shared_groups(session: Session, project_id: str | None, group_ids: Collection[str]) -> set[str]:
-    """Which of ``group_ids`` are shared with ``project_id``."""
-    grants = granted(session, "security_group", project_id, group_ids)
+def shared_groups(
+    session: Session,
+    project_id: str | None,
+    group_ids: Collection[str],
+    object_type: str = "security_group",
+) -> set[str]:
+    """Which of ``group_ids`` (security groups, or address groups) are shared with ``project_id``."""
+    grants = granted(session, object_type, project_id, group_ids)
     return {g for g, acts in grants.items() if SHARED in acts}

@@ -84,6 +84,10 @@ def _owned_object(session: Session, ctx: RequestContext, object_type: str, objec
     obj: Any
     if object_type == "network":
         obj = _network(session, ctx, object_id)
+    elif object_type == "address_group":
+        from kumo.network.address_groups import groups
+
+        obj = groups.load(session, ctx, object_id, lock=True)
     else:
         from kumo.network import secgroups
 
@@ -185,7 +189,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str) -> None:
 
 
 def _in_use_error(row: RbacPolicy) -> Conflict:
-    what = "network" if row.object_type == "network" else "security group"
+    what = row.object_type.replace("_", " ")
     return Conflict(
         f"RBAC policy on object {row.object_id} cannot be removed because other objects "
         f"depend on it.\nDetails: projects still use the {what} through this policy.",
@@ -222,13 +226,25 @@ def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
 def _owner(s: Session, row: RbacPolicy) -> str | None:
     if row.object_type == "network":
         return s.scalar(select(Network.project_id).where(Network.id == row.object_id))
+    if row.object_type == "address_group":
+        from kumo.db.address_group_models import AddressGroup
+
+        return s.scalar(select(AddressGroup.project_id).where(AddressGroup.id == row.object_id))
     from kumo.db.secgroup_models import SecurityGroup
 
     return s.scalar(select(SecurityGroup.project_id).where(SecurityGroup.id == row.object_id))
 
 
 def _users(s: Session, object_type: str, object_id: str) -> set[str]:
-    """The projects with ports on a network, or in a security group."""
+    """The projects with ports on a network, or in a security group, or with
+    security group rules naming an address group."""
+    if object_type == "address_group":
+        from kumo.db.secgroup_models import SecurityGroupRule
+
+        rule = SecurityGroupRule
+        return set(
+            s.scalars(select(rule.project_id).where(rule.remote_address_group_id == object_id))
+        )
     if object_type == "network":
         found = set(s.scalars(select(Port.project_id).where(Port.network_id == object_id)))
         # the cloud's own ports (gateways, floating IPs) count for their routers' projects
