@@ -42,7 +42,7 @@ def load(session: Session, ctx: RequestContext, network_id: str, *, lock: bool =
     net = session.scalar(query)
     if net is None:
         raise not_found("network", network_id)
-    flags = rbac_access.network(session, ctx, net.id, net.shared, net.external)
+    flags = rbac_access.network(session, ctx, net.id, net.shared, net.external, net.project_id)
     if not policy.network_visible(ctx, net.project_id, flags.shared, flags.external):
         raise not_found("network", network_id)
     return net

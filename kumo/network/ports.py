@@ -319,7 +319,7 @@ def create(
     net = port_rows.read_target(s, network_id, owner)
     if net is None:
         raise not_found("network", network_id)
-    flags = rbac_access.network(s, ctx, network_id, net.shared, net.external)
+    flags = rbac_access.network(s, ctx, network_id, net.shared, net.external, net.project_id)
     if not policy.network_visible(ctx, net.project_id, flags.shared, flags.external):
         raise not_found("network", network_id)
     if refused is not None:
