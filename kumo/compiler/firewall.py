@@ -5,7 +5,12 @@ Pure. For every port bound to the host with port security on, it yields a
 allow rules of all its security groups. Rules that name a remote group
 refer to an ``AddressSet`` holding the addresses of every port in that group
 the cache knows (on any host), so a port joining or leaving a group changes
-set elements only, never rules.
+set elements only, never rules. Rules that name an address group refer to
+a set of the CIDRs the API sent with the rule (``a4_<id>``, ``a6_<id>``).
+
+Stateless groups: a port whose groups are stateless gets a filter marked
+``stateless``; the data plane leaves its packets untracked, so the rules
+alone decide, in both directions (replies need rules of their own).
 
 Conntrack zones: one per network bridge, so that two projects' overlapping
 CIDRs on one host never share connection state. The zone is derived from
@@ -82,11 +87,18 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
                     remote, family = rule.remote_group_id, rule.ethertype
                     if remote is not None and (name := set_name(remote, family)) not in sets:
                         sets[name] = AddressSet(name, family, _members(view, remote, family))
+                    listed = rule.remote_address_group_id
+                    if listed is not None and (name := list_name(listed, family)) not in sets:
+                        elements = _set_elements(frozenset(rule.remote_addresses), family)
+                        sets[name] = AddressSet(name, family, elements)
         if len(port.security_groups) == 1:
             rules = group_rules[port.security_groups[0]]
         else:
             rules = frozenset().union(*(group_rules[g] for g in port.security_groups))
-        filters.append(_port_filter(indices[port.id], port, zone_of[port.network_id], rules))
+        stateless = _stateless(view, port.security_groups)
+        filters.append(
+            _port_filter(indices[port.id], port, zone_of[port.network_id], rules, stateless)
+        )
     filters.sort(key=lambda f: f.index)
     return FirewallPlan(
         zones=tuple(zones),
@@ -95,9 +107,19 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
     )
 
 
+def _stateless(view: ClusterView, group_ids: Sequence[str]) -> bool:
+    """A port is stateless when its groups are (the API keeps a port's
+    groups all stateful or all stateless)."""
+    for group_id in group_ids:
+        group = view.security_groups.get(group_id)
+        if group is not None and not group.stateful:
+            return True
+    return False
+
+
 @lru_cache(maxsize=1 << 14)
 def _port_filter(
-    index: int, port: PortView, zone: int, rules: frozenset[FirewallRule]
+    index: int, port: PortView, zone: int, rules: frozenset[FirewallRule], stateless: bool = False
 ) -> PortFilter:
     """One port's filter (memoized: most ports are the same every compile)."""
     return PortFilter(
@@ -108,6 +130,7 @@ def _port_filter(
         zone=zone,
         pairs=spoof_pairs(port),
         rules=tuple(sorted(rules, key=_rule_order)),
+        stateless=stateless,
     )
 
 
@@ -170,6 +193,11 @@ def set_name(group_id: str, family: int) -> str:
     return f"g{family}_{group_id}"
 
 
+def list_name(address_group_id: str, family: int) -> str:
+    """The set of an address group's CIDRs of one family."""
+    return f"a{family}_{address_group_id}"
+
+
 @lru_cache(maxsize=1 << 12)
 def _group_rules(rules: tuple[RuleView, ...]) -> frozenset[FirewallRule]:
     """A group's rules, compiled (memoized: every port of the group then
@@ -181,6 +209,8 @@ def _rule(rule: RuleView) -> FirewallRule | None:
     remote: str | None = None
     if rule.remote_group_id is not None:
         remote = "@" + set_name(rule.remote_group_id, rule.ethertype)
+    elif rule.remote_address_group_id is not None:
+        remote = "@" + list_name(rule.remote_address_group_id, rule.ethertype)
     elif rule.remote_ip_prefix is not None:
         try:
             net = ipnet.ip_network(rule.remote_ip_prefix)

@@ -191,6 +191,9 @@ class RuleView:
     port_range_max: int | None
     remote_ip_prefix: str | None
     remote_group_id: str | None
+    remote_address_group_id: str | None = None
+    remote_addresses: tuple[str, ...] = ()
+    """The address group's CIDRs, as the API sent them with the rule."""
 
     @classmethod
     def from_body(cls, body: Body) -> RuleView:
@@ -209,6 +212,8 @@ class RuleView:
             # the network of the prefix (the API keeps the prefix as given)
             remote_ip_prefix=body.get("normalized_cidr") or body.get("remote_ip_prefix") or None,
             remote_group_id=body.get("remote_group_id") or None,
+            remote_address_group_id=body.get("remote_address_group_id") or None,
+            remote_addresses=tuple(sorted(str(a) for a in body.get("kumo_remote_addresses") or ())),
         )
 
 

@@ -650,6 +650,9 @@ class PortFilter:
     allowed address pairs; sorted."""
     rules: tuple[FirewallRule, ...]
     """Sorted; duplicates removed."""
+    stateless: bool = False
+    """The port's groups are stateless: its packets are not tracked, so
+    return traffic passes only where a rule allows it."""
 
     @cached_property
     def digest(self) -> str:

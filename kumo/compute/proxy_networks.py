@@ -20,6 +20,7 @@ from kumo.db.network_models import Network, Port, Subnet
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.network import policy
 from kumo.network.l3 import floatingip_service
+from kumo.network.rbac import access as rbac_access
 from kumo.network.service import NetworkService
 
 
@@ -82,10 +83,14 @@ class NetworkProxy:
                 q = q.where((Network.name == name) | (Network.id == name))
             else:
                 raise BadRequest(f"Invalid input for field/attribute pool. Value: {name}.")
+            rows = list(s.scalars(q.order_by(Network.created_at)))
+            flags = rbac_access.networks(s, ctx, [(n.id, n.shared, n.external) for n in rows])
             found = [
                 n.id
-                for n in s.scalars(q.order_by(Network.created_at))
-                if policy.network_visible(ctx, n.project_id, n.shared, n.external)
+                for n in rows
+                if policy.network_visible(
+                    ctx, n.project_id, flags[n.id].shared, flags[n.id].external
+                )
             ]
         if not found:
             raise NotFound("Floating IP pool not found.", kind="FloatingIpPoolNotFound")

@@ -1,5 +1,6 @@
 """All models, imported in one place so metadata is complete for Alembic."""
 
+from kumo.db.address_group_models import AddressGroup
 from kumo.db.agent_models import Agent
 from kumo.db.base import Base
 from kumo.db.cluster_key_models import ClusterKey
@@ -37,6 +38,7 @@ from kumo.db.network_models import (
 )
 from kumo.db.orchestration_models import Stack, StackDelegation, StackEvent, StackResource
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.db.rbac_models import RbacPolicy
 from kumo.db.secgroup_models import (
     DefaultSecurityGroup,
     PortSecurityGroup,
@@ -60,9 +62,11 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "AddressGroup",
     "Agent",
     "Base",
     "ClusterKey",
+    "RbacPolicy",
     "ComputeQuota",
     "ConsoleToken",
     "Flavor",

@@ -48,6 +48,9 @@ class SecurityGroupRule(StandardAttrs, Base):
     remote_group_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    remote_address_group_id: Mapped[str | None] = mapped_column(
+        String(36), nullable=True, index=True
+    )
 
 
 class PortSecurityGroup(Base):

@@ -103,7 +103,7 @@ def port_body(
 
 def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") -> dict[str, object]:
     """Emit a group with all its rules (rule changes re-emit their group)."""
-    body = render_groups(uow.session, [group])[0]
+    body = render_groups(uow.session, [group], for_agents=True)[0]
     uow.emit("security_group", op, group.id, (f"secgroup:{group.id}",), body)
     return body
 

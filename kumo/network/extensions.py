@@ -7,6 +7,11 @@ exactly these.
 from __future__ import annotations
 
 EXTENSIONS: list[tuple[str, str, str]] = [
+    (
+        "address-group",
+        "Address group",
+        "Named lists of CIDRs, with add_addresses and remove_addresses.",
+    ),
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
@@ -19,7 +24,17 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Atomically add/remove extra routes",
         "add_extraroutes and remove_extraroutes on routers.",
     ),
+    (
+        "floatingip-pools",
+        "Floating IP Pools",
+        "The subnets of the external networks a project may take floating IPs from.",
+    ),
     ("fip-port-details", "Floating IP Port Details", "port_details on floating IPs."),
+    (
+        "empty-string-filtering",
+        "Empty String Filtering Extension",
+        "An empty filter value (?name=) matches resources whose attribute is empty.",
+    ),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Per-port extra DHCP options."),
     ("filter-validation", "Filter parameters validation", "Unknown filter attributes are refused."),
     (
@@ -52,12 +67,23 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "If-Match constraints based on revision_number",
         "Updates conditional on revision.",
     ),
+    (
+        "rbac-policies",
+        "RBAC Policies",
+        "Share networks and security groups with chosen projects (access_as_shared, "
+        "access_as_external).",
+    ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),
     (
         "security-groups-normalized-cidr",
         "Security group rule normalized CIDR",
         "normalized_cidr on security group rules.",
+    ),
+    (
+        "security-groups-remote-address-group",
+        "Remote address group id field for security group rules",
+        "remote_address_group_id on security group rules, enforced by the host's firewall.",
     ),
     (
         "security-groups-shared-filtering",

@@ -24,6 +24,7 @@ from kumo.network import tags as taglib
 from kumo.network.core import ipam, networks, subnets
 from kumo.network.l3 import auto_allocate
 from kumo.network.ports import ports
+from kumo.network.rbac import access as rbac_access
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted
@@ -126,11 +127,16 @@ class NetworkService:
             q = select(Network)
             q = sql_where(q, NETWORK_SQL_FILTERS, prefilters)
             everyone = unrestricted(ctx, "network:get_network")
-            rows = [
-                n
-                for n in s.scalars(q)
-                if everyone or policy.network_visible(ctx, n.project_id, n.shared, n.external)
-            ]
+            rows = list(s.scalars(q))
+            if not everyone:
+                flags = rbac_access.networks(s, ctx, [(n.id, n.shared, n.external) for n in rows])
+                rows = [
+                    n
+                    for n in rows
+                    if policy.network_visible(
+                        ctx, n.project_id, flags[n.id].shared, flags[n.id].external
+                    )
+                ]
             return self._network_views(s, ctx, rows)
 
     def _network_views(
@@ -145,9 +151,13 @@ class NetworkService:
             for sid, nid in s.execute(q):
                 subs.setdefault(nid, []).append(sid)
         tags = taglib.tags_for(s, ids)
-        return policy.redact_all(
-            ctx, "networks", [network_view(n, subs.get(n.id, []), tags.get(n.id, [])) for n in rows]
-        )
+        views = [network_view(n, subs.get(n.id, []), tags.get(n.id, [])) for n in rows]
+        # ``shared`` as the caller sees it: also true when shared with its project by name
+        shared_here = rbac_access.granted(s, "network", ctx.project_id, ids)
+        for v in views:
+            if rbac_access.SHARED in shared_here.get(v["id"], ()):
+                v["shared"] = True
+        return policy.redact_all(ctx, "networks", views)
 
     # -- subnets -------------------------------------------------------------------------
 
@@ -184,14 +194,13 @@ class NetworkService:
             shared = {boolean_value(v) for v in prefilters.get("shared", [])}
             restricted = not unrestricted(ctx, "network:get_subnet")
             if restricted or shared:
-                nets = {
-                    nid: (project, is_shared)
-                    for nid, project, is_shared in s.execute(
-                        select(Network.id, Network.project_id, Network.shared).where(
-                            Network.id.in_({r.network_id for r in rows})
-                        )
+                found = s.execute(
+                    select(Network.id, Network.project_id, Network.shared, Network.external).where(
+                        Network.id.in_({r.network_id for r in rows})
                     )
-                }
+                ).all()
+                flags = rbac_access.networks(s, ctx, [(n[0], n[2], n[3]) for n in found])
+                nets = {nid: (project, flags[nid].shared) for nid, project, _, _ in found}
 
                 def keep(r: Subnet) -> bool:
                     net_project, net_shared = nets.get(r.network_id, (None, False))

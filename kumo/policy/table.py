@@ -10,7 +10,15 @@ test fails when a route has no rule.
 
 from __future__ import annotations
 
-from kumo.policy.checks import OwnCredential, Role, flag, in_domain, project_of, same_host
+from kumo.policy.checks import (
+    Attribute,
+    OwnCredential,
+    Role,
+    flag,
+    in_domain,
+    project_of,
+    same_host,
+)
 from kumo.policy.rules import (
     ADMIN,
     ADMIN_OR_MEMBER,
@@ -133,6 +141,7 @@ def _crud(kind: str, path: str, read, write, *, create=None, hidden: str = "404"
 
 ADMIN_OR_NET_OWNER_MEMBER = ADMIN | NET_OWNER_MEMBER
 EXTERNAL_READER = READER & flag("router:external")
+NOT_WILDCARD = Attribute("not target_tenant:*", lambda _ctx, t: t.get("target_tenant") != "*")
 
 NETWORKING = [
     rule("network:get_extensions", ANY, "List extensions",
@@ -193,6 +202,21 @@ NETWORKING = [
     *_crud("security_group_rule", "security-group-rules",
            ADMIN_OR_READER | (READER & project_of("security_group:project_id")),
            ADMIN_OR_MEMBER),
+    *_crud("rbac_policy", "rbac-policies", ADMIN_OR_READER, ADMIN_OR_MEMBER),
+    rule("network:create_rbac_policy:object", ADMIN | OWNER,
+         "Name an object in an RBAC policy (its owner; others get 400, as in Neutron)"),
+    rule("network:create_rbac_policy:target_tenant", ADMIN | NOT_WILDCARD,
+         "Share an object with every project (target_tenant *)"),
+    rule("network:update_rbac_policy:target_tenant", ADMIN | NOT_WILDCARD,
+         "Change an RBAC policy's target to every project (*)"),
+    *_crud("address_group", "address-groups", ADMIN_OR_READER | SHARED_READER, ADMIN_OR_MEMBER),
+    rule("network:update_address_group_addresses", ADMIN_OR_MEMBER,
+         "Add addresses to or remove them from an address group",
+         f"PUT {N}/address-groups/{{group_id}}/add_addresses",
+         f"PUT {N}/address-groups/{{group_id}}/remove_addresses", hidden="404"),
+    rule("network:get_floatingip_pool", ADMIN | READER,
+         "List floating IP pools (the subnets of the external networks the caller may use)",
+         f"GET {N}/floatingip_pools"),
     rule("network:get_quota", ADMIN_OR_READER, "Show a project's quotas and usage",
          f"GET {N}/quotas/{{project_id}}", f"GET {N}/quotas/{{project_id}}/default",
          f"GET {N}/quotas/{{project_id}}/details"),

@@ -72,7 +72,9 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             ports[port.id] = port
     if groups:
         rows = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(groups))))
-        out.extend({"kind": "security_group", **body} for body in render_groups(s, rows))
+        out.extend(
+            {"kind": "security_group", **body} for body in render_groups(s, rows, for_agents=True)
+        )
         members = select(PortSecurityGroup.port_id).where(
             PortSecurityGroup.security_group_id.in_(groups)
         )

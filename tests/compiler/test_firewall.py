@@ -113,6 +113,35 @@ def test_remote_group_becomes_a_set_of_every_member_address() -> None:
     )
 
 
+AG = "93000000-0000-4000-8000-000000000003"
+
+
+def test_address_group_becomes_a_set_of_its_cidrs_per_family() -> None:
+    listed = ["10.9.0.0/24", "10.9.1.7/32", "2001:db8::/64", "10.9.0.128/25"]
+    groups = [{"id": G1, "security_group_rules": [
+        rule("a", protocol="tcp", port_range_min=22, port_range_max=22,
+             remote_address_group_id=AG, kumo_remote_addresses=listed),
+        {**rule("b", remote_address_group_id=AG, kumo_remote_addresses=listed),
+         "ethertype": "IPv6"},
+    ]}]  # fmt: skip
+    ports = [secured(s.P1, "fa:16:3e:00:00:01", "host-a", "10.0.0.11", [G1])]
+    plan = compile_host("host-a", view(ports, groups))
+    sets = {x.name: x for x in plan.firewall.sets}
+    # the /25 lies inside the /24: interval sets refuse overlaps, the wider one stays
+    assert sets[f"a4_{AG}"].elements == {"10.9.0.0/24", "10.9.1.7"}
+    assert sets[f"a6_{AG}"].elements == {"2001:db8::/64"}
+    (port,) = plan.firewall.ports
+    assert FirewallRule("ingress", 4, 6, 22, 22, remote=f"@a4_{AG}") in port.rules
+    assert FirewallRule("ingress", 6, remote=f"@a6_{AG}") in port.rules
+    # new addresses change the set, not the structure
+    more = [{"id": G1, "security_group_rules": [
+        {**r, "kumo_remote_addresses": [*listed, "192.0.2.9"]}
+        for r in groups[0]["security_group_rules"]]}]  # fmt: skip
+    after = compile_host("host-a", view(ports, more))
+    assert after.firewall.structure() == plan.firewall.structure()
+    assert "192.0.2.9" in {x.name: x for x in after.firewall.sets}[f"a4_{AG}"].elements
+
+
 def test_pairs_include_address_pairs_with_their_mac() -> None:
     port = secured(s.P1, "fa:16:3e:00:00:01", "host-a", "10.0.0.11", [], allowed_address_pairs=[
         {"ip_address": "10.0.0.100"}, {"ip_address": "10.0.5.0/24", "mac_address": "FA:16:3E:AA:BB:CC"}

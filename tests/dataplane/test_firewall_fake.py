@@ -17,7 +17,11 @@ G1 = "91000000-0000-4000-8000-000000000001"
 
 
 def bodies(
-    members: list[str], rules: list[dict[str, Any]] | None = None, *, secure: bool = True
+    members: list[str],
+    rules: list[dict[str, Any]] | None = None,
+    *,
+    secure: bool = True,
+    stateful: bool = True,
 ) -> ClusterView:
     rules = rules if rules is not None else [
         {"id": "r1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": G1},
@@ -35,7 +39,7 @@ def bodies(
         [s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1")],
         ports,
         s.AGENTS,
-        [{"id": G1, "security_group_rules": rules}],
+        [{"id": G1, "stateful": stateful, "security_group_rules": rules}],
     )
 
 
@@ -291,3 +295,19 @@ def test_ports_with_the_same_rules_share_one_pair_of_chains() -> None:
     assert len(nft.maps[("inet", "ingress")]) == 30
     added = [c for c in nft.transactions[-1] if "chain" in c.get("add", {})]
     assert len(added) == 2
+
+
+def test_stateless_ports_are_left_untracked_by_element_updates() -> None:
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    (port,) = dp.plan.firewall.ports
+    assert not port.stateless and nft.sets[("bridge", render.STATELESS_IF)] == set()
+    assert dp.apply(compile_host("host-a", bodies([s.P2], stateful=False))).ok
+    (port,) = dp.plan.firewall.ports
+    assert port.stateless and dp.firewall.rewrites == 1
+    assert nft.sets[("bridge", render.STATELESS_IF)] == {port.ifname}
+    assert nft.sets[("bridge", render.STATELESS_MAC)] == {port.mac}
+    assert dp.apply(compile_host("host-a", bodies([s.P2]))).ok
+    assert nft.sets[("bridge", render.STATELESS_IF)] == set()
+    assert nft.sets[("bridge", render.STATELESS_MAC)] == set()
+    assert dp.firewall.rewrites == 1

@@ -352,3 +352,51 @@ def test_networks_without_filtered_ports_bypass_conntrack(cluster: Cluster) -> N
         c.ports[pid]["security_groups"] = []
     c.apply()
     assert _bridge_switch(host_a, n.bridge_name(s.NET1)) == "off"
+
+
+AG = "a9000000-0000-4000-8000-00000000000c"
+
+
+def test_address_group_rule_admits_its_addresses_only(cluster: Cluster) -> None:
+    c = cluster
+    # P3 (group OTHER) admits nothing; then pings from its address group's CIDRs
+    assert not c.ping(s.P5, "10.0.0.13")
+    listed = rule("r5", "ingress", protocol="icmp", remote_address_group_id=AG,
+                  kumo_remote_addresses=["10.0.0.15/32", "192.0.2.0/24"])  # fmt: skip
+    c.groups[OTHER] = group(OTHER, *OTHER_RULES, listed)
+    c.apply()
+    assert c.ping(s.P5, "10.0.0.13")  # 10.0.0.15 is listed (from host b)
+    assert not c.ping(s.P1, "10.0.0.13")  # 10.0.0.11 is not (same host)
+    # the address group changes: set elements only, no rewrite
+    a_plane = c.planes[c.a].firewall
+    rewrites = a_plane.rewrites
+    c.groups[OTHER] = group(OTHER, *OTHER_RULES, {**listed, "kumo_remote_addresses": [
+        "10.0.0.11/32"]})  # fmt: skip
+    c.apply()
+    assert a_plane.rewrites == rewrites and a_plane.element_updates >= 1
+    assert c.ping(s.P1, "10.0.0.13")
+    assert not c.ping(s.P5, "10.0.0.13")
+
+
+STATELESS = "5e100000-0000-4000-8000-00000000000d"
+
+
+def test_stateless_group_admits_replies_only_by_rule(cluster: Cluster) -> None:
+    c = cluster
+    out_only = (rule("r6", "egress"),)
+    with_replies = (*out_only, rule("r7", "ingress", protocol="icmp"))
+    c.groups[STATELESS] = {**group(STATELESS, *out_only), "stateful": False}
+    c.ports[s.P3] = {**c.ports[s.P3], "security_groups": [STATELESS]}
+    c.apply()
+    # P3 may send, but the echo reply is no tracked connection's: no rule, no reply
+    assert not c.ping(s.P3, "10.0.0.15")
+    # an ingress rule admits the replies; P3's packets are never tracked on its host
+    c.groups[STATELESS] = {**group(STATELESS, *with_replies), "stateful": False}
+    c.apply()
+    assert c.ping(s.P3, "10.0.0.15")
+    assert _tracked(c.lab.hosts[c.a], "10.0.0.13") == 0
+    # the same egress-only rules, stateful: the reply belongs to the connection
+    c.groups[STATELESS] = group(STATELESS, *out_only)
+    c.apply()
+    assert c.ping(s.P3, "10.0.0.15")
+    assert _tracked(c.lab.hosts[c.a], "10.0.0.13") >= 1

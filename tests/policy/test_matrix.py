@@ -109,6 +109,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["subnet"] = w.make("POST", f"{N}/subnets", {"subnet": {
             "network_id": w.ids["net"], "cidr": "10.0.0.0/24", "ip_version": 4}}, "subnet")  # fmt: skip
         w.ids["port"] = w.make("POST", f"{N}/ports", {"port": {"network_id": w.ids["net"]}}, "port")
+        w.ids["rbac"] = w.make("POST", f"{N}/rbac-policies", {"rbac_policy": {
+            "object_type": "network", "object_id": w.ids["net"], "action": "access_as_shared",
+            "target_tenant": "someone"}}, "rbac_policy")  # fmt: skip
+        w.ids["ag"] = w.make("POST", f"{N}/address-groups", {"address_group": {
+            "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
         w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
                              "security_group")  # fmt: skip
@@ -251,6 +256,30 @@ CASES = [
     Case("network:delete_port", "DELETE", f"{N}/ports/{{victim}}", 204,
          fresh=_fresh("POST", f"{N}/ports", lambda w: {"port": {"network_id": w.ids["net"]}},
                       "port", "victim")),
+    # RBAC policies (the shared object's owner makes them; others cannot see them)
+    Case("network:get_rbac_policy", "GET", f"{N}/rbac-policies/{{rbac}}", 200),
+    Case("network:create_rbac_policy", "POST", f"{N}/rbac-policies", 201,
+         {"rbac_policy": {"object_type": "network", "object_id": "{net}",
+                          "action": "access_as_shared", "target_tenant": "p{n}"}}),
+    Case("network:update_rbac_policy", "PUT", f"{N}/rbac-policies/{{rbac}}", 200,
+         {"rbac_policy": {"target_tenant": "q{n}"}}),
+    Case("network:delete_rbac_policy", "DELETE", f"{N}/rbac-policies/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/rbac-policies", lambda w: {"rbac_policy": {
+             "object_type": "network", "object_id": w.ids["net"], "action": "access_as_shared",
+             "target_tenant": f"v{next(COUNTER)}"}}, "rbac_policy", "victim")),
+    # address groups
+    Case("network:get_address_group", "GET", f"{N}/address-groups/{{ag}}", 200),
+    Case("network:create_address_group", "POST", f"{N}/address-groups", 201,
+         {"address_group": {"name": "g{n}"}}, own),
+    Case("network:update_address_group", "PUT", f"{N}/address-groups/{{ag}}", 200,
+         {"address_group": {"description": "d{n}"}}),
+    Case("network:update_address_group_addresses", "PUT",
+         f"{N}/address-groups/{{ag}}/add_addresses", 200,
+         {"address_group": {"addresses": ["10.7.{n}.0/24"]}}),
+    Case("network:delete_address_group", "DELETE", f"{N}/address-groups/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/address-groups", lambda w: {"address_group": {}},
+                      "address_group", "victim")),
+    Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
     # routers and their interfaces
     Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),
     Case("network:create_router", "POST", f"{N}/routers", 201, {"router": {"name": "r"}}, own),

@@ -5,15 +5,18 @@ One module per resource; each exposes ``router``. The version documents
 """
 
 from kumo.api.networking import (
+    address_groups,
     agents,
     auto_allocated,
     availability,
     extensions,
+    floatingip_pools,
     floatingips,
     l3_agents,
     networks,
     ports,
     quotas,
+    rbac_policies,
     routers,
     security_groups,
     subnets,
@@ -40,5 +43,8 @@ for _module in (
     agents,
     l3_agents,
     auto_allocated,
+    rbac_policies,
+    address_groups,
+    floatingip_pools,
 ):
     router.include_router(_module.router)

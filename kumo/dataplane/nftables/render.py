@@ -41,6 +41,14 @@ Traffic metering: each filtered port has two named counters, ``tx<i>``
 and ``rx_ctr`` (interface → counter) by two rules of ``forward`` after
 the dispatch. One ``nft -j list counters`` reads every port's counts.
 
+Stateless ports: ``bridge kumo`` also has a ``raw`` chain (prerouting,
+priority -300, before br_netfilter hands frames to conntrack) that marks
+as untracked every frame from a stateless port (its interface in the set
+``stateless_if``) or to one (its MAC in ``stateless_mac``). Untracked
+packets never match the established shortcut of ``forward``: the port's
+rules decide each packet, replies included, as Neutron's stateless groups
+do.
+
 Remote-group addresses live in interval sets (``g4_<group>``,
 ``g6_<group>``) so membership changes are element updates. An empty set
 named ``fp_<digest>`` in each table records the plan's structure digest: the
@@ -62,7 +70,9 @@ EGRESS_MAP = "egress"
 INGRESS_MAP = "ingress"
 TX_MAP = "tx_ctr"
 RX_MAP = "rx_ctr"
-FINGERPRINT_PREFIX = "fp3_"
+STATELESS_IF = "stateless_if"
+STATELESS_MAC = "stateless_mac"
+FINGERPRINT_PREFIX = "fp4_"
 """(Named for the tables' layout: tables an older layout wrote never match.)"""
 Json = dict[str, Any]
 
@@ -181,6 +191,7 @@ def changes(
         if now is None or (now.index, now.ifname) != (port.index, port.ifname):
             out += _dispatch(port, "delete")
             out += _meter(port, "delete")
+            out += _untracked(port, "delete")
             out.append(_chain_command("flush", "bridge", f"s{port.index}"))
             out.append(_chain_command("delete", "bridge", f"s{port.index}"))
     for port in new.ports:
@@ -194,6 +205,9 @@ def changes(
             if was.rules_digest != port.rules_digest:
                 out += _rule_dispatch(was, "delete")
                 out += _rule_dispatch(port, "add")
+            if (was.stateless, was.mac) != (port.stateless, port.mac):
+                out += _untracked(was, "delete")
+                out += _untracked(port, "add")
     for digest in old_shared.keys() - new_shared.keys():
         for name in (f"e_{digest}", f"i_{digest}"):
             out.append(_chain_command("flush", "inet", name))
@@ -233,8 +247,25 @@ def _bridge(plan: FirewallPlan) -> list[Json]:
         _add("map", fam, name=RX_MAP, type="ifname", map="counter"),
         _rule(fam, "forward", _count_by("iifname", TX_MAP)),
         _rule(fam, "forward", _count_by("oifname", RX_MAP)),
-    ]
+        _add("chain", fam, name="raw", type="filter", hook="prerouting", prio=-300,
+             policy="accept"),
+        _add("set", fam, name=STATELESS_IF, type="ifname"),
+        _add("set", fam, name=STATELESS_MAC, type="ether_addr"),
+        _rule(fam, "raw", _match(_meta("iifname"), "@" + STATELESS_IF), {"notrack": None}),
+        _rule(fam, "raw", _match(_payload("ether", "daddr"), "@" + STATELESS_MAC),
+              {"notrack": None}),
+    ]  # fmt: skip
     return out
+
+
+def _untracked(port: PortFilter, verb: str) -> list[Json]:
+    """A stateless port's elements in the ``raw`` chain's sets (none for others)."""
+    if not port.stateless:
+        return []
+    return [
+        {verb: {"element": {"family": "bridge", "table": TABLE, "name": name, "elem": [key]}}}
+        for name, key in ((STATELESS_IF, port.ifname), (STATELESS_MAC, port.mac))
+    ]
 
 
 def _count_by(key: str, counter_map: str) -> Json:
@@ -266,6 +297,7 @@ def _bridge_port(port: PortFilter) -> list[Json]:
     out += _anti_spoofing_rules(port)
     out += _dispatch(port, "add")
     out += _meter(port, "add")
+    out += _untracked(port, "add")
     return out
 
 
@@ -366,10 +398,14 @@ def _untracked_tunnel(chain: str) -> Json:
 
 
 def _pre_rules(plan: FirewallPlan) -> list[Json]:
-    """The prerouting chain's rules: untracked tunnel packets, then each
-    network bridge's conntrack zone."""
+    """The prerouting chain's rules: untracked tunnel packets, packets left
+    untracked (stateless ports), then each network bridge's conntrack zone."""
     fam = "inet"
     out = [_untracked_tunnel("pre")]
+    # a stateless port's frames, untracked by the bridge's raw chain: setting
+    # a zone would give them a conntrack template again
+    untracked = _match({"ct": {"key": "state"}}, "untracked", "in")
+    out.append(_rule(fam, "pre", untracked, ACCEPT))
     if plan.zones:
         zones = [[bridge, zone] for bridge, zone in plan.zones]
         zone_map = {"map": {"key": _meta("iifname"), "data": {"set": zones}}}

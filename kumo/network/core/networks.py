@@ -20,6 +20,8 @@ from kumo.network.core import segments
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.l3.ports import BLOCKING, GATEWAY
 from kumo.network.quotas import check_quota
+from kumo.network.rbac import access as rbac_access
+from kumo.network.rbac import policies as rbac
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
 
@@ -40,7 +42,10 @@ def load(session: Session, ctx: RequestContext, network_id: str, *, lock: bool =
     if lock:
         query = query.with_for_update()
     net = session.scalar(query)
-    if net is None or not policy.network_visible(ctx, net.project_id, net.shared, net.external):
+    if net is None:
+        raise not_found("network", network_id)
+    flags = rbac_access.network(session, ctx, net.id, net.shared, net.external, net.project_id)
+    if not policy.network_visible(ctx, net.project_id, flags.shared, flags.external):
         raise not_found("network", network_id)
     return net
 
@@ -111,6 +116,7 @@ def create(
     )
     s.add(net)
     s.flush()
+    rbac.network_created(s, net)
     if "is_default" in body:
         set_default(s, net, validate.boolean(body, "is_default"))
     segments.reserve(s, net.id, ntype, physnet, seg)
@@ -141,7 +147,7 @@ def update(
     if "admin_state_up" in body:
         net.admin_state_up = validate.boolean(body, "admin_state_up")
     if "shared" in body:
-        net.shared = validate.boolean(body, "shared")
+        rbac.set_shared(uow.session, net, validate.boolean(body, "shared"))
     if "router:external" in body:
         external = validate.boolean(body, "router:external")
         if net.external and not external and _has_gateways(uow.session, net.id):
@@ -150,7 +156,7 @@ def update(
                 "it has existing gateway ports.",
                 kind="ExternalNetworkInUse",
             )
-        net.external = external
+        rbac.set_external(uow.session, net, external)
     if "port_security_enabled" in body:
         net.port_security_enabled = validate.boolean(body, "port_security_enabled")
     if "is_default" in body:
@@ -229,5 +235,6 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
     s.flush()
     events.network(uow, net, "delete")
     taglib.delete_tags(s, net.id)
+    rbac.object_deleted(s, "network", net.id)
     s.execute(delete(SegmentAllocation).where(SegmentAllocation.network_id == net.id))
     s.delete(net)

@@ -19,6 +19,7 @@ from kumo.network.core import ipam, networks
 from kumo.network.core.networks import touch
 from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
+from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
 
@@ -53,6 +54,9 @@ def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = 
             select(Network.project_id, Network.shared).where(Network.id == sub.network_id)
         ).first()
         owner, shared = net if net is not None else (None, False)
+        shared = shared or rbac_access.SHARED in rbac_access.granted(
+            session, "network", ctx.project_id, [sub.network_id]
+        ).get(sub.network_id, ())
         if not policy.subnet_visible(ctx, sub.project_id, owner, bool(shared)):
             raise not_found("subnet", subnet_id)
     return sub

@@ -20,6 +20,7 @@ from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput
 from kumo.network import validate
+from kumo.network.rbac import access as rbac_access
 from kumo.network.secgroups import groups as secgroups
 
 
@@ -31,11 +32,11 @@ def requested(session: Session, project_id: str, raw: Any) -> list[str]:
     if not ids:
         return []
     g = SecurityGroup
-    found = dict(
-        session.execute(
-            select(g.id, g.stateful).where(g.id.in_(ids), g.project_id == project_id)
-        ).all()
-    )
+    rows = session.execute(select(g.id, g.stateful, g.project_id).where(g.id.in_(ids))).all()
+    # another project's group only when it is shared with the port's project
+    others = {gid for gid, _, owner in rows if owner != project_id}
+    usable = rbac_access.shared_groups(session, project_id, others) if others else set()
+    found = {gid: stateful for gid, stateful, _ in rows if gid not in others or gid in usable}
     for group_id in ids:
         if group_id not in found:
             raise secgroups.not_found(group_id)

@@ -33,6 +33,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import groups as port_groups
 from kumo.network.ports import rows as port_rows
+from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
 
@@ -320,11 +321,14 @@ def create(
     except KumoError as exc:  # reported once the network is known to exist
         owner, refused = ctx.project_id or "", exc
     net = port_rows.read_target(s, network_id, owner)
-    if net is None or not policy.network_visible(ctx, net.project_id, net.shared, net.external):
+    if net is None:
+        raise not_found("network", network_id)
+    flags = rbac_access.network(s, ctx, network_id, net.shared, net.external, net.project_id)
+    if not policy.network_visible(ctx, net.project_id, flags.shared, flags.external):
         raise not_found("network", network_id)
     if refused is not None:
         raise refused
-    if not (net.shared or allowed(ctx, "network:get_network", {"project_id": net.project_id})):
+    if not (flags.shared or allowed(ctx, "network:get_network", {"project_id": net.project_id})):
         raise not_found("network", network_id)
     if "device_owner" in body:
         owner_of_device = validate.string(body, "device_owner")

@@ -28,8 +28,10 @@ from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core.networks import touch
 from kumo.network.quotas import check_quota
+from kumo.network.rbac import access as rbac_access
+from kumo.network.rbac import policies as rbac
 from kumo.network.revision import check_revision
-from kumo.policy import allowed, unrestricted
+from kumo.policy import allowed, authorize, unrestricted
 
 DEFAULT_NAME = "default"
 DEFAULT_DESCRIPTION = "Default security group"
@@ -48,10 +50,24 @@ def load(
     if lock:
         query = query.with_for_update()
     group = session.scalar(query)
-    if group is None or not allowed(
-        ctx, "network:get_security_group", {"project_id": group.project_id}
-    ):
+    if group is None:
         raise not_found(group_id)
+    if not allowed(ctx, "network:get_security_group", {"project_id": group.project_id}):
+        shared = bool(rbac_access.shared_groups(session, ctx.project_id, [group.id]))
+        if not allowed(
+            ctx, "network:get_security_group", {"project_id": group.project_id, "shared": shared}
+        ):
+            raise not_found(group_id)
+    return group
+
+
+def load_owned(
+    session: Session, ctx: RequestContext, group_id: str, action: str, *, lock: bool = False
+) -> SecurityGroup:
+    """A group the caller may change (``action``, a rule of the table): a
+    project a group is shared with sees it, but changes only its own."""
+    group = load(session, ctx, group_id, lock=lock)
+    authorize(ctx, f"network:{action}", {"project_id": group.project_id})
     return group
 
 
@@ -142,7 +158,7 @@ def update(
             raise InvalidInput(f"Cannot update read-only attribute {key}")
     validate.known(body, UPDATE)
     s = uow.session
-    group = load(s, ctx, group_id, lock=True)
+    group = load_owned(s, ctx, group_id, "update_security_group", lock=True)
     check_revision(group.revision_number, if_match)
     if "name" in body and default_id(s, group.project_id) == group.id:
         raise Conflict(
@@ -180,7 +196,7 @@ def _in_use(s: Session, group_id: str) -> bool:
 
 def remove(uow: UnitOfWork, ctx: RequestContext, group_id: str, if_match: int | None) -> None:
     s = uow.session
-    group = load(s, ctx, group_id, lock=True)
+    group = load_owned(s, ctx, group_id, "delete_security_group", lock=True)
     check_revision(group.revision_number, if_match)
     if _in_use(s, group.id):
         raise Conflict(f"Security Group {group.id} in use.", kind="SecurityGroupInUse")
@@ -204,6 +220,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, group_id: str, if_match: int | 
         delete(DefaultSecurityGroup).where(DefaultSecurityGroup.security_group_id == group.id)
     )
     taglib.delete_tags(s, group.id)
+    rbac.object_deleted(s, "security_group", group.id)
     s.delete(group)
     s.flush()
     for other in others:

@@ -24,6 +24,7 @@ from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, NotFound
 from kumo.network import policy, validate
+from kumo.network.address_groups import groups as address_groups
 from kumo.network.quotas import check_quota
 from kumo.network.secgroups import groups
 from kumo.policy import allowed
@@ -56,6 +57,7 @@ class RuleSpec:
     port_range_max: int | None
     remote_ip_prefix: str | None
     remote_group_id: str | None
+    remote_address_group_id: str | None = None
 
 
 def protocol_number(protocol: str | None) -> int | None:
@@ -204,17 +206,22 @@ def parse(body: dict[str, Any]) -> RuleSpec:
             "Only remote_ip_prefix or remote_group_id may be provided.",
             kind="SecurityGroupRemoteGroupAndRemoteIpPrefix",
         )
-    if body.get("remote_address_group_id") is not None:
-        raise NotFound(
-            f"Address group {body['remote_address_group_id']} could not be found.",
-            kind="AddressGroupNotFound",
+    address_group = body.get("remote_address_group_id")
+    if address_group is not None and (prefix is not None or remote_group is not None):
+        raise InvalidInput(
+            "Only remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.",
+            kind="SecurityGroupMultipleRemoteFields",
         )
+    if address_group is not None and not isinstance(address_group, str):
+        raise InvalidInput("Invalid input for remote_address_group_id.", kind="HTTPBadRequest")
     validate.uuid(body["security_group_id"], "security_group_id")
     if remote_group is not None and not isinstance(remote_group, str):
         raise InvalidInput("Invalid input for remote_group_id.", kind="HTTPBadRequest")
     # Any other string is looked up: a group that does not exist (whatever
     # its id looks like) is SecurityGroupNotFound, 404, as in Neutron.
-    return RuleSpec(body["direction"], ethertype, protocol, low, high, prefix, remote_group)
+    return RuleSpec(
+        body["direction"], ethertype, protocol, low, high, prefix, remote_group, address_group
+    )
 
 
 def key(rule: RuleSpec | SecurityGroupRule) -> tuple[object, ...]:
@@ -228,6 +235,7 @@ def key(rule: RuleSpec | SecurityGroupRule) -> tuple[object, ...]:
         rule.port_range_max,
         None if prefix in ANY_PREFIXES else prefix,
         rule.remote_group_id,
+        rule.remote_address_group_id,
     )
 
 
@@ -245,11 +253,13 @@ def create_many(
     s = uow.session
     if ctx.project_id:
         groups.ensure_default(uow, ctx.project_id)
-    group = groups.load(s, ctx, group_ids.pop(), lock=True)
+    group = groups.load_owned(s, ctx, group_ids.pop(), "create_security_group_rule", lock=True)
     owners = {_owner(ctx, b, group) for b in bodies}
     for spec in specs:
         if spec.remote_group_id is not None and spec.remote_group_id != group.id:
             groups.load(s, ctx, spec.remote_group_id)
+        if spec.remote_address_group_id is not None:
+            address_groups.load(s, ctx, spec.remote_address_group_id)
     existing = {
         key(r): r.id
         for r in s.scalars(
@@ -283,6 +293,7 @@ def create_many(
             port_range_max=spec.port_range_max,
             remote_ip_prefix=spec.remote_ip_prefix,
             remote_group_id=spec.remote_group_id,
+            remote_address_group_id=spec.remote_address_group_id,
             description=validate.string(b, "description") if "description" in b else "",
         )
         for b, spec in zip(bodies, specs, strict=True)

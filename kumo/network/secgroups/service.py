@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest
+from kumo.network.rbac import access as rbac_access
 from kumo.network.secgroups import groups, rules
 from kumo.network.secgroups.views import render_groups, render_rules
 from kumo.network.service import NetworkService, sql_where
@@ -34,6 +36,7 @@ RULE_SQL_FILTERS = {
     "direction": SecurityGroupRule.direction,
     "ethertype": SecurityGroupRule.ethertype,
     "remote_group_id": SecurityGroupRule.remote_group_id,
+    "remote_address_group_id": SecurityGroupRule.remote_address_group_id,
     "project_id": SecurityGroupRule.project_id,
     "tenant_id": SecurityGroupRule.project_id,
 }
@@ -72,15 +75,28 @@ def list_groups(
     with svc.db.read_session() as s:
         q = sql_where(select(SecurityGroup), GROUP_SQL_FILTERS, prefilters)
         if not unrestricted(ctx, "network:get_security_group"):
-            q = q.where(SecurityGroup.project_id == ctx.project_id)
+            shared = rbac_access.granted(s, "security_group", ctx.project_id)
+            q = q.where(
+                or_(SecurityGroup.project_id == ctx.project_id, SecurityGroup.id.in_(shared))
+            )
         rows = list(s.scalars(q.order_by(SecurityGroup.created_at, SecurityGroup.id)))
-        return render_groups(s, rows)
+        return _shared_view(s, ctx, render_groups(s, rows))
 
 
 def show_group(svc: NetworkService, ctx: RequestContext, group_id: str) -> dict[str, Any]:
     ensure_default_for(svc, ctx)
     with svc.db.read_session() as s:
-        return render_groups(s, [groups.load(s, ctx, group_id)])[0]
+        return _shared_view(s, ctx, render_groups(s, [groups.load(s, ctx, group_id)]))[0]
+
+
+def _shared_view(
+    s: Session, ctx: RequestContext, views: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``shared`` as the caller sees it: true for a group shared with its project."""
+    shared = rbac_access.shared_groups(s, ctx.project_id, [v["id"] for v in views])
+    for v in views:
+        v["shared"] = v["id"] in shared
+    return views
 
 
 def create_groups(

@@ -36,7 +36,7 @@ def rule_view(rule: SecurityGroupRule, in_default_group: bool) -> dict[str, Any]
         "port_range_max": rule.port_range_max,
         "remote_ip_prefix": rule.remote_ip_prefix,
         "remote_group_id": rule.remote_group_id,
-        "remote_address_group_id": None,
+        "remote_address_group_id": rule.remote_address_group_id,
         "normalized_cidr": normalized_cidr(rule.remote_ip_prefix),
         "belongs_to_default_sg": in_default_group,
         "description": rule.description,
@@ -79,7 +79,11 @@ def render_rules(session: Session, rules: list[SecurityGroupRule]) -> list[dict[
     return [rule_view(r, r.security_group_id in defaults) for r in rules]
 
 
-def render_groups(session: Session, groups: list[SecurityGroup]) -> list[dict[str, Any]]:
+def render_groups(
+    session: Session, groups: list[SecurityGroup], *, for_agents: bool = False
+) -> list[dict[str, Any]]:
+    """Groups with their rules; ``for_agents``: rules naming an address
+    group also carry its addresses (``kumo_remote_addresses``)."""
     ids = [g.id for g in groups]
     rules: dict[str, list[dict[str, Any]]] = {}
     if ids:
@@ -89,8 +93,20 @@ def render_groups(session: Session, groups: list[SecurityGroup]) -> list[dict[st
         for rule in session.scalars(q):
             view = rule_view(rule, rule.security_group_id in defaults)
             rules.setdefault(rule.security_group_id, []).append(view)
+        if for_agents:
+            _with_addresses(session, [v for vs in rules.values() for v in vs])
     tags = taglib.tags_for(session, ids)
     return [group_view(g, rules.get(g.id, []), tags.get(g.id, [])) for g in groups]
+
+
+def _with_addresses(session: Session, views: list[dict[str, Any]]) -> None:
+    from kumo.network.address_groups.groups import addresses_of
+
+    wanted = {v["remote_address_group_id"] for v in views if v["remote_address_group_id"]}
+    found = addresses_of(session, wanted)
+    for v in views:
+        if v["remote_address_group_id"]:
+            v["kumo_remote_addresses"] = found.get(v["remote_address_group_id"], [])
 
 
 def _keys() -> dict[str, frozenset[str]]:
