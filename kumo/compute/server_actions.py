@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import drivers, resize, server_events, server_networks, servers
+from kumo.compute import (
+    drivers,
+    resize,
+    server_admin_actions,
+    server_events,
+    server_networks,
+    servers,
+)
 from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
@@ -62,6 +69,9 @@ def run(
         raise BadRequest("Malformed request body: expected one action.")
     ((action, arg),) = body.items()
     action = str(action)
+    if action in server_admin_actions.ACTIONS:
+        server_admin_actions.run(uow, ctx, server_id, action, arg)
+        return
     if action not in ACTIONS:
         raise BadRequest(f"There is no such action: {action}")
     s = uow.session

@@ -76,7 +76,7 @@ def ref(value: Any, field: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def metadata_field(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -180,7 +180,7 @@ def create(
     ):
         raise BadRequest(f"Invalid input for field/attribute security_groups. Value: {groups}.")
     group_names = list(dict.fromkeys(g["name"] for g in groups))
-    metadata = _metadata(data.get("metadata"))
+    metadata = metadata_field(data.get("metadata"))
     quotas.check(
         s,
         settings,

@@ -20,6 +20,7 @@ from kumo.compute import (
     quotas,
     server_actions,
     server_groups,
+    server_metadata,
     server_networks,
     server_views,
     servers,
@@ -35,7 +36,7 @@ from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import BadRequest, NotFound, NotImplementedYet
+from kumo.errors import BadRequest, NotFound
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
@@ -43,6 +44,7 @@ from kumo.policy import authorize, unrestricted
 
 T = TypeVar("T")
 AGENT_VERSION = parse("2.79")
+NETWORK_ACTIONS = ("addFloatingIp", "removeFloatingIp", "addSecurityGroup", "removeSecurityGroup")
 """The microversion of the server views agents read."""
 
 
@@ -231,13 +233,105 @@ class ComputeService:
     def delete_server(self, ctx: RequestContext, server_id: str) -> None:
         self._write(lambda uow: servers.remove(uow, ctx, server_id))
 
-    def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> None:
+    def server_action(
+        self, ctx: RequestContext, server_id: str, body: Any, version: Version | None = None
+    ) -> None:
+        if isinstance(body, dict) and len(body) == 1:
+            ((action, arg),) = body.items()
+            if action in NETWORK_ACTIONS:
+                self._network_action(ctx, server_id, action, arg, version or parse("2.1"))
+                return
         self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+
+    def _network_action(
+        self, ctx: RequestContext, server_id: str, action: str, arg: Any, version: Version
+    ) -> None:
+        """The actions that are Networking API calls on the server's ports:
+        floating IPs (up to 2.43) and security groups."""
+        if action in ("addFloatingIp", "removeFloatingIp"):
+            if version.at_least("2.44"):
+                raise BadRequest(f"There is no such action: {action}")
+            if action == "addFloatingIp":
+                self.networks.add_to_server(ctx, server_id, arg)
+            else:
+                self.networks.remove_from_server(ctx, server_id, arg)
+            return
+        add = action == "addSecurityGroup"
+        name = arg.get("name") if isinstance(arg, dict) else None
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            project, names = server.project_id, list(server.security_groups or [])
+            port_ids = [p.id for p in server_networks.server_ports(s, server.id)]
+        if isinstance(name, str) and add == (name in names):
+            state = "already associated with" if add else "not associated with"
+            raise BadRequest(f"Security group {name} is {state} the instance {server_id}")
+        group_name = self.security_groups.change_server_groups(
+            ctx, project, port_ids, name, add=add
+        )
+
+        def record(uow: UnitOfWork) -> None:
+            row = servers.load(uow.session, ctx, server_id, lock=True)
+            groups = [g for g in row.security_groups or [] if g not in (name, group_name)]
+            row.security_groups = [*groups, group_name] if add else groups
+
+        self._write(record)
 
     def report_power(self, ctx: RequestContext, body: Any) -> int:
         """A host agent's report on its VMs (``kumo.compute.power_reports``)."""
         items = power_reports.parse(body)
         return self._write(lambda uow: power_reports.report(uow, ctx, items))
+
+    # -- server metadata and addresses ---------------------------------------------------
+
+    def server_metadata(self, ctx: RequestContext, server_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return server_metadata.show_all(s, ctx, server_id)
+
+    def server_metadata_item(self, ctx: RequestContext, server_id: str, key: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return server_metadata.show(s, ctx, server_id, key)
+
+    def merge_server_metadata(
+        self, ctx: RequestContext, server_id: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.merge(uow, self.settings, ctx, server_id, body)
+        )
+
+    def replace_server_metadata(
+        self, ctx: RequestContext, server_id: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.replace(uow, self.settings, ctx, server_id, body)
+        )
+
+    def set_server_metadata_item(
+        self, ctx: RequestContext, server_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.set_item(uow, self.settings, ctx, server_id, key, body)
+        )
+
+    def delete_server_metadata_item(self, ctx: RequestContext, server_id: str, key: str) -> None:
+        self._write(lambda uow: server_metadata.delete_item(uow, ctx, server_id, key))
+
+    def server_addresses(
+        self, ctx: RequestContext, server_id: str, network: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``/servers/{id}/ips``: the server's addresses by network name (only
+        ``network``'s when given: 404 when the server has none on it)."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            att = server_views.load_attachments(s, [server.id])
+            out = {
+                net: [{"version": a["version"], "addr": a["addr"]} for a in items]
+                for net, items in server_views.addresses(server, att).items()
+            }
+        if network is None:
+            return out
+        if network not in out:
+            raise NotFound("There is no such network for this server.")
+        return {network: out[network]}
 
     # -- interfaces ---------------------------------------------------------------------
 
@@ -347,11 +441,10 @@ class ComputeService:
         with self.db.read_session() as s:
             return hypervisors.search(s, self.settings, pattern, servers_too=servers_too)
 
-    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> None:
+    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> dict[str, Any]:
         hypervisors.require_admin(ctx, "os-hypervisors:uptime")
         with self.db.read_session() as s:
-            hypervisors.find(s, self.settings, ident)
-        raise NotImplementedYet("Virt driver does not implement uptime function.")
+            return hypervisors.uptime(s, self.settings, ident)
 
     def hypervisor_statistics(self, ctx: RequestContext) -> dict[str, int]:
         hypervisors.require_admin(ctx, "os-hypervisors:statistics")

@@ -87,7 +87,7 @@ def server_action(
 
         return console_output_action(request, ctx, server_id, body)
     svc = service(request)
-    svc.server_action(ctx, server_id, body)
+    svc.server_action(ctx, server_id, body, version(request))
     if isinstance(body, dict) and "rebuild" in body:  # answered with the server, as Nova does
         out = svc.show_server(ctx, server_id, base(request), version(request))
         return json_response({"server": out}, status=202)

@@ -1,0 +1,96 @@
+"""Server actions besides power ones: reset state, inject network info,
+force delete, restore, migrate (admin), floating IPs (up to 2.43) and
+security groups through the Networking API."""
+
+from __future__ import annotations
+
+from tests.compute.conftest import Cloud, N
+from tests.compute.test_nova_proxies import _public
+from tests.compute.test_servers import boot
+
+
+def _act(cloud: Cloud, h: dict[str, str], sid: str, body: object, status: int = 202,
+         version: str = "2.79") -> object:  # fmt: skip
+    return cloud.post(h, f"/servers/{sid}/action", body, status=status, version=version)
+
+
+def test_reset_state_and_admin_actions(cloud: Cloud) -> None:
+    a, alice = cloud.admin, cloud.member("alice")
+    net = cloud.net(alice, "net1", "10.1.0.0/24")
+    cloud.host("host1")
+    sid = boot(cloud, alice, "vm1", [{"uuid": net}])
+    cloud.activate(sid)
+    _act(cloud, alice, sid, {"os-resetState": {"state": "error"}}, 403)
+    _act(cloud, a, sid, {"os-resetState": {"state": "error"}})
+    assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "ERROR"
+    listed = cloud.get(alice, "/servers/detail?status=error")["servers"]
+    assert [s["id"] for s in listed] == [sid]
+    _act(cloud, a, sid, {"os-resetState": {"state": "active"}})
+    assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "ACTIVE"
+    _act(cloud, a, sid, {"os-resetState": {"state": "stopped"}}, 400)
+    _act(cloud, a, sid, {"os-resetState": None}, 400)
+    _act(cloud, a, "nothing", {"os-resetState": {"state": "error"}}, 404)
+    _act(cloud, a, sid, {"injectNetworkInfo": None})
+    _act(cloud, alice, sid, {"injectNetworkInfo": None}, 403)
+    _act(cloud, a, "nothing", {"migrate": None}, 404)
+    _act(cloud, a, sid, {"migrate": None}, 400)  # no other host to move to
+    _act(cloud, alice, sid, {"suspend": None})
+    _act(cloud, a, sid, {"migrate": None}, 409)
+    _act(cloud, alice, sid, {"resume": None})
+    _act(cloud, alice, sid, {"restore": None}, 409)  # nothing is soft-deleted
+    _act(cloud, alice, sid, {"forceDelete": None})
+    cloud.get(alice, f"/servers/{sid}", status=404)
+
+
+def test_floating_ip_and_security_group_actions(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    public = _public(cloud)
+    net = cloud.net(alice, "net1", "10.1.0.0/24")
+    subnet = cloud.c.get(f"{N}/subnets?network_id={net}", headers=alice).json()["subnets"][0]
+    router = cloud.c.post(
+        f"{N}/routers",
+        headers=alice,
+        json={"router": {"name": "r", "external_gateway_info": {"network_id": public}}},
+    ).json()["router"]
+    r = cloud.c.put(
+        f"{N}/routers/{router['id']}/add_router_interface",
+        headers=alice,
+        json={"subnet_id": subnet["id"]},
+    )
+    assert r.status_code == 200, r.text
+    cloud.host("host1")
+    sid = boot(cloud, alice, "vm1", [{"uuid": net}])
+    v = "2.43"
+    ip1 = cloud.post(alice, "/os-floating-ips", None, 200, version="2.1")["floating_ip"]["ip"]
+    ip2 = cloud.post(alice, "/os-floating-ips", None, 200, version="2.1")["floating_ip"]["ip"]
+    _act(cloud, alice, sid, {"addFloatingIp": {"address": "0.0.0.0"}}, 404, v)
+    _act(cloud, alice, sid, {"removeFloatingIp": {"address": "0.0.0.0"}}, 404, v)
+    _act(cloud, alice, sid, {"removeFloatingIp": {"address": ip1}}, 409, v)
+    _act(cloud, alice, sid, {"addFloatingIp": {"address": ip1}}, 202, v)
+    (port,) = cloud.ports_of(sid)
+    fips = cloud.c.get(f"{N}/floatingips?floating_ip_address={ip1}", headers=alice).json()
+    assert fips["floatingips"][0]["port_id"] == port["id"]
+    addrs = cloud.get(alice, f"/servers/{sid}/ips")["addresses"]["net1"]
+    assert {a["addr"] for a in addrs} >= {ip1}
+    _act(cloud, alice, sid, {"addFloatingIp": {"address": ip2}}, 400, v)  # one per address
+    _act(cloud, alice, sid, {"removeFloatingIp": {"address": ip1}}, 202, v)
+    fips = cloud.c.get(f"{N}/floatingips?floating_ip_address={ip1}", headers=alice).json()
+    assert fips["floatingips"][0]["port_id"] is None
+    _act(cloud, alice, sid, {"addFloatingIp": {"address": ip1}}, 400, "2.44")
+    # security groups by name, on the server's ports
+    sg = cloud.c.post(
+        f"{N}/security-groups", headers=alice, json={"security_group": {"name": "web"}}
+    ).json()["security_group"]
+    _act(cloud, alice, sid, {"addSecurityGroup": {"name": "nope"}}, 404)
+    _act(cloud, alice, sid, {"addSecurityGroup": {"name": "web"}})
+    (port,) = cloud.ports_of(sid)
+    assert sg["id"] in port["security_groups"]
+    names = {g["name"] for g in cloud.get(alice, f"/servers/{sid}/os-security-groups")[
+        "security_groups"]}  # fmt: skip
+    assert names == {"default", "web"}
+    _act(cloud, alice, sid, {"addSecurityGroup": {"name": "web"}}, 400)
+    _act(cloud, alice, sid, {"removeSecurityGroup": {"name": "web"}})
+    (port,) = cloud.ports_of(sid)
+    assert sg["id"] not in port["security_groups"]
+    _act(cloud, alice, sid, {"removeSecurityGroup": {"name": "web"}}, 400)
+    _act(cloud, cloud.member("bob"), sid, {"addSecurityGroup": {"name": "web"}}, 404)
