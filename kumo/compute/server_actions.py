@@ -76,7 +76,11 @@ def run(
         raise BadRequest(f"There is no such action: {action}")
     s = uow.session
     server = servers.load(s, ctx, server_id, lock=True)
-    if server.locked and not allowed(ctx, "compute:servers:locked_override") and action != "lock":
+    if (
+        server.locked
+        and not allowed(ctx, "compute:servers:locked_override")
+        and action not in ("lock", "unlock")  # whoever may lock may unlock
+    ):
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     statuses = [p.status for p in server_networks.server_ports(s, server.id)]
     effective = derive(server, statuses, utcnow(), settings.vif_plugged_timeout)

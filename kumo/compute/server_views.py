@@ -179,8 +179,8 @@ def detail(
         "created": ts(server.created_at),
         "updated": ts(server.updated_at),
         "addresses": addresses(server, att),
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": server.access_ipv4 or "",
+        "accessIPv6": server.access_ipv6 or "",
         "links": links(base, "servers", server.id),
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": server.availability_zone or "",
@@ -227,7 +227,7 @@ def detail(
     if version.at_least("2.19"):
         out["description"] = server.description
     if version.at_least("2.26"):
-        out["tags"] = []
+        out["tags"] = list(server.tags or [])
     if version.at_least("2.63"):
         out["trusted_image_certificates"] = None
     if version.at_least("2.71") and show:

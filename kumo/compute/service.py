@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from kumo.compute import (
     flavors,
     hypervisors,
+    instance_actions,
     interfaces,
     keypairs,
     os_hosts,
@@ -22,6 +23,7 @@ from kumo.compute import (
     server_groups,
     server_metadata,
     server_networks,
+    server_tags,
     server_views,
     servers,
     usage,
@@ -154,7 +156,16 @@ class ComputeService:
         self, ctx: RequestContext, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         """The 202 body: the first server (id, links, adminPass...) or a reservation id."""
-        made = self._write(lambda uow: servers.create(uow, self.settings, ctx, body, version))
+
+        def work(uow: UnitOfWork) -> servers.Created:
+            made = servers.create(uow, self.settings, ctx, body, version)
+            for server_id in made.ids:
+                instance_actions.record(
+                    uow, ctx, servers.load(uow.session, ctx, server_id), "create"
+                )
+            return made
+
+        made = self._write(work)
         if made.return_reservation_id:
             return {"reservation_id": made.reservation_id}
         with self.db.read_session() as s:
@@ -231,7 +242,23 @@ class ComputeService:
         return self.show_server(ctx, server_id, base, version)
 
     def delete_server(self, ctx: RequestContext, server_id: str) -> None:
-        self._write(lambda uow: servers.remove(uow, ctx, server_id))
+        def work(uow: UnitOfWork) -> None:
+            instance_actions.record(uow, ctx, servers.load(uow.session, ctx, server_id), "delete")
+            servers.remove(uow, ctx, server_id)
+
+        self._write(work)
+
+    def instance_actions(
+        self, ctx: RequestContext, server_id: str, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return instance_actions.listing(s, ctx, server_id, version)
+
+    def instance_action(
+        self, ctx: RequestContext, server_id: str, req_id: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return instance_actions.show(s, ctx, server_id, req_id, version)
 
     def server_action(
         self, ctx: RequestContext, server_id: str, body: Any, version: Version | None = None
@@ -241,7 +268,15 @@ class ComputeService:
             if action in NETWORK_ACTIONS:
                 self._network_action(ctx, server_id, action, arg, version or parse("2.1"))
                 return
-        self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+
+        def work(uow: UnitOfWork) -> None:
+            action = next(iter(body)) if isinstance(body, dict) and len(body) == 1 else None
+            if action in instance_actions.RECORDED:
+                server = servers.load(uow.session, ctx, server_id)
+                instance_actions.record(uow, ctx, server, str(action))
+            server_actions.run(uow, self.settings, ctx, server_id, body)
+
+        self._write(work)
 
     def _network_action(
         self, ctx: RequestContext, server_id: str, action: str, arg: Any, version: Version
@@ -315,6 +350,36 @@ class ComputeService:
     def delete_server_metadata_item(self, ctx: RequestContext, server_id: str, key: str) -> None:
         self._write(lambda uow: server_metadata.delete_item(uow, ctx, server_id, key))
 
+    def server_tags(self, ctx: RequestContext, server_id: str) -> list[str]:
+        with self.db.read_session() as s:
+            return server_tags.listing(s, ctx, server_id)
+
+    def server_tag_exists(self, ctx: RequestContext, server_id: str, tag: str) -> None:
+        with self.db.read_session() as s:
+            server_tags.exists(s, ctx, server_id, tag)
+
+    def replace_server_tags(self, ctx: RequestContext, server_id: str, body: Any) -> list[str]:
+        return self._write(lambda uow: server_tags.replace(uow, ctx, server_id, body))
+
+    def add_server_tag(self, ctx: RequestContext, server_id: str, tag: str) -> bool:
+        return self._write(lambda uow: server_tags.add(uow, ctx, server_id, tag))
+
+    def remove_server_tags(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
+        self._write(lambda uow: server_tags.remove(uow, ctx, server_id, tag))
+
+    def server_password(self, ctx: RequestContext, server_id: str) -> str:
+        """The encrypted password a guest posted to the metadata service: kumo's
+        metadata service takes none, so it is always blank (as Nova's for a
+        guest that never posted one)."""
+        with self.db.read_session() as s:
+            servers.load(s, ctx, server_id)
+        return ""
+
+    def clear_server_password(self, ctx: RequestContext, server_id: str) -> None:
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            authorize(ctx, "compute:servers:password:clear", {"project_id": server.project_id})
+
     def server_addresses(
         self, ctx: RequestContext, server_id: str, network: str | None = None
     ) -> dict[str, list[dict[str, Any]]]:
@@ -351,13 +416,22 @@ class ComputeService:
     def attach_interface(
         self, ctx: RequestContext, server_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
-        port_id = self._write(
-            lambda uow: interfaces.attach(uow, self.settings, ctx, server_id, body)
-        )
+        def work(uow: UnitOfWork) -> str:
+            made = interfaces.attach(uow, self.settings, ctx, server_id, body)
+            server = servers.load(uow.session, ctx, server_id)
+            instance_actions.record(uow, ctx, server, "attach_interface")
+            return made
+
+        port_id = self._write(work)
         return self.show_interface(ctx, server_id, port_id, version)
 
     def detach_interface(self, ctx: RequestContext, server_id: str, port_id: str) -> None:
-        self._write(lambda uow: interfaces.detach(uow, ctx, server_id, port_id))
+        def work(uow: UnitOfWork) -> None:
+            interfaces.detach(uow, ctx, server_id, port_id)
+            server = servers.load(uow.session, ctx, server_id)
+            instance_actions.record(uow, ctx, server, "detach_interface")
+
+        self._write(work)
 
     # -- keypairs -----------------------------------------------------------------------
 
