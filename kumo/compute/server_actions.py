@@ -154,10 +154,22 @@ def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str,
             events.port(uow, port)
     if "user_data" in arg:
         server.user_data = servers.user_data(arg["user_data"])
+    if "metadata" in arg:
+        server.meta = servers.metadata_field(arg["metadata"])
+    for key, attr, ip_version in (
+        ("accessIPv4", "access_ipv4", 4),
+        ("accessIPv6", "access_ipv6", 6),
+    ):
+        if key in arg:
+            setattr(server, attr, servers.access_ip(arg[key], key, ip_version))
+    if "description" in arg:
+        server.description = servers.description_field(arg["description"])
     server.image_id = image.id
     server.rebuilds += 1
     if server.driver == drivers.QEMU:
         _task(server, "active", "rebuilding")
+    elif current == "stopped":  # a stopped server is rebuilt stopped, as Nova does
+        _set(server, "stopped", SHUTDOWN)
     else:
         _set(server, "active", RUNNING)
 

@@ -93,6 +93,12 @@ def metadata_field(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def description_field(desc: Any) -> str | None:
+    if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: {desc}.")
+    return desc
+
+
 def access_ip(value: Any, field: str, ip_version: int) -> str:
     """An ``accessIPv4``/``accessIPv6`` value: an address of that version, or
     blank (null or "") to clear it."""
@@ -385,9 +391,7 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
     if everyone and all_tenants:
         if project:
             q = q.where(Server.project_id == project)
-    elif everyone and project:
-        q = q.where(Server.project_id == project)
-    else:
+    else:  # as in Nova, a project filter without all_tenants is ignored
         q = q.where(Server.project_id == ctx.project_id)
     if everyone and "host" in params:
         q = q.where(Server.host == params["host"])
@@ -454,10 +458,7 @@ def update(
             setattr(server, "access_ipv4" if version_ == 4 else "access_ipv6",
                     access_ip(data[key], key, version_))  # fmt: skip
     if "description" in data:
-        desc = data["description"]
-        if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
-            raise BadRequest(f"Invalid input for field/attribute description. Value: {desc}.")
-        server.description = desc
+        server.description = description_field(data["description"])
     server.updated_at = utcnow()
     return server
 

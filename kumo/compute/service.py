@@ -197,6 +197,7 @@ class ComputeService:
         if wanted:
             keep = {v["id"] for v in views if v["status"] == wanted.upper()}
             views = [v for v in views if v["id"] in keep]
+        views = server_views.filtered(views, params)
         if not detail:
             by_id = {r.id: r for r in rows}
             return [server_views.brief(by_id[v["id"]], base) for v in views]
@@ -239,7 +240,17 @@ class ComputeService:
         self, ctx: RequestContext, server_id: str, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: servers.update(uow, ctx, server_id, body, version))
-        return self.show_server(ctx, server_id, base, version)
+        return self.changed_server(ctx, server_id, base, version, rebuild=False)
+
+    def changed_server(
+        self, ctx: RequestContext, server_id: str, base: str, version: Version, *, rebuild: bool
+    ) -> dict[str, Any]:
+        """The server as an update or a rebuild answers with it."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            att = server_views.load_attachments(s, [server.id])
+            full = server_views.detail(server, att, ctx, base, version, self.settings, show=True)
+            return server_views.after_change(full, server, version, rebuild=rebuild)
 
     def delete_server(self, ctx: RequestContext, server_id: str) -> None:
         def work(uow: UnitOfWork) -> None:

@@ -94,3 +94,49 @@ def test_floating_ip_and_security_group_actions(cloud: Cloud) -> None:
     assert sg["id"] not in port["security_groups"]
     _act(cloud, alice, sid, {"removeSecurityGroup": {"name": "web"}}, 400)
     _act(cloud, cloud.member("bob"), sid, {"addSecurityGroup": {"name": "web"}}, 404)
+
+
+def test_list_filters_ip_tags_and_project(cloud: Cloud) -> None:
+    alice, a = cloud.member("alice"), cloud.admin
+    net = cloud.net(alice, "net1", "10.1.0.0/24")
+    cloud.host("host1")
+    s1 = boot(cloud, alice, "vm1", [{"uuid": net, "fixed_ip": "10.1.0.10"}], tags=["x", "y"])
+    s2 = boot(cloud, alice, "vm2", [{"uuid": net, "fixed_ip": "10.1.0.100"}], tags=["y"])
+
+    def ids(query: str, h: dict[str, str] = alice) -> set[str]:
+        return {s["id"] for s in cloud.get(h, f"/servers/detail?{query}")["servers"]}
+
+    assert ids("ip=10.1.0.100") == {s2}
+    assert ids("ip=10.1.0.10") == {s1, s2}  # a regular expression, as in Nova
+    assert ids("ip6=10.1") == set()
+    assert ids("tags=x,y") == {s1} and ids("tags-any=x,y") == {s1, s2}
+    assert ids("not-tags=x,y") == {s2} and ids("not-tags-any=x") == {s2}
+    project = cloud.get(alice, f"/servers/{s1}")["server"]["tenant_id"]
+    assert ids(f"tenant_id={project}", a) == set()  # ignored without all_tenants
+    assert ids(f"all_tenants=1&tenant_id={project}", a) == {s1, s2}
+
+
+def test_update_and_rebuild_answers(cloud: Cloud) -> None:
+    from kumo.image.images import BUSYBOX_ID
+
+    alice = cloud.member("alice")
+    cloud.host("host1")
+    sid = boot(cloud, alice, "vm1", "none")
+    cloud.activate(sid)
+    out = cloud.call("PUT", alice, f"/servers/{sid}", {"server": {"name": "n"}}, version="2.74")
+    assert out["server"]["name"] == "n"
+    assert not any(k.startswith("OS-EXT-") or k == "key_name" for k in out["server"])
+    full = cloud.call("PUT", alice, f"/servers/{sid}", {"server": {"name": "m"}}, version="2.75")
+    assert "OS-EXT-STS:vm_state" in full["server"]
+    body = {"rebuild": {"imageRef": BUSYBOX_ID, "name": "r", "metadata": {"k": "v"},
+                        "accessIPv4": "192.0.2.1", "adminPass": "pw"}}  # fmt: skip
+    r = _act(cloud, alice, sid, body, version="2.57")
+    assert isinstance(r, dict)
+    got = r["server"]
+    assert (got["name"], got["metadata"], got["accessIPv4"], got["adminPass"]) == (
+        "r", {"k": "v"}, "192.0.2.1", "pw",
+    )  # fmt: skip
+    assert "user_data" in got and "key_name" in got and "OS-EXT-STS:vm_state" not in got
+    _act(cloud, alice, sid, {"os-stop": None})
+    _act(cloud, alice, sid, {"rebuild": {"imageRef": BUSYBOX_ID}})
+    assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "SHUTOFF"

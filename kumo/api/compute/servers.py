@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -89,7 +90,9 @@ def server_action(
     svc = service(request)
     svc.server_action(ctx, server_id, body, version(request))
     if isinstance(body, dict) and "rebuild" in body:  # answered with the server, as Nova does
-        out = svc.show_server(ctx, server_id, base(request), version(request))
+        out = svc.changed_server(ctx, server_id, base(request), version(request), rebuild=True)
+        given = body["rebuild"].get("adminPass") if isinstance(body["rebuild"], dict) else None
+        out["adminPass"] = given if isinstance(given, str) and given else secrets.token_urlsafe(9)
         return json_response({"server": out}, status=202)
     return Response(status_code=202)
 
