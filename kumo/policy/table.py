@@ -408,6 +408,7 @@ IMAGE = [
     rule("image:download_image:deactivated", ADMIN, "Download a deactivated image's data"),
     rule("image:add_image", ADMIN_OR_MEMBER, "Create an image record", f"POST {G}/images"),
     rule("image:publicize_image", ADMIN, "Make an image public"),
+    rule("image:set_owner", ADMIN, "Create an image owned by another project, or give it to one"),
     rule("image:modify_image", ADMIN_OR_MEMBER, "Update an image and its tags (its owner)",
          f"PATCH {G}/images/{{image_id}}", f"PUT {G}/images/{{image_id}}/tags/{{tag}}",
          f"DELETE {G}/images/{{image_id}}/tags/{{tag}}", hidden="404"),
