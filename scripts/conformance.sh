@@ -43,6 +43,12 @@ if [ $LAB = 1 ]; then
   source scripts/conformance-compute-exclude.sh
   EXCLUDE+=("${COMPUTE_EXCLUDE[@]}")
 fi
+case "$REGEX" in
+  *image*)
+    # shellcheck source=scripts/conformance-image-exclude.sh
+    source scripts/conformance-image-exclude.sh
+    EXCLUDE+=("${IMAGE_EXCLUDE[@]}") ;;
+esac
 EXCLUDE_REGEX=$(IFS='|'; echo "${EXCLUDE[*]}")
 TEMPEST_VERSION=47.0.0
 work=$PWD/.tempest

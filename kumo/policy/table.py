@@ -402,7 +402,7 @@ IMAGE_MEMBER = project_of("member_id")
 IMAGE = [
     rule("image:get_image", IMAGE_READ,
          "List and show images (own, public, community, shared with the project)",
-         f"GET {G}/images", f"GET {G}/images/{{image_id}}", hidden="404"),
+         f"GET {G}/images", f"GET {G}/images/{{image_id}}", f"GET {G}/images/", hidden="404"),
     rule("image:download_image", IMAGE_READ, "Download an image's data",
          f"GET {G}/images/{{image_id}}/file", hidden="404"),
     rule("image:download_image:deactivated", ADMIN, "Download a deactivated image's data"),
@@ -415,7 +415,7 @@ IMAGE = [
     rule("image:upload_image", ADMIN_OR_MEMBER, "Upload an image's data (its owner)",
          f"PUT {G}/images/{{image_id}}/file", hidden="404"),
     rule("image:delete_image", ADMIN_OR_MEMBER, "Delete an image and its data (its owner)",
-         f"DELETE {G}/images/{{image_id}}", hidden="404"),
+         f"DELETE {G}/images/{{image_id}}", f"DELETE {G}/images/", hidden="404"),
     rule("image:deactivate", ADMIN_OR_MEMBER,
          "Deactivate an image: only admins may then download it (its owner)",
          f"POST {G}/images/{{image_id}}/actions/deactivate", hidden="404"),

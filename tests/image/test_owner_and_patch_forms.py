@@ -34,3 +34,9 @@ def test_v20_patch_form(cloud: ImageCloud) -> None:
     r = cloud.c.patch(f"{G}/images/{image['id']}", headers={**alice, **V20},
                       json=[{"remove": "/color"}])  # fmt: skip
     assert r.status_code == 200 and "color" not in r.json()
+
+
+def test_an_empty_image_id_is_not_found(cloud: ImageCloud) -> None:
+    alice = cloud.member("alice")
+    assert cloud.c.get(f"{G}/images/", headers=alice).status_code == 404
+    assert cloud.c.delete(f"{G}/images/", headers=alice).status_code == 404
