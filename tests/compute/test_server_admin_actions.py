@@ -140,3 +140,20 @@ def test_update_and_rebuild_answers(cloud: Cloud) -> None:
     _act(cloud, alice, sid, {"os-stop": None})
     _act(cloud, alice, sid, {"rebuild": {"imageRef": BUSYBOX_ID}})
     assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "SHUTOFF"
+
+
+def test_resize_quota_and_confirm_status(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    cloud.host("host1", vcpus=64, memory_mb=65536)
+    sid = boot(cloud, alice, "vm1", "none")
+    cloud.activate(sid)
+    project = cloud.get(alice, f"/servers/{sid}")["server"]["tenant_id"]
+    body = {"flavor": {"name": "big", "ram": 512, "vcpus": 8, "disk": 1}}
+    big = cloud.post(cloud.admin, "/flavors", body, status=200)["flavor"]["id"]
+    quota = {"quota_set": {"cores": 2}}
+    cloud.call("PUT", cloud.admin, f"/os-quota-sets/{project}", quota)
+    _act(cloud, alice, sid, {"resize": {"flavorRef": big}}, 403)  # over the cores quota
+    _act(cloud, alice, sid, {"resize": {"flavorRef": "2"}})
+    assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "VERIFY_RESIZE"
+    _act(cloud, alice, sid, {"confirmResize": None}, 204)
+    assert cloud.get(alice, f"/servers/{sid}")["server"]["status"] == "ACTIVE"

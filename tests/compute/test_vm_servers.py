@@ -262,6 +262,6 @@ def test_resize_on_the_same_host_then_confirm_or_revert(vmcloud: Cloud) -> None:
     assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.tiny")
     cloud.post(alice, f"/servers/{sid}/action", {"resize": {"flavorRef": "2"}})
     report(cloud, cloud.admin, sid, "running", size="1/2048/20")
-    cloud.post(alice, f"/servers/{sid}/action", {"confirmResize": None})
+    cloud.post(alice, f"/servers/{sid}/action", {"confirmResize": None}, status=204)
     shown = server(cloud, alice, sid)
     assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.small")

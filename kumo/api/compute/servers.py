@@ -94,6 +94,8 @@ def server_action(
         given = body["rebuild"].get("adminPass") if isinstance(body["rebuild"], dict) else None
         out["adminPass"] = given if isinstance(given, str) and given else secrets.token_urlsafe(9)
         return json_response({"server": out}, status=202)
+    if isinstance(body, dict) and "confirmResize" in body:
+        return Response(status_code=204)  # as Nova answers it
     return Response(status_code=202)
 
 
