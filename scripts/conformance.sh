@@ -52,7 +52,10 @@ esac
 EXCLUDE_REGEX=$(IFS='|'; echo "${EXCLUDE[*]}")
 TEMPEST_VERSION=47.0.0
 work=$PWD/.tempest
-mkdir -p "$work"
+# each mode its own workspace, log and summary (.tempest/results.md for the
+# default run, .tempest/MODE/results.md otherwise): modes may run side by side
+out=$work${MODE:+/$MODE}
+mkdir -p "$out"
 if [ ! -x "$work/venv/bin/tempest" ]; then
   python3 -m venv "$work/venv"
   "$work/venv/bin/pip" install -q "tempest==$TEMPEST_VERSION"
@@ -143,7 +146,7 @@ glance=False
 case "$REGEX" in *image*) glance=True ;; esac
 extensions=$(echo "$extensions" | head -n 1)
 
-ws="$work/workspace"
+ws="$out/workspace"
 rm -rf "$ws"; mkdir -p "$ws/etc"
 cat >"$ws/etc/tempest.conf" <<CONF
 [DEFAULT]
@@ -204,10 +207,10 @@ fixed_network_name =
 [compute-feature-enabled]
 # what kumo's compute does not do (docs/CONFORMANCE.md)
 change_password = False
-resize = False
-pause = False
+resize = True
+pause = True
 shelve = False
-suspend = False
+suspend = True
 cold_migration = False
 live_migration = False
 rescue = False
@@ -230,11 +233,11 @@ top_dir=$("$work/venv/bin/python" -c 'import tempest, os; print(os.path.dirname(
 CONF
 export TEMPEST_CONFIG_DIR="$ws/etc"
 set +e
-"$work/venv/bin/tempest" run --workspace-path "$work/workspace.yaml" --regex "$REGEX" --exclude-regex "$EXCLUDE_REGEX" --concurrency 2 >"$work/run.log" 2>&1
+"$work/venv/bin/tempest" run --workspace-path "$out/workspace.yaml" --regex "$REGEX" --exclude-regex "$EXCLUDE_REGEX" --concurrency 2 >"$out/run.log" 2>&1
 rc=$?
 set -e
-"$work/venv/bin/stestr" last --subunit > "$work/last.subunit" 2>/dev/null || true
-"$work/venv/bin/python" "$OLDPWD/scripts/subunit_summary.py" "$work/last.subunit" > "$work/results.md"
-tail -n 5 "$work/run.log"
-echo "summary: $work/results.md"
+"$work/venv/bin/stestr" last --subunit > "$out/last.subunit" 2>/dev/null || true
+"$work/venv/bin/python" "$OLDPWD/scripts/subunit_summary.py" "$out/last.subunit" > "$out/results.md"
+tail -n 5 "$out/run.log"
+echo "summary: $out/results.md"
 exit $rc
