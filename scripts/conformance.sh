@@ -67,8 +67,9 @@ if [ $LAB = 1 ]; then
   # a lab of its own (namespaces under a unique prefix, its own state
   # directory and port): servers are scheduled on its hosts and boot
   prefix="cf$(head -c 2 /dev/urandom | od -An -tx1 | tr -d ' \n')-"
-  lab_down() {
-    .venv/bin/kumo down --state-dir "$state" >/dev/null 2>&1 || true
+  root=$PWD
+  lab_down() {  # runs at exit, when the working directory is Tempest's workspace
+    "$root/.venv/bin/kumo" down --state-dir "$state" >/dev/null 2>&1 || true
   }
   trap lab_down EXIT
   if ! .venv/bin/kumo up --hosts "${KUMO_LAB_HOSTS:-2}" --prefix "$prefix" --state-dir "$state" \
