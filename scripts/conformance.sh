@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Tempest conformance run against a live `kumo serve` (one command):
-#   bash scripts/conformance.sh [compute|REGEX]
+# Tempest conformance run against a live kumo (one command):
+#   bash scripts/conformance.sh [compute|image|REGEX]
 # Installs Tempest into .tempest/venv (once), starts kumo on a fresh state
 # dir and a free port, writes tempest.conf, runs the network and identity API
-# tests (or, with `compute`, the compute API tests), and writes a summary with
-# every skip and failure to .tempest/results.md (copy the figures into
-# docs/CONFORMANCE.md).
+# tests (or, with `compute`, the compute API tests; with `image`, the image API
+# tests), and writes a summary with every skip and failure to
+# .tempest/results.md (copy the figures into docs/CONFORMANCE.md).
 #
-# The compute mode runs against `kumo serve` alone: no hypervisor host is
-# registered, so a server is scheduled nowhere (ERROR, NoValidHost) and the
-# tests that need a running server are excluded below; a lab-backed mode
-# (`kumo up` hosts) is still to come.
+# `compute` (and a REGEX naming compute tests) starts a lab of its own with
+# `kumo up` (unique namespace prefix, state directory and port; `kumo down`
+# at exit) so that servers really boot on its hosts; the other modes run
+# against `kumo serve` alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # install only where nothing is installed yet: a worktree shares its .venv, whose
@@ -20,9 +20,12 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's kumo, not t
 MODE=${1:-}
 case "$MODE" in
   compute) REGEX='^tempest\.api\.compute\.' ;;
+  image) REGEX='^tempest\.api\.image\.' ;;
   '') REGEX='^tempest\.api\.(network|identity)\.' ;;
   *) REGEX=$MODE; MODE=custom ;;
 esac
+LAB=0
+case "$REGEX" in *compute*) LAB=1 ;; esac
 # Tests of features kumo does not implement yet, excluded by module with the
 # reason (listed in docs/CONFORMANCE.md); everything else must pass.
 EXCLUDE=(
@@ -35,15 +38,24 @@ EXCLUDE=(
   'network\.test_tags\.TagsExtTest'                          # needs subnet pools
   'network\.test_agent_management_negative'                   # needs agents (host agent issue)
 )
-if [ "$MODE" = compute ]; then
+if [ $LAB = 1 ]; then
   # shellcheck source=scripts/conformance-compute-exclude.sh
   source scripts/conformance-compute-exclude.sh
   EXCLUDE+=("${COMPUTE_EXCLUDE[@]}")
 fi
+case "$REGEX" in
+  *image*)
+    # shellcheck source=scripts/conformance-image-exclude.sh
+    source scripts/conformance-image-exclude.sh
+    EXCLUDE+=("${IMAGE_EXCLUDE[@]}") ;;
+esac
 EXCLUDE_REGEX=$(IFS='|'; echo "${EXCLUDE[*]}")
 TEMPEST_VERSION=47.0.0
 work=$PWD/.tempest
-mkdir -p "$work"
+# each mode its own workspace, log and summary (.tempest/results.md for the
+# default run, .tempest/MODE/results.md otherwise): modes may run side by side
+out=$work${MODE:+/$MODE}
+mkdir -p "$out"
 if [ ! -x "$work/venv/bin/tempest" ]; then
   python3 -m venv "$work/venv"
   "$work/venv/bin/pip" install -q "tempest==$TEMPEST_VERSION"
@@ -51,20 +63,37 @@ fi
 
 state=$(mktemp -d /tmp/kumo-conformance.XXXXXX)
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/kumo serve --state-dir "$state" --port "$port" --workers "${KUMO_WORKERS:-2}" >"$state/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-# up to two minutes: on a busy machine startup (migration, bootstrap) takes a while
-up=0
-for _ in $(seq 600); do
-  if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
-  kill -0 $server 2>/dev/null || break
-  sleep 0.2
-done
-if [ $up = 0 ]; then
-  echo "kumo serve did not come up; its log:" >&2
-  tail -n 30 "$state/server.log" >&2
-  exit 1
+if [ $LAB = 1 ]; then
+  # a lab of its own (namespaces under a unique prefix, its own state
+  # directory and port): servers are scheduled on its hosts and boot
+  prefix="cf$(head -c 2 /dev/urandom | od -An -tx1 | tr -d ' \n')-"
+  root=$PWD
+  lab_down() {  # runs at exit, when the working directory is Tempest's workspace
+    "$root/.venv/bin/kumo" down --state-dir "$state" >/dev/null 2>&1 || true
+  }
+  trap lab_down EXIT
+  if ! .venv/bin/kumo up --hosts "${KUMO_LAB_HOSTS:-2}" --prefix "$prefix" --state-dir "$state" \
+      --port "$port" --detach >"$state/up.log" 2>&1; then
+    echo "kumo up failed; its output:" >&2
+    tail -n 30 "$state/up.log" >&2
+    exit 1
+  fi
+else
+  .venv/bin/kumo serve --state-dir "$state" --port "$port" --workers "${KUMO_WORKERS:-2}" >"$state/server.log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+  # up to two minutes: on a busy machine startup (migration, bootstrap) takes a while
+  up=0
+  for _ in $(seq 600); do
+    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+    kill -0 $server 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ $up = 0 ]; then
+    echo "kumo serve did not come up; its log:" >&2
+    tail -n 30 "$state/server.log" >&2
+    exit 1
+  fi
 fi
 password=$(.venv/bin/python -c "import yaml,sys; print(yaml.safe_load(open('$state/clouds.yaml'))['clouds']['kumo']['auth']['password'])")
 extensions=$(.venv/bin/python - "$port" "$password" <<'PY'
@@ -77,29 +106,48 @@ auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"na
 tok = httpx.post(f"{base}/identity/v3/auth/tokens", json=auth).headers["X-Subject-Token"]
 h = {"X-Auth-Token": tok}
 # the external network the router and floating IP tests use; as the default
-# external network it also lets projects get an auto-allocated topology
-net = httpx.post(f"{base}/networking/v2.0/networks", headers=h,
-                 json={"network": {"name": "public", "router:external": True,
-                                   "is_default": True}}).json()["network"]
-httpx.post(f"{base}/networking/v2.0/subnets", headers=h,
-           json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "172.24.4.0/24",
-                            "enable_dhcp": False}}).raise_for_status()
+# external network it also lets projects get an auto-allocated topology (a
+# lab has made it already)
+nets = httpx.get(f"{base}/networking/v2.0/networks", headers=h,
+                 params={"name": "public"}).json()["networks"]
+if nets:
+    net = nets[0]
+else:
+    net = httpx.post(f"{base}/networking/v2.0/networks", headers=h,
+                     json={"network": {"name": "public", "router:external": True,
+                                       "is_default": True}}).json()["network"]
+    httpx.post(f"{base}/networking/v2.0/subnets", headers=h,
+               json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                "cidr": "172.24.4.0/24",
+                                "enable_dhcp": False}}).raise_for_status()
 exts = httpx.get(f"{base}/networking/v2.0/extensions", headers=h).json()
 print(",".join(sorted(e["alias"] for e in exts["extensions"])))
 print(net["id"])
 images = httpx.get(f"{base}/image/v2/images", headers=h).json()["images"]
 print(next(i["id"] for i in images if i["name"] == "busybox"))
+# a second image for image_ref_alt that boots as fast: a namespace instance
+alt = httpx.post(f"{base}/image/v2/images", headers=h,
+                 json={"name": "busybox-alt", "container_format": "bare", "disk_format": "raw",
+                       "visibility": "public", "hypervisor_type": "namespace",
+                       "kumo_instance_type": "namespace", "kumo_program": "busybox",
+                       "kumo_services": "sh"}).json()
+httpx.put(f"{base}/image/v2/images/{alt['id']}/file", content=b"",
+          headers={**h, "Content-Type": "application/octet-stream"}).raise_for_status()
+print(alt["id"])
 print(httpx.get(f"{base}/compute/v2.1/", headers=h).json()["version"]["version"])
 PY
 )
 public_network_id=$(echo "$extensions" | sed -n 2p)
 image_id=$(echo "$extensions" | sed -n 3p)
-max_microversion=$(echo "$extensions" | sed -n 4p)
+image_alt_id=$(echo "$extensions" | sed -n 4p)
+max_microversion=$(echo "$extensions" | sed -n 5p)
 nova=False
-[ "$MODE" = compute ] && nova=True
+glance=False
+[ $LAB = 1 ] && nova=True && glance=True
+case "$REGEX" in *image*) glance=True ;; esac
 extensions=$(echo "$extensions" | head -n 1)
 
-ws="$work/workspace"
+ws="$out/workspace"
 rm -rf "$ws"; mkdir -p "$ws/etc"
 cat >"$ws/etc/tempest.conf" <<CONF
 [DEFAULT]
@@ -138,7 +186,7 @@ ipv6_subnet_attributes = True
 [service_available]
 neutron = True
 nova = $nova
-glance = $nova
+glance = $glance
 cinder = False
 swift = False
 heat = False
@@ -146,11 +194,11 @@ placement = False
 [validation]
 run_validation = False
 CONF
-if [ "$MODE" = compute ]; then
+if [ $LAB = 1 ]; then
   cat >>"$ws/etc/tempest.conf" <<CONF
 [compute]
 image_ref = $image_id
-image_ref_alt = $image_id
+image_ref_alt = $image_alt_id
 flavor_ref = 1
 flavor_ref_alt = 2
 build_timeout = 60
@@ -160,10 +208,10 @@ fixed_network_name =
 [compute-feature-enabled]
 # what kumo's compute does not do (docs/CONFORMANCE.md)
 change_password = False
-resize = False
-pause = False
+resize = True
+pause = True
 shelve = False
-suspend = False
+suspend = True
 cold_migration = False
 live_migration = False
 rescue = False
@@ -186,11 +234,11 @@ top_dir=$("$work/venv/bin/python" -c 'import tempest, os; print(os.path.dirname(
 CONF
 export TEMPEST_CONFIG_DIR="$ws/etc"
 set +e
-"$work/venv/bin/tempest" run --workspace-path "$work/workspace.yaml" --regex "$REGEX" --exclude-regex "$EXCLUDE_REGEX" --concurrency 2 >"$work/run.log" 2>&1
+"$work/venv/bin/tempest" run --workspace-path "$out/workspace.yaml" --regex "$REGEX" --exclude-regex "$EXCLUDE_REGEX" --concurrency 2 >"$out/run.log" 2>&1
 rc=$?
 set -e
-"$work/venv/bin/stestr" last --subunit > "$work/last.subunit" 2>/dev/null || true
-"$work/venv/bin/python" "$OLDPWD/scripts/subunit_summary.py" "$work/last.subunit" > "$work/results.md"
-tail -n 5 "$work/run.log"
-echo "summary: $work/results.md"
+"$work/venv/bin/stestr" last --subunit > "$out/last.subunit" 2>/dev/null || true
+"$work/venv/bin/python" "$OLDPWD/scripts/subunit_summary.py" "$out/last.subunit" > "$out/results.md"
+tail -n 5 "$out/run.log"
+echo "summary: $out/results.md"
 exit $rc

@@ -1,6 +1,7 @@
 """Request ids and access logs: one line per HTTP request, as ASGI middleware.
 
-Every response carries ``x-openstack-request-id``: the one a handler set,
+Every response carries ``x-openstack-request-id`` (compute responses also
+as ``x-compute-request-id``, as Nova sends it): the one a handler set,
 else the caller's when it is a well-formed ``req-<uuid>`` (so one id can
 follow a change across services), else a new ``req-<uuid>``. Once the
 response is sent, the logger ``kumo.api.access`` writes at info level::
@@ -32,6 +33,8 @@ from kumo.telemetry import request_id as current_request
 log = logging.getLogger("kumo.api.access")
 
 HEADER = b"x-openstack-request-id"
+COMPUTE_HEADER = b"x-compute-request-id"
+"""Nova's name for the same id, also on every compute response."""
 _WELL_FORMED = re.compile(rb"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -72,9 +75,11 @@ class AccessLogMiddleware:
                 own = next((v for k, v in headers if k.lower() == HEADER), None)
                 if own is None:
                     headers.append((HEADER, request_id))
-                    message = {**message, "headers": headers}
                 else:
                     request_id = bytes(own)
+                if str(scope.get("path", "")).startswith("/compute"):
+                    headers.append((COMPUTE_HEADER, request_id))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

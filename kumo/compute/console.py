@@ -172,5 +172,7 @@ def _tail(logs: list[Path], length: int | None) -> str:
             continue
         lines += [line.rstrip("\r") for line in text.splitlines()]
     if length is not None and length >= 0:
-        lines = lines[-length:] if length else []
+        # as Nova: the last ``length`` pieces of the text split at newlines,
+        # so the answer splits into exactly ``length`` lines
+        return "\n".join(lines[-length:]) if length else ""
     return "\n".join(lines) + ("\n" if lines else "")

@@ -14,10 +14,13 @@ from sqlalchemy.orm import Session
 
 from kumo.compute.common import ts
 from kumo.compute.microversion import Version
+from kumo.compute.microversion import parse as parse_version
 from kumo.compute.scheduler import hosts as host_states
 from kumo.compute.scheduler.hosts import HostState
 from kumo.config import Settings
 from kumo.context import RequestContext
+from kumo.db.agent_models import Agent
+from kumo.db.base import utcnow
 from kumo.db.compute_models import Server
 from kumo.errors import Forbidden, NotFound
 from kumo.policy import allowed
@@ -77,6 +80,21 @@ def find(session: Session, settings: Settings, ident: str) -> HostState:
         if ident in (h.agent_id, h.host):
             return h
     raise NotFound(f"Hypervisor with ID '{ident}' could not be found.", kind="HypervisorNotFound")
+
+
+def uptime(session: Session, settings: Settings, ident: str) -> dict[str, Any]:
+    """The hypervisor with ``uptime``: how long its host's agent has been
+    running, in the shape of ``uptime``'s first fields (the hypervisor of a
+    kumo host is its agent)."""
+    h = find(session, settings, ident)
+    agent = session.get(Agent, h.agent_id)
+    now = utcnow()
+    seconds = int((now - agent.started_at).total_seconds()) if agent is not None else 0
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    out = view(h, parse_version("2.1"), detail=False)
+    out["uptime"] = f" {now:%H:%M:%S} up {days} days, {hours:2d}:{minutes:02d}"
+    return out
 
 
 def search(

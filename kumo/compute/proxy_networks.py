@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from kumo.context import RequestContext
 from kumo.db.compute_models import ServerInterface
-from kumo.db.network_models import Network, Port, Subnet
+from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.network import policy
 from kumo.network.l3 import floatingip_service
@@ -61,6 +61,74 @@ class NetworkProxy:
             }
             for f in fips
         ]
+
+    def _fip_by_address(self, ctx: RequestContext, address: Any) -> dict[str, Any]:
+        if not isinstance(address, str) or not address:
+            raise BadRequest(f"Invalid input for field/attribute address. Value: {address}.")
+        found = floatingip_service.list_floatingips(
+            self.net, ctx, {"floating_ip_address": [address]}
+        )
+        if not found:
+            raise NotFound(
+                f"Floating IP not found for address {address}.", kind="FloatingIpNotFoundForAddress"
+            )
+        return found[0]
+
+    def add_to_server(self, ctx: RequestContext, server_id: str, arg: Any) -> None:
+        """``addFloatingIp`` (up to 2.43): the address onto the server's port
+        that holds ``fixed_address`` (or its first port with an IPv4
+        address), through the Networking API. A port's address that has a
+        floating IP already takes no second one (400, as Nova answers)."""
+        from kumo.compute import servers  # the proxy is imported by the compute service
+
+        if not isinstance(arg, dict):
+            raise BadRequest("Invalid input for field/attribute addFloatingIp.")
+        fip = self._fip_by_address(ctx, arg.get("address"))
+        fixed = arg.get("fixed_address")
+        with self.net.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            rows = s.execute(
+                select(Port.id, IPAllocation.ip_address)
+                .join(IPAllocation, IPAllocation.port_id == Port.id)
+                .where(Port.device_id == server.id)
+                .order_by(Port.created_at, Port.id)
+            ).all()
+        if fixed is not None:
+            chosen = [(p, ip) for p, ip in rows if ip == fixed]
+            if not chosen:
+                raise BadRequest(f"Specified fixed address not assigned to instance {server_id}")
+        else:
+            chosen = [(p, ip) for p, ip in rows if ":" not in ip]
+            if not chosen:
+                raise BadRequest("Unable to associate floating IP: the instance has no fixed IPv4")
+        port_id, ip = chosen[0]
+        taken = floatingip_service.list_floatingips(self.net, ctx, {"port_id": [port_id]})
+        if any(f["id"] != fip["id"] and f.get("fixed_ip_address") == ip for f in taken):
+            raise BadRequest(f"Fixed IP {ip} already has a floating IP associated.")
+        try:
+            floatingip_service.update_floatingip(
+                self.net, ctx, fip["id"], {"port_id": port_id, "fixed_ip_address": ip}
+            )
+        except Conflict as exc:
+            raise BadRequest(f"Unable to associate floating IP: {exc.message}") from None
+
+    def remove_from_server(self, ctx: RequestContext, server_id: str, arg: Any) -> None:
+        """``removeFloatingIp`` (up to 2.43): 409 when the address is not on this server."""
+        from kumo.compute import server_networks, servers
+
+        if not isinstance(arg, dict):
+            raise BadRequest("Invalid input for field/attribute removeFloatingIp.")
+        fip = self._fip_by_address(ctx, arg.get("address"))
+        with self.net.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            ports = {p.id for p in server_networks.server_ports(s, server.id)}
+        if fip.get("port_id") not in ports:
+            raise Conflict(
+                f"Floating IP {fip['floating_ip_address']} is not associated with instance "
+                f"{server_id}.",
+                kind="FloatingIpNotAssociated",
+            )
+        floatingip_service.update_floatingip(self.net, ctx, fip["id"], {"port_id": None})
 
     def list_floating_ips(self, ctx: RequestContext) -> list[dict[str, Any]]:
         fips = floatingip_service.list_floatingips(

@@ -229,6 +229,35 @@ class SecurityGroupProxy:
                 kind="SecurityGroupRuleNotFound",
             ) from None
 
+    def change_server_groups(
+        self, ctx: RequestContext, project_id: str, port_ids: list[str], name: Any, *, add: bool
+    ) -> str:
+        """``addSecurityGroup``/``removeSecurityGroup``: the group (by name or
+        id, in the server's project) added to or taken off every port of the
+        server that has port security, through the Networking API; its name."""
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest("Security group name cannot be empty")
+        groups = secgroup_service.list_groups(self.net, ctx, {"project_id": [project_id]})
+        group = next((g for g in groups if name in (g["name"], g["id"])), None)
+        if group is None:
+            raise NotFound(
+                f"Security group {name} not found for project {project_id}.",
+                kind="SecurityGroupNotFoundForProject",
+            )
+        for port_id in port_ids:
+            port = self.net.show_port(ctx, port_id)
+            if not port.get("port_security_enabled", True):
+                continue
+            current = list(port.get("security_groups") or [])
+            if add and group["id"] not in current:
+                current.append(group["id"])
+            elif not add and group["id"] in current:
+                current.remove(group["id"])
+            else:
+                continue
+            self.net.update_port(ctx, port_id, {"security_groups": current})
+        return str(group["name"])
+
     def of_server(
         self, ctx: RequestContext, project_id: str, names: list[str]
     ) -> list[dict[str, Any]]:

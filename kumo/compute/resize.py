@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import drivers, flavors, scheduler, servers
+from kumo.compute import drivers, flavors, quotas, scheduler, servers
 from kumo.compute.scheduler import filters
 from kumo.compute.scheduler import hosts as host_states
 from kumo.config import Settings
@@ -60,6 +60,7 @@ def resize(
     old_disk = int((server.flavor or {}).get("disk") or 0)
     if flavor.disk and flavor.disk < old_disk:
         raise BadRequest("Resize to a smaller disk flavor is not allowed.")
+    _check_quota(uow, settings, server, flavor.vcpus, flavor.ram)
     states = host_states.load(s, settings, lock=True)
     here = next((h for h in states if h.host == server.host), None)
     spec = scheduler.RequestSpec(
@@ -79,6 +80,19 @@ def resize(
         server.vm_state, server.task_state = "resized", None
         return
     _step(server, RESIZING, "resized")
+
+
+def _check_quota(uow: UnitOfWork, settings: Settings, server: Server, vcpus: int, ram: int) -> None:
+    """The growth counts against the project's cores and RAM quota (403
+    before any host is asked, as Nova answers)."""
+    limit = quotas.limits(uow.session, settings, server.project_id)
+    used = quotas.usage(uow.session, server.project_id)
+    for resource, grows in (("cores", vcpus - server.vcpus), ("ram", ram - server.memory_mb)):
+        if grows > 0 and limit[resource] >= 0 and used[resource] + grows > limit[resource]:
+            raise quotas.QuotaExceeded(
+                f"Quota exceeded for {resource}: Requested {grows}, but already used "
+                f"{used[resource]} of {limit[resource]} {resource}"
+            )
 
 
 def confirm(server: Server, current: str) -> None:

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.compute import drivers, resize, server_events, server_networks, servers, snapshots
+from kumo.compute import (
+    drivers,
+    resize,
+    server_admin_actions,
+    server_events,
+    server_networks,
+    servers,
+    snapshots,
+)
 from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
 from kumo.config import Settings
@@ -64,11 +72,18 @@ def run(
         raise BadRequest("Malformed request body: expected one action.")
     ((action, arg),) = body.items()
     action = str(action)
+    if action in server_admin_actions.ACTIONS:
+        server_admin_actions.run(uow, ctx, server_id, action, arg)
+        return None
     if action not in ACTIONS:
         raise BadRequest(f"There is no such action: {action}")
     s = uow.session
     server = servers.load(s, ctx, server_id, lock=True)
-    if server.locked and not allowed(ctx, "compute:servers:locked_override") and action != "lock":
+    if (
+        server.locked
+        and not allowed(ctx, "compute:servers:locked_override")
+        and action not in ("lock", "unlock")  # whoever may lock may unlock
+    ):
         raise Conflict(f"Instance {server_id} is locked", kind="InstanceIsLocked")
     statuses = [p.status for p in server_networks.server_ports(s, server.id)]
     effective = derive(server, statuses, utcnow(), settings.vif_plugged_timeout)
@@ -147,10 +162,22 @@ def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str,
             events.port(uow, port)
     if "user_data" in arg:
         server.user_data = servers.user_data(arg["user_data"])
+    if "metadata" in arg:
+        server.meta = servers.metadata_field(arg["metadata"])
+    for key, attr, ip_version in (
+        ("accessIPv4", "access_ipv4", 4),
+        ("accessIPv6", "access_ipv6", 6),
+    ):
+        if key in arg:
+            setattr(server, attr, servers.access_ip(arg[key], key, ip_version))
+    if "description" in arg:
+        server.description = servers.description_field(arg["description"])
     server.image_id = image.id
     server.rebuilds += 1
     if server.driver == drivers.QEMU:
         _task(server, "active", "rebuilding")
+    elif current == "stopped":  # a stopped server is rebuilt stopped, as Nova does
+        _set(server, "stopped", SHUTDOWN)
     else:
         _set(server, "active", RUNNING)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from kumo.db.compute_models import Server, ServerGroupMember
 from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import IPAllocation, Network, Port
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
+from kumo.errors import BadRequest
 from kumo.policy import allowed
 
 
@@ -179,8 +181,8 @@ def detail(
         "created": ts(server.created_at),
         "updated": ts(server.updated_at),
         "addresses": addresses(server, att),
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": server.access_ipv4 or "",
+        "accessIPv6": server.access_ipv6 or "",
         "links": links(base, "servers", server.id),
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": server.availability_zone or "",
@@ -227,7 +229,7 @@ def detail(
     if version.at_least("2.19"):
         out["description"] = server.description
     if version.at_least("2.26"):
-        out["tags"] = []
+        out["tags"] = list(server.tags or [])
     if version.at_least("2.63"):
         out["trusted_image_certificates"] = None
     if version.at_least("2.71") and show:
@@ -235,3 +237,80 @@ def detail(
     if version.at_least("2.73"):
         out["locked_reason"] = None
     return out
+
+
+_CHANGED_KEYS = (
+    "id", "name", "status", "image", "flavor", "fault", "user_id", "tenant_id", "created",
+    "updated", "progress", "metadata", "links", "addresses", "hostId", "OS-DCF:diskConfig",
+    "accessIPv4", "accessIPv6",
+)  # fmt: skip
+_CHANGED_FROM = (
+    ("locked", "2.9"), ("description", "2.19"), ("tags", "2.26"),
+    ("trusted_image_certificates", "2.63"), ("server_groups", "2.71"), ("locked_reason", "2.73"),
+)  # fmt: skip
+
+
+def after_change(
+    full: dict[str, Any], server: Server, version: Version, *, rebuild: bool
+) -> dict[str, Any]:
+    """The server in the answer to an update (PUT) or a rebuild: before 2.75
+    Nova's shorter view (no extended attributes, addresses without type and
+    MAC; a rebuild adds ``key_name`` from 2.54 and ``user_data`` from 2.57),
+    from 2.75 the view a GET shows (a rebuild's ``user_data`` under that name).
+    ``full`` is the GET view (``detail(..., show=True)``)."""
+    if version.at_least("2.75"):
+        out = dict(full)
+        if rebuild:
+            out.pop("OS-EXT-SRV-ATTR:user_data", None)
+            out["user_data"] = server.user_data
+        return out
+    out = {k: full[k] for k in _CHANGED_KEYS if k in full}
+    out["addresses"] = {
+        net: [{"version": a["version"], "addr": a["addr"]} for a in items]
+        for net, items in full["addresses"].items()
+    }
+    for key, since in _CHANGED_FROM:
+        if key in full and version.at_least(since):
+            out[key] = full[key]
+    if rebuild and version.at_least("2.54"):
+        out["key_name"] = server.key_name
+    if rebuild and version.at_least("2.57"):
+        out["user_data"] = server.user_data
+    return out
+
+
+def filtered(views: list[dict[str, Any]], params: dict[str, str]) -> list[dict[str, Any]]:
+    """The list filters on what the views show: ``ip``/``ip6`` (a regular
+    expression searched in the fixed addresses of that version, as Nova
+    does) and the tag filters (``tags``, ``tags-any``, ``not-tags``,
+    ``not-tags-any``: comma-separated)."""
+    for key, ip_version in (("ip", 4), ("ip6", 6)):
+        if key in params:
+            try:
+                pattern = re.compile(params[key])
+            except re.error:
+                raise BadRequest(f"Invalid {key} filter: {params[key]}") from None
+            views = [
+                v for v in views
+                if any(
+                    a["version"] == ip_version and a.get("OS-EXT-IPS:type", "fixed") == "fixed"
+                    and pattern.search(a["addr"])
+                    for items in v["addresses"].values() for a in items
+                )
+            ]  # fmt: skip
+    for key in ("tags", "tags-any", "not-tags", "not-tags-any"):
+        if key not in params:
+            continue
+        wanted = {t for t in params[key].split(",") if t}
+        views = [v for v in views if _tags_match(key, wanted, set(v.get("tags", [])))]
+    return views
+
+
+def _tags_match(key: str, wanted: set[str], have: set[str]) -> bool:
+    if key == "tags":
+        return wanted <= have
+    if key == "tags-any":
+        return bool(wanted & have)
+    if key == "not-tags":
+        return not wanted <= have
+    return not wanted & have

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def ref(value: Any, field: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def metadata_field(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -90,6 +91,40 @@ def _metadata(value: Any) -> dict[str, str]:
         ):
             raise BadRequest(f"Invalid input for field/attribute metadata. Value: {value}.")
     return dict(value)
+
+
+def description_field(desc: Any) -> str | None:
+    if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: {desc}.")
+    return desc
+
+
+def access_ip(value: Any, field: str, ip_version: int) -> str:
+    """An ``accessIPv4``/``accessIPv6`` value: an address of that version, or
+    blank (null or "") to clear it."""
+    if value is None or value == "":
+        return ""
+    try:
+        addr = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        addr = None
+    if addr is None or addr.version != ip_version:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
+    return str(addr)
+
+
+def _tags(value: Any, version: Version) -> list[str]:
+    """Tags given at boot (2.52+)."""
+    if value is None:
+        return []
+    if not version.at_least("2.52"):
+        raise BadRequest(
+            "Invalid input for field/attribute server. Additional properties are not allowed "
+            "('tags' was unexpected)"
+        )
+    from kumo.compute.server_tags import tags_field
+
+    return tags_field(value)
 
 
 def user_data(value: Any) -> str | None:
@@ -180,7 +215,8 @@ def create(
     ):
         raise BadRequest(f"Invalid input for field/attribute security_groups. Value: {groups}.")
     group_names = list(dict.fromkeys(g["name"] for g in groups))
-    metadata = _metadata(data.get("metadata"))
+    metadata = metadata_field(data.get("metadata"))
+    tags = _tags(data.get("tags"), version)
     quotas.check(
         s,
         settings,
@@ -246,6 +282,9 @@ def create(
             key_data=key_data,
             user_data=given_user_data,
             meta=metadata,
+            tags=tags,
+            access_ipv4=access_ip(data.get("accessIPv4"), "accessIPv4", 4),
+            access_ipv6=access_ip(data.get("accessIPv6"), "accessIPv6", 6),
             security_groups=group_names,
             requested_zone=zone,
             availability_zone=zone or settings.default_availability_zone,
@@ -352,9 +391,7 @@ def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> li
     if everyone and all_tenants:
         if project:
             q = q.where(Server.project_id == project)
-    elif everyone and project:
-        q = q.where(Server.project_id == project)
-    else:
+    else:  # as in Nova, a project filter without all_tenants is ignored
         q = q.where(Server.project_id == ctx.project_id)
     if everyone and "host" in params:
         q = q.where(Server.host == params["host"])
@@ -416,11 +453,12 @@ def update(
             for port in server_networks.server_ports(uow.session, server.id):
                 events.port(uow, port)
             server_events.emit(uow, server)
+    for key, version_ in (("accessIPv4", 4), ("accessIPv6", 6)):
+        if key in data:
+            setattr(server, "access_ipv4" if version_ == 4 else "access_ipv6",
+                    access_ip(data[key], key, version_))  # fmt: skip
     if "description" in data:
-        desc = data["description"]
-        if desc is not None and (not isinstance(desc, str) or len(desc) > 255):
-            raise BadRequest(f"Invalid input for field/attribute description. Value: {desc}.")
-        server.description = desc
+        server.description = description_field(data["description"])
     server.updated_at = utcnow()
     return server
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from kumo.compute import (
     flavors,
     hypervisors,
+    instance_actions,
     interfaces,
     keypairs,
     os_hosts,
@@ -20,7 +21,9 @@ from kumo.compute import (
     quotas,
     server_actions,
     server_groups,
+    server_metadata,
     server_networks,
+    server_tags,
     server_views,
     servers,
     snapshots,
@@ -36,7 +39,7 @@ from kumo.context import RequestContext, admin_context
 from kumo.db.compute_models import Server, ServerInterface
 from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.errors import BadRequest, NotFound, NotImplementedYet
+from kumo.errors import BadRequest, NotFound
 from kumo.identity import agent_credentials
 from kumo.identity.keys import KeyRing
 from kumo.network.service import NetworkService
@@ -44,6 +47,7 @@ from kumo.policy import authorize, unrestricted
 
 T = TypeVar("T")
 AGENT_VERSION = parse("2.79")
+NETWORK_ACTIONS = ("addFloatingIp", "removeFloatingIp", "addSecurityGroup", "removeSecurityGroup")
 """The microversion of the server views agents read."""
 
 
@@ -153,7 +157,16 @@ class ComputeService:
         self, ctx: RequestContext, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         """The 202 body: the first server (id, links, adminPass...) or a reservation id."""
-        made = self._write(lambda uow: servers.create(uow, self.settings, ctx, body, version))
+
+        def work(uow: UnitOfWork) -> servers.Created:
+            made = servers.create(uow, self.settings, ctx, body, version)
+            for server_id in made.ids:
+                instance_actions.record(
+                    uow, ctx, servers.load(uow.session, ctx, server_id), "create"
+                )
+            return made
+
+        made = self._write(work)
         if made.return_reservation_id:
             return {"reservation_id": made.reservation_id}
         with self.db.read_session() as s:
@@ -185,6 +198,7 @@ class ComputeService:
         if wanted:
             keep = {v["id"] for v in views if v["status"] == wanted.upper()}
             views = [v for v in views if v["id"] in keep]
+        views = server_views.filtered(views, params)
         if not detail:
             by_id = {r.id: r for r in rows}
             return [server_views.brief(by_id[v["id"]], base) for v in views]
@@ -227,14 +241,55 @@ class ComputeService:
         self, ctx: RequestContext, server_id: str, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: servers.update(uow, ctx, server_id, body, version))
-        return self.show_server(ctx, server_id, base, version)
+        return self.changed_server(ctx, server_id, base, version, rebuild=False)
+
+    def changed_server(
+        self, ctx: RequestContext, server_id: str, base: str, version: Version, *, rebuild: bool
+    ) -> dict[str, Any]:
+        """The server as an update or a rebuild answers with it."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            att = server_views.load_attachments(s, [server.id])
+            full = server_views.detail(server, att, ctx, base, version, self.settings, show=True)
+            return server_views.after_change(full, server, version, rebuild=rebuild)
 
     def delete_server(self, ctx: RequestContext, server_id: str) -> None:
-        self._write(lambda uow: servers.remove(uow, ctx, server_id))
+        def work(uow: UnitOfWork) -> None:
+            instance_actions.record(uow, ctx, servers.load(uow.session, ctx, server_id), "delete")
+            servers.remove(uow, ctx, server_id)
 
-    def server_action(self, ctx: RequestContext, server_id: str, body: Any) -> str | None:
+        self._write(work)
+
+    def instance_actions(
+        self, ctx: RequestContext, server_id: str, version: Version
+    ) -> list[dict[str, Any]]:
+        with self.db.read_session() as s:
+            return instance_actions.listing(s, ctx, server_id, version)
+
+    def instance_action(
+        self, ctx: RequestContext, server_id: str, req_id: str, version: Version
+    ) -> dict[str, Any]:
+        with self.db.read_session() as s:
+            return instance_actions.show(s, ctx, server_id, req_id, version)
+
+    def server_action(
+        self, ctx: RequestContext, server_id: str, body: Any, version: Version | None = None
+    ) -> str | None:
         """Run a server action; ``createImage`` answers the new image's id."""
-        return self._write(lambda uow: server_actions.run(uow, self.settings, ctx, server_id, body))
+        if isinstance(body, dict) and len(body) == 1:
+            ((action, arg),) = body.items()
+            if action in NETWORK_ACTIONS:
+                self._network_action(ctx, server_id, action, arg, version or parse("2.1"))
+                return None
+
+        def work(uow: UnitOfWork) -> str | None:
+            action = next(iter(body)) if isinstance(body, dict) and len(body) == 1 else None
+            if action in instance_actions.RECORDED:
+                server = servers.load(uow.session, ctx, server_id)
+                instance_actions.record(uow, ctx, server, str(action))
+            return server_actions.run(uow, self.settings, ctx, server_id, body)
+
+        return self._write(work)
 
     def snapshot_context(self, ctx: RequestContext, image_id: str) -> RequestContext:
         """For the agent uploading a snapshot: the requester's delegated context."""
@@ -243,10 +298,125 @@ class ComputeService:
     def end_snapshot(self, ctx: RequestContext, image_id: str, ok: bool) -> None:
         self._write(lambda uow: snapshots.end(uow, ctx, image_id, ok))
 
+    def _network_action(
+        self, ctx: RequestContext, server_id: str, action: str, arg: Any, version: Version
+    ) -> None:
+        """The actions that are Networking API calls on the server's ports:
+        floating IPs (up to 2.43) and security groups."""
+        if action in ("addFloatingIp", "removeFloatingIp"):
+            if version.at_least("2.44"):
+                raise BadRequest(f"There is no such action: {action}")
+            if action == "addFloatingIp":
+                self.networks.add_to_server(ctx, server_id, arg)
+            else:
+                self.networks.remove_from_server(ctx, server_id, arg)
+            return
+        add = action == "addSecurityGroup"
+        name = arg.get("name") if isinstance(arg, dict) else None
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            project, names = server.project_id, list(server.security_groups or [])
+            port_ids = [p.id for p in server_networks.server_ports(s, server.id)]
+        if isinstance(name, str) and add == (name in names):
+            state = "already associated with" if add else "not associated with"
+            raise BadRequest(f"Security group {name} is {state} the instance {server_id}")
+        group_name = self.security_groups.change_server_groups(
+            ctx, project, port_ids, name, add=add
+        )
+
+        def record(uow: UnitOfWork) -> None:
+            row = servers.load(uow.session, ctx, server_id, lock=True)
+            groups = [g for g in row.security_groups or [] if g not in (name, group_name)]
+            row.security_groups = [*groups, group_name] if add else groups
+
+        self._write(record)
+
     def report_power(self, ctx: RequestContext, body: Any) -> int:
         """A host agent's report on its VMs (``kumo.compute.power_reports``)."""
         items = power_reports.parse(body)
         return self._write(lambda uow: power_reports.report(uow, ctx, items))
+
+    # -- server metadata and addresses ---------------------------------------------------
+
+    def server_metadata(self, ctx: RequestContext, server_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return server_metadata.show_all(s, ctx, server_id)
+
+    def server_metadata_item(self, ctx: RequestContext, server_id: str, key: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return server_metadata.show(s, ctx, server_id, key)
+
+    def merge_server_metadata(
+        self, ctx: RequestContext, server_id: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.merge(uow, self.settings, ctx, server_id, body)
+        )
+
+    def replace_server_metadata(
+        self, ctx: RequestContext, server_id: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.replace(uow, self.settings, ctx, server_id, body)
+        )
+
+    def set_server_metadata_item(
+        self, ctx: RequestContext, server_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: server_metadata.set_item(uow, self.settings, ctx, server_id, key, body)
+        )
+
+    def delete_server_metadata_item(self, ctx: RequestContext, server_id: str, key: str) -> None:
+        self._write(lambda uow: server_metadata.delete_item(uow, ctx, server_id, key))
+
+    def server_tags(self, ctx: RequestContext, server_id: str) -> list[str]:
+        with self.db.read_session() as s:
+            return server_tags.listing(s, ctx, server_id)
+
+    def server_tag_exists(self, ctx: RequestContext, server_id: str, tag: str) -> None:
+        with self.db.read_session() as s:
+            server_tags.exists(s, ctx, server_id, tag)
+
+    def replace_server_tags(self, ctx: RequestContext, server_id: str, body: Any) -> list[str]:
+        return self._write(lambda uow: server_tags.replace(uow, ctx, server_id, body))
+
+    def add_server_tag(self, ctx: RequestContext, server_id: str, tag: str) -> bool:
+        return self._write(lambda uow: server_tags.add(uow, ctx, server_id, tag))
+
+    def remove_server_tags(self, ctx: RequestContext, server_id: str, tag: str | None) -> None:
+        self._write(lambda uow: server_tags.remove(uow, ctx, server_id, tag))
+
+    def server_password(self, ctx: RequestContext, server_id: str) -> str:
+        """The encrypted password a guest posted to the metadata service: kumo's
+        metadata service takes none, so it is always blank (as Nova's for a
+        guest that never posted one)."""
+        with self.db.read_session() as s:
+            servers.load(s, ctx, server_id)
+        return ""
+
+    def clear_server_password(self, ctx: RequestContext, server_id: str) -> None:
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            authorize(ctx, "compute:servers:password:clear", {"project_id": server.project_id})
+
+    def server_addresses(
+        self, ctx: RequestContext, server_id: str, network: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``/servers/{id}/ips``: the server's addresses by network name (only
+        ``network``'s when given: 404 when the server has none on it)."""
+        with self.db.read_session() as s:
+            server = servers.load(s, ctx, server_id)
+            att = server_views.load_attachments(s, [server.id])
+            out = {
+                net: [{"version": a["version"], "addr": a["addr"]} for a in items]
+                for net, items in server_views.addresses(server, att).items()
+            }
+        if network is None:
+            return out
+        if network not in out:
+            raise NotFound("There is no such network for this server.")
+        return {network: out[network]}
 
     # -- interfaces ---------------------------------------------------------------------
 
@@ -266,13 +436,22 @@ class ComputeService:
     def attach_interface(
         self, ctx: RequestContext, server_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
-        port_id = self._write(
-            lambda uow: interfaces.attach(uow, self.settings, ctx, server_id, body)
-        )
+        def work(uow: UnitOfWork) -> str:
+            made = interfaces.attach(uow, self.settings, ctx, server_id, body)
+            server = servers.load(uow.session, ctx, server_id)
+            instance_actions.record(uow, ctx, server, "attach_interface")
+            return made
+
+        port_id = self._write(work)
         return self.show_interface(ctx, server_id, port_id, version)
 
     def detach_interface(self, ctx: RequestContext, server_id: str, port_id: str) -> None:
-        self._write(lambda uow: interfaces.detach(uow, ctx, server_id, port_id))
+        def work(uow: UnitOfWork) -> None:
+            interfaces.detach(uow, ctx, server_id, port_id)
+            server = servers.load(uow.session, ctx, server_id)
+            instance_actions.record(uow, ctx, server, "detach_interface")
+
+        self._write(work)
 
     # -- keypairs -----------------------------------------------------------------------
 
@@ -356,11 +535,10 @@ class ComputeService:
         with self.db.read_session() as s:
             return hypervisors.search(s, self.settings, pattern, servers_too=servers_too)
 
-    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> None:
+    def hypervisor_uptime(self, ctx: RequestContext, ident: str) -> dict[str, Any]:
         hypervisors.require_admin(ctx, "os-hypervisors:uptime")
         with self.db.read_session() as s:
-            hypervisors.find(s, self.settings, ident)
-        raise NotImplementedYet("Virt driver does not implement uptime function.")
+            return hypervisors.uptime(s, self.settings, ident)
 
     def hypervisor_statistics(self, ctx: RequestContext) -> dict[str, int]:
         hypervisors.require_admin(ctx, "os-hypervisors:statistics")

@@ -150,6 +150,11 @@ class Server(Base):
     meta: Mapped[dict] = mapped_column("metadata", default=dict)
     security_groups: Mapped[list] = mapped_column(default=list)
     """The requested group names (what Nova shows)."""
+    tags: Mapped[list] = mapped_column(default=list)
+    """The server's tags (2.26+), in the order they were added."""
+    access_ipv4: Mapped[str] = mapped_column(String(15), default="")
+    access_ipv6: Mapped[str] = mapped_column(String(39), default="")
+    """``accessIPv4``/``accessIPv6``: addresses the owner records (kumo routes nothing to them)."""
     availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
     requested_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
@@ -170,6 +175,22 @@ class Server(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class InstanceAction(Base):
+    """One request that acted on a server (``os-instance-actions``): kept
+    after the server is deleted, as Nova shows them from 2.21."""
+
+    __tablename__ = "instance_actions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    server_id: Mapped[str] = mapped_column(String(36), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ServerInterface(Base):

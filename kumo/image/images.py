@@ -202,6 +202,16 @@ def _property(key: str, value: Any) -> str:
     return value
 
 
+def _owner(ctx: RequestContext, value: Any) -> str:
+    """An owner other than the caller's project is for admins (Glance's
+    default policy); a string of at most 255 characters."""
+    if not isinstance(value, str) or len(value) > 255:
+        raise BadRequest(f"Invalid owner: {shown(value)}")
+    if value != ctx.project_id and not allowed(ctx, "image:set_owner"):
+        raise Forbidden(f"You are not permitted to create images owned by '{value}'.")
+    return value
+
+
 def _check_property_count(props: dict[str, str]) -> None:
     if len(props) > PROPERTY_LIMIT:
         raise TooLarge(f"Maximum number of image properties ({PROPERTY_LIMIT}) exceeded.")
@@ -230,7 +240,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
     image = Image(
         id=ident,
         name=_name(body.get("name")),
-        owner=ctx.project_id,
+        owner=_owner(ctx, body["owner"]) if "owner" in body else ctx.project_id,
         status="queued",
         visibility=visibility,
         protected=_flag("protected", body.get("protected", False)),
@@ -259,7 +269,7 @@ def _pointer(op: dict[str, Any]) -> str:
 
 def _set_core(ctx: RequestContext, image: Image, name: str, value: Any) -> None:
     if name == "owner":
-        raise Forbidden("Attribute 'owner' is reserved.")
+        image.owner = _owner(ctx, value)
     if name == "name":
         image.name = _name(value)
     elif name == "visibility":
@@ -276,6 +286,21 @@ def _set_core(ctx: RequestContext, image: Image, name: str, value: Any) -> None:
         image.tags = _tags(value)
 
 
+def _v20_operation(op: Any) -> Any:
+    """An operation in the older patch form Glance also takes
+    (``application/openstack-images-v2.0-json-patch``: ``{"replace": "/name",
+    "value": ...}``) as the standard one (``{"op": ..., "path": ...}``)."""
+    if not isinstance(op, dict) or "op" in op:
+        return op
+    kinds = [k for k in ("add", "replace", "remove") if k in op]
+    if len(kinds) != 1:
+        return op
+    out = {"op": kinds[0], "path": op[kinds[0]]}
+    if "value" in op:
+        out["value"] = op["value"]
+    return out
+
+
 def update(uow: UnitOfWork, ctx: RequestContext, image_id: str, patch: Any) -> Image:
     """A JSON patch (``add``/``replace``/``remove`` on top-level attributes)."""
     s = uow.session
@@ -285,6 +310,7 @@ def update(uow: UnitOfWork, ctx: RequestContext, image_id: str, patch: Any) -> I
         raise BadRequest("Request body must be a JSON array of operation objects.")
     props = dict(image.properties or {})
     for op in patch:
+        op = _v20_operation(op)
         if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
             raise BadRequest("Operations must be JSON objects with op add, replace or remove.")
         kind = op["op"]

@@ -164,7 +164,7 @@ def test_vms_go_to_qemu_hosts_and_their_lifecycle_waits_for_the_host(vmcloud: Cl
     # what `openstack hypervisor show` asks for besides the hypervisor
     assert cloud.get(cloud.admin, "/os-aggregates") == {"aggregates": []}
     r = cloud.c.get(C + f"/os-hypervisors/{kvm1['id']}/uptime", headers=cloud.admin)
-    assert r.status_code == 501
+    assert r.status_code == 200 and r.json()["hypervisor"]["uptime"]
     assert cloud.c.get(C + "/os-aggregates", headers=alice).status_code == 403
     cloud.call("DELETE", alice, f"/servers/{sid}", status=204)
     assert watched(cloud, "kvm1", sid) is None
@@ -262,6 +262,6 @@ def test_resize_on_the_same_host_then_confirm_or_revert(vmcloud: Cloud) -> None:
     assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.tiny")
     cloud.post(alice, f"/servers/{sid}/action", {"resize": {"flavorRef": "2"}})
     report(cloud, cloud.admin, sid, "running", size="1/2048/20")
-    cloud.post(alice, f"/servers/{sid}/action", {"confirmResize": None})
+    cloud.post(alice, f"/servers/{sid}/action", {"confirmResize": None}, status=204)
     shown = server(cloud, alice, sid)
     assert (shown["status"], shown["flavor"]["original_name"]) == ("ACTIVE", "m1.small")

@@ -15,6 +15,7 @@ from kumo.api.compute import (
     network_proxies,
     os_hosts,
     server_groups,
+    server_metadata,
     servers,
     usage,
     versions,
@@ -29,6 +30,7 @@ router.include_router(versions.router)
 for _module in (
     flavors,
     servers,
+    server_metadata,
     volume_attachments,
     keypairs,
     server_groups,

@@ -36,3 +36,9 @@ def served_until(request: Request, last: str) -> None:
     (the network proxies to 2.35, ``os-hosts`` to 2.42) are gone from then on."""
     if version(request) > microversion.parse(last):
         raise NotFound("The resource could not be found.")
+
+
+def served_from(request: Request, first: str) -> None:
+    """404 for a request below microversion ``first`` (an API Nova added then)."""
+    if version(request) < microversion.parse(first):
+        raise NotFound("The resource could not be found.")

@@ -65,8 +65,7 @@ def hypervisor_servers(
 def hypervisor_uptime(
     ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    service(request).hypervisor_uptime(ctx, ident)
-    return Response(status_code=200)  # pragma: no cover - always raises
+    return json_response({"hypervisor": service(request).hypervisor_uptime(ctx, ident)})
 
 
 def _before_253(request: Request) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -87,15 +88,19 @@ def server_action(
 
         return console_output_action(request, ctx, server_id, body)
     svc = service(request)
-    made = svc.server_action(ctx, server_id, body)
+    made = svc.server_action(ctx, server_id, body, version(request))
     if isinstance(body, dict) and "createImage" in body and made:
         if version(request).at_least("2.45"):  # the image's id in the body, as Nova answers
             return json_response({"image_id": made}, status=202)
         image_url = f"{base(request).removesuffix('/compute')}/image/v2/images/{made}"
         return Response(status_code=202, headers={"Location": image_url})
     if isinstance(body, dict) and "rebuild" in body:  # answered with the server, as Nova does
-        out = svc.show_server(ctx, server_id, base(request), version(request))
+        out = svc.changed_server(ctx, server_id, base(request), version(request), rebuild=True)
+        given = body["rebuild"].get("adminPass") if isinstance(body["rebuild"], dict) else None
+        out["adminPass"] = given if isinstance(given, str) and given else secrets.token_urlsafe(9)
         return json_response({"server": out}, status=202)
+    if isinstance(body, dict) and "confirmResize" in body:
+        return Response(status_code=204)  # as Nova answers it
     return Response(status_code=202)
 
 

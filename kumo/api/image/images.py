@@ -14,7 +14,7 @@ from kumo.api import json_text
 from kumo.api.auth import authenticate
 from kumo.api.render import json_response, no_content
 from kumo.context import RequestContext
-from kumo.errors import BadRequest
+from kumo.errors import BadRequest, NotFound
 from kumo.image.service import ImageService
 
 router = APIRouter()
@@ -30,6 +30,14 @@ async def read_json(request: Request) -> Any:
     """The body as strict JSON (whatever its content type, as Glance reads it)."""
     raw = await request.body()
     return json_text.loads(raw) if raw else None
+
+
+@router.get("/v2/images/")
+@router.delete("/v2/images/")
+def no_image_id(ctx: RequestContext = Depends(authenticate)) -> Response:
+    """An image path with an empty id names no image (404, as Glance answers;
+    without this route a GET would be redirected to the list)."""
+    raise NotFound("The resource could not be found.")
 
 
 @router.get("/v2/images")

@@ -168,6 +168,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_images_name"), ["name"], unique=False)
 
     op.create_table(
+        "instance_actions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("server_id", sa.String(length=36), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("message", sa.String(length=255), nullable=True),
+        sa.Column("start_time", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_instance_actions")),
+    )
+    with op.batch_alter_table("instance_actions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_instance_actions_request_id"), ["request_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_instance_actions_server_id"), ["server_id"], unique=False
+        )
+
+    op.create_table(
         "key_pairs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -412,6 +433,9 @@ def upgrade() -> None:
         sa.Column("user_data", sa.Text(), nullable=True),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("security_groups", sa.JSON(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("access_ipv4", sa.String(length=15), nullable=False),
+        sa.Column("access_ipv6", sa.String(length=39), nullable=False),
         sa.Column("availability_zone", sa.String(length=255), nullable=True),
         sa.Column("requested_zone", sa.String(length=255), nullable=True),
         sa.Column("host", sa.String(length=255), nullable=True),
@@ -1570,6 +1594,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_key_pairs_user_id"))
 
     op.drop_table("key_pairs")
+    with op.batch_alter_table("instance_actions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_instance_actions_server_id"))
+        batch_op.drop_index(batch_op.f("ix_instance_actions_request_id"))
+
+    op.drop_table("instance_actions")
     with op.batch_alter_table("images", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_images_name"))
 
