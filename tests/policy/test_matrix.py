@@ -215,6 +215,8 @@ class Case:
     """Makes the object a destructive case acts on (a new one per persona)."""
     hidden: int | None = None
     """The status for a caller the target check refuses (default: from the rule)."""
+    headers: dict[str, str] | None = None
+    """Sent besides the persona's token (a microversion, say)."""
 
 
 def own(w: World, p: Persona) -> dict[str, Any]:
@@ -348,7 +350,7 @@ CASES = [
     Case("compute:servers:instance_actions", "GET",
          f"{C}/servers/{{server}}/os-instance-actions", 200),
     Case("compute:servers:tags:update", "PUT", f"{C}/servers/{{server}}/tags", 200,
-         {"tags": ["t"]}),
+         {"tags": ["t"]}, headers={"OpenStack-API-Version": "compute 2.26"}),
     Case("compute:servers:password:show", "GET", f"{C}/servers/{{server}}/os-server-password",
          200),
     Case("compute:servers:interfaces:show", "GET", f"{C}/servers/{{server}}/os-interface", 200),
@@ -498,7 +500,8 @@ def test_cell(world: World, case: Case, persona: str) -> None:
         if i["name"] == "busybox")  # fmt: skip
     if case.fresh is not None:
         names.update(case.fresh(world))
-    r = world.req(case.method, _fill(case.path, names), p.headers, _fill(case.body, names))
+    headers = {**p.headers, **(case.headers or {})}
+    r = world.req(case.method, _fill(case.path, names), headers, _fill(case.body, names))
     want = expected(case, world, p)
     assert r.status_code == want, (
         f"{persona} {case.method} {case.path}: {r.status_code} {r.text[:300]}"
