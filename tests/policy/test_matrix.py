@@ -404,6 +404,10 @@ CASES = [
     Case("orchestration:resource_types", "GET", f"{O}/resource_types", 200),
     # the agents' internal API
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
+    # an admin passes and finds no such router; an agent speaks for no other host
+    Case("internal:snat_lease", "POST", "/internal/v1/snat-leases", 404,
+         {"snat_lease": {"router_id": "nothing", "host": "nothing"}},
+         target=lambda w, p: {"host": "nothing"}),
 ]  # fmt: skip
 
 
