@@ -81,8 +81,10 @@ class Settings:
     centralized or HA SNAT."""
     snat_block_size: int = _env_int("KUMO_SNAT_BLOCK_SIZE", 64)
     """Ports (and ICMP echo identifiers) per leased block of an external address."""
-    snat_port_range: tuple[int, int] = (1024, 65535)
-    """The ports of an external address that leases hand out."""
+    snat_port_range: tuple[int, int] = (1024, 61439)
+    """The ports of an external address that leases hand out (the gateway
+    translates hosts without a block yet to the ports above,
+    ``kumo.compiler.snat.FALLBACK_PORTS``)."""
     snat_blocks_per_instance: int = _env_int("KUMO_SNAT_BLOCKS_PER_INSTANCE", 4)
     """Fairness bound: a host holds at most this many blocks of a router per
     instance it runs on the router's networks."""
