@@ -30,6 +30,7 @@ from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
 from kumo.agent.repeats import RepeatLimiter
+from kumo.agent.snat import SnatLeaser
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
@@ -123,6 +124,8 @@ class Agent:
         """The liveness view changed: compile without waiting for a debounce."""
         self._ha_reported: dict[str, str] | None = None
         self.client = client or ApiClient(config)
+        self.snat = SnatLeaser(self.client, config.host)
+        """Asks for and returns distributed SNAT's port blocks."""
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
         self.stop_event = threading.Event()
@@ -388,6 +391,7 @@ class Agent:
         self._report(wired)
         self._report_ha()
         self._report_vms()
+        self.snat.update(view)
         total = time.monotonic() - started
         if self.metrics is not None:
             spent = {"compile": compiled - started, "sinks": applying - compiled,

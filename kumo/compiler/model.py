@@ -265,11 +265,13 @@ class SnatLeaseView:
     port_min: int
     port_max: int
     host: str
+    id: str = field(default="", compare=False)
 
     @classmethod
     def from_body(cls, body: Body) -> SnatLeaseView:
         low, high = str(body["port_range"]).split(":")
-        return cls(str(body["external_ip"]), int(low), int(high), str(body["host"]))
+        return cls(str(body["external_ip"]), int(low), int(high), str(body["host"]),
+                   str(body.get("id", "")))  # fmt: skip
 
 
 @dataclass(frozen=True)

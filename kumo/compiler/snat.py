@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from kumo.compiler.model import RouterView, SnatLeaseView
+from kumo.compiler.model import INTERFACES, ClusterView, RouterView, SnatLeaseView
 from kumo.compiler.plan import Snat, SnatForward
 
 FALLBACK_PORTS = (61440, 65535)
@@ -84,3 +84,26 @@ def gateway_forward(router: RouterView, mac_of: Callable[[str], str]) -> tuple[S
             for x in router.snat_leases
         )
     )
+
+
+def demand(host: str, view: ClusterView) -> dict[str, tuple[int, tuple[SnatLeaseView, ...]]]:
+    """Router id → (this host's instances on the router's networks, the
+    blocks it holds) for every distributed-SNAT router the host runs
+    instances of or holds blocks of: what its agent asks for (a block per
+    instance) and returns (every block, once no instance is left)."""
+    out: dict[str, tuple[int, tuple[SnatLeaseView, ...]]] = {}
+    for rid, router in sorted(view.routers.items()):
+        held = tuple(sorted(x for x in router.snat_leases if x.host == host))
+        if not (router.distributed_snat and router.enable_snat and router.admin_state_up):
+            if held:
+                out[rid] = (0, held)
+            continue
+        networks = {p.network_id for p in router.ports if p.port_type in INTERFACES}
+        instances = sum(
+            1
+            for p in view.ports.values()
+            if p.host == host and p.network_id in networks and p.device_owner.startswith("compute:")
+        )
+        if instances or held:
+            out[rid] = (instances, held)
+    return out
