@@ -30,7 +30,7 @@ from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
 from kumo.agent.repeats import RepeatLimiter
-from kumo.agent.snat import SnatLeaser
+from kumo.agent.snat import SnatLeaser, conntrack_usage
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
@@ -124,7 +124,7 @@ class Agent:
         """The liveness view changed: compile without waiting for a debounce."""
         self._ha_reported: dict[str, str] | None = None
         self.client = client or ApiClient(config)
-        self.snat = SnatLeaser(self.client, config.host)
+        self.snat = SnatLeaser(self.client, config.host, usage=conntrack_usage(config.host))
         """Asks for and returns distributed SNAT's port blocks."""
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
@@ -540,6 +540,7 @@ class Agent:
                     self._register()
                 else:
                     self.client.heartbeat(self.agent_id, self.readiness())
+                    self.snat.update(self.cache.view(), read_usage=True)
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     self.agent_id = None

@@ -89,3 +89,17 @@ def test_nothing_without_the_mode() -> None:
     SnatLeaser(api, "c1").update(view(distributed_snat=False, leases=[]))
     SnatLeaser(api, "c1").update(ClusterView.from_bodies([s.network(s.NET1)]))
     assert api.asked == []
+
+
+def test_a_host_short_of_ports_asks_for_another_block() -> None:
+    api, clock = Api(free=5), Clock()
+    counts = {"n": 10}
+    leaser = SnatLeaser(api, "c2", clock=clock, usage=lambda rid, ip: counts["n"])
+    held = view(leases=[lease("c2", 1024)])  # one instance, one block of 64
+    leaser.update(held, read_usage=True)
+    assert api.asked == []
+    counts["n"] = 48  # three quarters of 64
+    leaser.update(held)  # passes do not read the counts
+    assert api.asked == []
+    leaser.update(held, read_usage=True)
+    assert api.asked == [R]
