@@ -32,6 +32,7 @@ from tests.lab.labs import running_lab
 from tests.lab.test_ha_lab import _port_of, probe, result
 from tests.lab.test_lab_root import _api, kumo, ping
 from tests.lab.test_secgroups_lab import openstack
+from tests.live import KUMO
 
 pytestmark = [
     pytest.mark.root,
@@ -157,3 +158,39 @@ def test_instances_on_three_hosts_translate_locally_and_survive_a_gateway(
         server.wait(timeout=10)
         for ns, link in cut:
             subprocess.run(["ip", "-n", ns, "link", "set", link, "up"], check=False)
+
+
+HOLD = """
+import socket, sys, time
+socks = [socket.create_connection(({ip!r}, 7777), timeout=5) for _ in range({n})]
+print(len(socks), flush=True)
+time.sleep({seconds})
+"""
+
+
+def test_many_connections_from_one_instance_lease_another_block(
+    lab: tuple[Path, str],
+) -> None:
+    """Runs after the test above, on the same router: host1's instance
+    opens more connections than three quarters of its block holds."""
+    state, prefix = lab
+    host1 = f"{prefix}host1"
+
+    def held() -> int:
+        leases = router_body(state, "r1")["kumo_snat_leases"]
+        return sum(1 for x in leases if x["host"] == host1)
+
+    assert held() == 1
+    server = subprocess.Popen(["ip", "netns", "exec", f"{prefix}up", sys.executable, PROBE,
+                               "serve", "7777"])  # fmt: skip
+    script = HOLD.format(ip=UPSTREAM, n=56, seconds=30)
+    holder = subprocess.Popen([KUMO, "exec", "a1", "--state-dir", str(state), "--",
+                               sys.executable, "-c", script],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: held() == 2, timeout=25, step=0.5)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        server.kill()
+        server.wait(timeout=10)
