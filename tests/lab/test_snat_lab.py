@@ -124,7 +124,7 @@ def test_instances_on_three_hosts_translate_locally_and_survive_a_gateway(
                                "serve", "7777"])  # fmt: skip
     try:
         time.sleep(0.3)
-        tcp = {host: probe(prefix, ns, "tcp", 60) for host, ns in instances.items()}
+        tcp = {host: probe(prefix, ns, "tcp", 35) for host, ns in instances.items()}
         udp = {host: probe(prefix, ns, "udp", 3) for host, ns in instances.items()}
         wait_for(lambda: len(peers(prefix)) == 3, timeout=10, step=0.2)
         seen = peers(prefix)
