@@ -44,7 +44,7 @@ def shares(
     instances: Sequence[str], blocks: Sequence[SnatLeaseView]
 ) -> dict[str, list[SnatLeaseView]]:
     """Each instance address's blocks (see the module's docstring)."""
-    if not blocks:
+    if not blocks or not instances:
         return {}
     ordered = sorted(instances)
     out: dict[str, list[SnatLeaseView]] = {ip: [] for ip in ordered}

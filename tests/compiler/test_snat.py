@@ -11,7 +11,7 @@ from typing import Any
 
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.compiler import names as n
-from kumo.compiler.model import RouterView, SnatLeaseView
+from kumo.compiler.model import FloatingIpView, RouterView, SnatLeaseView
 from kumo.compiler.routers import fip_leg_mac
 from kumo.compiler.snat import instance_snat, shares
 from tests.compiler import states as s
@@ -145,3 +145,22 @@ def test_leases_parse_from_the_watch_body() -> None:
     router = RouterView.from_body(body)
     assert router.distributed_snat
     assert router.snat_leases == (SnatLeaseView("203.0.113.10", 1024, 1087, "c1"),)
+
+
+def test_blocks_without_an_instance_to_translate() -> None:
+    """A host's only instance got a floating IP: its blocks translate nobody
+    (and the floating IP works as ever)."""
+    assert shares([], [SnatLeaseView("203.0.113.10", 1024, 1087, "h")]) == {}
+    fip = {"id": "f1", "floating_ip_address": "203.0.113.50", "floating_network_id": EXT,
+           "router_id": R, "port_id": s.P1, "fixed_ip_address": "10.0.1.11"}  # fmt: skip
+    base = view()
+    with_fip = ClusterView.assemble(
+        dict(base.networks), dict(base.subnets),
+        {k: v for k, v in base.ports.items() if k != P2}, [], {}, dict(base.routers),
+        {"f1": FloatingIpView.from_body(fip)},
+    )  # fmt: skip
+    ns = n.router_netns("c1", R)
+    leg = n.router_gw_name(R)
+    assert lines(compile_host("c1", with_fip), ns, "nat") == [
+        f"nat {ns} snat 10.0.1.11/32->203.0.113.50 oif {leg} dnat 203.0.113.50->10.0.1.11"
+    ]

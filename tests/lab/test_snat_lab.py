@@ -194,3 +194,20 @@ def test_many_connections_from_one_instance_lease_another_block(
         holder.wait(timeout=10)
         server.kill()
         server.wait(timeout=10)
+
+
+def test_a_floating_ip_on_a_host_holding_blocks(lab: tuple[Path, str]) -> None:
+    """host1's router namespace already has its external leg for its
+    blocks; a floating IP for its instance joins it, and the instance's
+    connections leave from the floating IP from then on."""
+    state, prefix = lab
+    fip = openstack(state, "floating", "ip", "create", "public", "-f", "value",
+                    "-c", "floating_ip_address").strip()  # fmt: skip
+    openstack(state, "floating", "ip", "set", "--port", _port_of(state, "10.81.1.11"), fip)
+
+    def answers() -> bool:
+        cmd = ["ip", "netns", "exec", f"{prefix}up", "ping", "-c", "1", "-W", "1", fip]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+
+    wait_for(answers, timeout=60, step=0.5)
+    assert ping(state, "a1", UPSTREAM, count=1)
