@@ -74,6 +74,24 @@ class Settings:
     max_l3_agents_per_router: int = _env_int("KUMO_MAX_L3_AGENTS_PER_ROUTER", 3)
     """How many gateway agents host each HA router; 0 means every eligible one."""
 
+    distributed_snat: bool = os.environ.get("KUMO_DISTRIBUTED_SNAT", "") not in ("", "0", "false")
+    """Whether a router created distributed and not HA translates its
+    instances' outbound traffic on their own hosts (port blocks leased from
+    the API, stateless gateways); ``distributed=false`` or ``ha=true`` keep
+    centralized or HA SNAT."""
+    snat_block_size: int = _env_int("KUMO_SNAT_BLOCK_SIZE", 64)
+    """Ports (and ICMP echo identifiers) per leased block of an external address."""
+    snat_port_range: tuple[int, int] = (1024, 61439)
+    """The ports of an external address that leases hand out (the gateway
+    translates hosts without a block yet to the ports above,
+    ``kumo.compiler.snat.FALLBACK_PORTS``)."""
+    snat_blocks_per_instance: int = _env_int("KUMO_SNAT_BLOCKS_PER_INSTANCE", 4)
+    """Fairness bound: a host holds at most this many blocks of a router per
+    instance it runs on the router's networks."""
+    snat_reclaim_after: int = _env_int("KUMO_SNAT_RECLAIM_AFTER", 300)
+    """Seconds after its agent is reported dead that a host's leases are
+    reclaimed (its translated connections would have timed out by then)."""
+
     outbox_retention: int = _env_int("KUMO_OUTBOX_RETENTION", 200_000)
     """How many recent outbox events the watch feed keeps for resuming watchers."""
 

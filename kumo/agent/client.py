@@ -227,6 +227,18 @@ class ApiClient:
         """The HA state of this host's gateway for each router: ``active`` or ``standby``."""
         self._post(f"/internal/v1/agents/{agent_id}/ha-states", {"ha_states": states})
 
+    def lease_snat_block(self, router_id: str) -> dict[str, Any]:
+        """A new port block of the router's external address for this host."""
+        body = {"snat_lease": {"router_id": router_id, "host": self.config.host}}
+        return dict(self._post("/internal/v1/snat-leases", body)["snat_lease"])
+
+    def release_snat_block(self, lease_id: str) -> None:
+        r = self._http.delete(
+            f"{self.base}/internal/v1/snat-leases/{lease_id}", headers=self._headers()
+        )
+        if r.status_code != 404:  # gone already: reclaimed, or the router went
+            r.raise_for_status()
+
     def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
         r = self._http.get(
             self.base + "/internal/v1/list",

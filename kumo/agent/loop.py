@@ -30,6 +30,7 @@ from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
 from kumo.agent.repeats import RepeatLimiter
+from kumo.agent.snat import SnatLeaser, conntrack_usage
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
@@ -123,6 +124,8 @@ class Agent:
         """The liveness view changed: compile without waiting for a debounce."""
         self._ha_reported: dict[str, str] | None = None
         self.client = client or ApiClient(config)
+        self.snat = SnatLeaser(self.client, config.host, usage=conntrack_usage(config.host))
+        """Asks for and returns distributed SNAT's port blocks."""
         self.cache = Cache(config.host)
         self.agent_id: str | None = None
         self.stop_event = threading.Event()
@@ -410,6 +413,7 @@ class Agent:
         self._report(wired)
         self._report_ha()
         self._report_vms()
+        self.snat.update(view)
         total = time.monotonic() - started
         if self.metrics is not None:
             spent = {"compile": compiled - started, "sinks": applying - compiled,
@@ -558,6 +562,7 @@ class Agent:
                     self._register()
                 else:
                     self.client.heartbeat(self.agent_id, self.readiness())
+                    self.snat.update(self.cache.view(), read_usage=True)
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     self.agent_id = None

@@ -49,6 +49,13 @@ def add_l3_options(p: argparse.ArgumentParser) -> None:
         help="routers created without 'ha' are highly available",
     )
     p.add_argument(
+        "--distributed-snat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="routers created distributed and not HA translate on their instances' hosts "
+        "(leased port blocks, stateless gateways); kumo up turns it on",
+    )
+    p.add_argument(
         "--max-l3-agents-per-router",
         type=_count,
         default=None,
@@ -64,9 +71,13 @@ def _count(text: str) -> int:
     return value
 
 
-def l3_arguments(l3_ha: bool | None, max_agents: int | None) -> list[str]:
+def l3_arguments(
+    l3_ha: bool | None, max_agents: int | None, distributed_snat: bool = False
+) -> list[str]:
     """The serve options for these router settings (None: the default)."""
     out = ["--l3-ha"] if l3_ha else []
+    if distributed_snat:
+        out.append("--distributed-snat")
     if max_agents is not None:
         out += ["--max-l3-agents-per-router", str(max_agents)]
     return out
@@ -78,6 +89,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         l3["metrics"] = False
     if args.l3_ha:
         l3["l3_ha"] = True
+    if getattr(args, "distributed_snat", None) is not None:
+        l3["distributed_snat"] = bool(args.distributed_snat)
     if args.max_l3_agents_per_router is not None:
         l3["max_l3_agents_per_router"] = args.max_l3_agents_per_router
     return Settings(
@@ -164,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "port": settings.port,
             "public_url": settings.public_url,
             "l3_ha": settings.l3_ha,
+            "distributed_snat": settings.distributed_snat,
             "max_l3_agents_per_router": settings.max_l3_agents_per_router,
             "metrics": settings.metrics,
         }

@@ -260,6 +260,25 @@ class RouterPort:
         return cls(str(body["port_id"]), str(body["port_type"]), str(body["network_id"]))
 
 
+@dataclass(frozen=True, order=True)
+class SnatLeaseView:
+    """A block of a router's external address leased to one host
+    (``kumo_snat_leases``, distributed SNAT): TCP and UDP ports and ICMP
+    echo identifiers ``port_min``..``port_max``."""
+
+    external_ip: str
+    port_min: int
+    port_max: int
+    host: str
+    id: str = field(default="", compare=False)
+
+    @classmethod
+    def from_body(cls, body: Body) -> SnatLeaseView:
+        low, high = str(body["port_range"]).split(":")
+        return cls(str(body["external_ip"]), int(low), int(high), str(body["host"]),
+                   str(body.get("id", "")))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RouterView:
     id: str
@@ -275,6 +294,10 @@ class RouterView:
     (``kumo_gateway_hosts``, only in the watch feed)."""
     ports: tuple[RouterPort, ...] = ()
     """The router's ports, sorted (``kumo_ports``, only in the watch feed)."""
+    distributed_snat: bool = False
+    """Its instances' hosts translate with leased blocks (``kumo_distributed_snat``)."""
+    snat_leases: tuple[SnatLeaseView, ...] = ()
+    """Every block leased for the router, sorted (``kumo_snat_leases``)."""
 
     def port_ids(self, *types: str) -> tuple[str, ...]:
         """Ids of the router's ports of these types, sorted."""
@@ -303,6 +326,9 @@ class RouterView:
             ha=bool(body.get("ha", False)),
             gateway_hosts=tuple(str(h) for h in body.get("kumo_gateway_hosts") or ()),
             ports=tuple(sorted(RouterPort.from_body(p) for p in body.get("kumo_ports") or ())),
+            distributed_snat=bool(body.get("kumo_distributed_snat", False)),
+            snat_leases=tuple(sorted(SnatLeaseView.from_body(x)
+                                     for x in body.get("kumo_snat_leases") or ())),
         )  # fmt: skip
 
 

@@ -183,6 +183,24 @@ class Snat:
     to: str
     src: str | None = None
     """Only packets from this network; None: every source."""
+    ports: tuple[int, int] | None = None
+    """Only TCP, UDP and ICMP echo, to ports (identifiers) in this range."""
+    pick: int = 1
+    """Taken by one new connection in ``pick`` (at random); the next rule
+    for the same source gets the others. 1: always."""
+
+
+@dataclass(frozen=True, order=True)
+class SnatForward:
+    """A gateway's stateless forwarding of return traffic: packets to
+    ``external_ip`` with a destination port (ICMP echo identifier) in
+    ``port_min``..``port_max`` leave again, unchanged but for the
+    destination MAC, towards ``mac`` (the owning host's external leg)."""
+
+    external_ip: str
+    port_min: int
+    port_max: int
+    mac: str
 
 
 @dataclass(frozen=True, order=True)
@@ -201,6 +219,12 @@ class NatTable:
     snat: tuple[Snat, ...] = ()
     dnat: tuple[Dnat, ...] = ()
     announce: tuple[tuple[str, str], ...] = ()
+    forward: tuple[SnatForward, ...] = ()
+    """Distributed SNAT's return traffic arriving on ``forward_ifname``,
+    forwarded to the hosts that translated it (no connection state here)."""
+    forward_ifname: str = ""
+    forward_mac: str = ""
+    """The MAC of ``forward_ifname``: forwarded frames leave from it."""
 
     @property
     def key(self) -> ObjectKey:
@@ -532,9 +556,15 @@ class HostPlan:
         lines += [f"sysctl {_ns(x.netns)} {x.path}={x.value}" for x in self.sysctls]
         lines += [
             f"nat {_ns(t.netns)} "
-            + " ".join(f"snat {x.src or 'all'}->{x.to} oif {x.out_ifname}" for x in t.snat)
+            + " ".join(
+                f"snat {x.src or 'all'}->{x.to}{_ports(x)} oif {x.out_ifname}" for x in t.snat
+            )
             + " "
             + " ".join(f"dnat {x.dst}->{x.to}" for x in t.dnat)
+            + "".join(
+                f" fwd {t.forward_ifname} {x.external_ip}:{x.port_min}-{x.port_max}->{x.mac}"
+                for x in t.forward
+            )
             for t in self.nat
         ]
         lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]
@@ -571,6 +601,13 @@ def _describe_vm(vm: VmPlan) -> str:
         + (f" snapshot {vm.snapshot}" if vm.snapshot else "")
         + f" nics {nics}"
     )
+
+
+def _ports(snat: Snat) -> str:
+    if snat.ports is None:
+        return ""
+    pick = f" pick 1/{snat.pick}" if snat.pick > 1 else ""
+    return f":{snat.ports[0]}-{snat.ports[1]}{pick}"
 
 
 def _describe_link(link: Link) -> str:

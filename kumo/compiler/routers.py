@@ -17,6 +17,12 @@ Pure. Three roles, each a namespace with legs into network bridges:
          leg per SNAT port (``network:router_centralized_snat``), the
          gateway port on the external network, default route upstream,
          ``snat to`` the router's external IP.
+
+With distributed SNAT (``kumo.compiler.snat``) a ``dvr`` namespace whose
+host holds port blocks of the router translates its instances itself and
+sends them out through its external leg (rule → table 100, default
+upstream); the ``snat`` namespace forwards their return traffic to them
+and translates only hosts without a block yet.
 ``legacy`` (``kr-<host>-<router>``) for ``distributed=false`` on its gateway
          host only: interface legs (ordinary bound ports, reached through the
          tunnel by the other hosts), the gateway leg, every floating IP of
@@ -30,7 +36,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.compiler import ipnet, names
+from kumo.compiler import ipnet, names, snat
 from kumo.compiler.model import (
     DVR_INTERFACE,
     GATEWAY,
@@ -56,6 +62,7 @@ from kumo.compiler.plan import (
     PortWiring,
     Route,
     Snat,
+    SnatForward,
     Sysctl,
     VethPeer,
 )
@@ -344,8 +351,13 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
         _neighbours(ns, inside, port, view, own, out)
         legs[port.id] = (inside, addresses)
     _extra_routes(ns, router, legs, out)
-    # Everything without a floating IP here: to the SNAT port on the first subnet.
-    if router.view.gateway_network_id and router.view.enable_snat:
+    external = _external(view, router)
+    ext_net = router.view.gateway_network_id
+    usable = external is not None and ext_net is not None and ext_net in view.networks
+    blocks = snat.host_blocks(router.view, host) if usable else []
+    # Everything without a floating IP here: translated here with this
+    # host's leased blocks, or else to the SNAT port on the first subnet.
+    if router.view.gateway_network_id and router.view.enable_snat and not blocks:
         for snat_port in router.snat_ports:
             leg = next(
                 (
@@ -365,9 +377,7 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
     # Floating IPs of ports on this host.
     local_ports = {p.id for p in view.ports.values() if p.host == host}
     fips = [f for f in _floating_ips(view, router.view.id) if f.port_id in local_ports]
-    external = _external(view, router)
-    ext_net = router.view.gateway_network_id
-    if not fips or external is None or ext_net is None or ext_net not in view.networks:
+    if not (fips or blocks) or external is None or ext_net is None or not usable:
         out.nat.add(NatTable(ns))
         return
     cidr, upstream = external
@@ -385,7 +395,28 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
         out.rules.add(
             PolicyRule(ns, FIP_RULE_PRIORITY + i, FIP_TABLE, f"{fip.fixed_ip_address}/32")
         )
-    out.nat.add(_floating_nat(ns, inside, fips, out))
+    translated: tuple[Snat, ...] = ()
+    if blocks:
+        out.routes.add(Route(ns, cidr, None, inside, table=SNAT_TABLE))
+        if upstream:
+            out.routes.add(Route(ns, "0.0.0.0/0", upstream, inside, table=SNAT_TABLE))
+        out.rules.add(PolicyRule(ns, SNAT_RULE_PRIORITY, SNAT_TABLE))
+        floating = {f.fixed_ip_address for f in fips}
+        instances = _local_instance_ips(host, view, router) - floating
+        translated = snat.instance_snat(inside, sorted(instances), blocks)
+    out.nat.add(_floating_nat(ns, inside, fips, out, *translated))
+
+
+def _local_instance_ips(host: str, view: ClusterView, router: _Router) -> set[str]:
+    """IPv4 addresses of this host's instances on the router's subnets."""
+    subnets = {f.subnet_id for p in router.dvr_interfaces for f in p.fixed_ips}
+    return {
+        f.ip_address
+        for p in view.ports.values()
+        if p.host == host and _is_instance(p)
+        for f in p.fixed_ips
+        if f.subnet_id in subnets and ":" not in f.ip_address
+    }
 
 
 def _floating_nat(
@@ -452,14 +483,22 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
     _extra_routes(ns, router, legs, out)
     gateway = _gateway_leg(host, ns, router, view, out)
     active = _ha_extras(host, ns, router, router.snat_ports, out)
-    snat: tuple[Snat, ...] = ()
+    rules: tuple[Snat, ...] = ()
     announce: tuple[tuple[str, str], ...] = ()
+    forward: tuple[SnatForward, ...] = ()
     if gateway is not None and gateway[1]:
         if router.view.enable_snat:
-            snat = (Snat(gateway[0], gateway[1]),)
+            rules = (Snat(gateway[0], gateway[1]),)
+        if router.view.enable_snat and router.view.distributed_snat:
+            # hosts without a block yet: above every block
+            rules = (Snat(gateway[0], gateway[1], ports=snat.FALLBACK_PORTS), *rules)
+            forward = snat.gateway_forward(router.view, lambda h: fip_leg_mac(h, router.view.id))
         if active:
             announce = ((gateway[0], gateway[1]),)
-    out.nat.add(NatTable(ns, snat, announce=announce))
+    mac = router.gateway.mac if router.gateway is not None and forward else ""
+    ifname = gateway[0] if gateway is not None and forward else ""
+    out.nat.add(NatTable(ns, rules, announce=announce, forward=forward, forward_ifname=ifname,
+                         forward_mac=mac))  # fmt: skip
 
 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:

@@ -28,6 +28,10 @@ class Router(StandardAttrs, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     distributed: Mapped[bool] = mapped_column(Boolean, default=True)
     ha: Mapped[bool] = mapped_column(Boolean, default=False)
+    distributed_snat: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Its instances' outbound traffic is translated on their own hosts, to
+    port blocks leased to each host (``SnatLease``); gateways only forward
+    the return traffic. Only for a distributed router that is not HA."""
     routes: Mapped[list] = mapped_column(default=list)
     """Extra routes: ``[{"destination": cidr, "nexthop": ip}]``, normalised."""
     availability_zone_hints: Mapped[list] = mapped_column(default=list)

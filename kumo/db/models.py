@@ -45,6 +45,7 @@ from kumo.db.secgroup_models import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from kumo.db.snat_models import SnatLease
 from kumo.db.volume_models import (
     GroupSnapshot,
     GroupType,
@@ -97,6 +98,7 @@ __all__ = [
     "RoleAssignment",
     "SecurityGroup",
     "SecurityGroupRule",
+    "SnatLease",
     "SegmentAllocation",
     "Stack",
     "StackDelegation",

@@ -195,6 +195,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         gateways=args.gateways,
         l3_ha=bool(args.l3_ha),
+        distributed_snat=args.distributed_snat is not False,
         max_l3_agents_per_router=args.max_l3_agents_per_router,
         agent_args=_agent_args(args),
         storage_hosts=args.storage_hosts,

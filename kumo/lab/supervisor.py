@@ -48,6 +48,7 @@ class LabState:
     gateways: int = 1
     """The last ``gateways`` hosts run with the gateway role."""
     l3_ha: bool = False
+    distributed_snat: bool = False
     max_l3_agents_per_router: int | None = None
     """Router settings passed to ``kumo serve`` (None: its default)."""
     agent_args: list[str] = field(default_factory=list)
@@ -130,6 +131,7 @@ def new_state(
     database_url: str | None = None,
     gateways: int = 1,
     l3_ha: bool = False,
+    distributed_snat: bool = False,
     max_l3_agents_per_router: int | None = None,
     agent_args: list[str] | None = None,
     storage_hosts: int = 1,
@@ -146,6 +148,7 @@ def new_state(
         database_url=database_url,
         gateways=max(0, min(gateways, hosts)),
         l3_ha=l3_ha,
+        distributed_snat=distributed_snat,
         max_l3_agents_per_router=max_l3_agents_per_router,
         agent_args=list(agent_args or ()),
         name=name,
@@ -444,7 +447,7 @@ def api_command(state: LabState) -> list[str]:
     cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", str(state.port)]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
-    return cmd + l3_arguments(state.l3_ha, state.max_l3_agents_per_router)
+    return cmd + l3_arguments(state.l3_ha, state.max_l3_agents_per_router, state.distributed_snat)
 
 
 def start_api_process(state: LabState) -> subprocess.Popen[bytes]:

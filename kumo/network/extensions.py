@@ -43,6 +43,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "fixed_ips=ip_address_substr=... on port lists.",
     ),
     ("l3-ha", "HA Router extension", "ha on routers (admin only)."),
+    (
+        "kumo-distributed-snat",
+        "Distributed SNAT with leased port blocks",
+        "kumo_distributed_snat and kumo_snat_leases (host, port range) on routers (admin only).",
+    ),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Which gateway agent hosts each router."),
     ("net-mtu", "Network MTU", "The MTU of each network."),
     ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),

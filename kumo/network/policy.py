@@ -35,6 +35,8 @@ VISIBLE_BY = {
     "routers": {
         "distributed": "network:get_router:distributed",
         "ha": "network:get_router:distributed",
+        "kumo_distributed_snat": "network:get_router:snat_leases",
+        "kumo_snat_leases": "network:get_router:snat_leases",
     },
     "floatingips": {},
 }

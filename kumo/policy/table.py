@@ -183,6 +183,8 @@ NETWORKING = [
     rule("network:create_router:external_gateway_info:external_fixed_ips", ADMIN,
          "Choose a router's external address"),
     rule("network:get_router:distributed", ADMIN, "See a router's distributed and HA flags"),
+    rule("network:get_router:snat_leases", ADMIN,
+         "See whether a router's SNAT is distributed and its port-block leases (host, range)"),
     rule("network:add_router_interface", ADMIN_OR_MEMBER,
          "Add a subnet or port to a router (the caller must own the router, and the subnet "
          "or port it names)",
@@ -609,6 +611,10 @@ INTERNAL = [
          "A storage agent registers its host's pools and reports the outcome of work on "
          "the volumes and snapshots placed on its host (only its own)",
          f"POST {X}/storage-hosts", f"POST {X}/storage-reports"),
+    rule("internal:snat_lease", ADMIN | (SERVICE & same_host("host")),
+         "Lease a block of a distributed-SNAT router's external ports for a host, or return "
+         "one (an agent only for its own host)",
+         f"POST {X}/snat-leases", f"DELETE {X}/snat-leases/{{lease_id}}"),
     rule("internal:watch", ADMIN_OR_SERVICE,
          "List and watch the change feed (an agent: its own host's topic only)",
          f"GET {X}/list", f"GET {X}/watch"),

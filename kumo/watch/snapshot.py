@@ -6,7 +6,8 @@ the gateway agents on H; ``network:N`` the network, its subnets and ports
 and the routers with an interface on it; ``router:R`` the router, its
 ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
 ``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``;
-``host:H`` also holds the servers placed on H (``kumo.compute.server_events``).
+``host:H`` also holds the servers placed on H (``kumo.compute.server_events``);
+``router:R`` and ``host:H`` the SNAT port-block leases of R and of H.
 ``storage:H`` holds the volumes and snapshots placed on storage host H
 (``kumo.volume.events``).
 """
@@ -26,11 +27,13 @@ from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.db.outbox_models import OutboxCounter
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
+from kumo.db.snat_models import SnatLease
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
 from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_watch_routers
 from kumo.network.secgroups.views import render_groups
+from kumo.network.snat.views import lease_view
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
 
@@ -111,6 +114,10 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     out.extend(
         {"kind": "floatingip", **body} for body in render_floatingips(s, list(fips.values()))
     )
+    if routers or hosts:
+        held = select(SnatLease).where(SnatLease.router_id.in_(routers) | SnatLease.host.in_(hosts))
+        for lease in s.scalars(held.order_by(SnatLease.id)):
+            out.append({"kind": "snat_lease", **lease_view(lease)})
     tags = taglib.tags_for(s, list(ports))
     bodies = [port_view(port, tags.get(port.id, [])) for port in ports.values()]
     out.extend({"kind": "port", **body} for body in hostnames.watch_bodies(s, bodies))

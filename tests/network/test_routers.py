@@ -15,7 +15,9 @@ ROUTER_KEYS = {
     "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
     "external_gateway_info", "routes", "distributed", "ha", "availability_zone_hints",
     "availability_zones", "flavor_id", "tags", "revision_number", "created_at", "updated_at",
+    "kumo_distributed_snat", "kumo_snat_leases",
 }  # fmt: skip
+ADMIN_ONLY = {"distributed", "ha", "kumo_distributed_snat", "kumo_snat_leases"}
 INTERFACE_KEYS = {
     "id", "subnet_id", "subnet_ids", "port_id", "tenant_id", "project_id", "network_id", "tags",
 }  # fmt: skip
@@ -86,7 +88,7 @@ def events(cloud: Cloud, kind: str, object_id: str) -> list[OutboxEvent]:
 def test_router_create_show_update_delete(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     r = router(cloud, alice, description="d")
-    assert set(r) == ROUTER_KEYS - {"distributed", "ha"}  # admin-only attributes
+    assert set(r) == ROUTER_KEYS - ADMIN_ONLY
     assert r["status"] == "ACTIVE" and r["admin_state_up"] is True
     assert r["external_gateway_info"] is None and r["routes"] == []
     assert r["project_id"] == r["tenant_id"] == cloud.projects["alice"]

@@ -1,4 +1,5 @@
-"""The API server's rescheduling loop: routers move off dead gateway agents.
+"""The API server's rescheduling loop: routers move off dead gateway agents
+(and dead hosts' SNAT port blocks go back to the pool).
 
 Every server process runs one loop, started and stopped with the app (the
 internal router's lifespan). Every ``agent_down_time / 3`` seconds it runs
@@ -18,6 +19,7 @@ from typing import Any
 from kumo.config import Settings
 from kumo.db.engine import Database
 from kumo.network.l3 import scheduler as l3_scheduler
+from kumo.network.snat import leases
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,13 @@ async def run(db: Database, settings: Settings, stop: asyncio.Event) -> None:
             continue
         if moved:
             log.info("rescheduled routers off ineligible agents: %s", ", ".join(moved))
+        try:
+            taken = await asyncio.to_thread(leases.reclaim, db, settings)
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("reclaiming SNAT port blocks failed; retrying")
+            continue
+        if taken:
+            log.info("reclaimed SNAT port blocks of dead hosts: %s", ", ".join(taken))
 
 
 @asynccontextmanager

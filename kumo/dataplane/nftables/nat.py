@@ -39,8 +39,15 @@ def floating_ip_of(name: str) -> tuple[str, str] | None:
     return ("in" if kind == "fin" else "out"), rest.replace("_", ".")
 
 
+FORWARD_TABLE = "kumo_snatfwd"
+"""The netdev table of a gateway namespace forwarding distributed SNAT's
+return traffic (text syntax: its maps are typed by expressions)."""
+
+
 def fingerprint(table: NatTable) -> str:
-    shape = (table.snat, table.dnat)
+    shape: tuple[object, ...] = (table.snat, table.dnat)
+    if table.forward:
+        shape += (table.forward, table.forward_ifname, table.forward_mac)
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
 
@@ -73,14 +80,55 @@ def nat_ruleset(table: NatTable) -> list[Json]:
                 "rule", chain="pre", expr=[_match(("ip", "daddr"), d.dst), {"dnat": {"addr": d.to}}]
             )
         )
-    # Floating IPs (a /32 source) before the router-wide SNAT.
-    for s in sorted(table.snat, key=lambda x: (x.src is None, x)):
+    # Floating IPs (a /32 source) before the router-wide SNAT; for one
+    # source, rules with ports before the one without, the rarest pick first.
+    order = sorted(table.snat, key=lambda x: (x.src is None, x.src or "", x.ports is None,
+                                              -x.pick, x))  # fmt: skip
+    for s in order:
         expr: list[Json] = [_match(("meta", "oifname"), s.out_ifname)]
         if s.src is not None:
             expr.append(_match(("ip", "saddr"), address(s.src)))
-        expr.append({"snat": {"addr": s.to}})
+        to: Json = {"addr": s.to}
+        if s.ports is not None:
+            expr.append(_match(("meta", "l4proto"), {"set": ["icmp", "tcp", "udp"]}))
+            to["port"] = {"range": list(s.ports)}
+        if s.pick > 1:
+            numgen = {"numgen": {"mode": "random", "mod": s.pick, "offset": 0}}
+            expr.append({"match": {"op": "==", "left": numgen, "right": 0}})
+        expr.append({"snat": to})
         out.append(_add("rule", chain="post", expr=expr))
     return out + _meter(table)
+
+
+def forward_script(table: NatTable) -> str:
+    """The gateway's forwarding of leased blocks' return traffic (see
+    ``kumo.compiler.snat``): written anew, or removed when there is none.
+    Ingress of the external leg, before conntrack: a packet to a leased
+    (address, port) leaves the leg again with its MACs rewritten."""
+    lines = [f"table netdev {FORWARD_TABLE} {{}}", f"delete table netdev {FORWARD_TABLE}"]
+    if not table.forward:
+        return "\n".join(lines) + "\n"
+    elems = ", ".join(
+        f"{f.external_ip} . {f.port_min}-{f.port_max} : {f.mac}" for f in table.forward
+    )
+    dev = table.forward_ifname
+    lines += [
+        f"table netdev {FORWARD_TABLE} {{",
+        f"  map ports {{ typeof ip daddr . th dport : ether daddr; flags interval; "
+        f"elements = {{ {elems} }} }}",
+        f"  map echo {{ typeof ip daddr . icmp id : ether daddr; flags interval; "
+        f"elements = {{ {elems} }} }}",
+        f'  chain ingress {{ type filter hook ingress device "{dev}" priority -300; policy accept;',
+        f"    ip protocol {{ tcp, udp }} ip daddr . th dport @ports "
+        f"ether saddr set {table.forward_mac} "
+        f'ether daddr set ip daddr . th dport map @ports fwd to "{dev}"',
+        f"    ip protocol icmp icmp type echo-reply ip daddr . icmp id @echo "
+        f"ether saddr set {table.forward_mac} "
+        f'ether daddr set ip daddr . icmp id map @echo fwd to "{dev}"',
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _meter(table: NatTable) -> list[Json]:
@@ -95,8 +143,8 @@ def _meter(table: NatTable) -> list[Json]:
         out.append(_add("counter", name=name))
         out.append(_add("rule", chain="meter_in",
                         expr=[_match(("ip", "daddr"), d.dst), {"counter": name}]))  # fmt: skip
-    for s in sorted(table.snat):
-        if s.src is not None and s.src.endswith("/32"):
+    for s in sorted(table.snat, key=lambda x: (x.src or "", x.to, x.out_ifname)):
+        if s.src is not None and s.src.endswith("/32") and s.ports is None:  # floating IPs
             name = counter_name("fout", s.to)
             out.append(_add("counter", name=name))
             out.append(_add("rule", chain="meter_out", expr=[

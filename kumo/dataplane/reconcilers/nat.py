@@ -1,7 +1,8 @@
 """Address translation of router namespaces: one nftables table each.
 
 Reads the table's fingerprint set back; rewrites the table (one
-transaction) when it differs. New floating IPs are announced with
+transaction) when it differs, after the namespace's netdev table that
+forwards distributed SNAT's return traffic (a gateway's; removed elsewhere). New floating IPs are announced with
 gratuitous ARP, so the upstream moves them at once.
 """
 
@@ -44,7 +45,7 @@ class NatReconciler(Reconciler):
             if any(s.get("name") == nat.fingerprint(table) for s in sets):
                 self.in_place.add(table.key)
             else:
-                self.attempt(table.key, partial(nft.apply, nat.nat_ruleset(table)))
+                self.attempt(table.key, partial(_write, nft, table))
             self._announce(table, nft)
         for gone in set(self.announced) - {t.netns for t in self.desired}:
             del self.announced[gone]
@@ -57,3 +58,11 @@ class NatReconciler(Reconciler):
             except DataplaneError as exc:  # the upstream learns it on its next ARP anyway
                 log.warning("nat: announcing %s on %s in %s: %s", ip, ifname, table.netns, exc)
         self.announced[table.netns] = frozenset(table.announce)
+
+
+def _write(nft: NftPort, table: NatTable) -> None:
+    """The gateway forwarding first: the translation table holds the
+    fingerprint, written last."""
+    if table.forward or nft.has_table("netdev", nat.FORWARD_TABLE):
+        nft.apply_script(nat.forward_script(table))
+    nft.apply(nat.nat_ruleset(table))

@@ -27,6 +27,7 @@ from kumo.network.l3 import router_ports, scheduler
 from kumo.network.ports import ports
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
+from kumo.network.snat import leases as snat_leases
 from kumo.policy import allowed
 
 CREATE = {
@@ -85,6 +86,7 @@ def create(
         ],
         routes=[],
     )
+    router.distributed_snat = settings.distributed_snat and router.distributed and not router.ha
     s.add(router)
     s.flush()
     if body.get("external_gateway_info"):
@@ -131,6 +133,9 @@ def update(
             setattr(router, key, value)
     if "distributed" in body:
         _interface_owners(uow, router)
+    if router.distributed_snat and (not router.distributed or router.ha):
+        router.distributed_snat = False  # centralized or HA SNAT from now on
+        snat_leases.drop_all(uow, router)
     router.admin_state_up = up
     if "external_gateway_info" in body:
         set_gateway(uow, settings, ctx, router, body["external_gateway_info"], "update_router")
@@ -273,6 +278,7 @@ def clear_gateway(uow: UnitOfWork, router: Router) -> None:
 
 
 def _drop_gateway_port(uow: UnitOfWork, router: Router, port: Port) -> None:
+    snat_leases.drop_all(uow, router)  # blocks of the address that goes
     router.gw_port_id = None
     uow.session.flush()
     ports.delete_owned(uow, port)

@@ -21,6 +21,7 @@ from kumo.db.agent_models import Agent
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Port
 from kumo.network import tags as taglib
+from kumo.network.snat import views as snat_views
 from kumo.network.views import ts
 
 GATEWAY_HOSTS = "kumo_gateway_hosts"
@@ -57,7 +58,14 @@ def gateway_info(router: Router, gw_port: Port | None) -> dict[str, Any] | None:
     }
 
 
-def router_view(router: Router, gw_port: Port | None, tags: list[str]) -> dict[str, Any]:
+def router_view(
+    router: Router,
+    gw_port: Port | None,
+    tags: list[str],
+    leases: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``leases``: the router's port-block leases (``kumo.network.snat``),
+    shown to admins only, like its mode."""
     return {
         "id": router.id,
         "name": router.name,
@@ -69,6 +77,8 @@ def router_view(router: Router, gw_port: Port | None, tags: list[str]) -> dict[s
         "routes": [dict(r) for r in router.routes or []],
         "distributed": router.distributed,
         "ha": router.ha,
+        snat_views.MODE: bool(router.distributed_snat),
+        snat_views.LEASES: list(leases or []),
         "availability_zone_hints": list(router.availability_zone_hints or []),
         "availability_zones": [],
         "flavor_id": None,
@@ -118,8 +128,13 @@ def _ports(session: Session, ids: set[str]) -> dict[str, Port]:
 
 def render_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
     gw = _ports(session, {r.gw_port_id for r in routers if r.gw_port_id})
-    tags = taglib.tags_for(session, [r.id for r in routers])
-    return [router_view(r, gw.get(r.gw_port_id or ""), tags.get(r.id, [])) for r in routers]
+    ids = [r.id for r in routers]
+    tags = taglib.tags_for(session, ids)
+    leases = snat_views.leases_by_router(session, ids)
+    return [
+        router_view(r, gw.get(r.gw_port_id or ""), tags.get(r.id, []), leases.get(r.id))
+        for r in routers
+    ]
 
 
 def gateway_hosts(session: Session, router_ids: list[str]) -> dict[str, list[str]]:

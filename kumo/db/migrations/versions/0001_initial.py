@@ -1139,6 +1139,7 @@ def upgrade() -> None:
         sa.Column("enable_snat", sa.Boolean(), nullable=False),
         sa.Column("distributed", sa.Boolean(), nullable=False),
         sa.Column("ha", sa.Boolean(), nullable=False),
+        sa.Column("distributed_snat", sa.Boolean(), nullable=False),
         sa.Column("routes", sa.JSON(), nullable=False),
         sa.Column("availability_zone_hints", sa.JSON(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
@@ -1303,6 +1304,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_router_ports_router_id"), ["router_id"], unique=False)
 
     op.create_table(
+        "snat_leases",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("router_id", sa.String(length=36), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("external_ip", sa.String(length=64), nullable=False),
+        sa.Column("port_min", sa.Integer(), nullable=False),
+        sa.Column("port_max", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["router_id"],
+            ["routers.id"],
+            name=op.f("fk_snat_leases_router_id_routers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_snat_leases")),
+        sa.UniqueConstraint(
+            "external_ip", "port_min", name=op.f("uq_snat_leases_external_ip_port_min")
+        ),
+    )
+    with op.batch_alter_table("snat_leases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_snat_leases_host"), ["host"], unique=False)
+        batch_op.create_index(batch_op.f("ix_snat_leases_router_id"), ["router_id"], unique=False)
+
+    op.create_table(
         "volume_attachments",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("volume_id", sa.String(length=36), nullable=False),
@@ -1400,6 +1425,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volume_attachments_instance_uuid"))
 
     op.drop_table("volume_attachments")
+    with op.batch_alter_table("snat_leases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_snat_leases_router_id"))
+        batch_op.drop_index(batch_op.f("ix_snat_leases_host"))
+
+    op.drop_table("snat_leases")
     with op.batch_alter_table("router_ports", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_router_ports_router_id"))
 

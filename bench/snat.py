@@ -1,0 +1,217 @@
+"""Distributed SNAT next to HA SNAT, on one real lab (needs root).
+
+    .venv/bin/python -m bench.snat [--rounds 3] [--seconds 5]
+
+One 3-host lab (``kumo up --gateways 2``: host2 and host3 are gateway
+hosts; distributed SNAT on) with two routers side by side: ``rd``
+(distributed SNAT, the lab's default) and ``rh`` (``--ha``: the HA SNAT
+of before), each with a network and one instance on host1 without a
+floating IP. Measured, in the same run:
+
+- the time from the instance's creation to its host's first lease;
+- north-south TCP throughput (iperf3 to the upstream, interleaved rounds),
+  and the ratio distributed / HA;
+- the failover of the gateway carrying each router: its agent SIGKILLed
+  and its underlay and external links cut; the largest gap between
+  replies of a UDP probe (every 0.05 s), the probes lost, and whether an
+  established TCP stream survived. The host is brought back before the
+  next router's turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import machine
+from kumo.compiler import names
+from kumo.lab import supervisor
+from kumo.lab.supervisor import LabState
+from tests.dataplane.ha_nodes import PROBE
+from tests.live import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+KUMO = str(ROOT / ".venv" / "bin" / "kumo")
+OPENSTACK = str(ROOT / ".venv" / "bin" / "openstack")
+UPSTREAM = "203.0.113.1"
+
+
+class Lab:
+    def __init__(self, state: Path, prefix: str) -> None:
+        self.state, self.prefix = state, prefix
+        lab = LabState.load(state)
+        assert lab is not None
+        token = supervisor._admin_token(state, lab.api_url)
+        self.api = httpx.Client(base_url=f"{lab.api_url}/networking/v2.0",
+                                headers={"X-Auth-Token": token}, timeout=60)  # fmt: skip
+
+    def kumo(self, *args: str) -> str:
+        done = subprocess.run([KUMO, *args, "--state-dir", str(self.state)], capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"kumo {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def openstack(self, *args: str) -> str:
+        env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.state / "clouds.yaml"),
+               "OS_CLOUD": "kumo"}  # fmt: skip
+        done = subprocess.run([OPENSTACK, *args], capture_output=True, text=True, env=env,
+                              timeout=300)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"openstack {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def router(self, name: str) -> dict[str, Any]:
+        return dict(self.api.get("/routers", params={"name": name}).json()["routers"][0])
+
+    def gateway_host(self, router_id: str) -> str:
+        ports = self.api.get("/ports", params={"device_id": router_id}).json()["ports"]
+        return next(p["binding:host_id"] for p in ports
+                    if p["device_owner"] == "network:router_gateway")  # fmt: skip
+
+    def instance_ns(self, ip: str) -> str:
+        ports = self.api.get("/ports", params={"fixed_ips": f"ip_address={ip}"}).json()["ports"]
+        return names.instance_netns(ports[0]["binding:host_id"], ports[0]["id"])
+
+    def upstream(self, *cmd: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(["ip", "netns", "exec", f"{self.prefix}up", *cmd],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait(check: Any, timeout: float = 120.0) -> float:
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError("timed out")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def build(lab: Lab) -> dict[str, str]:
+    """Routers rd and rh, one instance each on host1: name → instance netns."""
+    host1 = f"{lab.prefix}host1"
+    out = {}
+    for router, cidr, extra in (("rd", "10.90.1.0/24", ()), ("rh", "10.90.2.0/24", ("--ha",))):
+        lab.openstack("network", "create", f"n{router}")
+        lab.openstack("subnet", "create", "--network", f"n{router}", "--subnet-range", cidr,
+                      f"s{router}")  # fmt: skip
+        lab.openstack("router", "create", *extra, router)
+        lab.openstack("router", "set", "--external-gateway", "public", router)
+        lab.openstack("router", "add", "subnet", router, f"s{router}")
+        ip = cidr.replace("0/24", "11")
+        created = time.monotonic()
+        lab.kumo("lab", "instance", "create", f"i{router}", "--network", f"n{router}", "--host",
+                 host1, "--ip", ip, "--disable-port-security")  # fmt: skip
+        if router == "rd":
+            took = wait(lambda: any(x["host"] == host1
+                                    for x in lab.router("rd")["kumo_snat_leases"]))  # fmt: skip
+            print(f"first lease {time.monotonic() - created:.2f} s after the instance create "
+                  f"call ({took:.2f} s after it returned)")  # fmt: skip
+        out[router] = lab.instance_ns(ip)
+        wait(lambda ns=out[router]: _ping(ns))
+    return out
+
+
+def _ping(ns: str) -> bool:
+    cmd = ["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", UPSTREAM]
+    return subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def throughput(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -> None:
+    server = lab.upstream("iperf3", "-s")
+    time.sleep(0.5)
+    got: dict[str, list[float]] = {r: [] for r in instances}
+    try:
+        for _ in range(rounds):
+            for router, ns in instances.items():
+                out = subprocess.run(["ip", "netns", "exec", ns, "iperf3", "-c", UPSTREAM, "-t",
+                                      str(seconds), "-J"], capture_output=True, text=True,
+                                     timeout=seconds + 60)  # fmt: skip
+                data = json.loads(out.stdout)
+                got[router].append(data["end"]["sum_received"]["bits_per_second"] / 1e9)
+    finally:
+        server.kill()
+    med = {r: statistics.median(v) for r, v in got.items()}
+    for router, values in got.items():
+        print(f"throughput {router}: median {med[router]:.2f} Gbit/s "
+              f"({', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
+    print(f"throughput ratio distributed / HA: {med['rd'] / med['rh']:.2f}")
+
+
+def failover(lab: Lab, router: str, ns: str) -> None:
+    rid = lab.router(router)["id"]
+    if router == "rh":
+        carrier = _active(lab, rid)
+    else:
+        carrier = lab.gateway_host(rid)
+    server = lab.upstream(sys.executable, PROBE, "serve", "7777")
+    time.sleep(0.3)
+    probes = {mode: subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, PROBE, mode,
+                                      UPSTREAM, "7777", "40", "0.05"],
+                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
+              for mode in ("udp", "tcp")}  # fmt: skip
+    time.sleep(3)
+    index = carrier.removeprefix(f"{lab.prefix}host")
+    links = [(f"{lab.prefix}ul", f"u{index}"), (f"{lab.prefix}ext", f"e{index}")]
+    killed = time.monotonic()
+    supervisor.control(lab.state, "stop", carrier, "KILL")
+    for link_ns, link in links:
+        subprocess.run(["ip", "-n", link_ns, "link", "set", link, "down"], check=True)
+    try:
+        udp = json.loads(probes["udp"].communicate(timeout=120)[0])
+        tcp = json.loads(probes["tcp"].communicate(timeout=120)[0])
+    finally:
+        server.kill()
+        for link_ns, link in links:
+            subprocess.run(["ip", "-n", link_ns, "link", "set", link, "up"], check=True)
+        supervisor.control(lab.state, "start", carrier)
+    replies = [t for t in udp["replies"] if t >= killed - 1]
+    times = [killed, *replies]
+    gap = max(b - a for a, b in zip(times, times[1:], strict=False)) if replies else float("inf")
+    lost = udp["sent"] - len(udp["replies"])
+    print(f"failover {router} (gateway {carrier} killed, links cut): largest UDP gap "
+          f"{gap:.2f} s, {lost} of {udp['sent']} probes lost, TCP "
+          f"{'survived' if tcp['error'] is None else 'broke: ' + tcp['error']}")  # fmt: skip
+    time.sleep(15)  # the host back as a standby (HA) or a spare gateway
+
+
+def _active(lab: Lab, router_id: str) -> str:
+    r = lab.api.get(f"/routers/{router_id}/l3-agents").json()["agents"]
+    return next(a["host"] for a in r if a.get("ha_state") == "active")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    prefix = f"kbs{uuid.uuid4().hex[:3]}-"
+    state = Path(f"/tmp/{prefix}lab")
+    print(f"{machine()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load {os.getloadavg()}")
+    os.environ["KUMO_AGENT_DOWN_TIME"] = "10"
+    up = [KUMO, "up", "--hosts", "3", "--gateways", "2", "--port", str(_free_port()),
+          "--prefix", prefix, "--state-dir", str(state), "--detach"]  # fmt: skip
+    subprocess.run(up, check=True, capture_output=True, timeout=600)
+    try:
+        lab = Lab(state, prefix)
+        instances = build(lab)
+        throughput(lab, instances, args.rounds, args.seconds)
+        for router, ns in instances.items():
+            failover(lab, router, ns)
+    finally:
+        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, timeout=300)
+
+
+if __name__ == "__main__":
+    main()
