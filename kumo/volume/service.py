@@ -33,7 +33,7 @@ from kumo.volume.volumes import Lookups
 T = TypeVar("T")
 VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
                   "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
-                  "os-roll_detaching", "os-attach", "os-detach")  # fmt: skip
+                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
 
 
 class VolumeService:
@@ -115,6 +115,8 @@ class VolumeService:
                 volumes.reset_status(uow, ctx, v, data)
             elif action == "os-force_delete":
                 volumes.remove(uow, ctx, volume_id, cascade=True, force=True)
+            elif action == "os-force_detach":
+                attachments.force_detach(uow, ctx, v, data)
             elif action == "os-set_bootable":
                 volumes.set_bootable(ctx, v, data)
             else:
@@ -260,17 +262,17 @@ class VolumeService:
         with self.db.read_session() as s:
             rows = attachments.listing(s, ctx, params)
             vols = {a.volume_id: s.get(Volume, a.volume_id) for a in rows}
-            return [attachments.view(a, vols.get(a.volume_id), detail=detail) for a in rows]
+            return [attachments.view(s, a, vols.get(a.volume_id), detail=detail) for a in rows]
 
     def show_attachment(self, ctx: RequestContext, attachment_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             a = attachments.load(s, ctx, attachment_id)
-            return attachments.view(a, s.get(Volume, a.volume_id))
+            return attachments.view(s, a, s.get(Volume, a.volume_id))
 
     def create_attachment(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             a, v = attachments.create(uow, ctx, body)
-            return attachments.view(a, v)
+            return attachments.view(uow.session, a, v)
 
         return self._write(work)
 
@@ -279,7 +281,7 @@ class VolumeService:
     ) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             a, v = attachments.update(uow, ctx, attachment_id, body)
-            return attachments.view(a, v)
+            return attachments.view(uow.session, a, v)
 
         return self._write(work)
 
@@ -291,7 +293,7 @@ class VolumeService:
     def delete_attachment(self, ctx: RequestContext, attachment_id: str) -> list[dict[str, Any]]:
         def work(uow: UnitOfWork) -> list[dict[str, Any]]:
             return [
-                attachments.view(a, None, detail=False)
+                attachments.view(uow.session, a, None, detail=False)
                 for a in attachments.remove(uow, ctx, attachment_id)
             ]
 
@@ -417,3 +419,7 @@ class VolumeService:
 
     def storage_report(self, ctx: RequestContext, body: Any) -> list[str]:
         return self._write(lambda uow: reports.apply(uow, ctx, body))
+
+    def attachment_report(self, ctx: RequestContext, body: Any) -> list[str]:
+        """A compute host's outcomes of plugging and unplugging volumes."""
+        return self._write(lambda uow: attachments.report(uow, ctx, body))
