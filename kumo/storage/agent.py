@@ -119,10 +119,11 @@ class StorageAgent:
                 self.register()
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("heartbeat failed: %s", exc)
-            if self.daemon is not None and self.daemon.pid() is None:
-                log.warning("the storage daemon is not running: starting it again")
+            if self.daemon is not None:
+                if self.daemon.pid() is None:
+                    log.warning("the storage daemon is not running: starting it again")
                 with self.lock:
-                    self.export_attached()
+                    self.export_attached()  # also retries what failed
 
     # -- the cache --------------------------------------------------------------------------
 
@@ -182,6 +183,9 @@ class StorageAgent:
             clients = {str(a.get("host_address")) for _, a in wanted.values()
                        if a.get("host_address")}  # fmt: skip
             self.daemon.allow(clients)
+            for node in self.daemon.nodes() - {node_name(e) for e in have & set(wanted)}:
+                if node.startswith("v"):
+                    self.daemon.close_node(node)  # an export removed or added half-way
             for export_id, (path, a) in sorted(wanted.items()):
                 if export_id in have:
                     continue
@@ -191,15 +195,14 @@ class StorageAgent:
                 self.daemon.export(export_id, path, writable=a.get("mode", "rw") != "ro")
                 log.info("volume %s exported to %s (%s) as %s", a.get("volume_id"),
                          a.get("host"), a.get("host_address"), export_id)  # fmt: skip
-            for node in self.daemon.nodes() - {node_name(e) for e in wanted}:
-                if node.startswith("v"):
-                    self.daemon.close_node(node)  # an export removed half-way
         except (DaemonError, QmpError, OSError) as exc:
             log.error("exports: %s (again next pass)", exc)
 
     def _reconcile(self) -> list[Outcome]:
+        self._snapshot_exported()
+        exported = self._exported() if self.daemon is not None else {}
         for snap in list(self.snapshots.values()):
-            if snap.get("status") == "creating":
+            if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
         for vol in list(self.volumes.values()):
             status = vol.get("status")
@@ -285,6 +288,54 @@ class StorageAgent:
         if vol.get("pool") not in self.pools:
             return  # nothing of it was ever made here
         self._pool(vol).volume(vol["id"]).unlink(missing_ok=True)
+
+    def _exported(self) -> dict[str, str]:
+        """Volume id → the export its storage daemon has open (attached volumes)."""
+        out = {}
+        for a in self.attachments.values():
+            out[str(a.get("volume_id"))] = str(a["id"])
+        return out
+
+    def _snapshot_exported(self) -> None:
+        """Snapshots of attached volumes, taken by the storage daemon (it has
+        their files open; clients keep writing): those of one group snapshot
+        in one transaction, an atomic cut across the group's disks."""
+        if self.daemon is None:
+            return
+        exported = self._exported()
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for snap in self.snapshots.values():
+            if snap.get("status") != "creating" or ("snapshots", snap["id"]) in self.pending:
+                continue
+            if str(snap.get("volume_id")) not in exported or snap.get("pool") not in self.pools:
+                continue
+            if self._pool(snap).snapshot(snap["id"]).exists():
+                continue
+            key = str(snap.get("group_snapshot_id") or snap["id"])
+            batches.setdefault(key, []).append(snap)
+        for snaps in batches.values():
+            pairs = [
+                (exported[str(s["volume_id"])], self._pool(s).snapshot(s["id"])) for s in snaps
+            ]
+            try:
+                self.daemon.ensure()
+                have = self.daemon.exports()
+                if any(export_id not in have for export_id, _ in pairs):
+                    continue  # exported by the pass below; snapshotted by the next
+                self.daemon.backup(pairs)
+            except (DaemonError, QmpError, OSError) as exc:
+                log.error("snapshots %s: %s", [s["id"] for s in snaps], exc)
+                for snap in snaps:
+                    self.pending[("snapshots", snap["id"])] = Outcome(
+                        "snapshots", snap["id"], "error", str(exc)
+                    )
+            else:
+                log.info("snapshots %s taken by the storage daemon (one cut)",
+                         ", ".join(s["id"] for s in snaps))  # fmt: skip
+                for snap in snaps:
+                    self.pending[("snapshots", snap["id"])] = Outcome(
+                        "snapshots", snap["id"], "available"
+                    )
 
     def _snapshot(self, snap: dict[str, Any]) -> None:
         pool = self._pool(snap)

@@ -186,6 +186,47 @@ class StorageDaemon:
                 raise DaemonError(f"export {export_id} was not deleted in 10 s") from exc
             _quiet(q, "blockdev-del", {"node-name": node})
 
+    def backup(self, pairs: list[tuple[str, Path]], timeout: float = 3600) -> None:
+        """Point-in-time copies of exported volumes, all taken at the same
+        instant: one QMP ``transaction`` of ``drive-backup`` jobs (``export
+        id``, target file) — a consistent cut across the disks, taken while
+        clients keep writing (writes after the cut are copied aside first).
+        Each target is written as ``NAME.part`` and renamed once complete."""
+        if not pairs:
+            return
+        jobs = {f"snap-{node_name(e)}": (e, t) for e, t in pairs}
+        actions = [
+            {"type": "drive-backup", "data": {
+                "device": node_name(export_id), "job-id": job, "target": str(_part(target)),
+                "format": "qcow2", "sync": "full", "mode": "absolute-paths",
+            }}
+            for job, (export_id, target) in jobs.items()
+        ]  # fmt: skip
+        for _, target in pairs:
+            _part(target).unlink(missing_ok=True)
+        with self.qmp() as q:
+            q.execute("transaction", {"actions": actions})
+            left = set(jobs)
+            deadline = time.monotonic() + timeout
+            while left:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DaemonError(f"snapshots {sorted(left)} did not finish in {timeout:.0f} s")
+                try:
+                    event = q.wait_event("BLOCK_JOB_COMPLETED", min(remaining, 5.0))
+                except QmpTimeout:
+                    running = {str(j.get("device")) for j in q.execute("query-block-jobs")}
+                    if not left & running:
+                        raise DaemonError("a snapshot job ended without a completion") from None
+                    continue
+                job = str(event.data.get("device"))
+                if job in left:
+                    if event.data.get("error"):
+                        raise DaemonError(f"snapshot {job}: {event.data['error']}")
+                    left.discard(job)
+        for _, target in pairs:
+            os.replace(_part(target), target)
+
     def nodes(self) -> set[str]:
         with self.qmp() as q:
             return {str(n.get("node-name")) for n in q.execute("query-named-block-nodes",
@@ -214,6 +255,10 @@ class StorageDaemon:
                               capture_output=True, text=True, timeout=30)  # fmt: skip
         if done.returncode != 0:
             raise DaemonError(f"nft: {done.stderr.strip()}")
+
+
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
 
 
 def _quiet(q: QmpClient, command: str, args: dict[str, object]) -> None:

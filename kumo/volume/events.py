@@ -51,6 +51,7 @@ def snapshot_body(s: Snapshot) -> dict[str, Any]:
         "status": s.status,
         "size": s.size,
         "volume_id": s.volume_id,
+        "group_snapshot_id": s.group_snapshot_id,
         "storage_host": s.storage_host,
         "pool": s.pool,
         "project_id": s.project_id,

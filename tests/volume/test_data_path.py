@@ -143,3 +143,33 @@ def test_a_namespace_instance_gets_a_mounted_filesystem(
     finally:
         plugs.unplug(att2["id"])
     daemon.unexport(att["id"])
+
+
+def test_a_group_snapshot_is_one_cut_of_exported_volumes(
+    tmp_path: Path, daemon: StorageDaemon
+) -> None:
+    """Two exported volumes (their files held open by the daemon: qemu-img
+    could not copy them); the snapshots, taken in one transaction, hold
+    what was written before the cut and nothing written after it."""
+    daemon.ensure()
+    a, b = _volume(tmp_path, "volume-a.qcow2"), _volume(tmp_path, "volume-b.qcow2")
+    daemon.export("ea", a)
+    daemon.export("eb", b)
+
+    def write(export: str, pattern: str) -> None:
+        url = f"nbd://127.0.0.1:{daemon.port}/{export}"
+        subprocess.run(["qemu-io", "-f", "raw", "-c", f"write -P {pattern} 0 1M", url],
+                       check=True, capture_output=True)  # fmt: skip
+
+    write("ea", "0x11")
+    write("eb", "0x11")
+    write("ea", "0x33")
+    snap_a, snap_b = tmp_path / "snapshot-a.qcow2", tmp_path / "snapshot-b.qcow2"
+    daemon.backup([("ea", snap_a), ("eb", snap_b)])
+    write("eb", "0x44")
+    write("ea", "0x55")
+    daemon.unexport("ea")
+    daemon.unexport("eb")
+    assert not (tmp_path / "snapshot-a.qcow2.part").exists()
+    assert _read_back(snap_a, "0x33", length="1M") and _read_back(snap_b, "0x11", length="1M")
+    assert _read_back(a, "0x55", length="1M") and _read_back(b, "0x44", length="1M")
