@@ -56,6 +56,11 @@ def node_name(export_id: str) -> str:
     return "v" + export_id.replace("-", "")[:30]
 
 
+def qemu_id(export_id: str) -> str:
+    """QEMU's id of an export (QEMU ids start with a letter; attachment ids may not)."""
+    return "x-" + export_id
+
+
 def pid_alive(pidfile: Path, marker: str) -> int | None:
     """The pid in ``pidfile`` if that process lives and its command line holds ``marker``."""
     try:
@@ -153,7 +158,8 @@ class StorageDaemon:
 
     def exports(self) -> set[str]:
         with self.qmp() as q:
-            return {str(e["id"]) for e in q.execute("query-block-exports")}
+            ids = (str(e["id"]) for e in q.execute("query-block-exports"))
+            return {i.removeprefix("x-") for i in ids if i.startswith("x-")}
 
     def export(self, export_id: str, path: Path, *, writable: bool = True) -> None:
         node = node_name(export_id)
@@ -166,8 +172,9 @@ class StorageDaemon:
                     "file": {"driver": "file", "filename": str(path)},
                 })  # fmt: skip
             try:
-                q.execute("block-export-add", {"type": "nbd", "id": export_id, "node-name": node,
-                                               "name": export_id, "writable": writable})  # fmt: skip
+                q.execute("block-export-add", {"type": "nbd", "id": qemu_id(export_id),
+                                               "node-name": node, "name": export_id,
+                                               "writable": writable})  # fmt: skip
             except QmpError:
                 _quiet(q, "blockdev-del", {"node-name": node})
                 raise
@@ -177,8 +184,8 @@ class StorageDaemon:
         node = node_name(export_id)
         with self.qmp() as q:
             try:
-                q.execute("block-export-del", {"id": export_id, "mode": "hard"})
-                q.wait_event("BLOCK_EXPORT_DELETED", 10.0, {"id": export_id})
+                q.execute("block-export-del", {"id": qemu_id(export_id), "mode": "hard"})
+                q.wait_event("BLOCK_EXPORT_DELETED", 10.0, {"id": qemu_id(export_id)})
             except QmpCommandError as exc:
                 if "not found" not in exc.desc.lower():
                     raise

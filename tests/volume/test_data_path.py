@@ -64,8 +64,8 @@ def test_daemon_is_started_again_and_exports_are_level_triggered(
     assert daemon.ensure() is True
     assert daemon.ensure() is False  # running: left alone
     vol = _volume(tmp_path)
-    daemon.export("att-1", vol)
-    assert daemon.exports() == {"att-1"}
+    daemon.export("0f1e2d3c-0000-4000-8000-000000000001", vol)
+    assert daemon.exports() == {"0f1e2d3c-0000-4000-8000-000000000001"}
     pid = daemon.pid()
     assert pid is not None
     os.kill(pid, 9)
@@ -74,9 +74,9 @@ def test_daemon_is_started_again_and_exports_are_level_triggered(
         time.sleep(0.02)
     assert daemon.ensure() is True  # dead: a new one, with no exports until the agent adds them
     assert daemon.exports() == set()
-    daemon.export("att-1", vol)
-    daemon.unexport("att-1")
-    daemon.unexport("att-1")  # gone already: nothing to do
+    daemon.export("0f1e2d3c-0000-4000-8000-000000000001", vol)
+    daemon.unexport("0f1e2d3c-0000-4000-8000-000000000001")
+    daemon.unexport("0f1e2d3c-0000-4000-8000-000000000001")  # gone already: nothing to do
     assert daemon.exports() == set() and not any(n.startswith("v") for n in daemon.nodes())
 
 
