@@ -109,7 +109,8 @@ max_microversion=$(echo "$extensions" | sed -n 4p)
 nova=False
 [ "$MODE" = compute ] && nova=True
 cinder=False
-[ "$MODE" = volume ] && cinder=True
+glance=$nova
+if [ "$MODE" = volume ]; then cinder=True; glance=True; fi
 volume_max_microversion=$(.venv/bin/python -c 'from kumo.volume.microversion import MAX; print(f"{MAX.major}.{MAX.minor}")')
 extensions=$(echo "$extensions" | head -n 1)
 
@@ -152,7 +153,7 @@ ipv6_subnet_attributes = True
 [service_available]
 neutron = True
 nova = $nova
-glance = $nova
+glance = $glance
 cinder = $cinder
 swift = False
 heat = False

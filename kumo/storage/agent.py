@@ -55,6 +55,7 @@ class StorageConfig:
     """The storage host's network namespace (where the storage daemon runs)."""
     run_dir: Path | None = None
     """The storage daemon's socket and pid file."""
+    export_firewall: bool = True
 
 
 @dataclass
@@ -78,7 +79,7 @@ class StorageAgent:
         if config.export_address:
             run_dir = config.run_dir or Path("/run/kumo/storage") / config.host
             self.daemon = StorageDaemon(run_dir, config.export_address, config.export_port,
-                                        config.netns)  # fmt: skip
+                                        config.netns, config.export_firewall)  # fmt: skip
         self.lock = threading.RLock()
         self.pending: dict[tuple[str, str], Outcome] = {}
         self.stop_event = threading.Event()

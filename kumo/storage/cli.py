@@ -54,6 +54,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "NBD (without it, volumes are made and removed but never attached)",
     )
     p.add_argument("--export-port", type=int, default=10809)
+    p.add_argument(
+        "--no-export-firewall",
+        action="store_true",
+        help="do not program the nftables table that lets only attached compute hosts reach "
+        "the NBD port (only where that port is closed to others already, e.g. on loopback)",
+    )
     p.add_argument("--netns", default=None, help="the host's network namespace (lab hosts)")
     p.add_argument(
         "--run-dir",
@@ -99,6 +105,7 @@ def cmd_storage_agent(args: argparse.Namespace) -> int:
         export_port=args.export_port,
         netns=args.netns,
         run_dir=args.run_dir,
+        export_firewall=not args.no_export_firewall,
     )
     client = ApiClient(AgentConfig(host=args.host, api_url=args.api, credentials=credentials(args)))
     agent = StorageAgent(config, client)

@@ -85,7 +85,9 @@ class VolumeService:
         self, ctx: RequestContext, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         v = self._write(lambda uow: volumes.create(uow, self.settings, ctx, body, version))
-        return self.show_volume(ctx, v.id, base, version)
+        shown = self.show_volume(ctx, v.id, base, version)
+        # Cinder answers a create with the volume's own fields, no extension attributes
+        return {k: val for k, val in shown.items() if not k.startswith("os-vol-")}
 
     def update_volume(
         self, ctx: RequestContext, volume_id: str, body: Any, base: str, version: Version
@@ -186,7 +188,12 @@ class VolumeService:
             return types.view(types.find(s, ctx, type_id))
 
     def create_type(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
-        return self._write(lambda uow: types.view(types.create(uow, ctx, body)))
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            out = types.view(types.create(uow, ctx, body))
+            out.pop("qos_specs_id", None)  # not in Cinder's answer to a create
+            return out
+
+        return self._write(work)
 
     def update_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
         return self._write(lambda uow: types.view(types.update(uow, ctx, type_id, body)))
