@@ -191,6 +191,8 @@ def test_attached_volume_is_exported_snapshotted_live_and_unexported(
     while (done := _nbd(att["id"], "write -P 0x7e 0 64k")).returncode != 0:
         assert time.monotonic() < deadline, done.stderr
         time.sleep(0.2)
+    r = call("POST", f"/attachments/{att['id']}/action", {"os-complete": None})
+    assert r.status_code == 204, r.text  # in-use
     r = call("POST", "/snapshots", {"snapshot": {"volume_id": vol["id"], "force": True}})
     assert r.status_code == 202, r.text
     snap = _until(call, f"/snapshots/{r.json()['snapshot']['id']}", "snapshot", "available")
