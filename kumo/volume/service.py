@@ -157,13 +157,13 @@ class VolumeService:
 
     def create_snapshot(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
         snap = self._write(lambda uow: snapshots.create(uow, self.settings, ctx, body, version))
-        return self.show_snapshot(ctx, snap.id, version)
+        return _own_fields(self.show_snapshot(ctx, snap.id, version))
 
     def update_snapshot(
         self, ctx: RequestContext, snapshot_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: snapshots.update(uow, ctx, snapshot_id, body))
-        return self.show_snapshot(ctx, snapshot_id, version)
+        return _own_fields(self.show_snapshot(ctx, snapshot_id, version))
 
     def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
         self._write(lambda uow: snapshots.remove(uow, ctx, snapshot_id))
@@ -430,3 +430,9 @@ class VolumeService:
     def attachment_report(self, ctx: RequestContext, body: Any) -> list[str]:
         """A compute host's outcomes of plugging and unplugging volumes."""
         return self._write(lambda uow: attachments.report(uow, ctx, body))
+
+
+def _own_fields(view: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as Cinder answers a create or an update: without the
+    extended attributes that show and list carry."""
+    return {k: v for k, v in view.items() if not k.startswith("os-extended-snapshot-attributes:")}

@@ -172,6 +172,7 @@ def test_create_from_snapshot_and_clone_stay_in_the_source_pool(cloud: VolumeClo
     assert r.status_code == 202, r.text
     snap = r.json()["snapshot"]
     assert snap["status"] == "creating"
+    assert not [k for k in snap if k.startswith("os-extended-snapshot-attributes:")]
     r = cloud.req("POST", "/volumes", h, {"volume": {"snapshot_id": snap["id"]}})
     assert r.status_code == 400  # the snapshot is not available yet
     cloud.report(snapshots=[(snap["id"], "available")])
