@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tempest conformance run against a live kumo (one command):
-#   bash scripts/conformance.sh [compute|image|REGEX]
+#   bash scripts/conformance.sh [compute|image|volume|REGEX]
 # Installs Tempest into .tempest/venv (once), starts kumo on a fresh state
 # dir and a free port, writes tempest.conf, runs the network and identity API
 # tests (or, with `compute`, the compute API tests; with `image`, the image API
-# tests), and writes a summary with every skip and failure to
+# tests; with `volume`, the block storage API tests against kumo serve plus one
+# storage agent with a pool in the state dir), and writes a summary with every skip and failure to
 # .tempest/results.md (copy the figures into docs/CONFORMANCE.md).
 #
 # `compute` (and a REGEX naming compute tests) starts a lab of its own with
@@ -21,6 +22,7 @@ MODE=${1:-}
 case "$MODE" in
   compute) REGEX='^tempest\.api\.compute\.' ;;
   image) REGEX='^tempest\.api\.image\.' ;;
+  volume) REGEX='^tempest\.api\.volume\.' ;;
   '') REGEX='^tempest\.api\.(network|identity)\.' ;;
   *) REGEX=$MODE; MODE=custom ;;
 esac
@@ -94,6 +96,14 @@ else
     tail -n 30 "$state/server.log" >&2
     exit 1
   fi
+  if [ "$MODE" = volume ]; then
+    # one storage host (this machine's files, no data path): volumes get made
+    .venv/bin/kumo storage-agent --host conformance-storage --api "http://127.0.0.1:$port" \
+      --pool "pool1:$state/pool1:1000" --clouds-yaml "$state/clouds.yaml" --cloud kumo \
+      --heartbeat-interval 5 >"$state/storage.log" 2>&1 &
+    storage=$!
+    trap 'kill $server $storage 2>/dev/null || true; wait $server $storage 2>/dev/null || true' EXIT
+  fi
 fi
 password=$(.venv/bin/python -c "import yaml,sys; print(yaml.safe_load(open('$state/clouds.yaml'))['clouds']['kumo']['auth']['password'])")
 extensions=$(.venv/bin/python - "$port" "$password" <<'PY'
@@ -145,6 +155,9 @@ nova=False
 glance=False
 [ $LAB = 1 ] && nova=True && glance=True
 case "$REGEX" in *image*) glance=True ;; esac
+cinder=False
+if [ "$MODE" = volume ]; then cinder=True; glance=True; fi
+volume_max_microversion=$(.venv/bin/python -c 'from kumo.volume.microversion import MAX; print(f"{MAX.major}.{MAX.minor}")')
 extensions=$(echo "$extensions" | head -n 1)
 
 ws="$out/workspace"
@@ -187,13 +200,32 @@ ipv6_subnet_attributes = True
 neutron = True
 nova = $nova
 glance = $glance
-cinder = False
+cinder = $cinder
 swift = False
 heat = False
 placement = False
 [validation]
 run_validation = False
 CONF
+if [ "$MODE" = volume ]; then
+  cat >>"$ws/etc/tempest.conf" <<CONF
+[volume]
+catalog_type = block-storage
+build_timeout = 60
+min_microversion = 3.0
+max_microversion = $volume_max_microversion
+storage_protocol = nbd
+vendor_name = kumo
+[volume-feature-enabled]
+backup = False
+snapshot = True
+clone = True
+manage_volume = False
+manage_snapshot = False
+extend_attached_volume = False
+multi_backend = False
+CONF
+fi
 if [ $LAB = 1 ]; then
   cat >>"$ws/etc/tempest.conf" <<CONF
 [compute]

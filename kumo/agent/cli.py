@@ -351,6 +351,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         statesync=statesync,
         metrics=metrics,
     )
+    attacher = start_volume_attacher(config, client)
     server = None
     if metrics is not None:
         server = start_metrics(args, config, agent, metrics, dataplane, responder, metadata)
@@ -366,8 +367,22 @@ def cmd_agent(args: argparse.Namespace) -> int:
             responder.stop()
         if metadata is not None:
             metadata.stop()
+        attacher.stop_event.set()
         dataplane.close()
     return 0
+
+
+def start_volume_attacher(config: AgentConfig, client: Any) -> Any:
+    """The thread that plugs the volumes attached to this host's servers into them."""
+    from kumo.agent.volumes import VolumeAttacher
+    from kumo.vm.argv import VmPaths
+
+    root = (config.state_dir or Path("/var/lib/kumo/agent")) / "volumes" / config.host
+    vm_dir = config.vm_dir
+    vm_qmp = (lambda sid: VmPaths(vm_dir / "vms" / sid).qmp) if vm_dir is not None else None
+    attacher = VolumeAttacher(config.host, client, root, config.netns, vm_qmp)
+    attacher.start()
+    return attacher
 
 
 def start_metrics(

@@ -2,10 +2,12 @@
 through the block storage service's attachment records.
 
 Attaching records the attachment (host: the server's host, device: the
-next free ``/dev/vdX``) and makes the volume ``in-use``; detaching deletes
-the record and makes the volume ``available``. Deleting a server detaches
-its volumes. The data path (exporting the file and plugging it into the
-instance) is not done here yet.
+next free ``/dev/vdX``) and makes the volume ``in-use``: the storage host
+exports the volume to the server's host, whose agent plugs it in (a VM
+gets a virtio disk by QMP, a namespace instance a mount). Detaching makes
+the attachment ``detaching``; the host's agent unplugs it and reports, and
+the volume is ``available`` then (``kumo.volume.attachments``). Deleting a
+server drops its attachments at once (its host removes the server anyway).
 """
 
 from __future__ import annotations
@@ -126,7 +128,11 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, volume_id: str)
     _server(s, ctx, server_id, "compute:os-volumes-attachments:delete")
     a = show(s, ctx, server_id, volume_id)
     v = s.get(Volume, a.volume_id, with_for_update=True)
-    if v is not None:
+    if v is None:
+        return
+    if a.attached_host:
+        attachments.begin_detach(uow, v, a)
+    else:
         attachments.detach(uow, v, a)
 
 

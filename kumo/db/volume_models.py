@@ -205,6 +205,9 @@ class StorageHost(Base):
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    export_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Where its storage daemon serves attached volumes over NBD (its underlay address)."""
+    export_port: Mapped[int] = mapped_column(Integer, default=10809)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

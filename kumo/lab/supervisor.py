@@ -490,10 +490,13 @@ def storage_agent_command(state: LabState, host_name: str) -> list[str]:
     """The command line of a lab host's storage agent: one pool, ``pool1``,
     in the state directory (its host's agent credential speaks for it)."""
     pool = Path(state.state_dir) / "storage" / host_name / "pool1"
+    host = next(h for h in state.topology().hosts if h.name == host_name)
     return [
         *kumo_command(), "storage-agent", "--host", host_name, "--api", state.api_url,
         "--pool", f"pool1:{pool}:{STORAGE_POOL_GB}",
         "--state-dir", str(Path(state.state_dir) / "agents"),
+        "--netns", host.netns, "--export-address", host.tunnel_ip,
+        "--run-dir", str(Path(state.state_dir) / "storage" / host_name / "run"),
     ]  # fmt: skip
 
 
@@ -643,12 +646,29 @@ def stop_lab_processes(state_dir: Path) -> int:
     return len(pids)
 
 
+def stop_volume_daemons(state_dir: Path) -> int:
+    """The lab's volume plugs unmounted and their daemons stopped, then its
+    storage hosts' daemons (they outlive their agents); how many."""
+    from kumo.agent.volumes import cleanup_under
+    from kumo.storage.daemon import StorageDaemon
+
+    done = cleanup_under(state_dir / "agents" / "volumes")
+    storage = state_dir / "storage"
+    for run in storage.glob("*/run") if storage.is_dir() else []:
+        daemon = StorageDaemon(run, "")
+        if daemon.pid() is not None:
+            daemon.stop()
+            done += 1
+    return done
+
+
 def cleanup(state: LabState) -> tuple[int, list[str]]:
     """Remove what belongs to the lab of ``state``: its processes, its
     recorded namespaces and those of its hosts, its instances' guest files;
     then its ``lab.json``. The state directory itself stays."""
     state_dir = Path(state.state_dir)
     processes = stop_lab_processes(state_dir)
+    processes += stop_volume_daemons(state_dir)
     topo = state.topology()
     namespaces = state.namespaces or list(topo.namespaces)
     host_names = state.host_names or [h.name for h in topo.hosts]

@@ -485,6 +485,9 @@ VOLUME = [
          "Set a volume's status and attach status (os-reset_status)"),
     rule("volume_extension:volume_admin_actions:force_delete", ADMIN,
          "Delete a volume whatever its status (os-force_delete)"),
+    rule("volume_extension:volume_admin_actions:force_detach", ADMIN,
+         "Drop a volume's attachments without waiting for their compute host "
+         "(os-force_detach: the host died)"),
     rule("volume:update_volume_metadata", ADMIN_OR_MEMBER, "Set a volume's metadata",
          f"POST {V}/volumes/{{volume_id}}/metadata", f"PUT {V}/volumes/{{volume_id}}/metadata",
          hidden="404"),
@@ -609,8 +612,10 @@ INTERNAL = [
          "volumes and snapshots placed on it)"),
     rule("internal:storage_report", ADMIN | (SERVICE & same_host("host")),
          "A storage agent registers its host's pools and reports the outcome of work on "
-         "the volumes and snapshots placed on its host (only its own)",
-         f"POST {X}/storage-hosts", f"POST {X}/storage-reports"),
+         "the volumes and snapshots placed on its host (only its own); a compute host "
+         "reports plugging and unplugging the volumes attached to its servers",
+         f"POST {X}/storage-hosts", f"POST {X}/storage-reports",
+         f"POST {X}/volume-attachment-reports"),
     rule("internal:snat_lease", ADMIN | (SERVICE & same_host("host")),
          "Lease a block of a distributed-SNAT router's external ports for a host, or return "
          "one (an agent only for its own host)",

@@ -7,7 +7,11 @@ and does what its status asks, judged against the files on disk:
   snapshot or volume) unless it is there, then report ``available``;
 - volume ``extending``: grow the file to the task's size, report ``available``;
 - volume ``deleting`` / snapshot ``deleting``: remove the file, report ``deleted``;
-- snapshot ``creating``: copy the volume's file, report ``available``.
+- snapshot ``creating``: copy the volume's file, report ``available``;
+- attachments of its volumes to servers (``volume_attachment``): the
+  host's ``qemu-storage-daemon`` (``daemon.py``, started again whenever it
+  is found dead, by a pass or by the heartbeat) exports each over NBD to
+  its compute host only; an export whose attachment is gone is removed.
 
 A failed operation reports ``error`` with qemu-img's message (the API
 turns it into ``error``, ``error_extending`` or ``error_deleting`` and a
@@ -20,13 +24,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from kumo.agent.client import ApiClient, Gone
 from kumo.storage import qemu
+from kumo.storage.daemon import NBD_PORT, DaemonError, StorageDaemon, node_name
 from kumo.storage.pool import FilePool
+from kumo.vm.qmp import QmpError
 
 log = logging.getLogger("kumo.storage")
 
@@ -41,6 +48,14 @@ class StorageConfig:
     reserved_percentage: int = 0
     heartbeat_interval: float = 10.0
     capabilities: dict[str, str] = field(default_factory=dict)
+    export_address: str | None = None
+    """The underlay address attached volumes are served on (None: no data path)."""
+    export_port: int = NBD_PORT
+    netns: str | None = None
+    """The storage host's network namespace (where the storage daemon runs)."""
+    run_dir: Path | None = None
+    """The storage daemon's socket and pid file."""
+    export_firewall: bool = True
 
 
 @dataclass
@@ -59,6 +74,13 @@ class StorageAgent:
         self.pools = {p.name: p for p in config.pools}
         self.volumes: dict[str, dict[str, Any]] = {}
         self.snapshots: dict[str, dict[str, Any]] = {}
+        self.attachments: dict[str, dict[str, Any]] = {}
+        self.daemon: StorageDaemon | None = None
+        if config.export_address:
+            run_dir = config.run_dir or Path("/run/kumo/storage") / config.host
+            self.daemon = StorageDaemon(run_dir, config.export_address, config.export_port,
+                                        config.netns, config.export_firewall)  # fmt: skip
+        self.lock = threading.RLock()
         self.pending: dict[tuple[str, str], Outcome] = {}
         self.stop_event = threading.Event()
         self.revision = 0
@@ -73,6 +95,8 @@ class StorageAgent:
                 "availability_zone": cfg.availability_zone,
                 "backend": cfg.backend,
                 "started": started,
+                "export_address": cfg.export_address,
+                "export_port": cfg.export_port,
                 "pools": [
                     {
                         "name": p.name,
@@ -96,6 +120,11 @@ class StorageAgent:
                 self.register()
             except (httpx.HTTPError, OSError) as exc:
                 log.warning("heartbeat failed: %s", exc)
+            if self.daemon is not None:
+                if self.daemon.pid() is None:
+                    log.warning("the storage daemon is not running: starting it again")
+                with self.lock:
+                    self.export_attached()  # also retries what failed
 
     # -- the cache --------------------------------------------------------------------------
 
@@ -103,13 +132,22 @@ class StorageAgent:
         revision, objects = self.client.list(frozenset({f"storage:{self.config.host}"}))
         self.volumes = {o["id"]: o for o in objects if o.get("kind") == "volume"}
         self.snapshots = {o["id"]: o for o in objects if o.get("kind") == "volume_snapshot"}
+        self.attachments = {
+            o["id"]: o for o in objects if o.get("kind") == "volume_attachment" and self._mine(o)
+        }
         self.revision = revision
+
+    def _mine(self, attachment: dict[str, Any]) -> bool:
+        return attachment.get("storage_host") == self.config.host
 
     def apply_event(self, event: dict[str, Any]) -> None:
         self.revision = max(self.revision, int(event.get("revision", 0)))
         kind, body = event.get("kind"), event.get("object") or {}
-        table = {"volume": self.volumes, "volume_snapshot": self.snapshots}.get(str(kind))
+        table = {"volume": self.volumes, "volume_snapshot": self.snapshots,
+                 "volume_attachment": self.attachments}.get(str(kind))  # fmt: skip
         if table is None or "id" not in body:
+            return
+        if kind == "volume_attachment" and not self._mine(body):
             return
         if event.get("op") == "delete":
             table.pop(body["id"], None)
@@ -121,8 +159,51 @@ class StorageAgent:
     def reconcile(self) -> list[Outcome]:
         """Do what every object's status asks; report the outcomes (kept for
         the next pass when the API does not take them)."""
+        with self.lock:
+            outcomes = self._reconcile()
+            self.export_attached()
+            return outcomes
+
+    def export_attached(self) -> None:
+        """The storage daemon running, exporting exactly the attached
+        volumes, each to its compute host only."""
+        if self.daemon is None:
+            return
+        wanted = {}
+        for a in self.attachments.values():
+            vol = self.volumes.get(str(a.get("volume_id")))
+            if vol is None or vol.get("pool") not in self.pools:
+                continue
+            wanted[a["id"]] = (self._pool(vol).volume(vol["id"]), a)
+        try:
+            self.daemon.ensure()
+            have = self.daemon.exports()
+            for gone in sorted(have - set(wanted)):
+                self.daemon.unexport(gone)
+                log.info("export %s removed", gone)
+            clients = {str(a.get("host_address")) for _, a in wanted.values()
+                       if a.get("host_address")}  # fmt: skip
+            self.daemon.allow(clients)
+            for node in self.daemon.nodes() - {node_name(e) for e in have & set(wanted)}:
+                if node.startswith("v"):
+                    self.daemon.close_node(node)  # an export removed or added half-way
+            for export_id, (path, a) in sorted(wanted.items()):
+                if export_id in have:
+                    continue
+                if not path.exists():
+                    log.warning("attachment %s: %s is not there", export_id, path)
+                    continue
+                self.daemon.export(export_id, path, writable=a.get("mode", "rw") != "ro")
+                log.info("volume %s exported to %s (%s) as %s", a.get("volume_id"),
+                         a.get("host"), a.get("host_address"), export_id)  # fmt: skip
+        except (DaemonError, QmpError, OSError) as exc:
+            log.error("exports: %s (again next pass)", exc)
+
+    def _reconcile(self) -> list[Outcome]:
+        self._snapshot_exported()
+        exported = self._exported() if self.daemon is not None else {}
         for snap in list(self.snapshots.values()):
-            if snap.get("status") == "creating":
+            if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
         for vol in list(self.volumes.values()):
             status = vol.get("status")
@@ -208,6 +289,54 @@ class StorageAgent:
         if vol.get("pool") not in self.pools:
             return  # nothing of it was ever made here
         self._pool(vol).volume(vol["id"]).unlink(missing_ok=True)
+
+    def _exported(self) -> dict[str, str]:
+        """Volume id → the export its storage daemon has open (attached volumes)."""
+        out = {}
+        for a in self.attachments.values():
+            out[str(a.get("volume_id"))] = str(a["id"])
+        return out
+
+    def _snapshot_exported(self) -> None:
+        """Snapshots of attached volumes, taken by the storage daemon (it has
+        their files open; clients keep writing): those of one group snapshot
+        in one transaction, an atomic cut across the group's disks."""
+        if self.daemon is None:
+            return
+        exported = self._exported()
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for snap in self.snapshots.values():
+            if snap.get("status") != "creating" or ("snapshots", snap["id"]) in self.pending:
+                continue
+            if str(snap.get("volume_id")) not in exported or snap.get("pool") not in self.pools:
+                continue
+            if self._pool(snap).snapshot(snap["id"]).exists():
+                continue
+            key = str(snap.get("group_snapshot_id") or snap["id"])
+            batches.setdefault(key, []).append(snap)
+        for snaps in batches.values():
+            pairs = [
+                (exported[str(s["volume_id"])], self._pool(s).snapshot(s["id"])) for s in snaps
+            ]
+            try:
+                self.daemon.ensure()
+                have = self.daemon.exports()
+                if any(export_id not in have for export_id, _ in pairs):
+                    continue  # exported by the pass below; snapshotted by the next
+                self.daemon.backup(pairs)
+            except (DaemonError, QmpError, OSError) as exc:
+                log.error("snapshots %s: %s", [s["id"] for s in snaps], exc)
+                for snap in snaps:
+                    self.pending[("snapshots", snap["id"])] = Outcome(
+                        "snapshots", snap["id"], "error", str(exc)
+                    )
+            else:
+                log.info("snapshots %s taken by the storage daemon (one cut)",
+                         ", ".join(s["id"] for s in snaps))  # fmt: skip
+                for snap in snaps:
+                    self.pending[("snapshots", snap["id"])] = Outcome(
+                        "snapshots", snap["id"], "available"
+                    )
 
     def _snapshot(self, snap: dict[str, Any]) -> None:
         pool = self._pool(snap)

@@ -47,6 +47,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--heartbeat-interval", type=float, default=10.0)
+    p.add_argument(
+        "--export-address",
+        default=None,
+        help="the underlay address its qemu-storage-daemon serves attached volumes on over "
+        "NBD (without it, volumes are made and removed but never attached)",
+    )
+    p.add_argument("--export-port", type=int, default=10809)
+    p.add_argument(
+        "--no-export-firewall",
+        action="store_true",
+        help="do not program the nftables table that lets only attached compute hosts reach "
+        "the NBD port (only where that port is closed to others already, e.g. on loopback)",
+    )
+    p.add_argument("--netns", default=None, help="the host's network namespace (lab hosts)")
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="the storage daemon's socket and pid file (default /run/kumo/storage/HOST)",
+    )
     p.set_defaults(func=cmd_storage_agent)
 
 
@@ -81,6 +101,11 @@ def cmd_storage_agent(args: argparse.Namespace) -> int:
         reserved_percentage=args.reserved_percentage,
         heartbeat_interval=args.heartbeat_interval,
         capabilities=caps,
+        export_address=args.export_address,
+        export_port=args.export_port,
+        netns=args.netns,
+        run_dir=args.run_dir,
+        export_firewall=not args.no_export_firewall,
     )
     client = ApiClient(AgentConfig(host=args.host, api_url=args.api, credentials=credentials(args)))
     agent = StorageAgent(config, client)

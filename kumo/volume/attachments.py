@@ -5,8 +5,16 @@ An attachment made without a connector reserves the volume (``reserved``);
 a connector (the host that will use the volume) makes it ``attaching``
 and answers the connection info; completing it makes the volume
 ``in-use``; deleting the last attachment makes it ``available`` again.
-The connection info names the volume's file where its storage host will
-export it (the exports themselves are the data path's work).
+The connection info names the NBD export its storage host serves the
+volume by (``events.attachment_changed`` tells both hosts).
+
+Detaching an attachment made through Nova is the compute host's work:
+``begin_detach`` makes it (and the volume) ``detaching``; the host's agent
+unplugs the disk, flushes, and reports ``detached`` (``report``), and only
+then is the record deleted, so the volume is ``available`` only once no
+host writes to it any more. Deleting an attachment directly (the v3 API,
+``os-force_detach``) does not wait: that is the way out when the compute
+host died with the volume attached.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
+from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
-from kumo.db.volume_models import Volume, VolumeAttachment
+from kumo.db.volume_models import StorageHost, Volume, VolumeAttachment
 from kumo.errors import BadRequest, NotFound
+from kumo.identity.agent_credentials import authorize_hosts
 from kumo.policy import allowed, authorize, unrestricted
 from kumo.volume import common, events, volumes
 from kumo.volume.common import InvalidState
@@ -42,21 +52,27 @@ def load(session: Session, ctx: RequestContext, attachment_id: str) -> VolumeAtt
     return a
 
 
-def connection_info(v: Volume) -> dict[str, Any]:
+def connection_info(session: Session, v: Volume, a: VolumeAttachment) -> dict[str, Any]:
+    host = session.get(StorageHost, v.storage_host) if v.storage_host else None
     return {
-        "driver_volume_type": "kumo_file",
+        "driver_volume_type": "nbd",
         "data": {
             "volume_id": v.id,
             "storage_host": v.storage_host,
             "pool": v.pool,
-            "name": f"volume-{v.id}.qcow2",
-            "format": "qcow2",
-            "access_mode": "rw",
+            "host": host.export_address if host is not None else None,
+            "port": host.export_port if host is not None else None,
+            "export": a.id,
+            "format": "raw",
+            "access_mode": a.attach_mode,
+            "mount_path": (a.connector or {}).get("mount_path"),
         },
     }
 
 
-def view(a: VolumeAttachment, v: Volume | None, *, detail: bool = True) -> dict[str, Any]:
+def view(
+    session: Session, a: VolumeAttachment, v: Volume | None, *, detail: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": a.id,
         "status": a.attach_status,
@@ -69,7 +85,9 @@ def view(a: VolumeAttachment, v: Volume | None, *, detail: bool = True) -> dict[
                 "attached_at": common.stamp(a.attached_at),
                 "detached_at": None,
                 "attach_mode": a.attach_mode,
-                "connection_info": (connection_info(v) if v is not None and a.connector else {}),
+                "connection_info": (
+                    connection_info(session, v, a) if v is not None and a.connector else {}
+                ),
             }
         )
     return out
@@ -144,6 +162,7 @@ def attach(
     v.status = "attaching" if connector else "reserved"
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
+    events.attachment_changed(uow, a, v)
     return a
 
 
@@ -178,6 +197,7 @@ def update(
         v.status = "attaching"
     a.updated_at = v.updated_at = utcnow()
     events.volume_changed(uow, v)
+    events.attachment_changed(uow, a, v)
     return a, v
 
 
@@ -200,11 +220,25 @@ def mark_attached(uow: UnitOfWork, v: Volume, a: VolumeAttachment) -> None:
     v.attach_status = "attached"
     v.updated_at = now
     events.volume_changed(uow, v)
+    events.attachment_changed(uow, a, v)
+
+
+def begin_detach(uow: UnitOfWork, v: Volume, a: VolumeAttachment) -> None:
+    """Ask the compute host to let go of the volume (``detaching`` until it reports)."""
+    if a.attach_status == "detaching":
+        return
+    a.attach_status = "detaching"
+    a.updated_at = v.updated_at = utcnow()
+    v.status = "detaching"
+    events.volume_changed(uow, v)
+    events.attachment_changed(uow, a, v)
 
 
 def detach(uow: UnitOfWork, v: Volume, a: VolumeAttachment) -> None:
     """Remove an attachment; the volume is ``available`` once it has none."""
     s = uow.session
+    events.attachment_changed(uow, a, v, deleted=True)
+    _unpublish(s, a)
     s.delete(a)
     s.flush()
     left = list(s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)))
@@ -225,6 +259,89 @@ def remove(uow: UnitOfWork, ctx: RequestContext, attachment_id: str) -> list[Vol
     v = volumes.load(s, ctx, a.volume_id, lock=True)
     detach(uow, v, a)
     return list(s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)))
+
+
+# -- what compute hosts report -----------------------------------------------------------
+
+MOUNT_KEY = "volume:{}"
+"""The server metadata key under which a namespace instance finds where a volume is mounted."""
+
+
+def _unpublish(session: Session, a: VolumeAttachment) -> None:
+    path = (a.connector or {}).get("mount_path")
+    server = session.get(Server, a.instance_uuid) if a.instance_uuid and path else None
+    if server is not None:
+        meta = dict(server.meta or {})
+        if meta.pop(MOUNT_KEY.format(a.volume_id), None) is not None:
+            server.meta = meta
+
+
+def report(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
+    """A compute host's outcomes: ``{"attachments": [{"id", "status", "mount_path"?,
+    "error"?}]}``. ``detached`` ends a ``detaching`` attachment; ``attached``
+    with a ``mount_path`` publishes where a namespace instance finds the
+    volume (server metadata ``volume:VOLUME_ID``). Only for the host's own
+    attachments; late or repeated reports change nothing."""
+    items = body.get("attachments") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("status"), str)
+        for i in items
+    ):
+        raise BadRequest("Expected {'attachments': [{'id': ..., 'status': ...}]}.")
+    s = uow.session
+    rows = {
+        a.id: a
+        for a in s.scalars(
+            select(VolumeAttachment).where(VolumeAttachment.id.in_([i["id"] for i in items]))
+        )
+    }
+    authorize_hosts(
+        s, ctx, sorted({a.attached_host or "" for a in rows.values()}), "internal:storage_report"
+    )
+    changed = []
+    for item in items:
+        a = rows.get(item["id"])
+        if a is None:
+            continue
+        v = s.get(Volume, a.volume_id, with_for_update=True)
+        if v is None:
+            continue
+        if item["status"] == "detached" and a.attach_status == "detaching":
+            detach(uow, v, a)
+            changed.append(a.id)
+        elif item["status"] == "attached" and a.attach_status != "detaching":
+            path = item.get("mount_path")
+            if isinstance(path, str) and path and (a.connector or {}).get("mount_path") != path:
+                a.connector = {**(a.connector or {}), "mount_path": path}
+                server = s.get(Server, a.instance_uuid) if a.instance_uuid else None
+                if server is not None:
+                    server.meta = {**(server.meta or {}), MOUNT_KEY.format(v.id): path}
+                changed.append(a.id)
+        elif item["status"] == "error":
+            messages_error = str(item.get("error") or "the compute host failed")[:255]
+            a.connector = {**(a.connector or {}), "error": messages_error}
+            changed.append(a.id)
+    return changed
+
+
+def force_detach(uow: UnitOfWork, ctx: RequestContext, v: Volume, data: Any) -> None:
+    """``os-force_detach``: drop the volume's attachment (the one named, or
+    every one) without waiting for its compute host, which may be dead."""
+    authorize(ctx, "volume_extension:volume_admin_actions:force_detach", volumes.target(v))
+    data = data if isinstance(data, dict) else {}
+    query = select(VolumeAttachment).where(VolumeAttachment.volume_id == v.id)
+    if data.get("attachment_id"):
+        query = query.where(VolumeAttachment.id == str(data["attachment_id"]))
+    found = list(uow.session.scalars(query))
+    if not found and data.get("attachment_id"):
+        raise not_found(str(data["attachment_id"]))
+    for a in found:
+        detach(uow, v, a)
+    if not found and v.status in ("attaching", "detaching", "reserved"):
+        v.status = "available"
+        v.attach_status = "detached"
+        v.updated_at = utcnow()
+        events.volume_changed(uow, v)
 
 
 # -- the legacy volume actions Nova used before the attachments API ----------------------

@@ -3,6 +3,13 @@ and snapshots placed on HOST, as the bodies below (``kind`` ``volume`` and
 ``volume_snapshot``). The agent acts on the status (``creating``,
 ``extending``, ``deleting``) and the volume's ``task``; it never needs
 another object to find its files.
+
+Attachments to servers (``kind`` ``volume_attachment``) go to two hosts'
+``storage:`` topics: the volume's storage host (whose storage daemon
+exports the volume to the compute host, and to no other) and the
+server's compute host (whose agent plugs the export into the server and
+unplugs it when the attachment is ``detaching``). Each body carries both
+ends' addresses, so neither side needs another object.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.db.agent_models import Agent
+from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
-from kumo.db.volume_models import Snapshot, Volume
+from kumo.db.volume_models import Snapshot, StorageHost, Volume, VolumeAttachment
 
 VOLUME = "volume"
 SNAPSHOT = "volume_snapshot"
+ATTACHMENT = "volume_attachment"
 
 
 def topic(host: str) -> str:
@@ -41,6 +51,7 @@ def snapshot_body(s: Snapshot) -> dict[str, Any]:
         "status": s.status,
         "size": s.size,
         "volume_id": s.volume_id,
+        "group_snapshot_id": s.group_snapshot_id,
         "storage_host": s.storage_host,
         "pool": s.pool,
         "project_id": s.project_id,
@@ -59,6 +70,56 @@ def snapshot_changed(uow: UnitOfWork, s: Snapshot, *, deleted: bool = False) -> 
         uow.emit(SNAPSHOT, op, s.id, (topic(s.storage_host),), snapshot_body(s))
 
 
+def _host_address(session: Session, host: str | None) -> str:
+    if not host:
+        return ""
+    for agent in session.scalars(select(Agent).where(Agent.host == host)):
+        address = (agent.configurations or {}).get("tunnel_ip")
+        if address:
+            return str(address)
+    return ""
+
+
+def attachment_body(session: Session, a: VolumeAttachment, v: Volume) -> dict[str, Any]:
+    storage = session.get(StorageHost, v.storage_host) if v.storage_host else None
+    server = session.get(Server, a.instance_uuid) if a.instance_uuid else None
+    return {
+        "id": a.id,
+        "volume_id": v.id,
+        "server_id": a.instance_uuid,
+        "status": a.attach_status,
+        "mode": a.attach_mode,
+        "device": a.mountpoint,
+        "host": a.attached_host,
+        "host_address": _host_address(session, a.attached_host),
+        "driver": server.driver if server is not None else "",
+        "storage_host": v.storage_host,
+        "pool": v.pool,
+        "export": {
+            "address": storage.export_address if storage is not None else None,
+            "port": storage.export_port if storage is not None else None,
+            "name": a.id,
+        },
+    }
+
+
+def _attachment_topics(a: VolumeAttachment, v: Volume) -> tuple[str, ...]:
+    return tuple(topic(h) for h in dict.fromkeys([v.storage_host, a.attached_host]) if h)
+
+
+def attachment_changed(
+    uow: UnitOfWork, a: VolumeAttachment, v: Volume, *, deleted: bool = False
+) -> None:
+    """An attachment to a server on a host: both ends are told (nothing for
+    a bare reservation, which no host serves)."""
+    if not a.attached_host or not a.instance_uuid:
+        return
+    topics = _attachment_topics(a, v)
+    if topics:
+        op = "delete" if deleted else "upsert"
+        uow.emit(ATTACHMENT, op, a.id, topics, attachment_body(uow.session, a, v))
+
+
 def storage_objects(session: Session, hosts: set[str]) -> list[dict[str, Any]]:
     """The objects of the topics ``storage:H`` for H in ``hosts`` (the watch snapshot)."""
     if not hosts:
@@ -68,4 +129,15 @@ def storage_objects(session: Session, hosts: set[str]) -> list[dict[str, Any]]:
         out.append({"kind": VOLUME, **volume_body(v)})
     for s in session.scalars(select(Snapshot).where(Snapshot.storage_host.in_(hosts))):
         out.append({"kind": SNAPSHOT, **snapshot_body(s)})
+    rows = session.execute(
+        select(VolumeAttachment, Volume)
+        .join(Volume, Volume.id == VolumeAttachment.volume_id)
+        .where(
+            VolumeAttachment.attached_host.in_(hosts) | Volume.storage_host.in_(hosts),
+            VolumeAttachment.instance_uuid.is_not(None),
+            VolumeAttachment.attached_host.is_not(None),
+        )
+    )
+    for a, v in rows:
+        out.append({"kind": ATTACHMENT, **attachment_body(session, a, v)})
     return out

@@ -10,6 +10,7 @@ capacity is what its agent measured on disk.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
 from sqlalchemy import func, select
@@ -94,6 +95,18 @@ def register(uow: UnitOfWork, ctx: RequestContext, body: Any) -> StorageHost:
     host.availability_zone = zone
     host.backend = backend
     host.heartbeat_at = now
+    address = common.text(data.get("export_address"), "export_address")
+    if address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise BadRequest(f"export_address {address!r} is not an IP address.") from None
+        host.export_address = address
+    port = data.get("export_port")
+    if port is not None:
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise BadRequest("export_port must be a TCP port number.")
+        host.export_port = port
     s.flush()
     have = {p.name: p for p in s.scalars(select(StoragePool).where(StoragePool.host == host_name))}
     for item in pools:

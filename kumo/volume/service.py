@@ -33,7 +33,7 @@ from kumo.volume.volumes import Lookups
 T = TypeVar("T")
 VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
                   "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
-                  "os-roll_detaching", "os-attach", "os-detach")  # fmt: skip
+                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
 
 
 class VolumeService:
@@ -85,7 +85,9 @@ class VolumeService:
         self, ctx: RequestContext, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         v = self._write(lambda uow: volumes.create(uow, self.settings, ctx, body, version))
-        return self.show_volume(ctx, v.id, base, version)
+        shown = self.show_volume(ctx, v.id, base, version)
+        # Cinder answers a create with the volume's own fields, no extension attributes
+        return {k: val for k, val in shown.items() if not k.startswith("os-vol-")}
 
     def update_volume(
         self, ctx: RequestContext, volume_id: str, body: Any, base: str, version: Version
@@ -115,6 +117,8 @@ class VolumeService:
                 volumes.reset_status(uow, ctx, v, data)
             elif action == "os-force_delete":
                 volumes.remove(uow, ctx, volume_id, cascade=True, force=True)
+            elif action == "os-force_detach":
+                attachments.force_detach(uow, ctx, v, data)
             elif action == "os-set_bootable":
                 volumes.set_bootable(ctx, v, data)
             else:
@@ -153,13 +157,13 @@ class VolumeService:
 
     def create_snapshot(self, ctx: RequestContext, body: Any, version: Version) -> dict[str, Any]:
         snap = self._write(lambda uow: snapshots.create(uow, self.settings, ctx, body, version))
-        return self.show_snapshot(ctx, snap.id, version)
+        return _own_fields(self.show_snapshot(ctx, snap.id, version))
 
     def update_snapshot(
         self, ctx: RequestContext, snapshot_id: str, body: Any, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: snapshots.update(uow, ctx, snapshot_id, body))
-        return self.show_snapshot(ctx, snapshot_id, version)
+        return _own_fields(self.show_snapshot(ctx, snapshot_id, version))
 
     def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
         self._write(lambda uow: snapshots.remove(uow, ctx, snapshot_id))
@@ -184,7 +188,12 @@ class VolumeService:
             return types.view(types.find(s, ctx, type_id))
 
     def create_type(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
-        return self._write(lambda uow: types.view(types.create(uow, ctx, body)))
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            out = types.view(types.create(uow, ctx, body))
+            out.pop("qos_specs_id", None)  # not in Cinder's answer to a create
+            return out
+
+        return self._write(work)
 
     def update_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
         return self._write(lambda uow: types.view(types.update(uow, ctx, type_id, body)))
@@ -260,17 +269,17 @@ class VolumeService:
         with self.db.read_session() as s:
             rows = attachments.listing(s, ctx, params)
             vols = {a.volume_id: s.get(Volume, a.volume_id) for a in rows}
-            return [attachments.view(a, vols.get(a.volume_id), detail=detail) for a in rows]
+            return [attachments.view(s, a, vols.get(a.volume_id), detail=detail) for a in rows]
 
     def show_attachment(self, ctx: RequestContext, attachment_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             a = attachments.load(s, ctx, attachment_id)
-            return attachments.view(a, s.get(Volume, a.volume_id))
+            return attachments.view(s, a, s.get(Volume, a.volume_id))
 
     def create_attachment(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             a, v = attachments.create(uow, ctx, body)
-            return attachments.view(a, v)
+            return attachments.view(uow.session, a, v)
 
         return self._write(work)
 
@@ -279,7 +288,7 @@ class VolumeService:
     ) -> dict[str, Any]:
         def work(uow: UnitOfWork) -> dict[str, Any]:
             a, v = attachments.update(uow, ctx, attachment_id, body)
-            return attachments.view(a, v)
+            return attachments.view(uow.session, a, v)
 
         return self._write(work)
 
@@ -291,7 +300,7 @@ class VolumeService:
     def delete_attachment(self, ctx: RequestContext, attachment_id: str) -> list[dict[str, Any]]:
         def work(uow: UnitOfWork) -> list[dict[str, Any]]:
             return [
-                attachments.view(a, None, detail=False)
+                attachments.view(uow.session, a, None, detail=False)
                 for a in attachments.remove(uow, ctx, attachment_id)
             ]
 
@@ -417,3 +426,13 @@ class VolumeService:
 
     def storage_report(self, ctx: RequestContext, body: Any) -> list[str]:
         return self._write(lambda uow: reports.apply(uow, ctx, body))
+
+    def attachment_report(self, ctx: RequestContext, body: Any) -> list[str]:
+        """A compute host's outcomes of plugging and unplugging volumes."""
+        return self._write(lambda uow: attachments.report(uow, ctx, body))
+
+
+def _own_fields(view: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as Cinder answers a create or an update: without the
+    extended attributes that show and list carry."""
+    return {k: v for k, v in view.items() if not k.startswith("os-extended-snapshot-attributes:")}

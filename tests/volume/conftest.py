@@ -30,12 +30,13 @@ def mv(version: str) -> dict[str, str]:
 
 class VolumeCloud(ApiCloud):
     def register(self, host: str = "s1", pools: list[dict[str, Any]] | None = None,
-                 zone: str = "nova") -> None:  # fmt: skip
+                 zone: str = "nova", export_address: str | None = None) -> None:  # fmt: skip
         pools = pools or [{"name": "p1", "total_gb": 100, "free_bytes": 100 * GiB}]
+        body: dict[str, Any] = {"host": host, "availability_zone": zone, "pools": pools}
+        if export_address:
+            body["export_address"] = export_address
         r = self.c.post(
-            "/internal/v1/storage-hosts",
-            headers=self.admin,
-            json={"storage_host": {"host": host, "availability_zone": zone, "pools": pools}},
+            "/internal/v1/storage-hosts", headers=self.admin, json={"storage_host": body}
         )
         assert r.status_code == 200, r.text
 

@@ -6,6 +6,7 @@ copies)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,10 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from kumo.storage.daemon import StorageDaemon
 from tests.live import LiveServer
 
 KUMO = str(Path(sys.executable).parent / "kumo")
 V = "/volume/v3"
+NBD_PORT = 20000 + os.getpid() % 20000
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -33,11 +36,14 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def agent(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     pool = tmp_path_factory.mktemp("pool")
+    run = tmp_path_factory.mktemp("run")
     log = open(live_server.state_dir / "storage-agent.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [KUMO, "storage-agent", "--host", "store1", "--api", live_server.base,
          "--pool", f"fast:{pool}:20", "--heartbeat-interval", "1",
-         "--clouds-yaml", str(live_server.clouds_yaml), "--cloud", "kumo"],
+         "--clouds-yaml", str(live_server.clouds_yaml), "--cloud", "kumo",
+         "--export-address", "127.0.0.1", "--export-port", str(NBD_PORT), "--run-dir", str(run),
+         "--no-export-firewall"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -49,6 +55,7 @@ def agent(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        StorageDaemon(run, "127.0.0.1").stop()  # it outlives its agent, as on a storage host
 
 
 def _api(server: LiveServer) -> Callable[..., httpx.Response]:
@@ -149,3 +156,51 @@ def test_volume_snapshot_clone_with_data(live_server: LiveServer, agent: Path) -
         _until(call, f"/volumes/{ident}", "volume", None)
     _until(call, f"/snapshots/{snap['id']}", "snapshot", None)
     assert sorted(p.name for p in agent.iterdir()) == []
+
+
+def _nbd(export: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["qemu-io", "-f", "raw", "-c", command,
+                           f"nbd://127.0.0.1:{NBD_PORT}/{export}"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("qemu-storage-daemon") is None, reason="no qemu-storage-daemon")
+def test_attached_volume_is_exported_snapshotted_live_and_unexported(
+    live_server: LiveServer, agent: Path
+) -> None:
+    """An attachment (v3 API, a connector naming a compute host) makes the
+    agent's storage daemon export the volume, named by the attachment id;
+    a snapshot while attached is taken by the daemon (qemu-img could not
+    open the file); deleting the attachment removes the export, and the
+    data written through it is in the volume's file."""
+    call = _api(live_server)
+    deadline = time.monotonic() + 30
+    while not call("GET", "/scheduler-stats/get_pools").json()["pools"]:
+        assert time.monotonic() < deadline, "the storage agent did not register"
+        time.sleep(0.2)
+    r = call("POST", "/volumes", {"volume": {"size": 1, "name": "attached"}})
+    vol = _until(call, f"/volumes/{r.json()['volume']['id']}", "volume", "available")
+    r = call("POST", "/attachments", {"attachment": {
+        "volume_uuid": vol["id"], "instance_uuid": "0b7d3c1e-0000-4000-8000-000000000001",
+        "connector": {"host": "compute1", "mountpoint": "/dev/vdb"}}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    att = r.json()["attachment"]
+    info = att["connection_info"]["data"]
+    assert (info["host"], info["port"], info["export"]) == ("127.0.0.1", NBD_PORT, att["id"])
+    deadline = time.monotonic() + 30
+    while (done := _nbd(att["id"], "write -P 0x7e 0 64k")).returncode != 0:
+        assert time.monotonic() < deadline, done.stderr
+        time.sleep(0.2)
+    r = call("POST", f"/attachments/{att['id']}/action", {"os-complete": None})
+    assert r.status_code == 204, r.text  # in-use
+    r = call("POST", "/snapshots", {"snapshot": {"volume_id": vol["id"], "force": True}})
+    assert r.status_code == 202, r.text
+    snap = _until(call, f"/snapshots/{r.json()['snapshot']['id']}", "snapshot", "available")
+    assert _nbd(att["id"], "write -P 0x11 0 64k").returncode == 0  # after the cut
+    _io(agent / f"snapshot-{snap['id']}.qcow2", "read -P 0x7e 0 64k")
+    assert call("DELETE", f"/attachments/{att['id']}").status_code == 200
+    deadline = time.monotonic() + 30
+    while _nbd(att["id"], "read 0 4k").returncode == 0:
+        assert time.monotonic() < deadline, "the export outlived its attachment"
+        time.sleep(0.2)
+    _io(agent / f"volume-{vol['id']}.qcow2", "read -P 0x11 0 64k")

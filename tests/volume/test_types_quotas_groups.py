@@ -16,6 +16,7 @@ def test_types_extra_specs_and_private_access(cloud: VolumeCloud) -> None:
         "name": "gold", "extra_specs": {"volume_backend_name": "gold"}}})  # fmt: skip
     assert r.status_code == 200, r.text
     gold = r.json()["volume_type"]
+    assert "qos_specs_id" not in gold  # Cinder's answer to a create has none
     r = cloud.req("POST", "/types", cloud.admin, {"volume_type": {
         "name": "silver", "os-volume-type-access:is_public": False}})  # fmt: skip
     silver = r.json()["volume_type"]

@@ -14,6 +14,9 @@ def test_create_schedules_to_a_pool_and_the_agent_report_makes_it_available(
     v = cloud.create(h, size=2, name="data")
     assert v["status"] == "creating" and v["size"] == 2 and v["volume_type"] == "__DEFAULT__"
     assert "os-vol-host-attr:host" not in v  # admins only
+    # the answer to a create carries no extension attributes (as Cinder's)
+    assert not [k for k in cloud.create(cloud.admin, size=1) if k.startswith("os-vol-")]
+    assert "os-vol-tenant-attr:tenant_id" in cloud.show(h, v["id"])
     admin_view = cloud.show(cloud.admin, v["id"])
     assert admin_view["os-vol-host-attr:host"] == "s1@file#p1"
     assert cloud.report(volumes=[(v["id"], "available")]) == [v["id"]]
@@ -169,6 +172,7 @@ def test_create_from_snapshot_and_clone_stay_in_the_source_pool(cloud: VolumeClo
     assert r.status_code == 202, r.text
     snap = r.json()["snapshot"]
     assert snap["status"] == "creating"
+    assert not [k for k in snap if k.startswith("os-extended-snapshot-attributes:")]
     r = cloud.req("POST", "/volumes", h, {"volume": {"snapshot_id": snap["id"]}})
     assert r.status_code == 400  # the snapshot is not available yet
     cloud.report(snapshots=[(snap["id"], "available")])

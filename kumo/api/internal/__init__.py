@@ -155,6 +155,16 @@ def storage_report(
     return json_response({"changed": changed})
 
 
+@router.post("/volume-attachment-reports")
+def volume_attachment_report(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """A compute host's outcomes of plugging and unplugging volumes
+    (``kumo.volume.attachments.report``)."""
+    changed = request.app.state.runtime.volume.attachment_report(ctx, body)
+    return json_response({"changed": changed})
+
+
 @router.get("/servers/{server_id}")
 def server(
     server_id: str, request: Request, ctx: RequestContext = Depends(service_context)

@@ -478,6 +478,8 @@ def upgrade() -> None:
         sa.Column("availability_zone", sa.String(length=255), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.String(length=255), nullable=True),
+        sa.Column("export_address", sa.String(length=64), nullable=True),
+        sa.Column("export_port", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("host", name=op.f("pk_storage_hosts")),

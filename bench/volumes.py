@@ -1,0 +1,148 @@
+"""The volume data path, measured with the real programs on this host
+(needs root for the namespace-instance plug, qemu-utils and QEMU).
+
+    .venv/bin/python -m bench.volumes [--rounds 20] [--size-mb 256]
+
+One storage daemon (``kumo.storage.daemon``) on the loopback address serves
+the volumes over NBD, as a storage host does on the underlay. Measured in
+one run, side by side:
+
+- export → visible: the daemon exporting a volume and a QEMU VM (no guest:
+  ``-S``) hot-plugging it as a virtio disk by QMP (``kumo.vm.disks``),
+  p50/p99; and the same export mounted for a namespace instance (FUSE
+  export, loop device, ext4 mount: ``kumo.agent.volumes``), p50/p99;
+- throughput: ``qemu-img bench`` sequential 1 MiB writes (MB/s) and 4 KiB
+  writes at queue depth 16 (IOPS; ``qemu-img bench`` walks the offsets in
+  order, it has no random mode) on a kumo volume through its NBD export
+  next to a local qcow2 file on the same disk, with the ratio.
+
+Not measured here: create → available through the API and agents, and
+I/O from inside a booted guest (each needs a lab; see docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import free_port, machine, summary_ms
+from kumo.agent.volumes import NamespaceDisks
+from kumo.storage.daemon import StorageDaemon
+from kumo.vm import disks
+from kumo.vm.qmp import QmpClient
+
+
+def _qcow2(path: Path, size_mb: int) -> Path:
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{size_mb}M"],
+                   check=True)  # fmt: skip
+    return path
+
+
+def _bench(fmt: str, target: str, size: str, count: int, depth: int) -> float:
+    """Seconds ``qemu-img bench`` took for ``count`` writes of ``size``."""
+    out = subprocess.run(
+        ["qemu-img", "bench", "-w", "-f", fmt, "-s", size, "-c", str(count), "-d", str(depth),
+         "-t", "none", "-n", target],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"Run completed in ([0-9.]+) seconds", out)
+    if not found:
+        raise RuntimeError(out)
+    return float(found.group(1))
+
+
+def _vm_plugs(daemon: StorageDaemon, work: Path, rounds: int) -> list[float]:
+    qmp = work / "vm.sock"
+    vm = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc", "-S", "-nodefaults",
+                           "-display", "none", "-monitor", "none",
+                           "-qmp", f"unix:{qmp},server=on,wait=off"])  # fmt: skip
+    times = []
+    try:
+        while not qmp.exists():
+            time.sleep(0.01)
+        for i in range(rounds):
+            vol = _qcow2(work / f"vm-{i}.qcow2", 64)
+            att = f"0000000{i % 10}-0000-4000-8000-{i:012d}"
+            start = time.perf_counter()
+            daemon.export(att, vol)
+            with QmpClient(qmp) as q:
+                disks.plug(q, att, address="127.0.0.1", port=daemon.port, export=att,
+                           serial=f"bench{i}")  # fmt: skip
+            times.append(time.perf_counter() - start)
+        with QmpClient(qmp) as q:
+            q.execute("quit")
+        vm.wait(10)
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
+    for i in range(rounds):
+        daemon.unexport(f"0000000{i % 10}-0000-4000-8000-{i:012d}")
+    return times
+
+
+def _namespace_plugs(daemon: StorageDaemon, work: Path, rounds: int) -> list[float]:
+    plugs = NamespaceDisks(work / "plugs", None)
+    times = []
+    for i in range(rounds):
+        vol = _qcow2(work / f"ns-{i}.qcow2", 64)
+        att_id = f"1000000{i % 10}-0000-4000-8000-{i:012d}"
+        att = {"id": att_id, "volume_id": f"vol{i}", "server_id": "bench", "mode": "rw",
+               "export": {"address": "127.0.0.1", "port": daemon.port, "name": att_id}}  # fmt: skip
+        start = time.perf_counter()
+        daemon.export(att_id, vol)
+        plugs.plug(att)
+        times.append(time.perf_counter() - start)
+        plugs.unplug(att_id)
+        daemon.unexport(att_id)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--size-mb", type=int, default=256, help="data written per throughput run")
+    args = parser.parse_args()
+    print(f"bench.volumes {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kumo-bench-vol-", dir="/var/tmp") as tmp:
+        work = Path(tmp)
+        daemon = StorageDaemon(work / "run", "127.0.0.1", free_port(), firewall=False)
+        daemon.ensure()
+        try:
+            vm = _vm_plugs(daemon, work, args.rounds)
+            print(f"export -> virtio disk in a VM (QMP hot-plug): {summary_ms(vm)}")
+            if os.geteuid() == 0:
+                ns = _namespace_plugs(daemon, work, max(args.rounds // 2, 3))
+                print(f"export -> mounted for a namespace instance (FUSE, loop, mkfs, mount): "
+                      f"{summary_ms(ns)}")  # fmt: skip
+            size = args.size_mb * 4  # qcow2 virtual size: room for every write
+            local = _qcow2(work / "local.qcow2", size)
+            remote = _qcow2(work / "volume.qcow2", size)
+            daemon.export("bench-volume", remote)
+            url = f"nbd://127.0.0.1:{daemon.port}/bench-volume"
+            seq_n, small_n = args.size_mb, args.size_mb * 64
+            rows = []
+            for label, fmt, target in (("local qcow2", "qcow2", str(local)),
+                                       ("kumo volume (NBD)", "raw", url)):  # fmt: skip
+                seq = _bench(fmt, target, "1M", seq_n, 1)
+                small = _bench(fmt, target, "4K", small_n, 16)
+                rows.append((label, args.size_mb / seq, small_n / small))
+            for label, mbs, iops in rows:
+                print(f"{label:>18}: sequential 1 MiB writes {mbs:8.1f} MB/s, "
+                      f"4 KiB writes (qd16) {iops:9.0f} IOPS")  # fmt: skip
+            (_, lm, li), (_, rm, ri) = rows
+            print(f"{'volume / local':>18}: {rm / lm:8.2f}x MB/s, {ri / li:.2f}x IOPS")
+            daemon.unexport("bench-volume")
+        finally:
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    main()

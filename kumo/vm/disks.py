@@ -1,0 +1,89 @@
+"""Volumes hot-plugged into a running VM over QMP (the disks of attachments).
+
+- ``plug``: ``blockdev-add`` of QEMU's own NBD client (the storage host's
+  export; no kernel NBD module is needed) and ``device_add`` of a
+  virtio-blk disk on it, with the volume's id as its serial (the guest
+  finds it under ``/dev/disk/by-id/virtio-<serial>``). The guest sees the
+  disk at once. A failed ``device_add`` takes the node away again.
+- ``unplug``: ``device_del``, wait until the guest let go
+  (``DEVICE_DELETED``), then ``blockdev-del``, which flushes what QEMU
+  still holds and closes the NBD connection.
+- ``plugged``: the attachments whose node the VM has.
+
+Each attachment's node and device are named from its id (``node_name``,
+``device_id``), so the state is read back from QEMU, never kept aside.
+"""
+
+from __future__ import annotations
+
+from kumo.vm.qmp import QmpClient, QmpCommandError, QmpTimeout
+
+PREFIX = "vol"
+UNPLUG_TIMEOUT = 10.0
+SERIAL_MAX = 20
+"""virtio-blk serials are at most 20 bytes."""
+
+
+class DiskError(RuntimeError):
+    pass
+
+
+def node_name(attachment_id: str) -> str:
+    return PREFIX + attachment_id.replace("-", "")[:28]
+
+
+def device_id(attachment_id: str) -> str:
+    return "disk-" + node_name(attachment_id)
+
+
+def plugged(q: QmpClient) -> set[str]:
+    """Node names of the attachments' disks the VM has now."""
+    nodes = q.execute("query-named-block-nodes", {"flat": True})
+    return {str(n["node-name"]) for n in nodes if str(n.get("node-name", "")).startswith(PREFIX)}
+
+
+def plug(
+    q: QmpClient,
+    attachment_id: str,
+    *,
+    address: str,
+    port: int,
+    export: str,
+    serial: str,
+    read_only: bool = False,
+) -> None:
+    node = node_name(attachment_id)
+    if node not in plugged(q):
+        q.execute("blockdev-add", {
+            "driver": "nbd", "node-name": node, "read-only": read_only,
+            "server": {"type": "inet", "host": address, "port": str(port)},
+            "export": export,
+        })  # fmt: skip
+    try:
+        q.execute("device_add", {"driver": "virtio-blk-pci", "id": device_id(attachment_id),
+                                 "drive": node, "serial": serial[:SERIAL_MAX]})  # fmt: skip
+    except QmpCommandError as exc:
+        if "duplicate" in exc.desc.lower() or "already" in exc.desc.lower():
+            return  # plugged by an earlier pass
+        _quiet(q, "blockdev-del", {"node-name": node})
+        raise
+
+
+def unplug(q: QmpClient, attachment_id: str, timeout: float = UNPLUG_TIMEOUT) -> None:
+    device = device_id(attachment_id)
+    try:
+        q.execute("device_del", {"id": device})
+        q.wait_event("DEVICE_DELETED", timeout, {"device": device})
+    except QmpCommandError as exc:
+        if exc.cls != "DeviceNotFound":
+            raise
+    except QmpTimeout as exc:
+        raise DiskError(f"the guest did not release {device} in {timeout:.0f} s") from exc
+    _quiet(q, "blockdev-del", {"node-name": node_name(attachment_id)})
+
+
+def _quiet(q: QmpClient, command: str, args: dict[str, object]) -> None:
+    try:
+        q.execute(command, args)
+    except QmpCommandError:
+        pass
