@@ -207,6 +207,8 @@ class FakeUts:
             raise DataplaneError(op, errno.EIO, "injected failure")
 
     def hostnames(self, namespaces: frozenset[str] | None = None) -> dict[str, str | None]:
+        for ns in namespaces or ():
+            path(ns)  # a bad name fails here as it does on the kernel's side
         return {
             ns: name for ns, name in self.names.items() if namespaces is None or ns in namespaces
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 from kumo.compiler import names
-from kumo.compiler.plan import Hostname
+from kumo.compiler.plan import HOST_NS, Hostname
 from kumo.dataplane.port import DataplaneError, KernelPort
 from kumo.dataplane.reconcilers.base import Reconciler
 from kumo.dataplane.uts import UtsPort
@@ -36,8 +36,11 @@ class HostnameReconciler(Reconciler):
 
     def updates(self) -> None:
         namespaces = self.read_namespaces()
-        if namespaces is not None and not namespaces:
-            return
+        if namespaces is not None:
+            # the host's own namespace has no instance hostname
+            namespaces = namespaces - {HOST_NS}
+            if not namespaces:
+                return
         by_netns = self._by_netns
         if namespaces is None:
             wanted = sorted(self.desired)
