@@ -21,6 +21,7 @@ the storage agent, serving attached volumes over NBD on the underlay.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -92,6 +93,21 @@ def stop_pid(pid: int, timeout: float = 5.0) -> None:
         pass
 
 
+SOCKET_PATH_MAX = 107
+SHORT_SOCKET_DIR = Path("/run/kumo/sockets")
+
+
+def socket_path(wanted: Path) -> Path:
+    """``wanted``, or a short stand-in under /run/kumo/sockets named by its
+    hash when ``wanted`` is longer than a unix socket path may be (a state
+    directory deep in the file system)."""
+    if len(str(wanted)) <= SOCKET_PATH_MAX:
+        return wanted
+    digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:24]
+    SHORT_SOCKET_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return SHORT_SOCKET_DIR / f"{digest}.sock"
+
+
 @dataclass
 class StorageDaemon:
     run_dir: Path
@@ -104,7 +120,7 @@ class StorageDaemon:
 
     @property
     def qmp_path(self) -> Path:
-        return self.run_dir / "qsd.sock"
+        return socket_path(self.run_dir / "qsd.sock")
 
     @property
     def pidfile(self) -> Path:

@@ -173,3 +173,17 @@ def test_a_group_snapshot_is_one_cut_of_exported_volumes(
     assert not (tmp_path / "snapshot-a.qcow2.part").exists()
     assert _read_back(snap_a, "0x33", length="1M") and _read_back(snap_b, "0x11", length="1M")
     assert _read_back(a, "0x55", length="1M") and _read_back(b, "0x44", length="1M")
+
+
+def test_a_deep_run_directory_gets_a_short_qmp_socket(tmp_path: Path) -> None:
+    """A unix socket path holds 107 bytes: a storage daemon whose run
+    directory is deeper than that listens on a short stand-in, the same one
+    every time (the agent finds its daemon again after a restart)."""
+    from kumo.storage.daemon import SOCKET_PATH_MAX, StorageDaemon
+
+    shallow = StorageDaemon(tmp_path / "run", "127.0.0.1")
+    assert shallow.qmp_path == tmp_path / "run" / "qsd.sock"
+    deep = StorageDaemon(tmp_path / ("d" * 120) / "run", "127.0.0.1")
+    assert len(str(deep.qmp_path)) <= SOCKET_PATH_MAX
+    assert deep.qmp_path == StorageDaemon(tmp_path / ("d" * 120) / "run", "127.0.0.1").qmp_path
+    assert deep.qmp_path != StorageDaemon(tmp_path / ("e" * 120) / "run", "127.0.0.1").qmp_path
