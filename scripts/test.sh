@@ -30,4 +30,6 @@ if [ -z "${KUMO_TEST_PG_URL:-}" ]; then
 fi
 
 echo "== pytest"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+# Two workers (KUMO_TEST_WORKERS), each taking whole modules (tests/conftest.py
+# groups them): most tests wait on processes and the kernel, not on a core.
+.venv/bin/pytest -q -p no:cacheprovider -n "${KUMO_TEST_WORKERS:-2}" --dist loadgroup "$@"

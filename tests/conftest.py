@@ -105,14 +105,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         eng.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for ``pytest -n``: every test that needs root (namespaces,
-    labs, VMs) in one group, so those run one at a time on one worker as they
-    would without ``-n``; the rest by module, so a module's fixtures are set
-    up once."""
+    """Group tests by module for ``pytest -n N --dist loadgroup``: a module
+    runs whole on one worker, in order, so its module-scoped fixtures (a
+    lab, a live server, a browser) are set up once and its tests may build
+    on each other as they do without ``-n``. Root tests of different modules
+    may run side by side: each owns its namespaces, prefixes and ports."""
     for item in items:
-        if item.get_closest_marker("root") or "_root" in item.path.name:
-            group = "root"
-        else:
-            group = str(item.path.relative_to(config.rootpath))
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(str(item.path.relative_to(config.rootpath))))
