@@ -182,6 +182,15 @@ def show_resource(
     return json_response({"resource": shown})
 
 
+@router.patch("/stacks/{stack_name}/{stack_id}/resources/{resource_name}")
+def mark_unhealthy(
+    project_id: str, stack_name: str, stack_id: str, resource_name: str, request: Request,
+    body: Any = Body(None), ctx: RequestContext = Depends(authenticate),
+) -> Response:  # fmt: skip
+    service(request).mark_unhealthy(ctx, project_id, stack_name, stack_id, resource_name, body)
+    return json_response({})
+
+
 @router.post("/stacks/{stack_name}/{stack_id}/resources/{resource_name}/signal")
 def signal_resource(
     project_id: str, stack_name: str, stack_id: str, resource_name: str, request: Request,
