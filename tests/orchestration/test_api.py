@@ -167,9 +167,11 @@ def test_what_heats_own_api_tests_use(api: tuple[ApiCloud, dict[str, str], str])
     functions and marking a resource unhealthy (then healthy again)."""
     cloud, h, base = api
     body = {"stack_name": "t", "template": TESTING, "parameters": {"test_val": "one"}}
-    assert cloud.c.post(f"{base}/stacks", headers=h, json=body).status_code == 201
+    made = cloud.c.post(f"{base}/stacks", headers=h, json=body)
+    assert made.status_code == 201
     stack = _status(cloud, h, base, "t", "CREATE_COMPLETE")
     url = f"{base}/stacks/t/{stack['id']}"
+    assert made.headers["location"] == "http://testserver" + url
     assert stack["outputs"][0]["output_value"] == "one"
     body = {"template": TESTING, "parameters": {"test_val": "two"}}
     assert cloud.c.patch(url, headers=h, json=body).status_code == 202

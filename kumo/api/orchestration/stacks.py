@@ -37,7 +37,12 @@ async def create_stack(
     made = await run_in_threadpool(
         svc.create_stack, ctx, project_id, body, endpoint(request, project_id)
     )
-    return json_response({"stack": made}, status=201)
+    r = json_response({"stack": made}, status=201)
+    # Heat names the new stack in Location (the address clients poll)
+    r.headers["Location"] = (
+        f"{endpoint(request, project_id)}/stacks/{body['stack_name']}/{made['id']}"
+    )
+    return r
 
 
 @router.post("/stacks/preview")
