@@ -43,6 +43,18 @@ NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,254}")
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
 
 
+def _needs(value: Any, params: set[str]) -> bool:
+    """Whether ``value`` reads one of ``params`` (with get_param)."""
+    if not params:
+        return False
+    for c in fn.calls(value):
+        if c.fn == "get_param":
+            first = c.args[0] if isinstance(c.args, list) and c.args else c.args
+            if first in params:
+                return True
+    return False
+
+
 class _ValidationScope:
     """Resolves what can be resolved before any resource exists."""
 
@@ -101,7 +113,12 @@ class OrchestrationService:
     # -- validation ---------------------------------------------------------------------
 
     def _prepare(
-        self, ctx: RequestContext, body: dict[str, Any], *, base: dict[str, Any] | None = None
+        self,
+        ctx: RequestContext,
+        body: dict[str, Any],
+        *,
+        base: dict[str, Any] | None = None,
+        validating: bool = False,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], tpllib.Template]:
         """(template, given parameters, files, parsed) of a create, update or validate.
         ``base`` is what a PATCH update starts from (template, params, files)."""
@@ -126,7 +143,8 @@ class OrchestrationService:
         if not tpl.resources and not tpl.outputs and not tpl.parameters:
             pass
         given = {k: v for k, v in given.items() if k in tpl.parameters or base is None}
-        values = parameters.values(tpl.parameters, given, ServiceLookups(self.rt, ctx))
+        values = parameters.values(tpl.parameters, given, ServiceLookups(self.rt, ctx),
+                                   missing_ok=validating)  # fmt: skip
         self._check_resources(ctx, tpl, values, files)
         return doc, given, files, tpl
 
@@ -138,14 +156,15 @@ class OrchestrationService:
         files: dict[str, Any],
     ) -> None:
         scope = _ValidationScope(tpl, values, files)
+        missing = set(tpl.parameters) - set(values)  # validating without them
         for name, d in tpl.resources.items():
             cls = registry.TYPES[d.type]
             if cls.admin_only and not allowed(ctx, "compute:flavors:manage"):
                 raise StackValidationFailed(
                     f"{d.type} is available to admins only", f"resources.{name}.type"
                 )
-            props = {k: fn.resolve(v, scope) if fn.is_static(v) else DEFERRED
-                     for k, v in d.properties.items()}  # fmt: skip
+            props = {k: fn.resolve(v, scope) if fn.is_static(v) and not _needs(v, missing)
+                     else DEFERRED for k, v in d.properties.items()}  # fmt: skip
             cls.check_properties(props, f"resources.{name}.properties")
         for c in fn.calls([{n: d.properties for n, d in tpl.resources.items()},
                            {n: o.value for n, o in tpl.outputs.items()}]):  # fmt: skip
@@ -160,7 +179,9 @@ class OrchestrationService:
     def validate(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, Any]:
         authorize(ctx, "orchestration:validate", {"project_id": project_id})
         body = body if isinstance(body, dict) else {}
-        _, _, _, tpl = self._prepare(ctx, {**body, "parameters": body.get("parameters") or {}})
+        _, _, _, tpl = self._prepare(
+            ctx, {**body, "parameters": body.get("parameters") or {}}, validating=True
+        )
         out: dict[str, Any] = {
             "Description": tpl.description,
             "Parameters": {n: p.view() for n, p in tpl.parameters.items()},

@@ -211,3 +211,20 @@ def test_what_heats_own_api_tests_use(api: tuple[ApiCloud, dict[str, str], str])
     r = cloud.c.get(f"{base}/template_versions/heat_template_version.1999-01-01/functions",
                     headers=h)  # fmt: skip
     assert r.status_code == 404
+
+
+def test_validate_needs_no_parameter_values(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    template = """
+heat_template_version: 2016-04-08
+parameters:
+  n: {type: number}
+resources:
+  r: {type: OS::Heat::RandomString, properties: {length: {get_param: n}}}
+"""
+    r = cloud.c.post(f"{base}/validate", headers=h, json={"template": template})
+    assert r.status_code == 200, r.text
+    assert r.json()["Parameters"]["n"]["Type"] == "Number"
+    body = {"stack_name": "p", "template": template}
+    r = cloud.c.post(f"{base}/stacks", headers=h, json=body)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "UserParameterMissing"
