@@ -120,7 +120,13 @@ def run_engine(
         out["list 500, 8-way"] = f"{summary_ms(list_500_8)} — p50 {ratio:.1f}x sequential"
         out["list 2000 ports"] = summary_ms(list_2000)
         out["server CPU ms/req"] = ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items())
+        for k, v in cpu_ms.items():
+            out[f"_cpu_{k}"] = f"{v:.4f}"
         out["_p50_list2000"] = f"{percentile(list_2000, 50):.4f}"
+        out["_p50_list500"] = f"{percentile(list_500, 50):.4f}"
+        out["_p50_network"] = f"{percentile(net_lat, 50):.4f}"
+        out["_p50_port_seq"] = f"{percentile(seq_lat, 50):.4f}"
+        out["_p50_port_par"] = f"{percentile(par_lat, 50):.4f}"
     return out
 
 
@@ -194,6 +200,19 @@ def main() -> None:
     keys = [k for k in results[0] if not k.startswith("_")]
     for k in keys:
         print(f"{k:20s} " + " | ".join(r[k] for r in results))
+    if args.metrics_off_too:
+        print("metrics on / off, p50 latency (> 1: slower with metrics):")
+        for off, on in zip(results[::2], results[1::2], strict=True):
+            cells = ", ".join(
+                f"{k[5:]} {float(on[k]) / float(off[k]):.3f}" for k in off if k.startswith("_p50_")
+            )
+            print(f"  {off['engine'].split(' (')[0]:12s} {cells}")
+        print("metrics on / off, server CPU per request (steadier on a loaded machine):")
+        for off, on in zip(results[::2], results[1::2], strict=True):
+            cells = ", ".join(
+                f"{k[5:]} {float(on[k]) / float(off[k]):.3f}" for k in off if k.startswith("_cpu_")
+            )
+            print(f"  {off['engine'].split(' (')[0]:12s} {cells}")
 
 
 if __name__ == "__main__":

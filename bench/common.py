@@ -89,7 +89,7 @@ def kumo_server(
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine starts it slowly
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"kumo serve exited: {(state / 'server.log').read_text()}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, machine, summary_ms
+from bench.common import free_port, machine, percentile, summary_ms
 from kumo.compiler import names
 from kumo.dataplane.guest.processes import GuestProcesses
 from kumo.lab import supervisor
@@ -33,6 +34,8 @@ from kumo.lab.supervisor import LabState
 KUMO = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kumo")
 PREFIX = "kbw-"
 H1, H2 = f"{PREFIX}host1", f"{PREFIX}host2"
+Series = tuple[str, list[float], list[float]]
+"""A series' label, its create->ACTIVE and create->ping times."""
 
 
 def _api(state: Path) -> tuple[httpx.Client, LabState]:
@@ -170,24 +173,17 @@ def _restart_agent(lab: LabState, state: Path) -> float:
     return took
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ports", type=int, default=100)
-    ap.add_argument("--preload", type=int, default=1000)
-    ap.add_argument(
-        "--loaded-ports",
-        type=int,
-        default=None,
-        help="ports measured on the loaded host (default: --ports)",
-    )
-    args = ap.parse_args()
+def run_lab(args: argparse.Namespace, metrics: bool) -> tuple[list[Series], float]:
+    """One whole run on a fresh lab; ``metrics`` off: the lab's API counts
+    nothing and its agents serve no ``/metrics`` (``KUMO_METRICS=0``)."""
     state = Path(tempfile.mkdtemp(prefix="kumo-bench-wiring-"))
-    results = []
+    env = {**os.environ, "KUMO_METRICS": "1" if metrics else "0"}
+    results: list[Series] = []
     try:
         subprocess.run(
             [KUMO, "up", "--hosts", "2", "--port", str(free_port()), "--prefix", PREFIX,
              "--state-dir", str(state), "--detach"],
-            check=True, capture_output=True,
+            check=True, capture_output=True, env=env,
         )  # fmt: skip
         api, lab = _api(state)
         api.put(f"/quotas/{_admin_project(state, lab)}", json={"quota": {"port": -1}})
@@ -212,13 +208,49 @@ def main() -> None:
         results.append((f"{args.preload + args.ports}+ ports on host", active, pinged))
         resync = _restart_agent(lab, state)
     finally:
-        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True)
+        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, env=env)
+    return results, resync
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ports", type=int, default=100)
+    ap.add_argument("--preload", type=int, default=1000)
+    ap.add_argument(
+        "--loaded-ports",
+        type=int,
+        default=None,
+        help="ports measured on the loaded host (default: --ports)",
+    )
+    ap.add_argument(
+        "--metrics-off-too",
+        action="store_true",
+        help="a whole run with metrics off first, then one with them on, and the ratio",
+    )
+    args = ap.parse_args()
+    modes = (False, True) if args.metrics_off_too else (True,)
+    runs = [(on, *run_lab(args, on)) for on in modes]
     print(f"# bench/wiring.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
-    for label, active, pinged in results:
-        print(f"{label:22s} create->ACTIVE {summary_ms(active)}")
-        print(f"{'':22s} create->ping   {summary_ms(pinged)}")
     total = args.preload + args.ports + (args.loaded_ports or args.ports)
-    print(f"agent restart with {total} ports: in sync after {resync:.2f} s")
+    for on, results, resync in runs:
+        print(f"metrics {'on' if on else 'off'}:")
+        for label, active, pinged in results:
+            print(f"  {label:22s} create->ACTIVE {summary_ms(active)}")
+            print(f"  {'':22s} create->ping   {summary_ms(pinged)}")
+        print(f"  agent restart with {total} ports: in sync after {resync:.2f} s")
+    if len(runs) == 2:
+        (_, off, off_resync), (_, on, on_resync) = runs
+        print("metrics on / off (p50; > 1: slower with metrics):")
+        for (label, off_a, off_p), (_, on_a, on_p) in zip(off, on, strict=True):
+            print(
+                f"  {label:22s} create->ACTIVE {_ratio(on_a, off_a)}"
+                f"  create->ping {_ratio(on_p, off_p)}"
+            )
+        print(f"  agent restart          {on_resync / off_resync:.3f}")
+
+
+def _ratio(on: list[float], off: list[float]) -> str:
+    return f"{percentile(on, 50) / percentile(off, 50):.3f}"
 
 
 def _admin_project(state: Path, lab: LabState) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tempest conformance run against a live kumo (one command):
-#   bash scripts/conformance.sh [compute|image|volume|REGEX]
+#   bash scripts/conformance.sh [compute|image|volume|orchestration|REGEX]
 # Installs Tempest into .tempest/venv (once), starts kumo on a fresh state
 # dir and a free port, writes tempest.conf, runs the network and identity API
 # tests (or, with `compute`, the compute API tests; with `image`, the image API
@@ -23,6 +23,7 @@ case "$MODE" in
   compute) REGEX='^tempest\.api\.compute\.' ;;
   image) REGEX='^tempest\.api\.image\.' ;;
   volume) REGEX='^tempest\.api\.volume\.' ;;
+  orchestration) REGEX='^heat_tempest_plugin\.tests\.api\.' ;;  # heat-tempest-plugin's API tests
   '') REGEX='^tempest\.api\.(network|identity)\.' ;;
   *) REGEX=$MODE; MODE=custom ;;
 esac
@@ -255,6 +256,32 @@ serial_console = False
 attach_encrypted_volume = False
 disk_config = False
 ide_bus = False
+CONF
+fi
+# orchestration: heat-tempest-plugin's API tests (gabbi) as the admin
+if [ "$MODE" = orchestration ]; then
+  HEAT_PLUGIN_VERSION=3.0.0
+  "$work/venv/bin/pip" show heat-tempest-plugin 2>/dev/null | grep -qx "Version: $HEAT_PLUGIN_VERSION" ||
+    "$work/venv/bin/pip" install -q "heat-tempest-plugin==$HEAT_PLUGIN_VERSION"
+  sed -i 's/^heat = False$/heat = True/' "$ws/etc/tempest.conf"
+  cat >>"$ws/etc/tempest.conf" <<CONF
+[heat_plugin]
+auth_url = http://127.0.0.1:$port/identity/v3
+auth_version = 3
+username = admin
+password = $password
+project_name = admin
+admin_username = admin
+admin_password = $password
+admin_project_name = admin
+user_domain_name = Default
+project_domain_name = Default
+region = RegionOne
+image_ref = $image_id
+minimal_image_ref = $image_id
+instance_type = m1.tiny
+minimal_instance_type = m1.tiny
+floating_network_name = public
 CONF
 fi
 cd "$ws"

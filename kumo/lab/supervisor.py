@@ -29,6 +29,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from kumo.cli.serve import l3_arguments
+from kumo.config import Settings
 from kumo.identity.authbody import password_auth
 from kumo.lab import naming, registry
 from kumo.lab.topology import EXTERNAL_CIDR, UPSTREAM_IP, Topology, make
@@ -108,7 +109,6 @@ def _agent_credentials(
     """Enrol each host: its agent's own credential (role service only) where it looks for it."""
     from kumo.agent import credentials
     from kumo.agent.config import Credentials
-    from kumo.config import Settings
     from kumo.runtime import Runtime
 
     runtime = Runtime.open(Settings(state_dir=state_dir, database_url=database_url), migrate=False)
@@ -468,8 +468,9 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
         "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
         "--underlay-dev", host.underlay_dev,
         "--state-dir", str(Path(state.state_dir) / "agents"),
-        "--metrics-port", "0",  # any free port; its address in agents/HOST.metrics
     ]  # fmt: skip
+    if Settings().metrics:  # KUMO_METRICS=0 in the lab's environment: no metrics port
+        cmd += ["--metrics-port", "0"]  # any free port; its address in agents/HOST.metrics
     for physnet, dev in host.bridge_mappings.items():
         cmd += ["--bridge-mapping", f"{physnet}:{dev}"]
     if host.index > state.hosts - state.gateways:

@@ -241,8 +241,11 @@ def values(
     schemas: Mapping[str, ParamSchema],
     given: Mapping[str, Any],
     lookups: Lookups | None,
+    *,
+    missing_ok: bool = False,
 ) -> dict[str, Any]:
-    """Every parameter's value: given, else default; raise for a missing or invalid one."""
+    """Every parameter's value: given, else default; raise for a missing or invalid one
+    (``missing_ok``: a missing one is left out, as a template validation allows)."""
     unknown = sorted(set(given) - set(schemas))
     if unknown:
         raise StackValidationFailed(f"The Parameter ({unknown[0]}) was not defined in template.")
@@ -253,6 +256,8 @@ def values(
             value = coerce(schema, given[name], path)
         elif schema.has_default:
             value = schema.default
+        elif missing_ok:
+            continue
         else:
             raise UserParameterMissing(name)
         check(schema, value, lookups, path)

@@ -21,6 +21,7 @@ from kumo.errors import BadRequest, KumoError, NotFound, Unauthorized
 from kumo.orchestration import delegation, graph, parameters, store, views
 from kumo.orchestration import functions as fn
 from kumo.orchestration import template as tpllib
+from kumo.orchestration import versions as hot
 from kumo.orchestration.engine import Engine
 from kumo.orchestration.errors import (
     ActionInProgress,
@@ -40,6 +41,18 @@ if TYPE_CHECKING:
 
 NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,254}")
 ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
+
+
+def _needs(value: Any, params: set[str]) -> bool:
+    """Whether ``value`` reads one of ``params`` (with get_param)."""
+    if not params:
+        return False
+    for c in fn.calls(value):
+        if c.fn == "get_param":
+            first = c.args[0] if isinstance(c.args, list) and c.args else c.args
+            if first in params:
+                return True
+    return False
 
 
 class _ValidationScope:
@@ -100,7 +113,12 @@ class OrchestrationService:
     # -- validation ---------------------------------------------------------------------
 
     def _prepare(
-        self, ctx: RequestContext, body: dict[str, Any], *, base: dict[str, Any] | None = None
+        self,
+        ctx: RequestContext,
+        body: dict[str, Any],
+        *,
+        base: dict[str, Any] | None = None,
+        validating: bool = False,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], tpllib.Template]:
         """(template, given parameters, files, parsed) of a create, update or validate.
         ``base`` is what a PATCH update starts from (template, params, files)."""
@@ -125,7 +143,8 @@ class OrchestrationService:
         if not tpl.resources and not tpl.outputs and not tpl.parameters:
             pass
         given = {k: v for k, v in given.items() if k in tpl.parameters or base is None}
-        values = parameters.values(tpl.parameters, given, ServiceLookups(self.rt, ctx))
+        values = parameters.values(tpl.parameters, given, ServiceLookups(self.rt, ctx),
+                                   missing_ok=validating)  # fmt: skip
         self._check_resources(ctx, tpl, values, files)
         return doc, given, files, tpl
 
@@ -137,14 +156,15 @@ class OrchestrationService:
         files: dict[str, Any],
     ) -> None:
         scope = _ValidationScope(tpl, values, files)
+        missing = set(tpl.parameters) - set(values)  # validating without them
         for name, d in tpl.resources.items():
             cls = registry.TYPES[d.type]
             if cls.admin_only and not allowed(ctx, "compute:flavors:manage"):
                 raise StackValidationFailed(
                     f"{d.type} is available to admins only", f"resources.{name}.type"
                 )
-            props = {k: fn.resolve(v, scope) if fn.is_static(v) else DEFERRED
-                     for k, v in d.properties.items()}  # fmt: skip
+            props = {k: fn.resolve(v, scope) if fn.is_static(v) and not _needs(v, missing)
+                     else DEFERRED for k, v in d.properties.items()}  # fmt: skip
             cls.check_properties(props, f"resources.{name}.properties")
         for c in fn.calls([{n: d.properties for n, d in tpl.resources.items()},
                            {n: o.value for n, o in tpl.outputs.items()}]):  # fmt: skip
@@ -159,7 +179,9 @@ class OrchestrationService:
     def validate(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, Any]:
         authorize(ctx, "orchestration:validate", {"project_id": project_id})
         body = body if isinstance(body, dict) else {}
-        _, _, _, tpl = self._prepare(ctx, {**body, "parameters": body.get("parameters") or {}})
+        _, _, _, tpl = self._prepare(
+            ctx, {**body, "parameters": body.get("parameters") or {}}, validating=True
+        )
         out: dict[str, Any] = {
             "Description": tpl.description,
             "Parameters": {n: p.view() for n, p in tpl.parameters.items()},
@@ -582,6 +604,73 @@ class OrchestrationService:
             raise NotFound(f"The Resource Type ({name}) could not be found.",
                            kind="EntityNotFound")  # fmt: skip
         return registry.TYPES[name].schema_view()
+
+    def mark_unhealthy(
+        self, ctx: RequestContext, project_id: str, name: str, sid: str, resource: str, body: Any
+    ) -> None:
+        """Heat's ``mark_unhealthy``: a resource is CHECK_FAILED (the next update
+        replaces it) or, marked healthy again, CHECK_COMPLETE."""
+        self._target(ctx, "orchestration:stacks:action", project_id)
+        if not isinstance(body, dict) or not isinstance(body.get("mark_unhealthy"), bool):
+            raise BadRequest("mark_unhealthy (a boolean) is required.")
+        extra = set(body) - {"mark_unhealthy", "resource_status_reason"}
+        if extra:
+            raise BadRequest(f"Unexpected key(s) {', '.join(sorted(extra))}.")
+        reason = body.get("resource_status_reason") or ""
+        if not isinstance(reason, str):
+            raise BadRequest("resource_status_reason must be a string.")
+        row = self._named(project_id, name, sid)
+        if row.status == "IN_PROGRESS":
+            raise ActionInProgress(f"Stack {row.name} is in progress ({row.action}_{row.status}).")
+        status = "FAILED" if body["mark_unhealthy"] else "COMPLETE"
+
+        def work(uow: UnitOfWork) -> None:
+            res = uow.session.scalars(select(StackResource).where(
+                StackResource.stack_id == row.id, StackResource.name == resource,
+                StackResource.current.is_(True))).first()  # fmt: skip
+            if res is None:
+                raise ResourceNotFound(resource, name)
+            res.action, res.status, res.status_reason = "CHECK", status, reason
+            store.event(uow.session, row.id, resource, "CHECK", status, reason,
+                        res.physical_id, res.type)  # fmt: skip
+
+        run_in_transaction(self.db, work)
+
+    def resource_type_template(self, ctx: RequestContext, project_id: str, name: str) -> Any:
+        """A HOT template that makes one resource of the type: a parameter per
+        property, an output per attribute (Heat's ``resource_types/X/template``)."""
+        schema = self.resource_type(ctx, project_id, name)
+        short = name.rsplit("::", 1)[-1]
+        kinds = {"integer": "number", "map": "json", "list": "comma_delimited_list",
+                 "any": "json"}  # fmt: skip
+        params = {}
+        for prop, view in schema["properties"].items():
+            param: dict[str, Any] = {"type": kinds.get(view["type"], view["type"]),
+                                     "description": view["description"]}  # fmt: skip
+            if "default" in view:
+                param["default"] = view["default"]
+            params[prop] = param
+        return {
+            "heat_template_version": "2016-10-14",
+            "description": f"Initial template of {short}",
+            "parameters": params,
+            "resources": {short: {"type": name, "properties": {
+                p: {"get_param": p} for p in schema["properties"]}}},
+            "outputs": {a: {"description": v["description"],
+                            "value": {"get_attr": [short, a]}}
+                        for a, v in schema["attributes"].items()},
+        }  # fmt: skip
+
+    def template_functions(self, ctx: RequestContext, project_id: str, version: str) -> Any:
+        """The intrinsic functions of a HOT version (``heat_template_version.DATE``)."""
+        self._target(ctx, "orchestration:resource_types", project_id)
+        kind, _, date = version.partition(".")
+        found = hot.lookup(date) if kind == "heat_template_version" else None
+        if found is None:
+            raise NotFound(f"The template version ({version}) could not be found.",
+                           kind="EntityNotFound")  # fmt: skip
+        return [{"functions": f, "description": f"The {f} intrinsic function"}
+                for f in sorted(found.functions)]  # fmt: skip
 
 
 def _nobody(project_id: str) -> RequestContext:

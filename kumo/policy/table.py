@@ -647,8 +647,9 @@ ORCHESTRATION = [
     rule("orchestration:stacks:delete", ADMIN_OR_MEMBER, "Delete a stack",
          f"DELETE {O}/stacks/{{stack_name}}", f"DELETE {STACK}"),
     rule("orchestration:stacks:action", ADMIN_OR_MEMBER,
-         "Suspend, resume, check a stack, cancel its update",
-         f"POST {O}/stacks/{{stack_name}}/actions", f"POST {STACK}/actions"),
+         "Suspend, resume, check a stack, cancel its update, mark a resource (un)healthy",
+         f"POST {O}/stacks/{{stack_name}}/actions", f"POST {STACK}/actions",
+         f"PATCH {STACK}/resources/{{resource_name}}"),
     rule("orchestration:resources:signal", ADMIN_OR_MEMBER, "Signal a stack's resource",
          f"POST {STACK}/resources/{{resource_name}}/signal"),
     rule("orchestration:wait_handle:signal", OwnCredential("the handle's own token"),
@@ -659,7 +660,8 @@ ORCHESTRATION = [
     rule("orchestration:resource_types", ADMIN_OR_READER,
          "List and show resource types and template versions",
          f"GET {O}/resource_types", f"GET {O}/resource_types/{{type_name}}",
-         f"GET {O}/template_versions"),
+         f"GET {O}/resource_types/{{type_name}}/template", f"GET {O}/template_versions",
+         f"GET {O}/template_versions/{{version}}/functions"),
 ]  # fmt: skip
 
 # The dashboard: its page and session routes; what it shows comes from the

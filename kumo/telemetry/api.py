@@ -8,6 +8,8 @@ console sessions) are summed over the live workers of a run.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -58,6 +60,22 @@ CONSOLE_SESSIONS = Gauge(
     multiprocess_mode="livesum",
 )
 CONSOLE_OPENED = Counter("kumo_console_sessions_opened", "Serial console sessions opened")
+
+
+@contextlib.contextmanager
+def console_session(counted: bool = True) -> Iterator[None]:
+    """One console session for the span of the block (``counted`` False:
+    metrics are off and nothing is counted)."""
+    if not counted:
+        yield
+        return
+    CONSOLE_OPENED.inc()
+    CONSOLE_SESSIONS.inc()
+    try:
+        yield
+    finally:
+        CONSOLE_SESSIONS.dec()
+
 
 _children: dict[tuple[str, str, int], Any] = {}
 

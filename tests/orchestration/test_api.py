@@ -147,3 +147,84 @@ def test_policy_and_catalog(api: tuple[ApiCloud, dict[str, str], str]) -> None:
     assert shown["properties"]["length"]["default"] == 32 and "value" in shown["attributes"]
     valid = cloud.c.post(f"{base}/validate", headers=h, json={"template": TEMPLATE}).json()
     assert valid["Parameters"]["size"]["MaxValue"] == 3
+
+
+TESTING = """
+heat_template_version: 2016-04-08
+parameters:
+  test_val: {type: string}
+resources:
+  test:
+    type: OS::Heat::TestResource
+    properties: {value: {get_param: test_val}, action_wait_secs: {update: 0.1}}
+outputs:
+  output_value: {value: {get_attr: [test, output]}}
+"""
+
+
+def test_what_heats_own_api_tests_use(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    """OS::Heat::TestResource, a resource type's template, a version's
+    functions and marking a resource unhealthy (then healthy again)."""
+    cloud, h, base = api
+    body = {"stack_name": "t", "template": TESTING, "parameters": {"test_val": "one"}}
+    made = cloud.c.post(f"{base}/stacks", headers=h, json=body)
+    assert made.status_code == 201
+    stack = _status(cloud, h, base, "t", "CREATE_COMPLETE")
+    url = f"{base}/stacks/t/{stack['id']}"
+    assert made.headers["location"] == "http://testserver" + url
+    assert stack["outputs"][0]["output_value"] == "one"
+    body = {"template": TESTING, "parameters": {"test_val": "two"}}
+    assert cloud.c.patch(url, headers=h, json=body).status_code == 202
+    stack = _status(cloud, h, base, "t", "UPDATE_COMPLETE")
+    assert stack["outputs"][0]["output_value"] == "two"
+    shown = cloud.c.get(f"{url}/resources/test", headers=h).json()["resource"]
+    assert shown["attributes"]["output"] == "two"
+
+    mark = {"mark_unhealthy": True, "resource_status_reason": "resource deleted"}
+    assert cloud.c.patch(f"{url}/resources/test", headers=h, json=mark).status_code == 200
+    shown = cloud.c.get(f"{url}/resources/test", headers=h).json()["resource"]
+    assert (shown["resource_status"], shown["resource_status_reason"]) == (
+        "CHECK_FAILED", "resource deleted")  # fmt: skip
+    r = cloud.c.patch(f"{url}/resources/test", headers=h, json={"mark_unhealthy": "yes"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "HTTPBadRequest"
+    r = cloud.c.patch(f"{url}/resources/nope", headers=h, json=mark)
+    assert r.status_code == 404
+    back = {"mark_unhealthy": False}
+    assert cloud.c.patch(f"{url}/resources/test", headers=h, json=back).status_code == 200
+    shown = cloud.c.get(f"{url}/resources/test", headers=h).json()["resource"]
+    assert shown["resource_status"] == "CHECK_COMPLETE"
+    r = cloud.c.post(f"{url}/resources/test/signal", headers=h, json={})
+    assert r.status_code == 400  # a test resource takes no signal
+
+    tpl = cloud.c.get(f"{base}/resource_types/OS::Heat::TestResource/template", headers=h,
+                      params={"template_type": "hot"}).json()  # fmt: skip
+    assert tpl["resources"]["TestResource"]["type"] == "OS::Heat::TestResource"
+    assert tpl["parameters"]["wait_secs"]["default"] == 0
+    assert tpl["outputs"]["output"]["value"] == {"get_attr": ["TestResource", "output"]}
+    r = cloud.c.get(f"{base}/resource_types/OS::No::Such/template", headers=h)
+    assert r.status_code == 404
+
+    funcs = cloud.c.get(f"{base}/template_versions/heat_template_version.2016-04-08/functions",
+                        headers=h).json()["template_functions"]  # fmt: skip
+    names = {f["functions"] for f in funcs}
+    assert {"get_param", "map_merge", "str_split"} <= names and "if" not in names
+    r = cloud.c.get(f"{base}/template_versions/heat_template_version.1999-01-01/functions",
+                    headers=h)  # fmt: skip
+    assert r.status_code == 404
+
+
+def test_validate_needs_no_parameter_values(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    template = """
+heat_template_version: 2016-04-08
+parameters:
+  n: {type: number}
+resources:
+  r: {type: OS::Heat::RandomString, properties: {length: {get_param: n}}}
+"""
+    r = cloud.c.post(f"{base}/validate", headers=h, json={"template": template})
+    assert r.status_code == 200, r.text
+    assert r.json()["Parameters"]["n"]["Type"] == "Number"
+    body = {"stack_name": "p", "template": template}
+    r = cloud.c.post(f"{base}/stacks", headers=h, json=body)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "UserParameterMissing"

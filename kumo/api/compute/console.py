@@ -99,14 +99,14 @@ def console_output_action(
     return json_response({"output": text})
 
 
-async def _serial(ws: WebSocket, path: str, subprotocol: str | None) -> None:
+async def _serial(
+    ws: WebSocket,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    subprotocol: str | None,
+) -> None:
     """A VM's serial port: bytes both ways between the websocket and QEMU's
     console socket (QEMU takes one client at a time; a second waits)."""
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 5.0)
-    except (OSError, TimeoutError):
-        await refuse(ws, "The VM's serial console is not available (is it running?).")
-        return
     await ws.accept(subprotocol=subprotocol)
 
     async def to_client() -> None:
@@ -164,11 +164,27 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
         await refuse(ws, console.INVALID)
         return
     offered = ws.scope.get("subprotocols") or []
+    subprotocol = "binary" if "binary" in offered else None
+    serial = None
     if found.socket is not None:
-        await _serial(ws, found.socket, "binary" if "binary" in offered else None)
-        return
-    netns = found.netns or ""
-    await ws.accept(subprotocol="binary" if "binary" in offered else None)
+        try:
+            serial = await asyncio.wait_for(asyncio.open_unix_connection(found.socket), 5.0)
+        except (OSError, TimeoutError):
+            await refuse(ws, "The VM's serial console is not available (is it running?).")
+            return
+    from kumo.telemetry.api import console_session  # metrics' registry: set up by then
+
+    with console_session(runtime.settings.metrics):
+        if serial is not None:
+            await _serial(ws, *serial, subprotocol)
+        else:
+            await _shell(ws, found.netns or "", subprotocol)
+
+
+async def _shell(ws: WebSocket, netns: str, subprotocol: str | None) -> None:
+    """A shell in an instance's namespace on a pseudo-terminal, its bytes
+    both ways over the websocket."""
+    await ws.accept(subprotocol=subprotocol)
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         ["ip", "netns", "exec", netns, *uts.command(netns, ["/bin/sh", "-i"])],

@@ -53,6 +53,21 @@ def resource_type(
     return json_response(service(request).resource_type(ctx, project_id, type_name))
 
 
+@router.get("/resource_types/{type_name}/template")
+def resource_type_template(
+    project_id: str, type_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response(service(request).resource_type_template(ctx, project_id, type_name))
+
+
+@router.get("/template_versions/{version}/functions")
+def template_functions(
+    project_id: str, version: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    items = service(request).template_functions(ctx, project_id, version)
+    return json_response({"template_functions": items})
+
+
 @router.get("/template_versions")
 def template_versions(
     project_id: str, request: Request, ctx: RequestContext = Depends(authenticate)

@@ -37,7 +37,12 @@ async def create_stack(
     made = await run_in_threadpool(
         svc.create_stack, ctx, project_id, body, endpoint(request, project_id)
     )
-    return json_response({"stack": made}, status=201)
+    r = json_response({"stack": made}, status=201)
+    # Heat names the new stack in Location (the address clients poll)
+    r.headers["Location"] = (
+        f"{endpoint(request, project_id)}/stacks/{body['stack_name']}/{made['id']}"
+    )
+    return r
 
 
 @router.post("/stacks/preview")
@@ -180,6 +185,15 @@ def show_resource(
         request.query_params.getlist("with_attr"),
     )  # fmt: skip
     return json_response({"resource": shown})
+
+
+@router.patch("/stacks/{stack_name}/{stack_id}/resources/{resource_name}")
+def mark_unhealthy(
+    project_id: str, stack_name: str, stack_id: str, resource_name: str, request: Request,
+    body: Any = Body(None), ctx: RequestContext = Depends(authenticate),
+) -> Response:  # fmt: skip
+    service(request).mark_unhealthy(ctx, project_id, stack_name, stack_id, resource_name, body)
+    return json_response({})
 
 
 @router.post("/stacks/{stack_name}/{stack_id}/resources/{resource_name}/signal")
