@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from kumo.compute.microversion import parse
 from kumo.context import admin_context
 from kumo.db.uow import run_in_transaction
+from kumo.db.volume_models import VolumeAttachment
 from kumo.network import agent_reports
 from kumo.volume.microversion import MIN
 from tests.orchestration.conftest import Cloud
@@ -26,7 +28,7 @@ GiB = 1 << 30
 @pytest.fixture
 def storage(cloud: Cloud) -> Iterator[list[str]]:
     """A storage host with one pool that carries out every creating, extending
-    and deleting volume (the ids it made are yielded); ``fail`` in a volume's
+    and deleting volume, and the compute host that unplugs every detaching one (the ids it made are yielded); ``fail`` in a volume's
     name makes its creation fail, as a full disk would."""
     admin = admin_context()
     vol = cloud.rt.volume
@@ -48,6 +50,15 @@ def storage(cloud: Cloud) -> Iterator[list[str]]:
                         made.append(v["id"])
                 elif v["status"] == "deleting":
                     report.append({"id": v["id"], "status": "deleted"})
+            # the compute host's side: every detaching attachment unplugged
+            # (as its agent reports)
+            with cloud.rt.db.read_session() as s:
+                detaching = s.scalars(
+                    select(VolumeAttachment.id).where(VolumeAttachment.attach_status == "detaching")
+                ).all()
+            if detaching:
+                done = [{"id": a, "status": "detached"} for a in detaching]
+                vol.attachment_report(admin, {"attachments": done})
             if report:
                 vol.storage_report(admin, {"volumes": report})
 
@@ -125,7 +136,8 @@ def test_volume_created_attached_grown_and_removed(cloud: Cloud, storage: list[s
     assert (grown["id"], grown["size"], grown["status"]) == (vol["id"], 2, "in-use")
 
     svc.delete_stack(cloud.ctx, cloud.project_id, sid)
-    assert cloud.wait(sid)[0] == "DELETE_COMPLETE"
+    state, reason = cloud.wait(sid)
+    assert state == "DELETE_COMPLETE", reason
     assert _volumes(cloud) == []  # detached first (reverse order), then deleted
 
 

@@ -192,6 +192,21 @@ class VolumeAttachment(Plugin):
         gone_ok(lambda: run_in_transaction(env.rt.db,
                                            lambda uow: va.detach(uow, env.ctx, server, volume)))  # fmt: skip
 
+        def detached() -> bool:
+            """The compute host has unplugged it (a detach is a handshake with
+            the host: the volume is ``detaching`` until the host reports)."""
+            try:
+                shown = _show(env, str(volume))
+            except NotFound:
+                return True
+            if shown["status"] in FAILED:
+                raise ResourceFailure(f"Volume {volume} went to status {shown['status']}")
+            return shown["status"] != "detaching" and all(
+                a.get("server_id") != server for a in shown.get("attachments") or []
+            )
+
+        env.wait(detached, f"volume {volume} to be detached")
+
     def attribute(self, env: Env, props: dict[str, Any], name: str) -> Any:
         if name == "device":
             return env.data.get("device")
