@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kumo.vm.argv import SOCKET_PATH_MAX
 from kumo.vm.qmp import QmpClient, QmpCommandError, QmpError, QmpTimeout
 
 log = logging.getLogger("kumo.storage")
@@ -93,7 +94,6 @@ def stop_pid(pid: int, timeout: float = 5.0) -> None:
         pass
 
 
-SOCKET_PATH_MAX = 107
 SHORT_SOCKET_DIR = Path("/run/kumo/sockets")
 
 
