@@ -10,8 +10,11 @@ it. An entry whose supervisor is gone is stale and is dropped on read.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,6 +75,20 @@ def write(entry: Entry) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(entry), indent=2))
     os.replace(tmp, path)
+
+
+@contextmanager
+def locked() -> Iterator[None]:
+    """Hold the machine's registry lock: labs starting at the same moment
+    choose their ports and register one after the other."""
+    folder = registry_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def claim(entry: Entry) -> Entry | None:

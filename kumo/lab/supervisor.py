@@ -62,6 +62,10 @@ class LabState:
     supervisor_pid: int | None = None
     storage_hosts: int = 1
     """The first ``storage_hosts`` hosts also run a storage agent (one pool each)."""
+    port_picked: bool = False
+    """The port was picked by ``kumo up`` rather than asked for: a lab
+    starting at the same moment may have picked it too, so the supervisor
+    picks again if so when it registers."""
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -138,12 +142,14 @@ def new_state(
 ) -> LabState:
     """What ``kumo up`` was asked for, with the names the lab's name decides."""
     prefix = prefix or naming.prefix_for(name)
+    picked = port is None and name != naming.DEFAULT_NAME
     if port is None:
         port = naming.DEFAULT_PORT if name == naming.DEFAULT_NAME else free_port()
     state = LabState(
         prefix=prefix,
         hosts=hosts,
         api_url=f"http://127.0.0.1:{port}",
+        port_picked=picked,
         state_dir=str(state_dir.resolve()),
         database_url=database_url,
         gateways=max(0, min(gateways, hosts)),
@@ -171,9 +177,10 @@ def port_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    """The first port from 8081 that no running lab holds and nothing listens on."""
-    taken = {e.api_url.rsplit(":", 1)[-1] for e in registry.running()}
+def free_port(mine: str | None = None) -> int:
+    """The first port from 8081 that no running lab (other than ``mine``)
+    holds and nothing listens on."""
+    taken = {e.api_url.rsplit(":", 1)[-1] for e in registry.running() if e.name != mine}
     for port in range(naming.FIRST_PORT, naming.FIRST_PORT + 1000):
         if str(port) not in taken and port_free(port):
             return port
@@ -245,6 +252,22 @@ def _notifier(state: LabState, console: Console) -> Callable[[str], None]:
     return note
 
 
+def register(state: LabState) -> registry.Entry:
+    """Enter the lab in the machine's registry under this process, first
+    picking its port again if ``kumo up`` picked one that a lab starting at
+    the same moment has registered since."""
+    with registry.locked():
+        if state.port_picked:
+            state.api_url = f"http://127.0.0.1:{free_port(state.name)}"
+        entry = registry.Entry(
+            state.name, os.getpid(), state.state_dir, state.prefix, state.api_url
+        )
+        held = registry.claim(entry)
+    if held is not None:
+        raise SystemExit(f"a lab named {state.name!r} is running already: {held.describe()}")
+    return entry
+
+
 def run(state: LabState, console: Console, *, print_summary: bool = True) -> None:
     """The lab's supervisor: build the lab, start and watch its processes
     until SIGTERM or SIGINT, then remove everything it made."""
@@ -253,10 +276,7 @@ def run(state: LabState, console: Console, *, print_summary: bool = True) -> Non
     state_dir = Path(state.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     state.supervisor_pid = os.getpid()
-    entry = registry.Entry(state.name, os.getpid(), state.state_dir, state.prefix, state.api_url)
-    held = registry.claim(entry)
-    if held is not None:
-        raise SystemExit(f"a lab named {state.name!r} is running already: {held.describe()}")
+    entry = register(state)
     signals = _StopSignals()
     note = _notifier(state, console)
 

@@ -63,3 +63,18 @@ def test_resolve(reg: Path, sleeper: int, monkeypatch: pytest.MonkeyPatch) -> No
         registry.resolve("c")
     assert registry.by_port(8082) is not None and registry.by_port(8082).name == "b"  # type: ignore[union-attr]
     assert registry.by_state_dir(Path("/tmp/a")).name == "a"  # type: ignore[union-attr]
+
+
+def test_two_labs_that_picked_one_port_at_once_register_on_two(reg: Path, tmp_path: Path) -> None:
+    from kumo.lab import supervisor
+
+    first = supervisor.new_state("pa", tmp_path / "pa", hosts=1)
+    second = supervisor.new_state("pb", tmp_path / "pb", hosts=1)
+    assert first.port == second.port and first.port_picked  # neither registered yet
+    supervisor.register(first)
+    entry = supervisor.register(second)
+    assert entry.api_url == second.api_url != first.api_url
+    assert registry.get("pa").api_url == first.api_url  # type: ignore[union-attr]
+    asked = supervisor.new_state("pc", tmp_path / "pc", hosts=1, port=first.port)
+    assert not asked.port_picked
+    assert supervisor.register(asked).api_url == first.api_url  # preflight refuses it before
