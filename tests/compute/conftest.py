@@ -89,7 +89,10 @@ class Cloud(ApiCloud):
 
 @pytest.fixture
 def cloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
-    runtime = Runtime.open(Settings(state_dir=tmp_path / "state", database_url=db_url))
+    # the stand-in hosts register once and never beat again: alive for the
+    # whole test however slow the machine (test_scheduler kills one explicitly)
+    settings = Settings(state_dir=tmp_path / "state", database_url=db_url, agent_down_time=3600)
+    runtime = Runtime.open(settings)
     password = runtime.identity.bootstrap()
     assert password
     runtime.compute.bootstrap()

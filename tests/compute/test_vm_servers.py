@@ -43,7 +43,9 @@ def write_bundle(path: Path, *, good: bool = True) -> Path:
 @pytest.fixture
 def vmcloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
     bundle = write_bundle(tmp_path / "cirros.tar")
-    settings = Settings(state_dir=tmp_path / "state", database_url=db_url, guest_image=bundle)
+    settings = Settings(
+        state_dir=tmp_path / "state", database_url=db_url, guest_image=bundle, agent_down_time=3600
+    )
     runtime = Runtime.open(settings)
     password = runtime.identity.bootstrap()
     assert password
@@ -91,7 +93,9 @@ def test_a_bundle_that_does_not_match_its_record_is_not_registered(
     db_url: str, tmp_path: Path
 ) -> None:
     bundle = write_bundle(tmp_path / "cirros.tar", good=False)
-    settings = Settings(state_dir=tmp_path / "state", database_url=db_url, guest_image=bundle)
+    settings = Settings(
+        state_dir=tmp_path / "state", database_url=db_url, guest_image=bundle, agent_down_time=3600
+    )
     runtime = Runtime.open(settings)
     try:
         runtime.image.bootstrap()
