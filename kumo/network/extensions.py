@@ -57,6 +57,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Total and used addresses per network and subnet.",
     ),
     ("pagination", "Pagination support", "limit, marker and page_reverse on lists."),
+    (
+        "port-mac-address-regenerate",
+        "Neutron Port MAC address regenerate",
+        "mac_address null on a port update gives it a new random MAC.",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),

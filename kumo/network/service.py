@@ -230,7 +230,7 @@ class NetworkService:
     def update_port(
         self, ctx: RequestContext, port_id: str, body: dict[str, Any], if_match: int | None = None
     ) -> dict[str, Any]:
-        self._write(lambda uow: ports.update(uow, ctx, port_id, body, if_match))
+        self._write(lambda uow: ports.update(uow, ctx, port_id, body, if_match, self.settings))
         return self.show_port(ctx, port_id)
 
     def delete_port(self, ctx: RequestContext, port_id: str, if_match: int | None = None) -> None:

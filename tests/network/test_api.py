@@ -125,6 +125,22 @@ def test_ports_ipam_dual_stack_and_errors(cloud: Cloud) -> None:
     ips = {f["subnet_id"]: f["ip_address"] for f in port["fixed_ips"]}
     assert ips == {v4["id"]: "10.1.0.2", v6["id"]: "2001:db8:1:0:f816:3eff:fe00:1"}
     assert port["status"] == "DOWN" and port["binding:vif_type"] == "unbound"
+    # mac_address null regenerates it (port-mac-address-regenerate); the
+    # SLAAC address follows the new MAC
+    r = cloud.c.put(N + f"/ports/{port['id']}", headers=h, json={"port": {"mac_address": None}})
+    assert r.status_code == 200, r.text
+    fresh = r.json()["port"]
+    assert fresh["mac_address"] != "fa:16:3e:00:00:01"
+    assert fresh["mac_address"].startswith("fa:16:3e:")
+    v6_ip = {f["subnet_id"]: f["ip_address"] for f in fresh["fixed_ips"]}[v6["id"]]
+    assert v6_ip != "2001:db8:1:0:f816:3eff:fe00:1"
+    assert v6_ip.endswith(fresh["mac_address"].replace(":", "")[-4:].lstrip("0"))
+    put = {"port": {"mac_address": "fa:16:3e:00:00:01"}}
+    port = cloud.c.put(N + f"/ports/{port['id']}", headers=h, json=put).json()["port"]
+    assert {f["ip_address"] for f in port["fixed_ips"]} == {
+        "10.1.0.2",
+        "2001:db8:1:0:f816:3eff:fe00:1",
+    }
 
     r = cloud.c.post(
         N + "/ports",

@@ -222,6 +222,19 @@ def _allocate(
     return out
 
 
+def _follow_mac(session: Session, port: Port, mac: str) -> None:
+    """Move the port's automatic (EUI-64) IPv6 addresses to those of its new
+    MAC; addresses it was given otherwise stay."""
+    auto = {sub.id: sub for sub in _subnets(session, port.network_id) if ipam.is_auto_address(sub)}
+    for alloc in port.fixed_ips:
+        sub = auto.get(alloc.subnet_id)
+        if sub is None:
+            continue
+        net = ipaddress.ip_network(sub.cidr)
+        if alloc.ip_address == ipam.eui64(net, port.mac_address):
+            alloc.ip_address = ipam.eui64(net, mac)
+
+
 def _claim(session: Session, row: dict[str, Any], subnet_id: str, address: str) -> bool:
     return port_rows.insert_address(session, row, subnet_id, address, claim=True)
 
@@ -403,7 +416,12 @@ def create(
 
 
 def update(
-    uow: UnitOfWork, ctx: RequestContext, port_id: str, body: dict[str, Any], if_match: int | None
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    port_id: str,
+    body: dict[str, Any],
+    if_match: int | None,
+    settings: Settings | None = None,
 ) -> Port:
     for key in ("id", "network_id", "project_id", "tenant_id", "status"):
         if key in body:
@@ -431,12 +449,15 @@ def update(
     if "mac_address" in body:
         if not allowed(ctx, "network:update_port:mac_address"):
             raise Forbidden("(rule:update_port:mac_address) is disallowed by policy")
-        mac = validate.mac(body["mac_address"])
+        # null asks for a new random one (port-mac-address-regenerate)
+        regenerate = body["mac_address"] is None
+        mac = _new_mac(settings or Settings()) if regenerate else validate.mac(body["mac_address"])
         if mac != port.mac_address:
             if port.host:
                 raise Conflict("Unable to update the MAC address of a bound port", kind="PortBound")
             if _mac_taken(s, port.network_id, mac):
                 raise Conflict(f"The mac address {mac} is in use.", kind="MacAddressInUse")
+            _follow_mac(s, port, mac)
             port.mac_address = mac
     if "port_security_enabled" in body:
         port.port_security_enabled = validate.boolean(body, "port_security_enabled")
