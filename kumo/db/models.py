@@ -41,10 +41,12 @@ from kumo.db.outbox_models import OutboxCounter, OutboxEvent
 from kumo.db.rbac_models import RbacPolicy
 from kumo.db.secgroup_models import (
     DefaultSecurityGroup,
+    DefaultSecurityGroupRule,
     PortSecurityGroup,
     SecurityGroup,
     SecurityGroupRule,
 )
+from kumo.db.seed_models import Seed
 from kumo.db.snat_models import SnatLease
 from kumo.db.volume_models import (
     GroupSnapshot,
@@ -121,4 +123,6 @@ __all__ = [
     "VolumeQuotaClass",
     "VolumeType",
     "VolumeTypeAccess",
+    "DefaultSecurityGroupRule",
+    "Seed",
 ]

@@ -64,3 +64,24 @@ class PortSecurityGroup(Base):
     security_group_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("security_groups.id"), primary_key=True, index=True
     )
+
+
+class DefaultSecurityGroupRule(Base):
+    """A template for the rules every new security group starts with
+    (``used_in_default_sg``: each project's default group;
+    ``used_in_non_default_sg``: the groups projects create). A
+    ``remote_group_id`` of ``PARENT`` stands for the new group itself."""
+
+    __tablename__ = "default_security_group_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    used_in_default_sg: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_in_non_default_sg: Mapped[bool] = mapped_column(Boolean, default=True)

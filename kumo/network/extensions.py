@@ -86,6 +86,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),
     (
+        "security-groups-default-rules",
+        "Default rules for security groups",
+        "default-security-group-rules: the templates of the rules new security groups start "
+        "with (used_in_default_sg, used_in_non_default_sg, PARENT as the remote group).",
+    ),
+    (
         "security-groups-normalized-cidr",
         "Security group rule normalized CIDR",
         "normalized_cidr on security group rules.",

@@ -201,6 +201,7 @@ NETWORKING = [
          "Associate a floating IP with a port (the caller must own the port)"),
     *_crud("security_group", "security-groups", ADMIN_OR_READER | SHARED_READER,
            ADMIN_OR_MEMBER),
+    *_crud("default_security_group_rule", "default-security-group-rules", ADMIN | READER, ADMIN),
     *_crud("security_group_rule", "security-group-rules",
            ADMIN_OR_READER | (READER & project_of("security_group:project_id")),
            ADMIN_OR_MEMBER),

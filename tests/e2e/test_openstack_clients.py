@@ -275,6 +275,8 @@ def test_cli_security_group_commands(live_server: LiveServer) -> None:
     assert rule["id"] in json.dumps(shown["rules"])
     groups = _cli(live_server, "security", "group", "list")
     assert isinstance(groups, list) and {"default", "web"} <= {g["Name"] for g in groups}
+    templates = _cli(live_server, "default", "security", "group", "rule", "list")
+    assert isinstance(templates, list) and len(templates) == 4
 
     _run(live_server, "network", "create", "sg-net")
     _run(

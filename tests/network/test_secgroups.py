@@ -104,6 +104,59 @@ def test_default_group_made_on_first_list_with_its_four_rules(cloud: Cloud) -> N
     assert [g["name"] for g in _groups(cloud, bob)] == ["default"]
 
 
+def test_default_security_group_rules_are_the_templates_of_new_groups(cloud: Cloud) -> None:
+    D = f"{N}/default-security-group-rules"
+    alice, admin = cloud.member("alice"), cloud.admin
+    seeded = cloud.c.get(D, headers=alice).json()["default_security_group_rules"]
+    assert sorted(
+        (t["direction"], t["ethertype"], t["remote_group_id"], t["used_in_default_sg"],
+         t["used_in_non_default_sg"]) for t in seeded
+    ) == [
+        ("egress", "IPv4", None, True, True),
+        ("egress", "IPv6", None, True, True),
+        ("ingress", "IPv4", "PARENT", True, False),
+        ("ingress", "IPv6", "PARENT", True, False),
+    ]  # fmt: skip
+    ssh = {"direction": "ingress", "protocol": "tcp", "port_range_min": 22,
+           "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}  # fmt: skip
+    r = cloud.c.post(D, headers=alice, json={"default_security_group_rule": ssh})
+    assert _error(r, 403) == "PolicyNotAuthorized"
+    r = cloud.c.post(D, headers=admin, json={"default_security_group_rule": ssh})
+    assert r.status_code == 201, r.text
+    made = r.json()["default_security_group_rule"]
+    assert made["used_in_default_sg"] is False and made["used_in_non_default_sg"] is True
+    assert made["ethertype"] == "IPv4" and made["protocol"] == "tcp"
+    r = cloud.c.post(D, headers=admin, json={"default_security_group_rule": ssh})
+    assert _error(r, 409) == "DuplicateDefaultSgRule"
+    bad = {**ssh, "protocol": "bogus"}
+    r = cloud.c.post(D, headers=admin, json={"default_security_group_rule": bad})
+    assert _error(r, 400) == "SecurityGroupRuleInvalidProtocol"
+    r = cloud.c.put(f"{D}/{made['id']}", headers=admin,
+                    json={"default_security_group_rule": {"description": "x"}})  # fmt: skip
+    assert r.status_code == 400
+    egress_v6 = next(t for t in seeded if t["direction"] == "egress" and t["ethertype"] == "IPv6")
+    assert cloud.c.delete(f"{D}/{egress_v6['id']}", headers=alice).status_code == 403
+    assert cloud.c.delete(f"{D}/{egress_v6['id']}", headers=admin).status_code == 204
+    assert _error(cloud.c.get(f"{D}/{egress_v6['id']}", headers=alice), 404) == (
+        "DefaultSecurityGroupRuleNotFound"
+    )
+    # a group made now starts from the templates as they are now
+    r = cloud.c.post(f"{N}/security-groups", headers=alice, json={"security_group": {"name": "w"}})
+    rules = r.json()["security_group"]["security_group_rules"]
+    assert sorted((x["direction"], x["ethertype"], x["port_range_min"]) for x in rules) == [
+        ("egress", "IPv4", None),
+        ("ingress", "IPv4", 22),
+    ]
+    default = next(g for g in _groups(cloud, alice) if g["name"] == "default")
+    assert sorted(_key(x) for x in default["security_group_rules"]) == [
+        ("egress", "IPv4", None),
+        ("ingress", "IPv4", default["id"]),
+        ("ingress", "IPv6", default["id"]),
+    ]
+    again = cloud.c.get(D, headers=admin).json()["default_security_group_rules"]
+    assert len(again) == 4  # the deleted built-in one stays deleted
+
+
 def test_group_create_update_delete_and_list_queries(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     web = cloud.post(alice, "/security-groups", {"security_group": {"name": "web"}})

@@ -117,6 +117,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
         w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
                              "security_group")  # fmt: skip
+        templates = w.req("GET", f"{N}/default-security-group-rules", cloud.admin).json()
+        w.ids["dsgr"] = templates["default_security_group_rules"][0]["id"]
         w.ids["rule"] = w.make("POST", f"{N}/security-group-rules", {"security_group_rule": {
             "security_group_id": w.ids["sg"], "direction": "ingress"}}, "security_group_rule")  # fmt: skip
         w.ids["fip"] = w.make("POST", f"{N}/floatingips",
@@ -231,6 +233,23 @@ def _fresh(method: str, path: str, body: Callable[[World], Any], key: str, name:
     return make
 
 
+def _fresh_admin(path: str, body: Callable[[World], Any], key: str, name: str):  # type: ignore[no-untyped-def]
+    """Like ``_fresh``, for objects only an admin may make."""
+
+    def make(w: World) -> dict[str, str]:
+        r = w.req("POST", path, w.personas["admin"].headers, body(w))
+        assert r.status_code == 201, r.text
+        return {name: r.json()[key]["id"]}
+
+    return make
+
+
+def _sg_template(w: World) -> dict[str, Any]:
+    port = 3000 + next(COUNTER)
+    return {"default_security_group_rule": {"direction": "ingress", "protocol": "tcp",
+            "port_range_min": port, "port_range_max": port}}  # fmt: skip
+
+
 CASES = [
     # networks
     Case("network:get_network", "GET", f"{N}/networks/{{net}}", 200),
@@ -321,6 +340,20 @@ CASES = [
              "security_group_id": w.ids["sg"], "direction": "egress", "protocol": "tcp",
              "port_range_min": 2000, "port_range_max": 2000 + next(COUNTER)}},
              "security_group_rule", "victim")),
+    # the templates of new groups' rules (PUT: nothing is writable, 400)
+    Case("network:get_default_security_group_rule", "GET",
+         f"{N}/default-security-group-rules/{{dsgr}}", 200, target=lambda w, p: {}),
+    Case("network:create_default_security_group_rule", "POST",
+         f"{N}/default-security-group-rules", 201, {"default_security_group_rule": {
+             "direction": "ingress", "protocol": "udp", "port_range_min": 4000,
+             "port_range_max": 4000}}, target=lambda w, p: {}),
+    Case("network:update_default_security_group_rule", "PUT",
+         f"{N}/default-security-group-rules/{{dsgr}}", 400,
+         {"default_security_group_rule": {"description": "d"}}, target=lambda w, p: {}),
+    Case("network:delete_default_security_group_rule", "DELETE",
+         f"{N}/default-security-group-rules/{{victim}}", 204, target=lambda w, p: {},
+         fresh=_fresh_admin(f"{N}/default-security-group-rules", _sg_template,
+                            "default_security_group_rule", "victim")),
     # quotas, tags, admin-only networking
     Case("network:get_quota", "GET", f"{N}/quotas/{{a}}", 200, hidden=403),
     Case("network:update_quota", "PUT", f"{N}/quotas/{{a}}", 200, {"quota": {"network": 50}}),

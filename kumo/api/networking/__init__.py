@@ -9,6 +9,7 @@ from kumo.api.networking import (
     agents,
     auto_allocated,
     availability,
+    default_security_group_rules,
     extensions,
     floatingip_pools,
     floatingips,
@@ -46,5 +47,6 @@ for _module in (
     rbac_policies,
     address_groups,
     floatingip_pools,
+    default_security_group_rules,
 ):
     router.include_router(_module.router)

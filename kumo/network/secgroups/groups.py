@@ -31,6 +31,7 @@ from kumo.network.quotas import check_quota
 from kumo.network.rbac import access as rbac_access
 from kumo.network.rbac import policies as rbac
 from kumo.network.revision import check_revision
+from kumo.network.secgroups import default_rules
 from kumo.policy import allowed, authorize, unrestricted
 
 DEFAULT_NAME = "default"
@@ -88,29 +89,10 @@ def ensure_default(uow: UnitOfWork, project_id: str) -> str:
     s.flush()
     s.add(DefaultSecurityGroup(project_id=project_id, security_group_id=group.id))
     s.flush()  # a racing creator fails here; the whole unit then runs again
-    for ethertype in ("IPv4", "IPv6"):
-        s.add(_rule(group, "ingress", ethertype, remote_group_id=group.id))
-    _add_egress_rules(group, s)
+    s.add_all(default_rules.rules_for(s, group, default=True))
     s.flush()
     events.security_group(uow, group)
     return group.id
-
-
-def _rule(
-    group: SecurityGroup, direction: str, ethertype: str, remote_group_id: str | None = None
-) -> SecurityGroupRule:
-    return SecurityGroupRule(
-        project_id=group.project_id,
-        security_group_id=group.id,
-        direction=direction,
-        ethertype=ethertype,
-        remote_group_id=remote_group_id,
-    )
-
-
-def _add_egress_rules(group: SecurityGroup, s: Session) -> None:
-    for ethertype in ("IPv4", "IPv6"):
-        s.add(_rule(group, "egress", ethertype))
 
 
 def _name(body: dict[str, Any]) -> str:
@@ -131,7 +113,6 @@ def create(
     name = _name(body) if "name" in body else ""
     ensure_default(uow, owner)
     check_quota(s, settings, owner, "security_group")
-    check_quota(s, settings, owner, "security_group_rule", 2)
     group = SecurityGroup(
         project_id=owner,
         name=name,
@@ -140,7 +121,9 @@ def create(
     )
     s.add(group)
     s.flush()
-    _add_egress_rules(group, s)
+    initial = default_rules.rules_for(s, group, default=False)
+    check_quota(s, settings, owner, "security_group_rule", len(initial))
+    s.add_all(initial)
     s.flush()
     events.security_group(uow, group)
     return group

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.context import RequestContext
-from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
+from kumo.db.secgroup_models import DefaultSecurityGroupRule, SecurityGroup, SecurityGroupRule
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, NotFound
 from kumo.network import policy, validate
@@ -224,7 +224,7 @@ def parse(body: dict[str, Any]) -> RuleSpec:
     )
 
 
-def key(rule: RuleSpec | SecurityGroupRule) -> tuple[object, ...]:
+def key(rule: RuleSpec | SecurityGroupRule | DefaultSecurityGroupRule) -> tuple[object, ...]:
     """What makes two rules of one group the same rule."""
     prefix = rule.remote_ip_prefix
     return (

@@ -103,6 +103,22 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "default_security_group_rules",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("ethertype", sa.String(length=8), nullable=False),
+        sa.Column("protocol", sa.String(length=32), nullable=True),
+        sa.Column("port_range_min", sa.Integer(), nullable=True),
+        sa.Column("port_range_max", sa.Integer(), nullable=True),
+        sa.Column("remote_ip_prefix", sa.String(length=64), nullable=True),
+        sa.Column("remote_group_id", sa.String(length=36), nullable=True),
+        sa.Column("remote_address_group_id", sa.String(length=36), nullable=True),
+        sa.Column("used_in_default_sg", sa.Boolean(), nullable=False),
+        sa.Column("used_in_non_default_sg", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_default_security_group_rules")),
+    )
+    op.create_table(
         "domains",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -374,6 +390,11 @@ def upgrade() -> None:
             batch_op.f("ix_security_groups_project_id"), ["project_id"], unique=False
         )
 
+    op.create_table(
+        "seeds",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_seeds")),
+    )
     op.create_table(
         "server_groups",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -1586,6 +1607,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_server_groups_project_id"))
 
     op.drop_table("server_groups")
+    op.drop_table("seeds")
     with op.batch_alter_table("security_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_security_groups_project_id"))
 
@@ -1638,6 +1660,7 @@ def downgrade() -> None:
     op.drop_table("group_types")
     op.drop_table("flavors")
     op.drop_table("domains")
+    op.drop_table("default_security_group_rules")
     with op.batch_alter_table("console_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_console_tokens_server_id"))
         batch_op.drop_index(batch_op.f("ix_console_tokens_expires_at"))
