@@ -6,8 +6,11 @@ need to hear one another. Every host computes the same group from the
 same view (all hosts, all HA routers' gateway hosts), so a host knows
 whether it is in the group and, if so, whom to beat to, without asking.
 
-- The *gateway hosts*: every host listed among the gateway hosts of some
-  HA router.
+- The *gateway hosts*: the hosts marked as such (their agents' ``gateway``
+  configuration, which every host sees on the ``agents`` topic), and any
+  other host listed among the gateway hosts of an HA router in this host's
+  view (a host sees only the routers it serves, so the marks are what
+  make every host compute the same group).
 - The *witnesses*: the first ``witnesses`` other hosts, by name. They
   decide nothing of their own; their beats let a gateway host that is
   cut off from the others tell that it is the one cut off (a partition of
@@ -30,12 +33,17 @@ WITNESSES = 3
 
 
 def beat_group(
-    hosts: Iterable[str], routers: Mapping[str, tuple[str, ...]], witnesses: int = WITNESSES
+    hosts: Iterable[str],
+    routers: Mapping[str, tuple[str, ...]],
+    witnesses: int = WITNESSES,
+    marked: Iterable[str] = (),
 ) -> frozenset[str]:
-    """The hosts that beat, of ``hosts`` (every known host) given each HA
-    router's gateway hosts; empty when there is no HA router."""
+    """The hosts that beat, of ``hosts`` (every known host), given the HA
+    routers' gateway hosts and the hosts ``marked`` as gateway hosts;
+    empty when there is no gateway host."""
     known = set(hosts)
     gateways = {h for gw in routers.values() for h in gw if h in known}
+    gateways |= {h for h in marked if h in known}
     if not gateways:
         return frozenset()
     others = sorted(known - gateways)[: max(0, witnesses)]

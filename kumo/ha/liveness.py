@@ -53,7 +53,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kumo import pollwait
@@ -213,12 +213,19 @@ class Liveness:
 
     # -- the agent's side --------------------------------------------------------------
 
-    def configure(self, peers: Mapping[str, str], routers: Mapping[str, tuple[str, ...]]) -> None:
+    def configure(
+        self,
+        peers: Mapping[str, str],
+        routers: Mapping[str, tuple[str, ...]],
+        gateways: Iterable[str] = (),
+    ) -> None:
         """``peers``: every host known (host → tunnel address); ``routers``:
-        each HA router's gateway hosts. Only the beat group's members are
-        kept: a host outside it beats to no one and decides nothing."""
+        the HA routers of this host's view with their gateway hosts;
+        ``gateways``: the hosts marked as gateway hosts. Only the beat
+        group's members are kept: a host outside it beats to no one and
+        decides nothing."""
         known = {h: ip for h, ip in peers.items() if ip}
-        group = beat_group({*known, self.host}, routers, self.settings.witnesses)
+        group = beat_group({*known, self.host}, routers, self.settings.witnesses, gateways)
         member = self.host in group
         with self._lock:
             self._state.peers = {

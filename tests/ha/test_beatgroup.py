@@ -55,7 +55,20 @@ def test_quorum_counts_the_group_not_every_host() -> None:
     assert not live._state.quorum and live.states()["r0"] == "standby"
 
 
-def test_no_ha_router_no_beats() -> None:
+def test_hosts_that_see_different_routers_agree_on_the_group() -> None:
+    """A compute host's view holds only the routers of its networks; the
+    gateway marks every host sees make its group the gateway hosts' one."""
+    marked = set(GATEWAYS)
+    seen_by_gateway = beat_group(HOSTS, ROUTERS, marked=marked)
+    seen_by_compute = beat_group(HOSTS, {"r0": ROUTERS["r0"]}, marked=marked)
+    seen_with_none = beat_group(HOSTS, {}, marked=marked)
+    assert seen_by_gateway == seen_by_compute == seen_with_none
+    witness = Liveness("h0001", IPS["h0001"], key=KEY)
+    witness.configure(IPS, {"r0": ROUTERS["r0"]}, marked)
+    assert sorted(witness.targets()) == sorted(IPS[h] for h in seen_by_gateway if h != "h0001")
+
+
+def test_no_gateway_host_no_beats() -> None:
     assert beat_group(HOSTS, {}) == frozenset()
     live = Liveness("h0001", IPS["h0001"], key=KEY)
     live.configure(IPS, {})
