@@ -240,8 +240,7 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     while True:
         cmd, arg = conn.recv()
         if cmd == "start":
-            for a in agents.values():
-                a.start()
+            _start_all(agents.values())
             conn.send(None)
         elif cmd == "synced":
             conn.send(sum(a.synced.is_set() for a in agents.values()))
@@ -264,8 +263,7 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
                 a.client._http.close()
             retired += agents.values()
             agents = build()
-            for a in agents.values():
-                a.start()
+            _start_all(agents.values())
             conn.send(None)
         elif cmd == "stop":
             for a in agents.values():
@@ -273,6 +271,15 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
                 a.dirty.set()
             conn.send(None)
             os._exit(0)
+
+
+def _start_all(agents: Any) -> None:
+    """Start the agents side by side, as hosts do (each registers first)."""
+    starting = [threading.Thread(target=a.start) for a in agents]
+    for t in starting:
+        t.start()
+    for t in starting:
+        t.join()
 
 
 def _seen(rec: Recorder, key: str) -> tuple[float, float | None, int]:
