@@ -524,7 +524,8 @@ class Agent:
             return None
         peers = {h.host: h.tunnel_ip for h in view.hosts.values() if h.tunnel_ip}
         routers = {rid: r.gateway_hosts for rid, r in ha_routers(view).items()}
-        self.liveness.configure(peers, routers)
+        gateways = {h.host for h in view.hosts.values() if h.gateway}
+        self.liveness.configure(peers, routers, gateways)
         return self.liveness.active()
 
     def _report_ha(self) -> None:

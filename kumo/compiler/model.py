@@ -458,6 +458,9 @@ class HostView:
     vlan_devices: bool = True
     """The host's kernel makes 802.1Q VLAN devices (``configurations.vlan_devices``);
     without them VLAN networks are carried by tc programs."""
+    gateway: bool = False
+    """The host is marked as one that may run routers' gateways
+    (``configurations.gateway``): it beats with the others (``kumo.ha.beatgroup``)."""
 
     def interface_for(self, physical_network: str | None) -> str | None:
         for physnet, ifname in self.bridge_mappings:
@@ -475,6 +478,7 @@ class HostView:
             bridge_mappings=tuple(sorted((str(k), str(v)) for k, v in mappings.items())),
             underlay_device=conf.get("underlay_device") or None,
             vlan_devices=conf.get("vlan_devices") is not False,
+            gateway=conf.get("gateway") is True,
         )
 
 

@@ -1,15 +1,20 @@
 """Host liveness over the underlay, and who is each HA router's active gateway.
 
-Every agent sends a small UDP beat to every other host's tunnel address
-each ``interval`` (from the host's namespace, so a cut underlay silences
-it) and listens for theirs. A host is alive while its last beat is younger
+Only the hosts of the beat group beat: the gateway hosts of HA routers
+and a few witnesses (``kumo.ha.beatgroup``; not every host to every host,
+which at 1,000 hosts would be a million datagrams per interval). Each
+sends a small UDP beat to every other member's tunnel address each
+``interval`` (from the host's namespace, so a cut underlay silences it)
+and listens for theirs. A host is alive while its last beat is younger
 than ``hold``. A beat says which routers its sender is active for
 (``claims``) and whether the sender has quorum (it hears more than half of
-the hosts, itself included).
+the group, itself included). A host outside the group neither beats nor
+decides: it leaves each router's gateway where the control plane last saw
+it.
 
-Every host, gateway or not, runs the same pure rule (``decide``) on what it
-hears, so all of them agree on the active gateway of each router without
-asking anyone:
+Every member, gateway or witness, runs the same pure rule (``decide``) on
+what it hears, so all of them agree on the active gateway of each router
+without asking anyone:
 
 - a host is *eligible* while alive and with quorum;
 - a host *listens* for ``2 * hold`` after it starts and after it regains
@@ -48,12 +53,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kumo import pollwait
 from kumo.dataplane import netns
 from kumo.ha import seal
+from kumo.ha.beatgroup import WITNESSES, beat_group
 
 log = logging.getLogger("kumo.ha")
 
@@ -71,6 +77,8 @@ class LivenessSettings:
     port: int = 4791
     preempt: bool = False
     """Take a router back when a host ranked before its active gateway returns."""
+    witnesses: int = WITNESSES
+    """Hosts besides the gateway hosts that beat, for quorum (``kumo.ha.beatgroup``)."""
 
 
 Claims = Mapping[str, float]
@@ -156,7 +164,7 @@ def decide(
 @dataclass
 class _State:
     peers: dict[str, str] = field(default_factory=dict)
-    """host → tunnel address (every other host)."""
+    """host → tunnel address (the other members of the beat group)."""
     routers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
     heard: dict[str, Heard] = field(default_factory=dict)
@@ -205,11 +213,31 @@ class Liveness:
 
     # -- the agent's side --------------------------------------------------------------
 
-    def configure(self, peers: Mapping[str, str], routers: Mapping[str, tuple[str, ...]]) -> None:
+    def configure(
+        self,
+        peers: Mapping[str, str],
+        routers: Mapping[str, tuple[str, ...]],
+        gateways: Iterable[str] = (),
+    ) -> None:
+        """``peers``: every host known (host → tunnel address); ``routers``:
+        the HA routers of this host's view with their gateway hosts;
+        ``gateways``: the hosts marked as gateway hosts. Only the beat
+        group's members are kept: a host outside it beats to no one and
+        decides nothing."""
+        known = {h: ip for h, ip in peers.items() if ip}
+        group = beat_group({*known, self.host}, routers, self.settings.witnesses, gateways)
+        member = self.host in group
         with self._lock:
-            self._state.peers = {h: ip for h, ip in peers.items() if h != self.host and ip}
-            self._state.routers = dict(routers)
+            self._state.peers = {
+                h: ip for h, ip in known.items() if member and h != self.host and h in group
+            }
+            self._state.routers = dict(routers) if member else {}
         self.configured.set()
+
+    def targets(self) -> list[str]:
+        """The tunnel addresses each beat goes to."""
+        with self._lock:
+            return sorted(self._state.peers.values())
 
     def active(self) -> dict[str, str | None]:
         with self._lock:

@@ -52,6 +52,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="API port (default 8080 for the lab 'default', a free one from 8081 otherwise)",
     )  # fmt: skip
     p.add_argument("--database-url", default=None)
+    p.add_argument(
+        "--api-servers", type=int, default=1, metavar="N",
+        help="API servers on one database, every agent naming them all (more than one: on "
+        "a PostgreSQL the lab starts unless --database-url is given)",
+    )  # fmt: skip
     p.add_argument("--detach", action="store_true", help="return once the lab is up")
     p.add_argument(
         "--gateways", type=int, default=1, help="how many hosts (the last ones) are gateway hosts"
@@ -199,6 +204,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         max_l3_agents_per_router=args.max_l3_agents_per_router,
         agent_args=_agent_args(args),
         storage_hosts=args.storage_hosts,
+        api_servers=args.api_servers,
     )
     supervisor.preflight(state)
     if args.detach:

@@ -66,6 +66,18 @@ class LabState:
     """The port was picked by ``kumo up`` rather than asked for: a lab
     starting at the same moment may have picked it too, so the supervisor
     picks again if so when it registers."""
+    api_servers: int = 1
+    """API servers on the lab's database; more than one needs PostgreSQL
+    (the lab starts its own when no ``database_url`` is given)."""
+    more_api_urls: list[str] = field(default_factory=list)
+    """The URLs of the API servers after the first (ports picked at start)."""
+    own_postgres: bool = False
+    """The lab started its own PostgreSQL (``kumo.lab.postgres``)."""
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Every API server of the lab, the first one first."""
+        return [self.api_url, *self.more_api_urls]
 
     def save(self) -> None:
         path = Path(self.state_dir) / STATE_FILE
@@ -139,6 +151,7 @@ def new_state(
     max_l3_agents_per_router: int | None = None,
     agent_args: list[str] | None = None,
     storage_hosts: int = 1,
+    api_servers: int = 1,
 ) -> LabState:
     """What ``kumo up`` was asked for, with the names the lab's name decides."""
     prefix = prefix or naming.prefix_for(name)
@@ -159,6 +172,7 @@ def new_state(
         agent_args=list(agent_args or ()),
         name=name,
         storage_hosts=max(0, min(storage_hosts, hosts)),
+        api_servers=max(1, api_servers),
     )
     topo = state.topology()
     state.host_names = [h.name for h in topo.hosts]
@@ -393,12 +407,32 @@ def up(state: LabState, console: Console, watchdog: Watchdog) -> None:
         from kumo.lab import build  # the data plane's names: imported when used
 
         build.create(topo)
+        if state.api_servers > 1 and not state.database_url:
+            progress.update(task, description="starting PostgreSQL")
+            from kumo.lab import postgres
+
+            state.own_postgres = True
+            state.database_url = postgres.start(state.name, _any_free_port())
+            state.save()
         progress.update(task, description="starting the API")
         api = start_api_process(state)
         watchdog.adopt(
             "api", lambda: api_command(state), api_log(state), api,
             ready=lambda proc: _wait_healthy(state.api_url, proc, api_log(state)),
         )  # fmt: skip
+        state.more_api_urls = []
+        for n in range(2, state.api_servers + 1):
+            progress.update(task, description=f"starting API server {n}")
+            state.more_api_urls.append(f"http://127.0.0.1:{_any_free_port()}")
+            key, more = f"api{n}", state.api_urls[n - 1]
+            proc = spawn(api_command(state, n - 1), api_log(state, n - 1))
+            state.pids[key] = proc.pid
+            state.save()
+            _wait_healthy(more, proc, api_log(state, n - 1))
+            watchdog.adopt(
+                key, lambda i=n - 1: api_command(state, i), api_log(state, n - 1), proc,  # type: ignore[misc]
+                ready=lambda p, u=more, i=n - 1: _wait_healthy(u, p, api_log(state, i)),  # type: ignore[misc]
+            )  # fmt: skip
         _update_clouds_url(state_dir, url)
         progress.update(task, description="creating agent credentials")
         _agent_credentials(state_dir, url, state.database_url, [h.name for h in topo.hosts])
@@ -455,16 +489,27 @@ def _update_clouds_url(state_dir: Path, url: str) -> None:
         os.replace(tmp, path)
 
 
-def api_log(state: LabState) -> Path:
-    return Path(state.state_dir) / "logs" / "api.log"
+def api_log(state: LabState, index: int = 0) -> Path:
+    """The log of the lab's first API server, or of the one at ``index``."""
+    return Path(state.state_dir) / "logs" / ("api.log" if index == 0 else f"api{index + 1}.log")
+
+
+def _any_free_port() -> int:
+    """A port nothing listens on, as the kernel picks it (the lab's extra servers, PostgreSQL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def agent_log(state: LabState, host_name: str) -> Path:
     return Path(state.state_dir) / "logs" / f"agent-{host_name}.log"
 
 
-def api_command(state: LabState) -> list[str]:
-    cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", str(state.port)]
+def api_command(state: LabState, index: int = 0) -> list[str]:
+    """The command line of the lab's API server at ``index`` (all share the
+    state directory: the images, and the first one's clouds.yaml)."""
+    port = state.api_urls[index].rsplit(":", 1)[1]
+    cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
     return cmd + l3_arguments(state.l3_ha, state.max_l3_agents_per_router, state.distributed_snat)
@@ -485,7 +530,7 @@ def agent_command(state: LabState, host_name: str) -> list[str]:
     host = next(h for h in topo.hosts if h.name == host_name)
     cmd = [
         *kumo_command(), "agent", "--host", host.name, "--netns", host.netns,
-        "--api", state.api_url, "--tunnel-ip", host.tunnel_ip,
+        "--api", ",".join(state.api_urls), "--tunnel-ip", host.tunnel_ip,
         "--underlay-dev", host.underlay_dev,
         "--state-dir", str(Path(state.state_dir) / "agents"),
     ]  # fmt: skip
@@ -611,6 +656,13 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
     console.print(
         f"API: [bold]{state.api_url}[/] (pid {state.pids.get('api')}, log {state.state_dir}/logs/api.log)"
     )
+    for i, more in enumerate(state.more_api_urls, start=1):
+        console.print(
+            f"API server {i + 1}: [bold]{more}[/] (pid {state.pids.get(f'api{i + 1}')}, log "
+            f"{api_log(state, i)}); the agents name every server, database {state.database_url}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"dashboard: [bold]{state.api_url.rstrip('/')}/dashboard[/] (log in as the admin of "
         f"{clouds}, or any user: username, password, project)",
@@ -690,6 +742,10 @@ def cleanup(state: LabState) -> tuple[int, list[str]]:
     state_dir = Path(state.state_dir)
     processes = stop_lab_processes(state_dir)
     processes += stop_volume_daemons(state_dir)
+    if state.own_postgres:
+        from kumo.lab import postgres
+
+        postgres.stop(state.name)
     topo = state.topology()
     namespaces = state.namespaces or list(topo.namespaces)
     host_names = state.host_names or [h.name for h in topo.hosts]
@@ -734,6 +790,7 @@ def down(
         entry = registry.get(name)
         state_dir = (Path(entry.state_dir) if entry else naming.state_dir_for(name)).resolve()
     supervised = 0
+    before = LabState.load(state_dir)  # the supervisor removes it as it ends
     if entry is not None:
         try:
             os.kill(entry.pid, signal.SIGTERM)
@@ -759,6 +816,11 @@ def down(
             from kumo.lab import build
 
             removed = build.destroy_leftovers(naming.prefix_for(name), name)
+    own = [s for s in (before, state) if s is not None and s.own_postgres]
+    if purge_state and own:
+        from kumo.lab import postgres
+
+        postgres.remove(own[0].name)
     purged = purge_state and purge(state_dir)
     if quiet:
         return

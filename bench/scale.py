@@ -1,0 +1,682 @@
+"""A simulated cloud: two API servers on PostgreSQL and many agents, on one machine.
+
+    .venv/bin/python -m bench.scale [--hosts 1000] [--ports 10000] [--workers 4]
+
+Starts a throwaway PostgreSQL (``scripts/pg.sh``; or ``--database-url``),
+two ``kumo serve`` processes on it, and ``--hosts`` agents spread over
+``--workers`` processes. Each agent is the real ``kumo.agent.loop.Agent``
+(its own watch connection, cache and compiler), applying its plans with
+the real reconcilers over the in-memory fake kernel and nftables; half the
+agents use the first server, half the second, each naming both.
+
+The cloud: ``--networks`` networks (one subnet each), a router joining
+each pair of networks, one security group per network whose rules name
+the group itself and the next one as remote groups, and ``--ports`` ports,
+``ports / hosts`` per host on two networks. Besides, a big group
+(``--big`` members, two per host on the first half of the hosts) with a
+rule naming itself.
+
+Measured, each change made on its own once the cloud is quiet:
+
+- port create, rule create, a port joining the big group: from the API
+  call to the moment every agent that received the change applied a plan
+  that holds it (the pass that covered its revision ended); p50/p99/max
+  over the changes, and over (agent, change) pairs;
+- watch events and bytes the agents received per change (all agents,
+  including the port's ACTIVE echo), how many agents received it, and how
+  many of those had kernel work to do for it (their pass changed something);
+- the API servers' CPU per change (both processes; background heartbeats
+  included);
+- a restart storm: every agent replaced at once by a new one with an empty
+  cache (the fake kernel keeps its state, as a real host's does), and the
+  time until all are in sync again.
+
+Not simulated: tokens (each worker process asks for one and its agents
+share it), the agents' own memory settling (one process holds hundreds of
+agents, so it would collect everyone's garbage each time), HA beats.
+Heartbeats every ``--heartbeat`` seconds (the servers are started with
+an agent down time four times that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import ipaddress
+import logging
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import ROOT, Server, kumo_server, machine, percentile
+
+# -- the simulated hosts (worker processes) ----------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """What one agent received and when its passes ended."""
+
+    events: int = 0
+    bytes: int = 0
+    firsts: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Object id -> (revision, time) of its first event since the last clear."""
+    passes: list[tuple[int, float, int]] = field(default_factory=list)
+    """(cache revision the pass covered at least, time its apply ended, work
+    done: kernel changes, plus one when the plan differed from the last)."""
+
+    def clear(self) -> None:
+        self.firsts = {}
+        self.passes = []
+
+
+def _make_agent(host: str, index: int, urls: list[str], password: str, state: Path,
+                token: Any, kernel: Any) -> Any:  # fmt: skip
+    """An agent for ``host``: the real loop, a counting client, the real
+    dataplane on ``kernel`` (a ``FakeKernel``, kept across restarts)."""
+    from kumo.agent.client import ApiClient, Gone
+    from kumo.agent.config import AgentConfig, Credentials
+    from kumo.agent.loop import Agent
+    from kumo.dataplane.driver import Dataplane
+
+    rec = Recorder()
+
+    class Client(ApiClient):
+        def token(self) -> str:
+            return str(token())
+
+        def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
+            r = self._http.get(
+                self.base + "/internal/v1/list",
+                params={"topics": ",".join(sorted(topics))},
+                headers=self._headers(),
+            )
+            r.raise_for_status()
+            rec.bytes += len(r.content)
+            data = r.json()
+            return int(data["revision"]), list(data["objects"])
+
+        def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
+            import json
+
+            params = {"since": str(since), "topics": ",".join(sorted(topics))}
+            headers = self._headers()
+            with self._http.stream(
+                "GET", self.base + "/internal/v1/watch", params=params, headers=headers
+            ) as r:
+                if r.status_code == 410:
+                    raise Gone(f"revision {since} expired")
+                r.raise_for_status()
+                for line in r.iter_lines():
+                    if not line:
+                        continue
+                    rec.bytes += len(line) + 1
+                    event = json.loads(line)
+                    if event.get("type") == "gone":
+                        raise Gone(f"revision {event.get('revision')} expired")
+                    if "kind" in event:
+                        rec.events += 1
+                        key = str((event.get("object") or {}).get("id"))
+                        if key not in rec.firsts:
+                            rec.firsts[key] = (int(event["revision"]), time.monotonic())
+                    yield event
+
+    class Timed:
+        """The dataplane, noting when each pass's apply ended."""
+
+        def __init__(self, inner: Dataplane) -> None:
+            self.inner = inner
+            self.rev = 0
+            self.last: Any = None
+
+        def apply(self, plan: Any) -> Any:
+            result = self.inner.apply(plan)
+            # Work for this host: its plan changed (or the kernel did).
+            work = int(result.changes) + (plan != self.last)
+            self.last = plan
+            rec.passes.append((self.rev, time.monotonic(), work))
+            return result
+
+        def retry(self) -> Any:
+            return self.inner.retry()
+
+        def resync(self, rolling: bool = False) -> None:
+            self.inner.resync(rolling)
+
+        @property
+        def rolling(self) -> bool:
+            return bool(self.inner.rolling)
+
+        @property
+        def before_guests(self) -> Any:
+            return self.inner.before_guests
+
+        @before_guests.setter
+        def before_guests(self, hook: Any) -> None:
+            self.inner.before_guests = hook
+
+        @property
+        def vms(self) -> Any:
+            return self.inner.vms
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class SimAgent(Agent):
+        def _pass(self) -> Any:
+            timed.rev = self.cache.revision  # read before the view: the view holds at least it
+            return super()._pass()
+
+        def _settle_memory(self, ports: int) -> None:
+            """One process holds hundreds of agents: not each one's collection."""
+
+    # Agents of the first half use the first server first, the rest the second.
+    order = urls if index % 2 == 0 else list(reversed(urls))
+    config = AgentConfig(
+        host=host,
+        api_url=",".join(order),
+        credentials=Credentials(f"{order[0]}/identity/v3", "admin", password, "admin"),
+        tunnel_ip=str(ipaddress.ip_address("10.128.0.1") + index),
+        heartbeat_interval=float(os.environ.get("KUMO_SCALE_HEARTBEAT", "30")),
+        state_dir=state,
+        vlan_devices=True,
+    )
+    timed = Timed(Dataplane(kernel, host))
+    agent = SimAgent(config, timed, client=Client(config))
+    agent.gc.uninstall()
+    agent.snat.usage = lambda router_id, ip: 0  # no conntrack in a fake kernel
+    agent.recorder = rec  # type: ignore[attr-defined]
+    return agent
+
+
+def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], password: str,
+            state: str) -> None:  # fmt: skip
+    """A process holding many agents; answers the driver's commands on ``conn``."""
+    from kumo.dataplane.fake import FakeKernel
+    from kumo.identity.authbody import password_auth
+
+    # Hundreds of agents per process: only errors (a restart's ended streams are expected).
+    logging.getLogger("kumo").setLevel(logging.ERROR)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    lock = threading.Lock()
+    held: dict[str, Any] = {}
+
+    def token() -> str:
+        with lock:
+            if "token" not in held:
+                body = password_auth("admin", password, project_name="admin")
+                r = httpx.post(
+                    f"{urls[0]}/identity/v3/auth/tokens?nocatalog", json=body, timeout=60
+                )
+                r.raise_for_status()
+                held["token"] = r.headers["X-Subject-Token"]
+            return str(held["token"])
+
+    kernels = {host: FakeKernel() for host, _ in hosts}
+
+    def build() -> dict[str, Any]:
+        return {
+            h: _make_agent(h, i, urls, password, Path(state), token, kernels[h]) for h, i in hosts
+        }
+
+    agents = build()
+    retired: list[Any] = []
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "start":
+            _start_all(agents.values())
+            conn.send(None)
+        elif cmd == "synced":
+            conn.send(sum(a.synced.is_set() for a in agents.values()))
+        elif cmd == "clear":
+            for a in agents.values():
+                a.recorder.clear()
+            conn.send(None)
+        elif cmd == "counters":
+            conn.send({h: (a.recorder.events, a.recorder.bytes) for h, a in agents.items()})
+        elif cmd == "seen":
+            conn.send(
+                {h: _seen(a.recorder, arg) for h, a in agents.items() if arg in a.recorder.firsts}
+            )
+        elif cmd == "restart":
+            # Threads of the replaced agents fail on their closed clients: not news.
+            threading.excepthook = lambda args: None
+            for a in agents.values():  # as a killed process: no goodbye, streams just end
+                a.stop_event.set()
+                a.dirty.set()
+                a.client._http.close()
+            retired += agents.values()
+            agents = build()
+            _start_all(agents.values())
+            conn.send(None)
+        elif cmd == "stop":
+            for a in agents.values():
+                a.stop_event.set()
+                a.dirty.set()
+            conn.send(None)
+            os._exit(0)
+
+
+def _start_all(agents: Any) -> None:
+    """Start the agents side by side, as hosts do (each registers first)."""
+    starting = [threading.Thread(target=a.start) for a in agents]
+    for t in starting:
+        t.start()
+    for t in starting:
+        t.join()
+
+
+def _seen(rec: Recorder, key: str) -> tuple[float, float | None, int]:
+    """(received at, applied at or None, kernel changes of that pass) for object ``key``."""
+    revision, received = rec.firsts[key]
+    for covered, ended, changes in list(rec.passes):
+        if covered >= revision:
+            return received, ended, changes
+    return received, None, 0
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    hosts: int
+    ports: int
+    networks: int
+    big: int
+
+    def host(self, i: int) -> str:
+        return f"sim{i:04d}"
+
+    def networks_of(self, h: int) -> tuple[int, int]:
+        """A host's two networks: a routed pair."""
+        pair = h % (self.networks // 2)
+        return 2 * pair, 2 * pair + 1
+
+
+class Cloud:
+    """The admin's view of the simulated cloud, through the first server."""
+
+    def __init__(self, server: Server, layout: Layout) -> None:
+        self.layout = layout
+        self.api = httpx.Client(
+            base_url=f"{server.base}/networking/v2.0",
+            headers={"X-Auth-Token": server.token()},
+            timeout=300,
+        )
+        self.nets: list[str] = []
+        self.groups: list[str] = []
+        self.big = ""
+        self.cidrs: list[ipaddress.IPv4Network] = []
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = self.api.post(path, json=body)
+        if r.status_code >= 300:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text[:300]}")
+        result: dict[str, Any] = r.json()
+        return result
+
+    def build(self, project: str) -> None:
+        quota = {k: -1 for k in ("port", "network", "subnet", "router", "security_group",
+                                  "security_group_rule")}  # fmt: skip
+        self.api.put(f"/quotas/{project}", json={"quota": quota}).raise_for_status()
+        lay = self.layout
+        for n in range(lay.networks):
+            net = self.post("/networks", {"network": {"name": f"sim{n}"}})["network"]["id"]
+            cidr = ipaddress.ip_network(f"10.{n // 16}.{(n % 16) * 16}.0/20")
+            self.post("/subnets", {"subnet": {"network_id": net, "ip_version": 4,
+                                              "cidr": str(cidr)}})  # fmt: skip
+            self.nets.append(net)
+            self.cidrs.append(cidr)
+        for n in range(lay.networks):
+            body = {"security_group": {"name": f"sim{n}"}}
+            self.groups.append(self.post("/security-groups", body)["security_group"]["id"])
+        self.big = self.post("/security-groups", {"security_group": {"name": "big"}})[
+            "security_group"
+        ]["id"]
+        for n, group in enumerate(self.groups):
+            self.rule(group, group)
+            self.rule(group, self.groups[(n + 1) % lay.networks], port=22)
+        self.rule(self.big, self.big, port=443)
+        for pair in range(lay.networks // 2):
+            rid = self.post("/routers", {"router": {"name": f"sim{pair}"}})["router"]["id"]
+            for n in (2 * pair, 2 * pair + 1):
+                sub = self.api.get("/subnets", params={"network_id": self.nets[n]}).json()
+                body = {"subnet_id": sub["subnets"][0]["id"]}
+                self.api.put(f"/routers/{rid}/add_router_interface", json=body).raise_for_status()
+        self._ports()
+
+    def rule(self, group: str, remote: str, port: int | None = None) -> str:
+        body: dict[str, Any] = {"security_group_id": group, "direction": "ingress",
+                                "ethertype": "IPv4", "remote_group_id": remote}  # fmt: skip
+        if port is not None:
+            body.update(protocol="tcp", port_range_min=port, port_range_max=port)
+        return str(self.post("/security-group-rules", {"security_group_rule": body})[
+            "security_group_rule"]["id"])  # fmt: skip
+
+    def port_body(self, h: int, n: int, big: bool = False) -> dict[str, Any]:
+        groups = [self.groups[n]] + ([self.big] if big else [])
+        return {"network_id": self.nets[n], "binding:host_id": self.layout.host(h),
+                "device_owner": "compute:sim", "security_groups": groups}  # fmt: skip
+
+    def _ports(self) -> None:
+        lay = self.layout
+        per_host = max(1, lay.ports // lay.hosts)
+        big_hosts = max(1, lay.hosts // 2)
+        big_per_host = max(1, lay.big // big_hosts)
+        bodies = []
+        for h in range(lay.hosts):
+            nets = lay.networks_of(h)
+            for k in range(per_host):
+                big = h < big_hosts and k < big_per_host
+                bodies.append(self.port_body(h, nets[k % 2], big))
+        for start in range(0, len(bodies), 100):
+            self.post("/ports", {"ports": bodies[start : start + 100]})
+
+
+@dataclass
+class Change:
+    kind: str
+    key: str
+    """The id of the object whose events mark the change."""
+    started: float
+    cpu: float
+    """API servers' CPU seconds when it was made."""
+
+
+@dataclass
+class Outcome:
+    kind: str
+    all_received: float
+    """Seconds from the API call until the last receiver had the event."""
+    all_applied: float | None
+    per_agent: list[float]
+    receivers: int
+    needed: int
+    events: int
+    bytes: int
+    cpu: float
+    missing: int
+
+
+class Workers:
+    def __init__(self, layout: Layout, count: int, urls: list[str], password: str,
+                 state: Path) -> None:  # fmt: skip
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs = []
+        for w in range(count):
+            hosts = [(layout.host(i), i) for i in range(w, layout.hosts, count)]
+            here, there = ctx.Pipe()
+            p = ctx.Process(target=_worker, args=(there, hosts, urls, password, str(state)))
+            p.start()
+            self.pipes.append(here)
+            self.procs.append(p)
+
+    def ask(self, cmd: str, arg: Any = None) -> list[Any]:
+        for pipe in self.pipes:
+            pipe.send((cmd, arg))
+        return [pipe.recv() for pipe in self.pipes]
+
+    def synced(self) -> int:
+        return sum(self.ask("synced"))
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for part in self.ask("counters"):
+            out.update(part)
+        return out
+
+    def seen(self, key: str) -> dict[str, tuple[float, float | None, int]]:
+        out: dict[str, tuple[float, float | None, int]] = {}
+        for part in self.ask("seen", key):
+            out.update(part)
+        return out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask("stop")
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+
+
+def wait_synced(workers: Workers, hosts: int, timeout: float) -> float:
+    t0 = time.monotonic()
+    while workers.synced() < hosts:
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"only {workers.synced()} of {hosts} agents in sync")
+        time.sleep(0.2)
+    return time.monotonic() - t0
+
+
+def wait_quiet(workers: Workers, quiet: float = 1.0, timeout: float = 600) -> None:
+    """Until no agent received anything for ``quiet`` seconds (bookmarks aside)."""
+    deadline = time.monotonic() + timeout
+    last = workers.counters()
+    still = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = workers.counters()
+        if {h: e for h, (e, _) in now.items()} != {h: e for h, (e, _) in last.items()}:
+            last, still = now, time.monotonic()
+        elif time.monotonic() - still >= quiet:
+            return
+
+
+def measure(workers: Workers, servers: list[Server], change: Change, settle: float) -> Outcome:
+    """Waits until every agent that received ``change`` applied it, and no
+    more came for ``settle`` seconds; then what it cost."""
+    deadline = change.started + 60
+    before = -1
+    steady = time.monotonic()
+    while True:
+        time.sleep(0.1)
+        seen = workers.seen(change.key)
+        done = all(applied is not None for _, applied, _ in seen.values())
+        if len(seen) != before:
+            before, steady = len(seen), time.monotonic()
+        if (done and time.monotonic() - steady >= settle) or time.monotonic() > deadline:
+            break
+    wait_quiet(workers, quiet=0.5)
+    cpu = sum(s.cpu_seconds() for s in servers) - change.cpu
+    applied = [a - change.started for _, a, _ in seen.values() if a is not None]
+    return Outcome(
+        kind=change.kind,
+        all_received=max((r - change.started for r, _, _ in seen.values()), default=0.0),
+        all_applied=max(applied) if applied and len(applied) == len(seen) else None,
+        per_agent=applied,
+        receivers=len(seen),
+        needed=sum(1 for _, a, c in seen.values() if a is not None and c > 0),
+        events=0,
+        bytes=0,
+        cpu=cpu,
+        missing=sum(1 for _, a, _ in seen.values() if a is None),
+    )
+
+
+def one_change(workers: Workers, servers: list[Server], cloud: Cloud, kind: str,
+               rng: random.Random, settle: float) -> Outcome:  # fmt: skip
+    lay = cloud.layout
+    workers.ask("clear")
+    counters = workers.counters()
+    cpu = sum(s.cpu_seconds() for s in servers)
+    started = time.monotonic()
+    if kind == "port create":
+        h = rng.randrange(lay.hosts)
+        n = rng.choice(lay.networks_of(h))
+        key = cloud.post("/ports", {"port": cloud.port_body(h, n)})["port"]["id"]
+    elif kind == "rule create":
+        n = rng.randrange(lay.networks)
+        key = cloud.groups[n]
+        cloud.rule(key, cloud.groups[n], port=rng.randrange(1024, 65000))
+    else:  # a member joins the big group, on a host that holds some already
+        h = rng.randrange(max(1, lay.hosts // 2))
+        n = rng.choice(lay.networks_of(h))
+        key = cloud.post("/ports", {"port": cloud.port_body(h, n, big=True)})["port"]["id"]
+    out = measure(workers, servers, Change(kind, key, started, cpu), settle)
+    after = workers.counters()
+    out.events = sum(after[h][0] - counters[h][0] for h in after)
+    out.bytes = sum(after[h][1] - counters[h][1] for h in after)
+    return out
+
+
+@contextlib.contextmanager
+def postgresql(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    where = Path(tempfile.mkdtemp(prefix="kumo-scale-pg-"))
+    port = str(55000 + os.getpid() % 4000)
+    script = str(ROOT / "scripts" / "pg.sh")
+    try:
+        started = subprocess.run(["bash", script, "start", str(where), port],
+                                 check=True, capture_output=True, text=True)  # fmt: skip
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", script, "stop", str(where)], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _project(server: Server) -> str:
+    token = server.token()
+    r = httpx.get(f"{server.base}/identity/v3/auth/projects", headers={"X-Auth-Token": token})
+    return str(next(p["id"] for p in r.json()["projects"] if p["name"] == "admin"))
+
+
+@dataclass
+class Report:
+    layout: Layout
+    setup: float
+    first_sync: float
+    outcomes: list[Outcome]
+    storm: float
+    storm_cpu: float
+    held: dict[str, int] = field(default_factory=dict)
+
+    def by_kind(self, kind: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.kind == kind]
+
+
+def run(layout: Layout, *, workers: int, changes: int, database_url: str | None = None,
+        settle: float = 0.5, quiet: float = 2.0, heartbeat: float = 30.0,
+        log=print) -> Report:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The whole benchmark; ``database_url``: an empty PostgreSQL database
+    (or SQLite file URL) instead of a throwaway PostgreSQL."""
+    os.environ["KUMO_SCALE_HEARTBEAT"] = str(heartbeat)
+    os.environ["KUMO_AGENT_DOWN_TIME"] = str(int(heartbeat * 4))
+    rng = random.Random(25)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgresql(database_url))
+        first = stack.enter_context(kumo_server(url, extra=("--no-metrics",)))
+        second = stack.enter_context(kumo_server(url, extra=("--no-metrics",)))
+        servers = [first, second]
+        log(f"API servers {first.base} {second.base} on {url.split('@')[-1]}")
+        t0 = time.monotonic()
+        cloud = Cloud(first, layout)
+        cloud.build(_project(first))
+        setup = time.monotonic() - t0
+        log(f"cloud built in {setup:.1f} s")
+        state = Path(tempfile.mkdtemp(prefix="kumo-scale-agents-"))
+        stack.callback(shutil.rmtree, state, True)
+        pool = Workers(layout, workers, [first.base, second.base], first.admin_password, state)
+        stack.callback(pool.close)
+        t0 = time.monotonic()
+        pool.ask("start")
+        first_sync = wait_synced(pool, layout.hosts, timeout=1800)
+        log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
+        wait_quiet(pool, quiet=quiet)
+        log(f"quiet {time.monotonic() - t0:.1f} s after start")
+        outcomes: list[Outcome] = []
+        for kind, count in (("port create", changes), ("rule create", changes),
+                            ("big group member", max(1, changes // 2))):  # fmt: skip
+            for _ in range(count):
+                outcomes.append(one_change(pool, servers, cloud, kind, rng, settle))
+            done = [o.all_applied for o in outcomes if o.kind == kind and o.all_applied]
+            log(f"{kind}: {len(done)} changes, all applied p50 {percentile(done, 50):.3f} s")
+        cpu = sum(s.cpu_seconds() for s in servers)
+        t0 = time.monotonic()
+        pool.ask("restart")
+        storm = wait_synced(pool, layout.hosts, timeout=1800)
+        storm_cpu = sum(s.cpu_seconds() for s in servers) - cpu
+        log(f"restart storm: all in sync after {storm:.1f} s")
+        return Report(layout, setup, first_sync, outcomes, storm, storm_cpu)
+
+
+def render(report: Report, command: str) -> str:
+    lay = report.layout
+    lines = [
+        f"# bench/scale.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}",
+        f"# {command}",
+        f"{lay.hosts} agents, {lay.ports} ports, {lay.networks} networks, "
+        f"{lay.networks // 2} routers, {lay.networks + 1} security groups "
+        f"(big one: {lay.big} members); 2 API servers",
+        f"cloud built in {report.setup:.0f} s; all agents in sync {report.first_sync:.1f} s "
+        "after they started",
+        "change              n   all received p50/p99 (s)   all applied p50/p99/max (s)"
+        "   per agent p50/p99 (s)   agents (had work)   events   KiB   API CPU ms",
+    ]
+    for kind in ("port create", "rule create", "big group member"):
+        outs = report.by_kind(kind)
+        if not outs:
+            continue
+        alls = [o.all_applied for o in outs if o.all_applied is not None]
+        per = [v for o in outs for v in o.per_agent]
+        got = [o.all_received for o in outs]
+        lines.append(
+            f"{kind:18s} {len(outs):3d}   {percentile(got, 50):.3f} / {percentile(got, 99):.3f}"
+            f"              {percentile(alls, 50):.3f} / {percentile(alls, 99):.3f} / {max(alls or [0]):.3f}"
+            f"            {percentile(per, 50):.3f} / {percentile(per, 99):.3f}"
+            f"        {statistics.fmean(o.receivers for o in outs):6.1f} "
+            f"({statistics.fmean(o.needed for o in outs):6.1f})"
+            f"   {statistics.fmean(o.events for o in outs):6.0f}"
+            f"   {statistics.fmean(o.bytes for o in outs) / 1024:5.0f}"
+            f"   {statistics.fmean(o.cpu for o in outs) * 1000:6.0f}"
+            + (f"   ({sum(o.missing for o in outs)} never applied)" if any(o.missing for o in outs) else "")
+        )  # fmt: skip
+    lines.append(
+        f"restart storm: {lay.hosts} agents replaced at once, all in sync after "
+        f"{report.storm:.1f} s (API CPU {report.storm_cpu:.1f} s)"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", type=int, default=1000)
+    ap.add_argument("--ports", type=int, default=10000)
+    ap.add_argument("--networks", type=int, default=100)
+    ap.add_argument("--big", type=int, default=1000, help="members of the big group")
+    ap.add_argument("--workers", type=int, default=4, help="processes holding the agents")
+    ap.add_argument("--changes", type=int, default=20, help="changes measured of each kind")
+    ap.add_argument("--heartbeat", type=float, default=30.0)
+    ap.add_argument("--database-url", default=None, help="default: a throwaway PostgreSQL")
+    args = ap.parse_args()
+    layout = Layout(args.hosts, args.ports, args.networks, args.big)
+    report = run(layout, workers=args.workers, changes=args.changes,
+                 database_url=args.database_url, heartbeat=args.heartbeat)  # fmt: skip
+    command = "python -m bench.scale " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
+    )
+    print(render(report, command))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""``kumo up --api-servers N``: the servers' command lines and what the agents are told.
+
+(The lab itself, with its own PostgreSQL, is started by hand in
+docs/DEPLOY.md's terms: ``kumo up --api-servers 2``; this checks the
+wiring without root.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kumo.cli.main import build_parser
+from kumo.lab import postgres
+from kumo.lab.supervisor import LabState, agent_command, api_command, api_log, new_state
+
+
+def _two_servers(tmp_path: Path) -> LabState:
+    state = new_state("two", tmp_path, hosts=2, port=18001, api_servers=2)
+    state.more_api_urls = ["http://127.0.0.1:18002"]
+    state.database_url = "postgresql+psycopg://kumo@127.0.0.1:5999/postgres"
+    return state
+
+
+def test_every_agent_names_every_api_server(tmp_path: Path) -> None:
+    state = _two_servers(tmp_path)
+    argv = agent_command(state, state.host_names[0])
+    assert argv[argv.index("--api") + 1] == "http://127.0.0.1:18001,http://127.0.0.1:18002"
+
+
+def test_the_servers_share_the_database_and_the_state_directory(tmp_path: Path) -> None:
+    state = _two_servers(tmp_path)
+    first, second = api_command(state), api_command(state, 1)
+    for argv, port in ((first, "18001"), (second, "18002")):
+        assert argv[argv.index("--port") + 1] == port
+        assert argv[argv.index("--state-dir") + 1] == state.state_dir
+        assert argv[argv.index("--database-url") + 1] == state.database_url
+    assert api_log(state, 1).name == "api2.log" and api_log(state).name == "api.log"
+
+
+def test_the_option_and_a_saved_state_round_trip(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["up", "--api-servers", "2", "--name", "two"])
+    assert args.api_servers == 2
+    state = _two_servers(tmp_path)
+    state.own_postgres = True
+    state.save()
+    again = LabState.load(tmp_path)
+    assert again is not None and again.api_urls == state.api_urls and again.own_postgres
+    assert postgres.data_dir("two") == postgres.DATA_ROOT / "two"
