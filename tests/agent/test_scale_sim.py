@@ -1,4 +1,4 @@
-"""The scale benchmark, reduced: 50 agents and 1,000 ports on two API servers.
+"""The scale benchmark, reduced: 20 agents and 300 ports on two API servers.
 
 ``bench/scale.py`` is a benchmark; this keeps it working and checks what it
 claims: every change reaches the agents that hold its objects and each of
@@ -43,7 +43,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_reduced_simulated_cloud_converges(database_url: str) -> None:
-    layout = scale.Layout(hosts=50, ports=1000, networks=10, big=100)
+    layout = scale.Layout(hosts=20, ports=300, networks=6, big=40)
     report = scale.run(layout, workers=2, changes=2, database_url=database_url, settle=0.3,
                        quiet=1.0, log=lambda _: None)  # fmt: skip
     assert report.storm < 60
