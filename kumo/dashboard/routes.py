@@ -18,7 +18,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
-from kumo.dashboard import events, pages, session, sources
+from kumo.dashboard import events, pages, session, sources, topology
 from kumo.errors import BadRequest, KumoError, NotFound, Unauthorized
 from kumo.runtime import Runtime
 
@@ -209,15 +209,19 @@ def instances_page(request: Request, ctx: RequestContext = Depends(authenticate)
 @router.get("/dashboard/api/pages/topology")
 def topology_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(pages.topology(_rt(request), ctx, params, _compute_base(request)))
+    return json_response(topology.page(_rt(request), ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/{page}")
 def page(page: str, request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    params = dict(request.query_params.items())
+    linked = pages.LINKED_PAGES.get(page)
+    if linked is not None:
+        return json_response(linked(_rt(request), ctx, params, _compute_base(request)))
     found = pages.PAGES.get(page)
     if found is None:
         raise NotFound(f"No page {page}.")
-    return json_response(found(_rt(request), ctx, dict(request.query_params.items())))
+    return json_response(found(_rt(request), ctx, params))
 
 
 @router.get("/dashboard/api/admin/{page}")

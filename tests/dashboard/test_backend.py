@@ -238,7 +238,56 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     )
     assert batch.refresh == {"s1", "s4"}
     assert batch.deleted == {"s3"}
-    ids = {t["id"] for t in batch.topology}
-    assert ids == {"s1", "s3", "p1", "n2", "n3"}
-    hints = {t["id"]: t for t in batch.topology}
-    assert hints["n3"]["name"] == "mine" and "name" not in hints["n2"]
+    assert batch.changed == {"instances": {"s1", "s3", "s4"}, "networks": {"n2", "n3"}}
+
+
+def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> None:
+    from kumo.dashboard import topology
+
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    net = a.post(f"{os_}{N}/networks", json={"network": {"name": "inst-net"}}, headers=csrf)
+    net_id = net.json()["network"]["id"]
+    sub = {"network_id": net_id, "cidr": "10.9.0.0/24", "ip_version": 4}
+    assert a.post(f"{os_}{N}/subnets", json={"subnet": sub}, headers=csrf).status_code == 201
+    launch = a.get("/dashboard/api/pages/launch").json()
+    image = next(i["id"] for i in launch["launch"]["images"] if i["name"] == "busybox")
+    flavor = launch["launch"]["flavors"][0]
+    server = {"name": "s", "imageRef": image, "flavorRef": flavor["id"], "min_count": 3,
+              "max_count": 3, "networks": [{"uuid": net_id}]}  # fmt: skip
+    r = a.post(f"{os_}/compute/v2.1/servers", json={"server": server}, headers=csrf)
+    assert r.status_code == 202, r.text
+    page = a.get("/dashboard/api/pages/instances?per=2").json()
+    assert "launch" not in page  # the forms load it when opened
+    listing = page["instances"]
+    assert listing["total"] == 3 and len(listing["items"]) == 2 and listing["pages"] == 2
+    row = listing["items"][0]
+    assert row["flavor"] == flavor["name"] and row["image"] == image
+    assert row["created"].endswith("Z") and row["status"] in ("BUILD", "ERROR")
+    detail = a.get(f"{os_}/compute/v2.1/servers/detail").json()["servers"]
+    assert [s["id"] for s in detail[:2]] == [i["id"] for i in listing["items"]]
+    assert {s["status"] for s in detail} >= {row["status"]}
+
+    rt = cloud.api.rt
+    alice = rt.identity.validate_token(
+        cloud.api._token("alice", "pw-alice", "alice")["X-Auth-Token"]
+    )
+    bob = rt.identity.validate_token(cloud.api._token("bob", "pw-bob", "bob")["X-Auth-Token"])
+    ids = {s["id"] for s in detail}
+    changed = {"networks": {net_id, "gone-net"}, "instances": ids | {"gone-server"}}
+    patch = topology.patch(rt, alice, changed)
+    [drawn] = patch["networks"]
+    assert drawn["id"] == net_id and [s["cidr"] for s in drawn["subnets"]] == ["10.9.0.0/24"]
+    assert {i["id"] for i in patch["instances"]} == ids
+    assert patch["removed"] == {
+        "networks": ["gone-net"], "routers": [], "instances": ["gone-server"], "floatingips": []
+    }  # fmt: skip
+    full = a.get("/dashboard/api/pages/topology").json()
+    assert [i for i in full["instances"] if i["id"] in ids] == sorted(
+        patch["instances"], key=lambda i: [x["id"] for x in full["instances"]].index(i["id"])
+    )
+    other = topology.patch(rt, bob, changed)  # another project's: nothing but "gone"
+    assert other["networks"] == other["instances"] == []
+    assert sorted(other["removed"]["instances"]) == sorted(ids | {"gone-server"})

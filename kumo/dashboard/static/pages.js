@@ -78,7 +78,12 @@
     ["Key pair", (s) => s.key_name || ""],
   ];
 
-  function launch(opts) {
+  // The forms' choices, loaded when a form opens (the list paints without them).
+  const formData = () => K.load("pages/launch");
+
+  async function launch() {
+    let opts;
+    try { opts = (await formData()).launch; } catch (e) { K.flash(e.message, true); return; }
     const userData = (v) => (v && v.length > 65535 ? "At most 64 KiB." : "");
     K.form("Launch instance", [
       { name: "name", label: "Name", required: true,
@@ -104,7 +109,9 @@
     });
   }
 
-  function associate(server, data) {
+  async function associate(server) {
+    let data;
+    try { data = await formData(); } catch (e) { K.flash(e.message, true); return; }
     const free = data.floatingips.filter((f) => !f.port_id);
     const options = [
       ...free.map((f) => ({ value: f.id, label: f.floating_ip_address })),
@@ -133,18 +140,15 @@
       const listing = data.instances;
       const w = data.can_write;
       const cols = [...instanceCols];
-      const fips = {};
-      for (const f of data.floatingips) if (f.fixed_ip_address) fips[f.fixed_ip_address] = f.floating_ip_address;
-      cols[2] = ["Addresses", (s) => s.addresses.map((a) => (fips[a] ? `${a} (${fips[a]})` : a)).join(", ")];
       cols.push(["Actions", (s) => h("span", {},
         h("a", { href: `#/console?id=${s.id}&name=${encodeURIComponent(s.name)}` }, "Console"), " ",
-        w && h("button", { type: "button", onclick: () => associate(s, data) }, "Associate floating IP"), " ",
+        w && h("button", { type: "button", onclick: () => associate(s) }, "Associate floating IP"), " ",
         w && h("button.danger", { type: "button", onclick: () => {
           if (K.confirm(`Delete instance ${s.name}?`)) act(() => K.os("DELETE", `${C}/servers/${s.id}`), `Deleting ${s.name}`);
         } }, "Delete"))]);
       this.cols = cols;
       const [bar, pager] = toolbar("instances", params, listing,
-        w ? [h("button.primary", { type: "button", onclick: () => launch(data.launch) }, "Launch instance")] : []);
+        w ? [h("button.primary", { type: "button", onclick: () => launch() }, "Launch instance")] : []);
       this.tbody = table(cols, listing.items, (s) => ({ "data-id": s.id })).querySelector("tbody");
       main.replaceChildren(h("h2", {}, "Instances"), bar, this.tbody.parentNode, pager);
     },
