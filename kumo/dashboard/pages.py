@@ -16,7 +16,7 @@ from kumo.compute.common import ts
 from kumo.context import RequestContext
 from kumo.dashboard import sources
 from kumo.errors import BadRequest
-from kumo.policy import authorize
+from kumo.policy import allowed, authorize
 from kumo.runtime import Runtime
 
 PER_PAGE = 50
@@ -52,7 +52,7 @@ def paged(items: list[dict[str, Any]], params: Params, *fields: str) -> dict[str
     }
 
 
-def _project_page(ctx: RequestContext) -> None:
+def project_page(ctx: RequestContext) -> None:
     authorize(ctx, "dashboard:project_pages", {"project_id": ctx.project_id})
 
 
@@ -76,17 +76,17 @@ def instances(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> di
     """One page of the project's instances, filtered and paged here. What
     the launch and floating IP forms offer is not here: the forms load it
     (``launch``) when opened, so the list paints without waiting for it."""
-    _project_page(ctx)
+    project_page(ctx)
     listing = paged(sources.server_summaries(rt, ctx), params, "name", "id", "status", "addresses")
     listing["items"] = instance_rows(rt, ctx, listing["items"])
     return {"instances": listing, "can_write": _can_write(ctx)}
 
 
-def launch(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
+def launch(rt: Runtime, ctx: RequestContext, params: Params, root: str) -> dict[str, Any]:
     """What the launch and associate forms offer, and the project's floating IPs."""
-    _project_page(ctx)
+    project_page(ctx)
     return {
-        "launch": launch_options(rt, ctx, base),
+        "launch": launch_options(rt, ctx, f"{root}/compute"),
         "floatingips": [
             _fip_row(f) for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id
         ],
@@ -96,8 +96,6 @@ def launch(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[
 def _can_write(ctx: RequestContext) -> bool:
     """Whether the caller's roles let it change its project's things (the
     page hides the buttons it would be refused; the API decides anyway)."""
-    from kumo.policy import allowed
-
     return allowed(ctx, "compute:servers:create", {"project_id": ctx.project_id})
 
 
@@ -132,7 +130,7 @@ def launch_options(rt: Runtime, ctx: RequestContext, base: str) -> dict[str, Any
 
 
 def overview(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     limits = sources.compute_limits(rt, ctx)
     use = [
         ("Instances", limits.get("totalInstancesUsed", 0), limits.get("maxTotalInstances", -1)),
@@ -170,7 +168,7 @@ def _net_row(n: dict[str, Any], subnets: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def networks(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
     rows = [_net_row(n, subs) for n in sources.networks(rt, ctx)]
     return {"networks": paged(rows, params, "name", "id"), "can_write": _can_write(ctx)}
@@ -190,7 +188,7 @@ def _router_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def routers(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [_router_row(r) for r in sources.routers(rt, ctx) if r["project_id"] == ctx.project_id]
     return {"routers": paged(rows, params, "name", "id"), "can_write": _can_write(ctx)}
 
@@ -208,7 +206,7 @@ def _fip_row(f: dict[str, Any]) -> dict[str, Any]:
 
 
 def floatingips(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [_fip_row(f) for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id]
     nets = sources.networks(rt, ctx)
     return {
@@ -220,8 +218,40 @@ def floatingips(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, A
     }
 
 
+def ports(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
+    """The project's ports, and the networks a new port may go on."""
+    project_page(ctx)
+    nets = sources.networks(rt, ctx)
+    names = {n["id"]: n["name"] or n["id"] for n in nets}
+    rows = [
+        {
+            "id": p["id"],
+            "name": p.get("name") or "",
+            "network_id": p["network_id"],
+            "network": names.get(p["network_id"], p["network_id"]),
+            "fixed_ips": [ip["ip_address"] for ip in p.get("fixed_ips", [])],
+            "mac_address": p.get("mac_address"),
+            "device_owner": p.get("device_owner") or "",
+            "device_id": p.get("device_id") or "",
+            "status": p.get("status"),
+        }
+        for p in sources.ports(rt, ctx)
+        if p.get("project_id") == ctx.project_id
+    ]
+    return {
+        "ports": paged(rows, params, "name", "id", "fixed_ips", "network", "device_owner"),
+        "networks": [
+            {"id": n["id"], "name": names[n["id"]]}
+            for n in nets
+            if not n.get("router:external")
+            and (n.get("project_id") == ctx.project_id or n.get("shared"))
+        ],
+        "can_write": allowed(ctx, "network:create_port", {"project_id": ctx.project_id}),
+    }
+
+
 def security_groups(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [
         {
             "id": g["id"],
@@ -248,7 +278,7 @@ def security_groups(rt: Runtime, ctx: RequestContext, params: Params) -> dict[st
 
 
 def keypairs(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [
         {"name": k["name"], "fingerprint": k.get("fingerprint"), "type": k.get("type", "ssh")}
         for k in sources.keypairs(rt, ctx)
@@ -311,6 +341,7 @@ PAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "networks": networks,
     "routers": routers,
     "floatingips": floatingips,
+    "ports": ports,
     "security-groups": security_groups,
     "keypairs": keypairs,
 }
@@ -318,7 +349,8 @@ PAGES: dict[str, Callable[..., dict[str, Any]]] = {
 ``topology`` do)."""
 
 LINKED_PAGES: dict[str, Callable[..., dict[str, Any]]] = {"launch": launch}
-"""Pages whose data carries the compute API's links (they take its base URL)."""
+"""Pages whose data carries the APIs' links (they take the APIs' root URL);
+the service pages add theirs."""
 
 ADMIN_PAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "hypervisors": hypervisors,

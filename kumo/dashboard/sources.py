@@ -31,6 +31,7 @@ from kumo.policy import allowed
 from kumo.runtime import Runtime
 
 COMPUTE_VERSION = Version(2, 79)
+VOLUME_VERSION = Version(3, 70)
 
 
 def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
@@ -239,3 +240,50 @@ def projects(rt: Runtime) -> list[Any]:
 
 def user_projects(rt: Runtime, user_id: str) -> list[Any]:
     return [p for p in rt.identity.user_projects(user_id) if p.enabled]
+
+
+def server_names(rt: Runtime, ctx: RequestContext) -> list[dict[str, str]]:
+    """Id and name of each of the caller's project's servers, newest first
+    (what a form choosing an instance offers; one column query)."""
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return []
+    sv = Server.__table__.c
+    q = select(sv.id, sv.name).where(sv.project_id == ctx.project_id)
+    with rt.db.read_session() as s:
+        rows = s.execute(q.order_by(sv.created_at.desc(), sv.id.desc()))
+        return [{"id": r[0], "name": r[1]} for r in rows]
+
+
+def volumes(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    """The caller's project's volumes as ``GET /volumes/detail`` shows them
+    (every page of it)."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "1000"}
+    while True:
+        views, more, _ = rt.volume.list_volumes(ctx, params, base, VOLUME_VERSION, detail=True)
+        out.extend(views)
+        if not more or not views:
+            return out
+        params = dict(params, marker=views[-1]["id"])
+
+
+def orchestration_endpoint(root: str, project_id: str) -> str:
+    return f"{root}/orchestration/v1/{project_id}"
+
+
+def stacks(rt: Runtime, ctx: RequestContext, root: str) -> list[dict[str, Any]]:
+    project = ctx.project_id or ""
+    return rt.orchestration.list_stacks(ctx, project, {}, orchestration_endpoint(root, project))
+
+
+def stack(rt: Runtime, ctx: RequestContext, root: str, ident: str) -> dict[str, Any]:
+    """A stack of the caller's project (by id or name) as ``GET
+    /stacks/{name}/{id}`` shows it, with its resources."""
+    project = ctx.project_id or ""
+    endpoint = orchestration_endpoint(root, project)
+    found = rt.orchestration.lookup(ctx, project, ident)
+    out = rt.orchestration.show_stack(ctx, project, found.name, found.id, endpoint)
+    out["resources"] = rt.orchestration.list_resources(
+        ctx, project, found.name, found.id, endpoint, {}
+    )
+    return out

@@ -19,7 +19,7 @@ from typing import Any
 
 from kumo.context import RequestContext
 from kumo.dashboard import sources
-from kumo.dashboard.pages import Params, _fip_row, _net_row, _project_page, _router_row
+from kumo.dashboard.pages import Params, _fip_row, _net_row, _router_row, project_page
 from kumo.policy import allowed, unrestricted
 from kumo.runtime import Runtime
 
@@ -85,7 +85,7 @@ def _gateway_nets(routers: list[dict[str, Any]], fips: list[dict[str, Any]]) -> 
 
 
 def page(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
     all_nets = sources.networks(rt, ctx)
     routers = [r for r in sources.routers(rt, ctx) if r["project_id"] == ctx.project_id]

@@ -39,6 +39,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     assert password
     rt.compute.bootstrap()
     rt.image.bootstrap()
+    rt.volume.bootstrap()
     with TestClient(create_app(rt)) as client:
         api = ApiCloud(client, rt, password)
         alice = api.member("alice")
@@ -291,3 +292,62 @@ def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> No
     other = topology.patch(rt, bob, changed)  # another project's: nothing but "gone"
     assert other["networks"] == other["instances"] == []
     assert sorted(other["removed"]["instances"]) == sorted(ids | {"gone-server"})
+
+
+def test_ports_volumes_images_and_stacks_pages_act_as_the_user(cloud: Cloud) -> None:
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    project = sa["project"]["id"]
+
+    def made(path: str, body: dict, status: int = 201) -> dict:  # type: ignore[type-arg]
+        r = a.post(os_ + path, json=body, headers=csrf)
+        assert r.status_code == status, r.text
+        out: dict = r.json()  # type: ignore[type-arg]
+        return out
+
+    net = made(f"{N}/networks", {"network": {"name": "svc-net"}})["network"]
+    made(f"{N}/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.8.0.0/24",
+                                      "ip_version": 4}})  # fmt: skip
+    port = made(f"{N}/ports", {"port": {"network_id": net["id"], "name": "svc-port"}})["port"]
+    vol = made("/volume/v3/volumes", {"volume": {"name": "svc-vol", "size": 1}}, 202)["volume"]
+    image = made("/image/v2/images", {"name": "svc-img", "disk_format": "raw",
+                                      "container_format": "bare"})  # fmt: skip
+    template = "heat_template_version: 2018-08-31\nresources:\n  n:\n    type: OS::Neutron::Net\n"
+    stack = made(f"/orchestration/v1/{project}/stacks",
+                 {"stack_name": "svc-stack", "template": template})["stack"]  # fmt: skip
+
+    ports = a.get("/dashboard/api/pages/ports?q=svc-port").json()
+    [row] = ports["ports"]["items"]
+    assert row["id"] == port["id"] and row["network"] == "svc-net" and row["fixed_ips"]
+    assert ports["can_write"] is True and "svc-net" in {n["name"] for n in ports["networks"]}
+    vols = a.get("/dashboard/api/pages/volumes").json()
+    assert [v["id"] for v in vols["volumes"]["items"]] == [vol["id"]]
+    assert vols["can_write"] is True and vols["can_attach"] is True
+    imgs = a.get("/dashboard/api/pages/images?q=svc-img").json()
+    [img] = imgs["images"]["items"]
+    assert img["id"] == image["id"] and img["mine"] is True and imgs["can_write"] is True
+    stacks = a.get("/dashboard/api/pages/stacks").json()
+    assert [s["id"] for s in stacks["stacks"]["items"]] == [stack["id"]]
+    shown = a.get(f"/dashboard/api/pages/stack?id={stack['id']}").json()["stack"]
+    assert shown["name"] == "svc-stack" and [r["name"] for r in shown["resources"]] == ["n"]
+    assert a.get("/dashboard/api/pages/stack").status_code == 400
+
+    b = cloud.browser()  # another project sees none of it
+    login(b, "bob", "bob")
+    assert not b.get("/dashboard/api/pages/ports?per=500").json()["ports"]["items"]
+    assert not b.get("/dashboard/api/pages/volumes").json()["volumes"]["items"]
+    assert image["id"] not in {
+        i["id"] for i in b.get("/dashboard/api/pages/images?per=500").json()["images"]["items"]
+    }
+    assert not b.get("/dashboard/api/pages/stacks").json()["stacks"]["items"]
+    assert b.get(f"/dashboard/api/pages/stack?id={stack['id']}").status_code == 404
+
+    bob = next(p["id"] for p in sa["projects"] if p["name"] == "bob")  # alice reads bob's
+    r = a.post("/dashboard/api/switch-project", json={"project": bob}, headers=csrf)
+    assert r.status_code == 200, r.text
+    for name in ("ports", "volumes", "images", "stacks"):
+        page = a.get(f"/dashboard/api/pages/{name}").json()
+        assert page["can_write"] is False, name
+    assert a.get("/dashboard/api/pages/volumes").json()["can_attach"] is False

@@ -47,15 +47,17 @@
     return {
       async show(main, params) {
         const data = await K.load((name.startsWith("admin/") ? "" : "pages/") + name, params);
+        if (!main.isConnected) return; // left meanwhile
         const listing = data[key];
-        const [bar, pager] = toolbar(name, params, listing,
-          data.can_write && buttons ? buttons(data).top || [] : []);
-        const cols = data.can_write && buttons && buttons(data).row
-          ? [...columns, ["Actions", (it) => buttons(data).row(it)]] : columns;
+        const b = data.can_write && buttons ? buttons(data) : {};
+        const [bar, pager] = toolbar(name, params, listing, b.top || []);
+        const cols = b.row ? [...columns, ["Actions", (it) => b.row(it)]] : columns;
         main.replaceChildren(h("h2", {}, title), bar, table(cols, listing.items), pager);
       },
     };
   }
+
+  K.ui = { toolbar, table, row, act, simple };
 
   // -- Overview ------------------------------------------------------------------------
   K.pages.overview = {
@@ -239,6 +241,34 @@
       h("button.danger", { type: "button", onclick: () => {
         if (K.confirm(`Release ${f.floating_ip_address}?`)) act(() => K.os("DELETE", `${N}/floatingips/${f.id}`), "Released");
       } }, "Release")),
+  }));
+
+  const ipCheck = (v) => (v && !/^[0-9a-fA-F:.]+$/.test(v) ? "An IP address." : "");
+
+  K.pages.ports = simple("ports", "ports", "Ports", [
+    ["Name", (p) => p.name || p.id.slice(0, 8)],
+    ["Network", (p) => p.network],
+    ["Fixed IPs", (p) => p.fixed_ips.join(", ")],
+    ["Attached to", (p) => (p.device_owner ? `${p.device_owner} ${p.device_id.slice(0, 8)}` : "—")],
+    ["Status", (p) => K.badge(p.status)],
+  ], (data) => ({
+    top: [h("button.primary", { type: "button", onclick: () => K.form("Create port", [
+      { name: "name", label: "Name" },
+      { name: "network", label: "Network", required: true,
+        options: data.networks.map((n) => ({ value: n.id, label: n.name })) },
+      { name: "ip", label: "Fixed IP (optional)", check: ipCheck },
+    ], async (v) => {
+      const port = { network_id: v.network };
+      if (v.name) port.name = v.name;
+      if (v.ip) port.fixed_ips = [{ ip_address: v.ip }];
+      await K.os("POST", `${N}/ports`, { port });
+      K.flash("Port created");
+      K.route();
+    }) }, "Create port")],
+    // a port in use is its owner's to delete (an instance's, a router's)
+    row: (p) => (p.device_owner ? "" : h("button.danger", { type: "button", onclick: () => {
+      if (K.confirm(`Delete port ${p.name || p.id}?`)) act(() => K.os("DELETE", `${N}/ports/${p.id}`), "Port deleted");
+    } }, "Delete")),
   }));
 
   K.pages["security-groups"] = simple("security-groups", "security_groups", "Security Groups", [
