@@ -34,22 +34,32 @@ def _int(params: Params, key: str, default: int, top: int) -> int:
     return int(raw)
 
 
+def window(total: int, params: Params) -> dict[str, Any]:
+    """The page asked for (``page``, ``per``) of ``total`` items: the
+    listing without its items, and ``start``, the first item's index."""
+    per = _int(params, "per", PER_PAGE, MAX_PER_PAGE)
+    pages = max(1, -(-total // per))
+    page = min(_int(params, "page", 1, 1_000_000), pages)
+    return {
+        "items": [],
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "per": per,
+        "q": params.get("q", ""),
+        "start": (page - 1) * per,
+    }
+
+
 def paged(items: list[dict[str, Any]], params: Params, *fields: str) -> dict[str, Any]:
     """One page of ``items`` whose ``fields`` contain ``q`` (case-insensitive)."""
     q = params.get("q", "").strip().lower()
     if q:
         items = [i for i in items if any(q in str(i.get(f) or "").lower() for f in fields)]
-    per = _int(params, "per", PER_PAGE, MAX_PER_PAGE)
-    pages = max(1, -(-len(items) // per))
-    page = min(_int(params, "page", 1, 1_000_000), pages)
-    return {
-        "items": items[(page - 1) * per : page * per],
-        "total": len(items),
-        "page": page,
-        "pages": pages,
-        "per": per,
-        "q": params.get("q", ""),
-    }
+    out = window(len(items), params)
+    start = out.pop("start")
+    out["items"] = items[start : start + out["per"]]
+    return out
 
 
 def project_page(ctx: RequestContext) -> None:
@@ -77,7 +87,13 @@ def instances(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> di
     the launch and floating IP forms offer is not here: the forms load it
     (``launch``) when opened, so the list paints without waiting for it."""
     project_page(ctx)
-    listing = paged(sources.server_summaries(rt, ctx), params, "name", "id", "status", "addresses")
+    if params.get("q", "").strip():  # matched on derived fields: every summary
+        fields = ("name", "id", "status", "addresses")
+        listing = paged(sources.server_summaries(rt, ctx), params, *fields)
+    else:  # only the page shown is read
+        listing = window(sources.server_count(rt, ctx), params)
+        start = listing.pop("start")
+        listing["items"] = sources.server_summaries(rt, ctx, window=(start, listing["per"]))
     listing["items"] = instance_rows(rt, ctx, listing["items"])
     return {"instances": listing, "can_write": _can_write(ctx)}
 

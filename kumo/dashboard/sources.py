@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kumo.compute.microversion import Version
 from kumo.compute.server_status import derive
@@ -38,10 +38,25 @@ def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]
     return rt.compute.list_servers(ctx, {}, base, COMPUTE_VERSION, detail=True)
 
 
+def server_count(rt: Runtime, ctx: RequestContext) -> int:
+    """How many servers the caller's project has (as ``server_summaries`` lists them)."""
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return 0
+    sv = Server.__table__.c
+    with rt.db.read_session() as s:
+        q = select(func.count()).select_from(Server.__table__)
+        return int(s.execute(q.where(sv.project_id == ctx.project_id)).scalar_one())
+
+
 def server_summaries(
-    rt: Runtime, ctx: RequestContext, ids: list[str] | None = None
+    rt: Runtime,
+    ctx: RequestContext,
+    ids: list[str] | None = None,
+    *,
+    window: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The caller's project's servers (or those of ``ids`` among them),
+    """The caller's project's servers (or those of ``ids`` among them; or
+    the ``window`` (offset, limit) of them, in that order),
     newest first as the server list orders them, each as the instance list
     and the topology show it: id, name, status and task/power state (derived
     as the server views derive them), fixed and floating addresses, network
@@ -71,7 +86,10 @@ def server_summaries(
         q = q.where(sv.id.in_(ids))
     with rt.db.read_session() as s:
         conn = s.connection()
-        rows = list(conn.execute(q.order_by(sv.created_at.desc(), sv.id.desc())))
+        q = q.order_by(sv.created_at.desc(), sv.id.desc())
+        if window is not None:
+            q = q.offset(window[0]).limit(window[1])
+        rows = list(conn.execute(q))
         server_ids = [r.id for r in rows]
         statuses: dict[str, list[str]] = {}
         addresses: dict[str, list[str]] = {}

@@ -270,6 +270,11 @@ def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> No
     detail = a.get(f"{os_}/compute/v2.1/servers/detail").json()["servers"]
     assert [s["id"] for s in detail[:2]] == [i["id"] for i in listing["items"]]
     assert {s["status"] for s in detail} >= {row["status"]}
+    second = a.get("/dashboard/api/pages/instances?per=2&page=2").json()["instances"]
+    assert [i["id"] for i in second["items"]] == [detail[2]["id"]] and second["page"] == 2
+    found = a.get(f"/dashboard/api/pages/instances?q={detail[1]['id']}").json()["instances"]
+    assert [i["id"] for i in found["items"]] == [detail[1]["id"]] and found["total"] == 1
+    assert found["items"][0] == listing["items"][1]
 
     rt = cloud.api.rt
     alice = rt.identity.validate_token(
