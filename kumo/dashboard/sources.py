@@ -5,6 +5,12 @@ call into the same service function the API route for that collection
 calls, with the caller's context, so the service layer's visibility rules
 and the policy table decide what comes back. Kept in one module so a move
 inside a service package changes one file here.
+
+The exception is the servers' summaries (``server_summaries``,
+``server_count``, ``server_names``), read as columns for lists of
+thousands: they keep the server list's visibility (the caller's project,
+and only if the table lets the caller see its servers) and derive each
+status with the compute service's own ``derive``.
 """
 
 from __future__ import annotations
