@@ -46,6 +46,9 @@ class Batch:
     deleted: set[str] = field(default_factory=set)
     changed: dict[str, set[str]] = field(default_factory=dict)
     """Topology entries to send again (``topology.KINDS`` -> ids)."""
+    new_networks: list[dict[str, Any]] = field(default_factory=list)
+    """The project's networks changed, as their event bodies tell (no
+    subnets): the page draws those it does not have yet before the patch."""
 
     def touch(self, kind: str, ident: str | None) -> None:
         if ident:
@@ -83,6 +86,18 @@ def relevant(ctx: RequestContext, events: Iterable[Event]) -> Batch:
             continue
         if e.kind == "network":
             out.touch("networks", body["id"])
+            if e.op != "delete" and _own(ctx, body):
+                out.new_networks.append(
+                    {
+                        "id": body["id"],
+                        "name": body.get("name", ""),
+                        "status": body.get("status"),
+                        "shared": bool(body.get("shared")),
+                        "external": bool(body.get("router:external")),
+                        "project_id": ctx.project_id,
+                        "subnets": [],
+                    }
+                )
         elif e.kind == "subnet":
             out.touch("networks", body.get("network_id"))
         elif e.kind == "router":
@@ -138,6 +153,9 @@ async def stream(
         if events:
             cursor = events[-1].revision
             batch = relevant(ctx, events)
+            if batch.new_networks:
+                # drawn at once (the patch below takes a few queries)
+                yield _sse("topology", {"networks": batch.new_networks, "hint": True})
             chunks = [_sse("instance-deleted", {"id": i}) for i in sorted(batch.deleted)]
             if batch.refresh:
                 for row in await run_in_threadpool(rows, batch.refresh):

@@ -240,6 +240,7 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     assert batch.refresh == {"s1", "s4"}
     assert batch.deleted == {"s3"}
     assert batch.changed == {"instances": {"s1", "s3", "s4"}, "networks": {"n2", "n3"}}
+    assert [(n["id"], n["name"]) for n in batch.new_networks] == [("n3", "mine")]
 
 
 def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> None:

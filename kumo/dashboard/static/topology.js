@@ -133,6 +133,10 @@
     }
     for (const kind of ["routers", "instances", "floatingips"]) for (const e of patch[kind] || []) upsert(data[kind], e);
     const mine = K.session && K.session.project.id;
+    if (patch.hint) { // new networks from the events alone: drawn until the patch
+      for (const n of patch.networks) if (!data.networks.some((x) => x.id === n.id)) data.networks.push(n);
+      return;
+    }
     for (const n of patch.networks || []) {
       const entry = Object.assign({}, n);
       delete entry.referenced;
