@@ -4,11 +4,13 @@ The stream reads the process's outbox tailer (the one the agents' watches
 read) and keeps only what concerns the caller's project (``relevant``): a
 changed instance is sent as its list row, rendered by the service layer
 acting as the caller (so an instance the caller may not see is never
-sent); an instance deleted is sent as its id; any other change the caller
-may see (its networks, subnets, ports, routers, floating IPs, security
-groups, or a shared or external network) is sent as a ``topology`` event
-naming only the kind and id, upon which the topology page fetches its
-data again. Nothing of another project's objects is ever sent.
+sent); an instance deleted is sent as its id. Whatever changed on the
+caller's topology (its instances, networks and their subnets, routers and
+their legs, floating IPs, or a shared or external network it may read) is
+sent as one ``topology`` event per batch: the changed entries as the
+topology page draws them and the ids of those gone (``topology.patch``),
+which the open page applies without fetching the graph again. Nothing of
+another project's objects is ever sent.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from kumo.context import RequestContext
-from kumo.dashboard import pages, sources
-from kumo.errors import KumoError
+from kumo.dashboard import pages, sources, topology
 from kumo.policy import allowed
 from kumo.watch.tailer import Event, Gone
 
 KEEPALIVE_SECONDS = 15.0
-TOPOLOGY_KINDS = ("network", "subnet", "port", "router", "floatingip", "security_group")
+WATCHED = ("network", "subnet", "port", "router", "floatingip")
+"""Kinds besides servers that change what the topology draws."""
+MAX_PATCH = 2000
+"""More changed objects than this in one batch: the page fetches the graph again."""
 
 
 @dataclass
@@ -40,7 +44,15 @@ class Batch:
     refresh: set[str] = field(default_factory=set)
     """Instances whose rows to send again."""
     deleted: set[str] = field(default_factory=set)
-    topology: list[dict[str, Any]] = field(default_factory=list)
+    changed: dict[str, set[str]] = field(default_factory=dict)
+    """Topology entries to send again (``topology.KINDS`` -> ids)."""
+    new_networks: list[dict[str, Any]] = field(default_factory=list)
+    """The project's networks changed, as their event bodies tell (no
+    subnets): the page draws those it does not have yet before the patch."""
+
+    def touch(self, kind: str, ident: str | None) -> None:
+        if ident:
+            self.changed.setdefault(kind, set()).add(ident)
 
 
 def _own(ctx: RequestContext, body: dict[str, Any]) -> bool:
@@ -60,9 +72,9 @@ def relevant(ctx: RequestContext, events: Iterable[Event]) -> Batch:
                 out.refresh.discard(body["id"])
             else:
                 out.refresh.add(body["id"])
-            out.topology.append({"kind": "server", "id": body["id"]})
+            out.touch("instances", body["id"])
             continue
-        if e.kind not in TOPOLOGY_KINDS:
+        if e.kind not in WATCHED:
             continue
         mine = _own(ctx, body)
         if not mine and e.kind == "network":
@@ -72,17 +84,35 @@ def relevant(ctx: RequestContext, events: Iterable[Event]) -> Batch:
             )
         if not mine:
             continue
-        hint: dict[str, Any] = {"kind": e.kind, "id": body["id"]}
-        if e.kind == "network" and _own(ctx, body):
-            # the project's own network: drawn at once, before the page has its data again
-            hint.update(
-                op=e.op, name=body.get("name", ""), external=bool(body.get("router:external"))
-            )
-        out.topology.append(hint)
-        if e.kind == "port" and str(body.get("device_owner", "")).startswith("compute:"):
+        if e.kind == "network":
+            out.touch("networks", body["id"])
+            if e.op != "delete" and _own(ctx, body):
+                out.new_networks.append(
+                    {
+                        "id": body["id"],
+                        "name": body.get("name", ""),
+                        "status": body.get("status"),
+                        "shared": bool(body.get("shared")),
+                        "external": bool(body.get("router:external")),
+                        "project_id": ctx.project_id,
+                        "subnets": [],
+                    }
+                )
+        elif e.kind == "subnet":
+            out.touch("networks", body.get("network_id"))
+        elif e.kind == "router":
+            out.touch("routers", body["id"])
+        elif e.kind == "floatingip":
+            out.touch("floatingips", body["id"])
+        elif e.kind == "port":
+            owner = str(body.get("device_owner", ""))
             device = body.get("device_id")
-            if device and device not in out.deleted:
-                out.refresh.add(device)
+            if owner.startswith("network:router_"):
+                out.touch("routers", device)
+            elif owner.startswith("compute:") and device:
+                out.touch("instances", device)
+                if device not in out.deleted:
+                    out.refresh.add(device)
     return out
 
 
@@ -104,13 +134,8 @@ async def stream(
     last_sent = time.monotonic()
 
     def rows(ids: set[str]) -> list[dict[str, Any]]:
-        out = []
-        for ident in sorted(ids):
-            try:
-                out.append(pages.instance_row(sources.server(rt, ctx, ident, base)))
-            except KumoError:  # gone, or not the caller's to see
-                continue
-        return out
+        # the caller's project's instances among ids (gone ones are not there)
+        return pages.instance_rows(rt, ctx, sources.server_summaries(rt, ctx, sorted(ids)))
 
     while not draining.is_set:
         if time.time() >= expires_at:
@@ -128,12 +153,18 @@ async def stream(
         if events:
             cursor = events[-1].revision
             batch = relevant(ctx, events)
+            if batch.new_networks:
+                # drawn at once (the patch below takes a few queries)
+                yield _sse("topology", {"networks": batch.new_networks, "hint": True})
             chunks = [_sse("instance-deleted", {"id": i}) for i in sorted(batch.deleted)]
             if batch.refresh:
                 for row in await run_in_threadpool(rows, batch.refresh):
                     chunks.append(_sse("instance", row))
-            if batch.topology:
-                chunks.append(_sse("topology", batch.topology[:200]))
+            if sum(len(ids) for ids in batch.changed.values()) > MAX_PATCH:
+                chunks.append(_sse("resync", {}))
+            elif batch.changed:
+                patch = await run_in_threadpool(topology.patch, rt, ctx, batch.changed)
+                chunks.append(_sse("topology", patch))
             if chunks:
                 yield b"".join(chunks)
                 last_sent = time.monotonic()

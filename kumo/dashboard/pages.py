@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kumo.compute.common import ts
 from kumo.context import RequestContext
 from kumo.dashboard import sources
 from kumo.errors import BadRequest
-from kumo.policy import authorize, unrestricted
+from kumo.policy import allowed, authorize
 from kumo.runtime import Runtime
 
 PER_PAGE = 50
@@ -33,75 +34,84 @@ def _int(params: Params, key: str, default: int, top: int) -> int:
     return int(raw)
 
 
+def window(total: int, params: Params) -> dict[str, Any]:
+    """The page asked for (``page``, ``per``) of ``total`` items: the
+    listing without its items, and ``start``, the first item's index."""
+    per = _int(params, "per", PER_PAGE, MAX_PER_PAGE)
+    pages = max(1, -(-total // per))
+    page = min(_int(params, "page", 1, 1_000_000), pages)
+    return {
+        "items": [],
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "per": per,
+        "q": params.get("q", ""),
+        "start": (page - 1) * per,
+    }
+
+
 def paged(items: list[dict[str, Any]], params: Params, *fields: str) -> dict[str, Any]:
     """One page of ``items`` whose ``fields`` contain ``q`` (case-insensitive)."""
     q = params.get("q", "").strip().lower()
     if q:
         items = [i for i in items if any(q in str(i.get(f) or "").lower() for f in fields)]
-    per = _int(params, "per", PER_PAGE, MAX_PER_PAGE)
-    pages = max(1, -(-len(items) // per))
-    page = min(_int(params, "page", 1, 1_000_000), pages)
-    return {
-        "items": items[(page - 1) * per : page * per],
-        "total": len(items),
-        "page": page,
-        "pages": pages,
-        "per": per,
-        "q": params.get("q", ""),
-    }
-
-
-def _project_page(ctx: RequestContext) -> None:
-    authorize(ctx, "dashboard:project_pages", {"project_id": ctx.project_id})
-
-
-def _addresses(server: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for addrs in (server.get("addresses") or {}).values():
-        out.extend(a.get("addr", "") for a in addrs)
+    out = window(len(items), params)
+    start = out.pop("start")
+    out["items"] = items[start : start + out["per"]]
     return out
 
 
-def instance_row(server: dict[str, Any]) -> dict[str, Any]:
-    """What the instance list shows of a server (``status`` drives the badge)."""
-    flavor = server.get("flavor") or {}
-    return {
-        "id": server["id"],
-        "name": server.get("name", ""),
-        "status": server.get("status", ""),
-        "task_state": server.get("OS-EXT-STS:task_state"),
-        "power_state": server.get("OS-EXT-STS:power_state"),
-        "addresses": _addresses(server),
-        "networks": sorted((server.get("addresses") or {}).keys()),
-        "flavor": flavor.get("original_name", flavor.get("id", "")),
-        "image": (server.get("image") or {}).get("id", "") if server.get("image") else "",
-        "key_name": server.get("key_name"),
-        "host": server.get("OS-EXT-SRV-ATTR:host"),
-        "created": server.get("created", ""),
-    }
+def project_page(ctx: RequestContext) -> None:
+    authorize(ctx, "dashboard:project_pages", {"project_id": ctx.project_id})
+
+
+def instance_rows(
+    rt: Runtime, ctx: RequestContext, summaries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What the instance list shows of ``summaries`` (``status`` drives the
+    badge): each summary with its flavor's name and its creation time as
+    the compute API writes it."""
+    flavors = sources.flavor_names(rt, ctx, [s["id"] for s in summaries])
+    out = []
+    for s in summaries:
+        row = {k: v for k, v in s.items() if k != "project_id"}
+        row["flavor"] = flavors.get(s["id"], s["flavor"])
+        row["created"] = ts(s["created"])
+        out.append(row)
+    return out
 
 
 def instances(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
-    _project_page(ctx)
-    summaries = [s for s in sources.server_summaries(rt, ctx) if s["project_id"] == ctx.project_id]
-    listing = paged(summaries, params, "name", "id", "status", "addresses")
-    ids = [s["id"] for s in listing["items"]]
-    listing["items"] = [instance_row(s) for s in sources.server_details(rt, ctx, ids, base)]
+    """One page of the project's instances, filtered and paged here. What
+    the launch and floating IP forms offer is not here: the forms load it
+    (``launch``) when opened, so the list paints without waiting for it."""
+    project_page(ctx)
+    if params.get("q", "").strip():  # matched on derived fields: every summary
+        fields = ("name", "id", "status", "addresses")
+        listing = paged(sources.server_summaries(rt, ctx), params, *fields)
+    else:  # only the page shown is read
+        listing = window(sources.server_count(rt, ctx), params)
+        start = listing.pop("start")
+        listing["items"] = sources.server_summaries(rt, ctx, window=(start, listing["per"]))
+    listing["items"] = instance_rows(rt, ctx, listing["items"])
+    return {"instances": listing, "can_write": _can_write(ctx)}
+
+
+def launch(rt: Runtime, ctx: RequestContext, params: Params, root: str) -> dict[str, Any]:
+    """What the launch and associate forms offer, and the project's floating IPs."""
+    project_page(ctx)
     return {
-        "instances": listing,
-        "launch": launch_options(rt, ctx, base),
+        "launch": launch_options(rt, ctx, f"{root}/compute"),
         "floatingips": [
             _fip_row(f) for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id
         ],
-        "can_write": _can_write(ctx),
     }
 
 
 def _can_write(ctx: RequestContext) -> bool:
     """Whether the caller's roles let it change its project's things (the
     page hides the buttons it would be refused; the API decides anyway)."""
-    from kumo.policy import allowed
-
     return allowed(ctx, "compute:servers:create", {"project_id": ctx.project_id})
 
 
@@ -136,7 +146,7 @@ def launch_options(rt: Runtime, ctx: RequestContext, base: str) -> dict[str, Any
 
 
 def overview(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     limits = sources.compute_limits(rt, ctx)
     use = [
         ("Instances", limits.get("totalInstancesUsed", 0), limits.get("maxTotalInstances", -1)),
@@ -174,7 +184,7 @@ def _net_row(n: dict[str, Any], subnets: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def networks(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
     rows = [_net_row(n, subs) for n in sources.networks(rt, ctx)]
     return {"networks": paged(rows, params, "name", "id"), "can_write": _can_write(ctx)}
@@ -194,7 +204,7 @@ def _router_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def routers(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [_router_row(r) for r in sources.routers(rt, ctx) if r["project_id"] == ctx.project_id]
     return {"routers": paged(rows, params, "name", "id"), "can_write": _can_write(ctx)}
 
@@ -212,7 +222,7 @@ def _fip_row(f: dict[str, Any]) -> dict[str, Any]:
 
 
 def floatingips(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [_fip_row(f) for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id]
     nets = sources.networks(rt, ctx)
     return {
@@ -224,8 +234,40 @@ def floatingips(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, A
     }
 
 
+def ports(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
+    """The project's ports, and the networks a new port may go on."""
+    project_page(ctx)
+    nets = sources.networks(rt, ctx)
+    names = {n["id"]: n["name"] or n["id"] for n in nets}
+    rows = [
+        {
+            "id": p["id"],
+            "name": p.get("name") or "",
+            "network_id": p["network_id"],
+            "network": names.get(p["network_id"], p["network_id"]),
+            "fixed_ips": [ip["ip_address"] for ip in p.get("fixed_ips", [])],
+            "mac_address": p.get("mac_address"),
+            "device_owner": p.get("device_owner") or "",
+            "device_id": p.get("device_id") or "",
+            "status": p.get("status"),
+        }
+        for p in sources.ports(rt, ctx)
+        if p.get("project_id") == ctx.project_id
+    ]
+    return {
+        "ports": paged(rows, params, "name", "id", "fixed_ips", "network", "device_owner"),
+        "networks": [
+            {"id": n["id"], "name": names[n["id"]]}
+            for n in nets
+            if not n.get("router:external")
+            and (n.get("project_id") == ctx.project_id or n.get("shared"))
+        ],
+        "can_write": allowed(ctx, "network:create_port", {"project_id": ctx.project_id}),
+    }
+
+
 def security_groups(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [
         {
             "id": g["id"],
@@ -252,7 +294,7 @@ def security_groups(rt: Runtime, ctx: RequestContext, params: Params) -> dict[st
 
 
 def keypairs(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]:
-    _project_page(ctx)
+    project_page(ctx)
     rows = [
         {"name": k["name"], "fingerprint": k.get("fingerprint"), "type": k.get("type", "ssh")}
         for k in sources.keypairs(rt, ctx)
@@ -310,88 +352,21 @@ def projects(rt: Runtime, ctx: RequestContext, params: Params) -> dict[str, Any]
     return {"projects": paged(rows, params, "name", "id")}
 
 
-def topology(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
-    """Networks (with subnets), routers (with their interfaces and
-    gateways), instances (with their ports) and floating IPs of the project,
-    plus the external networks its routers and floating IPs use. Hosts come
-    along only where the service layer shows them to this caller."""
-    _project_page(ctx)
-    subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
-    all_nets = sources.networks(rt, ctx)
-    routers = [r for r in sources.routers(rt, ctx) if r["project_id"] == ctx.project_id]
-    fips = [f for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id]
-    ports = sources.ports(rt, ctx)
-    servers = {
-        s["id"]: s for s in sources.server_summaries(rt, ctx) if s["project_id"] == ctx.project_id
-    }
-    router_ids = {r["id"] for r in routers}
-    legs: dict[str, list[dict[str, Any]]] = {}
-    nics: dict[str, list[dict[str, Any]]] = {}
-    used_nets: set[str] = set()
-    for p in ports:
-        ips = [ip["ip_address"] for ip in p.get("fixed_ips", [])]
-        leg = {"port_id": p["id"], "network_id": p["network_id"], "ips": ips}
-        host = p.get("binding:host_id")
-        if host:
-            leg["host"] = host
-        if p.get("device_id") in router_ids and p.get("device_owner", "").startswith(
-            "network:router_"
-        ):
-            legs.setdefault(p["device_id"], []).append(
-                dict(leg, gateway=p["device_owner"] == "network:router_gateway")
-            )
-            used_nets.add(p["network_id"])
-        elif p.get("device_id") in servers:
-            nics.setdefault(p["device_id"], []).append(leg)
-            used_nets.add(p["network_id"])
-    for r in routers:
-        gw = (r.get("external_gateway_info") or {}).get("network_id")
-        if gw:
-            used_nets.add(gw)
-    for f in fips:
-        used_nets.add(f["floating_network_id"])
-    nets = [
-        _net_row(n, subs)
-        for n in all_nets
-        if n.get("project_id") == ctx.project_id or n["id"] in used_nets
-    ]
-    show_hosts = unrestricted(ctx, "network:get_port:binding")
-    gateways = sources.router_gateways(rt, ctx, sorted(router_ids))
-    return {
-        "networks": nets,
-        "routers": [
-            dict(
-                _router_row(r),
-                interfaces=legs.get(r["id"], []),
-                gateways=gateways.get(r["id"], []),
-            )
-            for r in routers
-        ],
-        "instances": [
-            {
-                "id": s["id"],
-                "name": s.get("name", ""),
-                "status": s["status"],
-                "host": s["host"],
-                "ports": nics.get(s["id"], []),
-            }
-            for s in servers.values()
-        ],
-        "floatingips": [_fip_row(f) for f in fips],
-        "show_hosts": show_hosts,
-    }
-
-
 PAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "overview": overview,
     "networks": networks,
     "routers": routers,
     "floatingips": floatingips,
+    "ports": ports,
     "security-groups": security_groups,
     "keypairs": keypairs,
 }
 """The project's pages that need no compute base URL (``instances`` and
 ``topology`` do)."""
+
+LINKED_PAGES: dict[str, Callable[..., dict[str, Any]]] = {"launch": launch}
+"""Pages whose data carries the APIs' links (they take the APIs' root URL);
+the service pages add theirs."""
 
 ADMIN_PAGES: dict[str, Callable[..., dict[str, Any]]] = {
     "hypervisors": hypervisors,

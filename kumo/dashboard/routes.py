@@ -18,7 +18,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
-from kumo.dashboard import events, pages, session, sources
+from kumo.dashboard import events, pages, service_pages, session, sources, topology
 from kumo.errors import BadRequest, KumoError, NotFound, Unauthorized
 from kumo.runtime import Runtime
 
@@ -41,9 +41,14 @@ def _rt(request: Request) -> Runtime:
     return rt
 
 
-def _compute_base(request: Request) -> str:
+def _root(request: Request) -> str:
+    """The APIs' root URL (the links in their views start with it)."""
     settings = _rt(request).settings
-    return str(settings.public_url or str(request.base_url)).rstrip("/") + "/compute"
+    return str(settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _compute_base(request: Request) -> str:
+    return _root(request) + "/compute"
 
 
 def _secure(request: Request) -> bool:
@@ -209,15 +214,19 @@ def instances_page(request: Request, ctx: RequestContext = Depends(authenticate)
 @router.get("/dashboard/api/pages/topology")
 def topology_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(pages.topology(_rt(request), ctx, params, _compute_base(request)))
+    return json_response(topology.page(_rt(request), ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/{page}")
 def page(page: str, request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    params = dict(request.query_params.items())
+    linked = pages.LINKED_PAGES.get(page) or service_pages.PAGES.get(page)
+    if linked is not None:
+        return json_response(linked(_rt(request), ctx, params, _root(request)))
     found = pages.PAGES.get(page)
     if found is None:
         raise NotFound(f"No page {page}.")
-    return json_response(found(_rt(request), ctx, dict(request.query_params.items())))
+    return json_response(found(_rt(request), ctx, params))
 
 
 @router.get("/dashboard/api/admin/{page}")

@@ -5,23 +5,27 @@ call into the same service function the API route for that collection
 calls, with the caller's context, so the service layer's visibility rules
 and the policy table decide what comes back. Kept in one module so a move
 inside a service package changes one file here.
+
+The exception is the servers' summaries (``server_summaries``,
+``server_count``, ``server_names``), read as columns for lists of
+thousands: they keep the server list's visibility (the caller's project,
+and only if the table lets the caller see its servers) and derive each
+status with the compute service's own ``derive``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from kumo.compute import server_views
-from kumo.compute import servers as compute_servers
 from kumo.compute.microversion import Version
 from kumo.compute.server_status import derive
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
+from kumo.db.compute_models import Server
 from kumo.db.l3_models import FloatingIP
-from kumo.db.network_models import IPAllocation, Port
-from kumo.errors import KumoError
+from kumo.db.network_models import IPAllocation, Network, Port
 from kumo.network import quotas as network_quotas
 from kumo.network.agents import visible_views as agent_views
 from kumo.network.l3 import floatingip_service, router_service
@@ -33,35 +37,80 @@ from kumo.policy import allowed
 from kumo.runtime import Runtime
 
 COMPUTE_VERSION = Version(2, 79)
+VOLUME_VERSION = Version(3, 70)
 
 
 def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
     return rt.compute.list_servers(ctx, {}, base, COMPUTE_VERSION, detail=True)
 
 
-def server_summaries(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
-    """Every server of the caller's project as the server list sees it
-    (``servers.listing``, the list's own visibility), with only its id,
-    name, status (derived as the list derives it), fixed and floating
-    addresses, and host (where the table shows hosts): a page of 1,000
-    instances needs these, not 1,000 full views."""
+def server_count(rt: Runtime, ctx: RequestContext) -> int:
+    """How many servers the caller's project has (as ``server_summaries`` lists them)."""
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return 0
+    sv = Server.__table__.c
+    with rt.db.read_session() as s:
+        q = select(func.count()).select_from(Server.__table__)
+        return int(s.execute(q.where(sv.project_id == ctx.project_id)).scalar_one())
+
+
+def server_summaries(
+    rt: Runtime,
+    ctx: RequestContext,
+    ids: list[str] | None = None,
+    *,
+    window: tuple[int, int] | None = None,
+) -> list[dict[str, Any]]:
+    """The caller's project's servers (or those of ``ids`` among them; or
+    the ``window`` (offset, limit) of them, in that order),
+    newest first as the server list orders them, each as the instance list
+    and the topology show it: id, name, status and task/power state (derived
+    as the server views derive them), fixed and floating addresses, network
+    names, image, key pair, created, and host where the table shows hosts.
+
+    Read in a handful of column queries (servers, their ports, their
+    addresses, their floating IPs, the networks' names), never one query or
+    one full view per server: a page of 1,000 instances needs these, not
+    1,000 renderings of ``GET /servers/{id}``. The flavor's name is not
+    here (it is in each server's flavor snapshot): ``flavor_names`` reads it
+    for the page shown."""
     show_host = allowed(ctx, "compute:servers:show:host")
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return []
     now = utcnow()
     timeout = rt.settings.vif_plugged_timeout
+    sv = Server.__table__.c
+    p, a, f = Port.__table__.c, IPAllocation.__table__.c, FloatingIP.__table__.c
+    nt = Network.__table__.c
+    q = select(
+        sv.id, sv.name, sv.project_id, sv.host, sv.vm_state, sv.task_state, sv.power_state,
+        sv.driver, sv.created_at, sv.fault, sv.flavor_id, sv.image_id, sv.key_name,
+    ).where(sv.project_id == ctx.project_id)  # fmt: skip
+    if ids is not None:
+        if not ids:
+            return []
+        q = q.where(sv.id.in_(ids))
     with rt.db.read_session() as s:
-        rows = compute_servers.listing(s, ctx, {})
-        ids = [r.id for r in rows]
+        conn = s.connection()
+        q = q.order_by(sv.created_at.desc(), sv.id.desc())
+        if window is not None:
+            q = q.offset(window[0]).limit(window[1])
+        rows = list(conn.execute(q))
+        server_ids = [r.id for r in rows]
         statuses: dict[str, list[str]] = {}
         addresses: dict[str, list[str]] = {}
+        networks: dict[str, list[str]] = {}
         owner: dict[str, str] = {}
-        conn = s.connection()
-        p, a, f = Port.__table__.c, IPAllocation.__table__.c, FloatingIP.__table__.c
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            q = select(p.id, p.device_id, p.status).where(p.device_id.in_(chunk))
-            for port_id, device_id, status in conn.execute(q.order_by(p.created_at, p.id)):
+        net_of: dict[str, str] = {}
+        for start in range(0, len(server_ids), 500):
+            chunk = server_ids[start : start + 500]
+            q2 = select(p.id, p.device_id, p.status, p.network_id).where(p.device_id.in_(chunk))
+            for port_id, device_id, status, network_id in conn.execute(
+                q2.order_by(p.created_at, p.id)
+            ):
                 statuses.setdefault(device_id, []).append(status)
                 owner[port_id] = device_id
+                net_of[port_id] = network_id
         port_ids = list(owner)
         for start in range(0, len(port_ids), 500):
             chunk = port_ids[start : start + 500]
@@ -73,42 +122,51 @@ def server_summaries(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
                 select(f.fixed_port_id, f.floating_ip_address).where(f.fixed_port_id.in_(chunk))
             ):
                 addresses.setdefault(owner[port_id], []).append(ip)
-        return [
+        net_ids = sorted(set(net_of.values()))
+        names = (
+            {r[0]: r[1] for r in conn.execute(select(nt.id, nt.name).where(nt.id.in_(net_ids)))}
+            if net_ids
+            else {}
+        )
+        for port_id, device_id in owner.items():
+            name = names.get(net_of[port_id]) or net_of[port_id]
+            nets = networks.setdefault(device_id, [])
+            if name not in nets:
+                nets.append(name)
+    out = []
+    for r in rows:
+        eff = derive(cast(Server, r), statuses.get(r.id, []), now, timeout)
+        out.append(
             {
                 "id": r.id,
                 "name": r.name,
-                "status": derive(r, statuses.get(r.id, []), now, timeout).status,
+                "status": eff.status,
+                "task_state": eff.task_state,
+                "power_state": eff.power_state,
                 "addresses": addresses.get(r.id, []),
+                "networks": sorted(networks.get(r.id, [])),
+                "flavor": r.flavor_id,
+                "image": r.image_id or "",
+                "key_name": r.key_name,
                 "host": r.host if show_host else None,
+                "created": r.created_at,
                 "project_id": r.project_id,
             }
-            for r in rows
-        ]
+        )
+    return out
 
 
-def server_details(
-    rt: Runtime, ctx: RequestContext, ids: list[str], base: str
-) -> list[dict[str, Any]]:
-    """Full views (as ``GET /servers/detail`` renders them) of ``ids``, in that order."""
+def flavor_names(rt: Runtime, ctx: RequestContext, ids: list[str]) -> dict[str, str]:
+    """server id -> the name in its flavor snapshot (the view's
+    ``original_name``), for the caller's project's servers among ``ids``."""
     if not ids:
-        return []
+        return {}
+    sv = Server.__table__.c
+    q = select(sv.id, sv.flavor, sv.flavor_id).where(
+        sv.project_id == ctx.project_id, sv.id.in_(ids)
+    )
     with rt.db.read_session() as s:
-        rows = {}
-        for ident in ids:
-            try:  # each as ``GET /servers/{id}`` loads it (its visibility check)
-                rows[ident] = compute_servers.load(s, ctx, ident)
-            except KumoError:
-                continue  # deleted meanwhile
-        att = server_views.load_attachments(s, list(rows))
-        return [
-            server_views.detail(rows[i], att, ctx, base, COMPUTE_VERSION, rt.settings)
-            for i in ids
-            if i in rows
-        ]
-
-
-def server(rt: Runtime, ctx: RequestContext, server_id: str, base: str) -> dict[str, Any]:
-    return rt.compute.show_server(ctx, server_id, base, COMPUTE_VERSION)
+        return {r[0]: (r[1] or {}).get("name", r[2]) for r in s.execute(q)}
 
 
 def flavors(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
@@ -139,20 +197,20 @@ def network_quota_use(rt: Runtime, ctx: RequestContext) -> dict[str, tuple[int, 
         }
 
 
-def networks(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
-    return rt.network.list_networks(ctx, {})
+def networks(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return rt.network.list_networks(ctx, dict(filters))
 
 
-def subnets(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
-    return rt.network.list_subnets(ctx, {})
+def subnets(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return rt.network.list_subnets(ctx, dict(filters))
 
 
 def ports(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
     return rt.network.list_ports(ctx, dict(filters))
 
 
-def routers(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
-    return router_service.list_routers(rt.network, ctx, {})
+def routers(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return router_service.list_routers(rt.network, ctx, dict(filters))
 
 
 def router_gateways(
@@ -183,8 +241,8 @@ def router_gateways(
     return out
 
 
-def floatingips(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
-    return floatingip_service.list_floatingips(rt.network, ctx, {})
+def floatingips(rt: Runtime, ctx: RequestContext, **filters: list[str]) -> list[dict[str, Any]]:
+    return floatingip_service.list_floatingips(rt.network, ctx, dict(filters))
 
 
 def security_groups(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
@@ -206,3 +264,50 @@ def projects(rt: Runtime) -> list[Any]:
 
 def user_projects(rt: Runtime, user_id: str) -> list[Any]:
     return [p for p in rt.identity.user_projects(user_id) if p.enabled]
+
+
+def server_names(rt: Runtime, ctx: RequestContext) -> list[dict[str, str]]:
+    """Id and name of each of the caller's project's servers, newest first
+    (what a form choosing an instance offers; one column query)."""
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return []
+    sv = Server.__table__.c
+    q = select(sv.id, sv.name).where(sv.project_id == ctx.project_id)
+    with rt.db.read_session() as s:
+        rows = s.execute(q.order_by(sv.created_at.desc(), sv.id.desc()))
+        return [{"id": r[0], "name": r[1]} for r in rows]
+
+
+def volumes(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
+    """The caller's project's volumes as ``GET /volumes/detail`` shows them
+    (every page of it)."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "1000"}
+    while True:
+        views, more, _ = rt.volume.list_volumes(ctx, params, base, VOLUME_VERSION, detail=True)
+        out.extend(views)
+        if not more or not views:
+            return out
+        params = dict(params, marker=views[-1]["id"])
+
+
+def orchestration_endpoint(root: str, project_id: str) -> str:
+    return f"{root}/orchestration/v1/{project_id}"
+
+
+def stacks(rt: Runtime, ctx: RequestContext, root: str) -> list[dict[str, Any]]:
+    project = ctx.project_id or ""
+    return rt.orchestration.list_stacks(ctx, project, {}, orchestration_endpoint(root, project))
+
+
+def stack(rt: Runtime, ctx: RequestContext, root: str, ident: str) -> dict[str, Any]:
+    """A stack of the caller's project (by id or name) as ``GET
+    /stacks/{name}/{id}`` shows it, with its resources."""
+    project = ctx.project_id or ""
+    endpoint = orchestration_endpoint(root, project)
+    found = rt.orchestration.lookup(ctx, project, ident)
+    out = rt.orchestration.show_stack(ctx, project, found.name, found.id, endpoint)
+    out["resources"] = rt.orchestration.list_resources(
+        ctx, project, found.name, found.id, endpoint, {}
+    )
+    return out

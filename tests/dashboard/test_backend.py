@@ -39,6 +39,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     assert password
     rt.compute.bootstrap()
     rt.image.bootstrap()
+    rt.volume.bootstrap()
     with TestClient(create_app(rt)) as client:
         api = ApiCloud(client, rt, password)
         alice = api.member("alice")
@@ -238,7 +239,121 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     )
     assert batch.refresh == {"s1", "s4"}
     assert batch.deleted == {"s3"}
-    ids = {t["id"] for t in batch.topology}
-    assert ids == {"s1", "s3", "p1", "n2", "n3"}
-    hints = {t["id"]: t for t in batch.topology}
-    assert hints["n3"]["name"] == "mine" and "name" not in hints["n2"]
+    assert batch.changed == {"instances": {"s1", "s3", "s4"}, "networks": {"n2", "n3"}}
+    assert [(n["id"], n["name"]) for n in batch.new_networks] == [("n3", "mine")]
+
+
+def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> None:
+    from kumo.dashboard import topology
+
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    net = a.post(f"{os_}{N}/networks", json={"network": {"name": "inst-net"}}, headers=csrf)
+    net_id = net.json()["network"]["id"]
+    sub = {"network_id": net_id, "cidr": "10.9.0.0/24", "ip_version": 4}
+    assert a.post(f"{os_}{N}/subnets", json={"subnet": sub}, headers=csrf).status_code == 201
+    launch = a.get("/dashboard/api/pages/launch").json()
+    image = next(i["id"] for i in launch["launch"]["images"] if i["name"] == "busybox")
+    flavor = launch["launch"]["flavors"][0]
+    server = {"name": "s", "imageRef": image, "flavorRef": flavor["id"], "min_count": 3,
+              "max_count": 3, "networks": [{"uuid": net_id}]}  # fmt: skip
+    r = a.post(f"{os_}/compute/v2.1/servers", json={"server": server}, headers=csrf)
+    assert r.status_code == 202, r.text
+    page = a.get("/dashboard/api/pages/instances?per=2").json()
+    assert "launch" not in page  # the forms load it when opened
+    listing = page["instances"]
+    assert listing["total"] == 3 and len(listing["items"]) == 2 and listing["pages"] == 2
+    row = listing["items"][0]
+    assert row["flavor"] == flavor["name"] and row["image"] == image
+    assert row["created"].endswith("Z") and row["status"] in ("BUILD", "ERROR")
+    detail = a.get(f"{os_}/compute/v2.1/servers/detail").json()["servers"]
+    assert [s["id"] for s in detail[:2]] == [i["id"] for i in listing["items"]]
+    assert {s["status"] for s in detail} >= {row["status"]}
+    second = a.get("/dashboard/api/pages/instances?per=2&page=2").json()["instances"]
+    assert [i["id"] for i in second["items"]] == [detail[2]["id"]] and second["page"] == 2
+    found = a.get(f"/dashboard/api/pages/instances?q={detail[1]['id']}").json()["instances"]
+    assert [i["id"] for i in found["items"]] == [detail[1]["id"]] and found["total"] == 1
+    assert found["items"][0] == listing["items"][1]
+
+    rt = cloud.api.rt
+    alice = rt.identity.validate_token(
+        cloud.api._token("alice", "pw-alice", "alice")["X-Auth-Token"]
+    )
+    bob = rt.identity.validate_token(cloud.api._token("bob", "pw-bob", "bob")["X-Auth-Token"])
+    ids = {s["id"] for s in detail}
+    changed = {"networks": {net_id, "gone-net"}, "instances": ids | {"gone-server"}}
+    patch = topology.patch(rt, alice, changed)
+    [drawn] = patch["networks"]
+    assert drawn["id"] == net_id and [s["cidr"] for s in drawn["subnets"]] == ["10.9.0.0/24"]
+    assert {i["id"] for i in patch["instances"]} == ids
+    assert patch["removed"] == {
+        "networks": ["gone-net"], "routers": [], "instances": ["gone-server"], "floatingips": []
+    }  # fmt: skip
+    full = a.get("/dashboard/api/pages/topology").json()
+    assert [i for i in full["instances"] if i["id"] in ids] == sorted(
+        patch["instances"], key=lambda i: [x["id"] for x in full["instances"]].index(i["id"])
+    )
+    other = topology.patch(rt, bob, changed)  # another project's: nothing but "gone"
+    assert other["networks"] == other["instances"] == []
+    assert sorted(other["removed"]["instances"]) == sorted(ids | {"gone-server"})
+
+
+def test_ports_volumes_images_and_stacks_pages_act_as_the_user(cloud: Cloud) -> None:
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    project = sa["project"]["id"]
+
+    def made(path: str, body: dict, status: int = 201) -> dict:  # type: ignore[type-arg]
+        r = a.post(os_ + path, json=body, headers=csrf)
+        assert r.status_code == status, r.text
+        out: dict = r.json()  # type: ignore[type-arg]
+        return out
+
+    net = made(f"{N}/networks", {"network": {"name": "svc-net"}})["network"]
+    made(f"{N}/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.8.0.0/24",
+                                      "ip_version": 4}})  # fmt: skip
+    port = made(f"{N}/ports", {"port": {"network_id": net["id"], "name": "svc-port"}})["port"]
+    vol = made("/volume/v3/volumes", {"volume": {"name": "svc-vol", "size": 1}}, 202)["volume"]
+    image = made("/image/v2/images", {"name": "svc-img", "disk_format": "raw",
+                                      "container_format": "bare"})  # fmt: skip
+    template = "heat_template_version: 2018-08-31\nresources:\n  n:\n    type: OS::Neutron::Net\n"
+    stack = made(f"/orchestration/v1/{project}/stacks",
+                 {"stack_name": "svc-stack", "template": template})["stack"]  # fmt: skip
+
+    ports = a.get("/dashboard/api/pages/ports?q=svc-port").json()
+    [row] = ports["ports"]["items"]
+    assert row["id"] == port["id"] and row["network"] == "svc-net" and row["fixed_ips"]
+    assert ports["can_write"] is True and "svc-net" in {n["name"] for n in ports["networks"]}
+    vols = a.get("/dashboard/api/pages/volumes").json()
+    assert [v["id"] for v in vols["volumes"]["items"]] == [vol["id"]]
+    assert vols["can_write"] is True and vols["can_attach"] is True
+    imgs = a.get("/dashboard/api/pages/images?q=svc-img").json()
+    [img] = imgs["images"]["items"]
+    assert img["id"] == image["id"] and img["mine"] is True and imgs["can_write"] is True
+    stacks = a.get("/dashboard/api/pages/stacks").json()
+    assert [s["id"] for s in stacks["stacks"]["items"]] == [stack["id"]]
+    shown = a.get(f"/dashboard/api/pages/stack?id={stack['id']}").json()["stack"]
+    assert shown["name"] == "svc-stack" and [r["name"] for r in shown["resources"]] == ["n"]
+    assert a.get("/dashboard/api/pages/stack").status_code == 400
+
+    b = cloud.browser()  # another project sees none of it
+    login(b, "bob", "bob")
+    assert not b.get("/dashboard/api/pages/ports?per=500").json()["ports"]["items"]
+    assert not b.get("/dashboard/api/pages/volumes").json()["volumes"]["items"]
+    assert image["id"] not in {
+        i["id"] for i in b.get("/dashboard/api/pages/images?per=500").json()["images"]["items"]
+    }
+    assert not b.get("/dashboard/api/pages/stacks").json()["stacks"]["items"]
+    assert b.get(f"/dashboard/api/pages/stack?id={stack['id']}").status_code == 404
+
+    bob = next(p["id"] for p in sa["projects"] if p["name"] == "bob")  # alice reads bob's
+    r = a.post("/dashboard/api/switch-project", json={"project": bob}, headers=csrf)
+    assert r.status_code == 200, r.text
+    for name in ("ports", "volumes", "images", "stacks"):
+        page = a.get(f"/dashboard/api/pages/{name}").json()
+        assert page["can_write"] is False, name
+    assert a.get("/dashboard/api/pages/volumes").json()["can_attach"] is False

@@ -168,7 +168,8 @@ K.form = function (title, fields, onsubmit) {
         f.multiple || f.required ? [] : [K.h("option", { value: "" }, "—")],
         f.options.map((o) => K.h("option", { value: o.value, selected: o.selected }, o.label)));
     } else if (f.type === "textarea") {
-      input = K.h("textarea", { name: f.name, rows: 4 });
+      input = K.h("textarea", { name: f.name, rows: f.rows || 4, placeholder: f.placeholder });
+      if (f.value) input.value = f.value;
     } else {
       input = K.h("input", { name: f.name, type: f.type || "text", required: f.required, value: f.value });
     }
@@ -181,7 +182,8 @@ K.form = function (title, fields, onsubmit) {
     const out = {};
     for (const f of fields) {
       const el = inputs[f.name];
-      out[f.name] = f.multiple ? [...el.selectedOptions].map((o) => o.value) : el.value.trim();
+      out[f.name] = f.multiple ? [...el.selectedOptions].map((o) => o.value)
+        : f.type === "file" ? el.files[0] || "" : el.value.trim();
     }
     return out;
   };
@@ -205,7 +207,7 @@ K.form = function (title, fields, onsubmit) {
     if (!ok) return;
     err.textContent = "";
     try {
-      await onsubmit(v);
+      await onsubmit(v, dlg);
       dlg.close();
       dlg.remove();
     } catch (e) {

@@ -47,15 +47,17 @@
     return {
       async show(main, params) {
         const data = await K.load((name.startsWith("admin/") ? "" : "pages/") + name, params);
+        if (!main.isConnected) return; // left meanwhile
         const listing = data[key];
-        const [bar, pager] = toolbar(name, params, listing,
-          data.can_write && buttons ? buttons(data).top || [] : []);
-        const cols = data.can_write && buttons && buttons(data).row
-          ? [...columns, ["Actions", (it) => buttons(data).row(it)]] : columns;
+        const b = data.can_write && buttons ? buttons(data) : {};
+        const [bar, pager] = toolbar(name, params, listing, b.top || []);
+        const cols = b.row ? [...columns, ["Actions", (it) => b.row(it)]] : columns;
         main.replaceChildren(h("h2", {}, title), bar, table(cols, listing.items), pager);
       },
     };
   }
+
+  K.ui = { toolbar, table, row, act, simple };
 
   // -- Overview ------------------------------------------------------------------------
   K.pages.overview = {
@@ -78,7 +80,12 @@
     ["Key pair", (s) => s.key_name || ""],
   ];
 
-  function launch(opts) {
+  // The forms' choices, loaded when a form opens (the list paints without them).
+  const formData = () => K.load("pages/launch");
+
+  async function launch() {
+    let opts;
+    try { opts = (await formData()).launch; } catch (e) { K.flash(e.message, true); return; }
     const userData = (v) => (v && v.length > 65535 ? "At most 64 KiB." : "");
     K.form("Launch instance", [
       { name: "name", label: "Name", required: true,
@@ -104,7 +111,9 @@
     });
   }
 
-  function associate(server, data) {
+  async function associate(server) {
+    let data;
+    try { data = await formData(); } catch (e) { K.flash(e.message, true); return; }
     const free = data.floatingips.filter((f) => !f.port_id);
     const options = [
       ...free.map((f) => ({ value: f.id, label: f.floating_ip_address })),
@@ -133,18 +142,15 @@
       const listing = data.instances;
       const w = data.can_write;
       const cols = [...instanceCols];
-      const fips = {};
-      for (const f of data.floatingips) if (f.fixed_ip_address) fips[f.fixed_ip_address] = f.floating_ip_address;
-      cols[2] = ["Addresses", (s) => s.addresses.map((a) => (fips[a] ? `${a} (${fips[a]})` : a)).join(", ")];
       cols.push(["Actions", (s) => h("span", {},
         h("a", { href: `#/console?id=${s.id}&name=${encodeURIComponent(s.name)}` }, "Console"), " ",
-        w && h("button", { type: "button", onclick: () => associate(s, data) }, "Associate floating IP"), " ",
+        w && h("button", { type: "button", onclick: () => associate(s) }, "Associate floating IP"), " ",
         w && h("button.danger", { type: "button", onclick: () => {
           if (K.confirm(`Delete instance ${s.name}?`)) act(() => K.os("DELETE", `${C}/servers/${s.id}`), `Deleting ${s.name}`);
         } }, "Delete"))]);
       this.cols = cols;
       const [bar, pager] = toolbar("instances", params, listing,
-        w ? [h("button.primary", { type: "button", onclick: () => launch(data.launch) }, "Launch instance")] : []);
+        w ? [h("button.primary", { type: "button", onclick: () => launch() }, "Launch instance")] : []);
       this.tbody = table(cols, listing.items, (s) => ({ "data-id": s.id })).querySelector("tbody");
       main.replaceChildren(h("h2", {}, "Instances"), bar, this.tbody.parentNode, pager);
     },
@@ -235,6 +241,34 @@
       h("button.danger", { type: "button", onclick: () => {
         if (K.confirm(`Release ${f.floating_ip_address}?`)) act(() => K.os("DELETE", `${N}/floatingips/${f.id}`), "Released");
       } }, "Release")),
+  }));
+
+  const ipCheck = (v) => (v && !/^[0-9a-fA-F:.]+$/.test(v) ? "An IP address." : "");
+
+  K.pages.ports = simple("ports", "ports", "Ports", [
+    ["Name", (p) => p.name || p.id.slice(0, 8)],
+    ["Network", (p) => p.network],
+    ["Fixed IPs", (p) => p.fixed_ips.join(", ")],
+    ["Attached to", (p) => (p.device_owner ? `${p.device_owner} ${p.device_id.slice(0, 8)}` : "—")],
+    ["Status", (p) => K.badge(p.status)],
+  ], (data) => ({
+    top: [h("button.primary", { type: "button", onclick: () => K.form("Create port", [
+      { name: "name", label: "Name" },
+      { name: "network", label: "Network", required: true,
+        options: data.networks.map((n) => ({ value: n.id, label: n.name })) },
+      { name: "ip", label: "Fixed IP (optional)", check: ipCheck },
+    ], async (v) => {
+      const port = { network_id: v.network };
+      if (v.name) port.name = v.name;
+      if (v.ip) port.fixed_ips = [{ ip_address: v.ip }];
+      await K.os("POST", `${N}/ports`, { port });
+      K.flash("Port created");
+      K.route();
+    }) }, "Create port")],
+    // a port in use is its owner's to delete (an instance's, a router's)
+    row: (p) => (p.device_owner ? "" : h("button.danger", { type: "button", onclick: () => {
+      if (K.confirm(`Delete port ${p.name || p.id}?`)) act(() => K.os("DELETE", `${N}/ports/${p.id}`), "Port deleted");
+    } }, "Delete")),
   }));
 
   K.pages["security-groups"] = simple("security-groups", "security_groups", "Security Groups", [

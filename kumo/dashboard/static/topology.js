@@ -2,7 +2,8 @@
 // under their first network (the first GROUP of each shown, the rest behind
 // "+N more"), floating IPs on their instances, external networks on top.
 // Drawn as SVG; wheel or buttons zoom, dragging pans, search highlights and
-// expands. Any change the event stream reports redraws within ~150 ms.
+// expands. Changes come from the event stream as patches of the drawn data
+// (the graph is fetched once per visit) and are drawn on the next frame.
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
@@ -118,6 +119,31 @@
     return L;
   }
 
+  // Apply a patch from the event stream: {networks, routers, instances,
+  // floatingips: [entry], removed: {kind: [id]}}. Another project's network
+  // is drawn only while something of the project uses it.
+  function applyPatch(data, patch) {
+    const upsert = (list, entry) => {
+      const i = list.findIndex((x) => x.id === entry.id);
+      if (i >= 0) list[i] = entry; else list.push(entry);
+    };
+    for (const kind of ["networks", "routers", "instances", "floatingips"]) {
+      const gone = new Set((patch.removed || {})[kind] || []);
+      if (gone.size) data[kind] = data[kind].filter((x) => !gone.has(x.id));
+    }
+    for (const kind of ["routers", "instances", "floatingips"]) for (const e of patch[kind] || []) upsert(data[kind], e);
+    const mine = K.session && K.session.project.id;
+    if (patch.hint) { // new networks from the events alone: drawn until the patch
+      for (const n of patch.networks) if (!data.networks.some((x) => x.id === n.id)) data.networks.push(n);
+      return;
+    }
+    for (const n of patch.networks || []) {
+      const entry = Object.assign({}, n);
+      delete entry.referenced;
+      if (n.project_id === mine || n.referenced || data.networks.some((x) => x.id === n.id)) upsert(data.networks, entry);
+    }
+  }
+
   function setView(svg, v) { svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`); }
 
   K.pages.topology = {
@@ -165,40 +191,48 @@
       });
       for (const ev of ["pointerup", "pointerleave"]) svg.addEventListener(ev, () => (drag = null));
       state.redraw = () => { if (state.data) draw(svg, state.data, state); };
+      state.queue = [];
       state.reload = async () => {
-        const data = await K.load("pages/topology");
+        state.fetching = true;
+        let data;
+        try { data = await K.load("pages/topology"); } finally { state.fetching = false; }
         if (!svg.isConnected) return; // left meanwhile
+        for (const p of state.queue.splice(0)) applyPatch(data, p);
         state.data = data;
         state.redraw();
         svg.setAttribute("data-loaded", String(Date.now()));
       };
+      state.reloadSoon = () => {
+        if (state.loading) { state.dirty = true; return; }
+        state.loading = true;
+        state.reload().catch(() => {}).finally(() => {
+          state.loading = false;
+          if (state.dirty) { state.dirty = false; state.reloadSoon(); }
+        });
+      };
       await state.reload();
     },
     onEvent(type, data) {
-      // A new network is drawn at once from the event; then (for any change)
-      // the page's data is fetched again. One reload at a time; changes
-      // during it cause one more.
+      // A topology event carries the changed entries and the ids gone: they
+      // are applied to the drawn data and drawn on the next frame, without
+      // fetching the graph again. A resync (the stream missed changes)
+      // fetches it again.
       const st = this.state;
       if (!st) return;
-      if (type === "topology" && st.data) {
-        let drawn = false;
-        for (const c of data) {
-          if (c.kind !== "network" || c.op === "delete" || st.data.networks.some((n) => n.id === c.id)) continue;
-          st.data.networks.push({ id: c.id, name: c.name, external: c.external, subnets: [], shared: false });
-          drawn = true;
-        }
-        if (drawn) st.redraw();
+      if (type === "resync") { st.reloadSoon(); return; }
+      if (type !== "topology") return;
+      // changes while the graph is being fetched are applied to it too
+      if (st.fetching) st.queue.push(data);
+      if (!st.data) return;
+      applyPatch(st.data, data);
+      if (!st.frame) {
+        st.frame = requestAnimationFrame(() => {
+          st.frame = null;
+          st.redraw();
+          document.querySelector("svg[data-loaded]")?.setAttribute("data-patched", String(Date.now()));
+        });
       }
-      if (st.loading) { st.dirty = true; return; }
-      if (st.pending) return;
-      st.pending = setTimeout(async () => {
-        st.pending = null;
-        st.loading = true;
-        try { await st.reload(); } catch (e) { /* the next event retries */ }
-        st.loading = false;
-        if (st.dirty) { st.dirty = false; this.onEvent("resync", null); }
-      }, 50);
     },
-    leave() { if (this.state && this.state.pending) clearTimeout(this.state.pending); this.state = null; },
+    leave() { if (this.state && this.state.frame) cancelAnimationFrame(this.state.frame); this.state = null; },
   };
 })();

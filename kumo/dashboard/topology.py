@@ -1,0 +1,155 @@
+"""The network topology's data: the whole graph for the page, and patches
+of it for the event stream.
+
+``page`` gathers the project's networks (with subnets), routers (with their
+interfaces and gateways), instances (with their ports) and floating IPs,
+plus the external networks its routers and floating IPs use. ``patch``
+renders the same entries for only the objects a batch of watch events
+touched, so the open page redraws a change without fetching the graph
+again: each entry comes from the service layer acting as the caller, and an
+object asked for that does not come back (deleted, or no longer the
+caller's to see) is listed under ``removed``. Hosts come along only where
+the service layer shows them to this caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kumo.context import RequestContext
+from kumo.dashboard import sources
+from kumo.dashboard.pages import Params, _fip_row, _net_row, _router_row, project_page
+from kumo.policy import allowed, unrestricted
+from kumo.runtime import Runtime
+
+KINDS = ("networks", "routers", "instances", "floatingips")
+
+
+def _split_ports(
+    ports: Iterable[dict[str, Any]], router_ids: set[str], server_ids: set[str]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]], set[str]]:
+    """Router legs and instance ports (as the page draws them) of ``ports``,
+    and the networks they are on."""
+    legs: dict[str, list[dict[str, Any]]] = {}
+    nics: dict[str, list[dict[str, Any]]] = {}
+    used: set[str] = set()
+    for p in ports:
+        ips = [ip["ip_address"] for ip in p.get("fixed_ips", [])]
+        leg: dict[str, Any] = {"port_id": p["id"], "network_id": p["network_id"], "ips": ips}
+        host = p.get("binding:host_id")
+        if host:
+            leg["host"] = host
+        device = p.get("device_id")
+        if device in router_ids and p.get("device_owner", "").startswith("network:router_"):
+            legs.setdefault(device, []).append(
+                dict(leg, gateway=p["device_owner"] == "network:router_gateway")
+            )
+            used.add(p["network_id"])
+        elif device in server_ids:
+            nics.setdefault(device, []).append(leg)
+            used.add(p["network_id"])
+    return legs, nics, used
+
+
+def _instance(s: dict[str, Any], nics: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "id": s["id"],
+        "name": s.get("name", ""),
+        "status": s["status"],
+        "host": s["host"],
+        "ports": nics.get(s["id"], []),
+    }
+
+
+def _routers(
+    rt: Runtime,
+    ctx: RequestContext,
+    routers: list[dict[str, Any]],
+    legs: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    gateways = sources.router_gateways(rt, ctx, sorted(r["id"] for r in routers))
+    return [
+        dict(_router_row(r), interfaces=legs.get(r["id"], []), gateways=gateways.get(r["id"], []))
+        for r in routers
+    ]
+
+
+def _gateway_nets(routers: list[dict[str, Any]], fips: list[dict[str, Any]]) -> set[str]:
+    used = {f["floating_network_id"] for f in fips}
+    for r in routers:
+        gw = (r.get("external_gateway_info") or {}).get("network_id")
+        if gw:
+            used.add(gw)
+    return used
+
+
+def page(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[str, Any]:
+    project_page(ctx)
+    subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
+    all_nets = sources.networks(rt, ctx)
+    routers = [r for r in sources.routers(rt, ctx) if r["project_id"] == ctx.project_id]
+    fips = [f for f in sources.floatingips(rt, ctx) if f["project_id"] == ctx.project_id]
+    servers = sources.server_summaries(rt, ctx)
+    legs, nics, used = _split_ports(
+        sources.ports(rt, ctx), {r["id"] for r in routers}, {s["id"] for s in servers}
+    )
+    used |= _gateway_nets(routers, fips)
+    return {
+        "networks": [
+            _net_row(n, subs)
+            for n in all_nets
+            if n.get("project_id") == ctx.project_id or n["id"] in used
+        ],
+        "routers": _routers(rt, ctx, routers, legs),
+        "instances": [_instance(s, nics) for s in servers],
+        "floatingips": [_fip_row(f) for f in fips],
+        "show_hosts": unrestricted(ctx, "network:get_port:binding"),
+    }
+
+
+def patch(rt: Runtime, ctx: RequestContext, changed: dict[str, set[str]]) -> dict[str, Any]:
+    """The entries of the objects in ``changed`` (kind -> ids, kinds as in
+    ``KINDS``) as ``page`` draws them, and under ``removed`` (kind -> ids)
+    those that are gone. A network comes with ``referenced``: whether a
+    router, instance or floating IP of the patch is on it (the page draws
+    another project's network only when something of the project uses it)."""
+    out: dict[str, Any] = {k: [] for k in KINDS}
+    out["removed"] = {k: [] for k in KINDS}
+    if not allowed(ctx, "dashboard:project_pages", {"project_id": ctx.project_id}):
+        return out
+    want = {k: sorted(changed.get(k, ())) for k in KINDS}
+    routers = (
+        [
+            r
+            for r in sources.routers(rt, ctx, id=want["routers"])
+            if r["project_id"] == ctx.project_id
+        ]
+        if want["routers"]
+        else []
+    )
+    fips = (
+        [
+            f
+            for f in sources.floatingips(rt, ctx, id=want["floatingips"])
+            if f["project_id"] == ctx.project_id
+        ]
+        if want["floatingips"]
+        else []
+    )
+    servers = sources.server_summaries(rt, ctx, want["instances"]) if want["instances"] else []
+    devices = sorted({r["id"] for r in routers} | {s["id"] for s in servers})
+    ports = sources.ports(rt, ctx, device_id=devices) if devices else []
+    legs, nics, used = _split_ports(ports, {r["id"] for r in routers}, {s["id"] for s in servers})
+    used |= _gateway_nets(routers, fips)
+    net_ids = sorted(set(want["networks"]) | used)
+    nets = sources.networks(rt, ctx, id=net_ids) if net_ids else []
+    subs = {s["id"]: s for s in sources.subnets(rt, ctx, network_id=net_ids)} if net_ids else {}
+    out["networks"] = [dict(_net_row(n, subs), referenced=n["id"] in used) for n in nets]
+    out["routers"] = _routers(rt, ctx, routers, legs)
+    out["instances"] = [_instance(s, nics) for s in servers]
+    out["floatingips"] = [_fip_row(f) for f in fips]
+    for kind in KINDS:
+        found = {e["id"] for e in out[kind]}
+        out["removed"][kind] = [i for i in want[kind] if i not in found]
+    return out
