@@ -698,7 +698,8 @@ DASHBOARD = [
         "dashboard:project_pages",
         ADMIN_OR_READER,
         "The data of a dashboard page of the token's project (overview, instances, topology, "
-        "networks, routers, floating IPs, security groups, key pairs), gathered acting as "
+        "networks, ports, routers, floating IPs, security groups, key pairs, volumes, images, "
+        "stacks), gathered acting as "
         "the caller",
         f"GET {D}/api/pages/instances",
         f"GET {D}/api/pages/topology",
