@@ -11,11 +11,21 @@ from typing import Any
 
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
+from kumo.network.l3 import scheduler as l3_scheduler
 from kumo.network.snat import leases
 from kumo.watch import snapshot
 from tests.agent.test_agent_credentials import enroll, register
 from tests.network.conftest import Cloud, N, open_cloud
-from tests.network.test_routers import add_if, events, external, internal, put, router
+from tests.network.test_l3_ha import gateway_hosts, heartbeat, kill, l3_agents
+from tests.network.test_routers import (
+    add_if,
+    events,
+    external,
+    internal,
+    put,
+    register_agent,
+    router,
+)
 
 X = "/internal/v1"
 
@@ -150,3 +160,39 @@ def test_dead_hosts_blocks_are_reclaimed(db_url: str, tmp_path: Path) -> None:
         taken = leases.reclaim(cloud.rt.db, cloud.rt.settings, now=later)
         assert len(taken) == 1
         assert [x["host"] for x in shown(cloud, r["id"])["kumo_snat_leases"]] == ["host2"]
+
+
+def test_every_live_gateway_agent_hosts_a_distributed_snat_router(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Any gateway host forwards the router's return traffic, so the router
+    is bound to all of them (its gateway port to the first); a dead one is
+    dropped, a new or returning one added by the rescheduling pass."""
+    settings = {"distributed_snat": True, "agent_down_time": 3600}
+    with open_cloud(db_url, tmp_path, **settings) as cloud:
+        register_agent(cloud, "compute1", gateway=False)
+        a, b = (register_agent(cloud, f"gw-{x}") for x in "ab")
+        r, _ = lab(cloud)
+        plain, _ = lab(cloud, distributed=False)
+        hosts = [h for h, _ in l3_agents(cloud, r["id"])]
+        assert sorted(hosts) == ["gw-a", "gw-b"]
+        assert gateway_hosts(cloud, r["id"]) == {hosts[0]}
+        assert len(l3_agents(cloud, plain["id"])) == 1  # centralized: one as before
+        db, conf = cloud.rt.db, cloud.rt.settings
+        assert l3_scheduler.reschedule(db, conf) == []
+
+        c = register_agent(cloud, "gw-c")
+        assert l3_scheduler.reschedule(db, conf) == [r["id"]]
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [*hosts, "gw-c"]
+        body = events(cloud, "router", r["id"])[-1].body
+        assert body["kumo_gateway_hosts"] == [*hosts, "gw-c"]
+
+        first = a if hosts[0] == "gw-a" else b
+        kill(cloud, first["id"])
+        assert r["id"] in l3_scheduler.reschedule(db, conf)
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [hosts[1], "gw-c"]
+        assert gateway_hosts(cloud, r["id"]) == {hosts[1]}
+        heartbeat(cloud, first["id"])
+        assert r["id"] in l3_scheduler.reschedule(db, conf)
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [hosts[1], "gw-c", hosts[0]]
+        assert c["id"]
