@@ -95,8 +95,9 @@ def _frame(src_mac: str, packet: bytes) -> bytes:
     return _mac(GW_MAC) + _mac(src_mac) + b"\x08\x00" + packet
 
 
-def _port_unreachable(quoted: bytes) -> bytes:
-    body = struct.pack("!BBHI", 3, 3, 0, 0) + quoted[:28]
+def _icmp_error(quoted: bytes, kind: int = 3, code: int = 3, rest: int = 0) -> bytes:
+    """Port unreachable by default; the quoted header and 8 bytes of data."""
+    body = struct.pack("!BBHI", kind, code, 0, rest) + quoted[:28]
     return body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
 
 
@@ -129,9 +130,24 @@ def test_leased_return_traffic_and_its_icmp_errors_go_to_the_owner(
 
     # port unreachable for a datagram the owner sent from port 1050
     sent = _ipv4(EXT_IP, "198.51.100.7", 17, _udp(1050, 53))
-    error = _ipv4("198.51.100.7", EXT_IP, 1, _port_unreachable(sent))
+    error = _ipv4("198.51.100.7", EXT_IP, 1, _icmp_error(sent))
     back = _returned(sock, _frame(UPSTREAM_MAC, error))
     assert [(f[:6], f[14:]) for f in back] == [(_mac(OWNER), error)]
+    # fragmentation needed (next-hop MTU 1400) for a TCP segment from 1040
+    sent = _ipv4(EXT_IP, "198.51.100.7", 6, _tcp(1040, 443))
+    error = _ipv4("198.51.100.7", EXT_IP, 1, _icmp_error(sent, 3, 4, 1400))
+    back = _returned(sock, _frame(UPSTREAM_MAC, error))
+    assert [(f[:6], f[14:]) for f in back] == [(_mac(OWNER), error)]
+    # time exceeded for an echo request with identifier 1060
+    echo = struct.pack("!BBHHH", 8, 0, 0, 1060, 1)
+    sent = _ipv4(EXT_IP, "198.51.100.7", 1, echo)
+    error = _ipv4("198.51.100.7", EXT_IP, 1, _icmp_error(sent, 11, 0))
+    back = _returned(sock, _frame(UPSTREAM_MAC, error))
+    assert [(f[:6], f[14:]) for f in back] == [(_mac(OWNER), error)]
+    # an error quoting a port no block holds stays
+    sent = _ipv4(EXT_IP, "198.51.100.7", 17, _udp(61500, 53))
+    error = _ipv4("198.51.100.7", EXT_IP, 1, _icmp_error(sent))
+    assert _returned(sock, _frame(UPSTREAM_MAC, error)) == []
 
 
 @ROOT
