@@ -198,7 +198,7 @@ def test_instances_on_three_hosts_translate_locally_and_survive_a_gateway(
         )
         # the other gateway carried the return traffic at once, not when
         # the gateway port moved (the gap was that long before)
-        assert max(gaps.values()) < 2.0, gaps
+        assert max(gaps.values()) < 5.0, gaps  # ~0.07 s here; 11-12 s before
     finally:
         server.kill()
         server.wait(timeout=10)
