@@ -288,7 +288,14 @@ def main() -> None:
     os.environ["KUMO_AGENT_DOWN_TIME"] = "30"
     up = [KUMO, "up", "--hosts", "4", "--gateways", "2", "--port", str(_free_port()),
           "--prefix", prefix, "--state-dir", str(state), "--detach"]  # fmt: skip
-    subprocess.run(up, check=True, capture_output=True, timeout=600)
+    for _ in range(3):  # a loaded machine's API may not answer within kumo up's wait
+        done = subprocess.run(up, capture_output=True, text=True, timeout=600)
+        if done.returncode == 0:
+            break
+        print(f"kumo up failed ({done.stderr.strip().splitlines()[-1:]}); again", flush=True)
+        up[up.index("--port") + 1] = str(_free_port())
+    else:
+        raise SystemExit("kumo up failed three times")
     try:
         lab = Lab(state, prefix)
         instances = build(lab)
