@@ -2,15 +2,22 @@
 
     .venv/bin/python -m bench.snat [--rounds 3] [--seconds 5]
 
-One 3-host lab (``kumo up --gateways 2``: host2 and host3 are gateway
-hosts; distributed SNAT on) with two routers side by side: ``rd``
-(distributed SNAT, the lab's default) and ``rh`` (``--ha``: the HA SNAT
-of before), each with a network and one instance on host1 without a
-floating IP. Measured, in the same run:
+One 4-host lab (``kumo up --hosts 4 --gateways 2``: host3 and host4 are
+gateway hosts; distributed SNAT on) with three routers side by side:
+``rd`` and ``rd2`` (distributed SNAT, the lab's default) and ``rh``
+(``--ha``: the HA SNAT of before), each with a network and one instance
+without a floating IP (``rd``'s and ``rh``'s on host1, ``rd2``'s on
+host2). Measured, in the same run:
 
 - the time from the instance's creation to its host's first lease;
 - north-south TCP throughput (iperf3 to the upstream, interleaved rounds),
   and the ratio distributed / HA;
+- gateway capacity: iperf3 from the upstream to ``rd``'s and ``rd2``'s
+  instances at once (``-R``: the bulk is return traffic, which crosses a
+  gateway), aggregate, with both routers' gateway ports on one gateway
+  host (the upstream's frames for both addresses reach that host) and
+  with one on each (external IPs split across the gateways), interleaved
+  rounds, and the ratio 2 / 1 gateways;
 - the failover of the gateway carrying each router: its agent SIGKILLed
   and its underlay and external links cut; the largest gap between
   replies of a UDP probe (every 0.05 s), the probes lost, and whether an
@@ -98,11 +105,16 @@ def wait(check: Any, timeout: float = 120.0) -> float:
     return time.monotonic() - started
 
 
+ROUTERS = (("rd", "10.90.1.0/24", (), 1), ("rh", "10.90.2.0/24", ("--ha",), 1),
+           ("rd2", "10.90.3.0/24", (), 2))  # fmt: skip
+"""Name, instance subnet, ``router create`` options, the instance's host."""
+
+
 def build(lab: Lab) -> dict[str, str]:
-    """Routers rd and rh, one instance each on host1: name → instance netns."""
+    """Routers rd, rh and rd2, one instance each: name → instance netns."""
     host1 = f"{lab.prefix}host1"
     out = {}
-    for router, cidr, extra in (("rd", "10.90.1.0/24", ()), ("rh", "10.90.2.0/24", ("--ha",))):
+    for router, cidr, extra, index in ROUTERS:
         lab.openstack("network", "create", f"n{router}")
         lab.openstack("subnet", "create", "--network", f"n{router}", "--subnet-range", cidr,
                       f"s{router}")  # fmt: skip
@@ -112,7 +124,7 @@ def build(lab: Lab) -> dict[str, str]:
         ip = cidr.replace("0/24", "11")
         created = time.monotonic()
         lab.kumo("lab", "instance", "create", f"i{router}", "--network", f"n{router}", "--host",
-                 host1, "--ip", ip, "--disable-port-security")  # fmt: skip
+                 f"{lab.prefix}host{index}", "--ip", ip, "--disable-port-security")  # fmt: skip
         if router == "rd":
             took = wait(lambda: any(x["host"] == host1
                                     for x in lab.router("rd")["kumo_snat_leases"]))  # fmt: skip
@@ -131,10 +143,11 @@ def _ping(ns: str) -> bool:
 def throughput(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -> None:
     server = lab.upstream("iperf3", "-s")
     time.sleep(0.5)
-    got: dict[str, list[float]] = {r: [] for r in instances}
+    got: dict[str, list[float]] = {r: [] for r in ("rd", "rh")}
     try:
         for _ in range(rounds):
-            for router, ns in instances.items():
+            for router in got:
+                ns = instances[router]
                 out = subprocess.run(["ip", "netns", "exec", ns, "iperf3", "-c", UPSTREAM, "-t",
                                       str(seconds), "-J"], capture_output=True, text=True,
                                      timeout=seconds + 60)  # fmt: skip
@@ -147,6 +160,79 @@ def throughput(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -
         print(f"throughput {router}: median {med[router]:.2f} Gbit/s "
               f"({', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
     print(f"throughput ratio distributed / HA: {med['rd'] / med['rh']:.2f}")
+
+
+def place(lab: Lab, router: str, host: str) -> None:
+    """The router's gateway port onto ``host`` (the l3 agent scheduler
+    extension: a router that is not HA moves there)."""
+    rid = lab.router(router)["id"]
+    if lab.gateway_host(rid) == host:
+        return
+    agents = lab.api.get("/agents", params={"host": host}).json()["agents"]
+    agent = next(a["id"] for a in agents if a["host"] == host)
+    for _ in range(5):  # a loaded machine's late heartbeat may move it back
+        made = lab.api.post(f"/agents/{agent}/l3-routers", json={"router_id": rid})
+        assert made.status_code == 201, made.text
+        try:
+            wait(lambda: lab.gateway_host(rid) == host, timeout=20)
+            break
+        except RuntimeError:
+            continue
+    wait(lambda: _ping_any(lab, router), timeout=60)
+    time.sleep(2)  # the new gateway's announcement; the old one's namespace gone
+
+
+def _ping_any(lab: Lab, router: str) -> bool:
+    ip = dict((r, c) for r, c, _, _ in ROUTERS)[router].replace("0/24", "11")
+    return _ping(lab.instance_ns(ip))
+
+
+def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -> None:
+    """Aggregate return-traffic throughput through 1 and 2 gateway hosts."""
+    g3, g4 = f"{lab.prefix}host3", f"{lab.prefix}host4"
+    servers = [lab.upstream("iperf3", "-s", "-p", str(port)) for port in (5211, 5212)]
+    time.sleep(0.5)
+    got: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        for _ in range(rounds):
+            for gateways in (1, 2):
+                place(lab, "rd", g3)
+                place(lab, "rd2", g3 if gateways == 1 else g4)
+                clients = [
+                    subprocess.Popen(
+                        [
+                            "ip",
+                            "netns",
+                            "exec",
+                            instances[r],
+                            "iperf3",
+                            "-c",
+                            UPSTREAM,
+                            "-p",
+                            str(port),
+                            "-R",
+                            "-t",
+                            str(seconds),
+                            "-J",
+                        ],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )  # fmt: skip
+                    for r, port in (("rd", 5211), ("rd2", 5212))
+                ]
+                total = 0.0
+                for client in clients:
+                    out = json.loads(client.communicate(timeout=seconds + 60)[0])
+                    total += out["end"]["sum_received"]["bits_per_second"] / 1e9
+                got[gateways].append(total)
+    finally:
+        for server in servers:
+            server.kill()
+    med = {g: statistics.median(v) for g, v in got.items()}
+    for gateways, values in got.items():
+        print(f"aggregate return traffic, {gateways} gateway host(s): median {med[gateways]:.2f} "
+              f"Gbit/s ({', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
+    print(f"aggregate ratio 2 / 1 gateway hosts: {med[2] / med[1]:.2f}")
 
 
 def failover(lab: Lab, router: str, ns: str) -> None:
@@ -181,7 +267,7 @@ def failover(lab: Lab, router: str, ns: str) -> None:
     gap = max(b - a for a, b in zip(times, times[1:], strict=False)) if replies else float("inf")
     lost = udp["sent"] - len(udp["replies"])
     print(f"failover {router} (gateway {carrier} killed, links cut): largest UDP gap "
-          f"{gap:.2f} s, {lost} of {udp['sent']} probes lost, TCP "
+          f"{gap * 1000:.0f} ms, {lost} of {udp['sent']} probes lost, TCP "
           f"{'survived' if tcp['error'] is None else 'broke: ' + tcp['error']}")  # fmt: skip
     time.sleep(15)  # the host back as a standby (HA) or a spare gateway
 
@@ -199,16 +285,24 @@ def main() -> None:
     prefix = f"kbs{uuid.uuid4().hex[:3]}-"
     state = Path(f"/tmp/{prefix}lab")
     print(f"{machine()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load {os.getloadavg()}")
-    os.environ["KUMO_AGENT_DOWN_TIME"] = "10"
-    up = [KUMO, "up", "--hosts", "3", "--gateways", "2", "--port", str(_free_port()),
+    os.environ["KUMO_AGENT_DOWN_TIME"] = "30"
+    up = [KUMO, "up", "--hosts", "4", "--gateways", "2", "--port", str(_free_port()),
           "--prefix", prefix, "--state-dir", str(state), "--detach"]  # fmt: skip
-    subprocess.run(up, check=True, capture_output=True, timeout=600)
+    for _ in range(3):  # a loaded machine's API may not answer within kumo up's wait
+        done = subprocess.run(up, capture_output=True, text=True, timeout=600)
+        if done.returncode == 0:
+            break
+        print(f"kumo up failed ({done.stderr.strip().splitlines()[-1:]}); again", flush=True)
+        up[up.index("--port") + 1] = str(_free_port())
+    else:
+        raise SystemExit("kumo up failed three times")
     try:
         lab = Lab(state, prefix)
         instances = build(lab)
         throughput(lab, instances, args.rounds, args.seconds)
-        for router, ns in instances.items():
-            failover(lab, router, ns)
+        scaling(lab, instances, args.rounds, args.seconds)
+        for router in ("rd", "rh"):
+            failover(lab, router, instances[router])
     finally:
         subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, timeout=300)
 

@@ -37,8 +37,9 @@ stage              output
                    port's hostname (its server's, or the port's name)
 =================  ==========================================================
 
-Outside the per-network stages: routers (``routers.py``), the firewall
-(``firewall.py``), DHCP (``dhcp.py``) and the metadata service's
+Outside the per-network stages: routers (``routers.py``), the gateway
+hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
+firewall (``firewall.py``), DHCP (``dhcp.py``) and the metadata service's
 namespaces (``metadata.py``).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
@@ -79,7 +80,8 @@ from kumo.compiler.plan import (
     VethPeer,
     VxlanSpec,
 )
-from kumo.compiler.routers import compile_routers
+from kumo.compiler.routers import compile_routers, fip_leg_mac
+from kumo.compiler.snat import compile_gateway
 from kumo.compiler.vms import compile_vms, is_vm_port, nic_objects
 
 FIREWALL_KEY: ObjectKey = FirewallPlan().key
@@ -157,7 +159,10 @@ def compile_host(
         vlan_devices = me.vlan_devices if me else True
     out = _Builder()
     routers = compile_routers(host, view, ha_strict=ha_state_sync)
-    local_networks = sorted({n for n in view.local_ports_by_network(host) if n} | routers.networks)
+    snat_gateway, uplinks = compile_gateway(host, view, fip_leg_mac, vlan_devices=vlan_devices)
+    local_networks = sorted(
+        {n for n in view.local_ports_by_network(host) if n} | routers.networks | uplinks
+    )
     firewall = compile_firewall(host, view, local_networks)
     filtered_networks = {view.ports[f.port_id].network_id for f in firewall.ports}
     for network_id in local_networks:
@@ -221,6 +226,7 @@ def compile_host(
         gate=compile_gate(
             host, view, out.links, beat_device=underlay, beat_port=beat_port, lease_ms=lease_ms
         ),
+        snat_gateway=snat_gateway,
     )
 
 

@@ -513,6 +513,46 @@ class HaGate:
         return ("ha-gate", HOST_NS)
 
 
+@dataclass(frozen=True, order=True)
+class UplinkForward:
+    """A gateway host's stateless forwarding of a leased block's return
+    traffic, on ``device`` (the uplink of the router's external network,
+    before its bridge): frames to ``external_ip`` with a destination port
+    (ICMP echo identifier, or for an ICMP error the port of the packet it
+    quotes) in ``port_min``..``port_max`` get ``mac`` (the owning host's
+    external leg) as destination and ``gateway_mac`` (the router's gateway
+    port) as source, and leave by ``device`` again; ``local``: the owning
+    host is this one, the frame goes on into the bridge."""
+
+    device: str
+    external_ip: str
+    port_min: int
+    port_max: int
+    mac: str
+    gateway_mac: str
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class SnatGateway:
+    """Every leased block of every distributed-SNAT router this host is a
+    gateway host of: one nftables table in the host namespace."""
+
+    forward: tuple[UplinkForward, ...] = ()
+    """Sorted."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.forward
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self.forward).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("snat-gateway", HOST_NS)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
@@ -537,6 +577,7 @@ class HostPlan:
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
+    snat_gateway: SnatGateway = field(default_factory=lambda: SnatGateway())
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -581,6 +622,11 @@ class HostPlan:
         lines += [
             f"gate {g.router_id} {g.ifname} {'open' if g.open else 'closed'}"
             for g in self.gate.legs
+        ]
+        lines += [
+            f"snatgw {x.device} {x.external_ip}:{x.port_min}-{x.port_max}->{x.mac}"
+            + (" local" if x.local else "")
+            for x in self.snat_gateway.forward
         ]
         lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
         lines += [_describe_vm(vm) for vm in self.vms]

@@ -21,8 +21,9 @@ Pure. Three roles, each a namespace with legs into network bridges:
 With distributed SNAT (``kumo.compiler.snat``) a ``dvr`` namespace whose
 host holds port blocks of the router translates its instances itself and
 sends them out through its external leg (rule → table 100, default
-upstream); the ``snat`` namespace forwards their return traffic to them
-and translates only hosts without a block yet.
+upstream); every gateway host of the router forwards their return traffic
+to them from its uplink (``snat.compile_gateway``), the ``snat`` namespace
+too, and the latter translates only hosts without a block yet.
 ``legacy`` (``kr-<host>-<router>``) for ``distributed=false`` on its gateway
          host only: interface legs (ordinary bound ports, reached through the
          tunnel by the other hosts), the gateway leg, every floating IP of

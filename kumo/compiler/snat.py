@@ -19,14 +19,31 @@ the MACs change, the destination becoming the owning host's external leg
 (``fip_leg_mac``), so any gateway can carry any flow and none keeps state.
 A host without a block yet is translated there, centrally, to ports
 outside every block (``FALLBACK_PORTS``).
+
+Every gateway host of the router (``gateway_hosts``: the API binds a
+distributed-SNAT router to every live gateway agent), the one carrying
+its gateway port included, also forwards the leased blocks' return
+traffic where it enters the host, on the uplink of the external network
+(``compile_gateway``): whichever gateway the upstream's frames reach
+sends them on, so losing one loses no connection and needs no takeover
+but the fabric's own (a cut link's MAC entries are flushed, frames for
+the gateway MAC are flooded to the other gateways, and the first frame a
+survivor forwards, from the gateway MAC, teaches the fabric where it is).
+ICMP errors quoting a translated packet (port unreachable, fragmentation
+needed, time exceeded) are forwarded by the port or echo identifier they
+quote, so they reach the host whose connection state relates them to the
+instance. A frame already forwarded (its source is a gateway MAC) is
+never forwarded again, so hosts whose views of the leases differ for a
+moment cannot bounce a frame between them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from kumo.compiler.model import INTERFACES, ClusterView, RouterView, SnatLeaseView
-from kumo.compiler.plan import Snat, SnatForward
+from kumo.compiler import names
+from kumo.compiler.model import GATEWAY, INTERFACES, ClusterView, RouterView, SnatLeaseView
+from kumo.compiler.plan import Snat, SnatForward, SnatGateway, UplinkForward
 
 FALLBACK_PORTS = (61440, 65535)
 """The gateway's own translation for hosts without a block; leases are
@@ -84,6 +101,52 @@ def gateway_forward(router: RouterView, mac_of: Callable[[str], str]) -> tuple[S
             for x in router.snat_leases
         )
     )
+
+
+def gateway_uplink(
+    host: str, view: ClusterView, router: RouterView, vlan_devices: bool
+) -> str | None:
+    """The device the router's external network enters ``host`` by: the
+    mapped interface of a flat network, the 802.1Q device of a VLAN one
+    (None on a host carrying VLANs with tc programs, or without a mapping)."""
+    me = view.hosts.get(host)
+    network = view.networks.get(router.gateway_network_id or "")
+    if me is None or network is None:
+        return None
+    ifname = me.interface_for(network.physical_network)
+    if ifname is None or network.network_type not in ("flat", "vlan"):
+        return None
+    if network.network_type == "flat":
+        return ifname
+    return names.vlan_name(network.id) if vlan_devices else None
+
+
+def compile_gateway(
+    host: str, view: ClusterView, mac_of: Callable[[str, str], str], *, vlan_devices: bool = True
+) -> tuple[SnatGateway, frozenset[str]]:
+    """The uplink forwarding of every distributed-SNAT router ``host`` is a
+    gateway host of (``mac_of(host, router id)``: a host's external leg),
+    and the external networks it needs on the host (their uplinks)."""
+    out: list[UplinkForward] = []
+    networks: set[str] = set()
+    for rid, router in sorted(view.routers.items()):
+        if not (router.distributed_snat and router.enable_snat and router.admin_state_up):
+            continue
+        gateway = next((view.ports[p] for p in router.port_ids(GATEWAY) if p in view.ports), None)
+        if gateway is None or not gateway.mac:
+            continue
+        if host not in router.gateway_hosts and gateway.host != host:
+            continue
+        device = gateway_uplink(host, view, router, vlan_devices)
+        if device is None:
+            continue
+        networks.add(router.gateway_network_id or "")
+        out += [
+            UplinkForward(device, x.external_ip, x.port_min, x.port_max, mac_of(x.host, rid),
+                          gateway.mac, local=x.host == host)
+            for x in router.snat_leases
+        ]  # fmt: skip
+    return SnatGateway(tuple(sorted(out))), frozenset(networks)
 
 
 def demand(host: str, view: ClusterView) -> dict[str, tuple[int, tuple[SnatLeaseView, ...]]]:

@@ -1,8 +1,9 @@
 """Distributed SNAT in the compiler: hosts with port blocks translate their
 own instances; the gateway forwards return traffic by block, statelessly.
 
-Hosts c1 (two instances, two blocks), c2 (one instance, no block yet) and
-g (the router's gateway host).
+Hosts c1 (two instances, two blocks), c2 (one instance, no block yet),
+g (the router's gateway host, carrying its gateway port) and g2 (a gateway
+host of the router too, when asked).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.compiler import names as n
 from kumo.compiler.model import FloatingIpView, RouterView, SnatLeaseView
+from kumo.compiler.plan import SnatGateway, UplinkForward
 from kumo.compiler.routers import fip_leg_mac
 from kumo.compiler.snat import instance_snat, shares
 from tests.compiler import states as s
@@ -24,7 +26,7 @@ GW = "e9000000-0000-4000-8000-000000000009"
 P2 = "a2000000-0000-4000-8000-000000000002"
 P3 = "a3000000-0000-4000-8000-000000000003"
 GW_MAC = "fa:16:3e:00:09:09"
-TUNNEL = {"c1": "192.0.2.11", "c2": "192.0.2.12", "g": "192.0.2.13"}
+TUNNEL = {"c1": "192.0.2.11", "c2": "192.0.2.12", "g": "192.0.2.13", "g2": "192.0.2.14"}
 LEASES = [
     {"host": "c1", "external_ip": "203.0.113.10", "port_range": "1024:1087"},
     {"host": "c1", "external_ip": "203.0.113.10", "port_range": "1152:1215"},
@@ -32,7 +34,12 @@ LEASES = [
 ]
 
 
-def view(*, distributed_snat: bool = True, leases: list[Any] | None = None) -> ClusterView:
+def view(
+    *,
+    distributed_snat: bool = True,
+    leases: list[Any] | None = None,
+    gateways: tuple[str, ...] = ("g",),
+) -> ClusterView:
     ports: list[Any] = [
         s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "c1", [("s1", "10.0.1.11")]),
         s.port(P2, s.NET1, "fa:16:3e:00:00:02", "c1", [("s1", "10.0.1.12")]),
@@ -46,7 +53,7 @@ def view(*, distributed_snat: bool = True, leases: list[Any] | None = None) -> C
     ]  # fmt: skip
     router = {
         "id": R, "admin_state_up": True, "distributed": True, "ha": False,
-        "kumo_gateway_hosts": ["g"],
+        "kumo_gateway_hosts": list(gateways),
         "external_gateway_info": {"network_id": EXT, "enable_snat": True,
                                   "external_fixed_ips": [{"subnet_id": "sx",
                                                           "ip_address": "203.0.113.10"}]},
@@ -164,3 +171,25 @@ def test_blocks_without_an_instance_to_translate() -> None:
     assert lines(compile_host("c1", with_fip), ns, "nat") == [
         f"nat {ns} snat 10.0.1.11/32->203.0.113.50 oif {leg} dnat 203.0.113.50->10.0.1.11"
     ]
+
+
+def test_every_gateway_host_forwards_every_block_on_its_uplink() -> None:
+    """Both gateway hosts, the one with the gateway port and the other,
+    forward the leased blocks where the external network enters them; a
+    block of the host itself goes on into its bridge."""
+    leases = [*LEASES, {"host": "g2", "external_ip": "203.0.113.10", "port_range": "1216:1279"}]
+    for host in ("g", "g2"):
+        forward = compile_host(host, view(gateways=("g", "g2"), leases=leases)).snat_gateway
+        want = sorted(
+            UplinkForward("eth1", "203.0.113.10", int(low), int(high), fip_leg_mac(owner, R),
+                          GW_MAC, local=owner == host)
+            for owner, low, high in (("c1", 1024, 1087), ("c1", 1152, 1215),
+                                     ("c9", 1088, 1151), ("g2", 1216, 1279))
+        )  # fmt: skip
+        assert forward == SnatGateway(tuple(want)), host
+    # hosts that are no gateway host of the router forward nothing
+    for host in ("c1", "c2"):
+        assert compile_host(host, view(gateways=("g", "g2"))).snat_gateway.empty
+    # nor without the mode or blocks
+    assert compile_host("g2", view(gateways=("g", "g2"), leases=[])).snat_gateway.empty
+    assert compile_host("g", view(distributed_snat=False)).snat_gateway.empty

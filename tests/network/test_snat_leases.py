@@ -9,13 +9,25 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from kumo.agent.snat import SnatLeaser
+from kumo.compiler import ClusterView
 from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
+from kumo.network.l3 import scheduler as l3_scheduler
 from kumo.network.snat import leases
 from kumo.watch import snapshot
 from tests.agent.test_agent_credentials import enroll, register
 from tests.network.conftest import Cloud, N, open_cloud
-from tests.network.test_routers import add_if, events, external, internal, put, router
+from tests.network.test_l3_ha import gateway_hosts, heartbeat, kill, l3_agents
+from tests.network.test_routers import (
+    add_if,
+    events,
+    external,
+    internal,
+    put,
+    register_agent,
+    router,
+)
 
 X = "/internal/v1"
 
@@ -150,3 +162,92 @@ def test_dead_hosts_blocks_are_reclaimed(db_url: str, tmp_path: Path) -> None:
         taken = leases.reclaim(cloud.rt.db, cloud.rt.settings, now=later)
         assert len(taken) == 1
         assert [x["host"] for x in shown(cloud, r["id"])["kumo_snat_leases"]] == ["host2"]
+
+
+def test_every_live_gateway_agent_hosts_a_distributed_snat_router(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Any gateway host forwards the router's return traffic, so the router
+    is bound to all of them (its gateway port to the first); a dead one is
+    dropped, a new or returning one added by the rescheduling pass."""
+    settings = {"distributed_snat": True, "agent_down_time": 3600}
+    with open_cloud(db_url, tmp_path, **settings) as cloud:
+        register_agent(cloud, "compute1", gateway=False)
+        a, b = (register_agent(cloud, f"gw-{x}") for x in "ab")
+        r, _ = lab(cloud)
+        plain, _ = lab(cloud, distributed=False)
+        hosts = [h for h, _ in l3_agents(cloud, r["id"])]
+        assert sorted(hosts) == ["gw-a", "gw-b"]
+        assert gateway_hosts(cloud, r["id"]) == {hosts[0]}
+        assert len(l3_agents(cloud, plain["id"])) == 1  # centralized: one as before
+        db, conf = cloud.rt.db, cloud.rt.settings
+        assert l3_scheduler.reschedule(db, conf) == []
+
+        c = register_agent(cloud, "gw-c")
+        assert l3_scheduler.reschedule(db, conf) == [r["id"]]
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [*hosts, "gw-c"]
+        body = events(cloud, "router", r["id"])[-1].body
+        assert body["kumo_gateway_hosts"] == [*hosts, "gw-c"]
+
+        first = a if hosts[0] == "gw-a" else b
+        kill(cloud, first["id"])
+        assert r["id"] in l3_scheduler.reschedule(db, conf)
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [hosts[1], "gw-c"]
+        assert gateway_hosts(cloud, r["id"]) == {hosts[1]}
+        heartbeat(cloud, first["id"])
+        assert r["id"] in l3_scheduler.reschedule(db, conf)
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == [hosts[1], "gw-c", hosts[0]]
+        assert c["id"]
+
+
+class HostLeases:
+    """An agent's lease calls (``LeaseClient``) through the API, for ``host``."""
+
+    def __init__(self, cloud: Cloud, host: str) -> None:
+        self.cloud, self.host = cloud, host
+
+    def lease_snat_block(self, router_id: str) -> dict[str, Any]:
+        made = ask(self.cloud, self.cloud.admin, router_id, self.host)
+        made.raise_for_status()
+        return dict(made.json()["snat_lease"])
+
+    def release_snat_block(self, lease_id: str) -> None:
+        gone = self.cloud.c.delete(f"{X}/snat-leases/{lease_id}", headers=self.cloud.admin)
+        gone.raise_for_status()
+
+
+def test_an_idle_hosts_blocks_go_back_after_the_idle_time(db_url: str, tmp_path: Path) -> None:
+    """The agent's leaser against the API, on a controlled clock: host1's
+    instance goes, its block stays for ``idle`` seconds (its connections
+    may still drain), then is returned and free for the next host."""
+    with open_cloud(db_url, tmp_path, distributed_snat=True) as cloud:
+        r, net = lab(cloud)
+        body = {"network_id": net["id"], "device_owner": "compute:nova", "binding:host_id": "host1"}
+        port = cloud.post(cloud.admin, "/ports", {"port": body})["port"]
+        now = [0.0]
+        leaser = SnatLeaser(HostLeases(cloud, "host1"), "host1", idle=60, clock=lambda: now[0])
+
+        def seen() -> ClusterView:
+            topics = frozenset({f"router:{r['id']}", f"network:{net['id']}"})
+            _, objects = snapshot.take(cloud.rt.db, cloud.rt.settings, topics)
+            kinds: dict[str, list[dict[str, Any]]] = {}
+            for o in objects:
+                kinds.setdefault(o["kind"], []).append(o)
+            return ClusterView.from_bodies(
+                kinds.get("network", ()), kinds.get("subnet", ()), kinds.get("port", ()),
+                routers=kinds.get("router", ()),
+            )  # fmt: skip
+
+        def held() -> list[str]:
+            return [x["port_range"] for x in shown(cloud, r["id"])["kumo_snat_leases"]]
+
+        leaser.update(seen())
+        assert held() == ["1024:1087"]
+        assert cloud.c.delete(f"{N}/ports/{port['id']}", headers=cloud.admin).status_code == 204
+        leaser.update(seen())
+        now[0] = 59.0
+        leaser.update(seen())
+        assert held() == ["1024:1087"]  # idle, not for long enough yet
+        now[0] = 61.0
+        leaser.update(seen())
+        assert held() == []

@@ -68,6 +68,12 @@ def needs_host(router: Router) -> bool:
     return router.gw_port_id is not None or not router.distributed
 
 
+def on_every_gateway(router: Router) -> bool:
+    """A distributed-SNAT router with a gateway: hosted by every eligible
+    gateway agent (any of them carries its return traffic)."""
+    return bool(router.distributed_snat and router.enable_snat and router.gw_port_id)
+
+
 def loads(session: Session) -> dict[str, int]:
     b = RouterAgentBinding
     q = select(b.agent_id, func.count()).group_by(b.agent_id)
@@ -106,7 +112,10 @@ def plan(
     live = [a for a, ok in bound if ok]
     dead = [a for a, ok in bound if not ok]
     if not router.ha:
-        return (live or list(spares[:1]) or dead)[:1]
+        first = (live or list(spares[:1]) or dead)[:1]
+        if on_every_gateway(router):
+            return first + [a for a in (*live, *spares) if a not in first]
+        return first
     wanted = settings.max_l3_agents_per_router or len(live) + len(dead) + len(spares)
     free = max(0, wanted - len(live))
     added = list(spares[:free])
@@ -340,12 +349,15 @@ def _demote_others(session: Session, router_id: str, agent_id: str) -> None:
 
 
 def _stranded(router: Router, bound: set[str], ok: set[str]) -> bool:
+    if on_every_gateway(router):
+        return bound != ok and bool(ok)
     return needs_host(router) and bool(bound - ok) and bool(ok - bound)
 
 
 def stranded(session: Session, settings: Settings) -> list[str]:
     """Routers that need a host and are bound to an ineligible agent while
-    an eligible gateway agent is not bound to them (sorted ids)."""
+    an eligible gateway agent is not bound to them, and distributed-SNAT
+    routers not bound to exactly the eligible gateway agents (sorted ids)."""
     ok = {a.id for a in candidates(session, settings, utcnow())}
     if not ok:
         return []
@@ -355,10 +367,13 @@ def stranded(session: Session, settings: Settings) -> list[str]:
     ):
         bound.setdefault(router_id, set()).add(agent_id)
     found = [r for r, ids in bound.items() if ids - ok]
+    spread = select(Router.id).where(Router.distributed_snat.is_(True), Router.enable_snat.is_(True),
+                                     Router.gw_port_id.is_not(None))  # fmt: skip
+    found += [r for r in session.scalars(spread) if bound.get(r, set()) != ok]
     if not found:
         return []
     rows = session.scalars(select(Router).where(Router.id.in_(found)))
-    return sorted(r.id for r in rows if _stranded(r, bound[r.id], ok))
+    return sorted({r.id for r in rows if _stranded(r, bound.get(r.id, set()), ok)})
 
 
 def reschedule(db: Database, settings: Settings) -> list[str]:
