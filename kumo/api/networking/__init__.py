@@ -15,6 +15,7 @@ from kumo.api.networking import (
     l3_agents,
     networks,
     ports,
+    qos,
     quotas,
     rbac_policies,
     routers,
@@ -46,5 +47,6 @@ for _module in (
     rbac_policies,
     address_groups,
     floatingip_pools,
+    qos,
 ):
     router.include_router(_module.router)
