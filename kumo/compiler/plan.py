@@ -513,6 +513,39 @@ class HaGate:
         return ("ha-gate", HOST_NS)
 
 
+@dataclass(frozen=True, order=True)
+class PortQos:
+    """The QoS of one port, on its device in the host namespace: rates in
+    bytes per second with their bursts in bytes (None: no limit), and the
+    DSCP mark of the IP packets the instance sends (None: left alone).
+    ``egress`` is the traffic the instance sends, ``ingress`` what it
+    receives, as Neutron names the directions."""
+
+    ifname: str
+    egress: tuple[int, int] | None = None
+    ingress: tuple[int, int] | None = None
+    dscp: int | None = None
+
+
+@dataclass(frozen=True)
+class QosPlan:
+    """Every local port's QoS: one nftables table in the host namespace."""
+
+    ports: tuple[PortQos, ...] = ()
+    """Sorted by device."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.ports
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self.ports).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("qos", HOST_NS)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
@@ -537,6 +570,7 @@ class HostPlan:
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
+    qos: QosPlan = field(default_factory=lambda: QosPlan())
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -582,9 +616,20 @@ class HostPlan:
             f"gate {g.router_id} {g.ifname} {'open' if g.open else 'closed'}"
             for g in self.gate.legs
         ]
+        lines += [_describe_qos(q) for q in self.qos.ports]
         lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
         lines += [_describe_vm(vm) for vm in self.vms]
         return sorted(lines)
+
+
+def _describe_qos(q: PortQos) -> str:
+    parts = [f"qos {q.ifname}"]
+    for name, limit in (("egress", q.egress), ("ingress", q.ingress)):
+        if limit is not None:
+            parts.append(f"{name} {limit[0]}B/s burst {limit[1]}B")
+    if q.dscp is not None:
+        parts.append(f"dscp {q.dscp}")
+    return " ".join(parts)
 
 
 def _ns(netns: str) -> str:

@@ -63,6 +63,9 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
     err = _req(cloud, "GET", alice, base, status=404)
     assert err["NeutronError"]["type"] == "QosPolicyNotFound"
     assert _req(cloud, "GET", alice, "/qos/policies")["policies"] == []
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos", "qos-bw-limit-direction", "qos-default", "qos-rule-type-details",
+            "qos-rules-alias"} <= aliases  # fmt: skip
     types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
     assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"}]
     detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
