@@ -38,6 +38,7 @@ from kumo.db.network_models import (
 )
 from kumo.db.orchestration_models import Stack, StackDelegation, StackEvent, StackResource
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.db.port_forwarding_models import PortForwarding
 from kumo.db.qos_models import QosPolicy, QosRule
 from kumo.db.rbac_models import RbacPolicy
 from kumo.db.secgroup_models import (
@@ -64,6 +65,7 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "PortForwarding",
     "QosPolicy",
     "QosRule",
     "AddressGroup",

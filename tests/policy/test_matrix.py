@@ -115,6 +115,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["ag"] = w.make("POST", f"{N}/address-groups", {"address_group": {
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids.update(_qos_policy(w))
+        w.ids.update(_forwarded(w))
         w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
         w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
                              "security_group")  # fmt: skip
@@ -132,6 +133,32 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["user"] = personas["member"].ctx.user_id  # type: ignore[union-attr]
         yield w
     runtime.close()
+
+
+def _forwarded(w: World) -> dict[str, str]:
+    """Project A's router from the subnet to the external network, a port on
+    the subnet and a floating IP forwarding one of its ports."""
+    h = w.personas["member"].headers
+    router = w.make("POST", f"{N}/routers", {"router": {
+        "external_gateway_info": {"network_id": w.ids["ext"]}}}, "router")  # fmt: skip
+    r = w.req("PUT", f"{N}/routers/{router}/add_router_interface", h,
+              {"subnet_id": w.ids["subnet"]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = w.req("POST", f"{N}/ports", h, {"port": {"network_id": w.ids["net"]}})
+    assert r.status_code == 201, r.text
+    port = r.json()["port"]
+    fip = w.make("POST", f"{N}/floatingips", {"floatingip": {
+        "floating_network_id": w.ids["ext"]}}, "floatingip")  # fmt: skip
+    ids = {"pfport": port["id"], "pfip": port["fixed_ips"][0]["ip_address"], "pffip": fip}
+    ids["pf"] = w.make("POST", f"{N}/floatingips/{fip}/port_forwardings",
+                       _forwarding(ids, 1), "port_forwarding")  # fmt: skip
+    return ids
+
+
+def _forwarding(ids: dict[str, str], number: int | str) -> dict[str, Any]:
+    return {"port_forwarding": {
+        "protocol": "tcp", "internal_port_id": ids["pfport"], "internal_ip_address": ids["pfip"],
+        "internal_port": number, "external_port": number}}  # fmt: skip
 
 
 def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
@@ -304,6 +331,20 @@ CASES = [
     Case("network:delete_address_group", "DELETE", f"{N}/address-groups/{{victim}}", 204,
          fresh=_fresh("POST", f"{N}/address-groups", lambda w: {"address_group": {}},
                       "address_group", "victim")),
+    # floating IP port forwarding (the floating IP's project)
+    Case("network:get_floatingip_port_forwarding", "GET",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{pf}}", 200),
+    Case("network:create_floatingip_port_forwarding", "POST",
+         f"{N}/floatingips/{{pffip}}/port_forwardings", 201,
+         _forwarding({"pfport": "{pfport}", "pfip": "{pfip}"}, "{n}")),
+    Case("network:update_floatingip_port_forwarding", "PUT",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{pf}}", 200,
+         {"port_forwarding": {"description": "d{n}"}}),
+    Case("network:delete_floatingip_port_forwarding", "DELETE",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{victim}}", 204,
+         fresh=lambda w: {"victim": w.make(
+             "POST", f"{N}/floatingips/{w.ids['pffip']}/port_forwardings",
+             _forwarding(w.ids, 20000 + next(COUNTER)), "port_forwarding")}),
     # QoS (admins write policies and rules; readers of the policy's project read them)
     Case("network:get_qos_policy", "GET", f"{N}/qos/policies/{{qos}}", 200),
     Case("network:create_qos_policy", "POST", f"{N}/qos/policies", 201,

@@ -14,6 +14,7 @@ from kumo.api.networking import (
     floatingips,
     l3_agents,
     networks,
+    port_forwardings,
     ports,
     qos,
     quotas,
@@ -48,5 +49,6 @@ for _module in (
     address_groups,
     floatingip_pools,
     qos,
+    port_forwardings,
 ):
     router.include_router(_module.router)
