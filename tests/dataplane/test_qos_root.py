@@ -47,6 +47,7 @@ class Pair:
             s.P2: s.port(s.P2, s.NET1, "fa:16:3e:00:00:02", self.b, [("s1", "10.0.0.12")]),
         }  # fmt: skip
         self.planes: dict[str, Dataplane] = {}
+        self.seconds = 4
 
     def apply(self) -> None:
         view = ClusterView.from_bodies(
@@ -66,7 +67,7 @@ class Pair:
         return n.instance_netns(str(self.ports[port_id]["binding:host_id"]), port_id)
 
     def tcp_rate(self, client: str, server: str, ip: str) -> float:
-        """Mbit/s received in a 4 s single-stream TCP run, the first second left out."""
+        """Mbit/s received in a single-stream TCP run of ``seconds``, the first left out."""
         srv = subprocess.Popen(
             ["ip", "netns", "exec", self.netns(server), "iperf3", "-s", "-1", "-p", "5301"],
             stdout=subprocess.DEVNULL,
@@ -79,7 +80,7 @@ class Pair:
                     break
                 time.sleep(0.1)
             out = sh("ip", "netns", "exec", self.netns(client), "iperf3", "-c", ip, "-p", "5301",
-                     "-t", "4", "-O", "1", "-J", timeout=30).stdout  # fmt: skip
+                     "-t", str(self.seconds), "-O", "1", "-J", timeout=30 + self.seconds).stdout  # fmt: skip
         finally:
             srv.kill()
             srv.wait(timeout=5)
