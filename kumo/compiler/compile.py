@@ -39,8 +39,8 @@ stage              output
 
 Outside the per-network stages: routers (``routers.py``), the gateway
 hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
-firewall (``firewall.py``), DHCP (``dhcp.py``) and the metadata service's
-namespaces (``metadata.py``).
+firewall (``firewall.py``), DHCP (``dhcp.py``), the metadata service's
+namespaces (``metadata.py``) and the ports' QoS (``qos.py``).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
 empty; other owners (DHCP, router ports) get the network's bridge but are
@@ -80,6 +80,7 @@ from kumo.compiler.plan import (
     VethPeer,
     VxlanSpec,
 )
+from kumo.compiler.qos import compile_qos
 from kumo.compiler.routers import compile_routers, fip_leg_mac
 from kumo.compiler.snat import compile_gateway
 from kumo.compiler.vms import compile_vms, is_vm_port, nic_objects
@@ -201,6 +202,8 @@ def compile_host(
     if firewall.ports:
         filtered = {f.port_id for f in firewall.ports}
         out.wiring = {_filtered(w) if w.port_id in filtered else w for w in out.wiring}
+    vms = compile_vms(host, view)
+    plugged = {i.port_id for i in out.instances} | {n.port_id for vm in vms for n in vm.nics}
     return HostPlan(
         host=host,
         netns=frozenset(out.netns),
@@ -220,13 +223,14 @@ def compile_host(
         dhcp6=compile_dhcp6(host, view, is_instance_port),
         guests=frozenset(out.guests),
         hostnames=frozenset(out.hostnames),
-        vms=compile_vms(host, view),
+        vms=vms,
         metadata=frozenset(metadata.endpoints),
         firewall=firewall,
         gate=compile_gate(
             host, view, out.links, beat_device=underlay, beat_port=beat_port, lease_ms=lease_ms
         ),
         snat_gateway=snat_gateway,
+        qos=compile_qos(host, view, frozenset(plugged)),
     )
 
 

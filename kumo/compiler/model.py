@@ -125,6 +125,8 @@ class PortView:
     """Hostname of the instance on the port (``kumo_hostname``, only in the
     watch feed: its server's ``OS-EXT-SRV-ATTR:hostname``, or the port's
     name made a host name); empty when the body has none."""
+    qos: tuple[QosRuleView, ...] = ()
+    """The rules of the port's QoS policy (its own, else its network's); sorted."""
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
@@ -166,6 +168,31 @@ class PortView:
                 )
             ),
             hostname=str(body.get("kumo_hostname") or ""),
+            qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
+        )
+
+
+@dataclass(frozen=True, order=True)
+class QosRuleView:
+    """One rule of a port's effective QoS policy (``kumo_qos_rules``, only
+    in the watch feed)."""
+
+    type: str
+    """``bandwidth_limit`` or ``dscp_marking``."""
+    direction: str = ""
+    """``egress`` (from the instance) or ``ingress`` (to it); bandwidth limits only."""
+    max_kbps: int = 0
+    max_burst_kbps: int = 0
+    dscp_mark: int = 0
+
+    @classmethod
+    def from_body(cls, body: Body) -> QosRuleView:
+        return cls(
+            type=str(body["type"]),
+            direction=str(body.get("direction") or ""),
+            max_kbps=int(body.get("max_kbps") or 0),
+            max_burst_kbps=int(body.get("max_burst_kbps") or 0),
+            dscp_mark=int(body.get("dscp_mark") or 0),
         )
 
 

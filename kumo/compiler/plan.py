@@ -553,6 +553,39 @@ class SnatGateway:
         return ("snat-gateway", HOST_NS)
 
 
+@dataclass(frozen=True, order=True)
+class PortQos:
+    """The QoS of one port, on its device in the host namespace: rates in
+    bytes per second with their bursts in bytes (None: no limit), and the
+    DSCP mark of the IP packets the instance sends (None: left alone).
+    ``egress`` is the traffic the instance sends, ``ingress`` what it
+    receives, as Neutron names the directions."""
+
+    ifname: str
+    egress: tuple[int, int] | None = None
+    ingress: tuple[int, int] | None = None
+    dscp: int | None = None
+
+
+@dataclass(frozen=True)
+class QosPlan:
+    """Every local port's QoS: one nftables table in the host namespace."""
+
+    ports: tuple[PortQos, ...] = ()
+    """Sorted by device."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.ports
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self.ports).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("qos", HOST_NS)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
@@ -578,6 +611,7 @@ class HostPlan:
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
     snat_gateway: SnatGateway = field(default_factory=lambda: SnatGateway())
+    qos: QosPlan = field(default_factory=lambda: QosPlan())
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -628,9 +662,20 @@ class HostPlan:
             + (" local" if x.local else "")
             for x in self.snat_gateway.forward
         ]
+        lines += [_describe_qos(q) for q in self.qos.ports]
         lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
         lines += [_describe_vm(vm) for vm in self.vms]
         return sorted(lines)
+
+
+def _describe_qos(q: PortQos) -> str:
+    parts = [f"qos {q.ifname}"]
+    for name, limit in (("egress", q.egress), ("ingress", q.ingress)):
+        if limit is not None:
+            parts.append(f"{name} {limit[0]}B/s burst {limit[1]}B")
+    if q.dscp is not None:
+        parts.append(f"dscp {q.dscp}")
+    return " ".join(parts)
 
 
 def _ns(netns: str) -> str:

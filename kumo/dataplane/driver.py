@@ -3,7 +3,7 @@
 Order (creations): netns → links → masters → tc programs → sysctls → addresses → routes
 → policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
 (after the gate: an activated router's gratuitous ARP must pass it) → the
-gateway hosts' distributed-SNAT forwarding (host namespace) → firewall →
+gateway hosts' distributed-SNAT forwarding (host namespace) → firewall → QoS →
 hostnames (instances' UTS namespaces) → guest processes (an instance's DHCP
 client, started inside its namespaces) → VMs (their taps are links, plugged
 and filtered before QEMU starts; the VMs' own work runs off the pass, see
@@ -76,6 +76,7 @@ from kumo.dataplane.reconcilers import (
 )
 from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
+from kumo.dataplane.reconcilers.qos import QosReconciler
 from kumo.dataplane.reconcilers.snatgw import SnatGatewayReconciler
 from kumo.dataplane.reconcilers.tc import TcReconciler
 from kumo.dataplane.reconcilers.vms import VmReconciler
@@ -167,6 +168,7 @@ class Dataplane:
         self.snat_gateway = SnatGatewayReconciler(
             self.port, host, (nft_for or self._fake_nft)(HOST_NS)
         )
+        self.qos = QosReconciler(self.port, host, (nft_for or self._fake_nft)(HOST_NS))
         self.hostnames = HostnameReconciler(self.port, host, uts or FakeUts())
         self.guests = GuestReconciler(self.port, host, guests or FakeGuests())
         self.vms = VmReconciler(self.port, host, vms or FakeVmHost(), clock)
@@ -186,6 +188,7 @@ class Dataplane:
             self.nat,
             self.snat_gateway,
             self.firewall,
+            self.qos,
             self.hostnames,
             self.guests,
             self.vms,
@@ -304,6 +307,7 @@ class Dataplane:
         self.firewall.update_desired(plan.firewall)
         self.gate.update_desired(plan.gate)
         self.snat_gateway.update_desired(plan.snat_gateway)
+        self.qos.update_desired(plan.qos)
         if self._full:
             return self._run(None)
         # A pass with changes to make leaves a rolling resync's slices for
@@ -404,7 +408,11 @@ class Dataplane:
         where the firewall and the gate (the host namespace's alone) check
         everything as in a full pass."""
         started = self.clock()
-        whole = (self.netns, self.firewall, self.gate, self.snat_gateway) if host_slice else ()
+        whole = (
+            (self.netns, self.firewall, self.gate, self.snat_gateway, self.qos)
+            if host_slice
+            else ()
+        )
         for r in self.reconcilers:
             r.scope = None if r in whole else scope
         before = self.port.changes

@@ -38,6 +38,8 @@ from kumo.db.network_models import (
 )
 from kumo.db.orchestration_models import Stack, StackDelegation, StackEvent, StackResource
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.db.port_forwarding_models import PortForwarding
+from kumo.db.qos_models import QosPolicy, QosRule
 from kumo.db.rbac_models import RbacPolicy
 from kumo.db.secgroup_models import (
     DefaultSecurityGroup,
@@ -65,6 +67,9 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "PortForwarding",
+    "QosPolicy",
+    "QosRule",
     "AddressGroup",
     "Agent",
     "Base",

@@ -26,6 +26,8 @@ class Network(StandardAttrs, Base):
     segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     availability_zone_hints: Mapped[list] = mapped_column(default=list)
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    """The QoS policy of the network's ports that name none themselves."""
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", order_by="Subnet.created_at", lazy="select"
@@ -97,6 +99,8 @@ class Port(StandardAttrs, Base):
     allowed_address_pairs: Mapped[list] = mapped_column(default=list)
     extra_dhcp_opts: Mapped[list] = mapped_column(default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    """The port's own QoS policy; it wins over its network's."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         back_populates="port",

@@ -21,6 +21,7 @@ from kumo.network.l3.views import (
     render_watch_routers,
     routed_networks,
 )
+from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.views import network_view, port_view, subnet_view
 
@@ -96,7 +97,7 @@ def port_body(
         topics.append(f"secgroup:{group_id}")
     if router_id:
         topics.append(f"router:{router_id}")
-    (watched,) = hostnames.watch_bodies(uow.session, [body])
+    (watched,) = qos_attach.with_rules(uow.session, hostnames.watch_bodies(uow.session, [body]))
     uow.emit("port", op, body["id"], tuple(topics), watched)
     return body
 

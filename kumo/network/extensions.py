@@ -65,6 +65,32 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),
+    (
+        "qos",
+        "Quality of Service",
+        "QoS policies with bandwidth-limit and DSCP-marking rules, "
+        "on ports and networks, enforced on the port's host.",
+    ),
+    (
+        "qos-bw-limit-direction",
+        "Direction for QoS bandwidth limit rule",
+        "direction (egress, ingress) on bandwidth-limit rules.",
+    ),
+    (
+        "qos-default",
+        "QoS default policy",
+        "is_default on QoS policies: a project's new networks get it.",
+    ),
+    (
+        "qos-rule-type-details",
+        "Details of QoS rule types",
+        "The parameters each rule type supports (GET /v2.0/qos/rule-types/{type}).",
+    ),
+    (
+        "qos-rules-alias",
+        "QoS rules alias API",
+        "QoS rules by their id alone (/v2.0/qos/alias_*_rules).",
+    ),
     ("quotas", "Quota management support", "Per-project quotas."),
     (
         "quota-check-limit",

@@ -139,6 +139,26 @@ def _crud(kind: str, path: str, read, write, *, create=None, hidden: str = "404"
     ]  # fmt: skip
 
 
+def _qos_rules(kind: str, path: str) -> list[Rule]:
+    """A QoS rule type's routes: under its policy and by rule id alone
+    (``qos-rules-alias``). Reading follows the policy; writing is for
+    admins, as Neutron's default policy says."""
+    under = f"{N}/qos/policies/{{policy_id}}/{path}"
+    alias = f"{N}/qos/alias_{path}/{{rule_id}}"
+    plural = path.replace("_", " ")
+    return [
+        rule(f"network:get_policy_{kind}", ADMIN_OR_READER | SHARED_READER,
+             f"List and show a QoS policy's {plural}", f"GET {under}",
+             f"GET {under}/{{rule_id}}", f"GET {alias}", hidden="404"),
+        rule(f"network:create_policy_{kind}", ADMIN, f"Create {plural}", f"POST {under}",
+             hidden="404"),
+        rule(f"network:update_policy_{kind}", ADMIN, f"Update {plural}",
+             f"PUT {under}/{{rule_id}}", f"PUT {alias}", hidden="404"),
+        rule(f"network:delete_policy_{kind}", ADMIN, f"Delete {plural}",
+             f"DELETE {under}/{{rule_id}}", f"DELETE {alias}", hidden="404"),
+    ]  # fmt: skip
+
+
 ADMIN_OR_NET_OWNER_MEMBER = ADMIN | NET_OWNER_MEMBER
 EXTERNAL_READER = READER & flag("router:external")
 NOT_WILDCARD = Attribute("not target_tenant:*", lambda _ctx, t: t.get("target_tenant") != "*")
@@ -197,6 +217,19 @@ NETWORKING = [
     *_crud("floatingip", "floatingips", ADMIN_OR_READER, ADMIN_OR_MEMBER),
     rule("network:create_floatingip:floating_ip_address", ADMIN,
          "Choose a floating IP's address"),
+    rule("network:get_floatingip_port_forwarding", ADMIN_OR_READER,
+         "List and show a floating IP's port forwardings",
+         f"GET {N}/floatingips/{{floatingip_id}}/port_forwardings",
+         f"GET {N}/floatingips/{{floatingip_id}}/port_forwardings/{{pf_id}}", hidden="404"),
+    rule("network:create_floatingip_port_forwarding", ADMIN_OR_MEMBER,
+         "Forward a port of a floating IP (the caller must own it, and see the internal port)",
+         f"POST {N}/floatingips/{{floatingip_id}}/port_forwardings", hidden="404"),
+    rule("network:update_floatingip_port_forwarding", ADMIN_OR_MEMBER,
+         "Change a floating IP's port forwarding",
+         f"PUT {N}/floatingips/{{floatingip_id}}/port_forwardings/{{pf_id}}", hidden="404"),
+    rule("network:delete_floatingip_port_forwarding", ADMIN_OR_MEMBER,
+         "Remove a floating IP's port forwarding",
+         f"DELETE {N}/floatingips/{{floatingip_id}}/port_forwardings/{{pf_id}}", hidden="404"),
     rule("network:associate_floatingip", ADMIN_OR_MEMBER,
          "Associate a floating IP with a port (the caller must own the port)"),
     *_crud("security_group", "security-groups", ADMIN_OR_READER | SHARED_READER,
@@ -217,6 +250,11 @@ NETWORKING = [
          "Add addresses to or remove them from an address group",
          f"PUT {N}/address-groups/{{group_id}}/add_addresses",
          f"PUT {N}/address-groups/{{group_id}}/remove_addresses", hidden="404"),
+    *_crud("qos_policy", "qos/policies", ADMIN_OR_READER | SHARED_READER, ADMIN),
+    *_qos_rules("bandwidth_limit_rule", "bandwidth_limit_rules"),
+    *_qos_rules("dscp_marking_rule", "dscp_marking_rules"),
+    rule("network:get_rule_type", ADMIN | READER, "List QoS rule types and show their parameters",
+         f"GET {N}/qos/rule-types", f"GET {N}/qos/rule-types/{{rule_type}}"),
     rule("network:get_floatingip_pool", ADMIN | READER,
          "List floating IP pools (the subnets of the external networks the caller may use)",
          f"GET {N}/floatingip_pools"),

@@ -114,6 +114,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "target_tenant": "someone"}}, "rbac_policy")  # fmt: skip
         w.ids["ag"] = w.make("POST", f"{N}/address-groups", {"address_group": {
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
+        w.ids.update(_qos_policy(w))
+        w.ids.update(_forwarded(w))
         w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
         w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
                              "security_group")  # fmt: skip
@@ -133,6 +135,54 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["user"] = personas["member"].ctx.user_id  # type: ignore[union-attr]
         yield w
     runtime.close()
+
+
+def _forwarded(w: World) -> dict[str, str]:
+    """Project A's router from the subnet to the external network, a port on
+    the subnet and a floating IP forwarding one of its ports."""
+    h = w.personas["member"].headers
+    router = w.make("POST", f"{N}/routers", {"router": {
+        "external_gateway_info": {"network_id": w.ids["ext"]}}}, "router")  # fmt: skip
+    r = w.req("PUT", f"{N}/routers/{router}/add_router_interface", h,
+              {"subnet_id": w.ids["subnet"]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = w.req("POST", f"{N}/ports", h, {"port": {"network_id": w.ids["net"]}})
+    assert r.status_code == 201, r.text
+    port = r.json()["port"]
+    fip = w.make("POST", f"{N}/floatingips", {"floatingip": {
+        "floating_network_id": w.ids["ext"]}}, "floatingip")  # fmt: skip
+    ids = {"pfport": port["id"], "pfip": port["fixed_ips"][0]["ip_address"], "pffip": fip}
+    ids["pf"] = w.make("POST", f"{N}/floatingips/{fip}/port_forwardings",
+                       _forwarding(ids, 1), "port_forwarding")  # fmt: skip
+    return ids
+
+
+def _forwarding(ids: dict[str, str], number: int | str) -> dict[str, Any]:
+    return {"port_forwarding": {
+        "protocol": "tcp", "internal_port_id": ids["pfport"], "internal_ip_address": ids["pfip"],
+        "internal_port": number, "external_port": number}}  # fmt: skip
+
+
+def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
+    """A QoS policy of project A (admins make them), with one rule of each type."""
+
+    def make(path: str, body: Any, key: str) -> str:
+        r = w.req("POST", f"{N}{path}", w.cloud.admin, body)
+        assert r.status_code == 201, r.text
+        ident: str = r.json()[key]["id"]
+        return ident
+
+    policy = make("/qos/policies", {"policy": {"project_id": w.a}}, "policy")
+    base = f"/qos/policies/{policy}"
+    if not rules:
+        return {"victim": policy}
+    return {
+        "qos": policy,
+        "bwrule": make(f"{base}/bandwidth_limit_rules",
+                       {"bandwidth_limit_rule": {"max_kbps": 100}}, "bandwidth_limit_rule"),
+        "dscprule": make(f"{base}/dscp_marking_rules", {"dscp_marking_rule": {"dscp_mark": 8}},
+                         "dscp_marking_rule"),
+    }  # fmt: skip
 
 
 def _image(w: World) -> str:
@@ -300,6 +350,53 @@ CASES = [
     Case("network:delete_address_group", "DELETE", f"{N}/address-groups/{{victim}}", 204,
          fresh=_fresh("POST", f"{N}/address-groups", lambda w: {"address_group": {}},
                       "address_group", "victim")),
+    # floating IP port forwarding (the floating IP's project)
+    Case("network:get_floatingip_port_forwarding", "GET",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{pf}}", 200),
+    Case("network:create_floatingip_port_forwarding", "POST",
+         f"{N}/floatingips/{{pffip}}/port_forwardings", 201,
+         _forwarding({"pfport": "{pfport}", "pfip": "{pfip}"}, "{n}")),
+    Case("network:update_floatingip_port_forwarding", "PUT",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{pf}}", 200,
+         {"port_forwarding": {"description": "d{n}"}}),
+    Case("network:delete_floatingip_port_forwarding", "DELETE",
+         f"{N}/floatingips/{{pffip}}/port_forwardings/{{victim}}", 204,
+         fresh=lambda w: {"victim": w.make(
+             "POST", f"{N}/floatingips/{w.ids['pffip']}/port_forwardings",
+             _forwarding(w.ids, 20000 + next(COUNTER)), "port_forwarding")}),
+    # QoS (admins write policies and rules; readers of the policy's project read them)
+    Case("network:get_qos_policy", "GET", f"{N}/qos/policies/{{qos}}", 200),
+    Case("network:create_qos_policy", "POST", f"{N}/qos/policies", 201,
+         {"policy": {"name": "q{n}"}}, own),
+    Case("network:update_qos_policy", "PUT", f"{N}/qos/policies/{{qos}}", 200,
+         {"policy": {"description": "d{n}"}}),
+    Case("network:delete_qos_policy", "DELETE", f"{N}/qos/policies/{{victim}}", 204,
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:get_policy_bandwidth_limit_rule", "GET",
+         f"{N}/qos/policies/{{qos}}/bandwidth_limit_rules/{{bwrule}}", 200),
+    Case("network:create_policy_bandwidth_limit_rule", "POST",
+         f"{N}/qos/policies/{{victim}}/bandwidth_limit_rules", 201,
+         {"bandwidth_limit_rule": {"max_kbps": 10, "direction": "ingress"}},
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:update_policy_bandwidth_limit_rule", "PUT",
+         f"{N}/qos/alias_bandwidth_limit_rules/{{bwrule}}", 200,
+         {"bandwidth_limit_rule": {"max_burst_kbps": 1}}),
+    Case("network:delete_policy_bandwidth_limit_rule", "DELETE",
+         f"{N}/qos/policies/{{qos}}/bandwidth_limit_rules/{{victim}}", 204,
+         fresh=lambda w: {"qos": (q := _qos_policy(w))["qos"], "victim": q["bwrule"]}),
+    Case("network:get_policy_dscp_marking_rule", "GET",
+         f"{N}/qos/alias_dscp_marking_rules/{{dscprule}}", 200),
+    Case("network:create_policy_dscp_marking_rule", "POST",
+         f"{N}/qos/policies/{{victim}}/dscp_marking_rules", 201,
+         {"dscp_marking_rule": {"dscp_mark": 10}},
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:update_policy_dscp_marking_rule", "PUT",
+         f"{N}/qos/policies/{{qos}}/dscp_marking_rules/{{dscprule}}", 200,
+         {"dscp_marking_rule": {"dscp_mark": 12}}),
+    Case("network:delete_policy_dscp_marking_rule", "DELETE",
+         f"{N}/qos/alias_dscp_marking_rules/{{victim}}", 204,
+         fresh=lambda w: {"victim": _qos_policy(w)["dscprule"]}),
+    Case("network:get_rule_type", "GET", f"{N}/qos/rule-types/bandwidth_limit", 200),
     Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
     # routers and their interfaces
     Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),

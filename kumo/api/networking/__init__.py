@@ -15,7 +15,9 @@ from kumo.api.networking import (
     floatingips,
     l3_agents,
     networks,
+    port_forwardings,
     ports,
+    qos,
     quotas,
     rbac_policies,
     routers,
@@ -48,5 +50,7 @@ for _module in (
     address_groups,
     floatingip_pools,
     default_security_group_rules,
+    qos,
+    port_forwardings,
 ):
     router.include_router(_module.router)

@@ -19,6 +19,7 @@ from kumo.network import tags as taglib
 from kumo.network.core import segments
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.l3.ports import BLOCKING, GATEWAY
+from kumo.network.qos import attach as qos_attach
 from kumo.network.quotas import check_quota
 from kumo.network.rbac import access as rbac_access
 from kumo.network.rbac import policies as rbac
@@ -29,11 +30,11 @@ CREATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
     "port_security_enabled", "provider:network_type", "provider:physical_network",
     "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
-    "dns_domain", "is_default",
+    "dns_domain", "is_default", "qos_policy_id",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
-    "port_security_enabled", "dns_domain", "is_default",
+    "port_security_enabled", "dns_domain", "is_default", "qos_policy_id",
 }  # fmt: skip
 
 
@@ -113,6 +114,11 @@ def create(
             body.get("availability_zone_hints"), "availability_zone_hints"
         ),
         dns_domain=validate.string(body, "dns_domain") if "dns_domain" in body else "",
+        qos_policy_id=(
+            qos_attach.checked_policy(s, ctx, body["qos_policy_id"])
+            if "qos_policy_id" in body
+            else qos_attach.network_default(s, owner)
+        ),
     )
     s.add(net)
     s.flush()
@@ -163,6 +169,12 @@ def update(
         set_default(uow.session, net, validate.boolean(body, "is_default"))
     if "dns_domain" in body:
         net.dns_domain = validate.string(body, "dns_domain")
+    if "qos_policy_id" in body:
+        policy_id = qos_attach.checked_policy(uow.session, ctx, body["qos_policy_id"])
+        if policy_id != net.qos_policy_id:
+            net.qos_policy_id = policy_id
+            uow.session.flush()
+            qos_attach.network_changed(uow, net.id)
     if "mtu" in body:
         mtu = _mtu(settings, net.network_type, body)
         versions = set(

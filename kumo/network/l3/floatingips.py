@@ -144,6 +144,9 @@ def _associate(
     s: Session, ctx: RequestContext, fip: FloatingIP, port_id: Any, fixed_ip: Any
 ) -> None:
     port = ports.load(s, ctx, validate.uuid(port_id, "port_id"), lock=True)
+    from kumo.network.port_forwarding import forwardings
+
+    forwardings.check_association(s, fip, port.id)
     if not allowed(ctx, "network:associate_floatingip", {"project_id": port.project_id}) or (
         port.project_id != fip.project_id and not unrestricted(ctx, "network:associate_floatingip")
     ):

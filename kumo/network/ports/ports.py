@@ -33,6 +33,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import groups as port_groups
 from kumo.network.ports import rows as port_rows
+from kumo.network.qos import attach as qos_attach
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, authorize
@@ -48,7 +49,7 @@ CREATE = {
     "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips",
     "device_id", "device_owner", "project_id", "tenant_id", "security_groups",
     "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name",
-    "binding:host_id", "binding:vnic_type", "binding:profile",
+    "binding:host_id", "binding:vnic_type", "binding:profile", "qos_policy_id",
 }  # fmt: skip
 UPDATE = CREATE - {"network_id", "project_id", "tenant_id"}
 VNIC_TYPES = (
@@ -387,6 +388,7 @@ def create(
         "allowed_address_pairs": pairs,
         "extra_dhcp_opts": _dhcp_opts(body.get("extra_dhcp_opts")),
         "dns_name": validate.string(body, "dns_name") if "dns_name" in body else "",
+        "qos_policy_id": qos_attach.checked_policy(s, ctx, body.get("qos_policy_id")),
         "host": "",
         "vif_type": "unbound",
         "vnic_type": "normal",
@@ -461,6 +463,8 @@ def update(
             port.mac_address = mac
     if "port_security_enabled" in body:
         port.port_security_enabled = validate.boolean(body, "port_security_enabled")
+    if "qos_policy_id" in body:
+        port.qos_policy_id = qos_attach.checked_policy(s, ctx, body["qos_policy_id"])
     if "allowed_address_pairs" in body:
         port.allowed_address_pairs = _pairs(body["allowed_address_pairs"], port.mac_address)
     if port.allowed_address_pairs and not port.port_security_enabled:

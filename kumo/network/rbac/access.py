@@ -26,6 +26,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "network": (SHARED, EXTERNAL),
     "security_group": (SHARED,),
     "address_group": (SHARED,),
+    "qos_policy": (SHARED,),
 }
 """The object types that can be shared, and the actions each one takes."""
 

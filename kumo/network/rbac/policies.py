@@ -88,6 +88,10 @@ def _owned_object(session: Session, ctx: RequestContext, object_type: str, objec
         from kumo.network.address_groups import groups
 
         obj = groups.load(session, ctx, object_id, lock=True)
+    elif object_type == "qos_policy":
+        from kumo.network.qos import policies as qos_policies
+
+        obj = qos_policies.load(session, ctx, object_id, lock=True)
     else:
         from kumo.network.secgroups import groups as secgroups
 
@@ -130,6 +134,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> RbacPo
     s.flush()
     if object_type == "network":
         _network_changed(uow, obj, action, target, granted=True)
+    _qos_shared(s, row)
     return row
 
 
@@ -172,6 +177,7 @@ def update(
         if net is not None:
             _network_changed(uow, net, row.action, old, granted=False)
             _network_changed(uow, net, row.action, target, granted=True)
+    _qos_shared(s, row)
     return row
 
 
@@ -186,6 +192,25 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str) -> None:
         net = s.get(Network, row.object_id)
         if net is not None:
             _network_changed(uow, net, row.action, row.target_project, granted=False)
+    _qos_shared(s, row)
+
+
+def _qos_shared(s: Session, row: RbacPolicy) -> None:
+    """Keep a QoS policy's ``shared`` equal to its wildcard shared entry."""
+    if row.object_type != "qos_policy":
+        return
+    from kumo.db.qos_models import QosPolicy
+
+    found = s.get(QosPolicy, row.object_id)
+    if found is not None:
+        r = RbacPolicy
+        wildcard = select(r.id).where(
+            r.object_type == "qos_policy",
+            r.object_id == row.object_id,
+            r.action == SHARED,
+            r.target_project == WILDCARD,
+        )
+        found.shared = s.scalar(wildcard) is not None
 
 
 def _in_use_error(row: RbacPolicy) -> Conflict:
@@ -223,6 +248,11 @@ def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
         raise in_use
 
 
+def check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
+    """``_check_unused`` for the other shareable objects' own ``shared`` flags."""
+    _check_unused(s, row, in_use=in_use)
+
+
 def _owner(s: Session, row: RbacPolicy) -> str | None:
     if row.object_type == "network":
         return s.scalar(select(Network.project_id).where(Network.id == row.object_id))
@@ -230,6 +260,10 @@ def _owner(s: Session, row: RbacPolicy) -> str | None:
         from kumo.db.address_group_models import AddressGroup
 
         return s.scalar(select(AddressGroup.project_id).where(AddressGroup.id == row.object_id))
+    if row.object_type == "qos_policy":
+        from kumo.db.qos_models import QosPolicy
+
+        return s.scalar(select(QosPolicy.project_id).where(QosPolicy.id == row.object_id))
     from kumo.db.secgroup_models import SecurityGroup
 
     return s.scalar(select(SecurityGroup.project_id).where(SecurityGroup.id == row.object_id))
@@ -245,6 +279,10 @@ def _users(s: Session, object_type: str, object_id: str) -> set[str]:
         return set(
             s.scalars(select(rule.project_id).where(rule.remote_address_group_id == object_id))
         )
+    if object_type == "qos_policy":
+        from kumo.network.qos import policies as qos_policies
+
+        return qos_policies.users(s, object_id)
     if object_type == "network":
         found = set(s.scalars(select(Port.project_id).where(Port.network_id == object_id)))
         # the cloud's own ports (gateways, floating IPs) count for their routers' projects

@@ -236,6 +236,7 @@ def upgrade() -> None:
         sa.Column("segmentation_id", sa.Integer(), nullable=True),
         sa.Column("availability_zone_hints", sa.JSON(), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
+        sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -244,6 +245,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("networks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_networks_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_networks_qos_policy_id"), ["qos_policy_id"], unique=False
+        )
 
     op.create_table(
         "orchestration_stacks",
@@ -311,6 +315,24 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_counter")),
     )
+    op.create_table(
+        "qos_policies",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_qos_policies")),
+    )
+    with op.batch_alter_table("qos_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_qos_policies_project_id"), ["project_id"], unique=False
+        )
+
     op.create_table(
         "quotas",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -751,6 +773,7 @@ def upgrade() -> None:
         sa.Column("allowed_address_pairs", sa.JSON(), nullable=False),
         sa.Column("extra_dhcp_opts", sa.JSON(), nullable=False),
         sa.Column("dns_name", sa.String(length=255), nullable=False),
+        sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -771,6 +794,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_ports_host"), ["host"], unique=False)
         batch_op.create_index(batch_op.f("ix_ports_network_id"), ["network_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_ports_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ports_qos_policy_id"), ["qos_policy_id"], unique=False)
 
     op.create_table(
         "projects",
@@ -788,6 +812,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("domain_id", "name", name=op.f("uq_projects_domain_id_name")),
     )
+    op.create_table(
+        "qos_rules",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("policy_id", sa.String(length=36), nullable=False),
+        sa.Column("rule_type", sa.String(length=32), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("max_kbps", sa.Integer(), nullable=False),
+        sa.Column("max_burst_kbps", sa.Integer(), nullable=False),
+        sa.Column("dscp_mark", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["policy_id"],
+            ["qos_policies.id"],
+            name=op.f("fk_qos_rules_policy_id_qos_policies"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_qos_rules")),
+        sa.UniqueConstraint(
+            "policy_id",
+            "rule_type",
+            "direction",
+            name=op.f("uq_qos_rules_policy_id_rule_type_direction"),
+        ),
+    )
+    with op.batch_alter_table("qos_rules", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_qos_rules_policy_id"), ["policy_id"], unique=False)
+
     op.create_table(
         "role_assignments",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -1428,11 +1478,66 @@ def upgrade() -> None:
             batch_op.f("ix_volume_snapshots_volume_id"), ["volume_id"], unique=False
         )
 
+    op.create_table(
+        "port_forwardings",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("floatingip_id", sa.String(length=36), nullable=False),
+        sa.Column("internal_port_id", sa.String(length=36), nullable=False),
+        sa.Column("internal_ip_address", sa.String(length=64), nullable=False),
+        sa.Column("protocol", sa.String(length=8), nullable=False),
+        sa.Column("internal_port", sa.Integer(), nullable=False),
+        sa.Column("external_port", sa.Integer(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["floatingip_id"],
+            ["floating_ips.id"],
+            name=op.f("fk_port_forwardings_floatingip_id_floating_ips"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["internal_port_id"],
+            ["ports.id"],
+            name=op.f("fk_port_forwardings_internal_port_id_ports"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_port_forwardings")),
+        sa.UniqueConstraint(
+            "floatingip_id",
+            "protocol",
+            "external_port",
+            name=op.f("uq_port_forwardings_floatingip_id_protocol_external_port"),
+        ),
+        sa.UniqueConstraint(
+            "internal_port_id",
+            "internal_ip_address",
+            "protocol",
+            "internal_port",
+            name=op.f(
+                "uq_port_forwardings_internal_port_id_internal_ip_address_protocol_internal_port"
+            ),
+        ),
+    )
+    with op.batch_alter_table("port_forwardings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_port_forwardings_floatingip_id"), ["floatingip_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_port_forwardings_internal_port_id"), ["internal_port_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("port_forwardings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_port_forwardings_internal_port_id"))
+        batch_op.drop_index(batch_op.f("ix_port_forwardings_floatingip_id"))
+
+    op.drop_table("port_forwardings")
     with op.batch_alter_table("volume_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_snapshots_volume_id"))
         batch_op.drop_index(batch_op.f("ix_volume_snapshots_storage_host"))
@@ -1539,8 +1644,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_role_assignments_actor_id"))
 
     op.drop_table("role_assignments")
+    with op.batch_alter_table("qos_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_qos_rules_policy_id"))
+
+    op.drop_table("qos_rules")
     op.drop_table("projects")
     with op.batch_alter_table("ports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ports_qos_policy_id"))
         batch_op.drop_index(batch_op.f("ix_ports_project_id"))
         batch_op.drop_index(batch_op.f("ix_ports_network_id"))
         batch_op.drop_index(batch_op.f("ix_ports_host"))
@@ -1628,6 +1738,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_quotas_project_id"))
 
     op.drop_table("quotas")
+    with op.batch_alter_table("qos_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_qos_policies_project_id"))
+
+    op.drop_table("qos_policies")
     op.drop_table("outbox_counter")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_object_id"))
@@ -1641,6 +1755,7 @@ def downgrade() -> None:
 
     op.drop_table("orchestration_stacks")
     with op.batch_alter_table("networks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_networks_qos_policy_id"))
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
 
     op.drop_table("networks")

@@ -1,0 +1,51 @@
+"""compile_qos: the QoS of this host's ports. Pure.
+
+A local port's device (``names.tap_name``, the host end of an instance's
+veth pair or a VM's tap, in the bridge of its network) gets the limits
+and the mark of its effective QoS policy, whose rules its port event
+carries. Rates are Neutron's kilobits per second (1000 bits) as bytes per
+second; a burst of 0 means 80 % of the rate over one second, the burst
+Neutron's agents choose for TCP.
+"""
+
+from __future__ import annotations
+
+from kumo.compiler import names
+from kumo.compiler.model import ClusterView, PortView, QosRuleView
+from kumo.compiler.plan import PortQos, QosPlan
+
+DEFAULT_BURST_RATIO = 0.8
+"""A rule's burst when it names none, as a share of one second at its rate."""
+
+
+def _limit(rule: QosRuleView) -> tuple[int, int]:
+    rate = rule.max_kbps * 1000 // 8
+    burst_kbits = rule.max_burst_kbps or int(rule.max_kbps * DEFAULT_BURST_RATIO)
+    return rate, max(burst_kbits * 1000 // 8, 1)
+
+
+def port_qos(port: PortView) -> PortQos | None:
+    """The QoS of one port's device; None when its policy asks for nothing."""
+    limits: dict[str, tuple[int, int]] = {}
+    dscp: int | None = None
+    for rule in port.qos:
+        if rule.type == "bandwidth_limit" and rule.direction in ("egress", "ingress"):
+            if rule.max_kbps > 0:
+                limits[rule.direction] = _limit(rule)
+        elif rule.type == "dscp_marking":
+            dscp = rule.dscp_mark
+    if not limits and dscp is None:
+        return None
+    return PortQos(names.tap_name(port.id), limits.get("egress"), limits.get("ingress"), dscp)
+
+
+def compile_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> QosPlan:
+    """The QoS of the local ports whose devices this host makes (``has_device``:
+    their ids, the instances' and VMs' ports)."""
+    out = []
+    for port in view.ports_on(host):
+        if port.id in has_device and port.qos:
+            found = port_qos(port)
+            if found is not None:
+                out.append(found)
+    return QosPlan(tuple(sorted(out)))

@@ -1,0 +1,89 @@
+"""``qos_policy_id`` on ports and networks, and the rules each port gets.
+
+A port's effective policy is its own, or else its network's. Port events
+in the watch feed carry the effective policy's rules (``kumo_qos_rules``,
+in the shape of a policy's ``rules``), so an agent needs nothing but the
+port to program its limits; a change of a policy's rules, or of a
+network's policy, re-emits the bound ports it applies to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from kumo.context import RequestContext
+from kumo.db.network_models import Network, Port
+from kumo.db.qos_models import QosPolicy
+from kumo.db.uow import UnitOfWork
+from kumo.network import validate
+
+WATCH_KEY = "kumo_qos_rules"
+
+
+def checked_policy(session: Session, ctx: RequestContext, value: Any) -> str | None:
+    """The policy id a port or network body names (None clears it): one
+    the caller may see, else 404 ``QosPolicyNotFound``."""
+    if value is None:
+        return None
+    from kumo.network.qos import policies
+
+    policy_id = validate.uuid(value, "qos_policy_id")
+    return policies.load(session, ctx, policy_id).id
+
+
+def network_default(session: Session, project_id: str) -> str | None:
+    """The project's default policy (``qos-default``), for its new networks."""
+    q = select(QosPolicy.id).where(QosPolicy.project_id == project_id, QosPolicy.is_default)
+    return session.scalar(q.limit(1))
+
+
+def with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Port bodies as the watch feed carries them: each with its effective
+    policy's rules (new dicts for the ports that have any)."""
+    from kumo.network.qos import rules
+
+    need_net = {b["network_id"] for b in bodies if not b.get("qos_policy_id")}
+    net_policy: dict[str, str | None] = {}
+    if need_net:
+        q = select(Network.id, Network.qos_policy_id).where(
+            Network.id.in_(need_net), Network.qos_policy_id.is_not(None)
+        )
+        net_policy = {n: p for n, p in session.execute(q)}
+    effective = {b["id"]: b.get("qos_policy_id") or net_policy.get(b["network_id"]) for b in bodies}
+    found = rules.rules_of(session, sorted({p for p in effective.values() if p}))
+    out = []
+    for b in bodies:
+        policy_id = effective[b["id"]]
+        out.append({**b, WATCH_KEY: found.get(policy_id, [])} if policy_id else b)
+    return out
+
+
+def policy_changed(uow: UnitOfWork, policy_id: str) -> None:
+    """Re-emit the bound ports the policy applies to (its rules changed)."""
+    nets = select(Network.id).where(Network.qos_policy_id == policy_id)
+    q = select(Port).where(
+        Port.host != "",
+        or_(
+            Port.qos_policy_id == policy_id,
+            Port.qos_policy_id.is_(None) & Port.network_id.in_(nets),
+        ),
+    )
+    _emit(uow, list(uow.session.scalars(q)))
+
+
+def network_changed(uow: UnitOfWork, network_id: str) -> None:
+    """Re-emit the network's bound ports that follow its policy."""
+    q = select(Port).where(
+        Port.host != "", Port.network_id == network_id, Port.qos_policy_id.is_(None)
+    )
+    _emit(uow, list(uow.session.scalars(q)))
+
+
+def _emit(uow: UnitOfWork, ports: list[Port]) -> None:
+    from kumo.network import events
+
+    for port in sorted(ports, key=lambda p: p.id):
+        events.port(uow, port)

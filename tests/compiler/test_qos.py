@@ -1,0 +1,54 @@
+"""compile_qos: a local port's policy rules become limits and a mark on its device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kumo.compiler import ClusterView, compile_host, names
+from kumo.compiler.plan import PortQos
+from tests.compiler import states as s
+
+BW_OUT = {"type": "bandwidth_limit", "direction": "egress", "max_kbps": 10000, "max_burst_kbps": 0}
+BW_IN = {"type": "bandwidth_limit", "direction": "ingress", "max_kbps": 2000,
+         "max_burst_kbps": 400}  # fmt: skip
+DSCP = {"type": "dscp_marking", "dscp_mark": 26}
+
+
+def view(
+    rules: list[dict[str, Any]], *, host: str = "host-a", owner: str = "compute:nova"
+) -> ClusterView:
+    ports = [
+        s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", host, [("s1", "10.0.0.11")], owner=owner,
+               kumo_qos_rules=rules),
+        s.port(s.P2, s.NET1, "fa:16:3e:00:00:02", "host-a", [("s1", "10.0.0.12")]),
+    ]  # fmt: skip
+    return ClusterView.from_bodies(
+        [s.network(s.NET1, seg=101)],
+        [s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1")],
+        ports,
+        s.AGENTS,
+        [],
+    )
+
+
+def test_limits_in_bytes_with_neutrons_default_burst_and_the_mark() -> None:
+    plan = compile_host("host-a", view([BW_OUT, BW_IN, DSCP]))
+    assert plan.qos.ports == (
+        PortQos(names.tap_name(s.P1), (1_250_000, 1_000_000), (250_000, 50_000), 26),
+    )
+    assert f"qos {names.tap_name(s.P1)} egress 1250000B/s burst 1000000B " \
+        "ingress 250000B/s burst 50000B dscp 26" in plan.describe()  # fmt: skip
+
+
+def test_nothing_for_other_hosts_ports_unplugged_owners_or_empty_policies() -> None:
+    assert compile_host("host-a", view([BW_OUT], host="host-b")).qos.empty
+    assert compile_host("host-a", view([BW_OUT], owner="network:dhcp")).qos.empty
+    assert compile_host("host-a", view([])).qos.empty
+    zero = {**BW_OUT, "max_kbps": 0}
+    assert compile_host("host-a", view([zero])).qos.empty
+
+
+def test_the_plan_does_not_depend_on_rule_order() -> None:
+    one = compile_host("host-a", view([BW_OUT, DSCP, BW_IN])).qos
+    two = compile_host("host-a", view([DSCP, BW_IN, BW_OUT])).qos
+    assert one == two and one.fingerprint() == two.fingerprint()

@@ -1,0 +1,152 @@
+"""QoS: policies and their rules, the policy of ports and networks (a
+port's own wins), sharing through RBAC, the project's default policy, and
+the rules port events carry to agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from kumo.db.outbox_models import OutboxEvent
+from tests.network.conftest import Cloud, N
+
+
+def _req(cloud: Cloud, method: str, h: dict[str, str], path: str, body: Any = None,
+         status: int = 200) -> Any:  # fmt: skip
+    r = cloud.c.request(method, f"{N}{path}", headers=h, json=body)
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+def _port_events(cloud: Cloud, port_id: str) -> list[dict[str, Any]]:
+    with cloud.rt.db.read_session() as s:
+        q = select(OutboxEvent).where(OutboxEvent.kind == "port", OutboxEvent.object_id == port_id)
+        return [e.body for e in s.scalars(q.order_by(OutboxEvent.revision))]
+
+
+def test_policies_rules_and_errors(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "gold", "description": "d"}})[
+        "policy"]  # fmt: skip
+    assert pol["rules"] == [] and pol["shared"] is False and pol["is_default"] is False
+    base = f"/qos/policies/{pol['id']}"
+    bw = cloud.post(admin, base + "/bandwidth_limit_rules",
+                    {"bandwidth_limit_rule": {"max_kbps": 1000}})["bandwidth_limit_rule"]  # fmt: skip
+    assert bw == {"id": bw["id"], "max_kbps": 1000, "max_burst_kbps": 0, "direction": "egress"}
+    err = _req(cloud, "POST", admin, base + "/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 5}}, status=409)  # fmt: skip
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    cloud.post(admin, base + "/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 2000, "direction": "ingress"}})  # fmt: skip
+    for bad in ({"max_kbps": -1}, {"max_kbps": 1, "direction": "up"}, {"max_kbps": "x"}):
+        _req(cloud, "POST", admin, base + "/bandwidth_limit_rules",
+             {"bandwidth_limit_rule": bad}, status=400)  # fmt: skip
+    _req(cloud, "POST", admin, base + "/dscp_marking_rules",
+         {"dscp_marking_rule": {"dscp_mark": 7}}, status=400)  # fmt: skip
+    dscp = cloud.post(admin, base + "/dscp_marking_rules",
+                      {"dscp_marking_rule": {"dscp_mark": 26}})["dscp_marking_rule"]  # fmt: skip
+    shown = _req(cloud, "GET", admin, base)["policy"]
+    assert sorted((r["type"], r.get("direction")) for r in shown["rules"]) == [
+        ("bandwidth_limit", "egress"), ("bandwidth_limit", "ingress"), ("dscp_marking", None)]  # fmt: skip
+    assert all(r["qos_policy_id"] == pol["id"] for r in shown["rules"])
+    # by rule id alone (qos-rules-alias)
+    out = _req(cloud, "PUT", admin, f"/qos/alias_bandwidth_limit_rules/{bw['id']}",
+               {"bandwidth_limit_rule": {"max_kbps": 1500, "max_burst_kbps": 300}})  # fmt: skip
+    assert out["bandwidth_limit_rule"]["max_kbps"] == 1500
+    assert _req(cloud, "GET", admin, f"/qos/alias_dscp_marking_rules/{dscp['id']}")[
+        "dscp_marking_rule"]["dscp_mark"] == 26  # fmt: skip
+    err = _req(cloud, "GET", admin, f"/qos/alias_dscp_marking_rules/{bw['id']}", status=404)
+    assert err["NeutronError"]["type"] == "QosRuleNotFound"
+    # a project's member neither writes policies nor sees an unshared one
+    _req(cloud, "POST", alice, "/qos/policies", {"policy": {"name": "x"}}, status=403)
+    err = _req(cloud, "GET", alice, base, status=404)
+    assert err["NeutronError"]["type"] == "QosPolicyNotFound"
+    assert _req(cloud, "GET", alice, "/qos/policies")["policies"] == []
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos", "qos-bw-limit-direction", "qos-default", "qos-rule-type-details",
+            "qos-rules-alias"} <= aliases  # fmt: skip
+    types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
+    assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"}]
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
+    params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
+    assert params == {"max_kbps", "max_burst_kbps", "direction"}
+    _req(cloud, "DELETE", admin, f"{base}/dscp_marking_rules/{dscp['id']}", status=204)
+    _req(cloud, "DELETE", admin, base, status=204)
+    _req(cloud, "GET", admin, base, status=404)
+
+
+def test_port_policy_wins_and_events_carry_rules(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    net_pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "n", "shared": True}})[
+        "policy"
+    ]
+    port_pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "p", "shared": True}})[
+        "policy"
+    ]
+    for pol, kbps in ((net_pol, 100), (port_pol, 300)):
+        cloud.post(admin, f"/qos/policies/{pol['id']}/bandwidth_limit_rules",
+                   {"bandwidth_limit_rule": {"max_kbps": kbps}})  # fmt: skip
+    net = cloud.post(alice, "/networks", {"network": {"qos_policy_id": net_pol["id"]}})["network"]
+    assert net["qos_policy_id"] == net_pol["id"]
+    cloud.post(alice, "/subnets", {"subnet": {
+        "network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4}})  # fmt: skip
+    port = cloud.post(admin, "/ports", {"port": {
+        "network_id": net["id"], "binding:host_id": "h1", "project_id": cloud.projects["alice"]}})[
+        "port"]  # fmt: skip
+    assert port["qos_policy_id"] is None
+
+    def last_rates() -> list[int]:
+        body = _port_events(cloud, port["id"])[-1]
+        return [r["max_kbps"] for r in body.get("kumo_qos_rules", [])]
+
+    assert last_rates() == [100]  # the network's policy
+    _req(cloud, "PUT", alice, f"/ports/{port['id']}", {"port": {"qos_policy_id": port_pol["id"]}})
+    assert last_rates() == [300]  # the port's own wins
+    rule = _req(cloud, "GET", admin, f"/qos/policies/{port_pol['id']}")["policy"]["rules"][0]
+    _req(cloud, "PUT", admin, f"/qos/policies/{port_pol['id']}/bandwidth_limit_rules/{rule['id']}",
+         {"bandwidth_limit_rule": {"max_kbps": 400}})  # fmt: skip
+    assert last_rates() == [400]  # a rule change re-emits the port
+    _req(cloud, "PUT", alice, f"/ports/{port['id']}", {"port": {"qos_policy_id": None}})
+    assert last_rates() == [100]
+    _req(cloud, "PUT", alice, f"/networks/{net['id']}", {"network": {"qos_policy_id": None}})
+    assert last_rates() == []
+    # in use: 409; unsharing while another project uses it: 409
+    _req(cloud, "PUT", alice, f"/ports/{port['id']}", {"port": {"qos_policy_id": port_pol["id"]}})
+    err = _req(cloud, "DELETE", admin, f"/qos/policies/{port_pol['id']}", status=409)
+    assert err["NeutronError"]["type"] == "QosPolicyInUse"
+    err = _req(cloud, "PUT", admin, f"/qos/policies/{port_pol['id']}",
+               {"policy": {"shared": False}}, status=409)  # fmt: skip
+    assert err["NeutronError"]["type"] == "InvalidSharedSetting"
+
+
+def test_rbac_sharing_and_default_policy(cloud: Cloud) -> None:
+    admin, alice, bob = cloud.admin, cloud.member("alice"), cloud.member("bob")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "s"}})["policy"]
+    net = cloud.post(bob, "/networks", {"network": {}})["network"]
+    err = _req(cloud, "PUT", bob, f"/networks/{net['id']}",
+               {"network": {"qos_policy_id": pol["id"]}}, status=404)  # fmt: skip
+    assert err["NeutronError"]["type"] == "QosPolicyNotFound"
+    entry = cloud.post(admin, "/rbac-policies", {"rbac_policy": {
+        "object_type": "qos_policy", "object_id": pol["id"], "action": "access_as_shared",
+        "target_tenant": cloud.projects["bob"]}})["rbac_policy"]  # fmt: skip
+    assert [p["id"] for p in _req(cloud, "GET", bob, "/qos/policies")["policies"]] == [pol["id"]]
+    assert _req(cloud, "GET", alice, "/qos/policies")["policies"] == []
+    _req(cloud, "PUT", bob, f"/networks/{net['id']}", {"network": {"qos_policy_id": pol["id"]}})
+    err = _req(cloud, "DELETE", admin, f"/rbac-policies/{entry['id']}", status=409)
+    assert err["NeutronError"]["type"] == "RbacPolicyInUse"
+    wildcard = cloud.post(admin, "/rbac-policies", {"rbac_policy": {
+        "object_type": "qos_policy", "object_id": pol["id"], "action": "access_as_shared",
+        "target_tenant": "*"}})["rbac_policy"]  # fmt: skip
+    assert _req(cloud, "GET", admin, f"/qos/policies/{pol['id']}")["policy"]["shared"] is True
+    _req(cloud, "DELETE", admin, f"/rbac-policies/{wildcard['id']}", status=204)
+    assert _req(cloud, "GET", admin, f"/qos/policies/{pol['id']}")["policy"]["shared"] is False
+    # the project's default policy goes on its new networks
+    mine = cloud.post(admin, "/qos/policies", {"policy": {
+        "name": "d", "is_default": True, "project_id": cloud.projects["alice"]}})["policy"]  # fmt: skip
+    err = _req(cloud, "POST", admin, "/qos/policies", {"policy": {
+        "is_default": True, "project_id": cloud.projects["alice"]}}, status=409)  # fmt: skip
+    assert err["NeutronError"]["type"] == "QoSPolicyDefaultAlreadyExists"
+    assert cloud.post(alice, "/networks", {"network": {}})["network"]["qos_policy_id"] == mine["id"]
+    assert _req(cloud, "GET", alice, "/qos/policies?is_default=true")["policies"][0]["id"] == mine[
+        "id"]  # fmt: skip
