@@ -19,8 +19,8 @@ line (``kumo.guestimage.bundle``). Registered as ``container_format=ova``
 is kumo's, not OVF) and ``disk_format=qcow2`` (the disk inside).
 
 The guest: the whole root file system is the initramfs (busybox init);
-the bundle's ``disk.qcow2`` is a blank 1 GiB disk that each VM gets as a
-copy-on-write overlay, formatted on first boot and mounted at
+the bundle's ``disk.qcow2`` is a 1 GiB ext4 disk (made at build time,
+``statedisk``) that each VM gets as a copy-on-write overlay, mounted at
 ``/var/lib/kumo`` for what must survive a reboot (SSH host key,
 ``/home``, which user data already ran). ``rootfs/etc/init.d/cloud`` does
 what cloud-init does for cirros: DHCP with option 121 routes on every NIC

@@ -32,7 +32,8 @@ from tests.lab.labs import running_lab
 from tests.lab.test_secgroups_lab import openstack
 from tests.lab.test_servers_lab import show, wait_status
 
-GUEST_IMAGE = Path("/var/lib/kumo/images/cirros.tar")
+GUEST_IMAGE = Path(os.environ.get("KUMO_TEST_GUEST_IMAGE") or "/var/lib/kumo/images/cirros.tar")
+"""The installed guest image, or another bundle (``kumo image build --output DIR``)."""
 
 pytestmark = [
     pytest.mark.root,

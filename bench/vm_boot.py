@@ -1,0 +1,246 @@
+"""Where one VM's boot goes, without a lab (needs root, QEMU and a guest bundle).
+
+    .venv/bin/python -m bench.vm_boot [--rounds 5] [--image A.tar [--image B.tar]]
+
+One throwaway pair of namespaces (prefix ``kvb``): the VM's, with a bridge,
+and a peer's that answers DHCP (busybox ``udhcpd``, ARP probe 100 ms) and
+serves the metadata (busybox ``httpd`` on 169.254.169.254: a public key
+and a user-data script). Each round creates one VM with kumo's runner
+(TCG given, so no KVM probe), bridges its tap, and times from the
+``create`` call: QEMU started (``create`` returned), the first ping
+answered, the first SSH login (``hostname`` with the key). It also reads
+the serial console as it comes: each of the guest's ``kumo: ...`` lines
+(and the kernel's hand-over to init) stamped with the host's clock and
+with the QEMU process's CPU time so far (the guest's own uptime stamps
+are not trusted: a guest that calibrates its clock while the host is
+busy keeps a wrong one). CPU time barely moves when other work loads the
+machine, wall time does: on a shared machine compare CPU seconds; the
+load average is printed. With two ``--image``
+bundles the rounds alternate between them (A, B, A, B...), so both see
+the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import machine
+from kumo.guestimage import build
+from kumo.vm import accel
+from kumo.vm.runner import VmRunner
+from kumo.vm.spec import Nic, VmSpec, tap_name
+
+MAC = "fa:16:3e:00:be:01"
+VM_IP = "10.98.0.50"
+PEER_IP = "10.98.0.1"
+TIMEOUT = float(os.environ.get("KUMO_BENCH_TIMEOUT", "300"))
+STAMP = re.compile(r"kumo: (?:\[[0-9.]+\] )?(.*)$")
+EVENTS = ("Run /init as init process",)
+"""Kernel lines stamped too, when the command line lets them through (not with ``quiet``)."""
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+@dataclass
+class Net:
+    root: Path
+    vm_ns: str
+    peer_ns: str
+    key: Path
+
+
+@contextmanager
+def network() -> Iterator[Net]:
+    tag = uuid.uuid4().hex[:6]
+    root = Path(f"/tmp/kvb-{tag}")  # short: unix socket paths
+    root.mkdir()
+    net = Net(root, f"kvb{tag}", f"kvbp{tag}", root / "id_ed25519")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(net.key))
+        for ns in (net.vm_ns, net.peer_ns):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", net.vm_ns, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", net.vm_ns, "link", "set", "br0", "up")
+        sh("ip", "-n", net.vm_ns, "link", "add", "v0", "type", "veth",
+           "peer", "name", "p0", "netns", net.peer_ns)  # fmt: skip
+        sh("ip", "-n", net.vm_ns, "link", "set", "v0", "master", "br0", "up")
+        for addr in (f"{PEER_IP}/24", "169.254.169.254/32"):
+            sh("ip", "-n", net.peer_ns, "addr", "add", addr, "dev", "p0")
+        sh("ip", "-n", net.peer_ns, "link", "set", "p0", "up")
+        www = root / "www" / "openstack" / "latest"
+        www.mkdir(parents=True)
+        meta = {"uuid": str(uuid.uuid4()), "name": "bench", "hostname": "bench-vm",
+                "public_keys": {"bench": net.key.with_suffix(".pub").read_text().strip()}}  # fmt: skip
+        (www / "meta_data.json").write_text(json.dumps(meta))
+        (www / "user_data").write_text("#!/bin/sh\necho ran > /tmp/user-data-ran\n")
+        (root / "leases").touch()
+        conf = root / "udhcpd.conf"
+        conf.write_text(
+            f"start {VM_IP}\nend {VM_IP}\ninterface p0\nlease_file {root}/leases\n"
+            f"pidfile {root}/udhcpd.pid\nopt subnet 255.255.255.0\nopt router {PEER_IP}\n"
+            f"opt lease 3600\nopt staticroutes 169.254.169.254/32 {PEER_IP} 0.0.0.0/0 {PEER_IP}\n"
+        )
+        peer = ["ip", "netns", "exec", net.peer_ns, "busybox"]
+        for argv in (
+            [*peer, "udhcpd", "-f", "-a", "100", str(conf)],
+            [*peer, "httpd", "-f", "-p", "169.254.169.254:80", "-h", str(root / "www")],
+        ):
+            procs.append(
+                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        yield net
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        for ns in (net.vm_ns, net.peer_ns):
+            sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _until(check: Callable[[], bool], started: float) -> float:
+    while not check():
+        if time.monotonic() - started > TIMEOUT:
+            raise RuntimeError(f"not within {TIMEOUT} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _pings(net: Net) -> bool:
+    argv = ["ip", "netns", "exec", net.peer_ns, "ping", "-c1", "-W", "0.2", VM_IP]
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
+def _ssh(net: Net) -> bool:
+    argv = ["ip", "netns", "exec", net.peer_ns, "ssh", "-i", str(net.key), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2", f"cirros@{VM_IP}", "hostname"]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "bench-vm"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Console:
+    """Reads a VM's serial console socket; stamps each line of interest with
+    (host seconds since ``started``, QEMU CPU seconds)."""
+
+    def __init__(self, path: Path, pid: int, started: float) -> None:
+        self.lines: dict[str, tuple[float, float]] = {}
+        self.pid, self.started = pid, started
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace").strip()
+                found = STAMP.search(line)
+                what = found.group(1) if found else next((e for e in EVENTS if e in line), None)
+                if what and what not in self.lines:
+                    try:
+                        cpu = _cpu_seconds(self.pid)
+                    except OSError:
+                        cpu = float("nan")
+                    self.lines[what] = (time.monotonic() - self.started, cpu)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def boot_once(net: Net, image: Path) -> dict[str, float]:
+    runner = VmRunner(net.root / "run", net.root / "cache", accel=accel.TCG)
+    name = str(uuid.uuid4())
+    nic = Nic("bench-port", MAC, tap_name("bench-port"))
+    spec = VmSpec(name, vcpus=1, ram_mb=128, disk_gb=1, image=image, nics=(nic,),
+                  netns=net.vm_ns, uuid=name)  # fmt: skip
+    started = time.monotonic()
+    console = None
+    try:
+        runner.create(spec)
+        out = {"qemu started": time.monotonic() - started}
+        pid = runner.pid(name)
+        assert pid is not None
+        console = Console(runner.paths(name).console, pid, started)
+        sh("ip", "-n", net.vm_ns, "link", "set", nic.tap, "master", "br0")
+        out["ping"] = _until(lambda: _pings(net), started)
+        out["ssh"] = _until(lambda: _ssh(net), started)
+        out["cpu@ssh"] = _cpu_seconds(pid)
+        for what, (at, cpu) in console.lines.items():
+            out[what] = at
+            out[f"cpu@{what}"] = cpu
+        return out
+    except RuntimeError:
+        log = runner.paths(name).console_log
+        print(log.read_text(errors="replace")[-3000:] if log.is_file() else "(no console log)")
+        raise
+    finally:
+        if console is not None:
+            console.close()
+        runner.delete(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--image", type=Path, action="append", default=[])
+    args = parser.parse_args()
+    images = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"# bench/vm_boot.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f} at the start")
+    results: dict[Path, list[dict[str, float]]] = {image: [] for image in images}
+    with network() as net:
+        for _ in range(args.rounds):
+            for image in images:
+                one = boot_once(net, image)
+                results[image].append(one)
+                print(f"{image.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in one.items()),
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+    for image, rounds in results.items():
+        keys = [k for k in rounds[0] if all(k in r for r in rounds)]
+        medians = ", ".join(f"{k} {statistics.median(r[k] for r in rounds):.2f}" for k in keys)
+        print(f"{image} p50 of {len(rounds)}: {medians}")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
