@@ -46,6 +46,7 @@ from kumo.db.secgroup_models import (
     SecurityGroupRule,
 )
 from kumo.db.snat_models import SnatLease
+from kumo.db.subnetpool_models import AddressScope, SubnetPool
 from kumo.db.volume_models import (
     GroupSnapshot,
     GroupType,
@@ -64,6 +65,8 @@ from kumo.db.volume_models import (
 
 __all__ = [
     "AddressGroup",
+    "AddressScope",
+    "SubnetPool",
     "Agent",
     "Base",
     "ClusterKey",

@@ -15,6 +15,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
+    (
+        "default-subnetpools",
+        "Default Subnetpools",
+        "is_default on subnet pools; use_default_subnetpool on subnets.",
+    ),
     ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
@@ -94,6 +99,21 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "security-groups-shared-filtering",
         "Security group filtering on the shared field",
         "shared on security groups, usable as a filter.",
+    ),
+    (
+        "subnet_allocation",
+        "Subnet Allocation",
+        "Subnet pools: subnets allocated from them by CIDR or prefix length.",
+    ),
+    (
+        "subnet_onboard",
+        "Subnet Onboard",
+        "onboard_network_subnets moves a network's subnets into a subnet pool.",
+    ),
+    (
+        "subnetpool-prefix-ops",
+        "Subnet Pool Prefix Operations",
+        "add_prefixes and remove_prefixes on subnet pools.",
     ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
     ("stateful-security-group", "Stateful security group", "stateful on security groups."),

@@ -6,6 +6,7 @@ One module per resource; each exposes ``router``. The version documents
 
 from kumo.api.networking import (
     address_groups,
+    address_scopes,
     agents,
     auto_allocated,
     availability,
@@ -19,6 +20,7 @@ from kumo.api.networking import (
     rbac_policies,
     routers,
     security_groups,
+    subnetpools,
     subnets,
     tags,
     versions,
@@ -46,5 +48,7 @@ for _module in (
     rbac_policies,
     address_groups,
     floatingip_pools,
+    subnetpools,
+    address_scopes,
 ):
     router.include_router(_module.router)

@@ -26,6 +26,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "network": (SHARED, EXTERNAL),
     "security_group": (SHARED,),
     "address_group": (SHARED,),
+    "address_scope": (SHARED,),
+    "subnetpool": (SHARED,),
 }
 """The object types that can be shared, and the actions each one takes."""
 
