@@ -12,6 +12,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Address group",
         "Named lists of CIDRs, with add_addresses and remove_addresses.",
     ),
+    (
+        "address-scope",
+        "Address scope",
+        "Address scopes: subnet pools bound to them, ipv4/ipv6_address_scope on networks; "
+        "routers do not translate between subnets of their external network's scope.",
+    ),
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
