@@ -20,6 +20,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ),
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
+    (
+        "availability_zone",
+        "Availability Zone",
+        "The availability zones of networks and routers: the zones of the hosts' agents.",
+    ),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
     (
         "default-subnetpools",
@@ -60,6 +65,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "kumo_distributed_snat and kumo_snat_leases (host, port range) on routers (admin only).",
     ),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Which gateway agent hosts each router."),
+    (
+        "network_availability_zone",
+        "Network Availability Zone",
+        "availability_zone_hints (checked) and availability_zones (of the hosts with its "
+        "ports) on networks.",
+    ),
     ("net-mtu", "Network MTU", "The MTU of each network."),
     ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),
     (
@@ -88,6 +99,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "RBAC Policies",
         "Share networks and security groups with chosen projects (access_as_shared, "
         "access_as_external).",
+    ),
+    (
+        "router_availability_zone",
+        "Router Availability Zone",
+        "availability_zone_hints on routers, which are scheduled to gateway agents of those "
+        "zones only; availability_zones (of their agents).",
     ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),

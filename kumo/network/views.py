@@ -27,9 +27,14 @@ def _std(obj: Network | Subnet | Port, tags: list[str]) -> dict[str, Any]:
 
 
 def network_view(
-    net: Network, subnet_ids: list[str], tags: list[str], scopes: dict[int, str] | None = None
+    net: Network,
+    subnet_ids: list[str],
+    tags: list[str],
+    scopes: dict[int, str] | None = None,
+    zones: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``scopes``: the address scope of the network's subnets per IP version."""
+    """``scopes``: the address scope of the network's subnets per IP version;
+    ``zones``: the availability zones of the hosts it has ports on."""
     scopes = scopes or {}
     return {
         "id": net.id,
@@ -44,7 +49,7 @@ def network_view(
         "port_security_enabled": net.port_security_enabled,
         "subnets": subnet_ids,
         "availability_zone_hints": list(net.availability_zone_hints or []),
-        "availability_zones": [],
+        "availability_zones": list(zones or []),
         "ipv4_address_scope": scopes.get(4),
         "ipv6_address_scope": scopes.get(6),
         "is_default": net.is_default,

@@ -10,6 +10,7 @@ from kumo.api.networking import (
     agents,
     auto_allocated,
     availability,
+    availability_zones,
     extensions,
     floatingip_pools,
     floatingips,
@@ -50,5 +51,6 @@ for _module in (
     floatingip_pools,
     subnetpools,
     address_scopes,
+    availability_zones,
 ):
     router.include_router(_module.router)

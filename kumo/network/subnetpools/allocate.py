@@ -139,11 +139,14 @@ def scope_of_subnets(session: Session, network_ids: list[str]) -> dict[str, dict
     q = (
         select(Subnet.network_id, Subnet.ip_version, func.min(P.address_scope_id))
         .join(P, P.id == Subnet.subnetpool_id)
-        .where(Subnet.network_id.in_(network_ids), P.address_scope_id.is_not(None))
+        .where(P.address_scope_id.is_not(None))
         .group_by(Subnet.network_id, Subnet.ip_version)
     )
+    if len(network_ids) < 500:
+        q = q.where(Subnet.network_id.in_(network_ids))
     out: dict[str, dict[int, str]] = {}
+    wanted = set(network_ids)
     for net_id, version, scope in session.execute(q):
-        if scope is not None:
+        if scope is not None and net_id in wanted:
             out.setdefault(net_id, {})[int(version)] = str(scope)
     return out
