@@ -99,6 +99,7 @@ class Settings:
         default_factory=lambda: {
             "network": 100,
             "subnet": 100,
+            "subnetpool": -1,
             "port": 500,
             "router": 10,
             "floatingip": 50,

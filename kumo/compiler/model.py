@@ -32,6 +32,8 @@ class NetworkView:
     physical_network: str | None
     mtu: int
     admin_state_up: bool
+    ipv4_address_scope: str | None = None
+    """The address scope of the network's IPv4 subnets (from their subnet pool)."""
 
     @classmethod
     def from_body(cls, body: Body) -> NetworkView:
@@ -45,6 +47,7 @@ class NetworkView:
             # has no subnets); Linux links take none below it.
             mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
+            ipv4_address_scope=body.get("ipv4_address_scope") or None,
         )
 
 

@@ -225,6 +225,10 @@ class NatTable:
     forward_ifname: str = ""
     forward_mac: str = ""
     """The MAC of ``forward_ifname``: forwarded frames leave from it."""
+    no_snat: tuple[str, ...] = ()
+    """Source networks the router-wide SNAT leaves alone: subnets in the
+    external network's address scope, routed to it untranslated (their
+    floating IPs are still translated)."""
 
     @property
     def key(self) -> ObjectKey:
@@ -640,6 +644,7 @@ class HostPlan:
                 f" fwd {t.forward_ifname} {x.external_ip}:{x.port_min}-{x.port_max}->{x.mac}"
                 for x in t.forward
             )
+            + "".join(f" routed {c}" for c in t.no_snat)
             for t in self.nat
         ]
         lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]

@@ -309,6 +309,26 @@ def _external(view: ClusterView, router: _Router) -> tuple[str, str | None] | No
     return str(ipnet.ip_network(subnet.cidr)), subnet.gateway_ip
 
 
+def scoped_sources(view: ClusterView, router: _Router) -> tuple[str, ...]:
+    """The router's IPv4 subnets in its external network's address scope:
+    routed to it untranslated (Neutron's address scopes)."""
+    ext = router.view.gateway_network_id
+    ext_view = view.networks.get(ext) if ext is not None else None
+    scope = ext_view.ipv4_address_scope if ext_view is not None else None
+    if scope is None:
+        return ()
+    out: set[str] = set()
+    for port in (*router.interfaces, *router.snat_ports):
+        net = view.networks.get(port.network_id)
+        if net is None or net.ipv4_address_scope != scope:
+            continue
+        for ip in port.fixed_ips:
+            sub = view.subnets.get(ip.subnet_id)
+            if sub is not None and sub.ip_version == 4:
+                out.add(str(ipnet.ip_network(sub.cidr)))
+    return tuple(sorted(out))
+
+
 def fip_leg_mac(host: str, router_id: str) -> str:
     """The MAC of a host's external leg for a distributed router's floating
     IPs: locally administered, unique per (host, router)."""
@@ -403,7 +423,12 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
             out.routes.add(Route(ns, "0.0.0.0/0", upstream, inside, table=SNAT_TABLE))
         out.rules.add(PolicyRule(ns, SNAT_RULE_PRIORITY, SNAT_TABLE))
         floating = {f.fixed_ip_address for f in fips}
-        instances = _local_instance_ips(host, view, router) - floating
+        scoped = [ipaddress.ip_network(c) for c in scoped_sources(view, router)]
+        instances = {
+            ip
+            for ip in _local_instance_ips(host, view, router) - floating
+            if not any(ipaddress.ip_address(ip) in n for n in scoped)
+        }
         translated = snat.instance_snat(inside, sorted(instances), blocks)
     out.nat.add(_floating_nat(ns, inside, fips, out, *translated))
 
@@ -499,7 +524,7 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
     mac = router.gateway.mac if router.gateway is not None and forward else ""
     ifname = gateway[0] if gateway is not None and forward else ""
     out.nat.add(NatTable(ns, rules, announce=announce, forward=forward, forward_ifname=ifname,
-                         forward_mac=mac))  # fmt: skip
+                         forward_mac=mac, no_snat=scoped_sources(view, router)))  # fmt: skip
 
 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
@@ -515,6 +540,7 @@ def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -
     inside, ext_ip = gateway
     extra = (Snat(inside, ext_ip),) if ext_ip and router.view.enable_snat else ()
     table = _floating_nat(ns, inside, _floating_ips(view, router.view.id), out, *extra)
+    table = dataclasses.replace(table, no_snat=scoped_sources(view, router) if extra else ())
     if ext_ip and active:
         table = dataclasses.replace(table, announce=((inside, ext_ip), *table.announce))
     elif not active:

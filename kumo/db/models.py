@@ -50,6 +50,7 @@ from kumo.db.secgroup_models import (
 )
 from kumo.db.seed_models import Seed
 from kumo.db.snat_models import SnatLease
+from kumo.db.subnetpool_models import AddressScope, SubnetPool
 from kumo.db.volume_models import (
     GroupSnapshot,
     GroupType,
@@ -71,6 +72,8 @@ __all__ = [
     "QosPolicy",
     "QosRule",
     "AddressGroup",
+    "AddressScope",
+    "SubnetPool",
     "Agent",
     "Base",
     "ClusterKey",

@@ -37,8 +37,13 @@ def subnet_ids(session: Session, network_id: str) -> list[str]:
 
 
 def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, object]:
+    from kumo.network.subnetpools.allocate import scope_of_subnets
+
     s = uow.session
-    body = network_view(net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []))
+    scopes = scope_of_subnets(s, [net.id]).get(net.id)
+    body = network_view(
+        net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []), scopes
+    )
     uow.emit("network", op, net.id, (f"network:{net.id}",), body)
     return body
 

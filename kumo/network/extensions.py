@@ -12,9 +12,25 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Address group",
         "Named lists of CIDRs, with add_addresses and remove_addresses.",
     ),
+    (
+        "address-scope",
+        "Address scope",
+        "Address scopes: subnet pools bound to them, ipv4/ipv6_address_scope on networks; "
+        "routers do not translate between subnets of their external network's scope.",
+    ),
     ("agent", "agent", "Host agents: list, show, update, delete."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may send from."),
+    (
+        "availability_zone",
+        "Availability Zone",
+        "The availability zones of networks and routers: the zones of the hosts' agents.",
+    ),
     ("binding", "Port Binding", "Which host a port is bound to and how it is plugged."),
+    (
+        "default-subnetpools",
+        "Default Subnetpools",
+        "is_default on subnet pools; use_default_subnetpool on subnets.",
+    ),
     ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
@@ -49,6 +65,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "kumo_distributed_snat and kumo_snat_leases (host, port range) on routers (admin only).",
     ),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Which gateway agent hosts each router."),
+    (
+        "network_availability_zone",
+        "Network Availability Zone",
+        "availability_zone_hints (checked) and availability_zones (of the hosts with its "
+        "ports) on networks.",
+    ),
     ("net-mtu", "Network MTU", "The MTU of each network."),
     ("net-mtu-writable", "Network MTU (writable)", "The MTU of a network can be set and changed."),
     (
@@ -109,6 +131,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Share networks and security groups with chosen projects (access_as_shared, "
         "access_as_external).",
     ),
+    (
+        "router_availability_zone",
+        "Router Availability Zone",
+        "availability_zone_hints on routers, which are scheduled to gateway agents of those "
+        "zones only; availability_zones (of their agents).",
+    ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),
     (
@@ -131,6 +159,21 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "security-groups-shared-filtering",
         "Security group filtering on the shared field",
         "shared on security groups, usable as a filter.",
+    ),
+    (
+        "subnet_allocation",
+        "Subnet Allocation",
+        "Subnet pools: subnets allocated from them by CIDR or prefix length.",
+    ),
+    (
+        "subnet_onboard",
+        "Subnet Onboard",
+        "onboard_network_subnets moves a network's subnets into a subnet pool.",
+    ),
+    (
+        "subnetpool-prefix-ops",
+        "Subnet Pool Prefix Operations",
+        "add_prefixes and remove_prefixes on subnet pools.",
     ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
     ("stateful-security-group", "Stateful security group", "stateful on security groups."),

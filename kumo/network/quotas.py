@@ -12,6 +12,7 @@ from kumo.config import Settings
 from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Quota, Subnet
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
+from kumo.db.subnetpool_models import SubnetPool
 from kumo.errors import BadRequest, InvalidInput, OverQuota, shown
 from kumo.network.validate import MAX_INT, boolean, integer
 
@@ -19,6 +20,7 @@ from kumo.network.validate import MAX_INT, boolean, integer
 COUNTED: dict[str, Any] = {
     "network": Network,
     "subnet": Subnet,
+    "subnetpool": SubnetPool,
     "port": Port,
     "security_group": SecurityGroup,
     "security_group_rule": SecurityGroupRule,

@@ -19,12 +19,13 @@ from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
-from kumo.network import agent_reports, policy
+from kumo.network import agent_reports, availability_zones, policy
 from kumo.network import tags as taglib
 from kumo.network.core import ipam, networks, subnets
 from kumo.network.l3 import auto_allocate
 from kumo.network.ports import ports
 from kumo.network.rbac import access as rbac_access
+from kumo.network.subnetpools import allocate
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted
@@ -151,7 +152,14 @@ class NetworkService:
             for sid, nid in s.execute(q):
                 subs.setdefault(nid, []).append(sid)
         tags = taglib.tags_for(s, ids)
-        views = [network_view(n, subs.get(n.id, []), tags.get(n.id, [])) for n in rows]
+        scopes = allocate.scope_of_subnets(s, ids)
+        zones = availability_zones.network_zones(s, ids)
+        views = [
+            network_view(
+                n, subs.get(n.id, []), tags.get(n.id, []), scopes.get(n.id), zones.get(n.id)
+            )  # fmt: skip
+            for n in rows
+        ]
         # ``shared`` as the caller sees it: also true when shared with its project by name
         shared_here = rbac_access.granted(s, "network", ctx.project_id, ids)
         for v in views:

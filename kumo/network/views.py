@@ -26,7 +26,16 @@ def _std(obj: Network | Subnet | Port, tags: list[str]) -> dict[str, Any]:
     }
 
 
-def network_view(net: Network, subnet_ids: list[str], tags: list[str]) -> dict[str, Any]:
+def network_view(
+    net: Network,
+    subnet_ids: list[str],
+    tags: list[str],
+    scopes: dict[int, str] | None = None,
+    zones: list[str] | None = None,
+) -> dict[str, Any]:
+    """``scopes``: the address scope of the network's subnets per IP version;
+    ``zones``: the availability zones of the hosts it has ports on."""
+    scopes = scopes or {}
     return {
         "id": net.id,
         "name": net.name,
@@ -40,9 +49,9 @@ def network_view(net: Network, subnet_ids: list[str], tags: list[str]) -> dict[s
         "port_security_enabled": net.port_security_enabled,
         "subnets": subnet_ids,
         "availability_zone_hints": list(net.availability_zone_hints or []),
-        "availability_zones": [],
-        "ipv4_address_scope": None,
-        "ipv6_address_scope": None,
+        "availability_zones": list(zones or []),
+        "ipv4_address_scope": scopes.get(4),
+        "ipv6_address_scope": scopes.get(6),
         "is_default": net.is_default,
         "l2_adjacency": True,
         "dns_domain": net.dns_domain,

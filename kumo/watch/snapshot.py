@@ -62,9 +62,13 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     out: list[dict[str, Any]] = []
     ports: dict[str, Port] = {}
     if networks:
+        from kumo.network.subnetpools.allocate import scope_of_subnets
+
+        scopes = scope_of_subnets(s, list(networks))
         for net in s.scalars(select(Network).where(Network.id.in_(networks))):
             net_tags = taglib.tags_for(s, [net.id]).get(net.id, [])
-            out.append({"kind": "network", **network_view(net, subnet_ids(s, net.id), net_tags)})
+            view = network_view(net, subnet_ids(s, net.id), net_tags, scopes.get(net.id))
+            out.append({"kind": "network", **view})
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
             out.append(
                 {"kind": "subnet", **subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))}

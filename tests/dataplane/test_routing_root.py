@@ -123,13 +123,25 @@ class Routed:
             )
         self.fips: dict[str, Any] = {}
         self.planes: dict[str, Dataplane] = {}
+        self.scopes: dict[str, str] = {}
+        """Network id -> its IPv4 address scope."""
+
+    def _scope(self, network_id: str) -> dict[str, str]:
+        scope = self.scopes.get(network_id)
+        return {"ipv4_address_scope": scope} if scope else {}
 
     def view(self) -> ClusterView:
         return ClusterView.from_bodies(
             [
-                s.network(s.NET1, seg=101),
-                s.network(s.NET2, seg=102),
-                s.network(EXT, kind="flat", seg=None, **{"provider:physical_network": "external"}),
+                s.network(s.NET1, seg=101, **self._scope(s.NET1)),
+                s.network(s.NET2, seg=102, **self._scope(s.NET2)),
+                s.network(
+                    EXT,
+                    kind="flat",
+                    seg=None,
+                    **{"provider:physical_network": "external"},
+                    **self._scope(EXT),
+                ),
             ],
             [
                 s.subnet("s1", s.NET1, "10.0.1.0/24", "10.0.1.1"),
@@ -236,6 +248,23 @@ def _upstream_sources(lab: ExternalLab, action: Any) -> list[str]:
     )
 
 
+def in_scope(lab: ExternalLab, r: Routed) -> None:
+    """s1 and the external network in one address scope: s1 goes out
+    untranslated and its replies come back routed (the upstream routes s1
+    to the router); s2, outside the scope, is still translated."""
+    sh("ip", "-n", lab.upstream, "route", "replace", "10.0.1.0/24", "via", "203.0.113.10")
+    r.scopes = {s.NET1: "scope-1", EXT: "scope-1"}
+    r.apply()
+    assert _upstream_sources(lab, lambda: r.ping(A, UPSTREAM)) == ["10.0.1.11"]
+    assert r.ping(A, UPSTREAM)
+    assert _upstream_sources(lab, lambda: r.ping(B, UPSTREAM)) == ["203.0.113.10"]
+    with listening(["ip", "netns", "exec", lab.upstream]):
+        assert r.run(A, *connect(UPSTREAM))
+    r.scopes = {}
+    r.apply()
+    assert _upstream_sources(lab, lambda: r.ping(A, UPSTREAM)) == ["203.0.113.10"]
+
+
 def test_distributed_router(lab: ExternalLab) -> None:
     r = Routed(lab)
     try:
@@ -265,6 +294,7 @@ def test_distributed_router(lab: ExternalLab) -> None:
         # ... TCP too
         with listening(["ip", "netns", "exec", lab.upstream]):
             assert r.run(A, *connect(UPSTREAM))
+        in_scope(lab, r)
 
         # a floating IP on B's host: reachable from the upstream, and B goes out as it
         r.associate(B, "10.0.2.12")
@@ -341,6 +371,7 @@ def test_centralized_router(lab: ExternalLab) -> None:
         assert r.ping(A, "10.0.2.12", count=2)
         assert len(capture.stop()) >= 4
         assert _upstream_sources(lab, lambda: r.ping(A, UPSTREAM)) == ["203.0.113.10"]
+        in_scope(lab, r)
         r.associate(B, "10.0.2.12")
         assert r.upstream_ping("203.0.113.50")
         assert _upstream_sources(lab, lambda: r.ping(B, UPSTREAM)) == ["203.0.113.50"]

@@ -116,6 +116,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids.update(_qos_policy(w))
         w.ids.update(_forwarded(w))
+        w.ids["pool"] = w.make("POST", f"{N}/subnetpools", {"subnetpool": {
+            "name": "pa", "prefixes": ["10.200.0.0/16"]}}, "subnetpool")  # fmt: skip
+        w.ids["scope"] = w.make("POST", f"{N}/address-scopes", {"address_scope": {
+            "name": "sa", "ip_version": 4}}, "address_scope")  # fmt: skip
         w.ids["router"] = w.make("POST", f"{N}/routers", {"router": {"name": "ra"}}, "router")
         w.ids["sg"] = w.make("POST", f"{N}/security-groups", {"security_group": {"name": "sa"}},
                              "security_group")  # fmt: skip
@@ -300,6 +304,15 @@ def _sg_template(w: World) -> dict[str, Any]:
             "port_range_min": port, "port_range_max": port}}  # fmt: skip
 
 
+def _onboard_victim(w: World) -> dict[str, str]:
+    """A network of project A with a subnet from no pool."""
+    net = w.make("POST", f"{N}/networks", {"network": {"name": "ob"}}, "network")
+    n = next(COUNTER)
+    w.make("POST", f"{N}/subnets", {"subnet": {"network_id": net, "ip_version": 4,
+           "cidr": f"172.{16 + n // 250 % 16}.{n % 250}.0/24"}}, "subnet")  # fmt: skip
+    return {"victim": net}
+
+
 CASES = [
     # networks
     Case("network:get_network", "GET", f"{N}/networks/{{net}}", 200),
@@ -397,7 +410,31 @@ CASES = [
          f"{N}/qos/alias_dscp_marking_rules/{{victim}}", 204,
          fresh=lambda w: {"victim": _qos_policy(w)["dscprule"]}),
     Case("network:get_rule_type", "GET", f"{N}/qos/rule-types/bandwidth_limit", 200),
+    # subnet pools and address scopes
+    Case("network:get_subnetpool", "GET", f"{N}/subnetpools/{{pool}}", 200),
+    Case("network:create_subnetpool", "POST", f"{N}/subnetpools", 201,
+         {"subnetpool": {"name": "p{n}", "prefixes": ["10.210.{n}.0/24"]}}, own),
+    Case("network:update_subnetpool", "PUT", f"{N}/subnetpools/{{pool}}", 200,
+         {"subnetpool": {"description": "d{n}"}}),
+    Case("network:update_subnetpool_prefixes", "PUT", f"{N}/subnetpools/{{pool}}/add_prefixes",
+         200, {"prefixes": ["10.201.{n}.0/24"]}),
+    Case("network:onboard_network_subnets", "PUT",
+         f"{N}/subnetpools/{{pool}}/onboard_network_subnets", 200, {"network_id": "{victim}"},
+         fresh=_onboard_victim),
+    Case("network:delete_subnetpool", "DELETE", f"{N}/subnetpools/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/subnetpools", lambda w: {"subnetpool": {
+             "name": "v", "prefixes": [f"10.220.{next(COUNTER) % 250}.0/24"]}}, "subnetpool",
+             "victim")),
+    Case("network:get_address_scope", "GET", f"{N}/address-scopes/{{scope}}", 200),
+    Case("network:create_address_scope", "POST", f"{N}/address-scopes", 201,
+         {"address_scope": {"name": "s{n}", "ip_version": 6}}, own),
+    Case("network:update_address_scope", "PUT", f"{N}/address-scopes/{{scope}}", 200,
+         {"address_scope": {"name": "s{n}"}}),
+    Case("network:delete_address_scope", "DELETE", f"{N}/address-scopes/{{victim}}", 204,
+         fresh=_fresh("POST", f"{N}/address-scopes", lambda w: {"address_scope": {
+             "name": "v", "ip_version": 4}}, "address_scope", "victim")),
     Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
+    Case("network:get_availability_zone", "GET", f"{N}/availability_zones", 200),
     # routers and their interfaces
     Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),
     Case("network:create_router", "POST", f"{N}/routers", 201, {"router": {"name": "r"}}, own),

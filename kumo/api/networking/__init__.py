@@ -6,9 +6,11 @@ One module per resource; each exposes ``router``. The version documents
 
 from kumo.api.networking import (
     address_groups,
+    address_scopes,
     agents,
     auto_allocated,
     availability,
+    availability_zones,
     default_security_group_rules,
     extensions,
     floatingip_pools,
@@ -22,6 +24,7 @@ from kumo.api.networking import (
     rbac_policies,
     routers,
     security_groups,
+    subnetpools,
     subnets,
     tags,
     versions,
@@ -52,5 +55,8 @@ for _module in (
     default_security_group_rules,
     qos,
     port_forwardings,
+    subnetpools,
+    address_scopes,
+    availability_zones,
 ):
     router.include_router(_module.router)

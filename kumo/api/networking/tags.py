@@ -21,6 +21,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import floatingips, routers
 from kumo.network.ports import ports
 from kumo.network.secgroups import groups as secgroups
+from kumo.network.subnetpools import pools
 from kumo.policy import allowed
 
 router = APIRouter()
@@ -33,6 +34,7 @@ LOADERS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
     "security-groups": ("security_group", secgroups.load, events.security_group),
     "routers": ("router", routers.load, events.router),
     "floatingips": ("floatingip", floatingips.load, events.floatingip),
+    "subnetpools": ("subnetpool", pools.load, lambda uow, obj: None),
 }
 
 

@@ -46,6 +46,8 @@ return traffic (text syntax: its maps are typed by expressions)."""
 
 def fingerprint(table: NatTable) -> str:
     shape: tuple[object, ...] = (table.snat, table.dnat)
+    if table.no_snat:
+        shape += (table.no_snat,)
     if table.forward:
         shape += (table.forward, table.forward_ifname, table.forward_mac)
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
@@ -84,7 +86,15 @@ def nat_ruleset(table: NatTable) -> list[Json]:
     # source, rules with ports before the one without, the rarest pick first.
     order = sorted(table.snat, key=lambda x: (x.src is None, x.src or "", x.ports is None,
                                               -x.pick, x))  # fmt: skip
+    exempt = False
     for s in order:
+        if s.src is None and not exempt:
+            # same address scope as the external network: routed, not translated
+            exempt = True
+            for cidr in table.no_snat:
+                out.append(_add("rule", chain="post", expr=[
+                    _match(("meta", "oifname"), s.out_ifname),
+                    _match(("ip", "saddr"), address(cidr)), {"accept": None}]))  # fmt: skip
         expr: list[Json] = [_match(("meta", "oifname"), s.out_ifname)]
         if s.src is not None:
             expr.append(_match(("ip", "saddr"), address(s.src)))

@@ -14,7 +14,7 @@ from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
-from kumo.network import events, policy, validate
+from kumo.network import availability_zones, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import segments
 from kumo.network.l3 import ports as l3_ports
@@ -110,8 +110,8 @@ def create(
         physical_network=physnet,
         segmentation_id=seg,
         mtu=_mtu(settings, ntype, body),
-        availability_zone_hints=validate.list_of(
-            body.get("availability_zone_hints"), "availability_zone_hints"
+        availability_zone_hints=availability_zones.check_hints(
+            s, settings, availability_zones.NETWORK, body.get("availability_zone_hints")
         ),
         dns_domain=validate.string(body, "dns_domain") if "dns_domain" in body else "",
         qos_policy_id=(

@@ -21,6 +21,7 @@ from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
+from kumo.network.subnetpools import allocate
 from kumo.policy import allowed, authorize
 
 V6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
@@ -128,9 +129,8 @@ def create(
         raise BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
     net_row = networks.load(s, ctx, validate.uuid(body["network_id"], "network_id"), lock=True)
     authorize(ctx, "network:create_subnet", {"network:project_id": net_row.project_id})
-    if body.get("subnetpool_id") or body.get("use_default_subnetpool"):
-        raise BadRequest("Subnet pools are not supported")
-    if "cidr" not in body or body["cidr"] is None:
+    pooled = allocate.wants_pool(body)
+    if not pooled and ("cidr" not in body or body["cidr"] is None):
         raise BadRequest(
             "Bad subnets request: a cidr must be specified in the absence of a subnet pool"
         )
@@ -139,19 +139,29 @@ def create(
     version = validate.integer(body["ip_version"], "ip_version")
     if version not in (4, 6):
         raise InvalidInput(f"'{body['ip_version']}' is not in [4, 6]")
-    cidr = validate.cidr(body["cidr"])
+    owner = policy.owner_for_create(ctx, body)
+    pool_id: str | None = None
+    if pooled:
+        got = allocate.subnet_prefix(s, ctx, body, version, owner)
+        cidr, pool_id = got.cidr, got.pool.id
+    else:
+        cidr = validate.cidr(body["cidr"])
     if cidr.version != version:
         raise InvalidInput("Cidr and ip_version are not compatible")
     if version == 4 and cidr.prefixlen > 30 or version == 6 and cidr.prefixlen > 127:
         raise InvalidInput(f"Invalid CIDR {cidr} for IPv{version} subnet")
     networks.check_subnet_mtu(net_row.id, net_row.mtu, {version})
-    owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "subnet")
     for other in s.scalars(select(Subnet).where(Subnet.network_id == net_row.id)):
         if ipaddress.ip_network(other.cidr).overlaps(cidr):
             raise InvalidInput(
                 f"Requested subnet with cidr: {cidr} for network: {net_row.id} overlaps with "
                 "another subnet"
+            )
+        if other.ip_version == version and other.subnetpool_id != pool_id:
+            raise BadRequest(
+                "Subnets hosted on the same network must be allocated from the same subnet pool.",
+                kind="NetworkSubnetPoolAffinityError",
             )
     ra, addr_mode = _v6_modes(body, version)
     if addr_mode in ("slaac", "dhcpv6-stateless") and cidr.prefixlen != 64:
@@ -178,6 +188,7 @@ def create(
         allocation_pools=pools,
         dns_nameservers=_dns(body.get("dns_nameservers"), version),
         host_routes=_routes(body.get("host_routes"), version),
+        subnetpool_id=pool_id,
         dns_publish_fixed_ip=(
             validate.boolean(body, "dns_publish_fixed_ip")
             if "dns_publish_fixed_ip" in body

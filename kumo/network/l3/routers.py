@@ -18,7 +18,7 @@ from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, InUse, InvalidInput, not_found
-from kumo.network import events, policy, validate
+from kumo.network import availability_zones, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import networks
 from kumo.network.core.networks import touch
@@ -78,12 +78,9 @@ def create(
         ),
         distributed=validate.boolean(body, "distributed") if "distributed" in body else True,
         ha=validate.boolean(body, "ha") if "ha" in body else settings.l3_ha,
-        availability_zone_hints=[
-            validate.string({"hint": h}, "hint")
-            for h in validate.list_of(
-                body.get("availability_zone_hints"), "availability_zone_hints"
-            )
-        ],
+        availability_zone_hints=availability_zones.check_hints(
+            s, settings, availability_zones.ROUTER, body.get("availability_zone_hints")
+        ),
         routes=[],
     )
     router.distributed_snat = settings.distributed_snat and router.distributed and not router.ha

@@ -8,7 +8,8 @@ an HA router to ``max_l3_agents_per_router`` of them (0: every eligible
 one), in ``priority`` order. ``sync`` is level-triggered. Scheduling
 (``plan``) keeps the eligible bindings in their order, fills the free
 places with the eligible agents hosting the fewest routers (ties by host
-name), appended last, and keeps an ineligible binding only while no such
+name; with ``availability_zone_hints`` only agents of those zones, the
+zones in turn), appended last, and keeps an ineligible binding only while no such
 agent is left to take its place (its host may come back). Then the
 router's ports follow its active host:
 
@@ -87,6 +88,20 @@ def candidates(session: Session, settings: Settings, now: dt.datetime) -> list[A
     return sorted(found, key=lambda a: (load.get(a.id, 0), a.host, a.id))
 
 
+def zoned(agents: list[Agent], hints: list[str]) -> list[str]:
+    """With hints, only the agents in the hinted zones, taken from each zone
+    in turn (an HA router's agents spread over its zones); without, all."""
+    if not hints:
+        return [a.id for a in agents]
+    by_zone = {z: [a.id for a in agents if a.availability_zone == z] for z in hints}
+    out: list[str] = []
+    while any(by_zone.values()):
+        for zone in hints:
+            if by_zone[zone]:
+                out.append(by_zone[zone].pop(0))
+    return out
+
+
 def bindings(session: Session, router_id: str) -> list[Bound]:
     """The router's bindings with their agents, in priority order."""
     b = RouterAgentBinding
@@ -151,7 +166,10 @@ def _schedule(
 ) -> list[Bound]:
     """Bind the router as ``plan`` says; returns the new bindings."""
     bound_ids = {row.agent_id for row, _ in rows}
-    spares = [a.id for a in candidates(session, settings, now) if a.id not in bound_ids]
+    spares = zoned(
+        [a for a in candidates(session, settings, now) if a.id not in bound_ids],
+        list(router.availability_zone_hints or []),
+    )
     wanted = plan(
         router, settings, [(row.agent_id, eligible(a, settings, now)) for row, a in rows], spares
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from kumo.db.agent_models import Agent
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Port
+from kumo.network import availability_zones
 from kumo.network import tags as taglib
 from kumo.network.snat import views as snat_views
 from kumo.network.views import ts
@@ -63,9 +64,10 @@ def router_view(
     gw_port: Port | None,
     tags: list[str],
     leases: list[dict[str, Any]] | None = None,
+    zones: list[str] | None = None,
 ) -> dict[str, Any]:
     """``leases``: the router's port-block leases (``kumo.network.snat``),
-    shown to admins only, like its mode."""
+    shown to admins only, like its mode; ``zones``: its agents' zones."""
     return {
         "id": router.id,
         "name": router.name,
@@ -80,7 +82,7 @@ def router_view(
         snat_views.MODE: bool(router.distributed_snat),
         snat_views.LEASES: list(leases or []),
         "availability_zone_hints": list(router.availability_zone_hints or []),
-        "availability_zones": [],
+        "availability_zones": list(zones or []),
         "flavor_id": None,
         **_std(router, tags),
     }
@@ -131,8 +133,11 @@ def render_routers(session: Session, routers: list[Router]) -> list[dict[str, An
     ids = [r.id for r in routers]
     tags = taglib.tags_for(session, ids)
     leases = snat_views.leases_by_router(session, ids)
+    zones = availability_zones.router_zones(session, ids)
     return [
-        router_view(r, gw.get(r.gw_port_id or ""), tags.get(r.id, []), leases.get(r.id))
+        router_view(
+            r, gw.get(r.gw_port_id or ""), tags.get(r.id, []), leases.get(r.id), zones.get(r.id)
+        )
         for r in routers
     ]
 

@@ -27,6 +27,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "security_group": (SHARED,),
     "address_group": (SHARED,),
     "qos_policy": (SHARED,),
+    "address_scope": (SHARED,),
+    "subnetpool": (SHARED,),
 }
 """The object types that can be shared, and the actions each one takes."""
 

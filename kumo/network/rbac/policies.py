@@ -92,6 +92,14 @@ def _owned_object(session: Session, ctx: RequestContext, object_type: str, objec
         from kumo.network.qos import policies as qos_policies
 
         obj = qos_policies.load(session, ctx, object_id, lock=True)
+    elif object_type == "address_scope":
+        from kumo.network.address_scopes import scopes
+
+        obj = scopes.load(session, ctx, object_id, lock=True)
+    elif object_type == "subnetpool":
+        from kumo.network.subnetpools import pools
+
+        obj = pools.load(session, ctx, object_id, lock=True)
     else:
         from kumo.network.secgroups import groups as secgroups
 
@@ -134,7 +142,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> RbacPo
     s.flush()
     if object_type == "network":
         _network_changed(uow, obj, action, target, granted=True)
-    _qos_shared(s, row)
+    _sync_shared(s, row)
     return row
 
 
@@ -177,7 +185,7 @@ def update(
         if net is not None:
             _network_changed(uow, net, row.action, old, granted=False)
             _network_changed(uow, net, row.action, target, granted=True)
-    _qos_shared(s, row)
+    _sync_shared(s, row)
     return row
 
 
@@ -192,20 +200,25 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str) -> None:
         net = s.get(Network, row.object_id)
         if net is not None:
             _network_changed(uow, net, row.action, row.target_project, granted=False)
-    _qos_shared(s, row)
+    _sync_shared(s, row)
 
 
-def _qos_shared(s: Session, row: RbacPolicy) -> None:
-    """Keep a QoS policy's ``shared`` equal to its wildcard shared entry."""
-    if row.object_type != "qos_policy":
+def _sync_shared(s: Session, row: RbacPolicy) -> None:
+    """Keep the ``shared`` flag of a QoS policy, subnet pool or address scope
+    equal to whether its wildcard shared entry exists."""
+    if row.object_type == "qos_policy":
+        from kumo.db.qos_models import QosPolicy
+
+        model: Any = QosPolicy
+    elif row.object_type in FLAGGED:
+        model = FLAGGED[row.object_type]()
+    else:
         return
-    from kumo.db.qos_models import QosPolicy
-
-    found = s.get(QosPolicy, row.object_id)
+    found = s.get(model, row.object_id)
     if found is not None:
         r = RbacPolicy
         wildcard = select(r.id).where(
-            r.object_type == "qos_policy",
+            r.object_type == row.object_type,
             r.object_id == row.object_id,
             r.action == SHARED,
             r.target_project == WILDCARD,
@@ -256,6 +269,9 @@ def check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
 def _owner(s: Session, row: RbacPolicy) -> str | None:
     if row.object_type == "network":
         return s.scalar(select(Network.project_id).where(Network.id == row.object_id))
+    if row.object_type in FLAGGED:
+        model = FLAGGED[row.object_type]()
+        return s.scalar(select(model.project_id).where(model.id == row.object_id))
     if row.object_type == "address_group":
         from kumo.db.address_group_models import AddressGroup
 
@@ -271,7 +287,18 @@ def _owner(s: Session, row: RbacPolicy) -> str | None:
 
 def _users(s: Session, object_type: str, object_id: str) -> set[str]:
     """The projects with ports on a network, or in a security group, or with
-    security group rules naming an address group."""
+    security group rules naming an address group, or with subnets from a
+    subnet pool, or with subnet pools in an address scope."""
+    if object_type in FLAGGED:
+        from kumo.db.network_models import Subnet
+        from kumo.db.subnetpool_models import SubnetPool
+
+        if object_type == "subnetpool":
+            return set(
+                s.scalars(select(Subnet.project_id).where(Subnet.subnetpool_id == object_id))
+            )
+        pool = SubnetPool
+        return set(s.scalars(select(pool.project_id).where(pool.address_scope_id == object_id)))
     if object_type == "address_group":
         from kumo.db.secgroup_models import SecurityGroupRule
 
@@ -378,6 +405,49 @@ def set_external(session: Session, net: Network, external: bool) -> None:
             delete(r).where(r.object_type == "network", r.object_id == net.id, r.action == EXTERNAL)
         )
     net.external = external
+
+
+def _subnetpool_model() -> Any:
+    from kumo.db.subnetpool_models import SubnetPool
+
+    return SubnetPool
+
+
+def _address_scope_model() -> Any:
+    from kumo.db.subnetpool_models import AddressScope
+
+    return AddressScope
+
+
+FLAGGED = {"subnetpool": _subnetpool_model, "address_scope": _address_scope_model}
+"""Object types whose ``shared`` column is kept equal to their wildcard shared entry."""
+
+
+def set_object_shared(session: Session, object_type: str, obj: Any, shared: bool) -> None:
+    """``shared`` set on a subnet pool or address scope: add or remove its
+    wildcard shared entry."""
+    r = RbacPolicy
+    row = session.scalar(
+        select(r).where(
+            r.object_type == object_type,
+            r.object_id == obj.id,
+            r.action == SHARED,
+            r.target_project == WILDCARD,
+        )
+    )
+    if shared and row is None:
+        session.add(
+            RbacPolicy(
+                project_id=obj.project_id,
+                object_type=object_type,
+                object_id=obj.id,
+                action=SHARED,
+                target_project=WILDCARD,
+            )
+        )
+    elif not shared and row is not None:
+        session.delete(row)
+    obj.shared = shared
 
 
 def object_deleted(session: Session, object_type: str, object_id: str) -> None:

@@ -33,6 +33,24 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "address_scopes",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("ip_version", sa.Integer(), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_address_scopes")),
+    )
+    with op.batch_alter_table("address_scopes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_address_scopes_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
         "agent_credentials",
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -527,6 +545,32 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("host", name=op.f("pk_storage_hosts")),
     )
+    op.create_table(
+        "subnetpools",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("ip_version", sa.Integer(), nullable=False),
+        sa.Column("prefixes", sa.JSON(), nullable=False),
+        sa.Column("default_prefixlen", sa.Integer(), nullable=False),
+        sa.Column("min_prefixlen", sa.Integer(), nullable=False),
+        sa.Column("max_prefixlen", sa.Integer(), nullable=False),
+        sa.Column("default_quota", sa.Integer(), nullable=True),
+        sa.Column("address_scope_id", sa.String(length=36), nullable=True),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_subnetpools")),
+    )
+    with op.batch_alter_table("subnetpools", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_subnetpools_address_scope_id"), ["address_scope_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_subnetpools_project_id"), ["project_id"], unique=False)
+
     op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -1699,6 +1743,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tags_resource_id"))
 
     op.drop_table("tags")
+    with op.batch_alter_table("subnetpools", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subnetpools_project_id"))
+        batch_op.drop_index(batch_op.f("ix_subnetpools_address_scope_id"))
+
+    op.drop_table("subnetpools")
     op.drop_table("storage_hosts")
     op.drop_table("signing_keys")
     with op.batch_alter_table("servers", schema=None) as batch_op:
@@ -1789,6 +1838,10 @@ def downgrade() -> None:
     op.drop_table("auto_allocated_topologies")
     op.drop_table("agents")
     op.drop_table("agent_credentials")
+    with op.batch_alter_table("address_scopes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_address_scopes_project_id"))
+
+    op.drop_table("address_scopes")
     with op.batch_alter_table("address_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_address_groups_project_id"))
 
