@@ -118,7 +118,15 @@ def test_lookup_redirects_and_the_handle_token(api: tuple[ApiCloud, dict[str, st
     r = cloud.c.post(f"{base}/stacks/s1/{sid}/actions", headers=h, json={"suspend": None})
     assert r.status_code == 200
     _status(cloud, h, base, "s1", "SUSPEND_COMPLETE")
-    assert cloud.c.delete(f"{base}/stacks/s1", headers=h).status_code == 204
+    # by name, any method: 302 to the stack's own URL, where the client asks again
+    for method in ("PUT", "PATCH", "DELETE"):
+        r = cloud.c.request(method, f"{base}/stacks/s1", headers=h, follow_redirects=False)
+        assert r.status_code == 302, (method, r.text)
+        assert r.headers["location"].endswith(f"{base}/stacks/s1/{sid}")
+    location = urlsplit(r.headers["location"]).path
+    r = cloud.c.delete(f"{base}/stacks/nope", headers=h, follow_redirects=False)
+    assert r.status_code == 404 and r.json()["error"]["type"] == "EntityNotFound"
+    assert cloud.c.delete(location, headers=h).status_code == 204
     _status_deleted = cloud.c.get(f"{base}/stacks/s1/{sid}", headers=h)
     for _ in range(200):
         if _status_deleted.json()["stack"]["stack_status"] == "DELETE_COMPLETE":

@@ -185,6 +185,13 @@ def _stack(w: World) -> str:
     return ident
 
 
+def _named_stack(w: World) -> dict[str, str]:
+    ident = _stack(w)
+    shown = w.req("GET", f"/orchestration/v1/{w.a}/stacks", w.personas["member"].headers).json()
+    name = next(s["stack_name"] for s in shown["stacks"] if s["id"] == ident)
+    return {"victim": ident, "victim_name": name}
+
+
 def _server(w: World) -> str:
     image = next(i["id"] for i in w.req("GET", f"{G}/images", w.cloud.admin).json()["images"]
                  if i["name"] == "busybox")  # fmt: skip
@@ -440,8 +447,8 @@ CASES = [
     Case("orchestration:stacks:get", "GET", f"{O}/stacks", 200),
     Case("orchestration:stacks:create", "POST", f"{O}/stacks", 201,
          {"stack_name": "s{n}", "template": STACK_TEMPLATE}),
-    Case("orchestration:stacks:delete", "DELETE", f"{O}/stacks/{{victim}}", 204,
-         fresh=lambda w: {"victim": _stack(w)}),
+    Case("orchestration:stacks:delete", "DELETE", f"{O}/stacks/{{victim_name}}/{{victim}}", 204,
+         fresh=lambda w: _named_stack(w)),
     Case("orchestration:stacks:action", "POST", f"{O}/stacks/{{victim}}/actions", 200,
          {"check": None}, fresh=lambda w: {"victim": _stack(w)}),
     Case("orchestration:validate", "POST", f"{O}/validate", 200, {"template": STACK_TEMPLATE}),
