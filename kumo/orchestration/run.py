@@ -278,6 +278,8 @@ class Run:
                 if found is None:
                     return
                 r = found
+                if pending:  # the state the pending events led to
+                    r.action, r.status, r.status_reason = row.action, row.status, row.reason
                 for k, v in cols.items():
                     setattr(r, k, v)
                 r.updated_at = utcnow()

@@ -305,3 +305,21 @@ def test_each_step_writes_its_events_once_and_a_group_keeps_its_default_rules(
         mine = [f"{e.action}_{e.status}" for e in evs if e.resource_name == name]
         assert mine == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE",
                         "DELETE_IN_PROGRESS", "DELETE_COMPLETE"], (name, mine)  # fmt: skip
+
+
+SLOW = """
+heat_template_version: 2018-08-31
+resources:
+  slow:
+    type: OS::Heat::TestResource
+    properties: {action_wait_secs: {create: 1.5, delete: 1.5}}
+"""
+
+
+def test_a_step_that_waits_shows_in_progress_while_it_waits(cloud: Cloud) -> None:
+    sid = create(cloud, "slow", SLOW)
+    _until(lambda: resources(cloud, sid).get("slow") == "CREATE_IN_PROGRESS")
+    assert cloud.wait(sid)[0] == "CREATE_COMPLETE"
+    cloud.rt.orchestration.delete_stack(cloud.ctx, cloud.project_id, sid)
+    _until(lambda: resources(cloud, sid).get("slow") == "DELETE_IN_PROGRESS")
+    assert cloud.wait(sid)[0] == "DELETE_COMPLETE"
