@@ -113,3 +113,37 @@ class StackDelegation(Base):
     project_id: Mapped[str] = mapped_column(String(64))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SoftwareConfig(Base):
+    """A software config (Heat's ``/software_configs``): what a server's agent runs.
+    Immutable once made, as in Heat; ``config`` is text, or a map for a structured one."""
+
+    __tablename__ = "orchestration_software_configs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    group: Mapped[str] = mapped_column(String(255), default="Heat::Ungrouped")
+    config: Mapped[Any] = mapped_column(JSON, nullable=True)
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SoftwareDeployment(Base):
+    """A config deployed to a server (Heat's ``/software_deployments``): the server's
+    agent reads its deployments and reports status and outputs on the row."""
+
+    __tablename__ = "orchestration_software_deployments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    config_id: Mapped[str] = mapped_column(String(36))
+    server_id: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(255), default="INIT")
+    status: Mapped[str] = mapped_column(String(255), default="COMPLETE")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    input_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -2,6 +2,13 @@
 resolve against, and the steps (create, update, replace, delete) that change
 a resource and write each change (and its event) to the database at once.
 
+A step's IN_PROGRESS state is written with its outcome, in one
+transaction, unless the step waits first (``Env.wait`` writes it before the
+first sleep, and a plugin's ``Env.save`` writes it when the physical id
+exists): most steps are one call to a service, and writing each state on
+its own doubled the engine's write transactions, which SQLite runs one at a
+time (measured in docs/PERFORMANCE.md). The events keep their own times.
+
 A ``Run`` never writes once its engine is halted (a dead process writes
 nothing either): every write goes through ``_write``, which raises
 ``Halted`` instead.
@@ -9,6 +16,7 @@ nothing either): every write goes through ``_write``, which raises
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -20,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from kumo.context import RequestContext
+from kumo.db.base import new_uuid, utcnow
 from kumo.db.orchestration_models import Stack, StackResource
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import KumoError
@@ -49,6 +58,10 @@ class Row:
     status: str
     reason: str = ""
     current: bool = True
+    persisted: bool = True
+    """False while a new resource's row exists only here (see ``_start``)."""
+    pending: list[tuple[str, str, str, dt.datetime]] = field(default_factory=list)
+    """Events (action, status, reason, time) not written yet: they go with the next write."""
 
     @classmethod
     def of(cls, r: StackResource) -> Row:
@@ -225,11 +238,19 @@ class Run:
             peer=self.peer,
         )
         env.save = lambda: self._write(row, physical_id=env.physical_id, data=dict(env.data))
+
+        def flush() -> None:
+            if not row.persisted or row.pending:
+                env.save()
+
+        env.flush = flush
         return env
 
     # -- writes -------------------------------------------------------------------
 
     def _write(self, row: Row, **fields: Any) -> None:
+        """Set ``fields`` on the row, in memory and in the database (inserting a row
+        not written yet, with the events it has pending)."""
         if self.engine.halted:
             raise Halted("engine halted")
         mapping = {"physical_id": "physical_id", "data": "data", "props": "properties",
@@ -237,39 +258,76 @@ class Run:
                    "current": "current", "type": "type"}  # fmt: skip
         for k, v in fields.items():
             setattr(row, k, v)
-        store.save_resource(self.rt.db, row.id, **{mapping[k]: v for k, v in fields.items()})
+        cols = {mapping[k]: v for k, v in fields.items()}
+        if row.persisted and not row.pending:
+            store.save_resource(self.rt.db, row.id, **cols)
+            return
+        pending, insert = list(row.pending), not row.persisted
 
-    def _insert(self, name: str, rtype: str, props: dict[str, Any]) -> Row:
+        def work(uow: UnitOfWork) -> None:
+            s = uow.session
+            if insert:
+                r = StackResource(id=row.id, stack_id=self.info.id, name=row.name, type=row.type,
+                                  properties=row.props, physical_id=row.physical_id,
+                                  data=row.data, action=row.action, status=row.status,
+                                  status_reason=row.reason, current=row.current,
+                                  created_at=pending[0][3] if pending else utcnow())  # fmt: skip
+                s.add(r)
+            else:
+                found = s.get(StackResource, row.id)
+                if found is None:
+                    return
+                r = found
+                if pending:  # the state the pending events led to
+                    r.action, r.status, r.status_reason = row.action, row.status, row.reason
+                for k, v in cols.items():
+                    setattr(r, k, v)
+                r.updated_at = utcnow()
+            for action, status, reason, at in pending:
+                store.event(s, self.info.id, row.name, action, status, reason,
+                            row.physical_id, row.type, at=at)  # fmt: skip
+            if "status" in cols:
+                store.event(s, self.info.id, row.name, row.action, row.status, row.reason,
+                            row.physical_id, row.type)  # fmt: skip
+
+        run_in_transaction(self.rt.db, work)
+        row.persisted, row.pending = True, []
+
+    def _mark(self, row: Row, action: str) -> None:
+        """``action`` IN_PROGRESS, written with the step's outcome (or before it waits)."""
+        row.action, row.status, row.reason = action, "IN_PROGRESS", "state changed"
+        row.pending.append((action, "IN_PROGRESS", "state changed", utcnow()))
+
+    def _start(self, name: str, rtype: str, props: dict[str, Any]) -> Row:
+        """A new resource, CREATE IN_PROGRESS, not written yet."""
         if self.engine.halted:
             raise Halted("engine halted")
-
-        def work(uow: UnitOfWork) -> str:
-            r = StackResource(stack_id=self.info.id, name=name, type=rtype, properties=props,
-                              action="CREATE", status="IN_PROGRESS", status_reason="state changed")  # fmt: skip
-            uow.session.add(r)
-            uow.session.flush()
-            store.event(uow.session, self.info.id, name, "CREATE", "IN_PROGRESS",
-                        "state changed", None, rtype)  # fmt: skip
-            return r.id
-
-        row = Row(run_in_transaction(self.rt.db, work), name, rtype, None, props, {},
-                  "CREATE", "IN_PROGRESS", "state changed")  # fmt: skip
+        row = Row(new_uuid(), name, rtype, None, props, {}, "CREATE", "IN_PROGRESS",
+                  "state changed", persisted=False)  # fmt: skip
+        row.pending.append(("CREATE", "IN_PROGRESS", "state changed", utcnow()))
         with self.lock:
             self.rows[name] = row
         return row
 
     def _remove(self, row: Row) -> None:
+        """Delete the row, with its pending events and DELETE COMPLETE, in one transaction."""
         if self.engine.halted:
             raise Halted("engine halted")
+        pending = list(row.pending)
 
         def work(uow: UnitOfWork) -> None:
+            for action, status, reason, at in pending:
+                store.event(uow.session, self.info.id, row.name, action, status, reason,
+                            row.physical_id, row.type, at=at)  # fmt: skip
             r = uow.session.get(StackResource, row.id)
             if r is not None:
                 uow.session.delete(r)
             store.event(uow.session, self.info.id, row.name, "DELETE", "COMPLETE",
                         "state changed", row.physical_id, row.type)  # fmt: skip
 
-        run_in_transaction(self.rt.db, work)
+        if row.persisted or pending:
+            run_in_transaction(self.rt.db, work)
+        row.pending = []
         with self.lock:
             if self.rows.get(row.name) is row:
                 del self.rows[row.name]
@@ -284,7 +342,8 @@ class Run:
         props = fn.resolve(d.properties, self)
         return cls(), cls.check_properties(props, f"resources.{name}.properties")
 
-    def _act(self, row: Row, action: str, step: Callable[[Env], None], **after: Any) -> None:
+    def _act(self, row: Row, action: str, step: Callable[[Env], None], *, remove: bool = False,
+             **after: Any) -> None:  # fmt: skip
         env = self.env(row)
         try:
             step(env)
@@ -297,6 +356,9 @@ class Run:
             self._write(row, physical_id=env.physical_id, data=dict(env.data), action=action,
                         status="FAILED", reason=reason)  # fmt: skip
             raise ResourceFailure(f"Resource {action} failed: {reason}") from e
+        if remove:
+            self._remove(row)
+            return
         self._write(row, physical_id=env.physical_id, data=dict(env.data), action=action,
                     status="COMPLETE", reason="state changed", **after)  # fmt: skip
 
@@ -305,11 +367,11 @@ class Run:
         try:
             plugin, props = self.resolve_props(name)
         except KumoError as e:
-            row = self._insert(name, rtype, {})
+            row = self._start(name, rtype, {})
             reason = failure_reason("CREATE", name, e)
             self._write(row, status="FAILED", reason=reason)
             raise ResourceFailure(f"Resource CREATE failed: {reason}") from e
-        row = self._insert(name, rtype, props)
+        row = self._start(name, rtype, props)
         self._act(row, "CREATE", lambda env: plugin.create(env, props))
 
     def converge_one(self, name: str) -> None:
@@ -329,7 +391,7 @@ class Run:
             return
         if change is diff.Change.UPDATE:
             old = dict(row.props)
-            self._write(row, action="UPDATE", status="IN_PROGRESS", reason="state changed")
+            self._mark(row, "UPDATE")
             self._act(row, "UPDATE", lambda env: plugin.update(env, old, props), props=props)
             return
         self._write(row, current=False)
@@ -340,9 +402,8 @@ class Run:
 
     def delete_row(self, row: Row) -> None:
         plugin = registry.plugin(row.type)
-        self._write(row, action="DELETE", status="IN_PROGRESS", reason="state changed")
-        self._act(row, "DELETE", plugin.delete)
-        self._remove(row)
+        self._mark(row, "DELETE")
+        self._act(row, "DELETE", plugin.delete, remove=True)
 
     def simple(self, action: str, name: str) -> None:
         """SUSPEND, RESUME or CHECK one resource."""
@@ -351,7 +412,7 @@ class Run:
             return
         plugin = registry.plugin(row.type)
         step = {"SUSPEND": plugin.suspend, "RESUME": plugin.resume, "CHECK": plugin.check}[action]
-        self._write(row, action=action, status="IN_PROGRESS", reason="state changed")
+        self._mark(row, action)
         self._act(row, action, step)
 
     # -- walking the graph ----------------------------------------------------------
@@ -452,6 +513,7 @@ class Nested:
 
     def nested_apply(self, env: Env, template: dict[str, Any]) -> None:
         engine = self.run.engine
+        env.flush()  # the member stack takes a while: show the resource IN_PROGRESS
         if env.physical_id:
             child_id = str(env.physical_id)
             engine.begin_update(child_id, template, {}, {})
@@ -467,6 +529,7 @@ class Nested:
         if not env.physical_id:
             return
         engine = self.run.engine
+        env.flush()  # the member stack's delete takes a while: show DELETE IN_PROGRESS
         try:
             engine.begin_delete(str(env.physical_id))
         except KumoError:

@@ -34,6 +34,7 @@ from kumo.orchestration.resources.base import DEFERRED
 from kumo.orchestration.resources.heat import WaitConditionHandle
 from kumo.orchestration.resources.lookup import ServiceLookups
 from kumo.orchestration.run import Row, Run, StackInfo
+from kumo.orchestration.software import SoftwareService
 from kumo.policy import allowed, authorize, unrestricted
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class OrchestrationService:
         self.db = rt.db
         s = rt.settings
         self.engine = Engine(rt, lease_seconds=s.stack_lease_seconds, workers=s.stack_workers)
+        self.software = SoftwareService(rt.db)
 
     # -- validation ---------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ def event(
     reason: str = "",
     physical_id: str | None = "",
     resource_type: str = "",
+    at: dt.datetime | None = None,
 ) -> None:
     s.add(
         StackEvent(
@@ -47,6 +48,7 @@ def event(
             reason=reason[:4000],
             physical_id=physical_id or "",
             resource_type=resource_type,
+            created_at=at or utcnow(),
         )
     )
 

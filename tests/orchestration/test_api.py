@@ -118,7 +118,15 @@ def test_lookup_redirects_and_the_handle_token(api: tuple[ApiCloud, dict[str, st
     r = cloud.c.post(f"{base}/stacks/s1/{sid}/actions", headers=h, json={"suspend": None})
     assert r.status_code == 200
     _status(cloud, h, base, "s1", "SUSPEND_COMPLETE")
-    assert cloud.c.delete(f"{base}/stacks/s1", headers=h).status_code == 204
+    # by name, any method: 302 to the stack's own URL, where the client asks again
+    for method in ("PUT", "PATCH", "DELETE"):
+        r = cloud.c.request(method, f"{base}/stacks/s1", headers=h, follow_redirects=False)
+        assert r.status_code == 302, (method, r.text)
+        assert r.headers["location"].endswith(f"{base}/stacks/s1/{sid}")
+    location = urlsplit(r.headers["location"]).path
+    r = cloud.c.delete(f"{base}/stacks/nope", headers=h, follow_redirects=False)
+    assert r.status_code == 404 and r.json()["error"]["type"] == "EntityNotFound"
+    assert cloud.c.delete(location, headers=h).status_code == 204
     _status_deleted = cloud.c.get(f"{base}/stacks/s1/{sid}", headers=h)
     for _ in range(200):
         if _status_deleted.json()["stack"]["stack_status"] == "DELETE_COMPLETE":
@@ -228,3 +236,30 @@ resources:
     body = {"stack_name": "p", "template": template}
     r = cloud.c.post(f"{base}/stacks", headers=h, json=body)
     assert r.status_code == 400 and r.json()["error"]["type"] == "UserParameterMissing"
+
+
+def test_software_configs_and_deployments(api: tuple[ApiCloud, dict[str, str], str]) -> None:
+    cloud, h, base = api
+    r = cloud.c.post(f"{base}/software_configs", headers=h,
+                     json={"name": "c", "group": "script", "config": "#!/bin/sh\necho hi"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    config = r.json()["software_config"]
+    r = cloud.c.post(f"{base}/software_deployments", headers=h,
+                     json={"action": "ACTION0", "config_id": config["id"], "server_id": "dummy"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    dep = r.json()["software_deployment"]
+    assert (dep["action"], dep["status"], dep["server_id"]) == ("ACTION0", "COMPLETE", "dummy")
+    r = cloud.c.get(f"{base}/software_deployments/metadata/dummy", headers=h)
+    assert r.json()["metadata"][0]["group"] == "script"
+    r = cloud.c.put(f"{base}/software_deployments/{dep['id']}", headers=h,
+                    json={"action": "ACTION1", "status": "COMPLETE", "status_reason": "done"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["software_deployment"]["action"] == "ACTION1"
+    listed = cloud.c.get(f"{base}/software_configs", headers=h).json()["software_configs"]
+    assert [c["id"] for c in listed] == [config["id"]] and "config" not in listed[0]
+    assert cloud.c.delete(f"{base}/software_deployments/{dep['id']}", headers=h).status_code == 204
+    assert cloud.c.delete(f"{base}/software_configs/{config['id']}", headers=h).status_code == 204
+    r = cloud.c.get(f"{base}/software_configs/{config['id']}", headers=h)
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == f"Software config with id {config['id']} not found"
+    r = cloud.c.post(f"{base}/software_deployments", headers=h, json={"server_id": "x"})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "config_id is required"

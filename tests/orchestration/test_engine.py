@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from kumo.db.orchestration_models import StackEvent
 from kumo.errors import Unauthorized
+from kumo.network.secgroups import service as sgs
 from kumo.orchestration import store
 from kumo.runtime import Runtime
 from tests.orchestration.conftest import Cloud
@@ -269,3 +272,54 @@ def test_cancel_update_rolls_back_and_a_wait_times_out(cloud: Cloud) -> None:
     sid2 = create(cloud, "timeout", short)
     status, reason = cloud.wait(sid2)
     assert status == "CREATE_FAILED" and "WaitCondition timed out" in reason
+
+
+QUICK = """
+heat_template_version: 2018-08-31
+resources:
+  net: {type: OS::Neutron::Net, properties: {name: quick-net}}
+  sg: {type: OS::Neutron::SecurityGroup, properties: {rules: []}}
+  v: {type: OS::Heat::Value, properties: {value: {get_resource: net}}}
+"""
+
+
+def test_each_step_writes_its_events_once_and_a_group_keeps_its_default_rules(
+    cloud: Cloud,
+) -> None:
+    """A step of one service call writes its IN_PROGRESS state with its outcome:
+    every resource still has both events, in order, and exactly one of each."""
+    sid = create(cloud, "quick", QUICK)
+    assert cloud.wait(sid)[0] == "CREATE_COMPLETE"
+    sg = cloud.rt.orchestration.show_resource(cloud.ctx, cloud.project_id, "quick", sid, "sg",
+                                              cloud.endpoint, [])["physical_resource_id"]  # fmt: skip
+    rules = sgs.list_rules(cloud.rt.network, cloud.ctx, {"security_group_id": [sg]})
+    # ``rules: []`` keeps the two default egress rules the group was made with
+    assert sorted((r["direction"], r["ethertype"]) for r in rules) == [
+        ("egress", "IPv4"), ("egress", "IPv6")]  # fmt: skip
+    cloud.rt.orchestration.delete_stack(cloud.ctx, cloud.project_id, sid)
+    assert cloud.wait(sid)[0] == "DELETE_COMPLETE"
+    with cloud.rt.db.read_session() as s:  # the stack is gone: its rows still say
+        evs = list(s.scalars(select(StackEvent).where(StackEvent.stack_id == sid)
+                             .order_by(StackEvent.seq)))  # fmt: skip
+    for name in ("net", "sg", "v"):
+        mine = [f"{e.action}_{e.status}" for e in evs if e.resource_name == name]
+        assert mine == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE",
+                        "DELETE_IN_PROGRESS", "DELETE_COMPLETE"], (name, mine)  # fmt: skip
+
+
+SLOW = """
+heat_template_version: 2018-08-31
+resources:
+  slow:
+    type: OS::Heat::TestResource
+    properties: {action_wait_secs: {create: 1.5, delete: 1.5}}
+"""
+
+
+def test_a_step_that_waits_shows_in_progress_while_it_waits(cloud: Cloud) -> None:
+    sid = create(cloud, "slow", SLOW)
+    _until(lambda: resources(cloud, sid).get("slow") == "CREATE_IN_PROGRESS")
+    assert cloud.wait(sid)[0] == "CREATE_COMPLETE"
+    cloud.rt.orchestration.delete_stack(cloud.ctx, cloud.project_id, sid)
+    _until(lambda: resources(cloud, sid).get("slow") == "DELETE_IN_PROGRESS")
+    assert cloud.wait(sid)[0] == "DELETE_COMPLETE"

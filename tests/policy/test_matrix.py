@@ -241,6 +241,24 @@ def _stack(w: World) -> str:
     return ident
 
 
+def _named_stack(w: World) -> dict[str, str]:
+    ident = _stack(w)
+    shown = w.req("GET", f"/orchestration/v1/{w.a}/stacks", w.personas["member"].headers).json()
+    name = next(s["stack_name"] for s in shown["stacks"] if s["id"] == ident)
+    return {"victim": ident, "victim_name": name}
+
+
+def _software_config(w: World) -> str:
+    return w.make("POST", f"/orchestration/v1/{w.a}/software_configs",
+                  {"group": "script", "config": "#!/bin/sh"}, "software_config")  # fmt: skip
+
+
+def _software_deployment(w: World) -> str:
+    body = {"config_id": _software_config(w), "server_id": "s"}
+    return w.make("POST", f"/orchestration/v1/{w.a}/software_deployments", body,
+                  "software_deployment")  # fmt: skip
+
+
 def _server(w: World) -> str:
     image = next(i["id"] for i in w.req("GET", f"{G}/images", w.cloud.admin).json()["images"]
                  if i["name"] == "busybox")  # fmt: skip
@@ -607,10 +625,32 @@ CASES = [
     Case("orchestration:stacks:get", "GET", f"{O}/stacks", 200),
     Case("orchestration:stacks:create", "POST", f"{O}/stacks", 201,
          {"stack_name": "s{n}", "template": STACK_TEMPLATE}),
-    Case("orchestration:stacks:delete", "DELETE", f"{O}/stacks/{{victim}}", 204,
-         fresh=lambda w: {"victim": _stack(w)}),
+    Case("orchestration:stacks:delete", "DELETE", f"{O}/stacks/{{victim_name}}/{{victim}}", 204,
+         fresh=lambda w: _named_stack(w)),
     Case("orchestration:stacks:action", "POST", f"{O}/stacks/{{victim}}/actions", 200,
          {"check": None}, fresh=lambda w: {"victim": _stack(w)}),
+    Case("orchestration:software_configs:get", "GET", f"{O}/software_configs", 200),
+    Case("orchestration:software_configs:get", "GET", f"{O}/software_configs/{{victim}}", 200,
+         fresh=lambda w: {"victim": _software_config(w)}),
+    Case("orchestration:software_configs:manage", "POST", f"{O}/software_configs", 200,
+         {"group": "script", "config": "#!/bin/sh"}),
+    Case("orchestration:software_configs:manage", "DELETE", f"{O}/software_configs/{{victim}}",
+         204, fresh=lambda w: {"victim": _software_config(w)}),
+    Case("orchestration:software_deployments:get", "GET", f"{O}/software_deployments", 200),
+    Case("orchestration:software_deployments:get", "GET",
+         f"{O}/software_deployments/metadata/some-server", 200),
+    Case("orchestration:software_deployments:get", "GET",
+         f"{O}/software_deployments/{{victim}}", 200,
+         fresh=lambda w: {"victim": _software_deployment(w)}),
+    Case("orchestration:software_deployments:manage", "POST", f"{O}/software_deployments", 200,
+         {"config_id": "{victim}", "server_id": "s"},
+         fresh=lambda w: {"victim": _software_config(w)}),
+    Case("orchestration:software_deployments:manage", "PUT",
+         f"{O}/software_deployments/{{victim}}", 200, {"status": "COMPLETE"},
+         fresh=lambda w: {"victim": _software_deployment(w)}),
+    Case("orchestration:software_deployments:manage", "DELETE",
+         f"{O}/software_deployments/{{victim}}", 204,
+         fresh=lambda w: {"victim": _software_deployment(w)}),
     Case("orchestration:validate", "POST", f"{O}/validate", 200, {"template": STACK_TEMPLATE}),
     Case("orchestration:resource_types", "GET", f"{O}/resource_types", 200),
     # the dashboard's page data (own project) and admin pages

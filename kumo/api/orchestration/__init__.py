@@ -2,7 +2,8 @@
 
 ``stacks.py`` serves stacks and everything under them; ``misc.py`` the
 template validation, resource types, template versions and the version
-document; ``handles.py`` the wait condition handles' own signal URL.
+document; ``handles.py`` the wait condition handles' own signal URL; ``software.py`` the
+software configs and deployments.
 """
 
 import asyncio
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from kumo.api.orchestration import handles, misc, stacks
+from kumo.api.orchestration import handles, misc, software, stacks
 from kumo.api.routing import GatedRouter
 
 
@@ -29,5 +30,5 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
 router = GatedRouter(lifespan=lifespan)
 router.add_api_route("", misc.version_document, methods=["GET"])
 router.add_api_route("/", misc.version_document, methods=["GET"])
-for _module in (stacks, misc, handles):
+for _module in (stacks, misc, handles, software):
     router.include_router(_module.router, prefix="/v1/{project_id}")

@@ -92,20 +92,28 @@ async def _update(request: Request, ctx: RequestContext, project_id: str, ident:
     return Response(status_code=202)
 
 
+def _lookup_redirect(
+    project_id: str, stack_name: str, request: Request, ctx: RequestContext
+) -> Response:
+    """Heat answers a stack named without its id, whatever the method, with 302 to
+    the stack's own URL; clients (python-heatclient, keystoneauth) send the same
+    request again there."""
+    row = service(request).lookup(ctx, project_id, stack_name)
+    return _redirect(request, project_id, row.name, row.id)
+
+
 @router.put("/stacks/{stack_name}")
-async def update_stack_by_name(
-    project_id: str, stack_name: str, request: Request, body: Any = Body(None),
-    ctx: RequestContext = Depends(authenticate),
-) -> Response:  # fmt: skip
-    return await _update(request, ctx, project_id, stack_name, body, False)
+def update_stack_by_name(
+    project_id: str, stack_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return _lookup_redirect(project_id, stack_name, request, ctx)
 
 
 @router.patch("/stacks/{stack_name}")
-async def patch_stack_by_name(
-    project_id: str, stack_name: str, request: Request, body: Any = Body(None),
-    ctx: RequestContext = Depends(authenticate),
-) -> Response:  # fmt: skip
-    return await _update(request, ctx, project_id, stack_name, body, True)
+def patch_stack_by_name(
+    project_id: str, stack_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return _lookup_redirect(project_id, stack_name, request, ctx)
 
 
 @router.put("/stacks/{stack_name}/{stack_id}")
@@ -130,8 +138,7 @@ async def patch_stack(
 def delete_stack_by_name(
     project_id: str, stack_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    service(request).delete_stack(ctx, project_id, stack_name)
-    return no_content()
+    return _lookup_redirect(project_id, stack_name, request, ctx)
 
 
 @router.delete("/stacks/{stack_name}/{stack_id}")

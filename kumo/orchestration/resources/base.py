@@ -160,6 +160,9 @@ class Env:
     """Persist ``physical_id`` and ``data`` now (before a long wait)."""
     peer: Callable[[str], dict[str, Any] | None] = field(default=lambda ref: None)
     """The stored data of the resource of this stack with that physical id."""
+    flush: Callable[[], None] = field(default=lambda: None)
+    """Write the resource's IN_PROGRESS state now if it is not written yet (``wait`` does
+    before it first sleeps)."""
 
     @property
     def endpoint(self) -> str:
@@ -167,7 +170,11 @@ class Env:
 
     def wait(self, done: Callable[[], bool], what: str, interval: float = 0.2) -> None:
         """Poll ``done`` until true; stop at the deadline, on cancel or halt."""
+        first = True
         while not done():
+            if first:
+                self.flush()
+                first = False
             why = self.stop()
             if why:
                 raise Halted(why) if why == HALTED else ResourceFailure(why)

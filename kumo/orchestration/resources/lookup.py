@@ -4,6 +4,7 @@ parameters (``nova.flavor``...). Every lookup uses the caller's context."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kumo.compute.microversion import parse as microversion
@@ -31,16 +32,34 @@ def _pick(items: list[dict[str, Any]], value: str, what: str, key: str = "name")
     return str(named[0]["id"])
 
 
+def _by_id_or_name(
+    show: Callable[[str], dict[str, Any]],
+    named: Callable[[dict[str, list[str]]], list[dict[str, Any]]],
+    value: str,
+    what: str,
+) -> str:
+    """The object with id ``value``, else the one named ``value``: one show, then a
+    list filtered by name (listing every object per lookup made a stack's
+    creates slower the more it had made; docs/PERFORMANCE.md)."""
+    try:
+        return str(show(value)["id"])
+    except NotFound:
+        return _pick(named({"name": [value]}), value, what)
+
+
 def network(rt: Runtime, ctx: RequestContext, value: str) -> str:
-    return _pick(rt.network.list_networks(ctx, {}), value, "network")
+    return _by_id_or_name(lambda v: rt.network.show_network(ctx, v),
+                          lambda q: rt.network.list_networks(ctx, q), value, "network")  # fmt: skip
 
 
 def subnet(rt: Runtime, ctx: RequestContext, value: str) -> str:
-    return _pick(rt.network.list_subnets(ctx, {}), value, "subnet")
+    return _by_id_or_name(lambda v: rt.network.show_subnet(ctx, v),
+                          lambda q: rt.network.list_subnets(ctx, q), value, "subnet")  # fmt: skip
 
 
 def port(rt: Runtime, ctx: RequestContext, value: str) -> str:
-    return _pick(rt.network.list_ports(ctx, {}), value, "port")
+    return _by_id_or_name(lambda v: rt.network.show_port(ctx, v),
+                          lambda q: rt.network.list_ports(ctx, q), value, "port")  # fmt: skip
 
 
 def router(rt: Runtime, ctx: RequestContext, value: str) -> str:
@@ -48,7 +67,10 @@ def router(rt: Runtime, ctx: RequestContext, value: str) -> str:
 
 
 def security_group(rt: Runtime, ctx: RequestContext, value: str) -> str:
-    return _pick(secgroup_service.list_groups(rt.network, ctx, {}), value, "security group")
+    return _by_id_or_name(
+        lambda v: secgroup_service.show_group(rt.network, ctx, v),
+        lambda q: secgroup_service.list_groups(rt.network, ctx, q), value, "security group",
+    )  # fmt: skip
 
 
 def floatingip(rt: Runtime, ctx: RequestContext, value: str) -> str:

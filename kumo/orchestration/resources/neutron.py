@@ -332,6 +332,19 @@ class FloatingIPAssociation(Plugin):
             gone_ok(lambda: fips.update_floatingip(env.rt.network, env.ctx, fid, {"port_id": None}))
 
 
+RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+               "remote_ip_prefix", "remote_group_id")  # fmt: skip
+
+
+def _rule_key(rule: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two rules of a group the same rule."""
+    d = {"direction": "ingress", "ethertype": "IPv4", **{k: v for k, v in rule.items()
+                                                         if v is not None}}  # fmt: skip
+    proto = d.get("protocol")
+    d["protocol"] = str(proto).lower() if proto not in (None, "", "any") else None
+    return tuple(d.get(k) for k in RULE_FIELDS)
+
+
 class SecurityGroup(_Shown):
     type_name = "OS::Neutron::SecurityGroup"
     description = "A security group and its rules."
@@ -354,11 +367,7 @@ class SecurityGroup(_Shown):
     }
     attrs = {"name": "name", "description": "description", "security_group_rules": "rules"}
 
-    def _rules(self, env: Env, rules: list[dict[str, Any]]) -> None:
-        sid = str(env.physical_id)
-        current = sgs.list_rules(env.rt.network, env.ctx, {"security_group_id": [sid]})
-        for rule_id in [str(r["id"]) for r in current]:
-            gone_ok(partial(sgs.delete_rule, env.rt.network, env.ctx, rule_id))
+    def _wanted(self, sid: str, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
         bodies = []
         for r in rules:
             body = {k: v for k, v in r.items() if k != "remote_mode"}
@@ -372,15 +381,32 @@ class SecurityGroup(_Shown):
         if not rules:  # as Heat: no rules given keeps the default egress rules
             for eth in ("IPv4", "IPv6"):
                 bodies.append({"security_group_id": sid, "direction": "egress", "ethertype": eth})
-        sgs.create_rules(env.rt.network, env.ctx, bodies)
+        return bodies
+
+    def _rules(self, env: Env, rules: list[dict[str, Any]], *, save: bool = False) -> None:
+        """Make the group's rules ``rules``: delete the rules not wanted, create those
+        missing (a rule that is already there stays, as the default egress rules do
+        when no rules are given)."""
+        sid = str(env.physical_id)
+        current = sgs.list_rules(env.rt.network, env.ctx, {"security_group_id": [sid]})
+        have = {_rule_key(r): str(r["id"]) for r in current}
+        wanted = self._wanted(sid, rules)
+        missing = [b for b in wanted if _rule_key(b) not in have]
+        keep = {_rule_key(b) for b in wanted}
+        doomed = [rid for key, rid in have.items() if key not in keep]
+        if (missing or doomed) and save:
+            env.save()  # the group exists: record it before the next calls
+        for rule_id in doomed:
+            gone_ok(partial(sgs.delete_rule, env.rt.network, env.ctx, rule_id))
+        if missing:
+            sgs.create_rules(env.rt.network, env.ctx, missing)
 
     def create(self, env: Env, props: dict[str, Any]) -> None:
         body = {"name": props.get("name") or env.physical_name(),
                 "description": props.get("description", "")}  # fmt: skip
         env.physical_id = sgs.create_groups(env.rt.network, env.ctx, [body])[0]["id"]
-        env.save()
         if "rules" in props:
-            self._rules(env, props["rules"])
+            self._rules(env, props["rules"], save=True)
 
     def update(self, env: Env, old: dict[str, Any], new: dict[str, Any]) -> None:
         body = _common(new, ("name", "description"))

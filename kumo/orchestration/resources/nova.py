@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 from kumo.errors import Conflict, NotFound
-from kumo.orchestration.errors import ResourceFailure
-from kumo.orchestration.resources import lookup
+from kumo.orchestration.errors import ResourceFailure, StackValidationFailed
+from kumo.orchestration.resources import block_devices, lookup, userdata
 from kumo.orchestration.resources.base import Env, Plugin, Prop, gone_ok
 
 V = lookup.COMPUTE_VERSION
@@ -25,10 +25,11 @@ class Server(Plugin):
         "port": Prop("string"),
         "fixed_ip": Prop("string"),
         "subnet": Prop("string"),
+        "allocate_network": Prop("string", allowed=("auto", "none")),
     }
     props = {
         "name": Prop("string", update=True),
-        "image": Prop("string", required=True),
+        "image": Prop("string", description="Required unless a block device mapping boots"),
         "flavor": Prop("string", required=True),
         "key_name": Prop("string"),
         "networks": Prop("list", schema=network),
@@ -39,6 +40,8 @@ class Server(Plugin):
         "metadata": Prop("map", update=True),
         "availability_zone": Prop("string"),
         "config_drive": Prop("boolean"),
+        "block_device_mapping": Prop("list", schema=block_devices.V1),
+        "block_device_mapping_v2": Prop("list", schema=block_devices.V2),
     }  # fmt: skip
     attrs = {
         "name": "Name of the server",
@@ -54,11 +57,42 @@ class Server(Plugin):
     def create(self, env: Env, props: dict[str, Any]) -> None:
         body: dict[str, Any] = {
             "name": props.get("name") or env.physical_name(),
-            "imageRef": lookup.image(env.rt, env.ctx, props["image"]),
             "flavorRef": lookup.flavor(env.rt, env.ctx, props["flavor"]),
         }
+        if props.get("image"):
+            body["imageRef"] = lookup.image(env.rt, env.ctx, props["image"])
+        elif not block_devices.bootable(props):
+            raise StackValidationFailed(
+                f"Neither image nor bootable volume is specified for instance {body['name']}",
+                f"resources.{env.name}.properties",
+            )
+        if props.get("block_device_mapping"):
+            body["block_device_mapping"] = block_devices.v1(props["block_device_mapping"])
+        if props.get("block_device_mapping_v2"):
+            body["block_device_mapping_v2"] = block_devices.v2(props["block_device_mapping_v2"])
+        body["networks"] = self._networks(env, props.get("networks") or [])
+        if props.get("key_name"):
+            body["key_name"] = props["key_name"]
+        if props.get("security_groups"):
+            body["security_groups"] = [{"name": g} for g in props["security_groups"]]
+        user_data = self._user_data(env, props)
+        if user_data:
+            body["user_data"] = base64.b64encode(user_data.encode()).decode()
+        if props.get("metadata"):
+            body["metadata"] = {str(k): str(v) for k, v in props["metadata"].items()}
+        for key in ("availability_zone", "config_drive"):
+            if key in props:
+                body[key] = props[key]
+        made = env.rt.compute.create_servers(env.ctx, {"server": body}, _base(env), V)
+        env.physical_id = made["server"]["id"]
+        env.save()
+        env.wait(lambda: self._active(env), f"server {env.physical_id} to become ACTIVE")
+
+    def _networks(self, env: Env, given: list[dict[str, Any]]) -> Any:
         nets = []
-        for n in props.get("networks") or []:
+        for n in given:
+            if n.get("allocate_network"):
+                return n["allocate_network"]  # "auto" or "none", as Nova takes them
             item: dict[str, Any] = {}
             if "port" in n:
                 item["port"] = lookup.port(env.rt, env.ctx, n["port"])
@@ -72,22 +106,32 @@ class Server(Plugin):
             if "fixed_ip" in n:
                 item["fixed_ip"] = n["fixed_ip"]
             nets.append(item)
-        body["networks"] = nets or "auto"
-        if props.get("key_name"):
-            body["key_name"] = props["key_name"]
-        if props.get("security_groups"):
-            body["security_groups"] = [{"name": g} for g in props["security_groups"]]
-        if props.get("user_data"):
-            body["user_data"] = base64.b64encode(props["user_data"].encode()).decode()
-        if props.get("metadata"):
-            body["metadata"] = {str(k): str(v) for k, v in props["metadata"].items()}
-        for key in ("availability_zone", "config_drive"):
-            if key in props:
-                body[key] = props[key]
-        made = env.rt.compute.create_servers(env.ctx, {"server": body}, _base(env), V)
-        env.physical_id = made["server"]["id"]
-        env.save()
-        env.wait(lambda: self._active(env), f"server {env.physical_id} to become ACTIVE")
+        return nets or "auto"
+
+    def _user_data(self, env: Env, props: dict[str, Any]) -> str:
+        """As Heat assembles it for the format (``userdata.py``)."""
+        text, fmt = str(props.get("user_data") or ""), props.get("user_data_format")
+        if fmt == "HEAT_CFNTOOLS":
+            return text
+        if userdata.is_config_id(text):  # a software config's id: its config
+            try:
+                config = env.rt.orchestration.software.show_config(
+                    env.ctx, str(env.ctx.project_id), text.strip().lower()
+                )
+                text = userdata.config_text(config["config"])
+            except NotFound:
+                pass
+        if fmt == "RAW":
+            return text
+        metadata = {
+            "deployments": [],
+            "os-collect-config": {"kumo": {
+                "deployments_url": f"{env.endpoint}/software_deployments/metadata",
+                "stack": f"{env.stack_name}/{env.stack_id}",
+                "resource_name": env.name,
+            }},
+        }  # fmt: skip
+        return userdata.software_config(text, metadata)
 
     def _active(self, env: Env) -> bool:
         view = self.show(env)

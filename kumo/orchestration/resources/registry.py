@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from kumo.orchestration.resources import cinder, heat, neutron, nova, testing
+from kumo.orchestration.resources import cinder, heat, neutron, nova, software, testing
 from kumo.orchestration.resources.base import Plugin
 
 TYPES: dict[str, type[Plugin]] = {
     p.type_name: p
-    for p in (*heat.PLUGINS, *neutron.PLUGINS, *nova.PLUGINS, *cinder.PLUGINS, *testing.PLUGINS)
+    for p in (
+        *heat.PLUGINS,
+        *neutron.PLUGINS,
+        *nova.PLUGINS,
+        *cinder.PLUGINS,
+        *software.PLUGINS,
+        *testing.PLUGINS,
+    )
 }
 
 

@@ -268,6 +268,51 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "orchestration_software_configs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("group", sa.String(length=255), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=True),
+        sa.Column("inputs", sa.JSON(), nullable=False),
+        sa.Column("outputs", sa.JSON(), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orchestration_software_configs")),
+    )
+    with op.batch_alter_table("orchestration_software_configs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_software_configs_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
+        "orchestration_software_deployments",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("config_id", sa.String(length=36), nullable=False),
+        sa.Column("server_id", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.String(length=255), nullable=False),
+        sa.Column("status_reason", sa.Text(), nullable=False),
+        sa.Column("input_values", sa.JSON(), nullable=False),
+        sa.Column("output_values", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orchestration_software_deployments")),
+    )
+    with op.batch_alter_table("orchestration_software_deployments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_software_deployments_project_id"),
+            ["project_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_orchestration_software_deployments_server_id"),
+            ["server_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "orchestration_stacks",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -1803,6 +1848,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_orchestration_stacks_lease_until"))
 
     op.drop_table("orchestration_stacks")
+    with op.batch_alter_table("orchestration_software_deployments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_orchestration_software_deployments_server_id"))
+        batch_op.drop_index(batch_op.f("ix_orchestration_software_deployments_project_id"))
+
+    op.drop_table("orchestration_software_deployments")
+    with op.batch_alter_table("orchestration_software_configs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_orchestration_software_configs_project_id"))
+
+    op.drop_table("orchestration_software_configs")
     with op.batch_alter_table("networks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_networks_qos_policy_id"))
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
