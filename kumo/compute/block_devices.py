@@ -37,7 +37,7 @@ from kumo.db.base import utcnow
 from kumo.db.compute_models import Image, Server
 from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import Volume, VolumeAttachment
-from kumo.errors import BadRequest, shown
+from kumo.errors import BadRequest, NotFound, shown
 
 ROOT_DEVICE = "/dev/vda"
 BUILD_FAILED = "Build of instance {server} aborted: Volume {volume} did not finish being created."
@@ -122,7 +122,10 @@ def boot_image(
     if boot.volume_id is not None:
         if max_count > 1:
             raise BadRequest("Unable to launch multiple instances with a single volume.")
-        v = volumes.load(session, ctx, boot.volume_id)
+        try:
+            v = volumes.load(session, ctx, boot.volume_id)
+        except NotFound:
+            raise BadRequest(f"Volume {boot.volume_id} could not be found.") from None
         if v.status != "available":
             raise BadRequest(
                 f"Invalid volume: Volume {v.id} status must be available, but the status "
