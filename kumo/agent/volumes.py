@@ -18,7 +18,13 @@ topic for ``volume_attachment`` objects whose server runs here
   the mount, loop device and daemon go, each flushing), then reported
   ``detached`` so the volume becomes ``available``;
 - a plug whose attachment is gone (deleted, force-detached, its server
-  deleted): unplugged without a report.
+  deleted): unplugged without a report;
+- an attachment that cannot be plugged (the export unreachable, QEMU
+  refusing the disk) is tried again each pass and reported ``error`` with
+  the reason once it has failed for ``attach_timeout``: the API makes the
+  volume ``error_attaching`` with a user message;
+- a server's root volume (``boot_index`` 0) is left alone: it is on its
+  VM's command line (``kumo.vm.disks.root_drive``).
 
 What is plugged is read back each pass (QEMU's block nodes; the daemon's
 pid, the mount), so a restarted agent neither loses nor repeats work.
@@ -31,6 +37,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +53,17 @@ from kumo.vm.qmp import QmpClient, QmpError
 log = logging.getLogger("kumo.agent.volumes")
 
 INTERVAL = 5.0
+ATTACH_TIMEOUT = 30.0
+"""How long a plug may keep failing before the attachment is reported ``error``."""
 KIND = "volume_attachment"
 
 
 class AttachError(RuntimeError):
     pass
+
+
+class NotRunning(AttachError):
+    """The VM is not running: its disks are plugged once it runs (not a failure)."""
 
 
 @dataclass
@@ -172,7 +185,7 @@ class VmDisks:
     def _qmp(self, server_id: str) -> QmpClient:
         path = self.qmp_path(server_id)
         if not path.exists():
-            raise AttachError(f"VM {server_id} is not running")
+            raise NotRunning(f"VM {server_id} is not running")
         client = QmpClient(path, timeout=10.0)
         client.connect()
         return client
@@ -204,12 +217,18 @@ class VolumeAttacher:
         netns: str | None = None,
         vm_qmp: Callable[[str], Path] | None = None,
         interval: float = INTERVAL,
+        attach_timeout: float = ATTACH_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.client = client
         self.namespaces = NamespaceDisks(root, netns)
         self.vms = VmDisks(vm_qmp) if vm_qmp is not None else None
         self.interval = interval
+        self.attach_timeout = attach_timeout
+        self.clock = clock
+        self.failing: dict[str, float] = {}
+        """Attachment id → when plugging it first failed (since its last success)."""
         self.attachments: dict[str, dict[str, Any]] = {}
         self.pending: dict[str, Report] = {}
         self.reported: dict[str, tuple[str, str | None]] = {}
@@ -248,17 +267,31 @@ class VolumeAttacher:
     def reconcile(self) -> list[Report]:
         with self.lock:
             for a in list(self.attachments.values()):
+                if a.get("boot_index") == 0:
+                    continue  # a root disk: on the VM's command line, never hot-plugged
                 try:
                     if a.get("status") == "detaching":
                         self._detach(a)
                     elif a.get("status") in ("attaching", "attached"):
                         self._attach(a)
+                        self.failing.pop(a["id"], None)
                 except (AttachError, QmpError, disks.DiskError, OSError,
                         subprocess.TimeoutExpired) as exc:  # fmt: skip
                     log.warning("attachment %s of volume %s to %s: %s", a["id"],
                                 a.get("volume_id"), a.get("server_id"), exc)  # fmt: skip
+                    if a.get("status") in ("attaching", "attached") and not isinstance(
+                        exc, NotRunning
+                    ):
+                        self._failed(a, exc)
             self._forget_gone()
             return self.flush()
+
+    def _failed(self, a: dict[str, Any], exc: BaseException) -> None:
+        """Retried every pass (the export may not be there yet); reported
+        ``error`` once it has kept failing for ``attach_timeout``."""
+        first = self.failing.setdefault(a["id"], self.clock())
+        if self.clock() - first >= self.attach_timeout:
+            self._report(Report(a["id"], "error", error=str(exc) or type(exc).__name__))
 
     def _is_vm(self, a: dict[str, Any]) -> bool:
         return a.get("driver") == "qemu"

@@ -408,10 +408,16 @@ class ServerView:
     """The image a snapshot under way goes into ("" for none)."""
     ports: tuple[str, ...] = ()
     """Its ports in attachment order."""
+    root_volume: str = ""
+    """A server booted from a volume: the NBD URL of its root volume's export."""
+    root_pending: bool = False
+    """Booted from a volume not made yet (nothing to run until it is)."""
 
     @classmethod
     def from_body(cls, body: Body) -> ServerView:
         image = body.get("image") or {}
+        root = body.get("root_volume") or {}
+        export = root.get("export") or {}
         power = str(body.get("power") or "running")
         if power not in ("running", "stopped", "paused"):
             raise ValueError(f"power {power!r}")
@@ -431,7 +437,18 @@ class ServerView:
             rebuilds=int(body.get("rebuilds") or 0),
             snapshot=str(body.get("snapshot") or ""),
             ports=tuple(str(p) for p in body.get("ports") or ()),
+            root_volume=(
+                nbd_url(str(export["address"]), int(export["port"]), str(export["name"]))
+                if root.get("ready")
+                else ""
+            ),
+            root_pending=bool(root) and not root.get("ready"),
         )
+
+
+def nbd_url(address: str, port: int, export: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"nbd://{host}:{port}/{export}"
 
 
 PROTOCOL_NUMBERS = {

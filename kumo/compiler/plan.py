@@ -436,6 +436,9 @@ class VmPlan:
     rebuilds: int = 0
     snapshot: str = ""
     """The image to snapshot the VM's disk into ("" for none)."""
+    root_volume: str = ""
+    """The NBD URL of the root volume of a server booted from a volume ("":
+    a local root disk made from the image)."""
 
     @property
     def key(self) -> ObjectKey:

@@ -60,6 +60,8 @@ def nic_objects(
 def compile_vms(host: str, view: ClusterView) -> frozenset[VmPlan]:
     out = set()
     for server in vm_servers(host, view).values():
+        if server.root_pending:
+            continue  # its root volume is still being made
         ports = {
             p.id: p
             for p in view.ports.values()
@@ -83,6 +85,7 @@ def compile_vms(host: str, view: ClusterView) -> frozenset[VmPlan]:
                 rebuilds=server.rebuilds,
                 snapshot=server.snapshot,
                 nics=nics,
+                root_volume=server.root_volume,
             )
         )
     return frozenset(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kumo.compute import (
+    block_devices,
     drivers,
     resize,
     server_admin_actions,
@@ -124,6 +125,9 @@ def run(
     elif action == "revertResize":
         resize.revert(server, current)
     elif action == "createImage":
+        if block_devices.root_of(uow.session, server.id) is not None:
+            raise BadRequest("Snapshots of servers booted from volumes are not supported here: "
+                             "snapshot the volume (openstack volume snapshot create).")  # fmt: skip
         image_id = snapshots.request(uow, ctx, server, current, arg)
         server_events.emit(uow, server)
         return image_id
@@ -140,6 +144,8 @@ def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str,
     disk from it and boots it (``rebuilding`` until it reports so)."""
     if not isinstance(arg, dict):
         raise BadRequest("Invalid input for field/attribute rebuild.")
+    if block_devices.root_of(uow.session, server.id) is not None:
+        raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     if current not in ("active", "stopped", "error"):
         raise _invalid(server, "rebuild", current)
     s = uow.session

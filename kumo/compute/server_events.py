@@ -6,8 +6,10 @@ hashes: the agent fetches the data by them), the power state its host
 should hold (``power``: ``running``, ``stopped`` or ``paused``, from the
 recorded state and the action under way), how many reboots were asked
 for (``reboots``, and whether the last was ``reboot_hard``), the image a
-snapshot under way goes into (``snapshot``, ``kumo.compute.snapshots``)
-and its ports in attachment order. Every change of any of these re-emits it; a delete
+snapshot under way goes into (``snapshot``, ``kumo.compute.snapshots``),
+its ports in attachment order and, for a server booted from a volume,
+its root volume's NBD export (``root_volume``, ``ready`` once the volume
+is made; the image is then the one the volume was made from). Every change of any of these re-emits it; a delete
 emits the last body with ``op`` delete. See the watch contract in
 docs/DESIGN.md.
 """
@@ -19,8 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import hostnames
-from kumo.db.compute_models import Image, ImageSnapshot, Server
+from kumo.compute import block_devices, hostnames
+from kumo.db.compute_models import ImageSnapshot, Server
 from kumo.db.network_models import Port
 from kumo.db.uow import UnitOfWork
 
@@ -50,7 +52,7 @@ def desired_power(server: Server) -> str:
 
 
 def body(session: Session, server: Server) -> dict[str, Any]:
-    image = session.get(Image, server.image_id) if server.image_id else None
+    image = block_devices.image_of(session, server)
     ports = session.scalars(
         select(Port.id).where(Port.device_id == server.id).order_by(Port.created_at, Port.id)
     )
@@ -66,7 +68,7 @@ def body(session: Session, server: Server) -> dict[str, Any]:
         "memory_mb": server.memory_mb,
         "disk_gb": int(flavor.get("disk") or 0),
         "image": {
-            "id": server.image_id,
+            "id": image.id if image else server.image_id,
             "checksum": image.checksum if image else None,
             "os_hash_value": image.os_hash_value if image else None,
             "size": image.size if image else None,
@@ -77,6 +79,7 @@ def body(session: Session, server: Server) -> dict[str, Any]:
         "reboot_hard": server.task_state == "rebooting_hard",
         "snapshot": _snapshot(session, server),
         "ports": list(ports),
+        "root_volume": block_devices.root_body(session, server),
     }
 
 

@@ -22,6 +22,7 @@ from kumo.db.compute_models import Server, ServerGroupMember
 from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import IPAllocation, Network, Port
 from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
+from kumo.db.volume_models import VolumeAttachment
 from kumo.errors import BadRequest
 from kumo.policy import allowed
 
@@ -38,6 +39,8 @@ class Attachments:
     groups: dict[str, list[str]] = field(default_factory=dict)
     """port id -> group names"""
     server_groups: dict[str, list[str]] = field(default_factory=dict)
+    volumes: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    """server id -> [(volume id, delete_on_termination)], the root disk first"""
 
 
 def load_attachments(session: Session, server_ids: list[str]) -> Attachments:
@@ -55,6 +58,13 @@ def load_attachments(session: Session, server_ids: list[str]) -> Attachments:
             select(m.server_id, m.group_id).where(m.server_id.in_(chunk))
         ):
             out.server_groups.setdefault(sid, []).append(gid)
+        va = VolumeAttachment
+        for owner, vid, dot in session.execute(
+            select(va.instance_uuid, va.volume_id, va.delete_on_termination)
+            .where(va.instance_uuid.in_(chunk))
+            .order_by(va.boot_index.is_(None), va.created_at)
+        ):
+            out.volumes.setdefault(owner or "", []).append((vid, bool(dot)))
     port_ids = [p.id for ps in out.ports.values() for p in ps]
     net_ids = {p.network_id for ps in out.ports.values() for p in ps}
     if net_ids:
@@ -195,7 +205,10 @@ def detail(
         "OS-EXT-STS:task_state": eff.task_state,
         "OS-EXT-STS:vm_state": eff.vm_state,
         "OS-EXT-STS:power_state": eff.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": [
+            {"id": vid, **({"delete_on_termination": dot} if version.at_least("2.3") else {})}
+            for vid, dot in att.volumes.get(server.id, [])
+        ],
     }
     if group_names:
         out["security_groups"] = [{"name": n} for n in group_names]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.compute import (
+    block_devices,
     drivers,
     flavors,
     quotas,
@@ -179,21 +180,34 @@ def create(
             "Invalid input for field/attribute server. Additional properties are not allowed "
             f"('{unknown[0]}' was unexpected)"
         )
-    _check_block_devices(data.get("block_device_mapping_v2"))
+    boot = block_devices.parse(data.get("block_device_mapping_v2"))
     s = uow.session
     name = name_field(data.get("name"))
-    image_id = ref(data.get("imageRef"), "imageRef")
-    image = s.get(Image, image_id)
-    if image is None or not access.visible(s, ctx, image):
-        raise BadRequest(f"Image {image_id} could not be found.")
-    if image.status != "active":
-        raise BadRequest(f"Image {image_id} is not active.")
+    root_volume = None
+    if boot is not None:
+        if data.get("imageRef"):
+            raise BadRequest("Give imageRef or a boot volume in block_device_mapping_v2, "
+                             "not both.")  # fmt: skip
+        max_wanted = data.get("max_count", data.get("min_count", 1))
+        image, root_volume = block_devices.boot_image(
+            s, ctx, boot, max_wanted if isinstance(max_wanted, int) else 1
+        )
+    else:
+        image_id = ref(data.get("imageRef"), "imageRef")
+        found = s.get(Image, image_id)
+        if found is None or not access.visible(s, ctx, found):
+            raise BadRequest(f"Image {image_id} could not be found.")
+        if found.status != "active":
+            raise BadRequest(f"Image {image_id} is not active.")
+        image = found
     flavor_id = ref(data.get("flavorRef"), "flavorRef")
     try:
         flavor = flavors.load(s, ctx, flavor_id)
     except NotFound:
         raise BadRequest(f"Flavor {flavor_id} could not be found.") from None
-    if flavor.ram < image.min_ram or (flavor.disk and flavor.disk < image.min_disk):
+    if flavor.ram < image.min_ram or (
+        boot is None and flavor.disk and flavor.disk < image.min_disk
+    ):
         raise BadRequest("Flavor's memory or disk is too small for requested image.")
     wanted = server_networks.parse(data.get("networks"), required=version.at_least("2.37"))
     try:
@@ -277,7 +291,7 @@ def create(
             flavor=flavors.snapshot(flavor),
             vcpus=flavor.vcpus,
             memory_mb=flavor.ram,
-            image_id=image.id,
+            image_id=image.id if boot is None else "",
             key_name=key_name,
             key_data=key_data,
             user_data=given_user_data,
@@ -294,6 +308,9 @@ def create(
         s.add(server)
         s.flush()
         _place(uow, settings, ctx, server, zone, force_host, group, requested, group_names)
+        if boot is not None and server.host:
+            block_devices.attach_root(uow, settings, ctx, server, boot, image, root_volume)
+        server_events.emit(uow, server)
         ids.append(server.id)
     return Created(
         ids=ids,
@@ -301,24 +318,6 @@ def create(
         admin_pass=data.get("adminPass") or secrets.token_urlsafe(9),
         return_reservation_id=bool(data.get("return_reservation_id")),
     )
-
-
-def _check_block_devices(raw: Any) -> None:
-    """Only the image booted to local disk (what clients send with ``--image``)."""
-    if raw is not None and not isinstance(raw, list):
-        raise BadRequest(
-            f"Invalid input for field/attribute block_device_mapping_v2. Value: {shown(raw)}."
-        )
-    for bdm in raw or []:
-        if not isinstance(bdm, dict):
-            raise BadRequest(
-                f"Invalid input for field/attribute block_device_mapping_v2. Value: {raw}."
-            )
-        if bdm.get("destination_type", "local") != "local" or bdm.get("source_type") not in (
-            "image",
-            None,
-        ):
-            raise BadRequest("Block device mapping is not supported: kumo has no block storage.")
 
 
 def _zones(session: Session, settings: Settings) -> set[str]:
@@ -370,7 +369,6 @@ def _place(
     s.flush()
     for req in requested:
         server_networks.attach(uow, settings, ctx, server, req, group_names)
-    server_events.emit(uow, server)
 
 
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Server]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import server_networks, server_status, servers
+from kumo.compute import block_devices, server_networks, server_status, servers
 from kumo.compute.microversion import Version, parse
 from kumo.config import Settings
 from kumo.context import RequestContext
@@ -51,7 +51,7 @@ def view(a: VolumeAttachment, version: Version) -> dict[str, Any]:
     if version >= V_TAG:
         out["tag"] = None
     if version >= V_DELETE_ON_TERMINATION:
-        out["delete_on_termination"] = False
+        out["delete_on_termination"] = bool(a.delete_on_termination)
     return out
 
 
@@ -127,6 +127,8 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, volume_id: str)
     s = uow.session
     _server(s, ctx, server_id, "compute:os-volumes-attachments:delete")
     a = show(s, ctx, server_id, volume_id)
+    if a.boot_index == 0:
+        raise BadRequest("Can't detach root device volume", kind="InvalidInput")
     v = s.get(Volume, a.volume_id, with_for_update=True)
     if v is None:
         return
@@ -137,9 +139,19 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, volume_id: str)
 
 
 def release(uow: UnitOfWork, server_id: str) -> None:
-    """A server is going: its volumes are detached (``available`` again)."""
+    """A server is going: its volumes are detached (``available`` again), a
+    root volume marked ``delete_on_termination`` deleted."""
+    from kumo.volume import events
+
     s = uow.session
     for a in of_server(s, server_id):
         v = s.get(Volume, a.volume_id, with_for_update=True)
-        if v is not None:
+        if v is None:
+            continue
+        if v.status == "creating":  # a root volume still being made for it
+            events.attachment_changed(uow, a, v, deleted=True)
+            s.delete(a)
+            s.flush()
+        else:
             attachments.detach(uow, v, a)
+        block_devices.release_root(uow, a, v)

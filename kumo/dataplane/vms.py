@@ -185,7 +185,7 @@ class QemuHost:
                 name=vm.server_id,
                 vcpus=vm.vcpus,
                 ram_mb=self._ram(vm),
-                disk_gb=vm.disk_gb,
+                disk_gb=0 if vm.root_volume else vm.disk_gb,
                 image=bundle,
                 nics=tuple(Nic(n.port_id, n.mac, n.tap) for n in vm.nics),
                 netns=self.netns,
@@ -197,6 +197,7 @@ class QemuHost:
                     "size": vm.size,
                     "rebuilds": str(vm.rebuilds),
                 },
+                root_volume=vm.root_volume or None,
             )
             self.runner.create(spec, vm.image_hash)
         except (VmError, SpecError, OSError) as exc:
@@ -257,7 +258,7 @@ class QemuHost:
         if self.runner.pid(name) is not None:
             self.powerdown(name)
         spec = self.runner.spec(name)
-        disk_gb = max(spec.disk_gb, vm.disk_gb)
+        disk_gb = spec.disk_gb if spec.root_volume else max(spec.disk_gb, vm.disk_gb)
         extra = {**spec.extra, "size": vm.size}
         resized = replace(spec, vcpus=vm.vcpus, ram_mb=self._ram(vm), disk_gb=disk_gb, extra=extra)
         self._call(lambda: self.runner.update(resized))

@@ -72,6 +72,9 @@ class Volume(Base):
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
     meta: Mapped[dict] = mapped_column("metadata", default=dict)
+    image_metadata: Mapped[dict] = mapped_column(default=dict)
+    """``volume_image_metadata``: the image a volume was made from (its id,
+    name, formats, hashes and properties); empty for other volumes."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -112,6 +115,10 @@ class VolumeAttachment(Base):
     attach_status: Mapped[str] = mapped_column(String(32), default="reserved")
     attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
     connector: Mapped[dict] = mapped_column(default=dict)
+    boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """0 for a server's root disk (a server booted from the volume), else None."""
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The volume goes with its server (Nova's block device mapping flag)."""
     attached_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

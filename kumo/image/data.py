@@ -200,12 +200,14 @@ def open_for_agent(
     db: Database, store: ImageStore, ctx: RequestContext, image_id: str
 ) -> Download | None:
     """An image's data for a host agent (``internal:download_image``): only
-    for an image a server on the agent's own host was booted from, whoever
-    owns it (admins: any image)."""
+    for an image a server on the agent's own host was booted from, or one
+    the host writes into a volume or boots from a volume made from it
+    (``kumo.volume.images.needed_by``), whoever owns it (admins: any image)."""
     from sqlalchemy import select
 
     from kumo.db.compute_models import Server
     from kumo.identity import agent_credentials
+    from kumo.volume import images as volume_images
 
     with db.read_session() as s:
         image = s.get(Image, image_id)
@@ -214,7 +216,9 @@ def open_for_agent(
         if not unrestricted(ctx, "internal:download_image"):
             mine = agent_credentials.host_of(s, ctx.user_id)
             users = select(Server.id).where(Server.image_id == image_id, Server.host == mine)
-            if mine is None or s.scalar(users.limit(1)) is None:
+            if mine is None or (
+                s.scalar(users.limit(1)) is None and not volume_images.needed_by(s, mine, image_id)
+            ):
                 raise Forbidden(f"No server of this host was booted from image {image_id}.")
             agent_credentials.authorize_hosts(s, ctx, [mine], "internal:download_image")
         if image.status not in ("active", "deactivated") or image.size is None:

@@ -3,8 +3,9 @@
 Each pass looks at every volume and snapshot of the host in the cache
 and does what its status asks, judged against the files on disk:
 
-- volume ``creating``: make the file (blank, or a copy of its source
-  snapshot or volume) unless it is there, then report ``available``;
+- volume ``creating``: make the file (blank, a copy of its source
+  snapshot or volume, or an image's data fetched from the API by its
+  hash) unless it is there, then report ``available``;
 - volume ``extending``: grow the file to the task's size, report ``available``;
 - volume ``deleting`` / snapshot ``deleting``: remove the file, report ``deleted``;
 - snapshot ``creating``: copy the volume's file, report ``available``;
@@ -22,6 +23,7 @@ pass; a heartbeat thread re-registers the pools with their free space.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 import httpx
 
 from kumo.agent.client import ApiClient, Gone
+from kumo.guestimage import bundle
 from kumo.storage import qemu
 from kumo.storage.daemon import NBD_PORT, DaemonError, StorageDaemon, node_name
 from kumo.storage.pool import FilePool
@@ -278,8 +281,34 @@ class StorageAgent:
             qemu.copy(pool.snapshot(str(source["id"])), path, int(vol["size"]))
         elif source.get("kind") == "volume":
             qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]))
+        elif source.get("kind") == "image":
+            self._from_image(pool, vol["id"], source, path, int(vol["size"]))
         else:
             raise ValueError(f"unknown source {source!r}")
+
+    def _from_image(
+        self, pool: FilePool, volume_id: str, source: dict[str, Any], path: Path, size: int
+    ) -> None:
+        """The image's data (downloaded by its hash) written into the volume:
+        the disk inside a kumo bundle, or the image's own qcow2 or raw data."""
+        work = pool.directory / f".image-{volume_id}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            data = work / "image"
+            try:
+                self.client.download_image(str(source["id"]), str(source.get("hash")), data)
+            except httpx.HTTPStatusError as exc:
+                raise ValueError(f"image {source['id']}: {exc.response.status_code} "
+                                 f"from the image service") from exc  # fmt: skip
+            disk, fmt = data, str(source.get("disk_format") or "raw")
+            if source.get("container_format") == "ova":
+                (work / "bundle").mkdir()
+                disk, fmt = work / "bundle" / bundle.unpack(data, work / "bundle").disk, "qcow2"
+                data.unlink()
+            qemu.copy(disk, path, size, fmt)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def _extend(self, vol: dict[str, Any]) -> None:
         size = int((vol.get("task") or {}).get("size") or vol["size"])

@@ -48,12 +48,17 @@ def create(path: Path, size_gb: int) -> None:
     os.replace(part, path)
 
 
-def copy(source: Path, path: Path, size_gb: int | None = None) -> None:
-    """A full, independent qcow2 copy of ``source`` (only allocated data is
-    written), grown to ``size_gb`` GiB when that is larger."""
+def copy(
+    source: Path, path: Path, size_gb: int | None = None, source_format: str = "qcow2"
+) -> None:
+    """A full, independent qcow2 copy of ``source`` (a ``source_format``
+    file; only allocated data is written), grown to ``size_gb`` GiB when
+    that is larger."""
+    if source_format not in ("qcow2", "raw"):
+        raise QemuError(f"cannot copy a {source_format} disk into a volume")
     part = _part(path)
     part.unlink(missing_ok=True)
-    _run("convert", "-q", "-f", "qcow2", "-O", "qcow2", str(source), str(part))
+    _run("convert", "-q", "-f", source_format, "-O", "qcow2", str(source), str(part))
     if size_gb is not None and virtual_size(part) < size_gb * GiB:
         _run("resize", "-q", "-f", "qcow2", str(part), f"{size_gb}G")
     os.replace(part, path)

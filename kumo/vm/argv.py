@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kumo.vm.accel import QEMU, Accel
+from kumo.vm.disks import root_drive
 from kumo.vm.images import BaseImage
 from kumo.vm.spec import Nic, VmSpec
 
@@ -102,7 +103,7 @@ def qemu_argv(
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
         "-no-shutdown",
         "-kernel", str(base.kernel), "-initrd", str(base.ramdisk), "-append", cmdline,
-        "-drive", f"file={paths.disk},if=none,id=root,format=qcow2,discard=unmap",
+        "-drive", root_drive(paths.disk, spec.root_volume),
         "-device", "virtio-blk-pci,drive=root,id=root-disk",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",
         "-device", "virtio-rng-pci,rng=rng0",

@@ -9,6 +9,8 @@
   (``DEVICE_DELETED``), then ``blockdev-del``, which flushes what QEMU
   still holds and closes the NBD connection.
 - ``plugged``: the attachments whose node the VM has.
+- ``root_drive``: the root disk on QEMU's command line, local or, for a
+  server booted from a volume, the volume's NBD export.
 
 Each attachment's node and device are named from its id (``node_name``,
 ``device_id``), so the state is read back from QEMU, never kept aside.
@@ -16,7 +18,21 @@ Each attachment's node and device are named from its id (``node_name``,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kumo.vm.qmp import QmpClient, QmpCommandError, QmpTimeout
+
+
+def root_drive(local: Path, volume: str | None) -> str:
+    """The ``-drive`` option of a VM's root disk: the local qcow2 overlay,
+    or the NBD export of the volume it boots from (QEMU's own NBD client;
+    the export serves the volume's data raw)."""
+    if volume:
+        if "," in volume or not volume.startswith("nbd://"):
+            raise ValueError(f"{volume!r} is not an NBD URL QEMU can take")
+        return f"file={volume},if=none,id=root,format=raw,discard=unmap"
+    return f"file={local},if=none,id=root,format=qcow2,discard=unmap"
+
 
 PREFIX = "vol"
 UNPLUG_TIMEOUT = 10.0

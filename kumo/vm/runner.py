@@ -147,9 +147,10 @@ class VmRunner:
             raise VmError(f"{spec.name}: exists")
         base = images.ensure(spec.image, self.image_cache, image_sha256)
         paths.directory.mkdir(parents=True, exist_ok=True)
-        size = max(spec.disk_gb << 30, _virtual_size(base.disk))
-        _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-              "-b", str(base.disk), str(paths.disk), str(size)])  # fmt: skip
+        if not spec.root_volume:  # else the root disk is a volume (kumo.vm.disks)
+            size = max(spec.disk_gb << 30, _virtual_size(base.disk))
+            _run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                  "-b", str(base.disk), str(paths.disk), str(size)])  # fmt: skip
         self._save(spec)
         self.start(spec.name, image_sha256)
 

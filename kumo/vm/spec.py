@@ -72,6 +72,9 @@ class VmSpec:
     """An ISO 9660 image labelled config-2, attached read-only."""
     uuid: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    root_volume: str | None = None
+    """The NBD URL of a volume to boot from (``kumo.vm.disks.root_drive``);
+    None: a local root disk, a qcow2 overlay of the image's base disk."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -102,6 +105,8 @@ class VmSpec:
             "uuid": self.uuid,
             "extra": self.extra,
         }
+        if self.root_volume:
+            doc["root_volume"] = self.root_volume
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -118,4 +123,5 @@ class VmSpec:
             config_drive=Path(doc["config_drive"]) if doc.get("config_drive") else None,
             uuid=doc.get("uuid"),
             extra=dict(doc.get("extra") or {}),
+            root_volume=doc.get("root_volume") or None,
         )

@@ -32,7 +32,7 @@ from kumo.db.volume_models import StorageHost, Volume, VolumeAttachment
 from kumo.errors import BadRequest, NotFound
 from kumo.identity.agent_credentials import authorize_hosts
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, volumes
+from kumo.volume import common, events, messages, volumes
 from kumo.volume.common import InvalidState
 
 SORT_KEYS = ("created_at", "id", "volume_id", "instance_uuid")
@@ -317,11 +317,26 @@ def report(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
                 if server is not None:
                     server.meta = {**(server.meta or {}), MOUNT_KEY.format(v.id): path}
                 changed.append(a.id)
-        elif item["status"] == "error":
-            messages_error = str(item.get("error") or "the compute host failed")[:255]
-            a.connector = {**(a.connector or {}), "error": messages_error}
+        elif item["status"] == "error" and a.attach_status in ("attaching", "attached"):
+            failed(uow, v, a, str(item.get("error") or "the compute host failed"))
             changed.append(a.id)
     return changed
+
+
+def failed(uow: UnitOfWork, v: Volume, a: VolumeAttachment, error: str) -> None:
+    """The compute host could not attach the volume (its export unreachable,
+    QEMU refused the disk...): the attachment is ``error_attaching`` and so
+    is the volume, with a user message saying why. Detaching it (``server
+    remove volume``, or deleting the attachment) makes it ``available``."""
+    a.attach_status = "error_attaching"
+    a.connector = {**(a.connector or {}), "error": error[:255]}
+    a.updated_at = v.updated_at = utcnow()
+    v.status = "error_attaching"
+    v.attach_status = "detached"
+    text = f"attach volume: the compute host {a.attached_host} could not attach it: {error}"
+    messages.record(uow, v.project_id, "VOLUME", v.id, messages.ATTACH_VOLUME, text[:1000])
+    events.volume_changed(uow, v)
+    events.attachment_changed(uow, a, v)
 
 
 def force_detach(uow: UnitOfWork, ctx: RequestContext, v: Volume, data: Any) -> None:

@@ -90,6 +90,7 @@ def attachment_body(session: Session, a: VolumeAttachment, v: Volume) -> dict[st
         "status": a.attach_status,
         "mode": a.attach_mode,
         "device": a.mountpoint,
+        "boot_index": a.boot_index,
         "host": a.attached_host,
         "host_address": _host_address(session, a.attached_host),
         "driver": server.driver if server is not None else "",

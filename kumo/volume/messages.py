@@ -19,6 +19,8 @@ from kumo.volume import common
 KEEP = dt.timedelta(days=30)
 SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
 """Cinder's event id for "schedule allocate volume" failures."""
+ATTACH_VOLUME = "VOLUME_VOLUME_002_001"
+"""Cinder's event id for "attach volume" failures (the compute host could not attach it)."""
 
 
 def record(

@@ -104,10 +104,15 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
             if v.status == "extending":
                 back = task.get("previous_status", "available")
                 new = back if new == "available" else new
+            made = v.status == "creating"
             v.status = new
             v.task = {}
             v.updated_at = utcnow()
             events.volume_changed(uow, v)
+            if made:
+                from kumo.compute import block_devices
+
+                block_devices.volume_made(uow, v)
             if new.startswith("error"):
                 _message(uow, v.project_id, "VOLUME", v.id, item)
         changed.append(v.id)

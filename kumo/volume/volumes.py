@@ -40,7 +40,7 @@ from kumo.db.volume_models import (
 )
 from kumo.errors import BadRequest, NotFound
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, messages, pools, quotas, types
+from kumo.volume import common, events, images, messages, pools, quotas, types
 from kumo.volume.common import InvalidState
 from kumo.volume.scheduler import NoValidPool, Request, place
 from kumo.volume.scheduler.filters import capabilities as capabilities_filter
@@ -50,7 +50,7 @@ STATUSES = (
     "creating", "available", "reserved", "attaching", "in-use", "detaching", "deleting",
     "error", "error_deleting", "error_extending", "extending", "maintenance", "retyping",
     "downloading", "uploading", "backing-up", "restoring-backup", "error_restoring",
-    "error_managing", "awaiting-transfer",
+    "error_managing", "awaiting-transfer", "error_attaching",
 )  # fmt: skip
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
 SORT_KEYS = ("created_at", "updated_at", "id", "name", "size", "status", "availability_zone",
@@ -174,6 +174,8 @@ def view(
         out["os-vol-host-attr:host"] = (
             f"{v.storage_host}@{backend}#{v.pool}" if v.storage_host else None
         )
+    if v.image_metadata:
+        out["volume_image_metadata"] = dict(v.image_metadata)
     if version >= V_GROUP:
         out["group_id"] = v.group_id
     if version >= V_PROVIDER:
@@ -259,6 +261,14 @@ def _source(
     return snapshot, source
 
 
+def _origin(session: Session, snapshot: Snapshot | None, source: Volume | None) -> Volume | None:
+    """The volume whose data a new volume starts from (the source, or the
+    snapshot's volume): its bootable flag and image metadata go along."""
+    if source is not None:
+        return source
+    return session.get(Volume, snapshot.volume_id) if snapshot is not None else None
+
+
 def _group(session: Session, ctx: RequestContext, group_id: Any, vtype: VolumeType) -> VolumeGroup:
     group = session.get(VolumeGroup, str(group_id))
     if group is None or not allowed(ctx, "group:get", {"project_id": group.project_id}):
@@ -276,12 +286,18 @@ def create(
     authorize(ctx, "volume:create", {"project_id": ctx.project_id})
     data = common.body_of(body, "volume")
     s = uow.session
-    if data.get("imageRef") or data.get("image_id"):
-        raise BadRequest("Creating a volume from an image is not supported by this cloud yet.")
     if data.get("backup_id"):
         raise BadRequest("Volume backups are not supported by this cloud.")
     snapshot, source = _source(s, ctx, data)
+    image_ref = data.get("imageRef") or data.get("image_id")
+    image = None
+    if image_ref:
+        if snapshot is not None or source is not None:
+            raise BadRequest("Give one of imageRef, snapshot_id and source_volid.")
+        image = images.load(s, ctx, image_ref)
     origin = snapshot.size if snapshot else source.size if source else None
+    if image is not None and data.get("size") is None:
+        origin = images.min_size(image)
     raw_size = data.get("size")
     if raw_size is None and origin is None:
         raise BadRequest("Invalid input for field/attribute size: a size is required.")
@@ -293,6 +309,8 @@ def create(
             f"{'snapshot' if snapshot else 'original volume'} size {origin}GB. "
             "They must be >= original size."
         )
+    if image is not None:
+        images.check_size(image, size)
     type_ref = data.get("volume_type")
     if type_ref is None and snapshot is not None:
         type_ref = snapshot.volume_type_id
@@ -304,6 +322,7 @@ def create(
     if group is not None and zone is None:
         zone = group.availability_zone
     project = ctx.project_id or ""
+    origin_volume = _origin(s, snapshot, source)
     quotas.check_size(s, settings, project, size)
     quotas.check(s, settings, project, vtype.name, {"volumes": 1, "gigabytes": size})
     v = Volume(
@@ -321,7 +340,14 @@ def create(
         meta=common.metadata(data.get("metadata")),
         multiattach=common.boolean(data.get("multiattach", False), "multiattach"),
         availability_zone=zone or settings.default_availability_zone,
-        bootable=bool(source.bootable) if source else False,
+        bootable=image is not None or bool(origin_volume and origin_volume.bootable),
+        image_metadata=(
+            images.metadata(image)
+            if image is not None
+            else dict(origin_volume.image_metadata or {})
+            if origin_volume is not None
+            else {}
+        ),
     )
     if v.multiattach:
         raise BadRequest("Multiattach volumes are not supported by the file backend.")
@@ -334,6 +360,8 @@ def create(
         v.task = {"op": "create", "source": {"kind": "snapshot", "id": snapshot.id}}
     elif source is not None:
         v.task = {"op": "create", "source": {"kind": "volume", "id": source.id}}
+    elif image is not None:
+        v.task = {"op": "create", "source": images.task_source(image)}
     else:
         v.task = {"op": "create"}
     events.volume_changed(uow, v)

@@ -7,11 +7,13 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.live import LiveServer
@@ -83,3 +85,106 @@ def test_cli_volume_snapshot_and_limits(live_server: LiveServer, pool: Path) -> 
     assert found["max_total_instances"] == 10  # compute's, beside them
     types = _cli(live_server, "volume", "type", "list")
     assert "__DEFAULT__" in [t["Name"] for t in types]
+
+
+@pytest.fixture
+def compute_host(live_server: LiveServer) -> Iterator[None]:
+    """Host ``cmp1`` (QEMU driver) registered and kept alive by heartbeats."""
+    headers = {"X-Auth-Token": live_server.token()}
+    body = {"agent": {"host": "cmp1", "configurations": {
+        "vcpus": 4, "memory_mb": 4096, "drivers": ["namespace", "qemu"]}}}  # fmt: skip
+    r = httpx.post(f"{live_server.base}/internal/v1/agents", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    agent_id = r.json()["agent"]["id"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(2):
+            httpx.post(f"{live_server.base}/internal/v1/agents/{agent_id}/heartbeat",
+                       json={}, headers=headers)  # fmt: skip
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+def _plain(server: LiveServer, *args: str) -> None:
+    out = subprocess.run([OPENSTACK, *args], env=server.env(), capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+
+def _fails(server: LiveServer, *args: str) -> str:
+    out = subprocess.run([OPENSTACK, *args], env=server.env(), capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode != 0, out.stdout
+    return out.stderr
+
+
+@pytest.mark.timeout(900)
+def test_cli_bootable_volume_and_servers_booted_from_volumes(
+    live_server: LiveServer, pool: Path, compute_host: None, tmp_path: Path
+) -> None:
+    """``volume create --image`` writes the image's data into the volume
+    (bootable, volume_image_metadata); ``server create --volume`` boots
+    from it (image "", the volume attached as /dev/vda, which cannot be
+    detached, and left available when the server goes);
+    ``--boot-from-volume --delete-on-termination`` makes the volume from the
+    image and deletes it with the server."""
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"kumo-image-data\n".ljust(1 << 20, b"\0"))
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(disk)],
+                   check=True)  # fmt: skip
+    _cli(live_server, "image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+         "--file", str(disk), "img1")  # fmt: skip
+    image = _cli(live_server, "image", "show", "img1")
+    made = _cli(live_server, "volume", "create", "--image", "img1", "--size", "1", "bootvol")
+    assert made["bootable"] in ("true", True), made
+    vol = _until(live_server, "volume", "bootvol", "available")
+    meta = vol["volume_image_metadata"]
+    assert meta["image_id"] == image["id"] and meta["image_name"] == "img1", meta
+    assert meta["disk_format"] == "qcow2" and meta["checksum"] == image["checksum"], meta
+    back = tmp_path / "back.raw"
+    subprocess.run(["qemu-img", "convert", "-q", "-O", "raw",
+                    str(pool / f"volume-{vol['id']}.qcow2"), str(back)], check=True)  # fmt: skip
+    assert back.read_bytes()[:16] == b"kumo-image-data\n"
+    assert back.stat().st_size == 1 << 30  # grown to the size asked for
+    too_small = _fails(live_server, "volume", "create", "--image", "img1", "--size", "0", "x")
+    assert "size" in too_small.lower(), too_small
+
+    server = _cli(live_server, "server", "create", "--volume", "bootvol", "--flavor", "m1.tiny",
+                  "--no-network", "--os-compute-api-version", "2.79", "bfv1")  # fmt: skip
+    shown = _cli(live_server, "server", "show", "bfv1", "--os-compute-api-version", "2.79")
+    assert shown["image"] == "N/A (booted from volume)", shown["image"]
+    assert vol["id"] in json.dumps(shown["volumes_attached"]), shown
+    vol = _cli(live_server, "volume", "show", "bootvol")
+    assert vol["status"] == "in-use", vol
+    assert "/dev/vda" in json.dumps(vol["attachments"]) and server["id"] in json.dumps(vol)
+    refused = _fails(live_server, "server", "remove", "volume", "bfv1", "bootvol")
+    assert "root device" in refused, refused
+    _plain(live_server, "server", "delete", "--wait", "bfv1")
+    _until(live_server, "volume", "bootvol", "available")
+
+    _cli(live_server, "server", "create", "--image", "img1", "--boot-from-volume", "1",
+         "--delete-on-termination", "--flavor", "m1.tiny", "--no-network",
+         "--os-compute-api-version", "2.79", "bfv2")  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:  # the volume made for it, written by the storage agent, attached
+        attached = _cli(live_server, "server", "volume", "list", "bfv2")
+        root = [a for a in attached if a["Device"] == "/dev/vda"]
+        if root and _cli(live_server, "volume", "show", root[0]["Volume ID"])["status"] == "in-use":
+            break
+        assert time.monotonic() < deadline, attached
+        time.sleep(0.5)
+    assert root[0].get("Delete On Termination?") is True, root
+    root_id = root[0]["Volume ID"]
+    assert _cli(live_server, "volume", "show", root_id)["bootable"] in ("true", True)
+    _plain(live_server, "server", "delete", "--wait", "bfv2")
+    deadline = time.monotonic() + 60
+    while root_id in [v["ID"] for v in _cli(live_server, "volume", "list")]:
+        assert time.monotonic() < deadline, "the root volume outlived its server"
+        time.sleep(0.5)
+    assert not (pool / f"volume-{root_id}.qcow2").exists()

@@ -10,6 +10,13 @@ running VM (its disk into an active image, the guest running on); stop
 (QEMU really gone), then the stopped VM rebuilt from that snapshot boots
 with the file written before it and SSH works again;
 a port hot-plugged and unplugged;
+block storage (host1 is also the storage host): a volume hot-plugged into the
+running VM is its /dev/vdb at once, and what the guest wrote there is
+back after a detach and a second attach; a second VM, booted at the same
+time as the first, boots from a volume made from ``cirros`` (its root disk
+is the volume, served over NBD from host1's storage daemon to host3): what
+it wrote is on the volume, read back from a namespace instance once the
+server is gone;
 a security group without port 22 blocks SSH; delete removes the VM.
 """
 
@@ -31,6 +38,8 @@ from kumo.lab.supervisor import LabState
 from tests.lab.labs import running_lab
 from tests.lab.test_secgroups_lab import openstack
 from tests.lab.test_servers_lab import show, wait_status
+from tests.lab.test_storage_lab import _inside, _mount_path
+from tests.lab.test_storage_lab import _until as volume_until
 
 GUEST_IMAGE = Path(os.environ.get("KUMO_TEST_GUEST_IMAGE") or "/var/lib/kumo/images/cirros.tar")
 """The installed guest image, or another bundle (``kumo image build --output DIR``)."""
@@ -52,7 +61,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path,
     monkeypatch.setenv("KUMO_GUEST_IMAGE", str(GUEST_IMAGE))
     prefix = ""
     try:
-        with running_lab(tmp_path, "kvm") as running:
+        with running_lab(tmp_path, "kvm", "--storage-hosts", "1") as running:
             prefix = running[1]
             yield running
     finally:
@@ -136,7 +145,17 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     openstack(state, "keypair", "create", "--public-key", f"{key}.pub", "k1")
     user_data = tmp_path / "user-data"
-    user_data.write_text("#!/bin/sh\necho written-by-user-data > /home/cirros/user-data.txt\n")
+    # (user data runs as root: it lets user cirros use the disks plugged later)
+    user_data.write_text("#!/bin/sh\necho written-by-user-data > /home/cirros/user-data.txt\n"
+                         "(while sleep 1; do chmod 666 /dev/vd[b-z] 2>/dev/null; done) &\n")  # fmt: skip
+
+    # a bootable volume made from the image, and a blank one
+    openstack(state, "volume", "create", "--image", "cirros", "--size", "1", "bootvol")
+    openstack(state, "volume", "create", "--size", "1", "data1")
+    boot_volume = volume_until(state, "bootvol", "available")
+    assert boot_volume["bootable"] in ("true", True), boot_volume
+    assert boot_volume["volume_image_metadata"]["image_id"] == cirros["ID"], boot_volume
+    data1 = volume_until(state, "data1", "available")
 
     started = time.monotonic()
     openstack(state, "server", "create", "--image", "cirros", "--flavor", "m1.tiny",
@@ -146,6 +165,9 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
               "--network", "net1", "--security-group", "ssh",
               "--availability-zone", f"nova:{prefix}host2", "ns1")  # fmt: skip
+    openstack(state, "server", "create", "--volume", "bootvol", "--flavor", "m1.tiny",
+              "--network", "net1", "--security-group", "ssh", "--key-name", "k1",
+              "--availability-zone", f"nova:{prefix}host3", "bfv1")  # fmt: skip
     vm = wait_status(state, "vm1", "ACTIVE", timeout=180)
     ns = wait_status(state, "ns1", "ACTIVE")
     assert vm["OS-EXT-SRV-ATTR:host"] == f"{prefix}host1"
@@ -164,6 +186,44 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     booted = time.monotonic() - started
     assert name.split(".")[0] == "vm1", name
     assert ssh(prefix, key, fip, "cat /home/cirros/user-data.txt") == "written-by-user-data\n"
+
+    # a volume hot-plugged into the running VM: /dev/vdb in the guest at once;
+    # written, detached (flushed), attached again: the data is back
+    openstack(state, "server", "add", "volume", "vm1", "data1")
+    volume_until(state, "data1", "in-use")
+    serial = "test -w /dev/vdb && cat /sys/block/vdb/serial"
+    assert wait_ssh(prefix, key, fip, serial, want=data1["id"][:20], timeout=60)
+    wrote = ssh(prefix, key, fip, "echo kumo-volume-data | dd of=/dev/vdb conv=fsync 2>/dev/null"
+                " && echo ok")  # fmt: skip
+    assert wrote == "ok\n", wrote
+    openstack(state, "server", "remove", "volume", "vm1", "data1")
+    volume_until(state, "data1", "available")  # only once host1 let go of it
+    assert ssh(prefix, key, fip, "test -e /dev/vdb || echo gone") == "gone\n"
+    openstack(state, "server", "add", "volume", "vm1", "data1")
+    volume_until(state, "data1", "in-use")
+    assert wait_ssh(prefix, key, fip, serial, want=data1["id"][:20], timeout=60)
+    assert ssh(prefix, key, fip, "head -c 17 /dev/vdb") == "kumo-volume-data\n"
+    openstack(state, "server", "remove", "volume", "vm1", "data1")
+    volume_until(state, "data1", "available")
+
+    # the VM booted from a volume: its root disk is the volume, over NBD
+    bfv = wait_status(state, "bfv1", "ACTIVE", timeout=180)
+    assert bfv["image"] in ("", "N/A (booted from volume)"), bfv["image"]
+    assert boot_volume["id"] in json.dumps(bfv["volumes_attached"]), bfv
+    bfv_fip = openstack(state, "floating", "ip", "create", "public", "-f", "value",
+                        "-c", "floating_ip_address").strip()  # fmt: skip
+    openstack(state, "server", "add", "floating", "ip", "bfv1", bfv_fip)
+    assert wait_ssh(prefix, key, bfv_fip, "hostname", want="bfv1").split(".")[0] == "bfv1"
+    assert ssh(prefix, key, bfv_fip, "echo on-the-volume > /home/cirros/bfv.txt && sync") == ""
+    assert "nbd://" in subprocess.run(["pgrep", "-af", f"guest={bfv['id']},"],
+                                      capture_output=True, text=True).stdout  # fmt: skip
+    openstack(state, "server", "delete", "--wait", "bfv1")
+    volume_until(state, "bootvol", "available")  # not deleted with its server
+    openstack(state, "server", "add", "volume", "ns1", "bootvol")
+    where = _mount_path(state, "ns1", boot_volume["id"])
+    assert _inside(state, "ns1", f"cat {where}/home/cirros/bfv.txt") == "on-the-volume\n"
+    openstack(state, "server", "remove", "volume", "ns1", "bootvol")
+    volume_until(state, "bootvol", "available")
 
     # an agent restart kills no VM: the new agent finds it and leaves it be
     host1 = f"{prefix}host1"

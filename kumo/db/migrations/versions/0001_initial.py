@@ -1340,6 +1340,7 @@ def upgrade() -> None:
         sa.Column("bootable", sa.Boolean(), nullable=False),
         sa.Column("multiattach", sa.Boolean(), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("image_metadata", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1500,6 +1501,8 @@ def upgrade() -> None:
         sa.Column("attach_status", sa.String(length=32), nullable=False),
         sa.Column("attach_mode", sa.String(length=8), nullable=False),
         sa.Column("connector", sa.JSON(), nullable=False),
+        sa.Column("boot_index", sa.Integer(), nullable=True),
+        sa.Column("delete_on_termination", sa.Boolean(), nullable=False),
         sa.Column("attached_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
