@@ -183,7 +183,7 @@ resources:
     status, reason = cloud.wait(sid)
     # no image needed with a bootable mapping; the compute API answers for the volume
     assert status == "CREATE_FAILED"
-    assert "Block device mapping is not supported" in reason, reason
+    assert "Volume 0b0e7d3c-5d7e-4a38-9d43-3c6a8b1b7a10 could not be found" in reason, reason
     bad = tpl.replace("block_device_mapping_v2: [{volume_id: 0b0e7d3c-5d7e-4a38-9d43-3c6a8b1b7a10}]",
                       "metadata: {}")  # fmt: skip
     sid = create(cloud, "noimg", bad, disable_rollback=True)
