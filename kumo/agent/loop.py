@@ -302,9 +302,11 @@ class Agent:
             if not self.cache_ready.is_set():
                 self.dirty.clear()
                 continue
-            busy = time.monotonic() - last_end < self.config.debounce
-            if woke and busy and not self.urgent.is_set():
-                time.sleep(self.config.debounce)
+            # A change right after a pass waits out the rest of the debounce
+            # (measured from that pass), so what follows lands in one pass.
+            wait = self.config.debounce - (time.monotonic() - last_end)
+            if woke and wait > 0 and not self.urgent.is_set():
+                time.sleep(wait)
             self.urgent.clear()
             self.dirty.clear()
             if time.monotonic() - last_resync >= self.config.resync_interval:

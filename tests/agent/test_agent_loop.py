@@ -213,6 +213,20 @@ def test_port_lifecycle_reaches_the_agent_and_status_comes_back(live_server: Liv
         third.stop()
 
 
+def _quiet(applier: RecordingApplier, spell: float, timeout: float = 30.0) -> None:
+    """Wait until the agent has applied nothing for ``spell`` seconds (the
+    port status it reports after a pass is a change it sees, too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with applier.lock:
+            last = applier.plans[-1][0] if applier.plans else 0.0
+        idle = time.monotonic() - last
+        if idle >= spell:
+            return
+        time.sleep(spell - idle)
+    raise AssertionError(f"the agent never stayed idle for {spell}s")
+
+
 def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: LiveServer) -> None:
     """After a quiet spell a change is compiled without waiting out the
     debounce; a change that comes right after a pass waits it out, and what
@@ -239,11 +253,11 @@ def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: Live
         # in (a relist, then a second pass): done before measuring.
         warm = create()
         _wait(lambda: bool(plans_with(warm)), timeout=15)
-        time.sleep(2.2)  # quiet for longer than the debounce
+        _quiet(applier, 2.5)  # no pass for longer than the debounce
         single = create()
         took = _wait(lambda: bool(plans_with(single)))
         assert took < 1.5, f"a single change waited {took:.2f}s"
-        time.sleep(2.2)
+        _quiet(applier, 2.5)
         first = create()
         _wait(lambda: bool(plans_with(first)))
         second, third = create(), create()  # right after that pass: coalesced
