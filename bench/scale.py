@@ -74,6 +74,8 @@ class Recorder:
 
     events: int = 0
     bytes: int = 0
+    agent_events: int = 0
+    """Events of kind ``agent`` (peers' registrations and reports)."""
     firsts: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Object id -> (revision, time) of its first event since the last clear."""
     passes: list[tuple[int, float, int]] = field(default_factory=list)
@@ -131,6 +133,7 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
                         raise Gone(f"revision {event.get('revision')} expired")
                     if "kind" in event:
                         rec.events += 1
+                        rec.agent_events += event["kind"] == "agent"
                         key = str((event.get("object") or {}).get("id"))
                         if key not in rec.firsts:
                             rec.firsts[key] = (int(event["revision"]), time.monotonic())
@@ -250,6 +253,15 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
             conn.send(None)
         elif cmd == "counters":
             conn.send({h: (a.recorder.events, a.recorder.bytes) for h, a in agents.items()})
+        elif cmd == "agent events":
+            conn.send(sum(a.recorder.agent_events for a in agents.values()))
+        elif cmd == "beat":
+            # A readiness change, as when an agent resyncs: not ready, then ready again.
+            for a in agents.values():
+                ready = a.readiness()
+                a.client.heartbeat(a.agent_id, {**ready, "ready": False, "in_sync": False})
+                a.client.heartbeat(a.agent_id, ready)
+            conn.send(2 * len(agents))
         elif cmd == "seen":
             conn.send(
                 {h: _seen(a.recorder, arg) for h, a in agents.items() if arg in a.recorder.firsts}
@@ -562,6 +574,30 @@ def _project(server: Server) -> str:
 
 
 @dataclass
+class Fanout:
+    """``agent`` events all agents received: during the start (each agent
+    registering and reporting ready), per readiness heartbeat, and during
+    the restart storm."""
+
+    start: int = 0
+    beats: int = 0
+    beat_events: int = 0
+    storm: int = 0
+
+
+def agent_events(workers: Workers) -> int:
+    return sum(workers.ask("agent events"))
+
+
+def beat_fanout(workers: Workers, quiet: float) -> tuple[int, int]:
+    """(heartbeats sent, ``agent`` events the agents received for them)."""
+    before = agent_events(workers)
+    beats = sum(workers.ask("beat"))
+    wait_quiet(workers, quiet=quiet)
+    return beats, agent_events(workers) - before
+
+
+@dataclass
 class Report:
     layout: Layout
     setup: float
@@ -569,6 +605,7 @@ class Report:
     outcomes: list[Outcome]
     storm: float
     storm_cpu: float
+    fanout: Fanout = field(default_factory=Fanout)
     held: dict[str, int] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> list[Outcome]:
@@ -604,6 +641,9 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
         wait_quiet(pool, quiet=quiet)
         log(f"quiet {time.monotonic() - t0:.1f} s after start")
+        fanout = Fanout(start=agent_events(pool))
+        fanout.beats, fanout.beat_events = beat_fanout(pool, quiet)
+        log(f"{fanout.beats} readiness heartbeats: {fanout.beat_events} agent events delivered")
         outcomes: list[Outcome] = []
         for kind, count in (("port create", changes), ("rule create", changes),
                             ("big group member", max(1, changes // 2))):  # fmt: skip
@@ -617,7 +657,9 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         storm = wait_synced(pool, layout.hosts, timeout=1800)
         storm_cpu = sum(s.cpu_seconds() for s in servers) - cpu
         log(f"restart storm: all in sync after {storm:.1f} s")
-        return Report(layout, setup, first_sync, outcomes, storm, storm_cpu)
+        wait_quiet(pool, quiet=quiet)
+        fanout.storm = agent_events(pool)  # the new agents' counters start at zero
+        return Report(layout, setup, first_sync, outcomes, storm, storm_cpu, fanout)
 
 
 def render(report: Report, command: str) -> str:
@@ -654,6 +696,13 @@ def render(report: Report, command: str) -> str:
     lines.append(
         f"restart storm: {lay.hosts} agents replaced at once, all in sync after "
         f"{report.storm:.1f} s (API CPU {report.storm_cpu:.1f} s)"
+    )
+    fan = report.fanout
+    per_beat = fan.beat_events / max(1, fan.beats)
+    lines.append(
+        f"agent events received, all agents: start {fan.start} ({fan.start / lay.hosts:.1f} per "
+        f"agent), {fan.beats} readiness heartbeats {fan.beat_events} ({per_beat:.2f} per beat), "
+        f"restart storm {fan.storm} ({fan.storm / lay.hosts:.1f} per agent)"
     )
     return "\n".join(lines)
 

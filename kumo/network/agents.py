@@ -19,6 +19,11 @@ from kumo.policy import allowed
 
 TOPICS = ("agents",)
 
+PEER_KEYS = ("tunnel_ip", "underlay_device", "bridge_mappings", "vlan_devices", "gateway")
+"""What other hosts compile from an agent's ``configurations`` (its underlay
+address, VLAN mappings, the gateway mark): the ``agents`` topic carries only
+these, so a heartbeat, a readiness or a capacity report reaches no agent."""
+
 
 def _ts(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -45,8 +50,19 @@ def view(agent: Agent, settings: Settings, now: dt.datetime | None = None) -> di
     }
 
 
-def _emit(uow: UnitOfWork, agent: Agent, settings: Settings, op: str = "upsert") -> None:
-    uow.emit("agent", op, agent.id, TOPICS, view(agent, settings))
+def peer_view(agent: Agent) -> dict[str, Any]:
+    """An agent as the other agents see it on the ``agents`` topic."""
+    config = agent.configurations or {}
+    return {
+        "id": agent.id,
+        "host": agent.host,
+        "binary": agent.binary,
+        "configurations": {k: config[k] for k in PEER_KEYS if k in config},
+    }
+
+
+def _emit(uow: UnitOfWork, agent: Agent, op: str = "upsert") -> None:
+    uow.emit("agent", op, agent.id, TOPICS, peer_view(agent))
 
 
 def register(uow: UnitOfWork, settings: Settings, body: dict[str, Any]) -> Agent:
@@ -61,6 +77,7 @@ def register(uow: UnitOfWork, settings: Settings, body: dict[str, Any]) -> Agent
     s = uow.session
     agent = s.scalar(select(Agent).where(Agent.host == host, Agent.binary == binary))
     now = utcnow()
+    before = None if agent is None else peer_view(agent)
     if agent is None:
         agent = Agent(host=host, binary=binary)
         s.add(agent)
@@ -70,7 +87,8 @@ def register(uow: UnitOfWork, settings: Settings, body: dict[str, Any]) -> Agent
     agent.started_at = now
     agent.heartbeat_timestamp = now
     s.flush()
-    _emit(uow, agent, settings)
+    if peer_view(agent) != before:  # a restart with the same underlay: nothing for peers
+        _emit(uow, agent)
     return agent
 
 
@@ -78,14 +96,13 @@ def heartbeat(uow: UnitOfWork, settings: Settings, agent_id: str, body: dict[str
     agent = uow.session.get(Agent, agent_id)
     if agent is None:
         raise not_found("agent", agent_id)
-    was_dead = (utcnow() - agent.heartbeat_timestamp).total_seconds() >= settings.agent_down_time
     agent.heartbeat_timestamp = utcnow()
     config = body.get("configurations")
     if isinstance(config, dict) and config != agent.configurations:
+        before = peer_view(agent)
         agent.configurations = config
-        _emit(uow, agent, settings)
-    elif was_dead:
-        _emit(uow, agent, settings)
+        if peer_view(agent) != before:
+            _emit(uow, agent)
     return agent
 
 
@@ -98,7 +115,6 @@ def update(uow: UnitOfWork, settings: Settings, agent_id: str, body: dict[str, A
         agent.admin_state_up = validate.boolean(body, "admin_state_up")
     if "description" in body:
         agent.description = validate.string(body, "description")
-    _emit(uow, agent, settings)
     return agent
 
 
@@ -106,7 +122,7 @@ def remove(uow: UnitOfWork, settings: Settings, agent_id: str) -> None:
     agent = uow.session.get(Agent, agent_id)
     if agent is None:
         raise not_found("agent", agent_id)
-    _emit(uow, agent, settings, "delete")
+    _emit(uow, agent, "delete")
     uow.session.delete(agent)
 
 

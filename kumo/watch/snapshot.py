@@ -132,5 +132,5 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     out.extend(server_events.host_bodies(s, hosts))
     if "agents" in topics:
         for agent in s.scalars(select(Agent)):
-            out.append({"kind": "agent", **agentlib.view(agent, settings)})
+            out.append({"kind": "agent", **agentlib.peer_view(agent)})
     return out

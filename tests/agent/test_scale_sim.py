@@ -3,7 +3,8 @@
 ``bench/scale.py`` is a benchmark; this keeps it working and checks what it
 claims: every change reaches the agents that hold its objects and each of
 them applies it, agents that have no work for a port do not receive it,
-and a restart storm ends with every agent in sync. (A rule change also
+a restart storm ends with every agent in sync, and no agent hears of
+its peers' heartbeats or readiness. (A rule change also
 reaches the hosts that name its group only as a remote group, which
 need the group's members but not its rules: the feed has one topic per
 group for both.) On PostgreSQL
@@ -57,6 +58,9 @@ def test_a_reduced_simulated_cloud_converges(database_url: str) -> None:
             if kind != "rule create":
                 # Only hosts with something to do for the port receive it.
                 assert o.needed == o.receivers, (kind, o)
+    # Heartbeats, readiness changes and restarts with the same underlay reach no agent.
+    assert report.fanout.beats == 2 * layout.hosts
+    assert report.fanout.beat_events == 0 and report.fanout.storm == 0, report.fanout
     # A big group member reaches the hosts of the group's members: half the hosts.
     big = report.by_kind("big group member")
     assert all(o.receivers >= layout.hosts // 2 for o in big), big
