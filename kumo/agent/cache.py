@@ -92,7 +92,7 @@ class Cache:
         routers = self._routers_locked()
         if body.get("id") in {m.get("port_id") for m in self._members_locked(routers)}:
             return True
-        return bool(set(body.get("security_groups") or ()) & self._groups_locked())
+        return bool(set(body.get("security_groups") or ()) & self._groups_locked()[1])
 
     def _members_locked(self, routers: set[str]) -> list[dict[str, Any]]:
         """The ports (``kumo_ports`` entries) of these routers."""
@@ -138,8 +138,9 @@ class Cache:
                 nets.add(str(gateway["network_id"]))
         return nets
 
-    def _groups_locked(self) -> set[str]:
-        """Groups of local ports and the remote groups their rules name."""
+    def _groups_locked(self) -> tuple[set[str], set[str]]:
+        """(groups of local ports: their rules are needed, the remote groups
+        those rules name: their members are needed)."""
         groups: set[str] = set()
         for p in self._objects["port"].values():
             if p.get("binding:host_id") == self.host:
@@ -150,7 +151,7 @@ class Cache:
             for rule in body.get("security_group_rules") or ():
                 if rule.get("remote_group_id"):
                     remote.add(str(rule["remote_group_id"]))
-        return groups | remote
+        return groups, remote
 
     def local_ports(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -163,7 +164,7 @@ class Cache:
     def topics(self) -> frozenset[str]:
         with self._lock:
             networks = self._networks_locked()
-            groups = self._groups_locked()
+            groups, remote = self._groups_locked()
             routers = self._routers_locked()
         return frozenset(
             {
@@ -171,6 +172,7 @@ class Cache:
                 "agents",
                 *(f"network:{n}" for n in networks),
                 *(f"secgroup:{g}" for g in groups),
+                *(f"members:{g}" for g in remote),
                 *(f"router:{r}" for r in routers),
             }
         )

@@ -87,8 +87,10 @@ def port_body(
     """Emit a port event for the port's admin view ``body``.
 
     Topics: the port's network, its host (and ``old_host`` when it moved),
-    and every security group it is in now or was in before (``old_groups``),
-    so watchers of a group see ports leave it as well as join it; a router's
+    and ``members:G`` of every security group it is in now or was in before
+    (``old_groups``), so the hosts whose rules name a group see its ports
+    leave it as well as join it (the group's rules, on ``secgroup:G``, go
+    only to the hosts of its ports); a router's
     own port also goes to ``router:<router_id>`` (whatever its ``device_id``
     says, only a ``RouterPort`` row names a port's router). The event's body
     also names the hostname of the instance on the port (``kumo_hostname``,
@@ -99,7 +101,7 @@ def port_body(
         if host and f"host:{host}" not in topics:
             topics.append(f"host:{host}")
     for group_id in dict.fromkeys([*body["security_groups"], *(old_groups or [])]):
-        topics.append(f"secgroup:{group_id}")
+        topics.append(f"members:{group_id}")
     if router_id:
         topics.append(f"router:{router_id}")
     (watched,) = qos_attach.with_rules(uow.session, hostnames.watch_bodies(uow.session, [body]))
@@ -108,7 +110,8 @@ def port_body(
 
 
 def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") -> dict[str, object]:
-    """Emit a group with all its rules (rule changes re-emit their group)."""
+    """Emit a group with all its rules (rule changes re-emit their group) to
+    ``secgroup:G``: the hosts of its ports (its members are on ``members:G``)."""
     body = render_groups(uow.session, [group], for_agents=True)[0]
     uow.emit("security_group", op, group.id, (f"secgroup:{group.id}",), body)
     return body

@@ -9,7 +9,9 @@ ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
 ``host:H`` also holds the servers placed on H (``kumo.compute.server_events``);
 ``router:R`` and ``host:H`` the SNAT port-block leases of R and of H.
 ``storage:H`` holds the volumes and snapshots placed on storage host H
-(``kumo.volume.events``).
+(``kumo.volume.events``). ``secgroup:G`` holds the group with its rules,
+``members:G`` the ports in the group; ``agents`` every agent as its peers
+see it (``kumo.network.agents.peer_view``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
     groups = {t.split(":", 1)[1] for t in topics if t.startswith("secgroup:")}
+    members_of = {t.split(":", 1)[1] for t in topics if t.startswith("members:")}
     routers = {t.split(":", 1)[1] for t in topics if t.startswith("router:")}
     out: list[dict[str, Any]] = []
     ports: dict[str, Port] = {}
@@ -83,8 +86,9 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         out.extend(
             {"kind": "security_group", **body} for body in render_groups(s, rows, for_agents=True)
         )
+    if members_of:
         members = select(PortSecurityGroup.port_id).where(
-            PortSecurityGroup.security_group_id.in_(groups)
+            PortSecurityGroup.security_group_id.in_(members_of)
         )
         for port in s.scalars(select(Port).where(Port.id.in_(members))):
             ports[port.id] = port

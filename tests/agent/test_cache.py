@@ -109,3 +109,20 @@ def test_a_routers_ports_are_those_its_body_lists() -> None:
         "device_id": "",
     }
     assert cache.apply({"kind": "port", "op": "update", "revision": 6, "object": listed})
+
+
+def test_rules_of_local_groups_members_of_the_groups_they_name() -> None:
+    """A host watches the rules of its ports' groups and the members of the
+    groups those rules name, not the members of every group it holds."""
+    cache = Cache("host-a")
+    rules = [{"id": "r1", "remote_group_id": "g-remote"}, {"id": "r2", "remote_group_id": None}]
+    cache.replace(1, [{"kind": "security_group", "id": "g-local", "security_group_rules": rules}])
+    cache.apply(event(2, security_groups=["g-local"]))
+    topics = cache.topics()
+    assert {"secgroup:g-local", "members:g-remote"} <= topics
+    assert "members:g-local" not in topics and "secgroup:g-remote" not in topics
+    # a member of the named group elsewhere is kept; one of the local group only is not
+    there = {"network_id": "n7", "binding:host_id": "host-b", "security_groups": ["g-remote"]}
+    assert cache.apply(event(3, **there, id="p-remote"))
+    other = {"network_id": "n8", "binding:host_id": "host-c", "security_groups": ["g-local"]}
+    assert not cache.apply(event(4, **other, id="p-other"))

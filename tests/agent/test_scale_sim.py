@@ -4,10 +4,7 @@
 claims: every change reaches the agents that hold its objects and each of
 them applies it, agents that have no work for a port do not receive it,
 a restart storm ends with every agent in sync, and no agent hears of
-its peers' heartbeats or readiness. (A rule change also
-reaches the hosts that name its group only as a remote group, which
-need the group's members but not its rules: the feed has one topic per
-group for both.) On PostgreSQL
+its peers' heartbeats or readiness. On PostgreSQL
 (``KUMO_TEST_PG_URL``, a fresh database) when given, else on SQLite.
 """
 
@@ -55,9 +52,9 @@ def test_a_reduced_simulated_cloud_converges(database_url: str) -> None:
             assert o.missing == 0 and o.all_applied is not None, (kind, o)
             assert o.all_applied < 10, (kind, o)  # 2 s is the target on an idle machine
             assert o.needed >= 1, (kind, o)
-            if kind != "rule create":
-                # Only hosts with something to do for the port receive it.
-                assert o.needed == o.receivers, (kind, o)
+            # Only hosts with something to do for the change receive it (a
+            # rule: the hosts of its group's ports, not those naming the group).
+            assert o.needed == o.receivers, (kind, o)
     # Heartbeats, readiness changes and restarts with the same underlay reach no agent.
     assert report.fanout.beats == 2 * layout.hosts
     assert report.fanout.beat_events == 0 and report.fanout.storm == 0, report.fanout

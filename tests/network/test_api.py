@@ -230,7 +230,7 @@ def test_port_create_response_equals_show_and_outbox_event(cloud: Cloud) -> None
     (event,) = _outbox(cloud, "port", made["id"])
     # the watch body adds the instance's hostname (no server "dev": the port's name)
     assert event.body == {**shown, "kumo_hostname": "p"} and event.op == "upsert"
-    assert set(event.topics) == {f"network:{net['id']}", "host:h1", f"secgroup:{group['id']}"}
+    assert set(event.topics) == {f"network:{net['id']}", "host:h1", f"members:{group['id']}"}
 
     # A member's first port makes the project's default group; the next one reuses it.
     alice = cloud.member("alice")

@@ -615,24 +615,25 @@ def test_outbox_events_and_secgroup_snapshots(cloud: Cloud) -> None:
     net = _network(cloud, h)
     port = _port(cloud, h, net, security_groups=[a["id"]])
     created = _events(cloud, "port", port["id"])[-1]
-    assert set(created.topics) == {f"network:{net}", f"secgroup:{a['id']}"}
+    # a port goes to the watchers of its groups' members, not of their rules
+    assert set(created.topics) == {f"network:{net}", f"members:{a['id']}"}
     assert created.body["security_groups"] == [a["id"]]
     cloud.c.put(f"{N}/ports/{port['id']}", headers=h, json={"port": {"security_groups": [b["id"]]}})
     moved = _events(cloud, "port", port["id"])[-1]
-    assert set(moved.topics) == {f"network:{net}", f"secgroup:{a['id']}", f"secgroup:{b['id']}"}
+    assert set(moved.topics) == {f"network:{net}", f"members:{a['id']}", f"members:{b['id']}"}
     assert moved.body["security_groups"] == [b["id"]]
 
     rt = cloud.rt
     _, objects = snapshot.take(rt.db, rt.settings, frozenset({f"secgroup:{b['id']}"}))
-    by_kind = {(o["kind"], o["id"]) for o in objects}
-    assert by_kind == {("security_group", b["id"]), ("port", port["id"])}
-    group_obj = next(o for o in objects if o["kind"] == "security_group")
-    assert len(group_obj["security_group_rules"]) == 2
-    _, objects = snapshot.take(rt.db, rt.settings, frozenset({f"secgroup:{a['id']}"}))
-    assert [o["kind"] for o in objects] == ["security_group"]
+    assert [(o["kind"], o["id"]) for o in objects] == [("security_group", b["id"])]
+    assert len(objects[0]["security_group_rules"]) == 2
+    _, objects = snapshot.take(rt.db, rt.settings, frozenset({f"members:{b['id']}"}))
+    assert [(o["kind"], o["id"]) for o in objects] == [("port", port["id"])]
+    _, objects = snapshot.take(rt.db, rt.settings, frozenset({f"members:{a['id']}"}))
+    assert objects == []
 
     cloud.c.delete(f"{N}/ports/{port['id']}", headers=h)
-    assert f"secgroup:{b['id']}" in _events(cloud, "port", port["id"])[-1].topics
+    assert f"members:{b['id']}" in _events(cloud, "port", port["id"])[-1].topics
     assert cloud.c.delete(f"{N}/security-groups/{b['id']}", headers=h).status_code == 204
     gone = _events(cloud, "security_group", b["id"])[-1]
     assert gone.op == "delete" and gone.body["id"] == b["id"]
