@@ -101,7 +101,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         ("restart", "stop a process and start it again"),
     ):
         c = lab_sub.add_parser(op, help=f"{text} (an agent, or the API server)",
-                               usage=f"kumo lab {op} {{agent HOST | api}} [--signal KILL]")  # fmt: skip
+                               usage=f"kumo lab {op} {{agent HOST | api [N]}} [--signal KILL]")  # fmt: skip
         c.add_argument("process", choices=("agent", "api"))
         c.add_argument("host", nargs="?", default=None)
         if op != "start":
@@ -236,6 +236,15 @@ def cmd_labs(args: argparse.Namespace) -> int:
     return 0
 
 
+def api_target(number: str | None, servers: int) -> str:
+    """The supervisor's name of API server ``number`` (1: the first, ``api``)."""
+    if number is None or number == "1":
+        return "api"
+    if not number.isdigit() or not 1 <= int(number) <= servers:
+        raise SystemExit(f"which API server? kumo lab stop api [1-{servers}]")
+    return f"api{number}"
+
+
 def cmd_control(args: argparse.Namespace) -> int:
     from kumo.lab import naming, registry, watchdog
     from kumo.lab.supervisor import LabState
@@ -246,7 +255,7 @@ def cmd_control(args: argparse.Namespace) -> int:
     if state is None or entry is None:
         raise SystemExit(f"the lab in {state_dir} has no running supervisor")
     if args.process == "api":
-        target = "api"
+        target = api_target(args.host, state.api_servers)
     else:
         if not args.host:
             raise SystemExit(

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kumo.cli.main import build_parser
 from kumo.lab import postgres
+from kumo.lab.cli import api_target
 from kumo.lab.supervisor import LabState, agent_command, api_command, api_log, new_state
 
 
@@ -45,3 +48,13 @@ def test_the_option_and_a_saved_state_round_trip(tmp_path: Path) -> None:
     again = LabState.load(tmp_path)
     assert again is not None and again.api_urls == state.api_urls and again.own_postgres
     assert postgres.data_dir("two") == postgres.DATA_ROOT / "two"
+
+
+def test_lab_stop_api_names_either_server() -> None:
+    args = build_parser().parse_args(["lab", "stop", "api", "2"])
+    assert (args.process, args.host) == ("api", "2")
+    assert api_target(None, 2) == "api" and api_target("1", 2) == "api"
+    assert api_target("2", 2) == "api2"
+    for wrong in ("3", "x", "0"):
+        with pytest.raises(SystemExit, match=r"api \[1-2\]"):
+            api_target(wrong, 2)
