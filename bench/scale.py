@@ -29,7 +29,10 @@ Measured, each change made on its own once the cloud is quiet:
   included);
 - a restart storm: every agent replaced at once by a new one with an empty
   cache (the fake kernel keeps its state, as a real host's does), and the
-  time until all are in sync again.
+  time until all are in sync again;
+- the ``agent`` events (peers' registrations and reports) all agents
+  received: during the start, for readiness heartbeats (each agent reports
+  not ready, then ready, as an agent resyncing does) and during the storm.
 
 Not simulated: tokens (each worker process asks for one and its agents
 share it), the agents' own memory settling (one process holds hundreds of
