@@ -93,6 +93,14 @@ def test_crud_subports_and_errors(cloud: Cloud) -> None:
     assert [sp["segmentation_id"] for sp in out["sub_ports"]] == [100, 200]
     got = _req(cloud, "GET", alice, base + "/get_subports")
     assert got == {"sub_ports": out["sub_ports"]}
+    # trunk_details on the parent (shown and listed), with the subports' MACs
+    details = {"trunk_id": t["id"], "sub_ports": [
+        {**_sub(s1["id"], 100), "mac_address": s1["mac_address"]},
+        {**_sub(s2["id"], 200), "mac_address": s2["mac_address"]}]}  # fmt: skip
+    assert _req(cloud, "GET", alice, f"/ports/{parent['id']}")["port"]["trunk_details"] == details
+    listed = {p["id"]: p for p in _req(cloud, "GET", alice, "/ports")["ports"]}
+    assert listed[parent["id"]]["trunk_details"] == details
+    assert "trunk_details" not in listed[s1["id"]]
     # ports in a trunk are not deleted
     assert _err(cloud, "DELETE", alice, f"/ports/{parent['id']}", None, 409) == \
         "PortInUseAsTrunkParent"  # fmt: skip
@@ -101,6 +109,9 @@ def test_crud_subports_and_errors(cloud: Cloud) -> None:
     out = _req(cloud, "PUT", alice, base + "/remove_subports",
                {"sub_ports": [{"port_id": s1["id"]}]})  # fmt: skip
     assert out["sub_ports"] == [_sub(s2["id"], 200)]
+    listed = {p["id"]: p for p in _req(cloud, "GET", alice, "/ports")["ports"]}
+    assert [sp["port_id"] for sp in listed[parent["id"]]["trunk_details"]["sub_ports"]] == [
+        s2["id"]]  # fmt: skip
     assert _err(cloud, "PUT", alice, base + "/remove_subports",
                 {"sub_ports": [{"port_id": s1["id"]}]}, 404) == "SubPortNotFound"  # fmt: skip
     port = _req(cloud, "GET", alice, f"/ports/{s1['id']}")["port"]
@@ -117,11 +128,14 @@ def test_crud_subports_and_errors(cloud: Cloud) -> None:
     assert _req(cloud, "GET", bob, "/trunks")["trunks"] == []
     assert [x["id"] for x in _req(cloud, "GET", alice, "/trunks?name=u")["trunks"]] == [t["id"]]
     _req(cloud, "POST", bob, "/trunks", {"trunk": {"port_id": s1["id"]}}, status=404)
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"trunk", "trunk-details"} <= aliases
     # tags
     _req(cloud, "PUT", alice, f"{base}/tags/red", status=201)
     assert _req(cloud, "GET", alice, base)["trunk"]["tags"] == ["red"]
     # deleting the trunk releases its subports
     _req(cloud, "DELETE", alice, base, status=204)
+    assert "trunk_details" not in _req(cloud, "GET", alice, f"/ports/{parent['id']}")["port"]
     assert _req(cloud, "GET", alice, f"/ports/{s2['id']}")["port"]["device_owner"] == ""
     _req(cloud, "DELETE", alice, f"/ports/{parent['id']}", status=204)
     assert _err(cloud, "GET", alice, base, None, 404) == "TrunkNotFound"

@@ -262,3 +262,35 @@ def with_trunks(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str
         for port_id, trunk_id, vid, parent in session.execute(q)
     }
     return [{**b, WATCH_KEY: found[b["id"]]} if b["id"] in found else b for b in bodies]
+
+
+def details_for(session: Session, port_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``trunk_details`` of the trunk parents among ``port_ids``: the trunk's
+    id and its subports with their MAC addresses."""
+    parents = dict(
+        session.execute(select(Trunk.port_id, Trunk.id).where(Trunk.port_id.in_(port_ids))).all()
+    )
+    if not parents:
+        return {}
+    q = (
+        select(SubPort, Port.mac_address)
+        .join(Port, Port.id == SubPort.port_id)
+        .where(SubPort.trunk_id.in_(list(parents.values())))
+        .order_by(SubPort.segmentation_id, SubPort.port_id)
+    )
+    subs: dict[str, list[dict[str, Any]]] = {t: [] for t in parents.values()}
+    for row, mac in session.execute(q).all():
+        subs[row.trunk_id].append({**view(row), "mac_address": mac})
+    return {p: {"trunk_id": t, "sub_ports": subs[t]} for p, t in parents.items()}
+
+
+def touch_parent(uow: UnitOfWork, trunk: Trunk) -> None:
+    """The parent's ``trunk_details`` changed: a new revision, emitted."""
+    from kumo.network import events
+    from kumo.network.core.networks import touch
+
+    parent = uow.session.get(Port, trunk.port_id)
+    if parent is not None:
+        touch(parent)
+        uow.session.flush()
+        events.port(uow, parent)

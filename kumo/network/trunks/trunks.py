@@ -129,6 +129,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> Trunk:
     s.add(row)
     s.flush()
     subports.add(uow, ctx, row, parent, wanted)
+    subports.touch_parent(uow, row)
     emit(uow, row)
     return row
 
@@ -173,6 +174,7 @@ def change_subports(
         subports.remove(uow, ctx, row, wanted)
     touch(row)
     s.flush()
+    subports.touch_parent(uow, row)
     emit(uow, row)
     return row
 
@@ -190,3 +192,5 @@ def remove(uow: UnitOfWork, ctx: RequestContext, trunk_id: str, if_match: int | 
         subports.release(uow, sub)
     taglib.delete_tags(s, row.id)
     s.delete(row)
+    s.flush()
+    subports.touch_parent(uow, row)
