@@ -37,6 +37,29 @@ VID = 100
 SUB_MAC = "fa:16:3e:00:00:02"
 
 
+def vlan_subinterface(adapter: KernelAdapter, ns: str, vid: int, mac: str, cidr: str) -> str:
+    """A VLAN subinterface of eth0 in namespace ``ns`` with ``mac`` and
+    ``cidr``: an 802.1Q device where the kernel makes them, else a veth
+    pair whose outer end tags (kumo's push program) and a split program on
+    eth0 (tagged frames of ``vid`` to it, untagged ones pass)."""
+    if vlan_devices_supported():
+        dev = f"eth0.{vid}"
+        sh("ip", "-n", ns, "link", "add", "link", "eth0", "name", dev, "type", "vlan",
+           "id", str(vid))  # fmt: skip
+    else:
+        dev, outer = f"v{vid}", f"v{vid}o"
+        sh("ip", "-n", ns, "link", "add", outer, "type", "veth", "peer", "name", dev)
+        sh("ip", "-n", ns, "link", "set", outer, "up")
+        idx = {x.name: x.index for x in adapter.links_named(ns, frozenset({"eth0", outer}))}
+        push = vlan_programs.push_program(vid, idx["eth0"])
+        split = vlan_programs.split_program(((vid, idx[outer]),))
+        adapter.attach_tc(ns, outer, vlan_programs.fingerprint("vlan-push", push), push)
+        adapter.attach_tc(ns, "eth0", vlan_programs.fingerprint("vlan-split", split), split)
+    sh("ip", "-n", ns, "link", "set", dev, "address", mac, "mtu", "1400", "up")
+    sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
+    return dev
+
+
 class Trunked:
     def __init__(self, lab: RootLab) -> None:
         self.lab = lab
@@ -75,25 +98,7 @@ class Trunked:
 
     def subinterface(self) -> str:
         """The instance's VLAN subinterface on eth0, with the subport's MAC and address."""
-        ns = self.netns(s.P1)
-        if vlan_devices_supported():
-            sh("ip", "-n", ns, "link", "add", "link", "eth0", "name", "eth0.100", "type", "vlan",
-               "id", str(VID))  # fmt: skip
-            dev = "eth0.100"
-        else:
-            dev = "v100"
-            sh("ip", "-n", ns, "link", "add", "v100o", "type", "veth", "peer", "name", dev)
-            sh("ip", "-n", ns, "link", "set", "v100o", "up")
-            idx = {x.name: x.index for x in self.adapter.links_named(ns, frozenset({"eth0",
-                   "v100o"}))}  # fmt: skip
-            push = vlan_programs.push_program(VID, idx["eth0"])
-            split = vlan_programs.split_program(((VID, idx["v100o"]),))
-            self.adapter.attach_tc(ns, "v100o", vlan_programs.fingerprint("vlan-push", push), push)
-            self.adapter.attach_tc(ns, "eth0", vlan_programs.fingerprint("vlan-split", split),
-                                   split)  # fmt: skip
-        sh("ip", "-n", ns, "link", "set", dev, "address", SUB_MAC, "mtu", "1400", "up")
-        sh("ip", "-n", ns, "addr", "add", "10.1.0.12/24", "dev", dev)
-        return dev
+        return vlan_subinterface(self.adapter, self.netns(s.P1), VID, SUB_MAC, "10.1.0.12/24")
 
     def ping(self, port_id: str, ip: str) -> bool:
         out = sh("ip", "netns", "exec", self.netns(port_id), "busybox", "ping", "-c", "2", "-W",
