@@ -40,7 +40,8 @@ stage              output
 Outside the per-network stages: routers (``routers.py``), the gateway
 hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
 firewall (``firewall.py``), DHCP (``dhcp.py``), the metadata service's
-namespaces (``metadata.py``) and the ports' QoS (``qos.py``).
+namespaces (``metadata.py``), the ports' QoS (``qos.py``) and trunks'
+subports on their parent's device (``trunks.py``).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
 empty; other owners (DHCP, router ports) get the network's bridge but are
@@ -83,6 +84,7 @@ from kumo.compiler.plan import (
 from kumo.compiler.qos import compile_qos
 from kumo.compiler.routers import compile_routers, fip_leg_mac
 from kumo.compiler.snat import compile_gateway
+from kumo.compiler.trunks import compile_trunks
 from kumo.compiler.vms import compile_vms, is_vm_port, nic_objects
 
 FIREWALL_KEY: ObjectKey = FirewallPlan().key
@@ -166,6 +168,7 @@ def compile_host(
     )
     firewall = compile_firewall(host, view, local_networks)
     filtered_networks = {view.ports[f.port_id].network_id for f in firewall.ports}
+    shared_of: dict[str, frozenset[ObjectKey]] = {}
     for network_id in local_networks:
         network = view.networks.get(network_id)
         if network is None:
@@ -184,7 +187,12 @@ def compile_host(
         shared: set[ObjectKey] = set()
         for stage in STAGES:
             shared |= stage(net, out)
+        shared_of[network_id] = frozenset(shared)
         _instances(net, out, frozenset(shared))
+    trunks = compile_trunks(host, view, shared_of)
+    out.links |= trunks.links
+    out.tc |= trunks.tc
+    out.wiring |= trunks.wiring
     for physdev, vlans in out.vlan_wires.items():
         out.tc.add(TcProgram(HOST_NS, physdev, "vlan-split", tuple(sorted(vlans))))
     out.netns |= routers.netns

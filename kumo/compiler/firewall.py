@@ -161,6 +161,10 @@ def port_indices(port_ids: Sequence[str]) -> dict[str, int]:
 
 
 def _is_instance(port: PortView) -> bool:
+    """Instance and VM ports, and trunk subports (their device in the
+    bridge bears the same name)."""
+    if port.trunk is not None:
+        return True
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
 

@@ -130,6 +130,9 @@ class PortView:
     name made a host name); empty when the body has none."""
     qos: tuple[QosRuleView, ...] = ()
     """The rules of the port's QoS policy (its own, else its network's); sorted."""
+    trunk: TrunkLink | None = None
+    """For a trunk's subport (``kumo_trunk``, only in the watch feed): its
+    parent port and VLAN id."""
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
@@ -172,7 +175,23 @@ class PortView:
             ),
             hostname=str(body.get("kumo_hostname") or ""),
             qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
+            trunk=TrunkLink.from_body(body.get("kumo_trunk")),
         )
+
+
+@dataclass(frozen=True, order=True)
+class TrunkLink:
+    """A subport's place on its trunk: the parent port, and the VLAN id that
+    tells its frames apart on the parent."""
+
+    parent_port_id: str
+    segmentation_id: int
+
+    @classmethod
+    def from_body(cls, body: Body | None) -> TrunkLink | None:
+        if not body:
+            return None
+        return cls(str(body["parent_port_id"]), int(body["segmentation_id"]))
 
 
 @dataclass(frozen=True, order=True)

@@ -10,6 +10,8 @@ network VXLAN device       ``kx`` + 11 hex chars of the network id     kx1f0e2d3
 network VLAN subinterface  ``kv`` + 11 hex chars of the network id     kv1f0e2d3c4b5
   or veth end in the bridge  (kernels without 802.1Q devices)
 VLAN veth, outer end       ``kq`` + 11 hex chars of the network id     kq1f0e2d3c4b5
+trunk subport veth, outer  ``kn`` + 11 hex chars of the subport id     kn9a8b7c6d5e4
+  end (the end in the bridge is the subport's ``kt`` name)
 instance veth, host end    ``kt`` + 11 hex chars of the port id        kt9a8b7c6d5e4
 instance namespace         ``ki-`` + host tag + ``-`` + full port id   ki-3c1a9e0b-<uuid>
 metadata leg, host end     ``km`` + 11 hex chars of the network id     km1f0e2d3c4b5
@@ -38,6 +40,7 @@ VXLAN_PREFIX = "kx"
 VLAN_PREFIX = "kv"
 VLAN_WIRE_PREFIX = "kq"
 TAP_PREFIX = "kt"
+TRUNK_WIRE_PREFIX = "kn"
 ROUTER_PORT_PREFIX = "kr"
 GATEWAY_PORT_PREFIX = "kg"
 METADATA_PORT_PREFIX = "km"
@@ -61,6 +64,7 @@ _LINK_PREFIXES = (
     VLAN_PREFIX,
     VLAN_WIRE_PREFIX,
     TAP_PREFIX,
+    TRUNK_WIRE_PREFIX,
     ROUTER_PORT_PREFIX,
     GATEWAY_PORT_PREFIX,
     METADATA_PORT_PREFIX,
@@ -101,6 +105,12 @@ def vlan_wire_name(network_id: str) -> str:
 
 def tap_name(port_id: str) -> str:
     return TAP_PREFIX + short_id(port_id)
+
+
+def trunk_wire_name(port_id: str) -> str:
+    """Outer end of a trunk subport's veth pair: it tags what leaves the
+    subport's bridge and hands it to the parent's device."""
+    return TRUNK_WIRE_PREFIX + short_id(port_id)
 
 
 def host_tag(host: str) -> str:

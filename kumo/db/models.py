@@ -51,6 +51,7 @@ from kumo.db.secgroup_models import (
 from kumo.db.seed_models import Seed
 from kumo.db.snat_models import SnatLease
 from kumo.db.subnetpool_models import AddressScope, SubnetPool
+from kumo.db.trunk_models import SubPort, Trunk
 from kumo.db.volume_models import (
     GroupSnapshot,
     GroupType,
@@ -68,6 +69,8 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "SubPort",
+    "Trunk",
     "PortForwarding",
     "QosPolicy",
     "QosRule",

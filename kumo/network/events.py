@@ -23,6 +23,7 @@ from kumo.network.l3.views import (
 )
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
+from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import network_view, port_view, subnet_view
 
 
@@ -104,7 +105,9 @@ def port_body(
         topics.append(f"members:{group_id}")
     if router_id:
         topics.append(f"router:{router_id}")
-    (watched,) = qos_attach.with_rules(uow.session, hostnames.watch_bodies(uow.session, [body]))
+    (watched,) = trunk_subports.with_trunks(
+        uow.session, qos_attach.with_rules(uow.session, hostnames.watch_bodies(uow.session, [body]))
+    )
     uow.emit("port", op, body["id"], tuple(topics), watched)
     return body
 

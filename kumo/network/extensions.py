@@ -190,6 +190,13 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Resource timestamps",
         "created_at and updated_at on every resource.",
     ),
+    (
+        "trunk",
+        "Trunk Extension",
+        "Trunks: a parent port carrying subports of other networks, each on its own VLAN id, "
+        "wired on the parent's host.",
+    ),
+    ("trunk-details", "Trunk port details", "trunk_details on a trunk's parent port."),
 ]
 
 

@@ -26,6 +26,7 @@ from kumo.network.l3 import auto_allocate
 from kumo.network.ports import ports
 from kumo.network.rbac import access as rbac_access
 from kumo.network.subnetpools import allocate
+from kumo.network.trunks import subports as trunk_subports
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.policy import unrestricted
@@ -253,9 +254,9 @@ class NetworkService:
     def show_port(self, ctx: RequestContext, port_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             port = ports.load(s, ctx, port_id)
-            return policy.redact(
-                ctx, "ports", port_view(port, taglib.tags_for(s, [port.id]).get(port.id, []))
-            )
+            view = port_view(port, taglib.tags_for(s, [port.id]).get(port.id, []))
+            view.update(trunk_details(s, [port.id]))
+            return policy.redact(ctx, "ports", view)
 
     def list_ports(
         self, ctx: RequestContext, prefilters: dict[str, list[str]]
@@ -302,8 +303,11 @@ class NetworkService:
             for port_id, group_id in conn.execute(bq.order_by(b.port_id, b.security_group_id)):
                 groups.setdefault(port_id, []).append(group_id)
             tags = taglib.tags_for(s, chunk)
+            details = trunk_subports.details_for(s, chunk)
             for r in rows:
                 view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
+                if r.id in details:
+                    view["trunk_details"] = details[r.id]
                 self._port_views[r.id] = (r.revision_number, view)
 
     # -- availability --------------------------------------------------------------------
@@ -348,6 +352,12 @@ class NetworkService:
                     }
                 )
             return out
+
+
+def trunk_details(session: Session, port_ids: list[str]) -> dict[str, Any]:
+    """``{"trunk_details": ...}`` for a trunk parent (one port), else ``{}``."""
+    found = trunk_subports.details_for(session, port_ids)
+    return {"trunk_details": found[port_ids[0]]} if port_ids and port_ids[0] in found else {}
 
 
 def sql_where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]]) -> Any:

@@ -37,6 +37,7 @@ from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_wa
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.snat.views import lease_view
+from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
 
@@ -129,7 +130,9 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             out.append({"kind": "snat_lease", **lease_view(lease)})
     tags = taglib.tags_for(s, list(ports))
     bodies = [port_view(port, tags.get(port.id, [])) for port in ports.values()]
-    watched = qos_attach.with_rules(s, hostnames.watch_bodies(s, bodies))
+    watched = trunk_subports.with_trunks(
+        s, qos_attach.with_rules(s, hostnames.watch_bodies(s, bodies))
+    )
     out.extend({"kind": "port", **body} for body in watched)
     storage = {t.split(":", 1)[1] for t in topics if t.startswith("storage:")}
     out.extend(volume_events.storage_objects(s, storage))

@@ -116,6 +116,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids.update(_qos_policy(w))
         w.ids.update(_forwarded(w))
+        w.ids.update(_trunk(w))
         w.ids["pool"] = w.make("POST", f"{N}/subnetpools", {"subnetpool": {
             "name": "pa", "prefixes": ["10.200.0.0/16"]}}, "subnetpool")  # fmt: skip
         w.ids["scope"] = w.make("POST", f"{N}/address-scopes", {"address_scope": {
@@ -139,6 +140,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["user"] = personas["member"].ctx.user_id  # type: ignore[union-attr]
         yield w
     runtime.close()
+
+
+def _port_a(w: World) -> str:
+    return w.make("POST", f"{N}/ports", {"port": {"network_id": w.ids["net"]}}, "port")
+
+
+def _trunk(w: World, *, subport: bool = False) -> dict[str, str]:
+    """Project A's trunk on a fresh parent port (with one subport)."""
+    sub = _port_a(w) if subport else None
+    body: dict[str, Any] = {"port_id": _port_a(w)}
+    if sub:
+        body["sub_ports"] = [{"port_id": sub, "segmentation_type": "vlan",
+                              "segmentation_id": 10}]  # fmt: skip
+    ids = {"trunk": w.make("POST", f"{N}/trunks", {"trunk": body}, "trunk")}
+    if sub:
+        ids["vsub"] = sub
+    return ids
 
 
 def _forwarded(w: World) -> dict[str, str]:
@@ -395,6 +413,23 @@ CASES = [
          fresh=lambda w: {"victim": w.make(
              "POST", f"{N}/floatingips/{w.ids['pffip']}/port_forwardings",
              _forwarding(w.ids, 20000 + next(COUNTER)), "port_forwarding")}),
+    # trunks (the trunk's project; its ports must be the caller's to use)
+    Case("network:get_trunk", "GET", f"{N}/trunks/{{trunk}}", 200),
+    Case("network:get_subports", "GET", f"{N}/trunks/{{trunk}}/get_subports", 200),
+    Case("network:create_trunk", "POST", f"{N}/trunks", 201,
+         {"trunk": {"port_id": "{victim}"}}, fresh=lambda w: {"victim": _port_a(w)}),
+    Case("network:update_trunk", "PUT", f"{N}/trunks/{{trunk}}", 200,
+         {"trunk": {"description": "d{n}"}}),
+    Case("network:delete_trunk", "DELETE", f"{N}/trunks/{{victim}}", 204,
+         fresh=lambda w: {"victim": _trunk(w)["trunk"]}),
+    Case("network:add_subports", "PUT", f"{N}/trunks/{{trunk}}/add_subports", 200,
+         {"sub_ports": [{"port_id": "{victim}", "segmentation_type": "vlan",
+                         "segmentation_id": "{vid}"}]},
+         fresh=lambda w: {"victim": _port_a(w), "vid": str(100 + next(COUNTER) % 3000)}),
+    Case("network:remove_subports", "PUT", f"{N}/trunks/{{victim}}/remove_subports", 200,
+         {"sub_ports": [{"port_id": "{vsub}"}]},
+         fresh=lambda w: {"victim": (t := _trunk(w, subport=True))["trunk"],
+                          "vsub": t["vsub"]}),
     # QoS (admins write policies and rules; readers of the policy's project read them)
     Case("network:get_qos_policy", "GET", f"{N}/qos/policies/{{qos}}", 200),
     Case("network:create_qos_policy", "POST", f"{N}/qos/policies", 201,

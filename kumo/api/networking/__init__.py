@@ -27,6 +27,7 @@ from kumo.api.networking import (
     subnetpools,
     subnets,
     tags,
+    trunks,
     versions,
 )
 from kumo.api.routing import GatedRouter
@@ -58,5 +59,6 @@ for _module in (
     subnetpools,
     address_scopes,
     availability_zones,
+    trunks,
 ):
     router.include_router(_module.router)

@@ -22,6 +22,7 @@ from kumo.network.l3 import floatingips, routers
 from kumo.network.ports import ports
 from kumo.network.secgroups import groups as secgroups
 from kumo.network.subnetpools import pools
+from kumo.network.trunks import trunks
 from kumo.policy import allowed
 
 router = APIRouter()
@@ -35,6 +36,7 @@ LOADERS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
     "routers": ("router", routers.load, events.router),
     "floatingips": ("floatingip", floatingips.load, events.floatingip),
     "subnetpools": ("subnetpool", pools.load, lambda uow, obj: None),
+    "trunks": ("trunk", trunks.load, trunks.emit),
 }
 
 

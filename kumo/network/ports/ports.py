@@ -36,6 +36,7 @@ from kumo.network.ports import rows as port_rows
 from kumo.network.qos import attach as qos_attach
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
+from kumo.network.trunks import subports as trunk_subports
 from kumo.policy import allowed, authorize
 
 VIF_TYPE_BOUND = "bridge"
@@ -292,15 +293,20 @@ def _dhcp_opts(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
+def apply_binding(port: Any, host: str) -> None:
+    """Bind a Port (or its column values) to ``host`` ("" unbinds)."""
+    port.host = host
+    port.vif_type = VIF_TYPE_BOUND if port.host else "unbound"
+    port.vif_details = {"port_filter": True, "connectivity": "l2"} if port.host else {}
+
+
 def _binding(port: Any, body: dict[str, Any]) -> None:
     """Apply the ``binding:*`` attributes of ``body`` to a Port (or its column values)."""
     if "binding:host_id" in body:
         host = body["binding:host_id"]
         if host is not None and not isinstance(host, str):
             raise InvalidInput(f"'{host}' is not a valid string")
-        port.host = host or ""
-        port.vif_type = VIF_TYPE_BOUND if port.host else "unbound"
-        port.vif_details = {"port_filter": True, "connectivity": "l2"} if port.host else {}
+        apply_binding(port, host or "")
     if "binding:vnic_type" in body:
         if body["binding:vnic_type"] not in VNIC_TYPES:
             raise InvalidInput(f"'{body['binding:vnic_type']}' is not in {list(VNIC_TYPES)}")
@@ -494,6 +500,7 @@ def update(
     )
     if old_host != port.host:
         l3_ports.port_moved(uow, port, old_host)
+        trunk_subports.parent_moved(uow, port)
     return port
 
 
@@ -543,6 +550,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, port_id: str, if_match: int | N
         raise not_found("port", port_id)
     check_revision(port.revision_number, if_match)
     l3_ports.check_deletable(s, port)
+    trunk_subports.check_port_deletable(s, port.id)
     l3_ports.port_deleted(uow, port)
     events.port(uow, port, "delete")
     taglib.delete_tags(s, port.id)
@@ -621,4 +629,5 @@ def bind_host(uow: UnitOfWork, port: Port, host: str) -> bool:
     touch(port)
     uow.session.flush()
     events.port(uow, port, old_host=old_host or None)
+    trunk_subports.parent_moved(uow, port)
     return True

@@ -1320,6 +1320,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_routers_project_id"), ["project_id"], unique=False)
 
     op.create_table(
+        "trunks",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("admin_state_up", sa.Boolean(), nullable=False),
+        sa.Column("port_id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["port_id"], ["ports.id"], name=op.f("fk_trunks_port_id_ports")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trunks")),
+        sa.UniqueConstraint("port_id", name=op.f("uq_trunks_port_id")),
+    )
+    with op.batch_alter_table("trunks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_trunks_project_id"), ["project_id"], unique=False)
+
+    op.create_table(
         "volumes",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
@@ -1491,6 +1509,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_snat_leases_router_id"), ["router_id"], unique=False)
 
     op.create_table(
+        "trunk_subports",
+        sa.Column("port_id", sa.String(length=36), nullable=False),
+        sa.Column("trunk_id", sa.String(length=36), nullable=False),
+        sa.Column("segmentation_type", sa.String(length=32), nullable=False),
+        sa.Column("segmentation_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["port_id"], ["ports.id"], name=op.f("fk_trunk_subports_port_id_ports")
+        ),
+        sa.ForeignKeyConstraint(
+            ["trunk_id"],
+            ["trunks.id"],
+            name=op.f("fk_trunk_subports_trunk_id_trunks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("port_id", name=op.f("pk_trunk_subports")),
+        sa.UniqueConstraint(
+            "trunk_id",
+            "segmentation_type",
+            "segmentation_id",
+            name=op.f("uq_trunk_subports_trunk_id_segmentation_type_segmentation_id"),
+        ),
+    )
+    with op.batch_alter_table("trunk_subports", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_trunk_subports_trunk_id"), ["trunk_id"], unique=False)
+
+    op.create_table(
         "volume_attachments",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("volume_id", sa.String(length=36), nullable=False),
@@ -1645,6 +1689,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volume_attachments_instance_uuid"))
 
     op.drop_table("volume_attachments")
+    with op.batch_alter_table("trunk_subports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_trunk_subports_trunk_id"))
+
+    op.drop_table("trunk_subports")
     with op.batch_alter_table("snat_leases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_snat_leases_router_id"))
         batch_op.drop_index(batch_op.f("ix_snat_leases_host"))
@@ -1673,6 +1721,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volumes_created_at"))
 
     op.drop_table("volumes")
+    with op.batch_alter_table("trunks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_trunks_project_id"))
+
+    op.drop_table("trunks")
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routers_project_id"))
 
