@@ -121,7 +121,11 @@ def _sse(event: str, data: Any) -> bytes:
 
 
 async def stream(
-    request: Request, ctx: RequestContext, base: str, expires_at: float
+    request: Request,
+    ctx: RequestContext,
+    base: str,
+    expires_at: float,
+    after: int | None = None,
 ) -> AsyncIterator[bytes]:
     from kumo.api.internal import tailer
 
@@ -129,7 +133,9 @@ async def stream(
     feed = tailer(request)
     await feed.start()
     draining = request.app.state.draining
-    cursor = feed.last
+    # from the revision the page's data was read at (a change made since is
+    # sent), else from now; one older than the feed keeps is a resync
+    cursor = feed.last if after is None or after < 0 else after
     yield _sse("hello", {"revision": cursor})
     last_sent = time.monotonic()
 

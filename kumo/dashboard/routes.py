@@ -205,28 +205,41 @@ def switch_project(
     return out
 
 
+def _with_revision(rt: Runtime, read: Any) -> Response:
+    """A page's data and the watch feed's revision read before it: the
+    page's event stream starts after that revision, so a change made
+    while the page loaded is sent, not lost."""
+    revision = sources.revision(rt)
+    data = read()
+    data["revision"] = revision
+    return json_response(data)
+
+
 @router.get("/dashboard/api/pages/instances")
 def instances_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(pages.instances(_rt(request), ctx, params, _compute_base(request)))
+    rt = _rt(request)
+    return _with_revision(rt, lambda: pages.instances(rt, ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/topology")
 def topology_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(topology.page(_rt(request), ctx, params, _compute_base(request)))
+    rt = _rt(request)
+    return _with_revision(rt, lambda: topology.page(rt, ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/{page}")
 def page(page: str, request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
+    rt = _rt(request)
     linked = pages.LINKED_PAGES.get(page) or service_pages.PAGES.get(page)
     if linked is not None:
-        return json_response(linked(_rt(request), ctx, params, _root(request)))
+        return _with_revision(rt, lambda: linked(rt, ctx, params, _root(request)))
     found = pages.PAGES.get(page)
     if found is None:
         raise NotFound(f"No page {page}.")
-    return json_response(found(_rt(request), ctx, params))
+    return _with_revision(rt, lambda: found(rt, ctx, params))
 
 
 @router.get("/dashboard/api/admin/{page}")
@@ -240,14 +253,17 @@ def admin_page(
 
 
 @router.get("/dashboard/api/events")
-async def event_stream(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+async def event_stream(
+    request: Request, after: int | None = None, ctx: RequestContext = Depends(authenticate)
+) -> Response:
     """Server-sent events: the caller's instances' rows as they change, and
-    a ``topology`` event when anything it may see on the topology changed."""
+    a ``topology`` event when anything it may see on the topology changed;
+    from ``after`` (the revision a page's data was read at) or from now."""
     rt = _rt(request)
     expires = await run_in_threadpool(lambda: rt.identity.check_subject_token(ctx.token_id)[0])
     if expires.expires_at <= time.time():
         raise Unauthorized("The session has expired.")
-    stream = events.stream(request, ctx, _compute_base(request), expires.expires_at)
+    stream = events.stream(request, ctx, _compute_base(request), expires.expires_at, after)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",

@@ -50,7 +50,11 @@ K.api = async function (method, path, body, headers) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const r = await fetch(path, opts);
+  return K.answer(path, await fetch(path, opts));
+};
+
+// A response's JSON, or its API's message thrown.
+K.answer = async function (path, r) {
   let data = null;
   const text = await r.text();
   if (text) {
@@ -100,15 +104,21 @@ K.start = function (session) {
   clearTimeout(K._expiry);
   const left = session.expires_at * 1000 - Date.now();
   K._expiry = setTimeout(() => K.showLogin("Your session has expired."), Math.max(0, left));
-  K.listen();
+  // The event stream opens once the first page has its data (which has
+  // the server to itself meanwhile), from the revision that data was read
+  // at: nothing changed in between is missed.
+  if (K.events) { K.events.close(); K.events = null; }
+  K.revision = null;
+  const first = new Promise((resolve) => (K._shown = resolve));
+  first.then(() => K.listen(K.revision));
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/instances";
   else K.route();
 };
 
 // One event stream per session; pages receive its events.
-K.listen = function () {
+K.listen = function (after) {
   if (K.events) K.events.close();
-  const es = new EventSource("/dashboard/api/events");
+  const es = new EventSource("/dashboard/api/events" + (after === null || after === undefined ? "" : "?after=" + after));
   K.events = es;
   for (const type of ["instance", "instance-deleted", "topology", "resync"]) {
     es.addEventListener(type, (e) => {
@@ -119,7 +129,7 @@ K.listen = function () {
   es.addEventListener("hello", () => document.body.setAttribute("data-live", "1"));
   es.addEventListener("expired", () => { es.close(); K.showLogin("Your session has expired."); });
   es.onerror = () => {
-    if (es.readyState === EventSource.CLOSED && K.session) setTimeout(K.listen, 2000);
+    if (es.readyState === EventSource.CLOSED && K.session) setTimeout(() => K.listen(), 2000);
   };
 };
 
@@ -148,12 +158,23 @@ K.route = async function () {
     if (K.session) view.replaceChildren(K.h("p.error", { role: "alert" }, e.message));
   }
   if (view.isConnected) main.removeAttribute("aria-busy");
+  if (K._shown) { K._shown(); K._shown = null; }
 };
 
-// A page's data in one round trip.
-K.load = (name, params) => {
+// A page's data in one round trip (the one early.js started, if it is this
+// one); the revision it was read at is kept for the event stream.
+K.load = async (name, params) => {
   const q = params && params.toString() ? "?" + params.toString() : "";
-  return K.api("GET", "/dashboard/api/" + name + q);
+  const path = "/dashboard/api/" + name + q;
+  const early = window.__early;
+  window.__early = null;
+  let r = null;
+  if (early && early.url === path) {
+    try { r = await early.response; } catch (e) { r = null; } // could not connect: ask again
+  }
+  const data = r ? await K.answer(path, r) : await K.api("GET", path);
+  if (data && typeof data.revision === "number" && K.revision === null) K.revision = data.revision;
+  return data;
 };
 
 // A modal form: fields [{name, label, type, options, required, multiple, check}], onsubmit(values).
