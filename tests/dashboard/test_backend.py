@@ -241,6 +241,26 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     assert batch.deleted == {"s3"}
     assert batch.changed == {"instances": {"s1", "s3", "s4"}, "networks": {"n2", "n3"}}
     assert [(n["id"], n["name"]) for n in batch.new_networks] == [("n3", "mine")]
+    assert batch.pages == {"ports"}  # p1 (p2 is B's)
+    lists = events.relevant(
+        ctx,
+        [
+            _event("volume", {"id": "v1", "project_id": "B"}),
+            _event("volume_snapshot", {"id": "x1", "project_id": "B"}),
+            _event("image", {"id": "i1", "project_id": "B", "visibility": "private"}),
+            _event("stack", {"id": "k1", "project_id": "B"}),
+        ],
+    )
+    assert lists.pages == set()  # nothing of B's, not even that it changed
+    lists = events.relevant(
+        ctx,
+        [
+            _event("volume_snapshot", {"id": "x2", "project_id": "A"}, "delete"),
+            _event("image", {"id": "i2", "project_id": "B", "visibility": "public"}),
+            _event("stack", {"id": "k2", "project_id": "A"}),
+        ],
+    )
+    assert lists.pages == {"volumes", "images", "stacks"}
 
 
 def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> None:
@@ -438,3 +458,46 @@ def test_volume_actions_act_as_the_user_and_snapshots_stay_in_the_project(cloud:
     assert r.status_code == 202, r.text
     r = a.delete(f"{V}/volumes/{vol['id']}", headers=csrf)  # its snapshot is being deleted
     assert r.status_code == 400 and r.json()["badRequest"]["message"], r.text
+
+
+def test_images_and_stacks_changes_reach_the_watch_feed(cloud: Cloud) -> None:
+    """The image and stack services write their changes to the outbox (in
+    the same transaction), so an open Images or Stacks page hears of a
+    change made with the CLI; another project's stream does not. (Last in
+    the module: it leaves a stack in alice's project.)"""
+    from kumo.dashboard import sources
+    from kumo.watch.tailer import Tailer
+
+    rt = cloud.api.rt
+    before = sources.revision(rt)
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    r = a.post(f"{os_}/image/v2/images", json={"name": "feed-img", "disk_format": "raw",
+               "container_format": "bare"}, headers=csrf)  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert (
+        a.put(
+            f"{os_}/image/v2/images/{r.json()['id']}/file",
+            content=b"x" * 512,
+            headers={**csrf, "Content-Type": "application/octet-stream"},
+        ).status_code
+        == 204
+    )
+    assert a.delete(f"{os_}/image/v2/images/{r.json()['id']}", headers=csrf).status_code == 204
+    template = "heat_template_version: 2018-08-31\nresources: {}\n"
+    r = a.post(f"{os_}/orchestration/v1/{sa['project']['id']}/stacks", headers=csrf,
+               json={"stack_name": "feed-stack", "template": template})  # fmt: skip
+    assert r.status_code == 201, r.text
+    feed = Tailer(rt.db)._read_after(before)
+    kinds = [(e.kind, e.op, e.body.get("status")) for e in feed if e.kind in ("image", "stack")]
+    assert ("image", "upsert", "queued") in kinds and ("image", "upsert", "active") in kinds
+    assert ("image", "delete", "active") in kinds
+    assert ("stack", "upsert", "CREATE_IN_PROGRESS") in kinds, kinds
+    alice = rt.identity.validate_token(a.cookies[session.COOKIE])
+    assert {"images", "stacks"} <= events.relevant(alice, feed).pages
+    b = cloud.browser()
+    login(b, "bob", "bob")
+    bob = rt.identity.validate_token(b.cookies[session.COOKIE])
+    assert events.relevant(bob, feed).pages == set()

@@ -120,7 +120,7 @@ K.listen = function (after) {
   if (K.events) K.events.close();
   const es = new EventSource("/dashboard/api/events" + (after === null || after === undefined ? "" : "?after=" + after));
   K.events = es;
-  for (const type of ["instance", "instance-deleted", "topology", "resync"]) {
+  for (const type of ["instance", "instance-deleted", "topology", "resync", "changed"]) {
     es.addEventListener(type, (e) => {
       const data = JSON.parse(e.data);
       if (K.page && K.page.onEvent) K.page.onEvent(type, data);
@@ -159,6 +159,37 @@ K.route = async function () {
   }
   if (view.isConnected) main.removeAttribute("aria-busy");
   if (K._shown) { K._shown(); K._shown = null; }
+};
+
+// A list page that reads its data again when the event stream says it
+// changed (``changed`` names the pages; a resync may have missed one): at
+// most one request in flight, and one more if changes came meanwhile.
+// The page is drawn again in its own view, unless it was left meanwhile.
+K.live = function (page, names) {
+  let busy = false, again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const view = page.view;
+      if (view && view.isConnected) {
+        await page.show(view, page.params);
+        view.setAttribute("data-refreshed", String(Date.now()));
+      }
+    } catch (e) { /* the next change or visit tries again */ }
+    busy = false;
+    if (again) { again = false; refresh(); }
+  };
+  page.onEvent = (type, data) => {
+    if (type === "resync" || (type === "changed" && data.pages.some((n) => names.includes(n)))) refresh();
+  };
+  const show = page.show;
+  page.show = function (view, params) {
+    page.view = view;
+    page.params = params;
+    return show.call(page, view, params);
+  };
+  return page;
 };
 
 // A page's data in one round trip (the one early.js started, if it is this

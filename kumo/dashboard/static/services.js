@@ -79,7 +79,7 @@
 
   // Volumes and their snapshots; every action is the APIs' own request,
   // with the user's token (buttons only where the user's roles allow).
-  K.pages.volumes = {
+  K.pages.volumes = K.live({
     async show(main, params) {
       const data = await K.load("pages/volumes", params);
       if (!main.isConnected) return; // left meanwhile
@@ -102,7 +102,7 @@
         h("h3", {}, "Volume snapshots"),
         data.snapshots.length ? table(scols, data.snapshots, (x) => ({ "data-snapshot": x.name })) : h("p", {}, "No snapshots."));
     },
-  };
+  }, ["volumes"]);
 
   // -- Images --------------------------------------------------------------------------
   // The file goes from the browser to the Image API's upload in one streamed
@@ -165,7 +165,7 @@
     row: (i) => (i.mine && !i.protected ? h("button.danger", { type: "button", onclick: () => {
       if (K.confirm(`Delete image ${i.name || i.id}?`)) act(() => K.os("DELETE", `${G}/images/${i.id}`), "Image deleted");
     } }, "Delete") : ""),
-  }));
+  }), ["images"]);
 
   // -- Stacks --------------------------------------------------------------------------
   const STACK_NAME = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
@@ -209,9 +209,9 @@
       K.route();
     }) }, "Launch stack")],
     row: (s) => h("button.danger", { type: "button", onclick: () => deleteStack(s) }, "Delete"),
-  }));
+  }), ["stacks"]);
 
-  K.pages.stack = {
+  K.pages.stack = K.live({
     async show(main, params) {
       const data = await K.load("pages/stack", params);
       const s = data.stack;
@@ -232,5 +232,5 @@
         h("h3", {}, "Parameters"),
         kv(Object.entries(s.parameters)));
     },
-  };
+  }, ["stacks"]);
 })();
