@@ -13,7 +13,10 @@ interactive: to the page drawn, its data loaded and its event stream open
 (both noted in the page as the DOM changes, by a script run before the
 page's own).
 Change to visible: a network created through the API until it is on the
-open topology page.
+open topology page. ``--compare DIR`` runs a server of another checkout's
+kumo beside this tree's and interleaves the visits (before, after, ...);
+where each visit's time went (document, scripts, data request, paint,
+event stream) is printed per tree.
 """
 
 from __future__ import annotations

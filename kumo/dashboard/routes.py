@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -69,10 +70,32 @@ def _version() -> str:
     return digest.hexdigest()[:12]
 
 
+EARLY = '<script src="/dashboard/static/early.js"></script>'
+
+
+@functools.cache
+def _early() -> tuple[str, str]:
+    """early.js, to be inlined in the page (it runs as the head is parsed,
+    with no file to look up first), and the CSP source that allows it."""
+    code = (STATIC / "early.js").read_text()
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    return code, f"'sha256-{digest}'"
+
+
 @functools.cache
 def _page() -> str:
     html = (STATIC / "index.html").read_text()
-    return re.sub(r'(/dashboard/static/[^"?]+)"', rf'\1?v={_version()}"', html)
+    html = re.sub(r'(/dashboard/static/[^"?]+)"', rf'\1?v={_version()}"', html)
+    return html.replace(
+        EARLY.replace('.js"', f'.js?v={_version()}"'), f"<script>{_early()[0]}</script>"
+    )
+
+
+def _page_headers() -> dict[str, str]:
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    return dict(
+        SECURITY_HEADERS, **{"Content-Security-Policy": f"{csp}; script-src 'self' {_early()[1]}"}
+    )
 
 
 @router.get("/dashboard")
@@ -93,7 +116,7 @@ def index(request: Request) -> Response:
         text = json.dumps(boot).replace("<", "\\u003c")
         html = html.replace(BOOT, BOOT.replace(">null<", f">{text}<"))
     return Response(
-        html, media_type="text/html", headers={"Cache-Control": "no-store", **SECURITY_HEADERS}
+        html, media_type="text/html", headers={"Cache-Control": "no-store", **_page_headers()}
     )
 
 
@@ -206,9 +229,9 @@ def switch_project(
 
 
 def _with_revision(rt: Runtime, read: Any) -> Response:
-    """A page's data and the watch feed's revision read before it: the
-    page's event stream starts after that revision, so a change made
-    while the page loaded is sent, not lost."""
+    """A page's data and the watch feed's revision read before it: an
+    event stream asked for with ``after`` set to it misses no change made
+    since the data was read."""
     revision = sources.revision(rt)
     data = read()
     data["revision"] = revision

@@ -104,13 +104,7 @@ K.start = function (session) {
   clearTimeout(K._expiry);
   const left = session.expires_at * 1000 - Date.now();
   K._expiry = setTimeout(() => K.showLogin("Your session has expired."), Math.max(0, left));
-  // The event stream opens once the first page has its data (which has
-  // the server to itself meanwhile), from the revision that data was read
-  // at: nothing changed in between is missed.
-  if (K.events) { K.events.close(); K.events = null; }
-  K.revision = null;
-  const first = new Promise((resolve) => (K._shown = resolve));
-  first.then(() => K.listen(K.revision));
+  K.listen();
   if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/instances";
   else K.route();
 };
@@ -158,7 +152,6 @@ K.route = async function () {
     if (K.session) view.replaceChildren(K.h("p.error", { role: "alert" }, e.message));
   }
   if (view.isConnected) main.removeAttribute("aria-busy");
-  if (K._shown) { K._shown(); K._shown = null; }
 };
 
 // A list page that reads its data again when the event stream says it
@@ -192,8 +185,7 @@ K.live = function (page, names) {
   return page;
 };
 
-// A page's data in one round trip (the one early.js started, if it is this
-// one); the revision it was read at is kept for the event stream.
+// A page's data in one round trip (the one early.js started, if it is this one).
 K.load = async (name, params) => {
   const q = params && params.toString() ? "?" + params.toString() : "";
   const path = "/dashboard/api/" + name + q;
@@ -204,7 +196,6 @@ K.load = async (name, params) => {
     try { r = await early.response; } catch (e) { r = null; } // could not connect: ask again
   }
   const data = r ? await K.answer(path, r) : await K.api("GET", path);
-  if (data && typeof data.revision === "number" && K.revision === null) K.revision = data.revision;
   return data;
 };
 

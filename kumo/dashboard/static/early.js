@@ -1,6 +1,7 @@
-// Run before the rest of the page is parsed: with a session in the page,
-// ask for the shown page's data at once, while the other scripts load
-// (K.load takes this answer when it asks for the same URL).
+// Inlined in the page's head by the server (its CSP allows it by its hash):
+// with a session in the page, ask for the shown page's data at once, as the
+// head is parsed, while the other scripts load (K.load takes this answer when
+// it asks for the same URL).
 "use strict";
 (function () {
   const boot = document.getElementById("boot");
