@@ -13,7 +13,10 @@ interactive: to the page drawn, its data loaded and its event stream open
 (both noted in the page as the DOM changes, by a script run before the
 page's own).
 Change to visible: a network created through the API until it is on the
-open topology page.
+open topology page. ``--compare DIR`` runs a server of another checkout's
+kumo beside this tree's and interleaves the visits (before, after, ...);
+where each visit's time went (document, scripts, data request, paint,
+event stream) is printed per tree.
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def _populate(c: httpx.Client, project: str, count: int, net: str) -> None:
 MARKS = """(() => {
   const paint = %s;
   window.__marks = {};
+  const ES = window.EventSource;
+  window.EventSource = function (...args) {
+    window.__marks.stream_asked = performance.now();
+    const es = new ES(...args);
+    es.addEventListener("hello", () => (window.__marks.stream_open = performance.now()));
+    return es;
+  };
+  Object.assign(window.EventSource, { CONNECTING: 0, OPEN: 1, CLOSED: 2 });
   const check = () => {
     const m = window.__marks;
     for (const [name, sel] of Object.entries(paint)) {
@@ -91,6 +102,19 @@ MARKS = """(() => {
 })();"""
 
 
+# Where a visit's time went (ms from navigation start): the document's
+# response (first and last byte), the scripts run (DOMContentLoaded), the
+# page-data request's start, first byte and end, the paint.
+TIMING = """(() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  const d = performance.getEntriesByType("resource").filter((r) => r.name.includes("/api/pages/"))[0];
+  return {doc_first_byte: n.responseStart, doc_end: n.responseEnd, scripts_run: n.domContentLoadedEventStart,
+          data_start: d ? d.startTime : -1, data_first_byte: d ? d.responseStart : -1,
+          data_end: d ? d.responseEnd : -1};
+})()"""
+BREAKDOWN: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+
+
 def _measure(page: Any, base: str, name: str) -> tuple[float, float]:
     page.goto("about:blank")
     page.goto(f"{base}/dashboard/#/{name}")
@@ -98,6 +122,12 @@ def _measure(page: Any, base: str, name: str) -> tuple[float, float]:
     while True:  # the page's policy forbids the driver's string predicates: poll
         marks = page.evaluate("window.__marks || {}")
         if name in marks and "ready" in marks:
+            timing = page.evaluate(TIMING)
+            timing["paint"] = float(marks[name])
+            timing["stream_asked"] = float(marks.get("stream_asked", -1))
+            timing["stream_open"] = float(marks.get("stream_open", -1))
+            timing["ready"] = float(marks["ready"])
+            BREAKDOWN.setdefault((_LABEL[0], _LABEL[1], name), []).append(timing)
             return float(marks[name]), float(marks["ready"])
         if time.monotonic() > deadline:
             raise TimeoutError(f"the {name} page did not paint within 60 s: {marks}")
@@ -144,6 +174,22 @@ def ms(values: list[float], scale: float = 1000) -> str:
     return f"{statistics.median(values) * scale:.0f}"
 
 
+_LABEL = ["", ""]
+"""The tree and the size being measured."""
+
+
+def breakdown() -> None:
+    """Medians of the visits' timing marks, per tree, size and page."""
+    keys = ("doc_first_byte", "doc_end", "scripts_run", "data_start", "data_first_byte",
+            "data_end", "paint", "stream_asked", "stream_open", "ready")  # fmt: skip
+    print("\nwhere a visit's time went (ms from navigation start, medians):")
+    print("| tree | instances | page | " + " | ".join(keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for (label, size, name), visits in BREAKDOWN.items():
+        cells = [f"{statistics.median(v[k] for v in visits):.0f}" for k in keys]
+        print(f"| {label} | {size} | {name} | " + " | ".join(cells) + " |")
+
+
 @dataclass
 class Run:
     label: str
@@ -152,54 +198,89 @@ class Run:
     latency: list[float] = field(default_factory=list)
 
 
-def run(browser: Any, label: str, tree: str | None, sizes: list[int], repeats: int) -> Run:
-    """Measure one ``kumo serve``: of this tree, or of ``tree`` (another
-    checkout's package, for a before/after comparison in one run)."""
-    out = Run(label)
+@dataclass
+class Target:
+    """One ``kumo serve`` under measurement, with its browser page logged in."""
+
+    out: Run
+    srv: Server
+    c: httpx.Client
+    page: Any
+    project: str
+    net: str
+
+
+def _target(stack: contextlib.ExitStack, browser: Any, label: str, tree: str | None) -> Target:
+    """A ``kumo serve`` of this tree, or of ``tree`` (another checkout's
+    package, for a before/after comparison in one run), and a page on it."""
     saved = os.environ.get("PYTHONPATH")
+    if tree is not None:
+        os.environ["PYTHONPATH"] = tree
+    try:
+        srv = _start(stack)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    token = srv.token()
+    c = stack.enter_context(
+        httpx.Client(base_url=srv.base, headers={"X-Auth-Token": token}, timeout=300)
+    )
+    project = c.get("/identity/v3/auth/tokens", headers={"X-Subject-Token": token}).json()["token"][
+        "project"
+    ]["id"]
+    net = c.post(f"{N}/networks", json={"network": {"name": "bench"}}).json()["network"]
+    c.post(f"{N}/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.0.0.0/20", "ip_version": 4}}).raise_for_status()  # fmt: skip
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    stack.callback(ctx.close)
+    ctx.add_init_script(MARKS % json.dumps(PAINT))
+    page = ctx.new_page()
+    page.goto(f"{srv.base}/dashboard/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", srv.admin_password)
+    page.fill("input[name=project]", "admin")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#app:not([hidden])")
+    return Target(Run(label), srv, c, page, project, net["id"])
+
+
+def run(
+    browser: Any, trees: list[tuple[str, str | None]], sizes: list[int], repeats: int
+) -> list[Run]:
+    """Measure each tree's ``kumo serve``, all up at once and their visits
+    interleaved (before, after, before, after, ...), so a change in the
+    machine's load falls on both alike."""
     with contextlib.ExitStack() as stack:
-        if tree is not None:
-            os.environ["PYTHONPATH"] = tree
-        try:
-            srv = _start(stack)
-        finally:
-            if saved is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved
-        token = srv.token()
-        with httpx.Client(base_url=srv.base, headers={"X-Auth-Token": token}, timeout=300) as c:
-            project = c.get("/identity/v3/auth/tokens", headers={"X-Subject-Token": token}).json()[
-                "token"
-            ]["project"]["id"]
-            net = c.post(f"{N}/networks", json={"network": {"name": "bench"}}).json()["network"]
-            c.post(f"{N}/subnets", json={"subnet": {
-                "network_id": net["id"], "cidr": "10.0.0.0/20", "ip_version": 4}}).raise_for_status()  # fmt: skip
-            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-            ctx.add_init_script(MARKS % json.dumps(PAINT))
-            page = ctx.new_page()
-            page.goto(f"{srv.base}/dashboard/")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", srv.admin_password)
-            page.fill("input[name=project]", "admin")
-            page.click("#login-form button[type=submit]")
-            page.wait_for_selector("#app:not([hidden])")
-            for size in sizes:
+        targets = [_target(stack, browser, label, tree) for label, tree in trees]
+        for size in sizes:
+            for t in targets:
                 t0 = time.perf_counter()
-                _populate(c, project, size, net["id"])
-                made = time.perf_counter() - t0
-                time.sleep(2)  # the open page's event stream catches up with the creates
-                for name in ("instances", "topology"):
-                    results = [_measure(page, srv.base, name) for _ in range(repeats)]
-                    data = _page_data(c, name, repeats)
-                    out.rows.append((
-                        str(size), name, ms([r[0] for r in results], 1), ms([r[1] for r in results], 1),
-                        ms(data)))  # fmt: skip
-                print(f"{label}: {size} instances made in {made:.1f}s", flush=True)
-                if size == sizes[-1]:
-                    out.latency = _visible_latency(page, c, srv.base, repeats)
-            ctx.close()
-    return out
+                _populate(t.c, t.project, size, t.net)
+                print(
+                    f"{t.out.label}: {size} instances made in {time.perf_counter() - t0:.1f}s",
+                    flush=True,
+                )
+            time.sleep(2)  # the open pages' event streams catch up with the creates
+            _LABEL[1] = str(size)
+            for name in ("instances", "topology"):
+                results: dict[str, list[tuple[float, float]]] = {t.out.label: [] for t in targets}
+                data: dict[str, list[float]] = {t.out.label: [] for t in targets}
+                for _ in range(repeats):
+                    for t in targets:
+                        _LABEL[0] = t.out.label
+                        results[t.out.label].append(_measure(t.page, t.srv.base, name))
+                        data[t.out.label] += _page_data(t.c, name, 1)
+                for t in targets:
+                    r = results[t.out.label]
+                    t.out.rows.append((
+                        str(size), name, ms([x[0] for x in r], 1), ms([x[1] for x in r], 1),
+                        ms(data[t.out.label])))  # fmt: skip
+        for _ in range(repeats):
+            for t in targets:
+                t.out.latency += _visible_latency(t.page, t.c, t.srv.base, 1)
+        return [t.out for t in targets]
 
 
 def report(r: Run, sizes: list[int]) -> None:
@@ -237,16 +318,17 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
 
-    runs: list[Run] = []
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if args.compare:
+        trees.insert(0, (f"before ({args.compare})", args.compare))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        if args.compare:
-            runs.append(run(browser, f"before ({args.compare})", args.compare, sizes, args.repeats))
-        runs.append(run(browser, "this tree", None, sizes, args.repeats))
+        runs = run(browser, trees, sizes, args.repeats)
         browser.close()
     print(f"\ndashboard benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
     for r in runs:
         report(r, sizes)
+    breakdown()
     if len(runs) == 2:
         before, after = runs
         print(

@@ -9,8 +9,12 @@ caller's topology (its instances, networks and their subnets, routers and
 their legs, floating IPs, or a shared or external network it may read) is
 sent as one ``topology`` event per batch: the changed entries as the
 topology page draws them and the ids of those gone (``topology.patch``),
-which the open page applies without fetching the graph again. Nothing of
-another project's objects is ever sent.
+which the open page applies without fetching the graph again. A change of
+the caller's project's ports, volumes and their snapshots, images (or a
+public image) and stacks is sent as a ``changed`` event naming the list
+pages concerned (``LISTED``), whose open page reads its data again, as the
+user, in its one request. Nothing of another project's objects is ever
+sent.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ from kumo.watch.tailer import Event, Gone
 KEEPALIVE_SECONDS = 15.0
 WATCHED = ("network", "subnet", "port", "router", "floatingip")
 """Kinds besides servers that change what the topology draws."""
+LISTED = {
+    "port": "ports",
+    "volume": "volumes",
+    "volume_snapshot": "volumes",
+    "image": "images",
+    "stack": "stacks",
+}
+"""Kinds whose change makes a list page read its data again (``changed``)."""
 MAX_PATCH = 2000
 """More changed objects than this in one batch: the page fetches the graph again."""
 
@@ -49,6 +61,9 @@ class Batch:
     new_networks: list[dict[str, Any]] = field(default_factory=list)
     """The project's networks changed, as their event bodies tell (no
     subnets): the page draws those it does not have yet before the patch."""
+    pages: set[str] = field(default_factory=set)
+    """List pages (``LISTED``) whose data changed for the caller: named,
+    nothing of the objects sent; the open page reads its data again."""
 
     def touch(self, kind: str, ident: str | None) -> None:
         if ident:
@@ -64,6 +79,11 @@ def relevant(ctx: RequestContext, events: Iterable[Event]) -> Batch:
     out = Batch()
     for e in events:
         body = e.body
+        listed = LISTED.get(e.kind)
+        if listed is not None and (
+            _own(ctx, body) or (e.kind == "image" and body.get("visibility") == "public")
+        ):
+            out.pages.add(listed)
         if e.kind == "server":
             if not _own(ctx, body):
                 continue
@@ -121,7 +141,11 @@ def _sse(event: str, data: Any) -> bytes:
 
 
 async def stream(
-    request: Request, ctx: RequestContext, base: str, expires_at: float
+    request: Request,
+    ctx: RequestContext,
+    base: str,
+    expires_at: float,
+    after: int | None = None,
 ) -> AsyncIterator[bytes]:
     from kumo.api.internal import tailer
 
@@ -129,7 +153,9 @@ async def stream(
     feed = tailer(request)
     await feed.start()
     draining = request.app.state.draining
-    cursor = feed.last
+    # from the revision the page's data was read at (a change made since is
+    # sent), else from now; one older than the feed keeps is a resync
+    cursor = feed.last if after is None or after < 0 else after
     yield _sse("hello", {"revision": cursor})
     last_sent = time.monotonic()
 
@@ -157,6 +183,8 @@ async def stream(
                 # drawn at once (the patch below takes a few queries)
                 yield _sse("topology", {"networks": batch.new_networks, "hint": True})
             chunks = [_sse("instance-deleted", {"id": i}) for i in sorted(batch.deleted)]
+            if batch.pages:
+                chunks.append(_sse("changed", {"pages": sorted(batch.pages)}))
             if batch.refresh:
                 for row in await run_in_threadpool(rows, batch.refresh):
                     chunks.append(_sse("instance", row))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -69,10 +70,32 @@ def _version() -> str:
     return digest.hexdigest()[:12]
 
 
+EARLY = '<script src="/dashboard/static/early.js"></script>'
+
+
+@functools.cache
+def _early() -> tuple[str, str]:
+    """early.js, to be inlined in the page (it runs as the head is parsed,
+    with no file to look up first), and the CSP source that allows it."""
+    code = (STATIC / "early.js").read_text()
+    digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+    return code, f"'sha256-{digest}'"
+
+
 @functools.cache
 def _page() -> str:
     html = (STATIC / "index.html").read_text()
-    return re.sub(r'(/dashboard/static/[^"?]+)"', rf'\1?v={_version()}"', html)
+    html = re.sub(r'(/dashboard/static/[^"?]+)"', rf'\1?v={_version()}"', html)
+    return html.replace(
+        EARLY.replace('.js"', f'.js?v={_version()}"'), f"<script>{_early()[0]}</script>"
+    )
+
+
+def _page_headers() -> dict[str, str]:
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    return dict(
+        SECURITY_HEADERS, **{"Content-Security-Policy": f"{csp}; script-src 'self' {_early()[1]}"}
+    )
 
 
 @router.get("/dashboard")
@@ -93,7 +116,7 @@ def index(request: Request) -> Response:
         text = json.dumps(boot).replace("<", "\\u003c")
         html = html.replace(BOOT, BOOT.replace(">null<", f">{text}<"))
     return Response(
-        html, media_type="text/html", headers={"Cache-Control": "no-store", **SECURITY_HEADERS}
+        html, media_type="text/html", headers={"Cache-Control": "no-store", **_page_headers()}
     )
 
 
@@ -205,28 +228,41 @@ def switch_project(
     return out
 
 
+def _with_revision(rt: Runtime, read: Any) -> Response:
+    """A page's data and the watch feed's revision read before it: an
+    event stream asked for with ``after`` set to it misses no change made
+    since the data was read."""
+    revision = sources.revision(rt)
+    data = read()
+    data["revision"] = revision
+    return json_response(data)
+
+
 @router.get("/dashboard/api/pages/instances")
 def instances_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(pages.instances(_rt(request), ctx, params, _compute_base(request)))
+    rt = _rt(request)
+    return _with_revision(rt, lambda: pages.instances(rt, ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/topology")
 def topology_page(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
-    return json_response(topology.page(_rt(request), ctx, params, _compute_base(request)))
+    rt = _rt(request)
+    return _with_revision(rt, lambda: topology.page(rt, ctx, params, _compute_base(request)))
 
 
 @router.get("/dashboard/api/pages/{page}")
 def page(page: str, request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     params = dict(request.query_params.items())
+    rt = _rt(request)
     linked = pages.LINKED_PAGES.get(page) or service_pages.PAGES.get(page)
     if linked is not None:
-        return json_response(linked(_rt(request), ctx, params, _root(request)))
+        return _with_revision(rt, lambda: linked(rt, ctx, params, _root(request)))
     found = pages.PAGES.get(page)
     if found is None:
         raise NotFound(f"No page {page}.")
-    return json_response(found(_rt(request), ctx, params))
+    return _with_revision(rt, lambda: found(rt, ctx, params))
 
 
 @router.get("/dashboard/api/admin/{page}")
@@ -240,14 +276,17 @@ def admin_page(
 
 
 @router.get("/dashboard/api/events")
-async def event_stream(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+async def event_stream(
+    request: Request, after: int | None = None, ctx: RequestContext = Depends(authenticate)
+) -> Response:
     """Server-sent events: the caller's instances' rows as they change, and
-    a ``topology`` event when anything it may see on the topology changed."""
+    a ``topology`` event when anything it may see on the topology changed;
+    from ``after`` (the revision a page's data was read at) or from now."""
     rt = _rt(request)
     expires = await run_in_threadpool(lambda: rt.identity.check_subject_token(ctx.token_id)[0])
     if expires.expires_at <= time.time():
         raise Unauthorized("The session has expired.")
-    stream = events.stream(request, ctx, _compute_base(request), expires.expires_at)
+    stream = events.stream(request, ctx, _compute_base(request), expires.expires_at, after)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",

@@ -47,11 +47,27 @@ def volumes(rt: Runtime, ctx: RequestContext, params: Params, root: str) -> dict
         }
         for v in sources.volumes(rt, ctx, f"{root}/volume")
     ]
+    vol_names = {r["id"]: r["name"] for r in rows}
+    snaps = [
+        {
+            "id": x["id"],
+            "name": x.get("name") or "",
+            "volume_id": x["volume_id"],
+            "volume_name": vol_names.get(x["volume_id"]) or x["volume_id"],
+            "size": x["size"],
+            "status": x["status"],
+            "created": x.get("created_at"),
+        }
+        for x in sources.snapshots(rt, ctx)
+    ]
     return {
         "volumes": paged(rows, params, "name", "id", "status"),
+        "snapshots": snaps,
         "instances": servers,
         "can_write": allowed(ctx, "volume:create", _own(ctx)),
         "can_attach": allowed(ctx, "compute:os-volumes-attachments:create", _own(ctx)),
+        "can_extend": allowed(ctx, "volume:extend", _own(ctx)),
+        "can_snapshot": allowed(ctx, "volume:create_snapshot", _own(ctx)),
     }
 
 

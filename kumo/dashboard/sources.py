@@ -26,6 +26,7 @@ from kumo.db.base import utcnow
 from kumo.db.compute_models import Server
 from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import IPAllocation, Network, Port
+from kumo.db.outbox_models import OutboxCounter
 from kumo.network import quotas as network_quotas
 from kumo.network.agents import visible_views as agent_views
 from kumo.network.l3 import floatingip_service, router_service
@@ -38,6 +39,13 @@ from kumo.runtime import Runtime
 
 COMPUTE_VERSION = Version(2, 79)
 VOLUME_VERSION = Version(3, 70)
+
+
+def revision(rt: Runtime) -> int:
+    """The watch feed's revision now: a page read after it has every change
+    up to it, so its event stream starts there (nothing missed between)."""
+    with rt.db.read_session() as s:
+        return int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
 
 
 def servers(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]:
@@ -285,6 +293,19 @@ def volumes(rt: Runtime, ctx: RequestContext, base: str) -> list[dict[str, Any]]
     params: dict[str, str] = {"limit": "1000"}
     while True:
         views, more, _ = rt.volume.list_volumes(ctx, params, base, VOLUME_VERSION, detail=True)
+        out.extend(views)
+        if not more or not views:
+            return out
+        params = dict(params, marker=views[-1]["id"])
+
+
+def snapshots(rt: Runtime, ctx: RequestContext) -> list[dict[str, Any]]:
+    """The caller's project's volume snapshots as ``GET /snapshots/detail``
+    shows them (every page of it)."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "1000"}
+    while True:
+        views, more, _ = rt.volume.list_snapshots(ctx, params, VOLUME_VERSION, detail=True)
         out.extend(views)
         if not more or not views:
             return out

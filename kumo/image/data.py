@@ -24,6 +24,7 @@ from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import BadRequest, Conflict, Forbidden, Gone, TooLarge, Unavailable
 from kumo.image import access, quota
+from kumo.image.events import image_changed
 from kumo.image.store import ImageStore, StagedFile
 from kumo.policy import allowed, unrestricted
 
@@ -48,6 +49,7 @@ def _begin(
         raise quota.exceeded(settings, declared, left)
     image.status = "saving"
     image.updated_at = utcnow()
+    image_changed(uow, image)
     return left
 
 
@@ -74,6 +76,7 @@ def _complete(uow: UnitOfWork, settings: Settings, image_id: str, staged: Staged
     image.status = "active"
     image.updated_at = utcnow()
     s.flush()
+    image_changed(uow, image)
     staged.commit()
 
 
@@ -82,6 +85,7 @@ def _fail(uow: UnitOfWork, image_id: str, status: str) -> None:
     if image is not None and image.status == "saving":
         image.status = status
         image.updated_at = utcnow()
+        image_changed(uow, image)
 
 
 class Upload:

@@ -21,6 +21,7 @@ from kumo.db.compute_models import Image, ImageMember
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge, shown
 from kumo.image import access
+from kumo.image.events import image_changed
 from kumo.policy import allowed, authorize, unrestricted
 
 BUSYBOX_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "kumo:image:busybox"))
@@ -254,6 +255,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: Any) -> Image:
     )
     s.add(image)
     s.flush()
+    image_changed(uow, image)
     return image
 
 
@@ -336,6 +338,7 @@ def update(uow: UnitOfWork, ctx: RequestContext, image_id: str, patch: Any) -> I
     image.properties = props
     image.updated_at = utcnow()
     s.flush()
+    image_changed(uow, image)
     return image
 
 
@@ -373,6 +376,7 @@ def set_active(uow: UnitOfWork, ctx: RequestContext, image_id: str, active: bool
         raise Forbidden(f"Not allowed to {verb} image in status '{image.status}'")
     image.status = wanted
     image.updated_at = utcnow()
+    image_changed(uow, image)
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, image_id: str) -> None:
@@ -383,6 +387,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, image_id: str) -> None:
     if image.protected:
         raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
     s.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
+    image_changed(uow, image, deleted=True)
     s.delete(image)
 
 

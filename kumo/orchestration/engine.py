@@ -141,6 +141,7 @@ class Engine:
             row.status, row.status_reason = "FAILED", why
             row.engine_id, row.lease_until, row.cancel_requested = None, None, False
             store.event(s, row.id, row.name, row.action, "FAILED", why, row.id, "OS::Heat::Stack")
+            store.stack_changed(uow, row)
             for r in store.resources(s, row.id, current_only=False):
                 if r.status == "IN_PROGRESS":
                     r.status, r.status_reason = "FAILED", why
@@ -171,6 +172,7 @@ class Engine:
                 setattr(row, k, v)
             store.event(uow.session, row.id, row.name, action, "IN_PROGRESS", reason, row.id,
                         "OS::Heat::Stack")  # fmt: skip
+            store.stack_changed(uow, row)
 
         run_in_transaction(self.rt.db, work)
 
@@ -209,6 +211,7 @@ class Engine:
             uow.session.flush()
             store.event(uow.session, child.id, name, "CREATE", "IN_PROGRESS",
                         "Stack CREATE started", child.id, "OS::Heat::Stack")  # fmt: skip
+            store.stack_changed(uow, child)
             return child.id
 
         return run_in_transaction(self.rt.db, work)
@@ -367,6 +370,7 @@ class Engine:
             delegation.revoke(s, row.id)
             store.event(s, row.id, row.name, "DELETE", "COMPLETE", row.status_reason, row.id,
                         "OS::Heat::Stack")  # fmt: skip
+            store.stack_changed(uow, row)
 
         run_in_transaction(self.rt.db, finish)
 

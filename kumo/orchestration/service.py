@@ -231,6 +231,7 @@ class OrchestrationService:
             s.flush()
             store.event(s, row.id, name, "CREATE", "IN_PROGRESS", "Stack CREATE started",
                         row.id, "OS::Heat::Stack")  # fmt: skip
+            store.stack_changed(uow, row)
             delegation.record(s, row.id, ctx)
             return row.id
 

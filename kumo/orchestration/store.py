@@ -53,6 +53,14 @@ def event(
     )
 
 
+def stack_changed(uow: UnitOfWork, row: Stack) -> None:
+    """The watch feed's ``stack`` event: a stack made, moved to another
+    state or deleted. To no topic (no host acts on stacks): whole-feed
+    readers (the dashboard's event stream) tell the project's open pages."""
+    body = {"id": row.id, "project_id": row.project_id, "status": f"{row.action}_{row.status}"}
+    uow.emit("stack", "delete" if row.deleted_at is not None else "upsert", row.id, (), body)
+
+
 def set_stack(
     db: Database, stack_id: str, *states: tuple[str, str, str], keep_lease: bool = False
 ) -> None:
@@ -73,6 +81,7 @@ def set_stack(
                   "OS::Heat::Stack")  # fmt: skip
         if row.status != "IN_PROGRESS":
             row.engine_id, row.lease_until, row.cancel_requested = None, None, False
+        stack_changed(uow, row)
 
     run_in_transaction(db, work)
 

@@ -241,6 +241,26 @@ def test_the_event_stream_keeps_only_the_callers_project() -> None:
     assert batch.deleted == {"s3"}
     assert batch.changed == {"instances": {"s1", "s3", "s4"}, "networks": {"n2", "n3"}}
     assert [(n["id"], n["name"]) for n in batch.new_networks] == [("n3", "mine")]
+    assert batch.pages == {"ports"}  # p1 (p2 is B's)
+    lists = events.relevant(
+        ctx,
+        [
+            _event("volume", {"id": "v1", "project_id": "B"}),
+            _event("volume_snapshot", {"id": "x1", "project_id": "B"}),
+            _event("image", {"id": "i1", "project_id": "B", "visibility": "private"}),
+            _event("stack", {"id": "k1", "project_id": "B"}),
+        ],
+    )
+    assert lists.pages == set()  # nothing of B's, not even that it changed
+    lists = events.relevant(
+        ctx,
+        [
+            _event("volume_snapshot", {"id": "x2", "project_id": "A"}, "delete"),
+            _event("image", {"id": "i2", "project_id": "B", "visibility": "public"}),
+            _event("stack", {"id": "k2", "project_id": "A"}),
+        ],
+    )
+    assert lists.pages == {"volumes", "images", "stacks"}
 
 
 def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> None:
@@ -357,3 +377,127 @@ def test_ports_volumes_images_and_stacks_pages_act_as_the_user(cloud: Cloud) -> 
         page = a.get(f"/dashboard/api/pages/{name}").json()
         assert page["can_write"] is False, name
     assert a.get("/dashboard/api/pages/volumes").json()["can_attach"] is False
+
+
+def test_volume_actions_act_as_the_user_and_snapshots_stay_in_the_project(cloud: Cloud) -> None:
+    """Create, extend, snapshot, delete through the dashboard's API path with
+    the session's own token: the page lists the project's snapshots with
+    their volume's name, a reader's page offers no action and the API
+    refuses a reader's request with its own message, another project sees
+    none of it."""
+    api, c = cloud.api, cloud.client
+    r = c.post("/internal/v1/storage-hosts", headers=api.admin, json={"storage_host": {
+        "host": "dash-s1", "availability_zone": "nova",
+        "pools": [{"name": "p1", "total_gb": 100, "free_bytes": 100 << 30}]}})  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    def report(**kinds: list[tuple[str, str]]) -> None:
+        body = {k: [{"id": i, "status": s} for i, s in kinds.get(k, [])]
+                for k in ("volumes", "snapshots")}  # fmt: skip
+        r = c.post("/internal/v1/storage-reports", headers=api.admin, json=body)
+        assert r.status_code == 200, r.text
+
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    V = "/dashboard/api/os/volume/v3"
+    r = a.post(f"{V}/volumes", json={"volume": {"name": "act-vol", "size": 1}}, headers=csrf)
+    assert r.status_code == 202, r.text
+    vol = r.json()["volume"]
+    report(volumes=[(vol["id"], "available")])
+    page = a.get("/dashboard/api/pages/volumes?q=act-vol").json()
+    assert page["can_extend"] is True and page["can_snapshot"] is True
+    assert isinstance(page["revision"], int)
+
+    # the API's own refusal, as it said it (a smaller size)
+    r = a.post(f"{V}/volumes/{vol['id']}/action", json={"os-extend": {"new_size": 1}},
+               headers=csrf)  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert "size" in r.json()["badRequest"]["message"], r.text
+    r = a.post(f"{V}/volumes/{vol['id']}/action", json={"os-extend": {"new_size": 2}},
+               headers=csrf)  # fmt: skip
+    assert r.status_code == 202, r.text
+    assert a.get(f"{V}/volumes/{vol['id']}").json()["volume"]["status"] == "extending"
+    report(volumes=[(vol["id"], "available")])
+
+    r = a.post(f"{V}/snapshots", json={"snapshot": {"volume_id": vol["id"], "name": "act-snap",
+                                                    "force": False}}, headers=csrf)  # fmt: skip
+    assert r.status_code == 202, r.text
+    snap = r.json()["snapshot"]
+    report(snapshots=[(snap["id"], "available")])
+    [row] = [x for x in a.get("/dashboard/api/pages/volumes").json()["snapshots"]
+             if x["id"] == snap["id"]]  # fmt: skip
+    assert row["name"] == "act-snap" and row["volume_name"] == "act-vol", row
+
+    b = cloud.browser()  # another project: neither the volume nor its snapshot
+    sb = login(b, "bob", "bob")
+    seen = b.get("/dashboard/api/pages/volumes").json()
+    assert vol["id"] not in {v["id"] for v in seen["volumes"]["items"]}
+    assert snap["id"] not in {x["id"] for x in seen["snapshots"]}
+
+    # alice reading bob's project: no action offered, and the API says no
+    bv = b.post(f"{V}/volumes", json={"volume": {"name": "bob-vol", "size": 1}},
+                headers={"X-CSRF-Token": sb["csrf"]})  # fmt: skip
+    assert bv.status_code == 202, bv.text
+    bob = next(p["id"] for p in sa["projects"] if p["name"] == "bob")
+    r = a.post("/dashboard/api/switch-project", json={"project": bob}, headers=csrf)
+    assert r.status_code == 200, r.text
+    csrf_bob = {"X-CSRF-Token": r.json()["csrf"]}
+    page = a.get("/dashboard/api/pages/volumes").json()
+    assert page["can_extend"] is False and page["can_snapshot"] is False
+    assert page["can_write"] is False
+    r = a.post(f"{V}/snapshots", json={"snapshot": {"volume_id": bv.json()["volume"]["id"]}},
+               headers=csrf_bob)  # fmt: skip
+    assert r.status_code == 403, r.text
+    assert r.json()["forbidden"]["message"], r.text
+
+    r = a.post("/dashboard/api/switch-project", json={"project": sa["project"]["id"]},
+               headers=csrf_bob)  # fmt: skip
+    csrf = {"X-CSRF-Token": r.json()["csrf"]}
+    r = a.delete(f"{V}/snapshots/{snap['id']}", headers=csrf)
+    assert r.status_code == 202, r.text
+    r = a.delete(f"{V}/volumes/{vol['id']}", headers=csrf)  # its snapshot is being deleted
+    assert r.status_code == 400 and r.json()["badRequest"]["message"], r.text
+
+
+def test_images_and_stacks_changes_reach_the_watch_feed(cloud: Cloud) -> None:
+    """The image and stack services write their changes to the outbox (in
+    the same transaction), so an open Images or Stacks page hears of a
+    change made with the CLI; another project's stream does not. (Last in
+    the module: it leaves a stack in alice's project.)"""
+    from kumo.dashboard import sources
+    from kumo.watch.tailer import Tailer
+
+    rt = cloud.api.rt
+    before = sources.revision(rt)
+    a = cloud.browser()
+    sa = login(a, "alice", "alice")
+    csrf = {"X-CSRF-Token": sa["csrf"]}
+    os_ = "/dashboard/api/os"
+    r = a.post(f"{os_}/image/v2/images", json={"name": "feed-img", "disk_format": "raw",
+               "container_format": "bare"}, headers=csrf)  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert (
+        a.put(
+            f"{os_}/image/v2/images/{r.json()['id']}/file",
+            content=b"x" * 512,
+            headers={**csrf, "Content-Type": "application/octet-stream"},
+        ).status_code
+        == 204
+    )
+    assert a.delete(f"{os_}/image/v2/images/{r.json()['id']}", headers=csrf).status_code == 204
+    template = "heat_template_version: 2018-08-31\nresources: {}\n"
+    r = a.post(f"{os_}/orchestration/v1/{sa['project']['id']}/stacks", headers=csrf,
+               json={"stack_name": "feed-stack", "template": template})  # fmt: skip
+    assert r.status_code == 201, r.text
+    feed = Tailer(rt.db)._read_after(before)
+    kinds = [(e.kind, e.op, e.body.get("status")) for e in feed if e.kind in ("image", "stack")]
+    assert ("image", "upsert", "queued") in kinds and ("image", "upsert", "active") in kinds
+    assert ("image", "delete", "active") in kinds
+    assert ("stack", "upsert", "CREATE_IN_PROGRESS") in kinds, kinds
+    alice = rt.identity.validate_token(a.cookies[session.COOKIE])
+    assert {"images", "stacks"} <= events.relevant(alice, feed).pages
+    b = cloud.browser()
+    login(b, "bob", "bob")
+    bob = rt.identity.validate_token(b.cookies[session.COOKIE])
+    assert events.relevant(bob, feed).pages == set()

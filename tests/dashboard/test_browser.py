@@ -3,9 +3,11 @@
 without reloading, see a network made through the API appear on the
 topology within a second, type ``hostname`` in the browser console, give
 the instance a floating IP, delete it; a member of another project sees
-none of it, a reader sees it but has no way to change it. Ports, volumes,
-images (uploaded from the browser) and stacks are made and deleted through
-their pages.
+none of it, a reader sees it but has no way to change it. Ports, images
+(uploaded from the browser) and stacks are made and deleted through their
+pages, and what the CLI changes shows on them without a reload; a volume
+is made, attached to the instance, detached, extended, snapshotted and
+deleted through its page (the lab's first host is a storage host).
 
 One lab and one browser for the module; the tests run in order (later ones
 use the instance the launch test made).
@@ -67,7 +69,10 @@ USERS = {"dm": ("dash", "member"), "dr": ("dash", "reader"), "om": ("other", "me
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    with running_lab(tmp_path_factory.mktemp("dashlab"), "kdb") as (state, _prefix):
+    with running_lab(tmp_path_factory.mktemp("dashlab"), "kdb", "--storage-hosts", "1") as (
+        state,
+        _prefix,
+    ):
         auth = yaml.safe_load((state / "clouds.yaml").read_text())["clouds"]["kumo"]["auth"]
         url = auth["auth_url"].split("/identity")[0]
         lab = Lab(url, {"admin": _token(url, auth["username"], auth["password"],
@@ -252,20 +257,35 @@ def _row(page: Any, name: str) -> Any:
     return page.locator("tbody tr", has=page.locator("td[data-col=Name]", has_text=name))
 
 
-def test_ports_volumes_images_and_stacks(context: Any, lab: Lab, tmp_path: Any) -> None:
+def _badge(page: Any, name: str, status: str, timeout: float = 60_000) -> None:
+    _row(page, name).locator(f"td[data-col=Status] .badge.{status}").wait_for(timeout=timeout)
+
+
+def _live(page: Any) -> None:
+    """From here on, a reload of the document fails the test."""
+    page.evaluate("window.__sameDocument = true")
+
+
+def _same_document(page: Any) -> None:
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+
+def test_ports_images_and_stacks(context: Any, lab: Lab, tmp_path: Any) -> None:
     page = login(context, lab, "dm")
     page.on("dialog", lambda d: d.accept())
     page.click("nav >> text=Ports")
     _create(page, "Create port", {"name": "dport", "network": "dnet"})
     _row(page, "dport").locator("td[data-col='Fixed IPs']", has_text="10.77.0.").wait_for()
+    _live(page)
+    net = lab.call("dm", "GET", f"{N}/networks?name=dnet")["networks"][0]
+    made = lab.call("dm", "POST", f"{N}/ports", {"port": {"network_id": net["id"],
+                                                          "name": "cli-port"}})  # fmt: skip
+    _row(page, "cli-port").wait_for(timeout=5_000)  # made with the CLI: no reload
+    lab.call("dm", "DELETE", f"{N}/ports/{made['port']['id']}")
+    _row(page, "cli-port").wait_for(state="detached", timeout=5_000)
     _row(page, "dport").locator("text=Delete").click()
     _row(page, "dport").wait_for(state="detached")
-
-    # (the lab has no storage host: the volume is recorded and stays creating)
-    page.click("nav >> text=Volumes")
-    _create(page, "Create volume", {"name": "dvol", "size": "1"})
-    _row(page, "dvol").locator("td[data-col='Size (GiB)']", has_text="1").wait_for()
-    assert _row(page, "dvol").locator("text=Attach").count() == 0  # not available yet
+    _same_document(page)
 
     data = tmp_path / "disk.raw"
     data.write_bytes(os.urandom(2 << 20))
@@ -274,6 +294,12 @@ def test_ports_volumes_images_and_stacks(context: Any, lab: Lab, tmp_path: Any) 
     _row(page, "dimg").locator(".badge.active").wait_for()
     images = lab.call("dm", "GET", "/image/v2/images")["images"]
     assert [i["size"] for i in images if i["name"] == "dimg"] == [2 << 20]
+    _live(page)
+    cli = lab.call("dm", "POST", "/image/v2/images", {"name": "cli-img", "disk_format": "raw",
+                                                      "container_format": "bare"})  # fmt: skip
+    _badge(page, "cli-img", "queued", 5_000)
+    lab.call("dm", "DELETE", f"/image/v2/images/{cli['id']}")
+    _row(page, "cli-img").wait_for(state="detached", timeout=5_000)
     _row(page, "dimg").locator("text=Delete").click()
     _row(page, "dimg").wait_for(state="detached")
 
@@ -281,20 +307,72 @@ def test_ports_volumes_images_and_stacks(context: Any, lab: Lab, tmp_path: Any) 
     _create(page, "Launch stack", {"stack_name": "dstack"})
     page.click("td[data-col=Name] a:text-is('dstack')")
     page.wait_for_selector("h2:has-text('Stack dstack')")
-    deadline = time.monotonic() + 60
-    while page.locator("p .badge.CREATE_COMPLETE").count() == 0:
-        assert time.monotonic() < deadline, page.locator("main").inner_text()
-        time.sleep(1.0)
-        page.reload()
-        page.wait_for_selector("h2:has-text('Stack dstack')")
+    _live(page)  # the stack's page follows it without a reload
+    page.wait_for_selector("p .badge.CREATE_COMPLETE", timeout=60_000)
     assert _row(page, "net").locator("td[data-col=Type]").inner_text() == "OS::Neutron::Net"
+    _same_document(page)
     page.click("text=Delete stack")
     page.wait_for_selector("h2:has-text('Stacks')")
-    project = lab.call("dm", "GET", f"{N}/networks?name=dnet")["networks"][0]["project_id"]
+    project = net["project_id"]
     deadline = time.monotonic() + 60
     while lab.call("dm", "GET", f"/orchestration/v1/{project}/stacks")["stacks"]:
         assert time.monotonic() < deadline, "the stack was not deleted"
         time.sleep(0.5)
+    _row(page, "dstack").wait_for(state="detached", timeout=10_000)
+
+
+def test_volume_actions(context: Any, lab: Lab) -> None:
+    """Create, attach to the instance, detach, extend, snapshot, delete, in
+    the browser, the statuses following without a reload; a volume made
+    with the CLI appears; the other project's member sees none of it."""
+    page = login(context, lab, "dm")
+    page.on("dialog", lambda d: d.accept())
+    page.click("nav >> text=Volumes")
+    _create(page, "Create volume", {"name": "dvol", "size": "1"})
+    _live(page)
+    _badge(page, "dvol", "available")
+    _row(page, "dvol").locator("text=Attach").click()
+    dlg = page.locator("dialog")
+    dlg.locator("select[name=server]").select_option(label="web1")
+    dlg.locator("button[type=submit]").click()
+    _badge(page, "dvol", "in-use", 90_000)
+    assert "web1" in _row(page, "dvol").locator("td[data-col='Attached to']").inner_text()
+    _row(page, "dvol").locator("text=Detach").click()
+    _badge(page, "dvol", "available", 90_000)
+    _row(page, "dvol").locator("text=Extend").click()
+    page.locator("dialog input[name=size]").fill("1")  # checked before sending
+    page.locator("dialog button[type=submit]").click()
+    assert page.locator("dialog .field-error", has_text="2 or more").count() == 1
+    page.locator("dialog input[name=size]").fill("2")
+    page.locator("dialog button[type=submit]").click()
+    _row(page, "dvol").locator("td[data-col='Size (GiB)']", has_text="2").wait_for(timeout=60_000)
+    _badge(page, "dvol", "available")
+    _row(page, "dvol").locator("text=Snapshot").click()
+    page.locator("dialog input[name=name]").fill("dsnap")
+    page.locator("dialog button[type=submit]").click()
+    snap = page.locator("tr[data-snapshot=dsnap]")
+    snap.locator(".badge.available").wait_for(timeout=60_000)
+    assert snap.locator("td[data-col=Volume]").inner_text() == "dvol"
+
+    cli = lab.call("dm", "POST", "/volume/v3/volumes", {"volume": {"name": "cli-vol", "size": 1}})
+    _badge(page, "cli-vol", "available")  # made with the CLI: appears, then goes available
+
+    elsewhere = context.browser.new_context()  # its own cookie jar
+    try:
+        other = login(elsewhere, lab, "om")
+        other.click("nav >> text=Volumes")
+        other.wait_for_selector("h2:has-text('Volumes')")
+        assert other.locator("tbody tr").count() == 0 and other.locator("text=dsnap").count() == 0
+    finally:
+        elsewhere.close()
+
+    snap.locator("text=Delete").click()
+    snap.wait_for(state="detached", timeout=60_000)
+    _row(page, "dvol").locator("text=Delete").click()
+    _row(page, "dvol").wait_for(state="detached", timeout=60_000)
+    lab.call("dm", "DELETE", f"/volume/v3/volumes/{cli['volume']['id']}")
+    _row(page, "cli-vol").wait_for(state="detached", timeout=60_000)
+    _same_document(page)
 
 
 def test_delete_the_instance(context: Any, lab: Lab) -> None:

@@ -50,7 +50,11 @@ K.api = async function (method, path, body, headers) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const r = await fetch(path, opts);
+  return K.answer(path, await fetch(path, opts));
+};
+
+// A response's JSON, or its API's message thrown.
+K.answer = async function (path, r) {
   let data = null;
   const text = await r.text();
   if (text) {
@@ -106,11 +110,11 @@ K.start = function (session) {
 };
 
 // One event stream per session; pages receive its events.
-K.listen = function () {
+K.listen = function (after) {
   if (K.events) K.events.close();
-  const es = new EventSource("/dashboard/api/events");
+  const es = new EventSource("/dashboard/api/events" + (after === null || after === undefined ? "" : "?after=" + after));
   K.events = es;
-  for (const type of ["instance", "instance-deleted", "topology", "resync"]) {
+  for (const type of ["instance", "instance-deleted", "topology", "resync", "changed"]) {
     es.addEventListener(type, (e) => {
       const data = JSON.parse(e.data);
       if (K.page && K.page.onEvent) K.page.onEvent(type, data);
@@ -119,7 +123,7 @@ K.listen = function () {
   es.addEventListener("hello", () => document.body.setAttribute("data-live", "1"));
   es.addEventListener("expired", () => { es.close(); K.showLogin("Your session has expired."); });
   es.onerror = () => {
-    if (es.readyState === EventSource.CLOSED && K.session) setTimeout(K.listen, 2000);
+    if (es.readyState === EventSource.CLOSED && K.session) setTimeout(() => K.listen(), 2000);
   };
 };
 
@@ -150,10 +154,49 @@ K.route = async function () {
   if (view.isConnected) main.removeAttribute("aria-busy");
 };
 
-// A page's data in one round trip.
-K.load = (name, params) => {
+// A list page that reads its data again when the event stream says it
+// changed (``changed`` names the pages; a resync may have missed one): at
+// most one request in flight, and one more if changes came meanwhile.
+// The page is drawn again in its own view, unless it was left meanwhile.
+K.live = function (page, names) {
+  let busy = false, again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const view = page.view;
+      if (view && view.isConnected) {
+        await page.show(view, page.params);
+        view.setAttribute("data-refreshed", String(Date.now()));
+      }
+    } catch (e) { /* the next change or visit tries again */ }
+    busy = false;
+    if (again) { again = false; refresh(); }
+  };
+  page.onEvent = (type, data) => {
+    if (type === "resync" || (type === "changed" && data.pages.some((n) => names.includes(n)))) refresh();
+  };
+  const show = page.show;
+  page.show = function (view, params) {
+    page.view = view;
+    page.params = params;
+    return show.call(page, view, params);
+  };
+  return page;
+};
+
+// A page's data in one round trip (the one early.js started, if it is this one).
+K.load = async (name, params) => {
   const q = params && params.toString() ? "?" + params.toString() : "";
-  return K.api("GET", "/dashboard/api/" + name + q);
+  const path = "/dashboard/api/" + name + q;
+  const early = window.__early;
+  window.__early = null;
+  let r = null;
+  if (early && early.url === path) {
+    try { r = await early.response; } catch (e) { r = null; } // could not connect: ask again
+  }
+  const data = r ? await K.answer(path, r) : await K.api("GET", path);
+  return data;
 };
 
 // A modal form: fields [{name, label, type, options, required, multiple, check}], onsubmit(values).

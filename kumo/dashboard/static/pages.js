@@ -43,8 +43,8 @@
     }
   }
 
-  function simple(name, key, title, columns, buttons) {
-    return {
+  function simple(name, key, title, columns, buttons, live) {
+    const page = {
       async show(main, params) {
         const data = await K.load((name.startsWith("admin/") ? "" : "pages/") + name, params);
         if (!main.isConnected) return; // left meanwhile
@@ -55,6 +55,7 @@
         main.replaceChildren(h("h2", {}, title), bar, table(cols, listing.items), pager);
       },
     };
+    return live ? K.live(page, live) : page;
   }
 
   K.ui = { toolbar, table, row, act, simple };
@@ -269,7 +270,7 @@
     row: (p) => (p.device_owner ? "" : h("button.danger", { type: "button", onclick: () => {
       if (K.confirm(`Delete port ${p.name || p.id}?`)) act(() => K.os("DELETE", `${N}/ports/${p.id}`), "Port deleted");
     } }, "Delete")),
-  }));
+  }), ["ports"]);
 
   K.pages["security-groups"] = simple("security-groups", "security_groups", "Security Groups", [
     ["Name", (g) => g.name],

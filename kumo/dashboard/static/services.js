@@ -21,23 +21,41 @@
     });
   }
 
-  K.pages.volumes = simple("volumes", "volumes", "Volumes", [
+  const whole = (min) => (v) => (/^[1-9][0-9]*$/.test(v) && +v >= min ? "" : `A whole number of GiB, ${min} or more.`);
+
+  function extend(vol) {
+    K.form(`Extend ${vol.name || vol.id}`, [
+      { name: "size", label: `New size (GiB, more than ${vol.size})`, type: "number", required: true,
+        value: String(vol.size + 1), check: whole(vol.size + 1) },
+    ], async (v) => {
+      await K.os("POST", `${V}/volumes/${vol.id}/action`, { "os-extend": { new_size: +v.size } }, { "OpenStack-API-Version": "volume 3.42" });
+      K.flash(`Extending ${vol.name || vol.id}`);
+      K.route();
+    });
+  }
+
+  function snapshot(vol) {
+    K.form(`Snapshot ${vol.name || vol.id}`, [
+      { name: "name", label: "Snapshot name", required: true, check: (v) => (v.length > 255 ? "At most 255 characters." : "") },
+    ], async (v) => {
+      // an attached volume is snapshotted as it is (force), as the CLI's --force does
+      await K.os("POST", `${V}/snapshots`, { snapshot: { volume_id: vol.id, name: v.name, force: vol.attachments.length > 0 } });
+      K.flash(`Snapshotting ${vol.name || vol.id}`);
+      K.route();
+    });
+  }
+
+  const volumeCols = [
     ["Name", (v) => v.name || v.id.slice(0, 8)],
     ["Size (GiB)", (v) => v.size],
     ["Status", (v) => K.badge(v.status)],
     ["Attached to", (v) => v.attachments.map((a) => `${a.server_name}${a.device ? " on " + a.device : ""}`).join(", ") || "—"],
     ["Bootable", (v) => (v.bootable ? "yes" : "no")],
-  ], (data) => ({
-    top: [h("button.primary", { type: "button", onclick: () => K.form("Create volume", [
-      { name: "name", label: "Name", required: true, check: (v) => (v.length > 255 ? "At most 255 characters." : "") },
-      { name: "size", label: "Size (GiB)", type: "number", required: true, value: "1",
-        check: (v) => (/^[1-9][0-9]*$/.test(v) ? "" : "A whole number of GiB, 1 or more.") },
-    ], async (v) => {
-      await K.os("POST", `${V}/volumes`, { volume: { name: v.name, size: +v.size } });
-      K.flash(`Creating volume ${v.name}`);
-      K.route();
-    }) }, "Create volume")],
-    row: (v) => h("span", {},
+  ];
+
+  function volumeActions(v, data) {
+    const settled = v.status === "available" || v.status === "in-use";
+    return h("span", {},
       data.can_attach && v.status === "available" && data.instances.length > 0 &&
         h("button", { type: "button", onclick: () => attach(v, data) }, "Attach"), " ",
       data.can_attach && v.attachments.map((a) => h("button", { type: "button", onclick: () => {
@@ -45,10 +63,46 @@
           act(() => K.os("DELETE", `${C}/servers/${a.server_id}/os-volume_attachments/${v.id}`), "Detaching");
         }
       } }, "Detach")), " ",
-      v.attachments.length === 0 && h("button.danger", { type: "button", onclick: () => {
+      data.can_extend && settled && h("button", { type: "button", onclick: () => extend(v) }, "Extend"), " ",
+      data.can_snapshot && settled && h("button", { type: "button", onclick: () => snapshot(v) }, "Snapshot"), " ",
+      data.can_write && v.attachments.length === 0 && h("button.danger", { type: "button", onclick: () => {
         if (K.confirm(`Delete volume ${v.name || v.id}?`)) act(() => K.os("DELETE", `${V}/volumes/${v.id}`), "Deleting volume");
-      } }, "Delete")),
-  }));
+      } }, "Delete"));
+  }
+
+  const snapshotCols = [
+    ["Name", (x) => x.name || x.id.slice(0, 8)],
+    ["Volume", (x) => x.volume_name],
+    ["Size (GiB)", (x) => x.size],
+    ["Status", (x) => K.badge(x.status)],
+  ];
+
+  // Volumes and their snapshots; every action is the APIs' own request,
+  // with the user's token (buttons only where the user's roles allow).
+  K.pages.volumes = K.live({
+    async show(main, params) {
+      const data = await K.load("pages/volumes", params);
+      if (!main.isConnected) return; // left meanwhile
+      const listing = data.volumes;
+      const acts = data.can_write || data.can_attach || data.can_extend || data.can_snapshot;
+      const cols = acts ? [...volumeCols, ["Actions", (v) => volumeActions(v, data)]] : volumeCols;
+      const top = data.can_write ? [h("button.primary", { type: "button", onclick: () => K.form("Create volume", [
+        { name: "name", label: "Name", required: true, check: (v) => (v.length > 255 ? "At most 255 characters." : "") },
+        { name: "size", label: "Size (GiB)", type: "number", required: true, value: "1", check: whole(1) },
+      ], async (v) => {
+        await K.os("POST", `${V}/volumes`, { volume: { name: v.name, size: +v.size } });
+        K.flash(`Creating volume ${v.name}`);
+        K.route();
+      }) }, "Create volume")] : [];
+      const [bar, pager] = K.ui.toolbar("volumes", params, listing, top);
+      const scols = data.can_snapshot ? [...snapshotCols, ["Actions", (x) => h("button.danger", { type: "button", onclick: () => {
+        if (K.confirm(`Delete snapshot ${x.name || x.id}?`)) act(() => K.os("DELETE", `${V}/snapshots/${x.id}`), "Deleting snapshot");
+      } }, "Delete")]] : snapshotCols;
+      main.replaceChildren(h("h2", {}, "Volumes"), bar, table(cols, listing.items, (v) => ({ "data-volume": v.name })), pager,
+        h("h3", {}, "Volume snapshots"),
+        data.snapshots.length ? table(scols, data.snapshots, (x) => ({ "data-snapshot": x.name })) : h("p", {}, "No snapshots."));
+    },
+  }, ["volumes"]);
 
   // -- Images --------------------------------------------------------------------------
   // The file goes from the browser to the Image API's upload in one streamed
@@ -111,7 +165,7 @@
     row: (i) => (i.mine && !i.protected ? h("button.danger", { type: "button", onclick: () => {
       if (K.confirm(`Delete image ${i.name || i.id}?`)) act(() => K.os("DELETE", `${G}/images/${i.id}`), "Image deleted");
     } }, "Delete") : ""),
-  }));
+  }), ["images"]);
 
   // -- Stacks --------------------------------------------------------------------------
   const STACK_NAME = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
@@ -155,9 +209,9 @@
       K.route();
     }) }, "Launch stack")],
     row: (s) => h("button.danger", { type: "button", onclick: () => deleteStack(s) }, "Delete"),
-  }));
+  }), ["stacks"]);
 
-  K.pages.stack = {
+  K.pages.stack = K.live({
     async show(main, params) {
       const data = await K.load("pages/stack", params);
       const s = data.stack;
@@ -178,5 +232,5 @@
         h("h3", {}, "Parameters"),
         kv(Object.entries(s.parameters)));
     },
-  };
+  }, ["stacks"]);
 })();
