@@ -85,6 +85,25 @@ def test_modules_follow_their_dependencies(tmp_path: Path) -> None:
         initramfs.module_order(tmp_path, ("virtio_blk",))
 
 
+def test_modules_dep_lists_every_dependency_last_loaded_first(tmp_path: Path) -> None:
+    # busybox modprobe loads a line's dependencies from its end: the whole
+    # transitive set must be there, the first to load last.
+    _module(tmp_path / "kernel/net/virtio_net.ko", "virtio,net_failover")
+    _module(tmp_path / "kernel/net/net_failover.ko", "failover")
+    _module(tmp_path / "kernel/net/failover.ko", "")
+    _module(tmp_path / "kernel/virtio/virtio.ko", "virtio_ring")
+    _module(tmp_path / "kernel/virtio/virtio_ring.ko", "")
+    order = initramfs.module_order(tmp_path, ("virtio_net",))
+    deps = {m: initramfs.module_deps(tmp_path, m, order) for m in order}
+    line = initramfs.modules_dep(deps).splitlines()[-1]
+    module, _, needs = line.partition(": ")
+    assert module == "kernel/net/virtio_net.ko"
+    loads = list(reversed(needs.split()))
+    assert sorted(loads) == sorted(o for o in order if o != module)
+    assert all(order.index(a) < order.index(b) for a, b in zip(loads, loads[1:], strict=False))
+    assert "kernel/virtio/virtio_ring.ko:" in initramfs.modules_dep(deps).splitlines()
+
+
 @needs_busybox
 def test_the_guests_json_reader(tmp_path: Path) -> None:
     assert BUSYBOX is not None
