@@ -134,6 +134,32 @@ def test_the_guests_json_reader(tmp_path: Path) -> None:
 
 
 @needs_busybox
+def test_the_guests_metadata_reader_writes_keys_and_shell_variables(tmp_path: Path) -> None:
+    assert BUSYBOX is not None
+    share = initramfs.ROOTFS / "usr/share/kumo"
+    keys, shvars = tmp_path / "authorized_keys", tmp_path / "vars"
+
+    def run(doc: str) -> subprocess.CompletedProcess[str]:
+        argv = [BUSYBOX, "awk", "-v", f"keys={keys}", "-v", f"vars={shvars}",
+                "-f", str(share / "json.awk"), "-f", str(share / "meta.awk")]  # fmt: skip
+        return subprocess.run(argv, input=doc, capture_output=True, text=True)
+
+    doc = {"uuid": "u-1;rm", "name": "my vm/1", "hostname": "",
+           "public_keys": {"k1": "ssh-ed25519 AAAA a@b", "k2": "ssh-rsa BBBB"}}  # fmt: skip
+    done = run(json.dumps(doc))
+    assert done.returncode == 0
+    assert "public_keys.k1\tssh-ed25519 AAAA a@b" in done.stdout.splitlines()
+    assert keys.read_text() == "ssh-ed25519 AAAA a@b\nssh-rsa BBBB\n"
+    # The hostname, else the name, as a host name; nothing the shell would run.
+    assert shvars.read_text() == "uuid=u-1rm\nname=my-vm-1\nnkeys=2\n"
+    assert run(json.dumps({"hostname": "h.example", "name": "n"})).returncode == 0
+    assert shvars.read_text() == "uuid=\nname=h.example\nnkeys=0\n" and keys.read_text() == ""
+    shvars.unlink()
+    assert run('{"hostname": "x", ').returncode != 0
+    assert not shvars.exists()
+
+
+@needs_busybox
 def test_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
     assert BUSYBOX is not None
     a = _tree(tmp_path / "a", ["bin/sh", "etc/shadow", "tmp/x"])
