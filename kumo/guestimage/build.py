@@ -139,6 +139,7 @@ def build(
         tree = work / "tree"
         tree.mkdir()
         initramfs.assemble(unpacked, tree)
+        (tree / "etc/kumo/state-sectors").write_text(f"{DISK_BYTES // 512}\n")
         release = initramfs.kernel_release(unpacked)
         ramdisk = work / "initrd.img"
         ramdisk.write_bytes(initramfs.pack(tree, unpacked / "bin/busybox", epoch))

@@ -1,7 +1,7 @@
 """The guest's whole root file system, as an initramfs: busybox-static and
 its applet links, dropbear with the shared libraries it loads, the kernel
-modules the guest needs (in dependency order), and kumo's own init files
-(``rootfs/``). Packed with busybox ``cpio -o -H newc`` in sorted order, one
+modules the guest needs with a ``modules.dep`` for busybox ``modprobe``,
+and kumo's own init files (``rootfs/``). Packed with busybox ``cpio -o -H newc`` in sorted order, one
 fixed mtime, owner root, renumbered inodes, then gzip without a name or a
 time stamp: the same packages give the same bytes."""
 
@@ -77,6 +77,29 @@ def module_order(modules_dir: Path, wanted: tuple[str, ...] = MODULES) -> list[s
     return order
 
 
+def module_deps(modules_dir: Path, module: str, order: list[str]) -> list[str]:
+    """Everything ``module`` (a path from ``module_order``) needs loaded
+    before it, transitively: the paths in ``order``, listed last-loaded
+    first, as ``modules.dep`` lists them."""
+    by_name = {Path(rel).name.removesuffix(".ko").replace("-", "_"): rel for rel in order}
+    needed: set[str] = set()
+    todo = [module]
+    while todo:
+        info = elf.modinfo(modules_dir / todo.pop())
+        for dep in filter(None, info.get("depends", "").split(",")):
+            rel = by_name[dep.replace("-", "_")]
+            if rel not in needed:
+                needed.add(rel)
+                todo.append(rel)
+    return sorted(needed, key=order.index, reverse=True)
+
+
+def modules_dep(deps: dict[str, list[str]]) -> str:
+    """``modules.dep`` for busybox ``modprobe``: one line per module, its
+    path then its dependencies, the one to load first last."""
+    return "".join(f"{module}: {' '.join(needs)}".rstrip() + "\n" for module, needs in deps.items())
+
+
 def _find_library(unpacked: Path, soname: str) -> Path:
     for directory in LIBRARY_DIRS:
         path = unpacked / directory / soname
@@ -133,7 +156,9 @@ def assemble(unpacked: Path, tree: Path) -> None:
     order = module_order(modules_dir)
     for module in order:
         _copy(modules_dir / module, tree / "lib/modules" / release / module)
-    (tree / "etc/kumo/modules").write_text("".join(f"{module}\n" for module in order))
+    deps = {module: module_deps(modules_dir, module, order) for module in order}
+    (tree / "lib/modules" / release / "modules.dep").write_text(modules_dep(deps))
+    (tree / "etc/kumo/modules").write_text(" ".join(MODULES) + "\n")
 
     for src in sorted(ROOTFS.rglob("*")):
         rel = src.relative_to(ROOTFS)

@@ -4,11 +4,15 @@ hang in early boot, burning a core. So KVM is chosen only when a real
 guest (the image's kernel and initramfs, told to power off at once:
 ``rdinit=/sbin/poweroff -- -f``) boots and powers off under it within a
 few seconds; the probe runs in its own session and is killed with it on
-timeout. The answer is cached per host in ``RUN_DIR/accel.json``, keyed by
-the host kernel, the QEMU binary and the CPU model, so it is probed once."""
+timeout. The answer is cached, keyed by the machine's kernel, the QEMU
+binary and the CPU model, in ``MACHINE_CACHE`` for every agent on the
+machine (a lab's hosts share one) and in ``RUN_DIR/accel.json``; agents
+that find neither wait on a lock while one of them probes, so a machine
+is probed once, not once per host or per boot."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 QEMU = "qemu-system-x86_64"
 PROBE_TIMEOUT = 5.0
 KVM_DEVICE = Path("/dev/kvm")
+MACHINE_CACHE = Path("/run/kumo/accel.json")
+"""The answer for the whole machine (``/run``: gone at reboot)."""
 
 
 @dataclass(frozen=True)
@@ -108,21 +114,55 @@ def probe(base: BaseImage, accel: Accel, timeout: float = PROBE_TIMEOUT, qemu: s
     return ok
 
 
-def choose(run_dir: Path, base: BaseImage, timeout: float = PROBE_TIMEOUT) -> Accel:
-    """KVM if a guest really runs under it on this host (cached), else TCG."""
+def _cached(path: Path, key: str) -> Accel | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if doc.get("key") == key and doc.get("accel") in ("kvm", "tcg"):
+        return KVM if doc["accel"] == "kvm" else TCG
+    return None
+
+
+def _store(path: Path, key: str, chosen: Accel) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "accel": chosen.name, "probed_at": time.time()}) + "\n")
+    os.replace(tmp, path)
+
+
+def choose(
+    run_dir: Path,
+    base: BaseImage,
+    timeout: float = PROBE_TIMEOUT,
+    machine_cache: Path | None = MACHINE_CACHE,
+) -> Accel:
+    """KVM if a guest really runs under it on this machine (cached), else TCG."""
     cache = run_dir / "accel.json"
     key = host_key()
-    try:
-        doc = json.loads(cache.read_text())
-        if doc.get("key") == key and doc.get("accel") in ("kvm", "tcg"):
-            return KVM if doc["accel"] == "kvm" else TCG
-    except (OSError, ValueError):
-        pass
-    usable = os.access(KVM_DEVICE, os.R_OK | os.W_OK) and probe(base, KVM, timeout)
-    chosen = KVM if usable else TCG
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "accel": chosen.name, "probed_at": time.time()}) + "\n")
-    os.replace(tmp, cache)
+    if (chosen := _cached(cache, key)) is not None:
+        return chosen
+    if machine_cache is None:
+        chosen = _probe_choice(base, timeout)
+    else:
+        try:
+            machine_cache.parent.mkdir(parents=True, exist_ok=True)
+            lock = machine_cache.with_name(machine_cache.name + ".lock").open("a")
+        except OSError as exc:  # not writable here: this host's own answer only
+            log.info("accelerator cache %s: %s", machine_cache, exc)
+            chosen = _probe_choice(base, timeout)
+        else:
+            with lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another agent may be probing
+                chosen = _cached(machine_cache, key)
+                if chosen is None:
+                    chosen = _probe_choice(base, timeout)
+                    _store(machine_cache, key, chosen)
+    _store(cache, key, chosen)
     log.info("accelerator: %s", chosen.name)
     return chosen
+
+
+def _probe_choice(base: BaseImage, timeout: float) -> Accel:
+    usable = os.access(KVM_DEVICE, os.R_OK | os.W_OK) and probe(base, KVM, timeout)
+    return KVM if usable else TCG

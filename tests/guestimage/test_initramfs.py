@@ -85,6 +85,25 @@ def test_modules_follow_their_dependencies(tmp_path: Path) -> None:
         initramfs.module_order(tmp_path, ("virtio_blk",))
 
 
+def test_modules_dep_lists_every_dependency_last_loaded_first(tmp_path: Path) -> None:
+    # busybox modprobe loads a line's dependencies from its end: the whole
+    # transitive set must be there, the first to load last.
+    _module(tmp_path / "kernel/net/virtio_net.ko", "virtio,net_failover")
+    _module(tmp_path / "kernel/net/net_failover.ko", "failover")
+    _module(tmp_path / "kernel/net/failover.ko", "")
+    _module(tmp_path / "kernel/virtio/virtio.ko", "virtio_ring")
+    _module(tmp_path / "kernel/virtio/virtio_ring.ko", "")
+    order = initramfs.module_order(tmp_path, ("virtio_net",))
+    deps = {m: initramfs.module_deps(tmp_path, m, order) for m in order}
+    line = initramfs.modules_dep(deps).splitlines()[-1]
+    module, _, needs = line.partition(": ")
+    assert module == "kernel/net/virtio_net.ko"
+    loads = list(reversed(needs.split()))
+    assert sorted(loads) == sorted(o for o in order if o != module)
+    assert all(order.index(a) < order.index(b) for a, b in zip(loads, loads[1:], strict=False))
+    assert "kernel/virtio/virtio_ring.ko:" in initramfs.modules_dep(deps).splitlines()
+
+
 @needs_busybox
 def test_the_guests_json_reader(tmp_path: Path) -> None:
     assert BUSYBOX is not None
@@ -112,6 +131,32 @@ def test_the_guests_json_reader(tmp_path: Path) -> None:
         [BUSYBOX, "awk", "-f", str(awk)], input='{"a": [1,', capture_output=True, text=True
     )
     assert bad.returncode != 0
+
+
+@needs_busybox
+def test_the_guests_metadata_reader_writes_keys_and_shell_variables(tmp_path: Path) -> None:
+    assert BUSYBOX is not None
+    share = initramfs.ROOTFS / "usr/share/kumo"
+    keys, shvars = tmp_path / "authorized_keys", tmp_path / "vars"
+
+    def run(doc: str) -> subprocess.CompletedProcess[str]:
+        argv = [BUSYBOX, "awk", "-v", f"keys={keys}", "-v", f"vars={shvars}",
+                "-f", str(share / "json.awk"), "-f", str(share / "meta.awk")]  # fmt: skip
+        return subprocess.run(argv, input=doc, capture_output=True, text=True)
+
+    doc = {"uuid": "u-1;rm", "name": "my vm/1", "hostname": "",
+           "public_keys": {"k1": "ssh-ed25519 AAAA a@b", "k2": "ssh-rsa BBBB"}}  # fmt: skip
+    done = run(json.dumps(doc))
+    assert done.returncode == 0
+    assert "public_keys.k1\tssh-ed25519 AAAA a@b" in done.stdout.splitlines()
+    assert keys.read_text() == "ssh-ed25519 AAAA a@b\nssh-rsa BBBB\n"
+    # The hostname, else the name, as a host name; nothing the shell would run.
+    assert shvars.read_text() == "uuid=u-1rm\nname=my-vm-1\nnkeys=2\n"
+    assert run(json.dumps({"hostname": "h.example", "name": "n"})).returncode == 0
+    assert shvars.read_text() == "uuid=\nname=h.example\nnkeys=0\n" and keys.read_text() == ""
+    shvars.unlink()
+    assert run('{"hostname": "x", ').returncode != 0
+    assert not shvars.exists()
 
 
 @needs_busybox

@@ -95,9 +95,15 @@ def test_probe_gives_up_on_a_hung_guest_and_kills_it(tmp_path: Path) -> None:
 def test_choice_is_cached_per_host(tmp_path: Path) -> None:
     import json
 
+    machine = tmp_path / "machine" / "accel.json"
     (tmp_path / "accel.json").write_text(json.dumps({"key": accel.host_key(), "accel": "kvm"}))
-    assert accel.choose(tmp_path, BASE) is accel.KVM  # no probe: the cached answer
+    assert accel.choose(tmp_path, BASE, machine_cache=machine) is accel.KVM  # the cached answer
     (tmp_path / "accel.json").write_text(json.dumps({"key": "another host", "accel": "kvm"}))
     # Probed again: BASE's kernel does not exist, so no guest runs under KVM.
-    assert accel.choose(tmp_path, BASE, timeout=5) is accel.TCG
+    assert accel.choose(tmp_path, BASE, timeout=5, machine_cache=machine) is accel.TCG
     assert json.loads((tmp_path / "accel.json").read_text())["accel"] == "tcg"
+    # Another host on the same machine takes the machine's answer, unprobed.
+    machine.write_text(json.dumps({"key": accel.host_key(), "accel": "kvm"}))
+    other = tmp_path / "host2"
+    assert accel.choose(other, BASE, machine_cache=machine) is accel.KVM
+    assert json.loads((other / "accel.json").read_text())["accel"] == "kvm"

@@ -55,6 +55,10 @@ def sh(*args: str, check: bool = True, timeout: float = 30) -> subprocess.Comple
 
 
 def guest_image(tmp: Path) -> Path:
+    """``KUMO_TEST_GUEST_IMAGE`` (a bundle of ``kumo image build --output DIR``),
+    else the installed image, else one built here."""
+    if chosen := os.environ.get("KUMO_TEST_GUEST_IMAGE"):
+        return Path(chosen)
     installed, _ = build.paths(build.DEFAULT_OUTPUT)
     if installed.is_file():
         return installed

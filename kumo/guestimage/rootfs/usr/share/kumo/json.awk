@@ -39,7 +39,13 @@ function hexval(h,   i, v) {
     return v
 }
 
-function emit(path, value) { print path "\t" value }
+# Each scalar is also kept (flat[path], paths[1..nflat] in document order)
+# for a program run after this one in the same awk (meta.awk).
+function emit(path, value) {
+    print path "\t" value
+    if (!(path in flat)) paths[++nflat] = path
+    flat[path] = value
+}
 
 function join(path, key) { return path == "" ? key : path "." key }
 
