@@ -76,6 +76,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="do not answer 169.254.169.254 for this host's instances",
     )
     p.add_argument(
+        "--no-dns",
+        action="store_true",
+        help="do not answer DNS on 169.254.169.254:53 for this host's instances",
+    )
+    p.add_argument(
         "--vm-dir",
         default=None,
         help="where this host's VMs keep their state (default /run/kumo/vms/HOST when "
@@ -293,6 +298,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from kumo.dataplane import Dataplane
     from kumo.dataplane.kernel import vlan_devices_supported
     from kumo.dhcp.responder import Responder
+    from kumo.dns.server import Resolver
     from kumo.ha.liveness import Liveness
     from kumo.ha.statesync import StateSync
     from kumo.metadata.server import MetadataServer
@@ -331,6 +337,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     metadata = None if args.no_metadata else MetadataServer(ApiSource(client))
     if metadata is not None:
         metadata.start()
+    resolver = None if args.no_dns else Resolver()
+    if resolver is not None:
+        resolver.start()
     liveness = statesync = None
     if config.tunnel_ip:
         key = fetch_cluster_key(client)
@@ -347,6 +356,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         client=client,
         dhcp=responder,
         metadata=metadata,
+        resolver=resolver,
         liveness=liveness,
         statesync=statesync,
         metrics=metrics,
@@ -367,6 +377,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
             responder.stop()
         if metadata is not None:
             metadata.stop()
+        if resolver is not None:
+            resolver.stop()
         attacher.stop_event.set()
         dataplane.close()
     return 0

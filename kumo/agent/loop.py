@@ -33,7 +33,14 @@ from kumo.agent.repeats import RepeatLimiter
 from kumo.agent.snat import SnatLeaser, conntrack_usage
 from kumo.compiler import ClusterView, compile_host
 from kumo.compiler.ha import ha_routers
-from kumo.compiler.plan import Dhcp6Lease, DhcpLease, HostPlan, MetadataEndpoint, RouterAdvert
+from kumo.compiler.plan import (
+    Dhcp6Lease,
+    DhcpLease,
+    DnsZone,
+    HostPlan,
+    MetadataEndpoint,
+    RouterAdvert,
+)
 from kumo.dataplane.backoff import Backoff
 from kumo.ha.liveness import Liveness
 from kumo.ha.statesync import StateSync, roles
@@ -91,6 +98,16 @@ class MetadataSink(Protocol):
     def ensure(self) -> None: ...
 
 
+class ResolverSink(Protocol):
+    """What the worker hands each plan's DNS zones to (kumo.dns.server.Resolver
+    fits): ``update`` before the dataplane runs (sockets of zones that left
+    close before their namespaces go), ``ensure`` after it."""
+
+    def update(self, zones: Iterable[DnsZone]) -> None: ...
+
+    def ensure(self) -> None: ...
+
+
 class Agent:
     def __init__(
         self,
@@ -99,6 +116,7 @@ class Agent:
         client: ApiClient | None = None,
         dhcp: LeaseSink | None = None,
         metadata: MetadataSink | None = None,
+        resolver: ResolverSink | None = None,
         liveness: Liveness | None = None,
         statesync: StateSync | None = None,
         metrics: AgentMetrics | None = None,
@@ -112,6 +130,7 @@ class Agent:
         applier.before_guests = self._report_wired
         self.dhcp = dhcp
         self.metadata = metadata
+        self.resolver = resolver
         self.liveness = liveness
         """Beats with the other hosts: the active gateway of HA routers."""
         if liveness is not None:
@@ -394,11 +413,15 @@ class Agent:
             self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
         if self.metadata is not None:
             self.metadata.update(plan.metadata, view)
+        if self.resolver is not None:
+            self.resolver.update(plan.dns)
         applying = time.monotonic()
         result = self.applier.apply(plan)
         applied = time.monotonic()
         if self.metadata is not None:
             self.metadata.ensure()
+        if self.resolver is not None:
+            self.resolver.ensure()
         if self.statesync is not None and active is not None:
             self.statesync.update(*roles(self.config.host, view, active))
         took = time.monotonic() - started

@@ -40,8 +40,9 @@ stage              output
 Outside the per-network stages: routers (``routers.py``), the gateway
 hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
 firewall (``firewall.py``), DHCP (``dhcp.py``), the metadata service's
-namespaces (``metadata.py``), the ports' QoS (``qos.py``) and trunks'
-subports on their parent's device (``trunks.py``).
+namespaces (``metadata.py``), the resolver's zones in them (``dns.py``), the
+ports' QoS (``qos.py``) and trunks' subports on their parent's device
+(``trunks.py``).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
 empty; other owners (DHCP, router ports) get the network's bridge but are
@@ -57,6 +58,7 @@ from functools import lru_cache
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
+from kumo.compiler.dns import compile_dns
 from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.ha import Active, compile_gate, locate
 from kumo.compiler.memo import LastAnswer
@@ -233,6 +235,7 @@ def compile_host(
         hostnames=frozenset(out.hostnames),
         vms=vms,
         metadata=frozenset(metadata.endpoints),
+        dns=compile_dns(host, view, metadata.endpoints),
         firewall=firewall,
         gate=compile_gate(
             host, view, out.links, beat_device=underlay, beat_port=beat_port, lease_ms=lease_ms

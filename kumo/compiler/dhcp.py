@@ -3,8 +3,11 @@
 A port gets a lease for its first IPv4 address on a subnet with
 ``enable_dhcp``; ports on subnets without DHCP keep the static path. The
 options follow what cloud images expect from Neutron: mask, router (left
-out when the subnet has no gateway), DNS servers, domain, host name
-``host-<a-b-c-d>``, classless static routes (121 and 249, the default route
+out when the subnet has no gateway), DNS servers (the subnet's
+``dns_nameservers``, else this host's resolver on 169.254.169.254 where
+the host serves the network, see ``kumo.dns``), domain (the network's
+``dns_domain``, else the cloud's), host name (the port's
+``dns_assignment``: its ``dns_name``, else ``host-<a-b-c-d>``), classless static routes (121 and 249, the default route
 first, since clients ignore the router option when these are present),
 interface MTU, lease time and the server identifier (the gateway, or the
 subnet's first address when there is none). Where the host serves
@@ -22,7 +25,7 @@ from functools import lru_cache
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.memo import LastAnswer
-from kumo.compiler.metadata import METADATA_ROUTE, serves_metadata
+from kumo.compiler.metadata import METADATA_IP, METADATA_ROUTE, serves_metadata
 from kumo.compiler.model import INTERFACES, ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
@@ -69,9 +72,11 @@ def lease_for(
     subnets: dict[str, SubnetView],
     mtu: int,
     lease_time: int = 86400,
-    domain: str = DEFAULT_DOMAIN,
+    domain: str = "",
     metadata: bool = False,
 ) -> DhcpLease | None:
+    """``domain``: the network's ``dns_domain`` ('' for the cloud's, as the
+    port's ``dns_assignment`` names it)."""
     for fixed in port.fixed_ips:
         subnet = subnets.get(fixed.subnet_id)
         if subnet is None or subnet.ip_version != 4 or not subnet.enable_dhcp:
@@ -110,9 +115,10 @@ def lease_for(
             prefixlen=net.prefixlen,
             server_id=gateway or first_host,
             router=gateway,
-            dns=tuple(d for d in subnet.dns_nameservers if ":" not in d),
-            domain=domain,
-            hostname="host-" + str(ip).replace(".", "-"),
+            dns=tuple(d for d in subnet.dns_nameservers if ":" not in d)
+            or ((METADATA_IP,) if metadata else ()),
+            domain=lease_domain(port, str(ip), domain),
+            hostname=lease_hostname(port, str(ip)),
             routes=tuple(routes),
             mtu=mtu,
             lease_time=lease_time,
@@ -121,12 +127,26 @@ def lease_for(
     return None
 
 
+def lease_hostname(port: PortView, ip: str) -> str:
+    """The host name the port's ``dns_assignment`` gives ``ip``, else ``host-<a-b-c-d>``."""
+    assigned = port.dns_for(ip)
+    return assigned.hostname if assigned else "host-" + ip.replace(".", "-").replace(":", "-")
+
+
+def lease_domain(port: PortView, ip: str, network_domain: str) -> str:
+    """The network's ``dns_domain``, else the cloud's (from the port's
+    ``dns_assignment``), else ``openstacklocal``; without the trailing dot."""
+    assigned = port.dns_for(ip)
+    domain = network_domain or (assigned.domain if assigned else "")
+    return domain.rstrip(".") or DEFAULT_DOMAIN
+
+
 @lru_cache(maxsize=1 << 14)
 def _lease(
-    port: PortView, subnets: tuple[SubnetView, ...], mtu: int, metadata: bool
+    port: PortView, subnets: tuple[SubnetView, ...], mtu: int, metadata: bool, domain: str
 ) -> DhcpLease | None:
     """``lease_for`` memoized: most ports are the same every compile."""
-    return lease_for(port, {s.id: s for s in subnets}, mtu, metadata=metadata)
+    return lease_for(port, {s.id: s for s in subnets}, mtu, domain=domain, metadata=metadata)
 
 
 def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozenset[DhcpLease]:
@@ -155,7 +175,7 @@ def _network_leases(
     for port in ports:
         if not port.mac or not is_instance(port):  # type: ignore[operator]
             continue
-        lease = _lease(port, subnets, port.mtu or network.mtu, metadata)
+        lease = _lease(port, subnets, port.mtu or network.mtu, metadata, network.dns_domain)
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)
@@ -247,9 +267,14 @@ def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
             ip=fixed.ip_address if subnet.ipv6_mode == "dhcpv6-stateful" else None,
             server_mac=NO_ROUTER_MAC,
             dns=tuple(d for d in subnet.dns_nameservers if ":" in d),
-            domain=DEFAULT_DOMAIN,
+            domain=lease_domain(port, fixed.ip_address, _domain_of(view, port)),
         )
     return None
+
+
+def _domain_of(view: ClusterView, port: PortView) -> str:
+    network = view.networks.get(port.network_id)
+    return network.dns_domain if network else ""
 
 
 def compile_dhcp6(host: str, view: ClusterView, is_instance: object) -> frozenset[Dhcp6Lease]:

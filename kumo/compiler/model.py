@@ -34,6 +34,8 @@ class NetworkView:
     admin_state_up: bool
     ipv4_address_scope: str | None = None
     """The address scope of the network's IPv4 subnets (from their subnet pool)."""
+    dns_domain: str = ""
+    """The network's ``dns_domain`` (an FQDN with its dot), or ''."""
 
     @classmethod
     def from_body(cls, body: Body) -> NetworkView:
@@ -48,6 +50,7 @@ class NetworkView:
             mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
             ipv4_address_scope=body.get("ipv4_address_scope") or None,
+            dns_domain=str(body.get("dns_domain") or ""),
         )
 
 
@@ -133,6 +136,12 @@ class PortView:
     trunk: TrunkLink | None = None
     """For a trunk's subport (``kumo_trunk``, only in the watch feed): its
     parent port and VLAN id."""
+    project_id: str = ""
+    dns: tuple[DnsAssignment, ...] = ()
+    """``dns_assignment``: the host name and FQDN of each fixed IP."""
+
+    def dns_for(self, ip_address: str) -> DnsAssignment | None:
+        return next((d for d in self.dns if d.ip_address == ip_address), None)
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
@@ -176,6 +185,28 @@ class PortView:
             hostname=str(body.get("kumo_hostname") or ""),
             qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
             trunk=TrunkLink.from_body(body.get("kumo_trunk")),
+            project_id=str(body.get("project_id") or ""),
+            dns=tuple(
+                DnsAssignment(str(d["hostname"]), str(d["ip_address"]), str(d["fqdn"]))
+                for d in body.get("dns_assignment") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True, order=True)
+class DnsAssignment:
+    """One entry of a port's ``dns_assignment``."""
+
+    hostname: str
+    ip_address: str
+    fqdn: str
+    """With its trailing dot."""
+
+    @property
+    def domain(self) -> str:
+        """The FQDN's domain, with its dot ('' when the FQDN is the host name)."""
+        return (
+            self.fqdn[len(self.hostname) + 1 :] if self.fqdn.startswith(self.hostname + ".") else ""
         )
 
 

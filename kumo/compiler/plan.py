@@ -474,6 +474,33 @@ class MetadataEndpoint:
 
 
 @dataclass(frozen=True, order=True)
+class DnsRecord:
+    """One address of a port on a network, the names it answers to, and
+    the project that may ask for them."""
+
+    project_id: str
+    ip: str
+    fqdn: str
+    """The name a reverse (PTR) query answers, lower case, with its dot."""
+    names: tuple[str, ...]
+    """Every name (lower case, with its dot) that answers with ``ip``."""
+
+
+@dataclass(frozen=True, order=True)
+class DnsZone:
+    """The resolver on one network of this host: it listens on
+    169.254.169.254:53 in the network's metadata namespace and answers the
+    ``askers`` (this host's instance ports there) with the ``records`` of
+    their own project only."""
+
+    netns: str
+    network_id: str
+    askers: tuple[tuple[str, str], ...]
+    """(IPv4 address, project id) of each instance port that may ask, sorted."""
+    records: tuple[DnsRecord, ...]
+
+
+@dataclass(frozen=True, order=True)
 class PortWiring:
     """The objects that must be in place for ``port_id`` to be wired."""
 
@@ -615,6 +642,7 @@ class HostPlan:
     hostnames: frozenset[Hostname] = field(default_factory=frozenset)
     vms: frozenset[VmPlan] = field(default_factory=frozenset)
     metadata: frozenset[MetadataEndpoint] = field(default_factory=frozenset)
+    dns: frozenset[DnsZone] = field(default_factory=frozenset)
     firewall: FirewallPlan = field(default_factory=lambda: FirewallPlan())
     gate: HaGate = field(default_factory=lambda: HaGate())
     snat_gateway: SnatGateway = field(default_factory=lambda: SnatGateway())

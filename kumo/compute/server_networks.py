@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from kumo.compute import hostnames
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.compute_models import Server, ServerInterface
@@ -24,7 +25,7 @@ from kumo.db.network_models import Network, Port
 from kumo.db.secgroup_models import SecurityGroup
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound
-from kumo.network import validate
+from kumo.network import dns, validate
 from kumo.network.core import networks
 from kumo.network.l3 import auto_allocate
 from kumo.network.l3 import ports as l3_ports
@@ -210,6 +211,27 @@ def check_port_usable(port: Port, server: Server) -> None:
         )
 
 
+def dns_label(server: Server) -> str:
+    """The ``dns_name`` a server's ports get (dns-integration, as Nova
+    does): its hostname, when that is a valid DNS label ('' otherwise)."""
+    name = hostnames.server_hostname(server.id, server.name or "")
+    try:
+        return dns.dns_name(name)
+    except BadRequest:
+        return ""
+
+
+def check_port_dns(port: Port, server: Server, name: str) -> None:
+    """A port given to a server with a ``dns_name`` must carry the
+    server's hostname (Nova's PortNotUsableDNS)."""
+    if port.dns_name and name and port.dns_name != name:
+        raise BadRequest(
+            f"Port {port.id} not usable for instance {server.id}. Value {port.dns_name} "
+            f"assigned to dns_name attribute does not match instance's hostname {name}",
+            kind="PortNotUsableDNS",
+        )
+
+
 def bind_to_host(uow: UnitOfWork, port_id: str, host: str) -> None:
     """Bind the port to the host its server runs on ("" unbinds).
 
@@ -238,14 +260,22 @@ def attach(
     s = uow.session
     owner = f"compute:{server.availability_zone or settings.default_availability_zone}"
     device = {"device_id": server.id, "device_owner": owner}
+    name = dns_label(server)
     if req.port_id:
-        check_port_usable(port_for(s, ctx, req.port_id), server)
-        port_id = ports.update(uow, ctx, req.port_id, device, None).id
+        given = port_for(s, ctx, req.port_id)
+        check_port_usable(given, server)
+        check_port_dns(given, server, name)
+        port_id = ports.update(uow, ctx, req.port_id, {**device, "dns_name": name}, None).id
         s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=False))
     else:
         assert req.network_id
         net = networks.load(s, ctx, req.network_id)
-        body: dict[str, Any] = {"network_id": net.id, "project_id": server.project_id, **device}
+        body: dict[str, Any] = {
+            "network_id": net.id,
+            "project_id": server.project_id,
+            "dns_name": name,
+            **device,
+        }
         if net.port_security_enabled:
             body["security_groups"] = group_ids(uow, server.project_id, group_names)
         if req.fixed_ip:
@@ -270,7 +300,7 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -
         ports.remove(uow, ctx, port_id, None)
     else:
         bind_to_host(uow, port_id, "")
-        ports.update(uow, ctx, port_id, {"device_id": "", "device_owner": ""}, None)
+        ports.update(uow, ctx, port_id, {"device_id": "", "device_owner": "", "dns_name": ""}, None)
 
 
 def server_ports(session: Session, server_id: str) -> list[Port]:

@@ -100,3 +100,5 @@ class FloatingIP(StandardAttrs, Base):
         String(36), ForeignKey("routers.id", ondelete="SET NULL"), nullable=True, index=True
     )
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    dns_name: Mapped[str] = mapped_column(String(255), default="")
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")

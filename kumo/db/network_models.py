@@ -99,6 +99,9 @@ class Port(StandardAttrs, Base):
     allowed_address_pairs: Mapped[list] = mapped_column(default=list)
     extra_dhcp_opts: Mapped[list] = mapped_column(default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    """dns-domain-ports: the domain an external DNS service would publish the
+    port under (kept and shown; no external DNS service is told)."""
     qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The port's own QoS policy; it wins over its network's."""
 

@@ -31,6 +31,18 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Default Subnetpools",
         "is_default on subnet pools; use_default_subnetpool on subnets.",
     ),
+    (
+        "dns-integration",
+        "DNS Integration",
+        "dns_name and dns_assignment on ports, dns_domain on networks, dns_name and "
+        "dns_domain on floating IPs; each host's resolver answers a project's names on its "
+        "networks (no external DNS service is told).",
+    ),
+    (
+        "dns-domain-ports",
+        "dns_domain for ports",
+        "dns_domain on ports (kept and shown; no external DNS service is told).",
+    ),
     ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from kumo.db.network_models import Network, Port, Subnet
+from kumo.network import dns
 
 
 def ts(value: dt.datetime | None) -> str | None:
@@ -117,6 +118,8 @@ def port_view(
         "security_groups": security_groups,
         "port_security_enabled": port.port_security_enabled,
         "dns_name": port.dns_name,
+        "dns_assignment": dns.assignment(port.dns_name or "", fixed_ips),
+        "dns_domain": port.dns_domain or "",
         "qos_policy_id": port.qos_policy_id,
         "binding:host_id": port.host,
         "binding:vif_type": port.vif_type,

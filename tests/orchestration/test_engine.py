@@ -323,3 +323,26 @@ def test_a_step_that_waits_shows_in_progress_while_it_waits(cloud: Cloud) -> Non
     cloud.rt.orchestration.delete_stack(cloud.ctx, cloud.project_id, sid)
     _until(lambda: resources(cloud, sid).get("slow") == "DELETE_IN_PROGRESS")
     assert cloud.wait(sid)[0] == "DELETE_COMPLETE"
+
+
+DNS = """
+heat_template_version: 2018-08-31
+resources:
+  net: {type: OS::Neutron::Net, properties: {name: dns-net, dns_domain: corp.example.}}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.8.0.0/24}}
+  port:
+    type: OS::Neutron::Port
+    depends_on: sub
+    properties: {network: {get_resource: net}, dns_name: web}
+  fqdn: {type: OS::Heat::Value, properties: {value: {get_attr: [port, dns_assignment, 0, fqdn]}}}
+"""
+
+
+def test_dns_properties_reach_the_network_and_port(cloud: Cloud) -> None:
+    sid = create(cloud, "dns", DNS)
+    assert cloud.wait(sid)[0] == "CREATE_COMPLETE"
+    (net,) = [n for n in cloud.rt.network.list_networks(cloud.ctx, {}) if n["name"] == "dns-net"]
+    assert net["dns_domain"] == "corp.example."
+    (port,) = cloud.rt.network.list_ports(cloud.ctx, {"network_id": [net["id"]]})
+    assert port["dns_name"] == "web"
+    assert port["dns_assignment"][0]["fqdn"] == "web.openstacklocal."

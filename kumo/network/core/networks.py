@@ -14,7 +14,7 @@ from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
-from kumo.network import availability_zones, events, policy, validate
+from kumo.network import availability_zones, dns, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import segments
 from kumo.network.l3 import ports as l3_ports
@@ -113,7 +113,7 @@ def create(
         availability_zone_hints=availability_zones.check_hints(
             s, settings, availability_zones.NETWORK, body.get("availability_zone_hints")
         ),
-        dns_domain=validate.string(body, "dns_domain") if "dns_domain" in body else "",
+        dns_domain=dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else "",
         qos_policy_id=(
             qos_attach.checked_policy(s, ctx, body["qos_policy_id"])
             if "qos_policy_id" in body
@@ -168,7 +168,7 @@ def update(
     if "is_default" in body:
         set_default(uow.session, net, validate.boolean(body, "is_default"))
     if "dns_domain" in body:
-        net.dns_domain = validate.string(body, "dns_domain")
+        net.dns_domain = dns.dns_domain(body["dns_domain"])
     if "qos_policy_id" in body:
         policy_id = qos_attach.checked_policy(uow.session, ctx, body["qos_policy_id"])
         if policy_id != net.qos_policy_id:

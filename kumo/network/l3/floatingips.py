@@ -22,7 +22,7 @@ from kumo.db.l3_models import FloatingIP, Router, RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, NotFound
-from kumo.network import events, policy, validate
+from kumo.network import dns, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import networks
 from kumo.network.core.networks import touch
@@ -99,6 +99,8 @@ def create(
     net = networks.load(s, ctx, validate.uuid(body["floating_network_id"], "floating_network_id"))
     if not net.external:
         raise bad(f"Network {net.id} is not a valid external network.")
+    dns_name = dns.dns_name(body["dns_name"]) if "dns_name" in body else ""
+    dns_domain = dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else ""
     if body.get("qos_policy_id") is not None:
         raise bad("QoS policies are not supported.")
     owner = policy.owner_for_create(ctx, body)
@@ -130,6 +132,8 @@ def create(
         floating_ip_address=port.fixed_ips[0].ip_address,
         description=validate.string(body, "description") if "description" in body else "",
         status="DOWN",
+        dns_name=dns_name,
+        dns_domain=dns_domain,
     )
     s.add(fip)
     s.flush()

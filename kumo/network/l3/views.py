@@ -115,8 +115,8 @@ def floatingip_view(fip: FloatingIP, port: Port | None, tags: list[str]) -> dict
         "status": fip.status,
         "port_details": port_details(port),
         "port_forwardings": [],
-        "dns_domain": "",
-        "dns_name": "",
+        "dns_domain": fip.dns_domain or "",
+        "dns_name": fip.dns_name or "",
         "qos_policy_id": None,
         **_std(fip, tags),
     }

@@ -26,7 +26,7 @@ from kumo.errors import (
     not_found,
     shown,
 )
-from kumo.network import events, policy, validate
+from kumo.network import dns, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import ipam
 from kumo.network.core.networks import touch
@@ -49,7 +49,7 @@ ROUTER_OWNERS = (
 CREATE = {
     "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips",
     "device_id", "device_owner", "project_id", "tenant_id", "security_groups",
-    "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name",
+    "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name", "dns_domain",
     "binding:host_id", "binding:vnic_type", "binding:profile", "qos_policy_id",
 }  # fmt: skip
 UPDATE = CREATE - {"network_id", "project_id", "tenant_id"}
@@ -393,7 +393,8 @@ def create(
         "port_security_enabled": port_security,
         "allowed_address_pairs": pairs,
         "extra_dhcp_opts": _dhcp_opts(body.get("extra_dhcp_opts")),
-        "dns_name": validate.string(body, "dns_name") if "dns_name" in body else "",
+        "dns_name": dns.dns_name(body["dns_name"]) if "dns_name" in body else "",
+        "dns_domain": dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else "",
         "qos_policy_id": qos_attach.checked_policy(s, ctx, body.get("qos_policy_id")),
         "host": "",
         "vif_type": "unbound",
@@ -449,9 +450,13 @@ def update(
         device_owner = validate.string(body, "device_owner")
         policy.check_device_owner(ctx, "update_port", device_owner, target["network:project_id"])
     l3_ports.check_update(s, port, device_id, device_owner)
-    for key in ("name", "description", "device_id", "device_owner", "dns_name"):
+    for key in ("name", "description", "device_id", "device_owner"):
         if key in body:
             setattr(port, key, validate.string(body, key))
+    if "dns_name" in body:
+        port.dns_name = dns.dns_name(body["dns_name"])
+    if "dns_domain" in body:
+        port.dns_domain = dns.dns_domain(body["dns_domain"])
     if "admin_state_up" in body:
         port.admin_state_up = validate.boolean(body, "admin_state_up")
     if "mac_address" in body:

@@ -48,6 +48,7 @@ class Net(_Shown):
         "admin_state_up": Prop("boolean", default=True, update=True),
         "shared": Prop("boolean", update=True),
         "port_security_enabled": Prop("boolean", update=True),
+        "dns_domain": Prop("string", update=True),
         "value_specs": Prop("map", default={}),
         "tags": Prop("list", items="string", update=True),
     }
@@ -57,12 +58,16 @@ class Net(_Shown):
 
     def create(self, env: Env, props: dict[str, Any]) -> None:
         body = {"name": props.get("name") or env.physical_name(), **props.get("value_specs", {})}
-        body.update(_common(props, ("admin_state_up", "shared", "port_security_enabled")))
+        body.update(
+            _common(props, ("admin_state_up", "shared", "port_security_enabled", "dns_domain"))
+        )
         made = env.rt.network.create_networks(env.ctx, [body])[0]
         env.physical_id = made["id"]
 
     def update(self, env: Env, old: dict[str, Any], new: dict[str, Any]) -> None:
-        body = _common(new, ("name", "admin_state_up", "shared", "port_security_enabled"))
+        body = _common(
+            new, ("name", "admin_state_up", "shared", "port_security_enabled", "dns_domain")
+        )
         env.rt.network.update_network(env.ctx, str(env.physical_id), body)
 
     def delete(self, env: Env) -> None:
@@ -136,15 +141,17 @@ class Port(_Shown):
         "allowed_address_pairs": Prop("list", schema=pair, update=True),
         "device_id": Prop("string", update=True),
         "device_owner": Prop("string", update=True),
+        "dns_name": Prop("string", update=True),
         "value_specs": Prop("map", default={}),
     }
     attrs = {k: k for k in ("fixed_ips", "mac_address", "network_id", "name", "status",
                             "security_groups", "device_id", "device_owner", "admin_state_up",
-                            "allowed_address_pairs", "tenant_id")}  # fmt: skip
+                            "allowed_address_pairs", "tenant_id", "dns_assignment")}  # fmt: skip
 
     def _body(self, env: Env, props: dict[str, Any]) -> dict[str, Any]:
         body = _common(props, ("name", "admin_state_up", "port_security_enabled",
-                               "allowed_address_pairs", "device_id", "device_owner"))  # fmt: skip
+                               "allowed_address_pairs", "device_id", "device_owner",
+                               "dns_name"))  # fmt: skip
         if "fixed_ips" in props:
             ips = []
             for f in props["fixed_ips"]:
@@ -271,6 +278,8 @@ class FloatingIP(_Shown):
         "port_id": Prop("string", update=True),
         "fixed_ip_address": Prop("string", update=True),
         "floating_ip_address": Prop("string"),
+        "dns_name": Prop("string"),
+        "dns_domain": Prop("string"),
         "value_specs": Prop("map", default={}),
     }
     attrs = {k: k for k in ("floating_ip_address", "floating_network_id", "port_id",
@@ -280,7 +289,10 @@ class FloatingIP(_Shown):
         body = {
             "floating_network_id": lookup.network(env.rt, env.ctx, props["floating_network"]),
             **props.get("value_specs", {}),
-            **_common(props, ("port_id", "fixed_ip_address", "floating_ip_address")),
+            **_common(
+                props,
+                ("port_id", "fixed_ip_address", "floating_ip_address", "dns_name", "dns_domain"),
+            ),  # fmt: skip
         }
         env.physical_id = fips.create_floatingips(env.rt.network, env.ctx, [body])[0]["id"]
 
