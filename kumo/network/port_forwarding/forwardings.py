@@ -163,13 +163,14 @@ def _floatingip(uow: UnitOfWork, ctx: RequestContext, fip_id: str, action: str) 
     return fip
 
 
-def _changed(uow: UnitOfWork, fip: FloatingIP) -> None:
-    """The floating IP changed with its forwardings (a new revision, emitted)."""
+def _changed(uow: UnitOfWork, fip: FloatingIP, old_router_id: str | None = None) -> None:
+    """The floating IP changed with its forwardings (a new revision, emitted,
+    to its old router too when it left it)."""
     from kumo.network import events
 
     touch(fip)
     uow.session.flush()
-    events.floatingip(uow, fip)
+    events.floatingip(uow, fip, old_router_id=old_router_id)
 
 
 def create(
@@ -218,9 +219,10 @@ def remove(uow: UnitOfWork, ctx: RequestContext, fip_id: str, pf_id: str) -> Non
     row = load(uow.session, ctx, fip, pf_id)
     uow.session.delete(row)
     uow.session.flush()
+    old_router_id = fip.router_id
     if not _has_forwardings(uow.session, fip.id) and not fip.fixed_port_id:
         fip.router_id = None
-    _changed(uow, fip)
+    _changed(uow, fip, old_router_id)
 
 
 def _has_forwardings(session: Session, fip_id: str) -> bool:
