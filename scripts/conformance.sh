@@ -21,7 +21,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's kumo, not t
 MODE=${1:-}
 # Tempest itself has no tests of floating IP port forwarding: Neutron keeps
 # them in neutron-tempest-plugin, installed for the runs that select them
-PORT_FORWARDING_REGEX='^neutron_tempest_plugin\.api\.test_port_forwardings\.'
+PORT_FORWARDING_REGEX='^neutron_tempest_plugin\.api\.test_port_forwarding(s|_negative)\.'
 case "$MODE" in
   compute) REGEX='^tempest\.api\.compute\.' ;;
   image) REGEX='^tempest\.api\.image\.' ;;

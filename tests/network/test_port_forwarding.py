@@ -66,6 +66,9 @@ def test_crud_and_conflicts(cloud: Cloud) -> None:
     err = _req(cloud, "PUT", alice, f"/floatingips/{other['id']}",
                {"floatingip": {"port_id": port["id"]}}, status=400)  # fmt: skip
     assert err["NeutronError"]["type"] == "PortHasPortForwarding"
+    # a floating IP that forwards ports is not deleted
+    err = _req(cloud, "DELETE", alice, f"/floatingips/{f['id']}", status=409)
+    assert err["NeutronError"]["type"] == "FipInUseByPortForwarding"
     # another project sees nothing
     _req(cloud, "GET", bob, base, status=404)
     _req(cloud, "POST", bob, base, {"port_forwarding": body}, status=404)

@@ -230,15 +230,26 @@ def _has_forwardings(session: Session, fip_id: str) -> bool:
     return session.scalar(q) is not None
 
 
+def _in_use(fip: FloatingIP) -> Conflict:
+    return Conflict(
+        f"Floating IP {fip.id} in use by Port Forwarding resources.",
+        kind="FipInUseByPortForwarding",
+    )
+
+
+def check_deletion(session: Session, fip: FloatingIP) -> None:
+    """Deleting a floating IP that forwards ports: refused (409
+    ``FipInUseByPortForwarding``); its forwardings go first."""
+    if _has_forwardings(session, fip.id):
+        raise _in_use(fip)
+
+
 def check_association(session: Session, fip: FloatingIP, port_id: str) -> None:
     """Associating a floating IP with a port: refused for a floating IP that
     forwards ports (409 ``FipInUseByPortForwarding``) and for a port that
     a forwarding targets (400 ``PortHasPortForwarding``)."""
     if _has_forwardings(session, fip.id):
-        raise Conflict(
-            f"Floating IP {fip.id} in use by Port Forwarding resources.",
-            kind="FipInUseByPortForwarding",
-        )
+        raise _in_use(fip)
     q = select(PortForwarding.id).where(PortForwarding.internal_port_id == port_id).limit(1)
     if session.scalar(q) is not None:
         raise BadRequest(
