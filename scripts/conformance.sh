@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tempest conformance run against a live kumo (one command):
-#   bash scripts/conformance.sh [compute|image|volume|orchestration|trunk|REGEX]
+#   bash scripts/conformance.sh [compute|image|volume|orchestration|trunk|port-forwarding|REGEX]
 # Installs Tempest into .tempest/venv (once), starts kumo on a fresh state
 # dir and a free port, writes tempest.conf, runs the network and identity API
 # tests (or, with `compute`, the compute API tests; with `image`, the image API
@@ -19,13 +19,17 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/kumo ] || bash scripts/install.sh
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's kumo, not the venv's
 MODE=${1:-}
+# Tempest itself has no tests of floating IP port forwarding: Neutron keeps
+# them in neutron-tempest-plugin, installed for the runs that select them
+PORT_FORWARDING_REGEX='^neutron_tempest_plugin\.api\.test_port_forwarding(s|_negative)\.'
 case "$MODE" in
   compute) REGEX='^tempest\.api\.compute\.' ;;
   image) REGEX='^tempest\.api\.image\.' ;;
   volume) REGEX='^tempest\.api\.volume\.' ;;
   orchestration) REGEX='^heat_tempest_plugin\.tests\.api\.' ;;  # heat-tempest-plugin's API tests
   trunk) REGEX='^neutron_tempest_plugin\.api\.test_trunk' ;;  # neutron-tempest-plugin's trunk API tests
-  '') REGEX='^tempest\.api\.(network|identity)\.' ;;
+  port-forwarding) REGEX="$PORT_FORWARDING_REGEX" ;;  # neutron-tempest-plugin's
+  '') REGEX="^(tempest\.api\.(network|identity)\.|${PORT_FORWARDING_REGEX#^})" ;;
   *) REGEX=$MODE; MODE=custom ;;
 esac
 LAB=0
@@ -258,18 +262,6 @@ disk_config = False
 ide_bus = False
 CONF
 fi
-# trunk: Tempest 47 has no trunk tests; Neutron keeps them in its plugin
-if [ "$MODE" = trunk ]; then
-  NEUTRON_PLUGIN_VERSION=${NEUTRON_PLUGIN_VERSION:-3.3.0}
-  "$work/venv/bin/pip" show neutron-tempest-plugin 2>/dev/null | grep -qx "Version: $NEUTRON_PLUGIN_VERSION" ||
-    "$work/venv/bin/pip" install -q "neutron-tempest-plugin==$NEUTRON_PLUGIN_VERSION"
-  # tenant networks are VXLAN; VLAN stays off: its tests need the 'inherit'
-  # segmentation type, which kumo does not offer
-  cat >>"$ws/etc/tempest.conf" <<CONF
-[neutron_plugin_options]
-available_type_drivers = vxlan
-CONF
-fi
 # orchestration: heat-tempest-plugin's API tests (gabbi) as the admin
 if [ "$MODE" = orchestration ]; then
   HEAT_PLUGIN_VERSION=3.0.0
@@ -296,6 +288,21 @@ minimal_instance_type = m1.tiny
 floating_network_name = public
 CONF
 fi
+case "$REGEX" in
+  *neutron_tempest_plugin*)
+    NEUTRON_PLUGIN_VERSION=3.3.0
+    "$work/venv/bin/pip" show neutron-tempest-plugin 2>/dev/null | grep -qx "Version: $NEUTRON_PLUGIN_VERSION" ||
+      "$work/venv/bin/pip" install -q "neutron-tempest-plugin==$NEUTRON_PLUGIN_VERSION" "tempest==$TEMPEST_VERSION"
+    # trunk: tenant networks are VXLAN; VLAN stays off there, since its trunk
+    # tests need the 'inherit' segmentation type, which kumo does not offer
+    types=vxlan,flat,vlan
+    [ "$MODE" = trunk ] && types=vxlan
+    cat >>"$ws/etc/tempest.conf" <<CONF
+[neutron_plugin_options]
+available_type_drivers = $types
+CONF
+    ;;
+esac
 cd "$ws"
 "$work/venv/bin/stestr" init >/dev/null 2>&1 || true
 cat > .stestr.conf <<CONF

@@ -37,7 +37,8 @@ stage              output
                    port's hostname (its server's, or the port's name)
 =================  ==========================================================
 
-Outside the per-network stages: routers (``routers.py``), the gateway
+Outside the per-network stages: routers (``routers.py``; their floating
+IPs' port forwardings in ``forwarding.py``), the gateway
 hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
 firewall (``firewall.py``), DHCP (``dhcp.py``), the metadata service's
 namespaces (``metadata.py``), the resolver's zones in them (``dns.py``), the

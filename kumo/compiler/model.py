@@ -412,6 +412,26 @@ class RouterView:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, order=True)
+class ForwardingView:
+    """One port forwarding of a floating IP (an entry of its
+    ``port_forwardings``): ``protocol`` to the floating IP's
+    ``external_port`` goes to ``internal_ip_address:internal_port``."""
+
+    protocol: str
+    external_port: int
+    internal_ip_address: str
+    internal_port: int
+
+    @classmethod
+    def from_body(cls, body: Body) -> ForwardingView:
+        protocol = str(body["protocol"])
+        if protocol not in ("tcp", "udp"):
+            raise ValueError(f"protocol {protocol!r}")
+        return cls(protocol, int(body["external_port"]), str(body["internal_ip_address"]),
+                   int(body["internal_port"]))  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FloatingIpView:
     id: str
@@ -420,6 +440,7 @@ class FloatingIpView:
     router_id: str | None
     port_id: str | None
     fixed_ip_address: str | None
+    port_forwardings: tuple[ForwardingView, ...] = ()
 
     @classmethod
     def from_body(cls, body: Body) -> FloatingIpView:
@@ -430,7 +451,9 @@ class FloatingIpView:
             router_id=body.get("router_id") or None,
             port_id=body.get("port_id") or None,
             fixed_ip_address=body.get("fixed_ip_address") or None,
-        )
+            port_forwardings=tuple(sorted(ForwardingView.from_body(x)
+                                          for x in body.get("port_forwardings") or ())),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -147,13 +147,16 @@ class Route:
 
 @dataclass(frozen=True, order=True)
 class PolicyRule:
-    """``ip rule add [from SRC] lookup TABLE priority PRIORITY`` (router namespaces)."""
+    """``ip rule add [from SRC] [fwmark MARK] lookup TABLE priority PRIORITY``
+    (router namespaces)."""
 
     netns: str
     priority: int
     table: int
     src: str | None = None
     """A network (``10.0.0.5/32``); None matches every source."""
+    fwmark: int = 0
+    """Only packets with this firewall mark; 0 matches every mark."""
 
     @property
     def key(self) -> ObjectKey:
@@ -210,6 +213,31 @@ class Dnat:
 
 
 @dataclass(frozen=True, order=True)
+class PortDnat:
+    """A floating IP's port forwarding served here: ``protocol`` (tcp, udp)
+    to ``external_ip:external_port`` goes to ``internal_ip:internal_port``."""
+
+    protocol: str
+    external_ip: str
+    external_port: int
+    internal_ip: str
+    internal_port: int
+
+
+@dataclass(frozen=True, order=True)
+class PortRelay:
+    """A floating IP's port forwarding served by another host: frames for
+    ``protocol`` to ``external_ip:external_port`` arriving on the external
+    leg leave it again, unchanged but for the MACs, towards ``mac`` (the
+    serving host's external leg; no connection state here)."""
+
+    protocol: str
+    external_ip: str
+    external_port: int
+    mac: str
+
+
+@dataclass(frozen=True, order=True)
 class NatTable:
     """The address translation of one router namespace, written as one
     nftables table. ``announce`` lists (interface, address) pairs to
@@ -229,6 +257,18 @@ class NatTable:
     """Source networks the router-wide SNAT leaves alone: subnets in the
     external network's address scope, routed to it untranslated (their
     floating IPs are still translated)."""
+    port_dnat: tuple[PortDnat, ...] = ()
+    """Port forwardings translated here (their replies translated back by
+    connection tracking)."""
+    reply_mark: int = 0
+    """Nonzero: replies of translated connections get this firewall mark
+    (a policy rule sends them out through the external leg)."""
+    relay: tuple[PortRelay, ...] = ()
+    """Port forwardings of the floating IP this namespace answers for, served
+    by other hosts: arriving on ``relay_ifname``, sent on to them."""
+    relay_ifname: str = ""
+    relay_mac: str = ""
+    """The MAC of ``relay_ifname``: relayed frames leave from it."""
 
     @property
     def key(self) -> ObjectKey:
@@ -660,7 +700,9 @@ class HostPlan:
             for r in self.routes
         ]
         lines += [
-            f"rule {_ns(r.netns)} {r.priority} from {r.src or 'all'} lookup {r.table}"
+            f"rule {_ns(r.netns)} {r.priority} from {r.src or 'all'}"
+            + (f" fwmark {r.fwmark:#x}" if r.fwmark else "")
+            + f" lookup {r.table}"
             for r in self.rules
         ]
         lines += [f"sysctl {_ns(x.netns)} {x.path}={x.value}" for x in self.sysctls]
@@ -676,6 +718,16 @@ class HostPlan:
                 for x in t.forward
             )
             + "".join(f" routed {c}" for c in t.no_snat)
+            + "".join(
+                f" pf {x.protocol} {x.external_ip}:{x.external_port}"
+                f"->{x.internal_ip}:{x.internal_port}"
+                for x in t.port_dnat
+            )
+            + (f" mark replies {t.reply_mark:#x}" if t.reply_mark else "")
+            + "".join(
+                f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:{x.external_port}->{x.mac}"
+                for x in t.relay
+            )
             for t in self.nat
         ]
         lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]

@@ -12,7 +12,9 @@ Pure. Three roles, each a namespace with legs into network bridges:
          rule → table 101, default via the upstream through this host's
          external leg, with DNAT/SNAT of the floating IP here; from anything
          else, rule → table 100, default via the router's SNAT port on the
-         first subnet (on the gateway host).
+         first subnet (on the gateway host). Port forwardings to this
+         host's ports are translated here too, their floating IP answered
+         by one host (``kumo.compiler.forwarding``).
 ``snat`` (``ks-<host>-<router>``) on a distributed router's gateway host: a
          leg per SNAT port (``network:router_centralized_snat``), the
          gateway port on the external network, default route upstream,
@@ -37,7 +39,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.compiler import ipnet, names, snat
+from kumo.compiler import forwarding, ipnet, names, snat
 from kumo.compiler.model import (
     DVR_INTERFACE,
     GATEWAY,
@@ -395,10 +397,11 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
                 out.routes.add(Route(ns, "0.0.0.0/0", leg[1], leg[0], table=SNAT_TABLE))
                 out.rules.add(PolicyRule(ns, SNAT_RULE_PRIORITY, SNAT_TABLE))
                 break
-    # Floating IPs of ports on this host.
+    # Floating IPs of ports on this host, and port forwardings to them.
     local_ports = {p.id for p in view.ports.values() if p.host == host}
     fips = [f for f in _floating_ips(view, router.view.id) if f.port_id in local_ports]
-    if not (fips or blocks) or external is None or ext_net is None or not usable:
+    served = forwarding.serve(host, view, router.view, lambda h: fip_leg_mac(h, router.view.id))
+    if not (fips or blocks or served) or external is None or ext_net is None or not usable:
         out.nat.add(NatTable(ns))
         return
     cidr, upstream = external
@@ -430,7 +433,28 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
             if not any(ipaddress.ip_address(ip) in n for n in scoped)
         }
         translated = snat.instance_snat(inside, sorted(instances), blocks)
-    out.nat.add(_floating_nat(ns, inside, fips, out, *translated))
+    table = _floating_nat(ns, inside, fips, out, *translated)
+    if served:
+        out.rules.add(PolicyRule(ns, forwarding.RULE_PRIORITY, FIP_TABLE,
+                                 fwmark=forwarding.REPLY_MARK))  # fmt: skip
+        table = _forwardings(ns, inside, served, table, out)
+        table = dataclasses.replace(table, reply_mark=forwarding.REPLY_MARK, relay=served.relay,
+                                    relay_ifname=inside if served.relay else "",
+                                    relay_mac=fip_leg_mac(host, router.view.id)
+                                    if served.relay else "")  # fmt: skip
+    out.nat.add(table)
+
+
+def _forwardings(
+    ns: str, inside: str, served: forwarding.Served, table: NatTable, out: RouterObjects
+) -> NatTable:
+    """Port forwardings translated in ``table``; the floating IPs this
+    namespace answers for on its external leg ``inside`` (and announced)."""
+    announce = list(table.announce)
+    for ip in served.answered:
+        out.addresses.add(Address(ns, inside, f"{ip}/32"))
+        announce.append((inside, ip))
+    return dataclasses.replace(table, port_dnat=served.dnat, announce=tuple(announce))
 
 
 def _local_instance_ips(host: str, view: ClusterView, router: _Router) -> set[str]:
@@ -541,6 +565,9 @@ def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -
     extra = (Snat(inside, ext_ip),) if ext_ip and router.view.enable_snat else ()
     table = _floating_nat(ns, inside, _floating_ips(view, router.view.id), out, *extra)
     table = dataclasses.replace(table, no_snat=scoped_sources(view, router) if extra else ())
+    served = forwarding.serve(host, view, router.view, lambda h: "", distributed=False)
+    if served:
+        table = _forwardings(ns, inside, served, table, out)
     if ext_ip and active:
         table = dataclasses.replace(table, announce=((inside, ext_ip), *table.announce))
     elif not active:

@@ -539,6 +539,7 @@ class KernelAdapter:
                         priority,
                         int(m.get("FRA_TABLE") or m["table"]),
                         f"{src}/{m['src_len']}" if src else None,
+                        int(m.get("FRA_FWMARK") or 0),
                     )
                 )
         return tuple(out)
@@ -552,6 +553,8 @@ class KernelAdapter:
         if rule.src:
             net = ipaddress.ip_network(rule.src)
             spec.update(src=str(net.network_address), src_len=net.prefixlen)
+        if rule.fwmark:
+            spec.update(fwmark=rule.fwmark)
         return spec
 
     def add_rule(self, rule: PolicyRule) -> None:

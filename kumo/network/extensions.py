@@ -59,6 +59,23 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ),
     ("fip-port-details", "Floating IP Port Details", "port_details on floating IPs."),
     (
+        "floating-ip-port-forwarding",
+        "Floating IP Port Forwarding",
+        "TCP and UDP ports of a floating IP forwarded to an internal port's fixed IP and port "
+        "(/v2.0/floatingips/{id}/port_forwardings), served on the internal port's host.",
+    ),
+    (
+        "floating-ip-port-forwarding-description",
+        "Floating IP Port Forwarding Description",
+        "description on port forwardings.",
+    ),
+    (
+        "expose-port-forwarding-in-fip",
+        "Expose port forwardings in floating IP",
+        "port_forwardings (protocol, internal_ip_address, internal_port, external_port) on "
+        "floating IPs.",
+    ),
+    (
         "empty-string-filtering",
         "Empty String Filtering Extension",
         "An empty filter value (?name=) matches resources whose attribute is empty.",

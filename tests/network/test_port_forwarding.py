@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.network.conftest import Cloud, N
 from tests.network.test_floatingips import fip, topology
+from tests.network.test_routers import events
 
 
 def _req(cloud: Cloud, method: str, h: dict[str, str], path: str, body: Any = None,
@@ -29,6 +30,14 @@ def test_crud_and_conflicts(cloud: Cloud) -> None:
     assert pf == {"id": pf["id"], **body, "description": "ssh"}
     shown = _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]
     assert shown["router_id"] == t["router"]["id"] and shown["port_id"] is None
+    # expose-port-forwarding-in-fip
+    assert shown["port_forwardings"] == [
+        {"protocol": "tcp", "internal_ip_address": ip, "internal_port": 22, "external_port": 2222}
+    ]
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"floating-ip-port-forwarding", "floating-ip-port-forwarding-description",
+            "expose-port-forwarding-in-fip"} <= aliases  # fmt: skip
+    assert "floating-ip-port-forwarding-port-ranges" not in aliases
     # the same outside, or the same inside, twice: 400
     err = _req(cloud, "POST", alice, base, {"port_forwarding": {**body, "internal_port": 23}},
                status=400)  # fmt: skip
@@ -57,6 +66,9 @@ def test_crud_and_conflicts(cloud: Cloud) -> None:
     err = _req(cloud, "PUT", alice, f"/floatingips/{other['id']}",
                {"floatingip": {"port_id": port["id"]}}, status=400)  # fmt: skip
     assert err["NeutronError"]["type"] == "PortHasPortForwarding"
+    # a floating IP that forwards ports is not deleted
+    err = _req(cloud, "DELETE", alice, f"/floatingips/{f['id']}", status=409)
+    assert err["NeutronError"]["type"] == "FipInUseByPortForwarding"
     # another project sees nothing
     _req(cloud, "GET", bob, base, status=404)
     _req(cloud, "POST", bob, base, {"port_forwarding": body}, status=404)
@@ -64,7 +76,11 @@ def test_crud_and_conflicts(cloud: Cloud) -> None:
     _req(cloud, "DELETE", alice, f"{base}/{udp['id']}", status=204)
     err = _req(cloud, "GET", alice, f"{base}/{udp['id']}", status=404)
     assert err["NeutronError"]["type"] == "PortForwardingNotFound"
-    assert _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]["router_id"] is None
+    shown = _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]
+    assert shown["router_id"] is None and shown["port_forwardings"] == []
+    # the router's hosts hear that the last forwarding went (they serve it)
+    last = events(cloud, "floatingip", f["id"])[-1]
+    assert f"router:{t['router']['id']}" in last.topics and last.body["port_forwardings"] == []
 
 
 def test_associated_floating_ip_or_port_refused(cloud: Cloud) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
+from kumo.compiler.forwarding import LEG_MAC_PREFIX
 from kumo.compiler.plan import NatTable
 from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX, Json, address
 
@@ -50,6 +51,9 @@ def fingerprint(table: NatTable) -> str:
         shape += (table.no_snat,)
     if table.forward:
         shape += (table.forward, table.forward_ifname, table.forward_mac)
+    if table.port_dnat or table.reply_mark or table.relay:
+        shape += (table.port_dnat, table.reply_mark, table.relay, table.relay_ifname,
+                  table.relay_mac)  # fmt: skip
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
 
@@ -76,6 +80,11 @@ def nat_ruleset(table: NatTable) -> list[Json]:
     out.append(
         _add("chain", name="post", type="nat", hook="postrouting", prio=100, policy="accept")
     )
+    for p in table.port_dnat:
+        out.append(_add("rule", chain="pre", expr=[
+            _match(("ip", "daddr"), p.external_ip),
+            _match((p.protocol, "dport"), p.external_port),
+            {"dnat": {"addr": p.internal_ip, "port": p.internal_port}}]))  # fmt: skip
     for d in table.dnat:
         out.append(
             _add(
@@ -107,7 +116,55 @@ def nat_ruleset(table: NatTable) -> list[Json]:
             expr.append({"match": {"op": "==", "left": numgen, "right": 0}})
         expr.append({"snat": to})
         out.append(_add("rule", chain="post", expr=expr))
-    return out + _meter(table)
+    return out + _reply_mark(table) + _meter(table)
+
+
+def _reply_mark(table: NatTable) -> list[Json]:
+    """Replies of connections translated here (port forwardings') marked
+    before routing: a policy rule sends them out through the external leg."""
+    if not table.reply_mark:
+        return []
+    return [
+        _add("chain", name="reply", type="filter", hook="prerouting", prio=-150, policy="accept"),
+        _add("rule", chain="reply", expr=[
+            {"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}},
+            {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
+            {"mangle": {"key": {"meta": {"key": "mark"}}, "value": table.reply_mark}}]),
+    ]  # fmt: skip
+
+
+LEG_PREFIX = LEG_MAC_PREFIX + "00:00:00:00"
+"""Every host's external leg MAC, masked to its first two bytes."""
+RELAY_TABLE = "kumo_pfrelay"
+"""The netdev table of a router namespace relaying port forwardings of the
+floating IPs it answers for to the hosts serving them."""
+
+
+def relay_script(table: NatTable) -> str:
+    """The relay of port forwardings served by other hosts (see
+    ``kumo.compiler.forwarding``): written anew, or removed when there is
+    none. Ingress of the external leg, before conntrack: a frame for a
+    relayed (address, protocol, port), not from another host's external
+    leg, leaves the leg again with its MACs rewritten."""
+    lines = [f"table netdev {RELAY_TABLE} {{}}", f"delete table netdev {RELAY_TABLE}"]
+    if not table.relay:
+        return "\n".join(lines) + "\n"
+    elems = ", ".join(
+        f"{r.external_ip} . {r.protocol} . {r.external_port} : {r.mac}" for r in table.relay
+    )
+    dev = table.relay_ifname
+    lines += [
+        f"table netdev {RELAY_TABLE} {{",
+        f"  map ports {{ typeof ip daddr . ip protocol . th dport : ether daddr; "
+        f"elements = {{ {elems} }} }}",
+        f'  chain ingress {{ type filter hook ingress device "{dev}" priority -300; policy accept;',
+        f"    ether saddr and ff:ff:00:00:00:00 != {LEG_PREFIX} "
+        f"ip daddr . ip protocol . th dport @ports ether saddr set {table.relay_mac} "
+        f'ether daddr set ip daddr . ip protocol . th dport map @ports fwd to "{dev}"',
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def forward_script(table: NatTable) -> str:

@@ -61,8 +61,10 @@ class NatReconciler(Reconciler):
 
 
 def _write(nft: NftPort, table: NatTable) -> None:
-    """The gateway forwarding first: the translation table holds the
-    fingerprint, written last."""
+    """The gateway forwarding and the port forwardings' relay first: the
+    translation table holds the fingerprint, written last."""
     if table.forward or nft.has_table("netdev", nat.FORWARD_TABLE):
         nft.apply_script(nat.forward_script(table))
+    if table.relay or nft.has_table("netdev", nat.RELAY_TABLE):
+        nft.apply_script(nat.relay_script(table))
     nft.apply(nat.nat_ruleset(table))

@@ -261,6 +261,9 @@ def remove(uow: UnitOfWork, ctx: RequestContext, fip_id: str, if_match: int | No
     s = uow.session
     fip = load(s, ctx, fip_id, lock=True)
     check_revision(fip.revision_number, if_match)
+    from kumo.network.port_forwarding import forwardings
+
+    forwardings.check_deletion(s, fip)
     events.floatingip(uow, fip, "delete")
     port = s.get(Port, fip.floating_port_id)
     taglib.delete_tags(s, fip.id)

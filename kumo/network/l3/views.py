@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from kumo.db.agent_models import Agent
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.network_models import Port
+from kumo.db.port_forwarding_models import PortForwarding
 from kumo.network import availability_zones
 from kumo.network import tags as taglib
 from kumo.network.snat import views as snat_views
@@ -102,7 +103,12 @@ def port_details(port: Port | None) -> dict[str, Any] | None:
     }
 
 
-def floatingip_view(fip: FloatingIP, port: Port | None, tags: list[str]) -> dict[str, Any]:
+def floatingip_view(
+    fip: FloatingIP,
+    port: Port | None,
+    tags: list[str],
+    forwardings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "id": fip.id,
         "tenant_id": fip.project_id,
@@ -114,7 +120,7 @@ def floatingip_view(fip: FloatingIP, port: Port | None, tags: list[str]) -> dict
         "fixed_ip_address": fip.fixed_ip_address,
         "status": fip.status,
         "port_details": port_details(port),
-        "port_forwardings": [],
+        "port_forwardings": forwardings or [],
         "dns_domain": fip.dns_domain or "",
         "dns_name": fip.dns_name or "",
         "qos_policy_id": None,
@@ -197,7 +203,35 @@ def render_watch_routers(session: Session, routers: list[Router]) -> list[dict[s
 def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
     ports = _ports(session, {f.fixed_port_id for f in fips if f.fixed_port_id})
     tags = taglib.tags_for(session, [f.id for f in fips])
-    return [floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, [])) for f in fips]
+    pfs = port_forwardings(session, [f.id for f in fips])
+    return [
+        floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, []), pfs.get(f.id))
+        for f in fips
+    ]
+
+
+def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each floating IP's port forwardings as its ``port_forwardings`` lists
+    them (expose-port-forwarding-in-fip), by external port."""
+    if not fip_ids:
+        return {}
+    pf = PortForwarding
+    q = (
+        select(pf)
+        .where(pf.floatingip_id.in_(fip_ids))
+        .order_by(pf.floatingip_id, pf.external_port, pf.protocol)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in session.scalars(q):
+        out.setdefault(row.floatingip_id, []).append(
+            {
+                "protocol": row.protocol,
+                "internal_ip_address": row.internal_ip_address,
+                "internal_port": row.internal_port,
+                "external_port": row.external_port,
+            }
+        )
+    return out
 
 
 def _keys() -> dict[str, frozenset[str]]:

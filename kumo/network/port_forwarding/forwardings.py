@@ -163,13 +163,14 @@ def _floatingip(uow: UnitOfWork, ctx: RequestContext, fip_id: str, action: str) 
     return fip
 
 
-def _changed(uow: UnitOfWork, fip: FloatingIP) -> None:
-    """The floating IP changed with its forwardings (a new revision, emitted)."""
+def _changed(uow: UnitOfWork, fip: FloatingIP, old_router_id: str | None = None) -> None:
+    """The floating IP changed with its forwardings (a new revision, emitted,
+    to its old router too when it left it)."""
     from kumo.network import events
 
     touch(fip)
     uow.session.flush()
-    events.floatingip(uow, fip)
+    events.floatingip(uow, fip, old_router_id=old_router_id)
 
 
 def create(
@@ -218,9 +219,10 @@ def remove(uow: UnitOfWork, ctx: RequestContext, fip_id: str, pf_id: str) -> Non
     row = load(uow.session, ctx, fip, pf_id)
     uow.session.delete(row)
     uow.session.flush()
+    old_router_id = fip.router_id
     if not _has_forwardings(uow.session, fip.id) and not fip.fixed_port_id:
         fip.router_id = None
-    _changed(uow, fip)
+    _changed(uow, fip, old_router_id)
 
 
 def _has_forwardings(session: Session, fip_id: str) -> bool:
@@ -228,15 +230,26 @@ def _has_forwardings(session: Session, fip_id: str) -> bool:
     return session.scalar(q) is not None
 
 
+def _in_use(fip: FloatingIP) -> Conflict:
+    return Conflict(
+        f"Floating IP {fip.id} in use by Port Forwarding resources.",
+        kind="FipInUseByPortForwarding",
+    )
+
+
+def check_deletion(session: Session, fip: FloatingIP) -> None:
+    """Deleting a floating IP that forwards ports: refused (409
+    ``FipInUseByPortForwarding``); its forwardings go first."""
+    if _has_forwardings(session, fip.id):
+        raise _in_use(fip)
+
+
 def check_association(session: Session, fip: FloatingIP, port_id: str) -> None:
     """Associating a floating IP with a port: refused for a floating IP that
     forwards ports (409 ``FipInUseByPortForwarding``) and for a port that
     a forwarding targets (400 ``PortHasPortForwarding``)."""
     if _has_forwardings(session, fip.id):
-        raise Conflict(
-            f"Floating IP {fip.id} in use by Port Forwarding resources.",
-            kind="FipInUseByPortForwarding",
-        )
+        raise _in_use(fip)
     q = select(PortForwarding.id).where(PortForwarding.internal_port_id == port_id).limit(1)
     if session.scalar(q) is not None:
         raise BadRequest(

@@ -1,0 +1,111 @@
+"""Floating IP port forwarding on one host. Pure.
+
+A floating IP with port forwardings (``FloatingIpView.port_forwardings``)
+has no port of its own: each forwarding sends one protocol and external
+port of it to one internal port's fixed IP and port, and the internal
+ports may be on different hosts. Like a floating IP, each forwarding is
+served on the host of its internal port: the distributed router's
+namespace there translates it (``PortDnat``; connection tracking
+translates the replies back) and sends the replies out through its own
+external leg (they carry ``REPLY_MARK``, which a policy rule sends to the
+floating IP table).
+
+One address answers ARP on one host only: the floating IP's **answering
+host** is the first, by name, of the hosts of its forwardings' internal
+ports; every host computes the same one from the same view. Its external
+leg holds the address (and announces it); frames arriving there for a
+forwarding served by another host leave the leg again at once, before
+connection tracking, unchanged but for the MACs: towards the serving
+host's external leg (``PortRelay``, the way a distributed-SNAT gateway
+forwards return traffic, ``kumo.compiler.snat``). A frame from another
+host's external leg (``fa:17:`` MACs) is never relayed again, so hosts
+whose views differ for a moment cannot bounce it between them. The
+replies leave the serving host directly: the upstream sees the floating
+IP's packets come from several MACs, which routing does not mind.
+
+A centralized router (``distributed=false``) serves every forwarding of
+its floating IPs in its one namespace, on its gateway host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kumo.compiler.model import INTERFACES, ClusterView, FloatingIpView, PortView, RouterView
+from kumo.compiler.plan import PortDnat, PortRelay
+
+REPLY_MARK = 0x6B50
+"""The firewall mark of replies of translated connections in a router namespace."""
+RULE_PRIORITY = 32900
+"""After the main table (east-west first), before the floating IPs' rules."""
+LEG_MAC_PREFIX = "fa:17:"
+"""Every host's external leg MAC starts so (``routers.fip_leg_mac``)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one host does for the port forwardings of one router."""
+
+    dnat: tuple[PortDnat, ...] = ()
+    relay: tuple[PortRelay, ...] = ()
+    answered: tuple[str, ...] = ()
+    """Floating IPs this host answers ARP for (their address on its leg)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.dnat or self.relay or self.answered)
+
+
+def _internal_port(view: ClusterView, networks: set[str], address: str) -> PortView | None:
+    """The port holding ``address`` on one of the router's networks."""
+    for network_id in sorted(networks):
+        for port in view.ports_of(network_id):
+            if any(f.ip_address == address for f in port.fixed_ips):
+                return port
+    return None
+
+
+def forwarding_fips(view: ClusterView, router_id: str) -> list[FloatingIpView]:
+    """The router's floating IPs with port forwardings, by address."""
+    return sorted(
+        (f for f in view.floatingips.values()
+         if f.router_id == router_id and f.port_forwardings and not f.port_id),
+        key=lambda f: f.floating_ip_address,
+    )  # fmt: skip
+
+
+def serve(
+    host: str,
+    view: ClusterView,
+    router: RouterView,
+    leg_mac: Callable[[str], str],
+    *,
+    distributed: bool = True,
+) -> Served:
+    """The port forwardings ``host`` serves, relays and answers for among
+    the router's floating IPs (``leg_mac(host)``: a host's external leg).
+    ``distributed=False``: the router's one namespace serves them all."""
+    networks = {p.network_id for p in router.ports if p.port_type in INTERFACES}
+    dnat: list[PortDnat] = []
+    relay: list[PortRelay] = []
+    answered: list[str] = []
+    for fip in forwarding_fips(view, router.id):
+        placed = []
+        for pf in fip.port_forwardings:
+            port = _internal_port(view, networks, pf.internal_ip_address)
+            if port is None or not port.host:
+                continue
+            placed.append((pf, port.host))
+        if not placed:
+            continue
+        owner = min(h for _, h in placed)
+        if not distributed or owner == host:
+            answered.append(fip.floating_ip_address)
+        for pf, at in placed:
+            if not distributed or at == host:
+                dnat.append(PortDnat(pf.protocol, fip.floating_ip_address, pf.external_port,
+                                     pf.internal_ip_address, pf.internal_port))  # fmt: skip
+            elif owner == host:
+                relay.append(PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
+                                       leg_mac(at)))  # fmt: skip
+    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered))
