@@ -124,3 +124,9 @@ def test_counts_are_summed_over_hosts_and_survive_agent_restarts(cloud: Cloud) -
                        json={"counts": {lid: [-1, 0]}})  # fmt: skip
     assert bad.status_code == 400
     _req(cloud, "GET", cloud.member("alice"), f"{M}/metering-labels/{lid}/counts", status=403)
+
+
+def test_listed_as_extensions(cloud: Cloud) -> None:
+    found = cloud.c.get(f"{N}/extensions", headers=cloud.admin).json()["extensions"]
+    aliases = {e["alias"] for e in found}
+    assert {"metering", "metering_source_and_destination_fields"} <= aliases
