@@ -79,6 +79,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Total and used addresses per network and subnet.",
     ),
     (
+        "network-ip-availability-details",
+        "Network IP Availability Details Extension",
+        "ip_availability_details on each network and subnet: addresses in the CIDR and in the "
+        "allocation pools, used in the subnet and in its pools.",
+    ),
+    (
         "metering",
         "Neutron Metering",
         "Metering labels and rules (admin only): each label counts the traffic crossing the "
