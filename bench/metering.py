@@ -10,7 +10,8 @@ router namespace translates and meters). Interleaved rounds of iperf3 TCP
 from the instance to the upstream: without labels (no metering table at
 all), then with each label count of ``--labels`` (each label: one excluded
 and two counting egress rules, applying to the router; the last one
-matches the upstream), the table checked in place before measuring and removed after.
+matches the upstream), the whole table (every label and rule) checked in place before measuring
+and removed after.
 Prints the medians, the ratio metered / unmetered (of the medians, and
 the median of each round's ratio: rounds swing with the machine's load),
 and how the label's
@@ -43,10 +44,13 @@ RULES = (
 prefixes of one label's rules must not overlap."""
 
 
-def has_table(netns: str) -> bool:
-    done = subprocess.run(["ip", "netns", "exec", netns, "nft", "list", "table", "inet",
-                           "kumo_meter"], capture_output=True)  # fmt: skip
-    return done.returncode == 0
+def table_rules(netns: str) -> int:
+    """Rules of the namespace's metering table (-1: no table)."""
+    done = subprocess.run(["ip", "netns", "exec", netns, "nft", "-j", "list", "table", "inet",
+                           "kumo_meter"], capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        return -1
+    return sum(1 for item in json.loads(done.stdout)["nftables"] if "rule" in item)
 
 
 def iperf(ns: str, seconds: int) -> tuple[float, int]:
@@ -109,7 +113,10 @@ def main() -> None:
                             r = lab.api.post("/metering/metering-label-rules", json={
                                 "metering_label_rule": {"metering_label_id": made["id"], **rule}})  # fmt: skip
                             r.raise_for_status()
-                    wait(lambda n=n: has_table(router_ns) == (n > 0))
+                    # every label and rule in place (the count chain's 2 rules, per
+                    # label a jump and its rules): no rewrite during the run
+                    want = 2 + n * (1 + len(RULES)) if n else -1
+                    wait(lambda want=want: table_rules(router_ns) == want)
                     if n:
                         time.sleep(1)
                         before = label_bytes(lab, labels[0])
