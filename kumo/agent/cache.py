@@ -14,6 +14,7 @@ from kumo.compiler.model import PARSERS, ClusterView, parse_one
 
 KINDS = (
     "network", "subnet", "port", "agent", "security_group", "router", "floatingip", "server",
+    "metering_label",
 )  # fmt: skip
 
 
@@ -170,6 +171,7 @@ class Cache:
             {
                 f"host:{self.host}",
                 "agents",
+                "metering",
                 *(f"network:{n}" for n in networks),
                 *(f"secgroup:{g}" for g in groups),
                 *(f"members:{g}" for g in remote),
@@ -200,6 +202,7 @@ class Cache:
             floatingips=valid["floatingip"],
             invalid=invalid,
             servers=valid["server"],
+            metering_labels=valid["metering_label"],
         )
 
     def request_id(self, port_id: str) -> str | None:

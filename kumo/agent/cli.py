@@ -421,6 +421,11 @@ def start_metrics(
             agent.cache.bodies,
         )  # fmt: skip
     )
+    from kumo.telemetry.metering import MeteringCollector
+
+    metrics.registry.register(
+        MeteringCollector(config.host, agent.meter_totals.snapshot, agent.cache.body)
+    )
     if responder is not None:
         metrics.follow_stats("kumo_agent_dhcp_packets", "DHCP and router advertisement "
                              "packets by outcome", lambda: dict(responder.stats),

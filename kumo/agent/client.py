@@ -227,6 +227,11 @@ class ApiClient:
         """The HA state of this host's gateway for each router: ``active`` or ``standby``."""
         self._post(f"/internal/v1/agents/{agent_id}/ha-states", {"ha_states": states})
 
+    def report_metering(self, agent_id: str, totals: dict[str, tuple[int, int]]) -> None:
+        """This host's metering totals: label id → (bytes, packets)."""
+        body = {"counts": {k: [b, p] for k, (b, p) in totals.items()}}
+        self._post(f"/internal/v1/agents/{agent_id}/metering", body)
+
     def lease_snat_block(self, router_id: str) -> dict[str, Any]:
         """A new port block of the router's external address for this host."""
         body = {"snat_lease": {"router_id": router_id, "host": self.config.host}}

@@ -29,6 +29,7 @@ from kumo.agent.cache import Cache
 from kumo.agent.client import ApiClient, Gone
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
+from kumo.agent.metering import MeterTotals
 from kumo.agent.repeats import RepeatLimiter
 from kumo.agent.snat import SnatLeaser, conntrack_usage
 from kumo.compiler import ClusterView, compile_host
@@ -143,6 +144,8 @@ class Agent:
         """The liveness view changed: compile without waiting for a debounce."""
         self._ha_reported: dict[str, str] | None = None
         self.client = client or ApiClient(config)
+        self.meter_totals = MeterTotals()
+        """What this host's router namespaces counted per metering label."""
         self.snat = SnatLeaser(self.client, config.host, usage=conntrack_usage(config.host))
         """Asks for and returns distributed SNAT's port blocks."""
         self.cache = Cache(config.host)
@@ -567,6 +570,21 @@ class Agent:
         except httpx.HTTPError as exc:
             log.warning("HA state report failed (%s); will retry", exc)
 
+    def report_metering(self) -> None:
+        """Read the metering counters and report the totals when they changed
+        (the API keeps the last report per label and host)."""
+        read = getattr(self.applier, "read_meters", None)
+        if read is None or self.agent_id is None:
+            return
+        totals = self.meter_totals.update(read())
+        if not totals or totals == self.meter_totals.reported:
+            return
+        try:
+            self.client.report_metering(self.agent_id, totals)
+            self.meter_totals.reported = totals
+        except httpx.HTTPError as exc:
+            log.warning("metering report failed (%s); will retry", exc)
+
     # -- heartbeat -----------------------------------------------------------------------
 
     def readiness(self) -> dict[str, Any]:
@@ -589,6 +607,7 @@ class Agent:
                 else:
                     self.client.heartbeat(self.agent_id, self.readiness())
                     self.snat.update(self.cache.view(), read_usage=True)
+                    self.report_metering()
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code == 404:
                     self.agent_id = None

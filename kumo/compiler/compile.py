@@ -42,8 +42,9 @@ IPs' port forwardings in ``forwarding.py``), the gateway
 hosts' forwarding of distributed SNAT's return traffic (``snat.py``), the
 firewall (``firewall.py``), DHCP (``dhcp.py``), the metadata service's
 namespaces (``metadata.py``), the resolver's zones in them (``dns.py``), the
-ports' QoS (``qos.py``) and trunks' subports on their parent's device
-(``trunks.py``).
+ports' QoS (``qos.py``), trunks' subports on their parent's device
+(``trunks.py``) and the metering labels on the router namespaces' external
+legs (``metering.py``, from the links the router stage made).
 
 Ports are instances when their device_owner starts with ``compute:`` or is
 empty; other owners (DHCP, router ports) get the network's bridge but are
@@ -64,6 +65,7 @@ from kumo.compiler.firewall import compile_firewall
 from kumo.compiler.ha import Active, compile_gate, locate
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
+from kumo.compiler.metering import compile_metering
 from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
     HOST_NS,
@@ -243,6 +245,7 @@ def compile_host(
         ),
         snat_gateway=snat_gateway,
         qos=compile_qos(host, view, frozenset(plugged)),
+        meters=compile_metering(host, view, out.links),
     )
 
 

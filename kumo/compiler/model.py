@@ -11,6 +11,7 @@ so one bad object never stops a host from being wired.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -378,6 +379,7 @@ class RouterView:
     """Its instances' hosts translate with leased blocks (``kumo_distributed_snat``)."""
     snat_leases: tuple[SnatLeaseView, ...] = ()
     """Every block leased for the router, sorted (``kumo_snat_leases``)."""
+    project_id: str = ""
 
     def port_ids(self, *types: str) -> tuple[str, ...]:
         """Ids of the router's ports of these types, sorted."""
@@ -409,6 +411,7 @@ class RouterView:
             distributed_snat=bool(body.get("kumo_distributed_snat", False)),
             snat_leases=tuple(sorted(SnatLeaseView.from_body(x)
                                      for x in body.get("kumo_snat_leases") or ())),
+            project_id=str(body.get("project_id") or ""),
         )  # fmt: skip
 
 
@@ -615,6 +618,59 @@ def _bodies(bodies: Bodies) -> Iterable[Body]:
     return bodies
 
 
+@dataclass(frozen=True, order=True)
+class MeteringRuleView:
+    """One rule of a metering label: what crosses a router's external side
+    in ``direction`` (``ingress``: entering the router from it, ``egress``:
+    leaving through it), by its far end (``remote_ip_prefix``) or by source
+    and destination; ``excluded``: not counted."""
+
+    direction: str
+    excluded: bool = False
+    remote_ip_prefix: str | None = None
+    source_ip_prefix: str | None = None
+    destination_ip_prefix: str | None = None
+
+    @classmethod
+    def from_body(cls, body: Body) -> MeteringRuleView:
+        direction = str(body["direction"])
+        if direction not in ("ingress", "egress"):
+            raise ValueError(f"direction {direction!r}")
+
+        def prefix(key: str) -> str | None:
+            value = body.get(key)
+            return None if value is None else str(ipaddress.ip_network(str(value)))
+
+        return cls(
+            direction=direction,
+            excluded=bool(body.get("excluded", False)),
+            remote_ip_prefix=prefix("remote_ip_prefix"),
+            source_ip_prefix=prefix("source_ip_prefix"),
+            destination_ip_prefix=prefix("destination_ip_prefix"),
+        )
+
+
+@dataclass(frozen=True)
+class MeteringLabelView:
+    """A metering label: it applies to the routers of ``project_id``, or
+    to every router when ``shared``."""
+
+    id: str
+    project_id: str
+    shared: bool
+    rules: tuple[MeteringRuleView, ...]
+    """Sorted."""
+
+    @classmethod
+    def from_body(cls, body: Body) -> MeteringLabelView:
+        return cls(
+            id=str(body["id"]),
+            project_id=str(body.get("project_id") or ""),
+            shared=bool(body.get("shared", False)),
+            rules=tuple(sorted(MeteringRuleView.from_body(r) for r in body.get("rules") or ())),
+        )
+
+
 @dataclass(frozen=True, eq=True)
 class ClusterView:
     """Everything the agent's cache holds, keyed by id (hosts by host name)."""
@@ -629,6 +685,7 @@ class ClusterView:
     servers: Mapping[str, ServerView] = field(default_factory=lambda: _frozen({}))
     invalid: tuple[str, ...] = ()
     """Ids (or ``kind:?``) of bodies that could not be parsed."""
+    metering_labels: Mapping[str, MeteringLabelView] = field(default_factory=lambda: _frozen({}))
 
     @classmethod
     def from_bodies(
@@ -664,6 +721,7 @@ class ClusterView:
         floatingips: dict[str, FloatingIpView],
         invalid: Iterable[str] = (),
         servers: dict[str, ServerView] | None = None,
+        metering_labels: dict[str, MeteringLabelView] | None = None,
     ) -> ClusterView:
         """A view from objects parsed already (the agent's cache parses each
         body once, when it arrives) and the agents' bodies."""
@@ -690,6 +748,7 @@ class ClusterView:
             floatingips=_frozen(floatingips),
             servers=_frozen(servers or {}),
             invalid=tuple(sorted(bad)),
+            metering_labels=_frozen(metering_labels or {}),
         )
 
     def subnets_of(self, network_id: str) -> tuple[SubnetView, ...]:
@@ -778,6 +837,7 @@ PARSERS: Mapping[str, Callable[[Body], Any]] = MappingProxyType(
         "router": RouterView.from_body,
         "floatingip": FloatingIpView.from_body,
         "server": ServerView.from_body,
+        "metering_label": MeteringLabelView.from_body,
     }
 )
 """Each kind's body parser (agents are read as hosts, all together)."""

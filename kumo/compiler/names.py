@@ -165,6 +165,12 @@ def snat_netns(host: str, router_id: str) -> str:
     return f"{SNAT_NETNS_PREFIX}{host_tag(host)}-{router_id}"
 
 
+def router_of_netns(name: str) -> str | None:
+    """The router id of a router or SNAT namespace's name, or None."""
+    match = _ROUTER_NETNS.match(name)
+    return match.group(2) if match else None
+
+
 def is_router_netns(name: str, host: str | None = None) -> bool:
     match = _ROUTER_NETNS.match(name)
     return bool(match) and (host is None or match.group(1) == host_tag(host))  # type: ignore[union-attr]

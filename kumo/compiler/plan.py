@@ -660,6 +660,54 @@ class QosPlan:
         return ("qos", HOST_NS)
 
 
+@dataclass(frozen=True, order=True)
+class MeterRule:
+    """One rule of a label as the kernel matches it on the router's
+    external legs: ``egress`` leaves through them, ``ingress`` enters by
+    them; ``source``/``destination`` are prefixes (None: any). The
+    ``excluded`` rules of a label are matched first: what they match is
+    not counted by that label."""
+
+    direction: Literal["ingress", "egress"]
+    excluded: bool
+    family: int
+    source: str | None = None
+    destination: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class LabelMeter:
+    """A metering label on one router namespace: a named counter
+    (``counter``) counting each packet once that one of ``rules`` (not
+    excluded) matches."""
+
+    label_id: str
+    counter: str
+    rules: tuple[MeterRule, ...]
+    """Sorted, the excluded ones first."""
+
+
+@dataclass(frozen=True, order=True)
+class MeterTable:
+    """The metering of one router namespace: one nftables table (forward
+    hook, so floating IPs are seen as fixed IPs, as Neutron counts them)."""
+
+    netns: str
+    router_id: str
+    ifnames: tuple[str, ...]
+    """The namespace's external legs, sorted."""
+    labels: tuple[LabelMeter, ...]
+    """Sorted by label id."""
+
+    def fingerprint(self) -> str:
+        shape = (self.ifnames, self.labels)
+        return hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> ObjectKey:
+        return ("meter", self.netns)
+
+
 @dataclass(frozen=True)
 class HostPlan:
     host: str
@@ -687,6 +735,7 @@ class HostPlan:
     gate: HaGate = field(default_factory=lambda: HaGate())
     snat_gateway: SnatGateway = field(default_factory=lambda: SnatGateway())
     qos: QosPlan = field(default_factory=lambda: QosPlan())
+    meters: frozenset[MeterTable] = field(default_factory=frozenset)
 
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
@@ -751,6 +800,7 @@ class HostPlan:
             for x in self.snat_gateway.forward
         ]
         lines += [_describe_qos(q) for q in self.qos.ports]
+        lines += [_describe_meter(m) for m in self.meters]
         lines += [f"uts {h.netns} {h.name}" for h in self.hostnames]
         lines += [_describe_vm(vm) for vm in self.vms]
         return sorted(lines)
@@ -764,6 +814,20 @@ def _describe_qos(q: PortQos) -> str:
     if q.dscp is not None:
         parts.append(f"dscp {q.dscp}")
     return " ".join(parts)
+
+
+def _describe_meter(m: MeterTable) -> str:
+    labels = " ".join(
+        f"{x.label_id}["
+        + ",".join(
+            ("!" if r.excluded else "")
+            + f"{r.direction} {r.source or 'any'}>{r.destination or 'any'}"
+            for r in x.rules
+        )
+        + "]"
+        for x in m.labels
+    )
+    return f"meter {m.netns} {','.join(m.ifnames)} {labels}".rstrip()
 
 
 def _ns(netns: str) -> str:

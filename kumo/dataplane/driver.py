@@ -2,7 +2,8 @@
 
 Order (creations): netns → links → masters → tc programs → sysctls → addresses → routes
 → policy rules → neighbours → VXLAN FDB → bridge FDB → HA gate → NAT
-(after the gate: an activated router's gratuitous ARP must pass it) → the
+(after the gate: an activated router's gratuitous ARP must pass it) →
+metering labels (router namespaces) → the
 gateway hosts' distributed-SNAT forwarding (host namespace) → firewall → QoS →
 hostnames (instances' UTS namespaces) → guest processes (an instance's DHCP
 client, started inside its namespaces) → VMs (their taps are links, plugged
@@ -76,6 +77,7 @@ from kumo.dataplane.reconcilers import (
 )
 from kumo.dataplane.reconcilers.base import Scope, describe_key, difference
 from kumo.dataplane.reconcilers.gate import GateReconciler
+from kumo.dataplane.reconcilers.metering import MeterReconciler
 from kumo.dataplane.reconcilers.qos import QosReconciler
 from kumo.dataplane.reconcilers.snatgw import SnatGatewayReconciler
 from kumo.dataplane.reconcilers.tc import TcReconciler
@@ -164,6 +166,7 @@ class Dataplane:
         self.sysctls = SysctlReconciler(self.port, host)
         self.rules = RuleReconciler(self.port, host)
         self.nat = NatReconciler(self.port, host, nft_for or self._fake_nft)
+        self.meters = MeterReconciler(self.port, host, nft_for or self._fake_nft)
         self.gate = GateReconciler(self.port, host, (nft_for or self._fake_nft)(HOST_NS))
         self.snat_gateway = SnatGatewayReconciler(
             self.port, host, (nft_for or self._fake_nft)(HOST_NS)
@@ -186,6 +189,7 @@ class Dataplane:
             self.bridge_fdb,
             self.gate,
             self.nat,
+            self.meters,
             self.snat_gateway,
             self.firewall,
             self.qos,
@@ -270,6 +274,11 @@ class Dataplane:
                 continue
         return out
 
+    def read_meters(self) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
+        """The metering labels' counters of each router namespace (see
+        ``MeterReconciler.read``)."""
+        return self.meters.read()
+
     def _fake_nft(self, ns: str) -> NftPort:
         return self.fake_nft.setdefault(ns, FakeNft())
 
@@ -296,6 +305,7 @@ class Dataplane:
         self.rules.update_desired(plan.rules, plan.links)
         self.sysctls.update_desired(plan.sysctls)
         self.nat.update_desired(plan.nat)
+        self.meters.update_desired(plan.meters)
         self.hostnames.update_desired(plan.hostnames)
         self.guests.update_desired(plan.guests)
         self.vms.update_desired(plan.vms)

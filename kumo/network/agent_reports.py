@@ -1,4 +1,5 @@
-"""What agents tell the API: registration, heartbeats, port status, HA states.
+"""What agents tell the API: registration, heartbeats, port status, HA states,
+metering counts.
 
 Each is accepted only for objects bound to the reporting agent's host (the
 host its credential was enrolled for, see
@@ -81,6 +82,17 @@ def ha_states(
                 "its agent may not report their HA state."
             )
     return l3_scheduler.report_states(uow, settings, agent_id, states)
+
+
+def metering(
+    uow: UnitOfWork, ctx: RequestContext, agent_id: str, counts: dict[str, tuple[int, int]]
+) -> int:
+    """Record the metering totals an agent's host counted (per label)."""
+    from kumo.network.metering import counts as metering_counts
+
+    agent = _agent(uow.session, agent_id)
+    authorize_hosts(uow.session, ctx, [agent.host])
+    return metering_counts.record(uow, agent.host, counts)
 
 
 def port_status(

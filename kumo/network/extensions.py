@@ -107,6 +107,24 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Network IP Availability",
         "Total and used addresses per network and subnet.",
     ),
+    (
+        "network-ip-availability-details",
+        "Network IP Availability Details Extension",
+        "ip_availability_details on each network and subnet: addresses in the CIDR and in the "
+        "allocation pools, used in the subnet and in its pools.",
+    ),
+    (
+        "metering",
+        "Neutron Metering",
+        "Metering labels and rules (admin only): each label counts the traffic crossing the "
+        "external side of its project's routers (shared: every router) on every host "
+        "where it crosses, summed by the API (GET /v2.0/metering/metering-labels/{id}/counts).",
+    ),
+    (
+        "metering_source_and_destination_fields",
+        "Metering source and destination filtering fields",
+        "source_ip_prefix and destination_ip_prefix on metering label rules.",
+    ),
     ("pagination", "Pagination support", "limit, marker and page_reverse on lists."),
     (
         "port-mac-address-regenerate",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
@@ -313,31 +313,42 @@ class NetworkService:
     # -- availability --------------------------------------------------------------------
 
     def ip_availability(self, network_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Each network's used and total addresses, per subnet, with
+        ``ip_availability_details`` (``network-ip-availability-details``)."""
+        from kumo.network.core import availability_details as details
+
         with self.db.read_session() as s:
             q = select(Network)
             if network_ids:
                 q = q.where(Network.id.in_(network_ids))
             nets = list(s.scalars(q.order_by(Network.created_at)))
-            used = dict(
-                s.execute(
-                    select(IPAllocation.subnet_id, func.count()).group_by(IPAllocation.subnet_id)
-                ).all()
-            )
+            subnets: dict[str, list[Subnet]] = {n.id: [] for n in nets}
+            if nets:
+                sq = select(Subnet).where(Subnet.network_id.in_(list(subnets)))
+                for sub in s.scalars(sq.order_by(Subnet.created_at, Subnet.id)):
+                    subnets[sub.network_id].append(sub)
+            addresses: dict[str, list[str]] = {}
+            ids = [sub.id for subs in subnets.values() for sub in subs]
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                aq = select(IPAllocation.subnet_id, IPAllocation.ip_address).where(
+                    IPAllocation.subnet_id.in_(chunk)
+                )
+                for subnet_id, address in s.execute(aq):
+                    addresses.setdefault(subnet_id, []).append(address)
             out = []
             for net in nets:
                 subs: list[dict[str, Any]] = []
-                for sub in s.scalars(
-                    select(Subnet).where(Subnet.network_id == net.id).order_by(Subnet.created_at)
-                ):
-                    total = ipam.pool_size(sub)
+                for sub in subnets[net.id]:
+                    found = addresses.get(sub.id, [])
                     subs.append(
                         {
                             "subnet_id": sub.id,
                             "subnet_name": sub.name,
                             "cidr": sub.cidr,
                             "ip_version": sub.ip_version,
-                            "total_ips": total,
-                            "used_ips": int(used.get(sub.id, 0)),
+                            "total_ips": ipam.pool_size(sub),
+                            "used_ips": len(found),
+                            details.KEY: details.of_subnet(sub, found),
                         }
                     )
                 out.append(
@@ -348,6 +359,7 @@ class NetworkService:
                         "project_id": net.project_id,
                         "total_ips": sum(x["total_ips"] for x in subs),
                         "used_ips": sum(x["used_ips"] for x in subs),
+                        details.KEY: details.summed(x[details.KEY] for x in subs),
                         "subnet_ip_availability": subs,
                     }
                 )

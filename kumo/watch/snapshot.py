@@ -8,6 +8,7 @@ ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
 ``kumo_gateway_hosts`` and ``kumo_ports``, port bodies ``kumo_hostname``;
 ``host:H`` also holds the servers placed on H (``kumo.compute.server_events``);
 ``router:R`` and ``host:H`` the SNAT port-block leases of R and of H.
+``metering`` holds every metering label with its rules.
 ``storage:H`` holds the volumes and snapshots placed on storage host H
 (``kumo.volume.events``). ``secgroup:G`` holds the group with its rules,
 ``members:G`` the ports in the group; ``agents`` every agent as its peers
@@ -137,6 +138,10 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
     storage = {t.split(":", 1)[1] for t in topics if t.startswith("storage:")}
     out.extend(volume_events.storage_objects(s, storage))
     out.extend(server_events.host_bodies(s, hosts))
+    if "metering" in topics:
+        from kumo.network.metering import events as metering_events
+
+        out.extend(metering_events.snapshot(s))
     if "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.peer_view(agent)})

@@ -425,6 +425,35 @@ def test_ip_availability(cloud: Cloud) -> None:
     assert avail["network_ip_availability"]["used_ips"] == 1
 
 
+def test_ip_availability_details(cloud: Cloud) -> None:
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "nd"}})["network"]
+    v4 = cloud.post(h, "/subnets", {"subnet": {
+        "network_id": net["id"], "ip_version": 4, "cidr": "10.2.0.0/28",
+        "allocation_pools": [{"start": "10.2.0.2", "end": "10.2.0.10"}]}})["subnet"]  # fmt: skip
+    cloud.post(h, "/subnets", {"subnet": {"network_id": net["id"], "ip_version": 6,
+                                          "cidr": "2001:db8::/124"}})  # fmt: skip
+    cloud.post(h, "/ports", {"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": v4["id"], "ip_address": "10.2.0.5"}]}})  # fmt: skip
+    cloud.post(h, "/ports", {"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": v4["id"], "ip_address": "10.2.0.12"}]}})  # outside the pool  # fmt: skip
+    avail = cloud.c.get(f"{N}/network-ip-availabilities/{net['id']}", headers=h).json()[
+        "network_ip_availability"]  # fmt: skip
+    by_version = {x["ip_version"]: x for x in avail["subnet_ip_availability"]}
+    assert by_version[4]["ip_availability_details"] == {
+        "total_ips_in_subnet": 14, "total_ips_in_allocation_pool": 9,
+        "used_ips_in_subnet": 2, "used_ips_in_allocation_pool": 1}  # fmt: skip
+    six = by_version[6]["ip_availability_details"]
+    assert six["total_ips_in_subnet"] == 16 and six["used_ips_in_subnet"] == 0
+    total = avail["ip_availability_details"]
+    assert total["total_ips_in_subnet"] == 30 and total["used_ips_in_allocation_pool"] == 1
+    listed = cloud.c.get(f"{N}/network-ip-availabilities?ip_version=4", headers=h).json()
+    (mine,) = [x for x in listed["network_ip_availabilities"] if x["network_id"] == net["id"]]
+    assert mine["ip_availability_details"]["total_ips_in_subnet"] == 14
+    aliases = {e["alias"] for e in cloud.c.get(f"{N}/extensions", headers=h).json()["extensions"]}
+    assert "network-ip-availability-details" in aliases
+
+
 def test_json_body_without_content_type_is_read_as_json(cloud: Cloud) -> None:
     h = cloud.admin
     r = cloud.c.post(N + "/networks", headers=h, content=json.dumps({"network": {"name": "a"}}))

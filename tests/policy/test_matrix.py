@@ -115,6 +115,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["ag"] = w.make("POST", f"{N}/address-groups", {"address_group": {
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids.update(_qos_policy(w))
+        w.ids.update(_metering(w))
         w.ids.update(_forwarded(w))
         w.ids.update(_trunk(w))
         w.ids["pool"] = w.make("POST", f"{N}/subnetpools", {"subnetpool": {
@@ -205,6 +206,21 @@ def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
         "dscprule": make(f"{base}/dscp_marking_rules", {"dscp_marking_rule": {"dscp_mark": 8}},
                          "dscp_marking_rule"),
     }  # fmt: skip
+
+
+def _metering(w: World, *, rule: bool = True) -> dict[str, str]:
+    """A metering label of project A (admins make them), with one rule."""
+    r = w.req("POST", f"{N}/metering/metering-labels", w.cloud.admin,
+              {"metering_label": {"project_id": w.a}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    label: str = r.json()["metering_label"]["id"]
+    if not rule:
+        return {"victim": label}
+    r = w.req("POST", f"{N}/metering/metering-label-rules", w.cloud.admin,
+              {"metering_label_rule": {"metering_label_id": label, "direction": "egress",
+                                       "remote_ip_prefix": "10.0.0.0/8"}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return {"meter": label, "mrule": r.json()["metering_label_rule"]["id"]}
 
 
 def _image(w: World) -> str:
@@ -430,6 +446,23 @@ CASES = [
          {"sub_ports": [{"port_id": "{vsub}"}]},
          fresh=lambda w: {"victim": (t := _trunk(w, subport=True))["trunk"],
                           "vsub": t["vsub"]}),
+    # metering (admin-only, as in Neutron)
+    Case("network:get_metering_label", "GET", f"{N}/metering/metering-labels/{{meter}}", 200),
+    Case("network:create_metering_label", "POST", f"{N}/metering/metering-labels", 201,
+         {"metering_label": {"name": "m{n}"}}, own),
+    Case("network:delete_metering_label", "DELETE", f"{N}/metering/metering-labels/{{victim}}",
+         204, fresh=lambda w: _metering(w, rule=False)),
+    Case("network:get_metering_label_counts", "GET",
+         f"{N}/metering/metering-labels/{{meter}}/counts", 200),
+    Case("network:get_metering_label_rule", "GET",
+         f"{N}/metering/metering-label-rules/{{mrule}}", 200),
+    Case("network:create_metering_label_rule", "POST", f"{N}/metering/metering-label-rules", 201,
+         {"metering_label_rule": {"metering_label_id": "{victim}", "direction": "ingress",
+                                  "remote_ip_prefix": "10.{m}.0.0/16"}},
+         fresh=lambda w: _metering(w, rule=False)),
+    Case("network:delete_metering_label_rule", "DELETE",
+         f"{N}/metering/metering-label-rules/{{victim}}", 204,
+         fresh=lambda w: {"victim": _metering(w)["mrule"]}),
     # QoS (admins write policies and rules; readers of the policy's project read them)
     Case("network:get_qos_policy", "GET", f"{N}/qos/policies/{{qos}}", 200),
     Case("network:create_qos_policy", "POST", f"{N}/qos/policies", 201,

@@ -119,6 +119,32 @@ def ha_states(
     return json_response({"changed": changed})
 
 
+@router.post("/agents/{agent_id}/metering")
+def metering_counts(
+    agent_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(service_context),
+) -> Response:
+    """``{"counts": {label_id: [bytes, packets]}}``: the totals the agent's
+    host counted for each label since the agent started."""
+    rt = request.app.state.runtime
+    raw = body.get("counts") if isinstance(body, dict) else None
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str)
+        and isinstance(v, list)
+        and len(v) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v)
+        for k, v in raw.items()
+    ):
+        raise BadRequest("Expected {'counts': {label_id: [bytes, packets]}}")
+    counts = {k: (int(v[0]), int(v[1])) for k, v in raw.items()}
+    recorded = run_in_transaction(
+        rt.db, lambda uow: agent_reports.metering(uow, ctx, agent_id, counts)
+    )
+    return json_response({"recorded": recorded})
+
+
 @router.post("/ports/status")
 def port_status(
     request: Request, body: Any = Body(None), ctx: RequestContext = Depends(service_context)

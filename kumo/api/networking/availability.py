@@ -10,6 +10,7 @@ from kumo.api.networking.query import list_response, show_response
 from kumo.api.networking.resource import service
 from kumo.context import RequestContext
 from kumo.errors import not_found
+from kumo.network.core import availability_details as details
 from kumo.policy import authorize
 
 router = APIRouter()
@@ -22,6 +23,7 @@ ATTRS = {
     "total_ips",
     "used_ips",
     "subnet_ip_availability",
+    details.KEY,
 }
 
 
@@ -41,10 +43,14 @@ def list_availability(request: Request, ctx: RequestContext = Depends(authentica
             ]
             item["total_ips"] = sum(s["total_ips"] for s in item["subnet_ip_availability"])
             item["used_ips"] = sum(s["used_ips"] for s in item["subnet_ip_availability"])
+            item[details.KEY] = details.summed(
+                s[details.KEY] for s in item["subnet_ip_availability"]
+            )
         items = [i for i in items if i["subnet_ip_availability"]]
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "ip_version"]
-    request.scope["query_string"] = "&".join(f"{k}={v}" for k, v in query).encode()
-    return list_response(request, "network_ip_availabilities", items, ATTRS, key="network_id")
+    return list_response(
+        request, "network_ip_availabilities", items, ATTRS, frozenset({"ip_version"}),
+        key="network_id",
+    )  # fmt: skip
 
 
 @router.get("/v2.0/network-ip-availabilities/{network_id}")

@@ -37,9 +37,11 @@ class Collection:
     ]
     show: Callable[[NetworkService, RequestContext, str], dict[str, Any]]
     create: Callable[[NetworkService, RequestContext, list[dict[str, Any]]], list[dict[str, Any]]]
-    update: Callable[
-        [NetworkService, RequestContext, str, dict[str, Any], int | None], dict[str, Any]
-    ]
+    update: (
+        Callable[[NetworkService, RequestContext, str, dict[str, Any], int | None], dict[str, Any]]
+        | None
+    )
+    """None: the collection's members cannot be updated (no PUT route)."""
     delete: Callable[[NetworkService, RequestContext, str, int | None], None]
     path: str = ""
     """The URL segment when it differs from ``collection`` (``security-groups``)."""
@@ -101,18 +103,21 @@ def routes(spec: Collection) -> GatedRouter:
         items = spec.create(service(request), ctx, [member(body, spec.member)])
         return json_response({spec.member: items[0]}, status=201)
 
-    @router.put(base + "/{ident}")
-    def update_item(
-        ident: str,
-        request: Request,
-        body: Any = Body(None),
-        ctx: RequestContext = Depends(authenticate),
-    ) -> Response:
-        data = member(body, spec.member)
-        if_match = parse_if_match(request.headers.get("if-match"))
-        return json_response(
-            {spec.member: spec.update(service(request), ctx, ident, data, if_match)}
-        )
+    update = spec.update
+    if update is not None:
+
+        @router.put(base + "/{ident}")
+        def update_item(
+            ident: str,
+            request: Request,
+            body: Any = Body(None),
+            ctx: RequestContext = Depends(authenticate),
+        ) -> Response:
+            data = member(body, spec.member)
+            if_match = parse_if_match(request.headers.get("if-match"))
+            return json_response(
+                {spec.member: update(service(request), ctx, ident, data, if_match)}
+            )
 
     @router.delete(base + "/{ident}")
     def delete_item(

@@ -324,7 +324,7 @@ class _Tables:
                 raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
             else:
                 self.tables.discard(family)
-                for store in (self.sets, self.maps, self.chains, self.counters):
+                for store in (self.sets, self.maps, self.chains, self.counters, self.table_of):
                     for key in [k for k in store if k[0] == family]:
                         del store[key]
             return

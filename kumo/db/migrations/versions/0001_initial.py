@@ -238,6 +238,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_key_pairs_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "metering_labels",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metering_labels")),
+    )
+    with op.batch_alter_table("metering_labels", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_metering_labels_project_id"), ["project_id"], unique=False
+        )
+
+    op.create_table(
         "networks",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -771,6 +788,46 @@ def upgrade() -> None:
     with op.batch_alter_table("image_snapshots", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_image_snapshots_server_id"), ["server_id"], unique=False
+        )
+
+    op.create_table(
+        "metering_counts",
+        sa.Column("label_id", sa.String(length=36), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        sa.Column("packets", sa.BigInteger(), nullable=False),
+        sa.Column("carried_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("carried_packets", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["label_id"],
+            ["metering_labels.id"],
+            name=op.f("fk_metering_counts_label_id_metering_labels"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("label_id", "host", name=op.f("pk_metering_counts")),
+    )
+    op.create_table(
+        "metering_label_rules",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("label_id", sa.String(length=36), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("excluded", sa.Boolean(), nullable=False),
+        sa.Column("remote_ip_prefix", sa.String(length=64), nullable=True),
+        sa.Column("source_ip_prefix", sa.String(length=64), nullable=True),
+        sa.Column("destination_ip_prefix", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["label_id"],
+            ["metering_labels.id"],
+            name=op.f("fk_metering_label_rules_label_id_metering_labels"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_metering_label_rules")),
+    )
+    with op.batch_alter_table("metering_label_rules", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_metering_label_rules_label_id"), ["label_id"], unique=False
         )
 
     op.create_table(
@@ -1813,6 +1870,11 @@ def downgrade() -> None:
 
     op.drop_table("orchestration_events")
     op.drop_table("orchestration_delegations")
+    with op.batch_alter_table("metering_label_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metering_label_rules_label_id"))
+
+    op.drop_table("metering_label_rules")
+    op.drop_table("metering_counts")
     with op.batch_alter_table("image_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_image_snapshots_server_id"))
 
@@ -1920,6 +1982,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
 
     op.drop_table("networks")
+    with op.batch_alter_table("metering_labels", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_metering_labels_project_id"))
+
+    op.drop_table("metering_labels")
     with op.batch_alter_table("key_pairs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_key_pairs_user_id"))
 
