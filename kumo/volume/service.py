@@ -37,6 +37,16 @@ VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete"
                   "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
 
 
+def _volume_fields(shown: dict[str, Any]) -> dict[str, Any]:
+    """Cinder answers a create or an update with the volume's own fields: no
+    extension attributes, no image metadata."""
+    return {
+        k: v
+        for k, v in shown.items()
+        if not k.startswith("os-vol-") and k != "volume_image_metadata"
+    }
+
+
 class VolumeService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -87,16 +97,14 @@ class VolumeService:
     ) -> dict[str, Any]:
         v = self._write(lambda uow: volumes.create(uow, self.settings, ctx, body, version))
         shown = self.show_volume(ctx, v.id, base, version)
-        # Cinder answers a create with the volume's own fields, no extension attributes
-        return {k: val for k, val in shown.items() if not k.startswith("os-vol-")}
+        return _volume_fields(shown)
 
     def update_volume(
         self, ctx: RequestContext, volume_id: str, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: volumes.update(uow, ctx, volume_id, body))
         shown = self.show_volume(ctx, volume_id, base, version)
-        # as for a create: the volume's own fields, no extension attributes
-        return {k: val for k, val in shown.items() if not k.startswith("os-vol-")}
+        return _volume_fields(shown)
 
     def delete_volume(self, ctx: RequestContext, volume_id: str, *, cascade: bool) -> None:
         self._write(lambda uow: volumes.remove(uow, ctx, volume_id, cascade=cascade))

@@ -269,6 +269,8 @@ def test_image_metadata_actions_and_set_bootable(cloud: VolumeCloud) -> None:
     r = cloud.action(h, v["id"], {"os-show_image_metadata": {}})
     assert r.status_code == 200 and r.json() == {"metadata": {"b": "2"}}
     assert cloud.show(h, v["id"])["volume_image_metadata"] == {"b": "2"}
+    r = cloud.req("PUT", f"/volumes/{v['id']}", h, {"volume": {"name": "n"}})
+    assert "volume_image_metadata" not in r.json()["volume"]  # not in Cinder's update answer
     r = cloud.action(cloud.member("bob"), v["id"], {"os-show_image_metadata": {}})
     assert r.status_code == 404
     r = cloud.action(h, v["id"], {"os-set_bootable": {"bootable": True}})
