@@ -229,6 +229,9 @@ manage_volume = False
 manage_snapshot = False
 extend_attached_volume = False
 multi_backend = False
+[compute]
+# the image the volume tests make volumes from (Nova stays off)
+image_ref = $image_id
 CONF
 fi
 if [ $LAB = 1 ]; then

@@ -1,6 +1,7 @@
 """Server actions: os-start, os-stop, reboot, pause, unpause, suspend,
 resume, rebuild, resize (``kumo.compute.resize``), createImage
-(``kumo.compute.snapshots``), lock, unlock.
+(``kumo.compute.snapshots``; of a server booted from a volume,
+``kumo.compute.volume_backed_images``), lock, unlock.
 
 A namespace server's state is recorded at once (its host has nothing to
 wait for). A VM's action is recorded as a task (``powering-off``,
@@ -24,6 +25,7 @@ from kumo.compute import (
     server_networks,
     servers,
     snapshots,
+    volume_backed_images,
 )
 from kumo.compute.common import name_field
 from kumo.compute.server_status import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, derive
@@ -126,8 +128,7 @@ def run(
         resize.revert(server, current)
     elif action == "createImage":
         if block_devices.root_of(uow.session, server.id) is not None:
-            raise BadRequest("Snapshots of servers booted from volumes are not supported here: "
-                             "snapshot the volume (openstack volume snapshot create).")  # fmt: skip
+            return volume_backed_images.request(uow, settings, ctx, server, current, arg)
         image_id = snapshots.request(uow, ctx, server, current, arg)
         server_events.emit(uow, server)
         return image_id
@@ -141,15 +142,22 @@ def run(
 
 def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, arg: Any) -> None:
     """A new image for the same server and ports: a VM's host makes a fresh
-    disk from it and boots it (``rebuilding`` until it reports so)."""
+    disk from it and boots it (``rebuilding`` until it reports so). A server
+    booted from a volume is rebuilt with the image it runs only: its host
+    restarts it on the same root volume."""
     if not isinstance(arg, dict):
         raise BadRequest("Invalid input for field/attribute rebuild.")
-    if block_devices.root_of(uow.session, server.id) is not None:
-        raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     if current not in ("active", "stopped", "error"):
         raise _invalid(server, "rebuild", current)
     s = uow.session
     image_id = servers.ref(arg.get("imageRef"), "imageRef")
+    volume_backed = block_devices.root_of(s, server.id) is not None
+    if volume_backed:
+        # the root volume is not reimaged (Nova's reimage needs 2.93): the
+        # same image restarts the VM on the same volume, another is refused
+        running = block_devices.image_of(s, server)
+        if running is None or running.id != image_id:
+            raise BadRequest("Unable to rebuild with a different image for a volume-backed server.")
     image = s.get(Image, image_id)
     if image is None or not access.visible(s, ctx, image):
         raise BadRequest(f"Image {image_id} could not be found.")
@@ -178,7 +186,8 @@ def _rebuild(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str,
             setattr(server, attr, servers.access_ip(arg[key], key, ip_version))
     if "description" in arg:
         server.description = servers.description_field(arg["description"])
-    server.image_id = image.id
+    if not volume_backed:
+        server.image_id = image.id
     server.rebuilds += 1
     if server.driver == drivers.QEMU:
         _task(server, "active", "rebuilding")

@@ -180,26 +180,30 @@ def create(
             "Invalid input for field/attribute server. Additional properties are not allowed "
             f"('{unknown[0]}' was unexpected)"
         )
-    boot = block_devices.parse(data.get("block_device_mapping_v2"))
+    mappings = block_devices.parse(data.get("block_device_mapping_v2"))
     s = uow.session
     name = name_field(data.get("name"))
-    root_volume = None
-    if boot is not None:
+    max_wanted = data.get("max_count", data.get("min_count", 1))
+    max_wanted = max_wanted if isinstance(max_wanted, int) else 1
+    given = None
+    if mappings.root is not None:
         if data.get("imageRef"):
             raise BadRequest("Give imageRef or a boot volume in block_device_mapping_v2, "
                              "not both.")  # fmt: skip
-        max_wanted = data.get("max_count", data.get("min_count", 1))
-        image, root_volume = block_devices.boot_image(
-            s, ctx, boot, max_wanted if isinstance(max_wanted, int) else 1
-        )
     else:
         image_id = ref(data.get("imageRef"), "imageRef")
-        found = s.get(Image, image_id)
-        if found is None or not access.visible(s, ctx, found):
+        given = s.get(Image, image_id)
+        if given is None or not access.visible(s, ctx, given):
             raise BadRequest(f"Image {image_id} could not be found.")
-        if found.status != "active":
+        if given.status != "active":
             raise BadRequest(f"Image {image_id} is not active.")
-        image = found
+        carried = block_devices.from_image(given)
+        if carried.root is not None:  # an image of a volume-backed server
+            mappings = block_devices.Mappings(carried.root, carried.data + mappings.data)
+    checked = block_devices.check(s, ctx, mappings, max_wanted, given)
+    image = checked.image
+    boot = mappings.root
+    drivers.check_bootable(settings, image)
     flavor_id = ref(data.get("flavorRef"), "flavorRef")
     try:
         flavor = flavors.load(s, ctx, flavor_id)
@@ -308,8 +312,8 @@ def create(
         s.add(server)
         s.flush()
         _place(uow, settings, ctx, server, zone, force_host, group, requested, group_names)
-        if boot is not None and server.host:
-            block_devices.attach_root(uow, settings, ctx, server, boot, image, root_volume)
+        if mappings and server.host:
+            block_devices.attach(uow, settings, ctx, server, mappings)
         server_events.emit(uow, server)
         ids.append(server.id)
     return Created(

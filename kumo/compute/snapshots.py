@@ -55,10 +55,8 @@ class SnapshotGone(NotFound):
     kind = "itemNotFound"
 
 
-def request(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, arg: Any) -> str:
-    """Start a snapshot of ``server``; the new image's id."""
-    authorize(ctx, RULE, {"project_id": server.project_id})
-    authorize(ctx, "image:add_image", {"project_id": server.project_id})
+def fields(arg: Any) -> tuple[str, dict[str, str]]:
+    """The new image's name and metadata from the action's body."""
     if not isinstance(arg, dict) or not isinstance(arg.get("name"), str):
         raise BadRequest("Invalid input for field/attribute createImage: 'name' is required.")
     name = arg["name"].strip()
@@ -72,6 +70,14 @@ def request(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, 
     reserved = sorted(set(metadata) & images.CORE)
     if reserved:
         raise BadRequest(f"Invalid input for field/attribute metadata: {reserved[0]} is reserved.")
+    return name, metadata
+
+
+def request(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, arg: Any) -> str:
+    """Start a snapshot of ``server``; the new image's id."""
+    authorize(ctx, RULE, {"project_id": server.project_id})
+    authorize(ctx, "image:add_image", {"project_id": server.project_id})
+    name, metadata = fields(arg)
     if server.driver != drivers.QEMU:
         raise Conflict(
             f"Instance {server.id} is a namespace instance: only virtual machines have a disk "

@@ -90,6 +90,8 @@ class Snapshot(Base):
     volume_type_id: Mapped[str] = mapped_column(String(36))
     size: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default="creating")
+    progress: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """As ``os-update_snapshot_status`` last reported it (None: from the status)."""
     storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
     group_snapshot_id: Mapped[str | None] = mapped_column(

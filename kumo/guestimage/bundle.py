@@ -33,6 +33,12 @@ class BundleError(ValueError):
     """Not a kumo bundle, or a damaged one."""
 
 
+def looks_like(head: bytes) -> bool:
+    """Whether the first bytes of a file can start a bundle: a tar whose
+    first member's name (the header's first 100 bytes) is the descriptor."""
+    return head[:100].split(b"\0", 1)[0] == DESCRIPTOR.encode() and len(head) > len(DESCRIPTOR)
+
+
 @dataclass(frozen=True)
 class Descriptor:
     kernel: str

@@ -363,6 +363,20 @@ def remove_tag(uow: UnitOfWork, ctx: RequestContext, image_id: str, tag: str) ->
     image.updated_at = utcnow()
 
 
+def make_empty(image: Image) -> None:
+    """A just-created image ``active`` with no data (size 0), as the image of
+    a volume-backed server is: its disks are volume snapshots named in its
+    ``block_device_mapping``, not bytes of its own."""
+    if image.status != "queued":
+        raise Conflict(f"Image status transition from {image.status} to active is not allowed")
+    image.size = 0
+    image.checksum = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+    image.os_hash_algo = "sha512"
+    image.os_hash_value = hashlib.sha512(b"").hexdigest()
+    image.status = "active"
+    image.updated_at = utcnow()
+
+
 def set_active(uow: UnitOfWork, ctx: RequestContext, image_id: str, active: bool) -> None:
     """Reactivate (``active``) or deactivate an image; doing it twice changes nothing."""
     s = uow.session

@@ -133,6 +133,9 @@ def _sort_keys(params: dict[str, str], allowed: Sequence[str]) -> list[tuple[str
         out.append(
             (params.get("sort_key") or "created_at", params.get("sort_dir", "desc") == "desc")
         )
+    # the names of v1 that Cinder still sorts by
+    out = [({"display_name": "name", "display_description": "description"}.get(k, k), d)
+           for k, d in out]  # fmt: skip
     for key, _ in out:
         if key not in allowed:
             raise BadRequest(f"Invalid sort key {shown(key)!r}.")
@@ -148,7 +151,8 @@ def page(
     id_of: Callable[[T], str],
     allowed: Sequence[str],
 ) -> tuple[list[T], bool]:
-    """Sort, then ``marker``/``offset``/``limit``; also whether more follow."""
+    """Sort, then ``marker``/``offset``/``limit``; also whether a page was
+    cut (or is full: its ``next`` link may then lead to an empty page)."""
     keys = _sort_keys(params, allowed)
     for key, descending in reversed([*keys, ("id", keys[-1][1])]):
         items = _sorted(items, key_of, key, descending)
@@ -175,7 +179,8 @@ def page(
         if limit < 0:
             raise BadRequest("limit must not be negative.")
         limit = min(limit, MAX_LIMIT)
-    return items[:limit], len(items) > limit
+    # a full page links to the next one, as Cinder's does, even when nothing follows
+    return items[:limit], bool(items) and len(items) >= limit > 0
 
 
 def _sorted(items: list[T], key_of: Callable[[T, str], Any], key: str, descending: bool) -> list[T]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kumo.compute.microversion import Version, parse
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
@@ -26,6 +27,8 @@ from kumo.identity.agent_credentials import authorize_hosts, check_host_name
 from kumo.policy import authorize
 from kumo.volume import common
 from kumo.volume.scheduler import PoolState
+
+V_SERVICE_CLUSTER = parse("3.7")
 
 GiB = 1 << 30
 SCHEDULER_HOST = "kumo-api"
@@ -227,11 +230,17 @@ def pools_view(
 
 
 def services_view(
-    session: Session, settings: Settings, ctx: RequestContext, params: dict[str, str]
+    session: Session,
+    settings: Settings,
+    ctx: RequestContext,
+    params: dict[str, str],
+    version: Version,
 ) -> list[dict[str, Any]]:
+    """Cinder's services: the scheduler and one ``cinder-volume`` per storage
+    host (with its replication fields); ``cluster`` from 3.7."""
     authorize(ctx, "volume_extension:services:index")
     now = utcnow()
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "binary": "cinder-scheduler",
             "host": SCHEDULER_HOST,
@@ -240,10 +249,6 @@ def services_view(
             "state": "up",
             "updated_at": common.stamp(now),
             "disabled_reason": None,
-            "cluster": None,
-            "replication_status": None,
-            "frozen": False,
-            "active_backend_id": None,
         }
     ]
     for h in session.scalars(select(StorageHost).order_by(StorageHost.host)):
@@ -256,12 +261,14 @@ def services_view(
                 "state": "up" if is_up(settings, h, now) else "down",
                 "updated_at": common.stamp(h.heartbeat_at),
                 "disabled_reason": h.disabled_reason,
-                "cluster": None,
                 "replication_status": "disabled",
                 "frozen": False,
                 "active_backend_id": None,
             }
         )
+    if version >= V_SERVICE_CLUSTER:
+        for item in out:
+            item["cluster"] = None
     if params.get("host"):
         wanted = params["host"]
         out = [s for s in out if wanted in (s["host"], str(s["host"]).split("@")[0])]

@@ -20,6 +20,7 @@ from kumo.policy import authorize
 from kumo.volume import (
     attachments,
     groups,
+    image_metadata,
     messages,
     pools,
     quotas,
@@ -34,6 +35,16 @@ T = TypeVar("T")
 VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
                   "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
                   "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
+
+
+def _volume_fields(shown: dict[str, Any]) -> dict[str, Any]:
+    """Cinder answers a create or an update with the volume's own fields: no
+    extension attributes, no image metadata."""
+    return {
+        k: v
+        for k, v in shown.items()
+        if not k.startswith("os-vol-") and k != "volume_image_metadata"
+    }
 
 
 class VolumeService:
@@ -86,24 +97,29 @@ class VolumeService:
     ) -> dict[str, Any]:
         v = self._write(lambda uow: volumes.create(uow, self.settings, ctx, body, version))
         shown = self.show_volume(ctx, v.id, base, version)
-        # Cinder answers a create with the volume's own fields, no extension attributes
-        return {k: val for k, val in shown.items() if not k.startswith("os-vol-")}
+        return _volume_fields(shown)
 
     def update_volume(
         self, ctx: RequestContext, volume_id: str, body: Any, base: str, version: Version
     ) -> dict[str, Any]:
         self._write(lambda uow: volumes.update(uow, ctx, volume_id, body))
-        return self.show_volume(ctx, volume_id, base, version)
+        shown = self.show_volume(ctx, volume_id, base, version)
+        return _volume_fields(shown)
 
     def delete_volume(self, ctx: RequestContext, volume_id: str, *, cascade: bool) -> None:
         self._write(lambda uow: volumes.remove(uow, ctx, volume_id, cascade=cascade))
 
     def volume_action(
         self, ctx: RequestContext, volume_id: str, body: Any, version: Version
-    ) -> None:
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Run the action: the status Cinder answers it with, and its body if any."""
         if not isinstance(body, dict) or len(body) != 1:
             raise BadRequest("Expected one volume action, e.g. {'os-extend': {'new_size': 2}}.")
         action, data = next(iter(body.items()))
+        if action in image_metadata.ACTIONS:
+            return 200, self._write(
+                lambda uow: image_metadata.run(uow, ctx, volume_id, action, data)
+            )
         if action not in VOLUME_ACTIONS:
             raise BadRequest(f"There is no such action: {action}")
 
@@ -125,6 +141,7 @@ class VolumeService:
                 attachments.legacy_action(uow, ctx, v, action, data)
 
         self._write(work)
+        return (200 if action == "os-set_bootable" else 202), None
 
     def volume_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
         with self.db.read_session() as s:
@@ -136,6 +153,11 @@ class VolumeService:
         return self._write(
             lambda uow: volumes.set_metadata(uow, ctx, volume_id, body, replace=replace)
         )
+
+    def set_volume_metadata_item(
+        self, ctx: RequestContext, volume_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(lambda uow: volumes.set_metadata_item(uow, ctx, volume_id, key, body))
 
     def delete_volume_metadata(self, ctx: RequestContext, volume_id: str, key: str) -> None:
         self._write(lambda uow: volumes.delete_metadata(uow, ctx, volume_id, key))
@@ -169,11 +191,38 @@ class VolumeService:
         self._write(lambda uow: snapshots.remove(uow, ctx, snapshot_id))
 
     def snapshot_action(self, ctx: RequestContext, snapshot_id: str, body: Any) -> None:
-        if not isinstance(body, dict) or list(body) != ["os-reset_status"]:
-            raise BadRequest("There is no such action (snapshots take os-reset_status).")
-        self._write(
-            lambda uow: snapshots.reset_status(uow, ctx, snapshot_id, body["os-reset_status"])
+        if not isinstance(body, dict) or len(body) != 1:
+            raise BadRequest("Expected one snapshot action, e.g. {'os-force_delete': {}}.")
+        ((action, data),) = body.items()
+        if action == "os-reset_status":
+            self._write(lambda uow: snapshots.reset_status(uow, ctx, snapshot_id, data))
+        elif action == "os-update_snapshot_status":
+            self._write(lambda uow: snapshots.update_status(uow, ctx, snapshot_id, data))
+        elif action == "os-force_delete":
+            self._write(lambda uow: snapshots.force_delete(uow, ctx, snapshot_id))
+        else:
+            raise BadRequest(f"There is no such action: {action}")
+
+    def snapshot_metadata(self, ctx: RequestContext, snapshot_id: str) -> dict[str, str]:
+        with self.db.read_session() as s:
+            return snapshots.metadata_of(s, ctx, snapshot_id)
+
+    def set_snapshot_metadata(
+        self, ctx: RequestContext, snapshot_id: str, body: Any, *, replace: bool
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: snapshots.set_metadata(uow, ctx, snapshot_id, body, replace=replace)
         )
+
+    def set_snapshot_metadata_item(
+        self, ctx: RequestContext, snapshot_id: str, key: str, body: Any
+    ) -> dict[str, str]:
+        return self._write(
+            lambda uow: snapshots.set_metadata_item(uow, ctx, snapshot_id, key, body)
+        )
+
+    def delete_snapshot_metadata(self, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+        self._write(lambda uow: snapshots.delete_metadata(uow, ctx, snapshot_id, key))
 
     # -- volume types -------------------------------------------------------------------
 
@@ -396,9 +445,11 @@ class VolumeService:
         with self.db.read_session() as s:
             return pools.zones(s, self.settings)
 
-    def services(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+    def services(
+        self, ctx: RequestContext, params: dict[str, str], version: Version
+    ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            return pools.services_view(s, self.settings, ctx, params)
+            return pools.services_view(s, self.settings, ctx, params, version)
 
     def set_service(self, ctx: RequestContext, action: str, body: Any) -> dict[str, Any]:
         return self._write(lambda uow: pools.set_enabled(uow, ctx, action, body))

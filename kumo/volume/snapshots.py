@@ -17,7 +17,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import Snapshot, Volume, VolumeType
 from kumo.errors import BadRequest, NotFound
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, quotas, volumes
+from kumo.volume import common, events, metadata, quotas, volumes
 from kumo.volume.common import InvalidState
 
 STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "backing-up",
@@ -27,6 +27,11 @@ V_GROUP_SNAPSHOT = parse("3.14")
 V_USER_ID = parse("3.41")
 V_CONSUMES_QUOTA = parse("3.65")
 V_NO_FORCE = parse("3.66")
+UPDATABLE = {
+    "creating": ("creating", "available", "error"),
+    "deleting": ("deleting", "error_deleting"),
+}
+"""What ``os-update_snapshot_status`` may set, by the snapshot's status."""
 
 
 def not_found(snapshot_id: str) -> NotFound:
@@ -59,7 +64,7 @@ def view(snap: Snapshot, version: Version, *, detail: bool = True) -> dict[str, 
     }
     if detail:
         out["os-extended-snapshot-attributes:project_id"] = snap.project_id
-        out["os-extended-snapshot-attributes:progress"] = (
+        out["os-extended-snapshot-attributes:progress"] = snap.progress or (
             "100%" if snap.status == "available" else "0%"
         )
     if version >= V_GROUP_SNAPSHOT:
@@ -139,8 +144,8 @@ def create(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: Any, version: Version
 ) -> Snapshot:
     data = common.body_of(body, "snapshot")
-    if not data.get("volume_id"):
-        raise BadRequest("Missing required element 'volume_id' in snapshot.")
+    if not data.get("volume_id"):  # Cinder looks the volume up, and finds none
+        raise volumes.not_found(str(data.get("volume_id")))
     s = uow.session
     v = volumes.load(s, ctx, str(data["volume_id"]), lock=True)
     authorize(ctx, "volume:create_snapshot", volumes.target(v))
@@ -218,3 +223,63 @@ def reset_status(uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, data: A
     snap.status = data["status"]
     snap.updated_at = utcnow()
     events.snapshot_changed(uow, snap)
+
+
+def update_status(uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, data: Any) -> None:
+    """``os-update_snapshot_status``: whoever makes a snapshot outside the
+    storage agent (Nova's assisted snapshots) reports how it went."""
+    snap = load(uow.session, ctx, snapshot_id, lock=True)
+    authorize(ctx, "snapshot_extension:snapshot_actions:update_snapshot_status",
+              {"project_id": snap.project_id})  # fmt: skip
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        raise BadRequest("'status' must be specified.")
+    wanted = data["status"]
+    if wanted not in UPDATABLE.get(snap.status, ()):
+        raise BadRequest(f"Snapshot status {snap.status} not allowed to update to {wanted}.")
+    progress = data.get("progress")
+    if progress is not None:
+        snap.progress = common.text(progress, "progress")
+    snap.status = wanted
+    snap.updated_at = utcnow()
+    events.snapshot_changed(uow, snap)
+
+
+def force_delete(uow: UnitOfWork, ctx: RequestContext, snapshot_id: str) -> None:
+    """``os-force_delete``: delete whatever the snapshot's status."""
+    snap = load(uow.session, ctx, snapshot_id, lock=True)
+    authorize(ctx, "volume_extension:snapshot_admin_actions:force_delete",
+              {"project_id": snap.project_id})  # fmt: skip
+    start_delete(uow, snap)
+
+
+def metadata_of(session: Session, ctx: RequestContext, snapshot_id: str) -> dict[str, str]:
+    snap = load(session, ctx, snapshot_id)
+    authorize(ctx, "volume:get_snapshot_metadata", {"project_id": snap.project_id})
+    return dict(snap.meta or {})
+
+
+def set_metadata(
+    uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, body: Any, *, replace: bool
+) -> dict[str, str]:
+    snap = load(uow.session, ctx, snapshot_id, lock=True)
+    authorize(ctx, "volume:update_snapshot_metadata", {"project_id": snap.project_id})
+    snap.meta = metadata.merged(snap.meta, body, replace=replace)
+    snap.updated_at = utcnow()
+    return dict(snap.meta)
+
+
+def set_metadata_item(
+    uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, key: str, body: Any
+) -> dict[str, str]:
+    snap = load(uow.session, ctx, snapshot_id, lock=True)
+    authorize(ctx, "volume:update_snapshot_metadata", {"project_id": snap.project_id})
+    snap.meta = metadata.with_item(snap.meta, key, body)
+    snap.updated_at = utcnow()
+    return {key: snap.meta[key]}
+
+
+def delete_metadata(uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+    snap = load(uow.session, ctx, snapshot_id, lock=True)
+    authorize(ctx, "volume:delete_snapshot_metadata", {"project_id": snap.project_id})
+    snap.meta = metadata.without(snap.meta, key)
+    snap.updated_at = utcnow()

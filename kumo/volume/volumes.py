@@ -40,7 +40,7 @@ from kumo.db.volume_models import (
 )
 from kumo.errors import BadRequest, NotFound
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, images, messages, pools, quotas, types
+from kumo.volume import common, events, images, messages, metadata, pools, quotas, types
 from kumo.volume.common import InvalidState
 from kumo.volume.scheduler import NoValidPool, Request, place
 from kumo.volume.scheduler.filters import capabilities as capabilities_filter
@@ -169,6 +169,8 @@ def view(
         "volume_type": look.type_names.get(v.volume_type_id, v.volume_type_id),
         "links": links(base, "volumes", v.id),
     }
+    if allowed(ctx, "volume_extension:volume_mig_status_attribute"):
+        out["migration_status"] = None  # volumes are never migrated between pools here
     if allowed(ctx, "volume_extension:volume_host_attribute"):
         backend = look.backends.get(v.storage_host or "", "file")
         out["os-vol-host-attr:host"] = (
@@ -618,20 +620,23 @@ def set_metadata(
 ) -> dict[str, str]:
     v = load(uow.session, ctx, volume_id, lock=True)
     require(ctx, "volume:update_volume_metadata", v)
-    if not isinstance(body, dict) or "metadata" not in body:
-        raise BadRequest("Malformed request body: expected {'metadata': {...}}.")
-    given = common.metadata(body["metadata"])
-    v.meta = given if replace else {**(v.meta or {}), **given}
+    v.meta = metadata.merged(v.meta, body, replace=replace)
     v.updated_at = utcnow()
     return dict(v.meta)
+
+
+def set_metadata_item(
+    uow: UnitOfWork, ctx: RequestContext, volume_id: str, key: str, body: Any
+) -> dict[str, str]:
+    v = load(uow.session, ctx, volume_id, lock=True)
+    require(ctx, "volume:update_volume_metadata", v)
+    v.meta = metadata.with_item(v.meta, key, body)
+    v.updated_at = utcnow()
+    return {key: v.meta[key]}
 
 
 def delete_metadata(uow: UnitOfWork, ctx: RequestContext, volume_id: str, key: str) -> None:
     v = load(uow.session, ctx, volume_id, lock=True)
     require(ctx, "volume:delete_volume_metadata", v)
-    meta = dict(v.meta or {})
-    if key not in meta:
-        raise NotFound("Metadata item was not found.", kind="MetadataItemNotFound")
-    del meta[key]
-    v.meta = meta
+    v.meta = metadata.without(v.meta, key)
     v.updated_at = utcnow()

@@ -18,7 +18,7 @@ from tests.compute.conftest import C, Cloud
 from tests.compute.test_vm_servers import QEMU_HOST, boot, report, server, vmcloud, watched
 
 __all__ = ["vmcloud"]
-DATA = b"a flattened disk, bundled" * 100
+DATA = b"kumo-image.json\0" + b"a flattened disk, bundled" * 100  # starts as a bundle does
 
 
 def _vm(cloud: Cloud, alice: dict[str, str]) -> tuple[str, dict[str, str]]:

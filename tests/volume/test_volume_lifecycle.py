@@ -127,6 +127,13 @@ def test_list_filters_sorting_and_paging(cloud: VolumeCloud) -> None:
     assert sorted(x["id"] for x in r.json()["volumes"]) == sorted([ids[1], ids[3]])
     r = cloud.req("GET", "/volumes/detail?with_count=true&limit=1", h, version="3.45")
     assert r.json()["count"] == 5
+    # a full page links to the next even when nothing follows (as Cinder's)
+    r = cloud.req("GET", "/volumes?limit=5", h)
+    assert len(r.json()["volumes"]) == 5 and r.json()["volumes_links"][0]["rel"] == "next"
+    r = cloud.req("GET", "/volumes?limit=6", h)
+    assert "volumes_links" not in r.json()
+    r = cloud.req("GET", "/volumes?sort=display_name:desc&limit=1", h)
+    assert r.json()["volumes"][0]["id"] == ids[4]
     assert cloud.req("GET", "/volumes?sort=bogus:asc", h).status_code == 400
     assert cloud.req("GET", "/volumes?marker=nope", h).status_code == 404
 
@@ -137,8 +144,15 @@ def test_update_and_metadata(cloud: VolumeCloud) -> None:
     v = cloud.available(h, name="a")
     r = cloud.req("PUT", f"/volumes/{v['id']}", h, {"volume": {"name": "b", "description": "d"}})
     assert r.status_code == 200 and r.json()["volume"]["name"] == "b"
+    assert not [k for k in r.json()["volume"] if k.startswith("os-vol-")]  # as Cinder's update
     r = cloud.req("POST", f"/volumes/{v['id']}/metadata", h, {"metadata": {"x": "1"}})
     assert r.json()["metadata"] == {"x": "1"}
+    r = cloud.req("PUT", f"/volumes/{v['id']}/metadata/x", h, {"meta": {"x": "2"}})
+    assert r.status_code == 200 and r.json() == {"meta": {"x": "2"}}
+    r = cloud.req("PUT", f"/volumes/{v['id']}/metadata/x", h, {"meta": {"y": "2"}})
+    assert r.status_code == 400 and "mismatch" in r.text
+    assert cloud.req("GET", f"/volumes/{v['id']}/metadata/x", h).json() == {"meta": {"x": "2"}}
+    assert cloud.req("GET", f"/volumes/{v['id']}/metadata/zz", h).status_code == 404
     assert cloud.req("DELETE", f"/volumes/{v['id']}/metadata/x", h).status_code == 200
     assert cloud.req("DELETE", f"/volumes/{v['id']}/metadata/x", h).status_code == 404
 
@@ -191,3 +205,73 @@ def test_create_from_snapshot_and_clone_stay_in_the_source_pool(cloud: VolumeClo
     assert r.json()["snapshot"]["status"] == "deleting"
     cloud.report(volumes=[(v["id"], "deleted")], snapshots=[(snap["id"], "deleted")])
     assert cloud.req("GET", f"/snapshots/{snap['id']}", h).status_code == 404
+
+
+def test_snapshot_metadata_and_actions(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    v = cloud.available(h)
+    r = cloud.req("POST", "/snapshots", h, {"snapshot": {"volume_id": v["id"]}})
+    snap = r.json()["snapshot"]
+    r = cloud.req("POST", "/snapshots", h, {"snapshot": {"name": "no volume"}})
+    assert r.status_code == 404  # Cinder looks up a volume None
+    path = f"/snapshots/{snap['id']}"
+    r = cloud.req("POST", path + "/metadata", h, {"metadata": {"a": "1", "b": "2"}})
+    assert r.status_code == 200 and r.json()["metadata"] == {"a": "1", "b": "2"}
+    r = cloud.req("PUT", path + "/metadata", h, {"metadata": {"c": "3"}})
+    assert r.json()["metadata"] == {"c": "3"}
+    r = cloud.req("PUT", path + "/metadata/c", h, {"meta": {"c": "4"}})
+    assert r.json() == {"meta": {"c": "4"}}
+    assert cloud.req("GET", path + "/metadata/c", h).json() == {"meta": {"c": "4"}}
+    assert cloud.req("GET", path + "/metadata", h).json() == {"metadata": {"c": "4"}}
+    assert cloud.req("DELETE", path + "/metadata/c", h).status_code == 200
+    assert cloud.req("DELETE", path + "/metadata/c", h).status_code == 404
+    other = cloud.member("bob")
+    assert cloud.req("GET", path + "/metadata", other).status_code == 404
+    # os-update_snapshot_status: from creating only, with the progress shown
+    body = {"os-update_snapshot_status": {"status": "error", "progress": "80%"}}
+    assert cloud.req("POST", path + "/action", h, body).status_code == 202
+    shown = cloud.req("GET", path, h).json()["snapshot"]
+    assert (shown["status"], shown["os-extended-snapshot-attributes:progress"]) == ("error", "80%")
+    r = cloud.req("POST", path + "/action", h, body)
+    assert r.status_code == 400 and "not allowed" in r.text
+    # os-force_delete: for admins, whatever the status
+    assert cloud.req("POST", path + "/action", h, {"os-force_delete": {}}).status_code == 403
+    r = cloud.req("POST", path + "/action", cloud.admin, {"os-force_delete": {}})
+    assert r.status_code == 202
+    assert cloud.req("GET", path, h).json()["snapshot"]["status"] == "deleting"
+    assert cloud.req("POST", path + "/action", h, {"os-bogus": {}}).status_code == 400
+
+
+def test_services_show_cluster_from_3_7_and_replication_for_volume_hosts(
+    cloud: VolumeCloud,
+) -> None:
+    cloud.register("s1")
+    r = cloud.req("GET", "/os-services", cloud.admin)
+    found = {s["binary"]: s for s in r.json()["services"]}
+    assert "cluster" not in found["cinder-volume"]
+    assert "replication_status" not in found["cinder-scheduler"]
+    assert found["cinder-volume"]["replication_status"] == "disabled"
+    r = cloud.req("GET", "/os-services", cloud.admin, version="3.7")
+    assert all("cluster" in s for s in r.json()["services"])
+
+
+def test_image_metadata_actions_and_set_bootable(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    v = cloud.available(h)
+    r = cloud.action(h, v["id"], {"os-set_image_metadata": {"metadata": {"a": "1", "b": "2"}}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"a": "1", "b": "2"}}
+    r = cloud.action(h, v["id"], {"os-unset_image_metadata": {"key": "a"}})
+    assert r.status_code == 200
+    r = cloud.action(h, v["id"], {"os-unset_image_metadata": {"key": "a"}})
+    assert r.status_code == 404
+    r = cloud.action(h, v["id"], {"os-show_image_metadata": {}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"b": "2"}}
+    assert cloud.show(h, v["id"])["volume_image_metadata"] == {"b": "2"}
+    r = cloud.req("PUT", f"/volumes/{v['id']}", h, {"volume": {"name": "n"}})
+    assert "volume_image_metadata" not in r.json()["volume"]  # not in Cinder's update answer
+    r = cloud.action(cloud.member("bob"), v["id"], {"os-show_image_metadata": {}})
+    assert r.status_code == 404
+    r = cloud.action(h, v["id"], {"os-set_bootable": {"bootable": True}})
+    assert r.status_code == 200 and cloud.show(h, v["id"])["bootable"] == "true"

@@ -27,7 +27,8 @@ def zones(request: Request, ctx: RequestContext = Depends(authenticate)) -> Resp
 
 @router.get("/os-services")
 def services(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
-    return json_response({"services": service(request).services(ctx, params(request))})
+    found = service(request).services(ctx, params(request), version(request))
+    return json_response({"services": found})
 
 
 @router.put("/os-services/{action}")

@@ -34,7 +34,8 @@ def create_group_type(
     request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     _v(request, "3.11", "Group types")
-    return json_response({"group_type": service(request).create_group_type(ctx, body)})
+    out = service(request).create_group_type(ctx, body)
+    return json_response({"group_type": out}, 202)
 
 
 @router.get("/group_types/{group_type_id}")
@@ -83,7 +84,7 @@ def set_group_specs(
 ) -> Response:
     _v(request, "3.11", "Group specs")
     out = service(request).set_group_specs(ctx, group_type_id, body)
-    return json_response({"group_specs": out})
+    return json_response({"group_specs": out}, 202)
 
 
 @router.get("/group_types/{group_type_id}/group_specs/{key}")

@@ -11,6 +11,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import listing, params, service, version
 from kumo.context import RequestContext
+from kumo.volume import metadata
 
 router = APIRouter()
 
@@ -79,3 +80,60 @@ def snapshot_action(
 ) -> Response:
     service(request).snapshot_action(ctx, snapshot_id, body)
     return Response(status_code=202)
+
+
+@router.get("/snapshots/{snapshot_id}/metadata")
+def show_snapshot_metadata(
+    snapshot_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response({"metadata": service(request).snapshot_metadata(ctx, snapshot_id)})
+
+
+@router.post("/snapshots/{snapshot_id}/metadata")
+def add_snapshot_metadata(
+    snapshot_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    meta = service(request).set_snapshot_metadata(ctx, snapshot_id, body, replace=False)
+    return json_response({"metadata": meta})
+
+
+@router.put("/snapshots/{snapshot_id}/metadata")
+def replace_snapshot_metadata(
+    snapshot_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    meta = service(request).set_snapshot_metadata(ctx, snapshot_id, body, replace=True)
+    return json_response({"metadata": meta})
+
+
+@router.get("/snapshots/{snapshot_id}/metadata/{key}")
+def show_snapshot_metadata_item(
+    snapshot_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    meta = service(request).snapshot_metadata(ctx, snapshot_id)
+    return json_response({"meta": {key: metadata.item(meta, key)}})
+
+
+@router.put("/snapshots/{snapshot_id}/metadata/{key}")
+def update_snapshot_metadata_item(
+    snapshot_id: str,
+    key: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    meta = service(request).set_snapshot_metadata_item(ctx, snapshot_id, key, body)
+    return json_response({"meta": meta})
+
+
+@router.delete("/snapshots/{snapshot_id}/metadata/{key}")
+def delete_snapshot_metadata_item(
+    snapshot_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).delete_snapshot_metadata(ctx, snapshot_id, key)
+    return Response(status_code=200)

@@ -12,6 +12,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import base, listing, params, service, version
 from kumo.context import RequestContext
+from kumo.volume import metadata
 from kumo.volume.common import boolean
 
 router = APIRouter()
@@ -77,8 +78,8 @@ def volume_action(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
-    service(request).volume_action(ctx, volume_id, body, version(request))
-    return Response(status_code=202)
+    status, out = service(request).volume_action(ctx, volume_id, body, version(request))
+    return json_response(out, status) if out is not None else Response(status_code=status)
 
 
 @router.get("/volumes/{volume_id}/metadata")
@@ -108,6 +109,26 @@ def replace_metadata(
 ) -> Response:
     meta = service(request).set_volume_metadata(ctx, volume_id, body, replace=True)
     return json_response({"metadata": meta})
+
+
+@router.get("/volumes/{volume_id}/metadata/{key}")
+def show_metadata_item(
+    volume_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    meta = service(request).volume_metadata(ctx, volume_id)
+    return json_response({"meta": {key: metadata.item(meta, key)}})
+
+
+@router.put("/volumes/{volume_id}/metadata/{key}")
+def update_metadata_item(
+    volume_id: str,
+    key: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    meta = service(request).set_volume_metadata_item(ctx, volume_id, key, body)
+    return json_response({"meta": meta})
 
 
 @router.delete("/volumes/{volume_id}/metadata/{key}")

@@ -1640,6 +1640,7 @@ def upgrade() -> None:
         sa.Column("volume_type_id", sa.String(length=36), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("progress", sa.String(length=255), nullable=True),
         sa.Column("storage_host", sa.String(length=255), nullable=True),
         sa.Column("pool", sa.String(length=255), nullable=True),
         sa.Column("group_snapshot_id", sa.String(length=36), nullable=True),
