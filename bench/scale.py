@@ -110,6 +110,7 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
                 self.base + "/internal/v1/list",
                 params={"topics": ",".join(sorted(topics))},
                 headers=self._headers(),
+                timeout=self.list_timeout,
             )
             r.raise_for_status()
             rec.bytes += len(r.content)

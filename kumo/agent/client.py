@@ -22,6 +22,15 @@ class Gone(Exception):
     """The watch revision is no longer retained: relist."""
 
 
+LIST_READ_TIMEOUT = 120.0
+"""Seconds a list may take to answer (a watch's ``read_timeout`` is how long
+a stream may show nothing). A list is a whole snapshot: a loaded server
+takes long to render it, and an agent that gave up and listed again on the
+next server only added to the pile, the first server rendering the
+abandoned list all the same (100 simulated hosts: lists of 8-190 s, each
+agent listing again every 20 s)."""
+
+
 class ApiClient:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -249,10 +258,15 @@ class ApiClient:
             self.base + "/internal/v1/list",
             params={"topics": ",".join(sorted(topics))},
             headers=self._headers(),
+            timeout=self.list_timeout,
         )
         r.raise_for_status()
         data = r.json()
         return int(data["revision"]), list(data["objects"])
+
+    @property
+    def list_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(30.0, read=max(LIST_READ_TIMEOUT, self.config.read_timeout))
 
     def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
         params = {"since": str(since), "topics": ",".join(sorted(topics))}
