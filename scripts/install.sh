@@ -32,7 +32,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.kumo-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# The environment's `kumo` must be this checkout (an editable install made
+# from another copy of the tree points every kumo process there).
+here=$(pwd -P)
+installed_at=$(cd / && env -u PYTHONPATH "$here/.venv/bin/python" -c \
+  'import kumo, os; print(os.path.dirname(os.path.dirname(os.path.realpath(kumo.__file__))))' \
+  2>/dev/null || true)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$installed_at" != "$here" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kumo.guestimage.bundle import DESCRIPTOR
 from tests.image.conftest import G, ImageCloud
 
 
@@ -83,7 +84,9 @@ def test_a_member_of_a_shared_image_boots_from_it(cloud: ImageCloud) -> None:
     """Compute asks the same rule: a member may use the image, a stranger may not."""
     alice, bob, carol = cloud.member("alice"), cloud.member("bob"), cloud.member("carol")
     image = cloud.create(alice, name="base", min_ram=0)
-    assert cloud.upload(alice, image["id"], b"disk").status_code == 204
+    # data that starts like a guest bundle (compute refuses what cannot boot)
+    bundle_head = DESCRIPTOR.encode().ljust(512, b"\0")
+    assert cloud.upload(alice, image["id"], bundle_head).status_code == 204
     r = cloud.c.post(
         f"{G}/images/{image['id']}/members", headers=alice, json={"member": cloud.projects["bob"]}
     )
