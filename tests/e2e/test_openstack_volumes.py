@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kumo.guestimage import bundle
 from tests.live import LiveServer
 
 pytestmark = [
@@ -138,8 +139,16 @@ def test_cli_bootable_volume_and_servers_booted_from_volumes(
     disk = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(disk)],
                    check=True)  # fmt: skip
-    _cli(live_server, "image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-         "--file", str(disk), "img1")  # fmt: skip
+    # a guest bundle (what a VM here boots from) whose disk is that qcow2
+    (tmp_path / "vmlinuz").write_bytes(b"kernel")
+    (tmp_path / "initrd.img").write_bytes(b"ramdisk")
+    guest = tmp_path / "guest.tar"
+    descriptor = bundle.Descriptor(kernel="vmlinuz", ramdisk="initrd.img", disk="disk.qcow2",
+                                   cmdline="console=ttyS0", min_ram_mb=64, extra={})  # fmt: skip
+    files = {n: tmp_path / n for n in ("vmlinuz", "initrd.img", "disk.qcow2")}
+    bundle.write(guest, descriptor, files, 1704067200)
+    _cli(live_server, "image", "create", "--disk-format", "qcow2", "--container-format", "ova",
+         "--file", str(guest), "img1")  # fmt: skip
     image = _cli(live_server, "image", "show", "img1")
     made = _cli(live_server, "volume", "create", "--image", "img1", "--size", "1", "bootvol")
     assert made["bootable"] in ("true", True), made
