@@ -61,8 +61,6 @@ class Cache:
                 return False
             table = self._objects[kind]
             key = str(body["id"])
-            if kind == "port" and event.get("request_id"):
-                self._request_ids[key] = str(event["request_id"])
             views = self._views.get(kind)
             gone = event.get("op") == "delete"
             if kind == "port" and not self._relevant_port(body):
@@ -78,6 +76,8 @@ class Cache:
                 old = table.get(key)
                 table[key] = body
                 changed = old is None or _substance(old) != _substance(body)
+                if kind == "port" and event.get("request_id") and _caused(old, body):
+                    self._request_ids[key] = str(event["request_id"])
                 if views is not None and (changed or key not in views):
                     views[key] = parse_one(kind, body)
             self.generation += changed
@@ -232,3 +232,15 @@ BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"}
 
 def _substance(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in BOOKKEEPING}
+
+
+def _caused(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether a port event names a request worth remembering: anything but
+    a status report (an agent's own echo would otherwise replace the request
+    that made the port, often before the agent logs that it wired it)."""
+    if old is None:
+        return True
+    ignore = BOOKKEEPING | {"status"}
+    return {k: v for k, v in old.items() if k not in ignore} != {
+        k: v for k, v in new.items() if k not in ignore
+    }

@@ -42,6 +42,18 @@ def test_the_echo_of_the_agents_own_status_report_does_not() -> None:
     assert cache.apply(event(3, status="DOWN", revision_number=3))
 
 
+def test_a_ports_request_id_is_the_change_that_made_it_not_the_status_echo() -> None:
+    cache = Cache("host-a")
+    cache.apply({**event(1), "request_id": "req-create"})
+    # the echo of the agent's status report can arrive before the agent logs
+    # that it wired the port: it must not take the creating request's place
+    echo = event(2, status="ACTIVE", revision_number=2, updated_at="2026-11-26T10:00:01Z")
+    cache.apply({**echo, "request_id": "req-report"})
+    assert cache.request_id(PORT) == "req-create"
+    cache.apply({**event(3, name="renamed", status="ACTIVE"), "request_id": "req-rename"})
+    assert cache.request_id(PORT) == "req-rename"
+
+
 def test_deleting_counts_only_when_something_was_held() -> None:
     cache = Cache("host-a")
     cache.apply(event(1))
