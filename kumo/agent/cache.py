@@ -1,8 +1,6 @@
 """The agent's cache: the latest body of every object its topics cover.
 
-Which ports are a router's comes from the router's body (``kumo_ports``,
-the API's record of them), never from a port's ``device_id`` or
-``device_owner``.
+Which topics those are follows from what it holds (``kumo.watch.interest``).
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ import threading
 from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
+from kumo.watch import interest
 
 KINDS = (
     "network", "subnet", "port", "agent", "security_group", "router", "floatingip", "server",
@@ -88,71 +87,15 @@ class Cache:
         runs, or a member of a security group its filters refer to."""
         if body.get("binding:host_id") == self.host:
             return True
-        if body.get("network_id") in self._networks_locked(exclude=str(body.get("id"))):
+        objects = self._objects
+        if body.get("network_id") in interest.networks(
+            self.host, objects, exclude=str(body.get("id"))
+        ):
             return True
-        routers = self._routers_locked()
-        if body.get("id") in {m.get("port_id") for m in self._members_locked(routers)}:
+        routers = interest.routers(self.host, objects)
+        if body.get("id") in {m.get("port_id") for m in interest.router_members(objects, routers)}:
             return True
-        return bool(set(body.get("security_groups") or ()) & self._groups_locked()[1])
-
-    def _members_locked(self, routers: set[str]) -> list[dict[str, Any]]:
-        """The ports (``kumo_ports`` entries) of these routers."""
-        out: list[dict[str, Any]] = []
-        for rid in routers:
-            out.extend((self._objects["router"].get(rid) or {}).get("kumo_ports") or ())
-        return out
-
-    def _routers_locked(self) -> set[str]:
-        """Routers with a port on a network of a local port, with a port
-        (gateway, SNAT) bound here, or with this host among their gateway
-        hosts (``kumo_gateway_hosts``: active or standby)."""
-        ports = self._objects["port"]
-        local = {
-            p.get("network_id") for p in ports.values() if p.get("binding:host_id") == self.host
-        }
-        out: set[str] = set()
-        for rid, body in self._objects["router"].items():
-            if self.host in (body.get("kumo_gateway_hosts") or ()):
-                out.add(rid)
-                continue
-            for member in body.get("kumo_ports") or ():
-                port = ports.get(str(member.get("port_id"))) or {}
-                if member.get("network_id") in local or port.get("binding:host_id") == self.host:
-                    out.add(rid)
-                    break
-        return out
-
-    def _networks_locked(self, exclude: str = "") -> set[str]:
-        """Networks of local ports, of the ports of routers run here, and
-        those routers' external networks."""
-        ports = self._objects["port"]
-        nets = {
-            str(p["network_id"])
-            for pid, p in ports.items()
-            if p.get("binding:host_id") == self.host and pid != exclude and p.get("network_id")
-        }
-        routers = self._routers_locked()
-        nets |= {str(m["network_id"]) for m in self._members_locked(routers) if m.get("network_id")}
-        for rid in routers:
-            gateway = (self._objects["router"].get(rid) or {}).get("external_gateway_info") or {}
-            if gateway.get("network_id"):
-                nets.add(str(gateway["network_id"]))
-        return nets
-
-    def _groups_locked(self) -> tuple[set[str], set[str]]:
-        """(groups of local ports: their rules are needed, the remote groups
-        those rules name: their members are needed)."""
-        groups: set[str] = set()
-        for p in self._objects["port"].values():
-            if p.get("binding:host_id") == self.host:
-                groups.update(str(g) for g in p.get("security_groups") or ())
-        remote: set[str] = set()
-        for gid in groups:
-            body = self._objects["security_group"].get(gid) or {}
-            for rule in body.get("security_group_rules") or ():
-                if rule.get("remote_group_id"):
-                    remote.add(str(rule["remote_group_id"]))
-        return groups, remote
+        return bool(set(body.get("security_groups") or ()) & interest.groups(self.host, objects)[1])
 
     def local_ports(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -164,20 +107,7 @@ class Cache:
 
     def topics(self) -> frozenset[str]:
         with self._lock:
-            networks = self._networks_locked()
-            groups, remote = self._groups_locked()
-            routers = self._routers_locked()
-        return frozenset(
-            {
-                f"host:{self.host}",
-                "agents",
-                "metering",
-                *(f"network:{n}" for n in networks),
-                *(f"secgroup:{g}" for g in groups),
-                *(f"members:{g}" for g in remote),
-                *(f"router:{r}" for r in routers),
-            }
-        )
+            return interest.topics(self.host, self._objects)
 
     def view(self) -> ClusterView:
         return self.view_at()[1]
