@@ -79,6 +79,7 @@ class Recorder:
     bytes: int = 0
     agent_events: int = 0
     """Events of kind ``agent`` (peers' registrations and reports)."""
+    lists: int = 0
     firsts: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Object id -> (revision, time) of its first event since the last clear."""
     passes: list[tuple[int, float, int]] = field(default_factory=list)
@@ -94,7 +95,7 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
                 token: Any, kernel: Any) -> Any:  # fmt: skip
     """An agent for ``host``: the real loop, a counting client, the real
     dataplane on ``kernel`` (a ``FakeKernel``, kept across restarts)."""
-    from kumo.agent.client import ApiClient, Gone
+    from kumo.agent.client import ApiClient, Gone, Listing
     from kumo.agent.config import AgentConfig, Credentials
     from kumo.agent.loop import Agent
     from kumo.dataplane.driver import Dataplane
@@ -105,17 +106,20 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
         def token(self) -> str:
             return str(token())
 
-        def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
+        def list(self, topics: frozenset[str], host: str | None = None) -> Listing:
+            params = {"topics": ",".join(sorted(topics))}
+            if host is not None:
+                params["host"] = host
             r = self._http.get(
                 self.base + "/internal/v1/list",
-                params={"topics": ",".join(sorted(topics))},
+                params=params,
                 headers=self._headers(),
                 timeout=self.list_timeout,
             )
             r.raise_for_status()
             rec.bytes += len(r.content)
-            data = r.json()
-            return int(data["revision"]), list(data["objects"])
+            rec.lists += 1
+            return Listing.parse(r.json())
 
         def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
             import json
@@ -259,6 +263,8 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
             conn.send({h: (a.recorder.events, a.recorder.bytes) for h, a in agents.items()})
         elif cmd == "agent events":
             conn.send(sum(a.recorder.agent_events for a in agents.values()))
+        elif cmd == "lists":
+            conn.send(sum(a.recorder.lists for a in agents.values()))
         elif cmd == "beat":
             # A readiness change, as when an agent resyncs: not ready, then ready again.
             for a in agents.values():
@@ -587,6 +593,9 @@ class Fanout:
     beats: int = 0
     beat_events: int = 0
     storm: int = 0
+    start_lists: int = 0
+    """Lists the agents made from their start until all were in sync."""
+    storm_lists: int = 0
 
 
 def agent_events(workers: Workers) -> int:
@@ -645,7 +654,7 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
         wait_quiet(pool, quiet=quiet)
         log(f"quiet {time.monotonic() - t0:.1f} s after start")
-        fanout = Fanout(start=agent_events(pool))
+        fanout = Fanout(start=agent_events(pool), start_lists=sum(pool.ask("lists")))
         fanout.beats, fanout.beat_events = beat_fanout(pool, quiet)
         log(f"{fanout.beats} readiness heartbeats: {fanout.beat_events} agent events delivered")
         outcomes: list[Outcome] = []
@@ -663,6 +672,7 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         log(f"restart storm: all in sync after {storm:.1f} s")
         wait_quiet(pool, quiet=quiet)
         fanout.storm = agent_events(pool)  # the new agents' counters start at zero
+        fanout.storm_lists = sum(pool.ask("lists"))
         return Report(layout, setup, first_sync, outcomes, storm, storm_cpu, fanout)
 
 
@@ -707,6 +717,10 @@ def render(report: Report, command: str) -> str:
         f"agent events received, all agents: start {fan.start} ({fan.start / lay.hosts:.1f} per "
         f"agent), {fan.beats} readiness heartbeats {fan.beat_events} ({per_beat:.2f} per beat), "
         f"restart storm {fan.storm} ({fan.storm / lay.hosts:.1f} per agent)"
+    )
+    lines.append(
+        f"lists per agent: start {fan.start_lists / lay.hosts:.2f}, "
+        f"restart storm {fan.storm_lists / lay.hosts:.2f}"
     )
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -20,6 +20,24 @@ from kumo.identity.authbody import password_auth
 
 class Gone(Exception):
     """The watch revision is no longer retained: relist."""
+
+
+class Listing(NamedTuple):
+    """A list's answer: its revision, objects and (where asked for a host's
+    whole interest) the topics the server took it to."""
+
+    revision: int
+    objects: list[dict[str, Any]]
+    topics: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Listing:
+        topics = data.get("topics")
+        return cls(
+            int(data["revision"]),
+            list(data["objects"]),
+            frozenset(str(t) for t in topics) if isinstance(topics, list) else None,
+        )
 
 
 LIST_READ_TIMEOUT = 120.0
@@ -253,16 +271,21 @@ class ApiClient:
         if r.status_code != 404:  # gone already: reclaimed, or the router went
             r.raise_for_status()
 
-    def list(self, topics: frozenset[str]) -> tuple[int, list[dict[str, Any]]]:
+    def list(self, topics: frozenset[str], host: str | None = None) -> Listing:
+        """A snapshot of ``topics``; with ``host``, of every topic that host
+        needs given what they hold (the answer's ``topics``, where the
+        server works them out; ``None`` from a server that does not)."""
+        params = {"topics": ",".join(sorted(topics))}
+        if host is not None:
+            params["host"] = host
         r = self._http.get(
             self.base + "/internal/v1/list",
-            params={"topics": ",".join(sorted(topics))},
+            params=params,
             headers=self._headers(),
             timeout=self.list_timeout,
         )
         r.raise_for_status()
-        data = r.json()
-        return int(data["revision"]), list(data["objects"])
+        return Listing.parse(r.json())
 
     @property
     def list_timeout(self) -> httpx.Timeout:

@@ -265,7 +265,8 @@ class Agent:
                 else:
                     resume = None
                     topics = self.cache.topics() | recalled
-                    revision, objects = self.client.list(topics)
+                    revision, objects, whole = self.client.list(topics, host=self.config.host)
+                    topics = whole or topics
                     recalled = frozenset()
                     self.cache.replace(revision, objects)
                     self.stats["relists"] += 1

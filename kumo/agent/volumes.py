@@ -244,7 +244,7 @@ class VolumeAttacher:
         return body.get("host") == self.host and bool(body.get("server_id"))
 
     def relist(self) -> None:
-        revision, objects = self.client.list(frozenset({f"storage:{self.host}"}))
+        revision, objects, _ = self.client.list(frozenset({f"storage:{self.host}"}))
         with self.lock:
             self.attachments = {
                 o["id"]: o for o in objects if o.get("kind") == KIND and self._mine(o)

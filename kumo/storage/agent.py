@@ -132,7 +132,7 @@ class StorageAgent:
     # -- the cache --------------------------------------------------------------------------
 
     def relist(self) -> None:
-        revision, objects = self.client.list(frozenset({f"storage:{self.config.host}"}))
+        revision, objects, _ = self.client.list(frozenset({f"storage:{self.config.host}"}))
         self.volumes = {o["id"]: o for o in objects if o.get("kind") == "volume"}
         self.snapshots = {o["id"]: o for o in objects if o.get("kind") == "volume_snapshot"}
         self.attachments = {

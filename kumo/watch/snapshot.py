@@ -17,6 +17,7 @@ see it (``kumo.network.agents.peer_view``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -41,21 +42,55 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
+from kumo.watch import interest
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
     return frozenset(t for t in (raw or "").split(",") if t)
 
 
+ROUNDS = 8
+"""At most this many rounds toward a host's fixed point (each round adds
+what the last one's objects name: networks of its ports, their routers,
+those routers' other networks, remote groups...; three or four do it)."""
+
+
 def take(
     db: Database, settings: Settings, topics: frozenset[str]
 ) -> tuple[int, list[dict[str, Any]]]:
     """(revision, objects) where the objects are exactly the state at ``revision``."""
+    revision, _, objects = take_for(db, settings, topics)
+    return revision, objects
+
+
+def take_for(
+    db: Database,
+    settings: Settings,
+    topics: frozenset[str],
+    host: str | None = None,
+    authorize: Callable[[Session, frozenset[str]], None] | None = None,
+) -> tuple[int, frozenset[str], list[dict[str, Any]]]:
+    """(revision, topics, objects), the objects exactly the state at ``revision``.
+
+    With ``host``, the topics are taken on to what that host needs given
+    the objects they bring (``kumo.watch.interest``), all in the one
+    snapshot, so an agent starting afresh gets everything in one list
+    instead of listing again for each round; ``authorize`` sees each new
+    set of topics before it is read."""
     with db.read_session() as s:
         if not db.is_sqlite:
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         revision = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
-        return revision, _objects(s, settings, topics)
+        objects = _objects(s, settings, topics)
+        for _ in range(ROUNDS if host is not None else 0):
+            wanted = interest.topics(str(host), interest.index(objects))
+            if wanted == topics:
+                break
+            if authorize is not None:
+                authorize(s, wanted)
+            topics = wanted
+            objects = _objects(s, settings, topics)
+        return revision, topics, objects
 
 
 def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dict[str, Any]]:

@@ -50,5 +50,5 @@ def test_a_list_outlasts_the_watch_read_timeout(slow_server: str, tmp_path: Path
     )
     client = ApiClient(config)
     client.token = lambda: "token"  # type: ignore[method-assign]
-    revision, objects = client.list(frozenset({"agents"}))
-    assert revision == 7 and objects == [{"kind": "agent", "id": "a"}]
+    revision, objects, topics = client.list(frozenset({"agents"}))
+    assert revision == 7 and objects == [{"kind": "agent", "id": "a"}] and topics is None

@@ -246,3 +246,39 @@ def test_two_api_servers_stream_the_same_events(
     finally:
         a.close()
         b.close()
+
+
+def test_a_hosts_first_list_comes_whole(live_server: LiveServer) -> None:
+    """With ``host``, one list brings all the host needs: its port's
+    network, that network's router, the router's other network; the answer
+    names the topics, which are what the host's cache asks for given them."""
+    from kumo.watch import interest
+
+    api = _api(live_server)
+    n = "/networking/v2.0"
+    nets, subs = [], []
+    for i in (1, 2):
+        net = api.post(f"{n}/networks", json={"network": {"name": f"w{i}"}}).json()["network"]
+        sub = api.post(f"{n}/subnets", json={"subnet": {
+            "network_id": net["id"], "ip_version": 4, "cidr": f"10.9{i}.0.0/24"}}).json()  # fmt: skip
+        nets.append(net)
+        subs.append(sub["subnet"])
+    router = api.post(f"{n}/routers", json={"router": {"name": "wr"}}).json()["router"]
+    for sub in subs:
+        r = api.put(
+            f"{n}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}
+        )
+        assert r.status_code == 200, r.text
+    api.post(f"{n}/ports", json={"port": {"network_id": nets[0]["id"], "binding:host_id": "hw"}})
+
+    plain = api.get("/internal/v1/list", params={"topics": "host:hw"}).json()
+    assert "topics" not in plain
+    whole = api.get("/internal/v1/list", params={"topics": "host:hw", "host": "hw"}).json()
+    topics = frozenset(whole["topics"])
+    assert {f"network:{nets[1]['id']}", f"router:{router['id']}"} <= topics
+    assert topics == interest.topics("hw", interest.index(whole["objects"]))
+    listed = {o["id"] for o in whole["objects"] if o["kind"] == "network"}
+    assert listed == {nets[0]["id"], nets[1]["id"]}
+
+    r = api.get("/internal/v1/list", params={"topics": "host:hw", "host": "other"})
+    assert r.status_code == 400
