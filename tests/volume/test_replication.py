@@ -5,7 +5,9 @@ address) against a real ``kumo serve``. A replicated volume is attached
 through its NBD export with qemu-io; the primary's storage host is killed
 (its agent and its daemon, SIGKILL); ``os-services/failover_host``
 promotes the replica; every write that was acknowledged is read back
-through the export the new primary serves."""
+through the export the new primary serves. Before that, the primary's
+daemon alone is killed once: its agent starts it again and the mirror with
+it, and the writes after that are kept as well."""
 
 from __future__ import annotations
 
@@ -153,9 +155,16 @@ def test_failover_keeps_every_acknowledged_write(
     att = r.json()["attachment"]
     assert att["connection_info"]["data"]["port"] == primary.port
     # 3 rounds of 40 writes of 64 KiB, each pattern at its own offset;
-    # each round acknowledged when qemu-io exits
+    # each round acknowledged when qemu-io exits. After the first, the
+    # primary's daemon is killed: its agent starts it again, the mirror with it
     written: list[tuple[int, int]] = []
     for rnd in range(3):
+        if rnd == 1:
+            first = primary.daemon().pid()
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            _until("the daemon started again", lambda f=first: primary.daemon().pid() not in (
+                None, f))  # fmt: skip
         batch = [(0x10 + rnd * 40 + i, (rnd * 40 + i) * 128 * 1024) for i in range(40)]
         commands = [f"write -P {p} {off} 64k" for p, off in batch]
         _until("the export answers", lambda c=commands: _ok(_nbd(primary.port, att["id"], c)))
