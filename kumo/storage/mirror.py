@@ -107,10 +107,18 @@ def state(daemon: StorageDaemon, volume_id: str) -> MirrorState:
                        ready=bool(job.get("ready")), error=str(job.get("error") or ""))  # fmt: skip
 
 
-def ensure(daemon: StorageDaemon, volume_id: str, path: Path, peer: Peer) -> MirrorState:
+def ensure(
+    daemon: StorageDaemon,
+    volume_id: str,
+    path: Path,
+    peer: Peer,
+    copy_mode: str = "write-blocking",
+) -> MirrorState:
     """The volume open and mirrored to its replica's export at ``peer``;
     raises ``QmpError`` when the mirror cannot be started (the replica's host
-    unreachable, its export not there yet)."""
+    unreachable, its export not there yet). ``copy_mode`` ``background`` is
+    for measuring what write-blocking costs (it acknowledges writes before
+    the replica has them)."""
     open_volume(daemon, volume_id, path)
     job = job_id(volume_id)
     with daemon.qmp() as q:
@@ -131,7 +139,7 @@ def ensure(daemon: StorageDaemon, volume_id: str, path: Path, peer: Peer) -> Mir
         try:
             q.execute("blockdev-mirror", {
                 "job-id": job, "device": volume_node(volume_id), "target": target,
-                "sync": "full", "copy-mode": "write-blocking",
+                "sync": "full", "copy-mode": copy_mode,
                 "filter-node-name": filter_node(volume_id),
             })  # fmt: skip
         except QmpCommandError:
@@ -139,6 +147,15 @@ def ensure(daemon: StorageDaemon, volume_id: str, path: Path, peer: Peer) -> Mir
             raise
     log.info("volume %s: mirroring to %s:%d started", volume_id, peer.address, peer.port)
     return MirrorState(running=True, ready=False)
+
+
+def lag_bytes(daemon: StorageDaemon, volume_id: str) -> int | None:
+    """What the replica is behind the primary (bytes still to copy), None without a job."""
+    with daemon.qmp() as q:
+        job = _jobs(q).get(job_id(volume_id))
+    if job is None:
+        return None
+    return max(int(str(job.get("len", 0))) - int(str(job.get("offset", 0))), 0)
 
 
 def wait_ready(daemon: StorageDaemon, volume_id: str, timeout: float) -> bool:

@@ -145,8 +145,9 @@ def test_failover_promotes_the_replicas_of_the_failed_host(cloud: VolumeCloud) -
     assert r.status_code == 400 and "badRequest" in r.json()
     r = cloud.req("PUT", "/os-services/failover_host", cloud.admin, {})
     assert r.status_code == 400 and "badRequest" in r.json()
-    r = cloud.req("PUT", "/os-services/failover", cloud.admin, {"host": "s1@file"}, "3.25")
-    assert r.status_code == 404 and "3.26" in r.json()["itemNotFound"]["message"]
+    r = cloud.req("PUT", "/os-services/failover", cloud.admin, {"host": "s1@file",
+                                                                 "cluster": "c1"})  # fmt: skip
+    assert r.status_code == 400 and "cluster" in r.json()["badRequest"]["message"]
 
     r = cloud.req("PUT", "/os-services/failover", cloud.admin,
                   {"host": "s1@file", "backend_id": "s2"}, "3.26")  # fmt: skip

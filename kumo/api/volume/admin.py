@@ -44,8 +44,8 @@ def failover_host(
 def failover(
     request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
 ) -> Response:
-    """``failover_host`` under its 3.26 name."""
-    require(version(request), "3.26", "Failover")
+    """``failover_host`` under its 3.26 name (which Cinder, and openstacksdk
+    once the server's maximum is 3.26 or later, use at any microversion)."""
     service(request).failover_host(ctx, body)
     return Response(status_code=202)
 
