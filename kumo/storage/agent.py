@@ -398,7 +398,8 @@ class StorageAgent:
         elif source.get("kind") == "snapshot":
             qemu.copy(pool.snapshot(str(source["id"])), path, int(vol["size"]))
         elif source.get("kind") == "volume":
-            qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]))
+            qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]),
+                      shared=self._held(str(source["id"])))  # fmt: skip
         elif source.get("kind") == "image":
             self._from_image(pool, vol["id"], source, path, int(vol["size"]))
         else:
@@ -438,16 +439,22 @@ class StorageAgent:
         self._pool(vol).volume(vol["id"]).unlink(missing_ok=True)
 
     def _open_nodes(self) -> dict[str, str]:
-        """Volume id → the daemon's node that has its file open (attached
-        volumes: their export's; replicated volumes mirrored from here: the
-        mirror's)."""
+        """Volume id → the node of the export its storage daemon has open
+        (attached volumes; a replicated volume's is the mirror's, which the
+        job holds: QEMU refuses a backup of it)."""
         out = {}
         for a in self.attachments.values():
-            out[str(a.get("volume_id"))] = node_name(str(a["id"]))
-        for vol in self.volumes.values():
-            if self._mirrored(vol):
-                out[vol["id"]] = mirror.volume_node(vol["id"])
+            vol = self.volumes.get(str(a.get("volume_id")))
+            mirrored = vol is not None and self._mirrored(vol)
+            out[str(a.get("volume_id"))] = (
+                mirror.volume_node(str(a.get("volume_id"))) if mirrored else node_name(str(a["id"]))
+            )
         return out
+
+    def _held(self, volume_id: str) -> bool:
+        """The volume's file is held open by its mirror (read it unlocked)."""
+        vol = self.volumes.get(volume_id)
+        return vol is not None and self._mirrored(vol)
 
     def _snapshot_exported(self) -> None:
         """Snapshots of attached volumes, taken by the storage daemon (it has
@@ -494,7 +501,8 @@ class StorageAgent:
         pool = self._pool(snap)
         path = pool.snapshot(snap["id"])
         if not path.exists():
-            qemu.copy(pool.volume(str(snap["volume_id"])), path)
+            volume_id = str(snap["volume_id"])
+            qemu.copy(pool.volume(volume_id), path, shared=self._held(volume_id))
 
     # -- the loop ---------------------------------------------------------------------------
 

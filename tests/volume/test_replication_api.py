@@ -178,3 +178,22 @@ def test_failover_promotes_the_replicas_of_the_failed_host(cloud: VolumeCloud) -
     assert by_host["s2@file"]["active_backend_id"] is None
     r = cloud.req("PUT", "/os-services/failover_host", cloud.admin, {"host": "s1@file"})
     assert r.status_code == 400 and "failed over already" in r.json()["badRequest"]["message"]
+
+
+def test_an_attached_replicated_volume_is_not_snapshotted(cloud: VolumeCloud) -> None:
+    _two_hosts(cloud)
+    _type(cloud)
+    h = cloud.member("alice")
+    v = cloud.available(h, volume_type="replicated")
+    r = cloud.req("POST", "/snapshots", h, {"snapshot": {"volume_id": v["id"]}})
+    assert r.status_code == 202, r.text  # detached: the agent copies it
+    r = cloud.req("POST", "/attachments", h, {"attachment": {
+        "volume_uuid": v["id"], "instance_uuid": "0b7d3c1e-0000-4000-8000-000000000002",
+        "connector": {"host": "compute1"}}}, "3.27")  # fmt: skip
+    assert r.status_code == 200, r.text
+    att = r.json()["attachment"]["id"]
+    r = cloud.req("POST", f"/attachments/{att}/action", h, {"os-complete": None}, "3.44")
+    assert r.status_code == 204, r.text
+    r = cloud.req("POST", "/snapshots", h, {"snapshot": {"volume_id": v["id"], "force": True}})
+    assert r.status_code == 400
+    assert "replicated volume" in r.json()["badRequest"]["message"]
