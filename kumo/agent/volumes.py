@@ -23,6 +23,11 @@ topic for ``volume_attachment`` objects whose server runs here
   refusing the disk) is tried again each pass and reported ``error`` with
   the reason once it has failed for ``attach_timeout``: the API makes the
   volume ``error_attaching`` with a user message;
+- an attachment whose export moved (its replicated volume failed over to
+  another storage host) is unplugged from the old export and plugged from
+  the new one (a VM's disk is hot-unplugged and hot-plugged again: the
+  guest sees the disk go and come back; a namespace instance's mount is
+  redone, lazily unmounting the old one);
 - a server's root volume (``boot_index`` 0) is left alone: it is on its
   VM's command line (``kumo.vm.disks.root_drive``).
 
@@ -93,6 +98,11 @@ def _mounted(path: Path) -> bool:
     return any(line.split()[1] == str(path) for line in mounts.splitlines() if line.strip())
 
 
+def _endpoint(a: dict[str, Any]) -> tuple[str, int]:
+    export = a.get("export") or {}
+    return str(export.get("address")), int(export.get("port") or 0)
+
+
 class NamespaceDisks:
     """A namespace instance's volumes: daemon (NBD in, FUSE out), loop device, mount."""
 
@@ -111,7 +121,14 @@ class NamespaceDisks:
         return {p.name for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
 
     def healthy(self, a: dict[str, Any]) -> bool:
+        """Plugged, from the export the attachment names now (a failover moves it)."""
         d = self._dir(a["id"])
+        try:
+            plugged = json.loads((d / "attachment.json").read_text()).get("export")
+        except (OSError, ValueError):
+            plugged = None
+        if plugged is not None and plugged != a.get("export"):
+            return False
         return pid_alive(d / "qsd.pid", str(d / "disk.raw")) is not None and _mounted(
             self.mount_path(a)
         )
@@ -154,8 +171,12 @@ class NamespaceDisks:
             target: Path | None = self.mount_path(a)
         except (OSError, ValueError, KeyError):
             target = None
-        if target is not None and _mounted(target):
-            _must(["umount", str(target)])
+        if (
+            target is not None
+            and _mounted(target)
+            and _run(["umount", str(target)]).returncode != 0
+        ):
+            _must(["umount", "-l", str(target)])  # its storage host is gone (failed over)
         if target is not None:
             try:
                 target.rmdir()
@@ -235,6 +256,8 @@ class VolumeAttacher:
         self.revision = 0
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
+        self.vm_exports: dict[str, tuple[str, int]] = {}
+        """Attachment id → the storage endpoint its VM disk was plugged from."""
         self.vm_plugs: dict[str, str] = {}
         """Attachment id → VM it was plugged into by this process (to unplug after a delete)."""
 
@@ -301,10 +324,18 @@ class VolumeAttacher:
             if self.vms is None:
                 raise AttachError("this host runs no QEMU VMs")
             server = str(a["server_id"])
-            if disks.node_name(a["id"]) not in self.vms.plugged(server):
+            export = _endpoint(a)
+            plugged = disks.node_name(a["id"]) in self.vms.plugged(server)
+            if plugged and self.vm_exports.get(a["id"], export) != export:
+                self.vms.unplug(server, a["id"])  # failed over: reopen from the new primary
+                plugged = False
+                log.info("volume %s moved to %s: replugging into VM %s", a["volume_id"],
+                         export, server)  # fmt: skip
+            if not plugged:
                 self.vms.plug(a)
                 log.info("volume %s plugged into VM %s", a["volume_id"], server)
             self.vm_plugs[a["id"]] = server
+            self.vm_exports[a["id"]] = export
             self._report(Report(a["id"], "attached"))
             return
         path = self.namespaces.mount_path(a)
@@ -322,6 +353,7 @@ class VolumeAttacher:
                 except AttachError:
                     pass  # the VM is not running: nothing holds the volume
             self.vm_plugs.pop(a["id"], None)
+            self.vm_exports.pop(a["id"], None)
         else:
             self.namespaces.unplug(a["id"])
         log.info("volume %s detached from %s", a["volume_id"], a["server_id"])
@@ -343,6 +375,7 @@ class VolumeAttacher:
             except (AttachError, QmpError, disks.DiskError, OSError) as exc:
                 log.info("attachment %s is gone (%s)", attachment_id, exc)
             self.vm_plugs.pop(attachment_id, None)
+            self.vm_exports.pop(attachment_id, None)
 
     # -- reports ------------------------------------------------------------------------
 

@@ -68,6 +68,14 @@ class Volume(Base):
     )
     storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    replica_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    """Replicated volumes: the storage host holding the mirror (another host than
+    ``storage_host``); after a failover, the host that was the primary."""
+    replica_pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    replication_status: Mapped[str] = mapped_column(String(32), default="disabled")
+    """``disabled`` (not replicated), ``enabling`` (mirror starting), ``enabled``
+    (every write acknowledged on both hosts), ``error`` (mirror broken),
+    ``failed-over`` (the replica became the primary)."""
     task: Mapped[dict] = mapped_column(default=dict)
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -217,6 +225,8 @@ class StorageHost(Base):
     export_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Where its storage daemon serves attached volumes over NBD (its underlay address)."""
     export_port: Mapped[int] = mapped_column(Integer, default=10809)
+    active_backend_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """Set by a failover: the backend now serving this host's replicated volumes."""
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

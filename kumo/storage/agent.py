@@ -12,7 +12,13 @@ and does what its status asks, judged against the files on disk:
 - attachments of its volumes to servers (``volume_attachment``): the
   host's ``qemu-storage-daemon`` (``daemon.py``, started again whenever it
   is found dead, by a pass or by the heartbeat) exports each over NBD to
-  its compute host only; an export whose attachment is gone is removed.
+  its compute host only; an export whose attachment is gone is removed;
+- replicated volumes (``replica`` in the body; ``mirror.py``): on the
+  primary's host the daemon keeps the file open and mirrors every write
+  to the replica's host (reporting the mirror ``enabled`` or ``error``);
+  on the replica's host the replica's file is made and exported over NBD
+  to the primary's host only. A volume failed over is served by its new
+  primary like any other.
 
 A failed operation reports ``error`` with qemu-img's message (the API
 turns it into ``error``, ``error_extending`` or ``error_deleting`` and a
@@ -33,7 +39,7 @@ import httpx
 
 from kumo.agent.client import ApiClient, Gone
 from kumo.guestimage import bundle
-from kumo.storage import qemu
+from kumo.storage import mirror, qemu
 from kumo.storage.daemon import NBD_PORT, DaemonError, StorageDaemon, node_name
 from kumo.storage.pool import FilePool
 from kumo.vm.qmp import QmpError
@@ -61,10 +67,23 @@ class StorageConfig:
     export_firewall: bool = True
 
 
+@dataclass(frozen=True)
+class Export:
+    """What the daemon should export: a file, or an open node, to one client."""
+
+    path: Path
+    client: str
+    writable: bool
+    volume_id: str
+    mirrored: bool = False
+    """The volume's node is kept open by its mirror: export that node."""
+    what: str = ""
+
+
 @dataclass
 class Outcome:
     kind: str
-    """``volumes`` or ``snapshots``."""
+    """``volumes``, ``snapshots`` or ``replication`` (a mirror's state)."""
     id: str
     status: str
     error: str = ""
@@ -127,7 +146,8 @@ class StorageAgent:
                 if self.daemon.pid() is None:
                     log.warning("the storage daemon is not running: starting it again")
                 with self.lock:
-                    self.export_attached()  # also retries what failed
+                    self.export_attached()  # also retries what failed (and mirrors)
+                    self.flush()
 
     # -- the cache --------------------------------------------------------------------------
 
@@ -142,6 +162,34 @@ class StorageAgent:
 
     def _mine(self, attachment: dict[str, Any]) -> bool:
         return attachment.get("storage_host") == self.config.host
+
+    def _primary(self, vol: dict[str, Any]) -> bool:
+        return vol.get("storage_host") == self.config.host and vol.get("pool") in self.pools
+
+    def _replica_here(self, vol: dict[str, Any]) -> bool:
+        """This host holds the volume's replica (and it was not failed over)."""
+        replica = vol.get("replica") or {}
+        return (
+            replica.get("host") == self.config.host
+            and vol.get("storage_host") != self.config.host
+            and vol.get("replication_status") != "failed-over"
+            and replica.get("pool") in self.pools
+        )
+
+    def _replica_path(self, vol: dict[str, Any]) -> Path:
+        return self.pools[str(vol["replica"]["pool"])].volume(vol["id"])
+
+    def _mirrored(self, vol: dict[str, Any]) -> bool:
+        """A replicated volume whose primary is here and whose file is made:
+        the daemon keeps it open and mirrors it."""
+        status = str(vol.get("status"))
+        return (
+            self._primary(vol)
+            and bool(vol.get("replica"))
+            and vol.get("replication_status") in ("enabling", "enabled", "error")
+            and status not in ("creating", "deleting", "reported-deleted", "error_deleting")
+            and self._pool(vol).volume(vol["id"]).exists()
+        )
 
     def apply_event(self, event: dict[str, Any]) -> None:
         self.revision = max(self.revision, int(event.get("revision", 0)))
@@ -167,48 +215,112 @@ class StorageAgent:
             self.export_attached()
             return outcomes
 
-    def export_attached(self) -> None:
-        """The storage daemon running, exporting exactly the attached
-        volumes, each to its compute host only."""
-        if self.daemon is None:
-            return
-        wanted = {}
+    def _wanted_exports(self) -> dict[str, Export]:
+        wanted: dict[str, Export] = {}
         for a in self.attachments.values():
             vol = self.volumes.get(str(a.get("volume_id")))
-            if vol is None or vol.get("pool") not in self.pools:
+            if vol is None or not self._primary(vol):
                 continue
-            wanted[a["id"]] = (self._pool(vol).volume(vol["id"]), a)
+            wanted[a["id"]] = Export(
+                self._pool(vol).volume(vol["id"]), str(a.get("host_address") or ""),
+                a.get("mode", "rw") != "ro", vol["id"], self._mirrored(vol),
+                f"to {a.get('host')} ({a.get('host_address')})",
+            )  # fmt: skip
+        for vol in self.volumes.values():
+            if self._replica_here(vol) and vol.get("status") != "deleting":
+                primary = vol.get("primary") or {}
+                wanted[mirror.replica_export(vol["id"])] = Export(
+                    self._replica_path(vol), str(primary.get("address") or ""), True, vol["id"],
+                    what=f"(replica) to {primary.get('host')} ({primary.get('address')})",
+                )  # fmt: skip
+        return wanted
+
+    def export_attached(self) -> None:
+        """The storage daemon running, exporting exactly the attached
+        volumes, each to its compute host only, and the replicas held here
+        to their primary's host; the replicated volumes whose primary is
+        here mirrored."""
+        if self.daemon is None:
+            return
+        wanted = self._wanted_exports()
         try:
             self.daemon.ensure()
             have = self.daemon.exports()
             for gone in sorted(have - set(wanted)):
                 self.daemon.unexport(gone)
                 log.info("export %s removed", gone)
-            clients = {str(a.get("host_address")) for _, a in wanted.values()
-                       if a.get("host_address")}  # fmt: skip
-            self.daemon.allow(clients)
+            self.daemon.allow({w.client for w in wanted.values() if w.client})
             for node in self.daemon.nodes() - {node_name(e) for e in have & set(wanted)}:
                 if node.startswith("v"):
                     self.daemon.close_node(node)  # an export removed or added half-way
-            for export_id, (path, a) in sorted(wanted.items()):
+            self._mirror_pass()
+            for export_id, w in sorted(wanted.items()):
                 if export_id in have:
                     continue
-                if not path.exists():
-                    log.warning("attachment %s: %s is not there", export_id, path)
+                if not w.path.exists():
+                    log.warning("export %s: %s is not there", export_id, w.path)
                     continue
-                self.daemon.export(export_id, path, writable=a.get("mode", "rw") != "ro")
-                log.info("volume %s exported to %s (%s) as %s", a.get("volume_id"),
-                         a.get("host"), a.get("host_address"), export_id)  # fmt: skip
+                shared = mirror.export_node(self.daemon, w.volume_id) if w.mirrored else None
+                self.daemon.export(export_id, w.path, writable=w.writable, node=shared)
+                log.info("volume %s exported %s as %s", w.volume_id, w.what, export_id)
         except (DaemonError, QmpError, OSError) as exc:
             log.error("exports: %s (again next pass)", exc)
 
+    def _mirror_pass(self) -> None:
+        """Start (or restart) the mirror of each replicated volume whose
+        primary is here; stop those no longer wanted; report changes."""
+        assert self.daemon is not None
+        mirrored = {mirror.key(v["id"]): v for v in self.volumes.values() if self._mirrored(v)}
+        for stale in sorted(mirror.opened(self.daemon) - set(mirrored)):
+            mirror.stop(self.daemon, stale)
+            log.info("mirror of %s stopped, its node closed", stale)
+        for vol in mirrored.values():
+            replica = vol.get("replica") or {}
+            error = ""
+            try:
+                if not replica.get("address"):
+                    raise DaemonError(f"the replica's host {replica.get('host')} has no "
+                                      "export address")  # fmt: skip
+                peer = mirror.Peer(str(replica["address"]), int(replica.get("port") or 0))
+                state = mirror.ensure(self.daemon, vol["id"], self._pool(vol).volume(vol["id"]),
+                                      peer)  # fmt: skip
+                ready = state.ready or mirror.wait_ready(self.daemon, vol["id"], 5.0)
+                observed = "enabled" if ready else None
+            except (DaemonError, QmpError, OSError) as exc:
+                observed, error = "error", f"mirror to {replica.get('host')}: {exc}"
+                log.warning("volume %s: %s", vol["id"], error)
+            if observed is not None and observed != vol.get("replication_status"):
+                self.pending[("replication", vol["id"])] = Outcome(
+                    "replication", vol["id"], observed, error
+                )
+
+    def _replicas(self) -> None:
+        """The replicas held here: made blank (the mirror fills them), removed
+        with their volume."""
+        for vol in list(self.volumes.values()):
+            if not self._replica_here(vol):
+                continue
+            path = self._replica_path(vol)
+            try:
+                if vol.get("status") == "deleting":
+                    path.unlink(missing_ok=True)
+                elif not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    qemu.create(path, int(vol["size"]))
+                    log.info("replica of volume %s made in %s", vol["id"], path)
+            except (qemu.QemuError, OSError) as exc:
+                log.error("replica of volume %s: %s", vol["id"], exc)
+
     def _reconcile(self) -> list[Outcome]:
         self._snapshot_exported()
-        exported = self._exported() if self.daemon is not None else {}
+        exported = self._open_nodes() if self.daemon is not None else {}
         for snap in list(self.snapshots.values()):
             if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
+        self._replicas()
         for vol in list(self.volumes.values()):
+            if vol.get("storage_host") not in (None, self.config.host):
+                continue  # a replica held here (``_replicas``)
             status = vol.get("status")
             if status == "creating":
                 self._do("volumes", vol["id"], lambda v=vol: self._create(v), "available")
@@ -242,9 +354,11 @@ class StorageAgent:
         if not self.pending:
             return []
         sent = list(self.pending.values())
-        body: dict[str, list[dict[str, str]]] = {"volumes": [], "snapshots": []}
+        body: dict[str, list[dict[str, str]]] = {"volumes": [], "snapshots": [],
+                                                 "replication": []}  # fmt: skip
         for o in sent:
-            item = {"id": o.id, "status": o.status}
+            key = "replication_status" if o.kind == "replication" else "status"
+            item = {"id": o.id, key: o.status}
             if o.error:
                 item["error"] = o.error
             body[o.kind].append(item)
@@ -255,6 +369,10 @@ class StorageAgent:
             return []
         self.pending.clear()
         for o in sent:  # until the watch says otherwise, the object is settled
+            if o.kind == "replication":
+                if o.id in self.volumes:
+                    self.volumes[o.id] = {**self.volumes[o.id], "replication_status": o.status}
+                continue
             table = self.volumes if o.kind == "volumes" else self.snapshots
             if o.id in table:
                 table[o.id] = {**table[o.id], "status": f"reported-{o.status}"}
@@ -280,7 +398,8 @@ class StorageAgent:
         elif source.get("kind") == "snapshot":
             qemu.copy(pool.snapshot(str(source["id"])), path, int(vol["size"]))
         elif source.get("kind") == "volume":
-            qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]))
+            qemu.copy(pool.volume(str(source["id"])), path, int(vol["size"]),
+                      shared=self._held(str(source["id"])))  # fmt: skip
         elif source.get("kind") == "image":
             self._from_image(pool, vol["id"], source, path, int(vol["size"]))
         else:
@@ -319,12 +438,23 @@ class StorageAgent:
             return  # nothing of it was ever made here
         self._pool(vol).volume(vol["id"]).unlink(missing_ok=True)
 
-    def _exported(self) -> dict[str, str]:
-        """Volume id → the export its storage daemon has open (attached volumes)."""
+    def _open_nodes(self) -> dict[str, str]:
+        """Volume id → the node of the export its storage daemon has open
+        (attached volumes; a replicated volume's is the mirror's, which the
+        job holds: QEMU refuses a backup of it)."""
         out = {}
         for a in self.attachments.values():
-            out[str(a.get("volume_id"))] = str(a["id"])
+            vol = self.volumes.get(str(a.get("volume_id")))
+            mirrored = vol is not None and self._mirrored(vol)
+            out[str(a.get("volume_id"))] = (
+                mirror.volume_node(str(a.get("volume_id"))) if mirrored else node_name(str(a["id"]))
+            )
         return out
+
+    def _held(self, volume_id: str) -> bool:
+        """The volume's file is held open by its mirror (read it unlocked)."""
+        vol = self.volumes.get(volume_id)
+        return vol is not None and self._mirrored(vol)
 
     def _snapshot_exported(self) -> None:
         """Snapshots of attached volumes, taken by the storage daemon (it has
@@ -332,7 +462,7 @@ class StorageAgent:
         in one transaction, an atomic cut across the group's disks."""
         if self.daemon is None:
             return
-        exported = self._exported()
+        exported = self._open_nodes()
         batches: dict[str, list[dict[str, Any]]] = {}
         for snap in self.snapshots.values():
             if snap.get("status") != "creating" or ("snapshots", snap["id"]) in self.pending:
@@ -349,9 +479,9 @@ class StorageAgent:
             ]
             try:
                 self.daemon.ensure()
-                have = self.daemon.exports()
-                if any(export_id not in have for export_id, _ in pairs):
-                    continue  # exported by the pass below; snapshotted by the next
+                have = self.daemon.nodes()
+                if any(node not in have for node, _ in pairs):
+                    continue  # opened by the pass below; snapshotted by the next
                 self.daemon.backup(pairs)
             except (DaemonError, QmpError, OSError) as exc:
                 log.error("snapshots %s: %s", [s["id"] for s in snaps], exc)
@@ -371,7 +501,8 @@ class StorageAgent:
         pool = self._pool(snap)
         path = pool.snapshot(snap["id"])
         if not path.exists():
-            qemu.copy(pool.volume(str(snap["volume_id"])), path)
+            volume_id = str(snap["volume_id"])
+            qemu.copy(pool.volume(volume_id), path, shared=self._held(volume_id))
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -177,12 +177,17 @@ class StorageDaemon:
             ids = (str(e["id"]) for e in q.execute("query-block-exports"))
             return {i.removeprefix("x-") for i in ids if i.startswith("x-")}
 
-    def export(self, export_id: str, path: Path, *, writable: bool = True) -> None:
-        node = node_name(export_id)
+    def export(
+        self, export_id: str, path: Path, *, writable: bool = True, node: str | None = None
+    ) -> None:
+        """Export ``path`` (a node of its own), or the open node ``node``
+        (a replicated volume's, which the mirror keeps open)."""
+        shared = node is not None
+        node = node or node_name(export_id)
         with self.qmp() as q:
             nodes = {n.get("node-name") for n in q.execute("query-named-block-nodes",
                                                           {"flat": True})}  # fmt: skip
-            if node not in nodes:
+            if not shared and node not in nodes:
                 q.execute("blockdev-add", {
                     "driver": "qcow2", "node-name": node, "read-only": not writable,
                     "file": {"driver": "file", "filename": str(path)},
@@ -192,7 +197,8 @@ class StorageDaemon:
                                                "node-name": node, "name": export_id,
                                                "writable": writable})  # fmt: skip
             except QmpError:
-                _quiet(q, "blockdev-del", {"node-name": node})
+                if not shared:
+                    _quiet(q, "blockdev-del", {"node-name": node})
                 raise
 
     def unexport(self, export_id: str) -> None:
@@ -210,20 +216,20 @@ class StorageDaemon:
             _quiet(q, "blockdev-del", {"node-name": node})
 
     def backup(self, pairs: list[tuple[str, Path]], timeout: float = 3600) -> None:
-        """Point-in-time copies of exported volumes, all taken at the same
-        instant: one QMP ``transaction`` of ``drive-backup`` jobs (``export
-        id``, target file) — a consistent cut across the disks, taken while
+        """Point-in-time copies of open volumes, all taken at the same
+        instant: one QMP ``transaction`` of ``drive-backup`` jobs (node
+        name, target file) — a consistent cut across the disks, taken while
         clients keep writing (writes after the cut are copied aside first).
         Each target is written as ``NAME.part`` and renamed once complete."""
         if not pairs:
             return
-        jobs = {f"snap-{node_name(e)}": (e, t) for e, t in pairs}
+        jobs = {f"snap-{n}": (n, t) for n, t in pairs}
         actions = [
             {"type": "drive-backup", "data": {
-                "device": node_name(export_id), "job-id": job, "target": str(_part(target)),
+                "device": node, "job-id": job, "target": str(_part(target)),
                 "format": "qcow2", "sync": "full", "mode": "absolute-paths",
             }}
-            for job, (export_id, target) in jobs.items()
+            for job, (node, target) in jobs.items()
         ]  # fmt: skip
         for _, target in pairs:
             _part(target).unlink(missing_ok=True)

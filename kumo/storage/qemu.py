@@ -49,16 +49,24 @@ def create(path: Path, size_gb: int) -> None:
 
 
 def copy(
-    source: Path, path: Path, size_gb: int | None = None, source_format: str = "qcow2"
+    source: Path,
+    path: Path,
+    size_gb: int | None = None,
+    source_format: str = "qcow2",
+    *,
+    shared: bool = False,
 ) -> None:
     """A full, independent qcow2 copy of ``source`` (a ``source_format``
     file; only allocated data is written), grown to ``size_gb`` GiB when
-    that is larger."""
+    that is larger. ``shared``: the source is open in the storage daemon
+    (a replicated volume its mirror holds, with no writer attached): read
+    it without taking its lock."""
     if source_format not in ("qcow2", "raw"):
         raise QemuError(f"cannot copy a {source_format} disk into a volume")
     part = _part(path)
     part.unlink(missing_ok=True)
-    _run("convert", "-q", "-f", source_format, "-O", "qcow2", str(source), str(part))
+    share = ["-U"] if shared else []
+    _run("convert", "-q", *share, "-f", source_format, "-O", "qcow2", str(source), str(part))
     if size_gb is not None and virtual_size(part) < size_gb * GiB:
         _run("resize", "-q", "-f", "qcow2", str(part), f"{size_gb}G")
     os.replace(part, path)

@@ -2,7 +2,10 @@
 and snapshots placed on HOST, as the bodies below (``kind`` ``volume`` and
 ``volume_snapshot``). The agent acts on the status (``creating``,
 ``extending``, ``deleting``) and the volume's ``task``; it never needs
-another object to find its files.
+another object to find its files. A replicated volume goes to its
+replica's host too (``replica``: host, pool, NBD address; ``primary``:
+the primary's): the primary's storage daemon mirrors every write to an
+NBD export of the replica's file that the replica's host serves.
 
 Attachments to servers (``kind`` ``volume_attachment``) go to two hosts'
 ``storage:`` topics: the volume's storage host (whose storage daemon
@@ -33,8 +36,15 @@ def topic(host: str) -> str:
     return f"storage:{host}"
 
 
-def volume_body(v: Volume) -> dict[str, Any]:
-    return {
+def _endpoint(session: Session, host: str | None) -> dict[str, Any] | None:
+    storage = session.get(StorageHost, host) if host else None
+    if storage is None:
+        return None
+    return {"host": storage.host, "address": storage.export_address, "port": storage.export_port}
+
+
+def volume_body(session: Session, v: Volume) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "id": v.id,
         "status": v.status,
         "size": v.size,
@@ -42,7 +52,19 @@ def volume_body(v: Volume) -> dict[str, Any]:
         "pool": v.pool,
         "task": dict(v.task or {}),
         "project_id": v.project_id,
+        "replication_status": v.replication_status,
     }
+    if v.replica_host:
+        body["replica"] = {
+            "pool": v.replica_pool,
+            **(_endpoint(session, v.replica_host) or {"host": v.replica_host}),
+        }
+        body["primary"] = _endpoint(session, v.storage_host) or {"host": v.storage_host}
+    return body
+
+
+def _volume_topics(v: Volume) -> tuple[str, ...]:
+    return tuple(topic(h) for h in dict.fromkeys([v.storage_host, v.replica_host]) if h)
 
 
 def snapshot_body(s: Snapshot) -> dict[str, Any]:
@@ -59,9 +81,10 @@ def snapshot_body(s: Snapshot) -> dict[str, Any]:
 
 
 def volume_changed(uow: UnitOfWork, v: Volume, *, deleted: bool = False) -> None:
-    if v.storage_host:
+    topics = _volume_topics(v)
+    if topics:
         op = "delete" if deleted else "upsert"
-        uow.emit(VOLUME, op, v.id, (topic(v.storage_host),), volume_body(v))
+        uow.emit(VOLUME, op, v.id, topics, volume_body(uow.session, v))
 
 
 def snapshot_changed(uow: UnitOfWork, s: Snapshot, *, deleted: bool = False) -> None:
@@ -126,8 +149,10 @@ def storage_objects(session: Session, hosts: set[str]) -> list[dict[str, Any]]:
     if not hosts:
         return []
     out: list[dict[str, Any]] = []
-    for v in session.scalars(select(Volume).where(Volume.storage_host.in_(hosts))):
-        out.append({"kind": VOLUME, **volume_body(v)})
+    for v in session.scalars(
+        select(Volume).where(Volume.storage_host.in_(hosts) | Volume.replica_host.in_(hosts))
+    ):
+        out.append({"kind": VOLUME, **volume_body(session, v)})
     for s in session.scalars(select(Snapshot).where(Snapshot.storage_host.in_(hosts))):
         out.append({"kind": SNAPSHOT, **snapshot_body(s)})
     rows = session.execute(

@@ -25,7 +25,7 @@ from kumo.db.volume_models import Snapshot, StorageHost, StoragePool, Volume
 from kumo.errors import BadRequest, NotFound
 from kumo.identity.agent_credentials import authorize_hosts, check_host_name
 from kumo.policy import authorize
-from kumo.volume import common
+from kumo.volume import common, replication
 from kumo.volume.scheduler import PoolState
 
 V_SERVICE_CLUSTER = parse("3.7")
@@ -140,6 +140,13 @@ def _allocated(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
         .group_by(Volume.storage_host, Volume.pool)
     ):
         out[(str(host), str(pool))] = (int(gb or 0), int(count))
+    for host, pool, gb, count in session.execute(
+        select(Volume.replica_host, Volume.replica_pool, func.sum(Volume.size), func.count())
+        .where(Volume.replica_host.is_not(None))
+        .group_by(Volume.replica_host, Volume.replica_pool)
+    ):
+        have, n = out.get((str(host), str(pool)), (0, 0))
+        out[(str(host), str(pool))] = (have + int(gb or 0), n + int(count))
     for host, pool, gb in session.execute(
         select(Snapshot.storage_host, Snapshot.pool, func.sum(Snapshot.size))
         .where(Snapshot.storage_host.is_not(None))
@@ -251,7 +258,8 @@ def services_view(
             "disabled_reason": None,
         }
     ]
-    for h in session.scalars(select(StorageHost).order_by(StorageHost.host)):
+    storage_hosts = list(session.scalars(select(StorageHost).order_by(StorageHost.host)))
+    for h in storage_hosts:
         out.append(
             {
                 "binary": "cinder-volume",
@@ -261,9 +269,9 @@ def services_view(
                 "state": "up" if is_up(settings, h, now) else "down",
                 "updated_at": common.stamp(h.heartbeat_at),
                 "disabled_reason": h.disabled_reason,
-                "replication_status": "disabled",
+                "replication_status": replication.service_status(h, len(storage_hosts)),
                 "frozen": False,
-                "active_backend_id": None,
+                "active_backend_id": h.active_backend_id,
             }
         )
     if version >= V_SERVICE_CLUSTER:

@@ -19,7 +19,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import Snapshot, Volume, VolumeAttachment
 from kumo.errors import BadRequest
 from kumo.identity.agent_credentials import authorize_hosts
-from kumo.volume import events, messages
+from kumo.volume import events, messages, replication
 
 VOLUME_OUTCOMES: dict[str, dict[str, str | None]] = {
     "creating": {"available": "available", "error": "error"},
@@ -42,18 +42,31 @@ def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
+def _mirrors(body: dict[str, Any]) -> list[dict[str, Any]]:
+    items = body.get("replication") or []
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict)
+        and isinstance(i.get("id"), str)
+        and isinstance(i.get("replication_status"), str)
+        for i in items
+    ):
+        raise BadRequest("'replication' must be a list of {'id': ..., 'replication_status': ...}.")
+    return items
+
+
 def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
-    """``{"volumes": [{"id", "status", "error"?}], "snapshots": [...]}``; the ids changed."""
+    """``{"volumes": [{"id", "status", "error"?}], "snapshots": [...],
+    "replication": [{"id", "replication_status", "error"?}]}`` (a primary's
+    mirror: ``kumo.volume.replication``); the ids changed."""
     if not isinstance(body, dict):
         raise BadRequest("Expected {'volumes': [...], 'snapshots': [...]}.")
     vols = _items(body, "volumes")
     snaps = _items(body, "snapshots")
+    mirrors = _mirrors(body)
     s = uow.session
+    wanted = [i["id"] for i in vols] + [i["id"] for i in mirrors]
     vrows = {
-        v.id: v
-        for v in s.scalars(
-            select(Volume).where(Volume.id.in_([i["id"] for i in vols])).with_for_update()
-        )
+        v.id: v for v in s.scalars(select(Volume).where(Volume.id.in_(wanted)).with_for_update())
     }
     srows = {
         x.id: x
@@ -65,6 +78,10 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     hosts |= {x.storage_host or "" for x in srows.values()}
     authorize_hosts(s, ctx, hosts, "internal:storage_report")
     changed = []
+    for item in mirrors:
+        mirrored = vrows.get(item["id"])
+        if mirrored is not None and replication.apply_report(uow, mirrored, item):
+            changed.append(mirrored.id)
     for item in snaps:
         snap = srows.get(item["id"])
         if snap is None:

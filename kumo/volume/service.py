@@ -24,6 +24,7 @@ from kumo.volume import (
     messages,
     pools,
     quotas,
+    replication,
     reports,
     snapshots,
     types,
@@ -453,6 +454,9 @@ class VolumeService:
 
     def set_service(self, ctx: RequestContext, action: str, body: Any) -> dict[str, Any]:
         return self._write(lambda uow: pools.set_enabled(uow, ctx, action, body))
+
+    def failover_host(self, ctx: RequestContext, body: Any) -> list[str]:
+        return self._write(lambda uow: replication.failover(uow, ctx, body))
 
     def get_pools(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
         with self.db.read_session() as s:

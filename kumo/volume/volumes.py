@@ -42,7 +42,14 @@ from kumo.errors import BadRequest, NotFound
 from kumo.policy import allowed, authorize, unrestricted
 from kumo.volume import common, events, images, messages, metadata, pools, quotas, types
 from kumo.volume.common import InvalidState
-from kumo.volume.scheduler import NoValidPool, Request, place
+from kumo.volume.scheduler import (
+    NoValidPool,
+    PairPlacement,
+    Request,
+    place,
+    place_pair,
+    wants_replication,
+)
 from kumo.volume.scheduler.filters import capabilities as capabilities_filter
 from kumo.volume.scheduler.weighers import resolve
 
@@ -161,7 +168,7 @@ def view(
         "os-vol-tenant-attr:tenant_id": v.project_id,
         "os-vol-mig-status-attr:migstat": None,
         "os-vol-mig-status-attr:name_id": None,
-        "replication_status": None,
+        "replication_status": v.replication_status,
         "consistencygroup_id": None,
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
@@ -382,7 +389,14 @@ def _schedule(
     request = Request(
         size=v.size, zone=zone, extra_specs=dict(vtype.extra_specs or {}), pool=in_pool
     )
-    found = place(pools.states(s, settings), request, resolve(settings.volume_scheduler_weighers))
+    weighers = resolve(settings.volume_scheduler_weighers)
+    states = pools.states(s, settings)
+    pair = None
+    if wants_replication(request.extra_specs):
+        pair = place_pair(states, request, weighers)
+        found = pair.primary if isinstance(pair, PairPlacement) else pair
+    else:
+        found = place(states, request, weighers)
     if isinstance(found, NoValidPool):
         v.status = "error"
         messages.record(
@@ -394,6 +408,11 @@ def _schedule(
     v.storage_host = found.host
     v.pool = found.pool
     v.status = "creating"
+    if isinstance(pair, PairPlacement):
+        pools.lock_pool(s, pair.replica.host, pair.replica.pool)
+        v.replica_host = pair.replica.host
+        v.replica_pool = pair.replica.pool
+        v.replication_status = "enabling"
     if zone is None:
         host_zone = next((p.zone for p in pools.states(s, settings) if p.host == found.host), None)
         if host_zone:
@@ -504,6 +523,11 @@ def extend(
             f"Invalid volume: Volume status must be 'available' or 'in-use' to extend, "
             f"currently {v.status}."
         )
+    if v.replica_host is not None:
+        raise InvalidState(
+            "Invalid volume: a replicated volume cannot be extended here (its mirror "
+            "would have to be grown on both storage hosts at once)."
+        )
     if new_size <= v.size:
         raise BadRequest(
             f"Invalid input received: New size for extend must be greater than current size. "
@@ -547,6 +571,11 @@ def retype(uow: UnitOfWork, settings: Settings, ctx: RequestContext, v: Volume, 
     new = types.find(s, ctx, str(data["new_type"]))
     if new.id == v.volume_type_id:
         raise BadRequest(f"Invalid volume type: Retype requires a different type ({new.name}).")
+    if wants_replication(dict(new.extra_specs or {})) != (v.replica_host is not None):
+        raise BadRequest(
+            f"Invalid volume type: retyping to {new.name} would turn replication on or off, "
+            "which needs a migration this backend does not do."
+        )
     if v.storage_host is not None:
         pool = pools.state_of(s, settings, v.storage_host, v.pool)
         why = (

@@ -706,6 +706,12 @@ CASES = [
     Case("volume_extension:quota_classes", "GET", f"{V}/os-quota-class-sets/default", 200),
     Case("limits_extension:used_limits", "GET", f"{V}/limits", 200),
     Case("volume_extension:services:index", "GET", f"{V}/os-services", 200),
+    # admins only: an admin reaches the service layer (no such host: 404)
+    Case("volume:failover_host", "PUT", f"{V}/os-services/failover_host", 404,
+         {"host": "nowhere@file"}),
+    Case("volume:failover_host", "PUT", f"{V}/os-services/failover", 404,
+         {"host": "nowhere@file", "backend_id": "elsewhere"},
+         headers={"OpenStack-API-Version": "volume 3.26"}),
     Case("scheduler_extension:scheduler_stats:get_pools", "GET",
          f"{V}/scheduler-stats/get_pools", 200),
     Case("compute:os-volumes-attachments:index", "GET",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kumo.agent.volumes import NamespaceDisks
-from kumo.storage.daemon import StorageDaemon
+from kumo.storage.daemon import StorageDaemon, node_name
 from kumo.vm import disks
 from kumo.vm.qmp import QmpClient
 
@@ -165,7 +165,7 @@ def test_a_group_snapshot_is_one_cut_of_exported_volumes(
     write("eb", "0x11")
     write("ea", "0x33")
     snap_a, snap_b = tmp_path / "snapshot-a.qcow2", tmp_path / "snapshot-b.qcow2"
-    daemon.backup([("ea", snap_a), ("eb", snap_b)])
+    daemon.backup([(node_name("ea"), snap_a), (node_name("eb"), snap_b)])
     write("eb", "0x44")
     write("ea", "0x55")
     daemon.unexport("ea")

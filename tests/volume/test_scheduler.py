@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kumo.volume.scheduler import NoValidPool, Placement, PoolState, Request, place
+from kumo.volume.scheduler import (
+    NoValidPool,
+    PairPlacement,
+    Placement,
+    PoolState,
+    Request,
+    place,
+    place_pair,
+    wants_replication,
+)
 from kumo.volume.scheduler.filters import capacity, spec_matches
 from kumo.volume.scheduler.weighers import WEIGHERS, resolve
 
@@ -88,3 +97,61 @@ def test_no_pools_at_all() -> None:
     found = place([], Request(size=3))
     assert isinstance(found, NoValidPool)
     assert "no storage host has registered a pool" in found.message(3)
+
+
+# -- replicated volumes: a primary and a replica on another host ------------------------
+
+REPLICATED = {"replication_enabled": "<is> True"}
+
+
+def test_replication_is_asked_by_the_volume_types_spec() -> None:
+    assert wants_replication(REPLICATED)
+    assert wants_replication({"capabilities:replication_enabled": "<is> True"})
+    assert not wants_replication({"replication_enabled": "<is> False"})
+    assert not wants_replication({"volume_backend_name": "file"})
+
+
+def test_pair_puts_the_replica_on_another_host() -> None:
+    pools = [
+        pool("a", allocated_gb=0),
+        pool("b", allocated_gb=10),
+        pool("c", host="h2", allocated_gb=900),
+        pool("d", host="h3", allocated_gb=400),
+    ]
+    found = place_pair(pools, Request(size=1, extra_specs=REPLICATED))
+    assert isinstance(found, PairPlacement)
+    assert (found.primary.host, found.primary.pool) == ("h1", "a")
+    assert (found.replica.host, found.replica.pool) == ("h3", "d")  # the best of the other hosts
+
+
+def test_pair_replica_is_filtered_like_a_primary_but_not_pinned_to_the_source() -> None:
+    pools = [pool("a"), pool("b", host="h2", zone="z2"), pool("c", host="h3", up=False),
+             pool("e", host="h4")]  # fmt: skip
+    request = Request(size=1, extra_specs=REPLICATED, pool=("h1", "a"))
+    found = place_pair(pools, request)
+    assert isinstance(found, PairPlacement)
+    assert found.primary.host == "h1" and found.replica.host in ("h2", "h4")
+    found = place_pair(pools, Request(size=1, zone="nova", extra_specs=REPLICATED))
+    assert isinstance(found, PairPlacement) and {found.primary.host, found.replica.host} == {
+        "h1",
+        "h4",
+    }
+
+
+def test_no_second_host_is_an_error_naming_the_replica() -> None:
+    pools = [pool("a"), pool("b"), pool("c", host="h2", up=False)]
+    found = place_pair(pools, Request(size=2, extra_specs=REPLICATED))
+    assert isinstance(found, NoValidPool) and found.replica
+    text = found.message(2)
+    assert "replica of this replicated 2 GiB volume" in text
+    assert "second storage host" in text
+    assert "h1@file#b: it is on the primary's storage host" in text
+    assert "h2@file#c: its storage host is down or disabled" in text
+    # nothing fits the primary: the ordinary message
+    found = place_pair([pool("a", up=False)], Request(size=2, extra_specs=REPLICATED))
+    assert isinstance(found, NoValidPool) and not found.replica
+
+
+def test_replication_spec_is_not_matched_against_capabilities() -> None:
+    found = place([pool("a")], Request(size=1, extra_specs=REPLICATED))
+    assert isinstance(found, Placement)

@@ -1,4 +1,4 @@
-"""``/v3/os-availability-zone``, ``/v3/os-services``,
+"""``/v3/os-availability-zone``, ``/v3/os-services`` (with ``failover_host``),
 ``/v3/scheduler-stats/get_pools`` and ``/v3/messages`` (3.3)."""
 
 from __future__ import annotations
@@ -29,6 +29,25 @@ def zones(request: Request, ctx: RequestContext = Depends(authenticate)) -> Resp
 def services(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     found = service(request).services(ctx, params(request), version(request))
     return json_response({"services": found})
+
+
+@router.put("/os-services/failover_host")
+def failover_host(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    """Promote the replicas of a failed storage host's replicated volumes (202, no body)."""
+    service(request).failover_host(ctx, body)
+    return Response(status_code=202)
+
+
+@router.put("/os-services/failover")
+def failover(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    """``failover_host`` under its 3.26 name (which Cinder, and openstacksdk
+    once the server's maximum is 3.26 or later, use at any microversion)."""
+    service(request).failover_host(ctx, body)
+    return Response(status_code=202)
 
 
 @router.put("/os-services/{action}")

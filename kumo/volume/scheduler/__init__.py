@@ -12,11 +12,31 @@ and what a volume needs (``Request``). Stages, in order:
    capacity, volume count), each normalised to 0..1 and multiplied;
 3. the best pool wins (ties: the first by host and pool name).
 
-Output: a ``Placement`` or ``NoValidPool`` with the reasons, which the
+A replicated volume (``replication_enabled='<is> True'`` in its type's
+extra specs) is placed twice by ``place_pair``: its primary, then its
+replica among the pools of the other storage hosts.
+
+Output: a ``Placement`` (``PairPlacement``) or ``NoValidPool`` with the reasons, which the
 service layer turns into the volume's ``error`` status and a message.
 """
 
-from kumo.volume.scheduler.model import NoValidPool, Placement, PoolState, Request
-from kumo.volume.scheduler.scheduler import place
+from kumo.volume.scheduler.filters import wants_replication
+from kumo.volume.scheduler.model import (
+    NoValidPool,
+    PairPlacement,
+    Placement,
+    PoolState,
+    Request,
+)
+from kumo.volume.scheduler.scheduler import place, place_pair
 
-__all__ = ["NoValidPool", "Placement", "PoolState", "Request", "place"]
+__all__ = [
+    "NoValidPool",
+    "PairPlacement",
+    "Placement",
+    "PoolState",
+    "Request",
+    "place",
+    "place_pair",
+    "wants_replication",
+]

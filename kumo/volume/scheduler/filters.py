@@ -10,7 +10,7 @@ reserved part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from kumo.volume.scheduler.model import PoolState, Request
 
@@ -87,10 +87,23 @@ def spec_matches(wanted: str, have: str) -> bool:
     return have == wanted
 
 
+REPLICATION_SPEC = "replication_enabled"
+
+
+def wants_replication(extra_specs: Mapping[str, str]) -> bool:
+    """The volume type asks for replication (Cinder's ``replication_enabled='<is> True'``)."""
+    for key in (REPLICATION_SPEC, f"capabilities:{REPLICATION_SPEC}"):
+        if key in extra_specs:
+            return spec_matches(str(extra_specs[key]), "True")
+    return False
+
+
 def capabilities(pool: PoolState, request: Request) -> str | None:
     """Every unscoped or ``capabilities:`` scoped extra spec must match the
     pool's capability of that name (specs of other scopes, ``qos:`` or
-    ``provisioning:``, are for others)."""
+    ``provisioning:``, are for others). ``replication_enabled`` is not a
+    pool's capability here: every pool can hold a primary or a replica, and
+    ``place_pair`` finds the second host."""
     for key, wanted in sorted(request.extra_specs.items()):
         if ":" in key:
             scope, _, name = key.partition(":")
@@ -98,6 +111,8 @@ def capabilities(pool: PoolState, request: Request) -> str | None:
                 continue
         else:
             name = key
+        if name == REPLICATION_SPEC:
+            continue
         have = pool.capabilities.get(name)
         if have is None:
             return f"it has no capability {name} (the volume type asks {wanted!r})"

@@ -50,11 +50,27 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class PairPlacement:
+    """A replicated volume: its primary and, on another host, its replica."""
+
+    primary: Placement
+    replica: Placement
+
+
+@dataclass(frozen=True)
 class NoValidPool:
     reasons: tuple[tuple[str, str], ...]
     """(pool name, why it was filtered out), for each pool considered."""
+    replica: bool = False
+    """No pool on a second storage host could take the replica (the primary fitted)."""
 
     def message(self, size: int) -> str:
+        if self.replica:
+            why = "; ".join(f"{pool}: {reason}" for pool, reason in self.reasons)
+            return (
+                f"No storage could be allocated for the replica of this replicated {size} GiB "
+                f"volume: it needs a pool on a second storage host ({why or 'there is none'})."
+            )
         if not self.reasons:
             return (
                 f"No storage could be allocated for this {size} GiB volume: no storage host "

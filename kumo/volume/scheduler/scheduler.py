@@ -1,11 +1,19 @@
-"""Filter, weigh, pick: ``place(pools, request)``."""
+"""Filter, weigh, pick: ``place(pools, request)``; ``place_pair`` for a
+replicated volume (a primary, then a replica on another host)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from kumo.volume.scheduler.filters import FILTERS, Filter
-from kumo.volume.scheduler.model import NoValidPool, Placement, PoolState, Request
+from kumo.volume.scheduler.model import (
+    NoValidPool,
+    PairPlacement,
+    Placement,
+    PoolState,
+    Request,
+)
 from kumo.volume.scheduler.weighers import WEIGHERS, Weigher
 
 
@@ -40,3 +48,27 @@ def place(
             totals[i] += weigher.multiplier * score
     best = max(range(len(passed)), key=lambda i: (totals[i], -i))
     return Placement(passed[best].host, passed[best].pool, totals[best])
+
+
+def place_pair(
+    pools: Sequence[PoolState],
+    request: Request,
+    weighers: Sequence[Weigher] = (WEIGHERS["CapacityWeigher"],),
+    filters: Sequence[Filter] = FILTERS,
+) -> PairPlacement | NoValidPool:
+    """The primary as ``place`` picks it; the replica by the same filters and
+    weighers among the pools of every other storage host (never pinned to a
+    source's pool: it starts blank and the mirror fills it)."""
+    primary = place(pools, request, weighers, filters)
+    if isinstance(primary, NoValidPool):
+        return primary
+    others = [p for p in pools if p.host != primary.host]
+    replica = place(others, replace(request, pool=None), weighers, filters)
+    if isinstance(replica, NoValidPool):
+        same = tuple(
+            (p.name, "it is on the primary's storage host")
+            for p in sorted(pools, key=lambda p: (p.host, p.pool))
+            if p.host == primary.host
+        )
+        return NoValidPool(same + replica.reasons, replica=True)
+    return PairPlacement(primary, replica)

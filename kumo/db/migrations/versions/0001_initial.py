@@ -603,6 +603,7 @@ def upgrade() -> None:
         sa.Column("disabled_reason", sa.String(length=255), nullable=True),
         sa.Column("export_address", sa.String(length=64), nullable=True),
         sa.Column("export_port", sa.Integer(), nullable=False),
+        sa.Column("active_backend_id", sa.String(length=255), nullable=True),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("host", name=op.f("pk_storage_hosts")),
@@ -1412,6 +1413,9 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(length=36), nullable=True),
         sa.Column("storage_host", sa.String(length=255), nullable=True),
         sa.Column("pool", sa.String(length=255), nullable=True),
+        sa.Column("replica_host", sa.String(length=255), nullable=True),
+        sa.Column("replica_pool", sa.String(length=255), nullable=True),
+        sa.Column("replication_status", sa.String(length=32), nullable=False),
         sa.Column("task", sa.JSON(), nullable=False),
         sa.Column("bootable", sa.Boolean(), nullable=False),
         sa.Column("multiattach", sa.Boolean(), nullable=False),
@@ -1434,6 +1438,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_volumes_group_id"), ["group_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_volumes_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_volumes_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_volumes_replica_host"), ["replica_host"], unique=False)
         batch_op.create_index(batch_op.f("ix_volumes_storage_host"), ["storage_host"], unique=False)
 
     op.create_table(
@@ -1776,6 +1781,7 @@ def downgrade() -> None:
     op.drop_table("floating_ips")
     with op.batch_alter_table("volumes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volumes_storage_host"))
+        batch_op.drop_index(batch_op.f("ix_volumes_replica_host"))
         batch_op.drop_index(batch_op.f("ix_volumes_project_id"))
         batch_op.drop_index(batch_op.f("ix_volumes_name"))
         batch_op.drop_index(batch_op.f("ix_volumes_group_id"))
