@@ -11,7 +11,14 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.l3_models import RouterPort
-from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
+from kumo.db.network_models import (
+    IPAllocation,
+    Network,
+    NetworkSegment,
+    Port,
+    SegmentAllocation,
+    Subnet,
+)
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
 from kumo.network import availability_zones, dns, events, policy, validate
@@ -125,7 +132,16 @@ def create(
     rbac.network_created(s, net)
     if "is_default" in body:
         set_default(s, net, validate.boolean(body, "is_default"))
-    segments.reserve(s, net.id, ntype, physnet, seg)
+    first = NetworkSegment(
+        network_id=net.id,
+        network_type=ntype,
+        physical_network=physnet,
+        segmentation_id=seg,
+        segment_index=0,
+    )
+    s.add(first)
+    s.flush()
+    segments.reserve(s, net.id, ntype, physnet, seg, first.id)
     events.network(uow, net)
     return net
 
@@ -249,4 +265,5 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
     taglib.delete_tags(s, net.id)
     rbac.object_deleted(s, "network", net.id)
     s.execute(delete(SegmentAllocation).where(SegmentAllocation.network_id == net.id))
+    s.execute(delete(NetworkSegment).where(NetworkSegment.network_id == net.id))
     s.delete(net)
