@@ -123,6 +123,9 @@ class Port(StandardAttrs, Base):
     port under (kept and shown; no external DNS service is told)."""
     qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The port's own QoS policy; it wins over its network's."""
+    ip_allocation: Mapped[str] = mapped_column(String(16), default="immediate")
+    """``immediate``; ``deferred`` (a port on a routed network made without a
+    host gets its addresses when bound); ``none`` (made with no fixed IPs)."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         back_populates="port",

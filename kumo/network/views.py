@@ -135,6 +135,7 @@ def port_view(
         "dns_assignment": dns.assignment(port.dns_name or "", fixed_ips),
         "dns_domain": port.dns_domain or "",
         "qos_policy_id": port.qos_policy_id,
+        "ip_allocation": port.ip_allocation or "immediate",
         "binding:host_id": port.host,
         "binding:vif_type": port.vif_type,
         "binding:vnic_type": port.vnic_type,

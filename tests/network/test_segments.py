@@ -82,6 +82,10 @@ def test_segments_of_a_routed_network(cloud: Cloud) -> None:
     a = _subnet(cloud, net["id"], "10.61.1.0/24", segment_id=first["id"])
     b = _subnet(cloud, net["id"], "10.61.2.0/24", segment_id=second["id"])
     assert (a["segment_id"], b["segment_id"]) == (first["id"], second["id"])
+    # peer subnet host routes: each segment's subnet routes to the others via its gateway
+    assert b["host_routes"] == [{"destination": "10.61.1.0/24", "nexthop": "10.61.2.1"}]
+    a = cloud.c.get(N + f"/subnets/{a['id']}", headers=cloud.admin).json()["subnet"]
+    assert a["host_routes"] == [{"destination": "10.61.2.0/24", "nexthop": "10.61.1.1"}]
     shown = cloud.c.get(N + f"/networks/{net['id']}", headers=cloud.admin).json()["network"]
     assert shown["l2_adjacency"] is False
     # all of a network's subnets are on segments, or none is
@@ -91,6 +95,8 @@ def test_segments_of_a_routed_network(cloud: Cloud) -> None:
     r = cloud.c.delete(N + f"/segments/{second['id']}", headers=cloud.admin)
     assert (r.status_code, r.json()["NeutronError"]["type"]) == (409, "SegmentInUse")
     assert cloud.c.delete(N + f"/subnets/{b['id']}", headers=cloud.admin).status_code == 204
+    a = cloud.c.get(N + f"/subnets/{a['id']}", headers=cloud.admin).json()["subnet"]
+    assert a["host_routes"] == []
     assert cloud.c.delete(N + f"/segments/{second['id']}", headers=cloud.admin).status_code == 204
     shown = cloud.c.get(N + f"/networks/{net['id']}", headers=cloud.admin).json()["network"]
     assert "segments" not in shown and shown["provider:segmentation_id"] == 130
@@ -162,3 +168,83 @@ def test_segments_are_for_admins(cloud: Cloud) -> None:
     assert r.status_code == 403
     shown = cloud.c.get(N + f"/networks/{own['id']}", headers=alice).json()["network"]
     assert shown["l2_adjacency"] is True
+
+
+def _agent(cloud: Cloud, host: str, physnet: str) -> None:
+    body = {"agent": {"host": host, "configurations": {"bridge_mappings": {physnet: "eth1"}}}}
+    r = cloud.c.post("/internal/v1/agents", headers=cloud.admin, json=body)
+    assert r.status_code == 201, r.text
+
+
+def _routed(cloud: Cloud) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A routed network: segment 1 on physnet1 (10.65.1.0/24), segment 2 on
+    external (10.65.2.0/24); host h1 maps physnet1, h2 external, h3 nothing."""
+    net = _net(cloud, network_type="vlan", physical_network="physnet1", segmentation_id=140)
+    (seg1,) = cloud.c.get(N + f"/segments?network_id={net['id']}", headers=cloud.admin).json()[
+        "segments"
+    ]
+    seg2 = _segment(
+        cloud, net["id"], network_type="vlan", physical_network="external", segmentation_id=141
+    )
+    a = _subnet(cloud, net["id"], "10.65.1.0/24", segment_id=seg1["id"])
+    b = _subnet(cloud, net["id"], "10.65.2.0/24", segment_id=seg2["id"])
+    _agent(cloud, "h1", "physnet1")
+    _agent(cloud, "h2", "external")
+    _agent(cloud, "h3", "elsewhere")
+    return net["id"], a, b
+
+
+def _port(cloud: Cloud, network_id: str, status: int = 201, **attrs: Any) -> Any:
+    r = cloud.c.post(N + "/ports", headers=cloud.admin,
+                     json={"port": {"network_id": network_id, **attrs}})  # fmt: skip
+    assert r.status_code == status, r.text
+    return r.json()["port"] if status == 201 else r.json()["NeutronError"]
+
+
+def _bind(cloud: Cloud, port_id: str, host: str, status: int = 200) -> Any:
+    r = cloud.c.put(N + f"/ports/{port_id}", headers=cloud.admin,
+                    json={"port": {"binding:host_id": host}})  # fmt: skip
+    assert r.status_code == status, r.text
+    return r.json()["port"] if status == 200 else r.json()["NeutronError"]
+
+
+def test_ports_of_a_routed_network_take_addresses_from_their_hosts_segment(cloud: Cloud) -> None:
+    net_id, a, b = _routed(cloud)
+    # no host yet: the addresses wait for the binding
+    waiting = _port(cloud, net_id)
+    assert (waiting["ip_allocation"], waiting["fixed_ips"]) == ("deferred", [])
+    bound = _bind(cloud, waiting["id"], "h2")
+    assert [ip["subnet_id"] for ip in bound["fixed_ips"]] == [b["id"]]
+    assert bound["fixed_ips"][0]["ip_address"].startswith("10.65.2.")
+    # with a host from the start: that host's segment
+    on_h1 = _port(cloud, net_id, **{"binding:host_id": "h1"})
+    assert on_h1["ip_allocation"] == "immediate"
+    assert [ip["subnet_id"] for ip in on_h1["fixed_ips"]] == [a["id"]]
+    # a host with no segment of the network cannot take a port of it
+    nowhere = _port(cloud, net_id)
+    fault = _bind(cloud, nowhere["id"], "h3", 409)
+    assert fault["type"] == "HostNotConnectedToAnySegment"
+    fault = _port(cloud, net_id, 409, **{"binding:host_id": "h3"})
+    assert fault["type"] == "HostNotConnectedToAnySegment"
+    # addresses of one segment do not move to a host on another
+    fault = _bind(cloud, on_h1["id"], "h2", 409)
+    assert fault["type"] == "HostNotCompatibleWithFixedIps"
+    fixed = _port(cloud, net_id, fixed_ips=[{"subnet_id": b["id"]}])
+    assert fixed["ip_allocation"] == "immediate"
+    assert _bind(cloud, fixed["id"], "h2")["fixed_ips"] == fixed["fixed_ips"]
+    # a port asking for no address has none, wherever it is bound
+    bare = _port(cloud, net_id, fixed_ips=[])
+    assert (bare["ip_allocation"], _bind(cloud, bare["id"], "h1")["fixed_ips"]) == ("none", [])
+    # the listing shows the same
+    listed = {
+        p["id"]: p["ip_allocation"]
+        for p in cloud.c.get(N + f"/ports?network_id={net_id}", headers=cloud.admin).json()["ports"]
+    }
+    assert listed[waiting["id"]] == "deferred" and listed[on_h1["id"]] == "immediate"
+
+
+def test_ports_of_other_networks_are_immediate(cloud: Cloud) -> None:
+    net = _net(cloud)
+    _subnet(cloud, net["id"], "10.66.0.0/24")
+    port = _port(cloud, net["id"], **{"binding:host_id": "anywhere"})
+    assert port["ip_allocation"] == "immediate" and len(port["fixed_ips"]) == 1

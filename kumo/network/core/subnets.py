@@ -21,6 +21,7 @@ from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
+from kumo.network.segments import peer_routes
 from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
 from kumo.policy import allowed, authorize
@@ -202,6 +203,8 @@ def create(
     s.add(sub)
     s.flush()
     events.subnet(uow, sub)
+    if segment_id is not None:
+        peer_routes.refresh(uow, net_row.id)
     touch(net_row)
     events.network(uow, net_row)
     return sub
@@ -289,6 +292,9 @@ def update(
         _move_to_segment(s, ctx, sub, body)
     touch(sub)
     events.subnet(uow, sub)
+    if sub.segment_id is not None:
+        s.flush()
+        peer_routes.refresh(uow, sub.network_id)
     return sub
 
 
@@ -327,5 +333,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int |
     taglib.delete_tags(s, sub.id)
     s.delete(sub)
     s.flush()
+    if sub.segment_id is not None:
+        peer_routes.refresh(uow, sub.network_id, gone=[sub.cidr])
     touch(net_row)
     events.network(uow, net_row)

@@ -947,6 +947,7 @@ def upgrade() -> None:
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
         sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
+        sa.Column("ip_allocation", sa.String(length=16), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
