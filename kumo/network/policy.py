@@ -48,6 +48,7 @@ WRITABLE_BY = {
         "provider:network_type": "network:create_network:provider",
         "provider:physical_network": "network:create_network:provider",
         "provider:segmentation_id": "network:create_network:provider",
+        "segments": "network:create_network:segments",
         "shared": "network:create_network:shared",
         "router:external": "network:create_network:router:external",
         "is_default": "network:create_network:is_default",

@@ -174,6 +174,8 @@ NETWORKING = [
     rule("network:create_network:provider", ADMIN, "Provider attributes (type, physical network, segment)"),
     rule("network:create_network:is_default", ADMIN, "Mark the default external network"),
     rule("network:get_network:provider", ADMIN, "See a network's provider attributes"),
+    rule("network:create_network:segments", ADMIN,
+         "Create a network with several provider segments (multi-provider)"),
     rule("network:get_network:segments", ADMIN,
          "See the provider segments of a network with several (multi-provider)"),
     *_crud("segment", "segments", ADMIN, ADMIN, hidden="403"),

@@ -248,3 +248,48 @@ def test_ports_of_other_networks_are_immediate(cloud: Cloud) -> None:
     _subnet(cloud, net["id"], "10.66.0.0/24")
     port = _port(cloud, net["id"], **{"binding:host_id": "anywhere"})
     assert port["ip_allocation"] == "immediate" and len(port["fixed_ips"]) == 1
+
+
+def test_a_network_made_with_several_segments(cloud: Cloud) -> None:
+    asked = [
+        {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+         "provider:segmentation_id": 160},
+        {"provider:network_type": "flat", "provider:physical_network": "external",
+         "provider:segmentation_id": None},
+    ]  # fmt: skip
+    net = cloud.post(cloud.admin, "/networks", {"network": {"name": "m", "segments": asked}})
+    net = net["network"]
+    assert net["segments"] == asked and "provider:network_type" not in net
+    assert net["mtu"] == 1500
+    found = cloud.c.get(N + f"/segments?network_id={net['id']}", headers=cloud.admin).json()
+    assert [s["network_type"] for s in found["segments"]] == ["vlan", "flat"]
+    # the flat physical network is taken now
+    again = cloud.c.post(N + "/networks", headers=cloud.admin, json={"network": {
+        "provider:network_type": "flat", "provider:physical_network": "external"}})  # fmt: skip
+    assert again.json()["NeutronError"]["type"] == "FlatNetworkInUse"
+    both = cloud.c.post(N + "/networks", headers=cloud.admin, json={"network": {
+        "provider:network_type": "vxlan", "segments": [{"provider:network_type": "vxlan"}]}})  # fmt: skip
+    assert both.status_code == 400
+    twice = cloud.c.post(N + "/networks", headers=cloud.admin, json={"network": {
+        "segments": [asked[0], asked[0]]}})  # fmt: skip
+    assert twice.status_code == 400
+    alice = cloud.member("alice")
+    r = cloud.c.post(N + "/networks", headers=alice, json={"network": {
+        "segments": [{"provider:network_type": "vxlan"}]}})  # fmt: skip
+    assert r.status_code == 403
+    # members do not see the segments of a network
+    cloud.post(cloud.admin, "/rbac-policies", {"rbac_policy": {
+        "object_type": "network", "object_id": net["id"], "action": "access_as_shared",
+        "target_tenant": "*"}})  # fmt: skip
+    shown = cloud.c.get(N + f"/networks/{net['id']}", headers=alice).json()["network"]
+    assert "segments" not in shown
+    # deleting it frees its segments
+    assert cloud.c.delete(N + f"/networks/{net['id']}", headers=cloud.admin).status_code == 204
+    assert cloud.post(cloud.admin, "/networks", {"network": {"segments": asked}})["network"]
+
+
+def test_the_extensions_are_listed(cloud: Cloud) -> None:
+    found = cloud.c.get(N + "/extensions", headers=cloud.member("alice")).json()["extensions"]
+    aliases = {e["alias"] for e in found}
+    assert {"segment", "segments-peer-subnet-host-routes", "l2_adjacency", "ip_allocation",
+            "multi-provider"} <= aliases  # fmt: skip

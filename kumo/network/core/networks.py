@@ -37,7 +37,7 @@ CREATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
     "port_security_enabled", "provider:network_type", "provider:physical_network",
     "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
-    "dns_domain", "is_default", "qos_policy_id",
+    "dns_domain", "is_default", "qos_policy_id", "segments",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -98,7 +98,8 @@ def create(
     s = uow.session
     owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "network")
-    ntype, physnet, seg = segments.choose(s, settings, body)
+    chosen = _segments(s, settings, body)
+    ntype, physnet, seg = chosen[0]
     net = Network(
         project_id=owner,
         name=validate.string(body, "name") if "name" in body else "",
@@ -116,7 +117,7 @@ def create(
         network_type=ntype,
         physical_network=physnet,
         segmentation_id=seg,
-        mtu=_mtu(settings, ntype, body),
+        mtu=_mtu(settings, "vxlan" if any(c[0] == "vxlan" for c in chosen) else ntype, body),
         availability_zone_hints=availability_zones.check_hints(
             s, settings, availability_zones.NETWORK, body.get("availability_zone_hints")
         ),
@@ -132,18 +133,47 @@ def create(
     rbac.network_created(s, net)
     if "is_default" in body:
         set_default(s, net, validate.boolean(body, "is_default"))
-    first = NetworkSegment(
-        network_id=net.id,
-        network_type=ntype,
-        physical_network=physnet,
-        segmentation_id=seg,
-        segment_index=0,
-    )
-    s.add(first)
-    s.flush()
-    segments.reserve(s, net.id, ntype, physnet, seg, first.id)
+    for index, (kind, phys, vid) in enumerate(chosen):
+        row = NetworkSegment(
+            network_id=net.id,
+            network_type=kind,
+            physical_network=phys,
+            segmentation_id=vid,
+            segment_index=index,
+        )
+        s.add(row)
+        s.flush()
+        segments.reserve(s, net.id, kind, phys, vid, row.id)
     events.network(uow, net)
     return net
+
+
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def _segments(
+    session: Session, settings: Settings, body: dict[str, Any]
+) -> list[tuple[str, str | None, int | None]]:
+    """The segments of a new network: its provider attributes, or the list
+    ``segments`` names (``multi-provider``), each chosen and checked alike."""
+    if "segments" not in body or body["segments"] is None:
+        return [segments.choose(session, settings, body)]
+    if any(key in body for key in PROVIDER):
+        raise InvalidInput("Segments and provider values cannot both be set.")
+    asked = body["segments"]
+    if not isinstance(asked, list) or not asked:
+        raise InvalidInput(
+            f"Invalid input for segments. Reason: '{asked}' is not a non-empty list."
+        )
+    out: list[tuple[str, str | None, int | None]] = []
+    for item in asked:
+        if not isinstance(item, dict) or not set(item) <= set(PROVIDER):
+            raise InvalidInput(f"Invalid input for segments. Reason: '{item}' is not a segment.")
+        chosen = segments.choose(session, settings, item)
+        if chosen in out:
+            raise InvalidInput("Duplicate segment entry in request.")
+        out.append(chosen)
+    return out
 
 
 def update(

@@ -31,7 +31,9 @@ def list_segments(
     authorize(ctx, "network:get_segment", {})
     with svc.db.read_session() as s:
         q = sql_where(select(NetworkSegment), SQL_FILTERS, prefilters)
-        found = s.scalars(q.order_by(NetworkSegment.created_at, NetworkSegment.id))
+        found = s.scalars(
+            q.order_by(NetworkSegment.created_at, NetworkSegment.segment_index, NetworkSegment.id)
+        )
         return [rows.view(seg) for seg in found]
 
 
