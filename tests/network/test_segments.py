@@ -86,6 +86,14 @@ def test_segments_of_a_routed_network(cloud: Cloud) -> None:
     assert b["host_routes"] == [{"destination": "10.61.1.0/24", "nexthop": "10.61.2.1"}]
     a = cloud.c.get(N + f"/subnets/{a['id']}", headers=cloud.admin).json()["subnet"]
     assert a["host_routes"] == [{"destination": "10.61.2.0/24", "nexthop": "10.61.1.1"}]
+    # a new gateway: the peer routes follow it
+    r = cloud.c.put(N + f"/subnets/{b['id']}", headers=cloud.admin,
+                    json={"subnet": {"gateway_ip": "10.61.2.254", "allocation_pools": [
+                        {"start": "10.61.2.2", "end": "10.61.2.200"}]}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["subnet"]["host_routes"] == [
+        {"destination": "10.61.1.0/24", "nexthop": "10.61.2.254"}
+    ]
     shown = cloud.c.get(N + f"/networks/{net['id']}", headers=cloud.admin).json()["network"]
     assert shown["l2_adjacency"] is False
     # all of a network's subnets are on segments, or none is

@@ -257,6 +257,7 @@ def update(
     authorize(ctx, "network:update_subnet", _target(s, sub))
     check_revision(sub.revision_number, if_match)
     cidr = ipaddress.ip_network(sub.cidr)
+    old_gateway = sub.gateway_ip
     if "name" in body:
         sub.name = validate.string(body, "name")
     if "description" in body:
@@ -294,7 +295,7 @@ def update(
     events.subnet(uow, sub)
     if sub.segment_id is not None:
         s.flush()
-        peer_routes.refresh(uow, sub.network_id)
+        peer_routes.refresh(uow, sub.network_id, old_gateways={sub.id: old_gateway})
     return sub
 
 

@@ -20,9 +20,15 @@ from kumo.network import events
 from kumo.network.core.networks import touch
 
 
-def refresh(uow: UnitOfWork, network_id: str, gone: Iterable[str] = ()) -> None:
+def refresh(
+    uow: UnitOfWork,
+    network_id: str,
+    gone: Iterable[str] = (),
+    old_gateways: dict[str, str | None] | None = None,
+) -> None:
     """Bring the peer routes of ``network_id``'s subnets up to date; ``gone``:
-    the CIDRs of subnets just removed (their routes go too)."""
+    the CIDRs of subnets just removed (their routes go too); ``old_gateways``:
+    the gateway a subnet had before an update (routes via it go)."""
     s = uow.session
     subs = list(
         s.scalars(
@@ -33,7 +39,12 @@ def refresh(uow: UnitOfWork, network_id: str, gone: Iterable[str] = ()) -> None:
     )
     stale_everywhere = set(gone)
     for sub in subs:
-        if sub.segment_id is None or not sub.gateway_ip:
+        if sub.segment_id is None:
+            continue
+        if not sub.gateway_ip:
+            before = (old_gateways or {}).get(sub.id)
+            if before:
+                _set(uow, sub, [dict(r) for r in sub.host_routes or [] if r["nexthop"] != before])
             continue
         peers = [
             p.cidr
@@ -43,13 +54,17 @@ def refresh(uow: UnitOfWork, network_id: str, gone: Iterable[str] = ()) -> None:
             and p.segment_id != sub.segment_id
         ]
         stale = stale_everywhere | set(peers)
+        hops = {sub.gateway_ip, (old_gateways or {}).get(sub.id) or sub.gateway_ip}
         kept = [
             dict(r)
             for r in sub.host_routes or []
-            if not (r["nexthop"] == sub.gateway_ip and r["destination"] in stale)
+            if not (r["nexthop"] in hops and r["destination"] in stale)
         ]
-        routes = kept + [{"destination": cidr, "nexthop": sub.gateway_ip} for cidr in peers]
-        if routes != [dict(r) for r in sub.host_routes or []]:
-            sub.host_routes = routes
-            touch(sub)
-            events.subnet(uow, sub)
+        _set(uow, sub, kept + [{"destination": cidr, "nexthop": sub.gateway_ip} for cidr in peers])
+
+
+def _set(uow: UnitOfWork, sub: Subnet, routes: list[dict[str, str]]) -> None:
+    if routes != [dict(r) for r in sub.host_routes or []]:
+        sub.host_routes = routes
+        touch(sub)
+        events.subnet(uow, sub)

@@ -23,6 +23,8 @@ CREATE = {
     "network_id", "network_type", "physical_network", "segmentation_id", "name", "description",
 }  # fmt: skip
 UPDATE = {"name", "description"}
+MANY = 500
+"""Lists of at least this many networks read every row instead of an IN list."""
 READ_ONLY = ("id", "network_id", "network_type", "physical_network", "segmentation_id")
 
 
@@ -202,10 +204,10 @@ def routed(session: Session, network_ids: list[str]) -> set[str]:
     segments (routed provider networks: not one L2 domain)."""
     if not network_ids:
         return set()
-    q = select(Subnet.network_id).where(
-        Subnet.network_id.in_(network_ids), Subnet.segment_id.is_not(None)
-    )
-    return set(session.scalars(q.distinct()))
+    q = select(Subnet.network_id).where(Subnet.segment_id.is_not(None))
+    if len(network_ids) < MANY:
+        q = q.where(Subnet.network_id.in_(network_ids))
+    return set(session.scalars(q.distinct())) & set(network_ids)
 
 
 def multi(session: Session, network_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -213,13 +215,14 @@ def multi(session: Session, network_ids: list[str]) -> dict[str, list[dict[str, 
     more than one (``multi-provider``'s ``segments`` attribute)."""
     if not network_ids:
         return {}
-    q = (
-        select(NetworkSegment)
-        .where(NetworkSegment.network_id.in_(network_ids))
-        .order_by(NetworkSegment.network_id, NetworkSegment.segment_index)
-    )
+    q = select(NetworkSegment).order_by(NetworkSegment.network_id, NetworkSegment.segment_index)
+    if len(network_ids) < MANY:
+        q = q.where(NetworkSegment.network_id.in_(network_ids))
+    wanted = set(network_ids)
     out: dict[str, list[dict[str, Any]]] = {}
     for seg in session.scalars(q):
+        if seg.network_id not in wanted:
+            continue
         out.setdefault(seg.network_id, []).append(
             {
                 "provider:network_type": seg.network_type,
