@@ -181,7 +181,7 @@ def compile_host(
         net = _NetworkOnHost(
             host=host,
             me=me,
-            network=network,
+            network=network.on_host(me),
             subnets=tuple(sorted(view.subnets_of(network_id), key=lambda s: s.id)),
             ports=tuple(sorted(view.ports_of(network_id), key=lambda p: p.id)),
             view=view,

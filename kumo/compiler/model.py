@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -37,6 +37,9 @@ class NetworkView:
     """The address scope of the network's IPv4 subnets (from their subnet pool)."""
     dns_domain: str = ""
     """The network's ``dns_domain`` (an FQDN with its dot), or ''."""
+    segments: tuple[SegmentView, ...] = ()
+    """All its segments when it has several (``kumo_segments``): each host
+    wires the one it serves (``on_host``); the fields above are the first."""
 
     @classmethod
     def from_body(cls, body: Body) -> NetworkView:
@@ -46,12 +49,48 @@ class NetworkView:
             network_type=str(body.get("provider:network_type") or "local"),
             segmentation_id=int(seg) if seg is not None else None,
             physical_network=body.get("provider:physical_network") or None,
+            segments=tuple(SegmentView.from_body(b) for b in body.get("kumo_segments") or ()),
             # Neutron takes network MTUs below IPv4's minimum (such a network
             # has no subnets); Linux links take none below it.
             mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
             ipv4_address_scope=body.get("ipv4_address_scope") or None,
             dns_domain=str(body.get("dns_domain") or ""),
+        )
+
+    def on_host(self, me: HostView | None) -> NetworkView:
+        """The network as ``me`` wires it: with several segments (a routed
+        provider network), the first one the host serves, a tunnel or
+        host-local segment or one on a physical network it maps."""
+        if not self.segments or me is None:
+            return self
+        mapped = {physnet for physnet, _ in me.bridge_mappings}
+        for seg in self.segments:
+            if seg.network_type in ("vxlan", "local") or seg.physical_network in mapped:
+                return replace(
+                    self,
+                    network_type=seg.network_type,
+                    physical_network=seg.physical_network,
+                    segmentation_id=seg.segmentation_id,
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """One segment of a network with several."""
+
+    network_type: str
+    physical_network: str | None
+    segmentation_id: int | None
+
+    @classmethod
+    def from_body(cls, body: Body) -> SegmentView:
+        seg = body.get("provider:segmentation_id")
+        return cls(
+            network_type=str(body.get("provider:network_type") or "local"),
+            physical_network=body.get("provider:physical_network") or None,
+            segmentation_id=int(seg) if seg is not None else None,
         )
 
 

@@ -31,6 +31,7 @@ from kumo.db.metering_models import MeteringCount, MeteringLabel, MeteringLabelR
 from kumo.db.network_models import (
     IPAllocation,
     Network,
+    NetworkSegment,
     Port,
     Quota,
     SegmentAllocation,
@@ -117,6 +118,7 @@ __all__ = [
     "SecurityGroupRule",
     "SnatLease",
     "SegmentAllocation",
+    "NetworkSegment",
     "Stack",
     "StackDelegation",
     "StackEvent",

@@ -34,6 +34,24 @@ class Network(StandardAttrs, Base):
     )
 
 
+class NetworkSegment(StandardAttrs, Base):
+    """One L2 segment of a network (Neutron's ``segment``). Every network has
+    its first segment (``segment_index`` 0, the provider attributes of the
+    network row); a routed provider network has more, each a separate L2
+    domain with its own subnets."""
+
+    __tablename__ = "network_segments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    network_type: Mapped[str] = mapped_column(String(16))
+    physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    segment_index: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class SegmentAllocation(Base):
     """One row per segment in use, so two networks can never share a
     VNI, a VLAN on a physical network, or a flat physical network."""
@@ -47,6 +65,7 @@ class SegmentAllocation(Base):
     network_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("networks.id", ondelete="CASCADE"), index=True
     )
+    segment_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class Subnet(StandardAttrs, Base):
@@ -104,6 +123,9 @@ class Port(StandardAttrs, Base):
     port under (kept and shown; no external DNS service is told)."""
     qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The port's own QoS policy; it wins over its network's."""
+    ip_allocation: Mapped[str] = mapped_column(String(16), default="immediate")
+    """``immediate``; ``deferred`` (a port on a routed network made without a
+    host gets its addresses when bound); ``none`` (made with no fixed IPs)."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         back_populates="port",

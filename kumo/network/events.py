@@ -37,6 +37,17 @@ def subnet_ids(session: Session, network_id: str) -> list[str]:
     )
 
 
+def with_segments(session: Session, bodies: list[dict[str, Any]]) -> None:
+    """Add ``kumo_segments`` to the agents' bodies of networks with several
+    segments: each host wires the one it serves."""
+    from kumo.network.segments.rows import multi
+
+    several = multi(session, [b["id"] for b in bodies])
+    for body in bodies:
+        if body["id"] in several:
+            body["kumo_segments"] = several[body["id"]]
+
+
 def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, object]:
     from kumo.network.subnetpools.allocate import scope_of_subnets
 
@@ -45,6 +56,7 @@ def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, obje
     body = network_view(
         net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []), scopes
     )
+    with_segments(s, [body])
     uow.emit("network", op, net.id, (f"network:{net.id}",), body)
     return body
 

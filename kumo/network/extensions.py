@@ -125,6 +125,22 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Metering source and destination filtering fields",
         "source_ip_prefix and destination_ip_prefix on metering label rules.",
     ),
+    (
+        "ip_allocation",
+        "IP Allocation",
+        "ip_allocation on ports: immediate; deferred (a port on a routed network made "
+        "without a host gets its addresses from its host's segment when bound); none.",
+    ),
+    (
+        "l2_adjacency",
+        "L2 Adjacency",
+        "l2_adjacency on networks: false when its subnets are on segments (routed).",
+    ),
+    (
+        "multi-provider",
+        "Multi Provider Network",
+        "segments (several provider segments) on networks, at creation (admin only).",
+    ),
     ("pagination", "Pagination support", "limit, marker and page_reverse on lists."),
     (
         "port-mac-address-regenerate",
@@ -186,6 +202,19 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
     ("security-group", "security-group", "Security groups and their rules."),
+    (
+        "segment",
+        "Segment",
+        "Network segments (/v2.0/segments, admin only) and segment_id on subnets: routed "
+        "provider networks, each host wiring the segment of a physical network it maps and "
+        "its ports taking addresses from that segment's subnets.",
+    ),
+    (
+        "segments-peer-subnet-host-routes",
+        "Segments peer-subnet host routes",
+        "Subnets on segments carry host routes to the other segments' subnets via their "
+        "gateway (served by DHCP).",
+    ),
     (
         "security-groups-default-rules",
         "Default rules for security groups",

@@ -24,6 +24,7 @@ VISIBLE_BY = {
         "provider:network_type": "network:get_network:provider",
         "provider:physical_network": "network:get_network:provider",
         "provider:segmentation_id": "network:get_network:provider",
+        "segments": "network:get_network:segments",
     },
     "ports": {
         "binding:host_id": "network:get_port:binding",
@@ -31,7 +32,7 @@ VISIBLE_BY = {
         "binding:profile": "network:get_port:binding",
         "binding:vif_details": "network:get_port:binding",
     },
-    "subnets": {},
+    "subnets": {"segment_id": "network:get_subnet:segment_id"},
     "routers": {
         "distributed": "network:get_router:distributed",
         "ha": "network:get_router:distributed",
@@ -47,6 +48,7 @@ WRITABLE_BY = {
         "provider:network_type": "network:create_network:provider",
         "provider:physical_network": "network:create_network:provider",
         "provider:segmentation_id": "network:create_network:provider",
+        "segments": "network:create_network:segments",
         "shared": "network:create_network:shared",
         "router:external": "network:create_network:router:external",
         "is_default": "network:create_network:is_default",

@@ -25,6 +25,7 @@ from kumo.network.core import ipam, networks, subnets
 from kumo.network.l3 import auto_allocate
 from kumo.network.ports import ports
 from kumo.network.rbac import access as rbac_access
+from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.validate import boolean_value
@@ -155,9 +156,17 @@ class NetworkService:
         tags = taglib.tags_for(s, ids)
         scopes = allocate.scope_of_subnets(s, ids)
         zones = availability_zones.network_zones(s, ids)
+        routed = segment_rows.routed(s, ids)
+        multi = segment_rows.multi(s, ids)
         views = [
             network_view(
-                n, subs.get(n.id, []), tags.get(n.id, []), scopes.get(n.id), zones.get(n.id)
+                n,
+                subs.get(n.id, []),
+                tags.get(n.id, []),
+                scopes.get(n.id),
+                zones.get(n.id),
+                routed=n.id in routed,
+                segments=multi.get(n.id),
             )  # fmt: skip
             for n in rows
         ]
@@ -192,7 +201,8 @@ class NetworkService:
     def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             sub = subnets.load(s, ctx, subnet_id)
-            return subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))
+            view = subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))
+            return policy.redact(ctx, "subnets", view)
 
     def list_subnets(
         self, ctx: RequestContext, prefilters: dict[str, list[str]]
@@ -221,7 +231,8 @@ class NetworkService:
 
                 rows = [r for r in rows if keep(r)]
             tags = taglib.tags_for(s, [r.id for r in rows])
-            return [subnet_view(r, tags.get(r.id, [])) for r in rows]
+            views = [subnet_view(r, tags.get(r.id, [])) for r in rows]
+            return policy.redact_all(ctx, "subnets", views)
 
     # -- ports ---------------------------------------------------------------------------
 

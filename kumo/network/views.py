@@ -27,17 +27,26 @@ def _std(obj: Network | Subnet | Port, tags: list[str]) -> dict[str, Any]:
     }
 
 
+PROVIDER_KEYS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
 def network_view(
     net: Network,
     subnet_ids: list[str],
     tags: list[str],
     scopes: dict[int, str] | None = None,
     zones: list[str] | None = None,
+    *,
+    routed: bool = False,
+    segments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``scopes``: the address scope of the network's subnets per IP version;
-    ``zones``: the availability zones of the hosts it has ports on."""
+    ``zones``: the availability zones of the hosts it has ports on; ``routed``:
+    its subnets are associated with segments (not one L2 domain); ``segments``:
+    its provider segments when it has several (``multi-provider``: they replace
+    the ``provider:*`` attributes)."""
     scopes = scopes or {}
-    return {
+    view = {
         "id": net.id,
         "name": net.name,
         "tenant_id": net.project_id,
@@ -54,7 +63,7 @@ def network_view(
         "ipv4_address_scope": scopes.get(4),
         "ipv6_address_scope": scopes.get(6),
         "is_default": net.is_default,
-        "l2_adjacency": True,
+        "l2_adjacency": not routed,
         "dns_domain": net.dns_domain,
         "qos_policy_id": net.qos_policy_id,
         "provider:network_type": net.network_type,
@@ -62,6 +71,11 @@ def network_view(
         "provider:segmentation_id": net.segmentation_id,
         **_std(net, tags),
     }
+    if segments and len(segments) > 1:
+        for key in PROVIDER_KEYS:
+            del view[key]
+        view["segments"] = [dict(seg) for seg in segments]
+    return view
 
 
 def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
@@ -121,6 +135,7 @@ def port_view(
         "dns_assignment": dns.assignment(port.dns_name or "", fixed_ips),
         "dns_domain": port.dns_domain or "",
         "qos_policy_id": port.qos_policy_id,
+        "ip_allocation": port.ip_allocation or "immediate",
         "binding:host_id": port.host,
         "binding:vif_type": port.vif_type,
         "binding:vnic_type": port.vnic_type,

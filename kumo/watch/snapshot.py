@@ -34,7 +34,7 @@ from kumo.db.secgroup_models import PortSecurityGroup, SecurityGroup
 from kumo.db.snat_models import SnatLease
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
-from kumo.network.events import subnet_ids
+from kumo.network.events import subnet_ids, with_segments
 from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_watch_routers
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
@@ -108,6 +108,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for net in s.scalars(select(Network).where(Network.id.in_(networks))):
             net_tags = taglib.tags_for(s, [net.id]).get(net.id, [])
             view = network_view(net, subnet_ids(s, net.id), net_tags, scopes.get(net.id))
+            with_segments(s, [view])
             out.append({"kind": "network", **view})
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
             out.append(

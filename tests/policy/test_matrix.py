@@ -116,6 +116,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "addresses": ["10.8.0.0/24"]}}, "address_group")  # fmt: skip
         w.ids.update(_qos_policy(w))
         w.ids.update(_metering(w))
+        w.ids["segment"] = w.req("GET", f"{N}/segments?network_id={w.ids['net']}",
+                                 cloud.admin).json()["segments"][0]["id"]  # fmt: skip
         w.ids.update(_forwarded(w))
         w.ids.update(_trunk(w))
         w.ids["pool"] = w.make("POST", f"{N}/subnetpools", {"subnetpool": {
@@ -465,6 +467,15 @@ CASES = [
          {"sub_ports": [{"port_id": "{vsub}"}]},
          fresh=lambda w: {"victim": (t := _trunk(w, subport=True))["trunk"],
                           "vsub": t["vsub"]}),
+    # segments (admin-only, as in Neutron)
+    Case("network:get_segment", "GET", f"{N}/segments/{{segment}}", 200),
+    Case("network:create_segment", "POST", f"{N}/segments", 201,
+         {"segment": {"network_id": "{net}", "network_type": "vxlan"}}),
+    Case("network:update_segment", "PUT", f"{N}/segments/{{segment}}", 200,
+         {"segment": {"description": "d{n}"}}),
+    Case("network:delete_segment", "DELETE", f"{N}/segments/{{victim}}", 204,
+         fresh=_fresh_admin(f"{N}/segments", lambda w: {"segment": {
+             "network_id": w.ids["net"], "network_type": "vxlan"}}, "segment", "victim")),
     # metering (admin-only, as in Neutron)
     Case("network:get_metering_label", "GET", f"{N}/metering/metering-labels/{{meter}}", 200),
     Case("network:create_metering_label", "POST", f"{N}/metering/metering-labels", 201,

@@ -11,7 +11,14 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.l3_models import RouterPort
-from kumo.db.network_models import IPAllocation, Network, Port, SegmentAllocation, Subnet
+from kumo.db.network_models import (
+    IPAllocation,
+    Network,
+    NetworkSegment,
+    Port,
+    SegmentAllocation,
+    Subnet,
+)
 from kumo.db.uow import UnitOfWork
 from kumo.errors import Conflict, InvalidInput, not_found
 from kumo.network import availability_zones, dns, events, policy, validate
@@ -30,7 +37,7 @@ CREATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
     "port_security_enabled", "provider:network_type", "provider:physical_network",
     "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
-    "dns_domain", "is_default", "qos_policy_id",
+    "dns_domain", "is_default", "qos_policy_id", "segments",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -91,7 +98,8 @@ def create(
     s = uow.session
     owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "network")
-    ntype, physnet, seg = segments.choose(s, settings, body)
+    chosen = _segments(s, settings, body)
+    ntype, physnet, seg = chosen[0]
     net = Network(
         project_id=owner,
         name=validate.string(body, "name") if "name" in body else "",
@@ -109,7 +117,7 @@ def create(
         network_type=ntype,
         physical_network=physnet,
         segmentation_id=seg,
-        mtu=_mtu(settings, ntype, body),
+        mtu=_mtu(settings, "vxlan" if any(c[0] == "vxlan" for c in chosen) else ntype, body),
         availability_zone_hints=availability_zones.check_hints(
             s, settings, availability_zones.NETWORK, body.get("availability_zone_hints")
         ),
@@ -125,9 +133,47 @@ def create(
     rbac.network_created(s, net)
     if "is_default" in body:
         set_default(s, net, validate.boolean(body, "is_default"))
-    segments.reserve(s, net.id, ntype, physnet, seg)
+    for index, (kind, phys, vid) in enumerate(chosen):
+        row = NetworkSegment(
+            network_id=net.id,
+            network_type=kind,
+            physical_network=phys,
+            segmentation_id=vid,
+            segment_index=index,
+        )
+        s.add(row)
+        s.flush()
+        segments.reserve(s, net.id, kind, phys, vid, row.id)
     events.network(uow, net)
     return net
+
+
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def _segments(
+    session: Session, settings: Settings, body: dict[str, Any]
+) -> list[tuple[str, str | None, int | None]]:
+    """The segments of a new network: its provider attributes, or the list
+    ``segments`` names (``multi-provider``), each chosen and checked alike."""
+    if "segments" not in body or body["segments"] is None:
+        return [segments.choose(session, settings, body)]
+    if any(key in body for key in PROVIDER):
+        raise InvalidInput("Segments and provider values cannot both be set.")
+    asked = body["segments"]
+    if not isinstance(asked, list) or not asked:
+        raise InvalidInput(
+            f"Invalid input for segments. Reason: '{asked}' is not a non-empty list."
+        )
+    out: list[tuple[str, str | None, int | None]] = []
+    for item in asked:
+        if not isinstance(item, dict) or not set(item) <= set(PROVIDER):
+            raise InvalidInput(f"Invalid input for segments. Reason: '{item}' is not a segment.")
+        chosen = segments.choose(session, settings, item)
+        if chosen in out:
+            raise InvalidInput("Duplicate segment entry in request.")
+        out.append(chosen)
+    return out
 
 
 def update(
@@ -249,4 +295,5 @@ def remove(uow: UnitOfWork, ctx: RequestContext, network_id: str, if_match: int 
     taglib.delete_tags(s, net.id)
     rbac.object_deleted(s, "network", net.id)
     s.execute(delete(SegmentAllocation).where(SegmentAllocation.network_id == net.id))
+    s.execute(delete(NetworkSegment).where(NetworkSegment.network_id == net.id))
     s.delete(net)

@@ -121,7 +121,12 @@ def _free_vni(session: Session, settings: Settings) -> int:
 
 
 def reserve(
-    session: Session, network_id: str, ntype: str, physnet: str | None, seg: int | None
+    session: Session,
+    network_id: str,
+    ntype: str,
+    physnet: str | None,
+    seg: int | None,
+    segment_id: str | None = None,
 ) -> None:
     if ntype == "local":
         return
@@ -156,5 +161,6 @@ def reserve(
             physical_network=key_phys,
             segmentation_id=key_seg,
             network_id=network_id,
+            segment_id=segment_id,
         )
     )

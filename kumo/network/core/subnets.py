@@ -21,6 +21,8 @@ from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
+from kumo.network.segments import peer_routes
+from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
 from kumo.policy import allowed, authorize
 
@@ -140,6 +142,8 @@ def create(
     if version not in (4, 6):
         raise InvalidInput(f"'{body['ip_version']}' is not in [4, 6]")
     owner = policy.owner_for_create(ctx, body)
+    segment_id = _segment(ctx, "create_subnet", body)
+    segment_rows.check_subnet(s, net_row.id, segment_id)
     pool_id: str | None = None
     if pooled:
         got = allocate.subnet_prefix(s, ctx, body, version, owner)
@@ -189,6 +193,7 @@ def create(
         dns_nameservers=_dns(body.get("dns_nameservers"), version),
         host_routes=_routes(body.get("host_routes"), version),
         subnetpool_id=pool_id,
+        segment_id=segment_id,
         dns_publish_fixed_ip=(
             validate.boolean(body, "dns_publish_fixed_ip")
             if "dns_publish_fixed_ip" in body
@@ -198,9 +203,45 @@ def create(
     s.add(sub)
     s.flush()
     events.subnet(uow, sub)
+    if segment_id is not None:
+        peer_routes.refresh(uow, net_row.id)
     touch(net_row)
     events.network(uow, net_row)
     return sub
+
+
+def _segment(ctx: RequestContext, action: str, body: dict[str, Any]) -> str | None:
+    """The segment a request names for a subnet (admins only), or None."""
+    raw = body.get("segment_id")
+    if raw is None:
+        return None
+    authorize(ctx, f"network:{action}:segment_id", {})
+    return validate.uuid(raw, "segment_id")
+
+
+def _move_to_segment(
+    session: Session, ctx: RequestContext, sub: Subnet, body: dict[str, Any]
+) -> None:
+    """``segment_id`` on update: a subnet not yet associated with a segment may be
+    associated with its network's only segment (turning a network into a routed
+    one); any other change of a subnet's segment is refused, as in Neutron."""
+    segment_id = _segment(ctx, "update_subnet", body)
+    if segment_id == sub.segment_id:
+        return
+    if sub.segment_id is not None or segment_id is None:
+        raise BadRequest(
+            f"Unable to update subnet {sub.id}: the segment of a subnet associated with one "
+            "cannot be changed.",
+            kind="SubnetSegmentAssociationChangeNotAllowed",
+        )
+    if len(segment_rows.of_network(session, sub.network_id)) > 1:
+        raise BadRequest(
+            f"Subnet {sub.id} cannot be associated with a segment: its network has more than "
+            "one segment.",
+            kind="NoUpdateSubnetWhenMultipleSegmentsOnNetwork",
+        )
+    segment_rows.check_subnet(session, sub.network_id, segment_id, exclude=sub.id)
+    sub.segment_id = segment_id
 
 
 def update(
@@ -216,6 +257,7 @@ def update(
     authorize(ctx, "network:update_subnet", _target(s, sub))
     check_revision(sub.revision_number, if_match)
     cidr = ipaddress.ip_network(sub.cidr)
+    old_gateway = sub.gateway_ip
     if "name" in body:
         sub.name = validate.string(body, "name")
     if "description" in body:
@@ -247,8 +289,13 @@ def update(
         sub.host_routes = _routes(body["host_routes"], sub.ip_version)
     if "dns_publish_fixed_ip" in body:
         sub.dns_publish_fixed_ip = validate.boolean(body, "dns_publish_fixed_ip")
+    if "segment_id" in body:
+        _move_to_segment(s, ctx, sub, body)
     touch(sub)
     events.subnet(uow, sub)
+    if sub.segment_id is not None:
+        s.flush()
+        peer_routes.refresh(uow, sub.network_id, old_gateways={sub.id: old_gateway})
     return sub
 
 
@@ -287,5 +334,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int |
     taglib.delete_tags(s, sub.id)
     s.delete(sub)
     s.flush()
+    if sub.segment_id is not None:
+        peer_routes.refresh(uow, sub.network_id, gone=[sub.cidr])
     touch(net_row)
     events.network(uow, net_row)

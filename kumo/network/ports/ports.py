@@ -36,6 +36,7 @@ from kumo.network.ports import rows as port_rows
 from kumo.network.qos import attach as qos_attach
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
+from kumo.network.segments import hosts as segment_hosts
 from kumo.network.trunks import subports as trunk_subports
 from kumo.policy import allowed, authorize
 
@@ -408,20 +409,43 @@ def create(
     binding = SimpleNamespace(**values)
     _binding(binding, body)
     values.update(vars(binding))
+    subnets, values["ip_allocation"] = _routed_subnets(s, net.subnets, values["host"], body)
     row = port_rows.insert_port(s, values, groups)
     fixed = _allocate(
         s,
         network_id,
-        net.subnets,
+        subnets,
         mac,
         body.get("fixed_ips"),
         device_owner,
         default="fixed_ips" not in body,
         port_row=row,
     )
+    if values["host"] and fixed and subnets is net.subnets:
+        segment_hosts.check_fixed_ips(
+            s, network_id, values["host"], row["id"], {sub for sub, _ in fixed}
+        )
     view = port_rows.view(row, fixed, groups)
     events.port_body(uow, view)
     return view
+
+
+def _routed_subnets(
+    session: Session, subnets: Sequence[ipam.SubnetFields], host: str, body: dict[str, Any]
+) -> tuple[Sequence[ipam.SubnetFields], str]:
+    """The subnets a new port's default addresses come from, and its
+    ``ip_allocation``: on a routed network, those of its host's segment, or
+    none until it is bound (``deferred``); ``none`` when it asks for no
+    addresses at all."""
+    if body.get("fixed_ips") == []:
+        return subnets, "none"
+    if not segment_hosts.is_routed(subnets) or "fixed_ips" in body:
+        return subnets, "immediate"
+    if not host:
+        return [], "deferred"
+    return segment_hosts.subnets_for_host(session, subnets[0].network_id, host, subnets), (
+        "immediate"
+    )
 
 
 def update(
@@ -500,6 +524,9 @@ def update(
     touch(port)
     s.flush()
     s.refresh(port, ["fixed_ips"])
+    if port.host != old_host or "fixed_ips" in body:
+        segment_hosts.bound(s, port)
+        s.flush()
     events.port(
         uow, port, old_host=old_host if old_host != port.host else None, old_groups=old_groups
     )
@@ -631,6 +658,7 @@ def bind_host(uow: UnitOfWork, port: Port, host: str) -> bool:
         return False
     old_host = port.host
     _binding(port, {"binding:host_id": host})
+    segment_hosts.bound(uow.session, port)
     touch(port)
     uow.session.flush()
     events.port(uow, port, old_host=old_host or None)

@@ -58,6 +58,7 @@ _TARGET = (
         _SUBNETS.c.gateway_ip,
         _SUBNETS.c.ipv6_address_mode,
         _SUBNETS.c.allocation_pools,
+        _SUBNETS.c.segment_id,
     )
     .select_from(_NETWORKS.outerjoin(_SUBNETS, _SUBNETS.c.network_id == _NETWORKS.c.id))
     .where(_NETWORKS.c.id == bindparam("network_id"))

@@ -832,6 +832,32 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "network_segments",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("network_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("network_type", sa.String(length=16), nullable=False),
+        sa.Column("physical_network", sa.String(length=64), nullable=True),
+        sa.Column("segmentation_id", sa.Integer(), nullable=True),
+        sa.Column("segment_index", sa.Integer(), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["network_id"],
+            ["networks.id"],
+            name=op.f("fk_network_segments_network_id_networks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_network_segments")),
+    )
+    with op.batch_alter_table("network_segments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_network_segments_network_id"), ["network_id"], unique=False
+        )
+
+    op.create_table(
         "orchestration_delegations",
         sa.Column("stack_id", sa.String(length=36), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
@@ -922,6 +948,7 @@ def upgrade() -> None:
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
         sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
+        sa.Column("ip_allocation", sa.String(length=16), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -1075,6 +1102,7 @@ def upgrade() -> None:
         sa.Column("physical_network", sa.String(length=64), nullable=False),
         sa.Column("segmentation_id", sa.Integer(), nullable=False),
         sa.Column("network_id", sa.String(length=36), nullable=False),
+        sa.Column("segment_id", sa.String(length=36), nullable=True),
         sa.ForeignKeyConstraint(
             ["network_id"],
             ["networks.id"],
@@ -1092,6 +1120,9 @@ def upgrade() -> None:
     with op.batch_alter_table("segment_allocations", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_segment_allocations_network_id"), ["network_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_segment_allocations_segment_id"), ["segment_id"], unique=False
         )
 
     op.create_table(
@@ -1840,6 +1871,7 @@ def downgrade() -> None:
 
     op.drop_table("server_group_members")
     with op.batch_alter_table("segment_allocations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_segment_allocations_segment_id"))
         batch_op.drop_index(batch_op.f("ix_segment_allocations_network_id"))
 
     op.drop_table("segment_allocations")
@@ -1877,6 +1909,10 @@ def downgrade() -> None:
 
     op.drop_table("orchestration_events")
     op.drop_table("orchestration_delegations")
+    with op.batch_alter_table("network_segments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_network_segments_network_id"))
+
+    op.drop_table("network_segments")
     with op.batch_alter_table("metering_label_rules", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_metering_label_rules_label_id"))
 
