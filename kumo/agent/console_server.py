@@ -44,6 +44,8 @@ from kumo.agent import console_logs
 log = logging.getLogger("kumo.agent.console")
 
 UPGRADE = "kumo-console"
+REQUEST_TIMEOUT = 30.0
+"""Seconds a client has to send its request (a console, once open, has no timeout)."""
 SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
 _PATH = re.compile(r"^/v1/servers/([A-Za-z0-9-]{1,64})/(console-log|console)$")
@@ -73,6 +75,7 @@ class ConsoleServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = REQUEST_TIMEOUT
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 outer.handle(self)
