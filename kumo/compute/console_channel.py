@@ -59,6 +59,7 @@ class Channel:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._secret: bytes | None = None
+        self._http = httpx.Client(timeout=TIMEOUT)
 
     def secret(self) -> bytes:
         if self._secret is None:
@@ -81,10 +82,9 @@ class Channel:
         """The console output's lines, from the agent; Conflict when it does not answer."""
         cred = credential.mint(self.key_of(host), host, server_id, "log", vm=vm, netns=netns)
         try:
-            r = httpx.get(
+            r = self._http.get(
                 f"{url}/v1/servers/{server_id}/console-log",
                 headers={"Authorization": f"{credential.SCHEME} {cred}"},
-                timeout=TIMEOUT,
             )
             r.raise_for_status()
         except httpx.HTTPError as exc:

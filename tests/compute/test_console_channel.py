@@ -78,19 +78,20 @@ def test_the_endpoint_opens_nothing_without_a_fresh_credential_for_it(
     vmcloud: Cloud, endpoint: ConsoleServer
 ) -> None:
     cloud = vmcloud
+    http = httpx.Client()
     log = f"{endpoint.url}/v1/servers/s1/console-log"
-    assert httpx.get(log).status_code == 401
+    assert http.get(log).status_code == 401
     # what a user holds: an identity token, or a console URL's token
     user = {"Authorization": f"Kumo-Console {cloud.admin['X-Auth-Token']}"}
-    assert httpx.get(log, headers=user).status_code == 401
+    assert http.get(log, headers=user).status_code == 401
     secret = cloud.rt.compute.console_channel.secret()
     good = console_credential.mint(console_credential.host_key(secret, "kvm2"), "kvm2", "s1", "log")
     # another host's key (what kvm1's agent holds), then the right one twice
     kvm1 = console_credential.host_key(secret, "kvm1")
     forged = console_credential.mint(kvm1, "kvm2", "s1", "log")
-    assert httpx.get(log, headers={"Authorization": f"Kumo-Console {forged}"}).status_code == 401
-    assert httpx.get(log, headers={"Authorization": f"Kumo-Console {good}"}).status_code == 200
-    assert httpx.get(log, headers={"Authorization": f"Kumo-Console {good}"}).status_code == 401
+    assert http.get(log, headers={"Authorization": f"Kumo-Console {forged}"}).status_code == 401
+    assert http.get(log, headers={"Authorization": f"Kumo-Console {good}"}).status_code == 200
+    assert http.get(log, headers={"Authorization": f"Kumo-Console {good}"}).status_code == 401
     # an agent reads its own host's key only
     kvm1_agent, _ = enroll(cloud, "kvm1")
     r = cloud.c.get("/internal/v1/console-key?host=kvm2", headers=kvm1_agent)
