@@ -18,7 +18,10 @@ from kumo.agent.config import VM_ROOT, AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kumo.agent.client import ApiClient
+    from kumo.agent.console_server import ConsoleServer
     from kumo.ha.seal import ClusterKey
     from kumo.telemetry.agent import AgentMetrics, MetricsServer
 
@@ -149,6 +152,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         default="127.0.0.1",
         help="address of the metrics port (default 127.0.0.1)",
     )
+    p.add_argument(
+        "--console-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="serve this host's instances' console logs and consoles to API servers on this "
+        "port (default 0: any free port; every request needs a one-time credential an API "
+        "server made for this host)",
+    )
+    p.add_argument(
+        "--console-address",
+        default="127.0.0.1",
+        help="address of the console port (default 127.0.0.1: API servers on this machine; "
+        "give the management address when they run elsewhere)",
+    )
+    p.add_argument(
+        "--console-url",
+        default=None,
+        help="the console endpoint's URL as API servers reach it (default: "
+        "http://ADDRESS:PORT, with --tunnel-ip for a wildcard --console-address)",
+    )
+    p.add_argument("--no-console", action="store_true", help="serve no console endpoint")
     p.add_argument(
         "--log-format", choices=("text", "json"), default=None, help="log lines (default text)"
     )
@@ -316,6 +341,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         else:
             carried = "VLAN devices" if config.vlan_devices else "tc programs (no 802.1Q devices)"
             log.info("VLAN networks carried by %s", carried)
+    console = None if args.no_console else start_console(args, config, lambda: client)
+    if console is not None:
+        config = replace(config, console_url=console.url)
     client = ApiClient(config)
     vms = None
     if config.vm_dir is not None:
@@ -373,6 +401,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+        if console is not None:
+            console.stop()
         if responder is not None:
             responder.stop()
         if metadata is not None:
@@ -382,6 +412,29 @@ def cmd_agent(args: argparse.Namespace) -> int:
         attacher.stop_event.set()
         dataplane.close()
     return 0
+
+
+def start_console(
+    args: argparse.Namespace, config: AgentConfig, client: Callable[[], ApiClient]
+) -> ConsoleServer:
+    """The host's console endpoint (``kumo.agent.console_server``); its key
+    is fetched from the API on first use."""
+    from kumo.agent.console_server import ConsoleServer
+
+    console = ConsoleServer(
+        config.host,
+        lambda: client().console_key(),
+        config.vm_dir,
+        args.console_address,
+        args.console_port,
+        advertise=args.console_url,
+    )
+    if not args.console_url and args.console_address in ("0.0.0.0", "::"):
+        if not config.tunnel_ip:
+            raise SystemExit("--console-address on every interface needs --console-url")
+        console.advertise = f"http://{config.tunnel_ip}:{console.server.server_address[1]}"
+    console.start()
+    return console
 
 
 def start_volume_attacher(config: AgentConfig, client: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -214,9 +215,20 @@ class ApiClient:
         r.raise_for_status()
         return ClusterKey.from_text(r.json()["cluster_key"]["key"])
 
+    def console_key(self) -> bytes:
+        """This host's console endpoint key (``kumo.agent.console_credential``)."""
+        url = self.base + "/internal/v1/console-key"
+        params = {"host": self.config.host}
+        r = self._http.get(url, params=params, headers=self._headers())
+        if r.status_code == 401:
+            self._token = None
+            r = self._http.get(url, params=params, headers=self._headers())
+        r.raise_for_status()
+        return base64.b64decode(r.json()["console_key"]["key"])
+
     def configurations(self) -> dict[str, Any]:
         cfg = self.config
-        return {
+        out = {
             "tunnel_ip": cfg.tunnel_ip,
             "underlay_device": cfg.underlay_device,
             "bridge_mappings": dict(cfg.bridge_mappings),
@@ -225,6 +237,9 @@ class ApiClient:
             "netns": cfg.netns,
             **capacity(cfg),
         }
+        if cfg.console_url:
+            out["console_url"] = cfg.console_url
+        return out
 
     def register(self) -> str:
         cfg = self.config

@@ -57,6 +57,8 @@ class AgentConfig:
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     vm_dir: Path | None = None
     """Where this host's VMs keep their state (None: no QEMU driver)."""
+    console_url: str | None = None
+    """Where API servers reach this host's console endpoint (None: it serves none)."""
     image_cache: Path = Path("/var/cache/kumo/images")
     """Image bundles by hash, and unpacked once each (shared by a machine's hosts)."""
     vm_memory_mb: int | None = None

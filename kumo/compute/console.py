@@ -1,16 +1,15 @@
-"""Serial consoles: a short-lived signed token naming the instance's
-namespace (the console proxy attaches a shell there) or, for a VM, its
-serial port's unix socket (the proxy connects to it); console output from
-guest processes' logs or the VM's serial log.
+"""Serial consoles: a short-lived signed token naming the instance and
+where its console is: its host agent's console endpoint (the console
+proxy opens it through ``console_channel``), or, when the agent reports
+none, the instance's namespace (the proxy attaches a shell there) or a
+VM's serial port's unix socket on the API's own machine. Console output
+likewise: from the agent's endpoint, else from the logs on this machine.
 
 Console tokens are signed with the database's ``console`` keys
 (``kumo/identity/keys.py``), not the identity token keys: a console URL is
-no identity token, and an identity token opens no console.
-
-The proxy (``kumo/api/compute/console.py``) runs in the API process and
-reaches instance namespaces on the machine it runs on, which is where the
-lab's hosts are; a deployment with hosts on several machines would need
-the host agent to serve the console instead (not done).
+no identity token, and an identity token opens no console. The agent's
+endpoint never sees them: the proxy spends the token and opens the
+endpoint with a credential of its own (``kumo.agent.console_credential``).
 """
 
 from __future__ import annotations
@@ -23,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from kumo.agent import console_logs
 from kumo.compiler import names
-from kumo.compute import drivers, server_networks, servers
+from kumo.compute import console_channel, drivers, server_networks, servers
 from kumo.context import RequestContext
-from kumo.db.agent_models import Agent
 from kumo.db.base import utcnow
 from kumo.db.compute_models import ConsoleToken, Server
 from kumo.errors import BadRequest, Conflict, Unauthorized
@@ -58,13 +57,8 @@ def console_url(
     expires = time.time() + TOKEN_TTL
     claims: dict[str, object] = {"server": server.id, "exp": expires, "nonce": nonce}
     if server.driver == drivers.QEMU:
-        paths = vm_paths(session, server)
-        if paths is None:
-            raise Conflict(
-                f"Instance {server_id} is not ready: its host runs no VMs yet.",
-                kind="InstanceNotReady",
-            )
-        claims["socket"] = str(paths[0])
+        host = server.host
+        claims["vm"] = True
     else:
         bound = [p for p in server_networks.server_ports(session, server.id) if p.host]
         if not bound:
@@ -72,7 +66,19 @@ def console_url(
                 f"Instance {server_id} is not ready: it has no port on a host yet.",
                 kind="InstanceNotReady",
             )
+        host = bound[0].host
         claims["netns"] = names.instance_netns(bound[0].host, bound[0].id)
+    agent = console_channel.endpoint(session, host) if host else None
+    if agent is not None:
+        claims["agent"], claims["host"] = agent, host
+    elif server.driver == drivers.QEMU:
+        paths = vm_paths(session, server)
+        if paths is None:
+            raise Conflict(
+                f"Instance {server_id} is not ready: its host runs no VMs yet.",
+                kind="InstanceNotReady",
+            )
+        claims["socket"] = str(paths[0])
     session.add(
         ConsoleToken(
             nonce=nonce,
@@ -86,12 +92,18 @@ def console_url(
 
 @dataclass(frozen=True)
 class Target:
-    """What a console token opens: a shell in a namespace instance
-    (``netns``) or a VM's serial port (``socket``, QEMU's unix socket)."""
+    """What a console token opens: the console of ``server`` at its host
+    agent's endpoint (``agent``, on ``host``), else a shell in a namespace
+    instance (``netns``) or a VM's serial port (``socket``, QEMU's unix
+    socket) on this machine."""
 
     nonce: str
     netns: str | None = None
     socket: str | None = None
+    server: str = ""
+    agent: str | None = None
+    host: str | None = None
+    vm: bool = False
 
 
 def target(keys: KeyRing, token: str) -> Target:
@@ -104,30 +116,36 @@ def target(keys: KeyRing, token: str) -> Target:
             raise ValueError("not a console token")
         nonce, expires = str(claims["nonce"]), float(claims["exp"])
         netns, sock = claims.get("netns"), claims.get("socket")
-        if not isinstance(netns, str) and not isinstance(sock, str):
-            raise ValueError("a console token names a namespace or a socket")
+        agent, host = claims.get("agent"), claims.get("host")
+        if isinstance(agent, str) and not isinstance(host, str):
+            raise ValueError("a console token naming an agent names its host")
+        if not any(isinstance(x, str) for x in (netns, sock, agent)):
+            raise ValueError("a console token names an agent, a namespace or a socket")
     except (InvalidToken, ValueError, KeyError, TypeError) as exc:
         raise Unauthorized(INVALID) from exc
     if expires < time.time():
         raise Unauthorized(INVALID)
-    return Target(nonce, netns if isinstance(netns, str) else None,
-                  sock if isinstance(sock, str) else None)  # fmt: skip
+    return Target(
+        nonce,
+        netns if isinstance(netns, str) else None,
+        sock if isinstance(sock, str) else None,
+        server=str(claims.get("server", "")),
+        agent=agent if isinstance(agent, str) else None,
+        host=host if isinstance(host, str) else None,
+        vm=bool(claims.get("vm")),
+    )
 
 
 def vm_paths(session: Session, server: Server) -> tuple[Path, Path] | None:
     """(serial socket, console log) of a VM, in the run directory its host's
-    agent reported (``configurations.vm_dir``). The API reads them on the
-    machine it runs on: right for the lab, whose hosts all live on it; with
-    hosts on other machines the directory must be shared (or the agent
-    serve the console: not done)."""
+    agent reported (``configurations.vm_dir``), for an agent that reports
+    no console endpoint: right when the API runs on the agent's machine
+    (or sees its ``vm_dir`` at the same path)."""
     if not server.host:
         return None
-    q = select(Agent.configurations).where(Agent.host == server.host, Agent.binary == "kumo-agent")
-    for config in session.scalars(q):
-        vm_dir = (config or {}).get("vm_dir")
-        if isinstance(vm_dir, str) and vm_dir:
-            base = Path(vm_dir) / "vms" / server.id
-            return base / "console.sock", base / "console.log"
+    vm_dir = console_channel.agent_config(session, server.host).get("vm_dir")
+    if isinstance(vm_dir, str) and vm_dir:
+        return console_logs.vm_files(Path(vm_dir), server.id)
     return None
 
 
@@ -139,40 +157,51 @@ def spend(session: Session, nonce: str) -> bool:
     return bool(getattr(gone, "rowcount", 0))
 
 
-def console_log(session: Session, ctx: RequestContext, server_id: str, length: int | None) -> str:
-    """The instance's console output: what its guest processes wrote (its
-    DHCP clients, its services), oldest first, the last ``length`` lines."""
-    from kumo.dataplane.guest.processes import RUN_DIR
+@dataclass(frozen=True)
+class LogSource:
+    """Where an instance's console output is: its host agent's endpoint
+    (``agent``, on ``host``), else log files on this machine."""
 
+    server: str
+    vm: bool
+    host: str | None = None
+    netns: str | None = None
+    agent: str | None = None
+    files: tuple[Path, ...] = ()
+
+
+def log_source(session: Session, ctx: RequestContext, server_id: str) -> LogSource:
+    """Where the console output of a server the caller may see is."""
     server = servers.load(session, ctx, server_id)
-    if server.driver == drivers.QEMU:
+    vm = server.driver == drivers.QEMU
+    if vm:
+        host, netns = server.host, None
+    else:
+        bound = [p for p in server_networks.server_ports(session, server.id) if p.host]
+        if not bound:
+            return LogSource(server.id, vm)
+        host, netns = bound[0].host, names.instance_netns(bound[0].host, bound[0].id)
+    agent = console_channel.endpoint(session, host) if host else None
+    if agent is not None:
+        return LogSource(server.id, vm, host, netns, agent)
+    if vm:
         paths = vm_paths(session, server)
-        return _tail([paths[1]] if paths else [], length)
-    bound = [p for p in server_networks.server_ports(session, server.id) if p.host]
-    if not bound:
-        return ""
-    netns = names.instance_netns(bound[0].host, bound[0].id)
-    logs = sorted(RUN_DIR.glob(f"{netns}.*.log"), key=lambda p: p.stat().st_mtime)
-    return _tail(logs, length)
+        return LogSource(server.id, vm, host, files=(paths[1],) if paths else ())
+    return LogSource(server.id, vm, host, netns, files=tuple(console_logs.guest_logs(netns or "")))
 
 
-MAX_LOG_BYTES = 1 << 20
-"""The end of a VM's console log read for its output (it grows with every boot)."""
+def console_output(channel: console_channel.Channel, source: LogSource, length: int | None) -> str:
+    """The instance's console output, the last ``length`` lines: a VM's
+    serial log, or what a namespace instance's guest processes wrote (its
+    DHCP clients, its services), oldest first. Conflict when its host's
+    agent does not answer."""
+    if source.agent is not None and source.host:
+        lines = channel.read_log(
+            source.agent, source.host, source.server, vm=source.vm, netns=source.netns
+        )
+        return console_logs.tail(lines, length)
+    return _tail(list(source.files), length)
 
 
 def _tail(logs: list[Path], length: int | None) -> str:
-    lines: list[str] = []
-    for log in logs:
-        try:
-            with log.open("rb") as f:
-                size = f.seek(0, 2)
-                f.seek(max(0, size - MAX_LOG_BYTES))
-                text = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        lines += [line.rstrip("\r") for line in text.splitlines()]
-    if length is not None and length >= 0:
-        # as Nova: the last ``length`` pieces of the text split at newlines,
-        # so the answer splits into exactly ``length`` lines
-        return "\n".join(lines[-length:]) if length else ""
-    return "\n".join(lines) + ("\n" if lines else "")
+    return console_logs.tail(console_logs.read_lines(logs), length)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kumo.compute import (
+    console_channel,
     flavors,
     hypervisors,
     instance_actions,
@@ -57,6 +58,7 @@ class ComputeService:
         self.settings = settings
         self.network = network
         self.console_keys = KeyRing(db, "console", max_age=settings.key_refresh_seconds)
+        self.console_channel = console_channel.Channel(db)
         self.security_groups = SecurityGroupProxy(network)
         """``os-security-groups`` (up to 2.35), through the Networking API."""
         self.networks = NetworkProxy(network)

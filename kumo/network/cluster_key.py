@@ -7,6 +7,10 @@ transaction fails on the primary key and, run again, reads the winner's.
 There is no rotation: a new key (the row deleted) reaches each agent when
 it restarts, and until all have restarted the hosts on different keys
 drop each other's beats (see docs/SECURITY.md, "Underlay messages").
+
+A second secret, made the same way (row ``console-channel``), derives each
+host's console endpoint key (``kumo.agent.console_credential.host_key``);
+it never leaves the API servers, agents get their own host's key only.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kumo.db.engine import Database
 from kumo.db.uow import UnitOfWork, run_in_transaction
 
 NAME = "underlay"
+CONSOLE_CHANNEL = "console-channel"
 SIZE = 32
 
 
@@ -31,15 +36,24 @@ class Key:
 
 def underlay_key(db: Database) -> Key:
     """The cluster key, made now if there is none yet."""
+    return _key(db, NAME)
+
+
+def console_channel_key(db: Database) -> Key:
+    """The secret host console endpoint keys derive from, made now if there is none yet."""
+    return _key(db, CONSOLE_CHANNEL)
+
+
+def _key(db: Database, name: str) -> Key:
     with db.read_session() as s:
-        row = s.get(ClusterKey, NAME)
+        row = s.get(ClusterKey, name)
         if row is not None:
             return Key(row.secret, row.created_at)
 
     def make(uow: UnitOfWork) -> Key:
-        row = uow.session.get(ClusterKey, NAME)
+        row = uow.session.get(ClusterKey, name)
         if row is None:
-            row = ClusterKey(name=NAME, secret=secrets.token_bytes(SIZE))
+            row = ClusterKey(name=name, secret=secrets.token_bytes(SIZE))
             uow.session.add(row)
             uow.session.flush()
         return Key(row.secret, row.created_at)

@@ -729,6 +729,10 @@ INTERNAL = [
     rule("internal:cluster_key", ADMIN_OR_SERVICE,
          "Read the key that signs the gateway hosts' underlay messages (enrolled agents)",
          f"GET {X}/cluster-key"),
+    rule("internal:console_key", ADMIN | (SERVICE & same_host("host")),
+         "Read the key of a host's console endpoint, which API servers open to read and "
+         "attach its instances' consoles (an agent only its own host's)",
+         f"GET {X}/console-key"),
     rule("internal:watch_host", ADMIN | (SERVICE & same_host("host")),
          "List and watch a host's own topics (host:H, the ports bound to it; storage:H, the "
          "volumes and snapshots placed on it)"),

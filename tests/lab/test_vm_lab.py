@@ -249,6 +249,11 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     assert b"cirros" in serial_banner(url.strip())
     log = openstack(state, "console", "log", "show", "vm1")
     assert "kumo:" in log and "user data" in log
+    # both through host1's agent's console endpoint (after its restart: on a new port)
+    agents = json.loads(openstack(state, "network", "agent", "list", "--host", host1, "-f", "json"))
+    agent_id = next(a["ID"] for a in agents if a["Binary"] == "kumo-agent")
+    shown = json.loads(openstack(state, "network", "agent", "show", agent_id, "-f", "json"))
+    assert str(shown["configuration"]["console_url"]).startswith("http://127.0.0.1:"), shown
 
     # capacity: the hypervisor shows the VM's flavor, a flavor nothing fits is refused
     hyper = json.loads(openstack(state, "hypervisor", "show", f"{prefix}host1", "-f", "json"))

@@ -777,6 +777,9 @@ CASES = [
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
     Case("internal:upload_snapshot", "DELETE", "/internal/v1/snapshots/{image}", 404,
          target=lambda w, p: {"host": "nowhere"}, hidden=404),
+    # an admin reads any host's console endpoint key; an agent only its own host's
+    Case("internal:console_key", "GET", "/internal/v1/console-key?host=somehost", 200,
+         target=lambda w, p: {"host": "somehost"}),
     # an admin passes and finds no such router; an agent speaks for no other host
     Case("internal:snat_lease", "POST", "/internal/v1/snat-leases", 404,
          {"snat_lease": {"router_id": "nothing", "host": "nothing"}},

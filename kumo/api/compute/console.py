@@ -1,12 +1,15 @@
 """Serial console: the URL (``os-getSerialConsole`` action and, from 2.6,
 ``/servers/{id}/remote-consoles``) and the websocket proxy at
-``/compute/console?token=...`` that attaches it to a shell in the instance
-(its network and UTS namespaces) or, for a VM, to its serial port."""
+``/compute/console?token=...`` that attaches it to the instance's console at
+its host agent's console endpoint or, when the agent reports none, to a
+shell in the instance (its network and UTS namespaces) or a VM's serial
+port on this machine."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pty
 import signal
@@ -20,12 +23,13 @@ from kumo.api.auth import authenticate
 from kumo.api.compute.common import service
 from kumo.api.faults import error_body
 from kumo.api.render import json_response
-from kumo.compute import console
+from kumo.compute import console, console_channel
 from kumo.context import RequestContext
 from kumo.dataplane import uts
 from kumo.db.uow import run_in_transaction
 from kumo.errors import BadRequest, Unauthorized
 
+log = logging.getLogger("kumo.api.console")
 router = APIRouter()
 """Mounted under /v2.1."""
 proxy = APIRouter()
@@ -95,7 +99,8 @@ def console_output_action(
         raise BadRequest("Invalid input for field/attribute length.")
     svc = service(request)
     with svc.db.read_session() as s:
-        text = console.console_log(s, ctx, server_id, None if length == -1 else length)
+        source = console.log_source(s, ctx, server_id)
+    text = console.console_output(svc.console_channel, source, None if length == -1 else length)
     return json_response({"output": text})
 
 
@@ -165,8 +170,17 @@ async def console_proxy(ws: WebSocket, token: str = "") -> None:
         return
     offered = ws.scope.get("subprotocols") or []
     subprotocol = "binary" if "binary" in offered else None
-    serial = None
-    if found.socket is not None:
+    serial: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    if found.agent is not None and found.host is not None:
+        try:
+            serial = await runtime.compute.console_channel.open(
+                found.agent, found.host, found.server, vm=found.vm, netns=found.netns
+            )
+        except (console_channel.Unavailable, OSError, TimeoutError) as exc:
+            log.warning("console of server %s: %s", found.server, exc)
+            await refuse(ws, "The instance's console is not available (is it running?).")
+            return
+    elif found.socket is not None:
         try:
             serial = await asyncio.wait_for(asyncio.open_unix_connection(found.socket), 5.0)
         except (OSError, TimeoutError):

@@ -2,7 +2,8 @@
 
 Registration and heartbeats, port status and HA state reports, servers
 for the metadata service, the watch feed (``list`` then
-``watch?since=REV``), the cluster key (``cluster_key.py``) and
+``watch?since=REV``), the cluster key (``cluster_key.py``), each host's
+console endpoint key (``console_key.py``) and
 distributed SNAT's port-block leases (``snat_leases.py``). Only
 service or admin credentials; an agent's credential reports and reads
 only for its own host (the service layer decides, from the host recorded
@@ -25,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
 from kumo.api.compute.common import base as compute_base
-from kumo.api.internal import cluster_key, credentials, rescheduler, snat_leases
+from kumo.api.internal import cluster_key, console_key, credentials, rescheduler, snat_leases
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
 from kumo.context import RequestContext
@@ -41,6 +42,7 @@ from kumo.watch.tailer import Gone, Tailer
 
 router = GatedRouter(lifespan=rescheduler.lifespan)
 router.include_router(cluster_key.router)
+router.include_router(console_key.router)
 router.include_router(credentials.router)
 router.include_router(snat_leases.router)
 BOOKMARK_SECONDS = 5.0
