@@ -1,23 +1,30 @@
 """Distributed SNAT next to HA SNAT, on one real lab (needs root).
 
-    .venv/bin/python -m bench.snat [--rounds 3] [--seconds 5]
+    .venv/bin/python -m bench.snat [--rounds 3] [--seconds 5] [--gateways 2]
+        [--link-mbit R] [--only-scaling]
 
-One 4-host lab (``kumo up --hosts 4 --gateways 2``: host3 and host4 are
-gateway hosts; distributed SNAT on) with three routers side by side:
-``rd`` and ``rd2`` (distributed SNAT, the lab's default) and ``rh``
-(``--ha``: the HA SNAT of before), each with a network and one instance
-without a floating IP (``rd``'s and ``rh``'s on host1, ``rd2``'s on
-host2). Measured, in the same run:
+One lab (``kumo up --hosts 2+G --gateways G``: the last G hosts are
+gateway hosts; distributed SNAT on) with routers side by side: ``rd``,
+``rd2``... (one per gateway host: distributed SNAT, the lab's default)
+and ``rh`` (``--ha``: the HA SNAT of before), each with a network and one
+instance without a floating IP (on host1 and host2 in turn). Measured, in
+the same run:
 
 - the time from the instance's creation to its host's first lease;
 - north-south TCP throughput (iperf3 to the upstream, interleaved rounds),
   and the ratio distributed / HA;
-- gateway capacity: iperf3 from the upstream to ``rd``'s and ``rd2``'s
-  instances at once (``-R``: the bulk is return traffic, which crosses a
-  gateway), aggregate, with both routers' gateway ports on one gateway
-  host (the upstream's frames for both addresses reach that host) and
-  with one on each (external IPs split across the gateways), interleaved
-  rounds, and the ratio 2 / 1 gateways;
+- gateway capacity: iperf3 from the upstream to every distributed
+  router's instance at once (``-R``: the bulk is return traffic, which
+  crosses a gateway), aggregate, with all their gateway ports on one
+  gateway host (the upstream's frames for every address reach that host:
+  the capacity of one active gateway, as HA SNAT has per router) and
+  spread over 2..G gateway hosts (external IPs split across them),
+  interleaved rounds, and the ratio to one gateway host. Every lab host
+  shares the machine's CPUs, so unshaped the gateways cannot add
+  capacity here; ``--link-mbit R`` gives each gateway host's external
+  link the capacity of a real NIC (a token bucket of R Mbit/s on the
+  upstream's side of the link, toward the gateway), which is what bounds
+  a real gateway host, and then adding gateways adds capacity;
 - the failover of the gateway carrying each router: its agent SIGKILLed
   and its underlay and external links cut; the largest gap between
   replies of a UDP probe (every 0.05 s), the probes lost, and whether an
@@ -106,15 +113,24 @@ def wait(check: Any, timeout: float = 120.0) -> float:
 
 
 ROUTERS = (("rd", "10.90.1.0/24", (), 1), ("rh", "10.90.2.0/24", ("--ha",), 1),
-           ("rd2", "10.90.3.0/24", (), 2))  # fmt: skip
+           ("rd2", "10.90.3.0/24", (), 2), ("rd3", "10.90.4.0/24", (), 1))  # fmt: skip
 """Name, instance subnet, ``router create`` options, the instance's host."""
 
 
-def build(lab: Lab) -> dict[str, str]:
-    """Routers rd, rh and rd2, one instance each: name → instance netns."""
+def distributed(gateways: int) -> list[str]:
+    """The distributed routers of a lab with this many gateway hosts: one
+    per gateway host (at least two)."""
+    return ["rd", *(f"rd{i}" for i in range(2, max(2, gateways) + 1))]
+
+
+def build(lab: Lab, gateways: int) -> dict[str, str]:
+    """Routers rh and rd, rd2..., one instance each: name → instance netns."""
     host1 = f"{lab.prefix}host1"
+    wanted = {"rh", *distributed(gateways)}
     out = {}
     for router, cidr, extra, index in ROUTERS:
+        if router not in wanted:
+            continue
         lab.openstack("network", "create", f"n{router}")
         lab.openstack("subnet", "create", "--network", f"n{router}", "--subnet-range", cidr,
                       f"s{router}")  # fmt: skip
@@ -187,17 +203,29 @@ def _ping_any(lab: Lab, router: str) -> bool:
     return _ping(lab.instance_ns(ip))
 
 
-def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -> None:
-    """Aggregate return-traffic throughput through 1 and 2 gateway hosts."""
-    g3, g4 = f"{lab.prefix}host3", f"{lab.prefix}host4"
-    servers = [lab.upstream("iperf3", "-s", "-p", str(port)) for port in (5211, 5212)]
+def shape(lab: Lab, gateways: int, mbit: int) -> None:
+    """Each gateway host's external link carries ``mbit`` Mbit/s toward the
+    host (a token bucket on the upstream side of its veth)."""
+    hosts = 2 + gateways
+    for index in range(3, hosts + 1):
+        subprocess.run(["ip", "netns", "exec", f"{lab.prefix}ext", "tc", "qdisc", "replace", "dev",
+                        f"e{index}", "root", "tbf", "rate", f"{mbit}mbit", "burst", "64kb",
+                        "latency", "50ms"], check=True)  # fmt: skip
+
+
+def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int, gateways: int) -> None:
+    """Aggregate return-traffic throughput through 1..G gateway hosts."""
+    hosts = [f"{lab.prefix}host{3 + i}" for i in range(max(2, gateways))]
+    routers = distributed(gateways)
+    ports = {r: 5211 + i for i, r in enumerate(routers)}
+    servers = [lab.upstream("iperf3", "-s", "-p", str(port)) for port in ports.values()]
     time.sleep(0.5)
-    got: dict[int, list[float]] = {1: [], 2: []}
+    got: dict[int, list[float]] = {g: [] for g in range(1, len(hosts) + 1)}
     try:
         for _ in range(rounds):
-            for gateways in (1, 2):
-                place(lab, "rd", g3)
-                place(lab, "rd2", g3 if gateways == 1 else g4)
+            for spread in got:
+                for i, router in enumerate(routers):
+                    place(lab, router, hosts[i % spread])
                 clients = [
                     subprocess.Popen(
                         [
@@ -218,21 +246,22 @@ def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int) -> N
                         stdout=subprocess.PIPE,
                         text=True,
                     )  # fmt: skip
-                    for r, port in (("rd", 5211), ("rd2", 5212))
+                    for r, port in ports.items()
                 ]
                 total = 0.0
                 for client in clients:
                     out = json.loads(client.communicate(timeout=seconds + 60)[0])
                     total += out["end"]["sum_received"]["bits_per_second"] / 1e9
-                got[gateways].append(total)
+                got[spread].append(total)
     finally:
         for server in servers:
             server.kill()
     med = {g: statistics.median(v) for g, v in got.items()}
-    for gateways, values in got.items():
-        print(f"aggregate return traffic, {gateways} gateway host(s): median {med[gateways]:.2f} "
-              f"Gbit/s ({', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
-    print(f"aggregate ratio 2 / 1 gateway hosts: {med[2] / med[1]:.2f}")
+    for spread, values in got.items():
+        print(f"aggregate return traffic, {len(routers)} routers on {spread} gateway host(s): "
+              f"median {med[spread]:.3f} Gbit/s ({', '.join(f'{v:.3f}' for v in values)})")  # fmt: skip
+    for spread in list(got)[1:]:
+        print(f"aggregate ratio {spread} / 1 gateway hosts: {med[spread] / med[1]:.2f}")
 
 
 def failover(lab: Lab, router: str, ns: str) -> None:
@@ -281,12 +310,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--gateways", type=int, default=2, choices=(2, 3))
+    parser.add_argument(
+        "--link-mbit",
+        type=int,
+        default=0,
+        help="each gateway host's external link capacity (0: unshaped)",
+    )
+    parser.add_argument(
+        "--only-scaling",
+        action="store_true",
+        help="measure gateway capacity only (no throughput, no failover)",
+    )
     args = parser.parse_args()
     prefix = f"kbs{uuid.uuid4().hex[:3]}-"
     state = Path(f"/tmp/{prefix}lab")
     print(f"{machine()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load {os.getloadavg()}")
     os.environ["KUMO_AGENT_DOWN_TIME"] = "30"
-    up = [KUMO, "up", "--hosts", "4", "--gateways", "2", "--port", str(_free_port()),
+    up = [KUMO, "up", "--hosts", str(2 + args.gateways), "--gateways", str(args.gateways),
+          "--port", str(_free_port()),
           "--prefix", prefix, "--state-dir", str(state), "--detach"]  # fmt: skip
     for _ in range(3):  # a loaded machine's API may not answer within kumo up's wait
         done = subprocess.run(up, capture_output=True, text=True, timeout=600)
@@ -298,11 +340,16 @@ def main() -> None:
         raise SystemExit("kumo up failed three times")
     try:
         lab = Lab(state, prefix)
-        instances = build(lab)
-        throughput(lab, instances, args.rounds, args.seconds)
-        scaling(lab, instances, args.rounds, args.seconds)
-        for router in ("rd", "rh"):
-            failover(lab, router, instances[router])
+        instances = build(lab, args.gateways)
+        if args.link_mbit:
+            shape(lab, args.gateways, args.link_mbit)
+            print(f"each gateway host's external link shaped to {args.link_mbit} Mbit/s")
+        if not args.only_scaling:
+            throughput(lab, instances, args.rounds, args.seconds)
+        scaling(lab, instances, args.rounds, args.seconds, args.gateways)
+        if not args.only_scaling:
+            for router in ("rd", "rh"):
+                failover(lab, router, instances[router])
     finally:
         subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, timeout=300)
 

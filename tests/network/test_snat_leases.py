@@ -199,6 +199,15 @@ def test_every_live_gateway_agent_hosts_a_distributed_snat_router(
         assert [h for h, _ in l3_agents(cloud, r["id"])] == [hosts[1], "gw-c", hosts[0]]
         assert c["id"]
 
+        # an admin picks the gateway that holds the gateway port (and answers
+        # ARP for the address): it goes first, the others stay bound
+        made = cloud.c.post(f"{N}/agents/{c['id']}/l3-routers", headers=cloud.admin,
+                            json={"router_id": r["id"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert [h for h, _ in l3_agents(cloud, r["id"])] == ["gw-c", hosts[1], hosts[0]]
+        assert gateway_hosts(cloud, r["id"]) == {"gw-c"}
+        assert l3_scheduler.reschedule(db, conf) == []  # and the scheduler keeps it so
+
 
 class HostLeases:
     """An agent's lease calls (``LeaseClient``) through the API, for ``host``."""

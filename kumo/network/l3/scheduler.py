@@ -268,7 +268,10 @@ def _locked_router(session: Session, router_id: str) -> Router:
 
 def add_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: str) -> None:
     """Host ``router_id`` on the agent: an HA router gains a binding (last in
-    priority), any other router moves there from its agent."""
+    priority); a distributed-SNAT router, bound to every gateway agent,
+    takes this one first (its gateway port, which answers ARP for the
+    external address, moves there; the others keep carrying what reaches
+    them); any other router moves there from its agent."""
     s = uow.session
     agent = s.get(Agent, agent_id)
     if agent is None:
@@ -285,8 +288,14 @@ def add_router(uow: UnitOfWork, settings: Settings, agent_id: str, router_id: st
         )
     rows = bindings(s, router.id)
     current = [row.agent_id for row, _ in rows]
-    if agent.id not in current:
-        _apply(s, router.id, rows, [*current, agent.id] if router.ha else [agent.id])
+    if router.ha:
+        wanted = current if agent.id in current else [*current, agent.id]
+    elif on_every_gateway(router):
+        wanted = [agent.id, *(a for a in current if a != agent.id)]
+    else:
+        wanted = [agent.id]
+    if wanted != current:
+        _apply(s, router.id, rows, wanted)
     sync(uow, settings, router, schedule=False)
     _emit_if_moved(uow, router, rows)
 
