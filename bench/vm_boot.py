@@ -1,6 +1,7 @@
 """Where one VM's boot goes, without a lab (needs root, QEMU and a guest bundle).
 
-    .venv/bin/python -m bench.vm_boot [--rounds 5] [--image A.tar [--image B.tar]]
+    .venv/bin/python -m bench.vm_boot [--rounds 5] [--image A.tar [--image B.tar]] \
+        [--cpu MODEL [--cpu MODEL]]
 
 One throwaway pair of namespaces (prefix ``kvb``): the VM's, with a bridge,
 and a peer's that answers DHCP (busybox ``udhcpd``, ARP probe 100 ms) and
@@ -17,7 +18,8 @@ busy keeps a wrong one). CPU time barely moves when other work loads the
 machine, wall time does: on a shared machine compare CPU seconds; the
 load average is printed. With two ``--image``
 bundles the rounds alternate between them (A, B, A, B...), so both see
-the same load.
+the same load. With two ``--cpu`` models (QEMU's ``-cpu`` under TCG;
+kumo's default when none is given) every image boots with each in turn.
 """
 
 from __future__ import annotations
@@ -187,8 +189,9 @@ class Console:
         self.sock.close()
 
 
-def boot_once(net: Net, image: Path) -> dict[str, float]:
-    runner = VmRunner(net.root / "run", net.root / "cache", accel=accel.TCG)
+def boot_once(net: Net, image: Path, cpu: str | None = None) -> dict[str, float]:
+    tcg = accel.TCG if cpu is None else accel.Accel("tcg", cpu)
+    runner = VmRunner(net.root / "run", net.root / "cache", accel=tcg)
     name = str(uuid.uuid4())
     nic = Nic("bench-port", MAC, tap_name("bench-port"))
     spec = VmSpec(name, vcpus=1, ram_mb=128, disk_gb=1, image=image, nics=(nic,),
@@ -223,22 +226,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--image", type=Path, action="append", default=[])
+    parser.add_argument("--cpu", action="append", default=[], help="QEMU -cpu model under TCG")
     args = parser.parse_args()
-    images = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
+    bundles = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
+    cpus: list[str | None] = list(args.cpu) or [None]
+    variants = [(image, cpu) for image in bundles for cpu in cpus]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"# bench/vm_boot.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f} at the start")
-    results: dict[Path, list[dict[str, float]]] = {image: [] for image in images}
+    results: dict[str, list[dict[str, float]]] = {}
     with network() as net:
         for _ in range(args.rounds):
-            for image in images:
-                one = boot_once(net, image)
-                results[image].append(one)
-                print(f"{image.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in one.items()),
+            for image, cpu in variants:
+                label = str(image) + (f" -cpu {cpu}" if cpu else "")
+                one = boot_once(net, image, cpu)
+                results.setdefault(label, []).append(one)
+                print(f"{label}: " + ", ".join(f"{k} {v:.2f}" for k, v in one.items()),
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
-    for image, rounds in results.items():
+    for label, rounds in results.items():
         keys = [k for k in rounds[0] if all(k in r for r in rounds)]
         medians = ", ".join(f"{k} {statistics.median(r[k] for r in rounds):.2f}" for k in keys)
-        print(f"{image} p50 of {len(rounds)}: {medians}")
+        print(f"{label} p50 of {len(rounds)}: {medians}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
