@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import logging
 import lzma
+import os
 import shutil
 import struct
 import subprocess
@@ -37,6 +38,9 @@ KERNEL = "boot-vmlinux"
 """The uncompressed kernel's file name in the cache entry."""
 RAMDISK = "boot-initrd.cpio"
 """The uncompressed initramfs's file name in the cache entry."""
+DONE = "boot-files.done"
+"""Written once ``prepare`` has run (whatever it could make), so a cache
+entry unpacked before this module existed is prepared once, not at every boot."""
 
 _XEN_ELFNOTE_PHYS32_ENTRY = 18
 _PT_NOTE = 4
@@ -150,7 +154,9 @@ def plain_initramfs(ramdisk: bytes) -> bytes:
 
 def prepare(directory: Path, kernel: str, ramdisk: str) -> None:
     """Write ``KERNEL`` and ``RAMDISK`` into ``directory`` (an unpacked
-    bundle) where the bundle's own files allow; skip quietly otherwise."""
+    bundle) where the bundle's own files allow; skip quietly otherwise.
+    Each file appears whole (written aside, then renamed): a VM starting
+    meanwhile boots either the bundle's file or the finished one."""
     for made, source, convert in (
         (KERNEL, kernel, pvh_kernel),
         (RAMDISK, ramdisk, plain_initramfs),
@@ -162,7 +168,21 @@ def prepare(directory: Path, kernel: str, ramdisk: str) -> None:
         except (BootFileError, OSError, subprocess.TimeoutExpired) as exc:
             log.info("%s: booting the bundle's %s as shipped (%s)", directory.name, source, exc)
             continue
-        (directory / made).write_bytes(data)
+        _write(directory / made, data)
+    _write(directory / DONE, b"")
+
+
+def ensure(directory: Path, kernel: str, ramdisk: str) -> None:
+    """``prepare`` a cache entry that has not been yet."""
+    if not (directory / DONE).exists():
+        prepare(directory, kernel, ramdisk)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o444)
+    os.replace(tmp, path)
 
 
 def boot_kernel(directory: Path, kernel: str) -> Path:

@@ -60,7 +60,9 @@ def ensure(image: Path, cache: Path, sha256: str | None = None) -> BaseImage:
     directory = cache / key
     done = directory / bundle.DESCRIPTOR
     if done.is_file():
-        return _base(directory, bundle.Descriptor.from_json(done.read_bytes()))
+        descriptor = bundle.Descriptor.from_json(done.read_bytes())
+        bootfiles.ensure(directory, descriptor.kernel, descriptor.ramdisk)
+        return _base(directory, descriptor)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
     try:

@@ -113,5 +113,19 @@ def test_image_cache_keeps_what_it_cannot_improve(tmp_path: Path) -> None:
     base = images.ensure(image, tmp_path / "cache")
     assert (base.boot_kernel, base.boot_ramdisk) == (base.kernel, base.ramdisk)
     assert sorted(p.name for p in base.directory.iterdir()) == [
-        "disk.qcow2", "initrd.img", bundle.DESCRIPTOR, "vmlinuz",
+        bootfiles.DONE, "disk.qcow2", "initrd.img", bundle.DESCRIPTOR, "vmlinuz",
     ]  # fmt: skip
+
+
+def test_an_entry_unpacked_before_boot_files_gets_them_once(tmp_path: Path) -> None:
+    elf = _elf(18)
+    image = _bundle(tmp_path, _bzimage(gzip.compress(elf), len(elf)), gzip.compress(CPIO))
+    first = images.ensure(image, tmp_path / "cache")
+    for made in (bootfiles.KERNEL, bootfiles.RAMDISK, bootfiles.DONE):
+        (first.directory / made).unlink()  # as an older host left it
+    base = images.ensure(image, tmp_path / "cache")
+    assert base.boot_kernel.read_bytes() == elf and base.boot_ramdisk.read_bytes() == CPIO
+    assert not [p for p in base.directory.iterdir() if p.name.endswith(".tmp")]
+    # Done once: a file removed now stays removed (no conversion at every boot).
+    (base.directory / bootfiles.KERNEL).unlink()
+    assert images.ensure(image, tmp_path / "cache").boot_kernel == base.kernel
