@@ -164,12 +164,13 @@ def prepare(directory: Path, kernel: str, ramdisk: str) -> None:
         if made in (kernel, ramdisk):
             continue  # a bundle member of that name: leave it alone
         try:
-            data = convert((directory / source).read_bytes())
+            _write(directory / made, convert((directory / source).read_bytes()))
         except (BootFileError, OSError, subprocess.TimeoutExpired) as exc:
             log.info("%s: booting the bundle's %s as shipped (%s)", directory.name, source, exc)
-            continue
-        _write(directory / made, data)
-    _write(directory / DONE, b"")
+    try:
+        _write(directory / DONE, b"")
+    except OSError as exc:  # a cache this host cannot write: tried again next time
+        log.info("%s: %s", directory.name, exc)
 
 
 def ensure(directory: Path, kernel: str, ramdisk: str) -> None:
@@ -180,9 +181,12 @@ def ensure(directory: Path, kernel: str, ramdisk: str) -> None:
 
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o444)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        tmp.chmod(0o444)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def boot_kernel(directory: Path, kernel: str) -> Path:
