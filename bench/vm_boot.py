@@ -1,6 +1,7 @@
 """Where one VM's boot goes, without a lab (needs root, QEMU and a guest bundle).
 
-    .venv/bin/python -m bench.vm_boot [--rounds 5] [--image A.tar [--image B.tar]]
+    .venv/bin/python -m bench.vm_boot [--rounds 5] [--image A.tar [--image B.tar]] \
+        [--cpu MODEL [--cpu MODEL]] [--shipped] [--append 'KERNEL ARGS' ...]
 
 One throwaway pair of namespaces (prefix ``kvb``): the VM's, with a bridge,
 and a peer's that answers DHCP (busybox ``udhcpd``, ARP probe 100 ms) and
@@ -17,7 +18,11 @@ busy keeps a wrong one). CPU time barely moves when other work loads the
 machine, wall time does: on a shared machine compare CPU seconds; the
 load average is printed. With two ``--image``
 bundles the rounds alternate between them (A, B, A, B...), so both see
-the same load.
+the same load. With two ``--cpu`` models (QEMU's ``-cpu`` under TCG;
+kumo's default when none is given) every image boots with each in turn.
+With ``--shipped`` every image also boots from the bundle's own
+compressed kernel and initramfs (as hosts did before ``kumo.vm.bootfiles``).
+Each ``--append`` adds a variant booted with those kernel arguments too.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from pathlib import Path
 
 from bench.common import machine
 from kumo.guestimage import build
-from kumo.vm import accel
+from kumo.vm import accel, bootfiles, images
 from kumo.vm.runner import VmRunner
 from kumo.vm.spec import Nic, VmSpec, tap_name
 
@@ -187,12 +192,25 @@ class Console:
         self.sock.close()
 
 
-def boot_once(net: Net, image: Path) -> dict[str, float]:
-    runner = VmRunner(net.root / "run", net.root / "cache", accel=accel.TCG)
+def _shipped_cache(net: Net, image: Path) -> Path:
+    """An image cache whose entry for ``image`` boots the bundle's own files."""
+    cache = net.root / "cache-shipped"
+    base = images.ensure(image, cache)
+    for made in (bootfiles.KERNEL, bootfiles.RAMDISK):
+        (base.directory / made).unlink(missing_ok=True)
+    return cache
+
+
+def boot_once(
+    net: Net, image: Path, cpu: str | None = None, shipped: bool = False, append: str = ""
+) -> dict[str, float]:
+    tcg = accel.TCG if cpu is None else accel.Accel("tcg", cpu)
+    cache = _shipped_cache(net, image) if shipped else net.root / "cache"
+    runner = VmRunner(net.root / "run", cache, accel=tcg)
     name = str(uuid.uuid4())
     nic = Nic("bench-port", MAC, tap_name("bench-port"))
     spec = VmSpec(name, vcpus=1, ram_mb=128, disk_gb=1, image=image, nics=(nic,),
-                  netns=net.vm_ns, uuid=name)  # fmt: skip
+                  netns=net.vm_ns, uuid=name, extra={"cmdline": append})  # fmt: skip
     started = time.monotonic()
     console = None
     try:
@@ -223,22 +241,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--image", type=Path, action="append", default=[])
+    parser.add_argument("--cpu", action="append", default=[], help="QEMU -cpu model under TCG")
+    parser.add_argument("--shipped", action="store_true", help="also boot the bundle's own files")
+    parser.add_argument("--append", action="append", default=[], help="kernel args (a variant)")
     args = parser.parse_args()
-    images = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
+    bundles = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
+    cpus: list[str | None] = list(args.cpu) or [None]
+    forms = [False, True] if args.shipped else [False]
+    lines = ["", *args.append]
+    variants = [
+        (image, cpu, shipped, line)
+        for image in bundles
+        for cpu in cpus
+        for shipped in forms
+        for line in lines
+    ]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"# bench/vm_boot.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f} at the start")
-    results: dict[Path, list[dict[str, float]]] = {image: [] for image in images}
+    results: dict[str, list[dict[str, float]]] = {}
     with network() as net:
         for _ in range(args.rounds):
-            for image in images:
-                one = boot_once(net, image)
-                results[image].append(one)
-                print(f"{image.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in one.items()),
+            for image, cpu, shipped, line in variants:
+                label = str(image) + (f" -cpu {cpu}" if cpu else "")
+                label += (" shipped" if shipped else "") + (f" + {line!r}" if line else "")
+                one = boot_once(net, image, cpu, shipped, line)
+                results.setdefault(label, []).append(one)
+                print(f"{label}: " + ", ".join(f"{k} {v:.2f}" for k, v in one.items()),
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
-    for image, rounds in results.items():
+    for label, rounds in results.items():
         keys = [k for k in rounds[0] if all(k in r for r in rounds)]
         medians = ", ".join(f"{k} {statistics.median(r[k] for r in rounds):.2f}" for k in keys)
-        print(f"{image} p50 of {len(rounds)}: {medians}")
+        print(f"{label} p50 of {len(rounds)}: {medians}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.vm_kernel [--rounds 5] [--bundle cirros.tar] \\
         [--variant NAME='QEMU ARGS' ...] [--append NAME='KERNEL ARGS' ...] \\
-        [--initrd NAME=PATH ...]
+        [--initrd NAME=PATH ...] [--kernel NAME=PATH ...]
 
 Each round boots every variant once, interleaved (A, B, C, A, B, C...),
 so all see the same load: QEMU (TCG, 1 vCPU, 128 MiB) with the bundle's
@@ -50,8 +50,9 @@ def _pairs(items: list[str]) -> list[tuple[str, str]]:
 
 def boot(kernel: Path, initrd: Path, cmdline: str, extra: list[str]) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one QEMU run to the guest's poweroff."""
-    argv = [*BASE, *extra, "-kernel", str(kernel), "-initrd", str(initrd),
-            "-append", f"{cmdline} {POWEROFF}".strip()]  # fmt: skip
+    argv = [*BASE, "-kernel", str(kernel), "-initrd", str(initrd),
+            "-append", f"{cmdline} {POWEROFF}".strip(), *extra]  # fmt: skip
+    # A variant's QEMU args come last: they may override -kernel or -initrd too.
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, timeout=300)
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help="NAME=QEMU ARGS")
     parser.add_argument("--append", action="append", default=[], help="NAME=KERNEL ARGS")
     parser.add_argument("--initrd", action="append", default=[], help="NAME=PATH")
+    parser.add_argument("--kernel", action="append", default=[], help="NAME=PATH")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kumo-vmk-") as tmp:
         with tarfile.open(args.bundle) as tar:
@@ -78,16 +80,18 @@ def main() -> None:
         cmdline = " ".join(
             w for w in build.CMDLINE.split() if not w.startswith("console=")
         )  # no serial: nothing printed, nothing waited for
-        variants: list[tuple[str, list[str], str, Path]] = [("as built", [], cmdline, initrd)]
-        variants += [(n, shlex.split(v), cmdline, initrd) for n, v in _pairs(args.variant)]
-        variants += [(n, [], f"{cmdline} {v}", initrd) for n, v in _pairs(args.append)]
-        variants += [(n, [], cmdline, Path(v)) for n, v in _pairs(args.initrd)]
+        Variant = tuple[str, list[str], str, Path, Path]
+        variants: list[Variant] = [("as built", [], cmdline, kernel, initrd)]
+        variants += [(n, shlex.split(v), cmdline, kernel, initrd) for n, v in _pairs(args.variant)]
+        variants += [(n, [], f"{cmdline} {v}", kernel, initrd) for n, v in _pairs(args.append)]
+        variants += [(n, [], cmdline, kernel, Path(v)) for n, v in _pairs(args.initrd)]
+        variants += [(n, [], cmdline, Path(v), initrd) for n, v in _pairs(args.kernel)]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         print(f"# bench/vm_kernel.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f}")
         results: dict[str, list[tuple[float, float]]] = {v[0]: [] for v in variants}
         for _ in range(args.rounds):
-            for name, extra, line, ramdisk in variants:
-                cpu, wall = boot(kernel, ramdisk, line, extra)
+            for name, extra, line, vmlinuz, ramdisk in variants:
+                cpu, wall = boot(vmlinuz, ramdisk, line, extra)
                 results[name].append((cpu, wall))
                 print(f"{name}: cpu {cpu:.2f} s, wall {wall:.2f} s "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(iproute2 iputils-ping nftables conntrack tcpdump iperf3 busybox-static isc-dhcp-client
               postgresql procps psmisc python3-venv util-linux dnsmasq-base
               qemu-system-x86 qemu-utils genisoimage e2fsprogs openssh-client prometheus
+              lz4  # a host uncompresses the guest kernel once (kumo.vm.bootfiles)
               chromium)  # the dashboard's browser tests (Playwright drives it)
 # (The guest image's own packages -- the cloud kernel, dropbear-bin and its
 # libraries -- are only downloaded by `kumo image build`, never installed.)

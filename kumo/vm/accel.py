@@ -79,7 +79,7 @@ def probe_argv(base: BaseImage, accel: Accel, qemu: str = QEMU) -> list[str]:
     return [
         qemu, *accel.args(16), "-machine", "pc", "-m", "128", "-smp", "1",
         "-nodefaults", "-no-user-config", "-display", "none",
-        "-kernel", str(base.kernel), "-initrd", str(base.ramdisk),
+        "-kernel", str(base.boot_kernel), "-initrd", str(base.boot_ramdisk),
         "-append", "console=ttyS0 quiet rdinit=/sbin/poweroff -- -f",
     ]  # fmt: skip
 

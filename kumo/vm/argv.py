@@ -102,7 +102,7 @@ def qemu_argv(
         "-m", str(spec.ram_mb),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
         "-no-shutdown",
-        "-kernel", str(base.kernel), "-initrd", str(base.ramdisk), "-append", cmdline,
+        "-kernel", str(base.boot_kernel), "-initrd", str(base.boot_ramdisk), "-append", cmdline,
         "-drive", root_drive(paths.disk, spec.root_volume),
         "-device", "virtio-blk-pci,drive=root,id=root-disk",
         "-object", "rng-random,id=rng0,filename=/dev/urandom",

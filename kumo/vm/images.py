@@ -1,7 +1,9 @@
 """Base images on a host: each image bundle unpacked once into
-``CACHE/<sha256 of the bundle>/`` (kernel, initramfs, base disk), read-only
-from then on. Every VM's root disk is a qcow2 overlay on the base disk, so
-the cache entry must outlive the VMs using it."""
+``CACHE/<sha256 of the bundle>/`` (kernel, initramfs, base disk, and the
+kernel and initramfs uncompressed where ``kumo.vm.bootfiles`` can make
+them: what QEMU boots), read-only from then on. Every VM's root disk is a
+qcow2 overlay on the base disk, so the cache entry must outlive the VMs
+using it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kumo.guestimage import bundle
+from kumo.vm import bootfiles
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,10 @@ class BaseImage:
     disk: Path
     cmdline: str
     min_ram_mb: int
+    boot_kernel: Path
+    """What QEMU boots: the uncompressed PVH kernel if made, else ``kernel``."""
+    boot_ramdisk: Path
+    """The uncompressed initramfs if made, else ``ramdisk``."""
 
 
 def digest(path: Path) -> str:
@@ -41,6 +48,8 @@ def _base(directory: Path, descriptor: bundle.Descriptor) -> BaseImage:
         disk=directory / descriptor.disk,
         cmdline=descriptor.cmdline,
         min_ram_mb=descriptor.min_ram_mb,
+        boot_kernel=bootfiles.boot_kernel(directory, descriptor.kernel),
+        boot_ramdisk=bootfiles.boot_ramdisk(directory, descriptor.ramdisk),
     )
 
 
@@ -51,11 +60,14 @@ def ensure(image: Path, cache: Path, sha256: str | None = None) -> BaseImage:
     directory = cache / key
     done = directory / bundle.DESCRIPTOR
     if done.is_file():
-        return _base(directory, bundle.Descriptor.from_json(done.read_bytes()))
+        descriptor = bundle.Descriptor.from_json(done.read_bytes())
+        bootfiles.ensure(directory, descriptor.kernel, descriptor.ramdisk)
+        return _base(directory, descriptor)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
     try:
         descriptor = bundle.unpack(image, tmp)
+        bootfiles.prepare(tmp, descriptor.kernel, descriptor.ramdisk)
         for path in tmp.iterdir():
             path.chmod(0o444)
         (tmp / bundle.DESCRIPTOR).write_bytes(descriptor.to_json())

@@ -14,7 +14,8 @@ from kumo.vm.images import BaseImage
 from kumo.vm.spec import Nic, SpecError, VmSpec, tap_mac, tap_name
 
 BASE = BaseImage(Path("/c/img"), Path("/c/img/vmlinuz"), Path("/c/img/initrd.img"),
-                 Path("/c/img/disk.qcow2"), "console=ttyS0 quiet", 128)  # fmt: skip
+                 Path("/c/img/disk.qcow2"), "console=ttyS0 quiet", 128,
+                 Path("/c/img/boot-vmlinux"), Path("/c/img/boot-initrd.cpio"))  # fmt: skip
 PORT = "6f1b2c3d-0000-4000-8000-000000000001"
 
 
@@ -36,7 +37,7 @@ def test_argv_tcg_flavor_disk_nic_sockets() -> None:
     assert _option(argv, "-accel") == ["tcg,tb-size=16"]
     assert _option(argv, "-cpu") == ["max"]
     assert _option(argv, "-smp") == ["2"] and _option(argv, "-m") == ["256"]
-    assert _option(argv, "-kernel") == ["/c/img/vmlinuz"]
+    assert _option(argv, "-kernel") == ["/c/img/boot-vmlinux"]
     assert "-no-shutdown" in argv and "-daemonize" in argv
     assert _option(argv, "-pidfile") == ["/run/k/vms/s1/qemu.pid"]
     assert _option(argv, "-netdev") == [
