@@ -152,13 +152,15 @@ def page(rt: Runtime, ctx: RequestContext, params: Params, base: str) -> dict[st
     instances, fips = _instances(rt, ctx, groups, shown)
     used |= {n for nets in groups.values() for n in nets}
     used |= _gateway_nets(routers, fips)
-    subs = {s["id"]: s for s in sources.subnets(rt, ctx)}
+    # the project's networks and those its things use: not every network the
+    # caller may read (an admin may read every project's)
+    shown_nets = sources.networks(rt, ctx, project_id=[ctx.project_id or ""])
+    others = sorted(used - {n["id"] for n in shown_nets})
+    shown_nets += sources.networks(rt, ctx, id=others) if others else []
+    net_ids = [n["id"] for n in shown_nets]
+    subs = {s["id"]: s for s in sources.subnets(rt, ctx, network_id=net_ids)} if shown_nets else {}
     return {
-        "networks": [
-            _net_row(n, subs)
-            for n in sources.networks(rt, ctx)
-            if n.get("project_id") == ctx.project_id or n["id"] in used
-        ],
+        "networks": [_net_row(n, subs) for n in shown_nets],
         "routers": _routers(rt, ctx, routers, legs),
         "instances": instances,
         "groups": _counts(groups),
