@@ -13,8 +13,11 @@ interactive: to the page drawn, its data loaded and its event stream open
 (both noted in the page as the DOM changes, by a script run before the
 page's own).
 Change to visible: a network created through the API until it is on the
-open topology page. ``--compare DIR`` runs a server of another checkout's
-kumo beside this tree's and interleaves the visits (before, after, ...);
+open topology page. Find: an old instance's name typed in the
+topology's search until that instance is drawn and marked; open: a group's
+"+N more" clicked until more of it is drawn (both at the largest size).
+``--compare DIR`` runs a server of another checkout's kumo beside this
+tree's and interleaves the visits (before, after, ...);
 where each visit's time went (document, scripts, data request, paint,
 event stream) is printed per tree.
 """
@@ -148,6 +151,39 @@ def _visible_latency(page: Any, c: httpx.Client, base: str, repeats: int) -> lis
     return out
 
 
+def _find_latency(page: Any, c: httpx.Client, base: str, nth: int) -> float:
+    """Typing an instance's name in the open topology's search until that
+    instance is drawn, marked: the ``nth`` oldest named ``b-100``...``b-200``
+    (the newest are drawn at first, the oldest are not; the bulk creates'
+    names repeat per create, so such a name finds one per create)."""
+    servers = c.get(f"{C}/servers").json()["servers"]  # newest first
+    target = [s for s in reversed(servers) if len(s["name"]) == 5][nth]
+    page.goto("about:blank")
+    page.goto(f"{base}/dashboard/#/topology")
+    page.wait_for_selector("svg[data-loaded]")
+    t0 = time.perf_counter()
+    page.fill("input[type=search]", target["name"])
+    hit = f"svg .topo-inst.hit[data-instance-id='{target['id']}']"
+    page.wait_for_selector(hit, timeout=10_000)
+    return time.perf_counter() - t0
+
+
+def _open_latency(page: Any, base: str) -> float:
+    """Opening a group's "+N more" on the open topology until more of its
+    instances are drawn."""
+    page.goto("about:blank")
+    page.goto(f"{base}/dashboard/#/topology")
+    page.wait_for_selector("svg[data-loaded]")
+    drawn = page.locator("svg [data-instance-id]").count()
+    t0 = time.perf_counter()
+    page.click("svg .topo-more text")
+    while page.locator("svg [data-instance-id]").count() <= drawn:
+        if time.perf_counter() - t0 > 10:
+            raise TimeoutError("the group did not open within 10 s")
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
 def _page_data(c: httpx.Client, name: str, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
@@ -171,6 +207,8 @@ def _start(stack: contextlib.ExitStack) -> Server:
 
 
 def ms(values: list[float], scale: float = 1000) -> str:
+    if not values:
+        return "n/a"
     return f"{statistics.median(values) * scale:.0f}"
 
 
@@ -196,6 +234,10 @@ class Run:
     rows: list[tuple[str, ...]] = field(default_factory=list)
     """(instances, page, paint ms, interactive ms, page data ms)"""
     latency: list[float] = field(default_factory=list)
+    find: list[float] = field(default_factory=list)
+    """Search for an instance not drawn at first -> drawn and marked."""
+    open: list[float] = field(default_factory=list)
+    """A group's "+N more" clicked -> more drawn."""
 
 
 @dataclass
@@ -252,6 +294,8 @@ def run(
     """Measure each tree's ``kumo serve``, all up at once and their visits
     interleaved (before, after, before, after, ...), so a change in the
     machine's load falls on both alike."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     with contextlib.ExitStack() as stack:
         targets = [_target(stack, browser, label, tree) for label, tree in trees]
         for size in sizes:
@@ -280,6 +324,13 @@ def run(
         for _ in range(repeats):
             for t in targets:
                 t.out.latency += _visible_latency(t.page, t.c, t.srv.base, 1)
+        for i in range(repeats):
+            for t in targets:
+                try:
+                    t.out.find.append(_find_latency(t.page, t.c, t.srv.base, i))
+                    t.out.open.append(_open_latency(t.page, t.srv.base))
+                except (TimeoutError, PlaywrightTimeout) as exc:  # reported; the rest is kept
+                    print(f"{t.out.label}: {str(exc).splitlines()[0]}", flush=True)
         return [t.out for t in targets]
 
 
@@ -300,6 +351,10 @@ def report(r: Run, sizes: list[int]) -> None:
     print(
         f"network created through the API -> drawn on the open topology ({sizes[-1]} instances): "
         f"median {ms(r.latency)} ms, max {max(r.latency) * 1000:.0f} ms (n={len(r.latency)})"
+    )
+    print(
+        f"topology at {sizes[-1]}: search for an instance not drawn -> drawn and marked: "
+        f"median {ms(r.find)} ms; a group's '+N more' -> more drawn: median {ms(r.open)} ms"
     )
 
 
@@ -344,6 +399,10 @@ def main() -> None:
             f"change → visible: {ms(before.latency)} → {ms(after.latency)} ms "
             f"({statistics.median(after.latency) / statistics.median(before.latency):.2f})"
         )
+        for what, b, a in (("search → found", before.find, after.find),
+                           ("'+N more' → drawn", before.open, after.open)):  # fmt: skip
+            ratio = f"{statistics.median(a) / statistics.median(b):.2f}" if a and b else "n/a"
+            print(f"{what}: {ms(b)} → {ms(a)} ms ({ratio})")
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ def page(page: str, request: Request, ctx: RequestContext = Depends(authenticate
     linked = pages.LINKED_PAGES.get(page) or service_pages.PAGES.get(page)
     if linked is not None:
         return _with_revision(rt, lambda: linked(rt, ctx, params, _root(request)))
-    found = pages.PAGES.get(page)
+    found = pages.PAGES.get(page) or topology.PAGES.get(page)
     if found is None:
         raise NotFound(f"No page {page}.")
     return _with_revision(rt, lambda: found(rt, ctx, params))

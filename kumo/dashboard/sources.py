@@ -164,6 +164,65 @@ def server_summaries(
     return out
 
 
+def server_networks(
+    rt: Runtime, ctx: RequestContext, ids: list[str] | None = None
+) -> dict[str, list[str]]:
+    """The caller's project's servers (or those of ``ids`` among them),
+    newest first as ``server_summaries`` orders them, each with the
+    networks of its ports in port order (none for a server without a
+    port): what the topology groups by, for thousands of servers in one
+    query of plain columns (no status, no addresses)."""
+    if not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return {}
+    if ids is not None and not ids:
+        return {}
+    sv, p = Server.__table__.c, Port.__table__.c
+    q = (
+        select(sv.id, p.network_id)
+        .select_from(Server.__table__.outerjoin(Port.__table__, p.device_id == sv.id))
+        .where(sv.project_id == ctx.project_id)
+    )
+    if ids is not None:
+        q = q.where(sv.id.in_(ids))
+    q = q.order_by(sv.created_at.desc(), sv.id.desc(), p.created_at, p.id)
+    out: dict[str, list[str]] = {}
+    with rt.db.read_session() as s:
+        for server_id, network_id in s.execute(q):
+            nets = out.setdefault(server_id, [])
+            if network_id is not None and network_id not in nets:
+                nets.append(network_id)
+    return out
+
+
+def server_search(rt: Runtime, ctx: RequestContext, text: str, limit: int) -> list[str]:
+    """Up to ``limit`` of the caller's project's servers, newest first,
+    whose name or id, or a fixed or floating address of whose ports,
+    contains ``text`` (case-insensitive): matched in the database."""
+    if not text or not allowed(ctx, "compute:servers:show", {"project_id": ctx.project_id}):
+        return []
+    sv, p = Server.__table__.c, Port.__table__.c
+    a, f = IPAllocation.__table__.c, FloatingIP.__table__.c
+    like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    by_ip = select(p.device_id).join(IPAllocation.__table__, a.port_id == p.id)
+    by_ip = by_ip.where(a.ip_address.like(like, escape="\\"))
+    by_fip = select(p.device_id).join(FloatingIP.__table__, f.fixed_port_id == p.id)
+    by_fip = by_fip.where(f.floating_ip_address.like(like, escape="\\"))
+    q = (
+        select(sv.id)
+        .where(sv.project_id == ctx.project_id)
+        .where(
+            func.lower(sv.name).like(like, escape="\\")
+            | sv.id.like(like, escape="\\")
+            | sv.id.in_(by_ip)
+            | sv.id.in_(by_fip)
+        )
+        .order_by(sv.created_at.desc(), sv.id.desc())
+        .limit(limit)
+    )
+    with rt.db.read_session() as s:
+        return [r[0] for r in s.execute(q)]
+
+
 def flavor_names(rt: Runtime, ctx: RequestContext, ids: list[str]) -> dict[str, str]:
     """server id -> the name in its flavor snapshot (the view's
     ``original_name``), for the caller's project's servers among ``ids``."""

@@ -838,8 +838,8 @@ DASHBOARD = [
     rule(
         "dashboard:project_pages",
         ADMIN_OR_READER,
-        "The data of a dashboard page of the token's project (overview, instances, topology, "
-        "networks, ports, routers, floating IPs, security groups, key pairs, volumes, images, "
+        "The data of a dashboard page of the token's project (overview, instances, topology "
+        "and more of its instances on demand, networks, ports, routers, floating IPs, security groups, key pairs, volumes, images, "
         "stacks), gathered acting as "
         "the caller",
         f"GET {D}/api/pages/instances",

@@ -320,6 +320,66 @@ def test_instances_page_pages_summaries_and_topology_patches(cloud: Cloud) -> No
     assert sorted(other["removed"]["instances"]) == sorted(ids | {"gone-server"})
 
 
+def test_topology_sends_each_networks_count_and_its_newest_instances_the_rest_on_demand(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kumo.dashboard import topology
+
+    monkeypatch.setattr(topology, "GROUP", 2)
+    cloud.api.member("carol")
+    c = cloud.browser()
+    sc = login(c, "carol", "carol")
+    csrf = {"X-CSRF-Token": sc["csrf"]}
+    os_ = "/dashboard/api/os"
+    net = c.post(f"{os_}{N}/networks", json={"network": {"name": "grp"}}, headers=csrf)
+    net_id = net.json()["network"]["id"]
+    sub = {"network_id": net_id, "cidr": "10.7.0.0/24", "ip_version": 4}
+    assert c.post(f"{os_}{N}/subnets", json={"subnet": sub}, headers=csrf).status_code == 201
+    image = next(
+        i["id"]
+        for i in c.get("/dashboard/api/pages/launch").json()["launch"]["images"]
+        if i["name"] == "busybox"
+    )
+    server = {"name": "g", "imageRef": image, "flavorRef": "1", "min_count": 5, "max_count": 5,
+              "networks": [{"uuid": net_id}]}  # fmt: skip
+    r = c.post(f"{os_}/compute/v2.1/servers", json={"server": server}, headers=csrf)
+    assert r.status_code == 202, r.text
+    detail = c.get(f"{os_}/compute/v2.1/servers/detail").json()["servers"]
+    ids = [s["id"] for s in detail]  # newest first
+    ports = [{"network_id": net_id, "device_id": i, "device_owner": "compute:nova"} for i in ids]
+    r = c.post(f"{os_}{N}/ports", json={"ports": ports}, headers=csrf)  # what a host would add
+    assert r.status_code == 201, r.text
+    addr = {p["device_id"]: p["fixed_ips"][0]["ip_address"] for p in r.json()["ports"]}
+
+    topo = c.get("/dashboard/api/pages/topology").json()
+    assert topo["groups"] == {net_id: 5}
+    assert [i["id"] for i in topo["instances"]] == ids[:2]  # only the newest GROUP
+    assert {i["network_id"] for i in topo["instances"]} == {net_id}
+    assert topo["instances"][0]["ports"][0]["ips"] == [addr[ids[0]]]
+
+    more = c.get(f"/dashboard/api/pages/network-members?network={net_id}&start=2&per=2").json()
+    assert [i["id"] for i in more["instances"]] == ids[2:4] and more["total"] == 5
+    assert more["instances"][0]["ports"][0]["ips"] == [addr[ids[2]]]
+    found = c.get(f"/dashboard/api/pages/network-members?q={addr[ids[4]]}").json()
+    assert [i["id"] for i in found["instances"]] == [ids[4]]
+    found = c.get(f"/dashboard/api/pages/network-members?q={ids[3][:13].upper()}").json()
+    assert [i["id"] for i in found["instances"]] == [ids[3]]
+    assert c.get("/dashboard/api/pages/network-members").status_code == 400
+
+    carol = cloud.api.rt.identity.validate_token(
+        cloud.api._token("carol", "pw-carol", "carol")["X-Auth-Token"]
+    )
+    patch = topology.patch(cloud.api.rt, carol, {"instances": {ids[0]}})
+    assert patch["groups"] == {net_id: 5} and patch["instances"][0]["network_id"] == net_id
+
+    b = cloud.browser()  # another project: none of carol's, not even the count
+    login(b, "bob", "bob")
+    other = b.get(f"/dashboard/api/pages/network-members?network={net_id}").json()
+    assert other == {"instances": [], "floatingips": [], "total": 0, "revision": other["revision"]}
+    assert b.get(f"/dashboard/api/pages/network-members?q={ids[0]}").json()["instances"] == []
+    assert net_id not in b.get("/dashboard/api/pages/topology").json()["groups"]
+
+
 def test_ports_volumes_images_and_stacks_pages_act_as_the_user(cloud: Cloud) -> None:
     a = cloud.browser()
     sa = login(a, "alice", "alice")

@@ -1,13 +1,16 @@
 // Network Topology: networks as bands, routers above them, instances grouped
-// under their first network (the first GROUP of each shown, the rest behind
-// "+N more"), floating IPs on their instances, external networks on top.
-// Drawn as SVG; wheel or buttons zoom, dragging pans, search highlights and
-// expands. Changes come from the event stream as patches of the drawn data
-// (the graph is fetched once per visit) and are drawn on the next frame.
+// under their first network, floating IPs on their instances, external
+// networks on top. The graph comes with each network's count of instances
+// and only the newest GROUP of each; the rest are behind "+N more", fetched
+// (MORE at a time) when opened, and a search asks the server for its matches
+// and draws them in their groups. Drawn as SVG; wheel or buttons zoom,
+// dragging pans. Changes come from the event stream as patches of the drawn
+// data (the graph is fetched once per visit) and are drawn on the next frame.
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const GROUP = 40;
+  const GROUP = 40, MORE = 200;
+  const groupOf = (i) => (i.network_id !== undefined ? i.network_id : i.ports.length ? i.ports[0].network_id : "");
   const BOX_W = 120, BOX_H = 38, GAP = 10, ROUTER_W = 110;
 
   function s(tag, attrs, ...kids) {
@@ -18,14 +21,12 @@
   }
   const clip = (t, n) => (t.length > n ? t.slice(0, n - 1) + "…" : t);
 
-  function layout(data, expanded, width) {
+  function layout(data, width) {
     const byNet = {};
     const fipOf = {};
     for (const f of data.floatingips) if (f.port_id) fipOf[f.port_id] = f.floating_ip_address;
-    for (const i of data.instances) {
-      const net = i.ports.length ? i.ports[0].network_id : "";
-      (byNet[net] = byNet[net] || []).push(i);
-    }
+    for (const i of data.instances) (byNet[groupOf(i)] = byNet[groupOf(i)] || []).push(i);
+    const counts = data.groups || {};
     const external = data.networks.filter((n) => n.external);
     const internal = data.networks.filter((n) => !n.external);
     const cols = Math.max(1, Math.floor((width - 40) / (BOX_W + GAP)));
@@ -36,12 +37,12 @@
     y = routerY + 80;
     const rows = [];
     for (const n of internal) {
-      const members = byNet[n.id] || [];
-      const shown = expanded.has(n.id) ? members : members.slice(0, GROUP);
+      const shown = byNet[n.id] || [];
+      const total = Math.max(shown.length, counts[n.id] || 0);
       const lines = Math.ceil(shown.length / cols);
-      nets[n.id] = { net: n, y, x: 20, w: width - 40, members, shown };
+      nets[n.id] = { net: n, y, x: 20, w: width - 40, total, shown };
       rows.push(nets[n.id]);
-      y += 30 + lines * (BOX_H + GAP) + (members.length > shown.length ? 24 : 0) + 24;
+      y += 30 + lines * (BOX_H + GAP) + (total > shown.length ? 24 : 0) + 24;
     }
     const orphans = byNet[""] || [];
     return { nets, rows, external, routerY, cols, height: y + 40 + Math.ceil(orphans.length / cols) * (BOX_H + GAP), fipOf, orphans };
@@ -49,7 +50,7 @@
 
   function draw(svg, data, state) {
     const width = Math.max(900, svg.clientWidth || 900);
-    const L = layout(data, state.expanded, width);
+    const L = layout(data, width);
     const q = state.search.toLowerCase();
     const g = s("g", { class: "topo" });
     const links = s("g");
@@ -85,7 +86,7 @@
     const drawInst = (i, x, y) => {
       const ips = i.ports.flatMap((p) => p.ips);
       const fip = i.ports.map((p) => L.fipOf[p.port_id]).find(Boolean);
-      const hit = q && (i.name.toLowerCase().includes(q) || ips.some((a) => a.includes(q)) || (fip && fip.includes(q)));
+      const hit = q && (i.name.toLowerCase().includes(q) || i.id.includes(q) || ips.some((a) => a.includes(q)) || (fip && fip.includes(q)));
       const el = s("g", { class: `topo-inst ${i.status}${hit ? " hit" : ""}`, "data-instance-id": i.id, "data-instance-name": i.name },
         s("title", {}, `${i.name} ${i.status}\n${ips.join(", ")}${fip ? "\nfloating " + fip : ""}${i.host ? "\nhost " + i.host : ""}`),
         s("rect", { x, y, width: BOX_W, height: BOX_H, rx: 4 }),
@@ -102,11 +103,12 @@
         links.append(s("line", { class: "topo-link", x1: x + BOX_W / 2, y1: info.y + 20, x2: x + BOX_W / 2, y2: y }));
         g.append(drawInst(i, x, y));
       });
-      const more = info.members.length - info.shown.length;
+      const more = info.total - info.shown.length;
       if (more > 0) {
         const y = info.y + 30 + Math.ceil(info.shown.length / L.cols) * (BOX_H + GAP) + 14;
-        const t = s("text", { x: info.x, y, tabindex: 0, role: "button" }, `+${more} more instances on ${info.net.name} (show all)`);
-        const open = () => { state.expanded.add(info.net.id); state.redraw(); };
+        const label = `+${more} more instances on ${info.net.name || info.net.id.slice(0, 8)} (show ${Math.min(more, MORE)} more)`;
+        const t = s("text", { x: info.x, y, tabindex: 0, role: "button" }, label);
+        const open = () => state.more(info.net.id);
         t.addEventListener("click", open);
         t.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
         g.append(s("g", { class: "topo-more" }, t));
@@ -131,7 +133,17 @@
       const gone = new Set((patch.removed || {})[kind] || []);
       if (gone.size) data[kind] = data[kind].filter((x) => !gone.has(x.id));
     }
-    for (const kind of ["routers", "instances", "floatingips"]) for (const e of patch[kind] || []) upsert(data[kind], e);
+    for (const kind of ["routers", "floatingips"]) for (const e of patch[kind] || []) upsert(data[kind], e);
+    // An instance not drawn yet is drawn if its group shows all its
+    // instances, or fewer than GROUP: else it only adds to the count.
+    for (const e of patch.instances || []) {
+      const at = data.instances.findIndex((x) => x.id === e.id);
+      if (at >= 0) { data.instances[at] = e; continue; }
+      const net = groupOf(e);
+      const loaded = data.instances.filter((x) => groupOf(x) === net).length;
+      if (loaded < GROUP || loaded >= ((data.groups || {})[net] || 0)) data.instances.unshift(e);
+    }
+    if (patch.groups) data.groups = patch.groups;
     const mine = K.session && K.session.project.id;
     if (patch.hint) { // new networks from the events alone: drawn until the patch
       for (const n of patch.networks) if (!data.networks.some((x) => x.id === n.id)) data.networks.push(n);
@@ -148,7 +160,7 @@
 
   K.pages.topology = {
     async show(main) {
-      const state = (this.state = { expanded: new Set(), search: "", view: null, data: null });
+      const state = (this.state = { search: "", view: null, data: null });
       const svg = s("svg", { role: "img", "aria-label": "Network topology" });
       const wrap = K.h("div.topo-wrap", {}, svg);
       const zoom = (f) => {
@@ -158,21 +170,50 @@
         setView(svg, v);
       };
       const search = K.h("input", { type: "search", placeholder: "Find instance, address", "aria-label": "Search the topology" });
-      search.addEventListener("input", () => {
-        state.search = search.value.trim();
-        if (state.search && state.data) {
-          const q = state.search.toLowerCase();
-          for (const i of state.data.instances) {
-            if (i.name.toLowerCase().includes(q) && i.ports.length) state.expanded.add(i.ports[0].network_id);
-          }
-        }
-        state.redraw();
+      const focusHit = () => {
         const hit = svg.querySelector(".topo-inst.hit rect");
         if (hit) {
           const v = state.view;
           v.x = +hit.getAttribute("x") - v.w / 2; v.y = +hit.getAttribute("y") - v.h / 3;
           setView(svg, v);
         }
+      };
+      // Draw fetched instances (and the floating IPs on them) in their groups.
+      const merge = (got) => {
+        if (!state.data || !svg.isConnected) return 0;
+        const have = new Set(state.data.instances.map((i) => i.id));
+        const add = got.instances.filter((i) => !have.has(i.id));
+        state.data.instances.push(...add);
+        const fips = new Set(state.data.floatingips.map((f) => f.id));
+        for (const f of got.floatingips) if (!fips.has(f.id)) state.data.floatingips.push(f);
+        return add.length;
+      };
+      // The next window of a group (newest first). Instances made or deleted
+      // meanwhile shift the windows: one that adds nothing starts over.
+      state.next = {};
+      state.more = async (network) => {
+        const start = state.next[network] === undefined ? GROUP : state.next[network];
+        const got = await K.load("pages/network-members", new URLSearchParams({ network, start, per: MORE }));
+        state.next[network] = merge(got) ? start + MORE : 0;
+        state.redraw();
+      };
+      // Matches among the drawn instances are marked at once; the server's
+      // (any of the project's) are fetched, drawn in their groups and marked.
+      let searching = 0;
+      search.addEventListener("input", () => {
+        state.search = search.value.trim();
+        state.redraw();
+        focusHit();
+        const q = state.search, ticket = ++searching;
+        if (!q) return;
+        setTimeout(async () => {
+          if (ticket !== searching) return; // typed on meanwhile
+          const got = await K.load("pages/network-members", new URLSearchParams({ q, per: MORE }));
+          if (ticket !== searching) return;
+          merge(got);
+          state.redraw();
+          focusHit();
+        }, 150);
       });
       const tools = K.h("div.toolbar", {}, search,
         K.h("button", { type: "button", onclick: () => zoom(0.8), "aria-label": "Zoom in" }, "+"),
