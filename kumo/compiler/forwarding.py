@@ -102,10 +102,13 @@ def serve(
         if not distributed or owner == host:
             answered.append(fip.floating_ip_address)
         for pf, at in placed:
+            ext_end = pf.external_port_end if pf.external_port_end != pf.external_port else 0
+            int_end = pf.internal_port_end if pf.internal_port_end != pf.internal_port else 0
             if not distributed or at == host:
                 dnat.append(PortDnat(pf.protocol, fip.floating_ip_address, pf.external_port,
-                                     pf.internal_ip_address, pf.internal_port))  # fmt: skip
+                                     pf.internal_ip_address, pf.internal_port, ext_end,
+                                     int_end))  # fmt: skip
             elif owner == host:
                 relay.append(PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
-                                       leg_mac(at)))  # fmt: skip
+                                       leg_mac(at), ext_end))  # fmt: skip
     return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered))

@@ -425,14 +425,37 @@ class ForwardingView:
     external_port: int
     internal_ip_address: str
     internal_port: int
+    external_port_end: int = 0
+    """The last external port of a range (``external_port`` for one port)."""
+    internal_port_end: int = 0
+    """The last internal port: ``internal_port`` for one port (every
+    external port goes to it), else a range as long as the external one."""
+
+    def __post_init__(self) -> None:
+        if not self.external_port_end:
+            object.__setattr__(self, "external_port_end", self.external_port)
+        if not self.internal_port_end:
+            object.__setattr__(self, "internal_port_end", self.internal_port)
 
     @classmethod
     def from_body(cls, body: Body) -> ForwardingView:
         protocol = str(body["protocol"])
         if protocol not in ("tcp", "udp"):
             raise ValueError(f"protocol {protocol!r}")
-        return cls(protocol, int(body["external_port"]), str(body["internal_ip_address"]),
-                   int(body["internal_port"]))  # fmt: skip
+        ext = _ports(body, "external_port")
+        inside = _ports(body, "internal_port")
+        return cls(protocol, ext[0], str(body["internal_ip_address"]), inside[0],
+                   ext[1], inside[1])  # fmt: skip
+
+
+def _ports(body: Body, key: str) -> tuple[int, int]:
+    """(first, last) of a forwarding's side: its ``<key>_range``
+    (``first:last``) or its one port ``<key>``."""
+    ranged = body.get(f"{key}_range")
+    if ranged:
+        first, _, last = str(ranged).partition(":")
+        return int(first), int(last or first)
+    return int(body[key]), int(body[key])
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,17 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "description on port forwardings.",
     ),
     (
+        "floating-ip-port-forwarding-port-ranges",
+        "Floating IP Port Forwarding support port ranges",
+        "internal_port_range and external_port_range on port forwardings: a range of external "
+        "ports forwarded to as many internal ports, or to one.",
+    ),
+    (
+        "floating-ip-port-forwarding-detail",
+        "Floating IP Port Forwarding Detail",
+        "id and internal_port_id in the floating IPs' port_forwardings.",
+    ),
+    (
         "expose-port-forwarding-in-fip",
         "Expose port forwardings in floating IP",
         "port_forwardings (protocol, internal_ip_address, internal_port, external_port) on "

@@ -179,3 +179,19 @@ def test_the_floating_ip_body_parses_its_forwardings() -> None:
            "port_forwardings": [{**FORWARDINGS[0], "protocol": "sctp"}]}  # fmt: skip
     v = ClusterView.from_bodies((), (), (), (), (), (), [bad])
     assert FIP not in v.floatingips and f"floatingip:{FIP}" in v.invalid
+
+
+def test_port_ranges_are_served_and_relayed_whole() -> None:
+    ranged = [
+        {**FORWARDINGS[0], "external_port": None, "internal_port": None,
+         "external_port_range": "9000:9009", "internal_port_range": "8000:8009"},
+        {**FORWARDINGS[1], "external_port": None, "external_port_range": "7000:7004",
+         "internal_port": 22, "internal_port_range": "22:22"},
+    ]  # fmt: skip
+    ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
+    leg = n.router_gw_name(R)
+    nat1 = lines(plan("c1", forwardings=ranged), ns1, "nat")[0]
+    assert f" pf tcp {ADDR}:7000-7004->10.0.1.11:22" in nat1
+    assert nat1.endswith(f" relay {leg} tcp {ADDR}:9000-9009->{fip_leg_mac('c2', R)}")
+    nat2 = lines(plan("c2", forwardings=ranged), ns2, "nat")[0]
+    assert f" pf tcp {ADDR}:9000-9009->10.0.1.13:8000-8009" in nat2

@@ -45,3 +45,27 @@ def test_the_answering_host_relays_by_address_protocol_and_port() -> None:
         f"delete table netdev {nat.RELAY_TABLE}",
     ]
     assert nat.fingerprint(RELAYING) != nat.fingerprint(NatTable("ns"))
+
+
+def test_port_ranges_are_translated_port_by_port() -> None:
+    table = NatTable("ns", port_dnat=(
+        PortDnat("tcp", "203.0.113.9", 9000, "10.0.0.5", 8000, 9002, 8002),
+        PortDnat("udp", "203.0.113.9", 9100, "10.0.0.5", 7000, 9109),
+        PortDnat("tcp", "203.0.113.9", 6000, "10.0.0.5", 6000, 6005, 6005),
+    ))  # fmt: skip
+    ranged, many_to_one, same = _rules(table, "pre")
+    assert '"right": {"range": [9000, 9002]}' in ranged
+    assert '"data": {"set": [[9000, 8000], [9001, 8001], [9002, 8002]]}' in ranged
+    assert '"right": {"range": [9100, 9109]}' in many_to_one
+    assert '{"dnat": {"addr": "10.0.0.5", "port": 7000}}' in many_to_one
+    # the same numbers inside: the port is kept
+    assert '{"dnat": {"addr": "10.0.0.5"}}' in same
+
+
+def test_a_relayed_range_is_an_interval() -> None:
+    table = NatTable("ns", relay=(PortRelay("tcp", "203.0.113.9", 81, "fa:17:01:02:03:04", 90),),
+                     relay_ifname="rg1", relay_mac="fa:17:aa:bb:cc:dd")  # fmt: skip
+    script = nat.relay_script(table)
+    assert "flags interval;" in script
+    assert "203.0.113.9 . tcp . 81-90 : fa:17:01:02:03:04" in script
+    assert "flags interval" not in nat.relay_script(RELAYING)

@@ -212,7 +212,9 @@ def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[st
 
 def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each floating IP's port forwardings as its ``port_forwardings`` lists
-    them (expose-port-forwarding-in-fip), by external port."""
+    them (expose-port-forwarding-in-fip), by external port, with their ids
+    and internal ports (floating-ip-port-forwarding-detail) and their port
+    ranges (``forwardings.fip_entry``)."""
     if not fip_ids:
         return {}
     pf = PortForwarding
@@ -221,16 +223,11 @@ def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dic
         .where(pf.floatingip_id.in_(fip_ids))
         .order_by(pf.floatingip_id, pf.external_port, pf.protocol)
     )
+    from kumo.network.port_forwarding import forwardings
+
     out: dict[str, list[dict[str, Any]]] = {}
     for row in session.scalars(q):
-        out.setdefault(row.floatingip_id, []).append(
-            {
-                "protocol": row.protocol,
-                "internal_ip_address": row.internal_ip_address,
-                "internal_port": row.internal_port,
-                "external_port": row.external_port,
-            }
-        )
+        out.setdefault(row.floatingip_id, []).append(forwardings.fip_entry(row))
     return out
 
 

@@ -1684,6 +1684,8 @@ def upgrade() -> None:
         sa.Column("protocol", sa.String(length=8), nullable=False),
         sa.Column("internal_port", sa.Integer(), nullable=False),
         sa.Column("external_port", sa.Integer(), nullable=False),
+        sa.Column("internal_port_end", sa.Integer(), nullable=False),
+        sa.Column("external_port_end", sa.Integer(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
