@@ -11,8 +11,11 @@ external leg (they carry ``REPLY_MARK``, which a policy rule sends to the
 floating IP table).
 
 One address answers ARP on one host only: the floating IP's **answering
-host** is the first, by name, of the hosts of its forwardings' internal
-ports; every host computes the same one from the same view. Its external
+host** is the one the API chose (``FloatingIpView.forwarding_host``: a
+host of its forwardings' internal ports with a live agent, another when
+that agent dies, see ``kumo.network.port_forwarding.answerer``), else the
+first by name of those hosts; every host computes the same one from the
+same view. Its external
 leg holds the address (and announces it); frames arriving there for a
 forwarding served by another host leave the leg again at once, before
 connection tracking, unchanged but for the MACs: towards the serving
@@ -98,7 +101,8 @@ def serve(
             placed.append((pf, port.host))
         if not placed:
             continue
-        owner = min(h for _, h in placed)
+        hosts = {h for _, h in placed}
+        owner = fip.forwarding_host if fip.forwarding_host in hosts else min(hosts)
         if not distributed or owner == host:
             answered.append(fip.floating_ip_address)
         for pf, at in placed:

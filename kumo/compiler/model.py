@@ -467,6 +467,8 @@ class FloatingIpView:
     port_id: str | None
     fixed_ip_address: str | None
     port_forwardings: tuple[ForwardingView, ...] = ()
+    forwarding_host: str | None = None
+    """The host the API chose to answer for the address (``kumo_forwarding_host``)."""
 
     @classmethod
     def from_body(cls, body: Body) -> FloatingIpView:
@@ -479,6 +481,7 @@ class FloatingIpView:
             fixed_ip_address=body.get("fixed_ip_address") or None,
             port_forwardings=tuple(sorted(ForwardingView.from_body(x)
                                           for x in body.get("port_forwardings") or ())),
+            forwarding_host=body.get("kumo_forwarding_host") or None,
         )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from kumo.network import tags as taglib
 from kumo.network.l3.views import (
     GATEWAY_HOSTS,
     ROUTER_PORT_TYPES,
-    render_floatingips,
+    render_watch_floatingips,
     render_watch_routers,
     routed_networks,
 )
@@ -164,6 +164,6 @@ def floatingip(
     for h in (host, old_host):
         if h and f"host:{h}" not in topics:
             topics.append(f"host:{h}")
-    body = render_floatingips(s, [fip])[0]
+    body = render_watch_floatingips(s, [fip])[0]
     uow.emit("floatingip", op, fip.id, tuple(topics), body)
     return body

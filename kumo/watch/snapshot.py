@@ -34,7 +34,7 @@ from kumo.db.snat_models import SnatLease
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids
-from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_watch_routers
+from kumo.network.l3.views import INTERFACE_TYPES, render_watch_floatingips, render_watch_routers
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.snat.views import lease_view
@@ -123,7 +123,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id.in_(local))):
             fips[fip.id] = fip
     out.extend(
-        {"kind": "floatingip", **body} for body in render_floatingips(s, list(fips.values()))
+        {"kind": "floatingip", **body} for body in render_watch_floatingips(s, list(fips.values()))
     )
     if routers or hosts:
         held = select(SnatLease).where(SnatLease.router_id.in_(routers) | SnatLease.host.in_(hosts))

@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.network.conftest import Cloud, N
 from tests.network.test_floatingips import fip, topology
-from tests.network.test_routers import events
+from tests.network.test_routers import events, register_agent
 
 
 def _req(cloud: Cloud, method: str, h: dict[str, str], path: str, body: Any = None,
@@ -162,3 +162,57 @@ def test_port_ranges(cloud: Cloud) -> None:
     # the hosts hear the ranges
     last = events(cloud, "floatingip", f["id"])[-1]
     assert {p["external_port_range"] for p in last.body["port_forwardings"]} >= {"9100:9109"}
+
+
+def test_answering_host_moves_off_a_dead_agent(cloud: Cloud) -> None:
+    from kumo.db.agent_models import Agent
+    from kumo.db.base import utcnow
+    from kumo.network.port_forwarding import answerer
+
+    alice, admin = cloud.member("alice"), cloud.admin
+    agents = {h: register_agent(cloud, h, gateway=False) for h in ("c1", "c2")}
+    t = topology(cloud, alice)
+    inner = t["inner"]["network"]["id"]
+    f = fip(cloud, alice, t["ext"]["network"]["id"])
+    base = f"/floatingips/{f['id']}/port_forwardings"
+    for i, host in enumerate(("c2", "c1")):
+        port = cloud.post(alice, "/ports", {"port": {"network_id": inner}})["port"]
+        _req(cloud, "PUT", admin, f"/ports/{port['id']}",
+             {"port": {"binding:host_id": host}})  # fmt: skip
+        cloud.post(alice, base, {"port_forwarding": {
+            "protocol": "tcp", "internal_port_id": port["id"], "internal_port": 80,
+            "internal_ip_address": port["fixed_ips"][0]["ip_address"], "external_port": 80 + i,
+        }})  # fmt: skip
+    settings = cloud.rt.settings
+    # both live: the first by name answers, and the hosts hear it
+    assert answerer.reassign(cloud.rt.db, settings) == [f["id"]]
+    assert events(cloud, "floatingip", f["id"])[-1].body["kumo_forwarding_host"] == "c1"
+    assert answerer.reassign(cloud.rt.db, settings) == []
+    # the user's view does not show it
+    shown = _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]
+    assert "kumo_forwarding_host" not in shown
+    # c1's agent goes quiet: c2 takes over, and keeps it when c1 comes back
+    with cloud.rt.db.write_session() as s:
+        row = s.get(Agent, agents["c1"]["id"])
+        assert row is not None
+        row.heartbeat_timestamp = utcnow().replace(year=2000)
+        s.commit()
+    assert answerer.reassign(cloud.rt.db, settings) == [f["id"]]
+    assert events(cloud, "floatingip", f["id"])[-1].body["kumo_forwarding_host"] == "c2"
+    with cloud.rt.db.write_session() as s:
+        row = s.get(Agent, agents["c1"]["id"])
+        assert row is not None
+        row.heartbeat_timestamp = utcnow()
+        s.commit()
+    assert answerer.reassign(cloud.rt.db, settings) == []
+
+
+def test_choose() -> None:
+    from kumo.network.port_forwarding.answerer import choose
+
+    assert choose(["b", "a"], {"a", "b"}) == "a"
+    assert choose(["b", "a"], {"a", "b"}, "b") == "b"
+    assert choose(["b", "a"], {"a"}, "b") == "a"
+    assert choose(["b", "a"], set(), "b") == "b"
+    assert choose(["b", "a"], set(), "z") == "a"
+    assert choose([], {"a"}) == ""

@@ -210,6 +210,20 @@ def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[st
     ]
 
 
+FORWARDING_HOST = "kumo_forwarding_host"
+"""In floating IP bodies of the watch feed: the host answering for a
+floating IP with port forwardings (``port_forwarding.answerer``)."""
+
+
+def render_watch_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
+    """Floating IP bodies of the watch feed: the API's view plus
+    ``kumo_forwarding_host``."""
+    return [
+        {**view, FORWARDING_HOST: f.forwarding_host or None}
+        for f, view in zip(fips, render_floatingips(session, fips), strict=True)
+    ]
+
+
 def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each floating IP's port forwardings as its ``port_forwardings`` lists
     them (expose-port-forwarding-in-fip), by external port, with their ids

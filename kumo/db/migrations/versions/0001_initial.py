@@ -1449,6 +1449,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
+        sa.Column("forwarding_host", sa.String(length=255), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
