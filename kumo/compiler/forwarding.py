@@ -40,6 +40,10 @@ from kumo.compiler.plan import PortDnat, PortRelay
 
 REPLY_MARK = 0x6B50
 """The firewall mark of replies of translated connections in a router namespace."""
+HAIRPIN_MARK = 0x6B51
+"""The firewall mark of an instance's connection to a forwarded port of a
+floating IP of its own router, translated in the namespace of the host
+serving it: its source becomes the router's address on the way out."""
 RULE_PRIORITY = 32900
 """After the main table (east-west first), before the floating IPs' rules."""
 LEG_MAC_PREFIX = "fa:17:"

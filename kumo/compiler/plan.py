@@ -276,6 +276,11 @@ class NatTable:
     relay_ifname: str = ""
     relay_mac: str = ""
     """The MAC of ``relay_ifname``: relayed frames leave from it."""
+    hairpin_ifname: str = ""
+    """The external leg of a namespace translating port forwardings: what
+    arrives on any other interface for them (an instance of the router's
+    networks reaching the floating IP) is translated too and leaves from
+    the router's own address, so that the replies come back through here."""
 
     @property
     def key(self) -> ObjectKey:
@@ -780,6 +785,7 @@ class HostPlan:
                 for x in t.port_dnat
             )
             + (f" mark replies {t.reply_mark:#x}" if t.reply_mark else "")
+            + (f" hairpin !{t.hairpin_ifname}" if t.hairpin_ifname else "")
             + "".join(
                 f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:"
                 f"{_span(x.external_port, x.external_port_end)}->{x.mac}"

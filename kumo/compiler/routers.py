@@ -454,7 +454,8 @@ def _forwardings(
     for ip in served.answered:
         out.addresses.add(Address(ns, inside, f"{ip}/32"))
         announce.append((inside, ip))
-    return dataclasses.replace(table, port_dnat=served.dnat, announce=tuple(announce))
+    return dataclasses.replace(table, port_dnat=served.dnat, announce=tuple(announce),
+                               hairpin_ifname=inside if served.dnat else "")  # fmt: skip
 
 
 def _local_instance_ips(host: str, view: ClusterView, router: _Router) -> set[str]:

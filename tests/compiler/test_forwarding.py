@@ -101,7 +101,7 @@ def test_each_host_translates_the_forwardings_to_its_own_ports() -> None:
     # floating IP table: default route upstream through the leg)
     for host, ns in (("c1", ns1), ("c2", ns2)):
         p = plan(host)
-        assert f"mark replies {REPLY_MARK:#x}" in lines(p, ns, "nat")[0]
+        assert f"mark replies {REPLY_MARK:#x} hairpin !{leg}" in lines(p, ns, "nat")[0]
         assert f"rule {ns} {RULE_PRIORITY} from all fwmark {REPLY_MARK:#x} lookup 101" in (
             p.describe()
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from kumo.compiler.forwarding import HAIRPIN_MARK
 from kumo.compiler.plan import NatTable, PortDnat, PortRelay
 from kumo.dataplane.nftables import nat
 
@@ -69,3 +70,17 @@ def test_a_relayed_range_is_an_interval() -> None:
     assert "flags interval;" in script
     assert "203.0.113.9 . tcp . 81-90 : fa:17:01:02:03:04" in script
     assert "flags interval" not in nat.relay_script(RELAYING)
+
+
+def test_hairpin_connections_are_marked_and_leave_from_the_router() -> None:
+    table = NatTable("ns", port_dnat=SERVED.port_dnat, reply_mark=0x6B50, hairpin_ifname="rg1")
+    hairpin, upstream = _rules(table, "pre")
+    assert '"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "rg1"' in hairpin
+    assert f'"value": {HAIRPIN_MARK}' in hairpin and '"dnat"' in hairpin
+    assert "iifname" not in upstream and '"dnat"' in upstream
+    (post,) = _rules(table, "post")
+    assert f'"right": {HAIRPIN_MARK}' in post and '"masquerade"' in post
+    # their replies go back inside, not out through the external leg
+    (reply,) = _rules(table, "reply")
+    assert '{"&": [{"ct": {"key": "status"}}, "snat"]}' in reply
+    assert nat.fingerprint(table) != nat.fingerprint(SERVED)

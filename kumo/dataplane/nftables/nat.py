@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
-from kumo.compiler.forwarding import LEG_MAC_PREFIX
+from kumo.compiler.forwarding import HAIRPIN_MARK, LEG_MAC_PREFIX
 from kumo.compiler.plan import NatTable, PortDnat
 from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX, Json, address
 
@@ -54,6 +54,8 @@ def fingerprint(table: NatTable) -> str:
     if table.port_dnat or table.reply_mark or table.relay:
         shape += (table.port_dnat, table.reply_mark, table.relay, table.relay_ifname,
                   table.relay_mac)  # fmt: skip
+    if table.hairpin_ifname:
+        shape += (table.hairpin_ifname,)
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
 
@@ -81,10 +83,23 @@ def nat_ruleset(table: NatTable) -> list[Json]:
         _add("chain", name="post", type="nat", hook="postrouting", prio=100, policy="accept")
     )
     for p in table.port_dnat:
-        out.append(_add("rule", chain="pre", expr=[
+        match = [
             _match(("ip", "daddr"), p.external_ip),
             _match((p.protocol, "dport"), _ports(p.external_port, p.external_port_end)),
-            {"dnat": _port_dnat(p)}]))  # fmt: skip
+        ]
+        if table.hairpin_ifname:
+            # from an instance of the router's networks: marked, to leave
+            # from the router's address (the replies come back here)
+            out.append(_add("rule", chain="pre", expr=[
+                {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}},
+                           "right": table.hairpin_ifname}},
+                *match,
+                {"mangle": {"key": {"meta": {"key": "mark"}}, "value": HAIRPIN_MARK}},
+                {"dnat": _port_dnat(p)}]))  # fmt: skip
+        out.append(_add("rule", chain="pre", expr=[*match, {"dnat": _port_dnat(p)}]))
+    if table.hairpin_ifname and table.port_dnat:
+        out.append(_add("rule", chain="post", expr=[
+            _match(("meta", "mark"), HAIRPIN_MARK), {"masquerade": None}]))  # fmt: skip
     for d in table.dnat:
         out.append(
             _add(
@@ -148,6 +163,10 @@ def _reply_mark(table: NatTable) -> list[Json]:
         _add("rule", chain="reply", expr=[
             {"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}},
             {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
+            # not a hairpin connection's (translated both ways): its replies
+            # go back to the instance that opened it
+            {"match": {"op": "==", "left": {"&": [{"ct": {"key": "status"}}, "snat"]},
+                       "right": 0}},
             {"mangle": {"key": {"meta": {"key": "mark"}}, "value": table.reply_mark}}]),
     ]  # fmt: skip
 
