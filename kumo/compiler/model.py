@@ -36,7 +36,8 @@ class NetworkView:
     ipv4_address_scope: str | None = None
     """The address scope of the network's IPv4 subnets (from their subnet pool)."""
     dns_domain: str = ""
-    """The network's ``dns_domain`` (an FQDN with its dot), or ''."""
+    """The network's ``dns_domain`` (an FQDN with its dot), or '': with its
+    keywords replaced (``kumo_dns_zone``)."""
 
     @classmethod
     def from_body(cls, body: Body) -> NetworkView:
@@ -51,7 +52,7 @@ class NetworkView:
             mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
             ipv4_address_scope=body.get("ipv4_address_scope") or None,
-            dns_domain=str(body.get("dns_domain") or ""),
+            dns_domain=str(body.get("kumo_dns_zone") or body.get("dns_domain") or ""),
         )
 
 

@@ -37,6 +37,11 @@ def subnet_ids(session: Session, network_id: str) -> list[str]:
     )
 
 
+DNS_ZONE = "kumo_dns_zone"
+"""In network bodies of the watch feed: the network's ``dns_domain`` with
+its keywords replaced (``Network.dns_zone``)."""
+
+
 def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, object]:
     from kumo.network.subnetpools.allocate import scope_of_subnets
 
@@ -45,7 +50,7 @@ def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, obje
     body = network_view(
         net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []), scopes
     )
-    uow.emit("network", op, net.id, (f"network:{net.id}",), body)
+    uow.emit("network", op, net.id, (f"network:{net.id}",), {**body, DNS_ZONE: net.dns_zone})
     return body
 
 

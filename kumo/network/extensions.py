@@ -43,6 +43,13 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "dns_domain for ports",
         "dns_domain on ports (kept and shown; no external DNS service is told).",
     ),
+    (
+        "dns-integration-domain-keywords",
+        "DNS domain names with keywords",
+        "<project_id>, <project_name>, <user_id> and <user_name> in dns_domain, replaced by "
+        "the values of the request that set it where the domain is used (a network's names on "
+        "the hosts' resolvers and in DHCP).",
+    ),
     ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),

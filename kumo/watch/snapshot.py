@@ -73,7 +73,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for net in s.scalars(select(Network).where(Network.id.in_(networks))):
             net_tags = taglib.tags_for(s, [net.id]).get(net.id, [])
             view = network_view(net, subnet_ids(s, net.id), net_tags, scopes.get(net.id))
-            out.append({"kind": "network", **view})
+            out.append({"kind": "network", **view, "kumo_dns_zone": net.dns_zone})
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
             out.append(
                 {"kind": "subnet", **subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))}

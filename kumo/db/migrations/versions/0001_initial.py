@@ -271,6 +271,7 @@ def upgrade() -> None:
         sa.Column("segmentation_id", sa.Integer(), nullable=True),
         sa.Column("availability_zone_hints", sa.JSON(), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
+        sa.Column("dns_zone", sa.String(length=255), nullable=False),
         sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
