@@ -58,6 +58,12 @@ class Served:
     relay: tuple[PortRelay, ...] = ()
     answered: tuple[str, ...] = ()
     """Floating IPs this host answers ARP for (their address on its leg)."""
+    peers: tuple[tuple[str, str], ...] = ()
+    """(floating IP, the answering host's leg MAC) of the floating IPs
+    another host answers for: a permanent neighbour on this host's leg, so
+    that its instances' connections to them (hairpin) go straight to that
+    leg (an ARP request from here would carry the router's internal
+    address, which the answering namespace holds too and so ignores)."""
 
     def __bool__(self) -> bool:
         return bool(self.dnat or self.relay or self.answered)
@@ -96,6 +102,7 @@ def serve(
     dnat: list[PortDnat] = []
     relay: list[PortRelay] = []
     answered: list[str] = []
+    peers: list[tuple[str, str]] = []
     for fip in forwarding_fips(view, router.id):
         placed = []
         for pf in fip.port_forwardings:
@@ -109,6 +116,8 @@ def serve(
         owner = fip.forwarding_host if fip.forwarding_host in hosts else min(hosts)
         if not distributed or owner == host:
             answered.append(fip.floating_ip_address)
+        else:
+            peers.append((fip.floating_ip_address, leg_mac(owner)))
         for pf, at in placed:
             ext_end = pf.external_port_end if pf.external_port_end != pf.external_port else 0
             int_end = pf.internal_port_end if pf.internal_port_end != pf.internal_port else 0
@@ -119,4 +128,4 @@ def serve(
             elif owner == host:
                 relay.append(PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
                                        leg_mac(at), ext_end))  # fmt: skip
-    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered))
+    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered), tuple(peers))

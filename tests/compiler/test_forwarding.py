@@ -214,3 +214,11 @@ def test_the_host_the_api_chose_answers_and_relays() -> None:
     assert " relay " not in lines(c1, ns1, "nat")[0]
     # a host that serves nothing of it is not taken
     assert f"addr {ns1} {leg} {ADDR}/32" in plan("c1", answer="g").describe()
+
+
+def test_the_other_hosts_reach_the_answering_leg_directly() -> None:
+    leg = n.router_gw_name(R)
+    ns2 = n.router_netns("c2", R)
+    # c1 answers: c2's instances reach the address on c1's leg (hairpin)
+    assert f"neigh {ns2} {leg} {ADDR} {fip_leg_mac('c1', R)}" in plan("c2").describe()
+    assert not [x for x in plan("c1").describe() if x.startswith("neigh ") and ADDR in x]

@@ -8,7 +8,8 @@ ARP for the address and relays host2's frames to host2, which translates
 and answers them itself. From the upstream, each works, the replies come
 from the floating IP's port, and the instances see the upstream's own
 address; a range of ports goes port by port; the instances reach the
-forwarded ports served on their own host (hairpin); deleting a forwarding stops it; when
+forwarded ports served on their own host, and on the answering host from
+host2 (hairpin); deleting a forwarding stops it; when
 host1 fails (agent killed, off the external network) host2 answers for
 the address within seconds. Needs root; its own prefix, state directory
 and API port.
@@ -153,6 +154,8 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
         assert http_from(state, "w1", fip, 80)
         assert http_from(state, "w1", fip, 7081)
         assert http_from(state, "w2", fip, 81)
+        # and on the answering host, from another host (straight to its leg)
+        assert http_from(state, "w2", fip, 80)
 
         # deleting a forwarding stops it; the others go on
         openstack(state, "floating", "ip", "port", "forwarding", "delete", fip,
