@@ -11,8 +11,11 @@ external leg (they carry ``REPLY_MARK``, which a policy rule sends to the
 floating IP table).
 
 One address answers ARP on one host only: the floating IP's **answering
-host** is the first, by name, of the hosts of its forwardings' internal
-ports; every host computes the same one from the same view. Its external
+host** is the one the API chose (``FloatingIpView.forwarding_host``: a
+host of its forwardings' internal ports with a live agent, another when
+that agent dies, see ``kumo.network.port_forwarding.answerer``), else the
+first by name of those hosts; every host computes the same one from the
+same view. Its external
 leg holds the address (and announces it); frames arriving there for a
 forwarding served by another host leave the leg again at once, before
 connection tracking, unchanged but for the MACs: towards the serving
@@ -37,6 +40,10 @@ from kumo.compiler.plan import PortDnat, PortRelay
 
 REPLY_MARK = 0x6B50
 """The firewall mark of replies of translated connections in a router namespace."""
+HAIRPIN_MARK = 0x6B51
+"""The firewall mark of an instance's connection to a forwarded port of a
+floating IP of its own router, translated in the namespace of the host
+serving it: its source becomes the router's address on the way out."""
 RULE_PRIORITY = 32900
 """After the main table (east-west first), before the floating IPs' rules."""
 LEG_MAC_PREFIX = "fa:17:"
@@ -51,6 +58,12 @@ class Served:
     relay: tuple[PortRelay, ...] = ()
     answered: tuple[str, ...] = ()
     """Floating IPs this host answers ARP for (their address on its leg)."""
+    peers: tuple[tuple[str, str], ...] = ()
+    """(floating IP, the answering host's leg MAC) of the floating IPs
+    another host answers for: a permanent neighbour on this host's leg, so
+    that its instances' connections to them (hairpin) go straight to that
+    leg (an ARP request from here would carry the router's internal
+    address, which the answering namespace holds too and so ignores)."""
 
     def __bool__(self) -> bool:
         return bool(self.dnat or self.relay or self.answered)
@@ -89,6 +102,7 @@ def serve(
     dnat: list[PortDnat] = []
     relay: list[PortRelay] = []
     answered: list[str] = []
+    peers: list[tuple[str, str]] = []
     for fip in forwarding_fips(view, router.id):
         placed = []
         for pf in fip.port_forwardings:
@@ -98,14 +112,20 @@ def serve(
             placed.append((pf, port.host))
         if not placed:
             continue
-        owner = min(h for _, h in placed)
+        hosts = {h for _, h in placed}
+        owner = fip.forwarding_host if fip.forwarding_host in hosts else min(hosts)
         if not distributed or owner == host:
             answered.append(fip.floating_ip_address)
+        else:
+            peers.append((fip.floating_ip_address, leg_mac(owner)))
         for pf, at in placed:
+            ext_end = pf.external_port_end if pf.external_port_end != pf.external_port else 0
+            int_end = pf.internal_port_end if pf.internal_port_end != pf.internal_port else 0
             if not distributed or at == host:
                 dnat.append(PortDnat(pf.protocol, fip.floating_ip_address, pf.external_port,
-                                     pf.internal_ip_address, pf.internal_port))  # fmt: skip
+                                     pf.internal_ip_address, pf.internal_port, ext_end,
+                                     int_end))  # fmt: skip
             elif owner == host:
                 relay.append(PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
-                                       leg_mac(at)))  # fmt: skip
-    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered))
+                                       leg_mac(at), ext_end))  # fmt: skip
+    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered), tuple(peers))

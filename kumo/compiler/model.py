@@ -36,7 +36,8 @@ class NetworkView:
     ipv4_address_scope: str | None = None
     """The address scope of the network's IPv4 subnets (from their subnet pool)."""
     dns_domain: str = ""
-    """The network's ``dns_domain`` (an FQDN with its dot), or ''."""
+    """The network's ``dns_domain`` (an FQDN with its dot), or '': with its
+    keywords replaced (``kumo_dns_zone``)."""
     segments: tuple[SegmentView, ...] = ()
     """All its segments when it has several (``kumo_segments``): each host
     wires the one it serves (``on_host``); the fields above are the first."""
@@ -55,7 +56,7 @@ class NetworkView:
             mtu=max(int(body.get("mtu") or 1450), LINK_MIN_MTU),
             admin_state_up=bool(body.get("admin_state_up", True)),
             ipv4_address_scope=body.get("ipv4_address_scope") or None,
-            dns_domain=str(body.get("dns_domain") or ""),
+            dns_domain=str(body.get("kumo_dns_zone") or body.get("dns_domain") or ""),
         )
 
     def on_host(self, me: HostView | None) -> NetworkView:
@@ -464,14 +465,37 @@ class ForwardingView:
     external_port: int
     internal_ip_address: str
     internal_port: int
+    external_port_end: int = 0
+    """The last external port of a range (``external_port`` for one port)."""
+    internal_port_end: int = 0
+    """The last internal port: ``internal_port`` for one port (every
+    external port goes to it), else a range as long as the external one."""
+
+    def __post_init__(self) -> None:
+        if not self.external_port_end:
+            object.__setattr__(self, "external_port_end", self.external_port)
+        if not self.internal_port_end:
+            object.__setattr__(self, "internal_port_end", self.internal_port)
 
     @classmethod
     def from_body(cls, body: Body) -> ForwardingView:
         protocol = str(body["protocol"])
         if protocol not in ("tcp", "udp"):
             raise ValueError(f"protocol {protocol!r}")
-        return cls(protocol, int(body["external_port"]), str(body["internal_ip_address"]),
-                   int(body["internal_port"]))  # fmt: skip
+        ext = _ports(body, "external_port")
+        inside = _ports(body, "internal_port")
+        return cls(protocol, ext[0], str(body["internal_ip_address"]), inside[0],
+                   ext[1], inside[1])  # fmt: skip
+
+
+def _ports(body: Body, key: str) -> tuple[int, int]:
+    """(first, last) of a forwarding's side: its ``<key>_range``
+    (``first:last``) or its one port ``<key>``."""
+    ranged = body.get(f"{key}_range")
+    if ranged:
+        first, _, last = str(ranged).partition(":")
+        return int(first), int(last or first)
+    return int(body[key]), int(body[key])
 
 
 @dataclass(frozen=True)
@@ -483,6 +507,8 @@ class FloatingIpView:
     port_id: str | None
     fixed_ip_address: str | None
     port_forwardings: tuple[ForwardingView, ...] = ()
+    forwarding_host: str | None = None
+    """The host the API chose to answer for the address (``kumo_forwarding_host``)."""
 
     @classmethod
     def from_body(cls, body: Body) -> FloatingIpView:
@@ -495,6 +521,7 @@ class FloatingIpView:
             fixed_ip_address=body.get("fixed_ip_address") or None,
             port_forwardings=tuple(sorted(ForwardingView.from_body(x)
                                           for x in body.get("port_forwardings") or ())),
+            forwarding_host=body.get("kumo_forwarding_host") or None,
         )  # fmt: skip
 
 

@@ -222,6 +222,11 @@ class PortDnat:
     external_port: int
     internal_ip: str
     internal_port: int
+    external_port_end: int = 0
+    """The last external port of a range (0: ``external_port`` alone)."""
+    internal_port_end: int = 0
+    """The last internal port of a range as long as the external one (0:
+    every external port goes to ``internal_port``)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -235,6 +240,8 @@ class PortRelay:
     external_ip: str
     external_port: int
     mac: str
+    external_port_end: int = 0
+    """The last external port of a range (0: ``external_port`` alone)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -269,6 +276,11 @@ class NatTable:
     relay_ifname: str = ""
     relay_mac: str = ""
     """The MAC of ``relay_ifname``: relayed frames leave from it."""
+    hairpin_ifname: str = ""
+    """The external leg of a namespace translating port forwardings: what
+    arrives on any other interface for them (an instance of the router's
+    networks reaching the floating IP) is translated too and leaves from
+    the router's own address, so that the replies come back through here."""
 
     @property
     def key(self) -> ObjectKey:
@@ -768,13 +780,15 @@ class HostPlan:
             )
             + "".join(f" routed {c}" for c in t.no_snat)
             + "".join(
-                f" pf {x.protocol} {x.external_ip}:{x.external_port}"
-                f"->{x.internal_ip}:{x.internal_port}"
+                f" pf {x.protocol} {x.external_ip}:{_span(x.external_port, x.external_port_end)}"
+                f"->{x.internal_ip}:{_span(x.internal_port, x.internal_port_end)}"
                 for x in t.port_dnat
             )
             + (f" mark replies {t.reply_mark:#x}" if t.reply_mark else "")
+            + (f" hairpin !{t.hairpin_ifname}" if t.hairpin_ifname else "")
             + "".join(
-                f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:{x.external_port}->{x.mac}"
+                f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:"
+                f"{_span(x.external_port, x.external_port_end)}->{x.mac}"
                 for x in t.relay
             )
             for t in self.nat
@@ -832,6 +846,11 @@ def _describe_meter(m: MeterTable) -> str:
 
 def _ns(netns: str) -> str:
     return netns or "host"
+
+
+def _span(first: int, last: int) -> str:
+    """A port, or a range of ports ``first-last``."""
+    return f"{first}-{last}" if last and last != first else str(first)
 
 
 def _describe_vm(vm: VmPlan) -> str:

@@ -412,6 +412,8 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
     out.links |= {outer, Link(ns, inside, "veth", mtu=network.mtu,
                               mac=fip_leg_mac(host, router.view.id), up=True)}  # fmt: skip
     out.networks.add(ext_net)
+    for ip, mac in served.peers:
+        out.neighbours.add(NeighEntry(ns, inside, ip, mac))
     out.routes.add(Route(ns, cidr, None, inside, table=FIP_TABLE))
     if upstream:
         out.routes.add(Route(ns, "0.0.0.0/0", upstream, inside, table=FIP_TABLE))
@@ -454,7 +456,8 @@ def _forwardings(
     for ip in served.answered:
         out.addresses.add(Address(ns, inside, f"{ip}/32"))
         announce.append((inside, ip))
-    return dataclasses.replace(table, port_dnat=served.dnat, announce=tuple(announce))
+    return dataclasses.replace(table, port_dnat=served.dnat, announce=tuple(announce),
+                               hairpin_ifname=inside if served.dnat else "")  # fmt: skip
 
 
 def _local_instance_ips(host: str, view: ClusterView, router: _Router) -> set[str]:

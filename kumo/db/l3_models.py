@@ -102,3 +102,6 @@ class FloatingIP(StandardAttrs, Base):
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
     dns_name: Mapped[str] = mapped_column(String(255), default="")
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    forwarding_host: Mapped[str] = mapped_column(String(255), default="")
+    """The host answering ARP for a floating IP with port forwardings: one
+    of its internal ports' hosts with a live agent (``port_forwarding.answerer``)."""

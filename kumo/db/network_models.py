@@ -26,6 +26,9 @@ class Network(StandardAttrs, Base):
     segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     availability_zone_hints: Mapped[list] = mapped_column(default=list)
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    dns_zone: Mapped[str] = mapped_column(String(255), default="")
+    """``dns_domain`` with its keywords replaced for the request that set it
+    (the domain the hosts' resolvers and DHCP use)."""
     qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The QoS policy of the network's ports that name none themselves."""
 

@@ -11,7 +11,11 @@ from kumo.db.base import Base, StandardAttrs, new_uuid
 
 class PortForwarding(StandardAttrs, Base):
     """One external port per floating IP and protocol, one internal socket
-    (port, address, port number) per protocol: both unique."""
+    (port, address, port number) per protocol: both unique. A forwarding of
+    a port range (``floating-ip-port-forwarding-port-ranges``) holds its
+    first ports in ``internal_port``/``external_port`` and its last ones in
+    ``*_port_end`` (equal for a single port); overlapping ranges are refused
+    by the service."""
 
     __tablename__ = "port_forwardings"
     __table_args__ = (
@@ -29,3 +33,5 @@ class PortForwarding(StandardAttrs, Base):
     protocol: Mapped[str] = mapped_column(String(8))
     internal_port: Mapped[int] = mapped_column(Integer)
     external_port: Mapped[int] = mapped_column(Integer)
+    internal_port_end: Mapped[int] = mapped_column(Integer)
+    external_port_end: Mapped[int] = mapped_column(Integer)

@@ -76,16 +76,37 @@ def dns_name(value: Any, field: str = "dns_name", domain: str | None = None) -> 
     return value
 
 
+KEYWORDS = ("project_id", "project_name", "user_id", "user_name")
+"""What a ``dns_domain`` may hold as ``<keyword>`` (dns-integration-domain-keywords)."""
+
+
+def keyword_values(ctx: Any) -> dict[str, str]:
+    """The keywords' values for a request: its project's and user's ids and names."""
+    return {k: str(getattr(ctx, k, None) or "") for k in KEYWORDS}
+
+
+def expand(domain: str, values: dict[str, str]) -> str:
+    """``domain`` with each ``<keyword>`` replaced by its value (one without
+    a value stays as it is)."""
+    for key, value in values.items():
+        if value:
+            domain = domain.replace(f"<{key}>", value)
+    return domain
+
+
 def dns_domain(value: Any, field: str = "dns_domain") -> str:
     """A checked ``dns_domain``: '' or an FQDN of labels, trailing dot optional
-    on input (kept as given, as Neutron does)."""
+    on input (kept as given, as Neutron does). A label may be a
+    ``<keyword>`` (``KEYWORDS``): replaced, where the domain is used, by the
+    value for the request that set it (``expand``)."""
     if value is None or value == "":
         return ""
     if not isinstance(value, str):
         raise BadRequest(f"Invalid input for {field}. Reason: '{value}' is not a valid string.")
-    name = value[:-1] if value.endswith(".") else value
+    plain = expand(value, {k: "k" for k in KEYWORDS})
+    name = plain[:-1] if plain.endswith(".") else plain
     why = _labels_ok(name) if len(value) <= FQDN_MAX else f"'{value}' exceeds {FQDN_MAX} chars"
-    if why is None and "." not in name and not value.endswith("."):
+    if why is None and "." not in name and not plain.endswith("."):
         why = f"'{value}' is not a FQDN"
     if why is not None:
         raise BadRequest(f"Invalid input for {field}. Reason: {why}.")

@@ -17,7 +17,7 @@ from kumo.network import tags as taglib
 from kumo.network.l3.views import (
     GATEWAY_HOSTS,
     ROUTER_PORT_TYPES,
-    render_floatingips,
+    render_watch_floatingips,
     render_watch_routers,
     routed_networks,
 )
@@ -35,6 +35,11 @@ def subnet_ids(session: Session, network_id: str) -> list[str]:
             .order_by(Subnet.created_at, Subnet.id)
         )
     )
+
+
+DNS_ZONE = "kumo_dns_zone"
+"""In network bodies of the watch feed: the network's ``dns_domain`` with
+its keywords replaced (``Network.dns_zone``)."""
 
 
 def with_segments(session: Session, bodies: list[dict[str, Any]]) -> None:
@@ -57,7 +62,7 @@ def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, obje
         net, subnet_ids(s, net.id), taglib.tags_for(s, [net.id]).get(net.id, []), scopes
     )
     with_segments(s, [body])
-    uow.emit("network", op, net.id, (f"network:{net.id}",), body)
+    uow.emit("network", op, net.id, (f"network:{net.id}",), {**body, DNS_ZONE: net.dns_zone})
     return body
 
 
@@ -176,6 +181,6 @@ def floatingip(
     for h in (host, old_host):
         if h and f"host:{h}" not in topics:
             topics.append(f"host:{h}")
-    body = render_floatingips(s, [fip])[0]
+    body = render_watch_floatingips(s, [fip])[0]
     uow.emit("floatingip", op, fip.id, tuple(topics), body)
     return body

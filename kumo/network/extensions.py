@@ -43,6 +43,13 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "dns_domain for ports",
         "dns_domain on ports (kept and shown; no external DNS service is told).",
     ),
+    (
+        "dns-integration-domain-keywords",
+        "DNS domain names with keywords",
+        "<project_id>, <project_name>, <user_id> and <user_name> in dns_domain, replaced by "
+        "the values of the request that set it where the domain is used (a network's names on "
+        "the hosts' resolvers and in DHCP).",
+    ),
     ("dvr", "Distributed Virtual Router", "distributed on routers (admin only)."),
     ("external-net", "Neutron external network", "Networks marked as external (router:external)."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "enable_snat on gateways."),
@@ -68,6 +75,17 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "floating-ip-port-forwarding-description",
         "Floating IP Port Forwarding Description",
         "description on port forwardings.",
+    ),
+    (
+        "floating-ip-port-forwarding-port-ranges",
+        "Floating IP Port Forwarding support port ranges",
+        "internal_port_range and external_port_range on port forwardings: a range of external "
+        "ports forwarded to as many internal ports, or to one.",
+    ),
+    (
+        "floating-ip-port-forwarding-detail",
+        "Floating IP Port Forwarding Detail",
+        "id and internal_port_id in the floating IPs' port_forwardings.",
     ),
     (
         "expose-port-forwarding-in-fip",

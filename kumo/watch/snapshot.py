@@ -35,7 +35,7 @@ from kumo.db.snat_models import SnatLease
 from kumo.network import agents as agentlib
 from kumo.network import tags as taglib
 from kumo.network.events import subnet_ids, with_segments
-from kumo.network.l3.views import INTERFACE_TYPES, render_floatingips, render_watch_routers
+from kumo.network.l3.views import INTERFACE_TYPES, render_watch_floatingips, render_watch_routers
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.snat.views import lease_view
@@ -109,7 +109,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             net_tags = taglib.tags_for(s, [net.id]).get(net.id, [])
             view = network_view(net, subnet_ids(s, net.id), net_tags, scopes.get(net.id))
             with_segments(s, [view])
-            out.append({"kind": "network", **view})
+            out.append({"kind": "network", **view, "kumo_dns_zone": net.dns_zone})
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
             out.append(
                 {"kind": "subnet", **subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))}
@@ -159,7 +159,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id.in_(local))):
             fips[fip.id] = fip
     out.extend(
-        {"kind": "floatingip", **body} for body in render_floatingips(s, list(fips.values()))
+        {"kind": "floatingip", **body} for body in render_watch_floatingips(s, list(fips.values()))
     )
     if routers or hosts:
         held = select(SnatLease).where(SnatLease.router_id.in_(routers) | SnatLease.host.in_(hosts))

@@ -81,3 +81,10 @@ def test_lease_without_assignment_keeps_host_name() -> None:
     )
     (lease,) = compile_host("h1", view).dhcp
     assert lease.hostname == "host-10-0-0-11" and lease.domain == "openstacklocal"
+
+
+def test_a_domain_with_keywords_is_served_as_the_api_replaced_them() -> None:
+    net = network(NET1, dns_domain="<project_name>.example.", kumo_dns_zone="alice.example.")
+    (zone,) = compile_host("h1", _view(net)).dns
+    assert "web.alice.example." in zone.records[0].names
+    assert not any("<" in name for r in zone.records for name in r.names)

@@ -37,7 +37,9 @@ FORWARDINGS = [
 ]  # fmt: skip
 
 
-def view(forwardings: list[Any] | None = None, *, distributed: bool = True) -> ClusterView:
+def view(
+    forwardings: list[Any] | None = None, *, distributed: bool = True, answer: str | None = None
+) -> ClusterView:
     ports: list[Any] = [
         s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "c1", [("s1", "10.0.1.11")]),
         s.port(P3, s.NET1, "fa:16:3e:00:00:03", "c2", [("s1", "10.0.1.13")]),
@@ -62,6 +64,7 @@ def view(forwardings: list[Any] | None = None, *, distributed: bool = True) -> C
         "id": FIP, "floating_ip_address": ADDR, "floating_network_id": EXT, "router_id": R,
         "port_id": None, "fixed_ip_address": None,
         "port_forwardings": FORWARDINGS if forwardings is None else forwardings,
+        "kumo_forwarding_host": answer,
     }  # fmt: skip
     agents = [
         s.agent(h, ip, bridge_mappings={"external": "eth1"}, underlay_device="eth0")
@@ -98,7 +101,7 @@ def test_each_host_translates_the_forwardings_to_its_own_ports() -> None:
     # floating IP table: default route upstream through the leg)
     for host, ns in (("c1", ns1), ("c2", ns2)):
         p = plan(host)
-        assert f"mark replies {REPLY_MARK:#x}" in lines(p, ns, "nat")[0]
+        assert f"mark replies {REPLY_MARK:#x} hairpin !{leg}" in lines(p, ns, "nat")[0]
         assert f"rule {ns} {RULE_PRIORITY} from all fwmark {REPLY_MARK:#x} lookup 101" in (
             p.describe()
         )
@@ -179,3 +182,43 @@ def test_the_floating_ip_body_parses_its_forwardings() -> None:
            "port_forwardings": [{**FORWARDINGS[0], "protocol": "sctp"}]}  # fmt: skip
     v = ClusterView.from_bodies((), (), (), (), (), (), [bad])
     assert FIP not in v.floatingips and f"floatingip:{FIP}" in v.invalid
+
+
+def test_port_ranges_are_served_and_relayed_whole() -> None:
+    ranged = [
+        {**FORWARDINGS[0], "external_port": None, "internal_port": None,
+         "external_port_range": "9000:9009", "internal_port_range": "8000:8009"},
+        {**FORWARDINGS[1], "external_port": None, "external_port_range": "7000:7004",
+         "internal_port": 22, "internal_port_range": "22:22"},
+    ]  # fmt: skip
+    ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
+    leg = n.router_gw_name(R)
+    nat1 = lines(plan("c1", forwardings=ranged), ns1, "nat")[0]
+    assert f" pf tcp {ADDR}:7000-7004->10.0.1.11:22" in nat1
+    assert nat1.endswith(f" relay {leg} tcp {ADDR}:9000-9009->{fip_leg_mac('c2', R)}")
+    nat2 = lines(plan("c2", forwardings=ranged), ns2, "nat")[0]
+    assert f" pf tcp {ADDR}:9000-9009->10.0.1.13:8000-8009" in nat2
+
+
+def test_the_host_the_api_chose_answers_and_relays() -> None:
+    leg = n.router_gw_name(R)
+    ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
+    # c1's agent died: the API chose c2, which answers and relays c1's
+    c2 = plan("c2", answer="c2")
+    assert f"addr {ns2} {leg} {ADDR}/32" in c2.describe()
+    nat2 = lines(c2, ns2, "nat")[0]
+    assert f" relay {leg} tcp {ADDR}:2222->{fip_leg_mac('c1', R)}" in nat2
+    assert f" relay {leg} udp {ADDR}:53->{fip_leg_mac('c1', R)}" in nat2
+    c1 = plan("c1", answer="c2")
+    assert f"addr {ns1} {leg} {ADDR}/32" not in c1.describe()
+    assert " relay " not in lines(c1, ns1, "nat")[0]
+    # a host that serves nothing of it is not taken
+    assert f"addr {ns1} {leg} {ADDR}/32" in plan("c1", answer="g").describe()
+
+
+def test_the_other_hosts_reach_the_answering_leg_directly() -> None:
+    leg = n.router_gw_name(R)
+    ns2 = n.router_netns("c2", R)
+    # c1 answers: c2's instances reach the address on c1's leg (hairpin)
+    assert f"neigh {ns2} {leg} {ADDR} {fip_leg_mac('c1', R)}" in plan("c2").describe()
+    assert not [x for x in plan("c1").describe() if x.startswith("neigh ") and ADDR in x]

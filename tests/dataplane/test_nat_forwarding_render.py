@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from kumo.compiler.forwarding import HAIRPIN_MARK
 from kumo.compiler.plan import NatTable, PortDnat, PortRelay
 from kumo.dataplane.nftables import nat
 
@@ -45,3 +46,41 @@ def test_the_answering_host_relays_by_address_protocol_and_port() -> None:
         f"delete table netdev {nat.RELAY_TABLE}",
     ]
     assert nat.fingerprint(RELAYING) != nat.fingerprint(NatTable("ns"))
+
+
+def test_port_ranges_are_translated_port_by_port() -> None:
+    table = NatTable("ns", port_dnat=(
+        PortDnat("tcp", "203.0.113.9", 9000, "10.0.0.5", 8000, 9002, 8002),
+        PortDnat("udp", "203.0.113.9", 9100, "10.0.0.5", 7000, 9109),
+        PortDnat("tcp", "203.0.113.9", 6000, "10.0.0.5", 6000, 6005, 6005),
+    ))  # fmt: skip
+    ranged, many_to_one, same = _rules(table, "pre")
+    assert '"right": {"range": [9000, 9002]}' in ranged
+    assert '"data": {"set": [[9000, 8000], [9001, 8001], [9002, 8002]]}' in ranged
+    assert '"right": {"range": [9100, 9109]}' in many_to_one
+    assert '{"dnat": {"addr": "10.0.0.5", "port": 7000}}' in many_to_one
+    # the same numbers inside: the port is kept
+    assert '{"dnat": {"addr": "10.0.0.5"}}' in same
+
+
+def test_a_relayed_range_is_an_interval() -> None:
+    table = NatTable("ns", relay=(PortRelay("tcp", "203.0.113.9", 81, "fa:17:01:02:03:04", 90),),
+                     relay_ifname="rg1", relay_mac="fa:17:aa:bb:cc:dd")  # fmt: skip
+    script = nat.relay_script(table)
+    assert "flags interval;" in script
+    assert "203.0.113.9 . tcp . 81-90 : fa:17:01:02:03:04" in script
+    assert "flags interval" not in nat.relay_script(RELAYING)
+
+
+def test_hairpin_connections_are_marked_and_leave_from_the_router() -> None:
+    table = NatTable("ns", port_dnat=SERVED.port_dnat, reply_mark=0x6B50, hairpin_ifname="rg1")
+    hairpin, upstream = _rules(table, "pre")
+    assert '"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "rg1"' in hairpin
+    assert f'"value": {HAIRPIN_MARK}' in hairpin and '"dnat"' in hairpin
+    assert "iifname" not in upstream and '"dnat"' in upstream
+    (post,) = _rules(table, "post")
+    assert f'"right": {HAIRPIN_MARK}' in post and '"masquerade"' in post
+    # their replies go back inside, not out through the external leg
+    (reply,) = _rules(table, "reply")
+    assert '{"&": [{"ct": {"key": "status"}}, "snat"]}' in reply
+    assert nat.fingerprint(table) != nat.fingerprint(SERVED)

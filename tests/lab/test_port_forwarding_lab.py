@@ -7,8 +7,12 @@ an httpd and UDP 5353 to an echo server on host2's instance: host1 answers
 ARP for the address and relays host2's frames to host2, which translates
 and answers them itself. From the upstream, each works, the replies come
 from the floating IP's port, and the instances see the upstream's own
-address; deleting a forwarding stops it. Needs root; its own prefix, state
-directory and API port.
+address; a range of ports goes port by port; the instances reach the
+forwarded ports served on their own host, and on the answering host from
+host2 (hairpin); deleting a forwarding stops it; when
+host1 fails (agent killed, off the external network) host2 answers for
+the address within seconds. Needs root; its own prefix, state directory
+and API port.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,8 +66,13 @@ while True:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    with running_lab(tmp_path, "kpf") as running:
-        yield running
+    # a dead agent is noticed after 10 s (heartbeats every 5 s)
+    os.environ["KUMO_AGENT_DOWN_TIME"] = "10"
+    try:
+        with running_lab(tmp_path, "kpf") as running:
+            yield running
+    finally:
+        del os.environ["KUMO_AGENT_DOWN_TIME"]
 
 
 def from_upstream(prefix: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -72,6 +82,13 @@ def from_upstream(prefix: str, script: str) -> subprocess.CompletedProcess[str]:
 
 def http(prefix: str, ip: str, port: int) -> bool:
     return from_upstream(prefix, HTTP.format(ip=ip, port=port)).returncode == 0
+
+
+def http_from(state: Path, name: str, ip: str, port: int) -> bool:
+    """An instance reaching a floating IP's forwarded port (hairpin)."""
+    cmd = [KUMO, "exec", name, "--state-dir", str(state), "--", sys.executable, "-c",
+           HTTP.format(ip=ip, port=port)]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
 
 
 def in_instance(state: Path, name: str, *cmd: str) -> subprocess.Popen[bytes]:
@@ -93,6 +110,8 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
              "--ip", ip, "--disable-port-security")  # fmt: skip
     servers = [
         in_instance(state, "w1", "busybox", "httpd", "-f", "-p", "8080", "-h", "/"),
+        in_instance(state, "w1", "busybox", "httpd", "-f", "-p", "8081", "-h", "/"),
+        in_instance(state, "w1", "busybox", "httpd", "-f", "-p", "8082", "-h", "/"),
         in_instance(state, "w2", "busybox", "httpd", "-f", "-p", "8081", "-h", "/"),
         in_instance(state, "w2", sys.executable, "-c", ECHO),
     ]
@@ -122,6 +141,22 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
         # a port nobody forwards stays closed
         assert not http(prefix, fip, 82)
 
+        # a range of ports, port by port (7081 -> w1:8082), served on host1
+        openstack(state, "floating", "ip", "port", "forwarding", "create", "--port", "w1",
+                  "--internal-ip-address", "10.85.1.11", "--internal-protocol-port", "8081:8082",
+                  "--external-protocol-port", "7080:7081", "--protocol", "tcp", fip)  # fmt: skip
+        assert eventually(lambda: http(prefix, fip, 7081), timeout=10)
+        assert http(prefix, fip, 7080)
+
+        # hairpin: the instances reach their own network's forwarded ports
+        # served on their own host (translated there, from the router's
+        # address)
+        assert http_from(state, "w1", fip, 80)
+        assert http_from(state, "w1", fip, 7081)
+        assert http_from(state, "w2", fip, 81)
+        # and on the answering host, from another host (straight to its leg)
+        assert http_from(state, "w2", fip, 80)
+
         # deleting a forwarding stops it; the others go on
         openstack(state, "floating", "ip", "port", "forwarding", "delete", fip,
                   made[("tcp", "81")])  # fmt: skip
@@ -132,6 +167,15 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
         assert eventually(lambda: not http(prefix, fip, 80), timeout=10)
         got = from_upstream(prefix, UDP.format(ip=fip, port=5353))
         assert got.returncode == 0, got.stderr
+
+        # host1 (answering) fails: its agent dies and it drops off the
+        # external network; host2 takes the address over and serves its own
+        kumo(state, "lab", "stop", "agent", "host1", "--signal", "KILL")
+        subprocess.run(["ip", "-n", f"{prefix}h1", "link", "set", "eth2", "down"], check=True)
+        started = time.monotonic()
+        udp = UDP.format(ip=fip, port=5353)
+        assert eventually(lambda: from_upstream(prefix, udp).returncode == 0, timeout=40)
+        print(f"forwarding resumed {time.monotonic() - started:.1f} s after the agent died")
     finally:
         for proc in servers:
             proc.kill()

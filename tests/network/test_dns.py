@@ -87,3 +87,35 @@ def test_assignment_pure() -> None:
         {"hostname": "host-fd00--5", "ip_address": "fd00::5", "fqdn": "host-fd00--5.cloud.test."}
     ]
     assert dns.host_label("My_Server.x") == "myserver" and dns.host_label("123") == ""
+
+
+def test_dns_domain_keywords(cloud: Cloud) -> None:
+    from tests.network.test_routers import events
+
+    alice = cloud.member("alice")
+    aliases = {e["alias"] for e in cloud.c.get(N + "/extensions", headers=alice).json()[
+        "extensions"]}  # fmt: skip
+    assert "dns-integration-domain-keywords" in aliases
+    body = {"network": {"name": "kw", "dns_domain": "<project_name>.<project_id>.example."}}
+    net = cloud.post(alice, "/networks", body)["network"]
+    # shown as given; the hosts get it with the request's values
+    assert net["dns_domain"] == "<project_name>.<project_id>.example."
+    zone = f"alice.{cloud.projects['alice']}.example."
+    assert events(cloud, "network", net["id"])[-1].body["kumo_dns_zone"] == zone
+    r = put(cloud, alice, f"/networks/{net['id']}", {"network": {"dns_domain": "<user_name>.x."}})
+    assert r.status_code == 200 and r.json()["network"]["dns_domain"] == "<user_name>.x."
+    assert events(cloud, "network", net["id"])[-1].body["kumo_dns_zone"] == "alice.x."
+    # ports and floating IPs take them too; an unknown keyword is no label
+    inner = internal(cloud, alice, "10.0.9.0/24")["network"]["id"]
+    port = cloud.post(alice, "/ports", {"port": {"network_id": inner,
+                                                 "dns_domain": "<user_id>.example."}})  # fmt: skip
+    assert port["port"]["dns_domain"] == "<user_id>.example."
+    for bad in ("<tenant>.example.", "<project_name.example.", "<project_id>"):
+        r = cloud.c.post(N + "/networks", headers=alice,
+                         json={"network": {"dns_domain": bad}})  # fmt: skip
+        assert r.status_code == 400, (bad, r.text)
+
+
+def test_keywords_expand() -> None:
+    values = {"project_id": "p1", "project_name": "demo", "user_id": "", "user_name": "u"}
+    assert dns.expand("<project_name>.<user_name>.<user_id>.x.", values) == "demo.u.<user_id>.x."

@@ -1,5 +1,6 @@
 """The API server's rescheduling loop: routers move off dead gateway agents
-(and dead hosts' SNAT port blocks go back to the pool).
+(dead hosts' SNAT port blocks go back to the pool, and floating IPs with
+port forwardings get a live answering host).
 
 Every server process runs one loop, started and stopped with the app (the
 internal router's lifespan). Every ``agent_down_time / 3`` seconds it runs
@@ -19,6 +20,7 @@ from typing import Any
 from kumo.config import Settings
 from kumo.db.engine import Database
 from kumo.network.l3 import scheduler as l3_scheduler
+from kumo.network.port_forwarding import answerer
 from kumo.network.snat import leases
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,13 @@ async def run(db: Database, settings: Settings, stop: asyncio.Event) -> None:
             continue
         if taken:
             log.info("reclaimed SNAT port blocks of dead hosts: %s", ", ".join(taken))
+        try:
+            answered = await asyncio.to_thread(answerer.reassign, db, settings)
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("choosing port forwarding hosts failed; retrying")
+            continue
+        if answered:
+            log.info("floating IPs answered by another host: %s", ", ".join(answered))
 
 
 @asynccontextmanager

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 
-from kumo.compiler.forwarding import LEG_MAC_PREFIX
-from kumo.compiler.plan import NatTable
+from kumo.compiler.forwarding import HAIRPIN_MARK, LEG_MAC_PREFIX
+from kumo.compiler.plan import NatTable, PortDnat
 from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX, Json, address
 
 TABLE = "kumo_nat"
@@ -54,6 +54,8 @@ def fingerprint(table: NatTable) -> str:
     if table.port_dnat or table.reply_mark or table.relay:
         shape += (table.port_dnat, table.reply_mark, table.relay, table.relay_ifname,
                   table.relay_mac)  # fmt: skip
+    if table.hairpin_ifname:
+        shape += (table.hairpin_ifname,)
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
 
@@ -81,10 +83,23 @@ def nat_ruleset(table: NatTable) -> list[Json]:
         _add("chain", name="post", type="nat", hook="postrouting", prio=100, policy="accept")
     )
     for p in table.port_dnat:
-        out.append(_add("rule", chain="pre", expr=[
+        match = [
             _match(("ip", "daddr"), p.external_ip),
-            _match((p.protocol, "dport"), p.external_port),
-            {"dnat": {"addr": p.internal_ip, "port": p.internal_port}}]))  # fmt: skip
+            _match((p.protocol, "dport"), _ports(p.external_port, p.external_port_end)),
+        ]
+        if table.hairpin_ifname:
+            # from an instance of the router's networks: marked, to leave
+            # from the router's address (the replies come back here)
+            out.append(_add("rule", chain="pre", expr=[
+                {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}},
+                           "right": table.hairpin_ifname}},
+                *match,
+                {"mangle": {"key": {"meta": {"key": "mark"}}, "value": HAIRPIN_MARK}},
+                {"dnat": _port_dnat(p)}]))  # fmt: skip
+        out.append(_add("rule", chain="pre", expr=[*match, {"dnat": _port_dnat(p)}]))
+    if table.hairpin_ifname and table.port_dnat:
+        out.append(_add("rule", chain="post", expr=[
+            _match(("meta", "mark"), HAIRPIN_MARK), {"masquerade": None}]))  # fmt: skip
     for d in table.dnat:
         out.append(
             _add(
@@ -119,6 +134,25 @@ def nat_ruleset(table: NatTable) -> list[Json]:
     return out + _reply_mark(table) + _meter(table)
 
 
+def _ports(first: int, last: int) -> object:
+    """One port, or a range of them."""
+    return {"range": [first, last]} if last and last != first else first
+
+
+def _port_dnat(p: PortDnat) -> Json:
+    """Where a forwarding's packets go: one internal port for every
+    external one, else each external port to the internal port as far into
+    its range (an anonymous map; no map when the numbers are the same)."""
+    if not p.internal_port_end or p.internal_port_end == p.internal_port:
+        return {"addr": p.internal_ip, "port": p.internal_port}
+    if p.internal_port == p.external_port:
+        return {"addr": p.internal_ip}
+    pairs = [[p.external_port + i, p.internal_port + i]
+             for i in range(p.internal_port_end - p.internal_port + 1)]  # fmt: skip
+    dport = {"payload": {"protocol": p.protocol, "field": "dport"}}
+    return {"addr": p.internal_ip, "port": {"map": {"key": dport, "data": {"set": pairs}}}}
+
+
 def _reply_mark(table: NatTable) -> list[Json]:
     """Replies of connections translated here (port forwardings') marked
     before routing: a policy rule sends them out through the external leg."""
@@ -129,6 +163,10 @@ def _reply_mark(table: NatTable) -> list[Json]:
         _add("rule", chain="reply", expr=[
             {"match": {"op": "==", "left": {"ct": {"key": "direction"}}, "right": "reply"}},
             {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
+            # not a hairpin connection's (translated both ways): its replies
+            # go back to the instance that opened it
+            {"match": {"op": "==", "left": {"&": [{"ct": {"key": "status"}}, "snat"]},
+                       "right": 0}},
             {"mangle": {"key": {"meta": {"key": "mark"}}, "value": table.reply_mark}}]),
     ]  # fmt: skip
 
@@ -150,13 +188,16 @@ def relay_script(table: NatTable) -> str:
     if not table.relay:
         return "\n".join(lines) + "\n"
     elems = ", ".join(
-        f"{r.external_ip} . {r.protocol} . {r.external_port} : {r.mac}" for r in table.relay
+        f"{r.external_ip} . {r.protocol} . {_span(r.external_port, r.external_port_end)} : {r.mac}"
+        for r in table.relay
     )
+    ranged = any(r.external_port_end and r.external_port_end != r.external_port
+                 for r in table.relay)  # fmt: skip
     dev = table.relay_ifname
     lines += [
         f"table netdev {RELAY_TABLE} {{",
         f"  map ports {{ typeof ip daddr . ip protocol . th dport : ether daddr; "
-        f"elements = {{ {elems} }} }}",
+        f"{'flags interval; ' if ranged else ''}elements = {{ {elems} }} }}",
         f'  chain ingress {{ type filter hook ingress device "{dev}" priority -300; policy accept;',
         f"    ether saddr and ff:ff:00:00:00:00 != {LEG_PREFIX} "
         f"ip daddr . ip protocol . th dport @ports ether saddr set {table.relay_mac} "
@@ -165,6 +206,10 @@ def relay_script(table: NatTable) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _span(first: int, last: int) -> str:
+    return f"{first}-{last}" if last and last != first else str(first)
 
 
 def forward_script(table: NatTable) -> str:

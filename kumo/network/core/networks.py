@@ -128,6 +128,7 @@ def create(
             else qos_attach.network_default(s, owner)
         ),
     )
+    net.dns_zone = dns.expand(net.dns_domain, dns.keyword_values(ctx))
     s.add(net)
     s.flush()
     rbac.network_created(s, net)
@@ -215,6 +216,7 @@ def update(
         set_default(uow.session, net, validate.boolean(body, "is_default"))
     if "dns_domain" in body:
         net.dns_domain = dns.dns_domain(body["dns_domain"])
+        net.dns_zone = dns.expand(net.dns_domain, dns.keyword_values(ctx))
     if "qos_policy_id" in body:
         policy_id = qos_attach.checked_policy(uow.session, ctx, body["qos_policy_id"])
         if policy_id != net.qos_policy_id:

@@ -210,9 +210,25 @@ def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[st
     ]
 
 
+FORWARDING_HOST = "kumo_forwarding_host"
+"""In floating IP bodies of the watch feed: the host answering for a
+floating IP with port forwardings (``port_forwarding.answerer``)."""
+
+
+def render_watch_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
+    """Floating IP bodies of the watch feed: the API's view plus
+    ``kumo_forwarding_host``."""
+    return [
+        {**view, FORWARDING_HOST: f.forwarding_host or None}
+        for f, view in zip(fips, render_floatingips(session, fips), strict=True)
+    ]
+
+
 def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each floating IP's port forwardings as its ``port_forwardings`` lists
-    them (expose-port-forwarding-in-fip), by external port."""
+    them (expose-port-forwarding-in-fip), by external port, with their ids
+    and internal ports (floating-ip-port-forwarding-detail) and their port
+    ranges (``forwardings.fip_entry``)."""
     if not fip_ids:
         return {}
     pf = PortForwarding
@@ -221,16 +237,11 @@ def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dic
         .where(pf.floatingip_id.in_(fip_ids))
         .order_by(pf.floatingip_id, pf.external_port, pf.protocol)
     )
+    from kumo.network.port_forwarding import forwardings
+
     out: dict[str, list[dict[str, Any]]] = {}
     for row in session.scalars(q):
-        out.setdefault(row.floatingip_id, []).append(
-            {
-                "protocol": row.protocol,
-                "internal_ip_address": row.internal_ip_address,
-                "internal_port": row.internal_port,
-                "external_port": row.external_port,
-            }
-        )
+        out.setdefault(row.floatingip_id, []).append(forwardings.fip_entry(row))
     return out
 
 

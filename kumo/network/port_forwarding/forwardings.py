@@ -21,8 +21,9 @@ from kumo.policy import authorize
 
 PROTOCOLS = ("tcp", "udp")
 FIELDS = ("internal_port_id", "internal_ip_address", "internal_port", "external_port",
-          "protocol", "description")  # fmt: skip
-REQUIRED = ("internal_port_id", "internal_ip_address", "internal_port", "external_port", "protocol")
+          "internal_port_range", "external_port_range", "protocol", "description")  # fmt: skip
+REQUIRED = ("internal_port_id", "internal_ip_address", "protocol")
+SIDES = ("internal", "external")
 
 
 def not_found(pf_id: str) -> NotFound:
@@ -33,19 +34,53 @@ def bad(message: str) -> BadRequest:
     return BadRequest(f"Bad port_forwarding request: {message}")
 
 
+def _single(first: int | None, last: int | None) -> int | None:
+    """A side's port number: the port of a one-port side, None for a range."""
+    return first if first == last else None
+
+
+def _range(first: int | None, last: int | None) -> str | None:
+    return None if first is None else f"{first}:{last}"
+
+
 def view(row: PortForwarding) -> dict[str, Any]:
+    """A forwarding as the API shows it: ``internal_port``/``external_port``
+    for a side of one port (null for a range), ``*_port_range`` always
+    (``first:last``)."""
     return {
         "id": row.id,
         "protocol": row.protocol,
         "internal_ip_address": row.internal_ip_address,
-        "internal_port": row.internal_port,
+        "internal_port": _single(row.internal_port, row.internal_port_end),
+        "internal_port_range": _range(row.internal_port, row.internal_port_end),
         "internal_port_id": row.internal_port_id,
-        "external_port": row.external_port,
+        "external_port": _single(row.external_port, row.external_port_end),
+        "external_port_range": _range(row.external_port, row.external_port_end),
         "description": row.description,
     }
 
 
 ATTRIBUTES = frozenset(view(PortForwarding(id="")))
+
+
+def fip_entry(row: PortForwarding) -> dict[str, Any]:
+    """A forwarding as its floating IP's ``port_forwardings`` lists it
+    (expose-port-forwarding-in-fip, with the id and internal port of
+    floating-ip-port-forwarding-detail): a side of one port by its number,
+    a range by ``*_port_range`` instead."""
+    out: dict[str, Any] = {
+        "id": row.id,
+        "protocol": row.protocol,
+        "internal_ip_address": row.internal_ip_address,
+        "internal_port_id": row.internal_port_id,
+    }
+    for side in SIDES:
+        first, last = getattr(row, f"{side}_port"), getattr(row, f"{side}_port_end")
+        if first == last:
+            out[f"{side}_port"] = first
+        else:
+            out[f"{side}_port_range"] = _range(first, last)
+    return out
 
 
 def load(session: Session, ctx: RequestContext, fip: FloatingIP, pf_id: str) -> PortForwarding:
@@ -72,6 +107,65 @@ def _port_number(value: Any, field: str) -> int:
     return number
 
 
+def _port_range(value: Any, field: str) -> tuple[int, int]:
+    """``first[:last]`` (a string, or a port number) as (first, last)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = _port_number(value, field)
+        return number, number
+    reason = f"'{shown(value)}' is not a valid port range: FIRST[:LAST], ports 1 to 65535"
+    if not isinstance(value, str):
+        raise InvalidInput(f"Invalid input for {field}. Reason: {reason}.")
+    parts = value.split(":")
+    if len(parts) > 2 or not all(p.strip().isdigit() for p in parts):
+        raise InvalidInput(f"Invalid input for {field}. Reason: {reason}.")
+    first, last = (int(parts[0]), int(parts[-1]))
+    if not (1 <= first <= 65535 and 1 <= last <= 65535):
+        raise InvalidInput(f"Invalid input for {field}. Reason: {reason}.")
+    if first > last:
+        raise InvalidInput(
+            f"Invalid input for {field}. Reason: the first port of '{value}' is greater than "
+            "the last."
+        )
+    return first, last
+
+
+def _apply_ports(row: PortForwarding, body: dict[str, Any]) -> None:
+    """Each side's ports from its port number or its range (never both);
+    an external range maps onto an internal range of its size, or onto one
+    internal port."""
+    for side in SIDES:
+        single, ranged = f"{side}_port", f"{side}_port_range"
+        if body.get(single) is not None and body.get(ranged) is not None:
+            raise bad(
+                f"{single} and {ranged} cannot be given together: give the port number or "
+                "the range."
+            )
+        if body.get(single) is not None:
+            first = last = _port_number(body[single], single)
+        elif body.get(ranged) is not None:
+            first, last = _port_range(body[ranged], ranged)
+        elif single in body or ranged in body:
+            raise InvalidInput(f"Invalid input for {single}. Reason: a port is required.")
+        else:
+            continue
+        setattr(row, single, first)
+        setattr(row, f"{single}_end", last)
+    for side in SIDES:
+        if getattr(row, f"{side}_port", None) is None:
+            raise BadRequest(
+                f"Failed to parse request. Required attribute '{side}_port' or "
+                f"'{side}_port_range' not specified"
+            )
+    inside = row.internal_port_end - row.internal_port + 1
+    outside = row.external_port_end - row.external_port + 1
+    if inside != 1 and inside != outside:
+        raise bad(
+            f"The internal port range {_range(row.internal_port, row.internal_port_end)} "
+            f"must be one port or as many ports as the external port range "
+            f"{_range(row.external_port, row.external_port_end)}."
+        )
+
+
 def _apply(row: PortForwarding, body: dict[str, Any]) -> None:
     if "protocol" in body:
         if body["protocol"] not in PROTOCOLS:
@@ -80,9 +174,7 @@ def _apply(row: PortForwarding, body: dict[str, Any]) -> None:
                 f"{list(PROTOCOLS)}."
             )
         row.protocol = str(body["protocol"])
-    for key in ("internal_port", "external_port"):
-        if key in body:
-            setattr(row, key, _port_number(body[key], key))
+    _apply_ports(row, body)
     if "internal_ip_address" in body:
         row.internal_ip_address = validate.ip(body["internal_ip_address"], "internal_ip_address")
     if "internal_port_id" in body:
@@ -128,33 +220,44 @@ def _check_inside(s: Session, ctx: RequestContext, fip: FloatingIP, row: PortFor
 
 
 def _check_collisions(s: Session, row: PortForwarding) -> None:
+    """Neither the outside (floating IP, protocol, external ports) nor the
+    inside (port, address, protocol, internal ports) overlaps another
+    forwarding's."""
     pf = PortForwarding
     outside = select(pf.id).where(
         pf.floatingip_id == row.floatingip_id,
         pf.protocol == row.protocol,
-        pf.external_port == row.external_port,
+        pf.external_port <= row.external_port_end,
+        pf.external_port_end >= row.external_port,
         pf.id != row.id,
     )
     inside = select(pf.id).where(
         pf.internal_port_id == row.internal_port_id,
         pf.internal_ip_address == row.internal_ip_address,
         pf.protocol == row.protocol,
-        pf.internal_port == row.internal_port,
+        pf.internal_port <= row.internal_port_end,
+        pf.internal_port_end >= row.internal_port,
         pf.id != row.id,
     )
     if s.scalar(outside.limit(1)) is not None:
         raise bad(
             "A duplicate port forwarding entry with same attributes already exists, "
             f"conflicting values are {{'floatingip_id': '{row.floatingip_id}', "
-            f"'external_port': {row.external_port}, 'protocol': '{row.protocol}'}}"
+            f"'external_port': {_ports_shown(row.external_port, row.external_port_end)}, "
+            f"'protocol': '{row.protocol}'}}"
         )
     if s.scalar(inside.limit(1)) is not None:
         raise bad(
             "A duplicate port forwarding entry with same attributes already exists, "
             f"conflicting values are {{'internal_port_id': '{row.internal_port_id}', "
             f"'internal_ip_address': '{row.internal_ip_address}', "
-            f"'internal_port': {row.internal_port}, 'protocol': '{row.protocol}'}}"
+            f"'internal_port': {_ports_shown(row.internal_port, row.internal_port_end)}, "
+            f"'protocol': '{row.protocol}'}}"
         )
+
+
+def _ports_shown(first: int, last: int) -> str:
+    return str(first) if first == last else f"'{first}:{last}'"
 
 
 def _floatingip(uow: UnitOfWork, ctx: RequestContext, fip_id: str, action: str) -> FloatingIP:
