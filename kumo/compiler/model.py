@@ -232,12 +232,15 @@ class QosRuleView:
     in the watch feed)."""
 
     type: str
-    """``bandwidth_limit`` or ``dscp_marking``."""
+    """``bandwidth_limit``, ``packet_rate_limit`` or ``dscp_marking``."""
     direction: str = ""
-    """``egress`` (from the instance) or ``ingress`` (to it); bandwidth limits only."""
+    """``egress`` (from the instance) or ``ingress`` (to it); limits only."""
     max_kbps: int = 0
     max_burst_kbps: int = 0
     dscp_mark: int = 0
+    max_kpps: int = 0
+    """Packet rate limits: thousands of packets per second."""
+    max_burst_kpps: int = 0
 
     @classmethod
     def from_body(cls, body: Body) -> QosRuleView:
@@ -247,6 +250,8 @@ class QosRuleView:
             max_kbps=int(body.get("max_kbps") or 0),
             max_burst_kbps=int(body.get("max_burst_kbps") or 0),
             dscp_mark=int(body.get("dscp_mark") or 0),
+            max_kpps=int(body.get("max_kpps") or 0),
+            max_burst_kpps=int(body.get("max_burst_kpps") or 0),
         )
 
 

@@ -630,8 +630,9 @@ class SnatGateway:
 @dataclass(frozen=True, order=True)
 class PortQos:
     """The QoS of one port, on its device in the host namespace: rates in
-    bytes per second with their bursts in bytes (None: no limit), and the
-    DSCP mark of the IP packets the instance sends (None: left alone).
+    bytes per second with their bursts in bytes (None: no limit), packet
+    rates in packets per second with their bursts in packets, and the DSCP
+    mark of the IP packets the instance sends (None: left alone).
     ``egress`` is the traffic the instance sends, ``ingress`` what it
     receives, as Neutron names the directions."""
 
@@ -639,6 +640,8 @@ class PortQos:
     egress: tuple[int, int] | None = None
     ingress: tuple[int, int] | None = None
     dscp: int | None = None
+    egress_pps: tuple[int, int] | None = None
+    ingress_pps: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -811,6 +814,9 @@ def _describe_qos(q: PortQos) -> str:
     for name, limit in (("egress", q.egress), ("ingress", q.ingress)):
         if limit is not None:
             parts.append(f"{name} {limit[0]}B/s burst {limit[1]}B")
+    for name, pps in (("egress", q.egress_pps), ("ingress", q.ingress_pps)):
+        if pps is not None:
+            parts.append(f"{name} {pps[0]}pkt/s burst {pps[1]}pkt")
     if q.dscp is not None:
         parts.append(f"dscp {q.dscp}")
     return " ".join(parts)

@@ -5,7 +5,9 @@ veth pair or a VM's tap, in the bridge of its network) gets the limits
 and the mark of its effective QoS policy, whose rules its port event
 carries. Rates are Neutron's kilobits per second (1000 bits) as bytes per
 second; a burst of 0 means 80 % of the rate over one second, the burst
-Neutron's agents choose for TCP.
+Neutron's agents choose for TCP. Packet rates are Neutron's thousands of
+packets per second as packets per second; a packet burst of 0 means a
+tenth of a second at the rate.
 """
 
 from __future__ import annotations
@@ -24,19 +26,40 @@ def _limit(rule: QosRuleView) -> tuple[int, int]:
     return rate, max(burst_kbits * 1000 // 8, 1)
 
 
+DEFAULT_PACKET_BURST_SECONDS = 0.1
+"""A packet rate rule's burst when it names none, in seconds at its rate."""
+
+
+def _packet_limit(rule: QosRuleView) -> tuple[int, int]:
+    rate = rule.max_kpps * 1000
+    burst = rule.max_burst_kpps * 1000 or int(rate * DEFAULT_PACKET_BURST_SECONDS)
+    return rate, max(burst, 1)
+
+
 def port_qos(port: PortView) -> PortQos | None:
     """The QoS of one port's device; None when its policy asks for nothing."""
     limits: dict[str, tuple[int, int]] = {}
+    packets: dict[str, tuple[int, int]] = {}
     dscp: int | None = None
     for rule in port.qos:
-        if rule.type == "bandwidth_limit" and rule.direction in ("egress", "ingress"):
-            if rule.max_kbps > 0:
-                limits[rule.direction] = _limit(rule)
+        if rule.direction not in ("egress", "ingress") and rule.type != "dscp_marking":
+            continue
+        if rule.type == "bandwidth_limit" and rule.max_kbps > 0:
+            limits[rule.direction] = _limit(rule)
+        elif rule.type == "packet_rate_limit" and rule.max_kpps > 0:
+            packets[rule.direction] = _packet_limit(rule)
         elif rule.type == "dscp_marking":
             dscp = rule.dscp_mark
-    if not limits and dscp is None:
+    if not limits and not packets and dscp is None:
         return None
-    return PortQos(names.tap_name(port.id), limits.get("egress"), limits.get("ingress"), dscp)
+    return PortQos(
+        names.tap_name(port.id),
+        limits.get("egress"),
+        limits.get("ingress"),
+        dscp,
+        packets.get("egress"),
+        packets.get("ingress"),
+    )
 
 
 def compile_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> QosPlan:

@@ -137,7 +137,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     (
         "qos",
         "Quality of Service",
-        "QoS policies with bandwidth-limit and DSCP-marking rules, "
+        "QoS policies with bandwidth-limit, packet-rate-limit and DSCP-marking rules, "
         "on ports and networks, enforced on the port's host.",
     ),
     (
@@ -149,6 +149,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "qos-default",
         "QoS default policy",
         "is_default on QoS policies: a project's new networks get it.",
+    ),
+    (
+        "qos-pps",
+        "QoS packet rate limit rule",
+        "Packet rate limit rules (max_kpps, max_burst_kpps, direction), enforced on the "
+        "port's host.",
     ),
     (
         "qos-rule-type-details",

@@ -52,3 +52,31 @@ def test_the_plan_does_not_depend_on_rule_order() -> None:
     one = compile_host("host-a", view([BW_OUT, DSCP, BW_IN])).qos
     two = compile_host("host-a", view([DSCP, BW_IN, BW_OUT])).qos
     assert one == two and one.fingerprint() == two.fingerprint()
+
+
+PPS_OUT = {"type": "packet_rate_limit", "direction": "egress", "max_kpps": 5, "max_burst_kpps": 0}
+PPS_IN = {"type": "packet_rate_limit", "direction": "ingress", "max_kpps": 2, "max_burst_kpps": 1}
+
+
+def test_packet_rates_per_second_with_a_tenth_of_a_second_default_burst() -> None:
+    plan = compile_host("host-a", view([PPS_OUT, PPS_IN, BW_OUT]))
+    assert plan.qos.ports == (
+        PortQos(names.tap_name(s.P1), (1_250_000, 1_000_000), None, None, (5000, 500),
+                (2000, 1000)),
+    )  # fmt: skip
+    assert f"qos {names.tap_name(s.P1)} egress 1250000B/s burst 1000000B egress 5000pkt/s " \
+        "burst 500pkt ingress 2000pkt/s burst 1000pkt" in plan.describe()  # fmt: skip
+    assert compile_host("host-a", view([{**PPS_OUT, "max_kpps": 0}])).qos.empty
+
+
+def test_packet_rate_limits_in_the_script() -> None:
+    from kumo.dataplane.nftables.qos import qos_script
+
+    tap = names.tap_name(s.P1)
+    script = qos_script(compile_host("host-a", view([PPS_OUT, PPS_IN])).qos)
+    assert f"add rule bridge kumo_qos from_{tap} limit rate over 5000/second burst 500 " \
+        "packets drop" in script  # fmt: skip
+    assert f"add rule bridge kumo_qos to_{tap} limit rate over 2000/second burst 1000 " \
+        "packets drop" in script  # fmt: skip
+    assert f'iifname vmap {{ "{tap}" : jump from_{tap} }}' in script
+    assert f'oifname vmap {{ "{tap}" : jump to_{tap} }}' in script

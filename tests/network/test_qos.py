@@ -67,13 +67,73 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
     assert {"qos", "qos-bw-limit-direction", "qos-default", "qos-rule-type-details",
             "qos-rules-alias"} <= aliases  # fmt: skip
     types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
-    assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"}]
+    assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"},
+                     {"type": "packet_rate_limit"}]  # fmt: skip
     detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
     params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
     assert params == {"max_kbps", "max_burst_kbps", "direction"}
     _req(cloud, "DELETE", admin, f"{base}/dscp_marking_rules/{dscp['id']}", status=204)
     _req(cloud, "DELETE", admin, base, status=204)
     _req(cloud, "GET", admin, base, status=404)
+
+
+def test_packet_rate_limit_rules(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "pps", "shared": True}})["policy"]
+    base = f"/qos/policies/{pol['id']}/packet_rate_limit_rules"
+    err = _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": {}}, status=400)
+    assert err["NeutronError"]["type"] == "BadRequest"
+    for bad in (
+        {"max_kpps": -1},
+        {"max_kpps": "many"},
+        {"max_kpps": 1, "direction": "any"},
+        {"max_kpps": 1, "max_burst_kpps": -2},
+        {"max_kpps": 1, "max_kbps": 1},
+    ):
+        _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": bad}, status=400)  # fmt: skip
+    out = cloud.post(admin, base, {"packet_rate_limit_rule": {"max_kpps": 10}})
+    rule = out["packet_rate_limit_rule"]
+    assert rule == {"id": rule["id"], "max_kpps": 10, "max_burst_kpps": 0, "direction": "egress"}
+    err = _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": {"max_kpps": 3}}, status=409)
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    ingress = cloud.post(admin, base, {"packet_rate_limit_rule": {
+        "max_kpps": 4, "max_burst_kpps": 1, "direction": "ingress"}})["packet_rate_limit_rule"]  # fmt: skip
+    # a bandwidth limit in the same direction is another rule type: no conflict
+    cloud.post(admin, f"/qos/policies/{pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 100}})  # fmt: skip
+    listed = _req(cloud, "GET", alice, base)["packet_rate_limit_rules"]
+    assert sorted(r["direction"] for r in listed) == ["egress", "ingress"]
+    err = _req(cloud, "PUT", admin, f"{base}/{rule['id']}",
+               {"packet_rate_limit_rule": {"direction": "ingress"}}, status=409)  # fmt: skip
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    out = _req(cloud, "PUT", admin, f"/qos/alias_packet_rate_limit_rules/{rule['id']}",
+               {"packet_rate_limit_rule": {"max_kpps": 20}})  # fmt: skip
+    assert out["packet_rate_limit_rule"]["max_kpps"] == 20
+    _req(cloud, "PUT", alice, f"{base}/{rule['id']}",
+         {"packet_rate_limit_rule": {"max_kpps": 1}}, status=403)  # fmt: skip
+    err = _req(cloud, "GET", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}", status=404)
+    assert err["NeutronError"]["type"] == "QosRuleNotFound"
+    shown = _req(cloud, "GET", alice, f"/qos/policies/{pol['id']}")["policy"]["rules"]
+    pps = sorted((r["direction"], r["max_kpps"]) for r in shown if r["type"] == "packet_rate_limit")
+    assert pps == [("egress", 20), ("ingress", 4)]
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/packet_rate_limit")["rule_type"]
+    params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
+    assert params == {"max_kpps", "max_burst_kpps", "direction"}
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert "qos-pps" in aliases
+    # a bound port's events carry the rules to its host's agent
+    net = cloud.post(alice, "/networks", {"network": {"qos_policy_id": pol["id"]}})["network"]
+    cloud.post(alice, "/subnets", {"subnet": {
+        "network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4}})  # fmt: skip
+    port = cloud.post(admin, "/ports", {"port": {
+        "network_id": net["id"], "binding:host_id": "h1", "project_id": cloud.projects["alice"]}})[
+        "port"]  # fmt: skip
+    carried = _port_events(cloud, port["id"])[-1]["kumo_qos_rules"]
+    assert {(r["type"], r["direction"]) for r in carried} >= {
+        ("packet_rate_limit", "egress"), ("packet_rate_limit", "ingress")}  # fmt: skip
+    _req(cloud, "DELETE", admin, f"/qos/alias_packet_rate_limit_rules/{ingress['id']}", status=204)
+    carried = _port_events(cloud, port["id"])[-1]["kumo_qos_rules"]
+    assert [r["max_kpps"] for r in carried if r["type"] == "packet_rate_limit"] == [20]
 
 
 def test_port_policy_wins_and_events_carry_rules(cloud: Cloud) -> None:

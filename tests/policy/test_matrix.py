@@ -206,6 +206,8 @@ def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
                        {"bandwidth_limit_rule": {"max_kbps": 100}}, "bandwidth_limit_rule"),
         "dscprule": make(f"{base}/dscp_marking_rules", {"dscp_marking_rule": {"dscp_mark": 8}},
                          "dscp_marking_rule"),
+        "ppsrule": make(f"{base}/packet_rate_limit_rules",
+                        {"packet_rate_limit_rule": {"max_kpps": 10}}, "packet_rate_limit_rule"),
     }  # fmt: skip
 
 
@@ -514,6 +516,18 @@ CASES = [
     Case("network:delete_policy_dscp_marking_rule", "DELETE",
          f"{N}/qos/alias_dscp_marking_rules/{{victim}}", 204,
          fresh=lambda w: {"victim": _qos_policy(w)["dscprule"]}),
+    Case("network:get_policy_packet_rate_limit_rule", "GET",
+         f"{N}/qos/policies/{{qos}}/packet_rate_limit_rules/{{ppsrule}}", 200),
+    Case("network:create_policy_packet_rate_limit_rule", "POST",
+         f"{N}/qos/policies/{{victim}}/packet_rate_limit_rules", 201,
+         {"packet_rate_limit_rule": {"max_kpps": 5, "direction": "ingress"}},
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:update_policy_packet_rate_limit_rule", "PUT",
+         f"{N}/qos/alias_packet_rate_limit_rules/{{ppsrule}}", 200,
+         {"packet_rate_limit_rule": {"max_burst_kpps": 1}}),
+    Case("network:delete_policy_packet_rate_limit_rule", "DELETE",
+         f"{N}/qos/policies/{{qos}}/packet_rate_limit_rules/{{victim}}", 204,
+         fresh=lambda w: {"qos": (q := _qos_policy(w))["qos"], "victim": q["ppsrule"]}),
     Case("network:get_rule_type", "GET", f"{N}/qos/rule-types/bandwidth_limit", 200),
     # subnet pools and address scopes
     Case("network:get_subnetpool", "GET", f"{N}/subnetpools/{{pool}}", 200),

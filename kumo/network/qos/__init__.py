@@ -1,8 +1,8 @@
 """QoS: policies, their rules, and the policy a port or network names.
 
 ``policies`` holds the policy rows (create, update, delete, the project's
-default policy, sharing through RBAC); ``rules`` the bandwidth-limit and
-DSCP-marking rules of a policy; ``attach`` the ``qos_policy_id`` of ports
+default policy, sharing through RBAC); ``rules`` the bandwidth-limit,
+packet-rate-limit and DSCP-marking rules of a policy; ``attach`` the ``qos_policy_id`` of ports
 and networks (a port's own policy wins over its network's) and the
 effective rules each port event carries to the agents
 (``kumo_qos_rules``); ``service`` the calls the API makes. The agent's

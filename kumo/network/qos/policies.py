@@ -74,6 +74,15 @@ def load(session: Session, ctx: RequestContext, policy_id: str, *, lock: bool = 
     return row
 
 
+def read_target(session: Session, ctx: RequestContext, row: QosPolicy) -> dict[str, Any]:
+    """The policy as the target of a rule read: shared when it is shared with
+    the caller's project (wildcard or RBAC entry)."""
+    shared = row.shared or bool(
+        rbac_access.granted(session, "qos_policy", ctx.project_id, [row.id])
+    )
+    return {"project_id": row.project_id, "shared": shared}
+
+
 def _default_taken(session: Session, project_id: str, other_than: str | None) -> None:
     q = select(QosPolicy.id).where(QosPolicy.project_id == project_id, QosPolicy.is_default)
     if other_than is not None:
