@@ -449,6 +449,8 @@ class FloatingIpView:
     port_id: str | None
     fixed_ip_address: str | None
     port_forwardings: tuple[ForwardingView, ...] = ()
+    qos: tuple[QosRuleView, ...] = ()
+    """The rules of its QoS policy (its own, else its external network's); sorted."""
 
     @classmethod
     def from_body(cls, body: Body) -> FloatingIpView:
@@ -461,6 +463,7 @@ class FloatingIpView:
             fixed_ip_address=body.get("fixed_ip_address") or None,
             port_forwardings=tuple(sorted(ForwardingView.from_body(x)
                                           for x in body.get("port_forwardings") or ())),
+            qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
         )  # fmt: skip
 
 

@@ -213,6 +213,20 @@ class Dnat:
 
 
 @dataclass(frozen=True, order=True)
+class NatLimit:
+    """A bandwidth limit on one external address of a router namespace (a
+    floating IP, ``qos-fip``): ``ingress`` what arrives for it on
+    ``ifname`` (before it is translated), ``egress`` what leaves from it
+    (after); ``rate`` in bytes per second, ``burst`` in bytes."""
+
+    ifname: str
+    address: str
+    direction: str
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True, order=True)
 class PortDnat:
     """A floating IP's port forwarding served here: ``protocol`` (tcp, udp)
     to ``external_ip:external_port`` goes to ``internal_ip:internal_port``."""
@@ -269,6 +283,8 @@ class NatTable:
     relay_ifname: str = ""
     relay_mac: str = ""
     """The MAC of ``relay_ifname``: relayed frames leave from it."""
+    limits: tuple[NatLimit, ...] = ()
+    """Bandwidth limits of external addresses (floating IPs' QoS); sorted."""
 
     @property
     def key(self) -> ObjectKey:
@@ -779,6 +795,10 @@ class HostPlan:
             + "".join(
                 f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:{x.external_port}->{x.mac}"
                 for x in t.relay
+            )
+            + "".join(
+                f" limit {x.direction} {x.address} {x.rate}B/s burst {x.burst}B oif {x.ifname}"
+                for x in t.limits
             )
             for t in self.nat
         ]

@@ -3,7 +3,8 @@
 A local port's device (``names.tap_name``, the host end of an instance's
 veth pair or a VM's tap, in the bridge of its network) gets the limits
 and the mark of its effective QoS policy, whose rules its port event
-carries. Rates are Neutron's kilobits per second (1000 bits) as bytes per
+carries. A floating IP's bandwidth limits (``fip_limits``) go on the
+external leg of the router namespace that translates it. Rates are Neutron's kilobits per second (1000 bits) as bytes per
 second; a burst of 0 means 80 % of the rate over one second, the burst
 Neutron's agents choose for TCP. Packet rates are Neutron's thousands of
 packets per second as packets per second; a packet burst of 0 means a
@@ -13,11 +14,23 @@ tenth of a second at the rate.
 from __future__ import annotations
 
 from kumo.compiler import names
-from kumo.compiler.model import ClusterView, PortView, QosRuleView
-from kumo.compiler.plan import PortQos, QosPlan
+from kumo.compiler.model import ClusterView, FloatingIpView, PortView, QosRuleView
+from kumo.compiler.plan import NatLimit, PortQos, QosPlan
 
 DEFAULT_BURST_RATIO = 0.8
 """A rule's burst when it names none, as a share of one second at its rate."""
+
+
+def fip_limits(ifname: str, fip: FloatingIpView) -> list[NatLimit]:
+    """A floating IP's bandwidth limits on the external leg ``ifname`` of the
+    namespace that translates it."""
+    return sorted(
+        NatLimit(ifname, fip.floating_ip_address, rule.direction, *_limit(rule))
+        for rule in fip.qos
+        if rule.type == "bandwidth_limit"
+        and rule.direction in ("egress", "ingress")
+        and rule.max_kbps > 0
+    )
 
 
 def _limit(rule: QosRuleView) -> tuple[int, int]:

@@ -39,7 +39,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.compiler import forwarding, ipnet, names, snat
+from kumo.compiler import forwarding, ipnet, names, qos, snat
 from kumo.compiler.model import (
     DVR_INTERFACE,
     GATEWAY,
@@ -474,14 +474,15 @@ def _floating_nat(
 ) -> NatTable:
     """Each floating IP on the external leg ``inside``, translated both ways
     to its fixed IP (and announced); ``extra`` SNAT after them."""
-    dnat, snat, announce = [], [], []
+    dnat, snat, announce, limits = [], [], [], []
     for fip in fips:
         assert fip.fixed_ip_address is not None
         out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
         dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
         snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
         announce.append((inside, fip.floating_ip_address))
-    return NatTable(ns, (*snat, *extra), tuple(dnat), tuple(announce))
+        limits += qos.fip_limits(inside, fip)
+    return NatTable(ns, (*snat, *extra), tuple(dnat), tuple(announce), limits=tuple(sorted(limits)))
 
 
 def _gateway_leg(

@@ -102,3 +102,8 @@ class FloatingIP(StandardAttrs, Base):
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
     dns_name: Mapped[str] = mapped_column(String(255), default="")
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    qos_policy_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qos_policies.id"), nullable=True, index=True
+    )
+    """The floating IP's own QoS policy (``qos-fip``); without one it follows
+    its external network's (``qos-fip-network-policy``)."""

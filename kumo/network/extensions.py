@@ -151,6 +151,18 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "is_default on QoS policies: a project's new networks get it.",
     ),
     (
+        "qos-fip",
+        "Floating IP QoS",
+        "qos_policy_id on floating IPs: its bandwidth limits on the host that translates the "
+        "floating IP.",
+    ),
+    (
+        "qos-fip-network-policy",
+        "QoS floating IP network policy",
+        "qos_network_policy_id on floating IPs: without a policy of its own a floating IP "
+        "follows its external network's.",
+    ),
+    (
         "qos-pps",
         "QoS packet rate limit rule",
         "Packet rate limit rules (max_kpps, max_burst_kpps, direction), enforced on the "

@@ -80,3 +80,42 @@ def test_packet_rate_limits_in_the_script() -> None:
         "packets drop" in script  # fmt: skip
     assert f'iifname vmap {{ "{tap}" : jump from_{tap} }}' in script
     assert f'oifname vmap {{ "{tap}" : jump to_{tap} }}' in script
+
+
+def _with_fip(rules: list[dict[str, Any]], *, distributed: bool = True) -> ClusterView:
+    import dataclasses
+    from types import MappingProxyType
+
+    from kumo.compiler.model import FloatingIpView
+    from tests.compiler.test_address_scopes import EXT, R
+    from tests.compiler.test_address_scopes import view as routed
+
+    fip = FloatingIpView.from_body({
+        "id": "f1", "floating_ip_address": "203.0.113.50", "floating_network_id": EXT,
+        "router_id": R, "port_id": s.P1, "fixed_ip_address": "10.0.1.11",
+        "kumo_qos_rules": rules})  # fmt: skip
+    base = routed(distributed=distributed, scoped=False)
+    return dataclasses.replace(base, floatingips=MappingProxyType({"f1": fip}))
+
+
+def test_a_floating_ips_limits_where_it_is_translated() -> None:
+    from kumo.compiler.plan import NatLimit
+    from kumo.dataplane.nftables.nat import fingerprint, nat_ruleset
+    from tests.compiler.test_address_scopes import R, nat
+
+    rules = [BW_OUT, BW_IN, DSCP, PPS_OUT]
+    dvr = nat("c1", names.router_netns("c1", R), _with_fip(rules))
+    leg = names.router_gw_name(R)
+    assert dvr.limits == (
+        NatLimit(leg, "203.0.113.50", "egress", 1_250_000, 1_000_000),
+        NatLimit(leg, "203.0.113.50", "ingress", 250_000, 50_000),
+    )
+    rendered = [r["add"]["rule"] for r in nat_ruleset(dvr) if "rule" in r.get("add", {})]
+    limited = [(r["chain"], r["expr"][1]["match"]["right"]) for r in rendered
+               if any("limit" in x for x in r["expr"])]  # fmt: skip
+    assert limited == [("limit_out", "203.0.113.50"), ("limit_in", "203.0.113.50")]
+    plain = nat("c1", names.router_netns("c1", R), _with_fip([]))
+    assert plain.limits == () and fingerprint(plain) != fingerprint(dvr)
+    # a centralized router translates it on its gateway host, on the gateway's leg
+    legacy = nat("g", names.router_netns("g", R), _with_fip(rules, distributed=False))
+    assert {x.direction for x in legacy.limits} == {"egress", "ingress"}

@@ -210,3 +210,47 @@ def test_rbac_sharing_and_default_policy(cloud: Cloud) -> None:
     assert cloud.post(alice, "/networks", {"network": {}})["network"]["qos_policy_id"] == mine["id"]
     assert _req(cloud, "GET", alice, "/qos/policies?is_default=true")["policies"][0]["id"] == mine[
         "id"]  # fmt: skip
+
+
+def test_floating_ip_policy_own_or_its_networks(cloud: Cloud) -> None:
+    from tests.network.test_floatingips import fip, topology
+    from tests.network.test_routers import events
+
+    admin, alice = cloud.admin, cloud.member("alice")
+    t = topology(cloud, alice)
+    ext_id = t["ext"]["network"]["id"]
+    mine = cloud.post(admin, "/qos/policies", {"policy": {"name": "fip", "shared": True}})["policy"]
+    cloud.post(admin, f"/qos/policies/{mine['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 1000, "direction": "ingress"}})  # fmt: skip
+    hidden = cloud.post(admin, "/qos/policies", {"policy": {"name": "private"}})["policy"]
+    assert fip(cloud, alice, ext_id, status=404, qos_policy_id=hidden["id"]) == "QosPolicyNotFound"
+    assert fip(cloud, alice, ext_id, status=400, qos_policy_id="nope") == "InvalidInput"
+    f = fip(cloud, alice, ext_id, qos_policy_id=mine["id"], port_id=t["port"]["id"])
+    assert f["qos_policy_id"] == mine["id"] and f["qos_network_policy_id"] is None
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [(r["direction"], r["max_kbps"]) for r in body["kumo_qos_rules"]] == [("ingress", 1000)]
+    listed = _req(cloud, "GET", alice, f"/floatingips?qos_policy_id={mine['id']}")["floatingips"]
+    assert [x["id"] for x in listed] == [f["id"]]
+    # a rule change re-emits the floating IP; the policy in use cannot go
+    rule = _req(cloud, "GET", admin, f"/qos/policies/{mine['id']}")["policy"]["rules"][0]
+    _req(cloud, "PUT", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}",
+         {"bandwidth_limit_rule": {"max_kbps": 2000}})  # fmt: skip
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [r["max_kbps"] for r in body["kumo_qos_rules"]] == [2000]
+    err = _req(cloud, "DELETE", admin, f"/qos/policies/{mine['id']}", status=409)
+    assert err["NeutronError"]["type"] == "QosPolicyInUse"
+    # cleared: the floating IP follows its external network's policy (qos-fip-network-policy)
+    out = _req(cloud, "PUT", alice, f"/floatingips/{f['id']}", {"floatingip": {
+        "qos_policy_id": None}})["floatingip"]  # fmt: skip
+    assert out["qos_policy_id"] is None and out["port_id"] == t["port"]["id"]
+    assert "kumo_qos_rules" not in events(cloud, "floatingip", f["id"])[-1].body
+    net_pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "ext"}})["policy"]
+    cloud.post(admin, f"/qos/policies/{net_pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 500}})  # fmt: skip
+    _req(cloud, "PUT", admin, f"/networks/{ext_id}", {"network": {"qos_policy_id": net_pol["id"]}})
+    shown = _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]
+    assert shown["qos_policy_id"] is None and shown["qos_network_policy_id"] == net_pol["id"]
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [r["max_kbps"] for r in body["kumo_qos_rules"]] == [500]
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos-fip", "qos-fip-network-policy"} <= aliases

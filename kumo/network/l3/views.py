@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from kumo.db.agent_models import Agent
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
-from kumo.db.network_models import Port
+from kumo.db.network_models import Network, Port
 from kumo.db.port_forwarding_models import PortForwarding
 from kumo.network import availability_zones
 from kumo.network import tags as taglib
@@ -108,6 +108,7 @@ def floatingip_view(
     port: Port | None,
     tags: list[str],
     forwardings: list[dict[str, Any]] | None = None,
+    network_policy: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": fip.id,
@@ -123,7 +124,8 @@ def floatingip_view(
         "port_forwardings": forwardings or [],
         "dns_domain": fip.dns_domain or "",
         "dns_name": fip.dns_name or "",
-        "qos_policy_id": None,
+        "qos_policy_id": fip.qos_policy_id,
+        "qos_network_policy_id": network_policy,
         **_std(fip, tags),
     }
 
@@ -204,10 +206,16 @@ def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[st
     ports = _ports(session, {f.fixed_port_id for f in fips if f.fixed_port_id})
     tags = taglib.tags_for(session, [f.id for f in fips])
     pfs = port_forwardings(session, [f.id for f in fips])
+    nets = {f.floating_network_id for f in fips}
+    policies: dict[str, str | None] = {}
+    if nets:
+        q = select(Network.id, Network.qos_policy_id).where(Network.id.in_(nets))
+        policies = {n: p for n, p in session.execute(q)}
     return [
-        floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, []), pfs.get(f.id))
+        floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, []), pfs.get(f.id),
+                        policies.get(f.floating_network_id))
         for f in fips
-    ]
+    ]  # fmt: skip
 
 
 def port_forwardings(session: Session, fip_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
+from kumo.db.l3_models import FloatingIP
 from kumo.db.network_models import Network, Port
 from kumo.db.qos_models import QosPolicy, QosRule
 from kumo.db.rbac_models import RbacPolicy
@@ -185,7 +186,8 @@ def users(session: Session, policy_id: str) -> set[str]:
     """The projects whose ports or networks name the policy."""
     ports = select(Port.project_id).where(Port.qos_policy_id == policy_id)
     nets = select(Network.project_id).where(Network.qos_policy_id == policy_id)
-    return set(session.scalars(ports)) | set(session.scalars(nets))
+    fips = select(FloatingIP.project_id).where(FloatingIP.qos_policy_id == policy_id)
+    return set(session.scalars(ports)) | set(session.scalars(nets)) | set(session.scalars(fips))
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int | None) -> None:
@@ -193,7 +195,7 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int |
     row = load(s, ctx, policy_id, lock=True)
     authorize(ctx, "network:delete_qos_policy", {"project_id": row.project_id})
     check_revision(row.revision_number, if_match)
-    for kind, model in (("network", Network), ("port", Port)):
+    for kind, model in (("network", Network), ("port", Port), ("floatingip", FloatingIP)):
         user = s.scalar(select(model.id).where(model.qos_policy_id == row.id).limit(1))
         if user is not None:
             raise Conflict(f"QoS Policy {row.id} is used by {kind} {user}.", kind="QosPolicyInUse")

@@ -1451,6 +1451,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
+        sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -1471,6 +1472,11 @@ def upgrade() -> None:
             ["ports.id"],
             name=op.f("fk_floating_ips_floating_port_id_ports"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["qos_policy_id"],
+            ["qos_policies.id"],
+            name=op.f("fk_floating_ips_qos_policy_id_qos_policies"),
         ),
         sa.ForeignKeyConstraint(
             ["router_id"],
@@ -1496,6 +1502,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_floating_ips_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_floating_ips_qos_policy_id"), ["qos_policy_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_floating_ips_router_id"), ["router_id"], unique=False)
 
@@ -1771,6 +1780,7 @@ def downgrade() -> None:
     op.drop_table("router_agent_bindings")
     with op.batch_alter_table("floating_ips", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_floating_ips_router_id"))
+        batch_op.drop_index(batch_op.f("ix_floating_ips_qos_policy_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_project_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_floating_network_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_fixed_port_id"))
