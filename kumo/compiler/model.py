@@ -385,6 +385,8 @@ class RouterView:
     snat_leases: tuple[SnatLeaseView, ...] = ()
     """Every block leased for the router, sorted (``kumo_snat_leases``)."""
     project_id: str = ""
+    gateway_qos: tuple[QosRuleView, ...] = ()
+    """The rules of the gateway's QoS policy (``kumo_gateway_qos_rules``); sorted."""
 
     def port_ids(self, *types: str) -> tuple[str, ...]:
         """Ids of the router's ports of these types, sorted."""
@@ -417,7 +419,9 @@ class RouterView:
             snat_leases=tuple(sorted(SnatLeaseView.from_body(x)
                                      for x in body.get("kumo_snat_leases") or ())),
             project_id=str(body.get("project_id") or ""),
-        )  # fmt: skip
+            gateway_qos=tuple(sorted(QosRuleView.from_body(r)
+                                     for r in body.get("kumo_gateway_qos_rules") or ())),
+        )  # fmt: skip  # fmt: skip
 
 
 @dataclass(frozen=True, order=True)

@@ -4,7 +4,9 @@ A local port's device (``names.tap_name``, the host end of an instance's
 veth pair or a VM's tap, in the bridge of its network) gets the limits
 and the mark of its effective QoS policy, whose rules its port event
 carries. A floating IP's bandwidth limits (``fip_limits``) go on the
-external leg of the router namespace that translates it. Rates are Neutron's kilobits per second (1000 bits) as bytes per
+external leg of the router namespace that translates it, a router
+gateway's (``address_limits``) on the gateway leg of the namespace that
+translates the router's SNAT. Rates are Neutron's kilobits per second (1000 bits) as bytes per
 second; a burst of 0 means 80 % of the rate over one second, the burst
 Neutron's agents choose for TCP. Packet rates are Neutron's thousands of
 packets per second as packets per second; a packet burst of 0 means a
@@ -24,9 +26,15 @@ DEFAULT_BURST_RATIO = 0.8
 def fip_limits(ifname: str, fip: FloatingIpView) -> list[NatLimit]:
     """A floating IP's bandwidth limits on the external leg ``ifname`` of the
     namespace that translates it."""
+    return address_limits(ifname, fip.floating_ip_address, fip.qos)
+
+
+def address_limits(ifname: str, address: str, rules: tuple[QosRuleView, ...]) -> list[NatLimit]:
+    """The bandwidth limits of an external address (a floating IP, a router's
+    gateway IP) on the leg ``ifname`` where it is translated."""
     return sorted(
-        NatLimit(ifname, fip.floating_ip_address, rule.direction, *_limit(rule))
-        for rule in fip.qos
+        NatLimit(ifname, address, rule.direction, *_limit(rule))
+        for rule in rules
         if rule.type == "bandwidth_limit"
         and rule.direction in ("egress", "ingress")
         and rule.max_kbps > 0

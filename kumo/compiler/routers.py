@@ -57,6 +57,7 @@ from kumo.compiler.plan import (
     Dnat,
     FdbEntry,
     Link,
+    NatLimit,
     NatTable,
     NeighEntry,
     Netns,
@@ -548,8 +549,12 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
             announce = ((gateway[0], gateway[1]),)
     mac = router.gateway.mac if router.gateway is not None and forward else ""
     ifname = gateway[0] if gateway is not None and forward else ""
+    limits: list[NatLimit] = []
+    if gateway is not None and gateway[1]:
+        limits = qos.address_limits(gateway[0], gateway[1], router.view.gateway_qos)
     out.nat.add(NatTable(ns, rules, announce=announce, forward=forward, forward_ifname=ifname,
-                         forward_mac=mac, no_snat=scoped_sources(view, router)))  # fmt: skip
+                         forward_mac=mac, no_snat=scoped_sources(view, router),
+                         limits=tuple(limits)))  # fmt: skip
 
 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
@@ -569,6 +574,9 @@ def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -
     served = forwarding.serve(host, view, router.view, lambda h: "", distributed=False)
     if served:
         table = _forwardings(ns, inside, served, table, out)
+    if ext_ip and router.view.gateway_qos:
+        limits = qos.address_limits(inside, ext_ip, router.view.gateway_qos)
+        table = dataclasses.replace(table, limits=tuple(sorted((*table.limits, *limits))))
     if ext_ip and active:
         table = dataclasses.replace(table, announce=((inside, ext_ip), *table.announce))
     elif not active:

@@ -26,6 +26,11 @@ class Router(StandardAttrs, Base):
         String(36), ForeignKey("ports.id", ondelete="SET NULL"), nullable=True
     )
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    gw_qos_policy_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qos_policies.id"), nullable=True, index=True
+    )
+    """The QoS policy of the gateway (``external_gateway_info.qos_policy_id``,
+    ``qos-gateway-ip``); it goes with the gateway."""
     distributed: Mapped[bool] = mapped_column(Boolean, default=True)
     ha: Mapped[bool] = mapped_column(Boolean, default=False)
     distributed_snat: Mapped[bool] = mapped_column(Boolean, default=False)

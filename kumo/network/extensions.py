@@ -163,6 +163,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "follows its external network's.",
     ),
     (
+        "qos-gateway-ip",
+        "Router gateway IP QoS",
+        "qos_policy_id in a router's external_gateway_info: its bandwidth limits on the "
+        "gateway leg that translates the router's SNAT.",
+    ),
+    (
         "qos-pps",
         "QoS packet rate limit rule",
         "Packet rate limit rules (max_kpps, max_burst_kpps, direction), enforced on the "

@@ -119,3 +119,28 @@ def test_a_floating_ips_limits_where_it_is_translated() -> None:
     # a centralized router translates it on its gateway host, on the gateway's leg
     legacy = nat("g", names.router_netns("g", R), _with_fip(rules, distributed=False))
     assert {x.direction for x in legacy.limits} == {"egress", "ingress"}
+
+
+def test_a_router_gateways_limits_where_its_snat_is_translated() -> None:
+    import dataclasses
+    from types import MappingProxyType
+
+    from kumo.compiler.model import QosRuleView
+    from kumo.compiler.plan import NatLimit
+    from tests.compiler.test_address_scopes import GW, R, nat
+    from tests.compiler.test_address_scopes import view as routed
+
+    def with_policy(v: ClusterView) -> ClusterView:
+        rules = tuple(sorted(QosRuleView.from_body(x) for x in (BW_OUT, BW_IN, PPS_OUT)))
+        router = dataclasses.replace(v.routers[R], gateway_qos=rules)
+        return dataclasses.replace(v, routers=MappingProxyType({R: router}))
+
+    expected = (
+        NatLimit(names.router_gw_name(GW), "203.0.113.10", "egress", 1_250_000, 1_000_000),
+        NatLimit(names.router_gw_name(GW), "203.0.113.10", "ingress", 250_000, 50_000),
+    )
+    # distributed: the SNAT namespace on the gateway host; centralized: the router's own
+    assert nat("g", names.snat_netns("g", R), with_policy(routed(scoped=False))).limits == expected
+    legacy = with_policy(routed(distributed=False, scoped=False))
+    assert nat("g", names.router_netns("g", R), legacy).limits == expected
+    assert nat("g", names.snat_netns("g", R), routed(scoped=False)).limits == ()

@@ -254,3 +254,45 @@ def test_floating_ip_policy_own_or_its_networks(cloud: Cloud) -> None:
     assert [r["max_kbps"] for r in body["kumo_qos_rules"]] == [500]
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
     assert {"qos-fip", "qos-fip-network-policy"} <= aliases
+
+
+def test_router_gateway_policy(cloud: Cloud) -> None:
+    from tests.network.test_routers import events, external, router
+
+    admin, alice = cloud.admin, cloud.member("alice")
+    ext_id = external(cloud)["network"]["id"]
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "gw", "shared": True}})["policy"]
+    cloud.post(admin, f"/qos/policies/{pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 3000}})  # fmt: skip
+    hidden = cloud.post(admin, "/qos/policies", {"policy": {"name": "private"}})["policy"]
+    r = cloud.c.post(f"{N}/routers", headers=alice, json={"router": {"external_gateway_info": {
+        "network_id": ext_id, "qos_policy_id": hidden["id"]}}})  # fmt: skip
+    assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "QosPolicyNotFound"
+    made = router(cloud, alice, external_gateway_info={"network_id": ext_id,
+                                                       "qos_policy_id": pol["id"]})  # fmt: skip
+    assert made["external_gateway_info"]["qos_policy_id"] == pol["id"]
+    body = events(cloud, "router", made["id"])[-1].body
+    assert [x["max_kbps"] for x in body["kumo_gateway_qos_rules"]] == [3000]
+    # a rule change re-emits the router; the policy in use cannot go
+    rule = _req(cloud, "GET", admin, f"/qos/policies/{pol['id']}")["policy"]["rules"][0]
+    _req(cloud, "PUT", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}",
+         {"bandwidth_limit_rule": {"max_kbps": 4000}})  # fmt: skip
+    body = events(cloud, "router", made["id"])[-1].body
+    assert [x["max_kbps"] for x in body["kumo_gateway_qos_rules"]] == [4000]
+    err = _req(cloud, "DELETE", admin, f"/qos/policies/{pol['id']}", status=409)
+    assert err["NeutronError"]["type"] == "QosPolicyInUse"
+    # an update naming only the network keeps it; null clears it; the gateway takes it along
+    out = _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id}}})["router"]  # fmt: skip
+    assert out["external_gateway_info"]["qos_policy_id"] == pol["id"]
+    out = _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id, "qos_policy_id": None}}})["router"]  # fmt: skip
+    assert out["external_gateway_info"]["qos_policy_id"] is None
+    assert "kumo_gateway_qos_rules" not in events(cloud, "router", made["id"])[-1].body
+    _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id, "qos_policy_id": pol["id"]}}})  # fmt: skip
+    _req(cloud, "PUT", alice, f"/routers/{made['id']}",
+         {"router": {"external_gateway_info": {}}})  # fmt: skip
+    _req(cloud, "DELETE", admin, f"/qos/policies/{pol['id']}", status=204)
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert "qos-gateway-ip" in aliases

@@ -26,6 +26,8 @@ from kumo.network import tags as taglib
 from kumo.network.snat import views as snat_views
 from kumo.network.views import ts
 
+GATEWAY_QOS = "kumo_gateway_qos_rules"
+"""The watch-only router key with its gateway policy's rules (``qos-gateway-ip``)."""
 GATEWAY_HOSTS = "kumo_gateway_hosts"
 """The watch-only router key naming its gateway hosts (agents rely on this name)."""
 ROUTER_PORTS = "kumo_ports"
@@ -57,6 +59,7 @@ def gateway_info(router: Router, gw_port: Port | None) -> dict[str, Any] | None:
         "external_fixed_ips": [
             {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in gw_port.fixed_ips
         ],
+        "qos_policy_id": router.gw_qos_policy_id,
     }
 
 
@@ -191,15 +194,23 @@ def routed_networks(body: dict[str, Any]) -> list[str]:
 
 
 def render_watch_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
-    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``
-    and ``kumo_ports``."""
+    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``,
+    ``kumo_ports`` and, when its gateway has a QoS policy, the policy's rules
+    (``kumo_gateway_qos_rules``)."""
+    from kumo.network.qos import rules
+
     ids = [r.id for r in routers]
     hosts = gateway_hosts(session, ids)
     members = router_ports(session, ids)
-    return [
-        {**view, GATEWAY_HOSTS: hosts.get(r.id, []), ROUTER_PORTS: members.get(r.id, [])}
-        for r, view in zip(routers, render_routers(session, routers), strict=True)
-    ]
+    policies = sorted({r.gw_qos_policy_id for r in routers if r.gw_qos_policy_id})
+    found = rules.rules_of(session, policies)
+    out = []
+    for r, view in zip(routers, render_routers(session, routers), strict=True):
+        body = {**view, GATEWAY_HOSTS: hosts.get(r.id, []), ROUTER_PORTS: members.get(r.id, [])}
+        if r.gw_qos_policy_id:
+            body[GATEWAY_QOS] = found.get(r.gw_qos_policy_id, [])
+        out.append(body)
+    return out
 
 
 def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:

@@ -2,12 +2,13 @@
 each gets.
 
 A port's effective policy is its own, or else its network's; a floating
-IP's its own, or else its external network's. Port and floating IP events
-in the watch feed carry the effective policy's rules (``kumo_qos_rules``,
-in the shape of a policy's ``rules``), so an agent needs nothing but the
-object to program its limits; a change of a policy's rules, or of a
-network's policy, re-emits the bound ports and the floating IPs it
-applies to.
+IP's its own, or else its external network's; a router's gateway has the
+policy of its ``external_gateway_info``. Port and floating IP events in
+the watch feed carry the effective policy's rules (``kumo_qos_rules``, in
+the shape of a policy's ``rules``; routers ``kumo_gateway_qos_rules``), so
+an agent needs nothing but the object to program its limits; a change of
+a policy's rules, or of a network's policy, re-emits the bound ports, the
+floating IPs and the routers it applies to.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
-from kumo.db.l3_models import FloatingIP
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port
 from kumo.db.qos_models import QosPolicy
 from kumo.db.uow import UnitOfWork
@@ -104,6 +105,11 @@ def policy_changed(uow: UnitOfWork, policy_id: str) -> None:
         )
     )
     _fips_changed(uow, list(uow.session.scalars(fips)))
+    from kumo.network import events
+
+    gateways = select(Router).where(Router.gw_qos_policy_id == policy_id)
+    for router in sorted(uow.session.scalars(gateways), key=lambda r: r.id):
+        events.router(uow, router)
 
 
 def network_changed(uow: UnitOfWork, network_id: str) -> None:

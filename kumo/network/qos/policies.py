@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
-from kumo.db.l3_models import FloatingIP
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port
 from kumo.db.qos_models import QosPolicy, QosRule
 from kumo.db.rbac_models import RbacPolicy
@@ -187,7 +187,9 @@ def users(session: Session, policy_id: str) -> set[str]:
     ports = select(Port.project_id).where(Port.qos_policy_id == policy_id)
     nets = select(Network.project_id).where(Network.qos_policy_id == policy_id)
     fips = select(FloatingIP.project_id).where(FloatingIP.qos_policy_id == policy_id)
-    return set(session.scalars(ports)) | set(session.scalars(nets)) | set(session.scalars(fips))
+    gateways = select(Router.project_id).where(Router.gw_qos_policy_id == policy_id)
+    found = set(session.scalars(ports)) | set(session.scalars(nets)) | set(session.scalars(fips))
+    return found | set(session.scalars(gateways))
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int | None) -> None:
@@ -195,8 +197,14 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int |
     row = load(s, ctx, policy_id, lock=True)
     authorize(ctx, "network:delete_qos_policy", {"project_id": row.project_id})
     check_revision(row.revision_number, if_match)
-    for kind, model in (("network", Network), ("port", Port), ("floatingip", FloatingIP)):
-        user = s.scalar(select(model.id).where(model.qos_policy_id == row.id).limit(1))
+    using = (
+        ("network", Network.id, Network.qos_policy_id),
+        ("port", Port.id, Port.qos_policy_id),
+        ("floatingip", FloatingIP.id, FloatingIP.qos_policy_id),
+        ("router", Router.id, Router.gw_qos_policy_id),
+    )
+    for kind, ident, column in using:
+        user = s.scalar(select(ident).where(column == row.id).limit(1))
         if user is not None:
             raise Conflict(f"QoS Policy {row.id} is used by {kind} {user}.", kind="QosPolicyInUse")
     s.execute(delete(QosRule).where(QosRule.policy_id == row.id))

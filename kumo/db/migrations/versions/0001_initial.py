@@ -1359,6 +1359,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("gw_port_id", sa.String(length=36), nullable=True),
         sa.Column("enable_snat", sa.Boolean(), nullable=False),
+        sa.Column("gw_qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("distributed", sa.Boolean(), nullable=False),
         sa.Column("ha", sa.Boolean(), nullable=False),
         sa.Column("distributed_snat", sa.Boolean(), nullable=False),
@@ -1374,9 +1375,17 @@ def upgrade() -> None:
             name=op.f("fk_routers_gw_port_id_ports"),
             ondelete="SET NULL",
         ),
+        sa.ForeignKeyConstraint(
+            ["gw_qos_policy_id"],
+            ["qos_policies.id"],
+            name=op.f("fk_routers_gw_qos_policy_id_qos_policies"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routers")),
     )
     with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_routers_gw_qos_policy_id"), ["gw_qos_policy_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_routers_project_id"), ["project_id"], unique=False)
 
     op.create_table(
@@ -1800,6 +1809,7 @@ def downgrade() -> None:
     op.drop_table("trunks")
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routers_project_id"))
+        batch_op.drop_index(batch_op.f("ix_routers_gw_qos_policy_id"))
 
     op.drop_table("routers")
     with op.batch_alter_table("port_security_groups", schema=None) as batch_op:

@@ -1,9 +1,11 @@
-"""Root test of floating IP QoS (``qos-fip``) on the real kernel: the
-routing lab (three hosts, an external segment, an upstream namespace), a
-distributed router, a floating IP on the second host's instance with a
-bandwidth policy. TCP between the upstream and the floating IP (iperf3,
-one stream, the burst's first second left out) runs within 10 % of each
-direction's limit; without the policy it runs free."""
+"""Root tests of QoS where addresses are translated, on the real kernel:
+the routing lab (three hosts, an external segment, an upstream namespace)
+and a distributed router, set up once. A floating IP on the second host's
+instance with a bandwidth policy (``qos-fip``), then the router's gateway
+with one (``qos-gateway-ip``, SNAT on the gateway host): TCP between the
+upstream and the instance (iperf3, one stream, the burst's first second
+left out) runs within 10 % of each direction's limit; without the policy
+it runs free."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def routed() -> Iterator[Routed]:
         lab.close()
 
 
-def _tcp_rate(r: Routed, client: list[str], server: list[str], ip: str) -> float:
+def _tcp_rate(r: Routed, client: list[str], server: list[str], ip: str, *extra: str) -> float:
     """Mbit/s received in a 4-second single-stream TCP run, the first second left out."""
     srv = subprocess.Popen([*server, "iperf3", "-s", "-1", "-p", "5303"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -54,7 +56,7 @@ def _tcp_rate(r: Routed, client: list[str], server: list[str], ip: str) -> float
                 break
             time.sleep(0.1)
         out = sh(*client, "iperf3", "-c", ip, "-p", "5303", "-t", "4", "-O", "1", "-J",
-                 timeout=40).stdout  # fmt: skip
+                 *extra, timeout=40).stdout  # fmt: skip
     finally:
         srv.kill()
         srv.wait(timeout=5)
@@ -86,3 +88,34 @@ def test_floating_ip_rates_within_ten_percent_of_the_limits(routed: Routed) -> N
     r.apply()
     free = _tcp_rate(r, upstream, instance, FLOATING_IP)
     assert free > 2 * EGRESS_KBPS / 1000, free
+
+
+GATEWAY_EGRESS_KBPS = 10_000
+GATEWAY_INGRESS_KBPS = 5_000
+
+
+def test_gateway_rates_within_ten_percent_of_the_limits(routed: Routed) -> None:
+    from tests.compiler import states as s
+
+    r = routed
+    r.fips.clear()
+    r.router["kumo_gateway_qos_rules"] = [
+        {"type": "bandwidth_limit", "direction": "egress", "max_kbps": GATEWAY_EGRESS_KBPS,
+         "max_burst_kbps": 0},
+        {"type": "bandwidth_limit", "direction": "ingress", "max_kbps": GATEWAY_INGRESS_KBPS,
+         "max_burst_kbps": 0},
+    ]  # fmt: skip
+    r.apply()
+    instance = ["ip", "netns", "exec", n.instance_netns(r.a, s.P1)]
+    upstream = ["ip", "netns", "exec", r.lab.upstream]
+    assert r.ping(s.P1, UPSTREAM)
+    sent = _tcp_rate(r, instance, upstream, UPSTREAM)
+    assert abs(sent - GATEWAY_EGRESS_KBPS / 1000) <= 0.1 * GATEWAY_EGRESS_KBPS / 1000, sent
+    received = _tcp_rate(r, instance, upstream, UPSTREAM, "-R")
+    assert abs(received - GATEWAY_INGRESS_KBPS / 1000) <= 0.1 * GATEWAY_INGRESS_KBPS / 1000, (
+        received
+    )
+    del r.router["kumo_gateway_qos_rules"]
+    r.apply()
+    free = _tcp_rate(r, instance, upstream, UPSTREAM, "-R")
+    assert free > 2 * GATEWAY_EGRESS_KBPS / 1000, free
