@@ -24,7 +24,8 @@ class QosPolicy(StandardAttrs, Base):
 class QosRule(Base):
     """One rule of a policy: ``rule_type`` ``bandwidth_limit`` (with
     ``direction``, ``max_kbps``, ``max_burst_kbps``), ``packet_rate_limit``
-    (``direction``, ``max_kpps``, ``max_burst_kpps``) or ``dscp_marking``
+    (``direction``, ``max_kpps``, ``max_burst_kpps``), ``minimum_bandwidth``
+    (``direction``, ``min_kbps``) or ``dscp_marking``
     (``dscp_mark``); at most one of each type and direction per policy."""
 
     __tablename__ = "qos_rules"
@@ -40,6 +41,8 @@ class QosRule(Base):
     max_kbps: Mapped[int] = mapped_column(Integer, default=0)
     max_burst_kbps: Mapped[int] = mapped_column(Integer, default=0)
     dscp_mark: Mapped[int] = mapped_column(Integer, default=0)
+    min_kbps: Mapped[int] = mapped_column(Integer, default=0)
+    """Minimum bandwidth rules: the bandwidth a port is guaranteed (scheduling)."""
     max_kpps: Mapped[int] = mapped_column(Integer, default=0)
     """Packet rate limits: thousands of packets per second."""
     max_burst_kpps: Mapped[int] = mapped_column(Integer, default=0)

@@ -131,19 +131,36 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Neutron Port MAC address regenerate",
         "mac_address null on a port update gives it a new random MAC.",
     ),
+    (
+        "port-resource-request",
+        "Port Resource Request",
+        "resource_request on ports (admins): the minimum bandwidth a port's QoS policy asks "
+        "of its host's physical network, which the compute scheduler honours.",
+    ),
+    (
+        "port-resource-request-groups",
+        "Port Resource Request Groups",
+        "resource_request as request_groups and same_subtree.",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),
     (
         "qos",
         "Quality of Service",
-        "QoS policies with bandwidth-limit, packet-rate-limit and DSCP-marking rules, "
+        "QoS policies with bandwidth-limit, packet-rate-limit, DSCP-marking and minimum-bandwidth "
+        "rules (the latter a scheduling attribute), "
         "on ports and networks, enforced on the port's host.",
     ),
     (
         "qos-bw-limit-direction",
         "Direction for QoS bandwidth limit rule",
         "direction (egress, ingress) on bandwidth-limit rules.",
+    ),
+    (
+        "qos-bw-minimum-ingress",
+        "Ingress direction for QoS minimum bandwidth rule",
+        "direction (egress, ingress) on minimum bandwidth rules.",
     ),
     (
         "qos-default",

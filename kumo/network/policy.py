@@ -30,6 +30,7 @@ VISIBLE_BY = {
         "binding:vif_type": "network:get_port:binding",
         "binding:profile": "network:get_port:binding",
         "binding:vif_details": "network:get_port:binding",
+        "resource_request": "network:get_port:binding",
     },
     "subnets": {},
     "routers": {

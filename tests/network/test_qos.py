@@ -68,7 +68,7 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
             "qos-rules-alias"} <= aliases  # fmt: skip
     types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
     assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"},
-                     {"type": "packet_rate_limit"}]  # fmt: skip
+                     {"type": "minimum_bandwidth"}, {"type": "packet_rate_limit"}]  # fmt: skip
     detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
     params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
     assert params == {"max_kbps", "max_burst_kbps", "direction"}
@@ -296,3 +296,60 @@ def test_router_gateway_policy(cloud: Cloud) -> None:
     _req(cloud, "DELETE", admin, f"/qos/policies/{pol['id']}", status=204)
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
     assert "qos-gateway-ip" in aliases
+
+
+def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "min", "shared": True}})["policy"]
+    base = f"/qos/policies/{pol['id']}/minimum_bandwidth_rules"
+    err = _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": {}}, status=400)
+    assert err["NeutronError"]["type"] == "BadRequest"
+    for bad in (
+        {"min_kbps": -1},
+        {"min_kbps": "x"},
+        {"min_kbps": 1, "direction": "up"},
+        {"min_kbps": 1, "max_kbps": 2},
+    ):
+        _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": bad}, status=400)  # fmt: skip
+    egress = cloud.post(admin, base, {"minimum_bandwidth_rule": {"min_kbps": 1000}})[
+        "minimum_bandwidth_rule"]  # fmt: skip
+    assert egress == {"id": egress["id"], "min_kbps": 1000, "direction": "egress"}
+    err = _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": {"min_kbps": 5}}, status=409)
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    cloud.post(admin, base, {"minimum_bandwidth_rule": {"min_kbps": 2000, "direction": "ingress"}})
+    _req(cloud, "POST", alice, base, {"minimum_bandwidth_rule": {"min_kbps": 1}}, status=403)
+    out = _req(cloud, "PUT", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}",
+               {"minimum_bandwidth_rule": {"min_kbps": 1500}})  # fmt: skip
+    assert out["minimum_bandwidth_rule"]["min_kbps"] == 1500
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/minimum_bandwidth")["rule_type"]
+    params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
+    assert params == {"min_kbps", "direction"}
+    # a port on a physical network asks for it; one on a tunnelled network does not
+    phys = cloud.post(admin, "/networks", {"network": {
+        "provider:network_type": "flat", "provider:physical_network": "physnet1",
+        "shared": True}})["network"]  # fmt: skip
+    tunnel = cloud.post(alice, "/networks", {"network": {}})["network"]
+    for net, cidr in ((phys, "10.1.0.0/24"), (tunnel, "10.2.0.0/24")):
+        cloud.post(admin, "/subnets", {"subnet": {
+            "network_id": net["id"], "cidr": cidr, "ip_version": 4}})  # fmt: skip
+    port = cloud.post(alice, "/ports", {"port": {
+        "network_id": phys["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    assert "resource_request" not in port  # admins only
+    shown = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]
+    request = shown["resource_request"]
+    (group,) = request["request_groups"]
+    assert request["same_subtree"] == [group["id"]]
+    assert group["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
+    assert group["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 1500,
+                                  "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    other = cloud.post(alice, "/ports", {"port": {
+        "network_id": tunnel["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    assert _req(cloud, "GET", admin, f"/ports/{other['id']}")["port"]["resource_request"] is None
+    # a rule change shows at once, in lists too
+    _req(cloud, "DELETE", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}", status=204)
+    listed = _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0]
+    assert listed["resource_request"]["request_groups"][0]["resources"] == {
+        "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos-bw-minimum-ingress", "port-resource-request",
+            "port-resource-request-groups"} <= aliases  # fmt: skip

@@ -208,6 +208,8 @@ def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
                          "dscp_marking_rule"),
         "ppsrule": make(f"{base}/packet_rate_limit_rules",
                         {"packet_rate_limit_rule": {"max_kpps": 10}}, "packet_rate_limit_rule"),
+        "minrule": make(f"{base}/minimum_bandwidth_rules",
+                        {"minimum_bandwidth_rule": {"min_kbps": 10}}, "minimum_bandwidth_rule"),
     }  # fmt: skip
 
 
@@ -528,6 +530,18 @@ CASES = [
     Case("network:delete_policy_packet_rate_limit_rule", "DELETE",
          f"{N}/qos/policies/{{qos}}/packet_rate_limit_rules/{{victim}}", 204,
          fresh=lambda w: {"qos": (q := _qos_policy(w))["qos"], "victim": q["ppsrule"]}),
+    Case("network:get_policy_minimum_bandwidth_rule", "GET",
+         f"{N}/qos/alias_minimum_bandwidth_rules/{{minrule}}", 200),
+    Case("network:create_policy_minimum_bandwidth_rule", "POST",
+         f"{N}/qos/policies/{{victim}}/minimum_bandwidth_rules", 201,
+         {"minimum_bandwidth_rule": {"min_kbps": 5, "direction": "ingress"}},
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:update_policy_minimum_bandwidth_rule", "PUT",
+         f"{N}/qos/policies/{{qos}}/minimum_bandwidth_rules/{{minrule}}", 200,
+         {"minimum_bandwidth_rule": {"min_kbps": 7}}),
+    Case("network:delete_policy_minimum_bandwidth_rule", "DELETE",
+         f"{N}/qos/alias_minimum_bandwidth_rules/{{victim}}", 204,
+         fresh=lambda w: {"victim": _qos_policy(w)["minrule"]}),
     Case("network:get_rule_type", "GET", f"{N}/qos/rule-types/bandwidth_limit", 200),
     # subnet pools and address scopes
     Case("network:get_subnetpool", "GET", f"{N}/subnetpools/{{pool}}", 200),

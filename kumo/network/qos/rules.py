@@ -1,6 +1,6 @@
-"""QoS rules of a policy: bandwidth limits and packet rate limits (one of
-each per direction) and DSCP marks (one per policy), with Neutron's
-validation and views.
+"""QoS rules of a policy: bandwidth limits, packet rate limits and minimum
+bandwidths (one of each per direction) and DSCP marks (one per policy),
+with Neutron's validation and views.
 
 Every change re-emits the ports the policy applies to
 (``attach.policy_changed``), so their hosts' agents recompile the limits.
@@ -26,7 +26,8 @@ from kumo.policy import authorize
 BANDWIDTH_LIMIT = "bandwidth_limit"
 DSCP_MARKING = "dscp_marking"
 PACKET_RATE_LIMIT = "packet_rate_limit"
-LIMITS = (BANDWIDTH_LIMIT, PACKET_RATE_LIMIT)
+MINIMUM_BANDWIDTH = "minimum_bandwidth"
+LIMITS = (BANDWIDTH_LIMIT, PACKET_RATE_LIMIT, MINIMUM_BANDWIDTH)
 """The rule types with a direction (``egress`` by default)."""
 DIRECTIONS = ("egress", "ingress")
 VALID_DSCP_MARKS = (
@@ -58,7 +59,7 @@ MAX_KBPS = validate.MAX_INT
 @dataclass(frozen=True)
 class RuleType:
     name: str
-    """``bandwidth_limit``, ``packet_rate_limit`` or ``dscp_marking``."""
+    """``bandwidth_limit``, ``packet_rate_limit``, ``minimum_bandwidth`` or ``dscp_marking``."""
     collection: str
     """The URL segment and list key (``bandwidth_limit_rules``)."""
     member: str
@@ -86,12 +87,26 @@ RULE_TYPES = {
         ("max_kpps", "max_burst_kpps", "direction"),
         "max_kpps",
     ),
+    MINIMUM_BANDWIDTH: RuleType(
+        MINIMUM_BANDWIDTH,
+        "minimum_bandwidth_rules",
+        "minimum_bandwidth_rule",
+        ("min_kbps", "direction"),
+        "min_kbps",
+    ),
 }
 BY_COLLECTION = {t.collection: t for t in RULE_TYPES.values()}
 
 
 def supported_parameters(rule_type: str) -> list[dict[str, Any]]:
     """What ``GET /v2.0/qos/rule-types/{type}`` lists for kumo's one driver."""
+    if rule_type == MINIMUM_BANDWIDTH:
+        return [
+            {"parameter_name": "min_kbps", "parameter_type": "range",
+             "parameter_values": {"start": 0, "end": MAX_KBPS}},
+            {"parameter_name": "direction", "parameter_type": "choices",
+             "parameter_values": list(DIRECTIONS)},
+        ]  # fmt: skip
     if rule_type in LIMITS:
         span = {"start": 0, "end": MAX_KBPS}
         unit = "kbps" if rule_type == BANDWIDTH_LIMIT else "kpps"
@@ -121,6 +136,8 @@ def view(rule: QosRule) -> dict[str, Any]:
         out.update(
             max_kbps=rule.max_kbps, max_burst_kbps=rule.max_burst_kbps, direction=rule.direction
         )
+    elif rule.rule_type == MINIMUM_BANDWIDTH:
+        out.update(min_kbps=rule.min_kbps, direction=rule.direction)
     elif rule.rule_type == PACKET_RATE_LIMIT:
         out.update(
             max_kpps=rule.max_kpps, max_burst_kpps=rule.max_burst_kpps, direction=rule.direction
@@ -172,6 +189,8 @@ def _apply(rule: QosRule, body: dict[str, Any]) -> None:
         rule.max_kbps = _amount(body["max_kbps"], "max_kbps")
     if "max_burst_kbps" in body:
         rule.max_burst_kbps = _amount(body["max_burst_kbps"], "max_burst_kbps")
+    if "min_kbps" in body:
+        rule.min_kbps = _amount(body["min_kbps"], "min_kbps")
     if "max_kpps" in body:
         rule.max_kpps = _amount(body["max_kpps"], "max_kpps")
     if "max_burst_kpps" in body:
@@ -243,6 +262,7 @@ def create(
         max_burst_kbps=0,
         max_kpps=0,
         max_burst_kpps=0,
+        min_kbps=0,
         dscp_mark=0,
     )
     _apply(rule, body)

@@ -968,6 +968,7 @@ def upgrade() -> None:
         sa.Column("max_kbps", sa.Integer(), nullable=False),
         sa.Column("max_burst_kbps", sa.Integer(), nullable=False),
         sa.Column("dscp_mark", sa.Integer(), nullable=False),
+        sa.Column("min_kbps", sa.Integer(), nullable=False),
         sa.Column("max_kpps", sa.Integer(), nullable=False),
         sa.Column("max_burst_kpps", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
