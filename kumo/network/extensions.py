@@ -137,11 +137,6 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "resource_request on ports (admins): the minimum bandwidth a port's QoS policy asks "
         "of its host's physical network, which the compute scheduler honours.",
     ),
-    (
-        "port-resource-request-groups",
-        "Port Resource Request Groups",
-        "resource_request as request_groups and same_subtree.",
-    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),

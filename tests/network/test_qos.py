@@ -60,6 +60,10 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
     assert err["NeutronError"]["type"] == "QosRuleNotFound"
     # a project's member neither writes policies nor sees an unshared one
     _req(cloud, "POST", alice, "/qos/policies", {"policy": {"name": "x"}}, status=403)
+    # ... but a too long attribute is 400 first, whoever asks
+    for h in (alice, admin):
+        _req(cloud, "POST", h, "/qos/policies", {"policy": {"name": "x" * 256}}, status=400)
+        _req(cloud, "PUT", h, base, {"policy": {"description": "x" * 256}}, status=400)
     err = _req(cloud, "GET", alice, base, status=404)
     assert err["NeutronError"]["type"] == "QosPolicyNotFound"
     assert _req(cloud, "GET", alice, "/qos/policies")["policies"] == []
@@ -337,19 +341,17 @@ def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) ->
     assert "resource_request" not in port  # admins only
     shown = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]
     request = shown["resource_request"]
-    (group,) = request["request_groups"]
-    assert request["same_subtree"] == [group["id"]]
-    assert group["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
-    assert group["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 1500,
-                                  "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    assert request["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
+    assert request["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 1500,
+                                    "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
     other = cloud.post(alice, "/ports", {"port": {
         "network_id": tunnel["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
     assert _req(cloud, "GET", admin, f"/ports/{other['id']}")["port"]["resource_request"] is None
     # a rule change shows at once, in lists too
     _req(cloud, "DELETE", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}", status=204)
     listed = _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0]
-    assert listed["resource_request"]["request_groups"][0]["resources"] == {
+    assert listed["resource_request"]["resources"] == {
         "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
-    assert {"qos-bw-minimum-ingress", "port-resource-request",
-            "port-resource-request-groups"} <= aliases  # fmt: skip
+    assert {"qos-bw-minimum-ingress", "port-resource-request"} <= aliases
+    assert "port-resource-request-groups" not in aliases  # it means minimum packet rates too

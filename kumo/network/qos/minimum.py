@@ -3,8 +3,8 @@
 kumo has no Placement service: a port whose effective QoS policy has
 minimum bandwidth rules, on a network with a physical network, asks for
 that bandwidth on the physical network of the host it lands on. The port
-shows the ask as Neutron's ``resource_request`` (request groups with the
-physical network's trait and the ``NET_BW_*_KILOBIT_PER_SEC`` amounts);
+shows the ask as Neutron's ``resource_request`` (the physical network's
+trait and the ``NET_BW_*_KILOBIT_PER_SEC`` amounts);
 the compute scheduler places a server only on a host whose agent reports
 enough bandwidth left on that physical network (``configurations.
 bandwidths``, from ``kumo agent --bandwidth PHYSNET:KBPS``), counting the
@@ -14,7 +14,6 @@ for nothing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,8 +26,6 @@ from kumo.db.qos_models import QosRule
 EGRESS = "NET_BW_EGR_KILOBIT_PER_SEC"
 INGRESS = "NET_BW_IGR_KILOBIT_PER_SEC"
 VNIC_TRAIT = "CUSTOM_VNIC_TYPE_NORMAL"
-GROUP_NAMESPACE = uuid.UUID("6f1c2a4e-8b0d-4c53-9a57-1d2e3f405162")
-"""Request group ids are derived from the port id (stable across reads)."""
 
 Ask = tuple[int, int]
 """(egress, ingress) kilobits per second."""
@@ -80,22 +77,19 @@ def asks(
 def resource_requests(
     session: Session, ports: Iterable[tuple[str, str, str | None]]
 ) -> dict[str, dict[str, Any]]:
-    """Port id → its ``resource_request`` (``port-resource-request-groups``)."""
+    """Port id → its ``resource_request`` in the format of
+    ``port-resource-request`` (one group: ``required`` traits and
+    ``resources``). The request-groups format belongs to
+    ``port-resource-request-groups``, which also means minimum packet rate
+    rules, which kumo does not have."""
     out: dict[str, dict[str, Any]] = {}
     for port_id, (physnet, (egress, ingress)) in asks(session, ports).items():
-        group = str(uuid.uuid5(GROUP_NAMESPACE, f"{port_id}/minimum_bandwidth"))
         resources = {}
         if egress:
             resources[EGRESS] = egress
         if ingress:
             resources[INGRESS] = ingress
-        out[port_id] = {
-            "request_groups": [
-                {"id": group, "required": [physnet_trait(physnet), VNIC_TRAIT],
-                 "resources": resources},
-            ],
-            "same_subtree": [group],
-        }  # fmt: skip
+        out[port_id] = {"required": [physnet_trait(physnet), VNIC_TRAIT], "resources": resources}
     return out
 
 
