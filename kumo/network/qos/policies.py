@@ -95,17 +95,8 @@ def _default_taken(session: Session, project_id: str, other_than: str | None) ->
         )
 
 
-def _check_strings(body: dict[str, Any]) -> None:
-    """Attribute validation comes before the policy check, as in Neutron:
-    a too long name is 400 whoever asks."""
-    for key in ("name", "description", "project_id", "tenant_id"):
-        if key in body:
-            validate.string(body, key)
-
-
 def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> QosPolicy:
     validate.known(body, CREATE)
-    _check_strings(body)
     owner = policy.owner_for_create(ctx, body)
     authorize(ctx, "network:create_qos_policy", {"project_id": owner})
     s = uow.session
@@ -142,7 +133,6 @@ def update(
         if key in body:
             raise InvalidInput(f"Cannot update read-only attribute {key}")
     validate.known(body, UPDATE)
-    _check_strings(body)
     s = uow.session
     row = load(s, ctx, policy_id, lock=True)
     authorize(ctx, "network:update_qos_policy", {"project_id": row.project_id})
