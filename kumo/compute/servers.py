@@ -355,6 +355,8 @@ def _place(
         driver=server.driver,
         bandwidth=_bandwidth_asked(s, requested),
     )
+    if spec.bandwidth:
+        host_states.add_bandwidth_used(s, states)
     if group is not None:
         s.add(ServerGroupMember(server_id=server.id, group_id=group.id))
     chosen = scheduler.select(states, spec, settings)

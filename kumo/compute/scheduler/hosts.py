@@ -129,9 +129,15 @@ def load(session: Session, settings: Settings, *, lock: bool = False) -> list[Ho
             state.vcpus_used = int(vcpus or 0)
             state.memory_mb_used = int(memory or 0)
             state.running = int(count or 0)
+    return sorted(states.values(), key=lambda h: h.host)
+
+
+def add_bandwidth_used(session: Session, states: list[HostState]) -> None:
+    """Fill in what the ports bound to each host ask of its physical networks
+    (read only for a server whose ports ask anything: it scans the bound ports)."""
     from kumo.network.qos import minimum
 
+    by_host = {s.host: s for s in states}
     for host, used in minimum.used_by_host(session).items():
-        if host in states:
-            states[host].bandwidth_used = used
-    return sorted(states.values(), key=lambda h: h.host)
+        if host in by_host:
+            by_host[host].bandwidth_used = used
