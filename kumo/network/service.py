@@ -311,6 +311,7 @@ class NetworkService:
                 view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
                 if r.id in details:
                     view["trunk_details"] = details[r.id]
+                view["resource_request"] = None  # asked anew at each list (_with_requests)
                 self._port_views[r.id] = (r.revision_number, view)
 
     # -- availability --------------------------------------------------------------------
@@ -396,4 +397,12 @@ def _with_requests(
     found = minimum.resource_requests(
         s, ((v["id"], v["network_id"], v.get("qos_policy_id")) for v in views)
     )
-    return [{**v, "resource_request": found.get(v["id"])} for v in views]
+    # the cached list views already say None: keep those objects (their JSON is cached too)
+    return [
+        {**v, "resource_request": found[v["id"]]}
+        if v["id"] in found
+        else v
+        if "resource_request" in v
+        else {**v, "resource_request": None}
+        for v in views
+    ]
