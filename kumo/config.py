@@ -131,7 +131,7 @@ class Settings:
         os.environ.get(
             "KUMO_SCHEDULER_FILTERS",
             "ComputeFilter,AvailabilityZoneFilter,RamFilter,CoreFilter,DriverFilter,"
-            "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter",
+            "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,BandwidthFilter",
         ).split(",")
     )
     """Filter names (see kumo/compute/scheduler/filters.py) or ``module:function``."""

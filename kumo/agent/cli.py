@@ -53,6 +53,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         metavar="PHYSNET:DEV",
         help="physical network to interface (repeatable)",
     )
+    p.add_argument(
+        "--bandwidth",
+        action="append",
+        default=[],
+        metavar="PHYSNET:KBPS[:KBPS]",
+        help="bandwidth a physical network offers to ports' minimum bandwidth rules, egress "
+        "and ingress (one figure: both), in kilobits per second (repeatable)",
+    )
     p.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
@@ -246,6 +254,16 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         if not physnet or not dev:
             raise SystemExit(f"--bridge-mapping wants PHYSNET:DEV, not {item!r}")
         mappings[physnet] = dev
+    bandwidths = {}
+    for item in args.bandwidth:
+        parts = item.split(":")
+        try:
+            figures = [int(x) for x in parts[1:]]
+        except ValueError:
+            figures = []
+        if not parts[0] or len(figures) not in (1, 2) or min(figures) < 0:
+            raise SystemExit(f"--bandwidth wants PHYSNET:KBPS[:KBPS], not {item!r}")
+        bandwidths[parts[0]] = (figures[0], figures[-1])
     return AgentConfig(
         host=args.host,
         api_url=args.api,
@@ -254,6 +272,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         tunnel_ip=args.tunnel_ip,
         underlay_device=args.underlay_dev,
         bridge_mappings=mappings,
+        bandwidths=bandwidths,
         resync_interval=args.resync_interval,
         slow_pass=args.slow_pass,
         state_dir=args.state_dir,

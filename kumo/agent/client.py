@@ -232,6 +232,10 @@ class ApiClient:
             "tunnel_ip": cfg.tunnel_ip,
             "underlay_device": cfg.underlay_device,
             "bridge_mappings": dict(cfg.bridge_mappings),
+            "bandwidths": {
+                physnet: {"egress": egress, "ingress": ingress}
+                for physnet, (egress, ingress) in cfg.bandwidths.items()
+            },
             "vlan_devices": cfg.vlan_devices is not False,
             "gateway": cfg.gateway,
             "netns": cfg.netns,

@@ -33,6 +33,9 @@ class AgentConfig:
     tunnel_ip: str | None = None
     underlay_device: str | None = None
     bridge_mappings: dict[str, str] = field(default_factory=dict)
+    bandwidths: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Physical network → (egress, ingress) kbps it offers to ports' minimum
+    bandwidth rules (the compute scheduler's inventory)."""
     vlan_devices: bool | None = None
     """The kernel makes 802.1Q VLAN devices; None: not known (the agent
     probes its kernel once when it starts)."""

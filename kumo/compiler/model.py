@@ -272,12 +272,15 @@ class QosRuleView:
     in the watch feed)."""
 
     type: str
-    """``bandwidth_limit`` or ``dscp_marking``."""
+    """``bandwidth_limit``, ``packet_rate_limit`` or ``dscp_marking``."""
     direction: str = ""
-    """``egress`` (from the instance) or ``ingress`` (to it); bandwidth limits only."""
+    """``egress`` (from the instance) or ``ingress`` (to it); limits only."""
     max_kbps: int = 0
     max_burst_kbps: int = 0
     dscp_mark: int = 0
+    max_kpps: int = 0
+    """Packet rate limits: thousands of packets per second."""
+    max_burst_kpps: int = 0
 
     @classmethod
     def from_body(cls, body: Body) -> QosRuleView:
@@ -287,6 +290,8 @@ class QosRuleView:
             max_kbps=int(body.get("max_kbps") or 0),
             max_burst_kbps=int(body.get("max_burst_kbps") or 0),
             dscp_mark=int(body.get("dscp_mark") or 0),
+            max_kpps=int(body.get("max_kpps") or 0),
+            max_burst_kpps=int(body.get("max_burst_kpps") or 0),
         )
 
 
@@ -420,6 +425,8 @@ class RouterView:
     snat_leases: tuple[SnatLeaseView, ...] = ()
     """Every block leased for the router, sorted (``kumo_snat_leases``)."""
     project_id: str = ""
+    gateway_qos: tuple[QosRuleView, ...] = ()
+    """The rules of the gateway's QoS policy (``kumo_gateway_qos_rules``); sorted."""
 
     def port_ids(self, *types: str) -> tuple[str, ...]:
         """Ids of the router's ports of these types, sorted."""
@@ -452,7 +459,9 @@ class RouterView:
             snat_leases=tuple(sorted(SnatLeaseView.from_body(x)
                                      for x in body.get("kumo_snat_leases") or ())),
             project_id=str(body.get("project_id") or ""),
-        )  # fmt: skip
+            gateway_qos=tuple(sorted(QosRuleView.from_body(r)
+                                     for r in body.get("kumo_gateway_qos_rules") or ())),
+        )  # fmt: skip  # fmt: skip
 
 
 @dataclass(frozen=True, order=True)
@@ -509,6 +518,8 @@ class FloatingIpView:
     port_forwardings: tuple[ForwardingView, ...] = ()
     forwarding_host: str | None = None
     """The host the API chose to answer for the address (``kumo_forwarding_host``)."""
+    qos: tuple[QosRuleView, ...] = ()
+    """The rules of its QoS policy (its own, else its external network's); sorted."""
 
     @classmethod
     def from_body(cls, body: Body) -> FloatingIpView:
@@ -522,6 +533,7 @@ class FloatingIpView:
             port_forwardings=tuple(sorted(ForwardingView.from_body(x)
                                           for x in body.get("port_forwardings") or ())),
             forwarding_host=body.get("kumo_forwarding_host") or None,
+            qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
         )  # fmt: skip
 
 

@@ -213,6 +213,20 @@ class Dnat:
 
 
 @dataclass(frozen=True, order=True)
+class NatLimit:
+    """A bandwidth limit on one external address of a router namespace (a
+    floating IP, ``qos-fip``): ``ingress`` what arrives for it on
+    ``ifname`` (before it is translated), ``egress`` what leaves from it
+    (after); ``rate`` in bytes per second, ``burst`` in bytes."""
+
+    ifname: str
+    address: str
+    direction: str
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True, order=True)
 class PortDnat:
     """A floating IP's port forwarding served here: ``protocol`` (tcp, udp)
     to ``external_ip:external_port`` goes to ``internal_ip:internal_port``."""
@@ -281,6 +295,8 @@ class NatTable:
     arrives on any other interface for them (an instance of the router's
     networks reaching the floating IP) is translated too and leaves from
     the router's own address, so that the replies come back through here."""
+    limits: tuple[NatLimit, ...] = ()
+    """Bandwidth limits of external addresses (floating IPs' QoS); sorted."""
 
     @property
     def key(self) -> ObjectKey:
@@ -642,8 +658,9 @@ class SnatGateway:
 @dataclass(frozen=True, order=True)
 class PortQos:
     """The QoS of one port, on its device in the host namespace: rates in
-    bytes per second with their bursts in bytes (None: no limit), and the
-    DSCP mark of the IP packets the instance sends (None: left alone).
+    bytes per second with their bursts in bytes (None: no limit), packet
+    rates in packets per second with their bursts in packets, and the DSCP
+    mark of the IP packets the instance sends (None: left alone).
     ``egress`` is the traffic the instance sends, ``ingress`` what it
     receives, as Neutron names the directions."""
 
@@ -651,6 +668,8 @@ class PortQos:
     egress: tuple[int, int] | None = None
     ingress: tuple[int, int] | None = None
     dscp: int | None = None
+    egress_pps: tuple[int, int] | None = None
+    ingress_pps: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -791,6 +810,10 @@ class HostPlan:
                 f"{_span(x.external_port, x.external_port_end)}->{x.mac}"
                 for x in t.relay
             )
+            + "".join(
+                f" limit {x.direction} {x.address} {x.rate}B/s burst {x.burst}B oif {x.ifname}"
+                for x in t.limits
+            )
             for t in self.nat
         ]
         lines += [f"neigh {_ns(n.netns)} {n.ifname} {n.ip} {n.mac}" for n in self.neighbours]
@@ -825,6 +848,9 @@ def _describe_qos(q: PortQos) -> str:
     for name, limit in (("egress", q.egress), ("ingress", q.ingress)):
         if limit is not None:
             parts.append(f"{name} {limit[0]}B/s burst {limit[1]}B")
+    for name, pps in (("egress", q.egress_pps), ("ingress", q.ingress_pps)):
+        if pps is not None:
+            parts.append(f"{name} {pps[0]}pkt/s burst {pps[1]}pkt")
     if q.dscp is not None:
         parts.append(f"dscp {q.dscp}")
     return " ".join(parts)

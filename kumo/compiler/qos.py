@@ -3,19 +3,42 @@
 A local port's device (``names.tap_name``, the host end of an instance's
 veth pair or a VM's tap, in the bridge of its network) gets the limits
 and the mark of its effective QoS policy, whose rules its port event
-carries. Rates are Neutron's kilobits per second (1000 bits) as bytes per
+carries. A floating IP's bandwidth limits (``fip_limits``) go on the
+external leg of the router namespace that translates it, a router
+gateway's (``address_limits``) on the gateway leg of the namespace that
+translates the router's SNAT. Rates are Neutron's kilobits per second (1000 bits) as bytes per
 second; a burst of 0 means 80 % of the rate over one second, the burst
-Neutron's agents choose for TCP.
+Neutron's agents choose for TCP. Packet rates are Neutron's thousands of
+packets per second as packets per second; a packet burst of 0 means a
+tenth of a second at the rate.
 """
 
 from __future__ import annotations
 
 from kumo.compiler import names
-from kumo.compiler.model import ClusterView, PortView, QosRuleView
-from kumo.compiler.plan import PortQos, QosPlan
+from kumo.compiler.model import ClusterView, FloatingIpView, PortView, QosRuleView
+from kumo.compiler.plan import NatLimit, PortQos, QosPlan
 
 DEFAULT_BURST_RATIO = 0.8
 """A rule's burst when it names none, as a share of one second at its rate."""
+
+
+def fip_limits(ifname: str, fip: FloatingIpView) -> list[NatLimit]:
+    """A floating IP's bandwidth limits on the external leg ``ifname`` of the
+    namespace that translates it."""
+    return address_limits(ifname, fip.floating_ip_address, fip.qos)
+
+
+def address_limits(ifname: str, address: str, rules: tuple[QosRuleView, ...]) -> list[NatLimit]:
+    """The bandwidth limits of an external address (a floating IP, a router's
+    gateway IP) on the leg ``ifname`` where it is translated."""
+    return sorted(
+        NatLimit(ifname, address, rule.direction, *_limit(rule))
+        for rule in rules
+        if rule.type == "bandwidth_limit"
+        and rule.direction in ("egress", "ingress")
+        and rule.max_kbps > 0
+    )
 
 
 def _limit(rule: QosRuleView) -> tuple[int, int]:
@@ -24,19 +47,40 @@ def _limit(rule: QosRuleView) -> tuple[int, int]:
     return rate, max(burst_kbits * 1000 // 8, 1)
 
 
+DEFAULT_PACKET_BURST_SECONDS = 0.1
+"""A packet rate rule's burst when it names none, in seconds at its rate."""
+
+
+def _packet_limit(rule: QosRuleView) -> tuple[int, int]:
+    rate = rule.max_kpps * 1000
+    burst = rule.max_burst_kpps * 1000 or int(rate * DEFAULT_PACKET_BURST_SECONDS)
+    return rate, max(burst, 1)
+
+
 def port_qos(port: PortView) -> PortQos | None:
     """The QoS of one port's device; None when its policy asks for nothing."""
     limits: dict[str, tuple[int, int]] = {}
+    packets: dict[str, tuple[int, int]] = {}
     dscp: int | None = None
     for rule in port.qos:
-        if rule.type == "bandwidth_limit" and rule.direction in ("egress", "ingress"):
-            if rule.max_kbps > 0:
-                limits[rule.direction] = _limit(rule)
+        if rule.direction not in ("egress", "ingress") and rule.type != "dscp_marking":
+            continue
+        if rule.type == "bandwidth_limit" and rule.max_kbps > 0:
+            limits[rule.direction] = _limit(rule)
+        elif rule.type == "packet_rate_limit" and rule.max_kpps > 0:
+            packets[rule.direction] = _packet_limit(rule)
         elif rule.type == "dscp_marking":
             dscp = rule.dscp_mark
-    if not limits and dscp is None:
+    if not limits and not packets and dscp is None:
         return None
-    return PortQos(names.tap_name(port.id), limits.get("egress"), limits.get("ingress"), dscp)
+    return PortQos(
+        names.tap_name(port.id),
+        limits.get("egress"),
+        limits.get("ingress"),
+        dscp,
+        packets.get("egress"),
+        packets.get("ingress"),
+    )
 
 
 def compile_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> QosPlan:

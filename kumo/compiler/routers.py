@@ -39,7 +39,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from kumo.compiler import forwarding, ipnet, names, snat
+from kumo.compiler import forwarding, ipnet, names, qos, snat
 from kumo.compiler.model import (
     DVR_INTERFACE,
     GATEWAY,
@@ -57,6 +57,7 @@ from kumo.compiler.plan import (
     Dnat,
     FdbEntry,
     Link,
+    NatLimit,
     NatTable,
     NeighEntry,
     Netns,
@@ -477,14 +478,15 @@ def _floating_nat(
 ) -> NatTable:
     """Each floating IP on the external leg ``inside``, translated both ways
     to its fixed IP (and announced); ``extra`` SNAT after them."""
-    dnat, snat, announce = [], [], []
+    dnat, snat, announce, limits = [], [], [], []
     for fip in fips:
         assert fip.fixed_ip_address is not None
         out.addresses.add(Address(ns, inside, f"{fip.floating_ip_address}/32"))
         dnat.append(Dnat(fip.floating_ip_address, fip.fixed_ip_address))
         snat.append(Snat(inside, fip.floating_ip_address, f"{fip.fixed_ip_address}/32"))
         announce.append((inside, fip.floating_ip_address))
-    return NatTable(ns, (*snat, *extra), tuple(dnat), tuple(announce))
+        limits += qos.fip_limits(inside, fip)
+    return NatTable(ns, (*snat, *extra), tuple(dnat), tuple(announce), limits=tuple(sorted(limits)))
 
 
 def _gateway_leg(
@@ -550,8 +552,12 @@ def _snat(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> 
             announce = ((gateway[0], gateway[1]),)
     mac = router.gateway.mac if router.gateway is not None and forward else ""
     ifname = gateway[0] if gateway is not None and forward else ""
+    limits: list[NatLimit] = []
+    if gateway is not None and gateway[1]:
+        limits = qos.address_limits(gateway[0], gateway[1], router.view.gateway_qos)
     out.nat.add(NatTable(ns, rules, announce=announce, forward=forward, forward_ifname=ifname,
-                         forward_mac=mac, no_snat=scoped_sources(view, router)))  # fmt: skip
+                         forward_mac=mac, no_snat=scoped_sources(view, router),
+                         limits=tuple(limits)))  # fmt: skip
 
 
 def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> None:
@@ -571,6 +577,9 @@ def _legacy(host: str, view: ClusterView, router: _Router, out: RouterObjects) -
     served = forwarding.serve(host, view, router.view, lambda h: "", distributed=False)
     if served:
         table = _forwardings(ns, inside, served, table, out)
+    if ext_ip and router.view.gateway_qos:
+        limits = qos.address_limits(inside, ext_ip, router.view.gateway_qos)
+        table = dataclasses.replace(table, limits=tuple(sorted((*table.limits, *limits))))
     if ext_ip and active:
         table = dataclasses.replace(table, announce=((inside, ext_ip), *table.announce))
     elif not active:

@@ -353,7 +353,10 @@ def _place(
         group_max_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
         group_hosts=server_groups.member_hosts(s, group.id) if group else (),
         driver=server.driver,
+        bandwidth=_bandwidth_asked(s, requested),
     )
+    if spec.bandwidth:
+        host_states.add_bandwidth_used(s, states)
     if group is not None:
         s.add(ServerGroupMember(server_id=server.id, group_id=group.id))
     chosen = scheduler.select(states, spec, settings)
@@ -373,6 +376,25 @@ def _place(
     s.flush()
     for req in requested:
         server_networks.attach(uow, settings, ctx, server, req, group_names)
+
+
+def _bandwidth_asked(
+    session: Session, requested: list[server_networks.Requested]
+) -> dict[str, tuple[int, int]]:
+    """What the server's ports will ask for (minimum bandwidth rules of the
+    given ports' policies, or of the networks' for the ports to be made)."""
+    from kumo.db.network_models import Port
+    from kumo.network.qos import minimum
+
+    items: list[tuple[str, str, str | None]] = []
+    for n, req in enumerate(requested):
+        if req.port_id:
+            row = session.get(Port, req.port_id)
+            if row is not None:
+                items.append((row.id, row.network_id, row.qos_policy_id))
+        elif req.network_id:
+            items.append((f"new-{n}", req.network_id, None))
+    return minimum.total(minimum.asks(session, items).values())
 
 
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Server]:

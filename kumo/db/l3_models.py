@@ -26,6 +26,11 @@ class Router(StandardAttrs, Base):
         String(36), ForeignKey("ports.id", ondelete="SET NULL"), nullable=True
     )
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    gw_qos_policy_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qos_policies.id"), nullable=True, index=True
+    )
+    """The QoS policy of the gateway (``external_gateway_info.qos_policy_id``,
+    ``qos-gateway-ip``); it goes with the gateway."""
     distributed: Mapped[bool] = mapped_column(Boolean, default=True)
     ha: Mapped[bool] = mapped_column(Boolean, default=False)
     distributed_snat: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -105,3 +110,8 @@ class FloatingIP(StandardAttrs, Base):
     forwarding_host: Mapped[str] = mapped_column(String(255), default="")
     """The host answering ARP for a floating IP with port forwardings: one
     of its internal ports' hosts with a live agent (``port_forwarding.answerer``)."""
+    qos_policy_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("qos_policies.id"), nullable=True, index=True
+    )
+    """The floating IP's own QoS policy (``qos-fip``); without one it follows
+    its external network's (``qos-fip-network-policy``)."""

@@ -1,5 +1,5 @@
-"""QoS rows: policies and their rules (bandwidth limits per direction, DSCP
-marks). A port or network names its policy in ``qos_policy_id``."""
+"""QoS rows: policies and their rules (bandwidth and packet rate limits per
+direction, DSCP marks). A port or network names its policy in ``qos_policy_id``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class QosPolicy(StandardAttrs, Base):
 
 class QosRule(Base):
     """One rule of a policy: ``rule_type`` ``bandwidth_limit`` (with
-    ``direction``, ``max_kbps``, ``max_burst_kbps``) or ``dscp_marking``
+    ``direction``, ``max_kbps``, ``max_burst_kbps``), ``packet_rate_limit``
+    (``direction``, ``max_kpps``, ``max_burst_kpps``), ``minimum_bandwidth``
+    (``direction``, ``min_kbps``) or ``dscp_marking``
     (``dscp_mark``); at most one of each type and direction per policy."""
 
     __tablename__ = "qos_rules"
@@ -34,7 +36,13 @@ class QosRule(Base):
     )
     rule_type: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(16), default="")
-    """``egress`` or ``ingress`` for bandwidth limits; empty for DSCP marks."""
+    """``egress`` or ``ingress`` for bandwidth and packet rate limits; empty
+    for DSCP marks."""
     max_kbps: Mapped[int] = mapped_column(Integer, default=0)
     max_burst_kbps: Mapped[int] = mapped_column(Integer, default=0)
     dscp_mark: Mapped[int] = mapped_column(Integer, default=0)
+    min_kbps: Mapped[int] = mapped_column(Integer, default=0)
+    """Minimum bandwidth rules: the bandwidth a port is guaranteed (scheduling)."""
+    max_kpps: Mapped[int] = mapped_column(Integer, default=0)
+    """Packet rate limits: thousands of packets per second."""
+    max_burst_kpps: Mapped[int] = mapped_column(Integer, default=0)

@@ -181,6 +181,8 @@ def floatingip(
     for h in (host, old_host):
         if h and f"host:{h}" not in topics:
             topics.append(f"host:{h}")
-    body = render_watch_floatingips(s, [fip])[0]
+    from kumo.network.qos import attach
+
+    body = attach.fips_with_rules(s, render_watch_floatingips(s, [fip]))[0]
     uow.emit("floatingip", op, fip.id, tuple(topics), body)
     return body

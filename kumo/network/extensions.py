@@ -165,13 +165,20 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Neutron Port MAC address regenerate",
         "mac_address null on a port update gives it a new random MAC.",
     ),
+    (
+        "port-resource-request",
+        "Port Resource Request",
+        "resource_request on ports (admins): the minimum bandwidth a port's QoS policy asks "
+        "of its host's physical network, which the compute scheduler honours.",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),
     (
         "qos",
         "Quality of Service",
-        "QoS policies with bandwidth-limit and DSCP-marking rules, "
+        "QoS policies with bandwidth-limit, packet-rate-limit, DSCP-marking and minimum-bandwidth "
+        "rules (the latter a scheduling attribute), "
         "on ports and networks, enforced on the port's host.",
     ),
     (
@@ -180,9 +187,38 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "direction (egress, ingress) on bandwidth-limit rules.",
     ),
     (
+        "qos-bw-minimum-ingress",
+        "Ingress direction for QoS minimum bandwidth rule",
+        "direction (egress, ingress) on minimum bandwidth rules.",
+    ),
+    (
         "qos-default",
         "QoS default policy",
         "is_default on QoS policies: a project's new networks get it.",
+    ),
+    (
+        "qos-fip",
+        "Floating IP QoS",
+        "qos_policy_id on floating IPs: its bandwidth limits on the host that translates the "
+        "floating IP.",
+    ),
+    (
+        "qos-fip-network-policy",
+        "QoS floating IP network policy",
+        "qos_network_policy_id on floating IPs: without a policy of its own a floating IP "
+        "follows its external network's.",
+    ),
+    (
+        "qos-gateway-ip",
+        "Router gateway IP QoS",
+        "qos_policy_id in a router's external_gateway_info: its bandwidth limits on the "
+        "gateway leg that translates the router's SNAT.",
+    ),
+    (
+        "qos-pps",
+        "QoS packet rate limit rule",
+        "Packet rate limit rules (max_kpps, max_burst_kpps, direction), enforced on the "
+        "port's host.",
     ),
     (
         "qos-rule-type-details",

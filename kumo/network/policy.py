@@ -31,6 +31,7 @@ VISIBLE_BY = {
         "binding:vif_type": "network:get_port:binding",
         "binding:profile": "network:get_port:binding",
         "binding:vif_details": "network:get_port:binding",
+        "resource_request": "network:get_port:binding",
     },
     "subnets": {"segment_id": "network:get_subnet:segment_id"},
     "routers": {

@@ -30,7 +30,7 @@ from kumo.network.subnetpools import allocate
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.validate import boolean_value
 from kumo.network.views import network_view, port_view, subnet_view
-from kumo.policy import unrestricted
+from kumo.policy import allowed, unrestricted
 
 T = TypeVar("T")
 PORT_SQL_FILTERS = {
@@ -242,7 +242,9 @@ class NetworkService:
         def work(uow: UnitOfWork) -> list[dict[str, Any]]:
             out = []
             for b in bodies:
-                out.append(policy.redact(ctx, "ports", ports.create(uow, self.settings, ctx, b)))
+                view = ports.create(uow, self.settings, ctx, b)
+                view = _with_requests(uow.session, ctx, [view])[0]
+                out.append(policy.redact(ctx, "ports", view))
             return out
 
         return self._write(work)
@@ -267,7 +269,7 @@ class NetworkService:
             port = ports.load(s, ctx, port_id)
             view = port_view(port, taglib.tags_for(s, [port.id]).get(port.id, []))
             view.update(trunk_details(s, [port.id]))
-            return policy.redact(ctx, "ports", view)
+            return policy.redact(ctx, "ports", _with_requests(s, ctx, [view])[0])
 
     def list_ports(
         self, ctx: RequestContext, prefilters: dict[str, list[str]]
@@ -293,6 +295,7 @@ class NetworkService:
             if stale:
                 self._render_ports(s, stale)
             views = [cache[pid][1] for pid, _ in wanted if pid in cache]
+            views = _with_requests(s, ctx, views)
         return policy.redact_all(ctx, "ports", views)
 
     def _render_ports(self, s: Session, ids: list[str]) -> None:
@@ -319,6 +322,7 @@ class NetworkService:
                 view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
                 if r.id in details:
                     view["trunk_details"] = details[r.id]
+                view["resource_request"] = None  # asked anew at each list (_with_requests)
                 self._port_views[r.id] = (r.revision_number, view)
 
     # -- availability --------------------------------------------------------------------
@@ -389,3 +393,27 @@ def sql_where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]])
         if col is not None:
             q = q.where(col.in_(values))
     return q
+
+
+def _with_requests(
+    s: Session, ctx: RequestContext, views: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Port views with their ``resource_request`` (minimum bandwidth asks,
+    ``kumo.network.qos.minimum``), read now: a policy's rules change without
+    the port's revision. Computed only for callers who may see it."""
+    if not views or not allowed(ctx, "network:get_port:binding"):
+        return views
+    from kumo.network.qos import minimum
+
+    found = minimum.resource_requests(
+        s, ((v["id"], v["network_id"], v.get("qos_policy_id")) for v in views)
+    )
+    # the cached list views already say None: keep those objects (their JSON is cached too)
+    return [
+        {**v, "resource_request": found[v["id"]]}
+        if v["id"] in found
+        else v
+        if "resource_request" in v
+        else {**v, "resource_request": None}
+        for v in views
+    ]

@@ -271,6 +271,8 @@ NETWORKING = [
     *_crud("qos_policy", "qos/policies", ADMIN_OR_READER | SHARED_READER, ADMIN),
     *_qos_rules("bandwidth_limit_rule", "bandwidth_limit_rules"),
     *_qos_rules("dscp_marking_rule", "dscp_marking_rules"),
+    *_qos_rules("packet_rate_limit_rule", "packet_rate_limit_rules"),
+    *_qos_rules("minimum_bandwidth_rule", "minimum_bandwidth_rules"),
     rule("network:get_rule_type", ADMIN | READER, "List QoS rule types and show their parameters",
          f"GET {N}/qos/rule-types", f"GET {N}/qos/rule-types/{{rule_type}}"),
     rule("network:get_metering_label", ADMIN, "List and show metering labels",

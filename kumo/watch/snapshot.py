@@ -159,7 +159,8 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.fixed_port_id.in_(local))):
             fips[fip.id] = fip
     out.extend(
-        {"kind": "floatingip", **body} for body in render_watch_floatingips(s, list(fips.values()))
+        {"kind": "floatingip", **body}
+        for body in qos_attach.fips_with_rules(s, render_watch_floatingips(s, list(fips.values())))
     )
     if routers or hosts:
         held = select(SnatLease).where(SnatLease.router_id.in_(routers) | SnatLease.host.in_(hosts))

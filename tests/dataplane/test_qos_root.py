@@ -2,7 +2,9 @@
 underlay, one instance per host on a VXLAN network; the first instance's
 port has a policy. TCP through its limits (iperf3, one stream, the burst's
 first second left out) runs within 10 % of each limit, and the packets it
-sends arrive with its DSCP mark."""
+sends arrive with its DSCP mark. Then the port's policy limits packet
+rates: a UDP flood of small datagrams at four times each limit arrives at
+the limit, within 10 %."""
 
 from __future__ import annotations
 
@@ -87,6 +89,30 @@ class Pair:
         report: dict[str, Any] = json.loads(out)
         return float(report["end"]["sum_received"]["bits_per_second"]) / 1e6
 
+    def udp_pps(self, client: str, server: str, ip: str, offered: int) -> float:
+        """Datagrams per second received when ``client`` sends ``offered`` per
+        second (64-byte payloads) for ``seconds``."""
+        srv = subprocess.Popen(
+            ["ip", "netns", "exec", self.netns(server), "iperf3", "-s", "-1", "-p", "5302"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(50):
+                listening = sh("ip", "netns", "exec", self.netns(server), "ss", "-ltn").stdout
+                if ":5302" in listening:
+                    break
+                time.sleep(0.1)
+            out = sh("ip", "netns", "exec", self.netns(client), "iperf3", "-c", ip, "-p", "5302",
+                     "-u", "-l", "64", "-b", str(offered * 64 * 8), "-t", str(self.seconds),
+                     "-J", timeout=30 + self.seconds).stdout  # fmt: skip
+        finally:
+            srv.kill()
+            srv.wait(timeout=5)
+        end: dict[str, Any] = json.loads(out)["end"]["sum"]
+        received = int(end["packets"]) - int(end["lost_packets"])
+        return received / float(end["seconds"])
+
     def close(self) -> None:
         for host, dp in self.planes.items():
             dp.apply(HostPlan(host=host))
@@ -133,3 +159,26 @@ def test_rates_within_ten_percent_of_the_limits_and_the_mark_on_the_wire(pair: P
                                 "tables").stdout  # fmt: skip
     free = pair.tcp_rate(s.P1, s.P2, "10.0.0.12")
     assert free > 2 * EGRESS_KBPS / 1000, free
+
+
+EGRESS_KPPS = 2
+INGRESS_KPPS = 3
+
+
+def test_packet_rates_within_ten_percent_of_the_limits(pair: Pair) -> None:
+    pair.ports[s.P1] = {**pair.ports[s.P1], "kumo_qos_rules": [
+        {"type": "packet_rate_limit", "direction": "egress", "max_kpps": EGRESS_KPPS,
+         "max_burst_kpps": 0},
+        {"type": "packet_rate_limit", "direction": "ingress", "max_kpps": INGRESS_KPPS,
+         "max_burst_kpps": 0},
+    ]}  # fmt: skip
+    pair.apply()
+    sent = pair.udp_pps(s.P1, s.P2, "10.0.0.12", 4 * EGRESS_KPPS * 1000)
+    assert abs(sent - EGRESS_KPPS * 1000) <= 0.1 * EGRESS_KPPS * 1000, sent
+    received = pair.udp_pps(s.P2, s.P1, "10.0.0.11", 4 * INGRESS_KPPS * 1000)
+    assert abs(received - INGRESS_KPPS * 1000) <= 0.1 * INGRESS_KPPS * 1000, received
+    # without the rules, the same flood arrives whole
+    pair.ports[s.P1] = {**pair.ports[s.P1], "kumo_qos_rules": []}
+    pair.apply()
+    free = pair.udp_pps(s.P1, s.P2, "10.0.0.12", 4 * EGRESS_KPPS * 1000)
+    assert free > 2 * EGRESS_KPPS * 1000, free

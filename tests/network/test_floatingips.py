@@ -22,6 +22,7 @@ FIP_KEYS = {
     "id", "floating_ip_address", "floating_network_id", "router_id", "port_id",
     "fixed_ip_address", "status", "project_id", "tenant_id", "description", "tags",
     "port_details", "port_forwardings", "dns_domain", "dns_name", "qos_policy_id",
+    "qos_network_policy_id",
     "revision_number", "created_at", "updated_at",
 }  # fmt: skip
 

@@ -11,7 +11,13 @@ from kumo.network import policy
 from tests.network.conftest import Cloud, N
 
 HIDDEN = {
-    "ports": {"binding:host_id", "binding:vif_type", "binding:profile", "binding:vif_details"},
+    "ports": {
+        "binding:host_id",
+        "binding:vif_type",
+        "binding:profile",
+        "binding:vif_details",
+        "resource_request",
+    },
     "networks": {"provider:network_type", "provider:physical_network", "provider:segmentation_id"},
     "routers": {"distributed", "ha"},
 }

@@ -60,6 +60,8 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
     assert err["NeutronError"]["type"] == "QosRuleNotFound"
     # a project's member neither writes policies nor sees an unshared one
     _req(cloud, "POST", alice, "/qos/policies", {"policy": {"name": "x"}}, status=403)
+    _req(cloud, "POST", admin, "/qos/policies", {"policy": {"name": "x" * 256}}, status=400)
+    _req(cloud, "PUT", admin, base, {"policy": {"description": "x" * 256}}, status=400)
     err = _req(cloud, "GET", alice, base, status=404)
     assert err["NeutronError"]["type"] == "QosPolicyNotFound"
     assert _req(cloud, "GET", alice, "/qos/policies")["policies"] == []
@@ -67,13 +69,73 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
     assert {"qos", "qos-bw-limit-direction", "qos-default", "qos-rule-type-details",
             "qos-rules-alias"} <= aliases  # fmt: skip
     types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
-    assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"}]
+    assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"},
+                     {"type": "minimum_bandwidth"}, {"type": "packet_rate_limit"}]  # fmt: skip
     detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
     params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
     assert params == {"max_kbps", "max_burst_kbps", "direction"}
     _req(cloud, "DELETE", admin, f"{base}/dscp_marking_rules/{dscp['id']}", status=204)
     _req(cloud, "DELETE", admin, base, status=204)
     _req(cloud, "GET", admin, base, status=404)
+
+
+def test_packet_rate_limit_rules(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "pps", "shared": True}})["policy"]
+    base = f"/qos/policies/{pol['id']}/packet_rate_limit_rules"
+    err = _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": {}}, status=400)
+    assert err["NeutronError"]["type"] == "BadRequest"
+    for bad in (
+        {"max_kpps": -1},
+        {"max_kpps": "many"},
+        {"max_kpps": 1, "direction": "any"},
+        {"max_kpps": 1, "max_burst_kpps": -2},
+        {"max_kpps": 1, "max_kbps": 1},
+    ):
+        _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": bad}, status=400)  # fmt: skip
+    out = cloud.post(admin, base, {"packet_rate_limit_rule": {"max_kpps": 10}})
+    rule = out["packet_rate_limit_rule"]
+    assert rule == {"id": rule["id"], "max_kpps": 10, "max_burst_kpps": 0, "direction": "egress"}
+    err = _req(cloud, "POST", admin, base, {"packet_rate_limit_rule": {"max_kpps": 3}}, status=409)
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    ingress = cloud.post(admin, base, {"packet_rate_limit_rule": {
+        "max_kpps": 4, "max_burst_kpps": 1, "direction": "ingress"}})["packet_rate_limit_rule"]  # fmt: skip
+    # a bandwidth limit in the same direction is another rule type: no conflict
+    cloud.post(admin, f"/qos/policies/{pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 100}})  # fmt: skip
+    listed = _req(cloud, "GET", alice, base)["packet_rate_limit_rules"]
+    assert sorted(r["direction"] for r in listed) == ["egress", "ingress"]
+    err = _req(cloud, "PUT", admin, f"{base}/{rule['id']}",
+               {"packet_rate_limit_rule": {"direction": "ingress"}}, status=409)  # fmt: skip
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    out = _req(cloud, "PUT", admin, f"/qos/alias_packet_rate_limit_rules/{rule['id']}",
+               {"packet_rate_limit_rule": {"max_kpps": 20}})  # fmt: skip
+    assert out["packet_rate_limit_rule"]["max_kpps"] == 20
+    _req(cloud, "PUT", alice, f"{base}/{rule['id']}",
+         {"packet_rate_limit_rule": {"max_kpps": 1}}, status=403)  # fmt: skip
+    err = _req(cloud, "GET", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}", status=404)
+    assert err["NeutronError"]["type"] == "QosRuleNotFound"
+    shown = _req(cloud, "GET", alice, f"/qos/policies/{pol['id']}")["policy"]["rules"]
+    pps = sorted((r["direction"], r["max_kpps"]) for r in shown if r["type"] == "packet_rate_limit")
+    assert pps == [("egress", 20), ("ingress", 4)]
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/packet_rate_limit")["rule_type"]
+    params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
+    assert params == {"max_kpps", "max_burst_kpps", "direction"}
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert "qos-pps" in aliases
+    # a bound port's events carry the rules to its host's agent
+    net = cloud.post(alice, "/networks", {"network": {"qos_policy_id": pol["id"]}})["network"]
+    cloud.post(alice, "/subnets", {"subnet": {
+        "network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4}})  # fmt: skip
+    port = cloud.post(admin, "/ports", {"port": {
+        "network_id": net["id"], "binding:host_id": "h1", "project_id": cloud.projects["alice"]}})[
+        "port"]  # fmt: skip
+    carried = _port_events(cloud, port["id"])[-1]["kumo_qos_rules"]
+    assert {(r["type"], r["direction"]) for r in carried} >= {
+        ("packet_rate_limit", "egress"), ("packet_rate_limit", "ingress")}  # fmt: skip
+    _req(cloud, "DELETE", admin, f"/qos/alias_packet_rate_limit_rules/{ingress['id']}", status=204)
+    carried = _port_events(cloud, port["id"])[-1]["kumo_qos_rules"]
+    assert [r["max_kpps"] for r in carried if r["type"] == "packet_rate_limit"] == [20]
 
 
 def test_port_policy_wins_and_events_carry_rules(cloud: Cloud) -> None:
@@ -150,3 +212,144 @@ def test_rbac_sharing_and_default_policy(cloud: Cloud) -> None:
     assert cloud.post(alice, "/networks", {"network": {}})["network"]["qos_policy_id"] == mine["id"]
     assert _req(cloud, "GET", alice, "/qos/policies?is_default=true")["policies"][0]["id"] == mine[
         "id"]  # fmt: skip
+
+
+def test_floating_ip_policy_own_or_its_networks(cloud: Cloud) -> None:
+    from tests.network.test_floatingips import fip, topology
+    from tests.network.test_routers import events
+
+    admin, alice = cloud.admin, cloud.member("alice")
+    t = topology(cloud, alice)
+    ext_id = t["ext"]["network"]["id"]
+    mine = cloud.post(admin, "/qos/policies", {"policy": {"name": "fip", "shared": True}})["policy"]
+    cloud.post(admin, f"/qos/policies/{mine['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 1000, "direction": "ingress"}})  # fmt: skip
+    hidden = cloud.post(admin, "/qos/policies", {"policy": {"name": "private"}})["policy"]
+    assert fip(cloud, alice, ext_id, status=404, qos_policy_id=hidden["id"]) == "QosPolicyNotFound"
+    assert fip(cloud, alice, ext_id, status=400, qos_policy_id="nope") == "InvalidInput"
+    f = fip(cloud, alice, ext_id, qos_policy_id=mine["id"], port_id=t["port"]["id"])
+    assert f["qos_policy_id"] == mine["id"] and f["qos_network_policy_id"] is None
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [(r["direction"], r["max_kbps"]) for r in body["kumo_qos_rules"]] == [("ingress", 1000)]
+    listed = _req(cloud, "GET", alice, f"/floatingips?qos_policy_id={mine['id']}")["floatingips"]
+    assert [x["id"] for x in listed] == [f["id"]]
+    # a rule change re-emits the floating IP; the policy in use cannot go
+    rule = _req(cloud, "GET", admin, f"/qos/policies/{mine['id']}")["policy"]["rules"][0]
+    _req(cloud, "PUT", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}",
+         {"bandwidth_limit_rule": {"max_kbps": 2000}})  # fmt: skip
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [r["max_kbps"] for r in body["kumo_qos_rules"]] == [2000]
+    err = _req(cloud, "DELETE", admin, f"/qos/policies/{mine['id']}", status=409)
+    assert err["NeutronError"]["type"] == "QosPolicyInUse"
+    # cleared: the floating IP follows its external network's policy (qos-fip-network-policy)
+    out = _req(cloud, "PUT", alice, f"/floatingips/{f['id']}", {"floatingip": {
+        "qos_policy_id": None}})["floatingip"]  # fmt: skip
+    assert out["qos_policy_id"] is None and out["port_id"] == t["port"]["id"]
+    assert "kumo_qos_rules" not in events(cloud, "floatingip", f["id"])[-1].body
+    net_pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "ext"}})["policy"]
+    cloud.post(admin, f"/qos/policies/{net_pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 500}})  # fmt: skip
+    _req(cloud, "PUT", admin, f"/networks/{ext_id}", {"network": {"qos_policy_id": net_pol["id"]}})
+    shown = _req(cloud, "GET", alice, f"/floatingips/{f['id']}")["floatingip"]
+    assert shown["qos_policy_id"] is None and shown["qos_network_policy_id"] == net_pol["id"]
+    body = events(cloud, "floatingip", f["id"])[-1].body
+    assert [r["max_kbps"] for r in body["kumo_qos_rules"]] == [500]
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos-fip", "qos-fip-network-policy"} <= aliases
+
+
+def test_router_gateway_policy(cloud: Cloud) -> None:
+    from tests.network.test_routers import events, external, router
+
+    admin, alice = cloud.admin, cloud.member("alice")
+    ext_id = external(cloud)["network"]["id"]
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "gw", "shared": True}})["policy"]
+    cloud.post(admin, f"/qos/policies/{pol['id']}/bandwidth_limit_rules",
+               {"bandwidth_limit_rule": {"max_kbps": 3000}})  # fmt: skip
+    hidden = cloud.post(admin, "/qos/policies", {"policy": {"name": "private"}})["policy"]
+    r = cloud.c.post(f"{N}/routers", headers=alice, json={"router": {"external_gateway_info": {
+        "network_id": ext_id, "qos_policy_id": hidden["id"]}}})  # fmt: skip
+    assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "QosPolicyNotFound"
+    made = router(cloud, alice, external_gateway_info={"network_id": ext_id,
+                                                       "qos_policy_id": pol["id"]})  # fmt: skip
+    assert made["external_gateway_info"]["qos_policy_id"] == pol["id"]
+    body = events(cloud, "router", made["id"])[-1].body
+    assert [x["max_kbps"] for x in body["kumo_gateway_qos_rules"]] == [3000]
+    # a rule change re-emits the router; the policy in use cannot go
+    rule = _req(cloud, "GET", admin, f"/qos/policies/{pol['id']}")["policy"]["rules"][0]
+    _req(cloud, "PUT", admin, f"/qos/alias_bandwidth_limit_rules/{rule['id']}",
+         {"bandwidth_limit_rule": {"max_kbps": 4000}})  # fmt: skip
+    body = events(cloud, "router", made["id"])[-1].body
+    assert [x["max_kbps"] for x in body["kumo_gateway_qos_rules"]] == [4000]
+    err = _req(cloud, "DELETE", admin, f"/qos/policies/{pol['id']}", status=409)
+    assert err["NeutronError"]["type"] == "QosPolicyInUse"
+    # an update naming only the network keeps it; null clears it; the gateway takes it along
+    out = _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id}}})["router"]  # fmt: skip
+    assert out["external_gateway_info"]["qos_policy_id"] == pol["id"]
+    out = _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id, "qos_policy_id": None}}})["router"]  # fmt: skip
+    assert out["external_gateway_info"]["qos_policy_id"] is None
+    assert "kumo_gateway_qos_rules" not in events(cloud, "router", made["id"])[-1].body
+    _req(cloud, "PUT", alice, f"/routers/{made['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext_id, "qos_policy_id": pol["id"]}}})  # fmt: skip
+    _req(cloud, "PUT", alice, f"/routers/{made['id']}",
+         {"router": {"external_gateway_info": {}}})  # fmt: skip
+    _req(cloud, "DELETE", admin, f"/qos/policies/{pol['id']}", status=204)
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert "qos-gateway-ip" in aliases
+
+
+def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "min", "shared": True}})["policy"]
+    base = f"/qos/policies/{pol['id']}/minimum_bandwidth_rules"
+    err = _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": {}}, status=400)
+    assert err["NeutronError"]["type"] == "BadRequest"
+    for bad in (
+        {"min_kbps": -1},
+        {"min_kbps": "x"},
+        {"min_kbps": 1, "direction": "up"},
+        {"min_kbps": 1, "max_kbps": 2},
+    ):
+        _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": bad}, status=400)  # fmt: skip
+    egress = cloud.post(admin, base, {"minimum_bandwidth_rule": {"min_kbps": 1000}})[
+        "minimum_bandwidth_rule"]  # fmt: skip
+    assert egress == {"id": egress["id"], "min_kbps": 1000, "direction": "egress"}
+    err = _req(cloud, "POST", admin, base, {"minimum_bandwidth_rule": {"min_kbps": 5}}, status=409)
+    assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    cloud.post(admin, base, {"minimum_bandwidth_rule": {"min_kbps": 2000, "direction": "ingress"}})
+    _req(cloud, "POST", alice, base, {"minimum_bandwidth_rule": {"min_kbps": 1}}, status=403)
+    out = _req(cloud, "PUT", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}",
+               {"minimum_bandwidth_rule": {"min_kbps": 1500}})  # fmt: skip
+    assert out["minimum_bandwidth_rule"]["min_kbps"] == 1500
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/minimum_bandwidth")["rule_type"]
+    params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
+    assert params == {"min_kbps", "direction"}
+    # a port on a physical network asks for it; one on a tunnelled network does not
+    phys = cloud.post(admin, "/networks", {"network": {
+        "provider:network_type": "flat", "provider:physical_network": "physnet1",
+        "shared": True}})["network"]  # fmt: skip
+    tunnel = cloud.post(alice, "/networks", {"network": {}})["network"]
+    for net, cidr in ((phys, "10.1.0.0/24"), (tunnel, "10.2.0.0/24")):
+        cloud.post(admin, "/subnets", {"subnet": {
+            "network_id": net["id"], "cidr": cidr, "ip_version": 4}})  # fmt: skip
+    port = cloud.post(alice, "/ports", {"port": {
+        "network_id": phys["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    assert "resource_request" not in port  # admins only
+    shown = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]
+    request = shown["resource_request"]
+    assert request["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
+    assert request["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 1500,
+                                    "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    other = cloud.post(alice, "/ports", {"port": {
+        "network_id": tunnel["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    assert _req(cloud, "GET", admin, f"/ports/{other['id']}")["port"]["resource_request"] is None
+    # a rule change shows at once, in lists too
+    _req(cloud, "DELETE", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}", status=204)
+    listed = _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0]
+    assert listed["resource_request"]["resources"] == {
+        "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert {"qos-bw-minimum-ingress", "port-resource-request"} <= aliases
+    assert "port-resource-request-groups" not in aliases  # it means minimum packet rates too

@@ -1,5 +1,6 @@
-"""Networking v2.0: /v2.0/qos — policies, their bandwidth-limit and DSCP
-rules (also by rule id alone, ``qos-rules-alias``), and the rule types."""
+"""Networking v2.0: /v2.0/qos — policies, their bandwidth-limit,
+packet-rate-limit and DSCP rules (also by rule id alone,
+``qos-rules-alias``), and the rule types."""
 
 from __future__ import annotations
 

@@ -51,6 +51,22 @@ def forced_host_filter(host: HostState, spec: RequestSpec, settings: Settings) -
     return spec.force_host is None or host.host == spec.force_host
 
 
+def bandwidth_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    """The host offers, on each physical network the server's ports ask
+    bandwidth of, what they ask beside what its bound ports ask already
+    (minimum bandwidth rules; Placement's inventory without Placement)."""
+    if not spec.bandwidth:
+        return True
+    offered = host.bandwidths
+    for physnet, (egress, ingress) in spec.bandwidth.items():
+        if physnet not in offered:
+            return False
+        used = host.bandwidth_used.get(physnet, (0, 0))
+        if used[0] + egress > offered[physnet][0] or used[1] + ingress > offered[physnet][1]:
+            return False
+    return True
+
+
 FILTERS: dict[str, Filter] = {
     "ComputeFilter": compute_filter,
     "AvailabilityZoneFilter": availability_zone_filter,
@@ -60,4 +76,5 @@ FILTERS: dict[str, Filter] = {
     "ServerGroupAntiAffinityFilter": anti_affinity_filter,
     "ServerGroupAffinityFilter": affinity_filter,
     "ForcedHostFilter": forced_host_filter,
+    "BandwidthFilter": bandwidth_filter,
 }

@@ -33,6 +33,22 @@ class HostState:
     running: int = 0
     updated_at: dt.datetime | None = None
     configurations: dict[str, Any] = field(default_factory=dict)
+    bandwidth_used: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Physical network → (egress, ingress) kbps the ports bound here ask for
+    (minimum bandwidth rules)."""
+
+    @property
+    def bandwidths(self) -> dict[str, tuple[int, int]]:
+        """Physical network → (egress, ingress) kbps the host offers for
+        minimum bandwidth asks (``configurations.bandwidths``)."""
+        out: dict[str, tuple[int, int]] = {}
+        found = self.configurations.get("bandwidths")
+        if not isinstance(found, dict):
+            return out
+        for physnet, pair in found.items():
+            if isinstance(pair, dict):
+                out[str(physnet)] = (_kbps(pair.get("egress")), _kbps(pair.get("ingress")))
+        return out
 
     @property
     def drivers(self) -> tuple[str, ...]:
@@ -61,6 +77,8 @@ class RequestSpec:
     """Hosts of the group's current members, one entry per member."""
     driver: str = "namespace"
     """The compute driver the server needs (``kumo.compute.drivers``)."""
+    bandwidth: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Physical network → (egress, ingress) kbps the server's ports ask for."""
 
 
 def host_state(agent: Agent, settings: Settings, now: dt.datetime) -> HostState:
@@ -77,6 +95,10 @@ def host_state(agent: Agent, settings: Settings, now: dt.datetime) -> HostState:
         updated_at=agent.heartbeat_timestamp,
         configurations=config,
     )
+
+
+def _kbps(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _positive(value: Any, default: int) -> int:
@@ -108,3 +130,14 @@ def load(session: Session, settings: Settings, *, lock: bool = False) -> list[Ho
             state.memory_mb_used = int(memory or 0)
             state.running = int(count or 0)
     return sorted(states.values(), key=lambda h: h.host)
+
+
+def add_bandwidth_used(session: Session, states: list[HostState]) -> None:
+    """Fill in what the ports bound to each host ask of its physical networks
+    (read only for a server whose ports ask anything: it scans the bound ports)."""
+    from kumo.network.qos import minimum
+
+    by_host = {s.host: s for s in states}
+    for host, used in minimum.used_by_host(session).items():
+        if host in by_host:
+            by_host[host].bandwidth_used = used

@@ -14,6 +14,12 @@ the gateway (``gw_in``); ``meter_out`` (postrouting, after ``post``)
 counts what leaves from each floating IP (``fout_<ip>``, already
 translated) and through the gateway (``gw_out``). Translation happens
 for every packet of a connection at its hook, so these see every packet.
+
+QoS of floating IPs (``qos-fip``): ``limit_in`` (prerouting, before
+``pre``) drops what arrives for a floating IP over its ingress rate,
+``limit_out`` (postrouting, after ``post``) what leaves from it over its
+egress rate (nft's ``limit rate over``: a token bucket per rule, as on
+ports).
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ def fingerprint(table: NatTable) -> str:
         shape += (table.no_snat,)
     if table.forward:
         shape += (table.forward, table.forward_ifname, table.forward_mac)
+    if table.limits:
+        shape += (table.limits,)
     if table.port_dnat or table.reply_mark or table.relay:
         shape += (table.port_dnat, table.reply_mark, table.relay, table.relay_ifname,
                   table.relay_mac)  # fmt: skip
@@ -131,7 +139,27 @@ def nat_ruleset(table: NatTable) -> list[Json]:
             expr.append({"match": {"op": "==", "left": numgen, "right": 0}})
         expr.append({"snat": to})
         out.append(_add("rule", chain="post", expr=expr))
-    return out + _reply_mark(table) + _meter(table)
+    return out + _reply_mark(table) + _meter(table) + _limits(table)
+
+
+def _limits(table: NatTable) -> list[Json]:
+    if not table.limits:
+        return []
+    out: list[Json] = [
+        _add("chain", name="limit_in", type="filter", hook="prerouting", prio=-160,
+             policy="accept"),
+        _add("chain", name="limit_out", type="filter", hook="postrouting", prio=160,
+             policy="accept"),
+    ]  # fmt: skip
+    for x in table.limits:
+        ingress = x.direction == "ingress"
+        over = {"limit": {"rate": x.rate, "rate_unit": "bytes", "per": "second",
+                          "burst": x.burst, "burst_unit": "bytes", "inv": True}}  # fmt: skip
+        out.append(_add("rule", chain="limit_in" if ingress else "limit_out", expr=[
+            _match(("meta", "iifname" if ingress else "oifname"), x.ifname),
+            _match(("ip", "daddr" if ingress else "saddr"), x.address),
+            over, {"drop": None}]))  # fmt: skip
+    return out
 
 
 def _ports(first: int, last: int) -> object:

@@ -7,6 +7,8 @@ it receives: ingress) to the port's own chain, where
 
 - a bandwidth limit drops the frames over the rate once the burst is
   spent (a policer: nft's ``limit rate over``, a token bucket per rule);
+- a packet rate limit does the same counting frames (``limit rate over
+  N/second burst M packets``);
 - a DSCP mark rewrites the DS field of the IPv4 and IPv6 packets the
   instance sends (the checksum is fixed by the kernel);
 - an empty ``fp_<digest>`` set records what was written.
@@ -36,22 +38,32 @@ def _limit(rate_burst: tuple[int, int]) -> str:
     return f"limit rate over {rate} bytes/second burst {burst} bytes drop"
 
 
+def _packet_limit(rate_burst: tuple[int, int]) -> str:
+    rate, burst = rate_burst
+    return f"limit rate over {rate}/second burst {burst} packets drop"
+
+
 def _port_lines(q: PortQos) -> tuple[list[str], str | None, str | None]:
     """The port's chains, and its entries in the two dispatch maps."""
     lines: list[str] = []
     sent = received = None
-    if q.egress is not None or q.dscp is not None:
+    if q.egress is not None or q.egress_pps is not None or q.dscp is not None:
         sent = f"from_{q.ifname}"
         lines.append(f"add chain {_T} {sent}")
+        if q.egress_pps is not None:
+            lines.append(f"add rule {_T} {sent} {_packet_limit(q.egress_pps)}")
         if q.egress is not None:
             lines.append(f"add rule {_T} {sent} {_limit(q.egress)}")
         if q.dscp is not None:
             lines.append(f"add rule {_T} {sent} ether type ip ip dscp set {q.dscp}")
             lines.append(f"add rule {_T} {sent} ether type ip6 ip6 dscp set {q.dscp}")
-    if q.ingress is not None:
+    if q.ingress is not None or q.ingress_pps is not None:
         received = f"to_{q.ifname}"
         lines.append(f"add chain {_T} {received}")
-        lines.append(f"add rule {_T} {received} {_limit(q.ingress)}")
+        if q.ingress_pps is not None:
+            lines.append(f"add rule {_T} {received} {_packet_limit(q.ingress_pps)}")
+        if q.ingress is not None:
+            lines.append(f"add rule {_T} {received} {_limit(q.ingress)}")
     return lines, sent, received
 
 

@@ -25,6 +25,7 @@ FLOATINGIP_SQL_FILTERS = {
     "port_id": FloatingIP.fixed_port_id,
     "fixed_ip_address": FloatingIP.fixed_ip_address,
     "router_id": FloatingIP.router_id,
+    "qos_policy_id": FloatingIP.qos_policy_id,
     "status": FloatingIP.status,
     "project_id": FloatingIP.project_id,
     "tenant_id": FloatingIP.project_id,

@@ -28,6 +28,7 @@ from kumo.network.core import networks
 from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import ports
+from kumo.network.qos import attach as qos_attach
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.policy import allowed, unrestricted
@@ -36,7 +37,7 @@ CREATE = {
     "floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address",
     "description", "project_id", "tenant_id", "dns_domain", "dns_name", "qos_policy_id",
 }  # fmt: skip
-UPDATE = {"port_id", "fixed_ip_address", "description"}
+UPDATE = {"port_id", "fixed_ip_address", "description", "qos_policy_id"}
 READ_ONLY = (
     "id", "floating_network_id", "floating_ip_address", "project_id", "tenant_id", "router_id",
     "status", "subnet_id",
@@ -101,8 +102,7 @@ def create(
         raise bad(f"Network {net.id} is not a valid external network.")
     dns_name = dns.dns_name(body["dns_name"]) if "dns_name" in body else ""
     dns_domain = dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else ""
-    if body.get("qos_policy_id") is not None:
-        raise bad("QoS policies are not supported.")
+    qos_policy_id = qos_attach.checked_policy(s, ctx, body.get("qos_policy_id"))
     owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "floatingip")
     fip_id = new_uuid()
@@ -134,6 +134,7 @@ def create(
         status="DOWN",
         dns_name=dns_name,
         dns_domain=dns_domain,
+        qos_policy_id=qos_policy_id,
     )
     s.add(fip)
     s.flush()
@@ -239,6 +240,8 @@ def update(
     old_router, old_host = fip.router_id, _host(s, fip.fixed_port_id)
     if "description" in body:
         fip.description = validate.string(body, "description")
+    if "qos_policy_id" in body:
+        fip.qos_policy_id = qos_attach.checked_policy(s, ctx, body["qos_policy_id"])
     port_id = body.get("port_id")
     if body.get("fixed_ip_address") and port_id is None:
         raise bad("fixed_ip_address cannot be specified without a port_id.")

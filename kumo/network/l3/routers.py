@@ -25,6 +25,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.l3 import router_ports, scheduler
 from kumo.network.ports import ports
+from kumo.network.qos import attach as qos_attach
 from kumo.network.quotas import check_quota
 from kumo.network.revision import check_revision
 from kumo.network.snat import leases as snat_leases
@@ -38,7 +39,7 @@ UPDATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed",
     "ha",
 }  # fmt: skip
-GATEWAY_KEYS = {"network_id", "enable_snat", "external_fixed_ips"}
+GATEWAY_KEYS = {"network_id", "enable_snat", "external_fixed_ips", "qos_policy_id"}
 MAX_ROUTES = 30
 
 
@@ -216,6 +217,8 @@ def set_gateway(
     if not net.external:
         raise BadRequest(f"Bad router request: Network {net.id} is not an external network.")
     enable_snat = validate.boolean(info, "enable_snat") if "enable_snat" in info else True
+    if "qos_policy_id" in info:
+        router.gw_qos_policy_id = qos_attach.checked_policy(s, ctx, info["qos_policy_id"])
     fixed = info.get("external_fixed_ips")
     if fixed is not None:
         fixed = validate.list_of(fixed, "external_fixed_ips") or None
@@ -267,6 +270,7 @@ def _check_no_floatingips(s: Session, router: Router, network_id: str) -> None:
 def clear_gateway(uow: UnitOfWork, router: Router) -> None:
     s = uow.session
     current = s.get(Port, router.gw_port_id) if router.gw_port_id else None
+    router.gw_qos_policy_id = None
     if current is None:
         router.gw_port_id = None
         return

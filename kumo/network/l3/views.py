@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 
 from kumo.db.agent_models import Agent
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
-from kumo.db.network_models import Port
+from kumo.db.network_models import Network, Port
 from kumo.db.port_forwarding_models import PortForwarding
 from kumo.network import availability_zones
 from kumo.network import tags as taglib
 from kumo.network.snat import views as snat_views
 from kumo.network.views import ts
 
+GATEWAY_QOS = "kumo_gateway_qos_rules"
+"""The watch-only router key with its gateway policy's rules (``qos-gateway-ip``)."""
 GATEWAY_HOSTS = "kumo_gateway_hosts"
 """The watch-only router key naming its gateway hosts (agents rely on this name)."""
 ROUTER_PORTS = "kumo_ports"
@@ -57,6 +59,7 @@ def gateway_info(router: Router, gw_port: Port | None) -> dict[str, Any] | None:
         "external_fixed_ips": [
             {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in gw_port.fixed_ips
         ],
+        "qos_policy_id": router.gw_qos_policy_id,
     }
 
 
@@ -108,6 +111,7 @@ def floatingip_view(
     port: Port | None,
     tags: list[str],
     forwardings: list[dict[str, Any]] | None = None,
+    network_policy: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": fip.id,
@@ -123,7 +127,8 @@ def floatingip_view(
         "port_forwardings": forwardings or [],
         "dns_domain": fip.dns_domain or "",
         "dns_name": fip.dns_name or "",
-        "qos_policy_id": None,
+        "qos_policy_id": fip.qos_policy_id,
+        "qos_network_policy_id": network_policy,
         **_std(fip, tags),
     }
 
@@ -189,25 +194,39 @@ def routed_networks(body: dict[str, Any]) -> list[str]:
 
 
 def render_watch_routers(session: Session, routers: list[Router]) -> list[dict[str, Any]]:
-    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``
-    and ``kumo_ports``."""
+    """Router bodies of the watch feed: the admin view plus ``kumo_gateway_hosts``,
+    ``kumo_ports`` and, when its gateway has a QoS policy, the policy's rules
+    (``kumo_gateway_qos_rules``)."""
+    from kumo.network.qos import rules
+
     ids = [r.id for r in routers]
     hosts = gateway_hosts(session, ids)
     members = router_ports(session, ids)
-    return [
-        {**view, GATEWAY_HOSTS: hosts.get(r.id, []), ROUTER_PORTS: members.get(r.id, [])}
-        for r, view in zip(routers, render_routers(session, routers), strict=True)
-    ]
+    policies = sorted({r.gw_qos_policy_id for r in routers if r.gw_qos_policy_id})
+    found = rules.rules_of(session, policies)
+    out = []
+    for r, view in zip(routers, render_routers(session, routers), strict=True):
+        body = {**view, GATEWAY_HOSTS: hosts.get(r.id, []), ROUTER_PORTS: members.get(r.id, [])}
+        if r.gw_qos_policy_id:
+            body[GATEWAY_QOS] = found.get(r.gw_qos_policy_id, [])
+        out.append(body)
+    return out
 
 
 def render_floatingips(session: Session, fips: list[FloatingIP]) -> list[dict[str, Any]]:
     ports = _ports(session, {f.fixed_port_id for f in fips if f.fixed_port_id})
     tags = taglib.tags_for(session, [f.id for f in fips])
     pfs = port_forwardings(session, [f.id for f in fips])
+    nets = {f.floating_network_id for f in fips}
+    policies: dict[str, str | None] = {}
+    if nets:
+        q = select(Network.id, Network.qos_policy_id).where(Network.id.in_(nets))
+        policies = {n: p for n, p in session.execute(q)}
     return [
-        floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, []), pfs.get(f.id))
+        floatingip_view(f, ports.get(f.fixed_port_id or ""), tags.get(f.id, []), pfs.get(f.id),
+                        policies.get(f.floating_network_id))
         for f in fips
-    ]
+    ]  # fmt: skip
 
 
 FORWARDING_HOST = "kumo_forwarding_host"

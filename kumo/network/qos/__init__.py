@@ -1,11 +1,13 @@
 """QoS: policies, their rules, and the policy a port or network names.
 
 ``policies`` holds the policy rows (create, update, delete, the project's
-default policy, sharing through RBAC); ``rules`` the bandwidth-limit and
-DSCP-marking rules of a policy; ``attach`` the ``qos_policy_id`` of ports
+default policy, sharing through RBAC); ``rules`` the bandwidth-limit,
+packet-rate-limit and DSCP-marking rules of a policy; ``attach`` the ``qos_policy_id`` of ports
 and networks (a port's own policy wins over its network's) and the
 effective rules each port event carries to the agents
-(``kumo_qos_rules``); ``service`` the calls the API makes. The agent's
+(``kumo_qos_rules``); ``minimum`` minimum bandwidth rules as a scheduling
+attribute (ports' ``resource_request``, what hosts offer and have given);
+``service`` the calls the API makes. The agent's
 compiler (``kumo.compiler.qos``) turns a local port's rules into limits
 and marks on the port's device.
 """

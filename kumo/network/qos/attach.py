@@ -1,10 +1,14 @@
-"""``qos_policy_id`` on ports and networks, and the rules each port gets.
+"""``qos_policy_id`` on ports, networks and floating IPs, and the rules
+each gets.
 
-A port's effective policy is its own, or else its network's. Port events
-in the watch feed carry the effective policy's rules (``kumo_qos_rules``,
-in the shape of a policy's ``rules``), so an agent needs nothing but the
-port to program its limits; a change of a policy's rules, or of a
-network's policy, re-emits the bound ports it applies to.
+A port's effective policy is its own, or else its network's; a floating
+IP's its own, or else its external network's; a router's gateway has the
+policy of its ``external_gateway_info``. Port and floating IP events in
+the watch feed carry the effective policy's rules (``kumo_qos_rules``, in
+the shape of a policy's ``rules``; routers ``kumo_gateway_qos_rules``), so
+an agent needs nothing but the object to program its limits; a change of
+a policy's rules, or of a network's policy, re-emits the bound ports, the
+floating IPs and the routers it applies to.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port
 from kumo.db.qos_models import QosPolicy
 from kumo.db.uow import UnitOfWork
@@ -61,8 +66,29 @@ def with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str,
     return out
 
 
+def fips_with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Floating IP bodies (as ``render_floatingips`` makes them) as the watch
+    feed carries them: each with its effective policy's rules."""
+    from kumo.network.qos import rules
+
+    effective = {b["id"]: b.get("qos_policy_id") or b.get("qos_network_policy_id") for b in bodies}
+    found = rules.rules_of(session, sorted({p for p in effective.values() if p}))
+    return [
+        {**b, WATCH_KEY: found.get(effective[b["id"]] or "", [])} if effective[b["id"]] else b
+        for b in bodies
+    ]
+
+
+def _fips_changed(uow: UnitOfWork, fips: list[FloatingIP]) -> None:
+    from kumo.network import events
+
+    for fip in sorted(fips, key=lambda f: f.id):
+        events.floatingip(uow, fip)
+
+
 def policy_changed(uow: UnitOfWork, policy_id: str) -> None:
-    """Re-emit the bound ports the policy applies to (its rules changed)."""
+    """Re-emit the bound ports and the floating IPs the policy applies to
+    (its rules changed)."""
     nets = select(Network.id).where(Network.qos_policy_id == policy_id)
     q = select(Port).where(
         Port.host != "",
@@ -72,6 +98,18 @@ def policy_changed(uow: UnitOfWork, policy_id: str) -> None:
         ),
     )
     _emit(uow, list(uow.session.scalars(q)))
+    fips = select(FloatingIP).where(
+        or_(
+            FloatingIP.qos_policy_id == policy_id,
+            FloatingIP.qos_policy_id.is_(None) & FloatingIP.floating_network_id.in_(nets),
+        )
+    )
+    _fips_changed(uow, list(uow.session.scalars(fips)))
+    from kumo.network import events
+
+    gateways = select(Router).where(Router.gw_qos_policy_id == policy_id)
+    for router in sorted(uow.session.scalars(gateways), key=lambda r: r.id):
+        events.router(uow, router)
 
 
 def network_changed(uow: UnitOfWork, network_id: str) -> None:
@@ -80,6 +118,10 @@ def network_changed(uow: UnitOfWork, network_id: str) -> None:
         Port.host != "", Port.network_id == network_id, Port.qos_policy_id.is_(None)
     )
     _emit(uow, list(uow.session.scalars(q)))
+    fips = select(FloatingIP).where(
+        FloatingIP.floating_network_id == network_id, FloatingIP.qos_policy_id.is_(None)
+    )
+    _fips_changed(uow, list(uow.session.scalars(fips)))
 
 
 def _emit(uow: UnitOfWork, ports: list[Port]) -> None:

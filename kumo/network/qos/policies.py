@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kumo.context import RequestContext
+from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port
 from kumo.db.qos_models import QosPolicy, QosRule
 from kumo.db.rbac_models import RbacPolicy
@@ -72,6 +73,15 @@ def load(session: Session, ctx: RequestContext, policy_id: str, *, lock: bool = 
         if not visible(ctx, row, bool(granted)):
             raise not_found(policy_id)
     return row
+
+
+def read_target(session: Session, ctx: RequestContext, row: QosPolicy) -> dict[str, Any]:
+    """The policy as the target of a rule read: shared when it is shared with
+    the caller's project (wildcard or RBAC entry)."""
+    shared = row.shared or bool(
+        rbac_access.granted(session, "qos_policy", ctx.project_id, [row.id])
+    )
+    return {"project_id": row.project_id, "shared": shared}
 
 
 def _default_taken(session: Session, project_id: str, other_than: str | None) -> None:
@@ -176,7 +186,10 @@ def users(session: Session, policy_id: str) -> set[str]:
     """The projects whose ports or networks name the policy."""
     ports = select(Port.project_id).where(Port.qos_policy_id == policy_id)
     nets = select(Network.project_id).where(Network.qos_policy_id == policy_id)
-    return set(session.scalars(ports)) | set(session.scalars(nets))
+    fips = select(FloatingIP.project_id).where(FloatingIP.qos_policy_id == policy_id)
+    gateways = select(Router.project_id).where(Router.gw_qos_policy_id == policy_id)
+    found = set(session.scalars(ports)) | set(session.scalars(nets)) | set(session.scalars(fips))
+    return found | set(session.scalars(gateways))
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int | None) -> None:
@@ -184,8 +197,14 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int |
     row = load(s, ctx, policy_id, lock=True)
     authorize(ctx, "network:delete_qos_policy", {"project_id": row.project_id})
     check_revision(row.revision_number, if_match)
-    for kind, model in (("network", Network), ("port", Port)):
-        user = s.scalar(select(model.id).where(model.qos_policy_id == row.id).limit(1))
+    using = (
+        ("network", Network.id, Network.qos_policy_id),
+        ("port", Port.id, Port.qos_policy_id),
+        ("floatingip", FloatingIP.id, FloatingIP.qos_policy_id),
+        ("router", Router.id, Router.gw_qos_policy_id),
+    )
+    for kind, ident, column in using:
+        user = s.scalar(select(ident).where(column == row.id).limit(1))
         if user is not None:
             raise Conflict(f"QoS Policy {row.id} is used by {kind} {user}.", kind="QosPolicyInUse")
     s.execute(delete(QosRule).where(QosRule.policy_id == row.id))

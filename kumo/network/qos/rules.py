@@ -1,5 +1,6 @@
-"""QoS rules of a policy: bandwidth limits (one per direction) and DSCP
-marks (one per policy), with Neutron's validation and views.
+"""QoS rules of a policy: bandwidth limits, packet rate limits and minimum
+bandwidths (one of each per direction) and DSCP marks (one per policy),
+with Neutron's validation and views.
 
 Every change re-emits the ports the policy applies to
 (``attach.policy_changed``), so their hosts' agents recompile the limits.
@@ -24,6 +25,10 @@ from kumo.policy import authorize
 
 BANDWIDTH_LIMIT = "bandwidth_limit"
 DSCP_MARKING = "dscp_marking"
+PACKET_RATE_LIMIT = "packet_rate_limit"
+MINIMUM_BANDWIDTH = "minimum_bandwidth"
+LIMITS = (BANDWIDTH_LIMIT, PACKET_RATE_LIMIT, MINIMUM_BANDWIDTH)
+"""The rule types with a direction (``egress`` by default)."""
 DIRECTIONS = ("egress", "ingress")
 VALID_DSCP_MARKS = (
     0,
@@ -54,12 +59,14 @@ MAX_KBPS = validate.MAX_INT
 @dataclass(frozen=True)
 class RuleType:
     name: str
-    """``bandwidth_limit`` or ``dscp_marking``."""
+    """``bandwidth_limit``, ``packet_rate_limit``, ``minimum_bandwidth`` or ``dscp_marking``."""
     collection: str
     """The URL segment and list key (``bandwidth_limit_rules``)."""
     member: str
     fields: tuple[str, ...]
     """Writable attributes."""
+    required: str
+    """The attribute a new rule must name."""
 
 
 RULE_TYPES = {
@@ -68,19 +75,44 @@ RULE_TYPES = {
         "bandwidth_limit_rules",
         "bandwidth_limit_rule",
         ("max_kbps", "max_burst_kbps", "direction"),
+        "max_kbps",
     ),
-    DSCP_MARKING: RuleType(DSCP_MARKING, "dscp_marking_rules", "dscp_marking_rule", ("dscp_mark",)),
+    DSCP_MARKING: RuleType(
+        DSCP_MARKING, "dscp_marking_rules", "dscp_marking_rule", ("dscp_mark",), "dscp_mark"
+    ),
+    PACKET_RATE_LIMIT: RuleType(
+        PACKET_RATE_LIMIT,
+        "packet_rate_limit_rules",
+        "packet_rate_limit_rule",
+        ("max_kpps", "max_burst_kpps", "direction"),
+        "max_kpps",
+    ),
+    MINIMUM_BANDWIDTH: RuleType(
+        MINIMUM_BANDWIDTH,
+        "minimum_bandwidth_rules",
+        "minimum_bandwidth_rule",
+        ("min_kbps", "direction"),
+        "min_kbps",
+    ),
 }
 BY_COLLECTION = {t.collection: t for t in RULE_TYPES.values()}
 
 
 def supported_parameters(rule_type: str) -> list[dict[str, Any]]:
     """What ``GET /v2.0/qos/rule-types/{type}`` lists for kumo's one driver."""
-    if rule_type == BANDWIDTH_LIMIT:
-        span = {"start": 0, "end": MAX_KBPS}
+    if rule_type == MINIMUM_BANDWIDTH:
         return [
-            {"parameter_name": "max_kbps", "parameter_type": "range", "parameter_values": span},
-            {"parameter_name": "max_burst_kbps", "parameter_type": "range",
+            {"parameter_name": "min_kbps", "parameter_type": "range",
+             "parameter_values": {"start": 0, "end": MAX_KBPS}},
+            {"parameter_name": "direction", "parameter_type": "choices",
+             "parameter_values": list(DIRECTIONS)},
+        ]  # fmt: skip
+    if rule_type in LIMITS:
+        span = {"start": 0, "end": MAX_KBPS}
+        unit = "kbps" if rule_type == BANDWIDTH_LIMIT else "kpps"
+        return [
+            {"parameter_name": f"max_{unit}", "parameter_type": "range", "parameter_values": span},
+            {"parameter_name": f"max_burst_{unit}", "parameter_type": "range",
              "parameter_values": span},
             {"parameter_name": "direction", "parameter_type": "choices",
              "parameter_values": list(DIRECTIONS)},
@@ -103,6 +135,12 @@ def view(rule: QosRule) -> dict[str, Any]:
     if rule.rule_type == BANDWIDTH_LIMIT:
         out.update(
             max_kbps=rule.max_kbps, max_burst_kbps=rule.max_burst_kbps, direction=rule.direction
+        )
+    elif rule.rule_type == MINIMUM_BANDWIDTH:
+        out.update(min_kbps=rule.min_kbps, direction=rule.direction)
+    elif rule.rule_type == PACKET_RATE_LIMIT:
+        out.update(
+            max_kpps=rule.max_kpps, max_burst_kpps=rule.max_burst_kpps, direction=rule.direction
         )
     else:
         out["dscp_mark"] = rule.dscp_mark
@@ -128,7 +166,7 @@ def rules_of(session: Session, policy_ids: list[str]) -> dict[str, list[dict[str
     return out
 
 
-def _kbps(value: Any, field: str) -> int:
+def _amount(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidInput(
             f"Invalid input for {field}. Reason: '{shown(value)}' is not an integer."
@@ -148,9 +186,15 @@ def _kbps(value: Any, field: str) -> int:
 
 def _apply(rule: QosRule, body: dict[str, Any]) -> None:
     if "max_kbps" in body:
-        rule.max_kbps = _kbps(body["max_kbps"], "max_kbps")
+        rule.max_kbps = _amount(body["max_kbps"], "max_kbps")
     if "max_burst_kbps" in body:
-        rule.max_burst_kbps = _kbps(body["max_burst_kbps"], "max_burst_kbps")
+        rule.max_burst_kbps = _amount(body["max_burst_kbps"], "max_burst_kbps")
+    if "min_kbps" in body:
+        rule.min_kbps = _amount(body["min_kbps"], "min_kbps")
+    if "max_kpps" in body:
+        rule.max_kpps = _amount(body["max_kpps"], "max_kpps")
+    if "max_burst_kpps" in body:
+        rule.max_burst_kpps = _amount(body["max_burst_kpps"], "max_burst_kpps")
     if "direction" in body:
         if body["direction"] not in DIRECTIONS:
             raise InvalidInput(
@@ -177,7 +221,9 @@ def _no_duplicate(session: Session, rule: QosRule) -> None:
         QosRule.direction == rule.direction,
         QosRule.id != rule.id,
     )
-    if session.scalar(q.limit(1)) is not None:
+    with session.no_autoflush:  # the changed rule is not written before the check
+        taken = session.scalar(q.limit(1))
+    if taken is not None:
         what = f" in direction {rule.direction}" if rule.direction else ""
         raise Conflict(
             f"Rule {rule.rule_type}{what} already exists in QoS Policy {rule.policy_id}.",
@@ -204,16 +250,19 @@ def create(
 ) -> QosRule:
     validate.known(body, set(kind.fields) | {"project_id", "tenant_id"})
     row = _policy_for_change(uow, ctx, policy_id, "create", kind)
-    if kind.name == BANDWIDTH_LIMIT and "max_kbps" not in body:
-        raise BadRequest("Failed to parse request. Required attribute 'max_kbps' not specified")
-    if kind.name == DSCP_MARKING and "dscp_mark" not in body:
-        raise BadRequest("Failed to parse request. Required attribute 'dscp_mark' not specified")
+    if kind.required not in body:
+        raise BadRequest(
+            f"Failed to parse request. Required attribute '{kind.required}' not specified"
+        )
     rule = QosRule(
         policy_id=row.id,
         rule_type=kind.name,
-        direction="egress" if kind.name == BANDWIDTH_LIMIT else "",
+        direction="egress" if kind.name in LIMITS else "",
         max_kbps=0,
         max_burst_kbps=0,
+        max_kpps=0,
+        max_burst_kpps=0,
+        min_kbps=0,
         dscp_mark=0,
     )
     _apply(rule, body)

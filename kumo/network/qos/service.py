@@ -88,7 +88,7 @@ def list_rules(
 ) -> list[dict[str, Any]]:
     with svc.db.read_session() as s:
         row = policies.load(s, ctx, policy_id)
-        authorize(ctx, f"network:get_policy_{kind.member}", {"project_id": row.project_id})
+        authorize(ctx, f"network:get_policy_{kind.member}", policies.read_target(s, ctx, row))
         from kumo.db.qos_models import QosRule
 
         q = select(QosRule).where(QosRule.policy_id == row.id, QosRule.rule_type == kind.name)
@@ -100,7 +100,7 @@ def show_rule(
 ) -> dict[str, Any]:
     with svc.db.read_session() as s:
         row, rule = rules.load(s, ctx, policy_id, kind, rule_id)
-        authorize(ctx, f"network:get_policy_{kind.member}", {"project_id": row.project_id})
+        authorize(ctx, f"network:get_policy_{kind.member}", policies.read_target(s, ctx, row))
         return rules.view(rule)
 
 

@@ -997,6 +997,9 @@ def upgrade() -> None:
         sa.Column("max_kbps", sa.Integer(), nullable=False),
         sa.Column("max_burst_kbps", sa.Integer(), nullable=False),
         sa.Column("dscp_mark", sa.Integer(), nullable=False),
+        sa.Column("min_kbps", sa.Integer(), nullable=False),
+        sa.Column("max_kpps", sa.Integer(), nullable=False),
+        sa.Column("max_burst_kpps", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["policy_id"],
             ["qos_policies.id"],
@@ -1390,6 +1393,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("gw_port_id", sa.String(length=36), nullable=True),
         sa.Column("enable_snat", sa.Boolean(), nullable=False),
+        sa.Column("gw_qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("distributed", sa.Boolean(), nullable=False),
         sa.Column("ha", sa.Boolean(), nullable=False),
         sa.Column("distributed_snat", sa.Boolean(), nullable=False),
@@ -1405,9 +1409,17 @@ def upgrade() -> None:
             name=op.f("fk_routers_gw_port_id_ports"),
             ondelete="SET NULL",
         ),
+        sa.ForeignKeyConstraint(
+            ["gw_qos_policy_id"],
+            ["qos_policies.id"],
+            name=op.f("fk_routers_gw_qos_policy_id_qos_policies"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routers")),
     )
     with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_routers_gw_qos_policy_id"), ["gw_qos_policy_id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_routers_project_id"), ["project_id"], unique=False)
 
     op.create_table(
@@ -1487,6 +1499,7 @@ def upgrade() -> None:
         sa.Column("dns_name", sa.String(length=255), nullable=False),
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
         sa.Column("forwarding_host", sa.String(length=255), nullable=False),
+        sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -1507,6 +1520,11 @@ def upgrade() -> None:
             ["ports.id"],
             name=op.f("fk_floating_ips_floating_port_id_ports"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["qos_policy_id"],
+            ["qos_policies.id"],
+            name=op.f("fk_floating_ips_qos_policy_id_qos_policies"),
         ),
         sa.ForeignKeyConstraint(
             ["router_id"],
@@ -1532,6 +1550,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_floating_ips_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_floating_ips_qos_policy_id"), ["qos_policy_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_floating_ips_router_id"), ["router_id"], unique=False)
 
@@ -1809,6 +1830,7 @@ def downgrade() -> None:
     op.drop_table("router_agent_bindings")
     with op.batch_alter_table("floating_ips", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_floating_ips_router_id"))
+        batch_op.drop_index(batch_op.f("ix_floating_ips_qos_policy_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_project_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_floating_network_id"))
         batch_op.drop_index(batch_op.f("ix_floating_ips_fixed_port_id"))
@@ -1829,6 +1851,7 @@ def downgrade() -> None:
     op.drop_table("trunks")
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routers_project_id"))
+        batch_op.drop_index(batch_op.f("ix_routers_gw_qos_policy_id"))
 
     op.drop_table("routers")
     with op.batch_alter_table("port_security_groups", schema=None) as batch_op:

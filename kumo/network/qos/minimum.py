@@ -1,0 +1,118 @@
+"""Minimum bandwidth rules as a scheduling attribute.
+
+kumo has no Placement service: a port whose effective QoS policy has
+minimum bandwidth rules, on a network with a physical network, asks for
+that bandwidth on the physical network of the host it lands on. The port
+shows the ask as Neutron's ``resource_request`` (the physical network's
+trait and the ``NET_BW_*_KILOBIT_PER_SEC`` amounts);
+the compute scheduler places a server only on a host whose agent reports
+enough bandwidth left on that physical network (``configurations.
+bandwidths``, from ``kumo agent --bandwidth PHYSNET:KBPS``), counting the
+asks of the ports already bound there. Ports on tunnelled networks ask
+for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.db.network_models import Network, Port
+from kumo.db.qos_models import QosRule
+
+EGRESS = "NET_BW_EGR_KILOBIT_PER_SEC"
+INGRESS = "NET_BW_IGR_KILOBIT_PER_SEC"
+VNIC_TRAIT = "CUSTOM_VNIC_TYPE_NORMAL"
+
+Ask = tuple[int, int]
+"""(egress, ingress) kilobits per second."""
+
+
+def physnet_trait(physnet: str) -> str:
+    """Placement's custom trait for a physical network (upper case, [A-Z0-9_])."""
+    name = "".join(ch if ch.isalnum() else "_" for ch in physnet.upper())
+    return f"CUSTOM_PHYSNET_{name}"
+
+
+def _minimums(session: Session, policy_ids: set[str]) -> dict[str, Ask]:
+    out: dict[str, list[int]] = {}
+    if not policy_ids:
+        return {}
+    q = select(QosRule.policy_id, QosRule.direction, QosRule.min_kbps).where(
+        QosRule.policy_id.in_(policy_ids), QosRule.rule_type == "minimum_bandwidth"
+    )
+    for policy_id, direction, kbps in session.execute(q):
+        pair = out.setdefault(policy_id, [0, 0])
+        pair[0 if direction == "egress" else 1] += int(kbps or 0)
+    return {p: (v[0], v[1]) for p, v in out.items() if v[0] or v[1]}
+
+
+def asks(
+    session: Session, ports: Iterable[tuple[str, str, str | None]]
+) -> dict[str, tuple[str, Ask]]:
+    """(port or request id, network id, the port's own policy or None) →
+    (physical network, its ask), for those that ask for anything."""
+    items = list(ports)
+    nets: dict[str, tuple[str | None, str | None]] = {}
+    wanted = {net for _, net, _ in items}
+    if wanted:
+        q = select(Network.id, Network.physical_network, Network.qos_policy_id).where(
+            Network.id.in_(wanted)
+        )
+        nets = {n: (phys, pol) for n, phys, pol in session.execute(q)}
+    effective = {key: own or nets.get(net, (None, None))[1] for key, net, own in items}
+    found = _minimums(session, {p for p in effective.values() if p})
+    out: dict[str, tuple[str, Ask]] = {}
+    for key, net, _ in items:
+        physnet = nets.get(net, (None, None))[0]
+        policy_id = effective[key]
+        if physnet and policy_id and policy_id in found:
+            out[key] = (physnet, found[policy_id])
+    return out
+
+
+def resource_requests(
+    session: Session, ports: Iterable[tuple[str, str, str | None]]
+) -> dict[str, dict[str, Any]]:
+    """Port id → its ``resource_request`` in the format of
+    ``port-resource-request`` (one group: ``required`` traits and
+    ``resources``). The request-groups format belongs to
+    ``port-resource-request-groups``, which also means minimum packet rate
+    rules, which kumo does not have."""
+    out: dict[str, dict[str, Any]] = {}
+    for port_id, (physnet, (egress, ingress)) in asks(session, ports).items():
+        resources = {}
+        if egress:
+            resources[EGRESS] = egress
+        if ingress:
+            resources[INGRESS] = ingress
+        out[port_id] = {"required": [physnet_trait(physnet), VNIC_TRAIT], "resources": resources}
+    return out
+
+
+def used_by_host(session: Session) -> dict[str, dict[str, Ask]]:
+    """Host → physical network → what its bound ports ask for."""
+    q = select(Port.id, Port.host, Port.network_id, Port.qos_policy_id).where(Port.host != "")
+    rows = list(session.execute(q))
+    found = asks(session, ((pid, net, pol) for pid, _, net, pol in rows))
+    out: dict[str, dict[str, list[int]]] = {}
+    for pid, host, _, _ in rows:
+        if pid in found:
+            physnet, (egress, ingress) = found[pid]
+            pair = out.setdefault(host, {}).setdefault(physnet, [0, 0])
+            pair[0] += egress
+            pair[1] += ingress
+    return {h: {p: (v[0], v[1]) for p, v in nets.items()} for h, nets in out.items()}
+
+
+def total(found: Iterable[tuple[str, Ask]]) -> dict[str, Ask]:
+    """Asks summed per physical network."""
+    out: dict[str, list[int]] = {}
+    for physnet, (egress, ingress) in found:
+        pair = out.setdefault(physnet, [0, 0])
+        pair[0] += egress
+        pair[1] += ingress
+    return {p: (v[0], v[1]) for p, v in out.items()}
