@@ -185,6 +185,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "zones only; availability_zones (of their agents).",
     ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
+    (
+        "router-admin-state-down-before-update",
+        "Enforce Router's Admin State Down Before Update Extension",
+        "distributed and ha change only on a router already down (admin_state_up false).",
+    ),
     ("security-group", "security-group", "Security groups and their rules."),
     (
         "security-groups-default-rules",
