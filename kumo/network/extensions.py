@@ -213,6 +213,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "shared on security groups, usable as a filter.",
     ),
     (
+        "subnet-external-network",
+        "Subnet External Network",
+        "router:external on subnets: the flag of the subnet's network (read-only, a filter).",
+    ),
+    (
         "subnet_allocation",
         "Subnet Allocation",
         "Subnet pools: subnets allocated from them by CIDR or prefix length.",

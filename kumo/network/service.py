@@ -28,7 +28,7 @@ from kumo.network.rbac import access as rbac_access
 from kumo.network.subnetpools import allocate
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.validate import boolean_value
-from kumo.network.views import network_view, port_view, subnet_view
+from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.policy import unrestricted
 
 T = TypeVar("T")
@@ -192,7 +192,9 @@ class NetworkService:
     def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             sub = subnets.load(s, ctx, subnet_id)
-            return subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))
+            tags = taglib.tags_for(s, [sub.id]).get(sub.id, [])
+            external = sub.network_id in external_networks(s, [sub.network_id])
+            return subnet_view(sub, tags, external=external)
 
     def list_subnets(
         self, ctx: RequestContext, prefilters: dict[str, list[str]]
@@ -221,7 +223,10 @@ class NetworkService:
 
                 rows = [r for r in rows if keep(r)]
             tags = taglib.tags_for(s, [r.id for r in rows])
-            return [subnet_view(r, tags.get(r.id, [])) for r in rows]
+            external = external_networks(s, {r.network_id for r in rows})
+            return [
+                subnet_view(r, tags.get(r.id, []), external=r.network_id in external) for r in rows
+            ]
 
     # -- ports ---------------------------------------------------------------------------
 
