@@ -104,6 +104,10 @@ class Port(StandardAttrs, Base):
     port under (kept and shown; no external DNS service is told)."""
     qos_policy_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The port's own QoS policy; it wins over its network's."""
+    numa_affinity_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """port-numa-affinity-policy: kept and shown for a compute scheduler."""
+    device_profile: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """port-device-profile: kept and shown for a compute scheduler."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         back_populates="port",

@@ -131,6 +131,16 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Neutron Port MAC address regenerate",
         "mac_address null on a port update gives it a new random MAC.",
     ),
+    (
+        "port-device-profile",
+        "Port device profile",
+        "device_profile on ports (set on create; kept and shown for a compute scheduler).",
+    ),
+    (
+        "port-numa-affinity-policy",
+        "Port NUMA affinity policy",
+        "numa_affinity_policy (required, preferred, legacy or null) on ports, kept and shown.",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),

@@ -136,6 +136,8 @@ def port_view(
         "dns_assignment": dns.assignment(port.dns_name or "", fixed_ips),
         "dns_domain": port.dns_domain or "",
         "qos_policy_id": port.qos_policy_id,
+        "numa_affinity_policy": port.numa_affinity_policy,
+        "device_profile": port.device_profile,
         "binding:host_id": port.host,
         "binding:vif_type": port.vif_type,
         "binding:vnic_type": port.vnic_type,

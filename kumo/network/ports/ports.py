@@ -33,6 +33,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import groups as port_groups
 from kumo.network.ports import rows as port_rows
+from kumo.network.ports import scheduling_hints as hints
 from kumo.network.qos import attach as qos_attach
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
@@ -51,8 +52,9 @@ CREATE = {
     "device_id", "device_owner", "project_id", "tenant_id", "security_groups",
     "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name", "dns_domain",
     "binding:host_id", "binding:vnic_type", "binding:profile", "qos_policy_id",
+    "numa_affinity_policy", "device_profile",
 }  # fmt: skip
-UPDATE = CREATE - {"network_id", "project_id", "tenant_id"}
+UPDATE = CREATE - {"network_id", "project_id", "tenant_id", "device_profile"}
 VNIC_TYPES = (
     "normal",
     "direct",
@@ -396,6 +398,10 @@ def create(
         "dns_name": dns.dns_name(body["dns_name"]) if "dns_name" in body else "",
         "dns_domain": dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else "",
         "qos_policy_id": qos_attach.checked_policy(s, ctx, body.get("qos_policy_id")),
+        "numa_affinity_policy": (
+            hints.numa_affinity_policy(body) if "numa_affinity_policy" in body else None
+        ),
+        "device_profile": hints.device_profile(body) if "device_profile" in body else None,
         "host": "",
         "vif_type": "unbound",
         "vnic_type": "normal",
@@ -459,6 +465,8 @@ def update(
         port.dns_domain = dns.dns_domain(body["dns_domain"])
     if "admin_state_up" in body:
         port.admin_state_up = validate.boolean(body, "admin_state_up")
+    if "numa_affinity_policy" in body:
+        port.numa_affinity_policy = hints.numa_affinity_policy(body)
     if "mac_address" in body:
         if not allowed(ctx, "network:update_port:mac_address"):
             raise Forbidden("(rule:update_port:mac_address) is disallowed by policy")
