@@ -253,6 +253,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ),
     ("tag", "Tag support", "Tags on networks."),
     (
+        "tag-creation",
+        "Tag support for resource creation",
+        "tags in the create bodies of networks, subnets, ports, security groups, routers and "
+        "floating IPs.",
+    ),
+    (
         "standard-attr-timestamp",
         "Resource timestamps",
         "created_at and updated_at on every resource.",

@@ -31,6 +31,7 @@ CREATE = {
     "port_security_enabled", "provider:network_type", "provider:physical_network",
     "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
     "dns_domain", "is_default", "qos_policy_id",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -126,6 +127,7 @@ def create(
     if "is_default" in body:
         set_default(s, net, validate.boolean(body, "is_default"))
     segments.reserve(s, net.id, ntype, physnet, seg)
+    taglib.on_create(s, "network", net.id, body)
     events.network(uow, net)
     return net
 

@@ -30,6 +30,7 @@ CREATE = {
     "allocation_pools", "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode",
     "project_id", "tenant_id", "subnetpool_id", "segment_id", "service_types", "prefixlen",
     "dns_publish_fixed_ip", "use_default_subnetpool",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "gateway_ip", "enable_dhcp", "allocation_pools", "dns_nameservers",
@@ -197,6 +198,7 @@ def create(
     )
     s.add(sub)
     s.flush()
+    taglib.on_create(s, "subnet", sub.id, body)
     events.subnet(uow, sub)
     touch(net_row)
     events.network(uow, net_row)

@@ -33,6 +33,7 @@ from kumo.policy import allowed
 CREATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha",
     "availability_zone_hints", "project_id", "tenant_id", "flavor_id",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed",
@@ -98,6 +99,7 @@ def create(
     if body.get("external_gateway_info"):
         set_gateway(uow, settings, ctx, router, body["external_gateway_info"], "create_router")
     scheduler.sync(uow, settings, router)
+    taglib.on_create(s, "router", router.id, body)
     events.router(uow, router)
     return router
 

@@ -53,8 +53,9 @@ CREATE = {
     "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name", "dns_domain",
     "binding:host_id", "binding:vnic_type", "binding:profile", "qos_policy_id",
     "numa_affinity_policy", "device_profile",
+    "tags",
 }  # fmt: skip
-UPDATE = CREATE - {"network_id", "project_id", "tenant_id", "device_profile"}
+UPDATE = CREATE - {"network_id", "project_id", "tenant_id", "device_profile", "tags"}
 VNIC_TYPES = (
     "normal",
     "direct",
@@ -426,6 +427,9 @@ def create(
         port_row=row,
     )
     view = port_rows.view(row, fixed, groups)
+    if "tags" in body:
+        taglib.on_create(s, "port", view["id"], body)
+        view["tags"] = taglib.tags_for(s, [view["id"]]).get(view["id"], [])
     events.port_body(uow, view)
     return view
 
