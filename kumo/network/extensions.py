@@ -242,6 +242,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Subnet Pool Prefix Operations",
         "add_prefixes and remove_prefixes on subnet pools.",
     ),
+    (
+        "service-type",
+        "Neutron Service Type Management",
+        "The provider of each advanced service (GET /v2.0/service-providers).",
+    ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
     ("stateful-security-group", "Stateful security group", "stateful on security groups."),
     ("standard-attr-description", "standard-attr-description", "A description on every resource."),

@@ -25,6 +25,7 @@ from kumo.api.networking import (
     rbac_policies,
     routers,
     security_groups,
+    service_providers,
     subnetpools,
     subnets,
     tags,
@@ -62,5 +63,6 @@ for _module in (
     address_scopes,
     availability_zones,
     trunks,
+    service_providers,
 ):
     router.include_router(_module.router)
