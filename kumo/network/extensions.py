@@ -141,6 +141,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Port NUMA affinity policy",
         "numa_affinity_policy (required, preferred, legacy or null) on ports, kept and shown.",
     ),
+    (
+        "port-mac-override",
+        "Neutron Port MAC address override",
+        "A direct-physical port takes the MAC named by device_mac_address in its binding "
+        "profile (bound or not).",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),

@@ -33,3 +33,35 @@ def test_numa_affinity_policy_and_device_profile(cloud: Cloud) -> None:
     assert [p["id"] for p in listed] == [port["id"]]
     exts = {e["alias"] for e in cloud.c.get(N + "/extensions", headers=alice).json()["extensions"]}
     assert {"port-numa-affinity-policy", "port-device-profile"} <= exts
+
+
+def test_direct_physical_port_takes_the_device_mac(cloud: Cloud) -> None:
+    """port-mac-override: the binding profile's device_mac_address, bound port or not."""
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {}})["network"]
+    mac = "fa:16:3e:00:00:42"
+    profile = {"device_mac_address": mac}
+    body = {"network_id": net["id"], "binding:vnic_type": "direct-physical",
+            "binding:profile": profile}  # fmt: skip
+    made = cloud.post(h, "/ports", {"port": body})["port"]
+    assert made["mac_address"] == mac
+    # a normal port keeps its own MAC whatever the profile says
+    normal = cloud.post(h, "/ports", {"port": {"network_id": net["id"],
+                        "binding:profile": {"device_mac_address": "fa:16:3e:00:00:43"}}})  # fmt: skip
+    assert normal["port"]["mac_address"] != "fa:16:3e:00:00:43"
+    # a bound port's MAC follows a new device
+    path = f"{N}/ports/{made['id']}"
+    r = cloud.c.put(path, headers=h, json={"port": {"binding:host_id": "compute1"}})
+    assert r.status_code == 200, r.text
+    new = {"device_mac_address": "fa:16:3e:00:00:44"}
+    r = cloud.c.put(path, headers=h, json={"port": {"binding:profile": new}})
+    assert r.status_code == 200, r.text
+    assert r.json()["port"]["mac_address"] == "fa:16:3e:00:00:44"
+    taken = {"device_mac_address": normal["port"]["mac_address"]}
+    r = cloud.c.put(path, headers=h, json={"port": {"binding:profile": taken}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "MacAddressInUse"
+    bad = {"device_mac_address": "nope"}
+    r = cloud.c.put(path, headers=h, json={"port": {"binding:profile": bad}})
+    assert r.status_code == 400
+    exts = {e["alias"] for e in cloud.c.get(N + "/extensions", headers=h).json()["extensions"]}
+    assert "port-mac-override" in exts

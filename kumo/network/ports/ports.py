@@ -321,6 +321,15 @@ def _binding(port: Any, body: dict[str, Any]) -> None:
         port.profile = profile or {}
 
 
+def _override_mac(port: Any) -> str | None:
+    """port-mac-override: a direct-physical port takes the MAC of the device
+    its binding profile names (``device_mac_address``)."""
+    profile = port.profile or {}
+    if port.vnic_type != "direct-physical" or profile.get("device_mac_address") is None:
+        return None
+    return validate.mac(profile["device_mac_address"])
+
+
 def create(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -414,6 +423,11 @@ def create(
     )
     binding = SimpleNamespace(**values)
     _binding(binding, body)
+    override = _override_mac(binding)
+    if override is not None and override != mac:
+        if _mac_taken(s, network_id, override):
+            raise Conflict(f"The mac address {override} is in use.", kind="MacAddressInUse")
+        mac = binding.mac_address = override
     values.update(vars(binding))
     row = port_rows.insert_port(s, values, groups)
     fixed = _allocate(
@@ -507,6 +521,12 @@ def update(
     old_groups = port.security_group_ids
     port_groups.update(s, port, body)
     _binding(port, body)
+    override = _override_mac(port)
+    if override is not None and override != port.mac_address:
+        if _mac_taken(s, port.network_id, override):
+            raise Conflict(f"The mac address {override} is in use.", kind="MacAddressInUse")
+        _follow_mac(s, port, override)
+        port.mac_address = override
     if "fixed_ips" in body:
         _reallocate(s, port, body["fixed_ips"])
     touch(port)
