@@ -129,6 +129,10 @@ class Port(StandardAttrs, Base):
     ip_allocation: Mapped[str] = mapped_column(String(16), default="immediate")
     """``immediate``; ``deferred`` (a port on a routed network made without a
     host gets its addresses when bound); ``none`` (made with no fixed IPs)."""
+    numa_affinity_policy: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """port-numa-affinity-policy: kept and shown for a compute scheduler."""
+    device_profile: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """port-device-profile: kept and shown for a compute scheduler."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         back_populates="port",

@@ -24,7 +24,7 @@ from kumo.network.l3.views import (
 from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.trunks import subports as trunk_subports
-from kumo.network.views import network_view, port_view, subnet_view
+from kumo.network.views import external_networks, network_view, port_view, subnet_view
 
 
 def subnet_ids(session: Session, network_id: str) -> list[str]:
@@ -67,7 +67,9 @@ def network(uow: UnitOfWork, net: Network, op: str = "upsert") -> dict[str, obje
 
 
 def subnet(uow: UnitOfWork, sub: Subnet, op: str = "upsert") -> dict[str, object]:
-    body = subnet_view(sub, taglib.tags_for(uow.session, [sub.id]).get(sub.id, []))
+    tags = taglib.tags_for(uow.session, [sub.id]).get(sub.id, [])
+    external = sub.network_id in external_networks(uow.session, [sub.network_id])
+    body = subnet_view(sub, tags, external=external)
     uow.emit("subnet", op, sub.id, (f"network:{sub.network_id}",), body)
     return body
 

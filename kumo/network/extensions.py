@@ -171,6 +171,22 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "resource_request on ports (admins): the minimum bandwidth a port's QoS policy asks "
         "of its host's physical network, which the compute scheduler honours.",
     ),
+    (
+        "port-device-profile",
+        "Port device profile",
+        "device_profile on ports (set on create; kept and shown for a compute scheduler).",
+    ),
+    (
+        "port-numa-affinity-policy",
+        "Port NUMA affinity policy",
+        "numa_affinity_policy (required, preferred, legacy or null) on ports, kept and shown.",
+    ),
+    (
+        "port-mac-override",
+        "Neutron Port MAC address override",
+        "A direct-physical port takes the MAC named by device_mac_address in its binding "
+        "profile (bound or not).",
+    ),
     ("port-security", "Port Security", "port_security_enabled on networks and ports."),
     ("project-id", "project_id field enabled", "project_id next to tenant_id."),
     ("provider", "Provider Network", "Network type, physical network and segmentation id."),
@@ -255,6 +271,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "zones only; availability_zones (of their agents).",
     ),
     ("router", "Neutron L3 Router", "Routers, interfaces, gateways and floating IPs."),
+    (
+        "router-admin-state-down-before-update",
+        "Enforce Router's Admin State Down Before Update Extension",
+        "distributed and ha change only on a router already down (admin_state_up false).",
+    ),
     ("security-group", "security-group", "Security groups and their rules."),
     (
         "segment",
@@ -291,6 +312,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "shared on security groups, usable as a filter.",
     ),
     (
+        "subnet-external-network",
+        "Subnet External Network",
+        "router:external on subnets: the flag of the subnet's network (read-only, a filter).",
+    ),
+    (
         "subnet_allocation",
         "Subnet Allocation",
         "Subnet pools: subnets allocated from them by CIDR or prefix length.",
@@ -305,6 +331,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Subnet Pool Prefix Operations",
         "add_prefixes and remove_prefixes on subnet pools.",
     ),
+    (
+        "service-type",
+        "Neutron Service Type Management",
+        "The provider of each advanced service (GET /v2.0/service-providers).",
+    ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
     ("stateful-security-group", "Stateful security group", "stateful on security groups."),
     ("standard-attr-description", "standard-attr-description", "A description on every resource."),
@@ -315,6 +346,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Tags on resources.",
     ),
     ("tag", "Tag support", "Tags on networks."),
+    (
+        "tag-creation",
+        "Tag support for resource creation",
+        "tags in the create bodies of networks, subnets, ports, security groups, routers and "
+        "floating IPs.",
+    ),
     (
         "standard-attr-timestamp",
         "Resource timestamps",

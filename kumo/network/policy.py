@@ -2,7 +2,7 @@
 
 A project sees its own resources plus shared and external networks and
 the subnets of shared networks (an external network's subnets stay its
-owner's: kumo does not list ``subnet-external-network``); a network's
+owner's; they show the network's ``router:external``); a network's
 owner also sees the ports on it. Anything else
 is reported as not found, never as forbidden. Admins see everything.
 Every decision here is a rule of the one policy table (``kumo.policy``);

@@ -29,7 +29,7 @@ from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.validate import boolean_value
-from kumo.network.views import network_view, port_view, subnet_view
+from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.policy import allowed, unrestricted
 
 T = TypeVar("T")
@@ -201,7 +201,9 @@ class NetworkService:
     def show_subnet(self, ctx: RequestContext, subnet_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
             sub = subnets.load(s, ctx, subnet_id)
-            view = subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))
+            tags = taglib.tags_for(s, [sub.id]).get(sub.id, [])
+            external = sub.network_id in external_networks(s, [sub.network_id])
+            view = subnet_view(sub, tags, external=external)
             return policy.redact(ctx, "subnets", view)
 
     def list_subnets(
@@ -231,7 +233,10 @@ class NetworkService:
 
                 rows = [r for r in rows if keep(r)]
             tags = taglib.tags_for(s, [r.id for r in rows])
-            views = [subnet_view(r, tags.get(r.id, [])) for r in rows]
+            external = external_networks(s, {r.network_id for r in rows})
+            views = [
+                subnet_view(r, tags.get(r.id, []), external=r.network_id in external) for r in rows
+            ]
             return policy.redact_all(ctx, "subnets", views)
 
     # -- ports ---------------------------------------------------------------------------

@@ -56,3 +56,15 @@ def remove(session: Session, resource_id: str, tag: str) -> int:
 
 def delete_tags(session: Session, resource_id: str) -> None:
     session.execute(delete(Tag).where(Tag.resource_id == resource_id))
+
+
+def on_create(
+    session: Session, resource_type: str, resource_id: str, body: dict[str, object]
+) -> None:
+    """``tags`` in a create body (tag-creation): the new resource's tags."""
+    if "tags" not in body:
+        return
+    tags = body["tags"]
+    if not isinstance(tags, list):
+        raise InvalidInput(f"'{tags}' is not a list")
+    replace(session, resource_type, resource_id, [check_tag(t) for t in tags])

@@ -7,7 +7,11 @@ the caller may not see, and what the outbox carries to agents.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kumo.db.network_models import Network, Port, Subnet
 from kumo.network import dns
@@ -78,7 +82,17 @@ def network_view(
     return view
 
 
-def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
+def external_networks(session: Session, network_ids: Iterable[str]) -> set[str]:
+    """Which of these networks are external: a subnet shows its network's
+    ``router:external`` (subnet-external-network)."""
+    ids = set(network_ids)
+    if not ids:
+        return set()
+    query = select(Network.id).where(Network.id.in_(ids), Network.external.is_(True))
+    return set(session.scalars(query))
+
+
+def subnet_view(sub: Subnet, tags: list[str], *, external: bool = False) -> dict[str, Any]:
     return {
         "id": sub.id,
         "name": sub.name,
@@ -98,6 +112,7 @@ def subnet_view(sub: Subnet, tags: list[str]) -> dict[str, Any]:
         "segment_id": sub.segment_id,
         "service_types": [],
         "dns_publish_fixed_ip": sub.dns_publish_fixed_ip,
+        "router:external": external,
         **_std(sub, tags),
     }
 
@@ -136,6 +151,8 @@ def port_view(
         "dns_domain": port.dns_domain or "",
         "qos_policy_id": port.qos_policy_id,
         "ip_allocation": port.ip_allocation or "immediate",
+        "numa_affinity_policy": port.numa_affinity_policy,
+        "device_profile": port.device_profile,
         "binding:host_id": port.host,
         "binding:vif_type": port.vif_type,
         "binding:vnic_type": port.vnic_type,

@@ -40,7 +40,7 @@ from kumo.network.qos import attach as qos_attach
 from kumo.network.secgroups.views import render_groups
 from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
-from kumo.network.views import network_view, port_view, subnet_view
+from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
 from kumo.watch import interest
 
@@ -110,10 +110,11 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             view = network_view(net, subnet_ids(s, net.id), net_tags, scopes.get(net.id))
             with_segments(s, [view])
             out.append({"kind": "network", **view, "kumo_dns_zone": net.dns_zone})
+        external = external_networks(s, networks)
         for sub in s.scalars(select(Subnet).where(Subnet.network_id.in_(networks))):
-            out.append(
-                {"kind": "subnet", **subnet_view(sub, taglib.tags_for(s, [sub.id]).get(sub.id, []))}
-            )
+            sub_tags = taglib.tags_for(s, [sub.id]).get(sub.id, [])
+            view = subnet_view(sub, sub_tags, external=sub.network_id in external)
+            out.append({"kind": "subnet", **view})
         for port in s.scalars(select(Port).where(Port.network_id.in_(networks))):
             ports[port.id] = port
     if hosts:

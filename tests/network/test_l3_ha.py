@@ -90,7 +90,8 @@ def test_ha_default_policy_and_extension(cloud: Cloud) -> None:
         "PolicyNotAuthorized"
     )
     exts = cloud.c.get(N + "/extensions", headers=alice).json()["extensions"]
-    assert "l3-ha" in {e["alias"] for e in exts}
+    aliases = {e["alias"] for e in exts}
+    assert {"l3-ha", "router-admin-state-down-before-update"} <= aliases
 
 
 def test_l3_ha_setting_is_the_default(db_url: str, tmp_path: Path) -> None:
@@ -116,8 +117,16 @@ def test_conversion_only_while_admin_state_down(cloud: Cloud) -> None:
     assert "admin_state_up" in refused.json()["NeutronError"]["message"]
     assert put(cloud, h, path, {"router": {"ha": False}}).status_code == 200  # no change
 
-    # one request may take the router down and convert it
-    done = put(cloud, h, path, {"router": {"ha": True, "admin_state_up": False}})
+    # router-admin-state-down-before-update: the router must be down before
+    # the request that converts it, not in the same request
+    both = put(cloud, h, path, {"router": {"ha": True, "admin_state_up": False}})
+    assert error(both, 400) == "BadRequest"
+    assert both.json()["NeutronError"]["message"] == (
+        "Bad router request: Cannot change HA attribute of active routers. Please set "
+        "router admin_state_up to False prior to upgrade."
+    )
+    assert put(cloud, h, path, {"router": {"admin_state_up": False}}).status_code == 200
+    done = put(cloud, h, path, {"router": {"ha": True}})
     assert done.status_code == 200, done.text
     assert done.json()["router"]["ha"] is True
     # scheduling ran again: the old agent first, then the least loaded

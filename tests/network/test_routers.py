@@ -123,6 +123,12 @@ def test_router_admin_only_attributes_and_validation(cloud: Cloud) -> None:
     assert error(r3, 400) == "BadRequest"
     active = put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"distributed": True}})
     assert error(active, 400) == "BadRequest"
+    assert active.json()["NeutronError"]["message"] == (
+        "Bad router request: Cannot change the 'distributed' attribute of active routers. "
+        "Please set router admin_state_up to False prior to upgrade."
+    )
+    both = {"router": {"distributed": True, "admin_state_up": False}}
+    assert error(put(cloud, cloud.admin, f"/routers/{r['id']}", both), 400) == "BadRequest"
     put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"admin_state_up": False}})
     moved = put(cloud, cloud.admin, f"/routers/{r['id']}", {"router": {"distributed": True}})
     assert moved.status_code == 200 and moved.json()["router"]["distributed"] is True

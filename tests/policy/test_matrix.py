@@ -578,6 +578,7 @@ CASES = [
          fresh=_fresh("POST", f"{N}/address-scopes", lambda w: {"address_scope": {
              "name": "v", "ip_version": 4}}, "address_scope", "victim")),
     Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
+    Case("network:get_service_provider", "GET", f"{N}/service-providers", 200),
     Case("network:get_availability_zone", "GET", f"{N}/availability_zones", 200),
     # routers and their interfaces
     Case("network:get_router", "GET", f"{N}/routers/{{router}}", 200),

@@ -26,6 +26,7 @@ from kumo.api.networking import (
     routers,
     security_groups,
     segments,
+    service_providers,
     subnetpools,
     subnets,
     tags,
@@ -64,5 +65,6 @@ for _module in (
     availability_zones,
     trunks,
     segments,
+    service_providers,
 ):
     router.include_router(_module.router)

@@ -38,6 +38,7 @@ CREATE = {
     "port_security_enabled", "provider:network_type", "provider:physical_network",
     "provider:segmentation_id", "availability_zone_hints", "project_id", "tenant_id",
     "dns_domain", "is_default", "qos_policy_id", "segments",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu",
@@ -145,6 +146,7 @@ def create(
         s.add(row)
         s.flush()
         segments.reserve(s, net.id, kind, phys, vid, row.id)
+    taglib.on_create(s, "network", net.id, body)
     events.network(uow, net)
     return net
 

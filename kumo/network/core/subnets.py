@@ -32,6 +32,7 @@ CREATE = {
     "allocation_pools", "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode",
     "project_id", "tenant_id", "subnetpool_id", "segment_id", "service_types", "prefixlen",
     "dns_publish_fixed_ip", "use_default_subnetpool",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "gateway_ip", "enable_dhcp", "allocation_pools", "dns_nameservers",
@@ -202,6 +203,7 @@ def create(
     )
     s.add(sub)
     s.flush()
+    taglib.on_create(s, "subnet", sub.id, body)
     events.subnet(uow, sub)
     if segment_id is not None:
         peer_routes.refresh(uow, net_row.id)

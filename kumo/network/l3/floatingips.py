@@ -36,6 +36,7 @@ from kumo.policy import allowed, unrestricted
 CREATE = {
     "floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address",
     "description", "project_id", "tenant_id", "dns_domain", "dns_name", "qos_policy_id",
+    "tags",
 }  # fmt: skip
 UPDATE = {"port_id", "fixed_ip_address", "description", "qos_policy_id"}
 READ_ONLY = (
@@ -141,6 +142,7 @@ def create(
     if body.get("port_id"):
         _associate(s, ctx, fip, body["port_id"], body.get("fixed_ip_address"))
         s.flush()
+    taglib.on_create(s, "floatingip", fip.id, body)
     events.floatingip(uow, fip)
     return fip
 

@@ -34,6 +34,7 @@ from kumo.policy import allowed
 CREATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha",
     "availability_zone_hints", "project_id", "tenant_id", "flavor_id",
+    "tags",
 }  # fmt: skip
 UPDATE = {
     "name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed",
@@ -41,6 +42,15 @@ UPDATE = {
 }  # fmt: skip
 GATEWAY_KEYS = {"network_id", "enable_snat", "external_fixed_ips", "qos_policy_id"}
 MAX_ROUTES = 30
+
+
+_CONVERT_ACTIVE = {
+    "distributed": "Bad router request: Cannot change the 'distributed' attribute of active "
+    "routers. Please set router admin_state_up to False prior to upgrade.",
+    "ha": "Bad router request: Cannot change HA attribute of active routers. Please set "
+    "router admin_state_up to False prior to upgrade.",
+}
+"""Neutron's refusals of a conversion while the router is up."""
 
 
 def load(session: Session, ctx: RequestContext, router_id: str, *, lock: bool = False) -> Router:
@@ -90,6 +100,7 @@ def create(
     if body.get("external_gateway_info"):
         set_gateway(uow, settings, ctx, router, body["external_gateway_info"], "create_router")
     scheduler.sync(uow, settings, router)
+    taglib.on_create(s, "router", router.id, body)
     events.router(uow, router)
     return router
 
@@ -121,13 +132,10 @@ def update(
     for key in ("distributed", "ha"):
         if key in body:
             value = validate.boolean(body, key)
-            # The state the update leaves: one request may set admin_state_up
-            # false and convert the router.
-            if value != getattr(router, key) and up:
-                raise BadRequest(
-                    f"Bad router request: Cannot change the '{key}' attribute of active "
-                    "routers. Please set router admin_state_up to False prior to upgrade."
-                )
+            # router-admin-state-down-before-update: the router must already be
+            # down; one request cannot take it down and convert it.
+            if value != getattr(router, key) and router.admin_state_up:
+                raise BadRequest(_CONVERT_ACTIVE[key])
             setattr(router, key, value)
     if "distributed" in body:
         _interface_owners(uow, router)

@@ -33,6 +33,7 @@ from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import groups as port_groups
 from kumo.network.ports import rows as port_rows
+from kumo.network.ports import scheduling_hints as hints
 from kumo.network.qos import attach as qos_attach
 from kumo.network.rbac import access as rbac_access
 from kumo.network.revision import check_revision
@@ -52,8 +53,10 @@ CREATE = {
     "device_id", "device_owner", "project_id", "tenant_id", "security_groups",
     "allowed_address_pairs", "extra_dhcp_opts", "port_security_enabled", "dns_name", "dns_domain",
     "binding:host_id", "binding:vnic_type", "binding:profile", "qos_policy_id",
+    "numa_affinity_policy", "device_profile",
+    "tags",
 }  # fmt: skip
-UPDATE = CREATE - {"network_id", "project_id", "tenant_id"}
+UPDATE = CREATE - {"network_id", "project_id", "tenant_id", "device_profile", "tags"}
 VNIC_TYPES = (
     "normal",
     "direct",
@@ -319,6 +322,15 @@ def _binding(port: Any, body: dict[str, Any]) -> None:
         port.profile = profile or {}
 
 
+def _override_mac(port: Any) -> str | None:
+    """port-mac-override: a direct-physical port takes the MAC of the device
+    its binding profile names (``device_mac_address``)."""
+    profile = port.profile or {}
+    if port.vnic_type != "direct-physical" or profile.get("device_mac_address") is None:
+        return None
+    return validate.mac(profile["device_mac_address"])
+
+
 def create(
     uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
 ) -> dict[str, Any]:
@@ -397,6 +409,10 @@ def create(
         "dns_name": dns.dns_name(body["dns_name"]) if "dns_name" in body else "",
         "dns_domain": dns.dns_domain(body["dns_domain"]) if "dns_domain" in body else "",
         "qos_policy_id": qos_attach.checked_policy(s, ctx, body.get("qos_policy_id")),
+        "numa_affinity_policy": (
+            hints.numa_affinity_policy(body) if "numa_affinity_policy" in body else None
+        ),
+        "device_profile": hints.device_profile(body) if "device_profile" in body else None,
         "host": "",
         "vif_type": "unbound",
         "vnic_type": "normal",
@@ -408,6 +424,11 @@ def create(
     )
     binding = SimpleNamespace(**values)
     _binding(binding, body)
+    override = _override_mac(binding)
+    if override is not None and override != mac:
+        if _mac_taken(s, network_id, override):
+            raise Conflict(f"The mac address {override} is in use.", kind="MacAddressInUse")
+        mac = binding.mac_address = override
     values.update(vars(binding))
     subnets, values["ip_allocation"] = _routed_subnets(s, net.subnets, values["host"], body)
     row = port_rows.insert_port(s, values, groups)
@@ -426,6 +447,9 @@ def create(
             s, network_id, values["host"], row["id"], {sub for sub, _ in fixed}
         )
     view = port_rows.view(row, fixed, groups)
+    if "tags" in body:
+        taglib.on_create(s, "port", view["id"], body)
+        view["tags"] = taglib.tags_for(s, [view["id"]]).get(view["id"], [])
     events.port_body(uow, view)
     return view
 
@@ -483,6 +507,8 @@ def update(
         port.dns_domain = dns.dns_domain(body["dns_domain"])
     if "admin_state_up" in body:
         port.admin_state_up = validate.boolean(body, "admin_state_up")
+    if "numa_affinity_policy" in body:
+        port.numa_affinity_policy = hints.numa_affinity_policy(body)
     if "mac_address" in body:
         if not allowed(ctx, "network:update_port:mac_address"):
             raise Forbidden("(rule:update_port:mac_address) is disallowed by policy")
@@ -519,6 +545,12 @@ def update(
     old_groups = port.security_group_ids
     port_groups.update(s, port, body)
     _binding(port, body)
+    override = _override_mac(port)
+    if override is not None and override != port.mac_address:
+        if _mac_taken(s, port.network_id, override):
+            raise Conflict(f"The mac address {override} is in use.", kind="MacAddressInUse")
+        _follow_mac(s, port, override)
+        port.mac_address = override
     if "fixed_ips" in body:
         _reallocate(s, port, body["fixed_ips"])
     touch(port)

@@ -36,7 +36,7 @@ from kumo.policy import allowed, authorize, unrestricted
 
 DEFAULT_NAME = "default"
 DEFAULT_DESCRIPTION = "Default security group"
-CREATE = {"name", "description", "stateful", "project_id", "tenant_id"}
+CREATE = {"name", "description", "stateful", "project_id", "tenant_id", "tags"}
 UPDATE = {"name", "description", "stateful"}
 
 
@@ -125,6 +125,7 @@ def create(
     check_quota(s, settings, owner, "security_group_rule", len(initial))
     s.add_all(initial)
     s.flush()
+    taglib.on_create(s, "security_group", group.id, body)
     events.security_group(uow, group)
     return group
 

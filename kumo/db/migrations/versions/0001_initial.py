@@ -950,6 +950,8 @@ def upgrade() -> None:
         sa.Column("dns_domain", sa.String(length=255), nullable=False),
         sa.Column("qos_policy_id", sa.String(length=36), nullable=True),
         sa.Column("ip_allocation", sa.String(length=16), nullable=False),
+        sa.Column("numa_affinity_policy", sa.String(length=16), nullable=True),
+        sa.Column("device_profile", sa.String(length=255), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
