@@ -169,8 +169,14 @@ def load(session: Session, ctx: RequestContext, group_id: str) -> VolumeGroup:
 
 
 def view(
-    session: Session, g: VolumeGroup, *, detail: bool = True, with_volumes: bool = False
+    session: Session,
+    g: VolumeGroup,
+    *,
+    detail: bool = True,
+    with_volumes: bool = False,
+    with_project: bool = False,
 ) -> dict[str, Any]:
+    """A group as Cinder shows it; ``project_id`` only from 3.58 (``with_project``)."""
     if not detail:
         return {"id": g.id, "name": g.name}
     out: dict[str, Any] = {
@@ -184,9 +190,10 @@ def view(
         "volume_types": list(g.volume_type_ids or []),
         "group_snapshot_id": None,
         "source_group_id": None,
-        "project_id": g.project_id,
         "replication_status": "disabled",
     }
+    if with_project:
+        out["project_id"] = g.project_id
     if with_volumes:
         out["volumes"] = list(session.scalars(select(Volume.id).where(Volume.group_id == g.id)))
     return out
@@ -321,10 +328,13 @@ def load_snapshot(session: Session, ctx: RequestContext, ident: str) -> GroupSna
     return gs
 
 
-def snapshot_view(session: Session, gs: GroupSnapshot, *, detail: bool = True) -> dict[str, Any]:
+def snapshot_view(
+    session: Session, gs: GroupSnapshot, *, detail: bool = True, with_project: bool = False
+) -> dict[str, Any]:
+    """A group snapshot; ``project_id`` only from 3.58 (``with_project``)."""
     if not detail:
         return {"id": gs.id, "name": gs.name}
-    return {
+    out = {
         "id": gs.id,
         "name": gs.name,
         "description": gs.description,
@@ -332,8 +342,10 @@ def snapshot_view(session: Session, gs: GroupSnapshot, *, detail: bool = True) -
         "group_type_id": gs.group_type_id,
         "status": group_snapshot_status(session, gs),
         "created_at": common.stamp(gs.created_at),
-        "project_id": gs.project_id,
     }
+    if with_project:
+        out["project_id"] = gs.project_id
+    return out
 
 
 def list_snapshots(

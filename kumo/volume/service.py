@@ -392,16 +392,25 @@ class VolumeService:
         self._write(lambda uow: groups.delete_spec(uow, ctx, type_id, key))
 
     def list_groups(
-        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        *,
+        detail: bool,
+        with_project: bool = False,
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            return [groups.view(s, g, detail=detail) for g in groups.listing(s, ctx, params)]
+            return [
+                groups.view(s, g, detail=detail, with_project=with_project)
+                for g in groups.listing(s, ctx, params)
+            ]
 
     def show_group(
-        self, ctx: RequestContext, group_id: str, *, with_volumes: bool
+        self, ctx: RequestContext, group_id: str, *, with_volumes: bool, with_project: bool = False
     ) -> dict[str, Any]:
         with self.db.read_session() as s:
-            return groups.view(s, groups.load(s, ctx, group_id), with_volumes=with_volumes)
+            g = groups.load(s, ctx, group_id)
+            return groups.view(s, g, with_volumes=with_volumes, with_project=with_project)
 
     def create_group(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         g = self._write(lambda uow: groups.create(uow, self.settings, ctx, body))
@@ -420,17 +429,25 @@ class VolumeService:
         self._write(lambda uow: groups.delete(uow, ctx, group_id, wipe))
 
     def list_group_snapshots(
-        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        *,
+        detail: bool,
+        with_project: bool = False,
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
             return [
-                groups.snapshot_view(s, x, detail=detail)
+                groups.snapshot_view(s, x, detail=detail, with_project=with_project)
                 for x in groups.list_snapshots(s, ctx, params)
             ]
 
-    def show_group_snapshot(self, ctx: RequestContext, ident: str) -> dict[str, Any]:
+    def show_group_snapshot(
+        self, ctx: RequestContext, ident: str, *, with_project: bool = False
+    ) -> dict[str, Any]:
         with self.db.read_session() as s:
-            return groups.snapshot_view(s, groups.load_snapshot(s, ctx, ident))
+            gs = groups.load_snapshot(s, ctx, ident)
+            return groups.snapshot_view(s, gs, with_project=with_project)
 
     def create_group_snapshot(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         gs = self._write(lambda uow: groups.create_snapshot(uow, self.settings, ctx, body))

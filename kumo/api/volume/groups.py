@@ -20,6 +20,11 @@ def _v(request: Request, at_least: str, what: str) -> None:
     require(version(request), at_least, what)
 
 
+def _with_project(request: Request) -> bool:
+    """Group and group snapshot views carry ``project_id`` from 3.58."""
+    return version(request).at_least("3.58")
+
+
 # -- group types ------------------------------------------------------------------------
 
 
@@ -128,7 +133,11 @@ def delete_group_spec(
 def list_groups(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.13", "Groups")
     return json_response(
-        {"groups": service(request).list_groups(ctx, params(request), detail=False)}
+        {
+            "groups": service(request).list_groups(
+                ctx, params(request), detail=False, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -136,7 +145,11 @@ def list_groups(request: Request, ctx: RequestContext = Depends(authenticate)) -
 def list_groups_detail(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.13", "Groups")
     return json_response(
-        {"groups": service(request).list_groups(ctx, params(request), detail=True)}
+        {
+            "groups": service(request).list_groups(
+                ctx, params(request), detail=True, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -157,7 +170,11 @@ def show_group(
         request.query_params.get("list_volume", "").lower() == "true"
     )
     return json_response(
-        {"group": service(request).show_group(ctx, group_id, with_volumes=with_volumes)}
+        {
+            "group": service(request).show_group(
+                ctx, group_id, with_volumes=with_volumes, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -191,7 +208,9 @@ def group_action(
 @router.get("/group_snapshots")
 def list_group_snapshots(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.14", "Group snapshots")
-    items = service(request).list_group_snapshots(ctx, params(request), detail=False)
+    items = service(request).list_group_snapshots(
+        ctx, params(request), detail=False, with_project=_with_project(request)
+    )
     return json_response({"group_snapshots": items})
 
 
@@ -200,7 +219,9 @@ def list_group_snapshots_detail(
     request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     _v(request, "3.14", "Group snapshots")
-    items = service(request).list_group_snapshots(ctx, params(request), detail=True)
+    items = service(request).list_group_snapshots(
+        ctx, params(request), detail=True, with_project=_with_project(request)
+    )
     return json_response({"group_snapshots": items})
 
 
@@ -218,7 +239,9 @@ def show_group_snapshot(
     group_snapshot_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     _v(request, "3.14", "Group snapshots")
-    out = service(request).show_group_snapshot(ctx, group_snapshot_id)
+    out = service(request).show_group_snapshot(
+        ctx, group_snapshot_id, with_project=_with_project(request)
+    )
     return json_response({"group_snapshot": out})
 
 

@@ -1,0 +1,32 @@
+"""Group and group snapshot views: ``project_id`` only from microversion 3.58."""
+
+from __future__ import annotations
+
+from tests.volume.conftest import VolumeCloud
+
+
+def test_group_views_carry_project_id_only_from_3_58(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    r = cloud.req("POST", "/group_types", cloud.admin, {"group_type": {"name": "gt"}},
+                  version="3.11")  # fmt: skip
+    gt = r.json()["group_type"]
+    r = cloud.req("POST", "/groups", h, {"group": {"name": "g", "group_type": gt["id"],
+                  "volume_types": ["__DEFAULT__"]}}, version="3.14")  # fmt: skip
+    group = r.json()["group"]
+    cloud.available(h, group_id=group["id"])
+    r = cloud.req("POST", "/group_snapshots", h,
+                  {"group_snapshot": {"group_id": group["id"], "name": "gs"}}, version="3.14")  # fmt: skip
+    gs = r.json()["group_snapshot"]
+    for path, key in ((f"/groups/{group['id']}", "group"),
+                      (f"/group_snapshots/{gs['id']}", "group_snapshot")):  # fmt: skip
+        assert "project_id" not in cloud.req("GET", path, h, version="3.14").json()[key]
+        shown = cloud.req("GET", path, h, version="3.58").json()[key]
+        assert shown["project_id"] == cloud.projects["alice"]
+    for path, key in (("/groups/detail", "groups"), ("/group_snapshots/detail", "group_snapshots")):
+        assert all(
+            "project_id" not in x for x in cloud.req("GET", path, h, version="3.20").json()[key]
+        )
+        assert [x["project_id"] for x in cloud.req("GET", path, h, version="3.58").json()[key]] == [
+            cloud.projects["alice"]
+        ]
