@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
@@ -54,6 +56,16 @@ class VolumeService:
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)
+
+    def write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """Run one of the volume modules' writes (``qos``, ``transfers``, ...) in a
+        transaction of its own."""
+        return run_in_transaction(self.db, fn)
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run one of the volume modules' reads in one session."""
+        with self.db.read_session() as s:
+            return fn(s)
 
     def bootstrap(self) -> None:
         def work(uow: UnitOfWork) -> None:

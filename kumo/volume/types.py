@@ -86,7 +86,7 @@ def view(vtype: VolumeType, *, specs: bool = True) -> dict[str, Any]:
         "is_public": vtype.is_public,
         "os-volume-type-access:is_public": vtype.is_public,
         "extra_specs": dict(vtype.extra_specs or {}) if specs else {},
-        "qos_specs_id": None,
+        "qos_specs_id": vtype.qos_specs_id,
     }
 
 

@@ -258,6 +258,14 @@ def _snapshot(w: World, volume_id: str, status: str = "available") -> str:
     return run_in_transaction(w.cloud.rt.db, make)
 
 
+def _qos_specs(w: World) -> dict[str, str]:
+    """QoS specs the admin made (only admins may)."""
+    body = {"qos_specs": {"name": f"qs{next(COUNTER)}", "read_iops_sec": "100"}}
+    r = w.req("POST", f"{V}/qos-specs", w.personas["admin"].headers, body)
+    assert r.status_code == 200, r.text
+    return {"victim": r.json()["qos_specs"]["id"]}
+
+
 def _active_image(w: World, *, deactivated: bool = False) -> dict[str, str]:
     ident = _image(w)
     h = w.personas["member"].headers
@@ -700,6 +708,15 @@ CASES = [
     Case("volume_extension:type_get", "GET", f"{V}/types", 200),
     Case("volume_extension:types_manage", "POST", f"{V}/types", 200,
          {"volume_type": {"name": "t{n}"}}),
+    Case("volume_extension:qos_specs_manage:get_all", "GET", f"{V}/qos-specs", 200),
+    Case("volume_extension:qos_specs_manage:get", "GET", f"{V}/qos-specs/{{victim}}", 200,
+         fresh=_qos_specs),
+    Case("volume_extension:qos_specs_manage:create", "POST", f"{V}/qos-specs", 200,
+         {"qos_specs": {"name": "q{n}"}}),
+    Case("volume_extension:qos_specs_manage:update", "PUT", f"{V}/qos-specs/{{victim}}", 200,
+         {"qos_specs": {"total_iops_sec": "50"}}, fresh=_qos_specs),
+    Case("volume_extension:qos_specs_manage:delete", "DELETE", f"{V}/qos-specs/{{victim}}", 202,
+         fresh=_qos_specs),
     Case("volume_extension:quotas:show", "GET", f"{V}/os-quota-sets/{{a}}", 200, hidden=403),
     Case("volume_extension:quotas:update", "PUT", f"{V}/os-quota-sets/{{a}}", 200,
          {"quota_set": {"volumes": 20}}),
