@@ -258,6 +258,33 @@ def _snapshot(w: World, volume_id: str, status: str = "available") -> str:
     return run_in_transaction(w.cloud.rt.db, make)
 
 
+def _available_volume(w: World) -> dict[str, str]:
+    """A volume of project A, recorded ``available`` as its storage host would report it."""
+    from kumo.db.uow import run_in_transaction
+    from kumo.db.volume_models import Volume
+
+    for project in (w.a, w.b):  # the transfer cases make many volumes
+        r = w.req("PUT", f"{V}/os-quota-sets/{project}", w.personas["admin"].headers,
+                  {"quota_set": {"volumes": -1, "gigabytes": -1}})  # fmt: skip
+        assert r.status_code == 200, r.text
+    ident = _volume(w)
+
+    def ready(uow: Any) -> None:
+        uow.session.get(Volume, ident).status = "available"
+
+    run_in_transaction(w.cloud.rt.db, ready)
+    return {"victim": ident}
+
+
+def _transfer(w: World) -> dict[str, str]:
+    """A transfer of an available volume of project A, with its key."""
+    volume = _available_volume(w)["victim"]
+    r = w.req("POST", f"{V}/os-volume-transfer", w.personas["member"].headers,
+              {"transfer": {"volume_id": volume}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    return {"victim": r.json()["transfer"]["id"], "key": r.json()["transfer"]["auth_key"]}
+
+
 def _qos_specs(w: World) -> dict[str, str]:
     """QoS specs the admin made (only admins may)."""
     body = {"qos_specs": {"name": f"qs{next(COUNTER)}", "read_iops_sec": "100"}}
@@ -708,6 +735,16 @@ CASES = [
     Case("volume_extension:type_get", "GET", f"{V}/types", 200),
     Case("volume_extension:types_manage", "POST", f"{V}/types", 200,
          {"volume_type": {"name": "t{n}"}}),
+    Case("volume:get_transfer", "GET", f"{V}/os-volume-transfer/{{victim}}", 200,
+         fresh=_transfer),
+    Case("volume:get_transfer", "GET", f"{V}/volume-transfers/detail", 200, target=own,
+         headers={"OpenStack-API-Version": "volume 3.57"}),
+    Case("volume:create_transfer", "POST", f"{V}/os-volume-transfer", 202,
+         {"transfer": {"volume_id": "{victim}"}}, fresh=_available_volume, hidden=404),
+    Case("volume:accept_transfer", "POST", f"{V}/os-volume-transfer/{{victim}}/accept", 202,
+         {"accept": {"auth_key": "{key}"}}, own, fresh=_transfer),
+    Case("volume:delete_transfer", "DELETE", f"{V}/os-volume-transfer/{{victim}}", 202,
+         fresh=_transfer),
     Case("volume_extension:qos_specs_manage:get_all", "GET", f"{V}/qos-specs", 200),
     Case("volume_extension:qos_specs_manage:get", "GET", f"{V}/qos-specs/{{victim}}", 200,
          fresh=_qos_specs),

@@ -14,6 +14,7 @@ from kumo.api.volume import (
     qos,
     quotas,
     snapshots,
+    transfers,
     types,
     versions,
     volumes,
@@ -24,5 +25,5 @@ router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.add_api_route("/v3", versions.v3, methods=["GET"])
 router.add_api_route("/v3/", versions.v3, methods=["GET"])
-for _module in (volumes, snapshots, types, quotas, attachments, groups, admin, qos):
+for _module in (volumes, snapshots, types, quotas, attachments, groups, admin, qos, transfers):
     router.include_router(_module.router, prefix="/v3")
