@@ -142,6 +142,9 @@ class Snapshot(Base):
     status: Mapped[str] = mapped_column(String(32), default="creating")
     progress: Mapped[str | None] = mapped_column(String(255), nullable=True)
     """As ``os-update_snapshot_status`` last reported it (None: from the status)."""
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``os-reset_status``: the status is an administrator's statement, not
+    work for the storage agent; cleared when a delete starts."""
     storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
     group_snapshot_id: Mapped[str | None] = mapped_column(

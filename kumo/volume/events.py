@@ -46,9 +46,12 @@ def volume_body(v: Volume) -> dict[str, Any]:
 
 
 def snapshot_body(s: Snapshot) -> dict[str, Any]:
+    """A snapshot an administrator reset (``held``) is published with the status
+    ``reset``: the agent acts on ``creating`` and ``deleting`` only, and a reset
+    to one of those states is a fact, not an operation."""
     return {
         "id": s.id,
-        "status": s.status,
+        "status": "reset" if s.held else s.status,
         "size": s.size,
         "volume_id": s.volume_id,
         "group_snapshot_id": s.group_snapshot_id,

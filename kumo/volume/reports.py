@@ -67,7 +67,7 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     changed = []
     for item in snaps:
         snap = srows.get(item["id"])
-        if snap is None:
+        if snap is None or snap.held:  # reset by an admin: no operation to report on
             continue
         outcome: dict[str, str | None] = SNAPSHOT_OUTCOMES.get(snap.status, {})
         if item["status"] not in outcome:

@@ -1681,6 +1681,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("progress", sa.String(length=255), nullable=True),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("storage_host", sa.String(length=255), nullable=True),
         sa.Column("pool", sa.String(length=255), nullable=True),
         sa.Column("group_snapshot_id", sa.String(length=36), nullable=True),
