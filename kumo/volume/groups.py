@@ -60,10 +60,23 @@ def type_view(gt: GroupType) -> dict[str, Any]:
     }
 
 
-def list_types(session: Session, ctx: RequestContext) -> list[GroupType]:
+def list_types(
+    session: Session, ctx: RequestContext, params: dict[str, str] | None = None
+) -> list[GroupType]:
+    """Public types (admins: all, or those ``is_public`` asks for), sorted and paged."""
+    params = params or {}
     rows = session.scalars(select(GroupType).order_by(GroupType.name))
     admin = unrestricted(ctx, "group:group_types_manage")
-    return [gt for gt in rows if gt.is_public or admin]
+    public = (params.get("is_public") or "none").lower()
+    wanted = None if public == "none" or not admin else common.boolean(public, "is_public")
+    found = [
+        gt for gt in rows
+        if (gt.is_public or admin) and (wanted is None or gt.is_public == wanted)
+    ]  # fmt: skip
+    items, _ = common.page(
+        found, params, lambda g, k: getattr(g, k, None), lambda g: g.id, ("id", "name")
+    )
+    return items
 
 
 def _specs(value: Any) -> dict[str, str]:
@@ -122,8 +135,9 @@ def set_specs(uow: UnitOfWork, ctx: RequestContext, type_id: str, body: Any) -> 
     if not isinstance(body, dict) or not isinstance(body.get("group_specs"), dict):
         raise BadRequest("Expected {'group_specs': {...}}.")
     gt = find_type(uow.session, ctx, type_id)
-    gt.group_specs = {**(gt.group_specs or {}), **_specs(body["group_specs"])}
-    return dict(gt.group_specs)
+    added = _specs(body["group_specs"])
+    gt.group_specs = {**(gt.group_specs or {}), **added}
+    return added  # the answer holds what the request set, as Cinder's does
 
 
 def set_spec(

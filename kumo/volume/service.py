@@ -257,7 +257,14 @@ class VolumeService:
         return self._write(work)
 
     def update_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
-        return self._write(lambda uow: types.view(types.update(uow, ctx, type_id, body)))
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            out = types.view(types.update(uow, ctx, type_id, body))
+            # Cinder's answer to an update has neither extension attribute
+            out.pop("os-volume-type-access:is_public", None)
+            out.pop("qos_specs_id", None)
+            return out
+
+        return self._write(work)
 
     def delete_type(self, ctx: RequestContext, type_id: str) -> None:
         self._write(lambda uow: types.remove(uow, ctx, type_id))
@@ -369,9 +376,11 @@ class VolumeService:
 
     # -- groups -------------------------------------------------------------------------
 
-    def list_group_types(self, ctx: RequestContext) -> list[dict[str, Any]]:
+    def list_group_types(
+        self, ctx: RequestContext, params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            return [groups.type_view(gt) for gt in groups.list_types(s, ctx)]
+            return [groups.type_view(gt) for gt in groups.list_types(s, ctx, params)]
 
     def show_group_type(self, ctx: RequestContext, type_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:

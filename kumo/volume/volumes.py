@@ -203,6 +203,33 @@ def listing(
     session: Session, ctx: RequestContext, params: dict[str, str]
 ) -> tuple[list[Volume], bool, int]:
     """(one page of volumes, whether more follow, how many match in all)."""
+    rows = matching(session, ctx, params)
+    total = len(rows)
+    items, more = common.page(
+        rows, params, lambda v, k: getattr(v, k, None), lambda v: v.id, SORT_KEYS
+    )
+    return items, more, total
+
+
+def summary(
+    session: Session, ctx: RequestContext, params: dict[str, str], version: Version
+) -> dict[str, Any]:
+    """``GET /volumes/summary`` (3.12): count and GiB of the volumes a listing with
+    the same filters would show; from 3.36 every metadata key with its values."""
+    rows = matching(session, ctx, params)
+    out: dict[str, Any] = {"total_size": sum(v.size for v in rows), "total_count": len(rows)}
+    if version.at_least("3.36"):
+        meta: dict[str, list[str]] = {}
+        for v in rows:
+            for key, value in (v.meta or {}).items():
+                if value not in meta.setdefault(key, []):
+                    meta[key].append(value)
+        out["metadata"] = meta
+    return out
+
+
+def matching(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Volume]:
+    """Every volume the caller may see that the listing filters in ``params`` keep."""
     query = select(Volume)
     every = params.get("all_tenants", "").lower() in ("1", "true", "yes")
     if every and not unrestricted(ctx, "volume:get_all_tenants"):
@@ -227,12 +254,7 @@ def listing(
     if params.get("metadata"):
         want = common.metadata_filter(params["metadata"])
         rows = [v for v in rows if all((v.meta or {}).get(k) == x for k, x in want.items())]
-    rows = [v for v in rows if allowed(ctx, "volume:get", target(v))]
-    total = len(rows)
-    items, more = common.page(
-        rows, params, lambda v, k: getattr(v, k, None), lambda v: v.id, SORT_KEYS
-    )
-    return items, more, total
+    return [v for v in rows if allowed(ctx, "volume:get", target(v))]
 
 
 # -- create -----------------------------------------------------------------------------

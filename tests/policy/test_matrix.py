@@ -762,6 +762,11 @@ CASES = [
     Case("volume_extension:services:index", "GET", f"{V}/os-services", 200),
     Case("scheduler_extension:scheduler_stats:get_pools", "GET",
          f"{V}/scheduler-stats/get_pools", 200),
+    Case("volume_extension:hosts", "GET", f"{V}/os-hosts", 200),
+    Case("volume_extension:capabilities", "GET", f"{V}/capabilities/nowhere", 404),
+    Case("volume_extension:extensions", "GET", f"{V}/extensions", 200),
+    Case("volume:get", "GET", f"{V}/volumes/summary", 200, target=own,
+         headers={"OpenStack-API-Version": "volume 3.12"}),
     Case("compute:os-volumes-attachments:index", "GET",
          f"{C}/servers/{{server}}/os-volume_attachments", 200),
     # identity (Keystone answers 403, never 404)

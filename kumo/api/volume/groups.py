@@ -31,7 +31,7 @@ def _with_project(request: Request) -> bool:
 @router.get("/group_types")
 def list_group_types(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.11", "Group types")
-    return json_response({"group_types": service(request).list_group_types(ctx)})
+    return json_response({"group_types": service(request).list_group_types(ctx, params(request))})
 
 
 @router.post("/group_types")
