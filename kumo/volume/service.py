@@ -36,7 +36,8 @@ from kumo.volume.volumes import Lookups
 T = TypeVar("T")
 VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
                   "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
-                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
+                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach",
+                  "os-update_readonly_flag")  # fmt: skip
 
 
 def _volume_fields(shown: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +150,8 @@ class VolumeService:
                 attachments.force_detach(uow, ctx, v, data)
             elif action == "os-set_bootable":
                 volumes.set_bootable(ctx, v, data)
+            elif action == "os-update_readonly_flag":
+                volumes.set_readonly(ctx, v, data)
             else:
                 attachments.legacy_action(uow, ctx, v, action, data)
 

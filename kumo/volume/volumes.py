@@ -35,6 +35,7 @@ from kumo.db.volume_models import (
     StorageHost,
     Volume,
     VolumeAttachment,
+    VolumeEncryptionType,
     VolumeGroup,
     VolumeType,
 )
@@ -95,6 +96,8 @@ class Lookups:
     type_names: dict[str, str]
     attachments: dict[str, list[VolumeAttachment]]
     backends: dict[str, str]
+    encrypted: frozenset[str] = frozenset()
+    """The ids of the volume types that have an encryption type."""
 
     @classmethod
     def read(cls, session: Session, volume_ids: list[str]) -> Lookups:
@@ -108,7 +111,16 @@ class Lookups:
             ):
                 found.setdefault(a.volume_id, []).append(a)
         backends = {h: b for h, b in session.execute(select(StorageHost.host, StorageHost.backend))}
-        return cls(names, found, backends)
+        encrypted = frozenset(session.scalars(select(VolumeEncryptionType.volume_type_id)))
+        return cls(names, found, backends, encrypted)
+
+
+def shown_metadata(v: Volume) -> dict[str, str]:
+    """The user's metadata, with ``readonly`` once the flag was set (as Cinder shows it)."""
+    out = dict(v.meta or {})
+    if v.readonly is not None:
+        out["readonly"] = str(v.readonly)
+    return out
 
 
 def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
@@ -155,8 +167,8 @@ def view(
         "updated_at": common.stamp(v.updated_at),
         "attachments": attached,
         "bootable": "true" if v.bootable else "false",
-        "encrypted": False,
-        "metadata": dict(v.meta or {}),
+        "encrypted": v.volume_type_id in look.encrypted,
+        "metadata": shown_metadata(v),
         "multiattach": v.multiattach,
         "os-vol-tenant-attr:tenant_id": v.project_id,
         "os-vol-mig-status-attr:migstat": None,
@@ -634,6 +646,20 @@ def set_bootable(ctx: RequestContext, v: Volume, data: Any) -> None:
     if not isinstance(data, dict) or "bootable" not in data:
         raise BadRequest("Must specify bootable in request.")
     v.bootable = common.boolean(data["bootable"], "bootable")
+    v.updated_at = utcnow()
+
+
+def set_readonly(ctx: RequestContext, v: Volume, data: Any) -> None:
+    """``os-update_readonly_flag``: a read-only volume is attached read-only (``ro``)."""
+    require(ctx, "volume:update_readonly_flag", v)
+    if not isinstance(data, dict) or "readonly" not in data:
+        raise BadRequest("Must specify readonly in request.")
+    flag = common.boolean(data["readonly"], "readonly")
+    if v.status != "available":
+        raise InvalidState(
+            f"Volume {v.id} status must be available to update its readonly flag ({v.status})."
+        )
+    v.readonly = flag
     v.updated_at = utcnow()
 
 

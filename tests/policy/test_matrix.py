@@ -285,6 +285,22 @@ def _transfer(w: World) -> dict[str, str]:
     return {"victim": r.json()["transfer"]["id"], "key": r.json()["transfer"]["auth_key"]}
 
 
+def _fresh_type(w: World) -> dict[str, str]:
+    """A volume type the admin made (no volume has it)."""
+    body = {"volume_type": {"name": f"vt{next(COUNTER)}"}}
+    r = w.req("POST", f"{V}/types", w.personas["admin"].headers, body)
+    assert r.status_code == 200, r.text
+    return {"victim": r.json()["volume_type"]["id"]}
+
+
+def _encrypted_type(w: World) -> dict[str, str]:
+    made = _fresh_type(w)
+    r = w.req("POST", f"{V}/types/{made['victim']}/encryption", w.personas["admin"].headers,
+              {"encryption": {"provider": "luks", "cipher": "aes-xts-plain64"}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return {**made, "encryption": r.json()["encryption"]["encryption_id"]}
+
+
 def _qos_specs(w: World) -> dict[str, str]:
     """QoS specs the admin made (only admins may)."""
     body = {"qos_specs": {"name": f"qs{next(COUNTER)}", "read_iops_sec": "100"}}
@@ -754,6 +770,18 @@ CASES = [
          {"qos_specs": {"total_iops_sec": "50"}}, fresh=_qos_specs),
     Case("volume_extension:qos_specs_manage:delete", "DELETE", f"{V}/qos-specs/{{victim}}", 202,
          fresh=_qos_specs),
+    Case("volume_extension:volume_type_encryption:get", "GET",
+         f"{V}/types/__DEFAULT__/encryption", 200),
+    Case("volume_extension:volume_type_encryption:create", "POST",
+         f"{V}/types/{{victim}}/encryption", 200, {"encryption": {"provider": "luks"}},
+         fresh=_fresh_type),
+    Case("volume_extension:volume_type_encryption:update", "PUT",
+         f"{V}/types/{{victim}}/encryption/{{encryption}}", 200,
+         {"encryption": {"key_size": 256}}, fresh=_encrypted_type),
+    Case("volume_extension:volume_type_encryption:delete", "DELETE",
+         f"{V}/types/{{victim}}/encryption/{{encryption}}", 202, fresh=_encrypted_type),
+    Case("volume:action", "POST", f"{V}/volumes/{{victim}}/action", 202,
+         {"os-update_readonly_flag": {"readonly": True}}, fresh=_available_volume),
     Case("volume_extension:quotas:show", "GET", f"{V}/os-quota-sets/{{a}}", 200, hidden=403),
     Case("volume_extension:quotas:update", "PUT", f"{V}/os-quota-sets/{{a}}", 200,
          {"quota_set": {"volumes": 20}}),
