@@ -161,6 +161,7 @@ def states(session: Session, settings: Settings) -> list[PoolState]:
         caps = {
             "volume_backend_name": host.backend,
             "storage_protocol": "nbd",
+            "vendor_name": "kumo",
             "thin_provisioning_support": "True",
             "multiattach": "False",
             "consistent_group_snapshot_enabled": "True",

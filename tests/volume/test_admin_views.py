@@ -74,3 +74,14 @@ def test_answers_shaped_as_cinders(cloud: VolumeCloud) -> None:
     for action in ("freeze", "thaw"):
         assert cloud.req("PUT", f"/os-services/{action}", a, {"host": "nowhere"}).status_code == 400
         assert cloud.req("PUT", f"/os-services/{action}", a, {"host": "s1@file"}).status_code == 400
+
+
+def test_types_may_ask_for_the_backends_vendor_and_protocol(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    specs = {"storage_protocol": "nbd", "vendor_name": "kumo"}
+    r = cloud.req(
+        "POST", "/types", cloud.admin, {"volume_type": {"name": "k", "extra_specs": specs}}
+    )
+    assert r.status_code == 200, r.text
+    v = cloud.create(cloud.member("alice"), volume_type="k")
+    assert v["status"] == "creating"  # placed, not error
