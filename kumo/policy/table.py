@@ -711,6 +711,7 @@ VOLUME = [
          f"PUT {V}/groups/{{group_id}}", hidden="404"),
     rule("group:delete", ADMIN_OR_MEMBER, "Delete a group (with its volumes when asked)",
          f"POST {V}/groups/{{group_id}}/action", hidden="404"),
+    rule("group:reset_status", ADMIN, "Set a group's status (the reset_status action, 3.20)"),
     rule("group:get_group_snapshot", ADMIN_OR_READER, "List and show group snapshots",
          f"GET {V}/group_snapshots", f"GET {V}/group_snapshots/detail",
          f"GET {V}/group_snapshots/{{group_snapshot_id}}", hidden="404"),

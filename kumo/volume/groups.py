@@ -267,6 +267,19 @@ def _ids(value: Any, field: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
+GROUP_STATUSES = ("creating", "available", "updating", "deleting", "error", "error_deleting",
+                  "in-use")  # fmt: skip
+
+
+def reset_status(uow: UnitOfWork, ctx: RequestContext, group_id: str, data: Any) -> None:
+    """``reset_status`` (3.20, admins): set the group's status, nothing else."""
+    g = load(uow.session, ctx, group_id)
+    authorize(ctx, "group:reset_status", {"project_id": g.project_id})
+    if not isinstance(data, dict) or data.get("status") not in GROUP_STATUSES:
+        raise BadRequest(f"Must specify a valid status: one of {', '.join(GROUP_STATUSES)}.")
+    g.status = data["status"]
+
+
 def update(uow: UnitOfWork, ctx: RequestContext, group_id: str, body: Any) -> None:
     data = common.body_of(body, "group")
     s = uow.session

@@ -285,11 +285,16 @@ def set_enabled(uow: UnitOfWork, ctx: RequestContext, action: str, body: Any) ->
         raise BadRequest("Expected {'host': ..., 'binary': 'cinder-volume'}.")
     name = common.text(body.get("host"), "host", required=True) or ""
     binary = body.get("binary", "cinder-volume")
+    if action == "disable-log-reason" and not body.get("disabled_reason"):
+        raise BadRequest("Missing disabled reason field.")
     host = uow.session.get(StorageHost, name.split("@", 1)[0])
-    if host is None or binary not in ("cinder-volume", "cinder-scheduler"):
+    known = host is not None if binary == "cinder-volume" else (
+        binary == "cinder-scheduler" and name == SCHEDULER_HOST
+    )  # fmt: skip
+    if not known:
         raise NotFound(f"Service {name} ({common.shown(binary)}) could not be found.",
                        kind="ServiceNotFound")  # fmt: skip
-    if binary != "cinder-volume":
+    if binary != "cinder-volume" or host is None:
         raise BadRequest("Only cinder-volume services can be enabled or disabled here.")
     host.disabled = action != "enable"
     host.disabled_reason = (

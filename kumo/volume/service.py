@@ -443,9 +443,19 @@ class VolumeService:
     def update_group(self, ctx: RequestContext, group_id: str, body: Any) -> None:
         self._write(lambda uow: groups.update(uow, ctx, group_id, body))
 
-    def group_action(self, ctx: RequestContext, group_id: str, body: Any) -> None:
+    def group_action(
+        self, ctx: RequestContext, group_id: str, body: Any, version: Version | None = None
+    ) -> None:
+        if isinstance(body, dict) and list(body) == ["reset_status"] and version is not None:
+            from kumo.volume.microversion import require
+
+            require(version, "3.20", "Resetting a group's status")
+            self._write(lambda uow: groups.reset_status(uow, ctx, group_id, body["reset_status"]))
+            return
         if not isinstance(body, dict) or list(body) != ["delete"]:
-            raise BadRequest("There is no such group action (groups take delete).")
+            raise BadRequest(
+                "There is no such group action (groups take delete, and reset_status from 3.20)."
+            )
         data = body["delete"] if isinstance(body["delete"], dict) else {}
         from kumo.volume.common import boolean
 

@@ -71,6 +71,19 @@ def test_answers_shaped_as_cinders(cloud: VolumeCloud) -> None:
     assert r.status_code == 404
     r = cloud.req("PUT", "/os-services/disable", a, {"host": "s1@file", "binary": "nonsense"})
     assert r.status_code == 404
+    r = cloud.req("PUT", "/os-services/disable-log-reason", a,
+                  {"host": "s1@file", "binary": "cinder-volume"})  # fmt: skip
+    assert r.status_code == 400  # no reason
+    r = cloud.req(
+        "PUT", "/os-services/disable", a, {"host": "kumo-api", "binary": "cinder-scheduler"}
+    )
+    assert r.status_code == 400  # the scheduler runs in every API server
+    # a type's extra specs: the answer is what was set too
+    url = f"/types/{t['id']}/extra_specs"
+    cloud.req("POST", url, a, {"extra_specs": {"s1": "v1"}})
+    assert cloud.req("POST", url, a, {"extra_specs": {"s2": "v2"}}).json() == {
+        "extra_specs": {"s2": "v2"}
+    }
     for action in ("freeze", "thaw"):
         assert cloud.req("PUT", f"/os-services/{action}", a, {"host": "nowhere"}).status_code == 400
         assert cloud.req("PUT", f"/os-services/{action}", a, {"host": "s1@file"}).status_code == 400

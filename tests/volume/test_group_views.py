@@ -30,3 +30,23 @@ def test_group_views_carry_project_id_only_from_3_58(cloud: VolumeCloud) -> None
         assert [x["project_id"] for x in cloud.req("GET", path, h, version="3.58").json()[key]] == [
             cloud.projects["alice"]
         ]
+
+
+def test_admins_reset_a_groups_status_from_3_20(cloud: VolumeCloud) -> None:
+    h = cloud.member("alice")
+    gt = cloud.req("POST", "/group_types", cloud.admin, {"group_type": {"name": "gt"}},
+                   version="3.11").json()["group_type"]  # fmt: skip
+    group = cloud.req("POST", "/groups", h, {"group": {"group_type": gt["id"],
+                      "volume_types": ["__DEFAULT__"]}}, version="3.14").json()["group"]  # fmt: skip
+    url = f"/groups/{group['id']}/action"
+    body = {"reset_status": {"status": "error"}}
+    assert cloud.req("POST", url, cloud.admin, body, version="3.19").status_code == 404
+    assert cloud.req("POST", url, h, body, version="3.20").status_code == 403
+    bad = {"reset_status": {"status": "lost"}}
+    assert cloud.req("POST", url, cloud.admin, bad, version="3.20").status_code == 400
+    for status in ("creating", "available", "error"):
+        r = cloud.req("POST", url, cloud.admin, {"reset_status": {"status": status}},
+                      version="3.20")  # fmt: skip
+        assert r.status_code == 202, r.text
+        shown = cloud.req("GET", f"/groups/{group['id']}", h, version="3.20").json()["group"]
+        assert shown["status"] == status

@@ -198,7 +198,7 @@ def group_action(
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
     _v(request, "3.13", "Groups")
-    service(request).group_action(ctx, group_id, body)
+    service(request).group_action(ctx, group_id, body, version(request))
     return Response(status_code=202)
 
 
