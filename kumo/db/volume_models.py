@@ -216,6 +216,9 @@ class GroupSnapshot(Base):
     group_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_groups.id"), index=True)
     group_type_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(32), default="creating")
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``reset_status``: ``status`` is shown as the admin set it, not
+    computed from the member snapshots; cleared when a delete starts."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

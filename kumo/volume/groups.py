@@ -335,8 +335,9 @@ def delete(uow: UnitOfWork, ctx: RequestContext, group_id: str, delete_volumes: 
 
 
 def group_snapshot_status(session: Session, gs: GroupSnapshot) -> str:
-    """``creating`` while a member is, ``error`` if one failed, else ``available``."""
-    if gs.status == "deleting":
+    """``creating`` while a member is, ``error`` if one failed, else ``available``
+    (as an admin's ``reset_status`` set it, once there was one)."""
+    if gs.status == "deleting" or gs.held:
         return gs.status
     states = set(
         session.scalars(select(Snapshot.status).where(Snapshot.group_snapshot_id == gs.id))
@@ -424,6 +425,22 @@ def create_snapshot(
             name=f"group-snapshot-{gs.id}", description=None, meta={}, group_snapshot_id=gs.id,
         )  # fmt: skip
     return gs
+
+
+SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
+
+
+def reset_snapshot_status(uow: UnitOfWork, ctx: RequestContext, ident: str, body: Any) -> None:
+    """``{"reset_status": {"status": S}}`` (3.19, admins): the group snapshot shows S
+    from now on; its member snapshots are left as they are."""
+    gs = load_snapshot(uow.session, ctx, ident)
+    authorize(ctx, "group:reset_group_snapshot_status", {"project_id": gs.project_id})
+    if not isinstance(body, dict) or list(body) != ["reset_status"]:
+        raise BadRequest("There is no such group snapshot action (reset_status only).")
+    data = body["reset_status"]
+    if not isinstance(data, dict) or data.get("status") not in SNAPSHOT_STATUSES:
+        raise BadRequest(f"Must specify a valid status: one of {', '.join(SNAPSHOT_STATUSES)}.")
+    gs.status, gs.held, gs.updated_at = data["status"], True, utcnow()
 
 
 def delete_snapshot(uow: UnitOfWork, ctx: RequestContext, ident: str) -> None:

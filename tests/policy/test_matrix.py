@@ -301,6 +301,27 @@ def _encrypted_type(w: World) -> dict[str, str]:
     return {**made, "encryption": r.json()["encryption"]["encryption_id"]}
 
 
+def _group_snapshot(w: World) -> dict[str, str]:
+    """A group snapshot of project A, recorded as made (the matrix's cloud has no
+    storage host to make its member snapshots)."""
+    from sqlalchemy import select
+
+    from kumo.db.uow import run_in_transaction
+    from kumo.db.volume_models import GroupSnapshot, GroupType, VolumeGroup
+
+    def make(uow: Any) -> str:
+        gt = uow.session.scalars(select(GroupType)).first()
+        g = VolumeGroup(project_id=w.a, user_id="u", group_type_id=gt.id)
+        uow.session.add(g)
+        uow.session.flush()
+        gs = GroupSnapshot(project_id=w.a, user_id="u", group_id=g.id, group_type_id=gt.id)
+        uow.session.add(gs)
+        uow.session.flush()
+        return str(gs.id)
+
+    return {"victim": run_in_transaction(w.cloud.rt.db, make)}
+
+
 def _qos_specs(w: World) -> dict[str, str]:
     """QoS specs the admin made (only admins may)."""
     body = {"qos_specs": {"name": f"qs{next(COUNTER)}", "read_iops_sec": "100"}}
@@ -761,6 +782,9 @@ CASES = [
          {"accept": {"auth_key": "{key}"}}, own, fresh=_transfer),
     Case("volume:delete_transfer", "DELETE", f"{V}/os-volume-transfer/{{victim}}", 202,
          fresh=_transfer),
+    Case("group:reset_group_snapshot_status", "POST", f"{V}/group_snapshots/{{victim}}/action",
+         202, {"reset_status": {"status": "error"}}, fresh=_group_snapshot,
+         headers={"OpenStack-API-Version": "volume 3.19"}),
     Case("volume_extension:qos_specs_manage:get_all", "GET", f"{V}/qos-specs", 200),
     Case("volume_extension:qos_specs_manage:get", "GET", f"{V}/qos-specs/{{victim}}", 200,
          fresh=_qos_specs),

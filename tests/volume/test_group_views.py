@@ -50,3 +50,32 @@ def test_admins_reset_a_groups_status_from_3_20(cloud: VolumeCloud) -> None:
         assert r.status_code == 202, r.text
         shown = cloud.req("GET", f"/groups/{group['id']}", h, version="3.20").json()["group"]
         assert shown["status"] == status
+
+
+def test_admins_reset_a_group_snapshots_status_from_3_19(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    gt = cloud.req("POST", "/group_types", cloud.admin, {"group_type": {"name": "gt"}},
+                   version="3.11").json()["group_type"]  # fmt: skip
+    group = cloud.req("POST", "/groups", h, {"group": {"group_type": gt["id"],
+                      "volume_types": ["__DEFAULT__"]}}, version="3.14").json()["group"]  # fmt: skip
+    cloud.available(h, group_id=group["id"])
+    gs = cloud.req("POST", "/group_snapshots", h, {"group_snapshot": {"group_id": group["id"]}},
+                   version="3.14").json()["group_snapshot"]  # fmt: skip
+    snaps = cloud.req("GET", f"/snapshots/detail?group_snapshot_id={gs['id']}", h,
+                      version="3.14").json()["snapshots"]  # fmt: skip
+    cloud.report(snapshots=[(x["id"], "available") for x in snaps])
+    url, show = f"/group_snapshots/{gs['id']}/action", f"/group_snapshots/{gs['id']}"
+    body = {"reset_status": {"status": "error"}}
+    assert cloud.req("POST", url, cloud.admin, body, version="3.18").status_code == 404
+    assert cloud.req("POST", url, h, body, version="3.19").status_code == 403
+    for status in ("creating", "available", "error"):
+        r = cloud.req("POST", url, cloud.admin, {"reset_status": {"status": status}},
+                      version="3.19")  # fmt: skip
+        assert r.status_code == 202, r.text
+        assert (
+            cloud.req("GET", show, h, version="3.19").json()["group_snapshot"]["status"] == status
+        )
+    # its member snapshots are as they were
+    assert {x["status"] for x in cloud.req("GET", f"/snapshots/detail?group_snapshot_id={gs['id']}",
+            h, version="3.14").json()["snapshots"]} == {"available"}  # fmt: skip

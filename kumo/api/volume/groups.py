@@ -11,6 +11,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import params, service, version
 from kumo.context import RequestContext
+from kumo.volume import groups
 from kumo.volume.microversion import require
 
 router = APIRouter()
@@ -243,6 +244,20 @@ def show_group_snapshot(
         ctx, group_snapshot_id, with_project=_with_project(request)
     )
     return json_response({"group_snapshot": out})
+
+
+@router.post("/group_snapshots/{group_snapshot_id}/action")
+def group_snapshot_action(
+    group_snapshot_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    _v(request, "3.19", "Group snapshot actions")
+    service(request).write(
+        lambda uow: groups.reset_snapshot_status(uow, ctx, group_snapshot_id, body)
+    )
+    return Response(status_code=202)
 
 
 @router.delete("/group_snapshots/{group_snapshot_id}")

@@ -1269,6 +1269,7 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(length=36), nullable=False),
         sa.Column("group_type_id", sa.String(length=36), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
