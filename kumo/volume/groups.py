@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
@@ -329,6 +330,40 @@ def delete(uow: UnitOfWork, ctx: RequestContext, group_id: str, delete_volumes: 
         volumes.start_delete(uow, v)
     s.flush()
     s.delete(g)
+
+
+def create_from_source(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: Any, version: Version
+) -> VolumeGroup:
+    """``POST /groups/action {"create-from-src": ...}`` (3.14): a new group of the
+    source's type with a copy of each of its volumes (``source_group_id``: clones
+    of the volumes; ``group_snapshot_id``: volumes from the member snapshots). The
+    storage agents copy the data; each copy counts against the caller's quotas."""
+    data = common.body_of(body, "create-from-src")
+    from_group, from_snapshot = data.get("source_group_id"), data.get("group_snapshot_id")
+    if bool(from_group) == bool(from_snapshot):
+        raise BadRequest("Give source_group_id or group_snapshot_id (one of them).")
+    s = uow.session
+    if from_snapshot:
+        gs = load_snapshot(s, ctx, str(from_snapshot))
+        source = load(s, ctx, gs.group_id)
+        members = list(s.scalars(
+            select(Snapshot).where(Snapshot.group_snapshot_id == gs.id).order_by(Snapshot.id)))  # fmt: skip
+        copies = [(x.size, x.volume_type_id, {"snapshot_id": x.id}) for x in members]
+    else:
+        source = load(s, ctx, str(from_group))
+        vols = list(
+            s.scalars(select(Volume).where(Volume.group_id == source.id).order_by(Volume.id))
+        )
+        copies = [(v.size, v.volume_type_id, {"source_volid": v.id}) for v in vols]
+    made = create(uow, settings, ctx, {"group": {
+        "name": data.get("name"), "description": data.get("description"),
+        "group_type": source.group_type_id, "volume_types": list(source.volume_type_ids or []),
+        "availability_zone": source.availability_zone}})  # fmt: skip
+    for size, type_id, origin in copies:
+        volumes.create(uow, settings, ctx, {"volume": {
+            "size": size, "volume_type": type_id, "group_id": made.id, **origin}}, version)  # fmt: skip
+    return made
 
 
 # -- group snapshots ----------------------------------------------------------------------

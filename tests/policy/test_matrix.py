@@ -307,11 +307,12 @@ def _group_snapshot(w: World) -> dict[str, str]:
     from sqlalchemy import select
 
     from kumo.db.uow import run_in_transaction
-    from kumo.db.volume_models import GroupSnapshot, GroupType, VolumeGroup
+    from kumo.db.volume_models import GroupSnapshot, GroupType, VolumeGroup, VolumeType
 
     def make(uow: Any) -> str:
         gt = uow.session.scalars(select(GroupType)).first()
-        g = VolumeGroup(project_id=w.a, user_id="u", group_type_id=gt.id)
+        vt = uow.session.scalar(select(VolumeType.id).where(VolumeType.name == "__DEFAULT__"))
+        g = VolumeGroup(project_id=w.a, user_id="u", group_type_id=gt.id, volume_type_ids=[vt])
         uow.session.add(g)
         uow.session.flush()
         gs = GroupSnapshot(project_id=w.a, user_id="u", group_id=g.id, group_type_id=gt.id)
@@ -782,6 +783,9 @@ CASES = [
          {"accept": {"auth_key": "{key}"}}, own, fresh=_transfer),
     Case("volume:delete_transfer", "DELETE", f"{V}/os-volume-transfer/{{victim}}", 202,
          fresh=_transfer),
+    Case("group:create", "POST", f"{V}/groups/action", 202,
+         {"create-from-src": {"group_snapshot_id": "{victim}"}}, fresh=_group_snapshot,
+         hidden=404, headers={"OpenStack-API-Version": "volume 3.14"}),
     Case("group:reset_group_snapshot_status", "POST", f"{V}/group_snapshots/{{victim}}/action",
          202, {"reset_status": {"status": "error"}}, fresh=_group_snapshot,
          headers={"OpenStack-API-Version": "volume 3.19"}),

@@ -79,3 +79,40 @@ def test_admins_reset_a_group_snapshots_status_from_3_19(cloud: VolumeCloud) -> 
     # its member snapshots are as they were
     assert {x["status"] for x in cloud.req("GET", f"/snapshots/detail?group_snapshot_id={gs['id']}",
             h, version="3.14").json()["snapshots"]} == {"available"}  # fmt: skip
+
+
+def test_groups_made_from_a_group_and_from_a_group_snapshot(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    gt = cloud.req("POST", "/group_types", cloud.admin, {"group_type": {"name": "gt"}},
+                   version="3.11").json()["group_type"]  # fmt: skip
+    group = cloud.req("POST", "/groups", h, {"group": {"group_type": gt["id"],
+                      "volume_types": ["__DEFAULT__"]}}, version="3.14").json()["group"]  # fmt: skip
+    v = cloud.available(h, group_id=group["id"], size=2)
+    r = cloud.req("POST", "/groups/action", h,
+                  {"create-from-src": {"source_group_id": group["id"], "name": "copy"}},
+                  version="3.14")  # fmt: skip
+    assert r.status_code == 202, r.text
+    copy = r.json()["group"]
+    assert copy["name"] == "copy"
+    made = cloud.req("GET", f"/volumes/detail?group_id={copy['id']}", h, version="3.14").json()
+    assert [(x["source_volid"], x["size"], x["status"]) for x in made["volumes"]] == [
+        (v["id"], 2, "creating")
+    ]
+    gs = cloud.req("POST", "/group_snapshots", h, {"group_snapshot": {"group_id": group["id"]}},
+                   version="3.14").json()["group_snapshot"]  # fmt: skip
+    snaps = cloud.req("GET", f"/snapshots/detail?group_snapshot_id={gs['id']}", h,
+                      version="3.14").json()["snapshots"]  # fmt: skip
+    cloud.report(snapshots=[(x["id"], "available") for x in snaps])
+    r = cloud.req("POST", "/groups/action", h,
+                  {"create-from-src": {"group_snapshot_id": gs["id"]}}, version="3.14")  # fmt: skip
+    assert r.status_code == 202, r.text
+    made = cloud.req("GET", f"/volumes/detail?group_id={r.json()['group']['id']}", h,
+                     version="3.14").json()["volumes"]  # fmt: skip
+    assert [x["snapshot_id"] for x in made] == [snaps[0]["id"]]
+    both = {"create-from-src": {"group_snapshot_id": gs["id"], "source_group_id": group["id"]}}
+    assert cloud.req("POST", "/groups/action", h, both, version="3.14").status_code == 400
+    other = cloud.member("bob")
+    r = cloud.req("POST", "/groups/action", other,
+                  {"create-from-src": {"source_group_id": group["id"]}}, version="3.14")  # fmt: skip
+    assert r.status_code == 404

@@ -162,6 +162,16 @@ def create_group(
     return json_response({"group": service(request).create_group(ctx, body)}, status=202)
 
 
+@router.post("/groups/action")
+def create_group_from_source(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _v(request, "3.14", "Groups from a source")
+    svc, ver = service(request), version(request)
+    g = svc.write(lambda uow: groups.create_from_source(uow, svc.settings, ctx, body, ver))
+    return json_response({"group": {"id": g.id, "name": g.name}}, status=202)
+
+
 @router.get("/groups/{group_id}")
 def show_group(
     group_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
