@@ -118,6 +118,10 @@ class Volume(Base):
     pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
     task: Mapped[dict] = mapped_column(default=dict)
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``os-reset_status``: a status the agent acts on (``creating``,
+    ``extending``, ``deleting``) is then an admin's statement, not work for the
+    storage agent; cleared when an operation puts the volume in one again."""
     readonly: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     """Set by ``os-update_readonly_flag`` (None: never set); shown in ``metadata``."""
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)

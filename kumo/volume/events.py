@@ -33,10 +33,15 @@ def topic(host: str) -> str:
     return f"storage:{host}"
 
 
+AGENT_WORK = ("creating", "extending", "deleting")
+
+
 def volume_body(v: Volume) -> dict[str, Any]:
+    """A volume an administrator reset (``held``) is published with the status
+    ``reset``, as a reset snapshot is: the agent acts on no status of that name."""
     return {
         "id": v.id,
-        "status": v.status,
+        "status": "reset" if v.held and v.status in AGENT_WORK else v.status,
         "size": v.size,
         "storage_host": v.storage_host,
         "pool": v.pool,

@@ -86,7 +86,7 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     s.flush()
     for item in vols:
         v = vrows.get(item["id"])
-        if v is None:
+        if v is None or v.held:  # reset by an admin: no operation to report on
             continue
         outcome = VOLUME_OUTCOMES.get(v.status, {})
         if item["status"] not in outcome:

@@ -427,7 +427,7 @@ def _schedule(
     pools.lock_pool(s, found.host, found.pool)
     v.storage_host = found.host
     v.pool = found.pool
-    v.status = "creating"
+    v.status, v.held = "creating", False
     if zone is None:
         host_zone = next((p.zone for p in pools.states(s, settings) if p.host == found.host), None)
         if host_zone:
@@ -511,7 +511,7 @@ def start_delete(uow: UnitOfWork, v: Volume) -> None:
             s.delete(a)
         s.delete(v)
         return
-    v.status = "deleting"
+    v.status, v.held = "deleting", False
     v.task = {"op": "delete"}
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
@@ -557,7 +557,7 @@ def extend(
             if why is not None:
                 raise InvalidState(f"Invalid volume: its pool cannot grow it: {why}.")
     v.task = {"op": "extend", "size": new_size, "previous_status": v.status}
-    v.status = "extending"
+    v.status, v.held = "extending", False
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
 
@@ -631,6 +631,7 @@ def reset_status(uow: UnitOfWork, ctx: RequestContext, v: Volume, data: Any) -> 
         if data["status"] not in STATUSES:
             raise BadRequest(f"Must specify a valid status (not {common.shown(data['status'])!r}).")
         v.status = data["status"]
+        v.held = True  # an admin's statement: not work for the storage agent
         if v.status not in ("creating", "extending", "deleting"):
             v.task = {}
     if "attach_status" in data:

@@ -38,3 +38,19 @@ def test_reset_to_creating_is_not_work_for_the_agent(cloud: VolumeCloud) -> None
     assert cloud.req("DELETE", f"/snapshots/{snap['id']}", h).status_code == 202
     assert _published(cloud, snap["id"])["status"] == "deleting"
     assert cloud.report(snapshots=[(snap["id"], "deleted")]) == [snap["id"]]
+
+
+def test_a_volume_reset_to_creating_is_not_made_again(cloud: VolumeCloud) -> None:
+    cloud.register("s1")
+    h = cloud.member("alice")
+    v = cloud.available(h)
+    r = cloud.action(cloud.admin, v["id"], {"os-reset_status": {"status": "creating"}})
+    assert r.status_code == 202, r.text
+    assert _published(cloud, v["id"])["status"] == "reset"
+    assert cloud.report(volumes=[(v["id"], "available")]) == []  # a late report: ignored
+    assert cloud.show(h, v["id"])["status"] == "creating"
+    # a force delete is real work again
+    r = cloud.action(cloud.admin, v["id"], {"os-force_delete": {}})
+    assert r.status_code == 202, r.text
+    assert _published(cloud, v["id"])["status"] == "deleting"
+    assert cloud.report(volumes=[(v["id"], "deleted")]) == [v["id"]]

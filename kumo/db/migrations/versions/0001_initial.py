@@ -1454,6 +1454,7 @@ def upgrade() -> None:
         sa.Column("pool", sa.String(length=255), nullable=True),
         sa.Column("task", sa.JSON(), nullable=False),
         sa.Column("bootable", sa.Boolean(), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("readonly", sa.Boolean(), nullable=True),
         sa.Column("multiattach", sa.Boolean(), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=False),
