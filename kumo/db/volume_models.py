@@ -34,8 +34,56 @@ class VolumeType(Base):
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     extra_specs: Mapped[dict] = mapped_column(default=dict)
+    qos_specs_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("volume_qos_specs.id"), nullable=True, index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QosSpecs(Base):
+    """A named set of QoS limits (``specs``) for ``consumer`` (front-end, back-end
+    or both), associated with volume types through ``VolumeType.qos_specs_id``."""
+
+    __tablename__ = "volume_qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    consumer: Mapped[str] = mapped_column(String(32), default="back-end")
+    specs: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeEncryptionType(Base):
+    """How volumes of a type are to be encrypted (one row per type)."""
+
+    __tablename__ = "volume_encryption_types"
+    volume_type_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    encryption_id: Mapped[str] = mapped_column(String(36), default=new_uuid)
+    provider: Mapped[str] = mapped_column(String(255))
+    cipher: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    key_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    control_location: Mapped[str] = mapped_column(String(32), default="front-end")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VolumeTransfer(Base):
+    """A volume offered to another project: accepted with the key shown once at create
+    (only its salted hash is kept)."""
+
+    __tablename__ = "volume_transfers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    source_project_id: Mapped[str] = mapped_column(String(64), index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(128))
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class VolumeTypeAccess(Base):
@@ -78,6 +126,12 @@ class Volume(Base):
     ``failed-over`` (the replica became the primary)."""
     task: Mapped[dict] = mapped_column(default=dict)
     bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``os-reset_status``: a status the agent acts on (``creating``,
+    ``extending``, ``deleting``) is then an admin's statement, not work for the
+    storage agent; cleared when an operation puts the volume in one again."""
+    readonly: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    """Set by ``os-update_readonly_flag`` (None: never set); shown in ``metadata``."""
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
     meta: Mapped[dict] = mapped_column("metadata", default=dict)
     image_metadata: Mapped[dict] = mapped_column(default=dict)
@@ -100,6 +154,9 @@ class Snapshot(Base):
     status: Mapped[str] = mapped_column(String(32), default="creating")
     progress: Mapped[str | None] = mapped_column(String(255), nullable=True)
     """As ``os-update_snapshot_status`` last reported it (None: from the status)."""
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``os-reset_status``: the status is an administrator's statement, not
+    work for the storage agent; cleared when a delete starts."""
     storage_host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     pool: Mapped[str | None] = mapped_column(String(255), nullable=True)
     group_snapshot_id: Mapped[str | None] = mapped_column(
@@ -171,6 +228,9 @@ class GroupSnapshot(Base):
     group_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_groups.id"), index=True)
     group_type_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(32), default="creating")
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set by ``reset_status``: ``status`` is shown as the admin set it, not
+    computed from the member snapshots; cleared when a delete starts."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

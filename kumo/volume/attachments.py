@@ -32,7 +32,7 @@ from kumo.db.volume_models import StorageHost, Volume, VolumeAttachment
 from kumo.errors import BadRequest, NotFound
 from kumo.identity.agent_credentials import authorize_hosts
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, messages, volumes
+from kumo.volume import common, encryption, events, messages, volumes
 from kumo.volume.common import InvalidState
 
 SORT_KEYS = ("created_at", "id", "volume_id", "instance_uuid")
@@ -147,6 +147,9 @@ def attach(
         raise InvalidState(f"Invalid volume: Volume {v.id} is already attached or reserved.")
     if mode not in ("rw", "ro"):
         raise BadRequest("mode must be 'rw' or 'ro'.")
+    encryption.refuse_attach(uow.session, v)
+    if v.readonly:
+        mode = "ro"  # os-update_readonly_flag
     a = VolumeAttachment(
         volume_id=v.id,
         project_id=v.project_id,
@@ -385,13 +388,14 @@ def legacy_action(uow: UnitOfWork, ctx: RequestContext, v: Volume, action: str, 
     elif action == "os-attach":
         if v.status not in ("available", "attaching", "reserved"):
             raise InvalidState(f"Invalid volume: Volume status must be available ({v.status}).")
+        encryption.refuse_attach(s, v)
         a = VolumeAttachment(
             volume_id=v.id,
             project_id=v.project_id,
             instance_uuid=common.text(data.get("instance_uuid"), "instance_uuid"),
             attached_host=common.text(data.get("host_name"), "host_name"),
             mountpoint=common.text(data.get("mountpoint"), "mountpoint"),
-            attach_mode=data.get("mode", "rw") if data.get("mode") in ("rw", "ro") else "rw",
+            attach_mode="ro" if v.readonly or data.get("mode") == "ro" else "rw",
         )
         s.add(a)
         s.flush()

@@ -36,6 +36,9 @@ def topic(host: str) -> str:
     return f"storage:{host}"
 
 
+AGENT_WORK = ("creating", "extending", "deleting")
+
+
 def _endpoint(session: Session, host: str | None) -> dict[str, Any] | None:
     storage = session.get(StorageHost, host) if host else None
     if storage is None:
@@ -44,9 +47,11 @@ def _endpoint(session: Session, host: str | None) -> dict[str, Any] | None:
 
 
 def volume_body(session: Session, v: Volume) -> dict[str, Any]:
+    """A volume an administrator reset (``held``) is published with the status
+    ``reset``, as a reset snapshot is: the agent acts on no status of that name."""
     body: dict[str, Any] = {
         "id": v.id,
-        "status": v.status,
+        "status": "reset" if v.held and v.status in AGENT_WORK else v.status,
         "size": v.size,
         "storage_host": v.storage_host,
         "pool": v.pool,
@@ -68,9 +73,12 @@ def _volume_topics(v: Volume) -> tuple[str, ...]:
 
 
 def snapshot_body(s: Snapshot) -> dict[str, Any]:
+    """A snapshot an administrator reset (``held``) is published with the status
+    ``reset``: the agent acts on ``creating`` and ``deleting`` only, and a reset
+    to one of those states is a fact, not an operation."""
     return {
         "id": s.id,
-        "status": s.status,
+        "status": "reset" if s.held else s.status,
         "size": s.size,
         "volume_id": s.volume_id,
         "group_snapshot_id": s.group_snapshot_id,

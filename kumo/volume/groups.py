@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
@@ -60,10 +61,23 @@ def type_view(gt: GroupType) -> dict[str, Any]:
     }
 
 
-def list_types(session: Session, ctx: RequestContext) -> list[GroupType]:
+def list_types(
+    session: Session, ctx: RequestContext, params: dict[str, str] | None = None
+) -> list[GroupType]:
+    """Public types (admins: all, or those ``is_public`` asks for), sorted and paged."""
+    params = params or {}
     rows = session.scalars(select(GroupType).order_by(GroupType.name))
     admin = unrestricted(ctx, "group:group_types_manage")
-    return [gt for gt in rows if gt.is_public or admin]
+    public = (params.get("is_public") or "none").lower()
+    wanted = None if public == "none" or not admin else common.boolean(public, "is_public")
+    found = [
+        gt for gt in rows
+        if (gt.is_public or admin) and (wanted is None or gt.is_public == wanted)
+    ]  # fmt: skip
+    items, _ = common.page(
+        found, params, lambda g, k: getattr(g, k, None), lambda g: g.id, ("id", "name")
+    )
+    return items
 
 
 def _specs(value: Any) -> dict[str, str]:
@@ -122,8 +136,9 @@ def set_specs(uow: UnitOfWork, ctx: RequestContext, type_id: str, body: Any) -> 
     if not isinstance(body, dict) or not isinstance(body.get("group_specs"), dict):
         raise BadRequest("Expected {'group_specs': {...}}.")
     gt = find_type(uow.session, ctx, type_id)
-    gt.group_specs = {**(gt.group_specs or {}), **_specs(body["group_specs"])}
-    return dict(gt.group_specs)
+    added = _specs(body["group_specs"])
+    gt.group_specs = {**(gt.group_specs or {}), **added}
+    return added  # the answer holds what the request set, as Cinder's does
 
 
 def set_spec(
@@ -169,8 +184,14 @@ def load(session: Session, ctx: RequestContext, group_id: str) -> VolumeGroup:
 
 
 def view(
-    session: Session, g: VolumeGroup, *, detail: bool = True, with_volumes: bool = False
+    session: Session,
+    g: VolumeGroup,
+    *,
+    detail: bool = True,
+    with_volumes: bool = False,
+    with_project: bool = False,
 ) -> dict[str, Any]:
+    """A group as Cinder shows it; ``project_id`` only from 3.58 (``with_project``)."""
     if not detail:
         return {"id": g.id, "name": g.name}
     out: dict[str, Any] = {
@@ -184,9 +205,10 @@ def view(
         "volume_types": list(g.volume_type_ids or []),
         "group_snapshot_id": None,
         "source_group_id": None,
-        "project_id": g.project_id,
         "replication_status": "disabled",
     }
+    if with_project:
+        out["project_id"] = g.project_id
     if with_volumes:
         out["volumes"] = list(session.scalars(select(Volume.id).where(Volume.group_id == g.id)))
     return out
@@ -246,6 +268,19 @@ def _ids(value: Any, field: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
+GROUP_STATUSES = ("creating", "available", "updating", "deleting", "error", "error_deleting",
+                  "in-use")  # fmt: skip
+
+
+def reset_status(uow: UnitOfWork, ctx: RequestContext, group_id: str, data: Any) -> None:
+    """``reset_status`` (3.20, admins): set the group's status, nothing else."""
+    g = load(uow.session, ctx, group_id)
+    authorize(ctx, "group:reset_status", {"project_id": g.project_id})
+    if not isinstance(data, dict) or data.get("status") not in GROUP_STATUSES:
+        raise BadRequest(f"Must specify a valid status: one of {', '.join(GROUP_STATUSES)}.")
+    g.status = data["status"]
+
+
 def update(uow: UnitOfWork, ctx: RequestContext, group_id: str, body: Any) -> None:
     data = common.body_of(body, "group")
     s = uow.session
@@ -297,12 +332,47 @@ def delete(uow: UnitOfWork, ctx: RequestContext, group_id: str, delete_volumes: 
     s.delete(g)
 
 
+def create_from_source(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: Any, version: Version
+) -> VolumeGroup:
+    """``POST /groups/action {"create-from-src": ...}`` (3.14): a new group of the
+    source's type with a copy of each of its volumes (``source_group_id``: clones
+    of the volumes; ``group_snapshot_id``: volumes from the member snapshots). The
+    storage agents copy the data; each copy counts against the caller's quotas."""
+    data = common.body_of(body, "create-from-src")
+    from_group, from_snapshot = data.get("source_group_id"), data.get("group_snapshot_id")
+    if bool(from_group) == bool(from_snapshot):
+        raise BadRequest("Give source_group_id or group_snapshot_id (one of them).")
+    s = uow.session
+    if from_snapshot:
+        gs = load_snapshot(s, ctx, str(from_snapshot))
+        source = load(s, ctx, gs.group_id)
+        members = list(s.scalars(
+            select(Snapshot).where(Snapshot.group_snapshot_id == gs.id).order_by(Snapshot.id)))  # fmt: skip
+        copies = [(x.size, x.volume_type_id, {"snapshot_id": x.id}) for x in members]
+    else:
+        source = load(s, ctx, str(from_group))
+        vols = list(
+            s.scalars(select(Volume).where(Volume.group_id == source.id).order_by(Volume.id))
+        )
+        copies = [(v.size, v.volume_type_id, {"source_volid": v.id}) for v in vols]
+    made = create(uow, settings, ctx, {"group": {
+        "name": data.get("name"), "description": data.get("description"),
+        "group_type": source.group_type_id, "volume_types": list(source.volume_type_ids or []),
+        "availability_zone": source.availability_zone}})  # fmt: skip
+    for size, type_id, origin in copies:
+        volumes.create(uow, settings, ctx, {"volume": {
+            "size": size, "volume_type": type_id, "group_id": made.id, **origin}}, version)  # fmt: skip
+    return made
+
+
 # -- group snapshots ----------------------------------------------------------------------
 
 
 def group_snapshot_status(session: Session, gs: GroupSnapshot) -> str:
-    """``creating`` while a member is, ``error`` if one failed, else ``available``."""
-    if gs.status == "deleting":
+    """``creating`` while a member is, ``error`` if one failed, else ``available``
+    (as an admin's ``reset_status`` set it, once there was one)."""
+    if gs.status == "deleting" or gs.held:
         return gs.status
     states = set(
         session.scalars(select(Snapshot.status).where(Snapshot.group_snapshot_id == gs.id))
@@ -321,10 +391,13 @@ def load_snapshot(session: Session, ctx: RequestContext, ident: str) -> GroupSna
     return gs
 
 
-def snapshot_view(session: Session, gs: GroupSnapshot, *, detail: bool = True) -> dict[str, Any]:
+def snapshot_view(
+    session: Session, gs: GroupSnapshot, *, detail: bool = True, with_project: bool = False
+) -> dict[str, Any]:
+    """A group snapshot; ``project_id`` only from 3.58 (``with_project``)."""
     if not detail:
         return {"id": gs.id, "name": gs.name}
-    return {
+    out = {
         "id": gs.id,
         "name": gs.name,
         "description": gs.description,
@@ -332,8 +405,10 @@ def snapshot_view(session: Session, gs: GroupSnapshot, *, detail: bool = True) -
         "group_type_id": gs.group_type_id,
         "status": group_snapshot_status(session, gs),
         "created_at": common.stamp(gs.created_at),
-        "project_id": gs.project_id,
     }
+    if with_project:
+        out["project_id"] = gs.project_id
+    return out
 
 
 def list_snapshots(
@@ -385,6 +460,22 @@ def create_snapshot(
             name=f"group-snapshot-{gs.id}", description=None, meta={}, group_snapshot_id=gs.id,
         )  # fmt: skip
     return gs
+
+
+SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
+
+
+def reset_snapshot_status(uow: UnitOfWork, ctx: RequestContext, ident: str, body: Any) -> None:
+    """``{"reset_status": {"status": S}}`` (3.19, admins): the group snapshot shows S
+    from now on; its member snapshots are left as they are."""
+    gs = load_snapshot(uow.session, ctx, ident)
+    authorize(ctx, "group:reset_group_snapshot_status", {"project_id": gs.project_id})
+    if not isinstance(body, dict) or list(body) != ["reset_status"]:
+        raise BadRequest("There is no such group snapshot action (reset_status only).")
+    data = body["reset_status"]
+    if not isinstance(data, dict) or data.get("status") not in SNAPSHOT_STATUSES:
+        raise BadRequest(f"Must specify a valid status: one of {', '.join(SNAPSHOT_STATUSES)}.")
+    gs.status, gs.held, gs.updated_at = data["status"], True, utcnow()
 
 
 def delete_snapshot(uow: UnitOfWork, ctx: RequestContext, ident: str) -> None:

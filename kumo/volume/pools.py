@@ -168,6 +168,7 @@ def states(session: Session, settings: Settings) -> list[PoolState]:
         caps = {
             "volume_backend_name": host.backend,
             "storage_protocol": "nbd",
+            "vendor_name": "kumo",
             "thin_provisioning_support": "True",
             "multiattach": "False",
             "consistent_group_snapshot_enabled": "True",
@@ -292,11 +293,17 @@ def set_enabled(uow: UnitOfWork, ctx: RequestContext, action: str, body: Any) ->
         raise BadRequest("Expected {'host': ..., 'binary': 'cinder-volume'}.")
     name = common.text(body.get("host"), "host", required=True) or ""
     binary = body.get("binary", "cinder-volume")
-    if binary != "cinder-volume":
-        raise BadRequest("Only cinder-volume services can be enabled or disabled here.")
+    if action == "disable-log-reason" and not body.get("disabled_reason"):
+        raise BadRequest("Missing disabled reason field.")
     host = uow.session.get(StorageHost, name.split("@", 1)[0])
-    if host is None:
-        raise NotFound(f"Service {name} could not be found.", kind="ServiceNotFound")
+    known = host is not None if binary == "cinder-volume" else (
+        binary == "cinder-scheduler" and name == SCHEDULER_HOST
+    )  # fmt: skip
+    if not known:
+        raise NotFound(f"Service {name} ({common.shown(binary)}) could not be found.",
+                       kind="ServiceNotFound")  # fmt: skip
+    if binary != "cinder-volume" or host is None:
+        raise BadRequest("Only cinder-volume services can be enabled or disabled here.")
     host.disabled = action != "enable"
     host.disabled_reason = (
         common.text(body.get("disabled_reason"), "disabled_reason")
@@ -310,6 +317,19 @@ def set_enabled(uow: UnitOfWork, ctx: RequestContext, action: str, body: Any) ->
         "disabled": host.disabled,
         "disabled_reason": host.disabled_reason,
     }
+
+
+def freeze(uow: UnitOfWork, ctx: RequestContext, action: str, body: Any) -> None:
+    """``PUT /os-services/freeze|thaw``: an unknown host is a 400 (as in Cinder); kumo
+    has no frozen state for a backend, so a known one is refused too, saying so."""
+    authorize(ctx, "volume_extension:services:update")
+    if not isinstance(body, dict):
+        raise BadRequest("Expected {'host': ...}.")
+    name = common.text(body.get("host"), "host", required=True) or ""
+    if uow.session.get(StorageHost, name.split("@", 1)[0]) is None:
+        raise BadRequest(f"Host {name} not found.", kind="InvalidInput")
+    raise BadRequest(f"kumo cannot {action} a storage backend: the host is unchanged.",
+                     kind="InvalidInput")  # fmt: skip
 
 
 def zones(session: Session, settings: Settings) -> list[dict[str, Any]]:

@@ -84,7 +84,7 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
             changed.append(mirrored.id)
     for item in snaps:
         snap = srows.get(item["id"])
-        if snap is None:
+        if snap is None or snap.held:  # reset by an admin: no operation to report on
             continue
         outcome: dict[str, str | None] = SNAPSHOT_OUTCOMES.get(snap.status, {})
         if item["status"] not in outcome:
@@ -103,7 +103,7 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     s.flush()
     for item in vols:
         v = vrows.get(item["id"])
-        if v is None:
+        if v is None or v.held:  # reset by an admin: no operation to report on
             continue
         outcome = VOLUME_OUTCOMES.get(v.status, {})
         if item["status"] not in outcome:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from kumo.compute.microversion import Version
 from kumo.config import Settings
 from kumo.context import RequestContext
@@ -35,7 +37,8 @@ from kumo.volume.volumes import Lookups
 T = TypeVar("T")
 VOLUME_ACTIONS = ("os-extend", "os-retype", "os-reset_status", "os-force_delete",
                   "os-set_bootable", "os-reserve", "os-unreserve", "os-begin_detaching",
-                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach")  # fmt: skip
+                  "os-roll_detaching", "os-attach", "os-detach", "os-force_detach",
+                  "os-update_readonly_flag")  # fmt: skip
 
 
 def _volume_fields(shown: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +58,16 @@ class VolumeService:
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)
+
+    def write(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """Run one of the volume modules' writes (``qos``, ``transfers``, ...) in a
+        transaction of its own."""
+        return run_in_transaction(self.db, fn)
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run one of the volume modules' reads in one session."""
+        with self.db.read_session() as s:
+            return fn(s)
 
     def bootstrap(self) -> None:
         def work(uow: UnitOfWork) -> None:
@@ -138,6 +151,8 @@ class VolumeService:
                 attachments.force_detach(uow, ctx, v, data)
             elif action == "os-set_bootable":
                 volumes.set_bootable(ctx, v, data)
+            elif action == "os-update_readonly_flag":
+                volumes.set_readonly(ctx, v, data)
             else:
                 attachments.legacy_action(uow, ctx, v, action, data)
 
@@ -246,7 +261,14 @@ class VolumeService:
         return self._write(work)
 
     def update_type(self, ctx: RequestContext, type_id: str, body: Any) -> dict[str, Any]:
-        return self._write(lambda uow: types.view(types.update(uow, ctx, type_id, body)))
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            out = types.view(types.update(uow, ctx, type_id, body))
+            # Cinder's answer to an update has neither extension attribute
+            out.pop("os-volume-type-access:is_public", None)
+            out.pop("qos_specs_id", None)
+            return out
+
+        return self._write(work)
 
     def delete_type(self, ctx: RequestContext, type_id: str) -> None:
         self._write(lambda uow: types.remove(uow, ctx, type_id))
@@ -358,9 +380,11 @@ class VolumeService:
 
     # -- groups -------------------------------------------------------------------------
 
-    def list_group_types(self, ctx: RequestContext) -> list[dict[str, Any]]:
+    def list_group_types(
+        self, ctx: RequestContext, params: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            return [groups.type_view(gt) for gt in groups.list_types(s, ctx)]
+            return [groups.type_view(gt) for gt in groups.list_types(s, ctx, params)]
 
     def show_group_type(self, ctx: RequestContext, type_id: str) -> dict[str, Any]:
         with self.db.read_session() as s:
@@ -393,16 +417,25 @@ class VolumeService:
         self._write(lambda uow: groups.delete_spec(uow, ctx, type_id, key))
 
     def list_groups(
-        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        *,
+        detail: bool,
+        with_project: bool = False,
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
-            return [groups.view(s, g, detail=detail) for g in groups.listing(s, ctx, params)]
+            return [
+                groups.view(s, g, detail=detail, with_project=with_project)
+                for g in groups.listing(s, ctx, params)
+            ]
 
     def show_group(
-        self, ctx: RequestContext, group_id: str, *, with_volumes: bool
+        self, ctx: RequestContext, group_id: str, *, with_volumes: bool, with_project: bool = False
     ) -> dict[str, Any]:
         with self.db.read_session() as s:
-            return groups.view(s, groups.load(s, ctx, group_id), with_volumes=with_volumes)
+            g = groups.load(s, ctx, group_id)
+            return groups.view(s, g, with_volumes=with_volumes, with_project=with_project)
 
     def create_group(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         g = self._write(lambda uow: groups.create(uow, self.settings, ctx, body))
@@ -411,9 +444,19 @@ class VolumeService:
     def update_group(self, ctx: RequestContext, group_id: str, body: Any) -> None:
         self._write(lambda uow: groups.update(uow, ctx, group_id, body))
 
-    def group_action(self, ctx: RequestContext, group_id: str, body: Any) -> None:
+    def group_action(
+        self, ctx: RequestContext, group_id: str, body: Any, version: Version | None = None
+    ) -> None:
+        if isinstance(body, dict) and list(body) == ["reset_status"] and version is not None:
+            from kumo.volume.microversion import require
+
+            require(version, "3.20", "Resetting a group's status")
+            self._write(lambda uow: groups.reset_status(uow, ctx, group_id, body["reset_status"]))
+            return
         if not isinstance(body, dict) or list(body) != ["delete"]:
-            raise BadRequest("There is no such group action (groups take delete).")
+            raise BadRequest(
+                "There is no such group action (groups take delete, and reset_status from 3.20)."
+            )
         data = body["delete"] if isinstance(body["delete"], dict) else {}
         from kumo.volume.common import boolean
 
@@ -421,17 +464,25 @@ class VolumeService:
         self._write(lambda uow: groups.delete(uow, ctx, group_id, wipe))
 
     def list_group_snapshots(
-        self, ctx: RequestContext, params: dict[str, str], *, detail: bool
+        self,
+        ctx: RequestContext,
+        params: dict[str, str],
+        *,
+        detail: bool,
+        with_project: bool = False,
     ) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
             return [
-                groups.snapshot_view(s, x, detail=detail)
+                groups.snapshot_view(s, x, detail=detail, with_project=with_project)
                 for x in groups.list_snapshots(s, ctx, params)
             ]
 
-    def show_group_snapshot(self, ctx: RequestContext, ident: str) -> dict[str, Any]:
+    def show_group_snapshot(
+        self, ctx: RequestContext, ident: str, *, with_project: bool = False
+    ) -> dict[str, Any]:
         with self.db.read_session() as s:
-            return groups.snapshot_view(s, groups.load_snapshot(s, ctx, ident))
+            gs = groups.load_snapshot(s, ctx, ident)
+            return groups.snapshot_view(s, gs, with_project=with_project)
 
     def create_group_snapshot(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         gs = self._write(lambda uow: groups.create_snapshot(uow, self.settings, ctx, body))

@@ -197,6 +197,7 @@ def start_delete(uow: UnitOfWork, snap: Snapshot) -> None:
         uow.session.delete(snap)
         return
     snap.status = "deleting"
+    snap.held = False
     snap.updated_at = utcnow()
     events.snapshot_changed(uow, snap)
 
@@ -226,6 +227,7 @@ def reset_status(uow: UnitOfWork, ctx: RequestContext, snapshot_id: str, data: A
     if not isinstance(data, dict) or data.get("status") not in STATUSES:
         raise BadRequest("Must specify a valid status.")
     snap.status = data["status"]
+    snap.held = True  # the storage agent does not act on a status an admin set
     snap.updated_at = utcnow()
     events.snapshot_changed(uow, snap)
 

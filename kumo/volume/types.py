@@ -86,7 +86,7 @@ def view(vtype: VolumeType, *, specs: bool = True) -> dict[str, Any]:
         "is_public": vtype.is_public,
         "os-volume-type-access:is_public": vtype.is_public,
         "extra_specs": dict(vtype.extra_specs or {}) if specs else {},
-        "qos_specs_id": None,
+        "qos_specs_id": vtype.qos_specs_id,
     }
 
 
@@ -164,9 +164,10 @@ def set_specs(uow: UnitOfWork, ctx: RequestContext, type_id: str, body: Any) -> 
     if not isinstance(body, dict) or not isinstance(body.get("extra_specs"), dict):
         raise BadRequest("Expected {'extra_specs': {...}}.")
     vtype = find(uow.session, ctx, type_id)
-    vtype.extra_specs = {**(vtype.extra_specs or {}), **_specs(body["extra_specs"])}
+    added = _specs(body["extra_specs"])
+    vtype.extra_specs = {**(vtype.extra_specs or {}), **added}
     vtype.updated_at = utcnow()
-    return dict(vtype.extra_specs)
+    return added  # the answer holds what the request set, as Cinder's does
 
 
 def set_spec(

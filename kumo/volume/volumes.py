@@ -35,6 +35,7 @@ from kumo.db.volume_models import (
     StorageHost,
     Volume,
     VolumeAttachment,
+    VolumeEncryptionType,
     VolumeGroup,
     VolumeType,
 )
@@ -102,6 +103,8 @@ class Lookups:
     type_names: dict[str, str]
     attachments: dict[str, list[VolumeAttachment]]
     backends: dict[str, str]
+    encrypted: frozenset[str] = frozenset()
+    """The ids of the volume types that have an encryption type."""
 
     @classmethod
     def read(cls, session: Session, volume_ids: list[str]) -> Lookups:
@@ -115,7 +118,16 @@ class Lookups:
             ):
                 found.setdefault(a.volume_id, []).append(a)
         backends = {h: b for h, b in session.execute(select(StorageHost.host, StorageHost.backend))}
-        return cls(names, found, backends)
+        encrypted = frozenset(session.scalars(select(VolumeEncryptionType.volume_type_id)))
+        return cls(names, found, backends, encrypted)
+
+
+def shown_metadata(v: Volume) -> dict[str, str]:
+    """The user's metadata, with ``readonly`` once the flag was set (as Cinder shows it)."""
+    out = dict(v.meta or {})
+    if v.readonly is not None:
+        out["readonly"] = str(v.readonly)
+    return out
 
 
 def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
@@ -162,8 +174,8 @@ def view(
         "updated_at": common.stamp(v.updated_at),
         "attachments": attached,
         "bootable": "true" if v.bootable else "false",
-        "encrypted": False,
-        "metadata": dict(v.meta or {}),
+        "encrypted": v.volume_type_id in look.encrypted,
+        "metadata": shown_metadata(v),
         "multiattach": v.multiattach,
         "os-vol-tenant-attr:tenant_id": v.project_id,
         "os-vol-mig-status-attr:migstat": None,
@@ -210,6 +222,33 @@ def listing(
     session: Session, ctx: RequestContext, params: dict[str, str]
 ) -> tuple[list[Volume], bool, int]:
     """(one page of volumes, whether more follow, how many match in all)."""
+    rows = matching(session, ctx, params)
+    total = len(rows)
+    items, more = common.page(
+        rows, params, lambda v, k: getattr(v, k, None), lambda v: v.id, SORT_KEYS
+    )
+    return items, more, total
+
+
+def summary(
+    session: Session, ctx: RequestContext, params: dict[str, str], version: Version
+) -> dict[str, Any]:
+    """``GET /volumes/summary`` (3.12): count and GiB of the volumes a listing with
+    the same filters would show; from 3.36 every metadata key with its values."""
+    rows = matching(session, ctx, params)
+    out: dict[str, Any] = {"total_size": sum(v.size for v in rows), "total_count": len(rows)}
+    if version.at_least("3.36"):
+        meta: dict[str, list[str]] = {}
+        for v in rows:
+            for key, value in (v.meta or {}).items():
+                if value not in meta.setdefault(key, []):
+                    meta[key].append(value)
+        out["metadata"] = meta
+    return out
+
+
+def matching(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Volume]:
+    """Every volume the caller may see that the listing filters in ``params`` keep."""
     query = select(Volume)
     every = params.get("all_tenants", "").lower() in ("1", "true", "yes")
     if every and not unrestricted(ctx, "volume:get_all_tenants"):
@@ -234,12 +273,7 @@ def listing(
     if params.get("metadata"):
         want = common.metadata_filter(params["metadata"])
         rows = [v for v in rows if all((v.meta or {}).get(k) == x for k, x in want.items())]
-    rows = [v for v in rows if allowed(ctx, "volume:get", target(v))]
-    total = len(rows)
-    items, more = common.page(
-        rows, params, lambda v, k: getattr(v, k, None), lambda v: v.id, SORT_KEYS
-    )
-    return items, more, total
+    return [v for v in rows if allowed(ctx, "volume:get", target(v))]
 
 
 # -- create -----------------------------------------------------------------------------
@@ -407,7 +441,7 @@ def _schedule(
     pools.lock_pool(s, found.host, found.pool)
     v.storage_host = found.host
     v.pool = found.pool
-    v.status = "creating"
+    v.status, v.held = "creating", False
     if isinstance(pair, PairPlacement):
         pools.lock_pool(s, pair.replica.host, pair.replica.pool)
         v.replica_host = pair.replica.host
@@ -496,7 +530,7 @@ def start_delete(uow: UnitOfWork, v: Volume) -> None:
             s.delete(a)
         s.delete(v)
         return
-    v.status = "deleting"
+    v.status, v.held = "deleting", False
     v.task = {"op": "delete"}
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
@@ -547,7 +581,7 @@ def extend(
             if why is not None:
                 raise InvalidState(f"Invalid volume: its pool cannot grow it: {why}.")
     v.task = {"op": "extend", "size": new_size, "previous_status": v.status}
-    v.status = "extending"
+    v.status, v.held = "extending", False
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
 
@@ -626,6 +660,7 @@ def reset_status(uow: UnitOfWork, ctx: RequestContext, v: Volume, data: Any) -> 
         if data["status"] not in STATUSES:
             raise BadRequest(f"Must specify a valid status (not {common.shown(data['status'])!r}).")
         v.status = data["status"]
+        v.held = True  # an admin's statement: not work for the storage agent
         if v.status not in ("creating", "extending", "deleting"):
             v.task = {}
     if "attach_status" in data:
@@ -641,6 +676,20 @@ def set_bootable(ctx: RequestContext, v: Volume, data: Any) -> None:
     if not isinstance(data, dict) or "bootable" not in data:
         raise BadRequest("Must specify bootable in request.")
     v.bootable = common.boolean(data["bootable"], "bootable")
+    v.updated_at = utcnow()
+
+
+def set_readonly(ctx: RequestContext, v: Volume, data: Any) -> None:
+    """``os-update_readonly_flag``: a read-only volume is attached read-only (``ro``)."""
+    require(ctx, "volume:update_readonly_flag", v)
+    if not isinstance(data, dict) or "readonly" not in data:
+        raise BadRequest("Must specify readonly in request.")
+    flag = common.boolean(data["readonly"], "readonly")
+    if v.status != "available":
+        raise InvalidState(
+            f"Volume {v.id} status must be available to update its readonly flag ({v.status})."
+        )
+    v.readonly = flag
     v.updated_at = utcnow()
 
 

@@ -264,6 +264,79 @@ def _snapshot(w: World, volume_id: str, status: str = "available") -> str:
     return run_in_transaction(w.cloud.rt.db, make)
 
 
+def _available_volume(w: World) -> dict[str, str]:
+    """A volume of project A, recorded ``available`` as its storage host would report it."""
+    from kumo.db.uow import run_in_transaction
+    from kumo.db.volume_models import Volume
+
+    for project in (w.a, w.b):  # the transfer cases make many volumes
+        r = w.req("PUT", f"{V}/os-quota-sets/{project}", w.personas["admin"].headers,
+                  {"quota_set": {"volumes": -1, "gigabytes": -1}})  # fmt: skip
+        assert r.status_code == 200, r.text
+    ident = _volume(w)
+
+    def ready(uow: Any) -> None:
+        uow.session.get(Volume, ident).status = "available"
+
+    run_in_transaction(w.cloud.rt.db, ready)
+    return {"victim": ident}
+
+
+def _transfer(w: World) -> dict[str, str]:
+    """A transfer of an available volume of project A, with its key."""
+    volume = _available_volume(w)["victim"]
+    r = w.req("POST", f"{V}/os-volume-transfer", w.personas["member"].headers,
+              {"transfer": {"volume_id": volume}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    return {"victim": r.json()["transfer"]["id"], "key": r.json()["transfer"]["auth_key"]}
+
+
+def _fresh_type(w: World) -> dict[str, str]:
+    """A volume type the admin made (no volume has it)."""
+    body = {"volume_type": {"name": f"vt{next(COUNTER)}"}}
+    r = w.req("POST", f"{V}/types", w.personas["admin"].headers, body)
+    assert r.status_code == 200, r.text
+    return {"victim": r.json()["volume_type"]["id"]}
+
+
+def _encrypted_type(w: World) -> dict[str, str]:
+    made = _fresh_type(w)
+    r = w.req("POST", f"{V}/types/{made['victim']}/encryption", w.personas["admin"].headers,
+              {"encryption": {"provider": "luks", "cipher": "aes-xts-plain64"}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return {**made, "encryption": r.json()["encryption"]["encryption_id"]}
+
+
+def _group_snapshot(w: World) -> dict[str, str]:
+    """A group snapshot of project A, recorded as made (the matrix's cloud has no
+    storage host to make its member snapshots)."""
+    from sqlalchemy import select
+
+    from kumo.db.uow import run_in_transaction
+    from kumo.db.volume_models import GroupSnapshot, GroupType, VolumeGroup, VolumeType
+
+    def make(uow: Any) -> str:
+        gt = uow.session.scalars(select(GroupType)).first()
+        vt = uow.session.scalar(select(VolumeType.id).where(VolumeType.name == "__DEFAULT__"))
+        g = VolumeGroup(project_id=w.a, user_id="u", group_type_id=gt.id, volume_type_ids=[vt])
+        uow.session.add(g)
+        uow.session.flush()
+        gs = GroupSnapshot(project_id=w.a, user_id="u", group_id=g.id, group_type_id=gt.id)
+        uow.session.add(gs)
+        uow.session.flush()
+        return str(gs.id)
+
+    return {"victim": run_in_transaction(w.cloud.rt.db, make)}
+
+
+def _qos_specs(w: World) -> dict[str, str]:
+    """QoS specs the admin made (only admins may)."""
+    body = {"qos_specs": {"name": f"qs{next(COUNTER)}", "read_iops_sec": "100"}}
+    r = w.req("POST", f"{V}/qos-specs", w.personas["admin"].headers, body)
+    assert r.status_code == 200, r.text
+    return {"victim": r.json()["qos_specs"]["id"]}
+
+
 def _active_image(w: World, *, deactivated: bool = False) -> dict[str, str]:
     ident = _image(w)
     h = w.personas["member"].headers
@@ -740,6 +813,43 @@ CASES = [
     Case("volume_extension:type_get", "GET", f"{V}/types", 200),
     Case("volume_extension:types_manage", "POST", f"{V}/types", 200,
          {"volume_type": {"name": "t{n}"}}),
+    Case("volume:get_transfer", "GET", f"{V}/os-volume-transfer/{{victim}}", 200,
+         fresh=_transfer),
+    Case("volume:get_transfer", "GET", f"{V}/volume-transfers/detail", 200, target=own,
+         headers={"OpenStack-API-Version": "volume 3.57"}),
+    Case("volume:create_transfer", "POST", f"{V}/os-volume-transfer", 202,
+         {"transfer": {"volume_id": "{victim}"}}, fresh=_available_volume, hidden=404),
+    Case("volume:accept_transfer", "POST", f"{V}/os-volume-transfer/{{victim}}/accept", 202,
+         {"accept": {"auth_key": "{key}"}}, own, fresh=_transfer),
+    Case("volume:delete_transfer", "DELETE", f"{V}/os-volume-transfer/{{victim}}", 202,
+         fresh=_transfer),
+    Case("group:create", "POST", f"{V}/groups/action", 202,
+         {"create-from-src": {"group_snapshot_id": "{victim}"}}, fresh=_group_snapshot,
+         hidden=404, headers={"OpenStack-API-Version": "volume 3.14"}),
+    Case("group:reset_group_snapshot_status", "POST", f"{V}/group_snapshots/{{victim}}/action",
+         202, {"reset_status": {"status": "error"}}, fresh=_group_snapshot,
+         headers={"OpenStack-API-Version": "volume 3.19"}),
+    Case("volume_extension:qos_specs_manage:get_all", "GET", f"{V}/qos-specs", 200),
+    Case("volume_extension:qos_specs_manage:get", "GET", f"{V}/qos-specs/{{victim}}", 200,
+         fresh=_qos_specs),
+    Case("volume_extension:qos_specs_manage:create", "POST", f"{V}/qos-specs", 200,
+         {"qos_specs": {"name": "q{n}"}}),
+    Case("volume_extension:qos_specs_manage:update", "PUT", f"{V}/qos-specs/{{victim}}", 200,
+         {"qos_specs": {"total_iops_sec": "50"}}, fresh=_qos_specs),
+    Case("volume_extension:qos_specs_manage:delete", "DELETE", f"{V}/qos-specs/{{victim}}", 202,
+         fresh=_qos_specs),
+    Case("volume_extension:volume_type_encryption:get", "GET",
+         f"{V}/types/__DEFAULT__/encryption", 200),
+    Case("volume_extension:volume_type_encryption:create", "POST",
+         f"{V}/types/{{victim}}/encryption", 200, {"encryption": {"provider": "luks"}},
+         fresh=_fresh_type),
+    Case("volume_extension:volume_type_encryption:update", "PUT",
+         f"{V}/types/{{victim}}/encryption/{{encryption}}", 200,
+         {"encryption": {"key_size": 256}}, fresh=_encrypted_type),
+    Case("volume_extension:volume_type_encryption:delete", "DELETE",
+         f"{V}/types/{{victim}}/encryption/{{encryption}}", 202, fresh=_encrypted_type),
+    Case("volume:action", "POST", f"{V}/volumes/{{victim}}/action", 202,
+         {"os-update_readonly_flag": {"readonly": True}}, fresh=_available_volume),
     Case("volume_extension:quotas:show", "GET", f"{V}/os-quota-sets/{{a}}", 200, hidden=403),
     Case("volume_extension:quotas:update", "PUT", f"{V}/os-quota-sets/{{a}}", 200,
          {"quota_set": {"volumes": 20}}),
@@ -754,6 +864,11 @@ CASES = [
          headers={"OpenStack-API-Version": "volume 3.26"}),
     Case("scheduler_extension:scheduler_stats:get_pools", "GET",
          f"{V}/scheduler-stats/get_pools", 200),
+    Case("volume_extension:hosts", "GET", f"{V}/os-hosts", 200),
+    Case("volume_extension:capabilities", "GET", f"{V}/capabilities/nowhere", 404),
+    Case("volume_extension:extensions", "GET", f"{V}/extensions", 200),
+    Case("volume:get", "GET", f"{V}/volumes/summary", 200, target=own,
+         headers={"OpenStack-API-Version": "volume 3.12"}),
     Case("compute:os-volumes-attachments:index", "GET",
          f"{C}/servers/{{server}}/os-volume_attachments", 200),
     # identity (Keystone answers 403, never 404)

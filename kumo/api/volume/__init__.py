@@ -7,12 +7,23 @@ every /volume/v3 request.
 """
 
 from kumo.api.routing import GatedRouter
-from kumo.api.volume import admin, attachments, groups, quotas, snapshots, types, versions, volumes
+from kumo.api.volume import (
+    admin,
+    attachments,
+    groups,
+    qos,
+    quotas,
+    snapshots,
+    transfers,
+    types,
+    versions,
+    volumes,
+)
 
 router = GatedRouter()
 router.add_api_route("", versions.versions, methods=["GET"])
 router.add_api_route("/", versions.versions, methods=["GET"])
 router.add_api_route("/v3", versions.v3, methods=["GET"])
 router.add_api_route("/v3/", versions.v3, methods=["GET"])
-for _module in (volumes, snapshots, types, quotas, attachments, groups, admin):
+for _module in (volumes, snapshots, types, quotas, attachments, groups, admin, qos, transfers):
     router.include_router(_module.router, prefix="/v3")

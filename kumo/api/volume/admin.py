@@ -13,6 +13,7 @@ from kumo.api.render import json_response
 from kumo.api.volume.common import params, service, version
 from kumo.context import RequestContext
 from kumo.errors import NotFound
+from kumo.volume import extensions, hosts, pools
 from kumo.volume.common import boolean
 from kumo.volume.microversion import require
 
@@ -57,6 +58,8 @@ def update_service(
     body: Any = Body(None),
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
+    if action in ("freeze", "thaw"):
+        service(request).write(lambda uow: pools.freeze(uow, ctx, action, body))
     if action not in SERVICE_ACTIONS:
         raise NotFound(f"Unknown service action {action}.")
     return json_response(service(request).set_service(ctx, action, body))
@@ -89,3 +92,29 @@ def delete_message(
     require(version(request), "3.3", "Messages")
     service(request).delete_message(ctx, message_id)
     return Response(status_code=204)
+
+
+@router.get("/os-hosts")
+def list_hosts(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    svc, ver = service(request), version(request)
+    return json_response({"hosts": svc.read(lambda s: hosts.listing(s, svc.settings, ctx, ver))})
+
+
+@router.get("/os-hosts/{host_name}")
+def show_host(
+    host_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response({"host": service(request).read(lambda s: hosts.show(s, ctx, host_name))})
+
+
+@router.get("/capabilities/{host_name}")
+def show_capabilities(
+    host_name: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    svc = service(request)
+    return json_response(svc.read(lambda s: hosts.capabilities(s, svc.settings, ctx, host_name)))
+
+
+@router.get("/extensions")
+def list_extensions(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    return json_response({"extensions": extensions.listing()})

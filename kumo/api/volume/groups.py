@@ -11,6 +11,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import params, service, version
 from kumo.context import RequestContext
+from kumo.volume import groups
 from kumo.volume.microversion import require
 
 router = APIRouter()
@@ -20,13 +21,18 @@ def _v(request: Request, at_least: str, what: str) -> None:
     require(version(request), at_least, what)
 
 
+def _with_project(request: Request) -> bool:
+    """Group and group snapshot views carry ``project_id`` from 3.58."""
+    return version(request).at_least("3.58")
+
+
 # -- group types ------------------------------------------------------------------------
 
 
 @router.get("/group_types")
 def list_group_types(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.11", "Group types")
-    return json_response({"group_types": service(request).list_group_types(ctx)})
+    return json_response({"group_types": service(request).list_group_types(ctx, params(request))})
 
 
 @router.post("/group_types")
@@ -128,7 +134,11 @@ def delete_group_spec(
 def list_groups(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.13", "Groups")
     return json_response(
-        {"groups": service(request).list_groups(ctx, params(request), detail=False)}
+        {
+            "groups": service(request).list_groups(
+                ctx, params(request), detail=False, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -136,7 +146,11 @@ def list_groups(request: Request, ctx: RequestContext = Depends(authenticate)) -
 def list_groups_detail(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.13", "Groups")
     return json_response(
-        {"groups": service(request).list_groups(ctx, params(request), detail=True)}
+        {
+            "groups": service(request).list_groups(
+                ctx, params(request), detail=True, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -148,6 +162,16 @@ def create_group(
     return json_response({"group": service(request).create_group(ctx, body)}, status=202)
 
 
+@router.post("/groups/action")
+def create_group_from_source(
+    request: Request, body: Any = Body(None), ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    _v(request, "3.14", "Groups from a source")
+    svc, ver = service(request), version(request)
+    g = svc.write(lambda uow: groups.create_from_source(uow, svc.settings, ctx, body, ver))
+    return json_response({"group": {"id": g.id, "name": g.name}}, status=202)
+
+
 @router.get("/groups/{group_id}")
 def show_group(
     group_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
@@ -157,7 +181,11 @@ def show_group(
         request.query_params.get("list_volume", "").lower() == "true"
     )
     return json_response(
-        {"group": service(request).show_group(ctx, group_id, with_volumes=with_volumes)}
+        {
+            "group": service(request).show_group(
+                ctx, group_id, with_volumes=with_volumes, with_project=_with_project(request)
+            )
+        }
     )
 
 
@@ -181,7 +209,7 @@ def group_action(
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
     _v(request, "3.13", "Groups")
-    service(request).group_action(ctx, group_id, body)
+    service(request).group_action(ctx, group_id, body, version(request))
     return Response(status_code=202)
 
 
@@ -191,7 +219,9 @@ def group_action(
 @router.get("/group_snapshots")
 def list_group_snapshots(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     _v(request, "3.14", "Group snapshots")
-    items = service(request).list_group_snapshots(ctx, params(request), detail=False)
+    items = service(request).list_group_snapshots(
+        ctx, params(request), detail=False, with_project=_with_project(request)
+    )
     return json_response({"group_snapshots": items})
 
 
@@ -200,7 +230,9 @@ def list_group_snapshots_detail(
     request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     _v(request, "3.14", "Group snapshots")
-    items = service(request).list_group_snapshots(ctx, params(request), detail=True)
+    items = service(request).list_group_snapshots(
+        ctx, params(request), detail=True, with_project=_with_project(request)
+    )
     return json_response({"group_snapshots": items})
 
 
@@ -218,8 +250,24 @@ def show_group_snapshot(
     group_snapshot_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
     _v(request, "3.14", "Group snapshots")
-    out = service(request).show_group_snapshot(ctx, group_snapshot_id)
+    out = service(request).show_group_snapshot(
+        ctx, group_snapshot_id, with_project=_with_project(request)
+    )
     return json_response({"group_snapshot": out})
+
+
+@router.post("/group_snapshots/{group_snapshot_id}/action")
+def group_snapshot_action(
+    group_snapshot_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    _v(request, "3.19", "Group snapshot actions")
+    service(request).write(
+        lambda uow: groups.reset_snapshot_status(uow, ctx, group_snapshot_id, body)
+    )
+    return Response(status_code=202)
 
 
 @router.delete("/group_snapshots/{group_snapshot_id}")

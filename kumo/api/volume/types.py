@@ -11,6 +11,7 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import params, service
 from kumo.context import RequestContext
+from kumo.volume import encryption
 
 router = APIRouter()
 
@@ -115,4 +116,56 @@ def type_action(
     ctx: RequestContext = Depends(authenticate),
 ) -> Response:
     service(request).type_action(ctx, type_id, body)
+    return Response(status_code=202)
+
+
+@router.get("/types/{type_id}/encryption")
+def show_encryption(
+    type_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    return json_response(service(request).read(lambda s: encryption.show(s, ctx, type_id)))
+
+
+@router.get("/types/{type_id}/encryption/{key}")
+def show_encryption_item(
+    type_id: str, key: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    shown = service(request).read(lambda s: encryption.show(s, ctx, type_id))
+    if key not in encryption.FIELDS or not shown:
+        from kumo.errors import NotFound
+
+        raise NotFound(f"Volume type encryption for type {type_id} has no {key}.")
+    return json_response({key: shown[key]})
+
+
+@router.post("/types/{type_id}/encryption")
+def create_encryption(
+    type_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    made = service(request).write(lambda uow: encryption.create(uow, ctx, type_id, body))
+    return json_response({"encryption": made})
+
+
+@router.put("/types/{type_id}/encryption/{encryption_id}")
+def update_encryption(
+    type_id: str,
+    encryption_id: str,
+    request: Request,
+    body: Any = Body(None),
+    ctx: RequestContext = Depends(authenticate),
+) -> Response:
+    changed = service(request).write(
+        lambda uow: encryption.update(uow, ctx, type_id, encryption_id, body)
+    )
+    return json_response({"encryption": changed})
+
+
+@router.delete("/types/{type_id}/encryption/{encryption_id}")
+def delete_encryption(
+    type_id: str, encryption_id: str, request: Request, ctx: RequestContext = Depends(authenticate)
+) -> Response:
+    service(request).write(lambda uow: encryption.delete(uow, ctx, type_id, encryption_id))
     return Response(status_code=202)

@@ -12,8 +12,10 @@ from kumo.api.auth import authenticate
 from kumo.api.render import json_response
 from kumo.api.volume.common import base, listing, params, service, version
 from kumo.context import RequestContext
-from kumo.volume import metadata
+from kumo.errors import NotFound
+from kumo.volume import metadata, volumes
 from kumo.volume.common import boolean
+from kumo.volume.microversion import require
 
 router = APIRouter()
 
@@ -33,6 +35,23 @@ def list_volumes(request: Request, ctx: RequestContext = Depends(authenticate)) 
 @router.get("/volumes/detail")
 def list_volumes_detail(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     return _list(request, ctx, True)
+
+
+@router.get("/volumes/summary")
+def volume_summary(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
+    ver = version(request)
+    require(ver, "3.12", "Volume summary")
+    found = service(request).read(lambda s: volumes.summary(s, ctx, params(request), ver))
+    return json_response({"volume-summary": found})
+
+
+@router.get("/volumes/")
+@router.put("/volumes/")
+@router.delete("/volumes/")
+def no_volume_id(ctx: RequestContext = Depends(authenticate)) -> Response:
+    """A volume path with an empty id names no volume (404, as Cinder answers;
+    without this route a GET would be redirected to the list)."""
+    raise NotFound("Volume could not be found: the path names no volume id.")
 
 
 @router.post("/volumes")

@@ -673,6 +673,16 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "volume_qos_specs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("consumer", sa.String(length=32), nullable=False),
+        sa.Column("specs", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_qos_specs")),
+        sa.UniqueConstraint("name", name=op.f("uq_volume_qos_specs_name")),
+    )
+    op.create_table(
         "volume_quota_classes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("class_name", sa.String(length=255), nullable=False),
@@ -704,18 +714,6 @@ def upgrade() -> None:
             batch_op.f("ix_volume_quotas_project_id"), ["project_id"], unique=False
         )
 
-    op.create_table(
-        "volume_types",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
-        sa.Column("description", sa.String(length=255), nullable=True),
-        sa.Column("is_public", sa.Boolean(), nullable=False),
-        sa.Column("extra_specs", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_types")),
-        sa.UniqueConstraint("name", name=op.f("uq_volume_types_name")),
-    )
     op.create_table(
         "default_security_groups",
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -1277,26 +1275,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "volume_type_access",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
-        sa.Column("project_id", sa.String(length=64), nullable=False),
+        "volume_types",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("is_public", sa.Boolean(), nullable=False),
+        sa.Column("extra_specs", sa.JSON(), nullable=False),
+        sa.Column("qos_specs_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["volume_type_id"],
-            ["volume_types.id"],
-            name=op.f("fk_volume_type_access_volume_type_id_volume_types"),
-            ondelete="CASCADE",
+            ["qos_specs_id"],
+            ["volume_qos_specs.id"],
+            name=op.f("fk_volume_types_qos_specs_id_volume_qos_specs"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_type_access")),
-        sa.UniqueConstraint(
-            "volume_type_id",
-            "project_id",
-            name=op.f("uq_volume_type_access_volume_type_id_project_id"),
-        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_types")),
+        sa.UniqueConstraint("name", name=op.f("uq_volume_types_name")),
     )
-    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
+    with op.batch_alter_table("volume_types", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_volume_type_access_volume_type_id"), ["volume_type_id"], unique=False
+            batch_op.f("ix_volume_types_qos_specs_id"), ["qos_specs_id"], unique=False
         )
 
     op.create_table(
@@ -1309,6 +1307,7 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(length=36), nullable=False),
         sa.Column("group_type_id", sa.String(length=36), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1443,6 +1442,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_trunks_project_id"), ["project_id"], unique=False)
 
     op.create_table(
+        "volume_encryption_types",
+        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
+        sa.Column("encryption_id", sa.String(length=36), nullable=False),
+        sa.Column("provider", sa.String(length=255), nullable=False),
+        sa.Column("cipher", sa.String(length=255), nullable=True),
+        sa.Column("key_size", sa.Integer(), nullable=True),
+        sa.Column("control_location", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volume_type_id"],
+            ["volume_types.id"],
+            name=op.f("fk_volume_encryption_types_volume_type_id_volume_types"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("volume_type_id", name=op.f("pk_volume_encryption_types")),
+    )
+    op.create_table(
+        "volume_type_access",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("volume_type_id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volume_type_id"],
+            ["volume_types.id"],
+            name=op.f("fk_volume_type_access_volume_type_id_volume_types"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_type_access")),
+        sa.UniqueConstraint(
+            "volume_type_id",
+            "project_id",
+            name=op.f("uq_volume_type_access_volume_type_id_project_id"),
+        ),
+    )
+    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_type_access_volume_type_id"), ["volume_type_id"], unique=False
+        )
+
+    op.create_table(
         "volumes",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
@@ -1464,6 +1504,8 @@ def upgrade() -> None:
         sa.Column("replication_status", sa.String(length=32), nullable=False),
         sa.Column("task", sa.JSON(), nullable=False),
         sa.Column("bootable", sa.Boolean(), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
+        sa.Column("readonly", sa.Boolean(), nullable=True),
         sa.Column("multiattach", sa.Boolean(), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("image_metadata", sa.JSON(), nullable=False),
@@ -1702,6 +1744,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("progress", sa.String(length=255), nullable=True),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("storage_host", sa.String(length=255), nullable=True),
         sa.Column("pool", sa.String(length=255), nullable=True),
         sa.Column("group_snapshot_id", sa.String(length=36), nullable=True),
@@ -1734,6 +1777,33 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_volume_snapshots_volume_id"), ["volume_id"], unique=False
+        )
+
+    op.create_table(
+        "volume_transfers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("volume_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("source_project_id", sa.String(length=64), nullable=False),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.Column("key_hash", sa.String(length=128), nullable=False),
+        sa.Column("no_snapshots", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volume_id"],
+            ["volumes.id"],
+            name=op.f("fk_volume_transfers_volume_id_volumes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_volume_transfers")),
+        sa.UniqueConstraint("volume_id", name=op.f("uq_volume_transfers_volume_id")),
+    )
+    with op.batch_alter_table("volume_transfers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_transfers_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_volume_transfers_source_project_id"), ["source_project_id"], unique=False
         )
 
     op.create_table(
@@ -1798,6 +1868,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_port_forwardings_floatingip_id"))
 
     op.drop_table("port_forwardings")
+    with op.batch_alter_table("volume_transfers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_transfers_source_project_id"))
+        batch_op.drop_index(batch_op.f("ix_volume_transfers_created_at"))
+
+    op.drop_table("volume_transfers")
     with op.batch_alter_table("volume_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_snapshots_volume_id"))
         batch_op.drop_index(batch_op.f("ix_volume_snapshots_storage_host"))
@@ -1847,6 +1922,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volumes_created_at"))
 
     op.drop_table("volumes")
+    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_type_access_volume_type_id"))
+
+    op.drop_table("volume_type_access")
+    op.drop_table("volume_encryption_types")
     with op.batch_alter_table("trunks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_trunks_project_id"))
 
@@ -1872,10 +1952,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_group_snapshots_created_at"))
 
     op.drop_table("group_snapshots")
-    with op.batch_alter_table("volume_type_access", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_volume_type_access_volume_type_id"))
+    with op.batch_alter_table("volume_types", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_types_qos_specs_id"))
 
-    op.drop_table("volume_type_access")
+    op.drop_table("volume_types")
     with op.batch_alter_table("volume_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_groups_project_id"))
         batch_op.drop_index(batch_op.f("ix_volume_groups_created_at"))
@@ -1961,7 +2041,6 @@ def downgrade() -> None:
 
     op.drop_table("flavor_access")
     op.drop_table("default_security_groups")
-    op.drop_table("volume_types")
     with op.batch_alter_table("volume_quotas", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_quotas_project_id"))
 
@@ -1970,6 +2049,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volume_quota_classes_class_name"))
 
     op.drop_table("volume_quota_classes")
+    op.drop_table("volume_qos_specs")
     with op.batch_alter_table("volume_messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_messages_resource_uuid"))
         batch_op.drop_index(batch_op.f("ix_volume_messages_project_id"))
