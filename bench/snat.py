@@ -218,41 +218,19 @@ def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int, gate
     hosts = [f"{lab.prefix}host{3 + i}" for i in range(max(2, gateways))]
     routers = distributed(gateways)
     ports = {r: 5211 + i for i, r in enumerate(routers)}
-    servers = [lab.upstream("iperf3", "-s", "-p", str(port)) for port in ports.values()]
+    servers = [lab.upstream("iperf3", "-s", "-p", str(port)) for port in (*ports.values(), HA_PORT)]
     time.sleep(0.5)
     got: dict[int, list[float]] = {g: [] for g in range(1, len(hosts) + 1)}
+    ha: list[float] = []
     try:
         for _ in range(rounds):
             for spread in got:
                 for i, router in enumerate(routers):
                     place(lab, router, hosts[i % spread])
-                clients = [
-                    subprocess.Popen(
-                        [
-                            "ip",
-                            "netns",
-                            "exec",
-                            instances[r],
-                            "iperf3",
-                            "-c",
-                            UPSTREAM,
-                            "-p",
-                            str(port),
-                            "-R",
-                            "-t",
-                            str(seconds),
-                            "-J",
-                        ],
-                        stdout=subprocess.PIPE,
-                        text=True,
-                    )  # fmt: skip
-                    for r, port in ports.items()
-                ]
-                total = 0.0
-                for client in clients:
-                    out = json.loads(client.communicate(timeout=seconds + 60)[0])
-                    total += out["end"]["sum_received"]["bits_per_second"] / 1e9
-                got[spread].append(total)
+                clients = [_return_stream(instances[r], port, seconds) for r, port in ports.items()]
+                got[spread].append(sum(_gbits(c, seconds) for c in clients))
+            # HA SNAT, as before: all of a router's traffic through its one active gateway
+            ha.append(_gbits(_return_stream(instances["rh"], HA_PORT, seconds), seconds))
     finally:
         for server in servers:
             server.kill()
@@ -262,6 +240,27 @@ def scaling(lab: Lab, instances: dict[str, str], rounds: int, seconds: int, gate
               f"median {med[spread]:.3f} Gbit/s ({', '.join(f'{v:.3f}' for v in values)})")  # fmt: skip
     for spread in list(got)[1:]:
         print(f"aggregate ratio {spread} / 1 gateway hosts: {med[spread] / med[1]:.2f}")
+    ha_med = statistics.median(ha)
+    print(f"HA SNAT router rh (one active gateway), return traffic: median {ha_med:.3f} Gbit/s "
+          f"({', '.join(f'{v:.3f}' for v in ha)})")  # fmt: skip
+    print(
+        f"aggregate ratio {max(got)} gateway hosts (distributed) / HA: {med[max(got)] / ha_med:.2f}"
+    )
+
+
+HA_PORT = 5299
+
+
+def _return_stream(ns: str, port: int, seconds: int) -> subprocess.Popen[str]:
+    """iperf3 -R from an instance: the upstream sends, the bulk crosses a gateway."""
+    cmd = ["ip", "netns", "exec", ns, "iperf3", "-c", UPSTREAM, "-p", str(port), "-R", "-t",
+           str(seconds), "-J"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+
+def _gbits(client: subprocess.Popen[str], seconds: int) -> float:
+    out = json.loads(client.communicate(timeout=seconds + 60)[0])
+    return float(out["end"]["sum_received"]["bits_per_second"]) / 1e9
 
 
 def failover(lab: Lab, router: str, ns: str) -> None:
