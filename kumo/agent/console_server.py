@@ -26,12 +26,10 @@ import contextlib
 import json
 import logging
 import os
-import pty
 import re
 import select
 import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,8 +44,6 @@ log = logging.getLogger("kumo.agent.console")
 UPGRADE = "kumo-console"
 REQUEST_TIMEOUT = 30.0
 """Seconds a client has to send its request (a console, once open, has no timeout)."""
-SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
 _PATH = re.compile(r"^/v1/servers/([A-Za-z0-9-]{1,64})/(console-log|console)$")
 _NETNS = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -228,12 +224,7 @@ def _shell(conn: socket.socket, netns: str) -> None:
     pseudo-terminal, relayed over the connection."""
     from kumo.dataplane import uts
 
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", netns, *uts.command(netns, ["/bin/sh", "-i"])],
-        stdin=slave, stdout=slave, stderr=slave, env=SHELL_ENV, start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
+    proc, master = uts.shell(netns)
     try:
         _relay(conn, master, master)
     finally:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import pty
 import socket
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +52,23 @@ def command(netns: str, argv: Sequence[str]) -> list[str]:
     """``argv`` run in the instance's UTS namespace; to be run inside its
     network namespace (after ``ip netns exec NETNS``)."""
     return ["nsenter", f"--uts={path(netns)}", "--", *argv]
+
+
+SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
+
+
+def shell(netns: str) -> tuple[subprocess.Popen[bytes], int]:
+    """An interactive shell in the instance in ``netns`` (its network and
+    UTS namespaces) on a new pseudo-terminal, in a session of its own:
+    (the process, the terminal's master end, for the caller to close)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", netns, *command(netns, ["/bin/sh", "-i"])],
+        stdin=slave, stdout=slave, stderr=slave, env=SHELL_ENV, start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    return proc, master
 
 
 def _check(result: int, what: str) -> None:

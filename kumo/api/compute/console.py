@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import pty
 import signal
-import subprocess
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, WebSocket, WebSocketDisconnect
@@ -39,9 +37,6 @@ _GONE = (WebSocketDisconnect, RuntimeError, OSError)
 """How either end going away shows: the client closed (a send or receive
 after its close), or the shell exited (its terminal reads and writes fail).
 Either ends the session quietly."""
-
-SHELL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "TERM": "vt100", "PS1": "# ", "HOME": "/"}  # fmt: skip
 
 
 def ws_base(request: Request) -> str:
@@ -199,12 +194,7 @@ async def _shell(ws: WebSocket, netns: str, subprotocol: str | None) -> None:
     """A shell in an instance's namespace on a pseudo-terminal, its bytes
     both ways over the websocket."""
     await ws.accept(subprotocol=subprotocol)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", netns, *uts.command(netns, ["/bin/sh", "-i"])],
-        stdin=slave, stdout=slave, stderr=slave, env=SHELL_ENV, start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
+    proc, master = uts.shell(netns)
     loop = asyncio.get_running_loop()
     output: asyncio.Queue[bytes] = asyncio.Queue()
 
