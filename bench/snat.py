@@ -194,6 +194,8 @@ def place(lab: Lab, router: str, host: str) -> None:
             break
         except RuntimeError:
             continue
+    else:  # measuring on would measure another placement than the one named
+        raise RuntimeError(f"{router}'s gateway port did not move to {host}")
     wait(lambda: _ping_any(lab, router), timeout=60)
     time.sleep(2)  # the new gateway's announcement; the old one's namespace gone
 
