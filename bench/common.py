@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -73,12 +74,33 @@ def process_tree_cpu(root: int) -> float:
     return total
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``, ``kill``) unwind like Ctrl-C does, so the
+    ``finally`` blocks that stop throwaway servers and databases run.
+
+    Python's default for SIGTERM ends the process at once, leaving every
+    ``kumo serve`` it started running. Only from the main thread, and only
+    while no other handler is installed.
+    """
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    try:
+        signal.signal(signal.SIGTERM, _raise_exit)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def kumo_server(
     database_url: str | None = None, workers: int = 1, extra: tuple[str, ...] = ()
 ) -> Iterator[Server]:
     """Start ``kumo serve`` on a free loopback port with a fresh state dir
     (``extra``: further options, e.g. ``--no-metrics``)."""
+    exit_on_sigterm()
     state = Path(tempfile.mkdtemp(prefix="kumo-bench-"))
     port = free_port()
     cmd = [KUMO, "serve", "--state-dir", str(state), "--port", str(port)]
