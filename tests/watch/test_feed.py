@@ -280,5 +280,21 @@ def test_a_hosts_first_list_comes_whole(live_server: LiveServer) -> None:
     listed = {o["id"] for o in whole["objects"] if o["kind"] == "network"}
     assert listed == {nets[0]["id"], nets[1]["id"]}
 
+    def keyed(objects: list[dict[str, object]]) -> dict[tuple[object, object], object]:
+        return {(o["kind"], o["id"]): o for o in objects}
+
+    # the answer is what a plain list of the reached topics holds, object
+    # for object, each once
+    reached = api.get("/internal/v1/list", params={"topics": ",".join(sorted(topics))}).json()
+    assert keyed(whole["objects"]) == keyed(reached["objects"])
+    assert len(whole["objects"]) == len(reached["objects"])
+    # a remembered topic the host no longer needs is dropped with its objects
+    stale = f"network:{nets[1]['id']}"
+    lonely = api.post(f"{n}/networks", json={"network": {"name": "w3"}}).json()["network"]
+    asked = f"host:hw,network:{lonely['id']}"
+    again = api.get("/internal/v1/list", params={"topics": asked, "host": "hw"}).json()
+    assert f"network:{lonely['id']}" not in again["topics"] and stale in again["topics"]
+    assert lonely["id"] not in {o["id"] for o in again["objects"]}
+
     r = api.get("/internal/v1/list", params={"topics": "host:hw", "host": "other"})
     assert r.status_code == 400
