@@ -317,6 +317,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "router:external on subnets: the flag of the subnet's network (read-only, a filter).",
     ),
     (
+        "subnet-service-types",
+        "Subnet service types",
+        "service_types on subnets (device owners; admin only to set): a port takes addresses "
+        "from the subnets naming its device owner, else from those naming none.",
+    ),
+    (
         "subnet_allocation",
         "Subnet Allocation",
         "Subnet pools: subnets allocated from them by CIDR or prefix length.",

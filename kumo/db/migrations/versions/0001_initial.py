@@ -1212,6 +1212,7 @@ def upgrade() -> None:
         sa.Column("subnetpool_id", sa.String(length=36), nullable=True),
         sa.Column("segment_id", sa.String(length=36), nullable=True),
         sa.Column("dns_publish_fixed_ip", sa.Boolean(), nullable=False),
+        sa.Column("service_types", sa.JSON(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
