@@ -29,7 +29,7 @@ def test_service_types_validated_shown_updated_filtered(cloud: Cloud) -> None:
     for bad, kind in (
         (["nova"], "InvalidSubnetServiceType"),
         ([42], "InvalidInputSubnetServiceType"),
-        ("compute:nova", "InvalidSubnetServiceType"),
+        ("compute:nova", "BadRequest"),
         (["compute:nova", "compute:nova"], "InvalidInput"),
     ):
         r = cloud.c.post(f"{N}/subnets", headers=h, json={"subnet": {

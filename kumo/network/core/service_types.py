@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
-from kumo.errors import Conflict, InvalidInput, shown
+from kumo.errors import BadRequest, Conflict, InvalidInput, shown
 from kumo.network import validate
 
 PREFIXES = ("network:", "neutron:", "compute:")
@@ -39,10 +39,7 @@ def parse(raw: Any) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InvalidInput(
-            f"Subnet service type {shown(raw)} does not correspond to a valid device owner.",
-            kind="InvalidSubnetServiceType",
-        )
+        raise BadRequest("Subnet service types must be a list.")
     out: list[str] = []
     for item in raw:
         if not isinstance(item, str):
