@@ -40,6 +40,10 @@ class Router(StandardAttrs, Base):
     routes: Mapped[list] = mapped_column(default=list)
     """Extra routes: ``[{"destination": cidr, "nexthop": ip}]``, normalised."""
     availability_zone_hints: Mapped[list] = mapped_column(default=list)
+    flavor_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("network_flavors.id"), nullable=True, index=True
+    )
+    """The flavor it was made with (``l3-flavors``); fixed for its life."""
 
 
 class RouterPort(Base):

@@ -28,6 +28,7 @@ from kumo.db.identity_models import (
 )
 from kumo.db.l3_models import FloatingIP, Router, RouterAgentBinding, RouterPort
 from kumo.db.metering_models import MeteringCount, MeteringLabel, MeteringLabelRule
+from kumo.db.net_flavor_models import FlavorServiceProfile, NetworkFlavor, ServiceProfile
 from kumo.db.network_models import (
     IPAllocation,
     Network,
@@ -71,6 +72,9 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "FlavorServiceProfile",
+    "NetworkFlavor",
+    "ServiceProfile",
     "SubPort",
     "Trunk",
     "MeteringCount",

@@ -91,6 +91,8 @@ class Subnet(StandardAttrs, Base):
     subnetpool_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     segment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     dns_publish_fixed_ip: Mapped[bool] = mapped_column(Boolean, default=False)
+    service_types: Mapped[list] = mapped_column(default=list)
+    """The device owners whose ports take addresses here; empty: any (subnet-service-types)."""
 
     network: Mapped[Network] = relationship(back_populates="subnets", lazy="raise")
 

@@ -25,7 +25,8 @@ class QosRule(Base):
     """One rule of a policy: ``rule_type`` ``bandwidth_limit`` (with
     ``direction``, ``max_kbps``, ``max_burst_kbps``), ``packet_rate_limit``
     (``direction``, ``max_kpps``, ``max_burst_kpps``), ``minimum_bandwidth``
-    (``direction``, ``min_kbps``) or ``dscp_marking``
+    (``direction``, ``min_kbps``), ``minimum_packet_rate`` (``direction``,
+    ``min_kpps``) or ``dscp_marking``
     (``dscp_mark``); at most one of each type and direction per policy."""
 
     __tablename__ = "qos_rules"
@@ -46,3 +47,6 @@ class QosRule(Base):
     max_kpps: Mapped[int] = mapped_column(Integer, default=0)
     """Packet rate limits: thousands of packets per second."""
     max_burst_kpps: Mapped[int] = mapped_column(Integer, default=0)
+    min_kpps: Mapped[int] = mapped_column(Integer, default=0)
+    """Minimum packet rate rules (``direction`` egress, ingress or any): the
+    packet rate a port is guaranteed (scheduling)."""

@@ -60,6 +60,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "add_extraroutes and remove_extraroutes on routers.",
     ),
     (
+        "flavors",
+        "Neutron Service Flavors",
+        "Flavors of an advanced service (admins write, everyone reads) and service profiles "
+        "(admin only) naming kumo's driver or one of Neutron's L3 provider drivers.",
+    ),
+    (
         "floatingip-pools",
         "Floating IP Pools",
         "The subnets of the external networks a project may take floating IPs from.",
@@ -106,6 +112,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "fixed_ips=ip_address_substr=... on port lists.",
     ),
     ("l3-ha", "HA Router extension", "ha on routers (admin only)."),
+    (
+        "l3-flavors",
+        "Router Flavor Extension",
+        "flavor_id on routers (set at creation): the driver of the flavor's service profile "
+        "chooses the router's mode (centralized, HA, distributed).",
+    ),
     (
         "kumo-distributed-snat",
         "Distributed SNAT with leased port blocks",
@@ -172,6 +184,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "of its host's physical network, which the compute scheduler honours.",
     ),
     (
+        "port-resource-request-groups",
+        "Port Resource Request Groups",
+        "resource_request as request groups (request_groups, same_subtree): minimum "
+        "bandwidth and minimum packet rate asks in groups of their own.",
+    ),
+    (
         "port-device-profile",
         "Port device profile",
         "device_profile on ports (set on create; kept and shown for a compute scheduler).",
@@ -235,6 +253,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "QoS packet rate limit rule",
         "Packet rate limit rules (max_kpps, max_burst_kpps, direction), enforced on the "
         "port's host.",
+    ),
+    (
+        "qos-pps-minimum",
+        "QoS minimum packet rate rule",
+        "Minimum packet rate rules (min_kpps; direction egress, ingress or any), a scheduling "
+        "attribute shown in the ports' resource_request.",
     ),
     (
         "qos-rule-type-details",
@@ -315,6 +339,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "subnet-external-network",
         "Subnet External Network",
         "router:external on subnets: the flag of the subnet's network (read-only, a filter).",
+    ),
+    (
+        "subnet-service-types",
+        "Subnet service types",
+        "service_types on subnets (device owners; admin only to set): a port takes addresses "
+        "from the subnets naming its device owner, else from those naming none.",
     ),
     (
         "subnet_allocation",

@@ -110,7 +110,7 @@ def subnet_view(sub: Subnet, tags: list[str], *, external: bool = False) -> dict
         "host_routes": [dict(r) for r in sub.host_routes or []],
         "subnetpool_id": sub.subnetpool_id,
         "segment_id": sub.segment_id,
-        "service_types": [],
+        "service_types": list(sub.service_types or []),
         "dns_publish_fixed_ip": sub.dns_publish_fixed_ip,
         "router:external": external,
         **_std(sub, tags),

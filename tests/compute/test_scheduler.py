@@ -288,7 +288,7 @@ def test_minimum_bandwidth_places_servers_where_the_physnet_has_room(cloud: Clou
     assert host_of(cloud, first) == "big"
     (port,) = cloud.ports_of(first)
     shown = cloud.c.get(f"{n}/ports/{port['id']}", headers=cloud.admin).json()["port"]
-    group = shown["resource_request"]
+    (group,) = shown["resource_request"]["request_groups"]
     assert group["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
     assert group["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 600}
     mine = cloud.c.get(f"{n}/ports/{port['id']}", headers=alice).json()["port"]

@@ -70,7 +70,8 @@ def test_policies_rules_and_errors(cloud: Cloud) -> None:
             "qos-rules-alias"} <= aliases  # fmt: skip
     types = _req(cloud, "GET", alice, "/qos/rule-types")["rule_types"]
     assert types == [{"type": "bandwidth_limit"}, {"type": "dscp_marking"},
-                     {"type": "minimum_bandwidth"}, {"type": "packet_rate_limit"}]  # fmt: skip
+                     {"type": "minimum_bandwidth"}, {"type": "minimum_packet_rate"},
+                     {"type": "packet_rate_limit"}]  # fmt: skip
     detail = _req(cloud, "GET", admin, "/qos/rule-types/bandwidth_limit")["rule_type"]
     params = {p["parameter_name"] for p in detail["drivers"][0]["supported_parameters"]}
     assert params == {"max_kbps", "max_burst_kbps", "direction"}
@@ -338,7 +339,8 @@ def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) ->
         "network_id": phys["id"], "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
     assert "resource_request" not in port  # admins only
     shown = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]
-    request = shown["resource_request"]
+    (request,) = shown["resource_request"]["request_groups"]
+    assert shown["resource_request"]["same_subtree"] == [request["id"]]
     assert request["required"] == ["CUSTOM_PHYSNET_PHYSNET1", "CUSTOM_VNIC_TYPE_NORMAL"]
     assert request["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 1500,
                                     "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
@@ -348,8 +350,73 @@ def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) ->
     # a rule change shows at once, in lists too
     _req(cloud, "DELETE", admin, f"/qos/alias_minimum_bandwidth_rules/{egress['id']}", status=204)
     listed = _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0]
-    assert listed["resource_request"]["resources"] == {
+    assert listed["resource_request"]["request_groups"][0]["resources"] == {
         "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
-    assert {"qos-bw-minimum-ingress", "port-resource-request"} <= aliases
-    assert "port-resource-request-groups" not in aliases  # it means minimum packet rates too
+    assert {"qos-bw-minimum-ingress", "port-resource-request",
+            "port-resource-request-groups"} <= aliases  # fmt: skip
+
+
+def test_minimum_packet_rate_rules_in_the_ports_resource_request(cloud: Cloud) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    pol = cloud.post(admin, "/qos/policies", {"policy": {"name": "pps", "shared": True}})["policy"]
+    base = f"/qos/policies/{pol['id']}/minimum_packet_rate_rules"
+    key = "minimum_packet_rate_rule"
+    err = _req(cloud, "POST", admin, base, {key: {"direction": "egress"}}, status=400)
+    assert err["NeutronError"]["type"] == "BadRequest"
+    for bad in ({"min_kpps": -1}, {"min_kpps": 1, "direction": "up"}, {"min_kpps": 1, "x": 1}):
+        _req(cloud, "POST", admin, base, {key: bad}, status=400)
+    egress = cloud.post(admin, base, {key: {"min_kpps": 1000}})[key]
+    assert egress == {"id": egress["id"], "min_kpps": 1000, "direction": "egress"}
+    # one per direction, and "any" excludes the directed ones (and back)
+    for direction in ("egress", "any"):
+        err = _req(cloud, "POST", admin, base, {key: {"min_kpps": 5, "direction": direction}},
+                   status=409)  # fmt: skip
+        assert err["NeutronError"]["type"] == "QoSRulesConflict"
+    ingress = cloud.post(admin, base, {key: {"min_kpps": 2000, "direction": "ingress"}})[key]
+    _req(cloud, "PUT", admin, f"{base}/{ingress['id']}", {key: {"direction": "any"}}, status=409)
+    _req(cloud, "POST", alice, base, {key: {"min_kpps": 1}}, status=403)
+    shown = _req(cloud, "GET", admin, f"/qos/alias_minimum_packet_rate_rules/{egress['id']}")
+    assert shown[key]["min_kpps"] == 1000
+    detail = _req(cloud, "GET", admin, "/qos/rule-types/minimum_packet_rate")["rule_type"]
+    params = {p["parameter_name"]: p for p in detail["drivers"][0]["supported_parameters"]}
+    assert params["direction"]["parameter_values"] == ["egress", "ingress", "any"]
+    rules = _req(cloud, "GET", admin, f"/qos/policies/{pol['id']}")["policy"]["rules"]
+    assert {r["type"] for r in rules} == {"minimum_packet_rate"}
+    # any port asks for packet rates, on a tunnelled network too, next to its bandwidth
+    net = cloud.post(alice, "/networks", {"network": {}})["network"]
+    cloud.post(alice, "/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.3.0.0/24",
+                                              "ip_version": 4}})  # fmt: skip
+    port = cloud.post(alice, "/ports", {"port": {"network_id": net["id"],
+                                                 "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    request = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]["resource_request"]
+    (group,) = request["request_groups"]
+    assert group["required"] == ["CUSTOM_VNIC_TYPE_NORMAL"]
+    assert group["resources"] == {"NET_PACKET_RATE_EGR_KILOPACKET_PER_SEC": 1000,
+                                  "NET_PACKET_RATE_IGR_KILOPACKET_PER_SEC": 2000}  # fmt: skip
+    assert request["same_subtree"] == [group["id"]]
+    again = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]["resource_request"]
+    assert again["request_groups"][0]["id"] == group["id"]  # stable
+    # both directions together
+    _req(cloud, "DELETE", admin, f"{base}/{ingress['id']}", status=204)
+    _req(cloud, "PUT", admin, f"{base}/{egress['id']}", {key: {"direction": "any"}})
+    request = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]["resource_request"]
+    assert request["request_groups"][0]["resources"] == {
+        "NET_PACKET_RATE_KILOPACKET_PER_SEC": 1000}  # fmt: skip
+    # with a minimum bandwidth on a physical network: two groups in one subtree
+    phys = cloud.post(admin, "/networks", {"network": {
+        "provider:network_type": "flat", "provider:physical_network": "physnet1",
+        "shared": True}})["network"]  # fmt: skip
+    cloud.post(admin, "/subnets", {"subnet": {"network_id": phys["id"], "cidr": "10.4.0.0/24",
+                                              "ip_version": 4}})  # fmt: skip
+    cloud.post(admin, f"/qos/policies/{pol['id']}/minimum_bandwidth_rules",
+               {"minimum_bandwidth_rule": {"min_kbps": 300}})  # fmt: skip
+    port = cloud.post(alice, "/ports", {"port": {"network_id": phys["id"],
+                                                 "qos_policy_id": pol["id"]}})["port"]  # fmt: skip
+    request = _req(cloud, "GET", admin, f"/ports/{port['id']}")["port"]["resource_request"]
+    bw, pps = request["request_groups"]
+    assert bw["resources"] == {"NET_BW_EGR_KILOBIT_PER_SEC": 300}
+    assert pps["resources"] == {"NET_PACKET_RATE_KILOPACKET_PER_SEC": 1000}
+    assert request["same_subtree"] == [bw["id"], pps["id"]] and bw["id"] != pps["id"]
+    aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
+    assert "qos-pps-minimum" in aliases

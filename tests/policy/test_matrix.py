@@ -119,6 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.ids["segment"] = w.req("GET", f"{N}/segments?network_id={w.ids['net']}",
                                  cloud.admin).json()["segments"][0]["id"]  # fmt: skip
         w.ids.update(_forwarded(w))
+        w.ids.update(_flavor(w))
         w.ids.update(_trunk(w))
         w.ids["pool"] = w.make("POST", f"{N}/subnetpools", {"subnetpool": {
             "name": "pa", "prefixes": ["10.200.0.0/16"]}}, "subnetpool")  # fmt: skip
@@ -183,6 +184,23 @@ def _forwarded(w: World) -> dict[str, str]:
     return ids
 
 
+def _flavor(w: World, *, bound: bool = False) -> dict[str, str]:
+    """A flavor and a service profile (admins make them), bound or not."""
+
+    def make(path: str, body: Any, key: str) -> str:
+        r = w.req("POST", f"{N}{path}", w.cloud.admin, body)
+        assert r.status_code == 201, r.text
+        ident: str = r.json()[key]["id"]
+        return ident
+
+    sp = make("/service_profiles", {"service_profile": {"driver": "kumo"}}, "service_profile")
+    flavor = make("/flavors", {"flavor": {"service_type": "L3_ROUTER_NAT",
+                                          "service_profiles": [sp] if bound else []}}, "flavor")  # fmt: skip
+    if bound:
+        return {"vflavor": flavor, "vsp": sp}
+    return {"flavor": flavor, "sp": sp}
+
+
 def _forwarding(ids: dict[str, str], number: int | str) -> dict[str, Any]:
     return {"port_forwarding": {
         "protocol": "tcp", "internal_port_id": ids["pfport"], "internal_ip_address": ids["pfip"],
@@ -212,6 +230,8 @@ def _qos_policy(w: World, *, rules: bool = True) -> dict[str, str]:
                         {"packet_rate_limit_rule": {"max_kpps": 10}}, "packet_rate_limit_rule"),
         "minrule": make(f"{base}/minimum_bandwidth_rules",
                         {"minimum_bandwidth_rule": {"min_kbps": 10}}, "minimum_bandwidth_rule"),
+        "minpps": make(f"{base}/minimum_packet_rate_rules",
+                       {"minimum_packet_rate_rule": {"min_kpps": 10}}, "minimum_packet_rate_rule"),
     }  # fmt: skip
 
 
@@ -545,6 +565,28 @@ CASES = [
          fresh=lambda w: {"victim": (t := _trunk(w, subport=True))["trunk"],
                           "vsub": t["vsub"]}),
     # segments (admin-only, as in Neutron)
+    # flavors (everyone reads) and service profiles (admins only)
+    Case("network:get_flavor", "GET", f"{N}/flavors/{{flavor}}", 200, target=lambda w, p: {}),
+    Case("network:create_flavor", "POST", f"{N}/flavors", 201,
+         {"flavor": {"name": "f{n}", "service_type": "FLAVORS"}}, target=lambda w, p: {}),
+    Case("network:update_flavor", "PUT", f"{N}/flavors/{{flavor}}", 200,
+         {"flavor": {"name": "f{n}"}}, target=lambda w, p: {}),
+    Case("network:delete_flavor", "DELETE", f"{N}/flavors/{{victim}}", 204,
+         target=lambda w, p: {}, fresh=lambda w: {"victim": _flavor(w)["flavor"]}),
+    Case("network:get_service_profile", "GET", f"{N}/service_profiles/{{sp}}", 200,
+         target=lambda w, p: {}),
+    Case("network:create_service_profile", "POST", f"{N}/service_profiles", 201,
+         {"service_profile": {"metainfo": "m{n}"}}, target=lambda w, p: {}),
+    Case("network:update_service_profile", "PUT", f"{N}/service_profiles/{{sp}}", 200,
+         {"service_profile": {"description": "d{n}"}}, target=lambda w, p: {}),
+    Case("network:delete_service_profile", "DELETE", f"{N}/service_profiles/{{victim}}", 204,
+         target=lambda w, p: {}, fresh=lambda w: {"victim": _flavor(w)["sp"]}),
+    Case("network:create_flavor_service_profile", "POST",
+         f"{N}/flavors/{{flavor}}/service_profiles", 201, {"service_profile": {"id": "{victim}"}},
+         target=lambda w, p: {}, fresh=lambda w: {"victim": _flavor(w)["sp"]}),
+    Case("network:delete_flavor_service_profile", "DELETE",
+         f"{N}/flavors/{{vflavor}}/service_profiles/{{vsp}}", 204, target=lambda w, p: {},
+         fresh=lambda w: _flavor(w, bound=True)),
     Case("network:get_segment", "GET", f"{N}/segments/{{segment}}", 200),
     Case("network:create_segment", "POST", f"{N}/segments", 201,
          {"segment": {"network_id": "{net}", "network_type": "vxlan"}}),
@@ -626,6 +668,18 @@ CASES = [
     Case("network:delete_policy_minimum_bandwidth_rule", "DELETE",
          f"{N}/qos/alias_minimum_bandwidth_rules/{{victim}}", 204,
          fresh=lambda w: {"victim": _qos_policy(w)["minrule"]}),
+    Case("network:get_policy_minimum_packet_rate_rule", "GET",
+         f"{N}/qos/policies/{{qos}}/minimum_packet_rate_rules/{{minpps}}", 200),
+    Case("network:create_policy_minimum_packet_rate_rule", "POST",
+         f"{N}/qos/policies/{{victim}}/minimum_packet_rate_rules", 201,
+         {"minimum_packet_rate_rule": {"min_kpps": 5, "direction": "any"}},
+         fresh=lambda w: _qos_policy(w, rules=False)),
+    Case("network:update_policy_minimum_packet_rate_rule", "PUT",
+         f"{N}/qos/alias_minimum_packet_rate_rules/{{minpps}}", 200,
+         {"minimum_packet_rate_rule": {"min_kpps": 7}}),
+    Case("network:delete_policy_minimum_packet_rate_rule", "DELETE",
+         f"{N}/qos/policies/{{qos}}/minimum_packet_rate_rules/{{victim}}", 204,
+         fresh=lambda w: {"qos": (q := _qos_policy(w))["qos"], "victim": q["minpps"]}),
     Case("network:get_rule_type", "GET", f"{N}/qos/rule-types/bandwidth_limit", 200),
     # subnet pools and address scopes
     Case("network:get_subnetpool", "GET", f"{N}/subnetpools/{{pool}}", 200),

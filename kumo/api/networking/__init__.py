@@ -13,6 +13,7 @@ from kumo.api.networking import (
     availability_zones,
     default_security_group_rules,
     extensions,
+    flavors,
     floatingip_pools,
     floatingips,
     l3_agents,
@@ -66,5 +67,6 @@ for _module in (
     trunks,
     segments,
     service_providers,
+    flavors,
 ):
     router.include_router(_module.router)

@@ -15,7 +15,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, not_found
 from kumo.network import events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.core import ipam, networks
+from kumo.network.core import ipam, networks, service_types
 from kumo.network.core.networks import touch
 from kumo.network.l3.ports import OWNERS
 from kumo.network.quotas import check_quota
@@ -145,6 +145,7 @@ def create(
     owner = policy.owner_for_create(ctx, body)
     segment_id = _segment(ctx, "create_subnet", body)
     segment_rows.check_subnet(s, net_row.id, segment_id)
+    served = _service_types(ctx, "create_subnet", body)
     pool_id: str | None = None
     if pooled:
         got = allocate.subnet_prefix(s, ctx, body, version, owner)
@@ -200,6 +201,7 @@ def create(
             if "dns_publish_fixed_ip" in body
             else False
         ),
+        service_types=served,
     )
     s.add(sub)
     s.flush()
@@ -219,6 +221,15 @@ def _segment(ctx: RequestContext, action: str, body: dict[str, Any]) -> str | No
         return None
     authorize(ctx, f"network:{action}:segment_id", {})
     return validate.uuid(raw, "segment_id")
+
+
+def _service_types(ctx: RequestContext, action: str, body: dict[str, Any]) -> list[str]:
+    """The device owners a request names for a subnet (``subnet-service-types``;
+    setting them is for admins, as Neutron's default policy says)."""
+    served = service_types.parse(body.get("service_types"))
+    if "service_types" in body:
+        authorize(ctx, f"network:{action}:service_types", {})
+    return served
 
 
 def _move_to_segment(
@@ -293,6 +304,8 @@ def update(
         sub.dns_publish_fixed_ip = validate.boolean(body, "dns_publish_fixed_ip")
     if "segment_id" in body:
         _move_to_segment(s, ctx, sub, body)
+    if "service_types" in body:
+        sub.service_types = _service_types(ctx, "update_subnet", body)
     touch(sub)
     events.subnet(uow, sub)
     if sub.segment_id is not None:

@@ -24,7 +24,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.network import dns, events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.core import networks
+from kumo.network.core import networks, service_types
 from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import ports
@@ -79,14 +79,17 @@ def _address_request(s: Session, net: Network, body: dict[str, Any]) -> list[lis
         return [[{"ip_address": address}]]
     v4 = list(
         s.scalars(
-            select(Subnet.id)
+            select(Subnet)
             .where(Subnet.network_id == net.id, Subnet.ip_version == 4)
             .order_by(Subnet.created_at, Subnet.id)
         )
     )
     if not v4:
         raise bad(f"Network {net.id} does not contain any IPv4 subnet.")
-    return [[{"subnet_id": sid}] for sid in v4]
+    served = service_types.candidates(v4, l3_ports.FLOATINGIP)
+    if not served:
+        raise service_types.no_matching_subnet(net.id, l3_ports.FLOATINGIP)
+    return [[{"subnet_id": sub.id}] for sub in served]
 
 
 def create(

@@ -22,6 +22,7 @@ from kumo.network import availability_zones, events, policy, validate
 from kumo.network import tags as taglib
 from kumo.network.core import networks
 from kumo.network.core.networks import touch
+from kumo.network.flavors import routers as flavor_routers
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.l3 import router_ports, scheduler
 from kumo.network.ports import ports
@@ -78,8 +79,7 @@ def create(
     s = uow.session
     owner = policy.owner_for_create(ctx, body)
     check_quota(s, settings, owner, "router")
-    if body.get("flavor_id") is not None:
-        raise BadRequest("Router flavors are not supported")
+    flavor_id, mode = flavor_routers.mode(s, body)
     router = Router(
         project_id=owner,
         name=validate.string(body, "name") if "name" in body else "",
@@ -87,8 +87,21 @@ def create(
         admin_state_up=(
             validate.boolean(body, "admin_state_up") if "admin_state_up" in body else True
         ),
-        distributed=validate.boolean(body, "distributed") if "distributed" in body else True,
-        ha=validate.boolean(body, "ha") if "ha" in body else settings.l3_ha,
+        distributed=(
+            mode.distributed
+            if mode.distributed is not None
+            else validate.boolean(body, "distributed")
+            if "distributed" in body
+            else True
+        ),
+        ha=(
+            mode.ha
+            if mode.ha is not None
+            else validate.boolean(body, "ha")
+            if "ha" in body
+            else settings.l3_ha
+        ),
+        flavor_id=flavor_id,
         availability_zone_hints=availability_zones.check_hints(
             s, settings, availability_zones.ROUTER, body.get("availability_zone_hints")
         ),
@@ -113,7 +126,7 @@ def update(
     body: dict[str, Any],
     if_match: int | None,
 ) -> Router:
-    for key in ("id", "project_id", "tenant_id", "status", "availability_zone_hints"):
+    for key in ("id", "project_id", "tenant_id", "status", "availability_zone_hints", "flavor_id"):
         if key in body:
             raise BadRequest(f"Cannot update read-only attribute {key}")
     validate.known(body, UPDATE)
@@ -121,6 +134,7 @@ def update(
     s = uow.session
     router = load(s, ctx, router_id, lock=True)
     check_revision(router.revision_number, if_match)
+    flavor_routers.check_update(router, body)
     if "name" in body:
         router.name = validate.string(body, "name")
     if "description" in body:

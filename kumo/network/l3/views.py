@@ -87,7 +87,7 @@ def router_view(
         snat_views.LEASES: list(leases or []),
         "availability_zone_hints": list(router.availability_zone_hints or []),
         "availability_zones": list(zones or []),
-        "flavor_id": None,
+        "flavor_id": router.flavor_id,
         **_std(router, tags),
     }
 

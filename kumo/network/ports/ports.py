@@ -28,7 +28,7 @@ from kumo.errors import (
 )
 from kumo.network import dns, events, policy, validate
 from kumo.network import tags as taglib
-from kumo.network.core import ipam
+from kumo.network.core import ipam, service_types
 from kumo.network.core.networks import touch
 from kumo.network.l3 import ports as l3_ports
 from kumo.network.ports import groups as port_groups
@@ -143,6 +143,11 @@ def _allocate(
         for chosen_subnet, chosen in fixed:
             port_rows.insert_address(session, port_row, chosen_subnet, chosen)
         return fixed
+    if subnets and requested != []:
+        # subnet-service-types: only the subnets that serve this device owner
+        subnets = service_types.candidates(subnets, device_owner)
+        if not subnets:
+            raise service_types.no_matching_subnet(network_id, device_owner)
     by_id = {s.id: s for s in subnets}
     router_port = device_owner in ROUTER_OWNERS
     out: list[tuple[str, str]] = []

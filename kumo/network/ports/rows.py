@@ -59,6 +59,8 @@ _TARGET = (
         _SUBNETS.c.ipv6_address_mode,
         _SUBNETS.c.allocation_pools,
         _SUBNETS.c.segment_id,
+        _SUBNETS.c.enable_dhcp,
+        _SUBNETS.c.service_types,
     )
     .select_from(_NETWORKS.outerjoin(_SUBNETS, _SUBNETS.c.network_id == _NETWORKS.c.id))
     .where(_NETWORKS.c.id == bindparam("network_id"))

@@ -1,4 +1,4 @@
-"""Minimum bandwidth rules as a scheduling attribute.
+"""Minimum bandwidth and minimum packet rate rules as scheduling attributes.
 
 kumo has no Placement service: a port whose effective QoS policy has
 minimum bandwidth rules, on a network with a physical network, asks for
@@ -9,11 +9,20 @@ the compute scheduler places a server only on a host whose agent reports
 enough bandwidth left on that physical network (``configurations.
 bandwidths``, from ``kumo agent --bandwidth PHYSNET:KBPS``), counting the
 asks of the ports already bound there. Ports on tunnelled networks ask
-for nothing.
+for no bandwidth.
+
+Minimum packet rate rules (``qos-pps-minimum``) ask for packets per second
+of the host's virtual switch, whatever the network: egress, ingress, or
+both directions together (``any``). The port shows them as a second request
+group (``port-resource-request-groups``: ``request_groups``, each with an
+``id`` derived from the port and its rules, and ``same_subtree``). kumo's
+hosts do not report a packet rate capacity, so the scheduler does not
+weigh these asks; they are shown for a placement-aware scheduler.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +34,12 @@ from kumo.db.qos_models import QosRule
 
 EGRESS = "NET_BW_EGR_KILOBIT_PER_SEC"
 INGRESS = "NET_BW_IGR_KILOBIT_PER_SEC"
+PPS = {
+    "egress": "NET_PACKET_RATE_EGR_KILOPACKET_PER_SEC",
+    "ingress": "NET_PACKET_RATE_IGR_KILOPACKET_PER_SEC",
+    "any": "NET_PACKET_RATE_KILOPACKET_PER_SEC",
+}
+"""The placement resource class of a minimum packet rate per direction."""
 VNIC_TRAIT = "CUSTOM_VNIC_TYPE_NORMAL"
 
 Ask = tuple[int, int]
@@ -74,22 +89,69 @@ def asks(
     return out
 
 
+def _rules(session: Session, policy_ids: set[str], rule_type: str) -> dict[str, list[QosRule]]:
+    out: dict[str, list[QosRule]] = {}
+    if not policy_ids:
+        return out
+    q = (
+        select(QosRule)
+        .where(QosRule.policy_id.in_(policy_ids), QosRule.rule_type == rule_type)
+        .order_by(QosRule.direction, QosRule.id)
+    )
+    for rule in session.scalars(q):
+        out.setdefault(rule.policy_id, []).append(rule)
+    return out
+
+
+def _group_id(port_id: str, rules: list[QosRule]) -> str:
+    """A request group's id: stable for the port and the rules it stands for."""
+    return str(uuid.uuid5(uuid.UUID(port_id), ":".join(r.id for r in rules)))
+
+
 def resource_requests(
     session: Session, ports: Iterable[tuple[str, str, str | None]]
 ) -> dict[str, dict[str, Any]]:
     """Port id → its ``resource_request`` in the format of
-    ``port-resource-request`` (one group: ``required`` traits and
-    ``resources``). The request-groups format belongs to
-    ``port-resource-request-groups``, which also means minimum packet rate
-    rules, which kumo does not have."""
+    ``port-resource-request-groups``: a group for the minimum bandwidth
+    (``required`` the physical network's and the vNIC type's traits) and
+    one for the minimum packet rate (the vNIC type's trait), each with its
+    ``resources``, both in ``same_subtree``."""
+    items = list(ports)
+    nets: dict[str, tuple[str | None, str | None]] = {}
+    wanted = {net for _, net, _ in items}
+    if wanted:
+        q = select(Network.id, Network.physical_network, Network.qos_policy_id).where(
+            Network.id.in_(wanted)
+        )
+        nets = {n: (phys, pol) for n, phys, pol in session.execute(q)}
+    effective = {key: own or nets.get(net, (None, None))[1] for key, net, own in items}
+    policies = {p for p in effective.values() if p}
+    bandwidths = _rules(session, policies, "minimum_bandwidth")
+    rates = _rules(session, policies, "minimum_packet_rate")
     out: dict[str, dict[str, Any]] = {}
-    for port_id, (physnet, (egress, ingress)) in asks(session, ports).items():
-        resources = {}
-        if egress:
-            resources[EGRESS] = egress
-        if ingress:
-            resources[INGRESS] = ingress
-        out[port_id] = {"required": [physnet_trait(physnet), VNIC_TRAIT], "resources": resources}
+    for port_id, net, _ in items:
+        policy_id = effective[port_id]
+        if not policy_id:
+            continue
+        groups: list[dict[str, Any]] = []
+        physnet = nets.get(net, (None, None))[0]
+        bw = [r for r in bandwidths.get(policy_id, []) if r.min_kbps]
+        if physnet and bw:
+            resources = {(EGRESS if r.direction == "egress" else INGRESS): r.min_kbps for r in bw}
+            groups.append({
+                "id": _group_id(port_id, bw),
+                "required": [physnet_trait(physnet), VNIC_TRAIT],
+                "resources": resources,
+            })  # fmt: skip
+        pps = [r for r in rates.get(policy_id, []) if r.min_kpps]
+        if pps:
+            groups.append({
+                "id": _group_id(port_id, pps),
+                "required": [VNIC_TRAIT],
+                "resources": {PPS[r.direction]: r.min_kpps for r in pps},
+            })  # fmt: skip
+        if groups:
+            out[port_id] = {"request_groups": groups, "same_subtree": [g["id"] for g in groups]}
     return out
 
 

@@ -1,5 +1,6 @@
-"""QoS rules of a policy: bandwidth limits, packet rate limits and minimum
-bandwidths (one of each per direction) and DSCP marks (one per policy),
+"""QoS rules of a policy: bandwidth limits, packet rate limits, minimum
+bandwidths and minimum packet rates (one of each per direction; a minimum
+packet rate may be for ``any`` direction instead) and DSCP marks (one per policy),
 with Neutron's validation and views.
 
 Every change re-emits the ports the policy applies to
@@ -27,9 +28,13 @@ BANDWIDTH_LIMIT = "bandwidth_limit"
 DSCP_MARKING = "dscp_marking"
 PACKET_RATE_LIMIT = "packet_rate_limit"
 MINIMUM_BANDWIDTH = "minimum_bandwidth"
-LIMITS = (BANDWIDTH_LIMIT, PACKET_RATE_LIMIT, MINIMUM_BANDWIDTH)
+MINIMUM_PACKET_RATE = "minimum_packet_rate"
+LIMITS = (BANDWIDTH_LIMIT, PACKET_RATE_LIMIT, MINIMUM_BANDWIDTH, MINIMUM_PACKET_RATE)
 """The rule types with a direction (``egress`` by default)."""
 DIRECTIONS = ("egress", "ingress")
+ANY = "any"
+PPS_DIRECTIONS = (*DIRECTIONS, ANY)
+"""Minimum packet rates may also be asked for both directions together (``any``)."""
 VALID_DSCP_MARKS = (
     0,
     8,
@@ -94,6 +99,13 @@ RULE_TYPES = {
         ("min_kbps", "direction"),
         "min_kbps",
     ),
+    MINIMUM_PACKET_RATE: RuleType(
+        MINIMUM_PACKET_RATE,
+        "minimum_packet_rate_rules",
+        "minimum_packet_rate_rule",
+        ("min_kpps", "direction"),
+        "min_kpps",
+    ),
 }
 BY_COLLECTION = {t.collection: t for t in RULE_TYPES.values()}
 
@@ -106,6 +118,13 @@ def supported_parameters(rule_type: str) -> list[dict[str, Any]]:
              "parameter_values": {"start": 0, "end": MAX_KBPS}},
             {"parameter_name": "direction", "parameter_type": "choices",
              "parameter_values": list(DIRECTIONS)},
+        ]  # fmt: skip
+    if rule_type == MINIMUM_PACKET_RATE:
+        return [
+            {"parameter_name": "min_kpps", "parameter_type": "range",
+             "parameter_values": {"start": 0, "end": MAX_KBPS}},
+            {"parameter_name": "direction", "parameter_type": "choices",
+             "parameter_values": list(PPS_DIRECTIONS)},
         ]  # fmt: skip
     if rule_type in LIMITS:
         span = {"start": 0, "end": MAX_KBPS}
@@ -138,6 +157,8 @@ def view(rule: QosRule) -> dict[str, Any]:
         )
     elif rule.rule_type == MINIMUM_BANDWIDTH:
         out.update(min_kbps=rule.min_kbps, direction=rule.direction)
+    elif rule.rule_type == MINIMUM_PACKET_RATE:
+        out.update(min_kpps=rule.min_kpps, direction=rule.direction)
     elif rule.rule_type == PACKET_RATE_LIMIT:
         out.update(
             max_kpps=rule.max_kpps, max_burst_kpps=rule.max_burst_kpps, direction=rule.direction
@@ -195,11 +216,14 @@ def _apply(rule: QosRule, body: dict[str, Any]) -> None:
         rule.max_kpps = _amount(body["max_kpps"], "max_kpps")
     if "max_burst_kpps" in body:
         rule.max_burst_kpps = _amount(body["max_burst_kpps"], "max_burst_kpps")
+    if "min_kpps" in body:
+        rule.min_kpps = _amount(body["min_kpps"], "min_kpps")
     if "direction" in body:
-        if body["direction"] not in DIRECTIONS:
+        allowed = PPS_DIRECTIONS if rule.rule_type == MINIMUM_PACKET_RATE else DIRECTIONS
+        if body["direction"] not in allowed:
             raise InvalidInput(
                 f"Invalid input for direction. Reason: '{shown(body['direction'])}' is not "
-                f"in {list(DIRECTIONS)}."
+                f"in {list(allowed)}."
             )
         rule.direction = str(body["direction"])
     if "dscp_mark" in body:
@@ -215,10 +239,15 @@ def _apply(rule: QosRule, body: dict[str, Any]) -> None:
 
 
 def _no_duplicate(session: Session, rule: QosRule) -> None:
+    """One rule of a type per direction; a minimum packet rate for ``any``
+    direction excludes directed ones of the policy, and the other way round."""
+    directions = [rule.direction]
+    if rule.rule_type == MINIMUM_PACKET_RATE:
+        directions = list(DIRECTIONS) if rule.direction == ANY else [rule.direction, ANY]
     q = select(QosRule.id).where(
         QosRule.policy_id == rule.policy_id,
         QosRule.rule_type == rule.rule_type,
-        QosRule.direction == rule.direction,
+        QosRule.direction.in_(directions),
         QosRule.id != rule.id,
     )
     with session.no_autoflush:  # the changed rule is not written before the check
@@ -263,6 +292,7 @@ def create(
         max_kpps=0,
         max_burst_kpps=0,
         min_kbps=0,
+        min_kpps=0,
         dscp_mark=0,
     )
     _apply(rule, body)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from kumo.db.agent_models import Agent
 from kumo.db.network_models import IPAllocation, NetworkSegment, Port, Subnet
 from kumo.errors import Conflict
-from kumo.network.core import ipam
+from kumo.network.core import ipam, service_types
 
 ANY_HOST = ("vxlan", "local")
 """Segment types every host reaches (over the underlay, or on itself)."""
@@ -117,7 +117,8 @@ def bound(session: Session, port: Port) -> None:
     if not is_routed(subnets):
         return
     done: set[int] = set()
-    for sub in subnets_for_host(session, port.network_id, port.host, subnets):
+    here = subnets_for_host(session, port.network_id, port.host, subnets)
+    for sub in service_types.candidates(here, port.device_owner):
         assert isinstance(sub, Subnet)
         if ipam.is_auto_address(sub):
             address = ipam.eui64(ipaddress.ip_network(sub.cidr), port.mac_address)

@@ -255,6 +255,16 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "network_flavors",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=False),
+        sa.Column("service_type", sa.String(length=36), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_network_flavors")),
+    )
+    op.create_table(
         "networks",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -585,6 +595,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_servers_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
+        "service_profiles",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=False),
+        sa.Column("driver", sa.String(length=1024), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("metainfo", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_profiles")),
+    )
+    op.create_table(
         "signing_keys",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
@@ -747,6 +767,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("flavor_access", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_flavor_access_flavor_id"), ["flavor_id"], unique=False)
+
+    op.create_table(
+        "flavor_service_profiles",
+        sa.Column("flavor_id", sa.String(length=36), nullable=False),
+        sa.Column("service_profile_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["flavor_id"],
+            ["network_flavors.id"],
+            name=op.f("fk_flavor_service_profiles_flavor_id_network_flavors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_profile_id"],
+            ["service_profiles.id"],
+            name=op.f("fk_flavor_service_profiles_service_profile_id_service_profiles"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "flavor_id", "service_profile_id", name=op.f("pk_flavor_service_profiles")
+        ),
+    )
+    with op.batch_alter_table("flavor_service_profiles", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_flavor_service_profiles_service_profile_id"),
+            ["service_profile_id"],
+            unique=False,
+        )
 
     op.create_table(
         "image_members",
@@ -1000,6 +1047,7 @@ def upgrade() -> None:
         sa.Column("min_kbps", sa.Integer(), nullable=False),
         sa.Column("max_kpps", sa.Integer(), nullable=False),
         sa.Column("max_burst_kpps", sa.Integer(), nullable=False),
+        sa.Column("min_kpps", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["policy_id"],
             ["qos_policies.id"],
@@ -1212,6 +1260,7 @@ def upgrade() -> None:
         sa.Column("subnetpool_id", sa.String(length=36), nullable=True),
         sa.Column("segment_id", sa.String(length=36), nullable=True),
         sa.Column("dns_publish_fixed_ip", sa.Boolean(), nullable=False),
+        sa.Column("service_types", sa.JSON(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
@@ -1400,10 +1449,14 @@ def upgrade() -> None:
         sa.Column("distributed_snat", sa.Boolean(), nullable=False),
         sa.Column("routes", sa.JSON(), nullable=False),
         sa.Column("availability_zone_hints", sa.JSON(), nullable=False),
+        sa.Column("flavor_id", sa.String(length=36), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("revision_number", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["flavor_id"], ["network_flavors.id"], name=op.f("fk_routers_flavor_id_network_flavors")
+        ),
         sa.ForeignKeyConstraint(
             ["gw_port_id"],
             ["ports.id"],
@@ -1418,6 +1471,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routers")),
     )
     with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_routers_flavor_id"), ["flavor_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_routers_gw_qos_policy_id"), ["gw_qos_policy_id"], unique=False
         )
@@ -1934,6 +1988,7 @@ def downgrade() -> None:
     with op.batch_alter_table("routers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routers_project_id"))
         batch_op.drop_index(batch_op.f("ix_routers_gw_qos_policy_id"))
+        batch_op.drop_index(batch_op.f("ix_routers_flavor_id"))
 
     op.drop_table("routers")
     with op.batch_alter_table("port_security_groups", schema=None) as batch_op:
@@ -2036,6 +2091,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_image_members_image_id"))
 
     op.drop_table("image_members")
+    with op.batch_alter_table("flavor_service_profiles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_flavor_service_profiles_service_profile_id"))
+
+    op.drop_table("flavor_service_profiles")
     with op.batch_alter_table("flavor_access", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_flavor_access_flavor_id"))
 
@@ -2067,6 +2126,7 @@ def downgrade() -> None:
     op.drop_table("subnetpools")
     op.drop_table("storage_hosts")
     op.drop_table("signing_keys")
+    op.drop_table("service_profiles")
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_servers_updated_at"))
         batch_op.drop_index(batch_op.f("ix_servers_project_id"))
@@ -2134,6 +2194,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_networks_project_id"))
 
     op.drop_table("networks")
+    op.drop_table("network_flavors")
     with op.batch_alter_table("metering_labels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_metering_labels_project_id"))
 
