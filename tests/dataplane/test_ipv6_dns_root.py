@@ -6,7 +6,8 @@ writes to resolv.conf; it resolves instance B (host b) to B's IPv6 address
 (AAAA) through it, with busybox nslookup and glibc, not another project's
 name; and it reads its ``meta_data.json`` from
 http://[fe80::a9fe:a9fe%eth0]/. Nothing of it crosses the tunnel (tcpdump
-on host a's underlay)."""
+on host a's underlay). Instance C, on a SLAAC subnet (no DHCPv6), gets the
+resolver from the advertisements alone (its RDNSS reader) and resolves."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ SERVER = "5e1f0000-0000-4000-8000-00000000000a"
 RESOLVER = "fe80::a9fe:a9fe"
 ADDR_A = "2001:db8:6:0:f816:3eff:fe00:1"
 ADDR_B = "2001:db8:6:0:f816:3eff:fe00:2"
+ADDR_C = "2001:db8:7:0:f816:3eff:fe00:4"
 
 
 class Source:
@@ -73,6 +75,9 @@ class Cluster:
                    owner="compute:lab", dns_assignment=_dns(ADDR_B, "vmb")),
             s.port(s.P3, s.NET1, mac + "3", self.b, [("s6", "2001:db8:6::3")], project_id="bob",
                    owner="compute:lab", dns_assignment=_dns("2001:db8:6::3", "secret")),
+            # on a SLAAC subnet: DNS from the advertisements alone
+            s.port(s.P4, s.NET2, mac + "4", self.a, [("s7", ADDR_C)], project_id="alice",
+                   owner="compute:lab", dns_assignment=_dns(ADDR_C, "vmc")),
         ]  # fmt: skip
         self.planes = {h: Dataplane.for_host(h, ns) for h, ns in lab.hosts.items()}
         self.responder = Responder(lab.hosts[self.a])
@@ -83,8 +88,13 @@ class Cluster:
         self.metadata.start()
 
     def apply(self) -> HostPlan:
+        slaac = s.subnet("s7", s.NET2, "2001:db8:7::/64", None,
+                         ipv6_ra_mode="slaac", ipv6_address_mode="slaac")  # fmt: skip
         view = ClusterView.from_bodies(
-            [s.network(s.NET1, seg=101)], [self.subnet], self.ports, self.lab.agent_bodies()
+            [s.network(s.NET1, seg=101), s.network(s.NET2, seg=102)],
+            [self.subnet, slaac],
+            self.ports,
+            self.lab.agent_bodies(),
         )
         plans = {h: compile_host(h, view) for h in self.planes}
         plan = plans[self.a]
@@ -101,8 +111,9 @@ class Cluster:
     def ns(self) -> str:
         return n.instance_netns(self.a, s.P1)
 
-    def run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.ns, "timeout", "10", *cmd, check=False, timeout=15)
+    def run(self, *cmd: str, port: str = s.P1) -> subprocess.CompletedProcess[str]:
+        ns = n.instance_netns(self.a, port)
+        return sh("ip", "netns", "exec", ns, "timeout", "10", *cmd, check=False, timeout=15)
 
     def close(self) -> None:
         self.metadata.stop()
@@ -171,8 +182,10 @@ def test_ipv6_only_instance_resolves_and_reads_metadata(cluster: Cluster) -> Non
     c = cluster
     started = time.monotonic()
     plan = c.apply()
-    (advert,) = plan.adverts
-    assert advert.rdnss == (RESOLVER,) and advert.dnssl == ("openstacklocal",)
+    assert {(a.port_id, a.rdnss, a.dnssl) for a in plan.adverts} == {
+        (s.P1, (RESOLVER,), ("openstacklocal",)),
+        (s.P4, (RESOLVER,), ("openstacklocal",)),
+    }
 
     # DHCPv6 (information-request): option 23 and 24 land in resolv.conf
     resolv = f"/etc/netns/{c.ns}/resolv.conf"
@@ -209,5 +222,12 @@ def test_ipv6_only_instance_resolves_and_reads_metadata(cluster: Cluster) -> Non
         dump.terminate()
         out, _ = dump.communicate(timeout=10)
     assert out.strip() == "", f"left the host:\n{out}"
+
+    # SLAAC alone: the instance's reader of advertisements wrote the resolver
+    slaac = f"/etc/netns/{n.instance_netns(c.a, s.P4)}/resolv.conf"
+    _wait("no DNS server by RDNSS", lambda: f"nameserver {RESOLVER}%eth0" in _read(slaac))
+    assert "search openstacklocal" in _read(slaac)
+    own = c.run("getent", "ahostsv6", "vmc", port=s.P4)
+    assert own.returncode == 0 and own.stdout.split()[0] == ADDR_C, own
     assert c.resolver.stats["answered"] >= 2
     print(f"IPv6 DNS and metadata ready and used in {time.monotonic() - started:.1f} s")
