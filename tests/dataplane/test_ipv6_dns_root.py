@@ -6,8 +6,10 @@ writes to resolv.conf; it resolves instance B (host b) to B's IPv6 address
 (AAAA) through it, with busybox nslookup and glibc, not another project's
 name; and it reads its ``meta_data.json`` from
 http://[fe80::a9fe:a9fe%eth0]/. Nothing of it crosses the tunnel (tcpdump
-on host a's underlay). Instance C, on a SLAAC subnet (no DHCPv6), gets the
-resolver from the advertisements alone (its RDNSS reader) and resolves."""
+on host a's underlay). Instance C, dual-stack on a SLAAC subnet (no
+DHCPv6) and a DHCPv4 one, gets the IPv6 resolver from the advertisements
+alone (its RDNSS reader) beside the IPv4 one from its lease, and asks the
+IPv6 one for its own A and AAAA records."""
 
 from __future__ import annotations
 
@@ -75,9 +77,10 @@ class Cluster:
                    owner="compute:lab", dns_assignment=_dns(ADDR_B, "vmb")),
             s.port(s.P3, s.NET1, mac + "3", self.b, [("s6", "2001:db8:6::3")], project_id="bob",
                    owner="compute:lab", dns_assignment=_dns("2001:db8:6::3", "secret")),
-            # on a SLAAC subnet: DNS from the advertisements alone
-            s.port(s.P4, s.NET2, mac + "4", self.a, [("s7", ADDR_C)], project_id="alice",
-                   owner="compute:lab", dns_assignment=_dns(ADDR_C, "vmc")),
+            # dual-stack, SLAAC and DHCPv4: IPv6 DNS from the advertisements alone
+            s.port(s.P4, s.NET2, mac + "4", self.a, [("s7", ADDR_C), ("s4", "10.7.0.4")],
+                   project_id="alice", owner="compute:lab",
+                   dns_assignment=_dns(ADDR_C, "vmc") + _dns("10.7.0.4", "vmc")),
         ]  # fmt: skip
         self.planes = {h: Dataplane.for_host(h, ns) for h, ns in lab.hosts.items()}
         self.responder = Responder(lab.hosts[self.a])
@@ -92,7 +95,11 @@ class Cluster:
                          ipv6_ra_mode="slaac", ipv6_address_mode="slaac")  # fmt: skip
         view = ClusterView.from_bodies(
             [s.network(s.NET1, seg=101), s.network(s.NET2, seg=102)],
-            [self.subnet, slaac],
+            [
+                self.subnet,
+                slaac,
+                s.subnet("s4", s.NET2, "10.7.0.0/24", "10.7.0.1", enable_dhcp=True),
+            ],
             self.ports,
             self.lab.agent_bodies(),
         )
@@ -223,11 +230,14 @@ def test_ipv6_only_instance_resolves_and_reads_metadata(cluster: Cluster) -> Non
         out, _ = dump.communicate(timeout=10)
     assert out.strip() == "", f"left the host:\n{out}"
 
-    # SLAAC alone: the instance's reader of advertisements wrote the resolver
-    slaac = f"/etc/netns/{n.instance_netns(c.a, s.P4)}/resolv.conf"
-    _wait("no DNS server by RDNSS", lambda: f"nameserver {RESOLVER}%eth0" in _read(slaac))
-    assert "search openstacklocal" in _read(slaac)
+    # dual-stack on SLAAC: the instance's reader of advertisements and its
+    # DHCPv4 client each wrote their family's resolver, neither lost the other's
+    dual = f"/etc/netns/{n.instance_netns(c.a, s.P4)}/resolv.conf"
+    both = ("nameserver 169.254.169.254", f"nameserver {RESOLVER}%eth0", "search openstacklocal")
+    _wait("not both resolvers", lambda: all(line in _read(dual) for line in both))
     own = c.run("getent", "ahostsv6", "vmc", port=s.P4)
     assert own.returncode == 0 and own.stdout.split()[0] == ADDR_C, own
+    over6 = c.run("busybox", "nslookup", "vmc", f"{RESOLVER}%eth0", port=s.P4)
+    assert over6.returncode == 0 and "10.7.0.4" in over6.stdout and ADDR_C in over6.stdout
     assert c.resolver.stats["answered"] >= 2
     print(f"IPv6 DNS and metadata ready and used in {time.monotonic() - started:.1f} s")
