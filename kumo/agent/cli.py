@@ -84,12 +84,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument(
         "--no-metadata",
         action="store_true",
-        help="do not answer 169.254.169.254 for this host's instances",
+        help="do not answer 169.254.169.254 and fe80::a9fe:a9fe for this host's instances",
     )
     p.add_argument(
         "--no-dns",
         action="store_true",
-        help="do not answer DNS on 169.254.169.254:53 for this host's instances",
+        help="do not answer DNS on 169.254.169.254 and fe80::a9fe:a9fe for this host's instances",
     )
     p.add_argument(
         "--vm-dir",

@@ -544,6 +544,8 @@ def _port_objects(
         guests.add(Guest(ns, guest, "dhcp6"))
     elif "dhcpv6-stateless" in modes:
         guests.add(Guest(ns, guest, "dhcp6-info"))
+    elif "slaac" in modes:
+        guests.add(Guest(ns, guest, "rdnss"))  # DNS from the advertisements
     gateways = sorted({r.gateway for r in routes if r.gateway and _is_default(r.dst)})
     instance = InstancePlumbing(
         port_id=port.id,

@@ -15,6 +15,14 @@ metadata on the network, the classless routes carry 169.254.169.254/32
 on-link (next hop 0.0.0.0), after the default route, so the instance asks
 its own host's metadata namespace on its own segment. A port's ``extra_dhcp_opts``
 (by name or number, IPv4 ones) override the computed options.
+
+IPv6: router advertisements (``RouterAdvert``) and DHCPv6 replies
+(``Dhcp6Lease``, options 23 and 24) name the same DNS servers: the IPv6
+``dns_nameservers`` of the port's IPv6 subnets when they have some (the
+subnet's servers win, as in Neutron), else this host's resolver on
+fe80::a9fe:a9fe where the host serves the network (the metadata
+namespace's link-local address, see ``metadata.py``); the advertisements
+carry them as RDNSS and the domain as DNSSL (RFC 8106).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from functools import lru_cache
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.memo import LastAnswer
-from kumo.compiler.metadata import METADATA_IP, METADATA_ROUTE, serves_metadata
+from kumo.compiler.metadata import METADATA_IP, METADATA_IP6, METADATA_ROUTE, serves_metadata
 from kumo.compiler.model import INTERFACES, ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
 
@@ -218,6 +226,7 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
             )
     if not prefixes:
         return None
+    network = view.networks.get(port.network_id)
     return RouterAdvert(
         port_id=port.id,
         ifname=names.tap_name(port.id),
@@ -227,7 +236,31 @@ def advert_for(port: PortView, view: ClusterView, mtu: int) -> RouterAdvert | No
         other=other,
         router_lifetime=1800 if router_mac else 0,
         mtu=mtu,
+        rdnss=dns_servers6(port, view, network),
+        dnssl=_search(port, network),
     )
+
+
+def dns_servers6(port: PortView, view: ClusterView, network: NetworkView | None) -> tuple[str, ...]:
+    """The IPv6 DNS servers a port is told of (RDNSS, DHCPv6 option 23): the
+    ``dns_nameservers`` (IPv6 ones) of its IPv6 subnets, in order, when any
+    has some; else this host's resolver on fe80::a9fe:a9fe where the host
+    serves the network; else none."""
+    out: list[str] = []
+    for fixed in port.fixed_ips:
+        subnet = view.subnets.get(fixed.subnet_id)
+        if subnet is None or subnet.ip_version != 6:
+            continue
+        out += [d for d in subnet.dns_nameservers if ":" in d and d not in out]
+    if out:
+        return tuple(out)
+    return (METADATA_IP6,) if network is not None and serves_metadata(network) else ()
+
+
+def _search(port: PortView, network: NetworkView | None) -> tuple[str, ...]:
+    """The domain search list (DNSSL): the domain the port's names lie in."""
+    ip = next((f.ip_address for f in port.fixed_ips if ":" in f.ip_address), "")
+    return (lease_domain(port, ip, network.dns_domain if network else ""),)
 
 
 def compile_adverts(host: str, view: ClusterView, is_instance: object) -> frozenset[RouterAdvert]:
@@ -256,6 +289,7 @@ def _on_ipv6_modes(host: str, view: ClusterView) -> list[PortView]:
 
 def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
     """A DHCPv6 lease for a port on a dhcpv6-stateful or -stateless subnet."""
+    network = view.networks.get(port.network_id)
     for fixed in port.fixed_ips:
         subnet = view.subnets.get(fixed.subnet_id)
         if subnet is None or subnet.ipv6_mode not in ("dhcpv6-stateful", "dhcpv6-stateless"):
@@ -266,15 +300,10 @@ def dhcp6_for(port: PortView, view: ClusterView) -> Dhcp6Lease | None:
             mac=port.mac,
             ip=fixed.ip_address if subnet.ipv6_mode == "dhcpv6-stateful" else None,
             server_mac=NO_ROUTER_MAC,
-            dns=tuple(d for d in subnet.dns_nameservers if ":" in d),
-            domain=lease_domain(port, fixed.ip_address, _domain_of(view, port)),
+            dns=dns_servers6(port, view, network),
+            domain=lease_domain(port, fixed.ip_address, network.dns_domain if network else ""),
         )
     return None
-
-
-def _domain_of(view: ClusterView, port: PortView) -> str:
-    network = view.networks.get(port.network_id)
-    return network.dns_domain if network else ""
 
 
 def compile_dhcp6(host: str, view: ClusterView, is_instance: object) -> frozenset[Dhcp6Lease]:

@@ -1,10 +1,17 @@
 """The metadata service's plumbing on one host. Pure.
 
-For every network with a local instance port that has an IPv4 address, a
+For every network with a local instance port that has an address, a
 namespace ``km-<host tag>-<network>`` with one leg in the
 network's bridge (``km`` + network id outside, ``eth0`` inside, a MAC
 derived from host and network so it survives a rebuild), 169.254.169.254/32
-on it and an on-link route per IPv4 subnet of the network. Instances reach
+and fe80::a9fe:a9fe/64 on it and an on-link route per subnet of the
+network. The same two addresses answer DNS (``dns.py``). IPv6 instances
+reach fe80::a9fe:a9fe on their own link (link-local: it is never routed, so
+it needs no route and no address of the tenant's subnets, works on
+IPv6-only subnets without a router, and is answered by the instance's own
+host like 169.254.169.254). They ask from their link-local address (the
+one their MAC makes, which the port's anti-spoofing admits), so each
+port's clients include it beside its fixed IPs. IPv4 instances reach
 it on their own segment (the DHCP lease carries an on-link route to
 169.254.169.254/32; statically configured ones get the same route), so the
 address is answered on every host by that host and ARP for it never needs
@@ -25,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kumo.compiler import ipnet, names
+from kumo.compiler.firewall import link_local
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.model import ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import (
@@ -40,6 +48,9 @@ from kumo.compiler.plan import (
 
 METADATA_IP = "169.254.169.254"
 METADATA_ROUTE = f"{METADATA_IP}/32"
+METADATA_IP6 = "fe80::a9fe:a9fe"
+"""OpenStack's IPv6 metadata address; kumo's resolver answers there too."""
+METADATA_ADDRESS6 = f"{METADATA_IP6}/64"
 METADATA_IFNAME = "eth0"
 """The leg's name inside a metadata namespace."""
 
@@ -56,7 +67,8 @@ class MetadataObjects:
 
 
 def serves_metadata(network: NetworkView) -> bool:
-    """Whether a host answers 169.254.169.254 on this network's segment."""
+    """Whether a host answers 169.254.169.254 and fe80::a9fe:a9fe on this
+    network's segment."""
     return network.network_type in ("vxlan", "local", "flat", "vlan")
 
 
@@ -66,13 +78,20 @@ def metadata_mac(host: str, network_id: str) -> str:
     return "fa:18:" + ":".join(f"{b:02x}" for b in digest[:4])
 
 
-def _ipv4_clients(port: PortView, v4: frozenset[str]) -> list[MetadataClient]:
-    """The port's IPv4 addresses on the subnets ``v4`` (its network's IPv4 subnets)."""
+def _clients(port: PortView, subnets: frozenset[str]) -> list[MetadataClient]:
+    """The port's addresses on ``subnets`` (its network's), and its IPv6
+    link-local address when it has an IPv6 one (the source it asks
+    fe80::a9fe:a9fe from)."""
     out: list[MetadataClient] = []
+    ipv6 = False
     for fixed in port.fixed_ips:
-        if fixed.subnet_id not in v4 or ":" in fixed.ip_address:
+        if fixed.subnet_id not in subnets:
             continue
+        ipv6 |= ":" in fixed.ip_address
         out.append(MetadataClient(fixed.ip_address, port.id, port.device_id, port.device_owner))
+    if ipv6:
+        own = link_local(port.mac).split("/")[0]
+        out.append(MetadataClient(own, port.id, port.device_id, port.device_owner))
     return out
 
 
@@ -85,15 +104,15 @@ def compile_metadata(
         network = view.networks.get(network_id)
         if network is None or not serves_metadata(network):
             continue
-        v4 = tuple(s for s in view.subnets_of(network_id) if s.ip_version == 4)
+        subnets = view.subnets_of(network_id)
         ports = local[network_id]
         part = _PARTS.get(
-            (host, network_id), _network_metadata, host, network, v4, ports, is_instance
+            (host, network_id), _network_metadata, host, network, subnets, ports, is_instance
         )
         if part is not None:
             out.netns.add(part.netns)
             out.links |= part.links
-            out.addresses.add(part.address)
+            out.addresses |= part.addresses
             out.routes |= part.routes
             out.endpoints.add(part.endpoint)
     return out
@@ -107,7 +126,7 @@ _PARTS: LastAnswer[_NetworkMetadata | None] = LastAnswer()
 class _NetworkMetadata:
     netns: Netns
     links: frozenset[Link]
-    address: Address
+    addresses: frozenset[Address]
     routes: frozenset[Route]
     endpoint: MetadataEndpoint
 
@@ -115,16 +134,14 @@ class _NetworkMetadata:
 def _network_metadata(
     host: str,
     network: NetworkView,
-    v4: tuple[SubnetView, ...],
+    subnets: tuple[SubnetView, ...],
     ports: tuple[PortView, ...],
     is_instance: Callable[[PortView], bool],
 ) -> _NetworkMetadata | None:
     """One network's metadata namespace, its legs and the clients it answers
     (the instance ports among ``ports``)."""
-    ids = frozenset(s.id for s in v4)
-    clients = [
-        c for port in ports if port.mac and is_instance(port) for c in _ipv4_clients(port, ids)
-    ]
+    ids = frozenset(s.id for s in subnets)
+    clients = [c for port in ports if port.mac and is_instance(port) for c in _clients(port, ids)]
     if not clients:
         return None
     network_id = network.id
@@ -154,9 +171,14 @@ def _network_metadata(
                 ),
             }
         ),
-        address=Address(ns, METADATA_IFNAME, METADATA_ROUTE),
+        addresses=frozenset(
+            {
+                Address(ns, METADATA_IFNAME, METADATA_ROUTE),
+                Address(ns, METADATA_IFNAME, METADATA_ADDRESS6),
+            }
+        ),
         routes=frozenset(
-            Route(ns, str(ipnet.ip_network(s.cidr)), None, METADATA_IFNAME) for s in v4
+            Route(ns, str(ipnet.ip_network(s.cidr)), None, METADATA_IFNAME) for s in subnets
         ),
         endpoint=MetadataEndpoint(ns, network_id, tuple(sorted(clients))),
     )

@@ -440,6 +440,10 @@ class RouterAdvert:
     router_lifetime: int
     """Seconds; 0 when there is no router on the subnet."""
     mtu: int | None = None
+    rdnss: tuple[str, ...] = ()
+    """Recursive DNS servers (RFC 8106 RDNSS), in order."""
+    dnssl: tuple[str, ...] = ()
+    """DNS search list (RFC 8106 DNSSL): domains without their dot."""
 
 
 @dataclass(frozen=True, order=True)
@@ -532,13 +536,15 @@ class MetadataClient:
 
 @dataclass(frozen=True, order=True)
 class MetadataEndpoint:
-    """169.254.169.254 on one network of this host: a namespace with a leg
-    in the network's bridge, where the agent listens on port 80."""
+    """169.254.169.254 and fe80::a9fe:a9fe on one network of this host: a
+    namespace with a leg in the network's bridge, where the agent listens on
+    port 80."""
 
     netns: str
     network_id: str
     clients: tuple[MetadataClient, ...]
-    """This host's instance ports on the network with an IPv4 address, sorted."""
+    """This host's instance ports on the network, one per address (fixed IPs,
+    and the IPv6 link-local address of a port with an IPv6 one), sorted."""
 
 
 @dataclass(frozen=True, order=True)
@@ -557,14 +563,15 @@ class DnsRecord:
 @dataclass(frozen=True, order=True)
 class DnsZone:
     """The resolver on one network of this host: it listens on
-    169.254.169.254:53 in the network's metadata namespace and answers the
+    169.254.169.254:53 and [fe80::a9fe:a9fe]:53 in the network's metadata
+    namespace and answers the
     ``askers`` (this host's instance ports there) with the ``records`` of
     their own project only."""
 
     netns: str
     network_id: str
     askers: tuple[tuple[str, str], ...]
-    """(IPv4 address, project id) of each instance port that may ask, sorted."""
+    """(address, project id) of each instance port that may ask, sorted."""
     records: tuple[DnsRecord, ...]
 
 

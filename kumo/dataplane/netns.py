@@ -157,3 +157,18 @@ def socket_in(name: str | None, family: int, kind: int, proto: int = 0) -> socke
     """A socket created inside namespace ``name`` (None: the current one)."""
     with entered(name):
         return socket.socket(family, kind, proto)
+
+
+_IPV6_FREEBIND = 78
+_SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+
+
+def bind_on_link(sock: socket.socket, address: str, port: int, ifname: str) -> None:
+    """Bind an IPv6 socket to a link-local ``address`` of ``ifname``, which
+    the kernel looks up in the namespace the socket was made in (binding to
+    the device gives the address its zone; no interface index is needed
+    from this thread's namespace). Free binding: the address may come later."""
+    sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
+    sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_FREEBIND, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind((address, port))

@@ -1,4 +1,9 @@
-"""Router advertisements (ICMPv6 type 134) as frames. Pure."""
+"""Router advertisements (ICMPv6 type 134) as frames. Pure.
+
+Options: source link-layer address, MTU, prefix information, and the DNS
+servers (RDNSS, type 25) and search list (DNSSL, type 31) of RFC 8106,
+valid for ``DNS_LIFETIME`` (well over three advertisement intervals, as
+the RFC asks)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ ETH_IPV6 = 0x86DD
 RS, RA = 133, 134
 VALID_LIFETIME = 86400
 PREFERRED_LIFETIME = 14400
+RDNSS, DNSSL = 25, 31
+DNS_LIFETIME = 1800
 
 
 def source_ip(advert: RouterAdvert) -> str:
@@ -36,6 +43,7 @@ def advert_frame(
         pflags = 0x80 | (0x40 if autonomous else 0)  # on-link, autonomous
         body += struct.pack("!BBBBIII", 3, 4, net.prefixlen, pflags, VALID_LIFETIME,
                             PREFERRED_LIFETIME, 0) + net.network_address.packed  # fmt: skip
+    body += dns_options(advert)
     src = socket.inet_pton(socket.AF_INET6, source_ip(advert))
     dst = socket.inet_pton(socket.AF_INET6, dst_ip)
     pseudo = src + dst + struct.pack("!I3xB", len(body), 58)
@@ -43,6 +51,25 @@ def advert_frame(
     ip6 = struct.pack("!IHBB", 0x60000000, len(body), 58, 255) + src + dst
     eth = bytes.fromhex(dst_mac.replace(":", "")) + mac + struct.pack("!H", ETH_IPV6)
     return eth + ip6 + body
+
+
+def dns_options(advert: RouterAdvert) -> bytes:
+    """The RDNSS and DNSSL options (none for an empty list)."""
+    out = b""
+    if advert.rdnss:
+        addrs = b"".join(socket.inet_pton(socket.AF_INET6, a) for a in advert.rdnss)
+        out += struct.pack("!BBHI", RDNSS, 1 + 2 * len(advert.rdnss), 0, DNS_LIFETIME) + addrs
+    names = b"".join(_name(d) for d in advert.dnssl if d.strip("."))
+    if names:
+        names += b"\x00" * (-len(names) % 8)  # padded to a multiple of 8 octets
+        out += struct.pack("!BBHI", DNSSL, 1 + len(names) // 8, 0, DNS_LIFETIME) + names
+    return out
+
+
+def _name(domain: str) -> bytes:
+    """A domain name in DNS wire format (RFC 1035 labels, no compression)."""
+    labels = [p.encode() for p in domain.strip(".").split(".") if p]
+    return b"".join(bytes([len(label)]) + label for label in labels if len(label) < 64) + b"\x00"
 
 
 def is_solicitation(frame: bytes) -> bool:

@@ -1,12 +1,14 @@
-"""The resolver of one host: a UDP socket bound to 169.254.169.254:53 in
-every metadata namespace the plan has a zone for (``IP_FREEBIND``, so it
-may open before the address is there), and one thread that answers them
-all (``answers.answer``: pure).
+"""The resolver of one host: UDP sockets bound to 169.254.169.254:53 and
+[fe80::a9fe:a9fe]:53 (on the leg ``eth0``) in every metadata namespace the
+plan has a zone for (``IP_FREEBIND``, so they may open before the
+address is there), and one thread that answers them all
+(``answers.answer``: pure).
 
 Who asks is known from the socket (its namespace is one network's) and
 the source address (one of the zone's askers: this host's instance ports
-there; the host firewall keeps ports with port security from sending
-from addresses that are not theirs).
+there, by fixed IP or, over IPv6, by the link-local address of their MAC;
+the host firewall keeps ports with port security from sending from
+addresses that are not theirs).
 
 ``update`` (the agent calls it with each plan, before the dataplane runs)
 closes the sockets of zones that left, since an open socket would keep a
@@ -25,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kumo import pollwait
-from kumo.compiler.metadata import METADATA_IP
+from kumo.compiler.metadata import METADATA_IFNAME, METADATA_IP, METADATA_IP6
 from kumo.compiler.plan import DnsZone
 from kumo.dataplane import netns
 from kumo.dns.answers import answer
@@ -38,14 +40,27 @@ PORT = 53
 
 @dataclass
 class _Bound:
-    sock: socket.socket
+    socks: tuple[socket.socket, ...]
     inode: int
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+
+
+def asker(addr: tuple[str, ...]) -> str:
+    """The source address of a datagram, without an IPv6 zone (``%eth0``)."""
+    return str(addr[0]).split("%", 1)[0]
 
 
 class Resolver:
-    def __init__(self, port: int = PORT, address: str = METADATA_IP) -> None:
+    def __init__(
+        self, port: int = PORT, address: str = METADATA_IP, address6: str | None = METADATA_IP6
+    ) -> None:
+        """``address6``: the link-local address to answer on too (None: IPv4 only)."""
         self.port = port
         self.address = address
+        self.address6 = address6
         self._zones: dict[str, DnsZone] = {}
         self._bound: dict[str, _Bound] = {}
         self._lock = threading.Lock()
@@ -61,7 +76,7 @@ class Resolver:
             self._zones = fresh
             leaving = [self._bound.pop(ns) for ns in list(self._bound) if ns not in fresh]
         for bound in leaving:
-            bound.sock.close()
+            bound.close()
 
     def ensure(self) -> None:
         """Open a socket in every zone's namespace that has none (or a stale one)."""
@@ -77,24 +92,43 @@ class Resolver:
             if old is not None and old.inode == inode:
                 continue
             try:
-                sock = self._open(ns)
+                socks = [self._open(ns)]
             except OSError as exc:
                 log.warning("dns: cannot listen in %s: %s", ns, exc)
                 continue
+            if self.address6 is not None:
+                try:
+                    socks.append(self._open6(ns, self.address6))
+                except OSError as exc:  # IPv4 goes on; the next pass tries again
+                    log.warning("dns: cannot listen on IPv6 in %s: %s", ns, exc)
+                    inode = -1
+            fresh = _Bound(tuple(socks), inode)
             with self._lock:
                 if ns not in self._zones:
-                    sock.close()
+                    fresh.close()
                     continue
                 stale = self._bound.get(ns)
-                self._bound[ns] = _Bound(sock, inode)
+                self._bound[ns] = fresh
             if stale is not None:
-                stale.sock.close()
+                stale.close()
 
     def _open(self, ns: str) -> socket.socket:
         sock = netns.socket_in(ns, socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             sock.bind((self.address, self.port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _open6(self, ns: str, address: str) -> socket.socket:
+        """A socket on ``address`` (link-local) of the namespace's leg: bound
+        to the device, which gives the address its zone."""
+        sock = netns.socket_in(ns, socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            netns.bind_on_link(sock, address, self.port, METADATA_IFNAME)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -114,7 +148,7 @@ class Resolver:
     def run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
-                bound = [(ns, b.sock) for ns, b in self._bound.items()]
+                bound = [(ns, s) for ns, b in self._bound.items() for s in b.socks]
             if not bound:
                 self._stop.wait(0.2)
                 continue
@@ -137,7 +171,7 @@ class Resolver:
             self.stats["queries"] += 1
             with self._lock:
                 zone = self._zones.get(ns)
-            reply = answer(zone, str(addr[0]), data) if zone is not None else None
+            reply = answer(zone, asker(addr), data) if zone is not None else None
             if reply is None:
                 self.stats["dropped"] += 1
                 continue

@@ -1,14 +1,16 @@
-"""The metadata server of one host: a listening socket in every metadata
-namespace of the plan (bound to 169.254.169.254:80 with ``IP_FREEBIND``,
-so it may open before the address is there), one thread that accepts on
+"""The metadata server of one host: two listening sockets in every metadata
+namespace of the plan (bound to 169.254.169.254:80 and, on the leg
+``eth0``, [fe80::a9fe:a9fe]:80, freely, so they may open before the
+addresses are there), one thread that accepts on
 all of them and reads and writes every connection without blocking, and a
 small pool that turns complete requests into replies
 (``kumo.metadata.connections``: caps per instance and in total, short
 deadlines, so slow clients of one instance never hold up another's).
 
 Who asks is known from the socket (its namespace is one network) and the
-source address (the plan's ``MetadataClient`` with that IPv4 address on
-that network, one of this host's instance ports; the host firewall keeps
+source address (the plan's ``MetadataClient`` with that address on that
+network, one of this host's instance ports: over IPv6 an instance asks
+from the link-local address its MAC makes; the host firewall keeps
 ports with port security from sending from addresses that are not
 theirs). The server and its key come from the compute API (``Source``),
 cached for a few seconds per server. An instance never sees another's
@@ -35,9 +37,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
-from kumo.compiler.metadata import METADATA_IP
+from kumo.compiler.metadata import METADATA_IFNAME, METADATA_IP, METADATA_IP6
 from kumo.compiler.model import ClusterView
-from kumo.compiler.plan import MetadataEndpoint
+from kumo.compiler.plan import MetadataClient, MetadataEndpoint
 from kumo.dataplane import netns
 from kumo.metadata.connections import Connections, Limits
 from kumo.metadata.documents import Key, Reply, answer, instance_from
@@ -46,6 +48,8 @@ log = logging.getLogger("kumo.metadata")
 
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 PORT = 80
+V6 = "/6"
+"""Suffix of the label of a namespace's IPv6 listener (names have no slash)."""
 BACKLOG = 1024
 """Connections the kernel queues until accepted (one instance's burst must
 not leave none for the others: the loop accepts and sheds them quickly)."""
@@ -73,6 +77,9 @@ class Namespaces(Protocol):
     def inode(self, name: str) -> int | None:
         """The namespace's identity now (None: it is not there)."""
 
+    def socket6(self, name: str) -> socket.socket:
+        """A TCP/IPv6 socket inside the namespace."""
+
     def socket(self, name: str) -> socket.socket:
         """A TCP/IPv4 socket inside the namespace."""
 
@@ -86,8 +93,15 @@ class NamedNamespaces:
         except OSError:
             return None
 
+    def socket6(self, name: str) -> socket.socket:
+        return netns.socket_in(name, socket.AF_INET6, socket.SOCK_STREAM)
+
     def socket(self, name: str) -> socket.socket:
         return netns.socket_in(name, socket.AF_INET, socket.SOCK_STREAM)
+
+
+def _ns_of(label: str) -> str:
+    return label.removesuffix(V6)
 
 
 @dataclass
@@ -105,10 +119,14 @@ class MetadataServer:
         limits: Limits | None = None,
         address: str = METADATA_IP,
         namespaces: Namespaces | None = None,
+        address6: str | None = METADATA_IP6,
     ) -> None:
+        """``address6``: the link-local address to listen on too, on each
+        namespace's leg (None: IPv4 only)."""
         self.source = source
         self.port = port
         self.address = address
+        self.address6 = address6
         self.namespaces = namespaces or NamedNamespaces()
         self._endpoints: dict[str, MetadataEndpoint] = {}
         self._view = ClusterView()
@@ -167,10 +185,10 @@ class MetadataServer:
     def listening(self) -> frozenset[str]:
         """Namespaces with an open socket."""
         with self._lock:
-            return frozenset(self._listeners)
+            return frozenset(_ns_of(label) for label in self._listeners)
 
     def local_address(self, ns: str) -> tuple[str, int] | None:
-        """Where namespace ``ns``'s socket listens (None: it has none)."""
+        """Where namespace ``ns``'s IPv4 socket listens (None: it has none)."""
         with self._lock:
             lst = self._listeners.get(ns)
             return None if lst is None else lst.sock.getsockname()[:2]
@@ -197,55 +215,72 @@ class MetadataServer:
 
     def _sync(self) -> None:
         with self._lock:
-            wanted = set(self._endpoints)
+            wanted = {ns + v for ns in self._endpoints for v in self._families()}
             generation = self._generation
             current = dict(self._listeners)
-        for ns in sorted(set(current) - wanted):
-            self._close(ns)
-        for ns in sorted(wanted):
-            inode = self.namespaces.inode(ns)
-            lst = current.get(ns)
+        for label in sorted(set(current) - wanted):
+            self._close(label)
+        for label in sorted(wanted):
+            inode = self.namespaces.inode(_ns_of(label))
+            lst = current.get(label)
             if lst is not None and lst.inode == inode:
                 continue
             if lst is not None:
-                self._close(ns)  # the namespace was recreated
+                self._close(label)  # the namespace was recreated
             if inode is None:
                 continue  # not made yet: the next tick, or ensure(), tries again
-            try:
-                sock = self.namespaces.socket(ns)
-            except OSError as exc:
-                log.debug("metadata: no socket in %s yet: %s", ns, exc)
+            sock = self._listen(label)
+            if sock is None:
                 continue
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
-                sock.bind((self.address, self.port))
-                sock.listen(BACKLOG)
-                sock.setblocking(False)
-            except OSError as exc:
-                sock.close()
-                log.warning("metadata: cannot listen in %s: %s", ns, exc)
-                continue
-            self.connections.listen(ns, sock)
+            self.connections.listen(label, sock)
             with self._lock:
-                self._listeners[ns] = _Listener(sock, inode)
+                self._listeners[label] = _Listener(sock, inode)
         with self._synced:
             self._done_generation = max(self._done_generation, generation)
             self._synced.notify_all()
 
-    def _close(self, ns: str) -> None:
+    def _families(self) -> tuple[str, ...]:
+        return ("", V6) if self.address6 is not None else ("",)
+
+    def _listen(self, label: str) -> socket.socket | None:
+        """A listening socket for ``label`` (None: not now; logged)."""
+        ns = _ns_of(label)
+        try:
+            sock = self.namespaces.socket6(ns) if label != ns else self.namespaces.socket(ns)
+        except OSError as exc:
+            log.debug("metadata: no socket in %s yet: %s", ns, exc)
+            return None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if label != ns and self.address6 is not None:
+                netns.bind_on_link(sock, self.address6, self.port, METADATA_IFNAME)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+                sock.bind((self.address, self.port))
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            log.warning(
+                "metadata: cannot listen on %s in %s: %s", label[len(ns) :] or "IPv4", ns, exc
+            )
+            return None
+        return sock
+
+    def _close(self, label: str) -> None:
         with self._lock:
-            self._listeners.pop(ns, None)
-        self.connections.forget(ns)
+            self._listeners.pop(label, None)
+        self.connections.forget(label)
 
     def _close_all(self) -> None:
-        for ns in list(self._listeners):
-            self._close(ns)
+        for label in list(self._listeners):
+            self._close(label)
 
     # -- answering (on a worker) ---------------------------------------------------------
 
-    def _answer(self, ns: str, addr: tuple[str, int], head: bytes) -> bytes:
-        return _Handler(head, addr, _Context(self, ns)).reply_bytes()  # type: ignore[arg-type]
+    def _answer(self, label: str, addr: tuple[str, int], head: bytes) -> bytes:
+        client = (addr[0].split("%", 1)[0], addr[1])  # an IPv6 source without its zone
+        return _Handler(head, client, _Context(self, _ns_of(label))).reply_bytes()  # type: ignore[arg-type]
 
     def reply(self, ns: str, path: str, client_ip: str) -> Reply:
         """The answer to ``GET path`` from ``client_ip`` on namespace ``ns``'s network."""
@@ -276,7 +311,7 @@ class MetadataServer:
                 data = self.source.public_key(server, client.port_id)
                 if data:
                     keys = (Key(str(key_name), data.strip()),)
-            result = answer(path, instance_from(server, view, client.ip, keys))
+            result = answer(path, instance_from(server, view, _ipv4_of(endpoint, client), keys))
         except Unavailable as exc:
             self.stats["errors"] += 1
             return Reply(500, f"Metadata is not available now: {exc}\n".encode())
@@ -289,6 +324,16 @@ class MetadataServer:
     def _missing(self, why: str) -> Reply:
         self.stats["not_found"] += 1
         return Reply.not_found(why)
+
+
+def _ipv4_of(endpoint: MetadataEndpoint, client: MetadataClient) -> str:
+    """The IPv4 address the instance has on the network (its ``local-ipv4``):
+    the one it asked from, else its port's first ("" for none)."""
+    if ":" not in client.ip:
+        return client.ip
+    return next(
+        (c.ip for c in endpoint.clients if c.port_id == client.port_id and ":" not in c.ip), ""
+    )
 
 
 @dataclass(frozen=True)

@@ -300,6 +300,7 @@ def test_metadata_endpoint() -> None:
         f"link {km} eth0 veth mtu 1450 mac {mac} up",
         f"link {km} lo device up",
         f"addr {km} eth0 169.254.169.254/32",
+        f"addr {km} eth0 fe80::a9fe:a9fe/64",
         f"route {km} 10.0.0.0/24 via - dev eth0",
         f"route {NS1} 169.254.169.254/32 via - dev eth0",
     ])  # fmt: skip

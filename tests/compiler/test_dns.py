@@ -88,3 +88,27 @@ def test_a_domain_with_keywords_is_served_as_the_api_replaced_them() -> None:
     (zone,) = compile_host("h1", _view(net)).dns
     assert "web.alice.example." in zone.records[0].names
     assert not any("<" in name for r in zone.records for name in r.names)
+
+
+def test_ipv6_only_network_gets_the_resolver_and_metadata_on_fe80_a9fe_a9fe() -> None:
+    """No IPv4 at all: the network still gets its metadata namespace, with
+    fe80::a9fe:a9fe on the leg, and the port asks from its fixed IPv6
+    address or the link-local address its MAC makes."""
+    ll = "fe80::f816:3eff:fe00:1"
+    view = ClusterView.from_bodies(
+        networks=[network(NET1)],
+        subnets=[subnet("s6", NET1, "2001:db8:6::/64", None, ipv6_ra_mode="slaac",
+                        ipv6_address_mode="slaac")],
+        ports=[port(P1, NET1, "fa:16:3e:00:00:01", "h1", [("s6", "2001:db8:6::1")],
+                    project_id="alice", dns_assignment=_assigned("2001:db8:6::1", "web"))],
+        agents=[agent("h1", "192.0.2.1")],
+    )  # fmt: skip
+    plan = compile_host("h1", view)
+    (endpoint,) = plan.metadata
+    assert [(c.ip, c.port_id) for c in endpoint.clients] == [("2001:db8:6::1", P1), (ll, P1)]
+    (zone,) = plan.dns
+    assert zone.askers == (("2001:db8:6::1", "alice"), (ll, "alice"))
+    on_leg = {a.address for a in plan.addresses if a.netns == endpoint.netns}
+    assert on_leg == {"169.254.169.254/32", "fe80::a9fe:a9fe/64"}
+    routes = {r.dst for r in plan.routes if r.netns == endpoint.netns}
+    assert routes == {"2001:db8:6::/64"}

@@ -166,3 +166,30 @@ def test_a_deleted_server_is_not_found() -> None:
     reply = server.reply(ns, "/latest/meta-data/", "10.0.0.11")
     assert reply.status == 404 and b"not found" in reply.body
     server.stop()
+
+
+def test_an_ipv6_caller_is_its_port_by_fixed_or_link_local_address() -> None:
+    """Over IPv6 the instance asks fe80::a9fe:a9fe from the link-local
+    address its MAC makes (or a fixed IPv6 address); its local-ipv4 is still
+    its port's IPv4 address, and the zone of the source is dropped."""
+    dual = s.port(s.P2, s.NET1, "fa:16:3e:00:00:02", "host-a",
+                  [("s1", "10.0.0.12"), ("s6", "2001:db8:6::2")], device_id=SERVER_ID)  # fmt: skip
+    v = ClusterView.from_bodies(
+        [s.network(s.NET1, seg=101)],
+        [s.subnet("s1", s.NET1, "10.0.0.0/24", "10.0.0.1"),
+         s.subnet("s6", s.NET1, "2001:db8:6::/64", None)],
+        [dual], s.AGENTS,
+    )  # fmt: skip
+    (endpoint,) = compile_host("host-a", v).metadata
+    server = MetadataServer(FakeSource())
+    server.update((endpoint,), v)
+    for source in ("fe80::f816:3eff:fe00:2", "2001:db8:6::2"):
+        reply = server.reply(endpoint.netns, "/latest/meta-data/local-ipv4", source)
+        assert reply.status == 200 and reply.body == b"10.0.0.12", source
+    head = b"GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = server._answer(endpoint.netns + "/6", ("fe80::f816:3eff:fe00:2%eth0", 4000), head)
+    assert raw.startswith(b"HTTP/1.0 200") and SERVER_ID.encode() in raw
+    assert (
+        server.reply(endpoint.netns, "/latest/meta-data/", "fe80::f816:3eff:fe00:3").status == 404
+    )
+    server.stop()

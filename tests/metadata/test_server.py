@@ -39,6 +39,9 @@ class CurrentNamespace:
     def inode(self, name: str) -> int | None:
         return os.stat("/proc/thread-self/ns/net").st_ino
 
+    def socket6(self, name: str) -> socket.socket:
+        return socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+
     def socket(self, name: str) -> socket.socket:
         return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
@@ -77,7 +80,7 @@ class Running:
     def __init__(self, limits: Limits, workers: int) -> None:
         self.source = Source()
         self.server = MetadataServer(
-            self.source, port=0, workers=workers, limits=limits, address="127.0.0.1",
+            self.source, port=0, workers=workers, limits=limits, address="127.0.0.1", address6=None,
             namespaces=CurrentNamespace(),
         )  # fmt: skip
         self.server.start()
@@ -321,7 +324,9 @@ class SlowNamespaces(CurrentNamespace):
 
 def test_a_pass_waits_for_the_thread_only_when_an_endpoint_leaves() -> None:
     namespaces = SlowNamespaces()
-    server = MetadataServer(Source(), port=0, address="127.0.0.1", namespaces=namespaces)
+    server = MetadataServer(
+        Source(), port=0, address="127.0.0.1", address6=None, namespaces=namespaces
+    )
     server.start()
     try:
         started = time.monotonic()

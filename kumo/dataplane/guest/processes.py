@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,7 @@ from kumo.dataplane.port import DataplaneError
 
 SCRIPT = Path(__file__).with_name("udhcpc.script")
 SCRIPT6 = Path(__file__).with_name("dhclient6.script")
+RDNSS = Path(__file__).with_name("rdnss.py")
 RUN_DIR = Path(os.environ.get("KUMO_GUEST_RUN_DIR", "/run/kumo/guests"))
 
 
@@ -44,7 +46,7 @@ class GuestPort(Protocol):
         ...
 
 
-GUEST_KINDS = ("dhcp", "services", "dhcp6", "dhcp6-info")
+GUEST_KINDS = ("dhcp", "services", "dhcp6", "dhcp6-info", "rdnss")
 """Every kind of guest process ``_command`` knows how to start."""
 
 
@@ -132,6 +134,8 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
                  f" && echo $$ > {pidfile} && echo \"kumo: busybox httpd on port 80 ($KUMO_NETNS)\""
                  f" && exec busybox httpd -f -vv -p 80 -h {www}")  # fmt: skip
         return ["sh", "-c", start]
+    if guest.kind == "rdnss":
+        return [sys.executable, "-I", str(RDNSS), guest.ifname, str(pidfile)]
     if guest.kind not in GUEST_KINDS:
         raise ValueError(f"unknown guest process kind {guest.kind!r}")
     stateless = ["-S"] if guest.kind == "dhcp6-info" else []

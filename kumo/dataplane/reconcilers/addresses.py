@@ -1,11 +1,13 @@
 """Interface addresses on kumo links and on links kumo configures fully (an
 instance's ``eth0``). IPv6 link-local addresses belong to the kernel and are
-never touched."""
+never touched, but for fe80::a9fe:a9fe (the metadata and DNS address kumo
+adds to its metadata namespaces' legs)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kumo.compiler.metadata import METADATA_ADDRESS6
 from kumo.compiler.plan import Address
 from kumo.dataplane.reconcilers.keyed import KeyedReconciler
 
@@ -36,7 +38,9 @@ class AddressReconciler(KeyedReconciler[Address]):
         return self.port.addresses_on(netns, devices)
 
     def owned(self, obj: Address) -> bool:
-        return not link_local6(obj.address) and self.owns_link(obj.netns, obj.ifname)
+        return (
+            not link_local6(obj.address) or obj.address == METADATA_ADDRESS6
+        ) and self.owns_link(obj.netns, obj.ifname)
 
     def write(self, obj: Address) -> None:
         self.port.add_address(obj)
