@@ -63,6 +63,7 @@ from kumo.db.volume_models import (
     Volume,
     VolumeAttachment,
     VolumeGroup,
+    VolumeImageUpload,
     VolumeMessage,
     VolumeQuota,
     VolumeQuotaClass,
@@ -71,6 +72,7 @@ from kumo.db.volume_models import (
 )
 
 __all__ = [
+    "VolumeImageUpload",
     "SubPort",
     "Trunk",
     "MeteringCount",

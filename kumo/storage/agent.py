@@ -9,6 +9,10 @@ and does what its status asks, judged against the files on disk:
 - volume ``extending``: grow the file to the task's size, report ``available``;
 - volume ``deleting`` / snapshot ``deleting``: remove the file, report ``deleted``;
 - snapshot ``creating``: copy the volume's file, report ``available``;
+- volume ``uploading`` (``os-volume_upload_image``, ``uploader.py``): the
+  volume's data converted into the image's disk format and streamed to the
+  API (an attached volume's from a point-in-time copy its storage daemon
+  takes), in a thread of its own; the API moves the volume back;
 - attachments of its volumes to servers (``volume_attachment``): the
   host's ``qemu-storage-daemon`` (``daemon.py``, started again whenever it
   is found dead, by a pass or by the heartbeat) exports each over NBD to
@@ -39,7 +43,7 @@ import httpx
 
 from kumo.agent.client import ApiClient, Gone
 from kumo.guestimage import bundle
-from kumo.storage import mirror, qemu
+from kumo.storage import mirror, qemu, uploader
 from kumo.storage.daemon import NBD_PORT, DaemonError, StorageDaemon, node_name
 from kumo.storage.pool import FilePool
 from kumo.vm.qmp import QmpError
@@ -106,6 +110,7 @@ class StorageAgent:
         self.pending: dict[tuple[str, str], Outcome] = {}
         self.stop_event = threading.Event()
         self.revision = 0
+        self.uploads = uploader.Uploads(client)
 
     # -- registration and heartbeats ------------------------------------------------------
 
@@ -318,10 +323,14 @@ class StorageAgent:
             if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
         self._replicas()
+        self.uploads.forget({str((v.get("task") or {}).get("image_id")) for v in
+                             self.volumes.values() if v.get("status") == "uploading"})  # fmt: skip
         for vol in list(self.volumes.values()):
             if vol.get("storage_host") not in (None, self.config.host):
                 continue  # a replica held here (``_replicas``)
             status = vol.get("status")
+            if status == "uploading" and vol.get("pool") in self.pools:
+                self._upload(vol, exported)
             if status == "creating":
                 self._do("volumes", vol["id"], lambda v=vol: self._create(v), "available")
             elif status == "extending":
@@ -428,6 +437,34 @@ class StorageAgent:
             qemu.copy(disk, path, size, fmt)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _upload(self, vol: dict[str, Any], exported: dict[str, str]) -> None:
+        """Start the upload of ``vol`` into its image unless under way or done:
+        an attached volume's data first copied at one instant by the storage
+        daemon (which has its file open), here, under the agent's lock."""
+        task = vol.get("task") or {}
+        image_id = str(task.get("image_id") or "")
+        if not image_id or self.uploads.known(image_id):
+            return
+        pool = self._pool(vol)
+        source, shared, copied = pool.volume(vol["id"]), self._held(vol["id"]), None
+        if vol["id"] in exported and self.daemon is not None:
+            copied = pool.directory / f".upload-{image_id}.qcow2"
+            try:
+                self.daemon.ensure()
+                if exported[vol["id"]] not in self.daemon.nodes():
+                    return  # opened by this pass's exports; copied by the next
+                self.daemon.backup([(exported[vol["id"]], copied)])
+            except (DaemonError, QmpError, OSError) as exc:
+                copied.unlink(missing_ok=True)
+                log.error("volume %s: point-in-time copy for image %s: %s", vol["id"],
+                          image_id, exc)  # fmt: skip
+                self.uploads.fail(image_id, f"the point-in-time copy failed: {exc}")
+                return
+            source, shared = copied, False
+        work = uploader.Work(vol["id"], image_id, source, str(task.get("disk_format") or "raw"),
+                             pool.directory / f".upload-{image_id}.img", shared, copied)  # fmt: skip
+        self.uploads.start(work)
 
     def _extend(self, vol: dict[str, Any]) -> None:
         size = int((vol.get("task") or {}).get("size") or vol["size"])

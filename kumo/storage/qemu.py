@@ -1,4 +1,4 @@
-"""``qemu-img`` as the storage agent uses it: create, copy, grow, measure.
+"""``qemu-img`` as the storage agent uses it: create, copy, convert, grow, measure.
 
 Each operation writing a new file writes ``NAME.part`` and renames it into
 place once complete, so a file under its final name is always whole (an
@@ -69,6 +69,21 @@ def copy(
     _run("convert", "-q", *share, "-f", source_format, "-O", "qcow2", str(source), str(part))
     if size_gb is not None and virtual_size(part) < size_gb * GiB:
         _run("resize", "-q", "-f", "qcow2", str(part), f"{size_gb}G")
+    os.replace(part, path)
+
+
+def convert(source: Path, path: Path, out_format: str, *, shared: bool = False) -> None:
+    """``source`` (a qcow2 volume or snapshot) written as an ``out_format``
+    image (qemu-img's format names: ``raw``, ``qcow2``, ``vmdk``, ``vdi``,
+    ``vhdx``, ``vpc``); ``shared`` as for ``copy``."""
+    part = _part(path)
+    part.unlink(missing_ok=True)
+    share = ["-U"] if shared else []
+    try:
+        _run("convert", "-q", *share, "-f", "qcow2", "-O", out_format, str(source), str(part))
+    except QemuError:
+        part.unlink(missing_ok=True)
+        raise
     os.replace(part, path)
 
 
