@@ -20,8 +20,10 @@ and does what its status asks, judged against the files on disk:
 - replicated volumes (``replica`` in the body; ``mirror.py``): on the
   primary's host the daemon keeps the file open and mirrors every write
   to the replica's host (reporting the mirror ``enabled`` or ``error``);
-  on the replica's host the replica's file is made and exported over NBD
-  to the primary's host only. A volume failed over is served by its new
+  on the replica's host the replica's file is made, grown with its volume
+  and exported over NBD to the primary's host only, and removed when the
+  volume leaves the host's topic (deleted, or retyped to a type without
+  replication). A volume failed over is served by its new
   primary like any other.
 
 A failed operation reports ``error`` with qemu-img's message (the API
@@ -111,6 +113,8 @@ class StorageAgent:
         self.stop_event = threading.Event()
         self.revision = 0
         self.uploads = uploader.Uploads(client)
+        self.replica_sizes: dict[str, int] = {}
+        """GiB of the replicas held here, as last read or grown."""
 
     # -- registration and heartbeats ------------------------------------------------------
 
@@ -181,6 +185,16 @@ class StorageAgent:
             and replica.get("pool") in self.pools
         )
 
+    def _drop_replica(self, vol: dict[str, Any]) -> None:
+        """The volume is no longer replicated here (deleted, or retyped to a
+        type without replication): its replica's file goes (its export is
+        removed by the next pass)."""
+        try:
+            self._replica_path(vol).unlink(missing_ok=True)
+            log.info("replica of volume %s removed", vol["id"])
+        except OSError as exc:
+            log.error("replica of volume %s: %s", vol["id"], exc)
+
     def _replica_path(self, vol: dict[str, Any]) -> Path:
         return self.pools[str(vol["replica"]["pool"])].volume(vol["id"])
 
@@ -191,7 +205,7 @@ class StorageAgent:
         return (
             self._primary(vol)
             and bool(vol.get("replica"))
-            and vol.get("replication_status") in ("enabling", "enabled", "error")
+            and vol.get("replication_status") in ("enabling", "enabled", "error", "failing-back")
             and status not in ("creating", "deleting", "reported-deleted", "error_deleting")
             and self._pool(vol).volume(vol["id"]).exists()
         )
@@ -206,7 +220,9 @@ class StorageAgent:
         if kind == "volume_attachment" and not self._mine(body):
             return
         if event.get("op") == "delete":
-            table.pop(body["id"], None)
+            gone = table.pop(body["id"], None)
+            if kind == "volume" and gone is not None and self._replica_here(gone):
+                self._drop_replica(gone)
         else:
             table[body["id"]] = body
 
@@ -306,15 +322,37 @@ class StorageAgent:
             if not self._replica_here(vol):
                 continue
             path = self._replica_path(vol)
+            task = vol.get("task") or {}
+            size = max(int(vol["size"]), int(task.get("size") or 0) if task.get("op") == "extend"
+                       else 0)  # fmt: skip
             try:
                 if vol.get("status") == "deleting":
                     path.unlink(missing_ok=True)
                 elif not path.exists():
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    qemu.create(path, int(vol["size"]))
+                    qemu.create(path, size)
                     log.info("replica of volume %s made in %s", vol["id"], path)
-            except (qemu.QemuError, OSError) as exc:
+                elif self.replica_sizes.get(vol["id"]) != size:  # read once per size
+                    if qemu.virtual_size(path, shared=True) < size * qemu.GiB:
+                        self._grow_replica(vol["id"], path, size)
+                    self.replica_sizes[vol["id"]] = size
+            except (qemu.QemuError, OSError, DaemonError, QmpError) as exc:
                 log.error("replica of volume %s: %s", vol["id"], exc)
+
+    def _grow_replica(self, volume_id: str, path: Path, size: int) -> None:
+        """The replica follows its volume's extend: grown in place, through
+        the daemon when it exports the replica (the primary's mirror
+        reconnects and sees the new size)."""
+        node = node_name(mirror.replica_export(volume_id))
+        if (
+            self.daemon is not None
+            and self.daemon.pid() is not None
+            and (node in self.daemon.nodes())
+        ):
+            self.daemon.resize(node, size * qemu.GiB)
+        else:
+            qemu.resize(path, size)
+        log.info("replica of volume %s grown to %d GiB", volume_id, size)
 
     def _reconcile(self) -> list[Outcome]:
         self._snapshot_exported()
@@ -467,7 +505,19 @@ class StorageAgent:
         self.uploads.start(work)
 
     def _extend(self, vol: dict[str, Any]) -> None:
+        """Grow the file; a replicated volume's open node through the daemon
+        (its mirror stops, and starts again once the replica has grown)."""
         size = int((vol.get("task") or {}).get("size") or vol["size"])
+        if (
+            self.daemon is not None
+            and self._mirrored(vol)
+            and mirror.volume_node(vol["id"]) in self.daemon.nodes()
+        ):
+            try:
+                mirror.grow(self.daemon, vol["id"], size * qemu.GiB)
+            except (DaemonError, QmpError) as exc:
+                raise ValueError(str(exc)) from exc
+            return
         qemu.resize(self._pool(vol).volume(vol["id"]), size)
 
     def _delete(self, vol: dict[str, Any]) -> None:

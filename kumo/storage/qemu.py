@@ -94,6 +94,8 @@ def resize(path: Path, size_gb: int) -> None:
     _run("resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
 
 
-def virtual_size(path: Path) -> int:
-    info = json.loads(_run("info", "--output=json", "-f", "qcow2", str(path)))
+def virtual_size(path: Path, *, shared: bool = False) -> int:
+    """``shared``: the file is open in the storage daemon (read it unlocked)."""
+    share = ["-U"] if shared else []
+    info = json.loads(_run("info", "--output=json", *share, "-f", "qcow2", str(path)))
     return int(info["virtual-size"])

@@ -524,7 +524,7 @@ class VolumeService:
         return self._write(lambda uow: pools.set_enabled(uow, ctx, action, body))
 
     def failover_host(self, ctx: RequestContext, body: Any) -> list[str]:
-        return self._write(lambda uow: replication.failover(uow, ctx, body))
+        return self._write(lambda uow: replication.failover(uow, self.settings, ctx, body))
 
     def get_pools(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
         with self.db.read_session() as s:
