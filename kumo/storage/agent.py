@@ -271,6 +271,14 @@ class StorageAgent:
                 self.daemon.unexport(gone)
                 log.info("export %s removed", gone)
             self.daemon.allow({w.client for w in wanted.values() if w.client})
+            opened = self.daemon.nodes()
+            for moved in sorted(have & set(wanted)):
+                if wanted[moved].mirrored and node_name(moved) in opened:
+                    # replicated since it was exported (failing back, a retype): its
+                    # clients reconnect to the export made again on the mirror's node
+                    self.daemon.unexport(moved)
+                    have.discard(moved)
+                    log.info("export %s made again on the mirror's node", moved)
             for node in self.daemon.nodes() - {node_name(e) for e in have & set(wanted)}:
                 if node.startswith("v"):
                     self.daemon.close_node(node)  # an export removed or added half-way
@@ -340,18 +348,17 @@ class StorageAgent:
                 log.error("replica of volume %s: %s", vol["id"], exc)
 
     def _grow_replica(self, volume_id: str, path: Path, size: int) -> None:
-        """The replica follows its volume's extend: grown in place, through
-        the daemon when it exports the replica (the primary's mirror
-        reconnects and sees the new size)."""
-        node = node_name(mirror.replica_export(volume_id))
+        """The replica follows its volume's extend: its export is removed
+        (the primary's mirror is stopped for the extend anyway), the file
+        grown, and exported again by the pass's exports."""
+        export = mirror.replica_export(volume_id)
         if (
             self.daemon is not None
             and self.daemon.pid() is not None
-            and (node in self.daemon.nodes())
+            and (node_name(export) in self.daemon.nodes())
         ):
-            self.daemon.resize(node, size * qemu.GiB)
-        else:
-            qemu.resize(path, size)
+            self.daemon.unexport(export)  # QEMU does not grow an exported node
+        qemu.resize(path, size)
         log.info("replica of volume %s grown to %d GiB", volume_id, size)
 
     def _reconcile(self) -> list[Outcome]:

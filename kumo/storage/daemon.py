@@ -256,11 +256,6 @@ class StorageDaemon:
         for _, target in pairs:
             os.replace(_part(target), target)
 
-    def resize(self, node: str, size_bytes: int) -> None:
-        """Grow an open node (an exported replica's, say) to ``size_bytes``."""
-        with self.qmp() as q:
-            q.execute("block_resize", {"node-name": node, "size": size_bytes})
-
     def nodes(self) -> set[str]:
         with self.qmp() as q:
             return {str(n.get("node-name")) for n in q.execute("query-named-block-nodes",

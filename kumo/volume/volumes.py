@@ -573,6 +573,11 @@ def extend(
             f"Invalid volume: a replicated volume is extended while replicated (its "
             f"replication_status is {v.replication_status}): both files grow."
         )
+    if v.replica_host is not None and v.status != "available":
+        raise InvalidState(
+            "Invalid volume: a replicated volume is extended detached (its storage daemon "
+            "cannot grow a disk it exports)."
+        )
     if new_size <= v.size:
         raise BadRequest(
             f"Invalid input received: New size for extend must be greater than current size. "
