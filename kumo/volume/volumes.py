@@ -10,6 +10,7 @@ Status machine (what the API and the storage agent move a volume through)::
                                                   └─fails─▶ error_extending
     available ─attachment─▶ reserved ─connector─▶ attaching ─complete─▶ in-use
     in-use ─os-begin_detaching─▶ detaching ─detach─▶ available
+    available|in-use ─os-volume_upload_image─▶ uploading ─agent─▶ available|in-use
     available|error|error_extending ─delete─▶ deleting ─agent─▶ (gone)
                                                    └─fails─▶ error_deleting
 
