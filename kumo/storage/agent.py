@@ -187,8 +187,9 @@ class StorageAgent:
 
     def _drop_replica(self, vol: dict[str, Any]) -> None:
         """The volume is no longer replicated here (deleted, or retyped to a
-        type without replication): its replica's file goes (its export is
-        removed by the next pass)."""
+        type without replication: the watch brings it without this host as
+        either its primary or its replica): its replica's file goes (its
+        export is removed by the next pass)."""
         try:
             self._replica_path(vol).unlink(missing_ok=True)
             log.info("replica of volume %s removed", vol["id"])
@@ -219,12 +220,18 @@ class StorageAgent:
             return
         if kind == "volume_attachment" and not self._mine(body):
             return
+        before = table.get(body["id"])
         if event.get("op") == "delete":
-            gone = table.pop(body["id"], None)
-            if kind == "volume" and gone is not None and self._replica_here(gone):
-                self._drop_replica(gone)
+            table.pop(body["id"], None)
         else:
             table[body["id"]] = body
+        if kind == "volume" and before is not None and self._replica_here(before):
+            now = None if event.get("op") == "delete" else body
+            if now is None or self.config.host not in (
+                now.get("storage_host"),
+                (now.get("replica") or {}).get("host"),
+            ):
+                self._drop_replica(before)
 
     # -- one pass ---------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ daemon alone is killed once: its agent starts it again and the mirror with
 it, and the writes after that are kept as well. Then the former primary's
 host comes back and is failed back to (``backend_id`` ``default``): every
 write, before and after the failover, is read from it; and the volume,
-detached, is extended on both hosts."""
+detached, is extended on both hosts, then retyped out of replication (its
+replica removed) and back into it (mirrored again)."""
 
 from __future__ import annotations
 
@@ -262,3 +263,16 @@ def test_failover_keeps_every_acknowledged_write(
                                str(store.pool / f"volume-{vid}.qcow2")],
                               capture_output=True, text=True, check=True)  # fmt: skip
         assert '"virtual-size": 2147483648' in info.stdout, (store.host, info.stdout)
+
+    # retype out of replication: the replica's host removes the replica, the
+    # mirror stops; back into it: a replica placed and mirrored again
+    r = call("POST", f"/volumes/{vid}/action", {"os-retype": {"new_type": "__DEFAULT__"}})
+    assert r.status_code == 202, r.text
+    assert volume()["replication_status"] == "disabled"
+    _until("the replica removed", lambda: not (replica.pool / f"volume-{vid}.qcow2").exists())
+    r = call("POST", f"/volumes/{vid}/action", {"os-retype": {"new_type": "replicated"}})
+    assert r.status_code == 202, r.text
+    _until("replicated again", lambda: volume()["replication_status"] == "enabled")
+    assert (replica.pool / f"volume-{vid}.qcow2").exists()
+    r = call("PUT", f"/volumes/{vid}", {"volume": {"name": "done"}})
+    assert r.status_code == 200, r.text
