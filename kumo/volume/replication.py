@@ -127,9 +127,10 @@ def start(uow: UnitOfWork, settings: Settings, v: Volume, specs: dict[str, str])
 
 def stop(uow: UnitOfWork, v: Volume) -> None:
     """Stop replicating ``v`` (a retype to a type without replication): the
-    replica's host is told the volume is gone from it (it removes the
-    replica's file); the primary stops the mirror when it sees the volume
-    without a replica."""
+    replica's host is sent the change too (the outbox folds this delete into
+    the volume's last change of the transaction, sent to both topics) and
+    removes the replica's file when the volume comes without it; the
+    primary stops the mirror when it sees the volume without a replica."""
     if v.replica_host is not None:
         uow.emit(events.VOLUME, "delete", v.id, (events.topic(v.replica_host),),
                  events.volume_body(uow.session, v))  # fmt: skip
