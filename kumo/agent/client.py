@@ -50,6 +50,10 @@ abandoned list all the same (100 simulated hosts: lists of 8-190 s, each
 agent listing again every 20 s)."""
 
 
+class UploadRefused(Exception):
+    """The API refused an upload (4xx): trying again would not help."""
+
+
 class ApiClient:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -161,6 +165,28 @@ class ApiClient:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def _put_file(self, url: str, path: Path) -> httpx.Response:
+        """``path`` streamed as the body of a PUT, a MiB at a time (never
+        whole in memory); once more with a fresh token after a 401."""
+
+        def pieces() -> Iterator[bytes]:
+            with path.open("rb") as f:
+                while piece := f.read(1 << 20):
+                    yield piece
+
+        for attempt in (0, 1):
+            headers = {
+                **self._headers(),
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(path.stat().st_size),
+            }
+            r = self._http.put(url, content=pieces(), headers=headers, timeout=600)
+            if r.status_code == 401 and attempt == 0:
+                self._token = None
+                continue
+            break
+        return r
+
     def upload_snapshot(self, image_id: str, path: Path) -> None:
         """A VM snapshot's data (``kumo.compute.snapshots``), streamed from
         ``path``. A 4xx answer is final (``SnapshotRefused``); anything else
@@ -168,30 +194,31 @@ class ApiClient:
         from kumo.dataplane.vms import SnapshotRefused, VmFailure
 
         url = f"{self.base}/internal/v1/snapshots/{image_id}/file"
-
-        def pieces() -> Iterator[bytes]:
-            with path.open("rb") as f:
-                while piece := f.read(1 << 20):
-                    yield piece
-
         try:
-            for attempt in (0, 1):
-                headers = {
-                    **self._headers(),
-                    "Content-Type": "application/octet-stream",
-                    "Content-Length": str(path.stat().st_size),
-                }
-                r = self._http.put(url, content=pieces(), headers=headers, timeout=600)
-                if r.status_code == 401 and attempt == 0:
-                    self._token = None
-                    continue
-                break
+            r = self._put_file(url, path)
         except httpx.HTTPError as exc:
             raise VmFailure(f"snapshot {image_id}: {exc}") from exc
         if 400 <= r.status_code < 500:
             raise SnapshotRefused(f"snapshot {image_id}: {r.status_code} {r.text[:300]}")
         if r.status_code >= 300:
             raise VmFailure(f"snapshot {image_id}: {r.status_code} {r.text[:300]}")
+
+    def upload_volume_image(self, image_id: str, path: Path) -> None:
+        """A volume's data converted for its image (``kumo.volume.uploads``),
+        streamed from ``path``; ``UploadRefused`` for a 4xx answer (the API
+        ended the upload), ``httpx.HTTPError`` otherwise."""
+        r = self._put_file(f"{self.base}/internal/v1/volume-uploads/{image_id}/file", path)
+        if 400 <= r.status_code < 500:
+            raise UploadRefused(f"image {image_id}: {r.status_code} {r.text[:300]}")
+        r.raise_for_status()
+
+    def abandon_volume_upload(self, image_id: str, error: str) -> None:
+        """The volume's data could not be read: its image is killed, the
+        volume goes back to its status with ``error`` as its user message."""
+        r = self._http.delete(f"{self.base}/internal/v1/volume-uploads/{image_id}",
+                              params={"error": error[:1000]}, headers=self._headers())  # fmt: skip
+        if r.status_code not in (204, 404):
+            r.raise_for_status()
 
     def abandon_snapshot(self, image_id: str) -> None:
         """The snapshot's data could not be made: its image is killed."""

@@ -13,7 +13,10 @@ topic for ``volume_attachment`` objects whose server runs here
   mount at ``ROOT/mnt/SERVER/VOLUME`` that the instance's processes see
   (they share the host's mounts). A volume with no filesystem yet is made
   ext4 first. The mount path is reported and published in the server's
-  metadata (``volume:VOLUME_ID``);
+  metadata (``volume:VOLUME_ID``). The front-end QoS limits of the
+  volume's type (``qos`` in the attachment, ``kumo.volume.throttle``)
+  throttle the VM's disk, or the daemon's FUSE export through a throttle
+  filter node;
 - an attachment ``detaching``: unplugged (the VM lets go of the disk, or
   the mount, loop device and daemon go, each flushing), then reported
   ``detached`` so the volume becomes ``available``;
@@ -54,6 +57,7 @@ from kumo.agent.client import ApiClient, Gone
 from kumo.storage.daemon import QSD, in_netns, pid_alive, stop_pid
 from kumo.vm import disks
 from kumo.vm.qmp import QmpClient, QmpError
+from kumo.volume import throttle
 
 log = logging.getLogger("kumo.agent.volumes")
 
@@ -144,15 +148,11 @@ class NamespaceDisks:
         raw.touch()
         read_only = a.get("mode") == "ro"
         (d / "attachment.json").write_text(json.dumps(a))
-        _must(in_netns(self.netns, [
-            QSD,
-            "--blockdev", f"driver=nbd,node-name=vol,server.type=inet,"
-                          f"server.host={export['address']},server.port={export['port']},"
-                          f"export={export['name']},read-only={'on' if read_only else 'off'}",
-            "--export", f"type=fuse,id=fuse,node-name=vol,mountpoint={raw},"
-                        f"writable={'off' if read_only else 'on'}",
-            "--pidfile", str(d / "qsd.pid"), "--daemonize",
-        ]), timeout=60)  # fmt: skip
+        source = (f"driver=nbd,node-name=vol,server.type=inet,server.host={export['address']},"
+                  f"server.port={export['port']},export={export['name']},"
+                  f"read-only={'on' if read_only else 'off'}")  # fmt: skip
+        argv = fuse_daemon(source, raw, d / "qsd.pid", read_only=read_only, qos=a.get("qos"))
+        _must(in_netns(self.netns, argv), timeout=60)
         loop = _must(["losetup", "--find", "--show", *(["-r"] if read_only else []), str(raw)])
         (d / "loop").write_text(loop + "\n")
         if _run(["blkid", "-p", loop]).returncode == 2 and not read_only:
@@ -197,6 +197,26 @@ class NamespaceDisks:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def fuse_daemon(
+    source: str, raw: Path, pidfile: Path, *, read_only: bool, qos: dict[str, int] | None
+) -> list[str]:
+    """The storage daemon serving a namespace instance's volume: ``source``
+    (a ``--blockdev`` named ``vol``: the storage host's NBD export) as the
+    raw file ``raw`` (its FUSE export); with ``qos``
+    (``kumo.volume.throttle``), through a ``throttle`` filter node whose
+    group holds those limits."""
+    argv = [QSD, "--blockdev", source]
+    node = "vol"
+    if qos:
+        argv += ["--object", throttle.object_argument("qos", qos),
+                 "--blockdev", "driver=throttle,node-name=qos,throttle-group=qos,file=vol"]  # fmt: skip
+        node = "qos"
+    return [*argv,
+            "--export", f"type=fuse,id=fuse,node-name={node},mountpoint={raw},"
+                        f"writable={'off' if read_only else 'on'}",
+            "--pidfile", str(pidfile), "--daemonize"]  # fmt: skip
+
+
 class VmDisks:
     """A QEMU VM's volumes: NBD drives hot-plugged by QMP."""
 
@@ -222,7 +242,7 @@ class VmDisks:
         with self._qmp(str(a["server_id"])) as q:
             disks.plug(q, a["id"], address=str(export["address"]), port=int(export["port"]),
                        export=str(export["name"]), serial=str(a["volume_id"]),
-                       read_only=a.get("mode") == "ro")  # fmt: skip
+                       read_only=a.get("mode") == "ro", qos=a.get("qos"))  # fmt: skip
 
     def unplug(self, server_id: str, attachment_id: str) -> None:
         with self._qmp(server_id) as q:

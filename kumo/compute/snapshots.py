@@ -121,7 +121,11 @@ def request(uow: UnitOfWork, ctx: RequestContext, server: Server, current: str, 
     return image.id
 
 
-def _context(s: Session, user_id: str, project_id: str, roles: list[str]) -> RequestContext | None:
+def lent_context(
+    s: Session, user_id: str, project_id: str, roles: list[str]
+) -> RequestContext | None:
+    """The context a user lent for one upload: None when the user or project is
+    disabled or gone, or the user holds none of the lent roles any more."""
     user = s.get(User, user_id)
     project = s.get(Project, project_id)
     if user is None or not user.enabled or project is None or not project.enabled:
@@ -151,7 +155,7 @@ def delegated(uow: UnitOfWork, ctx: RequestContext, image_id: str) -> RequestCon
     if snap is None or server is None:
         raise SnapshotGone(f"No snapshot into image {image_id} is under way.")
     agent_credentials.authorize_hosts(s, ctx, [server.host or ""], UPLOAD_RULE)
-    found = _context(s, snap.user_id, snap.project_id, list(snap.roles or []))
+    found = lent_context(s, snap.user_id, snap.project_id, list(snap.roles or []))
     if found is None:
         raise Forbidden("The snapshot's requester can no longer upload images to its project.")
     return found

@@ -191,6 +191,25 @@ class VolumeAttachment(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class VolumeImageUpload(Base):
+    """A volume's data on its way into an image (``os-volume_upload_image``):
+    the image its storage host uploads into and the rights the requester
+    lent for that one upload (user, project, roles: like a Keystone trust
+    limited to this image). Deleted when the upload ends."""
+
+    __tablename__ = "volume_image_uploads"
+    image_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    volume_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("volumes.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class GroupType(Base):
     __tablename__ = "group_types"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -596,6 +596,11 @@ VOLUME = [
          "Make a volume read-only or writable again (os-update_readonly_flag)"),
     rule("volume:extend_attached_volume", ADMIN_OR_MEMBER, "Extend an in-use volume"),
     rule("volume:retype", ADMIN_OR_MEMBER, "Change a volume's type in place (os-retype)"),
+    rule("volume_extension:volume_actions:upload_image", ADMIN_OR_MEMBER,
+         "Upload a volume's data into a new image (os-volume_upload_image; an in-use "
+         "volume with force: a point-in-time copy)"),
+    rule("volume_extension:volume_actions:upload_public", ADMIN,
+         "Upload a volume into a public image (os-volume_upload_image, visibility public)"),
     rule("volume_extension:volume_image_metadata:show", ADMIN_OR_READER,
          "Show a volume's image metadata (os-show_image_metadata)"),
     rule("volume_extension:volume_image_metadata:set", ADMIN_OR_MEMBER,
@@ -798,6 +803,10 @@ INTERNAL = [
          "Upload a VM snapshot's data, or report it failed, for the host of the snapshotted "
          "server (written with the requester's delegated rights, never as admin)",
          f"PUT {X}/snapshots/{{image_id}}/file", f"DELETE {X}/snapshots/{{image_id}}"),
+    rule("internal:upload_volume", ADMIN | (SERVICE & same_host("host")),
+         "Upload a volume's data into an image, or report it failed, for the volume's "
+         "storage host (written with the requester's delegated rights, never as admin)",
+         f"PUT {X}/volume-uploads/{{image_id}}/file", f"DELETE {X}/volume-uploads/{{image_id}}"),
     rule("internal:cluster_key", ADMIN_OR_SERVICE,
          "Read the key that signs the gateway hosts' underlay messages (enrolled agents)",
          f"GET {X}/cluster-key"),

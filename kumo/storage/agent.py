@@ -9,6 +9,10 @@ and does what its status asks, judged against the files on disk:
 - volume ``extending``: grow the file to the task's size, report ``available``;
 - volume ``deleting`` / snapshot ``deleting``: remove the file, report ``deleted``;
 - snapshot ``creating``: copy the volume's file, report ``available``;
+- volume ``uploading`` (``os-volume_upload_image``, ``uploader.py``): the
+  volume's data converted into the image's disk format and streamed to the
+  API (an attached volume's from a point-in-time copy its storage daemon
+  takes), in a thread of its own; the API moves the volume back;
 - attachments of its volumes to servers (``volume_attachment``): the
   host's ``qemu-storage-daemon`` (``daemon.py``, started again whenever it
   is found dead, by a pass or by the heartbeat) exports each over NBD to
@@ -16,8 +20,10 @@ and does what its status asks, judged against the files on disk:
 - replicated volumes (``replica`` in the body; ``mirror.py``): on the
   primary's host the daemon keeps the file open and mirrors every write
   to the replica's host (reporting the mirror ``enabled`` or ``error``);
-  on the replica's host the replica's file is made and exported over NBD
-  to the primary's host only. A volume failed over is served by its new
+  on the replica's host the replica's file is made, grown with its volume
+  and exported over NBD to the primary's host only, and removed when the
+  volume leaves the host's topic (deleted, or retyped to a type without
+  replication). A volume failed over is served by its new
   primary like any other.
 
 A failed operation reports ``error`` with qemu-img's message (the API
@@ -39,7 +45,7 @@ import httpx
 
 from kumo.agent.client import ApiClient, Gone
 from kumo.guestimage import bundle
-from kumo.storage import mirror, qemu
+from kumo.storage import mirror, qemu, uploader
 from kumo.storage.daemon import NBD_PORT, DaemonError, StorageDaemon, node_name
 from kumo.storage.pool import FilePool
 from kumo.vm.qmp import QmpError
@@ -106,6 +112,9 @@ class StorageAgent:
         self.pending: dict[tuple[str, str], Outcome] = {}
         self.stop_event = threading.Event()
         self.revision = 0
+        self.uploads = uploader.Uploads(client)
+        self.replica_sizes: dict[str, int] = {}
+        """GiB of the replicas held here, as last read or grown."""
 
     # -- registration and heartbeats ------------------------------------------------------
 
@@ -176,6 +185,17 @@ class StorageAgent:
             and replica.get("pool") in self.pools
         )
 
+    def _drop_replica(self, vol: dict[str, Any]) -> None:
+        """The volume is no longer replicated here (deleted, or retyped to a
+        type without replication: the watch brings it without this host as
+        either its primary or its replica): its replica's file goes (its
+        export is removed by the next pass)."""
+        try:
+            self._replica_path(vol).unlink(missing_ok=True)
+            log.info("replica of volume %s removed", vol["id"])
+        except OSError as exc:
+            log.error("replica of volume %s: %s", vol["id"], exc)
+
     def _replica_path(self, vol: dict[str, Any]) -> Path:
         return self.pools[str(vol["replica"]["pool"])].volume(vol["id"])
 
@@ -186,7 +206,7 @@ class StorageAgent:
         return (
             self._primary(vol)
             and bool(vol.get("replica"))
-            and vol.get("replication_status") in ("enabling", "enabled", "error")
+            and vol.get("replication_status") in ("enabling", "enabled", "error", "failing-back")
             and status not in ("creating", "deleting", "reported-deleted", "error_deleting")
             and self._pool(vol).volume(vol["id"]).exists()
         )
@@ -200,10 +220,18 @@ class StorageAgent:
             return
         if kind == "volume_attachment" and not self._mine(body):
             return
+        before = table.get(body["id"])
         if event.get("op") == "delete":
             table.pop(body["id"], None)
         else:
             table[body["id"]] = body
+        if kind == "volume" and before is not None and self._replica_here(before):
+            now = None if event.get("op") == "delete" else body
+            if now is None or self.config.host not in (
+                now.get("storage_host"),
+                (now.get("replica") or {}).get("host"),
+            ):
+                self._drop_replica(before)
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -250,6 +278,14 @@ class StorageAgent:
                 self.daemon.unexport(gone)
                 log.info("export %s removed", gone)
             self.daemon.allow({w.client for w in wanted.values() if w.client})
+            opened = self.daemon.nodes()
+            for moved in sorted(have & set(wanted)):
+                if wanted[moved].mirrored and node_name(moved) in opened:
+                    # replicated since it was exported (failing back, a retype): its
+                    # clients reconnect to the export made again on the mirror's node
+                    self.daemon.unexport(moved)
+                    have.discard(moved)
+                    log.info("export %s made again on the mirror's node", moved)
             for node in self.daemon.nodes() - {node_name(e) for e in have & set(wanted)}:
                 if node.startswith("v"):
                     self.daemon.close_node(node)  # an export removed or added half-way
@@ -301,15 +337,36 @@ class StorageAgent:
             if not self._replica_here(vol):
                 continue
             path = self._replica_path(vol)
+            task = vol.get("task") or {}
+            size = max(int(vol["size"]), int(task.get("size") or 0) if task.get("op") == "extend"
+                       else 0)  # fmt: skip
             try:
                 if vol.get("status") == "deleting":
                     path.unlink(missing_ok=True)
                 elif not path.exists():
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    qemu.create(path, int(vol["size"]))
+                    qemu.create(path, size)
                     log.info("replica of volume %s made in %s", vol["id"], path)
-            except (qemu.QemuError, OSError) as exc:
+                elif self.replica_sizes.get(vol["id"]) != size:  # read once per size
+                    if qemu.virtual_size(path, shared=True) < size * qemu.GiB:
+                        self._grow_replica(vol["id"], path, size)
+                    self.replica_sizes[vol["id"]] = size
+            except (qemu.QemuError, OSError, DaemonError, QmpError) as exc:
                 log.error("replica of volume %s: %s", vol["id"], exc)
+
+    def _grow_replica(self, volume_id: str, path: Path, size: int) -> None:
+        """The replica follows its volume's extend: its export is removed
+        (the primary's mirror is stopped for the extend anyway), the file
+        grown, and exported again by the pass's exports."""
+        export = mirror.replica_export(volume_id)
+        if (
+            self.daemon is not None
+            and self.daemon.pid() is not None
+            and (node_name(export) in self.daemon.nodes())
+        ):
+            self.daemon.unexport(export)  # QEMU does not grow an exported node
+        qemu.resize(path, size)
+        log.info("replica of volume %s grown to %d GiB", volume_id, size)
 
     def _reconcile(self) -> list[Outcome]:
         self._snapshot_exported()
@@ -318,10 +375,14 @@ class StorageAgent:
             if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
         self._replicas()
+        self.uploads.forget({str((v.get("task") or {}).get("image_id")) for v in
+                             self.volumes.values() if v.get("status") == "uploading"})  # fmt: skip
         for vol in list(self.volumes.values()):
             if vol.get("storage_host") not in (None, self.config.host):
                 continue  # a replica held here (``_replicas``)
             status = vol.get("status")
+            if status == "uploading" and vol.get("pool") in self.pools:
+                self._upload(vol, exported)
             if status == "creating":
                 self._do("volumes", vol["id"], lambda v=vol: self._create(v), "available")
             elif status == "extending":
@@ -429,8 +490,48 @@ class StorageAgent:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def _upload(self, vol: dict[str, Any], exported: dict[str, str]) -> None:
+        """Start the upload of ``vol`` into its image unless under way or done:
+        an attached volume's data first copied at one instant by the storage
+        daemon (which has its file open), here, under the agent's lock."""
+        task = vol.get("task") or {}
+        image_id = str(task.get("image_id") or "")
+        if not image_id or self.uploads.known(image_id):
+            return
+        pool = self._pool(vol)
+        source, shared, copied = pool.volume(vol["id"]), self._held(vol["id"]), None
+        if vol["id"] in exported and self.daemon is not None:
+            copied = pool.directory / f".upload-{image_id}.qcow2"
+            try:
+                self.daemon.ensure()
+                if exported[vol["id"]] not in self.daemon.nodes():
+                    return  # opened by this pass's exports; copied by the next
+                self.daemon.backup([(exported[vol["id"]], copied)])
+            except (DaemonError, QmpError, OSError) as exc:
+                copied.unlink(missing_ok=True)
+                log.error("volume %s: point-in-time copy for image %s: %s", vol["id"],
+                          image_id, exc)  # fmt: skip
+                self.uploads.fail(image_id, f"the point-in-time copy failed: {exc}")
+                return
+            source, shared = copied, False
+        work = uploader.Work(vol["id"], image_id, source, str(task.get("disk_format") or "raw"),
+                             pool.directory / f".upload-{image_id}.img", shared, copied)  # fmt: skip
+        self.uploads.start(work)
+
     def _extend(self, vol: dict[str, Any]) -> None:
+        """Grow the file; a replicated volume's open node through the daemon
+        (its mirror stops, and starts again once the replica has grown)."""
         size = int((vol.get("task") or {}).get("size") or vol["size"])
+        if (
+            self.daemon is not None
+            and self._mirrored(vol)
+            and mirror.volume_node(vol["id"]) in self.daemon.nodes()
+        ):
+            try:
+                mirror.grow(self.daemon, vol["id"], size * qemu.GiB)
+            except (DaemonError, QmpError) as exc:
+                raise ValueError(str(exc)) from exc
+            return
         qemu.resize(self._pool(vol).volume(vol["id"]), size)
 
     def _delete(self, vol: dict[str, Any]) -> None:

@@ -188,6 +188,25 @@ def stop(daemon: StorageDaemon, volume_key: str) -> None:
             _quiet(q, "blockdev-del", {"node-name": node})
 
 
+def grow(daemon: StorageDaemon, volume_id: str, size_bytes: int) -> None:
+    """Grow a replicated volume's open node (an extend): its mirror stops
+    first (QEMU does not resize a node a mirror copies) and its target
+    closes; ``ensure`` starts both again once the replica has grown too."""
+    job = job_id(volume_id)
+    with daemon.qmp() as q:
+        if job in _jobs(q):
+            _quiet(q, "block-job-cancel", {"device": job, "force": True})
+            try:
+                q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
+            except QmpTimeout:
+                log.warning("mirror %s did not end in 10 s", job)
+            _quiet(q, "job-dismiss", {"id": job})
+        _quiet(q, "blockdev-del", {"node-name": target_node(volume_id)})
+        q.execute("block_resize", {"node-name": volume_node(volume_id), "size": size_bytes})
+    log.info("volume %s grown to %d bytes; its mirror starts again when the replica has grown",
+             volume_id, size_bytes)  # fmt: skip
+
+
 def opened(daemon: StorageDaemon) -> set[str]:
     """The keys of the volumes this module holds open (nodes ``r…``)."""
     with daemon.qmp() as q:

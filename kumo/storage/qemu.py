@@ -1,4 +1,4 @@
-"""``qemu-img`` as the storage agent uses it: create, copy, grow, measure.
+"""``qemu-img`` as the storage agent uses it: create, copy, convert, grow, measure.
 
 Each operation writing a new file writes ``NAME.part`` and renames it into
 place once complete, so a file under its final name is always whole (an
@@ -72,6 +72,21 @@ def copy(
     os.replace(part, path)
 
 
+def convert(source: Path, path: Path, out_format: str, *, shared: bool = False) -> None:
+    """``source`` (a qcow2 volume or snapshot) written as an ``out_format``
+    image (qemu-img's format names: ``raw``, ``qcow2``, ``vmdk``, ``vdi``,
+    ``vhdx``, ``vpc``); ``shared`` as for ``copy``."""
+    part = _part(path)
+    part.unlink(missing_ok=True)
+    share = ["-U"] if shared else []
+    try:
+        _run("convert", "-q", *share, "-f", "qcow2", "-O", out_format, str(source), str(part))
+    except QemuError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, path)
+
+
 def resize(path: Path, size_gb: int) -> None:
     """Grow to ``size_gb`` GiB (nothing to do when it is that large already)."""
     if virtual_size(path) >= size_gb * GiB:
@@ -79,6 +94,8 @@ def resize(path: Path, size_gb: int) -> None:
     _run("resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
 
 
-def virtual_size(path: Path) -> int:
-    info = json.loads(_run("info", "--output=json", "-f", "qcow2", str(path)))
+def virtual_size(path: Path, *, shared: bool = False) -> int:
+    """``shared``: the file is open in the storage daemon (read it unlocked)."""
+    share = ["-U"] if shared else []
+    info = json.loads(_run("info", "--output=json", *share, "-f", "qcow2", str(path)))
     return int(info["virtual-size"])

@@ -18,9 +18,11 @@ Each attachment's node and device are named from its id (``node_name``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from kumo.vm.qmp import QmpClient, QmpCommandError, QmpTimeout
+from kumo.volume import throttle
 
 
 def root_drive(local: Path, volume: str | None) -> str:
@@ -67,7 +69,10 @@ def plug(
     export: str,
     serial: str,
     read_only: bool = False,
+    qos: Mapping[str, int] | None = None,
 ) -> None:
+    """The export as a virtio disk; ``qos`` (``kumo.volume.throttle``): the
+    disk's I/O throttled to those limits (``block_set_io_throttle``)."""
     node = node_name(attachment_id)
     if node not in plugged(q):
         q.execute("blockdev-add", {
@@ -79,10 +84,13 @@ def plug(
         q.execute("device_add", {"driver": "virtio-blk-pci", "id": device_id(attachment_id),
                                  "drive": node, "serial": serial[:SERIAL_MAX]})  # fmt: skip
     except QmpCommandError as exc:
-        if "duplicate" in exc.desc.lower() or "already" in exc.desc.lower():
-            return  # plugged by an earlier pass
-        _quiet(q, "blockdev-del", {"node-name": node})
-        raise
+        if "duplicate" not in exc.desc.lower() and "already" not in exc.desc.lower():
+            _quiet(q, "blockdev-del", {"node-name": node})
+            raise
+        # plugged by an earlier pass: its limits set again below
+    if qos:
+        backend = f"/machine/peripheral/{device_id(attachment_id)}/virtio-backend"
+        q.execute("block_set_io_throttle", throttle.qmp_arguments(backend, qos))
 
 
 def unplug(q: QmpClient, attachment_id: str, timeout: float = UNPLUG_TIMEOUT) -> None:

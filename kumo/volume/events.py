@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from kumo.db.agent_models import Agent
 from kumo.db.compute_models import Server
 from kumo.db.uow import UnitOfWork
-from kumo.db.volume_models import Snapshot, StorageHost, Volume, VolumeAttachment
+from kumo.db.volume_models import (
+    QosSpecs,
+    Snapshot,
+    StorageHost,
+    Volume,
+    VolumeAttachment,
+    VolumeType,
+)
+from kumo.volume import throttle
 
 VOLUME = "volume"
 SNAPSHOT = "volume_snapshot"
@@ -111,6 +119,15 @@ def _host_address(session: Session, host: str | None) -> str:
     return ""
 
 
+def _qos(session: Session, v: Volume) -> dict[str, int]:
+    """The front-end QoS limits of the volume's type, for its compute host."""
+    vtype = session.get(VolumeType, v.volume_type_id)
+    specs = session.get(QosSpecs, vtype.qos_specs_id) if vtype and vtype.qos_specs_id else None
+    if specs is None:
+        return {}
+    return throttle.limits(specs.consumer, dict(specs.specs or {}), v.size)
+
+
 def attachment_body(session: Session, a: VolumeAttachment, v: Volume) -> dict[str, Any]:
     storage = session.get(StorageHost, v.storage_host) if v.storage_host else None
     server = session.get(Server, a.instance_uuid) if a.instance_uuid else None
@@ -132,6 +149,7 @@ def attachment_body(session: Session, a: VolumeAttachment, v: Volume) -> dict[st
             "port": storage.export_port if storage is not None else None,
             "name": a.id,
         },
+        "qos": _qos(session, v),
     }
 
 

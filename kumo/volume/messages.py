@@ -21,6 +21,8 @@ SCHEDULE_ALLOCATE_VOLUME = "VOLUME_VOLUME_001_002"
 """Cinder's event id for "schedule allocate volume" failures."""
 ATTACH_VOLUME = "VOLUME_VOLUME_002_001"
 """Cinder's event id for "attach volume" failures (the compute host could not attach it)."""
+COPY_VOLUME_TO_IMAGE = "VOLUME_VOLUME_004_001"
+"""Cinder's event id for "copy volume to image" failures."""
 
 
 def record(

@@ -3,7 +3,13 @@ consumer (``front-end``: the hypervisor applies them, ``back-end``: the
 storage host, ``both``), associated with volume types (one QoS specs per
 type, shown as the type's ``qos_specs_id``). Administrators only.
 
-kumo stores and shows them; the data path does not throttle by them yet.
+Front-end specs are enforced where the volume is attached
+(``throttle.py``: QEMU's throttle limits, carried in the attachment's watch
+body to its compute host): a VM's disk by ``block_set_io_throttle``, a
+namespace instance's volume by a throttle filter node in the storage
+daemon serving its FUSE export. They are read when the volume is attached:
+a change applies at the next attach. Back-end specs are stored and shown
+only.
 """
 
 from __future__ import annotations

@@ -9,8 +9,21 @@ primary pool and a replica pool on another storage host (the scheduler's
   write acknowledged to a client is then on both hosts), ``error`` when it
   reports the mirror broken (the replica's host unreachable); either way
   again as the mirror recovers or breaks;
-- ``failed-over`` by ``failover``: the replica became the primary. Nothing
-  moves it out of ``failed-over`` (failing back is not supported).
+- ``failed-over`` by ``failover``: the replica became the primary;
+- ``failing-back`` by ``failover`` with ``backend_id=default`` once the
+  former primary's host is back: the current primary mirrors the volume
+  back onto the former primary's (stale) file, re-protecting it; when its
+  agent reports that mirror in step, the roles switch (the former primary
+  serves the volume again, attachments follow) and the volume is
+  ``enabling`` again (now mirrored the other way, to where it was
+  failed over to).
+
+Retyping a volume to or from a replication-enabled type (``start``,
+``stop``) places a replica on another storage host and starts the mirror,
+or drops the replica (its host removes the file) and stops it. Extending a
+replicated volume grows both files: the primary's agent stops the mirror,
+grows the volume, and starts the mirror again once the replica's agent has
+grown the replica.
 
 ``failover`` (Cinder's ``os-services/failover_host`` and, from 3.26,
 ``os-services/failover``) promotes the replicas of every replicated volume
@@ -27,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.uow import UnitOfWork
@@ -34,11 +48,16 @@ from kumo.db.volume_models import StorageHost, Volume, VolumeAttachment
 from kumo.errors import BadRequest, NotFound
 from kumo.policy import authorize
 from kumo.volume import common, events
+from kumo.volume.scheduler import NoValidPool, Request, place
+from kumo.volume.scheduler.weighers import resolve
 
 REPORTED = ("enabled", "error")
 """What a primary's agent may report about its mirror."""
 MOVABLE = ("enabling", "enabled", "error")
 """The statuses a report may move (never ``disabled`` nor ``failed-over``)."""
+FAILING_BACK = "failing-back"
+MIRRORED = (*MOVABLE, FAILING_BACK)
+"""The statuses in which the primary's storage host mirrors the volume."""
 
 
 def next_status(current: str, reported: str) -> str | None:
@@ -49,14 +68,74 @@ def next_status(current: str, reported: str) -> str | None:
 
 
 def apply_report(uow: UnitOfWork, v: Volume, item: dict[str, Any]) -> bool:
-    """One primary's report on a volume's mirror; True when it changed."""
-    new = next_status(v.replication_status, str(item.get("replication_status")))
+    """One primary's report on a volume's mirror; True when it changed. A
+    volume failing back whose mirror is in step switches roles."""
+    reported = str(item.get("replication_status"))
+    if v.replication_status == FAILING_BACK:
+        if reported != "enabled":
+            return False
+        _switch_back(uow, v)
+        return True
+    new = next_status(v.replication_status, reported)
     if new is None:
         return False
     v.replication_status = new
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
     return True
+
+
+def _switch_back(uow: UnitOfWork, v: Volume) -> None:
+    """The volume's former primary is in step again: it becomes the primary
+    (mirroring to the host it was failed over to); once no volume of that
+    host is failing back any more, its service is active again."""
+    _swap(uow, v, "enabling")
+    s = uow.session
+    s.flush()
+    host = s.get(StorageHost, str(v.storage_host))
+    left = s.scalar(
+        select(Volume.id)
+        .where(Volume.replica_host == v.storage_host, Volume.replication_status.in_(
+            ("failed-over", FAILING_BACK)))
+        .limit(1)
+    )  # fmt: skip
+    if host is not None and left is None:
+        host.active_backend_id = None
+        host.disabled = False
+        host.disabled_reason = None
+
+
+def start(uow: UnitOfWork, settings: Settings, v: Volume, specs: dict[str, str]) -> None:
+    """Replicate ``v`` (a retype to a replication-enabled type): a replica
+    pool on another storage host, by the scheduler's filters and weighers;
+    the mirror starts (``enabling``). 400 when no other host can hold it."""
+    from kumo.volume import pools  # it imports this module
+
+    s = uow.session
+    others = [p for p in pools.states(s, settings) if p.host != v.storage_host]
+    found = place(others, Request(size=v.size, extra_specs=specs),
+                  resolve(settings.volume_scheduler_weighers))  # fmt: skip
+    if isinstance(found, NoValidPool):
+        raise BadRequest(
+            "Invalid volume type: no pool of another storage host can hold the replica "
+            f"({found.message(v.size)})."
+        )
+    pools.lock_pool(s, found.host, found.pool)
+    v.replica_host, v.replica_pool = found.host, found.pool
+    v.replication_status = "enabling"
+
+
+def stop(uow: UnitOfWork, v: Volume) -> None:
+    """Stop replicating ``v`` (a retype to a type without replication): the
+    replica's host is sent the change too (the outbox folds this delete into
+    the volume's last change of the transaction, sent to both topics) and
+    removes the replica's file when the volume comes without it; the
+    primary stops the mirror when it sees the volume without a replica."""
+    if v.replica_host is not None:
+        uow.emit(events.VOLUME, "delete", v.id, (events.topic(v.replica_host),),
+                 events.volume_body(uow.session, v))  # fmt: skip
+    v.replica_host = v.replica_pool = None
+    v.replication_status = "disabled"
 
 
 def _host(uow: UnitOfWork, name: str) -> StorageHost:
@@ -66,9 +145,10 @@ def _host(uow: UnitOfWork, name: str) -> StorageHost:
     return host
 
 
-def failover(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
+def failover(uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: Any) -> list[str]:
     """Promote the replicas of the volumes whose primary is on ``host``; the
-    ids of the volumes failed over."""
+    ids of the volumes failed over. With ``backend_id`` ``default``: fail
+    ``host`` back (``fail_back``)."""
     authorize(ctx, "volume:failover_host")
     if not isinstance(body, dict):
         raise BadRequest("Expected {'host': ..., 'backend_id': ...}.")
@@ -78,10 +158,7 @@ def failover(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     failed = _host(uow, name)
     backend_id = common.text(body.get("backend_id"), "backend_id")
     if backend_id == "default":
-        raise BadRequest(
-            "Invalid input received: failing back to the default backend is not supported "
-            "(the former primaries hold stale data)."
-        )
+        return fail_back(uow, settings, failed)
     if failed.active_backend_id:
         raise BadRequest(
             f"Invalid input received: host {name} is failed over already "
@@ -110,7 +187,47 @@ def failover(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
     return promoted
 
 
+def fail_back(uow: UnitOfWork, settings: Settings, failed: StorageHost) -> list[str]:
+    """Start failing ``failed`` back: its host must be up again; each volume
+    failed over from it is mirrored back onto it (``failing-back``) and
+    switches when in step (``apply_report``). The ids of those volumes."""
+    from kumo.volume import pools  # it imports this module
+
+    if not failed.active_backend_id:
+        raise BadRequest(f"Invalid input received: host {failed.host} is not failed over.")
+    if not pools.is_up(settings, failed, utcnow()):
+        raise BadRequest(
+            f"Invalid input received: host {failed.host} is not up: its storage agent must "
+            "report again before its volumes can fail back to it."
+        )
+    s = uow.session
+    back: list[str] = []
+    for v in s.scalars(
+        select(Volume)
+        .where(Volume.replica_host == failed.host, Volume.replication_status == "failed-over")
+        .order_by(Volume.id)
+        .with_for_update()
+    ):
+        v.replication_status = FAILING_BACK
+        v.updated_at = utcnow()
+        events.volume_changed(uow, v)
+        back.append(v.id)
+    failed.disabled_reason = f"failing back from {failed.active_backend_id}"
+    if not back:  # nothing to move: active again at once
+        failed.active_backend_id = None
+        failed.disabled = False
+        failed.disabled_reason = None
+    return back
+
+
 def _promote(uow: UnitOfWork, v: Volume) -> None:
+    _swap(uow, v, "failed-over")
+
+
+def _swap(uow: UnitOfWork, v: Volume, status: str) -> None:
+    """The replica becomes the primary (and the primary the replica); the
+    attachments follow: the old primary stops exporting them, the new one
+    exports them and compute hosts reopen their disks from it."""
     s = uow.session
     old = str(v.storage_host)
     attachments = list(
@@ -122,7 +239,7 @@ def _promote(uow: UnitOfWork, v: Volume) -> None:
                      events.attachment_body(s, a, v))  # fmt: skip
     v.storage_host, v.replica_host = v.replica_host, old
     v.pool, v.replica_pool = v.replica_pool, v.pool
-    v.replication_status = "failed-over"
+    v.replication_status = status
     v.updated_at = utcnow()
     events.volume_changed(uow, v)
     for a in attachments:  # the new primary exports them; compute hosts reopen their disks

@@ -30,6 +30,7 @@ from kumo.volume import (
     reports,
     snapshots,
     types,
+    uploads,
     volumes,
 )
 from kumo.volume.volumes import Lookups
@@ -134,6 +135,14 @@ class VolumeService:
             return 200, self._write(
                 lambda uow: image_metadata.run(uow, ctx, volume_id, action, data)
             )
+        if action == uploads.ACTION:
+            wanted = uploads.fields(ctx, data, version)
+
+            def upload(uow: UnitOfWork) -> dict[str, Any]:
+                v = volumes.load(uow.session, ctx, volume_id, lock=True)
+                return uploads.request(uow, ctx, v, wanted)
+
+            return 202, self._write(upload)
         if action not in VOLUME_ACTIONS:
             raise BadRequest(f"There is no such action: {action}")
 
@@ -158,6 +167,14 @@ class VolumeService:
 
         self._write(work)
         return (200 if action == "os-set_bootable" else 202), None
+
+    def upload_context(self, ctx: RequestContext, image_id: str) -> RequestContext:
+        """For the storage agent uploading a volume into an image: the
+        requester's delegated context (``kumo.volume.uploads``)."""
+        return self._write(lambda uow: uploads.delegated(uow, ctx, image_id))
+
+    def end_upload(self, ctx: RequestContext, image_id: str, ok: bool, error: str = "") -> None:
+        self._write(lambda uow: uploads.end(uow, ctx, image_id, ok, error))
 
     def volume_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
         with self.db.read_session() as s:
@@ -507,7 +524,7 @@ class VolumeService:
         return self._write(lambda uow: pools.set_enabled(uow, ctx, action, body))
 
     def failover_host(self, ctx: RequestContext, body: Any) -> list[str]:
-        return self._write(lambda uow: replication.failover(uow, ctx, body))
+        return self._write(lambda uow: replication.failover(uow, self.settings, ctx, body))
 
     def get_pools(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
         with self.db.read_session() as s:

@@ -10,6 +10,7 @@ Status machine (what the API and the storage agent move a volume through)::
                                                   └─fails─▶ error_extending
     available ─attachment─▶ reserved ─connector─▶ attaching ─complete─▶ in-use
     in-use ─os-begin_detaching─▶ detaching ─detach─▶ available
+    available|in-use ─os-volume_upload_image─▶ uploading ─agent─▶ available|in-use
     available|error|error_extending ─delete─▶ deleting ─agent─▶ (gone)
                                                    └─fails─▶ error_deleting
 
@@ -41,7 +42,17 @@ from kumo.db.volume_models import (
 )
 from kumo.errors import BadRequest, NotFound
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, events, images, messages, metadata, pools, quotas, types
+from kumo.volume import (
+    common,
+    events,
+    images,
+    messages,
+    metadata,
+    pools,
+    quotas,
+    replication,
+    types,
+)
 from kumo.volume.common import InvalidState
 from kumo.volume.scheduler import (
     NoValidPool,
@@ -557,10 +568,16 @@ def extend(
             f"Invalid volume: Volume status must be 'available' or 'in-use' to extend, "
             f"currently {v.status}."
         )
-    if v.replica_host is not None:
+    if v.replica_host is not None and v.replication_status not in ("enabled", "enabling",
+                                                                   "error"):  # fmt: skip
         raise InvalidState(
-            "Invalid volume: a replicated volume cannot be extended here (its mirror "
-            "would have to be grown on both storage hosts at once)."
+            f"Invalid volume: a replicated volume is extended while replicated (its "
+            f"replication_status is {v.replication_status}): both files grow."
+        )
+    if v.replica_host is not None and v.status != "available":
+        raise InvalidState(
+            "Invalid volume: a replicated volume is extended detached (its storage daemon "
+            "cannot grow a disk it exports)."
         )
     if new_size <= v.size:
         raise BadRequest(
@@ -580,6 +597,13 @@ def extend(
             why = capacity(pool, Request(size=new_size - v.size))
             if why is not None:
                 raise InvalidState(f"Invalid volume: its pool cannot grow it: {why}.")
+        replica = (
+            pools.state_of(s, settings, v.replica_host, v.replica_pool) if v.replica_host else None
+        )
+        if replica is not None:
+            why = capacity(replica, Request(size=new_size - v.size))
+            if why is not None:
+                raise InvalidState(f"Invalid volume: its replica's pool cannot grow it: {why}.")
     v.task = {"op": "extend", "size": new_size, "previous_status": v.status}
     v.status, v.held = "extending", False
     v.updated_at = utcnow()
@@ -589,7 +613,8 @@ def extend(
 def retype(uow: UnitOfWork, settings: Settings, ctx: RequestContext, v: Volume, data: Any) -> None:
     """Same pool only: the new type's extra specs must match the pool the
     volume lies in (a change of pool needs migration, which this backend
-    does not do)."""
+    does not do). To or from a replication-enabled type, the replica is
+    placed or dropped (``replication.start``, ``stop``)."""
     require(ctx, "volume:retype", v)
     if not isinstance(data, dict) or data.get("new_type") is None:
         raise BadRequest("Missing required element 'new_type' in os-retype.")
@@ -605,11 +630,9 @@ def retype(uow: UnitOfWork, settings: Settings, ctx: RequestContext, v: Volume, 
     new = types.find(s, ctx, str(data["new_type"]))
     if new.id == v.volume_type_id:
         raise BadRequest(f"Invalid volume type: Retype requires a different type ({new.name}).")
-    if wants_replication(dict(new.extra_specs or {})) != (v.replica_host is not None):
-        raise BadRequest(
-            f"Invalid volume type: retyping to {new.name} would turn replication on or off, "
-            "which needs a migration this backend does not do."
-        )
+    replicate = wants_replication(dict(new.extra_specs or {}))
+    if replicate and v.replica_host is None and v.storage_host is None:
+        raise BadRequest(f"Invalid volume type: volume {v.id} is on no storage host to replicate.")
     if v.storage_host is not None:
         pool = pools.state_of(s, settings, v.storage_host, v.pool)
         why = (
@@ -626,6 +649,11 @@ def retype(uow: UnitOfWork, settings: Settings, ctx: RequestContext, v: Volume, 
             )
     snaps = list(s.scalars(select(Snapshot).where(Snapshot.volume_id == v.id)))
     _check_type_quota(s, settings, v, new, snaps)
+    if replicate and v.replica_host is None:
+        replication.start(uow, settings, v, dict(new.extra_specs or {}))
+    elif not replicate and v.replica_host is not None:
+        replication.stop(uow, v)
+    events.volume_changed(uow, v)
     v.volume_type_id = new.id
     for snap in snaps:
         snap.volume_type_id = new.id

@@ -88,6 +88,32 @@ def test_cli_volume_snapshot_and_limits(live_server: LiveServer, pool: Path) -> 
     assert "__DEFAULT__" in [t["Name"] for t in types]
 
 
+def test_cli_image_create_from_volume(live_server: LiveServer, pool: Path) -> None:
+    """``openstack image create --volume``: the volume's data in a new image
+    (queued, then active once its storage host uploaded it), and a volume
+    made from that image holds the same data."""
+    _cli(live_server, "volume", "create", "--size", "1", "tocopy")
+    vol = _until(live_server, "volume", "tocopy", "available")
+    vfile = pool / f"volume-{vol['id']}.qcow2"
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x3c 4M 1M", str(vfile)],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    made = _cli(live_server, "image", "create", "--volume", "tocopy", "--disk-format", "qcow2",
+                "from-volume")  # fmt: skip
+    assert made["status"] == "uploading" and made["image_name"] == "from-volume", made
+    assert made["volume_type"] == "__DEFAULT__" and made["disk_format"] == "qcow2", made
+    image = _until(live_server, "image", "from-volume", "active")
+    assert image["disk_format"] == "qcow2" and image["container_format"] == "bare"
+    _until(live_server, "volume", "tocopy", "available")
+    _cli(live_server, "volume", "create", "--size", "1", "--image", "from-volume", "copied")
+    copied = _until(live_server, "volume", "copied", "available")
+    read = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0x3c 4M 1M",
+                           str(pool / f"volume-{copied['id']}.qcow2")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert read.returncode == 0 and "fail" not in read.stdout.lower(), read.stdout
+    for name in ("copied", "tocopy"):
+        _plain(live_server, "volume", "delete", name)
+
+
 @pytest.fixture
 def compute_host(live_server: LiveServer) -> Iterator[None]:
     """Host ``cmp1`` (QEMU driver) registered and kept alive by heartbeats."""

@@ -302,6 +302,22 @@ def _available_volume(w: World) -> dict[str, str]:
     return {"victim": ident}
 
 
+def _placed_volume(w: World) -> dict[str, str]:
+    """An available volume of project A in a storage host's pool (as its agent
+    would have reported it): one that can be uploaded into an image."""
+    from kumo.db.uow import run_in_transaction
+    from kumo.db.volume_models import Volume
+
+    made = _available_volume(w)
+
+    def place(uow: Any) -> None:
+        v = uow.session.get(Volume, made["victim"])
+        v.storage_host, v.pool = "s1", "p1"
+
+    run_in_transaction(w.cloud.rt.db, place)
+    return made
+
+
 def _transfer(w: World) -> dict[str, str]:
     """A transfer of an available volume of project A, with its key."""
     volume = _available_volume(w)["victim"]
@@ -852,6 +868,13 @@ CASES = [
          {"os-set_bootable": {"bootable": False}}),
     Case("volume:delete", "DELETE", f"{V}/volumes/{{victim}}", 202,
          fresh=lambda w: {"victim": _volume(w)}),
+    Case("volume_extension:volume_actions:upload_image", "POST",
+         f"{V}/volumes/{{victim}}/action", 202, {"os-volume_upload_image": {"image_name": "u{n}"}},
+         fresh=_placed_volume, hidden=404),
+    Case("volume_extension:volume_actions:upload_public", "POST",
+         f"{V}/volumes/{{victim}}/action", 202,
+         {"os-volume_upload_image": {"image_name": "p{n}", "visibility": "public"}},
+         fresh=_placed_volume, headers={"OpenStack-API-Version": "volume 3.1"}),
     Case("volume:get_snapshot", "GET", f"{V}/snapshots", 200, target=own),
     Case("volume:get_snapshot_metadata", "GET", f"{V}/snapshots/{{snapshot}}/metadata/k", 200),
     Case("volume:update_snapshot_metadata", "PUT", f"{V}/snapshots/{{snapshot}}/metadata/k",
@@ -974,6 +997,8 @@ CASES = [
     # the agents' internal API
     Case("internal:watch", "GET", "/internal/v1/list?topics=agents", 200),
     Case("internal:upload_snapshot", "DELETE", "/internal/v1/snapshots/{image}", 404,
+         target=lambda w, p: {"host": "nowhere"}, hidden=404),
+    Case("internal:upload_volume", "DELETE", "/internal/v1/volume-uploads/{image}", 404,
          target=lambda w, p: {"host": "nowhere"}, hidden=404),
     # an admin reads any host's console endpoint key; an agent only its own host's
     Case("internal:console_key", "GET", "/internal/v1/console-key?host=somehost", 200,

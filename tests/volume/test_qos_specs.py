@@ -64,3 +64,24 @@ def test_qos_specs_lifecycle_and_associations(cloud: VolumeCloud) -> None:
     h = cloud.member("alice")
     assert cloud.req("GET", "/qos-specs", h).status_code == 403
     assert cloud.req("POST", "/qos-specs", h, {"qos_specs": {"name": "m"}}).status_code == 403
+
+
+def test_an_attachment_carries_its_types_front_end_limits(cloud: VolumeCloud) -> None:
+    """The compute host learns the limits from the attachment it plugs
+    (``kumo.volume.throttle``): per-GB keys scaled by the volume's size."""
+    a = cloud.admin
+    q = cloud.req("POST", "/qos-specs", a, {"qos_specs": {
+        "name": "capped", "consumer": "front-end", "total_bytes_sec": "4194304",
+        "read_iops_sec_per_gb": "10"}}).json()["qos_specs"]  # fmt: skip
+    t = cloud.req("POST", "/types", a, {"volume_type": {"name": "capped"}}).json()["volume_type"]
+    r = cloud.req("GET", f"/qos-specs/{q['id']}/associate?vol_type_id={t['id']}", a)
+    assert r.status_code == 202, r.text
+    cloud.register("s1", export_address="192.0.2.5")
+    h = cloud.member("alice")
+    v = cloud.available(h, size=3, volume_type="capped")
+    body = {"attachment": {"volume_uuid": v["id"], "instance_uuid": "i-1",
+                           "connector": {"host": "host1", "mountpoint": "/dev/vdb"}}}  # fmt: skip
+    assert cloud.req("POST", "/attachments", h, body, version="3.44").status_code == 200
+    r = cloud.c.get("/internal/v1/list", params={"topics": "storage:host1"}, headers=a)
+    (told,) = [o for o in r.json()["objects"] if o["kind"] == "volume_attachment"]
+    assert told["qos"] == {"bps-total": 4194304, "iops-read": 30}

@@ -7,7 +7,11 @@ through its NBD export with qemu-io; the primary's storage host is killed
 (``os-services/failover``) promotes the replica; every write that was acknowledged is read back
 through the export the new primary serves. Before that, the primary's
 daemon alone is killed once: its agent starts it again and the mirror with
-it, and the writes after that are kept as well."""
+it, and the writes after that are kept as well. Then the former primary's
+host comes back and is failed back to (``backend_id`` ``default``): every
+write, before and after the failover, is read from it; and the volume,
+detached, is extended on both hosts, then retyped out of replication (its
+replica removed) and back into it (mirrored again)."""
 
 from __future__ import annotations
 
@@ -53,6 +57,18 @@ class Store:
         return StorageDaemon(self.run, "127.0.0.1", self.port)
 
 
+def _agent(server: LiveServer, host: str, pool: Path, port: int, run: Path,
+           log: Any) -> subprocess.Popen[bytes]:  # fmt: skip
+    return subprocess.Popen(
+        [KUMO, "storage-agent", "--host", host, "--api", server.base,
+         "--pool", f"fast:{pool}:20", "--heartbeat-interval", "1",
+         "--clouds-yaml", str(server.clouds_yaml), "--cloud", "kumo",
+         "--export-address", "127.0.0.1", "--export-port", str(port),
+         "--run-dir", str(run), "--no-export-firewall"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def stores(
     live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
@@ -66,15 +82,9 @@ def stores(
             port = BASE_PORT + i
             log = open(live_server.state_dir / f"{host}.log", "wb")  # noqa: SIM115
             logs.append(log)
-            proc = subprocess.Popen(
-                [KUMO, "storage-agent", "--host", host, "--api", live_server.base,
-                 "--pool", f"fast:{pool}:20", "--heartbeat-interval", "1",
-                 "--clouds-yaml", str(live_server.clouds_yaml), "--cloud", "kumo",
-                 "--export-address", "127.0.0.1", "--export-port", str(port),
-                 "--run-dir", str(run), "--no-export-firewall"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            out[host] = Store(host, port, pool, run, proc)
+            out[host] = Store(
+                host, port, pool, run, _agent(live_server, host, pool, port, run, log)
+            )
         yield out
     finally:
         for store in out.values():
@@ -207,3 +217,62 @@ def test_failover_keeps_every_acknowledged_write(
     assert failed["active_backend_id"] == replica.host
     r = call("PUT", "/os-services/failover_host", {"host": f"{primary.host}@file"})
     assert r.status_code == 400 and "badRequest" in r.json(), r.text
+
+    # writes after the failover, to the new primary
+    later = [(0xA0 + i, (200 + i) * 128 * 1024) for i in range(8)]
+    assert _ok(_nbd(replica.port, att["id"], [f"write -P {p} {off} 64k" for p, off in later]))
+    written += later
+
+    # fail back: the former primary's host comes back (its agent starts its
+    # daemon again); the volume is mirrored back onto its stale file, then
+    # switched; every write, before and after the failover, is read there
+    with open(live_server.state_dir / f"{primary.host}-again.log", "wb") as log:
+        primary.proc = _agent(live_server, primary.host, primary.pool, primary.port,
+                              primary.run, log)  # fmt: skip
+    started = time.monotonic()
+    _until("the former primary back and failing back", lambda: call(
+        "PUT", "/os-services/failover_host",
+        {"host": f"{primary.host}@file", "backend_id": "default"}).status_code == 202)  # fmt: skip
+    vol = _until("the volume back on its primary and mirrored",
+                 lambda: (v := volume())["os-vol-host-attr:host"].startswith(primary.host)
+                 and v["replication_status"] == "enabled" and v, timeout=120)  # fmt: skip
+    print(f"fail back: mirrored back, switched and mirrored again in "
+          f"{time.monotonic() - started:.2f} s")  # fmt: skip
+    info = call("GET", f"/attachments/{att['id']}").json()["attachment"]["connection_info"]
+    assert info["data"]["port"] == primary.port
+    reads = [f"read -P {p} {off} 64k" for p, off in written]
+    done = _until("the primary served",
+                  lambda: (d := _nbd(primary.port, att["id"], reads)).returncode == 0 and d)  # fmt: skip
+    assert _ok(done), done.stdout[-2000:]
+    services = call("GET", "/os-services?binary=cinder-volume").json()["services"]
+    back = next(s for s in services if s["host"] == f"{primary.host}@file")
+    assert back["active_backend_id"] is None and back["status"] == "enabled"
+
+    # extend while replicated (detached: 400 while attached): both files grow,
+    # the mirror runs again
+    r = call("POST", f"/volumes/{vid}/action", {"os-extend": {"new_size": 2}})
+    assert r.status_code == 400 and "detached" in r.text, r.text
+    assert call("DELETE", f"/attachments/{att['id']}").status_code == 200
+    _until("detached", lambda: volume()["status"] == "available")
+    r = call("POST", f"/volumes/{vid}/action", {"os-extend": {"new_size": 2}})
+    assert r.status_code == 202, r.text
+    _until("extended and mirrored again", lambda: (v := volume())["size"] == 2
+           and v["status"] == "available" and v["replication_status"] == "enabled")  # fmt: skip
+    for store in (primary, replica):
+        info = subprocess.run(["qemu-img", "info", "--output=json", "-U",
+                               str(store.pool / f"volume-{vid}.qcow2")],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        assert '"virtual-size": 2147483648' in info.stdout, (store.host, info.stdout)
+
+    # retype out of replication: the replica's host removes the replica, the
+    # mirror stops; back into it: a replica placed and mirrored again
+    r = call("POST", f"/volumes/{vid}/action", {"os-retype": {"new_type": "__DEFAULT__"}})
+    assert r.status_code == 202, r.text
+    assert volume()["replication_status"] == "disabled"
+    _until("the replica removed", lambda: not (replica.pool / f"volume-{vid}.qcow2").exists())
+    r = call("POST", f"/volumes/{vid}/action", {"os-retype": {"new_type": "replicated"}})
+    assert r.status_code == 202, r.text
+    _until("replicated again", lambda: volume()["replication_status"] == "enabled")
+    assert (replica.pool / f"volume-{vid}.qcow2").exists()
+    r = call("PUT", f"/volumes/{vid}", {"volume": {"name": "done"}})
+    assert r.status_code == 200, r.text

@@ -103,11 +103,6 @@ def test_replicated_volume_is_placed_on_two_hosts_and_mirrored(cloud: VolumeClou
     r = cloud.c.post("/internal/v1/storage-reports", headers=cloud.admin,
                      json={"replication": [{"id": v["id"]}]})  # fmt: skip
     assert r.status_code == 400 and "replication" in r.json()["NeutronError"]["message"]
-    # not grown in place, nor retyped out of replication
-    r = cloud.action(h, v["id"], {"os-extend": {"new_size": 2}})
-    assert r.status_code == 400 and "replicated volume" in r.json()["badRequest"]["message"]
-    r = cloud.action(h, v["id"], {"os-retype": {"new_type": "__DEFAULT__"}})
-    assert r.status_code == 400 and "replication" in r.json()["badRequest"]["message"]
 
 
 def test_failover_promotes_the_replicas_of_the_failed_host(cloud: VolumeCloud) -> None:
@@ -139,7 +134,7 @@ def test_failover_promotes_the_replicas_of_the_failed_host(cloud: VolumeCloud) -
     assert r.status_code == 404 and "nowhere@file" in r.json()["itemNotFound"]["message"]
     r = cloud.req("PUT", "/os-services/failover_host", cloud.admin,
                   {"host": "s1@file", "backend_id": "default"})  # fmt: skip
-    assert r.status_code == 400 and "failing back" in r.json()["badRequest"]["message"]
+    assert r.status_code == 400 and "not failed over" in r.json()["badRequest"]["message"]
     r = cloud.req("PUT", "/os-services/failover_host", cloud.admin,
                   {"host": "s1@file", "backend_id": "s1"})  # fmt: skip
     assert r.status_code == 400 and "badRequest" in r.json()
@@ -178,6 +173,83 @@ def test_failover_promotes_the_replicas_of_the_failed_host(cloud: VolumeCloud) -
     assert by_host["s2@file"]["active_backend_id"] is None
     r = cloud.req("PUT", "/os-services/failover_host", cloud.admin, {"host": "s1@file"})
     assert r.status_code == 400 and "failed over already" in r.json()["badRequest"]["message"]
+
+    # fail back: s1 is back; each volume is mirrored back from s2 onto s1's file
+    # (failing-back), and switches when s2 reports that mirror in step
+    cloud.register("s1", export_address="192.0.2.11")
+    r = cloud.req("PUT", "/os-services/failover_host", cloud.admin,
+                  {"host": "s1@file", "backend_id": "default"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    for v in vols:
+        shown = cloud.show(cloud.admin, v["id"])
+        assert shown["replication_status"] == "failing-back"
+        assert shown["os-vol-host-attr:host"] == "s2@file#p1"  # still served by s2
+        held = _stored(cloud, "s1")[v["id"]]
+        assert held["replica"]["host"] == "s1" and held["storage_host"] == "s2"
+    assert _mirror(cloud, vols[0]["id"], "error") == []  # only "in step" moves it
+    assert _mirror(cloud, vols[0]["id"], "enabled") == [vols[0]["id"]]
+    shown = cloud.show(cloud.admin, vols[0]["id"])
+    assert shown["os-vol-host-attr:host"] == "s1@file#p1"
+    assert shown["replication_status"] == "enabling"  # now mirrored from s1 to s2
+    assert _stored(cloud, "s2")[vols[0]["id"]]["replica"]["host"] == "s2"
+    r = cloud.req("GET", f"/attachments/{att['id']}", h, version="3.27")
+    assert r.json()["attachment"]["connection_info"]["data"]["host"] == "192.0.2.11"
+    assert _stored(cloud, "s1")[att["id"]]["storage_host"] == "s1"
+    services = cloud.req("GET", "/os-services", cloud.admin).json()["services"]
+    by_host = {s["host"]: s for s in services if s["binary"] == "cinder-volume"}
+    assert by_host["s1@file"]["active_backend_id"] == "s2"  # one volume still failing back
+    assert _mirror(cloud, vols[1]["id"], "enabled") == [vols[1]["id"]]
+    services = cloud.req("GET", "/os-services", cloud.admin).json()["services"]
+    by_host = {s["host"]: s for s in services if s["binary"] == "cinder-volume"}
+    assert by_host["s1@file"]["active_backend_id"] is None
+    assert by_host["s1@file"]["status"] == "enabled"
+    assert by_host["s1@file"]["replication_status"] == "enabled"
+    assert _mirror(cloud, vols[0]["id"], "enabled") == [vols[0]["id"]]
+    assert cloud.show(cloud.admin, vols[0]["id"])["replication_status"] == "enabled"
+
+
+def test_a_replicated_volume_extends_on_both_hosts(cloud: VolumeCloud) -> None:
+    _two_hosts(cloud)
+    _type(cloud)
+    h = cloud.member("alice")
+    v = cloud.available(h, volume_type="replicated")
+    _mirror(cloud, v["id"], "enabled")
+    r = cloud.action(h, v["id"], {"os-extend": {"new_size": 3}})
+    assert r.status_code == 202, r.text
+    for host in ("s1", "s2"):  # the primary grows the volume, the replica's host the replica
+        held = _stored(cloud, host)[v["id"]]
+        assert held["status"] == "extending" and held["task"]["size"] == 3
+    assert cloud.report(volumes=[(v["id"], "available")]) == [v["id"]]
+    assert cloud.show(h, v["id"])["size"] == 3
+
+
+def test_retype_turns_replication_on_and_off(cloud: VolumeCloud) -> None:
+    _two_hosts(cloud)
+    _type(cloud)
+    h = cloud.member("alice")
+    v = cloud.available(h)
+    primary = cloud.show(cloud.admin, v["id"])["os-vol-host-attr:host"].split("@")[0]
+    other = "s2" if primary == "s1" else "s1"
+    assert v["id"] not in _stored(cloud, other)
+    r = cloud.action(h, v["id"], {"os-retype": {"new_type": "replicated"}})
+    assert r.status_code == 202, r.text
+    shown = cloud.show(cloud.admin, v["id"])
+    assert shown["replication_status"] == "enabling" and shown["volume_type"] == "replicated"
+    assert shown["os-vol-host-attr:host"].startswith(f"{primary}@")  # the data stays put
+    assert _stored(cloud, other)[v["id"]]["replica"]["host"] == other  # a replica to make
+    assert _mirror(cloud, v["id"], "enabled") == [v["id"]]
+    r = cloud.action(h, v["id"], {"os-retype": {"new_type": "__DEFAULT__"}})
+    assert r.status_code == 202, r.text
+    shown = cloud.show(cloud.admin, v["id"])
+    assert shown["replication_status"] == "disabled"
+    assert v["id"] not in _stored(cloud, other)  # its host drops the replica
+    assert "replica" not in _stored(cloud, primary)[v["id"]]  # the primary stops mirroring
+    # one storage host: no replica can be placed (400), nothing changes
+    cloud.req("PUT", "/os-services/disable", cloud.admin,
+              {"host": f"{other}@file", "binary": "cinder-volume"})  # fmt: skip
+    r = cloud.action(h, v["id"], {"os-retype": {"new_type": "replicated"}})
+    assert r.status_code == 400 and "replica" in r.json()["badRequest"]["message"], r.text
+    assert cloud.show(cloud.admin, v["id"])["volume_type"] == "__DEFAULT__"
 
 
 def test_an_attached_replicated_volume_is_not_snapshotted(cloud: VolumeCloud) -> None:

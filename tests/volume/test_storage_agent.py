@@ -5,6 +5,7 @@ copies)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -204,3 +205,107 @@ def test_attached_volume_is_exported_snapshotted_live_and_unexported(
         assert time.monotonic() < deadline, "the export outlived its attachment"
         time.sleep(0.2)
     _io(agent / f"volume-{vol['id']}.qcow2", "read -P 0x11 0 64k")
+
+
+def _image_until(server: LiveServer, image_id: str, status: str) -> dict[str, Any]:
+    headers = {"X-Auth-Token": server.token()}
+    deadline = time.monotonic() + 120
+    while True:
+        r = httpx.get(f"{server.base}/image/v2/images/{image_id}", headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        image: dict[str, Any] = r.json()
+        if image["status"] == status:
+            return image
+        assert image["status"] in ("queued", "saving"), image
+        assert time.monotonic() < deadline, image
+        time.sleep(0.3)
+
+
+def test_volume_uploaded_to_an_image_and_back(live_server: LiveServer, agent: Path) -> None:
+    """Known bytes written into a volume come back byte for byte in a new
+    volume made from the image the volume was uploaded into; the image's
+    data matches its checksum; the volume is available again."""
+    call = _api(live_server)
+    deadline = time.monotonic() + 30
+    while not call("GET", "/scheduler-stats/get_pools").json()["pools"]:
+        assert time.monotonic() < deadline, "the storage agent did not register"
+        time.sleep(0.2)
+    r = call("POST", "/volumes", {"volume": {"size": 1, "name": "source"}})
+    vol = _until(call, f"/volumes/{r.json()['volume']['id']}", "volume", "available")
+    vfile = agent / f"volume-{vol['id']}.qcow2"
+    _io(vfile, "write -P 0x5a 0 1M")
+    _io(vfile, "write -P 0xc3 700M 64k")
+    r = call("POST", f"/volumes/{vol['id']}/action",
+             {"os-volume_upload_image": {"image_name": "round-trip", "disk_format": "qcow2"}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    image = _image_until(live_server, r.json()["os-volume_upload_image"]["image_id"], "active")
+    assert image["disk_format"] == "qcow2" and image["min_disk"] == 1
+    _until(call, f"/volumes/{vol['id']}", "volume", "available")
+    md5 = hashlib.md5(usedforsecurity=False)
+    with httpx.stream("GET", f"{live_server.base}/image/v2/images/{image['id']}/file",
+                      headers={"X-Auth-Token": live_server.token()}, timeout=60) as data:  # fmt: skip
+        for piece in data.iter_bytes():
+            md5.update(piece)
+    assert md5.hexdigest() == image["checksum"]
+
+    r = call("POST", "/volumes", {"volume": {"size": 1, "imageRef": image["id"]}})
+    assert r.status_code == 202, r.text
+    copy = _until(call, f"/volumes/{r.json()['volume']['id']}", "volume", "available")
+    cfile = agent / f"volume-{copy['id']}.qcow2"
+    _io(cfile, "read -P 0x5a 0 1M")
+    _io(cfile, "read -P 0xc3 700M 64k")
+    same = subprocess.run(["qemu-img", "compare", "-U", str(vfile), str(cfile)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert sorted(p.name for p in agent.iterdir() if p.name.startswith(".upload")) == []
+    for ident in (copy["id"], vol["id"]):
+        assert call("DELETE", f"/volumes/{ident}").status_code == 202
+    for ident in (copy["id"], vol["id"]):
+        _until(call, f"/volumes/{ident}", "volume", None)
+
+
+@pytest.mark.skipif(shutil.which("qemu-storage-daemon") is None, reason="no qemu-storage-daemon")
+def test_in_use_volume_uploaded_with_force_from_a_point_in_time_copy(
+    live_server: LiveServer, agent: Path
+) -> None:
+    """An attached volume its storage daemon has open: refused without
+    force; with force, uploaded from a copy the daemon takes while the
+    export stays writable (the data comes back in a volume made from the
+    image); the volume is in-use again after."""
+    call = _api(live_server)
+    deadline = time.monotonic() + 30
+    while not call("GET", "/scheduler-stats/get_pools").json()["pools"]:
+        assert time.monotonic() < deadline, "the storage agent did not register"
+        time.sleep(0.2)
+    r = call("POST", "/volumes", {"volume": {"size": 1, "name": "busy"}})
+    vol = _until(call, f"/volumes/{r.json()['volume']['id']}", "volume", "available")
+    r = call("POST", "/attachments", {"attachment": {
+        "volume_uuid": vol["id"], "instance_uuid": "0b7d3c1e-0000-4000-8000-000000000002",
+        "connector": {"host": "compute1", "mountpoint": "/dev/vdb"}}})  # fmt: skip
+    att = r.json()["attachment"]
+    deadline = time.monotonic() + 30
+    while (done := _nbd(att["id"], "write -P 0x6b 0 64k")).returncode != 0:
+        assert time.monotonic() < deadline, done.stderr
+        time.sleep(0.2)
+    assert (
+        call("POST", f"/attachments/{att['id']}/action", {"os-complete": None}).status_code == 204
+    )
+    upload = {"os-volume_upload_image": {"image_name": "live", "disk_format": "qcow2"}}
+    r = call("POST", f"/volumes/{vol['id']}/action", upload)
+    assert r.status_code == 400 and "in-use" in r.text, r.text
+    upload["os-volume_upload_image"]["force"] = True
+    r = call("POST", f"/volumes/{vol['id']}/action", upload)
+    assert r.status_code == 202, r.text
+    image = _image_until(live_server, r.json()["os-volume_upload_image"]["image_id"], "active")
+    _until(call, f"/volumes/{vol['id']}", "volume", "in-use")
+    r = call("POST", "/volumes", {"volume": {"size": 1, "imageRef": image["id"]}})
+    copy = _until(call, f"/volumes/{r.json()['volume']['id']}", "volume", "available")
+    _io(agent / f"volume-{copy['id']}.qcow2", "read -P 0x6b 0 64k")
+    assert _nbd(att["id"], "write -P 0x12 0 64k").returncode == 0  # still exported, writable
+    assert sorted(p.name for p in agent.iterdir() if p.name.startswith(".upload")) == []
+    assert call("DELETE", f"/attachments/{att['id']}").status_code == 200
+    _until(call, f"/volumes/{vol['id']}", "volume", "available")
+    for ident in (copy["id"], vol["id"]):
+        assert call("DELETE", f"/volumes/{ident}").status_code == 202
+    for ident in (copy["id"], vol["id"]):
+        _until(call, f"/volumes/{ident}", "volume", None)

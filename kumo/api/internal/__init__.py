@@ -260,6 +260,40 @@ def snapshot_failed(
     return Response(status_code=204)
 
 
+@router.put("/volume-uploads/{image_id}/file")
+async def volume_upload_file(
+    image_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """A volume's data from the agent of its storage host, written through the
+    image service as the user who asked for the upload (``kumo.volume.uploads``)."""
+    from kumo.api.image.data import declared, receive
+
+    rt = request.app.state.runtime
+    user = await run_in_threadpool(rt.volume.upload_context, ctx, image_id)
+    ok, why = False, ""
+    try:
+        up = await run_in_threadpool(rt.image.start_upload, user, image_id, declared(request))
+        await receive(request, up)
+        ok = True
+    except KumoError as exc:
+        why = str(exc)
+        raise
+    finally:
+        await run_in_threadpool(rt.volume.end_upload, ctx, image_id, ok, why)
+    return Response(status_code=204)
+
+
+@router.delete("/volume-uploads/{image_id}")
+def volume_upload_failed(
+    image_id: str, request: Request, ctx: RequestContext = Depends(service_context)
+) -> Response:
+    """The agent could not read the volume's data: the image is killed, the
+    volume goes back to its status, with ``?error=`` as its user message."""
+    error = request.query_params.get("error", "")[:1000]
+    request.app.state.runtime.volume.end_upload(ctx, image_id, False, error)
+    return Response(status_code=204)
+
+
 def _authorize_topics(db: Database, ctx: RequestContext, topics: frozenset[str]) -> None:
     with db.read_session() as s:
         agent_reports.authorize_topics(s, ctx, topics)

@@ -1787,6 +1787,33 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "volume_image_uploads",
+        sa.Column("image_id", sa.String(length=36), nullable=False),
+        sa.Column("volume_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["image_id"],
+            ["images.id"],
+            name=op.f("fk_volume_image_uploads_image_id_images"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["volume_id"],
+            ["volumes.id"],
+            name=op.f("fk_volume_image_uploads_volume_id_volumes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("image_id", name=op.f("pk_volume_image_uploads")),
+    )
+    with op.batch_alter_table("volume_image_uploads", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_volume_image_uploads_volume_id"), ["volume_id"], unique=False
+        )
+
+    op.create_table(
         "volume_snapshots",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=True),
@@ -1936,6 +1963,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_volume_snapshots_created_at"))
 
     op.drop_table("volume_snapshots")
+    with op.batch_alter_table("volume_image_uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_volume_image_uploads_volume_id"))
+
+    op.drop_table("volume_image_uploads")
     with op.batch_alter_table("volume_attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volume_attachments_volume_id"))
         batch_op.drop_index(batch_op.f("ix_volume_attachments_project_id"))
