@@ -109,8 +109,10 @@ def make(
     description: str | None,
     meta: dict[str, str],
     group_snapshot_id: str | None = None,
+    publish: bool = True,
 ) -> Snapshot:
-    """A snapshot of ``v`` (quota checked), handed to the volume's agent."""
+    """A snapshot of ``v`` (quota checked), handed to the volume's agent
+    (``publish``; a group snapshot publishes its members once all are made)."""
     s = uow.session
     vtype = s.get(VolumeType, v.volume_type_id)
     quotas.check(
@@ -136,7 +138,8 @@ def make(
     )
     s.add(snap)
     s.flush()
-    events.snapshot_changed(uow, snap)
+    if publish:
+        events.snapshot_changed(uow, snap)
     return snap
 
 
