@@ -444,8 +444,9 @@ class StorageAgent:
 
     def _open_nodes(self) -> dict[str, str]:
         """Volume id → the node of the export its storage daemon has open
-        (attached volumes; a replicated volume's is the mirror's, which the
-        job holds: QEMU refuses a backup of it)."""
+        (attached volumes; a replicated volume's is the mirror's volume node:
+        the job holds it and QEMU refuses a backup of it, so the mirror is
+        released for the snapshot and started again after it)."""
         out = {}
         for a in self.attachments.values():
             vol = self.volumes.get(str(a.get("volume_id")))
@@ -498,7 +499,14 @@ class StorageAgent:
                 have = self.daemon.nodes()
                 if any(node not in have for node, _ in pairs):
                     continue  # opened by the pass below; snapshotted by the next
-                self.daemon.backup(pairs)
+                mirrored = [s["volume_id"] for s in snaps if self._held(str(s["volume_id"]))]
+                for volume_id in mirrored:  # started again by the mirror pass below
+                    mirror.release(self.daemon, str(volume_id))
+                try:
+                    self.daemon.backup(pairs)
+                finally:
+                    if mirrored:
+                        self._mirror_pass()
             except (DaemonError, QmpError, OSError) as exc:
                 log.error("snapshots %s: %s", [s["id"] for s in snaps], exc)
                 for snap in snaps:
