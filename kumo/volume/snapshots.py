@@ -158,11 +158,6 @@ def create(
             raise InvalidState(
                 "Invalid volume: Volume is in-use; pass force to snapshot it while attached."
             )
-        if v.replica_host is not None and v.replication_status != "failed-over":
-            raise InvalidState(
-                "Invalid volume: a replicated volume cannot be snapshotted while attached "
-                "(its storage daemon's mirror holds it); detach it first."
-            )
     elif v.status != "available":
         raise InvalidState(
             f"Invalid volume: Volume {v.id} status must be available or in-use, but current "
