@@ -12,12 +12,16 @@ once A's write N was acknowledged, so a cut that holds B's N holds A's N).
 The member snapshots are read on the storage host with qemu-io, and a
 group made from a group snapshot holds the same counters.
 
-The check has teeth: snapshotting the two disks one after the other (two
-daemon transactions instead of one; tried once by replacing the
-transaction in ``StorageDaemon.backup`` with one call per disk, and the
-same in ``tests/volume/test_group_cut.py`` on every run) shows B ahead of A.
-Before the storage agent waited for every member of a group snapshot, the
-watch's first event alone was taken as a one-volume "group".
+The check has teeth, though here only by chance: with the transaction in
+``StorageDaemon.backup`` replaced by one transaction per disk (tried once,
+2026-12-07), the fifth group snapshot read A 2530, B 2532 and the test
+failed (the four before fell between two guest writes: two 1 GiB sparse
+backups in a row take less than the guest's ~40 ms per pair of writes).
+``tests/volume/test_group_cut.py`` asserts that failure (two transactions
+in a row showed B ahead at the first try in each run so far). The storage
+agent used to take a group snapshot's members as the watch delivered them,
+one event at a time (``test_the_agent_takes_a_group_snapshot_only_once_it_
+has_every_member`` in that file).
 
 Then the compute agent of host2 is killed and started again while the
 guest writes: the new agent finds the VM and its two volume drives (the
