@@ -231,9 +231,10 @@ class VmDisks:
         client.connect()
         return client
 
-    def plugged(self, server_id: str) -> set[str]:
+    def plugged(self, server_id: str) -> dict[str, tuple[str, int] | None]:
+        """The VM's attachment disk nodes → the NBD server each was opened from."""
         with self._qmp(server_id) as q:
-            return disks.plugged(q)
+            return disks.plugged_from(q)
 
     def plug(self, a: dict[str, Any]) -> None:
         export = a.get("export") or {}
@@ -345,8 +346,13 @@ class VolumeAttacher:
                 raise AttachError("this host runs no QEMU VMs")
             server = str(a["server_id"])
             export = _endpoint(a)
-            plugged = disks.node_name(a["id"]) in self.vms.plugged(server)
-            if plugged and self.vm_exports.get(a["id"], export) != export:
+            have = self.vms.plugged(server)
+            node = disks.node_name(a["id"])
+            plugged = node in have
+            # where QEMU says the disk comes from (after an agent restart this
+            # process has not plugged it), else where this process plugged it from
+            was = have.get(node) or self.vm_exports.get(a["id"], export)
+            if plugged and was != export:
                 self.vms.unplug(server, a["id"])  # failed over: reopen from the new primary
                 plugged = False
                 log.info("volume %s moved to %s: replugging into VM %s", a["volume_id"],

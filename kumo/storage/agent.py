@@ -372,7 +372,11 @@ class StorageAgent:
         self._snapshot_exported()
         exported = self._open_nodes() if self.daemon is not None else {}
         for snap in list(self.snapshots.values()):
-            if snap.get("status") == "creating" and str(snap.get("volume_id")) not in exported:
+            if (
+                snap.get("status") == "creating"
+                and str(snap.get("volume_id")) not in exported
+                and not self._incomplete_group(snap)
+            ):
                 self._do("snapshots", snap["id"], lambda s=snap: self._snapshot(s), "available")
         self._replicas()
         self.uploads.forget({str((v.get("task") or {}).get("image_id")) for v in
@@ -541,8 +545,9 @@ class StorageAgent:
 
     def _open_nodes(self) -> dict[str, str]:
         """Volume id → the node of the export its storage daemon has open
-        (attached volumes; a replicated volume's is the mirror's, which the
-        job holds: QEMU refuses a backup of it)."""
+        (attached volumes; a replicated volume's is the mirror's volume node:
+        the job holds it and QEMU refuses a backup of it, so the mirror is
+        released for the snapshot and started again after it)."""
         out = {}
         for a in self.attachments.values():
             vol = self.volumes.get(str(a.get("volume_id")))
@@ -557,16 +562,28 @@ class StorageAgent:
         vol = self.volumes.get(volume_id)
         return vol is not None and self._mirrored(vol)
 
+    def _incomplete_group(self, snap: dict[str, Any]) -> bool:
+        """A member of a group snapshot whose other members the watch has not
+        delivered yet (they come one event at a time; taking the attached
+        ones known so far would split the group's cut in two)."""
+        return any(m not in self.snapshots for m in snap.get("group_members") or ())
+
     def _snapshot_exported(self) -> None:
         """Snapshots of attached volumes, taken by the storage daemon (it has
         their files open; clients keep writing): those of one group snapshot
-        in one transaction, an atomic cut across the group's disks."""
+        in one transaction, an atomic cut across the group's disks, once the
+        agent knows every member. The transaction drains the disks' requests
+        first: a write the daemon acknowledged is in the cut, and a guest that
+        waits for one disk's acknowledgement before writing the next disk can
+        never find the second write in the cut without the first."""
         if self.daemon is None:
             return
         exported = self._open_nodes()
         batches: dict[str, list[dict[str, Any]]] = {}
         for snap in self.snapshots.values():
             if snap.get("status") != "creating" or ("snapshots", snap["id"]) in self.pending:
+                continue
+            if self._incomplete_group(snap):
                 continue
             if str(snap.get("volume_id")) not in exported or snap.get("pool") not in self.pools:
                 continue
@@ -583,7 +600,14 @@ class StorageAgent:
                 have = self.daemon.nodes()
                 if any(node not in have for node, _ in pairs):
                     continue  # opened by the pass below; snapshotted by the next
-                self.daemon.backup(pairs)
+                mirrored = [s["volume_id"] for s in snaps if self._held(str(s["volume_id"]))]
+                for volume_id in mirrored:  # started again by the mirror pass below
+                    mirror.release(self.daemon, str(volume_id))
+                try:
+                    self.daemon.backup(pairs)
+                finally:
+                    if mirrored:
+                        self._mirror_pass()
             except (DaemonError, QmpError, OSError) as exc:
                 log.error("snapshots %s: %s", [s["id"] for s in snaps], exc)
                 for snap in snaps:

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from kumo.storage.daemon import StorageDaemon
+from kumo.storage.daemon import DaemonError, StorageDaemon
 from kumo.vm.qmp import QmpClient, QmpCommandError, QmpTimeout
 
 log = logging.getLogger("kumo.storage")
@@ -205,6 +205,24 @@ def grow(daemon: StorageDaemon, volume_id: str, size_bytes: int) -> None:
         q.execute("block_resize", {"node-name": volume_node(volume_id), "size": size_bytes})
     log.info("volume %s grown to %d bytes; its mirror starts again when the replica has grown",
              volume_id, size_bytes)  # fmt: skip
+
+
+def release(daemon: StorageDaemon, volume_id: str) -> None:
+    """End the volume's mirror but keep its node open (the exports on the
+    filter move down to it): a block job holds its nodes, and QEMU refuses
+    a backup of them, so a snapshot of an attached replicated volume is
+    taken between ``release`` and the next ``ensure`` (which copies the
+    volume to the replica again, writes mirrored at once as before)."""
+    job = job_id(volume_id)
+    with daemon.qmp() as q:
+        if job in _jobs(q):
+            _quiet(q, "block-job-cancel", {"device": job, "force": True})
+            try:
+                q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
+            except QmpTimeout:
+                raise DaemonError(f"mirror {job} did not end in 10 s") from None
+            _quiet(q, "job-dismiss", {"id": job})
+        _quiet(q, "blockdev-del", {"node-name": target_node(volume_id)})
 
 
 def opened(daemon: StorageDaemon) -> set[str]:

@@ -8,7 +8,8 @@
 - ``unplug``: ``device_del``, wait until the guest let go
   (``DEVICE_DELETED``), then ``blockdev-del``, which flushes what QEMU
   still holds and closes the NBD connection.
-- ``plugged``: the attachments whose node the VM has.
+- ``plugged``: the attachments whose node the VM has; ``plugged_from``:
+  and the NBD server each was opened from.
 - ``root_drive``: the root disk on QEMU's command line, local or, for a
   server booted from a volume, the volume's NBD export.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kumo.vm.qmp import QmpClient, QmpCommandError, QmpTimeout
 from kumo.volume import throttle
@@ -58,6 +60,25 @@ def plugged(q: QmpClient) -> set[str]:
     """Node names of the attachments' disks the VM has now."""
     nodes = q.execute("query-named-block-nodes", {"flat": True})
     return {str(n["node-name"]) for n in nodes if str(n.get("node-name", "")).startswith(PREFIX)}
+
+
+def plugged_from(q: QmpClient) -> dict[str, tuple[str, int] | None]:
+    """The attachments' disk nodes the VM has → the NBD server each was
+    opened from (QEMU shows an NBD node's ``file`` as ``nbd://HOST:PORT/EXPORT``;
+    None when it does not), so an agent that restarted still sees where
+    each disk comes from."""
+    out: dict[str, tuple[str, int] | None] = {}
+    for n in q.execute("query-named-block-nodes", {"flat": True}):
+        name = str(n.get("node-name", ""))
+        if not name.startswith(PREFIX):
+            continue
+        url = urlsplit(str(n.get("file", "")))
+        try:
+            port = url.port
+        except ValueError:
+            port = None
+        out[name] = (url.hostname, port) if url.scheme == "nbd" and url.hostname and port else None
+    return out
 
 
 def plug(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kumo.db.agent_models import Agent
 from kumo.db.compute_models import Server
@@ -83,13 +83,22 @@ def _volume_topics(v: Volume) -> tuple[str, ...]:
 def snapshot_body(s: Snapshot) -> dict[str, Any]:
     """A snapshot an administrator reset (``held``) is published with the status
     ``reset``: the agent acts on ``creating`` and ``deleting`` only, and a reset
-    to one of those states is a fact, not an operation."""
+    to one of those states is a fact, not an operation. A member of a group
+    snapshot names every member (``group_members``): the agent takes the
+    attached ones in one transaction, so it waits until it has them all (the
+    watch delivers them one event at a time)."""
+    members: list[str] = []
+    session = object_session(s)
+    if s.group_snapshot_id and session is not None:
+        members = sorted(session.scalars(
+            select(Snapshot.id).where(Snapshot.group_snapshot_id == s.group_snapshot_id)))  # fmt: skip
     return {
         "id": s.id,
         "status": "reset" if s.held else s.status,
         "size": s.size,
         "volume_id": s.volume_id,
         "group_snapshot_id": s.group_snapshot_id,
+        "group_members": members,
         "storage_host": s.storage_host,
         "pool": s.pool,
         "project_id": s.project_id,

@@ -23,7 +23,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import GroupSnapshot, GroupType, Snapshot, Volume, VolumeGroup
 from kumo.errors import BadRequest, Conflict, NotFound
 from kumo.policy import allowed, authorize, unrestricted
-from kumo.volume import common, quotas, snapshots, types, volumes
+from kumo.volume import common, events, quotas, snapshots, types, volumes
 from kumo.volume.common import InvalidState
 
 SORT_KEYS = ("created_at", "id", "name", "status")
@@ -300,7 +300,14 @@ def update(uow: UnitOfWork, ctx: RequestContext, group_id: str, body: Any) -> No
             raise InvalidState(f"Invalid volume: volume {v.id} is {v.status}.")
         if v.volume_type_id not in (g.volume_type_ids or []):
             raise BadRequest(f"Invalid volume: the group does not support volume {v.id}'s type.")
+        host = volumes.group_host(s, g)
+        if host is not None and v.storage_host not in (None, host):
+            raise InvalidState(
+                f"Invalid volume: volume {v.id} is on storage host {v.storage_host} and the "
+                f"group's volumes on {host}; a group's volumes share one storage host."
+            )
         v.group_id = g.id
+        s.flush()
     for vid in _ids(data.get("remove_volumes"), "remove_volumes"):
         v = volumes.load(s, ctx, vid, lock=True)
         if v.group_id != g.id:
@@ -443,6 +450,12 @@ def create_snapshot(
     busy = [v.id for v in members if v.status not in ("available", "in-use") or not v.storage_host]
     if busy:
         raise InvalidState(f"Invalid group: volumes {', '.join(busy)} are not available.")
+    hosts = sorted({str(v.storage_host) for v in members})
+    if len(hosts) > 1:  # (none since a group's volumes share a host; refused, never split)
+        raise InvalidState(
+            f"Invalid group: its volumes are on storage hosts {', '.join(hosts)}; a group "
+            "snapshot is one cut taken by one storage host."
+        )
     gs = GroupSnapshot(
         name=common.text(data.get("name"), "name"),
         description=common.text(data.get("description"), "description"),
@@ -454,11 +467,15 @@ def create_snapshot(
     )
     s.add(gs)
     s.flush()
-    for v in members:
+    made = [
         snapshots.make(
-            uow, settings, ctx, v,
-            name=f"group-snapshot-{gs.id}", description=None, meta={}, group_snapshot_id=gs.id,
-        )  # fmt: skip
+            uow, settings, ctx, v, name=f"group-snapshot-{gs.id}", description=None, meta={},
+            group_snapshot_id=gs.id, publish=False,
+        )
+        for v in members
+    ]  # fmt: skip
+    for snap in made:  # each names all of them (``group_members``)
+        events.snapshot_changed(uow, snap)
     return gs
 
 

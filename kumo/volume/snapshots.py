@@ -109,8 +109,10 @@ def make(
     description: str | None,
     meta: dict[str, str],
     group_snapshot_id: str | None = None,
+    publish: bool = True,
 ) -> Snapshot:
-    """A snapshot of ``v`` (quota checked), handed to the volume's agent."""
+    """A snapshot of ``v`` (quota checked), handed to the volume's agent
+    (``publish``; a group snapshot publishes its members once all are made)."""
     s = uow.session
     vtype = s.get(VolumeType, v.volume_type_id)
     quotas.check(
@@ -136,7 +138,8 @@ def make(
     )
     s.add(snap)
     s.flush()
-    events.snapshot_changed(uow, snap)
+    if publish:
+        events.snapshot_changed(uow, snap)
     return snap
 
 
@@ -154,11 +157,6 @@ def create(
         if not (force or version >= V_NO_FORCE):
             raise InvalidState(
                 "Invalid volume: Volume is in-use; pass force to snapshot it while attached."
-            )
-        if v.replica_host is not None and v.replication_status != "failed-over":
-            raise InvalidState(
-                "Invalid volume: a replicated volume cannot be snapshotted while attached "
-                "(its storage daemon's mirror holds it); detach it first."
             )
     elif v.status != "available":
         raise InvalidState(

@@ -409,7 +409,7 @@ def create(
     s.flush()
     lay = snapshot if snapshot is not None else source
     in_pool = (lay.storage_host, str(lay.pool)) if lay is not None and lay.storage_host else None
-    _schedule(uow, settings, v, vtype, zone, in_pool)
+    _schedule(uow, settings, v, vtype, zone, in_pool, group_host(s, group))
     if snapshot is not None:
         v.task = {"op": "create", "source": {"kind": "snapshot", "id": snapshot.id}}
     elif source is not None:
@@ -422,6 +422,17 @@ def create(
     return v
 
 
+def group_host(session: Session, group: VolumeGroup | None) -> str | None:
+    """The storage host of the group's placed volumes (None: none placed yet)."""
+    if group is None:
+        return None
+    return session.scalar(
+        select(Volume.storage_host)
+        .where(Volume.group_id == group.id, Volume.storage_host.is_not(None))
+        .limit(1)
+    )
+
+
 def _schedule(
     uow: UnitOfWork,
     settings: Settings,
@@ -429,11 +440,13 @@ def _schedule(
     vtype: VolumeType,
     zone: str | None,
     in_pool: tuple[str, str] | None,
+    in_host: str | None = None,
 ) -> None:
     s = uow.session
     request = Request(
-        size=v.size, zone=zone, extra_specs=dict(vtype.extra_specs or {}), pool=in_pool
-    )
+        size=v.size, zone=zone, extra_specs=dict(vtype.extra_specs or {}), pool=in_pool,
+        host=in_host,
+    )  # fmt: skip
     weighers = resolve(settings.volume_scheduler_weighers)
     states = pools.states(s, settings)
     pair = None

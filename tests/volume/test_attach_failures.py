@@ -32,10 +32,10 @@ class _Vms:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def plugged(self, server_id: str) -> set[str]:
+    def plugged(self, server_id: str) -> dict[str, tuple[str, int] | None]:
         if isinstance(self.error, NotRunning):
             raise self.error
-        return set()
+        return {}
 
     def plug(self, a: dict[str, Any]) -> None:
         raise self.error

@@ -27,6 +27,12 @@ def same_pool(pool: PoolState, request: Request) -> str | None:
     return f"the source lies in pool {request.pool[1]} of {request.pool[0]}"
 
 
+def same_host(pool: PoolState, request: Request) -> str | None:
+    if request.host is None or request.host == pool.host:
+        return None
+    return f"the volume's group has its volumes on {request.host}"
+
+
 def availability_zone(pool: PoolState, request: Request) -> str | None:
     if request.zone is None or request.zone == pool.zone:
         return None
@@ -121,4 +127,11 @@ def capabilities(pool: PoolState, request: Request) -> str | None:
     return None
 
 
-FILTERS: tuple[Filter, ...] = (host_up, same_pool, availability_zone, capacity, capabilities)
+FILTERS: tuple[Filter, ...] = (
+    host_up,
+    same_pool,
+    same_host,
+    availability_zone,
+    capacity,
+    capabilities,
+)

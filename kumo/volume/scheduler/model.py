@@ -40,6 +40,10 @@ class Request:
     pool: tuple[str, str] | None = None
     """Only this (host, pool): volumes made from a snapshot or another volume
     are copied where their source lies."""
+    host: str | None = None
+    """Only pools of this storage host: a volume joining a group goes where
+    the group's volumes are (a consistent group snapshot is one transaction
+    of one storage daemon, so a group never spans storage hosts)."""
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def place_pair(
     if isinstance(primary, NoValidPool):
         return primary
     others = [p for p in pools if p.host != primary.host]
-    replica = place(others, replace(request, pool=None), weighers, filters)
+    replica = place(others, replace(request, pool=None, host=None), weighers, filters)
     if isinstance(replica, NoValidPool):
         same = tuple(
             (p.name, "it is on the primary's storage host")
