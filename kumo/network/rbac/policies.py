@@ -254,9 +254,14 @@ def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
         return
     users = _users(s, row.object_type, row.object_id)
     owner = _owner(s, row)
-    losing = {p for p in users if p != owner and p not in others}
     if row.target_project != WILDCARD:
-        losing &= {row.target_project}
+        losing = {row.target_project} & users - {owner} - others
+    elif row.object_type == "network":
+        losing = users - {owner} - others
+    else:
+        # the other objects' wildcard, as Neutron's shared objects: every
+        # project using the object, its owner too, must keep an entry of its own
+        losing = users - others
     if losing:
         raise in_use
 
