@@ -185,7 +185,8 @@ NETWORKING = [
     rule("network:update_subnet:segment_id", ADMIN,
          "Associate a subnet with a segment of its network"),
     *_crud("subnet", "subnets",
-           ADMIN_OR_READER | NET_OWNER_READER | (READER & flag("network:shared")),
+           ADMIN_OR_READER | NET_OWNER_READER | (READER & flag("network:shared"))
+           | (READER & flag("network:router:external")),
            ADMIN_OR_NET_OWNER_MEMBER),
     *_crud("port", "ports", ADMIN_OR_READER | NET_OWNER_READER,
            ADMIN_OR_MEMBER | NET_OWNER_MEMBER),
