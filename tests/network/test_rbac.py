@@ -249,7 +249,7 @@ def test_share_an_address_group_with_one_project(cloud: Cloud) -> None:
     made = cloud.post(bob, "/security-group-rules", {"security_group_rule": rule})[
         "security_group_rule"]  # fmt: skip
     r = cloud.c.put(f"{N}/address-groups/{ag['id']}/add_addresses", headers=bob,
-                    json={"address_group": {"addresses": ["10.10.0.1"]}})  # fmt: skip
+                    json={"address_group": {"addresses": ["10.10.0.1/32"]}})  # fmt: skip
     assert r.status_code in (403, 404), r.text
     r = cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice)
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"

@@ -66,8 +66,9 @@ def load(
 
 
 def addresses(raw: Any) -> list[str]:
-    """A list of addresses or CIDRs, each normalised to its network
-    (``10.0.0.1`` -> ``10.0.0.1/32``); sorted, without repeats."""
+    """A list of CIDRs (a prefix length is required, as Neutron validates
+    them), each normalised to its network (``10.0.0.5/24`` ->
+    ``10.0.0.0/24``); sorted, without repeats."""
     if not isinstance(raw, list):
         raise InvalidInput(f"Invalid input for addresses. Reason: '{shown(raw)}' is not a list.")
     out: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
@@ -75,7 +76,13 @@ def addresses(raw: Any) -> list[str]:
         try:
             if not isinstance(item, str):
                 raise ValueError(item)
-            out.add(ipaddress.ip_network(item, strict=False))
+            net = ipaddress.ip_network(item, strict=False)
+            if "/" not in item:
+                raise InvalidInput(
+                    f"Invalid input for addresses. Reason: '{shown(item)}' isn't a recognized "
+                    f"IP subnet cidr, '{net}' is recommended."
+                )
+            out.add(net)
         except ValueError:
             raise InvalidInput(
                 f"Invalid input for addresses. Reason: '{shown(item)}' is not a valid IP "
@@ -122,7 +129,12 @@ def change_addresses(
 ) -> AddressGroup:
     """``add_addresses`` / ``remove_addresses``: adding one already there is
     400 ``AddressesAlreadyExist``, removing one not there 404 ``AddressesNotFound``."""
-    inner = validate.member(body, "address_group")
+    # Neutron's action reads {"addresses": [...]}; its API reference wraps it
+    # in "address_group": both are taken
+    wrapped = isinstance(body, dict) and "address_group" in body
+    inner = validate.member(body, "address_group") if wrapped else body
+    if not isinstance(inner, dict):
+        raise BadRequest("Body contains invalid data")
     validate.known(inner, {"addresses"})
     if "addresses" not in inner:
         raise BadRequest("Failed to parse request. Required attribute 'addresses' not specified")
