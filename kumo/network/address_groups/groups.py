@@ -65,10 +65,12 @@ def load(
     return group
 
 
-def addresses(raw: Any) -> list[str]:
-    """A list of CIDRs (a prefix length is required, as Neutron validates
-    them), each normalised to its network (``10.0.0.5/24`` ->
-    ``10.0.0.0/24``); sorted, without repeats."""
+def addresses(raw: Any, *, cidrs: bool = False) -> list[str]:
+    """A list of addresses or CIDRs, each normalised to its network
+    (``10.0.0.1`` -> ``10.0.0.1/32``, ``10.0.0.5/24`` -> ``10.0.0.0/24``);
+    sorted, without repeats. ``cidrs``: each needs its prefix length (a
+    group's addresses at creation, as Neutron validates them; its
+    add/remove actions take bare addresses)."""
     if not isinstance(raw, list):
         raise InvalidInput(f"Invalid input for addresses. Reason: '{shown(raw)}' is not a list.")
     out: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
@@ -77,7 +79,7 @@ def addresses(raw: Any) -> list[str]:
             if not isinstance(item, str):
                 raise ValueError(item)
             net = ipaddress.ip_network(item, strict=False)
-            if "/" not in item:
+            if cidrs and "/" not in item:
                 raise InvalidInput(
                     f"Invalid input for addresses. Reason: '{shown(item)}' isn't a recognized "
                     f"IP subnet cidr, '{net}' is recommended."
@@ -99,7 +101,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> Addres
         project_id=owner,
         name=validate.string(body, "name") if "name" in body else "",
         description=validate.string(body, "description") if "description" in body else "",
-        addresses=addresses(body.get("addresses") or []),
+        addresses=addresses(body.get("addresses") or [], cidrs=True),
     )
     uow.session.add(group)
     uow.session.flush()
