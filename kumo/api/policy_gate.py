@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from kumo.policy import Rule, for_route
 
 
-def routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
-    """(method, full path template, route object) for every route of ``app``."""
+def routes(app: FastAPI | APIRouter) -> Iterator[tuple[str, str, Any]]:
+    """(method, full path template, route object) for every route of ``app``
+    (or of a router, its paths relative to where it is included)."""
 
     def walk(items: list[Any], prefix: str) -> Iterator[tuple[str, str, Any]]:
         for r in items:

@@ -77,8 +77,15 @@ def network_visible(ctx: RequestContext, project_id: str, shared: bool, external
 
 
 def subnet_visible(
-    ctx: RequestContext, project_id: str, network_project_id: str | None, network_shared: bool
+    ctx: RequestContext,
+    project_id: str,
+    network_project_id: str | None,
+    network_shared: bool,
+    network_external: bool = False,
 ) -> bool:
+    """``network_shared``/``network_external``: the network is shared with, or
+    external for, the caller's project (subnets of external networks are
+    readable where the network is usable: ``subnet-external-network``)."""
     return allowed(
         ctx,
         "network:get_subnet",
@@ -86,6 +93,7 @@ def subnet_visible(
             "project_id": project_id,
             "network:project_id": network_project_id,
             "network:shared": network_shared,
+            "network:router:external": network_external,
         },
     )
 

@@ -221,14 +221,19 @@ class NetworkService:
                     )
                 ).all()
                 flags = rbac_access.networks(s, ctx, [(n[0], n[2], n[3]) for n in found])
-                nets = {nid: (project, flags[nid].shared) for nid, project, _, _ in found}
+                nets = {
+                    nid: (project, flags[nid].shared, flags[nid].external)
+                    for nid, project, _, _ in found
+                }
 
                 def keep(r: Subnet) -> bool:
-                    net_project, net_shared = nets.get(r.network_id, (None, False))
+                    net_project, net_shared, net_external = nets.get(
+                        r.network_id, (None, False, False)
+                    )
                     if shared and net_shared not in shared:
                         return False
                     return not restricted or policy.subnet_visible(
-                        ctx, r.project_id, net_project, net_shared
+                        ctx, r.project_id, net_project, net_shared, net_external
                     )
 
                 rows = [r for r in rows if keep(r)]

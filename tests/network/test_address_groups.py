@@ -20,21 +20,21 @@ def _put(cloud: Cloud, h: dict[str, str], path: str, body: Any, status: int = 20
 def test_crud_and_address_changes(cloud: Cloud) -> None:
     alice, bob = cloud.member("alice"), cloud.member("bob")
     ag = cloud.post(alice, "/address-groups", {"address_group": {
-        "name": "ag", "description": "d", "addresses": ["10.0.0.1", "10.1.0.0/16"]}})[
+        "name": "ag", "description": "d", "addresses": ["10.0.0.1/32", "10.1.0.0/16"]}})[
         "address_group"]  # fmt: skip
     assert ag["addresses"] == ["10.0.0.1/32", "10.1.0.0/16"]
     assert ag["project_id"] == cloud.projects["alice"]
     assert set(ag) == {"id", "name", "description", "project_id", "tenant_id", "addresses"}
     path = f"/address-groups/{ag['id']}"
     out = _put(cloud, alice, path + "/add_addresses",
-               {"address_group": {"addresses": ["2001:db8::/64", "10.2.0.5"]}})  # fmt: skip
+               {"addresses": ["2001:db8::/64", "10.2.0.5/32"]})  # fmt: skip
     assert out["address_group"]["addresses"] == [
         "10.0.0.1/32", "10.1.0.0/16", "10.2.0.5/32", "2001:db8::/64"]  # fmt: skip
     err = _put(cloud, alice, path + "/add_addresses",
                {"address_group": {"addresses": ["10.0.0.1/32"]}}, 400)  # fmt: skip
     assert err["NeutronError"]["type"] == "AddressesAlreadyExist"
     err = _put(cloud, alice, path + "/remove_addresses",
-               {"address_group": {"addresses": ["10.9.9.9"]}}, 404)  # fmt: skip
+               {"address_group": {"addresses": ["10.9.9.9/32"]}}, 404)  # fmt: skip
     assert err["NeutronError"]["type"] == "AddressesNotFound"
     out = _put(cloud, alice, path + "/remove_addresses",
                {"address_group": {"addresses": ["10.1.0.0/16"]}})  # fmt: skip
@@ -42,6 +42,12 @@ def test_crud_and_address_changes(cloud: Cloud) -> None:
     err = _put(cloud, alice, path + "/add_addresses",
                {"address_group": {"addresses": ["not-an-ip"]}}, 400)  # fmt: skip
     assert err["NeutronError"]["type"] == "InvalidInput"
+    # a new group's addresses need their prefix length (as Neutron validates
+    # them); the actions take bare addresses
+    _put(cloud, alice, path + "/remove_addresses", {"addresses": ["10.3.0.1"]}, 404)
+    r = cloud.c.post(f"{N}/address-groups", headers=alice,
+                     json={"address_group": {"name": "x", "addresses": ["10.20.30.40"]}})  # fmt: skip
+    assert r.status_code == 400
     # updates: name and description only
     assert _put(cloud, alice, path, {"address_group": {"name": "n2"}})["address_group"][
         "name"] == "n2"  # fmt: skip
@@ -49,7 +55,7 @@ def test_crud_and_address_changes(cloud: Cloud) -> None:
     # another project neither sees nor changes it
     assert cloud.c.get(f"{N}{path}", headers=bob).status_code == 404
     assert cloud.c.get(f"{N}/address-groups", headers=bob).json()["address_groups"] == []
-    _put(cloud, bob, path + "/add_addresses", {"address_group": {"addresses": ["1.2.3.4"]}}, 404)
+    _put(cloud, bob, path + "/add_addresses", {"addresses": ["1.2.3.4/32"]}, 404)
     assert cloud.c.delete(f"{N}{path}", headers=bob).status_code == 404
     listed = cloud.c.get(f"{N}/address-groups?name=n2", headers=alice).json()["address_groups"]
     assert [g["id"] for g in listed] == [ag["id"]]
@@ -90,7 +96,7 @@ def test_rules_name_address_groups_and_carry_their_addresses(cloud: Cloud) -> No
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "AddressGroupInUse"
     # changing the addresses re-emits the group with the new addresses for agents
     _put(cloud, alice, f"/address-groups/{ag['id']}/add_addresses",
-         {"address_group": {"addresses": ["10.6.0.1"]}})  # fmt: skip
+         {"address_group": {"addresses": ["10.6.0.1/32"]}})  # fmt: skip
     with cloud.rt.db.read_session() as s:
         last = s.scalars(
             select(OutboxEvent).where(OutboxEvent.object_id == sg["id"])

@@ -664,3 +664,20 @@ def test_ip_availability_pages_by_network_id(cloud: Cloud) -> None:
     back = cloud.c.get(f"{N}/network-ip-availabilities?limit=1&page_reverse=true", headers=h)
     assert back.status_code == 200, back.text
     assert "previous" in {link["rel"] for link in back.json()["network_ip_availabilities_links"]}
+
+
+def test_network_update_bumps_its_revision(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    net = cloud.post(alice, "/networks", {"network": {"name": "a"}})["network"]
+    revisions = [net["revision_number"]]
+    for change in ({"name": "b"}, {"port_security_enabled": False}, {"dns_domain": "x.test."}):
+        r = cloud.c.put(f"{N}/networks/{net['id']}", headers=alice, json={"network": change})
+        assert r.status_code == 200, r.text
+        revisions.append(r.json()["network"]["revision_number"])
+    assert revisions == sorted(set(revisions)) and len(revisions) == 4
+    shown = cloud.c.get(f"{N}/networks/{net['id']}", headers=alice).json()["network"]
+    assert shown["revision_number"] == revisions[-1]
+    # the revision it now has is what If-Match must name
+    r = cloud.c.put(f"{N}/networks/{net['id']}", headers={**alice, "If-Match": "revision_number=0"},
+                    json={"network": {"name": "c"}})  # fmt: skip
+    assert r.status_code == 412

@@ -249,10 +249,44 @@ def test_share_an_address_group_with_one_project(cloud: Cloud) -> None:
     made = cloud.post(bob, "/security-group-rules", {"security_group_rule": rule})[
         "security_group_rule"]  # fmt: skip
     r = cloud.c.put(f"{N}/address-groups/{ag['id']}/add_addresses", headers=bob,
-                    json={"address_group": {"addresses": ["10.10.0.1"]}})  # fmt: skip
+                    json={"address_group": {"addresses": ["10.10.0.1/32"]}})  # fmt: skip
     assert r.status_code in (403, 404), r.text
     r = cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice)
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"
     assert cloud.c.delete(f"{N}/security-group-rules/{made['id']}", headers=bob).status_code == 204
     assert cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=alice).status_code == 204
     assert cloud.c.get(f"{N}/address-groups/{ag['id']}", headers=bob).status_code == 404
+
+
+def test_external_entries_make_and_unmake_external_and_the_default_stays_shared(
+    cloud: Cloud,
+) -> None:
+    admin, alice = cloud.admin, cloud.member("alice")
+    net = cloud.post(admin, "/networks", {"network": {"name": "n"}})["network"]["id"]
+    ext = {"object_type": "network", "object_id": net, "action": "access_as_external"}
+    entry = _rbac(cloud, admin, **ext, target_tenant="*")["rbac_policy"]
+    other = _rbac(cloud, admin, **ext, target_tenant=cloud.projects["alice"])["rbac_policy"]
+
+    def external() -> bool:
+        shown = cloud.c.get(f"{N}/networks/{net}", headers=admin).json()["network"]
+        return bool(shown["router:external"])
+
+    assert external()
+    assert cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=admin).status_code == 204
+    assert external()  # alice's entry still makes it external
+    assert cloud.c.delete(f"{N}/rbac-policies/{other['id']}", headers=admin).status_code == 204
+    assert not external()
+    # the default external network's wildcard entry is neither removed nor narrowed
+    r = cloud.c.put(f"{N}/networks/{net}", headers=admin,
+                    json={"network": {"router:external": True, "is_default": True}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    listed = cloud.c.get(f"{N}/rbac-policies?object_id={net}&action=access_as_external",
+                         headers=admin).json()["rbac_policies"]  # fmt: skip
+    assert [e["target_tenant"] for e in listed] == ["*"]
+    wildcard = listed[0]["id"]
+    r = cloud.c.delete(f"{N}/rbac-policies/{wildcard}", headers=admin)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"
+    r = cloud.c.put(f"{N}/rbac-policies/{wildcard}", headers=admin,
+                    json={"rbac_policy": {"target_tenant": cloud.projects["alice"]}})  # fmt: skip
+    assert r.status_code == 409
+    assert external() and alice

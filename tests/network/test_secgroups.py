@@ -492,7 +492,11 @@ def test_ports_get_the_default_group_or_the_groups_they_name(cloud: Cloud) -> No
 
     a = cloud.post(alice, "/security-groups", {"security_group": {"name": "a"}})["security_group"]
     b = cloud.post(alice, "/security-groups", {"security_group": {"name": "b"}})["security_group"]
-    both = _port(cloud, alice, net, security_groups=[b["id"], a["id"], a["id"]])
+    # a group named twice is 400, as Neutron's UUID lists
+    assert _port(cloud, alice, net, 400, security_groups=[b["id"], a["id"], a["id"]]) == (
+        "InvalidInput"
+    )
+    both = _port(cloud, alice, net, security_groups=[b["id"], a["id"]])
     assert both["security_groups"] == sorted([a["id"], b["id"]])
     assert _port(cloud, alice, net, security_groups=[])["security_groups"] == []
     listed = cloud.c.get(f"{N}/ports/{both['id']}", headers=alice).json()["port"]
@@ -803,3 +807,21 @@ def test_an_admins_list_for_a_project_makes_its_default_group(cloud: Cloud) -> N
     (theirs,) = listed(cloud.admin, tenant_id=carol)
     assert (theirs["name"], theirs["project_id"]) == ("default", carol)
     assert [g["id"] for g in listed(cloud.admin, project_id=bob)] == [mine["id"]]
+
+
+def test_a_port_names_a_group_once(cloud: Cloud) -> None:
+    alice = cloud.member("alice")
+    net = cloud.post(alice, "/networks", {"network": {"name": "n"}})["network"]
+    sg = cloud.post(alice, "/security-groups", {"security_group": {"name": "g"}})[
+        "security_group"]  # fmt: skip
+    twice = [sg["id"], sg["id"]]
+    r = cloud.c.post(f"{N}/ports", headers=alice,
+                     json={"port": {"network_id": net["id"], "security_groups": twice}})  # fmt: skip
+    assert r.status_code == 400, r.text
+    port = cloud.post(alice, "/ports", {"port": {"network_id": net["id"]}})["port"]
+    r = cloud.c.put(f"{N}/ports/{port['id']}", headers=alice,
+                    json={"port": {"security_groups": twice}})  # fmt: skip
+    assert r.status_code == 400, r.text
+    r = cloud.c.put(f"{N}/ports/{port['id']}", headers=alice,
+                    json={"port": {"security_groups": [sg["id"]]}})  # fmt: skip
+    assert r.status_code == 200 and r.json()["port"]["security_groups"] == [sg["id"]]

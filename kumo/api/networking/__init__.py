@@ -4,6 +4,7 @@ One module per resource; each exposes ``router``. The version documents
 (``/networking`` and ``/networking/v2.0``) live in ``versions.py``.
 """
 
+from kumo.api import door, policy_gate
 from kumo.api.networking import (
     address_groups,
     address_scopes,
@@ -34,6 +35,7 @@ from kumo.api.networking import (
     trunks,
     versions,
 )
+from kumo.api.networking.body_checks import common_attributes
 from kumo.api.routing import GatedRouter
 
 router = GatedRouter()
@@ -70,3 +72,9 @@ for _module in (
     flavors,
 ):
     router.include_router(_module.router)
+
+# every body is checked for the attributes all resources share before the
+# policy door (Neutron validates bodies before it enforces policy)
+for _method, _path, _route in policy_gate.routes(router):
+    if _method in ("POST", "PUT"):
+        door.add(_route.endpoint, door.BEFORE, common_attributes)

@@ -4,11 +4,14 @@ packet-rate-limit and DSCP rules (also by rule id alone,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from kumo.api import door
 from kumo.api.auth import authenticate
 from kumo.api.networking.query import list_response, show_response
 from kumo.api.networking.resource import Collection, routes, service
@@ -117,6 +120,20 @@ def _rule_routes(kind: RuleType) -> None:
         policy_id = qos.policy_of_rule(service(request), ctx, kind, rule_id)
         return delete_rule(policy_id, rule_id, request, ctx)
 
+    async def rule_visible(request: Request, ctx: RequestContext) -> None:
+        params = request.path_params
+        svc = service(request)
+        rule_id = params["rule_id"]
+        find: Callable[[], object]
+        if "policy_id" in params:
+            policy_id = params["policy_id"]
+            find = lambda: qos.show_rule(svc, ctx, policy_id, kind, rule_id)  # noqa: E731
+        else:
+            find = lambda: qos.policy_of_rule(svc, ctx, kind, rule_id)  # noqa: E731
+        await run_in_threadpool(door.hidden, find)
+
+    for endpoint in (update_rule, delete_rule, update_alias, delete_alias):
+        door.add(endpoint, door.ON_REFUSAL, rule_visible)
     router.add_api_route(base, list_rules, methods=["GET"])
     router.add_api_route(base, create_rule, methods=["POST"])
     router.add_api_route(base + "/{rule_id}", show_rule, methods=["GET"])

@@ -17,7 +17,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from kumo.api.render import ItemJson, json_list_response, json_response
-from kumo.errors import BadRequest, InvalidInput, NotFound, shown
+from kumo.errors import BadRequest, InvalidInput, shown
 from kumo.network.validate import boolean_value
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
@@ -216,7 +216,10 @@ def paginate(
     ``previous`` link always (the first page too); a reverse page has a
     ``previous`` link unless it came out short and a ``next`` link always.
     So a full last page still links to a ``next``, which answers an empty
-    page: clients follow links until a page has none.
+    page: clients follow links until a page has none. A marker not among
+    ``items`` is ignored, as Neutron's object pager does when the marker's
+    object is not found for the caller (a page link from another caller's
+    listing, a marker since deleted).
     """
     if query.limit is None:
         return items, []
@@ -224,9 +227,9 @@ def paginate(
     start = 0
     if query.marker is not None:
         idx = next((n for n, i in enumerate(ordered) if i.get(key) == query.marker), None)
-        if idx is None:
-            raise NotFound(f"Marker {query.marker} could not be found.", kind="MarkerNotFound")
-        start = idx + 1
+        # a marker the caller does not find among its items (another
+        # project's, or gone) is no marker: the page starts at the first item
+        start = 0 if idx is None else idx + 1
     page = ordered[start : start + query.limit]
     if query.page_reverse:
         page = list(reversed(page))

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from kumo.api import door
 from kumo.api.auth import authenticate
 from kumo.api.networking.query import list_response, show_response, sql_prefilters
 from kumo.api.render import ItemJson, json_response, no_content
@@ -59,10 +61,22 @@ def service(request: Request) -> NetworkService:
     return svc
 
 
+def lookup(find: Callable[[NetworkService, RequestContext, str], Any], param: str) -> door.Check:
+    """A door check that looks the path's object up as the caller sees it:
+    404 when the caller cannot see it or may not read it."""
+
+    async def check(request: Request, ctx: RequestContext) -> None:
+        svc, ident = service(request), request.path_params[param]
+        await run_in_threadpool(door.hidden, lambda: find(svc, ctx, ident))
+
+    return check
+
+
 def routes(spec: Collection) -> GatedRouter:
     base = f"/v2.0/{spec.path or spec.collection}"
     router = GatedRouter(local=base)
     item_json = ItemJson() if spec.cached_views else None
+    visible = lookup(spec.show, "ident")
 
     @router.get(base)
     def list_items(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
@@ -119,11 +133,15 @@ def routes(spec: Collection) -> GatedRouter:
                 {spec.member: update(service(request), ctx, ident, data, if_match)}
             )
 
+        door.add(update_item, door.ON_REFUSAL, visible)
+
     @router.delete(base + "/{ident}")
     def delete_item(
         ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
     ) -> Response:
         spec.delete(service(request), ctx, ident, parse_if_match(request.headers.get("if-match")))
         return no_content()
+
+    door.add(delete_item, door.ON_REFUSAL, visible)
 
     return router

@@ -65,9 +65,12 @@ def load(
     return group
 
 
-def addresses(raw: Any) -> list[str]:
+def addresses(raw: Any, *, cidrs: bool = False) -> list[str]:
     """A list of addresses or CIDRs, each normalised to its network
-    (``10.0.0.1`` -> ``10.0.0.1/32``); sorted, without repeats."""
+    (``10.0.0.1`` -> ``10.0.0.1/32``, ``10.0.0.5/24`` -> ``10.0.0.0/24``);
+    sorted, without repeats. ``cidrs``: each needs its prefix length (a
+    group's addresses at creation, as Neutron validates them; its
+    add/remove actions take bare addresses)."""
     if not isinstance(raw, list):
         raise InvalidInput(f"Invalid input for addresses. Reason: '{shown(raw)}' is not a list.")
     out: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
@@ -75,7 +78,13 @@ def addresses(raw: Any) -> list[str]:
         try:
             if not isinstance(item, str):
                 raise ValueError(item)
-            out.add(ipaddress.ip_network(item, strict=False))
+            net = ipaddress.ip_network(item, strict=False)
+            if cidrs and "/" not in item:
+                raise InvalidInput(
+                    f"Invalid input for addresses. Reason: '{shown(item)}' isn't a recognized "
+                    f"IP subnet cidr, '{net}' is recommended."
+                )
+            out.add(net)
         except ValueError:
             raise InvalidInput(
                 f"Invalid input for addresses. Reason: '{shown(item)}' is not a valid IP "
@@ -92,7 +101,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> Addres
         project_id=owner,
         name=validate.string(body, "name") if "name" in body else "",
         description=validate.string(body, "description") if "description" in body else "",
-        addresses=addresses(body.get("addresses") or []),
+        addresses=addresses(body.get("addresses") or [], cidrs=True),
     )
     uow.session.add(group)
     uow.session.flush()
@@ -122,7 +131,12 @@ def change_addresses(
 ) -> AddressGroup:
     """``add_addresses`` / ``remove_addresses``: adding one already there is
     400 ``AddressesAlreadyExist``, removing one not there 404 ``AddressesNotFound``."""
-    inner = validate.member(body, "address_group")
+    # Neutron's action reads {"addresses": [...]}; its API reference wraps it
+    # in "address_group": both are taken
+    wrapped = isinstance(body, dict) and "address_group" in body
+    inner = validate.member(body, "address_group") if wrapped else body
+    if not isinstance(inner, dict):
+        raise BadRequest("Body contains invalid data")
     validate.known(inner, {"addresses"})
     if "addresses" not in inner:
         raise BadRequest("Failed to parse request. Required attribute 'addresses' not specified")

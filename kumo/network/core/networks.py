@@ -232,6 +232,7 @@ def update(
         )
         check_subnet_mtu(net.id, mtu, versions)
         net.mtu = mtu
+    touch(net)
     events.network(uow, net)
     return net
 

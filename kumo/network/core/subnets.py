@@ -55,13 +55,15 @@ def load(session: Session, ctx: RequestContext, subnet_id: str, *, lock: bool = 
         raise not_found("subnet", subnet_id)
     if not allowed(ctx, "network:get_subnet", {"project_id": sub.project_id}):
         net = session.execute(
-            select(Network.project_id, Network.shared).where(Network.id == sub.network_id)
+            select(Network.project_id, Network.shared, Network.external).where(
+                Network.id == sub.network_id
+            )
         ).first()
-        owner, shared = net if net is not None else (None, False)
-        shared = shared or rbac_access.SHARED in rbac_access.granted(
-            session, "network", ctx.project_id, [sub.network_id]
-        ).get(sub.network_id, ())
-        if not policy.subnet_visible(ctx, sub.project_id, owner, bool(shared)):
+        owner, shared, external = net if net is not None else (None, False, False)
+        access = rbac_access.networks(session, ctx, [(sub.network_id, shared, external)])[
+            sub.network_id
+        ]
+        if not policy.subnet_visible(ctx, sub.project_id, owner, access.shared, access.external):
             raise not_found("subnet", subnet_id)
     return sub
 

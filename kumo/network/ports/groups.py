@@ -25,10 +25,11 @@ from kumo.network.secgroups import groups as secgroups
 
 
 def requested(session: Session, project_id: str, raw: Any) -> list[str]:
-    """The named groups, checked to exist in ``project_id``; sorted, no repeats."""
-    ids = sorted(
-        {validate.uuid(g, "security_groups") for g in validate.list_of(raw, "security_groups")}
-    )
+    """The named groups, checked to exist in ``project_id``; sorted. A group
+    named twice is 400, as Neutron's UUID lists."""
+    named = [validate.uuid(g, "security_groups") for g in validate.list_of(raw, "security_groups")]
+    validate.unique(named, "security_groups")
+    ids = sorted(named)
     if not ids:
         return []
     g = SecurityGroup

@@ -30,7 +30,9 @@ def not_found(policy_id: str) -> NotFound:
     return NotFound(f"QoS policy {policy_id} could not be found.", kind="QosPolicyNotFound")
 
 
-def view(row: QosPolicy, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def view(row: QosPolicy, rules: list[dict[str, Any]], shared_here: bool = False) -> dict[str, Any]:
+    """``shared``: shared with every project, or (``shared_here``) with the
+    caller's by an entry of its own, as Neutron shows shared objects."""
     from kumo.network.views import ts
 
     return {
@@ -39,7 +41,7 @@ def view(row: QosPolicy, rules: list[dict[str, Any]]) -> dict[str, Any]:
         "description": row.description,
         "project_id": row.project_id,
         "tenant_id": row.project_id,
-        "shared": row.shared,
+        "shared": row.shared or shared_here,
         "is_default": row.is_default,
         "rules": rules,
         "tags": [],
@@ -73,6 +75,12 @@ def load(session: Session, ctx: RequestContext, policy_id: str, *, lock: bool = 
         if not visible(ctx, row, bool(granted)):
             raise not_found(policy_id)
     return row
+
+
+def shared_here(session: Session, ctx: RequestContext, ids: list[str]) -> set[str]:
+    """The policies among ``ids`` shared with the caller's project."""
+    found = rbac_access.granted(session, "qos_policy", ctx.project_id, ids)
+    return {i for i, actions in found.items() if SHARED in actions}
 
 
 def read_target(session: Session, ctx: RequestContext, row: QosPolicy) -> dict[str, Any]:

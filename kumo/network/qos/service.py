@@ -41,14 +41,17 @@ def list_policies(
             shared = rbac_access.granted(s, "qos_policy", ctx.project_id)
             q = q.where(or_(QosPolicy.project_id == ctx.project_id, QosPolicy.id.in_(shared)))
         rows = list(s.scalars(q.order_by(QosPolicy.created_at, QosPolicy.id)))
-        found = rules.rules_of(s, [r.id for r in rows])
-        return [policies.view(r, found[r.id]) for r in rows]
+        ids = [r.id for r in rows]
+        found = rules.rules_of(s, ids)
+        here = policies.shared_here(s, ctx, ids)
+        return [policies.view(r, found[r.id], r.id in here) for r in rows]
 
 
 def show_policy(svc: NetworkService, ctx: RequestContext, policy_id: str) -> dict[str, Any]:
     with svc.db.read_session() as s:
         row = policies.load(s, ctx, policy_id)
-        return policies.view(row, rules.rules_of(s, [row.id])[row.id])
+        here = bool(policies.shared_here(s, ctx, [row.id]))
+        return policies.view(row, rules.rules_of(s, [row.id])[row.id], here)
 
 
 def create_policies(
@@ -69,7 +72,8 @@ def update_policy(
 ) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
         row = policies.update(uow, ctx, policy_id, body, if_match)
-        return policies.view(row, rules.rules_of(uow.session, [row.id])[row.id])
+        here = bool(policies.shared_here(uow.session, ctx, [row.id]))
+        return policies.view(row, rules.rules_of(uow.session, [row.id])[row.id], here)
 
     return run_in_transaction(svc.db, work)
 

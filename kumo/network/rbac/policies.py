@@ -176,6 +176,7 @@ def update(
         return row
     authorize(ctx, "network:update_rbac_policy:target_tenant", {"target_tenant": target})
     _no_duplicate(s, row.object_type, row.object_id, row.action, target)
+    _default_external_stays_shared(s, row)
     _check_unused(s, row, in_use=_in_use_error(row))
     old = row.target_project
     row.target_project = target
@@ -193,12 +194,15 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str) -> None:
     s = uow.session
     row = load(s, ctx, policy_id)
     authorize(ctx, "network:delete_rbac_policy", {"project_id": row.project_id})
+    _default_external_stays_shared(s, row)
     _check_unused(s, row, in_use=_in_use_error(row))
     s.delete(row)
     s.flush()
     if row.object_type == "network":
         net = s.get(Network, row.object_id)
         if net is not None:
+            if row.action == EXTERNAL and not _entries(s, net.id, EXTERNAL):
+                net.external = False  # its last external entry gone (as Neutron)
             _network_changed(uow, net, row.action, row.target_project, granted=False)
     _sync_shared(s, row)
 
@@ -224,6 +228,28 @@ def _sync_shared(s: Session, row: RbacPolicy) -> None:
             r.target_project == WILDCARD,
         )
         found.shared = s.scalar(wildcard) is not None
+
+
+def _entries(s: Session, network_id: str, action: str) -> list[str]:
+    r = RbacPolicy
+    q = select(r.id).where(
+        r.object_type == "network", r.object_id == network_id, r.action == action
+    )
+    return list(s.scalars(q))
+
+
+def _default_external_stays_shared(s: Session, row: RbacPolicy) -> None:
+    """The default external network's wildcard external entry is neither
+    removed nor narrowed (409 ``RbacPolicyInUse``, as Neutron)."""
+    if (row.object_type, row.action, row.target_project) != ("network", EXTERNAL, WILDCARD):
+        return
+    net = s.get(Network, row.object_id)
+    if net is not None and net.is_default:
+        raise Conflict(
+            f"RBAC policy on object {row.object_id} cannot be removed because other objects "
+            "depend on it.\nDetails: Default external networks must be shared to everyone.",
+            kind="RbacPolicyInUse",
+        )
 
 
 def _in_use_error(row: RbacPolicy) -> Conflict:
@@ -254,9 +280,14 @@ def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
         return
     users = _users(s, row.object_type, row.object_id)
     owner = _owner(s, row)
-    losing = {p for p in users if p != owner and p not in others}
     if row.target_project != WILDCARD:
-        losing &= {row.target_project}
+        losing = {row.target_project} & users - {owner} - others
+    elif row.object_type == "network":
+        losing = users - {owner} - others
+    else:
+        # the other objects' wildcard, as Neutron's shared objects: every
+        # project using the object, its owner too, must keep an entry of its own
+        losing = users - others
     if losing:
         raise in_use
 
