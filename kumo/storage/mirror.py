@@ -171,19 +171,27 @@ def wait_ready(daemon: StorageDaemon, volume_id: str, timeout: float) -> bool:
     return True
 
 
+def _end(q: QmpClient, job: str, *, strict: bool = False) -> None:
+    """Cancel the mirror ``job`` if it runs and wait for its end (10 s at
+    most: then a warning, or with ``strict`` an error)."""
+    if job not in _jobs(q):
+        return
+    _quiet(q, "block-job-cancel", {"device": job, "force": True})
+    try:
+        q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
+    except QmpTimeout:
+        if strict:
+            raise DaemonError(f"mirror {job} did not end in 10 s") from None
+        log.warning("mirror %s did not end in 10 s", job)
+    _quiet(q, "job-dismiss", {"id": job})
+
+
 def stop(daemon: StorageDaemon, volume_key: str) -> None:
     """Cancel the mirror of the volume ``key`` names, close its target and
     its node (which flushes it)."""
     job = "m" + volume_key
     with daemon.qmp() as q:
-        current = _jobs(q).get(job)
-        if current is not None:
-            _quiet(q, "block-job-cancel", {"device": job, "force": True})
-            try:
-                q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
-            except QmpTimeout:
-                log.warning("mirror %s did not end in 10 s", job)
-            _quiet(q, "job-dismiss", {"id": job})
+        _end(q, job)
         for node in ("t" + volume_key, "r" + volume_key):
             _quiet(q, "blockdev-del", {"node-name": node})
 
@@ -194,13 +202,7 @@ def grow(daemon: StorageDaemon, volume_id: str, size_bytes: int) -> None:
     closes; ``ensure`` starts both again once the replica has grown too."""
     job = job_id(volume_id)
     with daemon.qmp() as q:
-        if job in _jobs(q):
-            _quiet(q, "block-job-cancel", {"device": job, "force": True})
-            try:
-                q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
-            except QmpTimeout:
-                log.warning("mirror %s did not end in 10 s", job)
-            _quiet(q, "job-dismiss", {"id": job})
+        _end(q, job)
         _quiet(q, "blockdev-del", {"node-name": target_node(volume_id)})
         q.execute("block_resize", {"node-name": volume_node(volume_id), "size": size_bytes})
     log.info("volume %s grown to %d bytes; its mirror starts again when the replica has grown",
@@ -215,13 +217,7 @@ def release(daemon: StorageDaemon, volume_id: str) -> None:
     volume to the replica again, writes mirrored at once as before)."""
     job = job_id(volume_id)
     with daemon.qmp() as q:
-        if job in _jobs(q):
-            _quiet(q, "block-job-cancel", {"device": job, "force": True})
-            try:
-                q.wait_event("BLOCK_JOB_CANCELLED", 10.0, {"device": job})
-            except QmpTimeout:
-                raise DaemonError(f"mirror {job} did not end in 10 s") from None
-            _quiet(q, "job-dismiss", {"id": job})
+        _end(q, job, strict=True)
         _quiet(q, "blockdev-del", {"node-name": target_node(volume_id)})
 
 
