@@ -171,10 +171,8 @@ def end(uow: UnitOfWork, ctx: RequestContext, image_id: str, ok: bool) -> None:
     server = s.get(Server, snap.server_id, with_for_update=True)
     agent_credentials.authorize_hosts(s, ctx, [(server.host or "") if server else ""], UPLOAD_RULE)
     s.delete(snap)
-    image = s.get(Image, image_id, with_for_update=True)
-    if not ok and image is not None and image.status in ("queued", "saving"):
-        image.status = "killed"
-        image.updated_at = utcnow()
+    if not ok:
+        images.kill_unfinished(s, image_id)
     if server is not None and server.task_state == TASK:
         s.flush()
         server.task_state = None

@@ -437,3 +437,12 @@ def view(image: Image) -> dict[str, Any]:
     for key, value in (image.properties or {}).items():
         out.setdefault(key, value)
     return out
+
+
+def kill_unfinished(session: Session, image_id: str) -> None:
+    """A failed upload from a host (a server's snapshot, a volume's copy):
+    the image is ``killed`` unless its data came whole meanwhile."""
+    image = session.get(Image, image_id, with_for_update=True)
+    if image is not None and image.status in ("queued", "saving"):
+        image.status = "killed"
+        image.updated_at = utcnow()

@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 from kumo.compute.microversion import Version, parse
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
-from kumo.db.compute_models import Image
 from kumo.db.uow import UnitOfWork
 from kumo.db.volume_models import (
     Volume,
@@ -225,10 +224,8 @@ def end(uow: UnitOfWork, ctx: RequestContext, image_id: str, ok: bool, error: st
     v = s.get(Volume, up.volume_id, with_for_update=True)
     agent_credentials.authorize_hosts(s, ctx, [(v.storage_host or "") if v else ""], AGENT_RULE)
     s.delete(up)
-    image = s.get(Image, image_id, with_for_update=True)
-    if not ok and image is not None and image.status in ("queued", "saving"):
-        image.status = "killed"
-        image.updated_at = utcnow()
+    if not ok:
+        images.kill_unfinished(s, image_id)
     if v is None or v.status != "uploading" or (v.task or {}).get("image_id") != image_id:
         return
     attached = s.scalar(
