@@ -131,7 +131,8 @@ class Settings:
         os.environ.get(
             "KUMO_SCHEDULER_FILTERS",
             "ComputeFilter,AvailabilityZoneFilter,RamFilter,CoreFilter,DriverFilter,"
-            "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,BandwidthFilter",
+            "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,BandwidthFilter,"
+            "PacketRateFilter",
         ).split(",")
     )
     """Filter names (see kumo/compute/scheduler/filters.py) or ``module:function``."""

@@ -61,6 +61,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="bandwidth a physical network offers to ports' minimum bandwidth rules, egress "
         "and ingress (one figure: both), in kilobits per second (repeatable)",
     )
+    p.add_argument(
+        "--packet-rate",
+        default=None,
+        metavar="KPPS|EGR:IGR",
+        help="packet rate the host's switch offers to ports' minimum packet rate rules, in "
+        "thousands of packets per second: one figure for both directions together (rules "
+        "with direction any), or egress:ingress (rules with a direction)",
+    )
     p.add_argument("--clouds-yaml", default=os.environ.get("OS_CLIENT_CONFIG_FILE"))
     p.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "kumo-agent"))
     p.add_argument("--resync-interval", type=float, default=60.0)
@@ -245,6 +253,21 @@ def openstack_credentials(args: argparse.Namespace) -> Credentials:
     )
 
 
+def packet_rates(given: str | None) -> dict[str, int]:
+    """``--packet-rate``: ``KPPS`` (without direction) or ``EGR:IGR``."""
+    if given is None:
+        return {}
+    try:
+        figures = [int(x) for x in given.split(":")]
+    except ValueError:
+        figures = []
+    if len(figures) not in (1, 2) or min(figures) < 0:
+        raise SystemExit(f"--packet-rate wants KPPS or EGR:IGR (kpps), not {given!r}")
+    if len(figures) == 1:
+        return {"any": figures[0]}
+    return {"egress": figures[0], "ingress": figures[1]}
+
+
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
     if not args.host or not args.api:
         raise SystemExit("kumo agent: --host and --api are required")
@@ -266,6 +289,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         bandwidths[parts[0]] = (figures[0], figures[-1])
     return AgentConfig(
         host=args.host,
+        packet_rates=packet_rates(args.packet_rate),
         api_url=args.api,
         credentials=credentials(args),
         netns=args.netns,

@@ -263,6 +263,7 @@ class ApiClient:
                 physnet: {"egress": egress, "ingress": ingress}
                 for physnet, (egress, ingress) in cfg.bandwidths.items()
             },
+            "packet_rates": dict(cfg.packet_rates),
             "vlan_devices": cfg.vlan_devices is not False,
             "gateway": cfg.gateway,
             "netns": cfg.netns,

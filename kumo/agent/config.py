@@ -36,6 +36,9 @@ class AgentConfig:
     bandwidths: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Physical network → (egress, ingress) kbps it offers to ports' minimum
     bandwidth rules (the compute scheduler's inventory)."""
+    packet_rates: dict[str, int] = field(default_factory=dict)
+    """Direction → kpps the host's switch offers to ports' minimum packet
+    rate rules: ``any`` alone, or ``egress`` and ``ingress``."""
     vlan_devices: bool | None = None
     """The kernel makes 802.1Q VLAN devices; None: not known (the agent
     probes its kernel once when it starts)."""

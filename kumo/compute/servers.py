@@ -35,6 +35,7 @@ from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, Forbidden, NotFound, shown
 from kumo.image import access
 from kumo.network import events
+from kumo.network.qos import minimum
 from kumo.policy import allowed
 
 CREATE_KEYS = {
@@ -344,6 +345,7 @@ def _place(
     """Schedule ``server`` and claim its resources in this transaction, then make its ports."""
     s = uow.session
     states = host_states.load(s, settings, lock=True)
+    asking = _asking_ports(s, requested)
     spec = scheduler.RequestSpec(
         vcpus=server.vcpus,
         memory_mb=server.memory_mb,
@@ -353,10 +355,13 @@ def _place(
         group_max_per_host=int((group.rules or {}).get("max_server_per_host", 1)) if group else 1,
         group_hosts=server_groups.member_hosts(s, group.id) if group else (),
         driver=server.driver,
-        bandwidth=_bandwidth_asked(s, requested),
+        bandwidth=minimum.total(minimum.asks(s, asking).values()),
+        packet_rate=_packet_rate_asked(s, asking),
     )
     if spec.bandwidth:
         host_states.add_bandwidth_used(s, states)
+    if spec.packet_rate:
+        host_states.add_packet_rate_used(s, states)
     if group is not None:
         s.add(ServerGroupMember(server_id=server.id, group_id=group.id))
     chosen = scheduler.select(states, spec, settings)
@@ -378,13 +383,13 @@ def _place(
         server_networks.attach(uow, settings, ctx, server, req, group_names)
 
 
-def _bandwidth_asked(
+def _asking_ports(
     session: Session, requested: list[server_networks.Requested]
-) -> dict[str, tuple[int, int]]:
-    """What the server's ports will ask for (minimum bandwidth rules of the
-    given ports' policies, or of the networks' for the ports to be made)."""
+) -> list[tuple[str, str, str | None]]:
+    """The server's ports as the QoS minimums read them: (id, network, own
+    policy) of the given ports, (a made-up id, network, None) of those to be
+    made (their network's policy)."""
     from kumo.db.network_models import Port
-    from kumo.network.qos import minimum
 
     items: list[tuple[str, str, str | None]] = []
     for n, req in enumerate(requested):
@@ -394,7 +399,17 @@ def _bandwidth_asked(
                 items.append((row.id, row.network_id, row.qos_policy_id))
         elif req.network_id:
             items.append((f"new-{n}", req.network_id, None))
-    return minimum.total(minimum.asks(session, items).values())
+    return items
+
+
+def _packet_rate_asked(
+    session: Session, items: list[tuple[str, str, str | None]]
+) -> dict[str, int]:
+    """What the server's ports ask of a host's packet rate, per direction."""
+    out: dict[str, int] = {}
+    for found in minimum.packet_rate_asks(session, items).values():
+        minimum.add_rates(out, found)
+    return out
 
 
 def listing(session: Session, ctx: RequestContext, params: dict[str, str]) -> list[Server]:

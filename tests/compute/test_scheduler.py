@@ -298,3 +298,112 @@ def test_minimum_bandwidth_places_servers_where_the_physnet_has_room(cloud: Clou
     assert cloud.get(alice, f"/servers/{second}")["server"]["status"] == "ERROR"
     # without a network asking anything it goes anywhere
     assert host_of(cloud, boot(cloud, alice, "three")) in ("big", "none")
+
+
+def test_packet_rate_filter_unit() -> None:
+    s = Settings()
+    anyway = RequestSpec(vcpus=1, memory_mb=512, packet_rate={"any": 400})
+    both = {"packet_rates": {"any": 1000}}
+    split = {"packet_rates": {"egress": 1000, "ingress": 500}}
+    assert select([state("a")], anyway, s) is None  # offers no packet rate
+    assert select([state("a", configurations=both)], anyway, s) is not None
+    # 700 + 400 > 1000; 600 + 400 fits exactly
+    full = state("a", configurations=both, packet_rate_used={"any": 700})
+    assert select([full], anyway, s) is None
+    fits = state("a", configurations=both, packet_rate_used={"any": 600})
+    assert select([fits], anyway, s) is not None
+    # Placement's resource classes: a direction-less ask needs a
+    # direction-less offer, a directed ask an offer in that direction
+    assert select([state("a", configurations=split)], anyway, s) is None
+    egress = RequestSpec(vcpus=1, memory_mb=512, packet_rate={"egress": 900, "ingress": 100})
+    assert select([state("a", configurations=both)], egress, s) is None
+    assert select([state("a", configurations=split)], egress, s) is not None
+    crowded = state("a", configurations=split, packet_rate_used={"egress": 0, "ingress": 450})
+    assert select([crowded], egress, s) is None  # 450 + 100 > 500 ingress
+    room = state("b", configurations=split, packet_rate_used={"egress": 100})
+    assert select([crowded, room], egress, s).host == "b"  # type: ignore[union-attr]
+    # asking nothing goes anywhere, a zero ask asks nothing
+    assert select([state("a")], RequestSpec(vcpus=1, memory_mb=512), s) is not None
+    zero = RequestSpec(vcpus=1, memory_mb=512, packet_rate={"any": 0})
+    assert select([state("a")], zero, s) is not None
+
+
+def _pps_policy(cloud: Cloud, name: str, *rules: dict[str, Any]) -> str:
+    n = "/networking/v2.0"
+    pol = cloud.c.post(f"{n}/qos/policies", headers=cloud.admin,
+                       json={"policy": {"name": name, "shared": True}}).json()["policy"]  # fmt: skip
+    for rule in rules:
+        r = cloud.c.post(f"{n}/qos/policies/{pol['id']}/minimum_packet_rate_rules",
+                         headers=cloud.admin, json={"minimum_packet_rate_rule": rule})  # fmt: skip
+        assert r.status_code == 201, r.text
+    policy_id: str = pol["id"]
+    return policy_id
+
+
+def test_minimum_packet_rate_places_servers_where_the_switch_has_room(cloud: Cloud) -> None:
+    n = "/networking/v2.0"
+    alice = cloud.member("alice")
+    # the first host by name would win every tie: it has the least room
+    cloud.host("a-small", packet_rates={"any": 300})
+    cloud.host("b-big", packet_rates={"any": 1000})
+    cloud.host("c-split", packet_rates={"egress": 500, "ingress": 500})
+    pps = _pps_policy(cloud, "pps", {"min_kpps": 400, "direction": "any"})
+    r = cloud.c.post(f"{n}/networks", headers=cloud.admin, json={"network": {
+        "name": "tunnelled", "shared": True, "qos_policy_id": pps}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    net = r.json()["network"]["id"]
+    r = cloud.c.post(f"{n}/subnets", headers=cloud.admin, json={"subnet": {
+        "network_id": net, "cidr": "10.8.0.0/24", "ip_version": 4}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    # 400 kpps without direction: only b-big offers that (a tunnelled network
+    # asks too: the packets cross the host's switch whatever the network)
+    first = boot(cloud, alice, "one", networks=[{"uuid": net}])
+    assert host_of(cloud, first) == "b-big"
+    (port,) = cloud.ports_of(first)
+    shown = cloud.c.get(f"{n}/ports/{port['id']}", headers=cloud.admin).json()["port"]
+    (group,) = shown["resource_request"]["request_groups"]
+    assert group["resources"] == {"NET_PACKET_RATE_KILOPACKET_PER_SEC": 400}
+    second = boot(cloud, alice, "two", networks=[{"uuid": net}])
+    assert host_of(cloud, second) == "b-big"
+    # 200 kpps left on b-big: the third does not fit anywhere
+    third = boot(cloud, alice, "three", networks=[{"uuid": net}])
+    found = cloud.get(alice, f"/servers/{third}")["server"]
+    assert found["status"] == "ERROR"
+    assert "No valid host" in cloud.get(cloud.admin, f"/servers/{third}")["server"]["fault"][
+        "message"]  # fmt: skip
+    # deleting a server frees what its port held
+    cloud.call("DELETE", alice, f"/servers/{first}", status=204)
+    fourth = boot(cloud, alice, "four", networks=[{"uuid": net}])
+    assert host_of(cloud, fourth) == "b-big"
+    # ports made first, with their own policy, are counted once servers bind them
+    small = _pps_policy(cloud, "small", {"min_kpps": 150, "direction": "any"})
+    made = []
+    for _ in range(4):
+        r = cloud.c.post(f"{n}/ports", headers=alice, json={"port": {
+            "network_id": net, "qos_policy_id": small}})  # fmt: skip
+        assert r.status_code == 201, r.text
+        made.append(r.json()["port"]["id"])
+    # spreading prefers the emptier a-small while it has room (300 = 2 x 150)
+    placed = [boot(cloud, alice, f"small-{i}", networks=[{"port": made[i]}]) for i in range(3)]
+    assert [host_of(cloud, sid) for sid in placed] == ["a-small", "a-small", "b-big"]
+    # a-small full, b-big 50 left
+    last = boot(cloud, alice, "small-3", networks=[{"port": made[3]}])
+    assert cloud.get(alice, f"/servers/{last}")["server"]["status"] == "ERROR"
+    # directed asks go only where the switch offers rates per direction
+    split = _pps_policy(cloud, "split", {"min_kpps": 300, "direction": "egress"},
+                        {"min_kpps": 100, "direction": "ingress"})  # fmt: skip
+    ports = []
+    for _ in range(2):
+        r = cloud.c.post(f"{n}/ports", headers=alice, json={"port": {
+            "network_id": net, "qos_policy_id": split}})  # fmt: skip
+        assert r.status_code == 201, r.text
+        ports.append(r.json()["port"]["id"])
+    seventh = boot(cloud, alice, "seven", networks=[{"port": ports[0]}])
+    assert host_of(cloud, seventh) == "c-split"
+    eighth = boot(cloud, alice, "eight", networks=[{"port": ports[1]}])  # 300 + 300 > 500
+    assert cloud.get(alice, f"/servers/{eighth}")["server"]["status"] == "ERROR"
+    # detaching the port frees it
+    r = cloud.c.delete(f"/compute/v2.1/servers/{seventh}/os-interface/{ports[0]}", headers=alice)
+    assert r.status_code == 202, r.text
+    ninth = boot(cloud, alice, "nine", networks=[{"port": ports[1]}])
+    assert host_of(cloud, ninth) == "c-split"

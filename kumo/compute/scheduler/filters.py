@@ -67,6 +67,22 @@ def bandwidth_filter(host: HostState, spec: RequestSpec, settings: Settings) -> 
     return True
 
 
+def packet_rate_filter(host: HostState, spec: RequestSpec, settings: Settings) -> bool:
+    """The host's switch offers, in each direction the server's ports ask a
+    minimum packet rate in (egress, ingress, or ``any``: both together), what
+    they ask beside what its bound ports ask already. As Placement's resource
+    classes, a direction the host does not offer has no room at all."""
+    offered = host.packet_rates
+    for direction, kpps in spec.packet_rate.items():
+        if kpps <= 0:
+            continue
+        if direction not in offered:
+            return False
+        if host.packet_rate_used.get(direction, 0) + kpps > offered[direction]:
+            return False
+    return True
+
+
 FILTERS: dict[str, Filter] = {
     "ComputeFilter": compute_filter,
     "AvailabilityZoneFilter": availability_zone_filter,
@@ -77,4 +93,5 @@ FILTERS: dict[str, Filter] = {
     "ServerGroupAffinityFilter": affinity_filter,
     "ForcedHostFilter": forced_host_filter,
     "BandwidthFilter": bandwidth_filter,
+    "PacketRateFilter": packet_rate_filter,
 }

@@ -36,6 +36,9 @@ class HostState:
     bandwidth_used: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Physical network → (egress, ingress) kbps the ports bound here ask for
     (minimum bandwidth rules)."""
+    packet_rate_used: dict[str, int] = field(default_factory=dict)
+    """Direction (egress, ingress, any) → kpps the ports bound here ask for
+    (minimum packet rate rules)."""
 
     @property
     def bandwidths(self) -> dict[str, tuple[int, int]]:
@@ -49,6 +52,16 @@ class HostState:
             if isinstance(pair, dict):
                 out[str(physnet)] = (_kbps(pair.get("egress")), _kbps(pair.get("ingress")))
         return out
+
+    @property
+    def packet_rates(self) -> dict[str, int]:
+        """Direction → kpps the host's switch offers to minimum packet rate
+        asks (``configurations.packet_rates``): ``any`` alone, or ``egress``
+        and ``ingress``."""
+        found = self.configurations.get("packet_rates")
+        if not isinstance(found, dict):
+            return {}
+        return {str(d): _kbps(v) for d, v in found.items() if d in ("egress", "ingress", "any")}
 
     @property
     def drivers(self) -> tuple[str, ...]:
@@ -79,6 +92,8 @@ class RequestSpec:
     """The compute driver the server needs (``kumo.compute.drivers``)."""
     bandwidth: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Physical network → (egress, ingress) kbps the server's ports ask for."""
+    packet_rate: dict[str, int] = field(default_factory=dict)
+    """Direction (egress, ingress, any) → kpps the server's ports ask for."""
 
 
 def host_state(agent: Agent, settings: Settings, now: dt.datetime) -> HostState:
@@ -141,3 +156,14 @@ def add_bandwidth_used(session: Session, states: list[HostState]) -> None:
     for host, used in minimum.used_by_host(session).items():
         if host in by_host:
             by_host[host].bandwidth_used = used
+
+
+def add_packet_rate_used(session: Session, states: list[HostState]) -> None:
+    """Fill in what the ports bound to each host ask of its switch's packet
+    rate (read only for a server whose ports ask any: it scans the bound ports)."""
+    from kumo.network.qos import minimum
+
+    by_host = {s.host: s for s in states}
+    for host, used in minimum.packet_rates_used_by_host(session).items():
+        if host in by_host:
+            by_host[host].packet_rate_used = used

@@ -15,9 +15,14 @@ Minimum packet rate rules (``qos-pps-minimum``) ask for packets per second
 of the host's virtual switch, whatever the network: egress, ingress, or
 both directions together (``any``). The port shows them as a second request
 group (``port-resource-request-groups``: ``request_groups``, each with an
-``id`` derived from the port and its rules, and ``same_subtree``). kumo's
-hosts do not report a packet rate capacity, so the scheduler does not
-weigh these asks; they are shown for a placement-aware scheduler.
+``id`` derived from the port and its rules, and ``same_subtree``). A host
+offers its switch's packet rate either without direction (``kumo agent
+--packet-rate KPPS``) or per direction (``--packet-rate EGR:IGR``),
+reported as ``configurations.packet_rates``; as in Placement, where these
+are distinct resource classes, an ``any`` ask is served only by a host
+offering a rate without direction and egress/ingress asks only by one
+offering rates per direction. The scheduler counts what the ports bound to
+a host ask (``packet_rates_used_by_host``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ VNIC_TRAIT = "CUSTOM_VNIC_TYPE_NORMAL"
 
 Ask = tuple[int, int]
 """(egress, ingress) kilobits per second."""
+PacketRates = dict[str, int]
+"""Direction (``egress``, ``ingress`` or ``any``) → thousands of packets per second."""
 
 
 def physnet_trait(physnet: str) -> str:
@@ -178,3 +185,44 @@ def total(found: Iterable[tuple[str, Ask]]) -> dict[str, Ask]:
         pair[0] += egress
         pair[1] += ingress
     return {p: (v[0], v[1]) for p, v in out.items()}
+
+
+def packet_rate_asks(
+    session: Session, ports: Iterable[tuple[str, str, str | None]]
+) -> dict[str, PacketRates]:
+    """(port or request id, network id, the port's own policy or None) →
+    what its minimum packet rate rules ask per direction, for those that
+    ask anything (on any network: the host's switch carries them all)."""
+    items = list(ports)
+    nets: dict[str, str | None] = {}
+    wanted = {net for _, net, own in items if not own}
+    if wanted:
+        q = select(Network.id, Network.qos_policy_id).where(Network.id.in_(wanted))
+        nets = {n: pol for n, pol in session.execute(q)}
+    effective = {key: own or nets.get(net) for key, net, own in items}
+    rates = _rules(session, {p for p in effective.values() if p}, "minimum_packet_rate")
+    out: dict[str, PacketRates] = {}
+    for key, _, _ in items:
+        policy_id = effective[key]
+        found = {r.direction: r.min_kpps for r in rates.get(policy_id or "", []) if r.min_kpps}
+        if found:
+            out[key] = found
+    return out
+
+
+def add_rates(total: PacketRates, more: PacketRates) -> None:
+    """Add ``more`` into ``total``, direction by direction."""
+    for direction, kpps in more.items():
+        total[direction] = total.get(direction, 0) + kpps
+
+
+def packet_rates_used_by_host(session: Session) -> dict[str, PacketRates]:
+    """Host → what the minimum packet rate rules of its bound ports ask."""
+    q = select(Port.id, Port.host, Port.network_id, Port.qos_policy_id).where(Port.host != "")
+    rows = list(session.execute(q))
+    found = packet_rate_asks(session, ((pid, net, pol) for pid, _, net, pol in rows))
+    out: dict[str, PacketRates] = {}
+    for pid, host, _, _ in rows:
+        if pid in found:
+            add_rates(out.setdefault(host, {}), found[pid])
+    return out
