@@ -6,7 +6,9 @@ and the mark of its effective QoS policy, whose rules its port event
 carries. A floating IP's bandwidth limits (``fip_limits``) go on the
 external leg of the router namespace that translates it, a router
 gateway's (``address_limits``) on the gateway leg of the namespace that
-translates the router's SNAT. Rates are Neutron's kilobits per second (1000 bits) as bytes per
+translates the router's SNAT, and with distributed SNAT also on the
+external leg of each host translating with its own port blocks (the
+whole limit per host). Rates are Neutron's kilobits per second (1000 bits) as bytes per
 second; a burst of 0 means 80 % of the rate over one second, the burst
 Neutron's agents choose for TCP. Packet rates are Neutron's thousands of
 packets per second as packets per second; a packet burst of 0 means a

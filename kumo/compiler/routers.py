@@ -23,9 +23,11 @@ Pure. Three roles, each a namespace with legs into network bridges:
 With distributed SNAT (``kumo.compiler.snat``) a ``dvr`` namespace whose
 host holds port blocks of the router translates its instances itself and
 sends them out through its external leg (rule → table 100, default
-upstream); every gateway host of the router forwards their return traffic
+upstream), where the bandwidth limits of the gateway's QoS policy apply to
+what it translates (each such host applies the whole limit to its own
+share); every gateway host of the router forwards their return traffic
 to them from its uplink (``snat.compile_gateway``), the ``snat`` namespace
-too, and the latter translates only hosts without a block yet.
+too, and the latter translates (and limits) only hosts without a block yet.
 ``legacy`` (``kr-<host>-<router>``) for ``distributed=false`` on its gateway
          host only: interface legs (ordinary bound ports, reached through the
          tunnel by the other hosts), the gateway leg, every floating IP of
@@ -437,6 +439,14 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
         }
         translated = snat.instance_snat(inside, sorted(instances), blocks)
     table = _floating_nat(ns, inside, fips, out, *translated)
+    if blocks and router.view.gateway_qos:
+        # the gateway's limits on what this host translates with its blocks
+        shared = [
+            limit
+            for ip in sorted({x.external_ip for x in blocks})
+            for limit in qos.address_limits(inside, ip, router.view.gateway_qos)
+        ]
+        table = dataclasses.replace(table, limits=tuple(sorted((*table.limits, *shared))))
     if served:
         out.rules.add(PolicyRule(ns, forwarding.RULE_PRIORITY, FIP_TABLE,
                                  fwmark=forwarding.REPLY_MARK))  # fmt: skip

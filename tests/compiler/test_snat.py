@@ -13,7 +13,7 @@ from typing import Any
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.compiler import names as n
 from kumo.compiler.model import FloatingIpView, RouterView, SnatLeaseView
-from kumo.compiler.plan import SnatGateway, UplinkForward
+from kumo.compiler.plan import NatLimit, SnatGateway, UplinkForward
 from kumo.compiler.routers import fip_leg_mac
 from kumo.compiler.snat import instance_snat, shares
 from tests.compiler import states as s
@@ -39,6 +39,7 @@ def view(
     distributed_snat: bool = True,
     leases: list[Any] | None = None,
     gateways: tuple[str, ...] = ("g",),
+    gateway_qos: list[Any] | None = None,
 ) -> ClusterView:
     ports: list[Any] = [
         s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "c1", [("s1", "10.0.1.11")]),
@@ -60,6 +61,7 @@ def view(
         "routes": [], "kumo_ports": s.router_ports(R, ports),
         "kumo_distributed_snat": distributed_snat,
         "kumo_snat_leases": LEASES if leases is None else leases,
+        "kumo_gateway_qos_rules": gateway_qos or [],
     }  # fmt: skip
     agents = [
         s.agent(h, ip, bridge_mappings={"external": "eth1"}, underlay_device="eth0")
@@ -193,3 +195,70 @@ def test_every_gateway_host_forwards_every_block_on_its_uplink() -> None:
     # nor without the mode or blocks
     assert compile_host("g2", view(gateways=("g", "g2"), leases=[])).snat_gateway.empty
     assert compile_host("g", view(distributed_snat=False)).snat_gateway.empty
+
+
+GATEWAY_QOS = [
+    {"type": "bandwidth_limit", "direction": "egress", "max_kbps": 8000, "max_burst_kbps": 0},
+    {"type": "bandwidth_limit", "direction": "ingress", "max_kbps": 4000, "max_burst_kbps": 800},
+    {"type": "packet_rate_limit", "direction": "egress", "max_kpps": 10, "max_burst_kpps": 0},
+]
+
+
+def test_a_host_with_blocks_applies_the_gateways_limits_to_what_it_translates() -> None:
+    """qos-gateway-ip with distributed SNAT: each host translating with its
+    own blocks limits its share on its external leg (the whole limit per
+    host, as Neutron's per gateway port); the gateway's SNAT namespace still
+    limits what it translates itself (hosts without a block)."""
+    from kumo.dataplane.nftables.nat import nat_ruleset
+
+    ns = n.router_netns("c1", R)
+    leg = n.router_gw_name(R)
+    table = next(x for x in plan("c1", gateway_qos=GATEWAY_QOS).nat if x.netns == ns)
+    assert table.limits == (
+        NatLimit(leg, "203.0.113.10", "egress", 1_000_000, 800_000),
+        NatLimit(leg, "203.0.113.10", "ingress", 500_000, 100_000),
+    )
+    # the translation itself is unchanged
+    plain = next(x for x in plan("c1").nat if x.netns == ns)
+    assert plain.limits == () and plain.snat == table.snat
+    # egress after the translation (from the external IP, out of the leg),
+    # ingress before it is undone (to the external IP, in from the leg)
+    rules = [r["add"]["rule"] for r in nat_ruleset(table) if "rule" in r.get("add", {})]
+    limited = [
+        (r["chain"], r["expr"][0]["match"]["left"]["meta"]["key"], r["expr"][0]["match"]["right"],
+         r["expr"][1]["match"]["left"]["payload"]["field"], r["expr"][1]["match"]["right"])
+        for r in rules
+        if any("limit" in x for x in r["expr"])
+    ]  # fmt: skip
+    assert limited == [
+        ("limit_out", "oifname", leg, "saddr", "203.0.113.10"),
+        ("limit_in", "iifname", leg, "daddr", "203.0.113.10"),
+    ]
+    # a host without a block goes through the gateway, which limits it there
+    c2 = n.router_netns("c2", R)
+    assert next(x for x in plan("c2", gateway_qos=GATEWAY_QOS).nat if x.netns == c2).limits == ()
+    snat_ns = n.snat_netns("g", R)
+    gateway = next(x for x in plan("g", gateway_qos=GATEWAY_QOS).nat if x.netns == snat_ns)
+    assert {(x.ifname, x.direction) for x in gateway.limits} == {
+        (n.router_gw_name(GW), "egress"),
+        (n.router_gw_name(GW), "ingress"),
+    }
+
+
+def test_blocks_limited_beside_a_floating_ip() -> None:
+    """A host with blocks and a floating IP limits each address by its own policy."""
+    fip = {"id": "f1", "floating_ip_address": "203.0.113.50", "floating_network_id": EXT,
+           "router_id": R, "port_id": s.P1, "fixed_ip_address": "10.0.1.11",
+           "kumo_qos_rules": [GATEWAY_QOS[0]]}  # fmt: skip
+    base = view(gateway_qos=GATEWAY_QOS[1:])
+    with_fip = ClusterView.assemble(
+        dict(base.networks), dict(base.subnets), dict(base.ports), [], {}, dict(base.routers),
+        {"f1": FloatingIpView.from_body(fip)},
+    )  # fmt: skip
+    ns = n.router_netns("c1", R)
+    leg = n.router_gw_name(R)
+    table = next(x for x in compile_host("c1", with_fip).nat if x.netns == ns)
+    assert table.limits == (
+        NatLimit(leg, "203.0.113.10", "ingress", 500_000, 100_000),
+        NatLimit(leg, "203.0.113.50", "egress", 1_000_000, 800_000),
+    )
