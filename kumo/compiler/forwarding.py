@@ -26,6 +26,19 @@ whose views differ for a moment cannot bounce it between them. The
 replies leave the serving host directly: the upstream sees the floating
 IP's packets come from several MACs, which routing does not mind.
 
+Hairpin across hosts: an instance reaching a forwarding served by another
+host is steered on its own host before routing and before connection
+tracking: its frames, arriving on the router's internal legs, leave the
+external leg at once towards the serving host's leg (``Served.steer``),
+untranslated, whether that host answers for the address or not (on the
+answering host the address is local, so routing would keep them). The
+serving host translates what arrives on its leg from the router's own
+networks (``Served.sources``) as it does its own instances' hairpin:
+from the router's address, so the replies come back through its
+namespace, which sends them, translated back, to the instance across the
+internal network. The connection's state is on the serving host only;
+the instance's host keeps none.
+
 A centralized router (``distributed=false``) serves every forwarding of
 its floating IPs in its one namespace, on its gateway host.
 """
@@ -61,12 +74,19 @@ class Served:
     peers: tuple[tuple[str, str], ...] = ()
     """(floating IP, the answering host's leg MAC) of the floating IPs
     another host answers for: a permanent neighbour on this host's leg, so
-    that its instances' connections to them (hairpin) go straight to that
-    leg (an ARP request from here would carry the router's internal
-    address, which the answering namespace holds too and so ignores)."""
+    that its instances' other traffic to them (not to a forwarding, which
+    is steered) goes straight to that leg (an ARP request from here would
+    carry the router's internal address, which the answering namespace
+    holds too and so ignores)."""
+    steer: tuple[PortRelay, ...] = ()
+    """Every forwarding served by another host (to that host's leg MAC):
+    this host's instances' frames for them go straight to it."""
+    sources: tuple[str, ...] = ()
+    """The router's IPv4 subnets: connections from them arriving on the
+    external leg (steered by another host) are hairpin connections."""
 
     def __bool__(self) -> bool:
-        return bool(self.dnat or self.relay or self.answered)
+        return bool(self.dnat or self.relay or self.answered or self.steer)
 
 
 def _internal_port(view: ClusterView, networks: set[str], address: str) -> PortView | None:
@@ -101,6 +121,7 @@ def serve(
     networks = {p.network_id for p in router.ports if p.port_type in INTERFACES}
     dnat: list[PortDnat] = []
     relay: list[PortRelay] = []
+    steer: list[PortRelay] = []
     answered: list[str] = []
     peers: list[tuple[str, str]] = []
     for fip in forwarding_fips(view, router.id):
@@ -125,7 +146,25 @@ def serve(
                 dnat.append(PortDnat(pf.protocol, fip.floating_ip_address, pf.external_port,
                                      pf.internal_ip_address, pf.internal_port, ext_end,
                                      int_end))  # fmt: skip
-            elif owner == host:
-                relay.append(PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
-                                       leg_mac(at), ext_end))  # fmt: skip
-    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered), tuple(peers))
+                continue
+            elsewhere = PortRelay(pf.protocol, fip.floating_ip_address, pf.external_port,
+                                  leg_mac(at), ext_end)  # fmt: skip
+            steer.append(elsewhere)
+            if owner == host:
+                relay.append(elsewhere)
+    return Served(tuple(sorted(dnat)), tuple(sorted(relay)), tuple(answered), tuple(peers),
+                  tuple(sorted(steer)), _sources(view, router) if dnat else ())  # fmt: skip
+
+
+def _sources(view: ClusterView, router: RouterView) -> tuple[str, ...]:
+    """The IPv4 subnets of the router's interfaces."""
+    out = set()
+    for rp in router.ports:
+        port = view.ports.get(rp.port_id)
+        if rp.port_type not in INTERFACES or port is None:
+            continue
+        for ip in port.fixed_ips:
+            subnet = view.subnets.get(ip.subnet_id)
+            if subnet is not None and subnet.ip_version == 4:
+                out.add(subnet.cidr)
+    return tuple(sorted(out))

@@ -295,6 +295,15 @@ class NatTable:
     arrives on any other interface for them (an instance of the router's
     networks reaching the floating IP) is translated too and leaves from
     the router's own address, so that the replies come back through here."""
+    hairpin_sources: tuple[str, ...] = ()
+    """The router's networks: what arrives from them on ``hairpin_ifname``
+    for a port forwarding (an instance on another host, steered here) is a
+    hairpin connection too."""
+    steer: tuple[PortRelay, ...] = ()
+    """Port forwardings served by other hosts: frames for them arriving on
+    ``steer_ifnames`` (this host's instances) leave ``relay_ifname`` at once
+    towards the serving host's leg, from ``relay_mac``."""
+    steer_ifnames: tuple[str, ...] = ()
     limits: tuple[NatLimit, ...] = ()
     """Bandwidth limits of external addresses (floating IPs' QoS); sorted."""
 
@@ -812,6 +821,12 @@ class HostPlan:
             )
             + (f" mark replies {t.reply_mark:#x}" if t.reply_mark else "")
             + (f" hairpin !{t.hairpin_ifname}" if t.hairpin_ifname else "")
+            + "".join(f" hairpin-from {c}" for c in t.hairpin_sources)
+            + "".join(
+                f" steer {','.join(t.steer_ifnames)}->{t.relay_ifname} {x.protocol} "
+                f"{x.external_ip}:{_span(x.external_port, x.external_port_end)}->{x.mac}"
+                for x in t.steer
+            )
             + "".join(
                 f" relay {t.relay_ifname} {x.protocol} {x.external_ip}:"
                 f"{_span(x.external_port, x.external_port_end)}->{x.mac}"

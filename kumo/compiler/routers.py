@@ -451,10 +451,14 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
         out.rules.add(PolicyRule(ns, forwarding.RULE_PRIORITY, FIP_TABLE,
                                  fwmark=forwarding.REPLY_MARK))  # fmt: skip
         table = _forwardings(ns, inside, served, table, out)
+        sent = bool(served.relay or served.steer)
         table = dataclasses.replace(table, reply_mark=forwarding.REPLY_MARK, relay=served.relay,
-                                    relay_ifname=inside if served.relay else "",
-                                    relay_mac=fip_leg_mac(host, router.view.id)
-                                    if served.relay else "")  # fmt: skip
+                                    relay_ifname=inside if sent else "",
+                                    relay_mac=fip_leg_mac(host, router.view.id) if sent else "",
+                                    steer=served.steer,
+                                    steer_ifnames=tuple(sorted(i for i, _ in legs.values()))
+                                    if served.steer else (),
+                                    hairpin_sources=served.sources)  # fmt: skip
     out.nat.add(table)
 
 

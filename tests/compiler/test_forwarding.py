@@ -2,9 +2,10 @@
 the host of its internal port, the floating IP answered by one host that
 relays the others' frames.
 
-Hosts c1 (instance 10.0.1.11), c2 (instance 10.0.1.13) and g (the
-router's gateway host); floating IP 203.0.113.50 forwards tcp 80 to
-c2's instance and tcp 2222 / udp 53 to c1's.
+Hosts c1 (instance 10.0.1.11), c2 (instance 10.0.1.13), g (the
+router's gateway host) and c3 (instance 10.0.1.14, only where a test asks
+for it); floating IP 203.0.113.50 forwards tcp 80 to c2's instance and
+tcp 2222 / udp 53 to c1's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ IF1 = "e1000000-0000-4000-8000-000000000001"
 SNAT = "ec100000-0000-4000-8000-000000000001"
 GW = "e9000000-0000-4000-8000-000000000009"
 P3 = "a3000000-0000-4000-8000-000000000003"
+P4 = "a4000000-0000-4000-8000-000000000004"
 FIP = "f0000000-0000-4000-8000-0000000000f1"
 ADDR = "203.0.113.50"
 TUNNEL = {"c1": "192.0.2.11", "c2": "192.0.2.12", "g": "192.0.2.13"}
@@ -38,11 +40,18 @@ FORWARDINGS = [
 
 
 def view(
-    forwardings: list[Any] | None = None, *, distributed: bool = True, answer: str | None = None
+    forwardings: list[Any] | None = None,
+    *,
+    distributed: bool = True,
+    answer: str | None = None,
+    third: bool = False,
 ) -> ClusterView:
+    tunnel = {**TUNNEL, "c3": "192.0.2.14"} if third else TUNNEL
     ports: list[Any] = [
         s.port(s.P1, s.NET1, "fa:16:3e:00:00:01", "c1", [("s1", "10.0.1.11")]),
         s.port(P3, s.NET1, "fa:16:3e:00:00:03", "c2", [("s1", "10.0.1.13")]),
+        *([s.port(P4, s.NET1, "fa:16:3e:00:00:04", "c3", [("s1", "10.0.1.14")])] if third
+          else []),
         s.port(IF1, s.NET1, "fa:16:3e:00:01:01", "" if distributed else "g", [("s1", "10.0.1.1")],
                owner="network:router_interface_distributed" if distributed
                else "network:router_interface", device_id=R),
@@ -68,7 +77,7 @@ def view(
     }  # fmt: skip
     agents = [
         s.agent(h, ip, bridge_mappings={"external": "eth1"}, underlay_device="eth0")
-        for h, ip in TUNNEL.items()
+        for h, ip in tunnel.items()
     ]
     return ClusterView.from_bodies(
         [s.network(s.NET1, seg=101),
@@ -131,9 +140,14 @@ def test_forwardings_to_one_host_only_are_answered_there_without_relay() -> None
     ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
     assert f"addr {ns2} {leg} {ADDR}/32" in plan("c2", forwardings=only_c2).describe()
     assert " relay " not in lines(plan("c2", forwardings=only_c2), ns2, "nat")[0]
-    # c1 serves nothing of it: no external leg at all (no floating IP, no block)
-    assert lines(plan("c1", forwardings=only_c2), ns1, "nat") == [f"nat {ns1}  "]
-    assert not [x for x in plan("c1", forwardings=only_c2).describe() if f" {leg} " in x]
+    # c1 serves nothing of it: its external leg (no floating IP, no block)
+    # has no address and only takes its instances' frames to c2 (hairpin)
+    nat1 = lines(plan("c1", forwardings=only_c2), ns1, "nat")[0]
+    assert " pf " not in nat1 and " relay " not in nat1 and " hairpin" not in nat1
+    assert nat1.endswith(f" steer {n.router_if_name(IF1)}->{leg} tcp {ADDR}:80->"
+                         f"{fip_leg_mac('c2', R)}")  # fmt: skip
+    assert not [x for x in plan("c1", forwardings=only_c2).describe()
+                if x.startswith(f"addr {ns1} {leg}")]  # fmt: skip
 
 
 def test_removing_every_forwarding_removes_the_translation() -> None:
@@ -222,3 +236,49 @@ def test_the_other_hosts_reach_the_answering_leg_directly() -> None:
     # c1 answers: c2's instances reach the address on c1's leg (hairpin)
     assert f"neigh {ns2} {leg} {ADDR} {fip_leg_mac('c1', R)}" in plan("c2").describe()
     assert not [x for x in plan("c1").describe() if x.startswith("neigh ") and ADDR in x]
+
+
+def test_each_host_steers_its_instances_to_forwardings_served_elsewhere() -> None:
+    leg, inner = n.router_gw_name(R), n.router_if_name(IF1)
+    ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
+    # c1 answers: its instances reach c2's forwarding through c2's leg, not
+    # the address that is local here
+    nat1 = lines(plan("c1"), ns1, "nat")[0]
+    assert f" steer {inner}->{leg} tcp {ADDR}:80->{fip_leg_mac('c2', R)}" in nat1
+    assert f"{ADDR}:2222->fa:17" not in nat1 and f"{ADDR}:53->fa:17" not in nat1
+    # c2 (not answering) steers c1's two straight to c1's leg
+    nat2 = lines(plan("c2"), ns2, "nat")[0]
+    assert f" steer {inner}->{leg} tcp {ADDR}:2222->{fip_leg_mac('c1', R)}" in nat2
+    assert f" steer {inner}->{leg} udp {ADDR}:53->{fip_leg_mac('c1', R)}" in nat2
+    assert f"{ADDR}:80->fa:17" not in nat2
+    # frames leave from the host's own leg MAC
+    for host, ns in (("c1", ns1), ("c2", ns2)):
+        table = next(t for t in plan(host).nat if t.netns == ns)
+        assert (table.relay_ifname, table.relay_mac) == (leg, fip_leg_mac(host, R))
+        assert table.steer_ifnames == (inner,)
+
+
+def test_a_host_that_neither_answers_nor_serves_steers_each_to_its_server() -> None:
+    leg, inner = n.router_gw_name(R), n.router_if_name(IF1)
+    ns3 = n.router_netns("c3", R)
+    p = plan("c3", third=True, answer="c2")
+    nat3 = lines(p, ns3, "nat")[0]
+    assert f" steer {inner}->{leg} tcp {ADDR}:80->{fip_leg_mac('c2', R)}" in nat3
+    assert f" steer {inner}->{leg} tcp {ADDR}:2222->{fip_leg_mac('c1', R)}" in nat3
+    assert f" steer {inner}->{leg} udp {ADDR}:53->{fip_leg_mac('c1', R)}" in nat3
+    assert " pf " not in nat3 and " relay " not in nat3
+    assert not [x for x in p.describe() if x.startswith(f"addr {ns3} {leg}")]
+
+
+def test_the_serving_hosts_translate_what_other_hosts_steer_as_hairpin() -> None:
+    ns1, ns2 = n.router_netns("c1", R), n.router_netns("c2", R)
+    assert " hairpin-from 10.0.1.0/24" in lines(plan("c1"), ns1, "nat")[0]
+    assert " hairpin-from 10.0.1.0/24" in lines(plan("c2"), ns2, "nat")[0]
+    # a host serving nothing translates nothing
+    nat3 = lines(plan("c3", third=True), n.router_netns("c3", R), "nat")[0]
+    assert " hairpin" not in nat3
+
+
+def test_a_centralized_router_steers_nothing() -> None:
+    nat = lines(plan("g", distributed=False), n.router_netns("g", R), "nat")[0]
+    assert " steer " not in nat

@@ -4,6 +4,7 @@ protocol and port, the replies' mark, and the answering host's relay."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from kumo.compiler.forwarding import HAIRPIN_MARK
 from kumo.compiler.plan import NatTable, PortDnat, PortRelay
@@ -84,3 +85,34 @@ def test_hairpin_connections_are_marked_and_leave_from_the_router() -> None:
     (reply,) = _rules(table, "reply")
     assert '{"&": [{"ct": {"key": "status"}}, "snat"]}' in reply
     assert nat.fingerprint(table) != nat.fingerprint(SERVED)
+
+
+def test_instances_are_steered_to_forwardings_served_elsewhere() -> None:
+    table = NatTable("ns", steer=(PortRelay("tcp", "203.0.113.9", 81, "fa:17:01:02:03:04"),
+                                  PortRelay("udp", "203.0.113.9", 90, "fa:17:05:06:07:08", 99)),
+                     steer_ifnames=("ri1", "ri2"), relay_ifname="rg1",
+                     relay_mac="fa:17:aa:bb:cc:dd")  # fmt: skip
+    script = nat.relay_script(table)
+    assert "map elsewhere" in script and "flags interval" in script
+    assert "203.0.113.9 . tcp . 81 : fa:17:01:02:03:04" in script
+    assert "203.0.113.9 . udp . 90-99 : fa:17:05:06:07:08" in script
+    assert 'hook ingress devices = { "ri1", "ri2" }' in script
+    assert "ether saddr set fa:17:aa:bb:cc:dd" in script and 'fwd to "rg1"' in script
+    # no relay of the upstream's frames on the external leg
+    assert "map ports" not in script and 'device "rg1"' not in script
+    assert nat.fingerprint(table) != nat.fingerprint(NatTable("ns"))
+    # relaying and steering together: one table, both chains
+    both = nat.relay_script(replace(table, relay=RELAYING.relay))
+    assert "map ports" in both and "map elsewhere" in both
+
+
+def test_steered_connections_from_the_routers_networks_are_hairpin() -> None:
+    table = NatTable("ns", port_dnat=SERVED.port_dnat, reply_mark=0x6B50, hairpin_ifname="rg1",
+                     hairpin_sources=("10.0.0.0/24", "10.0.9.0/24"))  # fmt: skip
+    inside, steered, upstream = _rules(table, "pre")
+    assert '"field": "saddr"}}, "right": {"set": [{"prefix": {"addr": "10.0.0.0", "len": 24}}' in (
+        steered
+    )
+    assert f'"value": {HAIRPIN_MARK}' in steered and '"dnat"' in steered
+    assert "saddr" not in inside and "saddr" not in upstream and "mark" not in upstream
+    assert nat.fingerprint(table) != nat.fingerprint(replace(table, hairpin_sources=()))

@@ -8,8 +8,10 @@ ARP for the address and relays host2's frames to host2, which translates
 and answers them itself. From the upstream, each works, the replies come
 from the floating IP's port, and the instances see the upstream's own
 address; a range of ports goes port by port; the instances reach the
-forwarded ports served on their own host, and on the answering host from
-host2 (hairpin); deleting a forwarding stops it; when
+forwarded ports (hairpin) served on their own host, on the answering host
+from host2, on host2 from the answering host, and on both from host3's
+instance, whose host neither serves nor answers; deleting a forwarding
+stops it; when
 host1 fails (agent killed, off the external network) host2 answers for
 the address within seconds. Needs root; its own prefix, state directory
 and API port.
@@ -91,6 +93,11 @@ def http_from(state: Path, name: str, ip: str, port: int) -> bool:
     return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
 
 
+def in_instance_run(state: Path, name: str, script: str) -> subprocess.CompletedProcess[str]:
+    cmd = [KUMO, "exec", name, "--state-dir", str(state), "--", sys.executable, "-c", script]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
 def in_instance(state: Path, name: str, *cmd: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([KUMO, "exec", name, "--state-dir", str(state), "--", *cmd],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -105,7 +112,11 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
     openstack(state, "router", "create", "pfr")
     openstack(state, "router", "set", "--external-gateway", "public", "pfr")
     openstack(state, "router", "add", "subnet", "pfr", "pfsub")
-    for name, host, ip in (("w1", h1, "10.85.1.11"), ("w2", h2, "10.85.1.12")):
+    for name, host, ip in (
+        ("w1", h1, "10.85.1.11"),
+        ("w2", h2, "10.85.1.12"),
+        ("w3", f"{prefix}host3", "10.85.1.13"),
+    ):
         kumo(state, "lab", "instance", "create", name, "--network", "pfnet", "--host", host,
              "--ip", ip, "--disable-port-security")  # fmt: skip
     servers = [
@@ -154,8 +165,17 @@ def test_forwarded_ports_reach_instances_on_two_hosts(lab: tuple[Path, str]) -> 
         assert http_from(state, "w1", fip, 80)
         assert http_from(state, "w1", fip, 7081)
         assert http_from(state, "w2", fip, 81)
-        # and on the answering host, from another host (straight to its leg)
+        # and on another host: from host2 to the answering host1, from
+        # host1 to host2, from host3 (neither serves nor answers) to both;
+        # steered to the serving host's leg and translated there, from the
+        # router's address (the replies come back through it)
         assert http_from(state, "w2", fip, 80)
+        assert http_from(state, "w1", fip, 81)
+        assert http_from(state, "w3", fip, 80)
+        assert http_from(state, "w3", fip, 81)
+        got = in_instance_run(state, "w3", UDP.format(ip=fip, port=5353))
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.split() == [fip, "5353", "ping", "from", "10.85.1.1"]
 
         # deleting a forwarding stops it; the others go on
         openstack(state, "floating", "ip", "port", "forwarding", "delete", fip,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 
 from kumo.compiler.forwarding import HAIRPIN_MARK, LEG_MAC_PREFIX
-from kumo.compiler.plan import NatTable, PortDnat
+from kumo.compiler.plan import NatTable, PortDnat, PortRelay
 from kumo.dataplane.nftables.render import FINGERPRINT_PREFIX, Json, address
 
 TABLE = "kumo_nat"
@@ -64,6 +64,8 @@ def fingerprint(table: NatTable) -> str:
                   table.relay_mac)  # fmt: skip
     if table.hairpin_ifname:
         shape += (table.hairpin_ifname,)
+    if table.hairpin_sources or table.steer:
+        shape += (table.hairpin_sources, table.steer, table.steer_ifnames)
     return FINGERPRINT_PREFIX + hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
 
 
@@ -101,6 +103,14 @@ def nat_ruleset(table: NatTable) -> list[Json]:
             out.append(_add("rule", chain="pre", expr=[
                 {"match": {"op": "!=", "left": {"meta": {"key": "iifname"}},
                            "right": table.hairpin_ifname}},
+                *match,
+                {"mangle": {"key": {"meta": {"key": "mark"}}, "value": HAIRPIN_MARK}},
+                {"dnat": _port_dnat(p)}]))  # fmt: skip
+        if table.hairpin_ifname and table.hairpin_sources:
+            # from an instance on another host, steered to the external leg
+            out.append(_add("rule", chain="pre", expr=[
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                           "right": {"set": [address(c) for c in table.hairpin_sources]}}},
                 *match,
                 {"mangle": {"key": {"meta": {"key": "mark"}}, "value": HAIRPIN_MARK}},
                 {"dnat": _port_dnat(p)}]))  # fmt: skip
@@ -213,27 +223,48 @@ def relay_script(table: NatTable) -> str:
     relayed (address, protocol, port), not from another host's external
     leg, leaves the leg again with its MACs rewritten."""
     lines = [f"table netdev {RELAY_TABLE} {{}}", f"delete table netdev {RELAY_TABLE}"]
-    if not table.relay:
+    if not (table.relay or table.steer):
         return "\n".join(lines) + "\n"
+    dev = table.relay_ifname
+    key = "ip daddr . ip protocol . th dport"
+    lines.append(f"table netdev {RELAY_TABLE} {{")
+    if table.relay:
+        lines += [
+            _ports_map("ports", table.relay),
+            f'  chain ingress {{ type filter hook ingress device "{dev}" priority -300; '
+            "policy accept;",
+            f"    ether saddr and ff:ff:00:00:00:00 != {LEG_PREFIX} "
+            f"{key} @ports ether saddr set {table.relay_mac} "
+            f'ether daddr set {key} map @ports fwd to "{dev}"',
+            "  }",
+        ]
+    if table.steer and table.steer_ifnames:
+        # this host's instances' frames for forwardings served elsewhere
+        devices = ", ".join(f'"{i}"' for i in table.steer_ifnames)
+        lines += [
+            _ports_map("elsewhere", table.steer),
+            f"  chain hairpin {{ type filter hook ingress devices = {{ {devices} }} "
+            "priority -300; policy accept;",
+            f"    {key} @elsewhere ether saddr set {table.relay_mac} "
+            f'ether daddr set {key} map @elsewhere fwd to "{dev}"',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _ports_map(name: str, relays: tuple[PortRelay, ...]) -> str:
+    """A map (address, protocol, external port) -> serving leg's MAC."""
     elems = ", ".join(
         f"{r.external_ip} . {r.protocol} . {_span(r.external_port, r.external_port_end)} : {r.mac}"
-        for r in table.relay
+        for r in relays
     )
     ranged = any(r.external_port_end and r.external_port_end != r.external_port
-                 for r in table.relay)  # fmt: skip
-    dev = table.relay_ifname
-    lines += [
-        f"table netdev {RELAY_TABLE} {{",
-        f"  map ports {{ typeof ip daddr . ip protocol . th dport : ether daddr; "
-        f"{'flags interval; ' if ranged else ''}elements = {{ {elems} }} }}",
-        f'  chain ingress {{ type filter hook ingress device "{dev}" priority -300; policy accept;',
-        f"    ether saddr and ff:ff:00:00:00:00 != {LEG_PREFIX} "
-        f"ip daddr . ip protocol . th dport @ports ether saddr set {table.relay_mac} "
-        f'ether daddr set ip daddr . ip protocol . th dport map @ports fwd to "{dev}"',
-        "  }",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"
+                 for r in relays)  # fmt: skip
+    return (
+        f"  map {name} {{ typeof ip daddr . ip protocol . th dport : ether daddr; "
+        f"{'flags interval; ' if ranged else ''}elements = {{ {elems} }} }}"
+    )
 
 
 def _span(first: int, last: int) -> str:

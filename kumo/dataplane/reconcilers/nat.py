@@ -65,6 +65,6 @@ def _write(nft: NftPort, table: NatTable) -> None:
     translation table holds the fingerprint, written last."""
     if table.forward or nft.has_table("netdev", nat.FORWARD_TABLE):
         nft.apply_script(nat.forward_script(table))
-    if table.relay or nft.has_table("netdev", nat.RELAY_TABLE):
+    if table.relay or table.steer or nft.has_table("netdev", nat.RELAY_TABLE):
         nft.apply_script(nat.relay_script(table))
     nft.apply(nat.nat_ruleset(table))
