@@ -157,6 +157,36 @@ def test_default_security_group_rules_are_the_templates_of_new_groups(cloud: Clo
     assert len(again) == 4  # the deleted built-in one stays deleted
 
 
+def test_default_rule_templates_described_and_duplicates_by_kind_of_group(cloud: Cloud) -> None:
+    D = f"{N}/default-security-group-rules"
+    admin = cloud.admin
+    seeded = cloud.c.get(D, headers=admin).json()["default_security_group_rules"]
+    assert {(t["direction"], t["description"]) for t in seeded} == {
+        ("egress", "Legacy default SG rule for egress traffic"),
+        ("ingress", "Legacy default SG rule for ingress traffic"),
+    }
+
+    def post(status: int, default: bool, other: bool, port: int = 8080) -> Any:
+        r = cloud.c.post(D, headers=admin, json={"default_security_group_rule": {
+            "direction": "ingress", "protocol": "tcp", "port_range_min": port,
+            "port_range_max": port, "used_in_default_sg": default,
+            "used_in_non_default_sg": other}})  # fmt: skip
+        assert r.status_code == status, r.text
+        return r.json()
+
+    both = post(201, True, True)["default_security_group_rule"]
+    # the same rule again for either kind of group: 409
+    assert post(409, True, False)["NeutronError"]["type"] == "DuplicateDefaultSgRule"
+    assert post(409, False, True)["NeutronError"]["type"] == "DuplicateDefaultSgRule"
+    assert cloud.c.delete(f"{D}/{both['id']}", headers=admin).status_code == 204
+    # one template for default groups and one for the others: both made
+    post(201, True, False)
+    post(201, False, True)
+    assert post(409, True, True)["NeutronError"]["type"] == "DuplicateDefaultSgRule"
+    post(201, False, False, 9090)
+    assert post(409, False, False, 9090)["NeutronError"]["type"] == "DuplicateDefaultSgRule"
+
+
 def test_group_create_update_delete_and_list_queries(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     web = cloud.post(alice, "/security-groups", {"security_group": {"name": "web"}})

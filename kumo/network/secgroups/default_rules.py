@@ -6,9 +6,11 @@ A template applies to each project's default group
 (``used_in_non_default_sg``), or both. A ``remote_group_id`` of
 ``PARENT`` means the new group itself. A new database starts with the four
 templates Neutron starts with (egress for both IP versions everywhere,
-ingress from the group's own members in default groups); an operator may
-delete them, and they stay deleted. Templates change only groups made
-after them.
+ingress from the group's own members in default groups, described as
+Neutron describes them); an operator may delete them, and they stay
+deleted. Templates change only groups made after them. Two templates of
+the same rule may not apply to the same kind of group: one for default
+groups and one for the others is fine, a second one for either is 409.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ _ANY_GROUP = "00000000-0000-0000-0000-000000000000"
 rule's own fields are validated as a security group rule's are."""
 
 
+BUILT_IN_DESCRIPTION = {
+    direction: f"Legacy default SG rule for {direction} traffic"
+    for direction in ("egress", "ingress")
+}
+"""The descriptions of the built-in templates, as Neutron's."""
+
+
 def ensure_seeded(session: Session) -> None:
     """Write the built-in templates, once per database."""
     if not first_time(session, SEED):
@@ -48,6 +57,7 @@ def ensure_seeded(session: Session) -> None:
             DefaultSecurityGroupRule(
                 direction="egress",
                 ethertype=ethertype,
+                description=BUILT_IN_DESCRIPTION["egress"],
                 used_in_default_sg=True,
                 used_in_non_default_sg=True,
             )
@@ -57,6 +67,7 @@ def ensure_seeded(session: Session) -> None:
                 direction="ingress",
                 ethertype=ethertype,
                 remote_group_id=PARENT,
+                description=BUILT_IN_DESCRIPTION["ingress"],
                 used_in_default_sg=True,
                 used_in_non_default_sg=False,
             )
@@ -101,10 +112,19 @@ def load(session: Session, rule_id: str) -> DefaultSecurityGroupRule:
     return row
 
 
-def _key(row: DefaultSecurityGroupRule) -> tuple[object, ...]:
+def _duplicates(old: DefaultSecurityGroupRule, new: DefaultSecurityGroupRule) -> bool:
+    """The same rule for the same kind of group (default groups, the
+    others, or, for templates used in neither, the same flags)."""
     from kumo.network.secgroups import rules  # rules -> groups -> this module
 
-    return (*rules.key(row), row.used_in_default_sg, row.used_in_non_default_sg)
+    if rules.key(old) != rules.key(new):
+        return False
+    flags = (old.used_in_default_sg, old.used_in_non_default_sg)
+    return (
+        bool(old.used_in_default_sg and new.used_in_default_sg)
+        or bool(old.used_in_non_default_sg and new.used_in_non_default_sg)
+        or flags == (new.used_in_default_sg, new.used_in_non_default_sg)
+    )
 
 
 def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> DefaultSecurityGroupRule:
@@ -136,7 +156,7 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> Defaul
     )
     s = uow.session
     for old in listing(s):
-        if _key(old) == _key(row):
+        if _duplicates(old, row):
             raise Conflict(
                 f"Default Security Group rule already exists. Rule id is {old.id}.",
                 kind="DuplicateDefaultSgRule",
