@@ -105,6 +105,7 @@ class Settings:
             "floatingip": 50,
             "security_group": 10,
             "security_group_rule": 100,
+            "rbac_policy": 10,
         }
     )
 

@@ -289,6 +289,17 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "access_as_external).",
     ),
     (
+        "rbac-address-scope",
+        "Add address_scope type to RBAC",
+        "Share address scopes with chosen projects (access_as_shared); a project binds its "
+        "subnet pools to an address scope shared with it.",
+    ),
+    (
+        "rbac-subnetpool",
+        "Add subnetpool type to RBAC",
+        "Share subnet pools with chosen projects (access_as_shared).",
+    ),
+    (
         "router_availability_zone",
         "Router Availability Zone",
         "availability_zone_hints on routers, which are scheduled to gateway agents of those "

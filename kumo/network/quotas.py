@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from kumo.config import Settings
 from kumo.db.l3_models import FloatingIP, Router
 from kumo.db.network_models import Network, Port, Quota, Subnet
+from kumo.db.rbac_models import RbacPolicy
 from kumo.db.secgroup_models import SecurityGroup, SecurityGroupRule
 from kumo.db.subnetpool_models import SubnetPool
 from kumo.errors import BadRequest, InvalidInput, OverQuota, shown
@@ -26,6 +27,7 @@ COUNTED: dict[str, Any] = {
     "security_group_rule": SecurityGroupRule,
     "router": Router,
     "floatingip": FloatingIP,
+    "rbac_policy": RbacPolicy,
 }
 
 

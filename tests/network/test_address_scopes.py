@@ -50,8 +50,29 @@ def test_crud_and_sharing(cloud: Cloud) -> None:
     # in use by a pool: no delete
     r = cloud.c.delete(f"{N}{path}", headers=alice)
     assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "AddressScopeInUse"
-    _put(cloud, bob, f"/subnetpools/{pool['id']}", {"subnetpool": {"address_scope_id": None}})
+    # bob's pool in alice's scope is read-only to bob: no rename, no unbinding, no
+    # new prefixes (400, as Neutron); an admin unbinds it
+    pool_path = f"/subnetpools/{pool['id']}"
+    for body in (
+        {"name": "b2"},
+        {"address_scope_id": None},
+        {"prefixes": ["10.1.0.0/16", "10.2.0.0/16"]},
+    ):
+        err = _put(cloud, bob, pool_path, {"subnetpool": body}, 400)
+        assert err["NeutronError"]["type"] == "IllegalSubnetPoolUpdate"
+    err = _put(cloud, bob, f"{pool_path}/add_prefixes", {"prefixes": ["10.2.0.0/16"]}, 400)
+    assert err["NeutronError"]["type"] == "IllegalSubnetPoolUpdate"
+    assert cloud.c.get(f"{N}{pool_path}", headers=bob).json()["subnetpool"]["name"] == "b"
+    _put(cloud, cloud.admin, pool_path, {"subnetpool": {"address_scope_id": None}})
+    _put(cloud, bob, pool_path, {"subnetpool": {"name": "b2"}})  # unbound: his again
     assert cloud.c.delete(f"{N}{path}", headers=alice).status_code == 204
+    # naming shared in an update takes the admin rule, even to keep a scope unshared
+    mine = _scope(cloud, alice)
+    err = _put(cloud, alice, f"/address-scopes/{mine['id']}",
+               {"address_scope": {"name": "m", "shared": False}}, 403)  # fmt: skip
+    assert err["NeutronError"]["type"] == "PolicyNotAuthorized"
+    assert cloud.c.get(f"{N}/address-scopes/{mine['id']}", headers=alice).json()[
+        "address_scope"]["name"] == "s"  # fmt: skip
     # admins share with everyone; a shared scope is not unshared
     shared = _scope(cloud, cloud.admin, shared=True)
     assert cloud.c.get(f"{N}/address-scopes/{shared['id']}", headers=bob).status_code == 200

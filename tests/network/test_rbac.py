@@ -290,3 +290,25 @@ def test_external_entries_make_and_unmake_external_and_the_default_stays_shared(
                     json={"rbac_policy": {"target_tenant": cloud.projects["alice"]}})  # fmt: skip
     assert r.status_code == 409
     assert external() and alice
+
+
+def test_rbac_policy_quota(cloud: Cloud) -> None:
+    """Entries count against their project's ``rbac_policy`` quota (10 by
+    default, as Neutron); one over it is 409 ``OverQuota``."""
+    alice, project = cloud.member("alice"), cloud.projects["alice"]
+    quota = cloud.c.get(f"{N}/quotas/{project}", headers=alice).json()["quota"]
+    assert quota["rbac_policy"] == 10
+    r = cloud.c.put(f"{N}/quotas/{project}", headers=cloud.admin,
+                    json={"quota": {"rbac_policy": 2}})  # fmt: skip
+    assert r.status_code == 200 and r.json()["quota"]["rbac_policy"] == 2
+    net = cloud.post(alice, "/networks", {"network": {"name": "n"}})["network"]["id"]
+    first = _share(cloud, alice, net, "p1")
+    _share(cloud, alice, net, "p2")
+    body = {"object_type": "network", "object_id": net, "action": "access_as_shared",
+            "target_tenant": "p3"}  # fmt: skip
+    assert _rbac(cloud, alice, 409, **body)["NeutronError"]["type"] == "OverQuota"
+    details = cloud.c.get(f"{N}/quotas/{project}/details", headers=alice).json()["quota"]
+    assert details["rbac_policy"]["used"] == 2 and details["rbac_policy"]["limit"] == 2
+    # deleting one makes room again
+    assert cloud.c.delete(f"{N}/rbac-policies/{first['id']}", headers=alice).status_code == 204
+    _rbac(cloud, alice, **body)

@@ -43,13 +43,14 @@ def test_crud_defaults_and_validation(cloud: Cloud) -> None:
     pool = _pool(cloud, alice, prefixes=["10.10.0.0/17", "10.10.128.0/17", "10.10.5.7/24"],
                  description="d")  # fmt: skip
     assert pool["prefixes"] == ["10.10.0.0/16"]  # merged, normalised
-    assert (pool["ip_version"], pool["min_prefixlen"], pool["max_prefixlen"]) == (4, 8, 32)
-    assert pool["default_prefixlen"] == 8
+    # prefix lengths shown as strings, as Neutron shows them
+    assert (pool["ip_version"], pool["min_prefixlen"], pool["max_prefixlen"]) == (4, "8", "32")
+    assert pool["default_prefixlen"] == "8"
     assert pool["default_quota"] is None and pool["address_scope_id"] is None
     assert pool["is_default"] is False and pool["shared"] is False
     assert pool["project_id"] == cloud.projects["alice"] and pool["revision_number"] == 0
     v6 = _pool(cloud, alice, prefixes=["2001:db8::/48"], default_prefixlen=64)
-    assert (v6["ip_version"], v6["min_prefixlen"], v6["max_prefixlen"]) == (6, 64, 128)
+    assert (v6["ip_version"], v6["min_prefixlen"], v6["max_prefixlen"]) == (6, "64", "128")
     # validation
     assert _pool(cloud, alice, 400, prefixes=["10.0.0.0/8", "2001:db8::/32"])["type"] == (
         "PrefixVersionMismatch"
@@ -67,7 +68,7 @@ def test_crud_defaults_and_validation(cloud: Cloud) -> None:
         "10.10.0.0/16", "10.11.0.0/16"], "min_prefixlen": 16, "default_prefixlen": 24}})  # fmt: skip
     assert out["subnetpool"]["prefixes"] == ["10.10.0.0/15"]
     assert (
-        out["subnetpool"]["default_prefixlen"] == 24 and out["subnetpool"]["revision_number"] == 1
+        out["subnetpool"]["default_prefixlen"] == "24" and out["subnetpool"]["revision_number"] == 1
     )
     err = _put(cloud, alice, path, {"subnetpool": {"prefixes": ["10.10.0.0/16"]}}, 400)
     assert err["NeutronError"]["type"] == "IllegalSubnetPoolPrefixUpdate"
@@ -81,6 +82,8 @@ def test_crud_defaults_and_validation(cloud: Cloud) -> None:
         == 404
     )
     listed = cloud.c.get(f"{N}/subnetpools?ip_version=6", headers=alice).json()["subnetpools"]
+    assert [p["id"] for p in listed] == [v6["id"]]
+    listed = cloud.c.get(f"{N}/subnetpools?min_prefixlen=64", headers=alice).json()["subnetpools"]
     assert [p["id"] for p in listed] == [v6["id"]]
     # tags (standard-attr-tag)
     assert cloud.c.put(f"{N}{path}/tags/blue", headers=alice).status_code == 201
@@ -209,6 +212,43 @@ def test_sharing_a_pool(cloud: Cloud) -> None:
         "target_tenant": "*"}})  # fmt: skip
     assert cloud.c.get(f"{N}/subnetpools/{pool['id']}", headers=alice).json()["subnetpool"][
         "shared"] is True  # fmt: skip
+
+
+def test_a_pool_in_a_scope_is_shared_only_with_projects_that_reach_the_scope(
+    cloud: Cloud,
+) -> None:
+    alice, bob, carol = cloud.member("alice"), cloud.member("bob"), cloud.member("carol")
+    scope = cloud.post(cloud.admin, "/address-scopes", {"address_scope": {
+        "name": "s", "ip_version": 4}})["address_scope"]  # fmt: skip
+
+    def share(h: dict[str, str], object_type: str, object_id: str, target: str,
+              status: int = 201) -> Any:  # fmt: skip
+        return cloud.post(h, "/rbac-policies", {"rbac_policy": {
+            "object_type": object_type, "object_id": object_id, "action": "access_as_shared",
+            "target_tenant": target}}, status)  # fmt: skip
+
+    share(cloud.admin, "address_scope", scope["id"], cloud.projects["alice"])
+    pool = _pool(cloud, alice, prefixes=["10.91.0.0/16"], address_scope_id=scope["id"])
+    # bob cannot use the scope: alice (nor an admin) shares the pool with him
+    for h in (alice, cloud.admin):
+        err = share(h, "subnetpool", pool["id"], cloud.projects["bob"], 400)["NeutronError"]
+        assert err["type"] == "RbacPolicyInitError"
+    assert share(alice, "subnetpool", pool["id"], "*", 403)["NeutronError"]["type"] == (
+        "PolicyNotAuthorized"
+    )
+    assert share(cloud.admin, "subnetpool", pool["id"], "*", 400)["NeutronError"]["type"] == (
+        "RbacPolicyInitError"
+    )
+    assert cloud.c.get(f"{N}/rbac-policies", headers=alice).json()["rbac_policies"] == []
+    # the scope shared with bob too: the pool follows; moving the entry to
+    # carol, who cannot use the scope, is refused
+    share(cloud.admin, "address_scope", scope["id"], cloud.projects["bob"])
+    entry = share(alice, "subnetpool", pool["id"], cloud.projects["bob"])["rbac_policy"]
+    r = cloud.c.put(f"{N}/rbac-policies/{entry['id']}", headers=alice,
+                    json={"rbac_policy": {"target_tenant": cloud.projects["carol"]}})  # fmt: skip
+    assert r.status_code == 400 and r.json()["NeutronError"]["type"] == "RbacPolicyInitError"
+    assert cloud.c.get(f"{N}/subnetpools/{pool['id']}", headers=bob).status_code == 200
+    assert cloud.c.get(f"{N}/subnetpools/{pool['id']}", headers=carol).status_code == 404
 
 
 ADMIN = RequestContext(

@@ -114,6 +114,8 @@ def update(
         scope.description = validate.string(body, "description")
     if "shared" in body:
         shared = validate.boolean(body, "shared")
+        # as Neutron: naming the attribute takes the rule, whatever the value
+        authorize(ctx, "network:update_address_scope:shared", {"project_id": scope.project_id})
         if scope.shared and not shared:
             raise BadRequest(
                 f"Unable to update address scope {scope.id} : Shared address scope can't be "
@@ -121,7 +123,6 @@ def update(
                 kind="AddressScopeUpdateError",
             )
         if shared != scope.shared:
-            authorize(ctx, "network:update_address_scope:shared", {"project_id": scope.project_id})
             rbac.set_object_shared(s, "address_scope", scope, shared)
     touch(scope)
     return scope

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.base import utcnow
 from kumo.db.l3_models import FloatingIP, Router, RouterPort
@@ -25,6 +26,7 @@ from kumo.db.rbac_models import RbacPolicy
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, not_found
 from kumo.network import events, policy, validate
+from kumo.network.quotas import check_quota
 from kumo.network.rbac import access
 from kumo.network.rbac.access import ACTIONS, EXTERNAL, SHARED, WILDCARD
 from kumo.policy import allowed, authorize
@@ -109,7 +111,9 @@ def _owned_object(session: Session, ctx: RequestContext, object_type: str, objec
     return obj
 
 
-def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> RbacPolicy:
+def create(
+    uow: UnitOfWork, settings: Settings, ctx: RequestContext, body: dict[str, Any]
+) -> RbacPolicy:
     validate.known(body, CREATE)
     for key in REQUIRED:
         if key not in body:
@@ -131,6 +135,8 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> RbacPo
     s = uow.session
     obj = _owned_object(s, ctx, object_type, validate.uuid(body["object_id"], "object_id"))
     _no_duplicate(s, object_type, obj.id, action, target)
+    _target_reaches_scope(s, object_type, obj.id, target)
+    check_quota(s, settings, owner, "rbac_policy")
     row = RbacPolicy(
         project_id=owner,
         object_type=object_type,
@@ -144,6 +150,29 @@ def create(uow: UnitOfWork, ctx: RequestContext, body: dict[str, Any]) -> RbacPo
         _network_changed(uow, obj, action, target, granted=True)
     _sync_shared(s, row)
     return row
+
+
+def _target_reaches_scope(s: Session, object_type: str, object_id: str, target: str) -> None:
+    """A subnet pool bound to an address scope is shared only with projects
+    that can use the scope (its owner's, or ones it is shared with): 400
+    ``RbacPolicyInitError`` otherwise, as Neutron."""
+    if object_type != "subnetpool":
+        return
+    from kumo.db.subnetpool_models import AddressScope, SubnetPool
+
+    pool = s.get(SubnetPool, object_id)
+    scope = s.get(AddressScope, pool.address_scope_id) if pool and pool.address_scope_id else None
+    if scope is None or scope.project_id == target:
+        return
+    grants = access.granted(s, "address_scope", None if target == WILDCARD else target,
+                            [scope.id])  # fmt: skip
+    if SHARED in grants.get(scope.id, ()):
+        return
+    raise BadRequest(
+        f"Failed to create RBAC policy on object {object_id} because subnet pool {object_id} "
+        f"is in address scope {scope.id}, which is not shared with {target}.",
+        kind="RbacPolicyInitError",
+    )
 
 
 def _no_duplicate(s: Session, object_type: str, object_id: str, action: str, target: str) -> None:
@@ -176,6 +205,7 @@ def update(
         return row
     authorize(ctx, "network:update_rbac_policy:target_tenant", {"target_tenant": target})
     _no_duplicate(s, row.object_type, row.object_id, row.action, target)
+    _target_reaches_scope(s, row.object_type, row.object_id, target)
     _default_external_stays_shared(s, row)
     _check_unused(s, row, in_use=_in_use_error(row))
     old = row.target_project

@@ -48,7 +48,7 @@ def create_policies(
     svc: NetworkService, ctx: RequestContext, bodies: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     def work(uow: UnitOfWork) -> list[dict[str, Any]]:
-        return [policies.view(policies.create(uow, ctx, b)) for b in bodies]
+        return [policies.view(policies.create(uow, svc.settings, ctx, b)) for b in bodies]
 
     return run_in_transaction(svc.db, work)
 

@@ -48,9 +48,11 @@ def view(
         "tenant_id": pool.project_id,
         "ip_version": pool.ip_version,
         "prefixes": list(pool.prefixes or []),
-        "default_prefixlen": pool.default_prefixlen,
-        "min_prefixlen": pool.min_prefixlen,
-        "max_prefixlen": pool.max_prefixlen,
+        # Neutron shows the prefix lengths as strings ("24"); they are
+        # integers in requests and in the database
+        "default_prefixlen": str(pool.default_prefixlen),
+        "min_prefixlen": str(pool.min_prefixlen),
+        "max_prefixlen": str(pool.max_prefixlen),
         "default_quota": pool.default_quota,
         "address_scope_id": pool.address_scope_id,
         "is_default": pool.is_default,
@@ -207,6 +209,24 @@ def _scope(session: Session, ctx: RequestContext, pool: SubnetPool, scope_id: An
     return scope.id
 
 
+def _check_bound_scope(session: Session, ctx: RequestContext, pool: SubnetPool) -> None:
+    """A pool bound to an address scope changes only by an admin or the
+    scope's owner: bound to another project's shared scope, a pool is
+    read-only to its own project (400 ``IllegalSubnetPoolUpdate``)."""
+    if pool.address_scope_id is None:
+        return
+    from kumo.db.subnetpool_models import AddressScope
+
+    scope = session.get(AddressScope, pool.address_scope_id)
+    owner = scope.project_id if scope is not None else pool.project_id
+    if not allowed(ctx, "network:update_subnetpool:address_scope", {"project_id": owner}):
+        raise BadRequest(
+            f"Illegal subnetpool update : subnetpool {pool.id} cannot be updated when "
+            f"associated with shared address scope {pool.address_scope_id}.",
+            kind="IllegalSubnetPoolUpdate",
+        )
+
+
 def _check_scope_prefixes(
     session: Session, scope_id: str | None, pool_id: str, mine: list[px.Net]
 ) -> None:
@@ -281,6 +301,7 @@ def update(
     pool = load(s, ctx, pool_id, lock=True)
     authorize(ctx, "network:update_subnetpool", {"project_id": pool.project_id})
     check_revision(pool.revision_number, if_match)
+    _check_bound_scope(s, ctx, pool)
     if "name" in body:
         pool.name = validate.string(body, "name")
     if "description" in body:
@@ -360,6 +381,7 @@ def change_prefixes(
     s = uow.session
     pool = load(s, ctx, pool_id, lock=True)
     authorize(ctx, "network:update_subnetpool_prefixes", {"project_id": pool.project_id})
+    _check_bound_scope(s, ctx, pool)
     if px.version_of(asked) not in (None, pool.ip_version):
         raise InvalidInput(
             "Cannot mix IPv4 and IPv6 prefixes in a subnet pool.", kind="PrefixVersionMismatch"
