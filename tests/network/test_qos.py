@@ -420,3 +420,43 @@ def test_minimum_packet_rate_rules_in_the_ports_resource_request(cloud: Cloud) -
     assert request["same_subtree"] == [bw["id"], pps["id"]] and bw["id"] != pps["id"]
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
     assert "qos-pps-minimum" in aliases
+
+
+def test_policy_tags_and_tag_filters(cloud: Cloud) -> None:
+    """Tags on QoS policies at /v2.0/qos/policies/{id}/tags and, as Neutron
+    serves them, /v2.0/policies/{id}/tags; tag filters on the list."""
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    mine = {"project_id": cloud.projects["alice"]}  # an admin makes them, alice tags them
+    ids = [_req(cloud, "POST", cloud.admin, "/qos/policies", {"policy": {"name": f"p{i}", **mine}}, 201)[
+        "policy"]["id"] for i in range(3)]  # fmt: skip
+    assert _req(cloud, "PUT", alice, f"/qos/policies/{ids[0]}/tags",
+                {"tags": ["red", "blue"]})["tags"] == ["blue", "red"]  # fmt: skip
+    r = cloud.c.put(f"{N}/policies/{ids[1]}/tags/red", headers=alice)
+    assert r.status_code == 201
+    assert _req(cloud, "GET", alice, f"/policies/{ids[0]}/tags")["tags"] == ["blue", "red"]
+    assert cloud.c.get(f"{N}/qos/policies/{ids[1]}/tags/red", headers=alice).status_code == 204
+    r = cloud.c.get(f"{N}/qos/policies/{ids[1]}/tags/blue", headers=alice)
+    assert r.status_code == 404 and r.json()["NeutronError"]["type"] == "TagNotFound"
+    shown = _req(cloud, "GET", alice, f"/qos/policies/{ids[0]}")["policy"]
+    assert shown["tags"] == ["blue", "red"] and shown["revision_number"] == 1
+
+    def listed(query: str) -> set[str]:
+        got = _req(cloud, "GET", alice, f"/qos/policies?{query}")["policies"]
+        return {p["id"] for p in got}
+
+    assert listed("tags=red") == {ids[0], ids[1]}
+    assert listed("tags=red,blue") == {ids[0]}
+    assert listed("tags-any=blue") == {ids[0]}
+    assert listed("not-tags=red") == {ids[2]}
+    assert listed("not-tags-any=blue") == {ids[1], ids[2]}
+    # others' policies: hidden; only /qos/policies of the qos collections
+    assert cloud.c.put(f"{N}/qos/policies/{ids[2]}/tags/x", headers=bob).status_code == 404
+    assert cloud.c.get(f"{N}/qos/networks/{ids[2]}/tags", headers=alice).status_code == 404
+    assert cloud.c.delete(f"{N}/qos/policies/{ids[0]}/tags", headers=alice).status_code == 204
+    assert _req(cloud, "GET", alice, f"/qos/policies/{ids[0]}")["policy"]["tags"] == []
+    # a deleted policy's tags go with it
+    assert cloud.c.delete(f"{N}/qos/policies/{ids[1]}", headers=cloud.admin).status_code == 204
+    with cloud.rt.db.read_session() as s:
+        from kumo.db.network_models import Tag
+
+        assert s.scalars(select(Tag).where(Tag.resource_id == ids[1])).first() is None

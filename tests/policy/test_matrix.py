@@ -782,6 +782,11 @@ CASES = [
     Case("network:get_quota", "GET", f"{N}/quotas/{{a}}", 200, hidden=403),
     Case("network:update_quota", "PUT", f"{N}/quotas/{{a}}", 200, {"quota": {"network": 50}}),
     Case("network:update_tags", "PUT", f"{N}/networks/{{net}}/tags/red", 201),
+    # a QoS policy's tags, at both paths (project A's policy, which only
+    # admins share: a member of B sees nothing)
+    Case("network:update_tags", "PUT", f"{N}/qos/policies/{{qos}}/tags/red", 201),
+    Case("network:update_tags", "PUT", f"{N}/policies/{{qos}}/tags", 200, {"tags": ["b"]}),
+    Case("network:get_tags", "GET", f"{N}/qos/policies/{{qos}}/tags", 200),
     Case("network:get_network_ip_availability", "GET", f"{N}/network-ip-availabilities", 200),
     Case("network:get_agent", "GET", f"{N}/agents/nothing", 404),
     # project A's auto-allocated topology (made by the admin first where it must exist)

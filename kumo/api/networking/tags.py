@@ -1,4 +1,7 @@
-"""Networking v2.0: the tag sub-resource of networks, subnets and ports."""
+"""Networking v2.0: the tag sub-resource of networks, subnets, ports and the
+other taggable resources. A QoS policy's tags are at
+``/v2.0/qos/policies/{id}/tags`` and, as Neutron serves them, at
+``/v2.0/policies/{id}/tags``."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from kumo.network.core import networks, subnets
 from kumo.network.core.networks import touch
 from kumo.network.l3 import floatingips, routers
 from kumo.network.ports import ports
+from kumo.network.qos import policies as qos_policies
 from kumo.network.secgroups import groups as secgroups
 from kumo.network.subnetpools import pools
 from kumo.network.trunks import trunks
@@ -37,11 +41,17 @@ LOADERS: dict[str, tuple[str, Callable[..., Any], Callable[..., Any]]] = {
     "floatingips": ("floatingip", floatingips.load, events.floatingip),
     "subnetpools": ("subnetpool", pools.load, lambda uow, obj: None),
     "trunks": ("trunk", trunks.load, trunks.emit),
+    "policies": ("qos_policy", qos_policies.load, lambda uow, obj: None),
 }
 
 
-def _spec(collection: str) -> tuple[str, Callable[..., Any], Callable[..., Any]]:
-    if collection not in LOADERS:
+QOS_TAGGED = frozenset({"policies"})
+"""The collections with tags under ``/v2.0/qos/``."""
+
+
+def _spec(collection: str, request: Request) -> tuple[str, Callable[..., Any], Callable[..., Any]]:
+    under_qos = "/v2.0/qos/" in request.url.path
+    if collection not in LOADERS or under_qos and collection not in QOS_TAGGED:
         raise NotFound("The resource could not be found.")
     return LOADERS[collection]
 
@@ -53,7 +63,7 @@ def _change(
     ident: str,
     fn: Callable[[Session, str, str], Any],
 ) -> Any:
-    rtype, load, emit = _spec(collection)
+    rtype, load, emit = _spec(collection, request)
 
     def work(uow: UnitOfWork) -> Any:
         obj = load(uow.session, ctx, ident, lock=True)
@@ -68,14 +78,19 @@ def _change(
     return run_in_transaction(request.app.state.runtime.db, work)
 
 
+def _singular(collection: str) -> str:
+    return collection[:-3] + "y" if collection.endswith("ies") else collection[:-1]
+
+
 def _current(request: Request, ctx: RequestContext, collection: str, ident: str) -> list[str]:
-    _rtype, load, _ = _spec(collection)
+    _rtype, load, _ = _spec(collection, request)
     with request.app.state.runtime.db.read_session() as s:
         obj = load(s, ctx, ident)
         return taglib.tags_for(s, [obj.id]).get(obj.id, [])
 
 
 @router.get("/v2.0/{collection}/{ident}/tags")
+@router.get("/v2.0/qos/{collection}/{ident}/tags")
 def get_tags(
     collection: str, ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
@@ -83,6 +98,7 @@ def get_tags(
 
 
 @router.get("/v2.0/{collection}/{ident}/tags/{tag}")
+@router.get("/v2.0/qos/{collection}/{ident}/tags/{tag}")
 def check_tag(
     collection: str,
     ident: str,
@@ -92,12 +108,14 @@ def check_tag(
 ) -> Response:
     if tag not in _current(request, ctx, collection, ident):
         raise NotFound(
-            f"Tag {tag} could not be found for {collection[:-1]} {ident}.", kind="TagNotFound"
+            f"Tag {tag} could not be found for {_singular(collection)} {ident}.",
+            kind="TagNotFound",
         )
     return no_content()
 
 
 @router.put("/v2.0/{collection}/{ident}/tags")
+@router.put("/v2.0/qos/{collection}/{ident}/tags")
 def replace_tags(
     collection: str,
     ident: str,
@@ -115,6 +133,7 @@ def replace_tags(
 
 
 @router.put("/v2.0/{collection}/{ident}/tags/{tag}")
+@router.put("/v2.0/qos/{collection}/{ident}/tags/{tag}")
 def add_tag(
     collection: str,
     ident: str,
@@ -128,6 +147,7 @@ def add_tag(
 
 
 @router.delete("/v2.0/{collection}/{ident}/tags")
+@router.delete("/v2.0/qos/{collection}/{ident}/tags")
 def delete_all_tags(
     collection: str, ident: str, request: Request, ctx: RequestContext = Depends(authenticate)
 ) -> Response:
@@ -136,6 +156,7 @@ def delete_all_tags(
 
 
 @router.delete("/v2.0/{collection}/{ident}/tags/{tag}")
+@router.delete("/v2.0/qos/{collection}/{ident}/tags/{tag}")
 def delete_tag(
     collection: str,
     ident: str,

@@ -30,7 +30,12 @@ def not_found(policy_id: str) -> NotFound:
     return NotFound(f"QoS policy {policy_id} could not be found.", kind="QosPolicyNotFound")
 
 
-def view(row: QosPolicy, rules: list[dict[str, Any]], shared_here: bool = False) -> dict[str, Any]:
+def view(
+    row: QosPolicy,
+    rules: list[dict[str, Any]],
+    shared_here: bool = False,
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
     """``shared``: shared with every project, or (``shared_here``) with the
     caller's by an entry of its own, as Neutron shows shared objects."""
     from kumo.network.views import ts
@@ -44,7 +49,7 @@ def view(row: QosPolicy, rules: list[dict[str, Any]], shared_here: bool = False)
         "shared": row.shared or shared_here,
         "is_default": row.is_default,
         "rules": rules,
-        "tags": [],
+        "tags": list(tags or []),
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
         "revision_number": row.revision_number,
@@ -216,6 +221,9 @@ def remove(uow: UnitOfWork, ctx: RequestContext, policy_id: str, if_match: int |
         if user is not None:
             raise Conflict(f"QoS Policy {row.id} is used by {kind} {user}.", kind="QosPolicyInUse")
     s.execute(delete(QosRule).where(QosRule.policy_id == row.id))
+    from kumo.network import tags as taglib
+
+    taglib.delete_tags(s, row.id)
     s.execute(delete(RbacPolicy).where(
         RbacPolicy.object_type == "qos_policy", RbacPolicy.object_id == row.id
     ))  # fmt: skip

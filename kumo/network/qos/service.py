@@ -11,6 +11,7 @@ from kumo.context import RequestContext
 from kumo.db.qos_models import QosPolicy
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.errors import NotFound
+from kumo.network import tags as taglib
 from kumo.network.qos import policies, rules
 from kumo.network.qos.rules import RULE_TYPES, RuleType
 from kumo.network.rbac import access as rbac_access
@@ -44,14 +45,16 @@ def list_policies(
         ids = [r.id for r in rows]
         found = rules.rules_of(s, ids)
         here = policies.shared_here(s, ctx, ids)
-        return [policies.view(r, found[r.id], r.id in here) for r in rows]
+        tags = taglib.tags_for(s, ids)
+        return [policies.view(r, found[r.id], r.id in here, tags.get(r.id)) for r in rows]
 
 
 def show_policy(svc: NetworkService, ctx: RequestContext, policy_id: str) -> dict[str, Any]:
     with svc.db.read_session() as s:
         row = policies.load(s, ctx, policy_id)
         here = bool(policies.shared_here(s, ctx, [row.id]))
-        return policies.view(row, rules.rules_of(s, [row.id])[row.id], here)
+        tags = taglib.tags_for(s, [row.id]).get(row.id)
+        return policies.view(row, rules.rules_of(s, [row.id])[row.id], here, tags)
 
 
 def create_policies(
@@ -72,8 +75,10 @@ def update_policy(
 ) -> dict[str, Any]:
     def work(uow: UnitOfWork) -> dict[str, Any]:
         row = policies.update(uow, ctx, policy_id, body, if_match)
-        here = bool(policies.shared_here(uow.session, ctx, [row.id]))
-        return policies.view(row, rules.rules_of(uow.session, [row.id])[row.id], here)
+        s = uow.session
+        here = bool(policies.shared_here(s, ctx, [row.id]))
+        tags = taglib.tags_for(s, [row.id]).get(row.id)
+        return policies.view(row, rules.rules_of(s, [row.id])[row.id], here, tags)
 
     return run_in_transaction(svc.db, work)
 
