@@ -129,3 +129,44 @@ def test_floating_ips_and_gateways_use_their_subnets(cloud: Cloud) -> None:
     r = cloud.c.post(f"{N}/ports", headers=h, json={"port": {
         "network_id": ext["id"], "device_owner": "compute:nova"}})  # fmt: skip
     assert r.status_code == 409, r.text
+
+
+def test_changing_service_types_keeps_the_addresses_ports_hold(cloud: Cloud) -> None:
+    """As Neutron: a subnet's service types steer new allocations only. A
+    change that no longer serves a port's device owner is accepted; the port
+    keeps its address (and may restate it), while a new address for it, or
+    a new port of that owner, is refused."""
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {}})["network"]
+    sub = _subnet(cloud, net["id"], "10.3.0.0/24")
+    port = cloud.post(h, "/ports", {"port": {"network_id": net["id"],
+                                             "device_owner": "compute:nova"}})["port"]  # fmt: skip
+    held = port["fixed_ips"][0]
+    assert held["subnet_id"] == sub["id"]
+    r = cloud.c.put(f"{N}/subnets/{sub['id']}", headers=h,
+                    json={"subnet": {"service_types": ["network:router_interface"]}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    shown = cloud.c.get(f"{N}/ports/{port['id']}", headers=h).json()["port"]
+    assert shown["fixed_ips"] == [held]
+    r = cloud.c.put(f"{N}/ports/{port['id']}", headers=h, json={"port": {"name": "still"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["port"]["fixed_ips"] == [held]
+    # a second address on the subnet for this owner, or a new port of the
+    # owner: no subnet of the network serves it
+    for method, path, body in (
+        ("PUT", f"/ports/{port['id']}", {"fixed_ips": [held, {"subnet_id": sub["id"]}]}),
+        ("POST", "/ports", {"network_id": net["id"], "device_owner": "compute:nova"}),
+    ):
+        r = cloud.c.request(method, f"{N}{path}", headers=h, json={"port": body})
+        assert r.status_code == 409, r.text
+        assert r.json()["NeutronError"]["type"] == "IpAddressGenerationFailureNoMatchingSubnet"
+    # a port of the owner the subnet serves now is made there
+    router_port = cloud.post(h, "/ports", {"port": {
+        "network_id": net["id"], "device_owner": "network:router_interface"}})["port"]  # fmt: skip
+    assert router_port["fixed_ips"][0]["subnet_id"] == sub["id"]
+    assert cloud.c.delete(f"{N}/ports/{router_port['id']}", headers=h).status_code == 204
+    # the subnet is deleted only once the port is gone
+    r = cloud.c.delete(f"{N}/subnets/{sub['id']}", headers=h)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SubnetInUse"
+    assert cloud.c.delete(f"{N}/ports/{port['id']}", headers=h).status_code == 204
+    assert cloud.c.delete(f"{N}/subnets/{sub['id']}", headers=h).status_code == 204

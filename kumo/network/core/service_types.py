@@ -7,6 +7,8 @@ none, those that name it first; a DHCP port may use any subnet with DHCP
 on. A port of a network whose subnets all serve other owners gets no
 address (``IpAddressGenerationFailureNoMatchingSubnet``), and a requested
 fixed IP on such a subnet is refused as on a subnet of another network.
+As Neutron, the types steer new allocations only: changing them accepts
+a subnet whose ports no longer match, and those ports keep their addresses.
 """
 
 from __future__ import annotations
