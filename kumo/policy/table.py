@@ -336,7 +336,7 @@ NETWORKING = [
          f"DELETE {N}/flavors/{{flavor_id}}/service_profiles/{{sp_id}}"),
     rule("network:get_floatingip_pool", ADMIN | READER,
          "List floating IP pools (the subnets of the external networks the caller may use)",
-         f"GET {N}/floatingip_pools"),
+         f"GET {N}/floatingip-pools", f"GET {N}/floatingip_pools"),
     rule("network:get_quota", ADMIN_OR_READER, "Show a project's quotas and usage",
          f"GET {N}/quotas/{{project_id}}", f"GET {N}/quotas/{{project_id}}/default",
          f"GET {N}/quotas/{{project_id}}/details"),

@@ -33,3 +33,6 @@ def test_pools_follow_external_access(cloud: Cloud) -> None:
     assert pools(bob) == []
     r = cloud.c.get(f"{N}/floatingip_pools?fields=cidr", headers=alice)
     assert r.json() == {"floatingip_pools": [{"cidr": "203.0.113.0/24"}]}
+    # Neutron's own path (dashed) answers the same
+    r = cloud.c.get(f"{N}/floatingip-pools?fields=cidr", headers=alice)
+    assert r.json() == {"floatingip_pools": [{"cidr": "203.0.113.0/24"}]}

@@ -722,7 +722,7 @@ CASES = [
     Case("network:delete_address_scope", "DELETE", f"{N}/address-scopes/{{victim}}", 204,
          fresh=_fresh("POST", f"{N}/address-scopes", lambda w: {"address_scope": {
              "name": "v", "ip_version": 4}}, "address_scope", "victim")),
-    Case("network:get_floatingip_pool", "GET", f"{N}/floatingip_pools", 200),
+    Case("network:get_floatingip_pool", "GET", f"{N}/floatingip-pools", 200),
     Case("network:get_service_provider", "GET", f"{N}/service-providers", 200),
     Case("network:get_availability_zone", "GET", f"{N}/availability_zones", 200),
     # routers and their interfaces

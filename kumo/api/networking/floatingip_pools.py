@@ -1,4 +1,8 @@
-"""Networking v2.0: /v2.0/floatingip_pools (list only, as in Neutron)."""
+"""Networking v2.0: /v2.0/floatingip-pools (list only, as in Neutron).
+
+Neutron serves the collection under the dashed path (clients such as
+neutron-tempest-plugin ask for it); the API reference has long spelt it
+with an underscore, which kumo answers too."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from kumo.network import fip_pools
 router = APIRouter()
 
 
+@router.get("/v2.0/floatingip-pools")
 @router.get("/v2.0/floatingip_pools")
 def list_pools(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     items = fip_pools.list_pools(service(request), ctx)
