@@ -312,3 +312,28 @@ def test_rbac_policy_quota(cloud: Cloud) -> None:
     # deleting one makes room again
     assert cloud.c.delete(f"{N}/rbac-policies/{first['id']}", headers=alice).status_code == 204
     _rbac(cloud, alice, **body)
+
+
+def test_an_external_grant_a_gateway_uses_goes_once_another_entry_covers_it(cloud: Cloud) -> None:
+    """A router gateway holds the external grant of its router's project (its
+    port has no project of its own): the wildcard goes once the project has
+    an entry of its own, and that entry only with the wildcard back."""
+    alice = cloud.member("alice")
+    net = cloud.post(cloud.admin, "/networks", {"network": {}})["network"]["id"]
+    cloud.post(cloud.admin, "/subnets", {"subnet": {
+        "network_id": net, "cidr": "203.0.113.0/24", "ip_version": 4}})  # fmt: skip
+    ext = dict(object_type="network", object_id=net, action="access_as_external")
+    wild = _rbac(cloud, cloud.admin, **ext, target_tenant="*")["rbac_policy"]
+    router = cloud.post(alice, "/routers", {"router": {
+        "external_gateway_info": {"network_id": net}}})["router"]  # fmt: skip
+
+    def delete(entry: dict[str, Any]) -> int:
+        return cloud.c.delete(f"{N}/rbac-policies/{entry['id']}", headers=cloud.admin).status_code
+
+    assert delete(wild) == 409
+    own = _rbac(cloud, cloud.admin, **ext, target_tenant=cloud.projects["alice"])["rbac_policy"]
+    assert delete(wild) == 204
+    assert delete(own) == 409
+    _rbac(cloud, cloud.admin, **ext, target_tenant="*")
+    assert delete(own) == 204
+    assert cloud.c.delete(f"{N}/routers/{router['id']}", headers=alice).status_code == 204

@@ -373,7 +373,9 @@ def _users(s: Session, object_type: str, object_id: str) -> set[str]:
         return qos_policies.users(s, object_id)
     if object_type == "network":
         found = set(s.scalars(select(Port.project_id).where(Port.network_id == object_id)))
-        # the cloud's own ports (gateways, floating IPs) count for their routers' projects
+        # the cloud's own ports (gateways, floating IPs) have no project: they
+        # count for their routers' (and floating IPs') projects
+        found.discard("")
         fips = select(FloatingIP.project_id).where(FloatingIP.floating_network_id == object_id)
         gateways = (
             select(Router.project_id)
