@@ -432,6 +432,17 @@ class RouterView:
         """Ids of the router's ports of these types, sorted."""
         return tuple(p.port_id for p in self.ports if p.port_type in types)
 
+    @property
+    def translates(self) -> bool:
+        """Does the router translate to its gateway address? Not without an
+        external IPv4 address (a gateway on an external network without
+        IPv4 subnets has none)."""
+        return (
+            self.gateway_network_id is not None
+            and self.enable_snat
+            and any(":" not in ip.ip_address for ip in self.external_ips)
+        )
+
     @classmethod
     def from_body(cls, body: Body) -> RouterView:
         gw = body.get("external_gateway_info") or {}

@@ -383,7 +383,7 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
     blocks = snat.host_blocks(router.view, host) if usable else []
     # Everything without a floating IP here: translated here with this
     # host's leased blocks, or else to the SNAT port on the first subnet.
-    if router.view.gateway_network_id and router.view.enable_snat and not blocks:
+    if router.view.translates and not blocks:
         for snat_port in router.snat_ports:
             leg = next(
                 (

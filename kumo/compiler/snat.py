@@ -157,7 +157,7 @@ def demand(host: str, view: ClusterView) -> dict[str, tuple[int, tuple[SnatLease
     out: dict[str, tuple[int, tuple[SnatLeaseView, ...]]] = {}
     for rid, router in sorted(view.routers.items()):
         held = tuple(sorted(x for x in router.snat_leases if x.host == host))
-        if not (router.distributed_snat and router.enable_snat and router.admin_state_up):
+        if not (router.distributed_snat and router.translates and router.admin_state_up):
             if held:
                 out[rid] = (0, held)
             continue

@@ -228,6 +228,31 @@ def test_gateway_set_clear_and_errors(cloud: Cloud) -> None:
     assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
 
 
+def test_gateway_on_an_external_network_without_subnets_has_no_address(cloud: Cloud) -> None:
+    """As in Neutron: the gateway port has no fixed IPs; clearing the gateway
+    or deleting the router takes it away, and the network can go."""
+    alice = cloud.member("alice")
+    net = cloud.post(cloud.admin, "/networks", {"network": {"router:external": True}})["network"]
+    info = {"network_id": net["id"]}
+    r = router(cloud, alice, external_gateway_info=info)
+    gw = r["external_gateway_info"]
+    assert (gw["network_id"], gw["external_fixed_ips"], gw["enable_snat"]) == (net["id"], [], True)
+    (port,) = ports_of(cloud, r["id"])
+    assert port["device_owner"] == "network:router_gateway" and port["fixed_ips"] == []
+    shown = cloud.c.get(f"{N}/routers/{r['id']}", headers=alice).json()["router"]
+    assert shown["external_gateway_info"]["external_fixed_ips"] == []
+    # setting the same gateway again keeps the port
+    again = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": info}})
+    assert again.status_code == 200, again.text
+    assert [p["id"] for p in ports_of(cloud, r["id"])] == [port["id"]]
+    cleared = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
+    assert cleared.json()["router"]["external_gateway_info"] is None and not ports_of(cloud, r["id"])
+    r2 = router(cloud, alice, external_gateway_info=info)
+    assert cloud.c.delete(f"{N}/routers/{r2['id']}", headers=alice).status_code == 204
+    assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
+    assert cloud.c.delete(f"{N}/networks/{net['id']}", headers=cloud.admin).status_code == 204
+
+
 # -- interfaces ----------------------------------------------------------------------
 
 

@@ -260,12 +260,18 @@ def set_gateway(
     port = router_ports.create(
         uow, settings, net, router.id, l3_ports.GATEWAY, project_id="", fixed_ips=fixed
     )
-    if not port.fixed_ips:
+    # an external network without subnets: a gateway port without addresses,
+    # as in Neutron (it carries nothing until the network has a subnet)
+    if not port.fixed_ips and _has_subnets(s, net.id):
         raise BadRequest(
             f"Unable to find any IP address on external network {net.id}.",
             kind="ExternalIpAddressExhausted",
         )
     router.gw_port_id = port.id
+
+
+def _has_subnets(s: Session, network_id: str) -> bool:
+    return s.scalar(select(Subnet.id).where(Subnet.network_id == network_id).limit(1)) is not None
 
 
 def _same_ips(port: Port, requested: list[Any]) -> bool:
