@@ -246,7 +246,8 @@ def test_gateway_on_an_external_network_without_subnets_has_no_address(cloud: Cl
     assert again.status_code == 200, again.text
     assert [p["id"] for p in ports_of(cloud, r["id"])] == [port["id"]]
     cleared = put(cloud, alice, f"/routers/{r['id']}", {"router": {"external_gateway_info": None}})
-    assert cleared.json()["router"]["external_gateway_info"] is None and not ports_of(cloud, r["id"])
+    assert cleared.json()["router"]["external_gateway_info"] is None
+    assert ports_of(cloud, r["id"]) == []
     r2 = router(cloud, alice, external_gateway_info=info)
     assert cloud.c.delete(f"{N}/routers/{r2['id']}", headers=alice).status_code == 204
     assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
