@@ -337,3 +337,21 @@ def test_an_external_grant_a_gateway_uses_goes_once_another_entry_covers_it(clou
     _rbac(cloud, cloud.admin, **ext, target_tenant="*")
     assert delete(own) == 204
     assert cloud.c.delete(f"{N}/routers/{router['id']}", headers=alice).status_code == 204
+
+
+def test_an_external_wildcard_narrowed_to_the_one_project_using_it(cloud: Cloud) -> None:
+    """Changing the wildcard to the project whose router uses the network
+    keeps its access: allowed; to another project: refused."""
+    alice, bob = cloud.member("alice"), cloud.member("bob")
+    net = cloud.post(cloud.admin, "/networks", {"network": {"router:external": True}})["network"]
+    rows = cloud.c.get(f"{N}/rbac-policies?object_id={net['id']}", headers=cloud.admin).json()
+    (wild,) = rows["rbac_policies"]
+    cloud.post(alice, "/routers", {"router": {"external_gateway_info": {"network_id": net["id"]}}})
+    url = f"{N}/rbac-policies/{wild['id']}"
+    to_bob = {"rbac_policy": {"target_tenant": cloud.projects["bob"]}}
+    r = cloud.c.put(url, headers=cloud.admin, json=to_bob)
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "RbacPolicyInUse"
+    to_alice = {"rbac_policy": {"target_tenant": cloud.projects["alice"]}}
+    r = cloud.c.put(url, headers=cloud.admin, json=to_alice)
+    assert r.status_code == 200, r.text
+    assert net["id"] in _net_ids(cloud, alice) and net["id"] not in _net_ids(cloud, bob)

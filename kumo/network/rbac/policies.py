@@ -207,7 +207,7 @@ def update(
     _no_duplicate(s, row.object_type, row.object_id, row.action, target)
     _target_reaches_scope(s, row.object_type, row.object_id, target)
     _default_external_stays_shared(s, row)
-    _check_unused(s, row, in_use=_in_use_error(row))
+    _check_unused(s, row, in_use=_in_use_error(row), kept=target)
     old = row.target_project
     row.target_project = target
     s.flush()
@@ -291,10 +291,13 @@ def _in_use_error(row: RbacPolicy) -> Conflict:
     )
 
 
-def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
+def _check_unused(
+    s: Session, row: RbacPolicy, *, in_use: Conflict, kept: str | None = None
+) -> None:
     """Refuse to take ``row``'s grant away from a project that still uses it:
     one with a port on the network (or, for a group, a port in the group)
-    that no other entry of the same object and action covers."""
+    that no other entry of the same object and action covers (nor ``kept``,
+    the target ``row`` is being changed to)."""
     r = RbacPolicy
     others = set(
         s.scalars(
@@ -306,6 +309,8 @@ def _check_unused(s: Session, row: RbacPolicy, *, in_use: Conflict) -> None:
             )
         )
     )
+    if kept is not None:
+        others.add(kept)
     if WILDCARD in others:
         return
     users = _users(s, row.object_type, row.object_id)
