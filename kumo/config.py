@@ -69,6 +69,9 @@ class Settings:
     agent_down_time: int = _env_int("KUMO_AGENT_DOWN_TIME", 15)
     """Seconds without a heartbeat after which an agent is reported dead."""
 
+    router_distributed: bool = os.environ.get("KUMO_ROUTER_DISTRIBUTED", "") not in ("0", "false")
+    """Whether a router created without ``distributed`` is distributed (Neutron's
+    ``router_distributed``, whose default is false; kumo's is true)."""
     l3_ha: bool = os.environ.get("KUMO_L3_HA", "") not in ("", "0", "false")
     """Whether a router created without ``ha`` is highly available (Neutron's ``l3_ha``)."""
     max_l3_agents_per_router: int = _env_int("KUMO_MAX_L3_AGENTS_PER_ROUTER", 3)

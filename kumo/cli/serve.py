@@ -43,6 +43,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
 def add_l3_options(p: argparse.ArgumentParser) -> None:
     """Router options, shared with ``kumo up`` (which passes them on to serve)."""
     p.add_argument(
+        "--router-distributed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="routers created without 'distributed' are distributed (the default; "
+        "--no-router-distributed: centralized, as Neutron's default)",
+    )
+    p.add_argument(
         "--l3-ha",
         action="store_true",
         default=None,
@@ -72,10 +79,15 @@ def _count(text: str) -> int:
 
 
 def l3_arguments(
-    l3_ha: bool | None, max_agents: int | None, distributed_snat: bool = False
+    l3_ha: bool | None,
+    max_agents: int | None,
+    distributed_snat: bool = False,
+    router_distributed: bool | None = None,
 ) -> list[str]:
     """The serve options for these router settings (None: the default)."""
     out = ["--l3-ha"] if l3_ha else []
+    if router_distributed is not None:
+        out.append("--router-distributed" if router_distributed else "--no-router-distributed")
     if distributed_snat:
         out.append("--distributed-snat")
     if max_agents is not None:
@@ -87,6 +99,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     l3: dict[str, Any] = {}
     if getattr(args, "no_metrics", False):
         l3["metrics"] = False
+    if getattr(args, "router_distributed", None) is not None:
+        l3["router_distributed"] = bool(args.router_distributed)
     if args.l3_ha:
         l3["l3_ha"] = True
     if getattr(args, "distributed_snat", None) is not None:
@@ -100,6 +114,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=args.port,
         public_url=args.public_url,
         **l3,
+    )
+
+
+def settings_json(settings: Settings) -> str:
+    """The settings the uvicorn workers read (``KUMO_SETTINGS_JSON``, ``kumo.api.asgi``)."""
+    return json.dumps(
+        {
+            "state_dir": str(settings.state_dir),
+            "database_url": settings.database_url,
+            "host": settings.host,
+            "port": settings.port,
+            "public_url": settings.public_url,
+            "router_distributed": settings.router_distributed,
+            "l3_ha": settings.l3_ha,
+            "distributed_snat": settings.distributed_snat,
+            "max_l3_agents_per_router": settings.max_l3_agents_per_router,
+            "metrics": settings.metrics,
+        }
     )
 
 
@@ -169,19 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     else:
         console.print("credentials: [bold]none here[/] (see above)")
-    os.environ["KUMO_SETTINGS_JSON"] = json.dumps(
-        {
-            "state_dir": str(settings.state_dir),
-            "database_url": settings.database_url,
-            "host": settings.host,
-            "port": settings.port,
-            "public_url": settings.public_url,
-            "l3_ha": settings.l3_ha,
-            "distributed_snat": settings.distributed_snat,
-            "max_l3_agents_per_router": settings.max_l3_agents_per_router,
-            "metrics": settings.metrics,
-        }
-    )
+    os.environ["KUMO_SETTINGS_JSON"] = settings_json(settings)
     json_logs: dict[str, Any] = {"log_config": None} if os.environ.get(logs.ENV) == "json" else {}
     uvicorn.run(
         "kumo.api.asgi:app",

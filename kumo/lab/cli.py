@@ -202,6 +202,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         l3_ha=bool(args.l3_ha),
         distributed_snat=args.distributed_snat is not False,
         max_l3_agents_per_router=args.max_l3_agents_per_router,
+        router_distributed=args.router_distributed,
         agent_args=_agent_args(args),
         storage_hosts=args.storage_hosts,
         api_servers=args.api_servers,

@@ -51,6 +51,7 @@ class LabState:
     l3_ha: bool = False
     distributed_snat: bool = False
     max_l3_agents_per_router: int | None = None
+    router_distributed: bool | None = None
     """Router settings passed to ``kumo serve`` (None: its default)."""
     agent_args: list[str] = field(default_factory=list)
     """Further arguments of every agent (HA beat timing, say)."""
@@ -149,6 +150,7 @@ def new_state(
     l3_ha: bool = False,
     distributed_snat: bool = False,
     max_l3_agents_per_router: int | None = None,
+    router_distributed: bool | None = None,
     agent_args: list[str] | None = None,
     storage_hosts: int = 1,
     api_servers: int = 1,
@@ -169,6 +171,7 @@ def new_state(
         l3_ha=l3_ha,
         distributed_snat=distributed_snat,
         max_l3_agents_per_router=max_l3_agents_per_router,
+        router_distributed=router_distributed,
         agent_args=list(agent_args or ()),
         name=name,
         storage_hosts=max(0, min(storage_hosts, hosts)),
@@ -512,7 +515,12 @@ def api_command(state: LabState, index: int = 0) -> list[str]:
     cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
-    return cmd + l3_arguments(state.l3_ha, state.max_l3_agents_per_router, state.distributed_snat)
+    return cmd + l3_arguments(
+        state.l3_ha,
+        state.max_l3_agents_per_router,
+        state.distributed_snat,
+        state.router_distributed,
+    )
 
 
 def start_api_process(state: LabState) -> subprocess.Popen[bytes]:

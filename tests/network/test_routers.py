@@ -3,13 +3,17 @@ gateway-agent scheduling, SNAT ports, events and the ``router:R`` snapshot."""
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from kumo.cli.serve import add_l3_options, l3_arguments, settings_from_args, settings_json
 from kumo.db.outbox_models import OutboxEvent
 from kumo.watch import snapshot
-from tests.network.conftest import Cloud, N
+from tests.network.conftest import Cloud, N, open_cloud
 
 ROUTER_KEYS = {
     "id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
@@ -108,6 +112,33 @@ def test_router_create_show_update_delete(cloud: Cloud) -> None:
     assert error(cloud.c.get(f"{N}/routers/{r['id']}", headers=bob), 404) == "RouterNotFound"
     assert cloud.c.delete(f"{N}/routers/{r['id']}", headers=alice).status_code == 204
     assert error(cloud.c.get(f"{N}/routers/{r['id']}", headers=alice), 404) == "RouterNotFound"
+
+
+def test_router_distributed_setting_is_the_default(db_url: str, tmp_path: Path) -> None:
+    """``router_distributed`` off (Neutron's default): routers made without
+    ``distributed`` are centralized, their interfaces ``network:router_interface``."""
+    with open_cloud(db_url, tmp_path, router_distributed=False) as c:
+        bob = c.member("bob")
+        made = router(c, bob)
+        shown = c.c.get(f"{N}/routers/{made['id']}", headers=c.admin).json()["router"]
+        assert shown["distributed"] is False
+        assert router(c, c.admin, distributed=True)["distributed"] is True
+        inner = internal(c, bob, "10.9.0.0/24")
+        assert add_if(c, bob, made["id"], subnet_id=inner["subnet"]["id"]).status_code == 200
+        (port,) = ports_of(c, made["id"])
+        assert port["device_owner"] == "network:router_interface"
+    # kumo up passes the setting on to kumo serve, which hands it to its workers
+    assert l3_arguments(None, None, router_distributed=False) == ["--no-router-distributed"]
+    assert l3_arguments(None, None) == []
+    parser = argparse.ArgumentParser()
+    add_l3_options(parser)
+    args = parser.parse_args(["--no-router-distributed"])
+    args.state_dir, args.database_url, args.host, args.port, args.public_url = (
+        str(tmp_path), None, "127.0.0.1", 1, None
+    )  # fmt: skip
+    settings = settings_from_args(args)
+    assert settings.router_distributed is False
+    assert json.loads(settings_json(settings))["router_distributed"] is False
 
 
 def test_router_admin_only_attributes_and_validation(cloud: Cloud) -> None:

@@ -92,7 +92,7 @@ def create(
             if mode.distributed is not None
             else validate.boolean(body, "distributed")
             if "distributed" in body
-            else True
+            else settings.router_distributed
         ),
         ha=(
             mode.ha
