@@ -50,6 +50,16 @@ abandoned list all the same (100 simulated hosts: lists of 8-190 s, each
 agent listing again every 20 s)."""
 
 
+AGENT_TYPE = "kumo agent"
+"""The agent type a host's agent registers with."""
+GATEWAY_AGENT_TYPE = "L3 agent"
+"""A gateway host's agent (``--gateway``) registers as what Neutron calls an
+L3 agent in ``dvr_snat`` mode (``configurations.agent_mode``): the agent the
+router scheduler places routers' gateways and SNAT on, listed by
+``openstack network agent list --agent-type l3``. It does the work of every
+host's agent too."""
+
+
 class UploadRefused(Exception):
     """The API refused an upload (4xx): trying again would not help."""
 
@@ -266,6 +276,7 @@ class ApiClient:
             "packet_rates": dict(cfg.packet_rates),
             "vlan_devices": cfg.vlan_devices is not False,
             "gateway": cfg.gateway,
+            **({"agent_mode": "dvr_snat"} if cfg.gateway else {}),
             "netns": cfg.netns,
             **capacity(cfg),
         }
@@ -280,7 +291,7 @@ class ApiClient:
             "agent": {
                 "host": cfg.host,
                 "binary": "kumo-agent",
-                "agent_type": "kumo agent",
+                "agent_type": GATEWAY_AGENT_TYPE if cfg.gateway else AGENT_TYPE,
                 "availability_zone": cfg.availability_zone,
                 "configurations": configurations,
             }
