@@ -288,6 +288,27 @@ def test_gateway_on_an_external_network_without_subnets_has_no_address(cloud: Cl
 # -- interfaces ----------------------------------------------------------------------
 
 
+def test_a_routed_gateway_ip_is_neither_moved_nor_dropped(cloud: Cloud) -> None:
+    """As Neutron: a subnet's gateway IP held by a router interface stays
+    (409 GatewayIpInUse); without the router it may change again."""
+    alice = cloud.member("alice")
+    pools = [{"start": "10.5.0.10", "end": "10.5.0.20"}]
+    sid = internal(cloud, alice, "10.5.0.0/24", allocation_pools=pools)["subnet"]["id"]
+    moved = put(cloud, alice, f"/subnets/{sid}", {"subnet": {"gateway_ip": "10.5.0.2"}})
+    assert moved.status_code == 200, moved.text  # no router port yet
+    r = router(cloud, alice)
+    assert add_if(cloud, alice, r["id"], subnet_id=sid).status_code == 200
+    for gateway in ("10.5.0.3", None):
+        refused = put(cloud, alice, f"/subnets/{sid}", {"subnet": {"gateway_ip": gateway}})
+        assert error(refused, 409) == "GatewayIpInUse"
+        assert "10.5.0.2" in refused.json()["NeutronError"]["message"]
+    same = put(cloud, alice, f"/subnets/{sid}", {"subnet": {"gateway_ip": "10.5.0.2"}})
+    assert same.status_code == 200, same.text
+    assert remove_if(cloud, alice, r["id"], subnet_id=sid).status_code == 200
+    again = put(cloud, alice, f"/subnets/{sid}", {"subnet": {"gateway_ip": None}})
+    assert again.status_code == 200 and again.json()["subnet"]["gateway_ip"] is None
+
+
 def test_interface_by_subnet_and_by_port(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     a = internal(cloud, alice, "10.0.1.0/24")

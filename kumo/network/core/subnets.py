@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kumo.config import Settings
 from kumo.context import RequestContext
+from kumo.db.l3_models import RouterPort
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
 from kumo.db.uow import UnitOfWork
 from kumo.errors import BadRequest, Conflict, InvalidInput, not_found
@@ -282,6 +283,8 @@ def update(
     gateway = ipaddress.ip_address(sub.gateway_ip) if sub.gateway_ip else None
     if "gateway_ip" in body:
         gateway = _gateway(body["gateway_ip"], cidr, False)
+        if (str(gateway) if gateway is not None else None) != sub.gateway_ip:
+            _gateway_not_routed(s, sub)
         if gateway is not None and str(gateway) != sub.gateway_ip:
             used = s.scalar(
                 select(IPAllocation.id).where(
@@ -314,6 +317,26 @@ def update(
         s.flush()
         peer_routes.refresh(uow, sub.network_id, old_gateways={sub.id: old_gateway})
     return sub
+
+
+def _gateway_not_routed(s: Session, sub: Subnet) -> None:
+    """Refuse to move or drop a subnet's gateway IP that a router's port
+    holds (as Neutron: the router would keep an address that is no longer
+    the gateway)."""
+    if not sub.gateway_ip:
+        return
+    port_id = s.scalar(
+        select(IPAllocation.port_id)
+        .join(RouterPort, RouterPort.port_id == IPAllocation.port_id)
+        .where(IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == sub.gateway_ip)
+        .limit(1)
+    )
+    if port_id is not None:
+        raise Conflict(
+            f"Current gateway ip {sub.gateway_ip} already in use by port {port_id}. "
+            "Unable to update.",
+            kind="GatewayIpInUse",
+        )
 
 
 def remove(uow: UnitOfWork, ctx: RequestContext, subnet_id: str, if_match: int | None) -> None:
