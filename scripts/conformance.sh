@@ -60,7 +60,6 @@ EXCLUDE=(
   'identity\.admin\.v3\.test_domains\.DomainsTestJSON\.test_domain_delete_cascades_content'  # needs groups
   'identity\.admin\.v3\.test_projects\.ProjectsTestJSON\.test_create_is_domain_project'   # projects acting as domains
   'identity\.admin\.v3\.test_tokens\.TokensV3TestJSON\.test_get_available_domain_scopes'   # needs groups
-  'network\.test_agent_management_negative'                   # needs agents (host agent issue)
 )
 if [ $COMPUTE = 1 ]; then
   # shellcheck source=scripts/conformance-compute-exclude.sh
