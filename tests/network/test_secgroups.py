@@ -839,6 +839,21 @@ def test_an_admins_list_for_a_project_makes_its_default_group(cloud: Cloud) -> N
     assert [g["id"] for g in listed(cloud.admin, project_id=bob)] == [mine["id"]]
 
 
+def test_a_first_rule_list_makes_the_default_group_its_rules_count(cloud: Cloud) -> None:
+    """Listing rules makes the project's default group (as Neutron), so a
+    project that sizes its rules by the list and its quota is not surprised
+    by the default group's four rules made later."""
+    alice = cloud.member("alice")
+    project = cloud.projects["alice"]
+    r = cloud.c.get(N + "/security-group-rules", headers=alice, params={"project_id": project})
+    assert r.status_code == 200, r.text
+    listed = r.json()["security_group_rules"]
+    assert len(listed) == 4 and all(x["belongs_to_default_sg"] for x in listed)
+    usage = cloud.c.get(f"{N}/quotas/{project}/details", headers=cloud.admin).json()["quota"]
+    assert usage["security_group_rule"]["used"] == len(listed)
+    assert [g["name"] for g in _groups(cloud, alice)] == ["default"]  # made once
+
+
 def test_a_port_names_a_group_once(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     net = cloud.post(alice, "/networks", {"network": {"name": "n"}})["network"]

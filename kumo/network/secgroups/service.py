@@ -135,6 +135,9 @@ def delete_group(
 def list_rules(
     svc: NetworkService, ctx: RequestContext, prefilters: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
+    # As in Neutron, a rule list is a first touch too: a project counting its
+    # rules against its quota counts its default group's.
+    ensure_default_for(svc, ctx, prefilters)
     with svc.db.read_session() as s:
         r = SecurityGroupRule
         q = sql_where(select(r), RULE_SQL_FILTERS, prefilters)
