@@ -1,8 +1,8 @@
 """The guest image: ``cirros``, built from Debian packages only.
 
 Inputs → output: the host's apt sources (Debian's cloud kernel,
-busybox-static, dropbear-bin and the shared libraries it loads) and kumo's
-guest files (``rootfs/``) → one *bundle* file, ``cirros.tar``, plus a
+busybox-static, dropbear-bin and the shared libraries it loads, ndisc6's
+``rdisc6``) and kumo's guest files (``rootfs/``) → one *bundle* file, ``cirros.tar``, plus a
 record ``cirros.json`` (checksums and the Glance fields to register it).
 
 Why a bundle and not a bootable disk: QEMU boots a kernel and an initramfs
@@ -25,9 +25,11 @@ the bundle's ``disk.qcow2`` is a 1 GiB ext4 disk (made at build time,
 ``/home``, which user data already ran). ``rootfs/etc/init.d/cloud`` does
 what cloud-init does for cirros: DHCP with option 121 routes on every NIC
 (and on NICs plugged later), SLAAC, metadata from a ``config-2`` config
-drive or http://169.254.169.254 (``meta_data.json``: hostname, public keys
-of user ``cirros``; ``user_data`` run once when it starts with ``#!``),
-resolv.conf from DHCP, dropbear on port 22 (key login only; the serial
+drive or http://169.254.169.254, or http://[fe80::a9fe:a9fe%NIC] when no
+NIC has an IPv4 lease (``meta_data.json``: hostname, public keys of user
+``cirros``; ``user_data`` run once when it starts with ``#!``),
+resolv.conf from DHCP and from the router advertisements' RDNSS and DNSSL
+(``rdisc6``, from ndisc6), dropbear on port 22 (key login only; the serial
 console's getty has no password to accept), a clean poweroff on the ACPI
 power button (busybox acpid).
 

@@ -37,8 +37,11 @@ PACKAGES = (
     "libtomcrypt1",
     "libtommath1",
     "libgmp10",
+    "ndisc6",
 )
-"""Besides the cloud kernel: busybox, the SSH server and its libraries."""
+"""Besides the cloud kernel: busybox, the SSH server and its libraries,
+and ``rdisc6`` (from ndisc6: ~30 KB, libc only), which reads the DNS
+servers of IPv6 router advertisements (RDNSS, DNSSL)."""
 DEFAULT_EPOCH = 1704067200
 """2024-01-01T00:00:00Z: every file's mtime unless SOURCE_DATE_EPOCH says otherwise."""
 CMDLINE = (

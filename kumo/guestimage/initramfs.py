@@ -35,7 +35,7 @@ Every module costs boot time under TCG (~0.7 s of CPU for these, loading
 and probing, measured in docs/PERFORMANCE.md); QEMU gives the guest no
 virtio console, so ``virtio_console`` is not in the image."""
 
-PROGRAMS = ("usr/sbin/dropbear", "usr/bin/dropbearkey")
+PROGRAMS = ("usr/sbin/dropbear", "usr/bin/dropbearkey", "bin/rdisc6")
 """Dynamically linked programs copied with their libraries."""
 
 LIBRARY_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")

@@ -173,3 +173,76 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
     assert (a / "etc/shadow").stat().st_mode & 0o777 == 0o600
     assert (a / "tmp").stat().st_mode & 0o7777 == 0o1777
     assert (a / "bin/sh").stat().st_mode & 0o777 == 0o755
+
+
+RDISC6 = """Soliciting ff02::2 (ff02::2) on eth1...
+
+Hop limit                 :           64 (      0x40)
+Stateful address conf.    :           No
+Stateful other conf.      :          Yes
+Router lifetime           :            0 (0x00000000) seconds
+ Source link-layer address: FA:16:3E:00:00:01
+ Prefix                   : 2001:db8:1::/64
+  On-link                 :          Yes
+ Recursive DNS server     : fe80::a9fe:a9fe
+ Recursive DNS server     : 2001:db8::53
+  DNS servers lifetime    :         1800 (0x00000708) seconds
+ DNS search list          : openstacklocal example.org \n  DNS search list lifetime:         1800 (0x00000708) seconds
+ from fe80::f816:3eff:fe00:1
+"""
+"""What ``rdisc6 -1 -n eth1`` (ndisc6 1.0.5) printed for an advertisement
+of kumo's ``ra.advert_frame`` with two servers and two domains."""
+
+IF_INET6 = """00000000000000000000000000000001 01 80 10 80       lo
+fe8000000000000000fc00fffe000001 02 40 20 80     eth0
+20010db8000100000000000000000005 03 40 00 00     eth1
+fe8000000000000000fc00fffe000002 03 40 20 80     eth1
+fe8000000000000000fc00fffe000003 04 40 20 c0     eth2
+"""
+"""/proc/net/if_inet6: eth0 link-local only, eth1 with an address by SLAAC,
+eth2's link-local address still tentative (flag 0x40)."""
+
+
+def _resolv_sh(tmp_path: Path, script: str, stdin: str = "") -> str:
+    assert BUSYBOX is not None
+    (tmp_path / "if_inet6").write_text(IF_INET6)
+    env = {"RESOLV_DIR": str(tmp_path / "resolv"), "RESOLV_CONF": str(tmp_path / "resolv.conf"),
+           "IF_INET6": str(tmp_path / "if_inet6"), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    lib = initramfs.ROOTFS / "usr/share/kumo/resolv.sh"
+    return subprocess.run(
+        [BUSYBOX, "sh", "-c", f". {lib}; {script}"], input=stdin, env=env,
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@needs_busybox
+def test_the_guests_resolv_conf_takes_rdnss_beside_the_dhcp_lease(tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv"
+    resolv.mkdir()
+    (resolv / "eth0").write_text("search openstacklocal\nnameserver 169.254.169.254\n")
+    out = _resolv_sh(tmp_path, 'name=kept; ra_resolv eth1; echo "$name"', RDISC6)
+    assert out == "kept\n"  # the caller's variables are its own
+    # the advertisement's share: a link-local server with its zone
+    assert (resolv / "eth1.ra").read_text() == (
+        "search openstacklocal example.org\n"
+        "nameserver fe80::a9fe:a9fe%eth1\nnameserver 2001:db8::53\n"
+    )
+    # resolv.conf: one search line, each domain once; IPv4's server kept first
+    assert (tmp_path / "resolv.conf").read_text() == (
+        "search openstacklocal example.org\nnameserver 169.254.169.254\n"
+        "nameserver fe80::a9fe:a9fe%eth1\nnameserver 2001:db8::53\n"
+    )
+    # an advertisement without DNS options leaves the IPv4 share alone
+    _resolv_sh(tmp_path, "ra_resolv eth1", "Hop limit : 64\n")
+    assert (resolv / "eth1.ra").read_text() == ""
+    assert (tmp_path / "resolv.conf").read_text() == (
+        "search openstacklocal\nnameserver 169.254.169.254\n"
+    )
+
+
+@needs_busybox
+def test_the_guest_finds_its_ipv6_links(tmp_path: Path) -> None:
+    found = "for n in eth0 eth1 eth2 lo; do has_slaac $n && echo $n; done; true"
+    assert _resolv_sh(tmp_path, found) == "eth1\n"
+    # link-local addresses to reach fe80::a9fe:a9fe from: not the tentative one
+    assert _resolv_sh(tmp_path, 'link_local_nics; echo "[$nics6]"') == "[eth0 eth1]\n"

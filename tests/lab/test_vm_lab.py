@@ -14,9 +14,12 @@ block storage (host1 is also the storage host): a volume hot-plugged into the
 running VM is its /dev/vdb at once, and what the guest wrote there is
 back after a detach and a second attach; a second VM, booted at the same
 time as the first, boots from a volume made from ``cirros`` (its root disk
-is the volume, served over NBD from host1's storage daemon to host3): what
-it wrote is on the volume, read back from a namespace instance once the
-server is gone;
+is the volume, served over NBD from host1's storage daemon to host3) on an
+IPv6-only network: its hostname and SSH key come from the metadata at
+fe80::a9fe:a9fe (SSH from a namespace instance there to its IPv6 address),
+its resolver from the advertisements' RDNSS (it resolves that instance's
+name to its IPv6 address, AAAA); what it wrote is on the volume, read
+back from a namespace instance once the server is gone;
 a security group without port 22 blocks SSH; delete removes the VM.
 """
 
@@ -96,6 +99,32 @@ def wait_ssh(
     return out
 
 
+def ssh_from(state: Path, server: str, key: Path, ip: str, command: str) -> str | None:
+    """The command's output over SSH from the namespace instance ``server``
+    (its own network namespace: to an address only it reaches); None when
+    SSH does not get through."""
+    argv = [str(Path(sys.executable).parent / "kumo"), "exec", server, "--state-dir", str(state),
+            "--", "ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", f"cirros@{ip}",
+            command]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def wait_ssh_from(
+    state: Path, server: str, key: Path, ip: str, command: str, want: str, timeout: float = 240
+) -> str:
+    """``ssh_from``'s output once it holds ``want``."""
+    deadline = time.monotonic() + timeout
+    while want not in (out := ssh_from(state, server, key, ip, command) or ""):
+        assert time.monotonic() < deadline, f"no {want!r} over SSH to {ip} in {timeout} s: {out!r}"
+        time.sleep(2)
+    return out
+
+
 def qemu_pids(server_id: str) -> str:
     found = subprocess.run(["pgrep", "-f", f"guest={server_id},"], capture_output=True, text=True)
     return found.stdout
@@ -135,12 +164,18 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "router", "create", "r1")
     openstack(state, "router", "set", "--external-gateway", "public", "r1")
     openstack(state, "router", "add", "subnet", "r1", "sub1")
+    openstack(state, "network", "create", "net6")  # IPv6 only, no router
+    openstack(state, "subnet", "create", "--network", "net6", "--ip-version", "6",
+              "--ipv6-ra-mode", "dhcpv6-stateless", "--ipv6-address-mode", "dhcpv6-stateless",
+              "--subnet-range", "fd92:6::/64", "sub6")  # fmt: skip
     for group, ports in (("ssh", ("22", "80")), ("nossh", ("80",))):
         openstack(state, "security", "group", "create", group)
         openstack(state, "security", "group", "rule", "create", "--protocol", "icmp", group)
         for port in ports:
             openstack(state, "security", "group", "rule", "create", "--protocol", "tcp",
                       "--dst-port", port, group)  # fmt: skip
+    openstack(state, "security", "group", "rule", "create", "--ethertype", "IPv6",
+              "--protocol", "tcp", "--dst-port", "22", "ssh")  # fmt: skip
     key = tmp_path / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     openstack(state, "keypair", "create", "--public-key", f"{key}.pub", "k1")
@@ -165,8 +200,10 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
               "--network", "net1", "--security-group", "ssh",
               "--availability-zone", f"nova:{prefix}host2", "ns1")  # fmt: skip
+    openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
+              "--network", "net6", "--availability-zone", f"nova:{prefix}host2", "ns6")  # fmt: skip
     openstack(state, "server", "create", "--volume", "bootvol", "--flavor", "m1.tiny",
-              "--network", "net1", "--security-group", "ssh", "--key-name", "k1",
+              "--network", "net6", "--security-group", "ssh", "--key-name", "k1",
               "--availability-zone", f"nova:{prefix}host3", "bfv1")  # fmt: skip
     vm = wait_status(state, "vm1", "ACTIVE", timeout=180)
     ns = wait_status(state, "ns1", "ACTIVE")
@@ -210,11 +247,23 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     bfv = wait_status(state, "bfv1", "ACTIVE", timeout=180)
     assert bfv["image"] in ("", "N/A (booted from volume)"), bfv["image"]
     assert boot_volume["id"] in json.dumps(bfv["volumes_attached"]), bfv
-    bfv_fip = openstack(state, "floating", "ip", "create", "public", "-f", "value",
-                        "-c", "floating_ip_address").strip()  # fmt: skip
-    openstack(state, "server", "add", "floating", "ip", "bfv1", bfv_fip)
-    assert wait_ssh(prefix, key, bfv_fip, "hostname", want="bfv1").split(".")[0] == "bfv1"
-    assert ssh(prefix, key, bfv_fip, "echo on-the-volume > /home/cirros/bfv.txt && sync") == ""
+    # ... on an IPv6-only network: its key and hostname from the metadata at
+    # fe80::a9fe:a9fe, SSH from ns6 (a namespace instance on net6) to its IPv6 address
+    (bfv_ip6,) = dict(bfv["addresses"])["net6"]  # type: ignore[arg-type]
+    ns6 = wait_status(state, "ns6", "ACTIVE")
+    (ns_ip6,) = dict(ns6["addresses"])["net6"]  # type: ignore[arg-type]
+    name = wait_ssh_from(state, "ns6", key, bfv_ip6, "hostname", want="bfv1")
+    assert name.split(".")[0] == "bfv1", name
+    log = openstack(state, "console", "log", "show", "bfv1")
+    assert "metadata from http://[fe80::a9fe:a9fe%eth0]" in log, log
+    # its resolver from the advertisements' RDNSS: the host's, which names ns6 (AAAA)
+    resolv = wait_ssh_from(state, "ns6", key, bfv_ip6, "cat /etc/resolv.conf",
+                           want="nameserver fe80::a9fe:a9fe%eth0")  # fmt: skip
+    assert "search openstacklocal" in resolv, resolv
+    found = ssh_from(state, "ns6", key, bfv_ip6, "nslookup -type=AAAA ns6")
+    assert found is not None and f"Address: {ns_ip6}" in found, found
+    assert ssh_from(state, "ns6", key, bfv_ip6,
+                    "echo on-the-volume > /home/cirros/bfv.txt && sync") == ""  # fmt: skip
     assert "nbd://" in subprocess.run(["pgrep", "-af", f"guest={bfv['id']},"],
                                       capture_output=True, text=True).stdout  # fmt: skip
     openstack(state, "server", "delete", "--wait", "bfv1")
