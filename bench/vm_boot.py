@@ -25,6 +25,11 @@ kumo's default when none is given) every image boots with each in turn.
 With ``--shipped`` every image also boots from the bundle's own
 compressed kernel and initramfs (as hosts did before ``kumo.vm.bootfiles``).
 Each ``--append`` adds a variant booted with those kernel arguments too.
+With ``--ipv6-only`` the peer answers no DHCPv4: it sends router
+advertisements (a SLAAC prefix and fe80::a9fe:a9fe as RDNSS, kumo's own
+frames, every 0.5 s) and serves the metadata at fe80::a9fe:a9fe, and the
+ping and the SSH login go to the VM's SLAAC address, as for a VM on an
+IPv6-only network.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import machine
+from kumo.compiler.plan import RouterAdvert
+from kumo.dataplane import netns
+from kumo.dhcp.ra import advert_frame
 from kumo.guestimage import build
 from kumo.vm import accel, bootfiles, images
 from kumo.vm.runner import VmRunner
@@ -55,6 +63,10 @@ from kumo.vm.spec import Nic, VmSpec, tap_name
 MAC = "fa:16:3e:00:be:01"
 VM_IP = "10.98.0.50"
 PEER_IP = "10.98.0.1"
+PREFIX6 = "fd98::/64"
+VM_IP6 = "fd98::f816:3eff:fe00:be01"
+"""The VM's address by SLAAC (EUI-64 of ``MAC``)."""
+PEER_IP6 = "fd98::1"
 TIMEOUT = float(os.environ.get("KUMO_BENCH_TIMEOUT", "300"))
 STAMP = re.compile(r"kumo: (?:\[[0-9.]+\] )?(.*)$")
 LAST = "ssh host key"
@@ -77,15 +89,35 @@ class Net:
     vm_ns: str
     peer_ns: str
     key: Path
+    ipv6_only: bool = False
+
+    @property
+    def vm_ip(self) -> str:
+        return VM_IP6 if self.ipv6_only else VM_IP
+
+
+def _advertise(peer_ns: str, stop: threading.Event) -> None:
+    """Router advertisements on the peer's leg until ``stop``: the prefix for
+    SLAAC and the metadata address as the DNS server, as a kumo host sends."""
+    advert = RouterAdvert(port_id="bench-port", ifname="p0", src_mac="fa:16:3e:00:be:fe",
+                          prefixes=((PREFIX6, True),), managed=False, other=False,
+                          router_lifetime=0, rdnss=("fe80::a9fe:a9fe",),
+                          dnssl=("openstacklocal",))  # fmt: skip
+    with netns.socket_in(peer_ns, socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind(("p0", 0))
+        while not stop.wait(0.5):
+            sock.send(advert_frame(advert))
 
 
 @contextmanager
-def network() -> Iterator[Net]:
+def network(ipv6_only: bool = False) -> Iterator[Net]:
     tag = uuid.uuid4().hex[:6]
     root = Path(f"/tmp/kvb-{tag}")  # short: unix socket paths
     root.mkdir()
-    net = Net(root, f"kvb{tag}", f"kvbp{tag}", root / "id_ed25519")
+    net = Net(root, f"kvb{tag}", f"kvbp{tag}", root / "id_ed25519", ipv6_only)
     procs: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
+    adverts = threading.Thread(target=_advertise, args=(net.peer_ns, stop), daemon=True)
     try:
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(net.key))
         for ns in (net.vm_ns, net.peer_ns):
@@ -98,6 +130,8 @@ def network() -> Iterator[Net]:
         sh("ip", "-n", net.vm_ns, "link", "set", "v0", "master", "br0", "up")
         for addr in (f"{PEER_IP}/24", "169.254.169.254/32"):
             sh("ip", "-n", net.peer_ns, "addr", "add", addr, "dev", "p0")
+        for addr in (f"{PEER_IP6}/64", "fe80::a9fe:a9fe/64"):
+            sh("ip", "-n", net.peer_ns, "addr", "add", addr, "dev", "p0", "nodad")
         sh("ip", "-n", net.peer_ns, "link", "set", "p0", "up")
         www = root / "www" / "openstack" / "latest"
         www.mkdir(parents=True)
@@ -113,15 +147,21 @@ def network() -> Iterator[Net]:
             f"opt lease 3600\nopt staticroutes 169.254.169.254/32 {PEER_IP} 0.0.0.0/0 {PEER_IP}\n"
         )
         peer = ["ip", "netns", "exec", net.peer_ns, "busybox"]
-        for argv in (
-            [*peer, "udhcpd", "-f", "-a", "100", str(conf)],
-            [*peer, "httpd", "-f", "-p", "169.254.169.254:80", "-h", str(root / "www")],
-        ):
+        listen = "80" if ipv6_only else "169.254.169.254:80"  # "80": both families
+        servers = [[*peer, "httpd", "-f", "-p", listen, "-h", str(root / "www")]]
+        if ipv6_only:
+            adverts.start()
+        else:
+            servers.append([*peer, "udhcpd", "-f", "-a", "100", str(conf)])
+        for argv in servers:
             procs.append(
                 subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
         yield net
     finally:
+        stop.set()
+        if adverts.is_alive():
+            adverts.join()
         for proc in procs:
             proc.kill()
             proc.wait()
@@ -139,14 +179,14 @@ def _until(check: Callable[[], bool], started: float) -> float:
 
 
 def _pings(net: Net) -> bool:
-    argv = ["ip", "netns", "exec", net.peer_ns, "ping", "-c1", "-W", "0.2", VM_IP]
+    argv = ["ip", "netns", "exec", net.peer_ns, "ping", "-c1", "-W", "0.2", net.vm_ip]
     return subprocess.run(argv, capture_output=True).returncode == 0
 
 
 def _ssh(net: Net) -> bool:
     argv = ["ip", "netns", "exec", net.peer_ns, "ssh", "-i", str(net.key), "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2", f"cirros@{VM_IP}", "hostname"]  # fmt: skip
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=2", f"cirros@{net.vm_ip}", "hostname"]  # fmt: skip
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
@@ -256,6 +296,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="append", default=[], help="QEMU -cpu model under TCG")
     parser.add_argument("--shipped", action="store_true", help="also boot the bundle's own files")
     parser.add_argument("--append", action="append", default=[], help="kernel args (a variant)")
+    parser.add_argument("--ipv6-only", action="store_true", help="no DHCPv4: SLAAC, IPv6 metadata")
     args = parser.parse_args()
     bundles = args.image or [build.paths(build.DEFAULT_OUTPUT)[0]]
     cpus: list[str | None] = list(args.cpu) or [None]
@@ -269,9 +310,11 @@ def main() -> None:
         for line in lines
     ]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"# bench/vm_boot.py {stamp}, {machine()}, load {os.getloadavg()[0]:.1f} at the start")
+    mode = ", IPv6 only" if args.ipv6_only else ""
+    print(f"# bench/vm_boot.py {stamp}{mode}, {machine()}, "
+          f"load {os.getloadavg()[0]:.1f} at the start")  # fmt: skip
     results: dict[str, list[dict[str, float]]] = {}
-    with network() as net:
+    with network(args.ipv6_only) as net:
         for _ in range(args.rounds):
             for image, cpu, shipped, line in variants:
                 label = str(image) + (f" -cpu {cpu}" if cpu else "")
