@@ -9,7 +9,8 @@ flavor no host has room for; ``server image create --wait`` of the
 running VM (its disk into an active image, the guest running on); stop
 (QEMU really gone), then the stopped VM rebuilt from that snapshot boots
 with the file written before it and SSH works again;
-a port hot-plugged and unplugged;
+a port hot-plugged and unplugged, and one on an IPv6-only network (its
+advertisement's DNS server joins resolv.conf and leaves with it);
 block storage (host1 is also the storage host): a volume hot-plugged into the
 running VM is its /dev/vdb at once, and what the guest wrote there is
 back after a detach and a second attach; a second VM, booted at the same
@@ -360,6 +361,20 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     deadline = time.monotonic() + 60
     while extra_ip in (ssh(prefix, key, fip, "ip -4 -o addr") or extra_ip):
         assert time.monotonic() < deadline, f"{extra_ip} still in the guest"
+        time.sleep(2)
+
+    # a port on the IPv6-only network hot-plugged (dual-stack now): the RDNSS
+    # server joins the lease's in resolv.conf, after it, and leaves with the port
+    openstack(state, "port", "create", "--network", "net6", "extra6")
+    openstack(state, "server", "add", "port", "vm1", "extra6")
+    resolv = wait_ssh(prefix, key, fip, "grep -q a9fe:a9fe /etc/resolv.conf && cat /etc/resolv.conf",
+                      want="search", timeout=90)  # fmt: skip
+    servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert servers[0] == "169.254.169.254" and servers[1].startswith("fe80::a9fe:a9fe%eth"), resolv
+    openstack(state, "server", "remove", "port", "vm1", "extra6")
+    deadline = time.monotonic() + 60
+    while "a9fe:a9fe" in (ssh(prefix, key, fip, "cat /etc/resolv.conf") or "a9fe:a9fe"):
+        assert time.monotonic() < deadline, "the unplugged NIC's resolver is still in resolv.conf"
         time.sleep(2)
 
     # a security group without port 22 blocks SSH (the VM still answers pings)

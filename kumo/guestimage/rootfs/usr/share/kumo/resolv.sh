@@ -32,8 +32,8 @@ nameserver $value" ;;
         done < "$file"
     done
     {
-        [ -n "$search" ] && echo "search$search"
-        [ -n "$servers" ] && echo "${servers#?}"
+        [ -z "$search" ] || echo "search$search"
+        [ -z "$servers" ] || echo "${servers#?}"
     } > "$RESOLV_CONF"
 }
 
