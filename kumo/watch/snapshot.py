@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from kumo.compute import hostnames, server_events
@@ -42,7 +42,7 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
-from kumo.watch import interest
+from kumo.watch import interest, port_views
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -69,6 +69,7 @@ def take_for(
     topics: frozenset[str],
     host: str | None = None,
     authorize: Callable[[Session, frozenset[str]], None] | None = None,
+    fast: bool = True,
 ) -> tuple[int, frozenset[str], list[dict[str, Any]]]:
     """(revision, topics, objects), the objects exactly the state at ``revision``.
 
@@ -76,31 +77,117 @@ def take_for(
     the objects they bring (``kumo.watch.interest``), all in the one
     snapshot, so an agent starting afresh gets everything in one list
     instead of listing again for each round; ``authorize`` sees each new
-    set of topics before it is read."""
+    set of topics before it is read. Each round reads only the topics it
+    adds (a topic's objects do not depend on the other topics read with
+    it; an object two topics bring comes once), and the port views come
+    from this process's cache of them (``kumo.watch.port_views``). Without
+    ``fast``, each round reads all its topics again and every port is
+    loaded and rendered anew: the same objects, the straightforward way."""
+    views = port_views.of(db) if fast else None
     with db.read_session() as s:
         if not db.is_sqlite:
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         revision = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
-        objects = _objects(s, settings, topics)
-        for _ in range(ROUNDS if host is not None else 0):
-            wanted = interest.topics(str(host), interest.index(objects))
+        objects = _objects(s, settings, topics, views)
+        if host is None:
+            return revision, topics, objects
+        if not fast:
+            for _ in range(ROUNDS):
+                wanted = interest.topics(host, interest.index(objects))
+                if wanted == topics:
+                    break
+                if authorize is not None:
+                    authorize(s, wanted)
+                topics = wanted
+                objects = _objects(s, settings, topics, views)
+            return revision, topics, objects
+        held: dict[str, dict[str, dict[str, Any]]] = {}
+        objects = _held(held, objects)
+        for _ in range(ROUNDS):
+            wanted = interest.topics(host, held)
             if wanted == topics:
                 break
             if authorize is not None:
                 authorize(s, wanted)
+            if topics <= wanted:
+                objects += _held(held, _objects(s, settings, wanted - topics, views))
+            else:
+                held.clear()
+                objects = _held(held, _objects(s, settings, wanted, views))
             topics = wanted
-            objects = _objects(s, settings, topics)
         return revision, topics, objects
 
 
-def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dict[str, Any]]:
+def _held(
+    held: dict[str, dict[str, dict[str, Any]]], objects: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``objects`` that ``held`` (kind → id → object, as ``interest.index``
+    makes it, the objects keeping their ``kind``) does not hold yet, added to it."""
+    new = []
+    for obj in objects:
+        kind = obj.get("kind")
+        if isinstance(kind, str) and "id" in obj:
+            same = held.setdefault(kind, {})
+            key = str(obj["id"])
+            if key in same:
+                continue
+            same[key] = obj
+        new.append(obj)
+    return new
+
+
+class _Ports:
+    """The ports of a list, in the order first found, and their views."""
+
+    def __init__(self, s: Session, views: port_views.PortViews | None) -> None:
+        self.s = s
+        self.cache = views
+        self.found: dict[str, Any] = {}
+        """Port id → its ``Port`` (uncached) or its id and revision row (cached)."""
+
+    def add(self, where: ColumnElement[bool]) -> None:
+        if self.cache is None:
+            for port in self.s.scalars(select(Port).where(where)):
+                self.found[port.id] = port
+            return
+        c = Port.__table__.c
+        q = select(c.id, c.revision_number, c.updated_at).where(where)
+        for row in self.s.connection().execute(q):
+            self.found[row.id] = row
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The ports' list objects: views with what their watch bodies add."""
+        s = self.s
+        if self.cache is None:
+            tags = taglib.tags_for(s, list(self.found))
+            views = [port_view(port, tags.get(port.id, [])) for port in self.found.values()]
+            watched = _watched(s, views)
+            return [{"kind": "port", **body} for body in watched]
+        entries = self.cache.entries(s, self.found.values())
+        views = [e.view for e in entries]
+        servers = hostnames.server_names(s, views)
+        rules = qos_attach.port_rules(s, views)
+        trunks = trunk_subports.trunks_of(s, views)
+        return [
+            e.listed(servers, rules.get(e.view["id"]), trunks.get(e.view["id"])) for e in entries
+        ]
+
+
+def _watched(s: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Port views as the watch feed carries them (new dicts, in their order)."""
+    return trunk_subports.with_trunks(s, qos_attach.with_rules(s, hostnames.watch_bodies(s, views)))
+
+
+def _objects(
+    s: Session, settings: Settings, topics: frozenset[str], views: port_views.PortViews | None
+) -> list[dict[str, Any]]:
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
     groups = {t.split(":", 1)[1] for t in topics if t.startswith("secgroup:")}
     members_of = {t.split(":", 1)[1] for t in topics if t.startswith("members:")}
     routers = {t.split(":", 1)[1] for t in topics if t.startswith("router:")}
     out: list[dict[str, Any]] = []
-    ports: dict[str, Port] = {}
+    ports = _Ports(s, views)
     if networks:
         from kumo.network.subnetpools.allocate import scope_of_subnets
 
@@ -115,11 +202,9 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
             sub_tags = taglib.tags_for(s, [sub.id]).get(sub.id, [])
             view = subnet_view(sub, sub_tags, external=sub.network_id in external)
             out.append({"kind": "subnet", **view})
-        for port in s.scalars(select(Port).where(Port.network_id.in_(networks))):
-            ports[port.id] = port
+        ports.add(Port.network_id.in_(networks))
     if hosts:
-        for port in s.scalars(select(Port).where(Port.host.in_(hosts))):
-            ports[port.id] = port
+        ports.add(Port.host.in_(hosts))
     if groups:
         rows = list(s.scalars(select(SecurityGroup).where(SecurityGroup.id.in_(groups))))
         out.extend(
@@ -129,8 +214,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         members = select(PortSecurityGroup.port_id).where(
             PortSecurityGroup.security_group_id.in_(members_of)
         )
-        for port in s.scalars(select(Port).where(Port.id.in_(members))):
-            ports[port.id] = port
+        ports.add(Port.id.in_(members))
     fips: dict[str, FloatingIP] = {}
     if routers or hosts or networks:
         # with host:H, the routers of H's gateway agents, with network:N the
@@ -151,8 +235,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         out.extend({"kind": "router", **body} for body in render_watch_routers(s, found))
     if routers:
         members = select(RouterPort.port_id).where(RouterPort.router_id.in_(routers))
-        for port in s.scalars(select(Port).where(Port.id.in_(members))):
-            ports[port.id] = port
+        ports.add(Port.id.in_(members))
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id.in_(routers))):
             fips[fip.id] = fip
     if hosts:
@@ -167,12 +250,7 @@ def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dic
         held = select(SnatLease).where(SnatLease.router_id.in_(routers) | SnatLease.host.in_(hosts))
         for lease in s.scalars(held.order_by(SnatLease.id)):
             out.append({"kind": "snat_lease", **lease_view(lease)})
-    tags = taglib.tags_for(s, list(ports))
-    bodies = [port_view(port, tags.get(port.id, [])) for port in ports.values()]
-    watched = trunk_subports.with_trunks(
-        s, qos_attach.with_rules(s, hostnames.watch_bodies(s, bodies))
-    )
-    out.extend({"kind": "port", **body} for body in watched)
+    out.extend(ports.objects())
     storage = {t.split(":", 1)[1] for t in topics if t.startswith("storage:")}
     out.extend(volume_events.storage_objects(s, storage))
     out.extend(server_events.host_bodies(s, hosts))

@@ -37,7 +37,7 @@ from kumo.network import agent_reports, agents
 from kumo.network.l3 import scheduler as l3_scheduler
 from kumo.network.validate import integer
 from kumo.policy import authorize
-from kumo.watch import snapshot
+from kumo.watch import encoded, snapshot
 from kumo.watch.tailer import Gone, Tailer
 
 router = GatedRouter(lifespan=rescheduler.lifespan)
@@ -327,7 +327,7 @@ async def list_objects(
     body: dict[str, Any] = {"revision": revision, "objects": objects}
     if host is not None:
         body["topics"] = sorted(topics)
-    return json_response(body)
+    return Response(encoded.answer(body), media_type="application/json")
 
 
 LISTS = 32

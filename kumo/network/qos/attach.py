@@ -48,6 +48,13 @@ def network_default(session: Session, project_id: str) -> str | None:
 def with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Port bodies as the watch feed carries them: each with its effective
     policy's rules (new dicts for the ports that have any)."""
+    found = port_rules(session, bodies)
+    return [{**b, WATCH_KEY: found[b["id"]]} if b["id"] in found else b for b in bodies]
+
+
+def port_rules(session: Session, bodies: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Port id → the rules of its effective policy, for the ports of
+    ``bodies`` (port views) that have one."""
     from kumo.network.qos import rules
 
     need_net = {b["network_id"] for b in bodies if not b.get("qos_policy_id")}
@@ -59,11 +66,7 @@ def with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str,
         net_policy = {n: p for n, p in session.execute(q)}
     effective = {b["id"]: b.get("qos_policy_id") or net_policy.get(b["network_id"]) for b in bodies}
     found = rules.rules_of(session, sorted({p for p in effective.values() if p}))
-    out = []
-    for b in bodies:
-        policy_id = effective[b["id"]]
-        out.append({**b, WATCH_KEY: found.get(policy_id, [])} if policy_id else b)
-    return out
+    return {pid: found.get(policy_id, []) for pid, policy_id in effective.items() if policy_id}
 
 
 def fips_with_rules(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -249,19 +249,26 @@ def check_port_deletable(session: Session, port_id: str) -> None:
 def with_trunks(session: Session, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Port bodies as the watch feed carries them: a subport's with
     ``kumo_trunk`` (its trunk, parent port and VLAN id)."""
+    found = trunks_of(session, bodies)
+    if not found:
+        return bodies
+    return [{**b, WATCH_KEY: found[b["id"]]} if b["id"] in found else b for b in bodies]
+
+
+def trunks_of(session: Session, bodies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Port id → its ``kumo_trunk``, for the subports among ``bodies``."""
     candidates = [b["id"] for b in bodies if b.get("device_owner") == OWNER]
     if not candidates:
-        return bodies
+        return {}
     q = (
         select(SubPort.port_id, SubPort.trunk_id, SubPort.segmentation_id, Trunk.port_id)
         .join(Trunk, Trunk.id == SubPort.trunk_id)
         .where(SubPort.port_id.in_(candidates))
     )
-    found = {
+    return {
         port_id: {"trunk_id": trunk_id, "parent_port_id": parent, "segmentation_id": vid}
         for port_id, trunk_id, vid, parent in session.execute(q)
     }
-    return [{**b, WATCH_KEY: found[b["id"]]} if b["id"] in found else b for b in bodies]
 
 
 def details_for(session: Session, port_ids: list[str]) -> dict[str, dict[str, Any]]:

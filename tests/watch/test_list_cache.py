@@ -1,0 +1,161 @@
+"""A host's whole-interest list, the fast way (port views kept per revision,
+each round reading only the topics it adds, JSON written once per view),
+against the straightforward way, on the same database state: the same
+revision, topics and objects, before and after changes, and in a second
+API server (its own views) after the first one's writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kumo.api.render import json_response
+from kumo.db.engine import Database
+from kumo.watch import encoded, port_views, snapshot
+from tests.network.conftest import Cloud, N, open_cloud
+
+HOSTS = ("h1", "h2", "h3")
+
+
+@pytest.fixture
+def cloud(db_url: str, tmp_path: Path) -> Iterator[Cloud]:
+    with open_cloud(db_url, tmp_path) as made:
+        yield made
+
+
+def _ok(r: Any, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+def _port(cloud: Cloud, network: str, host: str, groups: list[str], **extra: Any) -> str:
+    body = {"network_id": network, "binding:host_id": host, "security_groups": groups, **extra}
+    return str(cloud.post(cloud.admin, "/ports", {"port": body})["port"]["id"])
+
+
+def _build(cloud: Cloud) -> dict[str, Any]:
+    """Two routed networks, two groups (the first naming the second as
+    remote), ports on three hosts, a QoS policy, a tag and a trunk."""
+    a = cloud.admin
+    nets, subnets = [], []
+    for i in (1, 2):
+        net = cloud.post(a, "/networks", {"network": {"name": f"n{i}"}})["network"]["id"]
+        body = {"network_id": net, "ip_version": 4, "cidr": f"10.7{i}.0.0/24"}
+        subnets.append(cloud.post(a, "/subnets", {"subnet": body})["subnet"]["id"])
+        nets.append(net)
+    router = cloud.post(a, "/routers", {"router": {"name": "r"}})["router"]["id"]
+    for sub in subnets:
+        _ok(cloud.c.put(f"{N}/routers/{router}/add_router_interface", headers=a,
+                        json={"subnet_id": sub}))  # fmt: skip
+    g1, g2 = (
+        cloud.post(a, "/security-groups", {"security_group": {"name": n}})["security_group"]["id"]
+        for n in ("g1", "g2")
+    )
+    rule = {"security_group_id": g1, "direction": "ingress", "remote_group_id": g2}
+    cloud.post(a, "/security-group-rules", {"security_group_rule": rule})
+    policy = cloud.post(a, "/qos/policies", {"policy": {"name": "q"}})["policy"]["id"]
+    limit = cloud.post(a, f"/qos/policies/{policy}/bandwidth_limit_rules",
+                       {"bandwidth_limit_rule": {"max_kbps": 1000}})["bandwidth_limit_rule"]  # fmt: skip
+    ports = {
+        "p1": _port(cloud, nets[0], "h1", [g1], qos_policy_id=policy),
+        "p2": _port(cloud, nets[1], "h2", [g2], name="second"),
+        "p3": _port(cloud, nets[0], "h2", [g1, g2]),
+        "p4": _port(cloud, nets[1], "", [g2]),
+        "parent": _port(cloud, nets[0], "h3", [g2]),
+        "sub": _port(cloud, nets[1], "h3", [g2]),
+    }
+    _ok(cloud.c.put(f"{N}/ports/{ports['p2']}/tags/blue", headers=a), 201)
+    trunk = {"port_id": ports["parent"], "sub_ports": [
+        {"port_id": ports["sub"], "segmentation_type": "vlan", "segmentation_id": 10}]}  # fmt: skip
+    cloud.post(a, "/trunks", {"trunk": trunk})
+    return {"nets": nets, "groups": (g1, g2), "policy": policy, "limit": limit["id"], **ports}
+
+
+def _keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], str(o["id"])): dict(o) for o in objects}
+
+
+def _same(cloud: Cloud, db: Database, host: str) -> list[dict[str, Any]]:
+    """The fast list of ``host`` through ``db``, checked against the
+    straightforward one (the same snapshot: nothing is written between)."""
+    rt = cloud.rt
+    topics = frozenset({f"host:{host}"})
+    revision, reached, objects = snapshot.take_for(db, rt.settings, topics, host)
+    plain = snapshot.take_for(rt.db, rt.settings, topics, host, fast=False)
+    assert (revision, reached) == plain[:2]
+    assert len(objects) == len(plain[2])
+    assert _keyed(objects) == _keyed(plain[2])
+    # each object's JSON is the one the plain answer holds, and so the answer
+    for o in objects:
+        if isinstance(o, encoded.Encoded):
+            assert o.json == encoded.dumps(dict(o))
+    answer = {"revision": revision, "objects": objects, "topics": sorted(reached)}
+    whole = json.loads(encoded.answer(answer))
+    assert whole == json.loads(bytes(json_response(answer).body))
+    return objects
+
+
+def _kinds(objects: list[dict[str, Any]]) -> set[str]:
+    return {o["kind"] for o in objects}
+
+
+def test_fast_lists_are_the_straightforward_ones_through_changes(cloud: Cloud) -> None:
+    made = _build(cloud)
+    a, rt = cloud.admin, cloud.rt
+    first = {h: _same(cloud, rt.db, h) for h in HOSTS}
+    assert {"port", "network", "subnet", "router", "security_group"} <= _kinds(first["h1"])
+    body = {o["id"]: o for o in first["h1"]}
+    assert body[made["p1"]]["kumo_qos_rules"][0]["max_kbps"] == 1000
+    assert made["p2"] in body  # a member of g2, the remote group of h1's g1
+    subport = {o["id"]: o for o in first["h3"]}[made["sub"]]
+    assert subport["kumo_trunk"]["parent_port_id"] == made["parent"]
+
+    # changes to ports themselves and to what their watch bodies add
+    _ok(cloud.c.put(f"{N}/ports/{made['p2']}", headers=a, json={"port": {"name": "renamed"}}))
+    _ok(cloud.c.put(f"{N}/ports/{made['p3']}/tags/red", headers=a), 201)
+    _ok(cloud.c.put(f"{N}/ports/{made['p3']}", headers=a,
+                    json={"port": {"security_groups": [made["groups"][0]]}}))  # fmt: skip
+    _ok(cloud.c.put(f"{N}/qos/policies/{made['policy']}/bandwidth_limit_rules/{made['limit']}",
+                    headers=a, json={"bandwidth_limit_rule": {"max_kbps": 3000}}))  # fmt: skip
+    _ok(cloud.c.delete(f"{N}/ports/{made['p4']}", headers=a), 204)
+    fresh = _port(cloud, made["nets"][1], "h1", [made["groups"][1]])
+    after = {h: _same(cloud, rt.db, h) for h in HOSTS}
+    body = {o["id"]: o for o in after["h1"]}
+    assert body[made["p1"]]["kumo_qos_rules"][0]["max_kbps"] == 3000
+    assert body[made["p2"]]["name"] == "renamed" and fresh in body
+    assert made["p4"] not in body
+    assert {o["id"]: o for o in after["h2"]}[made["p3"]]["tags"] == ["red"]
+
+
+def test_a_second_server_never_serves_a_view_older_than_the_port(cloud: Cloud) -> None:
+    """Another API server on the database (its own ``Database``, its own
+    views) lists after the first one's writes: only the changed port is
+    rendered again, and the lists are those of the current state."""
+    made = _build(cloud)
+    a = cloud.admin
+    other = Database(cloud.rt.db.url)
+    try:
+        views = port_views.of(other)
+        for h in HOSTS:
+            _same(cloud, other, h)
+        rendered = views.rendered
+        assert rendered > 0
+        for h in HOSTS:
+            _same(cloud, other, h)
+        assert views.rendered == rendered  # nothing changed: nothing rendered
+
+        _ok(cloud.c.put(f"{N}/ports/{made['p2']}", headers=a, json={"port": {"name": "again"}}))
+        listed = {o["id"]: o for o in _same(cloud, other, "h1")}
+        assert listed[made["p2"]]["name"] == "again"
+        assert views.rendered == rendered + 1
+        _ok(cloud.c.put(f"{N}/ports/{made['p2']}/tags/green", headers=a), 201)
+        listed = {o["id"]: o for o in _same(cloud, other, "h2")}
+        assert listed[made["p2"]]["tags"] == ["blue", "green"]
+        _ok(cloud.c.delete(f"{N}/ports/{made['p2']}", headers=a), 204)
+        assert made["p2"] not in {o["id"] for o in _same(cloud, other, "h2")}
+    finally:
+        other.dispose()
