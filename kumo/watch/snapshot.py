@@ -18,6 +18,7 @@ see it (``kumo.network.agents.peer_view``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -42,7 +43,7 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
-from kumo.watch import interest, port_views
+from kumo.watch import agent_views, interest, port_views
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -83,12 +84,12 @@ def take_for(
     from this process's cache of them (``kumo.watch.port_views``). Without
     ``fast``, each round reads all its topics again and every port is
     loaded and rendered anew: the same objects, the straightforward way."""
-    views = port_views.of(db) if fast else None
+    caches = _Caches(port_views.of(db), agent_views.of(db)) if fast else None
     with db.read_session() as s:
         if not db.is_sqlite:
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         revision = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
-        objects = _objects(s, settings, topics, views)
+        objects = _objects(s, settings, topics, caches)
         if host is None:
             return revision, topics, objects
         if not fast:
@@ -99,7 +100,7 @@ def take_for(
                 if authorize is not None:
                     authorize(s, wanted)
                 topics = wanted
-                objects = _objects(s, settings, topics, views)
+                objects = _objects(s, settings, topics, caches)
             return revision, topics, objects
         held: dict[str, dict[str, dict[str, Any]]] = {}
         objects = _held(held, objects)
@@ -110,10 +111,10 @@ def take_for(
             if authorize is not None:
                 authorize(s, wanted)
             if topics <= wanted:
-                objects += _held(held, _objects(s, settings, wanted - topics, views))
+                objects += _held(held, _objects(s, settings, wanted - topics, caches))
             else:
                 held.clear()
-                objects = _held(held, _objects(s, settings, wanted, views))
+                objects = _held(held, _objects(s, settings, wanted, caches))
             topics = wanted
         return revision, topics, objects
 
@@ -178,8 +179,16 @@ def _watched(s: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return trunk_subports.with_trunks(s, qos_attach.with_rules(s, hostnames.watch_bodies(s, views)))
 
 
+@dataclass(frozen=True)
+class _Caches:
+    """What the fast way keeps between lists (per process and database)."""
+
+    ports: port_views.PortViews
+    agents: agent_views.AgentViews
+
+
 def _objects(
-    s: Session, settings: Settings, topics: frozenset[str], views: port_views.PortViews | None
+    s: Session, settings: Settings, topics: frozenset[str], caches: _Caches | None
 ) -> list[dict[str, Any]]:
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
@@ -187,7 +196,7 @@ def _objects(
     members_of = {t.split(":", 1)[1] for t in topics if t.startswith("members:")}
     routers = {t.split(":", 1)[1] for t in topics if t.startswith("router:")}
     out: list[dict[str, Any]] = []
-    ports = _Ports(s, views)
+    ports = _Ports(s, caches.ports if caches is not None else None)
     if networks:
         from kumo.network.subnetpools.allocate import scope_of_subnets
 
@@ -258,7 +267,9 @@ def _objects(
         from kumo.network.metering import events as metering_events
 
         out.extend(metering_events.snapshot(s))
-    if "agents" in topics:
+    if "agents" in topics and caches is not None:
+        out.extend(caches.agents.objects(s))
+    elif "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.peer_view(agent)})
     return out

@@ -15,7 +15,7 @@ import pytest
 
 from kumo.api.render import json_response
 from kumo.db.engine import Database
-from kumo.watch import encoded, port_views, snapshot
+from kumo.watch import agent_views, encoded, port_views, snapshot
 from tests.network.conftest import Cloud, N, open_cloud
 
 HOSTS = ("h1", "h2", "h3")
@@ -72,7 +72,23 @@ def _build(cloud: Cloud) -> dict[str, Any]:
     trunk = {"port_id": ports["parent"], "sub_ports": [
         {"port_id": ports["sub"], "segmentation_type": "vlan", "segmentation_id": 10}]}  # fmt: skip
     cloud.post(a, "/trunks", {"trunk": trunk})
-    return {"nets": nets, "groups": (g1, g2), "policy": policy, "limit": limit["id"], **ports}
+    agents = {
+        h: _ok(cloud.c.post("/internal/v1/agents", headers=a,
+                            json={"agent": {"host": h, "configurations": _config(i)}}), 201)
+        for i, h in enumerate(HOSTS)
+    }  # fmt: skip
+    return {
+        "agents": {h: body["agent"]["id"] for h, body in agents.items()},
+        "nets": nets,
+        "groups": (g1, g2),
+        "policy": policy,
+        "limit": limit["id"],
+        **ports,
+    }
+
+
+def _config(i: int, **more: Any) -> dict[str, Any]:
+    return {"tunnel_ip": f"192.0.2.{i + 1}", "underlay_device": "eth0", "ports": 1, **more}
 
 
 def _keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -107,7 +123,8 @@ def test_fast_lists_are_the_straightforward_ones_through_changes(cloud: Cloud) -
     made = _build(cloud)
     a, rt = cloud.admin, cloud.rt
     first = {h: _same(cloud, rt.db, h) for h in HOSTS}
-    assert {"port", "network", "subnet", "router", "security_group"} <= _kinds(first["h1"])
+    kinds = {"port", "network", "subnet", "router", "security_group", "agent"}
+    assert kinds <= _kinds(first["h1"])
     body = {o["id"]: o for o in first["h1"]}
     assert body[made["p1"]]["kumo_qos_rules"][0]["max_kbps"] == 1000
     assert made["p2"] in body  # a member of g2, the remote group of h1's g1
@@ -143,10 +160,21 @@ def test_a_second_server_never_serves_a_view_older_than_the_port(cloud: Cloud) -
         for h in HOSTS:
             _same(cloud, other, h)
         rendered = views.rendered
-        assert rendered > 0
+        agents = agent_views.of(other)
+        assert rendered > 0 and agents.made == len(HOSTS)
+        # a heartbeat with the same configurations: no object is made again
+        beat = {"configurations": _config(0)}
+        h1 = made["agents"]["h1"]
+        _ok(cloud.c.post(f"/internal/v1/agents/{h1}/heartbeat", headers=a, json=beat))
         for h in HOSTS:
             _same(cloud, other, h)
         assert views.rendered == rendered  # nothing changed: nothing rendered
+        assert agents.made == len(HOSTS)
+        moved = {"configurations": _config(5)}
+        _ok(cloud.c.post(f"/internal/v1/agents/{h1}/heartbeat", headers=a, json=moved))
+        peers = {o["id"]: o for o in _same(cloud, other, "h2") if o["kind"] == "agent"}
+        assert peers[h1]["configurations"]["tunnel_ip"] == "192.0.2.6"
+        assert agents.made == len(HOSTS) + 1
 
         _ok(cloud.c.put(f"{N}/ports/{made['p2']}", headers=a, json={"port": {"name": "again"}}))
         listed = {o["id"]: o for o in _same(cloud, other, "h1")}
