@@ -2,13 +2,15 @@
 of ``bench/scale.py`` (no agents: just the lists they would make).
 
     .venv/bin/python -m bench.host_lists [--hosts 1000] [--ports 10000] [--networks 100]
-        [--big 1000] [--samples 40] [--compare DIR]
+        [--big 1000] [--samples 40] [--agents] [--compare DIR]
 
 Starts a throwaway PostgreSQL and a ``kumo serve`` of this tree on it,
 builds the cloud, then asks ``GET /internal/v1/list?host=H`` (the whole
 interest of host H, as an agent starting afresh does) for ``--samples``
 hosts, one at a time, and reports the server's CPU seconds and the wall
-time per list, and the size of the answer. With ``--compare DIR`` a second
+time per list, and the size of the answer. With ``--agents``, an agent is
+registered for each host first (no agent runs): every list then also holds
+every agent, as the ``agents`` topic of a running cloud does. With ``--compare DIR`` a second
 server runs another checkout's ``kumo`` (``DIR`` on its ``PYTHONPATH``) on
 the same database, and the lists alternate between the two servers, host
 by host, so both see the same hosts at the same moments of the machine's
@@ -55,6 +57,19 @@ def _one(server: Server, client: httpx.Client, host: str) -> tuple[float, float,
     return server.cpu_seconds() - cpu, wall, len(r.json()["objects"]), len(r.content)
 
 
+def _register(server: Server, layout: Layout) -> None:
+    """An agent for each host, as a starting agent registers (its underlay
+    address, device and mappings in its configurations)."""
+    with httpx.Client(base_url=server.base, headers={"X-Auth-Token": server.token()},
+                      timeout=60) as client:  # fmt: skip
+        for i in range(layout.hosts):
+            config = {"tunnel_ip": f"10.250.{i // 250}.{i % 250 + 1}", "underlay_device": "eth0",
+                      "bridge_mappings": {"physnet1": "br-physnet1"}, "vlan_devices": {},
+                      "in_sync": True, "ports": 10}  # fmt: skip
+            body = {"agent": {"host": layout.host(i), "configurations": config}}
+            client.post("/internal/v1/agents", json=body).raise_for_status()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=1000)
@@ -62,6 +77,7 @@ def main() -> None:
     ap.add_argument("--networks", type=int, default=100)
     ap.add_argument("--big", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=40)
+    ap.add_argument("--agents", action="store_true", help="register an agent per host first")
     ap.add_argument("--compare", default=None, help="another checkout to measure beside this one")
     args = ap.parse_args()
     layout = Layout(args.hosts, args.ports, args.networks, args.big)
@@ -79,6 +95,8 @@ def main() -> None:
         t0 = time.monotonic()
         Cloud(first, layout).build(_project(first))
         print(f"cloud built in {time.monotonic() - t0:.0f} s", flush=True)
+        if args.agents:
+            _register(first, layout)
         clients = {
             label: stack.enter_context(httpx.Client(
                 base_url=s.base, headers={"X-Auth-Token": s.token()}, timeout=600))
@@ -95,7 +113,8 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
     print(f"# bench/host_lists.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
     print(f"# {layout.hosts} hosts, {layout.ports} ports, {layout.networks} networks, big group "
-          f"{layout.big}; {args.samples} hosts sampled; load {loads[0]:.1f} -> {loads[1]:.1f}")  # fmt: skip
+          f"{layout.big}{', an agent per host' if args.agents else ''}; {args.samples} hosts "
+          f"sampled; load {loads[0]:.1f} -> {loads[1]:.1f}")  # fmt: skip
     print("tree        CPU per list p50 / p99 (ms)   wall p50 / p99 (ms)   objects   KiB")
     base = None
     for label, rows in got.items():

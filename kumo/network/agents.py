@@ -50,8 +50,10 @@ def view(agent: Agent, settings: Settings, now: dt.datetime | None = None) -> di
     }
 
 
-def peer_view(agent: Agent) -> dict[str, Any]:
-    """An agent as the other agents see it on the ``agents`` topic."""
+def peer_view(agent: Any) -> dict[str, Any]:
+    """An agent as the other agents see it on the ``agents`` topic
+    (``agent``: an ``Agent``, or anything with its ``id``, ``host``,
+    ``binary`` and decoded ``configurations``)."""
     config = agent.configurations or {}
     return {
         "id": agent.id,
