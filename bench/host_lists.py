@@ -2,7 +2,7 @@
 of ``bench/scale.py`` (no agents: just the lists they would make).
 
     .venv/bin/python -m bench.host_lists [--hosts 1000] [--ports 10000] [--networks 100]
-        [--big 1000] [--samples 40] [--agents] [--compare DIR]
+        [--big 1000] [--samples 40] [--agents] [--warm N] [--compare DIR]
 
 Starts a throwaway PostgreSQL and a ``kumo serve`` of this tree on it,
 builds the cloud, then asks ``GET /internal/v1/list?host=H`` (the whole
@@ -10,7 +10,10 @@ interest of host H, as an agent starting afresh does) for ``--samples``
 hosts, one at a time, and reports the server's CPU seconds and the wall
 time per list, and the size of the answer. With ``--agents``, an agent is
 registered for each host first (no agent runs): every list then also holds
-every agent, as the ``agents`` topic of a running cloud does. With ``--compare DIR`` a second
+every agent, as the ``agents`` topic of a running cloud does. With
+``--warm N``, each server first lists N other hosts, untimed, as the
+earlier lists of a restart storm would have (what a server keeps between
+lists is then as it is in the storm's steady state). With ``--compare DIR`` a second
 server runs another checkout's ``kumo`` (``DIR`` on its ``PYTHONPATH``) on
 the same database, and the lists alternate between the two servers, host
 by host, so both see the same hosts at the same moments of the machine's
@@ -78,6 +81,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--agents", action="store_true", help="register an agent per host first")
+    ap.add_argument("--warm", type=int, default=1, help="lists per server before the measured ones")
     ap.add_argument("--compare", default=None, help="another checkout to measure beside this one")
     args = ap.parse_args()
     layout = Layout(args.hosts, args.ports, args.networks, args.big)
@@ -103,8 +107,10 @@ def main() -> None:
             for label, s in servers.items()
         }  # fmt: skip
         hosts = [layout.host(rng.randrange(layout.hosts)) for _ in range(args.samples)]
-        for label, s in servers.items():  # one list each to warm the caches
-            _one(s, clients[label], hosts[0])
+        warm = [layout.host(rng.randrange(layout.hosts)) for _ in range(max(1, args.warm))]
+        for label, s in servers.items():  # untimed lists to warm the caches
+            for host in warm:
+                _one(s, clients[label], host)
         got: dict[str, list[tuple[float, float, int, int]]] = {k: [] for k in servers}
         loads = [os.getloadavg()[0]]
         for host in hosts:
@@ -113,8 +119,8 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
     print(f"# bench/host_lists.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
     print(f"# {layout.hosts} hosts, {layout.ports} ports, {layout.networks} networks, big group "
-          f"{layout.big}{', an agent per host' if args.agents else ''}; {args.samples} hosts "
-          f"sampled; load {loads[0]:.1f} -> {loads[1]:.1f}")  # fmt: skip
+          f"{layout.big}{', an agent per host' if args.agents else ''}; {args.warm} lists to "
+          f"warm, {args.samples} hosts sampled; load {loads[0]:.1f} -> {loads[1]:.1f}")  # fmt: skip
     print("tree        CPU per list p50 / p99 (ms)   wall p50 / p99 (ms)   objects   KiB")
     base = None
     for label, rows in got.items():
