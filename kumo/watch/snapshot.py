@@ -80,9 +80,11 @@ def take_for(
     instead of listing again for each round; ``authorize`` sees each new
     set of topics before it is read. Each round reads only the topics it
     adds (a topic's objects do not depend on the other topics read with
-    it; an object two topics bring comes once), and the port views come
-    from this process's cache of them (``kumo.watch.port_views``). Without
-    ``fast``, each round reads all its topics again and every port is
+    it; an object two topics bring comes once), and the port and agent
+    objects come from what this process keeps of them
+    (``kumo.watch.port_views``, ``kumo.watch.agent_views``), shared
+    between lists: the objects are read, never changed. Without ``fast``,
+    each round reads all its topics again and every port and agent is
     loaded and rendered anew: the same objects, the straightforward way."""
     caches = _Caches(port_views.of(db), agent_views.of(db)) if fast else None
     with db.read_session() as s:
