@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from kumo.dataplane.nftables import lib as nftlib
@@ -213,19 +215,43 @@ class FakeNft:
 
     def apply(self, commands: list[Json]) -> None:
         self._maybe_fail("nft")
+        # Copy on write: a transaction copies the tables' indexes, and a set,
+        # map or chain only when it changes it (copying 1,000 ports' chains
+        # for each port's transaction cost more than the agent's own work).
         state = _Tables(
             set(self.tables),
-            {k: set(v) for k, v in self.sets.items()},
+            dict(self.sets),
             dict(self.table_of),
-            {k: dict(v) for k, v in self.maps.items()},
-            {k: list(v) for k, v in self.chains.items()},
+            dict(self.maps),
+            dict(self.chains),
             dict(self.counters),
+            dict(self._uses()),
         )
         for command in commands:
             state.run(command)
         self.tables, self.sets, self.table_of = state.tables, state.sets, state.table_of
         self.maps, self.chains, self.counters = state.maps, state.chains, state.counters
+        self._used = (self.chains, state.uses)
         self.transactions.append(commands)
+
+    _used: tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], int]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """``chains`` as the last transaction left it, and its rules' uses of
+    named sets and maps (see ``_uses``)."""
+
+    def _uses(self) -> dict[tuple[str, str], int]:
+        """(family, "@name") → how many rules name it: counted as the rules
+        come and go, counted again when ``chains`` was replaced from outside."""
+        known = self._used
+        if known is not None and known[0] is self.chains:
+            return known[1]
+        uses: dict[tuple[str, str], int] = {}
+        for (family, _), rules in self.chains.items():
+            for rule in rules:
+                for ref in _named(rule):
+                    uses[(family, ref)] = uses.get((family, ref), 0) + 1
+        return uses
 
     def apply_script(self, script: str) -> None:
         """Understands the set and table lines of a script (the rest is
@@ -312,6 +338,24 @@ class _Tables:
     maps: dict[tuple[str, str], dict[str, str]]
     chains: dict[tuple[str, str], list[str]]
     counters: dict[tuple[str, str], tuple[int, int]]
+    uses: dict[tuple[str, str], int]
+    """(family, "@name") → the rules that name it."""
+    owned: set[tuple[str, tuple[str, str]]] = field(default_factory=set)
+    """(store, key) of the sets, maps and chains this transaction copied
+    (the others are still the committed state's own objects)."""
+
+    def _own(self, store: str, key: tuple[str, str]) -> Any:
+        """The transaction's own copy of one set, map or chain."""
+        table: dict[tuple[str, str], Any] = getattr(self, store)
+        if (store, key) not in self.owned:
+            table[key] = table[key].copy()
+            self.owned.add((store, key))
+        return table[key]
+
+    def _drop_rules(self, family: str, rules: list[str]) -> None:
+        for rule in rules:
+            for ref in _named(rule):
+                self.uses[(family, ref)] -= 1
 
     def run(self, command: Json) -> None:
         ((verb, body),) = command.items()
@@ -327,12 +371,15 @@ class _Tables:
                 for store in (self.sets, self.maps, self.chains, self.counters, self.table_of):
                     for key in [k for k in store if k[0] == family]:
                         del store[key]
+                for key in [k for k in self.uses if k[0] == family]:
+                    del self.uses[key]
             return
         if family not in self.tables:
             raise NotPresent("nft", errno.ENOENT, f"table {family} {TABLE}")
         key = (family, obj.get("name") or obj.get("chain", ""))
         if kind == "set" and verb == "add":
             self.sets[key] = {_elem(e) for e in obj.get("elem", [])}
+            self.owned.add(("sets", key))
             self.table_of[key] = obj.get("table", TABLE)
         elif kind == "set" and verb == "delete":
             self._need(self.sets, key, "set")
@@ -347,12 +394,17 @@ class _Tables:
                 raise Rejected("nft", errno.EBUSY, f"counter {key[1]} is in a map")
             del self.counters[key]
         elif kind == "map" and verb == "add":
-            self.maps.setdefault(key, {})
+            if key not in self.maps:
+                self.maps[key] = {}
+                self.owned.add(("maps", key))
         elif kind == "chain" and verb == "add":
-            self.chains.setdefault(key, [])
+            if key not in self.chains:
+                self.chains[key] = []
+                self.owned.add(("chains", key))
         elif kind == "chain" and verb == "flush":
-            self._need(self.chains, key, "chain")
+            self._drop_rules(family, self._need(self.chains, key, "chain"))
             self.chains[key] = []
+            self.owned.add(("chains", key))
         elif kind == "chain" and verb == "delete":
             self._need(self.chains, key, "chain")
             if self.chains[key]:
@@ -366,13 +418,15 @@ class _Tables:
             for ref in _references(obj.get("expr", [])):
                 if (family, ref) not in self.sets and (family, ref) not in self.maps:
                     raise NotPresent("nft", errno.ENOENT, f"set {ref}")
-            self.chains[key].append(text)
+            self._own("chains", key).append(text)
+            for ref in _named(text):
+                self.uses[(family, ref)] = self.uses.get((family, ref), 0) + 1
         elif kind == "element":
             self._element(verb, key, obj["elem"])
 
     def _element(self, verb: str, key: tuple[str, str], elems: list[Any]) -> None:
         if key in self.maps:
-            entries = self.maps[key]
+            entries = self._own("maps", key)
             for e in elems:
                 if verb == "add":
                     value = e[1]["jump"]["target"] if isinstance(e[1], dict) else str(e[1])
@@ -384,7 +438,8 @@ class _Tables:
                 else:
                     del entries[str(e)]
             return
-        members = self._need(self.sets, key, "set")
+        self._need(self.sets, key, "set")
+        members = self._own("sets", key)
         for e in elems:
             if verb == "add":
                 members.add(_elem(e))
@@ -400,9 +455,17 @@ class _Tables:
         return store[key]
 
     def _unused(self, ref: str, family: str, what: str) -> None:
-        for (f, _), rules in self.chains.items():
-            if f == family and any(f'"{ref}"' in r for r in rules):
-                raise Rejected("nft", errno.EBUSY, f"{what} is in use")
+        if self.uses.get((family, ref), 0) > 0:
+            raise Rejected("nft", errno.EBUSY, f"{what} is in use")
+
+
+_NAMED = re.compile(r'"(@[^"]*)"')
+
+
+@lru_cache(maxsize=1 << 16)
+def _named(rule: str) -> tuple[str, ...]:
+    """The ``@name`` strings a rule's JSON holds, once per mention."""
+    return tuple(_NAMED.findall(rule))
 
 
 def _references(exprs: Any) -> list[str]:
