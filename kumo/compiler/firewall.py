@@ -22,12 +22,26 @@ networks (one per physical network, numbered in the host's mapping order).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from kumo.compiler import ipnet, names
+from kumo.compiler.firewall_patch import (
+    MAX_FILTERED_PORTS,
+    FilterState,
+    changed_ports,
+    index_all,
+    member_element,
+    members,
+    reindex,
+)
+from kumo.compiler.firewall_patch import (
+    home_index as home_index,
+)
+from kumo.compiler.firewall_patch import (
+    port_indices as port_indices,
+)
 from kumo.compiler.model import ClusterView, NetworkView, PortView, RuleView
 from kumo.compiler.plan import (
     AddressSet,
@@ -39,7 +53,6 @@ from kumo.compiler.plan import (
 
 VLAN_ZONE_BASE = 0xF000
 FLAT_ZONE_TOP = 0xFFFF
-MAX_FILTERED_PORTS = 0xFFFF
 PORTED_PROTOCOLS = frozenset({6, 17, 33, 132, 136})
 ICMP_PROTOCOLS = frozenset({1, 58})
 
@@ -64,47 +77,132 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
     zone_of = {
         n: conntrack_zone(view.networks[n], physnets) for n in networks if n in view.networks
     }
-    zones = sorted((names.bridge_name(n), z) for n, z in zone_of.items())
-    local = sorted(
-        (
-            p
-            for p in view.ports_on(host)
-            if p.port_security and _is_instance(p) and p.mac and p.network_id in zone_of
-        ),
-        key=lambda p: p.id,
-    )[:MAX_FILTERED_PORTS]
-    sets: dict[str, AddressSet] = {}
-    filters: list[PortFilter] = []
-    indices = port_indices([p.id for p in local])
-    group_rules: dict[str, frozenset[FirewallRule]] = {}
-    for port in local:
-        for group_id in port.security_groups:
-            if group_id not in group_rules:
-                group = view.security_groups.get(group_id)
-                views = group.rules if group else ()
-                group_rules[group_id] = _group_rules(views)
-                for rule in views:
-                    remote, family = rule.remote_group_id, rule.ethertype
-                    if remote is not None and (name := set_name(remote, family)) not in sets:
-                        sets[name] = AddressSet(name, family, _members(view, remote, family))
-                    listed = rule.remote_address_group_id
-                    if listed is not None and (name := list_name(listed, family)) not in sets:
-                        elements = _set_elements(frozenset(rule.remote_addresses), family)
-                        sets[name] = AddressSet(name, family, elements)
-        if len(port.security_groups) == 1:
-            rules = group_rules[port.security_groups[0]]
+    state = _STATES.get(host)
+    if state is None:
+        if len(_STATES) >= 64:
+            _STATES.clear()
+        state = _STATES[host] = FilterState(host)
+    return _patch(state, view, zone_of)
+
+
+_STATES: dict[str, FilterState] = {}
+"""Per host, what its last firewall compile worked from (``firewall_patch``)."""
+
+
+def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> FirewallPlan:
+    """The firewall plan of ``view``, made again only where it differs from
+    the state's last view (from nothing, the first time)."""
+    host = state.host
+    dirty = changed_ports(state, view)
+    if zone_of != state.zone_of:
+        nets = {
+            n
+            for n in zone_of.keys() | state.zone_of.keys()
+            if zone_of.get(n) != state.zone_of.get(n)
+        }
+        dirty.update(p.id for p in state.local.values() if p.network_id in nets)
+        by_network = view.local_ports_by_network(host)
+        for n in nets:
+            dirty.update(p.id for p in by_network.get(n, ()))
+        state.zone_of = dict(zone_of)
+    for group_id, known in state.groups.items():
+        if view.security_groups.get(group_id) is not known:
+            dirty |= state.by_group.get(group_id, set())
+            state.rules.pop(group_id, None)
+    if not dirty and state.plan is not None:
+        return state.plan
+    joined: set[str] = set()
+    left: set[str] = set()
+    for port_id in dirty:
+        old = state.local.pop(port_id, None)
+        if old is not None:
+            for group_id in old.security_groups:
+                members = state.by_group[group_id]
+                members.discard(port_id)
+                if not members:
+                    del state.by_group[group_id]
+        new = view.ports.get(port_id)
+        if new is not None and _filtered(new, host, zone_of):
+            state.local[port_id] = new
+            for group_id in new.security_groups:
+                state.by_group.setdefault(group_id, set()).add(port_id)
+        if old is None and port_id in state.local:
+            joined.add(port_id)
+        elif old is not None and port_id not in state.local:
+            left.add(port_id)
+    chosen = state.local
+    if len(chosen) > MAX_FILTERED_PORTS:
+        chosen = {i: chosen[i] for i in sorted(chosen)[:MAX_FILTERED_PORTS]}
+        dirty |= chosen.keys() | (state.filters.keys() - chosen.keys())
+        used = {g for p in chosen.values() for g in p.security_groups}
+    else:
+        used = set(state.by_group)
+    if chosen is not state.local:
+        dirty |= index_all(state, chosen)
+        state.wrapped = True  # indexed from nothing until the ports fit again
+    elif joined or left:
+        dirty |= reindex(state, joined, left)
+    state.groups = {g: view.security_groups.get(g) for g in used}
+    state.rules = {g: r for g, r in state.rules.items() if g in used}
+    for group_id in used:
+        if group_id not in state.rules:
+            group = state.groups[group_id]
+            state.rules[group_id] = _group_rules(group.rules if group else ())
+    refiltered = False
+    for port_id in dirty:
+        port = chosen.get(port_id)
+        if port is None:
+            refiltered = state.filters.pop(port_id, None) is not None or refiltered
+            continue
+        groups = port.security_groups
+        if len(groups) == 1:
+            rules = state.rules[groups[0]]
         else:
-            rules = frozenset().union(*(group_rules[g] for g in port.security_groups))
-        stateless = _stateless(view, port.security_groups)
-        filters.append(
-            _port_filter(indices[port.id], port, zone_of[port.network_id], rules, stateless)
+            rules = frozenset().union(*(state.rules[g] for g in groups))
+        made = _port_filter(
+            state.indices[port_id], port, zone_of[port.network_id], rules, _stateless(view, groups)
         )
-    filters.sort(key=lambda f: f.index)
-    return FirewallPlan(
-        zones=tuple(zones),
-        ports=tuple(filters),
-        sets=tuple(sorted(sets.values(), key=lambda s: s.name)),
+        refiltered = refiltered or state.filters.get(port_id) is not made
+        state.filters[port_id] = made
+    previous = state.plan
+    if refiltered or previous is None:
+        filters = tuple(sorted(state.filters.values(), key=lambda f: f.index))
+    else:
+        filters = previous.ports
+    zones = tuple(sorted((names.bridge_name(n), z) for n, z in zone_of.items()))
+    sets = _sets(state, sorted(used))
+    plan = FirewallPlan(zones=zones, ports=filters, sets=sets)
+    if previous is not None and plan == previous:
+        plan = previous
+    state.plan = plan
+    return plan
+
+
+def _filtered(port: PortView, host: str, zone_of: Mapping[str, int]) -> bool:
+    """Whether a port of the view gets a filter on ``host``."""
+    return (
+        port.host == host
+        and port.port_security
+        and _is_instance(port)
+        and bool(port.mac)
+        and port.network_id in zone_of
     )
+
+
+def _sets(state: FilterState, group_ids: Iterable[str]) -> tuple[AddressSet, ...]:
+    """The address sets the rules of ``group_ids`` refer to, sorted by name."""
+    sets: dict[str, AddressSet] = {}
+    for group_id in group_ids:
+        group = state.groups[group_id]
+        for rule in group.rules if group else ():
+            remote, family = rule.remote_group_id, rule.ethertype
+            if remote is not None and (name := set_name(remote, family)) not in sets:
+                sets[name] = AddressSet(name, family, members(state, remote, family, _set_elements))
+            listed = rule.remote_address_group_id
+            if listed is not None and (name := list_name(listed, family)) not in sets:
+                elements = _set_elements(frozenset(rule.remote_addresses), family)
+                sets[name] = AddressSet(name, family, elements)
+    return tuple(sorted(sets.values(), key=lambda s: s.name))
 
 
 def _stateless(view: ClusterView, group_ids: Sequence[str]) -> bool:
@@ -132,32 +230,6 @@ def _port_filter(
         rules=tuple(sorted(rules, key=_rule_order)),
         stateless=stateless,
     )
-
-
-@lru_cache(maxsize=1 << 16)
-def home_index(port_id: str) -> int:
-    """The index a port asks for: a hash of its id in 1..MAX_FILTERED_PORTS."""
-    digest = hashlib.blake2b(port_id.encode(), digest_size=4).digest()
-    return 1 + int.from_bytes(digest, "big") % MAX_FILTERED_PORTS
-
-
-def port_indices(port_ids: Sequence[str]) -> dict[str, int]:
-    """Each port's index in the kernel rules: its home index, or the next
-    free one after it when taken (open addressing in (home, id) order).
-
-    A port keeps its index while others come and go, so a port joining or
-    leaving the host changes only its own chains; only a port whose probe
-    ran over a newcomer's home moves (about one port in 65 at 1,000 ports
-    per host). Pure and independent of the order of ``port_ids``."""
-    taken: set[int] = set()
-    out: dict[str, int] = {}
-    for home, port_id in sorted((home_index(p), p) for p in set(port_ids)):
-        index = home
-        while index in taken:
-            index = index % MAX_FILTERED_PORTS + 1
-        taken.add(index)
-        out[port_id] = index
-    return out
 
 
 def _is_instance(port: PortView) -> bool:
@@ -245,30 +317,10 @@ def _rule(rule: RuleView) -> FirewallRule | None:
     )
 
 
-def _members(view: ClusterView, group_id: str, family: int) -> frozenset[str]:
-    raws: set[str] = set()
-    for port in view.ports_in_group(group_id):
-        raws.update(port.ip_addresses)
-        raws.update(p.ip_address for p in port.address_pairs)
-    return _set_elements(frozenset(raws), family)
-
-
-@lru_cache(maxsize=1 << 16)
-def _element(raw: str) -> tuple[int, str, bool] | None:
-    """(family, element, whether it is a single address) of one member
-    address, or None when it does not parse."""
-    try:
-        net = ipnet.ip_network(raw)
-    except ValueError:
-        return None
-    single = net.prefixlen == net.max_prefixlen
-    return net.version, str(net.network_address) if single else str(net), single
-
-
 @lru_cache(maxsize=256)
 def _set_elements(raws: frozenset[str], family: int) -> frozenset[str]:
     """A remote group's addresses of one family as interval-set elements."""
-    found = [e for raw in raws if (e := _element(raw)) is not None and e[0] == family]
+    found = [e for raw in raws if (e := member_element(raw)) is not None and e[0] == family]
     if all(single for _, _, single in found):
         # Single addresses only (the usual case): nothing can overlap, and a
         # member joining costs one lookup per address, not a re-sort.

@@ -784,6 +784,11 @@ class HostPlan:
     qos: QosPlan = field(default_factory=lambda: QosPlan())
     meters: frozenset[MeterTable] = field(default_factory=frozenset)
 
+    @cached_property
+    def wired_port_ids(self) -> frozenset[str]:
+        """The ports the plan wires (each one's ``PortWiring``)."""
+        return frozenset(w.port_id for w in self.wiring)
+
     def describe(self) -> list[str]:
         """One sorted line per object: a stable text form for diffs and goldens."""
         lines: list[str] = []
@@ -1056,3 +1061,30 @@ class FirewallPlan:
     @property
     def key(self) -> ObjectKey:
         return ("firewall", HOST_NS)
+
+    @cached_property
+    def by_port(self) -> dict[str, PortFilter]:
+        """Each port's filter by port id (worked out once per plan: a pass
+        compares the plan with the one before, and the next with it)."""
+        return {p.port_id: p for p in self.ports}
+
+    @cached_property
+    def rule_ports(self) -> dict[str, PortFilter]:
+        """One port per distinct rule list, by its rules digest (the first
+        in index order): the shared chains to render."""
+        out: dict[str, PortFilter] = {}
+        for port in self.ports:
+            out.setdefault(port.rules_digest, port)
+        return out
+
+    def changed_ports(self, before: FirewallPlan) -> tuple[list[PortFilter], list[PortFilter]]:
+        """(filters of ``before`` that are not in this plan, filters of this
+        plan that were not in ``before``), each in index order; an unchanged
+        port's filter is the same object in both (the compiler remembers
+        them), so this compares identities, not fields."""
+        if before.ports is self.ports:
+            return [], []
+        old, new = before.by_port, self.by_port
+        gone = [p for p in before.ports if new.get(p.port_id) is not p]
+        came = [p for p in self.ports if old.get(p.port_id) is not p]
+        return gone, came

@@ -52,7 +52,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kumo.compiler import names
-from kumo.compiler.plan import HOST_NS, HostPlan, ObjectKey
+from kumo.compiler.plan import HOST_NS, HostPlan
 from kumo.dataplane.backoff import Backoff
 from kumo.dataplane.guest.processes import FakeGuests, GuestPort, GuestProcesses
 from kumo.dataplane.nftables import gate as gate_script
@@ -84,6 +84,7 @@ from kumo.dataplane.reconcilers.tc import TcReconciler
 from kumo.dataplane.reconcilers.vms import VmReconciler
 from kumo.dataplane.uts import FakeUts, UtsNamespaces, UtsPort
 from kumo.dataplane.vms import FakeVmHost, VmHost
+from kumo.dataplane.wired import WiredPorts
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class Dataplane:
             self.vms,
         )
         self.plan = HostPlan(host=host)
+        self._wired_ports = WiredPorts()
         self.counter_nft: NftPort | None = None
         """Reads traffic counters from another thread than the passes' (the
         real adapter: a program of its own, not the passes' library context)."""
@@ -438,7 +440,7 @@ class Dataplane:
             return ApplyResult(
                 ok=False,
                 wired_ports=frozenset(),
-                unwired_ports=frozenset(w.port_id for w in self.plan.wiring),
+                unwired_ports=self.plan.wired_port_ids,
                 changes=0,
                 errors=MappingProxyType({"host": str(exc)}),
                 retry_after=self._failed(),
@@ -491,7 +493,7 @@ class Dataplane:
         return ApplyResult(
             ok=ok,
             wired_ports=wired,
-            unwired_ports=frozenset(w.port_id for w in self.plan.wiring) - wired,
+            unwired_ports=self.plan.wired_port_ids - wired,
             changes=self.port.changes - before,
             errors=MappingProxyType(errors),
             retry_after=retry_after,
@@ -510,10 +512,7 @@ class Dataplane:
 
     def _wired(self) -> frozenset[str]:
         """Ports whose every required object is in place."""
-        in_place: set[ObjectKey] = set()
-        for reconciler in self.reconcilers:
-            in_place |= reconciler.in_place
-        return frozenset(w.port_id for w in self.plan.wiring if w.requires <= in_place)
+        return self._wired_ports.wired(self.plan.wiring, [r.in_place for r in self.reconcilers])
 
 
 def _scope(old: HostPlan, new: HostPlan) -> Scope:

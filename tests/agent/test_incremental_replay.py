@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kumo.agent.cache import Cache
-from kumo.compiler import ClusterView, compile_host, dhcp, metadata
+from kumo.compiler import ClusterView, compile_host, dhcp, firewall, metadata
 from kumo.compiler import compile as compile_module
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.plan import HostPlan
@@ -145,6 +145,8 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     saved = [m._last for m in remembered]
     for memo in remembered:
         memo._last = {}
+    states = dict(firewall._STATES)
+    firewall._STATES.clear()
     try:
         bodies = {k: list(cache.bodies(k).values()) for k in ("network", "subnet", "port")}
         view = ClusterView.from_bodies(
@@ -158,6 +160,8 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     finally:
         for memo, last in zip(remembered, saved, strict=True):
             memo._last = last
+        firewall._STATES.clear()
+        firewall._STATES.update(states)
 
 
 @pytest.mark.parametrize("seed", [2, 3])

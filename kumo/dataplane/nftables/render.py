@@ -158,10 +158,7 @@ def ruleset(plan: FirewallPlan) -> list[Json]:
 
 def _shared(plan: FirewallPlan) -> dict[str, PortFilter]:
     """One port per distinct rule list: the shared chains to render."""
-    out: dict[str, PortFilter] = {}
-    for port in plan.ports:
-        out.setdefault(port.rules_digest, port)
-    return out
+    return plan.rule_ports
 
 
 def changes(
@@ -179,14 +176,16 @@ def changes(
             out.append(_add_set(s))
         else:
             have = elements.get(s.name, frozenset())
-            out += element_changes(s.name, s.elements - have, have - s.elements)
+            if have is not s.elements:
+                out += element_changes(s.name, s.elements - have, have - s.elements)
     old_shared, new_shared = _shared(old), _shared(new)
     for digest, port in new_shared.items():
         if digest not in old_shared:
             out += _inet_chains(port)
-    before = {p.port_id: p for p in old.ports}
-    after = {p.port_id: p for p in new.ports}
-    for port in old.ports:
+    # Only the filters that are not the same objects in both plans can differ.
+    gone, came = new.changed_ports(old)
+    before, after = old.by_port, new.by_port
+    for port in gone:
         now = after.get(port.port_id)
         if now is None or (now.index, now.ifname) != (port.index, port.ifname):
             out += _dispatch(port, "delete")
@@ -194,7 +193,7 @@ def changes(
             out += _untracked(port, "delete")
             out.append(_chain_command("flush", "bridge", f"s{port.index}"))
             out.append(_chain_command("delete", "bridge", f"s{port.index}"))
-    for port in new.ports:
+    for port in came:
         was = before.get(port.port_id)
         if was is None or (was.index, was.ifname) != (port.index, port.ifname):
             out += _bridge_port(port)

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, KernelPort
+from kumo.dataplane.wired import Confirmed
 
 log = logging.getLogger("kumo.dataplane")
 T = TypeVar("T")
@@ -67,7 +68,7 @@ class Reconciler(ABC):
         self.port = port
         self.host = host
         self.dirty = True
-        self.in_place: set[ObjectKey] = set()
+        self.in_place: set[ObjectKey] = Confirmed()
         self.errors: dict[ObjectKey, str] = {}
         self._leftovers: list[tuple[ObjectKey, Callable[[], None]]] = []
         self.scope: Scope | None = None
@@ -93,7 +94,7 @@ class Reconciler(ABC):
         self.errors = {}
         self._leftovers = []
         if self.scope is None:
-            self.in_place = set()
+            self.in_place = Confirmed()
             self._plan_reads(None)
         else:
             # Objects examined this pass end in ``in_place`` or ``errors``;

@@ -201,9 +201,12 @@ class FirewallReconciler(Reconciler):
         previous, self.applied = self.applied, plan
         if previous is None:
             return
-        before = {p.port_id: p for p in previous.ports}
+        before = previous.by_port
         shrunk = _shrunk_sets(previous, plan)
-        for port in plan.ports:
+        # Without a set that lost members, only ports whose filter changed
+        # (not the same object as before) can have lost a rule.
+        ports = plan.ports if shrunk else plan.changed_ports(previous)[1]
+        for port in ports:
             old = before.get(port.port_id)
             if old is None:
                 continue
