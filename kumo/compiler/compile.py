@@ -61,7 +61,7 @@ from functools import lru_cache
 from kumo.compiler import ipnet, names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.dns import compile_dns
-from kumo.compiler.firewall import compile_firewall
+from kumo.compiler.firewall import MAX_FILTERED_PORTS, compile_filters
 from kumo.compiler.ha import Active, compile_gate, locate
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
@@ -107,6 +107,9 @@ class _Builder:
     fdb: set[FdbEntry] = field(default_factory=set)
     instances: set[InstancePlumbing] = field(default_factory=set)
     wiring: set[PortWiring] = field(default_factory=set)
+    secured_wiring: set[PortWiring] = field(default_factory=set)
+    """Instance ports' wiring, which needs the host firewall in place
+    already when the port has port security (filtered: see ``_port_objects``)."""
     guests: set[Guest] = field(default_factory=set)
     hostnames: set[Hostname] = field(default_factory=set)
     tc: set[TcProgram] = field(default_factory=set)
@@ -171,8 +174,7 @@ def compile_host(
     local_networks = sorted(
         {n for n in view.local_ports_by_network(host) if n} | routers.networks | uplinks
     )
-    firewall = compile_firewall(host, view, local_networks)
-    filtered_networks = {view.ports[f.port_id].network_id for f in firewall.ports}
+    firewall, filtered_networks = compile_filters(host, view, local_networks)
     shared_of: dict[str, frozenset[ObjectKey]] = {}
     for network_id in local_networks:
         network = view.networks.get(network_id)
@@ -213,8 +215,14 @@ def compile_host(
     out.addresses |= metadata.addresses
     out.routes |= metadata.routes
     if firewall.ports:
-        filtered = {f.port_id for f in firewall.ports}
+        filtered = firewall.by_port
         out.wiring = {_filtered(w) if w.port_id in filtered else w for w in out.wiring}
+        if len(filtered) >= MAX_FILTERED_PORTS:  # not every secured port has a filter
+            out.secured_wiring = {
+                _filtered(w) if w.port_id in filtered else _unfiltered(w)
+                for w in out.secured_wiring
+            }
+    out.wiring |= out.secured_wiring
     vms = compile_vms(host, view)
     plugged = {i.port_id for i in out.instances} | {n.port_id for vm in vms for n in vm.nics}
     return HostPlan(
@@ -387,6 +395,10 @@ def _filtered(wiring: PortWiring) -> PortWiring:
     return PortWiring(wiring.port_id, wiring.requires | {FIREWALL_KEY})
 
 
+def _unfiltered(wiring: PortWiring) -> PortWiring:
+    return PortWiring(wiring.port_id, wiring.requires - {FIREWALL_KEY})
+
+
 def is_instance_port(port: PortView) -> bool:
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
@@ -412,7 +424,7 @@ def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey])
     out.addresses |= objects.addresses
     out.routes |= objects.routes
     out.instances |= objects.instances
-    out.wiring |= objects.wiring
+    out.secured_wiring |= objects.wiring
 
 
 @dataclass(frozen=True)
@@ -560,6 +572,10 @@ def _port_objects(
         up=up,
     )
     requires: set[ObjectKey] = set(shared)
+    if port.port_security:
+        # Its filter is in the plan's firewall (on a host with fewer ports
+        # than filter indexes: compile_host corrects the rest).
+        requires.add(FIREWALL_KEY)
     hostname = Hostname(ns, names.instance_hostname(port.hostname, ns))
     requires |= {netns.key, host_end.key, host_end.master_key, guest_end.key, loopback.key}
     requires.add(hostname.key)

@@ -173,6 +173,10 @@ def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozens
 _LEASES: LastAnswer[frozenset[DhcpLease]] = LastAnswer()
 """Per (host, network): a change on one network leaves the others' leases be."""
 
+_PORT_LEASES: LastAnswer[DhcpLease | None] = LastAnswer()
+"""Per port: compared by identity (hashing a port for ``lru_cache`` walks
+all its fields), so a change on a network costs its changed ports only."""
+
 
 def _network_leases(
     network: NetworkView, subnets: tuple[SubnetView, ...], ports: tuple[PortView, ...],
@@ -183,7 +187,9 @@ def _network_leases(
     for port in ports:
         if not port.mac or not is_instance(port):  # type: ignore[operator]
             continue
-        lease = _lease(port, subnets, port.mtu or network.mtu, metadata, network.dns_domain)
+        lease = _PORT_LEASES.get(
+            port.id, _lease, port, subnets, port.mtu or network.mtu, metadata, network.dns_domain
+        )
         if lease is not None:
             leases.add(lease)
     return frozenset(leases)

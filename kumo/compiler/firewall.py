@@ -72,6 +72,13 @@ def conntrack_zone(network: NetworkView, physnets: Iterable[str] = ()) -> int:
 
 
 def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> FirewallPlan:
+    return compile_filters(host, view, networks)[0]
+
+
+def compile_filters(
+    host: str, view: ClusterView, networks: Iterable[str]
+) -> tuple[FirewallPlan, frozenset[str]]:
+    """The firewall plan, and the networks of its filtered ports."""
     me = view.hosts.get(host)
     physnets = [p for p, _ in me.bridge_mappings] if me else []
     zone_of = {
@@ -82,7 +89,8 @@ def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> F
         if len(_STATES) >= 64:
             _STATES.clear()
         state = _STATES[host] = FilterState(host)
-    return _patch(state, view, zone_of)
+    plan = _patch(state, view, zone_of)
+    return plan, state.filtered_networks()
 
 
 _STATES: dict[str, FilterState] = {}
@@ -116,6 +124,7 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
     for port_id in dirty:
         old = state.local.pop(port_id, None)
         if old is not None:
+            state.count_network(old.network_id, -1)
             for group_id in old.security_groups:
                 members = state.by_group[group_id]
                 members.discard(port_id)
@@ -124,6 +133,7 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
         new = view.ports.get(port_id)
         if new is not None and _filtered(new, host, zone_of):
             state.local[port_id] = new
+            state.count_network(new.network_id, 1)
             for group_id in new.security_groups:
                 state.by_group.setdefault(group_id, set()).add(port_id)
         if old is None and port_id in state.local:
@@ -139,9 +149,12 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
         used = set(state.by_group)
     if chosen is not state.local:
         dirty |= index_all(state, chosen)
+        state.capped = frozenset(p.network_id for p in chosen.values())
         state.wrapped = True  # indexed from nothing until the ports fit again
-    elif joined or left:
-        dirty |= reindex(state, joined, left)
+    else:
+        state.capped = None
+        if joined or left:
+            dirty |= reindex(state, joined, left)
     state.groups = {g: view.security_groups.get(g) for g in used}
     state.rules = {g: r for g, r in state.rules.items() if g in used}
     for group_id in used:

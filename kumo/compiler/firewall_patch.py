@@ -66,7 +66,21 @@ class FilterState:
     """(group, family) → how many of its members' addresses are networks."""
     members: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     """(group, family) → its set's elements, while its members stay."""
+    networks: dict[str, int] = field(default_factory=dict)
+    """Network → how many of the filtered ports are on it."""
+    capped: frozenset[str] | None = None
+    """The networks of the filtered ports when there are more ports than
+    indexes (only the first ``MAX_FILTERED_PORTS`` by id are filtered)."""
     plan: FirewallPlan | None = None
+
+    def count_network(self, network_id: str, step: int) -> None:
+        _add(self.networks, network_id, step)
+
+    def filtered_networks(self) -> frozenset[str]:
+        """The networks of the ports the plan filters."""
+        if self.capped is not None:
+            return self.capped
+        return frozenset(self.networks)
 
 
 def member_addresses(port: PortView) -> Iterable[str]:

@@ -121,6 +121,14 @@ def compile_metadata(
 _PARTS: LastAnswer[_NetworkMetadata | None] = LastAnswer()
 """Per (host, network): a change elsewhere leaves a network's part be."""
 
+_CLIENTS: LastAnswer[list[MetadataClient]] = LastAnswer()
+"""Per port: a change on a network leaves its other ports' clients be."""
+
+
+def _client_order(client: MetadataClient) -> tuple[str, str, str, str]:
+    """The dataclass's own order (its fields in turn), as a sort key."""
+    return (client.ip, client.port_id, client.device_id, client.device_owner)
+
 
 @dataclass(frozen=True)
 class _NetworkMetadata:
@@ -141,7 +149,12 @@ def _network_metadata(
     """One network's metadata namespace, its legs and the clients it answers
     (the instance ports among ``ports``)."""
     ids = frozenset(s.id for s in subnets)
-    clients = [c for port in ports if port.mac and is_instance(port) for c in _clients(port, ids)]
+    clients = [
+        c
+        for port in ports
+        if port.mac and is_instance(port)
+        for c in _CLIENTS.get(port.id, _clients, port, ids)
+    ]
     if not clients:
         return None
     network_id = network.id
@@ -180,5 +193,5 @@ def _network_metadata(
         routes=frozenset(
             Route(ns, str(ipnet.ip_network(s.cidr)), None, METADATA_IFNAME) for s in subnets
         ),
-        endpoint=MetadataEndpoint(ns, network_id, tuple(sorted(clients))),
+        endpoint=MetadataEndpoint(ns, network_id, tuple(sorted(clients, key=_client_order))),
     )

@@ -153,7 +153,9 @@ def compile_routers(host: str, view: ClusterView, *, ha_strict: bool = True) -> 
     pickup on (no sync: a standby adopts mid-stream connections)."""
     out = RouterObjects(ha_strict=ha_strict)
     local_networks = {
-        p.network_id for p in view.ports.values() if p.host == host and _is_instance(p)
+        network_id
+        for network_id, ports in view.local_ports_by_network(host).items()
+        if any(_is_instance(p) for p in ports)
     }
     routers = _routers(view)
     for rid in sorted(routers):
