@@ -135,9 +135,6 @@ class _NetworkOnHost:
     def bridge(self) -> str:
         return names.bridge_name(self.network.id)
 
-    def local_ports(self) -> tuple[PortView, ...]:
-        return tuple(p for p in self.ports if p.host == self.host)
-
 
 Stage = Callable[[_NetworkOnHost, _Builder], frozenset[ObjectKey]]
 """A stage adds objects and returns the keys every local port depends on."""
@@ -185,7 +182,7 @@ def compile_host(
             me=me,
             network=network.on_host(me),
             subnets=tuple(sorted(view.subnets_of(network_id), key=lambda s: s.id)),
-            ports=tuple(sorted(view.ports_of(network_id), key=lambda p: p.id)),
+            ports=_SORTED_PORTS.get(network_id, _sorted_ports, view.ports_of(network_id)),
             view=view,
             underlay_device=underlay,
             vlan_devices=vlan_devices,
@@ -403,8 +400,30 @@ def is_instance_port(port: PortView) -> bool:
     return port.device_owner == "" or port.device_owner.startswith("compute:")
 
 
+def _sorted_ports(ports: tuple[PortView, ...]) -> tuple[PortView, ...]:
+    return tuple(sorted(ports, key=_by_id))
+
+
+_SORTED_PORTS: LastAnswer[tuple[PortView, ...]] = LastAnswer()
+"""Per network: its ports by id."""
+
+
+def _instance_ports(local: tuple[PortView, ...]) -> tuple[PortView, ...]:
+    """A network's local instance ports with a MAC, by id."""
+    return tuple(sorted((p for p in local if is_instance_port(p) and p.mac), key=_by_id))
+
+
+def _by_id(port: PortView) -> str:
+    return port.id
+
+
+_INSTANCE_PORTS: LastAnswer[tuple[PortView, ...]] = LastAnswer()
+"""Per (host, network)."""
+
+
 def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey]) -> None:
-    ports = tuple(p for p in net.local_ports() if is_instance_port(p) and p.mac)
+    local = net.view.local_ports_by_network(net.host).get(net.network.id, ())
+    ports = _INSTANCE_PORTS.get((net.host, net.network.id), _instance_ports, local)
     vm_ports = tuple(p for p in ports if is_vm_port(p, net.view))
     if vm_ports:
         ports = tuple(p for p in ports if p not in vm_ports)

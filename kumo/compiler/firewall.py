@@ -179,7 +179,7 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
         state.filters[port_id] = made
     previous = state.plan
     if refiltered or previous is None:
-        filters = tuple(sorted(state.filters.values(), key=lambda f: f.index))
+        filters = tuple(sorted(state.filters.values(), key=_index))
     else:
         filters = previous.ports
     zones = tuple(sorted((names.bridge_name(n), z) for n, z in zone_of.items()))
@@ -189,6 +189,10 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
         plan = previous
     state.plan = plan
     return plan
+
+
+def _index(port: PortFilter) -> int:
+    return port.index
 
 
 def _filtered(port: PortView, host: str, zone_of: Mapping[str, int]) -> bool:

@@ -1084,7 +1084,11 @@ class FirewallPlan:
         them), so this compares identities, not fields."""
         if before.ports is self.ports:
             return [], []
+        known = self.__dict__.get("_changed_from")
+        if known is not None and known[0] is before:
+            return known[1]  # type: ignore[no-any-return]
         old, new = before.by_port, self.by_port
         gone = [p for p in before.ports if new.get(p.port_id) is not p]
         came = [p for p in self.ports if old.get(p.port_id) is not p]
+        self.__dict__["_changed_from"] = (before, (gone, came))
         return gone, came

@@ -493,7 +493,7 @@ class Dataplane:
         return ApplyResult(
             ok=ok,
             wired_ports=wired,
-            unwired_ports=self.plan.wired_port_ids - wired,
+            unwired_ports=self._wired_ports.unwired(),
             changes=self.port.changes - before,
             errors=MappingProxyType(errors),
             retry_after=retry_after,
@@ -520,7 +520,8 @@ def _scope(old: HostPlan, new: HostPlan) -> Scope:
     reconciler's own changes: namespaces new in the plan, links whose desired
     state changed and the ports of changed bridges (a recreated bridge loses
     its ports, their bridge FDB entries with them)."""
-    fresh = frozenset(n.name for n in new.netns) - {n.name for n in old.netns}
+    # Namespaces are named by their one field: those new by name are new.
+    fresh = frozenset(n.name for n in difference(old.netns, new.netns) if n in new.netns)
     links = difference(old.links, new.links)
     devices = {(x.netns, x.name) for x in links}
     bridges = {(x.netns, x.name) for x in links if x.kind == "bridge"}

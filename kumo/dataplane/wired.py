@@ -103,6 +103,9 @@ class WiredPorts:
         self._ports: dict[str, int] = {}
         """Port id → how many of its wirings are met."""
         self._answer: frozenset[str] = frozenset()
+        self._all: dict[str, int] = {}
+        """Port id → how many wirings it has."""
+        self._unwired: frozenset[str] | None = frozenset()
 
     def wired(
         self, wiring: frozenset[PortWiring], in_place: Sequence[set[ObjectKey]]
@@ -125,6 +128,9 @@ class WiredPorts:
             look = set(came)
             for w in gone:
                 self._drop(w)
+                self._uncount(self._all, w.port_id)
+            for w in came:
+                self._all[w.port_id] = self._all.get(w.port_id, 0) + 1
             for s in sets:
                 for key in s.noted or ():
                     look |= self._needing.get(key, set())
@@ -135,6 +141,7 @@ class WiredPorts:
                 self._check(w, sets)
             if look or gone:
                 self._answer = frozenset(self._ports)
+                self._unwired = None
         self._wiring = wiring
         self._sets = sets
         for s in sets:
@@ -149,7 +156,10 @@ class WiredPorts:
         self._needing = {}
         self._met = set()
         self._ports = {}
+        self._all = {}
+        self._unwired = None
         for w in wiring:
+            self._all[w.port_id] = self._all.get(w.port_id, 0) + 1
             for key in w.requires:
                 self._needing.setdefault(key, set()).add(w)
             if w.requires <= in_place:
@@ -166,14 +176,21 @@ class WiredPorts:
                     del self._needing[key]
         if w in self._met:
             self._met.discard(w)
-            self._uncount(w.port_id)
+            self._uncount(self._ports, w.port_id)
 
-    def _uncount(self, port_id: str) -> None:
-        left = self._ports[port_id] - 1
+    @staticmethod
+    def _uncount(counts: dict[str, int], port_id: str) -> None:
+        left = counts[port_id] - 1
         if left:
-            self._ports[port_id] = left
+            counts[port_id] = left
         else:
-            del self._ports[port_id]
+            del counts[port_id]
+
+    def unwired(self) -> frozenset[str]:
+        """The plan's ports that are not wired, as of the last ``wired``."""
+        if self._unwired is None:
+            self._unwired = frozenset(self._all) - self._answer
+        return self._unwired
 
     def _check(self, w: PortWiring, sets: tuple[set[ObjectKey], ...]) -> None:
         met = all(any(key in s for s in sets) for key in w.requires)
@@ -182,4 +199,4 @@ class WiredPorts:
             self._ports[w.port_id] = self._ports.get(w.port_id, 0) + 1
         elif not met and w in self._met:
             self._met.discard(w)
-            self._uncount(w.port_id)
+            self._uncount(self._ports, w.port_id)

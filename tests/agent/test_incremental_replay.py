@@ -141,7 +141,8 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     """The plan of a compiler that remembers nothing (a fresh process)."""
     remembered = [
         compile_module._INSTANCES, compile_module._PORTS, dhcp._LEASES, metadata._PARTS,
-        metadata._CLIENTS, dhcp._PORT_LEASES,
+        metadata._CLIENTS, dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
+        compile_module._SORTED_PORTS,
     ]  # fmt: skip
     saved = [m._last for m in remembered]
     for memo in remembered:

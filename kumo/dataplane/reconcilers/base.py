@@ -219,36 +219,46 @@ def difference(old: frozenset[T], new: frozenset[T]) -> frozenset[T]:
     return diff
 
 
-_LINKS_BY_NS: list[tuple[frozenset[Link], dict[str, list[Link]]]] = []
+_LINKS_BY_NS: list[tuple[frozenset[Link], dict[str, dict[str, Link]]]] = []
 
 
-def links_by_namespace(links: frozenset[Link]) -> dict[str, list[Link]]:
-    """Links per namespace; the last answer is kept (the links and masters
-    reconcilers ask about the same desired links, pass after pass)."""
+def links_by_namespace(links: frozenset[Link]) -> dict[str, dict[str, Link]]:
+    """Links per namespace, by name; the last answer is kept (the links and
+    masters reconcilers ask about the same desired links, pass after pass)."""
     if _LINKS_BY_NS and _LINKS_BY_NS[0][0] is links:
         return _LINKS_BY_NS[0][1]
-    by_ns: dict[str, list[Link]] = {}
+    by_ns: dict[str, dict[str, Link]] = {}
     if _LINKS_BY_NS and few_changes(_LINKS_BY_NS[0][0], links):
-        # An event pass: rebuild the lists of the namespaces whose links changed.
+        # An event pass: patch the namespaces whose links changed (a copy of
+        # each: the last answer stays as it was).
         old, known = _LINKS_BY_NS[0]
-        gone, came = old - links, links - old
-        dropped: dict[str, set[str]] = {}
-        for x in gone:
-            dropped.setdefault(x.netns, set()).add(x.name)
         by_ns.update(known)
-        for ns in dropped.keys() | {x.netns for x in came}:
-            names = dropped.get(ns, set())
-            kept = [x for x in known.get(ns, ()) if x.name not in names]
-            kept += (x for x in came if x.netns == ns)
-            if kept:
-                by_ns[ns] = kept
-            else:
-                by_ns.pop(ns, None)
+        gone, came = old - links, links - old
+        for ns in {x.netns for x in gone} | {x.netns for x in came}:
+            by_ns[ns] = dict(by_ns.get(ns, {}))
+        for x in gone:
+            if by_ns[x.netns].get(x.name) == x:
+                del by_ns[x.netns][x.name]
+        for x in came:
+            by_ns[x.netns][x.name] = x
+        for ns in [ns for ns, named in by_ns.items() if not named]:
+            del by_ns[ns]
     else:
         for link in links:
-            by_ns.setdefault(link.netns, []).append(link)
+            by_ns.setdefault(link.netns, {})[link.name] = link
     _LINKS_BY_NS[:] = [(links, by_ns)]
     return by_ns
+
+
+def links_wanted(
+    by_ns: dict[str, dict[str, Link]], netns: str, devices: frozenset[str] | None
+) -> list[Link]:
+    """The desired links of ``netns`` (only those named in ``devices``
+    unless None)."""
+    links = by_ns.get(netns, {})
+    if devices is None:
+        return list(links.values())
+    return [x for name in devices if (x := links.get(name)) is not None]
 
 
 def few_changes(old: frozenset[T], new: frozenset[T]) -> bool:

@@ -29,8 +29,9 @@ class HostnameReconciler(Reconciler):
             old = self.desired
             self._note_changes(old, hostnames)
             self.desired = hostnames
-            drop = {h.netns for h in old - hostnames}
-            kept = {k: v for k, v in self._by_netns.items() if k not in drop}
+            kept = dict(self._by_netns)
+            for h in old - hostnames:
+                kept.pop(h.netns, None)
             kept.update((h.netns, h) for h in hostnames - old)
             self._by_netns = kept
 

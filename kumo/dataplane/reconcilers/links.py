@@ -21,7 +21,12 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError, LinkChange, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, difference, links_by_namespace
+from kumo.dataplane.reconcilers.base import (
+    Reconciler,
+    difference,
+    links_by_namespace,
+    links_wanted,
+)
 
 _CREATE_ORDER = {
     "device": 0, "bridge": 1, "dummy": 2, "vlan": 3, "vxlan": 4, "veth": 5, "tap": 6,
@@ -101,8 +106,7 @@ class LinkReconciler(Reconciler):
         for ns in self.namespaces_to_read(by_ns):
             devices = self.devices(ns)
             wanted = sorted(
-                (x for x in by_ns.get(ns, ()) if devices is None or x.name in devices),
-                key=lambda x: (_CREATE_ORDER[x.kind], x.name),
+                links_wanted(by_ns, ns, devices), key=lambda x: (_CREATE_ORDER[x.kind], x.name)
             )
             try:
                 found = (

@@ -16,7 +16,7 @@ from functools import partial
 from kumo.compiler import names
 from kumo.compiler.plan import Link
 from kumo.dataplane.port import DataplaneError, LinkState
-from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace
+from kumo.dataplane.reconcilers.base import Reconciler, links_by_namespace, links_wanted
 
 
 class MasterReconciler(Reconciler):
@@ -36,7 +36,7 @@ class MasterReconciler(Reconciler):
         by_ns = links_by_namespace(self.desired)
         for ns in self.namespaces_to_read(by_ns):
             devices = self.devices(ns)
-            wanted = sorted(x for x in by_ns.get(ns, ()) if devices is None or x.name in devices)
+            wanted = sorted(links_wanted(by_ns, ns, devices))
             try:
                 found = (
                     self.port.list_links(ns)
