@@ -54,19 +54,28 @@ plugged by their own features.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from kumo.compiler import ipnet, names
 from kumo.compiler.dhcp import compile_adverts, compile_dhcp6, compile_leases
 from kumo.compiler.dns import compile_dns
-from kumo.compiler.firewall import MAX_FILTERED_PORTS, compile_filters
+from kumo.compiler.firewall import compile_filters
+from kumo.compiler.firewall_patch import MAX_FILTERED_PORTS
 from kumo.compiler.ha import Active, compile_gate, locate
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
 from kumo.compiler.metering import compile_metering
-from kumo.compiler.model import ClusterView, HostView, NetworkView, PortView, SubnetView
+from kumo.compiler.model import (
+    ClusterView,
+    HostView,
+    NetworkView,
+    PortView,
+    ServerView,
+    SubnetView,
+)
 from kumo.compiler.plan import (
     HOST_NS,
     Address,
@@ -421,10 +430,24 @@ _INSTANCE_PORTS: LastAnswer[tuple[PortView, ...]] = LastAnswer()
 """Per (host, network)."""
 
 
+def _vm_ports(
+    ports: tuple[PortView, ...], servers: Mapping[str, ServerView]
+) -> tuple[PortView, ...]:
+    """The ports of ``ports`` that servers the QEMU driver runs have."""
+    if not servers:
+        return ()
+    view = ClusterView(servers=servers)
+    return tuple(p for p in ports if is_vm_port(p, view))
+
+
+_VM_PORTS: LastAnswer[tuple[PortView, ...]] = LastAnswer()
+"""Per (host, network)."""
+
+
 def _instances(net: _NetworkOnHost, out: _Builder, shared: frozenset[ObjectKey]) -> None:
     local = net.view.local_ports_by_network(net.host).get(net.network.id, ())
     ports = _INSTANCE_PORTS.get((net.host, net.network.id), _instance_ports, local)
-    vm_ports = tuple(p for p in ports if is_vm_port(p, net.view))
+    vm_ports = _VM_PORTS.get((net.host, net.network.id), _vm_ports, ports, net.view.servers)
     if vm_ports:
         ports = tuple(p for p in ports if p not in vm_ports)
         for port in vm_ports:
@@ -472,25 +495,72 @@ def _network_instances(
     ports: tuple[PortView, ...],
     shared: frozenset[ObjectKey],
 ) -> _InstanceObjects:
-    """The instance objects of a network's ports on one host."""
+    """The instance objects of a network's ports on one host: each port's
+    (remembered per port), counted per object, so that the next call with
+    the same network, subnets and shared keys recounts only the ports that
+    changed (``_NetworkParts``)."""
+    key = (host, network.id)
+    known = _NETWORK_PARTS.get(key)
+    if known is None or (known.network, known.subnets, known.shared) != (network, subnets, shared):
+        if len(_NETWORK_PARTS) >= 1 << 12:
+            _NETWORK_PARTS.clear()
+        known = _NETWORK_PARTS[key] = _NetworkParts(network, subnets, shared)
     by_id = {s.id: s for s in subnets}
     bridge = names.bridge_name(network.id)
-    parts = []
+    before = known.parts
+    parts: dict[str, tuple[PortView, _PortObjects]] = {}
     for port in ports:
+        had = before.get(port.id)
+        if had is not None and had[0] is port:
+            parts[port.id] = had
+            continue
         used = tuple(sub for f in port.fixed_ips if (sub := by_id.get(f.subnet_id)) is not None)
-        parts.append(
-            _PORTS.get((host, port.id), _port_objects, host, bridge, network, port, used, shared)
-        )
-    return _InstanceObjects(
-        netns=frozenset(p.netns for p in parts),
-        links=frozenset().union(*(p.links for p in parts)),
-        guests=frozenset().union(*(p.guests for p in parts)),
-        hostnames=frozenset(p.hostname for p in parts),
-        addresses=frozenset().union(*(p.addresses for p in parts)),
-        routes=frozenset().union(*(p.routes for p in parts)),
-        instances=frozenset(p.instance for p in parts),
-        wiring=frozenset(p.wiring for p in parts),
-    )
+        made = _PORTS.get((host, port.id), _port_objects, host, bridge, network, port, used, shared)
+        parts[port.id] = (port, made)
+        if had is None or had[1] is not made:
+            if had is not None:
+                known.count(had[1], -1)
+            known.count(made, 1)
+    for port_id in before.keys() - parts.keys():
+        known.count(before[port_id][1], -1)
+    known.parts = parts
+    return known.answer()
+
+
+@dataclass
+class _NetworkParts:
+    """A network's instance objects on one host, counted per object (two
+    ports never share one, but counting keeps the union exact regardless)."""
+
+    network: NetworkView
+    subnets: tuple[SubnetView, ...]
+    shared: frozenset[ObjectKey]
+    parts: dict[str, tuple[PortView, _PortObjects]] = field(default_factory=dict)
+    counts: tuple[dict[Any, int], ...] = field(default_factory=lambda: tuple({} for _ in range(8)))
+    made: _InstanceObjects | None = None
+
+    def count(self, part: _PortObjects, step: int) -> None:
+        groups = (
+            (part.netns,), part.links, part.guests, (part.hostname,), part.addresses,
+            part.routes, (part.instance,), (part.wiring,),
+        )  # fmt: skip
+        for counts, objects in zip(self.counts, groups, strict=True):
+            for obj in objects:
+                left = counts.get(obj, 0) + step
+                if left:
+                    counts[obj] = left
+                else:
+                    del counts[obj]
+        self.made = None
+
+    def answer(self) -> _InstanceObjects:
+        if self.made is None:
+            self.made = _InstanceObjects(*(frozenset(c) for c in self.counts))
+        return self.made
+
+
+_NETWORK_PARTS: dict[tuple[str, str], _NetworkParts] = {}
+"""Per (host, network)."""
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ class Confirmed(set[ObjectKey]):
             super().add(key)
             self._note(key)
 
-    def discard(self, key: ObjectKey) -> None:
+    def discard(self, key: object) -> None:
         if key in self:
             super().discard(key)
-            self._note(key)
+            self._note(key)  # type: ignore[arg-type]
 
     def remove(self, key: ObjectKey) -> None:
         super().remove(key)
@@ -74,19 +74,19 @@ class Confirmed(set[ObjectKey]):
         super().symmetric_difference_update(other)
         self._unfollowed()
 
-    def __ior__(self, other: Any) -> Confirmed:
+    def __ior__(self, other: Any) -> Confirmed:  # type: ignore[override,misc]
         self.update(other)
         return self
 
-    def __isub__(self, other: Any) -> Confirmed:
+    def __isub__(self, other: Any) -> Confirmed:  # type: ignore[misc]
         self.difference_update(other)
         return self
 
-    def __iand__(self, other: Any) -> Confirmed:
+    def __iand__(self, other: Any) -> Confirmed:  # type: ignore[misc]
         self.intersection_update(other)
         return self
 
-    def __ixor__(self, other: Any) -> Confirmed:
+    def __ixor__(self, other: Any) -> Confirmed:  # type: ignore[override,misc]
         self.symmetric_difference_update(other)
         return self
 
@@ -132,7 +132,8 @@ class WiredPorts:
             for w in came:
                 self._all[w.port_id] = self._all.get(w.port_id, 0) + 1
             for s in sets:
-                for key in s.noted or ():
+                noted = s.noted if isinstance(s, Confirmed) else None
+                for key in noted or ():
                     look |= self._needing.get(key, set())
             for w in came:
                 for key in w.requires:

@@ -142,13 +142,15 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     remembered = [
         compile_module._INSTANCES, compile_module._PORTS, dhcp._LEASES, metadata._PARTS,
         metadata._CLIENTS, dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
-        compile_module._SORTED_PORTS,
+        compile_module._SORTED_PORTS, compile_module._VM_PORTS,
     ]  # fmt: skip
     saved = [m._last for m in remembered]
     for memo in remembered:
         memo._last = {}
     states = dict(firewall._STATES)
     firewall._STATES.clear()
+    network_parts = dict(compile_module._NETWORK_PARTS)
+    compile_module._NETWORK_PARTS.clear()
     try:
         bodies = {k: list(cache.bodies(k).values()) for k in ("network", "subnet", "port")}
         view = ClusterView.from_bodies(
@@ -164,6 +166,8 @@ def _fresh_plan(cache: Cache) -> HostPlan:
             memo._last = last
         firewall._STATES.clear()
         firewall._STATES.update(states)
+        compile_module._NETWORK_PARTS.clear()
+        compile_module._NETWORK_PARTS.update(network_parts)
 
 
 @pytest.mark.parametrize("seed", [2, 3])
