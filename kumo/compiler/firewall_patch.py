@@ -193,7 +193,8 @@ def reindex(
     joined, left = set(joined), set(left)
     if state.wrapped or not state.order or len(joined) + len(left) > len(state.order) // 8:
         return index_all(state, state.local, slots)
-    order, indices = state.order, state.indices
+    # Copies: falling back to indexing from nothing compares with the old indexes.
+    order, indices = list(state.order), dict(state.indices)
     for port_id in left:
         del order[bisect_left(order, (home_index(port_id, slots), port_id))]
         del indices[port_id]
@@ -214,6 +215,7 @@ def reindex(
         elif i > last:
             break
         previous = index
+    state.order, state.indices = order, indices
     return moved | joined
 
 

@@ -28,6 +28,7 @@ host's own instance ports only.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,13 +122,72 @@ def compile_metadata(
 _PARTS: LastAnswer[_NetworkMetadata | None] = LastAnswer()
 """Per (host, network): a change elsewhere leaves a network's part be."""
 
-_CLIENTS: LastAnswer[list[MetadataClient]] = LastAnswer()
-"""Per port: a change on a network leaves its other ports' clients be."""
-
 
 def _client_order(client: MetadataClient) -> tuple[str, str, str, str]:
     """The dataclass's own order (its fields in turn), as a sort key."""
     return (client.ip, client.port_id, client.device_id, client.device_owner)
+
+
+@dataclass
+class _Clients:
+    """A network's metadata clients on one host, sorted, with each port's
+    (the next call with the same subnets re-sorts only the changed ports')."""
+
+    subnets: tuple[SubnetView, ...]
+    is_instance: Callable[[PortView], bool]
+    of_port: dict[str, tuple[PortView, list[MetadataClient]]] = field(default_factory=dict)
+    ordered: list[MetadataClient] = field(default_factory=list)
+    made: tuple[MetadataClient, ...] | None = None
+
+    def add(self, clients: list[MetadataClient]) -> None:
+        for client in clients:
+            insort(self.ordered, client, key=_client_order)
+        self.made = None
+
+    def remove(self, clients: list[MetadataClient]) -> None:
+        for client in clients:
+            at = bisect_left(self.ordered, _client_order(client), key=_client_order)
+            del self.ordered[at]
+        self.made = None
+
+
+_NETWORK_CLIENTS: dict[tuple[str, str], _Clients] = {}
+"""Per (host, network)."""
+
+
+def _network_clients(
+    host: str,
+    network_id: str,
+    subnets: tuple[SubnetView, ...],
+    ports: tuple[PortView, ...],
+    is_instance: Callable[[PortView], bool],
+) -> tuple[MetadataClient, ...]:
+    """The clients of a network's instance ports, sorted."""
+    key = (host, network_id)
+    known = _NETWORK_CLIENTS.get(key)
+    if known is None or known.subnets != subnets or known.is_instance is not is_instance:
+        if len(_NETWORK_CLIENTS) >= 1 << 12:
+            _NETWORK_CLIENTS.clear()
+        known = _NETWORK_CLIENTS[key] = _Clients(subnets, is_instance)
+    ids = frozenset(s.id for s in subnets)
+    before = known.of_port
+    now: dict[str, tuple[PortView, list[MetadataClient]]] = {}
+    for port in ports:
+        had = before.get(port.id)
+        if had is not None and had[0] is port:
+            now[port.id] = had
+            continue
+        made = _clients(port, ids) if port.mac and is_instance(port) else []
+        now[port.id] = (port, made)
+        if had is not None:
+            known.remove(had[1])
+        known.add(made)
+    for port_id in before.keys() - now.keys():
+        known.remove(before[port_id][1])
+    known.of_port = now
+    if known.made is None:
+        known.made = tuple(known.ordered)
+    return known.made
 
 
 @dataclass(frozen=True)
@@ -148,13 +208,7 @@ def _network_metadata(
 ) -> _NetworkMetadata | None:
     """One network's metadata namespace, its legs and the clients it answers
     (the instance ports among ``ports``)."""
-    ids = frozenset(s.id for s in subnets)
-    clients = [
-        c
-        for port in ports
-        if port.mac and is_instance(port)
-        for c in _CLIENTS.get(port.id, _clients, port, ids)
-    ]
+    clients = _network_clients(host, network.id, subnets, ports, is_instance)
     if not clients:
         return None
     network_id = network.id
@@ -193,5 +247,5 @@ def _network_metadata(
         routes=frozenset(
             Route(ns, str(ipnet.ip_network(s.cidr)), None, METADATA_IFNAME) for s in subnets
         ),
-        endpoint=MetadataEndpoint(ns, network_id, tuple(sorted(clients, key=_client_order))),
+        endpoint=MetadataEndpoint(ns, network_id, clients),
     )

@@ -29,6 +29,7 @@ from kumo.dataplane.nftables.port import FakeNft
 HOST = "host-a"
 OTHER = "host-b"
 SG = "5a000000-0000-4000-8000-000000000001"
+SG2 = "5a000000-0000-4000-8000-000000000002"
 NETS = [f"0000000{i}-0000-4000-8000-0000000000e0" for i in range(3)]
 
 
@@ -56,7 +57,23 @@ def _group(rules: int) -> dict[str, Any]:
     return {"id": SG, "security_group_rules": every[:rules]}
 
 
-def _port(n: int, net: int, host: str, ip: int, *, secured: bool, up: bool) -> dict[str, Any]:
+def _second_group(stateful: bool, rules: int) -> dict[str, Any]:
+    """A group whose rules name the first group and itself (remote-group sets)."""
+    every = [
+        {"id": "s1", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": SG},
+        {"id": "s2", "direction": "ingress", "ethertype": "IPv4", "remote_group_id": SG2},
+        {"id": "s3", "direction": "egress", "ethertype": "IPv4", "protocol": "udp"},
+    ]  # fmt: skip
+    return {"id": SG2, "stateful": stateful, "security_group_rules": every[:rules]}
+
+
+def _port(
+    n: int, net: int, host: str, ip: int, *, secured: bool, up: bool, extra: int = 0
+) -> dict[str, Any]:
+    """``extra``: 1 also in the second group, 2 with an allowed address pair
+    (a network: the group's set then holds networks), 3 both."""
+    groups = [SG, SG2] if extra & 1 else [SG]
+    pairs = [{"ip_address": f"10.9.{n & 0xFF}.0/24"}] if extra & 2 else []
     return {
         "id": f"{n:08x}-b000-4000-8000-000000000000",
         "network_id": NETS[net],
@@ -65,8 +82,9 @@ def _port(n: int, net: int, host: str, ip: int, *, secured: bool, up: bool) -> d
         "binding:host_id": host,
         "device_owner": "compute:nova",
         "admin_state_up": up,
-        "security_groups": [SG] if secured else [],
+        "security_groups": groups if secured else [],
         "port_security_enabled": secured,
+        "allowed_address_pairs": pairs,
         "status": "DOWN",
     }
 
@@ -80,7 +98,11 @@ def _start() -> list[dict[str, Any]]:
         {"kind": "agent", "id": "a1", "host": HOST, "configurations": {"tunnel_ip": "192.0.2.1"}},
         {"kind": "agent", "id": "a2", "host": OTHER, "configurations": {"tunnel_ip": "192.0.2.2"}},
     ]
-    objects = [*agents, {"kind": "security_group", **_group(2)}]
+    objects = [
+        *agents,
+        {"kind": "security_group", **_group(2)},
+        {"kind": "security_group", **_second_group(True, 2)},
+    ]
     for i in range(len(NETS)):
         objects += [{"kind": "network", **_network(i)}, {"kind": "subnet", **_subnet(i)}]
     for n in range(12):
@@ -94,7 +116,7 @@ def _random_event(rng: random.Random, ports: dict[int, dict[str, Any]]) -> dict[
     if roll < 0.35 or not ports:
         n = max(ports, default=100) + 1
         body = _port(n, rng.randrange(3), rng.choice((HOST, HOST, OTHER)), 100 + n,
-                     secured=rng.random() < 0.8, up=True)  # fmt: skip
+                     secured=rng.random() < 0.8, up=True, extra=rng.choice((0, 0, 1, 2, 3)))  # fmt: skip
         ports[n] = body
         return _event("port", body, "create")
     n = rng.choice(sorted(ports))
@@ -109,11 +131,14 @@ def _random_event(rng: random.Random, ports: dict[int, dict[str, Any]]) -> dict[
             rng.randrange(2, 4000),
             secured=rng.random() < 0.8,
             up=rng.random() < 0.9,
+            extra=rng.choice((0, 0, 1, 2, 3)),
         ) | {"mac_address": old["mac_address"]}
         ports[n] = body
         return _event("port", body)
-    if roll < 0.93:
+    if roll < 0.89:
         return _event("security_group", _group(rng.randrange(1, 4)))
+    if roll < 0.93:
+        return _event("security_group", _second_group(rng.random() < 0.7, rng.randrange(1, 4)))
     return _event("network", _network(rng.randrange(3), mtu=rng.choice((1400, 1450))))
 
 
@@ -141,7 +166,7 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     """The plan of a compiler that remembers nothing (a fresh process)."""
     remembered = [
         compile_module._INSTANCES, compile_module._PORTS, dhcp._LEASES, metadata._PARTS,
-        metadata._CLIENTS, dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
+        dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
         compile_module._SORTED_PORTS, compile_module._VM_PORTS,
     ]  # fmt: skip
     saved = [m._last for m in remembered]
@@ -151,6 +176,8 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     firewall._STATES.clear()
     network_parts = dict(compile_module._NETWORK_PARTS)
     compile_module._NETWORK_PARTS.clear()
+    clients = dict(metadata._NETWORK_CLIENTS)
+    metadata._NETWORK_CLIENTS.clear()
     try:
         bodies = {k: list(cache.bodies(k).values()) for k in ("network", "subnet", "port")}
         view = ClusterView.from_bodies(
@@ -168,9 +195,11 @@ def _fresh_plan(cache: Cache) -> HostPlan:
         firewall._STATES.update(states)
         compile_module._NETWORK_PARTS.clear()
         compile_module._NETWORK_PARTS.update(network_parts)
+        metadata._NETWORK_CLIENTS.clear()
+        metadata._NETWORK_CLIENTS.update(clients)
 
 
-@pytest.mark.parametrize("seed", [2, 3])
+@pytest.mark.parametrize("seed", [2, 3, 4, 5])
 def test_event_passes_leave_the_kernel_as_a_full_pass_would(seed: int) -> None:
     rng = random.Random(seed)
     cache = Cache(HOST)
@@ -188,8 +217,16 @@ def test_event_passes_leave_the_kernel_as_a_full_pass_would(seed: int) -> None:
     for step in range(40):
         event = _random_event(rng, ports)
         cache.apply(event)
-        plan = compile_host(HOST, cache.view())
+        view = cache.view()
+        plan = compile_host(HOST, view)
         assert plan == _fresh_plan(cache), f"step {step}: remembered compile differs"
+        for address_set in plan.firewall.sets:  # each group's members, as counted
+            group_id = address_set.name.split("_", 1)[1]
+            members = [p for p in view.ports.values() if group_id in p.security_groups]
+            raws = {a for p in members for a in p.ip_addresses}
+            raws |= {a.ip_address for p in members for a in p.address_pairs}
+            expected = firewall._set_elements(frozenset(raws), address_set.family)
+            assert address_set.elements == expected, f"step {step}: {address_set.name}"
         result = agent.apply(plan)
         assert result.ok, result.errors
         narrowed += not result.full
