@@ -161,24 +161,31 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
         if group_id not in state.rules:
             group = state.groups[group_id]
             state.rules[group_id] = _group_rules(group.rules if group else ())
-    refiltered = False
+    gone: list[PortFilter] = []
+    came: list[PortFilter] = []
     for port_id in dirty:
         port = chosen.get(port_id)
-        if port is None:
-            refiltered = state.filters.pop(port_id, None) is not None or refiltered
-            continue
-        groups = port.security_groups
-        if len(groups) == 1:
-            rules = state.rules[groups[0]]
-        else:
-            rules = frozenset().union(*(state.rules[g] for g in groups))
-        made = _port_filter(
-            state.indices[port_id], port, zone_of[port.network_id], rules, _stateless(view, groups)
-        )
-        refiltered = refiltered or state.filters.get(port_id) is not made
-        state.filters[port_id] = made
+        was = state.filters.pop(port_id, None)
+        made = None
+        if port is not None:
+            groups = port.security_groups
+            if len(groups) == 1:
+                rules = state.rules[groups[0]]
+            else:
+                rules = frozenset().union(*(state.rules[g] for g in groups))
+            made = _port_filter(
+                state.indices[port_id],
+                port,
+                zone_of[port.network_id],
+                rules,
+                _stateless(view, groups),
+            )
+            state.filters[port_id] = made
+        if was is not made:
+            gone += [was] if was is not None else []
+            came += [made] if made is not None else []
     previous = state.plan
-    if refiltered or previous is None:
+    if previous is None or gone or came:
         filters = tuple(sorted(state.filters.values(), key=_index))
     else:
         filters = previous.ports
@@ -187,6 +194,8 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
     plan = FirewallPlan(zones=zones, ports=filters, sets=sets)
     if previous is not None and plan == previous:
         plan = previous
+    elif previous is not None:
+        plan.follows(previous, sorted(gone, key=_index), sorted(came, key=_index))
     state.plan = plan
     return plan
 

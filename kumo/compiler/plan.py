@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -1029,6 +1030,13 @@ class AddressSet:
     """Addresses and CIDRs, collapsed so that none overlap."""
 
 
+_PORT_SUM_MOD = 1 << 128
+
+
+def _digest_sum(ports: Iterable[PortFilter]) -> int:
+    return sum(int(p.digest, 16) for p in ports)
+
+
 @dataclass(frozen=True)
 class FirewallPlan:
     zones: tuple[tuple[str, int], ...] = ()
@@ -1049,14 +1057,38 @@ class FirewallPlan:
 
     @cached_property
     def _structure(self) -> str:
-        # Computed once per plan: with 1,000 ports it takes milliseconds,
-        # and a pass asks for it several times.
+        # Computed once per plan, from the plan before when it follows one
+        # (``follows``): its ports' digests are summed, not listed, so a
+        # port that comes or goes changes the sum by its own digest.
         shape = (
             self.zones,
-            tuple(p.digest for p in self.ports),
+            len(self.ports),
+            self._port_sum,
             tuple((s.name, s.family) for s in self.sets),
         )
         return hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
+
+    @cached_property
+    def _port_sum(self) -> int:
+        known = self.__dict__.get("_changed_from")
+        if known is not None:
+            before, (gone, came) = known
+            total: int = before._port_sum - _digest_sum(gone) + _digest_sum(came)
+            return total % _PORT_SUM_MOD
+        return _digest_sum(self.ports) % _PORT_SUM_MOD
+
+    def follows(self, before: FirewallPlan, gone: list[PortFilter], came: list[PortFilter]) -> None:
+        """Record what the compiler knows: this plan's filters are
+        ``before``'s without ``gone`` and with ``came`` (each in index
+        order, the others the same objects). Its per-port answers are then
+        patched from ``before``'s instead of worked out over every port."""
+        self.__dict__["_changed_from"] = (before, (gone, came))
+        by_port = dict(before.by_port)
+        for port in gone:
+            del by_port[port.port_id]
+        for port in came:
+            by_port[port.port_id] = port
+        self.__dict__["by_port"] = by_port
 
     @property
     def key(self) -> ObjectKey:
@@ -1070,12 +1102,37 @@ class FirewallPlan:
 
     @cached_property
     def rule_ports(self) -> dict[str, PortFilter]:
-        """One port per distinct rule list, by its rules digest (the first
-        in index order): the shared chains to render."""
-        out: dict[str, PortFilter] = {}
-        for port in self.ports:
+        """One port per distinct rule list, by its rules digest: the shared
+        chains to render (any port of the digest renders the same chains)."""
+        known = self.__dict__.get("_changed_from")
+        if known is None:
+            out: dict[str, PortFilter] = {}
+            for port in self.ports:
+                out.setdefault(port.rules_digest, port)
+            return out
+        before, (gone, came) = known
+        counts, out = dict(before._rule_counts), dict(before.rule_ports)
+        for port in gone:
+            counts[port.rules_digest] -= 1
+        for port in came:
+            counts[port.rules_digest] = counts.get(port.rules_digest, 0) + 1
             out.setdefault(port.rules_digest, port)
+        by_port = self.by_port
+        for digest in {p.rules_digest for p in gone}:
+            if not counts[digest]:
+                del counts[digest], out[digest]
+            elif by_port.get(out[digest].port_id) is not out[digest]:
+                out[digest] = next(p for p in self.ports if p.rules_digest == digest)
+        self.__dict__["_rule_counts"] = counts
         return out
+
+    @cached_property
+    def _rule_counts(self) -> dict[str, int]:
+        """How many ports have each rules digest."""
+        counts: dict[str, int] = {}
+        for port in self.ports:
+            counts[port.rules_digest] = counts.get(port.rules_digest, 0) + 1
+        return counts
 
     def changed_ports(self, before: FirewallPlan) -> tuple[list[PortFilter], list[PortFilter]]:
         """(filters of ``before`` that are not in this plan, filters of this

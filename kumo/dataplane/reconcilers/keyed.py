@@ -13,7 +13,13 @@ from typing import Generic, Protocol, TypeVar
 from kumo.compiler import names
 from kumo.compiler.plan import HOST_NS, Link, ObjectKey
 from kumo.dataplane.port import DataplaneError
-from kumo.dataplane.reconcilers.base import Reconciler, few_changes, ns_order, touched
+from kumo.dataplane.reconcilers.base import (
+    Reconciler,
+    difference,
+    few_changes,
+    ns_order,
+    touched,
+)
 
 
 class Keyed(Protocol):
@@ -39,8 +45,9 @@ class KeyedReconciler(Reconciler, Generic[T]):
             if self.per_device and managed != self.managed_links:
                 # A link kumo now configures (or stopped configuring) that was
                 # there before may hold objects to remove (or keep).
-                kept = link_names & self._link_names
-                self.changed |= (managed ^ self.managed_links) & kept
+                came_or_went = difference(self.managed_links, managed)
+                both = self._link_names
+                self.changed |= {x for x in came_or_went if x in link_names and x in both}
             self.desired = objects
             self.managed_links = managed
             self._on_device = None
