@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
+from kumo.compiler.view_patch import patched_view
 from kumo.watch import interest
 
 KINDS = (
@@ -32,6 +33,11 @@ class Cache:
         self.generation = 0
         """Counts changes of substance (what ``apply`` reports, each
         ``replace``): equal generations hold equal views."""
+        self._last: ClusterView | None = None
+        """The view ``view_at`` made last."""
+        self._since: dict[str, set[str]] | None = None
+        """Kind → ids of the objects whose view changed since ``_last``
+        (None: make the next view from scratch)."""
 
     def replace(self, revision: int, objects: list[dict[str, Any]]) -> None:
         fresh: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
@@ -46,6 +52,7 @@ class Cache:
             self._views = views
             self.revision = revision
             self.generation += 1
+            self._since = None
 
     def apply(self, event: dict[str, Any]) -> bool:
         """Apply one watch event; whether the cache changed in more than
@@ -62,6 +69,7 @@ class Cache:
             key = str(body["id"])
             views = self._views.get(kind)
             gone = event.get("op") == "delete"
+            changed_view = False
             if kind == "port" and not self._relevant_port(body):
                 gone = True
             if kind == "server" and body.get("host") != self.host:
@@ -79,6 +87,9 @@ class Cache:
                     self._request_ids[key] = str(event["request_id"])
                 if views is not None and (changed or key not in views):
                     views[key] = parse_one(kind, body)
+                    changed_view = True
+            if self._since is not None and (changed or (not gone and changed_view)):
+                self._since.setdefault(kind, set()).add(key)
             self.generation += changed
             return changed
 
@@ -113,16 +124,37 @@ class Cache:
         return self.view_at()[1]
 
     def view_at(self) -> tuple[int, ClusterView]:
-        """The view and the generation it was taken at."""
+        """The view and the generation it was taken at: patched from the
+        last one when few objects changed since (``patched_view``)."""
         with self._lock:
             generation = self.generation
-            parsed = {k: dict(v) for k, v in self._views.items()}
-            agents = dict(self._objects["agent"])
+            since, last = self._since, self._last
+            if since is not None and last is not None and _few(since, len(last.ports)):
+                view = patched_view(last, self._changed(since), self._agents_if(since))
+            else:
+                view = self._whole()
+            self._last, self._since = view, {}
+            return generation, view
+
+    def _changed(self, since: dict[str, set[str]]) -> dict[str, dict[str, tuple[Any, bool]]]:
+        """Kind → id → (its view or None, whether the cache holds it)."""
+        return {
+            kind: {i: (views.get(i), i in views) for i in ids}
+            for kind, ids in since.items()
+            if (views := self._views.get(kind)) is not None
+        }
+
+    def _agents_if(self, since: dict[str, set[str]]) -> dict[str, dict[str, Any]] | None:
+        return dict(self._objects["agent"]) if "agent" in since else None
+
+    def _whole(self) -> ClusterView:
+        parsed = {k: dict(v) for k, v in self._views.items()}
+        agents = dict(self._objects["agent"])
         invalid = [f"{k}:{i}" for k, views in parsed.items() for i, v in views.items() if v is None]
         valid = {
             k: {i: v for i, v in views.items() if v is not None} for k, views in parsed.items()
         }
-        return generation, ClusterView.assemble(
+        return ClusterView.assemble(
             networks=valid["network"],
             subnets=valid["subnet"],
             ports=valid["port"],
@@ -158,6 +190,11 @@ class Cache:
 
 
 BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"})
+
+
+def _few(since: dict[str, set[str]], ports: int) -> bool:
+    """Whether so few objects changed that patching beats starting over."""
+    return sum(len(ids) for ids in since.values()) * 8 <= max(ports, 64)
 
 
 def _substance(body: dict[str, Any]) -> dict[str, Any]:

@@ -814,19 +814,8 @@ class ClusterView:
     ) -> ClusterView:
         """A view from objects parsed already (the agent's cache parses each
         body once, when it arrives) and the agents' bodies."""
-        bad = list(invalid)
-        hosts: dict[str, HostView] = {}
-        # Several agents may report for one host; the one with a tunnel IP
-        # (lowest agent id first) describes the host's dataplane.
-        for body in sorted(_bodies(agents), key=lambda b: str(b.get("id", ""))):
-            try:
-                view = HostView.from_agent_body(body)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                bad.append(f"agent:{body.get('id', '?')}")
-                continue
-            known = hosts.get(view.host)
-            if known is None or (known.tunnel_ip is None and view.tunnel_ip is not None):
-                hosts[view.host] = view
+        hosts, bad_agents = hosts_of(agents)
+        bad = [*invalid, *bad_agents]
         return cls(
             networks=_frozen(networks),
             subnets=_frozen(subnets),
@@ -909,6 +898,25 @@ class ClusterView:
 
 
 _Grouped = TypeVar("_Grouped", PortView, SubnetView)
+
+
+def hosts_of(agents: Bodies) -> tuple[dict[str, HostView], list[str]]:
+    """The hosts the agents' bodies describe, and ``agent:<id>`` of those
+    that do not parse."""
+    bad: list[str] = []
+    hosts: dict[str, HostView] = {}
+    # Several agents may report for one host; the one with a tunnel IP
+    # (lowest agent id first) describes the host's dataplane.
+    for body in sorted(_bodies(agents), key=lambda b: str(b.get("id", ""))):
+        try:
+            view = HostView.from_agent_body(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            bad.append(f"agent:{body.get('id', '?')}")
+            continue
+        known = hosts.get(view.host)
+        if known is None or (known.tunnel_ip is None and view.tunnel_ip is not None):
+            hosts[view.host] = view
+    return hosts, bad
 
 
 T = TypeVar(

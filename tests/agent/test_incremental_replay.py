@@ -162,6 +162,22 @@ def _kernel(fake: FakeKernel, nft: FakeNft) -> dict[str, Any]:
     return state
 
 
+def _same_view(patched: ClusterView, whole: ClusterView) -> None:
+    """A view patched from the last one (with its indexes) is the view made
+    from scratch, in the same order."""
+    assert patched == whole
+    for kind in ("networks", "subnets", "ports", "hosts", "security_groups"):
+        assert list(getattr(patched, kind)) == list(getattr(whole, kind))
+    for host in (HOST, OTHER):
+        assert patched.ports_on(host) == whole.ports_on(host)
+        assert patched.local_ports_by_network(host) == whole.local_ports_by_network(host)
+    for network_id in NETS:
+        assert patched.ports_of(network_id) == whole.ports_of(network_id)
+        assert patched.subnets_of(network_id) == whole.subnets_of(network_id)
+    for group_id in (SG, SG2):
+        assert patched.ports_in_group(group_id) == whole.ports_in_group(group_id)
+
+
 def _fresh_plan(cache: Cache) -> HostPlan:
     """The plan of a compiler that remembers nothing (a fresh process)."""
     remembered = [
@@ -218,6 +234,7 @@ def test_event_passes_leave_the_kernel_as_a_full_pass_would(seed: int) -> None:
         event = _random_event(rng, ports)
         cache.apply(event)
         view = cache.view()
+        _same_view(view, cache._whole())
         plan = compile_host(HOST, view)
         assert plan == _fresh_plan(cache), f"step {step}: remembered compile differs"
         for address_set in plan.firewall.sets:  # each group's members, as counted
