@@ -23,6 +23,7 @@ networks (one per physical network, numbered in the host's mapping order).
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
@@ -185,8 +186,16 @@ def _patch(state: FilterState, view: ClusterView, zone_of: dict[str, int]) -> Fi
             gone += [was] if was is not None else []
             came += [made] if made is not None else []
     previous = state.plan
-    if previous is None or gone or came:
+    if previous is None or (len(gone) + len(came)) * 8 > len(state.filters):
         filters = tuple(sorted(state.filters.values(), key=_index))
+    elif gone or came:
+        # The previous filters (in index order) with those that went and came.
+        ordered = list(previous.ports)
+        for f in gone:
+            del ordered[bisect_left(ordered, f.index, key=_index)]
+        for f in came:
+            insort(ordered, f, key=_index)
+        filters = tuple(ordered)
     else:
         filters = previous.ports
     zones = tuple(sorted((names.bridge_name(n), z) for n, z in zone_of.items()))

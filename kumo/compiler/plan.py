@@ -556,6 +556,15 @@ class MetadataEndpoint:
     """This host's instance ports on the network, one per address (fixed IPs,
     and the IPv6 link-local address of a port with an IPv6 one), sorted."""
 
+    def __hash__(self) -> int:
+        # Kept on the object: hashing hundreds of clients field by field
+        # in every pass's sets cost more than the rest of the endpoint.
+        known: int | None = self.__dict__.get("_hash")
+        if known is None:
+            known = hash((self.netns, self.network_id, self.clients))
+            object.__setattr__(self, "_hash", known)
+        return known
+
 
 @dataclass(frozen=True, order=True)
 class DnsRecord:
