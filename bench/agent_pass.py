@@ -1,6 +1,6 @@
 """What one event pass costs the agent, by the host's load (no root, no lab).
 
-    .venv/bin/python -m bench.agent_pass [--loads 0,1100] [--events 30]
+    .venv/bin/python -m bench.agent_pass [--loads 0,1100] [--events 30] [--restart 1200]
 
 For each load: an agent-like cache holding that many ports bound to the
 host (250 per network, all in one security group whose rule names the
@@ -10,7 +10,11 @@ first (full) pass, ``--events`` ports are created one by one; each goes
 through the cache and is compiled and applied as the agent's worker does
 it. Prints the CPU time (``process_time``: steady on a shared machine) of
 each step per event pass, p50 and p99, and the ratio to the first load,
-and the first pass (everything created) of each load.
+and the first pass (everything created) of each load. After the first
+pass, memory is settled as the agent settles it (``gc.freeze``).
+``--restart N``: the CPU of an agent restart with N ports already in the
+(fake) kernel: the cache filled from one list, the first compile and the
+first full pass, nothing remembered from before.
 
 The fake kernel and fake nftables cost what Python costs, not what the
 kernel does: the firewall step here is the in-memory nftables' bookkeeping
@@ -26,15 +30,21 @@ import datetime as dt
 import gc
 import ipaddress
 import statistics
+import sys
 import time
 from typing import Any
 
 from bench.common import machine, percentile
 from kumo.agent.cache import Cache
-from kumo.compiler import compile_host
+from kumo.compiler import compile as compile_module
+from kumo.compiler import compile_host, firewall, metadata
+from kumo.compiler.memo import LastAnswer
 from kumo.dataplane.driver import Dataplane
 from kumo.dataplane.fake import FakeKernel
+from kumo.dataplane.guest.processes import FakeGuests
 from kumo.dataplane.nftables.port import FakeNft
+from kumo.dataplane.reconcilers import base, keyed
+from kumo.dataplane.uts import FakeUts
 
 HOST = "bench-host"
 GROUP = "5a000000-0000-4000-8000-0000000000a1"
@@ -121,6 +131,53 @@ def measure(load: int, events: int, settle: bool = True) -> dict[str, Any]:
     return {"load": load, "first": first_s, "steps": steps}
 
 
+def forget() -> None:
+    """Drop what the compiler and the dataplane remember across passes (a
+    restarted agent starts with none of it): every ``LastAnswer``, every
+    ``lru_cache`` and the per-host states of kumo's modules."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("kumo."):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, LastAnswer):
+                value._last = {}
+            elif callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    held = [
+        (firewall, "_STATES"), (compile_module, "_NETWORK_PARTS"), (metadata, "_NETWORK_CLIENTS"),
+        (base, "_DIFFS"), (base, "_LINKS_BY_NS"), (keyed, "_LINK_SETS"),
+    ]  # fmt: skip
+    for module, name in held:
+        getattr(module, name, []).clear()  # (an older tree may lack some)
+
+
+def restart(load: int) -> dict[str, float]:
+    """CPU of an agent restart with ``load`` ports in the kernel already (as
+    its predecessor left them): the cache filled from one list, the first
+    compile and the first full pass over the same fake kernel, nftables,
+    guests and UTS namespaces, with nothing remembered."""
+    networks = load // 250 + 1
+    objects = _objects(load, networks)
+    cache = Cache(HOST)
+    cache.replace(1, objects)
+    kernel, nft, guests, uts = FakeKernel(), FakeNft(), FakeGuests(), FakeUts()
+    before = Dataplane(kernel, HOST, nft=nft, guests=guests, uts=uts)
+    assert before.apply(compile_host(HOST, cache.view())).ok
+    forget()
+    gc.collect()
+    t0 = time.process_time()
+    cache = Cache(HOST)
+    cache.replace(1, objects)
+    view = cache.view()
+    t1 = time.process_time()
+    plan = compile_host(HOST, view)
+    t2 = time.process_time()
+    result = Dataplane(kernel, HOST, nft=nft, guests=guests, uts=uts).apply(plan)
+    t3 = time.process_time()
+    assert result.ok and len(result.wired_ports) == load, result.errors
+    return {"cache": t1 - t0, "compile": t2 - t1, "dataplane": t3 - t2, "total": t3 - t0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loads", default="0,1100", help="ports on the host, comma-separated")
@@ -129,6 +186,12 @@ def main() -> None:
         "--no-settle",
         action="store_true",
         help="leave the cyclic collector walking the first pass's objects (the agent freezes them)",
+    )
+    ap.add_argument(
+        "--restart",
+        type=int,
+        default=0,
+        help="also measure an agent restart with this many ports in the kernel already",
     )
     args = ap.parse_args()
     runs = [measure(int(n), args.events, not args.no_settle) for n in args.loads.split(",")]
@@ -143,6 +206,10 @@ def main() -> None:
         )
         ratio = percentile(s["total"], 99) / base if base else float("nan")
         print(f"{run['load']:5d} ports: {cells}  ({ratio:.1f}x); first pass {run['first']:.2f} s")
+    if args.restart:
+        took = restart(args.restart)
+        cells = "  ".join(f"{k} {v * 1000:.0f}" for k, v in took.items())
+        print(f"restart, {args.restart} ports in the kernel: CPU ms {cells}")
 
 
 if __name__ == "__main__":
