@@ -145,7 +145,8 @@ def forget() -> None:
                 value.cache_clear()
     held = [
         (firewall, "_STATES"), (compile_module, "_NETWORK_PARTS"), (metadata, "_NETWORK_CLIENTS"),
-        (base, "_DIFFS"), (base, "_LINKS_BY_NS"), (keyed, "_LINK_SETS"),
+        (compile_module, "_LAST_PLANS"), (base, "_DIFFS"), (base, "_LINKS_BY_NS"),
+        (keyed, "_LINK_SETS"),
     ]  # fmt: skip
     for module, name in held:
         getattr(module, name, []).clear()  # (an older tree may lack some)

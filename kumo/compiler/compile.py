@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -231,7 +231,7 @@ def compile_host(
     out.wiring |= out.secured_wiring
     vms = compile_vms(host, view)
     plugged = {i.port_id for i in out.instances} | {n.port_id for vm in vms for n in vm.nics}
-    return HostPlan(
+    plan = HostPlan(
         host=host,
         netns=frozenset(out.netns),
         links=frozenset(out.links),
@@ -261,6 +261,33 @@ def compile_host(
         qos=compile_qos(host, view, frozenset(plugged)),
         meters=compile_metering(host, view, out.links),
     )
+    return _kept(plan)
+
+
+_LAST_PLANS: dict[str, HostPlan] = {}
+"""Per host, the plan compiled last."""
+
+_SETS = tuple(f.name for f in fields(HostPlan) if f.type.startswith("frozenset"))
+"""The plan's parts that are sets of objects."""
+
+
+def _kept(plan: HostPlan) -> HostPlan:
+    """``plan`` with each part equal to the last plan's being that part
+    itself: the dataplane then knows it unchanged by identity, in each
+    reconciler and index, instead of comparing it object by object."""
+    last = _LAST_PLANS.get(plan.host)
+    if last is not None:
+        same = {
+            name: old
+            for name in _SETS
+            if (old := getattr(last, name)) is not (new := getattr(plan, name)) and old == new
+        }
+        if same:
+            plan = replace(plan, **same)
+    elif len(_LAST_PLANS) >= 64:
+        _LAST_PLANS.clear()
+    _LAST_PLANS[plan.host] = plan
+    return plan
 
 
 def _segment(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
@@ -358,18 +385,37 @@ def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
         return frozenset()
     if net.me is None or not net.me.tunnel_ip:
         return frozenset()
+    fdb, neighbours = _REMOTE.get(
+        (net.host, network.id), _remote_objects, net.host, network, net.ports, net.view.hosts
+    )
+    out.fdb |= fdb
+    out.neighbours |= neighbours
+    return frozenset()
+
+
+_REMOTE: LastAnswer[tuple[frozenset[FdbEntry], frozenset[NeighEntry]]] = LastAnswer()
+"""Per (host, network): the FDB and neighbour entries of its remote ports."""
+
+
+def _remote_objects(
+    host: str,
+    network: NetworkView,
+    ports: tuple[PortView, ...],
+    hosts: Mapping[str, HostView],
+) -> tuple[frozenset[FdbEntry], frozenset[NeighEntry]]:
     vxlan = names.vxlan_name(network.id)
     seen_macs: set[str] = set()
     neighbours: dict[str, NeighEntry] = {}
-    for port in net.ports:  # sorted by id: a duplicated MAC resolves the same way every time
-        if not port.host or port.host == net.host or not port.mac:
+    fdb: set[FdbEntry] = set()
+    for port in ports:  # sorted by id: a duplicated MAC resolves the same way every time
+        if not port.host or port.host == host or not port.mac:
             continue
-        remote = net.view.hosts.get(port.host)
+        remote = hosts.get(port.host)
         if remote is None or not remote.tunnel_ip or port.mac in seen_macs:
             continue
         seen_macs.add(port.mac)
-        out.fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=False, dst=remote.tunnel_ip))
-        out.fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=True))
+        fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=False, dst=remote.tunnel_ip))
+        fdb.add(FdbEntry(HOST_NS, vxlan, port.mac, master=True))
         for fixed in port.fixed_ips:
             ip = _parse_ip(fixed.ip_address)
             if ip is not None:
@@ -383,12 +429,11 @@ def _remote_ports(net: _NetworkOnHost, out: _Builder) -> frozenset[ObjectKey]:
             neighbours[str(ip)] = NeighEntry(HOST_NS, vxlan, str(ip), pair.mac_address)
             if pair.mac_address not in seen_macs:
                 seen_macs.add(pair.mac_address)
-                out.fdb.add(
+                fdb.add(
                     FdbEntry(HOST_NS, vxlan, pair.mac_address, master=False, dst=remote.tunnel_ip)
                 )
-                out.fdb.add(FdbEntry(HOST_NS, vxlan, pair.mac_address, master=True))
-    out.neighbours.update(neighbours.values())
-    return frozenset()
+                fdb.add(FdbEntry(HOST_NS, vxlan, pair.mac_address, master=True))
+    return frozenset(fdb), frozenset(neighbours.values())
 
 
 STAGES: tuple[Stage, ...] = (_segment, _remote_ports)

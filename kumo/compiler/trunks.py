@@ -48,9 +48,10 @@ def local_subports(host: str, view: ClusterView) -> tuple[tuple[PortView, PortVi
     to ``host`` (a subport follows its parent there), one per VLAN id of a
     parent (the smallest port id wins a duplicated id), sorted."""
     pairs: dict[tuple[str, int], tuple[PortView, PortView]] = {}
-    for port in sorted(view.ports_on(host), key=lambda p: p.id):
+    subports = [p for p in view.ports_on(host) if p.trunk is not None and p.mac]
+    for port in sorted(subports, key=lambda p: p.id):
         link = port.trunk
-        if link is None or not port.mac:
+        if link is None:
             continue
         parent = view.ports.get(link.parent_port_id)
         if parent is None or parent.host != host or not is_parent_kind(parent):

@@ -183,7 +183,7 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     remembered = [
         compile_module._INSTANCES, compile_module._PORTS, dhcp._LEASES, metadata._PARTS,
         dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
-        compile_module._SORTED_PORTS, compile_module._VM_PORTS,
+        compile_module._SORTED_PORTS, compile_module._VM_PORTS, compile_module._REMOTE,
     ]  # fmt: skip
     saved = [m._last for m in remembered]
     for memo in remembered:

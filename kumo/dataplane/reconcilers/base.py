@@ -78,7 +78,7 @@ class Reconciler(ABC):
         the last successful pass ("" when not on a device)."""
 
     def _set_desired(self, current: object, new: object) -> bool:
-        if current != new:
+        if current is not new and current != new:
             self.dirty = True
             return True
         return False
