@@ -210,6 +210,8 @@ _DIFFS: list[tuple[frozenset[object], frozenset[object], frozenset[object]]] = [
 def difference(old: frozenset[T], new: frozenset[T]) -> frozenset[T]:
     """``old ^ new``; the last few answers are kept (several reconcilers and
     the driver diff the same plan parts)."""
+    if old is new:
+        return frozenset()
     for a, b, known in _DIFFS:
         if a is old and b is new:
             return known  # type: ignore[return-value]
