@@ -54,6 +54,8 @@ plugged by their own features.
 from __future__ import annotations
 
 import ipaddress
+import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -554,6 +556,7 @@ def _network_instances(
     bridge = names.bridge_name(network.id)
     before = known.parts
     parts: dict[str, tuple[PortView, _PortObjects]] = {}
+    fresh = not before
     for port in ports:
         had = before.get(port.id)
         if had is not None and had[0] is port:
@@ -562,6 +565,8 @@ def _network_instances(
         used = tuple(sub for f in port.fixed_ips if (sub := by_id.get(f.subnet_id)) is not None)
         made = _PORTS.get((host, port.id), _port_objects, host, bridge, network, port, used, shared)
         parts[port.id] = (port, made)
+        if fresh:
+            continue  # counted all at once below
         if had is None or had[1] is not made:
             if had is not None:
                 known.count(had[1], -1)
@@ -569,6 +574,8 @@ def _network_instances(
     for port_id in before.keys() - parts.keys():
         known.count(before[port_id][1], -1)
     known.parts = parts
+    if fresh:
+        known.count_all([made for _, made in parts.values()])
     return known.answer()
 
 
@@ -596,6 +603,22 @@ class _NetworkParts:
                     counts[obj] = left
                 else:
                     del counts[obj]
+        self.made = None
+
+    def count_all(self, parts: list[_PortObjects]) -> None:
+        """Count ``parts`` into empty counts (at once: a restart's first
+        compile counts every port)."""
+        chain = itertools.chain.from_iterable
+        self.counts = (
+            Counter(p.netns for p in parts),
+            Counter(chain(p.links for p in parts)),
+            Counter(chain(p.guests for p in parts)),
+            Counter(p.hostname for p in parts),
+            Counter(chain(p.addresses for p in parts)),
+            Counter(chain(p.routes for p in parts)),
+            Counter(p.instance for p in parts),
+            Counter(p.wiring for p in parts),
+        )
         self.made = None
 
     def answer(self) -> _InstanceObjects:

@@ -94,7 +94,9 @@ class Reconciler(ABC):
         self.errors = {}
         self._leftovers = []
         if self.scope is None:
-            self.in_place = Confirmed()
+            # A plain set while everything is confirmed again (the wired
+            # check starts over after a full pass: nothing to note).
+            self.in_place = set()
             self._plan_reads(None)
         else:
             # Objects examined this pass end in ``in_place`` or ``errors``;
@@ -103,6 +105,8 @@ class Reconciler(ABC):
         self.updates()
         if self.scope is not None:
             self.in_place.difference_update(self.errors)
+        elif not isinstance(self.in_place, Confirmed):
+            self.in_place = Confirmed(self.in_place)
         return not self.errors
 
     _whole: frozenset[str] = frozenset()
