@@ -73,6 +73,8 @@ def conntrack_zone(network: NetworkView, physnets: Iterable[str] = ()) -> int:
 
 
 def compile_firewall(host: str, view: ClusterView, networks: Iterable[str]) -> FirewallPlan:
+    """The filters of ``host``'s ports on ``networks``, their address sets
+    and the networks' conntrack zones."""
     return compile_filters(host, view, networks)[0]
 
 
@@ -90,7 +92,11 @@ def compile_filters(
         if len(_STATES) >= 64:
             _STATES.clear()
         state = _STATES[host] = FilterState(host)
-    plan = _patch(state, view, zone_of)
+    try:
+        plan = _patch(state, view, zone_of)
+    except Exception:
+        del _STATES[host]  # never answer from a half-patched state
+        raise
     return plan, state.filtered_networks()
 
 
