@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from kumo.compute import server_networks
 from kumo.context import RequestContext
 from kumo.db.compute_models import ServerInterface
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
@@ -88,10 +89,11 @@ class NetworkProxy:
         with self.net.db.read_session() as s:
             server = servers.load(s, ctx, server_id)
             rows = s.execute(
-                select(Port.id, IPAllocation.ip_address)
-                .join(IPAllocation, IPAllocation.port_id == Port.id)
-                .where(Port.device_id == server.id)
-                .order_by(Port.created_at, Port.id)
+                server_networks.in_server_order(
+                    select(Port.id, IPAllocation.ip_address)
+                    .join(IPAllocation, IPAllocation.port_id == Port.id)
+                    .where(Port.device_id == server.id)
+                )
             ).all()
         if fixed is not None:
             chosen = [(p, ip) for p, ip in rows if ip == fixed]

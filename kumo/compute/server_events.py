@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import block_devices, hostnames
+from kumo.compute import block_devices, hostnames, server_networks
 from kumo.db.compute_models import ImageSnapshot, Server
 from kumo.db.network_models import Port
 from kumo.db.uow import UnitOfWork
@@ -54,7 +54,7 @@ def desired_power(server: Server) -> str:
 def body(session: Session, server: Server) -> dict[str, Any]:
     image = block_devices.image_of(session, server)
     ports = session.scalars(
-        select(Port.id).where(Port.device_id == server.id).order_by(Port.created_at, Port.id)
+        server_networks.in_server_order(select(Port.id).where(Port.device_id == server.id))
     )
     flavor = server.flavor or {}
     return {

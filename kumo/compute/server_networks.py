@@ -12,9 +12,9 @@ is compute's own (``bind_to_host``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from kumo.compute import hostnames
@@ -266,7 +266,8 @@ def attach(
         check_port_usable(given, server)
         check_port_dns(given, server, name)
         port_id = ports.update(uow, ctx, req.port_id, {**device, "dns_name": name}, None).id
-        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=False))
+        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=False,
+                              position=_next_position(s, server.id)))  # fmt: skip
     else:
         assert req.network_id
         net = networks.load(s, ctx, req.network_id)
@@ -281,7 +282,8 @@ def attach(
         if req.fixed_ip:
             body["fixed_ips"] = [{"ip_address": req.fixed_ip}]
         port_id = ports.create(uow, settings, ctx, body)["id"]
-        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=True))
+        s.add(ServerInterface(port_id=port_id, server_id=server.id, owned=True,
+                              position=_next_position(s, server.id)))  # fmt: skip
     bind_to_host(uow, port_id, server.host or "")
     return port_id
 
@@ -303,9 +305,24 @@ def detach(uow: UnitOfWork, ctx: RequestContext, server_id: str, port_id: str) -
         ports.update(uow, ctx, port_id, {"device_id": "", "device_owner": "", "dns_name": ""}, None)
 
 
-def server_ports(session: Session, server_id: str) -> list[Port]:
-    return list(
-        session.scalars(
-            select(Port).where(Port.device_id == server_id).order_by(Port.created_at, Port.id)
-        )
+_Ts = TypeVarTuple("_Ts")
+
+
+def _next_position(s: Session, server_id: str) -> int:
+    top = s.scalar(
+        select(func.max(ServerInterface.position)).where(ServerInterface.server_id == server_id)
     )
+    return 0 if top is None else top + 1
+
+
+def in_server_order(query: Select[*_Ts]) -> Select[*_Ts]:
+    """``query`` (over ``Port``) in the server's own order of its interfaces
+    (``ServerInterface.position``): the first network asked for first, as
+    Nova lists them and as the NICs of a guest are numbered."""
+    return query.outerjoin(ServerInterface, ServerInterface.port_id == Port.id).order_by(
+        func.coalesce(ServerInterface.position, 0), Port.created_at, Port.id
+    )
+
+
+def server_ports(session: Session, server_id: str) -> list[Port]:
+    return list(session.scalars(in_server_order(select(Port).where(Port.device_id == server_id))))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import hostnames
+from kumo.compute import hostnames, server_networks
 from kumo.compute.common import links, ts
 from kumo.compute.microversion import Version
 from kumo.compute.server_status import Effective, derive
@@ -50,7 +50,7 @@ def load_attachments(session: Session, server_ids: list[str]) -> Attachments:
     for start in range(0, len(server_ids), 500):
         chunk = server_ids[start : start + 500]
         for port in session.scalars(
-            select(Port).where(Port.device_id.in_(chunk)).order_by(Port.created_at, Port.id)
+            server_networks.in_server_order(select(Port).where(Port.device_id.in_(chunk)))
         ):
             out.ports.setdefault(port.device_id, []).append(port)
         m = ServerGroupMember

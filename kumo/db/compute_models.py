@@ -202,6 +202,10 @@ class ServerInterface(Base):
         String(36), ForeignKey("servers.id", ondelete="CASCADE"), index=True
     )
     owned: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    """The server's own order of its interfaces: its networks and ports as
+    given at create, then those attached later (``created_at`` is stored to
+    the second, a tie for the ports of one create)."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -188,6 +188,26 @@ def test_project_isolation_and_listing(cloud: Cloud) -> None:
     cloud.get(alice, "/servers?marker=nope", status=400)
 
 
+def test_interfaces_keep_the_order_the_server_was_given(cloud: Cloud) -> None:
+    """A server lists its ports in the order of its ``networks`` at create,
+    then those attached later: not by the ports' ids (their creation time,
+    stored to the second, ties within one create). A namespace server's
+    first network is the one ``kumo exec`` runs in."""
+    alice = cloud.member("alice")
+    nets = [cloud.net(alice, f"net{i}", f"10.{i}.0.0/24") for i in range(1, 7)]
+    cloud.host("host1")
+    wanted = nets[::-1]
+    sid = boot(cloud, alice, "vm", [{"uuid": n} for n in wanted[:5]])
+    cloud.activate(sid)
+    cloud.post(alice, f"/servers/{sid}/os-interface",
+               {"interfaceAttachment": {"net_id": wanted[5]}}, status=200)  # fmt: skip
+    listed = cloud.get(alice, f"/servers/{sid}/os-interface")["interfaceAttachments"]
+    assert [a["net_id"] for a in listed] == wanted
+    names = {n: f"net{i}" for i, n in enumerate(nets, 1)}
+    shown = cloud.get(alice, f"/servers/{sid}")["server"]["addresses"]
+    assert list(shown) == [names[n] for n in wanted]
+
+
 def test_interfaces_attach_detach(cloud: Cloud) -> None:
     alice = cloud.member("alice")
     net = cloud.net(alice, "net1", "10.1.0.0/24")

@@ -1205,6 +1205,7 @@ def upgrade() -> None:
         sa.Column("port_id", sa.String(length=36), nullable=False),
         sa.Column("server_id", sa.String(length=36), nullable=False),
         sa.Column("owned", sa.Boolean(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["server_id"],
