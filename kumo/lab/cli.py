@@ -17,13 +17,15 @@ from rich.table import Table
 
 from kumo.cli.serve import add_l3_options
 
-EXEC_USAGE = "kumo exec [--name LAB] NAME -- CMD [ARGS...]"
+EXEC_USAGE = "kumo exec [--name LAB] [--network NET] NAME -- CMD [ARGS...]"
 EXEC_EPILOG = """\
 Everything after `--` runs inside the instance's network namespace, e.g.
   kumo exec vm1 -- ping -c 3 10.1.0.3
   kumo exec vm5 -- busybox wget -qO- http://169.254.169.254/openstack/latest/meta_data.json
 NAME is a lab instance (`kumo lab instance create`) or a server (`openstack
 server create`), by name or id; a name two of them share must be given as an id.
+A namespace server has one namespace per port: NAME alone runs in its first
+network's (the first `--network` it was created with), --network NET in another's.
 """
 
 
@@ -143,6 +145,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ex.add_argument("name", help="lab instance or server (name or id)")
+    ex.add_argument(
+        "--network",
+        metavar="NET",
+        help="a server on several networks: the namespace of its port on NET "
+        "(default: its first network's)",
+    )
     _lab_options(ex)
     ex.set_defaults(func=cmd_exec)
 
@@ -345,6 +353,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not cmd:
         raise SystemExit(f"usage: {EXEC_USAGE}")
     client = LabClient(lab_dir(args))
-    port = client.wait_ready(client.find(args.name))
+    port = client.wait_ready(client.find(args.name, args.network))
     netns = names.instance_netns(port["binding:host_id"], port["id"])
     os.execvp("ip", ["ip", "netns", "exec", netns, *uts.command(netns, cmd)])

@@ -60,9 +60,13 @@ class LabClient:
     def instances(self) -> list[dict[str, Any]]:
         return list(self.http.get("/ports", params={"device_owner": OWNER}).json()["ports"])
 
-    def find(self, name: str) -> dict[str, Any]:
-        """A lab instance's port, or the first bound port of a server, by
-        name or id; a name that two of them share is refused with both listed."""
+    def find(self, name: str, network: str | None = None) -> dict[str, Any]:
+        """A lab instance's port, or a server's bound port, by name or id; a
+        name that two of them share is refused with both listed. A server
+        with ports on several networks is one instance namespace per port:
+        the one on ``network`` (a name or id) if given, else its first
+        interface in the server's own order (that of ``--network`` at
+        create, as ``os-interface`` lists them)."""
         ports = [p for p in self.instances() if p["name"] == name or p["id"] == name]
         servers = self._servers(name)
         if len(ports) + len(servers) > 1:
@@ -72,15 +76,36 @@ class LabClient:
                 f"{len(lines)} instances are named {name!r}; give one by its id:\n"
                 + "\n".join(lines)
             )
+        net_id = self.network(network)["id"] if network is not None else None
         if ports:
+            if net_id is not None and ports[0]["network_id"] != net_id:
+                raise SystemExit(f"lab instance {name!r} has no port on network {network!r}")
             return ports[0]
-        if servers:
-            found = self.http.get("/ports", params={"device_id": servers[0]["id"]})
-            bound = [p for p in found.json()["ports"] if p.get("binding:host_id")]
-            if bound:
-                return dict(sorted(bound, key=lambda p: p["created_at"])[0])
-            raise SystemExit(f"server {name!r} has no port bound to a host yet")
-        raise SystemExit(f"no lab instance or server named {name!r}")
+        if not servers:
+            raise SystemExit(f"no lab instance or server named {name!r}")
+        found = self.http.get("/ports", params={"device_id": servers[0]["id"]})
+        bound = {p["id"]: p for p in found.json()["ports"] if p.get("binding:host_id")}
+        # not by the ports' created_at: shown to the second, it ties for the
+        # ports one server create makes
+        order = [i for i in self._interface_order(servers[0]["id"]) if i in bound]
+        order += sorted((i for i in bound if i not in order),
+                        key=lambda i: (bound[i]["created_at"], i))  # fmt: skip
+        ordered = [bound[i] for i in order]
+        if net_id is not None:
+            ordered = [p for p in ordered if p["network_id"] == net_id]
+            if not ordered:
+                raise SystemExit(f"server {name!r} has no port bound on network {network!r}")
+        if ordered:
+            return dict(ordered[0])
+        raise SystemExit(f"server {name!r} has no port bound to a host yet")
+
+    def _interface_order(self, server_id: str) -> list[str]:
+        """A server's port ids in its own order (Nova's ``os-interface``)."""
+        r = httpx.get(f"{self.url}/compute/v2.1/servers/{server_id}/os-interface",
+                      headers=dict(self.http.headers), timeout=30)  # fmt: skip
+        if r.status_code != 200:
+            return []
+        return [str(a["port_id"]) for a in r.json().get("interfaceAttachments") or []]
 
     def _servers(self, name: str) -> list[dict[str, Any]]:
         """Servers with this id, or else with this exact name (any project)."""

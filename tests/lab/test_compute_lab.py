@@ -39,8 +39,11 @@ def lab(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         yield running
 
 
-def kexec(state: Path, name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KUMO, "exec", name, "--state-dir", str(state), "--", *cmd],
+def kexec(
+    state: Path, name: str, *cmd: str, network: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    on = ["--network", network] if network else []
+    return subprocess.run([KUMO, "exec", name, *on, "--state-dir", str(state), "--", *cmd],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
@@ -79,6 +82,36 @@ def test_busybox_servers(lab: tuple[Path, str]) -> None:
             break
         time.sleep(0.2)
     assert "kumo busybox instance" in got
+
+    # servers on an IPv4 and an IPv6-only network: one namespace per port,
+    # `kumo exec` in the first network's (the ports of one create tie on
+    # their creation time: not by port id), --network in another's
+    openstack(state, "network", "create", "net6")
+    openstack(state, "subnet", "create", "--network", "net6", "--ip-version", "6",
+              "--subnet-range", "fd90::/64", "--ipv6-ra-mode", "dhcpv6-stateless",
+              "--ipv6-address-mode", "dhcpv6-stateless", "sub6")  # fmt: skip
+    firsts = {"vm3": "net1", "vm4": "net6"}
+    for name, first in firsts.items():
+        second = "net6" if first == "net1" else "net1"
+        openstack(state, "server", "create", "--image", "busybox", "--flavor", "m1.tiny",
+                  "--network", first, "--network", second, name)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while {server(state, n)["status"] for n in firsts} != {"ACTIVE"}:
+        assert time.monotonic() < deadline, "servers did not become ACTIVE"
+        time.sleep(0.5)
+    v6 = {n: server(state, n)["addresses"]["net6"][0] for n in firsts}  # type: ignore[index]
+    assert kexec(state, "vm3", "ping", "-c", "1", "-W", "2", vm2_ip).returncode == 0
+    assert kexec(state, "vm3", "ping", "-c", "1", "-W", "2", vm2_ip, network="net1").returncode == 0
+    on_vm4 = kexec(state, "vm4", "ip", "-o", "addr", "show", "dev", "eth0").stdout
+    assert "inet6 fd90:" in on_vm4 and "inet " not in on_vm4, on_vm4  # its first: net6
+    assert kexec(state, "vm4", "ping", "-c", "1", "-W", "2", vm2_ip, network="net1").returncode == 0
+    for _ in range(50):  # the address from router advertisements, once not tentative
+        done = kexec(state, "vm3", "ping", "-6", "-c", "1", "-W", "1", v6["vm4"], network="net6")
+        if done.returncode == 0:
+            break
+        time.sleep(0.2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert kexec(state, "vm4", "true", network="net2").returncode != 0  # no such network
 
     # the serial console: a websocket to a shell inside the instance
     url = openstack(state, "console", "url", "show", "--serial", "vm1", "-f", "value",

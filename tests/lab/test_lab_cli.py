@@ -12,7 +12,7 @@ def test_exec_help_shows_the_command_form(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         main(["exec", "--help"])
     out = capsys.readouterr().out
-    assert "kumo exec [--name LAB] NAME -- CMD [ARGS...]" in out
+    assert "kumo exec [--name LAB] [--network NET] NAME -- CMD [ARGS...]" in out
     assert "kumo exec vm1 -- ping" in out
 
 
