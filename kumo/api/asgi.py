@@ -19,6 +19,8 @@ def _settings() -> Settings:
     kwargs = {k: v for k, v in raw.items() if v is not None}
     if "state_dir" in kwargs:
         kwargs["state_dir"] = Path(kwargs["state_dir"])
+    if "physical_networks" in kwargs:
+        kwargs["physical_networks"] = tuple(kwargs["physical_networks"])
     return Settings(**kwargs)
 
 

@@ -37,6 +37,11 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not count requests for /metrics (also KUMO_METRICS=0)",
     )
+    p.add_argument(
+        "--physical-network", action="append", default=[], metavar="NAME",
+        help="a further physical network flat and VLAN networks may name, beside "
+        "$KUMO_PHYSICAL_NETWORKS (default physnet1,external); repeatable",
+    )  # fmt: skip
     add_l3_options(p)
 
 
@@ -107,6 +112,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         l3["distributed_snat"] = bool(args.distributed_snat)
     if args.max_l3_agents_per_router is not None:
         l3["max_l3_agents_per_router"] = args.max_l3_agents_per_router
+    more = [p for p in getattr(args, "physical_network", None) or () if p]
+    if more:
+        known = Settings().physical_networks
+        l3["physical_networks"] = (*known, *(p for p in dict.fromkeys(more) if p not in known))
     return Settings(
         state_dir=Path(args.state_dir).resolve(),
         database_url=args.database_url or os.environ.get("KUMO_DATABASE_URL") or None,
@@ -131,6 +140,7 @@ def settings_json(settings: Settings) -> str:
             "distributed_snat": settings.distributed_snat,
             "max_l3_agents_per_router": settings.max_l3_agents_per_router,
             "metrics": settings.metrics,
+            "physical_networks": list(settings.physical_networks),
         }
     )
 

@@ -57,7 +57,7 @@ def _bridge_ns(netns: str) -> None:
 def create(topo: Topology) -> None:
     """Build the whole topology; leftovers of an earlier lab are removed first."""
     destroy(topo)
-    for ns in (topo.underlay, topo.physnet, topo.external):
+    for ns in (topo.underlay, topo.physnet, topo.external, *(p.netns for p in topo.physnets)):
         _bridge_ns(ns)
     ip("netns", "add", topo.upstream)
     ip(
@@ -81,10 +81,12 @@ def create(topo: Topology) -> None:
     for host in topo.hosts:
         ns = host.netns
         ip("netns", "add", ns)
+        further = {p.name: p.netns for p in topo.physnets}
         for seg_ns, dev, tag in (
             (topo.underlay, host.underlay_dev, "u"),
             (topo.physnet, host.physnet_dev, "p"),
             (topo.external, host.external_dev, "e"),
+            *((further[name], dev, "p") for name, dev in host.more_physnets),
         ):
             peer = f"{tag}{host.index}"
             ip("-n", seg_ns, "link", "add", peer, "type", "veth", "peer", "name", dev, "netns", ns)
@@ -97,6 +99,7 @@ def create(topo: Topology) -> None:
                 f"link set {host.underlay_dev} up",
                 f"link set {host.physnet_dev} up",
                 f"link set {host.external_dev} up",
+                *(f"link set {dev} up" for _, dev in host.more_physnets),
             ],
         )
         sysctl(ns, "net.ipv4.ip_forward", "1")

@@ -67,6 +67,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--storage-hosts", type=int, default=1,
         help="how many hosts (the first ones) also run a storage agent with one pool",
     )  # fmt: skip
+    p.add_argument(
+        "--physnet", action="append", default=[], metavar="NAME:HOST[,HOST...]",
+        help="a further physical network (a segment of its own) on these hosts only, "
+        "each mapping it to its next device (eth3, eth4...); repeatable",
+    )  # fmt: skip
     p.add_argument("--prefix", default=None, help=argparse.SUPPRESS)
     add_l3_options(p)
     p.add_argument("--ha-interval", type=float, default=None,
@@ -184,6 +189,24 @@ def _agent_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _physnets(specs: list[str], count: int, name: str, prefix: str | None) -> dict[str, list[int]]:
+    """``--physnet`` options as physical network → host numbers."""
+    from kumo.lab import naming, topology
+
+    prefix = prefix or naming.prefix_for(name)
+    stem = naming.host_stem(name, prefix)
+    host_names = [f"{stem}{i}" for i in range(1, count + 1)]
+    out: dict[str, list[int]] = {}
+    try:
+        for spec in specs:
+            physnet, numbers = topology.parse_physnet(spec, host_names)
+            out.setdefault(physnet, []).extend(numbers)
+        topology.make(count, prefix, stem, out)  # refuses what it cannot build
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return out
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from kumo.lab import naming, supervisor
 
@@ -199,6 +222,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     except naming.LabNameError as exc:
         raise SystemExit(str(exc)) from None
     state_dir = Path(args.state_dir) if args.state_dir else naming.state_dir_for(name)
+    physnets = _physnets(args.physnet, args.hosts, name, args.prefix)
     state = supervisor.new_state(
         name,
         state_dir,
@@ -214,6 +238,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         agent_args=_agent_args(args),
         storage_hosts=args.storage_hosts,
         api_servers=args.api_servers,
+        physnets=physnets,
     )
     supervisor.preflight(state)
     if args.detach:

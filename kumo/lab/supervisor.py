@@ -74,6 +74,9 @@ class LabState:
     """The URLs of the API servers after the first (ports picked at start)."""
     own_postgres: bool = False
     """The lab started its own PostgreSQL (``kumo.lab.postgres``)."""
+    physnets: dict[str, list[int]] = field(default_factory=dict)
+    """Further physical networks (``kumo up --physnet``): the numbers of the
+    hosts on each, which map it to a device of their own."""
 
     @property
     def api_urls(self) -> list[str]:
@@ -91,7 +94,8 @@ class LabState:
         return int(self.api_url.rsplit(":", 1)[1])
 
     def topology(self) -> Topology:
-        return make(self.hosts, self.prefix, naming.host_stem(self.name, self.prefix))
+        stem = naming.host_stem(self.name, self.prefix)
+        return make(self.hosts, self.prefix, stem, self.physnets)
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState | None:
@@ -154,6 +158,7 @@ def new_state(
     agent_args: list[str] | None = None,
     storage_hosts: int = 1,
     api_servers: int = 1,
+    physnets: dict[str, list[int]] | None = None,
 ) -> LabState:
     """What ``kumo up`` was asked for, with the names the lab's name decides."""
     prefix = prefix or naming.prefix_for(name)
@@ -176,6 +181,7 @@ def new_state(
         name=name,
         storage_hosts=max(0, min(storage_hosts, hosts)),
         api_servers=max(1, api_servers),
+        physnets={k: list(v) for k, v in (physnets or {}).items()},
     )
     topo = state.topology()
     state.host_names = [h.name for h in topo.hosts]
@@ -515,6 +521,8 @@ def api_command(state: LabState, index: int = 0) -> list[str]:
     cmd = [*kumo_command(), "serve", "--state-dir", state.state_dir, "--port", port]
     if state.database_url:
         cmd += ["--database-url", state.database_url]
+    for physnet in state.physnets:
+        cmd += ["--physical-network", physnet]
     return cmd + l3_arguments(
         state.l3_ha,
         state.max_l3_agents_per_router,
@@ -678,6 +686,10 @@ def summary(state: LabState, topo: Topology, console: Console) -> None:
         soft_wrap=True,
     )
     console.print(f"upstream: namespace {topo.upstream} at 203.0.113.1 on the external segment")
+    for seg in topo.physnets:
+        on = [h for h in topo.hosts if h.index in seg.hosts]
+        devs = ", ".join(f"{h.name} {dict(h.more_physnets)[seg.name]}" for h in on)
+        console.print(f"physical network {seg.name}: namespace {seg.netns} ({devs})")
     console.print(
         f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=kumo", highlight=False, soft_wrap=True
     )

@@ -58,3 +58,34 @@ def test_lab_stop_api_names_either_server() -> None:
     for wrong in ("3", "x", "0"):
         with pytest.raises(SystemExit, match=r"api \[1-2\]"):
             api_target(wrong, 2)
+
+
+def test_physnet_option_reaches_the_api_and_the_agents_and_the_state(tmp_path: Path) -> None:
+    from kumo.cli.serve import settings_from_args
+    from kumo.lab.cli import _physnets
+
+    args = build_parser().parse_args(["up", "--name", "seg", "--physnet", "rack1:host1",
+                                      "--physnet", "rack2:host2,host3"])  # fmt: skip
+    physnets = _physnets(args.physnet, 3, "seg", None)
+    assert physnets == {"rack1": [1], "rack2": [2, 3]}
+    with pytest.raises(SystemExit, match="physnet1"):
+        _physnets(["physnet1:host1"], 3, "seg", None)
+    state = new_state("seg", tmp_path, hosts=3, port=18003, physnets=physnets)
+    state.save()
+    again = LabState.load(tmp_path)
+    assert again is not None and again.physnets == physnets
+    assert {"kl-seg-pn1", "kl-seg-pn2"} <= set(again.namespaces)
+    mappings = [
+        [argv[i + 1] for i, a in enumerate(argv) if a == "--bridge-mapping"]
+        for argv in (agent_command(again, h) for h in again.host_names)
+    ]
+    assert mappings == [
+        ["physnet1:eth1", "external:eth2", "rack1:eth3"],
+        ["physnet1:eth1", "external:eth2", "rack2:eth3"],
+        ["physnet1:eth1", "external:eth2", "rack2:eth3"],
+    ]
+    serve = api_command(again)
+    given = [serve[i + 1] for i, a in enumerate(serve) if a == "--physical-network"]
+    assert given == ["rack1", "rack2"]
+    settings = settings_from_args(build_parser().parse_args(serve[serve.index("serve") :]))
+    assert set(settings.physical_networks) >= {"physnet1", "external", "rack1", "rack2"}
