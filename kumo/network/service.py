@@ -17,13 +17,12 @@ from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.network_models import IPAllocation, Network, Port, Subnet
-from kumo.db.secgroup_models import PortSecurityGroup
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.network import agent_reports, availability_zones, policy
 from kumo.network import tags as taglib
 from kumo.network.core import ipam, networks, subnets
 from kumo.network.l3 import auto_allocate
-from kumo.network.ports import ports
+from kumo.network.ports import ports, read_views
 from kumo.network.rbac import access as rbac_access
 from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
@@ -309,31 +308,16 @@ class NetworkService:
         return policy.redact_all(ctx, "ports", views)
 
     def _render_ports(self, s: Session, ids: list[str]) -> None:
-        c = Port.__table__.c
-        a = IPAllocation.__table__.c
-        b = PortSecurityGroup.__table__.c
-        conn = s.connection()
         if len(self._port_views) > 100_000:
             self._port_views.clear()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = conn.execute(select(Port.__table__).where(c.id.in_(chunk))).all()
-            ips: dict[str, list[dict[str, str]]] = {}
-            aq = select(a.port_id, a.subnet_id, a.ip_address).where(a.port_id.in_(chunk))
-            for port_id, subnet_id, address in conn.execute(aq.order_by(a.id)):
-                ips.setdefault(port_id, []).append({"subnet_id": subnet_id, "ip_address": address})
-            groups: dict[str, list[str]] = {}
-            bq = select(b.port_id, b.security_group_id).where(b.port_id.in_(chunk))
-            for port_id, group_id in conn.execute(bq.order_by(b.port_id, b.security_group_id)):
-                groups.setdefault(port_id, []).append(group_id)
-            tags = taglib.tags_for(s, chunk)
-            details = trunk_subports.details_for(s, chunk)
-            for r in rows:
-                view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
-                if r.id in details:
-                    view["trunk_details"] = details[r.id]
-                view["resource_request"] = None  # asked anew at each list (_with_requests)
-                self._port_views[r.id] = (r.revision_number, view)
+        details: dict[str, Any] = {}
+        for start in range(0, len(ids), read_views.CHUNK):
+            details.update(trunk_subports.details_for(s, ids[start : start + read_views.CHUNK]))
+        for r, view in read_views.read(s, ids):
+            if r.id in details:
+                view["trunk_details"] = details[r.id]
+            view["resource_request"] = None  # asked anew at each list (_with_requests)
+            self._port_views[r.id] = (r.revision_number, view)
 
     # -- availability --------------------------------------------------------------------
 

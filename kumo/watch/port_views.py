@@ -26,30 +26,19 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from kumo.compute import hostnames
 from kumo.db.engine import Database
-from kumo.db.network_models import IPAllocation, Port
-from kumo.db.secgroup_models import PortSecurityGroup
-from kumo.network import tags as taglib
+from kumo.network.ports import read_views
 from kumo.network.qos import attach as qos_attach
 from kumo.network.trunks import subports as trunk_subports
-from kumo.network.views import port_view
 from kumo.watch import encoded
-
-_PORTS = cast(Table, Port.__table__)
-_ALLOCATIONS = cast(Table, IPAllocation.__table__)
-_BINDINGS = cast(Table, PortSecurityGroup.__table__)
 
 Key = tuple[int, dt.datetime | None]
 """(revision_number, updated_at) of a port."""
-
-CHUNK = 500
-"""Ports rendered per statement."""
 
 
 class Entry:
@@ -127,29 +116,8 @@ class PortViews:
 
 def render(session: Session, ids: list[str]) -> list[tuple[Key, dict[str, Any]]]:
     """(key, ``port_view``) of each port of ``ids`` that exists, read in
-    plain SQL: the same view as from a ``Port`` object (addresses in
-    allocation order, groups sorted by id, tags sorted)."""
-    c = _PORTS.c
-    a = _ALLOCATIONS.c
-    b = _BINDINGS.c
-    conn = session.connection()
-    out: list[tuple[Key, dict[str, Any]]] = []
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        rows = conn.execute(select(_PORTS).where(c.id.in_(chunk))).all()
-        ips: dict[str, list[dict[str, str]]] = {}
-        aq = select(a.port_id, a.subnet_id, a.ip_address).where(a.port_id.in_(chunk))
-        for port_id, subnet_id, address in conn.execute(aq.order_by(a.id)):
-            ips.setdefault(port_id, []).append({"subnet_id": subnet_id, "ip_address": address})
-        groups: dict[str, list[str]] = {}
-        bq = select(b.port_id, b.security_group_id).where(b.port_id.in_(chunk))
-        for port_id, group_id in conn.execute(bq.order_by(b.port_id, b.security_group_id)):
-            groups.setdefault(port_id, []).append(group_id)
-        tags = taglib.tags_for(session, chunk)
-        for r in rows:
-            view = port_view(r, tags.get(r.id, []), ips.get(r.id, []), groups.get(r.id, []))
-            out.append(((r.revision_number, r.updated_at), view))
-    return out
+    plain SQL (``kumo.network.ports.read_views``)."""
+    return [((r.revision_number, r.updated_at), view) for r, view in read_views.read(session, ids)]
 
 
 _CACHES: weakref.WeakKeyDictionary[Database, PortViews] = weakref.WeakKeyDictionary()
