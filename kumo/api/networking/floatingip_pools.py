@@ -19,7 +19,7 @@ router = APIRouter()
 
 
 @router.get("/v2.0/floatingip-pools")
-@router.get("/v2.0/floatingip_pools")
+@router.get("/v2.0/floatingip_pools", operation_id="list_pools_underscored")
 def list_pools(request: Request, ctx: RequestContext = Depends(authenticate)) -> Response:
     items = fip_pools.list_pools(service(request), ctx)
     return list_response(
