@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -35,6 +37,11 @@ class Event:
         if self.request_id:
             out["request_id"] = self.request_id
         return out
+
+    @cached_property
+    def encoded(self) -> str:
+        """``line()`` as compact JSON, made once for every watcher it reaches."""
+        return json.dumps(self.line(), separators=(",", ":"))
 
 
 def _record_lag(rows: Any) -> None:
@@ -184,7 +191,15 @@ class Tailer:
     async def events_after(self, revision: int) -> list[Event]:
         """Events with revision > ``revision`` known now (from memory or the database)."""
         if self.recent and self.recent[0].revision <= revision + 1:
-            return [e for e in self.recent if e.revision > revision]
+            # ``recent`` ascends by revision: walk back from the newest, so a
+            # watcher's wake costs what is new to it, not the whole window.
+            newer: list[Event] = []
+            for e in reversed(self.recent):
+                if e.revision <= revision:
+                    break
+                newer.append(e)
+            newer.reverse()
+            return newer
         if revision >= self.last:
             return []
         oldest = await asyncio.to_thread(self.oldest_retained)

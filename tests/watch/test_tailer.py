@@ -99,3 +99,31 @@ def test_on_postgresql_a_commit_anywhere_wakes_the_tailer_and_idle_it_reads_noth
     finally:
         db.dispose()
         other.dispose()
+
+
+def test_the_window_answers_what_is_newer_in_order_and_encodes_each_line_once(
+    sqlite_url: str,
+) -> None:
+    """From memory, ``events_after`` gives exactly the events newer than the
+    revision, in order, also across gaps in revisions (a rolled-back
+    transaction's), and an event's JSON line is made once for all watchers."""
+    from kumo.watch.tailer import Event
+
+    db = Database(sqlite_url)
+    try:
+        tailer = Tailer(db, keep=100)
+        revisions = [1, 2, 3, 5, 8, 9, 13]
+        for r in revisions:
+            tailer.recent.append(Event(r, "port", "upsert", frozenset({"network:n"}), {"id": r}))
+        tailer.last = revisions[-1]
+
+        async def after(revision: int) -> list[int]:
+            return [e.revision for e in await tailer.events_after(revision)]
+
+        for since in range(0, 15):
+            assert asyncio.run(after(since)) == [r for r in revisions if r > since], since
+        event = tailer.recent[-1]
+        assert event.encoded == '{"revision":13,"kind":"port","op":"upsert","object":{"id":13}}'
+        assert event.encoded is event.encoded
+    finally:
+        db.dispose()

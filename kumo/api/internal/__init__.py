@@ -394,7 +394,7 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
                     continue
                 cursor = event.revision
                 if event.topics & topics:
-                    lines.append(json.dumps(event.line(), separators=(",", ":")))
+                    lines.append(event.encoded)
             if lines:
                 yield ("\n".join(lines) + "\n").encode()
                 last_sent = time.monotonic()
