@@ -14,7 +14,6 @@ shared between lists and never changed.
 from __future__ import annotations
 
 import json
-import weakref
 from typing import Any, cast
 
 from sqlalchemy import Table, Text, select
@@ -22,9 +21,9 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from kumo.db.agent_models import Agent
-from kumo.db.engine import Database
 from kumo.network import agents as agentlib
 from kumo.watch import encoded
+from kumo.watch.per_database import PerDatabase
 
 _AGENTS = cast(Table, Agent.__table__)
 _COLUMNS = select(
@@ -76,12 +75,5 @@ class AgentViews:
         return out
 
 
-_CACHES: weakref.WeakKeyDictionary[Database, AgentViews] = weakref.WeakKeyDictionary()
-
-
-def of(db: Database) -> AgentViews:
-    """This process's agent objects of ``db``."""
-    cache = _CACHES.get(db)
-    if cache is None:
-        cache = _CACHES.setdefault(db, AgentViews())
-    return cache
+of: PerDatabase[AgentViews] = PerDatabase(AgentViews)
+"""This process's agent objects of ``db``."""

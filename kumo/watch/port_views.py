@@ -24,18 +24,17 @@ new dicts (``{**view, ...}``).
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kumo.compute import hostnames
-from kumo.db.engine import Database
 from kumo.network.ports import read_views
 from kumo.network.qos import attach as qos_attach
 from kumo.network.trunks import subports as trunk_subports
 from kumo.watch import encoded
+from kumo.watch.per_database import PerDatabase
 
 Key = tuple[int, dt.datetime | None]
 """(revision_number, updated_at) of a port."""
@@ -120,12 +119,5 @@ def render(session: Session, ids: list[str]) -> list[tuple[Key, dict[str, Any]]]
     return [((r.revision_number, r.updated_at), view) for r, view in read_views.read(session, ids)]
 
 
-_CACHES: weakref.WeakKeyDictionary[Database, PortViews] = weakref.WeakKeyDictionary()
-
-
-def of(db: Database) -> PortViews:
-    """This process's views of ``db``'s ports."""
-    cache = _CACHES.get(db)
-    if cache is None:
-        cache = _CACHES.setdefault(db, PortViews())
-    return cache
+of: PerDatabase[PortViews] = PerDatabase(PortViews)
+"""This process's views of ``db``'s ports."""
