@@ -51,12 +51,16 @@ class OutboxListener:
 
     def _run(self) -> None:
         delay = 0.5
+        down = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     delay = 0.5
+                    if down:
+                        log.warning("outbox listener: listening again")
+                        down = False
                     self._wake()
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0):
@@ -64,7 +68,12 @@ class OutboxListener:
             except (psycopg.Error, OSError) as exc:
                 if self._stop.is_set():
                     break
-                log.warning("outbox listener: %s; polling until it is back", exc)
+                # Said once per outage: a database gone for an hour is one line.
+                if not down:
+                    log.warning("outbox listener: %s; polling until it is back", exc)
+                    down = True
+                else:
+                    log.debug("outbox listener: still down: %s", exc)
             self.listening.clear()
             self._stop.wait(delay)
             delay = min(delay * 2, 10.0)
