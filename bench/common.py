@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -101,7 +102,29 @@ def kumo_server(
     """Start ``kumo serve`` on a free loopback port with a fresh state dir
     (``extra``: further options, e.g. ``--no-metrics``)."""
     exit_on_sigterm()
-    state = Path(tempfile.mkdtemp(prefix="kumo-bench-"))
+    with kept_on_failure(Path(tempfile.mkdtemp(prefix="kumo-bench-"))) as state:
+        yield from _serve(state, database_url, workers, extra)
+
+
+@contextlib.contextmanager
+def kept_on_failure(state: Path) -> Iterator[Path]:
+    """A bench's state directory, removed when the block ends normally and
+    kept (its path printed) when it raises or is stopped, for its logs;
+    ``KUMO_BENCH_KEEP=1`` keeps it always."""
+    try:
+        yield state
+    except BaseException:
+        print(f"state kept in {state}", file=sys.stderr)
+        raise
+    if os.environ.get("KUMO_BENCH_KEEP") == "1":
+        print(f"state kept in {state}", file=sys.stderr)
+    else:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _serve(
+    state: Path, database_url: str | None, workers: int, extra: tuple[str, ...]
+) -> Iterator[Server]:
     port = free_port()
     cmd = [KUMO, "serve", "--state-dir", str(state), "--port", str(port)]
     cmd += ["--workers", str(workers), *extra]
