@@ -26,6 +26,7 @@ import errno as E
 import ipaddress
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kumo.compiler.plan import (
@@ -80,9 +81,18 @@ class _Namespace:
     sysctls: dict[str, str] = field(default_factory=dict)
     neighbours: dict[tuple[str, str], NeighEntry] = field(default_factory=dict)
     fdb: set[FdbEntry] = field(default_factory=set)
+    fdb_keys: dict[tuple[object, ...], FdbEntry] = field(default_factory=dict)
+    """Key → the entry of ``fdb`` that has it, as last replaced (a hint:
+    ``fdb`` is the truth, and is checked)."""
     tc: dict[str, TcState] = field(default_factory=dict)
     tc_code: dict[str, bytes] = field(default_factory=dict)
     """Device → the bytecode of kumo's program on its ingress hook."""
+
+
+def _keep_fdb(ns: _Namespace, keep: Callable[[FdbEntry], bool]) -> None:
+    """Only the forwarding entries ``keep`` says to, and the index with them."""
+    ns.fdb = {f for f in ns.fdb if keep(f)}
+    ns.fdb_keys = {f.key: f for f in ns.fdb}
 
 
 def check_program(code: bytes) -> None:
@@ -277,9 +287,7 @@ class FakeKernel:
             if bridge.state.kind != "bridge" or master == name:
                 raise _err(E.EOPNOTSUPP, f"{master} is not a bridge")
         if dev.state.master != master:
-            self._ns(netns).fdb = {
-                f for f in self._ns(netns).fdb if not (f.master and f.ifname == name)
-            }
+            _keep_fdb(self._ns(netns), lambda f: not (f.master and f.ifname == name))
         joined = master is not None
         dev.state = replace(
             dev.state,
@@ -315,12 +323,12 @@ class FakeKernel:
         ns.addresses = {a for a in ns.addresses if a.ifname != name}
         self._drop_routes(netns, lambda r: r.ifname == name)
         ns.neighbours = {k: v for k, v in ns.neighbours.items() if v.ifname != name}
-        ns.fdb = {f for f in ns.fdb if f.ifname != name}
+        _keep_fdb(ns, lambda f: f.ifname != name)
         ns.tc.pop(name, None)
         ns.tc_code.pop(name, None)
         for other in list(ns.links.values()):
             if other.state.master == name:
-                ns.fdb = {f for f in ns.fdb if not (f.master and f.ifname == other.state.name)}
+                _keep_fdb(ns, lambda f, port=other.state.name: not (f.master and f.ifname == port))
                 other.state = replace(other.state, master=None, learning=None, isolated=None)
             if other.state.parent == name:
                 self._remove_link(netns, other.state.name)
@@ -464,7 +472,14 @@ class FakeKernel:
             raise _err(E.EINVAL, f"{entry.ifname} has no master")
         if not entry.master and dev.state.kind != "vxlan":
             raise _err(E.EOPNOTSUPP, f"{entry.ifname} has no remote table")
-        ns.fdb = {f for f in ns.fdb if f.key != entry.key} | {entry}
+        old = ns.fdb_keys.get(entry.key)
+        if old is not None and old in ns.fdb:
+            ns.fdb.discard(old)
+        elif len(ns.fdb_keys) != len(ns.fdb):  # entries the index does not know: look
+            ns.fdb = {f for f in ns.fdb if f.key != entry.key}
+            ns.fdb_keys = {f.key: f for f in ns.fdb}
+        ns.fdb.add(entry)
+        ns.fdb_keys[entry.key] = entry
 
     def del_fdb(self, entry: FdbEntry) -> None:
         self._op("del_fdb")
@@ -473,6 +488,8 @@ class FakeKernel:
         if entry not in ns.fdb:
             raise _err(E.ENOENT, entry.mac)
         ns.fdb.discard(entry)
+        if ns.fdb_keys.get(entry.key) == entry:
+            del ns.fdb_keys[entry.key]
 
     # -- tc programs -------------------------------------------------------------------
     def list_tc(self, netns: str) -> tuple[TcState, ...]:
