@@ -91,11 +91,15 @@ def member_addresses(port: PortView) -> Iterable[str]:
 
 
 def _count(state: FilterState, port: PortView, step: int) -> None:
-    for group_id in port.security_groups:
+    groups = port.security_groups
+    if not groups:
+        return
+    # Each address is looked at once, however many groups the port is in.
+    elements = [(raw, member_element(raw)) for raw in member_addresses(port)]
+    for group_id in groups:
         raws = state.raws.setdefault(group_id, {})
-        for raw in member_addresses(port):
+        for raw, element in elements:
             _add(raws, raw, step)
-            element = member_element(raw)
             if element is None:
                 continue
             family, value, single = element
@@ -108,8 +112,8 @@ def _count(state: FilterState, port: PortView, step: int) -> None:
                 _add(state.wide, (group_id, family), step)
         if not raws:
             del state.raws[group_id]
-        for family in (4, 6):
-            state.members.pop((group_id, family), None)
+        state.members.pop((group_id, 4), None)
+        state.members.pop((group_id, 6), None)
 
 
 def _add(counts: dict[T, int], key: T, step: int) -> None:
@@ -143,6 +147,8 @@ def members(
 def member_element(raw: str) -> tuple[int, str, bool] | None:
     """(family, element, whether it is a single address) of one member
     address, or None when it does not parse."""
+    if ipnet.plain_ipv4(raw):
+        return 4, raw, True
     try:
         net = ipnet.ip_network(raw)
     except ValueError:

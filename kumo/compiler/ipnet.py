@@ -10,12 +10,26 @@ raise ``ValueError`` for bad input, as ``ipaddress`` does.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SIZE = 1 << 16
+
+
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_PLAIN_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
+def plain_ipv4(value: str) -> bool:
+    """Whether ``value`` is an IPv4 address written as ``ipaddress`` writes
+    it (four decimal octets, no leading zeros, no prefix): such a string is
+    its own address and its own host network, with nothing to parse. Most
+    addresses a host's view holds are; a start meets each once, where an
+    ``ipaddress`` parse costs ~40 µs."""
+    return _PLAIN_IPV4.fullmatch(value) is not None
 
 
 @lru_cache(maxsize=_SIZE)

@@ -61,6 +61,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from kumo.compiler.ipnet import plain_ipv4
 from kumo.compiler.plan import VXLAN_PORT, AddressSet, FirewallPlan, FirewallRule, PortFilter
 
 TABLE = "kumo"
@@ -103,6 +104,8 @@ def _set_mark(value: Any) -> Json:
 
 def address(cidr: str) -> Any:
     """A CIDR as an nft value: a bare address for host prefixes."""
+    if plain_ipv4(cidr):
+        return cidr
     net = ipaddress.ip_network(cidr, strict=False)
     if net.prefixlen == net.max_prefixlen:
         return str(net.network_address)
