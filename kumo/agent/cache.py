@@ -44,7 +44,8 @@ class Cache:
         for obj in objects:
             kind = obj.get("kind")
             if kind in fresh:
-                body = {k: v for k, v in obj.items() if k != "kind"}
+                body = dict(obj)
+                del body["kind"]
                 fresh[kind][str(body["id"])] = body
         views = {k: {i: parse_one(k, b) for i, b in fresh[k].items()} for k in PARSERS}
         with self._lock:

@@ -190,47 +190,68 @@ class PortView:
 
     @classmethod
     def from_body(cls, body: Body) -> PortView:
-        mtu = body.get("mtu")
+        # A start parses every port of the list (1,000 and more on a host of
+        # a big group): the lists that are nearly always empty are skipped
+        # without building a generator and a sort for each.
+        get = body.get
+        mtu = get("mtu")
         mac = str(body["mac_address"]).lower()
+        fixed = get("fixed_ips")
+        groups = get("security_groups")
+        pairs = get("allowed_address_pairs")
+        opts = get("extra_dhcp_opts")
+        qos = get("kumo_qos_rules")
+        dns = get("dns_assignment")
         return cls(
             id=str(body["id"]),
             network_id=str(body["network_id"]),
-            mac=str(body["mac_address"]).lower(),
-            fixed_ips=tuple(
-                FixedIp(str(ip["subnet_id"]), str(ip["ip_address"]))
-                for ip in body.get("fixed_ips") or ()
-            ),
-            host=str(body.get("binding:host_id") or ""),
-            device_owner=str(body.get("device_owner") or ""),
-            device_id=str(body.get("device_id") or ""),
-            admin_state_up=bool(body.get("admin_state_up", True)),
+            mac=mac,
+            fixed_ips=tuple([FixedIp(str(ip["subnet_id"]), str(ip["ip_address"])) for ip in fixed])
+            if fixed
+            else (),
+            host=str(get("binding:host_id") or ""),
+            device_owner=str(get("device_owner") or ""),
+            device_id=str(get("device_id") or ""),
+            admin_state_up=bool(get("admin_state_up", True)),
             mtu=int(mtu) if mtu else None,
-            port_security=bool(body.get("port_security_enabled", False)),
-            security_groups=tuple(sorted(str(g) for g in body.get("security_groups") or ())),
+            port_security=bool(get("port_security_enabled", False)),
+            security_groups=tuple(sorted([str(g) for g in groups])) if groups else (),
             address_pairs=tuple(
                 sorted(
-                    AddressPair(str(p["ip_address"]), str(p.get("mac_address") or mac).lower())
-                    for p in body.get("allowed_address_pairs") or ()
+                    [
+                        AddressPair(str(p["ip_address"]), str(p.get("mac_address") or mac).lower())
+                        for p in pairs
+                    ]
                 )
-            ),
+            )
+            if pairs
+            else (),
             extra_dhcp_opts=tuple(
                 sorted(
-                    (
-                        str(o["opt_name"]),
-                        str(o.get("opt_value") or ""),
-                        int(o.get("ip_version") or 4),
-                    )
-                    for o in body.get("extra_dhcp_opts") or ()
+                    [
+                        (
+                            str(o["opt_name"]),
+                            str(o.get("opt_value") or ""),
+                            int(o.get("ip_version") or 4),
+                        )
+                        for o in opts
+                    ]
                 )
-            ),
-            hostname=str(body.get("kumo_hostname") or ""),
-            qos=tuple(sorted(QosRuleView.from_body(r) for r in body.get("kumo_qos_rules") or ())),
-            trunk=TrunkLink.from_body(body.get("kumo_trunk")),
-            project_id=str(body.get("project_id") or ""),
+            )
+            if opts
+            else (),
+            hostname=str(get("kumo_hostname") or ""),
+            qos=tuple(sorted([QosRuleView.from_body(r) for r in qos])) if qos else (),
+            trunk=TrunkLink.from_body(get("kumo_trunk")),
+            project_id=str(get("project_id") or ""),
             dns=tuple(
-                DnsAssignment(str(d["hostname"]), str(d["ip_address"]), str(d["fqdn"]))
-                for d in body.get("dns_assignment") or ()
-            ),
+                [
+                    DnsAssignment(str(d["hostname"]), str(d["ip_address"]), str(d["fqdn"]))
+                    for d in dns
+                ]
+            )
+            if dns
+            else (),
         )
 
 
