@@ -26,7 +26,6 @@ import errno as E
 import ipaddress
 import itertools
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kumo.compiler.plan import (
@@ -89,9 +88,10 @@ class _Namespace:
     """Device → the bytecode of kumo's program on its ingress hook."""
 
 
-def _keep_fdb(ns: _Namespace, keep: Callable[[FdbEntry], bool]) -> None:
-    """Only the forwarding entries ``keep`` says to, and the index with them."""
-    ns.fdb = {f for f in ns.fdb if keep(f)}
+def _drop_fdb(ns: _Namespace, ifname: str, *, master_only: bool) -> None:
+    """Drop the forwarding entries of ``ifname`` (only its bridge entries
+    with ``master_only``), and from the index too."""
+    ns.fdb = {f for f in ns.fdb if not (f.ifname == ifname and (f.master or not master_only))}
     ns.fdb_keys = {f.key: f for f in ns.fdb}
 
 
@@ -287,7 +287,7 @@ class FakeKernel:
             if bridge.state.kind != "bridge" or master == name:
                 raise _err(E.EOPNOTSUPP, f"{master} is not a bridge")
         if dev.state.master != master:
-            _keep_fdb(self._ns(netns), lambda f: not (f.master and f.ifname == name))
+            _drop_fdb(self._ns(netns), name, master_only=True)
         joined = master is not None
         dev.state = replace(
             dev.state,
@@ -323,12 +323,12 @@ class FakeKernel:
         ns.addresses = {a for a in ns.addresses if a.ifname != name}
         self._drop_routes(netns, lambda r: r.ifname == name)
         ns.neighbours = {k: v for k, v in ns.neighbours.items() if v.ifname != name}
-        _keep_fdb(ns, lambda f: f.ifname != name)
+        _drop_fdb(ns, name, master_only=False)
         ns.tc.pop(name, None)
         ns.tc_code.pop(name, None)
         for other in list(ns.links.values()):
             if other.state.master == name:
-                _keep_fdb(ns, lambda f, port=other.state.name: not (f.master and f.ifname == port))
+                _drop_fdb(ns, other.state.name, master_only=True)
                 other.state = replace(other.state, master=None, learning=None, isolated=None)
             if other.state.parent == name:
                 self._remove_link(netns, other.state.name)
