@@ -13,17 +13,19 @@ and the real reconcilers over the in-memory fake kernel. It registers,
 lists the host's whole interest, fills its cache, compiles and applies the
 first pass, reports its ports' status and beats once: a *first start*
 (empty fake kernel, the host's ports DOWN in the API), then a *restart*
-(a new agent with an empty cache, the fake kernel kept, as the restart
-storm of ``bench/scale.py`` does it: the dataplane object, with its
-in-memory nftables, is new).
+(a new agent with an empty cache; the fake kernel, its nftables, guests
+and UTS namespaces kept as the host keeps them); then a quiet minute of
+that agent (a rolling resync, two heartbeats). Before each start what
+kumo's modules remember across passes is dropped and the heap collected,
+as in a new agent process.
 
-Printed: the worker's CPU (``process_time``) per phase, p50 and mean over
-the samples: *register*; *list* (the HTTP request and its JSON decode);
+Printed: the worker's CPU (``process_time``) per phase, mean over the
+samples: *register*; *list* (the HTTP request); *decode* (its JSON);
 *cache* (the objects indexed and parsed, and the interest worked out from
 them); *view* and *compile*; *apply* (the reconcilers against the fake
 kernel); *report* (status reports, in the pass and after it); *beat* (the
-first heartbeat); the rest of the pass (*other*), and the requests made.
-The API server's CPU for the list is printed beside (``server list``).
+first heartbeat); the rest of the pass (*other*); the requests made; and
+the API server's CPU per start (its CPU over both starts, halved).
 
 ``--compare DIR`` runs a second worker with another checkout's ``kumo``
 (``DIR`` on its ``PYTHONPATH``; this file is run by its path) on the same
@@ -175,7 +177,7 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
             if held is not None:
                 held.clear()
 
-    def start(host: str, index: int, kernel: Any) -> dict[str, Any]:
+    def start(host: str, index: int, kernel: Any) -> tuple[dict[str, Any], Any]:
         config = AgentConfig(
             host=host,
             api_url=base,
@@ -257,7 +259,7 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
             continue
         host, index = line.split()
         # The host's kernel: what the agent's restart finds as it was left.
-        kernel = (FakeKernel(), FakeNft(), {}, FakeGuests(), FakeUts())
+        kernel: tuple[Any, ...] = (FakeKernel(), FakeNft(), {}, FakeGuests(), FakeUts())
         first, agent = start(host, int(index), kernel)
         agent.client.close()
         again, agent = start(host, int(index), kernel)
