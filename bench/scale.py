@@ -35,8 +35,9 @@ Measured, each change made on its own once the cloud is quiet:
   not ready, then ready, as an agent resyncing does) and during the storm.
 
 Not simulated: tokens (each worker process asks for one and its agents
-share it), the agents' own memory settling (one process holds hundreds of
-agents, so it would collect everyone's garbage each time), HA beats.
+share it), the full collection of an agent's memory settling (one process
+holds hundreds of agents, so it would walk everyone's objects each time:
+a settled agent only freezes the process's heap), HA beats.
 Heartbeats every ``--heartbeat`` seconds (the servers are started with
 an agent down time four times that).
 """
