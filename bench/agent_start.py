@@ -43,6 +43,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -267,6 +268,7 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
         print(json.dumps({"first": first, "restart": again, "minute": idle}), flush=True)
     if profile is not None:
         profile.dump_stats(os.environ["KUMO_AGENT_START_PROFILE"])
+    shutil.rmtree(state, ignore_errors=True)
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -340,7 +342,9 @@ def main() -> None:
         trees = {"compared": Path(args.compare).resolve(), **trees}
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgresql(None))
+        after_server = stack.enter_context(contextlib.ExitStack())  # runs once it stopped
         server = stack.enter_context(kumo_server(url, extra=("--no-metrics",)))
+        after_server.callback(shutil.rmtree, server.state_dir, True)
         t0 = time.monotonic()
         Cloud(server, layout).build(_project(server))
         _register(server, layout)
