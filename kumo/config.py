@@ -97,6 +97,9 @@ class Settings:
 
     outbox_retention: int = _env_int("KUMO_OUTBOX_RETENTION", 200_000)
     """How many recent outbox events the watch feed keeps for resuming watchers."""
+    list_places: int = _env_int("KUMO_LIST_PLACES", 4)
+    """Agents' lists in progress at once per API process, the others waiting
+    their turn in order (``kumo.api.internal.list_queue``)."""
 
     default_quotas: dict[str, int] = field(
         default_factory=lambda: {

@@ -26,9 +26,12 @@ from starlette.responses import Response, StreamingResponse
 
 from kumo.api.auth import authenticate
 from kumo.api.compute.common import base as compute_base
+from kumo.api.faults import error_response
 from kumo.api.internal import cluster_key, console_key, credentials, rescheduler, snat_leases
+from kumo.api.internal.list_queue import ListQueue, Saturated
 from kumo.api.render import json_response
 from kumo.api.routing import GatedRouter
+from kumo.config import Settings
 from kumo.context import RequestContext
 from kumo.db.engine import Database
 from kumo.db.uow import COMMIT_LISTENERS, run_in_transaction
@@ -305,36 +308,52 @@ async def list_objects(
 ) -> Response:
     """A snapshot of the topics. With ``host=H`` (``host:H`` among the
     topics), the topics are taken on to all that H needs, and the answer
-    names them. Lists wait their turn (``LISTS`` at once per process), and
-    one whose client has gone by then is dropped unread."""
+    names them. Lists wait their turn, first come first served, and run on
+    threads of their own (``list_queue``): one whose client has gone by then
+    is dropped unread, and one that would wait too long is answered ``503``
+    with ``Retry-After`` at once."""
     rt = request.app.state.runtime
     await tailer(request).start()
     topics = snapshot.parse_topics(request.query_params.get("topics"))
     host = request.query_params.get("host")
     if host is not None and f"host:{host}" not in topics:
         raise BadRequest(f"host {host!r} is not among the topics")
-    await run_in_threadpool(_authorize_topics, rt.db, ctx, topics)
-    async with _lists(request):
-        if await _gone(request):
-            return Response(status_code=499)
+    queue = lists(request)
+    try:
+        async with queue.turn():
+            if await _gone(request):
+                return Response(status_code=499)
+            answer = await queue.run(_list, rt.db, rt.settings, ctx, topics, host)
+    except Saturated as exc:
+        return _saturated(request, exc)
+    return Response(answer, media_type="application/json")
 
-        def authorize(session: Session, wanted: frozenset[str]) -> None:
-            agent_reports.authorize_topics(session, ctx, wanted)
 
-        revision, topics, objects = await run_in_threadpool(
-            snapshot.take_for, rt.db, rt.settings, topics, host, authorize
-        )
+def _list(
+    db: Database,
+    settings: Settings,
+    ctx: RequestContext,
+    topics: frozenset[str],
+    host: str | None,
+) -> bytes:
+    """A list's answer, from the caller's right to the topics to its bytes
+    (all of it on the list's thread: the event loop only sends it)."""
+    _authorize_topics(db, ctx, topics)
+
+    def authorize(session: Session, wanted: frozenset[str]) -> None:
+        agent_reports.authorize_topics(session, ctx, wanted)
+
+    revision, reached, objects = snapshot.take_for(db, settings, topics, host, authorize)
     body: dict[str, Any] = {"revision": revision, "objects": objects}
     if host is not None:
-        body["topics"] = sorted(topics)
-    return Response(encoded.answer(body), media_type="application/json")
+        body["topics"] = sorted(reached)
+    return encoded.answer(body)
 
 
-LISTS = 32
-"""Lists read at once per API process: fewer than the 40 threads requests
-run in, so heartbeats and status reports still get one in a restart storm
-(a gate of 4 made a 50-agent storm take 2.5× as long as 40 did: lists
-overlap their database waits)."""
+def _saturated(request: Request, exc: Saturated) -> Response:
+    response = error_response(request, 503, "ServiceUnavailable", str(exc))
+    response.headers["Retry-After"] = str(int(exc.retry_after))
+    return response
 
 
 async def _gone(request: Request) -> bool:
@@ -346,12 +365,13 @@ async def _gone(request: Request) -> bool:
     return await request.is_disconnected()
 
 
-def _lists(request: Request) -> asyncio.Semaphore:
+def lists(request: Request) -> ListQueue:
+    """This process's list queue."""
     state = request.app.state
-    gate: asyncio.Semaphore | None = getattr(state, "list_gate", None)
-    if gate is None:
-        gate = state.list_gate = asyncio.Semaphore(LISTS)
-    return gate
+    queue: ListQueue | None = getattr(state, "list_queue", None)
+    if queue is None:
+        queue = state.list_queue = ListQueue(state.runtime.settings.list_places)
+    return queue
 
 
 @router.get("/watch")
