@@ -6,9 +6,10 @@ import base64
 import hashlib
 import json
 import os
+import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,6 +22,29 @@ from kumo.identity.authbody import password_auth
 
 class Gone(Exception):
     """The watch revision is no longer retained: relist."""
+
+
+class Busy(httpx.HTTPError):
+    """The server has too many lists waiting (``503``): ask again after
+    ``retry_after`` seconds, or another server now (an ``HTTPError``, so
+    that a caller that only knows those retries as after any other)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the API server is busy; retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+def busy_delay(
+    retry_after: float, refusals: int, servers: int, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after the ``refusals``-th ``503`` in a row, the next
+    list going to the next server: none after the first refusal when there
+    is another server (it may have room), else ``retry_after`` stretched by
+    up to as much again at random, so that agents refused together do not
+    come back together."""
+    if refusals <= 1 and servers > 1:
+        return 0.0
+    return max(0.0, retry_after) * (1.0 + rand())
 
 
 class Listing(NamedTuple):
@@ -342,6 +366,8 @@ class ApiClient:
             headers=self._headers(),
             timeout=self.list_timeout,
         )
+        if r.status_code == 503 and "Retry-After" in r.headers:
+            raise Busy(_seconds(r.headers["Retry-After"]))
         r.raise_for_status()
         return Listing.parse(r.json())
 
@@ -364,6 +390,14 @@ class ApiClient:
                 if event.get("type") == "gone":
                     raise Gone(f"revision {event.get('revision')} expired")
                 yield event
+
+
+def _seconds(retry_after: str) -> float:
+    """A ``Retry-After`` in seconds (1 when it is a date or unreadable)."""
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        return 1.0
 
 
 def capacity(cfg: AgentConfig) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import httpx
 
 from kumo.agent import memory
 from kumo.agent.cache import Cache
-from kumo.agent.client import ApiClient, Gone
+from kumo.agent.client import ApiClient, Busy, Gone, busy_delay
 from kumo.agent.config import AgentConfig
 from kumo.agent.gctime import GcMeter
 from kumo.agent.metering import MeterTotals
@@ -166,6 +166,7 @@ class Agent:
             "last_apply_seconds": 0.0,
             "relists": 0,
             "errors": 0,
+            "busy": 0,
         }
         self._threads: list[threading.Thread] = []
         self.gc = GcMeter().install()
@@ -255,6 +256,8 @@ class Agent:
         resume: tuple[int, frozenset[str]] | None = None
         """(revision, topics) a broken watch goes on from, on the next server."""
         watching: frozenset[str] | None = None
+        refusals = 0
+        """Lists answered ``503`` (the server saturated) in a row."""
         while not self.stop_event.is_set():
             try:
                 if resume is not None and resume[1] == self.cache.topics():
@@ -268,6 +271,7 @@ class Agent:
                     revision, objects, whole = self.client.list(topics, host=self.config.host)
                     topics = whole or topics
                     recalled = frozenset()
+                    refusals = 0
                     self.cache.replace(revision, objects)
                     self.stats["relists"] += 1
                     # The snapshot may have revealed local ports on new networks
@@ -299,6 +303,13 @@ class Agent:
             except Gone:
                 watching = None
                 log.info("watch revision expired; relisting")
+            except Busy as exc:  # the list was refused at once: ask later, or another server
+                self.stats["busy"] += 1
+                refusals += 1
+                server = self.client.failover()
+                wait = busy_delay(exc.retry_after, refusals, len(self.client.bases))
+                log.info("list refused (%s); asking %s in %.1fs", exc, server, wait)
+                self.stop_event.wait(wait)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 self.stats["errors"] += 1
                 if watching is not None:  # broke mid-stream: the cache is whole up to here
