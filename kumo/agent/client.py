@@ -34,17 +34,23 @@ class Busy(httpx.HTTPError):
         self.retry_after = retry_after
 
 
+BUSY_SPREAD = 10.0
+"""Seconds over which agents refused together come back."""
+
+
 def busy_delay(
     retry_after: float, refusals: int, servers: int, rand: Callable[[], float] = random.random
 ) -> float:
     """Seconds to wait after the ``refusals``-th ``503`` in a row, the next
     list going to the next server: none after the first refusal when there
-    is another server (it may have room), else ``retry_after`` stretched by
-    up to as much again at random, so that agents refused together do not
-    come back together."""
+    is another server (it may have room), else ``retry_after`` and up to
+    ``BUSY_SPREAD`` more at random, so that agents refused together do not
+    come back together (the server names a time at which it still has
+    more than that much work queued: it does not sit idle meanwhile)."""
     if refusals <= 1 and servers > 1:
         return 0.0
-    return max(0.0, retry_after) * (1.0 + rand())
+    after = max(0.0, retry_after)
+    return after + rand() * min(after, BUSY_SPREAD)
 
 
 class Listing(NamedTuple):

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kumo.agent.client import ApiClient, Busy, busy_delay
+from kumo.agent.client import BUSY_SPREAD, ApiClient, Busy, busy_delay
 from kumo.agent.config import AgentConfig, Credentials
 
 
@@ -98,5 +98,6 @@ def test_refused_agents_try_the_other_server_then_come_back_spread_out() -> None
     delays = [busy_delay(10.0, 2, servers=2, rand=random.Random(i).random) for i in range(200)]
     assert all(10.0 <= d < 20.0 for d in delays)
     assert max(delays) - min(delays) > 8.0  # agents refused together come back apart
-    assert busy_delay(10.0, 3, 2, rand=lambda: 0.0) == 10.0
     assert busy_delay(10.0, 3, 2, rand=lambda: 0.5) == 15.0
+    assert busy_delay(2.0, 3, 2, rand=lambda: 0.5) == 3.0  # never more than twice as told
+    assert busy_delay(100.0, 3, 2, rand=lambda: 0.999) < 100.0 + BUSY_SPREAD

@@ -14,10 +14,13 @@ order the lists came.
 
 A list that would wait longer than ``max_wait`` is refused at once
 (``Saturated``), with the seconds after which asking again is worth it:
-the agent waits them (with jitter) or asks the other server, rather than
-waiting past its own timeout for a list the server would render for no one.
-The wait is estimated from the lists ahead and the mean time a list held
-its turn lately (``turn_seconds``).
+when the wait will be down to half ``max_wait``. The agent asks the other
+server at once, and after a second refusal comes back then, spread over
+up to 10 s (``kumo.agent.client.busy_delay``: less than the 15 s of work
+still queued, so the server does not sit idle meanwhile), rather than
+waiting past its own timeout for a list the server would render for no
+one. The wait is estimated from the lists ahead and the mean time a list
+held its turn lately (``turn_seconds``).
 """
 
 from __future__ import annotations
