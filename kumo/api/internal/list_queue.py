@@ -16,7 +16,7 @@ A list that would wait longer than ``max_wait`` is refused at once
 (``Saturated``), with the seconds after which asking again is worth it:
 when the wait will be down to half ``max_wait``. The agent asks the other
 server at once, and after a second refusal comes back then, spread over
-up to 10 s (``kumo.agent.client.busy_delay``: less than the 15 s of work
+up to 10 s (``kumo.agent.client.busy_delay``: less than the 30 s of work
 still queued, so the server does not sit idle meanwhile), rather than
 waiting past its own timeout for a list the server would render for no
 one. The wait is estimated from the lists ahead and the mean time a list
@@ -45,7 +45,7 @@ lock); a few overlap one list's database waits with another's rendering
 (``bench/list_storm.py``: see docs/PERFORMANCE.md, "The servers under a
 start storm")."""
 
-MAX_WAIT = 30.0
+MAX_WAIT = 60.0
 """Seconds a list may be expected to wait for its turn before it is refused
 (the agent waits 120 s for an answer)."""
 
