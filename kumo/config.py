@@ -97,7 +97,7 @@ class Settings:
 
     outbox_retention: int = _env_int("KUMO_OUTBOX_RETENTION", 200_000)
     """How many recent outbox events the watch feed keeps for resuming watchers."""
-    list_places: int = _env_int("KUMO_LIST_PLACES", 4)
+    list_places: int = _env_int("KUMO_LIST_PLACES", 8)
     """Agents' lists in progress at once per API process, the others waiting
     their turn in order (``kumo.api.internal.list_queue``)."""
 

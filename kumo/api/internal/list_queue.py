@@ -8,7 +8,7 @@ share that core: with 32 in progress each took 32 lists' time (p50 50 s at
 1,000 hosts), every one holding a request thread and a database connection
 all the while, so heartbeats and status reports waited for both (p50 58 s).
 Here a list waits, holding nothing but its connection's socket, for one of
-``places`` turns; it runs on threads of its own (``limiter``), never the
+``places`` turns (8); it runs on threads of its own (``limiter``), never the
 request threads, and holds one database connection; the turns go in the
 order the lists came.
 
@@ -37,13 +37,14 @@ import anyio.to_thread
 
 T = TypeVar("T")
 
-PLACES = 4
+PLACES = 8
 """Lists in progress at once per API process (``Settings.list_places``,
-``KUMO_LIST_PLACES``). The servers' CPU per list
-does not fall with more at once (they share one core and the interpreter
-lock); a few overlap one list's database waits with another's rendering
-(``bench/list_storm.py``: see docs/PERFORMANCE.md, "The servers under a
-start storm")."""
+``KUMO_LIST_PLACES``). More at once only share the core (and hold more
+database connections); fewer leave it idle while a list waits for the
+database, and refuse more lists: 1,000 lists over two servers were all
+answered after 73-78 s with 8, 103-155 s with 4, 110-179 s with 2, and
+82-118 s with 32 on the request threads as before (``bench/list_storm.py``,
+docs/PERFORMANCE.md, "The servers under a start storm")."""
 
 MAX_WAIT = 60.0
 """Seconds a list may be expected to wait for its turn before it is refused
