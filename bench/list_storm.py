@@ -34,7 +34,6 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import threading
 import time
 from collections import Counter
@@ -230,7 +229,6 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgresql(None))
         builder = stack.enter_context(kumo_server(url, extra=("--no-metrics",)))
-        stack.callback(shutil.rmtree, builder.state_dir, True)
         t0 = time.monotonic()
         Cloud(builder, layout).build(_project(builder))
         ids = _register(builder, layout)
@@ -242,7 +240,6 @@ def main() -> None:
                 for _ in range(2):
                     with _tree(tree or os.environ.get("PYTHONPATH")), _places(places):
                         s = pair.enter_context(kumo_server(url, extra=("--no-metrics",)))
-                    pair.callback(shutil.rmtree, s.state_dir, True)
                     s.admin_password = builder.admin_password
                     servers.append(s)
                 storm = _storm(label, servers, hosts, ids, args.beats, warm)
