@@ -131,10 +131,16 @@ def test_instances_configure_themselves(cluster: DhcpCluster) -> None:
     assert "inet 10.1.0.13/24" in c.run(s.P3, "ip", "-4", "addr", "show", "eth0")
     assert not Path(f"/run/kumo/guests/{n.instance_netns(c.a, s.P3)}.dhcp.pid").exists()
 
+    # The client's mount namespace holds no copy of /run/netns: namespaces
+    # the agent makes or removes later are not mounted into every guest.
+    pidfile = Path(f"/run/kumo/guests/{ns1}.dhcp.pid")
+    mounts = Path(f"/proc/{int(pidfile.read_text())}/mountinfo").read_text()
+    assert " /run/netns" not in mounts
+    assert " /run/netns" in Path("/proc/self/mountinfo").read_text()
+
     # a renewal sees changed options
     c.subnets["s1"] = {**c.subnets["s1"], "dns_nameservers": ["192.0.2.54"]}
     c.apply()
-    pidfile = Path(f"/run/kumo/guests/{ns1}.dhcp.pid")
     os.kill(int(pidfile.read_text()), signal.SIGUSR1)
     deadline = time.monotonic() + 10
     while "192.0.2.54" not in Path(f"/etc/netns/{ns1}/resolv.conf").read_text():

@@ -46,6 +46,15 @@ class GuestPort(Protocol):
         ...
 
 
+DETACH_RUN_DIR = 'umount -l /run/netns 2>/dev/null; exec "$@"'
+"""Run first in a guest's mount namespace (``ip netns exec`` makes one,
+receiving the host's mounts): ``/run/netns`` is a shared mount, so while a
+guest kept its copy, every namespace the agent made or removed was mounted
+or unmounted in every guest's mount namespace too (1,000 instances: ~20 ms
+per namespace instead of ~1 ms, in the pass that wires a port). A guest
+needs none of them; without its copy it holds no other instance's
+namespace either."""
+
 GUEST_KINDS = ("dhcp", "services", "dhcp6", "dhcp6-info", "rdnss")
 """Every kind of guest process ``_command`` knows how to start."""
 
@@ -91,7 +100,7 @@ class GuestProcesses:
         log = RUN_DIR / f"{guest.netns}.{guest.kind}.log"
         inside = ["env", f"KUMO_NETNS={guest.netns}", *_command(guest, pidfile)]
         argv = ["setsid", "-f", "ip", "netns", "exec", guest.netns,
-                *uts.command(guest.netns, inside)]  # fmt: skip
+                "sh", "-c", DETACH_RUN_DIR, "guest", *uts.command(guest.netns, inside)]  # fmt: skip
         with open(log, "ab") as out:
             done = subprocess.run(
                 argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, check=False
