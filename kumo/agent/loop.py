@@ -349,7 +349,7 @@ class Agent:
                 last_resync = time.monotonic()
             rolling = self.applier.rolling
             try:
-                result = self._pass()
+                result = self._first_pass() if not self.synced.is_set() else self._pass()
                 if self.applier.rolling:
                     self.dirty.set()  # the next slice, after the debounce
                 elif rolling and time.monotonic() - self._settled_at >= self.settle_interval:
@@ -400,6 +400,20 @@ class Agent:
                 summary,
                 _held_back(held),
             )
+
+    def _first_pass(self) -> Any:
+        """A pass before the agent is in sync, with the cyclic collector
+        paused: building the first view, plan and kernel reads of a loaded
+        host allocates enough to set off several full collections (~0.1-0.2
+        s with 1,000 ports, walking everything built so far), and the settle
+        that ends the first complete pass collects once anyway."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._pass()
+        finally:
+            if paused:
+                gc.enable()
 
     def _pass(self) -> Any:
         started = time.monotonic()
@@ -475,11 +489,13 @@ class Agent:
                 (self.gc.total - collecting) * 1000,
             )
         if getattr(result, "ok", True) and not self.synced.is_set():
-            self._settle_memory(len(wired))
+            # In sync (and ready) once the pass is done; the settle after it
+            # (~0.1-0.2 s with 1,000 ports) delays only the next pass.
             self.synced.set()
             log.info(
                 "in sync: %d ports wired, first complete pass %.1f ms", len(wired), took * 1000
             )
+            self._settle_memory(len(wired))
         elif len(wired) > self._settled_ports * 5 // 4 + 50:
             self._settle_memory(len(wired))  # the host grew by a quarter
         return result
