@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -36,6 +37,9 @@ PREFIX = "kbw-"
 H1, H2 = f"{PREFIX}host1", f"{PREFIX}host2"
 Series = tuple[str, list[float], list[float]]
 """A series' label, its create->ACTIVE and create->ping times."""
+TRACE: list[dict[str, object]] = []
+"""Each create: its port, when it started (UTC), and the times (ms) to the
+create's answer, to ACTIVE and to the first ping (``--keep-logs`` writes it)."""
 
 
 def _api(state: Path) -> tuple[httpx.Client, LabState]:
@@ -91,6 +95,7 @@ def _series(
                 "port": {"network_id": net, "binding:host_id": H1, "device_owner": "compute:lab"}
             },
         ).json()["port"]
+        created = time.monotonic()
         _watch_active(api, internal, revision, port["id"])
         t1 = time.monotonic()
         _ping_until(pinger_ns, port["fixed_ips"][0]["ip_address"])
@@ -98,6 +103,10 @@ def _series(
         active.append(t1 - t0)
         pinged.append(t2 - t0)
         stamp = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=time.monotonic() - t0)
+        TRACE.append(
+            {"port": port["id"], "at": f"{stamp:%H:%M:%S.%f}", "created_ms": (created - t0) * 1000,
+             "active_ms": (t1 - t0) * 1000, "ping_ms": (t2 - t0) * 1000}
+        )  # fmt: skip
         slowest = sorted([*slowest, (t1 - t0, f"{stamp:%H:%M:%S.%f}"[:-3])], reverse=True)[:3]
     # When the tail happened, to set beside the agents' logs (slow passes).
     print("  slowest create->ACTIVE:", ", ".join(f"{v * 1000:.0f} ms at {at}" for v, at in slowest))
@@ -208,6 +217,10 @@ def run_lab(args: argparse.Namespace, metrics: bool) -> tuple[list[Series], floa
         results.append((f"{args.preload + args.ports}+ ports on host", active, pinged))
         resync = _restart_agent(lab, state)
     finally:
+        if args.keep_logs and (state / "logs").is_dir():
+            keep = Path(args.keep_logs)
+            shutil.copytree(state / "logs", keep, dirs_exist_ok=True, ignore_dangling_symlinks=True)
+            (keep / "creates.json").write_text(json.dumps(TRACE, indent=1))
         subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, env=env)
     return results, resync
 
@@ -222,6 +235,7 @@ def main() -> None:
         default=None,
         help="ports measured on the loaded host (default: --ports)",
     )
+    ap.add_argument("--keep-logs", help="copy the lab's logs into this directory before it goes")
     ap.add_argument(
         "--metrics-off-too",
         action="store_true",
