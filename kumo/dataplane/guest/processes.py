@@ -152,7 +152,11 @@ def _command(guest: Guest, pidfile: Path) -> list[str]:
     # dhclient -6 needs a link-local address that is no longer tentative
     wait = (f"i=0; while [ $i -lt 50 ] && ip -6 addr show dev {guest.ifname} scope link"
             f" | grep -q tentative; do sleep 0.1; i=$((i+1)); done; exec \"$@\"")  # fmt: skip
+    # dhclient gives its script a fresh environment: -e hands it the
+    # namespace's name (``ip netns identify`` finds nothing without
+    # /run/netns, see DETACH_RUN_DIR).
     return ["sh", "-c", wait, "dhclient6", "dhclient", "-6", "-d", *stateless,
+            "-e", f"KUMO_NETNS={guest.netns}",
             "-sf", str(SCRIPT6), "-pf", str(pidfile), "-lf", str(lease), guest.ifname]  # fmt: skip
 
 
