@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from kumo.api import draining, faults, policy_gate
 from kumo.api.access_log import AccessLogMiddleware
 from kumo.api.json_text import StrictJsonMiddleware
-from kumo.api.routing import include
+from kumo.api.routing import include, settle
 from kumo.runtime import Runtime
 
 
@@ -58,6 +58,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # outermost: it times, ids and counts everything
     app.add_middleware(AccessLogMiddleware, metrics=metrics)
     policy_gate.attach(app)
+    settle(app)  # every route is in place
     if metrics:
         from kumo.telemetry.api import label_routes, watch_pool
 

@@ -38,6 +38,15 @@ class ItemJson:
             self._known[key] = (item, body)
         return body
 
+    def render_all(self, items: list[dict[str, Any]]) -> list[bytes]:
+        """``[self.render(item) for item in items]``, without a call per known item."""
+        known = self._known
+        out = []
+        for item in items:
+            hit = known.get(item.get("id"))
+            out.append(hit[1] if hit is not None and hit[0] is item else self.render(item))
+        return out
+
 
 def json_list_response(
     collection: str,
@@ -48,7 +57,7 @@ def json_list_response(
     """``json_response({collection: items, collection_links: links})``, the
     same bytes, with each item's JSON from ``cache``."""
     parts = [b'{"', json.dumps(collection).encode()[1:-1], b'":[']
-    parts.append(b",".join(cache.render(item) for item in items))
+    parts.append(b",".join(cache.render_all(items)))
     parts.append(b"]")
     if links:
         parts += [b',"', f"{collection}_links".encode(), b'":']

@@ -7,10 +7,10 @@ query per table, tags in one query) and then apply visibility.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from kumo.config import Settings
@@ -22,7 +22,8 @@ from kumo.network import agent_reports, availability_zones, policy
 from kumo.network import tags as taglib
 from kumo.network.core import ipam, networks, subnets
 from kumo.network.l3 import auto_allocate
-from kumo.network.ports import ports, read_views
+from kumo.network.ports import ports, read_views, revisions
+from kumo.network.qos import minimum
 from kumo.network.rbac import access as rbac_access
 from kumo.network.segments import rows as segment_rows
 from kumo.network.subnetpools import allocate
@@ -43,6 +44,7 @@ PORT_SQL_FILTERS = {
     "name": Port.name,
     "binding:host_id": Port.host,
 }
+_PORT_COLUMNS = {k: Port.__table__.c[v.key] for k, v in PORT_SQL_FILTERS.items()}
 NETWORK_SQL_FILTERS = {
     "id": Network.id,
     "name": Network.name,
@@ -289,23 +291,35 @@ class NetworkService:
         revision_number, so a view cached under (id, revision) is exact: a
         list reads two columns per port and renders only what changed.
         """
-        c = Port.__table__.c
-        with self.db.read_session() as s:
-            cols = {k: c[v.key] for k, v in PORT_SQL_FILTERS.items()}
-            q = sql_where(select(c.id, c.revision_number), cols, prefilters)
-            if not unrestricted(ctx, "network:get_port"):
-                n = Network.__table__.c
-                own_nets = select(n.id).where(n.project_id == ctx.project_id)
-                q = q.where((c.project_id == ctx.project_id) | c.network_id.in_(own_nets))
-            conn = s.connection()
-            wanted = conn.execute(q.order_by(c.created_at, c.id)).all()
-            cache = self._port_views
-            stale = [pid for pid, rev in wanted if cache.get(pid, (None,))[0] != rev]
-            if stale:
-                self._render_ports(s, stale)
-            views = [cache[pid][1] for pid, _ in wanted if pid in cache]
-            views = _with_requests(s, ctx, views)
+        restricted = not unrestricted(ctx, "network:get_port")
+        with self.db.engine.connect() as conn:
+            wanted = revisions.read(conn, _PORT_COLUMNS, prefilters, ctx.project_id, restricted)
+            views = self._cached_views(wanted)
+            # a policy's minimum rules change without the port's revision: asked
+            # at every list, and only where some policy has such a rule
+            if views is None or (
+                views and allowed(ctx, "network:get_port:binding") and minimum.asking(conn)
+            ):
+                with Session(bind=conn) as s:
+                    if views is None:
+                        cache = self._port_views
+                        stale = [pid for pid, rev in wanted if cache.get(pid, (None,))[0] != rev]
+                        self._render_ports(s, stale)
+                        views = [cache[pid][1] for pid, _ in wanted if pid in cache]
+                    views = _with_requests(s, ctx, views)
         return policy.redact_all(ctx, "ports", views)
+
+    def _cached_views(self, wanted: Sequence[Row[str, int]]) -> list[dict[str, Any]] | None:
+        """The cached view of each (id, revision) in ``wanted``, in order, or
+        None when one is missing or older (the list renders those first)."""
+        get = self._port_views.get
+        views = []
+        for pid, rev in wanted:
+            hit = get(pid)
+            if hit is None or hit[0] != rev:
+                return None
+            views.append(hit[1])
+        return views
 
     def _render_ports(self, s: Session, ids: list[str]) -> None:
         if len(self._port_views) > 100_000:
@@ -397,8 +411,6 @@ def _with_requests(
     the port's revision. Computed only for callers who may see it."""
     if not views or not allowed(ctx, "network:get_port:binding"):
         return views
-    from kumo.network.qos import minimum
-
     found = minimum.resource_requests(
         s, ((v["id"], v["network_id"], v.get("qos_policy_id")) for v in views)
     )

@@ -100,6 +100,22 @@ def _matches(value: Any, wanted: list[str]) -> bool:
     return str(value) in wanted
 
 
+def _matching(items: list[dict[str, Any]], key: str, wanted: list[str]) -> list[dict[str, Any]]:
+    """The items whose ``key`` matches ``wanted`` (``_matches``), a string
+    value tested in a set without a call per item: a list of 500 ports
+    filtered by network id is mostly strings."""
+    texts = set(wanted)
+    out = []
+    for item in items:
+        value = item.get(key)
+        if value.__class__ is str:
+            if value in texts:
+                out.append(item)
+        elif _matches(value, wanted):
+            out.append(item)
+    return out
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)
@@ -148,7 +164,7 @@ def apply_filters(
         elif key in ("ip_address", "subnet_id") and key not in (known or set()):
             out = [i for i in out if _fixed_ip_match(i, [f"{key}={w}" for w in wanted])]
         else:
-            out = [i for i in out if _matches(i.get(key), wanted)]
+            out = _matching(out, key, wanted)
     for key, wanted in query.tag_filters.items():
         want = set(wanted)
         if key == "tags":

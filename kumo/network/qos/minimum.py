@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from kumo.db.network_models import Network, Port
@@ -115,6 +115,18 @@ def _group_id(port_id: str, rules: list[QosRule]) -> str:
     return str(uuid.uuid5(uuid.UUID(port_id), ":".join(r.id for r in rules)))
 
 
+_ASKING = (
+    select(QosRule.policy_id)
+    .where(QosRule.rule_type.in_(("minimum_bandwidth", "minimum_packet_rate")))
+    .distinct()
+)
+
+
+def asking(db: Session | Connection) -> set[str]:
+    """The policies with a minimum rule: only their ports ask for anything."""
+    return set(db.scalars(_ASKING))
+
+
 def resource_requests(
     session: Session, ports: Iterable[tuple[str, str, str | None]]
 ) -> dict[str, dict[str, Any]]:
@@ -122,7 +134,14 @@ def resource_requests(
     ``port-resource-request-groups``: a group for the minimum bandwidth
     (``required`` the physical network's and the vNIC type's traits) and
     one for the minimum packet rate (the vNIC type's trait), each with its
-    ``resources``, both in ``same_subtree``."""
+    ``resources``, both in ``same_subtree``.
+
+    Only policies with a minimum rule can ask for anything: one narrow read
+    finds them first, and without any (the usual cloud) no port is looked at.
+    """
+    found = asking(session)
+    if not found:
+        return {}
     items = list(ports)
     nets: dict[str, tuple[str | None, str | None]] = {}
     wanted = {net for _, net, _ in items}
@@ -132,7 +151,7 @@ def resource_requests(
         )
         nets = {n: (phys, pol) for n, phys, pol in session.execute(q)}
     effective = {key: own or nets.get(net, (None, None))[1] for key, net, own in items}
-    policies = {p for p in effective.values() if p}
+    policies = {p for p in effective.values() if p in found}
     bandwidths = _rules(session, policies, "minimum_bandwidth")
     rates = _rules(session, policies, "minimum_packet_rate")
     out: dict[str, dict[str, Any]] = {}
