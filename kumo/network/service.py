@@ -44,6 +44,9 @@ PORT_SQL_FILTERS = {
     "name": Port.name,
     "binding:host_id": Port.host,
 }
+PORT_EXACT_FILTERS = frozenset(PORT_SQL_FILTERS) - {"binding:host_id"}
+"""The port filters on a text column the view shows unchanged to every
+caller (a port's host is redacted for most callers)."""
 _PORT_COLUMNS = {k: Port.__table__.c[v.key] for k, v in PORT_SQL_FILTERS.items()}
 NETWORK_SQL_FILTERS = {
     "id": Network.id,

@@ -1,7 +1,7 @@
 """Networking v2.0: /v2.0/ports."""
 
 from kumo.api.networking.resource import Collection, routes
-from kumo.network.service import PORT_SQL_FILTERS, NetworkService
+from kumo.network.service import PORT_EXACT_FILTERS, PORT_SQL_FILTERS, NetworkService
 from kumo.network.views import ATTRIBUTES
 
 router = routes(
@@ -16,5 +16,6 @@ router = routes(
         update=NetworkService.update_port,
         delete=NetworkService.delete_port,
         cached_views=True,
+        exact_sql_filters=PORT_EXACT_FILTERS,
     )
 )

@@ -54,6 +54,10 @@ class Collection:
     service_filters: frozenset[str] = frozenset()
     """Filters on attributes the items do not show, which ``list_items`` applies
     itself from its prefilters (a subnet's ``shared``, as Neutron filters it)."""
+    exact_sql_filters: frozenset[str] = frozenset()
+    """Filters of ``sql_filters`` on a text column that every item shows as
+    it is (never redacted): SQL's equality already kept exactly the items
+    the list's own filter would, so it is not applied again."""
 
 
 def service(request: Request) -> NetworkService:
@@ -76,6 +80,7 @@ def routes(spec: Collection) -> GatedRouter:
     base = f"/v2.0/{spec.path or spec.collection}"
     router = GatedRouter(local=base)
     item_json = ItemJson() if spec.cached_views else None
+    applied = spec.service_filters | spec.exact_sql_filters
     visible = lookup(spec.show, "ident")
 
     @router.get(base)
@@ -83,9 +88,8 @@ def routes(spec: Collection) -> GatedRouter:
         pre = sql_prefilters(request, set(spec.sql_filters | spec.service_filters))
         items = spec.list_items(service(request), ctx, pre)
         return list_response(
-            request, spec.collection, items, set(spec.attributes), spec.service_filters,
-            item_json=item_json,
-        )  # fmt: skip
+            request, spec.collection, items, set(spec.attributes), applied, item_json=item_json
+        )
 
     @router.get(base + "/{ident}")
     def show_item(
