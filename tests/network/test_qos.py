@@ -352,6 +352,11 @@ def test_minimum_bandwidth_rules_and_the_ports_resource_request(cloud: Cloud) ->
     listed = _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0]
     assert listed["resource_request"]["request_groups"][0]["resources"] == {
         "NET_BW_IGR_KILOBIT_PER_SEC": 2000}  # fmt: skip
+    # and with no minimum rule left anywhere, lists say None again
+    for rule in _req(cloud, "GET", admin, base)["minimum_bandwidth_rules"]:
+        _req(cloud, "DELETE", admin, f"{base}/{rule['id']}", status=204)
+    assert _req(cloud, "GET", admin, f"/ports?id={port['id']}")["ports"][0][
+        "resource_request"] is None  # fmt: skip
     aliases = {e["alias"] for e in _req(cloud, "GET", alice, "/extensions")["extensions"]}
     assert {"qos-bw-minimum-ingress", "port-resource-request",
             "port-resource-request-groups"} <= aliases  # fmt: skip
