@@ -39,7 +39,11 @@ share it), the full collection of an agent's memory settling (one process
 holds hundreds of agents, so it would walk everyone's objects each time:
 a settled agent only freezes the process's heap), HA beats.
 Heartbeats every ``--heartbeat`` seconds (the servers are started with
-an agent down time four times that).
+an agent down time four times that). The agents' processes run at
+``--agents-nice`` (10): on one machine, hundreds of agent threads would
+otherwise take the cores from the API servers and PostgreSQL by their
+number, which real hosts, each on a machine of its own, never do; the
+agents still use every cycle the control plane leaves.
 """
 
 from __future__ import annotations
@@ -233,6 +237,9 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     from kumo.dataplane.fake import FakeKernel
     from kumo.identity.authbody import password_auth
 
+    # The simulated hosts yield the cores to the control plane, which real
+    # hosts do not share with it (--agents-nice).
+    os.nice(int(os.environ.get("KUMO_SCALE_AGENTS_NICE", "0")))
     # Hundreds of agents per process: only errors (a restart's ended streams are expected).
     logging.getLogger("kumo").setLevel(logging.ERROR)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -648,11 +655,12 @@ class Report:
 
 def run(layout: Layout, *, workers: int, changes: int, database_url: str | None = None,
         settle: float = 0.5, quiet: float = 2.0, heartbeat: float = 30.0,
-        log=print) -> Report:  # type: ignore[no-untyped-def]  # fmt: skip
+        agents_nice: int = 0, log=print) -> Report:  # type: ignore[no-untyped-def]  # fmt: skip
     """The whole benchmark; ``database_url``: an empty PostgreSQL database
     (or SQLite file URL) instead of a throwaway PostgreSQL."""
     os.environ["KUMO_SCALE_HEARTBEAT"] = str(heartbeat)
     os.environ["KUMO_AGENT_DOWN_TIME"] = str(int(heartbeat * 4))
+    os.environ["KUMO_SCALE_AGENTS_NICE"] = str(agents_nice)
     rng = random.Random(25)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(postgresql(database_url))
@@ -765,10 +773,15 @@ def main() -> None:
     ap.add_argument("--changes", type=int, default=20, help="changes measured of each kind")
     ap.add_argument("--heartbeat", type=float, default=30.0)
     ap.add_argument("--database-url", default=None, help="default: a throwaway PostgreSQL")
+    ap.add_argument(
+        "--agents-nice", type=int, default=10,
+        help="niceness of the agents' processes (0: compete with the servers for the cores)",
+    )  # fmt: skip
     args = ap.parse_args()
     layout = Layout(args.hosts, args.ports, args.networks, args.big)
     report = run(layout, workers=args.workers, changes=args.changes,
-                 database_url=args.database_url, heartbeat=args.heartbeat)  # fmt: skip
+                 database_url=args.database_url, heartbeat=args.heartbeat,
+                 agents_nice=args.agents_nice)  # fmt: skip
     command = "python -m bench.scale " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
     )
