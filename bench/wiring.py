@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, machine, percentile, summary_ms
+from bench.common import free_port, kept_on_failure, machine, percentile, summary_ms
 from kumo.compiler import names
 from kumo.dataplane.guest.processes import GuestProcesses
 from kumo.lab import supervisor
@@ -185,43 +185,51 @@ def _restart_agent(lab: LabState, state: Path) -> float:
 def run_lab(args: argparse.Namespace, metrics: bool) -> tuple[list[Series], float]:
     """One whole run on a fresh lab; ``metrics`` off: the lab's API counts
     nothing and its agents serve no ``/metrics`` (``KUMO_METRICS=0``)."""
-    state = Path(tempfile.mkdtemp(prefix="kumo-bench-wiring-"))
-    env = {**os.environ, "KUMO_METRICS": "1" if metrics else "0"}
-    results: list[Series] = []
-    try:
-        subprocess.run(
-            [KUMO, "up", "--hosts", "2", "--port", str(free_port()), "--prefix", PREFIX,
-             "--state-dir", str(state), "--detach"],
-            check=True, capture_output=True, env=env,
-        )  # fmt: skip
-        api, lab = _api(state)
-        api.put(f"/quotas/{_admin_project(state, lab)}", json={"quota": {"port": -1}})
-        net = api.post("/networks", json={"network": {"name": "wiring"}}).json()["network"]["id"]
-        api.post(
-            "/subnets",
-            json={"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.90.0.0/16"}},
-        )
-        pinger = api.post(
-            "/ports",
-            json={
-                "port": {"network_id": net, "binding:host_id": H2, "device_owner": "compute:lab"}
-            },
-        ).json()["port"]
-        _wait_active(api, pinger["id"])
-        pinger_ns = names.instance_netns(H2, pinger["id"])
-        active, pinged = _series(api, net, pinger_ns, args.ports)
-        results.append(("0 ports on host", active, pinged))
-        _preload(api, args.preload)
-        loaded = args.loaded_ports or args.ports
-        active, pinged = _series(api, net, pinger_ns, loaded)
-        results.append((f"{args.preload + args.ports}+ ports on host", active, pinged))
-        resync = _restart_agent(lab, state)
-    finally:
-        if args.keep_logs and (state / "logs").is_dir():
-            keep = Path(args.keep_logs)
-            shutil.copytree(state / "logs", keep, dirs_exist_ok=True, ignore_dangling_symlinks=True)
-            (keep / "creates.json").write_text(json.dumps(TRACE, indent=1))
-        subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, env=env)
+    with kept_on_failure(Path(tempfile.mkdtemp(prefix="kumo-bench-wiring-"))) as state:
+        env = {**os.environ, "KUMO_METRICS": "1" if metrics else "0"}
+        results: list[Series] = []
+        try:
+            subprocess.run(
+                [KUMO, "up", "--hosts", "2", "--port", str(free_port()), "--prefix", PREFIX,
+                 "--state-dir", str(state), "--detach"],
+                check=True, capture_output=True, env=env,
+            )  # fmt: skip
+            api, lab = _api(state)
+            api.put(f"/quotas/{_admin_project(state, lab)}", json={"quota": {"port": -1}})
+            net = api.post("/networks", json={"network": {"name": "wiring"}}).json()["network"][
+                "id"
+            ]
+            api.post(
+                "/subnets",
+                json={"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.90.0.0/16"}},
+            )
+            pinger = api.post(
+                "/ports",
+                json={
+                    "port": {
+                        "network_id": net,
+                        "binding:host_id": H2,
+                        "device_owner": "compute:lab",
+                    }
+                },
+            ).json()["port"]
+            _wait_active(api, pinger["id"])
+            pinger_ns = names.instance_netns(H2, pinger["id"])
+            active, pinged = _series(api, net, pinger_ns, args.ports)
+            results.append(("0 ports on host", active, pinged))
+            _preload(api, args.preload)
+            loaded = args.loaded_ports or args.ports
+            active, pinged = _series(api, net, pinger_ns, loaded)
+            results.append((f"{args.preload + args.ports}+ ports on host", active, pinged))
+            resync = _restart_agent(lab, state)
+        finally:
+            if args.keep_logs and (state / "logs").is_dir():
+                keep = Path(args.keep_logs)
+                shutil.copytree(
+                    state / "logs", keep, dirs_exist_ok=True, ignore_dangling_symlinks=True
+                )
+                (keep / "creates.json").write_text(json.dumps(TRACE, indent=1))
+            subprocess.run([KUMO, "down", "--state-dir", str(state)], capture_output=True, env=env)
     return results, resync
 
 
