@@ -30,20 +30,16 @@ import datetime as dt
 import gc
 import ipaddress
 import statistics
-import sys
 import time
 from typing import Any
 
-from bench.common import machine, percentile
+from bench.common import forget_kumo_memory, machine, percentile
 from kumo.agent.cache import Cache
-from kumo.compiler import compile as compile_module
-from kumo.compiler import compile_host, firewall, metadata
-from kumo.compiler.memo import LastAnswer
+from kumo.compiler import compile_host
 from kumo.dataplane.driver import Dataplane
 from kumo.dataplane.fake import FakeKernel
 from kumo.dataplane.guest.processes import FakeGuests
 from kumo.dataplane.nftables.port import FakeNft
-from kumo.dataplane.reconcilers import base, keyed
 from kumo.dataplane.uts import FakeUts
 
 HOST = "bench-host"
@@ -131,27 +127,6 @@ def measure(load: int, events: int, settle: bool = True) -> dict[str, Any]:
     return {"load": load, "first": first_s, "steps": steps}
 
 
-def forget() -> None:
-    """Drop what the compiler and the dataplane remember across passes (a
-    restarted agent starts with none of it): every ``LastAnswer``, every
-    ``lru_cache`` and the per-host states of kumo's modules."""
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("kumo."):
-            continue
-        for value in list(vars(module).values()):
-            if isinstance(value, LastAnswer):
-                value._last = {}
-            elif callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-    held = [
-        (firewall, "_STATES"), (compile_module, "_NETWORK_PARTS"), (metadata, "_NETWORK_CLIENTS"),
-        (compile_module, "_LAST_PLANS"), (base, "_DIFFS"), (base, "_LINKS_BY_NS"),
-        (keyed, "_LINK_SETS"),
-    ]  # fmt: skip
-    for module, name in held:
-        getattr(module, name, []).clear()  # (an older tree may lack some)
-
-
 def restart(load: int) -> dict[str, float]:
     """CPU of an agent restart with ``load`` ports in the kernel already (as
     its predecessor left them): the cache filled from one list, the first
@@ -164,7 +139,7 @@ def restart(load: int) -> dict[str, float]:
     kernel, nft, guests, uts = FakeKernel(), FakeNft(), FakeGuests(), FakeUts()
     before = Dataplane(kernel, HOST, nft=nft, guests=guests, uts=uts)
     assert before.apply(compile_host(HOST, cache.view())).ok
-    forget()
+    forget_kumo_memory()
     gc.collect()
     t0 = time.process_time()
     cache = Cache(HOST)

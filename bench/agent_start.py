@@ -52,15 +52,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-HELD_STATES = (
-    ("kumo.compiler.firewall", "_STATES"), ("kumo.compiler.compile", "_NETWORK_PARTS"),
-    ("kumo.compiler.metadata", "_NETWORK_CLIENTS"), ("kumo.compiler.compile", "_LAST_PLANS"),
-    ("kumo.dataplane.reconcilers.base", "_DIFFS"),
-    ("kumo.dataplane.reconcilers.base", "_LINKS_BY_NS"),
-    ("kumo.dataplane.reconcilers.keyed", "_LINK_SETS"),
-)  # fmt: skip
-"""What kumo's modules keep per host across passes (a tree may lack some)."""
-
 PHASES = (
     "register",
     "list",
@@ -86,11 +77,11 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
 
     import httpx
 
+    from bench.common import forget_kumo_memory
     from kumo.agent import cache as cache_module
     from kumo.agent import loop, memory
     from kumo.agent.client import ApiClient, Listing
     from kumo.agent.config import AgentConfig, Credentials
-    from kumo.compiler.memo import LastAnswer
     from kumo.dataplane.driver import Dataplane
     from kumo.dataplane.fake import FakeKernel
     from kumo.dataplane.guest.processes import FakeGuests
@@ -161,23 +152,6 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
     httpx.Client.send = counted  # type: ignore[method-assign]
     token: dict[str, str] = {}
 
-    def forget() -> None:
-        """Drop what kumo's modules remember across passes (every
-        ``LastAnswer``, ``lru_cache`` and per-host state): each start is a
-        new agent process's, as on a real host."""
-        for name, module in list(sys.modules.items()):
-            if not name.startswith("kumo."):
-                continue
-            for value in list(vars(module).values()):
-                if isinstance(value, LastAnswer):
-                    value._last = {}
-                elif callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
-        for module_name, attr in HELD_STATES:
-            held = getattr(sys.modules.get(module_name), attr, None)
-            if held is not None:
-                held.clear()
-
     def start(host: str, index: int, kernel: Any) -> tuple[dict[str, Any], Any]:
         config = AgentConfig(
             host=host,
@@ -199,7 +173,7 @@ def _worker(base: str, password: str) -> None:  # noqa: C901 - one measuring har
         agent.snat.usage = lambda router_id, ip: 0
         apply = dataplane.apply
         dataplane.apply = timed("apply", apply)  # type: ignore[method-assign]
-        forget()
+        forget_kumo_memory()
         gc.collect()  # a new process's heap: no garbage of the last start to walk
         spent.clear()
         requests[0] = 0

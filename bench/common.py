@@ -180,3 +180,49 @@ def machine() -> str:
     return (
         f"{os.uname().sysname} {os.uname().release}, {cpus} vCPU, Python {sys.version.split()[0]}"
     )
+
+
+HELD_STATES = (
+    ("kumo.compiler.firewall", "_STATES"), ("kumo.compiler.compile", "_NETWORK_PARTS"),
+    ("kumo.compiler.metadata", "_NETWORK_CLIENTS"), ("kumo.compiler.compile", "_LAST_PLANS"),
+    ("kumo.dataplane.reconcilers.base", "_DIFFS"),
+    ("kumo.dataplane.reconcilers.base", "_LINKS_BY_NS"),
+    ("kumo.dataplane.reconcilers.keyed", "_LINK_SETS"),
+)  # fmt: skip
+"""What kumo's modules keep per host across passes (a tree may lack some)."""
+
+
+def forget_kumo_memory() -> None:
+    """Drop what kumo's modules remember across an agent's passes (every
+    ``LastAnswer``, ``lru_cache`` and per-host state, in whichever tree is
+    imported): the next pass is a new agent process's, as on a restarted host."""
+    from kumo.compiler.memo import LastAnswer
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("kumo."):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, LastAnswer):
+                value._last = {}
+            elif callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    for module_name, attr in HELD_STATES:
+        held = getattr(sys.modules.get(module_name), attr, None)
+        if held is not None:
+            held.clear()
+
+
+@contextlib.contextmanager
+def environ(name: str, value: str | None) -> Iterator[None]:
+    """``name`` set to ``value`` in this process's environment (and so in the
+    processes it starts) for the block; None leaves it as it is."""
+    saved = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved

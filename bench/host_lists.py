@@ -32,22 +32,8 @@ import time
 
 import httpx
 
-from bench.common import Server, kumo_server, machine, percentile
+from bench.common import Server, environ, kumo_server, machine, percentile
 from bench.scale import Cloud, Layout, _project, postgresql
-
-
-@contextlib.contextmanager
-def _tree(path: str | None):  # type: ignore[no-untyped-def]
-    saved = os.environ.get("PYTHONPATH")
-    if path is not None:
-        os.environ["PYTHONPATH"] = path
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def _one(server: Server, client: httpx.Client, host: str) -> tuple[float, float, int, int]:
@@ -90,7 +76,7 @@ def main() -> None:
         url = stack.enter_context(postgresql(None))
         servers = {"this tree": stack.enter_context(kumo_server(url, extra=("--no-metrics",)))}
         if args.compare:
-            with _tree(args.compare):
+            with environ("PYTHONPATH", args.compare):
                 other = stack.enter_context(kumo_server(url, extra=("--no-metrics",)))
             # a server joining a database another set up learns no password
             other.admin_password = servers["this tree"].admin_password

@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.common import Server, kumo_server, machine, percentile
-from bench.host_lists import _tree
+from bench.common import Server, environ, kumo_server, machine, percentile
 from bench.scale import Cloud, Layout, _project, postgresql
 from kumo.agent.client import LIST_READ_TIMEOUT, busy_delay
 
@@ -175,20 +174,6 @@ def _storm(label: str, servers: list[Server], hosts: list[str], ids: list[str],
     return out
 
 
-@contextlib.contextmanager
-def _places(places: str | None):  # type: ignore[no-untyped-def]
-    saved = os.environ.get("KUMO_LIST_PLACES")
-    if places is not None:
-        os.environ["KUMO_LIST_PLACES"] = places
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("KUMO_LIST_PLACES", None)
-        else:
-            os.environ["KUMO_LIST_PLACES"] = saved
-
-
 def _report(storm: Storm, n: int) -> None:
     walls, beats = storm.walls, storm.beats
     answers = ", ".join(f"{k} {v}" for k, v in sorted(storm.answers.items()))
@@ -238,7 +223,7 @@ def main() -> None:
             with contextlib.ExitStack() as pair:
                 servers = []
                 for _ in range(2):
-                    with _tree(tree or os.environ.get("PYTHONPATH")), _places(places):
+                    with environ("PYTHONPATH", tree), environ("KUMO_LIST_PLACES", places):
                         s = pair.enter_context(kumo_server(url, extra=("--no-metrics",)))
                     s.admin_password = builder.admin_password
                     servers.append(s)
