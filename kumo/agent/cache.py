@@ -83,7 +83,10 @@ class Cache:
             else:
                 old = table.get(key)
                 table[key] = body
-                changed = old is None or _substance(old) != _substance(body)
+                ignore = BOOKKEEPING
+                if kind == "port" and body.get("binding:host_id") != self.host:
+                    ignore = ELSEWHERE_PORT_BOOKKEEPING
+                changed = old is None or _substance(old, ignore) != _substance(body, ignore)
                 if kind == "port" and event.get("request_id") and _caused(old, body):
                     self._request_ids[key] = str(event["request_id"])
                 if views is not None and (changed or key not in views):
@@ -192,14 +195,20 @@ class Cache:
 
 BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"})
 
+ELSEWHERE_PORT_BOOKKEEPING = BOOKKEEPING | {"status"}
+"""What of a port bound to another host calls for no pass when it alone
+changes: its status is that host's report, and nothing here is compiled
+from it (a cloud starting up turns thousands of ports ACTIVE, each an
+event to every host of its networks and groups)."""
+
 
 def _few(since: dict[str, set[str]], ports: int) -> bool:
     """Whether so few objects changed that patching beats starting over."""
     return sum(len(ids) for ids in since.values()) * 8 <= max(ports, 64)
 
 
-def _substance(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in BOOKKEEPING}
+def _substance(body: dict[str, Any], ignore: frozenset[str] = BOOKKEEPING) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ignore}
 
 
 def _caused(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:

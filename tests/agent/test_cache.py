@@ -42,6 +42,24 @@ def test_the_echo_of_the_agents_own_status_report_does_not() -> None:
     assert cache.apply(event(3, status="DOWN", revision_number=3))
 
 
+def test_another_hosts_port_turning_active_does_not() -> None:
+    cache = Cache("host-b")
+    mine = event(1)
+    mine["object"].update({"id": "p2", "binding:host_id": "host-b"})  # host-b serves n1
+    assert cache.apply(mine)
+    assert cache.apply(event(2))  # host-a's port on n1
+    g1, _ = cache.view_at()
+    active = event(3, status="ACTIVE", revision_number=2, updated_at="2026-11-26T10:00:01Z")
+    assert not cache.apply(active)
+    held = cache.body("port", PORT)
+    assert held is not None and held["status"] == "ACTIVE"  # held as it is now
+    assert cache.view_at()[0] == g1
+    # anything else of it does call for a pass
+    assert cache.apply(event(4, status="ACTIVE", mac_address="fa:16:3e:00:00:09"))
+    # and so does a status of host-b's own port that the cache does not hold
+    assert cache.apply({**mine, "revision": 5, "object": {**mine["object"], "status": "ACTIVE"}})
+
+
 def test_a_ports_request_id_is_the_change_that_made_it_not_the_status_echo() -> None:
     cache = Cache("host-a")
     cache.apply({**event(1), "request_id": "req-create"})
