@@ -88,6 +88,20 @@ def port(
     return port_body(uow, port_view(p, tags), op, old_host, old_groups, _router_of(uow, p))
 
 
+def port_status(uow: UnitOfWork, p: Port) -> None:
+    """Emit a change of the port's ``status`` alone (its host's report) to
+    its host only: no other host compiles anything from another host's
+    port status, and a cloud starting up turns thousands of ports ACTIVE,
+    each otherwise an event to every host of its network and of the groups
+    naming its groups (~500 hosts for a member of a big group). Other
+    hosts' caches keep the port's earlier status until their next list."""
+    if not p.host:
+        port(uow, p)
+        return
+    body = port_view(p, taglib.tags_for(uow.session, [p.id]).get(p.id, []))
+    uow.emit("port", "upsert", p.id, (f"host:{p.host}",), _watched(uow, body))
+
+
 def _router_of(uow: UnitOfWork, p: Port) -> str | None:
     """The router the port is part of, from its ``RouterPort`` row."""
     if p.device_owner not in ROUTER_PORT_TYPES:
@@ -124,11 +138,17 @@ def port_body(
         topics.append(f"members:{group_id}")
     if router_id:
         topics.append(f"router:{router_id}")
+    uow.emit("port", op, body["id"], tuple(topics), _watched(uow, body))
+    return body
+
+
+def _watched(uow: UnitOfWork, body: dict[str, Any]) -> dict[str, Any]:
+    """The watch body of a port's admin view: with its instance's hostname,
+    its QoS rules and its trunk."""
     (watched,) = trunk_subports.with_trunks(
         uow.session, qos_attach.with_rules(uow.session, hostnames.watch_bodies(uow.session, [body]))
     )
-    uow.emit("port", op, body["id"], tuple(topics), watched)
-    return body
+    return watched
 
 
 def security_group(uow: UnitOfWork, group: SecurityGroup, op: str = "upsert") -> dict[str, object]:

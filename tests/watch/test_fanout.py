@@ -62,3 +62,36 @@ def test_agents_topic_carries_underlay_changes_not_heartbeats(db_url: str, tmp_p
         r = cloud.c.get(f"{I}/list", headers=h, params={"topics": "agents"})
         (listed,) = [o for o in r.json()["objects"] if o["kind"] == "agent"]
         assert {k: v for k, v in listed.items() if k != "kind"} == events[-1][2]
+
+
+def test_a_ports_status_report_goes_to_its_host_only(db_url: str, tmp_path: Path) -> None:
+    with open_cloud(db_url, tmp_path) as cloud:
+        h = cloud.admin
+        net = cloud.c.post("/networking/v2.0/networks", headers=h, json={"network": {}})
+        net_id = net.json()["network"]["id"]
+        body = {"port": {"network_id": net_id, "binding:host_id": "h1"}}
+        r = cloud.c.post("/networking/v2.0/ports", headers=h, json=body)
+        assert r.status_code == 201, r.text
+        port_id = r.json()["port"]["id"]
+        ((_, created_topics, _),) = [e for e in _events(cloud, "port") if e[2]["id"] == port_id]
+        assert f"network:{net_id}" in created_topics and "host:h1" in created_topics
+
+        r = cloud.c.post(f"{I}/ports/status", headers=h, json={"active": [port_id]})
+        assert r.status_code == 200 and r.json()["changed"] == [port_id], r.text
+        op, topics, sent = _events(cloud, "port")[-1]
+        # its host learns its new status; the hosts of its network compile nothing from it
+        assert (op, topics, sent["id"], sent["status"]) == (
+            "upsert",
+            ["host:h1"],
+            port_id,
+            "ACTIVE",
+        )
+        # the same report again changes nothing and says nothing
+        cloud.c.post(f"{I}/ports/status", headers=h, json={"active": [port_id]}).raise_for_status()
+        assert len([e for e in _events(cloud, "port") if e[2]["id"] == port_id]) == 2
+        # a change of anything else still goes to every topic of the port
+        r = cloud.c.put(
+            f"/networking/v2.0/ports/{port_id}", headers=h, json={"port": {"name": "x"}}
+        )
+        assert r.status_code == 200, r.text
+        assert f"network:{net_id}" in _events(cloud, "port")[-1][1]

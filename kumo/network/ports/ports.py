@@ -635,7 +635,7 @@ def set_status(uow: UnitOfWork, port_ids: list[str], status: str) -> list[str]:
             port.status = status
             touch(port)
             changed.append(port.id)
-            events.port(uow, port)
+            events.port_status(uow, port)
     return changed
 
 
