@@ -246,3 +246,27 @@ def test_the_guest_finds_its_ipv6_links(tmp_path: Path) -> None:
     assert _resolv_sh(tmp_path, found) == "eth1\n"
     # link-local addresses to reach fe80::a9fe:a9fe from: not the tentative one
     assert _resolv_sh(tmp_path, 'link_local_nics; echo "[$nics6]"') == "[eth0 eth1]\n"
+
+
+@needs_busybox
+def test_a_nic_whose_solicitation_goes_unanswered_is_asked_again(tmp_path: Path) -> None:
+    marks, fake = tmp_path / "marks", tmp_path / "bin"
+    marks.mkdir()
+    fake.mkdir()
+    rdisc6 = fake / "rdisc6"
+    script = f". {initramfs.ROOTFS / 'usr/share/kumo/resolv.sh'}; ra_dns eth1"
+    env = {"RESOLV_DIR": str(tmp_path / "resolv"), "RESOLV_CONF": str(tmp_path / "resolv.conf"),
+           "RA_MARKS": str(marks), "PATH": f"{fake}:/usr/bin:/bin"}  # fmt: skip
+    assert BUSYBOX is not None
+    # no answer (rdisc6 exits 2): no mark, so the next round asks again
+    rdisc6.write_text("#!/bin/sh\nexit 2\n")
+    rdisc6.chmod(0o755)
+    subprocess.run([BUSYBOX, "sh", "-c", script], env=env, check=True)
+    assert not (marks / "ra.eth1").exists()
+    assert not (tmp_path / "resolv" / "eth1.ra").exists()
+    # an answer: marked, and its servers in resolv.conf
+    (tmp_path / "answer").write_text(RDISC6)
+    rdisc6.write_text(f"#!/bin/sh\ncat {tmp_path / 'answer'}\n")
+    subprocess.run([BUSYBOX, "sh", "-c", script], env=env, check=True)
+    assert (marks / "ra.eth1").exists()
+    assert "nameserver fe80::a9fe:a9fe%eth1" in (tmp_path / "resolv.conf").read_text()

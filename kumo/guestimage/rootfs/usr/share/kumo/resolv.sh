@@ -84,3 +84,17 @@ link_local_nics() {
     done < "$IF_INET6"
     nics6=${nics6# }
 }
+
+# ra_dns NIC: IPv6 DNS (RFC 8106). Once a NIC has an address by SLAAC, an
+# advertisement came; rdisc6 solicits one more and prints its RDNSS and
+# DNSSL options, which become the NIC's IPv6 share of resolv.conf. The
+# cloud stage runs it in the background (no IPv4 boot waits for it) for a
+# NIC without its mark in $RA_MARKS; no answer (a solicitation or its
+# answer lost on a busy host) takes the mark away, so it asks again.
+RA_MARKS=${RA_MARKS:-/run/kumo}
+ra_dns() {
+    local heard
+    : > "$RA_MARKS/ra.$1"
+    heard=$(rdisc6 -1 -n "$1" 2>/dev/null) || { rm -f "$RA_MARKS/ra.$1"; return; }
+    echo "$heard" | ra_resolv "$1"
+}
