@@ -46,9 +46,10 @@ def _one(server: Server, client: httpx.Client, host: str) -> tuple[float, float,
     return server.cpu_seconds() - cpu, wall, len(r.json()["objects"]), len(r.content)
 
 
-def _register(server: Server, layout: Layout) -> None:
+def _register(server: Server, layout: Layout) -> list[str]:
     """An agent for each host, as a starting agent registers (its underlay
-    address, device and mappings in its configurations)."""
+    address, device and mappings in its configurations); their ids."""
+    ids = []
     with httpx.Client(base_url=server.base, headers={"X-Auth-Token": server.token()},
                       timeout=60) as client:  # fmt: skip
         for i in range(layout.hosts):
@@ -56,7 +57,10 @@ def _register(server: Server, layout: Layout) -> None:
                       "bridge_mappings": {"physnet1": "br-physnet1"}, "vlan_devices": {},
                       "in_sync": True, "ports": 10}  # fmt: skip
             body = {"agent": {"host": layout.host(i), "configurations": config}}
-            client.post("/internal/v1/agents", json=body).raise_for_status()
+            r = client.post("/internal/v1/agents", json=body)
+            r.raise_for_status()
+            ids.append(str(r.json()["agent"]["id"]))
+    return ids
 
 
 def main() -> None:

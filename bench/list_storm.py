@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.common import Server, environ, kumo_server, machine, percentile
+from bench.host_lists import _register
 from bench.scale import Cloud, Layout, _project, postgresql
 from kumo.agent.client import LIST_READ_TIMEOUT, busy_delay
 
@@ -61,22 +62,6 @@ class Storm:
     loads: tuple[float, float] = (0.0, 0.0)
 
 
-def _register(server: Server, layout: Layout) -> list[str]:
-    """An agent per host (as ``bench.host_lists --agents``); their ids."""
-    ids = []
-    with httpx.Client(base_url=server.base, headers={"X-Auth-Token": server.token()},
-                      timeout=60) as client:  # fmt: skip
-        for i in range(layout.hosts):
-            config = {"tunnel_ip": f"10.250.{i // 250}.{i % 250 + 1}", "underlay_device": "eth0",
-                      "bridge_mappings": {"physnet1": "br-physnet1"}, "vlan_devices": {},
-                      "in_sync": True, "ports": 10}  # fmt: skip
-            body = {"agent": {"host": layout.host(i), "configurations": config}}
-            r = client.post("/internal/v1/agents", json=body)
-            r.raise_for_status()
-            ids.append(str(r.json()["agent"]["id"]))
-    return ids
-
-
 def _lister(bases: list[str], token: str, host: str, first: int, out: Storm,
             lock: threading.Lock) -> None:  # fmt: skip
     """One host's list, retried as the agent retries it."""
@@ -89,15 +74,10 @@ def _lister(bases: list[str], token: str, host: str, first: int, out: Storm,
             try:
                 r = client.get(f"{bases[at % len(bases)]}/internal/v1/list",
                                params={"topics": f"host:{host}", "host": host})  # fmt: skip
-            except httpx.TimeoutException:
+            except httpx.HTTPError as exc:
+                failed = "timeout" if isinstance(exc, httpx.TimeoutException) else "error"
                 with lock:
-                    out.answers["timeout"] += 1
-                at += 1
-                time.sleep(0.2)
-                continue
-            except httpx.HTTPError:
-                with lock:
-                    out.answers["error"] += 1
+                    out.answers[failed] += 1
                 at += 1
                 time.sleep(0.2)
                 continue
