@@ -20,13 +20,16 @@ from kumo.db.network_models import Network, Port
 _PORTS = cast(Table, Port.__table__)
 _NETWORKS = cast(Table, Network.__table__)
 
-_statements: dict[tuple[tuple[str, ...], bool], Select[str, int]] = {}
+_statements: dict[tuple[tuple[str, ...], bool, bool], Select[str, int]] = {}
 
 
 def _statement(
-    columns: Mapping[str, ColumnElement[Any]], keys: tuple[str, ...], restricted: bool
+    columns: Mapping[str, ColumnElement[Any]], keys: tuple[str, ...], restricted: bool, bound: bool
 ) -> Select[str, int]:
-    found = _statements.get((keys, restricted))
+    """``bound``: the caller's project is a value (bound as ``project``);
+    else it has none, and only ports of no project match (``IS NULL``, as
+    ``= NULL`` matches nothing)."""
+    found = _statements.get((keys, restricted, bound))
     if found is not None:
         return found
     c = _PORTS.c
@@ -34,10 +37,12 @@ def _statement(
     for n, key in enumerate(keys):
         q = q.where(columns[key].in_(bindparam(f"filter_{n}", expanding=True)))
     if restricted:
-        own_nets = select(_NETWORKS.c.id).where(_NETWORKS.c.project_id == bindparam("project"))
-        q = q.where((c.project_id == bindparam("project")) | c.network_id.in_(own_nets))
+        nets = _NETWORKS.c
+        project: Any = bindparam("project") if bound else None
+        own_nets = select(nets.id).where(nets.project_id == project)
+        q = q.where((c.project_id == project) | c.network_id.in_(own_nets))
     q = q.order_by(c.created_at, c.id)
-    _statements[(keys, restricted)] = q
+    _statements[(keys, restricted, bound)] = q
     return q
 
 
@@ -53,23 +58,7 @@ def read(
     ``project_id`` or on its networks when ``restricted``."""
     keys = tuple(k for k in prefilters if k in columns)
     params: dict[str, Any] = {f"filter_{n}": prefilters[k] for n, k in enumerate(keys)}
-    if restricted:
-        if project_id is None:  # "= NULL" matches nothing; the old statement said IS NULL
-            return _unbound(conn, columns, prefilters, keys)
+    bound = project_id is not None
+    if restricted and bound:
         params["project"] = project_id
-    return conn.execute(_statement(columns, keys, restricted), params).all()
-
-
-def _unbound(
-    conn: Connection,
-    columns: Mapping[str, ColumnElement[Any]],
-    prefilters: Mapping[str, list[str]],
-    keys: tuple[str, ...],
-) -> Sequence[Row[str, int]]:
-    c = _PORTS.c
-    q = select(c.id, c.revision_number)
-    for key in keys:
-        q = q.where(columns[key].in_(prefilters[key]))
-    own_nets = select(_NETWORKS.c.id).where(_NETWORKS.c.project_id.is_(None))
-    q = q.where(c.project_id.is_(None) | c.network_id.in_(own_nets))
-    return conn.execute(q.order_by(c.created_at, c.id)).all()
+    return conn.execute(_statement(columns, keys, restricted, bound), params).all()
