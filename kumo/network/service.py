@@ -300,16 +300,16 @@ class NetworkService:
             views = self._cached_views(wanted)
             # a policy's minimum rules change without the port's revision: asked
             # at every list, and only where some policy has such a rule
-            if views is None or (
-                views and allowed(ctx, "network:get_port:binding") and minimum.asking(conn)
-            ):
+            binding = allowed(ctx, "network:get_port:binding")
+            asking = minimum.asking(conn) if binding and views != [] else set()
+            if views is None or asking:
                 with Session(bind=conn) as s:
                     if views is None:
                         cache = self._port_views
                         stale = [pid for pid, rev in wanted if cache.get(pid, (None,))[0] != rev]
                         self._render_ports(s, stale)
                         views = [cache[pid][1] for pid, _ in wanted if pid in cache]
-                    views = _with_requests(s, ctx, views)
+                    views = _with_requests(s, ctx, views, asking)
         return policy.redact_all(ctx, "ports", views)
 
     def _cached_views(self, wanted: Sequence[Row[str, int]]) -> list[dict[str, Any]] | None:
@@ -407,7 +407,10 @@ def sql_where(q: Any, columns: dict[str, Any], prefilters: dict[str, list[str]])
 
 
 def _with_requests(
-    s: Session, ctx: RequestContext, views: list[dict[str, Any]]
+    s: Session,
+    ctx: RequestContext,
+    views: list[dict[str, Any]],
+    asking_policies: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Port views with their ``resource_request`` (minimum bandwidth asks,
     ``kumo.network.qos.minimum``), read now: a policy's rules change without
@@ -415,7 +418,7 @@ def _with_requests(
     if not views or not allowed(ctx, "network:get_port:binding"):
         return views
     found = minimum.resource_requests(
-        s, ((v["id"], v["network_id"], v.get("qos_policy_id")) for v in views)
+        s, ((v["id"], v["network_id"], v.get("qos_policy_id")) for v in views), asking_policies
     )
     # the cached list views already say None: keep those objects (their JSON is cached too)
     return [

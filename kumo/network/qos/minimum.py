@@ -128,7 +128,9 @@ def asking(db: Session | Connection) -> set[str]:
 
 
 def resource_requests(
-    session: Session, ports: Iterable[tuple[str, str, str | None]]
+    session: Session,
+    ports: Iterable[tuple[str, str, str | None]],
+    asking_policies: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Port id → its ``resource_request`` in the format of
     ``port-resource-request-groups``: a group for the minimum bandwidth
@@ -137,9 +139,10 @@ def resource_requests(
     ``resources``, both in ``same_subtree``.
 
     Only policies with a minimum rule can ask for anything: one narrow read
-    finds them first, and without any (the usual cloud) no port is looked at.
+    finds them first (``asking_policies`` when the caller has just read
+    them), and without any (the usual cloud) no port is looked at.
     """
-    found = asking(session)
+    found = asking(session) if asking_policies is None else asking_policies
     if not found:
         return {}
     items = list(ports)
