@@ -81,8 +81,7 @@ class _Namespace:
     neighbours: dict[tuple[str, str], NeighEntry] = field(default_factory=dict)
     fdb: set[FdbEntry] = field(default_factory=set)
     fdb_keys: dict[tuple[object, ...], FdbEntry] = field(default_factory=dict)
-    """Key → the entry of ``fdb`` that has it, as last replaced (a hint:
-    ``fdb`` is the truth, and is checked)."""
+    """``fdb`` by key, kept with it (a replace finds the one it replaces)."""
     tc: dict[str, TcState] = field(default_factory=dict)
     tc_code: dict[str, bytes] = field(default_factory=dict)
     """Device → the bytecode of kumo's program on its ingress hook."""
@@ -473,11 +472,8 @@ class FakeKernel:
         if not entry.master and dev.state.kind != "vxlan":
             raise _err(E.EOPNOTSUPP, f"{entry.ifname} has no remote table")
         old = ns.fdb_keys.get(entry.key)
-        if old is not None and old in ns.fdb:
+        if old is not None:
             ns.fdb.discard(old)
-        elif len(ns.fdb_keys) != len(ns.fdb):  # entries the index does not know: look
-            ns.fdb = {f for f in ns.fdb if f.key != entry.key}
-            ns.fdb_keys = {f.key: f for f in ns.fdb}
         ns.fdb.add(entry)
         ns.fdb_keys[entry.key] = entry
 
@@ -488,8 +484,7 @@ class FakeKernel:
         if entry not in ns.fdb:
             raise _err(E.ENOENT, entry.mac)
         ns.fdb.discard(entry)
-        if ns.fdb_keys.get(entry.key) == entry:
-            del ns.fdb_keys[entry.key]
+        del ns.fdb_keys[entry.key]
 
     # -- tc programs -------------------------------------------------------------------
     def list_tc(self, netns: str) -> tuple[TcState, ...]:
