@@ -6,6 +6,7 @@ Which topics those are follows from what it holds (``kumo.watch.interest``).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
@@ -38,6 +39,9 @@ class Cache:
         self._since: dict[str, set[str]] | None = None
         """Kind → ids of the objects whose view changed since ``_last``
         (None: make the next view from scratch)."""
+        self._interest: _Interest | None = None
+        """What another host's port must touch to be kept (None: work it
+        out again at the next port event)."""
 
     def replace(self, revision: int, objects: list[dict[str, Any]]) -> None:
         fresh: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
@@ -54,6 +58,7 @@ class Cache:
             self.revision = revision
             self.generation += 1
             self._since = None
+            self._interest = None
 
     def apply(self, event: dict[str, Any]) -> bool:
         """Apply one watch event; whether the cache changed in more than
@@ -71,7 +76,10 @@ class Cache:
             views = self._views.get(kind)
             gone = event.get("op") == "delete"
             changed_view = False
-            if kind == "port" and not self._relevant_port(body):
+            here = kind == "port" and self._local(table.get(key), body)
+            if here or kind in _SHAPES_INTEREST:
+                self._interest = None
+            if kind == "port" and not self._relevant_port(body, here):
                 gone = True
             if kind == "server" and body.get("host") != self.host:
                 gone = True  # moved away: sent to its old host once more
@@ -97,20 +105,30 @@ class Cache:
             self.generation += changed
             return changed
 
-    def _relevant_port(self, body: dict[str, Any]) -> bool:
+    def _local(self, old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+        """Whether a port event concerns a port bound here (before or now)."""
+        host = self.host
+        return new.get("binding:host_id") == host or (
+            old is not None and old.get("binding:host_id") == host
+        )
+
+    def _relevant_port(self, body: dict[str, Any], here: bool) -> bool:
         """A port bound here, on a network this host serves, of a router it
-        runs, or a member of a security group its filters refer to."""
+        runs, or a member of a security group its filters refer to. ``here``:
+        the port was or is bound here (the networks are worked out without
+        it, and not kept)."""
         if body.get("binding:host_id") == self.host:
             return True
-        objects = self._objects
-        if body.get("network_id") in interest.networks(
-            self.host, objects, exclude=str(body.get("id"))
-        ):
-            return True
-        routers = interest.routers(self.host, objects)
-        if body.get("id") in {m.get("port_id") for m in interest.router_members(objects, routers)}:
-            return True
-        return bool(set(body.get("security_groups") or ()) & interest.groups(self.host, objects)[1])
+        known = self._interest
+        if here:
+            known = _Interest.of(self.host, self._objects, exclude=str(body.get("id")))
+        elif known is None:
+            known = self._interest = _Interest.of(self.host, self._objects)
+        return (
+            body.get("network_id") in known.networks
+            or body.get("id") in known.router_ports
+            or not known.remote_groups.isdisjoint(body.get("security_groups") or ())
+        )
 
     def local_ports(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -191,6 +209,36 @@ class Cache:
             body = self._objects["port"].get(port_id)
             if body is not None:
                 self._objects["port"][port_id] = {**body, "status": status}
+
+
+_SHAPES_INTEREST = frozenset({"router", "security_group"})
+"""Kinds whose bodies decide which other hosts' ports a host keeps (and so do
+its own ports: a port event bound here, before or now, counts too)."""
+
+
+@dataclass(frozen=True)
+class _Interest:
+    """Which other hosts' ports a host keeps, worked out once from what it
+    holds and kept until a port bound here, a router or a security group
+    changes: an event about another host's port changes none of it (a port
+    that is not bound here is not among the ports these follow from), so a
+    member joining a group of 1,000 costs no walk over every held port."""
+
+    networks: frozenset[str]
+    router_ports: frozenset[str]
+    remote_groups: frozenset[str]
+
+    @classmethod
+    def of(cls, host: str, objects: interest.Objects, exclude: str = "") -> _Interest:
+        """``exclude``: a port left out of the host's own ports."""
+        routers = interest.routers(host, objects)
+        return cls(
+            networks=frozenset(interest.networks(host, objects, exclude)),
+            router_ports=frozenset(
+                str(m.get("port_id")) for m in interest.router_members(objects, routers)
+            ),
+            remote_groups=frozenset(interest.groups(host, objects)[1]),
+        )
 
 
 BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"})

@@ -243,8 +243,12 @@ def changed_ports(state: FilterState, view: ClusterView) -> set[str]:
     before, now = state.ports, view.ports
     if before is now:
         return set()
-    changed = {k for k, v in now.items() if before.get(k) is not v}
-    changed.update(before.keys() - now.keys())
+    hint = view.ports_changed_since(before)
+    if hint is not None:  # patched from the state's view: look at what the patch moved
+        changed = {k for k in hint if before.get(k) is not now.get(k)}
+    else:
+        changed = {k for k, v in now.items() if before.get(k) is not v}
+        changed.update(before.keys() - now.keys())
     for port_id in changed:
         old, new = before.get(port_id), now.get(port_id)
         if old is not None:

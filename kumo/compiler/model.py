@@ -860,6 +860,17 @@ class ClusterView:
         """The ports bound to ``host``, in the view's order."""
         return self._ports_by_host.get(host, ())
 
+    def ports_changed_since(self, ports: Mapping[str, PortView]) -> frozenset[str] | None:
+        """When this view was patched from one whose ports were ``ports``:
+        the ids of the ports that may differ (came, went or changed; a
+        superset). None when that is not known (look at every port)."""
+        known: tuple[Mapping[str, PortView], frozenset[str]] | None = self.__dict__.get(
+            "_ports_patched_from"
+        )
+        if known is None or known[0] is not ports:
+            return None
+        return known[1]
+
     def ports_in_group(self, group_id: str) -> tuple[PortView, ...]:
         """The ports that are members of security group ``group_id``."""
         known = self._indexes.get(("groups", ""))

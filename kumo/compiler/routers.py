@@ -42,6 +42,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from kumo.compiler import forwarding, ipnet, names, qos, snat
+from kumo.compiler.memo import LastAnswer
 from kumo.compiler.model import (
     DVR_INTERFACE,
     GATEWAY,
@@ -277,13 +278,30 @@ def _neighbours(
     ns: str, ifname: str, port: PortView, view: ClusterView, skip: set[str], out: RouterObjects
 ) -> None:
     """Permanent neighbours for every port with an address on ``port``'s subnets."""
+    out.neighbours |= _NEIGHBOURS.get(
+        (ns, ifname), _neighbour_entries, ns, ifname, port, view.ports_of(port.network_id),
+        frozenset(skip),
+    )  # fmt: skip
+
+
+_NEIGHBOURS: LastAnswer[frozenset[NeighEntry]] = LastAnswer()
+"""Per router leg: its neighbours, made again only when the leg's port,
+its network's ports or the router's own ports change (a member joining a
+group on another network leaves them be)."""
+
+
+def _neighbour_entries(
+    ns: str, ifname: str, port: PortView, ports: tuple[PortView, ...], skip: frozenset[str]
+) -> frozenset[NeighEntry]:
     subnets = {f.subnet_id for f in port.fixed_ips}
-    for other in view.ports_of(port.network_id):
+    out: set[NeighEntry] = set()
+    for other in ports:
         if other.id in skip or not other.mac or other.id == port.id:
             continue
         for fixed in other.fixed_ips:
             if fixed.subnet_id in subnets:
-                out.neighbours.add(NeighEntry(ns, ifname, fixed.ip_address, other.mac))
+                out.add(NeighEntry(ns, ifname, fixed.ip_address, other.mac))
+    return frozenset(out)
 
 
 def _extra_routes(
@@ -403,7 +421,7 @@ def _dvr(host: str, view: ClusterView, router: _Router, out: RouterObjects) -> N
                 out.rules.add(PolicyRule(ns, SNAT_RULE_PRIORITY, SNAT_TABLE))
                 break
     # Floating IPs of ports on this host, and port forwardings to them.
-    local_ports = {p.id for p in view.ports.values() if p.host == host}
+    local_ports = {p.id for p in view.ports_on(host)}
     fips = [f for f in _floating_ips(view, router.view.id) if f.port_id in local_ports]
     served = forwarding.serve(host, view, router.view, lambda h: fip_leg_mac(h, router.view.id))
     if not (fips or blocks or served) or external is None or ext_net is None or not usable:

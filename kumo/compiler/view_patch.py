@@ -65,6 +65,10 @@ def patched_view(
         invalid=tuple(sorted(invalid)),
     )
     _seed_indexes(last, view, changed.get("port", {}), changed.get("subnet", {}))
+    # which ports differ from the last view's (``ClusterView.ports_changed_since``)
+    object.__setattr__(
+        view, "_ports_patched_from", (last.ports, frozenset(changed.get("port", ())))
+    )
     return view
 
 
