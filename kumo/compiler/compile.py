@@ -67,7 +67,7 @@ from kumo.compiler.dns import compile_dns
 from kumo.compiler.firewall import compile_filters
 from kumo.compiler.firewall_patch import MAX_FILTERED_PORTS
 from kumo.compiler.ha import Active, compile_gate, locate
-from kumo.compiler.memo import LastAnswer
+from kumo.compiler.memo import HOSTS_KEPT, LastAnswer
 from kumo.compiler.metadata import METADATA_ROUTE, compile_metadata, serves_metadata
 from kumo.compiler.metering import compile_metering
 from kumo.compiler.model import (
@@ -286,7 +286,7 @@ def _kept(plan: HostPlan) -> HostPlan:
         }
         if same:
             plan = replace(plan, **same)
-    elif len(_LAST_PLANS) >= 64:
+    elif len(_LAST_PLANS) >= HOSTS_KEPT:
         _LAST_PLANS.clear()
     _LAST_PLANS[plan.host] = plan
     return plan

@@ -43,6 +43,7 @@ from kumo.compiler.firewall_patch import (
 from kumo.compiler.firewall_patch import (
     port_indices as port_indices,
 )
+from kumo.compiler.memo import HOSTS_KEPT
 from kumo.compiler.model import ClusterView, NetworkView, PortView, RuleView
 from kumo.compiler.plan import (
     AddressSet,
@@ -89,7 +90,7 @@ def compile_filters(
     }
     state = _STATES.get(host)
     if state is None:
-        if len(_STATES) >= 64:
+        if len(_STATES) >= HOSTS_KEPT:
             _STATES.clear()
         state = _STATES[host] = FilterState(host)
     try:

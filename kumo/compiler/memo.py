@@ -36,3 +36,12 @@ class LastAnswer(Generic[R]):
             self._last.clear()
         self._last[key] = (inputs, answer)
         return answer
+
+
+HOSTS_KEPT = 4096
+"""How many hosts' last compiles (firewall state, plan) one process keeps.
+An agent compiles for its one host; a process holding many simulated hosts
+(``bench/scale.py`` holds hundreds per process) must keep each host's state
+until that host's next pass, or every pass starts from nothing (with 64 kept
+and 150 hosts per process, each pass of a host in the 1,000-member group
+counted every member again)."""
