@@ -72,7 +72,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, Server, kumo_server, machine, percentile
+from bench.common import ROOT, Server, forget_kumo_memory, kumo_server, machine, percentile
 
 # -- the simulated hosts (worker processes) ----------------------------------------------
 
@@ -308,6 +308,10 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
                 a.dirty.set()
                 a.client._http.close()
             retired += agents.values()
+            # Each host's agent is a new process after a restart: nothing
+            # compiled before is remembered (with it, each new agent's first
+            # compile compared its whole view against the last agent's).
+            forget_kumo_memory()
             agents = build()
             _start_all(agents.values())
             conn.send(None)

@@ -42,6 +42,9 @@ class Cache:
         self._interest: _Interest | None = None
         """What another host's port must touch to be kept (None: work it
         out again at the next port event)."""
+        self._topics: frozenset[str] | None = None
+        """The topics this host needs (None: work them out again when asked);
+        they follow from what ``_interest`` does and are forgotten with it."""
 
     def replace(self, revision: int, objects: list[dict[str, Any]]) -> None:
         fresh: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
@@ -58,7 +61,7 @@ class Cache:
             self.revision = revision
             self.generation += 1
             self._since = None
-            self._interest = None
+            self._interest = self._topics = None
 
     def apply(self, event: dict[str, Any]) -> bool:
         """Apply one watch event; whether the cache changed in more than
@@ -78,7 +81,7 @@ class Cache:
             changed_view = False
             here = kind == "port" and self._local(table.get(key), body)
             if here or kind in _SHAPES_INTEREST:
-                self._interest = None
+                self._interest = self._topics = None
             if kind == "port" and not self._relevant_port(body, here):
                 gone = True
             if kind == "server" and body.get("host") != self.host:
@@ -139,8 +142,12 @@ class Cache:
             }
 
     def topics(self) -> frozenset[str]:
+        """The topics this host needs (asked after every event: worked out
+        again only after a change that can move them)."""
         with self._lock:
-            return interest.topics(self.host, self._objects)
+            if self._topics is None:
+                self._topics = interest.topics(self.host, self._objects)
+            return self._topics
 
     def view(self) -> ClusterView:
         return self.view_at()[1]

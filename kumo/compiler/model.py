@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from kumo.compiler.memo import LastAnswer
+
 Body = Mapping[str, Any]
 Bodies = Iterable[Body] | Mapping[str, Body]
 
@@ -940,15 +942,27 @@ def hosts_of(agents: Bodies) -> tuple[dict[str, HostView], list[str]]:
     # Several agents may report for one host; the one with a tunnel IP
     # (lowest agent id first) describes the host's dataplane.
     for body in sorted(_bodies(agents), key=lambda b: str(b.get("id", ""))):
-        try:
-            view = HostView.from_agent_body(body)
-        except (KeyError, TypeError, ValueError, AttributeError):
+        view = _HOST_VIEWS.get(str(body.get("id", "")), _host_view, body)
+        if view is None:
             bad.append(f"agent:{body.get('id', '?')}")
             continue
         known = hosts.get(view.host)
         if known is None or (known.tunnel_ip is None and view.tunnel_ip is not None):
             hosts[view.host] = view
     return hosts, bad
+
+
+def _host_view(body: Body) -> HostView | None:
+    try:
+        return HostView.from_agent_body(body)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+_HOST_VIEWS: LastAnswer[HostView | None] = LastAnswer()
+"""Per agent, its host's view, parsed again only when its body changes: a
+cloud's hosts change one agent at a time (a registration, a readiness
+report), and each change made every host parse all 1,000 agents again."""
 
 
 T = TypeVar(

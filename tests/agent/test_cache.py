@@ -165,10 +165,13 @@ def test_which_other_ports_are_kept_follows_the_hosts_own_ports_groups_and_route
     cache = Cache("host-a")
     elsewhere = {"binding:host_id": "host-b"}
     assert not cache.apply(event(1, **elsewhere, id="b1", network_id="n2"))  # n2 not served
+    assert "network:n2" not in cache.topics()
     assert cache.apply(event(2, id="a1", network_id="n2"))  # a port here on n2
+    assert "network:n2" in cache.topics()
     assert cache.apply(event(3, **elsewhere, id="b2", network_id="n2"))
     # the port here moves away: n2 is no longer served, its ports are dropped
     assert cache.apply(event(4, id="a1", network_id="n2", **{"binding:host_id": "host-c"}))
+    assert "network:n2" not in cache.topics()
     assert not cache.apply(event(5, **elsewhere, id="b3", network_id="n2"))
     assert cache.body("port", "b3") is None
     # a group's rule naming another group: that group's members are kept from then on
@@ -176,7 +179,9 @@ def test_which_other_ports_are_kept_follows_the_hosts_own_ports_groups_and_route
     member = {**elsewhere, "network_id": "n9", "security_groups": ["g2"]}
     assert not cache.apply(event(7, **member, id="m1"))
     group = {"id": "g1", "security_group_rules": [{"id": "r", "remote_group_id": "g2"}]}
+    assert "members:g2" not in cache.topics()
     cache.apply({"kind": "security_group", "op": "update", "revision": 8, "object": group})
+    assert "members:g2" in cache.topics()
     assert cache.apply(event(9, **member, id="m2"))
     # a router run here (a port of it on n1) listing a port on n5: that port is kept
     r = {
@@ -187,6 +192,9 @@ def test_which_other_ports_are_kept_follows_the_hosts_own_ports_groups_and_route
     cache.apply({"kind": "router", "op": "update", "revision": 10, "object": r})
     leg = {**elsewhere, "network_id": "n5", "binding:host_id": ""}
     assert not cache.apply(event(11, **leg, id="leg"))
-    r["kumo_ports"] = [*r["kumo_ports"], {"port_id": "leg", "port_type": "x", "network_id": "n5"}]
+    assert "network:n5" not in cache.topics()
+    listed = [*r["kumo_ports"], {"port_id": "leg", "port_type": "x", "network_id": "n5"}]
+    r = {**r, "kumo_ports": listed}
     cache.apply({"kind": "router", "op": "update", "revision": 12, "object": r})
+    assert "network:n5" in cache.topics()
     assert cache.apply(event(13, **leg, id="leg"))

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from kumo.compiler.model import ClusterView, FixedIp, HostRoute, HostView, NetworkView, PortView
+from kumo.compiler.model import (
+    ClusterView,
+    FixedIp,
+    HostRoute,
+    HostView,
+    NetworkView,
+    PortView,
+    hosts_of,
+)
 from tests.compiler import states as s
 
 
@@ -72,3 +80,18 @@ def test_from_bodies_accepts_dicts_keyed_by_id() -> None:
     as_list = ClusterView.from_bodies([s.network(s.NET1)], ports=[])
     as_dict = ClusterView.from_bodies({s.NET1: s.network(s.NET1)})
     assert as_list == as_dict
+
+
+def test_hosts_follow_each_agents_latest_body() -> None:
+    """Hosts are parsed once per agent body: a changed body (same agent) is
+    parsed again, and one that stops parsing is reported, not kept."""
+    a = {"id": "agent-1", "host": "h1", "configurations": {"tunnel_ip": "10.0.0.1"}}
+    b = {"id": "agent-2", "host": "h2", "configurations": {"tunnel_ip": "10.0.0.2"}}
+    hosts, bad = hosts_of([a, b])
+    assert hosts["h1"].tunnel_ip == "10.0.0.1" and not bad
+    moved = {**a, "configurations": {"tunnel_ip": "10.0.0.9", "gateway": True}}
+    hosts, bad = hosts_of([moved, b])
+    assert hosts["h1"].tunnel_ip == "10.0.0.9" and hosts["h1"].gateway
+    broken = {"id": "agent-1", "configurations": {}}  # no host
+    hosts, bad = hosts_of([broken, b])
+    assert set(hosts) == {"h2"} and bad == ["agent:agent-1"]
