@@ -33,7 +33,7 @@ from kumo.compute import hostnames
 from kumo.network.ports import read_views
 from kumo.network.qos import attach as qos_attach
 from kumo.network.trunks import subports as trunk_subports
-from kumo.watch import encoded
+from kumo.watch import encoded, members
 from kumo.watch.per_database import PerDatabase
 
 Key = tuple[int, dt.datetime | None]
@@ -45,7 +45,7 @@ class Entry:
     asked, its list object when its watch body adds only the hostname the
     port has when it is no server's (``plain``)."""
 
-    __slots__ = ("key", "view", "json", "hostname", "_plain")
+    __slots__ = ("key", "view", "json", "hostname", "_plain", "_member")
 
     def __init__(self, key: Key, view: dict[str, Any]) -> None:
         self.key = key
@@ -53,6 +53,14 @@ class Entry:
         self.json = encoded.inner(view)
         self.hostname = hostnames.port_hostname(view, {})
         self._plain: encoded.Encoded | None = None
+        self._member: encoded.Encoded | None = None
+
+    def member(self) -> encoded.Encoded:
+        """The port's list object as a member body (``kumo.watch.members``)."""
+        if self._member is None:
+            body = {"kind": "port", **members.body(self.view)}
+            self._member = encoded.Encoded(body, encoded.dumps(body))
+        return self._member
 
     def listed(
         self,

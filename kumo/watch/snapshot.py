@@ -11,7 +11,8 @@ ports (its ``RouterPort`` rows) and floating IPs. Router bodies carry
 ``metering`` holds every metering label with its rules.
 ``storage:H`` holds the volumes and snapshots placed on storage host H
 (``kumo.volume.events``). ``secgroup:G`` holds the group with its rules,
-``members:G`` the ports in the group; ``agents`` every agent as its peers
+``members:G`` the ports in the group (as member bodies where no other topic
+of the list brings them, ``kumo.watch.members``); ``agents`` every agent as its peers
 see it (``kumo.network.agents.peer_view``).
 """
 
@@ -43,7 +44,7 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
-from kumo.watch import agent_views, interest, port_views
+from kumo.watch import agent_views, interest, members, port_views
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -104,39 +105,49 @@ def take_for(
                 topics = wanted
                 objects = _objects(s, settings, topics, caches)
             return revision, topics, objects
-        held: dict[str, dict[str, dict[str, Any]]] = {}
-        objects = _held(held, objects)
+        held = _Held()
+        held.add(objects)
         for _ in range(ROUNDS):
-            wanted = interest.topics(host, held)
+            wanted = interest.topics(host, held.by_kind)
             if wanted == topics:
                 break
             if authorize is not None:
                 authorize(s, wanted)
             if topics <= wanted:
-                objects += _held(held, _objects(s, settings, wanted - topics, caches))
+                held.add(_objects(s, settings, wanted - topics, caches))
             else:
-                held.clear()
-                objects = _held(held, _objects(s, settings, wanted, caches))
+                held = _Held()
+                held.add(_objects(s, settings, wanted, caches))
             topics = wanted
-        return revision, topics, objects
+        return revision, topics, held.objects
 
 
-def _held(
-    held: dict[str, dict[str, dict[str, Any]]], objects: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """``objects`` that ``held`` (kind → id → object, as ``interest.index``
-    makes it, the objects keeping their ``kind``) does not hold yet, added to it."""
-    new = []
-    for obj in objects:
-        kind = obj.get("kind")
-        if isinstance(kind, str) and "id" in obj:
-            same = held.setdefault(kind, {})
-            key = str(obj["id"])
-            if key in same:
-                continue
-            same[key] = obj
-        new.append(obj)
-    return new
+class _Held:
+    """A list's objects gathered over the rounds, each once: ``by_kind``
+    (kind → id → object, as ``interest.index`` makes it, the objects
+    keeping their ``kind``) and ``objects`` in the order first found. A
+    port held as a member body (``kumo.watch.members``) is replaced by its
+    whole body when a later round's topics bring that, in its place."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+        self.objects: list[dict[str, Any]] = []
+        self._where: dict[tuple[str, str], int] = {}
+
+    def add(self, objects: list[dict[str, Any]]) -> None:
+        for obj in objects:
+            kind = obj.get("kind")
+            if isinstance(kind, str) and "id" in obj:
+                same = self.by_kind.setdefault(kind, {})
+                key = str(obj["id"])
+                known = same.get(key)
+                if known is not None:
+                    if members.MARK in known and members.MARK not in obj:
+                        same[key] = self.objects[self._where[(kind, key)]] = obj
+                    continue
+                same[key] = obj
+                self._where[(kind, key)] = len(self.objects)
+            self.objects.append(obj)
 
 
 class _Ports:
@@ -147,32 +158,46 @@ class _Ports:
         self.cache = views
         self.found: dict[str, Any] = {}
         """Port id → its ``Port`` (uncached) or its id and revision row (cached)."""
+        self.whole: set[str] = set()
+        """Ids of the ports a topic other than ``members:G`` brings."""
 
-    def add(self, where: ColumnElement[bool]) -> None:
+    def add(self, where: ColumnElement[bool], member: bool = False) -> None:
+        """The ports ``where`` selects; ``member``: brought by ``members:G``
+        topics (sent as member bodies unless another topic brings them too)."""
         if self.cache is None:
-            for port in self.s.scalars(select(Port).where(where)):
-                self.found[port.id] = port
-            return
-        c = Port.__table__.c
-        q = select(c.id, c.revision_number, c.updated_at).where(where)
-        for row in self.s.connection().execute(q):
+            rows: Any = self.s.scalars(select(Port).where(where))
+        else:
+            c = Port.__table__.c
+            q = select(c.id, c.revision_number, c.updated_at).where(where)
+            rows = self.s.connection().execute(q)
+        for row in rows:
             self.found[row.id] = row
+            if not member:
+                self.whole.add(row.id)
 
     def objects(self) -> list[dict[str, Any]]:
-        """The ports' list objects: views with what their watch bodies add."""
+        """The ports' list objects: views with what their watch bodies add,
+        or member bodies (``kumo.watch.members``)."""
         s = self.s
+        whole = self.whole
         if self.cache is None:
             tags = taglib.tags_for(s, list(self.found))
             views = [port_view(port, tags.get(port.id, [])) for port in self.found.values()]
-            watched = _watched(s, views)
-            return [{"kind": "port", **body} for body in watched]
+            watched = iter(_watched(s, [v for v in views if v["id"] in whole]))
+            return [
+                {"kind": "port", **(next(watched) if v["id"] in whole else members.body(v))}
+                for v in views
+            ]
         entries = self.cache.entries(s, self.found.values())
-        views = [e.view for e in entries]
+        views = [e.view for e in entries if e.view["id"] in whole]
         servers = hostnames.server_names(s, views)
         rules = qos_attach.port_rules(s, views)
         trunks = trunk_subports.trunks_of(s, views)
         return [
-            e.listed(servers, rules.get(e.view["id"]), trunks.get(e.view["id"])) for e in entries
+            e.listed(servers, rules.get(e.view["id"]), trunks.get(e.view["id"]))
+            if e.view["id"] in whole
+            else e.member()
+            for e in entries
         ]
 
 
@@ -222,10 +247,10 @@ def _objects(
             {"kind": "security_group", **body} for body in render_groups(s, rows, for_agents=True)
         )
     if members_of:
-        members = select(PortSecurityGroup.port_id).where(
+        in_groups = select(PortSecurityGroup.port_id).where(
             PortSecurityGroup.security_group_id.in_(members_of)
         )
-        ports.add(Port.id.in_(members))
+        ports.add(Port.id.in_(in_groups), member=True)
     fips: dict[str, FloatingIP] = {}
     if routers or hosts or networks:
         # with host:H, the routers of H's gateway agents, with network:N the
@@ -245,8 +270,8 @@ def _objects(
         found = list(s.scalars(q.order_by(Router.created_at, Router.id)))
         out.extend({"kind": "router", **body} for body in render_watch_routers(s, found))
     if routers:
-        members = select(RouterPort.port_id).where(RouterPort.router_id.in_(routers))
-        ports.add(Port.id.in_(members))
+        of_routers = select(RouterPort.port_id).where(RouterPort.router_id.in_(routers))
+        ports.add(Port.id.in_(of_routers))
         for fip in s.scalars(select(FloatingIP).where(FloatingIP.router_id.in_(routers))):
             fips[fip.id] = fip
     if hosts:

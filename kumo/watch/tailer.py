@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 
 from kumo.db.engine import Database
 from kumo.db.outbox_models import OutboxCounter, OutboxEvent
+from kumo.watch import members
 from kumo.watch.listen import OutboxListener
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,22 @@ class Event:
     def encoded(self) -> str:
         """``line()`` as compact JSON, made once for every watcher it reaches."""
         return json.dumps(self.line(), separators=(",", ":"))
+
+    @cached_property
+    def member_encoded(self) -> str:
+        """``encoded`` with the port's member body (``kumo.watch.members``)."""
+        return json.dumps({**self.line(), "object": members.body(self.body)}, separators=(",", ":"))
+
+    def for_watch(self, topics: frozenset[str]) -> str | None:
+        """This event's line for a watch of ``topics`` (None: not for it): a
+        port that reaches it through ``members:`` topics alone as its member
+        body, anything else whole."""
+        common = self.topics & topics
+        if not common:
+            return None
+        if self.kind == "port" and members.only(common):
+            return self.member_encoded
+        return self.encoded
 
 
 def _record_lag(rows: Any) -> None:

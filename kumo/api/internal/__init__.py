@@ -413,8 +413,9 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
                 if event.revision <= cursor:
                     continue
                 cursor = event.revision
-                if event.topics & topics:
-                    lines.append(event.encoded)
+                line = event.for_watch(topics)
+                if line is not None:
+                    lines.append(line)
             if lines:
                 yield ("\n".join(lines) + "\n").encode()
                 last_sent = time.monotonic()
