@@ -56,6 +56,7 @@ from kumo.compiler.plan import HOST_NS, HostPlan
 from kumo.dataplane.backoff import Backoff
 from kumo.dataplane.guest.processes import FakeGuests, GuestPort, GuestProcesses
 from kumo.dataplane.nftables import gate as gate_script
+from kumo.dataplane.nftables import render
 from kumo.dataplane.nftables.port import FakeNft, NftPort
 from kumo.dataplane.port import DataplaneError, KernelPort, RawKernel
 from kumo.dataplane.reconcilers import (
@@ -258,15 +259,18 @@ class Dataplane:
         return made
 
     def read_counters(self) -> dict[str, list[dict[str, Any]]]:
-        """The traffic counters of this host (``HOST_NS``: its ports') and of
-        each router namespace with a translation table, one read each; a
+        """The traffic counters of this host (``HOST_NS``: its ports', from
+        the two counting sets, see ``render.port_counters``) and of each
+        router namespace with a translation table, one read each; a
         namespace that cannot be read is left out."""
         from kumo.dataplane.nftables import nat
 
         plan = self.plan
         out: dict[str, list[dict[str, Any]]] = {}
         try:
-            out[HOST_NS] = (self.counter_nft or self.firewall.nft).list_counters()
+            nft = self.counter_nft or self.firewall.nft
+            listed = [nft.list_set("bridge", name) for name in (render.TX_SET, render.RX_SET)]
+            out[HOST_NS] = render.port_counters([body for body in listed if body is not None])
         except DataplaneError:
             pass
         for table in plan.nat:

@@ -166,12 +166,12 @@ def test_event_passes_change_the_tables_without_reading_them_back() -> None:
     assert nft.sets[("inet", f"g4_{G1}")] == {"10.0.0.11", "10.0.0.13"}
     assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
     assert nft.reads == reads
-    # A resync reads the tables (two fingerprints, one address set) and
-    # finds them right.
+    # A resync reads the tables (two fingerprints, one group's address and
+    # prefix sets) and finds them right.
     dp.resync()
     transactions = len(nft.transactions)
     assert dp.apply(compile_host("host-a", bodies([s.P3]))).ok
-    assert nft.reads == reads + 3
+    assert nft.reads == reads + 4
     assert len(nft.transactions) == transactions
 
 
@@ -236,17 +236,18 @@ def test_a_port_joining_or_leaving_changes_only_its_own_chains_and_elements() ->
     assert nft.maps[("bridge", "out_mark")][joined.ifname] == str(i)
     last = nft.transactions[-1]
     assert not any("table" in next(iter(c.values())) for c in last)
-    # its own chain, rules, dispatch, two counters with their elements, one set element
+    # its own chain, rules, dispatch, its counting elements, one set element
     assert len(last) < 29
-    assert {("bridge", f"tx{i}"), ("bridge", f"rx{i}")} <= set(nft.counters)
-    assert nft.maps[("bridge", "tx_ctr")][joined.ifname] == f"tx{i}"
+    assert not any("counter" in next(iter(c.values())) for c in last)  # no named objects
+    assert str(i << 16) in nft.sets[("bridge", "tx_cnt")]
+    assert str(i) in nft.sets[("bridge", "rx_cnt")]
     # and leaving removes them again, with the dispatch elements
     assert dp.apply(compile_host("host-a", crowd(50))).ok
     assert set(nft.chains) == chains
     assert str(i) not in nft.maps[("inet", "ingress")]
     assert joined.ifname not in nft.maps[("bridge", "out_mark")]
-    assert ("bridge", f"tx{i}") not in nft.counters
-    assert joined.ifname not in nft.maps[("bridge", "rx_ctr")]
+    assert str(i << 16) not in nft.sets[("bridge", "tx_cnt")]
+    assert str(i) not in nft.sets[("bridge", "rx_cnt")]
     assert dp.firewall.rewrites == 1 and dp.firewall.port_updates == 2
 
 
@@ -311,3 +312,63 @@ def test_stateless_ports_are_left_untracked_by_element_updates() -> None:
     assert nft.sets[("bridge", render.STATELESS_IF)] == set()
     assert nft.sets[("bridge", render.STATELESS_MAC)] == set()
     assert dp.firewall.rewrites == 1
+
+
+def _anonymous_sets(value: Any) -> int:
+    """How many anonymous sets (``{"set": [...]}``) an expression tree holds."""
+    if isinstance(value, dict):
+        here = 1 if isinstance(value.get("set"), list) else 0
+        return here + sum(_anonymous_sets(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_anonymous_sets(v) for v in value)
+    return 0
+
+
+def test_a_joining_ports_commands_add_nothing_libnftables_reads_per_port() -> None:
+    # libnftables reads every named object, anonymous set and interval set
+    # element into its cache before a transaction: a port must add none
+    nft, dp = setup()
+    assert dp.apply(compile_host("host-a", crowd(50))).ok
+    assert dp.apply(compile_host("host-a", crowd(51))).ok
+    last = nft.transactions[-1]
+    kinds = {kind for c in last for kind in next(iter(c.values()))}
+    assert kinds <= {"chain", "rule", "element", "set"}
+    sets = [b["set"]["name"] for c in last for b in c.values() if "set" in b]
+    assert sets and all(x.startswith(render.FIREWALL_FINGERPRINT) for x in sets)  # the plan's
+    assert _anonymous_sets(last) == 0
+    # the joining address goes to the group's hash set, not its interval set
+    (added,) = [c["add"]["element"] for c in last if c.get("add", {}).get("element", {}).get(
+        "name", "").startswith("g4_")]  # fmt: skip
+    assert added["name"] == f"g4_{G1}" and added["elem"] == ["10.0.0.51"]
+    everything = render.ruleset(dp.plan.firewall)
+    interval = [c["add"]["set"] for c in everything if c.get("add", {}).get("set", {}).get("flags")]
+    assert [x["name"] for x in interval] == [f"g4_{G1}_n"] and "elem" not in interval[0]
+
+
+def test_element_changes_put_addresses_and_prefixes_in_their_sets() -> None:
+    commands = render.element_changes(
+        "g4_x", frozenset({"10.1.0.5", "10.2.0.0/16"}), frozenset({"10.1.0.7"})
+    )
+    assert commands == [
+        {"delete": {"element": {"family": "inet", "table": "kumo", "name": "g4_x",
+                                "elem": ["10.1.0.7"]}}},
+        {"add": {"element": {"family": "inet", "table": "kumo", "name": "g4_x",
+                             "elem": ["10.1.0.5"]}}},
+        {"add": {"element": {"family": "inet", "table": "kumo", "name": "g4_x_n",
+                             "elem": [{"prefix": {"addr": "10.2.0.0", "len": 16}}]}}},
+    ]  # fmt: skip
+
+
+def test_port_counters_are_named_by_port_index_and_direction() -> None:
+    # as ``nft -j list set`` gives a set with per-element counters
+    listed = [
+        {"family": "bridge", "name": "tx_cnt", "table": "kumo", "type": "mark",
+         "elem": [{"elem": {"val": 7 << 16, "counter": {"packets": 3, "bytes": 300}}}]},
+        {"family": "bridge", "name": "rx_cnt", "table": "kumo", "type": "mark",
+         "elem": [{"elem": {"val": 7, "counter": {"packets": 2, "bytes": 200}}}, 9]},
+    ]  # fmt: skip
+    assert render.port_counters(listed) == [
+        {"family": "bridge", "table": "kumo", "name": "tx7", "packets": 3, "bytes": 300},
+        {"family": "bridge", "table": "kumo", "name": "rx7", "packets": 2, "bytes": 200},
+        {"family": "bridge", "table": "kumo", "name": "rx9", "packets": 0, "bytes": 0},
+    ]

@@ -18,6 +18,7 @@ import pytest
 
 from kumo.compiler import ClusterView, HostPlan, compile_host
 from kumo.compiler import names as n
+from kumo.compiler.plan import HOST_NS
 from kumo.dataplane.driver import Dataplane
 from tests.compiler import states as s
 from tests.dataplane.rootlab import RootLab, sh
@@ -400,3 +401,41 @@ def test_stateless_group_admits_replies_only_by_rule(cluster: Cluster) -> None:
     c.apply()
     assert c.ping(s.P3, "10.0.0.15")
     assert _tracked(c.lab.hosts[c.a], "10.0.0.13") >= 1
+
+
+def _counts(c: Cluster, port_id: str) -> tuple[int, int]:
+    """(packets sent, packets received) of a port, as its host reads them."""
+    dp = c.planes[c.host_of(port_id)]
+    index = dp.plan.firewall.by_port[port_id].index
+    counts = {str(x["name"]): int(x["packets"]) for x in dp.read_counters()[HOST_NS]}
+    return counts[f"tx{index}"], counts[f"rx{index}"]
+
+
+def test_port_counters_count_what_the_port_sends_and_receives(cluster: Cluster) -> None:
+    c = cluster
+    sent, received = _counts(c, s.P1)
+    assert c.ping(s.P2, "10.0.0.11", "-c", "3", "-i", "0.2")
+    sent_after, received_after = _counts(c, s.P1)
+    # three requests in and three replies out (ARP may add to both)
+    assert received_after - received >= 3 and sent_after - sent >= 3
+    # a port that took no part counts nothing more
+    quiet = _counts(c, s.P3)
+    assert c.ping(s.P2, "10.0.0.11")
+    assert _counts(c, s.P3) == quiet
+
+
+def test_a_remote_group_member_with_a_prefix_is_admitted(cluster: Cluster) -> None:
+    c = cluster
+    # P3 joins WEB with an address pair that is a prefix: the group's set
+    # holds single addresses, the prefix goes to the group's prefix set
+    assert c.run(s.P3, "ip", "addr", "add", "10.0.0.99/24", "dev", "eth0")
+    assert not c.ping(s.P3, "10.0.0.11", "-I", "10.0.0.99")
+    c.ports[s.P3] = {**c.ports[s.P3], "security_groups": [WEB],
+                     "allowed_address_pairs": [{"ip_address": "10.0.0.96/28"}]}  # fmt: skip
+    c.apply()
+    listed = sh("ip", "netns", "exec", c.lab.hosts[c.a], "nft", "list", "set", "inet", "kumo",
+                f"g4_{WEB}_n").stdout  # fmt: skip
+    assert "10.0.0.96/28" in listed
+    # P1 (same host: the tunnel's ARP proxy knows no address of a prefix) admits WEB
+    assert c.ping(s.P3, "10.0.0.11", "-I", "10.0.0.99")
+    assert c.ping(s.P3, "10.0.0.11")  # and P3's fixed address, a single one

@@ -1,7 +1,8 @@
 """The host firewall: kumo's two nftables tables, as one object.
 
 Reads back kumo's fingerprint and address sets (one at a time: cheap beside
-a large ruleset, unlike listing them all): the fingerprint set tells
+a large ruleset, unlike listing them all; a remote group's addresses and
+its prefixes are two sets, see ``render``): the fingerprint set tells
 which plan the tables hold, the desired one (a restarted agent finds its
 predecessor's) or the one the last pass applied. From there only what
 differs is changed, in one transaction (``render.changes``: set elements,
@@ -118,7 +119,7 @@ class FirewallReconciler(Reconciler):
         for candidate in (desired, self.applied):
             if candidate is None or candidate.empty:
                 continue
-            fingerprint = render.FINGERPRINT_PREFIX + candidate.structure()
+            fingerprint = render.FIREWALL_FINGERPRINT + candidate.structure()
             if all(self.nft.list_set(f, fingerprint) is not None for f in ("bridge", "inet")):
                 return candidate
         return None
@@ -133,10 +134,13 @@ class FirewallReconciler(Reconciler):
         for s in base.sets:
             if s.name not in wanted:
                 continue
-            body = self.nft.list_set("inet", s.name)
-            if body is None:
-                return None
-            out[s.name] = frozenset(render.parse_element(e) for e in body.get("elem", []))
+            members: set[str] = set()
+            for name in (s.name, render.prefix_set(s.name)):
+                body = self.nft.list_set("inet", name)
+                if body is None:
+                    return None
+                members.update(render.parse_element(e) for e in body.get("elem", []))
+            out[s.name] = frozenset(members)
         return out
 
     def _trusted(self, desired: FirewallPlan) -> bool:
