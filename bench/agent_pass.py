@@ -1,6 +1,6 @@
 """What one event pass costs the agent, by the host's load (no root, no lab).
 
-    .venv/bin/python -m bench.agent_pass [--loads 0,1100] [--events 30] [--restart 1200]
+    .venv/bin/python -m bench.agent_pass [--loads 0,1100] [--events 30] [--restart 1200] [--dhcp]
 
 For each load: an agent-like cache holding that many ports bound to the
 host (250 per network, all in one security group whose rule names the
@@ -12,6 +12,9 @@ it. Prints the CPU time (``process_time``: steady on a shared machine) of
 each step per event pass, p50 and p99, and the ratio to the first load,
 and the first pass (everything created) of each load. After the first
 pass, memory is settled as the agent settles it (``gc.freeze``).
+``--dhcp``: the ports are a lab's (a project, a ``dns_assignment``, the
+network a ``dns_domain``, every tenth port a QoS policy), so each pass also
+compiles their DNS records, DHCP leases and QoS as a lab's agent does.
 ``--restart N``: the CPU of an agent restart with N ports already in the
 (fake) kernel: the cache filled from one list, the first compile and the
 first full pass, nothing remembered from before.
@@ -29,6 +32,7 @@ import argparse
 import datetime as dt
 import gc
 import ipaddress
+import os
 import statistics
 import time
 from typing import Any
@@ -50,14 +54,20 @@ def _network_id(i: int) -> str:
     return f"{i:08x}-0000-4000-8000-0000000000e0"
 
 
-def _port(n: int, network: int, host: str = HOST) -> dict[str, Any]:
-    return {
+PROJECT = "5a000000-0000-4000-8000-0000000000b2"
+QOS_RULES = [
+    {"id": "q1", "type": "bandwidth_limit", "direction": "egress", "max_kbps": 10_000},
+    {"id": "q2", "type": "dscp_marking", "dscp_mark": 26},
+]
+
+
+def _port(n: int, network: int, host: str = HOST, lab: bool = False) -> dict[str, Any]:
+    ip = str(ipaddress.ip_address("10.0.0.2") + n)
+    body: dict[str, Any] = {
         "id": f"{n:08x}-b000-4000-8000-000000000000",
         "network_id": _network_id(network),
         "mac_address": "fa:16:3e:" + ":".join(f"{(n >> b) & 0xFF:02x}" for b in (16, 8, 0)),
-        "fixed_ips": [
-            {"subnet_id": f"sb{network}", "ip_address": str(ipaddress.ip_address("10.0.0.2") + n)}
-        ],
+        "fixed_ips": [{"subnet_id": f"sb{network}", "ip_address": ip}],
         "binding:host_id": host,
         "device_owner": "compute:bench",
         "status": "ACTIVE",
@@ -65,9 +75,18 @@ def _port(n: int, network: int, host: str = HOST) -> dict[str, Any]:
         "security_groups": [GROUP],
         "port_security_enabled": True,
     }
+    if lab:
+        name = "host-" + ip.replace(".", "-")
+        body["project_id"] = PROJECT
+        body["dns_assignment"] = [
+            {"hostname": name, "ip_address": ip, "fqdn": f"{name}.openstacklocal."}
+        ]
+        if n % 10 == 0:
+            body["kumo_qos_rules"] = QOS_RULES
+    return body
 
 
-def _objects(load: int, networks: int) -> list[dict[str, Any]]:
+def _objects(load: int, networks: int, lab: bool = False) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {"kind": "agent", "id": "a1", "host": HOST, "configurations": {"tunnel_ip": "192.0.2.1"}},
         {"kind": "agent", "id": "a2", "host": "peer", "configurations": {"tunnel_ip": "192.0.2.2"}},
@@ -83,21 +102,22 @@ def _objects(load: int, networks: int) -> list[dict[str, Any]]:
     for i in range(networks):
         out.append(
             {"kind": "network", "id": _network_id(i), "provider:network_type": "vxlan",
-             "provider:segmentation_id": 100 + i, "mtu": 1450, "admin_state_up": True}
+             "provider:segmentation_id": 100 + i, "mtu": 1450, "admin_state_up": True,
+             **({"dns_domain": "bench.example."} if lab else {})}
         )  # fmt: skip
         out.append(
             {"kind": "subnet", "id": f"sb{i}", "network_id": _network_id(i), "cidr": "10.0.0.0/8",
              "gateway_ip": "10.255.255.254", "ip_version": 4, "enable_dhcp": True}
         )  # fmt: skip
-    out += [{"kind": "port", **_port(n, n // 250)} for n in range(load)]
-    out.append({"kind": "port", **_port(999_999, 0, "peer")})
+    out += [{"kind": "port", **_port(n, n // 250, lab=lab)} for n in range(load)]
+    out.append({"kind": "port", **_port(999_999, 0, "peer", lab=lab)})
     return out
 
 
-def measure(load: int, events: int, settle: bool = True) -> dict[str, Any]:
+def measure(load: int, events: int, settle: bool = True, lab: bool = False) -> dict[str, Any]:
     networks = load // 250 + 1
     cache = Cache(HOST)
-    cache.replace(1, _objects(load, networks))
+    cache.replace(1, _objects(load, networks, lab))
     dp = Dataplane(FakeKernel(), HOST, nft=FakeNft())
     t0 = time.process_time()
     first = dp.apply(compile_host(HOST, cache.view()))
@@ -110,7 +130,7 @@ def measure(load: int, events: int, settle: bool = True) -> dict[str, Any]:
         gc.freeze()
     steps: dict[str, list[float]] = {"cache": [], "compile": [], "dataplane": [], "total": []}
     for e in range(events):
-        body = _port(500_000 + e, e % networks)
+        body = _port(500_000 + e, e % networks, lab=lab)
         t0 = time.process_time()
         cache.apply({"type": "event", "op": "create", "kind": "port", "object": body})
         _, view = cache.view_at()
@@ -127,13 +147,13 @@ def measure(load: int, events: int, settle: bool = True) -> dict[str, Any]:
     return {"load": load, "first": first_s, "steps": steps}
 
 
-def restart(load: int) -> dict[str, float]:
+def restart(load: int, lab: bool = False) -> dict[str, float]:
     """CPU of an agent restart with ``load`` ports in the kernel already (as
     its predecessor left them): the cache filled from one list, the first
     compile and the first full pass over the same fake kernel, nftables,
     guests and UTS namespaces, with nothing remembered."""
     networks = load // 250 + 1
-    objects = _objects(load, networks)
+    objects = _objects(load, networks, lab)
     cache = Cache(HOST)
     cache.replace(1, objects)
     kernel, nft, guests, uts = FakeKernel(), FakeNft(), FakeGuests(), FakeUts()
@@ -169,9 +189,20 @@ def main() -> None:
         default=0,
         help="also measure an agent restart with this many ports in the kernel already",
     )
+    ap.add_argument(
+        "--dhcp",
+        action="store_true",
+        help="lab-like ports: DNS records, DHCP leases and QoS compiled per pass",
+    )
     args = ap.parse_args()
-    runs = [measure(int(n), args.events, not args.no_settle) for n in args.loads.split(",")]
-    print(f"# bench/agent_pass.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}")
+    runs = [
+        measure(int(n), args.events, not args.no_settle, args.dhcp) for n in args.loads.split(",")
+    ]
+    mode = " (--dhcp: lab-like ports)" if args.dhcp else ""
+    print(
+        f"# bench/agent_pass.py{mode}  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {machine()}"
+        f"  load average {os.getloadavg()[0]:.1f}"
+    )
     print("CPU ms per event pass (p50 / p99); ratio of total p99 to the first load's")
     base = percentile(runs[0]["steps"]["total"], 99)
     for run in runs:
@@ -183,7 +214,7 @@ def main() -> None:
         ratio = percentile(s["total"], 99) / base if base else float("nan")
         print(f"{run['load']:5d} ports: {cells}  ({ratio:.1f}x); first pass {run['first']:.2f} s")
     if args.restart:
-        took = restart(args.restart)
+        took = restart(args.restart, args.dhcp)
         cells = "  ".join(f"{k} {v * 1000:.0f}" for k, v in took.items())
         print(f"restart, {args.restart} ports in the kernel: CPU ms {cells}")
 

@@ -188,6 +188,8 @@ HELD_STATES = (
     ("kumo.dataplane.reconcilers.base", "_DIFFS"),
     ("kumo.dataplane.reconcilers.base", "_LINKS_BY_NS"),
     ("kumo.dataplane.reconcilers.keyed", "_LINK_SETS"),
+    ("kumo.compiler.dns", "_ZONE_STATES"), ("kumo.compiler.dhcp", "_LEASE_STATES"),
+    ("kumo.compiler.dhcp", "_HOST_LEASES"), ("kumo.compiler.qos", "_STATES"),
 )  # fmt: skip
 """What kumo's modules keep per host across passes (a tree may lack some)."""
 

@@ -254,7 +254,7 @@ def compile_host(
         hostnames=frozenset(out.hostnames),
         vms=vms,
         metadata=frozenset(metadata.endpoints),
-        dns=compile_dns(host, view, metadata.endpoints),
+        dns=compile_dns(host, view, metadata.endpoints, is_instance_port),
         firewall=firewall,
         gate=compile_gate(
             host, view, out.links, beat_device=underlay, beat_port=beat_port, lease_ms=lease_ms

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from functools import lru_cache
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import is_
 
 from kumo.compiler import ipnet, names
-from kumo.compiler.memo import LastAnswer
 from kumo.compiler.metadata import METADATA_IP, METADATA_IP6, METADATA_ROUTE, serves_metadata
 from kumo.compiler.model import INTERFACES, ClusterView, NetworkView, PortView, SubnetView
 from kumo.compiler.plan import Dhcp6Lease, DhcpLease, RouterAdvert
@@ -149,50 +150,118 @@ def lease_domain(port: PortView, ip: str, network_domain: str) -> str:
     return domain.rstrip(".") or DEFAULT_DOMAIN
 
 
-@lru_cache(maxsize=1 << 14)
-def _lease(
-    port: PortView, subnets: tuple[SubnetView, ...], mtu: int, metadata: bool, domain: str
-) -> DhcpLease | None:
-    """``lease_for`` memoized: most ports are the same every compile."""
-    return lease_for(port, {s.id: s for s in subnets}, mtu, domain=domain, metadata=metadata)
-
-
-def compile_leases(host: str, view: ClusterView, is_instance: object) -> frozenset[DhcpLease]:
+def compile_leases(
+    host: str, view: ClusterView, is_instance: Callable[[PortView], bool]
+) -> frozenset[DhcpLease]:
+    """The leases of the host's instance ports: each network's patched with
+    the ports that changed since the last call (``_NetworkLeases``)."""
     parts: list[frozenset[DhcpLease]] = []
     for network_id, ports in view.local_ports_by_network(host).items():
         network = view.networks.get(network_id)
         if network is None:
             continue
         subnets = view.subnets_of(network_id)
-        parts.append(
-            _LEASES.get((host, network_id), _network_leases, network, subnets, ports, is_instance)
+        key = (host, network_id)
+        known = _LEASE_STATES.get(key)
+        if known is None or not known.fits(network, subnets, is_instance):
+            if len(_LEASE_STATES) >= 1 << 12:
+                _LEASE_STATES.clear()
+            known = _LEASE_STATES[key] = _NetworkLeases(network, subnets, is_instance)
+        parts.append(known.patched(ports))
+    last = _HOST_LEASES.get(host)
+    if last is not None and len(last[0]) == len(parts) and all(map(is_, last[0], parts)):
+        return last[1]
+    total = frozenset().union(*parts)
+    _HOST_LEASES[host] = (parts, total)
+    return total
+
+
+def network_leases(
+    network: NetworkView,
+    subnets: tuple[SubnetView, ...],
+    ports: tuple[PortView, ...],
+    is_instance: Callable[[PortView], bool],
+) -> frozenset[DhcpLease]:
+    """A network's leases built whole."""
+    known = _NetworkLeases(network, subnets, is_instance)
+    return known.patched(ports)
+
+
+@dataclass
+class _NetworkLeases:
+    """A network's leases on one host, with each port's: the next call with
+    the same network and subnets makes the leases of the ports that changed
+    only, and patches the set with them."""
+
+    network: NetworkView
+    subnets: tuple[SubnetView, ...]
+    is_instance: Callable[[PortView], bool]
+    of_port: dict[str, tuple[PortView, DhcpLease | None]] = field(default_factory=dict)
+    leases: frozenset[DhcpLease] = frozenset()
+
+    def __post_init__(self) -> None:
+        self._by_id = {s.id: s for s in self.subnets}
+        self._metadata = serves_metadata(self.network)
+
+    def fits(
+        self,
+        network: NetworkView,
+        subnets: tuple[SubnetView, ...],
+        is_instance: Callable[[PortView], bool],
+    ) -> bool:
+        return (self.network, self.subnets) == (network, subnets) and (
+            self.is_instance is is_instance
         )
-    return frozenset().union(*parts)
 
-
-_LEASES: LastAnswer[frozenset[DhcpLease]] = LastAnswer()
-"""Per (host, network): a change on one network leaves the others' leases be."""
-
-_PORT_LEASES: LastAnswer[DhcpLease | None] = LastAnswer()
-"""Per port: compared by identity (hashing a port for ``lru_cache`` walks
-all its fields), so a change on a network costs its changed ports only."""
-
-
-def _network_leases(
-    network: NetworkView, subnets: tuple[SubnetView, ...], ports: tuple[PortView, ...],
-    is_instance: object,
-) -> frozenset[DhcpLease]:  # fmt: skip
-    metadata = serves_metadata(network)
-    leases: set[DhcpLease] = set()
-    for port in ports:
-        if not port.mac or not is_instance(port):  # type: ignore[operator]
-            continue
-        lease = _PORT_LEASES.get(
-            port.id, _lease, port, subnets, port.mtu or network.mtu, metadata, network.dns_domain
+    def _lease(self, port: PortView) -> DhcpLease | None:
+        if not port.mac or not self.is_instance(port):
+            return None
+        network = self.network
+        return lease_for(
+            port,
+            self._by_id,
+            port.mtu or network.mtu,
+            domain=network.dns_domain,
+            metadata=self._metadata,
         )
-        if lease is not None:
-            leases.add(lease)
-    return frozenset(leases)
+
+    def patched(self, ports: tuple[PortView, ...]) -> frozenset[DhcpLease]:
+        before = self.of_port
+        now: dict[str, tuple[PortView, DhcpLease | None]] = {}
+        gone: list[DhcpLease] = []
+        new: list[DhcpLease] = []
+        for port in ports:
+            had = before.get(port.id)
+            if had is not None and had[0] is port:
+                now[port.id] = had
+                continue
+            lease = self._lease(port)
+            old = had[1] if had is not None else None
+            if old is not None and old == lease:
+                lease = old  # the same lease: the set keeps it
+            elif old is not None:
+                gone.append(old)
+            if lease is not None and lease is not old:
+                new.append(lease)
+            now[port.id] = (port, lease)
+        for port_id in before.keys() - now.keys():
+            old = before[port_id][1]
+            if old is not None:
+                gone.append(old)
+        self.of_port = now
+        if not before:
+            self.leases = frozenset(new)
+        elif gone or new:
+            # Each lease names its port: no two ports give the same one.
+            self.leases = self.leases.difference(gone).union(new)
+        return self.leases
+
+
+_LEASE_STATES: dict[tuple[str, str], _NetworkLeases] = {}
+"""Per (host, network)."""
+
+_HOST_LEASES: dict[str, tuple[list[frozenset[DhcpLease]], frozenset[DhcpLease]]] = {}
+"""Per host, the networks' leases last united, and their union."""
 
 
 NO_ROUTER_MAC = "fa:16:3e:ff:ff:fe"

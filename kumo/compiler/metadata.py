@@ -79,7 +79,7 @@ def metadata_mac(host: str, network_id: str) -> str:
     return "fa:18:" + ":".join(f"{b:02x}" for b in digest[:4])
 
 
-def _clients(port: PortView, subnets: frozenset[str]) -> list[MetadataClient]:
+def client_addresses(port: PortView, subnets: frozenset[str]) -> list[MetadataClient]:
     """The port's addresses on ``subnets`` (its network's), and its IPv6
     link-local address when it has an IPv6 one (the source it asks
     fe80::a9fe:a9fe from)."""
@@ -177,7 +177,7 @@ def _network_clients(
         if had is not None and had[0] is port:
             now[port.id] = had
             continue
-        made = _clients(port, ids) if port.mac and is_instance(port) else []
+        made = client_addresses(port, ids) if port.mac and is_instance(port) else []
         now[port.id] = (port, made)
         if had is not None:
             known.remove(had[1])

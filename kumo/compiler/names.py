@@ -32,6 +32,7 @@ lab's own interfaces, the underlay, a physical NIC).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -77,8 +78,10 @@ _ROUTER_NETNS = re.compile(r"^k[rs]-([0-9a-f]{8})-(.+)$")
 _METADATA_NETNS = re.compile(r"^km-([0-9a-f]{8})-(.+)$")
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def short_id(object_id: str) -> str:
-    """The 11 hex characters that stand for an object id in link names."""
+    """The 11 hex characters that stand for an object id in link names
+    (remembered: a compile names the devices of the ports that changed)."""
     compact = object_id.replace("-", "").lower()
     if len(compact) < _ID_CHARS or not _HEX.match(compact):
         compact = hashlib.sha256(object_id.encode()).hexdigest()

@@ -593,6 +593,15 @@ class DnsZone:
     """(address, project id) of each instance port that may ask, sorted."""
     records: tuple[DnsRecord, ...]
 
+    def __hash__(self) -> int:
+        # Kept on the object, as for ``MetadataEndpoint``: a zone holds a
+        # record per port of its network.
+        known: int | None = self.__dict__.get("_hash")
+        if known is None:
+            known = hash((self.netns, self.network_id, self.askers, self.records))
+            object.__setattr__(self, "_hash", known)
+        return known
+
 
 @dataclass(frozen=True, order=True)
 class PortWiring:

@@ -17,6 +17,9 @@ tenth of a second at the rate.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
+
 from kumo.compiler import names
 from kumo.compiler.model import ClusterView, FloatingIpView, PortView, QosRuleView
 from kumo.compiler.plan import NatLimit, PortQos, QosPlan
@@ -87,7 +90,18 @@ def port_qos(port: PortView) -> PortQos | None:
 
 def compile_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> QosPlan:
     """The QoS of the local ports whose devices this host makes (``has_device``:
-    their ids, the instances' and VMs' ports)."""
+    their ids, the instances' and VMs' ports), patched with the ports that
+    changed since the last call (``_HostQos``)."""
+    known = _STATES.get(host)
+    if known is None:
+        if len(_STATES) >= 64:
+            _STATES.clear()
+        known = _STATES[host] = _HostQos()
+    return known.patched(view.ports_on(host), has_device)
+
+
+def whole_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> QosPlan:
+    """``compile_qos`` built whole."""
     out = []
     for port in view.ports_on(host):
         if port.id in has_device and port.qos:
@@ -95,3 +109,53 @@ def compile_qos(host: str, view: ClusterView, has_device: frozenset[str]) -> Qos
             if found is not None:
                 out.append(found)
     return QosPlan(tuple(sorted(out)))
+
+
+@dataclass
+class _HostQos:
+    """A host's port QoS, sorted, with each port's (and whether it had a
+    device): the next call re-sorts only the ports that changed."""
+
+    of_port: dict[str, tuple[PortView, bool, PortQos | None]] = field(default_factory=dict)
+    ordered: list[PortQos] = field(default_factory=list)
+    made: QosPlan | None = None
+
+    def patched(self, ports: tuple[PortView, ...], has_device: frozenset[str]) -> QosPlan:
+        before = self.of_port
+        now: dict[str, tuple[PortView, bool, PortQos | None]] = {}
+        fresh = not before
+        for port in ports:
+            device = port.id in has_device
+            had = before.get(port.id)
+            if had is not None and had[0] is port and had[1] == device:
+                now[port.id] = had
+                continue
+            found = port_qos(port) if device and port.qos else None
+            now[port.id] = (port, device, found)
+            if fresh:
+                continue
+            old = had[2] if had is not None else None
+            if old == found:
+                continue
+            if old is not None:
+                del self.ordered[bisect_left(self.ordered, old)]
+            if found is not None:
+                insort(self.ordered, found)
+            self.made = None
+        if fresh:
+            self.ordered = sorted(q for _, _, q in now.values() if q is not None)
+            self.made = None
+        else:
+            for port_id in before.keys() - now.keys():
+                old = before[port_id][2]
+                if old is not None:
+                    del self.ordered[bisect_left(self.ordered, old)]
+                    self.made = None
+        self.of_port = now
+        if self.made is None:
+            self.made = QosPlan(tuple(self.ordered))
+        return self.made
+
+
+_STATES: dict[str, _HostQos] = {}
+"""Per host."""

@@ -7,7 +7,10 @@ in one full pass, would put there.
 
 Replayed with several seeds: ports come and go across networks, move
 between hosts, change addresses and groups; networks and the security
-group change under them."""
+group change under them. The ports carry what a lab's do (a project,
+a ``dns_assignment``, some a QoS policy) and their networks a DNS domain
+that changes, so the DNS zones, the DHCP leases and the QoS, patched per
+changed port, are compared with those built whole."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 
 from kumo.agent.cache import Cache
-from kumo.compiler import ClusterView, compile_host, dhcp, firewall, metadata
+from kumo.compiler import ClusterView, compile_host, dhcp, dns, firewall, metadata, qos
 from kumo.compiler import compile as compile_module
 from kumo.compiler.memo import LastAnswer
 from kumo.compiler.plan import HostPlan
@@ -33,10 +36,18 @@ SG2 = "5a000000-0000-4000-8000-000000000002"
 NETS = [f"0000000{i}-0000-4000-8000-0000000000e0" for i in range(3)]
 
 
-def _network(i: int, mtu: int = 1450) -> dict[str, Any]:
+PROJECTS = ("5b000000-0000-4000-8000-000000000001", "5b000000-0000-4000-8000-000000000002")
+QOS = (
+    [{"id": "q1", "type": "bandwidth_limit", "direction": "egress", "max_kbps": 10_000}],
+    [{"id": "q2", "type": "dscp_marking", "dscp_mark": 26},
+     {"id": "q3", "type": "packet_rate_limit", "direction": "ingress", "max_kpps": 5}],
+)  # fmt: skip
+
+
+def _network(i: int, mtu: int = 1450, domain: str = "") -> dict[str, Any]:
     return {
         "id": NETS[i], "provider:network_type": "vxlan", "provider:segmentation_id": 100 + i,
-        "mtu": mtu, "admin_state_up": True,
+        "mtu": mtu, "admin_state_up": True, "dns_domain": domain,
     }  # fmt: skip
 
 
@@ -71,14 +82,17 @@ def _port(
     n: int, net: int, host: str, ip: int, *, secured: bool, up: bool, extra: int = 0
 ) -> dict[str, Any]:
     """``extra``: 1 also in the second group, 2 with an allowed address pair
-    (a network: the group's set then holds networks), 3 both."""
+    (a network: the group's set then holds networks), 3 both; its project,
+    host name and QoS policy follow from ``n``, ``ip`` and ``extra``."""
     groups = [SG, SG2] if extra & 1 else [SG]
     pairs = [{"ip_address": f"10.9.{n & 0xFF}.0/24"}] if extra & 2 else []
+    address = f"10.{net}.{ip >> 8}.{ip & 0xFF}"
+    name = f"vm{ip % 7}"  # two ports may share a name: records sort by more than it
     return {
         "id": f"{n:08x}-b000-4000-8000-000000000000",
         "network_id": NETS[net],
         "mac_address": f"fa:16:3e:00:{n >> 8:02x}:{n & 0xFF:02x}",
-        "fixed_ips": [{"subnet_id": f"sb{net}", "ip_address": f"10.{net}.{ip >> 8}.{ip & 0xFF}"}],
+        "fixed_ips": [{"subnet_id": f"sb{net}", "ip_address": address}],
         "binding:host_id": host,
         "device_owner": "compute:nova",
         "admin_state_up": up,
@@ -86,6 +100,9 @@ def _port(
         "port_security_enabled": secured,
         "allowed_address_pairs": pairs,
         "status": "DOWN",
+        "project_id": PROJECTS[ip % 2] if n % 6 else "",
+        "dns_assignment": [{"hostname": name, "ip_address": address, "fqdn": f"{name}.cloud."}],
+        "kumo_qos_rules": QOS[extra % 2] if (n + ip) % 3 == 0 else [],
     }
 
 
@@ -139,7 +156,10 @@ def _random_event(rng: random.Random, ports: dict[int, dict[str, Any]]) -> dict[
         return _event("security_group", _group(rng.randrange(1, 4)))
     if roll < 0.93:
         return _event("security_group", _second_group(rng.random() < 0.7, rng.randrange(1, 4)))
-    return _event("network", _network(rng.randrange(3), mtu=rng.choice((1400, 1450))))
+    return _event(
+        "network",
+        _network(rng.randrange(3), rng.choice((1400, 1450)), rng.choice(("", "", "d.example."))),
+    )
 
 
 def _kernel(fake: FakeKernel, nft: FakeNft) -> dict[str, Any]:
@@ -181,19 +201,21 @@ def _same_view(patched: ClusterView, whole: ClusterView) -> None:
 def _fresh_plan(cache: Cache) -> HostPlan:
     """The plan of a compiler that remembers nothing (a fresh process)."""
     remembered = [
-        compile_module._INSTANCES, compile_module._PORTS, dhcp._LEASES, metadata._PARTS,
-        dhcp._PORT_LEASES, compile_module._INSTANCE_PORTS,
+        compile_module._INSTANCES, compile_module._PORTS, metadata._PARTS,
+        compile_module._INSTANCE_PORTS,
         compile_module._SORTED_PORTS, compile_module._VM_PORTS, compile_module._REMOTE,
+    ]  # fmt: skip
+    held: list[dict[Any, Any]] = [
+        firewall._STATES, compile_module._NETWORK_PARTS, metadata._NETWORK_CLIENTS,
+        dhcp._LEASE_STATES, dhcp._HOST_LEASES, dns._ZONE_STATES, qos._STATES,
+        compile_module._LAST_PLANS,
     ]  # fmt: skip
     saved = [m._last for m in remembered]
     for memo in remembered:
         memo._last = {}
-    states = dict(firewall._STATES)
-    firewall._STATES.clear()
-    network_parts = dict(compile_module._NETWORK_PARTS)
-    compile_module._NETWORK_PARTS.clear()
-    clients = dict(metadata._NETWORK_CLIENTS)
-    metadata._NETWORK_CLIENTS.clear()
+    kept = [dict(d) for d in held]
+    for d in held:
+        d.clear()
     try:
         bodies = {k: list(cache.bodies(k).values()) for k in ("network", "subnet", "port")}
         view = ClusterView.from_bodies(
@@ -207,12 +229,30 @@ def _fresh_plan(cache: Cache) -> HostPlan:
     finally:
         for memo, last in zip(remembered, saved, strict=True):
             memo._last = last
-        firewall._STATES.clear()
-        firewall._STATES.update(states)
-        compile_module._NETWORK_PARTS.clear()
-        compile_module._NETWORK_PARTS.update(network_parts)
-        metadata._NETWORK_CLIENTS.clear()
-        metadata._NETWORK_CLIENTS.update(clients)
+        for d, before in zip(held, kept, strict=True):
+            d.clear()
+            d.update(before)
+
+
+def _whole_parts(plan: HostPlan, view: ClusterView) -> None:
+    """The plan's DNS zones, DHCP leases and QoS, patched per changed port,
+    are those built whole from the same view."""
+    zones = set()
+    for endpoint in plan.metadata:
+        network = view.networks[endpoint.network_id]
+        zones.add(dns.zone(endpoint, network, view.ports_of(network.id)))
+    assert plan.dns == frozenset(zones)
+    assert [z.records for z in sorted(plan.dns)] == [z.records for z in sorted(zones)]
+    leases: set[Any] = set()
+    for network_id, ports in view.local_ports_by_network(HOST).items():
+        network = view.networks.get(network_id)
+        if network is not None:
+            leases |= dhcp.network_leases(
+                network, view.subnets_of(network_id), ports, compile_module.is_instance_port
+            )
+    assert plan.dhcp == leases
+    devices = frozenset(i.port_id for i in plan.instances)
+    assert plan.qos == qos.whole_qos(HOST, view, devices)
 
 
 @pytest.mark.parametrize("seed", [2, 3, 4, 5])
@@ -229,14 +269,20 @@ def test_event_passes_leave_the_kernel_as_a_full_pass_would(seed: int) -> None:
     fake, nft = FakeKernel(), FakeNft()
     agent = Dataplane(fake, HOST, nft=nft)
     assert agent.apply(compile_host(HOST, cache.view())).ok
-    narrowed = 0
+    narrowed = records = limited = 0
     for step in range(40):
         event = _random_event(rng, ports)
         cache.apply(event)
         view = cache.view()
         _same_view(view, cache._whole())
         plan = compile_host(HOST, view)
-        assert plan == _fresh_plan(cache), f"step {step}: remembered compile differs"
+        fresh_plan = _fresh_plan(cache)
+        for part in ("dns", "dhcp", "qos"):
+            assert getattr(plan, part) == getattr(fresh_plan, part), f"step {step}: {part}"
+        assert plan == fresh_plan, f"step {step}: remembered compile differs"
+        _whole_parts(plan, view)
+        records += sum(len(z.records) for z in plan.dns)
+        limited += len(plan.qos.ports)
         for address_set in plan.firewall.sets:  # each group's members, as counted
             group_id = address_set.name.split("_", 1)[1]
             members = [p for p in view.ports.values() if group_id in p.security_groups]
@@ -253,6 +299,7 @@ def test_event_passes_leave_the_kernel_as_a_full_pass_would(seed: int) -> None:
         assert _kernel(fake, nft) == _kernel(fresh_kernel, fresh_nft), f"step {step}: {event}"
         assert result.wired_ports == fresh.wired_ports
     assert narrowed > 25  # the passes compared were event passes, not full ones
+    assert records > 100 and limited > 40  # zones and QoS had something to compare
 
 
 def test_last_answer_asks_again_only_when_an_input_changed() -> None:

@@ -144,3 +144,16 @@ def test_a_router_gateways_limits_where_its_snat_is_translated() -> None:
     legacy = with_policy(routed(distributed=False, scoped=False))
     assert nat("g", names.router_netns("g", R), legacy).limits == expected
     assert nat("g", names.snat_netns("g", R), routed(scoped=False)).limits == ()
+
+
+def test_a_port_that_gains_or_loses_its_device_gains_or_loses_its_qos() -> None:
+    """The same port objects, patched pass after pass: the QoS follows the
+    devices the host makes, as if built whole."""
+    from kumo.compiler.qos import compile_qos, whole_qos
+
+    host = "qos-devices"
+    v = view([BW_OUT], host=host)
+    for devices in (frozenset({s.P1}), frozenset(), frozenset({s.P1, s.P2}), frozenset({s.P2})):
+        patched = compile_qos(host, v, devices)
+        assert patched == whole_qos(host, v, devices)
+        assert len(patched.ports) == (s.P1 in devices)
