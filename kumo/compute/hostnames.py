@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # the agent names hosts too, without a database (or its imports)
+    from sqlalchemy.orm import Session
 
 WATCH_KEY = "kumo_hostname"
 """The port watch body's key for the hostname of the instance on the port."""
@@ -64,6 +64,8 @@ def _dashed(ip: str) -> str:
 
 def server_names(session: Session, bodies: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Server id → name for the servers the ports of ``bodies`` belong to."""
+    from sqlalchemy import select
+
     from kumo.db.compute_models import Server
 
     ids = {
