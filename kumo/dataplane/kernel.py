@@ -12,6 +12,9 @@ its namespace alive, so removing a namespace closes its socket first.
 
 Failures surface as ``OSError`` carrying the kernel's errno (pyroute2's
 ``NetlinkError`` is converted here); ``port.KernelPort`` maps them.
+pyroute2 is imported at the first write (or policy rule read): an agent
+restarting on a host that is already as planned never needs it (~70 ms of
+imports).
 
 Not thread-safe: use one adapter from one thread.
 """
@@ -31,11 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import ndmsg
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kumo.compiler.plan import (
     HOST_NS,
@@ -53,6 +52,10 @@ from kumo.dataplane import bpf, netns, rtnl, tc
 from kumo.dataplane.port import ROUTE_PROTO, LinkChange, LinkState, TcState
 from kumo.dataplane.vlan_programs import NAME_PREFIX
 
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
 _NETLINK_ROUTE = 0
 _IFA_F_NODAD = 0x02
 _MAIN_TABLE = 254
@@ -64,6 +67,10 @@ _TUNSETPERSIST = 0x400454CB
 _IFF_TAP = 0x0002
 _IFF_NO_PI = 0x1000
 _IFF_VNET_HDR = 0x4000
+_NUD_NOARP = 0x40
+_NUD_PERMANENT = 0x80
+_NTF_SELF = 0x02
+_NTF_MASTER = 0x04
 
 T = TypeVar("T")
 
@@ -178,6 +185,8 @@ class KernelAdapter:
         if ipr is not None:
             self._sockets.move_to_end(ns)
             return ipr
+        from pyroute2 import IPRoute
+
         sock = netns.socket_in(self._real(ns), socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_ROUTE)
         try:
             ipr = IPRoute(fileno=sock.detach(), groups=0, use_event_loop=self._loop)
@@ -223,6 +232,8 @@ class KernelAdapter:
 
     @contextmanager
     def _netlink(self) -> Iterator[None]:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         try:
             yield
         except NetlinkError as exc:
@@ -608,7 +619,7 @@ class KernelAdapter:
                 ifindex=index,
                 dst=entry.ip,
                 lladdr=entry.mac,
-                state=ndmsg.NUD_PERMANENT,
+                state=_NUD_PERMANENT,
             ),
         )
 
@@ -631,8 +642,8 @@ class KernelAdapter:
         for m in messages:
             if m.vlan or not m.lladdr:
                 continue
-            master = m.master and not m.flags & ndmsg.NTF_SELF
-            if master and not (m.state & ndmsg.NUD_NOARP and not m.state & ndmsg.NUD_PERMANENT):
+            master = m.master and not m.flags & _NTF_SELF
+            if master and not (m.state & _NUD_NOARP and not m.state & _NUD_PERMANENT):
                 continue  # learned, or the bridge's own (permanent) MACs
             if not master and m.dst is None:
                 continue  # multicast and other entries without a remote
@@ -646,9 +657,9 @@ class KernelAdapter:
             "lladdr": entry.mac,
         }
         if entry.master:
-            spec.update(flags=ndmsg.NTF_MASTER, state=ndmsg.NUD_NOARP)
+            spec.update(flags=_NTF_MASTER, state=_NUD_NOARP)
         else:
-            spec.update(flags=ndmsg.NTF_SELF, state=ndmsg.NUD_PERMANENT)
+            spec.update(flags=_NTF_SELF, state=_NUD_PERMANENT)
             if entry.dst:
                 spec["dst"] = entry.dst
         return spec
