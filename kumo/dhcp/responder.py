@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import operator
 import socket
 import struct
 import threading
@@ -64,6 +65,7 @@ class Responder:
         self._leases: dict[str, DhcpLease] = {}
         self._adverts: dict[str, RouterAdvert] = {}
         self._leases6: dict[str, Dhcp6Lease] = {}
+        self._given: tuple[object, ...] = (None, None, None)
         self._advertised: set[RouterAdvert] = set()
         self.advert_interval = 30.0
         """Seconds between unsolicited router advertisements."""
@@ -87,7 +89,14 @@ class Responder:
         adverts: Iterable[RouterAdvert] = (),
         leases6: Iterable[Dhcp6Lease] = (),
     ) -> None:
-        """Answer for exactly these leases (and advertise these) from now on."""
+        """Answer for exactly these leases (and advertise these) from now on.
+        The same sets as last time (a pass that changed none of them: the
+        compiler hands back the very sets it made last) are taken as they
+        were, without indexing every lease again."""
+        given = (leases, adverts, leases6)
+        if all(map(operator.is_, given, self._given)):
+            return
+        self._given = given
         fresh = {lease.ifname: lease for lease in leases}
         ads = {a.ifname: a for a in adverts}
         six = {lease.ifname: lease for lease in leases6}
