@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kumo.agent import credentials as agent_credentials
+from kumo.agent import memory
 from kumo.agent.config import VM_ROOT, AgentConfig, Credentials
 from kumo.ha.liveness import LivenessSettings
 
@@ -377,13 +378,18 @@ def cmd_agent(args: argparse.Namespace) -> int:
     logs.configure(args.log_format)
     config = config_from_args(args)
     if config.vlan_devices is None:
+        known = memory.recall_vlan_devices(config.state_dir)
         try:
-            config = replace(config, vlan_devices=vlan_devices_supported())
+            supported = vlan_devices_supported() if known is None else known
         except OSError as exc:
             log.warning("could not probe for 802.1Q VLAN devices, assuming them: %s", exc)
         else:
-            carried = "VLAN devices" if config.vlan_devices else "tc programs (no 802.1Q devices)"
-            log.info("VLAN networks carried by %s", carried)
+            if known is None:
+                memory.remember_vlan_devices(supported, config.state_dir)
+            config = replace(config, vlan_devices=supported)
+            carried = "VLAN devices" if supported else "tc programs (no 802.1Q devices)"
+            probed = "probed" if known is None else "as probed earlier in this boot"
+            log.info("VLAN networks carried by %s (%s)", carried, probed)
     console = None if args.no_console else start_console(args, config, lambda: client)
     if console is not None:
         config = replace(config, console_url=console.url)

@@ -1,4 +1,5 @@
-"""What an agent remembers across restarts: the topics of its last list.
+"""What an agent remembers across restarts: the topics of its last list,
+and what its kernel answered to a probe in this boot.
 
 A fresh agent knows only its host, so its first list (the ports bound
 here) reveals networks, groups and routers that need a second list, and
@@ -48,3 +49,48 @@ def remember(host: str, topics: frozenset[str], where: Path | None = None) -> No
         tmp.replace(path)
     except OSError as exc:
         log.warning("could not save the watch topics in %s: %s", path, exc)
+
+
+def _this_boot() -> str:
+    """This kernel's boot id and release: what a probe's answer holds for."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+    return f"{boot} {os.uname().release}"
+
+
+def _kernel_path(where: Path | None) -> Path:
+    return (where or STATE_DIR) / "kernel.json"
+
+
+def recall_vlan_devices(where: Path | None = None) -> bool | None:
+    """Whether this kernel makes 802.1Q devices, as probed earlier in this
+    boot (None: not probed in this boot, or unreadable). The probe makes a
+    namespace and a veth pair and loads pyroute2 (~0.1 s of a restart);
+    its answer holds until the kernel changes, which takes a reboot."""
+    boot = _this_boot()
+    try:
+        raw = json.loads(_kernel_path(where).read_text())
+    except (OSError, ValueError):
+        return None
+    if not boot or not isinstance(raw, dict) or raw.get("boot") != boot:
+        return None
+    found = raw.get("vlan_devices")
+    return found if isinstance(found, bool) else None
+
+
+def remember_vlan_devices(supported: bool, where: Path | None = None) -> None:
+    """Save a probe's answer for the agent's next start in this boot (best
+    effort: a failure only costs that start the probe)."""
+    boot = _this_boot()
+    if not boot:
+        return
+    path = _kernel_path(where)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"boot": boot, "vlan_devices": supported}))
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("could not save the kernel's probe in %s: %s", path, exc)

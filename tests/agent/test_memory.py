@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from kumo.agent import memory
 
@@ -34,3 +37,25 @@ def test_an_unwritable_directory_only_costs_a_warning(tmp_path: Path) -> None:
     blocker.write_text("")
     memory.remember("h1", frozenset({"agents"}), blocker / "sub")  # no exception
     assert memory.recall("h1", blocker / "sub") == frozenset()
+
+
+def test_the_kernels_probe_holds_for_its_boot_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory, "_this_boot", lambda: "boot-a 6.1")
+    assert memory.recall_vlan_devices(tmp_path) is None  # never probed
+    memory.remember_vlan_devices(False, tmp_path)
+    assert memory.recall_vlan_devices(tmp_path) is False
+    memory.remember_vlan_devices(True, tmp_path)
+    assert memory.recall_vlan_devices(tmp_path) is True
+    monkeypatch.setattr(memory, "_this_boot", lambda: "boot-b 6.1")  # rebooted
+    assert memory.recall_vlan_devices(tmp_path) is None
+    (tmp_path / "kernel.json").write_text("[1]")
+    assert memory.recall_vlan_devices(tmp_path) is None
+    monkeypatch.setattr(memory, "_this_boot", lambda: "")  # no boot id to tell
+    memory.remember_vlan_devices(True, tmp_path)
+    assert memory.recall_vlan_devices(tmp_path) is None
+
+
+def test_this_boot_names_the_running_kernel() -> None:
+    assert os.uname().release in memory._this_boot()
