@@ -120,6 +120,9 @@ class _ZoneState:
     asker_order: list[tuple[str, str]] = field(default_factory=list)
     made: DnsZone | None = None
 
+    def __post_init__(self) -> None:
+        self._subnet_ids = frozenset(s.id for s in self.subnets)
+
     def fits(
         self,
         netns: str,
@@ -137,7 +140,7 @@ class _ZoneState:
         records = records_of(port, self.network)
         askers: list[tuple[str, str]] = []
         if port.project_id and port.host == self.host and port.mac and self.is_instance(port):
-            ids = frozenset(s.id for s in self.subnets)
+            ids = self._subnet_ids
             askers = sorted({(c.ip, port.project_id) for c in client_addresses(port, ids)})
         return records, askers
 
