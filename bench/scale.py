@@ -234,6 +234,7 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
 def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], password: str,
             state: str) -> None:  # fmt: skip
     """A process holding many agents; answers the driver's commands on ``conn``."""
+    from kumo.agent.gctime import GcMeter
     from kumo.dataplane.fake import FakeKernel
     from kumo.identity.authbody import password_auth
 
@@ -246,6 +247,7 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     lock = threading.Lock()
     held: dict[str, Any] = {}
+    collecting = GcMeter().install()
 
     def token() -> str:
         with lock:
@@ -287,6 +289,8 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
             conn.send(sum(a.recorder.agent_events for a in agents.values()))
         elif cmd == "cpu":
             conn.send(time.process_time())  # all of this process's agents
+        elif cmd == "gc":
+            conn.send(collecting.total)  # of it, the cyclic collector's
         elif cmd == "lists":
             conn.send(sum(a.recorder.lists for a in agents.values()))
         elif cmd == "beat":
@@ -652,6 +656,10 @@ class Report:
     """The agents' processes' CPU seconds from their start until all were in sync."""
     storm_agents_cpu: float = 0.0
     """The agents' processes' CPU seconds during the restart storm."""
+    start_gc: float = 0.0
+    """Of ``start_cpu``, the seconds the agents' processes spent collecting garbage."""
+    storm_gc: float = 0.0
+    """Of ``storm_agents_cpu``, the seconds spent collecting garbage."""
 
     def by_kind(self, kind: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.kind == kind]
@@ -686,6 +694,7 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         pool.ask("start")
         first_sync = wait_synced(pool, layout.hosts, timeout=1800)
         start_cpu = sum(pool.ask("cpu")) - agents_cpu
+        start_gc = sum(pool.ask("gc"))
         log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
         wait_quiet(pool, quiet=quiet)
         log(f"quiet {time.monotonic() - t0:.1f} s after start")
@@ -701,18 +710,21 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
             log(f"{kind}: {len(done)} changes, all applied p50 {percentile(done, 50):.3f} s")
         cpu = sum(s.cpu_seconds() for s in servers)
         agents_cpu = sum(pool.ask("cpu"))
+        agents_gc = sum(pool.ask("gc"))
         t0 = time.monotonic()
         pool.ask("restart")  # returns once the new agents have started: part of the storm
         wait_synced(pool, layout.hosts, timeout=1800)
         storm = time.monotonic() - t0
         storm_cpu = sum(s.cpu_seconds() for s in servers) - cpu
         storm_agents_cpu = sum(pool.ask("cpu")) - agents_cpu
+        storm_gc = sum(pool.ask("gc")) - agents_gc
         log(f"restart storm: all in sync after {storm:.1f} s")
         wait_quiet(pool, quiet=quiet)
         fanout.storm = agent_events(pool)  # the new agents' counters start at zero
         fanout.storm_lists = sum(pool.ask("lists"))
         return Report(layout, setup, first_sync, outcomes, storm, storm_cpu, fanout,
-                      start_cpu=start_cpu, storm_agents_cpu=storm_agents_cpu)  # fmt: skip
+                      start_cpu=start_cpu, storm_agents_cpu=storm_agents_cpu,
+                      start_gc=start_gc, storm_gc=storm_gc)  # fmt: skip
 
 
 def render(report: Report, command: str) -> str:
@@ -725,7 +737,8 @@ def render(report: Report, command: str) -> str:
         f"(big one: {lay.big} members); 2 API servers",
         f"cloud built in {report.setup:.0f} s; all agents in sync {report.first_sync:.1f} s "
         f"after they started (agents' CPU {report.start_cpu:.1f} s, "
-        f"{report.start_cpu / lay.hosts * 1e3:.0f} ms per agent)",
+        f"{report.start_cpu / lay.hosts * 1e3:.0f} ms per agent, garbage collection "
+        f"{report.start_gc:.1f} s)",
         "change              n   all received p50/p99 (s)   all applied p50/p99/max (s)"
         "   per agent p50/p99 (s)   agents (had work)   events   KiB   API CPU ms",
     ]
@@ -751,7 +764,7 @@ def render(report: Report, command: str) -> str:
         f"restart storm: {lay.hosts} agents replaced at once, all in sync after "
         f"{report.storm:.1f} s (API CPU {report.storm_cpu:.1f} s; agents' CPU "
         f"{report.storm_agents_cpu:.1f} s, {report.storm_agents_cpu / lay.hosts * 1e3:.0f} ms "
-        "per agent)"
+        f"per agent, garbage collection {report.storm_gc:.1f} s)"
     )
     fan = report.fanout
     per_beat = fan.beat_events / max(1, fan.beats)
