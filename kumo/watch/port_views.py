@@ -102,23 +102,26 @@ class PortViews:
 
     def entries(self, session: Session, wanted: Iterable[Any]) -> list[Entry]:
         """The entries of ``wanted`` (rows of ``id``, ``revision_number``,
-        ``updated_at`` read in ``session``'s snapshot), in their order."""
-        rows = list(wanted)
+        ``updated_at``, in that order, read in ``session``'s snapshot), in their order."""
+        # Rows are taken apart as tuples: a named column's lookup on each of
+        # 1,000 rows per list cost more than the comparison it serves.
+        rows = [(r[0], (r[1], r[2])) for r in wanted]
         found: dict[str, Entry] = {}
         stale: list[str] = []
-        for r in rows:
-            known = self._known.get(r.id)
-            if known is not None and known.key == (r.revision_number, r.updated_at):
-                found[r.id] = known
+        known_of = self._known.get
+        for port_id, key in rows:
+            known = known_of(port_id)
+            if known is not None and known.key == key:
+                found[port_id] = known
             else:
-                stale.append(r.id)
+                stale.append(port_id)
         if stale:
             if len(self._known) + len(stale) > self.limit:
                 self._known.clear()
             for key, view in render(session, stale):
                 found[view["id"]] = self._known[view["id"]] = Entry(key, view)
             self.rendered += len(stale)
-        return [found[r.id] for r in rows if r.id in found]
+        return [found[port_id] for port_id, _ in rows if port_id in found]
 
 
 def render(session: Session, ids: list[str]) -> list[tuple[Key, dict[str, Any]]]:

@@ -170,10 +170,12 @@ class _Ports:
             c = Port.__table__.c
             q = select(c.id, c.revision_number, c.updated_at).where(where)
             rows = self.s.connection().execute(q)
+        found, whole = self.found, self.whole
         for row in rows:
-            self.found[row.id] = row
+            port_id = row.id if self.cache is None else row[0]
+            found[port_id] = row
             if not member:
-                self.whole.add(row.id)
+                whole.add(port_id)
 
     def objects(self) -> list[dict[str, Any]]:
         """The ports' list objects: views with what their watch bodies add,
