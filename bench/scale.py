@@ -248,6 +248,16 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     lock = threading.Lock()
     held: dict[str, Any] = {}
     collecting = GcMeter().install()
+    # One process's collector serves all its agents: a collection walks every
+    # agent's young objects (a full one every agent's unfrozen ones), where a
+    # host's own agent walks its own, and the allocations of all of them set
+    # it off. With the first threshold scaled by the agents held, the process
+    # collects as often per agent's allocations as an agent's own process
+    # would, each collection walking that many agents' objects: the same
+    # work per agent. (With the defaults, a 1,000-host storm's agents spent
+    # 22.8 s of wall time in collections, against 88.3 s of their CPU.)
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(young * len(hosts), middle, old)
 
     def token() -> str:
         with lock:
@@ -657,9 +667,9 @@ class Report:
     storm_agents_cpu: float = 0.0
     """The agents' processes' CPU seconds during the restart storm."""
     start_gc: float = 0.0
-    """Of ``start_cpu``, the seconds the agents' processes spent collecting garbage."""
+    """Wall seconds the agents' processes spent in garbage collections in the start."""
     storm_gc: float = 0.0
-    """Of ``storm_agents_cpu``, the seconds spent collecting garbage."""
+    """The same in the restart storm."""
 
     def by_kind(self, kind: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.kind == kind]
@@ -737,8 +747,8 @@ def render(report: Report, command: str) -> str:
         f"(big one: {lay.big} members); 2 API servers",
         f"cloud built in {report.setup:.0f} s; all agents in sync {report.first_sync:.1f} s "
         f"after they started (agents' CPU {report.start_cpu:.1f} s, "
-        f"{report.start_cpu / lay.hosts * 1e3:.0f} ms per agent, garbage collection "
-        f"{report.start_gc:.1f} s)",
+        f"{report.start_cpu / lay.hosts * 1e3:.0f} ms per agent; in garbage collections "
+        f"{report.start_gc:.1f} s of wall time)",
         "change              n   all received p50/p99 (s)   all applied p50/p99/max (s)"
         "   per agent p50/p99 (s)   agents (had work)   events   KiB   API CPU ms",
     ]
@@ -764,7 +774,7 @@ def render(report: Report, command: str) -> str:
         f"restart storm: {lay.hosts} agents replaced at once, all in sync after "
         f"{report.storm:.1f} s (API CPU {report.storm_cpu:.1f} s; agents' CPU "
         f"{report.storm_agents_cpu:.1f} s, {report.storm_agents_cpu / lay.hosts * 1e3:.0f} ms "
-        f"per agent, garbage collection {report.storm_gc:.1f} s)"
+        f"per agent; in garbage collections {report.storm_gc:.1f} s of wall time)"
     )
     fan = report.fanout
     per_beat = fan.beat_events / max(1, fan.beats)
