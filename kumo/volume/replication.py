@@ -23,7 +23,8 @@ Retyping a volume to or from a replication-enabled type (``start``,
 or drops the replica (its host removes the file) and stops it. Extending a
 replicated volume grows both files: the primary's agent stops the mirror,
 grows the volume, and starts the mirror again once the replica's agent has
-grown the replica.
+grown the replica: the volume is ``enabling`` from the primary's growth
+until its agent reports the mirror in step again.
 
 ``failover`` (Cinder's ``os-services/failover_host`` and, from 3.26,
 ``os-services/failover``) promotes the replicas of every replicated volume

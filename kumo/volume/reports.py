@@ -118,6 +118,11 @@ def apply(uow: UnitOfWork, ctx: RequestContext, body: Any) -> list[str]:
             task = dict(v.task or {})
             if v.status == "extending" and new == "available":
                 v.size = int(task.get("size", v.size))
+                if v.replica_host is not None and v.replication_status in ("enabled", "error"):
+                    # the primary stopped the mirror to grow the volume; it is in
+                    # step again only once the replica has grown and the mirror
+                    # caught up, which the primary's agent reports
+                    v.replication_status = "enabling"
             if v.status == "extending":
                 back = task.get("previous_status", "available")
                 new = back if new == "available" else new
