@@ -6,7 +6,6 @@ Which topics those are follows from what it holds (``kumo.watch.interest``).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from kumo.compiler.model import PARSERS, ClusterView, parse_one
@@ -39,12 +38,12 @@ class Cache:
         self._since: dict[str, set[str]] | None = None
         """Kind → ids of the objects whose view changed since ``_last``
         (None: make the next view from scratch)."""
-        self._interest: _Interest | None = None
-        """What another host's port must touch to be kept (None: work it
-        out again at the next port event)."""
-        self._topics: frozenset[str] | None = None
-        """The topics this host needs (None: work them out again when asked);
-        they follow from what ``_interest`` does and are forgotten with it."""
+        self._interest: interest.Interest | None = None
+        """What this host needs given what it holds (which other hosts' ports
+        it keeps, its topics), kept until a port bound here, a router or a
+        security group changes: an event about another host's port changes
+        none of it, so a member joining a group of 1,000 costs no walk over
+        every held port (None: work it out again when asked)."""
 
     def replace(self, revision: int, objects: list[dict[str, Any]]) -> None:
         fresh: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
@@ -61,7 +60,7 @@ class Cache:
             self.revision = revision
             self.generation += 1
             self._since = None
-            self._interest = self._topics = None
+            self._interest = None
 
     def apply(self, event: dict[str, Any]) -> bool:
         """Apply one watch event; whether the cache changed in more than
@@ -81,7 +80,7 @@ class Cache:
             changed_view = False
             here = kind == "port" and self._local(table.get(key), body)
             if here or kind in _SHAPES_INTEREST:
-                self._interest = self._topics = None
+                self._interest = None
             if kind == "port" and not self._relevant_port(body, here):
                 gone = True
             if kind == "server" and body.get("host") != self.host:
@@ -122,11 +121,10 @@ class Cache:
         it, and not kept)."""
         if body.get("binding:host_id") == self.host:
             return True
-        known = self._interest
         if here:
-            known = _Interest.of(self.host, self._objects, exclude=str(body.get("id")))
-        elif known is None:
-            known = self._interest = _Interest.of(self.host, self._objects)
+            known = interest.Interest.of(self.host, self._objects, exclude=str(body.get("id")))
+        else:
+            known = self._held_interest()
         return (
             body.get("network_id") in known.networks
             or body.get("id") in known.router_ports
@@ -145,9 +143,12 @@ class Cache:
         """The topics this host needs (asked after every event: worked out
         again only after a change that can move them)."""
         with self._lock:
-            if self._topics is None:
-                self._topics = interest.topics(self.host, self._objects)
-            return self._topics
+            return self._held_interest().topics(self.host)
+
+    def _held_interest(self) -> interest.Interest:
+        if self._interest is None:
+            self._interest = interest.Interest.of(self.host, self._objects)
+        return self._interest
 
     def view(self) -> ClusterView:
         return self.view_at()[1]
@@ -221,31 +222,6 @@ class Cache:
 _SHAPES_INTEREST = frozenset({"router", "security_group"})
 """Kinds whose bodies decide which other hosts' ports a host keeps (and so do
 its own ports: a port event bound here, before or now, counts too)."""
-
-
-@dataclass(frozen=True)
-class _Interest:
-    """Which other hosts' ports a host keeps, worked out once from what it
-    holds and kept until a port bound here, a router or a security group
-    changes: an event about another host's port changes none of it (a port
-    that is not bound here is not among the ports these follow from), so a
-    member joining a group of 1,000 costs no walk over every held port."""
-
-    networks: frozenset[str]
-    router_ports: frozenset[str]
-    remote_groups: frozenset[str]
-
-    @classmethod
-    def of(cls, host: str, objects: interest.Objects, exclude: str = "") -> _Interest:
-        """``exclude``: a port left out of the host's own ports."""
-        routers = interest.routers(host, objects)
-        return cls(
-            networks=frozenset(interest.networks(host, objects, exclude)),
-            router_ports=frozenset(
-                str(m.get("port_id")) for m in interest.router_members(objects, routers)
-            ),
-            remote_groups=frozenset(interest.groups(host, objects)[1]),
-        )
 
 
 BOOKKEEPING = frozenset({"revision_number", "updated_at", "heartbeat_timestamp"})

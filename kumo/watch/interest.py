@@ -15,6 +15,7 @@ the API's record of them), never from a port's ``device_id`` or
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 Objects = Mapping[str, Mapping[str, dict[str, Any]]]
@@ -59,16 +60,20 @@ def routers(host: str, objects: Objects) -> set[str]:
     return out
 
 
-def networks(host: str, objects: Objects, exclude: str = "") -> set[str]:
+def networks(
+    host: str, objects: Objects, exclude: str = "", here: set[str] | None = None
+) -> set[str]:
     """Networks of local ports (but ``exclude``), of the ports of routers
-    run here, and those routers' external networks."""
+    run here (``here`` when already worked out), and those routers'
+    external networks."""
     ports = objects.get("port") or {}
     nets = {
         str(p["network_id"])
         for pid, p in ports.items()
         if p.get("binding:host_id") == host and pid != exclude and p.get("network_id")
     }
-    here = routers(host, objects)
+    if here is None:
+        here = routers(host, objects)
     nets |= {str(m["network_id"]) for m in router_members(objects, here) if m.get("network_id")}
     bodies = objects.get("router") or {}
     for rid in here:
@@ -94,17 +99,46 @@ def groups(host: str, objects: Objects) -> tuple[set[str], set[str]]:
     return local, remote
 
 
+@dataclass(frozen=True)
+class Interest:
+    """What a host's own ports, its routers and its groups' rules make it
+    need, worked out in one walk over what it holds."""
+
+    networks: frozenset[str]
+    routers: frozenset[str]
+    router_ports: frozenset[str]
+    """The ports of those routers (``kumo_ports``)."""
+    local_groups: frozenset[str]
+    remote_groups: frozenset[str]
+
+    @classmethod
+    def of(cls, host: str, objects: Objects, exclude: str = "") -> Interest:
+        """``exclude``: a port left out of the host's own ports (for its networks)."""
+        here = routers(host, objects)
+        local, remote = groups(host, objects)
+        return cls(
+            networks=frozenset(networks(host, objects, exclude, here)),
+            routers=frozenset(here),
+            router_ports=frozenset(str(m.get("port_id")) for m in router_members(objects, here)),
+            local_groups=frozenset(local),
+            remote_groups=frozenset(remote),
+        )
+
+    def topics(self, host: str) -> frozenset[str]:
+        """The topics whose objects the host needs."""
+        return frozenset(
+            {
+                f"host:{host}",
+                "agents",
+                "metering",
+                *(f"network:{n}" for n in self.networks),
+                *(f"secgroup:{g}" for g in self.local_groups),
+                *(f"members:{g}" for g in self.remote_groups),
+                *(f"router:{r}" for r in self.routers),
+            }
+        )
+
+
 def topics(host: str, objects: Objects) -> frozenset[str]:
     """The topics whose objects this host needs, given what it holds."""
-    local, remote = groups(host, objects)
-    return frozenset(
-        {
-            f"host:{host}",
-            "agents",
-            "metering",
-            *(f"network:{n}" for n in networks(host, objects)),
-            *(f"secgroup:{g}" for g in local),
-            *(f"members:{g}" for g in remote),
-            *(f"router:{r}" for r in routers(host, objects)),
-        }
-    )
+    return Interest.of(host, objects).topics(host)
