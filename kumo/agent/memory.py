@@ -41,14 +41,19 @@ def recall(host: str, where: Path | None = None) -> frozenset[str]:
 def remember(host: str, topics: frozenset[str], where: Path | None = None) -> None:
     """Save ``topics`` for the next start (best effort: a failure only costs
     that start one more list)."""
-    path = _path(host, where)
+    _save(_path(host, where), sorted(topics), "the watch topics")
+
+
+def _save(path: Path, value: object, what: str) -> None:
+    """``value`` as JSON in ``path``, whole or not at all (best effort:
+    ``what`` is named in the warning when it cannot be written)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(topics)))
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
         tmp.replace(path)
     except OSError as exc:
-        log.warning("could not save the watch topics in %s: %s", path, exc)
+        log.warning("could not save %s in %s: %s", what, path, exc)
 
 
 def _this_boot() -> str:
@@ -86,11 +91,4 @@ def remember_vlan_devices(supported: bool, where: Path | None = None) -> None:
     boot = _this_boot()
     if not boot:
         return
-    path = _kernel_path(where)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"boot": boot, "vlan_devices": supported}))
-        tmp.replace(path)
-    except OSError as exc:
-        log.warning("could not save the kernel's probe in %s: %s", path, exc)
+    _save(_kernel_path(where), {"boot": boot, "vlan_devices": supported}, "the kernel's probe")

@@ -171,8 +171,9 @@ class _Ports:
             q = select(c.id, c.revision_number, c.updated_at).where(where)
             rows = self.s.connection().execute(q)
         found, whole = self.found, self.whole
+        by_name = self.cache is None  # a ``Port``; else a row, read by position (faster)
         for row in rows:
-            port_id = row.id if self.cache is None else row[0]
+            port_id = row.id if by_name else row[0]
             found[port_id] = row
             if not member:
                 whole.add(port_id)
