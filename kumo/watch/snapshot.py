@@ -44,7 +44,7 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
-from kumo.watch import agent_views, interest, members, port_views
+from kumo.watch import agent_views, fragments, interest, members, port_views
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -81,32 +81,25 @@ def take_for(
     instead of listing again for each round; ``authorize`` sees each new
     set of topics before it is read. Each round reads only the topics it
     adds (a topic's objects do not depend on the other topics read with
-    it; an object two topics bring comes once), and the port and agent
-    objects come from what this process keeps of them
-    (``kumo.watch.port_views``, ``kumo.watch.agent_views``), shared
-    between lists: the objects are read, never changed. Without ``fast``,
-    each round reads all its topics again and every port and agent is
-    loaded and rendered anew: the same objects, the straightforward way."""
-    caches = _Caches(port_views.of(db), agent_views.of(db)) if fast else None
+    it; an object two topics bring comes once), each topic's objects come
+    from what this process keeps of them while no event has changed them
+    (``kumo.watch.fragments``), and the port and agent objects a topic
+    reads come from what it keeps of them (``kumo.watch.port_views``,
+    ``kumo.watch.agent_views``), shared between lists: the objects are
+    read, never changed. Without ``fast``, each round reads all its topics
+    again and every object is loaded and rendered anew: the same objects,
+    the straightforward way."""
     with db.read_session() as s:
         if not db.is_sqlite:
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         revision = int(s.scalar(select(OutboxCounter.value).where(OutboxCounter.id == 1)) or 0)
-        objects = _objects(s, settings, topics, caches)
-        if host is None:
-            return revision, topics, objects
         if not fast:
-            for _ in range(ROUNDS):
-                wanted = interest.topics(host, interest.index(objects))
-                if wanted == topics:
-                    break
-                if authorize is not None:
-                    authorize(s, wanted)
-                topics = wanted
-                objects = _objects(s, settings, topics, caches)
-            return revision, topics, objects
+            return (revision, *_plain(s, settings, topics, host, authorize))
+        read = _Topics(s, settings, db, revision)
         held = _Held()
-        held.add(objects)
+        held.add(read(topics))
+        if host is None:
+            return revision, topics, held.objects
         for _ in range(ROUNDS):
             wanted = interest.topics(host, held.by_kind)
             if wanted == topics:
@@ -114,12 +107,58 @@ def take_for(
             if authorize is not None:
                 authorize(s, wanted)
             if topics <= wanted:
-                held.add(_objects(s, settings, wanted - topics, caches))
+                held.add(read(wanted - topics))
             else:
                 held = _Held()
-                held.add(_objects(s, settings, wanted, caches))
+                held.add(read(wanted))
             topics = wanted
         return revision, topics, held.objects
+
+
+def _plain(
+    s: Session,
+    settings: Settings,
+    topics: frozenset[str],
+    host: str | None,
+    authorize: Callable[[Session, frozenset[str]], None] | None,
+) -> tuple[frozenset[str], list[dict[str, Any]]]:
+    """``take_for``'s topics and objects, the straightforward way."""
+    objects = _objects(s, settings, topics, None)
+    if host is None:
+        return topics, objects
+    for _ in range(ROUNDS):
+        wanted = interest.topics(host, interest.index(objects))
+        if wanted == topics:
+            break
+        if authorize is not None:
+            authorize(s, wanted)
+        topics = wanted
+        objects = _objects(s, settings, topics, None)
+    return topics, objects
+
+
+class _Topics:
+    """Reads topics' objects in one list's snapshot (at ``revision``), each
+    topic's from its kept fragment when it has one, else read alone and kept."""
+
+    def __init__(self, s: Session, settings: Settings, db: Database, revision: int) -> None:
+        self.s = s
+        self.settings = settings
+        self.revision = revision
+        self.caches = _Caches(port_views.of(db), agent_views.of(db))
+        self.fragments = fragments.of(db)
+        self.fragments.catch_up(s, revision)
+
+    def __call__(self, topics: frozenset[str]) -> list[fragments.Keyed]:
+        out: list[fragments.Keyed] = []
+        kept = self.fragments
+        for topic in sorted(topics):
+            objects = kept.get(topic, self.revision)
+            if objects is None:
+                read = _objects(self.s, self.settings, frozenset((topic,)), self.caches)
+                objects = kept.put(topic, self.revision, read)
+            out.extend(objects)
+        return out
 
 
 class _Held:
@@ -132,22 +171,26 @@ class _Held:
     def __init__(self) -> None:
         self.by_kind: dict[str, dict[str, dict[str, Any]]] = {}
         self.objects: list[dict[str, Any]] = []
-        self._where: dict[tuple[str, str], int] = {}
+        self._where: dict[fragments.Key, int] = {}
 
-    def add(self, objects: list[dict[str, Any]]) -> None:
-        for obj in objects:
-            kind = obj.get("kind")
-            if isinstance(kind, str) and "id" in obj:
-                same = self.by_kind.setdefault(kind, {})
-                key = str(obj["id"])
-                known = same.get(key)
-                if known is not None:
-                    if members.MARK in known and members.MARK not in obj:
-                        same[key] = self.objects[self._where[(kind, key)]] = obj
-                    continue
-                same[key] = obj
-                self._where[(kind, key)] = len(self.objects)
-            self.objects.append(obj)
+    def add(self, objects: list[fragments.Keyed]) -> None:
+        """Objects with their keys (``kumo.watch.fragments``)."""
+        where, out, by_kind = self._where, self.objects, self.by_kind
+        for key, obj in objects:
+            if key is None:
+                out.append(obj)
+                continue
+            at = where.get(key)
+            if at is not None:
+                if members.MARK in out[at] and members.MARK not in obj:
+                    out[at] = by_kind[key[0]][key[1]] = obj
+                continue
+            kind = by_kind.get(key[0])
+            if kind is None:
+                kind = by_kind[key[0]] = {}
+            kind[key[1]] = obj
+            where[key] = len(out)
+            out.append(obj)
 
 
 class _Ports:

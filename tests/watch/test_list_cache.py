@@ -187,3 +187,55 @@ def test_a_second_server_never_serves_a_view_older_than_the_port(cloud: Cloud) -
         assert made["p2"] not in {o["id"] for o in _same(cloud, other, "h2")}
     finally:
         other.dispose()
+
+
+def test_kept_topics_follow_every_kind_of_change(cloud: Cloud) -> None:
+    """Each topic's objects are kept between lists (``kumo.watch.fragments``)
+    until an event names the topic or an object it holds: lists with
+    nothing written between reuse them all, and after each change below
+    every host's list is still the straightforward one, among them a
+    port's status, which its host's report sends to that host alone."""
+    from kumo.watch import fragments
+
+    made = _build(cloud)
+    a, rt = cloud.admin, cloud.rt
+    kept = fragments.of(rt.db)
+    for h in HOSTS:
+        _same(cloud, rt.db, h)
+    read = kept.read
+    for h in HOSTS:
+        _same(cloud, rt.db, h)
+    assert kept.read == read and kept.reused > 0  # nothing written: nothing read again
+
+    net = made["nets"][0]
+    changes = [
+        lambda: cloud.c.post("/internal/v1/ports/status", headers=a,
+                             json={"active": [made["p3"]], "down": []}),
+        lambda: cloud.c.put(f"{N}/networks/{net}", headers=a, json={"network": {"name": "n1b"}}),
+        lambda: cloud.c.put(f"{N}/security-groups/{made['groups'][1]}", headers=a,
+                            json={"security_group": {"description": "again"}}),
+        lambda: cloud.post(a, "/security-group-rules", {"security_group_rule": {
+            "security_group_id": made["groups"][0], "direction": "egress",
+            "remote_group_id": made["groups"][1]}}),
+        lambda: cloud.c.put(f"{N}/ports/{made['p2']}", headers=a,
+                            json={"port": {"binding:host_id": "h3"}}),
+        lambda: cloud.c.post(f"/internal/v1/agents/{made['agents']['h2']}/heartbeat",
+                             headers=a, json={"configurations": _config(7)}),
+        lambda: cloud.post(a, "/metering/metering-labels", {"metering_label": {"name": "m"}}),
+    ]  # fmt: skip
+    for change in changes:
+        r = change()
+        assert getattr(r, "status_code", 200) < 300, getattr(r, "text", r)
+        for h in HOSTS:
+            _same(cloud, rt.db, h)
+    routers = [o for o in _same(cloud, rt.db, "h1") if o["kind"] == "router"]
+    router = routers[0]["id"]
+    sub = cloud.post(a, "/subnets", {"subnet": {"network_id": net, "ip_version": 4,
+                                                  "cidr": "10.79.0.0/24"}})["subnet"]  # fmt: skip
+    _ok(cloud.c.put(f"{N}/routers/{router}/add_router_interface", headers=a,
+                    json={"subnet_id": sub["id"]}))  # fmt: skip
+    for h in HOSTS:
+        _same(cloud, rt.db, h)
+    status = {o["id"]: o for o in _same(cloud, rt.db, "h1")}[made["p3"]]["status"]
+    assert status == "ACTIVE"
+    assert kept.reused > 0 and kept.read > read

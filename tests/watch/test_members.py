@@ -95,13 +95,14 @@ def test_a_port_held_for_its_addresses_alone_comes_as_its_member_body(
 
 
 def test_a_later_round_brings_the_whole_port_in_the_member_bodys_place() -> None:
+    from kumo.watch.fragments import keyed
     from kumo.watch.snapshot import _Held
 
     held = _Held()
     port = {"id": "p1", "network_id": "n1", "mac_address": "fa:16:3e:00:00:01", "name": "x"}
     member = {"kind": "port", **members.body(port)}
-    held.add([{"kind": "network", "id": "n0"}, member, {"kind": "port", "id": "p0"}])
-    held.add([{"kind": "port", **port}, member])
+    held.add([*keyed([{"kind": "network", "id": "n0"}, member, {"kind": "port", "id": "p0"}])])
+    held.add([*keyed([{"kind": "port", **port}, member])])
     assert held.objects == [
         {"kind": "network", "id": "n0"},
         {"kind": "port", **port},
