@@ -19,7 +19,6 @@ see it (``kumo.network.agents.peer_view``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -44,7 +43,7 @@ from kumo.network.snat.views import lease_view
 from kumo.network.trunks import subports as trunk_subports
 from kumo.network.views import external_networks, network_view, port_view, subnet_view
 from kumo.volume import events as volume_events
-from kumo.watch import agent_views, fragments, interest, members, port_views
+from kumo.watch import agent_views, by_topic, fragments, interest, members, port_views
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -123,7 +122,7 @@ def _plain(
     authorize: Callable[[Session, frozenset[str]], None] | None,
 ) -> tuple[frozenset[str], list[dict[str, Any]]]:
     """``take_for``'s topics and objects, the straightforward way."""
-    objects = _objects(s, settings, topics, None)
+    objects = _objects(s, settings, topics)
     if host is None:
         return topics, objects
     for _ in range(ROUNDS):
@@ -133,31 +132,38 @@ def _plain(
         if authorize is not None:
             authorize(s, wanted)
         topics = wanted
-        objects = _objects(s, settings, topics, None)
+        objects = _objects(s, settings, topics)
     return topics, objects
 
 
 class _Topics:
     """Reads topics' objects in one list's snapshot (at ``revision``), each
-    topic's from its kept fragment when it has one, else read alone and kept."""
+    topic's from its kept fragment when it has one; the others all at once
+    (``kumo.watch.by_topic``), then kept."""
 
     def __init__(self, s: Session, settings: Settings, db: Database, revision: int) -> None:
         self.s = s
         self.settings = settings
         self.revision = revision
-        self.caches = _Caches(port_views.of(db), agent_views.of(db))
+        self.ports = port_views.of(db)
+        self.agents = agent_views.of(db)
         self.fragments = fragments.of(db)
         self.fragments.catch_up(s, revision)
 
     def __call__(self, topics: frozenset[str]) -> list[fragments.Keyed]:
         out: list[fragments.Keyed] = []
         kept = self.fragments
+        missing: list[str] = []
         for topic in sorted(topics):
             objects = kept.get(topic, self.revision)
             if objects is None:
-                read = _objects(self.s, self.settings, frozenset((topic,)), self.caches)
-                objects = kept.put(topic, self.revision, read)
-            out.extend(objects)
+                missing.append(topic)
+            else:
+                out.extend(objects)
+        if missing:
+            read = by_topic.read(self.s, frozenset(missing), self.ports, self.agents)
+            for topic in missing:
+                out.extend(kept.put(topic, self.revision, read[topic]))
         return out
 
 
@@ -194,56 +200,32 @@ class _Held:
 
 
 class _Ports:
-    """The ports of a list, in the order first found, and their views."""
+    """The ports of a straightforward list, in the order first found."""
 
-    def __init__(self, s: Session, views: port_views.PortViews | None) -> None:
+    def __init__(self, s: Session) -> None:
         self.s = s
-        self.cache = views
-        self.found: dict[str, Any] = {}
-        """Port id → its ``Port`` (uncached) or its id and revision row (cached)."""
+        self.found: dict[str, Port] = {}
         self.whole: set[str] = set()
         """Ids of the ports a topic other than ``members:G`` brings."""
 
     def add(self, where: ColumnElement[bool], member: bool = False) -> None:
         """The ports ``where`` selects; ``member``: brought by ``members:G``
         topics (sent as member bodies unless another topic brings them too)."""
-        if self.cache is None:
-            rows: Any = self.s.scalars(select(Port).where(where))
-        else:
-            c = Port.__table__.c
-            q = select(c.id, c.revision_number, c.updated_at).where(where)
-            rows = self.s.connection().execute(q)
-        found, whole = self.found, self.whole
-        by_name = self.cache is None  # a ``Port``; else a row, read by position (faster)
-        for row in rows:
-            port_id = row.id if by_name else row[0]
-            found[port_id] = row
+        for port in self.s.scalars(select(Port).where(where)):
+            self.found[port.id] = port
             if not member:
-                whole.add(port_id)
+                self.whole.add(port.id)
 
     def objects(self) -> list[dict[str, Any]]:
         """The ports' list objects: views with what their watch bodies add,
         or member bodies (``kumo.watch.members``)."""
-        s = self.s
-        whole = self.whole
-        if self.cache is None:
-            tags = taglib.tags_for(s, list(self.found))
-            views = [port_view(port, tags.get(port.id, [])) for port in self.found.values()]
-            watched = iter(_watched(s, [v for v in views if v["id"] in whole]))
-            return [
-                {"kind": "port", **(next(watched) if v["id"] in whole else members.body(v))}
-                for v in views
-            ]
-        entries = self.cache.entries(s, self.found.values())
-        views = [e.view for e in entries if e.view["id"] in whole]
-        servers = hostnames.server_names(s, views)
-        rules = qos_attach.port_rules(s, views)
-        trunks = trunk_subports.trunks_of(s, views)
+        s, whole = self.s, self.whole
+        tags = taglib.tags_for(s, list(self.found))
+        views = [port_view(port, tags.get(port.id, [])) for port in self.found.values()]
+        watched = iter(_watched(s, [v for v in views if v["id"] in whole]))
         return [
-            e.listed(servers, rules.get(e.view["id"]), trunks.get(e.view["id"]))
-            if e.view["id"] in whole
-            else e.member()
-            for e in entries
+            {"kind": "port", **(next(watched) if v["id"] in whole else members.body(v))}
+            for v in views
         ]
 
 
@@ -252,24 +234,16 @@ def _watched(s: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return trunk_subports.with_trunks(s, qos_attach.with_rules(s, hostnames.watch_bodies(s, views)))
 
 
-@dataclass(frozen=True)
-class _Caches:
-    """What the fast way keeps between lists (per process and database)."""
-
-    ports: port_views.PortViews
-    agents: agent_views.AgentViews
-
-
-def _objects(
-    s: Session, settings: Settings, topics: frozenset[str], caches: _Caches | None
-) -> list[dict[str, Any]]:
+def _objects(s: Session, settings: Settings, topics: frozenset[str]) -> list[dict[str, Any]]:
+    """The topics' objects, each once, read and rendered anew (the
+    straightforward way: ``kumo.watch.by_topic`` reads the same objects per topic)."""
     networks = {t.split(":", 1)[1] for t in topics if t.startswith("network:")}
     hosts = {t.split(":", 1)[1] for t in topics if t.startswith("host:")}
     groups = {t.split(":", 1)[1] for t in topics if t.startswith("secgroup:")}
     members_of = {t.split(":", 1)[1] for t in topics if t.startswith("members:")}
     routers = {t.split(":", 1)[1] for t in topics if t.startswith("router:")}
     out: list[dict[str, Any]] = []
-    ports = _Ports(s, caches.ports if caches is not None else None)
+    ports = _Ports(s)
     if networks:
         from kumo.network.subnetpools.allocate import scope_of_subnets
 
@@ -340,9 +314,7 @@ def _objects(
         from kumo.network.metering import events as metering_events
 
         out.extend(metering_events.snapshot(s))
-    if "agents" in topics and caches is not None:
-        out.extend(caches.agents.objects(s))
-    elif "agents" in topics:
+    if "agents" in topics:
         for agent in s.scalars(select(Agent)):
             out.append({"kind": "agent", **agentlib.peer_view(agent)})
     return out

@@ -239,3 +239,23 @@ def test_kept_topics_follow_every_kind_of_change(cloud: Cloud) -> None:
     status = {o["id"]: o for o in _same(cloud, rt.db, "h1")}[made["p3"]]["status"]
     assert status == "ACTIVE"
     assert kept.reused > 0 and kept.read > read
+
+
+def test_topics_read_together_are_each_topics_own_objects(cloud: Cloud) -> None:
+    """Read together (``kumo.watch.by_topic``), each topic gets exactly the
+    objects it brings alone, the straightforward way: those kept per topic
+    are right for any later list that needs only some of them."""
+    from kumo.watch import by_topic
+
+    _build(cloud)
+    rt = cloud.rt
+    topics: set[str] = set()
+    for h in HOSTS:
+        topics |= snapshot.take_for(rt.db, rt.settings, frozenset({f"host:{h}"}), h)[1]
+    assert {t.split(":")[0] for t in topics} >= {"host", "network", "router", "members", "secgroup"}
+    with rt.db.read_session() as s:
+        read = by_topic.read(s, frozenset(topics), port_views.of(rt.db), agent_views.of(rt.db))
+        for topic in sorted(topics):
+            alone = snapshot._objects(s, rt.settings, frozenset({topic}))
+            assert _keyed(read[topic]) == _keyed(alone), topic
+            assert len(read[topic]) == len(alone), topic
