@@ -363,6 +363,10 @@ class ApiClient:
         """A snapshot of ``topics``; with ``host``, of every topic that host
         needs given what they hold (the answer's ``topics``, where the
         server works them out; ``None`` from a server that does not)."""
+        return Listing.parse(self.list_answer(topics, host).json())
+
+    def list_answer(self, topics: frozenset[str], host: str | None = None) -> httpx.Response:
+        """``list``'s answer, unparsed (``Busy`` when the server refused it at once)."""
         params = {"topics": ",".join(sorted(topics))}
         if host is not None:
             params["host"] = host
@@ -375,7 +379,7 @@ class ApiClient:
         if r.status_code == 503 and "Retry-After" in r.headers:
             raise Busy(_seconds(r.headers["Retry-After"]))
         r.raise_for_status()
-        return Listing.parse(r.json())
+        return r
 
     @property
     def list_timeout(self) -> httpx.Timeout:
