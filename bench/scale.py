@@ -102,6 +102,8 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
     """An agent for ``host``: the real loop, a counting client, the real
     dataplane on ``kernel`` (a ``FakeKernel``, the host's nftables and its
     namespaces' nftables, kept across restarts as a host keeps them)."""
+    import orjson
+
     from kumo.agent.client import ApiClient, Gone, Listing
     from kumo.agent.config import AgentConfig, Credentials
     from kumo.agent.loop import Agent
@@ -118,11 +120,9 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
             r = self.list_answer(topics, host)  # a refusal is ``Busy``, as for any agent
             rec.bytes += len(r.content)
             rec.lists += 1
-            return Listing.parse(r.json())
+            return Listing.parse(orjson.loads(r.content))
 
         def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
-            import json
-
             params = {"since": str(since), "topics": ",".join(sorted(topics))}
             headers = self._headers()
             with self._http.stream(
@@ -135,7 +135,7 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
                     if not line:
                         continue
                     rec.bytes += len(line) + 1
-                    event = json.loads(line)
+                    event = orjson.loads(line)
                     if event.get("type") == "gone":
                         raise Gone(f"revision {event.get('revision')} expired")
                     if "kind" in event:

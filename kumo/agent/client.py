@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import random
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+import orjson
 
 from kumo.agent.config import AgentConfig
 from kumo.ha.seal import ClusterKey
@@ -363,7 +363,7 @@ class ApiClient:
         """A snapshot of ``topics``; with ``host``, of every topic that host
         needs given what they hold (the answer's ``topics``, where the
         server works them out; ``None`` from a server that does not)."""
-        return Listing.parse(self.list_answer(topics, host).json())
+        return Listing.parse(orjson.loads(self.list_answer(topics, host).content))
 
     def list_answer(self, topics: frozenset[str], host: str | None = None) -> httpx.Response:
         """``list``'s answer, unparsed (``Busy`` when the server refused it at once)."""
@@ -396,7 +396,7 @@ class ApiClient:
             for line in r.iter_lines():
                 if not line:
                     continue
-                event = json.loads(line)
+                event = orjson.loads(line)
                 if event.get("type") == "gone":
                     raise Gone(f"revision {event.get('revision')} expired")
                 yield event
