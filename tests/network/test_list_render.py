@@ -61,3 +61,54 @@ def _counted(dumps: Any, seen: list[str]) -> Any:
         return dumps(obj, *args, **kwargs)
 
     return wrapper
+
+
+def test_a_list_of_the_same_objects_is_answered_with_the_kept_body() -> None:
+    cache = ItemJson()
+    items = [{"id": "a", "status": "DOWN"}, {"id": "b", "status": "DOWN"}]
+    first = cache.body("ports", items, None)
+    assert cache.body("ports", list(items), None) is first
+    # an item replaced by a new object (a new revision) joins a new body
+    changed = [items[0], {"id": "b", "status": "ACTIVE"}]
+    assert json.loads(cache.body("ports", changed, None)) == {"ports": changed}
+    # other links, another order, another collection: other bodies
+    links = [{"rel": "next", "href": "http://h/v2.0/ports?marker=b"}]
+    assert json.loads(cache.body("ports", items, links))["ports_links"] == links
+    assert json.loads(cache.body("ports", items[::-1], None)) == {"ports": items[::-1]}
+    assert json.loads(cache.body("networks", items, None)) == {"networks": items}
+
+
+def test_kept_bodies_are_bounded_in_number_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = ItemJson()
+    lists = [[{"id": str(n), "pad": "x" * 100}] for n in range(ItemJson.LISTS_KEPT + 5)]
+    for items in lists:
+        cache.body("ports", items, None)
+    assert len(cache._lists) == ItemJson.LISTS_KEPT
+    assert cache._list_bytes == sum(len(body) for _, body in cache._lists.values())
+    monkeypatch.setattr(ItemJson, "LIST_BYTES_KEPT", 300)
+    for items in lists[:4]:
+        cache.body("ports", items, None)
+    assert cache._list_bytes <= 300
+    assert cache._list_bytes == sum(len(body) for _, body in cache._lists.values())
+    big = [{"id": "big", "pad": "x" * 400}]
+    assert json.loads(cache.body("ports", big, None)) == {"ports": big}
+    assert ("ports", 1, "big", b"") not in cache._lists
+
+
+def test_a_changed_port_shows_in_the_next_list(cloud: Cloud) -> None:
+    """Lists answered from kept bodies still show every change at once."""
+    h = cloud.admin
+    net = cloud.post(h, "/networks", {"network": {"name": "n"}})["network"]["id"]
+    cloud.post(
+        h, "/subnets", {"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}
+    )
+    ports = cloud.post(h, "/ports", {"ports": [{"network_id": net}] * 3})["ports"]
+    url = f"{N}/ports?network_id={net}"
+    before = cloud.c.get(url, headers=h).json()["ports"]
+    assert cloud.c.get(url, headers=h).json()["ports"] == before
+    r = cloud.c.put(f"{N}/ports/{ports[1]['id']}", headers=h, json={"port": {"name": "x"}})
+    assert r.status_code == 200, r.text
+    after = cloud.c.get(url, headers=h).json()["ports"]
+    assert [p["name"] for p in after if p["id"] == ports[1]["id"]] == ["x"]
+    assert cloud.c.delete(f"{N}/ports/{ports[2]['id']}", headers=h).status_code == 204
+    assert ports[2]["id"] not in {p["id"] for p in cloud.c.get(url, headers=h).json()["ports"]}
