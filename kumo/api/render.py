@@ -22,13 +22,16 @@ class ItemJson:
 
     Rendering 500 ports with ``json.dumps`` costs ~8 ms and holds the
     interpreter lock throughout: concurrent lists in one process queued on
-    it. Kept per item id, with the item itself: an answer is used only for
+    it. Kept per item id and size (an admin's view and a redacted copy of
+    it, which has fewer keys, side by side), with the item itself: an answer is used only for
     that very object (a new revision is a new object, and replaces it), so
     the cache holds one entry per object the service holds; and the last
     few whole list bodies, each with the objects it was joined from
     (``body``).
     """
 
+    ITEMS_KEPT = 200_000
+    """Item bodies kept; beyond, all are forgotten (deleted objects' too)."""
     LISTS_KEPT = 16
     """Whole list bodies kept (``body``), the oldest forgotten first."""
     LIST_BYTES_KEPT = 32 * 1024 * 1024
@@ -41,12 +44,14 @@ class ItemJson:
         self._lock = threading.Lock()
 
     def render(self, item: dict[str, Any]) -> bytes:
-        key = item.get("id")
+        key = (item.get("id"), len(item))
         known = self._known.get(key)
         if known is not None and known[0] is item:
             return known[1]
         body = json.dumps(item, separators=(",", ":"), default=str).encode()
-        if key is not None:
+        if key[0] is not None:
+            if len(self._known) > self.ITEMS_KEPT:
+                self._known.clear()
             self._known[key] = (item, body)
         return body
 
@@ -55,7 +60,7 @@ class ItemJson:
         known = self._known
         out = []
         for item in items:
-            hit = known.get(item.get("id"))
+            hit = known.get((item.get("id"), len(item)))
             out.append(hit[1] if hit is not None and hit[0] is item else self.render(item))
         return out
 

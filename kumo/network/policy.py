@@ -132,6 +132,34 @@ def redact_all(
     return [_without(item, hidden) for item in items]
 
 
+KeptRedactions = dict[tuple[tuple[str, ...], object], tuple[dict[str, Any], dict[str, Any]]]
+"""(hidden attributes, item id) -> (the view, its redacted copy)."""
+
+
+def redact_all_kept(
+    ctx: RequestContext, collection: str, items: list[dict[str, Any]], kept: KeptRedactions
+) -> list[dict[str, Any]]:
+    """``redact_all`` of views a service keeps between requests (replaced,
+    never changed, when their object changes): each redacted copy is kept
+    with the very view it was made from and reused while that view is
+    listed, so a caller who sees less than an admin gets the same objects
+    list after list, and their kept JSON (``kumo.api.render.ItemJson``)."""
+    hidden = _hidden_from(ctx, collection)
+    if not hidden:
+        return items
+    if len(kept) > 200_000:
+        kept.clear()
+    out = []
+    for item in items:
+        key = (hidden, item.get("id"))
+        hit = kept.get(key)
+        if hit is None or hit[0] is not item:
+            hit = (item, _without(item, hidden))
+            kept[key] = hit
+        out.append(hit[1])
+    return out
+
+
 def check_writable(ctx: RequestContext, collection: str, action: str, body: dict[str, Any]) -> None:
     for key, name in WRITABLE_BY[collection].items():
         if key in body and not allowed(ctx, name):

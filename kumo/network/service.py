@@ -70,6 +70,7 @@ class NetworkService:
         self.db = db
         self.settings = settings
         self._port_views: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._port_redactions: policy.KeptRedactions = {}
 
     def _write(self, fn: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.db, fn)
@@ -310,7 +311,7 @@ class NetworkService:
                         self._render_ports(s, stale)
                         views = [cache[pid][1] for pid, _ in wanted if pid in cache]
                     views = _with_requests(s, ctx, views, asking)
-        return policy.redact_all(ctx, "ports", views)
+        return policy.redact_all_kept(ctx, "ports", views, self._port_redactions)
 
     def _cached_views(self, wanted: Sequence[Row[str, int]]) -> list[dict[str, Any]] | None:
         """The cached view of each (id, revision) in ``wanted``, in order, or

@@ -112,3 +112,38 @@ def test_a_changed_port_shows_in_the_next_list(cloud: Cloud) -> None:
     assert [p["name"] for p in after if p["id"] == ports[1]["id"]] == ["x"]
     assert cloud.c.delete(f"{N}/ports/{ports[2]['id']}", headers=h).status_code == 204
     assert ports[2]["id"] not in {p["id"] for p in cloud.c.get(url, headers=h).json()["ports"]}
+
+
+def test_a_member_list_keeps_its_redacted_ports_and_shows_changes(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller who may not see bindings gets redacted copies kept with the
+    views they were made from: a second list renders nothing again, a changed
+    port renders anew, and neither caller ever sees the other's shape."""
+    m = cloud.member("p1")
+    net = cloud.post(m, "/networks", {"network": {"name": "n"}})["network"]["id"]
+    cloud.post(
+        m, "/subnets", {"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}
+    )
+    ports = cloud.post(m, "/ports", {"ports": [{"network_id": net}] * 3})["ports"]
+    url = f"{N}/ports?network_id={net}"
+
+    def listed(h: dict[str, str]) -> list[dict[str, Any]]:
+        r = cloud.c.get(url, headers=h)
+        assert r.status_code == 200, r.text
+        return list(r.json()["ports"])
+
+    for _ in range(2):
+        assert all("binding:host_id" in p for p in listed(cloud.admin))
+        assert all("binding:host_id" not in p for p in listed(m))
+    rendered: list[str] = []
+    monkeypatch.setattr(json, "dumps", _counted(json.dumps, rendered))
+    assert len(listed(m)) == 3
+    assert rendered.count("item") == 0
+    r = cloud.c.put(f"{N}/ports/{ports[0]['id']}", headers=m, json={"port": {"name": "x"}})
+    assert r.status_code == 200, r.text
+    after = listed(m)
+    assert [p["name"] for p in after if p["id"] == ports[0]["id"]] == ["x"]
+    assert all("binding:host_id" not in p for p in after)
+    assert rendered.count("item") == 1
+    assert [p["name"] for p in listed(cloud.admin) if p["id"] == ports[0]["id"]] == ["x"]
