@@ -140,6 +140,8 @@ class Agent:
         """Carries HA routers' connection state to their standby hosts."""
         self._compiled: tuple[object, HostPlan] | None = None
         """(compiler inputs, plan) of the last compile."""
+        self.compiles = 0
+        """Plans compiled (a pass with nothing new reuses the last)."""
         self.urgent = threading.Event()
         """The liveness view changed: compile without waiting for a debounce."""
         self._ha_reported: dict[str, str] | None = None
@@ -324,21 +326,26 @@ class Agent:
 
     def _work_loop(self) -> None:
         last_resync = time.monotonic()
-        last_end = 0.0
+        last_change = 0.0  # when the last pass that compiled a new plan ended
         retry_at: float | None = None
         while not self.stop_event.is_set():
             timeout = self.config.resync_interval
             if retry_at is not None:
                 timeout = max(0.0, min(timeout, retry_at - time.monotonic()))
+            if self.applier.rolling:
+                # The next slice after a pause; a change meanwhile goes first.
+                timeout = min(timeout, self.config.debounce)
             woke = self.dirty.wait(timeout)
             if self.stop_event.is_set():
                 return
             if not self.cache_ready.is_set():
                 self.dirty.clear()
                 continue
-            # A change right after a pass waits out the rest of the debounce
-            # (measured from that pass), so what follows lands in one pass.
-            wait = self.config.debounce - (time.monotonic() - last_end)
+            # A change right after a pass that applied changes waits out the
+            # rest of the debounce (measured from that pass), so what follows
+            # lands in one pass. A resync's slice or a retry (the same plan)
+            # holds nothing back: what comes after it is not part of a burst.
+            wait = self.config.debounce - (time.monotonic() - last_change)
             if woke and wait > 0 and not self.urgent.is_set():
                 time.sleep(wait)
             self.urgent.clear()
@@ -348,11 +355,13 @@ class Agent:
                 self.applier.resync(rolling=True)
                 last_resync = time.monotonic()
             rolling = self.applier.rolling
+            compiles = self.compiles
             try:
                 result = self._first_pass() if not self.synced.is_set() else self._pass()
-                if self.applier.rolling:
-                    self.dirty.set()  # the next slice, after the debounce
-                elif rolling and time.monotonic() - self._settled_at >= self.settle_interval:
+                if self.compiles != compiles:
+                    last_change = time.monotonic()
+                settle_due = time.monotonic() - self._settled_at >= self.settle_interval
+                if not self.applier.rolling and rolling and settle_due:
                     self._settle_memory(len(getattr(result, "wired_ports", ())))
                 retry_at = (
                     time.monotonic() + float(result.retry_after)
@@ -372,7 +381,7 @@ class Agent:
                         "dataplane pass failed; retrying in %.1fs%s", delay, _held_back(held)
                     )
                 retry_at = time.monotonic() + delay
-            last_end = time.monotonic()
+                last_change = time.monotonic()
 
     def _note_result(self, result: Any) -> None:
         """Log a pass that left work undone (the same errors at most once a
@@ -437,6 +446,7 @@ class Agent:
                 ha_state_sync=self.config.state_sync,
             )
             self._compiled = (inputs, plan)
+            self.compiles += 1
         compiled = time.monotonic()
         if self.dhcp is not None:
             self.dhcp.update(plan.dhcp, plan.adverts, plan.dhcp6)
@@ -498,6 +508,14 @@ class Agent:
             self._settle_memory(len(wired))
         elif len(wired) > self._settled_ports * 5 // 4 + 50:
             self._settle_memory(len(wired))  # the host grew by a quarter
+        elif self.synced.is_set():
+            # What the pass left (its plan, view and memoized parts, most of
+            # which the next passes keep) goes out of the collector's reach
+            # at once: collections in the passes after it would otherwise
+            # walk it, the plan's sets element by element, and more of it
+            # the larger the host. A pass leaves no cyclic garbage (measured
+            # with 1,100 ports); any other thread's waits for the next settle.
+            gc.freeze()
         return result
 
     def _settle_memory(self, ports: int) -> None:

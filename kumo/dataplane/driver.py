@@ -210,7 +210,7 @@ class Dataplane:
         """A rolling resync's slices still to read, one per pass ([] until
         its first pass works them out from the plan then), each with whether
         it is the host namespace's."""
-        self.rolling_slice = 25
+        self.rolling_slice = 10
         """Namespaces per pass in a rolling resync (the host's own goes alone)."""
         self.before_guests: Callable[[frozenset[str]], None] | None = None
         """Called in a pass that has guest processes to start or stop, once
