@@ -198,6 +198,9 @@ class _NetworkLeases:
     is_instance: Callable[[PortView], bool]
     of_port: dict[str, tuple[PortView, DhcpLease | None]] = field(default_factory=dict)
     leases: frozenset[DhcpLease] = frozenset()
+    ports: tuple[PortView, ...] | None = None
+    """The ports of the last call: the same tuple (a patched view hands on
+    the unchanged networks' own) gives the same leases without a walk."""
 
     def __post_init__(self) -> None:
         self._by_id = {s.id: s for s in self.subnets}
@@ -226,6 +229,8 @@ class _NetworkLeases:
         )
 
     def patched(self, ports: tuple[PortView, ...]) -> frozenset[DhcpLease]:
+        if ports is self.ports:
+            return self.leases
         before = self.of_port
         now: dict[str, tuple[PortView, DhcpLease | None]] = {}
         gone: list[DhcpLease] = []
@@ -249,6 +254,7 @@ class _NetworkLeases:
             if old is not None:
                 gone.append(old)
         self.of_port = now
+        self.ports = ports
         if not before:
             self.leases = frozenset(new)
         elif gone or new:

@@ -119,6 +119,9 @@ class _ZoneState:
     """Each asker, with how many of the ports give it."""
     asker_order: list[tuple[str, str]] = field(default_factory=list)
     made: DnsZone | None = None
+    ports: tuple[PortView, ...] | None = None
+    """The ports of the last call: the same tuple (a patched view hands on
+    the unchanged networks' own) gives the same zone without a walk."""
 
     def __post_init__(self) -> None:
         self._subnet_ids = frozenset(s.id for s in self.subnets)
@@ -145,6 +148,8 @@ class _ZoneState:
         return records, askers
 
     def patched(self, ports: tuple[PortView, ...]) -> DnsZone:
+        if ports is self.ports and self.made is not None:
+            return self.made
         before = self.of_port
         now: dict[str, tuple[PortView, list[DnsRecord], list[tuple[str, str]]]] = {}
         fresh = not before
@@ -172,6 +177,7 @@ class _ZoneState:
             for port_id in before.keys() - now.keys():
                 self._remove(before[port_id][1], before[port_id][2])
         self.of_port = now
+        self.ports = ports
         if self.made is None:
             self.made = DnsZone(
                 self.netns, self.network.id, tuple(self.asker_order), tuple(self.records)
