@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
+from kumo.dataplane import netns
 from kumo.dataplane.nftables import lib as nftlib
 from kumo.dataplane.nftables.render import TABLE, Json
 from kumo.dataplane.port import DataplaneError, NotPresent, Rejected
@@ -65,6 +66,10 @@ class NftPort(Protocol):
 
     def announce(self, ifname: str, ip: str) -> None:
         """Send gratuitous ARP for ``ip`` from ``ifname``."""
+
+
+BRIDGE_NETFILTER_KEYS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
+"""The switches that hand bridged frames to the IP hooks (``/proc/sys/net/bridge``)."""
 
 
 class NftCommands:
@@ -159,15 +164,22 @@ class NftCommands:
                   ok=(0, 1))  # fmt: skip
 
     def set_bridge_netfilter(self, on: bool) -> None:
+        """Written from this thread inside the namespace: running ``sysctl``
+        there (``ip netns exec``) forked the agent, ~30 ms on a quiet
+        machine and ~0.3 s on a loaded one with 1,000 instances, in every
+        agent's first pass."""
         value = "1" if on else "0"
-        self._run(
-            [
-                "sysctl",
-                "-qw",
-                f"net.bridge.bridge-nf-call-iptables={value}",
-                f"net.bridge.bridge-nf-call-ip6tables={value}",
-            ]
-        )
+        try:
+            with netns.entered(self.netns):
+                for key in BRIDGE_NETFILTER_KEYS:
+                    with open(f"/proc/sys/net/bridge/{key}", "w") as f:
+                        f.write(value)
+        except FileNotFoundError as exc:  # no namespace, or no br_netfilter in it
+            if self.netns:
+                raise NotPresent("sysctl", errno.ENOENT, str(exc)) from exc
+            raise Rejected("sysctl", errno.EINVAL, str(exc)) from exc
+        except OSError as exc:
+            raise Rejected("sysctl", errno.EINVAL, str(exc)) from exc
 
     def forget_connections(self, flt: ConntrackFilter) -> int:
         argv = ["conntrack", "-D", "-f", "ipv4" if flt.family == 4 else "ipv6", "-w", str(flt.zone)]
