@@ -268,6 +268,62 @@ def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: Live
         agent.stop()
 
 
+class SlicingApplier(RecordingApplier):
+    """A rolling resync of ``slices`` passes, set by the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slices = 0
+        self.slice_ends: list[float] = []
+
+    def apply(self, plan: HostPlan) -> Result:
+        result = super().apply(plan)
+        if self.slices:
+            self.slices -= 1
+            self.slice_ends.append(time.monotonic())
+        return result
+
+    @property
+    def rolling(self) -> bool:
+        return self.slices > 0
+
+
+def test_a_change_after_a_resync_slice_is_not_held_back(live_server: LiveServer) -> None:
+    """A slice of a rolling resync changes nothing: a change that comes
+    right after it starts a pass at once, not after the debounce; the next
+    slice waits a debounce after it."""
+    api, net = _network(live_server, "sl", "10.6.0.0/24")
+    applier = SlicingApplier()
+    agent = _agent(live_server, "hostS", applier, debounce=2.0, heartbeat=60)
+    agent.start()
+
+    def create() -> str:
+        body = {"port": {"network_id": net["id"], "binding:host_id": "hostS"}}
+        port_id: str = api.post("/ports", json=body).json()["port"]["id"]
+        return port_id
+
+    def plans_with(port_id: str) -> list[HostPlan]:
+        with applier.lock:
+            plans = [p for _, p in applier.plans]
+        return [p for p in plans if port_id in {w.port_id for w in p.wiring}]
+
+    try:
+        _wait(lambda: agent.synced.is_set())
+        warm = create()
+        _wait(lambda: bool(plans_with(warm)), timeout=15)
+        _quiet(applier, 2.5)  # no pass for longer than the debounce
+        applier.slices = 3
+        agent.dirty.set()  # the resync's first slice
+        _wait(lambda: len(applier.slice_ends) == 1)
+        port = create()
+        took = _wait(lambda: bool(plans_with(port)))
+        assert took < 1.5, f"a change after a slice waited {took:.2f}s"
+        _wait(lambda: len(applier.slice_ends) == 3, timeout=15)
+        assert applier.slice_ends[2] - applier.slice_ends[1] >= 1.9  # a debounce apart
+    finally:
+        agent.stop()
+
+
 def test_ports_turn_active_before_their_guests_start(live_server: LiveServer) -> None:
     """The agent reports a port ACTIVE from within the pass, as soon as its
     host side is wired: a slow guest start does not hold the status back."""
