@@ -111,12 +111,21 @@ class Tailer:
         self._new_events = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
     async def start(self) -> None:
-        if self._task is not None:
-            return
+        """Start tailing, once: every request calls this, and those that come
+        while the first is still reading the revision wait for that start
+        (each starting its own loop and listener read the outbox again for
+        every request that came at once, and fanned every event out as
+        many times: 1,000 agents starting together made nine of them)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.last = await asyncio.to_thread(self._current_revision)
         self._task = asyncio.create_task(self._run())
@@ -138,6 +147,9 @@ class Tailer:
         wake.set()
 
     async def stop(self) -> None:
+        if self._starting is not None:
+            await asyncio.shield(self._starting)  # a start under way ends first
+            self._starting = None
         if self._task:
             self._task.cancel()
             self._task = None

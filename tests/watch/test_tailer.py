@@ -127,3 +127,30 @@ def test_the_window_answers_what_is_newer_in_order_and_encodes_each_line_once(
         assert event.encoded is event.encoded
     finally:
         db.dispose()
+
+
+def test_requests_that_start_the_tailer_at_once_start_one(sqlite_url: str) -> None:
+    """Every request starts the tailer; many at once (a thousand agents
+    starting together) start one outbox loop, so each event is held and
+    fanned out once."""
+    db = Database(sqlite_url)
+    try:
+        _emit(db, 2)
+
+        async def scenario() -> None:
+            tailer = Tailer(db, interval=0.01)
+            await asyncio.gather(*(tailer.start() for _ in range(20)))
+            running = [t for t in asyncio.all_tasks() if "Tailer._run" in repr(t.get_coro())]
+            assert len(running) == 1
+            _emit(db, 3)
+            for _ in range(100):
+                if tailer.last == 5:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # several polls after the last event
+            assert [e.revision for e in tailer.recent] == [3, 4, 5]
+            await tailer.stop()
+
+        asyncio.run(scenario())
+    finally:
+        db.dispose()
