@@ -227,6 +227,19 @@ def _quiet(applier: RecordingApplier, spell: float, timeout: float = 30.0) -> No
     raise AssertionError(f"the agent never stayed idle for {spell}s")
 
 
+def _create_port(api: Any, network_id: str, host: str) -> str:
+    body = {"port": {"network_id": network_id, "binding:host_id": host}}
+    port_id: str = api.post("/ports", json=body).json()["port"]["id"]
+    return port_id
+
+
+def _plans_with(applier: RecordingApplier, port_id: str) -> list[HostPlan]:
+    """The plans the applier was given that wire ``port_id``."""
+    with applier.lock:
+        plans = [p for _, p in applier.plans]
+    return [p for p in plans if port_id in {w.port_id for w in p.wiring}]
+
+
 def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: LiveServer) -> None:
     """After a quiet spell a change is compiled without waiting out the
     debounce; a change that comes right after a pass waits it out, and what
@@ -238,14 +251,10 @@ def test_a_quiet_agent_starts_at_once_and_a_busy_one_coalesces(live_server: Live
     agent.start()
 
     def create() -> str:
-        body = {"port": {"network_id": net["id"], "binding:host_id": "hostD"}}
-        port_id: str = api.post("/ports", json=body).json()["port"]["id"]
-        return port_id
+        return _create_port(api, net["id"], "hostD")
 
     def plans_with(port_id: str) -> list[HostPlan]:
-        with applier.lock:
-            plans = [p for _, p in applier.plans]
-        return [p for p in plans if port_id in {w.port_id for w in p.wiring}]
+        return _plans_with(applier, port_id)
 
     try:
         _wait(lambda: agent.synced.is_set())
@@ -298,14 +307,10 @@ def test_a_change_after_a_resync_slice_is_not_held_back(live_server: LiveServer)
     agent.start()
 
     def create() -> str:
-        body = {"port": {"network_id": net["id"], "binding:host_id": "hostS"}}
-        port_id: str = api.post("/ports", json=body).json()["port"]["id"]
-        return port_id
+        return _create_port(api, net["id"], "hostS")
 
     def plans_with(port_id: str) -> list[HostPlan]:
-        with applier.lock:
-            plans = [p for _, p in applier.plans]
-        return [p for p in plans if port_id in {w.port_id for w in p.wiring}]
+        return _plans_with(applier, port_id)
 
     try:
         _wait(lambda: agent.synced.is_set())
