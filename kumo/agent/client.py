@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 
+from kumo.agent import tls
 from kumo.agent.config import AgentConfig
 from kumo.ha.seal import ClusterKey
 from kumo.identity.authbody import password_auth
@@ -100,7 +101,9 @@ class ApiClient:
         self.bases = [u.strip().rstrip("/") for u in config.api_url.split(",") if u.strip()]
         """The API servers, in the order tried; ``base`` is the one in use."""
         self._at = 0
-        self._http = httpx.Client(timeout=httpx.Timeout(30.0, read=config.read_timeout))
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(30.0, read=config.read_timeout), verify=tls.context()
+        )
         self._token: str | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
