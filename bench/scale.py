@@ -43,12 +43,19 @@ an agent down time four times that). The agents' processes run at
 ``--agents-nice`` (10): on one machine, hundreds of agent threads would
 otherwise take the cores from the API servers and PostgreSQL by their
 number, which real hosts, each on a machine of its own, never do; the
-agents still use every cycle the control plane leaves.
+agents still use every cycle the control plane leaves. A process's
+agents take turns (``TURNS`` at once) for their CPU work (a list's decode
+and cache, a pass), as each host's agent has a CPU of its own: hundreds
+of threads waiting at once for one interpreter lock each wake every
+switch interval (5 ms) to ask for it, and in a storm that polling took
+two thirds of the agents' CPU (243 of 359 ms per agent in the kernel,
+20 million context switches); waiting for a turn costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import builtins
 import contextlib
 import datetime as dt
 import gc
@@ -61,10 +68,11 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -97,8 +105,13 @@ class Recorder:
         self.passes = []
 
 
+TURNS = 2
+"""Agents of one process doing CPU work at once (the interpreter lock
+lets one run; one more is ready to take over)."""
+
+
 def _make_agent(host: str, index: int, urls: list[str], password: str, state: Path,
-                token: Any, kernel: Any) -> Any:  # fmt: skip
+                token: Any, kernel: Any, turns: threading.Semaphore) -> Any:  # fmt: skip
     """An agent for ``host``: the real loop, a counting client, the real
     dataplane on ``kernel`` (a ``FakeKernel``, the host's nftables and its
     namespaces' nftables, kept across restarts as a host keeps them)."""
@@ -120,7 +133,17 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
             r = self.list_answer(topics, host)  # a refusal is ``Busy``, as for any agent
             rec.bytes += len(r.content)
             rec.lists += 1
-            return Listing.parse(orjson.loads(r.content))
+            with turns:
+                return Listing.parse(orjson.loads(r.content))
+
+        def report(self, active: builtins.list[str], down: builtins.list[str]) -> None:
+            """Called in a pass, which holds a turn: the turn is another's
+            while the server answers."""
+            turns.release()
+            try:
+                super().report(active, down)
+            finally:
+                turns.acquire()
 
         def watch(self, since: int, topics: frozenset[str]) -> Iterator[dict[str, Any]]:
             params = {"since": str(since), "topics": ",".join(sorted(topics))}
@@ -190,7 +213,8 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
     class SimAgent(Agent):
         def _pass(self) -> Any:
             timed.rev = self.cache.revision  # read before the view: the view holds at least it
-            return super()._pass()
+            with turns:
+                return super()._pass()
 
         def _settle_memory(self, ports: int) -> None:
             """What an agent's settle leaves, its cache out of the collector's
@@ -219,6 +243,13 @@ def _make_agent(host: str, index: int, urls: list[str], password: str, state: Pa
     agent.gc.uninstall()
     agent.snat.usage = lambda router_id, ip: 0  # no conntrack in a fake kernel
     agent.recorder = rec  # type: ignore[attr-defined]
+    replace = agent.cache.replace
+
+    def replace_in_turn(revision: int, objects: list[dict[str, Any]]) -> None:
+        with turns:
+            replace(revision, objects)
+
+    agent.cache.replace = replace_in_turn  # type: ignore[method-assign]
     return agent
 
 
@@ -232,8 +263,12 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     # The simulated hosts yield the cores to the control plane, which real
     # hosts do not share with it (--agents-nice).
     os.nice(int(os.environ.get("KUMO_SCALE_AGENTS_NICE", "0")))
-    # Hundreds of agents per process: only errors (a restart's ended streams are expected).
-    logging.getLogger("kumo").setLevel(logging.ERROR)
+    # Hundreds of agents per process: only errors (a restart's ended streams
+    # are expected); warnings are counted by what they say.
+    warned = _Warnings()
+    logging.getLogger("kumo").setLevel(logging.WARNING)
+    logging.getLogger("kumo").addHandler(warned)
+    logging.getLogger("kumo").propagate = False
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     lock = threading.Lock()
@@ -265,10 +300,12 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
 
     # A host's kernel and its nftables outlive its agent's restart.
     kernels: dict[str, tuple[Any, ...]] = {h: (FakeKernel(), FakeNft(), {}) for h, _ in hosts}
+    turns = threading.Semaphore(TURNS)
 
     def build() -> dict[str, Any]:
         return {
-            h: _make_agent(h, i, urls, password, Path(state), token, kernels[h]) for h, i in hosts
+            h: _make_agent(h, i, urls, password, Path(state), token, kernels[h], turns)
+            for h, i in hosts
         }
 
     agents = build()
@@ -294,6 +331,17 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
             conn.send(collecting.total)  # of it, the cyclic collector's
         elif cmd == "lists":
             conn.send(sum(a.recorder.lists for a in agents.values()))
+        elif cmd == "warnings":
+            conn.send(dict(warned.counts))
+        elif cmd == "roles":
+            conn.send(_cpu_by_role())
+        elif cmd == "stats":
+            totals: dict[str, float] = {"lists": 0, "threads": threading.active_count()}
+            for a in agents.values():
+                totals["lists"] += a.recorder.lists
+                for k in ("busy", "relists", "errors", "applies"):
+                    totals[k] = totals.get(k, 0) + a.stats[k]
+            conn.send(totals)
         elif cmd == "beat":
             # A readiness change, as when an agent resyncs: not ready, then ready again.
             for a in agents.values():
@@ -326,6 +374,48 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
                 a.dirty.set()
             conn.send(None)
             os._exit(0)
+
+
+class _Warnings(logging.Handler):
+    """Counts the agents' warnings by their text's pattern and the class of
+    the exception they name; errors go on to stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: dict[str, int] = {}
+        self.errors = logging.StreamHandler()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors.handle(record)
+            return
+        named = [type(a).__name__ for a in record.args or () if isinstance(a, BaseException)]
+        key = " ".join([str(record.msg)[:40], *named])
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def _cpu_by_role() -> tuple[dict[str, float], dict[str, float]]:
+    """This process's CPU seconds by the role of the threads that spent it
+    (an agent's watch, worker or heartbeat thread, or any other); what
+    threads no longer running spent (the replaced agents', the starting
+    threads') counts as ``ended``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    roles: dict[str, float] = {}
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    live = 0.0
+    for tid, name in names.items():
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        spent = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        role = name.removeprefix("kumo-agent-") if name.startswith("kumo-agent-") else "other"
+        roles[role] = roles.get(role, 0.0) + spent
+        live += spent
+    roles["ended"] = time.process_time() - live
+    times = os.times()
+    kernel = {"in kernel": times.system}
+    return roles, kernel
 
 
 def _start_all(agents: Any) -> None:
@@ -394,7 +484,7 @@ class Cloud:
         lay = self.layout
         for n in range(lay.networks):
             net = self.post("/networks", {"network": {"name": f"sim{n}"}})["network"]["id"]
-            cidr = ipaddress.ip_network(f"10.{n // 16}.{(n % 16) * 16}.0/20")
+            cidr = ipaddress.IPv4Network(f"10.{n // 16}.{(n % 16) * 16}.0/20")
             self.post("/subnets", {"subnet": {"network_id": net, "ip_version": 4,
                                               "cidr": str(cidr)}})  # fmt: skip
             self.nets.append(net)
@@ -513,11 +603,63 @@ class Workers:
                 p.kill()
 
 
-def wait_synced(workers: Workers, hosts: int, timeout: float) -> float:
+def cpu_roles(workers: Workers) -> tuple[dict[str, float], float]:
+    """The agents' processes' CPU seconds by thread role (``_cpu_by_role``)."""
+    totals: dict[str, float] = {}
+    kernel = 0.0
+    for part, extra in workers.ask("roles"):
+        for k, v in part.items():
+            totals[k] = totals.get(k, 0.0) + v
+        kernel += extra["in kernel"]
+    return totals, kernel
+
+
+def show_warnings(label: str, workers: Workers) -> None:
+    """On stderr: the agents' warnings so far, by kind."""
+    counts: dict[str, int] = {}
+    for part in workers.ask("warnings"):
+        for k, v in part.items():
+            counts[k] = counts.get(k, 0) + v
+    for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print(f"  {label}: {v} warnings: {k}", file=sys.stderr, flush=True)
+
+
+def show_roles(label: str, was: tuple[dict[str, float], float],
+               now: tuple[dict[str, float], float], hosts: int) -> None:  # fmt: skip
+    """On stderr: CPU ms per agent by thread role between ``was`` and
+    ``now`` (an agent's threads started after ``was`` count whole), and of
+    all of it, how much in the kernel."""
+    (before, kernel_before), (after, kernel_after) = was, now
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    fresh = ("watch", "worker", "heartbeat")
+    for k in fresh:  # new threads: all they spent is since ``before``
+        spent[k] = after.get(k, 0.0)
+    spent["rest"] = sum(after.values()) - sum(before.values()) - sum(spent[k] for k in fresh)
+    shown = ", ".join(f"{k} {spent[k] / hosts * 1e3:.1f}" for k in (*fresh, "rest"))
+    shown += f"; in the kernel {(kernel_after - kernel_before) / hosts * 1e3:.1f}"
+    print(f"  {label}: agents' CPU ms per agent by thread: {shown}", file=sys.stderr, flush=True)
+
+
+def wait_synced(workers: Workers, hosts: int, timeout: float, progress: bool = False) -> float:
+    """Seconds until every agent is in sync; with ``progress``, a line on
+    stderr every 5 s: agents in sync, and the agents' lists, refused lists,
+    errors and passes so far, threads and CPU seconds of their processes."""
     t0 = time.monotonic()
-    while workers.synced() < hosts:
-        if time.monotonic() - t0 > timeout:
-            raise RuntimeError(f"only {workers.synced()} of {hosts} agents in sync")
+    shown = t0
+    while (synced := workers.synced()) < hosts:
+        now = time.monotonic()
+        if now - t0 > timeout:
+            raise RuntimeError(f"only {synced} of {hosts} agents in sync")
+        if progress and now - shown >= 5:
+            shown = now
+            totals: dict[str, float] = {}
+            for part in workers.ask("stats"):
+                for k, v in part.items():
+                    totals[k] = totals.get(k, 0) + v
+            counts = " ".join(f"{k} {v:.0f}" for k, v in sorted(totals.items()))
+            cpu = sum(workers.ask("cpu"))
+            print(f"  {now - t0:6.1f} s: {synced} in sync; {counts}; cpu {cpu:.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.2)
     return time.monotonic() - t0
 
@@ -668,7 +810,8 @@ class Report:
 
 def run(layout: Layout, *, workers: int, changes: int, database_url: str | None = None,
         settle: float = 0.5, quiet: float = 2.0, heartbeat: float = 30.0,
-        agents_nice: int = 0, log=print) -> Report:  # type: ignore[no-untyped-def]  # fmt: skip
+        agents_nice: int = 0, progress: bool = False,
+        log: Callable[[str], None] = print) -> Report:  # fmt: skip
     """The whole benchmark; ``database_url``: an empty PostgreSQL database
     (or SQLite file URL) instead of a throwaway PostgreSQL."""
     os.environ["KUMO_SCALE_HEARTBEAT"] = str(heartbeat)
@@ -692,10 +835,14 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         stack.callback(pool.close)
         t0 = time.monotonic()
         agents_cpu = sum(pool.ask("cpu"))
+        roles = cpu_roles(pool)
         pool.ask("start")
-        first_sync = wait_synced(pool, layout.hosts, timeout=1800)
+        first_sync = wait_synced(pool, layout.hosts, timeout=1800, progress=progress)
         start_cpu = sum(pool.ask("cpu")) - agents_cpu
         start_gc = sum(pool.ask("gc"))
+        if progress:
+            show_roles("start", roles, cpu_roles(pool), layout.hosts)
+            show_warnings("start", pool)
         log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
         wait_quiet(pool, quiet=quiet)
         log(f"quiet {time.monotonic() - t0:.1f} s after start")
@@ -712,13 +859,17 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         cpu = sum(s.cpu_seconds() for s in servers)
         agents_cpu = sum(pool.ask("cpu"))
         agents_gc = sum(pool.ask("gc"))
+        roles = cpu_roles(pool)
         t0 = time.monotonic()
         pool.ask("restart")  # returns once the new agents have started: part of the storm
-        wait_synced(pool, layout.hosts, timeout=1800)
+        wait_synced(pool, layout.hosts, timeout=1800, progress=progress)
         storm = time.monotonic() - t0
         storm_cpu = sum(s.cpu_seconds() for s in servers) - cpu
         storm_agents_cpu = sum(pool.ask("cpu")) - agents_cpu
         storm_gc = sum(pool.ask("gc")) - agents_gc
+        if progress:
+            show_roles("storm", roles, cpu_roles(pool), layout.hosts)
+            show_warnings("start and storm", pool)
         log(f"restart storm: all in sync after {storm:.1f} s")
         wait_quiet(pool, quiet=quiet)
         fanout.storm = agent_events(pool)  # the new agents' counters start at zero
@@ -795,13 +946,20 @@ def main() -> None:
         "--agents-nice", type=int, default=10,
         help="niceness of the agents' processes (0: compete with the servers for the cores)",
     )  # fmt: skip
+    ap.add_argument(
+        "--progress",
+        action="store_true",
+        help="every 5 s of the start and the storm, a line of counts on stderr",
+    )
     args = ap.parse_args()
     layout = Layout(args.hosts, args.ports, args.networks, args.big)
     report = run(layout, workers=args.workers, changes=args.changes,
                  database_url=args.database_url, heartbeat=args.heartbeat,
-                 agents_nice=args.agents_nice)  # fmt: skip
+                 agents_nice=args.agents_nice, progress=args.progress)  # fmt: skip
     command = "python -m bench.scale " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if v is not None and not isinstance(v, bool)
     )
     print(render(report, command))
 
