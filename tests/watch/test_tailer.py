@@ -154,3 +154,70 @@ def test_requests_that_start_the_tailer_at_once_start_one(sqlite_url: str) -> No
         asyncio.run(scenario())
     finally:
         db.dispose()
+
+
+def _emit_to(db: Database, topic: str, object_id: str) -> None:
+    def work(uow: UnitOfWork) -> None:
+        uow.emit("port", "upsert", object_id, (topic,), {"id": object_id})
+
+    run_in_transaction(db, work)
+
+
+def test_a_subscription_is_woken_by_the_events_for_its_topics_only(sqlite_url: str) -> None:
+    """A watch waits on its subscription: events for other topics leave it
+    asleep, one for its topics wakes it (also when it came before the wait),
+    and a stopping server wakes every one."""
+    db = Database(sqlite_url)
+    try:
+
+        async def woken(sub: object, within: float) -> bool:
+            t0 = asyncio.get_running_loop().time()
+            await sub.wait(within)  # type: ignore[attr-defined]
+            return asyncio.get_running_loop().time() - t0 < within * 0.8
+
+        async def scenario() -> None:
+            tailer = Tailer(db, interval=0.01)
+            await tailer.start()
+            mine = tailer.subscribe(frozenset({"network:a", "host:h1"}))
+            other = tailer.subscribe(frozenset({"network:b"}))
+            _emit_to(db, "network:b", "p1")
+            assert not await woken(mine, 0.5)
+            assert await woken(other, 2.0)
+            _emit_to(db, "host:h1", "p2")  # before the wait: still seen
+            for _ in range(100):
+                if tailer.last == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert await woken(mine, 2.0)
+            mine.clear()
+            assert not await woken(mine, 0.3)
+            tailer.wake_all()
+            assert await woken(mine, 2.0)
+            tailer.unsubscribe(mine)
+            tailer.unsubscribe(other)
+            assert tailer._by_topic == {}
+            await tailer.stop()
+
+        asyncio.run(scenario())
+    finally:
+        db.dispose()
+
+
+def test_a_subscription_its_watch_dropped_is_forgotten(sqlite_url: str) -> None:
+    """A watch whose stream never ran to its end leaves nothing behind."""
+    import gc
+
+    db = Database(sqlite_url)
+    try:
+
+        async def scenario() -> None:
+            tailer = Tailer(db)
+            sub = tailer.subscribe(frozenset({"network:a"}))
+            assert len(tailer._by_topic["network:a"]) == 1
+            del sub
+            gc.collect()
+            assert not tailer._by_topic.get("network:a")
+
+        asyncio.run(scenario())
+    finally:
+        db.dispose()

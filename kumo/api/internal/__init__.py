@@ -381,9 +381,11 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
     since = integer(request.query_params.get("since", "0"), "since")
     topics = snapshot.parse_topics(request.query_params.get("topics"))
     await run_in_threadpool(_authorize_topics, request.app.state.runtime.db, ctx, topics)
+    sub = feed.subscribe(topics)  # before reading: what comes after wakes it
     try:
         first = await feed.events_after(since)
     except Gone as exc:
+        feed.unsubscribe(sub)
         raise WatchGone(str(exc)) from exc
 
     draining = request.app.state.draining
@@ -400,6 +402,7 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
             async for chunk in _stream():
                 yield chunk
         finally:
+            feed.unsubscribe(sub)
             if watchers is not None:
                 watchers.dec()
 
@@ -422,9 +425,14 @@ async def watch(request: Request, ctx: RequestContext = Depends(service_context)
             elif time.monotonic() - last_sent >= BOOKMARK_SECONDS:
                 yield (json.dumps({"type": "bookmark", "revision": cursor}) + "\n").encode()
                 last_sent = time.monotonic()
-            await feed.wait(cursor, BOOKMARK_SECONDS / 5)
+            if feed.last <= cursor or feed.holds_after(cursor):
+                # Until an event for these topics, or the next bookmark is
+                # due (events for others since are passed over then); a
+                # watch catching up from the database reads on at once.
+                await sub.wait(max(0.0, last_sent + BOOKMARK_SECONDS - time.monotonic()))
             if draining.is_set:
                 return  # the server is stopping: the agent reconnects
+            sub.clear()
             try:
                 pending = await feed.events_after(cursor)
             except Gone:
