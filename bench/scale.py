@@ -68,7 +68,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -80,6 +79,7 @@ from typing import Any
 
 import httpx
 
+from bench import scale_progress
 from bench.common import ROOT, Server, forget_kumo_memory, kumo_server, machine, percentile
 
 # -- the simulated hosts (worker processes) ----------------------------------------------
@@ -265,7 +265,7 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
     os.nice(int(os.environ.get("KUMO_SCALE_AGENTS_NICE", "0")))
     # Hundreds of agents per process: only errors (a restart's ended streams
     # are expected); warnings are counted by what they say.
-    warned = _Warnings()
+    warned = scale_progress.Warnings()
     logging.getLogger("kumo").setLevel(logging.WARNING)
     logging.getLogger("kumo").addHandler(warned)
     logging.getLogger("kumo").propagate = False
@@ -334,7 +334,7 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
         elif cmd == "warnings":
             conn.send(dict(warned.counts))
         elif cmd == "roles":
-            conn.send(_cpu_by_role())
+            conn.send(scale_progress.cpu_by_role())
         elif cmd == "stats":
             totals: dict[str, float] = {"lists": 0, "threads": threading.active_count()}
             for a in agents.values():
@@ -374,48 +374,6 @@ def _worker(conn: Connection, hosts: list[tuple[str, int]], urls: list[str], pas
                 a.dirty.set()
             conn.send(None)
             os._exit(0)
-
-
-class _Warnings(logging.Handler):
-    """Counts the agents' warnings by their text's pattern and the class of
-    the exception they name; errors go on to stderr."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.counts: dict[str, int] = {}
-        self.errors = logging.StreamHandler()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR:
-            self.errors.handle(record)
-            return
-        named = [type(a).__name__ for a in record.args or () if isinstance(a, BaseException)]
-        key = " ".join([str(record.msg)[:40], *named])
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-
-def _cpu_by_role() -> tuple[dict[str, float], dict[str, float]]:
-    """This process's CPU seconds by the role of the threads that spent it
-    (an agent's watch, worker or heartbeat thread, or any other); what
-    threads no longer running spent (the replaced agents', the starting
-    threads') counts as ``ended``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    roles: dict[str, float] = {}
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    live = 0.0
-    for tid, name in names.items():
-        try:
-            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        spent = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        role = name.removeprefix("kumo-agent-") if name.startswith("kumo-agent-") else "other"
-        roles[role] = roles.get(role, 0.0) + spent
-        live += spent
-    roles["ended"] = time.process_time() - live
-    times = os.times()
-    kernel = {"in kernel": times.system}
-    return roles, kernel
 
 
 def _start_all(agents: Any) -> None:
@@ -603,45 +561,8 @@ class Workers:
                 p.kill()
 
 
-def cpu_roles(workers: Workers) -> tuple[dict[str, float], float]:
-    """The agents' processes' CPU seconds by thread role (``_cpu_by_role``)."""
-    totals: dict[str, float] = {}
-    kernel = 0.0
-    for part, extra in workers.ask("roles"):
-        for k, v in part.items():
-            totals[k] = totals.get(k, 0.0) + v
-        kernel += extra["in kernel"]
-    return totals, kernel
-
-
-def show_warnings(label: str, workers: Workers) -> None:
-    """On stderr: the agents' warnings so far, by kind."""
-    counts: dict[str, int] = {}
-    for part in workers.ask("warnings"):
-        for k, v in part.items():
-            counts[k] = counts.get(k, 0) + v
-    for k, v in sorted(counts.items(), key=lambda kv: -kv[1]):
-        print(f"  {label}: {v} warnings: {k}", file=sys.stderr, flush=True)
-
-
-def show_roles(label: str, was: tuple[dict[str, float], float],
-               now: tuple[dict[str, float], float], hosts: int) -> None:  # fmt: skip
-    """On stderr: CPU ms per agent by thread role between ``was`` and
-    ``now`` (an agent's threads started after ``was`` count whole), and of
-    all of it, how much in the kernel."""
-    (before, kernel_before), (after, kernel_after) = was, now
-    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
-    fresh = ("watch", "worker", "heartbeat")
-    for k in fresh:  # new threads: all they spent is since ``before``
-        spent[k] = after.get(k, 0.0)
-    spent["rest"] = sum(after.values()) - sum(before.values()) - sum(spent[k] for k in fresh)
-    shown = ", ".join(f"{k} {spent[k] / hosts * 1e3:.1f}" for k in (*fresh, "rest"))
-    shown += f"; in the kernel {(kernel_after - kernel_before) / hosts * 1e3:.1f}"
-    print(f"  {label}: agents' CPU ms per agent by thread: {shown}", file=sys.stderr, flush=True)
-
-
-def wait_synced(workers: Workers, hosts: int, timeout: float, progress: bool = False) -> float:
-    """Seconds until every agent is in sync; with ``progress``, a line on
+def wait_synced(workers: Workers, hosts: int, timeout: float, show: bool = False) -> float:
+    """Seconds until every agent is in sync; with ``show``, a line on
     stderr every 5 s: agents in sync, and the agents' lists, refused lists,
     errors and passes so far, threads and CPU seconds of their processes."""
     t0 = time.monotonic()
@@ -650,16 +571,11 @@ def wait_synced(workers: Workers, hosts: int, timeout: float, progress: bool = F
         now = time.monotonic()
         if now - t0 > timeout:
             raise RuntimeError(f"only {synced} of {hosts} agents in sync")
-        if progress and now - shown >= 5:
+        if show and now - shown >= 5:
             shown = now
-            totals: dict[str, float] = {}
-            for part in workers.ask("stats"):
-                for k, v in part.items():
-                    totals[k] = totals.get(k, 0) + v
-            counts = " ".join(f"{k} {v:.0f}" for k, v in sorted(totals.items()))
-            cpu = sum(workers.ask("cpu"))
-            print(f"  {now - t0:6.1f} s: {synced} in sync; {counts}; cpu {cpu:.1f} s",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            scale_progress.show_line(
+                now - t0, synced, workers.ask("stats"), sum(workers.ask("cpu"))
+            )
         time.sleep(0.2)
     return time.monotonic() - t0
 
@@ -833,16 +749,20 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         stack.callback(shutil.rmtree, state, True)
         pool = Workers(layout, workers, [first.base, second.base], first.admin_password, state)
         stack.callback(pool.close)
+
+        def roles_now() -> tuple[dict[str, float], float]:
+            return scale_progress.cpu_roles(pool.ask("roles"))
+
         t0 = time.monotonic()
         agents_cpu = sum(pool.ask("cpu"))
-        roles = cpu_roles(pool)
+        roles = roles_now() if progress else None
         pool.ask("start")
-        first_sync = wait_synced(pool, layout.hosts, timeout=1800, progress=progress)
+        first_sync = wait_synced(pool, layout.hosts, timeout=1800, show=progress)
         start_cpu = sum(pool.ask("cpu")) - agents_cpu
         start_gc = sum(pool.ask("gc"))
-        if progress:
-            show_roles("start", roles, cpu_roles(pool), layout.hosts)
-            show_warnings("start", pool)
+        if roles is not None:
+            scale_progress.show_roles("start", roles, roles_now(), layout.hosts)
+            scale_progress.show_warnings("start", pool.ask("warnings"))
         log(f"{layout.hosts} agents in sync {first_sync:.1f} s after start")
         wait_quiet(pool, quiet=quiet)
         log(f"quiet {time.monotonic() - t0:.1f} s after start")
@@ -859,17 +779,17 @@ def run(layout: Layout, *, workers: int, changes: int, database_url: str | None 
         cpu = sum(s.cpu_seconds() for s in servers)
         agents_cpu = sum(pool.ask("cpu"))
         agents_gc = sum(pool.ask("gc"))
-        roles = cpu_roles(pool)
+        roles = roles_now() if progress else None
         t0 = time.monotonic()
         pool.ask("restart")  # returns once the new agents have started: part of the storm
-        wait_synced(pool, layout.hosts, timeout=1800, progress=progress)
+        wait_synced(pool, layout.hosts, timeout=1800, show=progress)
         storm = time.monotonic() - t0
         storm_cpu = sum(s.cpu_seconds() for s in servers) - cpu
         storm_agents_cpu = sum(pool.ask("cpu")) - agents_cpu
         storm_gc = sum(pool.ask("gc")) - agents_gc
-        if progress:
-            show_roles("storm", roles, cpu_roles(pool), layout.hosts)
-            show_warnings("start and storm", pool)
+        if roles is not None:
+            scale_progress.show_roles("storm", roles, roles_now(), layout.hosts)
+            scale_progress.show_warnings("start and storm", pool.ask("warnings"))
         log(f"restart storm: all in sync after {storm:.1f} s")
         wait_quiet(pool, quiet=quiet)
         fanout.storm = agent_events(pool)  # the new agents' counters start at zero
