@@ -462,6 +462,7 @@ class OrchestrationService:
         needed = graph.dependents(graph.dependencies(tpl.resources))
         with self.db.read_session() as s:
             rows = store.resources(s, row.id)
+            rows += store.not_reached(row, tpl.resources, {r.name for r in rows})
             children = [] if depth <= 0 else list(s.scalars(
                 select(Stack).where(Stack.parent_id == row.id, Stack.deleted_at.is_(None))))  # fmt: skip
         out = []
@@ -485,9 +486,11 @@ class OrchestrationService:
             res = s.scalars(select(StackResource).where(
                 StackResource.stack_id == row.id, StackResource.name == resource,
                 StackResource.current.is_(True))).first()  # fmt: skip
+        tpl = tpllib.parse(row.template, registry.known)
+        if res is None:
+            res = next(iter(store.not_reached(row, tpl.resources, set(), only=resource)), None)
         if res is None:
             raise ResourceNotFound(resource, name)
-        tpl = tpllib.parse(row.template, registry.known)
         needed = graph.dependents(graph.dependencies(tpl.resources))
         view = views.resource_view(res, row, endpoint, sorted(needed.get(res.name, set())))
         run = self._run(ctx, row)

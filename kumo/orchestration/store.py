@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -13,6 +14,9 @@ from kumo.db.engine import Database
 from kumo.db.orchestration_models import Stack, StackEvent, StackResource
 from kumo.db.uow import UnitOfWork, run_in_transaction
 from kumo.orchestration.errors import StackNotFound
+
+if TYPE_CHECKING:
+    from kumo.orchestration.template import ResourceDef
 
 
 def find(s: Session, project_id: str | None, ident: str, *, deleted: bool = False) -> Stack:
@@ -113,6 +117,22 @@ def resources(s: Session, stack_id: str, *, current_only: bool = True) -> list[S
     if current_only:
         q = q.where(StackResource.current.is_(True))
     return list(s.scalars(q.order_by(StackResource.created_at, StackResource.name)))
+
+
+def not_reached(
+    stack: Stack, defs: Mapping[str, ResourceDef], have: set[str], *, only: str | None = None
+) -> list[StackResource]:
+    """The template's resources a stack being created has not reached yet, as unsaved rows
+    in INIT COMPLETE (how Heat shows them), so a client asking early finds them."""
+    if stack.action != "CREATE":
+        return []
+    return [
+        StackResource(id="", stack_id=stack.id, name=n, type=d.type, current=True,
+                      physical_id=None, action="INIT", status="COMPLETE", status_reason="",
+                      properties={}, data={}, created_at=stack.created_at, updated_at=None)
+        for n, d in defs.items()
+        if n not in have and (only is None or n == only)
+    ]  # fmt: skip
 
 
 def save_resource(db: Database, res_id: str, **fields: Any) -> None:

@@ -25,6 +25,7 @@ resources:
   handle: {type: OS::Heat::WaitConditionHandle}
   wait: {type: OS::Heat::WaitCondition, properties: {handle: {get_resource: handle}}}
   v: {type: OS::Heat::Value, properties: {value: {get_param: size}}}
+  after: {type: OS::Heat::Value, depends_on: wait, properties: {value: 1}}
 outputs:
   size: {value: {get_attr: [v, value]}}
 """
@@ -92,7 +93,16 @@ def test_lookup_redirects_and_the_handle_token(api: tuple[ApiCloud, dict[str, st
     r = cloud.c.get(f"{base}/stacks/s1/events?sort_dir=asc", headers=h, follow_redirects=False)
     assert r.headers["location"].endswith(f"/stacks/s1/{sid}/events?sort_dir=asc")
 
-    handle = cloud.c.get(f"{base}/stacks/s1/{sid}/resources/handle", headers=h).json()
+    # a resource the creation has not reached shows as Heat shows it, in INIT_COMPLETE
+    after = cloud.c.get(f"{base}/stacks/s1/{sid}/resources/after", headers=h).json()["resource"]
+    assert after["resource_status"] == "INIT_COMPLETE" and after["physical_resource_id"] == ""
+    listed = cloud.c.get(f"{base}/stacks/s1/{sid}/resources", headers=h).json()["resources"]
+    assert {r["resource_name"] for r in listed} == {"handle", "wait", "v", "after"}
+    for _ in range(400):
+        handle = cloud.c.get(f"{base}/stacks/s1/{sid}/resources/handle", headers=h).json()
+        if handle["resource"]["resource_status"] == "CREATE_COMPLETE":
+            break
+        time.sleep(0.05)
     attrs = handle["resource"]["attributes"]
     # the server's configured public URL (what an instance reaches), not the caller's
     assert attrs["endpoint"].startswith("http://127.0.0.1:8080" + base + "/wait_handles/")
