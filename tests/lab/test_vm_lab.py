@@ -368,7 +368,7 @@ def test_a_vm_and_a_namespace_instance(lab: tuple[Path, str], tmp_path: Path) ->
     openstack(state, "port", "create", "--network", "net6", "extra6")
     openstack(state, "server", "add", "port", "vm1", "extra6")
     resolv = wait_ssh(prefix, key, fip, "grep -q a9fe:a9fe /etc/resolv.conf && cat /etc/resolv.conf",
-                      want="search", timeout=90)  # fmt: skip
+                      want="search")  # fmt: skip
     servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
     assert servers[0] == "169.254.169.254" and servers[1].startswith("fe80::a9fe:a9fe%eth"), resolv
     openstack(state, "server", "remove", "port", "vm1", "extra6")
