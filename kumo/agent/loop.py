@@ -426,6 +426,7 @@ class Agent:
 
     def _pass(self) -> Any:
         started = time.monotonic()
+        on_cpu = time.thread_time()
         collecting = self.gc.total
         generation, view = self.cache.view_at()
         active = self._liveness_view(view)
@@ -488,9 +489,10 @@ class Agent:
                 f"{name} {spent * 1000:.0f}" for name, spent in getattr(result, "timings", ())
             )
             log.info(
-                "slow pass: %.0f ms (compile %.0f, sinks %.0f, dataplane %.0f [%s], report %.0f;"
-                " garbage collection %.0f)",
+                "slow pass: %.0f ms, %.0f of them on the CPU (compile %.0f, sinks %.0f,"
+                " dataplane %.0f [%s], report %.0f; garbage collection %.0f)",
                 total * 1000,
+                (time.thread_time() - on_cpu) * 1000,
                 (compiled - started) * 1000,
                 (applying - compiled) * 1000,
                 (applied - applying) * 1000,
