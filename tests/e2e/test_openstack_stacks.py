@@ -88,6 +88,10 @@ def _signal_db_when_ready(server: LiveServer, stack: str) -> threading.Thread:
                 threading.Event().wait(0.2)
                 continue
             attrs = shown["attributes"]
+            if shown["resource_status"] != "CREATE_COMPLETE":
+                # not made yet (INIT_COMPLETE, as Heat shows it): no URL to call
+                threading.Event().wait(0.2)
+                continue
             if shutil.which("curl"):
                 cmd = (
                     attrs["curl_cli"] + ' --data-binary \'{"status": "SUCCESS", "data": "db up"}\''
